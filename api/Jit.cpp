@@ -1,0 +1,1 @@
+#include "tdsl/tdsl.h"

@@ -1,0 +1,30 @@
+// The CUDA backend: loop IR -> CUDA C source -> NVRTC -> PTX. NVRTC is loaded at run time, so
+// tdsl builds and runs on machines without CUDA; there, PTX generation reports why it cannot run.
+#pragma once
+
+#include "ir/Kernel.h"
+
+#include <optional>
+#include <string>
+
+namespace tdsl::codegen {
+
+/// CUDA C for one kernel: an `extern "C" __global__` function named after the kernel whose
+/// parameters are the buffers' pointers then the symbols' int64 values. The outermost loop nest
+/// of each definition is mapped to a grid-stride loop over blocks and threads.
+std::string emitCuda(const ir::LoweredFunc &func);
+
+/// Whether NVRTC could be loaded, and if not, why (for skip messages and errors).
+struct NvrtcStatus {
+  bool available;
+  std::string reason; // Empty when available; else e.g. "libnvrtc.so not found (searched ...)".
+  int versionMajor = 0, versionMinor = 0;
+};
+NvrtcStatus nvrtcStatus();
+
+/// Compiles CUDA source to PTX for `arch` (e.g. "compute_90"). Throws tdsl::RuntimeError with
+/// NVRTC's log on failure, or with the reason NVRTC is unavailable.
+std::string compileToPtx(const std::string &cudaSource, const std::string &name,
+                         const std::string &arch = "compute_90");
+
+} // namespace tdsl::codegen

@@ -1,0 +1,38 @@
+// The CPU backend: loop IR -> LLVM IR -> machine code in-process through ORC LLJIT, for the
+// host CPU's features (AVX2 / AVX-512 where present).
+#pragma once
+
+#include "ir/Kernel.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace tdsl::codegen {
+
+/// The calling convention of ir::LoweredFunc.
+using KernelEntry = void (*)(void *const *buffers, const int64_t *symbols, void *runtime);
+
+/// A function compiled into executable memory; keeps the JIT alive while it exists.
+class CompiledCpuKernel {
+public:
+  virtual ~CompiledCpuKernel() = default;
+  virtual KernelEntry entry() const = 0;
+};
+
+/// Facts about the host CPU that code generation and schedules use.
+struct CpuInfo {
+  std::string cpuName;  // e.g. "znver4"
+  std::string features; // LLVM feature string, e.g. "+avx2,+avx512f,..."
+  int vectorBits;       // 512 with AVX-512, 256 with AVX2, else 128.
+};
+CpuInfo hostCpuInfo();
+
+/// The textual LLVM IR of the function, after LLVM's -O3 pipeline when `optimized`.
+std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized = true);
+/// The host assembly of the function.
+std::string emitAssembly(const ir::LoweredFunc &func);
+/// Compiles for the host. Throws tdsl::InternalError if LLVM rejects the module (a bug).
+std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func);
+
+} // namespace tdsl::codegen

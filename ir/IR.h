@@ -1,0 +1,343 @@
+// The IR nodes shared by both levels. The tensor level (ir::Kernel) uses Access and Reduce over
+// index variables; the loop level (ir::LoweredFunc) uses Load/Store on flat buffers, statements
+// and vectors. Each level's verifier says which nodes may appear there. Nodes are immutable and
+// built only through `make()`, which checks their typing invariants.
+#pragma once
+
+#include "tdsl/DType.h"
+#include "tdsl/Diagnostics.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tdsl::ir {
+
+/// A scalar dtype, or a vector of `lanes` of them.
+struct Type {
+  DType dtype = DType::F32;
+  uint16_t lanes = 1;
+
+  static Type scalar(DType d) { return Type{d, 1}; }
+  static Type i64() { return Type{DType::I64, 1}; }
+  static Type boolean() { return Type{DType::Bool, 1}; }
+
+  bool isVector() const { return lanes > 1; }
+  bool isFloat() const { return tdsl::isFloat(dtype); }
+  bool isInt() const { return tdsl::isInt(dtype); }
+  bool isBool() const { return dtype == DType::Bool; }
+  Type element() const { return Type{dtype, 1}; }
+  Type withLanes(int n) const { return Type{dtype, static_cast<uint16_t>(n)}; }
+  Type withDType(DType d) const { return Type{d, lanes}; }
+  bool operator==(const Type &) const = default;
+  /// "f32", or "<16 x f32>" for vectors.
+  std::string str() const;
+};
+
+enum class ExprKind : uint8_t {
+#define TDSL_EXPR_NODE(Name) Name,
+#include "ir/IRNodes.def"
+};
+enum class StmtKind : uint8_t {
+#define TDSL_STMT_NODE(Name) Name,
+#include "ir/IRNodes.def"
+};
+
+struct ExprNode {
+  const ExprKind kind;
+  const Type type;
+  virtual ~ExprNode() = default;
+  template <typename T> const T *as() const {
+    return kind == T::Kind ? static_cast<const T *>(this) : nullptr;
+  }
+
+protected:
+  ExprNode(ExprKind k, Type t) : kind(k), type(t) {}
+};
+using Expr = std::shared_ptr<const ExprNode>;
+
+struct StmtNode {
+  const StmtKind kind;
+  virtual ~StmtNode() = default;
+  template <typename T> const T *as() const {
+    return kind == T::Kind ? static_cast<const T *>(this) : nullptr;
+  }
+
+protected:
+  explicit StmtNode(StmtKind k) : kind(k) {}
+};
+using Stmt = std::shared_ptr<const StmtNode>;
+
+template <typename T> const T *as(const Expr &e) { return e ? e->as<T>() : nullptr; }
+template <typename T> const T *as(const Stmt &s) { return s ? s->as<T>() : nullptr; }
+
+// ---------------------------------------------------------------------------------------------
+// Variables and buffers. Identity is the pointer: two variables may share a printed name.
+
+enum class VarKind : uint8_t {
+  Index,  // An index variable of a tensor-level definition or reduction.
+  Symbol, // A shape symbol, bound at call time; i64.
+  Loop,   // A loop counter at the loop level.
+  Let,    // Bound by LetStmt.
+};
+
+struct VarNode {
+  std::string name;
+  Type type;
+  VarKind kind;
+};
+using Var = std::shared_ptr<const VarNode>;
+Var makeVar(std::string name, Type type, VarKind kind);
+
+enum class BufferRole : uint8_t {
+  Input,        // A kernel parameter; never written.
+  Output,       // A kernel result; written exactly once per element.
+  Intermediate, // A tensor defined inside the kernel.
+};
+
+/// A dense row-major tensor. `shape` holds i64 expressions over shape symbols (empty for 0-d).
+struct BufferNode {
+  std::string name;
+  DType dtype;
+  std::vector<Expr> shape;
+  BufferRole role;
+  SourceSpan span; // Where the user named it; may be empty for compiler temporaries.
+};
+using Buffer = std::shared_ptr<const BufferNode>;
+Buffer makeBuffer(std::string name, DType dtype, std::vector<Expr> shape, BufferRole role,
+                  SourceSpan span = {});
+
+// ---------------------------------------------------------------------------------------------
+// Expressions.
+
+template <typename T, ExprKind K> struct ExprBase : ExprNode {
+  static constexpr ExprKind Kind = K;
+
+protected:
+  explicit ExprBase(Type t) : ExprNode(K, t) {}
+};
+
+/// An integer or bool constant (bool: 0 or 1), possibly broadcast to vector lanes.
+struct IntImm final : ExprBase<IntImm, ExprKind::IntImm> {
+  const int64_t value;
+  static Expr make(Type type, int64_t value);
+  IntImm(Type t, int64_t v) : ExprBase(t), value(v) {}
+};
+
+/// A floating-point constant; for f16/bf16/f32 the value is exactly representable in that type.
+struct FloatImm final : ExprBase<FloatImm, ExprKind::FloatImm> {
+  const double value;
+  static Expr make(Type type, double value);
+  FloatImm(Type t, double v) : ExprBase(t), value(v) {}
+};
+
+struct VarRef final : ExprBase<VarRef, ExprKind::VarRef> {
+  const Var var;
+  static Expr make(Var var);
+  explicit VarRef(Var v) : ExprBase(v->type), var(std::move(v)) {}
+};
+
+enum class UnaryOp : uint8_t { Neg, Not };
+
+struct Unary final : ExprBase<Unary, ExprKind::Unary> {
+  const UnaryOp op;
+  const Expr a;
+  static Expr make(UnaryOp op, Expr a);
+  Unary(Type t, UnaryOp o, Expr x) : ExprBase(t), op(o), a(std::move(x)) {}
+};
+
+/// Operands have equal types. Comparisons give bool; And/Or take bool. FloorDiv and Mod follow
+/// Python (floor, sign of the divisor); integer x // 0 and x % 0 give 0. Min/Max propagate NaN.
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, FloorDiv, Mod, Pow, Min, Max,
+  Eq, Ne, Lt, Le, Gt, Ge,
+  And, Or,
+};
+bool isComparison(BinaryOp op);
+
+struct Binary final : ExprBase<Binary, ExprKind::Binary> {
+  const BinaryOp op;
+  const Expr a, b;
+  static Expr make(BinaryOp op, Expr a, Expr b);
+  Binary(Type t, BinaryOp o, Expr x, Expr y)
+      : ExprBase(t), op(o), a(std::move(x)), b(std::move(y)) {}
+};
+
+/// Math functions of one argument. All take floats; Abs and Relu also take integers.
+/// Round is half-to-even (as NumPy).
+enum class Intrinsic : uint8_t {
+  Exp, Exp2, Log, Log2, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Sigmoid, Relu, Abs, Floor, Ceil, Round,
+  Erf,
+};
+
+struct Call final : ExprBase<Call, ExprKind::Call> {
+  const Intrinsic fn;
+  const std::vector<Expr> args;
+  static Expr make(Intrinsic fn, std::vector<Expr> args);
+  Call(Type t, Intrinsic f, std::vector<Expr> xs) : ExprBase(t), fn(f), args(std::move(xs)) {}
+};
+
+/// cond ? a : b, elementwise; `cond` is bool with the lanes of a and b.
+struct Select final : ExprBase<Select, ExprKind::Select> {
+  const Expr cond, a, b;
+  static Expr make(Expr cond, Expr a, Expr b);
+  Select(Type t, Expr c, Expr x, Expr y)
+      : ExprBase(t), cond(std::move(c)), a(std::move(x)), b(std::move(y)) {}
+};
+
+/// Conversion to `type`'s dtype. Float to narrower float rounds to nearest even; float to int
+/// truncates toward zero and saturates, NaN giving 0; to bool is `!= 0`; bool is 0 or 1.
+struct Cast final : ExprBase<Cast, ExprKind::Cast> {
+  const Expr a;
+  static Expr make(Type type, Expr a);
+  Cast(Type t, Expr x) : ExprBase(t), a(std::move(x)) {}
+};
+
+/// Reads tensor `buffer` at one index per dimension (tensor level). With a `fallback`, an
+/// out-of-bounds point reads the fallback instead (the language's `??`); without one the access
+/// has been proven in bounds.
+struct Access final : ExprBase<Access, ExprKind::Access> {
+  const Buffer buffer;
+  const std::vector<Expr> indices;
+  const Expr fallback;
+  static Expr make(Buffer buffer, std::vector<Expr> indices, Expr fallback = nullptr);
+  Access(Type t, Buffer b, std::vector<Expr> i, Expr f)
+      : ExprBase(t), buffer(std::move(b)), indices(std::move(i)), fallback(std::move(f)) {}
+};
+
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Mean };
+
+/// An index variable with its extent: it ranges over [0, extent).
+struct IterVar {
+  Var var;
+  Expr extent; // i64, over shape symbols.
+};
+
+/// Reduces `body` over every point of `axes` (tensor level). Zero points give the identity
+/// (0, 1, -inf, inf; NaN for Mean).
+struct Reduce final : ExprBase<Reduce, ExprKind::Reduce> {
+  const ReduceOp op;
+  const std::vector<IterVar> axes;
+  const Expr body;
+  static Expr make(ReduceOp op, std::vector<IterVar> axes, Expr body);
+  Reduce(Type t, ReduceOp o, std::vector<IterVar> a, Expr b)
+      : ExprBase(t), op(o), axes(std::move(a)), body(std::move(b)) {}
+};
+
+/// Reads `buffer` at a flat element index (loop level). A vector index reads one element per
+/// lane. With a `predicate`, lanes where it is false read nothing and yield 0.
+struct Load final : ExprBase<Load, ExprKind::Load> {
+  const Buffer buffer;
+  const Expr index;
+  const Expr predicate;
+  static Expr make(Buffer buffer, Expr index, Expr predicate = nullptr);
+  Load(Type t, Buffer b, Expr i, Expr p)
+      : ExprBase(t), buffer(std::move(b)), index(std::move(i)), predicate(std::move(p)) {}
+};
+
+/// The vector <base, base + stride, ..., base + (lanes - 1) * stride>.
+struct Ramp final : ExprBase<Ramp, ExprKind::Ramp> {
+  const Expr base, stride;
+  const int lanes;
+  static Expr make(Expr base, Expr stride, int lanes);
+  Ramp(Type t, Expr b, Expr s, int n)
+      : ExprBase(t), base(std::move(b)), stride(std::move(s)), lanes(n) {}
+};
+
+/// A scalar repeated in every lane.
+struct Broadcast final : ExprBase<Broadcast, ExprKind::Broadcast> {
+  const Expr value;
+  const int lanes;
+  static Expr make(Expr value, int lanes);
+  Broadcast(Type t, Expr v, int n) : ExprBase(t), value(std::move(v)), lanes(n) {}
+};
+
+/// Reduces the lanes of a vector to a scalar (Sum, Prod, Max or Min; never Mean).
+struct VectorReduce final : ExprBase<VectorReduce, ExprKind::VectorReduce> {
+  const ReduceOp op;
+  const Expr value;
+  static Expr make(ReduceOp op, Expr value);
+  VectorReduce(Type t, ReduceOp o, Expr v) : ExprBase(t), op(o), value(std::move(v)) {}
+};
+
+// Convenience constructors for the common cases.
+Expr intImm(int64_t value, DType dtype = DType::I64);
+Expr floatImm(double value, DType dtype = DType::F32);
+Expr boolImm(bool value);
+Expr ref(const Var &var);
+Expr add(Expr a, Expr b);
+Expr sub(Expr a, Expr b);
+Expr mul(Expr a, Expr b);
+
+// ---------------------------------------------------------------------------------------------
+// Statements (loop level).
+
+template <typename T, StmtKind K> struct StmtBase : StmtNode {
+  static constexpr StmtKind Kind = K;
+
+protected:
+  StmtBase() : StmtNode(K) {}
+};
+
+enum class ForKind : uint8_t { Serial, Parallel, Vectorized, Unrolled, GpuBlock, GpuThread };
+
+/// `for var in [0, extent)`. The extent is loop-invariant and evaluated once.
+struct For final : StmtBase<For, StmtKind::For> {
+  const Var var;
+  const Expr extent;
+  const ForKind kind;
+  const Stmt body;
+  static Stmt make(Var var, Expr extent, ForKind kind, Stmt body);
+  For(Var v, Expr e, ForKind k, Stmt b)
+      : var(std::move(v)), extent(std::move(e)), kind(k), body(std::move(b)) {}
+};
+
+struct Block final : StmtBase<Block, StmtKind::Block> {
+  const std::vector<Stmt> stmts;
+  /// Flattens nested blocks; a single statement is returned as itself.
+  static Stmt make(std::vector<Stmt> stmts);
+  explicit Block(std::vector<Stmt> s) : stmts(std::move(s)) {}
+};
+
+/// Writes `value` to `buffer` at a flat index; lanes where `predicate` is false write nothing.
+struct Store final : StmtBase<Store, StmtKind::Store> {
+  const Buffer buffer;
+  const Expr index;
+  const Expr value;
+  const Expr predicate;
+  static Stmt make(Buffer buffer, Expr index, Expr value, Expr predicate = nullptr);
+  Store(Buffer b, Expr i, Expr v, Expr p)
+      : buffer(std::move(b)), index(std::move(i)), value(std::move(v)), predicate(std::move(p)) {}
+};
+
+enum class MemoryScope : uint8_t { Stack, Heap, Shared };
+
+/// Memory for `buffer` (product of its shape, elements) live during `body`.
+struct Allocate final : StmtBase<Allocate, StmtKind::Allocate> {
+  const Buffer buffer;
+  const MemoryScope scope;
+  const Stmt body;
+  static Stmt make(Buffer buffer, MemoryScope scope, Stmt body);
+  Allocate(Buffer b, MemoryScope s, Stmt body)
+      : buffer(std::move(b)), scope(s), body(std::move(body)) {}
+};
+
+struct LetStmt final : StmtBase<LetStmt, StmtKind::LetStmt> {
+  const Var var;
+  const Expr value;
+  const Stmt body;
+  static Stmt make(Var var, Expr value, Stmt body);
+  LetStmt(Var v, Expr x, Stmt b) : var(std::move(v)), value(std::move(x)), body(std::move(b)) {}
+};
+
+struct IfThenElse final : StmtBase<IfThenElse, StmtKind::IfThenElse> {
+  const Expr cond;
+  const Stmt thenCase;
+  const Stmt elseCase; // May be null.
+  static Stmt make(Expr cond, Stmt thenCase, Stmt elseCase = nullptr);
+  IfThenElse(Expr c, Stmt t, Stmt e)
+      : cond(std::move(c)), thenCase(std::move(t)), elseCase(std::move(e)) {}
+};
+
+} // namespace tdsl::ir

@@ -1,0 +1,34 @@
+// The target-neutral middle of the compiler: tensor IR -> normalized tensor IR -> loop IR.
+#pragma once
+
+#include "ir/Kernel.h"
+
+#include <functional>
+#include <string>
+
+namespace tdsl::passes {
+
+/// Called after each pass with its name and the IR it produced (for --print-after and for
+/// naming the pass that broke the IR). May be empty.
+struct PassLog {
+  std::function<void(const std::string &pass, const ir::Kernel &)> afterTensorPass;
+  std::function<void(const std::string &pass, const ir::LoweredFunc &)> afterLoopPass;
+};
+
+/// Hoists every reduction into a definition of its own (computed once per distinct value of its
+/// free indices), so each definition's value is either reduction-free or one top-level Reduce
+/// whose body is reduction-free. Keeps: the kernel's meaning.
+[[nodiscard]] ir::Kernel normalize(const ir::Kernel &kernel);
+
+/// Constant folding and algebraic identities that are exact in IEEE arithmetic.
+[[nodiscard]] ir::Expr simplify(const ir::Expr &e);
+[[nodiscard]] ir::Stmt simplify(const ir::Stmt &s);
+
+/// One serial loop nest per definition; intermediates allocated on the heap; reductions
+/// accumulate in a stack scalar; `??` becomes a predicated load. Requires: normalized kernel.
+[[nodiscard]] ir::LoweredFunc buildLoopNest(const ir::Kernel &kernel);
+
+/// The whole lowering for a backend: normalize, build loop nest, simplify, with verifiers between.
+[[nodiscard]] ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log = {});
+
+} // namespace tdsl::passes

@@ -1,0 +1,1 @@
+#include "tdsl/Tensor.h"

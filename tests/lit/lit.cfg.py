@@ -1,0 +1,14 @@
+# Golden tests: each .tdsl file's RUN lines call the tdsl driver and pipe into FileCheck.
+import os
+import lit.formats
+
+config.name = "tdsl"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".tdsl"]
+config.test_source_root = os.path.join(config.tdsl_source_dir, "tests/lit")
+config.test_exec_root = os.path.join(os.path.dirname(config.tdsl_bin_dir), "tests/lit-out")
+config.excludes = ["Inputs"]
+config.substitutions.append(("%tdsl", os.path.join(config.tdsl_bin_dir, "tdsl")))
+config.substitutions.append(("FileCheck", config.filecheck))
+config.substitutions.append(("%verify-diags", "python3 " + os.path.join(config.tdsl_source_dir, "tests/lit/verify_diagnostics.py") + " " + os.path.join(config.tdsl_bin_dir, "tdsl")))
+config.environment["HOME"] = os.environ.get("HOME", "/tmp")
