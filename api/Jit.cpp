@@ -1,1 +1,266 @@
+// The public C++ API: ties the frontend, the passes, the backends and the runtime together.
+// Kernels are compiled lazily, once, on first use, so a file with many kernels costs nothing for
+// the ones never called.
 #include "tdsl/tdsl.h"
+
+#include "codegen/cuda/CudaBackend.h"
+#include "frontend/Frontend.h"
+#include "ir/Interpreter.h"
+#include "ir/IRPrinter.h"
+#include "ir/Shapes.h"
+#include "passes/Pipeline.h"
+#include "support/Check.h"
+#ifdef TDSL_HAVE_LLVM
+#include "codegen/llvm/LlvmBackend.h"
+#endif
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace tdsl {
+
+std::optional<Stage> parseStage(std::string_view name) {
+  static const std::pair<std::string_view, Stage> stages[] = {
+      {"ast", Stage::Ast},   {"tensor", Stage::Tensor}, {"loops", Stage::Loops},
+      {"llvm", Stage::Llvm}, {"asm", Stage::Asm},       {"cuda", Stage::Cuda},
+      {"ptx", Stage::Ptx}};
+  for (const auto &[spelling, stage] : stages)
+    if (spelling == name)
+      return stage;
+  return std::nullopt;
+}
+
+namespace detail {
+
+struct KernelState {
+  std::shared_ptr<const SourceFile> source;
+  ir::Kernel kernel;
+  Target target;
+
+  std::once_flag lowerOnce;
+  ir::LoweredFunc lowered;
+#ifdef TDSL_HAVE_LLVM
+  std::once_flag compileOnce;
+  std::unique_ptr<codegen::CompiledCpuKernel> compiled;
+#endif
+
+  const ir::LoweredFunc &loops() {
+    std::call_once(lowerOnce, [&] { lowered = passes::lowerKernel(kernel); });
+    return lowered;
+  }
+};
+
+struct ModuleState {
+  std::vector<std::shared_ptr<KernelState>> kernels;
+};
+
+} // namespace detail
+
+namespace {
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::vector<std::vector<int64_t>> shapesOf(const std::vector<Tensor> &tensors) {
+  std::vector<std::vector<int64_t>> shapes;
+  for (const Tensor &t : tensors)
+    shapes.push_back(t.shape());
+  return shapes;
+}
+
+/// Checks the inputs' count and dtypes, then binds the shape symbols (which checks the shapes).
+std::vector<int64_t> bindInputs(const ir::Kernel &kernel, const std::vector<Tensor> &inputs) {
+  if (inputs.size() != kernel.inputs.size())
+    throw RuntimeError("kernel " + kernel.name + " takes " + std::to_string(kernel.inputs.size()) +
+                       " inputs, got " + std::to_string(inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ir::Buffer &param = kernel.inputs[i];
+    if (inputs[i].dtype() != param->dtype)
+      throw RuntimeError("input " + param->name + " of kernel " + kernel.name + ": expected " +
+                         std::string(dtypeName(param->dtype)) + ", got " +
+                         std::string(dtypeName(inputs[i].dtype())));
+  }
+  return ir::bindSymbols(kernel, shapesOf(inputs));
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Kernel
+
+const std::string &Kernel::name() const { return state->kernel.name; }
+
+std::vector<std::string> Kernel::inputNames() const {
+  std::vector<std::string> names;
+  for (const ir::Buffer &b : state->kernel.inputs)
+    names.push_back(b->name);
+  return names;
+}
+
+std::vector<std::string> Kernel::outputNames() const {
+  std::vector<std::string> names;
+  for (const ir::Buffer &b : state->kernel.outputs)
+    names.push_back(b->name);
+  return names;
+}
+
+DType Kernel::inputDType(size_t input) const { return state->kernel.inputs.at(input)->dtype; }
+DType Kernel::outputDType(size_t output) const { return state->kernel.outputs.at(output)->dtype; }
+
+std::vector<std::vector<std::string>> Kernel::inputDims() const {
+  std::vector<std::vector<std::string>> dims;
+  for (const ir::Buffer &b : state->kernel.inputs) {
+    dims.emplace_back();
+    for (const ir::Expr &d : b->shape)
+      dims.back().push_back(ir::toString(d));
+  }
+  return dims;
+}
+
+std::vector<std::vector<int64_t>> Kernel::outputShapes(const std::vector<Tensor> &inputs) const {
+  const ir::Kernel &k = state->kernel;
+  std::vector<int64_t> symbols = bindInputs(k, inputs);
+  std::vector<std::vector<int64_t>> shapes;
+  for (const ir::Buffer &out : k.outputs)
+    shapes.push_back(ir::evalShape(out, k.symbols, symbols));
+  return shapes;
+}
+
+std::vector<Tensor> Kernel::operator()(const std::vector<Tensor> &inputs) const {
+  std::vector<Tensor> outputs;
+  std::vector<std::vector<int64_t>> shapes = outputShapes(inputs);
+  for (size_t i = 0; i < shapes.size(); ++i)
+    outputs.push_back(Tensor::zeros(shapes[i], outputDType(i)));
+  run(inputs, outputs);
+  return outputs;
+}
+
+void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs) const {
+  const ir::Kernel &k = state->kernel;
+  std::vector<int64_t> symbols = bindInputs(k, inputs);
+  if (outputs.size() != k.outputs.size())
+    throw RuntimeError("kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
+                       " outputs, got " + std::to_string(outputs.size()));
+  std::vector<void *> buffers;
+  for (const Tensor &t : inputs)
+    buffers.push_back(t.data());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const ir::Buffer &param = k.outputs[i];
+    std::vector<int64_t> expected = ir::evalShape(param, k.symbols, symbols);
+    if (outputs[i].dtype() != param->dtype || outputs[i].shape() != expected)
+      throw RuntimeError("output " + param->name + " of kernel " + k.name + ": expected " +
+                         std::string(dtypeName(param->dtype)) + shapeString(expected) + ", got " +
+                         outputs[i].typeString());
+    buffers.push_back(outputs[i].data());
+  }
+
+  if (state->target.kind == Target::Kind::Cuda)
+    throw RuntimeError("running kernels on CUDA is not implemented yet; use --target cpu (CUDA "
+                       "source and PTX are available with `tdsl emit --stage=cuda|ptx`)");
+#ifdef TDSL_HAVE_LLVM
+  const ir::LoweredFunc &func = state->loops();
+  std::call_once(state->compileOnce, [&] { state->compiled = codegen::compileForHost(func); });
+  state->compiled->entry()(buffers.data(), symbols.data(), nullptr);
+#else
+  throw RuntimeError("this tdsl was built without the LLVM backend (TDSL_ENABLE_LLVM=OFF), so it "
+                     "cannot run kernels on the CPU");
+#endif
+}
+
+std::vector<Tensor> Kernel::interpret(const std::vector<Tensor> &inputs) const {
+  bindInputs(state->kernel, inputs);
+  return ir::interpret(state->kernel, inputs);
+}
+
+std::string Kernel::dump(Stage stage) const {
+  switch (stage) {
+  case Stage::Ast: {
+    DiagnosticEngine diags;
+    std::optional<std::string> ast = frontend::dumpAst(state->source, name(), diags);
+    if (!ast)
+      throw CompileError(diags.diagnostics());
+    return *ast;
+  }
+  case Stage::Tensor:
+    return ir::toString(state->kernel);
+  case Stage::Loops:
+    return ir::toString(state->loops());
+  case Stage::Llvm:
+#ifdef TDSL_HAVE_LLVM
+    return codegen::emitLlvmIr(state->loops());
+#else
+    throw RuntimeError("this tdsl was built without the LLVM backend");
+#endif
+  case Stage::Asm:
+#ifdef TDSL_HAVE_LLVM
+    return codegen::emitAssembly(state->loops());
+#else
+    throw RuntimeError("this tdsl was built without the LLVM backend");
+#endif
+  case Stage::Cuda:
+    return codegen::emitCuda(state->loops());
+  case Stage::Ptx:
+    return codegen::compileToPtx(codegen::emitCuda(state->loops()), name());
+  }
+  TDSL_UNREACHABLE("unknown stage");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module and Jit
+
+Kernel Module::kernel(const std::string &name) const {
+  for (const auto &k : state->kernels)
+    if (k->kernel.name == name) {
+      Kernel result;
+      result.state = k;
+      return result;
+    }
+  std::string known;
+  for (const auto &k : state->kernels)
+    known += (known.empty() ? "" : ", ") + k->kernel.name;
+  throw RuntimeError("no kernel named '" + name + "' (this module has: " + known + ")");
+}
+
+std::vector<std::string> Module::kernelNames() const {
+  std::vector<std::string> names;
+  for (const auto &k : state->kernels)
+    names.push_back(k->kernel.name);
+  return names;
+}
+
+Jit::Jit(Target target) : target_(target) {}
+
+Module Jit::compile(const std::string &source, const std::string &name) const {
+  auto file = std::make_shared<const SourceFile>(SourceFile{name, source});
+  DiagnosticEngine diags;
+  std::optional<ir::Module> module = frontend::compileSource(file, diags);
+  if (!module || diags.hasErrors())
+    throw CompileError(diags.diagnostics());
+  auto state = std::make_shared<detail::ModuleState>();
+  for (ir::Kernel &k : module->kernels) {
+    auto ks = std::make_shared<detail::KernelState>();
+    ks->source = file;
+    ks->kernel = std::move(k);
+    ks->target = target_;
+    state->kernels.push_back(std::move(ks));
+  }
+  Module result;
+  result.state = std::move(state);
+  return result;
+}
+
+Module Jit::compileFile(const std::string &path) const {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw RuntimeError("cannot open " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return compile(text.str(), path);
+}
+
+} // namespace tdsl

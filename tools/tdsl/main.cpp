@@ -1,1 +1,260 @@
-int main() { return 0; }
+// The tdsl command-line driver: run, check and emit .tdsl programs.
+#include "api/Numerics.h"
+#include "runtime/Convert.h"
+#include "tdsl/tdsl.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace {
+
+using namespace tdsl;
+
+/// A user error of the command line itself (bad flag value): reported like a runtime error.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::pair<std::string, std::string> splitAssignment(const std::string &text, const char *flag) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError(std::string(flag) + " expects NAME=VALUE, got '" + text + "'");
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+std::optional<double> parseNumber(const std::string &text) {
+  if (text.empty())
+    return std::nullopt;
+  char *end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size())
+    return std::nullopt;
+  return value;
+}
+
+/// `--shape N=4096,D=1024` (repeatable) -> {N: 4096, D: 1024}.
+std::map<std::string, int64_t> parseShapes(const std::vector<std::string> &specs) {
+  std::map<std::string, int64_t> shapes;
+  for (const std::string &spec : specs) {
+    std::stringstream parts(spec);
+    std::string part;
+    while (std::getline(parts, part, ',')) {
+      if (part.empty())
+        continue;
+      auto [name, value] = splitAssignment(part, "--shape");
+      char *end = nullptr;
+      long long n = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 0)
+        throw UsageError("--shape " + name + ": expected a non-negative integer, got '" + value +
+                         "'");
+      shapes[name] = n;
+    }
+  }
+  return shapes;
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw RuntimeError("cannot open " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Kernel selectKernel(const Module &module, const std::string &requested, const std::string &file) {
+  if (!requested.empty())
+    return module.kernel(requested);
+  std::vector<std::string> names = module.kernelNames();
+  if (names.size() == 1)
+    return module.kernel(names[0]);
+  std::string list;
+  for (const std::string &n : names)
+    list += (list.empty() ? "" : ", ") + n;
+  throw UsageError(file + " defines " + std::to_string(names.size()) +
+                   " kernels (" + list + "); choose one with --kernel");
+}
+
+/// The concrete shape of input `index` from its declared dims and the --shape values.
+std::vector<int64_t> inputShape(const Kernel &kernel, size_t index,
+                                const std::map<std::string, int64_t> &shapes) {
+  std::vector<int64_t> shape;
+  for (const std::string &dim : kernel.inputDims()[index]) {
+    if (std::optional<double> literal = parseNumber(dim)) {
+      shape.push_back(static_cast<int64_t>(*literal));
+      continue;
+    }
+    auto it = shapes.find(dim);
+    if (it == shapes.end())
+      throw UsageError("the size of " + dim + " (a dim of input " + kernel.inputNames()[index] +
+                       ") is not known; pass --shape " + dim + "=SIZE or --in " +
+                       kernel.inputNames()[index] + "=FILE.npy");
+    shape.push_back(it->second);
+  }
+  return shape;
+}
+
+struct RunOptions {
+  std::string file, kernel, target = "cpu";
+  std::vector<std::string> inputs, outputs, shapes;
+  bool check = false;
+  uint64_t seed = 1;
+};
+
+int runCommand(const RunOptions &opts) {
+  Jit jit(opts.target == "cuda" ? Target::cuda() : Target::cpu());
+  Module module = jit.compile(readFile(opts.file), opts.file);
+  Kernel kernel = selectKernel(module, opts.kernel, opts.file);
+  std::map<std::string, int64_t> shapes = parseShapes(opts.shapes);
+
+  std::vector<std::string> inputNames = kernel.inputNames();
+  std::map<std::string, std::string> given;
+  for (const std::string &spec : opts.inputs) {
+    auto [name, value] = splitAssignment(spec, "--in");
+    if (std::find(inputNames.begin(), inputNames.end(), name) == inputNames.end())
+      throw UsageError("--in " + name + ": kernel " + kernel.name() + " has no input named " + name);
+    given[name] = value;
+  }
+  std::vector<std::string> outputNames = kernel.outputNames();
+  std::map<std::string, std::string> saved;
+  for (const std::string &spec : opts.outputs) {
+    auto [name, path] = splitAssignment(spec, "--out");
+    if (std::find(outputNames.begin(), outputNames.end(), name) == outputNames.end())
+      throw UsageError("--out " + name + ": kernel " + kernel.name() + " has no output named " +
+                       name);
+    saved[name] = path;
+  }
+
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < inputNames.size(); ++i) {
+    DType dtype = kernel.inputDType(i);
+    auto it = given.find(inputNames[i]);
+    if (it == given.end()) {
+      inputs.push_back(Tensor::randn(inputShape(kernel, i, shapes), dtype, opts.seed + i));
+    } else if (std::optional<double> number = parseNumber(it->second)) {
+      Tensor filled = Tensor::zeros(inputShape(kernel, i, shapes), dtype);
+      for (int64_t e = 0; e < filled.numel(); ++e)
+        filled.set(e, *number);
+      inputs.push_back(filled);
+    } else {
+      Tensor loaded = readNpy(it->second);
+      if (loaded.dtype() != dtype) {
+        // NumPy has no bf16: a bf16 parameter accepts f32 data, rounded.
+        if (dtype == DType::BF16 && loaded.dtype() == DType::F32)
+          loaded = runtime::convertTo(loaded, DType::BF16);
+        else
+          throw RuntimeError("--in " + inputNames[i] + ": " + it->second + " holds " +
+                             loaded.typeString() + " but the parameter is " +
+                             std::string(dtypeName(dtype)) + "; convert it first (e.g. " +
+                             "x.astype(np." + (dtype == DType::F32   ? "float32"
+                                               : dtype == DType::F64 ? "float64"
+                                               : dtype == DType::F16 ? "float16"
+                                               : dtype == DType::I32 ? "int32"
+                                               : dtype == DType::I64 ? "int64"
+                                                                     : "bool_") +
+                             "))");
+      }
+      inputs.push_back(loaded);
+    }
+  }
+
+  std::vector<Tensor> outputs = kernel(inputs);
+  int status = 0;
+  std::vector<Tensor> reference;
+  if (opts.check)
+    reference = kernel.interpret(inputs);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    auto it = saved.find(outputNames[i]);
+    if (it != saved.end())
+      writeNpy(it->second, outputs[i]);
+    else
+      std::cout << outputNames[i] << ": " << runtime::summarize(outputs[i]) << "\n";
+    if (opts.check) {
+      runtime::ErrorStats stats = runtime::compare(outputs[i], reference[i]);
+      bool ok = withinTolerance(outputs[i], reference[i]);
+      std::cout << "check " << outputNames[i] << ": " << describe(stats, outputs[i].shape())
+                << (ok ? "  ok" : "  MISMATCH") << "\n";
+      if (!ok)
+        status = 1;
+    }
+  }
+  return status;
+}
+
+int checkCommand(const std::string &file) {
+  Jit jit;
+  jit.compile(readFile(file), file);
+  return 0;
+}
+
+int emitCommand(const std::string &file, const std::string &kernelName, const std::string &stage,
+                const std::string &target) {
+  std::optional<Stage> parsed = parseStage(stage);
+  if (!parsed)
+    throw UsageError("unknown stage '" + stage +
+                     "' (stages: ast, tensor, loops, llvm, asm, cuda, ptx)");
+  Jit jit(target == "cuda" ? Target::cuda() : Target::cpu());
+  Module module = jit.compile(readFile(file), file);
+  std::vector<std::string> names =
+      kernelName.empty() ? module.kernelNames() : std::vector<std::string>{kernelName};
+  for (const std::string &name : names)
+    std::cout << module.kernel(name).dump(*parsed);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"tdsl: a JIT compiler for a tiny tensor language"};
+  app.require_subcommand(1);
+
+  RunOptions run;
+  CLI::App *runCmd = app.add_subcommand("run", "compile and run a kernel");
+  runCmd->add_option("file", run.file, ".tdsl source")->required();
+  runCmd->add_option("--kernel", run.kernel, "kernel to run (optional with one kernel)");
+  runCmd->add_option("--in", run.inputs, "NAME=PATH.npy or NAME=NUMBER")->take_all();
+  runCmd->add_option("--out", run.outputs, "NAME=PATH.npy")->take_all();
+  runCmd->add_option("--shape", run.shapes, "SYM=INT,... sizes of shape symbols")->take_all();
+  runCmd->add_option("--target", run.target, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  runCmd->add_flag("--check", run.check, "compare every output with the reference interpreter");
+  runCmd->add_option("--seed", run.seed, "seed of the random inputs");
+
+  std::string checkFile;
+  CLI::App *checkCmd = app.add_subcommand("check", "report diagnostics only");
+  checkCmd->add_option("file", checkFile, ".tdsl source")->required();
+
+  std::string emitFile, emitKernel, emitStage, emitTarget = "cpu";
+  CLI::App *emitCmd = app.add_subcommand("emit", "print a compilation stage");
+  emitCmd->add_option("file", emitFile, ".tdsl source")->required();
+  emitCmd->add_option("--kernel", emitKernel, "kernel to print (default: all)");
+  emitCmd->add_option("--stage", emitStage, "ast|tensor|loops|llvm|asm|cuda|ptx")->required();
+  emitCmd->add_option("--target", emitTarget, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (runCmd->parsed())
+      return runCommand(run);
+    if (checkCmd->parsed())
+      return checkCommand(checkFile);
+    if (emitCmd->parsed())
+      return emitCommand(emitFile, emitKernel, emitStage, emitTarget);
+  } catch (const CompileError &e) {
+    std::cerr << e.what();
+    return 1;
+  } catch (const InternalError &e) {
+    std::cerr << "tdsl: " << e.what() << "\nthis is a bug in tdsl; please report it\n";
+    return 2;
+  } catch (const std::exception &e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

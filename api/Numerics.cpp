@@ -1,0 +1,79 @@
+#include "api/Numerics.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace tdsl {
+
+double relativeTolerance(DType dtype) {
+  switch (dtype) {
+  case DType::F16:
+    return 1e-2;
+  case DType::BF16:
+    return 5e-2;
+  case DType::F32:
+    return 2e-4;
+  case DType::F64:
+    return 1e-9;
+  default:
+    return 0;
+  }
+}
+
+bool withinTolerance(const Tensor &actual, const Tensor &reference) {
+  if (actual.shape() != reference.shape())
+    return false;
+  int64_t n = actual.numel();
+  if (!isFloat(actual.dtype())) {
+    for (int64_t i = 0; i < n; ++i)
+      if (actual.atInt(i) != reference.atInt(i))
+        return false;
+    return true;
+  }
+  double scale = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double r = reference.at(i);
+    if (std::isfinite(r))
+      scale = std::max(scale, std::fabs(r));
+  }
+  double rtol = relativeTolerance(actual.dtype());
+  for (int64_t i = 0; i < n; ++i) {
+    double a = actual.at(i), r = reference.at(i);
+    if (std::isnan(r) || std::isnan(a)) {
+      if (std::isnan(r) != std::isnan(a))
+        return false;
+      continue;
+    }
+    if (std::isinf(r) || std::isinf(a)) {
+      // A reference beyond the output type's range rounds to infinity when stored.
+      if (a != r && !(std::isinf(a) && std::fabs(r) > 6.5e4 && std::signbit(a) == std::signbit(r)))
+        return false;
+      continue;
+    }
+    if (std::fabs(a - r) > rtol * (std::fabs(r) + scale))
+      return false;
+  }
+  return true;
+}
+
+std::string describe(const runtime::ErrorStats &stats, const std::vector<int64_t> &shape) {
+  std::string where;
+  if (stats.worstIndex >= 0) {
+    std::vector<int64_t> index(shape.size());
+    int64_t rest = stats.worstIndex;
+    for (size_t d = shape.size(); d-- > 0;) {
+      index[d] = shape[d] ? rest % shape[d] : 0;
+      rest = shape[d] ? rest / shape[d] : 0;
+    }
+    where = " (at [";
+    for (size_t d = 0; d < index.size(); ++d)
+      where += (d ? ", " : "") + std::to_string(index[d]);
+    where += "])";
+  }
+  char text[160];
+  std::snprintf(text, sizeof text, "max abs error %.3g, max rel error %.3g, max ulp %lld",
+                stats.maxAbs, stats.maxRel, static_cast<long long>(stats.maxUlp));
+  return text + where;
+}
+
+} // namespace tdsl

@@ -1,0 +1,107 @@
+// The public API: compiling, calling on owned tensors and views, errors, and stage dumps.
+#include "tdsl/tdsl.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace {
+
+using namespace tdsl;
+
+const char *kAddRelu = R"(
+kernel add_relu(a: f32[N], b: f32[N]) -> y: f32[N] {
+    y = relu(a + b)
+}
+)";
+
+TEST(Jit, RunsOnOwnedTensorsAndViews) {
+  Jit jit;
+  Kernel k = jit.compile(kAddRelu, "add_relu.tdsl").kernel("add_relu");
+  EXPECT_EQ(k.inputNames(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(k.outputNames(), (std::vector<std::string>{"y"}));
+
+  std::vector<float> a = {1, -2, 3, -4, 5}, b = {0.5f, 0.5f, -4, 5, -5}, y(5, -99.0f);
+  Tensor ta = Tensor::view(a.data(), {5}, DType::F32);
+  Tensor tb = Tensor::view(b.data(), {5}, DType::F32);
+  k.run({ta, tb}, {Tensor::view(y.data(), {5}, DType::F32)});
+  EXPECT_EQ(y, (std::vector<float>{1.5f, 0, 0, 1, 0}));
+
+  Tensor owned = k({ta, tb})[0];
+  EXPECT_EQ(owned.shape(), (std::vector<int64_t>{5}));
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(owned.at(i), y[i]);
+}
+
+TEST(Jit, CompileErrorCarriesEveryDiagnostic) {
+  Jit jit;
+  try {
+    jit.compile("kernel k(x: f32[N]) -> y: f32[N] {\n    y = x + zz\n}\n"
+                "kernel k2(x: f32[N]) -> y: f32[N] {\n    y[i] = x[i + 1]\n}\n",
+                "bad.tdsl");
+    FAIL() << "expected a CompileError";
+  } catch (const CompileError &e) {
+    ASSERT_GE(e.diagnostics().size(), 2u);
+    EXPECT_EQ(e.diagnostics()[0].span.str(), "bad.tdsl:2:13");
+    EXPECT_NE(std::string(e.what()).find("^"), std::string::npos);
+  }
+}
+
+TEST(Jit, ShapeMismatchNamesBothParameters) {
+  Jit jit;
+  Kernel k = jit.compile(kAddRelu).kernel("add_relu");
+  try {
+    k({Tensor::zeros({3}, DType::F32), Tensor::zeros({4}, DType::F32)});
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError &e) {
+    std::string message = e.what();
+    EXPECT_NE(message.find("a"), std::string::npos) << message;
+    EXPECT_NE(message.find("b"), std::string::npos) << message;
+  }
+}
+
+TEST(Jit, DtypeMismatchIsAnError) {
+  Jit jit;
+  Kernel k = jit.compile(kAddRelu).kernel("add_relu");
+  EXPECT_THROW(k({Tensor::zeros({3}, DType::F64), Tensor::zeros({3}, DType::F32)}), RuntimeError);
+  EXPECT_THROW(k({Tensor::zeros({3}, DType::F32)}), RuntimeError);
+}
+
+TEST(Jit, UnknownKernelListsTheKnownOnes) {
+  Jit jit;
+  Module m = jit.compile(kAddRelu);
+  try {
+    m.kernel("nope");
+    FAIL();
+  } catch (const RuntimeError &e) {
+    EXPECT_NE(std::string(e.what()).find("add_relu"), std::string::npos);
+  }
+}
+
+TEST(Jit, DumpsEveryCpuStage) {
+  Jit jit;
+  Kernel k = jit.compile(kAddRelu).kernel("add_relu");
+  EXPECT_NE(k.dump(Stage::Ast).find("add_relu"), std::string::npos);
+  EXPECT_NE(k.dump(Stage::Tensor).find("add_relu"), std::string::npos);
+  EXPECT_NE(k.dump(Stage::Loops).find("for"), std::string::npos);
+  EXPECT_NE(k.dump(Stage::Llvm).find("define"), std::string::npos);
+  EXPECT_NE(k.dump(Stage::Asm).find("add_relu"), std::string::npos);
+  EXPECT_NE(k.dump(Stage::Cuda).find("__global__"), std::string::npos);
+}
+
+TEST(Jit, InterpreterAgreesOnScalars) {
+  Jit jit;
+  Kernel k = jit.compile("kernel dot(a: f32[N], b: f32[N]) -> d: f32 {\n"
+                         "    d = sum(a[i] * b[i] for i)\n}\n")
+                 .kernel("dot");
+  Tensor a = Tensor::randn({37}, DType::F32, 1), b = Tensor::randn({37}, DType::F32, 2);
+  Tensor d = k({a, b})[0];
+  EXPECT_EQ(d.rank(), 0);
+  double expected = 0;
+  for (int i = 0; i < 37; ++i)
+    expected += a.at(i) * b.at(i);
+  EXPECT_NEAR(d.at(0), expected, 1e-4);
+  EXPECT_NEAR(k.interpret({a, b})[0].at(0), expected, 1e-9);
+}
+
+} // namespace

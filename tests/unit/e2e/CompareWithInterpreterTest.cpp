@@ -1,0 +1,94 @@
+// Every kernel of every program under tests/e2e/ and examples/, compiled for the CPU and run on
+// random inputs at several shapes (odd sizes and size 1 included), must match the reference
+// interpreter.
+#include "api/Numerics.h"
+#include "tdsl/tdsl.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+
+namespace {
+
+using namespace tdsl;
+namespace fs = std::filesystem;
+
+std::vector<fs::path> programFiles() {
+  std::vector<fs::path> files;
+  for (const char *dir : {"/tests/e2e", "/examples"})
+    for (const auto &entry : fs::directory_iterator(std::string(TDSL_SOURCE_DIR) + dir))
+      if (entry.path().extension() == ".tdsl")
+        files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+/// Binds every shape symbol of the kernel's inputs to a size drawn from `sizes`.
+std::vector<Tensor> randomInputs(const Kernel &kernel, std::mt19937 &rng,
+                                 const std::vector<int64_t> &sizes, uint64_t seed) {
+  std::map<std::string, int64_t> symbols;
+  std::vector<Tensor> inputs;
+  std::vector<std::vector<std::string>> dims = kernel.inputDims();
+  for (size_t i = 0; i < dims.size(); ++i) {
+    std::vector<int64_t> shape;
+    for (const std::string &dim : dims[i]) {
+      if (std::isdigit(static_cast<unsigned char>(dim[0]))) {
+        shape.push_back(std::stoll(dim));
+        continue;
+      }
+      auto [it, fresh] = symbols.emplace(dim, 0);
+      if (fresh)
+        it->second = sizes[rng() % sizes.size()];
+      shape.push_back(it->second);
+    }
+    inputs.push_back(Tensor::randn(shape, kernel.inputDType(i), seed + i));
+  }
+  return inputs;
+}
+
+class CompareWithInterpreter : public testing::TestWithParam<fs::path> {};
+
+TEST_P(CompareWithInterpreter, EveryKernelAtSeveralShapes) {
+  Jit jit;
+  Module module = jit.compileFile(GetParam().string());
+  std::mt19937 rng(1234);
+  const std::vector<int64_t> sizes = {1, 2, 3, 5, 7, 8, 16, 17};
+  for (const std::string &name : module.kernelNames()) {
+    Kernel kernel = module.kernel(name);
+    int ran = 0;
+    for (int attempt = 0; attempt < 40 && ran < 4; ++attempt) {
+      std::vector<Tensor> inputs = randomInputs(kernel, rng, sizes, attempt * 100 + 1);
+      try {
+        kernel.outputShapes(inputs);
+      } catch (const RuntimeError &) {
+        continue; // e.g. a filter larger than the image: no valid output shape.
+      }
+      ++ran;
+      std::vector<Tensor> actual = kernel(inputs);
+      std::vector<Tensor> reference = kernel.interpret(inputs);
+      ASSERT_EQ(actual.size(), reference.size());
+      for (size_t o = 0; o < actual.size(); ++o) {
+        std::string shapes;
+        for (const Tensor &t : inputs)
+          shapes += " " + t.typeString();
+        EXPECT_TRUE(withinTolerance(actual[o], reference[o]))
+            << name << " output " << kernel.outputNames()[o] << " inputs" << shapes << ": "
+            << describe(runtime::compare(actual[o], reference[o]), actual[o].shape());
+      }
+    }
+    EXPECT_GT(ran, 0) << name << ": no valid shapes tried";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Programs, CompareWithInterpreter, testing::ValuesIn(programFiles()),
+                         [](const testing::TestParamInfo<fs::path> &info) {
+                           std::string name = info.param.stem().string();
+                           for (char &c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c)))
+                               c = '_';
+                           return name;
+                         });
+
+} // namespace
