@@ -65,8 +65,8 @@ uint64_t convertFloatBits(FloatFormat from, FloatFormat to, uint64_t bits) {
   const uint64_t fraction = bits & lowMask(from.fracBits);
   const int bias = (1 << (from.expBits - 1)) - 1;
   if (exponentField == lowMask(from.expBits)) {
-    uint64_t special = (uint64_t(negative) << (to.expBits + to.fracBits)) |
-                       (lowMask(to.expBits) << to.fracBits);
+    uint64_t special =
+        (uint64_t(negative) << (to.expBits + to.fracBits)) | (lowMask(to.expBits) << to.fracBits);
     if (fraction == 0)
       return special; // Infinity.
     uint64_t payload = to.fracBits >= from.fracBits ? fraction << (to.fracBits - from.fracBits)
@@ -88,6 +88,10 @@ uint16_t doubleToBFloat16(double value) {
 }
 
 float doubleToFloat(double value) {
+  // In range, the hardware conversion rounds to nearest even too (tested to agree); outside it
+  // (and for NaN) C++ leaves the result undefined, so use the bit-level path.
+  if (std::fabs(value) <= double(std::numeric_limits<float>::max()))
+    return static_cast<float>(value);
   return std::bit_cast<float>(uint32_t(convertFloatBits(kDouble, kSingle, doubleBits(value))));
 }
 
@@ -124,7 +128,8 @@ namespace tdsl {
 using runtime::convertFloatBits;
 
 uint16_t floatToHalf(float value) {
-  return uint16_t(convertFloatBits(runtime::kSingle, runtime::kHalf, std::bit_cast<uint32_t>(value)));
+  return uint16_t(
+      convertFloatBits(runtime::kSingle, runtime::kHalf, std::bit_cast<uint32_t>(value)));
 }
 
 float halfToFloat(uint16_t bits) {

@@ -84,9 +84,13 @@ double portableLog(double x) {
   }
   const double s = (m - 1.0) / (m + 1.0);
   const double s2 = s * s;
-  double series = 2.0 / 25.0;
+  // 2 / (2k + 1), folded by the compiler with the same correctly rounded division.
+  static constexpr double kCoefficients[] = {2.0 / 1,  2.0 / 3,  2.0 / 5,  2.0 / 7,  2.0 / 9,
+                                             2.0 / 11, 2.0 / 13, 2.0 / 15, 2.0 / 17, 2.0 / 19,
+                                             2.0 / 21, 2.0 / 23, 2.0 / 25};
+  double series = kCoefficients[12];
   for (int k = 11; k >= 0; --k)
-    series = 2.0 / double(2 * k + 1) + s2 * series;
+    series = kCoefficients[k] + s2 * series;
   // ln 2 split in a part exact when multiplied by a small e, and the rest.
   constexpr double ln2Hi = 6.93147180369123816490e-01;
   constexpr double ln2Lo = 1.90821492927058770002e-10;

@@ -23,8 +23,8 @@ std::string_view dtypeName(DType t) {
 }
 
 std::optional<DType> parseDType(std::string_view name) {
-  for (DType t : {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32, DType::I64,
-                  DType::Bool})
+  for (DType t :
+       {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool})
     if (dtypeName(t) == name)
       return t;
   return std::nullopt;

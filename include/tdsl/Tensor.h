@@ -57,10 +57,12 @@ float halfToFloat(uint16_t bits);
 uint16_t floatToBFloat16(float value);
 float bfloat16ToFloat(uint16_t bits);
 
-/// Reads a NumPy .npy file (format 1.0-3.0, little-endian, C order; every dtype of the language).
-/// Malformed, truncated or unsupported files throw tdsl::RuntimeError naming the file.
+/// Reads a NumPy .npy file (format 1.0-3.0; either byte order; C or Fortran order, returned in C
+/// order) of dtype f16, f32, f64, i32, i64 or bool. NumPy has no bf16, so bf16 tensors are
+/// written as f32 and never read back as bf16: converting is the caller's job. Malformed,
+/// truncated or unsupported files throw tdsl::RuntimeError naming the file and the problem.
 Tensor readNpy(const std::string &path);
-/// Writes a .npy file whole or not at all (a temporary file renamed into place).
+/// Writes a .npy file whole or not at all (a temporary file renamed into place); bf16 as f32.
 void writeNpy(const std::string &path, const Tensor &tensor);
 
 } // namespace tdsl

@@ -1,0 +1,44 @@
+// DType names, parsing, sizes and classes.
+#include "tdsl/DType.h"
+
+#include <gtest/gtest.h>
+
+namespace tdsl {
+namespace {
+
+constexpr DType kAll[] = {DType::F16, DType::BF16, DType::F32, DType::F64,
+                          DType::I32, DType::I64,  DType::Bool};
+
+TEST(DType, NamesRoundTrip) {
+  for (DType t : kAll)
+    EXPECT_EQ(parseDType(dtypeName(t)), t) << dtypeName(t);
+  EXPECT_EQ(dtypeName(DType::BF16), "bf16");
+  EXPECT_EQ(dtypeName(DType::Bool), "bool");
+}
+
+TEST(DType, ParseRejectsUnknownNames) {
+  for (std::string_view name : {"", "f", "float", "F32", "f32 ", "int32", "u8", "b1"})
+    EXPECT_EQ(parseDType(name), std::nullopt) << name;
+}
+
+TEST(DType, SizesAndClasses) {
+  EXPECT_EQ(byteSize(DType::F16), 2);
+  EXPECT_EQ(byteSize(DType::BF16), 2);
+  EXPECT_EQ(byteSize(DType::F32), 4);
+  EXPECT_EQ(byteSize(DType::F64), 8);
+  EXPECT_EQ(byteSize(DType::I32), 4);
+  EXPECT_EQ(byteSize(DType::I64), 8);
+  EXPECT_EQ(byteSize(DType::Bool), 1);
+  for (DType t : kAll) {
+    EXPECT_FALSE(isFloat(t) && isInt(t));
+    EXPECT_EQ(t == DType::Bool, !isFloat(t) && !isInt(t));
+  }
+  EXPECT_EQ(computeType(DType::F16), DType::F32);
+  EXPECT_EQ(computeType(DType::BF16), DType::F32);
+  EXPECT_EQ(computeType(DType::F64), DType::F64);
+  EXPECT_EQ(computeType(DType::I32), DType::I32);
+  EXPECT_EQ(computeType(DType::Bool), DType::Bool);
+}
+
+} // namespace
+} // namespace tdsl
