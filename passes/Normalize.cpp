@@ -98,8 +98,8 @@ private:
         continue;
       Var fresh = makeVar(iv.var->name, iv.var->type, VarKind::Index);
       domain.push_back(IterVar{fresh, substitute(iv.extent, renames)});
-      useIndices.push_back(ref(iv.var));
-      renames.emplace_back(iv.var, ref(fresh));
+      useIndices.push_back(ir::ref(iv.var));
+      renames.emplace_back(iv.var, ir::ref(fresh));
     }
     for (const Var &v : used.vars) {
       bool inScope = false;

@@ -1,1 +1,50 @@
+// The target-neutral lowering as one straight-line function, with a verifier after every pass. A
+// pass that breaks the IR is named in the error, with the IR it was given.
 #include "passes/Pipeline.h"
+
+#include "ir/IRPrinter.h"
+#include "ir/Verifier.h"
+#include "support/Check.h"
+
+namespace tdsl::passes {
+namespace {
+
+/// Verifies what `pass` produced; on failure rethrows naming the pass and showing its input.
+template <typename After, typename Before>
+void verifyAfter(const std::string &pass, const After &after, const Before &before) {
+  try {
+    ir::verify(after);
+  } catch (const InternalError &e) {
+    throw InternalError("IR invalid after pass '" + pass + "': " + e.what() + "\n--- IR before '" +
+                        pass + "' ---\n" + ir::toString(before));
+  }
+}
+
+} // namespace
+
+ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
+  try {
+    ir::verify(kernel);
+  } catch (const InternalError &e) {
+    throw InternalError(std::string("invalid tensor IR given to lowerKernel: ") + e.what());
+  }
+
+  ir::Kernel normalized = normalize(kernel);
+  if (log.afterTensorPass)
+    log.afterTensorPass("normalize", normalized);
+  verifyAfter("normalize", normalized, kernel);
+
+  ir::LoweredFunc func = buildLoopNest(normalized);
+  if (log.afterLoopPass)
+    log.afterLoopPass("build-loop-nest", func);
+  verifyAfter("build-loop-nest", func, normalized);
+
+  ir::LoweredFunc simplified = func;
+  simplified.body = simplify(func.body);
+  if (log.afterLoopPass)
+    log.afterLoopPass("simplify", simplified);
+  verifyAfter("simplify", simplified, func);
+  return simplified;
+}
+
+} // namespace tdsl::passes

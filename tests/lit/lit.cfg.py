@@ -12,3 +12,14 @@ config.substitutions.append(("%tdsl", os.path.join(config.tdsl_bin_dir, "tdsl"))
 config.substitutions.append(("FileCheck", config.filecheck))
 config.substitutions.append(("%verify-diags", "python3 " + os.path.join(config.tdsl_source_dir, "tests/lit/verify_diagnostics.py") + " " + os.path.join(config.tdsl_bin_dir, "tdsl")))
 config.environment["HOME"] = os.environ.get("HOME", "/tmp")
+
+# `REQUIRES: nvrtc` tests need NVRTC at run time (loaded with dlopen by the CUDA backend).
+import ctypes
+for candidate in ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12",
+                  os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "lib64/libnvrtc.so")]:
+    try:
+        ctypes.CDLL(candidate)
+        config.available_features.add("nvrtc")
+        break
+    except OSError:
+        pass

@@ -1,6 +1,7 @@
 // The tdsl command-line driver: run, check and emit .tdsl programs.
 #include "api/Numerics.h"
 #include "runtime/Convert.h"
+#include "support/Check.h"
 #include "tdsl/tdsl.h"
 
 #include <CLI/CLI.hpp>
