@@ -10,9 +10,12 @@
 //     carries a suffix: `3:i32`, `0.5:f64`, `1.0:f16`, `0.0:<16 x f32>` (a vector immediate).
 //   - Floats print in the shortest form that reads back to the same value in their own type
 //     (std::to_chars), always with a `.` or an exponent: `1.0`, `1e-05`, `inf`, `-inf`, `nan`.
-//   - Variables and buffers are told apart by identity: within one printed kernel, function or
-//     node, the first variable called `i` prints as `i` and later distinct ones as `i.1`, `i.2`...
-//     (buffers likewise, in their own namespace).
+//   - Variables and buffers are told apart by identity (pointer), within one printout: a
+//     variable prints as its plain name unless a different variable of that name is in scope
+//     where it is bound, and then as `i.1`, `i.2`... (the first free one). Scopes: a definition
+//     (its indices), a reduction (its axes), For, LetStmt, and Allocate (for buffers, which
+//     are named in their own namespace). So every definition may use `i` again, while a
+//     reduction axis `k` nested in another `k`'s scope reads `k.1`.
 #include "ir/IRPrinter.h"
 
 #include "support/Check.h"
@@ -20,29 +23,45 @@
 #include <charconv>
 #include <cmath>
 #include <unordered_map>
-#include <unordered_set>
 
 namespace tdsl::ir {
 
 std::string_view opName(BinaryOp op) {
   switch (op) {
-  case BinaryOp::Add: return "+";
-  case BinaryOp::Sub: return "-";
-  case BinaryOp::Mul: return "*";
-  case BinaryOp::Div: return "/";
-  case BinaryOp::FloorDiv: return "//";
-  case BinaryOp::Mod: return "%";
-  case BinaryOp::Pow: return "**";
-  case BinaryOp::Min: return "min";
-  case BinaryOp::Max: return "max";
-  case BinaryOp::Eq: return "==";
-  case BinaryOp::Ne: return "!=";
-  case BinaryOp::Lt: return "<";
-  case BinaryOp::Le: return "<=";
-  case BinaryOp::Gt: return ">";
-  case BinaryOp::Ge: return ">=";
-  case BinaryOp::And: return "and";
-  case BinaryOp::Or: return "or";
+  case BinaryOp::Add:
+    return "+";
+  case BinaryOp::Sub:
+    return "-";
+  case BinaryOp::Mul:
+    return "*";
+  case BinaryOp::Div:
+    return "/";
+  case BinaryOp::FloorDiv:
+    return "//";
+  case BinaryOp::Mod:
+    return "%";
+  case BinaryOp::Pow:
+    return "**";
+  case BinaryOp::Min:
+    return "min";
+  case BinaryOp::Max:
+    return "max";
+  case BinaryOp::Eq:
+    return "==";
+  case BinaryOp::Ne:
+    return "!=";
+  case BinaryOp::Lt:
+    return "<";
+  case BinaryOp::Le:
+    return "<=";
+  case BinaryOp::Gt:
+    return ">";
+  case BinaryOp::Ge:
+    return ">=";
+  case BinaryOp::And:
+    return "and";
+  case BinaryOp::Or:
+    return "or";
   }
   return "?";
 }
@@ -51,46 +70,74 @@ std::string_view opName(UnaryOp op) { return op == UnaryOp::Neg ? "-" : "not"; }
 
 std::string_view intrinsicName(Intrinsic fn) {
   switch (fn) {
-  case Intrinsic::Exp: return "exp";
-  case Intrinsic::Exp2: return "exp2";
-  case Intrinsic::Log: return "log";
-  case Intrinsic::Log2: return "log2";
-  case Intrinsic::Sqrt: return "sqrt";
-  case Intrinsic::Rsqrt: return "rsqrt";
-  case Intrinsic::Sin: return "sin";
-  case Intrinsic::Cos: return "cos";
-  case Intrinsic::Tan: return "tan";
-  case Intrinsic::Tanh: return "tanh";
-  case Intrinsic::Sigmoid: return "sigmoid";
-  case Intrinsic::Relu: return "relu";
-  case Intrinsic::Abs: return "abs";
-  case Intrinsic::Floor: return "floor";
-  case Intrinsic::Ceil: return "ceil";
-  case Intrinsic::Round: return "round";
-  case Intrinsic::Erf: return "erf";
+  case Intrinsic::Exp:
+    return "exp";
+  case Intrinsic::Exp2:
+    return "exp2";
+  case Intrinsic::Log:
+    return "log";
+  case Intrinsic::Log2:
+    return "log2";
+  case Intrinsic::Sqrt:
+    return "sqrt";
+  case Intrinsic::Rsqrt:
+    return "rsqrt";
+  case Intrinsic::Sin:
+    return "sin";
+  case Intrinsic::Cos:
+    return "cos";
+  case Intrinsic::Tan:
+    return "tan";
+  case Intrinsic::Tanh:
+    return "tanh";
+  case Intrinsic::Sigmoid:
+    return "sigmoid";
+  case Intrinsic::Relu:
+    return "relu";
+  case Intrinsic::Abs:
+    return "abs";
+  case Intrinsic::Floor:
+    return "floor";
+  case Intrinsic::Ceil:
+    return "ceil";
+  case Intrinsic::Round:
+    return "round";
+  case Intrinsic::Erf:
+    return "erf";
   }
   return "?";
 }
 
 std::string_view reduceName(ReduceOp op) {
   switch (op) {
-  case ReduceOp::Sum: return "sum";
-  case ReduceOp::Prod: return "prod";
-  case ReduceOp::Max: return "max";
-  case ReduceOp::Min: return "min";
-  case ReduceOp::Mean: return "mean";
+  case ReduceOp::Sum:
+    return "sum";
+  case ReduceOp::Prod:
+    return "prod";
+  case ReduceOp::Max:
+    return "max";
+  case ReduceOp::Min:
+    return "min";
+  case ReduceOp::Mean:
+    return "mean";
   }
   return "?";
 }
 
 std::string_view forKindName(ForKind kind) {
   switch (kind) {
-  case ForKind::Serial: return "serial";
-  case ForKind::Parallel: return "parallel";
-  case ForKind::Vectorized: return "vectorized";
-  case ForKind::Unrolled: return "unrolled";
-  case ForKind::GpuBlock: return "gpu_block";
-  case ForKind::GpuThread: return "gpu_thread";
+  case ForKind::Serial:
+    return "serial";
+  case ForKind::Parallel:
+    return "parallel";
+  case ForKind::Vectorized:
+    return "vectorized";
+  case ForKind::Unrolled:
+    return "unrolled";
+  case ForKind::GpuBlock:
+    return "gpu_block";
+  case ForKind::GpuThread:
+    return "gpu_thread";
   }
   return "?";
 }
@@ -99,9 +146,12 @@ namespace {
 
 std::string_view scopeName(MemoryScope scope) {
   switch (scope) {
-  case MemoryScope::Stack: return "stack";
-  case MemoryScope::Heap: return "heap";
-  case MemoryScope::Shared: return "shared";
+  case MemoryScope::Stack:
+    return "stack";
+  case MemoryScope::Heap:
+    return "heap";
+  case MemoryScope::Shared:
+    return "shared";
   }
   return "?";
 }
@@ -123,18 +173,25 @@ enum Prec : int {
 
 int binaryPrec(BinaryOp op) {
   switch (op) {
-  case BinaryOp::Or: return POr;
-  case BinaryOp::And: return PAnd;
+  case BinaryOp::Or:
+    return POr;
+  case BinaryOp::And:
+    return PAnd;
   case BinaryOp::Add:
-  case BinaryOp::Sub: return PAdd;
+  case BinaryOp::Sub:
+    return PAdd;
   case BinaryOp::Mul:
   case BinaryOp::Div:
   case BinaryOp::FloorDiv:
-  case BinaryOp::Mod: return PMul;
-  case BinaryOp::Pow: return PPow;
+  case BinaryOp::Mod:
+    return PMul;
+  case BinaryOp::Pow:
+    return PPow;
   case BinaryOp::Min:
-  case BinaryOp::Max: return PAtom;
-  default: return PCmp;
+  case BinaryOp::Max:
+    return PAtom;
+  default:
+    return PCmp;
   }
 }
 
@@ -153,34 +210,54 @@ std::string formatFloat(double v, DType dtype) {
   return s;
 }
 
-/// Names by identity: the first of a name prints plainly, later distinct owners get `.1`, ...
+/// Names by identity, scoped: a variable takes its plain name unless a different variable
+/// holding that name is in scope, in which case it gets the first free `name.1`, `name.2`...
+/// An owner keeps its name for the whole printout, so a variable always reads the same.
 class Namer {
 public:
-  const std::string &name(const void *owner, const std::string &base) {
+  /// Names `owner` on entering its scope.
+  const std::string &bind(const void *owner, const std::string &base) {
     auto it = names.find(owner);
-    if (it != names.end())
-      return it->second;
-    std::string n = base.empty() ? "_" : base;
-    if (used.count(n)) {
-      int &k = next[base];
-      do
-        n = base + "." + std::to_string(++k);
-      while (used.count(n));
+    if (it != names.end()) {
+      auto h = holders.find(it->second);
+      if (h == holders.end() || h->second == owner) {
+        holders[it->second] = owner;
+        return it->second;
+      }
     }
-    used.insert(n);
-    return names.emplace(owner, std::move(n)).first->second;
+    std::string root = base.empty() ? "_" : base, n = root;
+    for (int k = 1; holders.count(n); ++k)
+      n = root + "." + std::to_string(k);
+    holders[n] = owner;
+    return names[owner] = n;
+  }
+  /// A reference: the owner's name, or a name held for the rest of the printout when it has no
+  /// binder here (a symbol, a parameter, a free variable).
+  const std::string &ref(const void *owner, const std::string &base) {
+    auto it = names.find(owner);
+    return it != names.end() ? it->second : bind(owner, base);
+  }
+  /// Leaves the owner's scope: its name may be given to another owner.
+  void release(const void *owner) {
+    auto it = names.find(owner);
+    if (it == names.end())
+      return;
+    auto h = holders.find(it->second);
+    if (h != holders.end() && h->second == owner)
+      holders.erase(h);
   }
 
 private:
   std::unordered_map<const void *, std::string> names;
-  std::unordered_set<std::string> used;
-  std::unordered_map<std::string, int> next;
+  std::unordered_map<std::string, const void *> holders;
 };
 
 class Printer {
 public:
-  std::string var(const Var &v) { return v ? vars.name(v.get(), v->name) : "<null var>"; }
-  std::string buffer(const Buffer &b) { return b ? bufs.name(b.get(), b->name) : "<null buffer>"; }
+  std::string var(const Var &v) { return v ? vars.ref(v.get(), v->name) : "<null var>"; }
+  std::string bindVar(const Var &v) { return v ? vars.bind(v.get(), v->name) : "<null var>"; }
+  void releaseVar(const Var &v) { vars.release(v.get()); }
+  std::string buffer(const Buffer &b) { return b ? bufs.ref(b.get(), b->name) : "<null buffer>"; }
 
   std::string expr(const Expr &e, int minPrec = 0) {
     std::string out;
@@ -215,9 +292,11 @@ public:
     switch (s->kind) {
     case StmtKind::For: {
       const For *f = s->as<For>();
-      out += pad + "for " + var(f->var) + " in [0, " + expr(f->extent) + ") " +
+      std::string extent = expr(f->extent);
+      out += pad + "for " + bindVar(f->var) + " in [0, " + extent + ") " +
              std::string(forKindName(f->kind)) + "\n";
       stmt(f->body, indent + 1, out);
+      releaseVar(f->var);
       return;
     }
     case StmtKind::Block:
@@ -236,17 +315,20 @@ public:
     }
     case StmtKind::Allocate: {
       const Allocate *a = s->as<Allocate>();
-      out += pad + "allocate " + buffer(a->buffer) + ": " + bufferType(a->buffer) + " " +
-             std::string(scopeName(a->scope)) + "\n";
+      std::string type = a->buffer ? bufferType(a->buffer) : "?";
+      out += pad + "allocate " + (a->buffer ? bufs.bind(a->buffer.get(), a->buffer->name) : "?") +
+             ": " + type + " " + std::string(scopeName(a->scope)) + "\n";
       stmt(a->body, indent + 1, out);
+      bufs.release(a->buffer.get());
       return;
     }
     case StmtKind::LetStmt: {
       const LetStmt *l = s->as<LetStmt>();
       // The value is printed before the variable is named, so `let x = x + 1` reads correctly.
       std::string value = expr(l->value);
-      out += pad + "let " + var(l->var) + " = " + value + "\n";
+      out += pad + "let " + bindVar(l->var) + " = " + value + "\n";
       stmt(l->body, indent + 1, out);
+      releaseVar(l->var);
       return;
     }
     case StmtKind::IfThenElse: {
@@ -386,8 +468,7 @@ private:
         out += " ?? ";
         // The language's default is a literal, a name, or a parenthesized expression.
         const Expr &f = n->fallback;
-        bool bare = (f->as<VarRef>() || f->as<IntImm>() || f->as<FloatImm>()) &&
-                    precOf(f) == PAtom;
+        bool bare = (f->as<VarRef>() || f->as<IntImm>() || f->as<FloatImm>()) && precOf(f) == PAtom;
         print(f, bare ? 0 : PAtom + 1, out);
       }
       return;
@@ -395,14 +476,16 @@ private:
     case ExprKind::Reduce: {
       const Reduce *n = e->as<Reduce>();
       out += std::string(reduceName(n->op)) + "(";
-      // Axes are named before the body so that a reused name reads as the reduction's own.
+      // Extents are outside the axes' scope; the axes are named before the body is printed.
+      std::vector<std::string> extents;
+      for (const IterVar &iv : n->axes)
+        extents.push_back(expr(iv.extent));
       std::string axes;
-      for (size_t i = 0; i < n->axes.size(); ++i) {
-        if (i)
-          axes += ", ";
-        axes += var(n->axes[i].var) + " < " + expr(n->axes[i].extent);
-      }
+      for (size_t i = 0; i < n->axes.size(); ++i)
+        axes += (i ? ", " : "") + bindVar(n->axes[i].var) + " < " + extents[i];
       print(n->body, 0, out);
+      for (const IterVar &iv : n->axes)
+        releaseVar(iv.var);
       out += " for " + axes + ")";
       return;
     }
@@ -467,18 +550,23 @@ std::string toString(const Kernel &k) {
       s += (i ? ", " : "") + p.buffer(bs[i]) + ": " + p.bufferType(bs[i]);
     return s;
   };
-  std::string out = "kernel " + k.name + "(" + params(k.inputs) + ") -> (" + params(k.outputs) +
-                    ")\n";
+  std::string out =
+      "kernel " + k.name + "(" + params(k.inputs) + ") -> (" + params(k.outputs) + ")\n";
   for (const Definition &d : k.defs) {
     std::string line = "  " + p.buffer(d.target);
+    // The index variables are local to their definition.
     if (!d.indices.empty()) {
       line += "[";
-      for (size_t i = 0; i < d.indices.size(); ++i)
-        line += (i ? ", " : "") + p.var(d.indices[i].var) + " < " + p.expr(d.indices[i].extent);
+      for (size_t i = 0; i < d.indices.size(); ++i) {
+        std::string extent = p.expr(d.indices[i].extent);
+        line += (i ? ", " : "") + p.bindVar(d.indices[i].var) + " < " + extent;
+      }
       line += "]";
     }
     line += ": " + std::string(d.target ? dtypeName(d.target->dtype) : "?") + " = " +
             p.expr(d.value) + "\n";
+    for (const IterVar &iv : d.indices)
+      p.releaseVar(iv.var);
     out += line;
   }
   return out;

@@ -10,9 +10,9 @@
 namespace tdsl::ir {
 
 /// Runs `kernel` on `inputs` (in the kernel's input order, shapes already checked by
-/// bindSymbols). Float outputs come back as F64 tensors holding the unrounded f64 results
-/// (a Cast to a narrower float inside the IR still rounds); integer and bool outputs keep their
-/// dtype.
+/// bindSymbols). Arithmetic is f64; each stored value is rounded to its tensor's dtype. Float
+/// outputs come back as F64 tensors (holding values of the output's dtype); integer and bool
+/// outputs keep their dtype.
 std::vector<Tensor> interpret(const Kernel &kernel, const std::vector<Tensor> &inputs);
 
 } // namespace tdsl::ir

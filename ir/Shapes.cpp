@@ -118,23 +118,39 @@ int64_t evalInt(const Expr &e, const std::vector<Var> &vars, const std::vector<i
     int64_t a = eval(n->a), b = eval(n->b);
     uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
     switch (n->op) {
-    case BinaryOp::Add: return wrapTo(t, ua + ub);
-    case BinaryOp::Sub: return wrapTo(t, ua - ub);
-    case BinaryOp::Mul: return wrapTo(t, ua * ub);
-    case BinaryOp::FloorDiv: return wrapTo(t, static_cast<uint64_t>(floorDiv(a, b)));
-    case BinaryOp::Mod: return floorMod(a, b);
-    case BinaryOp::Min: return std::min(a, b);
-    case BinaryOp::Max: return std::max(a, b);
-    case BinaryOp::Eq: return a == b;
-    case BinaryOp::Ne: return a != b;
-    case BinaryOp::Lt: return a < b;
-    case BinaryOp::Le: return a <= b;
-    case BinaryOp::Gt: return a > b;
-    case BinaryOp::Ge: return a >= b;
-    case BinaryOp::And: return a && b;
-    case BinaryOp::Or: return a || b;
+    case BinaryOp::Add:
+      return wrapTo(t, ua + ub);
+    case BinaryOp::Sub:
+      return wrapTo(t, ua - ub);
+    case BinaryOp::Mul:
+      return wrapTo(t, ua * ub);
+    case BinaryOp::FloorDiv:
+      return wrapTo(t, static_cast<uint64_t>(floorDiv(a, b)));
+    case BinaryOp::Mod:
+      return floorMod(a, b);
+    case BinaryOp::Min:
+      return std::min(a, b);
+    case BinaryOp::Max:
+      return std::max(a, b);
+    case BinaryOp::Eq:
+      return a == b;
+    case BinaryOp::Ne:
+      return a != b;
+    case BinaryOp::Lt:
+      return a < b;
+    case BinaryOp::Le:
+      return a <= b;
+    case BinaryOp::Gt:
+      return a > b;
+    case BinaryOp::Ge:
+      return a >= b;
+    case BinaryOp::And:
+      return a && b;
+    case BinaryOp::Or:
+      return a || b;
     case BinaryOp::Div:
-    case BinaryOp::Pow: break;
+    case BinaryOp::Pow:
+      break;
     }
     TDSL_UNREACHABLE(("evalInt: unsupported operator in " + toString(e)).c_str());
   }
@@ -166,9 +182,8 @@ std::vector<int64_t> evalShape(const Buffer &buffer, const std::vector<Var> &sym
 std::vector<int64_t> bindSymbols(const Kernel &kernel,
                                  const std::vector<std::vector<int64_t>> &inputShapes) {
   if (inputShapes.size() != kernel.inputs.size())
-    throw RuntimeError("kernel " + kernel.name + " takes " +
-                       std::to_string(kernel.inputs.size()) + " input" +
-                       (kernel.inputs.size() == 1 ? "" : "s") + ", got " +
+    throw RuntimeError("kernel " + kernel.name + " takes " + std::to_string(kernel.inputs.size()) +
+                       " input" + (kernel.inputs.size() == 1 ? "" : "s") + ", got " +
                        std::to_string(inputShapes.size()));
   const std::vector<Var> &symbols = kernel.symbols;
   constexpr int64_t unbound = std::numeric_limits<int64_t>::min();
@@ -217,20 +232,20 @@ std::vector<int64_t> bindSymbols(const Kernel &kernel,
     }
   }
   for (size_t s = 0; s < symbols.size(); ++s)
-    TDSL_CHECK(values[s] != unbound) << "symbol " << symbols[s]->name
-                                     << " is not a dim of any input of " << kernel.name;
+    TDSL_CHECK(values[s] != unbound)
+        << "symbol " << symbols[s]->name << " is not a dim of any input of " << kernel.name;
 
   for (const Buffer &out : kernel.outputs) {
     for (const Expr &dim : out->shape) {
       int64_t v = evalInt(dim, symbols, values);
       if (v >= 0)
         continue;
-      std::string msg = "output " + out->name + " would have dim " + toString(dim) + " = " +
-                        std::to_string(v);
+      std::string msg =
+          "output " + out->name + " would have dim " + toString(dim) + " = " + std::to_string(v);
       std::vector<size_t> used = symbolsIn(dim, symbols);
       for (size_t i = 0; i < used.size(); ++i)
-        msg += (i ? ", " : " for ") + symbols[used[i]]->name + "=" +
-               std::to_string(values[used[i]]);
+        msg +=
+            (i ? ", " : " for ") + symbols[used[i]]->name + "=" + std::to_string(values[used[i]]);
       throw RuntimeError(msg);
     }
   }

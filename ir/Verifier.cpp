@@ -1,0 +1,586 @@
+// The verifiers of both IR levels. They re-check the typing rules that `make()` enforces (a pass
+// could build a node directly), the nodes allowed at each level, variable scoping and buffer
+// visibility. A failure is a compiler bug: it throws InternalError showing the offending node.
+#include "ir/Verifier.h"
+
+#include "ir/IRPrinter.h"
+#include "support/Check.h"
+
+#include <unordered_set>
+
+namespace tdsl::ir {
+
+namespace {
+
+bool isStorageType(DType t) { return t == DType::F16 || t == DType::BF16; }
+
+/// What both levels share: per-node typing, and the scope of variables.
+class ExprChecker {
+public:
+  explicit ExprChecker(std::string where) : where(std::move(where)) {}
+
+protected:
+  [[noreturn]] void fail(const std::string &what, const Expr &node) {
+    std::string msg = where + ": " + what;
+    if (node)
+      msg += "\n  in: " + toString(node);
+    if (context)
+      msg += "\n  within: " + toString(context);
+    TDSL_UNREACHABLE(("verifier: " + msg).c_str());
+  }
+  void require(bool cond, const std::string &what, const Expr &node) {
+    if (!cond)
+      fail(what, node);
+  }
+
+  /// Typing rules shared by both levels; children are checked by the caller.
+  void checkTyping(const Expr &e) {
+    const Type &t = e->type;
+    switch (e->kind) {
+    case ExprKind::IntImm:
+      require(t.isInt() || t.isBool(), "integer immediate of type " + t.str(), e);
+      return;
+    case ExprKind::FloatImm:
+      require(t.isFloat(), "float immediate of type " + t.str(), e);
+      return;
+    case ExprKind::VarRef: {
+      const VarRef *n = e->as<VarRef>();
+      require(n->var != nullptr, "reference to a null variable", e);
+      require(n->var->type == t,
+              "variable reference typed " + t.str() + " for a " + n->var->type.str() + " variable",
+              e);
+      return;
+    }
+    case ExprKind::Unary: {
+      const Unary *n = e->as<Unary>();
+      require(n->a != nullptr, "null operand", e);
+      require(n->a->type == t, "unary result type differs from its operand", e);
+      if (n->op == UnaryOp::Not)
+        require(t.isBool(), "not of " + t.str(), e);
+      else
+        require(!t.isBool() && !isStorageType(t.dtype), "negation of " + t.str(), e);
+      return;
+    }
+    case ExprKind::Binary: {
+      const Binary *n = e->as<Binary>();
+      require(n->a && n->b, "null operand", e);
+      require(n->a->type == n->b->type,
+              "operands of different types " + n->a->type.str() + " and " + n->b->type.str(), e);
+      const Type &in = n->a->type;
+      require(!isStorageType(in.dtype),
+              "arithmetic on the storage type " + in.str() + " (cast to f32 first)", e);
+      if (isComparison(n->op))
+        require(t == in.withDType(DType::Bool), "comparison typed " + t.str(), e);
+      else if (n->op == BinaryOp::And || n->op == BinaryOp::Or)
+        require(t == in && t.isBool(), "and/or of " + in.str(), e);
+      else
+        require(t == in && !t.isBool() && !(n->op == BinaryOp::Div && t.isInt()),
+                std::string("'") + std::string(opName(n->op)) + "' on " + in.str() + " giving " +
+                    t.str(),
+                e);
+      return;
+    }
+    case ExprKind::Call: {
+      const Call *n = e->as<Call>();
+      require(n->args.size() == 1 && n->args[0], "intrinsic with a bad argument list", e);
+      const Type &in = n->args[0]->type;
+      require(in == t, "intrinsic result type differs from its argument", e);
+      require(!isStorageType(t.dtype), "math on the storage type " + t.str(), e);
+      if (n->fn == Intrinsic::Abs || n->fn == Intrinsic::Relu)
+        require(!t.isBool(), "abs/relu of bool", e);
+      else
+        require(t.isFloat(), std::string(intrinsicName(n->fn)) + " of " + t.str(), e);
+      return;
+    }
+    case ExprKind::Select: {
+      const Select *n = e->as<Select>();
+      require(n->cond && n->a && n->b, "null operand", e);
+      require(n->a->type == t && n->b->type == t, "select arms typed differently", e);
+      require(n->cond->type == t.withDType(DType::Bool),
+              "select condition of type " + n->cond->type.str(), e);
+      return;
+    }
+    case ExprKind::Cast: {
+      const Cast *n = e->as<Cast>();
+      require(n->a != nullptr, "null operand", e);
+      require(n->a->type.lanes == t.lanes, "cast changes the number of lanes", e);
+      return;
+    }
+    case ExprKind::Access: {
+      const Access *n = e->as<Access>();
+      require(n->buffer != nullptr, "access to a null buffer", e);
+      require(n->indices.size() == n->buffer->shape.size(),
+              "access with " + std::to_string(n->indices.size()) + " indices to a rank-" +
+                  std::to_string(n->buffer->shape.size()) + " tensor",
+              e);
+      for (const Expr &i : n->indices)
+        require(i && i->type == Type::i64(), "access index that is not i64", e);
+      require(t == Type::scalar(n->buffer->dtype), "access typed " + t.str(), e);
+      if (n->fallback)
+        require(n->fallback->type == t, "fallback of type " + n->fallback->type.str(), e);
+      return;
+    }
+    case ExprKind::Reduce: {
+      const Reduce *n = e->as<Reduce>();
+      require(n->body && n->body->type == t, "reduction typed differently from its body", e);
+      require(!t.isVector(), "reduction of a vector", e);
+      require(!n->axes.empty(), "reduction over no axes", e);
+      require(!isStorageType(t.dtype), "reduction in the storage type " + t.str(), e);
+      if (n->op == ReduceOp::Mean)
+        require(t.isFloat(), "mean of " + t.str(), e);
+      for (const IterVar &iv : n->axes)
+        require(iv.var && iv.extent && iv.extent->type == Type::i64() &&
+                    iv.var->type == Type::i64(),
+                "bad reduction axis", e);
+      return;
+    }
+    case ExprKind::Load: {
+      const Load *n = e->as<Load>();
+      require(n->buffer && n->index, "incomplete load", e);
+      require(n->index->type.dtype == DType::I64, "load index of type " + n->index->type.str(), e);
+      require(t == Type{n->buffer->dtype, n->index->type.lanes},
+              "load typed " + t.str() + " from a " + std::string(dtypeName(n->buffer->dtype)) +
+                  " buffer with index " + n->index->type.str(),
+              e);
+      if (n->predicate)
+        require(n->predicate->type == t.withDType(DType::Bool),
+                "load predicate of type " + n->predicate->type.str(), e);
+      return;
+    }
+    case ExprKind::Ramp: {
+      const Ramp *n = e->as<Ramp>();
+      require(n->base && n->stride && !n->base->type.isVector() && n->base->type == n->stride->type,
+              "ramp of bad operands", e);
+      require(n->lanes > 1 && t == n->base->type.withLanes(n->lanes), "ramp typed " + t.str(), e);
+      return;
+    }
+    case ExprKind::Broadcast: {
+      const Broadcast *n = e->as<Broadcast>();
+      require(n->value && !n->value->type.isVector(), "broadcast of a vector", e);
+      require(n->lanes > 1 && t == n->value->type.withLanes(n->lanes), "broadcast typed " + t.str(),
+              e);
+      return;
+    }
+    case ExprKind::VectorReduce: {
+      const VectorReduce *n = e->as<VectorReduce>();
+      require(n->value && n->value->type.isVector(), "vector reduction of a scalar", e);
+      require(n->op != ReduceOp::Mean, "vector mean", e);
+      require(t == n->value->type.element(), "vector reduction typed " + t.str(), e);
+      require(!isStorageType(t.dtype), "reduction in the storage type " + t.str(), e);
+      return;
+    }
+    }
+  }
+
+  std::string where;
+  Expr context; // The whole expression being checked, shown with a failure.
+};
+
+// ---------------------------------------------------------------------------------------------
+// Tensor level.
+
+class KernelVerifier : ExprChecker {
+public:
+  explicit KernelVerifier(const Kernel &k) : ExprChecker("kernel " + k.name), kernel(k) {}
+
+  void run() {
+    for (const Var &s : kernel.symbols) {
+      requireK(s && s->kind == VarKind::Symbol && s->type == Type::i64(),
+               "symbol " + (s ? s->name : "<null>") + " is not an i64 shape symbol");
+      requireK(symbols.insert(s.get()).second, "symbol " + s->name + " listed twice");
+    }
+    for (const Buffer &b : kernel.inputs) {
+      requireK(b && b->role == BufferRole::Input,
+               "input " + (b ? b->name : "<null>") + " does not have the Input role");
+      requireK(all.insert(b.get()).second, "buffer " + b->name + " listed twice");
+      for (const Expr &d : b->shape) {
+        const VarRef *v = d->as<VarRef>();
+        requireK(d->as<IntImm>() || (v && symbols.count(v->var.get())),
+                 "input " + b->name + " has dim " + toString(d) +
+                     ", neither a literal nor a kernel symbol");
+      }
+      readable.insert(b.get());
+    }
+    for (const Buffer &b : kernel.outputs) {
+      requireK(b && b->role == BufferRole::Output,
+               "output " + (b ? b->name : "<null>") + " does not have the Output role");
+      requireK(all.insert(b.get()).second, "buffer " + b->name + " listed twice");
+      for (const Expr &d : b->shape)
+        checkShapeExpr(d, "dim of output " + b->name);
+    }
+    for (const Definition &d : kernel.defs)
+      checkDefinition(d);
+    for (const Buffer &b : kernel.outputs)
+      requireK(defined.count(b.get()), "output " + b->name + " is never defined");
+  }
+
+private:
+  void requireK(bool cond, const std::string &what) {
+    if (!cond)
+      TDSL_UNREACHABLE(("verifier: " + where + ": " + what).c_str());
+  }
+
+  /// An i64 expression over the kernel's symbols only.
+  void checkShapeExpr(const Expr &e, const std::string &what) {
+    requireK(e != nullptr, what + " is null");
+    context = e;
+    check(e);
+    context = nullptr;
+    requireK(e->type == Type::i64(), what + " " + toString(e) + " is not i64");
+    requireK(!hasAccessOrReduce(e), what + " " + toString(e) + " reads a tensor");
+  }
+
+  static bool hasAccessOrReduce(const Expr &e) {
+    if (!e)
+      return false;
+    switch (e->kind) {
+    case ExprKind::Access:
+    case ExprKind::Reduce:
+      return true;
+    case ExprKind::Unary:
+      return hasAccessOrReduce(e->as<Unary>()->a);
+    case ExprKind::Binary:
+      return hasAccessOrReduce(e->as<Binary>()->a) || hasAccessOrReduce(e->as<Binary>()->b);
+    case ExprKind::Select:
+      return hasAccessOrReduce(e->as<Select>()->cond) || hasAccessOrReduce(e->as<Select>()->a) ||
+             hasAccessOrReduce(e->as<Select>()->b);
+    case ExprKind::Cast:
+      return hasAccessOrReduce(e->as<Cast>()->a);
+    case ExprKind::Call:
+      return hasAccessOrReduce(e->as<Call>()->args[0]);
+    default:
+      return false;
+    }
+  }
+
+  static bool sameExpr(const Expr &a, const Expr &b) {
+    if (a == b)
+      return true;
+    if (!a || !b || a->kind != b->kind || !(a->type == b->type))
+      return false;
+    switch (a->kind) {
+    case ExprKind::IntImm:
+      return a->as<IntImm>()->value == b->as<IntImm>()->value;
+    case ExprKind::VarRef:
+      return a->as<VarRef>()->var == b->as<VarRef>()->var;
+    case ExprKind::Unary:
+      return a->as<Unary>()->op == b->as<Unary>()->op &&
+             sameExpr(a->as<Unary>()->a, b->as<Unary>()->a);
+    case ExprKind::Binary:
+      return a->as<Binary>()->op == b->as<Binary>()->op &&
+             sameExpr(a->as<Binary>()->a, b->as<Binary>()->a) &&
+             sameExpr(a->as<Binary>()->b, b->as<Binary>()->b);
+    case ExprKind::Select:
+      return sameExpr(a->as<Select>()->cond, b->as<Select>()->cond) &&
+             sameExpr(a->as<Select>()->a, b->as<Select>()->a) &&
+             sameExpr(a->as<Select>()->b, b->as<Select>()->b);
+    case ExprKind::Cast:
+      return sameExpr(a->as<Cast>()->a, b->as<Cast>()->a);
+    default:
+      return false;
+    }
+  }
+
+  void checkDefinition(const Definition &d) {
+    where = "kernel " + kernel.name + ", definition of " + (d.target ? d.target->name : "<null>");
+    requireK(d.target != nullptr, "null target");
+    const Buffer &t = d.target;
+    requireK(t->role != BufferRole::Input, "writes the input " + t->name);
+    requireK(defined.insert(t.get()).second, t->name + " is defined twice");
+    if (t->role == BufferRole::Intermediate)
+      requireK(all.insert(t.get()).second, "intermediate " + t->name + " is also a parameter");
+    else
+      requireK(all.count(t.get()), "output " + t->name + " is not one of the kernel's outputs");
+    requireK(d.indices.size() == t->shape.size(), std::to_string(d.indices.size()) +
+                                                      " indices for a rank-" +
+                                                      std::to_string(t->shape.size()) + " tensor");
+    scope.clear();
+    for (size_t i = 0; i < d.indices.size(); ++i) {
+      const IterVar &iv = d.indices[i];
+      requireK(iv.var && iv.var->type == Type::i64(), "index variable that is not i64");
+      requireK(iv.var->kind == VarKind::Index, "index " + iv.var->name + " is not an Index var");
+      checkShapeExpr(iv.extent, "extent of " + iv.var->name);
+      requireK(sameExpr(iv.extent, t->shape[i]), "extent " + toString(iv.extent) + " of index " +
+                                                     iv.var->name + " differs from dim " +
+                                                     std::to_string(i) + " of " + t->name + " (" +
+                                                     toString(t->shape[i]) + ")");
+    }
+    for (const IterVar &iv : d.indices)
+      requireK(scope.insert(iv.var.get()).second && !symbols.count(iv.var.get()),
+               "index " + iv.var->name + " bound twice");
+    requireK(d.value != nullptr, "null value");
+    requireK(d.value->type == Type::scalar(t->dtype),
+             "value of type " + d.value->type.str() + " stored into " +
+                 std::string(dtypeName(t->dtype)) + " tensor " + t->name + ": " +
+                 toString(d.value));
+    context = d.value;
+    check(d.value);
+    context = nullptr;
+    readable.insert(t.get());
+  }
+
+  void check(const Expr &e) {
+    require(e != nullptr, "null expression", e);
+    checkTyping(e);
+    require(!e->type.isVector(), "vector type " + e->type.str() + " at the tensor level", e);
+    switch (e->kind) {
+    case ExprKind::IntImm:
+    case ExprKind::FloatImm:
+      return;
+    case ExprKind::VarRef: {
+      const VarNode *v = e->as<VarRef>()->var.get();
+      require(symbols.count(v) || scope.count(v),
+              "variable " + v->name + " is not bound here (not a symbol nor an enclosing index)",
+              e);
+      return;
+    }
+    case ExprKind::Unary:
+      return check(e->as<Unary>()->a);
+    case ExprKind::Binary:
+      check(e->as<Binary>()->a);
+      return check(e->as<Binary>()->b);
+    case ExprKind::Call:
+      return check(e->as<Call>()->args[0]);
+    case ExprKind::Select:
+      check(e->as<Select>()->cond);
+      check(e->as<Select>()->a);
+      return check(e->as<Select>()->b);
+    case ExprKind::Cast:
+      return check(e->as<Cast>()->a);
+    case ExprKind::Access: {
+      const Access *n = e->as<Access>();
+      require(readable.count(n->buffer.get()),
+              "reads " + n->buffer->name + ", which is neither an input nor defined earlier", e);
+      for (const Expr &i : n->indices)
+        check(i);
+      if (n->fallback)
+        check(n->fallback);
+      return;
+    }
+    case ExprKind::Reduce: {
+      const Reduce *n = e->as<Reduce>();
+      // Extents may use the enclosing indices (a triangular reduction), not its own axes.
+      for (const IterVar &iv : n->axes)
+        check(iv.extent);
+      std::vector<const VarNode *> added;
+      for (const IterVar &iv : n->axes) {
+        require(iv.var->kind == VarKind::Index,
+                "reduction variable " + iv.var->name + " is not an Index var", e);
+        require(scope.insert(iv.var.get()).second && !symbols.count(iv.var.get()),
+                "reduction variable " + iv.var->name + " is already bound", e);
+        added.push_back(iv.var.get());
+      }
+      check(n->body);
+      for (const VarNode *v : added)
+        scope.erase(v);
+      return;
+    }
+    case ExprKind::Load:
+    case ExprKind::Ramp:
+    case ExprKind::Broadcast:
+    case ExprKind::VectorReduce:
+      fail("loop-level node at the tensor level", e);
+    }
+  }
+
+  const Kernel &kernel;
+  std::unordered_set<const VarNode *> symbols, scope;
+  std::unordered_set<const BufferNode *> all, readable, defined;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Loop level.
+
+class FuncVerifier : ExprChecker {
+public:
+  explicit FuncVerifier(const LoweredFunc &f) : ExprChecker("func " + f.name), func(f) {}
+
+  void run() {
+    for (const Var &s : func.symbols) {
+      requireF(s && s->kind == VarKind::Symbol && s->type == Type::i64(),
+               "symbol " + (s ? s->name : "<null>") + " is not an i64 shape symbol");
+      requireF(scope.insert(s.get()).second, "symbol " + s->name + " listed twice");
+    }
+    bool seenOutput = false;
+    for (const Buffer &b : func.params) {
+      requireF(b != nullptr, "null parameter");
+      requireF(b->role == BufferRole::Input || b->role == BufferRole::Output,
+               "parameter " + b->name + " is neither an input nor an output");
+      requireF(!(seenOutput && b->role == BufferRole::Input),
+               "input " + b->name + " comes after an output");
+      seenOutput |= b->role == BufferRole::Output;
+      requireF(visible.insert(b.get()).second, "parameter " + b->name + " listed twice");
+      for (const Expr &d : b->shape) {
+        context = d;
+        check(d);
+        context = nullptr;
+      }
+    }
+    requireF(func.body != nullptr, "null body");
+    check(func.body);
+  }
+
+private:
+  void requireF(bool cond, const std::string &what) {
+    if (!cond)
+      TDSL_UNREACHABLE(("verifier: " + where + ": " + what).c_str());
+  }
+  void requireS(bool cond, const std::string &what, const Stmt &s) {
+    if (!cond)
+      TDSL_UNREACHABLE(("verifier: " + where + ": " + what + "\n  in:\n" + toString(s, 2)).c_str());
+  }
+
+  void checkIn(const Expr &e, const Stmt &owner) {
+    requireS(e != nullptr, "null expression", owner);
+    context = e;
+    check(e);
+    context = nullptr;
+  }
+
+  void bind(const Var &v, const Stmt &s) {
+    requireS(v != nullptr, "null variable", s);
+    requireS(scope.insert(v.get()).second, "variable " + v->name + " is already bound", s);
+  }
+
+  void check(const Stmt &s) {
+    requireF(s != nullptr, "null statement");
+    switch (s->kind) {
+    case StmtKind::For: {
+      const For *f = s->as<For>();
+      requireS(f->extent && f->extent->type == Type::i64() && f->var &&
+                   f->var->type == Type::i64() && f->body,
+               "for loop with a non-i64 counter or extent", s);
+      checkIn(f->extent, s);
+      bind(f->var, s);
+      check(f->body);
+      scope.erase(f->var.get());
+      return;
+    }
+    case StmtKind::Block:
+      for (const Stmt &c : s->as<Block>()->stmts)
+        check(c);
+      return;
+    case StmtKind::Store: {
+      const Store *st = s->as<Store>();
+      requireS(st->buffer && st->index && st->value, "incomplete store", s);
+      requireS(visible.count(st->buffer.get()),
+               "store to " + st->buffer->name + ", which is neither a parameter nor allocated here",
+               s);
+      requireS(st->buffer->role != BufferRole::Input, "store to the input " + st->buffer->name, s);
+      requireS(st->value->type.dtype == st->buffer->dtype,
+               "store of " + st->value->type.str() + " into " +
+                   std::string(dtypeName(st->buffer->dtype)) + " buffer " + st->buffer->name,
+               s);
+      requireS(st->index->type == st->value->type.withDType(DType::I64),
+               "store index of type " + st->index->type.str() + " for a value of type " +
+                   st->value->type.str(),
+               s);
+      if (st->predicate)
+        requireS(st->predicate->type == st->value->type.withDType(DType::Bool),
+                 "store predicate of type " + st->predicate->type.str(), s);
+      checkIn(st->index, s);
+      checkIn(st->value, s);
+      if (st->predicate)
+        checkIn(st->predicate, s);
+      return;
+    }
+    case StmtKind::Allocate: {
+      const Allocate *a = s->as<Allocate>();
+      requireS(a->buffer && a->body, "incomplete allocate", s);
+      requireS(a->buffer->role == BufferRole::Intermediate,
+               "allocation of " + a->buffer->name + ", which is not an intermediate", s);
+      for (const Expr &d : a->buffer->shape)
+        checkIn(d, s);
+      requireS(visible.insert(a->buffer.get()).second,
+               "buffer " + a->buffer->name + " is already visible here", s);
+      check(a->body);
+      visible.erase(a->buffer.get());
+      return;
+    }
+    case StmtKind::LetStmt: {
+      const LetStmt *l = s->as<LetStmt>();
+      requireS(l->var && l->value && l->body, "incomplete let", s);
+      requireS(l->var->type == l->value->type,
+               "let " + l->var->name + " of type " + l->var->type.str() + " bound to " +
+                   l->value->type.str(),
+               s);
+      checkIn(l->value, s);
+      bind(l->var, s);
+      check(l->body);
+      scope.erase(l->var.get());
+      return;
+    }
+    case StmtKind::IfThenElse: {
+      const IfThenElse *i = s->as<IfThenElse>();
+      requireS(i->cond && i->thenCase, "incomplete if", s);
+      requireS(i->cond->type == Type::boolean(), "if condition of type " + i->cond->type.str(), s);
+      checkIn(i->cond, s);
+      check(i->thenCase);
+      if (i->elseCase)
+        check(i->elseCase);
+      return;
+    }
+    }
+  }
+
+  void check(const Expr &e) {
+    require(e != nullptr, "null expression", e);
+    checkTyping(e);
+    switch (e->kind) {
+    case ExprKind::IntImm:
+    case ExprKind::FloatImm:
+      return;
+    case ExprKind::VarRef: {
+      const VarNode *v = e->as<VarRef>()->var.get();
+      require(scope.count(v),
+              "variable " + v->name + " is not bound here (not a symbol, loop or let)", e);
+      return;
+    }
+    case ExprKind::Unary:
+      return check(e->as<Unary>()->a);
+    case ExprKind::Binary:
+      check(e->as<Binary>()->a);
+      return check(e->as<Binary>()->b);
+    case ExprKind::Call:
+      return check(e->as<Call>()->args[0]);
+    case ExprKind::Select:
+      check(e->as<Select>()->cond);
+      check(e->as<Select>()->a);
+      return check(e->as<Select>()->b);
+    case ExprKind::Cast:
+      return check(e->as<Cast>()->a);
+    case ExprKind::Load: {
+      const Load *n = e->as<Load>();
+      require(visible.count(n->buffer.get()),
+              "load from " + n->buffer->name + ", which is neither a parameter nor allocated here",
+              e);
+      check(n->index);
+      if (n->predicate)
+        check(n->predicate);
+      return;
+    }
+    case ExprKind::Ramp:
+      check(e->as<Ramp>()->base);
+      return check(e->as<Ramp>()->stride);
+    case ExprKind::Broadcast:
+      return check(e->as<Broadcast>()->value);
+    case ExprKind::VectorReduce:
+      return check(e->as<VectorReduce>()->value);
+    case ExprKind::Access:
+    case ExprKind::Reduce:
+      fail("tensor-level node at the loop level", e);
+    }
+  }
+
+  const LoweredFunc &func;
+  std::unordered_set<const VarNode *> scope;
+  std::unordered_set<const BufferNode *> visible;
+};
+
+} // namespace
+
+void verify(const Kernel &kernel) { KernelVerifier(kernel).run(); }
+
+void verify(const LoweredFunc &func) { FuncVerifier(func).run(); }
+
+} // namespace tdsl::ir

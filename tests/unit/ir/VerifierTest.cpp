@@ -1,0 +1,198 @@
+// The verifiers accept well-formed IR of their level and reject broken IR with a message that
+// names the problem and shows the offending node.
+#include "ir/Verifier.h"
+#include "IrTestUtil.h"
+#include "ir/IRPrinter.h"
+#include "support/Check.h"
+
+#include <gtest/gtest.h>
+
+namespace tdsl::ir {
+namespace {
+
+using namespace test;
+
+/// The message of the InternalError that `f` throws, or "" when it does not throw.
+template <typename F> std::string failure(F f) {
+  try {
+    f();
+  } catch (const InternalError &e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_REJECTED(call, ...)                                                                 \
+  do {                                                                                             \
+    std::string msg = failure([&] { call; });                                                      \
+    for (const char *part : {__VA_ARGS__})                                                         \
+      EXPECT_NE(msg.find(part), std::string::npos) << "missing \"" << part << "\" in: " << msg;    \
+  } while (0)
+
+/// y[i] = x[i] + 1 over N, with hooks to break it.
+struct Simple {
+  KernelBuilder kb{"simple"};
+  Var n = kb.sym("N");
+  Buffer x = kb.input("x", DType::F32, {vr(n)});
+  Buffer y = kb.output("y", DType::F32, {vr(n)});
+  Var i = KernelBuilder::index("i");
+};
+
+TEST(Verifier, AcceptsWellFormedKernel) {
+  Simple s;
+  Buffer t = KernelBuilder::temp("t", DType::F16, {vr(s.n)});
+  Var k = KernelBuilder::index("k"), j = KernelBuilder::index("j");
+  s.kb.def(t, {s.i}, cast(DType::F16, at(s.x, {vr(s.i)})));
+  Expr tk = cast(DType::F32, at(t, {vr(k)}, floatImm(0.0, DType::F16)));
+  s.kb.def(s.y, {j},
+           add(cast(DType::F32, at(t, {vr(j)})), reduceOver(ReduceOp::Max, {{k, vr(s.n)}}, tk)));
+  EXPECT_EQ(failure([&] { verify(s.kb.k); }), "");
+}
+
+TEST(Verifier, RejectsUnboundVariable) {
+  Simple s;
+  Var stray = KernelBuilder::index("k");
+  s.kb.def(s.y, {s.i}, at(s.x, {vr(stray)}));
+  EXPECT_REJECTED(verify(s.kb.k), "kernel simple, definition of y", "variable k is not bound here",
+                  "in: k", "within: x[k]");
+}
+
+TEST(Verifier, RejectsLoopNodesAtTensorLevel) {
+  Simple s;
+  s.kb.def(s.y, {s.i}, Load::make(s.x, vr(s.i)));
+  EXPECT_REJECTED(verify(s.kb.k), "loop-level node at the tensor level", "in: x[i]");
+}
+
+TEST(Verifier, RejectsOutputsDefinedTwiceOrNever) {
+  Simple twice;
+  twice.kb.def(twice.y, {twice.i}, at(twice.x, {vr(twice.i)}));
+  twice.kb.def(twice.y, {twice.i}, at(twice.x, {vr(twice.i)}));
+  EXPECT_REJECTED(verify(twice.kb.k), "y is defined twice");
+  Simple never;
+  EXPECT_REJECTED(verify(never.kb.k), "output y is never defined");
+}
+
+TEST(Verifier, RejectsReadingALaterDefinition) {
+  Simple s;
+  Buffer t = KernelBuilder::temp("t", DType::F32, {vr(s.n)});
+  Var j = KernelBuilder::index("j");
+  s.kb.def(s.y, {s.i}, at(t, {vr(s.i)}));
+  s.kb.def(t, {j}, at(s.x, {vr(j)}));
+  EXPECT_REJECTED(verify(s.kb.k), "reads t, which is neither an input nor defined earlier");
+}
+
+TEST(Verifier, RejectsValueOfTheWrongType) {
+  Simple s;
+  Buffer h = s.kb.output("h", DType::F16, {vr(s.n)});
+  Var j = KernelBuilder::index("j");
+  s.kb.def(s.y, {s.i}, at(s.x, {vr(s.i)}));
+  s.kb.def(h, {j}, at(s.x, {vr(j)})); // Needs Cast(f16, ...).
+  EXPECT_REJECTED(verify(s.kb.k), "definition of h", "value of type f32 stored into f16 tensor h");
+}
+
+TEST(Verifier, RejectsArithmeticOnStorageTypes) {
+  KernelBuilder kb("half");
+  Var n = kb.sym("N");
+  Buffer x = kb.input("x", DType::F16, {vr(n)});
+  Buffer y = kb.output("y", DType::F16, {vr(n)});
+  Var i = KernelBuilder::index("i");
+  kb.def(y, {i}, add(at(x, {vr(i)}), at(x, {vr(i)})));
+  EXPECT_REJECTED(verify(kb.k), "arithmetic on the storage type f16", "in: x[i] + x[i]");
+}
+
+TEST(Verifier, RejectsExtentThatDiffersFromTheTargetShape) {
+  Simple s;
+  Definition d;
+  d.target = s.y;
+  d.indices = {IterVar{s.i, add(vr(s.n), imm(1))}};
+  d.value = at(s.x, {vr(s.i)}, fimm(0.0));
+  s.kb.k.defs.push_back(d);
+  EXPECT_REJECTED(verify(s.kb.k), "extent N + 1 of index i differs from dim 0 of y (N)");
+}
+
+TEST(Verifier, RejectsReboundReductionVariable) {
+  Simple s;
+  Expr inner = reduceOver(ReduceOp::Sum, {{s.i, vr(s.n)}}, at(s.x, {vr(s.i)}));
+  s.kb.def(s.y, {s.i}, inner);
+  EXPECT_REJECTED(verify(s.kb.k), "reduction variable i is already bound");
+}
+
+TEST(Verifier, RejectsNodesBuiltAroundMake) {
+  // A pass that bypasses make() can build ill-typed nodes; the verifier still catches them.
+  Simple s;
+  Expr bad = std::make_shared<const Binary>(Type::scalar(DType::F32), BinaryOp::Add,
+                                            at(s.x, {vr(s.i)}), imm(1));
+  s.kb.def(s.y, {s.i}, bad);
+  EXPECT_REJECTED(verify(s.kb.k), "operands of different types f32 and i64", "in: x[i] + 1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loop level.
+
+struct Func {
+  Var n = makeVar("N", Type::i64(), VarKind::Symbol);
+  Buffer x = makeBuffer("x", DType::F32, {vr(n)}, BufferRole::Input);
+  Buffer y = makeBuffer("y", DType::F32, {vr(n)}, BufferRole::Output);
+  Buffer t = makeBuffer("t", DType::F32, {vr(n)}, BufferRole::Intermediate);
+  Var i = makeVar("i", Type::i64(), VarKind::Loop);
+  LoweredFunc with(Stmt body) { return LoweredFunc{"f", {x, y}, {n}, std::move(body)}; }
+};
+
+TEST(Verifier, AcceptsWellFormedFunc) {
+  Func f;
+  Var j = makeVar("j", Type::i64(), VarKind::Loop),
+      v = makeVar("v", Type::scalar(DType::F32), VarKind::Let);
+  Stmt fill = For::make(f.i, vr(f.n), ForKind::Parallel,
+                        Store::make(f.t, vr(f.i), Load::make(f.x, vr(f.i))));
+  Stmt use = For::make(j, vr(f.n), ForKind::Serial,
+                       LetStmt::make(v, Load::make(f.t, vr(j)),
+                                     IfThenElse::make(bin(BinaryOp::Gt, vr(v), fimm(0.0)),
+                                                      Store::make(f.y, vr(j), vr(v)),
+                                                      Store::make(f.y, vr(j), fimm(0.0)))));
+  Stmt vec = For::make(
+      makeVar("i", Type::i64(), VarKind::Loop), imm(1), ForKind::Vectorized,
+      Store::make(f.y, Ramp::make(imm(0), imm(1), 4), Broadcast::make(fimm(1.0), 4),
+                  bin(BinaryOp::Lt, Ramp::make(imm(0), imm(1), 4), Broadcast::make(vr(f.n), 4))));
+  EXPECT_EQ(failure([&] {
+              verify(f.with(Allocate::make(f.t, MemoryScope::Heap, Block::make({fill, use, vec}))));
+            }),
+            "");
+}
+
+TEST(Verifier, RejectsUnboundLoopVariable) {
+  Func f;
+  Var j = makeVar("j", Type::i64(), VarKind::Loop);
+  Stmt s = For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.y, vr(j), fimm(1.0)));
+  EXPECT_REJECTED(verify(f.with(s)), "func f", "variable j is not bound here", "in: j");
+}
+
+TEST(Verifier, RejectsBufferOutsideItsAllocation) {
+  Func f;
+  Stmt s =
+      For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.y, vr(f.i), Load::make(f.t, vr(f.i))));
+  EXPECT_REJECTED(verify(f.with(s)), "load from t, which is neither a parameter nor allocated here",
+                  "in: t[i]");
+}
+
+TEST(Verifier, RejectsStoreToInput) {
+  Func f;
+  Stmt s = For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.x, vr(f.i), fimm(0.0)));
+  EXPECT_REJECTED(verify(f.with(s)), "store to the input x", "x[i] = 0.0");
+}
+
+TEST(Verifier, RejectsTensorNodesAtLoopLevel) {
+  Func f;
+  Stmt s = For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.y, vr(f.i), at(f.x, {vr(f.i)})));
+  EXPECT_REJECTED(verify(f.with(s)), "tensor-level node at the loop level", "in: x[i]");
+}
+
+TEST(Verifier, RejectsRebindingAVariableInItsOwnScope) {
+  Func f;
+  Stmt s =
+      For::make(f.i, vr(f.n), ForKind::Serial,
+                For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.y, vr(f.i), fimm(0.0))));
+  EXPECT_REJECTED(verify(f.with(s)), "variable i is already bound", "for i in [0, N) serial");
+}
+
+} // namespace
+} // namespace tdsl::ir
