@@ -14,6 +14,8 @@
 #include "codegen/llvm/LlvmBackend.h"
 #endif
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -146,6 +148,26 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
   if (outputs.size() != k.outputs.size())
     throw RuntimeError("kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
                        " outputs, got " + std::to_string(outputs.size()));
+  // Compiled code assumes its outputs overlap nothing (noalias): an in-place call computes into
+  // fresh tensors and copies.
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    auto overlaps = [&](const Tensor &other) {
+      const char *a = static_cast<const char *>(outputs[i].data());
+      const char *b = static_cast<const char *>(other.data());
+      return outputs[i].nbytes() && other.nbytes() && a < b + other.nbytes() &&
+             b < a + outputs[i].nbytes();
+    };
+    bool aliased = std::any_of(inputs.begin(), inputs.end(), overlaps);
+    for (size_t j = 0; j < outputs.size(); ++j)
+      aliased |= j != i && overlaps(outputs[j]);
+    if (aliased) {
+      std::vector<Tensor> fresh = (*this)(inputs);
+      for (size_t j = 0; j < outputs.size(); ++j)
+        if (outputs[j].shape() == fresh[j].shape() && outputs[j].dtype() == fresh[j].dtype())
+          std::memcpy(outputs[j].data(), fresh[j].data(), fresh[j].nbytes());
+      return;
+    }
+  }
   std::vector<void *> buffers;
   for (const Tensor &t : inputs)
     buffers.push_back(t.data());

@@ -1,1 +1,266 @@
+// The CPU backend's driver: host target description, LLVM's O3 pipeline, textual IR and assembly,
+// and ORC LLJIT. Each compiled kernel owns its LLVMContext and its LLJIT, so compiling from
+// several threads shares no mutable state beyond LLVM's one-time target registration; dropping
+// the kernel frees its code.
 #include "codegen/llvm/LlvmBackend.h"
+
+#include "codegen/llvm/CodeGenLlvm.h"
+#include "codegen/llvm/LlvmOptions.h"
+#include "support/Check.h"
+
+#include <llvm/ADT/SmallString.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/DiagnosticHandler.h>
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/IR/DiagnosticPrinter.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/Target/TargetOptions.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <mutex>
+
+namespace tdsl::codegen {
+namespace {
+
+void initializeNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  });
+}
+
+std::string errorText(llvm::Error error) { return llvm::toString(std::move(error)); }
+
+bool hasFeature(const std::string &features, const std::string &feature) {
+  std::string needle = "+" + feature;
+  for (size_t at = 0; (at = features.find(needle, at)) != std::string::npos; at += needle.size()) {
+    size_t end = at + needle.size();
+    if ((at == 0 || features[at - 1] == ',') && (end == features.size() || features[end] == ','))
+      return true;
+  }
+  return false;
+}
+
+int vectorBitsOf(const std::string &features) {
+  return hasFeature(features, "avx512f") ? 512 : hasFeature(features, "avx2") ? 256 : 128;
+}
+
+/// The host's features, computed once (the answer never changes within a process).
+const CpuInfo &cachedHostCpuInfo() {
+  static const CpuInfo info = [] {
+    CpuInfo result;
+    result.cpuName = llvm::sys::getHostCPUName().str();
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    std::vector<std::string> list;
+    for (const auto &entry : features)
+      list.push_back((entry.getValue() ? "+" : "-") + entry.getKey().str());
+    std::sort(list.begin(), list.end()); // StringMap iterates in no particular order.
+    for (const std::string &f : list)
+      result.features += (result.features.empty() ? "" : ",") + f;
+    result.vectorBits = vectorBitsOf(result.features);
+    return result;
+  }();
+  return info;
+}
+
+LlvmTargetInfo targetInfo(const LlvmCodeGenOptions &options) {
+  const CpuInfo &host = cachedHostCpuInfo();
+  LlvmTargetInfo target;
+  target.cpu = options.cpu.empty() ? host.cpuName : options.cpu;
+  target.features = options.cpu.empty() ? host.features : options.features;
+  target.vectorBits = vectorBitsOf(target.features);
+  target.hardwareHalf = options.hardwareHalf && hasFeature(target.features, "f16c");
+  return target;
+}
+
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const LlvmTargetInfo &info) {
+  initializeNativeTarget();
+  std::string triple = llvm::sys::getProcessTriple();
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  TDSL_CHECK(target) << "no LLVM target for " << triple << ": " << error;
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> machine(
+      target->createTargetMachine(triple, info.cpu, info.features, options, llvm::Reloc::PIC_,
+                                  std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  TDSL_CHECK(machine) << "LLVM cannot create a target machine for " << triple;
+  return machine;
+}
+
+/// Letters, digits and '_' only, not starting with a digit.
+std::string sanitizeName(const std::string &name) {
+  std::string out;
+  for (char c : name)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0])))
+    out = "k_" + out;
+  return out;
+}
+
+void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  tuning.LoopUnrolling = true;
+  llvm::PassBuilder builder(&machine, tuning);
+  builder.registerModuleAnalyses(mam);
+  builder.registerCGSCCAnalyses(cgam);
+  builder.registerFunctionAnalyses(fam);
+  builder.registerLoopAnalyses(lam);
+  builder.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager passes =
+      builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  passes.run(module, mam);
+}
+
+/// Keeps LLVM's warnings and remarks off stderr (a library does not print) and records its
+/// errors, which LLVM's default handler would answer by exiting the process.
+class QuietDiagnostics final : public llvm::DiagnosticHandler {
+public:
+  explicit QuietDiagnostics(std::shared_ptr<std::string> errors) : errors(std::move(errors)) {}
+  bool handleDiagnostics(const llvm::DiagnosticInfo &info) override {
+    if (info.getSeverity() == llvm::DS_Error) {
+      llvm::raw_string_ostream os(*errors);
+      llvm::DiagnosticPrinterRawOStream printer(os);
+      info.print(printer);
+      os << "\n";
+    }
+    return true;
+  }
+
+private:
+  std::shared_ptr<std::string> errors;
+};
+
+/// One kernel's module, generated and (when asked) optimized, with its context.
+struct BuiltModule {
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::TargetMachine> machine;
+  std::unique_ptr<llvm::Module> module;
+  std::shared_ptr<std::string> errors = std::make_shared<std::string>(); // From LLVM, if any.
+
+  void checkNoErrors(const ir::LoweredFunc &func) const {
+    TDSL_CHECK(errors->empty()) << "LLVM failed on " << func.name << ": " << *errors;
+  }
+};
+
+BuiltModule buildModule(const ir::LoweredFunc &func, const std::string &symbol, bool optimized,
+                        const LlvmCodeGenOptions &options) {
+  BuiltModule built;
+  LlvmTargetInfo target = targetInfo(options);
+  built.machine = createTargetMachine(target);
+  built.context = std::make_unique<llvm::LLVMContext>();
+  built.context->setDiagnosticHandler(std::make_unique<QuietDiagnostics>(built.errors));
+  built.module = generateLlvmModule(func, symbol, *built.context, *built.machine, target);
+  if (optimized)
+    optimizeModule(*built.module, *built.machine);
+  built.checkNoErrors(func);
+  return built;
+}
+
+class JitKernel final : public CompiledCpuKernel {
+public:
+  JitKernel(std::unique_ptr<llvm::orc::LLJIT> jit, KernelEntry fn) : jit(std::move(jit)), fn(fn) {}
+  KernelEntry entry() const override { return fn; }
+
+private:
+  std::unique_ptr<llvm::orc::LLJIT> jit; // Owns the code `fn` points into.
+  KernelEntry fn;
+};
+
+} // namespace
+
+CpuInfo hostCpuInfo() { return cachedHostCpuInfo(); }
+
+std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized,
+                       const LlvmCodeGenOptions &options) {
+  BuiltModule built = buildModule(func, sanitizeName(func.name), optimized, options);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  built.module->print(os, nullptr);
+  return os.str();
+}
+
+std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized) {
+  return emitLlvmIr(func, optimized, LlvmCodeGenOptions{});
+}
+
+std::string emitAssembly(const ir::LoweredFunc &func, const LlvmCodeGenOptions &options) {
+  BuiltModule built = buildModule(func, sanitizeName(func.name), /*optimized=*/true, options);
+  llvm::SmallString<0> text;
+  llvm::raw_svector_ostream os(text);
+  llvm::legacy::PassManager passes;
+  bool unsupported =
+      built.machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::AssemblyFile);
+  TDSL_CHECK(!unsupported) << "the host target cannot emit assembly";
+  passes.run(*built.module);
+  built.checkNoErrors(func);
+  return std::string(text.str());
+}
+
+std::string emitAssembly(const ir::LoweredFunc &func) {
+  return emitAssembly(func, LlvmCodeGenOptions{});
+}
+
+std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func,
+                                                  const LlvmCodeGenOptions &options) {
+  // A unique symbol per compiled module keeps profiles and JIT debug listings unambiguous.
+  static std::atomic<uint64_t> counter{0};
+  std::string symbol = sanitizeName(func.name) + "_jit" + std::to_string(counter++);
+  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
+
+  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  TDSL_CHECK(machineBuilder) << "LLVM cannot describe the host: "
+                             << errorText(machineBuilder.takeError());
+  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  // libm (expf, tanhf, fmodf, ...), aligned_alloc and free come from the running process,
+  // through a JITDylib that the main one links against. (An LLVM callback: it must not throw.)
+  auto processSymbols = [](llvm::orc::LLJIT &jit) -> llvm::Expected<llvm::orc::JITDylibSP> {
+    auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+        jit.getDataLayout().getGlobalPrefix());
+    if (!generator)
+      return generator.takeError();
+    llvm::orc::JITDylib &dylib = jit.getExecutionSession().createBareJITDylib("<process>");
+    dylib.addGenerator(std::move(*generator));
+    return &dylib;
+  };
+  auto jit = llvm::orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(std::move(*machineBuilder))
+                 .setProcessSymbolsJITDylibSetup(processSymbols)
+                 .create();
+  TDSL_CHECK(jit) << "cannot create the JIT: " << errorText(jit.takeError());
+
+  if (llvm::Error error = (*jit)->addIRModule(
+          llvm::orc::ThreadSafeModule(std::move(built.module), std::move(built.context))))
+    TDSL_CHECK(false) << "the JIT rejects " << func.name << ": " << errorText(std::move(error));
+  auto address = (*jit)->lookup(symbol);
+  TDSL_CHECK(address) << "cannot link " << func.name << ": " << errorText(address.takeError());
+  built.checkNoErrors(func); // Machine code is generated during the lookup.
+  auto fn = address->toPtr<KernelEntry>();
+  return std::make_unique<JitKernel>(std::move(*jit), fn);
+}
+
+std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func) {
+  return compileForHost(func, LlvmCodeGenOptions{});
+}
+
+} // namespace tdsl::codegen

@@ -1,0 +1,1101 @@
+// Loop IR -> LLVM IR.
+//
+// The kernel becomes two functions: the entry point `void SYM(ptr buffers, ptr symbols, ptr rt)`
+// that unpacks its arrays, and an internal `SYM.body` taking each buffer as a `noalias`
+// parameter and each symbol as an i64, which the optimizer inlines (turning `noalias` into alias
+// scopes, so loops over distinct buffers vectorize).
+//
+// Values in registers: bool is i1, f16 and bf16 are their bits in i16 (they are storage types:
+// any arithmetic on them widens to f32 and rounds back). In memory bool is one byte, 0 or 1.
+// Every operation follows the shared semantics of the language without undefined behaviour:
+// division selects a safe divisor first, float-to-int casts saturate, and predicated memory
+// accesses never touch memory for a false lane.
+#include "codegen/llvm/CodeGenLlvm.h"
+
+#include "support/Check.h"
+
+#include <llvm/ADT/APFloat.h>
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/MDBuilder.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace tdsl::codegen {
+namespace {
+
+using ir::BinaryOp;
+using ir::Intrinsic;
+using ir::ReduceOp;
+using ir::Type;
+
+bool isStorageFloat(DType d) { return d == DType::F16 || d == DType::BF16; }
+
+/// The bits of `value` in the 16-bit float format `d` (exact: FloatImm values are representable).
+uint16_t halfBits(double value, DType d) {
+  llvm::APFloat f(value);
+  bool lost = false;
+  f.convert(d == DType::F16 ? llvm::APFloat::IEEEhalf() : llvm::APFloat::BFloat(),
+            llvm::APFloat::rmNearestTiesToEven, &lost);
+  return static_cast<uint16_t>(f.bitcastToAPInt().getZExtValue());
+}
+
+class CodeGenLlvm {
+public:
+  CodeGenLlvm(llvm::Module &module, const LlvmTargetInfo &target)
+      : ctx(module.getContext()), module(module), target(target), b(ctx) {}
+
+  void emitKernel(const ir::LoweredFunc &func, const std::string &symbol);
+
+private:
+  llvm::LLVMContext &ctx;
+  llvm::Module &module;
+  const LlvmTargetInfo &target;
+  llvm::IRBuilder<> b;
+  llvm::Function *function = nullptr; // The body function being emitted.
+  llvm::BasicBlock *entryBlock = nullptr;
+  std::unordered_map<const ir::VarNode *, llvm::Value *> vars;
+  std::unordered_map<const ir::BufferNode *, llvm::Value *> buffers;
+
+  // Binds a name for the duration of a scope, restoring any shadowed binding afterwards.
+  template <typename Map, typename Key> class ScopedBinding {
+  public:
+    ScopedBinding(Map &map, Key key, llvm::Value *value) : map(map), key(key) {
+      auto it = map.find(key);
+      if (it != map.end())
+        previous = it->second;
+      map[key] = value;
+    }
+    ~ScopedBinding() {
+      if (previous)
+        map[key] = previous;
+      else
+        map.erase(key);
+    }
+    ScopedBinding(const ScopedBinding &) = delete;
+    ScopedBinding &operator=(const ScopedBinding &) = delete;
+
+  private:
+    Map &map;
+    Key key;
+    llvm::Value *previous = nullptr;
+  };
+  using VarBinding = ScopedBinding<decltype(vars), const ir::VarNode *>;
+  using BufferBinding = ScopedBinding<decltype(buffers), const ir::BufferNode *>;
+
+  // ---- Types.
+  llvm::Type *scalarType(DType d) {
+    switch (d) {
+    case DType::F16:
+    case DType::BF16:
+      return b.getInt16Ty();
+    case DType::F32:
+      return b.getFloatTy();
+    case DType::F64:
+      return b.getDoubleTy();
+    case DType::I32:
+      return b.getInt32Ty();
+    case DType::I64:
+      return b.getInt64Ty();
+    case DType::Bool:
+      return b.getInt1Ty();
+    }
+    TDSL_UNREACHABLE("unknown dtype");
+  }
+  llvm::Type *withLanes(llvm::Type *scalar, int lanes) {
+    return lanes == 1 ? scalar : llvm::FixedVectorType::get(scalar, lanes);
+  }
+  llvm::Type *regType(Type t) { return withLanes(scalarType(t.dtype), t.lanes); }
+  llvm::Type *memType(DType d) { return d == DType::Bool ? b.getInt8Ty() : scalarType(d); }
+  static int lanesOf(llvm::Value *v) {
+    auto *vt = llvm::dyn_cast<llvm::FixedVectorType>(v->getType());
+    return vt ? static_cast<int>(vt->getNumElements()) : 1;
+  }
+  /// A constant of `v`'s (scalar or vector) integer type.
+  llvm::Constant *intLike(llvm::Value *v, uint64_t value) {
+    return llvm::ConstantInt::get(v->getType(), value, /*IsSigned=*/true);
+  }
+  llvm::Constant *fpLike(llvm::Value *v, double value) {
+    return llvm::ConstantFP::get(v->getType(), value);
+  }
+  llvm::Type *intTypeLike(llvm::Value *v, unsigned bits) {
+    return withLanes(b.getIntNTy(bits), lanesOf(v));
+  }
+  llvm::Type *floatTypeLike(llvm::Value *v) { return withLanes(b.getFloatTy(), lanesOf(v)); }
+
+  // ---- Expressions.
+  llvm::Value *emit(const ir::Expr &e);
+#define TDSL_EXPR_NODE(Name) llvm::Value *emit##Name(const ir::Name &node);
+#include "ir/IRNodes.def"
+
+  llvm::Value *unaryOp(ir::UnaryOp op, Type t, llvm::Value *a);
+  llvm::Value *binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c);
+  llvm::Value *compare(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c);
+  llvm::Value *intFloorDivMod(llvm::Value *a, llvm::Value *d, bool wantMod);
+  llvm::Value *floatMod(llvm::Value *a, llvm::Value *d);
+  llvm::Value *intPow(llvm::Value *base, llvm::Value *exponent);
+  llvm::Value *intPowConstant(llvm::Value *base, int64_t exponent);
+  llvm::Function *intPowHelper(llvm::Type *intType);
+  llvm::Value *callOp(Intrinsic fn, Type t, llvm::Value *x);
+  llvm::Value *callLibm(const char *floatName, const char *doubleName, llvm::Value *x);
+  llvm::Value *reduceOp(ReduceOp op, Type t, llvm::Value *v);
+  llvm::Value *castValue(llvm::Value *v, DType from, DType to);
+
+  // f16 / bf16 conversions (bits in i16 <-> f32), and f64 -> f32 rounding to odd, which makes
+  // f64 -> f32 -> f16 a single correctly rounded conversion.
+  llvm::Value *widenStorage(llvm::Value *bits, DType from);
+  llvm::Value *narrowToStorage(llvm::Value *f32, DType to);
+  llvm::Value *halfToFloatBits(llvm::Value *bits);
+  llvm::Value *floatToHalfBits(llvm::Value *f32);
+  llvm::Value *floatToBFloat16Bits(llvm::Value *f32);
+  llvm::Value *roundToOddF32(llvm::Value *f64);
+
+  // ---- Memory.
+  llvm::Value *bufferPointer(const ir::Buffer &buffer);
+  llvm::Value *fromMemory(llvm::Value *v, DType d);
+  llvm::Value *toMemory(llvm::Value *v, DType d);
+  /// The base index when `index` is a stride-1 ramp (a contiguous access), else null.
+  const ir::Expr *contiguousBase(const ir::Expr &index);
+  /// Emits `body` only when `pred` holds; yields its value, or `otherwise` when the guard fails.
+  template <typename F>
+  llvm::Value *guarded(llvm::Value *pred, F &&body, llvm::Constant *otherwise);
+  llvm::Value *elementCount(const ir::Buffer &buffer);
+
+  // ---- Statements.
+  void emit(const ir::Stmt &s);
+#define TDSL_STMT_NODE(Name) void emit##Name(const ir::Name &node);
+#include "ir/IRNodes.def"
+
+  llvm::BasicBlock *newBlock(const std::string &name) {
+    return llvm::BasicBlock::Create(ctx, name, function);
+  }
+  void setFunctionAttributes(llvm::Function *f);
+};
+
+// ---------------------------------------------------------------------------------------------
+// The entry point and the body function.
+
+void CodeGenLlvm::setFunctionAttributes(llvm::Function *f) {
+  f->addFnAttr(llvm::Attribute::NoUnwind);
+  f->addFnAttr(llvm::Attribute::MustProgress);
+  // Always present, even when empty: the JIT's own target machine describes the host, and these
+  // attributes are what make the code follow `target` instead.
+  f->addFnAttr("target-cpu", target.cpu);
+  f->addFnAttr("target-features", target.features);
+  // Without these, LLVM splits 512-bit vectors on CPUs tuned to prefer 256 bits.
+  std::string bits = std::to_string(target.vectorBits);
+  f->addFnAttr("prefer-vector-width", bits);
+  f->addFnAttr("min-legal-vector-width", bits);
+}
+
+void CodeGenLlvm::emitKernel(const ir::LoweredFunc &func, const std::string &symbol) {
+  llvm::Type *ptrTy = b.getPtrTy();
+  llvm::Type *i64Ty = b.getInt64Ty();
+
+  // The body: one noalias pointer per buffer, one i64 per symbol, then the runtime handle.
+  std::vector<llvm::Type *> paramTypes(func.params.size(), ptrTy);
+  paramTypes.insert(paramTypes.end(), func.symbols.size(), i64Ty);
+  paramTypes.push_back(ptrTy);
+  auto *bodyTy = llvm::FunctionType::get(b.getVoidTy(), paramTypes, false);
+  function =
+      llvm::Function::Create(bodyTy, llvm::GlobalValue::InternalLinkage, symbol + ".body", module);
+  setFunctionAttributes(function);
+  for (size_t i = 0; i < func.params.size(); ++i) {
+    const ir::Buffer &buf = func.params[i];
+    TDSL_CHECK(buf) << "null parameter of " << func.name;
+    llvm::Argument *arg = function->getArg(static_cast<unsigned>(i));
+    arg->setName(buf->name);
+    // Inputs are never written and outputs are distinct memory, so no two parameters through
+    // which anything is written alias.
+    arg->addAttr(llvm::Attribute::NoAlias);
+    arg->addAttr(llvm::Attribute::NoCapture);
+    if (buf->role == ir::BufferRole::Input)
+      arg->addAttr(llvm::Attribute::ReadOnly);
+    buffers[buf.get()] = arg;
+  }
+  for (size_t i = 0; i < func.symbols.size(); ++i) {
+    llvm::Argument *arg = function->getArg(static_cast<unsigned>(func.params.size() + i));
+    arg->setName(func.symbols[i]->name);
+    vars[func.symbols[i].get()] = arg;
+  }
+  function->getArg(static_cast<unsigned>(paramTypes.size() - 1))->setName("runtime");
+
+  entryBlock = newBlock("entry");
+  b.SetInsertPoint(entryBlock);
+  TDSL_CHECK(func.body) << "function " << func.name << " has no body";
+  emit(func.body);
+  b.CreateRetVoid();
+
+  // The entry point unpacks the arrays of the calling convention.
+  auto *entryTy = llvm::FunctionType::get(b.getVoidTy(), {ptrTy, ptrTy, ptrTy}, false);
+  llvm::Function *entry =
+      llvm::Function::Create(entryTy, llvm::GlobalValue::ExternalLinkage, symbol, module);
+  setFunctionAttributes(entry);
+  llvm::Argument *bufArray = entry->getArg(0), *symArray = entry->getArg(1);
+  bufArray->setName("buffers");
+  symArray->setName("symbols");
+  entry->getArg(2)->setName("runtime");
+  for (unsigned i = 0; i < 2; ++i) {
+    entry->addParamAttr(i, llvm::Attribute::NoCapture);
+    entry->addParamAttr(i, llvm::Attribute::ReadOnly);
+  }
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", entry));
+  std::vector<llvm::Value *> args;
+  for (size_t i = 0; i < func.params.size(); ++i) {
+    llvm::Value *slot = b.CreateConstInBoundsGEP1_64(ptrTy, bufArray, i);
+    args.push_back(b.CreateAlignedLoad(ptrTy, slot, llvm::Align(8), func.params[i]->name));
+  }
+  // Shape symbols are extents: never negative.
+  llvm::MDNode *nonNegative = llvm::MDBuilder(ctx).createRange(
+      llvm::APInt(64, 0), llvm::APInt(64, std::numeric_limits<int64_t>::max()));
+  for (size_t i = 0; i < func.symbols.size(); ++i) {
+    llvm::Value *slot = b.CreateConstInBoundsGEP1_64(i64Ty, symArray, i);
+    llvm::LoadInst *value = b.CreateAlignedLoad(i64Ty, slot, llvm::Align(8), func.symbols[i]->name);
+    value->setMetadata(llvm::LLVMContext::MD_range, nonNegative);
+    args.push_back(value);
+  }
+  args.push_back(entry->getArg(2));
+  b.CreateCall(function, args);
+  b.CreateRetVoid();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions.
+
+llvm::Value *CodeGenLlvm::emit(const ir::Expr &e) {
+  TDSL_CHECK(e) << "null expression";
+  switch (e->kind) {
+#define TDSL_EXPR_NODE(Name)                                                                       \
+  case ir::ExprKind::Name:                                                                         \
+    return emit##Name(*static_cast<const ir::Name *>(e.get()));
+#include "ir/IRNodes.def"
+  }
+  TDSL_UNREACHABLE("unknown expression kind");
+}
+
+llvm::Value *CodeGenLlvm::emitIntImm(const ir::IntImm &node) {
+  return llvm::ConstantInt::get(regType(node.type), static_cast<uint64_t>(node.value),
+                                /*IsSigned=*/true);
+}
+
+llvm::Value *CodeGenLlvm::emitFloatImm(const ir::FloatImm &node) {
+  if (isStorageFloat(node.type.dtype))
+    return llvm::ConstantInt::get(regType(node.type), halfBits(node.value, node.type.dtype));
+  return llvm::ConstantFP::get(regType(node.type), node.value);
+}
+
+llvm::Value *CodeGenLlvm::emitVarRef(const ir::VarRef &node) {
+  auto it = vars.find(node.var.get());
+  TDSL_CHECK(it != vars.end()) << "variable " << node.var->name << " used out of scope";
+  return it->second;
+}
+
+llvm::Value *CodeGenLlvm::emitUnary(const ir::Unary &node) {
+  llvm::Value *a = emit(node.a);
+  Type t = node.a->type;
+  if (isStorageFloat(t.dtype))
+    return narrowToStorage(unaryOp(node.op, t.withDType(DType::F32), widenStorage(a, t.dtype)),
+                           t.dtype);
+  return unaryOp(node.op, t, a);
+}
+
+llvm::Value *CodeGenLlvm::unaryOp(ir::UnaryOp op, Type t, llvm::Value *a) {
+  if (op == ir::UnaryOp::Not)
+    return b.CreateNot(a);
+  return t.isFloat() ? b.CreateFNeg(a) : b.CreateNeg(a); // Integer negation wraps.
+}
+
+llvm::Value *CodeGenLlvm::emitBinary(const ir::Binary &node) {
+  llvm::Value *a = emit(node.a), *c = emit(node.b);
+  Type t = node.a->type;
+  if (isStorageFloat(t.dtype)) {
+    llvm::Value *r = binaryOp(node.op, t.withDType(DType::F32), widenStorage(a, t.dtype),
+                              widenStorage(c, t.dtype));
+    return ir::isComparison(node.op) ? r : narrowToStorage(r, t.dtype);
+  }
+  return binaryOp(node.op, t, a, c);
+}
+
+llvm::Value *CodeGenLlvm::binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c) {
+  if (ir::isComparison(op))
+    return compare(op, t, a, c);
+  bool fp = t.isFloat();
+  switch (op) {
+  case BinaryOp::Add:
+    return fp ? b.CreateFAdd(a, c) : b.CreateAdd(a, c);
+  case BinaryOp::Sub:
+    return fp ? b.CreateFSub(a, c) : b.CreateSub(a, c);
+  case BinaryOp::Mul:
+    return fp ? b.CreateFMul(a, c) : b.CreateMul(a, c);
+  case BinaryOp::Div:
+    TDSL_CHECK(fp) << "integer division";
+    return b.CreateFDiv(a, c);
+  case BinaryOp::FloorDiv:
+    return fp ? b.CreateUnaryIntrinsic(llvm::Intrinsic::floor, b.CreateFDiv(a, c))
+              : intFloorDivMod(a, c, /*wantMod=*/false);
+  case BinaryOp::Mod:
+    return fp ? floatMod(a, c) : intFloorDivMod(a, c, /*wantMod=*/true);
+  case BinaryOp::Pow:
+    return fp ? b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, a, c) : intPow(a, c);
+  case BinaryOp::Min:
+    return fp ? b.CreateMinimum(a, c) : b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c);
+  case BinaryOp::Max:
+    return fp ? b.CreateMaximum(a, c) : b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c);
+  case BinaryOp::And:
+    return b.CreateAnd(a, c);
+  case BinaryOp::Or:
+    return b.CreateOr(a, c);
+  default:
+    break;
+  }
+  TDSL_UNREACHABLE("unknown binary operator");
+}
+
+llvm::Value *CodeGenLlvm::compare(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c) {
+  using P = llvm::CmpInst::Predicate;
+  struct Preds {
+    P fp, sint, boolean;
+  };
+  // Float comparisons are ordered (false with a NaN) except `!=`, so that NaN != NaN holds.
+  // Bool orders false < true, so its comparisons are unsigned.
+  Preds p{};
+  switch (op) {
+  case BinaryOp::Eq:
+    p = {P::FCMP_OEQ, P::ICMP_EQ, P::ICMP_EQ};
+    break;
+  case BinaryOp::Ne:
+    p = {P::FCMP_UNE, P::ICMP_NE, P::ICMP_NE};
+    break;
+  case BinaryOp::Lt:
+    p = {P::FCMP_OLT, P::ICMP_SLT, P::ICMP_ULT};
+    break;
+  case BinaryOp::Le:
+    p = {P::FCMP_OLE, P::ICMP_SLE, P::ICMP_ULE};
+    break;
+  case BinaryOp::Gt:
+    p = {P::FCMP_OGT, P::ICMP_SGT, P::ICMP_UGT};
+    break;
+  case BinaryOp::Ge:
+    p = {P::FCMP_OGE, P::ICMP_SGE, P::ICMP_UGE};
+    break;
+  default:
+    TDSL_UNREACHABLE("not a comparison");
+  }
+  if (t.isFloat())
+    return b.CreateFCmp(p.fp, a, c);
+  return b.CreateICmp(t.isBool() ? p.boolean : p.sint, a, c);
+}
+
+// Python's floor division and modulo, with x // 0 == x % 0 == 0 and INT_MIN // -1 wrapping.
+// The hardware divides by a safe divisor (1 where the divisor is 0 or -1), so that neither
+// division by zero nor the INT_MIN / -1 overflow can trap.
+llvm::Value *CodeGenLlvm::intFloorDivMod(llvm::Value *a, llvm::Value *d, bool wantMod) {
+  llvm::Constant *zero = intLike(a, 0), *one = intLike(a, 1), *minusOne = intLike(a, -1);
+  llvm::Value *isZero = b.CreateICmpEQ(d, zero);
+  llvm::Value *isMinusOne = b.CreateICmpEQ(d, minusOne);
+  llvm::Value *safe = b.CreateSelect(b.CreateOr(isZero, isMinusOne), one, d);
+  llvm::Value *q = b.CreateSDiv(a, safe);
+  llvm::Value *r = b.CreateSRem(a, safe);
+  // Truncation rounds toward zero; floor differs when the remainder's sign opposes the divisor's.
+  llvm::Value *adjust =
+      b.CreateAnd(b.CreateICmpNE(r, zero), b.CreateICmpSLT(b.CreateXor(r, d), zero));
+  if (wantMod) {
+    llvm::Value *mod = b.CreateSelect(adjust, b.CreateAdd(r, d), r);
+    return b.CreateSelect(isZero, zero, mod); // For d == -1 the remainder is already 0.
+  }
+  llvm::Value *div = b.CreateSub(q, b.CreateZExt(adjust, a->getType()));
+  div = b.CreateSelect(isMinusOne, b.CreateNeg(a), div);
+  return b.CreateSelect(isZero, zero, div);
+}
+
+// r = fmod(a, d); if (r != 0 && (r < 0) != (d < 0)) r += d.
+llvm::Value *CodeGenLlvm::floatMod(llvm::Value *a, llvm::Value *d) {
+  llvm::Value *r = b.CreateFRem(a, d);
+  llvm::Constant *zero = fpLike(a, 0.0);
+  llvm::Value *signsDiffer = b.CreateXor(b.CreateFCmpOLT(r, zero), b.CreateFCmpOLT(d, zero));
+  llvm::Value *fix = b.CreateAnd(b.CreateFCmpUNE(r, zero), signsDiffer);
+  return b.CreateSelect(fix, b.CreateFAdd(r, d), r);
+}
+
+// Integer power: repeated squaring with wrapping; a negative exponent gives 0, except for a base
+// of 1 (1) and -1 (+-1 by the exponent's parity).
+llvm::Value *CodeGenLlvm::intPow(llvm::Value *base, llvm::Value *exponent) {
+  llvm::Constant *constant = llvm::dyn_cast<llvm::Constant>(exponent);
+  if (constant && constant->getType()->isVectorTy())
+    constant = constant->getSplatValue();
+  if (auto *ci = llvm::dyn_cast_or_null<llvm::ConstantInt>(constant))
+    return intPowConstant(base, ci->getSExtValue());
+  llvm::Type *intTy = base->getType()->getScalarType();
+  llvm::Function *helper = intPowHelper(intTy);
+  int lanes = lanesOf(base);
+  if (lanes == 1)
+    return b.CreateCall(helper, {base, exponent});
+  llvm::Value *result = llvm::PoisonValue::get(base->getType());
+  for (int lane = 0; lane < lanes; ++lane) {
+    llvm::Value *x = b.CreateCall(
+        helper, {b.CreateExtractElement(base, lane), b.CreateExtractElement(exponent, lane)});
+    result = b.CreateInsertElement(result, x, lane);
+  }
+  return result;
+}
+
+llvm::Value *CodeGenLlvm::intPowConstant(llvm::Value *base, int64_t exponent) {
+  if (exponent < 0) {
+    llvm::Constant *one = intLike(base, 1);
+    llvm::Value *ofMinusOne = (exponent & 1) ? intLike(base, -1) : one;
+    return b.CreateSelect(
+        b.CreateICmpEQ(base, one), one,
+        b.CreateSelect(b.CreateICmpEQ(base, intLike(base, -1)), ofMinusOne, intLike(base, 0)));
+  }
+  llvm::Value *result = nullptr;
+  llvm::Value *power = base;
+  for (uint64_t e = static_cast<uint64_t>(exponent); e != 0; e >>= 1) {
+    if (e & 1)
+      result = result ? b.CreateMul(result, power) : power;
+    if (e > 1)
+      power = b.CreateMul(power, power);
+  }
+  return result ? result : intLike(base, 1);
+}
+
+// define internal iN @tdsl.ipow.iN(iN %base, iN %exp): the loop of repeated squaring.
+llvm::Function *CodeGenLlvm::intPowHelper(llvm::Type *intTy) {
+  std::string name = "tdsl.ipow.i" + std::to_string(intTy->getIntegerBitWidth());
+  if (llvm::Function *existing = module.getFunction(name))
+    return existing;
+  auto *fnTy = llvm::FunctionType::get(intTy, {intTy, intTy}, false);
+  auto *fn = llvm::Function::Create(fnTy, llvm::GlobalValue::InternalLinkage, name, module);
+  setFunctionAttributes(fn);
+  fn->setDoesNotAccessMemory();
+  llvm::IRBuilder<> h(ctx);
+  llvm::Argument *base = fn->getArg(0), *exp = fn->getArg(1);
+  base->setName("base");
+  exp->setName("exp");
+  auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+  auto *negative = llvm::BasicBlock::Create(ctx, "negative", fn);
+  auto *head = llvm::BasicBlock::Create(ctx, "loop", fn);
+  auto *body = llvm::BasicBlock::Create(ctx, "loop.body", fn);
+  auto *exit = llvm::BasicBlock::Create(ctx, "exit", fn);
+  llvm::Constant *zero = llvm::ConstantInt::get(intTy, 0), *one = llvm::ConstantInt::get(intTy, 1);
+  llvm::Constant *minusOne = llvm::ConstantInt::getSigned(intTy, -1);
+
+  h.SetInsertPoint(entry);
+  h.CreateCondBr(h.CreateICmpSLT(exp, zero), negative, head);
+
+  h.SetInsertPoint(negative);
+  llvm::Value *odd = h.CreateTrunc(exp, h.getInt1Ty());
+  llvm::Value *ofMinusOne = h.CreateSelect(odd, minusOne, one);
+  h.CreateRet(h.CreateSelect(h.CreateICmpEQ(base, one), one,
+                             h.CreateSelect(h.CreateICmpEQ(base, minusOne), ofMinusOne, zero)));
+
+  h.SetInsertPoint(head);
+  llvm::PHINode *acc = h.CreatePHI(intTy, 2, "acc");
+  llvm::PHINode *power = h.CreatePHI(intTy, 2, "power");
+  llvm::PHINode *rest = h.CreatePHI(intTy, 2, "rest");
+  acc->addIncoming(one, entry);
+  power->addIncoming(base, entry);
+  rest->addIncoming(exp, entry);
+  h.CreateCondBr(h.CreateICmpEQ(rest, zero), exit, body);
+
+  h.SetInsertPoint(body);
+  llvm::Value *bit = h.CreateTrunc(rest, h.getInt1Ty());
+  acc->addIncoming(h.CreateSelect(bit, h.CreateMul(acc, power), acc), body);
+  power->addIncoming(h.CreateMul(power, power), body);
+  rest->addIncoming(h.CreateLShr(rest, one), body);
+  h.CreateBr(head);
+
+  h.SetInsertPoint(exit);
+  h.CreateRet(acc);
+  return fn;
+}
+
+llvm::Value *CodeGenLlvm::emitCall(const ir::Call &node) {
+  llvm::Value *x = emit(node.args[0]);
+  Type t = node.args[0]->type;
+  if (isStorageFloat(t.dtype))
+    return narrowToStorage(callOp(node.fn, t.withDType(DType::F32), widenStorage(x, t.dtype)),
+                           t.dtype);
+  return callOp(node.fn, t, x);
+}
+
+llvm::Value *CodeGenLlvm::callOp(Intrinsic fn, Type t, llvm::Value *x) {
+  namespace I = llvm::Intrinsic;
+  if (t.isInt()) {
+    if (fn == Intrinsic::Abs) // abs(INT_MIN) wraps to INT_MIN rather than being poison.
+      return b.CreateBinaryIntrinsic(I::abs, x, b.getFalse());
+    TDSL_CHECK(fn == Intrinsic::Relu) << "math function of an integer";
+    return b.CreateBinaryIntrinsic(I::smax, x, intLike(x, 0));
+  }
+  TDSL_CHECK(t.isFloat()) << "math function of " << t.str();
+  llvm::Constant *one = fpLike(x, 1.0);
+  switch (fn) {
+  case Intrinsic::Exp:
+    return b.CreateUnaryIntrinsic(I::exp, x);
+  case Intrinsic::Exp2:
+    return b.CreateUnaryIntrinsic(I::exp2, x);
+  case Intrinsic::Log:
+    return b.CreateUnaryIntrinsic(I::log, x);
+  case Intrinsic::Log2:
+    return b.CreateUnaryIntrinsic(I::log2, x);
+  case Intrinsic::Sqrt:
+    return b.CreateUnaryIntrinsic(I::sqrt, x);
+  case Intrinsic::Rsqrt:
+    return b.CreateFDiv(one, b.CreateUnaryIntrinsic(I::sqrt, x));
+  case Intrinsic::Sin:
+    return b.CreateUnaryIntrinsic(I::sin, x);
+  case Intrinsic::Cos:
+    return b.CreateUnaryIntrinsic(I::cos, x);
+  case Intrinsic::Tan:
+    return callLibm("tanf", "tan", x);
+  case Intrinsic::Tanh:
+    return callLibm("tanhf", "tanh", x);
+  case Intrinsic::Erf:
+    return callLibm("erff", "erf", x);
+  case Intrinsic::Sigmoid:
+    return b.CreateFDiv(one, b.CreateFAdd(one, b.CreateUnaryIntrinsic(I::exp, b.CreateFNeg(x))));
+  case Intrinsic::Relu: // maximum, not maxnum: NaN propagates.
+    return b.CreateMaximum(x, fpLike(x, 0.0));
+  case Intrinsic::Abs:
+    return b.CreateUnaryIntrinsic(I::fabs, x);
+  case Intrinsic::Floor:
+    return b.CreateUnaryIntrinsic(I::floor, x);
+  case Intrinsic::Ceil:
+    return b.CreateUnaryIntrinsic(I::ceil, x);
+  case Intrinsic::Round: // Half to even.
+    return b.CreateUnaryIntrinsic(I::roundeven, x);
+  }
+  TDSL_UNREACHABLE("unknown intrinsic");
+}
+
+// A libm function of one argument; vectors call it once per lane (no vector math library yet).
+llvm::Value *CodeGenLlvm::callLibm(const char *floatName, const char *doubleName, llvm::Value *x) {
+  llvm::Type *scalar = x->getType()->getScalarType();
+  const char *name = scalar->isFloatTy() ? floatName : doubleName;
+  llvm::FunctionCallee callee =
+      module.getOrInsertFunction(name, llvm::FunctionType::get(scalar, {scalar}, false));
+  if (auto *f = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
+    // Pure as with -fno-math-errno: lets LLVM hoist and drop unused calls.
+    f->setDoesNotAccessMemory();
+    f->setDoesNotThrow();
+    f->setWillReturn();
+  }
+  int lanes = lanesOf(x);
+  if (lanes == 1)
+    return b.CreateCall(callee, {x});
+  llvm::Value *result = llvm::PoisonValue::get(x->getType());
+  for (int lane = 0; lane < lanes; ++lane)
+    result = b.CreateInsertElement(result, b.CreateCall(callee, {b.CreateExtractElement(x, lane)}),
+                                   lane);
+  return result;
+}
+
+llvm::Value *CodeGenLlvm::emitSelect(const ir::Select &node) {
+  llvm::Value *cond = emit(node.cond);
+  llvm::Value *a = emit(node.a);
+  llvm::Value *c = emit(node.b);
+  return b.CreateSelect(cond, a, c);
+}
+
+llvm::Value *CodeGenLlvm::emitCast(const ir::Cast &node) {
+  TDSL_CHECK(node.a->type.lanes == node.type.lanes) << "cast changes lanes";
+  return castValue(emit(node.a), node.a->type.dtype, node.type.dtype);
+}
+
+llvm::Value *CodeGenLlvm::castValue(llvm::Value *v, DType from, DType to) {
+  if (from == to)
+    return v;
+  int lanes = lanesOf(v);
+  if (isStorageFloat(from)) { // Widening to f32 is exact; go on from there.
+    v = widenStorage(v, from);
+    from = DType::F32;
+    if (to == DType::F32)
+      return v;
+  }
+  if (isStorageFloat(to)) {
+    // Reach f32 with at most one rounding to odd, so that rounding to 16 bits is the only
+    // rounding that shows (an int reaches f64 exactly up to 2^53).
+    llvm::Value *f32 = v;
+    if (from == DType::F64)
+      f32 = roundToOddF32(v);
+    else if (from == DType::Bool)
+      f32 = b.CreateUIToFP(v, floatTypeLike(v));
+    else if (isInt(from))
+      f32 = roundToOddF32(b.CreateSIToFP(v, withLanes(b.getDoubleTy(), lanes)));
+    return narrowToStorage(f32, to);
+  }
+  llvm::Type *dst = withLanes(scalarType(to), lanes);
+  if (to == DType::Bool)
+    return isFloat(from) ? b.CreateFCmpUNE(v, fpLike(v, 0.0)) // NaN is true.
+                         : b.CreateICmpNE(v, intLike(v, 0));
+  if (from == DType::Bool)
+    return isFloat(to) ? b.CreateUIToFP(v, dst) : b.CreateZExt(v, dst);
+  if (isFloat(from) && isFloat(to))
+    return b.CreateFPCast(v, dst); // fpext, or fptrunc rounding to nearest even.
+  if (isFloat(from))               // Truncates toward zero, saturates, NaN -> 0.
+    return b.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {dst, v->getType()}, {v});
+  if (isFloat(to))
+    return b.CreateSIToFP(v, dst);
+  return b.CreateSExtOrTrunc(v, dst); // Narrowing an integer wraps.
+}
+
+llvm::Value *CodeGenLlvm::widenStorage(llvm::Value *bits, DType from) {
+  if (from == DType::BF16) {
+    llvm::Value *w = b.CreateShl(b.CreateZExt(bits, intTypeLike(bits, 32)), 16);
+    return b.CreateBitCast(w, floatTypeLike(bits));
+  }
+  TDSL_CHECK(from == DType::F16) << "not a storage type";
+  if (target.hardwareHalf)
+    return b.CreateFPExt(b.CreateBitCast(bits, withLanes(b.getHalfTy(), lanesOf(bits))),
+                         floatTypeLike(bits));
+  return halfToFloatBits(bits);
+}
+
+llvm::Value *CodeGenLlvm::narrowToStorage(llvm::Value *f32, DType to) {
+  TDSL_CHECK(f32->getType()->getScalarType()->isFloatTy()) << "narrowing a non-f32 value";
+  if (to == DType::BF16)
+    return floatToBFloat16Bits(f32);
+  TDSL_CHECK(to == DType::F16) << "not a storage type";
+  if (target.hardwareHalf)
+    return b.CreateBitCast(b.CreateFPTrunc(f32, withLanes(b.getHalfTy(), lanesOf(f32))),
+                           intTypeLike(f32, 16));
+  return floatToHalfBits(f32);
+}
+
+// f16 bits -> f32, exact, branch-free (the method of Maratyszcza's FP16 library): a normal half
+// moves into place with a shift and an exponent rebias done by one multiplication; a subnormal
+// is formed as the float 0.5 + m * 2^-24 minus 0.5.
+llvm::Value *CodeGenLlvm::halfToFloatBits(llvm::Value *bits) {
+  llvm::Type *i32 = intTypeLike(bits, 32), *f32 = floatTypeLike(bits);
+  llvm::Value *w = b.CreateShl(b.CreateZExt(bits, i32), 16);
+  llvm::Value *sign = b.CreateAnd(w, intLike(w, 0x80000000u));
+  llvm::Value *twoW = b.CreateAdd(w, w);
+  llvm::Value *normalized = b.CreateFMul(
+      b.CreateBitCast(b.CreateAdd(b.CreateLShr(twoW, 4), intLike(w, 0xE0u << 23)), f32),
+      llvm::ConstantFP::get(f32, 0x1.0p-112));
+  llvm::Value *denormalized =
+      b.CreateFSub(b.CreateBitCast(b.CreateOr(b.CreateLShr(twoW, 17), intLike(w, 126u << 23)), f32),
+                   llvm::ConstantFP::get(f32, 0.5));
+  llvm::Value *isDenormal = b.CreateICmpULT(twoW, intLike(w, 1u << 27));
+  llvm::Value *magnitude = b.CreateSelect(isDenormal, b.CreateBitCast(denormalized, i32),
+                                          b.CreateBitCast(normalized, i32));
+  return b.CreateBitCast(b.CreateOr(sign, magnitude), f32);
+}
+
+// f32 -> f16 bits, rounding to nearest even, branch-free (FP16 library's method): scaling by
+// 2^112 then 2^-110 overflows exactly the values that round to infinity, and adding a power of
+// two chosen from the exponent makes the FPU round the mantissa at the half's precision.
+llvm::Value *CodeGenLlvm::floatToHalfBits(llvm::Value *x) {
+  llvm::Type *i32 = intTypeLike(x, 32), *f32 = floatTypeLike(x);
+  llvm::Value *base = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  base = b.CreateFMul(base, llvm::ConstantFP::get(f32, 0x1.0p+112));
+  base = b.CreateFMul(base, llvm::ConstantFP::get(f32, 0x1.0p-110));
+  llvm::Value *w = b.CreateBitCast(x, i32);
+  llvm::Value *shl1 = b.CreateAdd(w, w);
+  llvm::Value *sign = b.CreateAnd(w, intLike(w, 0x80000000u));
+  llvm::Value *bias = b.CreateAnd(shl1, intLike(w, 0xFF000000u));
+  bias = b.CreateBinaryIntrinsic(llvm::Intrinsic::umax, bias, intLike(w, 0x71000000u));
+  llvm::Value *magic =
+      b.CreateBitCast(b.CreateAdd(b.CreateLShr(bias, 1), intLike(w, 0x07800000u)), f32);
+  llvm::Value *rounded = b.CreateBitCast(b.CreateFAdd(magic, base), i32);
+  llvm::Value *expBits = b.CreateAnd(b.CreateLShr(rounded, 13), intLike(w, 0x7C00u));
+  llvm::Value *mantBits = b.CreateAnd(rounded, intLike(w, 0x0FFFu));
+  llvm::Value *nonSign = b.CreateAdd(expBits, mantBits);
+  llvm::Value *isNaN = b.CreateICmpUGT(shl1, intLike(w, 0xFF000000u));
+  llvm::Value *result =
+      b.CreateOr(b.CreateLShr(sign, 16), b.CreateSelect(isNaN, intLike(w, 0x7E00u), nonSign));
+  return b.CreateTrunc(result, intTypeLike(x, 16));
+}
+
+// f32 -> bf16 bits, rounding to nearest even; NaN stays a (quiet) NaN.
+llvm::Value *CodeGenLlvm::floatToBFloat16Bits(llvm::Value *x) {
+  llvm::Value *u = b.CreateBitCast(x, intTypeLike(x, 32));
+  llvm::Value *isNaN =
+      b.CreateICmpUGT(b.CreateAnd(u, intLike(u, 0x7FFFFFFFu)), intLike(u, 0x7F800000u));
+  llvm::Value *lsb = b.CreateAnd(b.CreateLShr(u, 16), intLike(u, 1));
+  llvm::Value *rounded = b.CreateLShr(b.CreateAdd(u, b.CreateAdd(lsb, intLike(u, 0x7FFFu))), 16);
+  llvm::Value *quietNaN = b.CreateOr(b.CreateLShr(u, 16), intLike(u, 0x40u));
+  return b.CreateTrunc(b.CreateSelect(isNaN, quietNaN, rounded), intTypeLike(x, 16));
+}
+
+// f64 -> f32 rounding to odd: truncate toward zero, and set the last bit when inexact. Rounding
+// that to a format at least two bits narrower equals rounding the f64 directly.
+llvm::Value *CodeGenLlvm::roundToOddF32(llvm::Value *x) {
+  llvm::Value *t = b.CreateFPTrunc(x, floatTypeLike(x));
+  llvm::Value *back = b.CreateFPExt(t, x->getType());
+  llvm::Value *inexact = b.CreateFCmpONE(back, x); // False for NaN, which passes through.
+  llvm::Value *awayFromZero = b.CreateFCmpOGT(b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, back),
+                                              b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x));
+  llvm::Type *i32 = intTypeLike(x, 32);
+  llvm::Value *bits = b.CreateSub(b.CreateBitCast(t, i32), b.CreateZExt(awayFromZero, i32));
+  bits = b.CreateOr(bits, b.CreateZExt(inexact, i32));
+  return b.CreateBitCast(bits, floatTypeLike(x));
+}
+
+llvm::Value *CodeGenLlvm::emitAccess(const ir::Access &) {
+  TDSL_UNREACHABLE("tensor-level Access in loop IR");
+}
+
+llvm::Value *CodeGenLlvm::emitReduce(const ir::Reduce &) {
+  TDSL_UNREACHABLE("tensor-level Reduce in loop IR");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory.
+
+llvm::Value *CodeGenLlvm::bufferPointer(const ir::Buffer &buffer) {
+  auto it = buffers.find(buffer.get());
+  TDSL_CHECK(it != buffers.end()) << "buffer " << buffer->name << " used outside its allocation";
+  return it->second;
+}
+
+llvm::Value *CodeGenLlvm::fromMemory(llvm::Value *v, DType d) {
+  return d == DType::Bool ? b.CreateICmpNE(v, intLike(v, 0)) : v;
+}
+
+llvm::Value *CodeGenLlvm::toMemory(llvm::Value *v, DType d) {
+  return d == DType::Bool ? b.CreateZExt(v, intTypeLike(v, 8)) : v;
+}
+
+const ir::Expr *CodeGenLlvm::contiguousBase(const ir::Expr &index) {
+  const auto *ramp = ir::as<ir::Ramp>(index);
+  if (!ramp)
+    return nullptr;
+  const auto *stride = ir::as<ir::IntImm>(ramp->stride);
+  return stride && stride->value == 1 ? &ramp->base : nullptr;
+}
+
+template <typename F>
+llvm::Value *CodeGenLlvm::guarded(llvm::Value *pred, F &&body, llvm::Constant *otherwise) {
+  llvm::BasicBlock *before = b.GetInsertBlock();
+  llvm::BasicBlock *then = newBlock("guard.then");
+  llvm::BasicBlock *merge = newBlock("guard.end");
+  b.CreateCondBr(pred, then, merge);
+  b.SetInsertPoint(then);
+  llvm::Value *value = body();
+  llvm::BasicBlock *thenEnd = b.GetInsertBlock();
+  b.CreateBr(merge);
+  b.SetInsertPoint(merge);
+  if (!otherwise)
+    return nullptr;
+  llvm::PHINode *phi = b.CreatePHI(otherwise->getType(), 2);
+  phi->addIncoming(value, thenEnd);
+  phi->addIncoming(otherwise, before);
+  return phi;
+}
+
+llvm::Value *CodeGenLlvm::emitLoad(const ir::Load &node) {
+  DType d = node.buffer->dtype;
+  llvm::Value *ptr = bufferPointer(node.buffer);
+  llvm::Type *elem = memType(d);
+  llvm::Align align(byteSize(d));
+  int lanes = node.type.lanes;
+  llvm::Value *pred = node.predicate ? emit(node.predicate) : nullptr;
+
+  if (lanes == 1) {
+    auto load = [&] {
+      llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(node.index));
+      return fromMemory(b.CreateAlignedLoad(elem, addr, align), d);
+    };
+    if (!pred)
+      return load();
+    // The index is computed under the guard too: it may only be meaningful where pred holds.
+    return guarded(pred, load, llvm::Constant::getNullValue(regType(node.type)));
+  }
+
+  auto *vecTy = llvm::FixedVectorType::get(elem, lanes);
+  llvm::Constant *zeros = llvm::Constant::getNullValue(vecTy);
+  llvm::Value *v;
+  if (const ir::Expr *base = contiguousBase(node.index)) {
+    llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(*base));
+    if (pred)
+      v = b.CreateMaskedLoad(vecTy, addr, align, pred, zeros);
+    else
+      v = b.CreateAlignedLoad(vecTy, addr, align);
+  } else if (const auto *bc = ir::as<ir::Broadcast>(node.index); bc && !pred) {
+    llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(bc->value));
+    v = b.CreateVectorSplat(lanes, b.CreateAlignedLoad(elem, addr, align));
+  } else {
+    llvm::Value *addrs = b.CreateInBoundsGEP(elem, ptr, emit(node.index));
+    v = b.CreateMaskedGather(vecTy, addrs, align, pred, zeros);
+  }
+  return fromMemory(v, d);
+}
+
+llvm::Value *CodeGenLlvm::emitRamp(const ir::Ramp &node) {
+  llvm::Value *base = emit(node.base), *stride = emit(node.stride);
+  llvm::Value *baseV = b.CreateVectorSplat(node.lanes, base);
+  llvm::Value *strideV = b.CreateVectorSplat(node.lanes, stride);
+  std::vector<llvm::Constant *> steps;
+  if (node.type.isInt()) {
+    for (int i = 0; i < node.lanes; ++i)
+      steps.push_back(llvm::ConstantInt::get(base->getType(), i));
+    return b.CreateAdd(baseV, b.CreateMul(strideV, llvm::ConstantVector::get(steps)));
+  }
+  TDSL_CHECK(node.type.dtype == DType::F32 || node.type.dtype == DType::F64)
+      << "ramp of " << node.type.str();
+  for (int i = 0; i < node.lanes; ++i)
+    steps.push_back(llvm::ConstantFP::get(base->getType(), i));
+  return b.CreateFAdd(baseV, b.CreateFMul(strideV, llvm::ConstantVector::get(steps)));
+}
+
+llvm::Value *CodeGenLlvm::emitBroadcast(const ir::Broadcast &node) {
+  return b.CreateVectorSplat(node.lanes, emit(node.value));
+}
+
+llvm::Value *CodeGenLlvm::emitVectorReduce(const ir::VectorReduce &node) {
+  llvm::Value *v = emit(node.value);
+  Type t = node.value->type;
+  if (isStorageFloat(t.dtype))
+    return narrowToStorage(reduceOp(node.op, t.withDType(DType::F32), widenStorage(v, t.dtype)),
+                           t.dtype);
+  return reduceOp(node.op, t, v);
+}
+
+llvm::Value *CodeGenLlvm::reduceOp(ReduceOp op, Type t, llvm::Value *v) {
+  if (t.isBool()) {
+    TDSL_CHECK(op == ReduceOp::Max || op == ReduceOp::Min) << "sum or product of bools";
+    return op == ReduceOp::Max ? b.CreateOrReduce(v) : b.CreateAndReduce(v);
+  }
+  if (t.isInt()) {
+    switch (op) {
+    case ReduceOp::Sum:
+      return b.CreateAddReduce(v);
+    case ReduceOp::Prod:
+      return b.CreateMulReduce(v);
+    case ReduceOp::Max:
+      return b.CreateIntMaxReduce(v, /*IsSigned=*/true);
+    case ReduceOp::Min:
+      return b.CreateIntMinReduce(v, /*IsSigned=*/true);
+    case ReduceOp::Mean:
+      break;
+    }
+    TDSL_UNREACHABLE("vector mean");
+  }
+  llvm::Type *elem = v->getType()->getScalarType();
+  llvm::CallInst *call = nullptr;
+  switch (op) {
+  case ReduceOp::Sum: // reassoc: lanes may be added as a tree.
+    call = b.CreateFAddReduce(llvm::ConstantFP::getNegativeZero(elem), v);
+    call->setHasAllowReassoc(true);
+    return call;
+  case ReduceOp::Prod:
+    call = b.CreateFMulReduce(llvm::ConstantFP::get(elem, 1.0), v);
+    call->setHasAllowReassoc(true);
+    return call;
+  case ReduceOp::Max: // NaN propagates.
+    return b.CreateFPMaximumReduce(v);
+  case ReduceOp::Min:
+    return b.CreateFPMinimumReduce(v);
+  case ReduceOp::Mean:
+    break;
+  }
+  TDSL_UNREACHABLE("vector mean");
+}
+
+llvm::Value *CodeGenLlvm::elementCount(const ir::Buffer &buffer) {
+  llvm::Value *count = b.getInt64(1);
+  for (const ir::Expr &dim : buffer->shape)
+    count = b.CreateMul(count, emit(dim));
+  return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements.
+
+void CodeGenLlvm::emit(const ir::Stmt &s) {
+  TDSL_CHECK(s) << "null statement";
+  switch (s->kind) {
+#define TDSL_STMT_NODE(Name)                                                                       \
+  case ir::StmtKind::Name:                                                                         \
+    return emit##Name(*static_cast<const ir::Name *>(s.get()));
+#include "ir/IRNodes.def"
+  }
+  TDSL_UNREACHABLE("unknown statement kind");
+}
+
+// for (v = 0; v < extent; ++v), rotated: the test sits at the bottom, guarded once on entry.
+// Every CPU loop kind becomes this counted loop for now; parallel loops run serially.
+void CodeGenLlvm::emitFor(const ir::For &node) {
+  TDSL_CHECK(node.kind != ir::ForKind::GpuBlock && node.kind != ir::ForKind::GpuThread)
+      << "GPU loop " << node.var->name << " in CPU code";
+  llvm::Value *extent = emit(node.extent);
+  const std::string &name = node.var->name;
+  llvm::BasicBlock *preheader = b.GetInsertBlock();
+  llvm::BasicBlock *header = newBlock(name + ".loop");
+  llvm::BasicBlock *exit = newBlock(name + ".exit");
+  b.CreateCondBr(b.CreateICmpSGT(extent, b.getInt64(0)), header, exit);
+
+  b.SetInsertPoint(header);
+  llvm::PHINode *counter = b.CreatePHI(b.getInt64Ty(), 2, name);
+  counter->addIncoming(b.getInt64(0), preheader);
+  {
+    VarBinding bind(vars, node.var.get(), counter);
+    emit(node.body);
+  }
+  // The counter stays below extent <= INT64_MAX: the increment cannot wrap.
+  llvm::Value *next = b.CreateAdd(counter, b.getInt64(1), name + ".next", /*HasNUW=*/true,
+                                  /*HasNSW=*/true);
+  counter->addIncoming(next, b.GetInsertBlock());
+  llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, extent), header, exit);
+  // Full unrolling is only possible (and only asked for) with a constant trip count.
+  if (node.kind == ir::ForKind::Unrolled && llvm::isa<llvm::ConstantInt>(extent)) {
+    llvm::MDNode *unroll =
+        llvm::MDNode::get(ctx, llvm::MDString::get(ctx, "llvm.loop.unroll.full"));
+    llvm::MDNode *loopId = llvm::MDNode::getDistinct(ctx, {nullptr, unroll});
+    loopId->replaceOperandWith(0, loopId);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, loopId);
+  }
+  b.SetInsertPoint(exit);
+}
+
+void CodeGenLlvm::emitBlock(const ir::Block &node) {
+  for (const ir::Stmt &s : node.stmts)
+    emit(s);
+}
+
+void CodeGenLlvm::emitStore(const ir::Store &node) {
+  DType d = node.buffer->dtype;
+  llvm::Value *ptr = bufferPointer(node.buffer);
+  llvm::Type *elem = memType(d);
+  llvm::Align align(byteSize(d));
+  llvm::Value *pred = node.predicate ? emit(node.predicate) : nullptr;
+
+  if (node.value->type.lanes == 1) {
+    auto store = [&]() -> llvm::Value * {
+      llvm::Value *value = toMemory(emit(node.value), d);
+      b.CreateAlignedStore(value, b.CreateInBoundsGEP(elem, ptr, emit(node.index)), align);
+      return nullptr;
+    };
+    if (pred)
+      guarded(pred, store, nullptr);
+    else
+      store();
+    return;
+  }
+
+  llvm::Value *value = toMemory(emit(node.value), d);
+  if (const ir::Expr *base = contiguousBase(node.index)) {
+    llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(*base));
+    if (pred)
+      b.CreateMaskedStore(value, addr, align, pred);
+    else
+      b.CreateAlignedStore(value, addr, align);
+    return;
+  }
+  llvm::Value *addrs = b.CreateInBoundsGEP(elem, ptr, emit(node.index));
+  b.CreateMaskedScatter(value, addrs, align, pred);
+}
+
+void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {
+  const ir::Buffer &buf = node.buffer;
+  llvm::Type *elem = memType(buf->dtype);
+  llvm::Value *count = elementCount(buf);
+  llvm::Value *ptr = nullptr;
+  switch (node.scope) {
+  case ir::MemoryScope::Stack: {
+    if (auto *constant = llvm::dyn_cast<llvm::ConstantInt>(count)) {
+      // A constant size lives in the entry block, where SROA can promote it to registers.
+      uint64_t n = constant->getZExtValue();
+      llvm::IRBuilder<> entry(entryBlock, entryBlock->getFirstInsertionPt());
+      llvm::Align align(n * byteSize(buf->dtype) >= 64 ? 64 : byteSize(buf->dtype));
+      llvm::AllocaInst *slot =
+          entry.CreateAlloca(llvm::ArrayType::get(elem, n), nullptr, buf->name);
+      slot->setAlignment(align);
+      BufferBinding bind(buffers, buf.get(), slot);
+      emit(node.body);
+      return;
+    }
+    llvm::Value *saved = b.CreateStackSave();
+    llvm::AllocaInst *slot = b.CreateAlloca(elem, count, buf->name);
+    slot->setAlignment(llvm::Align(64));
+    {
+      BufferBinding bind(buffers, buf.get(), slot);
+      emit(node.body);
+    }
+    b.CreateStackRestore(saved);
+    return;
+  }
+  case ir::MemoryScope::Heap: {
+    // aligned_alloc(64, bytes rounded up to 64, at least 64). A null result is not checked yet.
+    llvm::Type *i64 = b.getInt64Ty();
+    llvm::Value *bytes = b.CreateMul(count, b.getInt64(byteSize(buf->dtype)));
+    bytes = b.CreateAnd(b.CreateAdd(bytes, b.getInt64(63)), b.getInt64(~int64_t{63}));
+    bytes = b.CreateBinaryIntrinsic(llvm::Intrinsic::umax, bytes, b.getInt64(64));
+    llvm::FunctionCallee alloc = module.getOrInsertFunction(
+        "aligned_alloc", llvm::FunctionType::get(b.getPtrTy(), {i64, i64}, false));
+    llvm::FunctionCallee release = module.getOrInsertFunction(
+        "free", llvm::FunctionType::get(b.getVoidTy(), {b.getPtrTy()}, false));
+    ptr = b.CreateCall(alloc, {b.getInt64(64), bytes}, buf->name);
+    {
+      BufferBinding bind(buffers, buf.get(), ptr);
+      emit(node.body);
+    }
+    b.CreateCall(release, {ptr});
+    return;
+  }
+  case ir::MemoryScope::Shared:
+    break;
+  }
+  TDSL_UNREACHABLE("GPU shared memory in CPU code");
+}
+
+void CodeGenLlvm::emitLetStmt(const ir::LetStmt &node) {
+  llvm::Value *value = emit(node.value);
+  if (value->getName().empty() && !llvm::isa<llvm::Constant>(value))
+    value->setName(node.var->name);
+  VarBinding bind(vars, node.var.get(), value);
+  emit(node.body);
+}
+
+void CodeGenLlvm::emitIfThenElse(const ir::IfThenElse &node) {
+  llvm::Value *cond = emit(node.cond);
+  llvm::BasicBlock *then = newBlock("if.then");
+  llvm::BasicBlock *otherwise = node.elseCase ? newBlock("if.else") : nullptr;
+  llvm::BasicBlock *merge = newBlock("if.end");
+  b.CreateCondBr(cond, then, otherwise ? otherwise : merge);
+  b.SetInsertPoint(then);
+  emit(node.thenCase);
+  b.CreateBr(merge);
+  if (otherwise) {
+    b.SetInsertPoint(otherwise);
+    emit(node.elseCase);
+    b.CreateBr(merge);
+  }
+  b.SetInsertPoint(merge);
+}
+
+} // namespace
+
+std::unique_ptr<llvm::Module> generateLlvmModule(const ir::LoweredFunc &func,
+                                                 const std::string &symbol,
+                                                 llvm::LLVMContext &context,
+                                                 const llvm::TargetMachine &machine,
+                                                 const LlvmTargetInfo &target) {
+  auto module = std::make_unique<llvm::Module>(symbol, context);
+  module->setTargetTriple(machine.getTargetTriple().str());
+  module->setDataLayout(machine.createDataLayout());
+  CodeGenLlvm(*module, target).emitKernel(func, symbol);
+  std::string problems;
+  llvm::raw_string_ostream os(problems);
+  if (llvm::verifyModule(*module, &os)) {
+    std::string text;
+    llvm::raw_string_ostream ir(text);
+    module->print(ir, nullptr);
+    TDSL_CHECK(false) << "LLVM rejects the code generated for " << func.name << ": " << os.str()
+                      << "\n"
+                      << ir.str();
+  }
+  return module;
+}
+
+} // namespace tdsl::codegen

@@ -1,0 +1,25 @@
+// Knobs of the CPU backend that tests and tools may override; the functions of LlvmBackend.h use
+// the defaults, which follow the host. No LLVM header here: tests include it.
+#pragma once
+
+#include "codegen/llvm/LlvmBackend.h"
+
+namespace tdsl::codegen {
+
+struct LlvmCodeGenOptions {
+  /// Use F16C's conversion instructions for f16 when the target has them. When false (or on a
+  /// target without F16C), f16 <-> f32 conversions are integer bit operations.
+  bool hardwareHalf = true;
+  /// Generate for this CPU and LLVM feature string instead of the host's (when `cpu` is not
+  /// empty), e.g. "x86-64" and "" for the SSE2 baseline. The code must still run on the host.
+  std::string cpu;
+  std::string features;
+};
+
+std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized,
+                       const LlvmCodeGenOptions &options);
+std::string emitAssembly(const ir::LoweredFunc &func, const LlvmCodeGenOptions &options);
+std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func,
+                                                  const LlvmCodeGenOptions &options);
+
+} // namespace tdsl::codegen
