@@ -148,6 +148,18 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
   if (outputs.size() != k.outputs.size())
     throw RuntimeError("kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
                        " outputs, got " + std::to_string(outputs.size()));
+  std::vector<void *> buffers;
+  for (const Tensor &t : inputs)
+    buffers.push_back(t.data());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const ir::Buffer &param = k.outputs[i];
+    std::vector<int64_t> expected = ir::evalShape(param, k.symbols, symbols);
+    if (outputs[i].dtype() != param->dtype || outputs[i].shape() != expected)
+      throw RuntimeError("output " + param->name + " of kernel " + k.name + ": expected " +
+                         std::string(dtypeName(param->dtype)) + shapeString(expected) + ", got " +
+                         outputs[i].typeString());
+    buffers.push_back(outputs[i].data());
+  }
   // Compiled code assumes its outputs overlap nothing (noalias): an in-place call computes into
   // fresh tensors and copies.
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -163,22 +175,9 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
     if (aliased) {
       std::vector<Tensor> fresh = (*this)(inputs);
       for (size_t j = 0; j < outputs.size(); ++j)
-        if (outputs[j].shape() == fresh[j].shape() && outputs[j].dtype() == fresh[j].dtype())
-          std::memcpy(outputs[j].data(), fresh[j].data(), fresh[j].nbytes());
+        std::memcpy(outputs[j].data(), fresh[j].data(), fresh[j].nbytes());
       return;
     }
-  }
-  std::vector<void *> buffers;
-  for (const Tensor &t : inputs)
-    buffers.push_back(t.data());
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const ir::Buffer &param = k.outputs[i];
-    std::vector<int64_t> expected = ir::evalShape(param, k.symbols, symbols);
-    if (outputs[i].dtype() != param->dtype || outputs[i].shape() != expected)
-      throw RuntimeError("output " + param->name + " of kernel " + k.name + ": expected " +
-                         std::string(dtypeName(param->dtype)) + shapeString(expected) + ", got " +
-                         outputs[i].typeString());
-    buffers.push_back(outputs[i].data());
   }
 
   if (state->target.kind == Target::Kind::Cuda)

@@ -33,6 +33,18 @@ TEST(Jit, RunsOnOwnedTensorsAndViews) {
     EXPECT_EQ(owned.at(i), y[i]);
 }
 
+TEST(Jit, InPlaceCallsSeeTheirInputsWhole) {
+  // reversed() reads x[N - 1 - i] while writing y[i]: computed in place, a naive kernel would
+  // overwrite the elements it has yet to read.
+  Jit jit;
+  Kernel k = jit.compile("kernel reversed(x: f32[N]) -> y: f32[N] {\n    y[i] = x[N - 1 - i]\n}\n")
+                 .kernel("reversed");
+  std::vector<float> data = {1, 2, 3, 4, 5};
+  Tensor view = Tensor::view(data.data(), {5}, DType::F32);
+  k.run({view}, {view});
+  EXPECT_EQ(data, (std::vector<float>{5, 4, 3, 2, 1}));
+}
+
 TEST(Jit, CompileErrorCarriesEveryDiagnostic) {
   Jit jit;
   try {
