@@ -200,13 +200,8 @@ std::vector<Tensor> Kernel::interpret(const std::vector<Tensor> &inputs) const {
 
 std::string Kernel::dump(Stage stage) const {
   switch (stage) {
-  case Stage::Ast: {
-    DiagnosticEngine diags;
-    std::optional<std::string> ast = frontend::dumpAst(state->source, name(), diags);
-    if (!ast)
-      throw CompileError(diags.diagnostics());
-    return *ast;
-  }
+  case Stage::Ast:
+    return printAst(state->source->text, state->source->name, name());
   case Stage::Tensor:
     return ir::toString(state->kernel);
   case Stage::Loops:
@@ -252,6 +247,16 @@ std::vector<std::string> Module::kernelNames() const {
   for (const auto &k : state->kernels)
     names.push_back(k->kernel.name);
   return names;
+}
+
+std::string printAst(const std::string &source, const std::string &name,
+                     const std::string &kernel) {
+  auto file = std::make_shared<const SourceFile>(SourceFile{name, source});
+  DiagnosticEngine diags;
+  std::optional<std::string> ast = frontend::dumpAst(file, kernel, diags);
+  if (!ast)
+    throw CompileError(diags.diagnostics());
+  return *ast;
 }
 
 Jit::Jit(Target target) : target_(target) {}

@@ -75,6 +75,12 @@ private:
   std::shared_ptr<detail::ModuleState> state;
 };
 
+/// The syntax tree of `source` (only `kernel`'s, when not empty) as printed by
+/// `tdsl emit --stage=ast`. Needs only a successful parse: sema errors do not stop it.
+/// Throws CompileError on syntax errors.
+std::string printAst(const std::string &source, const std::string &name = "<string>",
+                     const std::string &kernel = {});
+
 class Jit {
 public:
   explicit Jit(Target target = Target::cpu());

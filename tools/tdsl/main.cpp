@@ -85,7 +85,8 @@ Kernel selectKernel(const Module &module, const std::string &requested, const st
 std::vector<int64_t> inputShape(const Kernel &kernel, size_t index,
                                 const std::map<std::string, int64_t> &shapes) {
   std::vector<int64_t> shape;
-  for (const std::string &dim : kernel.inputDims()[index]) {
+  std::vector<std::vector<std::string>> dims = kernel.inputDims();
+  for (const std::string &dim : dims[index]) {
     if (std::optional<double> literal = parseNumber(dim)) {
       shape.push_back(static_cast<int64_t>(*literal));
       continue;
@@ -199,12 +200,19 @@ int emitCommand(const std::string &file, const std::string &kernelName, const st
   if (!parsed)
     throw UsageError("unknown stage '" + stage +
                      "' (stages: ast, tensor, loops, llvm, asm, cuda, ptx)");
+  std::string source = readFile(file);
+  if (*parsed == Stage::Ast) {
+    std::cout << printAst(source, file, kernelName);
+    return 0;
+  }
   Jit jit(target == "cuda" ? Target::cuda() : Target::cpu());
-  Module module = jit.compile(readFile(file), file);
+  Module module = jit.compile(source, file);
   std::vector<std::string> names =
       kernelName.empty() ? module.kernelNames() : std::vector<std::string>{kernelName};
-  for (const std::string &name : names)
-    std::cout << module.kernel(name).dump(*parsed);
+  for (const std::string &name : names) {
+    std::string text = module.kernel(name).dump(*parsed);
+    std::cout << text << (text.empty() || text.back() != '\n' ? "\n" : "");
+  }
   return 0;
 }
 
