@@ -173,8 +173,8 @@ std::optional<Constraint> combine(const Constraint &p, const Constraint &n, size
   r.coeffs.resize(p.coeffs.size());
   for (size_t i = 0; i < p.coeffs.size(); ++i) {
     int64_t a, b;
-    if (__builtin_mul_overflow(p.coeffs[i], kp, &a) || __builtin_mul_overflow(n.coeffs[i], kn, &b) ||
-        __builtin_add_overflow(a, b, &r.coeffs[i]))
+    if (__builtin_mul_overflow(p.coeffs[i], kp, &a) ||
+        __builtin_mul_overflow(n.coeffs[i], kn, &b) || __builtin_add_overflow(a, b, &r.coeffs[i]))
       return std::nullopt;
   }
   int64_t a, b;
@@ -314,8 +314,8 @@ AffineExpr extremeOverDomain(const AffineExpr &e, const std::vector<IterVar> &do
   AffineExpr r;
   r.constant = e.constant;
   for (const auto &[v, c] : e.terms) {
-    auto it = std::find_if(domain.begin(), domain.end(),
-                           [&](const IterVar &iv) { return iv.var == v; });
+    auto it =
+        std::find_if(domain.begin(), domain.end(), [&](const IterVar &iv) { return iv.var == v; });
     if (it == domain.end()) {
       addTerm(r.terms, v, c);
       continue;
