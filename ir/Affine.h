@@ -21,7 +21,8 @@ struct AffineExpr {
   AffineExpr operator+(const AffineExpr &o) const;
   AffineExpr operator-(const AffineExpr &o) const;
   AffineExpr operator*(int64_t k) const;
-  /// "N - 1 - i", with variables in a stable order.
+  /// "N - i - 1": positive terms first, symbols before other variables, then by name, the
+  /// constant last.
   std::string str() const;
 };
 

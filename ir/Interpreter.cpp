@@ -428,6 +428,9 @@ private:
   }
 
   void addBuffer(const Buffer &b, std::vector<int64_t> dims) {
+    // An intermediate's extent may come out negative (`t[i < N - 1]` with N = 0): it is empty.
+    for (int64_t &d : dims)
+      d = std::max<int64_t>(d, 0);
     bufferIds.emplace(b.get(), static_cast<int>(buffers.size()));
     Storage &st = buffers.emplace_back();
     st.name = b->name;

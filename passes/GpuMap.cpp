@@ -13,8 +13,8 @@ using namespace ir;
 
 namespace {
 
-/// Buffers a statement loads from and stores to, excluding those it allocates itself (those are
-/// private to one iteration), and whether it uses any of a set of variables.
+/// The buffers a statement loads from and stores to, and those it allocates itself (private to
+/// one iteration of an enclosing loop).
 class AccessCollector : public IRVisitor {
 public:
   std::set<const BufferNode *> loaded, stored, local;

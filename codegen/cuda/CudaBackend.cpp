@@ -1,1 +1,890 @@
+// Loop IR -> CUDA C. After mapToGpu, each top-level gpu_block nest becomes one `extern "C"
+// __global__` function; a self-contained prelude (no CUDA headers, so NVRTC needs no include
+// paths) implements the scalar semantics shared with the interpreter and the LLVM backend:
+// wrapping integer arithmetic, Python floor division and modulo, NaN-propagating min/max,
+// saturating float-to-int casts and bit-level f16/bf16 conversions.
 #include "codegen/cuda/CudaBackend.h"
+
+#include "ir/IRPrinter.h"
+#include "passes/GpuMap.h"
+#include "support/Check.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+namespace tdsl::codegen {
+
+using namespace ir;
+
+namespace {
+
+// The prelude. Integer helpers compute in unsigned arithmetic, where C++ defines wrap-around.
+constexpr const char *kPrelude =
+    R"CUDA(// ---- tdsl prelude: the scalar semantics every tdsl backend shares ----
+typedef unsigned short tdsl_f16;  // IEEE binary16 bits: a storage type, arithmetic is in f32.
+typedef unsigned short tdsl_bf16; // bfloat16 bits: a storage type, arithmetic is in f32.
+#define TDSL_FN static __device__ __forceinline__
+
+// Integer add/sub/mul/neg wrap in two's complement.
+TDSL_FN int tdsl_add(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
+TDSL_FN int tdsl_sub(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
+TDSL_FN int tdsl_mul(int a, int b) { return (int)((unsigned)a * (unsigned)b); }
+TDSL_FN int tdsl_neg(int a) { return (int)(0u - (unsigned)a); }
+TDSL_FN long long tdsl_add(long long a, long long b) {
+  return (long long)((unsigned long long)a + (unsigned long long)b);
+}
+TDSL_FN long long tdsl_sub(long long a, long long b) {
+  return (long long)((unsigned long long)a - (unsigned long long)b);
+}
+TDSL_FN long long tdsl_mul(long long a, long long b) {
+  return (long long)((unsigned long long)a * (unsigned long long)b);
+}
+TDSL_FN long long tdsl_neg(long long a) { return (long long)(0ull - (unsigned long long)a); }
+
+// Python floor division and modulo: x // 0 == x % 0 == 0; MIN // -1 wraps to MIN.
+template <typename T> TDSL_FN T tdsl_floordiv_int(T a, T b) {
+  if (b == 0) return 0;
+  if (b == -1) return tdsl_neg(a);
+  T q = a / b;
+  if (a % b != 0 && ((a < 0) != (b < 0))) q = q - 1;
+  return q;
+}
+template <typename T> TDSL_FN T tdsl_mod_int(T a, T b) {
+  if (b == 0 || b == -1) return 0;
+  T r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0))) r = r + b;
+  return r;
+}
+TDSL_FN int tdsl_floordiv(int a, int b) { return tdsl_floordiv_int(a, b); }
+TDSL_FN int tdsl_mod(int a, int b) { return tdsl_mod_int(a, b); }
+// Index arithmetic divides non-negative values below 2^32 nearly always: divide in 32 bits then,
+// several times faster than a 64-bit division.
+TDSL_FN long long tdsl_floordiv(long long a, long long b) {
+  if ((((unsigned long long)a | (unsigned long long)b) >> 32) == 0)
+    return b == 0 ? 0 : (long long)((unsigned)a / (unsigned)b);
+  return tdsl_floordiv_int(a, b);
+}
+TDSL_FN long long tdsl_mod(long long a, long long b) {
+  if ((((unsigned long long)a | (unsigned long long)b) >> 32) == 0)
+    return b == 0 ? 0 : (long long)((unsigned)a % (unsigned)b);
+  return tdsl_mod_int(a, b);
+}
+TDSL_FN float tdsl_floordiv(float a, float b) { return floorf(a / b); }
+TDSL_FN double tdsl_floordiv(double a, double b) { return floor(a / b); }
+TDSL_FN float tdsl_mod(float a, float b) {
+  float r = fmodf(a, b);
+  if (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) r += b;
+  return r;
+}
+TDSL_FN double tdsl_mod(double a, double b) {
+  double r = fmod(a, b);
+  if (r != 0.0 && ((r < 0.0) != (b < 0.0))) r += b;
+  return r;
+}
+
+// Integer power by repeated squaring (wrapping); a negative exponent gives 0 except for the
+// bases 1 and -1.
+TDSL_FN int tdsl_pow(int a, int b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  unsigned r = 1u, x = (unsigned)a;
+  for (; b != 0; b >>= 1) {
+    if (b & 1) r *= x;
+    x *= x;
+  }
+  return (int)r;
+}
+TDSL_FN long long tdsl_pow(long long a, long long b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  unsigned long long r = 1ull, x = (unsigned long long)a;
+  for (; b != 0; b >>= 1) {
+    if (b & 1) r *= x;
+    x *= x;
+  }
+  return (long long)r;
+}
+
+// IEEE 754-2019 maximum/minimum: NaN propagates and -0.0 < +0.0 (fmaxf does neither).
+TDSL_FN float tdsl_max(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __float_as_int(a) < 0 ? b : a;
+  return a > b ? a : b;
+}
+TDSL_FN float tdsl_min(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __float_as_int(a) < 0 ? a : b;
+  return a < b ? a : b;
+}
+TDSL_FN double tdsl_max(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __double_as_longlong(a) < 0 ? b : a;
+  return a > b ? a : b;
+}
+TDSL_FN double tdsl_min(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __double_as_longlong(a) < 0 ? a : b;
+  return a < b ? a : b;
+}
+TDSL_FN int tdsl_max(int a, int b) { return a > b ? a : b; }
+TDSL_FN int tdsl_min(int a, int b) { return a < b ? a : b; }
+TDSL_FN long long tdsl_max(long long a, long long b) { return a > b ? a : b; }
+TDSL_FN long long tdsl_min(long long a, long long b) { return a < b ? a : b; }
+
+TDSL_FN float tdsl_relu(float x) { return tdsl_max(x, 0.0f); }
+TDSL_FN double tdsl_relu(double x) { return tdsl_max(x, 0.0); }
+TDSL_FN int tdsl_relu(int x) { return x > 0 ? x : 0; }
+TDSL_FN long long tdsl_relu(long long x) { return x > 0 ? x : 0; }
+TDSL_FN int tdsl_abs(int x) { return x < 0 ? tdsl_neg(x) : x; }
+TDSL_FN long long tdsl_abs(long long x) { return x < 0 ? tdsl_neg(x) : x; }
+TDSL_FN float tdsl_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+TDSL_FN double tdsl_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+TDSL_FN float tdsl_rsqrt(float x) { return 1.0f / sqrtf(x); }
+TDSL_FN double tdsl_rsqrt(double x) { return 1.0 / sqrt(x); }
+
+// Float to integer: truncate toward zero, saturate, NaN gives 0.
+TDSL_FN int tdsl_to_i32(float x) {
+  return x != x ? 0 : x >= 2147483648.0f ? 2147483647 : x <= -2147483648.0f ? (-2147483647 - 1) : (int)x;
+}
+TDSL_FN int tdsl_to_i32(double x) {
+  return x != x ? 0 : x >= 2147483648.0 ? 2147483647 : x <= -2147483648.0 ? (-2147483647 - 1) : (int)x;
+}
+TDSL_FN long long tdsl_to_i64(float x) {
+  return x != x ? 0 : x >= 9223372036854775808.0f ? 9223372036854775807LL
+       : x <= -9223372036854775808.0f ? (-9223372036854775807LL - 1) : (long long)x;
+}
+TDSL_FN long long tdsl_to_i64(double x) {
+  return x != x ? 0 : x >= 9223372036854775808.0 ? 9223372036854775807LL
+       : x <= -9223372036854775808.0 ? (-9223372036854775807LL - 1) : (long long)x;
+}
+
+// f16 and bf16, round to nearest even. A double is first rounded to float toward zero with a
+// sticky last bit (round to odd), which makes the second rounding exact.
+TDSL_FN tdsl_f16 tdsl_f2h(float f) {
+  unsigned x = __float_as_uint(f);
+  unsigned sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return (tdsl_f16)(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (ax >= 0x477ff000u) return (tdsl_f16)(sign | 0x7c00u); // rounds to >= 65520: inf
+  if (ax >= 0x38800000u)                                    // normal: rebias, round, shift
+    return (tdsl_f16)(sign | ((ax - 0x38000000u + 0xfffu + ((ax >> 13) & 1u)) >> 13));
+  int shift = 126 - (int)(ax >> 23);                        // subnormal: units of 2^-24
+  if (shift > 24) return (tdsl_f16)sign;
+  unsigned m = (ax & 0x7fffffu) | 0x800000u;
+  unsigned q = m >> shift, rest = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (q & 1u))) q += 1u;
+  return (tdsl_f16)(sign | q);
+}
+TDSL_FN float tdsl_h2f(tdsl_f16 h) {
+  unsigned sign = ((unsigned)h & 0x8000u) << 16, e = ((unsigned)h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0x1fu) return __uint_as_float(sign | 0x7f800000u | (m << 13));
+  if (e == 0u) {
+    float v = (float)m * 5.9604644775390625e-8f; // m * 2^-24, exact
+    return sign ? -v : v;
+  }
+  return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+TDSL_FN tdsl_bf16 tdsl_f2bf(float f) {
+  unsigned x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (tdsl_bf16)((x >> 16) | 0x40u);
+  return (tdsl_bf16)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+TDSL_FN float tdsl_bf2f(tdsl_bf16 b) { return __uint_as_float((unsigned)b << 16); }
+TDSL_FN float tdsl_round_to_odd(double d) {
+  float f = __double2float_rz(d);
+  if ((double)f != d && d == d) f = __uint_as_float(__float_as_uint(f) | 1u);
+  return f;
+}
+TDSL_FN tdsl_f16 tdsl_d2h(double d) { return tdsl_f2h(tdsl_round_to_odd(d)); }
+TDSL_FN tdsl_bf16 tdsl_d2bf(double d) { return tdsl_f2bf(tdsl_round_to_odd(d)); }
+// ---- end of prelude ----
+)CUDA";
+
+// C operator precedence, higher binds tighter.
+enum Prec : int {
+  PrecTernary = 3,
+  PrecOr = 4,
+  PrecAnd = 5,
+  PrecEq = 9,
+  PrecRel = 10,
+  PrecAdd = 12,
+  PrecMul = 13,
+  PrecUnary = 15,
+  PrecAtom = 16,
+};
+
+/// An emitted C expression and the precedence of its outermost operator.
+struct CExpr {
+  std::string text;
+  int prec = PrecAtom;
+};
+
+std::string cType(DType t) {
+  switch (t) {
+  case DType::F16:
+    return "tdsl_f16";
+  case DType::BF16:
+    return "tdsl_bf16";
+  case DType::F32:
+    return "float";
+  case DType::F64:
+    return "double";
+  case DType::I32:
+    return "int";
+  case DType::I64:
+    return "long long";
+  case DType::Bool:
+    return "bool";
+  }
+  TDSL_UNREACHABLE("unknown dtype");
+}
+
+bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+/// The shortest decimal spelling that reads back as exactly `value` in its type.
+std::string floatLiteral(double value, bool isF32) {
+  if (isF32) // An f32 immediate holds an f32 value; make sure of it.
+    value = static_cast<double>(static_cast<float>(value));
+  std::string text;
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
+    double back =
+        isF32 ? static_cast<double>(std::strtof(buf, nullptr)) : std::strtod(buf, nullptr);
+    if (sameBits(back, value))
+      break;
+  }
+  text = buf;
+  if (text.find_first_of(".e") == std::string::npos)
+    text += ".0";
+  return isF32 ? text + "f" : text;
+}
+
+// Host versions of the prelude's rounding, for f16/bf16 constants.
+uint16_t floatToHalfBits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u)
+    return static_cast<uint16_t>(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (ax >= 0x477ff000u)
+    return static_cast<uint16_t>(sign | 0x7c00u);
+  if (ax >= 0x38800000u)
+    return static_cast<uint16_t>(sign | ((ax - 0x38000000u + 0xfffu + ((ax >> 13) & 1u)) >> 13));
+  int shift = 126 - static_cast<int>(ax >> 23);
+  if (shift > 24)
+    return static_cast<uint16_t>(sign);
+  uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+  uint32_t q = m >> shift, rest = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (q & 1u)))
+    q += 1u;
+  return static_cast<uint16_t>(sign | q);
+}
+
+uint16_t floatToBf16Bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((x >> 16) | 0x40u);
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+const std::set<std::string> &reservedNames() {
+  static const std::set<std::string> names = {
+      // C++ keywords and alternative tokens.
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
+      "case", "catch", "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept",
+      "const", "consteval", "constexpr", "constinit", "const_cast", "continue", "co_await",
+      "co_return", "co_yield", "decltype", "default", "delete", "do", "double", "dynamic_cast",
+      "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto",
+      "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
+      "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register",
+      "reinterpret_cast", "requires", "return", "short", "signed", "sizeof", "static",
+      "static_assert", "static_cast", "struct", "switch", "template", "this", "thread_local",
+      "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using",
+      "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq", "restrict", "main",
+      // CUDA built-in variables and names the emitted code calls.
+      "blockIdx", "threadIdx", "blockDim", "gridDim", "warpSize", "exp", "expf", "exp2", "exp2f",
+      "log", "logf", "log2", "log2f", "sqrt", "sqrtf", "sin", "sinf", "cos", "cosf", "tan", "tanf",
+      "tanh", "tanhf", "floor", "floorf", "ceil", "ceilf", "rint", "rintf", "erf", "erff", "fabs",
+      "fabsf", "fmod", "fmodf", "pow", "powf", "min", "max", "printf", "assert",
+      // Object-like macros NVRTC's built-in headers may define.
+      "NULL", "INFINITY", "NAN", "HUGE_VAL", "HUGE_VALF", "FLT_MAX", "DBL_MAX", "INT_MAX",
+      "INT_MIN", "LLONG_MAX", "LLONG_MIN", "CHAR_BIT", "EOF"};
+  return names;
+}
+
+/// Emits the `__global__` functions of one mapped func, one GpuKernel at a time.
+class KernelEmitter {
+public:
+  KernelEmitter(const LoweredFunc &func, std::ostringstream &os) : func(func), os(os) {}
+
+  void emit(const passes::GpuKernel &kernel) {
+    reset();
+    for (const Buffer &b : kernel.allocations)
+      throw RuntimeError("intermediate buffer '" + b->name + "' of kernel " + func.name +
+                         " needs a heap allocation, which is not supported by the CUDA backend "
+                         "yet");
+    std::vector<std::string> params;
+    for (const Buffer &b : func.params) {
+      std::string name = bindBuffer(b);
+      params.push_back((b->role == BufferRole::Input ? "const " : "") + cType(b->dtype) +
+                       " *__restrict__ " + name);
+    }
+    for (const Var &s : func.symbols) {
+      std::string name = bindVar(s);
+      indexVars.insert(s.get());
+      nonNegVars.insert(s.get());
+      params.push_back("long long " + name);
+    }
+    // The top-level lets, recomputed by every kernel.
+    std::vector<std::string> letLines;
+    for (const auto &[var, value] : kernel.lets)
+      letLines.push_back(emitLet(var, value));
+
+    const For *blockLoop = kernel.nest->as<For>();
+    const For *threadLoop = blockLoop->body->as<For>();
+    os << "\n// " << kernel.name << ": " << toString(kernel.blocks) << " blocks of "
+       << toString(kernel.threads) << " threads.\n";
+    os << "extern \"C\" __global__ void ";
+    if (const IntImm *t = as<IntImm>(kernel.threads); t && t->value <= 1024)
+      os << "__launch_bounds__(" << t->value << ") ";
+    os << kernel.name << "(";
+    for (size_t i = 0; i < params.size(); ++i)
+      os << (i ? ", " : "") << params[i];
+    os << ") {\n";
+    indent = 1;
+    for (const std::string &l : letLines)
+      line(l);
+    emitGridLoop(blockLoop, "blockIdx.x", "gridDim.x", [&] {
+      emitGridLoop(threadLoop, "threadIdx.x", "blockDim.x", [&] { emitStmt(threadLoop->body); });
+    });
+    os << "}\n";
+  }
+
+private:
+  const LoweredFunc &func;
+  std::ostringstream &os;
+  int indent = 0;
+  std::unordered_map<const VarNode *, std::string> varNames;
+  std::unordered_map<const BufferNode *, std::string> bufferNames;
+  std::set<std::string> used;
+  /// i64 variables holding index arithmetic: symbols, loop counters, lets of index arithmetic.
+  std::set<const VarNode *> indexVars;
+  std::set<const VarNode *> nonNegVars;
+  std::unordered_map<const ExprNode *, bool> indexMemo;
+
+  void reset() {
+    varNames.clear();
+    bufferNames.clear();
+    used.clear();
+    indexVars.clear();
+    nonNegVars.clear();
+    indexMemo.clear();
+  }
+
+  void line(const std::string &text) { os << std::string(2 * indent, ' ') << text << "\n"; }
+
+  [[noreturn]] void unsupported(const std::string &what) const {
+    throw RuntimeError(what + " in kernel " + func.name +
+                       " is not supported by the CUDA backend yet");
+  }
+
+  // ---- names ----
+
+  std::string freshName(const std::string &hint) {
+    std::string base;
+    for (char c : hint)
+      base += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+    // The prelude's names start with tdsl_ or TDSL_; names starting with an underscore may be
+    // the compiler's. A prefix keeps clear of both (and of a leading digit).
+    if (base.empty() || std::isdigit(static_cast<unsigned char>(base[0])) || base[0] == '_' ||
+        base.rfind("tdsl_", 0) == 0 || base.rfind("TDSL_", 0) == 0)
+      base = (base.empty() || base[0] != '_' ? "v_" : "v") + base;
+    std::string name = base;
+    auto clashes = [&](const std::string &n) { return used.count(n) || reservedNames().count(n); };
+    for (int i = 1; clashes(name); ++i)
+      name = base + "_" + std::to_string(i);
+    used.insert(name);
+    return name;
+  }
+
+  std::string bindVar(const Var &v) { return varNames[v.get()] = freshName(v->name); }
+  std::string bindBuffer(const Buffer &b) { return bufferNames[b.get()] = freshName(b->name); }
+
+  const std::string &varName(const Var &v) const {
+    auto it = varNames.find(v.get());
+    TDSL_CHECK(it != varNames.end()) << "unbound variable " << v->name << " in " << func.name;
+    return it->second;
+  }
+  const std::string &bufferName(const Buffer &b) const {
+    auto it = bufferNames.find(b.get());
+    TDSL_CHECK(it != bufferNames.end()) << "unknown buffer " << b->name << " in " << func.name;
+    return it->second;
+  }
+
+  // ---- analyses ----
+
+  /// i64 arithmetic over loop counters, symbols and constants only. It stays far from
+  /// overflow (it computes positions inside tensors), so it is emitted with plain C operators
+  /// rather than the wrapping helpers, which keeps address arithmetic readable and optimizable.
+  bool isIndexArith(const Expr &e) {
+    if (e->type != Type::i64())
+      return false;
+    auto it = indexMemo.find(e.get());
+    if (it != indexMemo.end())
+      return it->second;
+    bool result = false;
+    if (as<IntImm>(e)) {
+      result = true;
+    } else if (const VarRef *v = as<VarRef>(e)) {
+      result = indexVars.count(v->var.get()) > 0;
+    } else if (const Binary *b = as<Binary>(e)) {
+      result = (b->op == BinaryOp::Add || b->op == BinaryOp::Sub || b->op == BinaryOp::Mul ||
+                b->op == BinaryOp::FloorDiv || b->op == BinaryOp::Mod || b->op == BinaryOp::Min ||
+                b->op == BinaryOp::Max) &&
+               isIndexArith(b->a) && isIndexArith(b->b);
+    } else if (const Unary *u = as<Unary>(e)) {
+      result = u->op == UnaryOp::Neg && isIndexArith(u->a);
+    } else if (const Select *s = as<Select>(e)) {
+      result = isIndexArith(s->a) && isIndexArith(s->b);
+    }
+    indexMemo[e.get()] = result;
+    return result;
+  }
+
+  bool isNonNegative(const Expr &e) const {
+    if (const IntImm *i = as<IntImm>(e))
+      return i->value >= 0;
+    if (const VarRef *v = as<VarRef>(e))
+      return nonNegVars.count(v->var.get()) > 0;
+    if (const Binary *b = as<Binary>(e)) {
+      switch (b->op) {
+      case BinaryOp::Add:
+      case BinaryOp::Mul:
+      case BinaryOp::FloorDiv:
+      case BinaryOp::Min:
+        return b->type.isInt() && isNonNegative(b->a) && isNonNegative(b->b);
+      case BinaryOp::Mod:
+        return b->type.isInt() && isNonNegative(b->b);
+      case BinaryOp::Max:
+        return b->type.isInt() && (isNonNegative(b->a) || isNonNegative(b->b));
+      default:
+        return false;
+      }
+    }
+    if (const Select *s = as<Select>(e))
+      return isNonNegative(s->a) && isNonNegative(s->b);
+    if (const Cast *c = as<Cast>(e))
+      return c->type.isInt() && c->a->type.isBool();
+    return false;
+  }
+
+  static bool isPositiveConstant(const Expr &e) {
+    const IntImm *i = as<IntImm>(e);
+    return i && i->value > 0;
+  }
+
+  // ---- expressions ----
+
+  static std::string paren(const CExpr &e, int minPrec) {
+    return e.prec >= minPrec ? e.text : "(" + e.text + ")";
+  }
+
+  static CExpr infix(const std::string &op, int prec, const CExpr &a, const CExpr &b) {
+    // Left-associative: the right operand of the same precedence needs parentheses.
+    return {paren(a, prec) + " " + op + " " + paren(b, prec + 1), prec};
+  }
+
+  static CExpr call(const std::string &fn, const std::vector<CExpr> &args) {
+    std::string text = fn + "(";
+    for (size_t i = 0; i < args.size(); ++i)
+      text += (i ? ", " : "") + args[i].text;
+    return {text + ")", PrecAtom};
+  }
+
+  static CExpr prefix(const std::string &op, const CExpr &a) {
+    std::string operand = paren(a, PrecUnary);
+    if (!operand.empty() && operand[0] == op[0]) // `- -x` reads badly; `--x` is wrong.
+      operand = "(" + operand + ")";
+    return {op + operand, PrecUnary};
+  }
+
+  static CExpr cCast(DType to, const CExpr &a) {
+    return {"(" + cType(to) + ")" + paren(a, PrecUnary), PrecUnary};
+  }
+
+  static CExpr intLiteral(int64_t v, DType t) {
+    switch (t) {
+    case DType::Bool:
+      return {v ? "true" : "false", PrecAtom};
+    case DType::I32:
+      if (v == INT32_MIN)
+        return {"(-2147483647 - 1)", PrecAtom};
+      return {std::to_string(v), v < 0 ? PrecUnary : PrecAtom};
+    default:
+      if (v == INT64_MIN)
+        return {"(-9223372036854775807LL - 1)", PrecAtom};
+      return {std::to_string(v) + "LL", v < 0 ? PrecUnary : PrecAtom};
+    }
+  }
+
+  static CExpr floatLiteralExpr(double v, DType t) {
+    if (t == DType::F16 || t == DType::BF16) {
+      float f = static_cast<float>(v);
+      uint16_t bits = t == DType::F16 ? floatToHalfBits(f) : floatToBf16Bits(f);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "(%s)0x%04x /* %s */", cType(t).c_str(), bits,
+                    floatLiteral(v, true).c_str());
+      return {buf, PrecUnary};
+    }
+    bool f32 = t == DType::F32;
+    if (std::isnan(v))
+      return {f32 ? "__int_as_float(0x7fc00000)" : "__longlong_as_double(0x7ff8000000000000LL)",
+              PrecAtom};
+    if (std::isinf(v)) {
+      std::string inf =
+          f32 ? "__int_as_float(0x7f800000)" : "__longlong_as_double(0x7ff0000000000000LL)";
+      return v < 0 ? CExpr{"-" + inf, PrecUnary} : CExpr{inf, PrecAtom};
+    }
+    std::string text = floatLiteral(v, f32);
+    return {text, text[0] == '-' ? PrecUnary : PrecAtom};
+  }
+
+  static CExpr zeroOf(DType t) { return isFloat(t) ? floatLiteralExpr(0.0, t) : intLiteral(0, t); }
+
+  /// `x` of dtype `from` converted to `to`, with the shared cast semantics.
+  CExpr convert(const CExpr &x, DType from, DType to) {
+    if (from == to)
+      return x;
+    if (from == DType::F16 || from == DType::BF16) // Decoding to f32 is exact.
+      return convert(call(from == DType::F16 ? "tdsl_h2f" : "tdsl_bf2f", {x}), DType::F32, to);
+    if (to == DType::Bool)
+      return infix("!=", PrecEq, x, zeroOf(from));
+    if (from == DType::Bool && (to == DType::F16 || to == DType::BF16)) {
+      CExpr one = floatLiteralExpr(1.0, to), zero = floatLiteralExpr(0.0, to);
+      return {paren(x, PrecTernary + 1) + " ? " + one.text + " : " + zero.text, PrecTernary};
+    }
+    if (to == DType::F16 || to == DType::BF16) {
+      bool half = to == DType::F16;
+      if (from == DType::F32)
+        return call(half ? "tdsl_f2h" : "tdsl_f2bf", {x});
+      // From f64 directly (one rounding); integers through f64, exact below 2^53, and any
+      // larger magnitude overflows f16 anyway.
+      CExpr d = from == DType::F64 ? x : cCast(DType::F64, x);
+      return call(half ? "tdsl_d2h" : "tdsl_d2bf", {d});
+    }
+    if (isInt(to) && isFloat(from))
+      return call(to == DType::I32 ? "tdsl_to_i32" : "tdsl_to_i64", {x});
+    // int <-> int (wraps), int/bool -> float (rounds to nearest), f64 <-> f32, bool -> int.
+    return cCast(to, x);
+  }
+
+  CExpr emitExpr(const Expr &e) {
+    if (e->type.isVector())
+      unsupported("vector expression of type " + e->type.str());
+    switch (e->kind) {
+    case ExprKind::IntImm:
+      return intLiteral(e->as<IntImm>()->value, e->type.dtype);
+    case ExprKind::FloatImm:
+      return floatLiteralExpr(e->as<FloatImm>()->value, e->type.dtype);
+    case ExprKind::VarRef:
+      return {varName(e->as<VarRef>()->var), PrecAtom};
+    case ExprKind::Unary:
+      return emitUnary(e->as<Unary>(), e);
+    case ExprKind::Binary:
+      return emitBinary(e->as<Binary>(), e);
+    case ExprKind::Call:
+      return emitCall(e->as<Call>());
+    case ExprKind::Select: {
+      const Select *s = e->as<Select>();
+      CExpr c = emitExpr(s->cond), a = emitExpr(s->a), b = emitExpr(s->b);
+      return {paren(c, PrecTernary + 1) + " ? " + paren(a, PrecTernary + 1) + " : " +
+                  paren(b, PrecTernary + 1),
+              PrecTernary};
+    }
+    case ExprKind::Cast: {
+      const Cast *c = e->as<Cast>();
+      return convert(emitExpr(c->a), c->a->type.dtype, c->type.dtype);
+    }
+    case ExprKind::Load: {
+      const Load *l = e->as<Load>();
+      CExpr load{bufferName(l->buffer) + "[" + emitExpr(l->index).text + "]", PrecAtom};
+      if (!l->predicate)
+        return load;
+      // The predicate guards the memory access itself: a false lane touches no memory.
+      CExpr p = emitExpr(l->predicate);
+      return {paren(p, PrecTernary + 1) + " ? " + load.text + " : " +
+                  paren(zeroOf(l->type.dtype), PrecTernary + 1),
+              PrecTernary};
+    }
+    case ExprKind::Ramp:
+    case ExprKind::Broadcast:
+    case ExprKind::VectorReduce:
+      unsupported("vector expression");
+    case ExprKind::Access:
+    case ExprKind::Reduce:
+      TDSL_UNREACHABLE("tensor-level expression in loop IR");
+    }
+    TDSL_UNREACHABLE("unknown expression kind");
+  }
+
+  CExpr emitUnary(const Unary *u, const Expr &self) {
+    CExpr a = emitExpr(u->a);
+    if (u->op == UnaryOp::Not)
+      return prefix("!", a);
+    if (u->type.isFloat() || isIndexArith(self))
+      return prefix("-", a);
+    return call("tdsl_neg", {a});
+  }
+
+  CExpr emitBinary(const Binary *b, const Expr &self) {
+    CExpr x = emitExpr(b->a), y = emitExpr(b->b);
+    bool isFloatOp = b->a->type.isFloat();
+    bool plainInt = isIndexArith(self);
+    switch (b->op) {
+    case BinaryOp::Add:
+      return isFloatOp || plainInt ? infix("+", PrecAdd, x, y) : call("tdsl_add", {x, y});
+    case BinaryOp::Sub:
+      return isFloatOp || plainInt ? infix("-", PrecAdd, x, y) : call("tdsl_sub", {x, y});
+    case BinaryOp::Mul:
+      return isFloatOp || plainInt ? infix("*", PrecMul, x, y) : call("tdsl_mul", {x, y});
+    case BinaryOp::Div:
+      return infix("/", PrecMul, x, y);
+    case BinaryOp::FloorDiv:
+      if (!isFloatOp && isNonNegative(b->a) && isPositiveConstant(b->b))
+        return infix("/", PrecMul, x, y);
+      return call("tdsl_floordiv", {x, y});
+    case BinaryOp::Mod:
+      if (!isFloatOp && isNonNegative(b->a) && isPositiveConstant(b->b))
+        return infix("%", PrecMul, x, y);
+      return call("tdsl_mod", {x, y});
+    case BinaryOp::Pow:
+      if (isFloatOp)
+        return call(b->type.dtype == DType::F32 ? "powf" : "pow", {x, y});
+      return call("tdsl_pow", {x, y});
+    case BinaryOp::Min:
+      return call("tdsl_min", {x, y});
+    case BinaryOp::Max:
+      return call("tdsl_max", {x, y});
+    case BinaryOp::Eq:
+      return infix("==", PrecEq, {paren(x, PrecRel), PrecAtom}, {paren(y, PrecRel), PrecAtom});
+    case BinaryOp::Ne:
+      return infix("!=", PrecEq, {paren(x, PrecRel), PrecAtom}, {paren(y, PrecRel), PrecAtom});
+    case BinaryOp::Lt:
+      return infix("<", PrecRel, {paren(x, PrecAdd), PrecAtom}, {paren(y, PrecAdd), PrecAtom});
+    case BinaryOp::Le:
+      return infix("<=", PrecRel, {paren(x, PrecAdd), PrecAtom}, {paren(y, PrecAdd), PrecAtom});
+    case BinaryOp::Gt:
+      return infix(">", PrecRel, {paren(x, PrecAdd), PrecAtom}, {paren(y, PrecAdd), PrecAtom});
+    case BinaryOp::Ge:
+      return infix(">=", PrecRel, {paren(x, PrecAdd), PrecAtom}, {paren(y, PrecAdd), PrecAtom});
+    case BinaryOp::And:
+      // Mixed && and || always get parentheses.
+      return infix("&&", PrecAnd, {paren(x, x.prec == PrecOr ? PrecAtom : PrecAnd), PrecAtom},
+                   {paren(y, y.prec == PrecOr ? PrecAtom : PrecAnd), PrecAtom});
+    case BinaryOp::Or:
+      return infix("||", PrecOr, {paren(x, x.prec == PrecAnd ? PrecAtom : PrecOr), PrecAtom},
+                   {paren(y, y.prec == PrecAnd ? PrecAtom : PrecOr), PrecAtom});
+    }
+    TDSL_UNREACHABLE("unknown binary operator");
+  }
+
+  CExpr emitCall(const Call *c) {
+    TDSL_CHECK(c->args.size() == 1) << "intrinsic with " << c->args.size() << " arguments";
+    CExpr x = emitExpr(c->args[0]);
+    DType t = c->type.dtype;
+    TDSL_CHECK(t != DType::F16 && t != DType::BF16)
+        << "math on a storage type (f16/bf16 values must be cast to f32 first)";
+    if (c->fn == Intrinsic::Abs && isInt(t))
+      return call("tdsl_abs", {x});
+    if (c->fn == Intrinsic::Relu)
+      return call("tdsl_relu", {x});
+    TDSL_CHECK(isFloat(t)) << "math function of " << c->type.str();
+    const char *name = nullptr;
+    switch (c->fn) {
+    case Intrinsic::Exp:
+      name = "exp";
+      break;
+    case Intrinsic::Exp2:
+      name = "exp2";
+      break;
+    case Intrinsic::Log:
+      name = "log";
+      break;
+    case Intrinsic::Log2:
+      name = "log2";
+      break;
+    case Intrinsic::Sqrt:
+      name = "sqrt";
+      break;
+    case Intrinsic::Sin:
+      name = "sin";
+      break;
+    case Intrinsic::Cos:
+      name = "cos";
+      break;
+    case Intrinsic::Tan:
+      name = "tan";
+      break;
+    case Intrinsic::Tanh:
+      name = "tanh";
+      break;
+    case Intrinsic::Abs:
+      name = "fabs";
+      break;
+    case Intrinsic::Floor:
+      name = "floor";
+      break;
+    case Intrinsic::Ceil:
+      name = "ceil";
+      break;
+    case Intrinsic::Round:
+      name = "rint";
+      break; // Half to even in the default rounding mode.
+    case Intrinsic::Erf:
+      name = "erf";
+      break;
+    case Intrinsic::Rsqrt:
+      return call("tdsl_rsqrt", {x});
+    case Intrinsic::Sigmoid:
+      return call("tdsl_sigmoid", {x});
+    case Intrinsic::Relu:
+      break;
+    }
+    TDSL_CHECK(name) << "unknown intrinsic";
+    return call(std::string(name) + (t == DType::F32 ? "f" : ""), {x});
+  }
+
+  // ---- statements ----
+
+  /// `const T name = value;`, binding `var`.
+  std::string emitLet(const Var &var, const Expr &value) {
+    std::string text = emitExpr(value).text;
+    if (isIndexArith(value)) {
+      indexVars.insert(var.get());
+      if (isNonNegative(value))
+        nonNegVars.insert(var.get());
+    }
+    std::string name = bindVar(var);
+    return "const " + cType(var->type.dtype) + " " + name + " = " + text + ";";
+  }
+
+  template <typename F>
+  void emitGridLoop(const For *loop, const char *start, const char *step, F body) {
+    // A grid-stride loop: correct for any launch size, one iteration for the intended one.
+    std::string extent = paren(emitExpr(loop->extent), PrecAdd);
+    std::string name = bindVar(loop->var);
+    indexVars.insert(loop->var.get());
+    nonNegVars.insert(loop->var.get());
+    line("for (long long " + name + " = " + start + "; " + name + " < " + extent + "; " + name +
+         " += " + step + ") {");
+    ++indent;
+    body();
+    --indent;
+    line("}");
+  }
+
+  void emitStmt(const Stmt &s) {
+    switch (s->kind) {
+    case StmtKind::Block:
+      for (const Stmt &child : s->as<Block>()->stmts)
+        emitStmt(child);
+      return;
+    case StmtKind::For: {
+      const For *f = s->as<For>();
+      if (f->kind == ForKind::GpuBlock || f->kind == ForKind::GpuThread)
+        TDSL_UNREACHABLE("GPU loop nested inside a GPU kernel");
+      std::string extent = paren(emitExpr(f->extent), PrecAdd);
+      std::string name = bindVar(f->var);
+      indexVars.insert(f->var.get());
+      nonNegVars.insert(f->var.get());
+      if (f->kind == ForKind::Unrolled)
+        line("#pragma unroll");
+      line("for (long long " + name + " = 0; " + name + " < " + extent + "; ++" + name + ") {");
+      ++indent;
+      emitStmt(f->body);
+      --indent;
+      line("}");
+      return;
+    }
+    case StmtKind::Store: {
+      const Store *st = s->as<Store>();
+      if (st->value->type.isVector())
+        unsupported("vector store to " + st->buffer->name);
+      std::string text = bufferName(st->buffer) + "[" + emitExpr(st->index).text +
+                         "] = " + emitExpr(st->value).text + ";";
+      if (st->predicate)
+        text = "if (" + emitExpr(st->predicate).text + ") " + text;
+      line(text);
+      return;
+    }
+    case StmtKind::Allocate: {
+      const Allocate *a = s->as<Allocate>();
+      if (a->scope != MemoryScope::Stack)
+        unsupported(std::string(a->scope == MemoryScope::Heap ? "heap" : "shared") +
+                    " allocation of '" + a->buffer->name + "'");
+      int64_t size = 1;
+      for (const Expr &d : a->buffer->shape) {
+        const IntImm *c = as<IntImm>(d);
+        if (!c || c->value < 0 || __builtin_mul_overflow(size, c->value, &size))
+          unsupported("stack allocation of '" + a->buffer->name + "' with a non-constant size");
+      }
+      if (size > 4096)
+        unsupported("stack allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
+                    " elements");
+      std::string name = bindBuffer(a->buffer);
+      line(cType(a->buffer->dtype) + " " + name + "[" + std::to_string(std::max<int64_t>(size, 1)) +
+           "];");
+      emitStmt(a->body);
+      return;
+    }
+    case StmtKind::LetStmt: {
+      const LetStmt *l = s->as<LetStmt>();
+      line(emitLet(l->var, l->value));
+      emitStmt(l->body);
+      return;
+    }
+    case StmtKind::IfThenElse: {
+      const IfThenElse *i = s->as<IfThenElse>();
+      line("if (" + emitExpr(i->cond).text + ") {");
+      ++indent;
+      emitStmt(i->thenCase);
+      --indent;
+      if (i->elseCase) {
+        line("} else {");
+        ++indent;
+        emitStmt(i->elseCase);
+        --indent;
+      }
+      line("}");
+      return;
+    }
+    }
+    TDSL_UNREACHABLE("unknown statement kind");
+  }
+};
+
+} // namespace
+
+std::string emitCuda(const LoweredFunc &func) {
+  // mapToGpu keeps existing GPU nests, so a mapped func passes through unchanged.
+  LoweredFunc mapped = passes::mapToGpu(func);
+  std::vector<passes::GpuKernel> kernels = passes::gpuKernels(mapped);
+  std::ostringstream os;
+  os << "// CUDA C for tdsl kernel " << func.name << ": " << kernels.size()
+     << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
+  os << kPrelude;
+  KernelEmitter emitter(mapped, os);
+  for (const passes::GpuKernel &k : kernels)
+    emitter.emit(k);
+  return os.str();
+}
+
+} // namespace tdsl::codegen

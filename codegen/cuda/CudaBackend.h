@@ -9,9 +9,10 @@
 
 namespace tdsl::codegen {
 
-/// CUDA C for one kernel: an `extern "C" __global__` function named after the kernel whose
-/// parameters are the buffers' pointers then the symbols' int64 values. The outermost loop nest
-/// of each definition is mapped to a grid-stride loop over blocks and threads.
+/// CUDA C for one kernel: one `extern "C" __global__` function per top-level loop nest, named
+/// `<kernel>_k0`, `<kernel>_k1`, ..., launched in that order. Parameters are the buffers'
+/// pointers (inputs const) then the symbols as `long long`. Each nest is mapped by
+/// passes::mapToGpu to a grid-stride loop over blocks and threads.
 std::string emitCuda(const ir::LoweredFunc &func);
 
 /// Whether NVRTC could be loaded, and if not, why (for skip messages and errors).
@@ -22,7 +23,7 @@ struct NvrtcStatus {
 };
 NvrtcStatus nvrtcStatus();
 
-/// Compiles CUDA source to PTX for `arch` (e.g. "compute_90"). Throws tdsl::RuntimeError with
+/// Compiles CUDA source to PTX for `arch`, a virtual architecture such as "compute_90". Throws tdsl::RuntimeError with
 /// NVRTC's log on failure, or with the reason NVRTC is unavailable.
 std::string compileToPtx(const std::string &cudaSource, const std::string &name,
                          const std::string &arch = "compute_90");

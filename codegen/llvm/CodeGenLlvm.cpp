@@ -12,6 +12,8 @@
 // accesses never touch memory for a false lane.
 #include "codegen/llvm/CodeGenLlvm.h"
 
+#include "codegen/llvm/ParallelFor.h"
+#include "codegen/llvm/VectorMath.h"
 #include "support/Check.h"
 
 #include <llvm/ADT/APFloat.h>
@@ -64,6 +66,7 @@ private:
   llvm::IRBuilder<> b;
   llvm::Function *function = nullptr; // The body function being emitted.
   llvm::BasicBlock *entryBlock = nullptr;
+  llvm::Value *runtime = nullptr; // The runtime handle, in `function`.
   std::unordered_map<const ir::VarNode *, llvm::Value *> vars;
   std::unordered_map<const ir::BufferNode *, llvm::Value *> buffers;
 
@@ -176,6 +179,11 @@ private:
 #define TDSL_STMT_NODE(Name) void emit##Name(const ir::Name &node);
 #include "ir/IRNodes.def"
 
+  /// The counted loop of `node` over [begin, end); begin == 0 except in outlined parallel loops.
+  void emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value *end);
+  /// Outlines the body of a Parallel loop and calls the runtime (ParallelFor.h).
+  void emitParallelFor(const ir::For &node, llvm::Value *extent);
+
   llvm::BasicBlock *newBlock(const std::string &name) {
     return llvm::BasicBlock::Create(ctx, name, function);
   }
@@ -217,8 +225,8 @@ void CodeGenLlvm::emitKernel(const ir::LoweredFunc &func, const std::string &sym
     arg->setName(buf->name);
     // Inputs are never written and outputs are distinct memory, so no two parameters through
     // which anything is written alias.
+    // Not nocapture: a parallel loop stores them in its closure.
     arg->addAttr(llvm::Attribute::NoAlias);
-    arg->addAttr(llvm::Attribute::NoCapture);
     if (buf->role == ir::BufferRole::Input)
       arg->addAttr(llvm::Attribute::ReadOnly);
     buffers[buf.get()] = arg;
@@ -228,7 +236,8 @@ void CodeGenLlvm::emitKernel(const ir::LoweredFunc &func, const std::string &sym
     arg->setName(func.symbols[i]->name);
     vars[func.symbols[i].get()] = arg;
   }
-  function->getArg(static_cast<unsigned>(paramTypes.size() - 1))->setName("runtime");
+  runtime = function->getArg(static_cast<unsigned>(paramTypes.size() - 1));
+  runtime->setName("runtime");
 
   entryBlock = newBlock("entry");
   b.SetInsertPoint(entryBlock);
@@ -346,7 +355,11 @@ llvm::Value *CodeGenLlvm::binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Va
   case BinaryOp::Mod:
     return fp ? floatMod(a, c) : intFloorDivMod(a, c, /*wantMod=*/true);
   case BinaryOp::Pow:
-    return fp ? b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, a, c) : intPow(a, c);
+    if (!fp)
+      return intPow(a, c);
+    if (llvm::Value *v = emitVectorMath(b, module, target, MathFn::Pow, a, c))
+      return v;
+    return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, a, c);
   case BinaryOp::Min:
     return fp ? b.CreateMinimum(a, c) : b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c);
   case BinaryOp::Max:
@@ -537,6 +550,9 @@ llvm::Value *CodeGenLlvm::callOp(Intrinsic fn, Type t, llvm::Value *x) {
     return b.CreateBinaryIntrinsic(I::smax, x, intLike(x, 0));
   }
   TDSL_CHECK(t.isFloat()) << "math function of " << t.str();
+  if (std::optional<MathFn> vectorFn = vectorMathFunction(fn); vectorFn && t.isVector())
+    if (llvm::Value *v = emitVectorMath(b, module, target, *vectorFn, x))
+      return v; // libmvec; otherwise LLVM's intrinsic or libm, lane by lane.
   llvm::Constant *one = fpLike(x, 1.0);
   switch (fn) {
   case Intrinsic::Exp:
@@ -562,7 +578,7 @@ llvm::Value *CodeGenLlvm::callOp(Intrinsic fn, Type t, llvm::Value *x) {
   case Intrinsic::Erf:
     return callLibm("erff", "erf", x);
   case Intrinsic::Sigmoid:
-    return b.CreateFDiv(one, b.CreateFAdd(one, b.CreateUnaryIntrinsic(I::exp, b.CreateFNeg(x))));
+    return b.CreateFDiv(one, b.CreateFAdd(one, callOp(Intrinsic::Exp, t, b.CreateFNeg(x))));
   case Intrinsic::Relu: // maximum, not maxnum: NaN propagates.
     return b.CreateMaximum(x, fpLike(x, 0.0));
   case Intrinsic::Abs:
@@ -903,9 +919,12 @@ llvm::Value *CodeGenLlvm::reduceOp(ReduceOp op, Type t, llvm::Value *v) {
 }
 
 llvm::Value *CodeGenLlvm::elementCount(const ir::Buffer &buffer) {
+  // An intermediate's extent may come out negative at run time (`t[i < N - 1]` with N = 0): such a
+  // dim is empty, so it counts as zero.
   llvm::Value *count = b.getInt64(1);
   for (const ir::Expr &dim : buffer->shape)
-    count = b.CreateMul(count, emit(dim));
+    count = b.CreateMul(count, b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, emit(dim),
+                                                       b.getInt64(0)));
   return count;
 }
 
@@ -924,20 +943,26 @@ void CodeGenLlvm::emit(const ir::Stmt &s) {
 }
 
 // for (v = 0; v < extent; ++v), rotated: the test sits at the bottom, guarded once on entry.
-// Every CPU loop kind becomes this counted loop for now; parallel loops run serially.
+// A parallel loop runs the same loop over each thread's share of [0, extent).
 void CodeGenLlvm::emitFor(const ir::For &node) {
   TDSL_CHECK(node.kind != ir::ForKind::GpuBlock && node.kind != ir::ForKind::GpuThread)
       << "GPU loop " << node.var->name << " in CPU code";
   llvm::Value *extent = emit(node.extent);
+  if (node.kind == ir::ForKind::Parallel)
+    return emitParallelFor(node, extent);
+  emitLoop(node, b.getInt64(0), extent);
+}
+
+void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value *end) {
   const std::string &name = node.var->name;
   llvm::BasicBlock *preheader = b.GetInsertBlock();
   llvm::BasicBlock *header = newBlock(name + ".loop");
   llvm::BasicBlock *exit = newBlock(name + ".exit");
-  b.CreateCondBr(b.CreateICmpSGT(extent, b.getInt64(0)), header, exit);
+  b.CreateCondBr(b.CreateICmpSLT(begin, end), header, exit);
 
   b.SetInsertPoint(header);
   llvm::PHINode *counter = b.CreatePHI(b.getInt64Ty(), 2, name);
-  counter->addIncoming(b.getInt64(0), preheader);
+  counter->addIncoming(begin, preheader);
   {
     VarBinding bind(vars, node.var.get(), counter);
     emit(node.body);
@@ -946,9 +971,9 @@ void CodeGenLlvm::emitFor(const ir::For &node) {
   llvm::Value *next = b.CreateAdd(counter, b.getInt64(1), name + ".next", /*HasNUW=*/true,
                                   /*HasNSW=*/true);
   counter->addIncoming(next, b.GetInsertBlock());
-  llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, extent), header, exit);
+  llvm::BranchInst *latch = b.CreateCondBr(b.CreateICmpSLT(next, end), header, exit);
   // Full unrolling is only possible (and only asked for) with a constant trip count.
-  if (node.kind == ir::ForKind::Unrolled && llvm::isa<llvm::ConstantInt>(extent)) {
+  if (node.kind == ir::ForKind::Unrolled && llvm::isa<llvm::ConstantInt>(end)) {
     llvm::MDNode *unroll =
         llvm::MDNode::get(ctx, llvm::MDString::get(ctx, "llvm.loop.unroll.full"));
     llvm::MDNode *loopId = llvm::MDNode::getDistinct(ctx, {nullptr, unroll});
@@ -956,6 +981,45 @@ void CodeGenLlvm::emitFor(const ir::For &node) {
     latch->setMetadata(llvm::LLVMContext::MD_loop, loopId);
   }
   b.SetInsertPoint(exit);
+}
+
+void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
+  LoopCaptures captures = findCaptures(node);
+  std::vector<llvm::Value *> bufferValues, varValues;
+  for (const ir::Buffer &buf : captures.buffers)
+    bufferValues.push_back(bufferPointer(buf));
+  for (const ir::Var &var : captures.vars) {
+    auto it = vars.find(var.get());
+    TDSL_CHECK(it != vars.end()) << "variable " << var->name << " used out of scope";
+    varValues.push_back(it->second);
+  }
+  OutlinedLoop outlined =
+      emitParallelCall(b, entryBlock, function->getName().str() + "." + node.var->name + ".par",
+                       captures, bufferValues, varValues, runtime, extent);
+
+  // Emit the loop into the outlined body, where only the captured names are in scope. Bindings
+  // of the enclosing scopes are set aside whole and put back afterwards.
+  auto outerVars = std::exchange(vars, {});
+  auto outerBuffers = std::exchange(buffers, {});
+  llvm::Function *outerFunction = std::exchange(function, outlined.body);
+  llvm::BasicBlock *outerEntry = entryBlock;
+  llvm::Value *outerRuntime = std::exchange(runtime, outlined.runtime);
+  llvm::IRBuilderBase::InsertPoint outerPoint = b.saveIP();
+  for (size_t i = 0; i < captures.buffers.size(); ++i)
+    buffers[captures.buffers[i].get()] = outlined.buffers[i];
+  for (size_t i = 0; i < captures.vars.size(); ++i)
+    vars[captures.vars[i].get()] = outlined.vars[i];
+  entryBlock = newBlock("entry");
+  b.SetInsertPoint(entryBlock);
+  emitLoop(node, outlined.begin, outlined.end);
+  b.CreateRetVoid();
+
+  vars = std::move(outerVars);
+  buffers = std::move(outerBuffers);
+  function = outerFunction;
+  entryBlock = outerEntry;
+  runtime = outerRuntime;
+  b.restoreIP(outerPoint);
 }
 
 void CodeGenLlvm::emitBlock(const ir::Block &node) {
