@@ -157,6 +157,7 @@ Expr intImm(int64_t value, DType dtype) { return IntImm::make(Type::scalar(dtype
 Expr floatImm(double value, DType dtype) { return FloatImm::make(Type::scalar(dtype), value); }
 Expr boolImm(bool value) { return IntImm::make(Type::boolean(), value); }
 Expr ref(const Var &var) { return VarRef::make(var); }
+Expr ref(Var &var) { return VarRef::make(var); }
 Expr add(Expr a, Expr b) { return Binary::make(BinaryOp::Add, std::move(a), std::move(b)); }
 Expr sub(Expr a, Expr b) { return Binary::make(BinaryOp::Sub, std::move(a), std::move(b)); }
 Expr mul(Expr a, Expr b) { return Binary::make(BinaryOp::Mul, std::move(a), std::move(b)); }

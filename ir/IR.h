@@ -266,6 +266,9 @@ Expr intImm(int64_t value, DType dtype = DType::I64);
 Expr floatImm(double value, DType dtype = DType::F32);
 Expr boolImm(bool value);
 Expr ref(const Var &var);
+/// Var is a std::shared_ptr, so argument-dependent lookup also finds std::ref; this overload is
+/// the better match for a non-const Var, so `ref(v)` always means this function.
+Expr ref(Var &var);
 Expr add(Expr a, Expr b);
 Expr sub(Expr a, Expr b);
 Expr mul(Expr a, Expr b);
