@@ -3,30 +3,36 @@
 // the ones never called.
 #include "tdsl/tdsl.h"
 
+#include "api/CallPlan.h"
 #include "codegen/cuda/CudaBackend.h"
 #include "frontend/Frontend.h"
 #include "ir/Interpreter.h"
 #include "ir/IRPrinter.h"
 #include "ir/Shapes.h"
 #include "passes/Pipeline.h"
+#include "runtime/Parallel.h"
+#include "runtime/ThreadPool.h"
 #include "support/Check.h"
 #ifdef TDSL_HAVE_LLVM
 #include "codegen/llvm/LlvmBackend.h"
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
+#include <unistd.h>
 
 namespace tdsl {
 
 std::optional<Stage> parseStage(std::string_view name) {
   static const std::pair<std::string_view, Stage> stages[] = {
-      {"ast", Stage::Ast},   {"tensor", Stage::Tensor}, {"loops", Stage::Loops},
-      {"llvm", Stage::Llvm}, {"asm", Stage::Asm},       {"cuda", Stage::Cuda},
-      {"ptx", Stage::Ptx}};
+      {"ast", Stage::Ast},     {"tensor", Stage::Tensor}, {"fused", Stage::Fused},
+      {"schedule", Stage::Schedule}, {"loops", Stage::Loops}, {"llvm", Stage::Llvm},
+      {"asm", Stage::Asm},     {"cuda", Stage::Cuda},     {"ptx", Stage::Ptx}};
   for (const auto &[spelling, stage] : stages)
     if (spelling == name)
       return stage;
@@ -35,21 +41,83 @@ std::optional<Stage> parseStage(std::string_view name) {
 
 namespace detail {
 
+/// The machine description the CPU schedule is chosen for.
+static passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
+  passes::CpuTarget t;
+  if (target.cpuLevel == "host") {
+#ifdef TDSL_HAVE_LLVM
+    codegen::CpuInfo info = codegen::hostCpuInfo();
+    t.name = "host (" + info.cpuName + ")";
+    t.vectorBits = info.vectorBits;
+#else
+    t.name = "host";
+#endif
+    long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE),
+         l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l1 > 0)
+      t.l1Bytes = l1;
+    if (l2 > 0)
+      t.l2Bytes = l2;
+    if (l3 > 0)
+      t.l3Bytes = l3;
+  } else {
+    t = passes::cpuTargetForLevel(target.cpuLevel);
+    if (t.name.empty())
+      throw RuntimeError("unknown CPU level '" + target.cpuLevel +
+                         "' (known: host, x86-64-v3, x86-64-v4)");
+  }
+  t.threads = threads;
+  return t;
+}
+
 struct KernelState {
   std::shared_ptr<const SourceFile> source;
   ir::Kernel kernel;
   Target target;
+  int threads = 1; // The Jit's: what the schedule is chosen for.
+  CallPlan plan;   // How calls bind symbols and check tensors without allocating.
 
   std::once_flag lowerOnce;
   ir::LoweredFunc lowered;
 #ifdef TDSL_HAVE_LLVM
   std::once_flag compileOnce;
   std::unique_ptr<codegen::CompiledCpuKernel> compiled;
+  std::atomic<codegen::KernelEntry> entry{nullptr}; // Set once compiled: calls skip call_once.
+
+  codegen::KernelEntry compiledEntry() {
+    if (codegen::KernelEntry fn = entry.load(std::memory_order_acquire))
+      return fn;
+    const ir::LoweredFunc &func = loops();
+    std::call_once(compileOnce, [&] {
+      compiled = codegen::compileForHost(func);
+      entry.store(compiled->entry(), std::memory_order_release);
+    });
+    return compiled->entry();
+  }
 #endif
 
+  std::once_flag scheduleOnce;
+  passes::ScheduledKernel scheduled;
+  std::once_flag plainOnce;
+  ir::LoweredFunc plain;
+
+  /// The loops the target runs: scheduled for the CPU, plain for CUDA (mapped by its backend).
   const ir::LoweredFunc &loops() {
-    std::call_once(lowerOnce, [&] { lowered = passes::lowerKernel(kernel); });
+    if (target.kind == Target::Kind::Cuda)
+      return plainLoops();
+    std::call_once(lowerOnce,
+                   [&] { lowered = passes::lowerKernel(kernel, cpuTargetFor(target, threads)); });
     return lowered;
+  }
+  const ir::LoweredFunc &plainLoops() {
+    std::call_once(plainOnce, [&] { plain = passes::lowerKernel(kernel); });
+    return plain;
+  }
+  const passes::ScheduledKernel &schedule() {
+    std::call_once(scheduleOnce, [&] {
+      scheduled = passes::scheduleKernel(kernel, cpuTargetFor(target, threads));
+    });
+    return scheduled;
   }
 };
 
@@ -133,17 +201,40 @@ std::vector<std::vector<int64_t>> Kernel::outputShapes(const std::vector<Tensor>
   return shapes;
 }
 
-std::vector<Tensor> Kernel::operator()(const std::vector<Tensor> &inputs) const {
-  std::vector<Tensor> outputs;
-  std::vector<std::vector<int64_t>> shapes = outputShapes(inputs);
-  for (size_t i = 0; i < shapes.size(); ++i)
-    outputs.push_back(Tensor::zeros(shapes[i], outputDType(i)));
-  run(inputs, outputs);
-  return outputs;
+namespace {
+
+/// 0 means every hardware thread; more than the hardware has is capped.
+int resolveThreads(int threads) {
+  if (threads < 0)
+    throw RuntimeError("the thread count must be at least 0 (0: every hardware thread), got " +
+                       std::to_string(threads));
+  int hardware = runtime::ThreadPool::hardwareThreads();
+  return threads == 0 ? hardware : std::min(threads, hardware);
 }
 
-void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs) const {
-  const ir::Kernel &k = state->kernel;
+/// Calls the compiled code (compiling it on the first call) with `threads` threads.
+void launch(detail::KernelState &state, void *const *buffers, const int64_t *symbols, int threads) {
+  if (state.target.kind == Target::Kind::Cuda)
+    throw RuntimeError("running kernels on CUDA is not implemented yet; use --target cpu (CUDA "
+                       "source and PTX are available with `tdsl emit --stage=cuda|ptx`)");
+#ifdef TDSL_HAVE_LLVM
+  codegen::KernelEntry entry = state.compiledEntry();
+  if (threads <= 1)
+    return entry(buffers, symbols, nullptr);
+  runtime::ParallelRuntime rt{&runtime::ThreadPool::shared(), threads};
+  entry(buffers, symbols, &rt);
+#else
+  (void)buffers, (void)symbols, (void)threads;
+  throw RuntimeError("this tdsl was built without the LLVM backend (TDSL_ENABLE_LLVM=OFF), so it "
+                     "cannot run kernels on the CPU");
+#endif
+}
+
+/// The general path of Kernel::run: every check with its detailed error message, and in-place
+/// calls. Taken when the fast path (CallPlan) says no.
+void runChecked(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
+                const std::vector<Tensor> &outputs, int threads) {
+  const ir::Kernel &k = state.kernel;
   std::vector<int64_t> symbols = bindInputs(k, inputs);
   if (outputs.size() != k.outputs.size())
     throw RuntimeError("kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
@@ -162,35 +253,70 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
   }
   // Compiled code assumes its outputs overlap nothing (noalias): an in-place call computes into
   // fresh tensors and copies.
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    auto overlaps = [&](const Tensor &other) {
-      const char *a = static_cast<const char *>(outputs[i].data());
-      const char *b = static_cast<const char *>(other.data());
-      return outputs[i].nbytes() && other.nbytes() && a < b + other.nbytes() &&
-             b < a + outputs[i].nbytes();
-    };
-    bool aliased = std::any_of(inputs.begin(), inputs.end(), overlaps);
+  if (detail::outputsOverlap(inputs, outputs)) {
+    std::vector<Tensor> fresh = self(inputs);
     for (size_t j = 0; j < outputs.size(); ++j)
-      aliased |= j != i && overlaps(outputs[j]);
-    if (aliased) {
-      std::vector<Tensor> fresh = (*this)(inputs);
-      for (size_t j = 0; j < outputs.size(); ++j)
-        std::memcpy(outputs[j].data(), fresh[j].data(), fresh[j].nbytes());
-      return;
+      std::memcpy(outputs[j].data(), fresh[j].data(), fresh[j].nbytes());
+    return;
+  }
+  launch(state, buffers.data(), symbols.data(), threads);
+}
+
+} // namespace
+
+std::vector<Tensor> Kernel::operator()(const std::vector<Tensor> &inputs) const {
+  const detail::CallPlan &plan = state->plan;
+  int64_t symbols[detail::CallPlan::kMaxSymbols];
+  if (plan.fast() && plan.bindInputs(inputs, symbols)) {
+    std::vector<Tensor> outputs;
+    outputs.reserve(plan.numOutputs());
+    void *buffers[detail::CallPlan::kMaxBuffers];
+    size_t count = 0;
+    for (const Tensor &t : inputs)
+      buffers[count++] = t.data();
+    bool valid = true;
+    for (size_t o = 0; valid && o < plan.numOutputs(); ++o) {
+      std::vector<int64_t> shape(plan.outputRank(o));
+      valid = plan.outputShape(o, symbols, shape.data());
+      if (valid) {
+        outputs.push_back(Tensor::zeros(std::move(shape), plan.outputDType(o)));
+        buffers[count++] = outputs.back().data();
+      }
+    }
+    if (valid) { // Fresh outputs overlap nothing.
+      launch(*state, buffers, symbols, threads_);
+      return outputs;
     }
   }
+  std::vector<Tensor> outputs;
+  std::vector<std::vector<int64_t>> shapes = outputShapes(inputs);
+  for (size_t i = 0; i < shapes.size(); ++i)
+    outputs.push_back(Tensor::zeros(shapes[i], outputDType(i)));
+  runChecked(*this, *state, inputs, outputs, threads_);
+  return outputs;
+}
 
-  if (state->target.kind == Target::Kind::Cuda)
-    throw RuntimeError("running kernels on CUDA is not implemented yet; use --target cpu (CUDA "
-                       "source and PTX are available with `tdsl emit --stage=cuda|ptx`)");
-#ifdef TDSL_HAVE_LLVM
-  const ir::LoweredFunc &func = state->loops();
-  std::call_once(state->compileOnce, [&] { state->compiled = codegen::compileForHost(func); });
-  state->compiled->entry()(buffers.data(), symbols.data(), nullptr);
-#else
-  throw RuntimeError("this tdsl was built without the LLVM backend (TDSL_ENABLE_LLVM=OFF), so it "
-                     "cannot run kernels on the CPU");
-#endif
+void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs) const {
+  // The fast path: no allocation, no string; any doubt goes to the general path.
+  const detail::CallPlan &plan = state->plan;
+  int64_t symbols[detail::CallPlan::kMaxSymbols];
+  if (plan.fast() && plan.bindInputs(inputs, symbols) && plan.checkOutputs(outputs, symbols) &&
+      !detail::outputsOverlap(inputs, outputs)) {
+    void *buffers[detail::CallPlan::kMaxBuffers];
+    size_t count = 0;
+    for (const Tensor &t : inputs)
+      buffers[count++] = t.data();
+    for (const Tensor &t : outputs)
+      buffers[count++] = t.data();
+    return launch(*state, buffers, symbols, threads_);
+  }
+  runChecked(*this, *state, inputs, outputs, threads_);
+}
+
+Kernel Kernel::withThreads(int threads) const {
+  Kernel copy = *this;
+  copy.threads_ = resolveThreads(threads);
+  return copy;
 }
 
 std::vector<Tensor> Kernel::interpret(const std::vector<Tensor> &inputs) const {
@@ -204,6 +330,10 @@ std::string Kernel::dump(Stage stage) const {
     return printAst(state->source->text, state->source->name, name());
   case Stage::Tensor:
     return ir::toString(state->kernel);
+  case Stage::Fused:
+    return passes::toString(state->schedule().fused);
+  case Stage::Schedule:
+    return passes::toString(state->schedule().fused, state->schedule().schedule);
   case Stage::Loops:
     return ir::toString(state->loops());
   case Stage::Llvm:
@@ -219,9 +349,9 @@ std::string Kernel::dump(Stage stage) const {
     throw RuntimeError("this tdsl was built without the LLVM backend");
 #endif
   case Stage::Cuda:
-    return codegen::emitCuda(state->loops());
+    return codegen::emitCuda(state->plainLoops());
   case Stage::Ptx:
-    return codegen::compileToPtx(codegen::emitCuda(state->loops()), name());
+    return codegen::compileToPtx(codegen::emitCuda(state->plainLoops()), name());
   }
   TDSL_UNREACHABLE("unknown stage");
 }
@@ -234,6 +364,7 @@ Kernel Module::kernel(const std::string &name) const {
     if (k->kernel.name == name) {
       Kernel result;
       result.state = k;
+      result.threads_ = k->threads;
       return result;
     }
   std::string known;
@@ -259,7 +390,10 @@ std::string printAst(const std::string &source, const std::string &name,
   return *ast;
 }
 
-Jit::Jit(Target target) : target_(target) {}
+Jit::Jit(Target target) : Jit(JitOptions{target}) {}
+
+Jit::Jit(const JitOptions &options)
+    : target_(options.target), threads_(resolveThreads(options.threads)) {}
 
 Module Jit::compile(const std::string &source, const std::string &name) const {
   auto file = std::make_shared<const SourceFile>(SourceFile{name, source});
@@ -273,6 +407,8 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
     ks->source = file;
     ks->kernel = std::move(k);
     ks->target = target_;
+    ks->threads = threads_;
+    ks->plan = detail::CallPlan(ks->kernel);
     state->kernels.push_back(std::move(ks));
   }
   Module result;

@@ -1,13 +1,22 @@
-// buildLoopNest: the first loop-level program of a normalized kernel. Every definition becomes
-// one nest of serial loops over its domain, in order; a reduction accumulates into a one-element
-// stack buffer inside that nest; tensor accesses become loads at flat row-major indices. Later
-// passes (tiling, vectorization, GPU mapping) reshape these nests; this one only makes them.
+// Loop-level programs from normalized tensor IR, in two forms:
+//  - buildLoopNest: the plain form. Every definition becomes one nest of serial loops over its
+//    domain, in order; a reduction accumulates into a one-element stack buffer inside that nest;
+//    tensor accesses become loads at flat row-major indices. The CUDA backend maps these nests.
+//  - lowerScheduled: a fused kernel under its CPU schedule. Each fused group becomes one nest of
+//    shared loops (the outermost parallel when the schedule says so, rows blocked when a heap
+//    slice needs amortizing), inside which each member has its own nest; group-local values live
+//    in lets, stack slices or heap slices instead of whole tensors. A vectorized axis of extent E
+//    and W lanes becomes `for j.outer in [0, (E + W - 1) // W)` around
+//    `for j.inner in [0, W) vectorized` and a guard `j < E` (left out when W divides a constant
+//    E); a reduction vectorized along its own axis accumulates in a W-lane stack vector that one
+//    VectorReduce finishes. `passes::vectorize` then turns the Vectorized loops into vectors.
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 #include "support/Check.h"
 
 #include <limits>
+#include <map>
 #include <optional>
 
 namespace tdsl::passes {
@@ -71,39 +80,64 @@ Expr combine(ReduceOp op, Expr acc, Expr value) {
   TDSL_UNREACHABLE("unknown reduction");
 }
 
-/// Lowers one definition to its loop nest.
-class DefinitionLowering : public IRMutator {
-public:
-  Stmt lower(const Definition &def) {
-    std::vector<Var> loops;
-    std::vector<Expr> extents, targetIndices;
-    for (const IterVar &iv : def.indices) {
-      loops.push_back(bind(iv));
-      extents.push_back(bindings.back().extent);
-      targetIndices.push_back(ir::ref(loops.back()));
-    }
-    Expr index = flatIndex(def.target->shape, targetIndices);
+/// The reduction's result from its accumulated value: Mean divides by the number of points
+/// (zero points give 0 / 0 = NaN); f16/bf16 targets round once, here.
+Expr finish(const Reduce *r, Expr acc, const std::vector<Expr> &extents, Type storeType) {
+  if (r->op == ReduceOp::Mean) {
+    Expr count = extents[0];
+    for (size_t k = 1; k < extents.size(); ++k)
+      count = mul(count, extents[k]);
+    acc = Binary::make(BinaryOp::Div, acc, Cast::make(r->type, count));
+  }
+  return storeType != r->type ? Cast::make(storeType, acc) : acc;
+}
 
-    Stmt inner;
-    const Cast *rounding = as<Cast>(def.value);
-    const Reduce *reduce = as<Reduce>(rounding ? rounding->a : def.value);
-    if (reduce) {
-      inner = lowerReduction(def.target, index, reduce, rounding ? rounding->type : reduce->type);
-    } else {
-      inner = Store::make(def.target, index, mutate(def.value));
-    }
-    for (size_t k = loops.size(); k-- > 0;)
-      inner = For::make(loops[k], extents[k], ForKind::Serial, inner);
-    return inner;
+/// How a group-local definition is read: a slice buffer indexed by the dims after the shared
+/// ones, or a let-bound value.
+struct LocalRef {
+  Buffer slice;
+  Var let;
+  size_t shared = 0;
+};
+using LocalMap = std::map<const BufferNode *, LocalRef>;
+
+/// Lowers the expressions of one definition: index variables to the loop values bound to them,
+/// accesses to loads (group-local ones to their slice or let), `??` to predicated loads.
+class ExprLowering : public IRMutator {
+public:
+  struct Binding {
+    Var index;
+    Expr value;  // Lowered; always in [0, extent) where it is used.
+    Expr extent; // Lowered.
+  };
+  std::vector<Binding> bindings;
+  const LocalMap *locals = nullptr;
+
+  /// A fresh loop counter named like the index variable it replaces, bound to it.
+  Var bindLoop(const IterVar &iv) {
+    Var loop = makeVar(iv.var->name, Type::i64(), VarKind::Loop);
+    bindings.push_back(Binding{iv.var, ir::ref(loop), mutate(iv.extent)});
+    return loop;
+  }
+  void bindValue(const Var &index, Expr value, Expr extent) {
+    bindings.push_back(Binding{index, std::move(value), std::move(extent)});
+  }
+  void unbind(const Var &index) {
+    for (size_t k = bindings.size(); k-- > 0;)
+      if (bindings[k].index == index) {
+        bindings.erase(bindings.begin() + static_cast<std::ptrdiff_t>(k));
+        return;
+      }
+    TDSL_UNREACHABLE("unbinding an unbound index variable");
   }
 
 protected:
   Expr visitVarRef(const VarRef *n, const Expr &self) override {
     if (n->var->kind != VarKind::Index)
       return self;
-    for (const auto &b : bindings)
-      if (b.index == n->var)
-        return ir::ref(b.loop);
+    for (size_t k = bindings.size(); k-- > 0;)
+      if (bindings[k].index == n->var)
+        return bindings[k].value;
     TDSL_CHECK(false) << "index variable " << n->var->name << " is not bound by a loop";
     return self;
   }
@@ -112,9 +146,25 @@ protected:
     std::vector<Expr> indices;
     for (const Expr &i : n->indices)
       indices.push_back(mutate(i));
-    Expr flat = flatIndex(n->buffer->shape, indices);
+    Buffer buffer = n->buffer;
+    std::vector<Expr> shape = n->buffer->shape;
+    if (locals) {
+      auto it = locals->find(n->buffer.get());
+      if (it != locals->end()) {
+        const LocalRef &local = it->second;
+        TDSL_CHECK(indices.size() >= local.shared) << "local read with too few indices";
+        if (local.let) {
+          TDSL_CHECK(!n->fallback || indices.size() == local.shared) << "local let with a default";
+          return ir::ref(local.let);
+        }
+        indices.erase(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(local.shared));
+        buffer = local.slice;
+        shape = local.slice->shape;
+      }
+    }
+    Expr flat = flatIndex(shape, indices);
     if (!n->fallback)
-      return Load::make(n->buffer, flat);
+      return Load::make(buffer, flat);
     // `x[i - 1] ?? 0.0`: the load happens only where every index is in bounds; the predicate
     // keeps it from touching memory elsewhere.
     Expr inBounds;
@@ -127,85 +177,441 @@ protected:
       std::optional<LoopOffset> lo = loopOffset(indices[k]);
       if (!lo || lo->offset < 0)
         conjoin(Binary::make(BinaryOp::Le, intImm(0), indices[k]));
-      if (!lo || lo->offset > 0 || !structurallyEqual(*lo->extent, n->buffer->shape[k]))
-        conjoin(Binary::make(BinaryOp::Lt, indices[k], n->buffer->shape[k]));
+      if (!lo || lo->offset > 0 || !structurallyEqual(lo->extent, shape[k]))
+        conjoin(Binary::make(BinaryOp::Lt, indices[k], shape[k]));
     }
     Expr fallback = mutate(n->fallback);
     if (!inBounds)
-      return Load::make(n->buffer, flat);
-    return Select::make(inBounds, Load::make(n->buffer, flat, inBounds), fallback);
+      return Load::make(buffer, flat);
+    return Select::make(inBounds, Load::make(buffer, flat, inBounds), fallback);
   }
 
   Expr visitReduce(const Reduce *, const Expr &) override {
-    TDSL_UNREACHABLE("buildLoopNest requires a normalized kernel (a nested reduction remains)");
+    TDSL_UNREACHABLE("lowering requires a normalized kernel (a nested reduction remains)");
   }
 
 private:
-  struct Binding {
-    Var index, loop;
-    Expr extent; // Lowered.
-  };
-  std::vector<Binding> bindings;
-
-  /// A fresh loop counter named like the index variable it replaces.
-  Var bind(const IterVar &iv) {
-    Var loop = makeVar(iv.var->name, Type::i64(), VarKind::Loop);
-    bindings.push_back(Binding{iv.var, loop, mutate(iv.extent)});
-    return loop;
-  }
-
-  /// An index of the form `loop + offset` (offset constant), with the loop's extent.
+  /// An index of the form `value + offset` (offset constant) for a bound value, with its extent.
   struct LoopOffset {
-    const Expr *extent;
+    Expr extent;
     int64_t offset;
   };
   std::optional<LoopOffset> loopOffset(const Expr &index) const {
-    Expr e = simplify(index); // Canonical: `i`, `i + 3` or `i - 3`.
-    int64_t offset = 0;
-    if (const Binary *b = as<Binary>(e);
-        b && as<IntImm>(b->b) && (b->op == BinaryOp::Add || b->op == BinaryOp::Sub)) {
-      int64_t c = as<IntImm>(b->b)->value;
-      if (b->op == BinaryOp::Sub && c == std::numeric_limits<int64_t>::min())
-        return std::nullopt;
-      offset = b->op == BinaryOp::Add ? c : -c;
-      e = b->a;
+    for (size_t k = bindings.size(); k-- > 0;) {
+      const Binding &b = bindings[k];
+      if (!b.value)
+        continue;
+      Expr diff = simplify(sub(index, b.value));
+      if (const IntImm *d = as<IntImm>(diff))
+        return LoopOffset{b.extent, d->value};
     }
-    const VarRef *v = as<VarRef>(e);
-    if (!v)
-      return std::nullopt;
-    for (const Binding &b : bindings)
-      if (b.loop == v->var)
-        return LoopOffset{&b.extent, offset};
     return std::nullopt;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The plain form.
+
+/// Lowers one definition to its plain nest.
+Stmt lowerPlain(const Definition &def) {
+  ExprLowering lw;
+  std::vector<Var> loops;
+  std::vector<Expr> extents, targetIndices;
+  for (const IterVar &iv : def.indices) {
+    loops.push_back(lw.bindLoop(iv));
+    extents.push_back(lw.bindings.back().extent);
+    targetIndices.push_back(ir::ref(loops.back()));
+  }
+  Expr index = flatIndex(def.target->shape, targetIndices);
+
+  Stmt inner;
+  const Cast *rounding = as<Cast>(def.value);
+  const Reduce *r = as<Reduce>(rounding ? rounding->a : def.value);
+  if (r) {
+    // acc = identity; for axes: acc = combine(acc, body); target[index] = finish(acc).
+    Buffer acc =
+        makeBuffer(def.target->name + ".acc", r->type.dtype, {intImm(1)}, BufferRole::Intermediate);
+    Expr zero = intImm(0);
+    std::vector<Var> axes;
+    std::vector<Expr> axisExtents;
+    for (const IterVar &axis : r->axes) {
+      axes.push_back(lw.bindLoop(axis));
+      axisExtents.push_back(lw.bindings.back().extent);
+    }
+    Stmt update = Store::make(acc, zero, combine(r->op, Load::make(acc, zero), lw.mutate(r->body)));
+    for (size_t k = axes.size(); k-- > 0;)
+      update = For::make(axes[k], axisExtents[k], ForKind::Serial, update);
+    Expr result = finish(r, Load::make(acc, zero), axisExtents, def.value->type);
+    inner = Allocate::make(acc, MemoryScope::Stack,
+                           Block::make({Store::make(acc, zero, identity(r->op, r->type)), update,
+                                        Store::make(def.target, index, result)}));
+  } else {
+    inner = Store::make(def.target, index, lw.mutate(def.value));
+  }
+  for (size_t k = loops.size(); k-- > 0;)
+    inner = For::make(loops[k], extents[k], ForKind::Serial, inner);
+  return inner;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scheduled form.
+
+/// A loop split for W lanes: `outer` over (E + W - 1) // W, the vectorized `inner` (a fresh
+/// variable per use), and the guard `outer * W + inner < E` when E may not be a multiple of W.
+struct VectorSplit {
+  Var outer;
+  Expr outerExtent;
+  Expr extent;
+  int lanes;
+  bool guarded;
+  std::string name;
+
+  VectorSplit(const std::string &name, const Expr &extent, int lanes)
+      : extent(extent), lanes(lanes), name(name) {
+    outer = makeVar(name + ".outer", Type::i64(), VarKind::Loop);
+    outerExtent =
+        simplify(Binary::make(BinaryOp::FloorDiv, add(extent, intImm(lanes - 1)), intImm(lanes)));
+    Expr simplified = simplify(extent);
+    const IntImm *e = as<IntImm>(simplified);
+    guarded = !(e && e->value % lanes == 0);
+  }
+  Var newInner() const { return makeVar(name + ".inner", Type::i64(), VarKind::Loop); }
+  Expr value(const Var &inner) const {
+    return add(mul(ir::ref(outer), intImm(lanes)), ir::ref(inner));
+  }
+  /// `for inner in [0, W) vectorized { if (value < E) body }`.
+  Stmt innerLoop(const Var &inner, Stmt body, bool guard = true) const {
+    if (guarded && guard)
+      body = IfThenElse::make(Binary::make(BinaryOp::Lt, value(inner), extent), body);
+    return For::make(inner, intImm(lanes), ForKind::Vectorized, body);
+  }
+};
+
+class GroupLowering {
+public:
+  GroupLowering(const FusedKernel &fused, const FusedGroup &group, const GroupSchedule &gs)
+      : fused(fused), group(group), gs(gs), defs(fused.kernel.defs) {}
+
+  Stmt lower() {
+    if (!gs.parallel || !gs.parallelIf)
+      return lowerNest(gs.parallel);
+    // The work is known only at run time: a parallel and a serial copy of the nest.
+    ExprLowering lw;
+    Expr cond = lw.mutate(gs.parallelIf);
+    return IfThenElse::make(cond, lowerNest(true), lowerNest(false));
+  }
+
+private:
+  const FusedKernel &fused;
+  const FusedGroup &group;
+  const GroupSchedule &gs;
+  const std::vector<Definition> &defs;
+
+  // Per copy of the nest.
+  LocalMap locals;
+  std::vector<Buffer> stackSlices, heapSlices;
+  std::vector<Expr> sharedValues, sharedExtents;
+
+  Stmt lowerNest(bool parallel) {
+    size_t shared = group.sharedDims;
+    const Definition &first = defs[group.members.front()];
+    ExprLowering symbolic; // Extents are over the symbols only.
+    sharedExtents.clear();
+    sharedValues.assign(shared, nullptr);
+    for (size_t k = 0; k < shared; ++k)
+      sharedExtents.push_back(symbolic.mutate(first.indices[k].extent));
+
+    // Fresh slices and lets for the group-local definitions.
+    locals.clear();
+    stackSlices.clear();
+    heapSlices.clear();
+    for (size_t m = 0; m < group.members.size(); ++m) {
+      const Definition &d = defs[group.members[m]];
+      LocalPlace place = gs.members[m].place;
+      if (place == LocalPlace::None)
+        continue;
+      LocalRef ref;
+      ref.shared = shared;
+      if (place == LocalPlace::Value) {
+        ref.let = makeVar(d.target->name, Type::scalar(d.target->dtype), VarKind::Let);
+      } else {
+        std::vector<Expr> rest;
+        for (size_t k = shared; k < d.indices.size(); ++k)
+          rest.push_back(symbolic.mutate(d.indices[k].extent));
+        ref.slice = makeBuffer(d.target->name, d.target->dtype, rest, BufferRole::Intermediate,
+                               d.target->span);
+        (place == LocalPlace::Stack ? stackSlices : heapSlices).push_back(ref.slice);
+      }
+      locals[d.target.get()] = ref;
+    }
+
+    if (shared == 0)
+      return pointBody();
+
+    // Shared loops from the inside out; the body is built last, once every value is bound.
+    std::vector<Var> vars(shared);
+    std::optional<VectorSplit> split;
+    Var splitInner;
+    for (size_t k = 0; k < shared; ++k) {
+      const IterVar &iv = first.indices[k];
+      if (k + 1 == shared && gs.sharedLanes > 1) {
+        split.emplace(iv.var->name, sharedExtents[k], gs.sharedLanes);
+        splitInner = split->newInner();
+        sharedValues[k] = split->value(splitInner);
+      } else if (k == 0 && gs.rowsPerBlock) {
+        continue; // Bound below, with the block loop.
+      } else {
+        vars[k] = makeVar(iv.var->name, Type::i64(), VarKind::Loop);
+        sharedValues[k] = ir::ref(vars[k]);
+      }
+    }
+
+    // Row blocks: i = i.block * rows + i.row.
+    Var rowsVar, block, row;
+    Expr rows;
+    if (gs.rowsPerBlock) {
+      TDSL_CHECK(!(split && shared == 1)) << "rows blocked along a vectorized axis";
+      rows = symbolic.mutate(gs.rowsPerBlock);
+      if (!as<IntImm>(rows)) {
+        rowsVar = makeVar(first.indices[0].var->name + ".rows", Type::i64(), VarKind::Let);
+        rows = ir::ref(rowsVar);
+      }
+      std::string name = first.indices[0].var->name;
+      block = makeVar(name + ".block", Type::i64(), VarKind::Loop);
+      row = makeVar(name, Type::i64(), VarKind::Loop);
+      sharedValues[0] = add(mul(ir::ref(block), rows), ir::ref(row));
+    }
+
+    Stmt body = pointBody();
+    for (size_t k = shared; k-- > 0;) {
+      bool outermost = k == 0 && !gs.rowsPerBlock;
+      ForKind kind = outermost && parallel ? ForKind::Parallel : ForKind::Serial;
+      if (split && k + 1 == shared) {
+        body =
+            For::make(split->outer, split->outerExtent, kind, split->innerLoop(splitInner, body));
+      } else if (k == 0 && gs.rowsPerBlock) {
+        Expr left = sub(sharedExtents[0], mul(ir::ref(block), rows));
+        body = For::make(row, Binary::make(BinaryOp::Min, rows, left), ForKind::Serial, body);
+        for (size_t h = heapSlices.size(); h-- > 0;)
+          body = Allocate::make(heapSlices[h], MemoryScope::Heap, body);
+        Expr blocks =
+            Binary::make(BinaryOp::FloorDiv, add(sharedExtents[0], sub(rows, intImm(1))), rows);
+        body = For::make(block, blocks, parallel ? ForKind::Parallel : ForKind::Serial, body);
+        if (rowsVar)
+          body = LetStmt::make(rowsVar, symbolic.mutate(gs.rowsPerBlock), body);
+      } else {
+        body = For::make(vars[k], sharedExtents[k], kind, body);
+      }
+    }
+    TDSL_CHECK(heapSlices.empty() || gs.rowsPerBlock) << "a heap slice without row blocks";
+    return body;
+  }
+
+  /// The members at one shared point (one row): stack slices around every member's nest, lets
+  /// around the members after them.
+  Stmt pointBody() {
+    std::vector<Stmt> nests(group.members.size());
+    std::vector<Expr> lets(group.members.size());
+    for (size_t m = 0; m < group.members.size(); ++m) {
+      const Definition &d = defs[group.members[m]];
+      ExprLowering lw;
+      lw.locals = &locals;
+      for (size_t k = 0; k < group.sharedDims; ++k)
+        lw.bindValue(d.indices[k].var, sharedValues[k], sharedExtents[k]);
+      if (gs.members[m].place == LocalPlace::Value)
+        lets[m] = lw.mutate(d.value);
+      else
+        nests[m] = memberNest(lw, d, gs.members[m]);
+    }
+    Stmt body = Block::make({});
+    for (size_t m = group.members.size(); m-- > 0;) {
+      const Definition &d = defs[group.members[m]];
+      if (lets[m])
+        body = LetStmt::make(locals.at(d.target.get()).let, lets[m], body);
+      else
+        body = Block::make({nests[m], body});
+    }
+    for (size_t s = stackSlices.size(); s-- > 0;)
+      body = Allocate::make(stackSlices[s], MemoryScope::Stack, body);
+    return body;
+  }
+
+  /// Where a member stores: its slice (indexed by its own dims) or its tensor.
+  std::pair<Buffer, size_t> storeTarget(const Definition &d) const {
+    auto it = locals.find(d.target.get());
+    if (it != locals.end())
+      return {it->second.slice, group.sharedDims};
+    return {d.target, 0};
+  }
+
+  /// One member's nest over its own dims (after the shared ones) and its reduction.
+  Stmt memberNest(ExprLowering &lw, const Definition &d, const MemberSchedule &ms) {
+    size_t shared = group.sharedDims;
+    auto [target, drop] = storeTarget(d);
+    const Reduce *r = topReduce(d);
+    bool spatial = ms.vector == VectorAxis::Spatial;
+    size_t serialEnd = spatial ? d.indices.size() - 1 : d.indices.size();
+
+    std::vector<Var> loops;
+    std::vector<Expr> extents;
+    for (size_t k = shared; k < serialEnd; ++k) {
+      loops.push_back(lw.bindLoop(d.indices[k]));
+      extents.push_back(lw.bindings.back().extent);
+    }
+    auto storeIndex = [&]() {
+      std::vector<Expr> idx;
+      for (size_t k = drop; k < d.indices.size(); ++k)
+        idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
+      return flatIndex(target->shape, idx);
+    };
+
+    Stmt inner;
+    if (spatial) {
+      const IterVar &iv = d.indices.back();
+      VectorSplit split(iv.var->name, lw.mutate(iv.extent), ms.lanes);
+      lw.bindings.push_back({iv.var, nullptr, split.extent});
+      auto withLane = [&](const Var &lane, auto &&build) {
+        lw.bindings.back().value = split.value(lane);
+        return build();
+      };
+      if (!r) {
+        Var lane = split.newInner();
+        Stmt store =
+            withLane(lane, [&] { return Store::make(target, storeIndex(), lw.mutate(d.value)); });
+        inner = For::make(split.outer, split.outerExtent, ForKind::Serial,
+                          split.innerLoop(lane, store));
+      } else {
+        inner = spatialReduction(lw, d, r, split, target, storeIndex);
+      }
+      lw.unbind(iv.var);
+    } else if (r && ms.vector == VectorAxis::Reduction) {
+      inner = vectorReduction(lw, d, r, ms.lanes, target, storeIndex());
+    } else if (r) {
+      inner = scalarReduction(lw, d, r, target, storeIndex());
+    } else {
+      inner = Store::make(target, storeIndex(), lw.mutate(d.value));
+    }
+    for (size_t k = loops.size(); k-- > 0;) {
+      inner = For::make(loops[k], extents[k], ForKind::Serial, inner);
+      lw.unbind(d.indices[shared + k].var);
+    }
+    return inner;
+  }
+
+  /// Binds the reduction axes to fresh serial loops; returns them with their extents.
+  static void bindAxes(ExprLowering &lw, const std::vector<IterVar> &axes, std::vector<Var> &loops,
+                       std::vector<Expr> &extents) {
+    for (const IterVar &axis : axes) {
+      loops.push_back(lw.bindLoop(axis));
+      extents.push_back(lw.bindings.back().extent);
+    }
+  }
+
+  static Stmt wrapSerial(Stmt body, const std::vector<Var> &loops, const std::vector<Expr> &extents,
+                         size_t count) {
+    for (size_t k = count; k-- > 0;)
+      body = For::make(loops[k], extents[k], ForKind::Serial, body);
+    return body;
   }
 
   /// acc = identity; for axes: acc = combine(acc, body); target[index] = finish(acc).
-  Stmt lowerReduction(const Buffer &target, const Expr &index, const Reduce *r, Type storeType) {
+  Stmt scalarReduction(ExprLowering &lw, const Definition &d, const Reduce *r, const Buffer &target,
+                       const Expr &index) {
     Buffer acc =
-        makeBuffer(target->name + ".acc", r->type.dtype, {intImm(1)}, BufferRole::Intermediate);
+        makeBuffer(d.target->name + ".acc", r->type.dtype, {intImm(1)}, BufferRole::Intermediate);
     Expr zero = intImm(0);
     std::vector<Var> loops;
     std::vector<Expr> extents;
-    for (const IterVar &axis : r->axes) {
-      loops.push_back(bind(axis));
-      extents.push_back(bindings.back().extent);
-    }
-    Stmt update = Store::make(acc, zero, combine(r->op, Load::make(acc, zero), mutate(r->body)));
-    for (size_t k = loops.size(); k-- > 0;)
-      update = For::make(loops[k], extents[k], ForKind::Serial, update);
+    bindAxes(lw, r->axes, loops, extents);
+    Stmt update = Store::make(acc, zero, combine(r->op, Load::make(acc, zero), lw.mutate(r->body)));
+    update = wrapSerial(update, loops, extents, loops.size());
+    for (const IterVar &axis : r->axes)
+      lw.unbind(axis.var);
+    Expr result = finish(r, Load::make(acc, zero), extents, d.value->type);
+    return Allocate::make(acc, MemoryScope::Stack,
+                          Block::make({Store::make(acc, zero, identity(r->op, r->type)), update,
+                                       Store::make(target, index, result)}));
+  }
 
-    Expr result = Load::make(acc, zero);
-    if (r->op == ReduceOp::Mean) { // Zero points give 0 / 0 = NaN.
-      Expr count = extents[0];
-      for (size_t k = 1; k < extents.size(); ++k)
-        count = mul(count, extents[k]);
-      result = Binary::make(BinaryOp::Div, result, Cast::make(r->type, count));
-    }
-    if (storeType != r->type)
-      result = Cast::make(storeType, result);
-    Stmt body = Block::make({Store::make(acc, zero, identity(r->op, r->type)), update,
-                             Store::make(target, index, result)});
-    return Allocate::make(acc, MemoryScope::Stack, body);
+  /// The innermost reduction axis k split for W lanes into a W-lane accumulator:
+  ///   acc[k.inner] = identity (vectorized); for k.outer: acc[k.inner] op= body (vectorized,
+  ///   guarded); target[index] = finish(vector_op(acc[ramp(0, 1, W)])).
+  Stmt vectorReduction(ExprLowering &lw, const Definition &d, const Reduce *r, int lanes,
+                       const Buffer &target, const Expr &index) {
+    Type t = r->type;
+    Buffer acc =
+        makeBuffer(d.target->name + ".acc", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
+    std::vector<Var> loops;
+    std::vector<Expr> extents;
+    std::vector<IterVar> outerAxes(r->axes.begin(), r->axes.end() - 1);
+    bindAxes(lw, outerAxes, loops, extents);
+    const IterVar &k = r->axes.back();
+    VectorSplit split(k.var->name, lw.mutate(k.extent), lanes);
+    extents.push_back(split.extent);
+
+    Var initLane = split.newInner();
+    Stmt init = For::make(initLane, intImm(lanes), ForKind::Vectorized,
+                          Store::make(acc, ir::ref(initLane), identity(r->op, t)));
+    Var lane = split.newInner();
+    lw.bindValue(k.var, split.value(lane), split.extent);
+    Expr laneIndex = ir::ref(lane);
+    Stmt update =
+        Store::make(acc, laneIndex, combine(r->op, Load::make(acc, laneIndex), lw.mutate(r->body)));
+    lw.unbind(k.var);
+    update =
+        For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, update));
+    update = wrapSerial(update, loops, extents, loops.size());
+    for (const IterVar &axis : outerAxes)
+      lw.unbind(axis.var);
+
+    ReduceOp vop = r->op == ReduceOp::Mean ? ReduceOp::Sum : r->op;
+    Expr all = Load::make(acc, Ramp::make(intImm(0), intImm(1), lanes));
+    Expr result = finish(r, VectorReduce::make(vop, all), extents, d.value->type);
+    return Allocate::make(acc, MemoryScope::Stack,
+                          Block::make({init, update, Store::make(target, index, result)}));
+  }
+
+  /// The innermost index j vectorized in a reduction, the reduction loops inside its blocks:
+  ///   for j.outer: acc[j.inner] = identity; for axes: acc[j.inner] op= body;
+  ///                target[.., j] = finish(acc[j.inner])        (each over j.inner, vectorized)
+  template <typename IndexFn>
+  Stmt spatialReduction(ExprLowering &lw, const Definition &d, const Reduce *r,
+                        const VectorSplit &split, const Buffer &target, IndexFn &&storeIndex) {
+    const IterVar &iv = d.indices.back();
+    Type t = r->type;
+    int lanes = split.lanes;
+    Buffer acc =
+        makeBuffer(d.target->name + ".acc", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
+    auto setLane = [&](const Var &lane) {
+      for (size_t k = lw.bindings.size(); k-- > 0;)
+        if (lw.bindings[k].index == iv.var) {
+          lw.bindings[k].value = split.value(lane);
+          return;
+        }
+    };
+
+    Var initLane = split.newInner();
+    Stmt init = For::make(initLane, intImm(lanes), ForKind::Vectorized,
+                          Store::make(acc, ir::ref(initLane), identity(r->op, t)));
+
+    std::vector<Var> loops;
+    std::vector<Expr> extents;
+    bindAxes(lw, r->axes, loops, extents);
+    Var lane = split.newInner();
+    setLane(lane);
+    Stmt update = Store::make(acc, ir::ref(lane),
+                              combine(r->op, Load::make(acc, ir::ref(lane)), lw.mutate(r->body)));
+    update = wrapSerial(split.innerLoop(lane, update), loops, extents, loops.size());
+    for (const IterVar &axis : r->axes)
+      lw.unbind(axis.var);
+
+    Var outLane = split.newInner();
+    setLane(outLane);
+    Expr result = finish(r, Load::make(acc, ir::ref(outLane)), extents, d.value->type);
+    Stmt out = split.innerLoop(outLane, Store::make(target, storeIndex(), result));
+
+    Stmt body = Allocate::make(acc, MemoryScope::Stack, Block::make({init, update, out}));
+    return For::make(split.outer, split.outerExtent, ForKind::Serial, body);
   }
 };
 
@@ -228,13 +634,46 @@ LoweredFunc buildLoopNest(const Kernel &kernel) {
 
   std::vector<Stmt> nests;
   for (const Definition &def : kernel.defs)
-    nests.push_back(DefinitionLowering().lower(def));
+    nests.push_back(lowerPlain(def));
   // From the back: an intermediate's Allocate wraps its own nest and every later one.
   Stmt rest = Block::make({});
   for (size_t k = kernel.defs.size(); k-- > 0;) {
     rest = Block::make({nests[k], rest});
     if (kernel.defs[k].target->role == BufferRole::Intermediate)
       rest = Allocate::make(kernel.defs[k].target, MemoryScope::Heap, rest);
+  }
+  func.body = rest;
+  return func;
+}
+
+// Requires: `fused` from fuse() of a normalized kernel, `sched` from schedule() of it.
+// Gives: one nest per group, in order (see the top of this file); intermediates stored whole are
+// allocated on the heap around their group and everything after it. Loops are Serial except the
+// schedule's Parallel outer loops and Vectorized lane loops (constant extent W, innermost, with
+// only stores, lets and ifs inside). Keeps: the order of definitions and, within each vector
+// accumulator lane, the order of a reduction's points. Does not simplify.
+LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
+  const Kernel &kernel = fused.kernel;
+  TDSL_CHECK(sched.groups.size() == fused.groups.size()) << "schedule for another fusion";
+  LoweredFunc func;
+  func.name = kernel.name;
+  func.params = kernel.inputs;
+  func.params.insert(func.params.end(), kernel.outputs.begin(), kernel.outputs.end());
+  func.symbols = kernel.symbols;
+
+  std::vector<Stmt> nests;
+  for (size_t g = 0; g < fused.groups.size(); ++g)
+    nests.push_back(GroupLowering(fused, fused.groups[g], sched.groups[g]).lower());
+  Stmt rest = Block::make({});
+  for (size_t g = fused.groups.size(); g-- > 0;) {
+    rest = Block::make({nests[g], rest});
+    const std::vector<size_t> &members = fused.groups[g].members;
+    for (size_t m = members.size(); m-- > 0;) {
+      const Definition &d = kernel.defs[members[m]];
+      if (d.target->role == BufferRole::Intermediate &&
+          fused.storage[members[m]] == Storage::Tensor)
+        rest = Allocate::make(d.target, MemoryScope::Heap, rest);
+    }
   }
   func.body = rest;
   return func;

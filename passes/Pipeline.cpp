@@ -2,6 +2,8 @@
 // pass that breaks the IR is named in the error, with the IR it was given.
 #include "passes/Pipeline.h"
 
+#include "passes/Vectorize.h"
+
 #include "ir/IRPrinter.h"
 #include "ir/Verifier.h"
 #include "support/Check.h"
@@ -45,6 +47,51 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
     log.afterLoopPass("simplify", simplified);
   verifyAfter("simplify", simplified, func);
   return simplified;
+}
+
+ScheduledKernel scheduleKernel(const ir::Kernel &kernel, const CpuTarget &target) {
+  ir::Kernel normalized = normalize(kernel);
+  FusedKernel fused = fuse(normalized);
+  Schedule sched = schedule(fused, target);
+  return ScheduledKernel{std::move(fused), std::move(sched)};
+}
+
+ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target, const PassLog &log) {
+  try {
+    ir::verify(kernel);
+  } catch (const InternalError &e) {
+    throw InternalError(std::string("invalid tensor IR given to lowerKernel: ") + e.what());
+  }
+
+  ir::Kernel normalized = normalize(kernel);
+  if (log.afterTensorPass)
+    log.afterTensorPass("normalize", normalized);
+  verifyAfter("normalize", normalized, kernel);
+
+  FusedKernel fused = fuse(normalized);
+  if (log.afterTensorPass)
+    log.afterTensorPass("fuse", fused.kernel);
+  verifyAfter("fuse", fused.kernel, normalized);
+
+  Schedule sched = schedule(fused, target);
+  ir::LoweredFunc func = lowerScheduled(fused, sched);
+  if (log.afterLoopPass)
+    log.afterLoopPass("lower-scheduled", func);
+  verifyAfter("lower-scheduled", func, fused.kernel);
+
+  // Each loop pass: run, log, verify against its input.
+  auto loopPass = [&](const std::string &name, ir::Stmt (*pass)(const ir::Stmt &)) {
+    ir::LoweredFunc next = func;
+    next.body = pass(func.body);
+    if (log.afterLoopPass)
+      log.afterLoopPass(name, next);
+    verifyAfter(name, next, func);
+    func = std::move(next);
+  };
+  loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
+  loopPass("vectorize", [](const ir::Stmt &s) { return vectorize(s); });
+  loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
+  return func;
 }
 
 } // namespace tdsl::passes

@@ -2,6 +2,9 @@
 #pragma once
 
 #include "ir/Kernel.h"
+#include "passes/Fuse.h"
+#include "passes/Schedule.h"
+#include "passes/Target.h"
 
 #include <functional>
 #include <string>
@@ -28,7 +31,24 @@ struct PassLog {
 /// accumulate in a stack scalar; `??` becomes a predicated load. Requires: normalized kernel.
 [[nodiscard]] ir::LoweredFunc buildLoopNest(const ir::Kernel &kernel);
 
-/// The whole lowering for a backend: normalize, build loop nest, simplify, with verifiers between.
+/// A fused kernel under its schedule: one nest per fused group, parallel and vectorized loops
+/// as scheduled, group-local values in lets and slices. Requires: `schedule` made for `fused`.
+[[nodiscard]] ir::LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &schedule);
+
+/// The plain lowering (the CUDA backend maps its nests onto the GPU): normalize, build loop
+/// nest, simplify, with verifiers between.
 [[nodiscard]] ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log = {});
+
+/// The CPU lowering: normalize, fuse, schedule for `target`, lower, simplify, vectorize,
+/// simplify, with verifiers between.
+[[nodiscard]] ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target,
+                                          const PassLog &log = {});
+
+/// The fusion and schedule lowerKernel(kernel, target) uses, for printing and explaining.
+struct ScheduledKernel {
+  FusedKernel fused;
+  Schedule schedule;
+};
+[[nodiscard]] ScheduledKernel scheduleKernel(const ir::Kernel &kernel, const CpuTarget &target);
 
 } // namespace tdsl::passes

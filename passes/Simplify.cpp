@@ -5,7 +5,8 @@
 // `//` and `%` follow Python (and x // 0 == x % 0 == 0), f32 arithmetic is done in f32, min/max
 // propagate NaN. Nothing is folded whose run-time result could differ in any bit: transcendental
 // functions and float `**` are left alone (libm and LLVM's expansions may differ in the last ulp),
-// `x + 0.0` stays (it turns -0.0 into +0.0), `x * 0` only folds for integers.
+// `x + 0.0` stays (it turns -0.0 into +0.0), `x * 0` only folds for integers. `x ** 2.0` becomes
+// `x * x`, the correctly rounded square.
 //
 // Integer `+ - *` form a ring even with wrapping, so they are rewritten into a canonical linear
 // form: terms in order of first appearance, positive ones first, the constant last
@@ -591,6 +592,11 @@ private:
       return a;
     if (op == BinaryOp::Add && isFloatConst(a, -0.0))
       return b;
+    // x ** 2.0 is x * x: the square of an f32 or f64 is exact before its one rounding, which is
+    // what a correctly rounded pow gives (LLVM rewrites scalar pow(x, 2.0) the same way); doing
+    // it here spares vector code a call to a vector pow.
+    if (op == BinaryOp::Pow && isFloatConst(b, 2.0))
+      return Binary::make(BinaryOp::Mul, a, a);
     return nullptr;
   }
 };

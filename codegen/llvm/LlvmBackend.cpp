@@ -6,6 +6,7 @@
 
 #include "codegen/llvm/CodeGenLlvm.h"
 #include "codegen/llvm/LlvmOptions.h"
+#include "codegen/llvm/ParallelFor.h"
 #include "support/Check.h"
 
 #include <llvm/ADT/SmallString.h>
@@ -248,6 +249,7 @@ std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func,
                  .setProcessSymbolsJITDylibSetup(processSymbols)
                  .create();
   TDSL_CHECK(jit) << "cannot create the JIT: " << errorText(jit.takeError());
+  defineRuntimeSymbols(**jit); // tdsl_parallel_for
 
   if (llvm::Error error = (*jit)->addIRModule(
           llvm::orc::ThreadSafeModule(std::move(built.module), std::move(built.context))))

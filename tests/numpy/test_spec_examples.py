@@ -61,6 +61,8 @@ CASES = {
     "causal_mask": (causal_mask, [("s", (9, 9))]),
 }
 
+OUTPUT_NAMES = {"matmul": "c", "attention": "o"}
+
 
 def main():
     tdsl, source = sys.argv[1], sys.argv[2]
@@ -77,7 +79,7 @@ def main():
                 values.append(value.astype(np.float64))
             out = os.path.join(tmp, f"{kernel}_out.npy")
             proc = subprocess.run([tdsl, "run", source, "--kernel", kernel, *args,
-                                   "--out", f"{next(iter_outputs(kernel))}={out}"],
+                                   "--out", f"{OUTPUT_NAMES.get(kernel, 'y')}={out}"],
                                   capture_output=True, text=True, timeout=120)
             if proc.returncode != 0:
                 print(f"FAIL {kernel}: tdsl exited {proc.returncode}\n{proc.stderr}")
@@ -92,10 +94,6 @@ def main():
             failures += not ok
     print(f"{len(CASES) - failures} passed, {failures} failed")
     return 1 if failures else 0
-
-
-def iter_outputs(kernel):
-    yield {"matmul": "c", "conv2d": "y", "attention": "o"}.get(kernel, "y")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-// The tdsl command-line driver: run, check and emit .tdsl programs.
+// The tdsl command-line driver: run, check, emit and bench .tdsl programs.
+#include "Bench.h"
 #include "api/Numerics.h"
 #include "runtime/Convert.h"
 #include "support/Check.h"
@@ -106,10 +107,14 @@ struct RunOptions {
   std::vector<std::string> inputs, outputs, shapes;
   bool check = false;
   uint64_t seed = 1;
+  int threads = 0; // 0: every hardware thread.
 };
 
 int runCommand(const RunOptions &opts) {
-  Jit jit(opts.target == "cuda" ? Target::cuda() : Target::cpu());
+  JitOptions jitOptions;
+  jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
+  jitOptions.threads = opts.threads;
+  Jit jit(jitOptions);
   Module module = jit.compile(readFile(opts.file), opts.file);
   Kernel kernel = selectKernel(module, opts.kernel, opts.file);
   std::map<std::string, int64_t> shapes = parseShapes(opts.shapes);
@@ -195,17 +200,22 @@ int checkCommand(const std::string &file) {
 }
 
 int emitCommand(const std::string &file, const std::string &kernelName, const std::string &stage,
-                const std::string &target) {
+                const std::string &target, const std::string &cpu, int threads) {
   std::optional<Stage> parsed = parseStage(stage);
   if (!parsed)
     throw UsageError("unknown stage '" + stage +
-                     "' (stages: ast, tensor, loops, llvm, asm, cuda, ptx)");
+                     "' (stages: ast, tensor, fused, schedule, loops, llvm, asm, cuda, ptx)");
   std::string source = readFile(file);
   if (*parsed == Stage::Ast) {
     std::cout << printAst(source, file, kernelName);
     return 0;
   }
-  Jit jit(target == "cuda" ? Target::cuda() : Target::cpu());
+  Target t = target == "cuda" ? Target::cuda() : Target::cpu();
+  t.cpuLevel = cpu;
+  JitOptions jitOptions;
+  jitOptions.target = t;
+  jitOptions.threads = threads; // The schedule's parallel loops depend on it.
+  Jit jit(jitOptions);
   Module module = jit.compile(source, file);
   std::vector<std::string> names =
       kernelName.empty() ? module.kernelNames() : std::vector<std::string>{kernelName};
@@ -233,18 +243,28 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   runCmd->add_flag("--check", run.check, "compare every output with the reference interpreter");
   runCmd->add_option("--seed", run.seed, "seed of the random inputs");
+  runCmd->add_option("--threads", run.threads, "threads to use (default 0: every hardware thread)")
+      ->check(CLI::Range(0, 4096));
 
   std::string checkFile;
   CLI::App *checkCmd = app.add_subcommand("check", "report diagnostics only");
   checkCmd->add_option("file", checkFile, ".tdsl source")->required();
 
-  std::string emitFile, emitKernel, emitStage, emitTarget = "cpu";
+  std::string emitFile, emitKernel, emitStage, emitTarget = "cpu", emitCpu = "host";
+  int emitThreads = 0;
   CLI::App *emitCmd = app.add_subcommand("emit", "print a compilation stage");
   emitCmd->add_option("file", emitFile, ".tdsl source")->required();
   emitCmd->add_option("--kernel", emitKernel, "kernel to print (default: all)");
-  emitCmd->add_option("--stage", emitStage, "ast|tensor|loops|llvm|asm|cuda|ptx")->required();
+  emitCmd->add_option("--stage", emitStage, "ast|tensor|fused|schedule|loops|llvm|asm|cuda|ptx")->required();
   emitCmd->add_option("--target", emitTarget, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  emitCmd->add_option("--cpu", emitCpu, "CPU to schedule for: host, x86-64-v3 or x86-64-v4")
+      ->check(CLI::IsMember({"host", "x86-64-v3", "x86-64-v4"}));
+  emitCmd->add_option("--threads", emitThreads, "threads to schedule for (default 0: all)")
+      ->check(CLI::Range(0, 4096));
+
+  tool::BenchOptions bench;
+  CLI::App *benchCmd = tool::addBenchCommand(app, bench);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -254,7 +274,9 @@ int main(int argc, char **argv) {
     if (checkCmd->parsed())
       return checkCommand(checkFile);
     if (emitCmd->parsed())
-      return emitCommand(emitFile, emitKernel, emitStage, emitTarget);
+      return emitCommand(emitFile, emitKernel, emitStage, emitTarget, emitCpu, emitThreads);
+    if (benchCmd->parsed())
+      return tool::benchCommand(bench, parseShapes(bench.shapes));
   } catch (const CompileError &e) {
     std::cerr << e.what();
     return 1;

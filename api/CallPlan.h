@@ -1,0 +1,74 @@
+// The fast path of a kernel call. Everything a call must check and compute from its tensors
+// (dtypes, ranks, literal dims, shape symbols, output shapes) is planned once per kernel, so that
+// a call on tiny tensors costs tens of nanoseconds and allocates nothing. The plan only says
+// yes or no: on any mismatch the caller takes the general path (ir::bindSymbols, ir::evalShape),
+// which builds the detailed error message.
+#pragma once
+
+#include "ir/Kernel.h"
+#include "tdsl/Tensor.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace tdsl::detail {
+
+class CallPlan {
+public:
+  /// Fixed capacities of the stack arrays a fast call uses.
+  static constexpr size_t kMaxSymbols = 16;
+  static constexpr size_t kMaxBuffers = 32;
+
+  CallPlan() : fast_(false) {}
+  explicit CallPlan(const ir::Kernel &kernel);
+
+  /// Whether the fast path applies to this kernel: at most kMaxSymbols symbols and kMaxBuffers
+  /// parameters, every input dim a literal or a symbol, every output dim affine in the symbols.
+  bool fast() const { return fast_; }
+  size_t numInputs() const { return inputs_.size(); }
+  size_t numOutputs() const { return outputs_.size(); }
+
+  /// Checks the inputs' count, dtypes and shapes and binds the symbols into `symbols`
+  /// (kMaxSymbols slots); false on any mismatch. Requires fast().
+  bool bindInputs(const std::vector<Tensor> &inputs, int64_t *symbols) const;
+  /// Output `o`'s shape for these symbols into `shape` (its rank is `outputRank(o)`); false if a
+  /// dim comes out negative.
+  bool outputShape(size_t o, const int64_t *symbols, int64_t *shape) const;
+  size_t outputRank(size_t o) const { return outputs_[o].rank; }
+  DType outputDType(size_t o) const { return outputs_[o].dtype; }
+  /// Whether `outputs` have the count, dtypes and shapes these symbols give.
+  bool checkOutputs(const std::vector<Tensor> &outputs, const int64_t *symbols) const;
+
+private:
+  struct InputDim {
+    int64_t literal; // When symbol < 0.
+    int32_t symbol;  // Slot, or -1 for a literal.
+    bool binds;      // The symbol's first appearance: sets the slot rather than checking it.
+  };
+  struct Term {
+    int32_t symbol;
+    int64_t coefficient;
+  };
+  struct OutputDim {
+    int64_t constant;
+    uint32_t firstTerm, numTerms;
+  };
+  struct Param {
+    DType dtype;
+    uint32_t firstDim, rank;
+  };
+
+  int64_t evalDim(const OutputDim &dim, const int64_t *symbols) const;
+
+  bool fast_ = true;
+  std::vector<Param> inputs_, outputs_;
+  std::vector<InputDim> inputDims_;
+  std::vector<OutputDim> outputDims_;
+  std::vector<Term> terms_;
+};
+
+/// Whether an output overlaps an input or another output (an in-place call), which the compiled
+/// code (noalias buffers) must not see.
+bool outputsOverlap(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs);
+
+} // namespace tdsl::detail

@@ -1,0 +1,668 @@
+// fuse: inlining and fused groups on the normalized tensor IR (policy: docs/fusion.md).
+//
+// Two steps, in definition order:
+//  1. Inlining. An elementwise definition is substituted into its readers when that costs no
+//     extra work (one read per element, at the reader's own indices) or when its value is cheap
+//     (a few operations, no transcendental call) so that recomputing it at every read beats a
+//     round trip through memory. Everything else is materialized. Outputs are always stored;
+//     a cheap output is also inlined into its readers.
+//  2. Grouping. Consecutive remaining definitions join one group when they share their leading
+//     index extents and every read between members happens at the reader's own leading indices
+//     (softmax's max, sum and quotient all work on row i). The group runs one loop over the
+//     shared dims; an intermediate read only inside its group lives per shared iteration (a row,
+//     or a scalar) instead of as a whole tensor, so the row stays in cache between passes.
+#include "passes/Fuse.h"
+
+#include "ir/Affine.h"
+#include "ir/IRPrinter.h"
+#include "ir/IRVisitor.h"
+#include "passes/ExprEqual.h"
+#include "passes/Pipeline.h"
+#include "support/Check.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace tdsl::passes {
+
+using namespace ir;
+
+// ---------------------------------------------------------------------------------------------
+// Analyses.
+
+namespace {
+
+class CostCounter : public IRVisitor {
+public:
+  ExprCost cost;
+
+protected:
+  void visitUnary(const Unary *n) override {
+    cost.ops += 1;
+    IRVisitor::visitUnary(n);
+  }
+  void visitBinary(const Binary *n) override {
+    switch (n->op) {
+    case BinaryOp::Div:
+    case BinaryOp::FloorDiv:
+    case BinaryOp::Mod:
+      cost.ops += 4;
+      break;
+    case BinaryOp::Pow: {
+      const FloatImm *exponent = as<FloatImm>(n->b);
+      if (exponent && exponent->value == 2.0) { // Becomes x * x (see simplify).
+        cost.ops += 1;
+        break;
+      }
+      if (n->type.isFloat())
+        expensive("**");
+      cost.ops += 8;
+      break;
+    }
+    default:
+      cost.ops += 1;
+    }
+    IRVisitor::visitBinary(n);
+  }
+  void visitCall(const Call *n) override {
+    switch (n->fn) {
+    case Intrinsic::Relu:
+    case Intrinsic::Abs:
+    case Intrinsic::Floor:
+    case Intrinsic::Ceil:
+    case Intrinsic::Round:
+      cost.ops += 1;
+      break;
+    case Intrinsic::Sqrt:
+    case Intrinsic::Rsqrt:
+      cost.ops += 4;
+      break;
+    default:
+      expensive(std::string(intrinsicName(n->fn)));
+      cost.ops += 16;
+    }
+    IRVisitor::visitCall(n);
+  }
+  void visitSelect(const Select *n) override {
+    cost.ops += 1;
+    IRVisitor::visitSelect(n);
+  }
+  void visitCast(const Cast *n) override {
+    cost.ops += 1;
+    IRVisitor::visitCast(n);
+  }
+  void visitAccess(const Access *n) override {
+    cost.ops += 1; // The index arithmetic is loop-invariant or folded into addressing.
+    visit(n->fallback);
+  }
+  void visitReduce(const Reduce *n) override {
+    cost.ops += 1;
+    visit(n->body);
+  }
+
+private:
+  void expensive(std::string name) {
+    if (cost.transcendental.empty())
+      cost.transcendental = std::move(name);
+  }
+};
+
+class VarFinder : public IRVisitor {
+public:
+  explicit VarFinder(const Var &v) : target(v) {}
+  bool found = false;
+
+protected:
+  void visitVarRef(const VarRef *n) override { found |= n->var == target; }
+
+private:
+  const Var &target;
+};
+
+bool mentions(const Expr &e, const Var &v) {
+  VarFinder f(v);
+  f.visit(e);
+  return f.found;
+}
+
+class AccessCollector : public IRVisitor {
+public:
+  std::vector<const Access *> accesses;
+
+protected:
+  void visitAccess(const Access *n) override {
+    accesses.push_back(n);
+    IRVisitor::visitAccess(n);
+  }
+};
+
+} // namespace
+
+std::vector<const Access *> accessesIn(const Expr &e) {
+  AccessCollector c;
+  c.visit(e);
+  return c.accesses;
+}
+
+ExprCost exprCost(const Expr &e) {
+  CostCounter c;
+  c.visit(e);
+  return c.cost;
+}
+
+AccessStride strideOf(const Access &access, const Var &var) {
+  bool symbolic = false;
+  int64_t stride = 0;
+  const std::vector<Expr> &shape = access.buffer->shape;
+  for (size_t k = 0; k < access.indices.size(); ++k) {
+    if (!mentions(access.indices[k], var))
+      continue;
+    std::optional<AffineExpr> a = toAffine(access.indices[k]);
+    if (!a)
+      return AccessStride::Strided;
+    auto it = a->terms.find(var);
+    if (it == a->terms.end())
+      continue;
+    int64_t step = it->second;
+    for (size_t m = k + 1; m < shape.size(); ++m) {
+      const IntImm *dim = as<IntImm>(shape[m]);
+      if (!dim) {
+        symbolic = true;
+        break;
+      }
+      step *= dim->value;
+    }
+    stride += step;
+  }
+  if (symbolic)
+    return AccessStride::Strided;
+  if (stride == 0)
+    return AccessStride::Uniform;
+  return stride == 1 ? AccessStride::Contiguous : AccessStride::Strided;
+}
+
+const Reduce *topReduce(const Definition &def) {
+  if (const Cast *c = as<Cast>(def.value))
+    return as<Reduce>(c->a);
+  return as<Reduce>(def.value);
+}
+
+namespace {
+
+struct StrideCount {
+  int contiguous = 0, strided = 0;
+  std::string stridedName; // The first strided access, printed.
+};
+
+StrideCount countStrides(const std::vector<const Access *> &accesses, const Var &v) {
+  StrideCount c;
+  for (const Access *a : accesses) {
+    AccessStride s = strideOf(*a, v);
+    if (s == AccessStride::Contiguous)
+      ++c.contiguous;
+    if (s == AccessStride::Strided && c.strided++ == 0)
+      c.stridedName = a->buffer->name;
+  }
+  return c;
+}
+
+} // namespace
+
+VectorChoice preferredVectorAxis(const Definition &def) {
+  const Reduce *r = topReduce(def);
+  std::vector<const Access *> accesses = accessesIn(def.value);
+  const Var *spatial = def.indices.empty() ? nullptr : &def.indices.back().var;
+  bool spatialOk = spatial != nullptr;
+  if (r && spatial)
+    for (const IterVar &axis : r->axes)
+      spatialOk &= !mentions(axis.extent, *spatial); // A triangular extent is per lane.
+  if (!r) {
+    if (!spatial)
+      return {VectorAxis::None, "a single value"};
+    return {VectorAxis::Spatial, "stores are contiguous in " + (*spatial)->name};
+  }
+  const Var &k = r->axes.back().var;
+  StrideCount alongK = countStrides(accesses, k);
+  if (spatialOk) {
+    StrideCount alongJ = countStrides(accesses, *spatial);
+    if (alongJ.strided == 0)
+      return {VectorAxis::Spatial,
+              "stores and reads are contiguous or invariant in " + (*spatial)->name};
+    if (alongK.strided == 0 && alongK.contiguous > 0)
+      return {VectorAxis::Reduction, "reads are contiguous in " + k->name + " but " +
+                                         alongJ.stridedName + " is strided in " + (*spatial)->name};
+    return {VectorAxis::Spatial, "stores are contiguous in " + (*spatial)->name + " (" +
+                                     alongJ.stridedName + " is gathered)"};
+  }
+  if (alongK.strided == 0)
+    return {VectorAxis::Reduction, "reads are contiguous or invariant in " + k->name};
+  return {VectorAxis::None, alongK.stridedName + " is strided in " + k->name};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inlining.
+
+namespace {
+
+/// The variable an index is exactly (`i`, or a form like `i + 0`), or null.
+const VarNode *plainVar(const Expr &index) {
+  if (const VarRef *v = as<VarRef>(index))
+    return v->var.get();
+  std::optional<AffineExpr> a = toAffine(index);
+  if (!a || a->constant != 0 || a->terms.size() != 1 || a->terms.begin()->second != 1)
+    return nullptr;
+  return a->terms.begin()->first.get();
+}
+
+/// A read of one definition by a later one.
+struct Use {
+  size_t consumer;
+  const Access *access;
+  bool plain;          // Distinct iteration variables of the reader, no `??`.
+  bool broadcast;      // Some iteration variable of the reader does not appear in the indices.
+  std::string missing; // The first such variable.
+};
+
+/// Every read of `buffer` in `def`, each with the iteration variables around it.
+class UseFinder : public IRVisitor {
+public:
+  UseFinder(const Buffer &buffer, const Definition &def, size_t index)
+      : buffer(buffer), consumer(index) {
+    for (const IterVar &iv : def.indices)
+      scope.push_back(iv.var);
+  }
+  std::vector<Use> uses;
+
+protected:
+  void visitReduce(const Reduce *n) override {
+    size_t mark = scope.size();
+    for (const IterVar &iv : n->axes)
+      scope.push_back(iv.var);
+    visit(n->body);
+    scope.resize(mark);
+  }
+  void visitAccess(const Access *n) override {
+    IRVisitor::visitAccess(n);
+    if (n->buffer != buffer)
+      return;
+    Use use{consumer, n, !n->fallback, false, {}};
+    std::set<const VarNode *> seen;
+    for (const Expr &i : n->indices) {
+      const VarNode *v = plainVar(i);
+      bool inScope = false;
+      for (const Var &s : scope)
+        inScope |= s.get() == v;
+      use.plain &= v && inScope && seen.insert(v).second;
+    }
+    for (const Var &v : scope) {
+      bool used = false;
+      for (const Expr &i : n->indices)
+        used |= mentions(i, v);
+      if (!used && !use.broadcast) {
+        use.broadcast = true;
+        use.missing = v->name;
+      }
+    }
+    uses.push_back(use);
+  }
+
+private:
+  const Buffer &buffer;
+  size_t consumer;
+  std::vector<Var> scope;
+};
+
+/// Gives every read without a `??` default one (zero), so that evaluating the expression at
+/// indices outside the producer's domain reads nothing out of bounds.
+class DefaultAdder : public IRMutator {
+protected:
+  Expr visitAccess(const Access *n, const Expr &self) override {
+    Expr e = IRMutator::visitAccess(n, self);
+    const Access *a = as<Access>(e);
+    if (a->fallback)
+      return e;
+    Expr zero = a->type.isFloat() ? FloatImm::make(a->type, 0.0) : IntImm::make(a->type, 0);
+    return Access::make(a->buffer, a->indices, zero);
+  }
+};
+
+/// The extents of a definition's index variables and reduction axes.
+class ExtentCollector : public IRVisitor {
+public:
+  explicit ExtentCollector(const Definition &def) {
+    for (const IterVar &iv : def.indices)
+      extents[iv.var.get()] = iv.extent;
+    visit(def.value);
+  }
+  std::map<const VarNode *, Expr> extents;
+
+protected:
+  void visitReduce(const Reduce *n) override {
+    for (const IterVar &iv : n->axes)
+      extents[iv.var.get()] = iv.extent;
+    IRVisitor::visitReduce(n);
+  }
+};
+
+/// Replaces every read of `producer` by its value at the read's indices, in `consumer`.
+class Inliner : public IRMutator {
+public:
+  Inliner(const Definition &producer, const Definition &consumer)
+      : producer(producer), extents(ExtentCollector(consumer).extents) {}
+
+protected:
+  Expr visitAccess(const Access *n, const Expr &self) override {
+    Expr e = IRMutator::visitAccess(n, self);
+    const Access *a = as<Access>(e);
+    if (a->buffer != producer.target)
+      return e;
+    std::vector<std::pair<Var, Expr>> renames;
+    for (size_t k = 0; k < a->indices.size(); ++k)
+      renames.emplace_back(producer.indices[k].var, a->indices[k]);
+    Expr value = substitute(producer.value, renames);
+    if (!a->fallback)
+      return value;
+    // `t[i - 1] ?? 0.0` with t inlined: the producer's value where i - 1 is inside t, else 0.
+    Expr inBounds;
+    auto conjoin = [&](Expr c) {
+      inBounds = inBounds ? Binary::make(BinaryOp::And, inBounds, c) : c;
+    };
+    for (size_t k = 0; k < a->indices.size(); ++k) {
+      const Expr &i = a->indices[k];
+      const Expr &dim = producer.target->shape[k];
+      // An index that is an iteration variable is >= 0, and < dim when its extent is dim.
+      const VarNode *v = plainVar(i);
+      auto it = v ? extents.find(v) : extents.end();
+      if (it == extents.end())
+        conjoin(Binary::make(BinaryOp::Le, intImm(0), i));
+      if (it == extents.end() || !structurallyEqual(it->second, dim))
+        conjoin(Binary::make(BinaryOp::Lt, i, dim));
+    }
+    value = DefaultAdder().mutate(value);
+    return inBounds ? Select::make(inBounds, value, a->fallback) : value;
+  }
+
+private:
+  const Definition &producer;
+  std::map<const VarNode *, Expr> extents;
+};
+
+std::string nameList(const std::vector<std::string> &names) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i ? ", " : "") + names[i];
+  return s;
+}
+
+constexpr int64_t kCheapOps = 8;     // At most this many operations, none transcendental.
+constexpr int64_t kBroadcastOps = 3; // Recomputed along a broadcast dim only up to this.
+
+struct InlineDecision {
+  bool inlineIt = false;
+  std::string reason;
+};
+
+InlineDecision decideInline(const Definition &p, const std::vector<Use> &uses,
+                            const std::vector<Definition> &defs) {
+  bool isOutput = p.target->role == BufferRole::Output;
+  // Distinct read sites: equal reads in one reader are computed once (CSE), so count once.
+  std::vector<const Use *> sites;
+  for (const Use &u : uses) {
+    bool dup = false;
+    for (const Use *s : sites) {
+      if (s->consumer != u.consumer || s->access->indices.size() != u.access->indices.size())
+        continue;
+      ExprEqual eq;
+      bool same = eq(s->access->fallback, u.access->fallback);
+      for (size_t k = 0; same && k < u.access->indices.size(); ++k)
+        same = eq(s->access->indices[k], u.access->indices[k]);
+      dup |= same;
+    }
+    if (!dup)
+      sites.push_back(&u);
+  }
+  std::vector<std::string> readers;
+  for (const Use *s : sites)
+    if (std::find(readers.begin(), readers.end(), defs[s->consumer].target->name) == readers.end())
+      readers.push_back(defs[s->consumer].target->name);
+  std::string into = "into " + nameList(readers);
+
+  ExprCost cost = exprCost(p.value);
+  bool cheap = cost.transcendental.empty() && cost.ops <= kCheapOps;
+  const Use *broadcast = nullptr;
+  bool allPlain = true;
+  for (const Use *s : sites) {
+    if (s->broadcast && !broadcast)
+      broadcast = s;
+    allPlain &= s->plain;
+  }
+  std::string costText = cost.transcendental.empty()
+                             ? std::to_string(cost.ops) + " ops"
+                             : std::to_string(cost.ops) + " ops, calls " + cost.transcendental;
+
+  if (!isOutput && sites.size() == 1 && allPlain && !broadcast)
+    return {true, "inlined " + into + ": read once per element at its own indices"};
+  if (cheap && (!broadcast || cost.ops <= kBroadcastOps)) {
+    std::string why = "cheap (" + costText + ")";
+    if (sites.size() > 1)
+      why += ", recomputed at " + std::to_string(sites.size()) + " reads";
+    if (broadcast)
+      why += ", recomputed along " + broadcast->missing;
+    return {true, "inlined " + into + ": " + why + (isOutput ? "; also stored (an output)" : "")};
+  }
+  std::string where = isOutput ? "stored (an output); " : "materialized: ";
+  if (broadcast)
+    return {false, where + "read broadcast along " + broadcast->missing + " by " +
+                       defs[broadcast->consumer].target->name + " and costs " + costText};
+  if (sites.size() > 1)
+    return {false, where + "read at " + std::to_string(sites.size()) + " places (" +
+                       nameList(readers) + ") and costs " + costText};
+  return {false, where + "read by " + nameList(readers) + ", recomputing costs " + costText};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grouping.
+
+/// How many leading indices of `a` are `def`'s own leading index variables, in order.
+size_t leadingPrefix(const Access &a, const Definition &def) {
+  size_t n = 0;
+  while (n < a.indices.size() && n < def.indices.size() &&
+         plainVar(a.indices[n]) == def.indices[n].var.get())
+    ++n;
+  return n;
+}
+
+/// The most leading dims a definition can share with others and still keep its vectorizable
+/// axis inside its own nest.
+size_t maxShared(const Definition &def) {
+  if (topReduce(def) && preferredVectorAxis(def).axis == VectorAxis::Spatial)
+    return def.indices.size() - 1;
+  return def.indices.size();
+}
+
+} // namespace
+
+FusedKernel fuse(const Kernel &kernel) {
+  FusedKernel result;
+  std::vector<Definition> defs = kernel.defs;
+  std::vector<std::string> decisions;
+
+  // Liveness, from the back: outputs, and whatever a live definition reads.
+  std::vector<bool> kept(defs.size(), false);
+  for (size_t q = defs.size(); q-- > 0;) {
+    kept[q] = defs[q].target->role == BufferRole::Output;
+    for (size_t r = q + 1; r < defs.size() && !kept[q]; ++r)
+      if (kept[r])
+        for (const Access *a : accessesIn(defs[r].value))
+          kept[q] = kept[q] || a->buffer == defs[q].target;
+  }
+
+  for (size_t p = 0; p < defs.size(); ++p) {
+    const Definition &d = defs[p];
+    const std::string &name = d.target->name;
+    bool isOutput = d.target->role == BufferRole::Output;
+    if (!kept[p]) {
+      decisions.push_back(name + ": removed: nothing that is kept reads it");
+      continue;
+    }
+    std::vector<Use> uses;
+    for (size_t q = p + 1; q < defs.size(); ++q) {
+      if (!kept[q])
+        continue;
+      UseFinder finder(d.target, defs[q], q);
+      finder.visit(defs[q].value);
+      uses.insert(uses.end(), finder.uses.begin(), finder.uses.end());
+    }
+    if (topReduce(d)) {
+      decisions.push_back(name + ": kept: a reduction, computed once per point of its " +
+                          std::to_string(d.indices.size()) + "-d domain");
+      continue;
+    }
+    if (uses.empty()) {
+      TDSL_CHECK(isOutput) << "live intermediate " << name << " without readers";
+      decisions.push_back(name + ": stored: an output");
+      continue;
+    }
+    InlineDecision decision = decideInline(d, uses, defs);
+    decisions.push_back(name + ": " + decision.reason);
+    if (!decision.inlineIt)
+      continue;
+    std::set<size_t> consumers;
+    for (const Use &u : uses)
+      consumers.insert(u.consumer);
+    for (size_t q : consumers)
+      defs[q].value = Inliner(d, defs[q]).mutate(defs[q].value);
+    if (!isOutput)
+      kept[p] = false;
+  }
+
+  result.kernel = kernel;
+  result.kernel.defs.clear();
+  for (size_t p = 0; p < defs.size(); ++p)
+    if (kept[p])
+      result.kernel.defs.push_back(defs[p]);
+  const std::vector<Definition> &live = result.kernel.defs;
+
+  // Groups, greedily over consecutive definitions.
+  std::vector<size_t> groupOf(live.size());
+  for (size_t q = 0; q < live.size(); ++q) {
+    const Definition &d = live[q];
+    const std::string &name = d.target->name;
+    if (!result.groups.empty()) {
+      FusedGroup &g = result.groups.back();
+      const Definition &first = live[g.members.front()];
+      size_t limit = std::min(g.sharedDims, maxShared(d));
+      size_t l = 0;
+      while (l < limit && structurallyEqual(d.indices[l].extent, first.indices[l].extent))
+        ++l;
+      std::string why;
+      bool related = false, dependent = false;
+      std::string blocker;
+      for (const Access *a : accessesIn(d.value)) {
+        bool isMember = false;
+        for (size_t m : g.members)
+          isMember |= live[m].target == a->buffer;
+        size_t prefix = leadingPrefix(*a, d);
+        if (isMember) {
+          if (prefix < l && blocker.empty())
+            blocker = a->buffer->name;
+          l = std::min(l, prefix);
+          if (!dependent)
+            why = "reads " + a->buffer->name + " at its own leading index";
+          related = dependent = true;
+          continue;
+        }
+        // A sibling: reads the same tensor rows as a member.
+        for (size_t m : g.members)
+          for (const Access *b : accessesIn(live[m].value))
+            if (b->buffer == a->buffer && !related && prefix >= 1 &&
+                leadingPrefix(*b, live[m]) >= 1) {
+              related = true;
+              why = "reads the same rows of " + a->buffer->name + " as " + live[m].target->name;
+            }
+      }
+      if (l >= 1 && related) {
+        g.sharedDims = l;
+        g.members.push_back(q);
+        groupOf[q] = result.groups.size() - 1;
+        decisions.push_back(name + ": joins group " + std::to_string(result.groups.size() - 1) +
+                            " (" + std::to_string(l) + " shared dim" + (l > 1 ? "s" : "") +
+                            "): " + why);
+        continue;
+      }
+      std::string reason;
+      if (!blocker.empty())
+        reason = "reads " + blocker + " at another leading index";
+      else if (g.sharedDims == 0 || maxShared(d) == 0)
+        reason = g.sharedDims == 0 ? "the previous group has no loop to share"
+                                   : "it has no loop to share";
+      else if (l == 0)
+        reason = "its leading extents differ from the group's";
+      else
+        reason = "shares no data with group " + std::to_string(result.groups.size() - 1);
+      decisions.push_back(name + ": starts group " + std::to_string(result.groups.size()) + ": " +
+                          reason);
+    } else {
+      decisions.push_back(name + ": starts group 0");
+    }
+    FusedGroup g;
+    g.members.push_back(q);
+    g.sharedDims = maxShared(d);
+    result.groups.push_back(g);
+    groupOf[q] = result.groups.size() - 1;
+  }
+
+  // Storage: an intermediate read only inside its own group lives per shared iteration.
+  result.storage.assign(live.size(), Storage::Tensor);
+  for (size_t q = 0; q < live.size(); ++q) {
+    const Definition &d = live[q];
+    if (d.target->role == BufferRole::Output)
+      continue;
+    std::string outside;
+    for (size_t r = q + 1; r < live.size() && outside.empty(); ++r)
+      for (const Access *a : accessesIn(live[r].value))
+        if (a->buffer == d.target && groupOf[r] != groupOf[q])
+          outside = live[r].target->name;
+    const FusedGroup &g = result.groups[groupOf[q]];
+    if (outside.empty() && g.sharedDims >= 1) {
+      result.storage[q] = Storage::Local;
+      size_t rest = d.indices.size() - g.sharedDims;
+      decisions.push_back(
+          d.target->name + ": local to group " + std::to_string(groupOf[q]) + ": " +
+          (rest == 0 ? std::string("one value") : std::to_string(rest) + "-d slice") +
+          " per shared iteration");
+    } else if (!outside.empty()) {
+      decisions.push_back(d.target->name + ": stored whole: read by " + outside +
+                          " in another group");
+    } else {
+      decisions.push_back(d.target->name + ": stored whole: its group shares no loop");
+    }
+  }
+  result.decisions = std::move(decisions);
+  return result;
+}
+
+std::string toString(const FusedKernel &fused) {
+  // The definitions print as the tensor stage does, one line each after the header.
+  std::vector<std::string> lines;
+  std::istringstream text(ir::toString(fused.kernel));
+  for (std::string line; std::getline(text, line);)
+    lines.push_back(line);
+  TDSL_CHECK(lines.size() == fused.kernel.defs.size() + 1) << "a definition printed on two lines";
+  std::string out = lines[0] + "\n";
+  for (size_t g = 0; g < fused.groups.size(); ++g) {
+    const FusedGroup &group = fused.groups[g];
+    out += "  group " + std::to_string(g) + ": " + std::to_string(group.sharedDims) +
+           " shared dim" + (group.sharedDims == 1 ? "" : "s") + "\n";
+    for (size_t m : group.members)
+      out += "  " + lines[m + 1] + (fused.storage[m] == Storage::Local ? "  [local]" : "") + "\n";
+  }
+  out += "  decisions:\n";
+  for (const std::string &d : fused.decisions)
+    out += "    " + d + "\n";
+  return out;
+}
+
+} // namespace tdsl::passes

@@ -1,0 +1,88 @@
+// fuse: decides which definitions of a normalized kernel disappear into their consumers
+// (inlining) and which of the rest share one loop nest (fused groups), so that an elementwise
+// chain or a row-wise normalization reads its inputs once. The policy is written in
+// docs/fusion.md; every decision is recorded with its reason.
+#pragma once
+
+#include "ir/Kernel.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tdsl::passes {
+
+/// Where a definition's values live once fused.
+enum class Storage : uint8_t {
+  Tensor, // The whole tensor in memory: outputs, and intermediates read outside their group.
+  Local,  // Only the remaining dims (after the group's shared ones), per shared iteration.
+};
+
+/// Consecutive definitions that run inside one nest of shared loops over their leading
+/// `sharedDims` index variables (equal extents). Inside, each member has its own nest over its
+/// remaining dims and reduction axes, in order.
+struct FusedGroup {
+  std::vector<size_t> members; // Indices into FusedKernel::kernel.defs, increasing, consecutive.
+  size_t sharedDims = 0;
+};
+
+struct FusedKernel {
+  /// The normalized kernel with inlined definitions substituted into their readers and removed
+  /// (outputs are never removed). It is a valid tensor-level kernel with the original meaning.
+  ir::Kernel kernel;
+  std::vector<FusedGroup> groups; // A partition of kernel.defs, in order.
+  std::vector<Storage> storage;   // Per definition of `kernel`.
+  /// One line per decision, in the order taken: "t: inlined into y: ...", "y: joins group 0: ...".
+  std::vector<std::string> decisions;
+};
+
+/// Groups and inlines the definitions of `kernel`. Requires: a normalized kernel (see
+/// normalize). Keeps: the kernel's meaning, inputs, outputs and symbols; the relative order of
+/// the definitions kept. Gives: every inlined read is replaced by the producer's value at the
+/// read's indices (a read with a `??` default becomes a select on the producer's bounds whose
+/// inner reads carry a default, so nothing is read out of bounds).
+[[nodiscard]] FusedKernel fuse(const ir::Kernel &kernel);
+
+/// The stable text of `tdsl emit --stage=fused`: the groups with their definitions and storage,
+/// then the decisions.
+std::string toString(const FusedKernel &fused);
+
+// ---------------------------------------------------------------------------------------------
+// Analyses shared with the schedule.
+
+/// A rough cost of evaluating an expression once: one per operation and memory read, a few for
+/// a division or square root. `transcendental` names the first libm-class call found (exp, tanh,
+/// float `**`, ...), which makes the value expensive to recompute however few its operations.
+struct ExprCost {
+  int64_t ops = 0;
+  std::string transcendental;
+};
+ExprCost exprCost(const ir::Expr &e);
+
+/// How the flat address of `access` moves when `var` advances by one.
+enum class AccessStride : uint8_t {
+  Uniform,    // It does not depend on var.
+  Contiguous, // By one element.
+  Strided,    // By anything else (or by an amount known only at run time).
+};
+AccessStride strideOf(const ir::Access &access, const ir::Var &var);
+
+/// The axis a definition's inner loop would best be vectorized along, independent of the
+/// vector width: its innermost index (Spatial; stores are contiguous there) unless it is a
+/// reduction whose innermost reduction axis reads contiguously while the spatial one does not
+/// (Reduction, e.g. row sums). Rank-0 reductions can only use their reduction axis.
+enum class VectorAxis : uint8_t { None, Spatial, Reduction };
+struct VectorChoice {
+  VectorAxis axis = VectorAxis::None;
+  std::string reason;
+};
+VectorChoice preferredVectorAxis(const ir::Definition &def);
+
+/// Every tensor read in `e`, outermost first.
+std::vector<const ir::Access *> accessesIn(const ir::Expr &e);
+
+/// The top-level reduction of a normalized definition's value (looking through the one Cast
+/// that rounds into f16/bf16 storage), or null when the definition is elementwise.
+const ir::Reduce *topReduce(const ir::Definition &def);
+
+} // namespace tdsl::passes

@@ -1,0 +1,294 @@
+// schedule: per fused group, parallelism, vectorization, row blocking and the place of local
+// values, from the CPU target. Only decisions live here; LoopNest.cpp builds the loops.
+#include "passes/Schedule.h"
+
+#include "ir/IRPrinter.h"
+#include "ir/IRVisitor.h"
+#include "passes/Pipeline.h"
+#include "support/Check.h"
+
+#include <algorithm>
+#include <set>
+
+namespace tdsl::passes {
+
+using namespace ir;
+
+namespace {
+
+constexpr int64_t kMaxRowsPerBlock = 64;
+constexpr int kAccumulators = 4;
+constexpr int64_t kStackSliceBytes = 32 * 1024;
+
+class IndexVarFinder : public IRVisitor {
+public:
+  bool found = false;
+
+protected:
+  void visitVarRef(const VarRef *n) override { found |= n->var->kind == VarKind::Index; }
+};
+
+bool usesIndexVars(const Expr &e) {
+  IndexVarFinder f;
+  f.visit(e);
+  return f.found;
+}
+
+Expr product(const std::vector<Expr> &factors) {
+  Expr p = intImm(1);
+  for (const Expr &f : factors)
+    p = mul(p, f);
+  return simplify(p);
+}
+
+/// The widest element (in bytes, arithmetic type) a definition loads, computes or stores; bools
+/// count as 4 bytes since they mostly come from comparing 4-byte values.
+int elementBytes(const Definition &def) {
+  int bytes = std::max(4, byteSize(computeType(def.target->dtype)));
+  for (const Access *a : accessesIn(def.value))
+    bytes = std::max(bytes, byteSize(computeType(a->buffer->dtype)));
+  if (const Reduce *r = topReduce(def))
+    bytes = std::max(bytes, byteSize(r->type.dtype));
+  return bytes;
+}
+
+/// Operations of one definition over its whole domain.
+Expr definitionWork(const Definition &def) {
+  std::vector<Expr> factors;
+  for (const IterVar &iv : def.indices)
+    factors.push_back(iv.extent);
+  if (const Reduce *r = topReduce(def))
+    for (const IterVar &axis : r->axes)
+      if (!usesIndexVars(axis.extent)) // A triangular extent counts as one.
+        factors.push_back(axis.extent);
+  factors.push_back(intImm(exprCost(def.value).ops + 1));
+  return product(factors);
+}
+
+std::string lanesText(int lanes) { return std::to_string(lanes) + " lanes"; }
+
+std::string placeName(LocalPlace p) {
+  switch (p) {
+  case LocalPlace::None:
+    return "whole tensor";
+  case LocalPlace::Value:
+    return "value";
+  case LocalPlace::Stack:
+    return "stack";
+  case LocalPlace::Heap:
+    return "heap";
+  }
+  TDSL_UNREACHABLE("unknown place");
+}
+
+/// A vector axis of `extent` with `lanes`: kept unless the extent is a known constant too small
+/// to fill one vector.
+bool fillsVector(const Expr &extent, int lanes, std::string &why) {
+  if (const IntImm *e = as<IntImm>(extent); e && e->value < lanes) {
+    why = "extent " + std::to_string(e->value) + " is below " + lanesText(lanes);
+    return false;
+  }
+  return true;
+}
+
+GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
+                            const CpuTarget &target) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  GroupSchedule gs;
+  gs.members.resize(group.members.size());
+  size_t shared = group.sharedDims;
+  const Definition &first = defs[group.members.front()];
+
+  // Local places.
+  for (size_t m = 0; m < group.members.size(); ++m) {
+    const Definition &d = defs[group.members[m]];
+    if (fused.storage[group.members[m]] != Storage::Local)
+      continue;
+    std::vector<Expr> rest;
+    for (size_t k = shared; k < d.indices.size(); ++k)
+      rest.push_back(d.indices[k].extent);
+    if (rest.empty()) {
+      gs.members[m].place = topReduce(d) ? LocalPlace::Stack : LocalPlace::Value;
+      continue;
+    }
+    rest.push_back(intImm(byteSize(d.target->dtype)));
+    Expr size = product(rest);
+    const IntImm *bytes = as<IntImm>(size);
+    gs.members[m].place =
+        bytes && bytes->value <= kStackSliceBytes ? LocalPlace::Stack : LocalPlace::Heap;
+  }
+
+  // Vectorization: the innermost shared loop when the group is elementwise over exactly its
+  // shared dims, else each member's own nest.
+  bool allElementwise = shared >= 1;
+  for (size_t m : group.members)
+    allElementwise &= !topReduce(defs[m]) && defs[m].indices.size() == shared;
+  if (allElementwise) {
+    int bytes = 0;
+    for (size_t m : group.members)
+      bytes = std::max(bytes, elementBytes(defs[m]));
+    int lanes = target.lanes(bytes);
+    const IterVar &axis = first.indices[shared - 1];
+    std::string why;
+    if (lanes < 2) {
+      gs.sharedReason = "not vectorized: vectors of one " + std::to_string(bytes) + "-byte lane";
+    } else if (!fillsVector(axis.extent, lanes, why)) {
+      gs.sharedReason = "not vectorized: " + why;
+    } else {
+      gs.sharedLanes = lanes;
+      gs.sharedReason = "vectorize " + axis.var->name + " by " + std::to_string(lanes) +
+                        ": elementwise, stores contiguous in " + axis.var->name;
+    }
+  } else {
+    for (size_t m = 0; m < group.members.size(); ++m) {
+      const Definition &d = defs[group.members[m]];
+      MemberSchedule &ms = gs.members[m];
+      VectorChoice choice = preferredVectorAxis(d);
+      if (choice.axis == VectorAxis::Spatial && d.indices.size() <= shared) {
+        ms.vectorReason = "scalar: one value per shared point";
+        continue;
+      }
+      if (choice.axis == VectorAxis::None) {
+        ms.vectorReason = "scalar: " + choice.reason;
+        continue;
+      }
+      int bytes = elementBytes(d);
+      int lanes = target.lanes(bytes);
+      const IterVar &axis =
+          choice.axis == VectorAxis::Spatial ? d.indices.back() : topReduce(d)->axes.back();
+      std::string why;
+      if (lanes < 2) {
+        ms.vectorReason = "scalar: vectors of one " + std::to_string(bytes) + "-byte lane";
+      } else if (!fillsVector(axis.extent, lanes, why)) {
+        ms.vectorReason = "scalar: " + why;
+      } else {
+        ms.vector = choice.axis;
+        ms.lanes = lanes;
+        ms.vectorReason = std::string("vectorize ") +
+                          (choice.axis == VectorAxis::Reduction ? "reduction " : "") +
+                          axis.var->name + " by " + std::to_string(lanes) + ": " + choice.reason;
+        // A reduction adds into its accumulator once per step: with one vector, each step
+        // waits for the previous one (4 cycles). Several vectors in flight hide that latency
+        // (LLVM splits the wide vector into independent registers). A body calling a
+        // transcendental is bound by the call, and its vector math comes in one width only.
+        const IntImm *e = as<IntImm>(axis.extent);
+        if (topReduce(d) && exprCost(topReduce(d)->body).transcendental.empty() &&
+            !(e && e->value < kAccumulators * lanes)) {
+          ms.lanes = kAccumulators * lanes;
+          ms.vectorReason += "; " + std::to_string(kAccumulators) + " accumulators of " +
+                             std::to_string(lanes) + " lanes hide the add latency";
+        }
+      }
+    }
+  }
+
+  // Row blocks: a heap slice is allocated once per block of rows, not per row.
+  bool heap = false;
+  for (const MemberSchedule &ms : gs.members)
+    heap |= ms.place == LocalPlace::Heap;
+  if (heap) {
+    // Bytes one row of the group touches: its heap slices and the slices of the tensors it
+    // reads and writes at the shared indices. A block of rows keeps to half of L2.
+    std::vector<Expr> terms;
+    std::set<const BufferNode *> counted;
+    auto slice = [&](const Buffer &b) {
+      if (!counted.insert(b.get()).second || b->shape.size() < shared)
+        return;
+      std::vector<Expr> dims(b->shape.begin() + static_cast<std::ptrdiff_t>(shared),
+                             b->shape.end());
+      dims.push_back(intImm(byteSize(b->dtype)));
+      terms.push_back(product(dims));
+    };
+    for (size_t m : group.members) {
+      slice(defs[m].target);
+      for (const Access *a : accessesIn(defs[m].value)) {
+        bool rowSlice = a->indices.size() >= shared;
+        for (size_t k = 0; rowSlice && k < shared; ++k) {
+          const VarRef *v = as<VarRef>(a->indices[k]);
+          rowSlice = v && v->var == defs[m].indices[k].var;
+        }
+        if (rowSlice)
+          slice(a->buffer);
+      }
+    }
+    Expr rowBytes = intImm(0);
+    for (const Expr &t : terms)
+      rowBytes = add(rowBytes, t);
+    Expr rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2), simplify(rowBytes));
+    rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), rows);
+    gs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(1), rows));
+    gs.blockReason = "blocks of " + toString(gs.rowsPerBlock) + " rows (half of L2 " +
+                     std::to_string(target.l2Bytes / 1024) + " KiB per block, at most " +
+                     std::to_string(kMaxRowsPerBlock) + "): a heap slice per block";
+  }
+
+  // Parallelism over the outermost loop.
+  Expr work = intImm(0);
+  for (size_t m : group.members)
+    work = add(work, definitionWork(defs[m]));
+  gs.work = simplify(work);
+  const IntImm *knownWork = as<IntImm>(gs.work);
+  const IntImm *outer = shared ? as<IntImm>(first.indices[0].extent) : nullptr;
+  if (target.threads <= 1) {
+    gs.parallelReason = "serial: one thread";
+  } else if (shared == 0) {
+    gs.parallelReason = "serial: no loop to split (a reduction to one value stays serial)";
+  } else if (outer && outer->value < 2) {
+    gs.parallelReason = "serial: the outer loop has one iteration";
+  } else if (knownWork && knownWork->value < kParallelWork) {
+    gs.parallelReason =
+        "serial: work " + std::to_string(knownWork->value) + " < " + std::to_string(kParallelWork);
+  } else if (knownWork) {
+    gs.parallel = true;
+    gs.parallelReason = "parallel over " + first.indices[0].var->name + ": work " +
+                        std::to_string(knownWork->value) + " >= " + std::to_string(kParallelWork);
+  } else {
+    gs.parallel = true;
+    gs.parallelIf = Binary::make(BinaryOp::Ge, gs.work, intImm(kParallelWork));
+    gs.parallelReason = "parallel over " + first.indices[0].var->name + " when " +
+                        toString(gs.parallelIf) + " (shapes known at run time), else serial";
+  }
+  return gs;
+}
+
+} // namespace
+
+Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
+  Schedule s;
+  s.target = target;
+  for (const FusedGroup &g : fused.groups)
+    s.groups.push_back(scheduleGroup(fused, g, target));
+  return s;
+}
+
+std::string toString(const FusedKernel &fused, const Schedule &schedule) {
+  const CpuTarget &t = schedule.target;
+  std::string out = "schedule " + fused.kernel.name + " for " + t.name + ": " +
+                    std::to_string(t.vectorBits) + "-bit vectors, " + std::to_string(t.threads) +
+                    " thread" + (t.threads == 1 ? "" : "s") + ", L2 " +
+                    std::to_string(t.l2Bytes / 1024) + " KiB\n";
+  for (size_t g = 0; g < fused.groups.size(); ++g) {
+    const FusedGroup &group = fused.groups[g];
+    const GroupSchedule &gs = schedule.groups[g];
+    std::string names;
+    for (size_t m : group.members)
+      names += (names.empty() ? "" : ", ") + fused.kernel.defs[m].target->name;
+    out += "  group " + std::to_string(g) + " (" + names + "): " + gs.parallelReason;
+    if (gs.rowsPerBlock)
+      out += "; " + gs.blockReason;
+    if (!gs.sharedReason.empty())
+      out += "; " + gs.sharedReason;
+    out += "\n";
+    for (size_t m = 0; m < group.members.size(); ++m) {
+      const MemberSchedule &ms = gs.members[m];
+      std::string line = fused.kernel.defs[group.members[m]].target->name + ": ";
+      line += ms.vectorReason.empty() ? "in the shared loop" : ms.vectorReason;
+      if (ms.place != LocalPlace::None)
+        line += "; local: " + placeName(ms.place);
+      out += "    " + line + "\n";
+    }
+  }
+  return out;
+}
+
+} // namespace tdsl::passes

@@ -1,0 +1,67 @@
+// schedule: how each fused group runs on a CPU, chosen by heuristics from the target (vector
+// width, threads, cache sizes): which loop is parallel, which axis is vectorized and by how many
+// lanes, how rows are blocked and where group-local values live. Printed by
+// `tdsl emit --stage=schedule`, one line per group and per member, each decision with its reason.
+#pragma once
+
+#include "passes/Fuse.h"
+#include "passes/Target.h"
+
+#include <string>
+#include <vector>
+
+namespace tdsl::passes {
+
+/// Where a Local definition (see Storage) lives.
+enum class LocalPlace : uint8_t {
+  None,  // Not local: the whole tensor (an output, or a heap intermediate around its readers).
+  Value, // A scalar per shared point of an elementwise definition: a let, in registers.
+  Stack, // A small buffer (a scalar reduction result, or a slice of constant small size).
+  Heap,  // A slice of run-time or large size, allocated once per block of rows.
+};
+
+struct MemberSchedule {
+  /// The axis of this member's own nest that is vectorized (Spatial: its innermost index, which
+  /// is then not a shared dim; Reduction: its innermost reduction axis, with a vector
+  /// accumulator) and by how many lanes.
+  VectorAxis vector = VectorAxis::None;
+  int lanes = 1;
+  std::string vectorReason;
+  LocalPlace place = LocalPlace::None;
+};
+
+struct GroupSchedule {
+  /// Lanes of the innermost shared loop when the whole group is elementwise over its shared dims
+  /// (then no member has a nest of its own); 0 when it is not vectorized.
+  int sharedLanes = 0;
+  std::string sharedReason;
+  /// The outermost loop (the row-block loop when rows are blocked) runs in parallel; when
+  /// `parallelIf` is set, only when it holds at run time (the work depends on the shapes), and a
+  /// serial copy of the nest runs otherwise.
+  bool parallel = false;
+  ir::Expr parallelIf;
+  ir::Expr work; // Estimated operations of the group, i64 over the symbols.
+  std::string parallelReason;
+  /// Rows (iterations of the first shared loop) per block, when a Heap local needs amortizing:
+  /// i64 over the symbols; null when rows are not blocked.
+  ir::Expr rowsPerBlock;
+  std::string blockReason;
+  std::vector<MemberSchedule> members; // Parallel to FusedGroup::members.
+};
+
+struct Schedule {
+  CpuTarget target;
+  std::vector<GroupSchedule> groups; // Parallel to FusedKernel::groups.
+};
+
+/// Work (see GroupSchedule::work) from which a group runs in parallel: about 2^16 elements of a
+/// simple binary operation, tens of microseconds, well above the cost of waking the pool.
+constexpr int64_t kParallelWork = int64_t{1} << 18;
+
+/// Chooses the schedule of every group of `fused` for `target`.
+[[nodiscard]] Schedule schedule(const FusedKernel &fused, const CpuTarget &target);
+
+/// The stable text of `tdsl emit --stage=schedule`.
+std::string toString(const FusedKernel &fused, const Schedule &schedule);
+
+} // namespace tdsl::passes
