@@ -4,7 +4,9 @@
 #include "tdsl/tdsl.h"
 
 #include "api/CallPlan.h"
+#include "api/KernelCache.h"
 #include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/CudaLaunch.h"
 #include "frontend/Frontend.h"
 #include "ir/Interpreter.h"
 #include "ir/IRPrinter.h"
@@ -15,6 +17,7 @@
 #include "support/Check.h"
 #ifdef TDSL_HAVE_LLVM
 #include "codegen/llvm/LlvmBackend.h"
+#include "codegen/llvm/LlvmOptions.h"
 #endif
 
 #include <algorithm>
@@ -75,26 +78,46 @@ struct KernelState {
   ir::Kernel kernel;
   Target target;
   int threads = 1; // The Jit's: what the schedule is chosen for.
+  bool boundsChecks = false; // JitOptions::boundsChecks: compiled apart, never cached.
   CallPlan plan;   // How calls bind symbols and check tensors without allocating.
 
   std::once_flag lowerOnce;
   ir::LoweredFunc lowered;
 #ifdef TDSL_HAVE_LLVM
   std::once_flag compileOnce;
-  std::unique_ptr<codegen::CompiledCpuKernel> compiled;
+  std::shared_ptr<cache::KernelCache> cache; // The Jit's: in memory, then on disk.
+  std::shared_ptr<codegen::CompiledCpuKernel> compiled;
   std::atomic<codegen::KernelEntry> entry{nullptr}; // Set once compiled: calls skip call_once.
 
   codegen::KernelEntry compiledEntry() {
     if (codegen::KernelEntry fn = entry.load(std::memory_order_acquire))
       return fn;
-    const ir::LoweredFunc &func = loops();
     std::call_once(compileOnce, [&] {
-      compiled = codegen::compileForHost(func);
+      if (boundsChecks) {
+        codegen::LlvmCodeGenOptions options;
+        options.boundsChecks = true;
+        compiled = codegen::compileForHost(loops(), options);
+        entry.store(compiled->entry(), std::memory_order_release);
+        return;
+      }
+      // The key is the tensor IR and the schedule's target: a cache hit skips every pass.
+      cache::CacheKey key = cache::makeKey(kernel, cpuTargetFor(target, threads));
+      compiled = cache->get(key, [&]() -> const ir::LoweredFunc & { return loops(); });
       entry.store(compiled->entry(), std::memory_order_release);
     });
     return compiled->entry();
   }
 #endif
+
+  std::once_flag cudaOnce;
+  std::unique_ptr<codegen::CudaKernel> cuda; // Target::cuda(): compiled for the device on first call.
+
+  const codegen::CudaKernel &cudaKernel() {
+    std::call_once(cudaOnce, [&] {
+      cuda = std::make_unique<codegen::CudaKernel>(plainLoops(), kernel.name + " at " + kernel.span.str());
+    });
+    return *cuda;
+  }
 
   std::once_flag scheduleOnce;
   passes::ScheduledKernel scheduled;
@@ -251,6 +274,8 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
                          outputs[i].typeString());
     buffers.push_back(outputs[i].data());
   }
+  if (state.target.kind == Target::Kind::Cuda) // Separate device buffers: in-place is fine.
+    return codegen::runOnHostTensors(state.cudaKernel(), inputs, outputs, symbols.data());
   // Compiled code assumes its outputs overlap nothing (noalias): an in-place call computes into
   // fresh tensors and copies.
   if (detail::outputsOverlap(inputs, outputs)) {
@@ -267,7 +292,7 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
 std::vector<Tensor> Kernel::operator()(const std::vector<Tensor> &inputs) const {
   const detail::CallPlan &plan = state->plan;
   int64_t symbols[detail::CallPlan::kMaxSymbols];
-  if (plan.fast() && plan.bindInputs(inputs, symbols)) {
+  if (state->target.kind != Target::Kind::Cuda && plan.fast() && plan.bindInputs(inputs, symbols)) {
     std::vector<Tensor> outputs;
     outputs.reserve(plan.numOutputs());
     void *buffers[detail::CallPlan::kMaxBuffers];
@@ -300,7 +325,8 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
   // The fast path: no allocation, no string; any doubt goes to the general path.
   const detail::CallPlan &plan = state->plan;
   int64_t symbols[detail::CallPlan::kMaxSymbols];
-  if (plan.fast() && plan.bindInputs(inputs, symbols) && plan.checkOutputs(outputs, symbols) &&
+  if (state->target.kind != Target::Kind::Cuda && plan.fast() && plan.bindInputs(inputs, symbols) &&
+      plan.checkOutputs(outputs, symbols) &&
       !detail::outputsOverlap(inputs, outputs)) {
     void *buffers[detail::CallPlan::kMaxBuffers];
     size_t count = 0;
@@ -311,6 +337,64 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
     return launch(*state, buffers, symbols, threads_);
   }
   runChecked(*this, *state, inputs, outputs, threads_);
+}
+
+namespace {
+/// Checks device tensors against the kernel like bindInputs/runChecked do for host tensors.
+std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
+                                      const std::vector<DeviceTensor> &inputs) {
+  const ir::Kernel &k = state.kernel;
+  if (state.target.kind != Target::Kind::Cuda)
+    throw RuntimeError("kernel " + k.name + " was compiled for the CPU; device tensors need a "
+                       "Jit with Target::cuda()");
+  if (inputs.size() != k.inputs.size())
+    throw RuntimeError("kernel " + k.name + " takes " + std::to_string(k.inputs.size()) +
+                       " inputs, got " + std::to_string(inputs.size()));
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].dtype() != k.inputs[i]->dtype)
+      throw RuntimeError("input " + k.inputs[i]->name + " of kernel " + k.name + ": expected " +
+                         std::string(dtypeName(k.inputs[i]->dtype)) + ", got " +
+                         inputs[i].typeString());
+    shapes.push_back(inputs[i].shape());
+  }
+  return ir::bindSymbols(k, shapes);
+}
+} // namespace
+
+std::vector<DeviceTensor> Kernel::callDevice(const std::vector<DeviceTensor> &inputs) const {
+  const ir::Kernel &k = state->kernel;
+  std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
+  std::vector<DeviceTensor> outputs;
+  for (const ir::Buffer &out : k.outputs)
+    outputs.push_back(DeviceTensor::empty(ir::evalShape(out, k.symbols, symbols), out->dtype));
+  runDevice(inputs, outputs);
+  return outputs;
+}
+
+void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
+                       const std::vector<DeviceTensor> &outputs) const {
+  const ir::Kernel &k = state->kernel;
+  std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
+  if (outputs.size() != k.outputs.size())
+    throw RuntimeError("kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
+                       " outputs, got " + std::to_string(outputs.size()));
+  std::vector<uint64_t> buffers;
+  for (const DeviceTensor &t : inputs)
+    buffers.push_back(t.devicePointer());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    std::vector<int64_t> expected = ir::evalShape(k.outputs[i], k.symbols, symbols);
+    if (outputs[i].dtype() != k.outputs[i]->dtype || outputs[i].shape() != expected)
+      throw RuntimeError("output " + k.outputs[i]->name + " of kernel " + k.name + ": expected " +
+                         std::string(dtypeName(k.outputs[i]->dtype)) + shapeString(expected) +
+                         ", got " + outputs[i].typeString());
+    for (const DeviceTensor &in : inputs) // Compiled code assumes noalias outputs.
+      if (in.nbytes() && in.devicePointer() == outputs[i].devicePointer())
+        throw RuntimeError("output " + k.outputs[i]->name + " of kernel " + k.name +
+                           " is also an input; in-place calls on device tensors are not supported");
+    buffers.push_back(outputs[i].devicePointer());
+  }
+  state->cudaKernel().launch(buffers.data(), symbols.data());
 }
 
 Kernel Kernel::withThreads(int threads) const {
@@ -390,10 +474,60 @@ std::string printAst(const std::string &source, const std::string &name,
   return *ast;
 }
 
+std::string Kernel::dumpAfter(const std::string &pass) const {
+  std::string out;
+  std::vector<std::string> seen;
+  auto note = [&](const std::string &name, const std::string &text) {
+    if (std::find(seen.begin(), seen.end(), name) == seen.end())
+      seen.push_back(name);
+    if (pass == "all" || pass == name)
+      out += "# after " + name + "\n" + text + (text.empty() || text.back() != '\n' ? "\n" : "");
+  };
+  passes::PassLog log;
+  log.afterTensorPass = [&](const std::string &name, const ir::Kernel &k) {
+    note(name, ir::toString(k));
+  };
+  log.afterLoopPass = [&](const std::string &name, const ir::LoweredFunc &f) {
+    note(name, ir::toString(f));
+  };
+  if (state->target.kind == Target::Kind::Cuda)
+    (void)passes::lowerKernel(state->kernel, log);
+  else
+    (void)passes::lowerKernel(state->kernel, detail::cpuTargetFor(state->target, state->threads),
+                              log);
+  if (out.empty()) {
+    std::string names;
+    for (const std::string &n : seen)
+      names += (names.empty() ? "" : ", ") + n;
+    throw RuntimeError("no pass named '" + pass + "' (the passes: " + names + ", or all)");
+  }
+  return out;
+}
+
+std::string Kernel::cacheStatus() const {
+  if (state->target.kind != Target::Kind::Cpu)
+    return "no disk cache for CUDA kernels";
+  if (state->boundsChecks)
+    return "not cached: compiled with bounds checks (JitOptions::boundsChecks)";
+#ifdef TDSL_HAVE_LLVM
+  cache::CacheKey key =
+      cache::makeKey(state->kernel, detail::cpuTargetFor(state->target, state->threads));
+  return cache::explainLookup(key, state->cache->disk());
+#else
+  return "no disk cache (built without the LLVM backend)";
+#endif
+}
+
 Jit::Jit(Target target) : Jit(JitOptions{target}) {}
 
 Jit::Jit(const JitOptions &options)
-    : target_(options.target), threads_(resolveThreads(options.threads)) {}
+    : target_(options.target), threads_(resolveThreads(options.threads)),
+      boundsChecks_(options.boundsChecks) {
+  std::string dir;
+  if (options.diskCache && cache::diskCacheEnabledByEnvironment())
+    dir = options.cacheDir.empty() ? cache::defaultDirectory() : options.cacheDir;
+  cache_ = std::make_shared<cache::KernelCache>(std::move(dir));
+}
 
 Module Jit::compile(const std::string &source, const std::string &name) const {
   auto file = std::make_shared<const SourceFile>(SourceFile{name, source});
@@ -408,6 +542,10 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
     ks->kernel = std::move(k);
     ks->target = target_;
     ks->threads = threads_;
+    ks->boundsChecks = boundsChecks_;
+#ifdef TDSL_HAVE_LLVM
+    ks->cache = cache_;
+#endif
     ks->plan = detail::CallPlan(ks->kernel);
     state->kernels.push_back(std::move(ks));
   }

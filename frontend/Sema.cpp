@@ -162,6 +162,42 @@ size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+namespace {
+
+/// editDistance(a, b) when it is at most `limit`, else some value above `limit`. Costs
+/// O(min(|a|, |b|) * limit) at most: thousands of undefined names among thousands of candidates,
+/// or megabyte identifiers, stay fast.
+size_t boundedEditDistance(std::string_view a, std::string_view b, size_t limit) {
+  size_t gap = a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
+  if (gap > limit)
+    return limit + 1;
+  // Only cells within `limit` of the diagonal can stay within the limit.
+  const size_t inf = limit + 1;
+  std::vector<size_t> row(b.size() + 1, inf);
+  for (size_t j = 0; j <= std::min(b.size(), limit); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t lo = i > limit ? i - limit : 1, hi = std::min(b.size(), i + limit);
+    size_t diag = row[lo - 1];
+    row[lo - 1] = lo == 1 && i <= limit ? i : inf;
+    size_t best = row[lo - 1];
+    for (size_t j = lo; j <= hi; ++j) {
+      size_t up = row[j];
+      row[j] = std::min({up + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+      row[j] = std::min(row[j], inf);
+      diag = up;
+      best = std::min(best, row[j]);
+    }
+    if (hi < b.size())
+      row[hi + 1] = inf;
+    if (best > limit)
+      return inf;
+  }
+  return row[b.size()];
+}
+
+} // namespace
+
 std::string didYouMean(const std::string &name, const std::vector<std::string> &candidates) {
   size_t limit = std::min<size_t>(2, (name.size() + 1) / 3);
   std::string best;
@@ -169,7 +205,7 @@ std::string didYouMean(const std::string &name, const std::vector<std::string> &
   for (const std::string &c : candidates) {
     if (c == name)
       continue;
-    size_t d = editDistance(name, c);
+    size_t d = boundedEditDistance(name, c, bestDistance - 1);
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
@@ -183,13 +219,15 @@ KernelChecker::KernelChecker(FileState &file, const ast::Kernel &kernel, size_t 
     : file(file), kernel(kernel), position(position), diags(diags) {}
 
 void KernelChecker::error(const SourceSpan &span, std::string message, std::string hint) {
+  if (file.errors >= kMaxErrors) {
+    diags.note(span, "too many errors; stopping here");
+    throw TooManyErrors{};
+  }
+  ++file.errors;
   diags.error(span, std::move(message), std::move(hint));
 }
 
-size_t KernelChecker::errorCount() const {
-  return std::count_if(diags.diagnostics().begin(), diags.diagnostics().end(),
-                       [](const Diagnostic &d) { return d.severity == Severity::Error; });
-}
+size_t KernelChecker::errorCount() const { return file.errors; }
 
 std::string KernelChecker::sourceText(const SourceSpan &span) const {
   if (!span.valid() || span.begin > span.end || span.end > span.file->text.size())
@@ -1224,7 +1262,12 @@ ir::Module analyze(const ast::File &file, DiagnosticEngine &diags) {
       callable = false;
     }
     sema::KernelChecker checker(state, k, i, diags);
-    std::optional<ir::Kernel> kernel = checker.run();
+    std::optional<ir::Kernel> kernel;
+    try {
+      kernel = checker.run();
+    } catch (const sema::TooManyErrors &) {
+      break;
+    }
     if (kernel && callable) {
       ir::verify(*kernel);
       state.available[k.name] = state.module.kernels.size();

@@ -34,7 +34,15 @@ struct FileState {
   std::set<std::string> reliesOnSymbols;
   /// Every kernel name of the file with where it is first defined (to say "defined later").
   std::map<std::string, size_t> positions;
+  /// Errors the kernel checkers reported; after kMaxErrors, checking stops (TooManyErrors).
+  size_t errors = 0;
 };
+
+/// Like the parser, sema reports at most this many errors per file (thousands of errors in one
+/// file would otherwise cost time for diagnostics nobody reads).
+constexpr size_t kMaxErrors = 100;
+/// Thrown by KernelChecker::error past kMaxErrors; analyze() stops there.
+struct TooManyErrors {};
 
 /// A dim of a whole-array value: its i64 expression and affine form.
 struct Dim {

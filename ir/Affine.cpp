@@ -314,8 +314,8 @@ AffineExpr extremeOverDomain(const AffineExpr &e, const std::vector<IterVar> &do
   AffineExpr r;
   r.constant = e.constant;
   for (const auto &[v, c] : e.terms) {
-    auto it =
-        std::find_if(domain.begin(), domain.end(), [&](const IterVar &iv) { return iv.var == v; });
+    auto it = std::find_if(domain.begin(), domain.end(),
+                           [&v = v](const IterVar &iv) { return iv.var == v; });
     if (it == domain.end()) {
       addTerm(r.terms, v, c);
       continue;

@@ -5,6 +5,7 @@
 #include "ir/IRVisitor.h"
 #include "support/Check.h"
 
+#include <algorithm>
 #include <set>
 
 namespace tdsl::passes {
@@ -247,6 +248,15 @@ std::vector<GpuKernel> gpuKernels(const LoweredFunc &mapped) {
   std::vector<Buffer> allocations;
   collectKernels(mapped.body, mapped.name, lets, allocations, kernels);
   return kernels;
+}
+
+std::vector<Buffer> gpuHeapBuffers(const std::vector<GpuKernel> &kernels) {
+  std::vector<Buffer> heap;
+  for (const GpuKernel &k : kernels)
+    for (const Buffer &b : k.allocations)
+      if (std::find(heap.begin(), heap.end(), b) == heap.end())
+        heap.push_back(b);
+  return heap;
 }
 
 } // namespace tdsl::passes

@@ -55,4 +55,9 @@ struct GpuKernel {
 /// a top-level statement that is not a gpu_block nest (it was not mapped).
 std::vector<GpuKernel> gpuKernels(const ir::LoweredFunc &mapped);
 
+/// The heap intermediates of these kernels (the union of their `allocations`, in order of first
+/// appearance). Every emitted kernel takes them as pointer parameters after the func's buffers
+/// and before the symbols; the runtime allocates them on the device for each call.
+std::vector<ir::Buffer> gpuHeapBuffers(const std::vector<GpuKernel> &kernels);
+
 } // namespace tdsl::passes

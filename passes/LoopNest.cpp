@@ -13,6 +13,7 @@
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
+#include "passes/Tile.h"
 #include "support/Check.h"
 
 #include <limits>
@@ -458,7 +459,7 @@ private:
       loops.push_back(lw.bindLoop(d.indices[k]));
       extents.push_back(lw.bindings.back().extent);
     }
-    auto storeIndex = [&]() {
+    auto storeIndex = [&, drop = drop, &target = target]() { // Named captures: clang < 16.
       std::vector<Expr> idx;
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
@@ -477,7 +478,9 @@ private:
       if (!r) {
         Var lane = split.newInner();
         Stmt store =
-            withLane(lane, [&] { return Store::make(target, storeIndex(), lw.mutate(d.value)); });
+            withLane(lane, [&, &target = target] {
+              return Store::make(target, storeIndex(), lw.mutate(d.value));
+            });
         inner = For::make(split.outer, split.outerExtent, ForKind::Serial,
                           split.innerLoop(lane, store));
       } else {
@@ -662,8 +665,14 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
   func.symbols = kernel.symbols;
 
   std::vector<Stmt> nests;
-  for (size_t g = 0; g < fused.groups.size(); ++g)
-    nests.push_back(GroupLowering(fused, fused.groups[g], sched.groups[g]).lower());
+  for (size_t g = 0; g < fused.groups.size(); ++g) {
+    // A contraction and its epilogue are lowered as a tiled GEMM (passes/Tile.h).
+    const FusedGroup &group = fused.groups[g];
+    if (Stmt tiled = lowerTiledGroup(fused, group, sched.target))
+      nests.push_back(tiled);
+    else
+      nests.push_back(GroupLowering(fused, group, sched.groups[g]).lower());
+  }
   Stmt rest = Block::make({});
   for (size_t g = fused.groups.size(); g-- > 0;) {
     rest = Block::make({nests[g], rest});

@@ -2,6 +2,7 @@
 // pass that breaks the IR is named in the error, with the IR it was given.
 #include "passes/Pipeline.h"
 
+#include "passes/Contraction.h"
 #include "passes/Vectorize.h"
 
 #include "ir/IRPrinter.h"
@@ -51,7 +52,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
 
 ScheduledKernel scheduleKernel(const ir::Kernel &kernel, const CpuTarget &target) {
   ir::Kernel normalized = normalize(kernel);
-  FusedKernel fused = fuse(normalized);
+  FusedKernel fused = isolateContractions(fuse(normalized));
   Schedule sched = schedule(fused, target);
   return ScheduledKernel{std::move(fused), std::move(sched)};
 }
@@ -68,7 +69,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target, c
     log.afterTensorPass("normalize", normalized);
   verifyAfter("normalize", normalized, kernel);
 
-  FusedKernel fused = fuse(normalized);
+  FusedKernel fused = isolateContractions(fuse(normalized));
   if (log.afterTensorPass)
     log.afterTensorPass("fuse", fused.kernel);
   verifyAfter("fuse", fused.kernel, normalized);

@@ -323,20 +323,21 @@ const std::set<std::string> &reservedNames() {
 /// Emits the `__global__` functions of one mapped func, one GpuKernel at a time.
 class KernelEmitter {
 public:
-  KernelEmitter(const LoweredFunc &func, std::ostringstream &os) : func(func), os(os) {}
+  KernelEmitter(const LoweredFunc &func, std::vector<Buffer> heap, std::ostringstream &os)
+      : func(func), heap(std::move(heap)), os(os) {}
 
   void emit(const passes::GpuKernel &kernel) {
     reset();
-    for (const Buffer &b : kernel.allocations)
-      throw RuntimeError("intermediate buffer '" + b->name + "' of kernel " + func.name +
-                         " needs a heap allocation, which is not supported by the CUDA backend "
-                         "yet");
+    // Every kernel takes the same parameters: the func's buffers, the heap intermediates (device
+    // allocations made by the runtime), then the symbols.
     std::vector<std::string> params;
     for (const Buffer &b : func.params) {
       std::string name = bindBuffer(b);
       params.push_back((b->role == BufferRole::Input ? "const " : "") + cType(b->dtype) +
                        " *__restrict__ " + name);
     }
+    for (const Buffer &b : heap)
+      params.push_back(cType(b->dtype) + " *__restrict__ " + bindBuffer(b));
     for (const Var &s : func.symbols) {
       std::string name = bindVar(s);
       indexVars.insert(s.get());
@@ -370,6 +371,7 @@ public:
 
 private:
   const LoweredFunc &func;
+  std::vector<Buffer> heap;
   std::ostringstream &os;
   int indent = 0;
   std::unordered_map<const VarNode *, std::string> varNames;
@@ -881,7 +883,7 @@ std::string emitCuda(const LoweredFunc &func) {
   os << "// CUDA C for tdsl kernel " << func.name << ": " << kernels.size()
      << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
   os << kPrelude;
-  KernelEmitter emitter(mapped, os);
+  KernelEmitter emitter(mapped, passes::gpuHeapBuffers(kernels), os);
   for (const passes::GpuKernel &k : kernels)
     emitter.emit(k);
   return os.str();

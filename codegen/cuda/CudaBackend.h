@@ -28,4 +28,9 @@ NvrtcStatus nvrtcStatus();
 std::string compileToPtx(const std::string &cudaSource, const std::string &name,
                          const std::string &arch = "compute_90");
 
+/// Compiles CUDA source to a cubin for `arch`, a real architecture such as "sm_90" (no driver
+/// JIT at load). Throws like compileToPtx.
+std::string compileToCubin(const std::string &cudaSource, const std::string &name,
+                           const std::string &arch);
+
 } // namespace tdsl::codegen

@@ -41,6 +41,8 @@ struct NvrtcApi {
   GetTextFn getPtx = nullptr;
   GetSizeFn getProgramLogSize = nullptr;
   GetTextFn getProgramLog = nullptr;
+  GetSizeFn getCubinSize = nullptr; // Optional (NVRTC 11.1+).
+  GetTextFn getCubin = nullptr;
 
   std::string errorString(nvrtcResult r) const {
     const char *s = getErrorString ? getErrorString(r) : nullptr;
@@ -90,6 +92,8 @@ NvrtcApi loadNvrtc() {
   need("nvrtcGetPTX", api.getPtx);
   need("nvrtcGetProgramLogSize", api.getProgramLogSize);
   need("nvrtcGetProgramLog", api.getProgramLog);
+  loadSymbol(handle, "nvrtcGetCUBINSize", api.getCubinSize);
+  loadSymbol(handle, "nvrtcGetCUBIN", api.getCubin);
   if (missing) {
     api.status.reason = api.path + " does not export " + missing;
     return api;
@@ -135,6 +139,35 @@ std::string programLog(const NvrtcApi &api, nvrtcProgram prog) {
 } // namespace
 
 NvrtcStatus nvrtcStatus() { return nvrtc().status; }
+
+std::string compileToCubin(const std::string &cudaSource, const std::string &name,
+                           const std::string &arch) {
+  const NvrtcApi &api = nvrtc();
+  if (!api.status.available)
+    throw RuntimeError("cannot compile CUDA kernel " + name + ": " + api.status.reason);
+  if (!api.getCubin || !api.getCubinSize)
+    throw RuntimeError(api.path + " cannot produce cubins (NVRTC older than 11.1)");
+
+  ProgramGuard guard{api};
+  std::string fileName = name + ".cu";
+  if (nvrtcResult r =
+          api.createProgram(&guard.prog, cudaSource.c_str(), fileName.c_str(), 0, nullptr, nullptr);
+      r != kNvrtcSuccess)
+    throw RuntimeError("nvrtcCreateProgram failed for " + name + ": " + api.errorString(r));
+  std::string archOption = "--gpu-architecture=" + arch;
+  const char *options[] = {archOption.c_str(), "-default-device", "--std=c++17"};
+  if (nvrtcResult r = api.compileProgram(guard.prog, 3, options); r != kNvrtcSuccess)
+    throw RuntimeError("NVRTC failed to compile " + name + " for " + arch + " (" +
+                       api.errorString(r) + "):\n" + programLog(api, guard.prog));
+  size_t size = 0;
+  if (nvrtcResult r = api.getCubinSize(guard.prog, &size); r != kNvrtcSuccess || size == 0)
+    throw RuntimeError("nvrtcGetCUBINSize failed for " + name + " (is '" + arch +
+                       "' a real architecture such as sm_90?): " + api.errorString(r));
+  std::string cubin(size, '\0');
+  if (nvrtcResult r = api.getCubin(guard.prog, cubin.data()); r != kNvrtcSuccess)
+    throw RuntimeError("nvrtcGetCUBIN failed for " + name + ": " + api.errorString(r));
+  return cubin;
+}
 
 std::string compileToPtx(const std::string &cudaSource, const std::string &name,
                          const std::string &arch) {

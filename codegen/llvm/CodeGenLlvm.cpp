@@ -11,26 +11,31 @@
 // division selects a safe divisor first, float-to-int casts saturate, and predicated memory
 // accesses never touch memory for a false lane.
 #include "codegen/llvm/CodeGenLlvm.h"
+#include "codegen/llvm/BoundsChecks.h"
 
 #include "codegen/llvm/ParallelFor.h"
 #include "codegen/llvm/VectorMath.h"
+#include "ir/IRVisitor.h"
 #include "support/Check.h"
 
 #include <llvm/ADT/APFloat.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Triple.h>
 
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace tdsl::codegen {
@@ -42,6 +47,35 @@ using ir::ReduceOp;
 using ir::Type;
 
 bool isStorageFloat(DType d) { return d == DType::F16 || d == DType::BF16; }
+
+/// Outputs at least this large are written with non-temporal (streaming) stores: they cannot
+/// stay in this machine's caches (32 MiB of L3) anyway, and a streaming store skips the read
+/// that a plain store of a missing line does first (write-allocate), so an elementwise kernel
+/// moves 2 arrays' worth of traffic per input and output instead of 3 (docs/performance.md).
+constexpr int64_t kStreamingBytes = 16 * 1024 * 1024;
+
+/// The buffers read by a Load anywhere in a statement, and the variables an expression uses.
+class UseFinder : public ir::IRVisitor {
+public:
+  std::unordered_set<const ir::BufferNode *> loaded;
+  std::unordered_set<const ir::VarNode *> used;
+
+protected:
+  void visitLoad(const ir::Load *n) override {
+    loaded.insert(n->buffer.get());
+    IRVisitor::visitLoad(n);
+  }
+  void visitVarRef(const ir::VarRef *n) override { used.insert(n->var.get()); }
+};
+
+/// The loops directly in a statement (not those nested in them).
+class InnerLoopCounter : public ir::IRVisitor {
+public:
+  int loops = 0;
+
+protected:
+  void visitFor(const ir::For *) override { ++loops; }
+};
 
 /// The bits of `value` in the 16-bit float format `d` (exact: FloatImm values are representable).
 uint16_t halfBits(double value, DType d) {
@@ -63,12 +97,19 @@ private:
   llvm::LLVMContext &ctx;
   llvm::Module &module;
   const LlvmTargetInfo &target;
+  std::string kernelName; // For the bounds checks' reports.
   llvm::IRBuilder<> b;
   llvm::Function *function = nullptr; // The body function being emitted.
   llvm::BasicBlock *entryBlock = nullptr;
   llvm::Value *runtime = nullptr; // The runtime handle, in `function`.
   std::unordered_map<const ir::VarNode *, llvm::Value *> vars;
   std::unordered_map<const ir::BufferNode *, llvm::Value *> buffers;
+  /// Outputs that are written and never read by this kernel: large ones are stored with
+  /// streaming stores (see kStreamingBytes), which need an sfence before each function returns.
+  std::unordered_set<const ir::BufferNode *> streamable;
+  /// Inside a loop over rows whose body makes several passes (a row-wise group: max, exp, sum,
+  /// divide): the row variable. Loads of kernel inputs at this row prefetch the next row.
+  ir::Var rowVar;
 
   // Binds a name for the duration of a scope, restoring any shadowed binding afterwards.
   template <typename Map, typename Key> class ScopedBinding {
@@ -165,10 +206,23 @@ private:
 
   // ---- Memory.
   llvm::Value *bufferPointer(const ir::Buffer &buffer);
+  /// With target.boundsChecks: traps unless every active lane of `index` is inside `buffer`.
+  void checkBounds(const ir::Buffer &buffer, llvm::Value *index, llvm::Value *pred);
+  /// With target.boundsChecks: adds the variables of the captured buffers' shapes to `captures`.
+  void captureShapes(LoopCaptures &captures);
   llvm::Value *fromMemory(llvm::Value *v, DType d);
   llvm::Value *toMemory(llvm::Value *v, DType d);
   /// The base index when `index` is a stride-1 ramp (a contiguous access), else null.
   const ir::Expr *contiguousBase(const ir::Expr &index);
+  /// The i1 run-time test for storing `bytes` at `addr` of `buffer` with a streaming store (the
+  /// buffer is large and the address aligned to the store), or null when it never may.
+  llvm::Value *streamingTest(const ir::Buffer &buffer, llvm::Value *addr, uint64_t bytes);
+  /// Orders the streaming stores of this function before it returns (no-op without any).
+  void fenceStreamingStores();
+  /// Within a multi-pass row loop: prefetches into L2 the `lanes` elements of a kernel input at
+  /// `base` with the row variable one higher, so that the memory-bound first pass over the next
+  /// row finds it in cache while this row's compute-bound passes run.
+  void prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base, int lanes);
   /// Emits `body` only when `pred` holds; yields its value, or `otherwise` when the guard fails.
   template <typename F>
   llvm::Value *guarded(llvm::Value *pred, F &&body, llvm::Constant *otherwise);
@@ -207,6 +261,7 @@ void CodeGenLlvm::setFunctionAttributes(llvm::Function *f) {
 }
 
 void CodeGenLlvm::emitKernel(const ir::LoweredFunc &func, const std::string &symbol) {
+  kernelName = func.name;
   llvm::Type *ptrTy = b.getPtrTy();
   llvm::Type *i64Ty = b.getInt64Ty();
 
@@ -242,7 +297,15 @@ void CodeGenLlvm::emitKernel(const ir::LoweredFunc &func, const std::string &sym
   entryBlock = newBlock("entry");
   b.SetInsertPoint(entryBlock);
   TDSL_CHECK(func.body) << "function " << func.name << " has no body";
+  if (llvm::Triple(module.getTargetTriple()).getArch() == llvm::Triple::x86_64) {
+    UseFinder uses;
+    uses.visit(func.body);
+    for (const ir::Buffer &buf : func.params)
+      if (buf->role == ir::BufferRole::Output && !uses.loaded.count(buf.get()))
+        streamable.insert(buf.get());
+  }
   emit(func.body);
+  fenceStreamingStores();
   b.CreateRetVoid();
 
   // The entry point unpacks the arrays of the calling convention.
@@ -774,6 +837,30 @@ llvm::Value *CodeGenLlvm::bufferPointer(const ir::Buffer &buffer) {
   return it->second;
 }
 
+void CodeGenLlvm::checkBounds(const ir::Buffer &buffer, llvm::Value *index, llvm::Value *pred) {
+  if (!target.boundsChecks)
+    return;
+  // Parallel bodies capture the symbols of their buffers' shapes (captureShapes), so every
+  // shape is in scope here.
+  emitBoundsCheck(b, module, kernelName, buffer->name, index, elementCount(buffer), pred);
+}
+
+void CodeGenLlvm::captureShapes(LoopCaptures &captures) {
+  struct Collect : ir::IRVisitor {
+    std::vector<ir::Var> found;
+    void visitVarRef(const ir::VarRef *n) override { found.push_back(n->var); }
+  } collect;
+  for (const ir::Buffer &buffer : captures.buffers)
+    for (const ir::Expr &dim : buffer->shape)
+      collect.visit(dim);
+  std::unordered_set<const ir::VarNode *> have;
+  for (const ir::Var &var : captures.vars)
+    have.insert(var.get());
+  for (const ir::Var &var : collect.found)
+    if (vars.count(var.get()) && have.insert(var.get()).second)
+      captures.vars.push_back(var);
+}
+
 llvm::Value *CodeGenLlvm::fromMemory(llvm::Value *v, DType d) {
   return d == DType::Bool ? b.CreateICmpNE(v, intLike(v, 0)) : v;
 }
@@ -819,7 +906,9 @@ llvm::Value *CodeGenLlvm::emitLoad(const ir::Load &node) {
 
   if (lanes == 1) {
     auto load = [&] {
-      llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(node.index));
+      llvm::Value *index = emit(node.index);
+      checkBounds(node.buffer, index, nullptr);
+      llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, index);
       return fromMemory(b.CreateAlignedLoad(elem, addr, align), d);
     };
     if (!pred)
@@ -831,8 +920,11 @@ llvm::Value *CodeGenLlvm::emitLoad(const ir::Load &node) {
   auto *vecTy = llvm::FixedVectorType::get(elem, lanes);
   llvm::Constant *zeros = llvm::Constant::getNullValue(vecTy);
   llvm::Value *v;
+  if (target.boundsChecks)
+    checkBounds(node.buffer, emit(node.index), pred);
   if (const ir::Expr *base = contiguousBase(node.index)) {
     llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(*base));
+    prefetchNextRow(node.buffer, *base, lanes);
     if (pred)
       v = b.CreateMaskedLoad(vecTy, addr, align, pred, zeros);
     else
@@ -965,7 +1057,13 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
   counter->addIncoming(begin, preheader);
   {
     VarBinding bind(vars, node.var.get(), counter);
+    InnerLoopCounter inner;
+    inner.visit(node.body);
+    ir::Var outerRow = rowVar;
+    if (inner.loops >= 2)
+      rowVar = node.var;
     emit(node.body);
+    rowVar = outerRow;
   }
   // The counter stays below extent <= INT64_MAX: the increment cannot wrap.
   llvm::Value *next = b.CreateAdd(counter, b.getInt64(1), name + ".next", /*HasNUW=*/true,
@@ -985,6 +1083,8 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
 
 void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
   LoopCaptures captures = findCaptures(node);
+  if (target.boundsChecks)
+    captureShapes(captures);
   std::vector<llvm::Value *> bufferValues, varValues;
   for (const ir::Buffer &buf : captures.buffers)
     bufferValues.push_back(bufferPointer(buf));
@@ -1012,6 +1112,7 @@ void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
   entryBlock = newBlock("entry");
   b.SetInsertPoint(entryBlock);
   emitLoop(node, outlined.begin, outlined.end);
+  fenceStreamingStores();
   b.CreateRetVoid();
 
   vars = std::move(outerVars);
@@ -1028,6 +1129,14 @@ void CodeGenLlvm::emitBlock(const ir::Block &node) {
 }
 
 void CodeGenLlvm::emitStore(const ir::Store &node) {
+  // The micro-kernel of a tiled contraction (passes/Tile.h) accumulates into buffers named
+  // "tile.acc": there `acc + a * b` may become one FMA (docs/numerics.md). No user name has a dot.
+  llvm::IRBuilderBase::FastMathFlagGuard contractGuard(b);
+  if (node.buffer->name.starts_with("tile.acc")) {
+    llvm::FastMathFlags contract;
+    contract.setAllowContract();
+    b.setFastMathFlags(contract);
+  }
   DType d = node.buffer->dtype;
   llvm::Value *ptr = bufferPointer(node.buffer);
   llvm::Type *elem = memType(d);
@@ -1037,7 +1146,9 @@ void CodeGenLlvm::emitStore(const ir::Store &node) {
   if (node.value->type.lanes == 1) {
     auto store = [&]() -> llvm::Value * {
       llvm::Value *value = toMemory(emit(node.value), d);
-      b.CreateAlignedStore(value, b.CreateInBoundsGEP(elem, ptr, emit(node.index)), align);
+      llvm::Value *index = emit(node.index);
+      checkBounds(node.buffer, index, nullptr);
+      b.CreateAlignedStore(value, b.CreateInBoundsGEP(elem, ptr, index), align);
       return nullptr;
     };
     if (pred)
@@ -1048,16 +1159,80 @@ void CodeGenLlvm::emitStore(const ir::Store &node) {
   }
 
   llvm::Value *value = toMemory(emit(node.value), d);
+  if (target.boundsChecks)
+    checkBounds(node.buffer, emit(node.index), pred);
   if (const ir::Expr *base = contiguousBase(node.index)) {
     llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(*base));
-    if (pred)
+    uint64_t bytes = module.getDataLayout().getTypeStoreSize(value->getType());
+    llvm::Value *stream = pred ? nullptr : streamingTest(node.buffer, addr, bytes);
+    if (pred) {
       b.CreateMaskedStore(value, addr, align, pred);
-    else
+    } else if (stream) {
+      // LLVM hoists the test out of the loop where it can (unswitching); else the branch is
+      // predicted.
+      llvm::BasicBlock *streaming = newBlock("store.stream");
+      llvm::BasicBlock *plain = newBlock("store.plain");
+      llvm::BasicBlock *merge = newBlock("store.end");
+      b.CreateCondBr(stream, streaming, plain);
+      b.SetInsertPoint(streaming);
+      llvm::StoreInst *st = b.CreateAlignedStore(value, addr, llvm::Align(std::min<uint64_t>(bytes, 64)));
+      st->setMetadata(llvm::LLVMContext::MD_nontemporal,
+                      llvm::MDNode::get(ctx, llvm::ConstantAsMetadata::get(b.getInt32(1))));
+      b.CreateBr(merge);
+      b.SetInsertPoint(plain);
       b.CreateAlignedStore(value, addr, align);
+      b.CreateBr(merge);
+      b.SetInsertPoint(merge);
+    } else {
+      b.CreateAlignedStore(value, addr, align);
+    }
     return;
   }
   llvm::Value *addrs = b.CreateInBoundsGEP(elem, ptr, emit(node.index));
   b.CreateMaskedScatter(value, addrs, align, pred);
+}
+
+llvm::Value *CodeGenLlvm::streamingTest(const ir::Buffer &buffer, llvm::Value *addr,
+                                         uint64_t bytes) {
+  // Whole vectors of 16 to 64 bytes: one streaming store fills a power-of-two part of a line.
+  if (!streamable.count(buffer.get()) || bytes < 16 || bytes > 64 || (bytes & (bytes - 1)))
+    return nullptr;
+  // The size needs the shape's symbols, which an outlined parallel body may not have captured.
+  UseFinder shapeUses;
+  for (const ir::Expr &dim : buffer->shape)
+    shapeUses.visit(dim);
+  for (const ir::VarNode *v : shapeUses.used)
+    if (!vars.count(v))
+      return nullptr;
+  llvm::Value *size = b.CreateMul(elementCount(buffer), b.getInt64(byteSize(buffer->dtype)));
+  // One test, not two: LLVM unswitches the loop on it (the offset is the same for every vector
+  // of a row) into two versions, streaming and plain; two tests would make three.
+  llvm::Value *small = b.CreateZExt(b.CreateICmpSLT(size, b.getInt64(kStreamingBytes)), b.getInt64Ty());
+  llvm::Value *offset = b.CreateAnd(b.CreatePtrToInt(addr, b.getInt64Ty()), b.getInt64(bytes - 1));
+  return b.CreateICmpEQ(b.CreateOr(offset, small), b.getInt64(0));
+}
+
+void CodeGenLlvm::prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base, int lanes) {
+  if (!rowVar || buffer->role != ir::BufferRole::Input || !vars.count(rowVar.get()))
+    return;
+  UseFinder uses;
+  uses.visit(base);
+  if (!uses.used.count(rowVar.get()))
+    return;
+  ir::Expr next = ir::substitute(base, {{rowVar, ir::add(ir::ref(rowVar), ir::intImm(1, DType::I64))}});
+  // Not inbounds: past the last row the address is outside the buffer, which a prefetch may be.
+  llvm::Value *addr = b.CreateGEP(memType(buffer->dtype), bufferPointer(buffer), emit(next));
+  llvm::Function *prefetch =
+      llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::prefetch, {b.getPtrTy()});
+  uint64_t bytes = static_cast<uint64_t>(lanes) * byteSize(buffer->dtype);
+  for (uint64_t offset = 0; offset < bytes; offset += 64)
+    b.CreateCall(prefetch, {b.CreateConstGEP1_64(b.getInt8Ty(), addr, offset), b.getInt32(0),
+                            b.getInt32(2), b.getInt32(1)});
+}
+
+void CodeGenLlvm::fenceStreamingStores() {
+  if (!streamable.empty())
+    b.CreateCall(llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::x86_sse_sfence));
 }
 
 void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {

@@ -23,6 +23,8 @@ struct LlvmTargetInfo {
   /// Convert f16 <-> f32 through LLVM `half` (F16C's vcvtph2ps / vcvtps2ph). When false, the
   /// conversions are integer bit operations, which need no instruction or runtime helper.
   bool hardwareHalf = false;
+  /// Check every load and store against its buffer's extent (`--checks=bounds`, BoundsChecks.h).
+  bool boundsChecks = false;
 };
 
 /// Builds a module holding `symbol`, the kernel entry point with the calling convention of

@@ -4,12 +4,15 @@
 // the kernel frees its code.
 #include "codegen/llvm/LlvmBackend.h"
 
+#include "codegen/llvm/BoundsChecks.h"
 #include "codegen/llvm/CodeGenLlvm.h"
 #include "codegen/llvm/LlvmOptions.h"
 #include "codegen/llvm/ParallelFor.h"
+#include "codegen/llvm/VectorMath.h"
 #include "support/Check.h"
 
 #include <llvm/ADT/SmallString.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -22,6 +25,7 @@
 #include <llvm/IR/Module.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -86,6 +90,7 @@ LlvmTargetInfo targetInfo(const LlvmCodeGenOptions &options) {
   target.features = options.cpu.empty() ? host.features : options.features;
   target.vectorBits = vectorBitsOf(target.features);
   target.hardwareHalf = options.hardwareHalf && hasFeature(target.features, "f16c");
+  target.boundsChecks = options.boundsChecks;
   return target;
 }
 
@@ -188,6 +193,34 @@ private:
   KernelEntry fn;
 };
 
+/// A fresh LLJIT for the host whose code can call the process's libm and tdsl's runtime.
+std::unique_ptr<llvm::orc::LLJIT> makeHostJit() {
+  initializeNativeTarget();
+  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  TDSL_CHECK(machineBuilder) << "LLVM cannot describe the host: "
+                             << errorText(machineBuilder.takeError());
+  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  // libm (expf, tanhf, fmodf, ...), aligned_alloc and free come from the running process,
+  // through a JITDylib that the main one links against. (An LLVM callback: it must not throw.)
+  auto processSymbols = [](llvm::orc::LLJIT &jit) -> llvm::Expected<llvm::orc::JITDylibSP> {
+    auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+        jit.getDataLayout().getGlobalPrefix());
+    if (!generator)
+      return generator.takeError();
+    llvm::orc::JITDylib &dylib = jit.getExecutionSession().createBareJITDylib("<process>");
+    dylib.addGenerator(std::move(*generator));
+    return &dylib;
+  };
+  auto jit = llvm::orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(std::move(*machineBuilder))
+                 .setProcessSymbolsJITDylibSetup(processSymbols)
+                 .create();
+  TDSL_CHECK(jit) << "cannot create the JIT: " << errorText(jit.takeError());
+  defineRuntimeSymbols(**jit); // tdsl_parallel_for
+  defineBoundsCheckSymbols(**jit); // tdsl_bounds_violation
+  return std::move(*jit);
+}
+
 } // namespace
 
 CpuInfo hostCpuInfo() { return cachedHostCpuInfo(); }
@@ -229,40 +262,55 @@ std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func,
   std::string symbol = sanitizeName(func.name) + "_jit" + std::to_string(counter++);
   BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
 
-  auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  TDSL_CHECK(machineBuilder) << "LLVM cannot describe the host: "
-                             << errorText(machineBuilder.takeError());
-  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  // libm (expf, tanhf, fmodf, ...), aligned_alloc and free come from the running process,
-  // through a JITDylib that the main one links against. (An LLVM callback: it must not throw.)
-  auto processSymbols = [](llvm::orc::LLJIT &jit) -> llvm::Expected<llvm::orc::JITDylibSP> {
-    auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-        jit.getDataLayout().getGlobalPrefix());
-    if (!generator)
-      return generator.takeError();
-    llvm::orc::JITDylib &dylib = jit.getExecutionSession().createBareJITDylib("<process>");
-    dylib.addGenerator(std::move(*generator));
-    return &dylib;
-  };
-  auto jit = llvm::orc::LLJITBuilder()
-                 .setJITTargetMachineBuilder(std::move(*machineBuilder))
-                 .setProcessSymbolsJITDylibSetup(processSymbols)
-                 .create();
-  TDSL_CHECK(jit) << "cannot create the JIT: " << errorText(jit.takeError());
-  defineRuntimeSymbols(**jit); // tdsl_parallel_for
+  std::unique_ptr<llvm::orc::LLJIT> jit = makeHostJit();
 
-  if (llvm::Error error = (*jit)->addIRModule(
+  if (llvm::Error error = jit->addIRModule(
           llvm::orc::ThreadSafeModule(std::move(built.module), std::move(built.context))))
     TDSL_CHECK(false) << "the JIT rejects " << func.name << ": " << errorText(std::move(error));
-  auto address = (*jit)->lookup(symbol);
+  auto address = jit->lookup(symbol);
   TDSL_CHECK(address) << "cannot link " << func.name << ": " << errorText(address.takeError());
   built.checkNoErrors(func); // Machine code is generated during the lookup.
   auto fn = address->toPtr<KernelEntry>();
-  return std::make_unique<JitKernel>(std::move(*jit), fn);
+  return std::make_unique<JitKernel>(std::move(jit), fn);
 }
 
 std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func) {
   return compileForHost(func, LlvmCodeGenOptions{});
 }
+
+std::string compileToObject(const ir::LoweredFunc &func, const std::string &symbol) {
+  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, LlvmCodeGenOptions{});
+  llvm::SmallString<0> object;
+  llvm::raw_svector_ostream os(object);
+  llvm::legacy::PassManager passes;
+  bool unsupported =
+      built.machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile);
+  TDSL_CHECK(!unsupported) << "the host target cannot emit object files";
+  passes.run(*built.module);
+  built.checkNoErrors(func);
+  return std::string(object.str());
+}
+
+std::unique_ptr<CompiledCpuKernel> loadObject(const std::string &object, const std::string &symbol) {
+  libmvecAvailable(); // The object may call libmvec: load it into the process, as codegen does.
+  std::unique_ptr<llvm::orc::LLJIT> jit = makeHostJit();
+  // A failure here means a damaged entry, which the caller recompiles: LLVM must not print.
+  jit->getExecutionSession().setErrorReporter([](llvm::Error error) {
+    llvm::consumeError(std::move(error));
+  });
+  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, symbol + ".o");
+  if (llvm::Error error = jit->addObjectFile(std::move(buffer))) {
+    llvm::consumeError(std::move(error));
+    return nullptr;
+  }
+  auto address = jit->lookup(symbol);
+  if (!address) {
+    llvm::consumeError(address.takeError());
+    return nullptr;
+  }
+  return std::make_unique<JitKernel>(std::move(jit), address->toPtr<KernelEntry>());
+}
+
+std::string llvmVersion() { return LLVM_VERSION_STRING; }
 
 } // namespace tdsl::codegen

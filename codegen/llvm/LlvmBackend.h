@@ -35,4 +35,13 @@ std::string emitAssembly(const ir::LoweredFunc &func);
 /// Compiles for the host. Throws tdsl::InternalError if LLVM rejects the module (a bug).
 std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func);
 
+/// Relocatable object code for the host (what the kernel cache stores): the optimized function,
+/// exported as `symbol`, in an ELF object. Throws tdsl::InternalError if LLVM rejects the module.
+std::string compileToObject(const ir::LoweredFunc &func, const std::string &symbol);
+/// Links object code made by compileToObject (in this process or another) into a fresh JIT.
+/// Returns null when the object cannot be loaded or lacks `symbol` (a damaged cache entry).
+std::unique_ptr<CompiledCpuKernel> loadObject(const std::string &object, const std::string &symbol);
+/// The LLVM release this backend was built with, e.g. "19.1.7".
+std::string llvmVersion();
+
 } // namespace tdsl::codegen

@@ -14,6 +14,9 @@ struct LlvmCodeGenOptions {
   /// empty), e.g. "x86-64" and "" for the SSE2 baseline. The code must still run on the host.
   std::string cpu;
   std::string features;
+  /// Check every load and store against its buffer's extent at run time; a violation reports
+  /// the kernel, buffer, index and bound and aborts (`tdsl run --checks=bounds`).
+  bool boundsChecks = false;
 };
 
 std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized,

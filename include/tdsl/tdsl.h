@@ -39,7 +39,40 @@ struct Target {
 namespace detail {
 struct ModuleState;
 struct KernelState;
+struct DeviceStorage;
 } // namespace detail
+
+/// A dense row-major tensor in GPU memory, for keeping data on the device across calls of
+/// kernels compiled for Target::cuda() (Kernel::callDevice / runDevice). Cheap to copy: copies
+/// share one allocation, freed with the last. Kernel calls on device tensors are asynchronous
+/// (ordered on tdsl's stream); toHost and copyTo wait for them. Throws RuntimeError when there is
+/// no GPU.
+class DeviceTensor {
+public:
+  DeviceTensor() = default;
+  /// Uninitialized device memory.
+  static DeviceTensor empty(std::vector<int64_t> shape, DType dtype);
+  static DeviceTensor fromHost(const Tensor &host);
+  Tensor toHost() const;
+  /// Copies between this tensor and a host tensor of the same shape and dtype.
+  void copyFrom(const Tensor &host) const;
+  void copyTo(const Tensor &host) const;
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+  int64_t numel() const;
+  size_t nbytes() const { return static_cast<size_t>(numel()) * byteSize(dtype_); }
+  /// The CUdeviceptr (0 for an empty default-constructed tensor).
+  uint64_t devicePointer() const;
+  std::string typeString() const; // e.g. "f32[4, 8] (cuda)"
+
+private:
+  std::shared_ptr<detail::DeviceStorage> storage_;
+  std::vector<int64_t> shape_;
+  DType dtype_ = DType::F32;
+};
+namespace cache {
+class KernelCache;
+}
 
 /// One compiled kernel. Cheap to copy; shares the module's compiled code.
 class Kernel {
@@ -62,6 +95,12 @@ public:
   /// precomputed per kernel binds the shape symbols); the first call compiles the kernel.
   void run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs) const;
 
+  /// Kernels compiled for Target::cuda() only: runs on device tensors, allocating the outputs
+  /// on the device / into caller-provided device outputs. Asynchronous (see DeviceTensor).
+  std::vector<DeviceTensor> callDevice(const std::vector<DeviceTensor> &inputs) const;
+  void runDevice(const std::vector<DeviceTensor> &inputs,
+                 const std::vector<DeviceTensor> &outputs) const;
+
   /// The threads this handle's calls may use (its Jit's count unless set with withThreads).
   int threads() const { return threads_; }
   /// A handle to the same compiled kernel whose calls use `threads` threads (0: every hardware
@@ -74,6 +113,14 @@ public:
   std::vector<Tensor> interpret(const std::vector<Tensor> &inputs) const;
   /// Any stage as text.
   std::string dump(Stage stage) const;
+  /// The IR after each run of the lowering pass `pass` (tensor IR after "normalize" and "fuse",
+  /// loop IR after "lower-scheduled", "simplify", "vectorize"; "build-loop-nest" for CUDA;
+  /// "all" for every pass), each headed "# after PASS"; `tdsl emit --print-after=PASS`.
+  /// Throws RuntimeError, naming the passes, for a pass the pipeline does not run.
+  std::string dumpAfter(const std::string &pass) const;
+  /// Whether this kernel's first call would load it from the disk cache: "hit (PATH)", or why
+  /// not (which part of the cache key differs from the nearest entry); see `tdsl cache why`.
+  std::string cacheStatus() const;
 
 private:
   friend class Module;
@@ -107,6 +154,18 @@ struct JitOptions {
   /// on the calling thread. The schedule decides which loops are parallel for this count; small
   /// tensors stay on one thread.
   int threads = 0;
+  /// Keep compiled CPU kernels on disk, shared by every process of the same tdsl build
+  /// (TDSL_CACHE=off in the environment turns it off too). Kernels are always cached in memory,
+  /// per Jit: compiling the same kernel twice with one Jit compiles it once.
+  bool diskCache = true;
+  /// The disk cache's directory; empty: $TDSL_CACHE_DIR, else $XDG_CACHE_HOME/tdsl, else
+  /// ~/.cache/tdsl.
+  std::string cacheDir{};
+  /// Debug mode (`tdsl run --checks=bounds`): the CPU code checks every load and store against
+  /// its tensor's extent; a violation prints the kernel, tensor, index and bound to stderr and
+  /// aborts. Sema proves every access in bounds, so a violation is a compiler bug. Kernels
+  /// compiled so are slower and never cached on disk.
+  bool boundsChecks = false;
 };
 
 class Jit {
@@ -124,6 +183,8 @@ public:
 private:
   Target target_;
   int threads_;
+  bool boundsChecks_ = false;
+  std::shared_ptr<cache::KernelCache> cache_;
 };
 
 } // namespace tdsl

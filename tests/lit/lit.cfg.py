@@ -13,6 +13,14 @@ config.substitutions.append(("FileCheck", config.filecheck))
 config.substitutions.append(("%verify-diags", "python3 " + os.path.join(config.tdsl_source_dir, "tests/lit/verify_diagnostics.py") + " " + os.path.join(config.tdsl_bin_dir, "tdsl")))
 config.environment["HOME"] = os.environ.get("HOME", "/tmp")
 
+# `REQUIRES: chromium` tests screenshot pages in headless Chromium (apt-get install chromium).
+import shutil
+for browser in ["chromium", "chromium-browser", "google-chrome"]:
+    if shutil.which(browser):
+        config.available_features.add("chromium")
+        config.substitutions.append(("%chromium", shutil.which(browser)))
+        break
+
 # `REQUIRES: nvrtc` tests need NVRTC at run time (loaded with dlopen by the CUDA backend).
 import ctypes
 for candidate in ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12",

@@ -3,6 +3,7 @@
 // once plus each output written once, the floor any implementation must pay; FLOPs are counted on
 // the normalized tensor IR (see countFlops) so they do not depend on how the code was scheduled.
 #include "Bench.h"
+#include "Calibrate.h"
 
 #include "frontend/Frontend.h"
 #include "ir/Shapes.h"
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -188,8 +190,17 @@ CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts) {
                   "memory bandwidth in GB/s (e.g. STREAM triad): report the floor bytes / GBPS")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", opts.json, "end with one line of JSON holding the results");
+  cmd->add_option("--plot", opts.plot,
+                  "write the roofline with each kernel as a point to this .svg (without "
+                  "--kernel: every kernel of the file)");
+  cmd->add_flag("!--no-roofline", opts.roofline,
+                "skip the roofline figures (and the one-time calibration they need)");
   return cmd;
 }
+
+RooflinePoint benchKernel(const BenchOptions &opts, const std::string &source,
+                          const ir::Kernel &irKernel, const std::map<std::string, int64_t> &shapes,
+                          const std::optional<Ceilings> &ceilings, int &threadsUsed);
 
 int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> &shapes) {
   std::string source = readSource(opts.file);
@@ -200,7 +211,37 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
   std::optional<ir::Module> module = frontend::compileSource(file, diags);
   if (!module || diags.hasErrors())
     throw CompileError(diags.diagnostics());
-  const ir::Kernel &irKernel = findKernel(*module, opts.kernel, opts.file);
+  std::optional<Ceilings> ceilings;
+  if ((opts.roofline || !opts.plot.empty()) && opts.target == "cpu")
+    ceilings = loadOrMeasureCeilings(/*force=*/false);
+  std::vector<const ir::Kernel *> kernels;
+  if (opts.kernel.empty() && !opts.plot.empty())
+    for (const ir::Kernel &k : module->kernels)
+      kernels.push_back(&k);
+  else
+    kernels.push_back(&findKernel(*module, opts.kernel, opts.file));
+  std::vector<RooflinePoint> points;
+  int threadsUsed = 1;
+  for (const ir::Kernel *k : kernels)
+    points.push_back(benchKernel(opts, source, *k, shapes, ceilings, threadsUsed));
+  if (!opts.plot.empty()) {
+    if (!ceilings)
+      throw RuntimeError("--plot needs the CPU ceilings (--target cpu)");
+    std::ofstream out(opts.plot, std::ios::binary);
+    if (!out)
+      throw RuntimeError("cannot write " + opts.plot);
+    out << rooflineSvg(points, ceilings->peakGflops(threadsUsed),
+                       ceilings->bandwidthGbps(threadsUsed),
+                       opts.file + " on " + ceilings->fingerprint + ", " +
+                           std::to_string(threadsUsed) +
+                           (threadsUsed == 1 ? " thread" : " threads"));
+  }
+  return 0;
+}
+
+RooflinePoint benchKernel(const BenchOptions &opts, const std::string &source,
+                          const ir::Kernel &irKernel, const std::map<std::string, int64_t> &shapes,
+                          const std::optional<Ceilings> &ceilings, int &threadsUsed) {
   std::vector<std::vector<int64_t>> shapesIn = inputShapes(irKernel, shapes);
   std::vector<int64_t> symbols = ir::bindSymbols(irKernel, shapesIn);
   int64_t flops = countFlops(passes::normalize(irKernel), symbols);
@@ -210,6 +251,7 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
   jitOptions.threads = opts.threads;
   Jit jit(jitOptions);
   int threads = jit.threads();
+  threadsUsed = threads;
   Kernel kernel = jit.compile(source, opts.file).kernel(irKernel.name);
 
   std::vector<Tensor> inputs;
@@ -244,11 +286,16 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
     return times.size() >= maxRuns || (times.size() >= static_cast<size_t>(opts.minRuns) &&
                                        seconds(began, Clock::now()) >= opts.minSeconds);
   };
+  // Progress on a terminal only (stderr a TTY), at most every 0.2 s; nothing in pipes or files.
+  Progress progress("timing " + irKernel.name);
   while (!enough()) {
     Clock::time_point t0 = Clock::now();
     kernel.run(inputs, outputs);
     times.push_back(seconds(t0, Clock::now()));
+    progress.update(std::to_string(times.size()) + " runs, " +
+                    number(seconds(began, Clock::now())) + " s");
   }
+  progress.done();
 
   double med = median(times);
   double best = *std::min_element(times.begin(), times.end());
@@ -273,6 +320,28 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
               << number(opts.bandwidthGbps) << " GB/s; reached " << number(100 * floorSeconds / med)
               << "%\n";
 
+  // The roofline: the time the ceilings allow for these FLOPs and bytes, max(flops / peak,
+  // bytes / bandwidth), over the time taken. A kernel far from it whose whole call is a few
+  // microseconds is bound by fixed costs (the call, the threads' hand-off), not by the machine.
+  double intensity = bytes > 0 ? static_cast<double>(flops) / static_cast<double>(bytes) : 0;
+  double fraction = 0, ceilingGflops = 0;
+  std::string bound;
+  if (ceilings) {
+    double peak = ceilings->peakGflops(threads) * 1e9, bw = ceilings->bandwidthGbps(threads) * 1e9;
+    double computeSeconds = static_cast<double>(flops) / peak;
+    double memorySeconds = static_cast<double>(bytes) / bw;
+    double rooflineSeconds = std::max(computeSeconds, memorySeconds);
+    fraction = med > 0 ? rooflineSeconds / med : 0;
+    ceilingGflops = std::min(peak, intensity * bw) / 1e9;
+    bound = (fraction < 0.25 && med < 50e-6)         ? "overhead"
+            : computeSeconds > memorySeconds         ? "compute"
+                                                      : "memory";
+    std::cout << "  roofline intensity " << number(intensity) << " FLOP/byte; bound " << bound
+              << "; roofline_fraction " << number(fraction) << " (ceilings "
+              << number(ceilings->peakGflops(threads)) << " GFLOP/s, "
+              << number(ceilings->bandwidthGbps(threads)) << " GB/s)\n";
+  }
+
   if (opts.json) {
     std::string shapeJson;
     for (size_t i = 0; i < irKernel.symbols.size(); ++i)
@@ -289,9 +358,113 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
     if (floorSeconds > 0)
       std::cout << ", \"floor_ms\": " << number(floorSeconds * 1e3)
                 << ", \"floor_frac\": " << number(floorSeconds / med);
+    if (ceilings)
+      std::cout << ", \"intensity\": " << number(intensity) << ", \"bound\": " << jsonString(bound)
+                << ", \"roofline_fraction\": " << number(fraction)
+                << ", \"ceiling_gflops\": " << number(ceilingGflops);
     std::cout << "}" << std::endl;
   }
-  return 0;
+  return RooflinePoint{irKernel.name, intensity, gflops, gbps};
+}
+
+namespace {
+
+std::string xmlEscape(const std::string &text) {
+  std::string out;
+  for (char c : text)
+    out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : c == '"' ? "&quot;"
+                                                                                : std::string(1, c);
+  return out;
+}
+
+std::string fmt(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", v);
+  return text;
+}
+
+} // namespace
+
+std::string rooflineSvg(const std::vector<RooflinePoint> &points, double peakGflops,
+                        double bandwidthGbps, const std::string &title) {
+  const double width = 800, height = 560, left = 80, right = 30, top = 50, bottom = 70;
+  double ridge = peakGflops / bandwidthGbps;
+  // Axes: powers of two covering the ridge, every point and some room.
+  double xMin = std::min(1.0 / 16, ridge / 64), xMax = std::max(64.0, ridge * 16);
+  double yMax = peakGflops * 2, yMin = std::min(xMin * bandwidthGbps, peakGflops / 1024);
+  for (const RooflinePoint &p : points) {
+    if (p.intensity > 0) {
+      xMin = std::min(xMin, p.intensity / 2);
+      xMax = std::max(xMax, p.intensity * 2);
+    }
+    if (p.gflops > 0)
+      yMin = std::min(yMin, p.gflops / 2);
+  }
+  xMin = std::exp2(std::floor(std::log2(xMin)));
+  xMax = std::exp2(std::ceil(std::log2(xMax)));
+  yMin = std::pow(10, std::floor(std::log10(yMin)));
+  yMax = std::pow(10, std::ceil(std::log10(yMax)));
+  auto X = [&](double v) {
+    return left + (std::log(v) - std::log(xMin)) / (std::log(xMax) - std::log(xMin)) *
+                      (width - left - right);
+  };
+  auto Y = [&](double v) {
+    return height - bottom - (std::log(v) - std::log(yMin)) / (std::log(yMax) - std::log(yMin)) *
+                                 (height - top - bottom);
+  };
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" viewBox=\"0 0 " << width << " " << height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Roofline: "
+      << xmlEscape(title) << "</text>\n";
+  // Grid and tick labels.
+  for (double x = xMin; x <= xMax * 1.001; x *= 2) {
+    svg << "<line x1=\"" << fmt(X(x)) << "\" y1=\"" << top << "\" x2=\"" << fmt(X(x)) << "\" y2=\""
+        << height - bottom << "\" stroke=\"#e4e4e4\"/>\n";
+    char label[32];
+    std::snprintf(label, sizeof label, x < 1 ? "1/%g" : "%g", x < 1 ? 1 / x : x);
+    svg << "<text x=\"" << fmt(X(x)) << "\" y=\"" << height - bottom + 18
+        << "\" text-anchor=\"middle\">" << label << "</text>\n";
+  }
+  for (double y = yMin; y <= yMax * 1.001; y *= 10) {
+    svg << "<line x1=\"" << left << "\" y1=\"" << fmt(Y(y)) << "\" x2=\"" << width - right
+        << "\" y2=\"" << fmt(Y(y)) << "\" stroke=\"#e4e4e4\"/>\n";
+    char label[32];
+    std::snprintf(label, sizeof label, "%g", y);
+    svg << "<text x=\"" << left - 8 << "\" y=\"" << fmt(Y(y) + 4) << "\" text-anchor=\"end\">"
+        << label << "</text>\n";
+  }
+  svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << width - left - right
+      << "\" height=\"" << height - top - bottom << "\" fill=\"none\" stroke=\"black\"/>\n"
+      << "<text x=\"" << (left + width - right) / 2 << "\" y=\"" << height - 22
+      << "\" text-anchor=\"middle\">arithmetic intensity (FLOP/byte)</text>\n"
+      << "<text transform=\"translate(20," << (top + height - bottom) / 2
+      << ") rotate(-90)\" text-anchor=\"middle\">GFLOP/s</text>\n";
+  // The roofline: bandwidth slope up to the ridge, then the peak.
+  double xStart = std::max(xMin, yMin / bandwidthGbps);
+  svg << "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"3\" points=\"" << fmt(X(xStart))
+      << "," << fmt(Y(xStart * bandwidthGbps)) << " " << fmt(X(ridge)) << "," << fmt(Y(peakGflops))
+      << " " << fmt(X(xMax)) << "," << fmt(Y(peakGflops)) << "\"/>\n";
+  char ceilingText[96];
+  std::snprintf(ceilingText, sizeof ceilingText, "peak %.4g GFLOP/s", peakGflops);
+  svg << "<text x=\"" << fmt(X(xMax) - 6) << "\" y=\"" << fmt(Y(peakGflops) - 8)
+      << "\" text-anchor=\"end\" fill=\"#c0392b\">" << ceilingText << "</text>\n";
+  std::snprintf(ceilingText, sizeof ceilingText, "%.4g GB/s", bandwidthGbps);
+  svg << "<text x=\"" << fmt(X(xStart) + 8) << "\" y=\"" << fmt(Y(xStart * bandwidthGbps) - 8)
+      << "\" fill=\"#c0392b\">" << ceilingText << "</text>\n";
+  // The kernels.
+  for (const RooflinePoint &p : points) {
+    double x = std::clamp(p.intensity > 0 ? p.intensity : xMin, xMin, xMax);
+    double y = std::clamp(p.gflops > 0 ? p.gflops : yMin, yMin, yMax);
+    svg << "<circle cx=\"" << fmt(X(x)) << "\" cy=\"" << fmt(Y(y))
+        << "\" r=\"6\" fill=\"#2c7fb8\" stroke=\"black\"/>\n"
+        << "<text x=\"" << fmt(X(x) + 9) << "\" y=\"" << fmt(Y(y) + 4) << "\">" << xmlEscape(p.name)
+        << "</text>\n";
+  }
+  svg << "</svg>\n";
+  return svg.str();
 }
 
 } // namespace tdsl::tool

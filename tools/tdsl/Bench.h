@@ -26,7 +26,22 @@ struct BenchOptions {
   uint64_t seed = 1;
   double bandwidthGbps = 0; // With a value: also report the bandwidth floor and its fraction.
   bool json = false;
+  /// Write the roofline (this machine's ceilings from `tdsl calibrate`, each kernel timed a
+  /// labelled point) as SVG. Without --kernel, every kernel of the file is timed.
+  std::string plot;
+  bool roofline = true; // Report intensity, bound and roofline_fraction (calibrates once).
 };
+
+/// One timed kernel on the roofline.
+struct RooflinePoint {
+  std::string name;
+  double intensity = 0; // FLOPs per byte moved.
+  double gflops = 0, gbps = 0;
+};
+
+/// The SVG of a roofline: log-log axes, the ceilings, each point labelled.
+std::string rooflineSvg(const std::vector<RooflinePoint> &points, double peakGflops,
+                        double bandwidthGbps, const std::string &title);
 
 /// Registers `tdsl bench` and its flags on `app`, storing them in `opts`.
 CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts);

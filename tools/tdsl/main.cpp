@@ -1,5 +1,8 @@
 // The tdsl command-line driver: run, check, emit and bench .tdsl programs.
 #include "Bench.h"
+#include "Cache.h"
+#include "Explain.h"
+#include "Calibrate.h"
 #include "api/Numerics.h"
 #include "runtime/Convert.h"
 #include "support/Check.h"
@@ -108,12 +111,14 @@ struct RunOptions {
   bool check = false;
   uint64_t seed = 1;
   int threads = 0; // 0: every hardware thread.
+  std::string checks = "none"; // --checks=bounds: generated code checks every load and store.
 };
 
 int runCommand(const RunOptions &opts) {
   JitOptions jitOptions;
   jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
   jitOptions.threads = opts.threads;
+  jitOptions.boundsChecks = opts.checks == "bounds";
   Jit jit(jitOptions);
   Module module = jit.compile(readFile(opts.file), opts.file);
   Kernel kernel = selectKernel(module, opts.kernel, opts.file);
@@ -245,6 +250,9 @@ int main(int argc, char **argv) {
   runCmd->add_option("--seed", run.seed, "seed of the random inputs");
   runCmd->add_option("--threads", run.threads, "threads to use (default 0: every hardware thread)")
       ->check(CLI::Range(0, 4096));
+  runCmd->add_option("--checks", run.checks,
+                     "bounds: the CPU code checks every load and store (a debug mode)")
+      ->check(CLI::IsMember({"none", "bounds"}));
 
   std::string checkFile;
   CLI::App *checkCmd = app.add_subcommand("check", "report diagnostics only");
@@ -255,7 +263,11 @@ int main(int argc, char **argv) {
   CLI::App *emitCmd = app.add_subcommand("emit", "print a compilation stage");
   emitCmd->add_option("file", emitFile, ".tdsl source")->required();
   emitCmd->add_option("--kernel", emitKernel, "kernel to print (default: all)");
-  emitCmd->add_option("--stage", emitStage, "ast|tensor|fused|schedule|loops|llvm|asm|cuda|ptx")->required();
+  emitCmd->add_option("--stage", emitStage, "ast|tensor|fused|schedule|loops|llvm|asm|cuda|ptx");
+  std::string printAfter;
+  emitCmd->add_option("--print-after", printAfter,
+                      "print the IR after this pass (normalize, fuse, lower-scheduled, simplify, "
+                      "vectorize, or all) instead of a stage");
   emitCmd->add_option("--target", emitTarget, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   emitCmd->add_option("--cpu", emitCpu, "CPU to schedule for: host, x86-64-v3 or x86-64-v4")
@@ -266,6 +278,15 @@ int main(int argc, char **argv) {
   tool::BenchOptions bench;
   CLI::App *benchCmd = tool::addBenchCommand(app, bench);
 
+  tool::CacheOptions cacheOpts;
+  CLI::App *cacheCmd = tool::addCacheCommand(app, cacheOpts);
+
+  tool::CalibrateOptions calibrateOpts;
+  CLI::App *calibrateCmd = tool::addCalibrateCommand(app, calibrateOpts);
+
+  tool::ExplainOptions explainOpts;
+  CLI::App *explainCmd = tool::addExplainCommand(app, explainOpts);
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -273,10 +294,21 @@ int main(int argc, char **argv) {
       return runCommand(run);
     if (checkCmd->parsed())
       return checkCommand(checkFile);
+    if (emitCmd->parsed() && !printAfter.empty())
+      return tool::printAfterCommand(emitFile, emitKernel, printAfter, emitTarget, emitCpu,
+                                     emitThreads);
+    if (emitCmd->parsed() && emitStage.empty())
+      throw UsageError("tdsl emit needs --stage or --print-after");
     if (emitCmd->parsed())
       return emitCommand(emitFile, emitKernel, emitStage, emitTarget, emitCpu, emitThreads);
     if (benchCmd->parsed())
       return tool::benchCommand(bench, parseShapes(bench.shapes));
+    if (cacheCmd->parsed())
+      return tool::cacheCommand(cacheOpts);
+    if (explainCmd->parsed())
+      return tool::explainCommand(explainOpts);
+    if (calibrateCmd->parsed())
+      return tool::calibrateCommand(calibrateOpts);
   } catch (const CompileError &e) {
     std::cerr << e.what();
     return 1;

@@ -290,22 +290,15 @@ TEST(LowerScheduled, KnownMultipleOfTheLanesNeedsNoGuard) {
                   "x[i * 1024 + j.outer * 16 + j.inner] * 2.0\n");
 }
 
-TEST(LowerScheduled, MatmulAccumulatesOneVectorPerBlockOfColumns) {
+// A matmul goes to the tiling pass (tests/lit/tile/ checks its nest): packed panels and a block
+// of 14 x 32 accumulators, not the generic vector accumulator per block of columns.
+TEST(LowerScheduled, MatmulIsLoweredByTheTilingPass) {
   std::string text;
-  lowered(matmulKernel(), avx512(1), &text);
-  EXPECT_EQ(text, "for i in [0, M) serial\n"
-                  "  for j.outer in [0, (N + 63) // 64) serial\n"
-                  "    allocate c.acc: f32[64] stack\n"
-                  "      for j.inner in [0, 64) vectorized\n"
-                  "        c.acc[j.inner] = 0.0\n"
-                  "      for k in [0, K) serial\n"
-                  "        for j.inner in [0, 64) vectorized\n"
-                  "          if (j.outer * 64 + j.inner < N)\n"
-                  "            c.acc[j.inner] = c.acc[j.inner] + a[i * K + k] * "
-                  "b[k * N + j.outer * 64 + j.inner]\n"
-                  "      for j.inner in [0, 64) vectorized\n"
-                  "        if (j.outer * 64 + j.inner < N)\n"
-                  "          c[i * N + j.outer * 64 + j.inner] = c.acc[j.inner]\n");
+  LoopCounts c = lowered(matmulKernel(), avx512(1), &text);
+  EXPECT_EQ(c.parallel, 0);
+  EXPECT_NE(text.find("allocate tile.acc: f32[448] stack"), std::string::npos) << text;
+  EXPECT_NE(text.find("allocate tile.a: f32[m.panels * 14 * K] heap"), std::string::npos) << text;
+  EXPECT_EQ(text.find("c.acc"), std::string::npos) << text;
 }
 
 TEST(LowerScheduled, LayernormMeansDivideTheVectorSum) {

@@ -1,0 +1,557 @@
+// The kernel cache (see KernelCache.h): keys, the entry file format, atomic writes, checksums,
+// least-recently-used eviction and the per-Jit memory cache.
+//
+// Entry file: "TDSLKC01", then four little-endian u64 (key length, symbol length, object length,
+// FNV-1a 64 checksum of key + symbol + object), then the three byte strings.
+#include "api/KernelCache.h"
+
+#include "ir/IRPrinter.h"
+#include "ir/Kernel.h"
+#include "passes/Target.h"
+#include "support/Check.h"
+#ifdef TDSL_HAVE_LLVM
+#include "codegen/llvm/LlvmBackend.h"
+#endif
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+namespace tdsl::cache {
+namespace {
+
+constexpr char kMagic[8] = {'T', 'D', 'S', 'L', 'K', 'C', '0', '1'};
+constexpr size_t kHeaderBytes = 8 + 4 * 8;
+constexpr const char *kSuffix = ".tko";
+
+uint64_t fnv1a(const void *data, size_t size, uint64_t hash = 0xcbf29ce484222325ull) {
+  const auto *bytes = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= bytes[i];
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+uint64_t checksumOf(const std::string &key, const std::string &symbol, const std::string &object) {
+  uint64_t h = fnv1a(key.data(), key.size());
+  h = fnv1a(symbol.data(), symbol.size(), h);
+  return fnv1a(object.data(), object.size(), h);
+}
+
+std::string hex(uint64_t value) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+void putU64(std::string &out, uint64_t value) {
+  for (int i = 0; i < 8; ++i)
+    out += static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+uint64_t getU64(const char *in) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i)
+    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  return value;
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Reads a whole file; nullopt if it cannot be opened or read.
+std::optional<std::string> readWhole(const std::string &path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return std::nullopt;
+  std::string data;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0)
+    data.reserve(static_cast<size_t>(st.st_size));
+  char buffer[1 << 16];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0)
+      break;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return data;
+}
+
+bool writeWhole(int fd, const std::string &data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+/// mkdir -p; true if the directory exists afterwards.
+bool makeDirectories(const std::string &path) {
+  if (path.empty())
+    return false;
+  for (size_t at = 1; at <= path.size(); ++at) {
+    if (at != path.size() && path[at] != '/')
+      continue;
+    std::string prefix = path.substr(0, at);
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+      return false;
+  }
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/// Parses an entry file's bytes; nullopt when truncated, damaged or not an entry.
+std::optional<Entry> parseEntry(const std::string &data, bool headerOnly = false) {
+  if (data.size() < kHeaderBytes || std::memcmp(data.data(), kMagic, 8) != 0)
+    return std::nullopt;
+  uint64_t keyLen = getU64(data.data() + 8), symbolLen = getU64(data.data() + 16),
+           objectLen = getU64(data.data() + 24), checksum = getU64(data.data() + 32);
+  uint64_t body = data.size() - kHeaderBytes;
+  if (keyLen > body || symbolLen > body - keyLen || objectLen != body - keyLen - symbolLen)
+    return std::nullopt;
+  Entry entry;
+  entry.keyText = data.substr(kHeaderBytes, keyLen);
+  entry.symbol = data.substr(kHeaderBytes + keyLen, symbolLen);
+  if (headerOnly)
+    return entry;
+  entry.object = data.substr(kHeaderBytes + keyLen + symbolLen);
+  if (checksumOf(entry.keyText, entry.symbol, entry.object) != checksum)
+    return std::nullopt;
+  return entry;
+}
+
+struct FileInfo {
+  std::string path;
+  uint64_t bytes;
+  int64_t mtimeNs;
+};
+
+std::vector<FileInfo> listEntries(const std::string &dir, bool temporaries = false) {
+  std::vector<FileInfo> files;
+  DIR *d = ::opendir(dir.c_str());
+  if (!d)
+    return files;
+  while (dirent *e = ::readdir(d)) {
+    std::string name = e->d_name;
+    bool isTemp = name.size() > 1 && name[0] == '.' && endsWith(name, ".tmp");
+    if (temporaries ? !isTemp : !endsWith(name, kSuffix))
+      continue;
+    std::string path = dir + "/" + name;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      continue; // Removed meanwhile by another process.
+    files.push_back({path, static_cast<uint64_t>(st.st_size),
+                     static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec});
+  }
+  ::closedir(d);
+  return files;
+}
+
+// The ELF build-id note of the loaded object that contains this function.
+struct BuildIdSearch {
+  uintptr_t address;
+  std::string id;
+  std::string path;
+  bool found = false;
+};
+
+int findBuildId(dl_phdr_info *info, size_t, void *data) {
+  auto *search = static_cast<BuildIdSearch *>(data);
+  bool contains = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && search->address >= start && search->address < start + ph.p_memsz)
+      contains = true;
+  }
+  if (!contains)
+    return 0;
+  search->found = true;
+  search->path = info->dlpi_name;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_NOTE)
+      continue;
+    const char *at = reinterpret_cast<const char *>(info->dlpi_addr + ph.p_vaddr);
+    const char *end = at + ph.p_memsz;
+    while (at + sizeof(ElfW(Nhdr)) <= end) {
+      const auto *note = reinterpret_cast<const ElfW(Nhdr) *>(at);
+      const char *name = at + sizeof(ElfW(Nhdr));
+      const char *desc = name + ((note->n_namesz + 3) & ~3u);
+      if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
+          std::memcmp(name, "GNU", 4) == 0 && desc + note->n_descsz <= end) {
+        for (unsigned j = 0; j < note->n_descsz; ++j) {
+          char byte[3];
+          std::snprintf(byte, sizeof byte, "%02x", static_cast<unsigned char>(desc[j]));
+          search->id += byte;
+        }
+        return 1;
+      }
+      at = desc + ((note->n_descsz + 3) & ~3u);
+    }
+  }
+  return 1;
+}
+
+std::string computeBuildId() {
+  BuildIdSearch search{reinterpret_cast<uintptr_t>(&computeBuildId), {}, {}};
+  dl_iterate_phdr(findBuildId, &search);
+  if (!search.id.empty())
+    return search.id;
+  // No build-id note: the file's identity stands in (a rebuild changes its size or time).
+  std::string path = search.path.empty() ? "/proc/self/exe" : search.path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0)
+    return "file:" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec);
+  return "unknown";
+}
+
+std::string indentValue(const std::string &value) {
+  if (value.find('\n') == std::string::npos)
+    return value;
+  std::string out = "\n";
+  std::istringstream lines(value);
+  std::string line;
+  while (std::getline(lines, line))
+    out += "  " + line + "\n";
+  if (!out.empty() && out.back() == '\n')
+    out.pop_back();
+  return out;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+std::string CacheKey::text() const {
+  std::string out;
+  for (const auto &[name, value] : fields)
+    out += name + ": " + indentValue(value) + "\n";
+  return out;
+}
+
+std::string CacheKey::hash() const {
+  std::string t = text();
+  return hex(fnv1a(t.data(), t.size())) + hex(fnv1a(t.data(), t.size(), 0x84222325cbf29ce4ull));
+}
+
+std::optional<CacheKey> CacheKey::parse(const std::string &text) {
+  CacheKey key;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("  ", 0) == 0) {
+      if (key.fields.empty())
+        return std::nullopt;
+      std::string &value = key.fields.back().second;
+      value += (value.empty() ? "" : "\n") + line.substr(2);
+      continue;
+    }
+    size_t colon = line.find(": ");
+    if (colon == std::string::npos) {
+      if (line.empty() || line.back() != ':')
+        return std::nullopt;
+      key.fields.emplace_back(line.substr(0, line.size() - 1), "");
+      continue;
+    }
+    key.fields.emplace_back(line.substr(0, colon), line.substr(colon + 2));
+  }
+  return key;
+}
+
+const std::string *CacheKey::field(const std::string &name) const {
+  for (const auto &[n, value] : fields)
+    if (n == name)
+      return &value;
+  return nullptr;
+}
+
+const std::string &buildId() {
+  static const std::string id = computeBuildId();
+  return id;
+}
+
+CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target) {
+  CacheKey key;
+  key.fields.emplace_back("format", "tdsl kernel cache 1");
+  key.fields.emplace_back("tdsl build", buildId());
+#ifdef TDSL_HAVE_LLVM
+  codegen::CpuInfo host = codegen::hostCpuInfo();
+  key.fields.emplace_back("llvm", codegen::llvmVersion());
+  key.fields.emplace_back("cpu", host.cpuName);
+  key.fields.emplace_back("cpu features", host.features);
+#else
+  key.fields.emplace_back("llvm", "none");
+#endif
+  key.fields.emplace_back("schedule target",
+                          target.name + ", vector bits " + std::to_string(target.vectorBits) +
+                              ", L1 " + std::to_string(target.l1Bytes) + ", L2 " +
+                              std::to_string(target.l2Bytes) + ", L3 " +
+                              std::to_string(target.l3Bytes));
+  key.fields.emplace_back("threads", std::to_string(target.threads));
+  key.fields.emplace_back("options", "O3, hardware half, PIC");
+  key.fields.emplace_back("kernel", kernel.name);
+  key.fields.emplace_back("ir", ir::toString(kernel));
+  return key;
+}
+
+std::string defaultDirectory() {
+  if (const char *dir = std::getenv("TDSL_CACHE_DIR"); dir && *dir)
+    return dir;
+  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/tdsl";
+  if (const char *home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/tdsl";
+  return {};
+}
+
+bool diskCacheEnabledByEnvironment() {
+  const char *value = std::getenv("TDSL_CACHE");
+  if (!value)
+    return true;
+  std::string v = value;
+  return !(v == "off" || v == "0" || v == "false" || v == "OFF");
+}
+
+uint64_t defaultMaxBytes() {
+  if (const char *value = std::getenv("TDSL_CACHE_MAX_BYTES"); value && *value) {
+    char *end = nullptr;
+    unsigned long long n = std::strtoull(value, &end, 10);
+    if (end && *end == '\0')
+      return n;
+  }
+  return 256ull << 20;
+}
+
+Counters &counters() {
+  static Counters c;
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The disk cache
+
+DiskCache::DiskCache(std::string directory, uint64_t maxBytes)
+    : dir(std::move(directory)), maxBytes(maxBytes) {}
+
+std::string DiskCache::pathOf(const CacheKey &key) const {
+  return dir + "/" + key.hash() + kSuffix;
+}
+
+DiskCache::Found DiskCache::load(const CacheKey &key, Entry &entry) const {
+  std::string path = pathOf(key);
+  std::optional<std::string> data = readWhole(path);
+  if (!data)
+    return Found::Miss;
+  std::optional<Entry> parsed = parseEntry(*data);
+  if (!parsed || parsed->keyText != key.text()) {
+    ::unlink(path.c_str()); // A rename by another process may have put a good one here since;
+    return Found::Corrupt;  // then it is recompiled once more, which is harmless.
+  }
+  entry = std::move(*parsed);
+  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0); // Recently used: now.
+  return Found::Hit;
+}
+
+bool DiskCache::store(const CacheKey &key, const std::string &symbol,
+                      const std::string &object) const {
+  if (!makeDirectories(dir))
+    return false;
+  std::string keyText = key.text();
+  std::string data(kMagic, 8);
+  putU64(data, keyText.size());
+  putU64(data, symbol.size());
+  putU64(data, object.size());
+  putU64(data, checksumOf(keyText, symbol, object));
+  data += keyText;
+  data += symbol;
+  data += object;
+
+  static std::atomic<uint64_t> serial{0};
+  std::string temp = dir + "/." + key.hash() + "." + std::to_string(::getpid()) + "." +
+                     std::to_string(serial++) + ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return false;
+  bool ok = writeWhole(fd, data);
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(temp.c_str(), pathOf(key).c_str()) != 0) {
+    ::unlink(temp.c_str());
+    return false;
+  }
+  counters().stores++;
+  evict();
+  return true;
+}
+
+void DiskCache::evict() const {
+  std::vector<FileInfo> files = listEntries(dir);
+  uint64_t total = 0;
+  for (const FileInfo &f : files)
+    total += f.bytes;
+  if (total <= maxBytes)
+    return;
+  std::sort(files.begin(), files.end(), [](const FileInfo &a, const FileInfo &b) {
+    return a.mtimeNs != b.mtimeNs ? a.mtimeNs < b.mtimeNs : a.path < b.path;
+  });
+  for (const FileInfo &f : files) {
+    if (total <= maxBytes)
+      break;
+    if (::unlink(f.path.c_str()) == 0)
+      counters().evictions++;
+    total -= f.bytes; // Gone either way (another process may have removed it first).
+  }
+}
+
+DiskCache::Stats DiskCache::stats() const {
+  Stats s;
+  s.maxBytes = maxBytes;
+  for (const FileInfo &f : listEntries(dir)) {
+    s.entries++;
+    s.bytes += f.bytes;
+  }
+  return s;
+}
+
+uint64_t DiskCache::clear() const {
+  uint64_t removed = 0;
+  for (const FileInfo &f : listEntries(dir))
+    removed += ::unlink(f.path.c_str()) == 0;
+  for (const FileInfo &f : listEntries(dir, /*temporaries=*/true))
+    ::unlink(f.path.c_str());
+  return removed;
+}
+
+std::vector<std::string> DiskCache::keyTexts() const {
+  std::vector<std::string> keys;
+  for (const FileInfo &f : listEntries(dir))
+    if (std::optional<std::string> data = readWhole(f.path))
+      if (std::optional<Entry> entry = parseEntry(*data, /*headerOnly=*/true))
+        keys.push_back(entry->keyText);
+  return keys;
+}
+
+std::string explainLookup(const CacheKey &key, const DiskCache *disk) {
+  if (!disk)
+    return "no disk cache (turned off by JitOptions::diskCache or TDSL_CACHE=off)";
+  std::string path = disk->pathOf(key);
+  if (std::optional<std::string> data = readWhole(path)) {
+    std::optional<Entry> entry = parseEntry(*data);
+    if (entry && entry->keyText == key.text())
+      return "hit (" + path + ")";
+    return "miss: the entry " + path + " is damaged (checksum or size); it will be recompiled";
+  }
+  // Compared as parsed from text, like the entries' keys (the text drops a trailing newline).
+  CacheKey current = CacheKey::parse(key.text()).value_or(key);
+  const std::string *kernel = current.field("kernel");
+  std::vector<std::string> texts = disk->keyTexts();
+  std::optional<std::vector<std::string>> nearest;
+  for (const std::string &text : texts) {
+    std::optional<CacheKey> other = CacheKey::parse(text);
+    if (!other || !kernel || !other->field("kernel") || *other->field("kernel") != *kernel)
+      continue;
+    std::vector<std::string> changed;
+    for (const auto &[name, value] : current.fields) {
+      const std::string *old = other->field(name);
+      if (old && *old == value)
+        continue;
+      bool shortValues = old && old->size() <= 48 && value.size() <= 48 &&
+                         old->find('\n') == std::string::npos &&
+                         value.find('\n') == std::string::npos;
+      changed.push_back(shortValues ? name + " (" + *old + " -> " + value + ")"
+                                    : name + (name == "ir" ? " (the kernel's tensor IR)" : ""));
+    }
+    if (!nearest || changed.size() < nearest->size())
+      nearest = changed;
+  }
+  if (!nearest)
+    return "miss: no entry for kernel " + (kernel ? *kernel : std::string("?")) + " among the " +
+           std::to_string(texts.size()) + " entries of " + disk->directory();
+  std::string list;
+  for (const std::string &c : *nearest)
+    list += (list.empty() ? "" : ", ") + c;
+  return "miss: the nearest entry of kernel " + *kernel + " differs in " + list;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The memory cache
+
+KernelCache::KernelCache(std::string directory) {
+  if (!directory.empty())
+    disk_.emplace(std::move(directory));
+}
+
+std::shared_ptr<codegen::CompiledCpuKernel>
+KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc &()> &lower) {
+#ifdef TDSL_HAVE_LLVM
+  std::string hash = key.hash();
+  std::shared_ptr<Slot> slot;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::shared_ptr<Slot> &s = slots[hash];
+    if (!s)
+      s = std::make_shared<Slot>();
+    slot = s;
+  }
+  bool ran = false;
+  std::call_once(slot->once, [&] {
+    ran = true;
+    if (disk_) {
+      Entry entry;
+      DiskCache::Found found = disk_->load(key, entry);
+      if (found == DiskCache::Found::Hit) {
+        slot->kernel = codegen::loadObject(entry.object, entry.symbol);
+        if (slot->kernel) {
+          counters().diskHits++;
+          return;
+        }
+        found = DiskCache::Found::Corrupt; // Whole, but not loadable: recompile and replace.
+      }
+      if (found == DiskCache::Found::Corrupt)
+        counters().corrupt++;
+    }
+    counters().misses++;
+    std::string symbol = "tdsl_" + hash.substr(0, 16);
+    std::string object = codegen::compileToObject(lower(), symbol);
+    slot->kernel = codegen::loadObject(object, symbol);
+    TDSL_CHECK(slot->kernel) << "the JIT cannot load the object code it just compiled";
+    if (disk_)
+      disk_->store(key, symbol, object);
+  });
+  if (!ran)
+    counters().memoryHits++;
+  return slot->kernel;
+#else
+  (void)key, (void)lower;
+  TDSL_UNREACHABLE("the kernel cache needs the LLVM backend");
+#endif
+}
+
+} // namespace tdsl::cache

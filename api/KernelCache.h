@@ -1,0 +1,138 @@
+// The kernel cache: compiled CPU kernels kept in memory per Jit and on disk across processes.
+//
+// An entry is keyed by everything that decides the machine code: the printed tensor IR of the
+// kernel, the schedule's target (vector width, caches, threads), the host CPU and its features,
+// the LLVM version, the code generation options and the build id of tdsl itself. On disk
+// ($TDSL_CACHE_DIR, else $XDG_CACHE_HOME/tdsl, else ~/.cache/tdsl) each entry is one file,
+// <hash>.tko, holding the key's text, the entry symbol and the relocatable object code with a
+// checksum; it is written to a temporary file and renamed into place, so readers in other
+// processes see a whole entry or none. A damaged or truncated entry fails its checksum, is
+// removed and recompiled. The directory is capped in size (TDSL_CACHE_MAX_BYTES, default
+// 256 MiB): after each store the least recently used entries (by modification time, which a hit
+// refreshes) are removed. TDSL_CACHE=off turns the disk cache off.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tdsl::ir {
+struct Kernel;
+struct LoweredFunc;
+} // namespace tdsl::ir
+namespace tdsl::passes {
+struct CpuTarget;
+}
+namespace tdsl::codegen {
+class CompiledCpuKernel;
+}
+
+namespace tdsl::cache {
+
+/// The parts of a key, in a fixed order, each named ("llvm", "cpu", "ir", ...), so that
+/// `tdsl cache why` can say which part changed.
+struct CacheKey {
+  std::vector<std::pair<std::string, std::string>> fields;
+
+  /// "name: value" per line; multi-line values (the IR) are indented by two spaces.
+  std::string text() const;
+  /// 32 hex digits identifying text(); names the entry file.
+  std::string hash() const;
+  /// Parses text() back (for `why`); nullopt if it is not a key's text.
+  static std::optional<CacheKey> parse(const std::string &text);
+  const std::string *field(const std::string &name) const;
+};
+
+/// The key of `kernel` scheduled for `target` on this host with this build of tdsl.
+CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target);
+
+/// The build id of the code running tdsl (its ELF build-id; else its file's size and time).
+const std::string &buildId();
+/// The directory of the disk cache from the environment (see the header comment).
+std::string defaultDirectory();
+/// False when TDSL_CACHE is "off", "0" or "false".
+bool diskCacheEnabledByEnvironment();
+/// TDSL_CACHE_MAX_BYTES, else 256 MiB.
+uint64_t defaultMaxBytes();
+
+/// Process-wide counts of what lookups found (tests and `tdsl cache stats` read them).
+struct Counters {
+  std::atomic<uint64_t> memoryHits{0}, diskHits{0}, misses{0}, corrupt{0}, stores{0},
+      evictions{0};
+};
+Counters &counters();
+
+/// One entry read from disk.
+struct Entry {
+  std::string keyText;
+  std::string symbol;
+  std::string object;
+};
+
+/// The files of one cache directory. Every operation tolerates other processes working on the
+/// same directory at the same time; failures to read or write make lookups miss, never throw.
+class DiskCache {
+public:
+  explicit DiskCache(std::string directory, uint64_t maxBytes = defaultMaxBytes());
+  const std::string &directory() const { return dir; }
+
+  enum class Found { Hit, Miss, Corrupt };
+  /// Reads and checks the entry of `key`. A corrupt entry is removed.
+  Found load(const CacheKey &key, Entry &entry) const;
+  /// Writes the entry atomically, then evicts least recently used entries beyond the cap.
+  /// Returns false when the directory cannot be written.
+  bool store(const CacheKey &key, const std::string &symbol, const std::string &object) const;
+
+  struct Stats {
+    uint64_t entries = 0, bytes = 0, maxBytes = 0;
+  };
+  Stats stats() const;
+  /// Removes every entry (and stray temporary files); returns how many entries it removed.
+  uint64_t clear() const;
+  /// The key texts of every readable entry (for `why`).
+  std::vector<std::string> keyTexts() const;
+  /// Removes least recently used entries until the directory holds at most `maxBytes`.
+  void evict() const;
+  /// The path of the entry file of `key`.
+  std::string pathOf(const CacheKey &key) const;
+
+private:
+  std::string dir;
+  uint64_t maxBytes;
+};
+
+/// What a lookup of `key` in `disk` finds, for `tdsl cache why`: "hit (PATH)", or "miss: ..."
+/// naming the parts of the key that differ from the nearest entry of the same kernel (one
+/// written by another build of tdsl, for another CPU, thread count or IR), or "no disk cache".
+/// Reads the directory only (a corrupt entry is reported, not removed).
+std::string explainLookup(const CacheKey &key, const DiskCache *disk);
+
+/// A Jit's cache: compiled kernels in memory by key, in front of an optional DiskCache.
+class KernelCache {
+public:
+  /// `directory` empty: no disk cache.
+  explicit KernelCache(std::string directory);
+  /// The compiled kernel of `key`: from memory, else from disk, else `lower()` compiled (and
+  /// stored on disk). Concurrent callers with one key compile it once.
+  std::shared_ptr<codegen::CompiledCpuKernel>
+  get(const CacheKey &key, const std::function<const ir::LoweredFunc &()> &lower);
+  const DiskCache *disk() const { return disk_ ? &*disk_ : nullptr; }
+
+private:
+  struct Slot {
+    std::once_flag once;
+    std::shared_ptr<codegen::CompiledCpuKernel> kernel;
+  };
+  std::optional<DiskCache> disk_;
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<Slot>> slots;
+};
+
+} // namespace tdsl::cache

@@ -1,0 +1,154 @@
+// Times the issue-5 GPU workloads (bench/gpu/gpu.tdsl) compiled by tdsl for Target::cuda(), on
+// device tensors, with CUDA events (median of repeats after warm-up), plus a device-to-device
+// copy for the bandwidth ceiling, NVRTC compile times (cold and from the disk cache) and the host
+// overhead of one launch. Prints CSV: workload,ms,gbps,tflops,note — bench/gpu/peers.py prints the
+// same for PyTorch, and scripts/gpu_check.sh joins them into a table.
+//
+//   bench_gpu <path to gpu.tdsl> [--quick]
+#include "api/Numerics.h"
+#include "codegen/cuda/CudaLaunch.h"
+#include "runtime/Cuda.h"
+#include "tdsl/tdsl.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+using namespace tdsl;
+namespace cu = tdsl::runtime::cuda;
+
+namespace {
+
+void row(const std::string &name, double ms, double bytes, double flops, const std::string &note) {
+  std::printf("%s,%.4f,%.1f,%.3f,%s\n", name.c_str(), ms, bytes / ms / 1e6, flops / ms / 1e9,
+              note.c_str());
+  std::fflush(stdout);
+}
+
+/// Checks one output against the interpreter on a small input (the timed sizes are too big for
+/// the f64 interpreter); returns "ok" or what differs.
+std::string check(const Kernel &k, const std::vector<Tensor> &small) {
+  std::vector<Tensor> got = k(small), want = k.interpret(small);
+  for (size_t o = 0; o < got.size(); ++o)
+    if (!withinTolerance(got[o], want[o]))
+      return "MISMATCH " + describe(runtime::compare(got[o], want[o]), got[o].shape());
+  return "ok";
+}
+
+double timeKernel(const Kernel &k, const std::vector<DeviceTensor> &in,
+                  const std::vector<DeviceTensor> &out, int repeats) {
+  return cu::timeMs([&] { k.runDevice(in, out); }, 2, repeats);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: bench_gpu gpu.tdsl [--quick]\n");
+    return 2;
+  }
+  if (!cu::status().available) {
+    std::fprintf(stderr, "no GPU: %s\n", cu::status().reason.c_str());
+    return 1;
+  }
+  bool quick = argc > 2 && std::string(argv[2]) == "--quick";
+  const cu::DeviceInfo &dev = cu::device();
+  std::printf("# device: %s, sm_%d%d, %d SMs, %zu MiB, L2 %d KiB\n", dev.name.c_str(), dev.major,
+              dev.minor, dev.multiprocessors, dev.totalMemory >> 20, dev.l2Bytes >> 10);
+  std::printf("workload,ms,GB/s,TFLOP/s,note\n");
+
+  Module m = Jit(Target::cuda()).compileFile(argv[1]);
+  const int64_t n = quick ? (1 << 24) : (int64_t(1) << 28); // 256M f32 = 1 GiB
+  const int64_t R = quick ? 1024 : 16384, C = 8192;
+
+  // Copy ceiling: bytes read + written.
+  {
+    DeviceTensor a = DeviceTensor::fromHost(Tensor::randn({n}, DType::F32, 1));
+    DeviceTensor b = DeviceTensor::empty({n}, DType::F32);
+    double ms = cu::timeMs([&] { cu::copyOnDevice(b.devicePointer(), a.devicePointer(), a.nbytes()); },
+                           2, 20);
+    row("copy_d2d", ms, 2.0 * a.nbytes(), 0, "cuMemcpyDtoD");
+  }
+  for (const char *name : {"coscos", "gelu_tanh"}) {
+    Kernel k = m.kernel(name);
+    std::string ok = check(k, {Tensor::randn({1000}, DType::F32, 3)});
+    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({n}, DType::F32, 2));
+    DeviceTensor y = DeviceTensor::empty({n}, DType::F32);
+    double ms = timeKernel(k, {x}, {y}, 20);
+    row(name, ms, 2.0 * x.nbytes(), 0, ok);
+  }
+  for (const char *name : {"softmax", "layernorm", "rowsum"}) {
+    Kernel k = m.kernel(name);
+    std::string ok = check(k, {Tensor::randn({37, 300}, DType::F32, 3)});
+    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({R, C}, DType::F32, 2));
+    std::vector<DeviceTensor> out = k.callDevice({x});
+    double ms = timeKernel(k, {x}, out, 5);
+    row(name, ms, double(x.nbytes() + out[0].nbytes()), 0, ok);
+  }
+  {
+    // One thread does the whole sum today (no two-stage schedule yet): a small size.
+    const int64_t small = 1 << 20;
+    Kernel k = m.kernel("total");
+    std::string ok = check(k, {Tensor::randn({5000}, DType::F32, 3)});
+    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({small}, DType::F32, 2));
+    std::vector<DeviceTensor> out = k.callDevice({x});
+    double ms = timeKernel(k, {x}, out, 3);
+    row("total_1M", ms, double(x.nbytes()), 0, ok);
+  }
+  {
+    const int64_t s = quick ? 1024 : 4096;
+    Kernel k = m.kernel("sgemm");
+    std::string ok = check(k, {Tensor::randn({33, 70}, DType::F32, 3),
+                              Tensor::randn({70, 45}, DType::F32, 4)});
+    DeviceTensor a = DeviceTensor::fromHost(Tensor::randn({s, s}, DType::F32, 5));
+    DeviceTensor b = DeviceTensor::fromHost(Tensor::randn({s, s}, DType::F32, 6));
+    std::vector<DeviceTensor> out = k.callDevice({a, b});
+    double ms = timeKernel(k, {a, b}, out, 3);
+    row("sgemm_" + std::to_string(s), ms, 3.0 * a.nbytes(), 2.0 * s * s * s, ok);
+  }
+  {
+    // NVRTC: cold (nothing cached; NVRTC already loaded by the kernels above), then from disk
+    // with the in-memory cache emptied. Module load is not included.
+    std::string source = m.kernel("softmax").dump(Stage::Cuda) + "\n// bench " +
+                         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    std::filesystem::path dir = std::filesystem::temp_directory_path() / "tdsl-bench-cache";
+    std::filesystem::remove_all(dir);
+    setenv("TDSL_CACHE_DIR", dir.c_str(), 1);
+    codegen::CudaCacheHit hit;
+    auto t0 = std::chrono::steady_clock::now();
+    codegen::cachedCubin(source, "softmax", &hit);
+    auto t1 = std::chrono::steady_clock::now();
+    row("nvrtc_softmax_cold", std::chrono::duration<double, std::milli>(t1 - t0).count(), 0, 0,
+        hit == codegen::CudaCacheHit::None ? "compiled" : "UNEXPECTED cache hit");
+    codegen::clearCudaMemoryCache();
+    t0 = std::chrono::steady_clock::now();
+    codegen::cachedCubin(source, "softmax", &hit);
+    t1 = std::chrono::steady_clock::now();
+    row("nvrtc_softmax_disk", std::chrono::duration<double, std::milli>(t1 - t0).count(), 0, 0,
+        hit == codegen::CudaCacheHit::Disk ? "disk hit" : "UNEXPECTED miss");
+    unsetenv("TDSL_CACHE_DIR");
+  }
+  {
+    // Host overhead: back-to-back runDevice calls of a 1-element kernel, wall clock per call.
+    Kernel k = m.kernel("tiny");
+    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({1}, DType::F32, 1));
+    DeviceTensor y = DeviceTensor::empty({1}, DType::F32);
+    for (int i = 0; i < 1000; ++i)
+      k.runDevice({x}, {y});
+    cu::synchronize("warm-up");
+    const int calls = 20000;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i)
+      k.runDevice({x}, {y});
+    auto t1 = std::chrono::steady_clock::now();
+    cu::synchronize("overhead");
+    auto t2 = std::chrono::steady_clock::now();
+    double enqueue = std::chrono::duration<double, std::micro>(t1 - t0).count() / calls;
+    double total = std::chrono::duration<double, std::micro>(t2 - t0).count() / calls;
+    row("launch_overhead_us", enqueue / 1000.0, 0, 0,
+        "host us/call " + std::to_string(enqueue) + "; with GPU drain " + std::to_string(total));
+  }
+  return 0;
+}

@@ -1,0 +1,102 @@
+"""The PyTorch peers of bench/gpu/bench_gpu.cpp: eager, torch.compile, cuBLAS (through
+torch.matmul) and a device-to-device copy, at the same sizes, timed with CUDA events (median after
+warm-up). Prints the same CSV: workload,ms,GB/s,TFLOP/s,note.
+
+    python3 bench/gpu/peers.py [--quick]
+"""
+import math
+import sys
+
+import torch
+
+
+def median_ms(fn, warmup=3, repeats=20):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def row(name, ms, nbytes, flops, note):
+    print(f"{name},{ms:.4f},{nbytes / ms / 1e6:.1f},{flops / ms / 1e9:.3f},{note}", flush=True)
+
+
+def coscos(x):
+    return torch.cos(torch.cos(x))
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1 + torch.tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
+
+
+def softmax(x):
+    return torch.softmax(x, dim=1)
+
+
+def layernorm(x):
+    return torch.nn.functional.layer_norm(x, (x.shape[1],), eps=1e-5)
+
+
+def rowsum(x):
+    return x.sum(dim=1)
+
+
+def total(x):
+    return x.sum()
+
+
+def main():
+    quick = "--quick" in sys.argv
+    torch.manual_seed(0)
+    n = (1 << 24) if quick else (1 << 28)
+    R, C = (1024 if quick else 16384), 8192
+    print(f"# torch {torch.__version__}, {torch.cuda.get_device_name()}")
+    print("workload,ms,GB/s,TFLOP/s,note")
+    x = torch.randn(n, device="cuda")
+    y = torch.empty_like(x)
+    row("copy_d2d", median_ms(lambda: y.copy_(x)), 2 * x.numel() * 4, 0, "torch copy_")
+    xr = torch.randn(R, C, device="cuda")
+    cases = [("coscos", coscos, x, 2 * x.numel() * 4),
+             ("gelu_tanh", gelu_tanh, x, 2 * x.numel() * 4),
+             ("softmax", softmax, xr, 2 * xr.numel() * 4),
+             ("layernorm", layernorm, xr, 2 * xr.numel() * 4),
+             ("rowsum", rowsum, xr, xr.numel() * 4 + R * 4),
+             ("total_256M", total, x, x.numel() * 4)]
+    for name, fn, inp, nbytes in cases:
+        row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")
+        compiled = torch.compile(fn)
+        row(name + "@compile", median_ms(lambda: compiled(inp)), nbytes, 0, "torch.compile")
+    for s in ([1024] if quick else [4096, 8192]):
+        a, b = torch.randn(s, s, device="cuda"), torch.randn(s, s, device="cuda")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        row(f"sgemm_{s}@cublas", median_ms(lambda: a @ b, 2, 5), 3 * s * s * 4, 2.0 * s ** 3,
+            "cuBLAS fp32")
+    s = 1024 if quick else 8192
+    a = torch.randn(s, s, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(s, s, device="cuda", dtype=torch.bfloat16)
+    row(f"bf16_gemm_{s}@cublas", median_ms(lambda: a @ b, 2, 5), 3 * s * s * 2, 2.0 * s ** 3,
+        "cuBLAS bf16")
+    t = torch.randn(1, device="cuda")
+    for _ in range(1000):
+        t + 1
+    torch.cuda.synchronize()
+    import time
+    start = time.perf_counter()
+    for _ in range(20000):
+        t + 1
+    host = (time.perf_counter() - start) / 20000 * 1e6
+    torch.cuda.synchronize()
+    row("launch_overhead_us@eager", host / 1000.0, 0, 0, f"host us/call {host:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+// Compiling a kernel for the GPU at hand, caching its module, and launching it.
+#include "codegen/cuda/CudaLaunch.h"
+
+#include "codegen/cuda/CudaBackend.h"
+#include "ir/Shapes.h"
+#include "tdsl/Diagnostics.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <unistd.h>
+
+namespace tdsl::codegen {
+
+namespace {
+
+namespace cu = runtime::cuda;
+
+/// FNV-1a, 64 bits: stable across runs and builds (the disk cache's file names).
+uint64_t fnv1a(const std::string &text, uint64_t h = 0xcbf29ce484222325ull) {
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+/// The options compileToCubin passes (part of the cache key).
+constexpr const char *kNvrtcOptions = "-default-device --std=c++17";
+
+std::mutex &memoryCacheMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::map<std::string, std::string> &memoryCache() {
+  static std::map<std::string, std::string> cache;
+  return cache;
+}
+
+} // namespace
+
+void clearCudaMemoryCache() {
+  std::lock_guard<std::mutex> lock(memoryCacheMutex());
+  memoryCache().clear();
+}
+
+std::string cudaDiskCacheDir() {
+  if (const char *dir = std::getenv("TDSL_CACHE_DIR"))
+    return dir; // Empty: no disk cache.
+  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/tdsl";
+  if (const char *home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/tdsl";
+  return "";
+}
+
+std::string cachedCubin(const std::string &source, const std::string &name, CudaCacheHit *hit) {
+  const cu::DeviceInfo &dev = cu::device();
+  NvrtcStatus nvrtc = nvrtcStatus();
+  if (!nvrtc.available)
+    throw RuntimeError("cannot compile CUDA kernel " + name + ": " + nvrtc.reason);
+  std::string keyText = std::string(kNvrtcOptions) + "\n" + dev.smArch() + "\n" + dev.name +
+                        "\nnvrtc " + std::to_string(nvrtc.versionMajor) + "." +
+                        std::to_string(nvrtc.versionMinor) + "\n" + source;
+  std::string key = hex(fnv1a(keyText)) + hex(fnv1a(keyText, 0x84222325cbf29ce4ull));
+
+  std::mutex &mutex = memoryCacheMutex();
+  std::map<std::string, std::string> &memory = memoryCache();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = memory.find(key); it != memory.end()) {
+      *hit = CudaCacheHit::Memory;
+      return it->second;
+    }
+  }
+  std::string dir = cudaDiskCacheDir();
+  std::string path = dir.empty() ? "" : dir + "/cuda-" + key + ".cubin";
+  std::string cubin;
+  *hit = CudaCacheHit::None;
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+      std::ostringstream data;
+      data << in.rdbuf();
+      cubin = data.str();
+      if (!cubin.empty())
+        *hit = CudaCacheHit::Disk;
+    }
+  }
+  if (cubin.empty()) {
+    cubin = compileToCubin(source, name, dev.smArch());
+    if (!path.empty()) { // Best effort: a cache that cannot be written is no error.
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      std::string tmp = path + ".tmp" + std::to_string(getpid());
+      {
+        std::ofstream out(tmp, std::ios::binary);
+        out.write(cubin.data(), static_cast<std::streamsize>(cubin.size()));
+      }
+      std::filesystem::rename(tmp, path, ec); // Atomic: readers see all or nothing.
+      if (ec)
+        std::filesystem::remove(tmp, ec);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  memory.emplace(key, cubin);
+  return cubin;
+}
+
+CudaKernel::CudaKernel(const ir::LoweredFunc &plain, std::string location)
+    : location_(std::move(location)) {
+  const cu::DeviceInfo &dev = cu::device();
+  // 256 threads a block (8 warps) where the device allows: enough blocks per SM to hide latency;
+  // grid-stride loops let the grid stop at a few waves.
+  threadsPerBlock_ = std::min(256, dev.maxThreadsPerBlock);
+  int blocksPerSm = std::max(1, dev.maxThreadsPerMultiprocessor / threadsPerBlock_);
+  maxGrid_ = std::max<int64_t>(1, int64_t(dev.multiprocessors) * blocksPerSm * 8);
+  mapped_ = passes::mapToGpu(plain, threadsPerBlock_);
+  kernels_ = passes::gpuKernels(mapped_);
+  heap_ = passes::gpuHeapBuffers(kernels_);
+  source_ = emitCuda(mapped_);
+  std::string cubin = cachedCubin(source_, plain.name, &hit_);
+  module_ = std::make_unique<cu::Module>(cubin, "kernel " + plain.name + " (" + location_ + ")");
+  for (const passes::GpuKernel &k : kernels_)
+    functions_.push_back(module_->function(k.name));
+  workspace_.assign(heap_.size(), 0);
+  workspaceBytes_.assign(heap_.size(), 0);
+}
+
+CudaKernel::~CudaKernel() {
+  bool any = std::any_of(workspace_.begin(), workspace_.end(), [](auto p) { return p != 0; });
+  if (any) {
+    try {
+      cu::synchronize("freeing the workspace of " + mapped_.name);
+    } catch (const std::exception &) {
+    }
+  }
+  for (cu::DevicePtr p : workspace_)
+    cu::release(p);
+}
+
+void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) const {
+  std::lock_guard<std::mutex> lock(workspaceMutex_);
+  // Sizes of the heap intermediates for these symbols.
+  if (!heap_.empty()) {
+    std::vector<int64_t> values(symbols, symbols + mapped_.symbols.size());
+    for (size_t h = 0; h < heap_.size(); ++h) {
+      std::vector<ir::Var> vars = mapped_.symbols;
+      std::vector<int64_t> vals = values;
+      for (const passes::GpuKernel &k : kernels_)
+        if (std::find(k.allocations.begin(), k.allocations.end(), heap_[h]) !=
+            k.allocations.end()) {
+          for (const auto &[var, value] : k.lets) {
+            vals.push_back(ir::evalInt(value, vars, vals));
+            vars.push_back(var);
+          }
+          break;
+        }
+      size_t bytes = byteSize(heap_[h]->dtype);
+      for (const ir::Expr &d : heap_[h]->shape)
+        bytes *= static_cast<size_t>(std::max<int64_t>(0, ir::evalInt(d, vars, vals)));
+      if (bytes > workspaceBytes_[h]) {
+        if (workspace_[h]) {
+          cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
+          cu::release(workspace_[h]);
+          workspace_[h] = 0;
+          workspaceBytes_[h] = 0;
+        }
+        workspace_[h] = cu::allocate(bytes, "intermediate '" + heap_[h]->name + "' of kernel " +
+                                                mapped_.name + " (" + location_ + ")");
+        workspaceBytes_[h] = bytes;
+      }
+    }
+  }
+
+  size_t numParams = mapped_.params.size(), numSymbols = mapped_.symbols.size();
+  std::vector<void *> args;
+  args.reserve(numParams + heap_.size() + numSymbols);
+  std::vector<int64_t> symbolCopy(symbols, symbols + numSymbols);
+  for (size_t i = 0; i < numParams; ++i)
+    args.push_back(const_cast<cu::DevicePtr *>(&buffers[i]));
+  for (cu::DevicePtr &p : workspace_)
+    args.push_back(&p);
+  for (int64_t &s : symbolCopy)
+    args.push_back(&s);
+
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    const passes::GpuKernel &k = kernels_[i];
+    std::vector<ir::Var> vars = mapped_.symbols;
+    std::vector<int64_t> values = symbolCopy;
+    for (const auto &[var, value] : k.lets) {
+      values.push_back(ir::evalInt(value, vars, values));
+      vars.push_back(var);
+    }
+    int64_t blocks = ir::evalInt(k.blocks, vars, values);
+    int64_t threads = ir::evalInt(k.threads, vars, values);
+    if (blocks <= 0 || threads <= 0)
+      continue;
+    cu::LaunchConfig config;
+    config.grid = static_cast<unsigned>(std::min<int64_t>({blocks, maxGrid_, INT_MAX}));
+    config.block = static_cast<unsigned>(threads);
+    cu::launch(functions_[i], config, args.data(), k.name, location_);
+  }
+}
+
+namespace {
+/// Device buffers freed on every path out.
+struct DeviceBuffers {
+  std::vector<cu::DevicePtr> ptrs;
+  ~DeviceBuffers() {
+    for (cu::DevicePtr p : ptrs)
+      cu::release(p);
+  }
+};
+} // namespace
+
+void runOnHostTensors(const CudaKernel &kernel, const std::vector<Tensor> &inputs,
+                      const std::vector<Tensor> &outputs, const int64_t *symbols) {
+  const ir::LoweredFunc &f = kernel.mapped();
+  DeviceBuffers device;
+  for (size_t i = 0; i < inputs.size() + outputs.size(); ++i) {
+    const Tensor &t = i < inputs.size() ? inputs[i] : outputs[i - inputs.size()];
+    device.ptrs.push_back(cu::allocate(t.nbytes(), "tensor '" + f.params[i]->name + "' of " +
+                                                       f.name + " (" + t.typeString() + ")"));
+    if (i < inputs.size())
+      cu::copyToDevice(device.ptrs.back(), t.data(), t.nbytes());
+  }
+  kernel.launch(device.ptrs.data(), symbols);
+  cu::synchronize("in kernel " + f.name + " (" + kernel.location() + ")");
+  for (size_t o = 0; o < outputs.size(); ++o)
+    cu::copyToHost(outputs[o].data(), device.ptrs[inputs.size() + o], outputs[o].nbytes());
+}
+
+} // namespace tdsl::codegen

@@ -1,0 +1,232 @@
+// contraction: which definitions are GEMMs in disguise. See Contraction.h.
+#include "passes/Contraction.h"
+
+#include "ir/IRVisitor.h"
+#include "passes/Fuse.h"
+
+#include <algorithm>
+#include <set>
+
+namespace tdsl::passes {
+namespace {
+
+using namespace ir;
+
+/// Index variables read by an expression; whether it has a reduction, a `??` or a non-f32 read.
+class FactorScan : public IRVisitor {
+public:
+  std::set<const VarNode *> vars;
+  bool unsupported = false;
+
+protected:
+  void visitVarRef(const VarRef *n) override {
+    if (n->var->kind == VarKind::Index)
+      vars.insert(n->var.get());
+  }
+  void visitAccess(const Access *n) override {
+    unsupported |= n->fallback != nullptr || n->buffer->dtype != DType::F32;
+    IRVisitor::visitAccess(n);
+  }
+  void visitReduce(const Reduce *) override { unsupported = true; }
+};
+
+bool readsIndexVar(const Expr &e) {
+  FactorScan s;
+  s.visit(e);
+  return !s.vars.empty();
+}
+
+} // namespace
+
+std::optional<Contraction> findContraction(const Definition &def, std::string &why) {
+  const Reduce *r = as<Reduce>(def.value);
+  if (!r || r->op != ReduceOp::Sum) {
+    why = "not a sum";
+    return std::nullopt;
+  }
+  if (def.target->dtype != DType::F32 || r->type != Type::scalar(DType::F32)) {
+    why = "not f32";
+    return std::nullopt;
+  }
+  const Binary *prod = as<Binary>(r->body);
+  if (!prod || prod->op != BinaryOp::Mul) {
+    why = "the summand is not a product";
+    return std::nullopt;
+  }
+  if (def.indices.size() < 2) {
+    why = "fewer than two output indices";
+    return std::nullopt;
+  }
+  for (const IterVar &axis : r->axes)
+    if (readsIndexVar(axis.extent)) {
+      why = "a reduction extent depends on an index";
+      return std::nullopt;
+    }
+  FactorScan a, b;
+  a.visit(prod->a);
+  b.visit(prod->b);
+  if (a.unsupported || b.unsupported) {
+    why = "a factor has a reduction, a ?? default or a non-f32 read";
+    return std::nullopt;
+  }
+  Contraction c;
+  c.def = &def;
+  c.n = def.indices.size() - 1;
+  const VarNode *nVar = def.indices[c.n].var.get();
+  bool aN = a.vars.count(nVar) != 0, bN = b.vars.count(nVar) != 0;
+  if (aN == bN) {
+    why = "the last index is read by both factors or by neither";
+    return std::nullopt;
+  }
+  // rhs reads n; swapping the factors of a product is exact.
+  c.lhs = bN ? prod->a : prod->b;
+  c.rhs = bN ? prod->b : prod->a;
+  const std::set<const VarNode *> &lv = bN ? a.vars : b.vars;
+  const std::set<const VarNode *> &rv = bN ? b.vars : a.vars;
+  for (size_t p = 0; p < c.n; ++p) {
+    const VarNode *v = def.indices[p].var.get();
+    if (lv.count(v) && !rv.count(v))
+      c.m.push_back(p);
+    else {
+      c.outer.push_back(p);
+      c.lhsReadsOuter |= lv.count(v) != 0;
+    }
+  }
+  if (c.m.empty()) {
+    why = "no output index is read by one factor only besides the last (a matrix-vector "
+          "product is memory bound)";
+    return std::nullopt;
+  }
+  c.k = r->axes;
+  return c;
+}
+
+} // namespace tdsl::passes
+
+namespace tdsl::passes {
+namespace {
+
+using namespace ir;
+
+/// Every access of `e` to one of `buffers` reads at exactly `def`'s own indices, in order.
+bool readsAtOwnIndices(const Expr &e, const Definition &def,
+                       const std::set<const BufferNode *> &buffers) {
+  for (const Access *a : accessesIn(e)) {
+    if (!buffers.count(a->buffer.get()))
+      continue;
+    if (a->indices.size() != def.indices.size())
+      return false;
+    for (size_t i = 0; i < a->indices.size(); ++i) {
+      const VarRef *v = as<VarRef>(a->indices[i]);
+      if (!v || v->var != def.indices[i].var)
+        return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedGroup &group,
+                                          std::string &why) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  const Definition &first = defs[group.members.front()];
+  std::optional<Contraction> c = findContraction(first, why);
+  if (!c)
+    return std::nullopt;
+  TiledGroup tg;
+  tg.contraction = *c;
+  tg.storeContraction = fused.storage[group.members.front()] == Storage::Tensor;
+  if (tg.storeContraction)
+    tg.partial = first.target;
+  std::set<const BufferNode *> locals{first.target.get()};
+  for (size_t m = 1; m < group.members.size(); ++m) {
+    const Definition &d = defs[group.members[m]];
+    if (topReduce(d) || d.indices.size() != first.indices.size()) {
+      why = d.target->name + " is not elementwise over the contraction's domain";
+      return std::nullopt;
+    }
+    for (const Access *a : accessesIn(d.value))
+      if (a->fallback) {
+        why = d.target->name + " has a ?? default";
+        return std::nullopt;
+      }
+    if (!readsAtOwnIndices(d.value, d, locals)) {
+      why = d.target->name + " reads the group at other indices";
+      return std::nullopt;
+    }
+    locals.insert(d.target.get());
+    tg.epilogue.push_back(group.members[m]);
+    if (!tg.partial && fused.storage[group.members[m]] == Storage::Tensor &&
+        d.target->dtype == DType::F32)
+      tg.partial = d.target;
+  }
+  if (!tg.partial) {
+    why = "no f32 tensor of the group to keep partial sums in";
+    return std::nullopt;
+  }
+  return tg;
+}
+
+FusedKernel isolateContractions(const FusedKernel &fused) {
+  FusedKernel out = fused;
+  out.groups.clear();
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  std::vector<size_t> groupOf(defs.size());
+  for (const FusedGroup &g : fused.groups) {
+    std::string why;
+    if (g.members.size() == 1 || matchTiledGroup(fused, g, why)) {
+      out.groups.push_back(g);
+      for (size_t m : g.members)
+        groupOf[m] = out.groups.size() - 1;
+      continue;
+    }
+    // Each contraction alone; the runs of members between contractions stay together.
+    FusedGroup run;
+    run.sharedDims = g.sharedDims;
+    auto flush = [&] {
+      if (run.members.empty())
+        return;
+      out.groups.push_back(run);
+      for (size_t m : run.members)
+        groupOf[m] = out.groups.size() - 1;
+      run.members.clear();
+    };
+    bool split = false;
+    for (size_t m : g.members) {
+      std::string notWhy;
+      if (findContraction(defs[m], notWhy)) {
+        flush();
+        run.members.push_back(m);
+        flush();
+        split = true;
+        out.decisions.push_back(defs[m].target->name +
+                                ": a group of its own: a tiled contraction (its group is not " +
+                                "one contraction with an epilogue: " + why + ")");
+      } else {
+        run.members.push_back(m);
+      }
+    }
+    flush();
+    (void)split;
+  }
+  // A local value read from another group now is stored whole.
+  for (size_t q = 0; q < defs.size(); ++q) {
+    if (out.storage[q] != Storage::Local)
+      continue;
+    for (size_t r = q + 1; r < defs.size(); ++r) {
+      bool reads = false;
+      for (const Access *a : accessesIn(defs[r].value))
+        reads |= a->buffer == defs[q].target;
+      if (reads && groupOf[r] != groupOf[q]) {
+        out.storage[q] = Storage::Tensor;
+        out.decisions.push_back(defs[q].target->name + ": stored whole: read by " +
+                                defs[r].target->name + " in another group");
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace tdsl::passes

@@ -1,0 +1,56 @@
+// contraction: recognizes the definitions that are tensor contractions, `c[...] = sum(x * y for
+// k...)` with each factor reading its own subset of the indices, whatever the operands' layout
+// (matmul, batched, transposed operands, conv2d in index form, attention's q·kᵀ and p·v). The
+// tiling pass (passes/Tile.h) lowers them as a packed, register-blocked GEMM.
+#pragma once
+
+#include "ir/Kernel.h"
+#include "passes/Fuse.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tdsl::passes {
+
+/// `def` seen as a GEMM C[outer, m, n] += A[outer, m, k] * B[outer, k, n]: the output's last
+/// index is `n` (stores are contiguous along it); the other output indices read only by `lhs`
+/// form `m` (flattened in order); the rest (read by both factors, by `rhs` only, or by neither)
+/// are `outer` loops around the GEMM; all reduction axes form `k` (flattened in order).
+struct Contraction {
+  const ir::Definition *def = nullptr;
+  ir::Expr lhs, rhs;               // The two factors; lhs never reads n, rhs never reads m.
+  std::vector<size_t> outer, m;    // Positions in def->indices, in order.
+  size_t n = 0;                    // The last position of def->indices.
+  std::vector<ir::IterVar> k;      // The reduction axes.
+  bool lhsReadsOuter = false;      // lhs depends on an outer index (packed per outer point).
+};
+
+/// `def` as a contraction, or nullopt with `why` saying which condition failed. Requires: a
+/// normalized definition. Only f32 sums of a product of two reduction-free f32 factors without
+/// `??` defaults qualify, with at least one m index, and reduction extents over symbols only.
+std::optional<Contraction> findContraction(const ir::Definition &def, std::string &why);
+
+/// A fused group that the tiling pass lowers: a contraction, then an epilogue of elementwise
+/// definitions over the same domain that read the contraction (and each other) only at their
+/// own indices, evaluated on the finished sums before they are stored (`relu(a @ b + bias)`).
+struct TiledGroup {
+  Contraction contraction;
+  std::vector<size_t> epilogue; // Indices into FusedKernel::kernel.defs, in order.
+  bool storeContraction = false; // Its storage is Tensor: its sums are stored too.
+  /// Where partial sums of all k blocks but the last are kept: the contraction's own tensor, or
+  /// the first stored epilogue tensor (f32, same shape).
+  ir::Buffer partial;
+};
+
+/// `group` as a tiled contraction, or nullopt with `why`.
+std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedGroup &group,
+                                          std::string &why);
+
+/// Splits every fused group that holds a contraction but is not a TiledGroup, so that the
+/// contraction is a group of its own (stored whole) and the definitions before and after it keep
+/// their fusion: e.g. `e = t @ d` fused with `t = a @ b` row by row (2mm), or a row softmax after
+/// `q·kᵀ`. Keeps: the kernel, the order of definitions; each decision is recorded.
+[[nodiscard]] FusedKernel isolateContractions(const FusedKernel &fused);
+
+} // namespace tdsl::passes

@@ -1,0 +1,37 @@
+// tile: lowers a contraction (passes/Contraction.h) as a cache-blocked, packed GEMM with a
+// register-blocked micro-kernel, instead of the generic nest of lowerScheduled.
+#pragma once
+
+#include "ir/Kernel.h"
+#include "passes/Contraction.h"
+#include "passes/Target.h"
+
+#include <string>
+
+namespace tdsl::passes {
+
+/// Tile sizes from the target: MR x NR accumulators (NR = two vectors, MR as many rows as the
+/// vector registers hold next to two B vectors and one broadcast), KC so that an MR x KC panel
+/// of A fills half of L1, NC so that a KC x NC block of B fills half of L2.
+struct TileSizes {
+  int mr = 14, nr = 32, vectorLanes = 16;
+  int64_t kc = 256, nc = 512;
+  std::string str() const;
+};
+TileSizes chooseTiles(const CpuTarget &target);
+
+/// The loop nest of a contraction: A packed once into MR-row panels (per outer point if it reads one),
+/// then per (outer, n block, k block) B packed into NR-column panels, and per MR x NR tile of
+/// the output an accumulator block updated with broadcast multiply-adds over the k block, added
+/// into the output (masked at the edges). Parallel over A's row panels when `target.threads` > 1;
+/// each output element is summed in the same order whatever the thread count. The accumulator
+/// buffer is named "tile.acc": the LLVM backend contracts its multiply-adds into FMAs.
+/// The group's epilogue (see TiledGroup) runs on the finished sums before they are stored.
+/// Returns null when `group` is not a TiledGroup.
+[[nodiscard]] ir::Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group,
+                                       const CpuTarget &target);
+
+/// The name prefix of accumulator buffers whose float `a * b + c` may become an FMA.
+inline constexpr const char *kContractBufferPrefix = "tile.acc";
+
+} // namespace tdsl::passes

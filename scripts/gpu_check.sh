@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The GPU check: runs the CUDA tests (the end-to-end suite on the GPU against the interpreter,
+# the runtime tests, the codegen launch tests) and the GPU benchmarks (tdsl vs PyTorch eager,
+# torch.compile, cuBLAS and a device copy), then prints a short table. Logs and CSVs go to
+# $OUT (or ./gpu-check-out).
+#
+#   scripts/gpu_check.sh [--quick]
+#
+# Binaries: TDSL_GPU_BUILD (default build-gpu-rel) must hold tests/test_gpu and
+# tests/test_codegen_cuda, and TDSL_GPU_BENCH (default build-gpu-bench) bench_gpu; when they are
+# missing the script builds them there (needs cmake, ninja, fmt and GoogleTest; LLVM and CLI11
+# are not needed: -DTDSL_ENABLE_LLVM=OFF -DTDSL_BUILD_CLI=OFF). Shared libraries the binaries
+# need and the machine lacks may be put in .gpu-lib/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+QUICK=""
+[[ "${1:-}" == "--quick" ]] && QUICK="--quick"
+BUILD=${TDSL_GPU_BUILD:-build-gpu-rel}
+BENCH=${TDSL_GPU_BENCH:-build-gpu-bench}
+export LD_LIBRARY_PATH="$PWD/.gpu-lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export TDSL_CACHE_DIR=${TDSL_CACHE_DIR:-/tmp/tdsl-gpu-cache}
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv;
+  date -u; } > "$OUT/device.txt" 2>&1
+cat "$OUT/device.txt"
+
+if [[ ! -x "$BUILD/tests/test_gpu" || ! -x "$BUILD/tests/test_codegen_cuda" ]]; then
+  echo "== building tdsl in $BUILD"
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTDSL_ENABLE_LLVM=OFF \
+    -DTDSL_BUILD_CLI=OFF > "$OUT/build.log" 2>&1 &&
+    ninja -C "$BUILD" test_gpu test_codegen_cuda >> "$OUT/build.log" 2>&1 ||
+    { tail -30 "$OUT/build.log"; exit 1; }
+fi
+if [[ ! -x "$BENCH/bench_gpu" ]]; then
+  echo "== building bench_gpu in $BENCH"
+  cmake -S bench/gpu -B "$BENCH" -G Ninja -DCMAKE_BUILD_TYPE=Release -Dtdsl_DIR="$PWD/$BUILD" \
+    >> "$OUT/build.log" 2>&1 && ninja -C "$BENCH" >> "$OUT/build.log" 2>&1 ||
+    { tail -30 "$OUT/build.log"; exit 1; }
+fi
+
+status=0
+echo "== tests"
+for t in test_gpu test_codegen_cuda; do
+  timeout 200 "$BUILD/tests/$t" > "$OUT/$t.log" 2>&1
+  rc=$?
+  [[ $rc -ne 0 ]] && status=1
+  echo "$t: rc=$rc $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/$t.log" | tr '\n' ' ')"
+  [[ $rc -eq 124 ]] && echo "$t timed out in: $(grep '^\[ RUN' "$OUT/$t.log" | tail -1)"
+  grep -E '^\[  FAILED  \]|Failure|MISMATCH' "$OUT/$t.log" | head -20
+done
+
+echo "== benchmarks"
+timeout 150 "$BENCH/bench_gpu" bench/gpu/gpu.tdsl $QUICK > "$OUT/bench_tdsl.csv" 2> "$OUT/bench_tdsl.err" ||
+  { status=1; tail -5 "$OUT/bench_tdsl.err"; }
+PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu/peers.py $QUICK > "$OUT/bench_torch.csv" \
+  2> "$OUT/bench_torch.err" || { echo "peers.py failed"; tail -5 "$OUT/bench_torch.err"; }
+
+python3 - "$OUT/bench_tdsl.csv" "$OUT/bench_torch.csv" <<'EOF'
+import csv, sys
+def load(path):
+    rows = {}
+    try:
+        for line in open(path):
+            if line.startswith("#") or line.startswith("workload") or not line.strip():
+                continue
+            r = line.rstrip("\n").split(",", 4)
+            rows[r[0]] = r
+    except OSError:
+        pass
+    return rows
+tdsl, torch = load(sys.argv[1]), load(sys.argv[2])
+copy = float(tdsl.get("copy_d2d", [0, 0, 0])[2] or 0)
+print(f"{'workload':22} {'tdsl ms':>10} {'tdsl GB/s|TF':>13} {'eager ms':>10} {'compile ms':>10} {'vs compile':>10}  note")
+for name, r in tdsl.items():
+    ms, gbps, tf, note = float(r[1]), float(r[2]), float(r[3]), r[4]
+    perf = f"{tf:.2f} TF" if tf > 0 else f"{gbps:.0f}"
+    eager = torch.get(name + "@eager") or torch.get(name + "@cublas")
+    comp = torch.get(name + "@compile")
+    e = f"{float(eager[1]):.4f}" if eager else "-"
+    c = f"{float(comp[1]):.4f}" if comp else "-"
+    ratio = f"{float(comp[1]) / ms:.2f}x" if comp and ms > 0 else "-"
+    print(f"{name:22} {ms:10.4f} {perf:>13} {e:>10} {c:>10} {ratio:>10}  {note}")
+for name, r in torch.items():
+    if name.split("@")[0] not in tdsl:
+        print(f"{name:22} {'':10} {'':13} {float(r[1]):10.4f} {'':10} {'':10}  {r[4]} ({float(r[3]):.1f} TF, {float(r[2]):.0f} GB/s)")
+EOF
+exit $status

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Random valid .tdsl programs for differential testing (compiled code vs the interpreter).
+
+Each program has one or two kernels: sometimes a helper kernel that the main kernel calls, then
+the main kernel, built from random statements over a few inputs with the shape symbols N, M, K:
+elementwise whole-array expressions with broadcasting, index-form definitions with stencils
+(`??` defaults), reversed and strided reads, every reduction, contractions (index form and `@`),
+scalar reductions and calls. dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
+
+    generate.py --seed S --count N --out DIR     # writes DIR/prog_<seed>_<k>.tdsl
+    generate.py --seed S                         # one program on stdout
+
+The generator only writes programs the language accepts; the driver (tdsl-difftest) reports a
+program that does not compile as INVALID, which is a generator bug or a compiler bug to look at.
+"""
+import argparse
+import os
+import random
+
+FLOATS = ["f32", "f64", "f16", "bf16"]
+INTS = ["i32", "i64"]
+
+# Input templates: name -> dims.
+INPUT_TEMPLATES = [
+    ("x", ("N", "M")),
+    ("y", ("M",)),
+    ("z", ("N", "1")),
+    ("w", ("M", "K")),
+    ("v", ("N",)),
+    ("s", ()),
+    ("u", ("N", "M")),
+]
+
+
+def broadcast(a, b):
+    """NumPy broadcasting of two shapes of symbols; None when incompatible."""
+    out = []
+    for i in range(max(len(a), len(b))):
+        da = a[len(a) - 1 - i] if i < len(a) else "1"
+        db = b[len(b) - 1 - i] if i < len(b) else "1"
+        if da == db or db == "1":
+            out.append(da)
+        elif da == "1":
+            out.append(db)
+        else:
+            return None
+    return tuple(reversed(out))
+
+
+class Gen:
+    def __init__(self, rng, dtype):
+        self.rng = rng
+        self.dtype = dtype
+        self.is_float = dtype in FLOATS
+        self.counter = 0
+
+    def fresh(self, prefix="t"):
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def lit(self):
+        r = self.rng
+        if self.is_float:
+            return r.choice(["0.5", "2.0", "1.5", "-0.25", "3.0", "0.0", "1e-3", "7.0", "1"])
+        return r.choice(["1", "2", "3", "-1", "5", "0", "7", "-4"])
+
+    # ---- scalar-valued (per element) expressions built from "leaf" strings -------------------
+    def unary(self, e):
+        r = self.rng
+        if self.is_float:
+            f = r.choice(["exp", "tanh", "sigmoid", "sin", "cos", "abs", "relu", "floor", "ceil",
+                          "round", "erf", "sqrt_abs", "log_abs", "rsqrt_abs", "exp2", "log2_abs",
+                          "neg", "square", "cast_i32"])
+            if f == "sqrt_abs":
+                return f"sqrt(abs({e}))"
+            if f == "log_abs":
+                return f"log(abs({e}) + 1.0)"
+            if f == "log2_abs":
+                return f"log2(abs({e}) + 0.5)"
+            if f == "rsqrt_abs":
+                return f"rsqrt(abs({e}) + 1.0)"
+            if f == "exp":
+                return f"exp(clamp({e}, -5.0, 5.0))"
+            if f == "exp2":
+                return f"exp2(clamp({e}, -5.0, 5.0))"
+            if f == "neg":
+                return f"(-{e})"
+            if f == "square":
+                return f"({e}) ** 2"
+            if f == "cast_i32":
+                return f"{self.dtype}(i32({e} * 4.0))"
+            return f"{f}({e})"
+        f = r.choice(["abs", "neg", "relu", "pow2", "pow3", "cast_f", "cast_other"])
+        if f == "neg":
+            return f"(-{e})"
+        if f == "pow2":
+            return f"({e}) ** 2"
+        if f == "pow3":
+            return f"({e}) ** 3"
+        if f == "cast_f":
+            return f"{self.dtype}(f32({e}) * 2.5)"
+        if f == "cast_other":
+            other = "i64" if self.dtype == "i32" else "i32"
+            return f"{self.dtype}({other}({e}) * 3)"
+        return f"{f}({e})"
+
+    def binary(self, a, b):
+        r = self.rng
+        # Functions of literals alone are typed f32 / i64 by sema (they do not adopt the other
+        # operand's dtype like a bare literal does), so literals are folded here instead.
+        lit = None
+        try:
+            lit = float(b)
+        except ValueError:
+            pass
+        if self.is_float:
+            op = r.choice(["+", "-", "*", "*", "/", "max", "min", "where", "pow", "//", "%"])
+            if op == "/":
+                return f"({a} / {abs(lit) + 0.5!r})" if lit is not None else \
+                    f"({a} / (abs({b}) + 0.5))"
+            if op == "pow":
+                e = repr(min(max(lit, -2.0), 2.0)) if lit is not None else f"clamp({b}, -2.0, 2.0)"
+                return f"pow(abs({a}) + 0.5, {e})"
+            if op in ("//", "%"):
+                return f"({a} {op} {abs(lit) + 0.75!r})" if lit is not None else \
+                    f"({a} {op} (abs({b}) + 0.75))"
+        else:
+            op = r.choice(["+", "-", "*", "*", "//", "%", "max", "min", "where", "clamp"])
+            if op == "clamp":
+                return f"clamp({a}, -3, {b})"
+        if op in ("max", "min"):
+            return f"{op}({a}, {b})"
+        if op == "where":
+            cmp = r.choice(["<", ">", "<=", ">=", "==", "!="])
+            return f"where({a} {cmp} {b}, {a}, {b})"
+        return f"({a} {op} {b})"
+
+    def combine(self, leaves, depth):
+        """A random expression tree over the given leaf strings (each used at least once)."""
+        r = self.rng
+        items = list(leaves)
+        r.shuffle(items)
+        while len(items) > 1:
+            a = items.pop()
+            if r.random() < 0.2:
+                items.insert(0, self.binary(a, self.lit()))
+                continue
+            b = items.pop()
+            items.append(self.binary(a, b))
+        e = items[0]
+        for _ in range(r.randint(0, depth)):
+            if r.random() < 0.5:
+                e = self.unary(e)
+            else:
+                e = self.binary(e, self.lit())
+        return e
+
+
+def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
+    """Returns (source, outputs) of one kernel. inputs: list of (name, dims)."""
+    g = Gen(rng, dtype)
+    env = {n: d for n, d in inputs}  # name -> dims
+    stmts = []
+    index_vars = {"N": "i", "M": "j", "K": "k"}
+    lhs_nm = "i < N, j < M"  # Explicit extents: a stencil or reversed read alone infers none.
+
+    def by_dims(pred):
+        return [n for n, d in env.items() if pred(d)]
+
+    def access(nm, dims, idx, allow_stencil=True):
+        """t[...] with the index variables for each dim; '1' dims read 0; maybe offsets."""
+        subs = []
+        stencil = False
+        for d in dims:
+            if d == "1":
+                subs.append("0")
+                continue
+            v = idx[d]
+            kind = rng.random()
+            if allow_stencil and kind < 0.15:
+                off = rng.choice([-2, -1, 1, 2])
+                subs.append(f"{v} + {off}" if off > 0 else f"{v} - {-off}")
+                stencil = True
+            elif allow_stencil and kind < 0.22:
+                subs.append(f"{d} - 1 - {v}")
+            else:
+                subs.append(v)
+        s = f"{nm}[{', '.join(subs)}]" if dims else nm
+        if stencil:
+            dflt = rng.choice(["0.0", "1.0", "-inf", "(2.0 * 0.5)"] if g.is_float else
+                              ["0", "1", "-3"])
+            if g.is_float and dflt == "-inf":
+                dflt = "-1.0"  # keep values finite so tolerances stay meaningful
+            s = f"{s} ?? {dflt}"
+        return s
+
+    for _ in range(n_stmts):
+        kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
+                            "call", "bool"], weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1])[0]
+        target = g.fresh()
+        if kind == "elementwise":
+            names = list(env)
+            rng.shuffle(names)
+            chosen, shape = [], ()
+            for n in names:
+                b = broadcast(shape, env[n])
+                if b is not None and len(chosen) < 3:
+                    chosen.append(n)
+                    shape = b
+            if not chosen:
+                continue
+            expr = g.combine(chosen, 2)
+            stmts.append(f"{target} = {expr}")
+            env[target] = shape
+        elif kind == "index" or kind == "bool":
+            # Over [N, M]: read anything whose dims are a subset in order of (N, M) or with 1s.
+            cands = by_dims(lambda d: all(x in ("N", "M", "1") for x in d) and
+                            list(x for x in d if x != "1") in (["N", "M"], ["N"], ["M"], []))
+            if not cands:
+                continue
+            chosen = rng.sample(cands, min(len(cands), rng.randint(1, 3)))
+            leaves = [access(n, env[n], index_vars) for n in chosen]
+            if rng.random() < 0.3:
+                leaves.append(f"{dtype}(i - j)")
+            expr = g.combine(leaves, 2)
+            if kind == "bool":
+                # A bool intermediate, then used through where.
+                cmp = rng.choice(["<", ">", ">="])
+                stmts.append(f"{target}[{lhs_nm}] = {expr} {cmp} {g.lit()}")  # bool: not in env
+                t2 = g.fresh()
+                a = access(chosen[0], env[chosen[0]], index_vars, allow_stencil=False)
+                red = rng.choice(["", "max", "min"])
+                if red:
+                    stmts.append(f"{t2}[i] = {dtype}({red}({target}[i, j] for j < M))")
+                    env[t2] = ("N",)
+                else:
+                    stmts.append(f"{t2}[{lhs_nm}] = where({target}[i, j] and not ({a} == {g.lit()}), "
+                                 f"{a}, {g.lit()})")
+                    env[t2] = ("N", "M")
+                continue
+            stmts.append(f"{target}[{lhs_nm}] = {expr}")
+            env[target] = ("N", "M")
+        elif kind == "reduce_row":
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            src = rng.choice(cands)
+            reds = ["sum", "prod", "max", "min"] + (["mean"] if g.is_float else [])
+            red = rng.choice(reds)
+            inner = access(src, env[src], {"N": "i", "M": "r"})
+            if red == "prod" and g.is_float:
+                inner = f"(1.0 + 0.1 * tanh({inner}))"
+            elif rng.random() < 0.5:
+                inner = g.unary(inner)
+            axis = rng.random()
+            if axis < 0.6:
+                stmts.append(f"{target}[i < N] = {red}({inner} for r < M)")
+                env[target] = ("N",)
+            else:
+                inner = access(src, env[src], {"N": "r", "M": "j"})
+                if red == "prod" and g.is_float:
+                    inner = f"(1.0 + 0.1 * tanh({inner}))"
+                stmts.append(f"{target}[j < M] = {red}({inner} for r < N)")
+                env[target] = ("M",)
+            # Use it in a normalization-like step sometimes.
+            if rng.random() < 0.5 and env[target] == ("N",):
+                t2 = g.fresh()
+                stmts.append(f"{t2}[{lhs_nm}] = {g.binary(access(src, env[src], index_vars), target + '[i]')}")
+                env[t2] = ("N", "M")
+        elif kind == "contract":
+            a = by_dims(lambda d: d == ("N", "M"))
+            b = by_dims(lambda d: d == ("M", "K"))
+            if not a or not b:
+                continue
+            aa, bb = rng.choice(a), rng.choice(b)
+            red = rng.choice(["sum", "sum", "max", "min"])
+            stmts.append(f"{target}[i, k] = {red}({aa}[i, r] * {bb}[r, k] for r < M)")
+            env[target] = ("N", "K")
+        elif kind == "matmul":
+            a = by_dims(lambda d: d == ("N", "M"))
+            b = by_dims(lambda d: d == ("M", "K"))
+            c = by_dims(lambda d: d == ("M",))
+            if a and b:
+                stmts.append(f"{target} = {rng.choice(a)} @ {rng.choice(b)}")
+                env[target] = ("N", "K")
+            elif a and c:
+                stmts.append(f"{target} = {rng.choice(a)} @ {rng.choice(c)}")
+                env[target] = ("N",)
+            else:
+                continue
+        elif kind == "scalar":
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            red = rng.choice(["sum", "max", "min"] + (["mean"] if g.is_float else []))
+            src = rng.choice(cands)
+            stmts.append(f"{target} = {red}({src}[p, q] for p < N, q < M)")
+            env[target] = ()
+        elif kind == "call":
+            hname, hparams, hout_dims = helper
+            args = []
+            ok = True
+            for pdims in hparams:
+                c = by_dims(lambda d, pdims=pdims: d == pdims)
+                if not c:
+                    ok = False
+                    break
+                args.append(rng.choice(c))
+            if not ok:
+                continue
+            stmts.append(f"{target} = {hname}({', '.join(args)})")
+            env[target] = hout_dims
+    # Outputs: the last one or two definitions (distinct), plus maybe a pass-through expression.
+    defined = [s.split("[")[0].split("=")[0].strip() for s in stmts]
+    defined = [d for d in defined if d in env]  # Bool intermediates are not outputs.
+    if not defined:
+        src = rng.choice(list(env))
+        stmts.append(f"t0 = {g.unary(src)}")
+        defined = ["t0"]
+        env["t0"] = env[src]
+    outs = [defined[-1]]
+    if len(defined) > 1 and rng.random() < 0.4:
+        outs.append(rng.choice(defined[:-1]))
+    outs = list(dict.fromkeys(outs))
+    out_decls = []
+    # Outputs are assigned from their definitions at the end (a definition may be read later).
+    body = stmts + [f"out{k} = {o}" for k, o in enumerate(outs)]
+    for k, o in enumerate(outs):
+        dims = env[o]
+        out_decls.append(f"out{k}: {dtype}[{', '.join(dims)}]" if dims else f"out{k}: {dtype}")
+    params = ", ".join(f"{n}: {dtype}[{', '.join(d)}]" if d else f"{n}: {dtype}"
+                       for n, d in inputs)
+    outs_s = out_decls[0] if len(out_decls) == 1 else "(" + ", ".join(out_decls) + ")"
+    src = f"kernel {name}({params}) -> {outs_s} {{\n"
+    src += "".join(f"    {s}\n" for s in body)
+    src += "}\n"
+    return src, [env[o] for o in outs]
+
+
+def gen_program(seed):
+    rng = random.Random(seed)
+    dtype = rng.choice(["f32", "f32", "f32", "f64", "f16", "bf16", "i32", "i32", "i64"])
+    out = f"# generated by tests/difftest/generate.py --seed {seed}\n"
+    helper = None
+    if rng.random() < 0.35:
+        hin = [INPUT_TEMPLATES[0]] + rng.sample(INPUT_TEMPLATES[1:3], rng.randint(0, 2))
+        hsrc, houts = gen_kernel(rng, "helper", dtype, hin, rng.randint(1, 3))
+        if len(houts) == 1:
+            out += hsrc + "\n"
+            helper = ("helper", [d for _, d in hin], houts[0])
+    n_in = rng.randint(1, 4)
+    inputs = [INPUT_TEMPLATES[0]] + rng.sample(INPUT_TEMPLATES[1:], n_in - 1)
+    src, _ = gen_kernel(rng, "main", dtype, inputs, rng.randint(1, 8), helper)
+    return out + src
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    if not args.out:
+        for k in range(args.count):
+            print(gen_program(args.seed + k))
+        return
+    os.makedirs(args.out, exist_ok=True)
+    for k in range(args.count):
+        with open(os.path.join(args.out, f"prog_{args.seed + k}.tdsl"), "w") as f:
+            f.write(gen_program(args.seed + k))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+// libFuzzer target: the whole pipeline. Arbitrary bytes are compiled with the public API; every
+// kernel of a valid program is run, compiled for the CPU, on seeded random inputs with small
+// shapes (each shape symbol 1, 2 or 3, chosen from the input's hash) and compared with the
+// reference interpreter. A mismatch, a nondeterministic result, an unexpected exception or a
+// crash aborts. Invalid programs must fail with CompileError only.
+#include "api/Numerics.h"
+#include "tdsl/tdsl.h"
+
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+
+namespace {
+
+tdsl::Jit &jit() {
+  static tdsl::Jit instance = [] {
+    tdsl::JitOptions options;
+    options.threads = 1;
+    return tdsl::Jit(options);
+  }();
+  return instance;
+}
+
+[[noreturn]] void fail(const std::string &what) {
+  std::fprintf(stderr, "fuzz_pipeline: %s\n", what.c_str());
+  std::abort();
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  using namespace tdsl;
+  std::string source(reinterpret_cast<const char *>(data), size);
+  Module module;
+  try {
+    module = jit().compile(source, "fuzz.tdsl");
+  } catch (const CompileError &) {
+    return 0;
+  }
+  uint64_t hash = std::hash<std::string>{}(source);
+  for (const std::string &name : module.kernelNames()) {
+    Kernel kernel = module.kernel(name);
+    std::map<std::string, int64_t> symbols;
+    std::vector<Tensor> inputs;
+    std::vector<std::vector<std::string>> dims = kernel.inputDims();
+    int64_t elements = 0;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      std::vector<int64_t> shape;
+      int64_t n = 1;
+      for (const std::string &dim : dims[i]) {
+        int64_t extent;
+        if (std::isdigit(static_cast<unsigned char>(dim[0]))) {
+          extent = dim.size() > 4 ? 100000 : std::stoll(dim);
+        } else {
+          auto [it, fresh] = symbols.emplace(dim, 0);
+          if (fresh) {
+            it->second = int64_t(1 + hash % 3);
+            hash = hash * 6364136223846793005ULL + 1442695040888963407ULL;
+          }
+          extent = it->second;
+        }
+        shape.push_back(extent);
+        n *= extent;
+      }
+      elements += n;
+      inputs.push_back(Tensor::randn(shape, kernel.inputDType(i), 17 + i));
+    }
+    if (elements > 4096)
+      return 0; // Literal dims too large to run quickly.
+    try {
+      std::vector<std::vector<int64_t>> outShapes = kernel.outputShapes(inputs);
+      for (const auto &shape : outShapes) {
+        int64_t n = 1;
+        for (int64_t d : shape)
+          n *= d;
+        if (n > 65536)
+          return 0;
+      }
+    } catch (const RuntimeError &) {
+      continue; // No valid output shape for these sizes.
+    }
+    std::vector<Tensor> actual, again, reference;
+    try {
+      actual = kernel(inputs);
+      again = kernel(inputs);
+      reference = kernel.interpret(inputs);
+    } catch (const RuntimeError &e) {
+      fail("kernel " + name + ": run-time error on valid inputs: " + e.what());
+    }
+    for (size_t o = 0; o < actual.size(); ++o) {
+      if (!withinTolerance(actual[o], reference[o]))
+        fail("kernel " + name + " output " + kernel.outputNames()[o] + " differs from the " +
+             "interpreter: " + describe(runtime::compare(actual[o], reference[o]),
+                                         actual[o].shape()));
+      if (actual[o].nbytes() && std::memcmp(actual[o].data(), again[o].data(), actual[o].nbytes()))
+        fail("kernel " + name + " output " + kernel.outputNames()[o] + " nondeterministic");
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,155 @@
+// tdsl-difftest: every kernel of every given program, compiled for the CPU and run on seeded
+// random inputs at several small shapes (size 1 and odd sizes included), must match the
+// reference interpreter, and two runs must give the same bits.
+//
+//   tdsl-difftest [--threads N] [--checks=bounds] [--quiet] FILE.tdsl...
+//
+// Prints one line per problem: "INVALID file: <first diagnostic>" (the program does not
+// compile), "MISMATCH file kernel output: <error>", "NONDETERMINISTIC file kernel output",
+// "ERROR file kernel: <message>" (a run-time error on valid inputs), then a summary. Exit status:
+// 0 all good, 1 a mismatch or error, 2 only invalid programs.
+#include "api/Numerics.h"
+#include "tdsl/tdsl.h"
+
+#include <cctype>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+
+namespace {
+
+using namespace tdsl;
+
+std::vector<Tensor> randomInputs(const Kernel &kernel, std::mt19937 &rng,
+                                 const std::vector<int64_t> &sizes, uint64_t seed) {
+  std::map<std::string, int64_t> symbols;
+  std::vector<Tensor> inputs;
+  std::vector<std::vector<std::string>> dims = kernel.inputDims();
+  for (size_t i = 0; i < dims.size(); ++i) {
+    std::vector<int64_t> shape;
+    for (const std::string &dim : dims[i]) {
+      if (std::isdigit(static_cast<unsigned char>(dim[0]))) {
+        shape.push_back(std::stoll(dim));
+        continue;
+      }
+      auto [it, fresh] = symbols.emplace(dim, 0);
+      if (fresh)
+        it->second = sizes[rng() % sizes.size()];
+      shape.push_back(it->second);
+    }
+    inputs.push_back(Tensor::randn(shape, kernel.inputDType(i), seed + i));
+  }
+  return inputs;
+}
+
+std::string shapesOf(const std::vector<Tensor> &inputs) {
+  std::string s;
+  for (const Tensor &t : inputs)
+    s += (s.empty() ? "" : " ") + t.typeString();
+  return s;
+}
+
+bool sameBits(const Tensor &a, const Tensor &b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         (a.nbytes() == 0 || std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
+}
+
+struct Counts {
+  int programs = 0, invalid = 0, kernels = 0, runs = 0, problems = 0;
+};
+
+void testFile(const std::string &path, const Jit &jit, Counts &counts, bool quiet) {
+  ++counts.programs;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  Module module;
+  try {
+    module = jit.compile(buffer.str(), path);
+  } catch (const CompileError &error) {
+    ++counts.invalid;
+    std::string first = error.diagnostics().empty() ? error.what()
+                                                    : error.diagnostics().front().render();
+    std::cout << "INVALID " << path << ": " << first.substr(0, first.find('\n')) << std::endl;
+    return;
+  }
+  const std::vector<int64_t> sizes = {1, 2, 3, 4, 5, 7, 8, 16, 17, 33, 64};
+  std::mt19937 rng(12345);
+  for (const std::string &name : module.kernelNames()) {
+    Kernel kernel = module.kernel(name);
+    ++counts.kernels;
+    int ran = 0;
+    for (int attempt = 0; attempt < 20 && ran < 3; ++attempt) {
+      std::vector<Tensor> inputs = randomInputs(kernel, rng, sizes, attempt * 100 + 7);
+      try {
+        kernel.outputShapes(inputs);
+      } catch (const RuntimeError &) {
+        continue;
+      }
+      ++ran;
+      ++counts.runs;
+      try {
+        std::vector<Tensor> actual = kernel(inputs);
+        std::vector<Tensor> again = kernel(inputs);
+        std::vector<Tensor> reference = kernel.interpret(inputs);
+        for (size_t o = 0; o < actual.size(); ++o) {
+          const std::string &out = kernel.outputNames()[o];
+          if (!withinTolerance(actual[o], reference[o])) {
+            ++counts.problems;
+            std::cout << "MISMATCH " << path << " " << name << " " << out << " inputs "
+                      << shapesOf(inputs) << ": "
+                      << describe(runtime::compare(actual[o], reference[o]), actual[o].shape())
+                      << std::endl;
+          } else if (!sameBits(actual[o], again[o])) {
+            ++counts.problems;
+            std::cout << "NONDETERMINISTIC " << path << " " << name << " " << out << std::endl;
+          }
+        }
+      } catch (const std::exception &error) {
+        ++counts.problems;
+        std::cout << "ERROR " << path << " " << name << " inputs " << shapesOf(inputs) << ": "
+                  << error.what() << std::endl;
+      }
+    }
+  }
+  if (!quiet)
+    std::cout << "ok " << path << std::endl;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int threads = 1;
+  bool quiet = false, boundsChecks = false;
+  std::vector<std::string> files;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--threads" && i + 1 < argc)
+      threads = std::stoi(argv[++i]);
+    else if (arg == "--checks=bounds")
+      boundsChecks = true;
+    else if (arg == "--quiet")
+      quiet = true;
+    else if (arg == "-h" || arg == "--help") {
+      std::cout << "usage: tdsl-difftest [--threads N] [--checks=bounds] [--quiet] FILE.tdsl...\n";
+      return 0;
+    } else
+      files.push_back(arg);
+  }
+  JitOptions options;
+  options.threads = threads;
+  options.boundsChecks = boundsChecks; // A violation aborts with its report on stderr.
+  Jit jit(options);
+  Counts counts;
+  for (const std::string &file : files)
+    testFile(file, jit, counts, quiet);
+  std::cout << "programs " << counts.programs << " invalid " << counts.invalid << " kernels "
+            << counts.kernels << " runs " << counts.runs << " problems " << counts.problems
+            << std::endl;
+  if (counts.problems)
+    return 1;
+  return counts.invalid ? 2 : 0;
+}

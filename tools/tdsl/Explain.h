@@ -1,0 +1,33 @@
+// `tdsl explain FILE`: why the compiler fused what it fused and scheduled what it scheduled.
+// One line per producer -> consumer edge between definitions, each with its .tdsl line:column,
+// saying whether the producer was inlined, fused into the consumer's loop nest or stored and
+// read from memory, and why; then each group's schedule with its reasons.
+#pragma once
+
+#include "ir/Kernel.h"
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace tdsl::tool {
+
+struct ExplainOptions {
+  std::string file, kernel, cpu = "host";
+  int threads = 0;
+};
+
+CLI::App *addExplainCommand(CLI::App &app, ExplainOptions &opts);
+int explainCommand(const ExplainOptions &opts);
+
+/// `tdsl emit FILE --print-after=PASS`: Kernel::dumpAfter of each kernel (or `kernel`).
+int printAfterCommand(const std::string &file, const std::string &kernel, const std::string &pass,
+                      const std::string &target, const std::string &cpu, int threads);
+
+/// The fusion part of the explanation of one kernel (sema's output): a header line, then one
+/// line per edge. Stable text (golden-tested).
+std::string explainFusion(const ir::Kernel &kernel);
+
+} // namespace tdsl::tool
