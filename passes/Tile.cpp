@@ -199,7 +199,7 @@ struct TileLowering {
     bindOuter(values);
     bindK(values, add(k0, ref(kk)));
     values[def.indices[c.n].var.get()] = add(n0, col);
-    Expr index = add(mul(add(mul(ref(p), i64(t.kc)), ref(kk)), i64(t.nr)), ref(v));
+    Expr index = add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v));
     Stmt store = Store::make(bp, index, lowerFactor(c.rhs, values));
     Stmt lanes = For::make(v, i64(t.nr), ForKind::Vectorized, IfThenElse::make(lt(col, nc), store));
     Stmt body = For::make(kk, kc, ForKind::Serial, lanes);
@@ -252,7 +252,7 @@ struct TileLowering {
       Expr slot = add(i64(r * t.nr), ref(v));
       Expr a = Load::make(
           ap, add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
-      Expr b = Load::make(bp, add(mul(add(mul(ref(p), i64(t.kc)), ref(kk)), i64(t.nr)), ref(v)));
+      Expr b = Load::make(bp, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v)));
       update.push_back(lanes(v, Store::make(acc, slot, add(Load::make(acc, slot), mul(a, b)))));
     }
     Stmt loop = For::make(kk, kc, ForKind::Serial, Block::make(update));
@@ -306,7 +306,8 @@ struct TileLowering {
     Expr panels = ref(panelsVar);
     ap = makeBuffer("tile.a", DType::F32, {mul(mul(panels, i64(t.mr)), kExtent)},
                     BufferRole::Intermediate);
-    bp = makeBuffer("tile.b", DType::F32, {i64(t.kc * t.nc)}, BufferRole::Intermediate);
+    // One block of B: at most KC x NC, less for a small contraction.
+    bp = makeBuffer("tile.b", DType::F32, {mul(ref(kStep), ref(nStep))}, BufferRole::Intermediate);
     Var ot = loopVar("ot"), chunk = letVar("ot.chunk"), thread = loopVar("thread");
     Expr point = ref(ot);
     if (outerParallel)

@@ -489,7 +489,8 @@ protected:
     Expr count = intImm(1);
     for (const Expr &d : n->buffer->shape)
       count = mul(count, d);
-    const IntImm *size = scalarInt(simplify(count));
+    Expr simplifiedCount = simplify(count); // Keeps the node scalarInt points into alive.
+    const IntImm *size = scalarInt(simplifiedCount);
     bool known = size && n->scope == MemoryScope::Stack;
     if (known)
       stackSizes[n->buffer.get()] = size->value;
@@ -502,7 +503,8 @@ protected:
   Stmt visitFor(const For *n, const Stmt &self) override {
     if (n->kind != ForKind::Vectorized)
       return IRMutator::visitFor(n, self);
-    const IntImm *width = scalarInt(simplify(n->extent));
+    Expr extent = simplify(n->extent); // Keeps the node scalarInt points into alive.
+    const IntImm *width = scalarInt(extent);
     if (!width) // Not a vector width: the loop stays a loop.
       return For::make(n->var, n->extent, ForKind::Serial, mutate(n->body));
     if (width->value <= 0)

@@ -1,6 +1,6 @@
 // The machine's fp32 peak for bench/run_gemm.py: independent chains of AVX-512 (or AVX2) FMAs,
 // enough of them to hide the FMA latency, on each of T threads. Prints one JSON line
-// {"threads", "gflops"} with the median of repeated runs. Build:
+// {"threads", "gflops", "best_gflops"}: the median and the best of repeated runs. Build:
 //   g++ -O2 -march=native -std=c++17 -pthread fma_peak.cpp
 // Usage: fma_peak [threads]
 #include <immintrin.h>
@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
   int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   std::vector<double> rates;
   volatile float sink = 0;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < 15; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::thread> pool;
     std::vector<float> out(threads);
@@ -66,6 +66,8 @@ int main(int argc, char **argv) {
     rates.push_back(2.0 * kLanes * kChains * kIters * threads / s / 1e9);
   }
   std::sort(rates.begin(), rates.end());
-  std::printf("{\"threads\": %d, \"gflops\": %.3f}\n", threads, rates[rates.size() / 2]);
+  // The best run is the machine's peak; on a shared machine the median is what was left of it.
+  std::printf("{\"threads\": %d, \"gflops\": %.3f, \"best_gflops\": %.3f}\n", threads,
+              rates[rates.size() / 2], rates.back());
   return 0;
 }

@@ -1130,7 +1130,8 @@ void CodeGenLlvm::emitBlock(const ir::Block &node) {
 
 void CodeGenLlvm::emitStore(const ir::Store &node) {
   // The micro-kernel of a tiled contraction (passes/Tile.h) accumulates into buffers named
-  // "tile.acc": there `acc + a * b` may become one FMA (docs/numerics.md). No user name has a dot.
+  // "tile.acc": there `acc + a * b` may become one FMA (docs/performance.md, "Contractions").
+  // No user name has a dot.
   llvm::IRBuilderBase::FastMathFlagGuard contractGuard(b);
   if (node.buffer->name.starts_with("tile.acc")) {
     llvm::FastMathFlags contract;
@@ -1175,7 +1176,8 @@ void CodeGenLlvm::emitStore(const ir::Store &node) {
       llvm::BasicBlock *merge = newBlock("store.end");
       b.CreateCondBr(stream, streaming, plain);
       b.SetInsertPoint(streaming);
-      llvm::StoreInst *st = b.CreateAlignedStore(value, addr, llvm::Align(std::min<uint64_t>(bytes, 64)));
+      llvm::StoreInst *st =
+          b.CreateAlignedStore(value, addr, llvm::Align(std::min<uint64_t>(bytes, 64)));
       st->setMetadata(llvm::LLVMContext::MD_nontemporal,
                       llvm::MDNode::get(ctx, llvm::ConstantAsMetadata::get(b.getInt32(1))));
       b.CreateBr(merge);
@@ -1193,7 +1195,7 @@ void CodeGenLlvm::emitStore(const ir::Store &node) {
 }
 
 llvm::Value *CodeGenLlvm::streamingTest(const ir::Buffer &buffer, llvm::Value *addr,
-                                         uint64_t bytes) {
+                                        uint64_t bytes) {
   // Whole vectors of 16 to 64 bytes: one streaming store fills a power-of-two part of a line.
   if (!streamable.count(buffer.get()) || bytes < 16 || bytes > 64 || (bytes & (bytes - 1)))
     return nullptr;
@@ -1207,7 +1209,8 @@ llvm::Value *CodeGenLlvm::streamingTest(const ir::Buffer &buffer, llvm::Value *a
   llvm::Value *size = b.CreateMul(elementCount(buffer), b.getInt64(byteSize(buffer->dtype)));
   // One test, not two: LLVM unswitches the loop on it (the offset is the same for every vector
   // of a row) into two versions, streaming and plain; two tests would make three.
-  llvm::Value *small = b.CreateZExt(b.CreateICmpSLT(size, b.getInt64(kStreamingBytes)), b.getInt64Ty());
+  llvm::Value *small =
+      b.CreateZExt(b.CreateICmpSLT(size, b.getInt64(kStreamingBytes)), b.getInt64Ty());
   llvm::Value *offset = b.CreateAnd(b.CreatePtrToInt(addr, b.getInt64Ty()), b.getInt64(bytes - 1));
   return b.CreateICmpEQ(b.CreateOr(offset, small), b.getInt64(0));
 }
@@ -1219,7 +1222,8 @@ void CodeGenLlvm::prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base
   uses.visit(base);
   if (!uses.used.count(rowVar.get()))
     return;
-  ir::Expr next = ir::substitute(base, {{rowVar, ir::add(ir::ref(rowVar), ir::intImm(1, DType::I64))}});
+  ir::Expr next =
+      ir::substitute(base, {{rowVar, ir::add(ir::ref(rowVar), ir::intImm(1, DType::I64))}});
   // Not inbounds: past the last row the address is outside the buffer, which a prefetch may be.
   llvm::Value *addr = b.CreateGEP(memType(buffer->dtype), bufferPointer(buffer), emit(next));
   llvm::Function *prefetch =

@@ -68,9 +68,12 @@ class Gen:
     def unary(self, e):
         r = self.rng
         if self.is_float:
+            # No erf and no cast to int: erf saturates to exactly 1.0 in f32 but not in f64, and
+            # a discontinuous function after it (floor, i32 truncation) then differs by 1
+            # between compiled f32 code and the f64 interpreter: false mismatches.
             f = r.choice(["exp", "tanh", "sigmoid", "sin", "cos", "abs", "relu", "floor", "ceil",
-                          "round", "erf", "sqrt_abs", "log_abs", "rsqrt_abs", "exp2", "log2_abs",
-                          "neg", "square", "cast_i32"])
+                          "round", "sqrt_abs", "log_abs", "rsqrt_abs", "exp2", "log2_abs",
+                          "neg", "square"])
             if f == "sqrt_abs":
                 return f"sqrt(abs({e}))"
             if f == "log_abs":

@@ -118,6 +118,8 @@ def main():
                 totals["programs"] += int(m.group(1))
                 totals["kernels"] += int(m.group(2))
                 totals["runs"] += int(m.group(3))
+            print(f"batch {os.path.basename(batch[0])}..{os.path.basename(batch[-1])}: exit {rc}; "
+                  f"{m.group(0) if m else 'no summary'}", flush=True)
             if rc in (0,) and m:
                 continue
             if rc in (1, 2) and m:

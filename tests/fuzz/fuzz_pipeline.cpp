@@ -1,8 +1,9 @@
 // libFuzzer target: the whole pipeline. Arbitrary bytes are compiled with the public API; every
 // kernel of a valid program is run, compiled for the CPU, on seeded random inputs with small
 // shapes (each shape symbol 1, 2 or 3, chosen from the input's hash) and compared with the
-// reference interpreter. A mismatch, a nondeterministic result, an unexpected exception or a
-// crash aborts. Invalid programs must fail with CompileError only.
+// reference interpreter, with every load and store bounds-checked (JitOptions::boundsChecks). A
+// mismatch, a nondeterministic result, an unexpected exception, a bounds violation or a crash
+// aborts. Invalid programs must fail with CompileError only.
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
 
@@ -21,6 +22,8 @@ tdsl::Jit &jit() {
   static tdsl::Jit instance = [] {
     tdsl::JitOptions options;
     options.threads = 1;
+    options.boundsChecks = true; // Confirms the static bounds proofs: a violation aborts.
+    options.diskCache = false;
     return tdsl::Jit(options);
   }();
   return instance;

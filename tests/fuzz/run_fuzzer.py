@@ -24,7 +24,7 @@ def main():
                     if os.path.getsize(path) <= 65536:
                         rel = os.path.relpath(path, source).replace(os.sep, "_")
                         shutil.copyfile(path, os.path.join(corpus, "seed_" + rel))
-    cmd = [fuzzer, corpus, "-max_len=4096", "-timeout=20", "-rss_limit_mb=4096",
+    cmd = [fuzzer, corpus, "-max_len=4096", "-timeout=120", "-rss_limit_mb=4096",
            "-print_final_stats=1"] + flags
     print(" ".join(cmd), flush=True)
     return subprocess.call(cmd)

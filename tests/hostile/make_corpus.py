@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the hostile-input corpus: inputs that must each give a clean non-zero exit with a
-message (never a crash, a hang or a stack overflow).
+message (never a crash, a hang or a stack overflow). Files named valid_* are valid (empty) files:
+`tdsl check` accepts them, `tdsl run` says there is no kernel to run.
 
     make_corpus.py OUT_DIR
 
@@ -54,9 +55,9 @@ def cases():
     yield "invalid_utf8.tdsl", b"kernel k(x: f32[N]) -> y: f32[N] {\n    y = x \xff\xfe\xc3\x28 + 1\n}\n"
     yield "invalid_utf8_in_comment.tdsl", b"# \xed\xa0\x80 surrogate \xc0\xaf overlong\nkernel k(x: f32[N]) -> y: f32[N] { y = x }\n"
     yield "utf8_identifier.tdsl", "kernel k(x: f32[N]) -> y: f32[N] {\n    ψ = x\n    y = ψ\n}\n".encode()
-    yield "bom_only.tdsl", b"\xef\xbb\xbf"
-    yield "empty.tdsl", b""
-    yield "only_comment.tdsl", b"# nothing here\n"
+    yield "valid_bom_only.tdsl", b"\xef\xbb\xbf"
+    yield "valid_empty.tdsl", b""
+    yield "valid_only_comment.tdsl", b"# nothing here\n"
     yield "thousands_of_syntax_errors.tdsl", b"".join(
         b"kernel k%d(x: f32[N]) -> y: f32[N] { y = x + * ; z = ) }\n" % i for i in range(5000))
     yield "thousands_of_sema_errors.tdsl", (b"kernel k(x: f32[N]) -> y: f32[N] {\n" + b"".join(

@@ -96,7 +96,7 @@ void testFile(const std::string &path, const Jit &jit, Counts &counts, bool quie
         std::vector<Tensor> again = kernel(inputs);
         std::vector<Tensor> reference = kernel.interpret(inputs);
         for (size_t o = 0; o < actual.size(); ++o) {
-          const std::string &out = kernel.outputNames()[o];
+          const std::string out = kernel.outputNames()[o]; // A copy: the vector is a temporary.
           if (!withinTolerance(actual[o], reference[o])) {
             ++counts.problems;
             std::cout << "MISMATCH " << path << " " << name << " " << out << " inputs "

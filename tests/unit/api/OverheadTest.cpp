@@ -32,6 +32,16 @@ void *operator new(std::size_t size) {
   throw std::bad_alloc();
 }
 void *operator new[](std::size_t size) { return operator new(size); }
+// The nothrow forms too (std::stable_sort's temporary buffer uses them), so that every pointer
+// reaching the free()-based deletes below came from malloc.
+void *operator new(std::size_t size, const std::nothrow_t &) noexcept {
+  if (tCounting)
+    ++tAllocations;
+  return std::malloc(size ? size : 1);
+}
+void *operator new[](std::size_t size, const std::nothrow_t &tag) noexcept {
+  return operator new(size, tag);
+}
 // GCC 12 cannot see that these deletes pair with the malloc-based operator new above.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"

@@ -168,7 +168,19 @@ TEST(Threads, EveryProgramIsBitIdenticalInParallelAtLargeShapes) {
       };
       // Smaller while the outputs (an outer product, say) would hold more than 2^21 elements.
       bool valid = false;
+      auto inputPoints = [&](int64_t n) {
+        double points = 0; // A double: a rank-6 input of 2^19 per dim overflows int64.
+        for (const auto &d : dims) {
+          double p = 1;
+          for (const std::string &dim : d)
+            p *= std::isdigit(static_cast<unsigned char>(dim[0])) ? std::stod(dim) : double(n);
+          points += p;
+        }
+        return points;
+      };
       for (; size >= 1; size /= 2) {
+        if (inputPoints(size) > double(1 << 22))
+          continue; // Inputs of several dims per symbol: shrink before allocating them.
         try {
           int64_t points = 0;
           for (const std::vector<int64_t> &shape : one.outputShapes(inputsOfSize(size))) {

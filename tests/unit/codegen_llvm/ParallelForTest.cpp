@@ -88,7 +88,7 @@ void expectSameAsSerial(const LoweredFunc &parallel, const std::vector<int64_t> 
     for (size_t i = 0; i < bufferSizes.size(); ++i) {
       auto [count, bytes] = bufferSizes[i];
       std::vector<unsigned char> raw(static_cast<size_t>(count * bytes), 0xAB);
-      if (i < numInputs) {
+      if (i < numInputs && !raw.empty()) {
         std::vector<float> values = randomFloats(raw.size() / 4 + 1, seedBase + unsigned(i));
         std::memcpy(raw.data(), values.data(), raw.size());
       }

@@ -105,7 +105,8 @@ LoweredFunc cosOfSinKernel() {
   return elementwiseKernel(
       "cos_of_sin", {x},
       {{s, [](const std::vector<Expr> &v) { return callFn(Intrinsic::Sin, v[0]); }},
-       {c, [](const std::vector<Expr> &v) {
+       {c,
+        [](const std::vector<Expr> &v) {
           return callFn(Intrinsic::Cos, callFn(Intrinsic::Sin, v[0]));
         }}},
       16, n);
@@ -123,12 +124,12 @@ TEST(BoundedCos, CosOfAnUnboundedValueStillCallsLibmvec) {
   Buffer x = makeBuffer("x", DType::F32, {ir::ref(n)}, BufferRole::Input);
   Buffer y = makeBuffer("y", DType::F32, {ir::ref(n)}, BufferRole::Output);
   std::string ir = codegen::emitLlvmIr(
-      elementwiseKernel(
-          "cos_of_exp", {x},
-          {{y, [](const std::vector<Expr> &v) {
-              return callFn(Intrinsic::Cos, callFn(Intrinsic::Exp, v[0]));
-            }}},
-          16, n),
+      elementwiseKernel("cos_of_exp", {x},
+                        {{y,
+                          [](const std::vector<Expr> &v) {
+                            return callFn(Intrinsic::Cos, callFn(Intrinsic::Exp, v[0]));
+                          }}},
+                        16, n),
       /*optimized=*/false, avx512());
   EXPECT_NE(ir.find("v_cosf("), std::string::npos) << ir;
 }
