@@ -215,6 +215,41 @@ std::vector<std::vector<std::string>> Kernel::inputDims() const {
   return dims;
 }
 
+std::vector<std::string> Kernel::symbolNames() const {
+  std::vector<std::string> names;
+  for (const ir::Var &symbol : state->kernel.symbols)
+    names.push_back(symbol->name);
+  return names;
+}
+
+std::vector<int64_t> Kernel::inputShape(size_t input,
+                                        const std::map<std::string, int64_t> &sizes) const {
+  const ir::Buffer &param = state->kernel.inputs.at(input);
+  std::vector<int64_t> shape;
+  for (const ir::Expr &dim : param->shape) {
+    if (const auto *literal = dim->as<ir::IntImm>()) {
+      shape.push_back(literal->value);
+      continue;
+    }
+    // Inputs' dims are integer literals or plain shape symbols (checked by sema).
+    const std::string &symbol = dim->as<ir::VarRef>()->var->name;
+    auto it = sizes.find(symbol);
+    if (it == sizes.end())
+      throw RuntimeError("the size of " + symbol + " (a dim of input " + param->name +
+                         ") is not given");
+    shape.push_back(it->second);
+  }
+  return shape;
+}
+
+std::vector<Tensor> Kernel::randomInputs(const std::map<std::string, int64_t> &sizes,
+                                         uint64_t seed) const {
+  std::vector<Tensor> inputs;
+  for (size_t i = 0; i < state->kernel.inputs.size(); ++i)
+    inputs.push_back(Tensor::randn(inputShape(i, sizes), inputDType(i), seed + i));
+  return inputs;
+}
+
 std::vector<std::vector<int64_t>> Kernel::outputShapes(const std::vector<Tensor> &inputs) const {
   const ir::Kernel &k = state->kernel;
   std::vector<int64_t> symbols = bindInputs(k, inputs);

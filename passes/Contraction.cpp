@@ -2,6 +2,7 @@
 #include "passes/Contraction.h"
 
 #include "ir/IRVisitor.h"
+#include "passes/ExprEqual.h"
 #include "passes/Fuse.h"
 
 #include <algorithm>
@@ -108,6 +109,17 @@ namespace {
 
 using namespace ir;
 
+/// `d`'s domain is `first`'s: the same number of indices, with structurally equal extents (a
+/// group may share only its leading dims, e.g. `x @ w` [N, K] with `t + x` [N, M]).
+bool sameDomain(const Definition &d, const Definition &first) {
+  if (d.indices.size() != first.indices.size())
+    return false;
+  for (size_t i = 0; i < d.indices.size(); ++i)
+    if (!structurallyEqual(d.indices[i].extent, first.indices[i].extent))
+      return false;
+  return true;
+}
+
 /// Every access of `e` to one of `buffers` reads at exactly `def`'s own indices, in order.
 bool readsAtOwnIndices(const Expr &e, const Definition &def,
                        const std::set<const BufferNode *> &buffers) {
@@ -142,7 +154,7 @@ std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedG
   std::set<const BufferNode *> locals{first.target.get()};
   for (size_t m = 1; m < group.members.size(); ++m) {
     const Definition &d = defs[group.members[m]];
-    if (topReduce(d) || d.indices.size() != first.indices.size()) {
+    if (topReduce(d) || !sameDomain(d, first)) {
       why = d.target->name + " is not elementwise over the contraction's domain";
       return std::nullopt;
     }

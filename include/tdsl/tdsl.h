@@ -87,6 +87,14 @@ public:
   DType inputDType(size_t input) const;
   /// Input shape placeholders, e.g. {"N", "D"} for x: f32[N, D] ("4" for a literal dim).
   std::vector<std::vector<std::string>> inputDims() const;
+  /// The shape symbols, in order of first appearance among the inputs' dims.
+  std::vector<std::string> symbolNames() const;
+  /// The shape of input `input` when each shape symbol has the size `sizes` gives it; throws
+  /// RuntimeError naming a symbol that `sizes` lacks.
+  std::vector<int64_t> inputShape(size_t input, const std::map<std::string, int64_t> &sizes) const;
+  /// Seeded random inputs (Tensor::randn, seeds seed, seed + 1, ...) of the shapes `sizes` gives.
+  std::vector<Tensor> randomInputs(const std::map<std::string, int64_t> &sizes,
+                                   uint64_t seed) const;
 
   /// Runs the kernel, allocating its outputs.
   std::vector<Tensor> operator()(const std::vector<Tensor> &inputs) const;

@@ -88,21 +88,12 @@ Kernel selectKernel(const Module &module, const std::string &requested, const st
 /// The concrete shape of input `index` from its declared dims and the --shape values.
 std::vector<int64_t> inputShape(const Kernel &kernel, size_t index,
                                 const std::map<std::string, int64_t> &shapes) {
-  std::vector<int64_t> shape;
-  std::vector<std::vector<std::string>> dims = kernel.inputDims();
-  for (const std::string &dim : dims[index]) {
-    if (std::optional<double> literal = parseNumber(dim)) {
-      shape.push_back(static_cast<int64_t>(*literal));
-      continue;
-    }
-    auto it = shapes.find(dim);
-    if (it == shapes.end())
-      throw UsageError("the size of " + dim + " (a dim of input " + kernel.inputNames()[index] +
-                       ") is not known; pass --shape " + dim + "=SIZE or --in " +
-                       kernel.inputNames()[index] + "=FILE.npy");
-    shape.push_back(it->second);
+  try {
+    return kernel.inputShape(index, shapes);
+  } catch (const RuntimeError &e) {
+    throw UsageError(std::string(e.what()) + "; pass --shape SYMBOL=SIZE or --in " +
+                     kernel.inputNames()[index] + "=FILE.npy");
   }
-  return shape;
 }
 
 struct RunOptions {

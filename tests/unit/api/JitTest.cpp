@@ -101,6 +101,25 @@ TEST(Jit, DumpsEveryCpuStage) {
   EXPECT_NE(k.dump(Stage::Cuda).find("__global__"), std::string::npos);
 }
 
+TEST(Jit, RandomInputsFollowTheGivenSymbolSizes) {
+  Jit jit;
+  Kernel k = jit.compile("kernel f(x: f32[N, 3], y: i32[M]) -> z: f32[N] {\n"
+                         "    z[i] = x[i, 0] + f32(sum(y[j] for j))\n}\n")
+                 .kernel("f");
+  EXPECT_EQ(k.symbolNames(), (std::vector<std::string>{"N", "M"}));
+  std::vector<Tensor> inputs = k.randomInputs({{"N", 5}, {"M", 2}}, 9);
+  ASSERT_EQ(inputs.size(), 2u);
+  EXPECT_EQ(inputs[0].typeString(), "f32[5, 3]");
+  EXPECT_EQ(inputs[1].typeString(), "i32[2]");
+  EXPECT_EQ(inputs[0].at(4), Tensor::randn({5, 3}, DType::F32, 9).at(4));
+  try {
+    k.inputShape(1, {{"N", 5}});
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError &e) {
+    EXPECT_EQ(std::string(e.what()), "the size of M (a dim of input y) is not given");
+  }
+}
+
 TEST(Jit, InterpreterAgreesOnScalars) {
   Jit jit;
   Kernel k = jit.compile("kernel dot(a: f32[N], b: f32[N]) -> d: f32 {\n"

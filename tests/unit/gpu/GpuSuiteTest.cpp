@@ -30,26 +30,13 @@ std::vector<fs::path> programFiles() {
   return files;
 }
 
+/// Seeded random inputs, each shape symbol taking one size drawn from `sizes`.
 std::vector<Tensor> randomInputs(const Kernel &kernel, std::mt19937 &rng,
                                  const std::vector<int64_t> &sizes, uint64_t seed) {
-  std::map<std::string, int64_t> symbols;
-  std::vector<Tensor> inputs;
-  std::vector<std::vector<std::string>> dims = kernel.inputDims();
-  for (size_t i = 0; i < dims.size(); ++i) {
-    std::vector<int64_t> shape;
-    for (const std::string &dim : dims[i]) {
-      if (std::isdigit(static_cast<unsigned char>(dim[0]))) {
-        shape.push_back(std::stoll(dim));
-        continue;
-      }
-      auto [it, fresh] = symbols.emplace(dim, 0);
-      if (fresh)
-        it->second = sizes[rng() % sizes.size()];
-      shape.push_back(it->second);
-    }
-    inputs.push_back(Tensor::randn(shape, kernel.inputDType(i), seed + i));
-  }
-  return inputs;
+  std::map<std::string, int64_t> chosen;
+  for (const std::string &symbol : kernel.symbolNames())
+    chosen[symbol] = sizes[rng() % sizes.size()];
+  return kernel.randomInputs(chosen, seed);
 }
 
 bool haveGpu() { return runtime::cuda::status().available; }
