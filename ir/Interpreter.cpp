@@ -14,6 +14,7 @@
 // scales back, all exact steps, so there is no double rounding through f32.
 #include "ir/Interpreter.h"
 
+#include "ir/IntArith.h"
 #include "ir/IRPrinter.h"
 #include "ir/Shapes.h"
 #include "ir/Verifier.h"
@@ -157,26 +158,6 @@ double minProp(double a, double b) {
   return a < b ? a : b;
 }
 
-int64_t floorDivInt(int64_t a, int64_t b, DType t) {
-  if (b == 0)
-    return 0;
-  if (b == -1)
-    return wrap(t, 0 - static_cast<uint64_t>(a));
-  int64_t q = a / b;
-  if (a % b != 0 && ((a < 0) != (b < 0)))
-    --q;
-  return q;
-}
-
-int64_t modInt(int64_t a, int64_t b) {
-  if (b == 0 || b == -1)
-    return 0;
-  int64_t r = a % b;
-  if (r != 0 && ((r < 0) != (b < 0)))
-    r += b;
-  return r;
-}
-
 int64_t powInt(int64_t base, int64_t exp, DType t) {
   if (exp < 0) {
     if (base == 1)
@@ -254,9 +235,9 @@ int64_t intBinary(BinaryOp op, int64_t a, int64_t b, DType t) {
   case BinaryOp::Mul:
     return wrap(t, ua * ub);
   case BinaryOp::FloorDiv:
-    return floorDivInt(a, b, t);
+    return wrap(t, static_cast<uint64_t>(floorDiv(a, b)));
   case BinaryOp::Mod:
-    return modInt(a, b);
+    return floorMod(a, b);
   case BinaryOp::Pow:
     return powInt(a, b, t);
   case BinaryOp::Min:

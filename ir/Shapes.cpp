@@ -2,6 +2,8 @@
 // expressions. Every mistake a caller can make here is a tdsl::RuntimeError naming the parameter.
 #include "ir/Shapes.h"
 
+#include "ir/IntArith.h"
+
 #include "ir/IRPrinter.h"
 #include "support/Check.h"
 
@@ -18,26 +20,6 @@ int64_t wrapTo(DType t, uint64_t bits) {
   if (t == DType::Bool)
     return bits != 0;
   return static_cast<int64_t>(bits);
-}
-
-int64_t floorDiv(int64_t a, int64_t b) {
-  if (b == 0)
-    return 0;
-  if (b == -1)
-    return static_cast<int64_t>(0 - static_cast<uint64_t>(a)); // Wraps for the most negative.
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0)))
-    --q;
-  return q;
-}
-
-int64_t floorMod(int64_t a, int64_t b) {
-  if (b == 0 || b == -1)
-    return 0;
-  int64_t r = a % b;
-  if (r != 0 && ((r < 0) != (b < 0)))
-    r += b;
-  return r;
 }
 
 std::string typeString(const Buffer &b) {

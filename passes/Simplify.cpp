@@ -11,6 +11,7 @@
 // Integer `+ - *` form a ring even with wrapping, so they are rewritten into a canonical linear
 // form: terms in order of first appearance, positive ones first, the constant last
 // (`(i + 1) - 1` -> `i`, `(i * 2) * 3` -> `i * 6`, `N - 1 - i` -> `N - i - 1`).
+#include "ir/IntArith.h"
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
@@ -67,26 +68,6 @@ bool isNoop(const Stmt &s) {
 
 // ---------------------------------------------------------------------------------------------
 // Constant folding.
-
-int64_t floorDiv(int64_t a, int64_t b) {
-  if (b == 0)
-    return 0;
-  if (b == -1)
-    return static_cast<int64_t>(0 - static_cast<uint64_t>(a)); // MIN // -1 wraps to MIN.
-  int64_t q = a / b;
-  if (a % b != 0 && ((a < 0) != (b < 0)))
-    --q;
-  return q;
-}
-
-int64_t floorMod(int64_t a, int64_t b) {
-  if (b == 0 || b == -1)
-    return 0;
-  int64_t r = a % b;
-  if (r != 0 && ((r < 0) != (b < 0)))
-    r += b;
-  return r;
-}
 
 uint64_t intPow(int64_t base, int64_t exp) {
   if (exp < 0)
