@@ -4,7 +4,9 @@
 
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
+#include "passes/Contraction.h"
 #include "passes/Pipeline.h"
+#include "passes/Tile.h"
 #include "support/Check.h"
 
 #include <algorithm>
@@ -256,8 +258,13 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
 Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
   Schedule s;
   s.target = target;
-  for (const FusedGroup &g : fused.groups)
-    s.groups.push_back(scheduleGroup(fused, g, target));
+  for (const FusedGroup &g : fused.groups) {
+    GroupSchedule gs = scheduleGroup(fused, g, target);
+    std::string why;
+    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, g, why))
+      gs.tiling = describeTiling(fused, *tiled, target);
+    s.groups.push_back(std::move(gs));
+  }
   return s;
 }
 
@@ -273,6 +280,14 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
     std::string names;
     for (size_t m : group.members)
       names += (names.empty() ? "" : ", ") + fused.kernel.defs[m].target->name;
+    if (!gs.tiling.empty()) {
+      out += "  group " + std::to_string(g) + " (" + names + "): ";
+      for (size_t begin = 0, end; begin < gs.tiling.size(); begin = end + 1) {
+        end = gs.tiling.find('\n', begin);
+        out += (begin == 0 ? "" : "    ") + gs.tiling.substr(begin, end - begin + 1);
+      }
+      continue;
+    }
     out += "  group " + std::to_string(g) + " (" + names + "): " + gs.parallelReason;
     if (gs.rowsPerBlock)
       out += "; " + gs.blockReason;

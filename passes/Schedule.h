@@ -47,6 +47,9 @@ struct GroupSchedule {
   ir::Expr rowsPerBlock;
   std::string blockReason;
   std::vector<MemberSchedule> members; // Parallel to FusedGroup::members.
+  /// Non-empty when the tiling pass lowers the group (passes/Tile.h): its decisions, one per
+  /// line; then the fields above describe only the generic nest it replaces.
+  std::string tiling;
 };
 
 struct Schedule {

@@ -393,6 +393,50 @@ TileSizes chooseTiles(const CpuTarget &target) {
   return t;
 }
 
+std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
+                           const CpuTarget &target) {
+  const Contraction &c = group.contraction;
+  const Definition &def = *c.def;
+  auto names = [&](const std::vector<size_t> &positions) {
+    std::string out;
+    for (size_t p : positions)
+      out += (out.empty() ? "" : ", ") + def.indices[p].var->name;
+    return out.empty() ? std::string("none") : out;
+  };
+  std::string k;
+  for (const IterVar &axis : c.k)
+    k += (k.empty() ? "" : ", ") + axis.var->name;
+  const TileSizes t = chooseTiles(target);
+  std::string out = "tiled contraction " + def.target->name + ": GEMM with m = " + names(c.m) +
+                    ", n = " + def.indices[c.n].var->name + " (contiguous stores), k = " + k +
+                    ", outer = " + names(c.outer) + "\n";
+  out += t.str() + ": MR x NR accumulators in " + std::to_string(target.vectorBits) +
+         "-bit registers with broadcast FMAs, KC from half of L1 (" +
+         std::to_string(target.l1Bytes / 1024) + " KiB), NC from half of L2 (" +
+         std::to_string(target.l2Bytes / 1024) + " KiB)\n";
+  out += "packing: A in " + std::to_string(t.mr) + "-row panels " +
+         (c.lhsReadsOuter ? "per outer point" : "once") + ", B in " + std::to_string(t.nr) +
+         "-column panels per KC x NC block; edges masked\n";
+  if (target.threads <= 1)
+    out += "threads: serial (one thread)\n";
+  else if (c.outer.empty())
+    out += "threads: the row panels of each block split over " + std::to_string(target.threads) +
+           " threads (static; same summation order at any thread count)\n";
+  else
+    out += "threads: outer points split over " + std::to_string(target.threads) +
+           " threads when there are at least " + std::to_string(2 * target.threads) +
+           ", else the row panels of each block (static; same summation order at any thread "
+           "count)\n";
+  if (!group.epilogue.empty()) {
+    std::string epilogue;
+    for (size_t d : group.epilogue)
+      epilogue += (epilogue.empty() ? "" : ", ") + fused.kernel.defs[d].target->name;
+    out += "epilogue: " + epilogue + " on the finished sums, before the store" +
+           (group.storeContraction ? " (the sums are stored too)" : "") + "\n";
+  }
+  return out;
+}
+
 Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group, const CpuTarget &target) {
   std::string why;
   std::optional<TiledGroup> tg = matchTiledGroup(fused, group, why);
