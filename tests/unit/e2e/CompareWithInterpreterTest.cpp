@@ -3,36 +3,18 @@
 // interpreter.
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/SuitePrograms.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <map>
 #include <random>
 
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
-
-std::vector<fs::path> programFiles() {
-  std::vector<fs::path> files;
-  for (const char *dir : {"/tests/e2e", "/examples"})
-    for (const auto &entry : fs::directory_iterator(std::string(TDSL_SOURCE_DIR) + dir))
-      if (entry.path().extension() == ".tdsl")
-        files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-/// Seeded random inputs, each shape symbol taking one size drawn from `sizes`.
-std::vector<Tensor> randomInputs(const Kernel &kernel, std::mt19937 &rng,
-                                 const std::vector<int64_t> &sizes, uint64_t seed) {
-  std::map<std::string, int64_t> chosen;
-  for (const std::string &symbol : kernel.symbolNames())
-    chosen[symbol] = sizes[rng() % sizes.size()];
-  return kernel.randomInputs(chosen, seed);
-}
 
 class CompareWithInterpreter : public testing::TestWithParam<fs::path> {};
 
@@ -45,7 +27,7 @@ TEST_P(CompareWithInterpreter, EveryKernelAtSeveralShapes) {
     Kernel kernel = module.kernel(name);
     int ran = 0;
     for (int attempt = 0; attempt < 40 && ran < 4; ++attempt) {
-      std::vector<Tensor> inputs = randomInputs(kernel, rng, sizes, attempt * 100 + 1);
+      std::vector<Tensor> inputs = randomSuiteInputs(kernel, rng, sizes, attempt * 100 + 1);
       try {
         kernel.outputShapes(inputs);
       } catch (const RuntimeError &) {
@@ -68,7 +50,7 @@ TEST_P(CompareWithInterpreter, EveryKernelAtSeveralShapes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Programs, CompareWithInterpreter, testing::ValuesIn(programFiles()),
+INSTANTIATE_TEST_SUITE_P(Programs, CompareWithInterpreter, testing::ValuesIn(suiteProgramFiles()),
                          [](const testing::TestParamInfo<fs::path> &info) {
                            std::string name = info.param.stem().string();
                            for (char &c : name)
