@@ -66,8 +66,8 @@ static passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
   } else {
     t = passes::cpuTargetForLevel(target.cpuLevel);
     if (t.name.empty())
-      throw RuntimeError("unknown CPU level '" + target.cpuLevel +
-                         "' (known: host, x86-64-v3, x86-64-v4)");
+      throw RuntimeError(ErrorCode::BadFlag, "unknown CPU level '" + target.cpuLevel +
+                                                 "' (known: host, x86-64-v3, x86-64-v4)");
   }
   t.threads = threads;
   return t;
@@ -169,14 +169,16 @@ std::vector<std::vector<int64_t>> shapesOf(const std::vector<Tensor> &tensors) {
 /// Checks the inputs' count and dtypes, then binds the shape symbols (which checks the shapes).
 std::vector<int64_t> bindInputs(const ir::Kernel &kernel, const std::vector<Tensor> &inputs) {
   if (inputs.size() != kernel.inputs.size())
-    throw RuntimeError("kernel " + kernel.name + " takes " + std::to_string(kernel.inputs.size()) +
-                       " inputs, got " + std::to_string(inputs.size()));
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       "kernel " + kernel.name + " takes " + std::to_string(kernel.inputs.size()) +
+                           " inputs, got " + std::to_string(inputs.size()));
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ir::Buffer &param = kernel.inputs[i];
     if (inputs[i].dtype() != param->dtype)
-      throw RuntimeError("input " + param->name + " of kernel " + kernel.name + ": expected " +
-                         std::string(dtypeName(param->dtype)) + ", got " +
-                         std::string(dtypeName(inputs[i].dtype())));
+      throw RuntimeError(ErrorCode::TensorMismatch,
+                         "input " + param->name + " of kernel " + kernel.name + ": expected " +
+                             std::string(dtypeName(param->dtype)) + ", got " +
+                             std::string(dtypeName(inputs[i].dtype())));
   }
   return ir::bindSymbols(kernel, shapesOf(inputs));
 }
@@ -235,8 +237,8 @@ std::vector<int64_t> Kernel::inputShape(size_t input,
     const std::string &symbol = dim->as<ir::VarRef>()->var->name;
     auto it = sizes.find(symbol);
     if (it == sizes.end())
-      throw RuntimeError("the size of " + symbol + " (a dim of input " + param->name +
-                         ") is not given");
+      throw RuntimeError(ErrorCode::UnboundSymbol, "the size of " + symbol + " (a dim of input " +
+                                                       param->name + ") is not given");
     shape.push_back(it->second);
   }
   return shape;
@@ -295,8 +297,9 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
   const ir::Kernel &k = state.kernel;
   std::vector<int64_t> symbols = bindInputs(k, inputs);
   if (outputs.size() != k.outputs.size())
-    throw RuntimeError("kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
-                       " outputs, got " + std::to_string(outputs.size()));
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       "kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
+                           " outputs, got " + std::to_string(outputs.size()));
   std::vector<void *> buffers;
   for (const Tensor &t : inputs)
     buffers.push_back(t.data());
@@ -304,9 +307,10 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
     const ir::Buffer &param = k.outputs[i];
     std::vector<int64_t> expected = ir::evalShape(param, k.symbols, symbols);
     if (outputs[i].dtype() != param->dtype || outputs[i].shape() != expected)
-      throw RuntimeError("output " + param->name + " of kernel " + k.name + ": expected " +
-                         std::string(dtypeName(param->dtype)) + shapeString(expected) + ", got " +
-                         outputs[i].typeString());
+      throw RuntimeError(ErrorCode::TensorMismatch,
+                         "output " + param->name + " of kernel " + k.name + ": expected " +
+                             std::string(dtypeName(param->dtype)) + shapeString(expected) +
+                             ", got " + outputs[i].typeString());
     buffers.push_back(outputs[i].data());
   }
   if (state.target.kind == Target::Kind::Cuda) // Separate device buffers: in-place is fine.
@@ -380,17 +384,20 @@ std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                                       const std::vector<DeviceTensor> &inputs) {
   const ir::Kernel &k = state.kernel;
   if (state.target.kind != Target::Kind::Cuda)
-    throw RuntimeError("kernel " + k.name + " was compiled for the CPU; device tensors need a "
+    throw RuntimeError("kernel " + k.name +
+                       " was compiled for the CPU; device tensors need a "
                        "Jit with Target::cuda()");
   if (inputs.size() != k.inputs.size())
-    throw RuntimeError("kernel " + k.name + " takes " + std::to_string(k.inputs.size()) +
-                       " inputs, got " + std::to_string(inputs.size()));
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       "kernel " + k.name + " takes " + std::to_string(k.inputs.size()) +
+                           " inputs, got " + std::to_string(inputs.size()));
   std::vector<std::vector<int64_t>> shapes;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].dtype() != k.inputs[i]->dtype)
-      throw RuntimeError("input " + k.inputs[i]->name + " of kernel " + k.name + ": expected " +
-                         std::string(dtypeName(k.inputs[i]->dtype)) + ", got " +
-                         inputs[i].typeString());
+      throw RuntimeError(ErrorCode::TensorMismatch, "input " + k.inputs[i]->name + " of kernel " +
+                                                        k.name + ": expected " +
+                                                        std::string(dtypeName(k.inputs[i]->dtype)) +
+                                                        ", got " + inputs[i].typeString());
     shapes.push_back(inputs[i].shape());
   }
   return ir::bindSymbols(k, shapes);
@@ -412,21 +419,25 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
   const ir::Kernel &k = state->kernel;
   std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
   if (outputs.size() != k.outputs.size())
-    throw RuntimeError("kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
-                       " outputs, got " + std::to_string(outputs.size()));
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       "kernel " + k.name + " has " + std::to_string(k.outputs.size()) +
+                           " outputs, got " + std::to_string(outputs.size()));
   std::vector<uint64_t> buffers;
   for (const DeviceTensor &t : inputs)
     buffers.push_back(t.devicePointer());
   for (size_t i = 0; i < outputs.size(); ++i) {
     std::vector<int64_t> expected = ir::evalShape(k.outputs[i], k.symbols, symbols);
     if (outputs[i].dtype() != k.outputs[i]->dtype || outputs[i].shape() != expected)
-      throw RuntimeError("output " + k.outputs[i]->name + " of kernel " + k.name + ": expected " +
-                         std::string(dtypeName(k.outputs[i]->dtype)) + shapeString(expected) +
-                         ", got " + outputs[i].typeString());
+      throw RuntimeError(ErrorCode::TensorMismatch,
+                         "output " + k.outputs[i]->name + " of kernel " + k.name + ": expected " +
+                             std::string(dtypeName(k.outputs[i]->dtype)) + shapeString(expected) +
+                             ", got " + outputs[i].typeString());
     for (const DeviceTensor &in : inputs) // Compiled code assumes noalias outputs.
       if (in.nbytes() && in.devicePointer() == outputs[i].devicePointer())
-        throw RuntimeError("output " + k.outputs[i]->name + " of kernel " + k.name +
-                           " is also an input; in-place calls on device tensors are not supported");
+        throw RuntimeError(
+            ErrorCode::TensorMismatch,
+            "output " + k.outputs[i]->name + " of kernel " + k.name +
+                " is also an input; in-place calls on device tensors are not supported");
     buffers.push_back(outputs[i].devicePointer());
   }
   state->cudaKernel().launch(buffers.data(), symbols.data());
@@ -489,7 +500,8 @@ Kernel Module::kernel(const std::string &name) const {
   std::string known;
   for (const auto &k : state->kernels)
     known += (known.empty() ? "" : ", ") + k->kernel.name;
-  throw RuntimeError("no kernel named '" + name + "' (this module has: " + known + ")");
+  throw RuntimeError(ErrorCode::NoSuchKernel,
+                     "no kernel named '" + name + "' (this module has: " + known + ")");
 }
 
 std::vector<std::string> Module::kernelNames() const {
@@ -534,7 +546,8 @@ std::string Kernel::dumpAfter(const std::string &pass) const {
     std::string names;
     for (const std::string &n : seen)
       names += (names.empty() ? "" : ", ") + n;
-    throw RuntimeError("no pass named '" + pass + "' (the passes: " + names + ", or all)");
+    throw RuntimeError(ErrorCode::BadFlag,
+                       "no pass named '" + pass + "' (the passes: " + names + ", or all)");
   }
   return out;
 }
@@ -592,7 +605,7 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
 Module Jit::compileFile(const std::string &path) const {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    throw RuntimeError("cannot open " + path);
+    throw RuntimeError(ErrorCode::CannotReadSource, "cannot open " + path);
   std::ostringstream text;
   text << in.rdbuf();
   return compile(text.str(), path);

@@ -29,7 +29,8 @@ std::optional<std::string> dumpAst(const std::shared_ptr<const SourceFile> &file
     for (const ast::Kernel &k : tree.kernels)
       found |= k.name == kernel;
     if (!found) {
-      diags.error(SourceSpan{file, 0, 0}, "no kernel named '" + kernel + "' in " + file->name);
+      diags.error(ErrorCode::NoSuchKernel, SourceSpan{file, 0, 0},
+                  "no kernel named '" + kernel + "' in " + file->name);
       return std::nullopt;
     }
   }

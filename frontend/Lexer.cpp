@@ -212,13 +212,13 @@ std::string shortened(std::string_view text) {
 Lexer::Lexer(std::shared_ptr<const SourceFile> file) : source(std::move(file)), src(source->text) {
   // Offsets are 32-bit; a bigger file is refused up front rather than mislocated.
   if (src.size() >= std::numeric_limits<uint32_t>::max()) {
-    error(0, 0, "source file is too large (the limit is 4 GiB)");
+    error(ErrorCode::CannotReadSource, 0, 0, "source file is too large (the limit is 4 GiB)");
     src = {};
     return;
   }
   if (src.size() >= 2 &&
       ((src[0] == '\xff' && src[1] == '\xfe') || (src[0] == '\xfe' && src[1] == '\xff'))) {
-    error(0, 2, "the file is UTF-16 encoded", "save it as UTF-8");
+    error(ErrorCode::InvalidEncoding, 0, 2, "the file is UTF-16 encoded", "save it as UTF-8");
     pos = static_cast<uint32_t>(src.size());
     return;
   }
@@ -226,8 +226,9 @@ Lexer::Lexer(std::shared_ptr<const SourceFile> file) : source(std::move(file)), 
     pos = 3;
 }
 
-void Lexer::error(uint32_t begin, uint32_t end, std::string message, std::string hint) {
-  errors.push_back(LexError{begin, end, std::move(message), std::move(hint)});
+void Lexer::error(ErrorCode code, uint32_t begin, uint32_t end, std::string message,
+                  std::string hint) {
+  errors.push_back(LexError{code, begin, end, std::move(message), std::move(hint)});
 }
 
 std::vector<LexError> Lexer::takeErrors() {
@@ -305,7 +306,7 @@ void Lexer::skipComment() {
     auto u = static_cast<unsigned char>(src[pos]);
     if (u < 0x80) {
       if (u == 0 && !reported) {
-        error(pos, pos + 1, "unexpected NUL byte in a comment",
+        error(ErrorCode::InvalidEncoding, pos, pos + 1, "unexpected NUL byte in a comment",
               "tdsl source must be UTF-8 text; the file may be binary or UTF-16 encoded");
         reported = true;
       }
@@ -316,7 +317,8 @@ void Lexer::skipComment() {
     int length = decodeUtf8(src, pos, cp);
     if (length == 0) {
       if (!reported) {
-        error(pos, pos + 1, "invalid UTF-8 byte " + hexByte(u) + " in a comment",
+        error(ErrorCode::InvalidEncoding, pos, pos + 1,
+              "invalid UTF-8 byte " + hexByte(u) + " in a comment",
               "tdsl source must be UTF-8 text; re-save the file as UTF-8");
         reported = true;
       }
@@ -371,7 +373,7 @@ Token Lexer::lexNumber() {
       hint = "tdsl literals have no type suffix; a literal adopts the type of the other operand";
     else
       hint = "a name cannot start with a digit; put an operator or a space after the number";
-    error(begin, pos,
+    error(ErrorCode::MalformedNumber, begin, pos,
           "invalid suffix '" + shortened(suffix) + "' on number '" + shortened(number) + "'",
           std::move(hint));
     return make(TokenKind::Error, begin);
@@ -382,7 +384,8 @@ Token Lexer::lexNumber() {
     auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), t.intValue);
     if (ec != std::errc() || ptr != number.data() + number.size()) {
       t.intValue = 0;
-      error(begin, pos, "integer literal '" + shortened(number) + "' is too large",
+      error(ErrorCode::IntLiteralTooLarge, begin, pos,
+            "integer literal '" + shortened(number) + "' is too large",
             "integers are 64-bit: the largest is 9223372036854775807; write a float (1e30) if "
             "that is what you mean");
     }
@@ -419,7 +422,8 @@ Token Lexer::lexNumber() {
         exponent = -exponent;
     }
     if (seenNonZero && magnitude + exponent > 0) {
-      error(begin, pos, "float literal '" + shortened(number) + "' is too large for f64",
+      error(ErrorCode::FloatLiteralTooLarge, begin, pos,
+            "float literal '" + shortened(number) + "' is too large for f64",
             "write 'inf' for infinity");
       t.floatValue = std::numeric_limits<double>::infinity();
     } else {
@@ -427,7 +431,8 @@ Token Lexer::lexNumber() {
     }
   } else if (ec != std::errc() || ptr != number.data() + number.size()) {
     // Cannot happen for text matching the grammar above; report rather than assert.
-    error(begin, pos, "malformed float literal '" + shortened(number) + "'");
+    error(ErrorCode::MalformedNumber, begin, pos,
+          "malformed float literal '" + shortened(number) + "'");
   }
   return t;
 }
@@ -505,48 +510,53 @@ Token Lexer::lexPunctuation() {
   case '?':
     if (n == '?')
       return two(TokenKind::QuestionQuestion);
-    error(begin, pos, "unexpected '?'",
+    error(ErrorCode::UnexpectedCharacter, begin, pos, "unexpected '?'",
           "did you mean '?\?', the default for an out-of-bounds access (x[i - 1] ?? 0.0)?");
     return make(TokenKind::Error, begin);
   case '!':
     if (n == '=')
       return two(TokenKind::NotEq);
-    error(begin, pos, "unexpected '!'", "use 'not' for negation and '!=' for inequality");
+    error(ErrorCode::UnexpectedCharacter, begin, pos, "unexpected '!'",
+          "use 'not' for negation and '!=' for inequality");
     return make(TokenKind::Error, begin);
   case '&':
     if (n == '&')
       ++pos;
-    error(begin, pos, "unexpected '" + std::string(src.substr(begin, pos - begin)) + "'",
+    error(ErrorCode::UnexpectedCharacter, begin, pos,
+          "unexpected '" + std::string(src.substr(begin, pos - begin)) + "'",
           "use 'and' to combine conditions");
     return make(TokenKind::Error, begin);
   case '|':
     if (n == '|')
       ++pos;
-    error(begin, pos, "unexpected '" + std::string(src.substr(begin, pos - begin)) + "'",
+    error(ErrorCode::UnexpectedCharacter, begin, pos,
+          "unexpected '" + std::string(src.substr(begin, pos - begin)) + "'",
           "use 'or' to combine conditions");
     return make(TokenKind::Error, begin);
   case '^':
-    error(begin, pos, "unexpected '^'", "use '**' for powers");
+    error(ErrorCode::UnexpectedCharacter, begin, pos, "unexpected '^'", "use '**' for powers");
     return make(TokenKind::Error, begin);
   case '~':
-    error(begin, pos, "unexpected '~'", "use 'not' for negation");
+    error(ErrorCode::UnexpectedCharacter, begin, pos, "unexpected '~'", "use 'not' for negation");
     return make(TokenKind::Error, begin);
   case '\'':
   case '"':
-    error(begin, pos, std::string("unexpected '") + c + "'", "tdsl has no strings");
+    error(ErrorCode::UnexpectedCharacter, begin, pos, std::string("unexpected '") + c + "'",
+          "tdsl has no strings");
     return make(TokenKind::Error, begin);
   case '\\':
-    error(begin, pos, "unexpected '\\'",
+    error(ErrorCode::UnexpectedCharacter, begin, pos, "unexpected '\\'",
           "there are no line continuations: a line break inside ( ) or [ ] does not end a "
           "statement, so wrap the expression in parentheses");
     return make(TokenKind::Error, begin);
   case '.':
-    error(begin, pos, "unexpected '.'",
+    error(ErrorCode::UnexpectedCharacter, begin, pos, "unexpected '.'",
           "a float literal needs a digit next to the point (0.5, 3.); tdsl has no attributes or "
           "methods");
     return make(TokenKind::Error, begin);
   default:
-    error(begin, pos, std::string("unexpected character '") + c + "'");
+    error(ErrorCode::UnexpectedCharacter, begin, pos,
+          std::string("unexpected character '") + c + "'");
     return make(TokenKind::Error, begin);
   }
 }
@@ -557,6 +567,7 @@ Token Lexer::lexBadBytes() {
   uint32_t cp = 0;
   int firstLength = first >= 0x80 ? decodeUtf8(src, pos, cp) : 1;
   std::string message, hint;
+  ErrorCode code = ErrorCode::InvalidEncoding;
   if (first == 0) {
     message = "unexpected NUL byte";
     hint = "tdsl source must be UTF-8 text; the file may be binary or UTF-16 encoded";
@@ -567,6 +578,7 @@ Token Lexer::lexBadBytes() {
     message = "invalid UTF-8 byte " + hexByte(first);
     hint = "tdsl source must be UTF-8 text; re-save the file as UTF-8";
   } else {
+    code = ErrorCode::UnexpectedCharacter;
     message = "unexpected character " + codePointName(cp) + " '" +
               std::string(src.substr(pos, firstLength)) + "'";
     hint = lookalikeHint(cp);
@@ -576,7 +588,7 @@ Token Lexer::lexBadBytes() {
     int length = static_cast<unsigned char>(src[pos]) >= 0x80 ? decodeUtf8(src, pos, cp) : 1;
     pos += length == 0 ? 1 : length;
   }
-  error(begin, pos, std::move(message), std::move(hint));
+  error(code, begin, pos, std::move(message), std::move(hint));
   return make(TokenKind::Error, begin);
 }
 
@@ -586,7 +598,7 @@ std::vector<Token> lexAll(const std::shared_ptr<const SourceFile> &file, Diagnos
   while (true) {
     tokens.push_back(lexer.next());
     for (LexError &e : lexer.takeErrors())
-      diags.error(lexer.span(e.begin, e.end), std::move(e.message), std::move(e.hint));
+      diags.error(e.code, lexer.span(e.begin, e.end), std::move(e.message), std::move(e.hint));
     if (tokens.back().is(TokenKind::Eof))
       return tokens;
   }

@@ -73,6 +73,7 @@ struct Token {
 
 /// A lexical error: where, what is wrong, and how to fix it.
 struct LexError {
+  ErrorCode code = ErrorCode::None;
   uint32_t begin = 0;
   uint32_t end = 0;
   std::string message;
@@ -100,7 +101,8 @@ private:
   Token lexIdentifier();
   Token lexPunctuation();
   Token lexBadBytes();
-  void error(uint32_t begin, uint32_t end, std::string message, std::string hint = {});
+  void error(ErrorCode code, uint32_t begin, uint32_t end, std::string message,
+             std::string hint = {});
 
   std::shared_ptr<const SourceFile> source;
   std::string_view src;

@@ -141,7 +141,7 @@ private:
     while (tokens.size() <= i && (tokens.empty() || !tokens.back().is(TokenKind::Eof))) {
       tokens.push_back(lexer.next());
       for (LexError &e : lexer.takeErrors())
-        error(lexer.span(e.begin, e.end), std::move(e.message), std::move(e.hint));
+        error(e.code, lexer.span(e.begin, e.end), std::move(e.message), std::move(e.hint));
     }
   }
   /// The current token. Inside brackets, line breaks are not tokens.
@@ -199,23 +199,24 @@ private:
   }
 
   // --- Errors -------------------------------------------------------------------------------
-  void error(const SourceSpan &where, std::string message, std::string hint = {}) {
+  void error(ErrorCode code, const SourceSpan &where, std::string message, std::string hint = {}) {
     if (errorCount >= kMaxErrors) {
       diags.note(where, "too many errors; stopping here");
       throw TooManyErrors{};
     }
     ++errorCount;
-    diags.error(where, std::move(message), std::move(hint));
+    diags.error(code, where, std::move(message), std::move(hint));
   }
-  [[noreturn]] void fail(const SourceSpan &where, std::string message, std::string hint = {}) {
-    error(where, std::move(message), std::move(hint));
+  [[noreturn]] void fail(ErrorCode code, const SourceSpan &where, std::string message,
+                         std::string hint = {}) {
+    error(code, where, std::move(message), std::move(hint));
     throw SyntaxError{};
   }
   // Failure paths that build messages live out of line so that the recursive functions keep
   // small stack frames (sanitizer builds give every string temporary its own padded slot).
   /// At `where`, or at the current token when not given.
   [[noreturn, gnu::noinline]] void failTooDeep(const std::optional<SourceSpan> &where, int limit) {
-    fail(where ? *where : here(),
+    fail(ErrorCode::NestingTooDeep, where ? *where : here(),
          "expression nested too deeply (more than " + std::to_string(limit) + " levels)",
          "split it into several statements");
   }
@@ -226,7 +227,8 @@ private:
     Token t = peek();
     if (t.is(TokenKind::Error))
       throw SyntaxError{};
-    fail(here(), "expected " + std::string(what) + ", found " + describe(t), std::move(hint));
+    fail(ErrorCode::UnexpectedToken, here(),
+         "expected " + std::string(what) + ", found " + describe(t), std::move(hint));
   }
   /// Consumes the closing bracket matching `open`, or reports it missing with a note at `open`.
   void expectClose(TokenKind close, const Token &open, std::string hint = {}) {
@@ -236,7 +238,8 @@ private:
     if (t.is(TokenKind::Error))
       throw SyntaxError{};
     std::string closeName(tokenKindName(close)), openName(tokenKindName(open.kind));
-    error(here(), "expected " + closeName + " to close " + openName + ", found " + describe(t),
+    error(ErrorCode::UnclosedBracket, here(),
+          "expected " + closeName + " to close " + openName + ", found " + describe(t),
           std::move(hint));
     diags.note(span(open), openName + " opened here");
     throw SyntaxError{};
@@ -365,7 +368,8 @@ ast::File Parser::parseFile() {
             t.is(TokenKind::RBrace)
                 ? "there is no kernel body open here to close"
                 : "a file is a sequence of kernels: kernel NAME(x: f32[N]) -> y: f32[N] { ... }";
-        error(span(t), "expected 'kernel' at the top level, found " + describe(t), std::move(hint));
+        error(ErrorCode::UnexpectedToken, span(t),
+              "expected 'kernel' at the top level, found " + describe(t), std::move(hint));
       }
       consume();
       skipToKernel();
@@ -515,8 +519,9 @@ void Parser::parseKernel(ast::File &file) {
       open = consume();
     } else if (pos > lastConsumed + 1 && !at(TokenKind::Eof) && !at(TokenKind::KwKernel)) {
       // `-> y: f32[N]` then a new line without '{': report it and read the body anyway.
-      error(here(), "expected '{' to start the body of kernel '" + kernel.name + "', found " +
-                        describe(peek()));
+      error(ErrorCode::UnexpectedToken, here(),
+            "expected '{' to start the body of kernel '" + kernel.name + "', found " +
+                describe(peek()));
     } else {
       failExpected("'{' to start the body of kernel '" + kernel.name + "'",
                    at(TokenKind::Comma) ? "several outputs go in parentheses: -> (a: f32[N], b: "
@@ -552,7 +557,7 @@ void Parser::parseBody(ast::Kernel &kernel, const std::optional<Token> &open) {
       return;
     }
     if (t.is(TokenKind::Eof) || t.is(TokenKind::KwKernel)) {
-      error(here(),
+      error(ErrorCode::UnclosedBracket, here(),
             "expected '}' to close the body of kernel '" + kernel.name + "', found " + describe(t));
       if (open)
         diags.note(span(*open), "the body of '" + kernel.name + "' opened here");
@@ -585,8 +590,8 @@ ast::Param Parser::parseParam(std::string_view role) {
   param.span = span(name);
   if (!accept(TokenKind::Colon)) {
     if (parseDType(param.name))
-      fail(span(name), "this " + std::string(role) + " has a type but no name",
-           "write `" + example + "`");
+      fail(ErrorCode::UnexpectedToken, span(name),
+           "this " + std::string(role) + " has a type but no name", "write `" + example + "`");
     failExpected("':' and a type after " + std::string(role) + " '" + shortened(param.name) + "'",
                  "write `" + example + "`");
   }
@@ -605,12 +610,13 @@ ast::TypeSpec Parser::parseType() {
   if (std::optional<DType> dtype = parseDType(text(name)))
     type.dtype = *dtype;
   else
-    error(span(name), "unknown dtype '" + shortened(text(name)) + "'", dtypeHint(text(name)));
+    error(ErrorCode::UnknownDType, span(name), "unknown dtype '" + shortened(text(name)) + "'",
+          dtypeHint(text(name)));
   if (at(TokenKind::LBracket)) {
     Token lbracket = consume();
     NewlinesIgnored ignored(*this);
     if (at(TokenKind::RBracket))
-      fail(here(), "expected a dimension",
+      fail(ErrorCode::UnexpectedToken, here(), "expected a dimension",
            "a scalar is written as the dtype alone (f32), without brackets");
     do
       type.dims.push_back(parseExpr());
@@ -635,7 +641,7 @@ ast::Stmt Parser::parseStatement() {
       NewlinesIgnored ignored(*this);
       stmt.indexed = true;
       if (at(TokenKind::RBracket))
-        fail(here(), "expected an index variable",
+        fail(ErrorCode::UnexpectedToken, here(), "expected an index variable",
              "a scalar is defined by its name alone: `s = ...`");
       do
         stmt.indices.push_back(parseIndexDecl(TokenKind::RBracket, "the statement's target"));
@@ -685,8 +691,8 @@ ast::Stmt Parser::parseStatement() {
   consume();
   stmt.value = parseExpr();
   if (stmt.tuple && stmt.value->kind != Expr::Kind::Call)
-    error(stmt.value->span, "a list of targets must be assigned a kernel call",
-          "write `(a, b) = kernel(x)`");
+    error(ErrorCode::InvalidTargets, stmt.value->span,
+          "a list of targets must be assigned a kernel call", "write `(a, b) = kernel(x)`");
 
   Token t = peek();
   switch (t.kind) {
@@ -700,7 +706,8 @@ ast::Stmt Parser::parseStatement() {
     throw SyntaxError{};
   case TokenKind::RParen:
   case TokenKind::RBracket:
-    fail(span(t), "unmatched " + describe(t), "remove it, or add the opening bracket it closes");
+    fail(ErrorCode::UnmatchedClosingBracket, span(t), "unmatched " + describe(t),
+         "remove it, or add the opening bracket it closes");
   default: {
     std::string hint = "statements are separated by line breaks or ';'";
     if (t.is(TokenKind::Identifier) && text(t) == "if")
@@ -708,7 +715,8 @@ ast::Stmt Parser::parseStatement() {
     else if (t.is(TokenKind::Identifier) || t.is(TokenKind::IntLiteral) ||
              t.is(TokenKind::FloatLiteral) || t.is(TokenKind::LParen))
       hint = "is an operator missing? " + hint;
-    fail(span(t), "unexpected " + describe(t) + " after the end of the statement", std::move(hint));
+    fail(ErrorCode::TrailingTokens, span(t),
+         "unexpected " + describe(t) + " after the end of the statement", std::move(hint));
   }
   }
   stmt.span = span(first).to(stmt.value->span);
@@ -794,14 +802,15 @@ void Parser::reportChainedComparison(const Expr &lhs, const Token &op, const Exp
       hint += ": `" + a + " " + std::string(ast::binaryOpSpelling(lhs.binaryOp)) + " " + b +
               " and " + b + " " + std::string(text(op)) + " " + c + "`";
   }
-  error(span(op), "comparison operators cannot be chained", std::move(hint));
+  error(ErrorCode::ChainedComparison, span(op), "comparison operators cannot be chained",
+        std::move(hint));
 }
 
 // unary := '-' unary | power
 ExprPtr Parser::parseUnary() {
   if (at(TokenKind::Plus)) {
     Token plus = consume();
-    error(span(plus), "unary '+' is not supported", "remove it");
+    error(ErrorCode::InvalidOperatorUse, span(plus), "unary '+' is not supported", "remove it");
     Recursion r(*this);
     return parseUnary();
   }
@@ -849,12 +858,13 @@ ExprPtr Parser::parsePostfix(bool allowDefault) {
 /// A subscript or call applied to something other than a bare name.
 void Parser::failPostfix(const Token &t, const Expr &e) {
   if (t.is(TokenKind::LParen))
-    fail(span(t), "only a function or kernel name can be called",
+    fail(ErrorCode::InvalidPostfix, span(t), "only a function or kernel name can be called",
          "is an operator missing before '('?");
   if (e.kind == Expr::Kind::Access)
-    fail(span(t), "a tensor access takes all its subscripts in one pair of brackets",
+    fail(ErrorCode::InvalidPostfix, span(t),
+         "a tensor access takes all its subscripts in one pair of brackets",
          "write x[i, j], not x[i][j]");
-  fail(span(t), "only a tensor name can be subscripted",
+  fail(ErrorCode::InvalidPostfix, span(t), "only a tensor name can be subscripted",
        "define the expression as a tensor first (t = ...), then subscript t");
 }
 
@@ -895,18 +905,18 @@ ExprPtr Parser::parsePrimary() {
     Token lparen = consume();
     NewlinesIgnored ignored(*this);
     if (at(TokenKind::RParen))
-      fail(here(), "expected an expression inside '( )'");
+      fail(ErrorCode::UnexpectedToken, here(), "expected an expression inside '( )'");
     ExprPtr e = parseExpr();
     if (at(TokenKind::Comma))
-      fail(span(peek()), "unexpected ',' in parentheses",
+      fail(ErrorCode::UnexpectedToken, span(peek()), "unexpected ',' in parentheses",
            "tuples exist only as the targets of a kernel call: (a, b) = kernel(x)");
     expectClose(TokenKind::RParen, lparen);
     e->span = span(lparen).to(span(lastEnd(), lastEnd())); // The parentheses belong to it.
     return e;
   }
   case TokenKind::KwNot:
-    fail(span(t), "'not' binds more loosely than arithmetic and comparisons",
-         "parenthesize it: (not x)");
+    fail(ErrorCode::InvalidOperatorUse, span(t),
+         "'not' binds more loosely than arithmetic and comparisons", "parenthesize it: (not x)");
   case TokenKind::Newline:
     failExpected("an expression",
                  "a line break ends the statement unless it is inside ( ) or [ ]: wrap a long "
@@ -926,7 +936,7 @@ ExprPtr Parser::parseAccess(ExprPtr name) {
   {
     NewlinesIgnored ignored(*this);
     if (at(TokenKind::RBracket))
-      fail(here(), "expected a subscript",
+      fail(ErrorCode::UnexpectedToken, here(), "expected a subscript",
            "a scalar (0-d tensor) is read by its name alone, without brackets");
     do
       e->args.push_back(parseExpr());
@@ -953,7 +963,8 @@ ExprPtr Parser::parseCall(ExprPtr name) {
         Token forToken = peek();
         std::optional<ast::ReduceKind> kind = reduceKindOf(e->name);
         if (!kind)
-          fail(span(forToken), "'" + shortened(e->name) + "' is not a reduction",
+          fail(ErrorCode::InvalidReduction, span(forToken),
+               "'" + shortened(e->name) + "' is not a reduction",
                "the reductions are sum, prod, max, min and mean");
         consume();
         e->kind = Expr::Kind::Reduce;
@@ -967,7 +978,7 @@ ExprPtr Parser::parseCall(ExprPtr name) {
             break; // A trailing comma.
           e->args.push_back(parseExpr());
           if (at(TokenKind::KwFor))
-            fail(span(peek()), "'for' after several arguments",
+            fail(ErrorCode::InvalidReduction, span(peek()), "'for' after several arguments",
                  "a reduction takes one expression before 'for': sum(a[i] * b[i] for i)");
         }
       }
@@ -986,7 +997,8 @@ ExprPtr Parser::parseDefault(ExprPtr access) {
     std::string hint = access->kind == Expr::Kind::Default
                            ? "for a chain of fallbacks, parenthesize: a[i] ?? (b[i] ?? 0.0)"
                            : "a default applies to a tensor access, as in x[i - 1] ?? 0.0";
-    error(access->span, "the left side of '?\?' must be a tensor access", std::move(hint));
+    error(ErrorCode::InvalidOperatorUse, access->span,
+          "the left side of '?\?' must be a tensor access", std::move(hint));
   }
   ExprPtr fallback;
   if (at(TokenKind::Minus)) {
@@ -995,7 +1007,7 @@ ExprPtr Parser::parseDefault(ExprPtr access) {
     if (t.is(TokenKind::Error))
       throw SyntaxError{};
     if (!t.is(TokenKind::IntLiteral) && !t.is(TokenKind::FloatLiteral) && !t.is(TokenKind::KwInf))
-      fail(here(),
+      fail(ErrorCode::UnexpectedToken, here(),
            "the default after '?\?' must be a literal, a name or a parenthesized expression",
            "parenthesize it: x[i] ?? (-y)");
     fallback = unary(ast::UnaryOp::Neg, minus, parsePrimary());

@@ -22,7 +22,16 @@ namespace sema {
 
 namespace {
 
-std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+/// A name in quotes, shortened when long (a hostile file can hold megabyte names).
+std::string quote(std::string_view s) {
+  constexpr size_t kMax = 64;
+  if (s.size() <= kMax)
+    return "'" + std::string(s) + "'";
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut;
+  return "'" + std::string(s.substr(0, cut)) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
 
 /// The canonical form of an affine i64 expression (so extents and dims print alike).
 ir::Expr normalize(const ir::Expr &e) {
@@ -218,13 +227,18 @@ KernelChecker::KernelChecker(FileState &file, const ast::Kernel &kernel, size_t 
                              DiagnosticEngine &diags)
     : file(file), kernel(kernel), position(position), diags(diags) {}
 
-void KernelChecker::error(const SourceSpan &span, std::string message, std::string hint) {
+void KernelChecker::error(ErrorCode code, const SourceSpan &span, std::string message,
+                          std::string hint) {
+  if (speculative > 0) {
+    ++speculativeErrors;
+    return;
+  }
   if (file.errors >= kMaxErrors) {
     diags.note(span, "too many errors; stopping here");
     throw TooManyErrors{};
   }
   ++file.errors;
-  diags.error(span, std::move(message), std::move(hint));
+  diags.error(code, span, std::move(message), std::move(hint));
 }
 
 size_t KernelChecker::errorCount() const { return file.errors; }
@@ -295,11 +309,12 @@ std::optional<ir::Expr> KernelChecker::outputDimExpr(const ast::Expr &e,
     if (it != symbols.end())
       return ir::ref(it->second);
     if (tensors.count(e.name)) {
-      error(e.span, quote(e.name) + " is a parameter, not a shape symbol",
+      error(ErrorCode::WrongKindOfName, e.span,
+            quote(e.name) + " is a parameter, not a shape symbol",
             "an output's dims are expressions of the shape symbols of the inputs");
       return std::nullopt;
     }
-    error(e.span,
+    error(ErrorCode::InvalidDim, e.span,
           "shape symbol " + quote(e.name) + " of output " + quote(output) +
               " does not appear as a dim of any input",
           "every symbol is bound from an input's shape when the kernel is called");
@@ -327,7 +342,8 @@ std::optional<ir::Expr> KernelChecker::outputDimExpr(const ast::Expr &e,
   default:
     break;
   }
-  error(e.span, "an output's dim must be an affine expression of shape symbols and integers",
+  error(ErrorCode::InvalidDim, e.span,
+        "an output's dim must be an affine expression of shape symbols and integers",
         "for example N, 2 * N or H - R + 1");
   return std::nullopt;
 }
@@ -338,21 +354,22 @@ ir::Expr KernelChecker::checkOutputDim(const ast::Expr &e, const std::string &ou
     return nullptr;
   std::optional<ir::AffineExpr> a = ir::toAffine(*d);
   if (!a) {
-    error(e.span,
+    error(ErrorCode::InvalidDim, e.span,
           "the dim " + sourceText(e.span) + " of output " + quote(output) + " is not affine",
           "a dim is a sum of shape symbols times integers, plus an integer");
     return nullptr;
   }
   if (tooLarge(*a)) {
-    error(e.span,
+    error(ErrorCode::NumbersTooLarge, e.span,
           "the dim " + sourceText(e.span) + " of output " + quote(output) +
               " has numbers too large",
           "the numbers in a dim are limited to 2^40");
     return nullptr;
   }
   if (a->isConstant() && a->constant < 0) {
-    error(e.span, "the dim " + sourceText(e.span) + " of output " + quote(output) +
-                      " is negative (" + a->str() + ")");
+    error(ErrorCode::InvalidDim, e.span,
+          "the dim " + sourceText(e.span) + " of output " + quote(output) + " is negative (" +
+              a->str() + ")");
     return nullptr;
   }
   return ir::toExpr(*a);
@@ -376,7 +393,8 @@ void KernelChecker::declareSignature() {
   auto firstDeclaration = [&](const ast::Param &p, const char *what) {
     auto [it, inserted] = seen.emplace(p.name, p.span);
     if (!inserted) {
-      error(p.span, std::string(what) + " " + quote(p.name) + " is declared twice",
+      error(ErrorCode::Redefinition, p.span,
+            std::string(what) + " " + quote(p.name) + " is declared twice",
             "every parameter and output needs its own name");
       diags.note(it->second, "first declared here");
     }
@@ -391,8 +409,8 @@ void KernelChecker::declareSignature() {
     for (const ast::ExprPtr &d : p.type.dims) {
       if (d->kind == ast::Expr::Kind::IntLit) {
         if (tooLarge(ir::AffineExpr{d->intValue, {}})) {
-          error(d->span, "the dim " + sourceText(d->span) + " is too large",
-                "dims are limited to 2^40");
+          error(ErrorCode::NumbersTooLarge, d->span,
+                "the dim " + sourceText(d->span) + " is too large", "dims are limited to 2^40");
           ok = false;
         }
         dims.push_back(ir::intImm(d->intValue));
@@ -400,7 +418,7 @@ void KernelChecker::declareSignature() {
         declareSymbolsIn(*d);
         dims.push_back(ir::ref(symbols.at(d->name)));
       } else {
-        error(d->span, "an input's dim must be an integer or a shape symbol",
+        error(ErrorCode::InvalidDim, d->span, "an input's dim must be an integer or a shape symbol",
               "affine dims such as N - 1 are allowed only in outputs");
         ok = false;
         declareSymbolsIn(*d); // So that the rest of the kernel does not report them.
@@ -422,14 +440,15 @@ void KernelChecker::declareSignature() {
   }
   for (const ast::Param &p : kernel.params)
     if (symbols.count(p.name) && seen.count(p.name) && seen[p.name].begin == p.span.begin)
-      error(p.span, quote(p.name) + " is both a parameter and a shape symbol",
+      error(ErrorCode::NameClash, p.span, quote(p.name) + " is both a parameter and a shape symbol",
             "rename one of them; by convention shape symbols are upper case");
 
   for (const ast::Param &o : kernel.outputs) {
     if (!firstDeclaration(o, "output"))
       continue;
     if (symbols.count(o.name))
-      error(o.span, quote(o.name) + " is both an output and a shape symbol", "rename one of them");
+      error(ErrorCode::NameClash, o.span, quote(o.name) + " is both an output and a shape symbol",
+            "rename one of them");
     std::vector<ir::Expr> dims;
     bool ok = true;
     for (const ast::ExprPtr &d : o.type.dims) {
@@ -467,7 +486,8 @@ std::optional<ir::Kernel> KernelChecker::run() {
     auto it = tensors.find(o.name);
     if (it != tensors.end() && it->second.kind == TensorEntry::Kind::Output &&
         !it->second.assigned && !it->second.poisoned)
-      error(o.span, "output " + quote(o.name) + " is never assigned",
+      error(ErrorCode::OutputNeverAssigned, o.span,
+            "output " + quote(o.name) + " is never assigned",
             "define it with a statement: " + o.name + " = ... or " + o.name + "[i, ...] = ...");
   }
   // A statement can fail silently (it used a poisoned name, or called a kernel with errors):
@@ -485,7 +505,8 @@ KernelChecker::Target KernelChecker::prepareTarget(const ast::Stmt::Target &t) {
   r.name = t.name;
   r.span = t.span;
   if (symbols.count(t.name)) {
-    error(t.span, quote(t.name) + " is a shape symbol and cannot be assigned", "define a new name");
+    error(ErrorCode::AssignToReadOnly, t.span,
+          quote(t.name) + " is a shape symbol and cannot be assigned", "define a new name");
     return r;
   }
   auto it = tensors.find(t.name);
@@ -496,12 +517,12 @@ KernelChecker::Target KernelChecker::prepareTarget(const ast::Stmt::Target &t) {
   TensorEntry &e = it->second;
   switch (e.kind) {
   case TensorEntry::Kind::Input:
-    error(t.span, "cannot assign to input " + quote(t.name),
+    error(ErrorCode::AssignToReadOnly, t.span, "cannot assign to input " + quote(t.name),
           "inputs are read-only; define a new name, e.g. " + t.name + "2 = ...");
     return r;
   case TensorEntry::Kind::Output:
     if (e.assigned) {
-      error(t.span, "output " + quote(t.name) + " is assigned twice",
+      error(ErrorCode::Redefinition, t.span, "output " + quote(t.name) + " is assigned twice",
             "every name is defined once (single assignment)");
       if (e.assignedAt.valid())
         diags.note(e.assignedAt, "first assigned here");
@@ -515,7 +536,7 @@ KernelChecker::Target KernelChecker::prepareTarget(const ast::Stmt::Target &t) {
     r.output = e.buffer;
     return r;
   case TensorEntry::Kind::Local:
-    error(t.span, quote(t.name) + " is already defined",
+    error(ErrorCode::Redefinition, t.span, quote(t.name) + " is already defined",
           "every name is defined once (single assignment); use a new name");
     diags.note(e.span, "first defined here");
     return r;
@@ -540,7 +561,8 @@ void KernelChecker::checkStatement(const ast::Stmt &s) {
   std::set<std::string> names;
   for (const ast::Stmt::Target &t : s.targets) {
     if (!names.insert(t.name).second) {
-      error(t.span, quote(t.name) + " is assigned twice in this statement");
+      error(ErrorCode::Redefinition, t.span,
+            quote(t.name) + " is assigned twice in this statement");
       targets.push_back(Target{Target::Kind::Invalid, t.name, t.span, nullptr});
       continue;
     }
@@ -550,15 +572,17 @@ void KernelChecker::checkStatement(const ast::Stmt &s) {
 
   bool ok = false;
   if (kernelCall && s.indexed) {
-    error(s.targets[0].span, "a kernel call defines whole tensors; it cannot have index variables",
+    error(ErrorCode::InvalidTargets, s.targets[0].span,
+          "a kernel call defines whole tensors; it cannot have index variables",
           "write " + s.targets[0].name + " = " + value.name + "(...)");
   } else if (kernelCall) {
     ok = checkCallStatement(s, targets);
   } else if (s.tuple || s.targets.size() > 1) {
     // The parser reports a tuple assigned something other than a call.
     if (value.kind == ast::Expr::Kind::Call)
-      error(value.span, "only a kernel call can define several names; " + quote(value.name) +
-                            " is a built-in function");
+      error(ErrorCode::InvalidTargets, value.span,
+            "only a kernel call can define several names; " + quote(value.name) +
+                " is a built-in function");
   } else if (s.indexed) {
     ok = checkIndexStatement(s, targets[0]);
   } else {
@@ -594,7 +618,7 @@ bool KernelChecker::checkIndexStatement(const ast::Stmt &s, const Target &target
   scopes.push_back(Scope{});
   size_t rank = target.kind == Target::Kind::Output ? target.output->shape.size() : 0;
   if (target.kind == Target::Kind::Output && s.indices.size() != rank)
-    error(s.targets[0].span,
+    error(ErrorCode::RankMismatch, s.targets[0].span,
           "output " + quote(target.name) + " has " + std::to_string(rank) +
               (rank == 1 ? " dim" : " dims") + " but the statement gives " +
               std::to_string(s.indices.size()) + (s.indices.size() == 1 ? " index" : " indices"),
@@ -607,7 +631,7 @@ bool KernelChecker::checkIndexStatement(const ast::Stmt &s, const Target &target
     if (!iv->fixedExtent) {
       iv->fixedExtent = dim;
     } else if (*ir::toAffine(iv->fixedExtent) != *ir::toAffine(dim)) {
-      error(s.indices[j].extent->span,
+      error(ErrorCode::ConflictingExtents, s.indices[j].extent->span,
             "the extent of " + quote(iv->name) + " (" + ir::toAffine(iv->fixedExtent)->str() +
                 ") differs from dim " + std::to_string(j) + " of output " + quote(target.name) +
                 " (" + ir::toAffine(dim)->str() + ")",
@@ -634,8 +658,8 @@ bool KernelChecker::checkIndexStatement(const ast::Stmt &s, const Target &target
     if (v.isLiteral()) {
       if (!adopt(v, buffer->dtype, nullptr, v.span))
         return false;
-    } else if (v.dtype != buffer->dtype) {
-      error(s.value->span,
+    } else if (v.dtype != buffer->dtype && !retypeLiteralOnly(v, buffer->dtype)) {
+      error(ErrorCode::ValueDTypeMismatch, s.value->span,
             "the value is " + std::string(dtypeName(v.dtype)) + " but output " +
                 quote(target.name) + " is " + std::string(dtypeName(buffer->dtype)),
             "convert it: " + target.name + "[...] = " + std::string(dtypeName(buffer->dtype)) +
@@ -671,8 +695,8 @@ bool KernelChecker::defineFromVal(const Target &target, Val v, const SourceSpan 
     if (v.isLiteral()) {
       if (!adopt(v, buffer->dtype, nullptr, v.span))
         return false;
-    } else if (v.dtype != buffer->dtype) {
-      error(v.span,
+    } else if (v.dtype != buffer->dtype && !retypeLiteralOnly(v, buffer->dtype)) {
+      error(ErrorCode::ValueDTypeMismatch, v.span,
             "the value is " + std::string(dtypeName(v.dtype)) + " but output " +
                 quote(target.name) + " is " + std::string(dtypeName(buffer->dtype)),
             "convert it: " + target.name + " = " + std::string(dtypeName(buffer->dtype)) + "(...)");
@@ -687,7 +711,7 @@ bool KernelChecker::defineFromVal(const Target &target, Val v, const SourceSpan 
       fits = v.shape[j].affine == d.affine || v.shape[j].isOne();
     }
     if (!fits) {
-      error(v.span,
+      error(ErrorCode::BroadcastMismatch, v.span,
             "the value's shape " + shapeString(v.shape) + " does not broadcast to the shape " +
                 shapeString(dims) + " of output " + quote(target.name),
             "aligned from the right, each dim must equal the output's or be 1");
@@ -742,21 +766,23 @@ IndexVar *KernelChecker::declareIndex(const ast::IndexDecl &decl, bool reduction
   // cause no further errors; the scope remembers the failure.
   bool listed = true;
   if (duplicate) {
-    error(decl.span, "index variable " + quote(decl.name) + " is declared twice",
+    error(ErrorCode::Redefinition, decl.span,
+          "index variable " + quote(decl.name) + " is declared twice",
           "each index variable needs its own name");
     iv->failed = true;
     listed = false;
   } else if (lookupIndex(decl.name)) {
-    error(decl.span, "index variable " + quote(decl.name) + " is already in use in this statement",
+    error(ErrorCode::Redefinition, decl.span,
+          "index variable " + quote(decl.name) + " is already in use in this statement",
           "a reduction's variables must be fresh names");
     iv->failed = true;
     listed = false;
   } else if (tensors.count(decl.name)) {
-    error(decl.span, quote(decl.name) + " is already the name of a tensor",
+    error(ErrorCode::NameClash, decl.span, quote(decl.name) + " is already the name of a tensor",
           "an index variable needs a fresh name");
     iv->failed = true;
   } else if (symbols.count(decl.name)) {
-    error(decl.span, quote(decl.name) + " is a shape symbol",
+    error(ErrorCode::NameClash, decl.span, quote(decl.name) + " is a shape symbol",
           "an index variable needs a fresh name");
     iv->failed = true;
   }
@@ -788,12 +814,13 @@ ir::Expr KernelChecker::checkExtent(const ast::Expr &e, const std::string &varNa
   if (!v.isLiteral() && v.dtype == DType::I64)
     a = ir::toAffine(v.expr);
   if (a && tooLarge(*a)) {
-    error(e.span, "the extent of " + quote(varName) + " has numbers too large",
+    error(ErrorCode::NumbersTooLarge, e.span,
+          "the extent of " + quote(varName) + " has numbers too large",
           "the numbers in an extent are limited to 2^40");
     return nullptr;
   }
   if (!a) {
-    error(e.span,
+    error(ErrorCode::InvalidExtent, e.span,
           "the extent of " + quote(varName) +
               " must be an affine integer expression of shape "
               "symbols, but it is " +
@@ -840,7 +867,7 @@ bool KernelChecker::closeScope() {
       // After another error in the statement, a missing extent is most likely its echo (a
       // use the failed expression would have provided).
       if (!iv->sawFailedUse && errorCount() == statementErrors)
-        error(iv->span, "cannot infer the extent of " + iv->name,
+        error(ErrorCode::CannotInferExtent, iv->span, "cannot infer the extent of " + iv->name,
               "give it an explicit extent (" + iv->name +
                   " < N), or use it alone as a subscript of a tensor, as in x[" + iv->name + "]");
       iv->failed = true;
@@ -851,7 +878,7 @@ bool KernelChecker::closeScope() {
     for (const IndexVar::Use &u : iv->uses) {
       if (u.dim.affine == first.dim.affine)
         continue;
-      error(u.span,
+      error(ErrorCode::ConflictingExtents, u.span,
             "conflicting extents for " + iv->name + ": " + first.what + " gives " +
                 first.dim.affine.str() + " but " + u.what + " gives " + u.dim.affine.str(),
             "give " + iv->name + " an explicit extent (" + iv->name + " < ...), or make the " +
@@ -917,13 +944,14 @@ void KernelChecker::resolveBounds() {
       const ir::AffineExpr dim = *ir::toAffine(p.buffer->shape[j]);
       const std::string subText = sourceText(p.subscriptSpans[j]);
       if (!fitsProver(sub, dim, domain)) {
-        error(p.subscriptSpans[j], "cannot prove access " + access + " in bounds: the numbers in " +
-                                       subText + " are too large for the bounds prover");
+        error(ErrorCode::NumbersTooLarge, p.subscriptSpans[j],
+              "cannot prove access " + access + " in bounds: the numbers in " + subText +
+                  " are too large for the bounds prover");
         break;
       }
       ir::AffineExpr lo = ir::minOverDomain(sub, domain);
       if (prove(lo, extra) == Proof::No) {
-        error(p.subscriptSpans[j],
+        error(ErrorCode::OutOfBoundsAccess, p.subscriptSpans[j],
               "access " + access + " may read before the start of dim " + std::to_string(j) + ": " +
                   subText + " can be " + lo.str(),
               "use " + access + " ?? " + zero + " for zero padding");
@@ -958,7 +986,7 @@ void KernelChecker::resolveBounds() {
             hi.isConstant()
                 ? name + " has " + size + ", and nothing guarantees " + dim.str() + " > " + hi.str()
                 : subText + " can reach " + hi.str() + " but " + name + " has " + size;
-        error(p.subscriptSpans[j],
+        error(ErrorCode::OutOfBoundsAccess, p.subscriptSpans[j],
               "access " + access + " may read past the end of dim " + std::to_string(j) + ": " +
                   why,
               hint);
@@ -976,10 +1004,12 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
   size_t where = file.positions.count(call.name) ? file.positions.at(call.name) : SIZE_MAX;
   if (where >= position) {
     if (call.name == kernel.name)
-      error(call.nameSpan, "kernel " + quote(call.name) + " cannot call itself",
+      error(ErrorCode::CallOrder, call.nameSpan,
+            "kernel " + quote(call.name) + " cannot call itself",
             "a kernel can call only kernels defined before it");
     else
-      error(call.nameSpan, "kernel " + quote(call.name) + " is defined later in the file",
+      error(ErrorCode::CallOrder, call.nameSpan,
+            "kernel " + quote(call.name) + " is defined later in the file",
             "a kernel can call only kernels defined before it; move " + quote(call.name) +
                 " above " + quote(kernel.name));
     return std::nullopt;
@@ -995,10 +1025,11 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
   size_t before = errorCount();
   if (call.args.size() != callee->inputs.size()) {
     size_t want = callee->inputs.size();
-    error(call.span, quote(call.name) + " takes " + std::to_string(want) +
-                         (want == 1 ? " argument" : " arguments") + " but " +
-                         std::to_string(call.args.size()) +
-                         (call.args.size() == 1 ? " was" : " were") + " given");
+    error(ErrorCode::ArgumentCount, call.span,
+          quote(call.name) + " takes " + std::to_string(want) +
+              (want == 1 ? " argument" : " arguments") + " but " +
+              std::to_string(call.args.size()) + (call.args.size() == 1 ? " was" : " were") +
+              " given");
   }
   // Arguments are whole tensors: the statement's index variables are out of reach. They are
   // checked first, so that calls nested in them take their prefixes first (in the order the
@@ -1038,7 +1069,7 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
     const ir::Buffer &p = *param;
     std::string what = "argument " + quote(p->name) + " of " + quote(call.name);
     if (arg->dtype != p->dtype) {
-      error(a.span,
+      error(ErrorCode::ArgumentMismatch, a.span,
             what + " must be " + std::string(dtypeName(p->dtype)) + ", but " + sourceText(a.span) +
                 " is " + std::string(dtypeName(arg->dtype)),
             "convert it: " + std::string(dtypeName(p->dtype)) + "(" + sourceText(a.span) + ")");
@@ -1048,17 +1079,19 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
     for (const ir::Expr &d : arg->shape)
       argShape.push_back(dimOf(d));
     if (arg->shape.size() != p->shape.size()) {
-      error(a.span, what + " must have " + std::to_string(p->shape.size()) +
-                        (p->shape.size() == 1 ? " dim" : " dims") + ", but " + sourceText(a.span) +
-                        " has shape " + shapeString(argShape));
+      error(ErrorCode::ArgumentMismatch, a.span,
+            what + " must have " + std::to_string(p->shape.size()) +
+                (p->shape.size() == 1 ? " dim" : " dims") + ", but " + sourceText(a.span) +
+                " has shape " + shapeString(argShape));
       continue;
     }
     for (size_t j = 0; j < p->shape.size(); ++j) {
       const Dim &ad = argShape[j];
       if (const ir::IntImm *lit = ir::as<ir::IntImm>(p->shape[j])) {
         if (ad.affine != ir::AffineExpr{lit->value, {}}) {
-          error(a.span, "dim " + std::to_string(j) + " of " + what + " must be " +
-                            std::to_string(lit->value) + ", but it is " + ad.affine.str());
+          error(ErrorCode::ArgumentMismatch, a.span,
+                "dim " + std::to_string(j) + " of " + what + " must be " +
+                    std::to_string(lit->value) + ", but it is " + ad.affine.str());
           break;
         }
         continue;
@@ -1067,7 +1100,7 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
       TDSL_CHECK(sym) << "an input dim is neither a literal nor a symbol";
       auto [it, inserted] = bound.emplace(sym->var.get(), std::make_pair(ad.expr, p->name));
       if (!inserted && *ir::toAffine(it->second.first) != ad.affine) {
-        error(a.span,
+        error(ErrorCode::ArgumentMismatch, a.span,
               "shape symbol " + quote(sym->var->name) + " of " + quote(call.name) + " is " +
                   ir::toAffine(it->second.first)->str() + " for " + quote(it->second.second) +
                   " but " + ad.affine.str() + " for " + quote(p->name),
@@ -1099,7 +1132,8 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
   for (const ir::Expr &d : shapes) {
     std::optional<ir::AffineExpr> a = ir::toAffine(ir::substitute(d, plan.symbols));
     if (!a || tooLarge(*a)) {
-      error(call.span, "the shapes of this call to " + quote(call.name) + " are too large",
+      error(ErrorCode::NumbersTooLarge, call.span,
+            "the shapes of this call to " + quote(call.name) + " are too large",
             "the numbers in a dim are limited to 2^40");
       return std::nullopt;
     }
@@ -1116,7 +1150,7 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
   auto requireNonNegative = [&](const ir::AffineExpr &a, const std::string &what) {
     if (prove(a, {}) == Proof::Yes)
       return true;
-    error(call.span,
+    error(ErrorCode::ArgumentMismatch, call.span,
           "cannot call " + quote(call.name) + " here: " + what + " would be " + a.str() +
               ", which may be negative, and its bounds proofs assume it is not",
           "pass tensors whose shapes guarantee it, or give the caller an output with that dim "
@@ -1193,7 +1227,7 @@ bool KernelChecker::checkCallStatement(const ast::Stmt &s, std::vector<Target> t
     return false;
   size_t n = plan->callee->outputs.size();
   if (targets.size() != n) {
-    error(s.span,
+    error(ErrorCode::OutputCountMismatch, s.span,
           quote(call.name) + " returns " + std::to_string(n) + (n == 1 ? " output" : " outputs") +
               " but " + std::to_string(targets.size()) +
               (targets.size() == 1 ? " name is" : " names are") + " assigned",
@@ -1251,13 +1285,14 @@ ir::Module analyze(const ast::File &file, DiagnosticEngine &diags) {
     const ast::Kernel &k = file.kernels[i];
     bool callable = true;
     if (state.positions.at(k.name) != i) {
-      diags.error(k.nameSpan, "kernel '" + k.name + "' is defined twice",
+      diags.error(ErrorCode::Redefinition, k.nameSpan, "kernel '" + k.name + "' is defined twice",
                   "every kernel of a file needs its own name");
       diags.note(file.kernels[state.positions.at(k.name)].nameSpan, "first defined here");
       callable = false;
     }
     if (sema::isBuiltinName(k.name)) {
-      diags.error(k.nameSpan, "'" + k.name + "' is the name of a built-in function",
+      diags.error(ErrorCode::NameClash, k.nameSpan,
+                  "'" + k.name + "' is the name of a built-in function",
                   "choose another name for the kernel");
       callable = false;
     }

@@ -64,6 +64,8 @@ struct Val {
   std::vector<Dim> shape;    // Whole-array form only; empty for scalars.
   std::vector<ir::Var> vars; // One per dim: `expr` is written over them.
   SourceSpan span;
+  const ast::Expr *source = nullptr; // The expression checked, to check it again with another
+  bool sourceWhole = false;          // literal type (retypeLiteralOnly).
 
   bool isLiteral() const { return lit != LitKind::None; }
   size_t rank() const { return shape.size(); }
@@ -135,6 +137,16 @@ public:
   Val check(const ast::Expr &e, bool whole);
 
 private:
+  Val checkNode(const ast::Expr &e, bool whole);
+  /// A typed value computed from literals only (`abs(1e-3) + 0.75`, `exp(1.0)`) takes the dtype
+  /// `to` where a bare literal of its kind would adopt it: checked again with `to` as the
+  /// literals' type. False (and `v` unchanged, nothing reported) where it cannot.
+  bool retypeLiteralOnly(Val &v, DType to);
+  /// While set, literals default to this dtype instead of i64 / f32 (retypeLiteralOnly).
+  std::optional<DType> literalDefault;
+  /// While > 0, errors are counted in speculativeErrors, not reported (retypeLiteralOnly).
+  int speculative = 0;
+  size_t speculativeErrors = 0;
   Val checkName(const ast::Expr &e, bool whole);
   Val checkAccess(const ast::Expr &e, const ast::Expr *fallback, bool whole);
   Val checkCall(const ast::Expr &e, bool whole);
@@ -211,7 +223,7 @@ public:
   std::vector<std::string> visibleNames() const;
   std::string sourceText(const SourceSpan &span) const;
   size_t errorCount() const;
-  void error(const SourceSpan &span, std::string message, std::string hint = {});
+  void error(ErrorCode code, const SourceSpan &span, std::string message, std::string hint = {});
   Dim dimOf(const ir::Expr &e) const;
 
   FileState &file;

@@ -65,7 +65,16 @@ int dtypeRank(DType d) {
 
 std::string dtypeStr(DType d) { return std::string(dtypeName(d)); }
 
-std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+/// A name in quotes, shortened when long (a hostile file can hold megabyte names).
+std::string quote(std::string_view s) {
+  constexpr size_t kMax = 64;
+  if (s.size() <= kMax)
+    return "'" + std::string(s) + "'";
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut;
+  return "'" + std::string(s.substr(0, cut)) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
 
 /// Python's floor division and modulo on integers; x // 0 == x % 0 == 0.
 int64_t floorDiv(int64_t a, int64_t b) {
@@ -210,10 +219,38 @@ std::vector<std::string> builtinNames() {
   return names;
 }
 
+/// An expression of literals, operators and built-in functions only (no names, no casts, no
+/// kernel calls, no reductions): its dtype comes from literal typing alone.
+bool literalOnly(const ast::Expr &e) {
+  switch (e.kind) {
+  case ast::Expr::Kind::IntLit:
+  case ast::Expr::Kind::FloatLit:
+  case ast::Expr::Kind::Inf:
+    return true;
+  case ast::Expr::Kind::Call: {
+    const Builtin *b = findBuiltin(e.name);
+    if (!b || b->kind == Builtin::Kind::Cast || b->kind == Builtin::Kind::Reduction)
+      return false;
+    break;
+  }
+  case ast::Expr::Kind::Unary:
+  case ast::Expr::Kind::Binary:
+    break;
+  default:
+    return false;
+  }
+  return std::all_of(e.args.begin(), e.args.end(),
+                     [](const ast::ExprPtr &a) { return a && literalOnly(*a); });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Literals and typing.
 
 void KernelChecker::defaultType(Val &v) {
+  // While retyping (retypeLiteralOnly): the target dtype. An error here (counted, not
+  // reported) fails the retyping; the value still gets a well-formed default.
+  if (literalDefault && v.isLiteral() && adopt(v, *literalDefault, nullptr, v.span))
+    return;
   if (v.lit == LitKind::Int) {
     v.dtype = DType::I64;
     v.expr = ir::intImm(v.intValue);
@@ -228,7 +265,7 @@ bool KernelChecker::adopt(Val &v, DType to, const Val *other, const SourceSpan &
   TDSL_CHECK(v.isLiteral()) << "adopting a typed value";
   std::string text = sourceText(v.span);
   if (to == DType::Bool) {
-    error(v.span, "the literal " + text + " is used as a bool",
+    error(ErrorCode::LiteralTypeMismatch, v.span, "the literal " + text + " is used as a bool",
           "write true or false" +
               (other ? ", or convert the bool: i64(" + excerpt(sourceText(other->span)) + ")"
                      : std::string()));
@@ -236,7 +273,8 @@ bool KernelChecker::adopt(Val &v, DType to, const Val *other, const SourceSpan &
   }
   if (v.lit == LitKind::Int) {
     if (to == DType::I32 && (v.intValue < INT32_MIN || v.intValue > INT32_MAX)) {
-      error(v.span, "the integer literal " + text + " does not fit in i32");
+      error(ErrorCode::LiteralOutOfRange, v.span,
+            "the integer literal " + text + " does not fit in i32");
       return false;
     }
     v.expr = isInt(to) ? ir::intImm(v.intValue, to) : floatConst(to, double(v.intValue));
@@ -245,8 +283,8 @@ bool KernelChecker::adopt(Val &v, DType to, const Val *other, const SourceSpan &
       std::string hint = "cast the integer side to a float";
       if (other)
         hint += ", e.g. f32(" + excerpt(sourceText(other->span)) + ")";
-      error(v.span, "the float literal " + text + " is used with an " + dtypeStr(to) + " value",
-            hint);
+      error(ErrorCode::LiteralTypeMismatch, v.span,
+            "the float literal " + text + " is used with an " + dtypeStr(to) + " value", hint);
       return false;
     }
     v.expr = floatConst(to, v.floatValue);
@@ -258,6 +296,29 @@ bool KernelChecker::adopt(Val &v, DType to, const Val *other, const SourceSpan &
 
 std::optional<DType> KernelChecker::unify(const std::vector<Val *> &ops, const SourceSpan &site,
                                           std::string_view what) {
+  // A value of literals only takes the dtype of a typed operand, as a bare literal does.
+  const Val *typedOp = nullptr;
+  for (const Val *op : ops)
+    if (!op->isLiteral() && (!op->source || !literalOnly(*op->source))) {
+      typedOp = op;
+      break;
+    }
+  if (typedOp) {
+    for (Val *op : ops)
+      if (op != typedOp && !op->isLiteral() && op->dtype != typedOp->dtype)
+        retypeLiteralOnly(*op, typedOp->dtype);
+  } else {
+    // Literals and values of literals only: an integer one next to a float one becomes a
+    // float, as an integer literal does next to a float literal (`max(1, 2) * 0.25`).
+    std::optional<DType> floatType;
+    for (const Val *op : ops)
+      if (op->lit == LitKind::Float || (!op->isLiteral() && isFloat(op->dtype)))
+        floatType = floatType ? floatType : op->isLiteral() ? DType::F32 : op->dtype;
+    if (floatType)
+      for (Val *op : ops)
+        if (!op->isLiteral() && isInt(op->dtype))
+          retypeLiteralOnly(*op, *floatType);
+  }
   Val *first = nullptr;
   for (Val *op : ops) {
     if (op->isLiteral())
@@ -269,7 +330,7 @@ std::optional<DType> KernelChecker::unify(const std::vector<Val *> &ops, const S
     if (op->dtype != first->dtype) {
       const Val *low = dtypeRank(op->dtype) < dtypeRank(first->dtype) ? op : first;
       DType high = low == op ? first->dtype : op->dtype;
-      error(site,
+      error(ErrorCode::MismatchedDTypes, site,
             "mismatched dtypes in " + std::string(what) + ": " + dtypeStr(first->dtype) + " and " +
                 dtypeStr(op->dtype),
             "convert one side explicitly, e.g. " + dtypeStr(high) + "(" +
@@ -339,7 +400,8 @@ KernelChecker::broadcast(std::vector<Val *> ops, const SourceSpan &site, std::st
           continue;
         shapes += (shapes.empty() ? "" : " and ") + shapeString(o->shape);
       }
-      error(site, "cannot broadcast shapes " + shapes + " in " + std::string(what),
+      error(ErrorCode::BroadcastMismatch, site,
+            "cannot broadcast shapes " + shapes + " in " + std::string(what),
             "aligned from the right, two dims must be equal or one of them 1 (here " +
                 chosen->affine.str() + " and " + d.affine.str() + ")");
       return std::nullopt;
@@ -370,11 +432,13 @@ KernelChecker::broadcast(std::vector<Val *> ops, const SourceSpan &site, std::st
 
 void KernelChecker::readBeforeAssigned(const std::string &name, const SourceSpan &span) {
   if (currentTargets.count(name))
-    error(span, "output " + quote(name) + " is used in its own definition",
+    error(ErrorCode::SelfReference, span,
+          "output " + quote(name) + " is used in its own definition",
           "every name is defined once and its value cannot depend on itself (recurrences and "
           "scans are not supported in version 0)");
   else
-    error(span, "output " + quote(name) + " is read before it is assigned",
+    error(ErrorCode::UsedBeforeDefinition, span,
+          "output " + quote(name) + " is read before it is assigned",
           "an output can be read only after the statement that defines it");
 }
 
@@ -382,7 +446,7 @@ void KernelChecker::undefinedName(const std::string &name, const SourceSpan &spa
                                   const std::vector<std::string> &candidates) {
   auto later = laterDefinitions.find(name);
   if (later != laterDefinitions.end() && later->second.begin > span.begin) {
-    error(span, quote(name) + " is used before it is defined",
+    error(ErrorCode::UsedBeforeDefinition, span, quote(name) + " is used before it is defined",
           "statements run in order: move its definition above this use");
     diags.note(later->second, quote(name) + " is defined here");
     return;
@@ -391,10 +455,38 @@ void KernelChecker::undefinedName(const std::string &name, const SourceSpan &spa
   if (hint.empty() && inSubscript)
     hint = "declare index variables on the left (y[i, j] = ...) or in a reduction (sum(... for " +
            name + "))";
-  error(span, "undefined " + std::string(what) + " " + quote(name), hint);
+  error(ErrorCode::UndefinedName, span, "undefined " + std::string(what) + " " + quote(name), hint);
 }
 
 Val KernelChecker::check(const ast::Expr &e, bool whole) {
+  Val v = checkNode(e, whole);
+  v.source = &e;
+  v.sourceWhole = whole;
+  return v;
+}
+
+bool KernelChecker::retypeLiteralOnly(Val &v, DType to) {
+  // Where a bare literal could adopt `to`: a float value a float type, an integer one any number
+  // type. Bools are never literals.
+  if (!v.ok || v.isLiteral() || !v.source || v.dtype == to || v.dtype == DType::Bool ||
+      to == DType::Bool || (isFloat(v.dtype) && !isFloat(to)) || !literalOnly(*v.source))
+    return false;
+  const std::optional<DType> savedDefault = literalDefault;
+  const size_t savedErrors = speculativeErrors;
+  literalDefault = to;
+  ++speculative;
+  Val again = check(*v.source, v.sourceWhole);
+  --speculative;
+  literalDefault = savedDefault;
+  const bool clean = speculativeErrors == savedErrors;
+  speculativeErrors = savedErrors;
+  if (!clean || !again.ok || again.isLiteral() || again.dtype != to)
+    return false;
+  v = std::move(again);
+  return true;
+}
+
+Val KernelChecker::checkNode(const ast::Expr &e, bool whole) {
   switch (e.kind) {
   case ast::Expr::Kind::IntLit: {
     Val v;
@@ -442,7 +534,8 @@ Val KernelChecker::checkName(const ast::Expr &e, bool whole) {
   if (IndexVar *iv = lookupIndex(e.name, &hidden))
     return typed(DType::I64, ir::ref(iv->var), e.span);
   if (hidden) {
-    error(e.span, "index variable " + quote(e.name) + " cannot be used here",
+    error(ErrorCode::IndexVariableMisplaced, e.span,
+          "index variable " + quote(e.name) + " cannot be used here",
           inExtent ? "extents are expressions of shape symbols and integers"
                    : "a kernel call's arguments are whole tensors; compute the value in its own "
                      "statement first");
@@ -454,7 +547,8 @@ Val KernelChecker::checkName(const ast::Expr &e, bool whole) {
     if (t.poisoned)
       return failed();
     if (inExtent) {
-      error(e.span, quote(e.name) + " is a tensor; an extent is an expression of shape symbols");
+      error(ErrorCode::InvalidExtent, e.span,
+            quote(e.name) + " is a tensor; an extent is an expression of shape symbols");
       return failed();
     }
     if (t.kind == TensorEntry::Kind::Output && !t.assigned) {
@@ -476,7 +570,7 @@ Val KernelChecker::checkName(const ast::Expr &e, bool whole) {
       names.push_back(j < 6 ? letters[j] : "i" + std::to_string(j));
     for (size_t j = 0; j < names.size(); ++j)
       example += (j ? ", " : "") + names[j];
-    error(e.span,
+    error(ErrorCode::MissingSubscripts, e.span,
           "tensor " + quote(e.name) + " (" + std::to_string(b->shape.size()) +
               "-d) is used without subscripts in an index-form expression",
           "read one element: " + e.name + "[" + example + "]");
@@ -486,17 +580,18 @@ Val KernelChecker::checkName(const ast::Expr &e, bool whole) {
   if (sym != symbols.end())
     return typed(DType::I64, ir::ref(sym->second), e.span);
   if (currentTargets.count(e.name)) {
-    error(e.span, quote(e.name) + " is used in its own definition",
+    error(ErrorCode::SelfReference, e.span, quote(e.name) + " is used in its own definition",
           "every name is defined once; its value cannot depend on itself");
     return failed();
   }
   if (file.positions.count(e.name)) {
-    error(e.span, quote(e.name) + " is a kernel, not a value", "call it: " + e.name + "(...)");
+    error(ErrorCode::WrongKindOfName, e.span, quote(e.name) + " is a kernel, not a value",
+          "call it: " + e.name + "(...)");
     return failed();
   }
   if (isBuiltinName(e.name)) {
-    error(e.span, quote(e.name) + " is a built-in function, not a value",
-          "call it: " + e.name + "(...)");
+    error(ErrorCode::WrongKindOfName, e.span,
+          quote(e.name) + " is a built-in function, not a value", "call it: " + e.name + "(...)");
     return failed();
   }
   undefinedName(e.name, e.span, "name", visibleNames());
@@ -509,15 +604,17 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
   bool ok = true;
   bool hidden = false;
   if (inExtent) {
-    error(e.span, "an extent cannot read a tensor",
+    error(ErrorCode::InvalidExtent, e.span, "an extent cannot read a tensor",
           "extents are expressions of shape symbols and integers");
     return failed();
   }
   if (lookupIndex(e.name, &hidden) || hidden) {
-    error(e.nameSpan, quote(e.name) + " is an index variable, not a tensor");
+    error(ErrorCode::WrongKindOfName, e.nameSpan,
+          quote(e.name) + " is an index variable, not a tensor");
     ok = false;
   } else if (symbols.count(e.name)) {
-    error(e.nameSpan, quote(e.name) + " is a shape symbol, not a tensor");
+    error(ErrorCode::WrongKindOfName, e.nameSpan,
+          quote(e.name) + " is a shape symbol, not a tensor");
     ok = false;
   } else if (auto it = tensors.find(e.name); it != tensors.end()) {
     TensorEntry &t = it->second;
@@ -530,7 +627,7 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
       buffer = t.buffer;
     }
   } else if (currentTargets.count(e.name)) {
-    error(e.nameSpan, quote(e.name) + " is used in its own definition",
+    error(ErrorCode::SelfReference, e.nameSpan, quote(e.name) + " is used in its own definition",
           "every name is defined once; its value cannot depend on itself");
     ok = false;
   } else {
@@ -543,7 +640,7 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
   }
   if (buffer && e.args.size() != buffer->shape.size()) {
     size_t rank = buffer->shape.size();
-    error(e.span,
+    error(ErrorCode::RankMismatch, e.span,
           quote(e.name) + " has " + std::to_string(rank) + (rank == 1 ? " dim" : " dims") +
               " but is read with " + std::to_string(e.args.size()) +
               (e.args.size() == 1 ? " subscript" : " subscripts"),
@@ -581,7 +678,7 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
       s.expr = ir::intImm(s.intValue);
       s.dtype = DType::I64;
     } else if (s.lit == LitKind::Float || s.dtype != DType::I64) {
-      error(a.span,
+      error(ErrorCode::InvalidSubscript, a.span,
             "a subscript must be an integer index expression, but " + sourceText(a.span) + " is " +
                 (s.isLiteral() ? std::string("a float literal") : dtypeStr(s.dtype)),
             "subscripts are affine expressions of index variables, shape symbols and integers");
@@ -590,7 +687,7 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
     }
     std::optional<ir::AffineExpr> aff = ir::toAffine(s.expr);
     if (!aff) {
-      error(a.span, "subscript is not affine: " + sourceText(a.span),
+      error(ErrorCode::InvalidSubscript, a.span, "subscript is not affine: " + sourceText(a.span),
             "a subscript is a sum of index variables and shape symbols times integers (i + 1, "
             "2 * i, N - 1 - i); data-dependent reads (gathers) are not supported in version 0");
       ok = false;
@@ -609,8 +706,9 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
       return failed();
     DType d = buffer->dtype;
     if (f.rank() > 0) {
-      error(fallback->span, "the default after ?? must be a scalar, but " +
-                                sourceText(fallback->span) + " has shape " + shapeString(f.shape));
+      error(ErrorCode::DefaultNotScalar, fallback->span,
+            "the default after ?? must be a scalar, but " + sourceText(fallback->span) +
+                " has shape " + shapeString(f.shape));
       return failed();
     }
     if (f.isLiteral()) {
@@ -623,7 +721,7 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
                : f.expr;
     } else {
       if (f.dtype != d) {
-        error(fallback->span,
+        error(ErrorCode::MismatchedDTypes, fallback->span,
               "the default has dtype " + dtypeStr(f.dtype) + " but " + quote(e.name) + " is " +
                   dtypeStr(d),
               "convert it: " + dtypeStr(d) + "(" + excerpt(sourceText(fallback->span)) + ")");
@@ -663,7 +761,7 @@ Val KernelChecker::checkUnary(const ast::Expr &e, bool whole) {
   if (e.unaryOp == ast::UnaryOp::Neg) {
     if (a.lit == LitKind::Int) {
       if (a.intValue == INT64_MIN) {
-        error(e.span, "integer literal arithmetic overflows i64");
+        error(ErrorCode::LiteralOutOfRange, e.span, "integer literal arithmetic overflows i64");
         return failed();
       }
       a.intValue = -a.intValue;
@@ -676,13 +774,14 @@ Val KernelChecker::checkUnary(const ast::Expr &e, bool whole) {
       return a;
     }
     if (a.dtype == DType::Bool) {
-      error(e.span, "cannot negate a bool", "use 'not' for logical negation");
+      error(ErrorCode::BoolNotAllowed, e.span, "cannot negate a bool",
+            "use 'not' for logical negation");
       return failed();
     }
     a.expr = ir::Unary::make(ir::UnaryOp::Neg, a.expr);
   } else {
     if (a.isLiteral() || a.dtype != DType::Bool) {
-      error(e.span,
+      error(ErrorCode::BoolRequired, e.span,
             "'not' needs a bool operand, but " + sourceText(e.args[0]->span) + " is " +
                 (a.isLiteral() ? std::string("a number") : dtypeStr(a.dtype)),
             "compare it first, e.g. not (x != 0)");
@@ -791,7 +890,7 @@ Val KernelChecker::foldLiterals(BinaryOp op, const Val &a, const Val &b, const S
     TDSL_UNREACHABLE("not an arithmetic operator");
   }
   if (overflow) {
-    error(span, "integer literal arithmetic overflows i64");
+    error(ErrorCode::LiteralOutOfRange, span, "integer literal arithmetic overflows i64");
     return failed();
   }
   r.lit = LitKind::Int;
@@ -807,12 +906,12 @@ Val KernelChecker::arith(BinaryOp op, Val a, Val b, const SourceSpan &span, std:
   if (!t)
     return failed();
   if (*t == DType::Bool) {
-    error(span, "arithmetic on bool values in " + what,
+    error(ErrorCode::BoolNotAllowed, span, "arithmetic on bool values in " + what,
           "convert them to numbers first, e.g. i64(c), or use and / or / not");
     return failed();
   }
   if (op == BinaryOp::Div && isInt(*t)) {
-    error(span, "'/' on integers (" + dtypeStr(*t) + ")",
+    error(ErrorCode::FloatRequired, span, "'/' on integers (" + dtypeStr(*t) + ")",
           "use // for floor division, or convert to a float: f32(a) / f32(b)");
     return failed();
   }
@@ -833,7 +932,8 @@ Val KernelChecker::checkBinary(const ast::Expr &e, bool whole) {
   std::string what = quote(ast::binaryOpSpelling(op));
   if (op == BinaryOp::MatMul) {
     if (!whole) {
-      error(e.span, "'@' multiplies whole tensors; it cannot be used in an index-form expression",
+      error(ErrorCode::MatmulMismatch, e.span,
+            "'@' multiplies whole tensors; it cannot be used in an index-form expression",
             "write the contraction out: sum(a[i, k] * b[k, j] for k)");
       return failed();
     }
@@ -842,7 +942,7 @@ Val KernelChecker::checkBinary(const ast::Expr &e, bool whole) {
   if (op == BinaryOp::And || op == BinaryOp::Or) {
     for (const Val *v : {&a, &b}) {
       if (v->isLiteral() || v->dtype != DType::Bool) {
-        error(v->span,
+        error(ErrorCode::BoolRequired, v->span,
               what + " needs bool operands, but " + sourceText(v->span) + " is " +
                   (v->isLiteral() ? std::string("a number") : dtypeStr(v->dtype)),
               "compare it first, e.g. x != 0");
@@ -873,7 +973,7 @@ Val KernelChecker::checkBinary(const ast::Expr &e, bool whole) {
 
 Val KernelChecker::checkMatMul(const ast::Expr &e, Val a, Val b) {
   if (a.rank() == 0 || b.rank() == 0) {
-    error(e.span,
+    error(ErrorCode::MatmulMismatch, e.span,
           "'@' needs tensors of rank 1 or more, but " + sourceText((a.rank() ? b : a).span) +
               " is a scalar",
           "use '*' to multiply by a scalar");
@@ -883,14 +983,15 @@ Val KernelChecker::checkMatMul(const ast::Expr &e, Val a, Val b) {
   if (!t)
     return failed();
   if (*t == DType::Bool) {
-    error(e.span, "'@' on bool tensors", "convert them to numbers first, e.g. i64(a) @ i64(b)");
+    error(ErrorCode::BoolNotAllowed, e.span, "'@' on bool tensors",
+          "convert them to numbers first, e.g. i64(a) @ i64(b)");
     return failed();
   }
   size_t ra = a.rank(), rb = b.rank();
   const Dim &ka = a.shape[ra - 1];
   const Dim &kb = rb == 1 ? b.shape[0] : b.shape[rb - 2];
   if (ka.affine != kb.affine) {
-    error(e.span,
+    error(ErrorCode::MatmulMismatch, e.span,
           "the dims of '@' do not agree: " + shapeString(a.shape) + " @ " + shapeString(b.shape) +
               " contracts " + ka.affine.str() + " with " + kb.affine.str(),
           "a matrix product is [M, K] @ [K, N]");
@@ -904,7 +1005,7 @@ Val KernelChecker::checkMatMul(const ast::Expr &e, Val a, Val b) {
     const Dim *da = p + na >= batch ? &a.shape[p + na - batch] : nullptr;
     const Dim *db = p + nb >= batch ? &b.shape[p + nb - batch] : nullptr;
     if (da && db && da->affine != db->affine && !da->isOne() && !db->isOne()) {
-      error(e.span,
+      error(ErrorCode::MatmulMismatch, e.span,
             "the batch dims of '@' do not agree: " + shapeString(a.shape) + " @ " +
                 shapeString(b.shape),
             "batched matrix products are [B, M, K] @ [B, K, N]; batch dims must be equal or 1");
@@ -946,7 +1047,7 @@ Val KernelChecker::checkMatMul(const ast::Expr &e, Val a, Val b) {
 
 Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
   if (inExtent) {
-    error(e.span, "an extent cannot contain a reduction",
+    error(ErrorCode::InvalidExtent, e.span, "an extent cannot contain a reduction",
           "extents are expressions of shape symbols and integers");
     return failed();
   }
@@ -966,7 +1067,7 @@ Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
   for (const ast::IndexDecl &decl : e.vars)
     vars += (vars.empty() ? "" : ", ") + decl.name;
   if (e.reduceKind == ast::ReduceKind::Mean && isInt(body.dtype)) {
-    error(e.span, "mean of integers (" + dtypeStr(body.dtype) + ")",
+    error(ErrorCode::FloatRequired, e.span, "mean of integers (" + dtypeStr(body.dtype) + ")",
           "convert the values to a float: mean(f32(" + bodyText + ") for " + vars + ")");
     return failed();
   }
@@ -978,7 +1079,7 @@ Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
         : e.reduceKind == ast::ReduceKind::Prod
             ? "for 'all', use min(" + bodyText + " for " + vars + ")"
             : "convert to a float: mean(f32(" + bodyText + ") for " + vars + ")";
-    error(e.span, name + " of bool values", hint);
+    error(ErrorCode::BoolNotAllowed, e.span, name + " of bool values", hint);
     return failed();
   }
   ir::ReduceOp op = ir::ReduceOp::Sum;
@@ -1010,7 +1111,7 @@ Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
 
 Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
   if (inExtent) {
-    error(e.span, "an extent cannot call " + quote(e.name),
+    error(ErrorCode::InvalidExtent, e.span, "an extent cannot call " + quote(e.name),
           "extents are expressions of shape symbols and integers");
     return failed();
   }
@@ -1027,7 +1128,7 @@ Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
         names.push_back(name);
       hint = didYouMean(e.name, names);
     }
-    error(e.nameSpan, "unknown function " + quote(e.name), hint);
+    error(ErrorCode::UnknownFunction, e.nameSpan, "unknown function " + quote(e.name), hint);
     return failed();
   }
   // Check every argument first: their errors are independent of the call's.
@@ -1049,7 +1150,7 @@ Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
     arity = 3;
     break;
   case K::Reduction:
-    error(e.span, quote(e.name) + " is a reduction and needs 'for'",
+    error(ErrorCode::InvalidReduction, e.span, quote(e.name) + " is a reduction and needs 'for'",
           "write " + e.name + "(x[i] for i)");
     return failed();
   default:
@@ -1059,7 +1160,7 @@ Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
     std::string hint;
     if (b->kind == K::MinMax && args.size() == 1)
       hint = "for a reduction write " + e.name + "(x[i] for i)";
-    error(e.span,
+    error(ErrorCode::ArgumentCount, e.span,
           quote(e.name) + " takes " + std::to_string(arity) +
               (arity == 1 ? " argument" : " arguments") + " but " + std::to_string(args.size()) +
               (args.size() == 1 ? " was" : " were") + " given",
@@ -1086,7 +1187,7 @@ Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
       a.lit = LitKind::Float;
       defaultType(a);
     } else if (!isFloat(a.dtype)) {
-      error(e.span,
+      error(ErrorCode::FloatRequired, e.span,
             what + " needs a float argument, but " + sourceText(e.args[0]->span) + " is " +
                 dtypeStr(a.dtype),
             "convert it: " + e.name + "(f32(" + excerpt(sourceText(e.args[0]->span)) + "))");
@@ -1099,7 +1200,8 @@ Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
     if (a.isLiteral())
       defaultType(a);
     if (a.dtype == DType::Bool) {
-      error(e.span, what + " of a bool", "convert it to a number first: i64(...)");
+      error(ErrorCode::BoolNotAllowed, e.span, what + " of a bool",
+            "convert it to a number first: i64(...)");
       return failed();
     }
     return withShape(typed(a.dtype, ir::Call::make(b->fn, {a.expr}), e.span), a);
@@ -1115,7 +1217,7 @@ Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
     if (!t)
       return failed();
     if (*t == DType::Bool) {
-      error(e.span, what + " of bool values",
+      error(ErrorCode::BoolNotAllowed, e.span, what + " of bool values",
             b->kind == K::Clamp          ? "convert them to numbers first"
             : b->op == ir::BinaryOp::Max ? "use 'or'"
                                          : "use 'and'");
@@ -1136,7 +1238,7 @@ Val KernelChecker::checkCall(const ast::Expr &e, bool whole) {
   case K::Where: {
     Val &c = args[0];
     if (c.isLiteral() || c.dtype != DType::Bool) {
-      error(e.args[0]->span,
+      error(ErrorCode::BoolRequired, e.args[0]->span,
             "the condition of 'where' must be bool, but " + sourceText(e.args[0]->span) + " is " +
                 (c.isLiteral() ? std::string("a number") : dtypeStr(c.dtype)),
             "compare it, e.g. where(x > 0, a, b)");
@@ -1201,7 +1303,7 @@ Val KernelChecker::checkKernelCall(const ast::Expr &e, bool whole) {
   if (!plan)
     return failed();
   if (plan->callee->outputs.size() != 1) {
-    error(e.span,
+    error(ErrorCode::OutputCountMismatch, e.span,
           quote(e.name) + " returns " + std::to_string(plan->callee->outputs.size()) +
               " outputs; a call inside an expression must return one",
           "assign them to names first: (a, b) = " + e.name + "(...)");
@@ -1213,7 +1315,7 @@ Val KernelChecker::checkKernelCall(const ast::Expr &e, bool whole) {
     return typed(buf->dtype, loaded(ir::Access::make(buf, {})), e.span);
   if (whole)
     return wholeTensor(buf, e.span);
-  error(e.span,
+  error(ErrorCode::MissingSubscripts, e.span,
         "the result of " + quote(e.name) + " is a " + std::to_string(buf->shape.size()) +
             "-d tensor, used without subscripts in an index-form expression",
         "assign it to a name first (t = " + e.name + "(...)), then read t[...]");

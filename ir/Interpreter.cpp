@@ -14,8 +14,8 @@
 // scales back, all exact steps, so there is no double rounding through f32.
 #include "ir/Interpreter.h"
 
-#include "ir/IntArith.h"
 #include "ir/IRPrinter.h"
+#include "ir/IntArith.h"
 #include "ir/Shapes.h"
 #include "ir/Verifier.h"
 #include "support/Check.h"
@@ -341,18 +341,20 @@ public:
   std::vector<Tensor> run(const std::vector<Tensor> &inputs) {
     verify(kernel);
     if (inputs.size() != kernel.inputs.size())
-      throw RuntimeError("kernel " + kernel.name + " takes " +
-                         std::to_string(kernel.inputs.size()) + " inputs, got " +
-                         std::to_string(inputs.size()));
+      throw RuntimeError(ErrorCode::TensorMismatch, "kernel " + kernel.name + " takes " +
+                                                        std::to_string(kernel.inputs.size()) +
+                                                        " inputs, got " +
+                                                        std::to_string(inputs.size()));
     std::vector<std::vector<int64_t>> shapes;
     for (const Tensor &t : inputs)
       shapes.push_back(t.shape());
     std::vector<int64_t> symbolValues = bindSymbols(kernel, shapes);
     for (size_t p = 0; p < kernel.inputs.size(); ++p)
       if (inputs[p].dtype() != kernel.inputs[p]->dtype)
-        throw RuntimeError("input " + kernel.inputs[p]->name + ": expected " +
-                           std::string(dtypeName(kernel.inputs[p]->dtype)) + " data, got " +
-                           inputs[p].typeString());
+        throw RuntimeError(ErrorCode::TensorMismatch,
+                           "input " + kernel.inputs[p]->name + ": expected " +
+                               std::string(dtypeName(kernel.inputs[p]->dtype)) + " data, got " +
+                               inputs[p].typeString());
 
     // Every buffer first (Node keeps pointers into `buffers`), then the translation.
     for (const Buffer &b : kernel.inputs)

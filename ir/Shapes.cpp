@@ -164,9 +164,10 @@ std::vector<int64_t> evalShape(const Buffer &buffer, const std::vector<Var> &sym
 std::vector<int64_t> bindSymbols(const Kernel &kernel,
                                  const std::vector<std::vector<int64_t>> &inputShapes) {
   if (inputShapes.size() != kernel.inputs.size())
-    throw RuntimeError("kernel " + kernel.name + " takes " + std::to_string(kernel.inputs.size()) +
-                       " input" + (kernel.inputs.size() == 1 ? "" : "s") + ", got " +
-                       std::to_string(inputShapes.size()));
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       "kernel " + kernel.name + " takes " + std::to_string(kernel.inputs.size()) +
+                           " input" + (kernel.inputs.size() == 1 ? "" : "s") + ", got " +
+                           std::to_string(inputShapes.size()));
   const std::vector<Var> &symbols = kernel.symbols;
   constexpr int64_t unbound = std::numeric_limits<int64_t>::min();
   std::vector<int64_t> values(symbols.size(), unbound);
@@ -178,18 +179,21 @@ std::vector<int64_t> bindSymbols(const Kernel &kernel,
     const std::vector<int64_t> &shape = inputShapes[p];
     auto expected = [&] { return "input " + in->name + ": expected " + typeString(in); };
     if (shape.size() != in->shape.size())
-      throw RuntimeError(expected() + " (rank " + std::to_string(in->shape.size()) +
-                         "), got shape " + shapeString(shape));
+      throw RuntimeError(ErrorCode::TensorMismatch, expected() + " (rank " +
+                                                        std::to_string(in->shape.size()) +
+                                                        "), got shape " + shapeString(shape));
     for (size_t d = 0; d < shape.size(); ++d) {
       if (shape[d] < 0)
-        throw RuntimeError(expected() + ", got shape " + shapeString(shape) +
-                           " with a negative dim");
+        throw RuntimeError(ErrorCode::TensorMismatch, expected() + ", got shape " +
+                                                          shapeString(shape) +
+                                                          " with a negative dim");
       const Expr &dim = in->shape[d];
       if (const IntImm *lit = dim->as<IntImm>()) {
         if (lit->value != shape[d])
-          throw RuntimeError(expected() + ", got shape " + shapeString(shape) + " (dim " +
-                             std::to_string(d) + " is " + std::to_string(shape[d]) + ", not " +
-                             std::to_string(lit->value) + ")");
+          throw RuntimeError(ErrorCode::TensorMismatch,
+                             expected() + ", got shape " + shapeString(shape) + " (dim " +
+                                 std::to_string(d) + " is " + std::to_string(shape[d]) + ", not " +
+                                 std::to_string(lit->value) + ")");
         continue;
       }
       const VarRef *ref = dim->as<VarRef>();
@@ -204,12 +208,13 @@ std::vector<int64_t> bindSymbols(const Kernel &kernel,
         boundAt[s] = {p, d};
       } else if (values[s] != shape[d]) {
         const Buffer &first = kernel.inputs[boundAt[s].first];
-        throw RuntimeError("inputs " + first->name + " and " + in->name + " disagree on " +
-                           ref->var->name + ": " + first->name + ": " + typeString(first) +
-                           " has " + ref->var->name + " = " + std::to_string(values[s]) +
-                           " (shape " + shapeString(inputShapes[boundAt[s].first]) + "), " +
-                           in->name + ": " + typeString(in) + " has " + ref->var->name + " = " +
-                           std::to_string(shape[d]) + " (shape " + shapeString(shape) + ")");
+        throw RuntimeError(ErrorCode::TensorMismatch,
+                           "inputs " + first->name + " and " + in->name + " disagree on " +
+                               ref->var->name + ": " + first->name + ": " + typeString(first) +
+                               " has " + ref->var->name + " = " + std::to_string(values[s]) +
+                               " (shape " + shapeString(inputShapes[boundAt[s].first]) + "), " +
+                               in->name + ": " + typeString(in) + " has " + ref->var->name + " = " +
+                               std::to_string(shape[d]) + " (shape " + shapeString(shape) + ")");
       }
     }
   }
@@ -228,7 +233,7 @@ std::vector<int64_t> bindSymbols(const Kernel &kernel,
       for (size_t i = 0; i < used.size(); ++i)
         msg +=
             (i ? ", " : " for ") + symbols[used[i]]->name + "=" + std::to_string(values[used[i]]);
-      throw RuntimeError(msg);
+      throw RuntimeError(ErrorCode::TensorMismatch, msg);
     }
   }
   return values;

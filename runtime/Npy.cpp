@@ -40,7 +40,7 @@ constexpr size_t kMagicSize = 6;
 constexpr bool kHostLittleEndian = std::endian::native == std::endian::little;
 
 [[noreturn]] void fail(const std::string &path, const std::string &problem) {
-  throw RuntimeError("cannot read '" + path + "': " + problem);
+  throw RuntimeError(ErrorCode::MalformedNpy, "cannot read '" + path + "': " + problem);
 }
 
 /// The parsed header dict.
@@ -463,7 +463,7 @@ bool writeContents(std::FILE *file, const Tensor &tensor) {
 
 void writeNpy(const std::string &path, const Tensor &tensor) {
   auto failWrite = [&](const std::string &problem) {
-    throw RuntimeError("cannot write '" + path + "': " + problem);
+    throw RuntimeError(ErrorCode::CannotWriteNpy, "cannot write '" + path + "': " + problem);
   };
   if (!tensor.defined())
     failWrite("the tensor " + tensor.typeString() + " has no data");

@@ -6,24 +6,71 @@
 
 namespace tdsl {
 
+std::string errorCodeString(ErrorCode code) {
+  if (code == ErrorCode::None)
+    return {};
+  std::string digits = std::to_string(static_cast<unsigned>(code));
+  return "E" + std::string(digits.size() < 3 ? 3 - digits.size() : 0, '0') + digits;
+}
+
+std::string_view errorCodeSummary(ErrorCode code) {
+  switch (code) {
+#define TDSL_ERROR(number, name, summary)                                                          \
+  case ErrorCode::name:                                                                            \
+    return summary;
+#include "tdsl/ErrorCodes.def"
+#undef TDSL_ERROR
+  case ErrorCode::None:
+    break;
+  }
+  return {};
+}
+
+const std::vector<ErrorCode> &allErrorCodes() {
+  static const std::vector<ErrorCode> codes = {
+#define TDSL_ERROR(number, name, summary) ErrorCode::name,
+#include "tdsl/ErrorCodes.def"
+#undef TDSL_ERROR
+  };
+  return codes;
+}
+
+LineStarts &LineStarts::operator=(const LineStarts &) {
+  std::lock_guard lock(mutex);
+  starts.reset();
+  cachedData = nullptr;
+  cachedSize = 0;
+  return *this;
+}
+
+std::shared_ptr<const std::vector<uint32_t>> LineStarts::of(std::string_view text) const {
+  std::lock_guard lock(mutex);
+  if (starts && cachedData == text.data() && cachedSize == text.size())
+    return starts;
+  auto computed = std::make_shared<std::vector<uint32_t>>();
+  computed->push_back(0);
+  for (size_t i = text.find('\n'); i != std::string_view::npos; i = text.find('\n', i + 1))
+    computed->push_back(static_cast<uint32_t>(i + 1));
+  starts = std::move(computed);
+  cachedData = text.data();
+  cachedSize = text.size();
+  return starts;
+}
+
 std::pair<uint32_t, uint32_t> SourceFile::lineColumn(uint32_t offset) const {
   offset = std::min<uint32_t>(offset, text.size());
-  uint32_t line = 1, lineStart = 0;
-  for (uint32_t i = 0; i < offset; ++i)
-    if (text[i] == '\n') {
-      ++line;
-      lineStart = i + 1;
-    }
-  return {line, offset - lineStart + 1};
+  const auto starts = lines.of(text);
+  // The last line start at or before `offset`.
+  const auto it = std::upper_bound(starts->begin(), starts->end(), offset) - 1;
+  return {static_cast<uint32_t>(it - starts->begin()) + 1, offset - *it + 1};
 }
 
 std::string_view SourceFile::lineText(uint32_t offset) const {
   offset = std::min<uint32_t>(offset, text.size());
-  size_t start = offset == 0 ? std::string::npos : text.rfind('\n', offset - 1);
-  start = start == std::string::npos ? 0 : start + 1;
-  size_t end = text.find('\n', start);
-  if (end == std::string::npos)
-    end = text.size();
+  const auto starts = lines.of(text);
+  const auto it = std::upper_bound(starts->begin(), starts->end(), offset) - 1;
+  const size_t start = *it;
+  size_t end = it + 1 == starts->end() ? text.size() : *(it + 1) - 1; // Before the newline.
   if (end > start && text[end - 1] == '\r') // A CRLF line ending is one newline.
     --end;
   return std::string_view(text).substr(start, end - start);
@@ -102,18 +149,49 @@ std::vector<Glyph> glyphs(std::string_view line) {
   return out;
 }
 
+/// Lines longer than this many bytes are shown as a window around the caret.
+constexpr size_t kMaxShownLine = 160;
+/// Bytes of a long line shown before the caret (the window then runs to kMaxShownLine bytes).
+constexpr size_t kContextBefore = 60;
+
+/// Moves `i` back to the start of the UTF-8 character holding it.
+size_t characterStart(std::string_view line, size_t i) {
+  while (i > 0 && i < line.size() && (static_cast<unsigned char>(line[i]) & 0xC0) == 0x80)
+    --i;
+  return i;
+}
+
 } // namespace
 
 std::string Diagnostic::render() const {
-  std::string out = span.str() + ": " + std::string(severityName(severity)) + ": " + message + "\n";
+  std::string out = span.str() + ": " + std::string(severityName(severity));
+  if (code != ErrorCode::None)
+    out += "[" + errorCodeString(code) + "]";
+  out += ": " + message + "\n";
   if (span.valid()) {
-    const std::string_view line = span.file->lineText(span.begin);
-    const size_t caretByte = span.file->lineColumn(span.begin).second - 1; // <= line.size()
+    std::string_view line = span.file->lineText(span.begin);
+    size_t caretByte = span.file->lineColumn(span.begin).second - 1; // <= line.size()
     // The span's bytes on this line; a span reaching past the line end is cut at the end.
-    const size_t spanEnd = span.end > span.begin
-                               ? std::min<size_t>(caretByte + (span.end - span.begin), line.size())
-                               : caretByte;
+    size_t spanEnd = span.end > span.begin
+                         ? std::min<size_t>(caretByte + (span.end - span.begin), line.size())
+                         : caretByte;
+    // A long line is cut to a window around the caret, with "..." where text is left out, so
+    // that a megabyte line neither floods the terminal nor costs time per diagnostic.
     std::string shown, marks;
+    bool cutRight = false;
+    if (line.size() > kMaxShownLine) {
+      const size_t from =
+          characterStart(line, caretByte > kContextBefore ? caretByte - kContextBefore : 0);
+      const size_t to = characterStart(line, std::min(line.size(), from + kMaxShownLine));
+      if (from > 0) {
+        shown += "...";
+        marks += "   ";
+      }
+      caretByte -= from;
+      spanEnd = std::max(std::min(spanEnd, to), from) - from;
+      cutRight = to < line.size();
+      line = line.substr(from, to - from);
+    }
     size_t byte = 0;
     bool caretPlaced = false;
     for (const Glyph &g : glyphs(line)) {
@@ -131,6 +209,8 @@ std::string Diagnostic::render() const {
     }
     if (!caretPlaced)
       marks += '^'; // At the end of the line (or of the file).
+    if (cutRight)
+      shown += "...";
     out += "    " + shown + "\n    " + marks + "\n";
   }
   if (!hint.empty())
@@ -138,13 +218,29 @@ std::string Diagnostic::render() const {
   return out;
 }
 
-void DiagnosticEngine::error(const SourceSpan &span, std::string message, std::string hint) {
-  all.push_back(Diagnostic{Severity::Error, span, std::move(message), std::move(hint)});
+/// Messages and hints longer than this are cut (a name or literal quoted from a hostile file can
+/// be megabytes long).
+constexpr size_t kMaxMessage = 600;
+
+static std::string bounded(std::string text) {
+  if (text.size() <= kMaxMessage)
+    return text;
+  size_t cut = kMaxMessage - 3;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+    --cut; // Never split a UTF-8 character.
+  text.resize(cut);
+  return text + "...";
+}
+
+void DiagnosticEngine::error(ErrorCode code, const SourceSpan &span, std::string message,
+                             std::string hint) {
+  all.push_back(Diagnostic{Severity::Error, span, bounded(std::move(message)),
+                           bounded(std::move(hint)), code});
   ++errorCount;
 }
 
 void DiagnosticEngine::note(const SourceSpan &span, std::string message) {
-  all.push_back(Diagnostic{Severity::Note, span, std::move(message), {}});
+  all.push_back(Diagnostic{Severity::Note, span, bounded(std::move(message)), {}});
 }
 
 std::string DiagnosticEngine::render() const {

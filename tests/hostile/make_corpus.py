@@ -42,6 +42,15 @@ def cases():
     yield "megabyte_identifier_undefined.tdsl", (b"kernel k(x: f32[N]) -> y: f32[N] {\n    y = x + " +
                                                  ident + b"\n}\n")
     yield "megabyte_line_comment.tdsl", b"#" + b"c" * (1 << 20) + b"\nkernel k(x: f32[N]) -> y: f32[N] {\n  y = q\n}\n"
+    # Errors far into one megabyte line: each diagnostic must cost no more than a window of it.
+    yield "megabyte_line_error_in_middle.tdsl", (b"kernel k(x: f32[N]) -> y: f32[N] {\n    y = " +
+                                                 b" " * (1 << 20) + b"x + undefined_q +" +
+                                                 b" " * (1 << 20) + b"x\n}\n")
+    yield "megabyte_line_many_errors.tdsl", (b"kernel k(x: f32[N]) -> y: f32[N] { " +
+                                             b"t = x + * ; " * 100000 + b"y = x }\n")
+    yield "megabyte_line_many_sema_errors.tdsl", (b"kernel k(x: f32[N]) -> y: f32[N] { " +
+                                                  b"".join(b"t%d = q%d ; " % (i, i) for i in range(60000)) +
+                                                  b"y = x }\n")
     yield "huge_int_literal.tdsl", (b"kernel k(x: i64[N]) -> y: i64[N] {\n    y = x + " + b"9" * 100000 +
                                     b"\n}\n")
     yield "huge_float_literal.tdsl", (b"kernel k(x: f32[N]) -> y: f32[N] {\n    y = x + 1e" + b"9" * 100000 +

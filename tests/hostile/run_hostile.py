@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs `tdsl check` and `tdsl run` on every hostile input: each must exit non-zero (not by a
-signal) with an error message on stderr (except `check` of the valid_* files), and finish (a hang guard of --timeout seconds; the
+signal) with an error message that carries its code (`error[E0xx]`, docs/errors.md) on stderr
+(except `check` of the valid_* files), and finish (a hang guard of --timeout seconds; the
 figures printed are the times measured).
 
     run_hostile.py TDSL_BINARY CORPUS_DIR [--timeout S]
@@ -41,6 +42,8 @@ def main():
                 failures.append(f"{name}: killed by signal / crashed (status {proc.returncode})\n{err[-2000:]}")
             elif "error" not in err:
                 failures.append(f"{name}: status {proc.returncode} without an error message: {err[:300]!r}")
+            elif "error[E" not in err:
+                failures.append(f"{name}: an error without a code: {err[:300]!r}")
             elif "internal" in err.lower() or "assert" in err.lower():
                 failures.append(f"{name}: internal error: {err[:500]}")
             print(f"{elapsed:7.3f} s  status {proc.returncode}  {name}  {err.splitlines()[0][:100] if err else ''}")

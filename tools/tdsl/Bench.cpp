@@ -8,6 +8,7 @@
 #include "frontend/Frontend.h"
 #include "ir/Shapes.h"
 #include "passes/Pipeline.h"
+#include "runtime/Cuda.h"
 #include "support/Check.h"
 #include "tdsl/tdsl.h"
 
@@ -18,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -30,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 std::string readSource(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    throw RuntimeError("cannot open " + path);
+    throw RuntimeError(ErrorCode::CannotReadSource, "cannot open " + path);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -44,15 +46,17 @@ const ir::Kernel &findKernel(const ir::Module &module, const std::string &reques
     std::string known;
     for (const ir::Kernel &k : module.kernels)
       known += (known.empty() ? "" : ", ") + k.name;
-    throw RuntimeError("no kernel named '" + requested + "' (this module has: " + known + ")");
+    throw RuntimeError(ErrorCode::NoSuchKernel,
+                       "no kernel named '" + requested + "' (this module has: " + known + ")");
   }
   if (module.kernels.size() == 1)
     return module.kernels[0];
   std::string list;
   for (const ir::Kernel &k : module.kernels)
     list += (list.empty() ? "" : ", ") + k.name;
-  throw RuntimeError(file + " defines " + std::to_string(module.kernels.size()) + " kernels (" +
-                     list + "); choose one with --kernel");
+  throw RuntimeError(ErrorCode::BadFlag, file + " defines " +
+                                             std::to_string(module.kernels.size()) + " kernels (" +
+                                             list + "); choose one with --kernel");
 }
 
 /// Concrete input shapes from the declared dims and the --shape values.
@@ -70,8 +74,9 @@ std::vector<std::vector<int64_t>> inputShapes(const ir::Kernel &kernel,
       TDSL_CHECK(symbol) << "an input dim is neither a literal nor a symbol";
       auto it = shapes.find(symbol->var->name);
       if (it == shapes.end())
-        throw RuntimeError("the size of " + symbol->var->name + " (a dim of input " + input->name +
-                           ") is not known; pass --shape " + symbol->var->name + "=SIZE");
+        throw RuntimeError(ErrorCode::UnboundSymbol,
+                           "the size of " + symbol->var->name + " (a dim of input " + input->name +
+                               ") is not known; pass --shape " + symbol->var->name + "=SIZE");
       result.back().push_back(it->second);
     }
   }
@@ -212,8 +217,8 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
   if (!module || diags.hasErrors())
     throw CompileError(diags.diagnostics());
   std::optional<Ceilings> ceilings;
-  if ((opts.roofline || !opts.plot.empty()) && opts.target == "cpu")
-    ceilings = loadOrMeasureCeilings(/*force=*/false);
+  if (opts.roofline || !opts.plot.empty())
+    ceilings = loadOrMeasureCeilings(/*force=*/false, nullptr, opts.target == "cuda");
   std::vector<const ir::Kernel *> kernels;
   if (opts.kernel.empty() && !opts.plot.empty())
     for (const ir::Kernel &k : module->kernels)
@@ -226,7 +231,7 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
     points.push_back(benchKernel(opts, source, *k, shapes, ceilings, threadsUsed));
   if (!opts.plot.empty()) {
     if (!ceilings)
-      throw RuntimeError("--plot needs the CPU ceilings (--target cpu)");
+      throw RuntimeError("--plot needs the ceilings (drop --no-roofline)");
     std::ofstream out(opts.plot, std::ios::binary);
     if (!out)
       throw RuntimeError("cannot write " + opts.plot);
@@ -270,12 +275,26 @@ RooflinePoint benchKernel(const BenchOptions &opts, const std::string &source,
   auto seconds = [](Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   };
+  // On the GPU the tensors stay on the device and each timed call ends with a synchronize: the
+  // time of the kernels and their launches, without host-device copies.
+  std::function<void()> runOnce = [&] { kernel.run(inputs, outputs); };
+  std::vector<DeviceTensor> deviceInputs, deviceOutputs;
+  if (opts.target == "cuda") {
+    for (const Tensor &t : inputs)
+      deviceInputs.push_back(DeviceTensor::fromHost(t));
+    for (const Tensor &t : outputs)
+      deviceOutputs.push_back(DeviceTensor::empty(t.shape(), t.dtype()));
+    runOnce = [&] {
+      kernel.runDevice(deviceInputs, deviceOutputs);
+      runtime::cuda::synchronize(irKernel.name);
+    };
+  }
   // The first call compiles (the Jit compiles lazily) and warms the caches and the TLB.
   Clock::time_point start = Clock::now();
-  kernel.run(inputs, outputs);
+  runOnce();
   double firstCall = seconds(start, Clock::now());
   for (int i = 0; i < opts.warmup; ++i)
-    kernel.run(inputs, outputs);
+    runOnce();
 
   std::vector<double> times;
   const size_t maxRuns = 1000000;
@@ -290,7 +309,7 @@ RooflinePoint benchKernel(const BenchOptions &opts, const std::string &source,
   Progress progress("timing " + irKernel.name);
   while (!enough()) {
     Clock::time_point t0 = Clock::now();
-    kernel.run(inputs, outputs);
+    runOnce();
     times.push_back(seconds(t0, Clock::now()));
     progress.update(std::to_string(times.size()) + " runs, " +
                     number(seconds(began, Clock::now())) + " s");

@@ -21,8 +21,8 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sys/stat.h>
 #include <sstream>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -137,7 +137,8 @@ volatile float sink;
 double peakGflops(const Isa &isa, int threads) {
   const long iterations = 4'000'000; // 12 * 16 * 2 * 4e6 = 1.5 GFLOP per thread with AVX-512.
   double best = 1e30;
-  for (int attempt = 0; attempt < 3; ++attempt)
+  // Short tries, many of them: on a shared machine the best one is the one not preempted.
+  for (int attempt = 0; attempt < 10; ++attempt)
     best = std::min(best, onThreads(threads, [&](int) { sink = isa.loop(iterations); }));
   double flops = 2.0 * kAccumulators * isa.lanes * static_cast<double>(iterations) * threads;
   return flops / best / 1e9;
@@ -167,9 +168,30 @@ std::string cpuModel() {
   return "unknown";
 }
 
-std::string calibrationPath() {
+std::string num(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", v);
+  return text;
+}
+
+std::string calibrationPath(bool cuda) {
   std::string dir = cache::defaultDirectory();
-  return dir.empty() ? std::string() : dir + "/calibration.json";
+  return dir.empty() ? std::string()
+                     : dir + (cuda ? "/calibration-cuda.json" : "/calibration.json");
+}
+
+/// A note when other work competes for the CPU while measuring it (figures then read low).
+std::string loadNote() {
+  double load = 0;
+  std::ifstream in("/proc/loadavg");
+  if (!(in >> load))
+    return {};
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  if (load < 0.5 * threads)
+    return {};
+  return "note: load average " + num(load) + " on " + std::to_string(threads) +
+         " hardware threads while measuring: the ceilings may read low (tdsl calibrate --force "
+         "on a quiet machine)\n";
 }
 
 /// The number after `"key": ` in a flat JSON object (our own file); nullopt when absent.
@@ -193,12 +215,6 @@ std::string quoted(const std::string &s) {
   for (char c : s)
     out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
   return out + "\"";
-}
-
-std::string num(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.4g", v);
-  return text;
 }
 
 } // namespace
@@ -266,9 +282,9 @@ Ceilings measureCeilings() {
   return c;
 }
 
-Ceilings loadOrMeasureCeilings(bool force, bool *fromCache) {
-  std::string path = calibrationPath();
-  std::string fingerprint = machineFingerprint();
+Ceilings loadOrMeasureCeilings(bool force, bool *fromCache, bool cuda) {
+  std::string path = calibrationPath(cuda);
+  std::string fingerprint = cuda ? cudaFingerprint() : machineFingerprint();
   if (!force && !path.empty()) {
     std::ifstream in(path);
     std::stringstream text;
@@ -295,7 +311,7 @@ Ceilings loadOrMeasureCeilings(bool force, bool *fromCache) {
       }
     }
   }
-  Ceilings c = measureCeilings();
+  Ceilings c = cuda ? measureCudaCeilings() : measureCeilings();
   if (fromCache)
     *fromCache = false;
   if (!path.empty()) {
@@ -320,14 +336,28 @@ CLI::App *addCalibrateCommand(CLI::App &app, CalibrateOptions &opts) {
       "calibrate", "measure this machine's peak FLOP/s and copy bandwidth (cached)");
   cmd->add_flag("--force", opts.force, "measure again even if cached for this machine");
   cmd->add_flag("--json", opts.json, "print one JSON object");
+  cmd->add_option("--target", opts.target, "cpu or cuda (the GPU's ceilings)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   return cmd;
 }
 
 int calibrateCommand(const CalibrateOptions &opts) {
   bool fromCache = false;
-  Ceilings c = loadOrMeasureCeilings(opts.force, &fromCache);
+  const bool cuda = opts.target == "cuda";
+  Ceilings c = loadOrMeasureCeilings(opts.force, &fromCache, cuda);
+  if (!fromCache && !cuda)
+    std::cerr << loadNote();
   if (opts.json) {
     std::cout << c.json() << std::endl;
+    return 0;
+  }
+  if (cuda) {
+    std::cout << "device     " << c.fingerprint << "\n"
+              << "peak       " << num(c.peakGflops1) << " GFLOP/s (f32 FMA, every SM)\n"
+              << "bandwidth  " << num(c.bandwidthGbps1)
+              << " GB/s (device-to-device copy, read + write)\n"
+              << "ridge      " << num(c.peakGflops1 / c.bandwidthGbps1) << " FLOP/byte\n"
+              << (fromCache ? "cached     " : "saved      ") << calibrationPath(true) << "\n";
     return 0;
   }
   std::cout << "machine    " << c.fingerprint << "\n"
@@ -338,7 +368,7 @@ int calibrateCommand(const CalibrateOptions &opts) {
             << num(c.bandwidthGbpsAll) << " GB/s on " << c.threads << " (copy, read + write)\n"
             << "ridge      " << num(c.peakGflops1 / c.bandwidthGbps1) << " FLOP/byte on 1 thread, "
             << num(c.peakGflopsAll / c.bandwidthGbpsAll) << " on " << c.threads << "\n"
-            << (fromCache ? "cached     " : "saved      ") << calibrationPath() << "\n";
+            << (fromCache ? "cached     " : "saved      ") << calibrationPath(false) << "\n";
   return 0;
 }
 

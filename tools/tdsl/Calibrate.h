@@ -33,8 +33,8 @@ struct Ceilings {
   std::string fingerprint; // CPU model, features, hardware threads, memory size.
   std::string isa;         // "avx512f", "avx2+fma" or "sse2": the vectors the peak used.
   int threads = 1;         // Hardware threads the "all" figures used.
-  double peakGflops1 = 0, peakGflopsAll = 0;         // f32 FMAs, 2 FLOPs each.
-  double bandwidthGbps1 = 0, bandwidthGbpsAll = 0;   // Bytes read + written per second.
+  double peakGflops1 = 0, peakGflopsAll = 0;       // f32 FMAs, 2 FLOPs each.
+  double bandwidthGbps1 = 0, bandwidthGbpsAll = 0; // Bytes read + written per second.
 
   /// The ceilings for a kernel running on `threads` threads (1, or the all-thread figures).
   double peakGflops(int threads) const { return threads <= 1 ? peakGflops1 : peakGflopsAll; }
@@ -48,12 +48,17 @@ struct Ceilings {
 std::string machineFingerprint();
 /// Measures the ceilings now (about a second).
 Ceilings measureCeilings();
-/// The cached ceilings when their fingerprint is this machine's, else measured and cached.
-/// `fromCache` says which.
-Ceilings loadOrMeasureCeilings(bool force, bool *fromCache = nullptr);
+/// The CUDA device's fingerprint (name, architecture, SMs, memory, driver) and ceilings (peak f32
+/// FMA rate on every SM, device-to-device copy bandwidth). Throw RuntimeError without a GPU.
+std::string cudaFingerprint();
+Ceilings measureCudaCeilings();
+/// The cached ceilings of this machine's CPU, or with `cuda` of its GPU, when their fingerprint
+/// matches, else measured and cached. `fromCache` says which.
+Ceilings loadOrMeasureCeilings(bool force, bool *fromCache = nullptr, bool cuda = false);
 
 struct CalibrateOptions {
   bool force = false, json = false;
+  std::string target = "cpu";
 };
 CLI::App *addCalibrateCommand(CLI::App &app, CalibrateOptions &opts);
 int calibrateCommand(const CalibrateOptions &opts);

@@ -129,7 +129,7 @@ std::string explainFusion(const ir::Kernel &kernel) {
 int explainCommand(const ExplainOptions &opts) {
   std::ifstream in(opts.file, std::ios::binary);
   if (!in)
-    throw RuntimeError("cannot open " + opts.file);
+    throw RuntimeError(ErrorCode::CannotReadSource, "cannot open " + opts.file);
   std::ostringstream text;
   text << in.rdbuf();
   Target target = Target::cpu();

@@ -21,8 +21,9 @@ namespace {
 using namespace tdsl;
 
 /// A user error of the command line itself (bad flag value): reported like a runtime error.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct UsageError : RuntimeError {
+  explicit UsageError(const std::string &message, ErrorCode code = ErrorCode::BadFlag)
+      : RuntimeError(code, message) {}
 };
 
 std::pair<std::string, std::string> splitAssignment(const std::string &text, const char *flag) {
@@ -66,7 +67,7 @@ std::map<std::string, int64_t> parseShapes(const std::vector<std::string> &specs
 std::string readFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    throw RuntimeError("cannot open " + path);
+    throw RuntimeError(ErrorCode::CannotReadSource, "cannot open " + path);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -92,7 +93,8 @@ std::vector<int64_t> inputShape(const Kernel &kernel, size_t index,
     return kernel.inputShape(index, shapes);
   } catch (const RuntimeError &e) {
     throw UsageError(std::string(e.what()) + "; pass --shape SYMBOL=SIZE or --in " +
-                     kernel.inputNames()[index] + "=FILE.npy");
+                         kernel.inputNames()[index] + "=FILE.npy",
+                     e.code());
   }
 }
 
@@ -151,16 +153,18 @@ int runCommand(const RunOptions &opts) {
         if (dtype == DType::BF16 && loaded.dtype() == DType::F32)
           loaded = runtime::convertTo(loaded, DType::BF16);
         else
-          throw RuntimeError("--in " + inputNames[i] + ": " + it->second + " holds " +
-                             loaded.typeString() + " but the parameter is " +
-                             std::string(dtypeName(dtype)) + "; convert it first (e.g. " +
-                             "x.astype(np." + (dtype == DType::F32   ? "float32"
-                                               : dtype == DType::F64 ? "float64"
-                                               : dtype == DType::F16 ? "float16"
-                                               : dtype == DType::I32 ? "int32"
-                                               : dtype == DType::I64 ? "int64"
-                                                                     : "bool_") +
-                             "))");
+          throw RuntimeError(ErrorCode::NpyDTypeMismatch,
+                             "--in " + inputNames[i] + ": " + it->second + " holds " +
+                                 loaded.typeString() + " but the parameter is " +
+                                 std::string(dtypeName(dtype)) + "; convert it first (e.g. " +
+                                 "x.astype(np." +
+                                 (dtype == DType::F32   ? "float32"
+                                  : dtype == DType::F64 ? "float64"
+                                  : dtype == DType::F16 ? "float16"
+                                  : dtype == DType::I32 ? "int32"
+                                  : dtype == DType::I64 ? "int64"
+                                                        : "bool_") +
+                                 "))");
       }
       inputs.push_back(loaded);
     }
@@ -306,6 +310,10 @@ int main(int argc, char **argv) {
   } catch (const InternalError &e) {
     std::cerr << "tdsl: " << e.what() << "\nthis is a bug in tdsl; please report it\n";
     return 2;
+  } catch (const RuntimeError &e) {
+    std::string code = errorCodeString(e.code());
+    std::cerr << "error" << (code.empty() ? "" : "[" + code + "]") << ": " << e.what() << "\n";
+    return 1;
   } catch (const std::exception &e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -57,8 +57,9 @@ TEST(DidYouMean, ThousandsOfCandidatesAndHugeNames) {
   EXPECT_EQ(didYouMean("t12345", candidates), "did you mean 't1234'?");
   std::string huge(1 << 20, 'a');
   huge.back() = 'b';
-  // Within 2 of the other megabyte name: found, in O(length * 2) steps.
-  EXPECT_EQ(didYouMean(huge, candidates), "did you mean '" + std::string(1 << 20, 'a') + "'?");
+  // Within 2 of the other megabyte name: found, in O(length * 2) steps, and quoted shortened.
+  EXPECT_EQ(didYouMean(huge, candidates),
+            "did you mean '" + std::string(64, 'a') + "...' (1048576 bytes)?");
   EXPECT_EQ(didYouMean(std::string(1 << 19, 'q'), candidates), "");
 }
 

@@ -558,7 +558,7 @@ TEST(ParserErrors, KernelHeaders) {
 
 TEST(ParserErrors, RenderedDiagnosticShowsLineCaretAndHint) {
   auto p = parseBody("  y = a < b < c");
-  EXPECT_EQ(p->diags.render(), "t.tdsl:2:13: error: comparison operators cannot be chained\n"
+  EXPECT_EQ(p->diags.render(), "t.tdsl:2:13: error[E016]: comparison operators cannot be chained\n"
                                "      y = a < b < c\n"
                                "                ^\n"
                                "    hint: combine two comparisons with 'and': `a < b and b < c`\n");

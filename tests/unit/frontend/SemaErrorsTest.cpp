@@ -550,13 +550,14 @@ TEST(SemaErrors, RenderedDiagnosticPointsAtTheSpot) {
     y[i] = x[i + 1]
 })");
   ASSERT_EQ(c.errors().size(), 1u);
-  EXPECT_EQ(c.errors()[0].render(),
-            "test.tdsl:2:14: error: access x[i + 1] may read past the end of dim 0: i + 1 can "
-            "reach N but x has N elements\n"
-            "        y[i] = x[i + 1]\n"
-            "                 ^~~~~\n"
-            "    hint: use x[i + 1] ?? 0.0 for zero padding, or give i an explicit extent (i < N - "
-            "1)\n");
+  EXPECT_EQ(
+      c.errors()[0].render(),
+      "test.tdsl:2:14: error[E055]: access x[i + 1] may read past the end of dim 0: i + 1 can "
+      "reach N but x has N elements\n"
+      "        y[i] = x[i + 1]\n"
+      "                 ^~~~~\n"
+      "    hint: use x[i + 1] ?? 0.0 for zero padding, or give i an explicit extent (i < N - "
+      "1)\n");
 }
 
 } // namespace

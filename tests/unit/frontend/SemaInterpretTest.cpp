@@ -46,6 +46,18 @@ kernel f(a: f32[N, 1], b: f32[1, D], c: f32[D]) -> y: f32[N, D] {
   EXPECT_EQ(valuesOf(out[0]), (std::vector<double>{11, 22, 33, 21, 42, 63}));
 }
 
+TEST(SemaInterpret, LiteralOnlyCallsComputeInTheAdoptedDtype) {
+  // exp(1.0) next to an f64 tensor is the f64 exp, not the f32 one widened.
+  auto out = run(R"(
+kernel f(x: f64[N]) -> y: f64[N] {
+    y = x + exp(1.0)
+})",
+                 "f", {filled({2}, DType::F64, {0, 1})});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(valuesOf(out[0]), (std::vector<double>{std::exp(1.0), 1 + std::exp(1.0)}));
+  EXPECT_NE(double(std::exp(1.0f)), std::exp(1.0));
+}
+
 TEST(SemaInterpret, MatrixProducts) {
   const char *src = R"(
 kernel f(a: f32[M, K], b: f32[K, N], v: f32[K], w: f32[M]) -> (y: f32[M, N], mv: f32[M], vm: f32[K], dot: f32) {

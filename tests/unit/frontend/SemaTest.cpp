@@ -262,6 +262,55 @@ kernel f(x: f64[N], n: i32[N]) -> (y: f64[N], m: i32[N], c: i64[N], b: bool[N]) 
             "  b[d0 < N]: bool = x[d0] > 0.0:f64 and n[d0] != 0:i32\n");
 }
 
+TEST(Sema, LiteralOnlyCallsAdoptTheOtherOperandsDtype) {
+  // Calls on literals only adopt a typed operand's dtype (or an output's) like a bare literal:
+  // evaluated in that dtype, not computed in f32 / i64 and then mismatched.
+  EXPECT_EQ(irOf(R"(
+kernel f(x: f64[N], n: i32[N]) -> (y: f64[N], z: f64[N], m: i32[N], w: f64, v: f64[N]) {
+    y = x * (abs(1e-3) + 0.75)
+    z = max(1.0, exp(2.0)) + x
+    m = n + abs(-3)
+    w = sqrt(2.0)
+    v = x + max(1, 2) * 0.25
+}
+)",
+                 "f"),
+            "kernel f(x: f64[N], n: i32[N]) -> (y: f64[N], z: f64[N], m: i32[N], w: f64, v: "
+            "f64[N])\n"
+            "  y[d0 < N]: f64 = x[d0] * (abs(0.001:f64) + 0.75:f64)\n"
+            "  z[d0 < N]: f64 = max(1.0:f64, exp(2.0:f64)) + x[d0]\n"
+            "  m[d0 < N]: i32 = n[d0] + abs(-3:i32)\n"
+            "  w: f64 = sqrt(2.0:f64)\n"
+            "  v[d0 < N]: f64 = x[d0] + max(1.0:f64, 2.0:f64) * 0.25:f64\n");
+}
+
+TEST(Sema, LiteralOnlyValuesKeepTheRulesOfBareLiterals) {
+  // A float value of literals does not become an integer (as a float literal does not), an
+  // explicit cast is typed, and a literal out of the target's range is not retyped.
+  auto errorsOf = [](const std::string &source) { return compile(source).diags.render(); };
+  EXPECT_NE(errorsOf(R"(
+kernel f(n: i32[N]) -> m: i32[N] {
+    m = n + abs(1.5)
+}
+)")
+                .find("error[E040]: mismatched dtypes in '+': i32 and f32"),
+            std::string::npos);
+  EXPECT_NE(errorsOf(R"(
+kernel f(x: f64[N]) -> y: f64[N] {
+    y = x + f32(exp(1.0))
+}
+)")
+                .find("error[E040]: mismatched dtypes in '+': f64 and f32"),
+            std::string::npos);
+  EXPECT_NE(errorsOf(R"(
+kernel f(n: i32[N]) -> m: i32[N] {
+    m = n + abs(-3000000000)
+}
+)")
+                .find("error[E040]: mismatched dtypes in '+': i32 and i64"),
+            std::string::npos);
+}
+
 TEST(Sema, LiteralsFoldAmongThemselves) {
   EXPECT_EQ(irOf(R"(
 kernel f(x: f32[N]) -> (y: f32[N], a: i64, b: f32, c: f64) {

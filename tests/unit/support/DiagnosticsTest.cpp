@@ -189,18 +189,19 @@ TEST(DiagnosticEngine, CollectsAndRendersInOrder) {
   EXPECT_FALSE(diag.hasErrors());
   diag.note(spanOf(file, "y"), "y declared here");
   EXPECT_FALSE(diag.hasErrors()); // Notes are not errors.
-  diag.error(spanOf(file, "a"), "unknown name 'a'");
-  diag.error(spanOf(file, "b"), "unknown name 'b'", "declare it as an input");
+  diag.error(ErrorCode::UndefinedName, spanOf(file, "a"), "unknown name 'a'");
+  diag.error(ErrorCode::UndefinedName, spanOf(file, "b"), "unknown name 'b'",
+             "declare it as an input");
   EXPECT_TRUE(diag.hasErrors());
   ASSERT_EQ(diag.diagnostics().size(), 3u);
   EXPECT_EQ(diag.diagnostics()[2].hint, "declare it as an input");
   EXPECT_EQ(diag.render(), "t.tdsl:1:1: note: y declared here\n"
                            "    y = a + b\n"
                            "    ^\n"
-                           "t.tdsl:1:5: error: unknown name 'a'\n"
+                           "t.tdsl:1:5: error[E030]: unknown name 'a'\n"
                            "    y = a + b\n"
                            "        ^\n"
-                           "t.tdsl:1:9: error: unknown name 'b'\n"
+                           "t.tdsl:1:9: error[E030]: unknown name 'b'\n"
                            "    y = a + b\n"
                            "            ^\n"
                            "    hint: declare it as an input\n");
@@ -209,8 +210,8 @@ TEST(DiagnosticEngine, CollectsAndRendersInOrder) {
 TEST(CompileError, CarriesEveryDiagnosticAndRendersThemAll) {
   auto file = source("y = a + b\n");
   DiagnosticEngine diag;
-  diag.error(spanOf(file, "a"), "unknown name 'a'");
-  diag.error(spanOf(file, "b"), "unknown name 'b'");
+  diag.error(ErrorCode::UndefinedName, spanOf(file, "a"), "unknown name 'a'");
+  diag.error(ErrorCode::UndefinedName, spanOf(file, "b"), "unknown name 'b'");
   CompileError error(diag.diagnostics());
   EXPECT_EQ(error.diagnostics().size(), 2u);
   EXPECT_EQ(std::string(error.what()), diag.render());
@@ -222,6 +223,135 @@ TEST(RuntimeError, IsARuntimeError) {
   } catch (const std::runtime_error &e) {
     EXPECT_STREQ(e.what(), "bad .npy file");
   }
+}
+
+TEST(RuntimeError, CarriesItsCode) {
+  RuntimeError plain("CUDA is not available");
+  EXPECT_EQ(plain.code(), ErrorCode::None);
+  RuntimeError coded(ErrorCode::MalformedNpy, "cannot read 'x.npy': truncated");
+  EXPECT_EQ(coded.code(), ErrorCode::MalformedNpy);
+  EXPECT_STREQ(coded.what(), "cannot read 'x.npy': truncated"); // The message alone.
+}
+
+TEST(ErrorCodes, SpelledWithThreeDigits) {
+  EXPECT_EQ(errorCodeString(ErrorCode::InvalidEncoding), "E001");
+  EXPECT_EQ(errorCodeString(ErrorCode::UndefinedName), "E030");
+  EXPECT_EQ(errorCodeString(ErrorCode::None), "");
+  EXPECT_EQ(errorCodeSummary(ErrorCode::None), "");
+  EXPECT_EQ(errorCodeSummary(ErrorCode::UndefinedName), "a name that is not defined");
+}
+
+TEST(ErrorCodes, CatalogueIsSortedUniqueAndSummarized) {
+  const std::vector<ErrorCode> &codes = allErrorCodes();
+  ASSERT_FALSE(codes.empty());
+  for (size_t i = 0; i < codes.size(); ++i) {
+    EXPECT_NE(codes[i], ErrorCode::None);
+    EXPECT_LT(static_cast<unsigned>(codes[i]), 100u) << "codes are E0xx";
+    EXPECT_FALSE(errorCodeSummary(codes[i]).empty()) << errorCodeString(codes[i]);
+    if (i > 0) {
+      EXPECT_LT(codes[i - 1], codes[i]);
+    }
+  }
+}
+
+TEST(Diagnostic, ShowsItsCodeAfterTheSeverity) {
+  auto file = source("y = a\n");
+  Diagnostic d{
+      Severity::Error, spanOf(file, "a"), "undefined name 'a'", {}, ErrorCode::UndefinedName};
+  EXPECT_EQ(d.render(), "t.tdsl:1:5: error[E030]: undefined name 'a'\n"
+                        "    y = a\n"
+                        "        ^\n");
+}
+
+TEST(Diagnostic, ShowsAWindowOfALongLine) {
+  std::string text = "y = " + std::string(100000, 'a') + " + bad + " + std::string(100000, 'b');
+  auto file = source(text);
+  std::string out = renderError(spanOf(file, "bad"), "undefined name 'bad'");
+  std::vector<std::string> lines;
+  for (size_t at = 0, next; at < out.size(); at = next + 1) {
+    next = out.find('\n', at);
+    lines.push_back(out.substr(at, next - at));
+  }
+  ASSERT_EQ(lines.size(), 3u) << out;
+  EXPECT_EQ(lines[0], "t.tdsl:1:100008: error: undefined name 'bad'");
+  EXPECT_LT(lines[1].size(), 200u); // Bounded, not 200 kB.
+  EXPECT_EQ(lines[1].substr(0, 7), "    ...");
+  EXPECT_EQ(lines[1].substr(lines[1].size() - 3), "...");
+  // The caret and tildes stand under "bad" in the shown window.
+  size_t caret = lines[2].find('^');
+  ASSERT_NE(caret, std::string::npos);
+  EXPECT_EQ(lines[1].substr(caret, 3), "bad");
+  EXPECT_EQ(lines[2].substr(caret), "^~~");
+}
+
+TEST(Diagnostic, WindowStartsAtTheLineStartWhenTheCaretIsNear) {
+  std::string text = "y = bad + " + std::string(1000, 'c');
+  auto file = source(text);
+  std::string out = renderError(spanOf(file, "bad"), "undefined");
+  EXPECT_NE(out.find("\n    y = bad + ccc"), std::string::npos) << out;
+  EXPECT_NE(out.find("c...\n        ^~~\n"), std::string::npos) << out;
+}
+
+TEST(Diagnostic, WindowKeepsUtf8CharactersWhole) {
+  // Multi-byte characters around the window's edges are never cut in half.
+  std::string text;
+  for (int i = 0; i < 200; ++i)
+    text += "\xce\xb1"; // α
+  text += " bad ";
+  for (int i = 0; i < 200; ++i)
+    text += "\xce\xb1";
+  auto file = source(text);
+  std::string out = renderError(spanOf(file, "bad"), "undefined");
+  std::string shown = out.substr(out.find('\n') + 1);
+  shown = shown.substr(0, shown.find('\n'));
+  EXPECT_EQ(shown.substr(0, 7), "    ...");
+  std::string body = shown.substr(7, shown.size() - 10);
+  ASSERT_GE(body.size(), 2u);
+  EXPECT_EQ(body.substr(0, 2), "\xce\xb1");
+  EXPECT_EQ(body.substr(body.size() - 2), "\xce\xb1");
+  std::string marks = out.substr(out.find('\n', out.find('\n') + 1) + 1);
+  // The caret's column counts characters: 3 for "...", then one per α, then the space.
+  size_t alphasBefore = (body.find(" bad") / 2);
+  EXPECT_EQ(marks.find('^'), 4u + 3u + alphasBefore + 1u) << out;
+}
+
+TEST(SourceFile, ManyLookupsOnAHugeFileAreCheap) {
+  // 20,000 diagnostics' worth of lookups on a 2 MB file: a scan per lookup would take seconds.
+  std::string text;
+  for (int i = 0; i < 100000; ++i)
+    text += "t = x + undefined_name\n";
+  auto file = source(text);
+  uint32_t lines = 0;
+  for (uint32_t offset = 0; offset < text.size(); offset += 7)
+    lines = std::max(lines, file->lineColumn(offset).first);
+  EXPECT_EQ(lines, 100000u);
+  EXPECT_EQ(file->lineColumn(uint32_t(text.size()) - 1).second, 23u);
+  EXPECT_EQ(file->lineText(uint32_t(text.size()) - 5), "t = x + undefined_name");
+}
+
+TEST(DiagnosticEngine, BoundsLongMessagesAndHints) {
+  auto file = source("y = a\n");
+  DiagnosticEngine diag;
+  std::string name(1 << 20, 'a');
+  diag.error(ErrorCode::UndefinedName, spanOf(file, "a"), "undefined name '" + name + "'",
+             "call it: " + name + "(...)");
+  diag.note(spanOf(file, "y"), name);
+  for (const Diagnostic &d : diag.diagnostics()) {
+    EXPECT_LE(d.message.size(), 600u);
+    EXPECT_LE(d.hint.size(), 600u);
+  }
+  EXPECT_EQ(diag.diagnostics()[0].message.substr(0, 18), "undefined name 'aa");
+  EXPECT_EQ(diag.diagnostics()[0].message.substr(597), "...");
+  EXPECT_LT(diag.render().size(), 2000u);
+}
+
+TEST(SourceFile, ACopyComputesItsOwnLineStarts) {
+  SourceFile a{"a.tdsl", "x\ny\n"};
+  EXPECT_EQ(a.lineColumn(2).first, 2u);
+  SourceFile b = a;
+  b.text = "p\nq\nr\n";
+  EXPECT_EQ(b.lineColumn(4).first, 3u);
+  EXPECT_EQ(a.lineColumn(2).first, 2u);
 }
 
 } // namespace
