@@ -6,6 +6,8 @@
 // back to libm per lane instead of failing to link.
 #include "codegen/llvm/VectorMath.h"
 
+#include "codegen/llvm/InlineMath.h"
+
 #include "support/Check.h"
 
 #include <llvm/IR/Constants.h>
@@ -91,6 +93,9 @@ std::vector<Isa> callableIsas(const LlvmTargetInfo &target) {
   return isas;
 }
 
+/// Marks a value every lane of which is in [-1, 1] or NaN (an inline cos).
+constexpr const char *kBoundedByOne = "tdsl.bounded_by_one";
+
 bool symbolExists(const std::string &name) {
   return llvm::sys::DynamicLibrary::SearchForAddressOfSymbol(name) != nullptr;
 }
@@ -149,6 +154,8 @@ bool boundedByOne(llvm::Value *x, int depth = 0) {
   }
   if (depth > 8)
     return false;
+  if (auto *inst = llvm::dyn_cast<llvm::Instruction>(x); inst && inst->getMetadata(kBoundedByOne))
+    return true; // An inline cos (InlineMath.h).
   if (auto *shuffle = llvm::dyn_cast<llvm::ShuffleVectorInst>(x))
     return boundedByOne(shuffle->getOperand(0), depth + 1) &&
            boundedByOne(shuffle->getOperand(1), depth + 1);
@@ -231,37 +238,18 @@ bool libmvecAvailable() {
   return loaded;
 }
 
-llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
-                            const LlvmTargetInfo &target, MathFn fn, llvm::Value *x,
-                            llvm::Value *y) {
-  auto *vecTy = llvm::dyn_cast<llvm::FixedVectorType>(x->getType());
-  if (!vecTy)
-    return nullptr;
-  llvm::Type *elem = vecTy->getElementType();
-  if (!elem->isFloatTy() && !elem->isDoubleTy())
-    return nullptr;
-  TDSL_CHECK((fn == MathFn::Pow) == (y != nullptr)) << "pow takes two arguments, the rest one";
-  if (fn == MathFn::Pow)
-    if (llvm::Value *v = powByMultiplying(b, x, y))
-      return v;
-  if (llvm::Triple(module.getTargetTriple()).getArch() != llvm::Triple::x86_64 ||
-      !libmvecAvailable())
-    return nullptr;
-  // cos of a value already in [-1, 1] (cos(cos(x)), cos(tanh(x))): a short polynomial with the
-  // hardware's fused multiply-add (docs/numerics.md, "cos on [-1, 1]").
-  if (fn == MathFn::Cos && elem->isFloatTy() && hasFeature(target, "fma") && boundedByOne(x))
-    return cosOnUnitInterval(b, x);
+namespace {
 
-  bool isDouble = elem->isDoubleTy();
+/// One libmvec call of a vector: lanes [offset, offset + width), the last one padded.
+struct Cut {
+  int offset, width;
+  std::string name;
+};
+
+/// The calls that compute `total` lanes, widest variants first; empty when a variant is missing.
+std::vector<Cut> planCuts(const LlvmTargetInfo &target, MathFn fn, bool isDouble, int total) {
   int elemBits = isDouble ? 64 : 32;
-  int total = static_cast<int>(vecTy->getNumElements());
   std::vector<Isa> isas = callableIsas(target);
-
-  // Plan the cuts first, so that a missing variant means no call at all.
-  struct Cut {
-    int offset, width;
-    std::string name;
-  };
   std::vector<Cut> cuts;
   for (int offset = 0; offset < total;) {
     int remaining = total - offset;
@@ -274,11 +262,19 @@ llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
     int width = isa.bits / elemBits;
     std::string name = libmvecName(fn, isDouble, isa.letter, width);
     if (!symbolExists(name))
-      return nullptr;
+      return {};
     cuts.push_back({offset, width, name});
     offset += std::min(width, remaining);
   }
+  return cuts;
+}
 
+/// `fn(x)` (or `fn(x, y)`) through the libmvec calls of `cuts`.
+llvm::Value *callLibmvec(llvm::IRBuilderBase &b, llvm::Module &module, const std::vector<Cut> &cuts,
+                         llvm::Value *x, llvm::Value *y) {
+  auto *vecTy = llvm::cast<llvm::FixedVectorType>(x->getType());
+  llvm::Type *elem = vecTy->getElementType();
+  int total = static_cast<int>(vecTy->getNumElements());
   llvm::Constant *zeros = llvm::Constant::getNullValue(vecTy);
   llvm::Value *result = llvm::PoisonValue::get(vecTy);
   for (const Cut &cut : cuts) {
@@ -318,6 +314,55 @@ llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
     result = b.CreateShuffleVector(result, wide, blend);
   }
   return result;
+}
+
+} // namespace
+
+bool inlineMathEnabled(const LlvmTargetInfo &target) {
+  return hasFeature(target, "avx512f") && hasFeature(target, "fma") && target.vectorBits >= 512;
+}
+
+llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
+                            const LlvmTargetInfo &target, MathFn fn, llvm::Value *x,
+                            llvm::Value *y) {
+  auto *vecTy = llvm::dyn_cast<llvm::FixedVectorType>(x->getType());
+  if (!vecTy)
+    return nullptr;
+  llvm::Type *elem = vecTy->getElementType();
+  if (!elem->isFloatTy() && !elem->isDoubleTy())
+    return nullptr;
+  TDSL_CHECK((fn == MathFn::Pow) == (y != nullptr)) << "pow takes two arguments, the rest one";
+  if (fn == MathFn::Pow)
+    if (llvm::Value *v = powByMultiplying(b, x, y))
+      return v;
+  if (llvm::Triple(module.getTargetTriple()).getArch() != llvm::Triple::x86_64 ||
+      !libmvecAvailable())
+    return nullptr;
+  // cos of a value already in [-1, 1] (cos(cos(x)), cos(tanh(x))): a short polynomial with the
+  // hardware's fused multiply-add (docs/numerics.md, "cos on [-1, 1]").
+  if (fn == MathFn::Cos && elem->isFloatTy() && hasFeature(target, "fma") && boundedByOne(x))
+    return cosOnUnitInterval(b, x);
+
+  bool isDouble = elem->isDoubleTy();
+  int total = static_cast<int>(vecTy->getNumElements());
+  // Plan the cuts first, so that a missing variant means no call at all.
+  std::vector<Cut> cuts = planCuts(target, fn, isDouble, total);
+  if (cuts.empty())
+    return nullptr;
+  // f32 exp and cos inline, with libmvec for the lanes outside their range (InlineMath.h).
+  if ((fn == MathFn::Exp || fn == MathFn::Cos) && !isDouble && inlineMathEnabled(target) &&
+      inlineMathFits(total)) {
+    MathFallback fallback = [&](llvm::Value *v) {
+      return callLibmvec(b, module, cuts, v, nullptr);
+    };
+    if (fn == MathFn::Exp)
+      return emitInlineExp(b, x, fallback);
+    llvm::Value *c = emitInlineCos(b, x, fallback);
+    if (auto *inst = llvm::dyn_cast<llvm::Instruction>(c))
+      inst->setMetadata(kBoundedByOne, llvm::MDNode::get(b.getContext(), {}));
+    return c;
+  }
+  return callLibmvec(b, module, cuts, x, y);
 }
 
 } // namespace tdsl::codegen

@@ -1,0 +1,221 @@
+// The inline f32 exp and cos of AVX-512 vectors (codegen/llvm/InlineMath.h): where they are
+// used, their accuracy against the exact value (long double libm), their special values, and
+// that a lane's result never depends on the other lanes of its vector (a lane out of range sends
+// the vector to libmvec, which only that lane's result may come from).
+#include "LlvmTestUtil.h"
+
+#include "codegen/llvm/InlineMath.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace tdsl::test {
+namespace {
+
+/// AVX-512 (x86-64-v4) or AVX2 (x86-64-v3) with their features spelled out.
+codegen::LlvmCodeGenOptions cpu(const std::string &name) {
+  codegen::LlvmCodeGenOptions options;
+  options.cpu = name;
+  options.features = "+avx2,+avx,+fma,+f16c,+bmi,+bmi2,+lzcnt,+popcnt,+sse4.2,+movbe";
+  if (name == "x86-64-v4")
+    options.features += ",+avx512f,+avx512vl,+avx512bw,+avx512dq,+avx512cd";
+  return options;
+}
+
+size_t count(const std::string &text, const std::string &needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+/// y = fn(x) (or fn(fn(x)) with `twice`) over [N] f32, `lanes` lanes.
+LoweredFunc mathKernel(Intrinsic fn, int lanes, bool twice = false) {
+  Var n = symbolVar("N");
+  Buffer x = makeBuffer("x", DType::F32, {ir::ref(n)}, BufferRole::Input);
+  Buffer y = makeBuffer("y", DType::F32, {ir::ref(n)}, BufferRole::Output);
+  return elementwiseKernel("f", {x},
+                           {{y,
+                             [&](const std::vector<Expr> &v) {
+                               Expr e = Call::make(fn, {v[0]});
+                               return twice ? Call::make(fn, {e}) : e;
+                             }}},
+                           lanes, n);
+}
+
+bool hostHasAvx512() { return codegen::hostCpuInfo().vectorBits >= 512; }
+
+/// Runs y = fn(x) compiled for this machine with 16 lanes (x's size a multiple of 16).
+std::vector<float> run(Intrinsic fn, const std::vector<float> &x) {
+  auto kernel = codegen::compileForHost(mathKernel(fn, 16));
+  std::vector<float> y(x.size());
+  std::vector<float> in = x;
+  runKernel(*kernel, {in.data(), y.data()}, {static_cast<int64_t>(x.size())});
+  return y;
+}
+
+/// |got - exact| in ulps of the f32 format at `exact` (subnormal results in subnormal ulps).
+double ulps(float got, long double exact) {
+  int e = exact == 0 ? -149 : std::max(std::ilogb(exact) - 23, -149);
+  return static_cast<double>(fabsl(static_cast<long double>(got) - exact) / std::ldexp(1.0L, e));
+}
+
+/// Every `stride`-th f32 of [-bound, bound] (by bit pattern, both signs), padded to 16.
+std::vector<float> sweep(float bound, uint32_t stride) {
+  std::vector<float> x;
+  for (uint32_t bits = 0; bits <= std::bit_cast<uint32_t>(bound); bits += stride) {
+    x.push_back(std::bit_cast<float>(bits));
+    x.push_back(-std::bit_cast<float>(bits));
+  }
+  while (x.size() % 16)
+    x.push_back(0.0f);
+  return x;
+}
+
+struct Worst {
+  double ulps = 0;
+  float at = 0;
+};
+
+Worst worstError(Intrinsic fn, const std::vector<float> &x) {
+  std::vector<float> y = run(fn, x);
+  Worst w;
+  for (size_t i = 0; i < x.size(); ++i) {
+    long double v = x[i];
+    double e = ulps(y[i], fn == Intrinsic::Exp ? expl(v) : cosl(v));
+    if (e > w.ulps)
+      w = {e, x[i]};
+  }
+  return w;
+}
+
+TEST(InlineMath, Avx512ExpIsATableAndAPolynomialWithLibmvecForLanesOutOfRange) {
+  std::string ir = codegen::emitLlvmIr(mathKernel(Intrinsic::Exp, 16), false, cpu("x86-64-v4"));
+  EXPECT_EQ(count(ir, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 1u) << ir;
+  EXPECT_EQ(count(ir, "call <16 x float> @_ZGVeN16v_expf("), 1u) << ir; // In math.slow.
+  EXPECT_NE(ir.find("math.slow"), std::string::npos) << ir;
+  // 64 lanes (a reduction's 4 x 16 accumulators): four table lookups, libmvec calls only slow.
+  std::string wide = codegen::emitLlvmIr(mathKernel(Intrinsic::Exp, 64), false, cpu("x86-64-v4"));
+  EXPECT_EQ(count(wide, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 4u) << wide;
+}
+
+TEST(InlineMath, OtherTargetsAndWidthsKeepLibmvec) {
+  std::string avx2 = codegen::emitLlvmIr(mathKernel(Intrinsic::Exp, 16), false, cpu("x86-64-v3"));
+  EXPECT_EQ(count(avx2, "permvar"), 0u) << avx2;
+  EXPECT_EQ(count(avx2, "call <8 x float> @_ZGVdN8v_expf("), 2u) << avx2;
+  std::string odd = codegen::emitLlvmIr(mathKernel(Intrinsic::Cos, 12), false, cpu("x86-64-v4"));
+  EXPECT_EQ(count(odd, "math.slow"), 0u) << odd;
+  EXPECT_EQ(count(odd, "call <8 x float> @_ZGVdN8v_cosf("), 1u) << odd;
+}
+
+TEST(InlineMath, CosOfCosIsTwoPolynomialsAndOneFallback) {
+  std::string ir =
+      codegen::emitLlvmIr(mathKernel(Intrinsic::Cos, 16, true), false, cpu("x86-64-v4"));
+  // The inner cos falls back to libmvec out of range; the outer one's argument is in [-1, 1].
+  EXPECT_EQ(count(ir, "call <16 x float> @_ZGVeN16v_cosf("), 1u) << ir;
+  EXPECT_EQ(count(ir, "\nmath.slow:"), 1u) << ir;
+}
+
+TEST(InlineMath, ComputeBoundStoresArePlainStores) {
+  // A large write-only output is stored with streaming stores when the loop is memory-bound; a
+  // value with a transcendental call per element is compute-bound, where streaming stores made
+  // the kernel slower (docs/performance.md), so it is stored plainly.
+  std::string sqrtIr =
+      codegen::emitLlvmIr(mathKernel(Intrinsic::Sqrt, 16), false, cpu("x86-64-v4"));
+  EXPECT_EQ(count(sqrtIr, "!nontemporal"), 1u) << sqrtIr;
+  for (Intrinsic fn : {Intrinsic::Exp, Intrinsic::Cos, Intrinsic::Tanh}) {
+    std::string ir = codegen::emitLlvmIr(mathKernel(fn, 16), false, cpu("x86-64-v4"));
+    EXPECT_EQ(count(ir, "!nontemporal"), 0u) << ir;
+  }
+}
+
+TEST(InlineMath, ExpWithinOneUlp) {
+  if (!hostHasAvx512())
+    GTEST_SKIP() << "the inline exp is for AVX-512 hosts";
+  // Every 1021st f32 of [-86, 86] (about 2M) and 2^20 uniform points. Exhaustively over every
+  // f32 of [-86, 86] the maximum is 0.999 ulp (docs/numerics.md).
+  std::vector<float> x = sweep(86.0f, 1021);
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-86.0f, 86.0f);
+  for (int i = 0; i < (1 << 20); ++i)
+    x.push_back(u(rng));
+  Worst w = worstError(Intrinsic::Exp, x);
+  EXPECT_LE(w.ulps, 1.0) << "at exp(" << w.at << ")";
+  RecordProperty("max_ulp", std::to_string(w.ulps));
+}
+
+TEST(InlineMath, CosWithinTwoUlp) {
+  if (!hostHasAvx512())
+    GTEST_SKIP() << "the inline cos is for AVX-512 hosts";
+  std::vector<float> x = sweep(8192.0f, 1021);
+  // The hardest arguments: the f32 values nearest to the zeros (k + 1/2) pi and their neighbours,
+  // where the result is tiny and the reduction must cancel exactly.
+  for (int k = 0; (k + 0.5) * M_PI <= 8192.0; ++k) {
+    float z = static_cast<float>((k + 0.5L) * 3.14159265358979323846264338327950288L);
+    for (int d = -2; d <= 2; ++d) {
+      float v = std::bit_cast<float>(std::bit_cast<uint32_t>(z) + d);
+      x.push_back(v);
+      x.push_back(-v);
+    }
+  }
+  std::mt19937_64 rng(6);
+  std::uniform_real_distribution<float> u(-8192.0f, 8192.0f);
+  while (x.size() % 16 || x.size() < (3u << 20))
+    x.push_back(u(rng));
+  Worst w = worstError(Intrinsic::Cos, x);
+  EXPECT_LE(w.ulps, 2.0) << "at cos(" << w.at << ")";
+  RecordProperty("max_ulp", std::to_string(w.ulps));
+}
+
+TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
+  if (!hostHasAvx512())
+    GTEST_SKIP() << "the inline functions are for AVX-512 hosts";
+  const float inf = INFINITY, nan = NAN;
+  std::vector<float> x = {0.0f,   -0.0f,   nan,     inf,     -inf,    88.72f, 88.73f, 100.0f,
+                          -87.5f, -100.0f, -103.9f, -104.0f, -200.0f, 1.0f,   86.0f,  -86.0f};
+  std::vector<float> e = run(Intrinsic::Exp, x);
+  EXPECT_EQ(e[0], 1.0f);
+  EXPECT_EQ(e[1], 1.0f);
+  EXPECT_TRUE(std::isnan(e[2]));
+  EXPECT_EQ(e[3], inf);
+  EXPECT_EQ(e[4], 0.0f);
+  EXPECT_EQ(e[6], inf); // Past f32's largest exp, 88.7228.
+  EXPECT_EQ(e[7], inf);
+  EXPECT_EQ(e[12], 0.0f);
+  for (int i : {5, 8, 9, 10, 13, 14, 15}) // libmvec's lanes (subnormal results): within 4.5.
+    EXPECT_LE(ulps(e[i], expl(x[i])), 4.5) << "exp(" << x[i] << ") = " << e[i];
+  std::vector<float> c = run(Intrinsic::Cos, x);
+  EXPECT_EQ(c[0], 1.0f);
+  EXPECT_EQ(c[1], 1.0f);
+  EXPECT_TRUE(std::isnan(c[2]));
+  EXPECT_TRUE(std::isnan(c[3]));
+  EXPECT_TRUE(std::isnan(c[4]));
+
+  // A lane out of range (NaN, an infinity, a huge argument) sends its vector to libmvec; every
+  // other lane's result must stay bit for bit what it is when its whole vector is in range.
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<float> u(-80.0f, 80.0f);
+  std::vector<float> in(4096);
+  for (float &v : in)
+    v = u(rng);
+  for (Intrinsic fn : {Intrinsic::Exp, Intrinsic::Cos}) {
+    std::vector<float> plain = run(fn, in);
+    std::vector<float> spoiled = in;
+    for (size_t i = 5; i < spoiled.size(); i += 16)
+      spoiled[i] = (i / 16) % 3 == 0 ? nan : (i / 16) % 3 == 1 ? -inf : 1e30f;
+    std::vector<float> mixed = run(fn, spoiled);
+    size_t differ = 0;
+    for (size_t i = 0; i < in.size(); ++i)
+      if (i % 16 != 5)
+        differ += std::bit_cast<uint32_t>(plain[i]) != std::bit_cast<uint32_t>(mixed[i]);
+    EXPECT_EQ(differ, 0u) << (fn == Intrinsic::Exp ? "exp" : "cos");
+  }
+}
+
+} // namespace
+} // namespace tdsl::test
