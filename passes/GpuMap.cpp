@@ -227,8 +227,14 @@ void collectKernels(const Stmt &s, const std::string &funcName,
     const For *t = as<For>(f->body);
     TDSL_CHECK(t && t->kind == ForKind::GpuThread)
         << "gpu_block loop of " << funcName << " without a gpu_thread loop directly inside";
-    out.push_back(GpuKernel{funcName + "_k" + std::to_string(out.size()), s, f->extent, t->extent,
-                            lets, allocations});
+    GpuKernel k;
+    k.name = funcName + "_k" + std::to_string(out.size());
+    k.nest = s;
+    k.blocks = f->extent;
+    k.threads = t->extent;
+    k.lets = lets;
+    k.allocations = allocations;
+    out.push_back(std::move(k));
   }
 }
 

@@ -38,10 +38,46 @@ namespace tdsl::passes {
 /// the identity). Breaks: nothing; the result still verifies.
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
 
+/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses; the CUDA backend
+/// emits each kind differently).
+enum class GpuScheduleKind {
+  Generic,        // `nest`: one thread per output point, grid-stride loops (mapToGpu).
+  Vector,         // Elementwise, `lanes` consecutive points a thread with 16-byte loads/stores.
+  Rows,           // A group of nests over the same rows: a warp or a block per row, shuffles.
+  ReducePartials, // Full reduction, stage 1: `partialCount` blocks each reduce a fixed slice.
+  ReduceFinal,    // Full reduction, stage 2: one block reduces the partials in a fixed order.
+  Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles, 8x8 a thread.
+};
+
+/// One row-wise piece of a Rows kernel (or the reduction of a Reduce* kernel): `inner` runs for
+/// q in [0, innerCount) split over the row's threads; for a reduction, `pre` initializes the
+/// stack accumulator `acc` before, the threads' accumulators are combined with `op` after, and
+/// `post` (which reads acc[0]) runs on one thread.
+struct GpuRowItem {
+  bool reduction = false;
+  ir::Buffer acc; // Stack f32[1]-like accumulator (reductions).
+  ir::BinaryOp op = ir::BinaryOp::Add;
+  ir::Stmt pre, post;  // Reductions: init and final store.
+  ir::Var q;           // The flattened inner index, bound by the emitter's loop.
+  ir::Expr innerCount; // Extent of q.
+  ir::Stmt inner;      // Body for one q (inner loop variables replaced by lets of q).
+};
+
+/// A buffer a Rows kernel accesses only at `row * length + q` (q in [0, length)): in the kernel,
+/// `local` points at the current row's slice, in dynamic shared memory when the rows of a block
+/// fit there (`offset` bytes into a row's part), else in global memory. A `copyIn` buffer (read
+/// by several members, written by none) is copied into shared memory at the start of each row,
+/// so global memory is read once; otherwise the buffer is an intermediate that lives only there.
+struct GpuRowBuffer {
+  ir::Buffer global, local;
+  ir::Expr length, offset;
+  bool copyIn = false;
+};
+
 /// One GPU kernel of a mapped func, in launch order.
 struct GpuKernel {
   std::string name; // "<func>_k<i>", the `extern "C"` name of its __global__ function.
-  ir::Stmt nest;    // The gpu_block For.
+  ir::Stmt nest;    // The gpu_block For (Generic; null for the other schedules).
   ir::Expr blocks;  // Its extent: i64 over the symbols and `lets`.
   ir::Expr threads; // The extent of the gpu_thread loop directly inside.
   /// Top-level LetStmts enclosing the nest, outermost first: the launcher evaluates them before
@@ -49,6 +85,45 @@ struct GpuKernel {
   std::vector<std::pair<ir::Var, ir::Expr>> lets;
   /// Non-stack Allocates enclosing the nest (intermediates), outermost first.
   std::vector<ir::Buffer> allocations;
+
+  GpuScheduleKind schedule = GpuScheduleKind::Generic;
+  /// Vector: `laneBody` computes `lanes` points from vector index `vectorIndex` (reading the
+  /// stack copies in `vectorLoads` and writing `vectorStore.second`); `tail` computes one point
+  /// `tailIndex` (the scalar path: the tail, or every point when a pointer is misaligned);
+  /// `total` points in all.
+  int lanes = 0;
+  ir::Var vectorIndex, tailIndex;
+  ir::Expr total;
+  std::vector<std::pair<ir::Buffer, ir::Buffer>> vectorLoads; // (global, stack copy)
+  std::pair<ir::Buffer, ir::Buffer> vectorStore;              // (global, stack result)
+  ir::Stmt laneBody, tail;
+  /// Rows: `rowCount` rows; `rowLets` bind the outer loop variables from `row`; `rowLength` (the
+  /// first reduction's length) picks a warp (short rows) or the whole block (long rows) per row.
+  ir::Var row;
+  ir::Expr rowCount, rowLength;
+  std::vector<std::pair<ir::Var, ir::Expr>> rowLets;
+  std::vector<GpuRowItem> items;
+  ir::Expr rowIndex; // The row's linear index over the row lets.
+  std::vector<GpuRowBuffer> rowBuffers;
+  /// Per-row values of the group (intermediates accessed only at `row`): a register each,
+  /// declared for each row (every thread of the row computes them: the reductions' final stores
+  /// run on all of the row's threads, which hold the same combined value).
+  std::vector<ir::Buffer> rowRegisters;
+  /// Shared bytes per row (16-byte aligned slices): of the intermediates, and of all the row
+  /// buffers. The intermediates go to shared memory when rpb * rowScratchBytes <= sharedLimit;
+  /// the input copies too when rpb * rowBytes <= copyLimit (a tighter bound that keeps enough
+  /// blocks on an SM: a copy only saves a second read, mostly from L2).
+  ir::Expr rowScratchBytes, rowBytes;
+  ir::Expr sharedBytes; // Dynamic shared memory at launch; null: none.
+  int64_t sharedLimit = 0, copyLimit = 0;
+  /// Contraction: loops i in [0, extentI), j in [0, extentJ) over the output, k in [0,
+  /// extentK) reduced; `items[0]` holds the accumulator, its init and the epilogue (`post`, over
+  /// i, j and acc[0]); `factorA` uses only i and k, `factorB` only k and j (f32 values).
+  ir::Var varI, varJ, varK;
+  ir::Expr extentI, extentJ, extentK, factorA, factorB;
+  /// ReducePartials / ReduceFinal: the partial results (a heap buffer in `allocations`).
+  ir::Buffer partials;
+  int64_t partialCount = 0;
 };
 
 /// The GPU kernels of a func produced by mapToGpu. Throws tdsl::InternalError when the func has

@@ -62,6 +62,7 @@ struct Driver {
   CUresult (*moduleGetFunction)(CUfunction *, CUmodule, const char *) = nullptr;
   CUresult (*launchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                            unsigned, CUstream, void **, void **) = nullptr;
+  CUresult (*funcSetAttribute)(CUfunction, int, int) = nullptr; // Optional.
   CUresult (*eventCreate)(CUevent *, unsigned) = nullptr;
   CUresult (*eventRecord)(CUevent, CUstream) = nullptr;
   CUresult (*eventSynchronize)(CUevent) = nullptr;
@@ -126,6 +127,7 @@ Driver loadDriver() {
   need("cuModuleUnload", d.moduleUnload);
   need("cuModuleGetFunction", d.moduleGetFunction);
   need("cuLaunchKernel", d.launchKernel);
+  loadSymbol(lib, "cuFuncSetAttribute", d.funcSetAttribute);
   need("cuEventCreate", d.eventCreate);
   need("cuEventRecord", d.eventRecord);
   need("cuEventSynchronize", d.eventSynchronize);
@@ -255,8 +257,8 @@ void copyToDevice(DevicePtr dst, const void *src, size_t bytes) {
   if (!bytes)
     return;
   Driver &d = use();
-  check(d, d.memcpyHtoDAsync(dst, src, bytes, d.stream), "copy of " + std::to_string(bytes) +
-                                                               " bytes to the GPU");
+  check(d, d.memcpyHtoDAsync(dst, src, bytes, d.stream),
+        "copy of " + std::to_string(bytes) + " bytes to the GPU");
   // From pageable memory the copy may still read `src` after the call returns.
   check(d, d.streamSynchronize(d.stream), "copy to the GPU");
 }
@@ -305,17 +307,33 @@ void *Module::function(const std::string &name) const {
   return f;
 }
 
-void launch(void *function, const LaunchConfig &config, void **args,
-            const std::string &kernelName, const std::string &location) {
+void launch(void *function, const LaunchConfig &config, void **args, const std::string &kernelName,
+            const std::string &location) {
   Driver &d = use();
-  CUresult r = d.launchKernel(static_cast<CUfunction>(function), config.grid, 1, 1, config.block,
-                              1, 1, config.sharedBytes, d.stream, args, nullptr);
+  CUresult r = d.launchKernel(static_cast<CUfunction>(function), config.grid, 1, 1, config.block, 1,
+                              1, config.sharedBytes, d.stream, args, nullptr);
   if (r != 0)
     throw RuntimeError("launch of CUDA kernel " + kernelName + " (" + location + ") with " +
-                       std::to_string(config.grid) + " blocks of " +
-                       std::to_string(config.block) + " threads failed: " + d.describe(r));
+                       std::to_string(config.grid) + " blocks of " + std::to_string(config.block) +
+                       " threads failed: " + d.describe(r));
   if (d.syncEveryLaunch)
     synchronize("in CUDA kernel " + kernelName + " (" + location + ")");
+}
+
+bool canAllowDynamicShared() {
+  Driver &d = driver();
+  return d.status.available && d.funcSetAttribute != nullptr;
+}
+
+void allowDynamicShared(void *function, int bytes, const std::string &kernelName) {
+  Driver &d = use();
+  constexpr int kMaxDynamicSharedSizeBytes = 8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+  if (!d.funcSetAttribute)
+    throw RuntimeError("CUDA kernel " + kernelName + " needs " + std::to_string(bytes) +
+                       " bytes of shared memory, but the driver has no cuFuncSetAttribute");
+  check(d, d.funcSetAttribute(static_cast<CUfunction>(function), kMaxDynamicSharedSizeBytes, bytes),
+        "allowing " + std::to_string(bytes) + " bytes of dynamic shared memory to CUDA kernel " +
+            kernelName);
 }
 
 double timeMs(const std::function<void()> &fn, int warmup, int repeats) {

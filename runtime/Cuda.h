@@ -31,8 +31,8 @@ struct DeviceInfo {
   int warpSize = 32;
   int maxThreadsPerBlock = 1024;
   int maxThreadsPerMultiprocessor = 2048;
-  int sharedBytesPerBlock = 48 * 1024;       // Without opting in.
-  int sharedBytesPerBlockOptin = 48 * 1024;  // With cuFuncSetAttribute.
+  int sharedBytesPerBlock = 48 * 1024;      // Without opting in.
+  int sharedBytesPerBlockOptin = 48 * 1024; // With cuFuncSetAttribute.
   int sharedBytesPerMultiprocessor = 0;
   int registersPerBlock = 65536;
   int l2Bytes = 0;
@@ -80,8 +80,14 @@ struct LaunchConfig {
 /// Launches on the process's stream. A failure names `kernelName` and `location`. With
 /// TDSL_CUDA_SYNC=1 every launch is followed by a synchronize (pins asynchronous faults on the
 /// kernel that caused them).
-void launch(void *function, const LaunchConfig &config, void **args,
-            const std::string &kernelName, const std::string &location);
+void launch(void *function, const LaunchConfig &config, void **args, const std::string &kernelName,
+            const std::string &location);
+
+/// Lets `function` use up to `bytes` of dynamic shared memory (past the 48 KiB default, up to
+/// DeviceInfo::sharedBytesPerBlockOptin); throws naming `kernelName` when the driver refuses.
+void allowDynamicShared(void *function, int bytes, const std::string &kernelName);
+/// Whether the driver has cuFuncSetAttribute (allowDynamicShared can work).
+bool canAllowDynamicShared();
 
 /// Times `fn` with events on the process's stream: the median milliseconds of `repeats` runs
 /// after `warmup` runs.

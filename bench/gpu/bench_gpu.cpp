@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 using namespace tdsl;
 namespace cu = tdsl::runtime::cuda;
@@ -67,8 +68,8 @@ int main(int argc, char **argv) {
   {
     DeviceTensor a = DeviceTensor::fromHost(Tensor::randn({n}, DType::F32, 1));
     DeviceTensor b = DeviceTensor::empty({n}, DType::F32);
-    double ms = cu::timeMs([&] { cu::copyOnDevice(b.devicePointer(), a.devicePointer(), a.nbytes()); },
-                           2, 20);
+    double ms = cu::timeMs(
+        [&] { cu::copyOnDevice(b.devicePointer(), a.devicePointer(), a.nbytes()); }, 2, 20);
     row("copy_d2d", ms, 2.0 * a.nbytes(), 0, "cuMemcpyDtoD");
   }
   for (const char *name : {"coscos", "gelu_tanh"}) {
@@ -88,31 +89,44 @@ int main(int argc, char **argv) {
     row(name, ms, double(x.nbytes() + out[0].nbytes()), 0, ok);
   }
   {
-    // One thread does the whole sum today (no two-stage schedule yet): a small size.
-    const int64_t small = 1 << 20;
+    // Two deterministic stages (partials per block, then one block): the 256M input.
     Kernel k = m.kernel("total");
     std::string ok = check(k, {Tensor::randn({5000}, DType::F32, 3)});
-    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({small}, DType::F32, 2));
+    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({n}, DType::F32, 2));
     std::vector<DeviceTensor> out = k.callDevice({x});
-    double ms = timeKernel(k, {x}, out, 3);
-    row("total_1M", ms, double(x.nbytes()), 0, ok);
+    double ms = timeKernel(k, {x}, out, 10);
+    row("total", ms, double(x.nbytes()), 0, ok);
   }
-  {
-    const int64_t s = quick ? 1024 : 4096;
+  for (int64_t s : quick ? std::vector<int64_t>{1024} : std::vector<int64_t>{4096, 8192}) {
     Kernel k = m.kernel("sgemm");
-    std::string ok = check(k, {Tensor::randn({33, 70}, DType::F32, 3),
-                              Tensor::randn({70, 45}, DType::F32, 4)});
+    std::string ok =
+        check(k, {Tensor::randn({33, 70}, DType::F32, 3), Tensor::randn({70, 45}, DType::F32, 4)});
     DeviceTensor a = DeviceTensor::fromHost(Tensor::randn({s, s}, DType::F32, 5));
     DeviceTensor b = DeviceTensor::fromHost(Tensor::randn({s, s}, DType::F32, 6));
     std::vector<DeviceTensor> out = k.callDevice({a, b});
     double ms = timeKernel(k, {a, b}, out, 3);
     row("sgemm_" + std::to_string(s), ms, 3.0 * a.nbytes(), 2.0 * s * s * s, ok);
   }
+  try {
+    // bf16 inputs, f32 accumulation: the same shared-memory tiles on the CUDA cores (no
+    // tensor-core path yet).
+    const int64_t s = quick ? 1024 : 8192;
+    Kernel k = m.kernel("bf16_gemm");
+    std::string ok = check(k, k.randomInputs({{"M", 33}, {"K", 70}, {"N", 45}}, 3));
+    std::vector<Tensor> host = k.randomInputs({{"M", s}, {"K", s}, {"N", s}}, 5);
+    DeviceTensor a = DeviceTensor::fromHost(host[0]), b = DeviceTensor::fromHost(host[1]);
+    std::vector<DeviceTensor> out = k.callDevice({a, b});
+    double ms = timeKernel(k, {a, b}, out, 3);
+    row("bf16_gemm_" + std::to_string(s), ms, 2.0 * a.nbytes(), 2.0 * s * s * s, ok);
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "bf16_gemm: %s\n", e.what());
+  }
   {
     // NVRTC: cold (nothing cached; NVRTC already loaded by the kernels above), then from disk
     // with the in-memory cache emptied. Module load is not included.
-    std::string source = m.kernel("softmax").dump(Stage::Cuda) + "\n// bench " +
-                         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    std::string source =
+        m.kernel("softmax").dump(Stage::Cuda) + "\n// bench " +
+        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     std::filesystem::path dir = std::filesystem::temp_directory_path() / "tdsl-bench-cache";
     std::filesystem::remove_all(dir);
     setenv("TDSL_CACHE_DIR", dir.c_str(), 1);

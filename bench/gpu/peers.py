@@ -70,7 +70,7 @@ def main():
              ("softmax", softmax, xr, 2 * xr.numel() * 4),
              ("layernorm", layernorm, xr, 2 * xr.numel() * 4),
              ("rowsum", rowsum, xr, xr.numel() * 4 + R * 4),
-             ("total_256M", total, x, x.numel() * 4)]
+             ("total", total, x, x.numel() * 4)]
     for name, fn, inp, nbytes in cases:
         row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")
         compiled = torch.compile(fn)

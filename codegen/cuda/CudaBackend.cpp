@@ -7,6 +7,7 @@
 
 #include "ir/IRPrinter.h"
 #include "passes/GpuMap.h"
+#include "passes/GpuSchedule.h"
 #include "support/Check.h"
 
 #include <algorithm>
@@ -203,6 +204,13 @@ TDSL_FN float tdsl_round_to_odd(double d) {
 }
 TDSL_FN tdsl_f16 tdsl_d2h(double d) { return tdsl_f2h(tdsl_round_to_odd(d)); }
 TDSL_FN tdsl_bf16 tdsl_d2bf(double d) { return tdsl_f2bf(tdsl_round_to_odd(d)); }
+
+// Warp shuffles for combining the threads' partial reductions.
+TDSL_FN float tdsl_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN double tdsl_shfl_xor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN int tdsl_shfl_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN long long tdsl_shfl_xor(long long v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
 // ---- end of prelude ----
 )CUDA";
 
@@ -336,8 +344,10 @@ public:
       params.push_back((b->role == BufferRole::Input ? "const " : "") + cType(b->dtype) +
                        " *__restrict__ " + name);
     }
+    // Intermediates are written and read by the same kernel (a Rows kernel): no __restrict__,
+    // so that the compiler never reads them through the non-coherent read-only cache.
     for (const Buffer &b : heap)
-      params.push_back(cType(b->dtype) + " *__restrict__ " + bindBuffer(b));
+      params.push_back(cType(b->dtype) + " *" + bindBuffer(b));
     for (const Var &s : func.symbols) {
       std::string name = bindVar(s);
       indexVars.insert(s.get());
@@ -349,10 +359,9 @@ public:
     for (const auto &[var, value] : kernel.lets)
       letLines.push_back(emitLet(var, value));
 
-    const For *blockLoop = kernel.nest->as<For>();
-    const For *threadLoop = blockLoop->body->as<For>();
-    os << "\n// " << kernel.name << ": " << toString(kernel.blocks) << " blocks of "
-       << toString(kernel.threads) << " threads.\n";
+    os << "\n// " << kernel.name << " (" << passes::scheduleName(kernel.schedule)
+       << "): " << toString(kernel.blocks) << " blocks of " << toString(kernel.threads)
+       << " threads.\n";
     os << "extern \"C\" __global__ void ";
     if (const IntImm *t = as<IntImm>(kernel.threads); t && t->value <= 1024)
       os << "__launch_bounds__(" << t->value << ") ";
@@ -363,10 +372,381 @@ public:
     indent = 1;
     for (const std::string &l : letLines)
       line(l);
-    emitGridLoop(blockLoop, "blockIdx.x", "gridDim.x", [&] {
-      emitGridLoop(threadLoop, "threadIdx.x", "blockDim.x", [&] { emitStmt(threadLoop->body); });
-    });
+    switch (kernel.schedule) {
+    case passes::GpuScheduleKind::Generic: {
+      const For *blockLoop = kernel.nest->as<For>();
+      const For *threadLoop = blockLoop->body->as<For>();
+      emitGridLoop(blockLoop, "blockIdx.x", "gridDim.x", [&] {
+        emitGridLoop(threadLoop, "threadIdx.x", "blockDim.x", [&] { emitStmt(threadLoop->body); });
+      });
+      break;
+    }
+    case passes::GpuScheduleKind::Vector:
+      emitVector(kernel);
+      break;
+    case passes::GpuScheduleKind::Rows:
+      emitRows(kernel);
+      break;
+    case passes::GpuScheduleKind::ReducePartials:
+    case passes::GpuScheduleKind::ReduceFinal:
+      emitFullReduction(kernel);
+      break;
+    case passes::GpuScheduleKind::Contraction:
+      emitContraction(kernel);
+      break;
+    }
     os << "}\n";
+  }
+
+  // ---- schedules ----
+
+  static std::string vectorType(DType t) { return t == DType::F32 ? "float4" : "int4"; }
+
+  /// Elementwise: 4 points a thread through 16-byte loads and stores when every vector-accessed
+  /// pointer is 16-byte aligned; a scalar grid-stride loop for the rest (or for all points).
+  void emitVector(const passes::GpuKernel &k) {
+    line("const long long tdsl_n = " + emitExpr(k.total).text + ";");
+    std::string ptrs;
+    std::vector<Buffer> all;
+    for (const auto &[global, copy] : k.vectorLoads)
+      all.push_back(global);
+    all.push_back(k.vectorStore.first);
+    for (const Buffer &b : all)
+      ptrs += (ptrs.empty() ? "" : " | ") + std::string("(unsigned long long)") + bufferName(b);
+    line("const bool tdsl_aligned = ((" + ptrs + ") & 15ull) == 0;");
+    line("const long long tdsl_nv = tdsl_aligned ? tdsl_n / " + std::to_string(k.lanes) + " : 0;");
+    std::string v = bindVar(k.vectorIndex);
+    indexVars.insert(k.vectorIndex.get());
+    nonNegVars.insert(k.vectorIndex.get());
+    line("for (long long " + v + " = blockIdx.x * (long long)blockDim.x + threadIdx.x; " + v +
+         " < tdsl_nv; " + v + " += (long long)gridDim.x * blockDim.x) {");
+    ++indent;
+    const char *fields[] = {"x", "y", "z", "w"};
+    for (const auto &[global, copy] : k.vectorLoads) {
+      std::string c = bindBuffer(copy), vt = vectorType(global->dtype);
+      std::string tmp = c + "_v";
+      line(cType(copy->dtype) + " " + c + "[" + std::to_string(k.lanes) + "];");
+      line("{");
+      line("  const " + vt + " " + tmp + " = ((const " + vt + " *)" + bufferName(global) + ")[" +
+           v + "];");
+      for (int l = 0; l < k.lanes; ++l)
+        line("  " + c + "[" + std::to_string(l) + "] = " + tmp + "." + fields[l] + ";");
+      line("}");
+    }
+    const Buffer &out = k.vectorStore.second;
+    std::string o = bindBuffer(out);
+    line(cType(out->dtype) + " " + o + "[" + std::to_string(k.lanes) + "];");
+    emitStmt(k.laneBody);
+    std::string vt = vectorType(out->dtype);
+    line("{");
+    line("  " + vt + " " + o + "_v;");
+    for (int l = 0; l < k.lanes; ++l)
+      line("  " + o + "_v." + fields[l] + " = " + o + "[" + std::to_string(l) + "];");
+    line("  ((" + vt + " *)" + bufferName(k.vectorStore.first) + ")[" + v + "] = " + o + "_v;");
+    line("}");
+    --indent;
+    line("}");
+    std::string t = bindVar(k.tailIndex);
+    indexVars.insert(k.tailIndex.get());
+    nonNegVars.insert(k.tailIndex.get());
+    line("for (long long " + t + " = tdsl_nv * " + std::to_string(k.lanes) +
+         " + blockIdx.x * (long long)blockDim.x + threadIdx.x; " + t + " < tdsl_n; " + t +
+         " += (long long)gridDim.x * blockDim.x) {");
+    ++indent;
+    emitStmt(k.tail);
+    --indent;
+    line("}");
+  }
+
+  /// `acc[0] = acc[0] op other` over the threads `tdsl_lane` in [0, `width`) of a row: xor
+  /// shuffles inside each warp, then (when the row spans several warps) the warps' results
+  /// through shared memory in warp order. Every thread of the row ends with the same value.
+  void emitCombine(const passes::GpuRowItem &item, const std::string &width) {
+    DType t = item.acc->dtype;
+    Expr accLoad = Load::make(item.acc, intImm(0));
+    std::string accText = emitExpr(accLoad).text;
+    Var other = makeVar("other", Type::scalar(t), VarKind::Let);
+    std::string o = bindVar(other);
+    std::string combined = emitExpr(Binary::make(item.op, accLoad, ref(other))).text;
+    line("for (int tdsl_o = 16; tdsl_o > 0; tdsl_o >>= 1) {");
+    line("  const " + cType(t) + " " + o + " = tdsl_shfl_xor(" + accText + ", tdsl_o);");
+    line("  " + accText + " = " + combined + ";");
+    line("}");
+    line("if (" + width + " > 32) {");
+    ++indent;
+    line("__shared__ " + cType(t) + " tdsl_red[32];");
+    line("__syncthreads();");
+    line("if ((tdsl_lane & 31) == 0) tdsl_red[tdsl_lane >> 5] = " + accText + ";");
+    line("__syncthreads();");
+    line(accText + " = tdsl_red[0];");
+    line("for (int tdsl_w = 1; tdsl_w < (" + width + " >> 5); ++tdsl_w) {");
+    line("  const " + cType(t) + " " + o + " = tdsl_red[tdsl_w];");
+    line("  " + accText + " = " + combined + ";");
+    line("}");
+    --indent;
+    line("}");
+  }
+
+  /// `for (q = first; q < count; q += step) body`, unrolled 8 ways to keep loads in flight.
+  void emitStrided(const passes::GpuRowItem &item, const std::string &first,
+                   const std::string &step) {
+    std::string q = bindVar(item.q);
+    indexVars.insert(item.q.get());
+    nonNegVars.insert(item.q.get());
+    line("#pragma unroll 8");
+    line("for (long long " + q + " = " + first + "; " + q + " < " +
+         paren(emitExpr(item.innerCount), PrecAdd) + "; " + q + " += " + step + ") {");
+    ++indent;
+    emitStmt(item.inner);
+    --indent;
+    line("}");
+  }
+
+  /// Row groups: `tdsl_L` threads per row (a warp for rows up to 1024 points, else the block),
+  /// each member's inner loop split over them, barriers between members.
+  void emitRows(const passes::GpuKernel &k) {
+    line("const long long tdsl_rows = " + emitExpr(k.rowCount).text + ";");
+    line("const int tdsl_L = " + paren(emitExpr(k.rowLength), PrecRel) +
+         " <= 1024 ? 32 : (int)blockDim.x;");
+    line("const int tdsl_lane = (int)threadIdx.x % tdsl_L;");
+    line("const long long tdsl_rpb = blockDim.x / tdsl_L;");
+    if (!k.rowBuffers.empty()) {
+      line("extern __shared__ __align__(16) unsigned char tdsl_smem[];");
+      // Intermediates in shared memory when they fit; copies of input rows too when all fit
+      // in the tighter bound (the launch gives the matching dynamic shared memory).
+      line("const long long tdsl_all_bytes = " + emitExpr(k.rowBytes).text + ";");
+      line("const long long tdsl_scratch_bytes = " + emitExpr(k.rowScratchBytes).text + ";");
+      line("const bool tdsl_copy_ok = tdsl_rpb * tdsl_all_bytes <= " + std::to_string(k.copyLimit) +
+           "LL;");
+      line("const bool tdsl_smem_ok = tdsl_copy_ok || tdsl_rpb * tdsl_scratch_bytes <= " +
+           std::to_string(k.sharedLimit) + "LL;");
+      line("const long long tdsl_row_bytes = tdsl_copy_ok ? tdsl_all_bytes : tdsl_scratch_bytes;");
+    }
+    std::string r = bindVar(k.row);
+    indexVars.insert(k.row.get());
+    nonNegVars.insert(k.row.get());
+    line("for (long long " + r + " = blockIdx.x * tdsl_rpb + threadIdx.x / tdsl_L; " + r +
+         " < tdsl_rows; " + r + " += gridDim.x * tdsl_rpb) {");
+    ++indent;
+    for (const auto &[var, value] : k.rowLets)
+      line(emitLet(var, value));
+    for (const Buffer &b : k.rowRegisters)
+      line(cType(b->dtype) + " " + bindBuffer(b) + "[1];");
+    if (!k.rowBuffers.empty()) {
+      // This row's slice of each row buffer: shared memory when it fits, else global memory.
+      line("unsigned char *tdsl_slice = tdsl_smem + (threadIdx.x / tdsl_L) * tdsl_row_bytes;");
+      std::string rowIndex = paren(emitExpr(k.rowIndex), PrecMul);
+      bool copies = false;
+      for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
+        std::string t = cType(rb.global->dtype);
+        std::string name = bindBuffer(rb.local);
+        line(t + " *" + name + " = " + (rb.copyIn ? "tdsl_copy_ok" : "tdsl_smem_ok") + " ? (" + t +
+             " *)(tdsl_slice + " + emitExpr(rb.offset).text + ") : (" + t + " *)(" +
+             bufferName(rb.global) + " + " + rowIndex + " * " +
+             paren(emitExpr(rb.length), PrecMul) + ");");
+        copies |= rb.copyIn;
+      }
+      if (copies) {
+        line("if (tdsl_copy_ok) {");
+        ++indent;
+        for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
+          if (!rb.copyIn)
+            continue;
+          std::string len = paren(emitExpr(rb.length), PrecMul);
+          line("#pragma unroll 8");
+          line("for (long long tdsl_q = tdsl_lane; tdsl_q < " + len + "; tdsl_q += tdsl_L)");
+          line("  " + bufferName(rb.local) + "[tdsl_q] = " + bufferName(rb.global) + "[" +
+               rowIndex + " * " + len + " + tdsl_q];");
+        }
+        line("if (tdsl_L > 32) __syncthreads(); else __syncwarp();");
+        --indent;
+        line("}");
+      }
+    }
+    for (size_t i = 0; i < k.items.size(); ++i) {
+      const passes::GpuRowItem &item = k.items[i];
+      line("{");
+      ++indent;
+      if (item.reduction) {
+        line(cType(item.acc->dtype) + " " + bindBuffer(item.acc) + "[1];");
+        emitStmt(item.pre);
+      }
+      emitStrided(item, "tdsl_lane", "tdsl_L");
+      if (item.reduction) {
+        emitCombine(item, "tdsl_L");
+        // Every thread of the row holds the combined value: all run the final store (same
+        // value, same place), so per-row values stay in registers.
+        emitStmt(item.post);
+      }
+      --indent;
+      line("}");
+      // What one member wrote to the row is visible to the row's threads in the next one.
+      line("if (tdsl_L > 32) __syncthreads(); else __syncwarp();");
+    }
+    --indent;
+    line("}");
+  }
+
+  /// Contractions: a block computes a 128x128 tile of the output, a thread 8x8 of it (rows
+  /// ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise with tx), k in steps of 8 through
+  /// double-buffered shared memory; the next step's factors are loaded into registers while the
+  /// current step computes. Points outside the output or past K read as 0. The epilogue (the
+  /// reduction's final store) runs on each output point in registers.
+  void emitContraction(const passes::GpuKernel &k) {
+    const passes::GpuRowItem &item = k.items.at(0);
+    std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
+    for (const Var &v : {k.varI, k.varJ, k.varK}) {
+      indexVars.insert(v.get());
+      nonNegVars.insert(v.get());
+    }
+    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
+    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
+    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
+    line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
+    line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
+    line("__shared__ __align__(16) float tdsl_As[2][8][132];");
+    line("__shared__ __align__(16) float tdsl_Bs[2][8][128];");
+    line("const int tdsl_t = (int)threadIdx.x, tdsl_tx = tdsl_t % 16, tdsl_ty = tdsl_t / 16;");
+    std::string accName = bindBuffer(item.acc);
+    std::string acc = accName + "[0]";
+    std::string a = emitExpr(k.factorA).text, b = emitExpr(k.factorB).text;
+    line(
+        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
+    ++indent;
+    line("const long long tdsl_m0 = tdsl_tile / tdsl_tn * 128, tdsl_n0 = tdsl_tile % tdsl_tn * "
+         "128;");
+    line("float " + accName + "[1];");
+    emitStmt(item.pre);
+    line("float tdsl_c[8][8];");
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r)");
+    line("  #pragma unroll");
+    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) tdsl_c[tdsl_r][tdsl_s] = " + acc + ";");
+    line("float tdsl_ra[4], tdsl_rb[4];");
+    auto load = [&](const std::string &k0) {
+      line("#pragma unroll");
+      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
+      ++indent;
+      line("const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+      line("{");
+      line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 8;");
+      line("  const long long " + kName + " = " + k0 + " + tdsl_e % 8;");
+      line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
+           " : 0.0f;");
+      line("}");
+      line("{");
+      line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
+      line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
+      line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
+           " : 0.0f;");
+      line("}");
+      --indent;
+      line("}");
+    };
+    auto store = [&](const std::string &buf) {
+      line("#pragma unroll");
+      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
+      line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+      line("  tdsl_As[" + buf + "][tdsl_e % 8][tdsl_e / 8] = tdsl_ra[tdsl_r];");
+      line("  tdsl_Bs[" + buf + "][tdsl_e / 128][tdsl_e % 128] = tdsl_rb[tdsl_r];");
+      line("}");
+    };
+    load("0LL");
+    store("0");
+    line("__syncthreads();");
+    line("int tdsl_buf = 0;");
+    line("for (long long tdsl_k0 = 0; tdsl_k0 < tdsl_K; tdsl_k0 += 8) {");
+    ++indent;
+    line("const bool tdsl_more = tdsl_k0 + 8 < tdsl_K;");
+    line("if (tdsl_more) {");
+    ++indent;
+    load("tdsl_k0 + 8");
+    --indent;
+    line("}");
+    line("#pragma unroll");
+    line("for (int tdsl_kk = 0; tdsl_kk < 8; ++tdsl_kk) {");
+    ++indent;
+    line("const float4 tdsl_a0 = *(const float4 *)&tdsl_As[tdsl_buf][tdsl_kk][tdsl_ty * 4];");
+    line("const float4 tdsl_a1 = *(const float4 *)&tdsl_As[tdsl_buf][tdsl_kk][64 + tdsl_ty * 4];");
+    line("const float4 tdsl_b0 = *(const float4 *)&tdsl_Bs[tdsl_buf][tdsl_kk][tdsl_tx * 4];");
+    line("const float4 tdsl_b1 = *(const float4 *)&tdsl_Bs[tdsl_buf][tdsl_kk][64 + tdsl_tx * 4];");
+    line("const float tdsl_a[8] = {tdsl_a0.x, tdsl_a0.y, tdsl_a0.z, tdsl_a0.w, tdsl_a1.x, "
+         "tdsl_a1.y, tdsl_a1.z, tdsl_a1.w};");
+    line("const float tdsl_b[8] = {tdsl_b0.x, tdsl_b0.y, tdsl_b0.z, tdsl_b0.w, tdsl_b1.x, "
+         "tdsl_b1.y, tdsl_b1.z, tdsl_b1.w};");
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r)");
+    line("  #pragma unroll");
+    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
+    line("    tdsl_c[tdsl_r][tdsl_s] = tdsl_c[tdsl_r][tdsl_s] + tdsl_a[tdsl_r] * tdsl_b[tdsl_s];");
+    --indent;
+    line("}");
+    line("if (tdsl_more) {");
+    ++indent;
+    store("tdsl_buf ^ 1");
+    --indent;
+    line("}");
+    line("__syncthreads();");
+    line("tdsl_buf ^= 1;");
+    --indent;
+    line("}");
+    // The epilogue on each of the thread's points.
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r) {");
+    ++indent;
+    line("#pragma unroll");
+    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
+    ++indent;
+    line("const long long " + iName +
+         " = tdsl_m0 + (tdsl_r < 4 ? tdsl_ty * 4 + tdsl_r : 60 + tdsl_ty * 4 + tdsl_r);");
+    line("const long long " + jName +
+         " = tdsl_n0 + (tdsl_s < 4 ? tdsl_tx * 4 + tdsl_s : 60 + tdsl_tx * 4 + tdsl_s);");
+    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
+    ++indent;
+    line(acc + " = tdsl_c[tdsl_r][tdsl_s];");
+    emitStmt(item.post);
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+  }
+
+  /// Full reductions in two deterministic stages: block b reduces the points b * T + t +
+  /// m * B * T (fixed B = partialCount blocks) into partials[b]; then one block reduces the
+  /// partials in a fixed order and runs the reduction's final store.
+  void emitFullReduction(const passes::GpuKernel &k) {
+    const passes::GpuRowItem &item = k.items.at(0);
+    std::string parts = std::to_string(k.partialCount);
+    line("const int tdsl_lane = (int)threadIdx.x;");
+    line(cType(item.acc->dtype) + " " + bindBuffer(item.acc) + "[1];");
+    emitStmt(item.pre);
+    std::string acc = emitExpr(Load::make(item.acc, intImm(0))).text;
+    std::string partials = bufferName(k.partials);
+    if (k.schedule == passes::GpuScheduleKind::ReducePartials) {
+      emitStrided(item, "blockIdx.x * (long long)blockDim.x + threadIdx.x",
+                  parts + "LL * blockDim.x");
+      emitCombine(item, "(int)blockDim.x");
+      line("if (threadIdx.x == 0) " + partials + "[blockIdx.x] = " + acc + ";");
+      return;
+    }
+    Var other = makeVar("part", Type::scalar(item.acc->dtype), VarKind::Let);
+    std::string o = bindVar(other);
+    std::string combined =
+        emitExpr(Binary::make(item.op, Load::make(item.acc, intImm(0)), ref(other))).text;
+    line("for (int tdsl_p = threadIdx.x; tdsl_p < " + parts + "; tdsl_p += blockDim.x) {");
+    line("  const " + cType(item.acc->dtype) + " " + o + " = " + partials + "[tdsl_p];");
+    line("  " + acc + " = " + combined + ";");
+    line("}");
+    emitCombine(item, "(int)blockDim.x");
+    line("if (threadIdx.x == 0) {");
+    ++indent;
+    emitStmt(item.post);
+    --indent;
+    line("}");
   }
 
 private:
@@ -875,18 +1255,20 @@ private:
 
 } // namespace
 
-std::string emitCuda(const LoweredFunc &func) {
-  // mapToGpu keeps existing GPU nests, so a mapped func passes through unchanged.
-  LoweredFunc mapped = passes::mapToGpu(func);
-  std::vector<passes::GpuKernel> kernels = passes::gpuKernels(mapped);
+std::string emitCuda(const LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels) {
   std::ostringstream os;
   os << "// CUDA C for tdsl kernel " << func.name << ": " << kernels.size()
      << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
   os << kPrelude;
-  KernelEmitter emitter(mapped, passes::gpuHeapBuffers(kernels), os);
+  KernelEmitter emitter(func, passes::gpuHeapBuffers(kernels), os);
   for (const passes::GpuKernel &k : kernels)
     emitter.emit(k);
   return os.str();
+}
+
+std::string emitCuda(const LoweredFunc &func) {
+  // Nests already mapped by mapToGpu stay as they are.
+  return emitCuda(func, passes::scheduleForGpu(func));
 }
 
 } // namespace tdsl::codegen

@@ -3,17 +3,22 @@
 #pragma once
 
 #include "ir/Kernel.h"
+#include "passes/GpuMap.h"
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tdsl::codegen {
 
 /// CUDA C for one kernel: one `extern "C" __global__` function per top-level loop nest, named
 /// `<kernel>_k0`, `<kernel>_k1`, ..., launched in that order. Parameters are the buffers'
-/// pointers (inputs const) then the symbols as `long long`. Each nest is mapped by
-/// passes::mapToGpu to a grid-stride loop over blocks and threads.
+/// pointers (inputs const) then the symbols as `long long`. Each nest is scheduled by
+/// passes::scheduleForGpu for the default passes::GpuTarget (an H100/H200).
 std::string emitCuda(const ir::LoweredFunc &func);
+/// CUDA C for `kernels`, the GPU kernels of `func` as passes::scheduleForGpu chose them (for a
+/// device's own properties).
+std::string emitCuda(const ir::LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels);
 
 /// Whether NVRTC could be loaded, and if not, why (for skip messages and errors).
 struct NvrtcStatus {
@@ -23,8 +28,8 @@ struct NvrtcStatus {
 };
 NvrtcStatus nvrtcStatus();
 
-/// Compiles CUDA source to PTX for `arch`, a virtual architecture such as "compute_90". Throws tdsl::RuntimeError with
-/// NVRTC's log on failure, or with the reason NVRTC is unavailable.
+/// Compiles CUDA source to PTX for `arch`, a virtual architecture such as "compute_90". Throws
+/// tdsl::RuntimeError with NVRTC's log on failure, or with the reason NVRTC is unavailable.
 std::string compileToPtx(const std::string &cudaSource, const std::string &name,
                          const std::string &arch = "compute_90");
 

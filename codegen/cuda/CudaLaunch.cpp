@@ -3,6 +3,7 @@
 
 #include "codegen/cuda/CudaBackend.h"
 #include "ir/Shapes.h"
+#include "passes/GpuSchedule.h"
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
@@ -124,17 +125,32 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &plain, std::string location)
   const cu::DeviceInfo &dev = cu::device();
   // 256 threads a block (8 warps) where the device allows: enough blocks per SM to hide latency;
   // grid-stride loops let the grid stop at a few waves.
-  threadsPerBlock_ = std::min(256, dev.maxThreadsPerBlock);
+  threadsPerBlock_ = std::max(32, std::min(256, dev.maxThreadsPerBlock) / 32 * 32);
   int blocksPerSm = std::max(1, dev.maxThreadsPerMultiprocessor / threadsPerBlock_);
   maxGrid_ = std::max<int64_t>(1, int64_t(dev.multiprocessors) * blocksPerSm * 8);
-  mapped_ = passes::mapToGpu(plain, threadsPerBlock_);
-  kernels_ = passes::gpuKernels(mapped_);
+  passes::GpuTarget target;
+  target.multiprocessors = dev.multiprocessors;
+  target.warpSize = dev.warpSize;
+  target.maxThreadsPerBlock = dev.maxThreadsPerBlock;
+  target.maxThreadsPerMultiprocessor = dev.maxThreadsPerMultiprocessor;
+  target.sharedBytesPerBlock = dev.sharedBytesPerBlock;
+  target.sharedBytesPerBlockOptin =
+      cu::canAllowDynamicShared() ? dev.sharedBytesPerBlockOptin : dev.sharedBytesPerBlock;
+  target.registersPerBlock = dev.registersPerBlock;
+  if (dev.sharedBytesPerMultiprocessor > 0)
+    target.sharedBytesPerMultiprocessor = dev.sharedBytesPerMultiprocessor;
+  mapped_ = plain;
+  kernels_ = passes::scheduleForGpu(plain, target);
   heap_ = passes::gpuHeapBuffers(kernels_);
-  source_ = emitCuda(mapped_);
+  source_ = emitCuda(mapped_, kernels_);
   std::string cubin = cachedCubin(source_, plain.name, &hit_);
   module_ = std::make_unique<cu::Module>(cubin, "kernel " + plain.name + " (" + location_ + ")");
-  for (const passes::GpuKernel &k : kernels_)
+  for (const passes::GpuKernel &k : kernels_) {
     functions_.push_back(module_->function(k.name));
+    // Dynamic shared memory past the default needs the kernel's opt-in.
+    if (k.sharedBytes && k.sharedLimit > dev.sharedBytesPerBlock)
+      cu::allowDynamicShared(functions_.back(), static_cast<int>(k.sharedLimit), k.name);
+  }
   workspace_.assign(heap_.size(), 0);
   workspaceBytes_.assign(heap_.size(), 0);
 }
@@ -211,6 +227,8 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) co
     cu::LaunchConfig config;
     config.grid = static_cast<unsigned>(std::min<int64_t>({blocks, maxGrid_, INT_MAX}));
     config.block = static_cast<unsigned>(threads);
+    if (k.sharedBytes)
+      config.sharedBytes = static_cast<unsigned>(ir::evalInt(k.sharedBytes, vars, values));
     cu::launch(functions_[i], config, args.data(), k.name, location_);
   }
 }

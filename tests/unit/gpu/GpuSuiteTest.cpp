@@ -162,7 +162,8 @@ TEST(GpuRuntime, ModuleCacheOnDisk) {
   fs::path dir = fs::temp_directory_path() / ("tdsl-gpu-cache-test-" + std::to_string(getpid()));
   fs::remove_all(dir);
   setenv("TDSL_CACHE_DIR", dir.c_str(), 1);
-  std::string source = "// unique " + std::to_string(getpid()) + "\nextern \"C\" __global__ void k() {}\n";
+  std::string source =
+      "// unique " + std::to_string(getpid()) + "\nextern \"C\" __global__ void k() {}\n";
   codegen::CudaCacheHit hit;
   std::string first = codegen::cachedCubin(source, "k", &hit);
   EXPECT_EQ(hit, codegen::CudaCacheHit::None);

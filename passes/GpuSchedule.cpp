@@ -1,0 +1,951 @@
+// GPU schedules: classify each top-level nest of a plain lowered func (elementwise, row-wise
+// group, full reduction, other) and describe the kernel the CUDA backend emits for it.
+#include "passes/GpuSchedule.h"
+
+#include "ir/IRVisitor.h"
+#include "passes/ExprEqual.h"
+#include "support/Check.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace tdsl::passes {
+
+using namespace ir;
+
+int GpuTarget::threadsPerBlock() const {
+  int t = std::min(256, maxThreadsPerBlock);
+  return std::max(warpSize, t - t % warpSize);
+}
+
+int64_t GpuTarget::partialBlocks() const {
+  int perSm = std::max(1, maxThreadsPerMultiprocessor / threadsPerBlock());
+  return std::clamp<int64_t>(int64_t(multiprocessors) * perSm, 1, 4096);
+}
+
+int64_t GpuTarget::rowSharedLimit() const {
+  int64_t limit = std::max(sharedBytesPerBlock, sharedBytesPerBlockOptin) - 8 * 1024;
+  return std::clamp<int64_t>(limit, 0, 96 * 1024);
+}
+
+int64_t GpuTarget::rowCopyLimit() const {
+  // Measured on an H200 (softmax 16384x8192): copying the input row as well (64 KiB a block,
+  // 3 blocks an SM) ran 1.7x faster than reading it twice with more blocks an SM.
+  return rowSharedLimit();
+}
+
+bool hasSchedule(const std::vector<GpuKernel> &kernels, GpuScheduleKind kind) {
+  return std::any_of(kernels.begin(), kernels.end(),
+                     [&](const GpuKernel &k) { return k.schedule == kind; });
+}
+
+std::string scheduleName(GpuScheduleKind kind) {
+  switch (kind) {
+  case GpuScheduleKind::Generic:
+    return "generic";
+  case GpuScheduleKind::Vector:
+    return "vector";
+  case GpuScheduleKind::Rows:
+    return "rows";
+  case GpuScheduleKind::ReducePartials:
+    return "reduce-partials";
+  case GpuScheduleKind::ReduceFinal:
+    return "reduce-final";
+  case GpuScheduleKind::Contraction:
+    return "contraction";
+  }
+  return "?";
+}
+
+namespace {
+
+/// Every Load and Store of a statement, with the buffers it allocates itself.
+class Accesses : public IRVisitor {
+public:
+  struct Access {
+    Buffer buffer;
+    Expr index;
+    bool store;
+  };
+  std::vector<Access> list;
+  std::set<const BufferNode *> local;
+
+  bool loads(const Buffer &b) const {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const Access &a) { return !a.store && a.buffer == b; });
+  }
+  std::set<const BufferNode *> stored() const {
+    std::set<const BufferNode *> s;
+    for (const Access &a : list)
+      if (a.store)
+        s.insert(a.buffer.get());
+    return s;
+  }
+
+protected:
+  void visitLoad(const Load *n) override {
+    list.push_back({n->buffer, n->index, false});
+    IRVisitor::visitLoad(n);
+  }
+  void visitStore(const Store *n) override {
+    list.push_back({n->buffer, n->index, true});
+    IRVisitor::visitStore(n);
+  }
+  void visitAllocate(const Allocate *n) override {
+    local.insert(n->buffer.get());
+    IRVisitor::visitAllocate(n);
+  }
+};
+
+Accesses accessesOf(const Stmt &s) {
+  Accesses a;
+  a.visit(s);
+  return a;
+}
+
+class VarUse : public IRVisitor {
+public:
+  explicit VarUse(const std::vector<Var> &vars) : vars(vars) {}
+  bool found = false;
+
+protected:
+  void visitVarRef(const VarRef *n) override {
+    for (const Var &v : vars)
+      found |= v == n->var;
+  }
+
+private:
+  const std::vector<Var> &vars;
+};
+
+bool uses(const Expr &e, const std::vector<Var> &vars) {
+  VarUse u(vars);
+  u.visit(e);
+  return u.found;
+}
+
+bool usesVar(const Stmt &s, const Var &v) {
+  std::vector<Var> vars{v};
+  VarUse u(vars);
+  u.visit(s);
+  return u.found;
+}
+
+bool equal(const Expr &a, const Expr &b) { return ExprEqual()(a, b); }
+
+Expr mulFold(const Expr &a, const Expr &b) {
+  const IntImm *x = as<IntImm>(a), *y = as<IntImm>(b);
+  int64_t p = 0;
+  if (x && y && !__builtin_mul_overflow(x->value, y->value, &p))
+    return intImm(p);
+  if (x && x->value == 1)
+    return b;
+  if (y && y->value == 1)
+    return a;
+  return mul(a, b);
+}
+
+Expr ceilDiv(const Expr &a, int64_t b) {
+  if (const IntImm *x = as<IntImm>(a); x && x->value >= 0)
+    return intImm((x->value + b - 1) / b);
+  return Binary::make(BinaryOp::FloorDiv, add(a, intImm(b - 1)), intImm(b));
+}
+
+/// The perfectly nested Serial/Parallel loops at the top of `s` (at most `limit`), whose extents
+/// do not depend on each other, and what is inside them.
+struct Chain {
+  std::vector<const For *> loops;
+  Stmt body;
+  std::vector<Var> vars() const {
+    std::vector<Var> v;
+    for (const For *f : loops)
+      v.push_back(f->var);
+    return v;
+  }
+  std::vector<Expr> extents() const {
+    std::vector<Expr> e;
+    for (const For *f : loops)
+      e.push_back(f->extent);
+    return e;
+  }
+};
+
+Chain peel(const Stmt &s, size_t limit = SIZE_MAX) {
+  Chain c;
+  c.body = s;
+  std::vector<Var> vars;
+  while (c.loops.size() < limit) {
+    const For *f = as<For>(c.body);
+    if (!f || (f->kind != ForKind::Serial && f->kind != ForKind::Parallel) || uses(f->extent, vars))
+      break;
+    c.loops.push_back(f);
+    vars.push_back(f->var);
+    c.body = f->body;
+  }
+  return c;
+}
+
+/// ((v0 * E1 + v1) * E2 + v2) ...: the row-major position of the loop variables.
+Expr linear(const std::vector<Expr> &index, const std::vector<Expr> &extents) {
+  Expr e = index[0];
+  for (size_t k = 1; k < index.size(); ++k)
+    e = add(mul(e, extents[k]), index[k]);
+  return e;
+}
+
+Expr product(const std::vector<Expr> &extents) {
+  Expr total = intImm(1);
+  for (const Expr &e : extents)
+    total = mulFold(total, e);
+  return total;
+}
+
+/// `body` with the loop variables `vars` (extents `extents`) bound from the flat position
+/// `flat` by LetStmts (i_k = rest // stride_k), or replaced by `flat` for a single loop.
+Stmt bindFlat(const std::vector<Var> &vars, const std::vector<Expr> &extents, const Stmt &body,
+              const Expr &flat) {
+  size_t n = vars.size();
+  if (n == 0)
+    return body;
+  if (n == 1)
+    return substitute(body, {{vars[0], flat}});
+  std::vector<Expr> strides(n);
+  Expr total = intImm(1);
+  for (size_t k = n; k-- > 0;) {
+    strides[k] = total;
+    total = mulFold(extents[k], total);
+  }
+  std::vector<std::pair<Var, Expr>> lets, replacements;
+  Expr rest = flat;
+  for (size_t k = 0; k < n; ++k) {
+    Var v = makeVar(vars[k]->name, Type::i64(), VarKind::Let);
+    Expr index = k + 1 < n ? Binary::make(BinaryOp::FloorDiv, rest, strides[k]) : rest;
+    if (const IntImm *s = as<IntImm>(strides[k]); s && s->value == 1)
+      index = rest;
+    lets.push_back({v, index});
+    replacements.push_back({vars[k], ref(v)});
+    if (k + 1 < n)
+      rest = sub(rest, mulFold(ref(v), strides[k]));
+  }
+  Stmt inner = substitute(body, replacements);
+  // Only the lets something uses (a later let, or the body).
+  std::vector<Expr> users;
+  for (size_t k = lets.size(); k-- > 0;) {
+    bool used = usesVar(inner, lets[k].first);
+    for (const Expr &u : users)
+      used |= uses(u, {lets[k].first});
+    if (!used)
+      continue;
+    users.push_back(lets[k].second);
+    inner = LetStmt::make(lets[k].first, lets[k].second, inner);
+  }
+  return inner;
+}
+
+/// A top-level statement with the lets and heap allocations around it.
+struct Item {
+  Stmt stmt;
+  std::vector<std::pair<Var, Expr>> lets;
+  std::vector<Buffer> allocations;
+};
+
+bool hasLoad(const Expr &e) {
+  Accesses a;
+  a.visit(e);
+  return !a.list.empty();
+}
+
+void flatten(const Stmt &s, std::vector<std::pair<Var, Expr>> &lets,
+             std::vector<Buffer> &allocations, std::vector<Item> &out) {
+  if (const Block *b = s->as<Block>()) {
+    for (const Stmt &child : b->stmts)
+      flatten(child, lets, allocations, out);
+  } else if (const Allocate *a = s->as<Allocate>(); a && a->scope != MemoryScope::Stack) {
+    allocations.push_back(a->buffer);
+    flatten(a->body, lets, allocations, out);
+    allocations.pop_back();
+  } else if (const LetStmt *l = s->as<LetStmt>(); l && !hasLoad(l->value)) {
+    lets.push_back({l->var, l->value});
+    flatten(l->body, lets, allocations, out);
+    lets.pop_back();
+  } else {
+    out.push_back(Item{s, lets, allocations});
+  }
+}
+
+/// A reduction into a stack scalar: allocate acc { acc[0] = init; for ... { acc[0] = acc[0] op
+/// rhs }; post }.
+struct Reduction {
+  Buffer acc;
+  BinaryOp op = BinaryOp::Add;
+  Stmt pre, post;
+  Chain inner; // Loops of the reduction; body is the update store.
+};
+
+bool isAccLoad(const Expr &e, const Buffer &acc) {
+  const Load *l = as<Load>(e);
+  if (!l || l->buffer != acc || l->predicate)
+    return false;
+  const IntImm *i = as<IntImm>(l->index);
+  return i && i->value == 0;
+}
+
+bool parseReduction(const Stmt &s, Reduction &r) {
+  const Allocate *a = as<Allocate>(s);
+  if (!a || a->scope != MemoryScope::Stack)
+    return false;
+  for (const Expr &d : a->buffer->shape) {
+    const IntImm *c = as<IntImm>(d);
+    if (!c || c->value != 1)
+      return false;
+  }
+  const Block *b = as<Block>(a->body);
+  if (!b || b->stmts.size() < 3)
+    return false;
+  const Store *init = as<Store>(b->stmts[0]);
+  if (!init || init->buffer != a->buffer || init->predicate)
+    return false;
+  Chain inner = peel(b->stmts[1]);
+  if (inner.loops.empty())
+    return false;
+  const Store *update = as<Store>(inner.body);
+  if (!update || update->buffer != a->buffer || update->predicate)
+    return false;
+  const Binary *bin = as<Binary>(update->value);
+  if (!bin)
+    return false;
+  switch (bin->op) {
+  case BinaryOp::Add:
+  case BinaryOp::Mul:
+  case BinaryOp::Min:
+  case BinaryOp::Max:
+  case BinaryOp::And:
+  case BinaryOp::Or:
+    break;
+  default:
+    return false;
+  }
+  Expr rhs;
+  if (isAccLoad(bin->a, a->buffer))
+    rhs = bin->b;
+  else if (isAccLoad(bin->b, a->buffer))
+    rhs = bin->a;
+  else
+    return false;
+  Accesses rhsAccess;
+  rhsAccess.visit(rhs);
+  for (const auto &acc : rhsAccess.list)
+    if (acc.buffer == a->buffer)
+      return false;
+  std::vector<Stmt> post(b->stmts.begin() + 2, b->stmts.end());
+  Stmt postStmt = Block::make(post);
+  // The post runs once, after the combine; it must not feed the accumulator again.
+  for (const auto &acc : accessesOf(postStmt).list)
+    if (acc.store && acc.buffer == a->buffer)
+      return false;
+  r.acc = a->buffer;
+  r.op = bin->op;
+  r.pre = b->stmts[0];
+  r.post = postStmt;
+  r.inner = inner;
+  return true;
+}
+
+/// Whether every load in `s` that moves with `v` reads consecutive elements as `v` counts up
+/// (index `x + v` or `v`): what makes the loop over v coalesced across a row's threads.
+bool contiguousIn(const Stmt &s, const Var &v) {
+  for (const auto &a : accessesOf(s).list) {
+    if (a.store || !uses(a.index, {v}))
+      continue;
+    if (const VarRef *r = as<VarRef>(a.index); r && r->var == v)
+      continue;
+    const Binary *b = as<Binary>(a.index);
+    const VarRef *r = b ? as<VarRef>(b->b) : nullptr;
+    if (!b || b->op != BinaryOp::Add || !r || r->var != v || uses(b->a, {v}))
+      return false;
+  }
+  return true;
+}
+
+/// Whether the statement reads a non-local buffer it also writes (its iterations might depend on
+/// each other).
+bool selfDependent(const Stmt &s) {
+  Accesses a = accessesOf(s);
+  for (const BufferNode *b : a.stored())
+    if (!a.local.count(b))
+      for (const auto &acc : a.list)
+        if (!acc.store && acc.buffer.get() == b)
+          return true;
+  return false;
+}
+
+/// One member of a row group, with its outer loop variables replaced by the group's row lets.
+struct RowMember {
+  bool reduction = false;
+  Reduction red; // When a reduction (outer vars replaced).
+  Chain inner;   // The inner loops (elementwise: body is the store).
+  Stmt body;     // Everything inside the outer loops (outer vars replaced).
+};
+
+/// Accesses `b[row * E + q]` of the row buffers become `local[q]`.
+class RowAccess : public IRMutator {
+public:
+  RowAccess(const std::map<const BufferNode *, Buffer> &local, Expr rowLinear)
+      : local(local), rowLinear(std::move(rowLinear)) {}
+  Var q;
+  std::map<const BufferNode *, Buffer> scalars; // Per-row values: buffer -> register.
+
+protected:
+  Expr visitLoad(const Load *n, const Expr &self) override {
+    if (auto it = scalars.find(n->buffer.get()); it != scalars.end()) {
+      TDSL_CHECK(ExprEqual()(n->index, rowLinear)) << "per-row value at another index";
+      return Load::make(it->second, intImm(0));
+    }
+    if (Expr i = localIndex(n->buffer, n->index))
+      return Load::make(local.at(n->buffer.get()), i,
+                        n->predicate ? mutate(n->predicate) : n->predicate);
+    return IRMutator::visitLoad(n, self);
+  }
+  Stmt visitStore(const Store *n, const Stmt &self) override {
+    if (auto it = scalars.find(n->buffer.get()); it != scalars.end()) {
+      TDSL_CHECK(ExprEqual()(n->index, rowLinear)) << "per-row value at another index";
+      return Store::make(it->second, intImm(0), mutate(n->value),
+                         n->predicate ? mutate(n->predicate) : n->predicate);
+    }
+    if (Expr i = localIndex(n->buffer, n->index))
+      return Store::make(local.at(n->buffer.get()), i, mutate(n->value),
+                         n->predicate ? mutate(n->predicate) : n->predicate);
+    return IRMutator::visitStore(n, self);
+  }
+
+private:
+  const std::map<const BufferNode *, Buffer> &local;
+  Expr rowLinear;
+
+  Expr localIndex(const Buffer &b, const Expr &index) const {
+    if (!local.count(b.get()))
+      return nullptr;
+    const Binary *add = as<Binary>(index);
+    TDSL_CHECK(add && add->op == BinaryOp::Add)
+        << "row buffer " << b->name << " at a non-row index";
+    const VarRef *r = as<VarRef>(add->b);
+    TDSL_CHECK(r && q && r->var == q) << "row buffer " << b->name << " at a non-row index";
+    return add->b;
+  }
+};
+
+class Scheduler {
+public:
+  Scheduler(const LoweredFunc &func, const GpuTarget &target)
+      : func(func), target(target), threads(target.threadsPerBlock()) {}
+
+  std::vector<GpuKernel> run() {
+    std::vector<std::pair<Var, Expr>> lets;
+    std::vector<Buffer> allocations;
+    flatten(func.body, lets, allocations, items);
+    for (size_t i = 0; i < items.size();) {
+      size_t used = tryContraction(i) ? 1 : 0;
+      if (used == 0)
+        used = tryRows(i);
+      if (used == 0)
+        used = tryFullReduction(i) ? 1 : 0;
+      if (used == 0)
+        used = tryVector(i) ? 1 : 0;
+      if (used == 0) {
+        generic(items[i]);
+        used = 1;
+      }
+      i += used;
+    }
+    for (size_t k = 0; k < kernels.size(); ++k)
+      kernels[k].name = func.name + "_k" + std::to_string(k);
+    return std::move(kernels);
+  }
+
+private:
+  const LoweredFunc &func;
+  const GpuTarget &target;
+  int threads;
+  std::vector<Item> items;
+  std::vector<GpuKernel> kernels;
+
+  GpuKernel start(const Item &item) {
+    GpuKernel k;
+    k.lets = item.lets;
+    k.allocations = item.allocations;
+    k.threads = intImm(threads);
+    return k;
+  }
+
+  void generic(const Item &item) {
+    LoweredFunc one = func;
+    one.body = item.stmt;
+    LoweredFunc mapped = mapToGpu(one, threads);
+    std::vector<GpuKernel> ks = gpuKernels(mapped);
+    TDSL_CHECK(ks.size() == 1) << "mapping one nest gave " << ks.size() << " kernels";
+    GpuKernel k = ks[0];
+    k.lets = item.lets;
+    k.allocations = item.allocations;
+    kernels.push_back(std::move(k));
+  }
+
+  // ---- elementwise ----
+
+  bool tryVector(size_t i) {
+    const Item &item = items[i];
+    Chain c = peel(item.stmt);
+    if (c.loops.empty())
+      return false;
+    const Store *st = as<Store>(c.body);
+    if (!st || st->predicate || st->value->type.isVector() || byteSize(st->buffer->dtype) != 4)
+      return false;
+    std::vector<Expr> index;
+    for (const Var &v : c.vars())
+      index.push_back(ref(v));
+    if (!equal(st->index, linear(index, c.extents())) || selfDependent(c.body))
+      return false;
+
+    GpuKernel k = start(item);
+    k.schedule = GpuScheduleKind::Vector;
+    k.lanes = 4;
+    k.total = product(c.extents());
+    k.vectorIndex = makeVar("v", Type::i64(), VarKind::Loop);
+    k.tailIndex =
+        makeVar(c.loops.size() == 1 ? c.loops[0]->var->name : "flat", Type::i64(), VarKind::Loop);
+    k.vectorStore = {st->buffer, makeBuffer(st->buffer->name + ".out", st->buffer->dtype,
+                                            {intImm(k.lanes)}, BufferRole::Intermediate)};
+
+    // The loads at the store's own position come from 16-byte vector loads.
+    class LaneLoads : public IRMutator {
+    public:
+      LaneLoads(const Store *st, GpuKernel &k) : st(st), k(k) {}
+      int lane = 0;
+
+    protected:
+      Expr visitLoad(const Load *n, const Expr &self) override {
+        if (n->predicate || n->buffer == st->buffer || byteSize(n->buffer->dtype) != 4 ||
+            !ExprEqual()(n->index, st->index))
+          return IRMutator::visitLoad(n, self);
+        for (const auto &[global, copy] : k.vectorLoads)
+          if (global == n->buffer)
+            return Load::make(copy, intImm(lane));
+        Buffer copy = makeBuffer(n->buffer->name + ".in", n->buffer->dtype, {intImm(k.lanes)},
+                                 BufferRole::Intermediate);
+        k.vectorLoads.push_back({n->buffer, copy});
+        return Load::make(copy, intImm(lane));
+      }
+
+    private:
+      const Store *st;
+      GpuKernel &k;
+    };
+    LaneLoads laneLoads(st, k);
+    std::vector<Stmt> lanes;
+    for (int l = 0; l < k.lanes; ++l) {
+      laneLoads.lane = l;
+      Stmt store = Store::make(k.vectorStore.second, intImm(l), laneLoads.mutate(st->value));
+      Expr flat = add(mul(ref(k.vectorIndex), intImm(k.lanes)), intImm(l));
+      lanes.push_back(bindFlat(c.vars(), c.extents(), store, flat));
+    }
+    k.laneBody = Block::make(lanes);
+    k.tail = bindFlat(c.vars(), c.extents(), c.body, ref(k.tailIndex));
+    k.blocks = ceilDiv(ceilDiv(k.total, k.lanes), threads);
+    kernels.push_back(std::move(k));
+    return true;
+  }
+
+  // ---- contractions ----
+
+  /// for i, for j: allocate acc { acc = 0; for k: acc = acc + A(i, k) * B(k, j); post(i, j) }
+  /// in f32: 128x128 output tiles of 256 threads, 8x8 outputs a thread, k in steps of 8 through
+  /// double-buffered shared memory (16 KiB), the epilogue fused.
+  bool tryContraction(size_t i) {
+    static constexpr int64_t kSharedBytes = 2 * 2 * 8 * 128 * 4;
+    if (threads != 256 || target.sharedBytesPerBlock < kSharedBytes)
+      return false;
+    const Item &item = items[i];
+    Chain outer = peel(item.stmt, 2);
+    Reduction r;
+    if (outer.loops.size() != 2 || !parseReduction(outer.body, r) || r.op != BinaryOp::Add ||
+        r.acc->dtype != DType::F32 || r.inner.loops.size() != 1 || selfDependent(item.stmt))
+      return false;
+    const Store *update = as<Store>(r.inner.body);
+    const Binary *sum = as<Binary>(update->value);
+    Expr rhs = isAccLoad(sum->a, r.acc) ? sum->b : sum->a;
+    const Binary *product = as<Binary>(rhs);
+    if (!product || product->op != BinaryOp::Mul || product->type != Type::scalar(DType::F32))
+      return false;
+    Var vi = outer.loops[0]->var, vj = outer.loops[1]->var, vk = r.inner.loops[0]->var;
+    if (uses(r.inner.loops[0]->extent, {vi, vj}))
+      return false;
+    Expr fa = product->a, fb = product->b;
+    auto onlyIK = [&](const Expr &e) { return !uses(e, {vj}); };
+    auto onlyKJ = [&](const Expr &e) { return !uses(e, {vi}); };
+    if (!(onlyIK(fa) && onlyKJ(fb))) {
+      std::swap(fa, fb);
+      if (!(onlyIK(fa) && onlyKJ(fb)))
+        return false;
+    }
+    // Both factors must move with k (else this is not a contraction worth tiling).
+    if (!uses(fa, {vk}) || !uses(fb, {vk}))
+      return false;
+    GpuKernel k = start(item);
+    k.schedule = GpuScheduleKind::Contraction;
+    k.varI = vi;
+    k.varJ = vj;
+    k.varK = vk;
+    k.extentI = outer.loops[0]->extent;
+    k.extentJ = outer.loops[1]->extent;
+    k.extentK = r.inner.loops[0]->extent;
+    k.factorA = fa;
+    k.factorB = fb;
+    GpuRowItem ri;
+    ri.reduction = true;
+    ri.acc = r.acc;
+    ri.op = r.op;
+    ri.pre = r.pre;
+    ri.post = r.post;
+    k.items = {ri};
+    k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, 128));
+    kernels.push_back(std::move(k));
+    return true;
+  }
+
+  // ---- full reductions ----
+
+  bool tryFullReduction(size_t i) {
+    const Item &item = items[i];
+    Reduction r;
+    if (!parseReduction(item.stmt, r) || selfDependent(item.stmt))
+      return false;
+    int64_t parts = target.partialBlocks();
+    Buffer partials = makeBuffer(r.acc->name + ".partials", r.acc->dtype, {intImm(parts)},
+                                 BufferRole::Intermediate);
+    GpuRowItem ri;
+    ri.reduction = true;
+    ri.acc = r.acc;
+    ri.op = r.op;
+    ri.pre = r.pre;
+    ri.post = r.post;
+    ri.q = makeVar(r.inner.loops.size() == 1 ? r.inner.loops[0]->var->name : "q", Type::i64(),
+                   VarKind::Loop);
+    ri.innerCount = product(r.inner.extents());
+    ri.inner = bindFlat(r.inner.vars(), r.inner.extents(), r.inner.body, ref(ri.q));
+
+    GpuKernel stage1 = start(item);
+    stage1.schedule = GpuScheduleKind::ReducePartials;
+    stage1.allocations.push_back(partials);
+    stage1.partials = partials;
+    stage1.partialCount = parts;
+    stage1.blocks = intImm(parts);
+    stage1.items = {ri};
+    GpuKernel stage2 = stage1;
+    stage2.schedule = GpuScheduleKind::ReduceFinal;
+    stage2.blocks = intImm(1);
+    kernels.push_back(std::move(stage1));
+    kernels.push_back(std::move(stage2));
+    return true;
+  }
+
+  // ---- row groups ----
+
+  /// `item` as a member of a row group whose outer loops have `extents`, the outer variables
+  /// replaced by `rowVars`; false when it does not fit.
+  bool member(const Item &item, const std::vector<Expr> &extents, const std::vector<Var> &rowVars,
+              RowMember &m) {
+    Chain outer = peel(item.stmt, extents.size());
+    if (outer.loops.size() != extents.size())
+      return false;
+    for (size_t k = 0; k < extents.size(); ++k)
+      if (!equal(outer.loops[k]->extent, extents[k]))
+        return false;
+    std::vector<std::pair<Var, Expr>> repl;
+    for (size_t k = 0; k < rowVars.size(); ++k)
+      repl.push_back({outer.loops[k]->var, ref(rowVars[k])});
+    m.body = substitute(outer.body, repl);
+    if (selfDependent(m.body))
+      return false;
+    if (parseReduction(m.body, m.red)) {
+      m.reduction = true;
+      if (m.red.inner.loops.size() != 1 || uses(m.red.inner.loops[0]->extent, rowVars))
+        return false;
+      return contiguousIn(m.red.inner.body, m.red.inner.loops[0]->var);
+    }
+    m.inner = peel(m.body);
+    if (m.inner.loops.size() != 1 || !as<Store>(m.inner.body))
+      return false;
+    return !uses(m.inner.loops[0]->extent, rowVars);
+  }
+
+  /// Whether every access to a buffer the group writes stays in the current row: index `row`
+  /// (a per-row scalar) or `row * E + j` with j the member's inner loop over [0, E).
+  static bool rowLocal(const std::vector<RowMember> &members, const Expr &rowLinear) {
+    std::set<const BufferNode *> written;
+    for (const RowMember &m : members) {
+      Accesses a = accessesOf(m.body);
+      for (const BufferNode *b : a.stored())
+        if (!a.local.count(b))
+          written.insert(b);
+    }
+    for (const RowMember &m : members) {
+      const For *loop = m.reduction ? m.red.inner.loops[0] : m.inner.loops[0];
+      for (const auto &a : accessesOf(m.body).list) {
+        if (!written.count(a.buffer.get()))
+          continue;
+        if (equal(a.index, rowLinear))
+          continue;
+        if (!equal(a.index, add(mul(rowLinear, loop->extent), ref(loop->var))))
+          return false;
+        // The row's length must be what the buffer's accesses assume everywhere.
+      }
+    }
+    return true;
+  }
+
+  /// The func's parameters and the buffers that items outside [first, first + count) access.
+  std::set<const BufferNode *> outsideBuffers(size_t first, size_t count) const {
+    std::set<const BufferNode *> outside;
+    for (const Buffer &b : func.params)
+      outside.insert(b.get());
+    for (size_t i = 0; i < items.size(); ++i)
+      if (i < first || i >= first + count)
+        for (const auto &acc : accessesOf(items[i].stmt).list)
+          outside.insert(acc.buffer.get());
+    return outside;
+  }
+
+  /// The group's row buffers (see GpuRowBuffer), recorded in `k` with the shared memory they
+  /// need; returns each one's local buffer.
+  std::map<const BufferNode *, Buffer> rowBuffers(GpuKernel &k, size_t first,
+                                                  const std::vector<RowMember> &members,
+                                                  const Expr &rowLinear) {
+    struct Candidate {
+      Buffer buffer;
+      Expr length;
+      bool ok = true, written = false;
+      std::set<size_t> readers;
+    };
+    std::vector<Candidate> candidates;
+    auto find = [&](const Buffer &b) -> Candidate & {
+      for (Candidate &c : candidates)
+        if (c.buffer == b)
+          return c;
+      candidates.push_back(Candidate{b, nullptr, true, false, {}});
+      return candidates.back();
+    };
+    for (size_t mi = 0; mi < members.size(); ++mi) {
+      const RowMember &m = members[mi];
+      const For *loop = m.reduction ? m.red.inner.loops[0] : m.inner.loops[0];
+      Accesses a = accessesOf(m.body);
+      Expr want = add(mul(rowLinear, loop->extent), ref(loop->var));
+      for (const auto &acc : a.list) {
+        if (a.local.count(acc.buffer.get()))
+          continue;
+        Candidate &c = find(acc.buffer);
+        if (!equal(acc.index, want))
+          c.ok = false;
+        else if (!c.length)
+          c.length = loop->extent;
+        else if (!equal(c.length, loop->extent))
+          c.ok = false;
+        if (acc.store)
+          c.written = true;
+        else
+          c.readers.insert(mi);
+      }
+    }
+    // Buffers the kernels outside the group use must stay in global memory.
+    std::set<const BufferNode *> outside = outsideBuffers(first, members.size());
+
+    std::map<const BufferNode *, Buffer> local;
+    Expr offset = intImm(0), scratchBytes = intImm(0);
+    for (int pass = 0; pass < 2; ++pass) { // Intermediates first, then copies of inputs.
+      if (pass == 1)
+        scratchBytes = offset;
+      for (const Candidate &c : candidates) {
+        if (!c.ok || !c.length)
+          continue;
+        bool scratch = c.written && !outside.count(c.buffer.get());
+        bool copyIn = !c.written && c.readers.size() >= 2;
+        if (pass == 0 ? !scratch : !copyIn)
+          continue;
+        GpuRowBuffer rb;
+        rb.global = c.buffer;
+        rb.local = makeBuffer(c.buffer->name + ".row", c.buffer->dtype, {c.length},
+                              BufferRole::Intermediate);
+        rb.length = c.length;
+        rb.offset = offset;
+        rb.copyIn = copyIn;
+        Expr bytes = mulFold(c.length, intImm(byteSize(c.buffer->dtype)));
+        offset = add(offset, mul(ceilDiv(bytes, 16), intImm(16)));
+        local[c.buffer.get()] = rb.local;
+        k.rowBuffers.push_back(rb);
+      }
+    }
+    if (k.rowBuffers.empty())
+      return local;
+    k.rowScratchBytes = scratchBytes;
+    k.rowBytes = offset;
+    k.sharedLimit = target.rowSharedLimit();
+    k.copyLimit = target.rowCopyLimit();
+    Expr rowsPerBlock = Select::make(Binary::make(BinaryOp::Le, k.rowLength, intImm(1024)),
+                                     intImm(threads / target.warpSize), intImm(1));
+    Expr all = mul(rowsPerBlock, k.rowBytes), scratch = mul(rowsPerBlock, k.rowScratchBytes);
+    k.sharedBytes =
+        Select::make(Binary::make(BinaryOp::Le, all, intImm(k.copyLimit)), all,
+                     Select::make(Binary::make(BinaryOp::Le, scratch, intImm(k.sharedLimit)),
+                                  scratch, intImm(0)));
+    return local;
+  }
+
+  size_t tryRows(size_t first) {
+    // The group's rows: the outer loops of its first member, a reduction.
+    Chain head = peel(items[first].stmt);
+    Reduction probe;
+    size_t outerCount = 0;
+    {
+      // The outer loops end where the reduction's Allocate begins.
+      Chain c;
+      c.body = items[first].stmt;
+      std::vector<Var> vars;
+      while (const For *f = as<For>(c.body)) {
+        if ((f->kind != ForKind::Serial && f->kind != ForKind::Parallel) || uses(f->extent, vars))
+          return 0;
+        c.loops.push_back(f);
+        vars.push_back(f->var);
+        c.body = f->body;
+      }
+      if (c.loops.empty() || !parseReduction(c.body, probe))
+        return 0;
+      outerCount = c.loops.size();
+    }
+    std::vector<Expr> extents = head.extents();
+    extents.resize(outerCount);
+    std::vector<Var> rowVars;
+    for (size_t k = 0; k < outerCount; ++k)
+      rowVars.push_back(makeVar(head.loops[k]->var->name, Type::i64(), VarKind::Let));
+    std::vector<Expr> rowRefs;
+    for (const Var &v : rowVars)
+      rowRefs.push_back(ref(v));
+    Expr rowLinear = linear(rowRefs, extents);
+
+    std::vector<RowMember> members;
+    size_t next = first;
+    for (; next < items.size(); ++next) {
+      // The kernel recomputes the last member's lets: each member's must start with the
+      // previous member's.
+      if (next > first) {
+        const auto &prev = items[next - 1].lets, &cur = items[next].lets;
+        if (cur.size() < prev.size() ||
+            !std::equal(prev.begin(), prev.end(), cur.begin(),
+                        [](const auto &a, const auto &b) { return a.first == b.first; }))
+          break;
+      }
+      RowMember m;
+      if (!member(items[next], extents, rowVars, m))
+        break;
+      members.push_back(m);
+      if (!rowLocal(members, rowLinear)) {
+        members.pop_back();
+        break;
+      }
+    }
+    if (members.empty() || !members[0].reduction)
+      return 0;
+
+    const Item &last = items[first + members.size() - 1];
+    GpuKernel k = start(last);
+    for (size_t i = first; i < first + members.size(); ++i)
+      for (const Buffer &b : items[i].allocations)
+        if (std::find(k.allocations.begin(), k.allocations.end(), b) == k.allocations.end())
+          k.allocations.push_back(b);
+    k.schedule = GpuScheduleKind::Rows;
+    k.row = makeVar("row", Type::i64(), VarKind::Loop);
+    k.rowCount = product(extents);
+    k.rowLength = members[0].red.inner.loops[0]->extent;
+    // The row lets: decompose `row` into the outer variables (row-major).
+    {
+      size_t n = rowVars.size();
+      std::vector<Expr> strides(n);
+      Expr stride = intImm(1);
+      for (size_t v = n; v-- > 0;) {
+        strides[v] = stride;
+        stride = mulFold(extents[v], stride);
+      }
+      Expr rest = ref(k.row);
+      for (size_t v = 0; v < n; ++v) {
+        Expr index = v + 1 < n ? Binary::make(BinaryOp::FloorDiv, rest, strides[v]) : rest;
+        k.rowLets.push_back({rowVars[v], index});
+        if (v + 1 < n)
+          rest = sub(rest, mulFold(ref(rowVars[v]), strides[v]));
+      }
+    }
+    k.rowIndex = rowLinear;
+    std::map<const BufferNode *, Buffer> rowLocal = rowBuffers(k, first, members, rowLinear);
+    RowAccess rewrite(rowLocal, rowLinear);
+    // Per-row values written and read only here, always at `row`: registers.
+    {
+      std::set<const BufferNode *> outside = outsideBuffers(first, members.size());
+      std::map<const BufferNode *, std::pair<Buffer, bool>> seen; // buffer -> (buffer, ok)
+      for (const RowMember &m : members) {
+        Accesses a = accessesOf(m.body);
+        for (const auto &acc : a.list) {
+          if (a.local.count(acc.buffer.get()) || rowLocal.count(acc.buffer.get()))
+            continue;
+          auto &entry =
+              seen.emplace(acc.buffer.get(), std::make_pair(acc.buffer, true)).first->second;
+          entry.second = entry.second && equal(acc.index, rowLinear);
+        }
+      }
+      for (const auto &[node, entry] : seen) {
+        const Buffer &b = entry.first;
+        if (!entry.second || outside.count(node) || b->role != BufferRole::Intermediate)
+          continue;
+        bool written = false;
+        for (const RowMember &m : members)
+          written |= accessesOf(m.body).stored().count(node) > 0;
+        if (!written)
+          continue;
+        Buffer reg = makeBuffer(b->name + ".r", b->dtype, {intImm(1)}, BufferRole::Intermediate);
+        rewrite.scalars[node] = reg;
+        k.rowRegisters.push_back(reg);
+      }
+    }
+    for (const RowMember &m : members) {
+      GpuRowItem ri;
+      ri.reduction = m.reduction;
+      const Chain &inner = m.reduction ? m.red.inner : m.inner;
+      ri.q = makeVar(inner.loops[0]->var->name, Type::i64(), VarKind::Loop);
+      ri.innerCount = inner.loops[0]->extent;
+      ri.inner = substitute(inner.body, {{inner.loops[0]->var, ref(ri.q)}});
+      rewrite.q = ri.q;
+      if (m.reduction) {
+        ri.acc = m.red.acc;
+        ri.op = m.red.op;
+        ri.pre = rewrite.mutate(m.red.pre);
+        ri.post = rewrite.mutate(m.red.post);
+      }
+      ri.inner = rewrite.mutate(ri.inner);
+      k.items.push_back(std::move(ri));
+    }
+    Expr rowsPerBlock = intImm(threads / target.warpSize);
+    k.blocks =
+        Select::make(Binary::make(BinaryOp::Le, k.rowLength, intImm(1024)),
+                     Binary::make(BinaryOp::FloorDiv, add(k.rowCount, sub(rowsPerBlock, intImm(1))),
+                                  rowsPerBlock),
+                     k.rowCount);
+    // 256 threads a block for long rows too: blocks of 1024 threads ran rowsum and softmax
+    // 2-4x slower on an H200 (fewer registers a thread, fewer independent blocks).
+    kernels.push_back(std::move(k));
+    return members.size();
+  }
+};
+
+} // namespace
+
+std::vector<GpuKernel> scheduleForGpu(const LoweredFunc &func, const GpuTarget &target) {
+  return Scheduler(func, target).run();
+}
+
+} // namespace tdsl::passes
