@@ -7,37 +7,19 @@
 #include "codegen/cuda/CudaLaunch.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/SuitePrograms.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <random>
 
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
-
-std::vector<fs::path> programFiles() {
-  std::vector<fs::path> files;
-  for (const char *dir : {"/tests/e2e", "/examples"})
-    for (const auto &entry : fs::directory_iterator(std::string(TDSL_SOURCE_DIR) + dir))
-      if (entry.path().extension() == ".tdsl")
-        files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-/// Seeded random inputs, each shape symbol taking one size drawn from `sizes`.
-std::vector<Tensor> randomInputs(const Kernel &kernel, std::mt19937 &rng,
-                                 const std::vector<int64_t> &sizes, uint64_t seed) {
-  std::map<std::string, int64_t> chosen;
-  for (const std::string &symbol : kernel.symbolNames())
-    chosen[symbol] = sizes[rng() % sizes.size()];
-  return kernel.randomInputs(chosen, seed);
-}
 
 bool haveGpu() { return runtime::cuda::status().available; }
 
@@ -69,7 +51,7 @@ TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
         hasSymbols |= !std::isdigit(static_cast<unsigned char>(d[0]));
     int ran = 0;
     for (int attempt = 0; attempt < 40 && ran < 5; ++attempt) {
-      std::vector<Tensor> inputs = randomInputs(kernel, rng, sizes, attempt * 100 + 1);
+      std::vector<Tensor> inputs = randomSuiteInputs(kernel, rng, sizes, attempt * 100 + 1);
       int64_t elements = 0;
       for (const Tensor &t : inputs)
         elements += t.numel();
@@ -103,7 +85,7 @@ TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Programs, GpuSuite, testing::ValuesIn(programFiles()),
+INSTANTIATE_TEST_SUITE_P(Programs, GpuSuite, testing::ValuesIn(suiteProgramFiles()),
                          [](const testing::TestParamInfo<fs::path> &info) {
                            std::string name = info.param.stem().string();
                            for (char &c : name)
