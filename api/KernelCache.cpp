@@ -25,6 +25,7 @@
 #include <sstream>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace tdsl::cache {
@@ -33,6 +34,7 @@ namespace {
 constexpr char kMagic[8] = {'T', 'D', 'S', 'L', 'K', 'C', '0', '1'};
 constexpr size_t kHeaderBytes = 8 + 4 * 8;
 constexpr const char *kSuffix = ".tko";
+constexpr int64_t kOrphanAgeNs = 3600ll * 1000000000; // A temporary file this old is an orphan.
 
 uint64_t fnv1a(const void *data, size_t size, uint64_t hash = 0xcbf29ce484222325ull) {
   const auto *bytes = static_cast<const unsigned char *>(data);
@@ -68,7 +70,8 @@ uint64_t getU64(const char *in) {
 }
 
 bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 /// Reads a whole file; nullopt if it cannot be opened or read.
@@ -310,13 +313,13 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target) {
 #else
   key.fields.emplace_back("llvm", "none");
 #endif
-  key.fields.emplace_back("schedule target",
-                          target.name + ", vector bits " + std::to_string(target.vectorBits) +
-                              ", L1 " + std::to_string(target.l1Bytes) + ", L2 " +
-                              std::to_string(target.l2Bytes) + ", L3 " +
-                              std::to_string(target.l3Bytes));
+  key.fields.emplace_back("schedule target", target.name + ", vector bits " +
+                                                 std::to_string(target.vectorBits) + ", L1 " +
+                                                 std::to_string(target.l1Bytes) + ", L2 " +
+                                                 std::to_string(target.l2Bytes) + ", L3 " +
+                                                 std::to_string(target.l3Bytes));
   key.fields.emplace_back("threads", std::to_string(target.threads));
-  key.fields.emplace_back("options", "O3, hardware half, PIC");
+  key.fields.emplace_back("options", "O3 without loop unrolling, hardware half, PIC");
   key.fields.emplace_back("kernel", kernel.name);
   key.fields.emplace_back("ir", ir::toString(kernel));
   return key;
@@ -412,6 +415,15 @@ bool DiskCache::store(const CacheKey &key, const std::string &symbol,
 }
 
 void DiskCache::evict() const {
+  // Temporary files of writers killed before their rename: a live writer renames its file
+  // milliseconds after creating it, so one an hour old is an orphan.
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  int64_t nowNs = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+  for (const FileInfo &f : listEntries(dir, /*temporaries=*/true))
+    if (nowNs - f.mtimeNs > kOrphanAgeNs)
+      ::unlink(f.path.c_str());
+
   std::vector<FileInfo> files = listEntries(dir);
   uint64_t total = 0;
   for (const FileInfo &f : files)

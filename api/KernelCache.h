@@ -9,7 +9,8 @@
 // processes see a whole entry or none. A damaged or truncated entry fails its checksum, is
 // removed and recompiled. The directory is capped in size (TDSL_CACHE_MAX_BYTES, default
 // 256 MiB): after each store the least recently used entries (by modification time, which a hit
-// refreshes) are removed. TDSL_CACHE=off turns the disk cache off.
+// refreshes) are removed, and so are temporary files an hour old (left by writers killed before
+// their rename). TDSL_CACHE=off turns the disk cache off.
 #pragma once
 
 #include <atomic>
@@ -64,8 +65,7 @@ uint64_t defaultMaxBytes();
 
 /// Process-wide counts of what lookups found (tests and `tdsl cache stats` read them).
 struct Counters {
-  std::atomic<uint64_t> memoryHits{0}, diskHits{0}, misses{0}, corrupt{0}, stores{0},
-      evictions{0};
+  std::atomic<uint64_t> memoryHits{0}, diskHits{0}, misses{0}, corrupt{0}, stores{0}, evictions{0};
 };
 Counters &counters();
 
@@ -98,7 +98,8 @@ public:
   uint64_t clear() const;
   /// The key texts of every readable entry (for `why`).
   std::vector<std::string> keyTexts() const;
-  /// Removes least recently used entries until the directory holds at most `maxBytes`.
+  /// Removes least recently used entries until the directory holds at most `maxBytes`, and
+  /// orphaned temporary files (an hour old).
   void evict() const;
   /// The path of the entry file of `key`.
   std::string pathOf(const CacheKey &key) const;

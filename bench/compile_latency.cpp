@@ -4,10 +4,14 @@
 //   memory  the same Jit compiling the same source again: parse, first call
 //   split   the cold compile's parts: frontend, passes (schedule + lowering), LLVM to object, link
 //   run     a whole `tdsl run FILE --shape N=8,D=16` process with a warm disk cache (wall time)
-// Each figure is the median (and minimum) of --runs samples, after one untimed warm-up that pays
-// LLVM's one-time initialization (the `run` figure includes it: each process pays it).
+// Each figure is the median (and minimum) of --runs samples of wall time, and the median of the
+// calling thread's CPU time (steadier on a busy machine; without `run`'s child processes), after
+// one untimed warm-up that pays LLVM's one-time initialization (the `run` figure includes it: each
+// process pays it).
 //
 //   build-release/bin/bench_compile_latency [--runs 20] [--tdsl build-release/bin/tdsl]
+//   build-release/bin/bench_compile_latency --dump-ir softmax.ll   (the unoptimized LLVM IR, to
+//                                                                  profile with opt/llc)
 #include "codegen/llvm/LlvmBackend.h"
 #include "frontend/Frontend.h"
 #include "passes/Pipeline.h"
@@ -17,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -41,24 +46,33 @@ const char *kSoftmax = R"(kernel softmax(x: f32[N, D]) -> y: f32[N, D] {
 )";
 
 double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// CPU time of the calling thread (compiling and linking run on it): on a busy machine it varies
+/// far less than wall time. Child processes (`run`) are not counted.
+double threadCpuTime() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 struct Figure {
-  double median, min;
+  double median, min, cpuMedian;
 };
 
 Figure measure(int runs, const std::function<void()> &sample) {
   sample(); // Warm-up.
-  std::vector<double> times;
+  std::vector<double> times, cpu;
   for (int i = 0; i < runs; ++i) {
-    double t0 = now();
+    double t0 = now(), c0 = threadCpuTime();
     sample();
     times.push_back(now() - t0);
+    cpu.push_back(threadCpuTime() - c0);
   }
   std::sort(times.begin(), times.end());
-  return {times[times.size() / 2], times.front()};
+  std::sort(cpu.begin(), cpu.end());
+  return {times[times.size() / 2], times.front(), cpu[cpu.size() / 2]};
 }
 
 void firstCall(const Jit &jit) {
@@ -69,20 +83,23 @@ void firstCall(const Jit &jit) {
 }
 
 void print(const char *name, Figure f, const char *what) {
-  std::printf("%-7s median %8.3f ms   min %8.3f ms   %s\n", name, f.median * 1e3, f.min * 1e3, what);
+  std::printf("%-7s median %8.3f ms   min %8.3f ms   cpu %8.3f ms   %s\n", name, f.median * 1e3,
+              f.min * 1e3, f.cpuMedian * 1e3, what);
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   int runs = 20;
-  std::string tdslPath;
+  std::string tdslPath, dumpIr;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--runs")
       runs = std::atoi(argv[i + 1]);
     else if (flag == "--tdsl")
       tdslPath = argv[i + 1];
+    else if (flag == "--dump-ir")
+      dumpIr = argv[i + 1];
   }
   fs::path dir = fs::temp_directory_path() / ("tdsl-latency-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -90,8 +107,9 @@ int main(int argc, char **argv) {
   JitOptions cold;
   cold.threads = 1;
   cold.diskCache = false;
-  print("cold", measure(runs, [&] { firstCall(Jit(cold)); }),
-        "fresh Jit, no disk cache: frontend + passes + LLVM O3 + link + first call");
+  if (dumpIr.empty())
+    print("cold", measure(runs, [&] { firstCall(Jit(cold)); }),
+          "fresh Jit, no disk cache: frontend + passes + LLVM O3 + link + first call");
 
   // The cold compile's parts (the host target as a 1-thread Jit schedules it).
   auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmax});
@@ -102,10 +120,20 @@ int main(int argc, char **argv) {
   target.name = "host";
   target.vectorBits = codegen::hostCpuInfo().vectorBits;
   target.threads = 1;
-  print("front", measure(runs, [&] {
-          DiagnosticEngine diags;
-          module = frontend::compileSource(file, diags);
-        }), "frontend: parse + sema");
+  if (!dumpIr.empty()) {
+    DiagnosticEngine diags;
+    module = frontend::compileSource(file, diags);
+    std::ofstream(dumpIr) << codegen::emitLlvmIr(passes::lowerKernel(module->kernels[0], target),
+                                                 /*optimized=*/false);
+    return 0;
+  }
+  print("front",
+        measure(runs,
+                [&] {
+                  DiagnosticEngine diags;
+                  module = frontend::compileSource(file, diags);
+                }),
+        "frontend: parse + sema");
   print("passes", measure(runs, [&] { lowered = passes::lowerKernel(module->kernels[0], target); }),
         "normalize, fuse, schedule, lower, simplify, vectorize");
   print("ir", measure(runs, [&] { codegen::emitLlvmIr(lowered, /*optimized=*/false); }),
@@ -115,7 +143,7 @@ int main(int argc, char **argv) {
   print("llvm", measure(runs, [&] { object = codegen::compileToObject(lowered, "k"); }),
         "LLVM IR generation, -O3, code generation to an object");
   print("link", measure(runs, [&] { codegen::loadObject(object, "k"); }),
-        "fresh LLJIT + link the object");
+        "link the object into the process's JIT (a fresh JITDylib)");
 
   JitOptions disk;
   disk.threads = 1;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Configures and builds tdsl in build/ (or $TDSL_BUILD_DIR) with ninja and ccache.
-# Extra arguments go to cmake, e.g. -DTDSL_SANITIZE=address,undefined.
+# Extra arguments go to cmake, e.g. -DTDSL_SANITIZE=address,undefined. The settings match
+# CMakePresets.json: `dev` is this with -DTDSL_WERROR=ON (scripts/test.sh), `asan` this with
+# TDSL_BUILD_DIR=build-asan TDSL_BUILD_TYPE=Debug and -DTDSL_SANITIZE=address,undefined (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${TDSL_BUILD_DIR:-build}

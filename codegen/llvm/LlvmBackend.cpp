@@ -1,7 +1,11 @@
-// The CPU backend's driver: host target description, LLVM's O3 pipeline, textual IR and assembly,
-// and ORC LLJIT. Each compiled kernel owns its LLVMContext and its LLJIT, so compiling from
-// several threads shares no mutable state beyond LLVM's one-time target registration; dropping
-// the kernel frees its code.
+// The CPU backend's driver: host target description, LLVM's O3 pipeline (without its loop
+// unrolling), textual IR, assembly and object code, and linking through ORC. Compiling is a pure
+// function of the loop IR: each compile builds its module in an LLVMContext of its own and emits
+// object code with a TargetMachine taken from a pool (one thread at a time per machine; creating
+// one costs more than reusing it). Linking goes through one LLJIT per process, created on first
+// use, with a JITDylib per kernel: creating an LLJIT per kernel cost ~0.45 ms, 1/3 of a
+// disk-cache hit. Dropping the kernel removes its JITDylib, which frees its code. ORC's
+// ExecutionSession is thread-safe; nothing else is shared.
 #include "codegen/llvm/LlvmBackend.h"
 
 #include "codegen/llvm/BoundsChecks.h"
@@ -35,6 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <map>
 #include <mutex>
 
 namespace tdsl::codegen {
@@ -108,6 +113,62 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(const LlvmTargetInfo &i
   return machine;
 }
 
+/// Target machines kept for reuse, by CPU and features. A machine is used by one thread at a time
+/// (taken out of the pool while in use); a few are kept per CPU, enough for the threads that
+/// compile at once in practice.
+class MachinePool {
+public:
+  /// A machine lent out by the pool; given back when the lease ends.
+  class Lease {
+  public:
+    Lease(MachinePool &pool, std::string key, std::unique_ptr<llvm::TargetMachine> machine)
+        : pool(&pool), key(std::move(key)), machine(std::move(machine)) {}
+    Lease(Lease &&) = default;
+    Lease &operator=(Lease &&) = default;
+    ~Lease() {
+      if (machine)
+        pool->giveBack(std::move(key), std::move(machine));
+    }
+    llvm::TargetMachine &operator*() const { return *machine; }
+    llvm::TargetMachine *operator->() const { return machine.get(); }
+
+  private:
+    MachinePool *pool;
+    std::string key;
+    std::unique_ptr<llvm::TargetMachine> machine;
+  };
+
+  Lease take(const LlvmTargetInfo &info) {
+    std::string key = info.cpu + "\n" + info.features;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = idle.find(key);
+      if (it != idle.end()) {
+        std::unique_ptr<llvm::TargetMachine> machine = std::move(it->second);
+        idle.erase(it);
+        return Lease(*this, std::move(key), std::move(machine));
+      }
+    }
+    return Lease(*this, std::move(key), createTargetMachine(info)); // Outside the lock.
+  }
+
+private:
+  void giveBack(std::string key, std::unique_ptr<llvm::TargetMachine> machine) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (idle.count(key) < kIdlePerKey)
+      idle.emplace(std::move(key), std::move(machine));
+  }
+
+  static constexpr size_t kIdlePerKey = 4;
+  std::mutex mutex;
+  std::multimap<std::string, std::unique_ptr<llvm::TargetMachine>> idle;
+};
+
+MachinePool &machinePool() {
+  static MachinePool *pool = new MachinePool; // Never destroyed: leases may end at exit.
+  return *pool;
+}
+
 /// Letters, digits and '_' only, not starting with a digit.
 std::string sanitizeName(const std::string &name) {
   std::string out;
@@ -126,7 +187,11 @@ void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine) {
   llvm::PipelineTuningOptions tuning;
   tuning.LoopVectorization = true;
   tuning.SLPVectorization = true;
-  tuning.LoopUnrolling = true;
+  // tdsl unrolls where it pays itself (vector accumulators, the tiled micro-kernel). LLVM's
+  // unrolling on top made the code it generates larger and a cold compile of softmax ~20%
+  // slower (46.6 -> 36.2 ms of CPU time), for no measurable run-time gain on bench/cpu.tdsl and
+  // bench/gemm.tdsl (docs/performance.md, "Compile latency").
+  tuning.LoopUnrolling = false;
   llvm::PassBuilder builder(&machine, tuning);
   builder.registerModuleAnalyses(mam);
   builder.registerCGSCCAnalyses(cgam);
@@ -159,8 +224,9 @@ private:
 
 /// One kernel's module, generated and (when asked) optimized, with its context.
 struct BuiltModule {
+  explicit BuiltModule(MachinePool::Lease machine) : machine(std::move(machine)) {}
+  MachinePool::Lease machine;
   std::unique_ptr<llvm::LLVMContext> context;
-  std::unique_ptr<llvm::TargetMachine> machine;
   std::unique_ptr<llvm::Module> module;
   std::shared_ptr<std::string> errors = std::make_shared<std::string>(); // From LLVM, if any.
 
@@ -171,9 +237,8 @@ struct BuiltModule {
 
 BuiltModule buildModule(const ir::LoweredFunc &func, const std::string &symbol, bool optimized,
                         const LlvmCodeGenOptions &options) {
-  BuiltModule built;
   LlvmTargetInfo target = targetInfo(options);
-  built.machine = createTargetMachine(target);
+  BuiltModule built(machinePool().take(target));
   built.context = std::make_unique<llvm::LLVMContext>();
   built.context->setDiagnosticHandler(std::make_unique<QuietDiagnostics>(built.errors));
   built.module = generateLlvmModule(func, symbol, *built.context, *built.machine, target);
@@ -182,16 +247,6 @@ BuiltModule buildModule(const ir::LoweredFunc &func, const std::string &symbol, 
   built.checkNoErrors(func);
   return built;
 }
-
-class JitKernel final : public CompiledCpuKernel {
-public:
-  JitKernel(std::unique_ptr<llvm::orc::LLJIT> jit, KernelEntry fn) : jit(std::move(jit)), fn(fn) {}
-  KernelEntry entry() const override { return fn; }
-
-private:
-  std::unique_ptr<llvm::orc::LLJIT> jit; // Owns the code `fn` points into.
-  KernelEntry fn;
-};
 
 /// A fresh LLJIT for the host whose code can call the process's libm and tdsl's runtime.
 std::unique_ptr<llvm::orc::LLJIT> makeHostJit() {
@@ -216,9 +271,79 @@ std::unique_ptr<llvm::orc::LLJIT> makeHostJit() {
                  .setProcessSymbolsJITDylibSetup(processSymbols)
                  .create();
   TDSL_CHECK(jit) << "cannot create the JIT: " << errorText(jit.takeError());
-  defineRuntimeSymbols(**jit); // tdsl_parallel_for
+  defineRuntimeSymbols(**jit);     // tdsl_parallel_for
   defineBoundsCheckSymbols(**jit); // tdsl_bounds_violation
+  // A damaged object (a cache entry) fails to link: the caller gets the error and recompiles;
+  // LLVM must not print it.
+  (*jit)->getExecutionSession().setErrorReporter(
+      [](llvm::Error error) { llvm::consumeError(std::move(error)); });
   return std::move(*jit);
+}
+
+/// The process's JIT: kernels are linked into JITDylibs of their own in it. Created on first
+/// use and never destroyed (kernels held by static objects outlive static destruction).
+llvm::orc::LLJIT &processJit() {
+  static llvm::orc::LLJIT *jit = makeHostJit().release();
+  return *jit;
+}
+
+void removeDylib(llvm::orc::JITDylib &dylib) {
+  llvm::consumeError(processJit().getExecutionSession().removeJITDylib(dylib));
+}
+
+class JitKernel final : public CompiledCpuKernel {
+public:
+  JitKernel(llvm::orc::JITDylib &dylib, KernelEntry fn) : dylib(dylib), fn(fn) {}
+  ~JitKernel() override { removeDylib(dylib); } // Frees the code `fn` points into.
+  KernelEntry entry() const override { return fn; }
+
+private:
+  llvm::orc::JITDylib &dylib;
+  KernelEntry fn;
+};
+
+/// Links `object` into a fresh JITDylib of the process's JIT (which links against the main
+/// JITDylib: tdsl's runtime; and the process's symbols: libm, libmvec); null when it cannot be
+/// linked or lacks `symbol`.
+std::unique_ptr<CompiledCpuKernel> linkObject(const std::string &object,
+                                              const std::string &symbol) {
+  libmvecAvailable(); // The object may call libmvec: load it into the process, as codegen does.
+  llvm::orc::LLJIT &jit = processJit();
+  static std::atomic<uint64_t> serial{0};
+  auto created = jit.createJITDylib("<tdsl kernel " + std::to_string(serial++) + ">");
+  TDSL_CHECK(created) << "cannot create a JITDylib: " << errorText(created.takeError());
+  llvm::orc::JITDylib &dylib = *created;
+  dylib.addToLinkOrder(jit.getMainJITDylib());
+  if (llvm::orc::JITDylibSP process = jit.getProcessSymbolsJITDylib())
+    dylib.addToLinkOrder(*process); // Normally among LLJIT's default links already.
+  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, symbol + ".o");
+  if (llvm::Error error = jit.addObjectFile(dylib, std::move(buffer))) {
+    llvm::consumeError(std::move(error));
+    removeDylib(dylib);
+    return nullptr;
+  }
+  auto address = jit.lookup(dylib, symbol);
+  if (!address) {
+    llvm::consumeError(address.takeError());
+    removeDylib(dylib);
+    return nullptr;
+  }
+  return std::make_unique<JitKernel>(dylib, address->toPtr<KernelEntry>());
+}
+
+/// Object code of the optimized module.
+std::string emitObject(const ir::LoweredFunc &func, const std::string &symbol,
+                       const LlvmCodeGenOptions &options) {
+  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
+  llvm::SmallString<0> object;
+  llvm::raw_svector_ostream os(object);
+  llvm::legacy::PassManager passes;
+  bool unsupported =
+      built.machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile);
+  TDSL_CHECK(!unsupported) << "the host target cannot emit object files";
+  passes.run(*built.module);
+  built.checkNoErrors(func);
+  return std::string(object.str());
 }
 
 } // namespace
@@ -260,18 +385,9 @@ std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func,
   // A unique symbol per compiled module keeps profiles and JIT debug listings unambiguous.
   static std::atomic<uint64_t> counter{0};
   std::string symbol = sanitizeName(func.name) + "_jit" + std::to_string(counter++);
-  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
-
-  std::unique_ptr<llvm::orc::LLJIT> jit = makeHostJit();
-
-  if (llvm::Error error = jit->addIRModule(
-          llvm::orc::ThreadSafeModule(std::move(built.module), std::move(built.context))))
-    TDSL_CHECK(false) << "the JIT rejects " << func.name << ": " << errorText(std::move(error));
-  auto address = jit->lookup(symbol);
-  TDSL_CHECK(address) << "cannot link " << func.name << ": " << errorText(address.takeError());
-  built.checkNoErrors(func); // Machine code is generated during the lookup.
-  auto fn = address->toPtr<KernelEntry>();
-  return std::make_unique<JitKernel>(std::move(jit), fn);
+  std::unique_ptr<CompiledCpuKernel> kernel = linkObject(emitObject(func, symbol, options), symbol);
+  TDSL_CHECK(kernel) << "cannot link " << func.name;
+  return kernel;
 }
 
 std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func) {
@@ -279,36 +395,12 @@ std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func) {
 }
 
 std::string compileToObject(const ir::LoweredFunc &func, const std::string &symbol) {
-  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, LlvmCodeGenOptions{});
-  llvm::SmallString<0> object;
-  llvm::raw_svector_ostream os(object);
-  llvm::legacy::PassManager passes;
-  bool unsupported =
-      built.machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile);
-  TDSL_CHECK(!unsupported) << "the host target cannot emit object files";
-  passes.run(*built.module);
-  built.checkNoErrors(func);
-  return std::string(object.str());
+  return emitObject(func, symbol, LlvmCodeGenOptions{});
 }
 
-std::unique_ptr<CompiledCpuKernel> loadObject(const std::string &object, const std::string &symbol) {
-  libmvecAvailable(); // The object may call libmvec: load it into the process, as codegen does.
-  std::unique_ptr<llvm::orc::LLJIT> jit = makeHostJit();
-  // A failure here means a damaged entry, which the caller recompiles: LLVM must not print.
-  jit->getExecutionSession().setErrorReporter([](llvm::Error error) {
-    llvm::consumeError(std::move(error));
-  });
-  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, symbol + ".o");
-  if (llvm::Error error = jit->addObjectFile(std::move(buffer))) {
-    llvm::consumeError(std::move(error));
-    return nullptr;
-  }
-  auto address = jit->lookup(symbol);
-  if (!address) {
-    llvm::consumeError(address.takeError());
-    return nullptr;
-  }
-  return std::make_unique<JitKernel>(std::move(jit), address->toPtr<KernelEntry>());
+std::unique_ptr<CompiledCpuKernel> loadObject(const std::string &object,
+                                              const std::string &symbol) {
+  return linkObject(object, symbol);
 }
 
 std::string llvmVersion() { return LLVM_VERSION_STRING; }
