@@ -19,6 +19,7 @@
 #include "support/Check.h"
 
 #include <llvm/ADT/APFloat.h>
+#include <llvm/Analysis/VectorUtils.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
@@ -105,6 +106,25 @@ protected:
   void visitFor(const ir::For *) override { ++loops; }
 };
 
+/// For each buffer loaded in a loop's direct inner loops (its passes, numbered from 1 in order),
+/// the last pass that loads it.
+class PassLoads : public ir::IRVisitor {
+public:
+  std::unordered_map<const ir::BufferNode *, int> last;
+
+protected:
+  void visitFor(const ir::For *n) override {
+    ++pass;
+    UseFinder uses;
+    uses.visit(n->body);
+    for (const ir::BufferNode *buffer : uses.loaded)
+      last[buffer] = pass;
+  }
+
+private:
+  int pass = 0;
+};
+
 /// The bits of `value` in the 16-bit float format `d` (exact: FloatImm values are representable).
 uint16_t halfBits(double value, DType d) {
   llvm::APFloat f(value);
@@ -138,6 +158,12 @@ private:
   /// Inside a loop over rows whose body makes several passes (a row-wise group: max, exp, sum,
   /// divide): the row variable. Loads of kernel inputs at this row prefetch the next row.
   ir::Var rowVar;
+  /// The passes of that row loop (its direct inner loops) count from 1 as they are emitted;
+  /// an input's next row is prefetched only in the last pass that loads the input (see
+  /// prefetchNextRow).
+  int rowPass = 0;
+  int passDepth = 0;
+  std::unordered_map<const ir::BufferNode *, int> lastPassLoading;
 
   // Binds a name for the duration of a scope, restoring any shadowed binding afterwards.
   template <typename Map, typename Key> class ScopedBinding {
@@ -215,6 +241,7 @@ private:
   llvm::Value *compare(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c);
   llvm::Value *intFloorDivMod(llvm::Value *a, llvm::Value *d, bool wantMod);
   llvm::Value *floatMod(llvm::Value *a, llvm::Value *d);
+  llvm::Value *floatMinMax(llvm::Value *a, llvm::Value *c, bool isMax);
   llvm::Value *intPow(llvm::Value *base, llvm::Value *exponent);
   llvm::Value *intPowConstant(llvm::Value *base, int64_t exponent);
   llvm::Function *intPowHelper(llvm::Type *intType);
@@ -452,9 +479,11 @@ llvm::Value *CodeGenLlvm::binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Va
       return v;
     return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, a, c);
   case BinaryOp::Min:
-    return fp ? b.CreateMinimum(a, c) : b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c);
+    return fp ? floatMinMax(a, c, /*isMax=*/false)
+              : b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c);
   case BinaryOp::Max:
-    return fp ? b.CreateMaximum(a, c) : b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c);
+    return fp ? floatMinMax(a, c, /*isMax=*/true)
+              : b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c);
   case BinaryOp::And:
     return b.CreateAnd(a, c);
   case BinaryOp::Or:
@@ -463,6 +492,58 @@ llvm::Value *CodeGenLlvm::binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Va
     break;
   }
   TDSL_UNREACHABLE("unknown binary operator");
+}
+
+llvm::Value *CodeGenLlvm::floatMinMax(llvm::Value *a, llvm::Value *c, bool isMax) {
+  if (!a->getType()->isVectorTy())
+    return isMax ? b.CreateMaximum(a, c) : b.CreateMinimum(a, c);
+  // IEEE 754-2019 maximum/minimum in three vector instructions where LLVM's generic lowering of
+  // llvm.maximum takes six (sign tests and blends around a vmaxps): the max pass of a softmax row
+  // was twice the cost of its sum pass. Where the operands are ordered and differ, x86's
+  // `a > c ? a : c` (vmaxps, one select) is the answer. Where they compare equal or one is NaN
+  // (fcmp ueq, one compare into a mask), the answer is a bitwise function of the two (one
+  // vpternlog): equal non-zero operands have the same bits; of two zeros, maximum is -0 only if
+  // both are (sign bits ANDed) and minimum is -0 if either is (ORed); a NaN operand makes the
+  // exponent all ones and the mantissa non-zero under OR, so the result is a NaN either way.
+  auto *vecTy = llvm::cast<llvm::VectorType>(a->getType());
+  unsigned bits = vecTy->getScalarSizeInBits();
+  llvm::Type *intTy = llvm::VectorType::get(b.getIntNTy(bits), vecTy->getElementCount());
+  llvm::Value *ordered =
+      b.CreateSelect(isMax ? b.CreateFCmpOGT(a, c) : b.CreateFCmpOLT(a, c), a, c);
+  // Where the fix applies, `ordered` is c: combining it rather than c with a lets LLVM emit the
+  // fix as one vpternlog merged into vmaxps's result under the mask.
+  llvm::Value *ai = b.CreateBitCast(a, intTy), *oi = b.CreateBitCast(ordered, intTy);
+  llvm::Value *fix = nullptr;
+  unsigned lanes = llvm::cast<llvm::FixedVectorType>(vecTy)->getNumElements();
+  unsigned chunk = 512 / bits;
+  if (isMax && inlineMathEnabled(target) && (bits == 32 || bits == 64) && lanes % chunk == 0) {
+    // LLVM splits the bit logic below into three instructions and a blend; one vpternlog per
+    // register (written out here), which LLVM merges into vmaxps's result under the mask.
+    // Operands (o, a, ~sign) -> ~sign ? o | a : o & a, i.e. 0xE8 as a truth table.
+    llvm::Intrinsic::ID id = bits == 32 ? llvm::Intrinsic::x86_avx512_pternlog_d_512
+                                        : llvm::Intrinsic::x86_avx512_pternlog_q_512;
+    auto *partTy = llvm::FixedVectorType::get(b.getIntNTy(bits), chunk);
+    llvm::Constant *magnitude = llvm::ConstantInt::get(partTy, ~llvm::APInt::getSignMask(bits));
+    std::vector<llvm::Value *> parts;
+    for (unsigned at = 0; at < lanes; at += chunk) {
+      llvm::SmallVector<int, 16> take;
+      for (unsigned l = 0; l < chunk; ++l)
+        take.push_back(static_cast<int>(at + l));
+      parts.push_back(
+          b.CreateIntrinsic(id, {},
+                            {b.CreateShuffleVector(oi, take), b.CreateShuffleVector(ai, take),
+                             magnitude, b.getInt32(0xE8)}));
+    }
+    fix = parts.size() == 1 ? parts[0] : llvm::concatenateVectors(b, parts);
+  } else {
+    fix = b.CreateOr(ai, oi);
+    if (isMax) // sign bits ANDed, the rest ORed: (a & o) | ((a ^ o) & ~sign).
+      fix = b.CreateOr(b.CreateAnd(ai, oi),
+                       b.CreateAnd(b.CreateXor(ai, oi),
+                                   llvm::ConstantInt::get(intTy, ~llvm::APInt::getSignMask(bits))));
+  }
+  // The select on the integer bits: the form LLVM folds into a merge-masked vpternlog.
+  return b.CreateBitCast(b.CreateSelect(b.CreateFCmpUEQ(a, c), fix, oi), vecTy);
 }
 
 llvm::Value *CodeGenLlvm::compare(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c) {
@@ -1029,9 +1110,22 @@ llvm::Value *CodeGenLlvm::reduceOp(ReduceOp op, Type t, llvm::Value *v) {
     call->setHasAllowReassoc(true);
     return call;
   case ReduceOp::Max: // NaN propagates.
-    return b.CreateFPMaximumReduce(v);
-  case ReduceOp::Min:
-    return b.CreateFPMinimumReduce(v);
+  case ReduceOp::Min: {
+    // Halves combined by floatMinMax down to one lane: IEEE maximum and minimum are associative
+    // and commutative (NaN payloads aside), so any tree gives the same value.
+    auto *vecTy = llvm::dyn_cast<llvm::FixedVectorType>(v->getType());
+    unsigned lanes = vecTy ? vecTy->getNumElements() : 0;
+    for (; lanes > 1 && lanes % 2 == 0; lanes /= 2) {
+      llvm::SmallVector<int, 32> lo, hi;
+      for (unsigned l = 0; l < lanes / 2; ++l)
+        lo.push_back(static_cast<int>(l)), hi.push_back(static_cast<int>(lanes / 2 + l));
+      v = floatMinMax(b.CreateShuffleVector(v, lo), b.CreateShuffleVector(v, hi),
+                      op == ReduceOp::Max);
+    }
+    if (vecTy && lanes == 1)
+      return b.CreateExtractElement(v, b.getInt64(0));
+    return op == ReduceOp::Max ? b.CreateFPMaximumReduce(v) : b.CreateFPMinimumReduce(v);
+  }
   case ReduceOp::Mean:
     break;
   }
@@ -1087,11 +1181,28 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
     VarBinding bind(vars, node.var.get(), counter);
     InnerLoopCounter inner;
     inner.visit(node.body);
-    ir::Var outerRow = rowVar;
-    if (inner.loops >= 2)
+    if (inner.loops >= 2) {
+      ir::Var outerRow = rowVar;
+      int outerPass = rowPass, outerDepth = passDepth;
+      auto outerLast = std::move(lastPassLoading);
       rowVar = node.var;
-    emit(node.body);
-    rowVar = outerRow;
+      rowPass = passDepth = 0;
+      PassLoads passes;
+      passes.visit(node.body);
+      lastPassLoading = std::move(passes.last);
+      emit(node.body);
+      rowVar = outerRow;
+      rowPass = outerPass;
+      passDepth = outerDepth;
+      lastPassLoading = std::move(outerLast);
+    } else {
+      // A pass of the enclosing row loop, or a loop inside one.
+      if (rowVar && passDepth++ == 0)
+        ++rowPass;
+      emit(node.body);
+      if (rowVar)
+        --passDepth;
+    }
   }
   // The counter stays below extent <= INT64_MAX: the increment cannot wrap.
   llvm::Value *next = b.CreateAdd(counter, b.getInt64(1), name + ".next", /*HasNUW=*/true,
@@ -1250,6 +1361,13 @@ llvm::Value *CodeGenLlvm::streamingTest(const ir::Buffer &buffer, llvm::Value *a
 
 void CodeGenLlvm::prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base, int lanes) {
   if (!rowVar || buffer->role != ir::BufferRole::Input || !vars.count(rowVar.get()))
+    return;
+  // Once per line, in the input's last pass over the row: a softmax row's exp pass, long enough
+  // to spread the next row's lines over it. Prefetching in the max pass as well issued them all
+  // in a burst as fast as that short pass reads, then again; it measured slower
+  // (docs/fusion.md, "Row prefetch").
+  auto last = lastPassLoading.find(buffer.get());
+  if (last == lastPassLoading.end() || last->second != rowPass)
     return;
   UseFinder uses;
   uses.visit(base);
