@@ -4,6 +4,7 @@
 #include "tdsl/tdsl.h"
 
 #include "api/CallPlan.h"
+#include "api/Inspect.h"
 #include "api/KernelCache.h"
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaLaunch.h"
@@ -147,6 +148,9 @@ struct KernelState {
 struct ModuleState {
   std::vector<std::shared_ptr<KernelState>> kernels;
 };
+
+const ir::Kernel &kernelIR(const KernelState &state) { return state.kernel; }
+const Target &kernelTarget(const KernelState &state) { return state.target; }
 
 } // namespace detail
 

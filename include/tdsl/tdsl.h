@@ -9,6 +9,7 @@
 
 #include "tdsl/DType.h"
 #include "tdsl/Diagnostics.h"
+#include "tdsl/Inspect.h"
 #include "tdsl/Tensor.h"
 
 #include <map>
@@ -129,6 +130,15 @@ public:
   /// Whether this kernel's first call would load it from the disk cache: "hit (PATH)", or why
   /// not (which part of the cache key differs from the nearest entry); see `tdsl cache why`.
   std::string cacheStatus() const;
+  /// Why the compiler fused what it fused and scheduled what it scheduled: one line per
+  /// producer -> consumer edge (with both statements' line:column: inlined, fused into the
+  /// consumer's loop nest, or stored and read, and why), then the schedule stage's text.
+  std::string explain() const;
+  /// Times the kernel on `inputs` (host tensors; on a Target::cuda() kernel they are copied to
+  /// the device once and each timed call ends with a synchronize): the first call, `warmup`
+  /// untimed calls, then timed calls into preallocated outputs; median and min time, bytes,
+  /// FLOPs, rates and, with ceilings, the roofline figures (see Profile). Prints nothing.
+  Profile profile(const std::vector<Tensor> &inputs, const ProfileOptions &options = {}) const;
 
 private:
   friend class Module;
@@ -141,6 +151,9 @@ class Module {
 public:
   Kernel kernel(const std::string &name) const;
   std::vector<std::string> kernelNames() const;
+  /// Kernel::explain of every kernel, in source order, separated by blank lines: the text of
+  /// `tdsl explain FILE`.
+  std::string explain() const;
 
 private:
   friend class Jit;
@@ -175,6 +188,13 @@ struct JitOptions {
   /// compiled so are slower and never cached on disk.
   bool boundsChecks = false;
 };
+
+/// This machine's ceilings for `target` (the CPU, or the CUDA device; throws RuntimeError
+/// without a GPU): read from calibration.json (calibration-cuda.json) in the cache directory
+/// when its fingerprint matches this machine, else measured (about a second) and cached, as
+/// `tdsl calibrate` does. `force` measures again.
+Ceilings calibrate(const Target &target = Target::cpu(), bool force = false);
+Ceilings calibrate(const Target &target, const CalibrationOptions &options);
 
 class Jit {
 public:

@@ -1,33 +1,26 @@
-// `tdsl bench`: compile once, call on seeded random inputs (untimed warm-up first), then time
-// repeated calls into preallocated outputs with steady_clock. Bytes moved are each input read
-// once plus each output written once, the floor any implementation must pay; FLOPs are counted on
-// the normalized tensor IR (see countFlops) so they do not depend on how the code was scheduled.
+// `tdsl bench`: seeded random inputs, Kernel::profile (api/Profile.cpp: untimed warm-up, then
+// timed calls; bytes are each input read once plus each output written once, FLOPs counted on
+// the normalized tensor IR), the report in text and JSON, and the roofline as SVG.
 #include "Bench.h"
 #include "Calibrate.h"
 
-#include "frontend/Frontend.h"
-#include "ir/Shapes.h"
-#include "passes/Pipeline.h"
-#include "runtime/Cuda.h"
-#include "support/Check.h"
 #include "tdsl/tdsl.h"
 
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 namespace tdsl::tool {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::string readSource(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
@@ -38,107 +31,37 @@ std::string readSource(const std::string &path) {
   return text.str();
 }
 
-const ir::Kernel &findKernel(const ir::Module &module, const std::string &requested,
-                             const std::string &file) {
-  if (!requested.empty()) {
-    if (const ir::Kernel *k = module.find(requested))
-      return *k;
-    std::string known;
-    for (const ir::Kernel &k : module.kernels)
-      known += (known.empty() ? "" : ", ") + k.name;
-    throw RuntimeError(ErrorCode::NoSuchKernel,
-                       "no kernel named '" + requested + "' (this module has: " + known + ")");
-  }
-  if (module.kernels.size() == 1)
-    return module.kernels[0];
+Kernel findKernel(const Module &module, const std::string &requested, const std::string &file) {
+  if (!requested.empty())
+    return module.kernel(requested); // Throws, naming the kernels, when there is none.
+  std::vector<std::string> names = module.kernelNames();
+  if (names.size() == 1)
+    return module.kernel(names[0]);
   std::string list;
-  for (const ir::Kernel &k : module.kernels)
-    list += (list.empty() ? "" : ", ") + k.name;
-  throw RuntimeError(ErrorCode::BadFlag, file + " defines " +
-                                             std::to_string(module.kernels.size()) + " kernels (" +
-                                             list + "); choose one with --kernel");
+  for (const std::string &name : names)
+    list += (list.empty() ? "" : ", ") + name;
+  throw RuntimeError(ErrorCode::BadFlag, file + " defines " + std::to_string(names.size()) +
+                                             " kernels (" + list + "); choose one with --kernel");
 }
 
-/// Concrete input shapes from the declared dims and the --shape values.
-std::vector<std::vector<int64_t>> inputShapes(const ir::Kernel &kernel,
-                                              const std::map<std::string, int64_t> &shapes) {
-  std::vector<std::vector<int64_t>> result;
-  for (const ir::Buffer &input : kernel.inputs) {
-    result.emplace_back();
-    for (const ir::Expr &dim : input->shape) {
-      if (const ir::IntImm *literal = ir::as<ir::IntImm>(dim)) {
-        result.back().push_back(literal->value);
-        continue;
-      }
-      const ir::VarRef *symbol = ir::as<ir::VarRef>(dim);
-      TDSL_CHECK(symbol) << "an input dim is neither a literal nor a symbol";
-      auto it = shapes.find(symbol->var->name);
-      if (it == shapes.end())
-        throw RuntimeError(ErrorCode::UnboundSymbol,
-                           "the size of " + symbol->var->name + " (a dim of input " + input->name +
-                               ") is not known; pass --shape " + symbol->var->name + "=SIZE");
-      result.back().push_back(it->second);
+/// Concrete shape of input `index` from its declared dims and the --shape values.
+std::vector<int64_t> inputShape(const Kernel &kernel, size_t index,
+                                const std::map<std::string, int64_t> &shapes) {
+  std::vector<int64_t> shape;
+  const std::vector<std::vector<std::string>> dims = kernel.inputDims();
+  for (const std::string &dim : dims[index]) {
+    if (!dim.empty() && (std::isdigit(static_cast<unsigned char>(dim[0])) != 0)) {
+      shape.push_back(std::strtoll(dim.c_str(), nullptr, 10)); // A literal dim.
+      continue;
     }
+    auto it = shapes.find(dim);
+    if (it == shapes.end())
+      throw RuntimeError(ErrorCode::UnboundSymbol,
+                         "the size of " + dim + " (a dim of input " + kernel.inputNames()[index] +
+                             ") is not known; pass --shape " + dim + "=SIZE");
+    shape.push_back(it->second);
   }
-  return result;
-}
-
-int64_t points(const std::vector<ir::IterVar> &vars, const ir::Kernel &kernel,
-               const std::vector<int64_t> &symbols) {
-  int64_t n = 1;
-  for (const ir::IterVar &v : vars)
-    n *= std::max<int64_t>(0, ir::evalInt(v.extent, kernel.symbols, symbols));
-  return n;
-}
-
-/// Operations of one evaluation of `e`, by the rule in Bench.h.
-int64_t flopsOf(const ir::Expr &e, const ir::Kernel &kernel, const std::vector<int64_t> &symbols) {
-  auto count = [&](const ir::Expr &x) { return flopsOf(x, kernel, symbols); };
-  switch (e->kind) {
-  case ir::ExprKind::IntImm:
-  case ir::ExprKind::FloatImm:
-  case ir::ExprKind::VarRef:
-    return 0;
-  case ir::ExprKind::Unary: {
-    const ir::Unary *n = e->as<ir::Unary>();
-    return (n->op == ir::UnaryOp::Neg ? 1 : 0) + count(n->a);
-  }
-  case ir::ExprKind::Binary: {
-    const ir::Binary *n = e->as<ir::Binary>();
-    bool logical = n->op == ir::BinaryOp::And || n->op == ir::BinaryOp::Or;
-    return (logical ? 0 : 1) + count(n->a) + count(n->b);
-  }
-  case ir::ExprKind::Call: {
-    int64_t total = 1;
-    for (const ir::Expr &arg : e->as<ir::Call>()->args)
-      total += count(arg);
-    return total;
-  }
-  case ir::ExprKind::Select: {
-    const ir::Select *n = e->as<ir::Select>();
-    return 1 + count(n->cond) + count(n->a) + count(n->b);
-  }
-  case ir::ExprKind::Cast:
-    return count(e->as<ir::Cast>()->a);
-  case ir::ExprKind::Access: {
-    const ir::Access *n = e->as<ir::Access>();
-    return n->fallback ? count(n->fallback) : 0;
-  }
-  case ir::ExprKind::Reduce: {
-    const ir::Reduce *n = e->as<ir::Reduce>();
-    int64_t perPoint = count(n->body) + 1;
-    return points(n->axes, kernel, symbols) * perPoint + (n->op == ir::ReduceOp::Mean ? 1 : 0);
-  }
-  default:
-    TDSL_UNREACHABLE("a loop-level node in tensor IR");
-  }
-}
-
-double median(std::vector<double> values) {
-  TDSL_CHECK(!values.empty()) << "median of no values";
-  std::sort(values.begin(), values.end());
-  size_t mid = values.size() / 2;
-  return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
+  return shape;
 }
 
 std::string jsonString(const std::string &text) {
@@ -165,13 +88,6 @@ std::string number(double value) {
 }
 
 } // namespace
-
-int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols) {
-  int64_t total = 0;
-  for (const ir::Definition &def : kernel.defs)
-    total += points(def.indices, kernel, symbols) * flopsOf(def.value, kernel, symbols);
-  return total;
-}
 
 CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts) {
   CLI::App *cmd = app.add_subcommand("bench", "time a compiled kernel on random inputs");
@@ -203,187 +119,115 @@ CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts) {
   return cmd;
 }
 
-RooflinePoint benchKernel(const BenchOptions &opts, const std::string &source,
-                          const ir::Kernel &irKernel, const std::map<std::string, int64_t> &shapes,
-                          const std::optional<Ceilings> &ceilings, int &threadsUsed);
+RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
+                          const std::map<std::string, int64_t> &shapes,
+                          const std::optional<Ceilings> &ceilings);
 
 int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> &shapes) {
   std::string source = readSource(opts.file);
-
-  // The tensor IR, compiled separately from the Jit's copy, for the FLOP count.
-  auto file = std::make_shared<const SourceFile>(SourceFile{opts.file, source});
-  DiagnosticEngine diags;
-  std::optional<ir::Module> module = frontend::compileSource(file, diags);
-  if (!module || diags.hasErrors())
-    throw CompileError(diags.diagnostics());
+  JitOptions jitOptions;
+  jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
+  jitOptions.threads = opts.threads;
+  Jit jit(jitOptions);
+  Module module = jit.compile(source, opts.file); // Throws with every diagnostic.
   std::optional<Ceilings> ceilings;
   if (opts.roofline || !opts.plot.empty())
-    ceilings = loadOrMeasureCeilings(/*force=*/false, nullptr, opts.target == "cuda");
-  std::vector<const ir::Kernel *> kernels;
+    ceilings = calibrateShowingProgress(jitOptions.target, /*force=*/false);
+  std::vector<Kernel> kernels;
   if (opts.kernel.empty() && !opts.plot.empty())
-    for (const ir::Kernel &k : module->kernels)
-      kernels.push_back(&k);
+    for (const std::string &name : module.kernelNames())
+      kernels.push_back(module.kernel(name));
   else
-    kernels.push_back(&findKernel(*module, opts.kernel, opts.file));
+    kernels.push_back(findKernel(module, opts.kernel, opts.file));
   std::vector<RooflinePoint> points;
-  int threadsUsed = 1;
-  for (const ir::Kernel *k : kernels)
-    points.push_back(benchKernel(opts, source, *k, shapes, ceilings, threadsUsed));
+  for (const Kernel &k : kernels)
+    points.push_back(benchKernel(opts, k, shapes, ceilings));
+  const int threadsUsed = jit.threads();
   if (!opts.plot.empty()) {
     if (!ceilings)
       throw RuntimeError("--plot needs the ceilings (drop --no-roofline)");
     std::ofstream out(opts.plot, std::ios::binary);
     if (!out)
       throw RuntimeError("cannot write " + opts.plot);
-    out << rooflineSvg(points, ceilings->peakGflops(threadsUsed),
-                       ceilings->bandwidthGbps(threadsUsed),
-                       opts.file + " on " + ceilings->fingerprint + ", " +
-                           std::to_string(threadsUsed) +
-                           (threadsUsed == 1 ? " thread" : " threads"));
+    out << rooflineSvg(
+        points, ceilings->peakGflops(threadsUsed), ceilings->bandwidthGbps(threadsUsed),
+        opts.file + " on " + ceilings->fingerprint + ", " + std::to_string(threadsUsed) +
+            (threadsUsed == 1 ? " thread" : " threads"));
   }
   return 0;
 }
 
-RooflinePoint benchKernel(const BenchOptions &opts, const std::string &source,
-                          const ir::Kernel &irKernel, const std::map<std::string, int64_t> &shapes,
-                          const std::optional<Ceilings> &ceilings, int &threadsUsed) {
-  std::vector<std::vector<int64_t>> shapesIn = inputShapes(irKernel, shapes);
-  std::vector<int64_t> symbols = ir::bindSymbols(irKernel, shapesIn);
-  int64_t flops = countFlops(passes::normalize(irKernel), symbols);
-
-  JitOptions jitOptions;
-  jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
-  jitOptions.threads = opts.threads;
-  Jit jit(jitOptions);
-  int threads = jit.threads();
-  threadsUsed = threads;
-  Kernel kernel = jit.compile(source, opts.file).kernel(irKernel.name);
-
+RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
+                          const std::map<std::string, int64_t> &shapes,
+                          const std::optional<Ceilings> &ceilings) {
   std::vector<Tensor> inputs;
-  int64_t bytes = 0;
-  for (size_t i = 0; i < shapesIn.size(); ++i) {
-    inputs.push_back(Tensor::randn(shapesIn[i], kernel.inputDType(i), opts.seed + i));
-    bytes += static_cast<int64_t>(inputs.back().nbytes());
-  }
-  std::vector<Tensor> outputs;
-  std::vector<std::vector<int64_t>> shapesOut = kernel.outputShapes(inputs);
-  for (size_t i = 0; i < shapesOut.size(); ++i) {
-    outputs.push_back(Tensor::zeros(shapesOut[i], kernel.outputDType(i)));
-    bytes += static_cast<int64_t>(outputs.back().nbytes());
-  }
+  for (size_t i = 0; i < kernel.inputNames().size(); ++i)
+    inputs.push_back(
+        Tensor::randn(inputShape(kernel, i, shapes), kernel.inputDType(i), opts.seed + i));
 
-  auto seconds = [](Clock::time_point a, Clock::time_point b) {
-    return std::chrono::duration<double>(b - a).count();
-  };
-  // On the GPU the tensors stay on the device and each timed call ends with a synchronize: the
-  // time of the kernels and their launches, without host-device copies.
-  std::function<void()> runOnce = [&] { kernel.run(inputs, outputs); };
-  std::vector<DeviceTensor> deviceInputs, deviceOutputs;
-  if (opts.target == "cuda") {
-    for (const Tensor &t : inputs)
-      deviceInputs.push_back(DeviceTensor::fromHost(t));
-    for (const Tensor &t : outputs)
-      deviceOutputs.push_back(DeviceTensor::empty(t.shape(), t.dtype()));
-    runOnce = [&] {
-      kernel.runDevice(deviceInputs, deviceOutputs);
-      runtime::cuda::synchronize(irKernel.name);
-    };
-  }
-  // The first call compiles (the Jit compiles lazily) and warms the caches and the TLB.
-  Clock::time_point start = Clock::now();
-  runOnce();
-  double firstCall = seconds(start, Clock::now());
-  for (int i = 0; i < opts.warmup; ++i)
-    runOnce();
-
-  std::vector<double> times;
-  const size_t maxRuns = 1000000;
-  Clock::time_point began = Clock::now();
-  auto enough = [&] {
-    if (opts.runs > 0)
-      return times.size() >= static_cast<size_t>(opts.runs);
-    return times.size() >= maxRuns || (times.size() >= static_cast<size_t>(opts.minRuns) &&
-                                       seconds(began, Clock::now()) >= opts.minSeconds);
-  };
+  ProfileOptions options;
+  options.runs = opts.runs;
+  options.warmup = opts.warmup;
+  options.minSeconds = opts.minSeconds;
+  options.minRuns = opts.minRuns;
+  options.roofline = ceilings.has_value();
+  options.ceilings = ceilings;
   // Progress on a terminal only (stderr a TTY), at most every 0.2 s; nothing in pipes or files.
-  Progress progress("timing " + irKernel.name);
-  while (!enough()) {
-    Clock::time_point t0 = Clock::now();
-    runOnce();
-    times.push_back(seconds(t0, Clock::now()));
-    progress.update(std::to_string(times.size()) + " runs, " +
-                    number(seconds(began, Clock::now())) + " s");
-  }
+  Progress progress("timing " + kernel.name());
+  options.progress = [&](size_t runs, double seconds) {
+    progress.update(std::to_string(runs) + " runs, " + number(seconds) + " s");
+  };
+  Profile p = kernel.profile(inputs, options);
   progress.done();
 
-  double med = median(times);
-  double best = *std::min_element(times.begin(), times.end());
-  double gbps = med > 0 ? static_cast<double>(bytes) / med / 1e9 : 0;
-  double gflops = med > 0 ? static_cast<double>(flops) / med / 1e9 : 0;
+  const double med = p.medianSeconds;
   double floorSeconds =
-      opts.bandwidthGbps > 0 ? static_cast<double>(bytes) / opts.bandwidthGbps / 1e9 : 0;
-
+      opts.bandwidthGbps > 0 ? static_cast<double>(p.bytes) / opts.bandwidthGbps / 1e9 : 0;
   std::string shapeText;
-  for (size_t i = 0; i < irKernel.symbols.size(); ++i)
-    shapeText += (i ? ", " : "") + irKernel.symbols[i]->name + "=" + std::to_string(symbols[i]);
-  std::cout << "kernel " << irKernel.name << " (" << opts.target << ", " << threads
-            << (threads == 1 ? " thread" : " threads") << ")"
+  for (size_t i = 0; i < p.shape.size(); ++i)
+    shapeText += (i ? ", " : "") + p.shape[i].first + "=" + std::to_string(p.shape[i].second);
+  std::cout << "kernel " << p.kernel << " (" << p.target << ", " << p.threads
+            << (p.threads == 1 ? " thread" : " threads") << ")"
             << (shapeText.empty() ? "" : " at " + shapeText) << "\n"
-            << "  runs     " << times.size() << " timed, after " << opts.warmup
-            << " warm-up; first call (compiles) " << number(firstCall * 1e3) << " ms\n"
-            << "  median   " << number(med * 1e3) << " ms   min " << number(best * 1e3) << " ms\n"
-            << "  bytes    " << bytes << "   " << number(gbps) << " GB/s\n"
-            << "  flops    " << flops << "   " << number(gflops) << " GFLOP/s\n";
+            << "  runs     " << p.runs << " timed, after " << p.warmup
+            << " warm-up; first call (compiles) " << number(p.firstCallSeconds * 1e3) << " ms\n"
+            << "  median   " << number(med * 1e3) << " ms   min " << number(p.minSeconds * 1e3)
+            << " ms\n"
+            << "  bytes    " << p.bytes << "   " << number(p.gbps) << " GB/s\n"
+            << "  flops    " << p.flops << "   " << number(p.gflops) << " GFLOP/s\n";
   if (floorSeconds > 0)
     std::cout << "  floor    " << number(floorSeconds * 1e3) << " ms at "
               << number(opts.bandwidthGbps) << " GB/s; reached " << number(100 * floorSeconds / med)
               << "%\n";
-
-  // The roofline: the time the ceilings allow for these FLOPs and bytes, max(flops / peak,
-  // bytes / bandwidth), over the time taken. A kernel far from it whose whole call is a few
-  // microseconds is bound by fixed costs (the call, the threads' hand-off), not by the machine.
-  double intensity = bytes > 0 ? static_cast<double>(flops) / static_cast<double>(bytes) : 0;
-  double fraction = 0, ceilingGflops = 0;
-  std::string bound;
-  if (ceilings) {
-    double peak = ceilings->peakGflops(threads) * 1e9, bw = ceilings->bandwidthGbps(threads) * 1e9;
-    double computeSeconds = static_cast<double>(flops) / peak;
-    double memorySeconds = static_cast<double>(bytes) / bw;
-    double rooflineSeconds = std::max(computeSeconds, memorySeconds);
-    fraction = med > 0 ? rooflineSeconds / med : 0;
-    ceilingGflops = std::min(peak, intensity * bw) / 1e9;
-    bound = (fraction < 0.25 && med < 50e-6)         ? "overhead"
-            : computeSeconds > memorySeconds         ? "compute"
-                                                      : "memory";
-    std::cout << "  roofline intensity " << number(intensity) << " FLOP/byte; bound " << bound
-              << "; roofline_fraction " << number(fraction) << " (ceilings "
-              << number(ceilings->peakGflops(threads)) << " GFLOP/s, "
-              << number(ceilings->bandwidthGbps(threads)) << " GB/s)\n";
-  }
+  if (p.ceilings)
+    std::cout << "  roofline intensity " << number(p.intensity) << " FLOP/byte; bound " << p.bound
+              << "; roofline_fraction " << number(p.rooflineFraction) << " (ceilings "
+              << number(p.ceilings->peakGflops(p.threads)) << " GFLOP/s, "
+              << number(p.ceilings->bandwidthGbps(p.threads)) << " GB/s)\n";
 
   if (opts.json) {
     std::string shapeJson;
-    for (size_t i = 0; i < irKernel.symbols.size(); ++i)
-      shapeJson += (i ? ", " : "") + jsonString(irKernel.symbols[i]->name) + ": " +
-                   std::to_string(symbols[i]);
-    std::cout << "{\"kernel\": " << jsonString(irKernel.name)
-              << ", \"target\": " << jsonString(opts.target) << ", \"threads\": " << threads
-              << ", \"median_ms\": " << number(med * 1e3) << ", \"min_ms\": " << number(best * 1e3)
-              << ", \"runs\": " << times.size() << ", \"bytes\": " << bytes
-              << ", \"flops\": " << flops << ", \"gbps\": " << number(gbps)
-              << ", \"gflops\": " << number(gflops)
-              << ", \"first_call_ms\": " << number(firstCall * 1e3)
+    for (size_t i = 0; i < p.shape.size(); ++i)
+      shapeJson +=
+          (i ? ", " : "") + jsonString(p.shape[i].first) + ": " + std::to_string(p.shape[i].second);
+    std::cout << "{\"kernel\": " << jsonString(p.kernel) << ", \"target\": " << jsonString(p.target)
+              << ", \"threads\": " << p.threads << ", \"median_ms\": " << number(med * 1e3)
+              << ", \"min_ms\": " << number(p.minSeconds * 1e3) << ", \"runs\": " << p.runs
+              << ", \"bytes\": " << p.bytes << ", \"flops\": " << p.flops
+              << ", \"gbps\": " << number(p.gbps) << ", \"gflops\": " << number(p.gflops)
+              << ", \"first_call_ms\": " << number(p.firstCallSeconds * 1e3)
               << ", \"file\": " << jsonString(opts.file) << ", \"shape\": {" << shapeJson << "}";
     if (floorSeconds > 0)
       std::cout << ", \"floor_ms\": " << number(floorSeconds * 1e3)
                 << ", \"floor_frac\": " << number(floorSeconds / med);
-    if (ceilings)
-      std::cout << ", \"intensity\": " << number(intensity) << ", \"bound\": " << jsonString(bound)
-                << ", \"roofline_fraction\": " << number(fraction)
-                << ", \"ceiling_gflops\": " << number(ceilingGflops);
+    if (p.ceilings)
+      std::cout << ", \"intensity\": " << number(p.intensity)
+                << ", \"bound\": " << jsonString(p.bound)
+                << ", \"roofline_fraction\": " << number(p.rooflineFraction)
+                << ", \"ceiling_gflops\": " << number(p.ceilingGflops);
     std::cout << "}" << std::endl;
   }
-  return RooflinePoint{irKernel.name, intensity, gflops, gbps};
+  return RooflinePoint{p.kernel, p.intensity, p.gflops, p.gbps};
 }
 
 namespace {
@@ -391,8 +235,11 @@ namespace {
 std::string xmlEscape(const std::string &text) {
   std::string out;
   for (char c : text)
-    out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : c == '"' ? "&quot;"
-                                                                                : std::string(1, c);
+    out += c == '<'   ? "&lt;"
+           : c == '>' ? "&gt;"
+           : c == '&' ? "&amp;"
+           : c == '"' ? "&quot;"
+                      : std::string(1, c);
   return out;
 }
 
@@ -428,16 +275,18 @@ std::string rooflineSvg(const std::vector<RooflinePoint> &points, double peakGfl
                       (width - left - right);
   };
   auto Y = [&](double v) {
-    return height - bottom - (std::log(v) - std::log(yMin)) / (std::log(yMax) - std::log(yMin)) *
-                                 (height - top - bottom);
+    return height - bottom -
+           (std::log(v) - std::log(yMin)) / (std::log(yMax) - std::log(yMin)) *
+               (height - top - bottom);
   };
   std::ostringstream svg;
   svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
       << "\" viewBox=\"0 0 " << width << " " << height
       << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Roofline: "
-      << xmlEscape(title) << "</text>\n";
+      << "<text x=\"" << width / 2
+      << "\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Roofline: " << xmlEscape(title)
+      << "</text>\n";
   // Grid and tick labels.
   for (double x = xMin; x <= xMax * 1.001; x *= 2) {
     svg << "<line x1=\"" << fmt(X(x)) << "\" y1=\"" << top << "\" x2=\"" << fmt(X(x)) << "\" y2=\""

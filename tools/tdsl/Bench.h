@@ -1,8 +1,7 @@
 // `tdsl bench`: times one compiled kernel on seeded random inputs and reports its median and
-// minimum time, the bytes it must move, the FLOPs it performs, and the rates they give.
+// minimum time, the bytes it must move, the FLOPs it performs, and the rates they give: the
+// command line over Kernel::profile (api/Profile.cpp), and the roofline plot.
 #pragma once
-
-#include "ir/Kernel.h"
 
 #include <cstdint>
 #include <map>
@@ -49,13 +48,5 @@ CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts);
 /// Runs `tdsl bench` with the shape symbols already parsed from `opts.shapes`. Throws
 /// tdsl::CompileError / tdsl::RuntimeError on bad input. Returns the exit status.
 int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> &shapes);
-
-/// Floating-point (and other value) operations of one call, counted on the normalized tensor IR:
-/// per point of each definition's domain, one per arithmetic, min/max, comparison or select
-/// operation and one per math-function call (transcendentals count 1 each); casts, reads, index
-/// arithmetic inside subscripts and `and/or/not` count 0. A reduction counts, per point of its
-/// axes, its body's operations plus 1 for the combine (so a matmul is 2*M*N*K), and `mean` adds
-/// 1 division per result. `symbols` are the values of `kernel.symbols`.
-int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols);
 
 } // namespace tdsl::tool

@@ -1,8 +1,10 @@
-// `tdsl calibrate`: this machine's ceilings for the roofline: peak FLOP/s (FMAs in the widest
-// vectors the CPU has, on one thread and on every hardware thread) and copy bandwidth (one
-// thread and all). Measured once and cached (calibration.json in the kernel cache's directory)
-// with a fingerprint of the machine; measured again when the fingerprint changes.
+// `tdsl calibrate`: this machine's ceilings for the roofline, from tdsl::calibrate (peak FLOP/s
+// and copy bandwidth of the CPU, on one thread and on every hardware thread, or of the CUDA
+// device; measured once and cached with a fingerprint of the machine). Also the terminal
+// progress line that long commands show.
 #pragma once
+
+#include "tdsl/tdsl.h"
 
 #include <string>
 
@@ -29,32 +31,8 @@ private:
   bool shown = false;
 };
 
-struct Ceilings {
-  std::string fingerprint; // CPU model, features, hardware threads, memory size.
-  std::string isa;         // "avx512f", "avx2+fma" or "sse2": the vectors the peak used.
-  int threads = 1;         // Hardware threads the "all" figures used.
-  double peakGflops1 = 0, peakGflopsAll = 0;       // f32 FMAs, 2 FLOPs each.
-  double bandwidthGbps1 = 0, bandwidthGbpsAll = 0; // Bytes read + written per second.
-
-  /// The ceilings for a kernel running on `threads` threads (1, or the all-thread figures).
-  double peakGflops(int threads) const { return threads <= 1 ? peakGflops1 : peakGflopsAll; }
-  double bandwidthGbps(int threads) const {
-    return threads <= 1 ? bandwidthGbps1 : bandwidthGbpsAll;
-  }
-  std::string json() const;
-};
-
-/// This machine's fingerprint.
-std::string machineFingerprint();
-/// Measures the ceilings now (about a second).
-Ceilings measureCeilings();
-/// The CUDA device's fingerprint (name, architecture, SMs, memory, driver) and ceilings (peak f32
-/// FMA rate on every SM, device-to-device copy bandwidth). Throw RuntimeError without a GPU.
-std::string cudaFingerprint();
-Ceilings measureCudaCeilings();
-/// The cached ceilings of this machine's CPU, or with `cuda` of its GPU, when their fingerprint
-/// matches, else measured and cached. `fromCache` says which.
-Ceilings loadOrMeasureCeilings(bool force, bool *fromCache = nullptr, bool cuda = false);
+/// tdsl::calibrate with its progress shown on a terminal ("calibrating: ...").
+Ceilings calibrateShowingProgress(const Target &target, bool force);
 
 struct CalibrateOptions {
   bool force = false, json = false;

@@ -1,14 +1,16 @@
-// `tdsl calibrate --target cuda`: the GPU's ceilings. Peak f32 FLOP/s from a kernel of
-// independent FMA chains on every SM (compiled with NVRTC for the device), copy bandwidth from a
-// device-to-device copy of 1 GiB, each the median of timed repeats after a warm-up.
-#include "Calibrate.h"
+// tdsl::calibrate(Target::cuda()) (`tdsl calibrate --target cuda`): the GPU's ceilings. Peak f32
+// FLOP/s from a kernel of independent FMA chains on every SM (compiled with NVRTC for the device),
+// copy bandwidth from a device-to-device copy of 1 GiB, each the median of timed repeats after a
+// warm-up.
+#include "api/Inspect.h"
 
 #include "codegen/cuda/CudaBackend.h"
 #include "runtime/Cuda.h"
 
+#include <functional>
 #include <string>
 
-namespace tdsl::tool {
+namespace tdsl::detail {
 namespace {
 
 // Eight independent chains per thread hide the FMA latency; many warps per SM fill the pipes.
@@ -70,18 +72,19 @@ std::string cudaFingerprint() {
          std::to_string(d.driverVersion);
 }
 
-Ceilings measureCudaCeilings() {
+Ceilings measureCudaCeilings(const std::function<void(const std::string &)> &progress) {
   const runtime::cuda::DeviceInfo &device = runtime::cuda::device();
   Ceilings c;
   c.fingerprint = cudaFingerprint();
   c.isa = "cuda " + device.smArch();
   c.threads = 1; // One device: the "1" and "all" figures are the same.
-  Progress progress("calibrating " + device.name);
-  progress.update("peak FLOP/s");
+  if (progress)
+    progress("peak FLOP/s");
   c.peakGflops1 = c.peakGflopsAll = peakGflops(device);
-  progress.update("copy bandwidth");
+  if (progress)
+    progress("copy bandwidth");
   c.bandwidthGbps1 = c.bandwidthGbpsAll = copyGbps();
   return c;
 }
 
-} // namespace tdsl::tool
+} // namespace tdsl::detail

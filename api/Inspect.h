@@ -1,0 +1,31 @@
+// Internal to the API library: what Explain.cpp, Calibrate.cpp, CalibrateCuda.cpp and
+// Profile.cpp share with each other and with Jit.cpp (which owns the kernels' state).
+#pragma once
+
+#include "tdsl/tdsl.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tdsl::ir {
+struct Kernel;
+}
+
+namespace tdsl::detail {
+
+/// A kernel handle's tensor IR (sema's output) and the target it was compiled for (Jit.cpp).
+const ir::Kernel &kernelIR(const KernelState &state);
+const Target &kernelTarget(const KernelState &state);
+
+/// Operations of one call on symbol values `symbols` (those of `kernel.symbols`), counted on the
+/// given (normalized) tensor IR by the rule in Profile's comment (Profile.cpp).
+int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols);
+
+/// The CUDA device's fingerprint (name, architecture, SMs, memory, driver) and ceilings
+/// (CalibrateCuda.cpp). Throw RuntimeError without a GPU.
+std::string cudaFingerprint();
+Ceilings measureCudaCeilings(const std::function<void(const std::string &)> &progress);
+
+} // namespace tdsl::detail
