@@ -8,6 +8,7 @@
 #include "api/Inspect.h"
 
 #include "api/KernelCache.h"
+#include "tdsl/Tensor.h"
 
 #include <immintrin.h>
 
@@ -146,14 +147,19 @@ double peakGflops(const Isa &isa, int threads) {
 
 double copyGbps(int threads) {
   const size_t bytes = size_t{128} << 20;
-  std::unique_ptr<char[]> src(new char[bytes]), dst(new char[bytes]);
-  std::memset(src.get(), 1, bytes);
-  std::memset(dst.get(), 0, bytes); // Touch every page before timing.
+  // Tensors, so the copy runs on the memory kernels get (huge pages for large tensors); zeros()
+  // touches every page before timing.
+  const int64_t floats = static_cast<int64_t>(bytes / sizeof(float));
+  Tensor srcTensor = Tensor::zeros({floats}, DType::F32),
+         dstTensor = Tensor::zeros({floats}, DType::F32);
+  auto *src = static_cast<char *>(srcTensor.data());
+  auto *dst = static_cast<char *>(dstTensor.data());
+  std::memset(src, 1, bytes);
   size_t chunk = bytes / threads;
   double best = 1e30;
   for (int attempt = 0; attempt < 4; ++attempt)
     best = std::min(best, onThreads(threads, [&](int t) {
-                      std::memcpy(dst.get() + t * chunk, src.get() + t * chunk, chunk);
+                      std::memcpy(dst + t * chunk, src + t * chunk, chunk);
                     }));
   sink = dst[bytes / 2];
   return 2.0 * static_cast<double>(chunk * threads) / best / 1e9; // Read + write.
