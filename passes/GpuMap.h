@@ -116,11 +116,27 @@ struct GpuKernel {
   ir::Expr rowScratchBytes, rowBytes;
   ir::Expr sharedBytes; // Dynamic shared memory at launch; null: none.
   int64_t sharedLimit = 0, copyLimit = 0;
+  /// Rows held in registers: when `registerRows` (a bool over the symbols and `lets`) holds,
+  /// the row has ((S - 1) * L, S * L] points for one S in registerSlots, registerSlots / 2, ...,
+  /// kMinRegisterSlots (L: the row's threads), every row buffer has the row's length, and each
+  /// thread keeps its elements q = lane + m * L (m < S, a compile-time bound, the loops over m
+  /// fully unrolled) in a local array: the input row is read from global memory once, the
+  /// intermediates never leave registers, and no dynamic shared memory is needed (sharedBytes
+  /// is 0 then). 0 slots: no register variant.
+  static constexpr int kMinRegisterSlots = 8;
+  int registerSlots = 0;
+  ir::Expr registerRows;
   /// Contraction: loops i in [0, extentI), j in [0, extentJ) over the output, k in [0,
   /// extentK) reduced; `items[0]` holds the accumulator, its init and the epilogue (`post`, over
   /// i, j and acc[0]); `factorA` uses only i and k, `factorB` only k and j (f32 values).
   ir::Var varI, varJ, varK;
   ir::Expr extentI, extentJ, extentK, factorA, factorB;
+  /// Contraction on tensor cores: when both factors are f32 casts of 16-bit values (bf16 or
+  /// f16, the same type; the product of two such values is exact in f32) and the device has
+  /// mma.sync (sm_80+), `tensorCoreType` is that type and factorA16/factorB16 the 16-bit values;
+  /// else F32 (the CUDA-core tiles).
+  DType tensorCoreType = DType::F32;
+  ir::Expr factorA16, factorB16;
   /// ReducePartials / ReduceFinal: the partial results (a heap buffer in `allocations`).
   ir::Buffer partials;
   int64_t partialCount = 0;

@@ -562,6 +562,7 @@ private:
   /// double-buffered shared memory (16 KiB), the epilogue fused.
   bool tryContraction(size_t i) {
     static constexpr int64_t kSharedBytes = 2 * 2 * 8 * 128 * 4;
+    static constexpr int64_t kMmaSharedBytes = 2 * 2 * 128 * 40 * 2;
     if (threads != 256 || target.sharedBytesPerBlock < kSharedBytes)
       return false;
     const Item &item = items[i];
@@ -600,6 +601,21 @@ private:
     k.extentK = r.inner.loops[0]->extent;
     k.factorA = fa;
     k.factorB = fb;
+    // 16-bit factors: tensor cores (mma.sync m16n8k16, f32 accumulation; 40 KiB of tiles).
+    auto narrow = [](const Expr &e) -> Expr {
+      const Cast *c = as<Cast>(e);
+      if (!c || c->a->type.isVector() ||
+          (c->a->type.dtype != DType::BF16 && c->a->type.dtype != DType::F16))
+        return nullptr;
+      return c->a;
+    };
+    Expr na = narrow(fa), nb = narrow(fb);
+    if (na && nb && na->type.dtype == nb->type.dtype && target.computeCapability >= 80 &&
+        target.sharedBytesPerBlock >= kMmaSharedBytes) {
+      k.tensorCoreType = na->type.dtype;
+      k.factorA16 = na;
+      k.factorB16 = nb;
+    }
     GpuRowItem ri;
     ri.reduction = true;
     ri.acc = r.acc;
@@ -796,6 +812,28 @@ private:
         Select::make(Binary::make(BinaryOp::Le, all, intImm(k.copyLimit)), all,
                      Select::make(Binary::make(BinaryOp::Le, scratch, intImm(k.sharedLimit)),
                                   scratch, intImm(0)));
+    // Rows of ((S - 1) * L, S * L] points for S = 32, 16, 8 (fewer slots with more buffers, to
+    // stay clear of spills) stay in registers, chosen at run time by the row length; all row
+    // buffers must have the row's length.
+    size_t n = k.rowBuffers.size();
+    int slots = n <= 2 ? 32 : n <= 4 ? 16 : n <= 8 ? 8 : 0;
+    for (const GpuRowBuffer &rb : k.rowBuffers)
+      if (!equal(rb.length, k.rowLength))
+        slots = 0;
+    if (slots >= GpuKernel::kMinRegisterSlots) {
+      k.registerSlots = slots;
+      Expr rowThreads = Select::make(Binary::make(BinaryOp::Le, k.rowLength, intImm(1024)),
+                                     intImm(target.warpSize), intImm(threads));
+      Expr any;
+      for (int s = slots; s >= GpuKernel::kMinRegisterSlots; s /= 2) {
+        Expr fits = Binary::make(
+            BinaryOp::And, Binary::make(BinaryOp::Gt, k.rowLength, mul(intImm(s - 1), rowThreads)),
+            Binary::make(BinaryOp::Le, k.rowLength, mul(intImm(s), rowThreads)));
+        any = any ? Binary::make(BinaryOp::Or, any, fits) : fits;
+      }
+      k.registerRows = any;
+      k.sharedBytes = Select::make(k.registerRows, intImm(0), k.sharedBytes);
+    }
     return local;
   }
 

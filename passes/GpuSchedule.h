@@ -20,6 +20,7 @@ struct GpuTarget {
   int sharedBytesPerBlockOptin = 227 * 1024; // With the kernel's attribute set.
   int sharedBytesPerMultiprocessor = 228 * 1024;
   int registersPerBlock = 65536;
+  int computeCapability = 90; // major * 10 + minor: mma.sync with bf16/f16 needs 80.
 
   /// Threads per block for every schedule: 256 (8 warps) where the device allows.
   int threadsPerBlock() const;

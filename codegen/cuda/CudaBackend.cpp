@@ -6,6 +6,7 @@
 #include "codegen/cuda/CudaBackend.h"
 
 #include "ir/IRPrinter.h"
+#include "ir/IRVisitor.h"
 #include "passes/GpuMap.h"
 #include "passes/GpuSchedule.h"
 #include "support/Check.h"
@@ -364,7 +365,14 @@ public:
        << " threads.\n";
     os << "extern \"C\" __global__ void ";
     if (const IntImm *t = as<IntImm>(kernel.threads); t && t->value <= 1024)
-      os << "__launch_bounds__(" << t->value << ") ";
+      // Contractions: at most 128 registers a thread so that two blocks share an SM (149
+      // otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes).
+      os << "__launch_bounds__(" << t->value
+         << (kernel.schedule == passes::GpuScheduleKind::Contraction &&
+                     kernel.tensorCoreType == DType::F32
+                 ? ", 2"
+                 : "")
+         << ") ";
     os << kernel.name << "(";
     for (size_t i = 0; i < params.size(); ++i)
       os << (i ? ", " : "") << params[i];
@@ -522,6 +530,20 @@ public:
            std::to_string(k.sharedLimit) + "LL;");
       line("const long long tdsl_row_bytes = tdsl_copy_ok ? tdsl_all_bytes : tdsl_scratch_bytes;");
     }
+    if (k.registerSlots > 0) {
+      // A variant for each slot count S: rows of ((S - 1) * L, S * L] points.
+      std::string len = paren(emitExpr(k.rowLength), PrecRel);
+      for (int slots = k.registerSlots; slots >= passes::GpuKernel::kMinRegisterSlots; slots /= 2) {
+        line(std::string(slots == k.registerSlots ? "if (" : "} else if (") + len + " > " +
+             std::to_string(slots - 1) + " * tdsl_L && " + len + " <= " + std::to_string(slots) +
+             " * tdsl_L) {");
+        ++indent;
+        emitRegisterRows(k, slots);
+        --indent;
+      }
+      line("} else {");
+      ++indent;
+    }
     std::string r = bindVar(k.row);
     indexVars.insert(k.row.get());
     nonNegVars.insert(k.row.get());
@@ -585,6 +607,89 @@ public:
     }
     --indent;
     line("}");
+    if (k.registerSlots > 0) {
+      --indent;
+      line("}");
+    }
+  }
+
+  /// The Rows variant with the row buffers in registers, for rows of ((S - 1) * tdsl_L, S *
+  /// tdsl_L] points (S = `slots`): thread `tdsl_lane` owns the elements q = tdsl_lane + m *
+  /// tdsl_L, m < S, of every row buffer (a local array indexed by the fully unrolled m, so it
+  /// lives in registers); only the last slot can fall outside the row and needs a guard (a
+  /// guard on every slot keeps S predicates alive: softmax took 177 registers a thread instead
+  /// of 64). Every member maps q to threads the same way, so a thread only reads row elements
+  /// it wrote itself: no barriers between members (the reductions' exchange has its own).
+  void emitRegisterRows(const passes::GpuKernel &k, int slotCount) {
+    const std::string slots = std::to_string(slotCount);
+    const std::string guard = "tdsl_m < " + std::to_string(slotCount - 1) + " || ";
+    std::string r = bindVar(k.row);
+    indexVars.insert(k.row.get());
+    nonNegVars.insert(k.row.get());
+    line("for (long long " + r + " = blockIdx.x * tdsl_rpb + threadIdx.x / tdsl_L; " + r +
+         " < tdsl_rows; " + r + " += gridDim.x * tdsl_rpb) {");
+    ++indent;
+    for (const auto &[var, value] : k.rowLets)
+      line(emitLet(var, value));
+    for (const Buffer &b : k.rowRegisters)
+      line(cType(b->dtype) + " " + bindBuffer(b) + "[1];");
+    std::string rowIndex = paren(emitExpr(k.rowIndex), PrecMul);
+    std::set<const BufferNode *> locals;
+    for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
+      line(cType(rb.global->dtype) + " " + bindBuffer(rb.local) + "[" + slots + "];");
+      locals.insert(rb.local.get());
+    }
+    // The input rows, read once: all of a thread's loads are independent and in flight at once.
+    for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
+      if (!rb.copyIn)
+        continue;
+      std::string len = paren(emitExpr(rb.length), PrecMul);
+      line("#pragma unroll");
+      line("for (int tdsl_m = 0; tdsl_m < " + slots + "; ++tdsl_m) {");
+      line("  const long long tdsl_q = tdsl_lane + (long long)tdsl_m * tdsl_L;");
+      line("  if (" + guard + "tdsl_q < " + len + ") " + bufferName(rb.local) +
+           "[tdsl_m] = " + bufferName(rb.global) + "[" + rowIndex + " * " + len + " + tdsl_q];");
+      line("}");
+    }
+    registerBuffers = locals;
+    for (const passes::GpuRowItem &item : k.items) {
+      line("{");
+      ++indent;
+      if (item.reduction) {
+        line(cType(item.acc->dtype) + " " + bindBuffer(item.acc) + "[1];");
+        emitStmt(item.pre);
+      }
+      bool usesRow = touches(item.inner, locals);
+      if (usesRow) {
+        std::string q = bindVar(item.q);
+        indexVars.insert(item.q.get());
+        nonNegVars.insert(item.q.get());
+        registerIndex = item.q.get();
+        line("#pragma unroll");
+        line("for (int tdsl_m = 0; tdsl_m < " + slots + "; ++tdsl_m) {");
+        ++indent;
+        line("const long long " + q + " = tdsl_lane + (long long)tdsl_m * tdsl_L;");
+        line("if (" + guard + q + " < " + paren(emitExpr(item.innerCount), PrecRel) + ") {");
+        ++indent;
+        emitStmt(item.inner);
+        --indent;
+        line("}");
+        --indent;
+        line("}");
+        registerIndex = nullptr;
+      } else {
+        emitStrided(item, "tdsl_lane", "tdsl_L");
+      }
+      if (item.reduction) {
+        emitCombine(item, "tdsl_L");
+        emitStmt(item.post);
+      }
+      --indent;
+      line("}");
+    }
+    registerBuffers.clear();
+    --indent;
+    line("}");
   }
 
   /// Contractions: a block computes a 128x128 tile of the output, a thread 8x8 of it (rows
@@ -593,6 +698,10 @@ public:
   /// current step computes. Points outside the output or past K read as 0. The epilogue (the
   /// reduction's final store) runs on each output point in registers.
   void emitContraction(const passes::GpuKernel &k) {
+    if (k.tensorCoreType != DType::F32) {
+      emitContractionMma(k);
+      return;
+    }
     const passes::GpuRowItem &item = k.items.at(0);
     std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
     for (const Var &v : {k.varI, k.varJ, k.varK}) {
@@ -623,33 +732,86 @@ public:
     line("  #pragma unroll");
     line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) tdsl_c[tdsl_r][tdsl_s] = " + acc + ";");
     line("float tdsl_ra[4], tdsl_rb[4];");
-    auto load = [&](const std::string &k0) {
-      line("#pragma unroll");
-      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
+    // A factor that is a plain load contiguous along k (A) or j (B): one 16-byte load of 4
+    // values a thread (checked: in range and aligned, else 4 scalar loads), else 4 scalar
+    // loads a thread at scattered points.
+    const Load *vecA = contiguousLoad(k.factorA, k.varK);
+    const Load *vecB = contiguousLoad(k.factorB, k.varJ);
+    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
+                     const std::string &fixedOk, const std::string &moving,
+                     const std::string &bound) {
+      line("const float *tdsl_p = (const float *)&" + bufferName(l->buffer) + "[" +
+           emitExpr(l->index).text + "];");
+      line("if (" + fixedOk + " && " + moving + " + 4 <= " + bound +
+           " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
+      line("  const float4 tdsl_v = *(const float4 *)tdsl_p;");
+      line("  " + dst + "[0] = tdsl_v.x; " + dst + "[1] = tdsl_v.y; " + dst + "[2] = tdsl_v.z; " +
+           dst + "[3] = tdsl_v.w;");
+      line("} else {");
       ++indent;
-      line("const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-      line("{");
-      line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 8;");
-      line("  const long long " + kName + " = " + k0 + " + tdsl_e % 8;");
-      line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
-           " : 0.0f;");
-      line("}");
-      line("{");
-      line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
-      line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
-      line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
+      line("const long long tdsl_vb = " + moving + ";");
+      line("#pragma unroll");
+      line("for (int tdsl_u = 0; tdsl_u < 4; ++tdsl_u) {");
+      line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
+      line("  " + dst + "[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
            " : 0.0f;");
       line("}");
       --indent;
       line("}");
     };
+    auto load = [&](const std::string &k0) {
+      if (vecA) {
+        line("{");
+        ++indent;
+        line("const long long " + iName + " = tdsl_m0 + tdsl_t / 2;");
+        line("const long long " + kName + " = " + k0 + " + tdsl_t % 2 * 4;");
+        chunk("tdsl_ra", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
+        --indent;
+        line("}");
+      } else {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
+        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+        line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 8;");
+        line("  const long long " + kName + " = " + k0 + " + tdsl_e % 8;");
+        line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
+             " : 0.0f;");
+        line("}");
+      }
+      if (vecB) {
+        line("{");
+        ++indent;
+        line("const long long " + kName + " = " + k0 + " + tdsl_t / 32;");
+        line("const long long " + jName + " = tdsl_n0 + tdsl_t % 32 * 4;");
+        chunk("tdsl_rb", vecB, b, kName + " < tdsl_K", jName, "tdsl_N");
+        --indent;
+        line("}");
+      } else {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
+        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+        line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
+        line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
+        line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
+             " : 0.0f;");
+        line("}");
+      }
+    };
     auto store = [&](const std::string &buf) {
       line("#pragma unroll");
       line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
       line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-      line("  tdsl_As[" + buf + "][tdsl_e % 8][tdsl_e / 8] = tdsl_ra[tdsl_r];");
-      line("  tdsl_Bs[" + buf + "][tdsl_e / 128][tdsl_e % 128] = tdsl_rb[tdsl_r];");
+      if (vecA)
+        line("  tdsl_As[" + buf + "][tdsl_t % 2 * 4 + tdsl_r][tdsl_t / 2] = tdsl_ra[tdsl_r];");
+      else
+        line("  tdsl_As[" + buf + "][tdsl_e % 8][tdsl_e / 8] = tdsl_ra[tdsl_r];");
+      if (!vecB)
+        line("  tdsl_Bs[" + buf + "][tdsl_e / 128][tdsl_e % 128] = tdsl_rb[tdsl_r];");
       line("}");
+      if (vecB)
+        line("*(float4 *)&tdsl_Bs[" + buf +
+             "][tdsl_t / 32][tdsl_t % 32 * 4] = make_float4(tdsl_rb[0], "
+             "tdsl_rb[1], tdsl_rb[2], tdsl_rb[3]);");
     };
     load("0LL");
     store("0");
@@ -715,6 +877,264 @@ public:
     line("}");
   }
 
+  /// Contractions of 16-bit factors on tensor cores: a block computes a 128x128 tile of the
+  /// output with 8 warps of 32x64 (2x8 mma.sync m16n8k16 tiles a warp, f32 accumulators in
+  /// registers), k in steps of 32 through double-buffered shared memory holding the factors'
+  /// 16-bit values (A as [m][k], B transposed as [n][k], rows padded to 40 values so that the
+  /// fragment loads hit 32 distinct banks); the next step's values are loaded into registers
+  /// while this one computes. Points outside the output or past K read as 0. The epilogue runs
+  /// on each output point from registers.
+  void emitContractionMma(const passes::GpuKernel &k) {
+    const passes::GpuRowItem &item = k.items.at(0);
+    std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
+    for (const Var &v : {k.varI, k.varJ, k.varK}) {
+      indexVars.insert(v.get());
+      nonNegVars.insert(v.get());
+    }
+    const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
+    line("// Tensor cores: mma.sync m16n8k16 on " + type + " factors, f32 accumulation.");
+    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
+    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
+    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
+    line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
+    line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
+    line("__shared__ __align__(16) unsigned short tdsl_As[2][128][40];");
+    line("__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];");
+    line("const int tdsl_t = (int)threadIdx.x, tdsl_l = tdsl_t & 31, tdsl_g = tdsl_l >> 2, "
+         "tdsl_q = tdsl_l & 3;");
+    line("const int tdsl_wm = (tdsl_t >> 6) * 32, tdsl_wn = ((tdsl_t >> 5) & 1) * 64;");
+    std::string accName = bindBuffer(item.acc);
+    std::string acc = accName + "[0]";
+    std::string a = emitExpr(k.factorA16).text, b = emitExpr(k.factorB16).text;
+    line(
+        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
+    ++indent;
+    line("const long long tdsl_m0 = tdsl_tile / tdsl_tn * 128, tdsl_n0 = tdsl_tile % tdsl_tn * "
+         "128;");
+    line("float " + accName + "[1];");
+    emitStmt(item.pre);
+    line("float tdsl_d[2][8][4];");
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r)");
+    line("  #pragma unroll");
+    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
+    line("    #pragma unroll");
+    line("    for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) tdsl_d[tdsl_r][tdsl_s][tdsl_h] = " + acc +
+         ";");
+    // Each side's values: 16-byte loads of 8 consecutive values where the factor is a plain
+    // load contiguous along the tile's inner loop (checked per chunk: in range and aligned,
+    // else 8 scalar loads), else 16 scalar loads a thread.
+    const Load *vecA = contiguousLoad(k.factorA16, k.varK);
+    const Load *vecBk = contiguousLoad(k.factorB16, k.varK);
+    const Load *vecBj = vecBk ? nullptr : contiguousLoad(k.factorB16, k.varJ);
+    line(std::string(vecA ? "uint4 tdsl_ra[2];" : "unsigned short tdsl_ra[16];") +
+         (vecBk || vecBj ? " uint4 tdsl_rb[2];" : " unsigned short tdsl_rb[16];"));
+    // dst = the 8 values at `moving` + 0..7 (the other index variables already declared).
+    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
+                     const std::string &fixedOk, const std::string &moving,
+                     const std::string &bound) {
+      line("const unsigned short *tdsl_p = (const unsigned short *)&" + bufferName(l->buffer) +
+           "[" + emitExpr(l->index).text + "];");
+      line("if (" + fixedOk + " && " + moving + " + 8 <= " + bound +
+           " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
+      line("  " + dst + " = *(const uint4 *)tdsl_p;");
+      line("} else {");
+      ++indent;
+      line("const long long tdsl_vb = " + moving + ";");
+      line("unsigned short tdsl_v[8];");
+      line("#pragma unroll");
+      line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u) {");
+      line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
+      line("  tdsl_v[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
+           " : (unsigned short)0;");
+      line("}");
+      line(dst + " = make_uint4(tdsl_v[0] | ((unsigned)tdsl_v[1] << 16), tdsl_v[2] | "
+                 "((unsigned)tdsl_v[3] << 16), tdsl_v[4] | ((unsigned)tdsl_v[5] << 16), "
+                 "tdsl_v[6] | ((unsigned)tdsl_v[7] << 16));");
+      --indent;
+      line("}");
+    };
+    auto load = [&](const std::string &k0) {
+      if (vecA) {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
+        ++indent;
+        line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
+        line("const long long " + iName + " = tdsl_m0 + tdsl_c / 4;");
+        line("const long long " + kName + " = " + k0 + " + tdsl_c % 4 * 8;");
+        chunk("tdsl_ra[tdsl_r]", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
+        --indent;
+        line("}");
+      } else {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
+        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+        line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 32;");
+        line("  const long long " + kName + " = " + k0 + " + tdsl_e % 32;");
+        line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
+             " : (unsigned short)0;");
+        line("}");
+      }
+      if (vecBk || vecBj) {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
+        ++indent;
+        line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
+        if (vecBk) {
+          line("const long long " + jName + " = tdsl_n0 + tdsl_c / 4;");
+          line("const long long " + kName + " = " + k0 + " + tdsl_c % 4 * 8;");
+          chunk("tdsl_rb[tdsl_r]", vecBk, b, jName + " < tdsl_N", kName, "tdsl_K");
+        } else {
+          // A warp reads 32 rows of k at one column chunk, so that its transposing stores
+          // into shared memory (below) hit 32 consecutive values.
+          line("const long long " + kName + " = " + k0 + " + tdsl_c % 32;");
+          line("const long long " + jName + " = tdsl_n0 + tdsl_c / 32 * 8;");
+          chunk("tdsl_rb[tdsl_r]", vecBj, b, kName + " < tdsl_K", jName, "tdsl_N");
+        }
+        --indent;
+        line("}");
+      } else {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
+        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+        line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
+        line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
+        line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
+             " : (unsigned short)0;");
+        line("}");
+      }
+    };
+    auto store = [&](const std::string &buf) {
+      if (vecA) {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
+        line("  const int tdsl_c = tdsl_t + 256 * tdsl_r;");
+        line("  *(uint4 *)&tdsl_As[" + buf + "][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_ra[tdsl_r];");
+        line("}");
+      } else {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
+        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+        line("  tdsl_As[" + buf + "][tdsl_e / 32][tdsl_e % 32] = tdsl_ra[tdsl_r];");
+        line("}");
+      }
+      if (vecBk) {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
+        line("  const int tdsl_c = tdsl_t + 256 * tdsl_r;");
+        line("  *(uint4 *)&tdsl_Bs[" + buf + "][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_rb[tdsl_r];");
+        line("}");
+      } else if (vecBj) {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
+        ++indent;
+        line("const int tdsl_c = tdsl_t + 256 * tdsl_r, tdsl_kr = tdsl_c % 32, tdsl_jc = "
+             "tdsl_c / 32 * 8;");
+        line("const unsigned tdsl_w[4] = {tdsl_rb[tdsl_r].x, tdsl_rb[tdsl_r].y, "
+             "tdsl_rb[tdsl_r].z, tdsl_rb[tdsl_r].w};");
+        line("#pragma unroll");
+        line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u)");
+        line("  tdsl_Bs[" + buf +
+             "][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)(tdsl_w[tdsl_u "
+             ">> 1] >> (16 * (tdsl_u & 1)));");
+        --indent;
+        line("}");
+      } else {
+        line("#pragma unroll");
+        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
+        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
+        line("  tdsl_Bs[" + buf + "][tdsl_e % 128][tdsl_e / 128] = tdsl_rb[tdsl_r];");
+        line("}");
+      }
+    };
+    load("0LL");
+    store("0");
+    line("__syncthreads();");
+    line("int tdsl_buf = 0;");
+    line("for (long long tdsl_k0 = 0; tdsl_k0 < tdsl_K; tdsl_k0 += 32) {");
+    ++indent;
+    line("const bool tdsl_more = tdsl_k0 + 32 < tdsl_K;");
+    line("if (tdsl_more) {");
+    ++indent;
+    load("tdsl_k0 + 32");
+    --indent;
+    line("}");
+    line("#pragma unroll");
+    line("for (int tdsl_kk = 0; tdsl_kk < 32; tdsl_kk += 16) {");
+    ++indent;
+    line("unsigned tdsl_fa[2][4], tdsl_fb[8][2];");
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
+    ++indent;
+    line("const unsigned short *tdsl_p = &tdsl_As[tdsl_buf][tdsl_wm + tdsl_r * 16 + tdsl_g]"
+         "[tdsl_kk + tdsl_q * 2];");
+    line("tdsl_fa[tdsl_r][0] = *(const unsigned *)tdsl_p;");
+    line("tdsl_fa[tdsl_r][1] = *(const unsigned *)(tdsl_p + 8 * 40);");
+    line("tdsl_fa[tdsl_r][2] = *(const unsigned *)(tdsl_p + 8);");
+    line("tdsl_fa[tdsl_r][3] = *(const unsigned *)(tdsl_p + 8 * 40 + 8);");
+    --indent;
+    line("}");
+    line("#pragma unroll");
+    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
+    ++indent;
+    line("const unsigned short *tdsl_p = &tdsl_Bs[tdsl_buf][tdsl_wn + tdsl_s * 8 + tdsl_g]"
+         "[tdsl_kk + tdsl_q * 2];");
+    line("tdsl_fb[tdsl_s][0] = *(const unsigned *)tdsl_p;");
+    line("tdsl_fb[tdsl_s][1] = *(const unsigned *)(tdsl_p + 8);");
+    --indent;
+    line("}");
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r)");
+    line("  #pragma unroll");
+    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
+    line("    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32." + type + "." + type +
+         ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"");
+    line("                 : \"+f\"(tdsl_d[tdsl_r][tdsl_s][0]), \"+f\"(tdsl_d[tdsl_r][tdsl_s][1]), "
+         "\"+f\"(tdsl_d[tdsl_r][tdsl_s][2]), \"+f\"(tdsl_d[tdsl_r][tdsl_s][3])");
+    line("                 : \"r\"(tdsl_fa[tdsl_r][0]), \"r\"(tdsl_fa[tdsl_r][1]), "
+         "\"r\"(tdsl_fa[tdsl_r][2]), \"r\"(tdsl_fa[tdsl_r][3]), \"r\"(tdsl_fb[tdsl_s][0]), "
+         "\"r\"(tdsl_fb[tdsl_s][1]));");
+    --indent;
+    line("}");
+    line("if (tdsl_more) {");
+    ++indent;
+    store("tdsl_buf ^ 1");
+    --indent;
+    line("}");
+    line("__syncthreads();");
+    line("tdsl_buf ^= 1;");
+    --indent;
+    line("}");
+    // The epilogue: accumulator h of tile (r, s) is row g + 8 * (h / 2), column 2 q + h % 2.
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
+    ++indent;
+    line("#pragma unroll");
+    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
+    ++indent;
+    line("#pragma unroll");
+    line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
+    ++indent;
+    line("const long long " + iName +
+         " = tdsl_m0 + tdsl_wm + tdsl_r * 16 + tdsl_g + (tdsl_h >> 1) * 8;");
+    line("const long long " + jName +
+         " = tdsl_n0 + tdsl_wn + tdsl_s * 8 + tdsl_q * 2 + (tdsl_h & 1);");
+    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
+    ++indent;
+    line(acc + " = tdsl_d[tdsl_r][tdsl_s][tdsl_h];");
+    emitStmt(item.post);
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+  }
+
   /// Full reductions in two deterministic stages: block b reduces the points b * T + t +
   /// m * B * T (fixed B = partialCount blocks) into partials[b]; then one block reduces the
   /// partials in a fixed order and runs the reduction's final store.
@@ -761,6 +1181,55 @@ private:
   std::set<const VarNode *> indexVars;
   std::set<const VarNode *> nonNegVars;
   std::unordered_map<const ExprNode *, bool> indexMemo;
+  /// While emitting a member of a register Rows variant: its row buffers (local arrays indexed
+  /// by the slot tdsl_m) and the member's element variable q (their only index).
+  std::set<const BufferNode *> registerBuffers;
+  const VarNode *registerIndex = nullptr;
+
+  /// `e` when it is a plain (unpredicated) load whose index is `base + v` with `base` free of
+  /// `v`: consecutive values of v read consecutive elements.
+  static const Load *contiguousLoad(const Expr &e, const Var &v) {
+    const Load *l = as<Load>(e);
+    const Binary *add = l && !l->predicate ? as<Binary>(l->index) : nullptr;
+    if (!add || add->op != BinaryOp::Add)
+      return nullptr;
+    auto isV = [&](const Expr &x) {
+      const VarRef *r = as<VarRef>(x);
+      return r && r->var == v;
+    };
+    auto freeOfV = [&](const Expr &x) {
+      struct Finder : ir::IRVisitor {
+        const VarNode *var;
+        bool found = false;
+        explicit Finder(const VarNode *v) : var(v) {}
+        void visitVarRef(const VarRef *n) override { found |= n->var.get() == var; }
+      } finder(v.get());
+      finder.visit(x);
+      return !finder.found;
+    };
+    if ((isV(add->b) && freeOfV(add->a)) || (isV(add->a) && freeOfV(add->b)))
+      return l;
+    return nullptr;
+  }
+
+  /// Whether `s` loads or stores one of `buffers`.
+  static bool touches(const Stmt &s, const std::set<const BufferNode *> &buffers) {
+    struct Finder : ir::IRVisitor {
+      const std::set<const BufferNode *> &buffers;
+      bool found = false;
+      explicit Finder(const std::set<const BufferNode *> &b) : buffers(b) {}
+      void visitLoad(const Load *n) override {
+        found |= buffers.count(n->buffer.get()) > 0;
+        ir::IRVisitor::visitLoad(n);
+      }
+      void visitStore(const Store *n) override {
+        found |= buffers.count(n->buffer.get()) > 0;
+        ir::IRVisitor::visitStore(n);
+      }
+    } finder(buffers);
+    finder.visit(s);
+    return finder.found;
+  }
 
   void reset() {
     varNames.clear();
@@ -805,6 +1274,17 @@ private:
     TDSL_CHECK(it != varNames.end()) << "unbound variable " << v->name << " in " << func.name;
     return it->second;
   }
+  /// The index text of an access: a register row buffer's element q is its slot tdsl_m.
+  std::string elementIndex(const Buffer &b, const Expr &index) {
+    if (registerBuffers.count(b.get())) {
+      const VarRef *v = as<VarRef>(index);
+      TDSL_CHECK(v && v->var.get() == registerIndex)
+          << "register row buffer " << b->name << " accessed away from the member's element";
+      return "tdsl_m";
+    }
+    return emitExpr(index).text;
+  }
+
   const std::string &bufferName(const Buffer &b) const {
     auto it = bufferNames.find(b.get());
     TDSL_CHECK(it != bufferNames.end()) << "unknown buffer " << b->name << " in " << func.name;
@@ -997,7 +1477,7 @@ private:
     }
     case ExprKind::Load: {
       const Load *l = e->as<Load>();
-      CExpr load{bufferName(l->buffer) + "[" + emitExpr(l->index).text + "]", PrecAtom};
+      CExpr load{bufferName(l->buffer) + "[" + elementIndex(l->buffer, l->index) + "]", PrecAtom};
       if (!l->predicate)
         return load;
       // The predicate guards the memory access itself: a false lane touches no memory.
@@ -1200,7 +1680,7 @@ private:
       const Store *st = s->as<Store>();
       if (st->value->type.isVector())
         unsupported("vector store to " + st->buffer->name);
-      std::string text = bufferName(st->buffer) + "[" + emitExpr(st->index).text +
+      std::string text = bufferName(st->buffer) + "[" + elementIndex(st->buffer, st->index) +
                          "] = " + emitExpr(st->value).text + ";";
       if (st->predicate)
         text = "if (" + emitExpr(st->predicate).text + ") " + text;

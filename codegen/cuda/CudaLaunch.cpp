@@ -137,6 +137,7 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &plain, std::string location)
   target.sharedBytesPerBlockOptin =
       cu::canAllowDynamicShared() ? dev.sharedBytesPerBlockOptin : dev.sharedBytesPerBlock;
   target.registersPerBlock = dev.registersPerBlock;
+  target.computeCapability = dev.major * 10 + dev.minor;
   if (dev.sharedBytesPerMultiprocessor > 0)
     target.sharedBytesPerMultiprocessor = dev.sharedBytesPerMultiprocessor;
   mapped_ = plain;

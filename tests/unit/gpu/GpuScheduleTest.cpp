@@ -1,8 +1,8 @@
 // The GPU schedules (passes/GpuSchedule.h): which kernels the CUDA C shows for each kind of nest
 // (checked everywhere, PTX where NVRTC loads), and on a GPU, results against the interpreter at
-// odd sizes: row lengths 1, 31, 33, 1000 and 4097 (warp and block per row), element counts not
-// divisible by 4 (the vector path's scalar tail), full reductions over sizes around the stage
-// boundaries; every result bit-identical over two runs.
+// odd sizes: row lengths 1, 31, 33, 1000 and 4097 (warp and block per row) and around the
+// bounds of the register rows, element counts not divisible by 4 (the vector path's scalar tail),
+// full reductions over sizes around the stage boundaries; every result bit-identical over two runs.
 #include "api/Numerics.h"
 #include "codegen/cuda/CudaBackend.h"
 #include "runtime/Cuda.h"
@@ -55,6 +55,9 @@ kernel mm(a: f32[M, K], b: f32[K, N], bias: f32[N]) -> c: f32[M, N] {
 kernel mmt(a: bf16[M, K], b: bf16[N, K]) -> c: f32[M, N] {
     c[i, j] = sum(f32(a[i, k]) * f32(b[j, k]) for k)
 }
+kernel mmh(a: f16[M, K], b: f16[K, N], bias: f32[N]) -> c: f32[M, N] {
+    c[i, j] = relu(sum(f32(a[i, k]) * f32(b[k, j]) for k) + bias[j])
+}
 kernel total(x: f32[N]) -> t: f32 {
     t = sum(x[i] for i)
 }
@@ -106,14 +109,15 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
     EXPECT_FALSE(contains(text, std::string(name) + "_k1")) << text;
     EXPECT_TRUE(contains(text, "if (tdsl_L > 32) __syncthreads(); else __syncwarp();")) << text;
   }
-  // The row is read from global memory once: softmax keeps its intermediate row and a copy of
-  // the input row in shared memory when they fit (else the slices point into global memory).
+  // The row is read from global memory once: past the register variant's bound, softmax keeps
+  // its intermediate row and a copy of the input row in shared memory when they fit (else the
+  // slices point into global memory).
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(softmax, "float *e_row = tdsl_smem_ok ? (float *)(tdsl_slice + 0LL)"))
+  EXPECT_TRUE(contains(softmax, "float *e_row_3 = tdsl_smem_ok ? (float *)(tdsl_slice + 0LL)"))
       << softmax;
-  EXPECT_TRUE(contains(softmax, "x_row[tdsl_q] = x[i * C + tdsl_q];")) << softmax;
+  EXPECT_TRUE(contains(softmax, "x_row_3[tdsl_q] = x[i_3 * C + tdsl_q];")) << softmax;
   // The row's maximum stays in a register of every thread of the row.
-  EXPECT_TRUE(contains(softmax, "e_row[j] = expf(x_row[j] - e_max0_r[0LL]);")) << softmax;
+  EXPECT_TRUE(contains(softmax, "e_row_3[j_6] = expf(x_row_3[j_6] - e_max0_r_3[0LL]);")) << softmax;
   // Intermediates are not __restrict__ (written and read by one kernel).
   EXPECT_TRUE(contains(softmax, "float *e_max0, float *e, float *y_sum0")) << softmax;
   // Several reductions of several types over the same rows: one kernel.
@@ -125,6 +129,36 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   for (const char *name : {"softmax", "rowstats"}) {
     std::string ptx = m.kernel(name).dump(Stage::Ptx);
     EXPECT_TRUE(contains(ptx, "shfl.sync.bfly")) << ptx;
+  }
+}
+
+TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
+  Module m = module();
+  // Rows of ((S - 1) * L, S * L] points, S = 32, 16 or 8 values a thread (L = 32 threads up to
+  // 1024 points, else 256) keep the input row and the intermediates in registers, chosen at run
+  // time; other rows keep the shared-memory variant.
+  std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
+  // A variant for each slot count (32, 16, 8 a thread): only the last slot needs a guard.
+  EXPECT_TRUE(contains(softmax, "if (C > 31 * tdsl_L && C <= 32 * tdsl_L) {")) << softmax;
+  EXPECT_TRUE(contains(softmax, "} else if (C > 15 * tdsl_L && C <= 16 * tdsl_L) {")) << softmax;
+  EXPECT_TRUE(contains(softmax, "} else if (C > 7 * tdsl_L && C <= 8 * tdsl_L) {")) << softmax;
+  EXPECT_TRUE(contains(softmax, "float x_row[32];")) << softmax;
+  EXPECT_TRUE(
+      contains(softmax, "if (tdsl_m < 31 || tdsl_q < C) x_row[tdsl_m] = x[i * C + tdsl_q];"))
+      << softmax;
+  EXPECT_TRUE(contains(softmax, "e_row[tdsl_m] = expf(x_row[tdsl_m] - e_max0_r[0LL]);")) << softmax;
+  EXPECT_TRUE(contains(softmax, "} else {")) << softmax;
+  std::string layernorm = m.kernel("layernorm").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(layernorm, "float x_row[32];")) << layernorm;
+  // Row sums read each input element once anyway: no row buffer, no register variant.
+  EXPECT_FALSE(contains(m.kernel("rowsum").dump(Stage::Cuda), "tdsl_m = 0")) << "rowsum";
+  if (!codegen::nvrtcStatus().available)
+    GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
+  // The slots are registers: fully unrolled, nothing in local memory.
+  for (const char *name : {"softmax", "layernorm"}) {
+    std::string ptx = m.kernel(name).dump(Stage::Ptx);
+    EXPECT_FALSE(contains(ptx, "ld.local")) << ptx;
+    EXPECT_FALSE(contains(ptx, "st.local")) << ptx;
   }
 }
 
@@ -141,15 +175,38 @@ TEST(GpuSchedule, FullReductionsRunInTwoStages) {
 
 TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   Module m = module();
-  for (const char *name : {"mm", "mmt"}) {
+  for (const char *name : {"mm", "mmt", "mmh"}) {
     std::string cuda = m.kernel(name).dump(Stage::Cuda);
     EXPECT_TRUE(contains(cuda, std::string("// ") + name + "_k0 (contraction)")) << cuda;
-    EXPECT_TRUE(contains(cuda, "__shared__ __align__(16) float tdsl_As[2][8][132];")) << cuda;
   }
+  // f32 factors: CUDA cores, at most 128 registers a thread (two blocks an SM).
+  std::string mm = m.kernel("mm").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(mm, "__shared__ __align__(16) float tdsl_As[2][8][132];")) << mm;
+  EXPECT_TRUE(contains(mm, "__launch_bounds__(256, 2) mm_k0(")) << mm;
+  // Both factors are plain loads contiguous in k (a) and j (b): 16-byte loads when aligned.
+  EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&a[i * K + k];")) << mm;
+  EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&b[k * N + j];")) << mm;
+  EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)tdsl_p;")) << mm;
+  // bf16 factors: tensor cores on the 16-bit values (B transposed in shared memory).
+  std::string mmt = m.kernel("mmt").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(mmt, "// Tensor cores: mma.sync m16n8k16 on bf16 factors")) << mmt;
+  EXPECT_TRUE(contains(mmt, "__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];")) << mmt;
+  EXPECT_TRUE(contains(mmt, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << mmt;
+  EXPECT_TRUE(contains(mmt, "__launch_bounds__(256) mmt_k0(")) << mmt;
+  // 8 bf16 values a 16-byte load: b[j, k] is contiguous in k (stored as is), ...
+  EXPECT_TRUE(contains(mmt, "tdsl_ra[tdsl_r] = *(const uint4 *)tdsl_p;")) << mmt;
+  EXPECT_TRUE(contains(mmt, "*(uint4 *)&tdsl_Bs[0][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_rb[tdsl_r];"))
+      << mmt;
+  std::string mmh = m.kernel("mmh").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(mmh, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32")) << mmh;
+  // ... b[k, j] contiguous in j is transposed into the tile as it is stored.
+  EXPECT_TRUE(contains(mmh, "tdsl_Bs[0][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)")) << mmh;
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
   std::string ptx = m.kernel("mm").dump(Stage::Ptx);
   EXPECT_TRUE(contains(ptx, "ld.shared.v4.f32")) << ptx;
+  std::string mmaPtx = m.kernel("mmt").dump(Stage::Ptx);
+  EXPECT_TRUE(contains(mmaPtx, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << mmaPtx;
 }
 
 bool haveGpu() { return runtime::cuda::status().available; }
@@ -182,10 +239,11 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
   for (auto [mm, kk, nn] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
                             {33, 70, 45},
                             {129, 9, 257},
-                            {200, 300, 130}}) {
+                            {200, 300, 130},
+                            {256, 96, 384}}) {
     std::map<std::string, int64_t> shape = {{"M", mm}, {"K", kk}, {"N", nn}};
     std::string at = " " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn);
-    for (const char *name : {"mm", "mmt"}) {
+    for (const char *name : {"mm", "mmt", "mmh"}) {
       Kernel k = m.kernel(name);
       expectMatches(k, k.randomInputs(shape, seed++), name + at);
     }
@@ -208,9 +266,25 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
   Module m = module();
   // More rows than one grid of blocks covers at once (grid-stride over rows), long rows.
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{20000, 7}, {9000, 40}, {2, 30000}}) {
+  // Around the register variants' bounds ((S - 1) * L, S * L], S = 32, 16, 8, L = 32 up to
+  // 1024 points, else 256): the first and last rows in each, and the first past them.
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{20000, 7},
+                            {9000, 40},
+                            {2, 30000},
+                            {7, 224},
+                            {7, 225},
+                            {6, 992},
+                            {6, 993},
+                            {5, 1024},
+                            {5, 1025},
+                            {4, 1793},
+                            {3, 3841},
+                            {3, 4096},
+                            {3, 7937},
+                            {3, 8192},
+                            {3, 8193}}) {
     std::map<std::string, int64_t> shape = {{"R", rows}, {"C", cols}};
-    for (const char *name : {"softmax", "rowsum"}) {
+    for (const char *name : {"softmax", "layernorm", "rowsum"}) {
       Kernel k = m.kernel(name);
       expectMatches(k, k.randomInputs(shape, 99),
                     std::string(name) + " " + std::to_string(rows) + "x" + std::to_string(cols));
