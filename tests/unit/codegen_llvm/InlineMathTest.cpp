@@ -27,13 +27,6 @@ codegen::LlvmCodeGenOptions cpu(const std::string &name) {
   return options;
 }
 
-size_t count(const std::string &text, const std::string &needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
 /// y = fn(x) (or fn(fn(x)) with `twice`) over [N] f32, `lanes` lanes.
 LoweredFunc mathKernel(Intrinsic fn, int lanes, bool twice = false) {
   Var n = symbolVar("N");
@@ -96,29 +89,29 @@ Worst worstError(Intrinsic fn, const std::vector<float> &x) {
 
 TEST(InlineMath, Avx512ExpIsATableAndAPolynomialWithLibmvecForLanesOutOfRange) {
   std::string ir = codegen::emitLlvmIr(mathKernel(Intrinsic::Exp, 16), false, cpu("x86-64-v4"));
-  EXPECT_EQ(count(ir, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 1u) << ir;
-  EXPECT_EQ(count(ir, "call <16 x float> @_ZGVeN16v_expf("), 1u) << ir; // In math.slow.
+  EXPECT_EQ(occurrences(ir, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "call <16 x float> @_ZGVeN16v_expf("), 1u) << ir; // In math.slow.
   EXPECT_NE(ir.find("math.slow"), std::string::npos) << ir;
   // 64 lanes (a reduction's 4 x 16 accumulators): four table lookups, libmvec calls only slow.
   std::string wide = codegen::emitLlvmIr(mathKernel(Intrinsic::Exp, 64), false, cpu("x86-64-v4"));
-  EXPECT_EQ(count(wide, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 4u) << wide;
+  EXPECT_EQ(occurrences(wide, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 4u) << wide;
 }
 
 TEST(InlineMath, OtherTargetsAndWidthsKeepLibmvec) {
   std::string avx2 = codegen::emitLlvmIr(mathKernel(Intrinsic::Exp, 16), false, cpu("x86-64-v3"));
-  EXPECT_EQ(count(avx2, "permvar"), 0u) << avx2;
-  EXPECT_EQ(count(avx2, "call <8 x float> @_ZGVdN8v_expf("), 2u) << avx2;
+  EXPECT_EQ(occurrences(avx2, "permvar"), 0u) << avx2;
+  EXPECT_EQ(occurrences(avx2, "call <8 x float> @_ZGVdN8v_expf("), 2u) << avx2;
   std::string odd = codegen::emitLlvmIr(mathKernel(Intrinsic::Cos, 12), false, cpu("x86-64-v4"));
-  EXPECT_EQ(count(odd, "math.slow"), 0u) << odd;
-  EXPECT_EQ(count(odd, "call <8 x float> @_ZGVdN8v_cosf("), 1u) << odd;
+  EXPECT_EQ(occurrences(odd, "math.slow"), 0u) << odd;
+  EXPECT_EQ(occurrences(odd, "call <8 x float> @_ZGVdN8v_cosf("), 1u) << odd;
 }
 
 TEST(InlineMath, CosOfCosIsTwoPolynomialsAndOneFallback) {
   std::string ir =
       codegen::emitLlvmIr(mathKernel(Intrinsic::Cos, 16, true), false, cpu("x86-64-v4"));
   // The inner cos falls back to libmvec out of range; the outer one's argument is in [-1, 1].
-  EXPECT_EQ(count(ir, "call <16 x float> @_ZGVeN16v_cosf("), 1u) << ir;
-  EXPECT_EQ(count(ir, "\nmath.slow:"), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "call <16 x float> @_ZGVeN16v_cosf("), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "\nmath.slow:"), 1u) << ir;
 }
 
 TEST(InlineMath, ComputeBoundStoresArePlainStores) {
@@ -127,10 +120,10 @@ TEST(InlineMath, ComputeBoundStoresArePlainStores) {
   // the kernel slower (docs/performance.md), so it is stored plainly.
   std::string sqrtIr =
       codegen::emitLlvmIr(mathKernel(Intrinsic::Sqrt, 16), false, cpu("x86-64-v4"));
-  EXPECT_EQ(count(sqrtIr, "!nontemporal"), 1u) << sqrtIr;
+  EXPECT_EQ(occurrences(sqrtIr, "!nontemporal"), 1u) << sqrtIr;
   for (Intrinsic fn : {Intrinsic::Exp, Intrinsic::Cos, Intrinsic::Tanh}) {
     std::string ir = codegen::emitLlvmIr(mathKernel(fn, 16), false, cpu("x86-64-v4"));
-    EXPECT_EQ(count(ir, "!nontemporal"), 0u) << ir;
+    EXPECT_EQ(occurrences(ir, "!nontemporal"), 0u) << ir;
   }
 }
 

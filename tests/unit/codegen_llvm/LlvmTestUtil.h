@@ -38,6 +38,22 @@ inline codegen::LlvmCodeGenOptions baselineX86() {
   return options;
 }
 
+/// Code for x86-64-v4 (AVX-512); the features come with the CPU name.
+inline codegen::LlvmCodeGenOptions x86V4() {
+  codegen::LlvmCodeGenOptions options;
+  options.cpu = "x86-64-v4";
+  options.features = "";
+  return options;
+}
+
+/// How many times `needle` occurs in `text` (overlaps counted).
+inline size_t occurrences(const std::string &text, const std::string &needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
 inline void runKernel(const codegen::CompiledCpuKernel &kernel, std::vector<void *> buffers,
                       std::vector<int64_t> symbols = {}) {
   kernel.entry()(buffers.data(), symbols.data(), nullptr);

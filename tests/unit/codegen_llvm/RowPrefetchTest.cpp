@@ -4,6 +4,7 @@
 // reads this one.
 #include "../passes/PassTestUtil.h"
 #include "../passes/SampleKernels.h"
+#include "LlvmTestUtil.h"
 #include "codegen/llvm/LlvmBackend.h"
 #include "codegen/llvm/LlvmOptions.h"
 #include "passes/Pipeline.h"
@@ -18,13 +19,8 @@ namespace {
 
 using namespace tdsl;
 using namespace tdsl::testing_passes;
-
-codegen::LlvmCodeGenOptions avx512() {
-  codegen::LlvmCodeGenOptions options;
-  options.cpu = "x86-64-v4";
-  options.features = "";
-  return options;
-}
+using tdsl::test::occurrences;
+using tdsl::test::x86V4;
 
 /// The text of each function defined in `ir`.
 std::vector<std::string> functions(const std::string &ir) {
@@ -37,17 +33,10 @@ std::vector<std::string> functions(const std::string &ir) {
   return out;
 }
 
-size_t count(const std::string &text, const std::string &needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
 TEST(RowPrefetch, SoftmaxPrefetchesTheNextRowInItsExpPassOnly) {
   passes::CpuTarget target; // x86-64-v4, one thread
   LoweredFunc func = passes::lowerKernel(softmaxKernel(), target);
-  std::string ir = codegen::emitLlvmIr(func, /*optimized=*/false, avx512());
+  std::string ir = codegen::emitLlvmIr(func, /*optimized=*/false, x86V4());
   int withPrefetch = 0;
   for (const std::string &f : functions(ir)) {
     size_t prefetch = f.find("@llvm.prefetch.p0(");
@@ -60,7 +49,7 @@ TEST(RowPrefetch, SoftmaxPrefetchesTheNextRowInItsExpPassOnly) {
     size_t maxPassEnd = f.rfind("fcmp ueq");
     ASSERT_NE(maxPassEnd, std::string::npos) << f;
     EXPECT_GT(prefetch, maxPassEnd) << f;
-    EXPECT_EQ(count(f, "call void @llvm.prefetch.p0("), 2u) << f;
+    EXPECT_EQ(occurrences(f, "call void @llvm.prefetch.p0("), 2u) << f;
   }
   EXPECT_GE(withPrefetch, 1) << ir;
 }

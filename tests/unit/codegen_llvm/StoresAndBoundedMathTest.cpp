@@ -17,20 +17,6 @@
 namespace tdsl::test {
 namespace {
 
-codegen::LlvmCodeGenOptions avx512() {
-  codegen::LlvmCodeGenOptions options;
-  options.cpu = "x86-64-v4";
-  options.features = "";
-  return options;
-}
-
-size_t count(const std::string &text, const std::string &needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
 Expr callFn(Intrinsic fn, Expr x) { return Call::make(fn, {std::move(x)}); }
 
 /// y = a * 3 in 16 lanes; with `readBack`, z = y + 1 reads y again in the same kernel.
@@ -58,8 +44,8 @@ LoweredFunc scaleKernel(bool readBack) {
 }
 
 TEST(StreamingStores, LargeWriteOnlyOutputsGetNonTemporalStoresAndAFence) {
-  std::string ir = codegen::emitLlvmIr(scaleKernel(false), /*optimized=*/false, avx512());
-  EXPECT_EQ(count(ir, "!nontemporal"), 1u) << ir;
+  std::string ir = codegen::emitLlvmIr(scaleKernel(false), /*optimized=*/false, x86V4());
+  EXPECT_EQ(occurrences(ir, "!nontemporal"), 1u) << ir;
   EXPECT_NE(ir.find("@llvm.x86.sse.sfence"), std::string::npos) << ir;
   // The streaming store is aligned to the whole vector; the plain one stays beside it.
   EXPECT_NE(ir.find("align 64, !nontemporal"), std::string::npos) << ir;
@@ -67,9 +53,9 @@ TEST(StreamingStores, LargeWriteOnlyOutputsGetNonTemporalStoresAndAFence) {
 }
 
 TEST(StreamingStores, AnOutputReadBackByTheKernelStaysInCache) {
-  std::string ir = codegen::emitLlvmIr(scaleKernel(true), /*optimized=*/false, avx512());
+  std::string ir = codegen::emitLlvmIr(scaleKernel(true), /*optimized=*/false, x86V4());
   // y is loaded again: only z, never read, may stream.
-  EXPECT_EQ(count(ir, "!nontemporal"), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "!nontemporal"), 1u) << ir;
   EXPECT_NE(ir.find("store <16 x float> %"), std::string::npos);
 }
 
@@ -113,10 +99,10 @@ LoweredFunc cosOfSinKernel() {
 }
 
 TEST(BoundedCos, CosOfABoundedValueCallsNoLibmvecCos) {
-  std::string ir = codegen::emitLlvmIr(cosOfSinKernel(), /*optimized=*/false, avx512());
-  EXPECT_EQ(count(ir, "v_cosf("), 0u) << ir;
-  EXPECT_GE(count(ir, "v_sinf("), 2u) << ir;
-  EXPECT_GE(count(ir, "@llvm.fma.v16f32("), 5u) << ir;
+  std::string ir = codegen::emitLlvmIr(cosOfSinKernel(), /*optimized=*/false, x86V4());
+  EXPECT_EQ(occurrences(ir, "v_cosf("), 0u) << ir;
+  EXPECT_GE(occurrences(ir, "v_sinf("), 2u) << ir;
+  EXPECT_GE(occurrences(ir, "@llvm.fma.v16f32("), 5u) << ir;
 }
 
 TEST(BoundedCos, CosOfAnUnboundedValueStillCallsLibmvec) {
@@ -130,7 +116,7 @@ TEST(BoundedCos, CosOfAnUnboundedValueStillCallsLibmvec) {
                             return callFn(Intrinsic::Cos, callFn(Intrinsic::Exp, v[0]));
                           }}},
                         16, n),
-      /*optimized=*/false, avx512());
+      /*optimized=*/false, x86V4());
   EXPECT_NE(ir.find("v_cosf("), std::string::npos) << ir;
 }
 

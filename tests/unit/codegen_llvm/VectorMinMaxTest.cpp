@@ -18,20 +18,6 @@
 namespace tdsl::test {
 namespace {
 
-codegen::LlvmCodeGenOptions avx512() {
-  codegen::LlvmCodeGenOptions options;
-  options.cpu = "x86-64-v4";
-  options.features = "";
-  return options;
-}
-
-size_t count(const std::string &text, const std::string &needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
 /// m = max(a, b) and n = min(a, b) over [N] in vectors of `lanes`.
 template <typename T> LoweredFunc minMaxKernel(int lanes, DType dt) {
   Var n = symbolVar("N");
@@ -110,13 +96,13 @@ TEST(VectorMinMax, F64EveryPairOfEdgeValuesIsIeeeMaximumAndMinimum) {
 }
 
 TEST(VectorMinMax, Avx512MaxIsVmaxpsPlusOneMaskedTernlog) {
-  std::string assembly = codegen::emitAssembly(minMaxKernel<float>(64, DType::F32), avx512());
+  std::string assembly = codegen::emitAssembly(minMaxKernel<float>(64, DType::F32), x86V4());
   // Four registers: four vmaxps, each fixed by one merge-masked vpternlogd; no sign-bit masks
   // and blends (vpmovd2m, vblendmps) of LLVM's generic lowering.
-  EXPECT_GE(count(assembly, "vmaxps"), 4u) << assembly;
-  EXPECT_GE(count(assembly, "vpternlogd"), 4u) << assembly;
-  EXPECT_EQ(count(assembly, "vpmovd2m"), 0u) << assembly;
-  EXPECT_EQ(count(assembly, "vblendmps"), 0u) << assembly;
+  EXPECT_GE(occurrences(assembly, "vmaxps"), 4u) << assembly;
+  EXPECT_GE(occurrences(assembly, "vpternlogd"), 4u) << assembly;
+  EXPECT_EQ(occurrences(assembly, "vpmovd2m"), 0u) << assembly;
+  EXPECT_EQ(occurrences(assembly, "vblendmps"), 0u) << assembly;
 }
 
 } // namespace
