@@ -239,6 +239,34 @@ private:
 };
 } // namespace
 
+namespace {
+class VarUseFinder : public IRVisitor {
+public:
+  explicit VarUseFinder(const std::vector<Var> &vars) : vars(vars) {}
+  bool found = false;
+
+protected:
+  void visitVarRef(const VarRef *n) override {
+    for (const Var &v : vars)
+      found |= v == n->var;
+  }
+
+private:
+  const std::vector<Var> &vars;
+};
+} // namespace
+
+bool usesAny(const Expr &e, const std::vector<Var> &vars) {
+  VarUseFinder finder(vars);
+  finder.visit(e);
+  return finder.found;
+}
+bool usesAny(const Stmt &s, const std::vector<Var> &vars) {
+  VarUseFinder finder(vars);
+  finder.visit(s);
+  return finder.found;
+}
+
 Expr substitute(const Expr &e, const std::vector<std::pair<Var, Expr>> &replacements) {
   return Substituter(replacements).mutate(e);
 }

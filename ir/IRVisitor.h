@@ -30,6 +30,10 @@ protected:
 #include "ir/IRNodes.def"
 };
 
+/// Whether `e` (or `s`) reads any of `vars` (pointer identity).
+bool usesAny(const Expr &e, const std::vector<Var> &vars);
+bool usesAny(const Stmt &s, const std::vector<Var> &vars);
+
 /// Replaces variables by expressions (pointer identity), e.g. to inline or re-index.
 Expr substitute(const Expr &e, const std::vector<std::pair<Var, Expr>> &replacements);
 Stmt substitute(const Stmt &s, const std::vector<std::pair<Var, Expr>> &replacements);

@@ -109,24 +109,6 @@ private:
   }
 };
 
-class VarFinder : public IRVisitor {
-public:
-  explicit VarFinder(const Var &v) : target(v) {}
-  bool found = false;
-
-protected:
-  void visitVarRef(const VarRef *n) override { found |= n->var == target; }
-
-private:
-  const Var &target;
-};
-
-bool mentions(const Expr &e, const Var &v) {
-  VarFinder f(v);
-  f.visit(e);
-  return f.found;
-}
-
 class AccessCollector : public IRVisitor {
 public:
   std::vector<const Access *> accesses;
@@ -157,7 +139,7 @@ AccessStride strideOf(const Access &access, const Var &var) {
   int64_t stride = 0;
   const std::vector<Expr> &shape = access.buffer->shape;
   for (size_t k = 0; k < access.indices.size(); ++k) {
-    if (!mentions(access.indices[k], var))
+    if (!usesAny(access.indices[k], {var}))
       continue;
     std::optional<AffineExpr> a = toAffine(access.indices[k]);
     if (!a)
@@ -217,7 +199,7 @@ VectorChoice preferredVectorAxis(const Definition &def) {
   bool spatialOk = spatial != nullptr;
   if (r && spatial)
     for (const IterVar &axis : r->axes)
-      spatialOk &= !mentions(axis.extent, *spatial); // A triangular extent is per lane.
+      spatialOk &= !usesAny(axis.extent, {*spatial}); // A triangular extent is per lane.
   if (!r) {
     if (!spatial)
       return {VectorAxis::None, "a single value"};
@@ -299,7 +281,7 @@ protected:
     for (const Var &v : scope) {
       bool used = false;
       for (const Expr &i : n->indices)
-        used |= mentions(i, v);
+        used |= usesAny(i, {v});
       if (!used && !use.broadcast) {
         use.broadcast = true;
         use.missing = v->name;

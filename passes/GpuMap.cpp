@@ -35,27 +35,6 @@ protected:
   }
 };
 
-class VarUseFinder : public IRVisitor {
-public:
-  explicit VarUseFinder(const std::vector<Var> &vars) : vars(vars) {}
-  bool found = false;
-
-protected:
-  void visitVarRef(const VarRef *n) override {
-    for (const Var &v : vars)
-      found |= v == n->var;
-  }
-
-private:
-  const std::vector<Var> &vars;
-};
-
-bool usesAny(const Expr &e, const std::vector<Var> &vars) {
-  VarUseFinder finder(vars);
-  finder.visit(e);
-  return finder.found;
-}
-
 bool hasLoad(const Expr &e) {
   AccessCollector c;
   c.visit(e);

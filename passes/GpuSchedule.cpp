@@ -104,34 +104,6 @@ Accesses accessesOf(const Stmt &s) {
   return a;
 }
 
-class VarUse : public IRVisitor {
-public:
-  explicit VarUse(const std::vector<Var> &vars) : vars(vars) {}
-  bool found = false;
-
-protected:
-  void visitVarRef(const VarRef *n) override {
-    for (const Var &v : vars)
-      found |= v == n->var;
-  }
-
-private:
-  const std::vector<Var> &vars;
-};
-
-bool uses(const Expr &e, const std::vector<Var> &vars) {
-  VarUse u(vars);
-  u.visit(e);
-  return u.found;
-}
-
-bool usesVar(const Stmt &s, const Var &v) {
-  std::vector<Var> vars{v};
-  VarUse u(vars);
-  u.visit(s);
-  return u.found;
-}
-
 bool equal(const Expr &a, const Expr &b) { return ExprEqual()(a, b); }
 
 Expr mulFold(const Expr &a, const Expr &b) {
@@ -177,7 +149,8 @@ Chain peel(const Stmt &s, size_t limit = SIZE_MAX) {
   std::vector<Var> vars;
   while (c.loops.size() < limit) {
     const For *f = as<For>(c.body);
-    if (!f || (f->kind != ForKind::Serial && f->kind != ForKind::Parallel) || uses(f->extent, vars))
+    if (!f || (f->kind != ForKind::Serial && f->kind != ForKind::Parallel) ||
+        usesAny(f->extent, vars))
       break;
     c.loops.push_back(f);
     vars.push_back(f->var);
@@ -232,9 +205,9 @@ Stmt bindFlat(const std::vector<Var> &vars, const std::vector<Expr> &extents, co
   // Only the lets something uses (a later let, or the body).
   std::vector<Expr> users;
   for (size_t k = lets.size(); k-- > 0;) {
-    bool used = usesVar(inner, lets[k].first);
+    bool used = usesAny(inner, {lets[k].first});
     for (const Expr &u : users)
-      used |= uses(u, {lets[k].first});
+      used |= usesAny(u, {lets[k].first});
     if (!used)
       continue;
     users.push_back(lets[k].second);
@@ -356,13 +329,13 @@ bool parseReduction(const Stmt &s, Reduction &r) {
 /// (index `x + v` or `v`): what makes the loop over v coalesced across a row's threads.
 bool contiguousIn(const Stmt &s, const Var &v) {
   for (const auto &a : accessesOf(s).list) {
-    if (a.store || !uses(a.index, {v}))
+    if (a.store || !usesAny(a.index, {v}))
       continue;
     if (const VarRef *r = as<VarRef>(a.index); r && r->var == v)
       continue;
     const Binary *b = as<Binary>(a.index);
     const VarRef *r = b ? as<VarRef>(b->b) : nullptr;
-    if (!b || b->op != BinaryOp::Add || !r || r->var != v || uses(b->a, {v}))
+    if (!b || b->op != BinaryOp::Add || !r || r->var != v || usesAny(b->a, {v}))
       return false;
   }
   return true;
@@ -578,18 +551,18 @@ private:
     if (!product || product->op != BinaryOp::Mul || product->type != Type::scalar(DType::F32))
       return false;
     Var vi = outer.loops[0]->var, vj = outer.loops[1]->var, vk = r.inner.loops[0]->var;
-    if (uses(r.inner.loops[0]->extent, {vi, vj}))
+    if (usesAny(r.inner.loops[0]->extent, {vi, vj}))
       return false;
     Expr fa = product->a, fb = product->b;
-    auto onlyIK = [&](const Expr &e) { return !uses(e, {vj}); };
-    auto onlyKJ = [&](const Expr &e) { return !uses(e, {vi}); };
+    auto onlyIK = [&](const Expr &e) { return !usesAny(e, {vj}); };
+    auto onlyKJ = [&](const Expr &e) { return !usesAny(e, {vi}); };
     if (!(onlyIK(fa) && onlyKJ(fb))) {
       std::swap(fa, fb);
       if (!(onlyIK(fa) && onlyKJ(fb)))
         return false;
     }
     // Both factors must move with k (else this is not a contraction worth tiling).
-    if (!uses(fa, {vk}) || !uses(fb, {vk}))
+    if (!usesAny(fa, {vk}) || !usesAny(fb, {vk}))
       return false;
     GpuKernel k = start(item);
     k.schedule = GpuScheduleKind::Contraction;
@@ -684,14 +657,14 @@ private:
       return false;
     if (parseReduction(m.body, m.red)) {
       m.reduction = true;
-      if (m.red.inner.loops.size() != 1 || uses(m.red.inner.loops[0]->extent, rowVars))
+      if (m.red.inner.loops.size() != 1 || usesAny(m.red.inner.loops[0]->extent, rowVars))
         return false;
       return contiguousIn(m.red.inner.body, m.red.inner.loops[0]->var);
     }
     m.inner = peel(m.body);
     if (m.inner.loops.size() != 1 || !as<Store>(m.inner.body))
       return false;
-    return !uses(m.inner.loops[0]->extent, rowVars);
+    return !usesAny(m.inner.loops[0]->extent, rowVars);
   }
 
   /// Whether every access to a buffer the group writes stays in the current row: index `row`
@@ -848,7 +821,8 @@ private:
       c.body = items[first].stmt;
       std::vector<Var> vars;
       while (const For *f = as<For>(c.body)) {
-        if ((f->kind != ForKind::Serial && f->kind != ForKind::Parallel) || uses(f->extent, vars))
+        if ((f->kind != ForKind::Serial && f->kind != ForKind::Parallel) ||
+            usesAny(f->extent, vars))
           return 0;
         c.loops.push_back(f);
         vars.push_back(f->var);
