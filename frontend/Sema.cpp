@@ -22,17 +22,6 @@ namespace sema {
 
 namespace {
 
-/// A name in quotes, shortened when long (a hostile file can hold megabyte names).
-std::string quote(std::string_view s) {
-  constexpr size_t kMax = 64;
-  if (s.size() <= kMax)
-    return "'" + std::string(s) + "'";
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
-    --cut;
-  return "'" + std::string(s.substr(0, cut)) + "...' (" + std::to_string(s.size()) + " bytes)";
-}
-
 /// The canonical form of an affine i64 expression (so extents and dims print alike).
 ir::Expr normalize(const ir::Expr &e) {
   std::optional<ir::AffineExpr> a = ir::toAffine(e);
@@ -147,6 +136,16 @@ TensorEntry localEntry(ir::Buffer buffer, const SourceSpan &span) {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
+
+std::string quote(std::string_view s) {
+  constexpr size_t kMax = 64;
+  if (s.size() <= kMax)
+    return "'" + std::string(s) + "'";
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut;
+  return "'" + std::string(s.substr(0, cut)) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
 
 std::string shapeString(const std::vector<Dim> &shape) {
   std::string s = "[";

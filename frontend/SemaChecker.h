@@ -268,6 +268,8 @@ public:
 
 /// "[N, D]"
 std::string shapeString(const std::vector<Dim> &shape);
+/// A name in quotes, shortened when long (a hostile file can hold megabyte names).
+std::string quote(std::string_view s);
 /// Levenshtein distance, for "did you mean".
 size_t editDistance(std::string_view a, std::string_view b);
 /// " (did you mean 'x'?)"-style suggestion among `candidates`, or empty.

@@ -65,17 +65,6 @@ int dtypeRank(DType d) {
 
 std::string dtypeStr(DType d) { return std::string(dtypeName(d)); }
 
-/// A name in quotes, shortened when long (a hostile file can hold megabyte names).
-std::string quote(std::string_view s) {
-  constexpr size_t kMax = 64;
-  if (s.size() <= kMax)
-    return "'" + std::string(s) + "'";
-  size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
-    --cut;
-  return "'" + std::string(s.substr(0, cut)) + "...' (" + std::to_string(s.size()) + " bytes)";
-}
-
 /// Python's floor division and modulo on integers; x // 0 == x % 0 == 0.
 int64_t floorDiv(int64_t a, int64_t b) {
   if (b == 0)
