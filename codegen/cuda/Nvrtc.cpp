@@ -136,6 +136,21 @@ std::string programLog(const NvrtcApi &api, nvrtcProgram prog) {
   return log;
 }
 
+/// Creates the program in `guard` and compiles it for `arch`; throws with NVRTC's log.
+void compileProgram(const NvrtcApi &api, ProgramGuard &guard, const std::string &cudaSource,
+                    const std::string &name, const std::string &arch) {
+  std::string fileName = name + ".cu";
+  if (nvrtcResult r =
+          api.createProgram(&guard.prog, cudaSource.c_str(), fileName.c_str(), 0, nullptr, nullptr);
+      r != kNvrtcSuccess)
+    throw RuntimeError("nvrtcCreateProgram failed for " + name + ": " + api.errorString(r));
+  std::string archOption = "--gpu-architecture=" + arch;
+  const char *options[] = {archOption.c_str(), "-default-device", "--std=c++17"};
+  if (nvrtcResult r = api.compileProgram(guard.prog, 3, options); r != kNvrtcSuccess)
+    throw RuntimeError("NVRTC failed to compile " + name + " for " + arch + " (" +
+                       api.errorString(r) + "):\n" + programLog(api, guard.prog));
+}
+
 } // namespace
 
 NvrtcStatus nvrtcStatus() { return nvrtc().status; }
@@ -149,16 +164,7 @@ std::string compileToCubin(const std::string &cudaSource, const std::string &nam
     throw RuntimeError(api.path + " cannot produce cubins (NVRTC older than 11.1)");
 
   ProgramGuard guard{api};
-  std::string fileName = name + ".cu";
-  if (nvrtcResult r =
-          api.createProgram(&guard.prog, cudaSource.c_str(), fileName.c_str(), 0, nullptr, nullptr);
-      r != kNvrtcSuccess)
-    throw RuntimeError("nvrtcCreateProgram failed for " + name + ": " + api.errorString(r));
-  std::string archOption = "--gpu-architecture=" + arch;
-  const char *options[] = {archOption.c_str(), "-default-device", "--std=c++17"};
-  if (nvrtcResult r = api.compileProgram(guard.prog, 3, options); r != kNvrtcSuccess)
-    throw RuntimeError("NVRTC failed to compile " + name + " for " + arch + " (" +
-                       api.errorString(r) + "):\n" + programLog(api, guard.prog));
+  compileProgram(api, guard, cudaSource, name, arch);
   size_t size = 0;
   if (nvrtcResult r = api.getCubinSize(guard.prog, &size); r != kNvrtcSuccess || size == 0)
     throw RuntimeError("nvrtcGetCUBINSize failed for " + name + " (is '" + arch +
@@ -176,17 +182,7 @@ std::string compileToPtx(const std::string &cudaSource, const std::string &name,
     throw RuntimeError("cannot compile CUDA kernel " + name + ": " + api.status.reason);
 
   ProgramGuard guard{api};
-  std::string fileName = name + ".cu";
-  if (nvrtcResult r =
-          api.createProgram(&guard.prog, cudaSource.c_str(), fileName.c_str(), 0, nullptr, nullptr);
-      r != kNvrtcSuccess)
-    throw RuntimeError("nvrtcCreateProgram failed for " + name + ": " + api.errorString(r));
-
-  std::string archOption = "--gpu-architecture=" + arch;
-  const char *options[] = {archOption.c_str(), "-default-device", "--std=c++17"};
-  if (nvrtcResult r = api.compileProgram(guard.prog, 3, options); r != kNvrtcSuccess)
-    throw RuntimeError("NVRTC failed to compile " + name + " for " + arch + " (" +
-                       api.errorString(r) + "):\n" + programLog(api, guard.prog));
+  compileProgram(api, guard, cudaSource, name, arch);
 
   size_t size = 0;
   if (nvrtcResult r = api.getPtxSize(guard.prog, &size); r != kNvrtcSuccess)
