@@ -2,9 +2,13 @@
 // program under tests/e2e/ and examples/, and seeded random inputs at a drawn shape.
 #pragma once
 
+#include "api/Numerics.h"
 #include "tdsl/tdsl.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -32,6 +36,31 @@ inline std::vector<Tensor> randomSuiteInputs(const Kernel &kernel, std::mt19937 
   for (const std::string &symbol : kernel.symbolNames())
     chosen[symbol] = sizes[rng() % sizes.size()];
   return kernel.randomInputs(chosen, seed);
+}
+
+/// Expects each output in `actual` to match the interpreter's for `inputs` within the tolerance
+/// of api/Numerics.h, naming the kernel, output and input shapes on a mismatch.
+inline void expectMatchesInterpreter(const Kernel &kernel, const std::string &name,
+                                     const std::vector<Tensor> &inputs,
+                                     const std::vector<Tensor> &actual) {
+  std::vector<Tensor> reference = kernel.interpret(inputs);
+  ASSERT_EQ(actual.size(), reference.size());
+  std::string shapes;
+  for (const Tensor &t : inputs)
+    shapes += " " + t.typeString();
+  for (size_t o = 0; o < actual.size(); ++o)
+    EXPECT_TRUE(withinTolerance(actual[o], reference[o]))
+        << name << " output " << kernel.outputNames()[o] << " inputs" << shapes << ": "
+        << describe(runtime::compare(actual[o], reference[o]), actual[o].shape());
+}
+
+/// A test name from a program's file name (its stem, non-alphanumerics as '_').
+inline std::string programTestName(const ::testing::TestParamInfo<std::filesystem::path> &info) {
+  std::string name = info.param.stem().string();
+  for (char &c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)))
+      c = '_';
+  return name;
 }
 
 } // namespace tdsl::testing_support

@@ -1,7 +1,6 @@
 // Every kernel of every program under tests/e2e/ and examples/, compiled for the CPU and run on
 // random inputs at several shapes (odd sizes and size 1 included), must match the reference
 // interpreter.
-#include "api/Numerics.h"
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/SuitePrograms.h"
 
@@ -35,28 +34,15 @@ TEST_P(CompareWithInterpreter, EveryKernelAtSeveralShapes) {
       }
       ++ran;
       std::vector<Tensor> actual = kernel(inputs);
-      std::vector<Tensor> reference = kernel.interpret(inputs);
-      ASSERT_EQ(actual.size(), reference.size());
-      for (size_t o = 0; o < actual.size(); ++o) {
-        std::string shapes;
-        for (const Tensor &t : inputs)
-          shapes += " " + t.typeString();
-        EXPECT_TRUE(withinTolerance(actual[o], reference[o]))
-            << name << " output " << kernel.outputNames()[o] << " inputs" << shapes << ": "
-            << describe(runtime::compare(actual[o], reference[o]), actual[o].shape());
-      }
+      expectMatchesInterpreter(kernel, name, inputs, actual);
+      if (HasFatalFailure())
+        return;
     }
     EXPECT_GT(ran, 0) << name << ": no valid shapes tried";
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, CompareWithInterpreter, testing::ValuesIn(suiteProgramFiles()),
-                         [](const testing::TestParamInfo<fs::path> &info) {
-                           std::string name = info.param.stem().string();
-                           for (char &c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c)))
-                               c = '_';
-                           return name;
-                         });
+                         programTestName);
 
 } // namespace

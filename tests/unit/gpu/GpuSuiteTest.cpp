@@ -65,16 +65,9 @@ TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
       }
       ++ran;
       std::vector<Tensor> actual = kernel(inputs);
-      std::vector<Tensor> reference = kernel.interpret(inputs);
-      ASSERT_EQ(actual.size(), reference.size());
-      for (size_t o = 0; o < actual.size(); ++o) {
-        std::string shapes;
-        for (const Tensor &t : inputs)
-          shapes += " " + t.typeString();
-        EXPECT_TRUE(withinTolerance(actual[o], reference[o]))
-            << name << " output " << kernel.outputNames()[o] << " inputs" << shapes << ": "
-            << describe(runtime::compare(actual[o], reference[o]), actual[o].shape());
-      }
+      expectMatchesInterpreter(kernel, name, inputs, actual);
+      if (HasFatalFailure())
+        return;
       // Bit-identical run to run.
       std::vector<Tensor> again = kernel(inputs);
       for (size_t o = 0; o < actual.size(); ++o)
@@ -86,13 +79,7 @@ TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, GpuSuite, testing::ValuesIn(suiteProgramFiles()),
-                         [](const testing::TestParamInfo<fs::path> &info) {
-                           std::string name = info.param.stem().string();
-                           for (char &c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c)))
-                               c = '_';
-                           return name;
-                         });
+                         programTestName);
 
 const char *kChain = R"(
 kernel scale(x: f32[N]) -> y: f32[N] {
