@@ -60,6 +60,14 @@ TEST(Tensor, ZerosIsAlignedZeroFilledAndOwned) {
   }
 }
 
+TEST(Tensor, LargeTensorsStartOnAHugePageBoundary) {
+  // 4 MiB and more: 2 MiB aligned, so transparent huge pages can back the whole tensor.
+  Tensor large = Tensor::zeros({int64_t{1} << 20}, DType::F32);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(large.data()) % (uintptr_t{2} << 20), 0u);
+  Tensor small = Tensor::zeros({1000}, DType::F32);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % 64, 0u);
+}
+
 TEST(Tensor, CopiesShareStorage) {
   Tensor a = Tensor::zeros({4}, DType::F32);
   Tensor b = a;
