@@ -137,6 +137,13 @@ struct GpuKernel {
   /// else F32 (the CUDA-core tiles).
   DType tensorCoreType = DType::F32;
   ir::Expr factorA16, factorB16;
+  /// Hopper (sm_90) tensor cores: when the 16-bit factors are plain loads, A contiguous along k
+  /// and B along k or j, warpgroup MMA (wgmma.mma_async) reads them from shared memory, in
+  /// 128x256 output tiles of two warpgroups (64x256 each); k advances in steps of 64 through a
+  /// ring of `wgmmaStages` shared-memory stages (48 KiB each, 128-byte swizzled as wgmma reads
+  /// them) that cp.async fills two steps ahead. 0: mma.sync.
+  int wgmmaStages = 0;
+  static constexpr int64_t kWgmmaStageBytes = (128 + 256) * 64 * 2;
   /// ReducePartials / ReduceFinal: the partial results (a heap buffer in `allocations`).
   ir::Buffer partials;
   int64_t partialCount = 0;

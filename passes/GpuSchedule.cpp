@@ -35,6 +35,20 @@ int64_t GpuTarget::rowCopyLimit() const {
   return rowSharedLimit();
 }
 
+const Load *contiguousLoad(const Expr &e, const Var &v) {
+  const Load *l = as<Load>(e);
+  const Binary *add = l && !l->predicate ? as<Binary>(l->index) : nullptr;
+  if (!add || add->op != BinaryOp::Add)
+    return nullptr;
+  auto isV = [&](const Expr &x) {
+    const VarRef *r = as<VarRef>(x);
+    return r && r->var == v;
+  };
+  if ((isV(add->b) && !usesAny(add->a, {v})) || (isV(add->a) && !usesAny(add->b, {v})))
+    return l;
+  return nullptr;
+}
+
 bool hasSchedule(const std::vector<GpuKernel> &kernels, GpuScheduleKind kind) {
   return std::any_of(kernels.begin(), kernels.end(),
                      [&](const GpuKernel &k) { return k.schedule == kind; });
@@ -589,6 +603,17 @@ private:
       k.factorA16 = na;
       k.factorB16 = nb;
     }
+    // wgmma is sm_90's alone (the code is compiled for sm_90a); four stages keep two in flight
+    // while two are read.
+    static constexpr int kWgmmaStages = 4;
+    static constexpr int64_t kWgmmaSharedBytes = kWgmmaStages * GpuKernel::kWgmmaStageBytes + 1024;
+    if (k.tensorCoreType != DType::F32 && target.computeCapability == 90 &&
+        target.sharedBytesPerBlockOptin >= kWgmmaSharedBytes && contiguousLoad(na, vk) &&
+        (contiguousLoad(nb, vk) || contiguousLoad(nb, vj))) {
+      k.wgmmaStages = kWgmmaStages;
+      k.sharedBytes = intImm(kWgmmaSharedBytes);
+      k.sharedLimit = kWgmmaSharedBytes;
+    }
     GpuRowItem ri;
     ri.reduction = true;
     ri.acc = r.acc;
@@ -596,7 +621,7 @@ private:
     ri.pre = r.pre;
     ri.post = r.post;
     k.items = {ri};
-    k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, 128));
+    k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, k.wgmmaStages ? 256 : 128));
     kernels.push_back(std::move(k));
     return true;
   }

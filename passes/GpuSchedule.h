@@ -50,6 +50,10 @@ struct GpuTarget {
 /// Requires: the heap intermediates are Allocates around the nests (as buildLoopNest makes them).
 std::vector<GpuKernel> scheduleForGpu(const ir::LoweredFunc &func, const GpuTarget &target = {});
 
+/// `e` when it is a plain (unpredicated) load whose index is `base + v` with `base` free of `v`:
+/// consecutive values of `v` read consecutive elements.
+const ir::Load *contiguousLoad(const ir::Expr &e, const ir::Var &v);
+
 /// Whether the kernels include a non-generic schedule of `kind` (for tests and `explain`).
 bool hasSchedule(const std::vector<GpuKernel> &kernels, GpuScheduleKind kind);
 

@@ -39,7 +39,11 @@ struct DeviceInfo {
   size_t totalMemory = 0;
   int driverVersion = 0; // e.g. 13000.
   /// "sm_90"; NVRTC's --gpu-architecture for a cubin.
-  std::string smArch() const { return "sm_" + std::to_string(major * 10 + minor); }
+  /// The real architecture kernels are compiled for: sm_90a on Hopper, whose warpgroup MMA
+  /// (wgmma) exists only in its arch-specific variant, else sm_XY.
+  std::string smArch() const {
+    return "sm_" + std::to_string(major * 10 + minor) + (major == 9 && minor == 0 ? "a" : "");
+  }
 };
 /// Throws RuntimeError when status() is not available.
 const DeviceInfo &device();

@@ -735,8 +735,8 @@ public:
     // A factor that is a plain load contiguous along k (A) or j (B): one 16-byte load of 4
     // values a thread (checked: in range and aligned, else 4 scalar loads), else 4 scalar
     // loads a thread at scattered points.
-    const Load *vecA = contiguousLoad(k.factorA, k.varK);
-    const Load *vecB = contiguousLoad(k.factorB, k.varJ);
+    const Load *vecA = passes::contiguousLoad(k.factorA, k.varK);
+    const Load *vecB = passes::contiguousLoad(k.factorB, k.varJ);
     auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
                      const std::string &fixedOk, const std::string &moving,
                      const std::string &bound) {
@@ -885,6 +885,10 @@ public:
   /// while this one computes. Points outside the output or past K read as 0. The epilogue runs
   /// on each output point from registers.
   void emitContractionMma(const passes::GpuKernel &k) {
+    if (k.wgmmaStages) {
+      emitContractionWgmma(k);
+      return;
+    }
     const passes::GpuRowItem &item = k.items.at(0);
     std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
     for (const Var &v : {k.varI, k.varJ, k.varK}) {
@@ -924,9 +928,9 @@ public:
     // Each side's values: 16-byte loads of 8 consecutive values where the factor is a plain
     // load contiguous along the tile's inner loop (checked per chunk: in range and aligned,
     // else 8 scalar loads), else 16 scalar loads a thread.
-    const Load *vecA = contiguousLoad(k.factorA16, k.varK);
-    const Load *vecBk = contiguousLoad(k.factorB16, k.varK);
-    const Load *vecBj = vecBk ? nullptr : contiguousLoad(k.factorB16, k.varJ);
+    const Load *vecA = passes::contiguousLoad(k.factorA16, k.varK);
+    const Load *vecBk = passes::contiguousLoad(k.factorB16, k.varK);
+    const Load *vecBj = vecBk ? nullptr : passes::contiguousLoad(k.factorB16, k.varJ);
     line(std::string(vecA ? "uint4 tdsl_ra[2];" : "unsigned short tdsl_ra[16];") +
          (vecBk || vecBj ? " uint4 tdsl_rb[2];" : " unsigned short tdsl_rb[16];"));
     // dst = the 8 values at `moving` + 0..7 (the other index variables already declared).
@@ -1135,6 +1139,234 @@ public:
     line("}");
   }
 
+  /// Contractions of 16-bit factors on Hopper's warpgroup MMA: a block of two warpgroups
+  /// computes a 128x256 output tile, each warpgroup 64x256 with one wgmma.mma_async m64n256k16
+  /// per 16 values of k (128 f32 accumulators a thread). k advances in steps of 64 through a
+  /// ring of 4 shared-memory stages of 48 KiB that cp.async fills two steps ahead, so that two
+  /// steps' loads are in flight while the tensor cores read the current step and may still
+  /// finish the previous one. Each stage holds A as 128 rows of 64 k and B as 256 rows of 64 k
+  /// (b[j, k]) or 64 rows of 256 j (b[k, j], which wgmma reads transposed); 128-byte rows whose
+  /// 16-byte chunks are XOR-swizzled by the row's index mod 8, the layout wgmma's descriptors
+  /// describe, so that neither the copies nor the tensor cores meet bank conflicts. A chunk that
+  /// is out of range, partly or wholly, or misaligned is assembled by the thread itself (zeros
+  /// past the edges). The epilogue runs on each output point from registers.
+  void emitContractionWgmma(const passes::GpuKernel &k) {
+    const passes::GpuRowItem &item = k.items.at(0);
+    std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
+    for (const Var &v : {k.varI, k.varJ, k.varK}) {
+      indexVars.insert(v.get());
+      nonNegVars.insert(v.get());
+    }
+    const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
+    const Load *vecA = passes::contiguousLoad(k.factorA16, k.varK);
+    const Load *vecBk = passes::contiguousLoad(k.factorB16, k.varK);
+    const Load *vecBj = vecBk ? nullptr : passes::contiguousLoad(k.factorB16, k.varJ);
+    TDSL_CHECK(vecA && (vecBk || vecBj)) << "wgmma needs contiguous factors";
+    const int stages = k.wgmmaStages;
+    const std::string stageBytes = std::to_string(passes::GpuKernel::kWgmmaStageBytes);
+    line("// Tensor cores (sm_90): wgmma.mma_async m64n256k16 on " + type +
+         " factors from shared memory, f32 accumulation; " + std::to_string(stages) +
+         " stages of 64 k filled by cp.async; B " + (vecBk ? "k-major." : "j-major."));
+    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
+    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
+    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
+    line("const long long tdsl_tm = (tdsl_M + 127) / 128, tdsl_tn = (tdsl_N + 255) / 256;");
+    line("const long long tdsl_tiles = tdsl_tm * tdsl_tn, tdsl_steps = (tdsl_K + 63) / 64;");
+    line("extern __shared__ __align__(1024) unsigned char tdsl_wg_smem[];");
+    // The swizzle is a function of the shared address: stages start on 1024-byte boundaries.
+    line("unsigned tdsl_s0;");
+    line("asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(tdsl_s0) "
+         ": \"l\"(tdsl_wg_smem));");
+    line("tdsl_s0 = (tdsl_s0 + 1023u) & ~1023u;");
+    line("const int tdsl_t = (int)threadIdx.x, tdsl_wg = tdsl_t >> 7, tdsl_w = (tdsl_t >> 5) & 3, "
+         "tdsl_g = (tdsl_t & 31) >> 2, tdsl_q = tdsl_t & 3;");
+    std::string accName = bindBuffer(item.acc);
+    std::string acc = accName + "[0]";
+    std::string a = emitExpr(k.factorA16).text, b = emitExpr(k.factorB16).text;
+    line(
+        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
+    ++indent;
+    // Tiles go in groups of 8 tile rows, column by column within a group: the blocks that run
+    // at once share the rows of A and the columns of B they read in L2.
+    line("const long long tdsl_gs = 8 * tdsl_tn, tdsl_gr = tdsl_tile / tdsl_gs * 8;");
+    line("const long long tdsl_rows = tdsl_tm - tdsl_gr < 8 ? tdsl_tm - tdsl_gr : 8;");
+    line("const long long tdsl_m0 = (tdsl_gr + tdsl_tile % tdsl_gs % tdsl_rows) * 128;");
+    line("const long long tdsl_n0 = tdsl_tile % tdsl_gs / tdsl_rows * 256;");
+    line("float " + accName + "[1];");
+    emitStmt(item.pre);
+    line("float tdsl_d[128];");
+    line("#pragma unroll");
+    line("for (int tdsl_r = 0; tdsl_r < 128; ++tdsl_r) tdsl_d[tdsl_r] = " + acc + ";");
+    // One 16-byte chunk: the 8 values at `moving` + 0..7 (the other index variables declared)
+    // to shared address `dst`.
+    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
+                     const std::string &fixedOk, const std::string &moving,
+                     const std::string &bound) {
+      line("const unsigned short *tdsl_p = (const unsigned short *)&" + bufferName(l->buffer) +
+           "[" + emitExpr(l->index).text + "];");
+      line("if (" + fixedOk + " && " + moving + " + 8 <= " + bound +
+           " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
+      line("  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(" + dst +
+           "), \"l\"(tdsl_p) : \"memory\");");
+      line("} else {");
+      ++indent;
+      line("const long long tdsl_vb = " + moving + ";");
+      line("unsigned short tdsl_v[8];");
+      line("#pragma unroll");
+      line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u) {");
+      line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
+      line("  tdsl_v[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
+           " : (unsigned short)0;");
+      line("}");
+      line("asm volatile(\"st.shared.v4.b32 [%0], {%1, %2, %3, %4};\" :: \"r\"(" + dst +
+           "), \"r\"(tdsl_v[0] | ((unsigned)tdsl_v[1] << 16)), \"r\"(tdsl_v[2] | ((unsigned)"
+           "tdsl_v[3] << 16)), \"r\"(tdsl_v[4] | ((unsigned)tdsl_v[5] << 16)), \"r\"(tdsl_v[6] | "
+           "((unsigned)tdsl_v[7] << 16)) : \"memory\");");
+      --indent;
+      line("}");
+    };
+    // Copies step `step` of k into the stage at shared address tdsl_st, one commit group.
+    auto load = [&](const std::string &step) {
+      line("#pragma unroll");
+      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
+      ++indent;
+      line("const int tdsl_c = tdsl_t + 256 * tdsl_r, tdsl_row = tdsl_c >> 3, tdsl_kc = tdsl_c & "
+           "7;");
+      line("const long long " + iName + " = tdsl_m0 + tdsl_row;");
+      line("const long long " + kName + " = " + step + " * 64 + tdsl_kc * 8;");
+      line("const unsigned tdsl_dst = tdsl_st + tdsl_row * 128 + ((tdsl_kc ^ (tdsl_row & 7)) << "
+           "4);");
+      chunk("tdsl_dst", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
+      --indent;
+      line("}");
+      line("#pragma unroll");
+      line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r) {");
+      ++indent;
+      line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
+      if (vecBk) {
+        line("const int tdsl_row = tdsl_c >> 3, tdsl_kc = tdsl_c & 7;");
+        line("const long long " + jName + " = tdsl_n0 + tdsl_row;");
+        line("const long long " + kName + " = " + step + " * 64 + tdsl_kc * 8;");
+        line("const unsigned tdsl_dst = tdsl_st + 16384 + tdsl_row * 128 + ((tdsl_kc ^ (tdsl_row "
+             "& 7)) << 4);");
+        chunk("tdsl_dst", vecBk, b, jName + " < tdsl_N", kName, "tdsl_K");
+      } else {
+        // 64 rows of k, each four 128-byte blocks of 64 j (8 KiB apart).
+        line("const int tdsl_row = tdsl_c >> 5, tdsl_jc = tdsl_c & 31;");
+        line("const long long " + kName + " = " + step + " * 64 + tdsl_row;");
+        line("const long long " + jName + " = tdsl_n0 + tdsl_jc * 8;");
+        line("const unsigned tdsl_dst = tdsl_st + 16384 + (tdsl_jc >> 3) * 8192 + tdsl_row * 128 "
+             "+ (((tdsl_jc & 7) ^ (tdsl_row & 7)) << 4);");
+        chunk("tdsl_dst", vecBj, b, kName + " < tdsl_K", jName, "tdsl_N");
+      }
+      --indent;
+      line("}");
+    };
+    auto pinAccumulators = [&] {
+      line("#pragma unroll");
+      line(
+          "for (int tdsl_r = 0; tdsl_r < 128; ++tdsl_r) asm volatile(\"\" : \"+f\"(tdsl_d[tdsl_r]) "
+          ":: \"memory\");");
+    };
+    const std::string ahead = std::to_string(stages - 2), mask = std::to_string(stages - 1);
+    line("#pragma unroll 1");
+    line("for (int tdsl_s = 0; tdsl_s < " + ahead + "; ++tdsl_s) {");
+    ++indent;
+    line("if (tdsl_s < tdsl_steps) {");
+    ++indent;
+    line("const unsigned tdsl_st = tdsl_s0 + tdsl_s * " + stageBytes + "u;");
+    load("(long long)tdsl_s");
+    --indent;
+    line("}");
+    line("asm volatile(\"cp.async.commit_group;\" ::: \"memory\");");
+    --indent;
+    line("}");
+    line("for (long long tdsl_ks = 0; tdsl_ks < tdsl_steps; ++tdsl_ks) {");
+    ++indent;
+    // Step ks has landed (this thread's copies; the barrier makes it everyone's, and visible to
+    // the tensor cores' async proxy). Past the barrier every warpgroup has finished step ks - 2,
+    // whose stage the copies of step ks + stages - 2 now overwrite.
+    line("asm volatile(\"cp.async.wait_group " + std::to_string(stages - 3) +
+         ";\" ::: \"memory\");");
+    line("asm volatile(\"fence.proxy.async.shared::cta;\" ::: \"memory\");");
+    line("__syncthreads();");
+    line("if (tdsl_ks + " + ahead + " < tdsl_steps) {");
+    ++indent;
+    line("const unsigned tdsl_st = tdsl_s0 + (unsigned)((tdsl_ks + " + ahead + ") & " + mask +
+         ") * " + stageBytes + "u;");
+    load("(tdsl_ks + " + ahead + ")");
+    --indent;
+    line("}");
+    line("asm volatile(\"cp.async.commit_group;\" ::: \"memory\");");
+    line("const unsigned tdsl_st = tdsl_s0 + (unsigned)(tdsl_ks & " + mask + ") * " + stageBytes +
+         "u;");
+    pinAccumulators();
+    line("asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");");
+    line("#pragma unroll");
+    line("for (int tdsl_kk = 0; tdsl_kk < 4; ++tdsl_kk) {");
+    ++indent;
+    // Descriptors: start address, leading and stride byte offsets (all >> 4), 128-byte swizzle.
+    line("const unsigned tdsl_sa = tdsl_st + tdsl_wg * 8192 + tdsl_kk * 32;");
+    line("const unsigned long long tdsl_da = ((tdsl_sa & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << "
+         "32) | (1ull << 62);");
+    if (vecBk) {
+      line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 32;");
+      line("const unsigned long long tdsl_db = ((tdsl_sb & 0x3FFFF) >> 4) | (1ull << 16) | (64ull "
+           "<< 32) | (1ull << 62);");
+    } else {
+      // j-major: 8 KiB between blocks of 64 j (leading), 1 KiB between groups of 8 k (stride).
+      line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 2048;");
+      line("const unsigned long long tdsl_db = ((tdsl_sb & 0x3FFFF) >> 4) | (512ull << 16) | "
+           "(64ull << 32) | (1ull << 62);");
+    }
+    std::string regs;
+    for (int r = 0; r < 128; ++r)
+      regs += (r ? ", %" : "%") + std::to_string(r);
+    line("asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %130, 0; "
+         "wgmma.mma_async.sync.aligned.m64n256k16.f32." +
+         type + "." + type + " {" + regs + "}, %128, %129, p, 1, 1, 0, " + (vecBk ? "0" : "1") +
+         "; }\"");
+    std::string outs;
+    for (int r = 0; r < 128; ++r)
+      outs += std::string(r ? ", " : "") + "\"+f\"(tdsl_d[" + std::to_string(r) + "])";
+    line("  : " + outs);
+    line("  : \"l\"(tdsl_da), \"l\"(tdsl_db), \"r\"(1) : \"memory\");");
+    --indent;
+    line("}");
+    line("asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");");
+    line("asm volatile(\"wgmma.wait_group.sync.aligned 1;\" ::: \"memory\");");
+    pinAccumulators();
+    --indent;
+    line("}");
+    line("asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");");
+    pinAccumulators();
+    // No copy may still land in a stage the next tile's copies write.
+    line("asm volatile(\"cp.async.wait_group 0;\" ::: \"memory\");");
+    line("__syncthreads();");
+    // The epilogue: accumulator 4 n + h is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
+    line("#pragma unroll");
+    line("for (int tdsl_n = 0; tdsl_n < 32; ++tdsl_n) {");
+    ++indent;
+    line("#pragma unroll");
+    line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
+    ++indent;
+    line("const long long " + iName +
+         " = tdsl_m0 + tdsl_wg * 64 + tdsl_w * 16 + tdsl_g + (tdsl_h >> 1) * 8;");
+    line("const long long " + jName + " = tdsl_n0 + tdsl_n * 8 + tdsl_q * 2 + (tdsl_h & 1);");
+    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
+    ++indent;
+    line(acc + " = tdsl_d[tdsl_n * 4 + tdsl_h];");
+    emitStmt(item.post);
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+    --indent;
+    line("}");
+  }
+
   /// Full reductions in two deterministic stages: block b reduces the points b * T + t +
   /// m * B * T (fixed B = partialCount blocks) into partials[b]; then one block reduces the
   /// partials in a fixed order and runs the reduction's final store.
@@ -1185,32 +1417,6 @@ private:
   /// by the slot tdsl_m) and the member's element variable q (their only index).
   std::set<const BufferNode *> registerBuffers;
   const VarNode *registerIndex = nullptr;
-
-  /// `e` when it is a plain (unpredicated) load whose index is `base + v` with `base` free of
-  /// `v`: consecutive values of v read consecutive elements.
-  static const Load *contiguousLoad(const Expr &e, const Var &v) {
-    const Load *l = as<Load>(e);
-    const Binary *add = l && !l->predicate ? as<Binary>(l->index) : nullptr;
-    if (!add || add->op != BinaryOp::Add)
-      return nullptr;
-    auto isV = [&](const Expr &x) {
-      const VarRef *r = as<VarRef>(x);
-      return r && r->var == v;
-    };
-    auto freeOfV = [&](const Expr &x) {
-      struct Finder : ir::IRVisitor {
-        const VarNode *var;
-        bool found = false;
-        explicit Finder(const VarNode *v) : var(v) {}
-        void visitVarRef(const VarRef *n) override { found |= n->var.get() == var; }
-      } finder(v.get());
-      finder.visit(x);
-      return !finder.found;
-    };
-    if ((isV(add->b) && freeOfV(add->a)) || (isV(add->a) && freeOfV(add->b)))
-      return l;
-    return nullptr;
-  }
 
   /// Whether `s` loads or stores one of `buffers`.
   static bool touches(const Stmt &s, const std::set<const BufferNode *> &buffers) {

@@ -28,10 +28,11 @@ struct NvrtcStatus {
 };
 NvrtcStatus nvrtcStatus();
 
-/// Compiles CUDA source to PTX for `arch`, a virtual architecture such as "compute_90". Throws
-/// tdsl::RuntimeError with NVRTC's log on failure, or with the reason NVRTC is unavailable.
+/// Compiles CUDA source to PTX for `arch`, a virtual architecture such as "compute_90a" (the
+/// default, for the default GPU target: Hopper, whose wgmma needs the arch-specific variant).
+/// Throws tdsl::RuntimeError with NVRTC's log on failure, or with the reason NVRTC is unavailable.
 std::string compileToPtx(const std::string &cudaSource, const std::string &name,
-                         const std::string &arch = "compute_90");
+                         const std::string &arch = "compute_90a");
 
 /// Compiles CUDA source to a cubin for `arch`, a real architecture such as "sm_90" (no driver
 /// JIT at load). Throws like compileToPtx.

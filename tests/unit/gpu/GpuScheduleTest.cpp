@@ -3,8 +3,11 @@
 // odd sizes: row lengths 1, 31, 33, 1000 and 4097 (warp and block per row) and around the
 // bounds of the register rows, element counts not divisible by 4 (the vector path's scalar tail),
 // full reductions over sizes around the stage boundaries; every result bit-identical over two runs.
+#include "passes/GpuSchedule.h"
 #include "api/Numerics.h"
 #include "codegen/cuda/CudaBackend.h"
+#include "frontend/Frontend.h"
+#include "passes/Pipeline.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
 
@@ -57,6 +60,12 @@ kernel mmt(a: bf16[M, K], b: bf16[N, K]) -> c: f32[M, N] {
 }
 kernel mmh(a: f16[M, K], b: f16[K, N], bias: f32[N]) -> c: f32[M, N] {
     c[i, j] = relu(sum(f32(a[i, k]) * f32(b[k, j]) for k) + bias[j])
+}
+kernel mmb(a: bf16[M, K], b: bf16[K, N]) -> c: f32[M, N] {
+    c[i, j] = sum(f32(a[i, k]) * f32(b[k, j]) for k)
+}
+kernel mmta(a: bf16[K, M], b: bf16[K, N]) -> c: f32[M, N] {
+    c[i, j] = sum(f32(a[k, i]) * f32(b[k, j]) for k)
 }
 kernel total(x: f32[N]) -> t: f32 {
     t = sum(x[i] for i)
@@ -175,7 +184,7 @@ TEST(GpuSchedule, FullReductionsRunInTwoStages) {
 
 TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   Module m = module();
-  for (const char *name : {"mm", "mmt", "mmh"}) {
+  for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta"}) {
     std::string cuda = m.kernel(name).dump(Stage::Cuda);
     EXPECT_TRUE(contains(cuda, std::string("// ") + name + "_k0 (contraction)")) << cuda;
   }
@@ -187,26 +196,76 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&a[i * K + k];")) << mm;
   EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&b[k * N + j];")) << mm;
   EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)tdsl_p;")) << mm;
-  // bf16 factors: tensor cores on the 16-bit values (B transposed in shared memory).
+  // 16-bit factors that are plain loads, a contiguous in k, on Hopper (the default target):
+  // warpgroup MMA from swizzled shared memory that cp.async fills, 128x256 tiles.
   std::string mmt = m.kernel("mmt").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(mmt, "// Tensor cores: mma.sync m16n8k16 on bf16 factors")) << mmt;
-  EXPECT_TRUE(contains(mmt, "__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];")) << mmt;
-  EXPECT_TRUE(contains(mmt, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << mmt;
-  EXPECT_TRUE(contains(mmt, "__launch_bounds__(256) mmt_k0(")) << mmt;
-  // 8 bf16 values a 16-byte load: b[j, k] is contiguous in k (stored as is), ...
-  EXPECT_TRUE(contains(mmt, "tdsl_ra[tdsl_r] = *(const uint4 *)tdsl_p;")) << mmt;
-  EXPECT_TRUE(contains(mmt, "*(uint4 *)&tdsl_Bs[0][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_rb[tdsl_r];"))
+  EXPECT_TRUE(contains(mmt, "// mmt_k0 (contraction): (M + 127) // 128 * ((N + 255) // 256) "
+                            "blocks of 256 threads."))
       << mmt;
+  EXPECT_TRUE(contains(mmt, "wgmma.mma_async m64n256k16 on bf16 factors from shared memory, f32 "
+                            "accumulation; 4 stages of 64 k filled by cp.async; B k-major."))
+      << mmt;
+  EXPECT_TRUE(contains(mmt, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1,"))
+      << mmt;
+  EXPECT_TRUE(contains(mmt, "cp.async.cg.shared.global [%0], [%1], 16;")) << mmt;
+  EXPECT_TRUE(
+      contains(mmt, "const unsigned short *tdsl_p = (const unsigned short *)&b[j * K + k];"))
+      << mmt;
+  // b[k, j] is contiguous in j: wgmma reads it transposed (the last immediate).
   std::string mmh = m.kernel("mmh").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(mmh, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32")) << mmh;
-  // ... b[k, j] contiguous in j is transposed into the tile as it is stored.
-  EXPECT_TRUE(contains(mmh, "tdsl_Bs[0][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)")) << mmh;
+  EXPECT_TRUE(contains(mmh, "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16")) << mmh;
+  EXPECT_TRUE(contains(mmh, "f16 factors from shared memory, f32 accumulation; 4 stages of 64 k "
+                            "filled by cp.async; B j-major."))
+      << mmh;
+  EXPECT_TRUE(contains(mmh, "%128, %129, p, 1, 1, 0, 1; }")) << mmh;
+  EXPECT_TRUE(contains(mmt, "%128, %129, p, 1, 1, 0, 0; }")) << mmt;
+  // a[k, i] is not contiguous in k: mma.sync m16n8k16 on tiles the threads transpose.
+  std::string mmta = m.kernel("mmta").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(mmta, "// Tensor cores: mma.sync m16n8k16 on bf16 factors")) << mmta;
+  EXPECT_TRUE(contains(mmta, "__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];"))
+      << mmta;
+  EXPECT_TRUE(contains(mmta, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << mmta;
+  EXPECT_TRUE(contains(mmta, "__launch_bounds__(256) mmta_k0(")) << mmta;
+  EXPECT_TRUE(contains(mmta, "tdsl_Bs[0][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)")) << mmta;
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
   std::string ptx = m.kernel("mm").dump(Stage::Ptx);
   EXPECT_TRUE(contains(ptx, "ld.shared.v4.f32")) << ptx;
-  std::string mmaPtx = m.kernel("mmt").dump(Stage::Ptx);
+  std::string mmaPtx = m.kernel("mmta").dump(Stage::Ptx);
   EXPECT_TRUE(contains(mmaPtx, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << mmaPtx;
+  std::string wgmmaPtx = m.kernel("mmb").dump(Stage::Ptx);
+  EXPECT_TRUE(contains(wgmmaPtx, ".target sm_90a")) << wgmmaPtx;
+  EXPECT_TRUE(contains(wgmmaPtx, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"))
+      << wgmmaPtx;
+}
+
+/// The CUDA C of `name` in kSource for `target`.
+std::string cudaFor(const std::string &name, const passes::GpuTarget &target) {
+  DiagnosticEngine diags;
+  auto source = std::make_shared<const SourceFile>(SourceFile{"gpu.tdsl", kSource});
+  std::optional<ir::Module> module = frontend::compileSource(source, diags);
+  for (const ir::Kernel &kernel : module.value().kernels)
+    if (kernel.name == name) {
+      ir::LoweredFunc plain = passes::lowerKernel(kernel);
+      return codegen::emitCuda(plain, passes::scheduleForGpu(plain, target));
+    }
+  return "";
+}
+
+TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
+  passes::GpuTarget hopper;
+  EXPECT_TRUE(contains(cudaFor("mmb", hopper), "wgmma.mma_async")) << cudaFor("mmb", hopper);
+  // Ampere and Blackwell have no wgmma; a device without 193 KiB of shared memory a block has
+  // no room for four stages: mma.sync there.
+  passes::GpuTarget ampere = hopper, blackwell = hopper, small = hopper;
+  ampere.computeCapability = 80;
+  blackwell.computeCapability = 100;
+  small.sharedBytesPerBlockOptin = 160 * 1024;
+  for (const passes::GpuTarget &target : {ampere, blackwell, small}) {
+    std::string cuda = cudaFor("mmb", target);
+    EXPECT_FALSE(contains(cuda, "wgmma")) << cuda;
+    EXPECT_TRUE(contains(cuda, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << cuda;
+  }
 }
 
 bool haveGpu() { return runtime::cuda::status().available; }
@@ -240,10 +299,12 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
                             {33, 70, 45},
                             {129, 9, 257},
                             {200, 300, 130},
-                            {256, 96, 384}}) {
+                            {256, 96, 384},
+                            {256, 640, 512},
+                            {131, 520, 300}}) {
     std::map<std::string, int64_t> shape = {{"M", mm}, {"K", kk}, {"N", nn}};
     std::string at = " " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn);
-    for (const char *name : {"mm", "mmt", "mmh"}) {
+    for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta"}) {
       Kernel k = m.kernel(name);
       expectMatches(k, k.randomInputs(shape, seed++), name + at);
     }
