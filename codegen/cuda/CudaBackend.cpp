@@ -877,6 +877,37 @@ public:
     line("}");
   }
 
+  /// One 16-byte chunk of a 16-bit factor: the 8 values of load `l` (read as `factor`) at
+  /// `moving` + 0..7, the other index variables declared. When the chunk is in range (`fixedOk`
+  /// and `moving` + 8 <= `bound`) and 16-byte aligned, `whole` runs with tdsl_p pointing at it;
+  /// else the thread gathers the values (0 out of range) into four packed words tdsl_pk[4] and
+  /// `gathered` runs.
+  void emitChunk16(const Load *l, const std::string &factor, const std::string &fixedOk,
+                   const std::string &moving, const std::string &bound, const std::string &whole,
+                   const std::string &gathered) {
+    line("const unsigned short *tdsl_p = (const unsigned short *)&" + bufferName(l->buffer) + "[" +
+         emitExpr(l->index).text + "];");
+    line("if (" + fixedOk + " && " + moving + " + 8 <= " + bound +
+         " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
+    line("  " + whole);
+    line("} else {");
+    ++indent;
+    line("const long long tdsl_vb = " + moving + ";");
+    line("unsigned short tdsl_v[8];");
+    line("#pragma unroll");
+    line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u) {");
+    line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
+    line("  tdsl_v[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
+         " : (unsigned short)0;");
+    line("}");
+    line("const unsigned tdsl_pk[4] = {tdsl_v[0] | ((unsigned)tdsl_v[1] << 16), tdsl_v[2] | "
+         "((unsigned)tdsl_v[3] << 16), tdsl_v[4] | ((unsigned)tdsl_v[5] << 16), tdsl_v[6] | "
+         "((unsigned)tdsl_v[7] << 16)};");
+    line(gathered);
+    --indent;
+    line("}");
+  }
+
   /// Contractions of 16-bit factors on tensor cores: a block computes a 128x128 tile of the
   /// output with 8 warps of 32x64 (2x8 mma.sync m16n8k16 tiles a warp, f32 accumulators in
   /// registers), k in steps of 32 through double-buffered shared memory holding the factors'
@@ -937,26 +968,8 @@ public:
     auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
                      const std::string &fixedOk, const std::string &moving,
                      const std::string &bound) {
-      line("const unsigned short *tdsl_p = (const unsigned short *)&" + bufferName(l->buffer) +
-           "[" + emitExpr(l->index).text + "];");
-      line("if (" + fixedOk + " && " + moving + " + 8 <= " + bound +
-           " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
-      line("  " + dst + " = *(const uint4 *)tdsl_p;");
-      line("} else {");
-      ++indent;
-      line("const long long tdsl_vb = " + moving + ";");
-      line("unsigned short tdsl_v[8];");
-      line("#pragma unroll");
-      line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u) {");
-      line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
-      line("  tdsl_v[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
-           " : (unsigned short)0;");
-      line("}");
-      line(dst + " = make_uint4(tdsl_v[0] | ((unsigned)tdsl_v[1] << 16), tdsl_v[2] | "
-                 "((unsigned)tdsl_v[3] << 16), tdsl_v[4] | ((unsigned)tdsl_v[5] << 16), "
-                 "tdsl_v[6] | ((unsigned)tdsl_v[7] << 16));");
-      --indent;
-      line("}");
+      emitChunk16(l, factor, fixedOk, moving, bound, dst + " = *(const uint4 *)tdsl_p;",
+                  dst + " = make_uint4(tdsl_pk[0], tdsl_pk[1], tdsl_pk[2], tdsl_pk[3]);");
     };
     auto load = [&](const std::string &k0) {
       if (vecA) {
@@ -1202,28 +1215,12 @@ public:
     auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
                      const std::string &fixedOk, const std::string &moving,
                      const std::string &bound) {
-      line("const unsigned short *tdsl_p = (const unsigned short *)&" + bufferName(l->buffer) +
-           "[" + emitExpr(l->index).text + "];");
-      line("if (" + fixedOk + " && " + moving + " + 8 <= " + bound +
-           " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
-      line("  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(" + dst +
-           "), \"l\"(tdsl_p) : \"memory\");");
-      line("} else {");
-      ++indent;
-      line("const long long tdsl_vb = " + moving + ";");
-      line("unsigned short tdsl_v[8];");
-      line("#pragma unroll");
-      line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u) {");
-      line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
-      line("  tdsl_v[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
-           " : (unsigned short)0;");
-      line("}");
-      line("asm volatile(\"st.shared.v4.b32 [%0], {%1, %2, %3, %4};\" :: \"r\"(" + dst +
-           "), \"r\"(tdsl_v[0] | ((unsigned)tdsl_v[1] << 16)), \"r\"(tdsl_v[2] | ((unsigned)"
-           "tdsl_v[3] << 16)), \"r\"(tdsl_v[4] | ((unsigned)tdsl_v[5] << 16)), \"r\"(tdsl_v[6] | "
-           "((unsigned)tdsl_v[7] << 16)) : \"memory\");");
-      --indent;
-      line("}");
+      emitChunk16(l, factor, fixedOk, moving, bound,
+                  "asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(" + dst +
+                      "), \"l\"(tdsl_p) : \"memory\");",
+                  "asm volatile(\"st.shared.v4.b32 [%0], {%1, %2, %3, %4};\" :: \"r\"(" + dst +
+                      "), \"r\"(tdsl_pk[0]), \"r\"(tdsl_pk[1]), \"r\"(tdsl_pk[2]), "
+                      "\"r\"(tdsl_pk[3]) : \"memory\");");
     };
     // Copies step `step` of k into the stage at shared address tdsl_st, one commit group.
     auto load = [&](const std::string &step) {
