@@ -12,6 +12,7 @@
 #include "support/Check.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -692,6 +693,35 @@ public:
     line("}");
   }
 
+  /// A contraction's loop variables, bound (i, j and k, non-negative index variables), with
+  /// its extents declared as tdsl_M, tdsl_N and tdsl_K.
+  std::array<std::string, 3> beginContraction(const passes::GpuKernel &k) {
+    std::array<std::string, 3> names = {bindVar(k.varI), bindVar(k.varJ), bindVar(k.varK)};
+    for (const Var &v : {k.varI, k.varJ, k.varK}) {
+      indexVars.insert(v.get());
+      nonNegVars.insert(v.get());
+    }
+    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
+    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
+    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
+    return names;
+  }
+
+  /// One output point of a contraction's epilogue, at i = `i` and j = `j`: inside the output,
+  /// the accumulator takes `value` (the thread's sum) and the reduction's final store runs.
+  void emitContractionPoint(const passes::GpuRowItem &item, const std::string &iName,
+                            const std::string &i, const std::string &jName, const std::string &j,
+                            const std::string &value) {
+    line("const long long " + iName + " = " + i + ";");
+    line("const long long " + jName + " = " + j + ";");
+    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
+    ++indent;
+    line(bufferName(item.acc) + "[0] = " + value + ";");
+    emitStmt(item.post);
+    --indent;
+    line("}");
+  }
+
   /// Contractions: a block computes a 128x128 tile of the output, a thread 8x8 of it (rows
   /// ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise with tx), k in steps of 8 through
   /// double-buffered shared memory; the next step's factors are loaded into registers while the
@@ -703,14 +733,8 @@ public:
       return;
     }
     const passes::GpuRowItem &item = k.items.at(0);
-    std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
-    for (const Var &v : {k.varI, k.varJ, k.varK}) {
-      indexVars.insert(v.get());
-      nonNegVars.insert(v.get());
-    }
-    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
-    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
-    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
+    const std::array<std::string, 3> names = beginContraction(k);
+    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
     line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
     line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
     line("__shared__ __align__(16) float tdsl_As[2][8][132];");
@@ -859,16 +883,10 @@ public:
     line("#pragma unroll");
     line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
     ++indent;
-    line("const long long " + iName +
-         " = tdsl_m0 + (tdsl_r < 4 ? tdsl_ty * 4 + tdsl_r : 60 + tdsl_ty * 4 + tdsl_r);");
-    line("const long long " + jName +
-         " = tdsl_n0 + (tdsl_s < 4 ? tdsl_tx * 4 + tdsl_s : 60 + tdsl_tx * 4 + tdsl_s);");
-    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
-    ++indent;
-    line(acc + " = tdsl_c[tdsl_r][tdsl_s];");
-    emitStmt(item.post);
-    --indent;
-    line("}");
+    emitContractionPoint(
+        item, iName, "tdsl_m0 + (tdsl_r < 4 ? tdsl_ty * 4 + tdsl_r : 60 + tdsl_ty * 4 + tdsl_r)",
+        jName, "tdsl_n0 + (tdsl_s < 4 ? tdsl_tx * 4 + tdsl_s : 60 + tdsl_tx * 4 + tdsl_s)",
+        "tdsl_c[tdsl_r][tdsl_s]");
     --indent;
     line("}");
     --indent;
@@ -921,16 +939,10 @@ public:
       return;
     }
     const passes::GpuRowItem &item = k.items.at(0);
-    std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
-    for (const Var &v : {k.varI, k.varJ, k.varK}) {
-      indexVars.insert(v.get());
-      nonNegVars.insert(v.get());
-    }
     const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
     line("// Tensor cores: mma.sync m16n8k16 on " + type + " factors, f32 accumulation.");
-    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
-    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
-    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
+    const std::array<std::string, 3> names = beginContraction(k);
+    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
     line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
     line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
     line("__shared__ __align__(16) unsigned short tdsl_As[2][128][40];");
@@ -1132,16 +1144,10 @@ public:
     line("#pragma unroll");
     line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
     ++indent;
-    line("const long long " + iName +
-         " = tdsl_m0 + tdsl_wm + tdsl_r * 16 + tdsl_g + (tdsl_h >> 1) * 8;");
-    line("const long long " + jName +
-         " = tdsl_n0 + tdsl_wn + tdsl_s * 8 + tdsl_q * 2 + (tdsl_h & 1);");
-    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
-    ++indent;
-    line(acc + " = tdsl_d[tdsl_r][tdsl_s][tdsl_h];");
-    emitStmt(item.post);
-    --indent;
-    line("}");
+    emitContractionPoint(item, iName,
+                         "tdsl_m0 + tdsl_wm + tdsl_r * 16 + tdsl_g + (tdsl_h >> 1) * 8", jName,
+                         "tdsl_n0 + tdsl_wn + tdsl_s * 8 + tdsl_q * 2 + (tdsl_h & 1)",
+                         "tdsl_d[tdsl_r][tdsl_s][tdsl_h]");
     --indent;
     line("}");
     --indent;
@@ -1165,11 +1171,6 @@ public:
   /// past the edges). The epilogue runs on each output point from registers.
   void emitContractionWgmma(const passes::GpuKernel &k) {
     const passes::GpuRowItem &item = k.items.at(0);
-    std::string iName = bindVar(k.varI), jName = bindVar(k.varJ), kName = bindVar(k.varK);
-    for (const Var &v : {k.varI, k.varJ, k.varK}) {
-      indexVars.insert(v.get());
-      nonNegVars.insert(v.get());
-    }
     const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
     const Load *vecA = passes::contiguousLoad(k.factorA16, k.varK);
     const Load *vecBk = passes::contiguousLoad(k.factorB16, k.varK);
@@ -1180,9 +1181,8 @@ public:
     line("// Tensor cores (sm_90): wgmma.mma_async m64n256k16 on " + type +
          " factors from shared memory, f32 accumulation; " + std::to_string(stages) +
          " stages of 64 k filled by cp.async; B " + (vecBk ? "k-major." : "j-major."));
-    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
-    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
-    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
+    const std::array<std::string, 3> names = beginContraction(k);
+    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
     line("const long long tdsl_tm = (tdsl_M + 127) / 128, tdsl_tn = (tdsl_N + 255) / 256;");
     line("const long long tdsl_tiles = tdsl_tm * tdsl_tn, tdsl_steps = (tdsl_K + 63) / 64;");
     line("extern __shared__ __align__(1024) unsigned char tdsl_wg_smem[];");
@@ -1347,15 +1347,9 @@ public:
     line("#pragma unroll");
     line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
     ++indent;
-    line("const long long " + iName +
-         " = tdsl_m0 + tdsl_wg * 64 + tdsl_w * 16 + tdsl_g + (tdsl_h >> 1) * 8;");
-    line("const long long " + jName + " = tdsl_n0 + tdsl_n * 8 + tdsl_q * 2 + (tdsl_h & 1);");
-    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
-    ++indent;
-    line(acc + " = tdsl_d[tdsl_n * 4 + tdsl_h];");
-    emitStmt(item.post);
-    --indent;
-    line("}");
+    emitContractionPoint(
+        item, iName, "tdsl_m0 + tdsl_wg * 64 + tdsl_w * 16 + tdsl_g + (tdsl_h >> 1) * 8", jName,
+        "tdsl_n0 + tdsl_n * 8 + tdsl_q * 2 + (tdsl_h & 1)", "tdsl_d[tdsl_n * 4 + tdsl_h]");
     --indent;
     line("}");
     --indent;
