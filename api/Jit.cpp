@@ -9,8 +9,8 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaLaunch.h"
 #include "frontend/Frontend.h"
-#include "ir/Interpreter.h"
 #include "ir/IRPrinter.h"
+#include "ir/Interpreter.h"
 #include "ir/Shapes.h"
 #include "passes/Pipeline.h"
 #include "runtime/Parallel.h"
@@ -34,9 +34,9 @@ namespace tdsl {
 
 std::optional<Stage> parseStage(std::string_view name) {
   static const std::pair<std::string_view, Stage> stages[] = {
-      {"ast", Stage::Ast},     {"tensor", Stage::Tensor}, {"fused", Stage::Fused},
-      {"schedule", Stage::Schedule}, {"loops", Stage::Loops}, {"llvm", Stage::Llvm},
-      {"asm", Stage::Asm},     {"cuda", Stage::Cuda},     {"ptx", Stage::Ptx}};
+      {"ast", Stage::Ast},           {"tensor", Stage::Tensor}, {"fused", Stage::Fused},
+      {"schedule", Stage::Schedule}, {"loops", Stage::Loops},   {"llvm", Stage::Llvm},
+      {"asm", Stage::Asm},           {"cuda", Stage::Cuda},     {"ptx", Stage::Ptx}};
   for (const auto &[spelling, stage] : stages)
     if (spelling == name)
       return stage;
@@ -78,9 +78,10 @@ struct KernelState {
   std::shared_ptr<const SourceFile> source;
   ir::Kernel kernel;
   Target target;
-  int threads = 1; // The Jit's: what the schedule is chosen for.
-  bool boundsChecks = false; // JitOptions::boundsChecks: compiled apart, never cached.
-  CallPlan plan;   // How calls bind symbols and check tensors without allocating.
+  int threads = 1;           // The Jit's: what the schedule is chosen for.
+  bool boundsChecks = false; // JitOptions::boundsChecks: cached in memory, never on disk.
+  bool optimize = true;      // JitOptions::optimize: LLVM's O3 and aggressive codegen, or none.
+  CallPlan plan;             // How calls bind symbols and check tensors without allocating.
 
   std::once_flag lowerOnce;
   ir::LoweredFunc lowered;
@@ -90,19 +91,24 @@ struct KernelState {
   std::shared_ptr<codegen::CompiledCpuKernel> compiled;
   std::atomic<codegen::KernelEntry> entry{nullptr}; // Set once compiled: calls skip call_once.
 
+  /// What the LLVM backend is asked for: the IR, assembly and code of this kernel all follow it.
+  codegen::LlvmCodeGenOptions codeGenOptions() const {
+    codegen::LlvmCodeGenOptions options;
+    options.boundsChecks = boundsChecks;
+    options.optimize = optimize;
+    return options;
+  }
+
   codegen::KernelEntry compiledEntry() {
     if (codegen::KernelEntry fn = entry.load(std::memory_order_acquire))
       return fn;
     std::call_once(compileOnce, [&] {
-      if (boundsChecks) {
-        codegen::LlvmCodeGenOptions options;
-        options.boundsChecks = true;
-        compiled = codegen::compileForHost(loops(), options);
-        entry.store(compiled->entry(), std::memory_order_release);
-        return;
-      }
-      // The key is the tensor IR and the schedule's target: a cache hit skips every pass.
-      cache::CacheKey key = cache::makeKey(kernel, cpuTargetFor(target, threads));
+      // The key is the tensor IR, the schedule's target and the code generation options: a
+      // cache hit skips every pass, and a kernel compiled without LLVM's optimizations or
+      // bounds checks never answers a request for one with them (nor the reverse).
+      // Bounds-checked kernels stay in memory: the disk cache never sees them.
+      cache::CacheKey key =
+          cache::makeKey(kernel, cpuTargetFor(target, threads), optimize, boundsChecks);
       compiled = cache->get(key, [&]() -> const ir::LoweredFunc & { return loops(); });
       entry.store(compiled->entry(), std::memory_order_release);
     });
@@ -111,11 +117,13 @@ struct KernelState {
 #endif
 
   std::once_flag cudaOnce;
-  std::unique_ptr<codegen::CudaKernel> cuda; // Target::cuda(): compiled for the device on first call.
+  std::unique_ptr<codegen::CudaKernel>
+      cuda; // Target::cuda(): compiled for the device on first call.
 
   const codegen::CudaKernel &cudaKernel() {
     std::call_once(cudaOnce, [&] {
-      cuda = std::make_unique<codegen::CudaKernel>(plainLoops(), kernel.name + " at " + kernel.span.str());
+      cuda = std::make_unique<codegen::CudaKernel>(plainLoops(),
+                                                   kernel.name + " at " + kernel.span.str());
     });
     return *cuda;
   }
@@ -369,8 +377,7 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
   const detail::CallPlan &plan = state->plan;
   int64_t symbols[detail::CallPlan::kMaxSymbols];
   if (state->target.kind != Target::Kind::Cuda && plan.fast() && plan.bindInputs(inputs, symbols) &&
-      plan.checkOutputs(outputs, symbols) &&
-      !detail::outputsOverlap(inputs, outputs)) {
+      plan.checkOutputs(outputs, symbols) && !detail::outputsOverlap(inputs, outputs)) {
     void *buffers[detail::CallPlan::kMaxBuffers];
     size_t count = 0;
     for (const Tensor &t : inputs)
@@ -472,13 +479,13 @@ std::string Kernel::dump(Stage stage) const {
     return ir::toString(state->loops());
   case Stage::Llvm:
 #ifdef TDSL_HAVE_LLVM
-    return codegen::emitLlvmIr(state->loops());
+    return codegen::emitLlvmIr(state->loops(), /*optimized=*/true, state->codeGenOptions());
 #else
     throw RuntimeError("this tdsl was built without the LLVM backend");
 #endif
   case Stage::Asm:
 #ifdef TDSL_HAVE_LLVM
-    return codegen::emitAssembly(state->loops());
+    return codegen::emitAssembly(state->loops(), state->codeGenOptions());
 #else
     throw RuntimeError("this tdsl was built without the LLVM backend");
 #endif
@@ -560,10 +567,11 @@ std::string Kernel::cacheStatus() const {
   if (state->target.kind != Target::Kind::Cpu)
     return "no disk cache for CUDA kernels";
   if (state->boundsChecks)
-    return "not cached: compiled with bounds checks (JitOptions::boundsChecks)";
+    return "not on disk: compiled with bounds checks (JitOptions::boundsChecks; cached in memory "
+           "only)";
 #ifdef TDSL_HAVE_LLVM
-  cache::CacheKey key =
-      cache::makeKey(state->kernel, detail::cpuTargetFor(state->target, state->threads));
+  cache::CacheKey key = cache::makeKey(
+      state->kernel, detail::cpuTargetFor(state->target, state->threads), state->optimize);
   return cache::explainLookup(key, state->cache->disk());
 #else
   return "no disk cache (built without the LLVM backend)";
@@ -574,7 +582,7 @@ Jit::Jit(Target target) : Jit(JitOptions{target}) {}
 
 Jit::Jit(const JitOptions &options)
     : target_(options.target), threads_(resolveThreads(options.threads)),
-      boundsChecks_(options.boundsChecks) {
+      boundsChecks_(options.boundsChecks), optimize_(options.optimize) {
   std::string dir;
   if (options.diskCache && cache::diskCacheEnabledByEnvironment())
     dir = options.cacheDir.empty() ? cache::defaultDirectory() : options.cacheDir;
@@ -595,6 +603,7 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
     ks->target = target_;
     ks->threads = threads_;
     ks->boundsChecks = boundsChecks_;
+    ks->optimize = optimize_;
 #ifdef TDSL_HAVE_LLVM
     ks->cache = cache_;
 #endif

@@ -11,6 +11,7 @@
 #include "support/Check.h"
 #ifdef TDSL_HAVE_LLVM
 #include "codegen/llvm/LlvmBackend.h"
+#include "codegen/llvm/LlvmOptions.h"
 #endif
 
 #include <algorithm>
@@ -301,7 +302,26 @@ const std::string &buildId() {
   return id;
 }
 
-CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target) {
+namespace {
+// The "options" field: what LLVM does to the code, then whether it checks bounds. An O0 entry is
+// never an O3 one's; a key with bounds checks never reaches the disk.
+constexpr const char *kOptimized = "O3 without loop unrolling";
+constexpr const char *kFast = "O0 (no LLVM IR passes, fast instruction selection)";
+constexpr const char *kBoundsChecks = ", bounds checks";
+} // namespace
+
+bool CacheKey::optimized() const {
+  const std::string *options = field("options");
+  return !options || options->rfind(kFast, 0) != 0;
+}
+
+bool CacheKey::boundsChecked() const {
+  const std::string *options = field("options");
+  return options && options->find(kBoundsChecks) != std::string::npos;
+}
+
+CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool optimize,
+                 bool boundsChecks) {
   CacheKey key;
   key.fields.emplace_back("format", "tdsl kernel cache 1");
   key.fields.emplace_back("tdsl build", buildId());
@@ -319,7 +339,9 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target) {
                                                  std::to_string(target.l2Bytes) + ", L3 " +
                                                  std::to_string(target.l3Bytes));
   key.fields.emplace_back("threads", std::to_string(target.threads));
-  key.fields.emplace_back("options", "O3 without loop unrolling, hardware half, PIC");
+  key.fields.emplace_back("options", std::string(optimize ? kOptimized : kFast) +
+                                         (boundsChecks ? kBoundsChecks : "") +
+                                         ", hardware half, PIC");
   key.fields.emplace_back("kernel", kernel.name);
   key.fields.emplace_back("ir", ir::toString(kernel));
   return key;
@@ -533,9 +555,10 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
     slot = s;
   }
   bool ran = false;
+  const bool useDisk = disk_ && !key.boundsChecked(); // Debug code stays in this process.
   std::call_once(slot->once, [&] {
     ran = true;
-    if (disk_) {
+    if (useDisk) {
       Entry entry;
       DiskCache::Found found = disk_->load(key, entry);
       if (found == DiskCache::Found::Hit) {
@@ -551,10 +574,13 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
     }
     counters().misses++;
     std::string symbol = "tdsl_" + hash.substr(0, 16);
-    std::string object = codegen::compileToObject(lower(), symbol);
+    codegen::LlvmCodeGenOptions options;
+    options.optimize = key.optimized();
+    options.boundsChecks = key.boundsChecked();
+    std::string object = codegen::compileToObject(lower(), symbol, options);
     slot->kernel = codegen::loadObject(object, symbol);
     TDSL_CHECK(slot->kernel) << "the JIT cannot load the object code it just compiled";
-    if (disk_)
+    if (useDisk)
       disk_->store(key, symbol, object);
   });
   if (!ran)

@@ -2,7 +2,8 @@
 //
 // An entry is keyed by everything that decides the machine code: the printed tensor IR of the
 // kernel, the schedule's target (vector width, caches, threads), the host CPU and its features,
-// the LLVM version, the code generation options and the build id of tdsl itself. On disk
+// the LLVM version, the code generation options (LLVM's O3, or none: JitOptions::optimize) and
+// the build id of tdsl itself. On disk
 // ($TDSL_CACHE_DIR, else $XDG_CACHE_HOME/tdsl, else ~/.cache/tdsl) each entry is one file,
 // <hash>.tko, holding the key's text, the entry symbol and the relocatable object code with a
 // checksum; it is written to a temporary file and renamed into place, so readers in other
@@ -49,10 +50,18 @@ struct CacheKey {
   /// Parses text() back (for `why`); nullopt if it is not a key's text.
   static std::optional<CacheKey> parse(const std::string &text);
   const std::string *field(const std::string &name) const;
+  /// Whether the key's code is compiled with LLVM's optimizations, and with bounds checks (its
+  /// "options" field; see makeKey). KernelCache::get compiles as the key says, so a key and its
+  /// code always agree.
+  bool optimized() const;
+  bool boundsChecked() const;
 };
 
-/// The key of `kernel` scheduled for `target` on this host with this build of tdsl.
-CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target);
+/// The key of `kernel` scheduled for `target` on this host with this build of tdsl, compiled
+/// with LLVM's optimizations or without (JitOptions::optimize), with bounds checks or without
+/// (JitOptions::boundsChecks: such keys are cached in memory only, never on disk).
+CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool optimize = true,
+                 bool boundsChecks = false);
 
 /// The build id of the code running tdsl (its ELF build-id; else its file's size and time).
 const std::string &buildId();
@@ -120,8 +129,9 @@ class KernelCache {
 public:
   /// `directory` empty: no disk cache.
   explicit KernelCache(std::string directory);
-  /// The compiled kernel of `key`: from memory, else from disk, else `lower()` compiled (and
-  /// stored on disk). Concurrent callers with one key compile it once.
+  /// The compiled kernel of `key`: from memory, else from disk, else `lower()` compiled as
+  /// key.optimized() and key.boundsChecked() say (and stored on disk, unless bounds-checked).
+  /// Concurrent callers with one key compile it once.
   std::shared_ptr<codegen::CompiledCpuKernel>
   get(const CacheKey &key, const std::function<const ir::LoweredFunc &()> &lower);
   const DiskCache *disk() const { return disk_ ? &*disk_ : nullptr; }

@@ -1,8 +1,10 @@
 // Compile latency of the CPU backend and what the kernel cache saves (issue 6):
 //   cold    a fresh Jit, disk cache off: parse, passes, LLVM -O3, object code, link; first call
+//   cold-O0 the same with JitOptions::optimize off: no LLVM IR passes, fast instruction selection
 //   disk    a fresh Jit whose disk cache holds the kernel: parse, load the object, first call
 //   memory  the same Jit compiling the same source again: parse, first call
-//   split   the cold compile's parts: frontend, passes (schedule + lowering), LLVM to object, link
+//   split   the cold compile's parts: frontend, passes (schedule + lowering), LLVM to object (O3
+//           and O0), link
 //   run     a whole `tdsl run FILE --shape N=8,D=16` process with a warm disk cache (wall time)
 // Each figure is the median (and minimum) of --runs samples of wall time, and the median of the
 // calling thread's CPU time (steadier on a busy machine; without `run`'s child processes), after
@@ -13,6 +15,7 @@
 //   build-release/bin/bench_compile_latency --dump-ir softmax.ll   (the unoptimized LLVM IR, to
 //                                                                  profile with opt/llc)
 #include "codegen/llvm/LlvmBackend.h"
+#include "codegen/llvm/LlvmOptions.h"
 #include "frontend/Frontend.h"
 #include "passes/Pipeline.h"
 #include "tdsl/tdsl.h"
@@ -110,6 +113,11 @@ int main(int argc, char **argv) {
   if (dumpIr.empty())
     print("cold", measure(runs, [&] { firstCall(Jit(cold)); }),
           "fresh Jit, no disk cache: frontend + passes + LLVM O3 + link + first call");
+  JitOptions coldFast = cold;
+  coldFast.optimize = false;
+  if (dumpIr.empty())
+    print("cold-O0", measure(runs, [&] { firstCall(Jit(coldFast)); }),
+          "the same, JitOptions::optimize = false: no LLVM IR passes, fast codegen");
 
   // The cold compile's parts (the host target as a 1-thread Jit schedules it).
   auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmax});
@@ -142,6 +150,10 @@ int main(int argc, char **argv) {
         "LLVM IR generation and -O3 (+ printing it)");
   print("llvm", measure(runs, [&] { object = codegen::compileToObject(lowered, "k"); }),
         "LLVM IR generation, -O3, code generation to an object");
+  codegen::LlvmCodeGenOptions fast;
+  fast.optimize = false;
+  print("llvm-O0", measure(runs, [&] { codegen::compileToObject(lowered, "k", fast); }),
+        "LLVM IR generation, code generation at CodeGenOptLevel::None to an object");
   print("link", measure(runs, [&] { codegen::loadObject(object, "k"); }),
         "link the object into the process's JIT (a fresh JITDylib)");
 

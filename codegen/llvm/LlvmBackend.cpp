@@ -2,7 +2,10 @@
 // unrolling), textual IR, assembly and object code, and linking through ORC. Compiling is a pure
 // function of the loop IR: each compile builds its module in an LLVMContext of its own and emits
 // object code with a TargetMachine taken from a pool (one thread at a time per machine; creating
-// one costs more than reusing it). Linking goes through one LLJIT per process, created on first
+// one costs more than reusing it). The pool keys machines by CPU, features and code generation
+// level: LlvmCodeGenOptions::optimize picks CodeGenOptLevel::Aggressive (after the O3 pipeline)
+// or None (FastISel, no IR pass), so the fast mode needs no JIT of its own: the LLJIT only links
+// object code, whatever level made it. Linking goes through one LLJIT per process, created on first
 // use, with a JITDylib per kernel: creating an LLJIT per kernel cost ~0.45 ms, 1/3 of a
 // disk-cache hit. Dropping the kernel removes its JITDylib, which frees its code. ORC's
 // ExecutionSession is thread-safe; nothing else is shared.
@@ -99,23 +102,28 @@ LlvmTargetInfo targetInfo(const LlvmCodeGenOptions &options) {
   return target;
 }
 
-std::unique_ptr<llvm::TargetMachine> createTargetMachine(const LlvmTargetInfo &info) {
+/// LLVM's instruction selection and register allocation level for these options.
+llvm::CodeGenOptLevel codeGenLevel(const LlvmCodeGenOptions &options) {
+  return options.optimize ? llvm::CodeGenOptLevel::Aggressive : llvm::CodeGenOptLevel::None;
+}
+
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const LlvmTargetInfo &info,
+                                                         llvm::CodeGenOptLevel level) {
   initializeNativeTarget();
   std::string triple = llvm::sys::getProcessTriple();
   std::string error;
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   TDSL_CHECK(target) << "no LLVM target for " << triple << ": " << error;
   llvm::TargetOptions options;
-  std::unique_ptr<llvm::TargetMachine> machine(
-      target->createTargetMachine(triple, info.cpu, info.features, options, llvm::Reloc::PIC_,
-                                  std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, info.cpu, info.features, options, llvm::Reloc::PIC_, std::nullopt, level));
   TDSL_CHECK(machine) << "LLVM cannot create a target machine for " << triple;
   return machine;
 }
 
-/// Target machines kept for reuse, by CPU and features. A machine is used by one thread at a time
-/// (taken out of the pool while in use); a few are kept per CPU, enough for the threads that
-/// compile at once in practice.
+/// Target machines kept for reuse, by CPU, features and code generation level. A machine is used by
+/// one thread at a time (taken out of the pool while in use); a few are kept per CPU, enough for
+/// the threads that compile at once in practice.
 class MachinePool {
 public:
   /// A machine lent out by the pool; given back when the lease ends.
@@ -138,8 +146,9 @@ public:
     std::unique_ptr<llvm::TargetMachine> machine;
   };
 
-  Lease take(const LlvmTargetInfo &info) {
-    std::string key = info.cpu + "\n" + info.features;
+  Lease take(const LlvmTargetInfo &info, llvm::CodeGenOptLevel level) {
+    std::string key =
+        info.cpu + "\n" + info.features + "\n" + std::to_string(static_cast<int>(level));
     {
       std::lock_guard<std::mutex> lock(mutex);
       auto it = idle.find(key);
@@ -149,7 +158,7 @@ public:
         return Lease(*this, std::move(key), std::move(machine));
       }
     }
-    return Lease(*this, std::move(key), createTargetMachine(info)); // Outside the lock.
+    return Lease(*this, std::move(key), createTargetMachine(info, level)); // Outside the lock.
   }
 
 private:
@@ -222,7 +231,8 @@ private:
   std::shared_ptr<std::string> errors;
 };
 
-/// One kernel's module, generated and (when asked) optimized, with its context.
+/// One kernel's module, generated and (when asked, and options.optimize) optimized, with its
+/// context and the machine that emits its code.
 struct BuiltModule {
   explicit BuiltModule(MachinePool::Lease machine) : machine(std::move(machine)) {}
   MachinePool::Lease machine;
@@ -238,11 +248,11 @@ struct BuiltModule {
 BuiltModule buildModule(const ir::LoweredFunc &func, const std::string &symbol, bool optimized,
                         const LlvmCodeGenOptions &options) {
   LlvmTargetInfo target = targetInfo(options);
-  BuiltModule built(machinePool().take(target));
+  BuiltModule built(machinePool().take(target, codeGenLevel(options)));
   built.context = std::make_unique<llvm::LLVMContext>();
   built.context->setDiagnosticHandler(std::make_unique<QuietDiagnostics>(built.errors));
   built.module = generateLlvmModule(func, symbol, *built.context, *built.machine, target);
-  if (optimized)
+  if (optimized && options.optimize)
     optimizeModule(*built.module, *built.machine);
   built.checkNoErrors(func);
   return built;
@@ -254,6 +264,8 @@ std::unique_ptr<llvm::orc::LLJIT> makeHostJit() {
   auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
   TDSL_CHECK(machineBuilder) << "LLVM cannot describe the host: "
                              << errorText(machineBuilder.takeError());
+  // Unused in practice: kernels come to this JIT as object code (linkObject), made by the
+  // pooled machines at the level their options ask for.
   machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   // libm (expf, tanhf, fmodf, ...), aligned_alloc and free come from the running process,
   // through a JITDylib that the main one links against. (An LLVM callback: it must not throw.)
@@ -331,7 +343,7 @@ std::unique_ptr<CompiledCpuKernel> linkObject(const std::string &object,
   return std::make_unique<JitKernel>(dylib, address->toPtr<KernelEntry>());
 }
 
-/// Object code of the optimized module.
+/// Object code of the module (optimized unless options.optimize is off).
 std::string emitObject(const ir::LoweredFunc &func, const std::string &symbol,
                        const LlvmCodeGenOptions &options) {
   BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
@@ -392,6 +404,11 @@ std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func,
 
 std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func) {
   return compileForHost(func, LlvmCodeGenOptions{});
+}
+
+std::string compileToObject(const ir::LoweredFunc &func, const std::string &symbol,
+                            const LlvmCodeGenOptions &options) {
+  return emitObject(func, symbol, options);
 }
 
 std::string compileToObject(const ir::LoweredFunc &func, const std::string &symbol) {

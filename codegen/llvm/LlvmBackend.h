@@ -36,7 +36,8 @@ std::string emitAssembly(const ir::LoweredFunc &func);
 std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func);
 
 /// Relocatable object code for the host (what the kernel cache stores): the optimized function,
-/// exported as `symbol`, in an ELF object. Throws tdsl::InternalError if LLVM rejects the module.
+/// exported as `symbol`, in an ELF object (LlvmOptions.h has an overload taking the options,
+/// e.g. the fast mode's). Throws tdsl::InternalError if LLVM rejects the module.
 std::string compileToObject(const ir::LoweredFunc &func, const std::string &symbol);
 /// Links object code made by compileToObject (in this process or another) into a fresh JIT.
 /// Returns null when the object cannot be loaded or lacks `symbol` (a damaged cache entry).

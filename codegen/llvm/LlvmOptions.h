@@ -17,12 +17,23 @@ struct LlvmCodeGenOptions {
   /// Check every load and store against its buffer's extent at run time; a violation reports
   /// the kernel, buffer, index and bound and aborts (`tdsl run --checks=bounds`).
   bool boundsChecks = false;
+  /// LLVM's share of the work (JitOptions::optimize, `tdsl run -O0`): when true, LLVM's O3
+  /// pipeline (without its loop unrolling) and aggressive instruction selection; when false, no
+  /// IR pass at all and fast instruction selection (CodeGenOptLevel::None: FastISel, the fast
+  /// register allocator), which compiles a small kernel several times faster into slower code.
+  /// tdsl's own passes (fusion, tiling, vectorization, bounds checks) run the same either way.
+  bool optimize = true;
 };
 
+/// The textual LLVM IR; after LLVM's pipeline when both `optimized` and `options.optimize`.
 std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized,
                        const LlvmCodeGenOptions &options);
 std::string emitAssembly(const ir::LoweredFunc &func, const LlvmCodeGenOptions &options);
 std::unique_ptr<CompiledCpuKernel> compileForHost(const ir::LoweredFunc &func,
                                                   const LlvmCodeGenOptions &options);
+/// compileToObject (LlvmBackend.h) with these options: the kernel cache compiles so, with the
+/// options in its key.
+std::string compileToObject(const ir::LoweredFunc &func, const std::string &symbol,
+                            const LlvmCodeGenOptions &options);
 
 } // namespace tdsl::codegen

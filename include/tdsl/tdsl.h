@@ -13,10 +13,10 @@
 #include "tdsl/Tensor.h"
 
 #include <map>
-#include <optional>
-#include <string_view>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tdsl {
@@ -185,8 +185,15 @@ struct JitOptions {
   /// Debug mode (`tdsl run --checks=bounds`): the CPU code checks every load and store against
   /// its tensor's extent; a violation prints the kernel, tensor, index and bound to stderr and
   /// aborts. Sema proves every access in bounds, so a violation is a compiler bug. Kernels
-  /// compiled so are slower and never cached on disk.
+  /// compiled so are slower, cached in memory apart from unchecked ones, never on disk.
   bool boundsChecks = false;
+  /// LLVM's optimizations for CPU kernels (`tdsl run -O0` turns them off). When false, LLVM runs
+  /// no IR pass and selects instructions fast (its -O0 code generator): a kernel compiles several
+  /// times faster and runs slower. tdsl's own passes (fusion, tiling, vectorization, bounds
+  /// checks) run the same either way, and so do results. For fuzzing, debugging and scripts
+  /// that compile many kernels to call each a few times. Such kernels are cached apart (in
+  /// memory and on disk) from optimized ones; dump(Stage::Llvm / Asm) shows their code.
+  bool optimize = true;
 };
 
 /// This machine's ceilings for `target` (the CPU, or the CUDA device; throws RuntimeError
@@ -212,6 +219,7 @@ private:
   Target target_;
   int threads_;
   bool boundsChecks_ = false;
+  bool optimize_ = true;
   std::shared_ptr<cache::KernelCache> cache_;
 };
 

@@ -110,6 +110,10 @@ CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts) {
   cmd->add_option("--bandwidth", opts.bandwidthGbps,
                   "memory bandwidth in GB/s (e.g. STREAM triad): report the floor bytes / GBPS")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("-O,--opt", opts.opt,
+                  "LLVM optimization: 3 (default) or 0 (no LLVM passes, fast instruction "
+                  "selection: compiles faster, runs slower; tdsl's passes run either way)")
+      ->check(CLI::IsMember({0, 3}));
   cmd->add_flag("--json", opts.json, "end with one line of JSON holding the results");
   cmd->add_option("--plot", opts.plot,
                   "write the roofline with each kernel as a point to this .svg (without "
@@ -128,6 +132,7 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
   JitOptions jitOptions;
   jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
   jitOptions.threads = opts.threads;
+  jitOptions.optimize = opts.opt != 0;
   Jit jit(jitOptions);
   Module module = jit.compile(source, opts.file); // Throws with every diagnostic.
   std::optional<Ceilings> ceilings;

@@ -1,8 +1,8 @@
 // The tdsl command-line driver: run, check, emit and bench .tdsl programs.
 #include "Bench.h"
 #include "Cache.h"
-#include "Explain.h"
 #include "Calibrate.h"
+#include "Explain.h"
 #include "api/Numerics.h"
 #include "runtime/Convert.h"
 #include "support/Check.h"
@@ -82,8 +82,8 @@ Kernel selectKernel(const Module &module, const std::string &requested, const st
   std::string list;
   for (const std::string &n : names)
     list += (list.empty() ? "" : ", ") + n;
-  throw UsageError(file + " defines " + std::to_string(names.size()) +
-                   " kernels (" + list + "); choose one with --kernel");
+  throw UsageError(file + " defines " + std::to_string(names.size()) + " kernels (" + list +
+                   "); choose one with --kernel");
 }
 
 /// The concrete shape of input `index` from its declared dims and the --shape values.
@@ -103,8 +103,9 @@ struct RunOptions {
   std::vector<std::string> inputs, outputs, shapes;
   bool check = false;
   uint64_t seed = 1;
-  int threads = 0; // 0: every hardware thread.
+  int threads = 0;             // 0: every hardware thread.
   std::string checks = "none"; // --checks=bounds: generated code checks every load and store.
+  int opt = 3;                 // -O0: JitOptions::optimize off.
 };
 
 int runCommand(const RunOptions &opts) {
@@ -112,6 +113,7 @@ int runCommand(const RunOptions &opts) {
   jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
   jitOptions.threads = opts.threads;
   jitOptions.boundsChecks = opts.checks == "bounds";
+  jitOptions.optimize = opts.opt != 0;
   Jit jit(jitOptions);
   Module module = jit.compile(readFile(opts.file), opts.file);
   Kernel kernel = selectKernel(module, opts.kernel, opts.file);
@@ -122,7 +124,8 @@ int runCommand(const RunOptions &opts) {
   for (const std::string &spec : opts.inputs) {
     auto [name, value] = splitAssignment(spec, "--in");
     if (std::find(inputNames.begin(), inputNames.end(), name) == inputNames.end())
-      throw UsageError("--in " + name + ": kernel " + kernel.name() + " has no input named " + name);
+      throw UsageError("--in " + name + ": kernel " + kernel.name() + " has no input named " +
+                       name);
     given[name] = value;
   }
   std::vector<std::string> outputNames = kernel.outputNames();
@@ -200,7 +203,7 @@ int checkCommand(const std::string &file) {
 }
 
 int emitCommand(const std::string &file, const std::string &kernelName, const std::string &stage,
-                const std::string &target, const std::string &cpu, int threads) {
+                const std::string &target, const std::string &cpu, int threads, int opt) {
   std::optional<Stage> parsed = parseStage(stage);
   if (!parsed)
     throw UsageError("unknown stage '" + stage +
@@ -214,7 +217,8 @@ int emitCommand(const std::string &file, const std::string &kernelName, const st
   t.cpuLevel = cpu;
   JitOptions jitOptions;
   jitOptions.target = t;
-  jitOptions.threads = threads; // The schedule's parallel loops depend on it.
+  jitOptions.threads = threads;   // The schedule's parallel loops depend on it.
+  jitOptions.optimize = opt != 0; // --stage=llvm / asm show the code -O0 compiles.
   Jit jit(jitOptions);
   Module module = jit.compile(source, file);
   std::vector<std::string> names =
@@ -239,15 +243,20 @@ int main(int argc, char **argv) {
   runCmd->add_option("--in", run.inputs, "NAME=PATH.npy or NAME=NUMBER")->take_all();
   runCmd->add_option("--out", run.outputs, "NAME=PATH.npy")->take_all();
   runCmd->add_option("--shape", run.shapes, "SYM=INT,... sizes of shape symbols")->take_all();
-  runCmd->add_option("--target", run.target, "cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  runCmd->add_option("--target", run.target, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   runCmd->add_flag("--check", run.check, "compare every output with the reference interpreter");
   runCmd->add_option("--seed", run.seed, "seed of the random inputs");
   runCmd->add_option("--threads", run.threads, "threads to use (default 0: every hardware thread)")
       ->check(CLI::Range(0, 4096));
-  runCmd->add_option("--checks", run.checks,
-                     "bounds: the CPU code checks every load and store (a debug mode)")
+  runCmd
+      ->add_option("--checks", run.checks,
+                   "bounds: the CPU code checks every load and store (a debug mode)")
       ->check(CLI::IsMember({"none", "bounds"}));
+  runCmd
+      ->add_option("-O,--opt", run.opt,
+                   "LLVM optimization: 3 (default) or 0 (no LLVM passes, fast instruction "
+                   "selection: compiles faster, runs slower; tdsl's passes run either way)")
+      ->check(CLI::IsMember({0, 3}));
 
   std::string checkFile;
   CLI::App *checkCmd = app.add_subcommand("check", "report diagnostics only");
@@ -263,12 +272,17 @@ int main(int argc, char **argv) {
   emitCmd->add_option("--print-after", printAfter,
                       "print the IR after this pass (normalize, fuse, lower-scheduled, simplify, "
                       "vectorize, or all) instead of a stage");
-  emitCmd->add_option("--target", emitTarget, "cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  emitCmd->add_option("--target", emitTarget, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   emitCmd->add_option("--cpu", emitCpu, "CPU to schedule for: host, x86-64-v3 or x86-64-v4")
       ->check(CLI::IsMember({"host", "x86-64-v3", "x86-64-v4"}));
   emitCmd->add_option("--threads", emitThreads, "threads to schedule for (default 0: all)")
       ->check(CLI::Range(0, 4096));
+  int emitOpt = 3;
+  emitCmd
+      ->add_option("-O,--opt", emitOpt,
+                   "LLVM optimization of --stage=llvm and asm: 3 (default) or 0 (the IR as "
+                   "generated, and -O0 assembly)")
+      ->check(CLI::IsMember({0, 3}));
 
   tool::BenchOptions bench;
   CLI::App *benchCmd = tool::addBenchCommand(app, bench);
@@ -295,7 +309,8 @@ int main(int argc, char **argv) {
     if (emitCmd->parsed() && emitStage.empty())
       throw UsageError("tdsl emit needs --stage or --print-after");
     if (emitCmd->parsed())
-      return emitCommand(emitFile, emitKernel, emitStage, emitTarget, emitCpu, emitThreads);
+      return emitCommand(emitFile, emitKernel, emitStage, emitTarget, emitCpu, emitThreads,
+                         emitOpt);
     if (benchCmd->parsed())
       return tool::benchCommand(bench, parseShapes(bench.shapes));
     if (cacheCmd->parsed())
