@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace tdsl {
 
@@ -54,6 +55,53 @@ bool withinTolerance(const Tensor &actual, const Tensor &reference) {
       return false;
   }
   return true;
+}
+
+bool withinTolerance(const Tensor &actual, const Tensor &reference, bool asF32) {
+  if (!asF32)
+    return withinTolerance(actual, reference);
+  return withinTolerance(runtime::convertTo(actual, DType::F32),
+                         runtime::convertTo(reference, DType::F32));
+}
+
+namespace {
+
+/// `inputs` with every float element scaled by 1 + e, or alternately by 1 + e and 1 - e, with e
+/// a few ulps of its dtype.
+std::vector<Tensor> perturbed(const std::vector<Tensor> &inputs, bool alternate) {
+  std::vector<Tensor> out;
+  for (const Tensor &t : inputs) {
+    DType d = t.dtype();
+    double e = d == DType::F32    ? 0x1p-20
+               : d == DType::F64  ? 0x1p-40
+               : d == DType::F16  ? 0x1p-9
+               : d == DType::BF16 ? 0x1p-6
+                                  : 0.0;
+    Tensor copy = Tensor::zeros(t.shape(), d);
+    if (t.nbytes())
+      std::memcpy(copy.data(), t.data(), t.nbytes());
+    if (e != 0)
+      for (int64_t i = 0; i < copy.numel(); ++i)
+        copy.set(i, copy.at(i) * (1 + ((alternate && i % 2) ? -e : e)));
+    out.push_back(copy);
+  }
+  return out;
+}
+
+} // namespace
+
+bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
+                    const std::vector<Tensor> &reference, size_t output, bool asF32) {
+  // Judged as a compiled result is: at the output's dtype (the interpreter returns floats as
+  // f64, whose tolerance is far tighter), or at f32's.
+  DType judged = asF32 ? DType::F32 : kernel.outputDType(output);
+  Tensor expected = runtime::convertTo(reference.at(output), judged);
+  for (bool alternate : {false, true}) {
+    std::vector<Tensor> moved = kernel.interpret(perturbed(inputs, alternate));
+    if (!withinTolerance(runtime::convertTo(moved.at(output), judged), expected))
+      return true;
+  }
+  return false;
 }
 
 std::string describe(const runtime::ErrorStats &stats, const std::vector<int64_t> &shape) {

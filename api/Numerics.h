@@ -4,8 +4,10 @@
 
 #include "runtime/Convert.h"
 #include "tdsl/Tensor.h"
+#include "tdsl/tdsl.h"
 
 #include <string>
+#include <vector>
 
 namespace tdsl {
 
@@ -16,6 +18,20 @@ double relativeTolerance(DType dtype);
 /// Every element within rtol * (|reference| + max |reference|) of the reference (NaN matching
 /// NaN, infinities matching exactly); integers and bools exactly equal.
 bool withinTolerance(const Tensor &actual, const Tensor &reference);
+
+/// withinTolerance, judging at f32's precision when `asF32` (an f64 result computed from narrower
+/// floats carries their rounding: compiled code rounds every f32 operation, the interpreter only
+/// its stores).
+bool withinTolerance(const Tensor &actual, const Tensor &reference, bool asF32);
+
+/// Whether output `output` of `kernel` on `inputs` (whose interpreted result is `reference`) is
+/// too ill-conditioned to judge by withinTolerance: the interpreter's own result moves past the
+/// tolerance when every float input moves by a few ulps of its dtype (all up, or alternately up
+/// and down). Compiled code rounds its f32 intermediates where the interpreter keeps f64, which
+/// is a perturbation of that size, so such an output (catastrophic cancellation, a floor or `%`
+/// next to its jump, a comparison of nearly equal values) may differ without a compiler bug.
+bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
+                    const std::vector<Tensor> &reference, size_t output, bool asF32 = false);
 
 /// "max abs error 1.2e-07, max rel error 3.4e-07, max ulp 2 (at [3, 1])"
 std::string describe(const runtime::ErrorStats &stats, const std::vector<int64_t> &shape);

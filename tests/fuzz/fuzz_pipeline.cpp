@@ -3,8 +3,8 @@
 // shapes (each shape symbol 1, 2 or 3, chosen from the input's hash) and compared with the
 // reference interpreter, with every load and store bounds-checked (JitOptions::boundsChecks). A
 // mismatch, a nondeterministic result, an unexpected exception, a bounds violation or a crash
-// aborts, except a mismatch of an output too ill-conditioned to judge (see illConditioned).
-// Invalid programs must fail with CompileError only.
+// aborts, except a mismatch of an output too ill-conditioned to judge (api/Numerics.h,
+// illConditioned). Invalid programs must fail with CompileError only.
 //
 // Kernels are compiled in the fast mode (JitOptions::optimize = false: no LLVM IR passes, fast
 // instruction selection): LLVM's O3 pipeline and aggressive codegen took ~2/3 of the time, and
@@ -50,45 +50,6 @@ tdsl::Jit &jit() {
     uses = 0;
   }
   return *instance;
-}
-
-/// `inputs` with every float element scaled by 1 + e or 1 - e (the sign alternating with the
-/// element when `alternate`), e a few ulps of its dtype: the size of the rounding that compiled
-/// code, computing in f32 where the interpreter computes in f64, adds to its intermediates.
-std::vector<tdsl::Tensor> perturbed(const std::vector<tdsl::Tensor> &inputs, bool alternate) {
-  using tdsl::DType;
-  std::vector<tdsl::Tensor> out;
-  for (const tdsl::Tensor &t : inputs) {
-    DType d = t.dtype();
-    double e = d == DType::F32    ? 0x1p-20
-               : d == DType::F64  ? 0x1p-40
-               : d == DType::F16  ? 0x1p-9
-               : d == DType::BF16 ? 0x1p-6
-                                  : 0.0;
-    tdsl::Tensor copy = tdsl::Tensor::zeros(t.shape(), d);
-    std::memcpy(copy.data(), t.data(), t.nbytes());
-    if (e != 0)
-      for (int64_t i = 0; i < copy.numel(); ++i)
-        copy.set(i, copy.at(i) * (1 + ((alternate && i % 2) ? -e : e)));
-    out.push_back(copy);
-  }
-  return out;
-}
-
-/// Whether output `o` is too ill-conditioned to judge within api/Numerics.h's tolerance: the
-/// interpreter's own result moves beyond it when the float inputs move by a few ulps (e.g.
-/// `rsqrt(mean(x - mean(x)) + 1e-5)`: catastrophic cancellation, which f32 arithmetic cannot
-/// follow f64's). Such an output's mismatch is numerics, not a compiler bug.
-bool illConditioned(const tdsl::Kernel &kernel, const std::vector<tdsl::Tensor> &inputs,
-                    const std::vector<tdsl::Tensor> &reference, size_t o, bool judgeAsF32) {
-  for (bool alternate : {false, true}) {
-    std::vector<tdsl::Tensor> moved = kernel.interpret(perturbed(inputs, alternate));
-    if (judgeAsF32 ? !withinTolerance(tdsl::runtime::convertTo(moved[o], tdsl::DType::F32),
-                                      tdsl::runtime::convertTo(reference[o], tdsl::DType::F32))
-                   : !withinTolerance(moved[o], reference[o]))
-      return true;
-  }
-  return false;
 }
 
 [[noreturn]] void fail(const std::string &what) {
@@ -168,9 +129,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     for (size_t o = 0; o < actual.size(); ++o) {
       bool judgeAsF32 = narrowFloatInput && kernel.outputDType(o) == DType::F64;
-      bool mismatch = judgeAsF32 ? !withinTolerance(runtime::convertTo(actual[o], DType::F32),
-                                                    runtime::convertTo(reference[o], DType::F32))
-                                 : !withinTolerance(actual[o], reference[o]);
+      bool mismatch = !withinTolerance(actual[o], reference[o], judgeAsF32);
       if (mismatch && !illConditioned(kernel, inputs, reference, o, judgeAsF32))
         fail("kernel " + name + " output " + kernel.outputNames()[o] + " differs from the " +
              "interpreter: " +
