@@ -233,8 +233,10 @@ Ceilings measureCeilings(const std::function<void(const std::string &)> &progres
   return c;
 }
 
-/// The ceilings in `path` when they are whole and of the machine `fingerprint`.
-std::optional<Ceilings> readCached(const std::string &path, const std::string &fingerprint) {
+/// The ceilings in `path` when they are whole (a CUDA device's with its tensor cores' rate) and
+/// of the machine `fingerprint`.
+std::optional<Ceilings> readCached(const std::string &path, const std::string &fingerprint,
+                                   bool cuda) {
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
@@ -250,6 +252,10 @@ std::optional<Ceilings> readCached(const std::string &path, const std::string &f
     c.peakGflopsAll = std::stod(jsonField(t, "peak_gflops_all").value_or("0"));
     c.bandwidthGbps1 = std::stod(jsonField(t, "bandwidth_gbps_1").value_or("0"));
     c.bandwidthGbpsAll = std::stod(jsonField(t, "bandwidth_gbps_all").value_or("0"));
+    std::optional<std::string> matrix = jsonField(t, "matrix_peak_gflops");
+    if (!matrix && cuda)
+      return std::nullopt; // Written before tensor cores were measured.
+    c.matrixPeakGflops = std::stod(matrix.value_or("0"));
   } catch (const std::exception &) {
     return std::nullopt;
   }
@@ -280,7 +286,8 @@ std::string Ceilings::json() const {
          ", \"threads\": " + std::to_string(threads) + ", \"peak_gflops_1\": " + num(peakGflops1) +
          ", \"peak_gflops_all\": " + num(peakGflopsAll) +
          ", \"bandwidth_gbps_1\": " + num(bandwidthGbps1) +
-         ", \"bandwidth_gbps_all\": " + num(bandwidthGbpsAll) + "}";
+         ", \"bandwidth_gbps_all\": " + num(bandwidthGbpsAll) +
+         ", \"matrix_peak_gflops\": " + num(matrixPeakGflops) + "}";
 }
 
 Ceilings calibrate(const Target &target, bool force) {
@@ -296,7 +303,7 @@ Ceilings calibrate(const Target &target, const CalibrationOptions &options) {
       dir.empty() ? std::string() : dir + (cuda ? "/calibration-cuda.json" : "/calibration.json");
   std::string fingerprint = cuda ? detail::cudaFingerprint() : machineFingerprint();
   if (!options.force && !path.empty())
-    if (std::optional<Ceilings> cached = readCached(path, fingerprint)) {
+    if (std::optional<Ceilings> cached = readCached(path, fingerprint, cuda)) {
       cached->path = path;
       cached->fromCache = true;
       return *cached;

@@ -1,6 +1,7 @@
 // tdsl::calibrate(Target::cuda()) (`tdsl calibrate --target cuda`): the GPU's ceilings. Peak f32
-// FLOP/s from a kernel of independent FMA chains on every SM (compiled with NVRTC for the device),
-// copy bandwidth from a device-to-device copy of 1 GiB, each the median of timed repeats after a
+// FLOP/s from a kernel of independent FMA chains on every SM, the tensor cores' rate from a
+// kernel of back-to-back matrix instructions (both compiled with NVRTC for the device), copy
+// bandwidth from a device-to-device copy of 1 GiB, each the median of timed repeats after a
 // warm-up.
 #include "api/Inspect.h"
 
@@ -28,6 +29,7 @@ extern "C" __global__ void tdsl_fma_peak(float *out, long long iterations) {
 }
 )";
 constexpr int kChains = 8;
+constexpr int kWgmmaWarpgroups = 3;
 
 /// Device memory freed on scope exit.
 struct DeviceBuffer {
@@ -55,6 +57,32 @@ double peakGflops(const runtime::cuda::DeviceInfo &device) {
   return flops / (ms * 1e-3) / 1e9;
 }
 
+/// Dense 16-bit matrix FLOP/s on tensor cores (0 before sm_80, which tdsl does not use them on).
+double matrixPeakGflops(const runtime::cuda::DeviceInfo &device) {
+  const int cc = device.major * 10 + device.minor;
+  if (cc < 80)
+    return 0;
+  const bool wgmma = cc == 90;
+  runtime::cuda::Module module(
+      codegen::compileToCubin(matrixPeakSource(wgmma), "matrix_peak.cu", device.smArch()),
+      "the calibration's tensor-core kernel");
+  void *function = module.function("tdsl_matrix_peak");
+  const unsigned block = wgmma ? 128 * kWgmmaWarpgroups : 256;
+  const unsigned grid = static_cast<unsigned>(device.multiprocessors) * (wgmma ? 1 : 4);
+  DeviceBuffer out(size_t{grid} * block * sizeof(float), "the calibration's tensor-core results");
+  long long iterations = wgmma ? 1 << 14 : 1 << 16;
+  void *args[] = {&out.ptr, &iterations};
+  double ms = runtime::cuda::timeMs(
+      [&] {
+        runtime::cuda::launch(function, {grid, block, 0}, args, "tdsl_matrix_peak", "calibrate");
+      },
+      /*warmup=*/3, /*repeats=*/15);
+  // Per iteration: a warpgroup's 4 wgmma of 64x256x16, or a warp's 8 mma.sync of 16x8x16.
+  double perIteration =
+      wgmma ? 4.0 * 2 * 64 * 256 * 16 * (block / 128) : 8.0 * 2 * 16 * 8 * 16 * (block / 32);
+  return perIteration * static_cast<double>(iterations) * grid / (ms * 1e-3) / 1e9;
+}
+
 double copyGbps() {
   const size_t bytes = size_t{1} << 30;
   DeviceBuffer src(bytes, "the calibration's copy source"), dst(bytes, "the calibration's copy");
@@ -64,6 +92,68 @@ double copyGbps() {
 }
 
 } // namespace
+
+// Tensor cores, 16-bit factors and f32 accumulation, on random bf16 values (the power they draw,
+// and so the clock, depends on the data). On sm_90: three warpgroups a block, one block an SM,
+// each issuing wgmma m64n256k16 from shared memory (128-byte swizzled tiles, as the contraction
+// kernels read them) with one group in flight while the next is issued. Elsewhere (sm_80+):
+// mma.sync m16n8k16, 8 independent accumulators a warp.
+std::string matrixPeakSource(bool wgmma) {
+  if (!wgmma)
+    return R"(
+extern "C" __global__ void tdsl_matrix_peak(float *out, long long iterations) {
+  unsigned h = (blockIdx.x * blockDim.x + threadIdx.x) * 2654435761u;
+  unsigned a[4], b[2];
+  for (int r = 0; r < 4; ++r) a[r] = 0x3e003e00u | ((h >> r) & 0x01ff01ffu);
+  for (int r = 0; r < 2; ++r) b[r] = 0x3e003e00u | ((h >> (r + 7)) & 0x01ff01ffu);
+  float c[8][4] = {};
+  for (long long i = 0; i < iterations; ++i)
+#pragma unroll
+    for (int t = 0; t < 8; ++t)
+      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+                   "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                   : "+f"(c[t][0]), "+f"(c[t][1]), "+f"(c[t][2]), "+f"(c[t][3])
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  float s = 0;
+  for (int t = 0; t < 8; ++t) s += c[t][0] + c[t][1] + c[t][2] + c[t][3];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+)";
+  // A: 64 rows of 64 k (shared by the warpgroups), B: 256 rows of 64 k; 1 KiB to align.
+  return R"(
+extern "C" __global__ void __launch_bounds__()" +
+         std::to_string(128 * kWgmmaWarpgroups) +
+         R"(, 1) tdsl_matrix_peak(float *out, long long iterations) {
+  __shared__ __align__(1024) unsigned short tdsl_tile[320 * 64 + 512];
+  for (int e = threadIdx.x; e < 320 * 64 + 512; e += blockDim.x)
+    tdsl_tile[e] = (unsigned short)(0x3e00u | (((unsigned)e * 2654435761u) >> 23));
+  unsigned base;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(base) : "l"(tdsl_tile));
+  base = (base + 1023u) & ~1023u;
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  __syncthreads();
+  float tdsl_d[128];
+  for (int r = 0; r < 128; ++r) tdsl_d[r] = 0.0f;
+  for (long long i = 0; i < iterations; ++i) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const unsigned long long da = (((base + kk * 32) & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
+      const unsigned long long db = (((base + 8192 + kk * 32) & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
+      )" +
+         codegen::wgmmaStatement("bf16", false, "tdsl_d", "da", "db") +
+         R"(
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+  }
+  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+  float s = 0;
+  for (int r = 0; r < 128; ++r) s += tdsl_d[r];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+)";
+}
 
 std::string cudaFingerprint() {
   const runtime::cuda::DeviceInfo &d = runtime::cuda::device();
@@ -81,6 +171,9 @@ Ceilings measureCudaCeilings(const std::function<void(const std::string &)> &pro
   if (progress)
     progress("peak FLOP/s");
   c.peakGflops1 = c.peakGflopsAll = peakGflops(device);
+  if (progress)
+    progress("tensor-core FLOP/s");
+  c.matrixPeakGflops = matrixPeakGflops(device);
   if (progress)
     progress("copy bandwidth");
   c.bandwidthGbps1 = c.bandwidthGbpsAll = copyGbps();

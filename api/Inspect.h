@@ -18,6 +18,8 @@ namespace tdsl::detail {
 /// A kernel handle's tensor IR (sema's output) and the target it was compiled for (Jit.cpp).
 const ir::Kernel &kernelIR(const KernelState &state);
 const Target &kernelTarget(const KernelState &state);
+/// Whether the kernel's products run on tensor cores (a CUDA kernel, compiled on first use).
+bool usesTensorCores(KernelState &state);
 
 /// Operations of one call on symbol values `symbols` (those of `kernel.symbols`), counted on the
 /// given (normalized) tensor IR by the rule in Profile's comment (Profile.cpp).
@@ -27,5 +29,8 @@ int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols
 /// (CalibrateCuda.cpp). Throw RuntimeError without a GPU.
 std::string cudaFingerprint();
 Ceilings measureCudaCeilings(const std::function<void(const std::string &)> &progress);
+/// The CUDA C of the tensor-core calibration kernel `tdsl_matrix_peak`: wgmma (sm_90a) or
+/// mma.sync (sm_80+).
+std::string matrixPeakSource(bool wgmma);
 
 } // namespace tdsl::detail

@@ -159,6 +159,9 @@ struct ModuleState {
 
 const ir::Kernel &kernelIR(const KernelState &state) { return state.kernel; }
 const Target &kernelTarget(const KernelState &state) { return state.target; }
+bool usesTensorCores(KernelState &state) {
+  return state.target.kind == Target::Kind::Cuda && state.cudaKernel().usesTensorCores();
+}
 
 } // namespace detail
 

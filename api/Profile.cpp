@@ -175,7 +175,9 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
   // bytes / bandwidth), over the time taken. A kernel far from it whose whole call is a few
   // microseconds is bound by fixed costs (the call, the threads' hand-off), not by the machine.
   if (p.ceilings) {
-    double peak = p.ceilings->peakGflops(p.threads) * 1e9;
+    p.tensorCores = detail::usesTensorCores(*state) && p.ceilings->matrixPeakGflops > 0;
+    double peak =
+        (p.tensorCores ? p.ceilings->matrixPeakGflops : p.ceilings->peakGflops(p.threads)) * 1e9;
     double bw = p.ceilings->bandwidthGbps(p.threads) * 1e9;
     double computeSeconds = flops / peak;
     double memorySeconds = bytes / bw;

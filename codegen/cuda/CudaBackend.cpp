@@ -1316,18 +1316,9 @@ public:
       line("const unsigned long long tdsl_db = ((tdsl_sb & 0x3FFFF) >> 4) | (512ull << 16) | "
            "(64ull << 32) | (1ull << 62);");
     }
-    std::string regs;
-    for (int r = 0; r < 128; ++r)
-      regs += (r ? ", %" : "%") + std::to_string(r);
-    line("asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %130, 0; "
-         "wgmma.mma_async.sync.aligned.m64n256k16.f32." +
-         type + "." + type + " {" + regs + "}, %128, %129, p, 1, 1, 0, " + (vecBk ? "0" : "1") +
-         "; }\"");
-    std::string outs;
-    for (int r = 0; r < 128; ++r)
-      outs += std::string(r ? ", " : "") + "\"+f\"(tdsl_d[" + std::to_string(r) + "])";
-    line("  : " + outs);
-    line("  : \"l\"(tdsl_da), \"l\"(tdsl_db), \"r\"(1) : \"memory\");");
+    std::istringstream statement(wgmmaStatement(type, !vecBk, "tdsl_d", "tdsl_da", "tdsl_db"));
+    for (std::string text; std::getline(statement, text);)
+      line(text);
     --indent;
     line("}");
     line("asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");");
@@ -1931,6 +1922,20 @@ private:
 };
 
 } // namespace
+
+std::string wgmmaStatement(const std::string &type, bool transposeB, const std::string &acc,
+                           const std::string &descA, const std::string &descB) {
+  std::string regs, outs;
+  for (int r = 0; r < 128; ++r) {
+    regs += (r ? ", %" : "%") + std::to_string(r);
+    outs += std::string(r ? ", " : "") + "\"+f\"(" + acc + "[" + std::to_string(r) + "])";
+  }
+  return "asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %130, 0; "
+         "wgmma.mma_async.sync.aligned.m64n256k16.f32." +
+         type + "." + type + " {" + regs + "}, %128, %129, p, 1, 1, 0, " +
+         (transposeB ? "1" : "0") + "; }\"\n  : " + outs + "\n  : \"l\"(" + descA + "), \"l\"(" +
+         descB + "), \"r\"(1) : \"memory\");";
+}
 
 std::string emitCuda(const LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels) {
   std::ostringstream os;

@@ -20,6 +20,14 @@ std::string emitCuda(const ir::LoweredFunc &func);
 /// device's own properties).
 std::string emitCuda(const ir::LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels);
 
+/// One warpgroup MMA statement (CUDA C inline PTX, sm_90a): D += A * B for a 64x256 tile of f32
+/// accumulators `acc`[0..127] (an array of this thread's 128 floats) from 64x16 and 16x256
+/// factors of `type` ("bf16" or "f16") in shared memory, given by the 64-bit descriptor
+/// expressions `descA` and `descB`; B is read k-major, or j-major (transposed) when
+/// `transposeB`.
+std::string wgmmaStatement(const std::string &type, bool transposeB, const std::string &acc,
+                           const std::string &descA, const std::string &descB);
+
 /// Whether NVRTC could be loaded, and if not, why (for skip messages and errors).
 struct NvrtcStatus {
   bool available;

@@ -156,6 +156,11 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &plain, std::string location)
   workspaceBytes_.assign(heap_.size(), 0);
 }
 
+bool CudaKernel::usesTensorCores() const {
+  return std::any_of(kernels_.begin(), kernels_.end(),
+                     [](const passes::GpuKernel &k) { return k.tensorCoreType != DType::F32; });
+}
+
 CudaKernel::~CudaKernel() {
   bool any = std::any_of(workspace_.begin(), workspace_.end(), [](auto p) { return p != 0; });
   if (any) {

@@ -47,6 +47,8 @@ public:
   CudaCacheHit cacheHit() const { return hit_; }
   /// Threads per block chosen for this device.
   int threadsPerBlock() const { return threadsPerBlock_; }
+  /// Whether a contraction's products run on tensor cores (16-bit factors).
+  bool usesTensorCores() const;
 
 private:
   ir::LoweredFunc mapped_;

@@ -22,6 +22,10 @@ struct Ceilings {
   int threads = 1;         // Hardware threads the "all" figures used.
   double peakGflops1 = 0, peakGflopsAll = 0;       // f32 FMAs, 2 FLOPs each.
   double bandwidthGbps1 = 0, bandwidthGbpsAll = 0; // Bytes read + written per second.
+  /// Dense matrix products of 16-bit factors with f32 accumulation on tensor cores (a CUDA
+  /// device of sm_80 or later); 0 where there are none. The compute ceiling of kernels whose
+  /// products run there (Profile::tensorCores).
+  double matrixPeakGflops = 0;
   /// Where they are cached ("" without a cache directory), and whether this value came from
   /// there (else it was measured now). Not part of json().
   std::string path;
@@ -90,6 +94,9 @@ struct Profile {
   /// whole call under 50 us: fixed costs dominate), else "compute" or "memory", whichever
   /// ceiling limits the roofline time. `bound` is empty without roofline figures.
   std::optional<Ceilings> ceilings;
+  /// The kernel's products run on tensor cores (16-bit factors on a CUDA device): its compute
+  /// ceiling is Ceilings::matrixPeakGflops, not the f32 FMA peak.
+  bool tensorCores = false;
   double ceilingGflops = 0, rooflineFraction = 0;
   std::string bound;
 };

@@ -207,7 +207,9 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
   if (p.ceilings)
     std::cout << "  roofline intensity " << number(p.intensity) << " FLOP/byte; bound " << p.bound
               << "; roofline_fraction " << number(p.rooflineFraction) << " (ceilings "
-              << number(p.ceilings->peakGflops(p.threads)) << " GFLOP/s, "
+              << number(p.tensorCores ? p.ceilings->matrixPeakGflops
+                                      : p.ceilings->peakGflops(p.threads))
+              << (p.tensorCores ? " GFLOP/s on tensor cores, " : " GFLOP/s, ")
               << number(p.ceilings->bandwidthGbps(p.threads)) << " GB/s)\n";
 
   if (opts.json) {
@@ -229,7 +231,8 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
       std::cout << ", \"intensity\": " << number(p.intensity)
                 << ", \"bound\": " << jsonString(p.bound)
                 << ", \"roofline_fraction\": " << number(p.rooflineFraction)
-                << ", \"ceiling_gflops\": " << number(p.ceilingGflops);
+                << ", \"ceiling_gflops\": " << number(p.ceilingGflops)
+                << (p.tensorCores ? ", \"tensor_cores\": true" : "");
     std::cout << "}" << std::endl;
   }
   return RooflinePoint{p.kernel, p.intensity, p.gflops, p.gbps};

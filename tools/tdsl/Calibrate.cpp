@@ -112,8 +112,11 @@ int calibrateCommand(const CalibrateOptions &opts) {
   }
   if (cuda) {
     std::cout << "device     " << c.fingerprint << "\n"
-              << "peak       " << num(c.peakGflops1) << " GFLOP/s (f32 FMA, every SM)\n"
-              << "bandwidth  " << num(c.bandwidthGbps1)
+              << "peak       " << num(c.peakGflops1) << " GFLOP/s (f32 FMA, every SM)\n";
+    if (c.matrixPeakGflops > 0)
+      std::cout << "tensor     " << num(c.matrixPeakGflops)
+                << " GFLOP/s (bf16 products, f32 accumulation, tensor cores)\n";
+    std::cout << "bandwidth  " << num(c.bandwidthGbps1)
               << " GB/s (device-to-device copy, read + write)\n"
               << "ridge      " << num(c.peakGflops1 / c.bandwidthGbps1) << " FLOP/byte\n"
               << (fromCache ? "cached     " : "saved      ") << c.path << "\n";

@@ -2,6 +2,8 @@
 // and Kernel::explain (the CLI's exact text), tdsl::calibrate (ceilings measured once, then read
 // from the cache directory) and Kernel::profile (exact bytes and FLOPs, the roofline figures).
 // No timing assertions: only that times are positive and ordered.
+#include "api/Inspect.h"
+#include "codegen/cuda/CudaBackend.h"
 #include "tdsl/tdsl.h"
 
 #include <gtest/gtest.h>
@@ -290,3 +292,17 @@ TEST(InspectProfile, WithoutRooflineAndWithBadInputs) {
 }
 
 } // namespace
+
+TEST(InspectCalibrate, TensorCoreKernelsCompileForTheirArchitectures) {
+  if (!codegen::nvrtcStatus().available)
+    GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
+  std::string wgmma =
+      codegen::compileToPtx(detail::matrixPeakSource(true), "peak.cu", "compute_90a");
+  EXPECT_NE(wgmma.find("wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16"), std::string::npos);
+  std::string mma = codegen::compileToPtx(detail::matrixPeakSource(false), "peak.cu", "compute_80");
+  EXPECT_NE(mma.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"), std::string::npos);
+  // Its rate is part of the ceilings' JSON (and so of the cache).
+  Ceilings c;
+  c.matrixPeakGflops = 1234;
+  EXPECT_NE(c.json().find("\"matrix_peak_gflops\": 1234"), std::string::npos) << c.json();
+}

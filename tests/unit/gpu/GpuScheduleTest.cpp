@@ -353,4 +353,37 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
   }
 }
 
+TEST(GpuRoofline, TensorCoreKernelsAreJudgedAgainstTheTensorCores) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  CalibrationOptions calibration;
+  calibration.cacheDir = testing::TempDir() + "/tdsl-gpu-roofline";
+  calibration.force = true;
+  Ceilings c = calibrate(Target::cuda(), calibration);
+  // bf16 tensor cores: several times the f32 FMA rate on every sm_80+ part (about 15x on H100).
+  EXPECT_GT(c.matrixPeakGflops, 4 * c.peakGflops1) << c.json();
+  // Cached with the rest, and read back.
+  calibration.force = false;
+  Ceilings again = calibrate(Target::cuda(), calibration);
+  EXPECT_TRUE(again.fromCache);
+  EXPECT_NEAR(again.matrixPeakGflops, c.matrixPeakGflops, 1e-3 * c.matrixPeakGflops); // 4 digits.
+
+  Module m = module();
+  ProfileOptions options;
+  options.runs = 5;
+  options.ceilings = c;
+  std::map<std::string, int64_t> shape = {{"M", 2048}, {"K", 2048}, {"N", 2048}};
+  Kernel bf16 = m.kernel("mmb");
+  Profile p = bf16.profile(bf16.randomInputs(shape, 1), options);
+  EXPECT_TRUE(p.tensorCores);
+  EXPECT_EQ(p.bound, "compute");
+  EXPECT_GT(p.rooflineFraction, 0.05);
+  EXPECT_LT(p.rooflineFraction, 1.05) << "above the tensor cores' measured peak";
+  shape["N"] = 2049; // The f32 kernel (a bias too) on the FMA pipes.
+  Kernel f32 = m.kernel("mm");
+  Profile q = f32.profile(f32.randomInputs(shape, 2), options);
+  EXPECT_FALSE(q.tensorCores);
+  EXPECT_LT(q.rooflineFraction, 1.05);
+}
+
 } // namespace
