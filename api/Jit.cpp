@@ -468,6 +468,11 @@ std::vector<Tensor> Kernel::interpret(const std::vector<Tensor> &inputs) const {
   return ir::interpret(state->kernel, inputs);
 }
 
+std::vector<Tensor> Kernel::interpretRoundingF32(const std::vector<Tensor> &inputs) const {
+  bindInputs(state->kernel, inputs);
+  return ir::interpret(state->kernel, inputs, /*roundEachF32=*/true);
+}
+
 std::string Kernel::dump(Stage stage) const {
   switch (stage) {
   case Stage::Ast:

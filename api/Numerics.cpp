@@ -104,6 +104,18 @@ bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
   return false;
 }
 
+std::string excuseForMismatch(const Kernel &kernel, const std::vector<Tensor> &inputs,
+                              const Tensor &actual, const std::vector<Tensor> &reference,
+                              size_t output, bool asF32) {
+  DType judged = asF32 ? DType::F32 : kernel.outputDType(output);
+  if (withinTolerance(runtime::convertTo(actual, judged),
+                      runtime::convertTo(kernel.interpretRoundingF32(inputs).at(output), judged)))
+    return "f32 rounding";
+  if (illConditioned(kernel, inputs, reference, output, asF32))
+    return "ill-conditioned";
+  return "";
+}
+
 std::string describe(const runtime::ErrorStats &stats, const std::vector<int64_t> &shape) {
   std::string where;
   if (stats.worstIndex >= 0) {

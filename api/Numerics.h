@@ -33,6 +33,14 @@ bool withinTolerance(const Tensor &actual, const Tensor &reference, bool asF32);
 bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
                     const std::vector<Tensor> &reference, size_t output, bool asF32 = false);
 
+/// Why compiled output `output` (`actual`), outside the tolerance of the f64 reference
+/// `reference`, is still no compiler bug: "f32 rounding" when it is within the tolerance of
+/// Kernel::interpretRoundingF32 (f32 arithmetic, step by step, gives it), "ill-conditioned" as
+/// above; "" when neither holds (a mismatch to report).
+std::string excuseForMismatch(const Kernel &kernel, const std::vector<Tensor> &inputs,
+                              const Tensor &actual, const std::vector<Tensor> &reference,
+                              size_t output, bool asF32 = false);
+
 /// "max abs error 1.2e-07, max rel error 3.4e-07, max ulp 2 (at [3, 1])"
 std::string describe(const runtime::ErrorStats &stats, const std::vector<int64_t> &shape);
 

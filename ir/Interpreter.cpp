@@ -336,7 +336,7 @@ struct Node {
 
 class Interpreter {
 public:
-  explicit Interpreter(const Kernel &k) : kernel(k) {}
+  Interpreter(const Kernel &k, bool roundF32) : kernel(k), roundF32(roundF32) {}
 
   std::vector<Tensor> run(const std::vector<Tensor> &inputs) {
     verify(kernel);
@@ -472,7 +472,7 @@ private:
       n.imm = fromInt(wrap(n.dtype, static_cast<uint64_t>(e->as<IntImm>()->value)));
       break;
     case ExprKind::FloatImm:
-      n.imm = fromFloat(e->as<FloatImm>()->value);
+      n.imm = fromFloat(rounded(e->type.dtype, e->as<FloatImm>()->value));
       break;
     case ExprKind::VarRef: {
       auto it = slots.find(e->as<VarRef>()->var.get());
@@ -588,7 +588,7 @@ private:
       Value a = eval(n->a), b = eval(n->b);
       if (isFloat(n->from))
         return isComparison(op) ? fromInt(compare(op, a.f, b.f))
-                                : fromFloat(floatBinary(op, a.f, b.f));
+                                : fromFloat(rounded(n->dtype, floatBinary(op, a.f, b.f)));
       return isComparison(op) ? fromInt(compare(op, a.i, b.i))
                               : fromInt(intBinary(op, a.i, b.i, n->dtype));
     }
@@ -596,7 +596,7 @@ private:
       Value a = eval(n->a);
       Intrinsic fn = static_cast<Intrinsic>(n->op);
       if (isFloat(n->dtype))
-        return fromFloat(floatCall(fn, a.f));
+        return fromFloat(rounded(n->dtype, floatCall(fn, a.f)));
       if (fn == Intrinsic::Abs)
         return fromInt(
             wrap(n->dtype, a.i < 0 ? 0 - static_cast<uint64_t>(a.i) : static_cast<uint64_t>(a.i)));
@@ -694,13 +694,13 @@ private:
         case ReduceOp::Sum:
         case ReduceOp::Mean:
           if (isF)
-            accF += v.f;
+            accF = rounded(t, accF + v.f);
           else
             accI = isBool ? (accI | u) : accI + u;
           break;
         case ReduceOp::Prod:
           if (isF)
-            accF *= v.f;
+            accF = rounded(t, accF * v.f);
           else
             accI = isBool ? (accI & u) : accI * u;
           break;
@@ -728,11 +728,19 @@ private:
       }
     }
     if (isF)
-      return fromFloat(op == ReduceOp::Mean ? accF / static_cast<double>(count) : accF);
+      return fromFloat(
+          op == ReduceOp::Mean ? rounded(t, accF / rounded(t, static_cast<double>(count))) : accF);
     return fromInt(wrap(t, accI));
   }
 
+  /// `x` as an operation of type `t` yields it: rounded to f32 for an f32 operation in the
+  /// rounded-f32 model, else unchanged (f64).
+  double rounded(DType t, double x) const {
+    return roundF32 && t == DType::F32 ? roundTo(DType::F32, x) : x;
+  }
+
   const Kernel &kernel;
+  const bool roundF32;
   std::unordered_map<const VarNode *, int> slots;
   std::unordered_map<const BufferNode *, int> bufferIds;
   std::unordered_map<const ExprNode *, const Node *> compiled;
@@ -744,8 +752,9 @@ private:
 
 } // namespace
 
-std::vector<Tensor> interpret(const Kernel &kernel, const std::vector<Tensor> &inputs) {
-  return Interpreter(kernel).run(inputs);
+std::vector<Tensor> interpret(const Kernel &kernel, const std::vector<Tensor> &inputs,
+                              bool roundEachF32) {
+  return Interpreter(kernel, roundEachF32).run(inputs);
 }
 
 } // namespace tdsl::ir

@@ -13,6 +13,12 @@ namespace tdsl::ir {
 /// bindSymbols). Arithmetic is f64; each stored value is rounded to its tensor's dtype. Float
 /// outputs come back as F64 tensors (holding values of the output's dtype); integer and bool
 /// outputs keep their dtype.
-std::vector<Tensor> interpret(const Kernel &kernel, const std::vector<Tensor> &inputs);
+///
+/// With `roundEachF32`, every f32 operation's result (arithmetic, math functions, each step of a
+/// reduction, f32 literals) is rounded to f32 as compiled code computes it, math functions
+/// correctly rounded: a model of f32 arithmetic rather than of the exact result, used to tell
+/// f32's own rounding (cancellation, a floor or `%` at its jump) from a compiler bug.
+std::vector<Tensor> interpret(const Kernel &kernel, const std::vector<Tensor> &inputs,
+                              bool roundEachF32 = false);
 
 } // namespace tdsl::ir

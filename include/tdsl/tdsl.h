@@ -120,6 +120,10 @@ public:
   Kernel withThreads(int threads) const;
   /// The reference interpreter's result (f64 arithmetic, stored in the outputs' dtypes).
   std::vector<Tensor> interpret(const std::vector<Tensor> &inputs) const;
+  /// The interpreter with every f32 operation rounded to f32, as compiled code computes it (math
+  /// functions correctly rounded): a model of f32 arithmetic, against which f32's own rounding
+  /// (cancellation, `floor` or `%` at a jump) shows up as agreement, and a compiler bug does not.
+  std::vector<Tensor> interpretRoundingF32(const std::vector<Tensor> &inputs) const;
   /// Any stage as text.
   std::string dump(Stage stage) const;
   /// The IR after each run of the lowering pass `pass` (tensor IR after "normalize" and "fuse",

@@ -1,5 +1,6 @@
-// api/Numerics.h: the ill-conditioning test that the fuzzer and the differential tester apply
-// before they call a mismatch a compiler bug.
+// api/Numerics.h and Kernel::interpretRoundingF32: what the fuzzer and the differential tester
+// check before they call a mismatch a compiler bug (f32 arithmetic's own rounding, or an output
+// too ill-conditioned to judge).
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
 
@@ -18,6 +19,7 @@ Tensor f32s(std::vector<float> values) {
 
 Module module() {
   JitOptions options;
+  options.threads = 1;
   options.diskCache = false;
   return Jit(options).compile(R"(
 kernel remainder(x: f32[N]) -> y: f32[N] {
@@ -25,6 +27,12 @@ kernel remainder(x: f32[N]) -> y: f32[N] {
 }
 kernel twice(x: f32[N]) -> y: f32[N] {
     y = x * 2
+}
+kernel cancel(x: f32[N]) -> y: f32[N] {
+    y = (x + 1.0) - 1.0
+}
+kernel gelu_tail(x: f32[N]) -> y: f32[N] {
+    y = 0.5 * x * (1.0 + tanh(0.7978845608 * (0.044 - 14 * x)))
 }
 )");
 }
@@ -45,6 +53,32 @@ TEST(Numerics, WellConditionedOutputsAreJudged) {
   Kernel k = module().kernel("twice");
   std::vector<Tensor> inputs = {Tensor::randn({100}, DType::F32, 7)};
   EXPECT_FALSE(illConditioned(k, inputs, k.interpret(inputs), 0));
+}
+
+TEST(Numerics, RoundingEachF32OperationModelsCompiledCode) {
+  Module m = module();
+  Kernel cancel = m.kernel("cancel");
+  std::vector<Tensor> inputs = {f32s({1e-9f, 2e-9f})};
+  // f64: (1e-9 + 1) - 1 keeps 1e-9; f32: 1e-9 + 1 rounds to 1, and the difference is 0.
+  EXPECT_NEAR(cancel.interpret(inputs)[0].at(0), 1e-9, 1e-15);
+  EXPECT_EQ(cancel.interpretRoundingF32(inputs)[0].at(0), 0.0);
+  EXPECT_EQ(cancel.interpretRoundingF32(inputs)[0].at(1), 0.0);
+  std::vector<Tensor> actual = cancel(inputs), reference = cancel.interpret(inputs);
+  EXPECT_EQ(actual[0].at(0), 0.0);
+  EXPECT_FALSE(withinTolerance(actual[0], reference[0]));
+  EXPECT_EQ(excuseForMismatch(cancel, inputs, actual[0], reference, 0), "f32 rounding");
+  // A wrong result is excused by neither reference.
+  Tensor wrong = f32s({0.0f, 0.75f});
+  EXPECT_EQ(excuseForMismatch(cancel, inputs, wrong, reference, 0), "");
+}
+
+TEST(Numerics, SaturatedTanhFoundByTheFuzzerIsF32Rounding) {
+  // fuzz_pipeline (session 3): 1 + tanh(z) for z below -9 is 0 in f32 and ~1e-10 in f64.
+  Kernel k = module().kernel("gelu_tail");
+  std::vector<Tensor> inputs = {f32s({1.5f, 2.0f})};
+  std::vector<Tensor> actual = k(inputs), reference = k.interpret(inputs);
+  EXPECT_FALSE(withinTolerance(actual[0], reference[0]));
+  EXPECT_EQ(excuseForMismatch(k, inputs, actual[0], reference, 0), "f32 rounding");
 }
 
 TEST(Numerics, JudgingAsF32) {
