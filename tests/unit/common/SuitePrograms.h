@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -52,6 +53,37 @@ inline void expectMatchesInterpreter(const Kernel &kernel, const std::string &na
     EXPECT_TRUE(withinTolerance(actual[o], reference[o]))
         << name << " output " << kernel.outputNames()[o] << " inputs" << shapes << ": "
         << describe(runtime::compare(actual[o], reference[o]), actual[o].shape());
+}
+
+/// Runs every kernel of `module` on up to `runs` seeded random inputs (each shape symbol drawn
+/// from `sizes`; attempt a uses seed seedBase + 100 a), skipping inputs with no valid output
+/// shape and those `skip(inputs, ran so far)` rejects, and hands each to `check(kernel, name,
+/// inputs)`. Stops at a fatal failure; expects every kernel to have run at least once.
+inline void forEachSuiteRun(
+    const Module &module, std::mt19937 &rng, const std::vector<int64_t> &sizes, int runs,
+    uint64_t seedBase,
+    const std::function<void(const Kernel &, const std::string &, const std::vector<Tensor> &)>
+        &check,
+    const std::function<bool(const Kernel &, const std::vector<Tensor> &, int)> &skip = {}) {
+  for (const std::string &name : module.kernelNames()) {
+    Kernel kernel = module.kernel(name);
+    int ran = 0;
+    for (int attempt = 0; attempt < 40 && ran < runs; ++attempt) {
+      std::vector<Tensor> inputs = randomSuiteInputs(kernel, rng, sizes, attempt * 100 + seedBase);
+      if (skip && skip(kernel, inputs, ran))
+        continue;
+      try {
+        kernel.outputShapes(inputs);
+      } catch (const RuntimeError &) {
+        continue; // e.g. a filter larger than the image: no valid output shape.
+      }
+      ++ran;
+      check(kernel, name, inputs);
+      if (::testing::Test::HasFatalFailure())
+        return;
+    }
+    EXPECT_GT(ran, 0) << name << ": no valid shapes tried";
+  }
 }
 
 /// A test name from a program's file name (its stem, non-alphanumerics as '_').

@@ -43,39 +43,31 @@ TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
   // Sizes past one warp and one block too, so tails and grid strides are exercised; inputs are
   // capped in size so that the f64 interpreter stays fast.
   const std::vector<int64_t> sizes = {1, 2, 3, 5, 7, 8, 16, 17, 33, 257};
-  for (const std::string &name : module.kernelNames()) {
-    Kernel kernel = module.kernel(name);
+  // Fixed large shapes (fusion.tdsl's big_*) run once at their size.
+  auto tooLarge = [](const Kernel &kernel, const std::vector<Tensor> &inputs, int ran) {
     bool hasSymbols = false;
     for (const auto &dims : kernel.inputDims())
       for (const std::string &d : dims)
         hasSymbols |= !std::isdigit(static_cast<unsigned char>(d[0]));
-    int ran = 0;
-    for (int attempt = 0; attempt < 40 && ran < 5; ++attempt) {
-      std::vector<Tensor> inputs = randomSuiteInputs(kernel, rng, sizes, attempt * 100 + 1);
-      int64_t elements = 0;
-      for (const Tensor &t : inputs)
-        elements += t.numel();
-      // Fixed large shapes (fusion.tdsl's big_*) run once at their size.
-      if (elements > 40000 && (hasSymbols || ran > 0))
-        continue;
-      try {
-        kernel.outputShapes(inputs);
-      } catch (const RuntimeError &) {
-        continue;
-      }
-      ++ran;
-      std::vector<Tensor> actual = kernel(inputs);
-      expectMatchesInterpreter(kernel, name, inputs, actual);
-      if (HasFatalFailure())
-        return;
-      // Bit-identical run to run.
-      std::vector<Tensor> again = kernel(inputs);
-      for (size_t o = 0; o < actual.size(); ++o)
-        EXPECT_EQ(std::memcmp(actual[o].data(), again[o].data(), actual[o].nbytes()), 0)
-            << name << " output " << o << " differs between two runs";
-    }
-    EXPECT_GT(ran, 0) << name << ": no valid shapes tried";
-  }
+    int64_t elements = 0;
+    for (const Tensor &t : inputs)
+      elements += t.numel();
+    return elements > 40000 && (hasSymbols || ran > 0);
+  };
+  forEachSuiteRun(
+      module, rng, sizes, 5, 1,
+      [](const Kernel &kernel, const std::string &name, const std::vector<Tensor> &inputs) {
+        std::vector<Tensor> actual = kernel(inputs);
+        expectMatchesInterpreter(kernel, name, inputs, actual);
+        if (HasFatalFailure())
+          return;
+        // Bit-identical run to run.
+        std::vector<Tensor> again = kernel(inputs);
+        for (size_t o = 0; o < actual.size(); ++o)
+          EXPECT_EQ(std::memcmp(actual[o].data(), again[o].data(), actual[o].nbytes()), 0)
+              << name << " output " << o << " differs between two runs";
+      },
+      tooLarge);
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, GpuSuite, testing::ValuesIn(suiteProgramFiles()),
