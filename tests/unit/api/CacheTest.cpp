@@ -2,6 +2,7 @@
 // several processes compiling into one cache directory at once.
 #include "api/KernelCache.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -19,23 +20,8 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
-
-const char *kSoftmax = R"(
-kernel softmax(x: f32[N, D]) -> y: f32[N, D] {
-    e[i, j] = exp(x[i, j] - max(x[i, k] for k))
-    y[i, j] = e[i, j] / sum(e[i, k] for k)
-}
-)";
-
-/// A fresh, empty directory under the test's temporary directory.
-std::string freshDir(const std::string &name) {
-  fs::path dir = fs::temp_directory_path() /
-                 ("tdsl-cache-test-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 std::vector<std::string> entryFiles(const std::string &dir) {
   std::vector<std::string> files;
@@ -54,7 +40,7 @@ Jit jitWithCache(const std::string &dir, int threads = 1) {
 
 /// Runs softmax on fixed random data; checks it against the interpreter; returns the output.
 std::vector<float> runSoftmax(const Jit &jit) {
-  Kernel k = jit.compile(kSoftmax, "softmax.tdsl").kernel("softmax");
+  Kernel k = jit.compile(kSoftmaxSource, "softmax.tdsl").kernel("softmax");
   Tensor x = Tensor::randn({7, 33}, DType::F32, 42);
   Tensor y = k({x})[0];
   Tensor ref = k.interpret({x})[0];
@@ -78,7 +64,7 @@ struct CounterSnapshot {
 };
 
 TEST(Cache, SecondJitLoadsTheObjectFromDisk) {
-  std::string dir = freshDir("disk");
+  std::string dir = freshTestDir("cache", "disk");
   CounterSnapshot start = CounterSnapshot::now();
   std::vector<float> first = runSoftmax(jitWithCache(dir));
   CounterSnapshot afterFirst = CounterSnapshot::now().since(start);
@@ -97,7 +83,7 @@ TEST(Cache, SecondJitLoadsTheObjectFromDisk) {
 }
 
 TEST(Cache, OneJitCompilesAKernelOnce) {
-  std::string dir = freshDir("memory");
+  std::string dir = freshTestDir("cache", "memory");
   Jit jit = jitWithCache(dir);
   CounterSnapshot start = CounterSnapshot::now();
   std::vector<float> a = runSoftmax(jit);
@@ -110,7 +96,7 @@ TEST(Cache, OneJitCompilesAKernelOnce) {
 }
 
 TEST(Cache, DisabledDiskCacheWritesNothing) {
-  std::string dir = freshDir("off");
+  std::string dir = freshTestDir("cache", "off");
   JitOptions options;
   options.threads = 1;
   options.cacheDir = dir;
@@ -121,7 +107,7 @@ TEST(Cache, DisabledDiskCacheWritesNothing) {
 }
 
 TEST(Cache, ThreadCountIsPartOfTheKey) {
-  std::string dir = freshDir("threads");
+  std::string dir = freshTestDir("cache", "threads");
   runSoftmax(jitWithCache(dir, 1));
   runSoftmax(jitWithCache(dir, 2));
   EXPECT_EQ(entryFiles(dir).size(), 2u);
@@ -139,7 +125,7 @@ void flipByteNearEnd(const std::string &path) {
 
 TEST(Cache, CorruptAndTruncatedEntriesAreRecompiled) {
   for (bool truncate : {false, true}) {
-    std::string dir = freshDir(truncate ? "truncated" : "corrupt");
+    std::string dir = freshTestDir("cache", truncate ? "truncated" : "corrupt");
     std::vector<float> good = runSoftmax(jitWithCache(dir));
     ASSERT_EQ(entryFiles(dir).size(), 1u);
     std::string path = dir + "/" + entryFiles(dir)[0];
@@ -179,7 +165,7 @@ TEST(Cache, KeyTextRoundTripsAndNamesEveryPart) {
 }
 
 TEST(Cache, EvictsLeastRecentlyUsedBeyondTheCap) {
-  std::string dir = freshDir("lru");
+  std::string dir = freshTestDir("cache", "lru");
   std::string object(1000, 'x');
   auto keyOf = [](int i) {
     cache::CacheKey key;
@@ -210,15 +196,15 @@ TEST(Cache, EvictsLeastRecentlyUsedBeyondTheCap) {
 }
 
 TEST(Cache, WhyNamesTheChangedPartOfTheKey) {
-  std::string dir = freshDir("why");
+  std::string dir = freshTestDir("cache", "why");
   Jit jit = jitWithCache(dir);
-  Kernel k = jit.compile(kSoftmax, "softmax.tdsl").kernel("softmax");
+  Kernel k = jit.compile(kSoftmaxSource, "softmax.tdsl").kernel("softmax");
   EXPECT_EQ(k.cacheStatus().rfind("miss: no entry for kernel softmax", 0), 0u) << k.cacheStatus();
   k({Tensor::randn({2, 3}, DType::F32, 1)});
   EXPECT_EQ(k.cacheStatus().rfind("hit (" + dir + "/", 0), 0u) << k.cacheStatus();
 
   // The same kernel name with other IR.
-  std::string changed = kSoftmax;
+  std::string changed = kSoftmaxSource;
   changed.replace(changed.find("exp("), 4, "exp(0.5 * ");
   Kernel k2 = jit.compile(changed, "softmax2.tdsl").kernel("softmax");
   EXPECT_EQ(k2.cacheStatus(),
@@ -236,7 +222,8 @@ TEST(Cache, WhyNamesTheChangedPartOfTheKey) {
       value = "0123abcd";
   ASSERT_TRUE(disk.store(*key, "sym", "object"));
   EXPECT_EQ(k.cacheStatus(), "miss: the nearest entry of kernel softmax differs in tdsl build "
-                             "(0123abcd -> " + cache::buildId() + ")");
+                             "(0123abcd -> " +
+                                 cache::buildId() + ")");
   fs::remove_all(dir);
 }
 
@@ -288,7 +275,7 @@ void runChildren(const std::string &dir, int count, bool expectHits) {
 }
 
 TEST(Cache, ConcurrentProcessesShareOneDirectory) {
-  std::string dir = freshDir("processes");
+  std::string dir = freshTestDir("cache", "processes");
   runChildren(dir, 6, /*expectHits=*/false);
   // Two keys (1 and 2 threads); no temporaries left.
   EXPECT_EQ(entryFiles(dir).size(), 2u);

@@ -6,6 +6,7 @@
 #include "api/KernelCache.h"
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -28,6 +29,7 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
 
 // Several kernels of different kinds: row-wise (softmax), elementwise with vector math,
@@ -53,14 +55,6 @@ kernel ints(a: i32[N, D]) -> r: i32[N, D] {
 )";
 
 const std::vector<std::string> kKernels = {"softmax", "gelu", "rowstats", "matmul", "ints"};
-
-std::string freshDir(const std::string &name) {
-  fs::path dir = fs::temp_directory_path() /
-                 ("tdsl-concurrency-test-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 bool sameBytes(const Tensor &a, const Tensor &b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
@@ -156,8 +150,8 @@ protected:
     options.threads = 1;
     options.diskCache = GetParam();
     if (GetParam())
-      options.cacheDir = dir =
-          freshDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+      options.cacheDir = dir = freshTestDir(
+          "concurrency", ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   void TearDown() override {
     if (!dir.empty())
@@ -285,7 +279,7 @@ TEST(CacheFaultsChild, CompileUntilKilled) {
 }
 
 TEST(CacheFaults, WriterKilledAtRandomMomentsLeavesNoDamage) {
-  std::string dir = freshDir("killed");
+  std::string dir = freshTestDir("concurrency", "killed");
   std::string self = fs::read_symlink("/proc/self/exe").string();
   std::mt19937 random(7); // Fixed: the kill times vary with the machine's speed anyway.
   for (int kill = 0; kill < 12; ++kill) {
@@ -339,7 +333,7 @@ void age(const std::string &path, int seconds) {
 // temporary file. Lookups ignore it; stores sweep it once it is old (a live writer finishes in
 // milliseconds), and leave young ones alone (they may be another process's write in progress).
 TEST(CacheFaults, TemporaryFilesOfKilledWritersAreIgnoredThenSwept) {
-  std::string dir = freshDir("leftovers");
+  std::string dir = freshTestDir("concurrency", "leftovers");
   EXPECT_EQ(compileAll(dir, manyKernels(0, 1)), 0);
   std::vector<std::string> entries = filesIn(dir);
   ASSERT_EQ(entries.size(), 1u);
@@ -368,7 +362,7 @@ TEST(CacheFaults, TemporaryFilesOfKilledWritersAreIgnoredThenSwept) {
 // An entry cut at every length (a disk that filled up, a copy interrupted) and an entry of
 // another key under this key's name: never loaded, always recompiled, always correct.
 TEST(CacheFaults, EntryCutAtAnyLengthIsRecompiled) {
-  std::string dir = freshDir("cut");
+  std::string dir = freshTestDir("concurrency", "cut");
   EXPECT_EQ(compileAll(dir, manyKernels(0, 1)), 0);
   std::string entry = dir + "/" + filesIn(dir)[0];
   std::string whole;

@@ -7,6 +7,7 @@
 #include "passes/Pipeline.h"
 #include "passes/Target.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -19,22 +20,8 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
-
-const char *kSoftmax = R"(
-kernel softmax(x: f32[N, D]) -> y: f32[N, D] {
-    e[i, j] = exp(x[i, j] - max(x[i, k] for k))
-    y[i, j] = e[i, j] / sum(e[i, k] for k)
-}
-)";
-
-std::string freshDir(const std::string &name) {
-  fs::path dir =
-      fs::temp_directory_path() / ("tdsl-fastmode-test-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 Jit makeJit(bool optimize, const std::string &cacheDir = {}) {
   JitOptions options;
@@ -73,8 +60,8 @@ TEST(FastMode, OptimizeIsOnByDefault) { EXPECT_TRUE(JitOptions{}.optimize); }
 // The generated function calls its internal body, which LLVM's pipeline inlines and deletes: the
 // fast mode's IR keeps both functions and has no optimization's traces.
 TEST(FastMode, DumpShowsTheUnoptimizedIr) {
-  Kernel fast = makeJit(false).compile(kSoftmax).kernel("softmax");
-  Kernel full = makeJit(true).compile(kSoftmax).kernel("softmax");
+  Kernel fast = makeJit(false).compile(kSoftmaxSource).kernel("softmax");
+  Kernel full = makeJit(true).compile(kSoftmaxSource).kernel("softmax");
   std::string fastIr = fast.dump(Stage::Llvm), fullIr = full.dump(Stage::Llvm);
   EXPECT_NE(fastIr, fullIr);
   EXPECT_EQ(count(fastIr, "define internal"), count(fullIr, "define internal") + 1) << fastIr;
@@ -83,17 +70,17 @@ TEST(FastMode, DumpShowsTheUnoptimizedIr) {
 }
 
 TEST(FastMode, ResultsMatchTheInterpreter) {
-  expectSoftmaxMatches(makeJit(false).compile(kSoftmax).kernel("softmax"));
+  expectSoftmaxMatches(makeJit(false).compile(kSoftmaxSource).kernel("softmax"));
   JitOptions checked;
   checked.optimize = false;
   checked.boundsChecks = true; // Compiled apart from the cache, in the fast mode too.
-  expectSoftmaxMatches(Jit(checked).compile(kSoftmax).kernel("softmax"));
+  expectSoftmaxMatches(Jit(checked).compile(kSoftmaxSource).kernel("softmax"));
 }
 
 TEST(FastMode, KeysOfTheTwoModesDiffer) {
-  std::string dir = freshDir("keys");
-  Kernel fast = makeJit(false, dir).compile(kSoftmax).kernel("softmax");
-  Kernel full = makeJit(true, dir).compile(kSoftmax).kernel("softmax");
+  std::string dir = freshTestDir("fastmode", "keys");
+  Kernel fast = makeJit(false, dir).compile(kSoftmaxSource).kernel("softmax");
+  Kernel full = makeJit(true, dir).compile(kSoftmaxSource).kernel("softmax");
   expectSoftmaxMatches(full); // Stores the optimized entry.
   std::string status = fast.cacheStatus();
   EXPECT_NE(status.find("miss"), std::string::npos) << status;
@@ -105,10 +92,10 @@ TEST(FastMode, KeysOfTheTwoModesDiffer) {
 // An optimized entry on disk is not loaded for a fast request, nor the reverse; each mode
 // then hits its own entry.
 TEST(FastMode, DiskCacheKeepsTheModesApart) {
-  std::string dir = freshDir("disk");
+  std::string dir = freshTestDir("fastmode", "disk");
   Counts before = Counts::now();
-  expectSoftmaxMatches(makeJit(true, dir).compile(kSoftmax).kernel("softmax"));
-  expectSoftmaxMatches(makeJit(false, dir).compile(kSoftmax).kernel("softmax"));
+  expectSoftmaxMatches(makeJit(true, dir).compile(kSoftmaxSource).kernel("softmax"));
+  expectSoftmaxMatches(makeJit(false, dir).compile(kSoftmaxSource).kernel("softmax"));
   Counts after = Counts::now();
   EXPECT_EQ(after.misses - before.misses, 2u);
   EXPECT_EQ(after.diskHits - before.diskHits, 0u);
@@ -118,7 +105,7 @@ TEST(FastMode, DiskCacheKeepsTheModesApart) {
   EXPECT_EQ(entries, 2u);
   for (bool optimize : {false, true}) {
     Counts start = Counts::now();
-    expectSoftmaxMatches(makeJit(optimize, dir).compile(kSoftmax).kernel("softmax"));
+    expectSoftmaxMatches(makeJit(optimize, dir).compile(kSoftmaxSource).kernel("softmax"));
     EXPECT_EQ(Counts::now().diskHits - start.diskHits, 1u) << "optimize " << optimize;
     EXPECT_EQ(Counts::now().misses - start.misses, 0u) << "optimize " << optimize;
   }
@@ -128,7 +115,7 @@ TEST(FastMode, DiskCacheKeepsTheModesApart) {
 // Bounds-checked kernels are cached in memory (a second compile of the same kernel by one Jit
 // is a memory hit), keyed apart from unchecked ones, and never written to disk.
 TEST(FastMode, BoundsCheckedKernelsStayInMemory) {
-  std::string dir = freshDir("bounds");
+  std::string dir = freshTestDir("fastmode", "bounds");
   for (bool optimize : {false, true}) {
     JitOptions options;
     options.threads = 1;
@@ -137,14 +124,14 @@ TEST(FastMode, BoundsCheckedKernelsStayInMemory) {
     options.cacheDir = dir;
     Jit jit(options);
     Counts before = Counts::now();
-    expectSoftmaxMatches(jit.compile(kSoftmax).kernel("softmax"));
-    expectSoftmaxMatches(jit.compile(kSoftmax).kernel("softmax"));
+    expectSoftmaxMatches(jit.compile(kSoftmaxSource).kernel("softmax"));
+    expectSoftmaxMatches(jit.compile(kSoftmaxSource).kernel("softmax"));
     Counts after = Counts::now();
     EXPECT_EQ(after.misses - before.misses, 1u) << "optimize " << optimize;
     EXPECT_EQ(after.memoryHits - before.memoryHits, 1u) << "optimize " << optimize;
   }
   EXPECT_TRUE(fs::is_empty(dir));
-  auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmax});
+  auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmaxSource});
   DiagnosticEngine diags;
   std::optional<ir::Module> module = frontend::compileSource(file, diags);
   ASSERT_TRUE(module);
@@ -162,7 +149,7 @@ TEST(FastMode, BoundsCheckedKernelsStayInMemory) {
 
 // One memory cache asked for both modes of one kernel compiles each once, as its key says.
 TEST(FastMode, MemoryCacheKeepsTheModesApart) {
-  auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmax});
+  auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmaxSource});
   DiagnosticEngine diags;
   std::optional<ir::Module> module = frontend::compileSource(file, diags);
   ASSERT_TRUE(module && !diags.hasErrors());

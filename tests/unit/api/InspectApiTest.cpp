@@ -5,6 +5,7 @@
 #include "api/Inspect.h"
 #include "codegen/cuda/CudaBackend.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
 
 const std::string kFusion = std::string(TDSL_SOURCE_DIR) + "/tests/lit/explain/fusion.tdsl";
@@ -40,14 +42,6 @@ std::optional<std::string> capture(const std::string &command) {
   while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
     out.append(buffer, n);
   return ::pclose(pipe) == 0 ? std::optional<std::string>(out) : std::nullopt;
-}
-
-std::string freshDir(const std::string &name) {
-  fs::path dir =
-      fs::temp_directory_path() / ("tdsl-inspect-test-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
 }
 
 Module compileFusion(int threads = 1) {
@@ -107,7 +101,7 @@ TEST(InspectExplain, ModuleIsItsKernelsInOrder) {
 }
 
 TEST(InspectCalibrate, MeasuresOnceThenReadsTheCache) {
-  std::string dir = freshDir("calibrate");
+  std::string dir = freshTestDir("inspect", "calibrate");
   CalibrationOptions options;
   options.cacheDir = dir;
   std::vector<std::string> statuses;
@@ -165,7 +159,7 @@ TEST(InspectCalibrate, MeasuresOnceThenReadsTheCache) {
 }
 
 TEST(InspectCalibrate, DamagedOrForeignCacheIsMeasuredAgain) {
-  std::string dir = freshDir("foreign");
+  std::string dir = freshTestDir("inspect", "foreign");
   CalibrationOptions options;
   options.cacheDir = dir;
   {
