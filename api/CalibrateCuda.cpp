@@ -127,9 +127,8 @@ extern "C" __global__ void __launch_bounds__()" +
   __shared__ __align__(1024) unsigned short tdsl_tile[320 * 64 + 512];
   for (int e = threadIdx.x; e < 320 * 64 + 512; e += blockDim.x)
     tdsl_tile[e] = (unsigned short)(0x3e00u | (((unsigned)e * 2654435761u) >> 23));
-  unsigned base;
-  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(base) : "l"(tdsl_tile));
-  base = (base + 1023u) & ~1023u;
+  )" + codegen::alignedSharedBase("base", "tdsl_tile") +
+         R"(
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
   __syncthreads();
   float tdsl_d[128];
@@ -138,8 +137,10 @@ extern "C" __global__ void __launch_bounds__()" +
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
-      const unsigned long long da = (((base + kk * 32) & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
-      const unsigned long long db = (((base + 8192 + kk * 32) & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
+      const unsigned long long da = )" +
+         codegen::wgmmaDescriptor("(base + kk * 32)", 16, 1024) + R"(;
+      const unsigned long long db = )" +
+         codegen::wgmmaDescriptor("(base + 8192 + kk * 32)", 16, 1024) + R"(;
       )" +
          codegen::wgmmaStatement("bf16", false, "tdsl_d", "da", "db") +
          R"(

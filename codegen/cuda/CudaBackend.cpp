@@ -1186,11 +1186,7 @@ public:
     line("const long long tdsl_tm = (tdsl_M + 127) / 128, tdsl_tn = (tdsl_N + 255) / 256;");
     line("const long long tdsl_tiles = tdsl_tm * tdsl_tn, tdsl_steps = (tdsl_K + 63) / 64;");
     line("extern __shared__ __align__(1024) unsigned char tdsl_wg_smem[];");
-    // The swizzle is a function of the shared address: stages start on 1024-byte boundaries.
-    line("unsigned tdsl_s0;");
-    line("asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(tdsl_s0) "
-         ": \"l\"(tdsl_wg_smem));");
-    line("tdsl_s0 = (tdsl_s0 + 1023u) & ~1023u;");
+    lines(alignedSharedBase("tdsl_s0", "tdsl_wg_smem")); // Stages start on 1024-byte boundaries.
     line("const int tdsl_t = (int)threadIdx.x, tdsl_wg = tdsl_t >> 7, tdsl_w = (tdsl_t >> 5) & 3, "
          "tdsl_g = (tdsl_t & 31) >> 2, tdsl_q = tdsl_t & 3;");
     std::string accName = bindBuffer(item.acc);
@@ -1302,23 +1298,18 @@ public:
     line("#pragma unroll");
     line("for (int tdsl_kk = 0; tdsl_kk < 4; ++tdsl_kk) {");
     ++indent;
-    // Descriptors: start address, leading and stride byte offsets (all >> 4), 128-byte swizzle.
+    // k-major tiles: 1 KiB between groups of 8 rows (the leading offset is unused: 16).
     line("const unsigned tdsl_sa = tdsl_st + tdsl_wg * 8192 + tdsl_kk * 32;");
-    line("const unsigned long long tdsl_da = ((tdsl_sa & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << "
-         "32) | (1ull << 62);");
+    line("const unsigned long long tdsl_da = " + wgmmaDescriptor("tdsl_sa", 16, 1024) + ";");
     if (vecBk) {
       line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 32;");
-      line("const unsigned long long tdsl_db = ((tdsl_sb & 0x3FFFF) >> 4) | (1ull << 16) | (64ull "
-           "<< 32) | (1ull << 62);");
+      line("const unsigned long long tdsl_db = " + wgmmaDescriptor("tdsl_sb", 16, 1024) + ";");
     } else {
       // j-major: 8 KiB between blocks of 64 j (leading), 1 KiB between groups of 8 k (stride).
       line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 2048;");
-      line("const unsigned long long tdsl_db = ((tdsl_sb & 0x3FFFF) >> 4) | (512ull << 16) | "
-           "(64ull << 32) | (1ull << 62);");
+      line("const unsigned long long tdsl_db = " + wgmmaDescriptor("tdsl_sb", 8192, 1024) + ";");
     }
-    std::istringstream statement(wgmmaStatement(type, !vecBk, "tdsl_d", "tdsl_da", "tdsl_db"));
-    for (std::string text; std::getline(statement, text);)
-      line(text);
+    lines(wgmmaStatement(type, !vecBk, "tdsl_d", "tdsl_da", "tdsl_db"));
     --indent;
     line("}");
     line("asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");");
@@ -1429,6 +1420,12 @@ private:
   }
 
   void line(const std::string &text) { os << std::string(2 * indent, ' ') << text << "\n"; }
+  /// Each line of `text` at the current indent.
+  void lines(const std::string &text) {
+    std::istringstream in(text);
+    for (std::string one; std::getline(in, one);)
+      line(one);
+  }
 
   [[noreturn]] void unsupported(const std::string &what) const {
     throw RuntimeError(what + " in kernel " + func.name +
@@ -1922,6 +1919,17 @@ private:
 };
 
 } // namespace
+
+std::string wgmmaDescriptor(const std::string &address, int leadingBytes, int strideBytes) {
+  return "((" + address + " & 0x3FFFF) >> 4) | (" + std::to_string(leadingBytes >> 4) +
+         "ull << 16) | (" + std::to_string(strideBytes >> 4) + "ull << 32) | (1ull << 62)";
+}
+
+std::string alignedSharedBase(const std::string &name, const std::string &array) {
+  return "unsigned " + name + ";\nasm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, " +
+         "t; }\" : \"=r\"(" + name + ") : \"l\"(" + array + "));\n" + name + " = (" + name +
+         " + 1023u) & ~1023u;";
+}
 
 std::string wgmmaStatement(const std::string &type, bool transposeB, const std::string &acc,
                            const std::string &descA, const std::string &descB) {

@@ -28,6 +28,15 @@ std::string emitCuda(const ir::LoweredFunc &func, const std::vector<passes::GpuK
 std::string wgmmaStatement(const std::string &type, bool transposeB, const std::string &acc,
                            const std::string &descA, const std::string &descB);
 
+/// The 64-bit wgmma matrix descriptor (a C expression) of a tile at the shared-memory address
+/// `address` (an expression) in 128-byte swizzled rows, with wgmma's leading and stride byte
+/// offsets (multiples of 16).
+std::string wgmmaDescriptor(const std::string &address, int leadingBytes, int strideBytes);
+
+/// Statements declaring `unsigned name`: the shared-memory address of `array` rounded up to
+/// 1024 bytes, where the 128-byte swizzle's pattern starts (it is a function of the address).
+std::string alignedSharedBase(const std::string &name, const std::string &array);
+
 /// Whether NVRTC could be loaded, and if not, why (for skip messages and errors).
 struct NvrtcStatus {
   bool available;
