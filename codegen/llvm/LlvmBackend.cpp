@@ -264,9 +264,6 @@ std::unique_ptr<llvm::orc::LLJIT> makeHostJit() {
   auto machineBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
   TDSL_CHECK(machineBuilder) << "LLVM cannot describe the host: "
                              << errorText(machineBuilder.takeError());
-  // Unused in practice: kernels come to this JIT as object code (linkObject), made by the
-  // pooled machines at the level their options ask for.
-  machineBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   // libm (expf, tanhf, fmodf, ...), aligned_alloc and free come from the running process,
   // through a JITDylib that the main one links against. (An LLVM callback: it must not throw.)
   auto processSymbols = [](llvm::orc::LLJIT &jit) -> llvm::Expected<llvm::orc::JITDylibSP> {
