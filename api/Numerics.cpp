@@ -57,14 +57,17 @@ bool withinTolerance(const Tensor &actual, const Tensor &reference) {
   return true;
 }
 
-bool withinTolerance(const Tensor &actual, const Tensor &reference, bool asF32) {
-  if (!asF32)
-    return withinTolerance(actual, reference);
-  return withinTolerance(runtime::convertTo(actual, DType::F32),
-                         runtime::convertTo(reference, DType::F32));
+namespace {
+
+/// Both results converted to `judged` and compared at its tolerance.
+bool withinToleranceAt(DType judged, const Tensor &actual, const Tensor &reference) {
+  return withinTolerance(runtime::convertTo(actual, judged), runtime::convertTo(reference, judged));
 }
 
-namespace {
+/// The dtype compiled output `output` is judged at: its own, or f32 (`asF32`).
+DType judgedType(const Kernel &kernel, size_t output, bool asF32) {
+  return asF32 ? DType::F32 : kernel.outputDType(output);
+}
 
 /// `inputs` with every float element scaled by 1 + e, or alternately by 1 + e and 1 - e, with e
 /// a few ulps of its dtype.
@@ -90,15 +93,19 @@ std::vector<Tensor> perturbed(const std::vector<Tensor> &inputs, bool alternate)
 
 } // namespace
 
+bool withinTolerance(const Tensor &actual, const Tensor &reference, bool asF32) {
+  return asF32 ? withinToleranceAt(DType::F32, actual, reference)
+               : withinTolerance(actual, reference);
+}
+
 bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
                     const std::vector<Tensor> &reference, size_t output, bool asF32) {
-  // Judged as a compiled result is: at the output's dtype (the interpreter returns floats as
-  // f64, whose tolerance is far tighter), or at f32's.
-  DType judged = asF32 ? DType::F32 : kernel.outputDType(output);
-  Tensor expected = runtime::convertTo(reference.at(output), judged);
+  // Judged as a compiled result is (the interpreter returns floats as f64, whose tolerance is
+  // far tighter).
+  DType judged = judgedType(kernel, output, asF32);
   for (bool alternate : {false, true}) {
     std::vector<Tensor> moved = kernel.interpret(perturbed(inputs, alternate));
-    if (!withinTolerance(runtime::convertTo(moved.at(output), judged), expected))
+    if (!withinToleranceAt(judged, moved.at(output), reference.at(output)))
       return true;
   }
   return false;
@@ -107,9 +114,8 @@ bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
 std::string excuseForMismatch(const Kernel &kernel, const std::vector<Tensor> &inputs,
                               const Tensor &actual, const std::vector<Tensor> &reference,
                               size_t output, bool asF32) {
-  DType judged = asF32 ? DType::F32 : kernel.outputDType(output);
-  if (withinTolerance(runtime::convertTo(actual, judged),
-                      runtime::convertTo(kernel.interpretRoundingF32(inputs).at(output), judged)))
+  if (withinToleranceAt(judgedType(kernel, output, asF32), actual,
+                        kernel.interpretRoundingF32(inputs).at(output)))
     return "f32 rounding";
   if (illConditioned(kernel, inputs, reference, output, asF32))
     return "ill-conditioned";
