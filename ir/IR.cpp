@@ -104,8 +104,8 @@ Expr Access::make(Buffer buffer, std::vector<Expr> indices, Expr fallback) {
     TDSL_CHECK(i && i->type == Type::i64()) << "non-i64 index into " << buffer->name;
   Type t = Type::scalar(buffer->dtype);
   if (fallback)
-    TDSL_CHECK(fallback->type == t) << "fallback of type " << fallback->type.str() << " for "
-                                    << buffer->name;
+    TDSL_CHECK(fallback->type == t)
+        << "fallback of type " << fallback->type.str() << " for " << buffer->name;
   return std::make_shared<const Access>(t, std::move(buffer), std::move(indices),
                                         std::move(fallback));
 }
@@ -125,10 +125,9 @@ Expr Load::make(Buffer buffer, Expr index, Expr predicate) {
   TDSL_CHECK(buffer && index && index->type.dtype == DType::I64) << "load needs an i64 index";
   Type t = Type{buffer->dtype, index->type.lanes};
   if (predicate)
-    TDSL_CHECK(predicate->type == t.withDType(DType::Bool)) << "load predicate of type "
-                                                            << predicate->type.str();
-  return std::make_shared<const Load>(t, std::move(buffer), std::move(index),
-                                      std::move(predicate));
+    TDSL_CHECK(predicate->type == t.withDType(DType::Bool))
+        << "load predicate of type " << predicate->type.str();
+  return std::make_shared<const Load>(t, std::move(buffer), std::move(index), std::move(predicate));
 }
 
 Expr Ramp::make(Expr base, Expr stride, int lanes) {
@@ -151,6 +150,15 @@ Expr VectorReduce::make(ReduceOp op, Expr value) {
   TDSL_CHECK(op != ReduceOp::Mean) << "vector mean";
   Type t = value->type.element();
   return std::make_shared<const VectorReduce>(t, op, std::move(value));
+}
+
+Expr Shuffle::make(Expr a, Expr b, std::vector<int> indices) {
+  TDSL_CHECK(a && b && a->type.isVector() && a->type == b->type) << "shuffle of bad operands";
+  TDSL_CHECK(indices.size() > 1) << "shuffle to " << indices.size() << " lanes";
+  for (int i : indices)
+    TDSL_CHECK(i >= 0 && i < 2 * a->type.lanes) << "shuffle index " << i << " out of range";
+  Type t = a->type.withLanes(static_cast<int>(indices.size()));
+  return std::make_shared<const Shuffle>(t, std::move(a), std::move(b), std::move(indices));
 }
 
 Expr intImm(int64_t value, DType dtype) { return IntImm::make(Type::scalar(dtype), value); }

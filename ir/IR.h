@@ -150,9 +150,23 @@ struct Unary final : ExprBase<Unary, ExprKind::Unary> {
 /// Operands have equal types. Comparisons give bool; And/Or take bool. FloorDiv and Mod follow
 /// Python (floor, sign of the divisor); integer x // 0 and x % 0 give 0. Min/Max propagate NaN.
 enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, FloorDiv, Mod, Pow, Min, Max,
-  Eq, Ne, Lt, Le, Gt, Ge,
-  And, Or,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  FloorDiv,
+  Mod,
+  Pow,
+  Min,
+  Max,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  And,
+  Or,
 };
 bool isComparison(BinaryOp op);
 
@@ -167,7 +181,22 @@ struct Binary final : ExprBase<Binary, ExprKind::Binary> {
 /// Math functions of one argument. All take floats; Abs and Relu also take integers.
 /// Round is half-to-even (as NumPy).
 enum class Intrinsic : uint8_t {
-  Exp, Exp2, Log, Log2, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Sigmoid, Relu, Abs, Floor, Ceil, Round,
+  Exp,
+  Exp2,
+  Log,
+  Log2,
+  Sqrt,
+  Rsqrt,
+  Sin,
+  Cos,
+  Tan,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Abs,
+  Floor,
+  Ceil,
+  Round,
   Erf,
 };
 
@@ -259,6 +288,17 @@ struct VectorReduce final : ExprBase<VectorReduce, ExprKind::VectorReduce> {
   const Expr value;
   static Expr make(ReduceOp op, Expr value);
   VectorReduce(Type t, ReduceOp o, Expr v) : ExprBase(t), op(o), value(std::move(v)) {}
+};
+
+/// Lanes picked from the concatenation of two vectors of one type: lane l of the result is lane
+/// `indices[l]` of `a` when it is below a's lanes, else of `b` (loop level; an in-register
+/// transpose is a few of these).
+struct Shuffle final : ExprBase<Shuffle, ExprKind::Shuffle> {
+  const Expr a, b;
+  const std::vector<int> indices;
+  static Expr make(Expr a, Expr b, std::vector<int> indices);
+  Shuffle(Type t, Expr x, Expr y, std::vector<int> i)
+      : ExprBase(t), a(std::move(x)), b(std::move(y)), indices(std::move(i)) {}
 };
 
 // Convenience constructors for the common cases.

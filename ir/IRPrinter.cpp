@@ -524,6 +524,18 @@ private:
       out += ")";
       return;
     }
+    case ExprKind::Shuffle: {
+      const Shuffle *n = e->as<Shuffle>();
+      out += "shuffle(";
+      print(n->a, 0, out);
+      out += ", ";
+      print(n->b, 0, out);
+      out += ", [";
+      for (size_t k = 0; k < n->indices.size(); ++k)
+        out += (k ? ", " : "") + std::to_string(n->indices[k]);
+      out += "])";
+      return;
+    }
     }
   }
 

@@ -64,6 +64,10 @@ void IRVisitor::visitRamp(const Ramp *n) {
 }
 void IRVisitor::visitBroadcast(const Broadcast *n) { visit(n->value); }
 void IRVisitor::visitVectorReduce(const VectorReduce *n) { visit(n->value); }
+void IRVisitor::visitShuffle(const Shuffle *n) {
+  visit(n->a);
+  visit(n->b);
+}
 void IRVisitor::visitFor(const For *n) {
   visit(n->extent);
   visit(n->body);
@@ -182,6 +186,10 @@ Expr IRMutator::visitBroadcast(const Broadcast *n, const Expr &self) {
 Expr IRMutator::visitVectorReduce(const VectorReduce *n, const Expr &self) {
   Expr v = mutate(n->value);
   return v == n->value ? self : VectorReduce::make(n->op, v);
+}
+Expr IRMutator::visitShuffle(const Shuffle *n, const Expr &self) {
+  Expr a = mutate(n->a), b = mutate(n->b);
+  return a == n->a && b == n->b ? self : Shuffle::make(a, b, n->indices);
 }
 
 Stmt IRMutator::visitFor(const For *n, const Stmt &self) {

@@ -169,6 +169,16 @@ protected:
       require(!isStorageType(t.dtype), "reduction in the storage type " + t.str(), e);
       return;
     }
+    case ExprKind::Shuffle: {
+      const Shuffle *n = e->as<Shuffle>();
+      require(n->a && n->b && n->a->type.isVector() && n->a->type == n->b->type,
+              "shuffle of bad operands", e);
+      require(t == n->a->type.withLanes(static_cast<int>(n->indices.size())),
+              "shuffle typed " + t.str(), e);
+      for (int i : n->indices)
+        require(i >= 0 && i < 2 * n->a->type.lanes, "shuffle index out of range", e);
+      return;
+    }
     }
   }
 
@@ -379,6 +389,7 @@ private:
     case ExprKind::Ramp:
     case ExprKind::Broadcast:
     case ExprKind::VectorReduce:
+    case ExprKind::Shuffle:
       fail("loop-level node at the tensor level", e);
     }
   }
@@ -566,6 +577,9 @@ private:
       return check(e->as<Broadcast>()->value);
     case ExprKind::VectorReduce:
       return check(e->as<VectorReduce>()->value);
+    case ExprKind::Shuffle:
+      check(e->as<Shuffle>()->a);
+      return check(e->as<Shuffle>()->b);
     case ExprKind::Access:
     case ExprKind::Reduce:
       fail("tensor-level node at the loop level", e);

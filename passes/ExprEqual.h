@@ -91,6 +91,10 @@ public:
       const VectorReduce *x = a->as<VectorReduce>(), *y = b->as<VectorReduce>();
       return x->op == y->op && equal(x->value, y->value);
     }
+    case ExprKind::Shuffle: {
+      const Shuffle *x = a->as<Shuffle>(), *y = b->as<Shuffle>();
+      return x->indices == y->indices && equal(x->a, y->a) && equal(x->b, y->b);
+    }
     }
     return false;
   }

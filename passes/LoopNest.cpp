@@ -348,6 +348,8 @@ private:
 
     if (shared == 0)
       return pointBody();
+    if (gs.tile)
+      return tiledNest(parallel);
 
     // Shared loops from the inside out; the body is built last, once every value is bound.
     std::vector<Var> vars(shared);
@@ -405,6 +407,51 @@ private:
       }
     }
     TDSL_CHECK(heapSlices.empty() || gs.rowsPerBlock) << "a heap slice without row blocks";
+    return body;
+  }
+
+  /// The shared loops tiled for locality (see LocalityTile): the shared loops in order, with
+  /// `across` stepping by its tile and the vector axis by its lanes (the outermost loop parallel);
+  /// inside, `across` within its tile, then the lanes. A full tile runs a loop of constant extent
+  /// (passes/Transpose.h turns its strided reads into an in-register transpose); the last, partial
+  /// one runs the rest.
+  Stmt tiledNest(bool parallel) {
+    const LocalityTile &t = *gs.tile;
+    size_t shared = group.sharedDims, v = shared - 1, u = t.across;
+    TDSL_CHECK(u < v && gs.sharedLanes > 1 && !gs.rowsPerBlock) << "a locality tile without lanes";
+    const Definition &first = defs[group.members.front()];
+    auto name = [&](size_t k) { return first.indices[k].var->name; };
+    std::vector<Var> loops(shared);
+    for (size_t k = 0; k < shared; ++k)
+      if (k != v) {
+        loops[k] = makeVar(name(k) + (k == u ? ".tile" : ""), Type::i64(), VarKind::Loop);
+        sharedValues[k] = ir::ref(loops[k]);
+      }
+    VectorSplit split(name(v), sharedExtents[v], gs.sharedLanes);
+    Expr start = mul(ir::ref(loops[u]), intImm(t.acrossTile));
+    Expr rest = sub(sharedExtents[u], start);
+    auto tileBody = [&](Expr acrossExtent) {
+      Var across = makeVar(name(u), Type::i64(), VarKind::Loop);
+      Var lane = split.newInner();
+      sharedValues[u] = add(start, ir::ref(across));
+      sharedValues[v] = split.value(lane);
+      return For::make(across, std::move(acrossExtent), ForKind::Serial,
+                       split.innerLoop(lane, pointBody()));
+    };
+    Stmt body = IfThenElse::make(Binary::make(BinaryOp::Le, intImm(t.acrossTile), rest),
+                                 tileBody(intImm(t.acrossTile)), tileBody(rest));
+    for (size_t k = shared; k-- > 0;) {
+      ForKind kind = k == 0 && parallel ? ForKind::Parallel : ForKind::Serial;
+      if (k == v) {
+        body = For::make(split.outer, split.outerExtent, kind, body);
+        continue;
+      }
+      Expr extent = sharedExtents[k];
+      if (k == u)
+        extent = Binary::make(BinaryOp::FloorDiv, add(extent, intImm(t.acrossTile - 1)),
+                              intImm(t.acrossTile));
+      body = For::make(loops[k], extent, kind, body);
+    }
     return body;
   }
 
@@ -477,10 +524,9 @@ private:
       };
       if (!r) {
         Var lane = split.newInner();
-        Stmt store =
-            withLane(lane, [&, &target = target] {
-              return Store::make(target, storeIndex(), lw.mutate(d.value));
-            });
+        Stmt store = withLane(lane, [&, &target = target] {
+          return Store::make(target, storeIndex(), lw.mutate(d.value));
+        });
         inner = For::make(split.outer, split.outerExtent, ForKind::Serial,
                           split.innerLoop(lane, store));
       } else {

@@ -3,6 +3,7 @@
 #include "passes/Pipeline.h"
 
 #include "passes/Contraction.h"
+#include "passes/Transpose.h"
 #include "passes/Vectorize.h"
 
 #include "ir/IRPrinter.h"
@@ -92,6 +93,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target, c
   loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
   loopPass("vectorize", [](const ir::Stmt &s) { return vectorize(s); });
   loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
+  loopPass("transpose-in-registers", [](const ir::Stmt &s) { return transposeInRegisters(s); });
   return func;
 }
 

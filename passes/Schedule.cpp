@@ -93,6 +93,45 @@ bool fillsVector(const Expr &extent, int lanes, std::string &why) {
   return true;
 }
 
+/// The locality tile of an elementwise group vectorized along its last shared dim v by `lanes`
+/// (see LocalityTile): reads strided in v vote for the shared dim in which they are contiguous;
+/// the dim with the most votes is tiled by the lanes, so that each block of lanes x lanes points
+/// reads whole lines of the strided tensors.
+std::optional<LocalityTile> chooseLocalityTile(const FusedKernel &fused, const FusedGroup &group,
+                                               int lanes, std::string &why) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  size_t v = group.sharedDims - 1;
+  std::set<const BufferNode *> members;
+  for (size_t m : group.members)
+    members.insert(defs[m].target.get());
+  std::vector<int> votes(v, 0);
+  std::vector<std::string> voters(v);
+  for (size_t m : group.members) {
+    const Definition &d = defs[m];
+    for (const Access *a : accessesIn(d.value)) {
+      if (members.count(a->buffer.get()) || strideOf(*a, d.indices[v].var) != AccessStride::Strided)
+        continue; // A value of the group (in registers), or a read that needs no tile.
+      for (size_t u = 0; u < v; ++u)
+        if (strideOf(*a, d.indices[u].var) == AccessStride::Contiguous && votes[u]++ == 0)
+          voters[u] = a->buffer->name;
+    }
+  }
+  auto best = std::max_element(votes.begin(), votes.end());
+  if (best == votes.end() || *best == 0)
+    return std::nullopt;
+  size_t u = static_cast<size_t>(best - votes.begin());
+  const Definition &first = defs[group.members.front()];
+  if (const IntImm *e = as<IntImm>(first.indices[u].extent); e && e->value < lanes)
+    return std::nullopt; // Too short to fill a block: the lines it reads are few anyway.
+  const std::string &across = first.indices[u].var->name;
+  const std::string &vector = first.indices[v].var->name;
+  std::string block = std::to_string(lanes) + " x " + std::to_string(lanes);
+  why = "tile " + across + " by " + std::to_string(lanes) + " inside blocks of " + vector + ": " +
+        voters[u] + " is strided in " + vector + " and contiguous in " + across + "; " + block +
+        " blocks transposed in registers";
+  return LocalityTile{u, lanes};
+}
+
 GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
                             const CpuTarget &target) {
   const std::vector<Definition> &defs = fused.kernel.defs;
@@ -140,6 +179,8 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
       gs.sharedLanes = lanes;
       gs.sharedReason = "vectorize " + axis.var->name + " by " + std::to_string(lanes) +
                         ": elementwise, stores contiguous in " + axis.var->name;
+      if (shared >= 2)
+        gs.tile = chooseLocalityTile(fused, group, lanes, gs.tileReason);
     }
   } else {
     for (size_t m = 0; m < group.members.size(); ++m) {
@@ -293,6 +334,8 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       out += "; " + gs.blockReason;
     if (!gs.sharedReason.empty())
       out += "; " + gs.sharedReason;
+    if (gs.tile)
+      out += "; " + gs.tileReason;
     out += "\n";
     for (size_t m = 0; m < group.members.size(); ++m) {
       const MemberSchedule &ms = gs.members[m];

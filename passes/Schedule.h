@@ -7,6 +7,7 @@
 #include "passes/Fuse.h"
 #include "passes/Target.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,24 @@ struct MemberSchedule {
   LocalPlace place = LocalPlace::None;
 };
 
+/// Loop tiling for locality, for an elementwise group with a read that is strided along its
+/// vector axis (a transpose, a layout change): the shared dim `across`, in which those reads are
+/// contiguous, steps by tiles of `acrossTile` (one vector's lanes) and runs inside the vector
+/// axis' blocks. Each block is then a square of lanes x lanes points whose strided reads are
+/// whole cache lines, transposed in registers (passes/Transpose.h).
+struct LocalityTile {
+  size_t across = 0;      // The shared dim tiled beside the vector axis.
+  int64_t acrossTile = 0; // Iterations of `across` per tile.
+};
+
 struct GroupSchedule {
   /// Lanes of the innermost shared loop when the whole group is elementwise over its shared dims
   /// (then no member has a nest of its own); 0 when it is not vectorized.
   int sharedLanes = 0;
   std::string sharedReason;
+  /// Set when the shared loops are tiled for locality (only with sharedLanes).
+  std::optional<LocalityTile> tile;
+  std::string tileReason;
   /// The outermost loop (the row-block loop when rows are blocked) runs in parallel; when
   /// `parallelIf` is set, only when it holds at run time (the work depends on the shapes), and a
   /// serial copy of the nest runs otherwise.

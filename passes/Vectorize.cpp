@@ -264,6 +264,7 @@ private:
     case ExprKind::Ramp:
     case ExprKind::Broadcast:
     case ExprKind::VectorReduce:
+    case ExprKind::Shuffle:
       // Vectors the schedule made itself are fine as long as they do not depend on the lanes.
       TDSL_CHECK(!dependsOnLanes(e))
           << "vectorize: nested vectorization in " << where() << ": " << toString(e);

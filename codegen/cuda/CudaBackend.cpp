@@ -1674,6 +1674,7 @@ private:
     case ExprKind::Ramp:
     case ExprKind::Broadcast:
     case ExprKind::VectorReduce:
+    case ExprKind::Shuffle:
       unsupported("vector expression");
     case ExprKind::Access:
     case ExprKind::Reduce:

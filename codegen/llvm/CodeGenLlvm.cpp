@@ -1069,6 +1069,10 @@ llvm::Value *CodeGenLlvm::emitBroadcast(const ir::Broadcast &node) {
   return b.CreateVectorSplat(node.lanes, emit(node.value));
 }
 
+llvm::Value *CodeGenLlvm::emitShuffle(const ir::Shuffle &node) {
+  return b.CreateShuffleVector(emit(node.a), emit(node.b), node.indices);
+}
+
 llvm::Value *CodeGenLlvm::emitVectorReduce(const ir::VectorReduce &node) {
   llvm::Value *v = emit(node.value);
   Type t = node.value->type;
@@ -1137,8 +1141,8 @@ llvm::Value *CodeGenLlvm::elementCount(const ir::Buffer &buffer) {
   // dim is empty, so it counts as zero.
   llvm::Value *count = b.getInt64(1);
   for (const ir::Expr &dim : buffer->shape)
-    count = b.CreateMul(count, b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, emit(dim),
-                                                       b.getInt64(0)));
+    count = b.CreateMul(count,
+                        b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, emit(dim), b.getInt64(0)));
   return count;
 }
 
