@@ -529,6 +529,8 @@ private:
         });
         inner = For::make(split.outer, split.outerExtent, ForKind::Serial,
                           split.innerLoop(lane, store));
+      } else if (ms.strip) {
+        inner = stripReduction(lw, d, r, split, ms.strip, target, storeIndex);
       } else {
         inner = spatialReduction(lw, d, r, split, target, storeIndex);
       }
@@ -661,6 +663,58 @@ private:
 
     Stmt body = Allocate::make(acc, MemoryScope::Stack, Block::make({init, update, out}));
     return For::make(split.outer, split.outerExtent, ForKind::Serial, body);
+  }
+  /// The index j vectorized in a reduction whose reads are strided along the reduction, with
+  /// the accumulators of a strip of S values of j in a stack buffer:
+  ///   for j.strip: acc[0, S) = identity; for axes: for j.outer: acc[j.outer * W + j.inner] op=
+  ///                body; for j.outer: target[.., j] = finish(acc[...])     (over j.inner,
+  ///                vectorized)
+  /// with j = j.strip * S + j.outer * W + j.inner, so each step of the reduction reads S
+  /// consecutive values of j. Each accumulator sums its points in order, as in the plain nest.
+  template <typename IndexFn>
+  Stmt stripReduction(ExprLowering &lw, const Definition &d, const Reduce *r,
+                      const VectorSplit &whole, int64_t strip, const Buffer &target,
+                      IndexFn &&storeIndex) {
+    const IterVar &iv = d.indices.back();
+    Type t = r->type;
+    Buffer acc =
+        makeBuffer(d.target->name + ".acc", t.dtype, {intImm(strip)}, BufferRole::Intermediate);
+    Var stripVar = makeVar(iv.var->name + ".strip", Type::i64(), VarKind::Loop);
+    Expr start = mul(ir::ref(stripVar), intImm(strip));
+    Expr rest = Binary::make(BinaryOp::Min, intImm(strip), sub(whole.extent, start));
+    // One pass over the strip's vectors: `build` gives the statement at one lane's accumulator.
+    auto overStrip = [&](auto &&build) {
+      VectorSplit split(iv.var->name, rest, whole.lanes);
+      Var lane = split.newInner();
+      Expr at = split.value(lane);
+      for (size_t k = lw.bindings.size(); k-- > 0;)
+        if (lw.bindings[k].index == iv.var) {
+          lw.bindings[k].value = add(start, at);
+          break;
+        }
+      Stmt body = build(at);
+      return For::make(split.outer, split.outerExtent, ForKind::Serial,
+                       split.innerLoop(lane, body));
+    };
+
+    Stmt init = overStrip([&](const Expr &at) { return Store::make(acc, at, identity(r->op, t)); });
+    std::vector<Var> loops;
+    std::vector<Expr> extents;
+    bindAxes(lw, r->axes, loops, extents);
+    Stmt update = overStrip([&](const Expr &at) {
+      return Store::make(acc, at, combine(r->op, Load::make(acc, at), lw.mutate(r->body)));
+    });
+    update = wrapSerial(update, loops, extents, loops.size());
+    for (const IterVar &axis : r->axes)
+      lw.unbind(axis.var);
+    Stmt out = overStrip([&](const Expr &at) {
+      return Store::make(target, storeIndex(),
+                         finish(r, Load::make(acc, at), extents, d.value->type));
+    });
+    Expr strips =
+        Binary::make(BinaryOp::FloorDiv, add(whole.extent, intImm(strip - 1)), intImm(strip));
+    return For::make(stripVar, strips, ForKind::Serial,
+                     Allocate::make(acc, MemoryScope::Stack, Block::make({init, update, out})));
   }
 };
 

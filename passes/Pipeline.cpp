@@ -94,6 +94,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target, c
   loopPass("vectorize", [](const ir::Stmt &s) { return vectorize(s); });
   loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
   loopPass("transpose-in-registers", [](const ir::Stmt &s) { return transposeInRegisters(s); });
+  loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
   return func;
 }
 

@@ -40,7 +40,7 @@ struct PassLog {
 [[nodiscard]] ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log = {});
 
 /// The CPU lowering: normalize, fuse, schedule for `target`, lower, simplify, vectorize,
-/// simplify, with verifiers between.
+/// simplify, transpose in registers, simplify, with verifiers between.
 [[nodiscard]] ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target,
                                           const PassLog &log = {});
 

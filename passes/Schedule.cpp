@@ -67,6 +67,10 @@ Expr definitionWork(const Definition &def) {
   return product(factors);
 }
 
+std::string bytesText(int64_t bytes) {
+  return bytes % 1024 ? std::to_string(bytes) + " bytes" : std::to_string(bytes / 1024) + " KiB";
+}
+
 std::string lanesText(int lanes) { return std::to_string(lanes) + " lanes"; }
 
 std::string placeName(LocalPlace p) {
@@ -81,6 +85,14 @@ std::string placeName(LocalPlace p) {
     return "heap";
   }
   TDSL_UNREACHABLE("unknown place");
+}
+
+/// How many reads of `def` are strided along `var`.
+int countStridesAlong(const Definition &def, const Var &var) {
+  int n = 0;
+  for (const Access *a : accessesIn(def.value))
+    n += strideOf(*a, var) == AccessStride::Strided;
+  return n;
 }
 
 /// A vector axis of `extent` with `lanes`: kept unless the extent is a known constant too small
@@ -210,13 +222,29 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
         ms.vectorReason = std::string("vectorize ") +
                           (choice.axis == VectorAxis::Reduction ? "reduction " : "") +
                           axis.var->name + " by " + std::to_string(lanes) + ": " + choice.reason;
-        // A reduction adds into its accumulator once per step: with one vector, each step
-        // waits for the previous one (4 cycles). Several vectors in flight hide that latency
-        // (LLVM splits the wide vector into independent registers). A body calling a
-        // transcendental is bound by the call, and its vector math comes in one width only.
         const IntImm *e = as<IntImm>(axis.extent);
-        if (topReduce(d) && exprCost(topReduce(d)->body).transcendental.empty() &&
-            !(e && e->value < kAccumulators * lanes)) {
+        const Reduce *r = topReduce(d);
+        int64_t strip = 0;
+        if (r && choice.axis == VectorAxis::Spatial &&
+            countStridesAlong(d, r->axes.back().var) > 0) {
+          // Rows streamed whole: the hardware prefetchers follow one contiguous run per row,
+          // where a vector's worth per row starts a new short stream at every step.
+          strip = target.l1Bytes / 2 / bytes / lanes * lanes;
+          if (e)
+            strip = std::min(strip, (e->value + lanes - 1) / lanes * lanes);
+        }
+        if (strip > int64_t{kAccumulators} * lanes) {
+          ms.strip = strip;
+          ms.vectorReason += "; accumulators of a strip of " + std::to_string(strip) + " " +
+                             axis.var->name + " in L1 (" + bytesText(strip * bytes) +
+                             "): reads are strided in " + r->axes.back().var->name +
+                             ", each step streams a row";
+        } else if (r && exprCost(r->body).transcendental.empty() &&
+                   !(e && e->value < kAccumulators * lanes)) {
+          // A reduction adds into its accumulator once per step: with one vector, each step
+          // waits for the previous one (4 cycles). Several vectors in flight hide that latency
+          // (LLVM splits the wide vector into independent registers). A body calling a
+          // transcendental is bound by the call, and its vector math comes in one width only.
           ms.lanes = kAccumulators * lanes;
           ms.vectorReason += "; " + std::to_string(kAccumulators) + " accumulators of " +
                              std::to_string(lanes) + " lanes hide the add latency";

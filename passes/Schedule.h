@@ -27,6 +27,11 @@ struct MemberSchedule {
   /// accumulator) and by how many lanes.
   VectorAxis vector = VectorAxis::None;
   int lanes = 1;
+  /// A Spatial reduction whose reads are strided along its reduction (column sums, `A^T x`):
+  /// the accumulators of `strip` consecutive values of the index (a multiple of the lanes) live
+  /// in a stack buffer, so each step of the reduction reads `strip` contiguous values of a row
+  /// instead of one vector's worth. 0 when the accumulators are registers.
+  int64_t strip = 0;
   std::string vectorReason;
   LocalPlace place = LocalPlace::None;
 };
