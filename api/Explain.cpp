@@ -4,6 +4,7 @@
 #include "api/Inspect.h"
 
 #include "ir/IRVisitor.h"
+#include "passes/Contraction.h"
 #include "passes/Fuse.h"
 #include "passes/Pipeline.h"
 
@@ -41,7 +42,8 @@ protected:
 /// line per edge. Stable text (golden-tested in tests/lit/explain).
 std::string explainFusion(const ir::Kernel &kernel) {
   ir::Kernel normalized = passes::normalize(kernel);
-  passes::FusedKernel fused = passes::fuse(normalized);
+  passes::FusedKernel fused =
+      passes::fuseStencils(passes::isolateContractions(passes::fuse(normalized)));
 
   // The decisions by definition name, in the order taken.
   std::map<std::string, std::vector<std::string>> decided;
@@ -92,7 +94,9 @@ std::string explainFusion(const ir::Kernel &kernel) {
             << (storage.empty() ? decided[p].front() : storage);
       } else {
         std::string start = decision(c, "starts group");
-        std::string storage = decision(p, "stored whole");
+        std::string storage = decision(p, "computed per block");
+        if (storage.empty())
+          storage = decision(p, "stored whole");
         out << "not fused (group " << groupOf[p] << " -> group " << groupOf[c] << "): ";
         if (!start.empty())
           out << c << " " << start;

@@ -19,11 +19,11 @@ namespace tdsl::passes {
 /// are `outer` loops around the GEMM; all reduction axes form `k` (flattened in order).
 struct Contraction {
   const ir::Definition *def = nullptr;
-  ir::Expr lhs, rhs;               // The two factors; lhs never reads n, rhs never reads m.
-  std::vector<size_t> outer, m;    // Positions in def->indices, in order.
-  size_t n = 0;                    // The last position of def->indices.
-  std::vector<ir::IterVar> k;      // The reduction axes.
-  bool lhsReadsOuter = false;      // lhs depends on an outer index (packed per outer point).
+  ir::Expr lhs, rhs;            // The two factors; lhs never reads n, rhs never reads m.
+  std::vector<size_t> outer, m; // Positions in def->indices, in order.
+  size_t n = 0;                 // The last position of def->indices.
+  std::vector<ir::IterVar> k;   // The reduction axes.
+  bool lhsReadsOuter = false;   // lhs depends on an outer index (packed per outer point).
 };
 
 /// `def` as a contraction, or nullopt with `why` saying which condition failed. Requires: a
@@ -36,7 +36,7 @@ std::optional<Contraction> findContraction(const ir::Definition &def, std::strin
 /// own indices, evaluated on the finished sums before they are stored (`relu(a @ b + bias)`).
 struct TiledGroup {
   Contraction contraction;
-  std::vector<size_t> epilogue; // Indices into FusedKernel::kernel.defs, in order.
+  std::vector<size_t> epilogue;  // Indices into FusedKernel::kernel.defs, in order.
   bool storeContraction = false; // Its storage is Tensor: its sums are stored too.
   /// Where partial sums of all k blocks but the last are kept: the contraction's own tensor, or
   /// the first stored epilogue tensor (f32, same shape).

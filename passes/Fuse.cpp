@@ -16,6 +16,7 @@
 #include "ir/Affine.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
+#include "passes/Contraction.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 #include "support/Check.h"
@@ -626,6 +627,94 @@ FusedKernel fuse(const Kernel &kernel) {
   return result;
 }
 
+namespace {
+
+/// The largest row offset a stencil may read its producer at: the halo is recomputed per block.
+constexpr int64_t kMaxHalo = 8;
+
+/// The row offset `c` of a read `p[i + c, ...]` by `reader` (i its first index), or nullopt.
+std::optional<int64_t> rowOffset(const Access &a, const Definition &reader) {
+  if (a.indices.empty() || reader.indices.empty())
+    return std::nullopt;
+  std::optional<AffineExpr> first = toAffine(a.indices[0]);
+  const Var &row = reader.indices[0].var;
+  if (!first || first->terms.size() != 1 || !first->terms.count(row) || first->terms.at(row) != 1)
+    return std::nullopt;
+  return first->constant;
+}
+
+/// Whether `producer` (group `p`) can be a Window of group `p + 1`, and with which halo; `why`
+/// says why not.
+std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, std::string &why) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  const FusedGroup &producerGroup = fused.groups[p];
+  const FusedGroup &consumers = fused.groups[p + 1];
+  size_t q = producerGroup.members.front();
+  const Definition &producer = defs[q];
+  if (producerGroup.members.size() != 1 || topReduce(producer) ||
+      producer.target->role != BufferRole::Intermediate || fused.storage[q] != Storage::Tensor ||
+      producer.indices.size() < 2)
+    return std::nullopt; // Not a stored elementwise intermediate with rows.
+  if (consumers.halo || consumers.sharedDims < 1) {
+    why = "its readers share no rows";
+    return std::nullopt;
+  }
+  FusedGroup::Halo halo;
+  bool allElementwise = true;
+  for (size_t m : consumers.members) {
+    std::string notWhy;
+    if (findContraction(defs[m], notWhy)) {
+      why = defs[m].target->name + " is a tiled contraction";
+      return std::nullopt;
+    }
+    allElementwise &= !topReduce(defs[m]) && defs[m].indices.size() == consumers.sharedDims;
+    for (const Access *a : accessesIn(defs[m].value)) {
+      if (a->buffer != producer.target)
+        continue;
+      std::optional<int64_t> offset = rowOffset(*a, defs[m]);
+      if (!offset || *offset < -kMaxHalo || *offset > kMaxHalo) {
+        why = defs[m].target->name + " reads it at rows that are not its own plus a constant";
+        return std::nullopt;
+      }
+      halo.below = std::min(halo.below, *offset);
+      halo.above = std::max(halo.above, *offset);
+    }
+  }
+  if (allElementwise && consumers.sharedDims == 1) {
+    why = "its readers' only loop is their vector axis";
+    return std::nullopt;
+  }
+  for (size_t g = p + 2; g < fused.groups.size(); ++g)
+    for (size_t m : fused.groups[g].members)
+      for (const Access *a : accessesIn(defs[m].value))
+        if (a->buffer == producer.target) {
+          why = "read by " + defs[m].target->name + " too";
+          return std::nullopt;
+        }
+  return halo;
+}
+
+} // namespace
+
+FusedKernel fuseStencils(const FusedKernel &fused) {
+  FusedKernel out = fused;
+  for (size_t p = 0; p + 1 < out.groups.size(); ++p) {
+    std::string why;
+    std::optional<FusedGroup::Halo> halo = stencilHalo(out, p, why);
+    if (!halo)
+      continue;
+    out.groups[p + 1].halo = halo;
+    size_t q = out.groups[p].members.front();
+    out.storage[q] = Storage::Window;
+    std::string reader = out.kernel.defs[out.groups[p + 1].members.front()].target->name;
+    out.decisions.push_back(out.kernel.defs[q].target->name + ": computed per block of " + reader +
+                            "'s rows with a halo of rows " + std::to_string(halo->below) + " to +" +
+                            std::to_string(halo->above) +
+                            " (a stencil across rows), not stored whole");
+  }
+  return out;
+}
+
 std::string toString(const FusedKernel &fused) {
   // The definitions print as the tensor stage does, one line each after the header.
   std::vector<std::string> lines;
@@ -639,7 +728,11 @@ std::string toString(const FusedKernel &fused) {
     out += "  group " + std::to_string(g) + ": " + std::to_string(group.sharedDims) +
            " shared dim" + (group.sharedDims == 1 ? "" : "s") + "\n";
     for (size_t m : group.members)
-      out += "  " + lines[m + 1] + (fused.storage[m] == Storage::Local ? "  [local]" : "") + "\n";
+      out += "  " + lines[m + 1] +
+             (fused.storage[m] == Storage::Local    ? "  [local]"
+              : fused.storage[m] == Storage::Window ? "  [window]"
+                                                    : "") +
+             "\n";
   }
   out += "  decisions:\n";
   for (const std::string &d : fused.decisions)

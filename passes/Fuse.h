@@ -7,6 +7,7 @@
 #include "ir/Kernel.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ namespace tdsl::passes {
 enum class Storage : uint8_t {
   Tensor, // The whole tensor in memory: outputs, and intermediates read outside their group.
   Local,  // Only the remaining dims (after the group's shared ones), per shared iteration.
+  Window, // A block of rows with a halo, computed per block of the next group's rows
+          // (see FusedGroup::halo).
 };
 
 /// Consecutive definitions that run inside one nest of shared loops over their leading
@@ -24,6 +27,13 @@ enum class Storage : uint8_t {
 struct FusedGroup {
   std::vector<size_t> members; // Indices into FusedKernel::kernel.defs, increasing, consecutive.
   size_t sharedDims = 0;
+  /// A stencil across rows (see fuseStencils): the previous group's only member, stored as a
+  /// Window, is computed per block of this group's rows, from `below` rows before the block
+  /// (an offset <= 0) to `above` rows after its last (>= 0), and read from there.
+  struct Halo {
+    int64_t below = 0, above = 0;
+  };
+  std::optional<Halo> halo;
 };
 
 struct FusedKernel {
@@ -42,6 +52,14 @@ struct FusedKernel {
 /// read's indices (a read with a `??` default becomes a select on the producer's bounds whose
 /// inner reads carry a default, so nothing is read out of bounds).
 [[nodiscard]] FusedKernel fuse(const ir::Kernel &kernel);
+
+/// Producer-consumer fusion with overlap (Halide's compute_at): an elementwise intermediate
+/// stored whole only because the next group reads it at other rows (`bx[i - 1, j] ?? 0.0 +
+/// bx[i, j] + bx[i + 1, j] ?? 0.0`, each row offset a constant of at most 8) becomes a Window of
+/// that group: computed per block of its rows with the halo the offsets need, so it stays in
+/// cache instead of going through memory. Requires: the groups of fuse (after
+/// isolateContractions). Keeps: every value (the producer's rows are the same computation).
+[[nodiscard]] FusedKernel fuseStencils(const FusedKernel &fused);
 
 /// The stable text of `tdsl emit --stage=fused`: the groups with their definitions and storage,
 /// then the decisions.

@@ -99,6 +99,9 @@ struct LocalRef {
   Buffer slice;
   Var let;
   size_t shared = 0;
+  /// A Window (see Storage::Window): the slice holds rows from `rowBase` on, and is indexed by
+  /// every dim, the first less rowBase.
+  Expr rowBase;
 };
 using LocalMap = std::map<const BufferNode *, LocalRef>;
 
@@ -149,6 +152,7 @@ protected:
       indices.push_back(mutate(i));
     Buffer buffer = n->buffer;
     std::vector<Expr> shape = n->buffer->shape;
+    Expr flat;
     if (locals) {
       auto it = locals->find(n->buffer.get());
       if (it != locals->end()) {
@@ -158,12 +162,21 @@ protected:
           TDSL_CHECK(!n->fallback || indices.size() == local.shared) << "local let with a default";
           return ir::ref(local.let);
         }
-        indices.erase(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(local.shared));
         buffer = local.slice;
-        shape = local.slice->shape;
+        if (local.rowBase) {
+          // The bounds below stay the whole tensor's: only the rows in memory move.
+          std::vector<Expr> inWindow = indices;
+          inWindow[0] = sub(inWindow[0], local.rowBase);
+          flat = flatIndex(local.slice->shape, inWindow);
+        } else {
+          indices.erase(indices.begin(),
+                        indices.begin() + static_cast<std::ptrdiff_t>(local.shared));
+          shape = local.slice->shape;
+        }
       }
     }
-    Expr flat = flatIndex(shape, indices);
+    if (!flat)
+      flat = flatIndex(shape, indices);
     if (!n->fallback)
       return Load::make(buffer, flat);
     // `x[i - 1] ?? 0.0`: the load happens only where every index is in bounds; the predicate
@@ -293,6 +306,19 @@ public:
   GroupLowering(const FusedKernel &fused, const FusedGroup &group, const GroupSchedule &gs)
       : fused(fused), group(group), gs(gs), defs(fused.kernel.defs) {}
 
+  /// The group whose only member is this group's Window (group.halo), with its schedule.
+  void computeProducer(const FusedGroup &producerGroup, const GroupSchedule &producerSchedule) {
+    producer = {&producerGroup, &producerSchedule};
+  }
+
+  /// The nest of a Window's producer over rows [begin, begin + count), serial, storing into
+  /// `window`.
+  Stmt lowerRows(Expr begin, Expr count, const LocalMap &window) {
+    rowRange = {std::move(begin), std::move(count)};
+    external = window;
+    return lowerNest(false);
+  }
+
   Stmt lower() {
     if (!gs.parallel || !gs.parallelIf)
       return lowerNest(gs.parallel);
@@ -307,6 +333,10 @@ private:
   const FusedGroup &group;
   const GroupSchedule &gs;
   const std::vector<Definition> &defs;
+
+  std::pair<const FusedGroup *, const GroupSchedule *> producer{nullptr, nullptr};
+  std::pair<Expr, Expr> rowRange; // Of lowerRows: the first row and the count.
+  LocalMap external;              // Of lowerRows: the window.
 
   // Per copy of the nest.
   LocalMap locals;
@@ -345,6 +375,7 @@ private:
       }
       locals[d.target.get()] = ref;
     }
+    locals.insert(external.begin(), external.end());
 
     if (shared == 0)
       return pointBody();
@@ -366,6 +397,8 @@ private:
       } else {
         vars[k] = makeVar(iv.var->name, Type::i64(), VarKind::Loop);
         sharedValues[k] = ir::ref(vars[k]);
+        if (k == 0 && rowRange.first)
+          sharedValues[k] = add(rowRange.first, sharedValues[k]);
       }
     }
 
@@ -384,6 +417,7 @@ private:
       row = makeVar(name, Type::i64(), VarKind::Loop);
       sharedValues[0] = add(mul(ir::ref(block), rows), ir::ref(row));
     }
+    Stmt producerRows = group.halo ? windowOfProducer(mul(ir::ref(block), rows), rows) : nullptr;
 
     Stmt body = pointBody();
     for (size_t k = shared; k-- > 0;) {
@@ -395,6 +429,8 @@ private:
       } else if (k == 0 && gs.rowsPerBlock) {
         Expr left = sub(sharedExtents[0], mul(ir::ref(block), rows));
         body = For::make(row, Binary::make(BinaryOp::Min, rows, left), ForKind::Serial, body);
+        if (producerRows)
+          body = Block::make({producerRows, body});
         for (size_t h = heapSlices.size(); h-- > 0;)
           body = Allocate::make(heapSlices[h], MemoryScope::Heap, body);
         Expr blocks =
@@ -403,7 +439,8 @@ private:
         if (rowsVar)
           body = LetStmt::make(rowsVar, symbolic.mutate(gs.rowsPerBlock), body);
       } else {
-        body = For::make(vars[k], sharedExtents[k], kind, body);
+        Expr extent = k == 0 && rowRange.second ? rowRange.second : sharedExtents[k];
+        body = For::make(vars[k], extent, kind, body);
       }
     }
     TDSL_CHECK(heapSlices.empty() || gs.rowsPerBlock) << "a heap slice without row blocks";
@@ -455,6 +492,31 @@ private:
     return body;
   }
 
+  /// For a group with a Window (group.halo): the window of the block of rows from `start` (a
+  /// heap slice of the block, the rows `start + halo.below` on), made readable to the members,
+  /// and the producer's nest over the rows of it inside the tensor.
+  Stmt windowOfProducer(const Expr &start, const Expr &rows) {
+    TDSL_CHECK(producer.first && rows) << "a window without its producer or row blocks";
+    const FusedGroup::Halo &halo = *group.halo;
+    const Definition &p = defs[producer.first->members.front()];
+    ExprLowering symbolic;
+    std::vector<Expr> shape{add(rows, intImm(halo.above - halo.below))};
+    for (size_t k = 1; k < p.indices.size(); ++k)
+      shape.push_back(symbolic.mutate(p.indices[k].extent));
+    LocalRef window;
+    window.slice = makeBuffer(p.target->name, p.target->dtype, shape, BufferRole::Intermediate,
+                              p.target->span);
+    window.rowBase = add(start, intImm(halo.below));
+    heapSlices.push_back(window.slice);
+    locals[p.target.get()] = window;
+
+    Expr height = symbolic.mutate(p.indices[0].extent);
+    Expr begin = Binary::make(BinaryOp::Max, intImm(0), window.rowBase);
+    Expr end = Binary::make(BinaryOp::Min, height, add(add(start, rows), intImm(halo.above)));
+    GroupLowering rowsOf(fused, *producer.first, *producer.second);
+    return rowsOf.lowerRows(begin, sub(end, begin), {{p.target.get(), window}});
+  }
+
   /// The members at one shared point (one row): stack slices around every member's nest, lets
   /// around the members after them.
   Stmt pointBody() {
@@ -485,17 +547,26 @@ private:
   }
 
   /// Where a member stores: its slice (indexed by its own dims) or its tensor.
-  std::pair<Buffer, size_t> storeTarget(const Definition &d) const {
+  /// Where a member stores: its tensor, its slice (indexed by the dims after `drop`), or its
+  /// window (every dim, the first less `rowBase`).
+  struct StoreTarget {
+    Buffer buffer;
+    size_t drop = 0;
+    Expr rowBase;
+  };
+  StoreTarget storeTarget(const Definition &d) const {
     auto it = locals.find(d.target.get());
-    if (it != locals.end())
-      return {it->second.slice, group.sharedDims};
-    return {d.target, 0};
+    if (it == locals.end())
+      return {d.target, 0, nullptr};
+    if (it->second.rowBase)
+      return {it->second.slice, 0, it->second.rowBase};
+    return {it->second.slice, group.sharedDims, nullptr};
   }
 
   /// One member's nest over its own dims (after the shared ones) and its reduction.
   Stmt memberNest(ExprLowering &lw, const Definition &d, const MemberSchedule &ms) {
     size_t shared = group.sharedDims;
-    auto [target, drop] = storeTarget(d);
+    auto [target, drop, rowBase] = storeTarget(d);
     const Reduce *r = topReduce(d);
     bool spatial = ms.vector == VectorAxis::Spatial;
     size_t serialEnd = spatial ? d.indices.size() - 1 : d.indices.size();
@@ -506,10 +577,12 @@ private:
       loops.push_back(lw.bindLoop(d.indices[k]));
       extents.push_back(lw.bindings.back().extent);
     }
-    auto storeIndex = [&, drop = drop, &target = target]() { // Named captures: clang < 16.
+    auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase]() { // clang < 16.
       std::vector<Expr> idx;
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
+      if (rowBase)
+        idx[0] = sub(idx[0], rowBase);
       return flatIndex(target->shape, idx);
     };
 
@@ -768,10 +841,16 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
   for (size_t g = 0; g < fused.groups.size(); ++g) {
     // A contraction and its epilogue are lowered as a tiled GEMM (passes/Tile.h).
     const FusedGroup &group = fused.groups[g];
-    if (Stmt tiled = lowerTiledGroup(fused, group, sched.target))
+    if (fused.storage[group.members.front()] == Storage::Window) {
+      nests.push_back(Block::make({})); // Computed inside the next group (windowOfProducer).
+    } else if (Stmt tiled = lowerTiledGroup(fused, group, sched.target)) {
       nests.push_back(tiled);
-    else
-      nests.push_back(GroupLowering(fused, group, sched.groups[g]).lower());
+    } else {
+      GroupLowering lowering(fused, group, sched.groups[g]);
+      if (group.halo)
+        lowering.computeProducer(fused.groups[g - 1], sched.groups[g - 1]);
+      nests.push_back(lowering.lower());
+    }
   }
   Stmt rest = Block::make({});
   for (size_t g = fused.groups.size(); g-- > 0;) {

@@ -53,7 +53,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
 
 ScheduledKernel scheduleKernel(const ir::Kernel &kernel, const CpuTarget &target) {
   ir::Kernel normalized = normalize(kernel);
-  FusedKernel fused = isolateContractions(fuse(normalized));
+  FusedKernel fused = fuseStencils(isolateContractions(fuse(normalized)));
   Schedule sched = schedule(fused, target);
   return ScheduledKernel{std::move(fused), std::move(sched)};
 }
@@ -70,7 +70,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target, c
     log.afterTensorPass("normalize", normalized);
   verifyAfter("normalize", normalized, kernel);
 
-  FusedKernel fused = isolateContractions(fuse(normalized));
+  FusedKernel fused = fuseStencils(isolateContractions(fuse(normalized)));
   if (log.afterTensorPass)
     log.afterTensorPass("fuse", fused.kernel);
   verifyAfter("fuse", fused.kernel, normalized);

@@ -191,7 +191,8 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
       gs.sharedLanes = lanes;
       gs.sharedReason = "vectorize " + axis.var->name + " by " + std::to_string(lanes) +
                         ": elementwise, stores contiguous in " + axis.var->name;
-      if (shared >= 2)
+      bool window = group.halo || fused.storage[group.members.front()] == Storage::Window;
+      if (shared >= 2 && !window) // A window's rows are blocked already.
         gs.tile = chooseLocalityTile(fused, group, lanes, gs.tileReason);
     }
   } else {
@@ -257,7 +258,22 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   bool heap = false;
   for (const MemberSchedule &ms : gs.members)
     heap |= ms.place == LocalPlace::Heap;
-  if (heap) {
+  if (group.halo) {
+    // The producer's window, the block's rows and their halo, keeps to half of L2.
+    const Definition &producer = defs[group.members.front() - 1];
+    std::vector<Expr> row(producer.indices.size() - 1);
+    for (size_t k = 1; k < producer.indices.size(); ++k)
+      row[k - 1] = producer.indices[k].extent;
+    row.push_back(intImm(byteSize(producer.target->dtype)));
+    int64_t span = group.halo->above - group.halo->below;
+    Expr rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2), product(row));
+    rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), sub(rows, intImm(span)));
+    gs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(1), rows));
+    gs.blockReason = "blocks of " + toString(gs.rowsPerBlock) + " rows, each computing its " +
+                     producer.target->name + " rows and " + std::to_string(span) +
+                     " more into a window (half of L2 " + std::to_string(target.l2Bytes / 1024) +
+                     " KiB, at most " + std::to_string(kMaxRowsPerBlock) + " rows)";
+  } else if (heap) {
     // Bytes one row of the group touches: its heap slices and the slices of the tensors it
     // reads and writes at the shared indices. A block of rows keeps to half of L2.
     std::vector<Expr> terms;
@@ -357,7 +373,11 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       }
       continue;
     }
-    out += "  group " + std::to_string(g) + " (" + names + "): " + gs.parallelReason;
+    out += "  group " + std::to_string(g) + " (" + names + "): ";
+    if (fused.storage[group.members.front()] == Storage::Window)
+      out += "a window of group " + std::to_string(g + 1) + ", computed in its blocks";
+    else
+      out += gs.parallelReason;
     if (gs.rowsPerBlock)
       out += "; " + gs.blockReason;
     if (!gs.sharedReason.empty())

@@ -250,8 +250,8 @@ struct TileLowering {
     for (int r = 0; r < t.mr; ++r) {
       Var v = loopVar("v");
       Expr slot = add(i64(r * t.nr), ref(v));
-      Expr a = Load::make(
-          ap, add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
+      Expr a =
+          Load::make(ap, add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
       Expr b = Load::make(bp, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v)));
       update.push_back(lanes(v, Store::make(acc, slot, add(Load::make(acc, slot), mul(a, b)))));
     }
@@ -288,9 +288,9 @@ struct TileLowering {
     };
     Expr isFirst = binary(BinaryOp::Eq, ref(kb), i64(0));
     Expr isLast = binary(BinaryOp::Eq, ref(kb), sub(kBlocks, i64(1)));
-    Stmt finish = IfThenElse::make(
-        isLast, IfThenElse::make(isFirst, stores(true, true), stores(false, true)),
-        IfThenElse::make(isFirst, stores(true, false), stores(false, false)));
+    Stmt finish =
+        IfThenElse::make(isLast, IfThenElse::make(isFirst, stores(true, true), stores(false, true)),
+                         IfThenElse::make(isFirst, stores(true, false), stores(false, false)));
     return Allocate::make(acc, MemoryScope::Stack, Block::make({Block::make(init), loop, finish}));
   }
 
@@ -364,8 +364,8 @@ struct TileLowering {
     Expr kbs = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
     body = LetStmt::make(kStep, ceilDiv(kExtent, ref(kBlocks)), body);
     body = LetStmt::make(kBlocks, kbs, body);
-    body = LetStmt::make(
-        nStep, mul(ceilDiv(ceilDiv(nExtent, ref(nBlocks)), i64(t.nr)), i64(t.nr)), body);
+    body = LetStmt::make(nStep, mul(ceilDiv(ceilDiv(nExtent, ref(nBlocks)), i64(t.nr)), i64(t.nr)),
+                         body);
     body = LetStmt::make(nBlocks, nb, body);
     return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
   }
@@ -375,8 +375,8 @@ struct TileLowering {
 
 std::string TileSizes::str() const {
   return "micro-kernel " + std::to_string(mr) + "x" + std::to_string(nr) + " (" +
-         std::to_string(mr * nr / vectorLanes) + " vector accumulators), KC " +
-         std::to_string(kc) + ", NC " + std::to_string(nc);
+         std::to_string(mr * nr / vectorLanes) + " vector accumulators), KC " + std::to_string(kc) +
+         ", NC " + std::to_string(nc);
 }
 
 TileSizes chooseTiles(const CpuTarget &target) {

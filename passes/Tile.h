@@ -26,8 +26,8 @@ TileSizes chooseTiles(const CpuTarget &target);
 std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
                            const CpuTarget &target);
 
-/// The loop nest of a contraction: A packed once into MR-row panels (per outer point if it reads one),
-/// then per (outer, n block, k block) B packed into NR-column panels, and per MR x NR tile of
+/// The loop nest of a contraction: A packed once into MR-row panels (per outer point if it reads
+/// one), then per (outer, n block, k block) B packed into NR-column panels, and per MR x NR tile of
 /// the output an accumulator block updated with broadcast multiply-adds over the k block, added
 /// into the output (masked at the edges). Parallel over A's row panels when `target.threads` > 1;
 /// each output element is summed in the same order whatever the thread count. The accumulator
