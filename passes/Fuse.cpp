@@ -651,10 +651,11 @@ std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, 
   const FusedGroup &consumers = fused.groups[p + 1];
   size_t q = producerGroup.members.front();
   const Definition &producer = defs[q];
-  if (producerGroup.members.size() != 1 || topReduce(producer) ||
+  if (producerGroup.members.size() != 1 || producerGroup.halo || topReduce(producer) ||
       producer.target->role != BufferRole::Intermediate || fused.storage[q] != Storage::Tensor ||
       producer.indices.size() < 2)
-    return std::nullopt; // Not a stored elementwise intermediate with rows.
+    return std::nullopt; // Not a stored elementwise intermediate with rows, nor itself a reader
+                         // of a window (one level of windows).
   if (consumers.halo || consumers.sharedDims < 1) {
     why = "its readers share no rows";
     return std::nullopt;

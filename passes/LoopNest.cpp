@@ -339,11 +339,13 @@ private:
   LocalMap external;              // Of lowerRows: the window.
 
   // Per copy of the nest.
+  bool parallelNest = false;
   LocalMap locals;
   std::vector<Buffer> stackSlices, heapSlices;
   std::vector<Expr> sharedValues, sharedExtents;
 
   Stmt lowerNest(bool parallel) {
+    parallelNest = parallel;
     size_t shared = group.sharedDims;
     const Definition &first = defs[group.members.front()];
     ExprLowering symbolic; // Extents are over the symbols only.
@@ -603,7 +605,7 @@ private:
         inner = For::make(split.outer, split.outerExtent, ForKind::Serial,
                           split.innerLoop(lane, store));
       } else if (ms.strip) {
-        inner = stripReduction(lw, d, r, split, ms.strip, target, storeIndex);
+        inner = stripReduction(lw, d, r, split, ms, target, storeIndex);
       } else {
         inner = spatialReduction(lw, d, r, split, target, storeIndex);
       }
@@ -744,17 +746,25 @@ private:
   ///                vectorized)
   /// with j = j.strip * S + j.outer * W + j.inner, so each step of the reduction reads S
   /// consecutive values of j. Each accumulator sums its points in order, as in the plain nest.
+  /// In a parallel copy of the nest the strips run in parallel, narrowed (S at most the
+  /// buffer's size) so that every thread gets one.
   template <typename IndexFn>
   Stmt stripReduction(ExprLowering &lw, const Definition &d, const Reduce *r,
-                      const VectorSplit &whole, int64_t strip, const Buffer &target,
+                      const VectorSplit &whole, const MemberSchedule &ms, const Buffer &target,
                       IndexFn &&storeIndex) {
     const IterVar &iv = d.indices.back();
     Type t = r->type;
     Buffer acc =
-        makeBuffer(d.target->name + ".acc", t.dtype, {intImm(strip)}, BufferRole::Intermediate);
+        makeBuffer(d.target->name + ".acc", t.dtype, {intImm(ms.strip)}, BufferRole::Intermediate);
+    auto ceilDiv = [](const Expr &a, const Expr &b) {
+      return Binary::make(BinaryOp::FloorDiv, add(a, sub(b, intImm(1))), b);
+    };
+    bool parallel = parallelNest && ms.stripThreads > 1;
+    Var widthVar = makeVar(iv.var->name + ".width", Type::i64(), VarKind::Let);
+    Expr width = parallel ? ir::ref(widthVar) : intImm(ms.strip);
     Var stripVar = makeVar(iv.var->name + ".strip", Type::i64(), VarKind::Loop);
-    Expr start = mul(ir::ref(stripVar), intImm(strip));
-    Expr rest = Binary::make(BinaryOp::Min, intImm(strip), sub(whole.extent, start));
+    Expr start = mul(ir::ref(stripVar), width);
+    Expr rest = Binary::make(BinaryOp::Min, width, sub(whole.extent, start));
     // One pass over the strip's vectors: `build` gives the statement at one lane's accumulator.
     auto overStrip = [&](auto &&build) {
       VectorSplit split(iv.var->name, rest, whole.lanes);
@@ -784,10 +794,15 @@ private:
       return Store::make(target, storeIndex(),
                          finish(r, Load::make(acc, at), extents, d.value->type));
     });
-    Expr strips =
-        Binary::make(BinaryOp::FloorDiv, add(whole.extent, intImm(strip - 1)), intImm(strip));
-    return For::make(stripVar, strips, ForKind::Serial,
-                     Allocate::make(acc, MemoryScope::Stack, Block::make({init, update, out})));
+    Stmt nest = For::make(
+        stripVar, ceilDiv(whole.extent, width), parallel ? ForKind::Parallel : ForKind::Serial,
+        Allocate::make(acc, MemoryScope::Stack, Block::make({init, update, out})));
+    if (!parallel)
+      return nest;
+    Expr lanes = intImm(whole.lanes);
+    Expr perThread = mul(ceilDiv(ceilDiv(whole.extent, intImm(ms.stripThreads)), lanes), lanes);
+    Expr narrowed = Binary::make(BinaryOp::Min, intImm(ms.strip), perThread);
+    return LetStmt::make(widthVar, Binary::make(BinaryOp::Max, lanes, narrowed), nest);
   }
 };
 

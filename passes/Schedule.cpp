@@ -316,9 +316,14 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   gs.work = simplify(work);
   const IntImm *knownWork = as<IntImm>(gs.work);
   const IntImm *outer = shared ? as<IntImm>(first.indices[0].extent) : nullptr;
+  // A lone column reduction splits its strips instead, narrowed to give each thread one.
+  bool strips = shared == 0 && group.members.size() == 1 && gs.members[0].strip;
+  std::string loop = strips   ? "the strips of " + first.indices.back().var->name
+                     : shared ? first.indices[0].var->name
+                              : "";
   if (target.threads <= 1) {
     gs.parallelReason = "serial: one thread";
-  } else if (shared == 0) {
+  } else if (shared == 0 && !strips) {
     gs.parallelReason = "serial: no loop to split (a reduction to one value stays serial)";
   } else if (outer && outer->value < 2) {
     gs.parallelReason = "serial: the outer loop has one iteration";
@@ -327,14 +332,16 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
         "serial: work " + std::to_string(knownWork->value) + " < " + std::to_string(kParallelWork);
   } else if (knownWork) {
     gs.parallel = true;
-    gs.parallelReason = "parallel over " + first.indices[0].var->name + ": work " +
-                        std::to_string(knownWork->value) + " >= " + std::to_string(kParallelWork);
+    gs.parallelReason = "parallel over " + loop + ": work " + std::to_string(knownWork->value) +
+                        " >= " + std::to_string(kParallelWork);
   } else {
     gs.parallel = true;
     gs.parallelIf = Binary::make(BinaryOp::Ge, gs.work, intImm(kParallelWork));
-    gs.parallelReason = "parallel over " + first.indices[0].var->name + " when " +
-                        toString(gs.parallelIf) + " (shapes known at run time), else serial";
+    gs.parallelReason = "parallel over " + loop + " when " + toString(gs.parallelIf) +
+                        " (shapes known at run time), else serial";
   }
+  if (strips && gs.parallel)
+    gs.members[0].stripThreads = target.threads;
   return gs;
 }
 

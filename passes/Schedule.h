@@ -32,6 +32,9 @@ struct MemberSchedule {
   /// in a stack buffer, so each step of the reduction reads `strip` contiguous values of a row
   /// instead of one vector's worth. 0 when the accumulators are registers.
   int64_t strip = 0;
+  /// When the strips run in parallel (the group's only loop): each is narrowed to at most
+  /// 1 / stripThreads of the extent, rounded up to the lanes, so every thread gets one.
+  int stripThreads = 1;
   std::string vectorReason;
   LocalPlace place = LocalPlace::None;
 };

@@ -207,7 +207,8 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
 
     for _ in range(n_stmts):
         kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
-                            "call", "bool"], weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1])[0]
+                            "call", "bool", "transpose", "stencil_chain"],
+                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2])[0]
         target = g.fresh()
         if kind == "elementwise":
             names = list(env)
@@ -255,6 +256,44 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
                 continue
             stmts.append(f"{target}[{lhs_nm}] = {expr}")
             env[target] = ("N", "M")
+        elif kind == "transpose":
+            # Written [M, N] from reads at [i, j] (strided along the stores: locality tiles and
+            # the in-register transpose), then sometimes read back across into [N, M].
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            chosen = rng.sample(cands, min(len(cands), rng.randint(1, 2)))
+            expr = g.combine([access(n, env[n], index_vars) for n in chosen], 1)
+            stmts.append(f"{target}[j < M, i < N] = {expr}")
+            env[target] = ("M", "N")
+            if rng.random() < 0.5:
+                back = g.fresh()
+                other = access(rng.choice(cands), ("N", "M"), index_vars)
+                stmts.append(f"{back}[{lhs_nm}] = {g.binary(f'{target}[j, i]', other)}")
+                env[back] = ("N", "M")
+        elif kind == "stencil_chain":
+            # A producer too costly to inline, read by the next statement at rows i + c: computed
+            # per block of the reader's rows with its halo (a window).
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            src = access(rng.choice(cands), ("N", "M"), index_vars)
+            if g.is_float:
+                value = f"({src} * {src} + 1.0) / ({g.unary(src)} * {src} + 3.0)"
+            else:
+                value = f"({src} * {src} + {src} * 3 - 7) // 5 + ({src} % 7) * {src}"
+            stmts.append(f"{target}[{lhs_nm}] = {value}")
+            env[target] = ("N", "M")
+            offsets = sorted(rng.sample([-2, -1, 0, 1, 3], rng.randint(2, 3)))
+            reads = []
+            for off in offsets:
+                row = "i" if off == 0 else (f"i + {off}" if off > 0 else f"i - {-off}")
+                col = rng.choice(["j", "j", f"M - 1 - j"])
+                read = f"{target}[{row}, {col}]"
+                reads.append(read if off == 0 else f"{read} ?? {g.lit()}")
+            chain = g.fresh()
+            stmts.append(f"{chain}[{lhs_nm}] = {g.combine(reads, 1)}")
+            env[chain] = ("N", "M")
         elif kind == "reduce_row":
             cands = by_dims(lambda d: d == ("N", "M"))
             if not cands:

@@ -191,7 +191,9 @@ TEST(Schedule, MatmulVectorizesItsColumnsWithTheReductionInside) {
   passes::ScheduledKernel s = scheduled(matmulKernel(), avx512());
   const passes::MemberSchedule &c = s.schedule.groups[0].members[0];
   EXPECT_EQ(c.vector, VectorAxis::Spatial);
-  EXPECT_EQ(c.lanes, 64);
+  // b is strided along k: the accumulators of a strip of 4096 columns live in L1.
+  EXPECT_EQ(c.lanes, 16);
+  EXPECT_EQ(c.strip, 4096);
   EXPECT_EQ(s.schedule.groups[0].parallelReason,
             "parallel over i when M * N * K * 5 >= 262144 (shapes known at run time), else "
             "serial");
@@ -336,7 +338,8 @@ TEST(LowerKernelForCpu, RunsEveryPassInOrderWithVerifiers) {
   };
   LoweredFunc f = passes::lowerKernel(softmaxKernel(), avx512(), log);
   EXPECT_EQ(passes, (std::vector<std::string>{"normalize", "fuse", "lower-scheduled", "simplify",
-                                              "vectorize", "simplify"}));
+                                              "vectorize", "simplify", "transpose-in-registers",
+                                              "simplify"}));
   // After vectorize, the lanes are vectors.
   EXPECT_NE(toString(f).find("ramp("), std::string::npos);
   EXPECT_EQ(toString(f).find(" vectorized"), std::string::npos);
