@@ -10,8 +10,8 @@ It reads one JSON command a line on stdin and answers one JSON line on stdout:
     {"time": true, "min_runs": 3, "min_time": 0.5}                -> {"median_ms": ..., ...}
 
 `load` makes the kernel's N(0, 1) f32 inputs (seeded) and, for Halide, builds and compiles the
-pipeline (dropping the previous kernel's); with `verify` it compares the Halide outputs with
-NumPy's. `time` makes one untimed call, then times calls: NumPy allocates its outputs as its
+pipeline (dropping the previous kernel's), or answers {"missing": true} where the kernel has no
+Halide version; with `verify` it compares the Halide outputs with NumPy's. `time` makes one untimed call, then times calls: NumPy allocates its outputs as its
 users do, Halide realizes into output buffers allocated once. Errors answer {"error": ...}.
 """
 import argparse
@@ -85,6 +85,8 @@ def main():
                     answer = {}
                     if args.peer == "numpy":
                         state["run"] = lambda: np_fn(*inputs)
+                    elif kernel.name not in peers_halide.PEERS:
+                        answer = {"missing": True}   # no Halide version written
                     else:
                         t0 = time.perf_counter()
                         peer = peers_halide.build(kernel.name, inputs)
