@@ -546,6 +546,38 @@ def k_global_avgpool(a):
     return Peer(out, [(bb, c)])
 
 
+def k_conv_relu_pool(a, wt, bias, pos):
+    # Halide dims: x (W, w, c, n), weights (s, r, c, o), output (q, p, o, n).
+    X, Wt, Bs, Pos = buf(a), buf(wt), buf(bias), buf(pos)
+    _, chans, h, wd = a.shape
+    p, q = pos.shape
+    xp = hl.Func("xpad")         # zero padding of the "same" convolution
+    inside = (x >= 0) & (x < wd) & (y >= 0) & (y < h)
+    xp[x, y, z, w] = hl.select(inside, X[hl.clamp(x, 0, wd - 1), hl.clamp(y, 0, h - 1), z, w],
+                               fconst(0.0))
+    r = hl.RDom([(0, 3), (0, 3), (0, chans)], "r")
+    conv = hl.Func("conv")
+    conv[x, y, z, w] = Bs[z]
+    conv[x, y, z, w] = conv[x, y, z, w] + xp[x + r.x - 1, y + r.y - 1, r.z, w] * Wt[r.x, r.y,
+                                                                                   r.z, z]
+    act = hl.Func("act")
+    act[x, y, z, w] = hl.select((x < wd) & (y < h),
+                                hl.max(conv[hl.min(x, wd - 1), hl.min(y, h - 1), z, w],
+                                       fconst(0.0)), fconst(0.0))
+    out = hl.Func("conv_relu_pool")
+    out[x, y, z, w] = hl.max(hl.max(act[2 * x, 2 * y, z, w], act[2 * x + 1, 2 * y, z, w]),
+                             hl.max(act[2 * x, 2 * y + 1, z, w],
+                                    act[2 * x + 1, 2 * y + 1, z, w])) + Pos[x, y]
+    # The padded input once (a copy, so the inner loop has no selects); then one task per
+    # (image, output channel): per pooled row, the two convolution rows it needs are
+    # accumulated over (c, r, s) in 16-lane vectors along the row, then pooled.
+    out.vectorize(x, VEC, hl.TailStrategy.GuardWithIf).fuse(z, w, z).parallel(z)
+    xp.compute_root().vectorize(x, VEC, hl.TailStrategy.GuardWithIf).fuse(z, w, z).parallel(z)
+    conv.compute_at(out, y).vectorize(x, VEC, hl.TailStrategy.GuardWithIf)
+    conv.update().reorder(x, y, r.x, r.y, r.z).vectorize(x, VEC, hl.TailStrategy.GuardWithIf)
+    return Peer(out, [(a.shape[0], wt.shape[0], p, q)])
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses: one partial result per row (rows in parallel, each in 16 lanes), then their sum.
 
