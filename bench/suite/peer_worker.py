@@ -11,8 +11,9 @@ It reads one JSON command a line on stdin and answers one JSON line on stdout:
 
 `load` makes the kernel's N(0, 1) f32 inputs (seeded) and, for Halide, builds and compiles the
 pipeline (dropping the previous kernel's), or answers {"missing": true} where the kernel has no
-Halide version; with `verify` it compares the Halide outputs with NumPy's. `time` makes one untimed call, then times calls: NumPy allocates its outputs as its
-users do, Halide realizes into output buffers allocated once. Errors answer {"error": ...}.
+Halide version; with `verify` it compares the Halide outputs with NumPy's. `time` makes one
+untimed call, then times calls: NumPy allocates its outputs as its users do, Halide realizes
+into output buffers allocated once. Errors answer {"error": ...}.
 """
 import argparse
 import json
