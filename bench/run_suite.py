@@ -176,7 +176,8 @@ def measure_kernel(args, env, workers, k, sizes):
 
 def roofline(calib, t, threads):
     """(fraction, bound) of one tdsl figure against this run's ceilings: max(FLOPs / peak,
-    bytes / bandwidth) over the median time, as `tdsl bench` computes it."""
+    bytes / bandwidth) over the median time, as `tdsl bench` computes it. Like `tdsl bench`,
+    the ceilings of more than one thread are those of every hardware thread (2 here)."""
     suffix = "1" if threads == 1 else "all"
     peak = calib["peak_gflops_" + suffix] * 1e9
     bandwidth = calib["bandwidth_gbps_" + suffix] * 1e9
@@ -257,9 +258,9 @@ def report(info, calib, calib_end, results, command, args, versions):
         "- Machine: %s, %s CPUs (%s); load average %.1f at the start, %.1f at the end." % (
             info["model"], info["cpus"], info["flags"], info["load"], os.getloadavg()[0]),
         "- Ceilings (`tdsl calibrate --force` at the start of the run): peak %.1f GFLOP/s and "
-        "copy bandwidth %.1f GB/s on 1 thread, %.1f GFLOP/s and %.1f GB/s on 2%s." % (
+        "copy bandwidth %.1f GB/s on 1 thread, %.1f GFLOP/s and %.1f GB/s on all %d%s." % (
             calib["peak_gflops_1"], calib["bandwidth_gbps_1"], calib["peak_gflops_all"],
-            calib["bandwidth_gbps_all"],
+            calib["bandwidth_gbps_all"], calib.get("threads", 0),
             "; at the end of the run: %.1f / %.1f GB/s on 1 thread" % (
                 calib_end["peak_gflops_1"], calib_end["bandwidth_gbps_1"]) if calib_end else ""),
         "- Source tree %s, driver built %s; %s." % (info["revision"], info["tdsl_built"],
