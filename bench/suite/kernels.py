@@ -52,7 +52,8 @@ def _k(name, cls, inputs, full, quick, small):
     return Kernel(name, cls, inputs, full, quick, small)
 
 
-# Sizes: 16M elements or 4096 x 4096 f32 (64 MiB an input) unless a kernel says otherwise.
+# Sizes: 16M elements or 4096 x 4096 f32 (64 MiB an input, twice the 32 MiB L3 of the machine
+# in docs/performance.md) unless a kernel says otherwise.
 _N = dict(full={"N": 1 << 24}, quick={"N": 1 << 20}, small={"N": 1001})
 _RC = dict(full={"R": 4096, "C": 4096}, quick={"R": 1024, "C": 1024}, small={"R": 37, "C": 53})
 _HW = dict(full={"H": 4096, "W": 4096}, quick={"H": 1024, "W": 1024}, small={"H": 29, "W": 43})
@@ -113,7 +114,7 @@ KERNELS = [
     _k("maxpool2x2", "pooling", _POOL6, **_POOL_SIZES),
     _k("avgpool2x2", "pooling", _POOL6, **_POOL_SIZES),
     _k("global_avgpool", "pooling", [("x", ("B", "C", "H", "W"))],
-       full={"B": 32, "C": 256, "H": 32, "W": 32}, quick={"B": 8, "C": 64, "H": 32, "W": 32},
+       full={"B": 64, "C": 256, "H": 32, "W": 32}, quick={"B": 8, "C": 64, "H": 32, "W": 32},
        small={"B": 3, "C": 5, "H": 7, "W": 9}),
     _k("conv_relu_pool", "pooling",
        [("x", ("B", "C", "H", "W")), ("w", ("O", "C", 3, 3)), ("bias", ("O",)),
