@@ -328,8 +328,14 @@ def main():
     if not os.access(args.tdsl, os.X_OK):
         sys.exit("run_suite.py: no tdsl driver at %s (build it: ninja -C build tdsl_cli, or "
                  "pass --tdsl)" % args.tdsl)
-    command = "/usr/bin/python3 bench/run_suite.py " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:] if a != "--write")
+    # The command as the doc records it: without --write and where the JSON went.
+    shown, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a == "--write" or a.startswith("--json-out"):
+            skip = a == "--json-out"
+            continue
+        shown.append(shlex.quote(a))
+    command = " ".join(["/usr/bin/python3 bench/run_suite.py"] + shown)
     started = time.time()
     info = machine_info(args.tdsl)
     python, has_halide = venv_python(args.no_halide)
