@@ -265,8 +265,8 @@ def report(info, calib, calib_end, results, command, args, versions):
                 calib_end["peak_gflops_1"], calib_end["bandwidth_gbps_1"]) if calib_end else ""),
         "- Source tree %s, driver built %s; %s." % (info["revision"], info["tdsl_built"],
                                                      versions),
-        "- %d rounds; each figure the median of its round medians. Command: `%s`" % (
-            args.rounds, command),
+        "- %d round%s; each figure the median of its round medians. Command: `%s`" % (
+            args.rounds, "" if args.rounds == 1 else "s", command),
         "",
         "Roofline: the fraction of the roofline reached by the median time (`mem`: bound by "
         "memory bandwidth, `comp`: by peak FLOP/s). ×NumPy = NumPy's time ÷ tdsl's on 1 thread; "
@@ -306,12 +306,14 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tdsl", default=os.path.join(SOURCE_DIR, "build", "bin", "tdsl"),
                         help="the tdsl driver to measure (default: build/bin/tdsl)")
-    parser.add_argument("--quick", action="store_true", help="small shapes: seconds a kernel")
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes, one round of 0.1 s measurements: about a minute")
     parser.add_argument("--only", help="comma-separated kernels (default: all)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds over every measurement of a kernel (default 3)")
-    parser.add_argument("--min-time", type=float, default=0.5,
-                        help="seconds of timed runs per measurement and round (default 0.5)")
+    parser.add_argument("--rounds", type=int,
+                        help="rounds over every measurement of a kernel (default 3; --quick: 1)")
+    parser.add_argument("--min-time", type=float,
+                        help="seconds of timed runs per measurement and round (default 0.5; "
+                             "--quick: 0.1)")
     parser.add_argument("--min-runs", type=int, default=3,
                         help="timed runs per measurement and round, at least (default 3)")
     parser.add_argument("--no-halide", action="store_true", help="skip the Halide peers")
@@ -320,6 +322,10 @@ def main():
     parser.add_argument("--doc", default=os.path.join(SOURCE_DIR, "docs", "performance.md"))
     parser.add_argument("--json-out", help="also save every measurement as JSON here")
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.min_time is None:
+        args.min_time = 0.1 if args.quick else 0.5
 
     chosen = [k for k in kernels.KERNELS if not args.only or k.name in args.only.split(",")]
     unknown = set(args.only.split(",")) - set(kernels.BY_NAME) if args.only else set()
