@@ -271,11 +271,15 @@ def k_softmax_cols(a):
 
 
 # ---------------------------------------------------------------------------------------------
-# Permutations: 16 x 16 tiles, 16 vector loads transposed in registers.
+# Permutations: 16 x 16 blocks, 16 vector loads transposed in registers.
 
 def transposed_tiles(out, block):
-    out.tile(x, y, xi, yi, VEC, VEC, hl.TailStrategy.GuardWithIf) \
-        .vectorize(xi).unroll(yi).parallel(y)
+    """128 x 128 tiles (fewer pages in flight on both sides; 40-45 ms against 74 for 16 x 16
+    alone on a 4096 x 4096 transpose here), each made of 16 x 16 blocks."""
+    xt, yt = hl.Var("xt"), hl.Var("yt")
+    out.tile(x, y, xt, yt, x, y, 128, 128, hl.TailStrategy.GuardWithIf) \
+        .tile(x, y, xi, yi, VEC, VEC, hl.TailStrategy.GuardWithIf) \
+        .vectorize(xi).unroll(yi).parallel(yt)
     block.compute_at(out, x).vectorize(block.args()[0]).unroll(block.args()[1])
 
 
