@@ -23,7 +23,6 @@ STRIP = 32        # rows per parallel strip of the stencils (as apps/harris)
 
 x, y, z, w = hl.Var("x"), hl.Var("y"), hl.Var("z"), hl.Var("w")
 xo, xi, yo, yi = hl.Var("xo"), hl.Var("xi"), hl.Var("yo"), hl.Var("yi")
-f32 = hl.f32
 
 
 class Peer:
@@ -33,10 +32,7 @@ class Peer:
         self.shapes = shapes
         # Halide's dims are NumPy's reversed; a 0-d output is a scalar loss.
         self.buffers = [hl.Buffer(hl.Float(32), list(reversed(s))) for s in shapes]
-        if isinstance(funcs, hl.Func):
-            self.pipeline = hl.Pipeline(funcs)
-        else:
-            self.pipeline = hl.Pipeline(funcs)
+        self.pipeline = hl.Pipeline(funcs)
         self.pipeline.compile_jit(hl.get_jit_target_from_environment())
 
     def run(self):
