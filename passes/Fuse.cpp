@@ -193,6 +193,9 @@ StrideCount countStrides(const std::vector<const Access *> &accesses, const Var 
 
 } // namespace
 
+/// Reduction axes of at most this many points are too short to vectorize along.
+constexpr int64_t kShortReduction = 4;
+
 VectorChoice preferredVectorAxis(const Definition &def) {
   const Reduce *r = topReduce(def);
   std::vector<const Access *> accesses = accessesIn(def.value);
@@ -213,6 +216,13 @@ VectorChoice preferredVectorAxis(const Definition &def) {
     if (alongJ.strided == 0)
       return {VectorAxis::Spatial,
               "stores and reads are contiguous or invariant in " + (*spatial)->name};
+    // A reduction over a few points (2 x 2 pooling, the channels of a pixel) fills no vector
+    // along its axis; along j, its reads together cover whole vectors (passes/Transpose.h).
+    const IntImm *short_ = as<IntImm>(r->axes.back().extent);
+    if (short_ && short_->value <= kShortReduction)
+      return {VectorAxis::Spatial, "stores are contiguous in " + (*spatial)->name + " and " +
+                                       k->name + " has " + std::to_string(short_->value) +
+                                       " points (" + alongJ.stridedName + " is read in blocks)"};
     if (alongK.strided == 0 && alongK.contiguous > 0)
       return {VectorAxis::Reduction, "reads are contiguous in " + k->name + " but " +
                                          alongJ.stridedName + " is strided in " + (*spatial)->name};
