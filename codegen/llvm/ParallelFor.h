@@ -58,7 +58,7 @@ OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBl
                               const std::vector<llvm::Value *> &varValues, llvm::Value *runtime,
                               llvm::Value *extent);
 
-/// Makes the runtime functions that generated code calls (tdsl_parallel_for) resolvable in the
+/// Makes the runtime functions that generated code calls (runtime/KernelAbi.h) resolvable in the
 /// JIT's main library, by address: no need for the executable to export them.
 void defineRuntimeSymbols(llvm::orc::LLJIT &jit);
 
