@@ -1137,8 +1137,8 @@ llvm::Value *CodeGenLlvm::elementCount(const ir::Buffer &buffer) {
   // dim is empty, so it counts as zero.
   llvm::Value *count = b.getInt64(1);
   for (const ir::Expr &dim : buffer->shape)
-    count = b.CreateMul(count,
-                        b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, emit(dim), b.getInt64(0)));
+    count = b.CreateMul(count, b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, emit(dim),
+                                                       b.getInt64(0)));
   return count;
 }
 
