@@ -1,5 +1,5 @@
 // Parallel loops on the CPU: a `For(kind = Parallel)` becomes a call to the runtime's
-// `tdsl_parallel_for` (runtime/Parallel.h) with the loop body outlined into a function of
+// `tdsl_parallel_for` (runtime/KernelAbi.h) with the loop body outlined into a function of
 // (closure, begin, end). Internal to codegen/llvm: it exposes LLVM types.
 //
 // The outlined code is three pieces:
