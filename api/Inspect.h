@@ -21,6 +21,11 @@ const Target &kernelTarget(const KernelState &state);
 /// Whether the kernel's products run on tensor cores (a CUDA kernel, compiled on first use).
 bool usesTensorCores(KernelState &state);
 
+/// The peak bytes of the kernel's intermediates in memory since resetIntermediatePeak (the CPU
+/// code's scratch arena; a CUDA kernel's workspace, which only grows): Profile::intermediateBytes.
+void resetIntermediatePeak(KernelState &state);
+int64_t intermediatePeakBytes(KernelState &state);
+
 /// Operations of one call on symbol values `symbols` (those of `kernel.symbols`), counted on the
 /// given (normalized) tensor IR by the rule in Profile's comment (Profile.cpp).
 int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols);

@@ -13,7 +13,8 @@
 #include "ir/Interpreter.h"
 #include "ir/Shapes.h"
 #include "passes/Pipeline.h"
-#include "runtime/Parallel.h"
+#include "runtime/Arena.h"
+#include "runtime/KernelAbi.h"
 #include "runtime/ThreadPool.h"
 #include "support/Check.h"
 #ifdef TDSL_HAVE_LLVM
@@ -82,6 +83,7 @@ struct KernelState {
   bool boundsChecks = false; // JitOptions::boundsChecks: cached in memory, never on disk.
   bool optimize = true;      // JitOptions::optimize: LLVM's O3 and aggressive codegen, or none.
   CallPlan plan;             // How calls bind symbols and check tensors without allocating.
+  runtime::Arena scratch;    // The CPU code's heap intermediates, reused across calls.
 
   std::once_flag lowerOnce;
   ir::LoweredFunc lowered;
@@ -161,6 +163,13 @@ const ir::Kernel &kernelIR(const KernelState &state) { return state.kernel; }
 const Target &kernelTarget(const KernelState &state) { return state.target; }
 bool usesTensorCores(KernelState &state) {
   return state.target.kind == Target::Kind::Cuda && state.cudaKernel().usesTensorCores();
+}
+
+void resetIntermediatePeak(KernelState &state) { state.scratch.resetPeak(); }
+int64_t intermediatePeakBytes(KernelState &state) {
+  if (state.target.kind == Target::Kind::Cuda)
+    return static_cast<int64_t>(state.cudaKernel().workspaceBytes());
+  return static_cast<int64_t>(state.scratch.stats().peakBytes);
 }
 
 } // namespace detail
@@ -294,10 +303,13 @@ void launch(detail::KernelState &state, void *const *buffers, const int64_t *sym
                        "source and PTX are available with `tdsl emit --stage=cuda|ptx`)");
 #ifdef TDSL_HAVE_LLVM
   codegen::KernelEntry entry = state.compiledEntry();
-  if (threads <= 1)
-    return entry(buffers, symbols, nullptr);
-  runtime::ParallelRuntime rt{&runtime::ThreadPool::shared(), threads};
+  runtime::CallRuntime rt{threads > 1 ? &runtime::ThreadPool::shared() : nullptr, threads,
+                          &state.scratch};
   entry(buffers, symbols, &rt);
+  if (uint64_t bytes = rt.failedBytes.load(std::memory_order_relaxed))
+    throw RuntimeError("kernel " + state.kernel.name + ": cannot allocate " +
+                       std::to_string(bytes) +
+                       " bytes for an intermediate (out of memory); its outputs are not valid");
 #else
   (void)buffers, (void)symbols, (void)threads;
   throw RuntimeError("this tdsl was built without the LLVM backend (TDSL_ENABLE_LLVM=OFF), so it "

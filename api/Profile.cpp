@@ -138,6 +138,7 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
     p.ceilings = options.ceilings ? *options.ceilings : calibrate(detail::kernelTarget(*state));
 
   // The first call compiles (the Jit compiles lazily) and warms the caches and the TLB.
+  detail::resetIntermediatePeak(*state);
   Clock::time_point start = Clock::now();
   runOnce();
   p.firstCallSeconds = seconds(start, Clock::now());
@@ -162,6 +163,7 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
       options.progress(p.times.size(), seconds(began, Clock::now()));
   }
 
+  p.intermediateBytes = detail::intermediatePeakBytes(*state);
   p.runs = p.times.size();
   p.medianSeconds = median(p.times);
   p.minSeconds = *std::min_element(p.times.begin(), p.times.end());

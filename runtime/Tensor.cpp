@@ -3,6 +3,7 @@
 #include "tdsl/Tensor.h"
 
 #include "runtime/FloatFormat.h"
+#include "runtime/HostMemory.h"
 #include "runtime/Random.h"
 #include "tdsl/Diagnostics.h"
 
@@ -10,8 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-
-#include <sys/mman.h>
 
 namespace tdsl {
 
@@ -63,9 +62,6 @@ template <typename T> void store(void *data, int64_t i, T value) {
   std::memcpy(static_cast<char *>(data) + i * int64_t(sizeof(T)), &value, sizeof(T));
 }
 
-constexpr size_t kHugePageBytes = size_t{2} << 20;
-constexpr size_t kHugePageThreshold = size_t{4} << 20;
-
 } // namespace
 
 int64_t Tensor::numel() const {
@@ -78,18 +74,11 @@ int64_t Tensor::numel() const {
 Tensor Tensor::zeros(std::vector<int64_t> shape, DType dtype) {
   const int64_t n = checkedNumel(shape, dtype);
   const size_t bytes = size_t(n) * size_t(byteSize(dtype));
-  // Large tensors live in transparent huge pages, as NumPy's do: the hardware prefetchers stop
-  // at page boundaries, so streaming through 4 KiB pages reads well below the bandwidth that
-  // 2 MiB pages give (row sums over 64 MiB: 16 against 24 GB/s on one Zen 4 core).
-  const size_t alignment = bytes >= kHugePageThreshold ? kHugePageBytes : 64;
-  // Never zero bytes, so an owned tensor always has a data pointer.
-  const size_t allocated = bytes == 0 ? 64 : (bytes + alignment - 1) / alignment * alignment;
-  void *memory = std::aligned_alloc(alignment, allocated);
+  // Never zero bytes, so an owned tensor always has a data pointer (allocateHost gives 64).
+  auto [memory, allocated] = allocateHost(bytes);
   if (!memory)
     throw RuntimeError("cannot allocate " + std::to_string(bytes) + " bytes for " +
                        formatType(shape, dtype));
-  if (alignment == kHugePageBytes)
-    (void)::madvise(memory, allocated, MADV_HUGEPAGE); // Advice only: ignore where unsupported.
   std::memset(memory, 0, allocated);
   Tensor t;
   t.storage_ = std::shared_ptr<void>(memory, std::free);

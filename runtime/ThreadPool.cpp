@@ -5,7 +5,7 @@
 // a wake-up is never lost.
 #include "runtime/ThreadPool.h"
 
-#include "runtime/Parallel.h"
+#include "runtime/KernelAbi.h"
 
 #include <algorithm>
 #include <system_error>
@@ -214,8 +214,8 @@ void ThreadPool::workerLoop(int index) {
 
 extern "C" void tdsl_parallel_for(void *runtime, int64_t n, tdsl_loop_body body,
                                   void *closure) noexcept {
-  using tdsl::runtime::ParallelRuntime;
-  const auto *rt = static_cast<const ParallelRuntime *>(runtime);
+  using tdsl::runtime::CallRuntime;
+  const auto *rt = static_cast<const CallRuntime *>(runtime);
   if (n <= 0)
     return;
   if (!rt || !rt->pool || rt->threads <= 1) {

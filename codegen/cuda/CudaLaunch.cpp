@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <sstream>
 #include <unistd.h>
 
@@ -171,6 +172,11 @@ CudaKernel::~CudaKernel() {
   }
   for (cu::DevicePtr p : workspace_)
     cu::release(p);
+}
+
+size_t CudaKernel::workspaceBytes() const {
+  std::lock_guard<std::mutex> lock(workspaceMutex_);
+  return std::accumulate(workspaceBytes_.begin(), workspaceBytes_.end(), size_t{0});
 }
 
 void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) const {

@@ -49,6 +49,8 @@ public:
   int threadsPerBlock() const { return threadsPerBlock_; }
   /// Whether a contraction's products run on tensor cores (16-bit factors).
   bool usesTensorCores() const;
+  /// The bytes of the workspace for heap intermediates now (the most any launch needed).
+  size_t workspaceBytes() const;
 
 private:
   ir::LoweredFunc mapped_;

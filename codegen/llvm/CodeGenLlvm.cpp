@@ -1424,21 +1424,34 @@ void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {
     return;
   }
   case ir::MemoryScope::Heap: {
-    // aligned_alloc(64, bytes rounded up to 64, at least 64). A null result is not checked yet.
-    llvm::Type *i64 = b.getInt64Ty();
+    // From the call's scratch arena (runtime/KernelAbi.h), reused across calls. Where none was
+    // left, the body is skipped: the runtime recorded the failure and the caller reports it.
+    llvm::Type *i64 = b.getInt64Ty(), *ptrTy = b.getPtrTy();
     llvm::Value *bytes = b.CreateMul(count, b.getInt64(byteSize(buf->dtype)));
-    bytes = b.CreateAnd(b.CreateAdd(bytes, b.getInt64(63)), b.getInt64(~int64_t{63}));
-    bytes = b.CreateBinaryIntrinsic(llvm::Intrinsic::umax, bytes, b.getInt64(64));
-    llvm::FunctionCallee alloc = module.getOrInsertFunction(
-        "aligned_alloc", llvm::FunctionType::get(b.getPtrTy(), {i64, i64}, false));
+    llvm::FunctionCallee acquire = module.getOrInsertFunction(
+        "tdsl_scratch_acquire", llvm::FunctionType::get(ptrTy, {ptrTy, i64}, false));
     llvm::FunctionCallee release = module.getOrInsertFunction(
-        "free", llvm::FunctionType::get(b.getVoidTy(), {b.getPtrTy()}, false));
-    ptr = b.CreateCall(alloc, {b.getInt64(64), bytes}, buf->name);
+        "tdsl_scratch_release", llvm::FunctionType::get(b.getVoidTy(), {ptrTy, ptrTy}, false));
+    if (auto *declaration = llvm::dyn_cast<llvm::Function>(acquire.getCallee())) {
+      // Like malloc's: a fresh block no other pointer reaches, aligned for any vector.
+      declaration->addFnAttr(llvm::Attribute::NoUnwind);
+      declaration->addRetAttr(llvm::Attribute::NoAlias);
+      declaration->addRetAttr(llvm::Attribute::getWithAlignment(ctx, llvm::Align(64)));
+    }
+    if (auto *declaration = llvm::dyn_cast<llvm::Function>(release.getCallee()))
+      declaration->addFnAttr(llvm::Attribute::NoUnwind);
+    ptr = b.CreateCall(acquire, {runtime, bytes}, buf->name);
+    llvm::BasicBlock *body = newBlock("scratch.ok"), *done = newBlock("scratch.end");
+    llvm::MDNode *likely = llvm::MDBuilder(ctx).createLikelyBranchWeights();
+    b.CreateCondBr(b.CreateIsNotNull(ptr), body, done, likely);
+    b.SetInsertPoint(body);
     {
       BufferBinding bind(buffers, buf.get(), ptr);
       emit(node.body);
     }
-    b.CreateCall(release, {ptr});
+    b.CreateCall(release, {runtime, ptr});
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
     return;
   }
   case ir::MemoryScope::Shared:

@@ -280,7 +280,7 @@ std::unique_ptr<llvm::orc::LLJIT> makeHostJit() {
                  .setProcessSymbolsJITDylibSetup(processSymbols)
                  .create();
   TDSL_CHECK(jit) << "cannot create the JIT: " << errorText(jit.takeError());
-  defineRuntimeSymbols(**jit);     // tdsl_parallel_for
+  defineRuntimeSymbols(**jit);     // tdsl_parallel_for, tdsl_scratch_*
   defineBoundsCheckSymbols(**jit); // tdsl_bounds_violation
   // A damaged object (a cache entry) fails to link: the caller gets the error and recompiles;
   // LLVM must not print it.

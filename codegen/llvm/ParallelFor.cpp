@@ -3,7 +3,7 @@
 #include "codegen/llvm/ParallelFor.h"
 
 #include "ir/IRVisitor.h"
-#include "runtime/Parallel.h"
+#include "runtime/KernelAbi.h"
 #include "support/Check.h"
 
 #include <llvm/ExecutionEngine/Orc/Core.h>
@@ -219,9 +219,13 @@ OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBl
 void defineRuntimeSymbols(llvm::orc::LLJIT &jit) {
   llvm::orc::MangleAndInterner mangle(jit.getExecutionSession(), jit.getDataLayout());
   llvm::orc::SymbolMap symbols;
-  symbols[mangle("tdsl_parallel_for")] = {llvm::orc::ExecutorAddr::fromPtr(&tdsl_parallel_for),
-                                          llvm::JITSymbolFlags::Exported |
-                                              llvm::JITSymbolFlags::Callable};
+  auto define = [&](const char *name, auto *function) {
+    symbols[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(function),
+                             llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+  };
+  define("tdsl_parallel_for", &tdsl_parallel_for);
+  define("tdsl_scratch_acquire", &tdsl_scratch_acquire);
+  define("tdsl_scratch_release", &tdsl_scratch_release);
   if (llvm::Error error = jit.getMainJITDylib().define(llvm::orc::absoluteSymbols(symbols)))
     TDSL_CHECK(false) << "cannot define the runtime's symbols in the JIT: "
                       << llvm::toString(std::move(error));

@@ -1,5 +1,5 @@
 // Parallel loops on the CPU: a `For(kind = Parallel)` becomes a call to the runtime's
-// `tdsl_parallel_for` (runtime/Parallel.h) with the loop body outlined into a function of
+// `tdsl_parallel_for` (runtime/KernelAbi.h) with the loop body outlined into a function of
 // (closure, begin, end). Internal to codegen/llvm: it exposes LLVM types.
 //
 // The outlined code is three pieces:
@@ -58,7 +58,7 @@ OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBl
                               const std::vector<llvm::Value *> &varValues, llvm::Value *runtime,
                               llvm::Value *extent);
 
-/// Makes the runtime functions that generated code calls (tdsl_parallel_for) resolvable in the
+/// Makes the runtime functions that generated code calls (runtime/KernelAbi.h) resolvable in the
 /// JIT's main library, by address: no need for the executable to export them.
 void defineRuntimeSymbols(llvm::orc::LLJIT &jit);
 

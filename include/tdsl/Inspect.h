@@ -87,7 +87,13 @@ struct Profile {
   /// division more per result.
   int64_t bytes = 0, flops = 0;
   double gbps = 0, gflops = 0; // At the median time.
-  double intensity = 0;        // FLOPs per byte.
+  /// The most bytes of intermediates held in memory at once during the calls: definitions
+  /// stored whole, row slices too large for the stack, a contraction's packed panels (on CUDA,
+  /// the kernel's device workspace). Registers and the stack do not count. With several
+  /// threads, each thread's slices count while they overlap, so the figure can vary between runs;
+  /// so do calls of the same kernel from other threads meanwhile (they share its scratch).
+  int64_t intermediateBytes = 0;
+  double intensity = 0; // FLOPs per byte.
   /// With ProfileOptions::roofline: the ceilings used, the attainable rate at this intensity
   /// (min(peak, intensity * bandwidth)), the roofline time max(flops / peak, bytes / bandwidth)
   /// over the median time, and the bound: "overhead" (under a quarter of the roofline and the

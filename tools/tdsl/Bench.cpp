@@ -199,7 +199,8 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
             << "  median   " << number(med * 1e3) << " ms   min " << number(p.minSeconds * 1e3)
             << " ms\n"
             << "  bytes    " << p.bytes << "   " << number(p.gbps) << " GB/s\n"
-            << "  flops    " << p.flops << "   " << number(p.gflops) << " GFLOP/s\n";
+            << "  flops    " << p.flops << "   " << number(p.gflops) << " GFLOP/s\n"
+            << "  scratch  " << p.intermediateBytes << " bytes of intermediates at the peak\n";
   if (floorSeconds > 0)
     std::cout << "  floor    " << number(floorSeconds * 1e3) << " ms at "
               << number(opts.bandwidthGbps) << " GB/s; reached " << number(100 * floorSeconds / med)
@@ -221,6 +222,7 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
               << ", \"threads\": " << p.threads << ", \"median_ms\": " << number(med * 1e3)
               << ", \"min_ms\": " << number(p.minSeconds * 1e3) << ", \"runs\": " << p.runs
               << ", \"bytes\": " << p.bytes << ", \"flops\": " << p.flops
+              << ", \"intermediate_bytes\": " << p.intermediateBytes
               << ", \"gbps\": " << number(p.gbps) << ", \"gflops\": " << number(p.gflops)
               << ", \"first_call_ms\": " << number(p.firstCallSeconds * 1e3)
               << ", \"file\": " << jsonString(opts.file) << ", \"shape\": {" << shapeJson << "}";

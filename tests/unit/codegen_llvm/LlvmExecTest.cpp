@@ -3,6 +3,8 @@
 // from several threads.
 #include "LlvmTestUtil.h"
 
+#include "runtime/Arena.h"
+#include "runtime/KernelAbi.h"
 #include "support/Check.h"
 
 #include <gtest/gtest.h>
@@ -102,7 +104,7 @@ TEST(LlvmExec, RowSumsWithStackAccumulator) {
 }
 
 /// t = a * 2 in a heap buffer, then y = t + 1 (reversed, so t is really read back).
-TEST(LlvmExec, HeapIntermediate) {
+LoweredFunc heapKernel() {
   Var n = symbolVar("N");
   Buffer a = makeBuffer("a", DType::I32, {ir::ref(n)}, BufferRole::Input);
   Buffer y = makeBuffer("y", DType::I32, {ir::ref(n)}, BufferRole::Output);
@@ -117,7 +119,11 @@ TEST(LlvmExec, HeapIntermediate) {
                    For::make(j, ir::ref(n), ForKind::Parallel,
                              Store::make(y, ir::ref(j),
                                          add(Load::make(t, reversed), intImm(1, DType::I32))))}));
-  auto kernel = codegen::compileForHost(LoweredFunc{"heap", {a, y}, {n}, body});
+  return LoweredFunc{"heap", {a, y}, {n}, body};
+}
+
+TEST(LlvmExec, HeapIntermediate) {
+  auto kernel = codegen::compileForHost(heapKernel());
   for (int64_t size : {0, 1, 15, 1000}) {
     std::vector<int32_t> as(size), ys(size);
     std::iota(as.begin(), as.end(), -5);
@@ -125,6 +131,39 @@ TEST(LlvmExec, HeapIntermediate) {
     for (int64_t k = 0; k < size; ++k)
       EXPECT_EQ(ys[k], as[size - 1 - k] * 2 + 1);
   }
+}
+
+/// With a runtime, the heap buffer comes from its arena: the second call allocates nothing.
+TEST(LlvmExec, HeapIntermediateComesFromTheCallsArena) {
+  auto kernel = codegen::compileForHost(heapKernel());
+  runtime::Arena arena;
+  for (int call = 0; call < 3; ++call) {
+    std::vector<int32_t> as(1000), ys(1000);
+    std::iota(as.begin(), as.end(), call);
+    runtime::CallRuntime rt{nullptr, 1, &arena};
+    int64_t size = 1000;
+    kernel->entry()(std::vector<void *>{as.data(), ys.data()}.data(), &size, &rt);
+    EXPECT_EQ(ys[0], as[999] * 2 + 1);
+    EXPECT_EQ(arena.stats().systemAllocations, 1);
+    EXPECT_EQ(arena.stats().inUseBytes, 0u);
+    EXPECT_EQ(arena.stats().peakBytes, 4000u);
+    EXPECT_EQ(rt.failedBytes.load(), 0u);
+  }
+}
+
+/// An intermediate of more bytes than any allocation can have (its i64 size exceeds PTRDIFF_MAX):
+/// the code that needs it is skipped rather than run on a null pointer, and the call's runtime
+/// holds the size for the caller to report.
+TEST(LlvmExec, AFailedHeapAllocationSkipsItsBody) {
+  auto kernel = codegen::compileForHost(heapKernel());
+  runtime::Arena arena;
+  runtime::CallRuntime rt{nullptr, 1, &arena};
+  const int64_t size = int64_t{3} << 60; // 3 << 62 bytes of i32.
+  int32_t a = 5, y = -7;
+  kernel->entry()(std::vector<void *>{&a, &y}.data(), &size, &rt);
+  EXPECT_EQ(rt.failedBytes.load(), uint64_t{3} << 62);
+  EXPECT_EQ(y, -7);
+  EXPECT_EQ(arena.stats().systemAllocations, 0);
 }
 
 /// A stack buffer of symbolic size inside a loop: its memory is given back every iteration (the

@@ -5,7 +5,7 @@
 
 #include "codegen/llvm/ParallelFor.h"
 #include "ir/IRVisitor.h"
-#include "runtime/Parallel.h"
+#include "runtime/KernelAbi.h"
 #include "runtime/ThreadPool.h"
 
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@
 namespace tdsl::test {
 namespace {
 
-using runtime::ParallelRuntime;
+using runtime::CallRuntime;
 using runtime::ThreadPool;
 
 /// Passes when `text` contains `needle`; on failure prints the text.
@@ -59,7 +59,7 @@ ThreadPool &testPool() {
 
 void runWithThreads(const codegen::CompiledCpuKernel &kernel, std::vector<void *> buffers,
                     std::vector<int64_t> symbols, int threads) {
-  ParallelRuntime rt{&testPool(), threads};
+  CallRuntime rt{&testPool(), threads};
   kernel.entry()(buffers.data(), symbols.data(), threads == 0 ? nullptr : &rt);
 }
 
@@ -142,7 +142,7 @@ TEST(ParallelFor, UsesThePoolsThreads) {
   Var n = symbolVar("N");
   auto kernel = codegen::compileForHost(elementwise(n));
   std::vector<float> a(64, 0.0f), b(64, 1.0f), y(64);
-  ParallelRuntime rt{&pool, 3};
+  CallRuntime rt{&pool, 3};
   std::vector<void *> buffers{a.data(), b.data(), y.data()};
   int64_t size = 64;
   kernel->entry()(buffers.data(), &size, &rt);

@@ -1,7 +1,7 @@
 // The thread pool: the static split, every iteration run exactly once, the caller taking chunk 0,
 // nested and concurrent loops running serially, exceptions, sleeping workers, and the C ABI.
 #include "runtime/ThreadPool.h"
-#include "runtime/Parallel.h"
+#include "runtime/KernelAbi.h"
 
 #include <gtest/gtest.h>
 
@@ -266,7 +266,7 @@ TEST(ParallelAbi, OneThreadOrNoPoolIsSerial) {
   ThreadPool pool(4);
   std::vector<int> hits(50, 0);
   Closure c{&hits};
-  ParallelRuntime one{&pool, 1}, noPool{nullptr, 4};
+  CallRuntime one{&pool, 1}, noPool{nullptr, 4};
   tdsl_parallel_for(&one, 50, countBody, &c);
   tdsl_parallel_for(&noPool, 50, countBody, &c);
   EXPECT_EQ(c.calls.load(), 2);
@@ -279,7 +279,7 @@ TEST(ParallelAbi, SplitsOverThePoolsThreads) {
   for (int threads : {2, 3, 4}) {
     std::vector<int> hits(50, 0);
     Closure c{&hits};
-    ParallelRuntime rt{&pool, threads};
+    CallRuntime rt{&pool, threads};
     tdsl_parallel_for(&rt, 50, countBody, &c);
     EXPECT_EQ(c.calls.load(), threads);
     EXPECT_EQ(hits, std::vector<int>(50, 1));
