@@ -29,6 +29,7 @@ INPUT_TEMPLATES = [
     ("v", ("N",)),
     ("s", ()),
     ("u", ("N", "M")),
+    ("ch", ("N", "3")),
 ]
 
 
@@ -207,8 +208,8 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
 
     for _ in range(n_stmts):
         kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
-                            "call", "bool", "transpose", "stencil_chain"],
-                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2])[0]
+                            "call", "bool", "transpose", "stencil_chain", "short_reduce"],
+                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1])[0]
         target = g.fresh()
         if kind == "elementwise":
             names = list(env)
@@ -294,6 +295,17 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
             chain = g.fresh()
             stmts.append(f"{chain}[{lhs_nm}] = {g.combine(reads, 1)}")
             env[chain] = ("N", "M")
+        elif kind == "short_reduce":
+            # Over the 3 channels of each row: vectorized along i, the strided reads of the
+            # channels read together as contiguous vectors split by shuffles.
+            cands = by_dims(lambda d: d == ("N", "3"))
+            if not cands:
+                continue
+            red = rng.choice(["sum", "max", "min"] + (["mean"] if g.is_float else []))
+            inner = g.unary(f"{rng.choice(cands)}[i, c]") if rng.random() < 0.5 else \
+                f"{rng.choice(cands)}[i, c]"
+            stmts.append(f"{target}[i < N] = {red}({inner} for c)")
+            env[target] = ("N",)
         elif kind == "reduce_row":
             cands = by_dims(lambda d: d == ("N", "M"))
             if not cands:
