@@ -20,12 +20,12 @@ namespace {
 
 using namespace tdsl;
 
-// bx is stored whole (y reads it across rows); outer's t is stored whole (s reads it at two
+// bx is stored whole (y reads it at mirrored rows); outer's t is stored whole (s reads it at two
 // sites in another group) and so is s.sum0, which is allocated while t is held.
 const char *kProgram = R"(
 kernel blur(x: f32[H, W]) -> y: f32[H, W] {
     bx[i, j] = x[i, j - 2] ?? 0.0 + x[i, j - 1] ?? 0.0 + x[i, j] + x[i, j + 1] ?? 0.0 + x[i, j + 2] ?? 0.0
-    y[i, j] = bx[i - 2, j] ?? 0.0 + bx[i - 1, j] ?? 0.0 + bx[i, j] + bx[i + 1, j] ?? 0.0 + bx[i + 2, j] ?? 0.0
+    y[i, j] = bx[i, j] + bx[H - 1 - i, j]
 }
 kernel outer(x: f32[N], y: f32[M]) -> s: f32[M] {
     t[i, j] = exp(x[i] * y[j])
