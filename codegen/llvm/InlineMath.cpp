@@ -1,5 +1,5 @@
-// Inline f32 exp and cos. Why: libmvec's AVX-512 expf and cosf are about the same arithmetic as
-// below, but each call realigns the stack, reloads its constants from memory, and forces every
+// Inline f32 exp, cos and tanh. Why: libmvec's AVX-512 expf and cosf are about the same arithmetic
+// as below, but each call realigns the stack, reloads its constants from memory, and forces every
 // vector the loop keeps live across it into memory (all zmm registers are caller-saved); inline,
 // the constants stay in registers and LLVM schedules the polynomial together with the loop's
 // loads and stores. exp also uses a 16-entry table (one vpermps) so that its polynomial is of
@@ -21,6 +21,7 @@
 #include <llvm/IR/MDBuilder.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace tdsl::codegen {
@@ -83,12 +84,10 @@ llvm::Constant *expTable(llvm::IRBuilderBase &b) {
   return llvm::ConstantVector::get(entries);
 }
 
-} // namespace
-
-bool inlineMathFits(int lanes) { return lanes > 0 && lanes % 16 == 0; }
-
-llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
-  Emitter e(b, x);
+/// exp(x) in every lane, unguarded: right (within 1 ulp) where |x| <= kInlineExpBound, a
+/// meaningless number elsewhere (never poison).
+llvm::Value *expInRange(Emitter &e, llvm::Value *x) {
+  llvm::IRBuilderBase &b = e.b;
   int lanes = static_cast<int>(e.ty->getNumElements());
   TDSL_CHECK(inlineMathFits(lanes)) << "inline exp of " << lanes << " lanes";
   // k = round(x * 16 / ln 2); x = k ln2/16 + r with ln2/16 in two parts (the first has 13
@@ -129,8 +128,16 @@ llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
   // Multiply by 2^m, m = k >> 4, by adding m to the exponent: bits(t) << 19 is k << 19 (the
   // shifter's bits shift out), and its bits from 23 up are m << 23.
   llvm::Value *scale = b.CreateAnd(b.CreateShl(tBits, e.i(19)), e.i(0xFF800000u));
-  llvm::Value *fast = e.real(b.CreateAdd(e.bits(mantissa), scale));
-  return e.guard(x, kInlineExpBound, fast, fallback);
+  return e.real(b.CreateAdd(e.bits(mantissa), scale));
+}
+
+} // namespace
+
+bool inlineMathFits(int lanes) { return lanes > 0 && lanes % 16 == 0; }
+
+llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  return e.guard(x, kInlineExpBound, expInRange(e, x), fallback);
 }
 
 llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
@@ -160,6 +167,34 @@ llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
   llvm::Value *sign = b.CreateShl(e.bits(t), e.i(31));
   llvm::Value *fast = e.real(b.CreateXor(e.bits(sine), sign));
   return e.guard(x, kInlineCosBound, fast, fallback);
+}
+
+llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  // tanh is odd: tanh(|x|), then x's sign bit put back (so tanh(-0) is -0).
+  llvm::Value *a = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  // |x| < 1: tanh(a) = a + a^3 P(a^2), P of degree 6, relative-error minimax on [0, 1] (0.08
+  // ulp), each coefficient fitted after the ones before it were rounded to f32.
+  llvm::Value *s = b.CreateFMul(a, a);
+  llvm::Value *p = e.fma(e.f(-0.00035838544135913253f), s, e.f(0.002301204949617386f));
+  p = e.fma(p, s, e.f(-0.007945999503135681f));
+  p = e.fma(p, s, e.f(0.02148667350411415f));
+  p = e.fma(p, s, e.f(-0.05387984588742256f));
+  p = e.fma(p, s, e.f(0.13332346081733704f));
+  p = e.fma(p, s, e.f(-0.33333295583724976f));
+  llvm::Value *small = e.fma(b.CreateFMul(a, s), p, a);
+  // |x| >= 1: tanh(a) = 1 - 2 / (exp(2a) + 1). The subtracted term is at most 0.24, so its
+  // error (exp's and two roundings) weighs at most a quarter in the result. Clamped at 9.5:
+  // beyond 9.01 tanh rounds to 1, exp(19) is in the inline exp's range, and inf gives 1.
+  llvm::Value *clamped = b.CreateMinNum(a, e.f(9.5f));
+  llvm::Value *twice = expInRange(e, b.CreateFAdd(clamped, clamped));
+  llvm::Value *big =
+      b.CreateFSub(e.f(1.0f), b.CreateFDiv(e.f(2.0f), b.CreateFAdd(twice, e.f(1.0f))));
+  llvm::Value *magnitude = b.CreateSelect(b.CreateFCmpOLT(a, e.f(1.0f)), small, big);
+  llvm::Value *sign = b.CreateAnd(e.bits(x), e.i(0x80000000u));
+  llvm::Value *fast = e.real(b.CreateOr(e.bits(magnitude), sign));
+  // Only a NaN lane (minnum made it 9.5) is out of range.
+  return e.guard(x, std::numeric_limits<float>::infinity(), fast, fallback);
 }
 
 } // namespace tdsl::codegen

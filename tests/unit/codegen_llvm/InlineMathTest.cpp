@@ -1,4 +1,4 @@
-// The inline f32 exp and cos of AVX-512 vectors (codegen/llvm/InlineMath.h): where they are
+// The inline f32 exp, cos and tanh of AVX-512 vectors (codegen/llvm/InlineMath.h): where they are
 // used, their accuracy against the exact value (long double libm), their special values, and
 // that a lane's result never depends on the other lanes of its vector (a lane out of range sends
 // the vector to libmvec, which only that lane's result may come from).
@@ -10,6 +10,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -44,12 +45,15 @@ LoweredFunc mathKernel(Intrinsic fn, int lanes, bool twice = false) {
 bool hostHasAvx512() { return codegen::hostCpuInfo().vectorBits >= 512; }
 
 /// Runs y = fn(x) compiled for this machine with 16 lanes (x's size a multiple of 16).
-std::vector<float> run(Intrinsic fn, const std::vector<float> &x) {
-  auto kernel = codegen::compileForHost(mathKernel(fn, 16));
+std::vector<float> run(const codegen::CompiledCpuKernel &kernel, const std::vector<float> &x) {
   std::vector<float> y(x.size());
   std::vector<float> in = x;
-  runKernel(*kernel, {in.data(), y.data()}, {static_cast<int64_t>(x.size())});
+  runKernel(kernel, {in.data(), y.data()}, {static_cast<int64_t>(x.size())});
   return y;
+}
+
+std::vector<float> run(Intrinsic fn, const std::vector<float> &x) {
+  return run(*codegen::compileForHost(mathKernel(fn, 16)), x);
 }
 
 /// |got - exact| in ulps of the f32 format at `exact` (subnormal results in subnormal ulps).
@@ -75,14 +79,57 @@ struct Worst {
   float at = 0;
 };
 
+long double exact(Intrinsic fn, long double v) {
+  switch (fn) {
+  case Intrinsic::Exp:
+    return expl(v);
+  case Intrinsic::Cos:
+    return cosl(v);
+  case Intrinsic::Tanh:
+    return tanhl(v);
+  default:
+    ADD_FAILURE() << "no reference";
+    return 0;
+  }
+}
+
 Worst worstError(Intrinsic fn, const std::vector<float> &x) {
   std::vector<float> y = run(fn, x);
   Worst w;
   for (size_t i = 0; i < x.size(); ++i) {
-    long double v = x[i];
-    double e = ulps(y[i], fn == Intrinsic::Exp ? expl(v) : cosl(v));
+    double e = ulps(y[i], exact(fn, x[i]));
     if (e > w.ulps)
       w = {e, x[i]};
+  }
+  return w;
+}
+
+/// The sweep's stride: `fallback`, or every f32 (1) with TDSL_INLINE_MATH_STRIDE=1 (minutes).
+uint32_t sweepStride(uint32_t fallback) {
+  const char *env = std::getenv("TDSL_INLINE_MATH_STRIDE");
+  return env ? static_cast<uint32_t>(std::max(1, std::atoi(env))) : fallback;
+}
+
+/// The worst error over every `stride`-th f32 of [-bound, bound], a million at a time.
+Worst sweepError(Intrinsic fn, float bound, uint32_t stride) {
+  auto kernel = codegen::compileForHost(mathKernel(fn, 16));
+  Worst w;
+  uint32_t last = std::bit_cast<uint32_t>(bound);
+  std::vector<float> x;
+  for (uint64_t bits = 0; bits <= last; bits += stride) {
+    x.push_back(std::bit_cast<float>(static_cast<uint32_t>(bits)));
+    x.push_back(-x.back());
+    if (x.size() < (1u << 20) && bits + stride <= last)
+      continue;
+    while (x.size() % 16)
+      x.push_back(0.0f);
+    std::vector<float> y = run(*kernel, x);
+    for (size_t i = 0; i < x.size(); ++i) {
+      double e = ulps(y[i], exact(fn, x[i]));
+      if (e > w.ulps)
+        w = {e, x[i]};
+    }
+    x.clear();
   }
   return w;
 }
@@ -165,6 +212,39 @@ TEST(InlineMath, CosWithinTwoUlp) {
   RecordProperty("max_ulp", std::to_string(w.ulps));
 }
 
+TEST(InlineMath, Avx512TanhIsInlineWithLibmvecOnlyForNaN) {
+  std::string ir = codegen::emitLlvmIr(mathKernel(Intrinsic::Tanh, 16), false, cpu("x86-64-v4"));
+  // The inline exp's table lookup (|x| >= 1), one division, libmvec only in the slow block.
+  EXPECT_EQ(occurrences(ir, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "fdiv <16 x float>"), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "call <16 x float> @_ZGVeN16v_tanhf("), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "\nmath.slow:"), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "@tanhf("), 0u) << ir;
+  std::string avx2 = codegen::emitLlvmIr(mathKernel(Intrinsic::Tanh, 16), false, cpu("x86-64-v3"));
+  EXPECT_EQ(occurrences(avx2, "call <8 x float> @_ZGVdN8v_tanhf("), 2u) << avx2;
+}
+
+TEST(InlineMath, TanhWithinOneUlp) {
+  if (!hostHasAvx512())
+    GTEST_SKIP() << "the inline tanh is for AVX-512 hosts";
+  // Every 509th f32 of [-10, 10] (about 4M; past 9.01 tanh rounds to +-1), then 2^20 points
+  // around the switch to exp at |x| = 1 and 2^20 uniform ones. Exhaustively (stride 1) the
+  // maximum is 0.96 ulp (docs/numerics.md).
+  Worst w = sweepError(Intrinsic::Tanh, 10.0f, sweepStride(509));
+  std::vector<float> x;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<float> nearOne(0.75f, 1.25f), u(-10.0f, 10.0f);
+  for (int i = 0; i < (1 << 20); ++i) {
+    x.push_back(i % 2 ? nearOne(rng) : -nearOne(rng));
+    x.push_back(u(rng));
+  }
+  Worst random = worstError(Intrinsic::Tanh, x);
+  if (random.ulps > w.ulps)
+    w = random;
+  EXPECT_LE(w.ulps, 1.0) << "at tanh(" << w.at << ")";
+  RecordProperty("max_ulp", std::to_string(w.ulps));
+}
+
 TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
   if (!hostHasAvx512())
     GTEST_SKIP() << "the inline functions are for AVX-512 hosts";
@@ -188,6 +268,29 @@ TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
   EXPECT_TRUE(std::isnan(c[2]));
   EXPECT_TRUE(std::isnan(c[3]));
   EXPECT_TRUE(std::isnan(c[4]));
+  // tanh: odd (-0 stays -0), +-1 from 9.01 on and at the infinities, NaN from libmvec.
+  std::vector<float> t = run(Intrinsic::Tanh, x);
+  EXPECT_EQ(std::bit_cast<uint32_t>(t[0]), std::bit_cast<uint32_t>(0.0f));
+  EXPECT_EQ(std::bit_cast<uint32_t>(t[1]), std::bit_cast<uint32_t>(-0.0f));
+  EXPECT_TRUE(std::isnan(t[2]));
+  EXPECT_EQ(t[3], 1.0f);
+  EXPECT_EQ(t[4], -1.0f);
+  for (int i : {5, 6, 7, 14})
+    EXPECT_EQ(t[i], 1.0f) << "tanh(" << x[i] << ")";
+  for (int i : {8, 9, 10, 11, 12, 15})
+    EXPECT_EQ(t[i], -1.0f) << "tanh(" << x[i] << ")";
+  std::vector<float> tiny = {1e-30f, -1e-30f, 1e-40f, -1e-45f, 0x1p-126f, 9.0f, 9.1f,  -9.1f,
+                             1e30f,  -1e30f,  1.0f,   -1.0f,   0.5f,      2.0f, 3e-4f, -3e-4f};
+  std::vector<float> tt = run(Intrinsic::Tanh, tiny);
+  for (int i = 0; i < 5; ++i) // tanh(x) rounds to x below 2^-12; subnormals come back exactly.
+    EXPECT_EQ(std::bit_cast<uint32_t>(tt[i]), std::bit_cast<uint32_t>(tiny[i])) << tiny[i];
+  EXPECT_LT(tt[5], 1.0f);
+  for (int i : {6, 8})
+    EXPECT_EQ(tt[i], 1.0f);
+  for (int i : {7, 9})
+    EXPECT_EQ(tt[i], -1.0f);
+  for (int i = 10; i < 16; ++i)
+    EXPECT_LE(ulps(tt[i], tanhl(tiny[i])), 1.0) << "tanh(" << tiny[i] << ") = " << tt[i];
 
   // A lane out of range (NaN, an infinity, a huge argument) sends its vector to libmvec; every
   // other lane's result must stay bit for bit what it is when its whole vector is in range.
@@ -196,7 +299,7 @@ TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
   std::vector<float> in(4096);
   for (float &v : in)
     v = u(rng);
-  for (Intrinsic fn : {Intrinsic::Exp, Intrinsic::Cos}) {
+  for (Intrinsic fn : {Intrinsic::Exp, Intrinsic::Cos, Intrinsic::Tanh}) {
     std::vector<float> plain = run(fn, in);
     std::vector<float> spoiled = in;
     for (size_t i = 5; i < spoiled.size(); i += 16)
@@ -206,7 +309,7 @@ TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
     for (size_t i = 0; i < in.size(); ++i)
       if (i % 16 != 5)
         differ += std::bit_cast<uint32_t>(plain[i]) != std::bit_cast<uint32_t>(mixed[i]);
-    EXPECT_EQ(differ, 0u) << (fn == Intrinsic::Exp ? "exp" : "cos");
+    EXPECT_EQ(differ, 0u) << static_cast<int>(fn);
   }
 }
 
