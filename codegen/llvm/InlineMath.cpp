@@ -1,9 +1,10 @@
-// Inline f32 exp, cos and tanh. Why: libmvec's AVX-512 expf and cosf are about the same arithmetic
-// as below, but each call realigns the stack, reloads its constants from memory, and forces every
-// vector the loop keeps live across it into memory (all zmm registers are caller-saved); inline,
-// the constants stay in registers and LLVM schedules the polynomial together with the loop's
-// loads and stores. exp also uses a 16-entry table (one vpermps) so that its polynomial is of
-// degree 3 instead of 5. The constants are f32: each is written as the f32 it rounds to.
+// Inline f32 exp, cos and tanh. Why: libmvec's AVX-512 expf and cosf are about the same
+// arithmetic as below, but each call realigns the stack, reloads its constants from memory, and
+// forces every vector the loop keeps live across it into memory (all zmm registers are
+// caller-saved); inline, the constants stay in registers and LLVM schedules the polynomial together
+// with the loop's loads and stores. exp also uses a 16-entry table (one vpermps) so that its
+// polynomial is of degree 3 instead of 5. The constants are f32: each is written as the f32 it
+// rounds to.
 //
 // Both start from the "shifter" trick: t = fma(x, c, 1.5 * 2^23) rounds x * c to an integer k
 // held in the low bits of t's significand (bits(t) = bits(1.5 * 2^23) + k for |k| < 2^22), and
@@ -28,6 +29,9 @@ namespace tdsl::codegen {
 namespace {
 
 constexpr float kShifter = 12582912.0f; // 1.5 * 2^23
+// ln 2 in two parts: the first has 16 significant bits, so k * kLn2Hi is exact for |k| < 2^8.
+constexpr float kLn2Hi = 0.693145751953125f;
+constexpr float kLn2Lo = 1.428606765330187e-06f;
 
 struct Emitter {
   llvm::IRBuilderBase &b;
@@ -171,26 +175,33 @@ llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
 
 llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
   Emitter e(b, x);
-  // tanh is odd: tanh(|x|), then x's sign bit put back (so tanh(-0) is -0).
+  // tanh is odd: tanh(|x|), then x's sign bit put back (so tanh(-0) is -0). tanh(a) = h / (1 + h)
+  // with h = (exp(2a) - 1) / 2, which keeps its relative accuracy near 0 where exp(2a) - 1 would
+  // not. a is clamped to 9.5: past 9.01 tanh rounds to 1, and inf gives 1 too.
   llvm::Value *a = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
-  // |x| < 1: tanh(a) = a + a^3 P(a^2), P of degree 6, relative-error minimax on [0, 1] (0.08
-  // ulp), each coefficient fitted after the ones before it were rounded to f32.
-  llvm::Value *s = b.CreateFMul(a, a);
-  llvm::Value *p = e.fma(e.f(-0.00035838544135913253f), s, e.f(0.002301204949617386f));
-  p = e.fma(p, s, e.f(-0.007945999503135681f));
-  p = e.fma(p, s, e.f(0.02148667350411415f));
-  p = e.fma(p, s, e.f(-0.05387984588742256f));
-  p = e.fma(p, s, e.f(0.13332346081733704f));
-  p = e.fma(p, s, e.f(-0.33333295583724976f));
-  llvm::Value *small = e.fma(b.CreateFMul(a, s), p, a);
-  // |x| >= 1: tanh(a) = 1 - 2 / (exp(2a) + 1). The subtracted term is at most 0.24, so its
-  // error (exp's and two roundings) weighs at most a quarter in the result. Clamped at 9.5:
-  // beyond 9.01 tanh rounds to 1, exp(19) is in the inline exp's range, and inf gives 1.
   llvm::Value *clamped = b.CreateMinNum(a, e.f(9.5f));
-  llvm::Value *twice = expInRange(e, b.CreateFAdd(clamped, clamped));
-  llvm::Value *big =
-      b.CreateFSub(e.f(1.0f), b.CreateFDiv(e.f(2.0f), b.CreateFAdd(twice, e.f(1.0f))));
-  llvm::Value *magnitude = b.CreateSelect(b.CreateFCmpOLT(a, e.f(1.0f)), small, big);
+  llvm::Value *y = b.CreateFAdd(clamped, clamped);
+  // y = k ln2 + r, |r| <= ln2/2 (k <= 28: r's first step cancels exactly).
+  llvm::Value *t = e.fma(y, e.f(1.4426950216293335f), e.f(kShifter));
+  llvm::Value *k = b.CreateFSub(t, e.f(kShifter));
+  llvm::Value *r = e.fma(k, e.f(-kLn2Hi), y);
+  r = e.fma(k, e.f(-kLn2Lo), r);
+  // exp(r) - 1 = r + r^2 (1/2 + r Q(r)), Q of degree 3, relative-error minimax on |r| <= ln2/2,
+  // each coefficient fitted after the ones before it were rounded to f32.
+  llvm::Value *q = e.fma(e.f(0.0013897860189899802f), r, e.f(0.00836597103625536f));
+  q = e.fma(q, r, e.f(0.04166685789823532f));
+  q = e.fma(q, r, e.f(0.16666549444198608f));
+  q = e.fma(q, r, e.f(0.5f));
+  llvm::Value *expm1R = e.fma(b.CreateFMul(r, r), q, r);
+  // h = 2^(k-1) (exp(r) - 1) + (2^(k-1) - 1/2): 2^(k-1) from k's bits in t (the shifter's shift
+  // out), and 2^(k-1) - 1/2 is exact for k <= 24, where it matters; for k = 0, h = expm1(r) / 2.
+  llvm::Value *scale = e.real(b.CreateAdd(b.CreateShl(e.bits(t), e.i(23)), e.i(0x3F000000u)));
+  llvm::Value *h = e.fma(scale, expm1R, b.CreateFSub(scale, e.f(0.5f)));
+  llvm::Value *ratio = b.CreateFDiv(h, b.CreateFAdd(h, e.f(1.0f)));
+  // Below 0.5 the rounding of 1 + h would count fully in h / (1 + h); in h - h * ratio, the same
+  // value, it counts only about a times.
+  llvm::Value *nearZero = e.fma(b.CreateFNeg(h), ratio, h);
+  llvm::Value *magnitude = b.CreateSelect(b.CreateFCmpOLT(a, e.f(0.5f)), nearZero, ratio);
   llvm::Value *sign = b.CreateAnd(e.bits(x), e.i(0x80000000u));
   llvm::Value *fast = e.real(b.CreateOr(e.bits(magnitude), sign));
   // Only a NaN lane (minnum made it 9.5) is out of range.

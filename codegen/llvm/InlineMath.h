@@ -1,6 +1,6 @@
-// f32 exp, cos and tanh written out in LLVM IR, inlined into the loop instead of a libmvec call,
-// for AVX-512 vectors whose lanes are all in a moderate range (docs/numerics.md, "Inline exp, cos
-// and tanh"). Internal to codegen/llvm: it exposes LLVM types.
+// f32 exp, cos and tanh written out in LLVM IR, inlined into the loop instead of a libmvec
+// call, for AVX-512 vectors whose lanes are all in a moderate range (docs/numerics.md, "Inline exp,
+// cos and tanh"). Internal to codegen/llvm: it exposes LLVM types.
 //
 // Each function computes the fast result for every lane, then checks once per vector whether
 // every lane is inside the range where the fast result holds its error bound. When one is not
@@ -42,9 +42,10 @@ llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
 /// Within 2 ulp of the exact value for |x| <= 8192.
 llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
 
-/// tanh(x) for a vector of f32 (lanes a multiple of 16, AVX-512F): an odd degree-15 polynomial
-/// for |x| < 1, 1 - 2 / (exp(2|x|) + 1) with the inline exp beyond (saturating to 1 past 9.5),
-/// x's sign put back. Within 1 ulp of the exact value for every f32; only NaN lanes fall back.
+/// tanh(x) for a vector of f32 (any lanes; FMA): tanh(|x|) = h / (1 + h), h =
+/// (exp(2|x|) - 1) / 2 with 2|x| = k ln2 + r and exp(r) - 1 by a degree-6 polynomial, written
+/// h - h * tanh below 0.5; |x| clamped to 9.5 (tanh rounds to 1 from 9.01), x's sign put back.
+/// Within 2 ulp of the exact value for every f32; only NaN lanes fall back.
 llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
 
 } // namespace tdsl::codegen

@@ -214,8 +214,8 @@ TEST(InlineMath, CosWithinTwoUlp) {
 
 TEST(InlineMath, Avx512TanhIsInlineWithLibmvecOnlyForNaN) {
   std::string ir = codegen::emitLlvmIr(mathKernel(Intrinsic::Tanh, 16), false, cpu("x86-64-v4"));
-  // The inline exp's table lookup (|x| >= 1), one division, libmvec only in the slow block.
-  EXPECT_EQ(occurrences(ir, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 1u) << ir;
+  // exp(2|x|) - 1 without a table, one division, libmvec only in the slow block.
+  EXPECT_EQ(occurrences(ir, "permvar"), 0u) << ir;
   EXPECT_EQ(occurrences(ir, "fdiv <16 x float>"), 1u) << ir;
   EXPECT_EQ(occurrences(ir, "call <16 x float> @_ZGVeN16v_tanhf("), 1u) << ir;
   EXPECT_EQ(occurrences(ir, "\nmath.slow:"), 1u) << ir;
@@ -224,24 +224,24 @@ TEST(InlineMath, Avx512TanhIsInlineWithLibmvecOnlyForNaN) {
   EXPECT_EQ(occurrences(avx2, "call <8 x float> @_ZGVdN8v_tanhf("), 2u) << avx2;
 }
 
-TEST(InlineMath, TanhWithinOneUlp) {
+TEST(InlineMath, TanhWithinTwoUlp) {
   if (!hostHasAvx512())
     GTEST_SKIP() << "the inline tanh is for AVX-512 hosts";
   // Every 509th f32 of [-10, 10] (about 4M; past 9.01 tanh rounds to +-1), then 2^20 points
-  // around the switch to exp at |x| = 1 and 2^20 uniform ones. Exhaustively (stride 1) the
-  // maximum is 0.96 ulp (docs/numerics.md).
+  // around the switch of formula at |x| = 0.5 and 2^20 uniform ones. Exhaustively (stride 1) the
+  // maximum is 1.84 ulp (docs/numerics.md).
   Worst w = sweepError(Intrinsic::Tanh, 10.0f, sweepStride(509));
   std::vector<float> x;
   std::mt19937_64 rng(7);
-  std::uniform_real_distribution<float> nearOne(0.75f, 1.25f), u(-10.0f, 10.0f);
+  std::uniform_real_distribution<float> nearHalf(0.25f, 0.75f), u(-10.0f, 10.0f);
   for (int i = 0; i < (1 << 20); ++i) {
-    x.push_back(i % 2 ? nearOne(rng) : -nearOne(rng));
+    x.push_back(i % 2 ? nearHalf(rng) : -nearHalf(rng));
     x.push_back(u(rng));
   }
   Worst random = worstError(Intrinsic::Tanh, x);
   if (random.ulps > w.ulps)
     w = random;
-  EXPECT_LE(w.ulps, 1.0) << "at tanh(" << w.at << ")";
+  EXPECT_LE(w.ulps, 2.0) << "at tanh(" << w.at << ")";
   RecordProperty("max_ulp", std::to_string(w.ulps));
 }
 
@@ -284,13 +284,12 @@ TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
   std::vector<float> tt = run(Intrinsic::Tanh, tiny);
   for (int i = 0; i < 5; ++i) // tanh(x) rounds to x below 2^-12; subnormals come back exactly.
     EXPECT_EQ(std::bit_cast<uint32_t>(tt[i]), std::bit_cast<uint32_t>(tiny[i])) << tiny[i];
-  EXPECT_LT(tt[5], 1.0f);
   for (int i : {6, 8})
     EXPECT_EQ(tt[i], 1.0f);
   for (int i : {7, 9})
     EXPECT_EQ(tt[i], -1.0f);
-  for (int i = 10; i < 16; ++i)
-    EXPECT_LE(ulps(tt[i], tanhl(tiny[i])), 1.0) << "tanh(" << tiny[i] << ") = " << tt[i];
+  for (int i : {5, 10, 11, 12, 13, 14, 15})
+    EXPECT_LE(ulps(tt[i], tanhl(tiny[i])), 2.0) << "tanh(" << tiny[i] << ") = " << tt[i];
 
   // A lane out of range (NaN, an infinity, a huge argument) sends its vector to libmvec; every
   // other lane's result must stay bit for bit what it is when its whole vector is in range.
