@@ -1,4 +1,4 @@
-// Inline f32 exp, cos and tanh. Why: libmvec's AVX-512 expf and cosf are about the same
+// Inline f32 exp, cos, tanh and log. Why: libmvec's AVX-512 expf and cosf are about the same
 // arithmetic as below, but each call realigns the stack, reloads its constants from memory, and
 // forces every vector the loop keeps live across it into memory (all zmm registers are
 // caller-saved); inline, the constants stay in registers and LLVM schedules the polynomial together
@@ -21,6 +21,7 @@
 #include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/MDBuilder.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -54,7 +55,13 @@ struct Emitter {
   /// `fallback(x)` and takes it in the lanes outside (and in NaN lanes).
   llvm::Value *guard(llvm::Value *x, float bound, llvm::Value *fast, const MathFallback &fallback) {
     llvm::Value *abs = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
-    llvm::Value *inside = b.CreateFCmpOLE(abs, f(bound)); // False for NaN.
+    return guardLanes(b.CreateFCmpOLE(abs, f(bound)), x, fast, fallback); // False for NaN.
+  }
+
+  /// `fast` where every lane of `inside` is true; else a slow block that computes
+  /// `fallback(x)` and takes it in the lanes that are not.
+  llvm::Value *guardLanes(llvm::Value *inside, llvm::Value *x, llvm::Value *fast,
+                          const MathFallback &fallback) {
     // Frozen: a lane the caller masks off may be poison, and branching on poison is undefined.
     // Whatever a frozen lane reads as, every live lane still gets its own value below.
     llvm::Value *all = b.CreateFreeze(b.CreateAndReduce(inside));
@@ -206,6 +213,35 @@ llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFa
   llvm::Value *fast = e.real(b.CreateOr(e.bits(magnitude), sign));
   // Only a NaN lane (minnum made it 9.5) is out of range.
   return e.guard(x, std::numeric_limits<float>::infinity(), fast, fallback);
+}
+
+llvm::Value *emitInlineLog(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  // x = 2^k m with m in [sqrt(1/2), sqrt(2)): subtracting the bits of sqrt(1/2) leaves k in the
+  // exponent field (read by an arithmetic shift) and m - sqrt(1/2) in the fraction field.
+  uint32_t root = std::bit_cast<uint32_t>(0.70710677f);
+  llvm::Value *offset = b.CreateSub(e.bits(x), e.i(root));
+  llvm::Value *k = b.CreateSIToFP(b.CreateAShr(offset, e.i(23)), e.ty);
+  llvm::Value *m = e.real(b.CreateAdd(b.CreateAnd(offset, e.i(0x7FFFFFu)), e.i(root)));
+  llvm::Value *f = b.CreateFSub(m, e.f(1.0f)); // Exact: m is in [0.5, 2].
+  // log(m) = log1p(f) = f - f^2/2 + f^3 P(f), P of degree 7, relative-error minimax on
+  // [sqrt(1/2) - 1, sqrt(2) - 1] (0.1 ulp), each coefficient fitted after the ones before it
+  // were rounded to f32.
+  llvm::Value *p = e.fma(e.f(-0.07634307444095612f), f, e.f(0.1276136189699173f));
+  p = e.fma(p, f, e.f(-0.1315992921590805f));
+  p = e.fma(p, f, e.f(0.14201706647872925f));
+  p = e.fma(p, f, e.f(-0.16623397171497345f));
+  p = e.fma(p, f, e.f(0.20001237094402313f));
+  p = e.fma(p, f, e.f(-0.2500081956386566f));
+  p = e.fma(p, f, e.f(0.3333333134651184f));
+  p = e.fma(p, f, e.f(-0.5f));
+  llvm::Value *logM = e.fma(b.CreateFMul(f, f), p, f);
+  // + k ln2: k * kLn2Hi is exact, so the sum rounds once.
+  llvm::Value *fast = e.fma(k, e.f(kLn2Hi), e.fma(k, e.f(kLn2Lo), logM));
+  // Normal positive finite lanes only: zero, negatives, subnormals, inf and NaN fall back.
+  llvm::Value *inside = b.CreateAnd(b.CreateFCmpOGE(x, e.f(std::numeric_limits<float>::min())),
+                                    b.CreateFCmpOLE(x, e.f(std::numeric_limits<float>::max())));
+  return e.guardLanes(inside, x, fast, fallback);
 }
 
 } // namespace tdsl::codegen

@@ -1,6 +1,6 @@
-// f32 exp, cos and tanh written out in LLVM IR, inlined into the loop instead of a libmvec
+// f32 exp, cos, tanh and log written out in LLVM IR, inlined into the loop instead of a libmvec
 // call, for AVX-512 vectors whose lanes are all in a moderate range (docs/numerics.md, "Inline exp,
-// cos and tanh"). Internal to codegen/llvm: it exposes LLVM types.
+// cos, tanh and log"). Internal to codegen/llvm: it exposes LLVM types.
 //
 // Each function computes the fast result for every lane, then checks once per vector whether
 // every lane is inside the range where the fast result holds its error bound. When one is not
@@ -47,5 +47,11 @@ llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
 /// h - h * tanh below 0.5; |x| clamped to 9.5 (tanh rounds to 1 from 9.01), x's sign put back.
 /// Within 2 ulp of the exact value for every f32; only NaN lanes fall back.
 llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
+
+/// log(x) for a vector of f32 (any lanes; FMA): x = 2^k m with m in [sqrt(1/2), sqrt(2)) from x's
+/// bits, log(x) = k ln2 + log1p(m - 1) with log1p by a degree-10 polynomial. Within 1 ulp of
+/// the exact value for every positive normal f32; zero, negative, subnormal, infinite and NaN
+/// lanes fall back.
+llvm::Value *emitInlineLog(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
 
 } // namespace tdsl::codegen

@@ -349,14 +349,17 @@ llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
   std::vector<Cut> cuts = planCuts(target, fn, isDouble, total);
   if (cuts.empty())
     return nullptr;
-  // f32 exp, cos and tanh inline, with libmvec for the lanes outside their range (InlineMath.h).
-  if ((fn == MathFn::Exp || fn == MathFn::Cos || fn == MathFn::Tanh) && !isDouble &&
-      inlineMathEnabled(target) && inlineMathFits(total)) {
+  // f32 exp, cos, tanh and log inline, with libmvec for the lanes outside their range
+  // (InlineMath.h).
+  if ((fn == MathFn::Exp || fn == MathFn::Cos || fn == MathFn::Tanh || fn == MathFn::Log) &&
+      !isDouble && inlineMathEnabled(target) && inlineMathFits(total)) {
     MathFallback fallback = [&](llvm::Value *v) {
       return callLibmvec(b, module, cuts, v, nullptr);
     };
     if (fn == MathFn::Exp)
       return emitInlineExp(b, x, fallback);
+    if (fn == MathFn::Log)
+      return emitInlineLog(b, x, fallback);
     llvm::Value *c =
         fn == MathFn::Cos ? emitInlineCos(b, x, fallback) : emitInlineTanh(b, x, fallback);
     if (auto *inst = llvm::dyn_cast<llvm::Instruction>(c))

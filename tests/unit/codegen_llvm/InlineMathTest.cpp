@@ -1,5 +1,5 @@
-// The inline f32 exp, cos and tanh of AVX-512 vectors (codegen/llvm/InlineMath.h): where they are
-// used, their accuracy against the exact value (long double libm), their special values, and
+// The inline f32 exp, cos, tanh and log of AVX-512 vectors (codegen/llvm/InlineMath.h): where they
+// are used, their accuracy against the exact value (long double libm), their special values, and
 // that a lane's result never depends on the other lanes of its vector (a lane out of range sends
 // the vector to libmvec, which only that lane's result may come from).
 #include "LlvmTestUtil.h"
@@ -11,6 +11,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -87,6 +88,8 @@ long double exact(Intrinsic fn, long double v) {
     return cosl(v);
   case Intrinsic::Tanh:
     return tanhl(v);
+  case Intrinsic::Log:
+    return logl(v);
   default:
     ADD_FAILURE() << "no reference";
     return 0;
@@ -110,19 +113,21 @@ uint32_t sweepStride(uint32_t fallback) {
   return env ? static_cast<uint32_t>(std::max(1, std::atoi(env))) : fallback;
 }
 
-/// The worst error over every `stride`-th f32 of [-bound, bound], a million at a time.
-Worst sweepError(Intrinsic fn, float bound, uint32_t stride) {
+/// The worst error over every `stride`-th f32 of [low, high] (by bit pattern, both >= 0), and
+/// of their negatives with `mirrored`, a million at a time.
+Worst sweepError(Intrinsic fn, float low, float high, uint32_t stride, bool mirrored) {
   auto kernel = codegen::compileForHost(mathKernel(fn, 16));
   Worst w;
-  uint32_t last = std::bit_cast<uint32_t>(bound);
+  uint32_t last = std::bit_cast<uint32_t>(high);
   std::vector<float> x;
-  for (uint64_t bits = 0; bits <= last; bits += stride) {
+  for (uint64_t bits = std::bit_cast<uint32_t>(low); bits <= last; bits += stride) {
     x.push_back(std::bit_cast<float>(static_cast<uint32_t>(bits)));
-    x.push_back(-x.back());
+    if (mirrored)
+      x.push_back(-x.back());
     if (x.size() < (1u << 20) && bits + stride <= last)
       continue;
     while (x.size() % 16)
-      x.push_back(0.0f);
+      x.push_back(1.0f);
     std::vector<float> y = run(*kernel, x);
     for (size_t i = 0; i < x.size(); ++i) {
       double e = ulps(y[i], exact(fn, x[i]));
@@ -230,7 +235,7 @@ TEST(InlineMath, TanhWithinTwoUlp) {
   // Every 509th f32 of [-10, 10] (about 4M; past 9.01 tanh rounds to +-1), then 2^20 points
   // around the switch of formula at |x| = 0.5 and 2^20 uniform ones. Exhaustively (stride 1) the
   // maximum is 1.84 ulp (docs/numerics.md).
-  Worst w = sweepError(Intrinsic::Tanh, 10.0f, sweepStride(509));
+  Worst w = sweepError(Intrinsic::Tanh, 0.0f, 10.0f, sweepStride(509), true);
   std::vector<float> x;
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<float> nearHalf(0.25f, 0.75f), u(-10.0f, 10.0f);
@@ -242,6 +247,35 @@ TEST(InlineMath, TanhWithinTwoUlp) {
   if (random.ulps > w.ulps)
     w = random;
   EXPECT_LE(w.ulps, 2.0) << "at tanh(" << w.at << ")";
+  RecordProperty("max_ulp", std::to_string(w.ulps));
+}
+
+TEST(InlineMath, Avx512LogIsInlineWithLibmvecForLanesOutOfRange) {
+  std::string ir = codegen::emitLlvmIr(mathKernel(Intrinsic::Log, 16), false, cpu("x86-64-v4"));
+  EXPECT_EQ(occurrences(ir, "call <16 x float> @_ZGVeN16v_logf("), 1u) << ir; // In math.slow.
+  EXPECT_EQ(occurrences(ir, "\nmath.slow:"), 1u) << ir;
+  EXPECT_EQ(occurrences(ir, "fdiv"), 0u) << ir;
+  std::string avx2 = codegen::emitLlvmIr(mathKernel(Intrinsic::Log, 16), false, cpu("x86-64-v3"));
+  EXPECT_EQ(occurrences(avx2, "call <8 x float> @_ZGVdN8v_logf("), 2u) << avx2;
+}
+
+TEST(InlineMath, LogWithinOneUlp) {
+  if (!hostHasAvx512())
+    GTEST_SKIP() << "the inline log is for AVX-512 hosts";
+  // Every 509th positive normal f32 (about 4M), then 2^20 points on either side of 1, where
+  // log(x) is small and cancels most. Exhaustively (stride 1) the maximum is 0.931 ulp
+  // (docs/numerics.md).
+  Worst w = sweepError(Intrinsic::Log, std::numeric_limits<float>::min(),
+                       std::numeric_limits<float>::max(), sweepStride(509), false);
+  std::vector<float> x;
+  std::mt19937_64 rng(8);
+  std::uniform_real_distribution<float> nearOne(0.5f, 2.0f);
+  for (int i = 0; i < (1 << 20); ++i)
+    x.push_back(nearOne(rng));
+  Worst random = worstError(Intrinsic::Log, x);
+  if (random.ulps > w.ulps)
+    w = random;
+  EXPECT_LE(w.ulps, 1.0) << "at log(" << w.at << ")";
   RecordProperty("max_ulp", std::to_string(w.ulps));
 }
 
@@ -279,6 +313,21 @@ TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
     EXPECT_EQ(t[i], 1.0f) << "tanh(" << x[i] << ")";
   for (int i : {8, 9, 10, 11, 12, 15})
     EXPECT_EQ(t[i], -1.0f) << "tanh(" << x[i] << ")";
+  // log: 1 gives +0; zero, negatives, subnormals, inf and NaN from libmvec.
+  const float fmin = std::numeric_limits<float>::min(), fmax = std::numeric_limits<float>::max();
+  std::vector<float> lx = {1.0f, 0.0f, -0.0f, -1.0f, inf,        -inf,        nan,  1e-40f,
+                           fmin, fmax, 2.0f,  0.5f,  1.0000001f, 0.99999994f, 3.0f, 1e30f};
+  std::vector<float> l = run(Intrinsic::Log, lx);
+  EXPECT_EQ(std::bit_cast<uint32_t>(l[0]), 0u);
+  EXPECT_EQ(l[1], -inf);
+  EXPECT_EQ(l[2], -inf);
+  EXPECT_TRUE(std::isnan(l[3]));
+  EXPECT_EQ(l[4], inf);
+  EXPECT_TRUE(std::isnan(l[5]));
+  EXPECT_TRUE(std::isnan(l[6]));
+  EXPECT_LE(ulps(l[7], logl(lx[7])), 4.5) << l[7]; // libmvec's lane.
+  for (int i = 8; i < 16; ++i)
+    EXPECT_LE(ulps(l[i], logl(lx[i])), 1.0) << "log(" << lx[i] << ") = " << l[i];
   std::vector<float> tiny = {1e-30f, -1e-30f, 1e-40f, -1e-45f, 0x1p-126f, 9.0f, 9.1f,  -9.1f,
                              1e30f,  -1e30f,  1.0f,   -1.0f,   0.5f,      2.0f, 3e-4f, -3e-4f};
   std::vector<float> tt = run(Intrinsic::Tanh, tiny);
@@ -298,9 +347,13 @@ TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
   std::vector<float> in(4096);
   for (float &v : in)
     v = u(rng);
-  for (Intrinsic fn : {Intrinsic::Exp, Intrinsic::Cos, Intrinsic::Tanh}) {
-    std::vector<float> plain = run(fn, in);
-    std::vector<float> spoiled = in;
+  for (Intrinsic fn : {Intrinsic::Exp, Intrinsic::Cos, Intrinsic::Tanh, Intrinsic::Log}) {
+    std::vector<float> positive = in;
+    for (float &v : positive)
+      v = std::fabs(v);
+    const std::vector<float> &arguments = fn == Intrinsic::Log ? positive : in;
+    std::vector<float> plain = run(fn, arguments);
+    std::vector<float> spoiled = arguments;
     for (size_t i = 5; i < spoiled.size(); i += 16)
       spoiled[i] = (i / 16) % 3 == 0 ? nan : (i / 16) % 3 == 1 ? -inf : 1e30f;
     std::vector<float> mixed = run(fn, spoiled);
