@@ -6,7 +6,7 @@ grid), for the error the coefficients leave in the final f32 result. The coeffic
 rounded to f32 one at a time, from the lowest order, and the ones not yet rounded are refitted,
 so that the rounding of the early (large) ones is compensated by the later ones.
 
-    python3 scripts/fit_inline_math.py tanh|log
+    python3 scripts/fit_inline_math.py tanh|log|erf-small|erf-large
 
 prints the coefficients (lowest order first) and, on stderr, the weighted error after each
 rounding. Needs numpy and mpmath (for the reference values).
@@ -74,8 +74,22 @@ def log1p():
     return fit(f, p, np.abs(f**3 / np.log1p(f)), 7)
 
 
+def erf_small():
+    # erf(a) = a + a R(a^2) on [0, 1], relative error: R of degree 6.
+    a = grid(1e-4, 1.0)
+    r = values(lambda v: mp.erf(v) / v - 1, a)
+    return fit(a * a, r, a / values(mp.erf, a), 6)
+
+
+def erf_large():
+    # erf(a) = 1 - exp(L(a)) on [1, 3.92]: L ~ log(erfc(a)), weighted by erfc(a) / erf(a).
+    a = grid(1.0, 3.92, 3000)
+    target = values(lambda v: mp.log(mp.erfc(v)), a)
+    return fit(a, target, values(lambda v: mp.erfc(v) / mp.erf(v), a), 8)
+
+
 if __name__ == "__main__":
-    fits = {"tanh": tanh_expm1, "log": log1p}
+    fits = {"tanh": tanh_expm1, "log": log1p, "erf-small": erf_small, "erf-large": erf_large}
     if len(sys.argv) != 2 or sys.argv[1] not in fits:
         sys.exit("usage: fit_inline_math.py " + "|".join(fits))
     print(fits[sys.argv[1]]())

@@ -1,4 +1,4 @@
-// Inline f32 exp, cos, tanh and log. Why: libmvec's AVX-512 expf and cosf are about the same
+// Inline f32 exp, cos, tanh, log and erf. Why: libmvec's AVX-512 expf and cosf are about the same
 // arithmetic as below, but each call realigns the stack, reloads its constants from memory, and
 // forces every vector the loop keeps live across it into memory (all zmm registers are
 // caller-saved); inline, the constants stay in registers and LLVM schedules the polynomial together
@@ -242,6 +242,42 @@ llvm::Value *emitInlineLog(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
   llvm::Value *inside = b.CreateAnd(b.CreateFCmpOGE(x, e.f(std::numeric_limits<float>::min())),
                                     b.CreateFCmpOLE(x, e.f(std::numeric_limits<float>::max())));
   return e.guardLanes(inside, x, fast, fallback);
+}
+
+llvm::Value *emitInlineErf(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  // erf is odd: erf(|x|), then x's sign bit put back (so erf(-0) is -0).
+  llvm::Value *a = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  // a < 1: erf(a) = a + a R(a^2), R of degree 6, relative-error minimax on [0, 1], each
+  // coefficient fitted after the ones before it were rounded to f32. R's constant term is
+  // 2/sqrt(pi) - 1: 2/sqrt(pi) itself rounded to f32 would be off by up to half an ulp of every
+  // result.
+  llvm::Value *s = b.CreateFMul(a, a);
+  llvm::Value *r = e.fma(e.f(7.806903158780187e-05f), s, e.f(-0.0007997853099368513f));
+  r = e.fma(r, s, e.f(0.005187162198126316f));
+  r = e.fma(r, s, e.f(-0.026853347197175026f));
+  r = e.fma(r, s, e.f(0.11283578723669052f));
+  r = e.fma(r, s, e.f(-0.3761262595653534f));
+  r = e.fma(r, s, e.f(0.12837916612625122f));
+  llvm::Value *small = e.fma(a, r, a);
+  // a >= 1: erf(a) = 1 - exp(L(a)), L of degree 8 fitted to log(erfc(a)) on [1, 3.92] with the
+  // weight its error has in the result (erfc(a) / erf(a), at most 0.19), then the inline exp.
+  // a is clamped to 3.92: from 3.9192 on erf rounds to 1, and inf gives 1 too.
+  llvm::Value *clamped = b.CreateMinNum(a, e.f(3.92f));
+  llvm::Value *l = e.fma(e.f(2.1020002805016702e-07f), clamped, e.f(-2.4732262318138964e-05f));
+  l = e.fma(l, clamped, e.f(0.0004602483531925827f));
+  l = e.fma(l, clamped, e.f(-0.004270334728062153f));
+  l = e.fma(l, clamped, e.f(0.02534843049943447f));
+  l = e.fma(l, clamped, e.f(-0.10860611498355865f));
+  l = e.fma(l, clamped, e.f(-0.6330659985542297f));
+  l = e.fma(l, clamped, e.f(-1.12964928150177f));
+  l = e.fma(l, clamped, e.f(0.00020206313638482243f));
+  llvm::Value *big = b.CreateFSub(e.f(1.0f), expInRange(e, l));
+  llvm::Value *magnitude = b.CreateSelect(b.CreateFCmpOLT(a, e.f(1.0f)), small, big);
+  llvm::Value *sign = b.CreateAnd(e.bits(x), e.i(0x80000000u));
+  llvm::Value *fast = e.real(b.CreateOr(e.bits(magnitude), sign));
+  // Only a NaN lane (minnum made it 3.92) is out of range.
+  return e.guard(x, std::numeric_limits<float>::infinity(), fast, fallback);
 }
 
 } // namespace tdsl::codegen

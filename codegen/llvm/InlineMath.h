@@ -1,6 +1,6 @@
-// f32 exp, cos, tanh and log written out in LLVM IR, inlined into the loop instead of a libmvec
-// call, for AVX-512 vectors whose lanes are all in a moderate range (docs/numerics.md, "Inline exp,
-// cos, tanh and log"). Internal to codegen/llvm: it exposes LLVM types.
+// f32 exp, cos, tanh, log and erf written out in LLVM IR, inlined into the loop instead of a
+// libmvec call, for AVX-512 vectors whose lanes are all in a moderate range (docs/numerics.md,
+// "Inline exp, cos, tanh, log and erf"). Internal to codegen/llvm: it exposes LLVM types.
 //
 // Each function computes the fast result for every lane, then checks once per vector whether
 // every lane is inside the range where the fast result holds its error bound. When one is not
@@ -53,5 +53,11 @@ llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFa
 /// the exact value for every positive normal f32; zero, negative, subnormal, infinite and NaN
 /// lanes fall back.
 llvm::Value *emitInlineLog(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
+
+/// erf(x) for a vector of f32 (lanes a multiple of 16, AVX-512F): erf(|x|) = |x| + |x| R(x^2)
+/// below 1, 1 - exp(L(|x|)) with the inline exp from 1 (|x| clamped to 3.92: erf rounds to 1
+/// from 3.9192), x's sign put back. Within 1.5 ulp of the exact value for every f32; only NaN
+/// lanes fall back.
+llvm::Value *emitInlineErf(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
 
 } // namespace tdsl::codegen
