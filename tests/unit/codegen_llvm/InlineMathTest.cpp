@@ -231,24 +231,24 @@ TEST(InlineMath, Avx512TanhIsInlineWithLibmvecOnlyForNaN) {
   EXPECT_EQ(occurrences(avx2, "call <8 x float> @_ZGVdN8v_tanhf("), 2u) << avx2;
 }
 
-TEST(InlineMath, TanhWithinTwoUlp) {
+TEST(InlineMath, TanhWithinTwoAndAHalfUlp) {
   if (!hostHasAvx512())
     GTEST_SKIP() << "the inline tanh is for AVX-512 hosts";
   // Every 509th f32 of [-10, 10] (about 4M; past 9.01 tanh rounds to +-1), then 2^20 points
-  // around the switch of formula at |x| = 0.5 and 2^20 uniform ones. Exhaustively (stride 1) the
-  // maximum is 1.84 ulp (docs/numerics.md).
+  // below 0.5, where the error is largest, and 2^20 uniform ones. Exhaustively (stride 1) the
+  // maximum is 2.48 ulp (docs/numerics.md).
   Worst w = sweepError(Intrinsic::Tanh, 0.0f, 10.0f, sweepStride(509), true);
   std::vector<float> x;
   std::mt19937_64 rng(7);
-  std::uniform_real_distribution<float> nearHalf(0.25f, 0.75f), u(-10.0f, 10.0f);
+  std::uniform_real_distribution<float> small(0.0f, 0.5f), u(-10.0f, 10.0f);
   for (int i = 0; i < (1 << 20); ++i) {
-    x.push_back(i % 2 ? nearHalf(rng) : -nearHalf(rng));
+    x.push_back(i % 2 ? small(rng) : -small(rng));
     x.push_back(u(rng));
   }
   Worst random = worstError(Intrinsic::Tanh, x);
   if (random.ulps > w.ulps)
     w = random;
-  EXPECT_LE(w.ulps, 2.0) << "at tanh(" << w.at << ")";
+  EXPECT_LE(w.ulps, 2.5) << "at tanh(" << w.at << ")";
   RecordProperty("max_ulp", std::to_string(w.ulps));
 }
 
@@ -384,7 +384,7 @@ TEST(InlineMath, SpecialValuesAndLanesOutOfRange) {
   for (int i : {7, 9})
     EXPECT_EQ(tt[i], -1.0f);
   for (int i : {5, 10, 11, 12, 13, 14, 15})
-    EXPECT_LE(ulps(tt[i], tanhl(tiny[i])), 2.0) << "tanh(" << tiny[i] << ") = " << tt[i];
+    EXPECT_LE(ulps(tt[i], tanhl(tiny[i])), 2.5) << "tanh(" << tiny[i] << ") = " << tt[i];
 
   // A lane out of range (NaN, an infinity, a huge argument) sends its vector to libmvec; every
   // other lane's result must stay bit for bit what it is when its whole vector is in range.
