@@ -141,6 +141,22 @@ Worst sweepError(Intrinsic fn, float low, float high, uint32_t stride, bool mirr
   return w;
 }
 
+/// The worst error of an odd `fn` over every `stride`-th f32 of [-bound, bound]
+/// (`sweepStride(509)`), 2^20 points of +-[from, to], where its error is largest, and 2^20
+/// uniform ones.
+Worst oddFunctionError(Intrinsic fn, float bound, float from, float to, uint64_t seed) {
+  Worst w = sweepError(fn, 0.0f, bound, sweepStride(509), true);
+  std::vector<float> x;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> hard(from, to), u(-bound, bound);
+  for (int i = 0; i < (1 << 20); ++i) {
+    x.push_back(i % 2 ? hard(rng) : -hard(rng));
+    x.push_back(u(rng));
+  }
+  Worst random = worstError(fn, x);
+  return random.ulps > w.ulps ? random : w;
+}
+
 TEST(InlineMath, Avx512ExpIsATableAndAPolynomialWithLibmvecForLanesOutOfRange) {
   std::string ir = codegen::emitLlvmIr(mathKernel(Intrinsic::Exp, 16), false, cpu("x86-64-v4"));
   EXPECT_EQ(occurrences(ir, "call <16 x float> @llvm.x86.avx512.permvar.sf.512("), 1u) << ir;
@@ -237,17 +253,7 @@ TEST(InlineMath, TanhWithinTwoAndAHalfUlp) {
   // Every 509th f32 of [-10, 10] (about 4M; past 9.01 tanh rounds to +-1), then 2^20 points
   // below 0.5, where the error is largest, and 2^20 uniform ones. Exhaustively (stride 1) the
   // maximum is 2.48 ulp (docs/numerics.md).
-  Worst w = sweepError(Intrinsic::Tanh, 0.0f, 10.0f, sweepStride(509), true);
-  std::vector<float> x;
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<float> small(0.0f, 0.5f), u(-10.0f, 10.0f);
-  for (int i = 0; i < (1 << 20); ++i) {
-    x.push_back(i % 2 ? small(rng) : -small(rng));
-    x.push_back(u(rng));
-  }
-  Worst random = worstError(Intrinsic::Tanh, x);
-  if (random.ulps > w.ulps)
-    w = random;
+  Worst w = oddFunctionError(Intrinsic::Tanh, 10.0f, 0.0f, 0.5f, 7);
   EXPECT_LE(w.ulps, 2.5) << "at tanh(" << w.at << ")";
   RecordProperty("max_ulp", std::to_string(w.ulps));
 }
@@ -297,17 +303,7 @@ TEST(InlineMath, ErfWithinOneAndAHalfUlp) {
   // Every 509th f32 of [-4, 4] (about 4M; from 3.9192 erf rounds to +-1), then 2^20 points around
   // the switch to exp at |x| = 1 and 2^20 uniform ones. Exhaustively (stride 1) the maximum is
   // 1.136 ulp (docs/numerics.md).
-  Worst w = sweepError(Intrinsic::Erf, 0.0f, 4.0f, sweepStride(509), true);
-  std::vector<float> x;
-  std::mt19937_64 rng(10);
-  std::uniform_real_distribution<float> nearOne(0.75f, 1.25f), u(-4.0f, 4.0f);
-  for (int i = 0; i < (1 << 20); ++i) {
-    x.push_back(i % 2 ? nearOne(rng) : -nearOne(rng));
-    x.push_back(u(rng));
-  }
-  Worst random = worstError(Intrinsic::Erf, x);
-  if (random.ulps > w.ulps)
-    w = random;
+  Worst w = oddFunctionError(Intrinsic::Erf, 4.0f, 0.75f, 1.25f, 10);
   EXPECT_LE(w.ulps, 1.5) << "at erf(" << w.at << ")";
   RecordProperty("max_ulp", std::to_string(w.ulps));
 }
