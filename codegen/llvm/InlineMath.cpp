@@ -1,9 +1,10 @@
-// Inline f32 exp and cos. Why: libmvec's AVX-512 expf and cosf are about the same arithmetic as
-// below, but each call realigns the stack, reloads its constants from memory, and forces every
-// vector the loop keeps live across it into memory (all zmm registers are caller-saved); inline,
-// the constants stay in registers and LLVM schedules the polynomial together with the loop's
-// loads and stores. exp also uses a 16-entry table (one vpermps) so that its polynomial is of
-// degree 3 instead of 5. The constants are f32: each is written as the f32 it rounds to.
+// Inline f32 exp, cos, tanh, log and erf. Why: libmvec's AVX-512 expf and cosf are about the same
+// arithmetic as below, but each call realigns the stack, reloads its constants from memory, and
+// forces every vector the loop keeps live across it into memory (all zmm registers are
+// caller-saved); inline, the constants stay in registers and LLVM schedules the polynomial together
+// with the loop's loads and stores. exp also uses a 16-entry table (one vpermps) so that its
+// polynomial is of degree 3 instead of 5. The constants are f32: each is written as the f32 it
+// rounds to.
 //
 // Both start from the "shifter" trick: t = fma(x, c, 1.5 * 2^23) rounds x * c to an integer k
 // held in the low bits of t's significand (bits(t) = bits(1.5 * 2^23) + k for |k| < 2^22), and
@@ -20,13 +21,18 @@
 #include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/MDBuilder.h>
 
+#include <bit>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace tdsl::codegen {
 namespace {
 
 constexpr float kShifter = 12582912.0f; // 1.5 * 2^23
+// ln 2 in two parts: the first has 16 significant bits, so k * kLn2Hi is exact for |k| < 2^8.
+constexpr float kLn2Hi = 0.693145751953125f;
+constexpr float kLn2Lo = 1.428606765330187e-06f;
 
 struct Emitter {
   llvm::IRBuilderBase &b;
@@ -49,7 +55,13 @@ struct Emitter {
   /// `fallback(x)` and takes it in the lanes outside (and in NaN lanes).
   llvm::Value *guard(llvm::Value *x, float bound, llvm::Value *fast, const MathFallback &fallback) {
     llvm::Value *abs = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
-    llvm::Value *inside = b.CreateFCmpOLE(abs, f(bound)); // False for NaN.
+    return guardLanes(b.CreateFCmpOLE(abs, f(bound)), x, fast, fallback); // False for NaN.
+  }
+
+  /// `fast` where every lane of `inside` is true; else a slow block that computes
+  /// `fallback(x)` and takes it in the lanes that are not.
+  llvm::Value *guardLanes(llvm::Value *inside, llvm::Value *x, llvm::Value *fast,
+                          const MathFallback &fallback) {
     // Frozen: a lane the caller masks off may be poison, and branching on poison is undefined.
     // Whatever a frozen lane reads as, every live lane still gets its own value below.
     llvm::Value *all = b.CreateFreeze(b.CreateAndReduce(inside));
@@ -83,12 +95,10 @@ llvm::Constant *expTable(llvm::IRBuilderBase &b) {
   return llvm::ConstantVector::get(entries);
 }
 
-} // namespace
-
-bool inlineMathFits(int lanes) { return lanes > 0 && lanes % 16 == 0; }
-
-llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
-  Emitter e(b, x);
+/// exp(x) in every lane, unguarded: right (within 1 ulp) where |x| <= kInlineExpBound, a
+/// meaningless number elsewhere (never poison).
+llvm::Value *expInRange(Emitter &e, llvm::Value *x) {
+  llvm::IRBuilderBase &b = e.b;
   int lanes = static_cast<int>(e.ty->getNumElements());
   TDSL_CHECK(inlineMathFits(lanes)) << "inline exp of " << lanes << " lanes";
   // k = round(x * 16 / ln 2); x = k ln2/16 + r with ln2/16 in two parts (the first has 13
@@ -129,8 +139,16 @@ llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
   // Multiply by 2^m, m = k >> 4, by adding m to the exponent: bits(t) << 19 is k << 19 (the
   // shifter's bits shift out), and its bits from 23 up are m << 23.
   llvm::Value *scale = b.CreateAnd(b.CreateShl(tBits, e.i(19)), e.i(0xFF800000u));
-  llvm::Value *fast = e.real(b.CreateAdd(e.bits(mantissa), scale));
-  return e.guard(x, kInlineExpBound, fast, fallback);
+  return e.real(b.CreateAdd(e.bits(mantissa), scale));
+}
+
+} // namespace
+
+bool inlineMathFits(int lanes) { return lanes > 0 && lanes % 16 == 0; }
+
+llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  return e.guard(x, kInlineExpBound, expInRange(e, x), fallback);
 }
 
 llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
@@ -160,6 +178,105 @@ llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
   llvm::Value *sign = b.CreateShl(e.bits(t), e.i(31));
   llvm::Value *fast = e.real(b.CreateXor(e.bits(sine), sign));
   return e.guard(x, kInlineCosBound, fast, fallback);
+}
+
+llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  // tanh is odd: tanh(|x|), then x's sign bit put back (so tanh(-0) is -0). tanh(a) = h / (1 + h)
+  // with h = (exp(2a) - 1) / 2, which keeps its relative accuracy near 0 where exp(2a) - 1 would
+  // not. a is clamped to 9.5: past 9.01 tanh rounds to 1, and inf gives 1 too.
+  llvm::Value *a = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  llvm::Value *clamped = b.CreateMinNum(a, e.f(9.5f));
+  llvm::Value *y = b.CreateFAdd(clamped, clamped);
+  // y = k ln2 + r, |r| <= ln2/2 (k <= 28: r's first step cancels exactly).
+  llvm::Value *t = e.fma(y, e.f(1.4426950216293335f), e.f(kShifter));
+  llvm::Value *k = b.CreateFSub(t, e.f(kShifter));
+  llvm::Value *r = e.fma(k, e.f(-kLn2Hi), y);
+  r = e.fma(k, e.f(-kLn2Lo), r);
+  // exp(r) - 1 = r + r^2 (1/2 + r Q(r)), Q of degree 3, relative-error minimax on |r| <= ln2/2,
+  // each coefficient fitted after the ones before it were rounded to f32.
+  llvm::Value *q = e.fma(e.f(0.0013897860189899802f), r, e.f(0.00836597103625536f));
+  q = e.fma(q, r, e.f(0.04166685789823532f));
+  q = e.fma(q, r, e.f(0.16666549444198608f));
+  q = e.fma(q, r, e.f(0.5f));
+  llvm::Value *expm1R = e.fma(b.CreateFMul(r, r), q, r);
+  // h = 2^(k-1) (exp(r) - 1) + (2^(k-1) - 1/2): 2^(k-1) from k's bits in t (the shifter's shift
+  // out), and 2^(k-1) - 1/2 is exact for k <= 24, where it matters; for k = 0, h = expm1(r) / 2.
+  llvm::Value *scale = e.real(b.CreateAdd(b.CreateShl(e.bits(t), e.i(23)), e.i(0x3F000000u)));
+  llvm::Value *h = e.fma(scale, expm1R, b.CreateFSub(scale, e.f(0.5f)));
+  // Near 0 the rounding of 1 + h counts fully in the result (2.5 ulp there, 1.5 from 0.5 on).
+  // Writing the result as h - h * ratio below 0.5 brought that to 1.86 ulp, but GELU, whose
+  // loop is bound by the multiply-add pipes, took 9% longer for the extra operation.
+  llvm::Value *magnitude = b.CreateFDiv(h, b.CreateFAdd(h, e.f(1.0f)));
+  llvm::Value *sign = b.CreateAnd(e.bits(x), e.i(0x80000000u));
+  llvm::Value *fast = e.real(b.CreateOr(e.bits(magnitude), sign));
+  // Only a NaN lane (minnum made it 9.5) is out of range.
+  return e.guard(x, std::numeric_limits<float>::infinity(), fast, fallback);
+}
+
+llvm::Value *emitInlineLog(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  // x = 2^k m with m in [sqrt(1/2), sqrt(2)): subtracting the bits of sqrt(1/2) leaves k in the
+  // exponent field (read by an arithmetic shift) and m - sqrt(1/2) in the fraction field.
+  uint32_t root = std::bit_cast<uint32_t>(0.70710677f);
+  llvm::Value *offset = b.CreateSub(e.bits(x), e.i(root));
+  llvm::Value *k = b.CreateSIToFP(b.CreateAShr(offset, e.i(23)), e.ty);
+  llvm::Value *m = e.real(b.CreateAdd(b.CreateAnd(offset, e.i(0x7FFFFFu)), e.i(root)));
+  llvm::Value *f = b.CreateFSub(m, e.f(1.0f)); // Exact: m is in [0.5, 2].
+  // log(m) = log1p(f) = f - f^2/2 + f^3 P(f), P of degree 7, relative-error minimax on
+  // [sqrt(1/2) - 1, sqrt(2) - 1] (0.1 ulp), each coefficient fitted after the ones before it
+  // were rounded to f32.
+  llvm::Value *p = e.fma(e.f(-0.07634307444095612f), f, e.f(0.1276136189699173f));
+  p = e.fma(p, f, e.f(-0.1315992921590805f));
+  p = e.fma(p, f, e.f(0.14201706647872925f));
+  p = e.fma(p, f, e.f(-0.16623397171497345f));
+  p = e.fma(p, f, e.f(0.20001237094402313f));
+  p = e.fma(p, f, e.f(-0.2500081956386566f));
+  p = e.fma(p, f, e.f(0.3333333134651184f));
+  p = e.fma(p, f, e.f(-0.5f));
+  llvm::Value *logM = e.fma(b.CreateFMul(f, f), p, f);
+  // + k ln2: k * kLn2Hi is exact, so the sum rounds once.
+  llvm::Value *fast = e.fma(k, e.f(kLn2Hi), e.fma(k, e.f(kLn2Lo), logM));
+  // Normal positive finite lanes only: zero, negatives, subnormals, inf and NaN fall back.
+  llvm::Value *inside = b.CreateAnd(b.CreateFCmpOGE(x, e.f(std::numeric_limits<float>::min())),
+                                    b.CreateFCmpOLE(x, e.f(std::numeric_limits<float>::max())));
+  return e.guardLanes(inside, x, fast, fallback);
+}
+
+llvm::Value *emitInlineErf(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback) {
+  Emitter e(b, x);
+  // erf is odd: erf(|x|), then x's sign bit put back (so erf(-0) is -0).
+  llvm::Value *a = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
+  // a < 1: erf(a) = a + a R(a^2), R of degree 6, relative-error minimax on [0, 1], each
+  // coefficient fitted after the ones before it were rounded to f32. R's constant term is
+  // 2/sqrt(pi) - 1: 2/sqrt(pi) itself rounded to f32 would be off by up to half an ulp of every
+  // result.
+  llvm::Value *s = b.CreateFMul(a, a);
+  llvm::Value *r = e.fma(e.f(7.806903158780187e-05f), s, e.f(-0.0007997853099368513f));
+  r = e.fma(r, s, e.f(0.005187162198126316f));
+  r = e.fma(r, s, e.f(-0.026853347197175026f));
+  r = e.fma(r, s, e.f(0.11283578723669052f));
+  r = e.fma(r, s, e.f(-0.3761262595653534f));
+  r = e.fma(r, s, e.f(0.12837916612625122f));
+  llvm::Value *small = e.fma(a, r, a);
+  // a >= 1: erf(a) = 1 - exp(L(a)), L of degree 8 fitted to log(erfc(a)) on [1, 3.92] with the
+  // weight its error has in the result (erfc(a) / erf(a), at most 0.19), then the inline exp.
+  // a is clamped to 3.92: from 3.9192 on erf rounds to 1, and inf gives 1 too.
+  llvm::Value *clamped = b.CreateMinNum(a, e.f(3.92f));
+  llvm::Value *l = e.fma(e.f(2.1020002805016702e-07f), clamped, e.f(-2.4732262318138964e-05f));
+  l = e.fma(l, clamped, e.f(0.0004602483531925827f));
+  l = e.fma(l, clamped, e.f(-0.004270334728062153f));
+  l = e.fma(l, clamped, e.f(0.02534843049943447f));
+  l = e.fma(l, clamped, e.f(-0.10860611498355865f));
+  l = e.fma(l, clamped, e.f(-0.6330659985542297f));
+  l = e.fma(l, clamped, e.f(-1.12964928150177f));
+  l = e.fma(l, clamped, e.f(0.00020206313638482243f));
+  llvm::Value *big = b.CreateFSub(e.f(1.0f), expInRange(e, l));
+  llvm::Value *magnitude = b.CreateSelect(b.CreateFCmpOLT(a, e.f(1.0f)), small, big);
+  llvm::Value *sign = b.CreateAnd(e.bits(x), e.i(0x80000000u));
+  llvm::Value *fast = e.real(b.CreateOr(e.bits(magnitude), sign));
+  // Only a NaN lane (minnum made it 3.92) is out of range.
+  return e.guard(x, std::numeric_limits<float>::infinity(), fast, fallback);
 }
 
 } // namespace tdsl::codegen

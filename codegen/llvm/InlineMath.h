@@ -1,6 +1,6 @@
-// f32 exp and cos written out in LLVM IR, inlined into the loop instead of a libmvec call, for
-// AVX-512 vectors whose lanes are all in a moderate range (docs/numerics.md, "Inline exp and
-// cos"). Internal to codegen/llvm: it exposes LLVM types.
+// f32 exp, cos, tanh, log and erf written out in LLVM IR, inlined into the loop instead of a
+// libmvec call, for AVX-512 vectors whose lanes are all in a moderate range (docs/numerics.md,
+// "Inline exp, cos, tanh, log and erf"). Internal to codegen/llvm: it exposes LLVM types.
 //
 // Each function computes the fast result for every lane, then checks once per vector whether
 // every lane is inside the range where the fast result holds its error bound. When one is not
@@ -41,5 +41,23 @@ llvm::Value *emitInlineExp(llvm::IRBuilderBase &b, llvm::Value *x, const MathFal
 /// three-part Cody-Waite reduction, cos(x) = (-1)^k sin(r), sin by an odd degree-9 polynomial.
 /// Within 2 ulp of the exact value for |x| <= 8192.
 llvm::Value *emitInlineCos(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
+
+/// tanh(x) for a vector of f32 (any lanes; FMA): tanh(|x|) = h / (1 + h), h =
+/// (exp(2|x|) - 1) / 2 with 2|x| = k ln2 + r and exp(r) - 1 by a degree-6 polynomial; |x|
+/// clamped to 9.5 (tanh rounds to 1 from 9.01), x's sign put back. Within 2.5 ulp of the exact
+/// value for every f32 (1.5 from |x| = 0.5 on); only NaN lanes fall back.
+llvm::Value *emitInlineTanh(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
+
+/// log(x) for a vector of f32 (any lanes; FMA): x = 2^k m with m in [sqrt(1/2), sqrt(2)) from x's
+/// bits, log(x) = k ln2 + log1p(m - 1) with log1p by a degree-10 polynomial. Within 1 ulp of
+/// the exact value for every positive normal f32; zero, negative, subnormal, infinite and NaN
+/// lanes fall back.
+llvm::Value *emitInlineLog(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
+
+/// erf(x) for a vector of f32 (lanes a multiple of 16, AVX-512F): erf(|x|) = |x| + |x| R(x^2)
+/// below 1, 1 - exp(L(|x|)) with the inline exp from 1 (|x| clamped to 3.92: erf rounds to 1
+/// from 3.9192), x's sign put back. Within 1.5 ulp of the exact value for every f32; only NaN
+/// lanes fall back.
+llvm::Value *emitInlineErf(llvm::IRBuilderBase &b, llvm::Value *x, const MathFallback &fallback);
 
 } // namespace tdsl::codegen

@@ -93,7 +93,7 @@ std::vector<Isa> callableIsas(const LlvmTargetInfo &target) {
   return isas;
 }
 
-/// Marks a value every lane of which is in [-1, 1] or NaN (an inline cos).
+/// Marks a value every lane of which is in [-1, 1] or NaN (an inline cos, tanh or erf).
 constexpr const char *kBoundedByOne = "tdsl.bounded_by_one";
 
 bool symbolExists(const std::string &name) {
@@ -155,7 +155,7 @@ bool boundedByOne(llvm::Value *x, int depth = 0) {
   if (depth > 8)
     return false;
   if (auto *inst = llvm::dyn_cast<llvm::Instruction>(x); inst && inst->getMetadata(kBoundedByOne))
-    return true; // An inline cos (InlineMath.h).
+    return true; // An inline cos, tanh or erf (InlineMath.h).
   if (auto *shuffle = llvm::dyn_cast<llvm::ShuffleVectorInst>(x))
     return boundedByOne(shuffle->getOperand(0), depth + 1) &&
            boundedByOne(shuffle->getOperand(1), depth + 1);
@@ -349,15 +349,21 @@ llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
   std::vector<Cut> cuts = planCuts(target, fn, isDouble, total);
   if (cuts.empty())
     return nullptr;
-  // f32 exp and cos inline, with libmvec for the lanes outside their range (InlineMath.h).
-  if ((fn == MathFn::Exp || fn == MathFn::Cos) && !isDouble && inlineMathEnabled(target) &&
-      inlineMathFits(total)) {
+  // f32 exp, cos, tanh, log and erf inline, with libmvec for the lanes outside their range
+  // (InlineMath.h).
+  bool inlined = fn == MathFn::Exp || fn == MathFn::Cos || fn == MathFn::Tanh ||
+                 fn == MathFn::Log || fn == MathFn::Erf;
+  if (inlined && !isDouble && inlineMathEnabled(target) && inlineMathFits(total)) {
     MathFallback fallback = [&](llvm::Value *v) {
       return callLibmvec(b, module, cuts, v, nullptr);
     };
     if (fn == MathFn::Exp)
       return emitInlineExp(b, x, fallback);
-    llvm::Value *c = emitInlineCos(b, x, fallback);
+    if (fn == MathFn::Log)
+      return emitInlineLog(b, x, fallback);
+    llvm::Value *c = fn == MathFn::Cos    ? emitInlineCos(b, x, fallback)
+                     : fn == MathFn::Tanh ? emitInlineTanh(b, x, fallback)
+                                          : emitInlineErf(b, x, fallback);
     if (auto *inst = llvm::dyn_cast<llvm::Instruction>(c))
       inst->setMetadata(kBoundedByOne, llvm::MDNode::get(b.getContext(), {}));
     return c;

@@ -34,17 +34,17 @@ std::string libmvecName(MathFn fn, bool isDouble, char isa, int lanes);
 /// there. Thread-safe.
 bool libmvecAvailable();
 
-/// Whether f32 exp and cos of whole 512-bit vectors are computed inline (InlineMath.h) rather
-/// than by libmvec: AVX-512F with FMA, and 512-bit vectors preferred.
+/// Whether f32 exp, cos, tanh, log and erf of whole 512-bit vectors are computed inline
+/// (InlineMath.h) rather than by libmvec: AVX-512F with FMA, and 512-bit vectors preferred.
 bool inlineMathEnabled(const LlvmTargetInfo &target);
 
 /// `fn(x)` (or `fn(x, y)` for Pow) on a vector of f32 or f64 through libmvec: split into the
 /// widest variants `target` supports, the last one padded. Null when no variant applies (a
 /// scalar, another element type, a target other than x86-64, libmvec missing): the caller falls
 /// back to libm per lane. The declarations are marked pure: libmvec never sets errno. A pow
-/// whose exponent is a constant small integer (0, +-1, +-2, 3, 4) multiplies instead. f32 exp
-/// and cos of 16k lanes are inline where `inlineMathEnabled` (with a libmvec call for lanes out
-/// of their range), which may add basic blocks: the builder ends in a new block.
+/// whose exponent is a constant small integer (0, +-1, +-2, 3, 4) multiplies instead. f32 exp,
+/// cos, tanh, log and erf of 16k lanes are inline where `inlineMathEnabled` (with a libmvec call
+/// for lanes out of their range), which may add basic blocks: the builder ends in a new block.
 llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
                             const LlvmTargetInfo &target, MathFn fn, llvm::Value *x,
                             llvm::Value *y = nullptr);
