@@ -17,7 +17,7 @@
 // have written: tdsl creates the directory with mode 0700 and its entries 0600, and a directory or
 // entry not owned by the effective user, writable by group or others, or (an entry) not a regular
 // file is refused with a one-line warning, once per directory; the kernel is then compiled in
-// memory and nothing is written there (support/PrivateDir.h).
+// memory and not written back (nothing is written to a refused directory; support/PrivateDir.h).
 #pragma once
 
 #include <atomic>
