@@ -1,5 +1,6 @@
-// The kernel cache (see KernelCache.h): keys, the entry file format, atomic writes, checksums,
-// least-recently-used eviction and the per-Jit memory cache.
+// The kernel cache (see KernelCache.h): keys, the entry file format, checksums, least-recently-used
+// eviction and the per-Jit memory cache. Entries are read and written (atomically, 0600) through
+// support/PrivateDir, which refuses a folder or entry another user could have written.
 //
 // Entry file: "TDSLKC01", then four little-endian u64 (key length, symbol length, object length,
 // FNV-1a 64 checksum of key + symbol + object), then the three byte strings.
@@ -9,13 +10,13 @@
 #include "ir/Kernel.h"
 #include "passes/Target.h"
 #include "support/Check.h"
+#include "support/PrivateDir.h"
 #ifdef TDSL_HAVE_LLVM
 #include "codegen/llvm/LlvmBackend.h"
 #include "codegen/llvm/LlvmOptions.h"
 #endif
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -73,60 +74,6 @@ uint64_t getU64(const char *in) {
 bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// Reads a whole file; nullopt if it cannot be opened or read.
-std::optional<std::string> readWhole(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return std::nullopt;
-  std::string data;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0)
-    data.reserve(static_cast<size_t>(st.st_size));
-  char buffer[1 << 16];
-  while (true) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      ::close(fd);
-      return std::nullopt;
-    }
-    if (n == 0)
-      break;
-    data.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return data;
-}
-
-bool writeWhole(int fd, const std::string &data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-/// mkdir -p; true if the directory exists afterwards.
-bool makeDirectories(const std::string &path) {
-  if (path.empty())
-    return false;
-  for (size_t at = 1; at <= path.size(); ++at) {
-    if (at != path.size() && path[at] != '/')
-      continue;
-    std::string prefix = path.substr(0, at);
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
-      return false;
-  }
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /// Parses an entry file's bytes; nullopt when truncated, damaged or not an entry.
@@ -235,6 +182,8 @@ std::string computeBuildId() {
            std::to_string(st.st_mtim.tv_nsec);
   return "unknown";
 }
+
+std::string entryName(const CacheKey &key) { return key.hash() + kSuffix; }
 
 std::string indentValue(const std::string &value) {
   if (value.find('\n') == std::string::npos)
@@ -386,29 +335,29 @@ Counters &counters() {
 DiskCache::DiskCache(std::string directory, uint64_t maxBytes)
     : dir(std::move(directory)), maxBytes(maxBytes) {}
 
-std::string DiskCache::pathOf(const CacheKey &key) const {
-  return dir + "/" + key.hash() + kSuffix;
-}
+std::string DiskCache::pathOf(const CacheKey &key) const { return dir + "/" + entryName(key); }
 
 DiskCache::Found DiskCache::load(const CacheKey &key, Entry &entry) const {
-  std::string path = pathOf(key);
-  std::optional<std::string> data = readWhole(path);
-  if (!data)
+  support::PrivateRead read = support::readPrivateFile(dir, entryName(key));
+  if (read.status == support::PrivateRead::Status::Refused) {
+    support::warnUntrustedCache(dir, read.problem);
+    return Found::Refused;
+  }
+  if (read.status == support::PrivateRead::Status::Missing)
     return Found::Miss;
-  std::optional<Entry> parsed = parseEntry(*data);
+  std::string path = pathOf(key);
+  std::optional<Entry> parsed = parseEntry(read.data);
   if (!parsed || parsed->keyText != key.text()) {
     ::unlink(path.c_str()); // A rename by another process may have put a good one here since;
     return Found::Corrupt;  // then it is recompiled once more, which is harmless.
   }
   entry = std::move(*parsed);
-  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0); // Recently used: now.
+  ::utimensat(AT_FDCWD, path.c_str(), nullptr, AT_SYMLINK_NOFOLLOW); // Recently used: now.
   return Found::Hit;
 }
 
 bool DiskCache::store(const CacheKey &key, const std::string &symbol,
                       const std::string &object) const {
-  if (!makeDirectories(dir))
-    return false;
   std::string keyText = key.text();
   std::string data(kMagic, 8);
   putU64(data, keyText.size());
@@ -419,16 +368,10 @@ bool DiskCache::store(const CacheKey &key, const std::string &symbol,
   data += symbol;
   data += object;
 
-  static std::atomic<uint64_t> serial{0};
-  std::string temp = dir + "/." + key.hash() + "." + std::to_string(::getpid()) + "." +
-                     std::to_string(serial++) + ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return false;
-  bool ok = writeWhole(fd, data);
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(temp.c_str(), pathOf(key).c_str()) != 0) {
-    ::unlink(temp.c_str());
+  std::string refusal;
+  if (!support::writePrivateFile(dir, entryName(key), data, refusal)) {
+    if (!refusal.empty())
+      support::warnUntrustedCache(dir, refusal);
     return false;
   }
   counters().stores++;
@@ -485,10 +428,12 @@ uint64_t DiskCache::clear() const {
 
 std::vector<std::string> DiskCache::keyTexts() const {
   std::vector<std::string> keys;
-  for (const FileInfo &f : listEntries(dir))
-    if (std::optional<std::string> data = readWhole(f.path))
-      if (std::optional<Entry> entry = parseEntry(*data, /*headerOnly=*/true))
+  for (const FileInfo &f : listEntries(dir)) {
+    support::PrivateRead read = support::readPrivateFile(dir, f.path.substr(dir.size() + 1));
+    if (read.status == support::PrivateRead::Status::Read)
+      if (std::optional<Entry> entry = parseEntry(read.data, /*headerOnly=*/true))
         keys.push_back(entry->keyText);
+  }
   return keys;
 }
 
@@ -496,8 +441,11 @@ std::string explainLookup(const CacheKey &key, const DiskCache *disk) {
   if (!disk)
     return "no disk cache (turned off by JitOptions::diskCache or TDSL_CACHE=off)";
   std::string path = disk->pathOf(key);
-  if (std::optional<std::string> data = readWhole(path)) {
-    std::optional<Entry> entry = parseEntry(*data);
+  support::PrivateRead read = support::readPrivateFile(disk->directory(), entryName(key));
+  if (read.status == support::PrivateRead::Status::Refused)
+    return "miss: the disk cache in " + disk->directory() + " is not used: " + read.problem;
+  if (read.status == support::PrivateRead::Status::Read) {
+    std::optional<Entry> entry = parseEntry(read.data);
     if (entry && entry->keyText == key.text())
       return "hit (" + path + ")";
     return "miss: the entry " + path + " is damaged (checksum or size); it will be recompiled";
@@ -555,7 +503,7 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
     slot = s;
   }
   bool ran = false;
-  const bool useDisk = disk_ && !key.boundsChecked(); // Debug code stays in this process.
+  bool useDisk = disk_ && !key.boundsChecked(); // Debug code stays in this process.
   std::call_once(slot->once, [&] {
     ran = true;
     if (useDisk) {
@@ -571,6 +519,8 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
       }
       if (found == DiskCache::Found::Corrupt)
         counters().corrupt++;
+      // Another user could have written the folder or the entry: write nothing there either.
+      useDisk = found != DiskCache::Found::Refused;
     }
     counters().misses++;
     std::string symbol = "tdsl_" + hash.substr(0, 16);

@@ -12,6 +12,12 @@
 // 256 MiB): after each store the least recently used entries (by modification time, which a hit
 // refreshes) are removed, and so are temporary files an hour old (left by writers killed before
 // their rename). TDSL_CACHE=off turns the disk cache off.
+//
+// An entry is native code that the process runs, so the cache never loads what another user could
+// have written: tdsl creates the directory with mode 0700 and its entries 0600, and a directory or
+// entry not owned by the effective user, writable by group or others, or (an entry) not a regular
+// file is refused with a one-line warning, once per directory; the kernel is then compiled in
+// memory and not written back (nothing is written to a refused directory; support/PrivateDir.h).
 #pragma once
 
 #include <atomic>
@@ -92,11 +98,13 @@ public:
   explicit DiskCache(std::string directory, uint64_t maxBytes = defaultMaxBytes());
   const std::string &directory() const { return dir; }
 
-  enum class Found { Hit, Miss, Corrupt };
-  /// Reads and checks the entry of `key`. A corrupt entry is removed.
+  enum class Found { Hit, Miss, Corrupt, Refused };
+  /// Reads and checks the entry of `key`. A corrupt entry is removed. Refused: the directory or
+  /// the entry could have been written by another user (a warning was printed).
   Found load(const CacheKey &key, Entry &entry) const;
-  /// Writes the entry atomically, then evicts least recently used entries beyond the cap.
-  /// Returns false when the directory cannot be written.
+  /// Writes the entry atomically (mode 0600; the directory is created 0700), then evicts least
+  /// recently used entries beyond the cap. Returns false when the directory cannot be written or
+  /// is refused (a warning was printed).
   bool store(const CacheKey &key, const std::string &symbol, const std::string &object) const;
 
   struct Stats {

@@ -4,18 +4,15 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "ir/Shapes.h"
 #include "passes/GpuSchedule.h"
+#include "support/PrivateDir.h"
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <numeric>
-#include <sstream>
-#include <unistd.h>
 
 namespace tdsl::codegen {
 
@@ -88,33 +85,27 @@ std::string cachedCubin(const std::string &source, const std::string &name, Cuda
     }
   }
   std::string dir = cudaDiskCacheDir();
-  std::string path = dir.empty() ? "" : dir + "/cuda-" + key + ".cubin";
+  std::string file = "cuda-" + key + ".cubin";
   std::string cubin;
   *hit = CudaCacheHit::None;
-  if (!path.empty()) {
-    std::ifstream in(path, std::ios::binary);
-    if (in) {
-      std::ostringstream data;
-      data << in.rdbuf();
-      cubin = data.str();
-      if (!cubin.empty())
-        *hit = CudaCacheHit::Disk;
+  // A cubin is code the GPU runs: only a folder and an entry that no other user could have
+  // written are used (support/PrivateDir.h).
+  bool useDisk = !dir.empty();
+  if (useDisk) {
+    support::PrivateRead read = support::readPrivateFile(dir, file);
+    if (read.status == support::PrivateRead::Status::Refused) {
+      support::warnUntrustedCache(dir, read.problem);
+      useDisk = false;
+    } else if (!read.data.empty()) {
+      cubin = std::move(read.data);
+      *hit = CudaCacheHit::Disk;
     }
   }
   if (cubin.empty()) {
     cubin = compileToCubin(source, name, dev.smArch());
-    if (!path.empty()) { // Best effort: a cache that cannot be written is no error.
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      std::string tmp = path + ".tmp" + std::to_string(getpid());
-      {
-        std::ofstream out(tmp, std::ios::binary);
-        out.write(cubin.data(), static_cast<std::streamsize>(cubin.size()));
-      }
-      std::filesystem::rename(tmp, path, ec); // Atomic: readers see all or nothing.
-      if (ec)
-        std::filesystem::remove(tmp, ec);
-    }
+    std::string refusal; // Best effort: a cache that cannot be written is no error.
+    if (useDisk && !support::writePrivateFile(dir, file, cubin, refusal) && !refusal.empty())
+      support::warnUntrustedCache(dir, refusal);
   }
   std::lock_guard<std::mutex> lock(mutex);
   memory.emplace(key, cubin);

@@ -24,7 +24,8 @@ std::string cudaDiskCacheDir();
 
 /// A cubin for `source` on the current device: from the in-memory cache, else from the disk
 /// cache, else compiled by NVRTC (and stored in both). The key hashes the source, the NVRTC
-/// options, the NVRTC version, and the device's name and compute capability.
+/// options, the NVRTC version, and the device's name and compute capability. A folder or entry
+/// another user could have written is neither read nor written (support/PrivateDir.h).
 std::string cachedCubin(const std::string &source, const std::string &name, CudaCacheHit *hit);
 /// Empties the in-memory module cache (benchmarks time the disk cache with it).
 void clearCudaMemoryCache();

@@ -1,5 +1,6 @@
-// The kernel cache: memory and disk hits, keys, corrupt and truncated entries, LRU eviction and
-// several processes compiling into one cache directory at once.
+// The kernel cache: memory and disk hits, keys, corrupt and truncated entries, LRU eviction,
+// several processes compiling into one cache directory at once, and directories or entries that
+// another user could have written, which are never loaded.
 #include "api/KernelCache.h"
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/ApiTestSupport.h"
@@ -225,6 +226,132 @@ TEST(Cache, WhyNamesTheChangedPartOfTheKey) {
                              "(0123abcd -> " +
                                  cache::buildId() + ")");
   fs::remove_all(dir);
+}
+
+mode_t modeOf(const std::string &path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+/// The key of the only entry of `dir`.
+cache::CacheKey onlyKey(const std::string &dir) {
+  std::vector<std::string> keys = cache::DiskCache(dir).keyTexts();
+  EXPECT_EQ(keys.size(), 1u) << dir;
+  return cache::CacheKey::parse(keys.at(0)).value();
+}
+
+std::string warningFor(const std::string &dir, const std::string &problem) {
+  return "tdsl: warning: not using the kernel cache in " + dir + ": " + problem +
+         "; compiling in memory\n";
+}
+
+TEST(CacheSecurity, FreshDirectoryIsPrivateAndEntriesOwnerOnly) {
+  std::string root = freshTestDir("cache", "private");
+  std::string dir = root + "/tdsl/kernels";
+  runSoftmax(jitWithCache(dir));
+  ASSERT_EQ(entryFiles(dir).size(), 1u);
+  EXPECT_EQ(modeOf(root + "/tdsl"), 0700u);
+  EXPECT_EQ(modeOf(dir), 0700u);
+  EXPECT_EQ(modeOf(dir + "/" + entryFiles(dir)[0]), 0600u);
+  fs::remove_all(root);
+}
+
+TEST(CacheSecurity, DirectoryWritableByOthersIsNeitherReadNorWritten) {
+  std::string dir = freshTestDir("cache", "world-writable");
+  runSoftmax(jitWithCache(dir)); // A good entry, which must not be loaded once others can write.
+  std::vector<std::string> before = entryFiles(dir);
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+
+  ::testing::internal::CaptureStderr();
+  CounterSnapshot start = CounterSnapshot::now();
+  runSoftmax(jitWithCache(dir, 1));
+  runSoftmax(jitWithCache(dir, 2)); // A new key: nothing may be written either.
+  CounterSnapshot d = CounterSnapshot::now().since(start);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            warningFor(dir, "it is writable by others (mode 0777)")); // Once.
+  EXPECT_EQ(d.diskHits, 0u);
+  EXPECT_EQ(d.misses, 2u);
+  EXPECT_EQ(d.stores, 0u);
+  EXPECT_EQ(entryFiles(dir), before);
+
+  Jit jit = jitWithCache(dir);
+  Kernel k = jit.compile(kSoftmaxSource, "softmax.tdsl").kernel("softmax");
+  EXPECT_EQ(k.cacheStatus(), "miss: the disk cache in " + dir +
+                                 " is not used: it is writable by others (mode 0777)");
+  fs::remove_all(dir);
+}
+
+// An entry with the right name and key for softmax, holding another kernel's valid object code,
+// given to another user or made writable by all: loading it would compute the wrong kernel.
+TEST(CacheSecurity, ForeignEntryIsNotLoaded) {
+  std::string otherDir = freshTestDir("cache", "foreign-source");
+  std::string other = kSoftmaxSource;
+  other.replace(other.find("exp("), 4, "exp(0.5 * ");
+  Jit otherJit = jitWithCache(otherDir);
+  otherJit.compile(other, "other.tdsl").kernel("softmax")({Tensor::randn({2, 3}, DType::F32, 1)});
+  cache::Entry foreign;
+  ASSERT_EQ(cache::DiskCache(otherDir).load(onlyKey(otherDir), foreign),
+            cache::DiskCache::Found::Hit);
+
+  for (bool otherOwner : {false, true}) {
+    if (otherOwner && ::geteuid() != 0)
+      continue; // Only root can give a file to another user.
+    std::string dir = freshTestDir("cache", otherOwner ? "foreign-owner" : "foreign-mode");
+    runSoftmax(jitWithCache(dir));
+    cache::CacheKey key = onlyKey(dir);
+    cache::DiskCache disk(dir);
+    ASSERT_TRUE(disk.store(key, foreign.symbol, foreign.object));
+    std::string path = disk.pathOf(key);
+    std::string name = fs::path(path).filename().string();
+    std::string problem;
+    if (otherOwner) {
+      ASSERT_EQ(::chown(path.c_str(), 12345, 12345), 0);
+      problem = "the entry " + name + " is owned by uid 12345, not 0";
+    } else {
+      ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+      problem = "the entry " + name + " is writable by others (mode 0666)";
+    }
+
+    ::testing::internal::CaptureStderr();
+    CounterSnapshot start = CounterSnapshot::now();
+    runSoftmax(jitWithCache(dir)); // Checks softmax's values against the interpreter.
+    CounterSnapshot d = CounterSnapshot::now().since(start);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), warningFor(dir, problem));
+    EXPECT_EQ(d.diskHits, 0u);
+    EXPECT_EQ(d.corrupt, 0u);
+    EXPECT_EQ(d.misses, 1u);
+    EXPECT_EQ(d.stores, 0u);
+    // Left as it was: neither loaded nor replaced.
+    struct stat st {};
+    ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, otherOwner ? 12345u : ::geteuid());
+    EXPECT_EQ(st.st_mode & 07777, otherOwner ? 0600u : 0666u);
+    fs::remove_all(dir);
+  }
+  fs::remove_all(otherDir);
+}
+
+TEST(CacheSecurity, SymbolicLinkEntryIsNotLoaded) {
+  std::string target = freshTestDir("cache", "symlink-target");
+  runSoftmax(jitWithCache(target));
+  ASSERT_EQ(entryFiles(target).size(), 1u);
+  std::string name = entryFiles(target)[0];
+  std::string dir = freshTestDir("cache", "symlink");
+  fs::create_symlink(target + "/" + name, dir + "/" + name);
+
+  ::testing::internal::CaptureStderr();
+  CounterSnapshot start = CounterSnapshot::now();
+  runSoftmax(jitWithCache(dir));
+  CounterSnapshot d = CounterSnapshot::now().since(start);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            warningFor(dir, "the entry " + name + " is a symbolic link"));
+  EXPECT_EQ(d.diskHits, 0u);
+  EXPECT_EQ(d.misses, 1u);
+  EXPECT_EQ(d.stores, 0u);
+  EXPECT_TRUE(fs::is_symlink(dir + "/" + name));
+  fs::remove_all(dir);
+  fs::remove_all(target);
 }
 
 // Several processes (this test binary, re-run with a filter) compile the same kernels into one

@@ -8,13 +8,15 @@
 
 namespace tdsl::testing_support {
 
-/// A fresh, empty directory <tmp>/tdsl-<suite>-test-<pid>-<name>.
+/// A fresh, empty directory <tmp>/tdsl-<suite>-test-<pid>-<name>, mode 0700 whatever the umask
+/// (the kernel cache refuses a directory that group or others can write).
 inline std::string freshTestDir(const std::string &suite, const std::string &name) {
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() /
       ("tdsl-" + suite + "-test-" + std::to_string(::getpid()) + "-" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
   return dir.string();
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 namespace {
@@ -134,6 +135,36 @@ TEST(GpuRuntime, ModuleCacheOnDisk) {
   for ([[maybe_unused]] const auto &e : fs::directory_iterator(dir))
     ++files;
   EXPECT_EQ(files, 1u);
+  unsetenv("TDSL_CACHE_DIR");
+  fs::remove_all(dir);
+}
+
+// A cubin is code the GPU runs: an entry that others can write, holding garbage here, is never
+// loaded (the rule of support/PrivateDir.h, tested on its own in PrivateDirTest).
+TEST(GpuRuntime, ModuleCacheRefusesAnEntryOthersCanWrite) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  fs::path dir = fs::temp_directory_path() / ("tdsl-gpu-cache-foreign-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  setenv("TDSL_CACHE_DIR", dir.c_str(), 1);
+  std::string source =
+      "// foreign " + std::to_string(getpid()) + "\nextern \"C\" __global__ void k() {}\n";
+  codegen::CudaCacheHit hit;
+  codegen::cachedCubin(source, "k", &hit);
+  std::vector<fs::path> entries(fs::directory_iterator(dir), fs::directory_iterator{});
+  ASSERT_EQ(entries.size(), 1u);
+  std::ofstream(entries[0], std::ios::binary | std::ios::trunc) << "not a cubin";
+  fs::permissions(entries[0], fs::perms::owner_read | fs::perms::owner_write |
+                                  fs::perms::group_read | fs::perms::group_write |
+                                  fs::perms::others_read | fs::perms::others_write);
+  codegen::clearCudaMemoryCache();
+  ::testing::internal::CaptureStderr();
+  EXPECT_NE(codegen::cachedCubin(source, "k", &hit), "not a cubin");
+  EXPECT_EQ(hit, codegen::CudaCacheHit::None);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "tdsl: warning: not using the kernel cache in " + dir.string() + ": the entry " +
+                entries[0].filename().string() +
+                " is writable by others (mode 0666); compiling in memory\n");
   unsetenv("TDSL_CACHE_DIR");
   fs::remove_all(dir);
 }
