@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from doc_section import write_section
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(BENCH_DIR)
 KERNELS_FILE = os.path.join(BENCH_DIR, "cpu.tdsl")
@@ -284,17 +286,7 @@ def report(info, bw, rows, sizes, command, rounds):
 
 
 def write_doc(path, section):
-    text = open(path).read() if os.path.exists(path) else "# Performance\n"
-    block = DOC_BEGIN + "\n" + section + DOC_END
-    if DOC_BEGIN in text and DOC_END in text:
-        head, rest = text.split(DOC_BEGIN, 1)
-        tail = rest.split(DOC_END, 1)[1]
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    write_section(path, DOC_BEGIN, DOC_END, section)
 
 
 def main():

@@ -38,6 +38,7 @@ DOC_HEADING = "## Suite of kernels users write"
 
 sys.path.insert(0, SUITE_DIR)
 import kernels  # noqa: E402
+from doc_section import write_section  # noqa: E402
 
 
 def log(*args):
@@ -289,16 +290,7 @@ def report(info, calib, calib_end, results, command, args, versions):
 
 
 def write_doc(path, section):
-    text = open(path).read() if os.path.exists(path) else "# Performance\n"
-    block = DOC_BEGIN + "\n" + section + DOC_END
-    if DOC_BEGIN in text and DOC_END in text:
-        head, rest = text.split(DOC_BEGIN, 1)
-        text = head + block + rest.split(DOC_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + DOC_HEADING + "\n\n" + block + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    write_section(path, DOC_BEGIN, DOC_END, section, DOC_HEADING)
 
 
 def main():
