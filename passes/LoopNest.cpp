@@ -126,6 +126,15 @@ public:
   void bindValue(const Var &index, Expr value, Expr extent) {
     bindings.push_back(Binding{index, std::move(value), std::move(extent)});
   }
+  /// Binds an already bound index variable to another value (the next vector lane's).
+  void rebind(const Var &index, Expr value) {
+    for (size_t k = bindings.size(); k-- > 0;)
+      if (bindings[k].index == index) {
+        bindings[k].value = std::move(value);
+        return;
+      }
+    TDSL_UNREACHABLE("rebinding an unbound index variable");
+  }
   void unbind(const Var &index) {
     for (size_t k = bindings.size(); k-- > 0;)
       if (bindings[k].index == index) {
@@ -708,13 +717,6 @@ private:
     int lanes = split.lanes;
     Buffer acc =
         makeBuffer(d.target->name + ".acc", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
-    auto setLane = [&](const Var &lane) {
-      for (size_t k = lw.bindings.size(); k-- > 0;)
-        if (lw.bindings[k].index == iv.var) {
-          lw.bindings[k].value = split.value(lane);
-          return;
-        }
-    };
 
     Var initLane = split.newInner();
     Stmt init = For::make(initLane, intImm(lanes), ForKind::Vectorized,
@@ -724,7 +726,7 @@ private:
     std::vector<Expr> extents;
     bindAxes(lw, r->axes, loops, extents);
     Var lane = split.newInner();
-    setLane(lane);
+    lw.rebind(iv.var, split.value(lane));
     Stmt update = Store::make(acc, ir::ref(lane),
                               combine(r->op, Load::make(acc, ir::ref(lane)), lw.mutate(r->body)));
     update = wrapSerial(split.innerLoop(lane, update), loops, extents, loops.size());
@@ -732,7 +734,7 @@ private:
       lw.unbind(axis.var);
 
     Var outLane = split.newInner();
-    setLane(outLane);
+    lw.rebind(iv.var, split.value(outLane));
     Expr result = finish(r, Load::make(acc, ir::ref(outLane)), extents, d.value->type);
     Stmt out = split.innerLoop(outLane, Store::make(target, storeIndex(), result));
 
@@ -770,11 +772,7 @@ private:
       VectorSplit split(iv.var->name, rest, whole.lanes);
       Var lane = split.newInner();
       Expr at = split.value(lane);
-      for (size_t k = lw.bindings.size(); k-- > 0;)
-        if (lw.bindings[k].index == iv.var) {
-          lw.bindings[k].value = add(start, at);
-          break;
-        }
+      lw.rebind(iv.var, add(start, at));
       Stmt body = build(at);
       return For::make(split.outer, split.outerExtent, ForKind::Serial,
                        split.innerLoop(lane, body));
