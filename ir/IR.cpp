@@ -161,6 +161,19 @@ Expr Shuffle::make(Expr a, Expr b, std::vector<int> indices) {
   return std::make_shared<const Shuffle>(t, std::move(a), std::move(b), std::move(indices));
 }
 
+Expr WarpShuffle::make(Expr value, int xorMask) {
+  TDSL_CHECK(value && !value->type.isVector()) << "warp shuffle of a vector";
+  TDSL_CHECK(xorMask >= 1 && xorMask <= 31) << "warp shuffle mask " << xorMask;
+  Type t = value->type;
+  return std::make_shared<const WarpShuffle>(t, std::move(value), xorMask);
+}
+
+Expr BufferAligned::make(Buffer buffer, int bytes) {
+  TDSL_CHECK(buffer) << "alignment of a null buffer";
+  TDSL_CHECK(bytes > 0 && (bytes & (bytes - 1)) == 0) << "alignment of " << bytes << " bytes";
+  return std::make_shared<const BufferAligned>(Type::boolean(), std::move(buffer), bytes);
+}
+
 Expr intImm(int64_t value, DType dtype) { return IntImm::make(Type::scalar(dtype), value); }
 Expr floatImm(double value, DType dtype) { return FloatImm::make(Type::scalar(dtype), value); }
 Expr boolImm(bool value) { return IntImm::make(Type::boolean(), value); }
@@ -217,5 +230,7 @@ Stmt IfThenElse::make(Expr cond, Stmt thenCase, Stmt elseCase) {
   return std::make_shared<const IfThenElse>(std::move(cond), std::move(thenCase),
                                             std::move(elseCase));
 }
+
+Stmt Barrier::make(BarrierScope scope) { return std::make_shared<const Barrier>(scope); }
 
 } // namespace tdsl::ir

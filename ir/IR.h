@@ -301,6 +301,25 @@ struct Shuffle final : ExprBase<Shuffle, ExprKind::Shuffle> {
       : ExprBase(t), a(std::move(x)), b(std::move(y)), indices(std::move(i)) {}
 };
 
+/// Lane `lane ^ xorMask` of the enclosing warp's value of `value` (GPU only: a warp shuffle; the
+/// whole warp must execute it, so it appears only where all 32 lanes run it).
+struct WarpShuffle final : ExprBase<WarpShuffle, ExprKind::WarpShuffle> {
+  const Expr value;
+  const int xorMask; // In [1, 31].
+  static Expr make(Expr value, int xorMask);
+  WarpShuffle(Type t, Expr v, int m) : ExprBase(t), value(std::move(v)), xorMask(m) {}
+};
+
+/// Whether the address of `buffer`'s first element is a multiple of `bytes` (a power of two):
+/// a schedule that reads several elements in one wide access checks it at run time, since a
+/// caller's buffer need not be aligned (GPU only).
+struct BufferAligned final : ExprBase<BufferAligned, ExprKind::BufferAligned> {
+  const Buffer buffer;
+  const int bytes;
+  static Expr make(Buffer buffer, int bytes);
+  BufferAligned(Type t, Buffer b, int n) : ExprBase(t), buffer(std::move(b)), bytes(n) {}
+};
+
 // Convenience constructors for the common cases.
 Expr intImm(int64_t value, DType dtype = DType::I64);
 Expr floatImm(double value, DType dtype = DType::F32);
@@ -326,6 +345,9 @@ protected:
 enum class ForKind : uint8_t { Serial, Parallel, Vectorized, Unrolled, GpuBlock, GpuThread };
 
 /// `for var in [0, extent)`. The extent is loop-invariant and evaluated once.
+/// On the GPU a kernel is a top-level `gpu_block` loop whose iterations are spread over the
+/// grid's blocks (a block may run several when the grid is smaller), with, directly inside, one
+/// `gpu_thread` loop of a constant extent: the block's threads, one iteration each.
 struct For final : StmtBase<For, StmtKind::For> {
   const Var var;
   const Expr extent;
@@ -372,6 +394,16 @@ struct LetStmt final : StmtBase<LetStmt, StmtKind::LetStmt> {
   const Stmt body;
   static Stmt make(Var var, Expr value, Stmt body);
   LetStmt(Var v, Expr x, Stmt b) : var(std::move(v)), value(std::move(x)), body(std::move(b)) {}
+};
+
+/// Waits until every thread of the block (or of the warp) has reached it, and makes their earlier
+/// writes to shared and global memory visible to each other (GPU only; every thread of the
+/// block, or of the warp, must reach the same barrier).
+enum class BarrierScope : uint8_t { Block, Warp };
+struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
+  const BarrierScope scope;
+  static Stmt make(BarrierScope scope);
+  explicit Barrier(BarrierScope s) : scope(s) {}
 };
 
 struct IfThenElse final : StmtBase<IfThenElse, StmtKind::IfThenElse> {

@@ -331,6 +331,10 @@ public:
       releaseVar(l->var);
       return;
     }
+    case StmtKind::Barrier:
+      out += pad + (s->as<Barrier>()->scope == BarrierScope::Block ? "barrier" : "warp_barrier") +
+             "\n";
+      return;
     case StmtKind::IfThenElse: {
       const IfThenElse *i = s->as<IfThenElse>();
       out += pad + "if (" + expr(i->cond) + ")\n";
@@ -522,6 +526,18 @@ private:
       out += "vector_" + std::string(reduceName(n->op)) + "(";
       print(n->value, 0, out);
       out += ")";
+      return;
+    }
+    case ExprKind::WarpShuffle: {
+      const WarpShuffle *n = e->as<WarpShuffle>();
+      out += "warp_xor(";
+      print(n->value, 0, out);
+      out += ", " + std::to_string(n->xorMask) + ")";
+      return;
+    }
+    case ExprKind::BufferAligned: {
+      const BufferAligned *n = e->as<BufferAligned>();
+      out += "aligned(" + buffer(n->buffer) + ", " + std::to_string(n->bytes) + ")";
       return;
     }
     case ExprKind::Shuffle: {

@@ -68,6 +68,8 @@ void IRVisitor::visitShuffle(const Shuffle *n) {
   visit(n->a);
   visit(n->b);
 }
+void IRVisitor::visitWarpShuffle(const WarpShuffle *n) { visit(n->value); }
+void IRVisitor::visitBufferAligned(const BufferAligned *) {}
 void IRVisitor::visitFor(const For *n) {
   visit(n->extent);
   visit(n->body);
@@ -95,6 +97,7 @@ void IRVisitor::visitIfThenElse(const IfThenElse *n) {
   visit(n->thenCase);
   visit(n->elseCase);
 }
+void IRVisitor::visitBarrier(const Barrier *) {}
 
 Expr IRMutator::mutate(const Expr &e) {
   if (!e)
@@ -191,6 +194,11 @@ Expr IRMutator::visitShuffle(const Shuffle *n, const Expr &self) {
   Expr a = mutate(n->a), b = mutate(n->b);
   return a == n->a && b == n->b ? self : Shuffle::make(a, b, n->indices);
 }
+Expr IRMutator::visitWarpShuffle(const WarpShuffle *n, const Expr &self) {
+  Expr value = mutate(n->value);
+  return value == n->value ? self : WarpShuffle::make(value, n->xorMask);
+}
+Expr IRMutator::visitBufferAligned(const BufferAligned *, const Expr &self) { return self; }
 
 Stmt IRMutator::visitFor(const For *n, const Stmt &self) {
   Expr extent = mutate(n->extent);
@@ -228,6 +236,7 @@ Stmt IRMutator::visitIfThenElse(const IfThenElse *n, const Stmt &self) {
              ? self
              : IfThenElse::make(cond, thenCase, elseCase);
 }
+Stmt IRMutator::visitBarrier(const Barrier *, const Stmt &self) { return self; }
 
 namespace {
 class Substituter : public IRMutator {

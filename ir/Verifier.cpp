@@ -169,6 +169,19 @@ protected:
       require(!isStorageType(t.dtype), "reduction in the storage type " + t.str(), e);
       return;
     }
+    case ExprKind::WarpShuffle: {
+      const WarpShuffle *n = e->as<WarpShuffle>();
+      require(n->value && !n->value->type.isVector() && t == n->value->type,
+              "warp shuffle typed " + t.str(), e);
+      require(n->xorMask >= 1 && n->xorMask <= 31, "warp shuffle mask out of range", e);
+      return;
+    }
+    case ExprKind::BufferAligned: {
+      const BufferAligned *n = e->as<BufferAligned>();
+      require(n->buffer && t == Type::boolean() && n->bytes > 0 && (n->bytes & (n->bytes - 1)) == 0,
+              "bad alignment test", e);
+      return;
+    }
     case ExprKind::Shuffle: {
       const Shuffle *n = e->as<Shuffle>();
       require(n->a && n->b && n->a->type.isVector() && n->a->type == n->b->type,
@@ -390,6 +403,8 @@ private:
     case ExprKind::Broadcast:
     case ExprKind::VectorReduce:
     case ExprKind::Shuffle:
+    case ExprKind::WarpShuffle:
+    case ExprKind::BufferAligned:
       fail("loop-level node at the tensor level", e);
     }
   }
@@ -462,11 +477,20 @@ private:
                    f->var->type == Type::i64() && f->body,
                "for loop with a non-i64 counter or extent", s);
       checkIn(f->extent, s);
+      checkGpuLoop(f, s);
       bind(f->var, s);
+      bool outerBlock = inGpuBlock, outerThread = inGpuThread;
+      inGpuBlock |= f->kind == ForKind::GpuBlock;
+      inGpuThread |= f->kind == ForKind::GpuThread;
       check(f->body);
+      inGpuBlock = outerBlock;
+      inGpuThread = outerThread;
       scope.erase(f->var.get());
       return;
     }
+    case StmtKind::Barrier:
+      requireS(inGpuThread, "barrier outside a gpu_thread loop", s);
+      return;
     case StmtKind::Block:
       for (const Stmt &c : s->as<Block>()->stmts)
         check(c);
@@ -500,6 +524,10 @@ private:
       requireS(a->buffer && a->body, "incomplete allocate", s);
       requireS(a->buffer->role == BufferRole::Intermediate,
                "allocation of " + a->buffer->name + ", which is not an intermediate", s);
+      // Shared memory belongs to a block: allocated once for all its threads.
+      if (a->scope == MemoryScope::Shared)
+        requireS(inGpuBlock && !inGpuThread,
+                 "shared allocation of " + a->buffer->name + " outside a block's scope", s);
       for (const Expr &d : a->buffer->shape)
         checkIn(d, s);
       requireS(visible.insert(a->buffer.get()).second,
@@ -580,15 +608,38 @@ private:
     case ExprKind::Shuffle:
       check(e->as<Shuffle>()->a);
       return check(e->as<Shuffle>()->b);
+    case ExprKind::WarpShuffle:
+      require(inGpuThread, "warp shuffle outside a gpu_thread loop", e);
+      return check(e->as<WarpShuffle>()->value);
+    case ExprKind::BufferAligned: {
+      const Buffer &b = e->as<BufferAligned>()->buffer;
+      require(visible.count(b.get()), "alignment of " + b->name + ", which is not visible here", e);
+      return;
+    }
     case ExprKind::Access:
     case ExprKind::Reduce:
       fail("tensor-level node at the loop level", e);
     }
   }
 
+  /// A gpu_block loop is a kernel: never inside another GPU loop. A gpu_thread loop runs the
+  /// block's threads: inside a gpu_block loop, not inside another gpu_thread loop, with a
+  /// constant extent a block can have.
+  void checkGpuLoop(const For *f, const Stmt &s) {
+    if (f->kind == ForKind::GpuBlock)
+      requireS(!inGpuBlock && !inGpuThread, "gpu_block loop inside a GPU loop", s);
+    if (f->kind == ForKind::GpuThread) {
+      requireS(inGpuBlock && !inGpuThread, "gpu_thread loop outside a gpu_block loop", s);
+      const IntImm *t = as<IntImm>(f->extent);
+      requireS(t && t->value >= 1 && t->value <= 1024,
+               "gpu_thread loop whose extent is not a constant in [1, 1024]", s);
+    }
+  }
+
   const LoweredFunc &func;
   std::unordered_set<const VarNode *> scope;
   std::unordered_set<const BufferNode *> visible;
+  bool inGpuBlock = false, inGpuThread = false;
 };
 
 } // namespace

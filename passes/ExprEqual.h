@@ -95,6 +95,14 @@ public:
       const Shuffle *x = a->as<Shuffle>(), *y = b->as<Shuffle>();
       return x->indices == y->indices && equal(x->a, y->a) && equal(x->b, y->b);
     }
+    case ExprKind::WarpShuffle: {
+      const WarpShuffle *x = a->as<WarpShuffle>(), *y = b->as<WarpShuffle>();
+      return x->xorMask == y->xorMask && equal(x->value, y->value);
+    }
+    case ExprKind::BufferAligned: {
+      const BufferAligned *x = a->as<BufferAligned>(), *y = b->as<BufferAligned>();
+      return x->buffer == y->buffer && x->bytes == y->bytes;
+    }
     }
     return false;
   }

@@ -38,13 +38,14 @@ namespace tdsl::passes {
 /// the identity). Breaks: nothing; the result still verifies.
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
 
-/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses; the CUDA backend
-/// emits each kind differently).
+/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). Generic, Vector and
+/// the Reduce* kernels are loop IR (`GpuKernel::nest`); the CUDA backend still emits Rows and
+/// Contraction kernels from their description.
 enum class GpuScheduleKind {
-  Generic,        // `nest`: one thread per output point, grid-stride loops (mapToGpu).
-  Vector,         // Elementwise, `lanes` consecutive points a thread with 16-byte loads/stores.
+  Generic,        // One thread per output point (mapToGpu).
+  Vector,         // Elementwise, 4 consecutive points a thread with 16-byte loads/stores.
   Rows,           // A group of nests over the same rows: a warp or a block per row, shuffles.
-  ReducePartials, // Full reduction, stage 1: `partialCount` blocks each reduce a fixed slice.
+  ReducePartials, // Full reduction, stage 1: a fixed number of blocks each reduce a slice.
   ReduceFinal,    // Full reduction, stage 2: one block reduces the partials in a fixed order.
   Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles, 8x8 a thread.
 };
@@ -77,9 +78,11 @@ struct GpuRowBuffer {
 /// One GPU kernel of a mapped func, in launch order.
 struct GpuKernel {
   std::string name; // "<func>_k<i>", the `extern "C"` name of its __global__ function.
-  ir::Stmt nest;    // The gpu_block For (Generic; null for the other schedules).
+  /// The kernel as loop IR: a gpu_block For, with shared allocations and lets (free of the
+  /// thread) around its gpu_thread For (null for Rows and Contraction).
+  ir::Stmt nest;
   ir::Expr blocks;  // Its extent: i64 over the symbols and `lets`.
-  ir::Expr threads; // The extent of the gpu_thread loop directly inside.
+  ir::Expr threads; // The extent of its gpu_thread loop.
   /// Top-level LetStmts enclosing the nest, outermost first: the launcher evaluates them before
   /// `blocks`, and the kernel recomputes them.
   std::vector<std::pair<ir::Var, ir::Expr>> lets;
@@ -87,16 +90,6 @@ struct GpuKernel {
   std::vector<ir::Buffer> allocations;
 
   GpuScheduleKind schedule = GpuScheduleKind::Generic;
-  /// Vector: `laneBody` computes `lanes` points from vector index `vectorIndex` (reading the
-  /// stack copies in `vectorLoads` and writing `vectorStore.second`); `tail` computes one point
-  /// `tailIndex` (the scalar path: the tail, or every point when a pointer is misaligned);
-  /// `total` points in all.
-  int lanes = 0;
-  ir::Var vectorIndex, tailIndex;
-  ir::Expr total;
-  std::vector<std::pair<ir::Buffer, ir::Buffer>> vectorLoads; // (global, stack copy)
-  std::pair<ir::Buffer, ir::Buffer> vectorStore;              // (global, stack result)
-  ir::Stmt laneBody, tail;
   /// Rows: `rowCount` rows; `rowLets` bind the outer loop variables from `row`; `rowLength` (the
   /// first reduction's length) picks a warp (short rows) or the whole block (long rows) per row.
   ir::Var row;
@@ -144,9 +137,6 @@ struct GpuKernel {
   /// them) that cp.async fills two steps ahead. 0: mma.sync.
   int wgmmaStages = 0;
   static constexpr int64_t kWgmmaStageBytes = (128 + 256) * 64 * 2;
-  /// ReducePartials / ReduceFinal: the partial results (a heap buffer in `allocations`).
-  ir::Buffer partials;
-  int64_t partialCount = 0;
 };
 
 /// The GPU kernels of a func produced by mapToGpu. Throws tdsl::InternalError when the func has

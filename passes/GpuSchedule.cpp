@@ -4,6 +4,7 @@
 
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
+#include "passes/Pipeline.h"
 #include "support/Check.h"
 
 #include <algorithm>
@@ -422,6 +423,66 @@ private:
   }
 };
 
+/// A kernel in loop IR, simplified: for block in [0, blocks) gpu_block { <shared> for thread in
+/// [0, threads) gpu_thread { body } }.
+Stmt kernelNest(const Var &block, Expr blocks, const Var &thread, int threads, Stmt body,
+                const std::vector<Buffer> &shared = {}) {
+  Stmt inner = For::make(thread, intImm(threads), ForKind::GpuThread, std::move(body));
+  for (auto it = shared.rbegin(); it != shared.rend(); ++it)
+    inner = Allocate::make(*it, MemoryScope::Shared, inner);
+  return simplify(For::make(block, std::move(blocks), ForKind::GpuBlock, inner));
+}
+
+Expr isZero(const Var &v) { return Binary::make(BinaryOp::Eq, ref(v), intImm(0)); }
+
+/// `body` for q = first, first + step, ... below `count`, 8 points an iteration (unrolled, so
+/// that 8 loads are in flight) and still in increasing order of q.
+Stmt stridedLoop(const Var &q, const Expr &first, const Expr &step, const Expr &count,
+                 const Stmt &body) {
+  constexpr int64_t unroll = 8;
+  Var group = makeVar("g", Type::i64(), VarKind::Loop);
+  Var slot = makeVar("u", Type::i64(), VarKind::Loop);
+  Expr m = add(mul(ref(group), intImm(unroll)), ref(slot));
+  Stmt point = LetStmt::make(q, add(first, mul(m, step)),
+                             IfThenElse::make(Binary::make(BinaryOp::Lt, ref(q), count), body));
+  Expr groups =
+      Binary::make(BinaryOp::FloorDiv, add(count, sub(mul(intImm(unroll), step), intImm(1))),
+                   mul(intImm(unroll), step));
+  return For::make(group, groups, ForKind::Serial,
+                   For::make(slot, intImm(unroll), ForKind::Unrolled, point));
+}
+
+/// Shared memory for one value per warp of a block (the exchange of combineOverBlock).
+Buffer warpResults(DType dtype) {
+  return makeBuffer("warp_results", dtype, {intImm(32)}, BufferRole::Intermediate);
+}
+
+/// `acc[0]` combined with `op` over the block's threads (`thread` < T, T a multiple of 32 and at
+/// most 1024), in a fixed order: xor shuffles inside each warp, then the warps' results through
+/// `exchange` (shared, 32 elements) in warp order. Every thread ends with the same value.
+Stmt combineOverBlock(const Buffer &acc, BinaryOp op, const Var &thread, int threads,
+                      const Buffer &exchange) {
+  Expr value = Load::make(acc, intImm(0));
+  std::vector<Stmt> steps;
+  for (int mask = 16; mask > 0; mask /= 2)
+    steps.push_back(
+        Store::make(acc, intImm(0), Binary::make(op, value, WarpShuffle::make(value, mask))));
+  Expr lane = Binary::make(BinaryOp::Mod, ref(thread), intImm(32));
+  Expr warp = Binary::make(BinaryOp::FloorDiv, ref(thread), intImm(32));
+  // The first barrier keeps a block that runs again from overwriting what others still read.
+  steps.push_back(Barrier::make(BarrierScope::Block));
+  steps.push_back(IfThenElse::make(Binary::make(BinaryOp::Eq, lane, intImm(0)),
+                                   Store::make(exchange, warp, value)));
+  steps.push_back(Barrier::make(BarrierScope::Block));
+  steps.push_back(Store::make(acc, intImm(0), Load::make(exchange, intImm(0))));
+  Var w = makeVar("w", Type::i64(), VarKind::Loop);
+  steps.push_back(For::make(
+      w, intImm(threads / 32 - 1), ForKind::Serial,
+      Store::make(acc, intImm(0),
+                  Binary::make(op, value, Load::make(exchange, add(ref(w), intImm(1)))))));
+  return Block::make(steps);
+}
+
 class Scheduler {
 public:
   Scheduler(const LoweredFunc &func, const GpuTarget &target)
@@ -495,49 +556,83 @@ private:
 
     GpuKernel k = start(item);
     k.schedule = GpuScheduleKind::Vector;
-    k.lanes = 4;
-    k.total = product(c.extents());
-    k.vectorIndex = makeVar("v", Type::i64(), VarKind::Loop);
-    k.tailIndex =
-        makeVar(c.loops.size() == 1 ? c.loops[0]->var->name : "flat", Type::i64(), VarKind::Loop);
-    k.vectorStore = {st->buffer, makeBuffer(st->buffer->name + ".out", st->buffer->dtype,
-                                            {intImm(k.lanes)}, BufferRole::Intermediate)};
+    constexpr int lanes = 4;
+    Expr total = product(c.extents());
+    k.blocks = ceilDiv(ceilDiv(total, lanes), threads);
+    Var block = makeVar("block", Type::i64(), VarKind::Loop);
+    Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+    Var v = makeVar("v", Type::i64(), VarKind::Let);
+    Buffer out = makeBuffer(st->buffer->name + ".out", st->buffer->dtype, {intImm(lanes)},
+                            BufferRole::Intermediate);
+    auto lanesAt = [&](const Expr &first) { return Ramp::make(first, intImm(1), lanes); };
 
-    // The loads at the store's own position come from 16-byte vector loads.
+    // The loads at the store's own position come from 16-byte vector loads into stack copies.
     class LaneLoads : public IRMutator {
     public:
-      LaneLoads(const Store *st, GpuKernel &k) : st(st), k(k) {}
+      explicit LaneLoads(const Store *st) : st(st) {}
       int lane = 0;
+      std::vector<std::pair<Buffer, Buffer>> copies; // (global, stack copy)
 
     protected:
       Expr visitLoad(const Load *n, const Expr &self) override {
         if (n->predicate || n->buffer == st->buffer || byteSize(n->buffer->dtype) != 4 ||
             !ExprEqual()(n->index, st->index))
           return IRMutator::visitLoad(n, self);
-        for (const auto &[global, copy] : k.vectorLoads)
+        for (const auto &[global, copy] : copies)
           if (global == n->buffer)
             return Load::make(copy, intImm(lane));
-        Buffer copy = makeBuffer(n->buffer->name + ".in", n->buffer->dtype, {intImm(k.lanes)},
+        Buffer copy = makeBuffer(n->buffer->name + ".in", n->buffer->dtype, {intImm(lanes)},
                                  BufferRole::Intermediate);
-        k.vectorLoads.push_back({n->buffer, copy});
+        copies.push_back({n->buffer, copy});
         return Load::make(copy, intImm(lane));
       }
 
     private:
       const Store *st;
-      GpuKernel &k;
     };
-    LaneLoads laneLoads(st, k);
-    std::vector<Stmt> lanes;
-    for (int l = 0; l < k.lanes; ++l) {
+    LaneLoads laneLoads(st);
+    std::vector<Stmt> laneStores;
+    for (int l = 0; l < lanes; ++l) {
       laneLoads.lane = l;
-      Stmt store = Store::make(k.vectorStore.second, intImm(l), laneLoads.mutate(st->value));
-      Expr flat = add(mul(ref(k.vectorIndex), intImm(k.lanes)), intImm(l));
-      lanes.push_back(bindFlat(c.vars(), c.extents(), store, flat));
+      Stmt store = Store::make(out, intImm(l), laneLoads.mutate(st->value));
+      Expr flat = add(mul(ref(v), intImm(lanes)), intImm(l));
+      laneStores.push_back(bindFlat(c.vars(), c.extents(), store, flat));
     }
-    k.laneBody = Block::make(lanes);
-    k.tail = bindFlat(c.vars(), c.extents(), c.body, ref(k.tailIndex));
-    k.blocks = ceilDiv(ceilDiv(k.total, k.lanes), threads);
+    Expr first = mul(ref(v), intImm(lanes));
+    Stmt vectorBody = Allocate::make(
+        out, MemoryScope::Stack,
+        Block::make({Block::make(laneStores), Store::make(st->buffer, lanesAt(first),
+                                                          Load::make(out, lanesAt(intImm(0))))}));
+    Expr aligned = BufferAligned::make(st->buffer, 16);
+    for (auto it = laneLoads.copies.rbegin(); it != laneLoads.copies.rend(); ++it) {
+      const auto &[global, copy] = *it;
+      vectorBody = Allocate::make(
+          copy, MemoryScope::Stack,
+          Block::make({Store::make(copy, lanesAt(intImm(0)), Load::make(global, lanesAt(first))),
+                       vectorBody}));
+      aligned = Binary::make(BinaryOp::And, BufferAligned::make(global, 16), aligned);
+    }
+    // Every point runs the scalar path when a pointer is not 16-byte aligned (a caller's view),
+    // else only the points past the last whole vector: 4 a thread at most, coalesced.
+    Var vectors = makeVar("vectors", Type::i64(), VarKind::Let);
+    Var point =
+        makeVar(c.loops.size() == 1 ? c.loops[0]->var->name : "flat", Type::i64(), VarKind::Let);
+    Var m = makeVar("m", Type::i64(), VarKind::Loop);
+    Expr spread = add(mul(add(mul(ref(m), k.blocks), ref(block)), intImm(threads)), ref(thread));
+    Stmt tail = For::make(
+        m, intImm(lanes), ForKind::Unrolled,
+        LetStmt::make(point, add(mul(ref(vectors), intImm(lanes)), spread),
+                      IfThenElse::make(Binary::make(BinaryOp::Lt, ref(point), total),
+                                       bindFlat(c.vars(), c.extents(), c.body, ref(point)))));
+    Stmt body = LetStmt::make(
+        vectors,
+        Select::make(aligned, Binary::make(BinaryOp::FloorDiv, total, intImm(lanes)), intImm(0)),
+        LetStmt::make(
+            v, add(mul(ref(block), intImm(threads)), ref(thread)),
+            Block::make(
+                {IfThenElse::make(Binary::make(BinaryOp::Lt, ref(v), ref(vectors)), vectorBody),
+                 tail})));
+    k.nest = kernelNest(block, k.blocks, thread, threads, body);
     kernels.push_back(std::move(k));
     return true;
   }
@@ -636,27 +731,49 @@ private:
     int64_t parts = target.partialBlocks();
     Buffer partials = makeBuffer(r.acc->name + ".partials", r.acc->dtype, {intImm(parts)},
                                  BufferRole::Intermediate);
-    GpuRowItem ri;
-    ri.reduction = true;
-    ri.acc = r.acc;
-    ri.op = r.op;
-    ri.pre = r.pre;
-    ri.post = r.post;
-    ri.q = makeVar(r.inner.loops.size() == 1 ? r.inner.loops[0]->var->name : "q", Type::i64(),
-                   VarKind::Loop);
-    ri.innerCount = product(r.inner.extents());
-    ri.inner = bindFlat(r.inner.vars(), r.inner.extents(), r.inner.body, ref(ri.q));
+    Var q = makeVar(r.inner.loops.size() == 1 ? r.inner.loops[0]->var->name : "q", Type::i64(),
+                    VarKind::Let);
+    Expr count = product(r.inner.extents());
+    Stmt inner = bindFlat(r.inner.vars(), r.inner.extents(), r.inner.body, ref(q));
+    Expr acc = Load::make(r.acc, intImm(0));
 
+    // Stage 1: block b's thread t reduces the points b * T + t + m * (P * T), in order; the
+    // block's threads combine; thread 0 writes partial b.
     GpuKernel stage1 = start(item);
     stage1.schedule = GpuScheduleKind::ReducePartials;
     stage1.allocations.push_back(partials);
-    stage1.partials = partials;
-    stage1.partialCount = parts;
     stage1.blocks = intImm(parts);
-    stage1.items = {ri};
-    GpuKernel stage2 = stage1;
+    {
+      Var block = makeVar("block", Type::i64(), VarKind::Loop);
+      Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+      Buffer red = warpResults(r.acc->dtype);
+      Expr first = add(mul(ref(block), intImm(threads)), ref(thread));
+      Stmt body = Allocate::make(
+          r.acc, MemoryScope::Stack,
+          Block::make({r.pre, stridedLoop(q, first, intImm(parts * threads), count, inner),
+                       combineOverBlock(r.acc, r.op, thread, threads, red),
+                       IfThenElse::make(isZero(thread), Store::make(partials, ref(block), acc))}));
+      stage1.nest = kernelNest(block, stage1.blocks, thread, threads, body, {red});
+    }
+    // Stage 2: one block reduces the partials the same way; thread 0 runs the final store.
+    GpuKernel stage2 = start(item);
     stage2.schedule = GpuScheduleKind::ReduceFinal;
+    stage2.allocations.push_back(partials);
     stage2.blocks = intImm(1);
+    {
+      Var block = makeVar("block", Type::i64(), VarKind::Loop);
+      Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+      Buffer red = warpResults(r.acc->dtype);
+      Var p = makeVar("p", Type::i64(), VarKind::Let);
+      Stmt update =
+          Store::make(r.acc, intImm(0), Binary::make(r.op, acc, Load::make(partials, ref(p))));
+      Stmt body = Allocate::make(
+          r.acc, MemoryScope::Stack,
+          Block::make({r.pre, stridedLoop(p, ref(thread), intImm(threads), intImm(parts), update),
+                       combineOverBlock(r.acc, r.op, thread, threads, red),
+                       IfThenElse::make(isZero(thread), r.post)}));
+      stage2.nest = kernelNest(block, stage2.blocks, thread, threads, body, {red});
+    }
     kernels.push_back(std::move(stage1));
     kernels.push_back(std::move(stage2));
     return true;

@@ -269,11 +269,14 @@ private:
       TDSL_CHECK(!dependsOnLanes(e))
           << "vectorize: nested vectorization in " << where() << ": " << toString(e);
       return e;
+    case ExprKind::WarpShuffle:
+    case ExprKind::BufferAligned:
+      break;
     case ExprKind::Access:
     case ExprKind::Reduce:
       break;
     }
-    TDSL_UNREACHABLE("vectorize: tensor-level node in loop IR");
+    TDSL_UNREACHABLE("vectorize: tensor-level or GPU node in loop IR");
   }
 
   bool dependsOnLanes(const Expr &e) {
@@ -369,6 +372,8 @@ private:
       return letStmt(s->as<LetStmt>(), s);
     case StmtKind::IfThenElse:
       return ifThenElse(s->as<IfThenElse>(), s);
+    case StmtKind::Barrier:
+      break;
     }
     TDSL_UNREACHABLE("unknown statement kind");
   }

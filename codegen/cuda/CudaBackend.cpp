@@ -381,91 +381,18 @@ public:
     indent = 1;
     for (const std::string &l : letLines)
       line(l);
-    switch (kernel.schedule) {
-    case passes::GpuScheduleKind::Generic: {
-      const For *blockLoop = kernel.nest->as<For>();
-      const For *threadLoop = blockLoop->body->as<For>();
-      emitGridLoop(blockLoop, "blockIdx.x", "gridDim.x", [&] {
-        emitGridLoop(threadLoop, "threadIdx.x", "blockDim.x", [&] { emitStmt(threadLoop->body); });
-      });
-      break;
-    }
-    case passes::GpuScheduleKind::Vector:
-      emitVector(kernel);
-      break;
-    case passes::GpuScheduleKind::Rows:
+    if (kernel.nest)
+      emitStmt(kernel.nest);
+    else if (kernel.schedule == passes::GpuScheduleKind::Rows)
       emitRows(kernel);
-      break;
-    case passes::GpuScheduleKind::ReducePartials:
-    case passes::GpuScheduleKind::ReduceFinal:
-      emitFullReduction(kernel);
-      break;
-    case passes::GpuScheduleKind::Contraction:
+    else
       emitContraction(kernel);
-      break;
-    }
     os << "}\n";
   }
 
   // ---- schedules ----
 
   static std::string vectorType(DType t) { return t == DType::F32 ? "float4" : "int4"; }
-
-  /// Elementwise: 4 points a thread through 16-byte loads and stores when every vector-accessed
-  /// pointer is 16-byte aligned; a scalar grid-stride loop for the rest (or for all points).
-  void emitVector(const passes::GpuKernel &k) {
-    line("const long long tdsl_n = " + emitExpr(k.total).text + ";");
-    std::string ptrs;
-    std::vector<Buffer> all;
-    for (const auto &[global, copy] : k.vectorLoads)
-      all.push_back(global);
-    all.push_back(k.vectorStore.first);
-    for (const Buffer &b : all)
-      ptrs += (ptrs.empty() ? "" : " | ") + std::string("(unsigned long long)") + bufferName(b);
-    line("const bool tdsl_aligned = ((" + ptrs + ") & 15ull) == 0;");
-    line("const long long tdsl_nv = tdsl_aligned ? tdsl_n / " + std::to_string(k.lanes) + " : 0;");
-    std::string v = bindVar(k.vectorIndex);
-    indexVars.insert(k.vectorIndex.get());
-    nonNegVars.insert(k.vectorIndex.get());
-    line("for (long long " + v + " = blockIdx.x * (long long)blockDim.x + threadIdx.x; " + v +
-         " < tdsl_nv; " + v + " += (long long)gridDim.x * blockDim.x) {");
-    ++indent;
-    const char *fields[] = {"x", "y", "z", "w"};
-    for (const auto &[global, copy] : k.vectorLoads) {
-      std::string c = bindBuffer(copy), vt = vectorType(global->dtype);
-      std::string tmp = c + "_v";
-      line(cType(copy->dtype) + " " + c + "[" + std::to_string(k.lanes) + "];");
-      line("{");
-      line("  const " + vt + " " + tmp + " = ((const " + vt + " *)" + bufferName(global) + ")[" +
-           v + "];");
-      for (int l = 0; l < k.lanes; ++l)
-        line("  " + c + "[" + std::to_string(l) + "] = " + tmp + "." + fields[l] + ";");
-      line("}");
-    }
-    const Buffer &out = k.vectorStore.second;
-    std::string o = bindBuffer(out);
-    line(cType(out->dtype) + " " + o + "[" + std::to_string(k.lanes) + "];");
-    emitStmt(k.laneBody);
-    std::string vt = vectorType(out->dtype);
-    line("{");
-    line("  " + vt + " " + o + "_v;");
-    for (int l = 0; l < k.lanes; ++l)
-      line("  " + o + "_v." + fields[l] + " = " + o + "[" + std::to_string(l) + "];");
-    line("  ((" + vt + " *)" + bufferName(k.vectorStore.first) + ")[" + v + "] = " + o + "_v;");
-    line("}");
-    --indent;
-    line("}");
-    std::string t = bindVar(k.tailIndex);
-    indexVars.insert(k.tailIndex.get());
-    nonNegVars.insert(k.tailIndex.get());
-    line("for (long long " + t + " = tdsl_nv * " + std::to_string(k.lanes) +
-         " + blockIdx.x * (long long)blockDim.x + threadIdx.x; " + t + " < tdsl_n; " + t +
-         " += (long long)gridDim.x * blockDim.x) {");
-    ++indent;
-    emitStmt(k.tail);
-    --indent;
-    line("}");
-  }
 
   /// `acc[0] = acc[0] op other` over the threads `tdsl_lane` in [0, `width`) of a row: xor
   /// shuffles inside each warp, then (when the row spans several warps) the warps' results
@@ -1340,40 +1267,6 @@ public:
     line("}");
   }
 
-  /// Full reductions in two deterministic stages: block b reduces the points b * T + t +
-  /// m * B * T (fixed B = partialCount blocks) into partials[b]; then one block reduces the
-  /// partials in a fixed order and runs the reduction's final store.
-  void emitFullReduction(const passes::GpuKernel &k) {
-    const passes::GpuRowItem &item = k.items.at(0);
-    std::string parts = std::to_string(k.partialCount);
-    line("const int tdsl_lane = (int)threadIdx.x;");
-    line(cType(item.acc->dtype) + " " + bindBuffer(item.acc) + "[1];");
-    emitStmt(item.pre);
-    std::string acc = emitExpr(Load::make(item.acc, intImm(0))).text;
-    std::string partials = bufferName(k.partials);
-    if (k.schedule == passes::GpuScheduleKind::ReducePartials) {
-      emitStrided(item, "blockIdx.x * (long long)blockDim.x + threadIdx.x",
-                  parts + "LL * blockDim.x");
-      emitCombine(item, "(int)blockDim.x");
-      line("if (threadIdx.x == 0) " + partials + "[blockIdx.x] = " + acc + ";");
-      return;
-    }
-    Var other = makeVar("part", Type::scalar(item.acc->dtype), VarKind::Let);
-    std::string o = bindVar(other);
-    std::string combined =
-        emitExpr(Binary::make(item.op, Load::make(item.acc, intImm(0)), ref(other))).text;
-    line("for (int tdsl_p = threadIdx.x; tdsl_p < " + parts + "; tdsl_p += blockDim.x) {");
-    line("  const " + cType(item.acc->dtype) + " " + o + " = " + partials + "[tdsl_p];");
-    line("  " + acc + " = " + combined + ";");
-    line("}");
-    emitCombine(item, "(int)blockDim.x");
-    line("if (threadIdx.x == 0) {");
-    ++indent;
-    emitStmt(item.post);
-    --indent;
-    line("}");
-  }
-
 private:
   const LoweredFunc &func;
   std::vector<Buffer> heap;
@@ -1390,6 +1283,8 @@ private:
   /// by the slot tdsl_m) and the member's element variable q (their only index).
   std::set<const BufferNode *> registerBuffers;
   const VarNode *registerIndex = nullptr;
+  /// Arrays allocated on the stack (registers or local memory), as opposed to global memory.
+  std::set<const BufferNode *> stackBuffers;
 
   /// Whether `s` loads or stores one of `buffers`.
   static bool touches(const Stmt &s, const std::set<const BufferNode *> &buffers) {
@@ -1417,6 +1312,7 @@ private:
     indexVars.clear();
     nonNegVars.clear();
     indexMemo.clear();
+    stackBuffers.clear();
   }
 
   void line(const std::string &text) { os << std::string(2 * indent, ' ') << text << "\n"; }
@@ -1671,6 +1567,16 @@ private:
                   paren(zeroOf(l->type.dtype), PrecTernary + 1),
               PrecTernary};
     }
+    case ExprKind::WarpShuffle: {
+      const WarpShuffle *w = e->as<WarpShuffle>();
+      return call("tdsl_shfl_xor", {emitExpr(w->value), {std::to_string(w->xorMask), PrecAtom}});
+    }
+    case ExprKind::BufferAligned: {
+      const BufferAligned *a = e->as<BufferAligned>();
+      return {"((unsigned long long)" + bufferName(a->buffer) + " & " +
+                  std::to_string(a->bytes - 1) + "ull) == 0",
+              PrecEq};
+    }
     case ExprKind::Ramp:
     case ExprKind::Broadcast:
     case ExprKind::VectorReduce:
@@ -1839,6 +1745,45 @@ private:
     line("}");
   }
 
+  /// `dst[ramp(b, 1, 4)] = src[ramp(c, 1, 4)]` of 4-byte elements between a global buffer and a
+  /// stack array: one 16-byte access of global memory (the schedule checked its alignment).
+  void emitVectorCopy(const Store *st) {
+    const Load *l = as<Load>(st->value);
+    const Ramp *to = as<Ramp>(st->index), *from = l ? as<Ramp>(l->index) : nullptr;
+    auto dense = [](const Ramp *r) {
+      const IntImm *stride = r ? as<IntImm>(r->stride) : nullptr;
+      return stride && stride->value == 1 && r->lanes == 4;
+    };
+    bool toStack = stackBuffers.count(st->buffer.get()) > 0;
+    if (!l || l->predicate || st->predicate || !dense(to) || !dense(from) ||
+        byteSize(st->buffer->dtype) != 4 || toStack == (stackBuffers.count(l->buffer.get()) > 0))
+      unsupported("vector store to " + st->buffer->name);
+    const char *fields[] = {"x", "y", "z", "w"};
+    std::string vt = vectorType(st->buffer->dtype);
+    auto element = [&](const Ramp *r, int lane) {
+      if (const IntImm *c = as<IntImm>(r->base))
+        return std::to_string(c->value + lane);
+      return paren(emitExpr(r->base), PrecAdd) + " + " + std::to_string(lane);
+    };
+    line("{");
+    ++indent;
+    if (toStack) {
+      line("const " + vt + " tdsl_v = *(const " + vt + " *)(" + bufferName(l->buffer) + " + " +
+           paren(emitExpr(from->base), PrecAdd) + ");");
+      for (int lane = 0; lane < 4; ++lane)
+        line(bufferName(st->buffer) + "[" + element(to, lane) + "] = tdsl_v." + fields[lane] + ";");
+    } else {
+      line(vt + " tdsl_v;");
+      for (int lane = 0; lane < 4; ++lane)
+        line(std::string("tdsl_v.") + fields[lane] + " = " + bufferName(l->buffer) + "[" +
+             element(from, lane) + "];");
+      line("*(" + vt + " *)(" + bufferName(st->buffer) + " + " +
+           paren(emitExpr(to->base), PrecAdd) + ") = tdsl_v;");
+    }
+    --indent;
+    line("}");
+  }
+
   void emitStmt(const Stmt &s) {
     switch (s->kind) {
     case StmtKind::Block:
@@ -1847,8 +1792,20 @@ private:
       return;
     case StmtKind::For: {
       const For *f = s->as<For>();
-      if (f->kind == ForKind::GpuBlock || f->kind == ForKind::GpuThread)
-        TDSL_UNREACHABLE("GPU loop nested inside a GPU kernel");
+      if (f->kind == ForKind::GpuBlock) // The launch may have fewer blocks than iterations.
+        return emitGridLoop(f, "blockIdx.x", "gridDim.x", [&] { emitStmt(f->body); });
+      if (f->kind == ForKind::GpuThread) { // The launch has one thread per iteration.
+        std::string name = bindVar(f->var);
+        indexVars.insert(f->var.get());
+        nonNegVars.insert(f->var.get());
+        line("{");
+        ++indent;
+        line("const long long " + name + " = threadIdx.x;");
+        emitStmt(f->body);
+        --indent;
+        line("}");
+        return;
+      }
       std::string extent = paren(emitExpr(f->extent), PrecAdd);
       std::string name = bindVar(f->var);
       indexVars.insert(f->var.get());
@@ -1865,7 +1822,7 @@ private:
     case StmtKind::Store: {
       const Store *st = s->as<Store>();
       if (st->value->type.isVector())
-        unsupported("vector store to " + st->buffer->name);
+        return emitVectorCopy(st);
       std::string text = bufferName(st->buffer) + "[" + elementIndex(st->buffer, st->index) +
                          "] = " + emitExpr(st->value).text + ";";
       if (st->predicate)
@@ -1873,23 +1830,28 @@ private:
       line(text);
       return;
     }
+    case StmtKind::Barrier:
+      line(s->as<Barrier>()->scope == BarrierScope::Block ? "__syncthreads();" : "__syncwarp();");
+      return;
     case StmtKind::Allocate: {
       const Allocate *a = s->as<Allocate>();
-      if (a->scope != MemoryScope::Stack)
-        unsupported(std::string(a->scope == MemoryScope::Heap ? "heap" : "shared") +
-                    " allocation of '" + a->buffer->name + "'");
+      if (a->scope == MemoryScope::Heap)
+        unsupported("heap allocation of '" + a->buffer->name + "' inside a kernel");
       int64_t size = 1;
       for (const Expr &d : a->buffer->shape) {
         const IntImm *c = as<IntImm>(d);
         if (!c || c->value < 0 || __builtin_mul_overflow(size, c->value, &size))
-          unsupported("stack allocation of '" + a->buffer->name + "' with a non-constant size");
+          unsupported("allocation of '" + a->buffer->name + "' with a non-constant size");
       }
       if (size > 4096)
-        unsupported("stack allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
+        unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");
       std::string name = bindBuffer(a->buffer);
-      line(cType(a->buffer->dtype) + " " + name + "[" + std::to_string(std::max<int64_t>(size, 1)) +
+      line(std::string(a->scope == MemoryScope::Shared ? "__shared__ " : "") +
+           cType(a->buffer->dtype) + " " + name + "[" + std::to_string(std::max<int64_t>(size, 1)) +
            "];");
+      if (a->scope == MemoryScope::Stack)
+        stackBuffers.insert(a->buffer.get());
       emitStmt(a->body);
       return;
     }

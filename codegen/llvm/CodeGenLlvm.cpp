@@ -1073,6 +1073,15 @@ llvm::Value *CodeGenLlvm::emitShuffle(const ir::Shuffle &node) {
   return b.CreateShuffleVector(emit(node.a), emit(node.b), node.indices);
 }
 
+// The GPU's own nodes: a CPU nest never holds them (the CPU lowering makes none).
+llvm::Value *CodeGenLlvm::emitWarpShuffle(const ir::WarpShuffle &) {
+  TDSL_UNREACHABLE("a warp shuffle in a CPU nest");
+}
+
+llvm::Value *CodeGenLlvm::emitBufferAligned(const ir::BufferAligned &) {
+  TDSL_UNREACHABLE("an alignment test in a CPU nest");
+}
+
 llvm::Value *CodeGenLlvm::emitVectorReduce(const ir::VectorReduce &node) {
   llvm::Value *v = emit(node.value);
   Type t = node.value->type;
@@ -1159,6 +1168,8 @@ void CodeGenLlvm::emit(const ir::Stmt &s) {
   }
   TDSL_UNREACHABLE("unknown statement kind");
 }
+
+void CodeGenLlvm::emitBarrier(const ir::Barrier &) { TDSL_UNREACHABLE("a barrier in a CPU nest"); }
 
 // for (v = 0; v < extent; ++v), rotated: the test sits at the bottom, guarded once on entry.
 // A parallel loop runs the same loop over each thread's share of [0, extent).
