@@ -61,6 +61,8 @@ std::string scheduleName(GpuScheduleKind kind) {
     return "generic";
   case GpuScheduleKind::Vector:
     return "vector";
+  case GpuScheduleKind::Permutation:
+    return "permutation";
   case GpuScheduleKind::Rows:
     return "rows";
   case GpuScheduleKind::ReducePartials:
@@ -499,6 +501,8 @@ public:
       if (used == 0)
         used = tryFullReduction(i) ? 1 : 0;
       if (used == 0)
+        used = tryTiledPermutation(i) ? 1 : 0;
+      if (used == 0)
         used = tryVector(i) ? 1 : 0;
       if (used == 0) {
         generic(items[i]);
@@ -633,6 +637,149 @@ private:
                 {IfThenElse::make(Binary::make(BinaryOp::Lt, ref(v), ref(vectors)), vectorBody),
                  tail})));
     k.nest = kernelNest(block, k.blocks, thread, threads, body);
+    kernels.push_back(std::move(k));
+    return true;
+  }
+
+  // ---- permutations ----
+
+  /// An elementwise nest (stored at its row-major position) with reads strided along its
+  /// innermost loop but contiguous along another loop `r` (a transpose, NCHW to NHWC): each
+  /// block takes a 32x32 tile of (r, innermost) through shared memory, reading it with
+  /// consecutive threads along r and storing with consecutive threads along the innermost loop,
+  /// so that both sides are coalesced. The tile's rows are padded to 33 elements: the column
+  /// reads of the second phase fall in distinct banks.
+  bool tryTiledPermutation(size_t i) {
+    constexpr int64_t tile = 32;
+    const Item &item = items[i];
+    Chain c = peel(item.stmt);
+    if (c.loops.size() < 2 || threads % tile != 0 || (tile * tile) % threads != 0)
+      return false;
+    const Store *st = as<Store>(c.body);
+    if (!st || st->predicate || st->value->type.isVector())
+      return false;
+    std::vector<Var> vars = c.vars();
+    std::vector<Expr> index;
+    for (const Var &v : vars)
+      index.push_back(ref(v));
+    if (!equal(st->index, linear(index, c.extents())) || selfDependent(c.body))
+      return false;
+
+    // The reads to tile: strided along the innermost loop, contiguous along one other loop (the
+    // loop most such reads share).
+    const Var &innermost = vars.back();
+    Accesses reads;
+    reads.visit(st->value);
+    std::map<size_t, std::vector<Expr>> byLoop;
+    for (const Accesses::Access &a : reads.list) {
+      if (!usesAny(a.index, {innermost}))
+        continue;
+      Expr load = Load::make(a.buffer, a.index);
+      if (contiguousLoad(load, innermost))
+        continue;
+      for (size_t r = 0; r + 1 < vars.size(); ++r)
+        if (contiguousLoad(load, vars[r])) {
+          std::vector<Expr> &tiled = byLoop[r];
+          if (std::none_of(tiled.begin(), tiled.end(),
+                           [&](const Expr &t) { return equal(t, load); }))
+            tiled.push_back(load);
+        }
+    }
+    if (byLoop.empty())
+      return false;
+    auto best = std::max_element(byLoop.begin(), byLoop.end(), [](const auto &a, const auto &b) {
+      return a.second.size() < b.second.size();
+    });
+    size_t r = best->first;
+    const std::vector<Expr> &tiled = best->second;
+    if (tiled.size() > 4) // Shared memory for at most 4 tiles (17 KiB in f32).
+      return false;
+
+    GpuKernel k = start(item);
+    k.schedule = GpuScheduleKind::Permutation;
+    Var block = makeVar("block", Type::i64(), VarKind::Loop);
+    Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+    // Blocks over the other loops and the tiles of (r, innermost), row-major.
+    std::vector<Var> blockVars;
+    std::vector<Expr> blockExtents;
+    for (size_t l = 0; l + 1 < vars.size(); ++l)
+      if (l != r) {
+        blockVars.push_back(vars[l]);
+        blockExtents.push_back(c.loops[l]->extent);
+      }
+    Var tileR = makeVar("tile_" + vars[r]->name, Type::i64(), VarKind::Let);
+    Var tileI = makeVar("tile_" + innermost->name, Type::i64(), VarKind::Let);
+    Expr extentR = c.loops[r]->extent, extentI = c.loops.back()->extent;
+    blockVars.insert(blockVars.end(), {tileR, tileI});
+    blockExtents.insert(blockExtents.end(), {ceilDiv(extentR, tile), ceilDiv(extentI, tile)});
+    k.blocks = product(blockExtents);
+
+    std::vector<Buffer> tiles;
+    for (const Expr &load : tiled)
+      tiles.push_back(makeBuffer(as<Load>(load)->buffer->name + ".tile", load->type.dtype,
+                                 {intImm(tile * (tile + 1))}, BufferRole::Intermediate));
+    Var lane = makeVar("lane", Type::i64(), VarKind::Let);
+    Var row = makeVar("row", Type::i64(), VarKind::Let);
+    // Each phase covers the tile in steps of threads / 32 rows; `rows` is a thread's row.
+    Var step1 = makeVar("step", Type::i64(), VarKind::Loop),
+        step2 = makeVar("step", Type::i64(), VarKind::Loop);
+    auto rowsAt = [&](const Var &step) {
+      return add(ref(row), mul(ref(step), intImm(threads / tile)));
+    };
+    auto at = [&](const Var &tileVar, const Expr &offset) {
+      return add(mul(ref(tileVar), intImm(tile)), offset);
+    };
+    auto inside = [&](const Expr &posR, const Expr &posI) {
+      return Binary::make(BinaryOp::And, Binary::make(BinaryOp::Lt, posR, extentR),
+                          Binary::make(BinaryOp::Lt, posI, extentI));
+    };
+    auto steps = [&](const Var &step, const Stmt &body) {
+      return For::make(step, intImm(tile * tile / threads), ForKind::Unrolled, body);
+    };
+    // Phase 1: tile[ii][rr] = read at (r = tile_r * 32 + rr, innermost = tile_i * 32 + ii), rr
+    // the lane.
+    Expr rows = rowsAt(step1);
+    Expr posR1 = at(tileR, ref(lane)), posI1 = at(tileI, rows);
+    std::vector<Stmt> fill;
+    for (size_t t = 0; t < tiled.size(); ++t)
+      fill.push_back(Store::make(tiles[t], add(mul(rows, intImm(tile + 1)), ref(lane)),
+                                 substitute(tiled[t], {{vars[r], posR1}, {innermost, posI1}})));
+    Stmt phase1 = steps(step1, IfThenElse::make(inside(posR1, posI1), Block::make(fill)));
+    // Phase 2: the point (r = tile_r * 32 + rr, innermost = tile_i * 32 + lane), the tiled
+    // reads from tile[lane][rr].
+    class FromTiles : public IRMutator {
+    public:
+      FromTiles(const std::vector<Expr> &tiled, const std::vector<Buffer> &tiles, Expr at)
+          : tiled(tiled), tiles(tiles), at(std::move(at)) {}
+
+    protected:
+      Expr visitLoad(const Load *n, const Expr &self) override {
+        for (size_t t = 0; t < tiled.size(); ++t)
+          if (ExprEqual()(self, tiled[t]))
+            return Load::make(tiles[t], at);
+        return IRMutator::visitLoad(n, self);
+      }
+
+    private:
+      const std::vector<Expr> &tiled;
+      const std::vector<Buffer> &tiles;
+      Expr at;
+    };
+    rows = rowsAt(step2);
+    Expr posR2 = at(tileR, rows), posI2 = at(tileI, ref(lane));
+    FromTiles fromTiles(tiled, tiles, add(mul(ref(lane), intImm(tile + 1)), rows));
+    Stmt point = Store::make(st->buffer, st->index, fromTiles.mutate(st->value));
+    Stmt phase2 =
+        steps(step2, IfThenElse::make(inside(posR2, posI2),
+                                      substitute(point, {{vars[r], posR2}, {innermost, posI2}})));
+    // The last barrier keeps a block that runs again from refilling tiles still being read.
+    Stmt body = LetStmt::make(
+        lane, Binary::make(BinaryOp::Mod, ref(thread), intImm(tile)),
+        LetStmt::make(row, Binary::make(BinaryOp::FloorDiv, ref(thread), intImm(tile)),
+                      Block::make({phase1, Barrier::make(BarrierScope::Block), phase2,
+                                   Barrier::make(BarrierScope::Block)})));
+    body = bindFlat(blockVars, blockExtents, body, ref(block));
+    k.nest = kernelNest(block, k.blocks, thread, threads, body, tiles);
     kernels.push_back(std::move(k));
     return true;
   }

@@ -89,6 +89,16 @@ int main(int argc, char **argv) {
     row(name, ms, double(x.nbytes() + out[0].nbytes()), 0, ok);
   }
   {
+    // A permutation: 32x32 tiles through shared memory.
+    const int64_t s = quick ? 4096 : 8192;
+    Kernel k = m.kernel("transpose");
+    std::string ok = check(k, {Tensor::randn({37, 300}, DType::F32, 3)});
+    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({s, s}, DType::F32, 2));
+    std::vector<DeviceTensor> out = k.callDevice({x});
+    double ms = timeKernel(k, {x}, out, 10);
+    row("transpose", ms, 2.0 * x.nbytes(), 0, ok);
+  }
+  {
     // Two deterministic stages (partials per block, then one block): the 256M input.
     Kernel k = m.kernel("total");
     std::string ok = check(k, {Tensor::randn({5000}, DType::F32, 3)});

@@ -50,6 +50,10 @@ def rowsum(x):
     return x.sum(dim=1)
 
 
+def transpose(x):
+    return x.t().contiguous()
+
+
 def total(x):
     return x.sum()
 
@@ -65,11 +69,14 @@ def main():
     y = torch.empty_like(x)
     row("copy_d2d", median_ms(lambda: y.copy_(x)), 2 * x.numel() * 4, 0, "torch copy_")
     xr = torch.randn(R, C, device="cuda")
+    s = 4096 if quick else 8192
+    xs = torch.randn(s, s, device="cuda")
     cases = [("coscos", coscos, x, 2 * x.numel() * 4),
              ("gelu_tanh", gelu_tanh, x, 2 * x.numel() * 4),
              ("softmax", softmax, xr, 2 * xr.numel() * 4),
              ("layernorm", layernorm, xr, 2 * xr.numel() * 4),
              ("rowsum", rowsum, xr, xr.numel() * 4 + R * 4),
+             ("transpose", transpose, xs, 2 * xs.numel() * 4),
              ("total", total, x, x.numel() * 4)]
     for name, fn, inp, nbytes in cases:
         row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")

@@ -70,6 +70,15 @@ kernel mmta(a: bf16[K, M], b: bf16[K, N]) -> c: f32[M, N] {
 kernel total(x: f32[N]) -> t: f32 {
     t = sum(x[i] for i)
 }
+kernel transpose(x: f32[R, C]) -> y: f32[C, R] {
+    y[j, i] = x[i, j]
+}
+kernel nhwc(x: f16[B, C, H, W]) -> y: f16[B, H, W, C] {
+    y[b, h, w, c] = x[b, c, h, w]
+}
+kernel symm(x: f32[R, R], s: f32[R]) -> y: f32[R, R] {
+    y[i, j] = x[i, j] * s[j] + x[j, i]
+}
 kernel totals(x: f32[R, C], n: i32[R, C]) -> (m: f32, s: i32, avg: f32) {
     m = max(x[i, j] for i, j)
     s = sum(n[i, j] for i, j)
@@ -181,6 +190,38 @@ TEST(GpuSchedule, FullReductionsRunInTwoStages) {
   EXPECT_FALSE(contains(cuda, "atomic")) << cuda;
   std::string three = m.kernel("totals").dump(Stage::Cuda);
   EXPECT_TRUE(contains(three, "// totals_k5 (reduce-final)")) << three;
+}
+
+TEST(GpuSchedule, PermutationsGoThroughSharedMemoryTiles) {
+  Module m = module();
+  std::string t = m.kernel("transpose").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(t, "// transpose_k0 (permutation): (C + 31) // 32 * ((R + 31) // 32) "
+                          "blocks of 256 threads."))
+      << t;
+  // Read with consecutive threads along j (x's contiguous dim), padded rows of 33.
+  EXPECT_TRUE(contains(t, "__shared__ float x_tile[1056];")) << t;
+  EXPECT_TRUE(
+      contains(t, "x_tile[row * 33LL + step * 264LL + lane] = x[(tile_i * 32LL + row + step * 8LL) * C "
+                  "+ tile_j * 32LL + lane];"))
+      << t;
+  EXPECT_TRUE(contains(t, "= x_tile[lane * 33LL + row + step_1 * 8LL];")) << t;
+  EXPECT_TRUE(contains(t, "__syncthreads();")) << t;
+  // A layout change over 4 dims: the other loops become blocks; 16-bit tiles.
+  std::string n = m.kernel("nhwc").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(n, "// nhwc_k0 (permutation)")) << n;
+  EXPECT_TRUE(contains(n, "__shared__ tdsl_f16 x_tile[1056];")) << n;
+  // Only the transposed read goes through the tile; the others stay direct and coalesced.
+  std::string y = m.kernel("symm").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(y, "x[(tile_i * 32LL + row + step_1 * 8LL) * R + tile_j * 32LL + lane] * "
+                          "s[tile_j * 32LL + lane] + x_tile[lane * 33LL + row + step_1 * 8LL]"))
+      << y;
+  if (!codegen::nvrtcStatus().available)
+    GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
+  for (const char *name : {"transpose", "nhwc", "symm"}) {
+    std::string ptx = m.kernel(name).dump(Stage::Ptx);
+    EXPECT_TRUE(contains(ptx, "bar.sync")) << name;
+    EXPECT_TRUE(contains(ptx, ".shared")) << name;
+  }
 }
 
 TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
@@ -308,6 +349,23 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
     for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta"}) {
       Kernel k = m.kernel(name);
       expectMatches(k, k.randomInputs(shape, seed++), name + at);
+    }
+  }
+  for (auto [rows, cols] :
+       {std::pair<int64_t, int64_t>{1, 1}, {1, 70}, {31, 33}, {65, 47}, {256, 96}, {33, 1}}) {
+    std::string at = " " + std::to_string(rows) + "x" + std::to_string(cols);
+    std::map<std::string, int64_t> shape = {
+        {"R", rows}, {"C", cols}, {"B", 2}, {"H", 3}, {"W", rows}};
+    for (const char *name : {"transpose", "nhwc", "symm"}) {
+      Kernel k = m.kernel(name);
+      std::map<std::string, int64_t> mine = shape;
+      if (std::string(name) == "symm")
+        mine.erase("C");
+      if (std::string(name) != "nhwc")
+        mine.erase("B"), mine.erase("H"), mine.erase("W");
+      else
+        mine.erase("R");
+      expectMatches(k, k.randomInputs(mine, seed++), name + at);
     }
   }
   for (int64_t rows : {1, 3, 37}) {

@@ -196,3 +196,69 @@ TEST(Verifier, RejectsRebindingAVariableInItsOwnScope) {
 
 } // namespace
 } // namespace tdsl::ir
+
+namespace tdsl::ir {
+namespace {
+
+/// A GPU kernel over y: for block in [0, N) gpu_block { <shared> for thread in [0, threads)
+/// gpu_thread { body } }.
+struct GpuFunc : Func {
+  Var block = makeVar("block", Type::i64(), VarKind::Loop);
+  Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+  Buffer shared = makeBuffer("s", DType::F32, {imm(32)}, BufferRole::Intermediate);
+
+  LoweredFunc kernel(Stmt body, Expr threads = imm(32)) {
+    Stmt t = For::make(thread, std::move(threads), ForKind::GpuThread, std::move(body));
+    return with(
+        For::make(block, vr(n), ForKind::GpuBlock, Allocate::make(shared, MemoryScope::Shared, t)));
+  }
+};
+
+TEST(Verifier, AcceptsAGpuKernelWithBarriersShuffleAndSharedMemory) {
+  GpuFunc f;
+  Expr x = Load::make(f.x, vr(f.block));
+  Stmt body = Block::make(
+      {Store::make(f.shared, vr(f.thread), bin(BinaryOp::Add, x, WarpShuffle::make(x, 16))),
+       Barrier::make(BarrierScope::Block),
+       IfThenElse::make(BufferAligned::make(f.y, 16),
+                        Store::make(f.y, vr(f.block), Load::make(f.shared, imm(0))))});
+  LoweredFunc k = f.kernel(body);
+  EXPECT_EQ(failure([&] { verify(k); }), "");
+  std::string text = toString(k);
+  EXPECT_NE(text.find("warp_xor(x[block], 16)"), std::string::npos) << text;
+  EXPECT_NE(text.find("barrier\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("if (aligned(y, 16))"), std::string::npos) << text;
+  EXPECT_NE(text.find("allocate s: f32[32] shared"), std::string::npos) << text;
+}
+
+TEST(Verifier, RejectsGpuNodesOutsideTheBlocksThreads) {
+  Func f;
+  Stmt barrier = For::make(f.i, vr(f.n), ForKind::Serial, Barrier::make(BarrierScope::Block));
+  EXPECT_REJECTED(verify(f.with(barrier)), "barrier outside a gpu_thread loop");
+  Expr x = Load::make(f.x, vr(f.i));
+  Stmt shuffle =
+      For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.y, vr(f.i), WarpShuffle::make(x, 1)));
+  EXPECT_REJECTED(verify(f.with(shuffle)), "warp shuffle outside a gpu_thread loop");
+  Stmt threads = For::make(f.i, imm(32), ForKind::GpuThread, Store::make(f.y, vr(f.i), x));
+  EXPECT_REJECTED(verify(f.with(threads)), "gpu_thread loop outside a gpu_block loop");
+}
+
+TEST(Verifier, RejectsABlockOfThreadsItCannotLaunch) {
+  GpuFunc f;
+  Stmt store = Store::make(f.y, vr(f.block), fimm(0.0));
+  EXPECT_REJECTED(verify(f.kernel(store, vr(f.n))),
+                  "gpu_thread loop whose extent is not a constant in [1, 1024]");
+  EXPECT_REJECTED(verify(f.kernel(store, imm(2048))),
+                  "gpu_thread loop whose extent is not a constant in [1, 1024]");
+  // Shared memory belongs to the block, not to one thread.
+  Buffer mine = makeBuffer("mine", DType::F32, {imm(4)}, BufferRole::Intermediate);
+  Stmt perThread = Allocate::make(mine, MemoryScope::Shared, store);
+  EXPECT_REJECTED(verify(f.kernel(perThread)), "shared allocation of mine outside a block's scope");
+  // A kernel inside a kernel.
+  Stmt nested =
+      For::make(makeVar("b2", Type::i64(), VarKind::Loop), imm(2), ForKind::GpuBlock, store);
+  EXPECT_REJECTED(verify(f.kernel(nested)), "gpu_block loop inside a GPU loop");
+}
+
+} // namespace
+} // namespace tdsl::ir
