@@ -246,6 +246,15 @@ bool hasLoad(const Expr &e) {
   return !a.list.empty();
 }
 
+bool containsLoop(const Stmt &s) {
+  struct Finder : IRVisitor {
+    bool found = false;
+    void visitFor(const For *) override { found = true; }
+  } finder;
+  finder.visit(s);
+  return finder.found;
+}
+
 void flatten(const Stmt &s, std::vector<std::pair<Var, Expr>> &lets,
              std::vector<Buffer> &allocations, std::vector<Item> &out) {
   if (const Block *b = s->as<Block>()) {
@@ -373,9 +382,10 @@ bool selfDependent(const Stmt &s) {
 /// One member of a row group, with its outer loop variables replaced by the group's row lets.
 struct RowMember {
   bool reduction = false;
-  Reduction red; // When a reduction (outer vars replaced).
-  Chain inner;   // The inner loops (elementwise: body is the store).
-  Stmt body;     // Everything inside the outer loops (outer vars replaced).
+  bool perRow = false; // No inner loop: one value per row (`r[i] = rsqrt(ms[i] + eps)`).
+  Reduction red;       // When a reduction (outer vars replaced).
+  Chain inner;         // The inner loops (elementwise: body is the store).
+  Stmt body;           // Everything inside the outer loops (outer vars replaced).
 };
 
 /// Accesses `b[row * E + q]` of the row buffers become `local[q]`.
@@ -951,6 +961,11 @@ private:
       return contiguousIn(m.red.inner.body, m.red.inner.loops[0]->var);
     }
     m.inner = peel(m.body);
+    if (m.inner.loops.empty()) {
+      // A value per row: it joins the final stores of the reduction before it.
+      m.perRow = !containsLoop(m.body);
+      return m.perRow;
+    }
     if (m.inner.loops.size() != 1 || !as<Store>(m.inner.body))
       return false;
     return !usesAny(m.inner.loops[0]->extent, rowVars);
@@ -967,13 +982,13 @@ private:
           written.insert(b);
     }
     for (const RowMember &m : members) {
-      const For *loop = m.reduction ? m.red.inner.loops[0] : m.inner.loops[0];
+      const For *loop = m.perRow ? nullptr : m.reduction ? m.red.inner.loops[0] : m.inner.loops[0];
       for (const auto &a : accessesOf(m.body).list) {
         if (!written.count(a.buffer.get()))
           continue;
         if (equal(a.index, rowLinear))
           continue;
-        if (!equal(a.index, add(mul(rowLinear, loop->extent), ref(loop->var))))
+        if (!loop || !equal(a.index, add(mul(rowLinear, loop->extent), ref(loop->var))))
           return false;
         // The row's length must be what the buffer's accesses assume everywhere.
       }
@@ -1014,8 +1029,14 @@ private:
     };
     for (size_t mi = 0; mi < members.size(); ++mi) {
       const RowMember &m = members[mi];
-      const For *loop = m.reduction ? m.red.inner.loops[0] : m.inner.loops[0];
       Accesses a = accessesOf(m.body);
+      if (m.perRow) { // Its accesses are per-row values, never a row buffer's elements.
+        for (const auto &acc : a.list)
+          if (!a.local.count(acc.buffer.get()))
+            find(acc.buffer).ok = false;
+        continue;
+      }
+      const For *loop = m.reduction ? m.red.inner.loops[0] : m.inner.loops[0];
       Expr want = add(mul(rowLinear, loop->extent), ref(loop->var));
       for (const auto &acc : a.list) {
         if (a.local.count(acc.buffer.get()))
@@ -1144,7 +1165,8 @@ private:
           break;
       }
       RowMember m;
-      if (!member(items[next], extents, rowVars, m))
+      if (!member(items[next], extents, rowVars, m) ||
+          (m.perRow && (members.empty() || !members.back().reduction)))
         break;
       members.push_back(m);
       if (!rowLocal(members, rowLinear)) {
@@ -1211,9 +1233,16 @@ private:
         Buffer reg = makeBuffer(b->name + ".r", b->dtype, {intImm(1)}, BufferRole::Intermediate);
         rewrite.scalars[node] = reg;
         k.rowRegisters.push_back(reg);
+        // No longer memory: the kernel neither takes nor allocates it.
+        std::erase(k.allocations, b);
       }
     }
     for (const RowMember &m : members) {
+      if (m.perRow) { // Every thread of the row holds the reduction's value: all compute it.
+        GpuRowItem &reduction = k.items.back();
+        reduction.post = Block::make({reduction.post, rewrite.mutate(m.body)});
+        continue;
+      }
       GpuRowItem ri;
       ri.reduction = m.reduction;
       const Chain &inner = m.reduction ? m.red.inner : m.inner;

@@ -52,6 +52,10 @@ kernel layernorm(x: f32[R, C]) -> y: f32[R, C] {
     var[i] = mean((x[i, j] - mu[i]) * (x[i, j] - mu[i]) for j)
     y[i, j] = (x[i, j] - mu[i]) * rsqrt(var[i] + 1e-5)
 }
+kernel rmsnorm(x: f32[R, C], w: f32[C]) -> y: f32[R, C] {
+    r[i] = rsqrt(mean(x[i, j] * x[i, j] for j) + 1e-6)
+    y[i, j] = x[i, j] * r[i] * w[j]
+}
 kernel mm(a: f32[M, K], b: f32[K, N], bias: f32[N]) -> c: f32[M, N] {
     c[i, j] = relu(sum(a[i, k] * b[k, j] for k) + bias[j])
 }
@@ -121,6 +125,13 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   EXPECT_TRUE(contains(cuda, "const int tdsl_L = C <= 1024 ? 32 : (int)blockDim.x;")) << cuda;
   EXPECT_TRUE(contains(cuda, "tdsl_shfl_xor(s_acc[0LL], tdsl_o)")) << cuda;
   EXPECT_FALSE(contains(cuda, "rowsum_k1")) << cuda;
+  // A value per row after a reduction (a named r[i]) joins the group: one launch, as inlined;
+  // what becomes registers is no longer a device allocation.
+  std::string rms = m.kernel("rmsnorm").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(rms, "// rmsnorm_k0 (rows)")) << rms;
+  EXPECT_FALSE(contains(rms, "rmsnorm_k1")) << rms;
+  EXPECT_TRUE(contains(rms, "float r_r[1];")) << rms;
+  EXPECT_FALSE(contains(rms, "float *r,")) << rms;
   // Softmax and layernorm: the whole group in one kernel, members separated by barriers.
   for (const char *name : {"softmax", "layernorm"}) {
     std::string text = m.kernel(name).dump(Stage::Cuda);
@@ -137,8 +148,9 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   EXPECT_TRUE(contains(softmax, "x_row_3[tdsl_q] = x[i_3 * C + tdsl_q];")) << softmax;
   // The row's maximum stays in a register of every thread of the row.
   EXPECT_TRUE(contains(softmax, "e_row_3[j_6] = expf(x_row_3[j_6] - e_max0_r_3[0LL]);")) << softmax;
-  // Intermediates are not __restrict__ (written and read by one kernel).
-  EXPECT_TRUE(contains(softmax, "float *e_max0, float *e, float *y_sum0")) << softmax;
+  // Intermediates are not __restrict__ (written and read by one kernel); the per-row values
+  // live in registers only, not in device memory.
+  EXPECT_TRUE(contains(softmax, "float *__restrict__ y, float *e, long long R")) << softmax;
   // Several reductions of several types over the same rows: one kernel.
   std::string stats = m.kernel("rowstats").dump(Stage::Cuda);
   EXPECT_TRUE(contains(stats, "// rowstats_k0 (rows)")) << stats;
@@ -200,9 +212,9 @@ TEST(GpuSchedule, PermutationsGoThroughSharedMemoryTiles) {
       << t;
   // Read with consecutive threads along j (x's contiguous dim), padded rows of 33.
   EXPECT_TRUE(contains(t, "__shared__ float x_tile[1056];")) << t;
-  EXPECT_TRUE(
-      contains(t, "x_tile[row * 33LL + step * 264LL + lane] = x[(tile_i * 32LL + row + step * 8LL) * C "
-                  "+ tile_j * 32LL + lane];"))
+  EXPECT_TRUE(contains(
+      t, "x_tile[row * 33LL + step * 264LL + lane] = x[(tile_i * 32LL + row + step * 8LL) * C "
+         "+ tile_j * 32LL + lane];"))
       << t;
   EXPECT_TRUE(contains(t, "= x_tile[lane * 33LL + row + step_1 * 8LL];")) << t;
   EXPECT_TRUE(contains(t, "__syncthreads();")) << t;
@@ -373,7 +385,7 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
       std::string at = " " + std::to_string(rows) + "x" + std::to_string(cols);
       std::map<std::string, int64_t> shape = {{"R", rows}, {"C", cols}};
       for (const char *name :
-           {"addi", "bias", "rowsum", "rowstats", "softmax", "layernorm", "totals"}) {
+           {"addi", "bias", "rowsum", "rowstats", "softmax", "layernorm", "rmsnorm", "totals"}) {
         Kernel k = m.kernel(name);
         expectMatches(k, k.randomInputs(shape, seed++), name + at);
       }
