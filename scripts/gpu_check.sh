@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The GPU check: runs the CUDA tests (the end-to-end suite on the GPU against the interpreter,
-# the runtime tests, the codegen launch tests) and the GPU benchmarks (tdsl vs PyTorch eager,
-# torch.compile, cuBLAS and a device copy), then prints a short table. Logs and CSVs go to
-# $OUT (or ./gpu-check-out).
+# the runtime tests, the codegen launch tests), 2,000 random programs of the differential tester
+# on the GPU against the interpreter (tests/difftest, --target cuda), and the GPU benchmarks (tdsl
+# vs PyTorch eager, torch.compile, cuBLAS and a device copy), then prints a short table. Logs,
+# CSVs and the differential tester's failures (minimized) go to $OUT (or ./gpu-check-out).
 #
 #   scripts/gpu_check.sh [--quick]
 #
-# Binaries: TDSL_GPU_BUILD (default build-gpu-rel) must hold tests/test_gpu and
-# tests/test_codegen_cuda, and TDSL_GPU_BENCH (default build-gpu-bench) bench_gpu; when they are
-# missing the script builds them there (needs cmake, ninja, fmt and GoogleTest; LLVM and CLI11
-# are not needed: -DTDSL_ENABLE_LLVM=OFF -DTDSL_BUILD_CLI=OFF). Shared libraries the binaries
-# need and the machine lacks may be put in .gpu-lib/.
+# Binaries: TDSL_GPU_BUILD (default build-gpu-rel) must hold tests/test_gpu,
+# tests/test_codegen_cuda and bin/tdsl-difftest, and TDSL_GPU_BENCH (default build-gpu-bench)
+# bench_gpu; when they are missing the script builds them there (needs cmake, ninja, fmt and
+# GoogleTest; LLVM and CLI11 are not needed: -DTDSL_ENABLE_LLVM=OFF -DTDSL_BUILD_CLI=OFF).
+# Shared libraries the binaries need and the machine lacks may be put in .gpu-lib/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-check-out}
@@ -26,11 +27,12 @@ export TDSL_CACHE_DIR=${TDSL_CACHE_DIR:-/tmp/tdsl-gpu-cache}
   date -u; } > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 
-if [[ ! -x "$BUILD/tests/test_gpu" || ! -x "$BUILD/tests/test_codegen_cuda" ]]; then
+if [[ ! -x "$BUILD/tests/test_gpu" || ! -x "$BUILD/tests/test_codegen_cuda" ||
+      ! -x "$BUILD/bin/tdsl-difftest" ]]; then
   echo "== building tdsl in $BUILD"
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTDSL_ENABLE_LLVM=OFF \
     -DTDSL_BUILD_CLI=OFF > "$OUT/build.log" 2>&1 &&
-    ninja -C "$BUILD" test_gpu test_codegen_cuda >> "$OUT/build.log" 2>&1 ||
+    ninja -C "$BUILD" test_gpu test_codegen_cuda tdsl_difftest >> "$OUT/build.log" 2>&1 ||
     { tail -30 "$OUT/build.log"; exit 1; }
 fi
 if [[ ! -x "$BENCH/bench_gpu" ]]; then
@@ -50,6 +52,21 @@ for t in test_gpu test_codegen_cuda; do
   [[ $rc -eq 124 ]] && echo "$t timed out in: $(grep '^\[ RUN' "$OUT/$t.log" | tail -1)"
   grep -E '^\[  FAILED  \]|Failure|MISMATCH' "$OUT/$t.log" | head -20
 done
+
+# Seeds apart from the CPU's ctest (1..200) and the PTX-only ctest (5001..5100). Every core runs a
+# batch of 25 programs, each process with its own CUDA context: 150 s on an H200 with 16 cores.
+echo "== difftest --target cuda"
+log="$OUT/difftest_cuda.log"
+PYTHONUNBUFFERED=1 timeout 300 python3 tests/difftest/run.py --driver "$BUILD/bin/tdsl-difftest" \
+  --target cuda --seed 100001 --count 2000 --batch 25 --jobs "$(nproc)" --minimize-seconds 60 \
+  --save-dir "$OUT/difftest-cuda-failures" > "$log" 2>&1
+rc=$?
+[[ $rc -ne 0 ]] && status=1
+# Launches skipped (no GPU seen by tdsl) would leave only the PTX checked: not this check.
+grep '^NOTE' "$log" && status=1
+grep -E '^(MISMATCH|NONDETERMINISTIC|ERROR|INVALID|CRASH|HANG|EXCUSED) ' "$log" | cut -c1-300 |
+  head -20
+echo "rc=$rc $(grep '^difftest --target cuda:' "$log" || echo 'no summary (timed out?)')"
 
 echo "== benchmarks"
 timeout 150 "$BENCH/bench_gpu" bench/gpu/gpu.tdsl $QUICK > "$OUT/bench_tdsl.csv" 2> "$OUT/bench_tdsl.err" ||
