@@ -38,9 +38,9 @@ namespace tdsl::passes {
 /// the identity). Breaks: nothing; the result still verifies.
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
 
-/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). Generic, Vector,
-/// Permutation and the Reduce* kernels are loop IR (`GpuKernel::nest`); the CUDA backend still
-/// emits Rows and Contraction kernels from their description.
+/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). All but Rows and
+/// Contraction are loop IR (`GpuKernel::nest`); the CUDA backend still emits those two from
+/// their description.
 enum class GpuScheduleKind {
   Generic,        // One thread per output point (mapToGpu).
   Vector,         // Elementwise, 4 consecutive points a thread with 16-byte loads/stores.
@@ -48,6 +48,8 @@ enum class GpuScheduleKind {
   Rows,           // A group of nests over the same rows: a warp or a block per row, shuffles.
   ReducePartials, // Full reduction, stage 1: a fixed number of blocks each reduce a slice.
   ReduceFinal,    // Full reduction, stage 2: one block reduces the partials in a fixed order.
+  ColumnPartials, // Reduction along a strided dim, stage 1: chunks of it, an output a thread.
+  ColumnFinal,    // Stage 2: each output's chunks combined in order.
   Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles, 8x8 a thread.
 };
 

@@ -2,6 +2,7 @@
 // group, full reduction, other) and describe the kernel the CUDA backend emits for it.
 #include "passes/GpuSchedule.h"
 
+#include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
@@ -14,27 +15,6 @@
 namespace tdsl::passes {
 
 using namespace ir;
-
-int GpuTarget::threadsPerBlock() const {
-  int t = std::min(256, maxThreadsPerBlock);
-  return std::max(warpSize, t - t % warpSize);
-}
-
-int64_t GpuTarget::partialBlocks() const {
-  int perSm = std::max(1, maxThreadsPerMultiprocessor / threadsPerBlock());
-  return std::clamp<int64_t>(int64_t(multiprocessors) * perSm, 1, 4096);
-}
-
-int64_t GpuTarget::rowSharedLimit() const {
-  int64_t limit = std::max(sharedBytesPerBlock, sharedBytesPerBlockOptin) - 8 * 1024;
-  return std::clamp<int64_t>(limit, 0, 96 * 1024);
-}
-
-int64_t GpuTarget::rowCopyLimit() const {
-  // Measured on an H200 (softmax 16384x8192): copying the input row as well (64 KiB a block,
-  // 3 blocks an SM) ran 1.7x faster than reading it twice with more blocks an SM.
-  return rowSharedLimit();
-}
 
 const Load *contiguousLoad(const Expr &e, const Var &v) {
   const Load *l = as<Load>(e);
@@ -69,10 +49,154 @@ std::string scheduleName(GpuScheduleKind kind) {
     return "reduce-partials";
   case GpuScheduleKind::ReduceFinal:
     return "reduce-final";
+  case GpuScheduleKind::ColumnPartials:
+    return "column-partials";
+  case GpuScheduleKind::ColumnFinal:
+    return "column-final";
   case GpuScheduleKind::Contraction:
     return "contraction";
   }
   return "?";
+}
+
+namespace {
+
+std::string kiB(int64_t bytes) {
+  return bytes % 1024 == 0 ? std::to_string(bytes / 1024) + " KiB" : std::to_string(bytes) + " B";
+}
+
+/// The shared allocations of a kernel's nest, "name: f32[32]".
+std::vector<std::string> sharedArrays(const Stmt &nest) {
+  struct Finder : IRVisitor {
+    std::vector<std::string> found;
+    void visitAllocate(const Allocate *n) override {
+      if (n->scope == MemoryScope::Shared) {
+        std::string shape;
+        for (const Expr &d : n->buffer->shape)
+          shape += (shape.empty() ? "" : ", ") + toString(d);
+        found.push_back(n->buffer->name + ": " + std::string(dtypeName(n->buffer->dtype)) + "[" +
+                        shape + "]");
+      }
+      IRVisitor::visitAllocate(n);
+    }
+  } finder;
+  finder.visit(nest);
+  return finder.found;
+}
+
+/// The lines of one kernel's schedule in words, after its header.
+std::vector<std::string> describe(const GpuKernel &k) {
+  std::vector<std::string> lines;
+  auto names = [](const auto &buffers, auto name) {
+    std::string s;
+    for (const auto &b : buffers)
+      s += (s.empty() ? "" : ", ") + name(b);
+    return s;
+  };
+  if (k.nest) {
+    std::vector<std::string> shared = sharedArrays(k.nest);
+    if (!shared.empty())
+      lines.push_back("shared memory: " + names(shared, [](const std::string &s) { return s; }));
+  }
+  switch (k.schedule) {
+  case GpuScheduleKind::Generic:
+    lines.push_back("one thread a point");
+    break;
+  case GpuScheduleKind::Vector:
+    lines.push_back("4 consecutive points a thread through 16-byte loads and stores when the "
+                    "pointers are 16-byte aligned, else one at a time");
+    break;
+  case GpuScheduleKind::Permutation:
+    lines.push_back("32x32 tiles through shared memory: reads coalesced along the read's "
+                    "contiguous dim, stores along the output's");
+    break;
+  case GpuScheduleKind::ReducePartials:
+    lines.push_back("each block reduces a fixed slice of the points; the block's threads combine "
+                    "by warp shuffles, then by warp in order");
+    break;
+  case GpuScheduleKind::ReduceFinal:
+    lines.push_back("one block reduces the partials in a fixed order");
+    break;
+  case GpuScheduleKind::ColumnPartials:
+    lines.push_back("a thread an output (consecutive threads on consecutive outputs) and a chunk "
+                    "of the reduced loop, chunks enough for every SM");
+    break;
+  case GpuScheduleKind::ColumnFinal:
+    lines.push_back("a thread an output: its chunks combined in order, then its final store");
+    break;
+  case GpuScheduleKind::Rows: {
+    std::string len = toString(k.rowLength);
+    lines.push_back(toString(k.rowCount) + " rows of " + len + " points: a warp a row when " + len +
+                    " <= 1024, else the block; " + std::to_string(k.items.size()) +
+                    " loops a row, reductions combined by warp shuffles");
+    if (!k.rowRegisters.empty())
+      lines.push_back("per-row values in registers: " +
+                      names(k.rowRegisters, [](const Buffer &b) { return b->name; }));
+    if (k.registerSlots > 0)
+      lines.push_back(
+          "rows of ((S - 1) * L, S * L] points, S = " + std::to_string(k.registerSlots) +
+          " down to " + std::to_string(GpuKernel::kMinRegisterSlots) +
+          " (L threads a row): the row buffers in registers");
+    if (!k.rowBuffers.empty())
+      lines.push_back(
+          "row buffers in shared memory when they fit (at most " + kiB(k.sharedLimit) +
+          " a block), else in global memory: " + names(k.rowBuffers, [](const GpuRowBuffer &b) {
+            return b.global->name + (b.copyIn ? " (a copy)" : "");
+          }));
+    break;
+  }
+  case GpuScheduleKind::Contraction:
+    lines.push_back(
+        "output tiles through shared memory, " +
+        std::string(k.wgmmaStages > 0 ? "warpgroup MMA (wgmma) on tensor cores, " +
+                                            std::to_string(k.wgmmaStages) + " cp.async stages"
+                    : k.tensorCoreType != DType::F32 ? "mma.sync on tensor cores"
+                                                     : "8x8 outputs a thread on CUDA cores"));
+    break;
+  }
+  if (!k.allocations.empty())
+    lines.push_back("device intermediates: " +
+                    names(k.allocations, [](const Buffer &b) { return b->name; }));
+  return lines;
+}
+
+std::string header(const GpuKernel &k) {
+  return k.name + ": " + scheduleName(k.schedule) + ", " + toString(k.blocks) + " blocks of " +
+         toString(k.threads) + " threads";
+}
+
+} // namespace
+
+std::string toString(const std::vector<GpuKernel> &kernels, const GpuTarget &target) {
+  std::string out = "gpu schedule for " + target.name + ": " +
+                    std::to_string(target.multiprocessors) + " SMs, " +
+                    kiB(target.sharedBytesPerBlockOptin) + " of shared memory a block\n";
+  for (const GpuKernel &k : kernels) {
+    out += "kernel " + header(k) + "\n";
+    for (const std::string &line : describe(k))
+      out += "  " + line + "\n";
+  }
+  return out;
+}
+
+std::string loopsToString(const LoweredFunc &func, const std::vector<GpuKernel> &kernels) {
+  std::string params;
+  for (const Buffer &b : func.params)
+    params += (params.empty() ? "" : ", ") + b->name;
+  std::string out = "gpu func " + func.name + "(" + params +
+                    "): " + std::to_string(kernels.size()) + " kernel(s), launched in order\n";
+  for (const GpuKernel &k : kernels) {
+    out += "kernel " + header(k) + "\n";
+    for (const auto &[var, value] : k.lets)
+      out += "  let " + var->name + " = " + toString(value) + "\n";
+    if (k.nest) {
+      out += toString(k.nest, 1);
+    } else {
+      for (const std::string &line : describe(k))
+        out += "  " + line + "\n";
+    }
+  }
+  return out;
 }
 
 namespace {
@@ -447,18 +571,18 @@ Stmt kernelNest(const Var &block, Expr blocks, const Var &thread, int threads, S
 
 Expr isZero(const Var &v) { return Binary::make(BinaryOp::Eq, ref(v), intImm(0)); }
 
-/// `body` for q = first, first + step, ... below `count`, 8 points an iteration (unrolled, so
-/// that 8 loads are in flight) and still in increasing order of q.
-Stmt stridedLoop(const Var &q, const Expr &first, const Expr &step, const Expr &count,
-                 const Stmt &body) {
+/// `body` for q = first, first + step, ... below `end`, 8 points an iteration (unrolled, so that
+/// 8 loads are in flight) and still in increasing order of q; `span` bounds end - first.
+Stmt stridedLoop(const Var &q, const Expr &first, const Expr &step, const Expr &end,
+                 const Expr &span, const Stmt &body) {
   constexpr int64_t unroll = 8;
   Var group = makeVar("g", Type::i64(), VarKind::Loop);
   Var slot = makeVar("u", Type::i64(), VarKind::Loop);
   Expr m = add(mul(ref(group), intImm(unroll)), ref(slot));
   Stmt point = LetStmt::make(q, add(first, mul(m, step)),
-                             IfThenElse::make(Binary::make(BinaryOp::Lt, ref(q), count), body));
+                             IfThenElse::make(Binary::make(BinaryOp::Lt, ref(q), end), body));
   Expr groups =
-      Binary::make(BinaryOp::FloorDiv, add(count, sub(mul(intImm(unroll), step), intImm(1))),
+      Binary::make(BinaryOp::FloorDiv, add(span, sub(mul(intImm(unroll), step), intImm(1))),
                    mul(intImm(unroll), step));
   return For::make(group, groups, ForKind::Serial,
                    For::make(slot, intImm(unroll), ForKind::Unrolled, point));
@@ -508,6 +632,8 @@ public:
       size_t used = tryContraction(i) ? 1 : 0;
       if (used == 0)
         used = tryRows(i);
+      if (used == 0)
+        used = tryColumnReduction(i) ? 1 : 0;
       if (used == 0)
         used = tryFullReduction(i) ? 1 : 0;
       if (used == 0)
@@ -907,7 +1033,7 @@ private:
       Expr first = add(mul(ref(block), intImm(threads)), ref(thread));
       Stmt body = Allocate::make(
           r.acc, MemoryScope::Stack,
-          Block::make({r.pre, stridedLoop(q, first, intImm(parts * threads), count, inner),
+          Block::make({r.pre, stridedLoop(q, first, intImm(parts * threads), count, count, inner),
                        combineOverBlock(r.acc, r.op, thread, threads, red),
                        IfThenElse::make(isZero(thread), Store::make(partials, ref(block), acc))}));
       stage1.nest = kernelNest(block, stage1.blocks, thread, threads, body, {red});
@@ -924,12 +1050,105 @@ private:
       Var p = makeVar("p", Type::i64(), VarKind::Let);
       Stmt update =
           Store::make(r.acc, intImm(0), Binary::make(r.op, acc, Load::make(partials, ref(p))));
+      Stmt body = Allocate::make(r.acc, MemoryScope::Stack,
+                                 Block::make({r.pre,
+                                              stridedLoop(p, ref(thread), intImm(threads),
+                                                          intImm(parts), intImm(parts), update),
+                                              combineOverBlock(r.acc, r.op, thread, threads, red),
+                                              IfThenElse::make(isZero(thread), r.post)}));
+      stage2.nest = kernelNest(block, stage2.blocks, thread, threads, body, {red});
+    }
+    kernels.push_back(std::move(stage1));
+    kernels.push_back(std::move(stage2));
+    return true;
+  }
+
+  // ---- reductions along a strided dim ----
+
+  /// for o...: allocate acc { acc = init; for i: acc = acc op f(i, o); post(o) } where f reads
+  /// along the innermost output loop (column sums, A^T x): in two deterministic stages. Stage 1
+  /// gives each thread an output and a chunk of i (consecutive threads on consecutive outputs,
+  /// so each load is coalesced) and enough chunks that every SM has blocks; stage 2 combines an
+  /// output's chunks in order and runs its final store.
+  bool tryColumnReduction(size_t i) {
+    const Item &item = items[i];
+    Chain outer = peel(item.stmt);
+    Reduction r;
+    if (outer.loops.empty() || !parseReduction(outer.body, r) || r.inner.loops.size() != 1 ||
+        selfDependent(item.stmt))
+      return false;
+    std::vector<Var> outerVars = outer.vars();
+    const Var &along = outerVars.back();
+    const For *reduced = r.inner.loops[0];
+    if (usesAny(reduced->extent, outerVars) || !usesAny(r.inner.body, {along}) ||
+        !contiguousIn(r.inner.body, along) || contiguousIn(r.inner.body, reduced->var))
+      return false;
+    // Outputs in tiles of a block's threads; chunks of i for about partialBlocks() blocks. Both
+    // kernels (and the launcher) compute these from the symbols first.
+    Expr outputs = product(outer.extents()), length = reduced->extent;
+    Var tiles = makeVar("tiles", Type::i64(), VarKind::Let);
+    Var chunks = makeVar("chunks", Type::i64(), VarKind::Let);
+    Var chunkLength = makeVar("chunk_length", Type::i64(), VarKind::Let);
+    Expr perTile =
+        Binary::make(BinaryOp::FloorDiv,
+                     add(intImm(target.partialBlocks()), sub(ref(tiles), intImm(1))), ref(tiles));
+    std::vector<std::pair<Var, Expr>> sizes = {
+        {tiles, ceilDiv(outputs, threads)},
+        {chunks,
+         Binary::make(BinaryOp::Max, intImm(1), Binary::make(BinaryOp::Min, length, perTile))},
+        {chunkLength,
+         Binary::make(BinaryOp::FloorDiv, add(length, sub(ref(chunks), intImm(1))), ref(chunks))}};
+    Buffer partials = makeBuffer(r.acc->name + ".partials", r.acc->dtype,
+                                 {mul(ref(chunks), outputs)}, BufferRole::Intermediate);
+    Expr acc = Load::make(r.acc, intImm(0));
+    Var output = makeVar("output", Type::i64(), VarKind::Let);
+    auto eachOutput = [&](const Var &block, const Var &thread, const Expr &tile, const Stmt &body) {
+      return LetStmt::make(
+          output, add(mul(tile, intImm(threads)), ref(thread)),
+          IfThenElse::make(Binary::make(BinaryOp::Lt, ref(output), outputs),
+                           bindFlat(outerVars, outer.extents(), body, ref(output))));
+    };
+
+    GpuKernel stage1 = start(item);
+    stage1.schedule = GpuScheduleKind::ColumnPartials;
+    stage1.lets.insert(stage1.lets.end(), sizes.begin(), sizes.end());
+    stage1.allocations.push_back(partials);
+    stage1.blocks = mul(ref(tiles), ref(chunks));
+    {
+      Var block = makeVar("block", Type::i64(), VarKind::Loop);
+      Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+      Var chunk = makeVar("chunk", Type::i64(), VarKind::Let);
+      Var q = makeVar(reduced->var->name, Type::i64(), VarKind::Let);
+      Expr first = mul(ref(chunk), ref(chunkLength));
+      Expr end = Binary::make(BinaryOp::Min, add(first, ref(chunkLength)), length);
+      Stmt inner = substitute(r.inner.body, {{reduced->var, ref(q)}});
       Stmt body = Allocate::make(
           r.acc, MemoryScope::Stack,
-          Block::make({r.pre, stridedLoop(p, ref(thread), intImm(threads), intImm(parts), update),
-                       combineOverBlock(r.acc, r.op, thread, threads, red),
-                       IfThenElse::make(isZero(thread), r.post)}));
-      stage2.nest = kernelNest(block, stage2.blocks, thread, threads, body, {red});
+          Block::make({r.pre, stridedLoop(q, first, intImm(1), end, ref(chunkLength), inner),
+                       Store::make(partials, add(mul(ref(chunk), outputs), ref(output)), acc)}));
+      Expr tile = sub(ref(block), mul(ref(chunk), ref(tiles)));
+      stage1.nest =
+          kernelNest(block, stage1.blocks, thread, threads,
+                     LetStmt::make(chunk, Binary::make(BinaryOp::FloorDiv, ref(block), ref(tiles)),
+                                   eachOutput(block, thread, tile, body)));
+    }
+    GpuKernel stage2 = start(item);
+    stage2.schedule = GpuScheduleKind::ColumnFinal;
+    stage2.lets.insert(stage2.lets.end(), sizes.begin(), sizes.end());
+    stage2.allocations.push_back(partials);
+    stage2.blocks = ref(tiles);
+    {
+      Var block = makeVar("block", Type::i64(), VarKind::Loop);
+      Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+      Var c = makeVar("chunk", Type::i64(), VarKind::Loop);
+      Stmt update = Store::make(
+          r.acc, intImm(0),
+          Binary::make(r.op, acc, Load::make(partials, add(mul(ref(c), outputs), ref(output)))));
+      Stmt body = Allocate::make(
+          r.acc, MemoryScope::Stack,
+          Block::make({r.pre, For::make(c, ref(chunks), ForKind::Serial, update), r.post}));
+      stage2.nest = kernelNest(block, stage2.blocks, thread, threads,
+                               eachOutput(block, thread, ref(block), body));
     }
     kernels.push_back(std::move(stage1));
     kernels.push_back(std::move(stage2));

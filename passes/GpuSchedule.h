@@ -3,37 +3,12 @@
 #pragma once
 
 #include "passes/GpuMap.h"
+#include "passes/Target.h"
 
 #include <string>
 #include <vector>
 
 namespace tdsl::passes {
-
-/// The device properties the schedules depend on (runtime::cuda::DeviceInfo gives them for the
-/// GPU at hand; the defaults describe an H100/H200, for `tdsl emit --stage=cuda` without one).
-struct GpuTarget {
-  int multiprocessors = 132;
-  int warpSize = 32;
-  int maxThreadsPerBlock = 1024;
-  int maxThreadsPerMultiprocessor = 2048;
-  int sharedBytesPerBlock = 48 * 1024;
-  int sharedBytesPerBlockOptin = 227 * 1024; // With the kernel's attribute set.
-  int sharedBytesPerMultiprocessor = 228 * 1024;
-  int registersPerBlock = 65536;
-  int computeCapability = 90; // major * 10 + minor: mma.sync with bf16/f16 needs 80.
-
-  /// Threads per block for every schedule: 256 (8 warps) where the device allows.
-  int threadsPerBlock() const;
-  /// Blocks of the first stage of a full reduction: a few per SM, a fixed number for the device
-  /// (so the summation order, and the result, do not change from run to run).
-  int64_t partialBlocks() const;
-  /// Dynamic shared memory a Rows kernel may use: what the device allows with opt-in, less room
-  /// for the static arrays, and at most 96 KiB so that two blocks still share an SM.
-  int64_t rowSharedLimit() const;
-  /// The bound for copies of input rows (as rowSharedLimit: measured better than reading the
-  /// row twice with more blocks an SM).
-  int64_t rowCopyLimit() const;
-};
 
 /// The GPU kernels of `func` (plain loop IR, or IR already mapped by mapToGpu), in launch order:
 ///  - a perfectly nested elementwise nest whose store index is its row-major position: Vector
@@ -59,5 +34,13 @@ bool hasSchedule(const std::vector<GpuKernel> &kernels, GpuScheduleKind kind);
 
 /// "vector", "rows", ... for comments in the emitted code.
 std::string scheduleName(GpuScheduleKind kind);
+
+/// The GPU schedule in words, a few lines a kernel (`tdsl emit --stage=schedule --target=cuda`):
+/// the device it was chosen for, then each kernel's schedule, launch, shared memory and
+/// intermediates.
+std::string toString(const std::vector<GpuKernel> &kernels, const GpuTarget &target);
+/// The kernels as GPU loop IR (`tdsl emit --stage=loops --target=cuda`); a Rows or Contraction
+/// kernel, not loop IR yet, shows its schedule in words.
+std::string loopsToString(const ir::LoweredFunc &func, const std::vector<GpuKernel> &kernels);
 
 } // namespace tdsl::passes
