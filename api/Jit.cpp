@@ -603,10 +603,7 @@ Jit::Jit(Target target) : Jit(JitOptions{target}) {}
 Jit::Jit(const JitOptions &options)
     : target_(options.target), threads_(resolveThreads(options.threads)),
       boundsChecks_(options.boundsChecks), optimize_(options.optimize) {
-  std::string dir;
-  if (options.diskCache && cache::diskCacheEnabledByEnvironment())
-    dir = options.cacheDir.empty() ? cache::defaultDirectory() : options.cacheDir;
-  cache_ = std::make_shared<cache::KernelCache>(std::move(dir));
+  cache_ = std::make_shared<cache::KernelCache>(cache::directoryFor(options));
 }
 
 Module Jit::compile(const std::string &source, const std::string &name) const {

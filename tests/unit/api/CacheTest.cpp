@@ -72,7 +72,7 @@ TEST(Cache, SecondJitLoadsTheObjectFromDisk) {
   EXPECT_EQ(afterFirst.misses, 1u);
   EXPECT_EQ(afterFirst.stores, 1u);
   ASSERT_EQ(entryFiles(dir).size(), 1u);
-  EXPECT_TRUE(entryFiles(dir)[0].ends_with(".tko"));
+  EXPECT_TRUE(entryFiles(dir)[0].starts_with("cpu-") && entryFiles(dir)[0].ends_with(".tko"));
 
   CounterSnapshot mid = CounterSnapshot::now();
   std::vector<float> second = runSoftmax(jitWithCache(dir));
@@ -170,7 +170,7 @@ TEST(Cache, EvictsLeastRecentlyUsedBeyondTheCap) {
   std::string object(1000, 'x');
   auto keyOf = [](int i) {
     cache::CacheKey key;
-    key.fields = {{"kernel", "k" + std::to_string(i)}};
+    key.fields = {{"target", "cpu"}, {"kernel", "k" + std::to_string(i)}};
     return key;
   };
   cache::DiskCache unlimited(dir, 1ull << 30);
