@@ -50,27 +50,6 @@ kernel scale(x: f32[N]) -> y: f32[N] {
 }
 )";
 
-std::vector<std::string> entryFiles(const std::string &dir) {
-  std::vector<std::string> files;
-  for (const auto &e : fs::directory_iterator(dir))
-    files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-struct Counts {
-  uint64_t memoryHits, diskHits, misses, corrupt, stores;
-  static Counts now() {
-    cache::Counters &c = cache::counters();
-    return {c.memoryHits.load(), c.diskHits.load(), c.misses.load(), c.corrupt.load(),
-            c.stores.load()};
-  }
-  Counts since(const Counts &b) const {
-    return {memoryHits - b.memoryHits, diskHits - b.diskHits, misses - b.misses,
-            corrupt - b.corrupt, stores - b.stores};
-  }
-};
-
 /// Runs scale on the CPU with a Jit whose disk cache is `dir`.
 void runCpu(const std::string &dir) {
   JitOptions options;
@@ -112,7 +91,7 @@ TEST_F(CudaCache, KeyNamesWhatMadeTheCubin) {
 TEST_F(CudaCache, CompiledOnceThenLoadedFromDisk) {
   std::string dir = freshTestDir("cuda-cache", "disk");
   cache::CacheKey key = programOf(kScale).key;
-  Counts start = Counts::now();
+  CounterSnapshot start = CounterSnapshot::now();
   cache::KernelCache first(dir);
   std::shared_ptr<const std::string> cubin = first.cubin(key);
   EXPECT_EQ(cubin->rfind("\x7f"
@@ -120,15 +99,15 @@ TEST_F(CudaCache, CompiledOnceThenLoadedFromDisk) {
                          0),
             0u);
   EXPECT_EQ(first.cubin(key), cubin); // From memory: the same bytes, not a copy.
-  Counts d = Counts::now().since(start);
+  CounterSnapshot d = CounterSnapshot::now().since(start);
   EXPECT_EQ(d.misses, 1u);
   EXPECT_EQ(d.memoryHits, 1u);
   EXPECT_EQ(d.stores, 1u);
   EXPECT_EQ(entryFiles(dir), std::vector<std::string>{"cuda-" + key.hash() + ".tko"});
 
-  Counts mid = Counts::now();
+  CounterSnapshot mid = CounterSnapshot::now();
   EXPECT_EQ(*cache::KernelCache(dir).cubin(key), *cubin);
-  d = Counts::now().since(mid);
+  d = CounterSnapshot::now().since(mid);
   EXPECT_EQ(d.diskHits, 1u);
   EXPECT_EQ(d.misses, 0u);
   fs::remove_all(dir);
@@ -141,15 +120,15 @@ TEST_F(CudaCache, DamagedEntryIsRecompiledAndReplaced) {
   std::string path = cache::DiskCache(dir).pathOf(key);
   fs::resize_file(path, fs::file_size(path) - 100);
 
-  Counts start = Counts::now();
+  CounterSnapshot start = CounterSnapshot::now();
   EXPECT_EQ(*cache::KernelCache(dir).cubin(key), good);
-  Counts d = Counts::now().since(start);
+  CounterSnapshot d = CounterSnapshot::now().since(start);
   EXPECT_EQ(d.corrupt, 1u);
   EXPECT_EQ(d.misses, 1u);
   EXPECT_EQ(d.stores, 1u);
-  Counts mid = Counts::now();
+  CounterSnapshot mid = CounterSnapshot::now();
   cache::KernelCache(dir).cubin(key);
-  EXPECT_EQ(Counts::now().since(mid).diskHits, 1u);
+  EXPECT_EQ(CounterSnapshot::now().since(mid).diskHits, 1u);
   fs::remove_all(dir);
 }
 
@@ -256,11 +235,6 @@ TEST_F(CudaCache, WhyNamesTheChangedPartOfACudaKey) {
   fs::remove_all(dir);
 }
 
-std::string warningFor(const std::string &dir, const std::string &problem) {
-  return "tdsl: warning: not using the kernel cache in " + dir + ": " + problem +
-         "; compiling in memory\n";
-}
-
 // An entry under scale's key holding another kernel's valid cubin (same kernel name, other
 // code), given to another user or made writable by group or others: loading it would run the
 // wrong kernel. It is neither loaded nor replaced; the right cubin is compiled in memory.
@@ -292,9 +266,9 @@ TEST_F(CudaCache, ForeignEntryIsNotLoaded) {
     }
 
     ::testing::internal::CaptureStderr();
-    Counts start = Counts::now();
+    CounterSnapshot start = CounterSnapshot::now();
     EXPECT_EQ(*cache::KernelCache(dir).cubin(key), good);
-    Counts d = Counts::now().since(start);
+    CounterSnapshot d = CounterSnapshot::now().since(start);
     EXPECT_EQ(::testing::internal::GetCapturedStderr(), warningFor(dir, problem));
     EXPECT_EQ(d.diskHits, 0u);
     EXPECT_EQ(d.misses, 1u);
@@ -316,10 +290,10 @@ TEST_F(CudaCache, DirectoryWritableByOthersIsNeitherReadNorWritten) {
   cache::KernelCache(dir).cubin(key);
   ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
   ::testing::internal::CaptureStderr();
-  Counts start = Counts::now();
+  CounterSnapshot start = CounterSnapshot::now();
   cache::KernelCache(dir).cubin(key);
   cache::KernelCache(dir).cubin(programOf(kOtherScale).key); // Nothing written either.
-  Counts d = Counts::now().since(start);
+  CounterSnapshot d = CounterSnapshot::now().since(start);
   EXPECT_EQ(::testing::internal::GetCapturedStderr(),
             warningFor(dir, "it is writable by others (mode 0777)"));
   EXPECT_EQ(d.diskHits, 0u);

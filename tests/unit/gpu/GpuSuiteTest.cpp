@@ -133,41 +133,27 @@ void runScale(const Jit &jit, const std::string &source = kChain) {
   EXPECT_TRUE(withinTolerance(scale({x})[0], scale.interpret({x})[0]));
 }
 
-/// The names of the files of `dir`.
-std::vector<std::string> filesOf(const std::string &dir) {
-  std::vector<std::string> names;
-  for (const auto &e : fs::directory_iterator(dir))
-    names.push_back(e.path().filename().string());
-  return names;
-}
-
-/// The key of the only entry of `dir`.
-cache::CacheKey onlyKey(const std::string &dir) {
-  std::vector<std::string> keys = cache::DiskCache(dir).keyTexts();
-  EXPECT_EQ(keys.size(), 1u) << dir;
-  return cache::CacheKey::parse(keys.at(0)).value();
-}
-
 // The cubin goes through the Jit's kernel cache: compiled once per Jit, then loaded from the
 // cache's folder by a fresh Jit.
 TEST(GpuRuntime, ModuleCacheOnDisk) {
   if (!haveGpu())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  std::string dir = testing_support::freshTestDir("gpu", "cache");
-  cache::Counters &counters = cache::counters();
-  uint64_t misses = counters.misses, memoryHits = counters.memoryHits;
+  std::string dir = freshTestDir("gpu", "cache");
+  CounterSnapshot start = CounterSnapshot::now();
   Jit jit = cudaJitWithCache(dir);
   runScale(jit);
   runScale(jit); // Compiled again by the same Jit: from memory.
-  EXPECT_EQ(counters.misses - misses, 1u);
-  EXPECT_EQ(counters.memoryHits - memoryHits, 1u);
-  std::vector<std::string> files = filesOf(dir);
+  CounterSnapshot d = CounterSnapshot::now().since(start);
+  EXPECT_EQ(d.misses, 1u);
+  EXPECT_EQ(d.stores, 1u);
+  EXPECT_EQ(d.memoryHits, 1u);
+  std::vector<std::string> files = entryFiles(dir);
   ASSERT_EQ(files.size(), 1u);
   EXPECT_TRUE(files[0].starts_with("cuda-") && files[0].ends_with(".tko")) << files[0];
 
-  uint64_t diskHits = counters.diskHits;
+  CounterSnapshot mid = CounterSnapshot::now();
   runScale(cudaJitWithCache(dir));
-  EXPECT_EQ(counters.diskHits - diskHits, 1u);
+  EXPECT_EQ(CounterSnapshot::now().since(mid).diskHits, 1u);
   EXPECT_EQ(jit.compile(kChain).kernel("scale").cacheStatus(),
             "hit (" + dir + "/" + files[0] + ")");
   fs::remove_all(dir);
@@ -179,7 +165,7 @@ TEST(GpuRuntime, ModuleCacheOnDisk) {
 TEST(GpuRuntime, ModuleCacheRefusesAnEntryOthersCanWrite) {
   if (!haveGpu())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  std::string otherDir = testing_support::freshTestDir("gpu", "foreign-source");
+  std::string otherDir = freshTestDir("gpu", "foreign-source");
   std::string other = kChain;
   other.replace(other.find("2.0 * x[i] + 1.0"), 16, "3.0 * x[i]");
   runScale(cudaJitWithCache(otherDir), other);
@@ -187,7 +173,7 @@ TEST(GpuRuntime, ModuleCacheRefusesAnEntryOthersCanWrite) {
   ASSERT_EQ(cache::DiskCache(otherDir).load(onlyKey(otherDir), foreign),
             cache::DiskCache::Found::Hit);
 
-  std::string dir = testing_support::freshTestDir("gpu", "foreign");
+  std::string dir = freshTestDir("gpu", "foreign");
   runScale(cudaJitWithCache(dir));
   cache::DiskCache disk(dir);
   cache::CacheKey key = onlyKey(dir);
@@ -195,16 +181,16 @@ TEST(GpuRuntime, ModuleCacheRefusesAnEntryOthersCanWrite) {
   std::string path = disk.pathOf(key);
   ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
 
-  cache::Counters &counters = cache::counters();
-  uint64_t diskHits = counters.diskHits, misses = counters.misses;
+  CounterSnapshot start = CounterSnapshot::now();
   ::testing::internal::CaptureStderr();
   runScale(cudaJitWithCache(dir)); // 2x + 1, checked against the interpreter.
+  CounterSnapshot d = CounterSnapshot::now().since(start);
   EXPECT_EQ(::testing::internal::GetCapturedStderr(),
-            "tdsl: warning: not using the kernel cache in " + dir + ": the entry " +
-                fs::path(path).filename().string() +
-                " is writable by others (mode 0666); compiling in memory\n");
-  EXPECT_EQ(counters.diskHits - diskHits, 0u);
-  EXPECT_EQ(counters.misses - misses, 1u);
+            warningFor(dir, "the entry " + fs::path(path).filename().string() +
+                                " is writable by others (mode 0666)"));
+  EXPECT_EQ(d.diskHits, 0u);
+  EXPECT_EQ(d.misses, 1u);
+  EXPECT_EQ(d.stores, 0u);
   struct stat st {}; // Neither loaded nor replaced.
   ASSERT_EQ(::lstat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0666u);
