@@ -378,14 +378,15 @@ DiskCache::DiskCache(std::string directory, uint64_t maxBytes)
 std::string DiskCache::pathOf(const CacheKey &key) const { return dir + "/" + entryName(key); }
 
 DiskCache::Found DiskCache::load(const CacheKey &key, Entry &entry) const {
-  support::PrivateRead read = support::readPrivateFile(dir, entryName(key));
+  std::string name = entryName(key); // Hashes the key's text: once per lookup.
+  support::PrivateRead read = support::readPrivateFile(dir, name);
   if (read.status == support::PrivateRead::Status::Refused) {
     support::warnUntrustedCache(dir, read.problem);
     return Found::Refused;
   }
   if (read.status == support::PrivateRead::Status::Missing)
     return Found::Miss;
-  std::string path = pathOf(key);
+  std::string path = dir + "/" + name;
   std::optional<Entry> parsed = parseEntry(read.data);
   if (!parsed || parsed->keyText != key.text()) {
     ::unlink(path.c_str()); // A rename by another process may have put a good one here since;
@@ -541,9 +542,10 @@ KernelCache::KernelCache(std::string directory) {
 }
 
 template <typename T>
-std::shared_ptr<KernelCache::Slot<T>> KernelCache::slotOf(Slots<T> &slots, const CacheKey &key) {
+std::shared_ptr<KernelCache::Slot<T>> KernelCache::slotOf(Slots<T> &slots,
+                                                          const std::string &hash) {
   std::lock_guard<std::mutex> lock(mutex);
-  std::shared_ptr<Slot<T>> &slot = slots[key.hash()];
+  std::shared_ptr<Slot<T>> &slot = slots[hash];
   if (!slot)
     slot = std::make_shared<Slot<T>>();
   return slot;
@@ -567,7 +569,8 @@ std::optional<Entry> KernelCache::load(const CacheKey &key, bool &mayStore) cons
 std::shared_ptr<codegen::CompiledCpuKernel>
 KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc &()> &lower) {
 #ifdef TDSL_HAVE_LLVM
-  std::shared_ptr<Slot<std::shared_ptr<codegen::CompiledCpuKernel>>> slot = slotOf(objects, key);
+  std::string hash = key.hash();
+  std::shared_ptr<Slot<std::shared_ptr<codegen::CompiledCpuKernel>>> slot = slotOf(objects, hash);
   bool ran = false;
   std::call_once(slot->once, [&] {
     ran = true;
@@ -583,7 +586,7 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
       }
     }
     counters().misses++;
-    std::string symbol = "tdsl_" + key.hash().substr(0, 16);
+    std::string symbol = "tdsl_" + hash.substr(0, 16);
     codegen::LlvmCodeGenOptions options;
     options.optimize = key.optimized();
     options.boundsChecks = key.boundsChecked();
@@ -606,7 +609,7 @@ std::shared_ptr<const std::string> KernelCache::cubin(const CacheKey &key) {
   const std::string *source = key.field("cuda"), *kernel = key.field("kernel"),
                     *arch = key.field("arch");
   TDSL_CHECK(source && kernel && arch) << "KernelCache::cubin needs a key from makeCudaKey";
-  std::shared_ptr<Slot<std::shared_ptr<const std::string>>> slot = slotOf(cubins, key);
+  std::shared_ptr<Slot<std::shared_ptr<const std::string>>> slot = slotOf(cubins, key.hash());
   bool ran = false;
   std::call_once(slot->once, [&] {
     ran = true;

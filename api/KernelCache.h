@@ -174,8 +174,8 @@ private:
   };
   template <typename T> using Slots = std::map<std::string, std::shared_ptr<Slot<T>>>;
 
-  /// The slot of `key` in `slots`, made on first use.
-  template <typename T> std::shared_ptr<Slot<T>> slotOf(Slots<T> &slots, const CacheKey &key);
+  /// The slot of the key hashed `hash` in `slots`, made on first use.
+  template <typename T> std::shared_ptr<Slot<T>> slotOf(Slots<T> &slots, const std::string &hash);
   /// The disk's entry of `key`, if it has a good one. Else nullopt, and `mayStore` says whether
   /// a fresh entry may be written (not without a disk cache, nor where the disk refused the
   /// directory or the entry).
