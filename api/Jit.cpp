@@ -4,6 +4,7 @@
 #include "tdsl/tdsl.h"
 
 #include "api/CallPlan.h"
+#include "api/CudaProgram.h"
 #include "api/Inspect.h"
 #include "api/KernelCache.h"
 #include "codegen/cuda/CudaBackend.h"
@@ -14,6 +15,7 @@
 #include "ir/Shapes.h"
 #include "passes/Pipeline.h"
 #include "runtime/Arena.h"
+#include "runtime/Cuda.h"
 #include "runtime/KernelAbi.h"
 #include "runtime/ThreadPool.h"
 #include "support/Check.h"
@@ -85,11 +87,12 @@ struct KernelState {
   CallPlan plan;             // How calls bind symbols and check tensors without allocating.
   runtime::Arena scratch;    // The CPU code's heap intermediates, reused across calls.
 
+  std::shared_ptr<cache::KernelCache> cache; // The Jit's: in memory, then on disk.
+
   std::once_flag lowerOnce;
   ir::LoweredFunc lowered;
 #ifdef TDSL_HAVE_LLVM
   std::once_flag compileOnce;
-  std::shared_ptr<cache::KernelCache> cache; // The Jit's: in memory, then on disk.
   std::shared_ptr<codegen::CompiledCpuKernel> compiled;
   std::atomic<codegen::KernelEntry> entry{nullptr}; // Set once compiled: calls skip call_once.
 
@@ -118,14 +121,23 @@ struct KernelState {
   }
 #endif
 
-  std::once_flag cudaOnce;
-  std::unique_ptr<codegen::CudaKernel>
-      cuda; // Target::cuda(): compiled for the device on first call.
+  // Target::cuda(): scheduled for the device present and compiled on first call.
+  std::once_flag cudaProgramOnce, cudaOnce;
+  CudaProgram gpuProgram;
+  std::unique_ptr<codegen::CudaKernel> cuda;
 
+  const CudaProgram &cudaProgram() {
+    std::call_once(cudaProgramOnce,
+                   [&] { gpuProgram = buildCudaProgram(plainLoops(), currentGpu()); });
+    return gpuProgram;
+  }
   const codegen::CudaKernel &cudaKernel() {
     std::call_once(cudaOnce, [&] {
-      cuda = std::make_unique<codegen::CudaKernel>(plainLoops(),
-                                                   kernel.name + " at " + kernel.span.str());
+      const CudaProgram &program = cudaProgram();
+      std::shared_ptr<const std::string> cubin = cache->cubin(program.key);
+      cuda =
+          std::make_unique<codegen::CudaKernel>(plainLoops(), program.kernels, program.heap, *cubin,
+                                                kernel.name + " at " + kernel.span.str());
     });
     return *cuda;
   }
@@ -584,8 +596,12 @@ std::string Kernel::dumpAfter(const std::string &pass) const {
 }
 
 std::string Kernel::cacheStatus() const {
-  if (state->target.kind != Target::Kind::Cpu)
-    return "no disk cache for CUDA kernels";
+  if (state->target.kind == Target::Kind::Cuda) {
+    // The key holds the CUDA C, which is scheduled for the device's own properties.
+    if (!runtime::cuda::status().available)
+      return "unknown: no GPU to schedule for (" + runtime::cuda::status().reason + ")";
+    return cache::explainLookup(state->cudaProgram().key, state->cache->disk());
+  }
   if (state->boundsChecks)
     return "not on disk: compiled with bounds checks (JitOptions::boundsChecks; cached in memory "
            "only)";
@@ -603,10 +619,7 @@ Jit::Jit(Target target) : Jit(JitOptions{target}) {}
 Jit::Jit(const JitOptions &options)
     : target_(options.target), threads_(resolveThreads(options.threads)),
       boundsChecks_(options.boundsChecks), optimize_(options.optimize) {
-  std::string dir;
-  if (options.diskCache && cache::diskCacheEnabledByEnvironment())
-    dir = options.cacheDir.empty() ? cache::defaultDirectory() : options.cacheDir;
-  cache_ = std::make_shared<cache::KernelCache>(std::move(dir));
+  cache_ = std::make_shared<cache::KernelCache>(cache::directoryFor(options));
 }
 
 Module Jit::compile(const std::string &source, const std::string &name) const {
@@ -624,9 +637,7 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
     ks->threads = threads_;
     ks->boundsChecks = boundsChecks_;
     ks->optimize = optimize_;
-#ifdef TDSL_HAVE_LLVM
     ks->cache = cache_;
-#endif
     ks->plan = detail::CallPlan(ks->kernel);
     state->kernels.push_back(std::move(ks));
   }

@@ -1,16 +1,21 @@
 // The kernel cache (see KernelCache.h): keys, the entry file format, checksums, least-recently-used
-// eviction and the per-Jit memory cache. Entries are read and written (atomically, 0600) through
-// support/PrivateDir, which refuses a folder or entry another user could have written.
+// eviction and the per-Jit memory cache, for CPU objects and CUDA binaries alike. Entries are read
+// and written (atomically, 0600) through support/PrivateDir, which refuses a folder or entry
+// another user could have written.
 //
 // Entry file: "TDSLKC01", then four little-endian u64 (key length, symbol length, object length,
-// FNV-1a 64 checksum of key + symbol + object), then the three byte strings.
+// FNV-1a 64 checksum of key + symbol + object), then the three byte strings. A CUDA entry's
+// object is its cubin and its symbol is empty (the kernels' names are in the CUDA C).
 #include "api/KernelCache.h"
 
+#include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/Nvrtc.h"
 #include "ir/IRPrinter.h"
 #include "ir/Kernel.h"
 #include "passes/Target.h"
 #include "support/Check.h"
 #include "support/PrivateDir.h"
+#include "tdsl/tdsl.h"
 #ifdef TDSL_HAVE_LLVM
 #include "codegen/llvm/LlvmBackend.h"
 #include "codegen/llvm/LlvmOptions.h"
@@ -183,7 +188,13 @@ std::string computeBuildId() {
   return "unknown";
 }
 
-std::string entryName(const CacheKey &key) { return key.hash() + kSuffix; }
+/// "<target>-<hash>.tko": the target in the name lets `tdsl cache stats` count entries of each
+/// without reading them.
+std::string entryName(const CacheKey &key) {
+  const std::string *target = key.field("target");
+  TDSL_CHECK(target) << "a cache key without a target field";
+  return *target + "-" + key.hash() + kSuffix;
+}
 
 std::string indentValue(const std::string &value) {
   if (value.find('\n') == std::string::npos)
@@ -273,6 +284,7 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool
                  bool boundsChecks) {
   CacheKey key;
   key.fields.emplace_back("format", "tdsl kernel cache 1");
+  key.fields.emplace_back("target", "cpu");
   key.fields.emplace_back("tdsl build", buildId());
 #ifdef TDSL_HAVE_LLVM
   codegen::CpuInfo host = codegen::hostCpuInfo();
@@ -296,6 +308,28 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool
   return key;
 }
 
+CacheKey makeCudaKey(const std::string &kernel, const std::string &source, const std::string &gpu,
+                     const std::string &arch) {
+  codegen::NvrtcStatus nvrtc = codegen::nvrtcStatus();
+  std::string options;
+  for (const char *option : codegen::kNvrtcOptions)
+    options += (options.empty() ? "" : " ") + std::string(option);
+  CacheKey key;
+  key.fields.emplace_back("format", "tdsl kernel cache 1");
+  key.fields.emplace_back("target", "cuda");
+  key.fields.emplace_back("tdsl build", buildId());
+  // Without NVRTC nothing is compiled, so no entry has "none".
+  key.fields.emplace_back("nvrtc", nvrtc.available ? std::to_string(nvrtc.versionMajor) + "." +
+                                                         std::to_string(nvrtc.versionMinor)
+                                                   : "none");
+  key.fields.emplace_back("gpu", gpu);
+  key.fields.emplace_back("arch", arch);
+  key.fields.emplace_back("options", options);
+  key.fields.emplace_back("kernel", kernel);
+  key.fields.emplace_back("cuda", source);
+  return key;
+}
+
 std::string defaultDirectory() {
   if (const char *dir = std::getenv("TDSL_CACHE_DIR"); dir && *dir)
     return dir;
@@ -304,6 +338,12 @@ std::string defaultDirectory() {
   if (const char *home = std::getenv("HOME"); home && *home)
     return std::string(home) + "/.cache/tdsl";
   return {};
+}
+
+std::string directoryFor(const JitOptions &options) {
+  if (!options.diskCache || !diskCacheEnabledByEnvironment())
+    return {};
+  return options.cacheDir.empty() ? defaultDirectory() : options.cacheDir;
 }
 
 bool diskCacheEnabledByEnvironment() {
@@ -338,14 +378,15 @@ DiskCache::DiskCache(std::string directory, uint64_t maxBytes)
 std::string DiskCache::pathOf(const CacheKey &key) const { return dir + "/" + entryName(key); }
 
 DiskCache::Found DiskCache::load(const CacheKey &key, Entry &entry) const {
-  support::PrivateRead read = support::readPrivateFile(dir, entryName(key));
+  std::string name = entryName(key); // Hashes the key's text: once per lookup.
+  support::PrivateRead read = support::readPrivateFile(dir, name);
   if (read.status == support::PrivateRead::Status::Refused) {
     support::warnUntrustedCache(dir, read.problem);
     return Found::Refused;
   }
   if (read.status == support::PrivateRead::Status::Missing)
     return Found::Miss;
-  std::string path = pathOf(key);
+  std::string path = dir + "/" + name;
   std::optional<Entry> parsed = parseEntry(read.data);
   if (!parsed || parsed->keyText != key.text()) {
     ::unlink(path.c_str()); // A rename by another process may have put a good one here since;
@@ -413,6 +454,8 @@ DiskCache::Stats DiskCache::stats() const {
   for (const FileInfo &f : listEntries(dir)) {
     s.entries++;
     s.bytes += f.bytes;
+    std::string name = f.path.substr(dir.size() + 1);
+    s.entriesByTarget[name.substr(0, name.find('-'))]++;
   }
   return s;
 }
@@ -453,11 +496,16 @@ std::string explainLookup(const CacheKey &key, const DiskCache *disk) {
   // Compared as parsed from text, like the entries' keys (the text drops a trailing newline).
   CacheKey current = CacheKey::parse(key.text()).value_or(key);
   const std::string *kernel = current.field("kernel");
+  const std::string *target = current.field("target");
+  auto same = [&](const CacheKey &other, const char *name, const std::string *value) {
+    const std::string *theirs = other.field(name);
+    return value && theirs && *theirs == *value;
+  };
   std::vector<std::string> texts = disk->keyTexts();
   std::optional<std::vector<std::string>> nearest;
   for (const std::string &text : texts) {
     std::optional<CacheKey> other = CacheKey::parse(text);
-    if (!other || !kernel || !other->field("kernel") || *other->field("kernel") != *kernel)
+    if (!other || !same(*other, "kernel", kernel) || !same(*other, "target", target))
       continue;
     std::vector<std::string> changed;
     for (const auto &[name, value] : current.fields) {
@@ -467,15 +515,18 @@ std::string explainLookup(const CacheKey &key, const DiskCache *disk) {
       bool shortValues = old && old->size() <= 48 && value.size() <= 48 &&
                          old->find('\n') == std::string::npos &&
                          value.find('\n') == std::string::npos;
-      changed.push_back(shortValues ? name + " (" + *old + " -> " + value + ")"
-                                    : name + (name == "ir" ? " (the kernel's tensor IR)" : ""));
+      std::string what = name == "ir"     ? " (the kernel's tensor IR)"
+                         : name == "cuda" ? " (the kernel's CUDA C)"
+                                          : "";
+      changed.push_back(shortValues ? name + " (" + *old + " -> " + value + ")" : name + what);
     }
     if (!nearest || changed.size() < nearest->size())
       nearest = changed;
   }
   if (!nearest)
-    return "miss: no entry for kernel " + (kernel ? *kernel : std::string("?")) + " among the " +
-           std::to_string(texts.size()) + " entries of " + disk->directory();
+    return "miss: no entry for kernel " + (kernel ? *kernel : std::string("?")) + " on " +
+           (target ? *target : std::string("?")) + " among the " + std::to_string(texts.size()) +
+           " entries of " + disk->directory();
   std::string list;
   for (const std::string &c : *nearest)
     list += (list.empty() ? "" : ", ") + c;
@@ -490,37 +541,49 @@ KernelCache::KernelCache(std::string directory) {
     disk_.emplace(std::move(directory));
 }
 
+template <typename T>
+std::shared_ptr<KernelCache::Slot<T>> KernelCache::slotOf(Slots<T> &slots,
+                                                          const std::string &hash) {
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<Slot<T>> &slot = slots[hash];
+  if (!slot)
+    slot = std::make_shared<Slot<T>>();
+  return slot;
+}
+
+std::optional<Entry> KernelCache::load(const CacheKey &key, bool &mayStore) const {
+  mayStore = false;
+  if (!disk_)
+    return std::nullopt;
+  Entry entry;
+  DiskCache::Found found = disk_->load(key, entry);
+  // Another user could have written the folder or the entry: write nothing there either.
+  mayStore = found != DiskCache::Found::Refused;
+  if (found == DiskCache::Found::Hit)
+    return entry;
+  if (found == DiskCache::Found::Corrupt)
+    counters().corrupt++;
+  return std::nullopt;
+}
+
 std::shared_ptr<codegen::CompiledCpuKernel>
 KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc &()> &lower) {
 #ifdef TDSL_HAVE_LLVM
   std::string hash = key.hash();
-  std::shared_ptr<Slot> slot;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    std::shared_ptr<Slot> &s = slots[hash];
-    if (!s)
-      s = std::make_shared<Slot>();
-    slot = s;
-  }
+  std::shared_ptr<Slot<std::shared_ptr<codegen::CompiledCpuKernel>>> slot = slotOf(objects, hash);
   bool ran = false;
-  bool useDisk = disk_ && !key.boundsChecked(); // Debug code stays in this process.
   std::call_once(slot->once, [&] {
     ran = true;
-    if (useDisk) {
-      Entry entry;
-      DiskCache::Found found = disk_->load(key, entry);
-      if (found == DiskCache::Found::Hit) {
-        slot->kernel = codegen::loadObject(entry.object, entry.symbol);
-        if (slot->kernel) {
+    bool mayStore = false;
+    if (!key.boundsChecked()) { // Debug code stays in this process.
+      if (std::optional<Entry> entry = load(key, mayStore)) {
+        slot->value = codegen::loadObject(entry->object, entry->symbol);
+        if (slot->value) {
           counters().diskHits++;
           return;
         }
-        found = DiskCache::Found::Corrupt; // Whole, but not loadable: recompile and replace.
+        counters().corrupt++; // Whole, but not loadable: recompile and replace.
       }
-      if (found == DiskCache::Found::Corrupt)
-        counters().corrupt++;
-      // Another user could have written the folder or the entry: write nothing there either.
-      useDisk = found != DiskCache::Found::Refused;
     }
     counters().misses++;
     std::string symbol = "tdsl_" + hash.substr(0, 16);
@@ -528,18 +591,44 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
     options.optimize = key.optimized();
     options.boundsChecks = key.boundsChecked();
     std::string object = codegen::compileToObject(lower(), symbol, options);
-    slot->kernel = codegen::loadObject(object, symbol);
-    TDSL_CHECK(slot->kernel) << "the JIT cannot load the object code it just compiled";
-    if (useDisk)
+    slot->value = codegen::loadObject(object, symbol);
+    TDSL_CHECK(slot->value) << "the JIT cannot load the object code it just compiled";
+    if (mayStore)
       disk_->store(key, symbol, object);
   });
   if (!ran)
     counters().memoryHits++;
-  return slot->kernel;
+  return slot->value;
 #else
   (void)key, (void)lower;
   TDSL_UNREACHABLE("the kernel cache needs the LLVM backend");
 #endif
+}
+
+std::shared_ptr<const std::string> KernelCache::cubin(const CacheKey &key) {
+  const std::string *source = key.field("cuda"), *kernel = key.field("kernel"),
+                    *arch = key.field("arch");
+  TDSL_CHECK(source && kernel && arch) << "KernelCache::cubin needs a key from makeCudaKey";
+  std::shared_ptr<Slot<std::shared_ptr<const std::string>>> slot = slotOf(cubins, key.hash());
+  bool ran = false;
+  std::call_once(slot->once, [&] {
+    ran = true;
+    bool mayStore = false;
+    if (std::optional<Entry> entry = load(key, mayStore)) {
+      slot->value = std::make_shared<const std::string>(std::move(entry->object));
+      counters().diskHits++;
+      return;
+    }
+    counters().misses++;
+    auto cubin =
+        std::make_shared<const std::string>(codegen::compileToCubin(*source, *kernel, *arch));
+    if (mayStore)
+      disk_->store(key, "", *cubin);
+    slot->value = std::move(cubin);
+  });
+  if (!ran)
+    counters().memoryHits++;
+  return slot->value;
 }
 
 } // namespace tdsl::cache

@@ -1,23 +1,28 @@
-// The kernel cache: compiled CPU kernels kept in memory per Jit and on disk across processes.
+// The kernel cache: compiled kernels, CPU objects and CUDA binaries alike, kept in memory per Jit
+// and on disk across processes.
 //
-// An entry is keyed by everything that decides the machine code: the printed tensor IR of the
-// kernel, the schedule's target (vector width, caches, threads), the host CPU and its features,
-// the LLVM version, the code generation options (LLVM's O3, or none: JitOptions::optimize) and
-// the build id of tdsl itself. On disk
+// An entry is keyed by everything that decides its code, each part a named field (CacheKey): the
+// target ("cpu" or "cuda") and the build id of tdsl itself, then for the CPU the printed tensor
+// IR of the kernel, the schedule's target (vector width, caches, threads), the host CPU and its
+// features, the LLVM version and the code generation options (LLVM's O3, or none:
+// JitOptions::optimize), and for CUDA the kernel's CUDA C (scheduled for the device's
+// properties), the device's name and architecture, and the NVRTC version and options. On disk
 // ($TDSL_CACHE_DIR, else $XDG_CACHE_HOME/tdsl, else ~/.cache/tdsl) each entry is one file,
-// <hash>.tko, holding the key's text, the entry symbol and the relocatable object code with a
-// checksum; it is written to a temporary file and renamed into place, so readers in other
-// processes see a whole entry or none. A damaged or truncated entry fails its checksum, is
+// <target>-<hash>.tko, holding the key's text, the entry symbol (CPU) and the object code or
+// cubin with a checksum; it is written to a temporary file and renamed into place, so readers in
+// other processes see a whole entry or none. A damaged or truncated entry fails its checksum, is
 // removed and recompiled. The directory is capped in size (TDSL_CACHE_MAX_BYTES, default
-// 256 MiB): after each store the least recently used entries (by modification time, which a hit
-// refreshes) are removed, and so are temporary files an hour old (left by writers killed before
-// their rename). TDSL_CACHE=off turns the disk cache off.
+// 256 MiB): after each store the least recently used entries of either target (by modification
+// time, which a hit refreshes) are removed, and so are temporary files an hour old (left by
+// writers killed before their rename). TDSL_CACHE=off or JitOptions::diskCache = false turns the
+// disk cache off for both targets; JitOptions::cacheDir moves it.
 //
-// An entry is native code that the process runs, so the cache never loads what another user could
-// have written: tdsl creates the directory with mode 0700 and its entries 0600, and a directory or
-// entry not owned by the effective user, writable by group or others, or (an entry) not a regular
-// file is refused with a one-line warning, once per directory; the kernel is then compiled in
-// memory and not written back (nothing is written to a refused directory; support/PrivateDir.h).
+// An entry is native code that the process (or the GPU) runs, so the cache never loads what
+// another user could have written: tdsl creates the directory with mode 0700 and its entries
+// 0600, and a directory or entry not owned by the effective user, writable by group or others,
+// or (an entry) not a regular file is refused with a one-line warning, once per directory; the
+// kernel is then compiled in memory and not written back (nothing is written to a refused
+// directory; support/PrivateDir.h).
 #pragma once
 
 #include <atomic>
@@ -31,6 +36,9 @@
 #include <utility>
 #include <vector>
 
+namespace tdsl {
+struct JitOptions;
+}
 namespace tdsl::ir {
 struct Kernel;
 struct LoweredFunc;
@@ -68,11 +76,20 @@ struct CacheKey {
 /// (JitOptions::boundsChecks: such keys are cached in memory only, never on disk).
 CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool optimize = true,
                  bool boundsChecks = false);
+/// The key of the cubin of `source`, the CUDA C of tdsl kernel `kernel`, compiled by this NVRTC
+/// with tdsl's options for the GPU named `gpu` of architecture `arch` ("sm_90a"), by this build of
+/// tdsl. Needs no GPU: the device is named, not asked for.
+CacheKey makeCudaKey(const std::string &kernel, const std::string &source, const std::string &gpu,
+                     const std::string &arch);
 
 /// The build id of the code running tdsl (its ELF build-id; else its file's size and time).
 const std::string &buildId();
 /// The directory of the disk cache from the environment (see the header comment).
 std::string defaultDirectory();
+/// The directory of the disk cache of a Jit made with `options` (its CPU and CUDA kernels
+/// alike): options.cacheDir, else defaultDirectory(); empty, no disk cache, when
+/// options.diskCache is false or the environment turns the cache off.
+std::string directoryFor(const JitOptions &options);
 /// False when TDSL_CACHE is "off", "0" or "false".
 bool diskCacheEnabledByEnvironment();
 /// TDSL_CACHE_MAX_BYTES, else 256 MiB.
@@ -109,6 +126,7 @@ public:
 
   struct Stats {
     uint64_t entries = 0, bytes = 0, maxBytes = 0;
+    std::map<std::string, uint64_t> entriesByTarget; // "cpu", "cuda": from the entry's name.
   };
   Stats stats() const;
   /// Removes every entry (and stray temporary files); returns how many entries it removed.
@@ -127,8 +145,9 @@ private:
 };
 
 /// What a lookup of `key` in `disk` finds, for `tdsl cache why`: "hit (PATH)", or "miss: ..."
-/// naming the parts of the key that differ from the nearest entry of the same kernel (one
-/// written by another build of tdsl, for another CPU, thread count or IR), or "no disk cache".
+/// naming the parts of the key that differ from the nearest entry of the same kernel and target
+/// (one written by another build of tdsl, for another CPU, thread count, GPU or IR), or "no disk
+/// cache".
 /// Reads the directory only (a corrupt entry is reported, not removed).
 std::string explainLookup(const CacheKey &key, const DiskCache *disk);
 
@@ -142,16 +161,30 @@ public:
   /// Concurrent callers with one key compile it once.
   std::shared_ptr<codegen::CompiledCpuKernel>
   get(const CacheKey &key, const std::function<const ir::LoweredFunc &()> &lower);
+  /// The cubin of `key` (makeCudaKey): from memory, else from disk, else compiled by NVRTC from
+  /// the key's CUDA C for its architecture (and stored on disk). Concurrent callers with one key
+  /// compile it once. Throws RuntimeError when NVRTC is missing or rejects the source.
+  std::shared_ptr<const std::string> cubin(const CacheKey &key);
   const DiskCache *disk() const { return disk_ ? &*disk_ : nullptr; }
 
 private:
-  struct Slot {
+  template <typename T> struct Slot {
     std::once_flag once;
-    std::shared_ptr<codegen::CompiledCpuKernel> kernel;
+    T value;
   };
+  template <typename T> using Slots = std::map<std::string, std::shared_ptr<Slot<T>>>;
+
+  /// The slot of the key hashed `hash` in `slots`, made on first use.
+  template <typename T> std::shared_ptr<Slot<T>> slotOf(Slots<T> &slots, const std::string &hash);
+  /// The disk's entry of `key`, if it has a good one. Else nullopt, and `mayStore` says whether
+  /// a fresh entry may be written (not without a disk cache, nor where the disk refused the
+  /// directory or the entry).
+  std::optional<Entry> load(const CacheKey &key, bool &mayStore) const;
+
   std::optional<DiskCache> disk_;
   std::mutex mutex;
-  std::map<std::string, std::shared_ptr<Slot>> slots;
+  Slots<std::shared_ptr<codegen::CompiledCpuKernel>> objects;
+  Slots<std::shared_ptr<const std::string>> cubins;
 };
 
 } // namespace tdsl::cache

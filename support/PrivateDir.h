@@ -1,5 +1,5 @@
-// Folders of files that only this user can have written. The kernel caches (api/KernelCache,
-// codegen/cuda/CudaLaunch) keep native code on disk and run what they load, so a file another
+// Folders of files that only this user can have written. The kernel cache (api/KernelCache) keeps
+// native code, CPU objects and CUDA binaries, on disk and runs what it loads, so a file another
 // user could have written or replaced must never be read back: the folder and the entry must be
 // owned by the effective user and writable by nobody else, and the entry must be a regular file.
 #pragma once

@@ -5,8 +5,8 @@
 // same for PyTorch, and scripts/gpu_check.sh joins them into a table.
 //
 //   bench_gpu <path to gpu.tdsl> [--quick]
+#include "api/KernelCache.h"
 #include "api/Numerics.h"
-#include "codegen/cuda/CudaLaunch.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
 
@@ -132,26 +132,26 @@ int main(int argc, char **argv) {
   }
   {
     // NVRTC: cold (nothing cached; NVRTC already loaded by the kernels above), then from disk
-    // with the in-memory cache emptied. Module load is not included.
+    // through a fresh KernelCache (nothing in its memory). Module load is not included.
     std::string source =
         m.kernel("softmax").dump(Stage::Cuda) + "\n// bench " +
         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
     std::filesystem::path dir = std::filesystem::temp_directory_path() / "tdsl-bench-cache";
     std::filesystem::remove_all(dir);
-    setenv("TDSL_CACHE_DIR", dir.c_str(), 1);
-    codegen::CudaCacheHit hit;
+    cache::CacheKey key = cache::makeCudaKey("softmax", source, dev.name, dev.smArch());
+    cache::Counters &counters = cache::counters();
+    uint64_t misses = counters.misses, diskHits = counters.diskHits;
     auto t0 = std::chrono::steady_clock::now();
-    codegen::cachedCubin(source, "softmax", &hit);
+    cache::KernelCache(dir.string()).cubin(key);
     auto t1 = std::chrono::steady_clock::now();
     row("nvrtc_softmax_cold", std::chrono::duration<double, std::milli>(t1 - t0).count(), 0, 0,
-        hit == codegen::CudaCacheHit::None ? "compiled" : "UNEXPECTED cache hit");
-    codegen::clearCudaMemoryCache();
+        counters.misses == misses + 1 ? "compiled" : "UNEXPECTED cache hit");
     t0 = std::chrono::steady_clock::now();
-    codegen::cachedCubin(source, "softmax", &hit);
+    cache::KernelCache(dir.string()).cubin(key);
     t1 = std::chrono::steady_clock::now();
     row("nvrtc_softmax_disk", std::chrono::duration<double, std::milli>(t1 - t0).count(), 0, 0,
-        hit == codegen::CudaCacheHit::Disk ? "disk hit" : "UNEXPECTED miss");
-    unsetenv("TDSL_CACHE_DIR");
+        counters.diskHits == diskHits + 1 ? "disk hit" : "UNEXPECTED miss");
+    std::filesystem::remove_all(dir);
   }
   {
     // Host overhead: back-to-back runDevice calls of a 1-element kernel, wall clock per call.

@@ -1,143 +1,28 @@
-// Compiling a kernel for the GPU at hand, caching its module, and launching it.
+// Loading a kernel's cubin on the GPU at hand and launching it.
 #include "codegen/cuda/CudaLaunch.h"
 
-#include "codegen/cuda/CudaBackend.h"
 #include "ir/Shapes.h"
-#include "passes/GpuSchedule.h"
-#include "support/PrivateDir.h"
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
 #include <climits>
-#include <cstdio>
-#include <cstdlib>
-#include <map>
 #include <numeric>
 
 namespace tdsl::codegen {
 
-namespace {
-
 namespace cu = runtime::cuda;
 
-/// FNV-1a, 64 bits: stable across runs and builds (the disk cache's file names).
-uint64_t fnv1a(const std::string &text, uint64_t h = 0xcbf29ce484222325ull) {
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-std::string hex(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-/// The options compileToCubin passes (part of the cache key).
-constexpr const char *kNvrtcOptions = "-default-device --std=c++17";
-
-std::mutex &memoryCacheMutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-std::map<std::string, std::string> &memoryCache() {
-  static std::map<std::string, std::string> cache;
-  return cache;
-}
-
-} // namespace
-
-void clearCudaMemoryCache() {
-  std::lock_guard<std::mutex> lock(memoryCacheMutex());
-  memoryCache().clear();
-}
-
-std::string cudaDiskCacheDir() {
-  if (const char *dir = std::getenv("TDSL_CACHE_DIR"))
-    return dir; // Empty: no disk cache.
-  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
-    return std::string(xdg) + "/tdsl";
-  if (const char *home = std::getenv("HOME"); home && *home)
-    return std::string(home) + "/.cache/tdsl";
-  return "";
-}
-
-std::string cachedCubin(const std::string &source, const std::string &name, CudaCacheHit *hit) {
-  const cu::DeviceInfo &dev = cu::device();
-  NvrtcStatus nvrtc = nvrtcStatus();
-  if (!nvrtc.available)
-    throw RuntimeError("cannot compile CUDA kernel " + name + ": " + nvrtc.reason);
-  std::string keyText = std::string(kNvrtcOptions) + "\n" + dev.smArch() + "\n" + dev.name +
-                        "\nnvrtc " + std::to_string(nvrtc.versionMajor) + "." +
-                        std::to_string(nvrtc.versionMinor) + "\n" + source;
-  std::string key = hex(fnv1a(keyText)) + hex(fnv1a(keyText, 0x84222325cbf29ce4ull));
-
-  std::mutex &mutex = memoryCacheMutex();
-  std::map<std::string, std::string> &memory = memoryCache();
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (auto it = memory.find(key); it != memory.end()) {
-      *hit = CudaCacheHit::Memory;
-      return it->second;
-    }
-  }
-  std::string dir = cudaDiskCacheDir();
-  std::string file = "cuda-" + key + ".cubin";
-  std::string cubin;
-  *hit = CudaCacheHit::None;
-  // A cubin is code the GPU runs: only a folder and an entry that no other user could have
-  // written are used (support/PrivateDir.h).
-  bool useDisk = !dir.empty();
-  if (useDisk) {
-    support::PrivateRead read = support::readPrivateFile(dir, file);
-    if (read.status == support::PrivateRead::Status::Refused) {
-      support::warnUntrustedCache(dir, read.problem);
-      useDisk = false;
-    } else if (!read.data.empty()) {
-      cubin = std::move(read.data);
-      *hit = CudaCacheHit::Disk;
-    }
-  }
-  if (cubin.empty()) {
-    cubin = compileToCubin(source, name, dev.smArch());
-    std::string refusal; // Best effort: a cache that cannot be written is no error.
-    if (useDisk && !support::writePrivateFile(dir, file, cubin, refusal) && !refusal.empty())
-      support::warnUntrustedCache(dir, refusal);
-  }
-  std::lock_guard<std::mutex> lock(mutex);
-  memory.emplace(key, cubin);
-  return cubin;
-}
-
-CudaKernel::CudaKernel(const ir::LoweredFunc &plain, std::string location)
-    : location_(std::move(location)) {
+CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKernel> kernels,
+                       std::vector<ir::Buffer> heap, const std::string &cubin, std::string location)
+    : mapped_(func), kernels_(std::move(kernels)), heap_(std::move(heap)),
+      location_(std::move(location)) {
   const cu::DeviceInfo &dev = cu::device();
   // 256 threads a block (8 warps) where the device allows: enough blocks per SM to hide latency;
   // grid-stride loops let the grid stop at a few waves.
   threadsPerBlock_ = std::max(32, std::min(256, dev.maxThreadsPerBlock) / 32 * 32);
   int blocksPerSm = std::max(1, dev.maxThreadsPerMultiprocessor / threadsPerBlock_);
   maxGrid_ = std::max<int64_t>(1, int64_t(dev.multiprocessors) * blocksPerSm * 8);
-  passes::GpuTarget target;
-  target.multiprocessors = dev.multiprocessors;
-  target.warpSize = dev.warpSize;
-  target.maxThreadsPerBlock = dev.maxThreadsPerBlock;
-  target.maxThreadsPerMultiprocessor = dev.maxThreadsPerMultiprocessor;
-  target.sharedBytesPerBlock = dev.sharedBytesPerBlock;
-  target.sharedBytesPerBlockOptin =
-      cu::canAllowDynamicShared() ? dev.sharedBytesPerBlockOptin : dev.sharedBytesPerBlock;
-  target.registersPerBlock = dev.registersPerBlock;
-  target.computeCapability = dev.major * 10 + dev.minor;
-  if (dev.sharedBytesPerMultiprocessor > 0)
-    target.sharedBytesPerMultiprocessor = dev.sharedBytesPerMultiprocessor;
-  mapped_ = plain;
-  kernels_ = passes::scheduleForGpu(plain, target);
-  heap_ = passes::gpuHeapBuffers(kernels_);
-  source_ = emitCuda(mapped_, kernels_);
-  std::string cubin = cachedCubin(source_, plain.name, &hit_);
-  module_ = std::make_unique<cu::Module>(cubin, "kernel " + plain.name + " (" + location_ + ")");
+  module_ = std::make_unique<cu::Module>(cubin, "kernel " + func.name + " (" + location_ + ")");
   for (const passes::GpuKernel &k : kernels_) {
     functions_.push_back(module_->function(k.name));
     // Dynamic shared memory past the default needs the kernel's opt-in.

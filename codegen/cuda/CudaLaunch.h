@@ -1,6 +1,6 @@
-// A tdsl kernel compiled for the GPU at hand and launched through the driver API
-// (runtime/Cuda.h): loop IR -> mapToGpu (sized from the device) -> CUDA C -> NVRTC cubin for the
-// device's sm_XX -> module, with a module cache in memory and on disk.
+// A tdsl kernel on the GPU at hand, launched through the driver API (runtime/Cuda.h): the module
+// of a cubin that the API compiled from the kernel's CUDA C (api/CudaProgram.h, through the
+// kernel cache), its functions, and the workspace of its heap intermediates.
 #pragma once
 
 #include "ir/Kernel.h"
@@ -15,27 +15,15 @@
 
 namespace tdsl::codegen {
 
-/// Where a compiled module came from.
-enum class CudaCacheHit { None, Memory, Disk };
-
-/// The on-disk cache folder: $TDSL_CACHE_DIR, else $XDG_CACHE_HOME/tdsl, else ~/.cache/tdsl;
-/// empty when TDSL_CACHE_DIR is set to the empty string (no disk cache).
-std::string cudaDiskCacheDir();
-
-/// A cubin for `source` on the current device: from the in-memory cache, else from the disk
-/// cache, else compiled by NVRTC (and stored in both). The key hashes the source, the NVRTC
-/// options, the NVRTC version, and the device's name and compute capability. A folder or entry
-/// another user could have written is neither read nor written (support/PrivateDir.h).
-std::string cachedCubin(const std::string &source, const std::string &name, CudaCacheHit *hit);
-/// Empties the in-memory module cache (benchmarks time the disk cache with it).
-void clearCudaMemoryCache();
-
 class CudaKernel {
 public:
-  /// Compiles `plain` (loop IR before GPU mapping) for runtime::cuda::device(); `location` is the
+  /// Loads `cubin`, compiled from emitCuda(func, kernels), on runtime::cuda::device(): `kernels`
+  /// are the GPU kernels of `func` (plain loop IR) in launch order and `heap` its heap
+  /// intermediates in their parameter order, both as the schedule chose them. `location` is the
   /// kernel's .tdsl location, "file:line:col", for errors. Throws RuntimeError when there is no
-  /// GPU or NVRTC, with NVRTC's log when compilation fails.
-  CudaKernel(const ir::LoweredFunc &plain, std::string location);
+  /// GPU or the driver rejects the cubin.
+  CudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKernel> kernels,
+             std::vector<ir::Buffer> heap, const std::string &cubin, std::string location);
 
   /// Launches every GPU kernel in order on the process's stream. `buffers` holds the device
   /// pointers of the func's params, `symbols` the values of its symbols. Heap intermediates live
@@ -43,9 +31,7 @@ public:
   void launch(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols) const;
 
   const ir::LoweredFunc &mapped() const { return mapped_; }
-  const std::string &source() const { return source_; }
   const std::string &location() const { return location_; }
-  CudaCacheHit cacheHit() const { return hit_; }
   /// Threads per block chosen for this device.
   int threadsPerBlock() const { return threadsPerBlock_; }
   /// Whether a contraction's products run on tensor cores (16-bit factors).
@@ -57,8 +43,7 @@ private:
   ir::LoweredFunc mapped_;
   std::vector<passes::GpuKernel> kernels_;
   std::vector<ir::Buffer> heap_;
-  std::string source_, location_;
-  CudaCacheHit hit_ = CudaCacheHit::None;
+  std::string location_;
   int threadsPerBlock_ = 256;
   int64_t maxGrid_ = 1;
   std::unique_ptr<runtime::cuda::Module> module_;

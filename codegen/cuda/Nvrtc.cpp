@@ -1,5 +1,6 @@
 // NVRTC, loaded at run time with dlopen: tdsl builds without CUDA and runs its CPU path on
 // machines without it. The few C functions used are declared here as function pointer types.
+#include "codegen/cuda/Nvrtc.h"
 #include "codegen/cuda/CudaBackend.h"
 
 #include "tdsl/Diagnostics.h"
@@ -145,8 +146,11 @@ void compileProgram(const NvrtcApi &api, ProgramGuard &guard, const std::string 
       r != kNvrtcSuccess)
     throw RuntimeError("nvrtcCreateProgram failed for " + name + ": " + api.errorString(r));
   std::string archOption = "--gpu-architecture=" + arch;
-  const char *options[] = {archOption.c_str(), "-default-device", "--std=c++17"};
-  if (nvrtcResult r = api.compileProgram(guard.prog, 3, options); r != kNvrtcSuccess)
+  std::vector<const char *> options = {archOption.c_str()};
+  options.insert(options.end(), kNvrtcOptions.begin(), kNvrtcOptions.end());
+  if (nvrtcResult r =
+          api.compileProgram(guard.prog, static_cast<int>(options.size()), options.data());
+      r != kNvrtcSuccess)
     throw RuntimeError("NVRTC failed to compile " + name + " for " + arch + " (" +
                        api.errorString(r) + "):\n" + programLog(api, guard.prog));
 }

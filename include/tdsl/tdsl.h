@@ -179,9 +179,9 @@ struct JitOptions {
   /// on the calling thread. The schedule decides which loops are parallel for this count; small
   /// tensors stay on one thread.
   int threads = 0;
-  /// Keep compiled CPU kernels on disk, shared by every process of the same tdsl build
-  /// (TDSL_CACHE=off in the environment turns it off too). Kernels are always cached in memory,
-  /// per Jit: compiling the same kernel twice with one Jit compiles it once.
+  /// Keep compiled kernels (CPU objects and CUDA binaries) on disk, shared by every process of
+  /// the same tdsl build (TDSL_CACHE=off in the environment turns it off too). Kernels are always
+  /// cached in memory, per Jit: compiling the same kernel twice with one Jit compiles it once.
   bool diskCache = true;
   /// The disk cache's directory; empty: $TDSL_CACHE_DIR, else $XDG_CACHE_HOME/tdsl, else
   /// ~/.cache/tdsl.

@@ -1,4 +1,5 @@
-// `tdsl cache`: statistics of the disk cache, clearing it, and why a file's kernels hit or miss.
+// `tdsl cache`: statistics of the disk cache (CPU objects and CUDA binaries), clearing it, and why
+// a file's kernels hit or miss.
 #include "Cache.h"
 
 #include "api/KernelCache.h"
@@ -16,13 +17,15 @@ CLI::App *addCacheCommand(CLI::App &app, CacheOptions &opts) {
   CLI::App *cmd = app.add_subcommand(
       "cache", "the on-disk kernel cache ($TDSL_CACHE_DIR, $XDG_CACHE_HOME/tdsl or ~/.cache/tdsl)");
   cmd->require_subcommand(1);
-  opts.stats = cmd->add_subcommand("stats", "entries and size of the cache");
-  opts.clear = cmd->add_subcommand("clear", "remove every entry");
+  opts.stats = cmd->add_subcommand("stats", "entries (CPU and CUDA) and size of the cache");
+  opts.clear = cmd->add_subcommand("clear", "remove every entry, CPU and CUDA");
   opts.why = cmd->add_subcommand("why", "would `tdsl run FILE` hit the cache, and if not, why");
   opts.why->add_option("file", opts.file, ".tdsl source")->required();
   opts.why->add_option("--kernel", opts.kernel, "kernel to explain (default: all)");
   opts.why->add_option("--threads", opts.threads, "threads, as given to `tdsl run` (default 0)")
       ->check(CLI::Range(0, 4096));
+  opts.why->add_option("--target", opts.target, "cpu or cuda (the GPU present)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   return cmd;
 }
 
@@ -50,8 +53,11 @@ int cacheCommand(const CacheOptions &opts) {
   cache::DiskCache disk(dir);
   if (opts.stats->parsed()) {
     cache::DiskCache::Stats s = disk.stats();
+    std::string byTarget;
+    for (const auto &[target, count] : s.entriesByTarget)
+      byTarget += (byTarget.empty() ? " (" : ", ") + std::to_string(count) + " " + target;
     std::cout << "directory: " << dir << "\n"
-              << "entries: " << s.entries << "\n"
+              << "entries: " << s.entries << byTarget << (byTarget.empty() ? "" : ")") << "\n"
               << "size: " << sizeText(s.bytes) << " (" << s.bytes << " bytes)\n"
               << "limit: " << sizeText(s.maxBytes) << " (TDSL_CACHE_MAX_BYTES)\n"
               << "enabled: "
@@ -67,6 +73,7 @@ int cacheCommand(const CacheOptions &opts) {
   }
   JitOptions options;
   options.threads = opts.threads;
+  options.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
   Jit jit(options);
   Module module = jit.compileFile(opts.file);
   std::vector<std::string> names =

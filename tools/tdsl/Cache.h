@@ -1,4 +1,5 @@
-// `tdsl cache stats|clear|why FILE`: the disk kernel cache seen from the command line.
+// `tdsl cache stats|clear|why FILE`: the disk kernel cache (CPU and CUDA) seen from the command
+// line.
 #pragma once
 
 #include <string>
@@ -10,8 +11,9 @@ class App;
 namespace tdsl::tool {
 
 struct CacheOptions {
-  std::string file, kernel; // `why` only.
-  int threads = 0;          // `why`: the thread count `tdsl run --threads` would use.
+  std::string file, kernel;   // `why` only.
+  int threads = 0;            // `why`: the thread count `tdsl run --threads` would use.
+  std::string target = "cpu"; // `why`: cpu, or cuda for the GPU present.
   CLI::App *stats = nullptr, *clear = nullptr, *why = nullptr;
 };
 

@@ -1,10 +1,18 @@
-// What the API tests (tests/unit/api) share: fresh cache directories and the softmax program
-// that the cache and fast-mode tests compile.
+// What the API tests (tests/unit/api, and the GPU tests of the cache) share: fresh cache
+// directories, a look at their entries and the cache's counters, and the softmax program that
+// the cache and fast-mode tests compile.
 #pragma once
 
+#include "api/KernelCache.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 namespace tdsl::testing_support {
 
@@ -19,6 +27,42 @@ inline std::string freshTestDir(const std::string &suite, const std::string &nam
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
   return dir.string();
 }
+
+/// The names of the files of `dir`, sorted.
+inline std::vector<std::string> entryFiles(const std::string &dir) {
+  std::vector<std::string> files;
+  for (const auto &e : std::filesystem::directory_iterator(dir))
+    files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+/// The key of the only entry of the cache directory `dir`.
+inline cache::CacheKey onlyKey(const std::string &dir) {
+  std::vector<std::string> keys = cache::DiskCache(dir).keyTexts();
+  EXPECT_EQ(keys.size(), 1u) << dir;
+  return cache::CacheKey::parse(keys.at(0)).value();
+}
+
+/// The warning a cache prints when it refuses `dir` for `problem`.
+inline std::string warningFor(const std::string &dir, const std::string &problem) {
+  return "tdsl: warning: not using the kernel cache in " + dir + ": " + problem +
+         "; compiling in memory\n";
+}
+
+/// The cache's process-wide counters at one moment, and what they counted since another.
+struct CounterSnapshot {
+  uint64_t memoryHits, diskHits, misses, corrupt, stores;
+  static CounterSnapshot now() {
+    cache::Counters &c = cache::counters();
+    return {c.memoryHits.load(), c.diskHits.load(), c.misses.load(), c.corrupt.load(),
+            c.stores.load()};
+  }
+  CounterSnapshot since(const CounterSnapshot &before) const {
+    return {memoryHits - before.memoryHits, diskHits - before.diskHits, misses - before.misses,
+            corrupt - before.corrupt, stores - before.stores};
+  }
+};
 
 /// Softmax with the maximum inside the exponent's definition: two definitions, two reductions.
 inline constexpr const char *kSoftmaxSource = R"(

@@ -2,19 +2,20 @@
 // compiled with Target::cuda() and run on random inputs at several shapes, must match the
 // reference interpreter. Without a GPU (CI), every kernel is still compiled to PTX through NVRTC
 // and the launches are skipped with the reason; without NVRTC, everything is skipped.
+#include "api/KernelCache.h"
 #include "api/Numerics.h"
 #include "codegen/cuda/CudaBackend.h"
-#include "codegen/cuda/CudaLaunch.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 #include "tests/unit/common/SuitePrograms.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
+#include <sys/stat.h>
 
 namespace {
 
@@ -118,55 +119,83 @@ TEST(GpuRuntime, HeapIntermediatesAreDeviceAllocations) {
   }
 }
 
+Jit cudaJitWithCache(const std::string &dir) {
+  JitOptions options;
+  options.target = Target::cuda();
+  options.cacheDir = dir;
+  return Jit(options);
+}
+
+/// Compiles `source` with `jit` and checks its kernel `scale` against the interpreter.
+void runScale(const Jit &jit, const std::string &source = kChain) {
+  Kernel scale = jit.compile(source).kernel("scale");
+  Tensor x = Tensor::randn({1000}, DType::F32, 7);
+  EXPECT_TRUE(withinTolerance(scale({x})[0], scale.interpret({x})[0]));
+}
+
+// The cubin goes through the Jit's kernel cache: compiled once per Jit, then loaded from the
+// cache's folder by a fresh Jit.
 TEST(GpuRuntime, ModuleCacheOnDisk) {
   if (!haveGpu())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  fs::path dir = fs::temp_directory_path() / ("tdsl-gpu-cache-test-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  setenv("TDSL_CACHE_DIR", dir.c_str(), 1);
-  std::string source =
-      "// unique " + std::to_string(getpid()) + "\nextern \"C\" __global__ void k() {}\n";
-  codegen::CudaCacheHit hit;
-  std::string first = codegen::cachedCubin(source, "k", &hit);
-  EXPECT_EQ(hit, codegen::CudaCacheHit::None);
-  EXPECT_EQ(codegen::cachedCubin(source, "k", &hit), first);
-  EXPECT_EQ(hit, codegen::CudaCacheHit::Memory);
-  size_t files = 0;
-  for ([[maybe_unused]] const auto &e : fs::directory_iterator(dir))
-    ++files;
-  EXPECT_EQ(files, 1u);
-  unsetenv("TDSL_CACHE_DIR");
+  std::string dir = freshTestDir("gpu", "cache");
+  CounterSnapshot start = CounterSnapshot::now();
+  Jit jit = cudaJitWithCache(dir);
+  runScale(jit);
+  runScale(jit); // Compiled again by the same Jit: from memory.
+  CounterSnapshot d = CounterSnapshot::now().since(start);
+  EXPECT_EQ(d.misses, 1u);
+  EXPECT_EQ(d.stores, 1u);
+  EXPECT_EQ(d.memoryHits, 1u);
+  std::vector<std::string> files = entryFiles(dir);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_TRUE(files[0].starts_with("cuda-") && files[0].ends_with(".tko")) << files[0];
+
+  CounterSnapshot mid = CounterSnapshot::now();
+  runScale(cudaJitWithCache(dir));
+  EXPECT_EQ(CounterSnapshot::now().since(mid).diskHits, 1u);
+  EXPECT_EQ(jit.compile(kChain).kernel("scale").cacheStatus(),
+            "hit (" + dir + "/" + files[0] + ")");
   fs::remove_all(dir);
 }
 
-// A cubin is code the GPU runs: an entry that others can write, holding garbage here, is never
-// loaded (the rule of support/PrivateDir.h, tested on its own in PrivateDirTest).
+// A cubin is code the GPU runs: an entry under scale's key that holds another kernel's valid
+// cubin (a `scale` computing 3x), made writable by others, is never loaded (the rule of
+// support/PrivateDir.h; on the CPU, CacheSecurity.ForeignEntryIsNotLoaded).
 TEST(GpuRuntime, ModuleCacheRefusesAnEntryOthersCanWrite) {
   if (!haveGpu())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  fs::path dir = fs::temp_directory_path() / ("tdsl-gpu-cache-foreign-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  setenv("TDSL_CACHE_DIR", dir.c_str(), 1);
-  std::string source =
-      "// foreign " + std::to_string(getpid()) + "\nextern \"C\" __global__ void k() {}\n";
-  codegen::CudaCacheHit hit;
-  codegen::cachedCubin(source, "k", &hit);
-  std::vector<fs::path> entries(fs::directory_iterator(dir), fs::directory_iterator{});
-  ASSERT_EQ(entries.size(), 1u);
-  std::ofstream(entries[0], std::ios::binary | std::ios::trunc) << "not a cubin";
-  fs::permissions(entries[0], fs::perms::owner_read | fs::perms::owner_write |
-                                  fs::perms::group_read | fs::perms::group_write |
-                                  fs::perms::others_read | fs::perms::others_write);
-  codegen::clearCudaMemoryCache();
+  std::string otherDir = freshTestDir("gpu", "foreign-source");
+  std::string other = kChain;
+  other.replace(other.find("2.0 * x[i] + 1.0"), 16, "3.0 * x[i]");
+  runScale(cudaJitWithCache(otherDir), other);
+  cache::Entry foreign;
+  ASSERT_EQ(cache::DiskCache(otherDir).load(onlyKey(otherDir), foreign),
+            cache::DiskCache::Found::Hit);
+
+  std::string dir = freshTestDir("gpu", "foreign");
+  runScale(cudaJitWithCache(dir));
+  cache::DiskCache disk(dir);
+  cache::CacheKey key = onlyKey(dir);
+  ASSERT_TRUE(disk.store(key, foreign.symbol, foreign.object));
+  std::string path = disk.pathOf(key);
+  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+
+  CounterSnapshot start = CounterSnapshot::now();
   ::testing::internal::CaptureStderr();
-  EXPECT_NE(codegen::cachedCubin(source, "k", &hit), "not a cubin");
-  EXPECT_EQ(hit, codegen::CudaCacheHit::None);
+  runScale(cudaJitWithCache(dir)); // 2x + 1, checked against the interpreter.
+  CounterSnapshot d = CounterSnapshot::now().since(start);
   EXPECT_EQ(::testing::internal::GetCapturedStderr(),
-            "tdsl: warning: not using the kernel cache in " + dir.string() + ": the entry " +
-                entries[0].filename().string() +
-                " is writable by others (mode 0666); compiling in memory\n");
-  unsetenv("TDSL_CACHE_DIR");
+            warningFor(dir, "the entry " + fs::path(path).filename().string() +
+                                " is writable by others (mode 0666)"));
+  EXPECT_EQ(d.diskHits, 0u);
+  EXPECT_EQ(d.misses, 1u);
+  EXPECT_EQ(d.stores, 0u);
+  struct stat st {}; // Neither loaded nor replaced.
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0666u);
   fs::remove_all(dir);
+  fs::remove_all(otherDir);
 }
 
 TEST(GpuRuntime, NoDriverGivesAClearError) {

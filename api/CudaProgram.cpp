@@ -1,0 +1,39 @@
+// Scheduling a kernel for a GPU, printing it and keying its cubin (see CudaProgram.h).
+#include "api/CudaProgram.h"
+
+#include "codegen/cuda/CudaBackend.h"
+#include "runtime/Cuda.h"
+
+namespace tdsl::detail {
+
+GpuDevice currentGpu() {
+  namespace cu = runtime::cuda;
+  const cu::DeviceInfo &dev = cu::device();
+  GpuDevice gpu;
+  gpu.name = dev.name;
+  gpu.arch = dev.smArch();
+  passes::GpuTarget &target = gpu.target;
+  target.multiprocessors = dev.multiprocessors;
+  target.warpSize = dev.warpSize;
+  target.maxThreadsPerBlock = dev.maxThreadsPerBlock;
+  target.maxThreadsPerMultiprocessor = dev.maxThreadsPerMultiprocessor;
+  target.sharedBytesPerBlock = dev.sharedBytesPerBlock;
+  target.sharedBytesPerBlockOptin =
+      cu::canAllowDynamicShared() ? dev.sharedBytesPerBlockOptin : dev.sharedBytesPerBlock;
+  target.registersPerBlock = dev.registersPerBlock;
+  target.computeCapability = dev.major * 10 + dev.minor;
+  if (dev.sharedBytesPerMultiprocessor > 0)
+    target.sharedBytesPerMultiprocessor = dev.sharedBytesPerMultiprocessor;
+  return gpu;
+}
+
+CudaProgram buildCudaProgram(const ir::LoweredFunc &plain, const GpuDevice &device) {
+  CudaProgram program;
+  program.kernels = passes::scheduleForGpu(plain, device.target);
+  program.heap = passes::gpuHeapBuffers(program.kernels);
+  program.source = codegen::emitCuda(plain, program.kernels);
+  program.key = cache::makeCudaKey(plain.name, program.source, device.name, device.arch);
+  return program;
+}
+
+} // namespace tdsl::detail
