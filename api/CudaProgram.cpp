@@ -24,7 +24,25 @@ GpuDevice currentGpu() {
   target.computeCapability = dev.major * 10 + dev.minor;
   if (dev.sharedBytesPerMultiprocessor > 0)
     target.sharedBytesPerMultiprocessor = dev.sharedBytesPerMultiprocessor;
+  target.name = dev.name + " (" + gpu.arch + ")";
   return gpu;
+}
+
+GpuDevice gpuFor(const std::string &gpu) {
+  bool present = runtime::cuda::status().available;
+  if (gpu == "device" && present)
+    return currentGpu();
+  std::string arch = gpu == "device" ? "sm_90" : gpu;
+  passes::GpuTarget target = passes::gpuTargetForArch(arch);
+  if (target.name.empty())
+    throw RuntimeError("unknown GPU '" + gpu + "' (expected device, sm_80, sm_86, sm_89 or sm_90)");
+  if (present) { // Scheduled for the named GPU, compiled for the one at hand.
+    GpuDevice device = currentGpu();
+    device.target = target;
+    return device;
+  }
+  // Hopper's warpgroup MMA needs the architecture-specific variant.
+  return GpuDevice{target.name, arch == "sm_90" ? "sm_90a" : arch, target};
 }
 
 CudaProgram buildCudaProgram(const ir::LoweredFunc &plain, const GpuDevice &device) {

@@ -22,6 +22,11 @@ struct GpuDevice {
 /// The GPU at hand (runtime::cuda::device()); throws RuntimeError without one.
 GpuDevice currentGpu();
 
+/// The GPU that Target::gpu names: for "device", the GPU at hand, or sm_90 when there is none;
+/// for a named architecture, its properties (passes::gpuTargetForArch), compiled for the GPU at
+/// hand when there is one. Throws RuntimeError for an unknown name.
+GpuDevice gpuFor(const std::string &gpu);
+
 struct CudaProgram {
   std::vector<passes::GpuKernel> kernels; // In launch order.
   std::vector<ir::Buffer> heap;           // Heap intermediates, in the kernels' parameter order.

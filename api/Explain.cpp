@@ -38,12 +38,16 @@ protected:
   }
 };
 
+/// The CPU's fusion of a normalized kernel, as the pipeline decides it.
+passes::FusedKernel fuseForExplain(const ir::Kernel &normalized) {
+  return passes::fuseStencils(passes::isolateContractions(passes::fuse(normalized)));
+}
+
 /// The fusion part of the explanation of one kernel (sema's output): a header line, then one
 /// line per edge. Stable text (golden-tested in tests/lit/explain).
 std::string explainFusion(const ir::Kernel &kernel) {
   ir::Kernel normalized = passes::normalize(kernel);
-  passes::FusedKernel fused =
-      passes::fuseStencils(passes::isolateContractions(passes::fuse(normalized)));
+  passes::FusedKernel fused = fuseForExplain(normalized);
 
   // The decisions by definition name, in the order taken.
   std::map<std::string, std::vector<std::string>> decided;
@@ -113,6 +117,53 @@ std::string explainFusion(const ir::Kernel &kernel) {
   return out.str();
 }
 
+/// Where the GPU runs a fused group as several kernels: which, and why.
+std::string explainGpuSplits(const ir::Kernel &kernel, const std::vector<detail::GpuLaunch> &gpu) {
+  ir::Kernel normalized = passes::normalize(kernel);
+  passes::FusedKernel fused = fuseForExplain(normalized);
+  std::ostringstream out;
+  for (size_t g = 0; g < fused.groups.size(); ++g) {
+    std::vector<std::string> members;
+    for (size_t m : fused.groups[g].members)
+      members.push_back(fused.kernel.defs[m].target->name);
+    // A member's own buffer, or a temporary the compiler made for it ("t.acc.partials" belongs
+    // to t; user names have no dots): the longest definition name that prefixes it.
+    auto ofGroup = [&](const std::string &written) {
+      std::string owner;
+      for (const ir::Definition &d : normalized.defs) {
+        const std::string &n = d.target->name;
+        if ((written == n || written.rfind(n + ".", 0) == 0) && n.size() > owner.size())
+          owner = n;
+      }
+      return std::find(members.begin(), members.end(), owner) != members.end();
+    };
+    std::vector<const detail::GpuLaunch *> launches;
+    for (const detail::GpuLaunch &l : gpu)
+      if (std::any_of(l.writes.begin(), l.writes.end(), ofGroup))
+        launches.push_back(&l);
+    if (launches.size() < 2)
+      continue;
+    auto has = [&](const std::string &schedule) {
+      return std::any_of(launches.begin(), launches.end(),
+                         [&](const detail::GpuLaunch *l) { return l->schedule == schedule; });
+    };
+    out << "group " << g << " runs as " << launches.size() << " GPU kernels:";
+    for (const detail::GpuLaunch *l : launches)
+      out << " " << l->name << " (" << l->schedule << ")";
+    out << "; ";
+    if (has("column-partials") || has("reduce-partials"))
+      out << "a reduction " << (has("column-partials") ? "along a strided dim" : "to one value")
+          << " runs in two stages (partials, then their combine in a fixed order)";
+    else
+      out << "the GPU schedules join nests only as a row group (reductions over contiguous rows "
+             "and what follows on the same rows) or a contraction with its epilogue";
+    if (launches.size() > 2 || !(has("column-partials") || has("reduce-partials")))
+      out << "; other nests are a kernel each";
+    out << "\n";
+  }
+  return out.str();
+}
+
 } // namespace
 
 std::string Kernel::explain() const {
@@ -121,6 +172,8 @@ std::string Kernel::explain() const {
   text += schedule;
   if (schedule.empty() || schedule.back() != '\n')
     text += '\n';
+  if (detail::kernelTarget(*state).kind == Target::Kind::Cuda)
+    text += explainGpuSplits(detail::kernelIR(*state), detail::gpuLaunches(*state));
   return text;
 }
 

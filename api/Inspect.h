@@ -18,6 +18,13 @@ namespace tdsl::detail {
 /// A kernel handle's tensor IR (sema's output) and the target it was compiled for (Jit.cpp).
 const ir::Kernel &kernelIR(const KernelState &state);
 const Target &kernelTarget(const KernelState &state);
+/// A CUDA kernel's GPU kernels, in launch order, each with the buffers it writes (by name) and
+/// its schedule's name: scheduled, not compiled (Jit.cpp).
+struct GpuLaunch {
+  std::string name, schedule;
+  std::vector<std::string> writes;
+};
+std::vector<GpuLaunch> gpuLaunches(KernelState &state);
 /// Whether the kernel's products run on tensor cores (a CUDA kernel, compiled on first use).
 bool usesTensorCores(KernelState &state);
 

@@ -121,18 +121,23 @@ struct KernelState {
   }
 #endif
 
-  // Target::cuda(): scheduled for the device present and compiled on first call.
+  // Target::cuda(): scheduled for the GPU the target names (the device present by default),
+  // printed on demand, compiled on first call.
   std::once_flag cudaProgramOnce, cudaOnce;
+  GpuDevice gpu;
   CudaProgram gpuProgram;
   std::unique_ptr<codegen::CudaKernel> cuda;
 
   const CudaProgram &cudaProgram() {
-    std::call_once(cudaProgramOnce,
-                   [&] { gpuProgram = buildCudaProgram(plainLoops(), currentGpu()); });
+    std::call_once(cudaProgramOnce, [&] {
+      gpu = gpuFor(target.gpu);
+      gpuProgram = buildCudaProgram(plainLoops(), gpu);
+    });
     return gpuProgram;
   }
   const codegen::CudaKernel &cudaKernel() {
     std::call_once(cudaOnce, [&] {
+      (void)runtime::cuda::device(); // Throws, saying why, without a GPU to run on.
       const CudaProgram &program = cudaProgram();
       std::shared_ptr<const std::string> cubin = cache->cubin(program.key);
       cuda =
@@ -173,6 +178,13 @@ struct ModuleState {
 
 const ir::Kernel &kernelIR(const KernelState &state) { return state.kernel; }
 const Target &kernelTarget(const KernelState &state) { return state.target; }
+std::vector<GpuLaunch> gpuLaunches(KernelState &state) {
+  std::vector<GpuLaunch> launches;
+  for (const passes::GpuKernel &k : state.cudaProgram().kernels)
+    launches.push_back({k.name, passes::scheduleName(k.schedule), passes::writtenBuffers(k)});
+  return launches;
+}
+
 bool usesTensorCores(KernelState &state) {
   return state.target.kind == Target::Kind::Cuda && state.cudaKernel().usesTensorCores();
 }
@@ -506,8 +518,12 @@ std::string Kernel::dump(Stage stage) const {
   case Stage::Fused:
     return passes::toString(state->schedule().fused);
   case Stage::Schedule:
+    if (state->target.kind == Target::Kind::Cuda)
+      return passes::toString(state->cudaProgram().kernels, state->gpu.target);
     return passes::toString(state->schedule().fused, state->schedule().schedule);
   case Stage::Loops:
+    if (state->target.kind == Target::Kind::Cuda)
+      return passes::loopsToString(state->plainLoops(), state->cudaProgram().kernels);
     return ir::toString(state->loops());
   case Stage::Llvm:
 #ifdef TDSL_HAVE_LLVM
@@ -522,9 +538,11 @@ std::string Kernel::dump(Stage stage) const {
     throw RuntimeError("this tdsl was built without the LLVM backend");
 #endif
   case Stage::Cuda:
-    return codegen::emitCuda(state->plainLoops());
-  case Stage::Ptx:
-    return codegen::compileToPtx(codegen::emitCuda(state->plainLoops()), name());
+    return state->cudaProgram().source;
+  case Stage::Ptx: { // The virtual architecture of the GPU's: "sm_90a" -> "compute_90a".
+    const detail::CudaProgram &program = state->cudaProgram();
+    return codegen::compileToPtx(program.source, name(), "compute_" + state->gpu.arch.substr(3));
+  }
   }
   TDSL_UNREACHABLE("unknown stage");
 }

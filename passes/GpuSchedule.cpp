@@ -127,8 +127,8 @@ std::vector<std::string> describe(const GpuKernel &k) {
   case GpuScheduleKind::Rows: {
     std::string len = toString(k.rowLength);
     lines.push_back(toString(k.rowCount) + " rows of " + len + " points: a warp a row when " + len +
-                    " <= 1024, else the block; " + std::to_string(k.items.size()) +
-                    " loops a row, reductions combined by warp shuffles");
+                    " <= 1024, else the block; loops a row: " + std::to_string(k.items.size()) +
+                    ", reductions combined by warp shuffles");
     if (!k.rowRegisters.empty())
       lines.push_back("per-row values in registers: " +
                       names(k.rowRegisters, [](const Buffer &b) { return b->name; }));
@@ -166,6 +166,37 @@ std::string header(const GpuKernel &k) {
 }
 
 } // namespace
+
+std::vector<std::string> writtenBuffers(const GpuKernel &kernel) {
+  struct Stores : IRVisitor {
+    std::set<const BufferNode *> local;
+    std::vector<std::string> names;
+    void visitAllocate(const Allocate *n) override {
+      local.insert(n->buffer.get());
+      IRVisitor::visitAllocate(n);
+    }
+    void visitStore(const Store *n) override {
+      if (!local.count(n->buffer.get()) &&
+          std::find(names.begin(), names.end(), n->buffer->name) == names.end())
+        names.push_back(n->buffer->name);
+      IRVisitor::visitStore(n);
+    }
+  } stores;
+  for (const GpuRowItem &item : kernel.items) // Rows and Contraction: registers are local.
+    stores.local.insert(item.acc.get());
+  for (const Buffer &b : kernel.rowRegisters)
+    stores.local.insert(b.get());
+  for (const GpuRowBuffer &b : kernel.rowBuffers) // Local row slices hold global rows.
+    if (!b.copyIn)
+      stores.names.push_back(b.global->name);
+  if (kernel.nest)
+    stores.visit(kernel.nest);
+  for (const GpuRowItem &item : kernel.items)
+    for (const Stmt &s : {item.pre, item.inner, item.post})
+      if (s)
+        stores.visit(s);
+  return stores.names;
+}
 
 std::string toString(const std::vector<GpuKernel> &kernels, const GpuTarget &target) {
   std::string out = "gpu schedule for " + target.name + ": " +
@@ -1429,20 +1460,24 @@ private:
     // Per-row values written and read only here, always at `row`: registers.
     {
       std::set<const BufferNode *> outside = outsideBuffers(first, members.size());
-      std::map<const BufferNode *, std::pair<Buffer, bool>> seen; // buffer -> (buffer, ok)
+      // In first-access order, so that the emitted code (and its cache key) is the same in
+      // every run.
+      std::vector<std::pair<Buffer, bool>> seen; // (buffer, accessed only at the row)
       for (const RowMember &m : members) {
         Accesses a = accessesOf(m.body);
         for (const auto &acc : a.list) {
           if (a.local.count(acc.buffer.get()) || rowLocal.count(acc.buffer.get()))
             continue;
-          auto &entry =
-              seen.emplace(acc.buffer.get(), std::make_pair(acc.buffer, true)).first->second;
-          entry.second = entry.second && equal(acc.index, rowLinear);
+          auto entry = std::find_if(seen.begin(), seen.end(),
+                                    [&](const auto &e) { return e.first == acc.buffer; });
+          if (entry == seen.end())
+            entry = seen.insert(seen.end(), {acc.buffer, true});
+          entry->second = entry->second && equal(acc.index, rowLinear);
         }
       }
-      for (const auto &[node, entry] : seen) {
-        const Buffer &b = entry.first;
-        if (!entry.second || outside.count(node) || b->role != BufferRole::Intermediate)
+      for (const auto &[b, onlyAtRow] : seen) {
+        const BufferNode *node = b.get();
+        if (!onlyAtRow || outside.count(node) || b->role != BufferRole::Intermediate)
           continue;
         bool written = false;
         for (const RowMember &m : members)

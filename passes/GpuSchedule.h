@@ -35,6 +35,9 @@ bool hasSchedule(const std::vector<GpuKernel> &kernels, GpuScheduleKind kind);
 /// "vector", "rows", ... for comments in the emitted code.
 std::string scheduleName(GpuScheduleKind kind);
 
+/// The names of the buffers a kernel stores to outside its own stack and shared memory, in order.
+std::vector<std::string> writtenBuffers(const GpuKernel &kernel);
+
 /// The GPU schedule in words, a few lines a kernel (`tdsl emit --stage=schedule --target=cuda`):
 /// the device it was chosen for, then each kernel's schedule, launch, shared memory and
 /// intermediates.

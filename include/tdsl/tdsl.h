@@ -33,6 +33,10 @@ struct Target {
   /// named level, "x86-64-v3" (AVX2) or "x86-64-v4" (AVX-512), which gives the same schedule on
   /// every machine. The code still runs on the host (LLVM splits vectors wider than it has).
   std::string cpuLevel = "host";
+  /// The GPU the CUDA schedule is chosen for: "device" (the GPU at hand; with none, sm_90), or a
+  /// named architecture, "sm_80", "sm_86", "sm_89" or "sm_90", which gives the same schedule on
+  /// every machine (for `tdsl emit --gpu`; the code is still compiled for the GPU at hand).
+  std::string gpu = "device";
   static Target cpu() { return Target{Kind::Cpu}; }
   static Target cuda() { return Target{Kind::Cuda}; }
 };

@@ -15,16 +15,20 @@ CLI::App *addExplainCommand(CLI::App &app, ExplainOptions &opts) {
       app.add_subcommand("explain", "why each definition was fused or not, and each schedule");
   cmd->add_option("file", opts.file, ".tdsl source")->required();
   cmd->add_option("--kernel", opts.kernel, "kernel to explain (default: all)");
+  cmd->add_option("--target", opts.target, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--cpu", opts.cpu, "CPU to schedule for: host, x86-64-v3 or x86-64-v4")
       ->check(CLI::IsMember({"host", "x86-64-v3", "x86-64-v4"}));
+  cmd->add_option("--gpu", opts.gpu, "GPU to schedule for: device, sm_80, sm_86, sm_89 or sm_90")
+      ->check(CLI::IsMember({"device", "sm_80", "sm_86", "sm_89", "sm_90"}));
   cmd->add_option("--threads", opts.threads, "threads to schedule for (default 0: all)")
       ->check(CLI::Range(0, 4096));
   return cmd;
 }
 
 int explainCommand(const ExplainOptions &opts) {
-  Target target = Target::cpu();
+  Target target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
   target.cpuLevel = opts.cpu;
+  target.gpu = opts.gpu;
   JitOptions options;
   options.target = target;
   options.threads = opts.threads;

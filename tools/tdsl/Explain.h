@@ -14,7 +14,7 @@ class App;
 namespace tdsl::tool {
 
 struct ExplainOptions {
-  std::string file, kernel, cpu = "host";
+  std::string file, kernel, target = "cpu", cpu = "host", gpu = "device";
   int threads = 0;
 };
 

@@ -203,7 +203,8 @@ int checkCommand(const std::string &file) {
 }
 
 int emitCommand(const std::string &file, const std::string &kernelName, const std::string &stage,
-                const std::string &target, const std::string &cpu, int threads, int opt) {
+                const std::string &target, const std::string &cpu, const std::string &gpu,
+                int threads, int opt) {
   std::optional<Stage> parsed = parseStage(stage);
   if (!parsed)
     throw UsageError("unknown stage '" + stage +
@@ -215,6 +216,7 @@ int emitCommand(const std::string &file, const std::string &kernelName, const st
   }
   Target t = target == "cuda" ? Target::cuda() : Target::cpu();
   t.cpuLevel = cpu;
+  t.gpu = gpu;
   JitOptions jitOptions;
   jitOptions.target = t;
   jitOptions.threads = threads;   // The schedule's parallel loops depend on it.
@@ -262,7 +264,8 @@ int main(int argc, char **argv) {
   CLI::App *checkCmd = app.add_subcommand("check", "report diagnostics only");
   checkCmd->add_option("file", checkFile, ".tdsl source")->required();
 
-  std::string emitFile, emitKernel, emitStage, emitTarget = "cpu", emitCpu = "host";
+  std::string emitFile, emitKernel, emitStage, emitTarget = "cpu", emitCpu = "host",
+                                               emitGpu = "device";
   int emitThreads = 0;
   CLI::App *emitCmd = app.add_subcommand("emit", "print a compilation stage");
   emitCmd->add_option("file", emitFile, ".tdsl source")->required();
@@ -275,6 +278,11 @@ int main(int argc, char **argv) {
   emitCmd->add_option("--target", emitTarget, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   emitCmd->add_option("--cpu", emitCpu, "CPU to schedule for: host, x86-64-v3 or x86-64-v4")
       ->check(CLI::IsMember({"host", "x86-64-v3", "x86-64-v4"}));
+  emitCmd
+      ->add_option("--gpu", emitGpu,
+                   "GPU to schedule --stage=cuda|ptx (and --target=cuda) for: device, sm_80, "
+                   "sm_86, sm_89 or sm_90")
+      ->check(CLI::IsMember({"device", "sm_80", "sm_86", "sm_89", "sm_90"}));
   emitCmd->add_option("--threads", emitThreads, "threads to schedule for (default 0: all)")
       ->check(CLI::Range(0, 4096));
   int emitOpt = 3;
@@ -309,7 +317,7 @@ int main(int argc, char **argv) {
     if (emitCmd->parsed() && emitStage.empty())
       throw UsageError("tdsl emit needs --stage or --print-after");
     if (emitCmd->parsed())
-      return emitCommand(emitFile, emitKernel, emitStage, emitTarget, emitCpu, emitThreads,
+      return emitCommand(emitFile, emitKernel, emitStage, emitTarget, emitCpu, emitGpu, emitThreads,
                          emitOpt);
     if (benchCmd->parsed())
       return tool::benchCommand(bench, parseShapes(bench.shapes));
