@@ -55,10 +55,12 @@ done
 
 # Seeds apart from the CPU's ctest (1..200) and the PTX-only ctest (5001..5100). Every core runs a
 # batch of 25 programs, each process with its own CUDA context: 150 s on an H200 with 16 cores.
+# TDSL_GPU_DIFFTEST_COUNT runs fewer (or more) when device time is short.
+count=${TDSL_GPU_DIFFTEST_COUNT:-2000}
 echo "== difftest --target cuda"
 log="$OUT/difftest_cuda.log"
 PYTHONUNBUFFERED=1 timeout 300 python3 tests/difftest/run.py --driver "$BUILD/bin/tdsl-difftest" \
-  --target cuda --seed 100001 --count 2000 --batch 25 --jobs "$(nproc)" --minimize-seconds 60 \
+  --target cuda --seed 100001 --count "$count" --batch 25 --jobs "$(nproc)" --minimize-seconds 60 \
   --save-dir "$OUT/difftest-cuda-failures" > "$log" 2>&1
 rc=$?
 [[ $rc -ne 0 ]] && status=1

@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     double ms = timeKernel(k, {x}, {y}, 20);
     row(name, ms, 2.0 * x.nbytes(), 0, ok);
   }
-  for (const char *name : {"softmax", "layernorm", "rowsum"}) {
+  for (const char *name : {"softmax", "layernorm", "rowsum", "colsum"}) {
     Kernel k = m.kernel(name);
     std::string ok = check(k, {Tensor::randn({37, 300}, DType::F32, 3)});
     DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({R, C}, DType::F32, 2));

@@ -50,6 +50,10 @@ def rowsum(x):
     return x.sum(dim=1)
 
 
+def colsum(x):
+    return x.sum(dim=0)
+
+
 def transpose(x):
     return x.t().contiguous()
 
@@ -76,6 +80,7 @@ def main():
              ("softmax", softmax, xr, 2 * xr.numel() * 4),
              ("layernorm", layernorm, xr, 2 * xr.numel() * 4),
              ("rowsum", rowsum, xr, xr.numel() * 4 + R * 4),
+             ("colsum", colsum, xr, xr.numel() * 4 + C * 4),
              ("transpose", transpose, xs, 2 * xs.numel() * 4),
              ("total", total, x, x.numel() * 4)]
     for name, fn, inp, nbytes in cases:
