@@ -38,10 +38,17 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
     log.afterTensorPass("normalize", normalized);
   verifyAfter("normalize", normalized, kernel);
 
-  ir::LoweredFunc func = buildLoopNest(normalized);
+  // The CPU's inlining decisions: a producer the CPU computes inside its readers is not a nest
+  // (and a GPU kernel) of its own either.
+  ir::Kernel inlined = fuse(normalized).kernel;
+  if (log.afterTensorPass)
+    log.afterTensorPass("fuse", inlined);
+  verifyAfter("fuse", inlined, normalized);
+
+  ir::LoweredFunc func = buildLoopNest(inlined);
   if (log.afterLoopPass)
     log.afterLoopPass("build-loop-nest", func);
-  verifyAfter("build-loop-nest", func, normalized);
+  verifyAfter("build-loop-nest", func, inlined);
 
   ir::LoweredFunc simplified = func;
   simplified.body = simplify(func.body);

@@ -35,8 +35,9 @@ struct PassLog {
 /// as scheduled, group-local values in lets and slices. Requires: `schedule` made for `fused`.
 [[nodiscard]] ir::LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &schedule);
 
-/// The plain lowering (the CUDA backend maps its nests onto the GPU): normalize, build loop
-/// nest, simplify, with verifiers between.
+/// The plain lowering (the GPU schedules map its nests onto the GPU): normalize, the CPU's
+/// inlining (fuse's kernel: a producer computed inside its readers is no nest of its own), build
+/// loop nest, simplify, with verifiers between.
 [[nodiscard]] ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log = {});
 
 /// The CPU lowering: normalize, fuse, schedule for `target`, lower, simplify, vectorize,

@@ -52,6 +52,10 @@ kernel layernorm(x: f32[R, C]) -> y: f32[R, C] {
     var[i] = mean((x[i, j] - mu[i]) * (x[i, j] - mu[i]) for j)
     y[i, j] = (x[i, j] - mu[i]) * rsqrt(var[i] + 1e-5)
 }
+kernel wsum(x: f32[R, C], w: f32[C]) -> s: f32[R] {
+    t[i, j] = x[i, j] * w[j]
+    s[i] = sum(t[i, j] for j)
+}
 kernel rmsnorm(x: f32[R, C], w: f32[C]) -> y: f32[R, C] {
     r[i] = rsqrt(mean(x[i, j] * x[i, j] for j) + 1e-6)
     y[i, j] = x[i, j] * r[i] * w[j]
@@ -136,6 +140,10 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   EXPECT_TRUE(contains(cuda, "const int tdsl_L = C <= 1024 ? 32 : (int)blockDim.x;")) << cuda;
   EXPECT_TRUE(contains(cuda, "tdsl_shfl_xor(s_acc[0LL], tdsl_o)")) << cuda;
   EXPECT_FALSE(contains(cuda, "rowsum_k1")) << cuda;
+  // A producer the CPU inlines into its reader is no kernel of its own on the GPU either.
+  std::string wsum = m.kernel("wsum").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(wsum, "1 __global__ function(s)")) << wsum;
+  EXPECT_TRUE(contains(wsum, "// wsum_k0 (rows)")) << wsum;
   // A value per row after a reduction (a named r[i]) joins the group: one launch, as inlined;
   // what becomes registers is no longer a device allocation.
   std::string rms = m.kernel("rmsnorm").dump(Stage::Cuda);
@@ -423,8 +431,8 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
     for (int64_t cols : {1, 31, 33, 1000, 4097}) {
       std::string at = " " + std::to_string(rows) + "x" + std::to_string(cols);
       std::map<std::string, int64_t> shape = {{"R", rows}, {"C", cols}};
-      for (const char *name :
-           {"addi", "bias", "rowsum", "rowstats", "softmax", "layernorm", "rmsnorm", "totals"}) {
+      for (const char *name : {"addi", "bias", "rowsum", "rowstats", "softmax", "layernorm",
+                               "rmsnorm", "wsum", "totals"}) {
         Kernel k = m.kernel(name);
         expectMatches(k, k.randomInputs(shape, seed++), name + at);
       }
