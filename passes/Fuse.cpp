@@ -172,13 +172,6 @@ const Reduce *topReduce(const Definition &def) {
   return as<Reduce>(def.value);
 }
 
-namespace {
-
-struct StrideCount {
-  int contiguous = 0, strided = 0;
-  std::string stridedName; // The first strided access, printed.
-};
-
 StrideCount countStrides(const std::vector<const Access *> &accesses, const Var &v) {
   StrideCount c;
   for (const Access *a : accesses) {
@@ -190,8 +183,6 @@ StrideCount countStrides(const std::vector<const Access *> &accesses, const Var 
   }
   return c;
 }
-
-} // namespace
 
 /// Reduction axes of at most this many points are too short to vectorize along.
 constexpr int64_t kShortReduction = 4;

@@ -85,6 +85,13 @@ enum class AccessStride : uint8_t {
 };
 AccessStride strideOf(const ir::Access &access, const ir::Var &var);
 
+/// How many of `accesses` move by one element, and how many by more, when `var` advances.
+struct StrideCount {
+  int contiguous = 0, strided = 0;
+  std::string stridedName; // The first strided access's tensor.
+};
+StrideCount countStrides(const std::vector<const ir::Access *> &accesses, const ir::Var &var);
+
 /// The axis a definition's inner loop would best be vectorized along, independent of the
 /// vector width: its innermost index (Spatial; stores are contiguous there) unless it is a
 /// reduction whose innermost reduction axis reads contiguously while the spatial one does not

@@ -87,14 +87,6 @@ std::string placeName(LocalPlace p) {
   TDSL_UNREACHABLE("unknown place");
 }
 
-/// How many reads of `def` are strided along `var`.
-int countStridesAlong(const Definition &def, const Var &var) {
-  int n = 0;
-  for (const Access *a : accessesIn(def.value))
-    n += strideOf(*a, var) == AccessStride::Strided;
-  return n;
-}
-
 /// A vector axis of `extent` with `lanes`: kept unless the extent is a known constant too small
 /// to fill one vector.
 bool fillsVector(const Expr &extent, int lanes, std::string &why) {
@@ -227,7 +219,7 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
         const Reduce *r = topReduce(d);
         int64_t strip = 0;
         if (r && choice.axis == VectorAxis::Spatial &&
-            countStridesAlong(d, r->axes.back().var) > 0) {
+            countStrides(accessesIn(d.value), r->axes.back().var).strided > 0) {
           // Rows streamed whole: the hardware prefetchers follow one contiguous run per row,
           // where a vector's worth per row starts a new short stream at every step.
           strip = target.l1Bytes / 2 / bytes / lanes * lanes;
