@@ -44,12 +44,12 @@ CallPlan::CallPlan(const ir::Kernel &kernel) {
     for (const ir::Expr &dim : out->shape) {
       OutputDim planned{0, static_cast<uint32_t>(terms_.size()), 0};
       std::optional<ir::AffineExpr> affine = ir::toAffine(dim);
-      if (!affine) {
-        fast_ = false;
+      if (!affine || !affine->isLinear()) {
+        fast_ = false; // `H // 2`, `H * W`: the general path evaluates them.
       } else {
         planned.constant = affine->constant;
-        for (const auto &[var, coefficient] : affine->terms) {
-          int32_t slot = slotOf(var);
+        for (const auto &[atom, coefficient] : affine->terms) {
+          int32_t slot = slotOf(atom.var());
           if (slot < 0)
             fast_ = false;
           terms_.push_back({slot, coefficient});

@@ -677,8 +677,9 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
     std::optional<ir::AffineExpr> aff = ir::toAffine(s.expr);
     if (!aff) {
       error(ErrorCode::InvalidSubscript, a.span, "subscript is not affine: " + sourceText(a.span),
-            "a subscript is a sum of index variables and shape symbols times integers (i + 1, "
-            "2 * i, N - 1 - i); data-dependent reads (gathers) are not supported in version 0");
+            "a subscript adds index variables, scales them by integers or shape symbols and "
+            "divides them (// and %) by positive integers or shape symbols (i + 1, N - 1 - i, "
+            "W * i + j, i // W); data-dependent reads (gathers) are not supported");
       ok = false;
       continue;
     }
@@ -956,6 +957,12 @@ Val KernelChecker::checkBinary(const ast::Expr &e, bool whole) {
     r.shape = a.rank() ? a.shape : b.shape;
     r.vars = a.rank() ? a.vars : b.vars;
     return r;
+  }
+  // Shape expressions divide by positive integers or symbols only (`i // 0` is surely a slip).
+  if ((op == BinaryOp::FloorDiv || op == BinaryOp::Mod) && (inSubscript || inExtent) &&
+      !a.isLiteral() && b.lit == LitKind::Int && b.intValue <= 0) {
+    badDivisor(e, b.intValue);
+    return failed();
   }
   return arith(op, std::move(a), std::move(b), e.span, what);
 }
