@@ -64,42 +64,29 @@ bool CallPlan::compileOps(const ir::Expr &e, const std::vector<ir::Var> &symbols
   if (depth > kMaxStack || e->type != ir::Type::i64())
     return false;
   if (const auto *lit = e->as<ir::IntImm>()) {
-    ops_.push_back({Op::Kind::Constant, lit->value});
+    ops_.push_back({Op::Kind::Constant, {}, lit->value});
     return true;
   }
   if (const auto *ref = e->as<ir::VarRef>()) {
     auto it = std::find(symbols.begin(), symbols.end(), ref->var);
-    ops_.push_back({Op::Kind::Symbol, it - symbols.begin()});
+    ops_.push_back({Op::Kind::Symbol, {}, it - symbols.begin()});
     return it != symbols.end();
   }
   if (const auto *u = e->as<ir::Unary>()) {
     if (u->op != ir::UnaryOp::Neg || !compileOps(u->a, symbols, depth))
       return false;
-    ops_.push_back({Op::Kind::Neg, 0});
+    ops_.push_back({Op::Kind::Neg, {}, 0});
     return true;
   }
+  // Other forms are not ones sema produces; the general path evaluates them.
   const auto *b = e->as<ir::Binary>();
-  if (!b || !compileOps(b->a, symbols, depth) || !compileOps(b->b, symbols, depth + 1))
+  bool arithmetic = b && (b->op == ir::BinaryOp::Add || b->op == ir::BinaryOp::Sub ||
+                          b->op == ir::BinaryOp::Mul || b->op == ir::BinaryOp::FloorDiv ||
+                          b->op == ir::BinaryOp::Mod);
+  if (!arithmetic || !compileOps(b->a, symbols, depth) || !compileOps(b->b, symbols, depth + 1))
     return false;
-  switch (b->op) {
-  case ir::BinaryOp::Add:
-    ops_.push_back({Op::Kind::Add, 0});
-    return true;
-  case ir::BinaryOp::Sub:
-    ops_.push_back({Op::Kind::Sub, 0});
-    return true;
-  case ir::BinaryOp::Mul:
-    ops_.push_back({Op::Kind::Mul, 0});
-    return true;
-  case ir::BinaryOp::FloorDiv:
-    ops_.push_back({Op::Kind::FloorDiv, 0});
-    return true;
-  case ir::BinaryOp::Mod:
-    ops_.push_back({Op::Kind::Mod, 0});
-    return true;
-  default:
-    return false; // Not a form sema produces; the general path evaluates it.
-  }
+  ops_.push_back({Op::Kind::Binary, b->op, 0});
+  return true;
 }
 
 bool CallPlan::eval(const Program &program, const int64_t *symbols, int64_t &value) const {
@@ -111,36 +98,34 @@ bool CallPlan::eval(const Program &program, const int64_t *symbols, int64_t &val
       stack[top++] = op.kind == Op::Kind::Constant ? op.value : symbols[op.value];
       continue;
     }
-    int64_t &a = stack[op.kind == Op::Kind::Neg ? top - 1 : top - 2];
-    int64_t b = stack[top - 1];
+    if (op.kind == Op::Kind::Neg) {
+      if (__builtin_sub_overflow(int64_t(0), stack[top - 1], &stack[top - 1]))
+        return false;
+      continue;
+    }
+    int64_t &a = stack[top - 2], b = stack[top - 1];
+    --top;
     bool overflow = false;
-    switch (op.kind) {
-    case Op::Kind::Neg:
-      overflow = __builtin_sub_overflow(int64_t(0), a, &a);
-      break;
-    case Op::Kind::Add:
+    switch (op.op) {
+    case ir::BinaryOp::Add:
       overflow = __builtin_add_overflow(a, b, &a);
       break;
-    case Op::Kind::Sub:
+    case ir::BinaryOp::Sub:
       overflow = __builtin_sub_overflow(a, b, &a);
       break;
-    case Op::Kind::Mul:
+    case ir::BinaryOp::Mul:
       overflow = __builtin_mul_overflow(a, b, &a);
       break;
-    case Op::Kind::FloorDiv:
+    case ir::BinaryOp::FloorDiv:
       overflow = a == std::numeric_limits<int64_t>::min() && b == -1;
       a = ir::floorDiv(a, b);
       break;
-    case Op::Kind::Mod:
+    default: // Mod, the only other operator compileOps emits.
       a = ir::floorMod(a, b);
-      break;
-    default:
       break;
     }
     if (overflow)
       return false;
-    if (op.kind != Op::Kind::Neg)
-      --top;
   }
   value = stack[0];
   return true;

@@ -49,9 +49,10 @@ private:
   };
   /// A shape expression as a little stack program over the symbols' slots.
   struct Op {
-    enum class Kind : uint8_t { Constant, Symbol, Neg, Add, Sub, Mul, FloorDiv, Mod };
+    enum class Kind : uint8_t { Constant, Symbol, Neg, Binary };
     Kind kind;
-    int64_t value; // Constant: the value; Symbol: the slot.
+    ir::BinaryOp op; // Binary: Add, Sub, Mul, FloorDiv or Mod.
+    int64_t value;   // Constant: the value; Symbol: the slot.
   };
   struct Program {
     uint32_t firstOp, numOps;

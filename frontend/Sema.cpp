@@ -344,40 +344,22 @@ std::optional<ir::Expr> KernelChecker::outputDimExpr(const ast::Expr &e,
     }
     break;
   case ast::Expr::Kind::Binary: {
-    std::optional<ir::BinaryOp> op;
-    switch (e.binaryOp) {
-    case ast::BinaryOp::Add:
-      op = ir::BinaryOp::Add;
-      break;
-    case ast::BinaryOp::Sub:
-      op = ir::BinaryOp::Sub;
-      break;
-    case ast::BinaryOp::Mul:
-      op = ir::BinaryOp::Mul;
-      break;
-    case ast::BinaryOp::FloorDiv:
-      op = ir::BinaryOp::FloorDiv;
-      break;
-    case ast::BinaryOp::Mod:
-      op = ir::BinaryOp::Mod;
-      break;
-    default:
-      break;
-    }
-    if (!op)
+    ast::BinaryOp op = e.binaryOp;
+    if (op != ast::BinaryOp::Add && op != ast::BinaryOp::Sub && op != ast::BinaryOp::Mul &&
+        op != ast::BinaryOp::FloorDiv && op != ast::BinaryOp::Mod)
       break;
     auto a = outputDimExpr(*e.args[0], output);
     auto b = outputDimExpr(*e.args[1], output);
     if (!a || !b)
       return std::nullopt;
-    if (*op == ir::BinaryOp::FloorDiv || *op == ir::BinaryOp::Mod) {
+    if (op == ast::BinaryOp::FloorDiv || op == ast::BinaryOp::Mod) {
       std::optional<ir::AffineExpr> d = ir::toAffine(*b);
       if (d && d->isConstant() && d->constant <= 0) {
         badDivisor(e, d->constant);
         return std::nullopt;
       }
     }
-    return ir::Binary::make(*op, *a, *b);
+    return ir::Binary::make(irOp(op), *a, *b);
   }
   default:
     break;

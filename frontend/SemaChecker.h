@@ -274,6 +274,8 @@ public:
 
 /// "[N, D]"
 std::string shapeString(const std::vector<Dim> &shape);
+/// The IR operator of a binary operator other than `@`.
+ir::BinaryOp irOp(ast::BinaryOp op);
 /// A name in quotes, shortened when long (a hostile file can hold megabyte names).
 std::string quote(std::string_view s);
 /// Levenshtein distance, for "did you mean".

@@ -147,6 +147,20 @@ const Builtin *findBuiltin(std::string_view name) {
   return nullptr;
 }
 
+bool isComparison(BinaryOp op) {
+  return op == BinaryOp::Eq || op == BinaryOp::Ne || op == BinaryOp::Lt || op == BinaryOp::Le ||
+         op == BinaryOp::Gt || op == BinaryOp::Ge;
+}
+
+/// A short excerpt of source for hints ("..." when long).
+std::string excerpt(std::string s) {
+  if (s.size() > 40)
+    s = s.substr(0, 37) + "...";
+  return s;
+}
+
+} // namespace
+
 ir::BinaryOp irOp(BinaryOp op) {
   switch (op) {
   case BinaryOp::Add:
@@ -184,20 +198,6 @@ ir::BinaryOp irOp(BinaryOp op) {
   }
   TDSL_UNREACHABLE("no IR operator for '@'");
 }
-
-bool isComparison(BinaryOp op) {
-  return op == BinaryOp::Eq || op == BinaryOp::Ne || op == BinaryOp::Lt || op == BinaryOp::Le ||
-         op == BinaryOp::Gt || op == BinaryOp::Ge;
-}
-
-/// A short excerpt of source for hints ("..." when long).
-std::string excerpt(std::string s) {
-  if (s.size() > 40)
-    s = s.substr(0, 37) + "...";
-  return s;
-}
-
-} // namespace
 
 bool isBuiltinName(std::string_view name) { return findBuiltin(name) != nullptr; }
 
