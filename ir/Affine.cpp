@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <tuple>
 
 namespace tdsl::ir {
 
@@ -103,17 +104,22 @@ std::string operandStr(const AffineExpr &a) {
   return single ? a.str() : "(" + a.str() + ")";
 }
 
-/// An atom as a factor of a product or a scaled term: divisions are parenthesized.
-std::string factorStr(const Atom &a) {
+/// An atom, printed as `name`, as a factor of a product or a scaled term: divisions are
+/// parenthesized.
+std::string factorStr(const Atom &a, const std::string &name) {
   bool division = a.kind() == Atom::Kind::FloorDiv || a.kind() == Atom::Kind::Mod;
-  return division ? "(" + a.str() + ")" : a.str();
+  return division ? "(" + name + ")" : name;
 }
 
-/// A product's factors in printing order (by name), which does not depend on pointers.
-std::vector<Atom> printedFactors(const Atom &a) {
-  std::vector<Atom> factors = a.factors();
+/// A product's factors with their names, in printing order (by name), which does not depend on
+/// pointers. Each name is printed once: printing nested atoms again, in a comparison or for the
+/// output, would cost time exponential in their depth.
+std::vector<std::pair<std::string, Atom>> printedFactors(const Atom &a) {
+  std::vector<std::pair<std::string, Atom>> factors;
+  for (const Atom &f : a.factors())
+    factors.emplace_back(f.str(), f);
   std::stable_sort(factors.begin(), factors.end(),
-                   [](const Atom &x, const Atom &y) { return x.str() < y.str(); });
+                   [](const auto &x, const auto &y) { return x.first < y.first; });
   return factors;
 }
 
@@ -125,8 +131,8 @@ std::string Atom::str() const {
     return var_->name;
   case Kind::Product: {
     std::string s;
-    for (const Atom &f : printedFactors(*this))
-      s += (s.empty() ? "" : " * ") + factorStr(f);
+    for (const auto &[name, f] : printedFactors(*this))
+      s += (s.empty() ? "" : " * ") + factorStr(f, name);
     return s;
   }
   case Kind::FloorDiv:
@@ -152,27 +158,32 @@ bool operator==(const Atom &a, const Atom &b) {
   return false;
 }
 
-bool operator<(const Atom &a, const Atom &b) {
+std::strong_ordering operator<=>(const Atom &a, const Atom &b) {
   if (a.kind_ != b.kind_)
-    return a.kind_ < b.kind_;
-  switch (a.kind_) {
-  case Atom::Kind::Var:
-    return a.var_.get() < b.var_.get();
-  case Atom::Kind::Product:
-    return a.node_->factors < b.node_->factors;
-  case Atom::Kind::FloorDiv:
-  case Atom::Kind::Mod:
-    if (a.node_->num == b.node_->num)
-      return a.node_->den < b.node_->den;
-    return a.node_->num < b.node_->num;
-  }
-  return false;
+    return a.kind_ <=> b.kind_;
+  if (a.kind_ == Atom::Kind::Var)
+    return std::compare_three_way{}(a.var_.get(), b.var_.get());
+  if (a.node_ == b.node_)
+    return std::strong_ordering::equal;
+  if (a.kind_ == Atom::Kind::Product)
+    return a.node_->factors <=> b.node_->factors;
+  if (auto c = a.node_->num <=> b.node_->num; c != 0)
+    return c;
+  return a.node_->den <=> b.node_->den;
 }
 
-bool operator<(const AffineExpr &a, const AffineExpr &b) {
-  if (a.constant != b.constant)
-    return a.constant < b.constant;
-  return a.terms < b.terms;
+std::strong_ordering operator<=>(const AffineExpr &a, const AffineExpr &b) {
+  // One pass over both (nested atoms are compared once, not once per direction).
+  if (auto c = a.constant <=> b.constant; c != 0)
+    return c;
+  auto x = a.terms.begin(), y = b.terms.begin();
+  for (; x != a.terms.end() && y != b.terms.end(); ++x, ++y) {
+    if (auto c = x->first <=> y->first; c != 0)
+      return c;
+    if (auto c = x->second <=> y->second; c != 0)
+      return c;
+  }
+  return a.terms.size() <=> b.terms.size();
 }
 
 // --- Checked arithmetic on forms ------------------------------------------------------------
@@ -347,16 +358,19 @@ namespace {
 
 /// Terms in printing order, which reads naturally and does not depend on pointers: positive
 /// terms before negative ones (`W - S + 1`), shape symbols before other variables, then by name.
-std::vector<std::pair<Atom, int64_t>> orderedTerms(const AffineExpr &a) {
-  std::vector<std::pair<Atom, int64_t>> terms(a.terms.begin(), a.terms.end());
-  std::stable_sort(terms.begin(), terms.end(), [](const auto &x, const auto &y) {
-    bool xn = x.second < 0, yn = y.second < 0;
-    if (xn != yn)
-      return yn;
-    bool xs = x.first.onlySymbols(), ys = y.first.onlySymbols();
-    if (xs != ys)
-      return xs;
-    return x.first.str() < y.first.str();
+struct NamedTerm {
+  bool negative, notSymbol;
+  std::string name; // The atom printed, once (see printedFactors).
+  Atom atom;
+  int64_t coefficient;
+};
+
+std::vector<NamedTerm> orderedTerms(const AffineExpr &a) {
+  std::vector<NamedTerm> terms;
+  for (const auto &[atom, c] : a.terms)
+    terms.push_back({c < 0, !atom.onlySymbols(), atom.str(), atom, c});
+  std::stable_sort(terms.begin(), terms.end(), [](const NamedTerm &x, const NamedTerm &y) {
+    return std::tie(x.negative, x.notSymbol, x.name) < std::tie(y.negative, y.notSymbol, y.name);
   });
   return terms;
 }
@@ -404,7 +418,7 @@ Expr atomExpr(const Atom &a) {
     return ref(a.var());
   case Atom::Kind::Product: {
     Expr out;
-    for (const Atom &f : printedFactors(a))
+    for (const auto &[name, f] : printedFactors(a))
       out = out ? mul(out, atomExpr(f)) : atomExpr(f);
     return out;
   }
@@ -465,10 +479,11 @@ std::string AffineExpr::str() const {
     else
       out += std::to_string(mag) + " * " + name;
   };
-  for (const auto &[atom, c] : orderedTerms(*this)) {
+  for (const NamedTerm &t : orderedTerms(*this)) {
     // `2 * (H // 2)`, and `-(K // 2)` rather than `-K // 2`, which means (-K) // 2.
+    int64_t c = t.coefficient;
     bool bare = (c == 1 || c == -1) && !(c < 0 && out.empty());
-    append(c, bare ? atom.str() : factorStr(atom));
+    append(c, bare ? t.name : factorStr(t.atom, t.name));
   }
   if (constant != 0 || out.empty())
     append(constant, "");
@@ -482,7 +497,9 @@ Expr toExpr(const AffineExpr &a) {
   auto term = [](int64_t mag, const Atom &atom) -> Expr {
     return mag == 1 ? atomExpr(atom) : mul(intImm(mag), atomExpr(atom));
   };
-  for (const auto &[atom, c] : orderedTerms(a)) {
+  for (const NamedTerm &t : orderedTerms(a)) {
+    const Atom &atom = t.atom;
+    int64_t c = t.coefficient;
     if (!out) {
       out = c == -1 ? Unary::make(UnaryOp::Neg, atomExpr(atom)) : term(c, atom);
     } else if (c > 0) {

@@ -6,6 +6,7 @@
 
 #include "ir/IR.h"
 
+#include <compare>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,7 +50,8 @@ public:
   std::string str() const;
 
   friend bool operator==(const Atom &a, const Atom &b);
-  friend bool operator<(const Atom &a, const Atom &b);
+  /// Structural, variables by identity: the order of an AffineExpr's terms.
+  friend std::strong_ordering operator<=>(const Atom &a, const Atom &b);
 
 private:
   struct Node;
@@ -71,7 +73,7 @@ struct AffineExpr {
   bool onlySymbols() const;
   bool mentions(const Var &v) const;
   bool operator==(const AffineExpr &) const = default;
-  friend bool operator<(const AffineExpr &a, const AffineExpr &b);
+  friend std::strong_ordering operator<=>(const AffineExpr &a, const AffineExpr &b);
   AffineExpr operator+(const AffineExpr &o) const;
   AffineExpr operator-(const AffineExpr &o) const;
   AffineExpr operator*(int64_t k) const;

@@ -392,13 +392,19 @@ bool mentionsDomain(const Atom &a, const Domain &domain) {
                      [&](const auto &d) { return a.mentions(d.first); });
 }
 
-std::optional<AffineExpr> extreme(CaseContext &ctx, const AffineExpr &e, const Domain &domain,
-                                  bool wantMax, std::string &unbounded);
+/// The least and greatest values of a form over the domain.
+struct Range {
+  AffineExpr least, greatest;
+};
 
-/// The largest (`up`) or smallest value of a nonlinear atom over the domain.
-std::optional<AffineExpr> atomExtreme(CaseContext &ctx, const Atom &a, const Domain &domain,
-                                      bool up, std::string &unbounded) {
-  auto fail = [&]() -> std::optional<AffineExpr> {
+std::optional<Range> range(CaseContext &ctx, const AffineExpr &e, const Domain &domain,
+                           std::string &unbounded);
+
+/// The range of a nonlinear atom over the domain. Both ends come from one range of each operand,
+/// so nested atoms cost time linear in their depth.
+std::optional<Range> atomRange(CaseContext &ctx, const Atom &a, const Domain &domain,
+                               std::string &unbounded) {
+  auto fail = [&]() -> std::optional<Range> {
     if (unbounded.empty())
       unbounded = a.str();
     return std::nullopt;
@@ -417,55 +423,62 @@ std::optional<AffineExpr> atomExtreme(CaseContext &ctx, const Atom &a, const Dom
     bool nonNegativeS = sideCondition(ctx, s, 1);
     if (!nonNegativeS && !sideCondition(ctx, scaled(s, -1), 1))
       return fail();
-    std::optional<AffineExpr> m =
-        extreme(ctx, AffineExpr::of(*dependent), domain, up == nonNegativeS, unbounded);
-    return m ? multiply(s, *m) : std::nullopt;
-  }
-  const AffineExpr &n = a.num(), &d = a.den();
-  if (a.kind() == Atom::Kind::FloorDiv) {
-    // Floor division by d >= 0 is monotone (d == 0 gives 0 throughout).
-    if (!d.isConstant() && !sideCondition(ctx, d, 1))
-      return fail();
-    std::optional<AffineExpr> m = extreme(ctx, n, domain, up, unbounded);
-    return m ? floorDivide(*m, d) : std::nullopt;
-  }
-  // n % d: within [0, d - 1]; exactly n where n stays in that range.
-  if (!d.isConstant() && !sideCondition(ctx, plus(d, -1), 1))
-    return fail();
-  std::string ignored;
-  std::optional<AffineExpr> lo = extreme(ctx, n, domain, false, ignored);
-  std::optional<AffineExpr> hi = extreme(ctx, n, domain, true, ignored);
-  if (lo && hi && sideCondition(ctx, lo, 1) && sideCondition(ctx, plus(minus(d, *hi), -1), 1))
-    return up ? hi : lo;
-  return up ? plus(d, -1) : AffineExpr{};
-}
-
-std::optional<AffineExpr> extreme(CaseContext &ctx, const AffineExpr &e, const Domain &domain,
-                                  bool wantMax, std::string &unbounded) {
-  std::optional<AffineExpr> r = AffineExpr{e.constant, {}};
-  for (const auto &[atom, c] : e.terms) {
+    std::optional<Range> r = range(ctx, AffineExpr::of(*dependent), domain, unbounded);
     if (!r)
       return std::nullopt;
-    bool up = (c > 0) == wantMax;
+    std::optional<AffineExpr> lo = multiply(s, r->least), hi = multiply(s, r->greatest);
+    if (!lo || !hi)
+      return std::nullopt;
+    return nonNegativeS ? Range{*lo, *hi} : Range{*hi, *lo};
+  }
+  const AffineExpr &d = a.den();
+  bool isDiv = a.kind() == Atom::Kind::FloorDiv;
+  // Floor division by d >= 0 is monotone (d == 0 gives 0 throughout); n % d lies in [0, d - 1]
+  // for d >= 1.
+  std::optional<AffineExpr> needed = isDiv ? std::optional(d) : plus(d, -1);
+  if (!d.isConstant() && !sideCondition(ctx, needed, 1))
+    return fail();
+  std::optional<Range> n = range(ctx, a.num(), domain, unbounded);
+  if (!n)
+    return std::nullopt;
+  if (isDiv) {
+    std::optional<AffineExpr> lo = floorDivide(n->least, d), hi = floorDivide(n->greatest, d);
+    return lo && hi ? std::optional(Range{*lo, *hi}) : std::nullopt;
+  }
+  // Exactly n where n stays within [0, d - 1].
+  if (sideCondition(ctx, n->least, 1) && sideCondition(ctx, plus(minus(d, n->greatest), -1), 1))
+    return n;
+  std::optional<AffineExpr> top = plus(d, -1);
+  return top ? std::optional(Range{AffineExpr{}, *top}) : std::nullopt;
+}
+
+std::optional<Range> range(CaseContext &ctx, const AffineExpr &e, const Domain &domain,
+                           std::string &unbounded) {
+  Range r{AffineExpr{e.constant, {}}, AffineExpr{e.constant, {}}};
+  for (const auto &[atom, c] : e.terms) {
     auto it = std::find_if(domain.begin(), domain.end(), [&atom = atom](const auto &d) {
       return atom.isVar() && atom.var() == d.first;
     });
+    std::optional<Range> t;
     if (it != domain.end()) {
-      // v ranges over [0, extent - 1]: the extreme is at the top end when the coefficient's
-      // sign agrees with the direction, else at 0 (which contributes nothing).
+      // v ranges over [0, extent - 1].
       std::optional<AffineExpr> top = plus(it->second, -1);
-      if (up)
-        r = top ? addScaled(*r, *top, c) : std::nullopt;
-      continue;
+      if (!top)
+        return std::nullopt;
+      t = Range{AffineExpr{}, *top};
+    } else if (!mentionsDomain(atom, domain)) {
+      t = Range{AffineExpr::of(atom), AffineExpr::of(atom)};
+    } else {
+      t = atomRange(ctx, atom, domain, unbounded);
     }
-    if (!mentionsDomain(atom, domain)) {
-      r = addScaled(*r, AffineExpr::of(atom), c);
-      continue;
-    }
-    std::optional<AffineExpr> m = atomExtreme(ctx, atom, domain, up, unbounded);
-    if (!m)
+    if (!t)
       return std::nullopt;
-    r = addScaled(*r, *m, c);
+    // A negative coefficient swaps the ends.
+    std::optional<AffineExpr> lo = addScaled(r.least, c > 0 ? t->least : t->greatest, c);
+    std::optional<AffineExpr> hi = addScaled(r.greatest, c > 0 ? t->greatest : t->least, c);
+    if (!lo || !hi)
+      return std::nullopt;
+    r = Range{std::move(*lo), std::move(*hi)};
   }
   return r;
 }
@@ -523,7 +536,8 @@ Proof proveCase(const Case &c, int &budget) {
     p.proved = true;
     return p;
   }
-  p.least = extreme(ctx, c.goal, c.domain, /*wantMax=*/false, p.unbounded);
+  if (std::optional<Range> r = range(ctx, c.goal, c.domain, p.unbounded))
+    p.least = r->least;
   p.proved = p.least && nonNegative(ctx, *p.least, 0);
   return p;
 }

@@ -205,6 +205,22 @@ TEST(ShapeArithmetic, RefusesWhatCanGoOutOfBounds) {
   EXPECT_EQ(negative.unbounded, "i // W");
 }
 
+TEST(ShapeArithmetic, NestedAtomsCostTimePolynomialInTheirDepth) {
+  // Printing, comparing and bounding nested atoms once took time exponential in their depth
+  // (both ends of a remainder's numerator bounded separately, names printed twice per level):
+  // 150 levels would never finish.
+  Vars s;
+  Expr e = v(s.i);
+  for (int k = 0; k < 150; ++k)
+    e = add(mod(e, add(v(s.W), lit(k))), div(v(s.H), lit(2)));
+  AffineExpr a = aff(e);
+  EXPECT_EQ(aff(toExpr(a)), a);
+  EXPECT_FALSE(a.str().empty());
+  std::vector<IterVar> domain{{s.i, mul(v(s.H), v(s.W))}};
+  EXPECT_TRUE(inBounds(mod(e, v(s.W)), v(s.W), domain, {s.H, s.W}));
+  EXPECT_FALSE(inBounds(e, v(s.W), domain, {s.H, s.W}));
+}
+
 TEST(ShapeArithmetic, HostileFormsTerminate) {
   // Deeply nested divisions by many symbols, with huge coefficients: the prover must stop and
   // stay sound, not crash or blow up.
