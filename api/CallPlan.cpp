@@ -3,9 +3,11 @@
 // symbol values and shapes.
 #include "api/CallPlan.h"
 
-#include "ir/Affine.h"
+#include "ir/IntArith.h"
+#include "ir/Shapes.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace tdsl::detail {
 
@@ -37,28 +39,96 @@ CallPlan::CallPlan(const ir::Kernel &kernel) {
   }
   if (std::find(bound.begin(), bound.end(), false) != bound.end())
     fast_ = false; // A symbol no input binds: the general path reports it.
-
+  for (const ir::Expr &extent : ir::nonlinearExtents(kernel)) {
+    extents_.emplace_back();
+    fast_ &= compile(extent, symbols, extents_.back());
+  }
   for (const ir::Buffer &out : kernel.outputs) {
     outputs_.push_back({out->dtype, static_cast<uint32_t>(outputDims_.size()),
                         static_cast<uint32_t>(out->shape.size())});
     for (const ir::Expr &dim : out->shape) {
-      OutputDim planned{0, static_cast<uint32_t>(terms_.size()), 0};
-      std::optional<ir::AffineExpr> affine = ir::toAffine(dim);
-      if (!affine) {
-        fast_ = false;
-      } else {
-        planned.constant = affine->constant;
-        for (const auto &[var, coefficient] : affine->terms) {
-          int32_t slot = slotOf(var);
-          if (slot < 0)
-            fast_ = false;
-          terms_.push_back({slot, coefficient});
-          ++planned.numTerms;
-        }
-      }
-      outputDims_.push_back(planned);
+      outputDims_.emplace_back();
+      fast_ &= compile(dim, symbols, outputDims_.back());
     }
   }
+}
+
+bool CallPlan::compile(const ir::Expr &e, const std::vector<ir::Var> &symbols, Program &program) {
+  program.firstOp = static_cast<uint32_t>(ops_.size());
+  bool ok = compileOps(e, symbols, 1);
+  program.numOps = static_cast<uint32_t>(ops_.size()) - program.firstOp;
+  return ok;
+}
+
+bool CallPlan::compileOps(const ir::Expr &e, const std::vector<ir::Var> &symbols, size_t depth) {
+  if (depth > kMaxStack || e->type != ir::Type::i64())
+    return false;
+  if (const auto *lit = e->as<ir::IntImm>()) {
+    ops_.push_back({Op::Kind::Constant, {}, lit->value});
+    return true;
+  }
+  if (const auto *ref = e->as<ir::VarRef>()) {
+    auto it = std::find(symbols.begin(), symbols.end(), ref->var);
+    ops_.push_back({Op::Kind::Symbol, {}, it - symbols.begin()});
+    return it != symbols.end();
+  }
+  if (const auto *u = e->as<ir::Unary>()) {
+    if (u->op != ir::UnaryOp::Neg || !compileOps(u->a, symbols, depth))
+      return false;
+    ops_.push_back({Op::Kind::Neg, {}, 0});
+    return true;
+  }
+  // Other forms are not ones sema produces; the general path evaluates them.
+  const auto *b = e->as<ir::Binary>();
+  bool arithmetic = b && (b->op == ir::BinaryOp::Add || b->op == ir::BinaryOp::Sub ||
+                          b->op == ir::BinaryOp::Mul || b->op == ir::BinaryOp::FloorDiv ||
+                          b->op == ir::BinaryOp::Mod);
+  if (!arithmetic || !compileOps(b->a, symbols, depth) || !compileOps(b->b, symbols, depth + 1))
+    return false;
+  ops_.push_back({Op::Kind::Binary, b->op, 0});
+  return true;
+}
+
+bool CallPlan::eval(const Program &program, const int64_t *symbols, int64_t &value) const {
+  int64_t stack[kMaxStack];
+  size_t top = 0; // Entries in use.
+  for (uint32_t k = 0; k < program.numOps; ++k) {
+    const Op &op = ops_[program.firstOp + k];
+    if (op.kind == Op::Kind::Constant || op.kind == Op::Kind::Symbol) {
+      stack[top++] = op.kind == Op::Kind::Constant ? op.value : symbols[op.value];
+      continue;
+    }
+    if (op.kind == Op::Kind::Neg) {
+      if (__builtin_sub_overflow(int64_t(0), stack[top - 1], &stack[top - 1]))
+        return false;
+      continue;
+    }
+    int64_t &a = stack[top - 2], b = stack[top - 1];
+    --top;
+    bool overflow = false;
+    switch (op.op) {
+    case ir::BinaryOp::Add:
+      overflow = __builtin_add_overflow(a, b, &a);
+      break;
+    case ir::BinaryOp::Sub:
+      overflow = __builtin_sub_overflow(a, b, &a);
+      break;
+    case ir::BinaryOp::Mul:
+      overflow = __builtin_mul_overflow(a, b, &a);
+      break;
+    case ir::BinaryOp::FloorDiv:
+      overflow = a == std::numeric_limits<int64_t>::min() && b == -1;
+      a = ir::floorDiv(a, b);
+      break;
+    default: // Mod, the only other operator compileOps emits.
+      a = ir::floorMod(a, b);
+      break;
+    }
+    if (overflow)
+      return false;
+  }
+  value = stack[0];
+  return true;
 }
 
 bool CallPlan::bindInputs(const std::vector<Tensor> &inputs, int64_t *symbols) const {
@@ -85,23 +155,22 @@ bool CallPlan::bindInputs(const std::vector<Tensor> &inputs, int64_t *symbols) c
       }
     }
   }
+  int64_t ignored;
+  for (const Program &extent : extents_)
+    if (!eval(extent, symbols, ignored))
+      return false;
   return true;
 }
 
-int64_t CallPlan::evalDim(const OutputDim &dim, const int64_t *symbols) const {
-  // Two's complement wrapping, like evalInt's i64 arithmetic (the affine form is exact mod 2^64).
-  uint64_t value = static_cast<uint64_t>(dim.constant);
-  for (uint32_t k = 0; k < dim.numTerms; ++k) {
-    const Term &term = terms_[dim.firstTerm + k];
-    value += static_cast<uint64_t>(term.coefficient) * static_cast<uint64_t>(symbols[term.symbol]);
-  }
-  return static_cast<int64_t>(value);
+int64_t CallPlan::evalDim(uint32_t d, const int64_t *symbols) const {
+  int64_t value;
+  return eval(outputDims_[d], symbols, value) ? value : -1;
 }
 
 bool CallPlan::outputShape(size_t o, const int64_t *symbols, int64_t *shape) const {
   const Param &param = outputs_[o];
   for (uint32_t d = 0; d < param.rank; ++d) {
-    shape[d] = evalDim(outputDims_[param.firstDim + d], symbols);
+    shape[d] = evalDim(param.firstDim + d, symbols);
     if (shape[d] < 0)
       return false;
   }
@@ -117,7 +186,7 @@ bool CallPlan::checkOutputs(const std::vector<Tensor> &outputs, const int64_t *s
     if (outputs[o].dtype() != param.dtype || shape.size() != param.rank)
       return false;
     for (uint32_t d = 0; d < param.rank; ++d) {
-      int64_t want = evalDim(outputDims_[param.firstDim + d], symbols);
+      int64_t want = evalDim(param.firstDim + d, symbols);
       if (want < 0 || shape[d] != want)
         return false;
     }

@@ -23,16 +23,18 @@ public:
   explicit CallPlan(const ir::Kernel &kernel);
 
   /// Whether the fast path applies to this kernel: at most kMaxSymbols symbols and kMaxBuffers
-  /// parameters, every input dim a literal or a symbol, every output dim affine in the symbols.
+  /// parameters, every input dim a literal or a symbol, every output dim (and every extent that
+  /// is not linear, which calls check for overflow) a shape expression of at most kMaxStack
+  /// levels.
   bool fast() const { return fast_; }
   size_t numInputs() const { return inputs_.size(); }
   size_t numOutputs() const { return outputs_.size(); }
 
   /// Checks the inputs' count, dtypes and shapes and binds the symbols into `symbols`
-  /// (kMaxSymbols slots); false on any mismatch. Requires fast().
+  /// (kMaxSymbols slots); false on any mismatch, or when an extent overflows. Requires fast().
   bool bindInputs(const std::vector<Tensor> &inputs, int64_t *symbols) const;
   /// Output `o`'s shape for these symbols into `shape` (its rank is `outputRank(o)`); false if a
-  /// dim comes out negative.
+  /// dim comes out negative or overflows.
   bool outputShape(size_t o, const int64_t *symbols, int64_t *shape) const;
   size_t outputRank(size_t o) const { return outputs_[o].rank; }
   DType outputDType(size_t o) const { return outputs_[o].dtype; }
@@ -45,26 +47,38 @@ private:
     int32_t symbol;  // Slot, or -1 for a literal.
     bool binds;      // The symbol's first appearance: sets the slot rather than checking it.
   };
-  struct Term {
-    int32_t symbol;
-    int64_t coefficient;
+  /// A shape expression as a little stack program over the symbols' slots.
+  struct Op {
+    enum class Kind : uint8_t { Constant, Symbol, Neg, Binary };
+    Kind kind;
+    ir::BinaryOp op; // Binary: Add, Sub, Mul, FloorDiv or Mod.
+    int64_t value;   // Constant: the value; Symbol: the slot.
   };
-  struct OutputDim {
-    int64_t constant;
-    uint32_t firstTerm, numTerms;
+  struct Program {
+    uint32_t firstOp, numOps;
   };
   struct Param {
     DType dtype;
     uint32_t firstDim, rank;
   };
+  /// The stack a program may need; deeper expressions take the general path.
+  static constexpr size_t kMaxStack = 8;
 
-  int64_t evalDim(const OutputDim &dim, const int64_t *symbols) const;
+  /// Appends `e`'s program; false when `e` is not a form the plan evaluates.
+  bool compile(const ir::Expr &e, const std::vector<ir::Var> &symbols, Program &program);
+  bool compileOps(const ir::Expr &e, const std::vector<ir::Var> &symbols, size_t depth);
+  /// `program`'s exact value; false where i64 arithmetic overflows (as ir::bindSymbols refuses).
+  bool eval(const Program &program, const int64_t *symbols, int64_t &value) const;
+  /// Output dim `d`'s value, or -1 (refused) where it overflows.
+  int64_t evalDim(uint32_t d, const int64_t *symbols) const;
 
   bool fast_ = true;
   std::vector<Param> inputs_, outputs_;
   std::vector<InputDim> inputDims_;
-  std::vector<OutputDim> outputDims_;
-  std::vector<Term> terms_;
+  std::vector<Program> outputDims_;
+  /// Extents of definitions and reductions that are not linear: checked not to overflow.
+  std::vector<Program> extents_;
+  std::vector<Op> ops_;
 };
 
 /// Whether an output overlaps an input or another output (an in-place call), which the compiled

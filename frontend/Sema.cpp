@@ -30,15 +30,24 @@ ir::Expr normalize(const ir::Expr &e) {
 }
 
 /// Shape arithmetic stays far from overflow: every coefficient and constant of a dim or an
-/// extent is at most 2^40 in magnitude (about 10^12 elements).
+/// extent, and of the forms inside its divisions, is at most 2^40 in magnitude (about 10^12
+/// elements).
 bool tooLarge(const ir::AffineExpr &a) {
   constexpr int64_t limit = int64_t(1) << 40;
   auto big = [](int64_t v) { return v > limit || v < -limit; };
   if (big(a.constant))
     return true;
-  for (const auto &[v, c] : a.terms)
+  for (const auto &[atom, c] : a.terms) {
     if (big(c))
       return true;
+    if (atom.kind() == ir::Atom::Kind::Product) {
+      for (const ir::Atom &f : atom.factors())
+        if (tooLarge(ir::AffineExpr::of(f)))
+          return true;
+    } else if (!atom.isVar() && (tooLarge(atom.num()) || tooLarge(atom.den()))) {
+      return true;
+    }
+  }
   return false;
 }
 
@@ -55,17 +64,26 @@ protected:
   }
 };
 
+/// A bound on the numbers in a form: its coefficients times those inside its atoms. Doubles
+/// suffice for an estimate with this much margin.
+double magnitude(const ir::AffineExpr &a) {
+  double m = std::fabs(double(a.constant));
+  for (const auto &[atom, c] : a.terms) {
+    double inner = 1;
+    if (atom.kind() == ir::Atom::Kind::Product)
+      for (const ir::Atom &f : atom.factors())
+        inner *= std::max(1.0, magnitude(ir::AffineExpr::of(f)));
+    else if (!atom.isVar())
+      inner = std::max({1.0, magnitude(atom.num()), magnitude(atom.den())});
+    m += std::fabs(double(c)) * inner;
+  }
+  return m;
+}
+
 /// Whether every number the prover will see stays far from overflow: the bound on the
-/// magnitudes of max/minOverDomain's results.
+/// magnitudes of the bounds it computes over the domain.
 bool fitsProver(const ir::AffineExpr &sub, const ir::AffineExpr &dim,
                 const std::vector<ir::IterVar> &domain) {
-  // Doubles suffice for an estimate with this much margin.
-  auto magnitude = [](const ir::AffineExpr &a) {
-    double m = std::fabs(double(a.constant));
-    for (const auto &[v, c] : a.terms)
-      m += std::fabs(double(c));
-    return m;
-  };
   double extent = 0;
   for (const ir::IterVar &iv : domain)
     extent = std::max(extent, magnitude(*ir::toAffine(iv.extent)));
@@ -325,26 +343,42 @@ std::optional<ir::Expr> KernelChecker::outputDimExpr(const ast::Expr &e,
       return a ? std::optional(ir::Unary::make(ir::UnaryOp::Neg, *a)) : std::nullopt;
     }
     break;
-  case ast::Expr::Kind::Binary:
-    if (e.binaryOp == ast::BinaryOp::Add || e.binaryOp == ast::BinaryOp::Sub ||
-        e.binaryOp == ast::BinaryOp::Mul) {
-      auto a = outputDimExpr(*e.args[0], output);
-      auto b = outputDimExpr(*e.args[1], output);
-      if (!a || !b)
+  case ast::Expr::Kind::Binary: {
+    ast::BinaryOp op = e.binaryOp;
+    if (op != ast::BinaryOp::Add && op != ast::BinaryOp::Sub && op != ast::BinaryOp::Mul &&
+        op != ast::BinaryOp::FloorDiv && op != ast::BinaryOp::Mod)
+      break;
+    auto a = outputDimExpr(*e.args[0], output);
+    auto b = outputDimExpr(*e.args[1], output);
+    if (!a || !b)
+      return std::nullopt;
+    if (op == ast::BinaryOp::FloorDiv || op == ast::BinaryOp::Mod) {
+      std::optional<ir::AffineExpr> d = ir::toAffine(*b);
+      if (d && d->isConstant() && d->constant <= 0) {
+        badDivisor(e, d->constant);
         return std::nullopt;
-      ir::BinaryOp op = e.binaryOp == ast::BinaryOp::Add   ? ir::BinaryOp::Add
-                        : e.binaryOp == ast::BinaryOp::Sub ? ir::BinaryOp::Sub
-                                                           : ir::BinaryOp::Mul;
-      return ir::Binary::make(op, *a, *b);
+      }
     }
-    break;
+    return ir::Binary::make(irOp(op), *a, *b);
+  }
   default:
     break;
   }
   error(ErrorCode::InvalidDim, e.span,
-        "an output's dim must be an affine expression of shape symbols and integers",
-        "for example N, 2 * N or H - R + 1");
+        "an output's dim must be an integer expression of shape symbols: +, -, *, // and % of "
+        "symbols and integers",
+        "for example N, 2 * N, H - R + 1, H // 2 or H * W");
   return std::nullopt;
+}
+
+void KernelChecker::badDivisor(const ast::Expr &division, int64_t divisor) {
+  const ast::Expr &den = *division.args[1];
+  error(ErrorCode::NonPositiveDivisor, den.span,
+        "the divisor of " + std::string(ast::binaryOpSpelling(division.binaryOp)) + " in " +
+            sourceText(division.span) + " is " + std::to_string(divisor) +
+            ", but a shape expression divides only by positive integers or shape symbols",
+        divisor == 0 ? "x // 0 and x % 0 are 0 in tdsl; divide by a positive integer or a symbol"
+                     : "divide by a positive integer or a symbol, and negate where you mean it");
 }
 
 ir::Expr KernelChecker::checkOutputDim(const ast::Expr &e, const std::string &output) {
@@ -352,13 +386,7 @@ ir::Expr KernelChecker::checkOutputDim(const ast::Expr &e, const std::string &ou
   if (!d)
     return nullptr;
   std::optional<ir::AffineExpr> a = ir::toAffine(*d);
-  if (!a) {
-    error(ErrorCode::InvalidDim, e.span,
-          "the dim " + sourceText(e.span) + " of output " + quote(output) + " is not affine",
-          "a dim is a sum of shape symbols times integers, plus an integer");
-    return nullptr;
-  }
-  if (tooLarge(*a)) {
+  if (!a || tooLarge(*a)) {
     error(ErrorCode::NumbersTooLarge, e.span,
           "the dim " + sourceText(e.span) + " of output " + quote(output) +
               " has numbers too large",
@@ -418,7 +446,7 @@ void KernelChecker::declareSignature() {
         dims.push_back(ir::ref(symbols.at(d->name)));
       } else {
         error(ErrorCode::InvalidDim, d->span, "an input's dim must be an integer or a shape symbol",
-              "affine dims such as N - 1 are allowed only in outputs");
+              "dims such as N - 1 or H // 2 are allowed only in outputs");
         ok = false;
         declareSymbolsIn(*d); // So that the rest of the kernel does not report them.
       }
@@ -821,10 +849,10 @@ ir::Expr KernelChecker::checkExtent(const ast::Expr &e, const std::string &varNa
   if (!a) {
     error(ErrorCode::InvalidExtent, e.span,
           "the extent of " + quote(varName) +
-              " must be an affine integer expression of shape "
-              "symbols, but it is " +
+              " must be an integer expression of shape symbols (+, -, *, // and % of symbols and "
+              "integers), but it is " +
               sourceText(e.span),
-          "for example N, N - 1 or 2 * N + 1");
+          "for example N, N - 1, 2 * N + 1 or H // 2");
     return nullptr;
   }
   return ir::toExpr(*a);
@@ -893,26 +921,29 @@ bool KernelChecker::closeScope() {
   return ok;
 }
 
-KernelChecker::Proof KernelChecker::prove(const ir::AffineExpr &e,
-                                          const std::vector<ir::AffineExpr> &extra) {
+ir::Proof KernelChecker::prove(const ir::AffineExpr &e, const std::vector<ir::IterVar> &domain,
+                               const std::vector<ir::AffineExpr> &extra) {
   // Weakest assumptions first, so that a kernel records only the ones its proofs need: callers
   // must then re-establish them for an inlined call (see planCall).
   std::vector<ir::AffineExpr> assumptions = extra;
-  if (ir::provedNonNegative(e, assumptions))
-    return Proof::Yes;
+  ir::Proof p = ir::proveNonNegative(e, domain, assumptions);
+  if (p.proved)
+    return p;
   assumptions.insert(assumptions.end(), symbolAssumptions.begin(), symbolAssumptions.end());
-  if (ir::provedNonNegative(e, assumptions)) {
+  p = ir::proveNonNegative(e, domain, assumptions);
+  if (p.proved) {
     usedSymbols = true;
-    return Proof::Yes;
+    return p;
   }
   if (outputAssumptions.empty())
-    return Proof::No;
+    return p;
   assumptions.insert(assumptions.end(), outputAssumptions.begin(), outputAssumptions.end());
-  if (!ir::provedNonNegative(e, assumptions))
-    return Proof::No;
+  ir::Proof withOutputs = ir::proveNonNegative(e, domain, assumptions);
+  if (!withOutputs.proved)
+    return p;
   usedSymbols = true;
   usedOutputDims = true;
-  return Proof::Yes;
+  return withOutputs;
 }
 
 void KernelChecker::resolveBounds() {
@@ -938,6 +969,7 @@ void KernelChecker::resolveBounds() {
     const char *zero = isFloat(p.buffer->dtype)         ? "0.0"
                        : p.buffer->dtype == DType::Bool ? "false"
                                                         : "0";
+    const std::string padding = "use " + access + " ?? " + zero + " for zero padding";
     for (size_t j = 0; j < rank; ++j) {
       const ir::AffineExpr &sub = p.subscripts[j];
       const ir::AffineExpr dim = *ir::toAffine(p.buffer->shape[j]);
@@ -948,33 +980,52 @@ void KernelChecker::resolveBounds() {
                   " are too large for the bounds prover");
         break;
       }
-      ir::AffineExpr lo = ir::minOverDomain(sub, domain);
-      if (prove(lo, extra) == Proof::No) {
+      // "when W = 0, " for a failure in one case of the prover's split on divisors.
+      auto when = [](const ir::Proof &f) { return f.when.empty() ? "" : "when " + f.when + ", "; };
+      auto unbounded = [&](const ir::Proof &f, const char *end) {
         error(ErrorCode::OutOfBoundsAccess, p.subscriptSpans[j],
-              "access " + access + " may read before the start of dim " + std::to_string(j) + ": " +
-                  subText + " can be " + lo.str(),
-              "use " + access + " ?? " + zero + " for zero padding");
+              "access " + access + " may read " + end + " of dim " + std::to_string(j) + ": " +
+                  when(f) + "the compiler cannot bound " + f.unbounded +
+                  " (its divisor may be negative)",
+              padding);
+      };
+      ir::Proof lower = prove(sub, domain, extra);
+      if (!lower.proved) {
+        if (!lower.least)
+          unbounded(lower, "before the start");
+        else
+          error(ErrorCode::OutOfBoundsAccess, p.subscriptSpans[j],
+                "access " + access + " may read before the start of dim " + std::to_string(j) +
+                    ": " + when(lower) + subText + " can be " + lower.least->str(),
+                padding);
         break;
       }
-      ir::AffineExpr hi = ir::maxOverDomain(sub, domain);
-      if (prove(dim - ir::AffineExpr{1, {}} - hi, extra) == Proof::No) {
-        std::string size = rank == 1             ? dim.str() + " elements"
-                           : rank == 2 && j == 0 ? dim.str() + " rows"
-                           : rank == 2           ? dim.str() + " columns"
-                                       : "size " + dim.str() + " in dim " + std::to_string(j);
-        std::string hint = "use " + access + " ?? " + zero + " for zero padding";
+      ir::Proof upper = prove(dim - ir::AffineExpr{1, {}} - sub, domain, extra);
+      if (!upper.proved) {
+        if (!upper.least) {
+          unbounded(upper, "past the end");
+          break;
+        }
+        // The upper goal is dim - 1 - sub: its least value gives sub's greatest.
+        const ir::AffineExpr caseDim = upper.inCase(dim);
+        const ir::AffineExpr hi = caseDim - ir::AffineExpr{1, {}} - *upper.least;
+        std::string size = rank == 1             ? caseDim.str() + " elements"
+                           : rank == 2 && j == 0 ? caseDim.str() + " rows"
+                           : rank == 2           ? caseDim.str() + " columns"
+                                       : "size " + caseDim.str() + " in dim " + std::to_string(j);
+        std::string hint = padding;
         // Suggest an extent when one index variable with coefficient 1 drives the subscript.
         const ir::IterVar *driver = nullptr;
         int drivers = 0;
         for (const ir::IterVar &iv : domain) {
-          auto it = sub.terms.find(iv.var);
-          if (it == sub.terms.end())
+          if (!sub.mentions(iv.var))
             continue;
           ++drivers;
-          if (it->second == 1)
+          auto it = sub.terms.find(iv.var);
+          if (it != sub.terms.end() && it->second == 1)
             driver = &iv;
         }
-        if (drivers == 1 && driver) {
+        if (drivers == 1 && driver && sub.isLinear() && upper.when.empty()) {
           ir::AffineExpr rest = sub - ir::AffineExpr{0, {{driver->var, 1}}};
           ir::AffineExpr extent = dim - ir::maxOverDomain(rest, domain);
           if (extent != *ir::toAffine(driver->extent))
@@ -982,12 +1033,12 @@ void KernelChecker::resolveBounds() {
                     " < " + extent.str() + ")";
         }
         std::string why =
-            hi.isConstant()
-                ? name + " has " + size + ", and nothing guarantees " + dim.str() + " > " + hi.str()
-                : subText + " can reach " + hi.str() + " but " + name + " has " + size;
+            hi.isConstant() ? name + " has " + size + ", and nothing guarantees " + caseDim.str() +
+                                  " > " + hi.str()
+                            : subText + " can reach " + hi.str() + " but " + name + " has " + size;
         error(ErrorCode::OutOfBoundsAccess, p.subscriptSpans[j],
               "access " + access + " may read past the end of dim " + std::to_string(j) + ": " +
-                  why,
+                  when(upper) + why,
               hint);
         break;
       }
@@ -1147,7 +1198,7 @@ std::optional<CallPlan> KernelChecker::planCall(const ast::Expr &call) {
   // that at a kernel's boundary, but not inside an inlined call, where a symbol may be bound to
   // the extent of an intermediate (N - 1): prove it here instead.
   auto requireNonNegative = [&](const ir::AffineExpr &a, const std::string &what) {
-    if (prove(a, {}) == Proof::Yes)
+    if (prove(a, {}, {}).proved)
       return true;
     error(ErrorCode::ArgumentMismatch, call.span,
           "cannot call " + quote(call.name) + " here: " + what + " would be " + a.str() +

@@ -11,6 +11,7 @@
 
 #include "frontend/AST.h"
 #include "ir/Affine.h"
+#include "ir/BoundsProver.h"
 #include "ir/Kernel.h"
 
 #include <map>
@@ -206,9 +207,10 @@ public:
 
   // Index variables and extents.
   IndexVar *declareIndex(const ast::IndexDecl &decl, bool reduction);
-  /// An explicit extent `i < E`: an affine i64 expression of symbols; null after an error.
+  /// An explicit extent `i < E`: an i64 expression of symbols with an affine form; null after an
+  /// error.
   ir::Expr checkExtent(const ast::Expr &e, const std::string &varName);
-  /// An output's dim: affine in the symbols of the inputs; null after an error.
+  /// An output's dim: an integer expression of the inputs' symbols; null after an error.
   ir::Expr checkOutputDim(const ast::Expr &e, const std::string &output);
   std::optional<ir::Expr> outputDimExpr(const ast::Expr &e, const std::string &output);
   IndexVar *lookupIndex(const std::string &name, bool *hidden = nullptr) const;
@@ -216,8 +218,12 @@ public:
   /// extents) and closes it. False when some extent is missing.
   bool closeScope();
   void resolveBounds();
-  enum class Proof : uint8_t { Yes, No };
-  Proof prove(const ir::AffineExpr &e, const std::vector<ir::AffineExpr> &extra);
+  /// Proves `e >= 0` over `domain` from `extra` and, where those do not suffice, also from every
+  /// symbol >= 0 and then every output dim >= 0 (recording that the kernel relies on them).
+  ir::Proof prove(const ir::AffineExpr &e, const std::vector<ir::IterVar> &domain,
+                  const std::vector<ir::AffineExpr> &extra);
+  /// Reports a `//` or `%` by a constant <= 0 in a shape expression (E065).
+  void badDivisor(const ast::Expr &division, int64_t divisor);
 
   // Names.
   std::vector<std::string> visibleNames() const;
@@ -268,6 +274,8 @@ public:
 
 /// "[N, D]"
 std::string shapeString(const std::vector<Dim> &shape);
+/// The IR operator of a binary operator other than `@`.
+ir::BinaryOp irOp(ast::BinaryOp op);
 /// A name in quotes, shortened when long (a hostile file can hold megabyte names).
 std::string quote(std::string_view s);
 /// Levenshtein distance, for "did you mean".

@@ -147,6 +147,20 @@ const Builtin *findBuiltin(std::string_view name) {
   return nullptr;
 }
 
+bool isComparison(BinaryOp op) {
+  return op == BinaryOp::Eq || op == BinaryOp::Ne || op == BinaryOp::Lt || op == BinaryOp::Le ||
+         op == BinaryOp::Gt || op == BinaryOp::Ge;
+}
+
+/// A short excerpt of source for hints ("..." when long).
+std::string excerpt(std::string s) {
+  if (s.size() > 40)
+    s = s.substr(0, 37) + "...";
+  return s;
+}
+
+} // namespace
+
 ir::BinaryOp irOp(BinaryOp op) {
   switch (op) {
   case BinaryOp::Add:
@@ -184,20 +198,6 @@ ir::BinaryOp irOp(BinaryOp op) {
   }
   TDSL_UNREACHABLE("no IR operator for '@'");
 }
-
-bool isComparison(BinaryOp op) {
-  return op == BinaryOp::Eq || op == BinaryOp::Ne || op == BinaryOp::Lt || op == BinaryOp::Le ||
-         op == BinaryOp::Gt || op == BinaryOp::Ge;
-}
-
-/// A short excerpt of source for hints ("..." when long).
-std::string excerpt(std::string s) {
-  if (s.size() > 40)
-    s = s.substr(0, 37) + "...";
-  return s;
-}
-
-} // namespace
 
 bool isBuiltinName(std::string_view name) { return findBuiltin(name) != nullptr; }
 
@@ -677,8 +677,9 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
     std::optional<ir::AffineExpr> aff = ir::toAffine(s.expr);
     if (!aff) {
       error(ErrorCode::InvalidSubscript, a.span, "subscript is not affine: " + sourceText(a.span),
-            "a subscript is a sum of index variables and shape symbols times integers (i + 1, "
-            "2 * i, N - 1 - i); data-dependent reads (gathers) are not supported in version 0");
+            "a subscript adds index variables, scales them by integers or shape symbols and "
+            "divides them (// and %) by positive integers or shape symbols (i + 1, N - 1 - i, "
+            "W * i + j, i // W); data-dependent reads (gathers) are not supported");
       ok = false;
       continue;
     }
@@ -956,6 +957,12 @@ Val KernelChecker::checkBinary(const ast::Expr &e, bool whole) {
     r.shape = a.rank() ? a.shape : b.shape;
     r.vars = a.rank() ? a.vars : b.vars;
     return r;
+  }
+  // Shape expressions divide by positive integers or symbols only (`i // 0` is surely a slip).
+  if ((op == BinaryOp::FloorDiv || op == BinaryOp::Mod) && (inSubscript || inExtent) &&
+      !a.isLiteral() && b.lit == LitKind::Int && b.intValue <= 0) {
+    badDivisor(e, b.intValue);
+    return failed();
   }
   return arith(op, std::move(a), std::move(b), e.span, what);
 }

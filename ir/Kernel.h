@@ -25,7 +25,7 @@ struct Kernel {
   /// integer literals or plain symbols, so the caller binds every symbol from the inputs.
   std::vector<Var> symbols;
   std::vector<Buffer> inputs;
-  std::vector<Buffer> outputs; // Output dims may be affine in the symbols.
+  std::vector<Buffer> outputs;  // Output dims are integer expressions of the symbols (H // 2).
   std::vector<Definition> defs; // In dependency order; each output is defined exactly once.
   SourceSpan span;
 };

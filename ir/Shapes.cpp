@@ -4,11 +4,14 @@
 
 #include "ir/IntArith.h"
 
+#include "ir/Affine.h"
 #include "ir/IRPrinter.h"
+#include "ir/IRVisitor.h"
 #include "support/Check.h"
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 namespace tdsl::ir {
 
@@ -70,7 +73,82 @@ std::vector<size_t> symbolsIn(const Expr &e, const std::vector<Var> &symbols) {
   return found;
 }
 
+/// A shape expression evaluated as exact integers: nullopt where i64 arithmetic would wrap.
+std::optional<int64_t> evalExact(const Expr &e, const std::vector<Var> &vars,
+                                 const std::vector<int64_t> &values) {
+  const Unary *u = e->as<Unary>();
+  const Binary *b = e->as<Binary>();
+  if (u && u->op == UnaryOp::Neg) {
+    std::optional<int64_t> a = evalExact(u->a, vars, values);
+    int64_t r;
+    return a && !__builtin_sub_overflow(int64_t(0), *a, &r) ? std::optional(r) : std::nullopt;
+  }
+  if (!b || e->type != Type::i64())
+    return evalInt(e, vars, values);
+  std::optional<int64_t> x = evalExact(b->a, vars, values);
+  std::optional<int64_t> y = x ? evalExact(b->b, vars, values) : std::nullopt;
+  if (!y)
+    return std::nullopt;
+  int64_t r;
+  switch (b->op) {
+  case BinaryOp::Add:
+    return __builtin_add_overflow(*x, *y, &r) ? std::nullopt : std::optional(r);
+  case BinaryOp::Sub:
+    return __builtin_sub_overflow(*x, *y, &r) ? std::nullopt : std::optional(r);
+  case BinaryOp::Mul:
+    return __builtin_mul_overflow(*x, *y, &r) ? std::nullopt : std::optional(r);
+  case BinaryOp::FloorDiv:
+    if (*x == std::numeric_limits<int64_t>::min() && *y == -1)
+      return std::nullopt;
+    return floorDiv(*x, *y);
+  case BinaryOp::Mod:
+    return floorMod(*x, *y);
+  default:
+    return evalInt(e, vars, values);
+  }
+}
+
+/// " for H=3, W=4": the symbols `e` uses, with their values.
+std::string symbolValues(const Expr &e, const std::vector<Var> &symbols,
+                         const std::vector<int64_t> &values) {
+  std::string s;
+  std::vector<size_t> used = symbolsIn(e, symbols);
+  for (size_t i = 0; i < used.size(); ++i)
+    s += (i ? ", " : " for ") + symbols[used[i]]->name + "=" + std::to_string(values[used[i]]);
+  return s;
+}
+
+/// Every extent of the reductions inside an expression, with the variable it bounds.
+class ReduceExtents : public IRVisitor {
+public:
+  std::vector<IterVar> axes;
+
+protected:
+  void visitReduce(const Reduce *n) override {
+    axes.insert(axes.end(), n->axes.begin(), n->axes.end());
+    IRVisitor::visitReduce(n);
+  }
+};
+
 } // namespace
+
+std::vector<Expr> nonlinearExtents(const Kernel &kernel) {
+  std::vector<Expr> found;
+  auto consider = [&](const Expr &extent) {
+    std::optional<AffineExpr> a = toAffine(extent);
+    if (!a || !a->isLinear())
+      found.push_back(extent);
+  };
+  for (const Definition &def : kernel.defs) {
+    for (const IterVar &iv : def.indices)
+      consider(iv.extent);
+    ReduceExtents r;
+    r.visit(def.value);
+    for (const IterVar &iv : r.axes)
+      consider(iv.extent);
+  }
+  return found;
+}
 
 int64_t evalInt(const Expr &e, const std::vector<Var> &vars, const std::vector<int64_t> &values) {
   TDSL_CHECK(e) << "evalInt of a null expression";
@@ -224,18 +302,24 @@ std::vector<int64_t> bindSymbols(const Kernel &kernel,
 
   for (const Buffer &out : kernel.outputs) {
     for (const Expr &dim : out->shape) {
-      int64_t v = evalInt(dim, symbols, values);
-      if (v >= 0)
+      std::optional<int64_t> v = evalExact(dim, symbols, values);
+      if (!v)
+        throw RuntimeError(ErrorCode::TensorMismatch,
+                           "output " + out->name + " would have dim " + toString(dim) +
+                               ", which overflows 64 bits" + symbolValues(dim, symbols, values));
+      if (*v >= 0)
         continue;
-      std::string msg =
-          "output " + out->name + " would have dim " + toString(dim) + " = " + std::to_string(v);
-      std::vector<size_t> used = symbolsIn(dim, symbols);
-      for (size_t i = 0; i < used.size(); ++i)
-        msg +=
-            (i ? ", " : " for ") + symbols[used[i]]->name + "=" + std::to_string(values[used[i]]);
-      throw RuntimeError(ErrorCode::TensorMismatch, msg);
+      throw RuntimeError(ErrorCode::TensorMismatch, "output " + out->name + " would have dim " +
+                                                        toString(dim) + " = " + std::to_string(*v) +
+                                                        symbolValues(dim, symbols, values));
     }
   }
+  for (const Expr &extent : nonlinearExtents(kernel))
+    if (!evalExact(extent, symbols, values))
+      throw RuntimeError(ErrorCode::TensorMismatch, "kernel " + kernel.name + " would loop over " +
+                                                        toString(extent) +
+                                                        " points, which overflows 64 bits" +
+                                                        symbolValues(extent, symbols, values));
   return values;
 }
 

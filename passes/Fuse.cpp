@@ -143,7 +143,11 @@ AccessStride strideOf(const Access &access, const Var &var) {
     if (!usesAny(access.indices[k], {var}))
       continue;
     std::optional<AffineExpr> a = toAffine(access.indices[k]);
-    if (!a)
+    // `i // 2`, `W * i`: no constant step per iteration.
+    bool linear = a && std::none_of(a->terms.begin(), a->terms.end(), [&](const auto &t) {
+                    return !t.first.isVar() && t.first.mentions(var);
+                  });
+    if (!linear)
       return AccessStride::Strided;
     auto it = a->terms.find(var);
     if (it == a->terms.end())
@@ -235,9 +239,10 @@ const VarNode *plainVar(const Expr &index) {
   if (const VarRef *v = as<VarRef>(index))
     return v->var.get();
   std::optional<AffineExpr> a = toAffine(index);
-  if (!a || a->constant != 0 || a->terms.size() != 1 || a->terms.begin()->second != 1)
+  if (!a || a->constant != 0 || a->terms.size() != 1 || a->terms.begin()->second != 1 ||
+      !a->terms.begin()->first.isVar())
     return nullptr;
-  return a->terms.begin()->first.get();
+  return a->terms.begin()->first.var().get();
 }
 
 /// A read of one definition by a later one.

@@ -25,14 +25,33 @@ namespace {
 
 using namespace ir;
 
+/// `e` when `outer` is `e // d` and `inner` is `e % d` for the tensor's next dim `d`, else null.
+Expr splitOf(const Expr &outer, const Expr &inner, const Expr &dim) {
+  const Binary *q = as<Binary>(outer), *r = as<Binary>(inner);
+  if (!q || !r || q->op != BinaryOp::FloorDiv || r->op != BinaryOp::Mod)
+    return nullptr;
+  ExprEqual same;
+  return same(q->a, r->a) && same(q->b, r->b) && same(q->b, dim) ? q->a : nullptr;
+}
+
 /// The flat row-major index of `indices` into a tensor of `shape`: ((i0 * d1) + i1) * d2 + ...
+/// A pair `e // d, e % d` over a dim d (flatten's `x[i // W, i % W]`) is e itself: the access
+/// only runs in bounds, and d == 0 leaves the tensor no element to read.
 Expr flatIndex(const std::vector<Expr> &shape, const std::vector<Expr> &indices) {
   TDSL_CHECK(shape.size() == indices.size()) << "index count differs from rank";
   if (indices.empty())
     return intImm(0);
   Expr flat = indices[0];
-  for (size_t k = 1; k < indices.size(); ++k)
-    flat = add(mul(flat, shape[k]), indices[k]);
+  Expr before; // The flat index of the indices before k - 1; null for none.
+  for (size_t k = 1; k < indices.size(); ++k) {
+    Expr next;
+    if (Expr e = splitOf(indices[k - 1], indices[k], shape[k]))
+      next = before ? add(mul(mul(before, shape[k - 1]), shape[k]), e) : e;
+    else
+      next = add(mul(flat, shape[k]), indices[k]);
+    before = flat;
+    flat = next;
+  }
   return flat;
 }
 

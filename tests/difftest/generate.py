@@ -5,7 +5,7 @@ Each program has one or two kernels: sometimes a helper kernel that the main ker
 the main kernel, built from random statements over a few inputs with the shape symbols N, M, K:
 elementwise whole-array expressions with broadcasting, index-form definitions with stencils
 (`??` defaults), reversed and strided reads, every reduction, contractions (index form and `@`),
-scalar reductions and calls. dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
+scalar reductions, calls, and shape arithmetic (pooling, flattening, `%` wrap-around). dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
 
     generate.py --seed S --count N --out DIR     # writes DIR/prog_<seed>_<k>.tdsl
     generate.py --seed S                         # one program on stdout
@@ -208,8 +208,9 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
 
     for _ in range(n_stmts):
         kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
-                            "call", "bool", "transpose", "stencil_chain", "short_reduce"],
-                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1])[0]
+                            "call", "bool", "transpose", "stencil_chain", "short_reduce",
+                            "shape_arith"],
+                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1, 2])[0]
         target = g.fresh()
         if kind == "elementwise":
             names = list(env)
@@ -295,6 +296,35 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
             chain = g.fresh()
             stmts.append(f"{chain}[{lhs_nm}] = {g.combine(reads, 1)}")
             env[chain] = ("N", "M")
+        elif kind == "shape_arith":
+            # Shape arithmetic: rows pooled by 2 into N // 2, strided into (N + 1) // 2, [N, M]
+            # flattened into N * M (and read back at M * i + j), rows and columns wrapped by %.
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            src = rng.choice(cands)
+            form = rng.choice(["pool", "stride", "flatten", "wrap"])
+            if form == "pool":
+                red = rng.choice(["sum", "max", "min"])
+                stmts.append(f"{target}[i < N // 2, j < M] = {red}({src}[2 * i + r, j] for r < 2)")
+                env[target] = ("N // 2", "M")
+            elif form == "stride":
+                odd = f"{src}[2 * i + 1, M - 1 - j] ?? {g.lit()}"
+                stmts.append(f"{target}[i < (N + 1) // 2, j < M] = "
+                             f"{g.binary(f'{src}[2 * i, j]', odd)}")
+                env[target] = ("(N + 1) // 2", "M")
+            elif form == "flatten":
+                stmts.append(f"{target}[p < N * M] = {g.unary(f'{src}[p // M, p % M]')}")
+                env[target] = ("N * M",)
+                if rng.random() < 0.6:
+                    back = g.fresh()
+                    other = access(rng.choice(cands), ("N", "M"), index_vars)
+                    stmts.append(f"{back}[{lhs_nm}] = {g.binary(f'{target}[M * i + j]', other)}")
+                    env[back] = ("N", "M")
+            else:
+                wrapped = g.binary(f"{src}[i, (j + 1) % M]", f"{src}[(i + N - 1) % N, j]")
+                stmts.append(f"{target}[{lhs_nm}] = {wrapped}")
+                env[target] = ("N", "M")
         elif kind == "short_reduce":
             # Over the 3 channels of each row: vectorized along i, the strided reads of the
             # channels read together as contiguous vectors split by shuffles.

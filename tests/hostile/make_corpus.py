@@ -33,6 +33,23 @@ def cases():
                                   b"\n}\n")
     yield "nested_calls_100k.tdsl", (b"kernel k(x: f32[N]) -> y: f32[N] {\n    y = " + b"exp(" * 100000 +
                                      b"x" + b")" * 100000 + b"\n}\n")
+    # Shape arithmetic nested near the parser's limit: printing, comparing and bounding these
+    # forms must cost time polynomial in their depth (each is an unprovable access: E055).
+    nested = "i"
+    for _ in range(240):
+        nested = f"({nested} // W)"
+    yield "nested_floor_divisions.tdsl", (f"kernel k(x: f32[H, W]) -> y: f32[H * W] {{\n"
+                                          f"    y[i] = x[{nested}, i % W]\n}}\n").encode()
+    nested = "i"
+    for k in range(120):
+        nested = f"({nested} % (W + {k}) + H // 2)"
+    yield "nested_remainders.tdsl", (f"kernel k(x: f32[H, W]) -> y: f32[H * W] {{\n"
+                                     f"    y[i] = x[{nested}, i % W]\n}}\n").encode()
+    dim = "H"
+    for _ in range(120):
+        dim = f"({dim} // 3 + W % 2)"
+    yield "nested_dim_divisions.tdsl", (f"kernel k(x: f32[H, W]) -> y: f32[{dim}] {{\n"
+                                        f"    y[i] = x[i // W, i % W]\n}}\n").encode()
     yield "nested_reductions.tdsl", (b"kernel k(x: f32[N]) -> y: f32 {\n    y = " +
                                      b"".join(b"sum(x[i%d] * " % d for d in range(3000)) + b"1.0" +
                                      b"".join(b" for i%d)" % d for d in range(3000)) + b"\n}\n")

@@ -50,6 +50,12 @@ def causal_mask(s):
     return np.where(np.tril(np.ones((t, t), dtype=bool)), s, -np.inf)
 
 
+def maxpool2(x):
+    b, c, h, w = x.shape
+    x = x[:, :, :h // 2 * 2, :w // 2 * 2]
+    return x.reshape(b, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
 CASES = {
     "softmax": (softmax, [("x", (7, 33))]),
     "matmul": (lambda a, b: a @ b, [("a", (5, 17)), ("b", (17, 9))]),
@@ -59,6 +65,8 @@ CASES = {
     "blur3": (blur3, [("x", (11, 6))]),
     "attention": (attention, [("q", (5, 8)), ("k", (7, 8)), ("v", (7, 8))]),
     "causal_mask": (causal_mask, [("s", (9, 9))]),
+    "maxpool2": (maxpool2, [("x", (2, 3, 7, 9))]),
+    "flatten": (lambda x: x.reshape(-1), [("x", (5, 7))]),
 }
 
 OUTPUT_NAMES = {"matmul": "c", "attention": "o"}

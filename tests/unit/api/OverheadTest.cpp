@@ -3,6 +3,7 @@
 // bench/call_overhead.cpp, never in tests.
 #include "api/CallPlan.h"
 #include "frontend/Frontend.h"
+#include "ir/Shapes.h"
 #include "tdsl/tdsl.h"
 
 #include <gtest/gtest.h>
@@ -241,6 +242,34 @@ TEST(CallPlan, BindsLikeBindSymbols) {
   EXPECT_FALSE(plan.checkOutputs(
       {Tensor::zeros({2, 9}, DType::F32), Tensor::zeros({6}, DType::F32)}, symbols));
   EXPECT_FALSE(plan.checkOutputs({Tensor::zeros({2, 9}, DType::F32)}, symbols));
+}
+
+TEST(CallPlan, EvaluatesShapeArithmeticLikeBindSymbols) {
+  std::vector<ir::Kernel> kernels = kernelsOf("k.tdsl", R"(
+kernel pool(x: f32[H, W], e: f32[A, 0]) -> y: f32[(H + 1) // 2, H * W - W % 3] {
+    t[i < A * A] = 1.0
+    u[i < H * W] = x[i // W, i % W] + sum(t[k] for k)
+    y[i, j] = u[0] ?? 0.0
+}
+)");
+  ASSERT_EQ(kernels.size(), 1u);
+  const ir::Kernel &k = kernels[0];
+  detail::CallPlan plan(k);
+  ASSERT_TRUE(plan.fast());
+  int64_t symbols[detail::CallPlan::kMaxSymbols];
+  std::vector<Tensor> inputs = {Tensor::zeros({7, 5}, DType::F32),
+                                Tensor::zeros({3, 0}, DType::F32)};
+  ASSERT_TRUE(plan.bindInputs(inputs, symbols));
+  int64_t shape[2];
+  ASSERT_TRUE(plan.outputShape(0, symbols, shape));
+  std::vector<int64_t> values = ir::bindSymbols(k, {{7, 5}, {3, 0}});
+  EXPECT_EQ(std::vector<int64_t>(shape, shape + 2), ir::evalShape(k.outputs[0], k.symbols, values));
+  EXPECT_EQ(shape[0], 4);
+  EXPECT_EQ(shape[1], 33);
+  // Where an extent overflows, the plan says no and bindSymbols gives the error.
+  inputs[1] = Tensor::zeros({int64_t(1) << 32, 0}, DType::F32);
+  EXPECT_FALSE(plan.bindInputs(inputs, symbols));
+  EXPECT_THROW(ir::bindSymbols(k, {{7, 5}, {int64_t(1) << 32, 0}}), RuntimeError);
 }
 
 } // namespace

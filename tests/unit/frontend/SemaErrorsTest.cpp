@@ -106,11 +106,11 @@ TEST(SemaErrors, InputDimsAreLiteralsOrSymbols) {
               "allowed only in outputs");
 }
 
-TEST(SemaErrors, OutputDimsAreAffine) {
-  expectError(R"(kernel f(x: f32[N, M]) -> y: f32[N * M] {
+TEST(SemaErrors, OutputDimsAreIntegerExpressionsOfSymbols) {
+  expectError(R"(kernel f(x: f32[N, M]) -> y: f32[N ** 2] {
     y = 0.0
 })",
-              "the dim N * M of output 'y' is not affine", "1:34");
+              "an output's dim must be an integer expression of shape symbols", "1:34");
 }
 
 TEST(SemaErrors, ParameterDeclaredTwice) {

@@ -1,6 +1,7 @@
 // Binding shape symbols at call time: values, and the exact text of every caller error.
 #include "ir/Shapes.h"
 #include "IrTestUtil.h"
+#include "ir/IRPrinter.h"
 
 #include <gtest/gtest.h>
 
@@ -86,6 +87,46 @@ TEST(Shapes, NegativeOutputDim) {
             "output y would have dim H - R + 1 = -2 for H=1, R=4");
   // Zero is a valid (empty) dim.
   EXPECT_EQ(runtimeError([&] { bindSymbols(conv2d(), {{1, 1, 3, 5}, {1, 1, 4, 1}}); }), "");
+}
+
+/// flatten(x: f32[H, Z], w: f32[W]) -> y: f32[(H + 1) // 2 * W], with t[i < H * W * W] inside.
+Kernel shapeArithmetic() {
+  KernelBuilder kb("flatten");
+  Var h = kb.sym("H"), z = kb.sym("Z"), w = kb.sym("W");
+  Buffer x = kb.input("x", DType::F32, {vr(h), vr(z)});
+  kb.input("w", DType::F32, {vr(w)});
+  Buffer y =
+      kb.output("y", DType::F32, {mul(bin(BinaryOp::FloorDiv, add(vr(h), imm(1)), imm(2)), vr(w))});
+  Buffer t = KernelBuilder::temp("t", DType::F32, {mul(mul(vr(h), vr(w)), vr(w))});
+  Var i = KernelBuilder::index("i");
+  kb.def(t, {i}, fimm(1.0));
+  kb.def(y, {i}, fimm(2.0));
+  (void)x;
+  return kb.k;
+}
+
+TEST(Shapes, OutputDimsWithDivisionsAndProducts) {
+  Kernel k = shapeArithmetic();
+  std::vector<int64_t> v = bindSymbols(k, {{7, 0}, {3}});
+  EXPECT_EQ(evalShape(k.outputs[0], k.symbols, v), (std::vector<int64_t>{12}));
+  ASSERT_EQ(nonlinearExtents(k).size(), 2u);
+  EXPECT_EQ(toString(nonlinearExtents(k)[0]), "H * W * W");
+}
+
+TEST(Shapes, ShapeArithmeticThatOverflowsIsRefused) {
+  // The proofs assume exact integers: a dim or an extent that wraps is an error, not a shape.
+  Kernel k = shapeArithmetic();
+  int64_t big = int64_t(1) << 32;
+  EXPECT_EQ(runtimeError([&] {
+              bindSymbols(k, {{2 * big, 0}, {big}});
+            }),
+            "output y would have dim (H + 1) // 2 * W, which overflows 64 bits for H=8589934592, "
+            "W=4294967296");
+  EXPECT_EQ(runtimeError([&] {
+              bindSymbols(k, {{1, 0}, {big}});
+            }),
+            "kernel flatten would loop over H * W * W points, which overflows 64 bits for H=1, "
+            "W=4294967296");
 }
 
 TEST(Shapes, WrongInputCountAndNegativeDims) {
