@@ -53,6 +53,10 @@ std::string_view reduceKindName(ReduceKind k) {
     return "min";
   case ReduceKind::Mean:
     return "mean";
+  case ReduceKind::ArgMax:
+    return "argmax";
+  case ReduceKind::ArgMin:
+    return "argmin";
   }
   return "?";
 }

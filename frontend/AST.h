@@ -23,7 +23,7 @@ enum class BinaryOp : uint8_t {
   Pow,
 };
 enum class UnaryOp : uint8_t { Not, Neg };
-enum class ReduceKind : uint8_t { Sum, Prod, Max, Min, Mean };
+enum class ReduceKind : uint8_t { Sum, Prod, Max, Min, Mean, ArgMax, ArgMin };
 
 /// A fresh index variable: `i`, or `i < EXTENT` with an explicit extent.
 struct IndexDecl {

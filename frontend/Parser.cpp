@@ -51,6 +51,10 @@ std::optional<ast::ReduceKind> reduceKindOf(std::string_view name) {
     return ast::ReduceKind::Min;
   if (name == "mean")
     return ast::ReduceKind::Mean;
+  if (name == "argmax")
+    return ast::ReduceKind::ArgMax;
+  if (name == "argmin")
+    return ast::ReduceKind::ArgMin;
   return std::nullopt;
 }
 
@@ -949,6 +953,7 @@ ExprPtr Parser::parseAccess(ExprPtr name) {
 
 // call   := NAME '(' [expr (',' expr)* [',']] ')'
 // reduce := ('sum' | 'prod' | 'max' | 'min' | 'mean') '(' expr 'for' idx (',' idx)* ')'
+//         | ('argmax' | 'argmin') '(' expr 'for' idx ')'
 ExprPtr Parser::parseCall(ExprPtr name) {
   Token lparen = consume();
   auto e = std::make_unique<Expr>();
@@ -965,13 +970,19 @@ ExprPtr Parser::parseCall(ExprPtr name) {
         if (!kind)
           fail(ErrorCode::InvalidReduction, span(forToken),
                "'" + shortened(e->name) + "' is not a reduction",
-               "the reductions are sum, prod, max, min and mean");
+               "the reductions are sum, prod, max, min, mean, argmax and argmin");
         consume();
         e->kind = Expr::Kind::Reduce;
         e->reduceKind = *kind;
         do
           e->vars.push_back(parseIndexDecl(TokenKind::RParen, "the reduction"));
         while (accept(TokenKind::Comma));
+        if (e->vars.size() > 1 &&
+            (*kind == ast::ReduceKind::ArgMax || *kind == ast::ReduceKind::ArgMin))
+          error(ErrorCode::ArgReductionAxes, e->vars[1].span.to(e->vars.back().span),
+                "'" + e->name + "' takes one reduction variable, not " +
+                    std::to_string(e->vars.size()),
+                "a position is along one variable, as in " + e->name + "(x[i, k] for k)");
       } else {
         while (accept(TokenKind::Comma)) {
           if (at(TokenKind::RParen))

@@ -136,6 +136,8 @@ const std::vector<Builtin> &builtins() {
       {"sum", K::Reduction},
       {"prod", K::Reduction},
       {"mean", K::Reduction},
+      {"argmax", K::Reduction},
+      {"argmin", K::Reduction},
   };
   return table;
 }
@@ -1067,6 +1069,9 @@ Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
           "convert the values to a float: mean(f32(" + bodyText + ") for " + vars + ")");
     return failed();
   }
+  bool arg = e.reduceKind == ast::ReduceKind::ArgMax || e.reduceKind == ast::ReduceKind::ArgMin;
+  if (arg && axes.size() != 1)
+    return failed(); // The parser has reported it (E021).
   if (body.dtype == DType::Bool && e.reduceKind != ast::ReduceKind::Max &&
       e.reduceKind != ast::ReduceKind::Min) {
     std::string hint =
@@ -1074,7 +1079,8 @@ Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
             ? "to count, convert to a number: sum(i64(" + bodyText + ") for " + vars + ")"
         : e.reduceKind == ast::ReduceKind::Prod
             ? "for 'all', use min(" + bodyText + " for " + vars + ")"
-            : "convert to a float: mean(f32(" + bodyText + ") for " + vars + ")";
+        : arg ? "convert to a number: " + name + "(i32(" + bodyText + ") for " + vars + ")"
+              : "convert to a float: mean(f32(" + bodyText + ") for " + vars + ")";
     error(ErrorCode::BoolNotAllowed, e.span, name + " of bool values", hint);
     return failed();
   }
@@ -1095,11 +1101,18 @@ Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
   case ast::ReduceKind::Mean:
     op = ir::ReduceOp::Mean;
     break;
+  case ast::ReduceKind::ArgMax:
+    op = ir::ReduceOp::ArgMax;
+    break;
+  case ast::ReduceKind::ArgMin:
+    op = ir::ReduceOp::ArgMin;
+    break;
   }
   std::vector<ir::IterVar> iters;
   for (IndexVar *iv : axes)
     iters.push_back(ir::IterVar{iv->var, iv->extent});
-  return typed(body.dtype, ir::Reduce::make(op, std::move(iters), body.expr), e.span);
+  return typed(arg ? DType::I64 : body.dtype, ir::Reduce::make(op, std::move(iters), body.expr),
+               e.span);
 }
 
 // ---------------------------------------------------------------------------------------------

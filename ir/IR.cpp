@@ -117,7 +117,10 @@ Expr Reduce::make(ReduceOp op, std::vector<IterVar> axes, Expr body) {
     TDSL_CHECK(iv.var && iv.extent && iv.extent->type == Type::i64()) << "bad reduction axis";
   if (op == ReduceOp::Mean)
     TDSL_CHECK(body->type.isFloat()) << "mean of " << body->type.str();
-  Type t = body->type;
+  bool arg = isArgReduction(op);
+  if (arg)
+    TDSL_CHECK(axes.size() == 1 && !body->type.isBool()) << "arg reduction of bool or several axes";
+  Type t = arg ? Type::i64() : body->type;
   return std::make_shared<const Reduce>(t, op, std::move(axes), std::move(body));
 }
 
@@ -147,7 +150,7 @@ Expr Broadcast::make(Expr value, int lanes) {
 
 Expr VectorReduce::make(ReduceOp op, Expr value) {
   TDSL_CHECK(value && value->type.isVector()) << "vector reduction of a scalar";
-  TDSL_CHECK(op != ReduceOp::Mean) << "vector mean";
+  TDSL_CHECK(op != ReduceOp::Mean && !isArgReduction(op)) << "vector mean or arg reduction";
   Type t = value->type.element();
   return std::make_shared<const VectorReduce>(t, op, std::move(value));
 }

@@ -235,7 +235,10 @@ struct Access final : ExprBase<Access, ExprKind::Access> {
       : ExprBase(t), buffer(std::move(b)), indices(std::move(i)), fallback(std::move(f)) {}
 };
 
-enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Mean };
+/// ArgMax and ArgMin give the i64 position of the largest (smallest) value over one axis: ties go
+/// to the first, a NaN beats every number and the first NaN wins (NumPy); no points give -1.
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, Mean, ArgMax, ArgMin };
+inline bool isArgReduction(ReduceOp op) { return op == ReduceOp::ArgMax || op == ReduceOp::ArgMin; }
 
 /// An index variable with its extent: it ranges over [0, extent).
 struct IterVar {
@@ -244,7 +247,8 @@ struct IterVar {
 };
 
 /// Reduces `body` over every point of `axes` (tensor level). Zero points give the identity
-/// (0, 1, -inf, inf; NaN for Mean).
+/// (0, 1, -inf, inf; NaN for Mean; -1 for ArgMax and ArgMin, which have one axis, a number body
+/// and the type i64).
 struct Reduce final : ExprBase<Reduce, ExprKind::Reduce> {
   const ReduceOp op;
   const std::vector<IterVar> axes;
@@ -282,7 +286,7 @@ struct Broadcast final : ExprBase<Broadcast, ExprKind::Broadcast> {
   Broadcast(Type t, Expr v, int n) : ExprBase(t), value(std::move(v)), lanes(n) {}
 };
 
-/// Reduces the lanes of a vector to a scalar (Sum, Prod, Max or Min; never Mean).
+/// Reduces the lanes of a vector to a scalar (Sum, Prod, Max or Min; never Mean or an arg).
 struct VectorReduce final : ExprBase<VectorReduce, ExprKind::VectorReduce> {
   const ReduceOp op;
   const Expr value;

@@ -120,6 +120,10 @@ std::string_view reduceName(ReduceOp op) {
     return "min";
   case ReduceOp::Mean:
     return "mean";
+  case ReduceOp::ArgMax:
+    return "argmax";
+  case ReduceOp::ArgMin:
+    return "argmin";
   }
   return "?";
 }

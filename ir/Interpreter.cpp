@@ -648,6 +648,8 @@ private:
 
   Value evalReduce(const Node *n) {
     ReduceOp op = static_cast<ReduceOp>(n->op);
+    if (isArgReduction(op))
+      return evalArgReduce(n, op == ReduceOp::ArgMax);
     DType t = n->dtype;
     size_t rank = n->axisSlots.size();
     int64_t *extent = n->extentValues.data();
@@ -678,6 +680,9 @@ private:
                                    : t == DType::I64 ? std::numeric_limits<int64_t>::max()
                                                      : 1);
       break;
+    case ReduceOp::ArgMax:
+    case ReduceOp::ArgMin:
+      TDSL_UNREACHABLE("arg reductions are evaluated by evalArgReduce");
     }
     // Bool: Max and Sum are `or`, Min and Prod are `and`.
     bool isF = isFloat(t), isBool = t == DType::Bool;
@@ -716,6 +721,9 @@ private:
           else
             accI = static_cast<uint64_t>(std::min(static_cast<int64_t>(accI), v.i));
           break;
+        case ReduceOp::ArgMax:
+        case ReduceOp::ArgMin:
+          break;
         }
         size_t k = rank;
         while (k-- > 0) {
@@ -731,6 +739,33 @@ private:
       return fromFloat(
           op == ReduceOp::Mean ? rounded(t, accF / rounded(t, static_cast<double>(count))) : accF);
     return fromInt(wrap(t, accI));
+  }
+
+  /// The first position of the largest (smallest) value; a NaN beats every number and the first
+  /// NaN wins; -1 over no points.
+  Value evalArgReduce(const Node *n, bool isMax) {
+    int64_t extent = eval(n->extents[0]).i;
+    int slot = n->axisSlots[0];
+    bool isF = isFloat(n->a->dtype);
+    int64_t best = -1;
+    Value bestValue{};
+    for (int64_t k = 0; k < extent; ++k) {
+      envp[slot] = fromInt(k);
+      Value v = eval(n->a);
+      bool better;
+      if (best < 0)
+        better = true;
+      else if (isF)
+        better = std::isnan(bestValue.f) ? false
+                 : std::isnan(v.f)       ? true
+                 : isMax                 ? v.f > bestValue.f
+                                         : v.f < bestValue.f;
+      else
+        better = isMax ? v.i > bestValue.i : v.i < bestValue.i;
+      if (better)
+        best = k, bestValue = v;
+    }
+    return fromInt(best);
   }
 
   /// `x` as an operation of type `t` yields it: rounded to f32 for an f32 operation in the

@@ -122,10 +122,16 @@ protected:
     }
     case ExprKind::Reduce: {
       const Reduce *n = e->as<Reduce>();
-      require(n->body && n->body->type == t, "reduction typed differently from its body", e);
-      require(!t.isVector(), "reduction of a vector", e);
+      bool arg = isArgReduction(n->op);
+      require(n->body && (arg || n->body->type == t), "reduction typed differently from its body",
+              e);
+      require(!n->body->type.isVector(), "reduction of a vector", e);
       require(!n->axes.empty(), "reduction over no axes", e);
-      require(!isStorageType(t.dtype), "reduction in the storage type " + t.str(), e);
+      require(!isStorageType(n->body->type.dtype),
+              "reduction in the storage type " + n->body->type.str(), e);
+      if (arg)
+        require(t == Type::i64() && n->axes.size() == 1 && !n->body->type.isBool(),
+                "arg reduction not i64, of bool or over several axes", e);
       if (n->op == ReduceOp::Mean)
         require(t.isFloat(), "mean of " + t.str(), e);
       for (const IterVar &iv : n->axes)
@@ -164,7 +170,7 @@ protected:
     case ExprKind::VectorReduce: {
       const VectorReduce *n = e->as<VectorReduce>();
       require(n->value && n->value->type.isVector(), "vector reduction of a scalar", e);
-      require(n->op != ReduceOp::Mean, "vector mean", e);
+      require(n->op != ReduceOp::Mean && !isArgReduction(n->op), "vector mean or arg reduction", e);
       require(t == n->value->type.element(), "vector reduction typed " + t.str(), e);
       require(!isStorageType(t.dtype), "reduction in the storage type " + t.str(), e);
       return;

@@ -199,6 +199,8 @@ VectorChoice preferredVectorAxis(const Definition &def) {
   if (r && spatial)
     for (const IterVar &axis : r->axes)
       spatialOk &= !usesAny(axis.extent, {*spatial}); // A triangular extent is per lane.
+  if (r && isArgReduction(r->op))
+    return {VectorAxis::None, std::string(reduceName(r->op)) + " is a scalar (value, index) loop"};
   if (!r) {
     if (!spatial)
       return {VectorAxis::None, "a single value"};

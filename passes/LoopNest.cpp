@@ -10,6 +10,7 @@
 //    `for j.inner in [0, W) vectorized` and a guard `j < E` (left out when W divides a constant
 //    E); a reduction vectorized along its own axis accumulates in a W-lane stack vector that one
 //    VectorReduce finishes. `passes::vectorize` then turns the Vectorized loops into vectors.
+// An argmax or argmin is a scalar (value, index) pair in both forms (argReduction).
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
@@ -79,8 +80,11 @@ Expr identity(ReduceOp op, Type t) {
       return FloatImm::make(t, std::numeric_limits<double>::infinity());
     return IntImm::make(t, is32 ? std::numeric_limits<int32_t>::max()
                                 : std::numeric_limits<int64_t>::max());
+  case ReduceOp::ArgMax:
+  case ReduceOp::ArgMin:
+    break; // A (value, index) pair: see argReduction.
   }
-  TDSL_UNREACHABLE("unknown reduction");
+  TDSL_UNREACHABLE("no identity for this reduction");
 }
 
 /// One step of a reduction: the accumulator combined with one more value.
@@ -96,8 +100,11 @@ Expr combine(ReduceOp op, Expr acc, Expr value) {
     return Binary::make(isBool ? BinaryOp::Or : BinaryOp::Max, std::move(acc), std::move(value));
   case ReduceOp::Min:
     return Binary::make(isBool ? BinaryOp::And : BinaryOp::Min, std::move(acc), std::move(value));
+  case ReduceOp::ArgMax:
+  case ReduceOp::ArgMin:
+    break; // A (value, index) pair: see argReduction.
   }
-  TDSL_UNREACHABLE("unknown reduction");
+  TDSL_UNREACHABLE("no single combine for this reduction");
 }
 
 /// The reduction's result from its accumulated value: Mean divides by the number of points
@@ -251,6 +258,50 @@ private:
   }
 };
 
+/// An argmax (argmin) as a scalar (value, index) pair in two one-element stack buffers:
+///   best = 0; at = -1
+///   for k: let v = body; if (at < 0 or v beats best) { best = v; at = k }
+///   target[index] = at
+/// where `v beats best` is v > best (v < best), or, for floats, v is NaN and best is not: a tie
+/// or a later NaN keeps the first position, as NumPy does. `best` starts at 0 only so that no
+/// load reads uninitialized memory. Vectorizing it needs per-lane pairs combined in order; the
+/// schedule keeps it scalar (preferredVectorAxis).
+Stmt argReduction(ExprLowering &lw, const Reduce *r, const std::string &name, const Buffer &target,
+                  const Expr &index, Type storeType) {
+  Type t = r->body->type;
+  Buffer best = makeBuffer(name + ".best", t.dtype, {intImm(1)}, BufferRole::Intermediate);
+  Buffer at = makeBuffer(name + ".at", DType::I64, {intImm(1)}, BufferRole::Intermediate);
+  Expr zero = intImm(0);
+  const IterVar &axis = r->axes.front();
+  Var loop = lw.bindLoop(axis);
+  Expr extent = lw.bindings.back().extent;
+  Var v = makeVar(name + ".v", t, VarKind::Let);
+  Expr value = ir::ref(v), bestValue = Load::make(best, zero);
+  Expr beats =
+      Binary::make(r->op == ReduceOp::ArgMax ? BinaryOp::Gt : BinaryOp::Lt, value, bestValue);
+  if (t.isFloat())
+    beats = Binary::make(BinaryOp::Or, beats,
+                         Binary::make(BinaryOp::And, Binary::make(BinaryOp::Ne, value, value),
+                                      Binary::make(BinaryOp::Eq, bestValue, bestValue)));
+  Expr take =
+      Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, Load::make(at, zero), zero), beats);
+  Stmt update = IfThenElse::make(
+      take, Block::make({Store::make(best, zero, value), Store::make(at, zero, ir::ref(loop))}));
+  Stmt scan =
+      For::make(loop, extent, ForKind::Serial, LetStmt::make(v, lw.mutate(r->body), update));
+  lw.unbind(axis.var);
+  Expr result = Load::make(at, zero);
+  if (storeType != result->type)
+    result = Cast::make(storeType, result);
+  Stmt init = Block::make(
+      {Store::make(best, zero, t.isFloat() ? FloatImm::make(t, 0.0) : IntImm::make(t, 0)),
+       Store::make(at, zero, intImm(-1))});
+  return Allocate::make(
+      best, MemoryScope::Stack,
+      Allocate::make(at, MemoryScope::Stack,
+                     Block::make({init, scan, Store::make(target, index, result)})));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The plain form.
 
@@ -269,7 +320,9 @@ Stmt lowerPlain(const Definition &def) {
   Stmt inner;
   const Cast *rounding = as<Cast>(def.value);
   const Reduce *r = as<Reduce>(rounding ? rounding->a : def.value);
-  if (r) {
+  if (r && isArgReduction(r->op)) {
+    inner = argReduction(lw, r, def.target->name, def.target, index, def.value->type);
+  } else if (r) {
     // acc = identity; for axes: acc = combine(acc, body); target[index] = finish(acc).
     Buffer acc =
         makeBuffer(def.target->name + ".acc", r->type.dtype, {intImm(1)}, BufferRole::Intermediate);
@@ -671,6 +724,8 @@ private:
   /// acc = identity; for axes: acc = combine(acc, body); target[index] = finish(acc).
   Stmt scalarReduction(ExprLowering &lw, const Definition &d, const Reduce *r, const Buffer &target,
                        const Expr &index) {
+    if (isArgReduction(r->op))
+      return argReduction(lw, r, d.target->name, target, index, d.value->type);
     Buffer acc =
         makeBuffer(d.target->name + ".acc", r->type.dtype, {intImm(1)}, BufferRole::Intermediate);
     Expr zero = intImm(0);
@@ -829,7 +884,8 @@ private:
 // Gives: a loop-level function whose params are the inputs then the outputs. Each definition is a
 // perfect nest of Serial loops (fresh Loop variables named like its indices) around one Store, or,
 // for a reduction, around a Stack Allocate of a one-element accumulator holding: the identity
-// store, a nest of Serial loops over the reduction axes updating it, and the final store. Each
+// store, a nest of Serial loops over the reduction axes updating it, and the final store (an
+// argmax or argmin: two such accumulators, the value and the index; see argReduction). Each
 // intermediate buffer is allocated on the heap around its definition and everything after it.
 // Accesses with a fallback become Select(inBounds, Load(predicate = inBounds), fallback).
 // Keeps: the order of definitions. Does not simplify (index arithmetic is left as built).

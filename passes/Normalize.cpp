@@ -10,6 +10,7 @@
 // computed once per value of that axis (the outer reduction then reads it like any tensor).
 // Within one definition, a reduction structurally equal to one hoisted before (up to the names of
 // its own axes and of the hoisted domain) reuses it: `x / sum(x) * sum(x)` sums once.
+#include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
@@ -120,7 +121,8 @@ private:
     std::vector<Expr> shape;
     for (const IterVar &iv : domain)
       shape.push_back(iv.extent);
-    std::string name = def.target->name + "." + opName(r->op) + std::to_string(counters[r->op]++);
+    std::string name =
+        def.target->name + "." + std::string(reduceName(r->op)) + std::to_string(counters[r->op]++);
     Buffer buffer = makeBuffer(std::move(name), r->type.dtype, std::move(shape),
                                BufferRole::Intermediate, def.target->span);
     hoisted.push_back(Definition{buffer, std::move(domain), value, def.span});
@@ -138,22 +140,6 @@ private:
     for (size_t k = 0; k < domain.size(); ++k)
       eq.renaming.emplace_back(d.indices[k].var, domain[k].var);
     return eq(d.value, value);
-  }
-
-  static std::string opName(ReduceOp op) {
-    switch (op) {
-    case ReduceOp::Sum:
-      return "sum";
-    case ReduceOp::Prod:
-      return "prod";
-    case ReduceOp::Max:
-      return "max";
-    case ReduceOp::Min:
-      return "min";
-    case ReduceOp::Mean:
-      return "mean";
-    }
-    TDSL_UNREACHABLE("unknown reduction");
   }
 };
 

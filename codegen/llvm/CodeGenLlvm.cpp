@@ -1107,9 +1107,11 @@ llvm::Value *CodeGenLlvm::reduceOp(ReduceOp op, Type t, llvm::Value *v) {
     case ReduceOp::Min:
       return b.CreateIntMinReduce(v, /*IsSigned=*/true);
     case ReduceOp::Mean:
+    case ReduceOp::ArgMax:
+    case ReduceOp::ArgMin:
       break;
     }
-    TDSL_UNREACHABLE("vector mean");
+    TDSL_UNREACHABLE("vector mean or arg reduction");
   }
   llvm::Type *elem = v->getType()->getScalarType();
   llvm::CallInst *call = nullptr;
@@ -1140,9 +1142,11 @@ llvm::Value *CodeGenLlvm::reduceOp(ReduceOp op, Type t, llvm::Value *v) {
     return op == ReduceOp::Max ? b.CreateFPMaximumReduce(v) : b.CreateFPMinimumReduce(v);
   }
   case ReduceOp::Mean:
+  case ReduceOp::ArgMax:
+  case ReduceOp::ArgMin:
     break;
   }
-  TDSL_UNREACHABLE("vector mean");
+  TDSL_UNREACHABLE("vector mean or arg reduction");
 }
 
 llvm::Value *CodeGenLlvm::elementCount(const ir::Buffer &buffer) {

@@ -473,7 +473,9 @@ TEST(ParserErrors, TargetIndices) {
 
 TEST(ParserErrors, Reductions) {
   expectError({"  y[i] = exp(x[i] for k)", "2:19", "'exp' is not a reduction",
-               "sum, prod, max, min and mean"});
+               "sum, prod, max, min, mean, argmax and argmin"});
+  expectError({"  y = argmax(x[k, m] for k, m)", "2:29",
+               "'argmax' takes one reduction variable, not 2", "argmax(x[i, k] for k)"});
   expectError({"  y[i] = max(a, x[i] for k)", "2:22", "'for' after several arguments",
                "one expression before 'for'"});
   expectError(

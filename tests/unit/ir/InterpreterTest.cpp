@@ -197,6 +197,47 @@ TEST(Interpreter, IntegerAndBoolReductions) {
   EXPECT_EQ(intValuesOf(out[3]), (std::vector<int64_t>{0, 1, 0})); // and
 }
 
+/// hi[i] = argmax(x[i, k] for k < K), lo[i] = argmin(x[i, k] for k < K).
+struct RowArg {
+  KernelBuilder kb{"row_arg"};
+  Var n = kb.sym("N"), kdim = kb.sym("K");
+  explicit RowArg(DType t) {
+    Buffer x = kb.input("x", t, {vr(n), vr(kdim)});
+    for (ReduceOp op : {ReduceOp::ArgMax, ReduceOp::ArgMin}) {
+      Var i = KernelBuilder::index("i"), k = KernelBuilder::index("k");
+      Buffer y = kb.output(std::string(reduceName(op)), DType::I64, {vr(n)});
+      kb.def(y, {i}, reduceOver(op, {{k, vr(kdim)}}, at(x, {vr(i), vr(k)})));
+    }
+  }
+};
+
+TEST(Interpreter, ArgReductionsTakeTheFirstWinnerAndTheFirstNaN) {
+  RowArg r(DType::F64);
+  double nan = std::nan("");
+  Tensor x =
+      tensorOf({6, 4}, DType::F64, {1,    3,    3,    -2,   // ties: the first 3, the only -2
+                                    2,    nan,  5,    nan,  // the first NaN, for argmax and argmin
+                                    -inf, -inf, -inf, -inf, // all -inf: 0 for both
+                                    nan,  nan,  nan,  nan,  // all NaN: 0
+                                    -0.0, 0.0,  inf,  -inf, // infinities; -0.0 and +0.0 tie
+                                    0.0,  -0.0, 7,    7});
+  std::vector<Tensor> out = interpret(r.kb.k, {x});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].dtype(), DType::I64);
+  EXPECT_EQ(intValuesOf(out[0]), (std::vector<int64_t>{1, 1, 0, 0, 2, 2}));
+  EXPECT_EQ(intValuesOf(out[1]), (std::vector<int64_t>{3, 1, 0, 0, 3, 0}));
+
+  out = interpret(r.kb.k, {Tensor::zeros({2, 0}, DType::F64)});
+  EXPECT_EQ(intValuesOf(out[0]), (std::vector<int64_t>{-1, -1})); // no points
+  EXPECT_EQ(intValuesOf(out[1]), (std::vector<int64_t>{-1, -1}));
+
+  RowArg i32(DType::I32);
+  out = interpret(i32.kb.k,
+                  {intTensorOf({2, 3}, DType::I32, {i32Min, i32Min, 4, 9, i32Max, i32Max})});
+  EXPECT_EQ(intValuesOf(out[0]), (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(intValuesOf(out[1]), (std::vector<int64_t>{0, 0}));
+}
+
 TEST(Interpreter, NestedReductionAndScalarOutput) {
   // best = max(sum(x[j, k] for k) for j): a reduction inside a reduction, into a 0-d output.
   KernelBuilder kb("nested");
