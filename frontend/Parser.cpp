@@ -103,6 +103,8 @@ std::optional<std::pair<ast::BinaryOp, int>> binaryOperator(TokenKind k) {
   }
 }
 
+constexpr const char *kDTypeList = "dtypes are f16, bf16, f32, f64, u8, i8, i16, i32, i64 and bool";
+
 /// A suggestion for a dtype name that does not exist.
 std::string dtypeHint(std::string_view name) {
   std::string_view guess;
@@ -118,9 +120,15 @@ std::string dtypeHint(std::string_view name) {
     guess = "i32";
   else if (name == "long" || name == "int64")
     guess = "i64";
+  else if (name == "uint8" || name == "byte")
+    guess = "u8";
+  else if (name == "int8")
+    guess = "i8";
+  else if (name == "short" || name == "int16")
+    guess = "i16";
   else if (name == "bool_" || name == "boolean")
     guess = "bool";
-  std::string hint = "dtypes are f16, bf16, f32, f64, i32, i64 and bool";
+  std::string hint = kDTypeList;
   if (!guess.empty())
     hint = "did you mean '" + std::string(guess) + "'? " + hint;
   return hint;
@@ -608,7 +616,7 @@ ast::TypeSpec Parser::parseType() {
   ast::TypeSpec type;
   Token name = peek();
   if (!name.is(TokenKind::Identifier))
-    failExpected("a dtype", "dtypes are f16, bf16, f32, f64, i32, i64 and bool");
+    failExpected("a dtype", kDTypeList);
   consume();
   type.span = span(name);
   if (std::optional<DType> dtype = parseDType(text(name)))

@@ -59,8 +59,11 @@ ir::Expr loaded(ir::Expr access) {
 
 /// Precision order, to suggest casting the narrower operand of a mix.
 int dtypeRank(DType d) {
-  constexpr int ranks[] = {3, 4, 5, 6, 1, 2, 0}; // F16 BF16 F32 F64 I32 I64 Bool
-  return ranks[static_cast<int>(d)];
+  if (d == DType::Bool)
+    return 0;
+  if (isInt(d))
+    return byteSize(d) + (d == DType::U8 ? 0 : 1);
+  return 16 + byteSize(d) + (d == DType::BF16 ? 1 : 0);
 }
 
 std::string dtypeStr(DType d) { return std::string(dtypeName(d)); }
@@ -132,6 +135,9 @@ const std::vector<Builtin> &builtins() {
       {"f64", K::Cast, {}, DType::F64},
       {"i32", K::Cast, {}, DType::I32},
       {"i64", K::Cast, {}, DType::I64},
+      {"u8", K::Cast, {}, DType::U8},
+      {"i8", K::Cast, {}, DType::I8},
+      {"i16", K::Cast, {}, DType::I16},
       {"bool", K::Cast, {}, DType::Bool},
       {"sum", K::Reduction},
       {"prod", K::Reduction},
@@ -263,9 +269,9 @@ bool KernelChecker::adopt(Val &v, DType to, const Val *other, const SourceSpan &
     return false;
   }
   if (v.lit == LitKind::Int) {
-    if (to == DType::I32 && (v.intValue < INT32_MIN || v.intValue > INT32_MAX)) {
+    if (isInt(to) && (v.intValue < intMin(to) || v.intValue > intMax(to))) {
       error(ErrorCode::LiteralOutOfRange, v.span,
-            "the integer literal " + text + " does not fit in i32");
+            "the integer literal " + text + " does not fit in " + dtypeStr(to));
       return false;
     }
     v.expr = isInt(to) ? ir::intImm(v.intValue, to) : floatConst(to, double(v.intValue));
@@ -275,7 +281,9 @@ bool KernelChecker::adopt(Val &v, DType to, const Val *other, const SourceSpan &
       if (other)
         hint += ", e.g. f32(" + excerpt(sourceText(other->span)) + ")";
       error(ErrorCode::LiteralTypeMismatch, v.span,
-            "the float literal " + text + " is used with an " + dtypeStr(to) + " value", hint);
+            "the float literal " + text + " is used with " + (to == DType::U8 ? "a " : "an ") +
+                dtypeStr(to) + " value",
+            hint);
       return false;
     }
     v.expr = floatConst(to, v.floatValue);
@@ -1278,20 +1286,16 @@ Val KernelChecker::checkCast(const ast::Expr &e, DType to, Val a) {
       int64_t v = a.intValue;
       if (to == DType::Bool)
         c = ir::boolImm(v != 0);
-      else if (to == DType::I32)
-        c = ir::intImm(int64_t(int32_t(uint32_t(uint64_t(v)))), DType::I32);
-      else if (to == DType::I64)
-        c = ir::intImm(v);
+      else if (isInt(to))
+        c = ir::intImm(wrapInt(to, uint64_t(v)), to);
       else
         c = floatConst(to, roundTo(to, double(v)));
     } else {
       double v = a.floatValue;
       if (to == DType::Bool)
         c = ir::boolImm(v != 0);
-      else if (to == DType::I32)
-        c = ir::intImm(runtime::doubleToInt32Saturating(v), DType::I32);
-      else if (to == DType::I64)
-        c = ir::intImm(runtime::doubleToInt64Saturating(v));
+      else if (isInt(to))
+        c = ir::intImm(runtime::doubleToIntSaturating(v, to), to);
       else
         c = floatConst(to, roundTo(to, v));
     }

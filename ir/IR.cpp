@@ -25,8 +25,7 @@ Buffer makeBuffer(std::string name, DType dtype, std::vector<Expr> shape, Buffer
 
 Expr IntImm::make(Type type, int64_t value) {
   TDSL_CHECK(type.isInt() || type.isBool()) << "IntImm of type " << type.str();
-  if (type.isBool())
-    value = value != 0;
+  value = wrapInt(type.dtype, uint64_t(value)); // One spelling per value: u8 -1 is 255.
   return std::make_shared<const IntImm>(type, value);
 }
 

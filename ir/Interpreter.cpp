@@ -18,6 +18,7 @@
 #include "ir/IntArith.h"
 #include "ir/Shapes.h"
 #include "ir/Verifier.h"
+#include "runtime/FloatFormat.h"
 #include "support/Check.h"
 
 #include <algorithm>
@@ -49,14 +50,6 @@ Value fromInt(int64_t i) {
 
 // ---------------------------------------------------------------------------------------------
 // Scalar semantics (the list in the project notes, applied to f64 and int64 values).
-
-int64_t wrap(DType t, uint64_t bits) {
-  if (t == DType::I32)
-    return static_cast<int32_t>(static_cast<uint32_t>(bits));
-  if (t == DType::Bool)
-    return bits != 0;
-  return static_cast<int64_t>(bits);
-}
 
 /// Rounds `x` to the nearest value (ties to even) of a binary format with `precision`
 /// significand bits and smallest normal exponent `minExp`; beyond `maxFinite` gives inf.
@@ -107,24 +100,6 @@ double intToFloat(int64_t i, DType t) {
   return i < 0 ? -r : r;
 }
 
-int64_t floatToInt(double x, DType t) {
-  if (std::isnan(x))
-    return 0;
-  double v = std::trunc(x);
-  if (t == DType::I32) {
-    if (v >= 2147483647.0)
-      return std::numeric_limits<int32_t>::max();
-    if (v <= -2147483648.0)
-      return std::numeric_limits<int32_t>::min();
-    return static_cast<int64_t>(v);
-  }
-  if (v >= 0x1p63)
-    return std::numeric_limits<int64_t>::max();
-  if (v <= -0x1p63)
-    return std::numeric_limits<int64_t>::min();
-  return static_cast<int64_t>(v);
-}
-
 Value castValue(DType from, DType to, Value v) {
   if (isFloat(from)) {
     if (isFloat(to)) {
@@ -135,11 +110,11 @@ Value castValue(DType from, DType to, Value v) {
     }
     if (to == DType::Bool)
       return fromInt(v.f != 0);
-    return fromInt(floatToInt(v.f, to));
+    return fromInt(runtime::doubleToIntSaturating(v.f, to));
   }
   if (isFloat(to))
     return fromFloat(intToFloat(v.i, to));
-  return fromInt(wrap(to, static_cast<uint64_t>(v.i)));
+  return fromInt(wrapInt(to, static_cast<uint64_t>(v.i)));
 }
 
 /// IEEE 754-2019 maximum / minimum: NaN propagates and -0.0 < +0.0.
@@ -172,7 +147,7 @@ int64_t powInt(int64_t base, int64_t exp, DType t) {
       result *= b;
     b *= b;
   }
-  return wrap(t, result);
+  return wrapInt(t, result);
 }
 
 double floatBinary(BinaryOp op, double a, double b) {
@@ -229,13 +204,13 @@ int64_t intBinary(BinaryOp op, int64_t a, int64_t b, DType t) {
   uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
   switch (op) {
   case BinaryOp::Add:
-    return wrap(t, ua + ub);
+    return wrapInt(t, ua + ub);
   case BinaryOp::Sub:
-    return wrap(t, ua - ub);
+    return wrapInt(t, ua - ub);
   case BinaryOp::Mul:
-    return wrap(t, ua * ub);
+    return wrapInt(t, ua * ub);
   case BinaryOp::FloorDiv:
-    return wrap(t, static_cast<uint64_t>(floorDiv(a, b)));
+    return wrapInt(t, static_cast<uint64_t>(floorDiv(a, b)));
   case BinaryOp::Mod:
     return floorMod(a, b);
   case BinaryOp::Pow:
@@ -469,7 +444,7 @@ private:
     n.source = e;
     switch (e->kind) {
     case ExprKind::IntImm:
-      n.imm = fromInt(wrap(n.dtype, static_cast<uint64_t>(e->as<IntImm>()->value)));
+      n.imm = fromInt(wrapInt(n.dtype, static_cast<uint64_t>(e->as<IntImm>()->value)));
       break;
     case ExprKind::FloatImm:
       n.imm = fromFloat(rounded(e->type.dtype, e->as<FloatImm>()->value));
@@ -581,7 +556,7 @@ private:
         return fromInt(a.i == 0);
       if (isFloat(n->dtype))
         return fromFloat(-a.f);
-      return fromInt(wrap(n->dtype, 0 - static_cast<uint64_t>(a.i)));
+      return fromInt(wrapInt(n->dtype, 0 - static_cast<uint64_t>(a.i)));
     }
     case ExprKind::Binary: {
       BinaryOp op = static_cast<BinaryOp>(n->op);
@@ -598,8 +573,8 @@ private:
       if (isFloat(n->dtype))
         return fromFloat(rounded(n->dtype, floatCall(fn, a.f)));
       if (fn == Intrinsic::Abs)
-        return fromInt(
-            wrap(n->dtype, a.i < 0 ? 0 - static_cast<uint64_t>(a.i) : static_cast<uint64_t>(a.i)));
+        return fromInt(wrapInt(n->dtype, a.i < 0 ? 0 - static_cast<uint64_t>(a.i)
+                                                 : static_cast<uint64_t>(a.i)));
       return fromInt(a.i > 0 ? a.i : 0); // Relu.
     }
     case ExprKind::Select:
@@ -670,15 +645,11 @@ private:
       break;
     case ReduceOp::Max:
       accF = -HUGE_VAL;
-      accI = static_cast<uint64_t>(t == DType::I32   ? std::numeric_limits<int32_t>::min()
-                                   : t == DType::I64 ? std::numeric_limits<int64_t>::min()
-                                                     : 0);
+      accI = static_cast<uint64_t>(isInt(t) ? intMin(t) : 0);
       break;
     case ReduceOp::Min:
       accF = HUGE_VAL;
-      accI = static_cast<uint64_t>(t == DType::I32   ? std::numeric_limits<int32_t>::max()
-                                   : t == DType::I64 ? std::numeric_limits<int64_t>::max()
-                                                     : 1);
+      accI = static_cast<uint64_t>(isInt(t) ? intMax(t) : 1);
       break;
     case ReduceOp::ArgMax:
     case ReduceOp::ArgMin:
@@ -738,7 +709,7 @@ private:
     if (isF)
       return fromFloat(
           op == ReduceOp::Mean ? rounded(t, accF / rounded(t, static_cast<double>(count))) : accF);
-    return fromInt(wrap(t, accI));
+    return fromInt(wrapInt(t, accI));
   }
 
   /// The first position of the largest (smallest) value; a NaN beats every number and the first

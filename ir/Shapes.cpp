@@ -17,14 +17,6 @@ namespace tdsl::ir {
 
 namespace {
 
-int64_t wrapTo(DType t, uint64_t bits) {
-  if (t == DType::I32)
-    return static_cast<int32_t>(static_cast<uint32_t>(bits));
-  if (t == DType::Bool)
-    return bits != 0;
-  return static_cast<int64_t>(bits);
-}
-
 std::string typeString(const Buffer &b) {
   std::string s(dtypeName(b->dtype));
   if (!b->shape.empty()) {
@@ -158,7 +150,7 @@ int64_t evalInt(const Expr &e, const std::vector<Var> &vars, const std::vector<i
   auto eval = [&](const Expr &x) { return evalInt(x, vars, values); };
   switch (e->kind) {
   case ExprKind::IntImm:
-    return wrapTo(t, static_cast<uint64_t>(e->as<IntImm>()->value));
+    return wrapInt(t, static_cast<uint64_t>(e->as<IntImm>()->value));
   case ExprKind::VarRef: {
     const Var &v = e->as<VarRef>()->var;
     for (size_t i = 0; i < vars.size() && i < values.size(); ++i)
@@ -171,7 +163,7 @@ int64_t evalInt(const Expr &e, const std::vector<Var> &vars, const std::vector<i
     int64_t a = eval(n->a);
     if (n->op == UnaryOp::Not)
       return a == 0;
-    return wrapTo(t, 0 - static_cast<uint64_t>(a));
+    return wrapInt(t, 0 - static_cast<uint64_t>(a));
   }
   case ExprKind::Binary: {
     const Binary *n = e->as<Binary>();
@@ -179,13 +171,13 @@ int64_t evalInt(const Expr &e, const std::vector<Var> &vars, const std::vector<i
     uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
     switch (n->op) {
     case BinaryOp::Add:
-      return wrapTo(t, ua + ub);
+      return wrapInt(t, ua + ub);
     case BinaryOp::Sub:
-      return wrapTo(t, ua - ub);
+      return wrapInt(t, ua - ub);
     case BinaryOp::Mul:
-      return wrapTo(t, ua * ub);
+      return wrapInt(t, ua * ub);
     case BinaryOp::FloorDiv:
-      return wrapTo(t, static_cast<uint64_t>(floorDiv(a, b)));
+      return wrapInt(t, static_cast<uint64_t>(floorDiv(a, b)));
     case BinaryOp::Mod:
       return floorMod(a, b);
     case BinaryOp::Min:
@@ -222,7 +214,7 @@ int64_t evalInt(const Expr &e, const std::vector<Var> &vars, const std::vector<i
     const Cast *n = e->as<Cast>();
     TDSL_CHECK(n->a->type.isInt() || n->a->type.isBool())
         << "evalInt: cast from " << n->a->type.str() << " in " << toString(e);
-    return wrapTo(t, static_cast<uint64_t>(eval(n->a)));
+    return wrapInt(t, static_cast<uint64_t>(eval(n->a)));
   }
   default:
     break;

@@ -63,7 +63,6 @@ Expr identity(ReduceOp op, Type t) {
     return boolImm(op == ReduceOp::Min);
   }
   bool isFloat = t.isFloat();
-  bool is32 = t.dtype == DType::I32;
   switch (op) {
   case ReduceOp::Sum:
   case ReduceOp::Mean:
@@ -73,13 +72,11 @@ Expr identity(ReduceOp op, Type t) {
   case ReduceOp::Max:
     if (isFloat)
       return FloatImm::make(t, -std::numeric_limits<double>::infinity());
-    return IntImm::make(t, is32 ? std::numeric_limits<int32_t>::min()
-                                : std::numeric_limits<int64_t>::min());
+    return IntImm::make(t, intMin(t.dtype));
   case ReduceOp::Min:
     if (isFloat)
       return FloatImm::make(t, std::numeric_limits<double>::infinity());
-    return IntImm::make(t, is32 ? std::numeric_limits<int32_t>::max()
-                                : std::numeric_limits<int64_t>::max());
+    return IntImm::make(t, intMax(t.dtype));
   case ReduceOp::ArgMax:
   case ReduceOp::ArgMin:
     break; // A (value, index) pair: see argReduction.

@@ -15,33 +15,17 @@
 #include "ir/IntArith.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
+#include "runtime/FloatFormat.h"
 #include "support/Check.h"
 #include "tdsl/Tensor.h"
 
 #include <cmath>
-#include <limits>
 #include <optional>
 
 namespace tdsl::passes {
 namespace {
 
 using namespace ir;
-
-/// `v` reduced to the width of integer type `t`, sign-extended.
-int64_t wrapTo(DType t, uint64_t v) {
-  if (t == DType::I32)
-    return static_cast<int32_t>(static_cast<uint32_t>(v));
-  return static_cast<int64_t>(v);
-}
-
-int64_t minOf(DType t) {
-  return t == DType::I32 ? std::numeric_limits<int32_t>::min()
-                         : std::numeric_limits<int64_t>::min();
-}
-int64_t maxOf(DType t) {
-  return t == DType::I32 ? std::numeric_limits<int32_t>::max()
-                         : std::numeric_limits<int64_t>::max();
-}
 
 const IntImm *intConst(const Expr &e) {
   const IntImm *imm = as<IntImm>(e);
@@ -83,7 +67,7 @@ uint64_t intPow(int64_t base, int64_t exp) {
 
 Expr foldIntBinary(BinaryOp op, Type t, int64_t a, int64_t b) {
   auto ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
-  auto num = [&](uint64_t v) { return IntImm::make(t, wrapTo(t.dtype, v)); };
+  auto num = [&](uint64_t v) { return IntImm::make(t, wrapInt(t.dtype, v)); };
   auto boolean = [&](bool v) { return boolImm(v); };
   switch (op) {
   case BinaryOp::Add:
@@ -201,17 +185,6 @@ Expr foldBinary(BinaryOp op, const Expr &a, const Expr &b) {
   return nullptr;
 }
 
-/// Float to integer: truncation toward zero, saturating, NaN giving 0.
-int64_t saturatingToInt(double v, DType t) {
-  if (std::isnan(v))
-    return 0;
-  if (v <= static_cast<double>(minOf(t)))
-    return minOf(t);
-  if (v >= static_cast<double>(maxOf(t))) // 2^63 for i64, exactly representable.
-    return maxOf(t);
-  return static_cast<int64_t>(std::trunc(v));
-}
-
 /// `v` of float dtype `from` rounded to float dtype `to`, or nullopt where one correct rounding
 /// cannot be done here without a double rounding.
 std::optional<double> roundFloat(double v, DType from, DType to) {
@@ -240,7 +213,7 @@ Expr foldCast(Type to, const Expr &a) {
     if (to.isBool())
       return boolImm(v != 0);
     if (to.isInt())
-      return IntImm::make(to, wrapTo(to.dtype, static_cast<uint64_t>(v)));
+      return IntImm::make(to, wrapInt(to.dtype, static_cast<uint64_t>(v)));
     // Integer to float: one rounding. Through f32 only where the value is exact in f32.
     if (to.dtype == DType::F64)
       return FloatImm::make(to, static_cast<double>(v));
@@ -256,7 +229,7 @@ Expr foldCast(Type to, const Expr &a) {
     if (to.isBool())
       return boolImm(v != 0); // NaN != 0.
     if (to.isInt())
-      return IntImm::make(to, saturatingToInt(v, to.dtype));
+      return IntImm::make(to, runtime::doubleToIntSaturating(v, to.dtype));
     if (std::optional<double> r = roundFloat(v, a->type.dtype, to.dtype))
       return FloatImm::make(to, *r);
   }
@@ -268,7 +241,7 @@ Expr foldCall(Intrinsic fn, const Expr &a) {
   if (const IntImm *x = intConst(a)) {
     auto v = static_cast<uint64_t>(x->value);
     if (fn == Intrinsic::Abs)
-      return IntImm::make(a->type, wrapTo(a->type.dtype, x->value < 0 ? 0 - v : v));
+      return IntImm::make(a->type, wrapInt(a->type.dtype, x->value < 0 ? 0 - v : v));
     if (fn == Intrinsic::Relu)
       return IntImm::make(a->type, std::max<int64_t>(x->value, 0));
     return nullptr;
@@ -335,7 +308,8 @@ struct Linear {
   }
 
   Expr build(Type t) const {
-    DType d = t.dtype;
+    // u8 coefficients read as i8 so that `x - 1` stays `x - 1` rather than `x + 255`.
+    DType d = t.dtype == DType::U8 ? DType::I8 : t.dtype;
     auto constant = [&](int64_t v) { return IntImm::make(t, v); };
     auto scaled = [&](const Expr &term, int64_t c) {
       return c == 1 ? term : mul(term, constant(c));
@@ -343,17 +317,17 @@ struct Linear {
     Expr result;
     std::vector<std::pair<Expr, int64_t>> negative;
     for (const auto &[term, raw] : terms) {
-      int64_t c = wrapTo(d, raw);
+      int64_t c = wrapInt(d, raw);
       if (c == 0)
         continue;
-      if (c < 0 && c != minOf(d)) {
+      if (c < 0 && c != intMin(d)) {
         negative.emplace_back(term, -c);
         continue;
       }
       Expr s = scaled(term, c);
       result = result ? ir::add(result, s) : s;
     }
-    int64_t k = wrapTo(d, this->constant);
+    int64_t k = wrapInt(d, this->constant);
     if (!result && !negative.empty() && k != 0) { // `5 - i` rather than `-i + 5`.
       result = constant(k);
       k = 0;
@@ -364,7 +338,7 @@ struct Linear {
     }
     if (!result)
       return constant(k);
-    if (k > 0 || k == minOf(d))
+    if (k > 0 || k == intMin(d))
       return ir::add(result, constant(k));
     if (k < 0)
       return sub(result, constant(-k));
@@ -398,7 +372,7 @@ protected:
     if (const IntImm *x = intConst(a)) {
       if (n->op == UnaryOp::Not)
         return boolImm(x->value == 0);
-      return IntImm::make(a->type, wrapTo(a->type.dtype, 0 - static_cast<uint64_t>(x->value)));
+      return IntImm::make(a->type, wrapInt(a->type.dtype, 0 - static_cast<uint64_t>(x->value)));
     }
     if (const FloatImm *x = floatConst(a))
       return FloatImm::make(a->type, -x->value);

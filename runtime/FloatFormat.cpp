@@ -101,24 +101,16 @@ uint64_t int64ToFloatBits(FloatFormat format, int64_t value) {
   return encodeFloat(format, value < 0, magnitude, 0);
 }
 
-int64_t doubleToInt64Saturating(double value) {
+int64_t doubleToIntSaturating(double value, DType to) {
   if (std::isnan(value))
     return 0;
-  if (value >= 9223372036854775808.0) // 2^63
-    return std::numeric_limits<int64_t>::max();
-  if (value < -9223372036854775808.0)
-    return std::numeric_limits<int64_t>::min();
-  return static_cast<int64_t>(value); // Truncates toward zero; in range here.
-}
-
-int32_t doubleToInt32Saturating(double value) {
-  if (std::isnan(value))
-    return 0;
-  if (value >= 2147483648.0)
-    return std::numeric_limits<int32_t>::max();
-  if (value <= -2147483649.0)
-    return std::numeric_limits<int32_t>::min();
-  return static_cast<int32_t>(value);
+  const double v = std::trunc(value);
+  // Both bounds are powers of two, exact as doubles (intMax(i64) itself is not).
+  if (v >= std::ldexp(1.0, 8 * byteSize(to) - (to == DType::U8 ? 0 : 1)))
+    return intMax(to);
+  if (v <= double(intMin(to)))
+    return intMin(to);
+  return static_cast<int64_t>(v);
 }
 
 } // namespace tdsl::runtime

@@ -3,6 +3,8 @@
 // gives the same bits. Tensor::set, .npy I/O and the conversion helpers are built on it.
 #pragma once
 
+#include "tdsl/DType.h"
+
 #include <cstdint>
 
 namespace tdsl::runtime {
@@ -34,7 +36,6 @@ float doubleToFloat(double value);
 uint64_t int64ToFloatBits(FloatFormat format, int64_t value);
 
 /// Float -> integer as the language's cast: truncate toward zero, saturate, NaN -> 0.
-int64_t doubleToInt64Saturating(double value);
-int32_t doubleToInt32Saturating(double value);
+int64_t doubleToIntSaturating(double value, DType to);
 
 } // namespace tdsl::runtime

@@ -6,8 +6,9 @@
 // newline, then the raw elements.
 //
 // Reading accepts little- and big-endian data (swapped to the host's order), C and Fortran order
-// (a Fortran array is transposed into C order), and the dtypes f2 f4 f8 i4 i8 b1. The tensor
-// returned has the file's dtype: converting to a kernel parameter's dtype is the caller's job.
+// (a Fortran array is transposed into C order), and the dtypes f2 f4 f8 u1 i1 i2 i4 i8 b1. The
+// tensor returned has the file's dtype: converting to a kernel parameter's dtype is the caller's
+// job.
 //
 // bf16: NumPy has no bfloat16 (ml_dtypes' bfloat16 saves as an opaque '<V2' that no plain NumPy
 // can read back as numbers), so a bf16 tensor is written as '<f4'. Widening bf16 to f32 is exact
@@ -231,6 +232,12 @@ std::optional<NpyType> parseDescr(const std::string &descr) {
     dtype = DType::I32;
   else if (body == "i8")
     dtype = DType::I64;
+  else if (body == "i2")
+    dtype = DType::I16;
+  else if (body == "i1")
+    dtype = DType::I8;
+  else if (body == "u1")
+    dtype = DType::U8;
   else if (body == "b1" || body == "?")
     dtype = DType::Bool;
   if (!dtype)
@@ -338,7 +345,7 @@ Tensor readNpy(const std::string &path) {
   std::optional<NpyType> type = parseDescr(header.descr);
   if (!type)
     fail(path, "unsupported dtype '" + header.descr +
-                   "' (tdsl reads f2, f4, f8, i4, i8 and b1, little- or big-endian)");
+                   "' (tdsl reads f2, f4, f8, u1, i1, i2, i4, i8 and b1, little- or big-endian)");
 
   // Check the size against the file before allocating, so that a corrupt shape cannot ask for
   // terabytes.
@@ -399,6 +406,12 @@ std::string writtenDescr(DType dtype) {
     return std::string(1, order) + "i4";
   case DType::I64:
     return std::string(1, order) + "i8";
+  case DType::I16:
+    return std::string(1, order) + "i2";
+  case DType::I8:
+    return "|i1";
+  case DType::U8:
+    return "|u1";
   case DType::Bool:
     return "|b1";
   }

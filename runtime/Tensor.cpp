@@ -97,6 +97,8 @@ Tensor Tensor::randn(std::vector<int64_t> shape, DType dtype, uint64_t seed) {
       t.set(i, rng.normal()); // One rounding from double, also for f16 and bf16.
     else if (dtype == DType::Bool)
       t.setInt(i, int64_t(rng.next() >> 63));
+    else if (byteSize(dtype) <= 2) // Small integers span their range, as pixels do.
+      t.setInt(i, rng.uniformInt(intMin(dtype), intMax(dtype)));
     else
       t.setInt(i, rng.uniformInt(-8, 8));
   }
@@ -150,6 +152,10 @@ double Tensor::at(int64_t i) const {
     return double(load<int64_t>(data_, i));
   case DType::Bool:
     return load<uint8_t>(data_, i) != 0 ? 1.0 : 0.0;
+  case DType::U8:
+  case DType::I8:
+  case DType::I16:
+    return double(atInt(i));
   }
   return 0;
 }
@@ -167,9 +173,11 @@ void Tensor::set(int64_t i, double value) {
   case DType::F64:
     return store(data_, i, value);
   case DType::I32:
-    return store(data_, i, doubleToInt32Saturating(value));
   case DType::I64:
-    return store(data_, i, doubleToInt64Saturating(value));
+  case DType::U8:
+  case DType::I8:
+  case DType::I16:
+    return setInt(i, doubleToIntSaturating(value, dtype_));
   case DType::Bool:
     return store(data_, i, uint8_t(value != 0)); // NaN != 0: true, like the language's bool(x).
   }
@@ -185,8 +193,14 @@ int64_t Tensor::atInt(int64_t i) const {
     return load<int64_t>(data_, i);
   case DType::Bool:
     return load<uint8_t>(data_, i) != 0;
+  case DType::U8:
+    return load<uint8_t>(data_, i);
+  case DType::I8:
+    return load<int8_t>(data_, i);
+  case DType::I16:
+    return load<int16_t>(data_, i);
   default:
-    return doubleToInt64Saturating(at(i)); // Floats read as the cast i64(x) would.
+    return doubleToIntSaturating(at(i), DType::I64); // Floats read as the cast i64(x) would.
   }
 }
 
@@ -202,11 +216,17 @@ void Tensor::setInt(int64_t i, int64_t value) {
     return store(data_, i, std::bit_cast<float>(uint32_t(int64ToFloatBits(kSingle, value))));
   case DType::F64:
     return store(data_, i, std::bit_cast<double>(int64ToFloatBits(kDouble, value)));
+  // Integer narrowing wraps (two's complement), like an integer cast in the language.
   case DType::I32:
-    // Integer narrowing wraps (two's complement), like an integer cast in the language.
-    return store(data_, i, int32_t(uint32_t(uint64_t(value))));
+    return store(data_, i, int32_t(wrapInt(dtype_, uint64_t(value))));
   case DType::I64:
     return store(data_, i, value);
+  case DType::I16:
+    return store(data_, i, int16_t(wrapInt(dtype_, uint64_t(value))));
+  case DType::I8:
+    return store(data_, i, int8_t(wrapInt(dtype_, uint64_t(value))));
+  case DType::U8:
+    return store(data_, i, uint8_t(wrapInt(dtype_, uint64_t(value))));
   case DType::Bool:
     return store(data_, i, uint8_t(value != 0));
   }

@@ -18,13 +18,19 @@ std::string_view dtypeName(DType t) {
     return "i64";
   case DType::Bool:
     return "bool";
+  case DType::U8:
+    return "u8";
+  case DType::I8:
+    return "i8";
+  case DType::I16:
+    return "i16";
   }
   return "?";
 }
 
 std::optional<DType> parseDType(std::string_view name) {
-  for (DType t :
-       {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool})
+  for (DType t : {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32, DType::I64,
+                  DType::Bool, DType::U8, DType::I8, DType::I16})
     if (dtypeName(t) == name)
       return t;
   return std::nullopt;

@@ -249,6 +249,12 @@ std::string cType(DType t) {
     return "int";
   case DType::I64:
     return "long long";
+  case DType::I16:
+    return "short";
+  case DType::I8:
+    return "signed char";
+  case DType::U8:
+    return "unsigned char";
   case DType::Bool:
     return "bool";
   }
@@ -1471,6 +1477,11 @@ private:
       if (v == INT32_MIN)
         return {"(-2147483647 - 1)", PrecAtom};
       return {std::to_string(v), v < 0 ? PrecUnary : PrecAtom};
+    case DType::U8:
+    case DType::I8:
+    case DType::I16:
+      return {"(" + cType(t) + ")" + (v < 0 ? "(" + std::to_string(v) + ")" : std::to_string(v)),
+              PrecUnary};
     default:
       if (v == INT64_MIN)
         return {"(-9223372036854775807LL - 1)", PrecAtom};
@@ -1523,6 +1534,11 @@ private:
       CExpr d = from == DType::F64 ? x : cCast(DType::F64, x);
       return call(half ? "tdsl_d2h" : "tdsl_d2bf", {d});
     }
+    if (isInt(to) && isFloat(from) && byteSize(to) < 4) // Saturated in i32, then clamped.
+      return cCast(
+          to,
+          call("min", {call("max", {call("tdsl_to_i32", {x}), intLiteral(intMin(to), DType::I32)}),
+                       intLiteral(intMax(to), DType::I32)}));
     if (isInt(to) && isFloat(from))
       return call(to == DType::I32 ? "tdsl_to_i32" : "tdsl_to_i64", {x});
     // int <-> int (wraps), int/bool -> float (rounds to nearest), f64 <-> f32, bool -> int.

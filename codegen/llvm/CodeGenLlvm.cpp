@@ -205,6 +205,11 @@ private:
       return b.getInt32Ty();
     case DType::I64:
       return b.getInt64Ty();
+    case DType::I16:
+      return b.getInt16Ty();
+    case DType::U8:
+    case DType::I8:
+      return b.getInt8Ty();
     case DType::Bool:
       return b.getInt1Ty();
     }
@@ -412,7 +417,7 @@ llvm::Value *CodeGenLlvm::emit(const ir::Expr &e) {
 
 llvm::Value *CodeGenLlvm::emitIntImm(const ir::IntImm &node) {
   return llvm::ConstantInt::get(regType(node.type), static_cast<uint64_t>(node.value),
-                                /*IsSigned=*/true);
+                                /*IsSigned=*/node.type.dtype != DType::U8);
 }
 
 llvm::Value *CodeGenLlvm::emitFloatImm(const ir::FloatImm &node) {
@@ -468,11 +473,18 @@ llvm::Value *CodeGenLlvm::binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Va
     TDSL_CHECK(fp) << "integer division";
     return b.CreateFDiv(a, c);
   case BinaryOp::FloorDiv:
-    return fp ? b.CreateUnaryIntrinsic(llvm::Intrinsic::floor, b.CreateFDiv(a, c))
-              : intFloorDivMod(a, c, /*wantMod=*/false);
   case BinaryOp::Mod:
-    return fp ? floatMod(a, c) : intFloorDivMod(a, c, /*wantMod=*/true);
   case BinaryOp::Pow:
+    if (t.dtype == DType::U8) // In i16, where every u8 is non-negative; the low byte is the u8.
+      return b.CreateTrunc(binaryOp(op, t.withDType(DType::I16),
+                                    b.CreateZExt(a, intTypeLike(a, 16)),
+                                    b.CreateZExt(c, intTypeLike(c, 16))),
+                           a->getType());
+    if (op == BinaryOp::FloorDiv)
+      return fp ? b.CreateUnaryIntrinsic(llvm::Intrinsic::floor, b.CreateFDiv(a, c))
+                : intFloorDivMod(a, c, /*wantMod=*/false);
+    if (op == BinaryOp::Mod)
+      return fp ? floatMod(a, c) : intFloorDivMod(a, c, /*wantMod=*/true);
     if (!fp)
       return intPow(a, c);
     if (llvm::Value *v = emitVectorMath(b, module, target, MathFn::Pow, a, c))
@@ -480,10 +492,12 @@ llvm::Value *CodeGenLlvm::binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Va
     return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, a, c);
   case BinaryOp::Min:
     return fp ? floatMinMax(a, c, /*isMax=*/false)
-              : b.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c);
+              : b.CreateBinaryIntrinsic(
+                    t.dtype == DType::U8 ? llvm::Intrinsic::umin : llvm::Intrinsic::smin, a, c);
   case BinaryOp::Max:
     return fp ? floatMinMax(a, c, /*isMax=*/true)
-              : b.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c);
+              : b.CreateBinaryIntrinsic(
+                    t.dtype == DType::U8 ? llvm::Intrinsic::umax : llvm::Intrinsic::smax, a, c);
   case BinaryOp::And:
     return b.CreateAnd(a, c);
   case BinaryOp::Or:
@@ -549,10 +563,10 @@ llvm::Value *CodeGenLlvm::floatMinMax(llvm::Value *a, llvm::Value *c, bool isMax
 llvm::Value *CodeGenLlvm::compare(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c) {
   using P = llvm::CmpInst::Predicate;
   struct Preds {
-    P fp, sint, boolean;
+    P fp, sint, uint;
   };
   // Float comparisons are ordered (false with a NaN) except `!=`, so that NaN != NaN holds.
-  // Bool orders false < true, so its comparisons are unsigned.
+  // Bool orders false < true, so its comparisons are unsigned, as are u8's.
   Preds p{};
   switch (op) {
   case BinaryOp::Eq:
@@ -578,7 +592,7 @@ llvm::Value *CodeGenLlvm::compare(BinaryOp op, Type t, llvm::Value *a, llvm::Val
   }
   if (t.isFloat())
     return b.CreateFCmp(p.fp, a, c);
-  return b.CreateICmp(t.isBool() ? p.boolean : p.sint, a, c);
+  return b.CreateICmp(t.isBool() || t.dtype == DType::U8 ? p.uint : p.sint, a, c);
 }
 
 // Python's floor division and modulo, with x // 0 == x % 0 == 0 and INT_MIN // -1 wrapping.
@@ -715,6 +729,10 @@ llvm::Value *CodeGenLlvm::emitCall(const ir::Call &node) {
 
 llvm::Value *CodeGenLlvm::callOp(Intrinsic fn, Type t, llvm::Value *x) {
   namespace I = llvm::Intrinsic;
+  if (t.dtype == DType::U8) {
+    TDSL_CHECK(fn == Intrinsic::Abs || fn == Intrinsic::Relu) << "math function of an integer";
+    return x; // Never negative.
+  }
   if (t.isInt()) {
     if (fn == Intrinsic::Abs) // abs(INT_MIN) wraps to INT_MIN rather than being poison.
       return b.CreateBinaryIntrinsic(I::abs, x, b.getFalse());
@@ -817,6 +835,8 @@ llvm::Value *CodeGenLlvm::castValue(llvm::Value *v, DType from, DType to) {
       f32 = roundToOddF32(v);
     else if (from == DType::Bool)
       f32 = b.CreateUIToFP(v, floatTypeLike(v));
+    else if (from == DType::U8)
+      f32 = b.CreateUIToFP(v, floatTypeLike(v)); // Exact.
     else if (isInt(from))
       f32 = roundToOddF32(b.CreateSIToFP(v, withLanes(b.getDoubleTy(), lanes)));
     return narrowToStorage(f32, to);
@@ -825,12 +845,14 @@ llvm::Value *CodeGenLlvm::castValue(llvm::Value *v, DType from, DType to) {
   if (to == DType::Bool)
     return isFloat(from) ? b.CreateFCmpUNE(v, fpLike(v, 0.0)) // NaN is true.
                          : b.CreateICmpNE(v, intLike(v, 0));
-  if (from == DType::Bool)
-    return isFloat(to) ? b.CreateUIToFP(v, dst) : b.CreateZExt(v, dst);
+  if (from == DType::Bool || from == DType::U8)
+    return isFloat(to) ? b.CreateUIToFP(v, dst) : b.CreateZExtOrTrunc(v, dst);
   if (isFloat(from) && isFloat(to))
     return b.CreateFPCast(v, dst); // fpext, or fptrunc rounding to nearest even.
   if (isFloat(from))               // Truncates toward zero, saturates, NaN -> 0.
-    return b.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {dst, v->getType()}, {v});
+    return b.CreateIntrinsic(to == DType::U8 ? llvm::Intrinsic::fptoui_sat
+                                             : llvm::Intrinsic::fptosi_sat,
+                             {dst, v->getType()}, {v});
   if (isFloat(to))
     return b.CreateSIToFP(v, dst);
   return b.CreateSExtOrTrunc(v, dst); // Narrowing an integer wraps.
@@ -1103,9 +1125,9 @@ llvm::Value *CodeGenLlvm::reduceOp(ReduceOp op, Type t, llvm::Value *v) {
     case ReduceOp::Prod:
       return b.CreateMulReduce(v);
     case ReduceOp::Max:
-      return b.CreateIntMaxReduce(v, /*IsSigned=*/true);
+      return b.CreateIntMaxReduce(v, /*IsSigned=*/t.dtype != DType::U8);
     case ReduceOp::Min:
-      return b.CreateIntMinReduce(v, /*IsSigned=*/true);
+      return b.CreateIntMinReduce(v, /*IsSigned=*/t.dtype != DType::U8);
     case ReduceOp::Mean:
     case ReduceOp::ArgMax:
     case ReduceOp::ArgMin:

@@ -16,7 +16,8 @@ public:
 
   /// Owned storage, zero-filled.
   static Tensor zeros(std::vector<int64_t> shape, DType dtype);
-  /// Seeded random data: floats ~ N(0, 1); integers uniform in [-8, 8]; bool fair coin.
+  /// Seeded random data: floats ~ N(0, 1); i32 and i64 uniform in [-8, 8], u8 i8 i16 over
+  /// their whole range; bool fair coin.
   static Tensor randn(std::vector<int64_t> shape, DType dtype, uint64_t seed);
   /// A 0-d tensor holding `value` converted to `dtype`.
   static Tensor scalar(double value, DType dtype);

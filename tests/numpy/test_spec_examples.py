@@ -45,6 +45,10 @@ def gelu(x, bias):
     return 0.5 * t * (1 + np.tanh(0.7978845608 * (t + 0.044715 * t ** 3)))
 
 
+def normalize(img, mean, std):
+    return ((img / 255.0 - mean) / std).transpose(2, 0, 1)
+
+
 def causal_mask(s):
     t = s.shape[0]
     return np.where(np.tril(np.ones((t, t), dtype=bool)), s, -np.inf)
@@ -67,6 +71,7 @@ CASES = {
     "causal_mask": (causal_mask, [("s", (9, 9))]),
     "maxpool2": (maxpool2, [("x", (2, 3, 7, 9))]),
     "flatten": (lambda x: x.reshape(-1), [("x", (5, 7))]),
+    "normalize": (normalize, [("img", (7, 13, 3), np.uint8), ("mean", (3,)), ("std", (3,))]),
 }
 
 OUTPUT_NAMES = {"matmul": "c", "attention": "o"}
@@ -79,8 +84,12 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for kernel, (reference, params) in CASES.items():
             args, values = [], []
-            for name, shape in params:
-                value = rng.standard_normal(shape).astype(np.float32)
+            for name, shape, *dtype in params:
+                if dtype:  # Integers over the dtype's whole range.
+                    info = np.iinfo(dtype[0])
+                    value = rng.integers(info.min, info.max, shape, dtype=dtype[0], endpoint=True)
+                else:
+                    value = rng.standard_normal(shape).astype(np.float32)
                 path = os.path.join(tmp, f"{kernel}_{name}.npy")
                 np.save(path, value)
                 args += ["--in", f"{name}={path}"]

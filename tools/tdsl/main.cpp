@@ -166,6 +166,9 @@ int runCommand(const RunOptions &opts) {
                                   : dtype == DType::F16 ? "float16"
                                   : dtype == DType::I32 ? "int32"
                                   : dtype == DType::I64 ? "int64"
+                                  : dtype == DType::I16 ? "int16"
+                                  : dtype == DType::I8  ? "int8"
+                                  : dtype == DType::U8  ? "uint8"
                                                         : "bool_") +
                                  "))");
       }

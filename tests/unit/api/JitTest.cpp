@@ -33,6 +33,49 @@ TEST(Jit, RunsOnOwnedTensorsAndViews) {
     EXPECT_EQ(owned.at(i), y[i]);
 }
 
+TEST(Jit, SmallIntegersWrapAndFloatCastsSaturate) {
+  // Expected values from NumPy (uint8/int8 arithmetic), except the float casts, which saturate
+  // where NumPy's astype is undefined.
+  Jit jit;
+  Kernel k = jit.compile(R"(
+kernel small(a: u8[N], b: u8[N], x: f32[N], c: i8[N]) -> (s: u8[N], d: u8[N], p: u8[N], n: u8[N], lt: bool[N], mx: u8[N], sat: u8[N], c2: i8[N], total: u8) {
+    s = a + b
+    d = a - b
+    p = a * b
+    n = -a
+    lt = a < b
+    mx = max(a, b)
+    sat = u8(x)
+    c2 = -c * 2
+    total = sum(a[i] for i)
+}
+)")
+                 .kernel("small");
+  std::vector<uint8_t> a = {200, 255, 0, 17, 128, 99, 1}, b = {100, 1, 255, 3, 128, 200, 0};
+  std::vector<float> x = {-3.5f, 300.0f, NAN, 255.9f, -0.9f, 1e10f, 127.5f};
+  std::vector<int8_t> c = {-128, 127, -1, 50, 100, -100, 7};
+  std::vector<Tensor> in = {
+      Tensor::view(a.data(), {7}, DType::U8), Tensor::view(b.data(), {7}, DType::U8),
+      Tensor::view(x.data(), {7}, DType::F32), Tensor::view(c.data(), {7}, DType::I8)};
+  const std::vector<std::vector<int64_t>> expected = {{44, 0, 255, 20, 0, 43, 1},
+                                                      {100, 254, 1, 14, 0, 155, 1},
+                                                      {32, 255, 0, 51, 0, 88, 0},
+                                                      {56, 1, 0, 239, 128, 157, 255},
+                                                      {0, 0, 1, 0, 0, 1, 0},
+                                                      {200, 255, 255, 17, 128, 200, 1},
+                                                      {0, 255, 0, 255, 0, 255, 127},
+                                                      {0, 2, 2, -100, 56, -56, -14},
+                                                      {188}};
+  for (const std::vector<Tensor> &out : {k(in), k.interpret(in)}) {
+    ASSERT_EQ(out.size(), expected.size());
+    for (size_t o = 0; o < out.size(); ++o)
+      for (int64_t i = 0; i < out[o].numel(); ++i)
+        EXPECT_EQ(out[o].atInt(i), expected[o][size_t(i)]) << k.outputNames()[o] << "[" << i << "]";
+  }
+  EXPECT_EQ(k.outputDType(0), DType::U8);
+  EXPECT_EQ(k.outputDType(7), DType::I8);
+}
+
 TEST(Jit, InPlaceCallsSeeTheirInputsWhole) {
   // reversed() reads x[N - 1 - i] while writing y[i]: computed in place, a naive kernel would
   // overwrite the elements it has yet to read.

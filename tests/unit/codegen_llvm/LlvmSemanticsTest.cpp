@@ -335,8 +335,8 @@ void checkFloatIntrinsics(int lanes, const codegen::LlvmCodeGenOptions &options 
   runKernel(*kernel, buffers, {n});
   for (size_t k = 0; k < outs.size(); ++k)
     for (int64_t i = 0; i < n; ++i)
-      EXPECT_TRUE(withinVectorMathUlps(results[k][i], refIntrinsic(kFloatIntrinsics[k], xs[i]),
-                                       lanes))
+      EXPECT_TRUE(
+          withinVectorMathUlps(results[k][i], refIntrinsic(kFloatIntrinsics[k], xs[i]), lanes))
           << "intrinsic #" << k << " of " << xs[i] << ": got " << results[k][i] << ", want "
           << refIntrinsic(kFloatIntrinsics[k], xs[i]) << " (lanes " << lanes << ")";
 }
@@ -398,8 +398,8 @@ TEST(BaselineX86_64, OperatorsAndMathFunctions) {
 // ---------------------------------------------------------------------------------------------
 // Casts between every pair of dtypes.
 
-const DType kAllTypes[] = {DType::F16, DType::BF16, DType::F32, DType::F64,
-                           DType::I32, DType::I64,  DType::Bool};
+const DType kAllTypes[] = {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32,
+                           DType::I64, DType::Bool, DType::U8,  DType::I8,  DType::I16};
 
 /// A source value: its exact value as a double (floats, bool) or an integer.
 struct SourceValue {
@@ -431,6 +431,15 @@ std::vector<uint8_t> refCast(const SourceValue &v, DType to) {
     break;
   case DType::I64:
     put(v.isInteger ? v.integer : refSaturate<int64_t>(v.real));
+    break;
+  case DType::I16:
+    put(v.isInteger ? static_cast<int16_t>(v.integer) : refSaturate<int16_t>(v.real));
+    break;
+  case DType::I8:
+    put(v.isInteger ? static_cast<int8_t>(v.integer) : refSaturate<int8_t>(v.real));
+    break;
+  case DType::U8:
+    put(v.isInteger ? static_cast<uint8_t>(v.integer) : refSaturate<uint8_t>(v.real));
     break;
   case DType::Bool:
     put(uint8_t(v.isInteger ? v.integer != 0 : v.real != 0)); // NaN != 0.
@@ -517,6 +526,18 @@ void castSources(DType dtype, std::vector<uint8_t> &bytes, std::vector<SourceVal
                       int64_t(1) << 31, (int64_t(1) << 40) + 1, (int64_t(1) << 53) + 2,
                       -(int64_t(1) << 33) - 5, int64_t(16777217),
                       std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()})
+      add(i, {true, 0, i});
+    break;
+  case DType::I16:
+    for (int16_t i : {0, 1, -1, 255, 256, -129, 2049, 32767, -32768})
+      add(i, {true, 0, i});
+    break;
+  case DType::I8:
+    for (int8_t i : {0, 1, -1, 7, -7, 127, -128})
+      add(i, {true, 0, i});
+    break;
+  case DType::U8:
+    for (uint8_t i : {0, 1, 7, 127, 128, 200, 255})
       add(i, {true, 0, i});
     break;
   case DType::Bool:

@@ -180,7 +180,7 @@ template <typename I> I refSaturate(double x) {
     return 0;
   if (x >= std::ldexp(1.0, std::numeric_limits<I>::digits))
     return std::numeric_limits<I>::max();
-  if (x <= -std::ldexp(1.0, std::numeric_limits<I>::digits))
+  if (std::trunc(x) <= double(std::numeric_limits<I>::min())) // 0 for unsigned types.
     return std::numeric_limits<I>::min();
   return static_cast<I>(std::trunc(x));
 }

@@ -87,6 +87,15 @@ struct Buffers {
         case DType::Bool:
           reinterpret_cast<uint8_t *>(p)[i] = x > 0;
           break;
+        case DType::U8: // Integer narrowing wraps: every value of the dtype may come.
+          reinterpret_cast<uint8_t *>(p)[i] = static_cast<uint8_t>(static_cast<int32_t>(x * 30));
+          break;
+        case DType::I8:
+          reinterpret_cast<int8_t *>(p)[i] = static_cast<int8_t>(static_cast<int32_t>(x * 30));
+          break;
+        case DType::I16:
+          reinterpret_cast<int16_t *>(p)[i] = static_cast<int16_t>(static_cast<int32_t>(x * 1000));
+          break;
         }
       }
       pointers.push_back(p);

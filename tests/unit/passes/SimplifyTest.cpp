@@ -217,6 +217,28 @@ TEST(SimplifyLinear, I32CoefficientsWrap) {
   EXPECT_EQ(simplified(add(add(x, i32(2147483647)), i32(1))), "x + -2147483648:i32");
 }
 
+TEST(SimplifyLinear, SmallIntegersWrapAtTheirWidth) {
+  Type u8 = Type::scalar(DType::U8), i8 = Type::scalar(DType::I8), i16 = Type::scalar(DType::I16);
+  EXPECT_EQ(simplified(add(intImm(200, DType::U8), intImm(100, DType::U8))), "44:u8");
+  EXPECT_EQ(simplified(mul(intImm(100, DType::I8), intImm(3, DType::I8))), "44:i8");
+  EXPECT_EQ(simplified(Unary::make(UnaryOp::Neg, intImm(-128, DType::I8))), "-128:i8");
+  EXPECT_EQ(simplified(Unary::make(UnaryOp::Neg, intImm(1, DType::U8))), "255:u8");
+  EXPECT_EQ(simplified(add(intImm(32767, DType::I16), intImm(1, DType::I16))), "-32768:i16");
+  EXPECT_EQ(simplified(bin(BinaryOp::FloorDiv, intImm(250, DType::U8), intImm(100, DType::U8))),
+            "2:u8");
+  EXPECT_EQ(simplified(bin(BinaryOp::Lt, intImm(3, DType::U8), intImm(200, DType::U8))), "true");
+  EXPECT_EQ(simplified(Cast::make(u8, f32(-3.5))), "0:u8");
+  EXPECT_EQ(simplified(Cast::make(u8, f64(1e10))), "255:u8");
+  EXPECT_EQ(simplified(Cast::make(i8, f32(200.0))), "127:i8");
+  EXPECT_EQ(simplified(Cast::make(i16, f32(std::numeric_limits<float>::quiet_NaN()))), "0:i16");
+  EXPECT_EQ(simplified(Cast::make(u8, intImm(-5, DType::I8))), "251:u8");
+  EXPECT_EQ(simplified(Cast::make(i8, intImm(200, DType::U8))), "-56:i8");
+  // A u8 coefficient or constant above 127 reads as a subtraction, as in i8.
+  Expr x = VarRef::make(makeVar("x", u8, VarKind::Let));
+  EXPECT_EQ(simplified(sub(add(x, intImm(3, DType::U8)), intImm(4, DType::U8))), "x - 1:u8");
+  EXPECT_EQ(simplified(mul(x, intImm(255, DType::U8))), "-x");
+}
+
 TEST(SimplifySelect, ConstantConditionPicksAnArm) {
   Expr i = loopVar("i");
   EXPECT_EQ(simplified(Select::make(boolImm(true), i, i64(7))), "i");

@@ -195,20 +195,30 @@ TEST(FloatFormat, Int64RoundsOnce) {
 }
 
 TEST(FloatFormat, FloatToIntTruncatesAndSaturates) {
-  EXPECT_EQ(doubleToInt32Saturating(2.9), 2);
-  EXPECT_EQ(doubleToInt32Saturating(-2.9), -2);
-  EXPECT_EQ(doubleToInt32Saturating(NAN), 0);
-  EXPECT_EQ(doubleToInt32Saturating(INFINITY), std::numeric_limits<int32_t>::max());
-  EXPECT_EQ(doubleToInt32Saturating(-INFINITY), std::numeric_limits<int32_t>::min());
-  EXPECT_EQ(doubleToInt32Saturating(2147483647.9), 2147483647);
-  EXPECT_EQ(doubleToInt32Saturating(-2147483648.9), -2147483647 - 1);
-  EXPECT_EQ(doubleToInt32Saturating(-2147483649.0), -2147483647 - 1);
-  EXPECT_EQ(doubleToInt64Saturating(9.3e18), std::numeric_limits<int64_t>::max());
-  EXPECT_EQ(doubleToInt64Saturating(-9.3e18), std::numeric_limits<int64_t>::min());
-  EXPECT_EQ(doubleToInt64Saturating(-9223372036854775808.0), std::numeric_limits<int64_t>::min());
-  EXPECT_EQ(doubleToInt64Saturating(0x1p62), int64_t(1) << 62);
-  EXPECT_EQ(doubleToInt64Saturating(NAN), 0);
-  EXPECT_EQ(doubleToInt64Saturating(-0.5), 0);
+  EXPECT_EQ(doubleToIntSaturating(2.9, DType::I32), 2);
+  EXPECT_EQ(doubleToIntSaturating(-2.9, DType::I32), -2);
+  EXPECT_EQ(doubleToIntSaturating(NAN, DType::I32), 0);
+  EXPECT_EQ(doubleToIntSaturating(INFINITY, DType::I32), std::numeric_limits<int32_t>::max());
+  EXPECT_EQ(doubleToIntSaturating(-INFINITY, DType::I32), std::numeric_limits<int32_t>::min());
+  EXPECT_EQ(doubleToIntSaturating(2147483647.9, DType::I32), 2147483647);
+  EXPECT_EQ(doubleToIntSaturating(-2147483648.9, DType::I32), -2147483647 - 1);
+  EXPECT_EQ(doubleToIntSaturating(-2147483649.0, DType::I32), -2147483647 - 1);
+  EXPECT_EQ(doubleToIntSaturating(9.3e18, DType::I64), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(doubleToIntSaturating(-9.3e18, DType::I64), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(doubleToIntSaturating(-9223372036854775808.0, DType::I64),
+            std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(doubleToIntSaturating(0x1p62, DType::I64), int64_t(1) << 62);
+  EXPECT_EQ(doubleToIntSaturating(NAN, DType::I64), 0);
+  EXPECT_EQ(doubleToIntSaturating(-0.5, DType::I64), 0);
+  EXPECT_EQ(doubleToIntSaturating(255.9, DType::U8), 255);
+  EXPECT_EQ(doubleToIntSaturating(256.0, DType::U8), 255);
+  EXPECT_EQ(doubleToIntSaturating(-0.9, DType::U8), 0);
+  EXPECT_EQ(doubleToIntSaturating(-3.0, DType::U8), 0);
+  EXPECT_EQ(doubleToIntSaturating(127.5, DType::I8), 127);
+  EXPECT_EQ(doubleToIntSaturating(-128.9, DType::I8), -128);
+  EXPECT_EQ(doubleToIntSaturating(-1e9, DType::I16), -32768);
+  EXPECT_EQ(doubleToIntSaturating(32767.9, DType::I16), 32767);
+  EXPECT_EQ(doubleToIntSaturating(NAN, DType::I8), 0);
 }
 
 } // namespace

@@ -85,7 +85,8 @@ bool sameBytes(const Tensor &a, const Tensor &b) {
 TEST_F(Npy, EveryDtypeAndRankRoundTrips) {
   const std::vector<std::vector<int64_t>> shapes = {{},           {5}, {3, 4},   {2, 3, 4},
                                                     {2, 1, 3, 2}, {0}, {3, 0, 2}};
-  for (DType t : {DType::F16, DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool}) {
+  for (DType t : {DType::F16, DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool,
+                  DType::U8, DType::I8, DType::I16}) {
     for (const auto &shape : shapes) {
       Tensor x = Tensor::randn(shape, t, 17);
       writeNpy(path("x.npy"), x);
@@ -130,6 +131,13 @@ TEST_F(Npy, WritesTheHeaderNumpyWrites) {
   EXPECT_NE(readFile("v.npy").find("'descr': '<i8', 'fortran_order': False, 'shape': (5,), }"),
             std::string::npos);
   EXPECT_EQ(readFile("v.npy").size(), 128u + 40u);
+  // The small integers as NumPy names them: uint8, int8 and int16.
+  writeNpy(path("u.npy"), Tensor::zeros({2}, DType::U8));
+  EXPECT_NE(readFile("u.npy").find("'descr': '|u1'"), std::string::npos);
+  writeNpy(path("i1.npy"), Tensor::zeros({2}, DType::I8));
+  EXPECT_NE(readFile("i1.npy").find("'descr': '|i1'"), std::string::npos);
+  writeNpy(path("i2.npy"), Tensor::zeros({2}, DType::I16));
+  EXPECT_NE(readFile("i2.npy").find("'descr': '<i2'"), std::string::npos);
 }
 
 TEST_F(Npy, HugeHeadersUseFormat2) {
@@ -208,6 +216,17 @@ TEST_F(Npy, SwapsBigEndianData) {
   EXPECT_EQ(i8.atInt(1), int64_t(1) << 40);
   Tensor i4 = read(">i4", byteSwapped(bytesOf<int32_t>({-5}), 4), "()");
   EXPECT_EQ(i4.atInt(0), -5);
+  Tensor i2 = read(">i2", byteSwapped(bytesOf<int16_t>({-300, 7}), 2), "(2,)");
+  EXPECT_EQ(i2.dtype(), DType::I16);
+  EXPECT_EQ(i2.atInt(0), -300);
+  EXPECT_EQ(i2.atInt(1), 7);
+  Tensor u1 = read("|u1", bytesOf<uint8_t>({250, 3}), "(2,)");
+  EXPECT_EQ(u1.dtype(), DType::U8);
+  EXPECT_EQ(u1.atInt(0), 250);
+  Tensor i1 = read("|i1", bytesOf<int8_t>({-128, 127}), "(2,)");
+  EXPECT_EQ(i1.dtype(), DType::I8);
+  EXPECT_EQ(i1.atInt(0), -128);
+  EXPECT_EQ(i1.at(1), 127.0);
   Tensor f2 = read(">f2", byteSwapped(bytesOf<uint16_t>({0x3c00, 0xc100}), 2), "(2,)");
   EXPECT_EQ(f2.dtype(), DType::F16);
   EXPECT_EQ(f2.at(0), 1.0);
@@ -273,7 +292,7 @@ TEST_F(Npy, ErrorsNameTheFileAndTheProblem) {
   EXPECT_EQ(
       readError(npyFile(1, "{'descr': '<u2', 'fortran_order': False, 'shape': (4,), }", eight)),
       "cannot read '" + bad +
-          "': unsupported dtype '<u2' (tdsl reads f2, f4, f8, i4, i8 "
+          "': unsupported dtype '<u2' (tdsl reads f2, f4, f8, u1, i1, i2, i4, i8 "
           "and b1, little- or big-endian)");
   try {
     readNpy(path("missing.npy"));
@@ -284,9 +303,7 @@ TEST_F(Npy, ErrorsNameTheFileAndTheProblem) {
   }
 }
 
-TEST_F(Npy, ReadingADirectoryIsAnError) {
-  EXPECT_THROW(readNpy(dir.string()), RuntimeError);
-}
+TEST_F(Npy, ReadingADirectoryIsAnError) { EXPECT_THROW(readNpy(dir.string()), RuntimeError); }
 
 TEST_F(Npy, BadHeadersAreErrors) {
   const std::string eight = bytesOf<float>({1, 2});

@@ -244,6 +244,33 @@ TEST(Tensor, IntegerAccessIsExact) {
   EXPECT_EQ(i32.atInt(0), -7);
 }
 
+TEST(Tensor, SmallIntegersSaturateFromFloatsAndWrapFromIntegers) {
+  struct Case {
+    DType dtype;
+    double value;
+    int64_t fromFloat;
+    int64_t wide;
+    int64_t wrapped;
+  };
+  const Case cases[] = {{DType::U8, 300.5, 255, 300, 44},
+                        {DType::U8, -2.5, 0, -1, 255},
+                        {DType::U8, NAN, 0, 256, 0},
+                        {DType::I8, 200.0, 127, 200, -56},
+                        {DType::I8, -1e9, -128, -129, 127},
+                        {DType::I16, 4e4, 32767, 40000, -25536},
+                        {DType::I16, -32768.9, -32768, 65535, -1}};
+  for (const Case &c : cases) {
+    Tensor t = Tensor::zeros({1}, c.dtype);
+    t.set(0, c.value);
+    EXPECT_EQ(t.atInt(0), c.fromFloat) << dtypeName(c.dtype) << " " << c.value;
+    EXPECT_EQ(t.at(0), double(c.fromFloat));
+    t.setInt(0, c.wide);
+    EXPECT_EQ(t.atInt(0), c.wrapped) << dtypeName(c.dtype) << " " << c.wide;
+  }
+  EXPECT_EQ(Tensor::zeros({3}, DType::I16).nbytes(), 6u);
+  EXPECT_EQ(Tensor::zeros({3}, DType::U8).typeString(), "u8[3]");
+}
+
 TEST(Tensor, SetIntOnFloatsRoundsOnce) {
   Tensor f32 = Tensor::zeros({1}, DType::F32);
   f32.setInt(0, (1 << 24) + 1);

@@ -6,8 +6,8 @@
 namespace tdsl {
 namespace {
 
-constexpr DType kAll[] = {DType::F16, DType::BF16, DType::F32, DType::F64,
-                          DType::I32, DType::I64,  DType::Bool};
+constexpr DType kAll[] = {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32,
+                          DType::I64, DType::Bool, DType::U8,  DType::I8,  DType::I16};
 
 TEST(DType, NamesRoundTrip) {
   for (DType t : kAll)
@@ -17,7 +17,7 @@ TEST(DType, NamesRoundTrip) {
 }
 
 TEST(DType, ParseRejectsUnknownNames) {
-  for (std::string_view name : {"", "f", "float", "F32", "f32 ", "int32", "u8", "b1"})
+  for (std::string_view name : {"", "f", "float", "F32", "f32 ", "int32", "u16", "b1"})
     EXPECT_EQ(parseDType(name), std::nullopt) << name;
 }
 
@@ -29,6 +29,9 @@ TEST(DType, SizesAndClasses) {
   EXPECT_EQ(byteSize(DType::I32), 4);
   EXPECT_EQ(byteSize(DType::I64), 8);
   EXPECT_EQ(byteSize(DType::Bool), 1);
+  EXPECT_EQ(byteSize(DType::U8), 1);
+  EXPECT_EQ(byteSize(DType::I8), 1);
+  EXPECT_EQ(byteSize(DType::I16), 2);
   for (DType t : kAll) {
     EXPECT_FALSE(isFloat(t) && isInt(t));
     EXPECT_EQ(t == DType::Bool, !isFloat(t) && !isInt(t));
@@ -38,6 +41,22 @@ TEST(DType, SizesAndClasses) {
   EXPECT_EQ(computeType(DType::F64), DType::F64);
   EXPECT_EQ(computeType(DType::I32), DType::I32);
   EXPECT_EQ(computeType(DType::Bool), DType::Bool);
+}
+
+TEST(DType, IntegerRangesAndWrapping) {
+  EXPECT_EQ(intMin(DType::U8), 0);
+  EXPECT_EQ(intMax(DType::U8), 255);
+  EXPECT_EQ(intMin(DType::I8), -128);
+  EXPECT_EQ(intMax(DType::I16), 32767);
+  EXPECT_EQ(intMin(DType::I32), INT32_MIN);
+  EXPECT_EQ(intMin(DType::I64), INT64_MIN);
+  EXPECT_EQ(intMax(DType::I64), INT64_MAX);
+  EXPECT_EQ(wrapInt(DType::U8, uint64_t(-1)), 255);
+  EXPECT_EQ(wrapInt(DType::U8, 300), 44);
+  EXPECT_EQ(wrapInt(DType::I8, 200), -56);
+  EXPECT_EQ(wrapInt(DType::I16, 40000), -25536);
+  EXPECT_EQ(wrapInt(DType::I32, uint64_t(1) << 32), 0);
+  EXPECT_EQ(wrapInt(DType::Bool, 256), 1);
 }
 
 } // namespace
