@@ -1545,6 +1545,14 @@ private:
     return cCast(to, x);
   }
 
+  /// Arithmetic on u8, i8 and i16 runs in int (C's promotion, and the prelude's int helpers):
+  /// its result is cast back, so that it wraps at the dtype's width as the language says.
+  static CExpr narrowed(const Expr &e, const CExpr &value) {
+    if (!e->type.isInt() || byteSize(e->type.dtype) >= 4)
+      return value;
+    return cCast(e->type.dtype, value);
+  }
+
   CExpr emitExpr(const Expr &e) {
     if (e->type.isVector())
       unsupported("vector expression of type " + e->type.str());
@@ -1556,11 +1564,11 @@ private:
     case ExprKind::VarRef:
       return {varName(e->as<VarRef>()->var), PrecAtom};
     case ExprKind::Unary:
-      return emitUnary(e->as<Unary>(), e);
+      return narrowed(e, emitUnary(e->as<Unary>(), e));
     case ExprKind::Binary:
-      return emitBinary(e->as<Binary>(), e);
+      return narrowed(e, emitBinary(e->as<Binary>(), e));
     case ExprKind::Call:
-      return emitCall(e->as<Call>());
+      return narrowed(e, emitCall(e->as<Call>()));
     case ExprKind::Select: {
       const Select *s = e->as<Select>();
       CExpr c = emitExpr(s->cond), a = emitExpr(s->a), b = emitExpr(s->b);
