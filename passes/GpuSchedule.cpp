@@ -30,11 +30,6 @@ const Load *contiguousLoad(const Expr &e, const Var &v) {
   return nullptr;
 }
 
-bool hasSchedule(const std::vector<GpuKernel> &kernels, GpuScheduleKind kind) {
-  return std::any_of(kernels.begin(), kernels.end(),
-                     [&](const GpuKernel &k) { return k.schedule == kind; });
-}
-
 std::string scheduleName(GpuScheduleKind kind) {
   switch (kind) {
   case GpuScheduleKind::Generic:
@@ -534,6 +529,19 @@ bool selfDependent(const Stmt &s) {
   return false;
 }
 
+/// The store of the perfectly nested elementwise nest `c` when it writes the nest's own
+/// row-major position (each iteration its own element) and reads nothing the nest writes;
+/// else null.
+const Store *storeAtOwnPosition(const Chain &c) {
+  const Store *st = c.loops.empty() ? nullptr : as<Store>(c.body);
+  if (!st || st->predicate || st->value->type.isVector())
+    return nullptr;
+  std::vector<Expr> index;
+  for (const Var &v : c.vars())
+    index.push_back(ref(v));
+  return equal(st->index, linear(index, c.extents())) && !selfDependent(c.body) ? st : nullptr;
+}
+
 /// One member of a row group, with its outer loop variables replaced by the group's row lets.
 struct RowMember {
   bool reduction = false;
@@ -714,15 +722,8 @@ private:
   bool tryVector(size_t i) {
     const Item &item = items[i];
     Chain c = peel(item.stmt);
-    if (c.loops.empty())
-      return false;
-    const Store *st = as<Store>(c.body);
-    if (!st || st->predicate || st->value->type.isVector() || byteSize(st->buffer->dtype) != 4)
-      return false;
-    std::vector<Expr> index;
-    for (const Var &v : c.vars())
-      index.push_back(ref(v));
-    if (!equal(st->index, linear(index, c.extents())) || selfDependent(c.body))
+    const Store *st = storeAtOwnPosition(c);
+    if (!st || byteSize(st->buffer->dtype) != 4)
       return false;
 
     GpuKernel k = start(item);
@@ -822,15 +823,10 @@ private:
     Chain c = peel(item.stmt);
     if (c.loops.size() < 2 || threads % tile != 0 || (tile * tile) % threads != 0)
       return false;
-    const Store *st = as<Store>(c.body);
-    if (!st || st->predicate || st->value->type.isVector())
+    const Store *st = storeAtOwnPosition(c);
+    if (!st)
       return false;
     std::vector<Var> vars = c.vars();
-    std::vector<Expr> index;
-    for (const Var &v : vars)
-      index.push_back(ref(v));
-    if (!equal(st->index, linear(index, c.extents())) || selfDependent(c.body))
-      return false;
 
     // The reads to tile: strided along the innermost loop, contiguous along one other loop (the
     // loop most such reads share).

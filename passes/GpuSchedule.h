@@ -29,9 +29,6 @@ std::vector<GpuKernel> scheduleForGpu(const ir::LoweredFunc &func, const GpuTarg
 /// consecutive values of `v` read consecutive elements.
 const ir::Load *contiguousLoad(const ir::Expr &e, const ir::Var &v);
 
-/// Whether the kernels include a non-generic schedule of `kind` (for tests and `explain`).
-bool hasSchedule(const std::vector<GpuKernel> &kernels, GpuScheduleKind kind);
-
 /// "vector", "rows", ... for comments in the emitted code.
 std::string scheduleName(GpuScheduleKind kind);
 
