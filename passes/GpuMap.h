@@ -38,9 +38,9 @@ namespace tdsl::passes {
 /// the identity). Breaks: nothing; the result still verifies.
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
 
-/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). All but Rows and
-/// Contraction are loop IR (`GpuKernel::nest`); the CUDA backend still emits those two from
-/// their description.
+/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). All but
+/// Contraction are loop IR (`GpuKernel::nest`); the CUDA backend still emits that one from its
+/// description.
 enum class GpuScheduleKind {
   Generic,        // One thread per output point (mapToGpu).
   Vector,         // Elementwise, 4 consecutive points a thread with 16-byte loads/stores.
@@ -53,7 +53,7 @@ enum class GpuScheduleKind {
   Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles, 8x8 a thread.
 };
 
-/// One row-wise piece of a Rows kernel (or the reduction of a Reduce* kernel): `inner` runs for
+/// One row-wise piece of a Rows kernel (or the reduction of a Contraction kernel): `inner` runs for
 /// q in [0, innerCount) split over the row's threads; for a reduction, `pre` initializes the
 /// stack accumulator `acc` before, the threads' accumulators are combined with `op` after, and
 /// `post` (which reads acc[0]) runs on one thread.
@@ -67,22 +67,11 @@ struct GpuRowItem {
   ir::Stmt inner;      // Body for one q (inner loop variables replaced by lets of q).
 };
 
-/// A buffer a Rows kernel accesses only at `row * length + q` (q in [0, length)): in the kernel,
-/// `local` points at the current row's slice, in dynamic shared memory when the rows of a block
-/// fit there (`offset` bytes into a row's part), else in global memory. A `copyIn` buffer (read
-/// by several members, written by none) is copied into shared memory at the start of each row,
-/// so global memory is read once; otherwise the buffer is an intermediate that lives only there.
-struct GpuRowBuffer {
-  ir::Buffer global, local;
-  ir::Expr length, offset;
-  bool copyIn = false;
-};
-
 /// One GPU kernel of a mapped func, in launch order.
 struct GpuKernel {
   std::string name; // "<func>_k<i>", the `extern "C"` name of its __global__ function.
   /// The kernel as loop IR: a gpu_block For, with shared allocations and lets (free of the
-  /// thread) around its gpu_thread For (null for Rows and Contraction).
+  /// thread) around its gpu_thread For (null for Contraction).
   ir::Stmt nest;
   ir::Expr blocks;  // Its extent: i64 over the symbols and `lets`.
   ir::Expr threads; // The extent of its gpu_thread loop.
@@ -93,35 +82,14 @@ struct GpuKernel {
   std::vector<ir::Buffer> allocations;
 
   GpuScheduleKind schedule = GpuScheduleKind::Generic;
-  /// Rows: `rowCount` rows; `rowLets` bind the outer loop variables from `row`; `rowLength` (the
-  /// first reduction's length) picks a warp (short rows) or the whole block (long rows) per row.
-  ir::Var row;
-  ir::Expr rowCount, rowLength;
-  std::vector<std::pair<ir::Var, ir::Expr>> rowLets;
+  /// Contraction: the accumulator, its init and the epilogue (see below).
   std::vector<GpuRowItem> items;
-  ir::Expr rowIndex; // The row's linear index over the row lets.
-  std::vector<GpuRowBuffer> rowBuffers;
-  /// Per-row values of the group (intermediates accessed only at `row`): a register each,
-  /// declared for each row (every thread of the row computes them: the reductions' final stores
-  /// run on all of the row's threads, which hold the same combined value).
-  std::vector<ir::Buffer> rowRegisters;
-  /// Shared bytes per row (16-byte aligned slices): of the intermediates, and of all the row
-  /// buffers. The intermediates go to shared memory when rpb * rowScratchBytes <= sharedLimit;
-  /// the input copies too when rpb * rowBytes <= copyLimit (a tighter bound that keeps enough
-  /// blocks on an SM: a copy only saves a second read, mostly from L2).
-  ir::Expr rowScratchBytes, rowBytes;
-  ir::Expr sharedBytes; // Dynamic shared memory at launch; null: none.
-  int64_t sharedLimit = 0, copyLimit = 0;
-  /// Rows held in registers: when `registerRows` (a bool over the symbols and `lets`) holds,
-  /// the row has ((S - 1) * L, S * L] points for one S in registerSlots, registerSlots / 2, ...,
-  /// kMinRegisterSlots (L: the row's threads), every row buffer has the row's length, and each
-  /// thread keeps its elements q = lane + m * L (m < S, a compile-time bound, the loops over m
-  /// fully unrolled) in a local array: the input row is read from global memory once, the
-  /// intermediates never leave registers, and no dynamic shared memory is needed (sharedBytes
-  /// is 0 then). 0 slots: no register variant.
-  static constexpr int kMinRegisterSlots = 8;
-  int registerSlots = 0;
-  ir::Expr registerRows;
+  /// The schedule's choices in words, beyond what the nest shows at a glance (Rows).
+  std::vector<std::string> details;
+  /// Dynamic shared memory at launch (ir::dynamicSharedBytes of the nest); null: none. The
+  /// launcher lets a kernel use up to `sharedLimit` bytes where the device's default is less.
+  ir::Expr sharedBytes;
+  int64_t sharedLimit = 0;
   /// Contraction: loops i in [0, extentI), j in [0, extentJ) over the output, k in [0,
   /// extentK) reduced; `items[0]` holds the accumulator, its init and the epilogue (`post`, over
   /// i, j and acc[0]); `factorA` uses only i and k, `factorB` only k and j (f32 values).

@@ -2,6 +2,7 @@
 // group, full reduction, other) and describe the kernel the CUDA backend emits for it.
 #include "passes/GpuSchedule.h"
 
+#include "ir/GpuMemory.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
@@ -9,6 +10,7 @@
 #include "support/Check.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -119,27 +121,9 @@ std::vector<std::string> describe(const GpuKernel &k) {
   case GpuScheduleKind::ColumnFinal:
     lines.push_back("a thread an output: its chunks combined in order, then its final store");
     break;
-  case GpuScheduleKind::Rows: {
-    std::string len = toString(k.rowLength);
-    lines.push_back(toString(k.rowCount) + " rows of " + len + " points: a warp a row when " + len +
-                    " <= 1024, else the block; loops a row: " + std::to_string(k.items.size()) +
-                    ", reductions combined by warp shuffles");
-    if (!k.rowRegisters.empty())
-      lines.push_back("per-row values in registers: " +
-                      names(k.rowRegisters, [](const Buffer &b) { return b->name; }));
-    if (k.registerSlots > 0)
-      lines.push_back(
-          "rows of ((S - 1) * L, S * L] points, S = " + std::to_string(k.registerSlots) +
-          " down to " + std::to_string(GpuKernel::kMinRegisterSlots) +
-          " (L threads a row): the row buffers in registers");
-    if (!k.rowBuffers.empty())
-      lines.push_back(
-          "row buffers in shared memory when they fit (at most " + kiB(k.sharedLimit) +
-          " a block), else in global memory: " + names(k.rowBuffers, [](const GpuRowBuffer &b) {
-            return b.global->name + (b.copyIn ? " (a copy)" : "");
-          }));
+  case GpuScheduleKind::Rows:
+    lines.insert(lines.end(), k.details.begin(), k.details.end());
     break;
-  }
   case GpuScheduleKind::Contraction:
     lines.push_back(
         "output tiles through shared memory, " +
@@ -177,13 +161,8 @@ std::vector<std::string> writtenBuffers(const GpuKernel &kernel) {
       IRVisitor::visitStore(n);
     }
   } stores;
-  for (const GpuRowItem &item : kernel.items) // Rows and Contraction: registers are local.
+  for (const GpuRowItem &item : kernel.items) // Contraction: registers are local.
     stores.local.insert(item.acc.get());
-  for (const Buffer &b : kernel.rowRegisters)
-    stores.local.insert(b.get());
-  for (const GpuRowBuffer &b : kernel.rowBuffers) // Local row slices hold global rows.
-    if (!b.copyIn)
-      stores.names.push_back(b.global->name);
   if (kernel.nest)
     stores.visit(kernel.nest);
   for (const GpuRowItem &item : kernel.items)
@@ -632,18 +611,26 @@ Buffer warpResults(DType dtype) {
   return makeBuffer("warp_results", dtype, {intImm(32)}, BufferRole::Intermediate);
 }
 
-/// `acc[0]` combined with `op` over the block's threads (`thread` < T, T a multiple of 32 and at
-/// most 1024), in a fixed order: xor shuffles inside each warp, then the warps' results through
-/// `exchange` (shared, 32 elements) in warp order. Every thread ends with the same value.
-Stmt combineOverBlock(const Buffer &acc, BinaryOp op, const Var &thread, int threads,
-                      const Buffer &exchange) {
+/// `acc[0]` combined with `op` over each warp's 32 lanes by xor shuffles, in a fixed order:
+/// every lane ends with its warp's value.
+Stmt combineInWarp(const Buffer &acc, BinaryOp op) {
   Expr value = Load::make(acc, intImm(0));
   std::vector<Stmt> steps;
   for (int mask = 16; mask > 0; mask /= 2)
     steps.push_back(
         Store::make(acc, intImm(0), Binary::make(op, value, WarpShuffle::make(value, mask))));
+  return Block::make(steps);
+}
+
+/// The warps' values of `acc[0]` (after combineInWarp) combined with `op` over the block's
+/// threads (`thread` < T, T a multiple of 32 and at most 1024) through `exchange` (shared, 32
+/// elements), in warp order. Every thread ends with the same value.
+Stmt combineWarps(const Buffer &acc, BinaryOp op, const Var &thread, int threads,
+                  const Buffer &exchange) {
+  Expr value = Load::make(acc, intImm(0));
   Expr lane = Binary::make(BinaryOp::Mod, ref(thread), intImm(32));
   Expr warp = Binary::make(BinaryOp::FloorDiv, ref(thread), intImm(32));
+  std::vector<Stmt> steps;
   // The first barrier keeps a block that runs again from overwriting what others still read.
   steps.push_back(Barrier::make(BarrierScope::Block));
   steps.push_back(IfThenElse::make(Binary::make(BinaryOp::Eq, lane, intImm(0)),
@@ -657,6 +644,69 @@ Stmt combineOverBlock(const Buffer &acc, BinaryOp op, const Var &thread, int thr
                   Binary::make(op, value, Load::make(exchange, add(ref(w), intImm(1)))))));
   return Block::make(steps);
 }
+
+/// `acc[0]` combined with `op` over the block's threads: combineInWarp, then combineWarps.
+Stmt combineOverBlock(const Buffer &acc, BinaryOp op, const Var &thread, int threads,
+                      const Buffer &exchange) {
+  return Block::make({combineInWarp(acc, op), combineWarps(acc, op, thread, threads, exchange)});
+}
+
+/// A buffer a row group accesses only at `row * length + q` (q in [0, length)). The members'
+/// bodies access `local[q]`; each variant of the kernel places it in registers, in shared
+/// memory or in the global buffer's row. A `copyIn` buffer (read by several members, written by
+/// none) is read from global memory once a row; the others are intermediates of the group.
+struct RowBuffer {
+  Buffer global, local;
+  Expr length;
+  bool copyIn = false;
+};
+
+/// A row group ready to be built: `rowCount` rows, `row` (their linear index) bound by the
+/// kernel, `rowLets` binding the outer loop variables from it; the members in order, their row
+/// buffers, and the per-row values kept in registers.
+struct RowGroup {
+  Var row;
+  Expr rowCount, rowLength, rowIndex;
+  std::vector<std::pair<Var, Expr>> rowLets;
+  std::vector<GpuRowItem> items;
+  std::vector<RowBuffer> buffers;
+  std::vector<Buffer> registers;
+  /// Register variants: rows of ((S - 1) * L, S * L] points for S = registerSlots, ...,
+  /// kMinRegisterSlots (L threads a row), when every row buffer has the row's length; 0: none.
+  static constexpr int kMinRegisterSlots = 8;
+  int registerSlots = 0;
+};
+
+/// The accesses `local[q]` of row buffers moved to where a kernel variant keeps them:
+/// `place(local, q)` gives the buffer and index.
+class RowPlacement : public IRMutator {
+public:
+  using Place = std::function<std::pair<Buffer, Expr>(const Buffer &local, const Expr &q)>;
+  RowPlacement(const std::vector<RowBuffer> &buffers, Place place)
+      : buffers(buffers), place(std::move(place)) {}
+
+protected:
+  Expr visitLoad(const Load *n, const Expr &self) override {
+    if (!isLocal(n->buffer))
+      return IRMutator::visitLoad(n, self);
+    auto [b, i] = place(n->buffer, mutate(n->index));
+    return Load::make(b, i, n->predicate ? mutate(n->predicate) : n->predicate);
+  }
+  Stmt visitStore(const Store *n, const Stmt &self) override {
+    if (!isLocal(n->buffer))
+      return IRMutator::visitStore(n, self);
+    auto [b, i] = place(n->buffer, mutate(n->index));
+    return Store::make(b, i, mutate(n->value), n->predicate ? mutate(n->predicate) : n->predicate);
+  }
+
+private:
+  const std::vector<RowBuffer> &buffers;
+  Place place;
+  bool isLocal(const Buffer &b) const {
+    return std::any_of(buffers.begin(), buffers.end(),
+                       [&](const RowBuffer &rb) { return rb.local == b; });
+  }
+};
 
 class Scheduler {
 public:
@@ -1254,11 +1304,9 @@ private:
     return outside;
   }
 
-  /// The group's row buffers (see GpuRowBuffer), recorded in `k` with the shared memory they
-  /// need; returns each one's local buffer.
-  std::map<const BufferNode *, Buffer> rowBuffers(GpuKernel &k, size_t first,
-                                                  const std::vector<RowMember> &members,
-                                                  const Expr &rowLinear) {
+  /// The group's row buffers (see RowBuffer), intermediates first, then copies of inputs.
+  std::vector<RowBuffer> rowBuffers(size_t first, const std::vector<RowMember> &members,
+                                    const Expr &rowLinear) const {
     struct Candidate {
       Buffer buffer;
       Expr length;
@@ -1302,12 +1350,8 @@ private:
     }
     // Buffers the kernels outside the group use must stay in global memory.
     std::set<const BufferNode *> outside = outsideBuffers(first, members.size());
-
-    std::map<const BufferNode *, Buffer> local;
-    Expr offset = intImm(0), scratchBytes = intImm(0);
+    std::vector<RowBuffer> buffers;
     for (int pass = 0; pass < 2; ++pass) { // Intermediates first, then copies of inputs.
-      if (pass == 1)
-        scratchBytes = offset;
       for (const Candidate &c : candidates) {
         if (!c.ok || !c.length)
           continue;
@@ -1315,55 +1359,280 @@ private:
         bool copyIn = !c.written && c.readers.size() >= 2;
         if (pass == 0 ? !scratch : !copyIn)
           continue;
-        GpuRowBuffer rb;
-        rb.global = c.buffer;
-        rb.local = makeBuffer(c.buffer->name + ".row", c.buffer->dtype, {c.length},
-                              BufferRole::Intermediate);
-        rb.length = c.length;
-        rb.offset = offset;
-        rb.copyIn = copyIn;
-        Expr bytes = mulFold(c.length, intImm(byteSize(c.buffer->dtype)));
-        offset = add(offset, mul(ceilDiv(bytes, 16), intImm(16)));
-        local[c.buffer.get()] = rb.local;
-        k.rowBuffers.push_back(rb);
+        buffers.push_back(RowBuffer{c.buffer,
+                                    makeBuffer(c.buffer->name + ".row", c.buffer->dtype, {c.length},
+                                               BufferRole::Intermediate),
+                                    c.length, copyIn});
       }
     }
-    if (k.rowBuffers.empty())
-      return local;
-    k.rowScratchBytes = scratchBytes;
-    k.rowBytes = offset;
-    k.sharedLimit = target.rowSharedLimit();
-    k.copyLimit = target.rowCopyLimit();
-    Expr rowsPerBlock = Select::make(Binary::make(BinaryOp::Le, k.rowLength, intImm(1024)),
-                                     intImm(threads / target.warpSize), intImm(1));
-    Expr all = mul(rowsPerBlock, k.rowBytes), scratch = mul(rowsPerBlock, k.rowScratchBytes);
-    k.sharedBytes =
-        Select::make(Binary::make(BinaryOp::Le, all, intImm(k.copyLimit)), all,
-                     Select::make(Binary::make(BinaryOp::Le, scratch, intImm(k.sharedLimit)),
-                                  scratch, intImm(0)));
-    // Rows of ((S - 1) * L, S * L] points for S = 32, 16, 8 (fewer slots with more buffers, to
-    // stay clear of spills) stay in registers, chosen at run time by the row length; all row
-    // buffers must have the row's length.
-    size_t n = k.rowBuffers.size();
-    int slots = n <= 2 ? 32 : n <= 4 ? 16 : n <= 8 ? 8 : 0;
-    for (const GpuRowBuffer &rb : k.rowBuffers)
-      if (!equal(rb.length, k.rowLength))
-        slots = 0;
-    if (slots >= GpuKernel::kMinRegisterSlots) {
-      k.registerSlots = slots;
-      Expr rowThreads = Select::make(Binary::make(BinaryOp::Le, k.rowLength, intImm(1024)),
-                                     intImm(target.warpSize), intImm(threads));
-      Expr any;
-      for (int s = slots; s >= GpuKernel::kMinRegisterSlots; s /= 2) {
-        Expr fits = Binary::make(
-            BinaryOp::And, Binary::make(BinaryOp::Gt, k.rowLength, mul(intImm(s - 1), rowThreads)),
-            Binary::make(BinaryOp::Le, k.rowLength, mul(intImm(s), rowThreads)));
-        any = any ? Binary::make(BinaryOp::Or, any, fits) : fits;
-      }
-      k.registerRows = any;
-      k.sharedBytes = Select::make(k.registerRows, intImm(0), k.sharedBytes);
+    return buffers;
+  }
+
+  // ---- row groups as loop IR ----
+
+  /// What every variant of a Rows kernel shares: the row's threads L (a warp for rows up to
+  /// 1024 points, else the block), the thread's lane in the row, its row's slot in the block,
+  /// and a shared exchange for each reduction dtype.
+  struct RowThreads {
+    Var thread, rowThreads, lane, slot;
+    std::map<DType, Buffer> exchange;
+  };
+
+  /// A barrier over the row's threads: the block's when the row spans it, else the warp's.
+  static Stmt rowBarrier(const RowThreads &t) {
+    return IfThenElse::make(Binary::make(BinaryOp::Gt, ref(t.rowThreads), intImm(32)),
+                            Barrier::make(BarrierScope::Block), Barrier::make(BarrierScope::Warp));
+  }
+
+  /// `body` for q = lane, lane + L, ... below `count`.
+  static Stmt overRow(const RowThreads &t, const Var &q, const Expr &count, const Stmt &body) {
+    return stridedLoop(q, ref(t.lane), ref(t.rowThreads), count, count, body);
+  }
+
+  /// One member around its loop over the row: a reduction initializes its accumulator, and after
+  /// the loop combines the row's threads (shuffles, then across warps when the row spans several)
+  /// so that all of them run the final store with the same value.
+  Stmt rowMember(const RowThreads &t, const GpuRowItem &item, Stmt loop) const {
+    if (!item.reduction)
+      return loop;
+    Stmt combine =
+        Block::make({combineInWarp(item.acc, item.op),
+                     IfThenElse::make(Binary::make(BinaryOp::Gt, ref(t.rowThreads), intImm(32)),
+                                      combineWarps(item.acc, item.op, t.thread, threads,
+                                                   t.exchange.at(item.acc->dtype)))});
+    return Allocate::make(item.acc, MemoryScope::Stack,
+                          Block::make({item.pre, std::move(loop), combine, item.post}));
+  }
+
+  /// The variant for rows of ((S - 1) * L, S * L] points: thread `lane` keeps the elements q =
+  /// lane + m * L (m < S, the loops over m unrolled) of every row buffer in a stack array, so the
+  /// input rows are read once and intermediates never leave registers. Only the last slot can
+  /// fall outside the row and needs a guard (a guard on every slot keeps S predicates alive:
+  /// softmax took 177 registers a thread instead of 64). Every member maps q to threads the same
+  /// way, so a thread reads only elements it wrote itself: no barriers between members.
+  Stmt registerVariant(const RowGroup &g, const RowThreads &t, int slots) const {
+    std::map<const BufferNode *, Buffer> regs;
+    for (const RowBuffer &rb : g.buffers)
+      regs[rb.local.get()] = makeBuffer(rb.global->name + ".reg", rb.global->dtype, {intImm(slots)},
+                                        BufferRole::Intermediate);
+    Var m = makeVar("m", Type::i64(), VarKind::Loop);
+    auto slotLoop = [&](const Var &q, const Expr &count, const Stmt &body) {
+      Expr inRow = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, ref(m), intImm(slots - 1)),
+                                Binary::make(BinaryOp::Lt, ref(q), count));
+      return For::make(m, intImm(slots), ForKind::Unrolled,
+                       LetStmt::make(q, add(ref(t.lane), mul(ref(m), ref(t.rowThreads))),
+                                     IfThenElse::make(inRow, body)));
+    };
+    RowPlacement place(g.buffers, [&](const Buffer &local, const Expr &) {
+      return std::pair{regs.at(local.get()), ref(m)};
+    });
+    std::vector<Stmt> steps;
+    for (const RowBuffer &rb : g.buffers) {
+      if (!rb.copyIn)
+        continue;
+      Var q = makeVar("q", Type::i64(), VarKind::Let);
+      steps.push_back(
+          slotLoop(q, rb.length,
+                   Store::make(regs.at(rb.local.get()), ref(m),
+                               Load::make(rb.global, add(mul(g.rowIndex, rb.length), ref(q))))));
     }
-    return local;
+    std::set<const BufferNode *> locals;
+    for (const RowBuffer &rb : g.buffers)
+      locals.insert(rb.local.get());
+    for (const GpuRowItem &item : g.items) {
+      Accesses a = accessesOf(item.inner);
+      bool usesRow = std::any_of(a.list.begin(), a.list.end(),
+                                 [&](const auto &acc) { return locals.count(acc.buffer.get()); });
+      Stmt loop = usesRow ? slotLoop(item.q, item.innerCount, place.mutate(item.inner))
+                          : overRow(t, item.q, item.innerCount, item.inner);
+      steps.push_back(rowMember(t, item, std::move(loop)));
+    }
+    Stmt body = Block::make(steps);
+    for (auto it = g.buffers.rbegin(); it != g.buffers.rend(); ++it)
+      body = Allocate::make(regs.at(it->local.get()), MemoryScope::Stack, body);
+    return body;
+  }
+
+  /// The variant with the row buffers in memory: those in `shared` (local -> the block's shared
+  /// array, a slice a row) there, the others in the global buffer's row. Inputs in shared
+  /// memory are copied there first; barriers separate the members.
+  Stmt memoryVariant(const RowGroup &g, const RowThreads &t,
+                     const std::map<const BufferNode *, Buffer> &shared) const {
+    auto slice = [&](const RowBuffer &rb, const Expr &q) {
+      return add(mul(ref(t.slot), rb.length), q);
+    };
+    auto row = [&](const RowBuffer &rb, const Expr &q) {
+      return add(mul(g.rowIndex, rb.length), q);
+    };
+    RowPlacement place(g.buffers, [&](const Buffer &local, const Expr &q) {
+      const RowBuffer &rb = *std::find_if(g.buffers.begin(), g.buffers.end(),
+                                          [&](const RowBuffer &b) { return b.local == local; });
+      if (auto it = shared.find(local.get()); it != shared.end())
+        return std::pair{it->second, slice(rb, q)};
+      return std::pair{rb.global, row(rb, q)};
+    });
+    std::vector<Stmt> steps;
+    bool copies = false;
+    for (const RowBuffer &rb : g.buffers) {
+      auto it = shared.find(rb.local.get());
+      if (!rb.copyIn || it == shared.end())
+        continue;
+      Var q = makeVar("q", Type::i64(), VarKind::Let);
+      steps.push_back(overRow(
+          t, q, rb.length,
+          Store::make(it->second, slice(rb, ref(q)), Load::make(rb.global, row(rb, ref(q))))));
+      copies = true;
+    }
+    if (copies)
+      steps.push_back(rowBarrier(t));
+    for (const GpuRowItem &item : g.items) {
+      steps.push_back(
+          rowMember(t, item, overRow(t, item.q, item.innerCount, place.mutate(item.inner))));
+      // What one member wrote to the row is visible to the row's threads in the next one.
+      steps.push_back(rowBarrier(t));
+    }
+    return Block::make(steps);
+  }
+
+  /// The Rows kernel of `g` as loop IR in `k`: a row a warp (short rows) or a block (long rows);
+  /// rows that fit the register variants run there, the others keep their row buffers in shared
+  /// memory when they fit (the input copies within a tighter bound that keeps enough blocks on an
+  /// SM: a copy only saves a second read, mostly from L2), else in global memory.
+  void buildRows(GpuKernel &k, const RowGroup &g) {
+    // The launch-wide choices are kernel lets, which the launcher evaluates too.
+    auto kernelLet = [&](const std::string &name, const Expr &value) {
+      Var v = makeVar(name, value->type, VarKind::Let);
+      k.lets.push_back({v, value});
+      return ref(v);
+    };
+    Expr shortRows = Binary::make(BinaryOp::Le, g.rowLength, intImm(1024));
+    RowThreads t;
+    Expr rowThreads =
+        kernelLet("row_threads", Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
+    t.rowThreads = as<VarRef>(rowThreads)->var;
+    Expr rowsPerBlock =
+        kernelLet("rows_per_block", Binary::make(BinaryOp::FloorDiv, intImm(threads), rowThreads));
+    Var block = makeVar("block", Type::i64(), VarKind::Loop);
+    t.thread = makeVar("thread", Type::i64(), VarKind::Loop);
+    t.lane = makeVar("lane", Type::i64(), VarKind::Let);
+    t.slot = makeVar("row_slot", Type::i64(), VarKind::Let);
+    for (const GpuRowItem &item : g.items)
+      if (item.reduction && !t.exchange.count(item.acc->dtype))
+        t.exchange[item.acc->dtype] = warpResults(item.acc->dtype);
+
+    // Which variant runs is decided at run time by the row length.
+    auto registerFits = [&](int slots) {
+      return Binary::make(
+          BinaryOp::And,
+          Binary::make(BinaryOp::Gt, g.rowLength, mul(intImm(slots - 1), rowThreads)),
+          Binary::make(BinaryOp::Le, g.rowLength, mul(intImm(slots), rowThreads)));
+    };
+    Expr registerRows;
+    for (int s = g.registerSlots; s >= RowGroup::kMinRegisterSlots; s /= 2)
+      registerRows = registerRows ? Binary::make(BinaryOp::Or, registerRows, registerFits(s))
+                                  : registerFits(s);
+    if (registerRows)
+      registerRows = kernelLet("register_rows", registerRows);
+    auto unlessRegisters = [&](const Expr &cond) {
+      return registerRows
+                 ? Binary::make(BinaryOp::And, Unary::make(UnaryOp::Not, registerRows), cond)
+                 : cond;
+    };
+    Expr scratchBytes, allBytes;
+    auto plus = [](const Expr &sum, const Expr &term) { return sum ? add(sum, term) : term; };
+    bool anyCopy = false, anyScratch = false;
+    for (const RowBuffer &rb : g.buffers) {
+      Expr bytes =
+          mul(ceilDiv(mulFold(rb.length, intImm(byteSize(rb.global->dtype))), 16), intImm(16));
+      allBytes = plus(allBytes, bytes);
+      if (!rb.copyIn)
+        scratchBytes = plus(scratchBytes, bytes);
+      (rb.copyIn ? anyCopy : anyScratch) = true;
+    }
+    Expr copiesFit, scratchFits;
+    if (anyCopy)
+      copiesFit = kernelLet("copies_fit",
+                            unlessRegisters(Binary::make(BinaryOp::Le, mul(rowsPerBlock, allBytes),
+                                                         intImm(target.rowCopyLimit()))));
+    if (anyScratch) {
+      Expr fits = Binary::make(BinaryOp::Le, mul(rowsPerBlock, scratchBytes),
+                               intImm(target.rowSharedLimit()));
+      scratchFits = kernelLet(
+          "scratch_fits",
+          unlessRegisters(copiesFit ? Binary::make(BinaryOp::Or, copiesFit, fits) : fits));
+    }
+    // The shared arrays: a slice a row of the block, empty in the variants that do not use them.
+    std::map<const BufferNode *, Buffer> sharedAll, sharedScratch;
+    std::vector<Buffer> sharedArrays;
+    for (const RowBuffer &rb : g.buffers) {
+      Expr size = Select::make(rb.copyIn ? copiesFit : scratchFits, mul(rowsPerBlock, rb.length),
+                               intImm(0));
+      Buffer array =
+          makeBuffer(rb.global->name + ".rows", rb.global->dtype, {size}, BufferRole::Intermediate);
+      sharedArrays.push_back(array);
+      sharedAll[rb.local.get()] = array;
+      if (!rb.copyIn)
+        sharedScratch[rb.local.get()] = array;
+    }
+    Stmt variants = memoryVariant(g, t, {});
+    if (anyScratch)
+      variants = IfThenElse::make(scratchFits, memoryVariant(g, t, sharedScratch), variants);
+    if (anyCopy)
+      variants = IfThenElse::make(copiesFit, memoryVariant(g, t, sharedAll), variants);
+    for (int s = RowGroup::kMinRegisterSlots; s <= g.registerSlots; s *= 2)
+      variants = IfThenElse::make(registerFits(s), registerVariant(g, t, s), variants);
+
+    Stmt rowBody = variants;
+    for (auto it = g.registers.rbegin(); it != g.registers.rend(); ++it)
+      rowBody = Allocate::make(*it, MemoryScope::Stack, rowBody);
+    for (auto it = g.rowLets.rbegin(); it != g.rowLets.rend(); ++it)
+      rowBody = LetStmt::make(it->first, it->second, rowBody);
+    Expr row = add(mul(ref(block), rowsPerBlock), ref(t.slot));
+    Stmt body = LetStmt::make(
+        t.lane, Binary::make(BinaryOp::Mod, ref(t.thread), rowThreads),
+        LetStmt::make(
+            t.slot, Binary::make(BinaryOp::FloorDiv, ref(t.thread), rowThreads),
+            LetStmt::make(
+                g.row, row,
+                IfThenElse::make(Binary::make(BinaryOp::Lt, ref(g.row), g.rowCount), rowBody))));
+    std::vector<Buffer> shared;
+    for (const auto &[dtype, exchange] : t.exchange)
+      shared.push_back(exchange);
+    shared.insert(shared.end(), sharedArrays.begin(), sharedArrays.end());
+    k.blocks = Binary::make(BinaryOp::FloorDiv, add(g.rowCount, sub(rowsPerBlock, intImm(1))),
+                            rowsPerBlock);
+    // 256 threads a block for long rows too: blocks of 1024 threads ran rowsum and softmax
+    // 2-4x slower on an H200 (fewer registers a thread, fewer independent blocks).
+    k.nest = kernelNest(block, k.blocks, t.thread, threads, body, shared);
+    if (!sharedArrays.empty()) {
+      k.sharedBytes = simplify(dynamicSharedBytes(k.nest));
+      k.sharedLimit = target.rowSharedLimit();
+    }
+
+    std::string len = toString(g.rowLength);
+    k.details.push_back(toString(g.rowCount) + " rows of " + len + " points: a warp a row when " +
+                        len + " <= 1024, else the block; loops a row: " +
+                        std::to_string(g.items.size()) + ", reductions combined by warp shuffles");
+    auto names = [](const auto &list, auto name) {
+      std::string s;
+      for (const auto &x : list)
+        s += (s.empty() ? "" : ", ") + name(x);
+      return s;
+    };
+    if (!g.registers.empty())
+      k.details.push_back("per-row values in registers: " +
+                          names(g.registers, [](const Buffer &b) { return b->name; }));
+    if (g.registerSlots > 0)
+      k.details.push_back(
+          "rows of ((S - 1) * L, S * L] points, S = " + std::to_string(g.registerSlots) +
+          " down to " + std::to_string(RowGroup::kMinRegisterSlots) +
+          " (L threads a row): the row buffers in registers");
+    if (!g.buffers.empty())
+      k.details.push_back(
+          "row buffers in shared memory when they fit (at most " + kiB(target.rowSharedLimit()) +
+          " a block), else in global memory: " + names(g.buffers, [](const RowBuffer &b) {
+            return b.global->name + (b.copyIn ? " (a copy)" : "");
+          }));
   }
 
   size_t tryRows(size_t first) {
@@ -1430,9 +1699,10 @@ private:
         if (std::find(k.allocations.begin(), k.allocations.end(), b) == k.allocations.end())
           k.allocations.push_back(b);
     k.schedule = GpuScheduleKind::Rows;
-    k.row = makeVar("row", Type::i64(), VarKind::Loop);
-    k.rowCount = product(extents);
-    k.rowLength = members[0].red.inner.loops[0]->extent;
+    RowGroup g;
+    g.row = makeVar("row", Type::i64(), VarKind::Let);
+    g.rowCount = product(extents);
+    g.rowLength = members[0].red.inner.loops[0]->extent;
     // The row lets: decompose `row` into the outer variables (row-major).
     {
       size_t n = rowVars.size();
@@ -1442,16 +1712,28 @@ private:
         strides[v] = stride;
         stride = mulFold(extents[v], stride);
       }
-      Expr rest = ref(k.row);
+      Expr rest = ref(g.row);
       for (size_t v = 0; v < n; ++v) {
         Expr index = v + 1 < n ? Binary::make(BinaryOp::FloorDiv, rest, strides[v]) : rest;
-        k.rowLets.push_back({rowVars[v], index});
+        g.rowLets.push_back({rowVars[v], index});
         if (v + 1 < n)
           rest = sub(rest, mulFold(ref(rowVars[v]), strides[v]));
       }
     }
-    k.rowIndex = rowLinear;
-    std::map<const BufferNode *, Buffer> rowLocal = rowBuffers(k, first, members, rowLinear);
+    g.rowIndex = rowLinear;
+    g.buffers = rowBuffers(first, members, rowLinear);
+    std::map<const BufferNode *, Buffer> rowLocal;
+    for (const RowBuffer &rb : g.buffers)
+      rowLocal[rb.global.get()] = rb.local;
+    // Rows of ((S - 1) * L, S * L] points for S = 32, 16, 8 (fewer slots with more buffers, to
+    // stay clear of spills) stay in registers; all row buffers must have the row's length.
+    size_t n = g.buffers.size();
+    g.registerSlots = n <= 2 ? 32 : n <= 4 ? 16 : n <= 8 ? 8 : 0;
+    for (const RowBuffer &rb : g.buffers)
+      if (!equal(rb.length, g.rowLength))
+        g.registerSlots = 0;
+    if (g.buffers.empty())
+      g.registerSlots = 0; // Nothing to keep in registers.
     RowAccess rewrite(rowLocal, rowLinear);
     // Per-row values written and read only here, always at `row`: registers.
     {
@@ -1482,21 +1764,21 @@ private:
           continue;
         Buffer reg = makeBuffer(b->name + ".r", b->dtype, {intImm(1)}, BufferRole::Intermediate);
         rewrite.scalars[node] = reg;
-        k.rowRegisters.push_back(reg);
+        g.registers.push_back(reg);
         // No longer memory: the kernel neither takes nor allocates it.
         std::erase(k.allocations, b);
       }
     }
     for (const RowMember &m : members) {
       if (m.perRow) { // Every thread of the row holds the reduction's value: all compute it.
-        GpuRowItem &reduction = k.items.back();
+        GpuRowItem &reduction = g.items.back();
         reduction.post = Block::make({reduction.post, rewrite.mutate(m.body)});
         continue;
       }
       GpuRowItem ri;
       ri.reduction = m.reduction;
       const Chain &inner = m.reduction ? m.red.inner : m.inner;
-      ri.q = makeVar(inner.loops[0]->var->name, Type::i64(), VarKind::Loop);
+      ri.q = makeVar(inner.loops[0]->var->name, Type::i64(), VarKind::Let);
       ri.innerCount = inner.loops[0]->extent;
       ri.inner = substitute(inner.body, {{inner.loops[0]->var, ref(ri.q)}});
       rewrite.q = ri.q;
@@ -1507,16 +1789,9 @@ private:
         ri.post = rewrite.mutate(m.red.post);
       }
       ri.inner = rewrite.mutate(ri.inner);
-      k.items.push_back(std::move(ri));
+      g.items.push_back(std::move(ri));
     }
-    Expr rowsPerBlock = intImm(threads / target.warpSize);
-    k.blocks =
-        Select::make(Binary::make(BinaryOp::Le, k.rowLength, intImm(1024)),
-                     Binary::make(BinaryOp::FloorDiv, add(k.rowCount, sub(rowsPerBlock, intImm(1))),
-                                  rowsPerBlock),
-                     k.rowCount);
-    // 256 threads a block for long rows too: blocks of 1024 threads ran rowsum and softmax
-    // 2-4x slower on an H200 (fewer registers a thread, fewer independent blocks).
+    buildRows(k, g);
     kernels.push_back(std::move(k));
     return members.size();
   }

@@ -5,6 +5,7 @@
 // saturating float-to-int casts and bit-level f16/bf16 conversions.
 #include "codegen/cuda/CudaBackend.h"
 
+#include "ir/GpuMemory.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/GpuMap.h"
@@ -387,11 +388,11 @@ public:
     indent = 1;
     for (const std::string &l : letLines)
       line(l);
-    if (kernel.nest)
+    if (kernel.nest) {
+      for (const auto &[buffer, offset] : ir::dynamicSharedLayout(kernel.nest))
+        dynamicOffsets[buffer.get()] = offset;
       emitStmt(kernel.nest);
-    else if (kernel.schedule == passes::GpuScheduleKind::Rows)
-      emitRows(kernel);
-    else
+    } else
       emitContraction(kernel);
     os << "}\n";
   }
@@ -399,232 +400,6 @@ public:
   // ---- schedules ----
 
   static std::string vectorType(DType t) { return t == DType::F32 ? "float4" : "int4"; }
-
-  /// `acc[0] = acc[0] op other` over the threads `tdsl_lane` in [0, `width`) of a row: xor
-  /// shuffles inside each warp, then (when the row spans several warps) the warps' results
-  /// through shared memory in warp order. Every thread of the row ends with the same value.
-  void emitCombine(const passes::GpuRowItem &item, const std::string &width) {
-    DType t = item.acc->dtype;
-    Expr accLoad = Load::make(item.acc, intImm(0));
-    std::string accText = emitExpr(accLoad).text;
-    Var other = makeVar("other", Type::scalar(t), VarKind::Let);
-    std::string o = bindVar(other);
-    std::string combined = emitExpr(Binary::make(item.op, accLoad, ref(other))).text;
-    line("for (int tdsl_o = 16; tdsl_o > 0; tdsl_o >>= 1) {");
-    line("  const " + cType(t) + " " + o + " = tdsl_shfl_xor(" + accText + ", tdsl_o);");
-    line("  " + accText + " = " + combined + ";");
-    line("}");
-    line("if (" + width + " > 32) {");
-    ++indent;
-    line("__shared__ " + cType(t) + " tdsl_red[32];");
-    line("__syncthreads();");
-    line("if ((tdsl_lane & 31) == 0) tdsl_red[tdsl_lane >> 5] = " + accText + ";");
-    line("__syncthreads();");
-    line(accText + " = tdsl_red[0];");
-    line("for (int tdsl_w = 1; tdsl_w < (" + width + " >> 5); ++tdsl_w) {");
-    line("  const " + cType(t) + " " + o + " = tdsl_red[tdsl_w];");
-    line("  " + accText + " = " + combined + ";");
-    line("}");
-    --indent;
-    line("}");
-  }
-
-  /// `for (q = first; q < count; q += step) body`, unrolled 8 ways to keep loads in flight.
-  void emitStrided(const passes::GpuRowItem &item, const std::string &first,
-                   const std::string &step) {
-    std::string q = bindVar(item.q);
-    indexVars.insert(item.q.get());
-    nonNegVars.insert(item.q.get());
-    line("#pragma unroll 8");
-    line("for (long long " + q + " = " + first + "; " + q + " < " +
-         paren(emitExpr(item.innerCount), PrecAdd) + "; " + q + " += " + step + ") {");
-    ++indent;
-    emitStmt(item.inner);
-    --indent;
-    line("}");
-  }
-
-  /// Row groups: `tdsl_L` threads per row (a warp for rows up to 1024 points, else the block),
-  /// each member's inner loop split over them, barriers between members.
-  void emitRows(const passes::GpuKernel &k) {
-    line("const long long tdsl_rows = " + emitExpr(k.rowCount).text + ";");
-    line("const int tdsl_L = " + paren(emitExpr(k.rowLength), PrecRel) +
-         " <= 1024 ? 32 : (int)blockDim.x;");
-    line("const int tdsl_lane = (int)threadIdx.x % tdsl_L;");
-    line("const long long tdsl_rpb = blockDim.x / tdsl_L;");
-    if (!k.rowBuffers.empty()) {
-      line("extern __shared__ __align__(16) unsigned char tdsl_smem[];");
-      // Intermediates in shared memory when they fit; copies of input rows too when all fit
-      // in the tighter bound (the launch gives the matching dynamic shared memory).
-      line("const long long tdsl_all_bytes = " + emitExpr(k.rowBytes).text + ";");
-      line("const long long tdsl_scratch_bytes = " + emitExpr(k.rowScratchBytes).text + ";");
-      line("const bool tdsl_copy_ok = tdsl_rpb * tdsl_all_bytes <= " + std::to_string(k.copyLimit) +
-           "LL;");
-      line("const bool tdsl_smem_ok = tdsl_copy_ok || tdsl_rpb * tdsl_scratch_bytes <= " +
-           std::to_string(k.sharedLimit) + "LL;");
-      line("const long long tdsl_row_bytes = tdsl_copy_ok ? tdsl_all_bytes : tdsl_scratch_bytes;");
-    }
-    if (k.registerSlots > 0) {
-      // A variant for each slot count S: rows of ((S - 1) * L, S * L] points.
-      std::string len = paren(emitExpr(k.rowLength), PrecRel);
-      for (int slots = k.registerSlots; slots >= passes::GpuKernel::kMinRegisterSlots; slots /= 2) {
-        line(std::string(slots == k.registerSlots ? "if (" : "} else if (") + len + " > " +
-             std::to_string(slots - 1) + " * tdsl_L && " + len + " <= " + std::to_string(slots) +
-             " * tdsl_L) {");
-        ++indent;
-        emitRegisterRows(k, slots);
-        --indent;
-      }
-      line("} else {");
-      ++indent;
-    }
-    std::string r = bindVar(k.row);
-    indexVars.insert(k.row.get());
-    nonNegVars.insert(k.row.get());
-    line("for (long long " + r + " = blockIdx.x * tdsl_rpb + threadIdx.x / tdsl_L; " + r +
-         " < tdsl_rows; " + r + " += gridDim.x * tdsl_rpb) {");
-    ++indent;
-    for (const auto &[var, value] : k.rowLets)
-      line(emitLet(var, value));
-    for (const Buffer &b : k.rowRegisters)
-      line(cType(b->dtype) + " " + bindBuffer(b) + "[1];");
-    if (!k.rowBuffers.empty()) {
-      // This row's slice of each row buffer: shared memory when it fits, else global memory.
-      line("unsigned char *tdsl_slice = tdsl_smem + (threadIdx.x / tdsl_L) * tdsl_row_bytes;");
-      std::string rowIndex = paren(emitExpr(k.rowIndex), PrecMul);
-      bool copies = false;
-      for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
-        std::string t = cType(rb.global->dtype);
-        std::string name = bindBuffer(rb.local);
-        line(t + " *" + name + " = " + (rb.copyIn ? "tdsl_copy_ok" : "tdsl_smem_ok") + " ? (" + t +
-             " *)(tdsl_slice + " + emitExpr(rb.offset).text + ") : (" + t + " *)(" +
-             bufferName(rb.global) + " + " + rowIndex + " * " +
-             paren(emitExpr(rb.length), PrecMul) + ");");
-        copies |= rb.copyIn;
-      }
-      if (copies) {
-        line("if (tdsl_copy_ok) {");
-        ++indent;
-        for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
-          if (!rb.copyIn)
-            continue;
-          std::string len = paren(emitExpr(rb.length), PrecMul);
-          line("#pragma unroll 8");
-          line("for (long long tdsl_q = tdsl_lane; tdsl_q < " + len + "; tdsl_q += tdsl_L)");
-          line("  " + bufferName(rb.local) + "[tdsl_q] = " + bufferName(rb.global) + "[" +
-               rowIndex + " * " + len + " + tdsl_q];");
-        }
-        line("if (tdsl_L > 32) __syncthreads(); else __syncwarp();");
-        --indent;
-        line("}");
-      }
-    }
-    for (size_t i = 0; i < k.items.size(); ++i) {
-      const passes::GpuRowItem &item = k.items[i];
-      line("{");
-      ++indent;
-      if (item.reduction) {
-        line(cType(item.acc->dtype) + " " + bindBuffer(item.acc) + "[1];");
-        emitStmt(item.pre);
-      }
-      emitStrided(item, "tdsl_lane", "tdsl_L");
-      if (item.reduction) {
-        emitCombine(item, "tdsl_L");
-        // Every thread of the row holds the combined value: all run the final store (same
-        // value, same place), so per-row values stay in registers.
-        emitStmt(item.post);
-      }
-      --indent;
-      line("}");
-      // What one member wrote to the row is visible to the row's threads in the next one.
-      line("if (tdsl_L > 32) __syncthreads(); else __syncwarp();");
-    }
-    --indent;
-    line("}");
-    if (k.registerSlots > 0) {
-      --indent;
-      line("}");
-    }
-  }
-
-  /// The Rows variant with the row buffers in registers, for rows of ((S - 1) * tdsl_L, S *
-  /// tdsl_L] points (S = `slots`): thread `tdsl_lane` owns the elements q = tdsl_lane + m *
-  /// tdsl_L, m < S, of every row buffer (a local array indexed by the fully unrolled m, so it
-  /// lives in registers); only the last slot can fall outside the row and needs a guard (a
-  /// guard on every slot keeps S predicates alive: softmax took 177 registers a thread instead
-  /// of 64). Every member maps q to threads the same way, so a thread only reads row elements
-  /// it wrote itself: no barriers between members (the reductions' exchange has its own).
-  void emitRegisterRows(const passes::GpuKernel &k, int slotCount) {
-    const std::string slots = std::to_string(slotCount);
-    const std::string guard = "tdsl_m < " + std::to_string(slotCount - 1) + " || ";
-    std::string r = bindVar(k.row);
-    indexVars.insert(k.row.get());
-    nonNegVars.insert(k.row.get());
-    line("for (long long " + r + " = blockIdx.x * tdsl_rpb + threadIdx.x / tdsl_L; " + r +
-         " < tdsl_rows; " + r + " += gridDim.x * tdsl_rpb) {");
-    ++indent;
-    for (const auto &[var, value] : k.rowLets)
-      line(emitLet(var, value));
-    for (const Buffer &b : k.rowRegisters)
-      line(cType(b->dtype) + " " + bindBuffer(b) + "[1];");
-    std::string rowIndex = paren(emitExpr(k.rowIndex), PrecMul);
-    std::set<const BufferNode *> locals;
-    for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
-      line(cType(rb.global->dtype) + " " + bindBuffer(rb.local) + "[" + slots + "];");
-      locals.insert(rb.local.get());
-    }
-    // The input rows, read once: all of a thread's loads are independent and in flight at once.
-    for (const passes::GpuRowBuffer &rb : k.rowBuffers) {
-      if (!rb.copyIn)
-        continue;
-      std::string len = paren(emitExpr(rb.length), PrecMul);
-      line("#pragma unroll");
-      line("for (int tdsl_m = 0; tdsl_m < " + slots + "; ++tdsl_m) {");
-      line("  const long long tdsl_q = tdsl_lane + (long long)tdsl_m * tdsl_L;");
-      line("  if (" + guard + "tdsl_q < " + len + ") " + bufferName(rb.local) +
-           "[tdsl_m] = " + bufferName(rb.global) + "[" + rowIndex + " * " + len + " + tdsl_q];");
-      line("}");
-    }
-    registerBuffers = locals;
-    for (const passes::GpuRowItem &item : k.items) {
-      line("{");
-      ++indent;
-      if (item.reduction) {
-        line(cType(item.acc->dtype) + " " + bindBuffer(item.acc) + "[1];");
-        emitStmt(item.pre);
-      }
-      bool usesRow = touches(item.inner, locals);
-      if (usesRow) {
-        std::string q = bindVar(item.q);
-        indexVars.insert(item.q.get());
-        nonNegVars.insert(item.q.get());
-        registerIndex = item.q.get();
-        line("#pragma unroll");
-        line("for (int tdsl_m = 0; tdsl_m < " + slots + "; ++tdsl_m) {");
-        ++indent;
-        line("const long long " + q + " = tdsl_lane + (long long)tdsl_m * tdsl_L;");
-        line("if (" + guard + q + " < " + paren(emitExpr(item.innerCount), PrecRel) + ") {");
-        ++indent;
-        emitStmt(item.inner);
-        --indent;
-        line("}");
-        --indent;
-        line("}");
-        registerIndex = nullptr;
-      } else {
-        emitStrided(item, "tdsl_lane", "tdsl_L");
-      }
-      if (item.reduction) {
-        emitCombine(item, "tdsl_L");
-        emitStmt(item.post);
-      }
-      --indent;
-      line("}");
-    }
-    registerBuffers.clear();
-    --indent;
-    line("}");
-  }
 
   /// A contraction's loop variables, bound (i, j and k, non-negative index variables), with
   /// its extents declared as tdsl_M, tdsl_N and tdsl_K.
@@ -1285,31 +1060,11 @@ private:
   std::set<const VarNode *> indexVars;
   std::set<const VarNode *> nonNegVars;
   std::unordered_map<const ExprNode *, bool> indexMemo;
-  /// While emitting a member of a register Rows variant: its row buffers (local arrays indexed
-  /// by the slot tdsl_m) and the member's element variable q (their only index).
-  std::set<const BufferNode *> registerBuffers;
-  const VarNode *registerIndex = nullptr;
   /// Arrays allocated on the stack (registers or local memory), as opposed to global memory.
   std::set<const BufferNode *> stackBuffers;
-
-  /// Whether `s` loads or stores one of `buffers`.
-  static bool touches(const Stmt &s, const std::set<const BufferNode *> &buffers) {
-    struct Finder : ir::IRVisitor {
-      const std::set<const BufferNode *> &buffers;
-      bool found = false;
-      explicit Finder(const std::set<const BufferNode *> &b) : buffers(b) {}
-      void visitLoad(const Load *n) override {
-        found |= buffers.count(n->buffer.get()) > 0;
-        ir::IRVisitor::visitLoad(n);
-      }
-      void visitStore(const Store *n) override {
-        found |= buffers.count(n->buffer.get()) > 0;
-        ir::IRVisitor::visitStore(n);
-      }
-    } finder(buffers);
-    finder.visit(s);
-    return finder.found;
-  }
+  /// The byte offsets of the kernel's dynamic shared arrays (ir::dynamicSharedLayout).
+  std::unordered_map<const BufferNode *, Expr> dynamicOffsets;
+  bool dynamicShared = false; // Whether the pool `tdsl_smem` is declared.
 
   void reset() {
     varNames.clear();
@@ -1319,6 +1074,8 @@ private:
     nonNegVars.clear();
     indexMemo.clear();
     stackBuffers.clear();
+    dynamicOffsets.clear();
+    dynamicShared = false;
   }
 
   void line(const std::string &text) { os << std::string(2 * indent, ' ') << text << "\n"; }
@@ -1361,17 +1118,6 @@ private:
     TDSL_CHECK(it != varNames.end()) << "unbound variable " << v->name << " in " << func.name;
     return it->second;
   }
-  /// The index text of an access: a register row buffer's element q is its slot tdsl_m.
-  std::string elementIndex(const Buffer &b, const Expr &index) {
-    if (registerBuffers.count(b.get())) {
-      const VarRef *v = as<VarRef>(index);
-      TDSL_CHECK(v && v->var.get() == registerIndex)
-          << "register row buffer " << b->name << " accessed away from the member's element";
-      return "tdsl_m";
-    }
-    return emitExpr(index).text;
-  }
-
   const std::string &bufferName(const Buffer &b) const {
     auto it = bufferNames.find(b.get());
     TDSL_CHECK(it != bufferNames.end()) << "unknown buffer " << b->name << " in " << func.name;
@@ -1582,7 +1328,7 @@ private:
     }
     case ExprKind::Load: {
       const Load *l = e->as<Load>();
-      CExpr load{bufferName(l->buffer) + "[" + elementIndex(l->buffer, l->index) + "]", PrecAtom};
+      CExpr load{bufferName(l->buffer) + "[" + emitExpr(l->index).text + "]", PrecAtom};
       if (!l->predicate)
         return load;
       // The predicate guards the memory access itself: a false lane touches no memory.
@@ -1847,7 +1593,7 @@ private:
       const Store *st = s->as<Store>();
       if (st->value->type.isVector())
         return emitVectorCopy(st);
-      std::string text = bufferName(st->buffer) + "[" + elementIndex(st->buffer, st->index) +
+      std::string text = bufferName(st->buffer) + "[" + emitExpr(st->index).text +
                          "] = " + emitExpr(st->value).text + ";";
       if (st->predicate)
         text = "if (" + emitExpr(st->predicate).text + ") " + text;
@@ -1861,6 +1607,18 @@ private:
       const Allocate *a = s->as<Allocate>();
       if (a->scope == MemoryScope::Heap)
         unsupported("heap allocation of '" + a->buffer->name + "' inside a kernel");
+      if (ir::isDynamicShared(a)) { // At its place in the launch's dynamic shared memory.
+        if (!dynamicShared) {
+          dynamicShared = true;
+          line("extern __shared__ __align__(16) unsigned char tdsl_smem[];");
+        }
+        std::string name = bindBuffer(a->buffer);
+        std::string type = cType(a->buffer->dtype);
+        line(type + " *" + name + " = (" + type + " *)(tdsl_smem + " +
+             emitExpr(dynamicOffsets.at(a->buffer.get())).text + ");");
+        emitStmt(a->body);
+        return;
+      }
       int64_t size = 1;
       for (const Expr &d : a->buffer->shape) {
         const IntImm *c = as<IntImm>(d);
@@ -1888,9 +1646,16 @@ private:
     case StmtKind::IfThenElse: {
       const IfThenElse *i = s->as<IfThenElse>();
       line("if (" + emitExpr(i->cond).text + ") {");
-      ++indent;
-      emitStmt(i->thenCase);
-      --indent;
+      for (;;) {
+        ++indent;
+        emitStmt(i->thenCase);
+        --indent;
+        const IfThenElse *next = i->elseCase ? i->elseCase->as<IfThenElse>() : nullptr;
+        if (!next)
+          break;
+        line("} else if (" + emitExpr(next->cond).text + ") {"); // A chain, not a staircase.
+        i = next;
+      }
       if (i->elseCase) {
         line("} else {");
         ++indent;

@@ -137,8 +137,10 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   Module m = module();
   std::string cuda = m.kernel("rowsum").dump(Stage::Cuda);
   EXPECT_TRUE(contains(cuda, "// rowsum_k0 (rows)")) << cuda;
-  EXPECT_TRUE(contains(cuda, "const int tdsl_L = C <= 1024 ? 32 : (int)blockDim.x;")) << cuda;
-  EXPECT_TRUE(contains(cuda, "tdsl_shfl_xor(s_acc[0LL], tdsl_o)")) << cuda;
+  EXPECT_TRUE(contains(cuda, "const long long row_threads = C <= 1024LL ? 32LL : 256LL;")) << cuda;
+  EXPECT_TRUE(contains(cuda, "s_acc[0LL] = s_acc[0LL] + tdsl_shfl_xor(s_acc[0LL], 16);")) << cuda;
+  // The warps of a long row combine through shared memory.
+  EXPECT_TRUE(contains(cuda, "if (row_threads > 32LL) {\n          __syncthreads();")) << cuda;
   EXPECT_FALSE(contains(cuda, "rowsum_k1")) << cuda;
   // A producer the CPU inlines into its reader is no kernel of its own on the GPU either.
   std::string wsum = m.kernel("wsum").dump(Stage::Cuda);
@@ -156,17 +158,25 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
     std::string text = m.kernel(name).dump(Stage::Cuda);
     EXPECT_TRUE(contains(text, std::string("// ") + name + "_k0 (rows)")) << text;
     EXPECT_FALSE(contains(text, std::string(name) + "_k1")) << text;
-    EXPECT_TRUE(contains(text, "if (tdsl_L > 32) __syncthreads(); else __syncwarp();")) << text;
+    EXPECT_TRUE(contains(text, "__syncthreads();\n          } else {\n            __syncwarp();"))
+        << text;
   }
   // The row is read from global memory once: past the register variant's bound, softmax keeps
   // its intermediate row and a copy of the input row in shared memory when they fit (else the
   // slices point into global memory).
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(softmax, "float *e_row_3 = tdsl_smem_ok ? (float *)(tdsl_slice + 0LL)"))
-      << softmax;
-  EXPECT_TRUE(contains(softmax, "x_row_3[tdsl_q] = x[i_3 * C + tdsl_q];")) << softmax;
+  EXPECT_TRUE(contains(softmax, "float *e_rows = (float *)(tdsl_smem + 0LL);")) << softmax;
+  EXPECT_TRUE(contains(softmax, "} else if (copies_fit) {")) << softmax;
+  EXPECT_TRUE(contains(softmax, "x_rows[row_slot * C + q_3] = x[i * C + q_3];")) << softmax;
   // The row's maximum stays in a register of every thread of the row.
-  EXPECT_TRUE(contains(softmax, "e_row_3[j_6] = expf(x_row_3[j_6] - e_max0_r_3[0LL]);")) << softmax;
+  EXPECT_TRUE(contains(softmax, "e_rows[row_slot * C + j_6] = expf(x_rows[row_slot * C + j_6] - "
+                                "e_max0_r[0LL]);"))
+      << softmax;
+  EXPECT_TRUE(contains(softmax, "} else if (scratch_fits) {")) << softmax;
+  // Without room for the copy, the intermediate row alone stays in shared memory.
+  EXPECT_TRUE(
+      contains(softmax, "e_rows[row_slot * C + j_8] = expf(x[i * C + j_8] - e_max0_r[0LL]);"))
+      << softmax;
   // Intermediates are not __restrict__ (written and read by one kernel); the per-row values
   // live in registers only, not in device memory.
   EXPECT_TRUE(contains(softmax, "float *__restrict__ y, float *e, long long R")) << softmax;
@@ -189,19 +199,24 @@ TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
   // time; other rows keep the shared-memory variant.
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
   // A variant for each slot count (32, 16, 8 a thread): only the last slot needs a guard.
-  EXPECT_TRUE(contains(softmax, "if (C > 31 * tdsl_L && C <= 32 * tdsl_L) {")) << softmax;
-  EXPECT_TRUE(contains(softmax, "} else if (C > 15 * tdsl_L && C <= 16 * tdsl_L) {")) << softmax;
-  EXPECT_TRUE(contains(softmax, "} else if (C > 7 * tdsl_L && C <= 8 * tdsl_L) {")) << softmax;
-  EXPECT_TRUE(contains(softmax, "float x_row[32];")) << softmax;
-  EXPECT_TRUE(
-      contains(softmax, "if (tdsl_m < 31 || tdsl_q < C) x_row[tdsl_m] = x[i * C + tdsl_q];"))
+  EXPECT_TRUE(contains(softmax, "if (C > row_threads * 31LL && C <= row_threads * 32LL) {"))
       << softmax;
-  EXPECT_TRUE(contains(softmax, "e_row[tdsl_m] = expf(x_row[tdsl_m] - e_max0_r[0LL]);")) << softmax;
-  EXPECT_TRUE(contains(softmax, "} else {")) << softmax;
+  EXPECT_TRUE(contains(softmax, "} else if (C > row_threads * 15LL && C <= row_threads * 16LL) {"))
+      << softmax;
+  EXPECT_TRUE(contains(softmax, "} else if (C > row_threads * 7LL && C <= row_threads * 8LL) {"))
+      << softmax;
+  EXPECT_TRUE(contains(softmax, "float x_reg[32];")) << softmax;
+  EXPECT_TRUE(contains(softmax, "const long long q = lane + m * row_threads;\n"
+                                "            if (m < 31LL || q < C) {\n"
+                                "              x_reg[m] = x[i * C + q];"))
+      << softmax;
+  EXPECT_TRUE(contains(softmax, "e_reg[m_2] = expf(x_reg[m_2] - e_max0_r[0LL]);")) << softmax;
+  // No shared memory while the rows are in registers.
+  EXPECT_TRUE(contains(softmax, "const bool copies_fit = !register_rows && ")) << softmax;
   std::string layernorm = m.kernel("layernorm").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(layernorm, "float x_row[32];")) << layernorm;
+  EXPECT_TRUE(contains(layernorm, "float x_reg[32];")) << layernorm;
   // Row sums read each input element once anyway: no row buffer, no register variant.
-  EXPECT_FALSE(contains(m.kernel("rowsum").dump(Stage::Cuda), "tdsl_m = 0")) << "rowsum";
+  EXPECT_FALSE(contains(m.kernel("rowsum").dump(Stage::Cuda), "register_rows")) << "rowsum";
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
   // The slots are registers: fully unrolled, nothing in local memory.

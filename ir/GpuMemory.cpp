@@ -1,0 +1,62 @@
+#include "ir/GpuMemory.h"
+
+#include "ir/IRVisitor.h"
+
+namespace tdsl::ir {
+
+namespace {
+
+Expr elements(const Buffer &b) {
+  Expr n;
+  for (const Expr &d : b->shape)
+    n = n ? mul(n, d) : d;
+  return n ? n : intImm(1);
+}
+
+/// `a + b`, without the `0 +` of the first buffer.
+Expr plus(const Expr &a, const Expr &b) {
+  const IntImm *zero = as<IntImm>(a);
+  return zero && zero->value == 0 ? b : add(a, b);
+}
+
+/// `bytes` rounded up to a multiple of 16, so that the next buffer starts 16-byte aligned.
+Expr roundUp16(const Expr &bytes) {
+  return mul(Binary::make(BinaryOp::FloorDiv, add(bytes, intImm(15)), intImm(16)), intImm(16));
+}
+
+} // namespace
+
+bool isDynamicShared(const Allocate *a) {
+  if (a->scope != MemoryScope::Shared)
+    return false;
+  for (const Expr &d : a->buffer->shape)
+    if (!as<IntImm>(d))
+      return true;
+  return false;
+}
+
+std::vector<std::pair<Buffer, Expr>> dynamicSharedLayout(const Stmt &nest) {
+  struct Finder : IRVisitor {
+    std::vector<std::pair<Buffer, Expr>> layout;
+    Expr end = intImm(0);
+    void visitAllocate(const Allocate *n) override {
+      if (isDynamicShared(n)) {
+        layout.push_back({n->buffer, end});
+        end = plus(end, roundUp16(mul(elements(n->buffer), intImm(byteSize(n->buffer->dtype)))));
+      }
+      IRVisitor::visitAllocate(n);
+    }
+  } finder;
+  finder.visit(nest);
+  return finder.layout;
+}
+
+Expr dynamicSharedBytes(const Stmt &nest) {
+  std::vector<std::pair<Buffer, Expr>> layout = dynamicSharedLayout(nest);
+  if (layout.empty())
+    return intImm(0);
+  const auto &[last, offset] = layout.back();
+  return plus(offset, roundUp16(mul(elements(last), intImm(byteSize(last->dtype)))));
+}
+
+} // namespace tdsl::ir
