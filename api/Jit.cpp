@@ -8,6 +8,7 @@
 #include "api/Inspect.h"
 #include "api/KernelCache.h"
 #include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/CudaEmulator.h"
 #include "codegen/cuda/CudaLaunch.h"
 #include "frontend/Frontend.h"
 #include "ir/IRPrinter.h"
@@ -145,6 +146,18 @@ struct KernelState {
                                                 kernel.name + " at " + kernel.span.str());
     });
     return *cuda;
+  }
+  /// Where no GPU is present and TDSL_CUDA_EMULATE=1 asks for it: the same program on the CPU.
+  std::once_flag emulatedOnce;
+  std::unique_ptr<codegen::EmulatedCudaKernel> emulated;
+  const codegen::EmulatedCudaKernel &emulatedKernel() {
+    std::call_once(emulatedOnce, [&] {
+      const CudaProgram &program = cudaProgram();
+      emulated = std::make_unique<codegen::EmulatedCudaKernel>(
+          plainLoops(), program.kernels, program.heap, program.source,
+          kernel.name + " at " + kernel.span.str());
+    });
+    return *emulated;
   }
 
   std::once_flag scheduleOnce;
@@ -364,8 +377,11 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
                              ", got " + outputs[i].typeString());
     buffers.push_back(outputs[i].data());
   }
-  if (state.target.kind == Target::Kind::Cuda) // Separate device buffers: in-place is fine.
+  if (state.target.kind == Target::Kind::Cuda) { // Separate device buffers: in-place is fine.
+    if (!runtime::cuda::status().available && codegen::cudaEmulationRequested())
+      return state.emulatedKernel().run(inputs, outputs, symbols.data());
     return codegen::runOnHostTensors(state.cudaKernel(), inputs, outputs, symbols.data());
+  }
   // Compiled code assumes its outputs overlap nothing (noalias): an in-place call computes into
   // fresh tensors and copies.
   if (detail::outputsOverlap(inputs, outputs)) {

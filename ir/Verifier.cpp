@@ -549,7 +549,9 @@ private:
                "let " + l->var->name + " of type " + l->var->type.str() + " bound to " +
                    l->value->type.str(),
                s);
+      letValue = l->value.get();
       checkIn(l->value, s);
+      letValue = nullptr;
       bind(l->var, s);
       check(l->body);
       scope.erase(l->var.get());
@@ -616,6 +618,9 @@ private:
       return check(e->as<Shuffle>()->b);
     case ExprKind::WarpShuffle:
       require(inGpuThread, "warp shuffle outside a gpu_thread loop", e);
+      // Every lane of the warp must run it: inside an expression, `a || shuffle(b)` or a select
+      // could skip it on some lanes.
+      require(e.get() == letValue, "warp shuffle that is not a let's whole value", e);
       return check(e->as<WarpShuffle>()->value);
     case ExprKind::BufferAligned: {
       const Buffer &b = e->as<BufferAligned>()->buffer;
@@ -646,6 +651,7 @@ private:
   std::unordered_set<const VarNode *> scope;
   std::unordered_set<const BufferNode *> visible;
   bool inGpuBlock = false, inGpuThread = false;
+  const ExprNode *letValue = nullptr; // The value of the let being checked.
 };
 
 } // namespace

@@ -616,9 +616,13 @@ Buffer warpResults(DType dtype) {
 Stmt combineInWarp(const Buffer &acc, BinaryOp op) {
   Expr value = Load::make(acc, intImm(0));
   std::vector<Stmt> steps;
-  for (int mask = 16; mask > 0; mask /= 2)
+  // Each shuffle is a let of its own: every lane must run it, which `a || shuffle(a)` would not.
+  for (int mask = 16; mask > 0; mask /= 2) {
+    Var other = makeVar("other", value->type, VarKind::Let);
     steps.push_back(
-        Store::make(acc, intImm(0), Binary::make(op, value, WarpShuffle::make(value, mask))));
+        LetStmt::make(other, WarpShuffle::make(value, mask),
+                      Store::make(acc, intImm(0), Binary::make(op, value, ref(other)))));
+  }
   return Block::make(steps);
 }
 

@@ -1136,8 +1136,11 @@ private:
     if (it != indexMemo.end())
       return it->second;
     bool result = false;
-    if (as<IntImm>(e)) {
-      result = true;
+    if (const IntImm *c = as<IntImm>(e)) {
+      // Index arithmetic is printed with C's signed operators, whose overflow the compiler may
+      // assume away: a constant as large as 2^32 (a subscript like 2^63 - 1) could overflow,
+      // so its arithmetic wraps explicitly instead.
+      result = c->value > -(int64_t(1) << 32) && c->value < (int64_t(1) << 32);
     } else if (const VarRef *v = as<VarRef>(e)) {
       result = indexVars.count(v->var.get()) > 0;
     } else if (const Binary *b = as<Binary>(e)) {

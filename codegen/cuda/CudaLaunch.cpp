@@ -12,6 +12,55 @@ namespace tdsl::codegen {
 
 namespace cu = runtime::cuda;
 
+namespace {
+
+/// The symbols' values followed by the kernel's lets, in order.
+void bindLets(const ir::LoweredFunc &func, const passes::GpuKernel &kernel, const int64_t *symbols,
+              std::vector<ir::Var> &vars, std::vector<int64_t> &values) {
+  vars = func.symbols;
+  values.assign(symbols, symbols + func.symbols.size());
+  for (const auto &[var, value] : kernel.lets) {
+    values.push_back(ir::evalInt(value, vars, values));
+    vars.push_back(var);
+  }
+}
+
+} // namespace
+
+LaunchShape launchShape(const ir::LoweredFunc &func, const passes::GpuKernel &kernel,
+                        const int64_t *symbols) {
+  std::vector<ir::Var> vars;
+  std::vector<int64_t> values;
+  bindLets(func, kernel, symbols, vars, values);
+  LaunchShape shape;
+  shape.blocks = ir::evalInt(kernel.blocks, vars, values);
+  shape.threads = ir::evalInt(kernel.threads, vars, values);
+  if (kernel.sharedBytes)
+    shape.sharedBytes = ir::evalInt(kernel.sharedBytes, vars, values);
+  return shape;
+}
+
+std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
+                              const std::vector<passes::GpuKernel> &kernels,
+                              const std::vector<ir::Buffer> &heap, const int64_t *symbols) {
+  std::vector<size_t> bytes;
+  for (const ir::Buffer &b : heap) {
+    // Its shape may use the lets of the first kernel that allocates it.
+    std::vector<ir::Var> vars = func.symbols;
+    std::vector<int64_t> values(symbols, symbols + func.symbols.size());
+    for (const passes::GpuKernel &k : kernels)
+      if (std::find(k.allocations.begin(), k.allocations.end(), b) != k.allocations.end()) {
+        bindLets(func, k, symbols, vars, values);
+        break;
+      }
+    size_t n = byteSize(b->dtype);
+    for (const ir::Expr &d : b->shape)
+      n *= static_cast<size_t>(std::max<int64_t>(0, ir::evalInt(d, vars, values)));
+    bytes.push_back(n);
+  }
+  return bytes;
+}
+
 CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKernel> kernels,
                        std::vector<ir::Buffer> heap, const std::string &cubin, std::string location)
     : mapped_(func), kernels_(std::move(kernels)), heap_(std::move(heap)),
@@ -57,36 +106,19 @@ size_t CudaKernel::workspaceBytes() const {
 
 void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) const {
   std::lock_guard<std::mutex> lock(workspaceMutex_);
-  // Sizes of the heap intermediates for these symbols.
-  if (!heap_.empty()) {
-    std::vector<int64_t> values(symbols, symbols + mapped_.symbols.size());
-    for (size_t h = 0; h < heap_.size(); ++h) {
-      std::vector<ir::Var> vars = mapped_.symbols;
-      std::vector<int64_t> vals = values;
-      for (const passes::GpuKernel &k : kernels_)
-        if (std::find(k.allocations.begin(), k.allocations.end(), heap_[h]) !=
-            k.allocations.end()) {
-          for (const auto &[var, value] : k.lets) {
-            vals.push_back(ir::evalInt(value, vars, vals));
-            vars.push_back(var);
-          }
-          break;
-        }
-      size_t bytes = byteSize(heap_[h]->dtype);
-      for (const ir::Expr &d : heap_[h]->shape)
-        bytes *= static_cast<size_t>(std::max<int64_t>(0, ir::evalInt(d, vars, vals)));
-      if (bytes > workspaceBytes_[h]) {
-        if (workspace_[h]) {
-          cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
-          cu::release(workspace_[h]);
-          workspace_[h] = 0;
-          workspaceBytes_[h] = 0;
-        }
-        workspace_[h] = cu::allocate(bytes, "intermediate '" + heap_[h]->name + "' of kernel " +
-                                                mapped_.name + " (" + location_ + ")");
-        workspaceBytes_[h] = bytes;
-      }
+  std::vector<size_t> bytes = heapBytes(mapped_, kernels_, heap_, symbols);
+  for (size_t h = 0; h < heap_.size(); ++h) {
+    if (bytes[h] <= workspaceBytes_[h])
+      continue;
+    if (workspace_[h]) {
+      cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
+      cu::release(workspace_[h]);
+      workspace_[h] = 0;
+      workspaceBytes_[h] = 0;
     }
+    workspace_[h] = cu::allocate(bytes[h], "intermediate '" + heap_[h]->name + "' of kernel " +
+                                               mapped_.name + " (" + location_ + ")");
+    workspaceBytes_[h] = bytes[h];
   }
 
   size_t numParams = mapped_.params.size(), numSymbols = mapped_.symbols.size();
@@ -101,23 +133,14 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) co
     args.push_back(&s);
 
   for (size_t i = 0; i < kernels_.size(); ++i) {
-    const passes::GpuKernel &k = kernels_[i];
-    std::vector<ir::Var> vars = mapped_.symbols;
-    std::vector<int64_t> values = symbolCopy;
-    for (const auto &[var, value] : k.lets) {
-      values.push_back(ir::evalInt(value, vars, values));
-      vars.push_back(var);
-    }
-    int64_t blocks = ir::evalInt(k.blocks, vars, values);
-    int64_t threads = ir::evalInt(k.threads, vars, values);
-    if (blocks <= 0 || threads <= 0)
+    LaunchShape shape = launchShape(mapped_, kernels_[i], symbols);
+    if (shape.blocks <= 0 || shape.threads <= 0)
       continue;
     cu::LaunchConfig config;
-    config.grid = static_cast<unsigned>(std::min<int64_t>({blocks, maxGrid_, INT_MAX}));
-    config.block = static_cast<unsigned>(threads);
-    if (k.sharedBytes)
-      config.sharedBytes = static_cast<unsigned>(ir::evalInt(k.sharedBytes, vars, values));
-    cu::launch(functions_[i], config, args.data(), k.name, location_);
+    config.grid = static_cast<unsigned>(std::min<int64_t>({shape.blocks, maxGrid_, INT_MAX}));
+    config.block = static_cast<unsigned>(shape.threads);
+    config.sharedBytes = static_cast<unsigned>(shape.sharedBytes);
+    cu::launch(functions_[i], config, args.data(), kernels_[i].name, location_);
   }
 }
 

@@ -59,6 +59,19 @@ public:
   CudaKernel &operator=(const CudaKernel &) = delete;
 };
 
+/// The launch of one GPU kernel for these symbol values: its blocks (the grid may stop short:
+/// every kernel strides over its blocks), threads a block and dynamic shared bytes.
+struct LaunchShape {
+  int64_t blocks = 0, threads = 0, sharedBytes = 0;
+};
+LaunchShape launchShape(const ir::LoweredFunc &func, const passes::GpuKernel &kernel,
+                        const int64_t *symbols);
+
+/// The bytes of each heap intermediate (`heap`, in order) for these symbol values.
+std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
+                              const std::vector<passes::GpuKernel> &kernels,
+                              const std::vector<ir::Buffer> &heap, const int64_t *symbols);
+
 /// One call on host tensors: copies the inputs to fresh device buffers, launches, waits, and
 /// copies the outputs back. Shapes and dtypes were checked by the caller; `symbols` are bound.
 void runOnHostTensors(const CudaKernel &kernel, const std::vector<Tensor> &inputs,

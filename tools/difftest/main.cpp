@@ -13,14 +13,16 @@
 // as "EXCUSED file kernel output (why)" and is no problem: f32 arithmetic, not the compiler.
 //
 // --target cuda runs every kernel on the GPU. Without a GPU (CI) it compiles each kernel's CUDA
-// to PTX with NVRTC instead, so that code generation is still checked everywhere, and says once,
-// on a line "NOTE launches skipped: ...", that nothing ran and why. --checks=bounds checks CPU
+// to PTX with NVRTC instead, so that code generation is still checked everywhere, and runs it on
+// the CPU's model of the GPU when TDSL_CUDA_EMULATE=1 (codegen/cuda/CudaEmulator.h); a line
+// "NOTE no GPU ..." says once which of the two it did. --checks=bounds checks CPU
 // code only, so it goes with --target cpu alone.
 //
 // Exit status: 0 all good, 1 a mismatch or error, 2 only invalid programs, 3 a usage error,
 // 77 --target cuda where NVRTC cannot be loaded (nothing was checked; "SKIP" says why).
 #include "api/Numerics.h"
 #include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/CudaEmulator.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
 
@@ -149,7 +151,9 @@ void compileToPtx(const std::string &path, const Kernel &kernel, Counts &counts)
   }
 }
 
-void testFile(const std::string &path, const Jit &jit, bool launch, Counts &counts, bool quiet) {
+/// `launch`: run each kernel (on the GPU, or its model); `ptx`: compile each one's CUDA to PTX.
+void testFile(const std::string &path, const Jit &jit, bool launch, bool ptx, Counts &counts,
+              bool quiet) {
   ++counts.programs;
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;
@@ -167,10 +171,12 @@ void testFile(const std::string &path, const Jit &jit, bool launch, Counts &coun
   std::mt19937 rng(12345);
   for (const std::string &name : module.kernelNames()) {
     ++counts.kernels;
-    if (launch)
-      runAndCompare(path, module.kernel(name), rng, counts);
-    else
-      compileToPtx(path, module.kernel(name), counts);
+    Kernel kernel = module.kernel(name);
+    if (ptx)
+      compileToPtx(path, kernel, counts);
+    // The emulation cannot run tensor-core instructions: those kernels are checked as PTX.
+    if (launch && (ptx ? codegen::emulationCanRun(kernel.dump(Stage::Cuda)) : true))
+      runAndCompare(path, kernel, rng, counts);
   }
   if (!quiet)
     std::cout << "ok " << path << std::endl;
@@ -211,17 +217,21 @@ int main(int argc, char **argv) {
   if (cuda && boundsChecks)
     return usageError("--checks=bounds checks CPU code; it cannot go with --target cuda");
   // The GPU runs what NVRTC compiles, and without a GPU NVRTC is all there is to check.
-  bool launch = !cuda;
+  bool launch = !cuda, ptx = false;
   if (cuda) {
     if (codegen::NvrtcStatus nvrtc = codegen::nvrtcStatus(); !nvrtc.available) {
       std::cout << "SKIP --target cuda needs NVRTC: " << nvrtc.reason << std::endl;
       return 77;
     }
     const runtime::cuda::Status &gpu = runtime::cuda::status();
-    launch = gpu.available;
-    if (!launch)
-      std::cout << "NOTE launches skipped: no GPU (" << gpu.reason
-                << "); each kernel's CUDA compiled to PTX only" << std::endl;
+    launch = gpu.available || codegen::cudaEmulationRequested();
+    ptx = !gpu.available;
+    if (!gpu.available)
+      std::cout << "NOTE no GPU (" << gpu.reason << "): "
+                << (launch ? "each kernel runs on the CPU's model of the GPU (TDSL_CUDA_EMULATE=1) "
+                             "and its CUDA is compiled to PTX"
+                           : "launches skipped; each kernel's CUDA compiled to PTX only")
+                << std::endl;
   }
   JitOptions options;
   options.target = cuda ? Target::cuda() : Target::cpu();
@@ -230,7 +240,7 @@ int main(int argc, char **argv) {
   Jit jit(options);
   Counts counts;
   for (const std::string &file : files)
-    testFile(file, jit, launch, counts, quiet);
+    testFile(file, jit, launch, ptx, counts, quiet);
   std::cout << "programs " << counts.programs << " invalid " << counts.invalid << " kernels "
             << counts.kernels << " runs " << counts.runs << " problems " << counts.problems
             << " excused " << counts.excused << std::endl;

@@ -5,6 +5,7 @@
 #include "api/KernelCache.h"
 #include "api/Numerics.h"
 #include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/CudaEmulator.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/ApiTestSupport.h"
@@ -24,6 +25,8 @@ using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
 
 bool haveGpu() { return runtime::cuda::status().available; }
+/// Host tensors run on the GPU, or without one on the CPU's model of it (TDSL_CUDA_EMULATE=1).
+bool canLaunch() { return haveGpu() || codegen::cudaEmulationRequested(); }
 
 class GpuSuite : public testing::TestWithParam<fs::path> {};
 
@@ -38,7 +41,7 @@ TEST_P(GpuSuite, EveryKernelCompilesToPtx) {
 }
 
 TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
-  if (!haveGpu())
+  if (!canLaunch())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
   Module module = Jit(Target::cuda()).compileFile(GetParam().string());
   std::mt19937 rng(1234);
@@ -60,7 +63,20 @@ TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
       module, rng, sizes, 5, 1,
       [](const Kernel &kernel, const std::string &name, const std::vector<Tensor> &inputs) {
         std::vector<Tensor> actual = kernel(inputs);
-        expectMatchesInterpreter(kernel, name, inputs, actual);
+        if (!haveGpu()) {
+          // The emulation's host compiler contracts fewer multiply-adds into FMAs than NVRTC:
+          // an output that f32 arithmetic step by step reproduces is no schedule's fault.
+          std::vector<Tensor> reference = kernel.interpret(inputs);
+          for (size_t o = 0; o < actual.size(); ++o) {
+            if (!withinTolerance(actual[o], reference[o])) {
+              EXPECT_EQ(excuseForMismatch(kernel, inputs, actual[o], reference, o), "f32 rounding")
+                  << name << " output " << kernel.outputNames()[o] << ": "
+                  << describe(runtime::compare(actual[o], reference[o]), actual[o].shape());
+            }
+          }
+        } else {
+          expectMatchesInterpreter(kernel, name, inputs, actual);
+        }
         if (HasFatalFailure())
           return;
         // Bit-identical run to run.

@@ -217,8 +217,10 @@ struct GpuFunc : Func {
 TEST(Verifier, AcceptsAGpuKernelWithBarriersShuffleAndSharedMemory) {
   GpuFunc f;
   Expr x = Load::make(f.x, vr(f.block));
+  Var other = makeVar("other", Type::scalar(DType::F32), VarKind::Let);
   Stmt body = Block::make(
-      {Store::make(f.shared, vr(f.thread), bin(BinaryOp::Add, x, WarpShuffle::make(x, 16))),
+      {LetStmt::make(other, WarpShuffle::make(x, 16),
+                     Store::make(f.shared, vr(f.thread), bin(BinaryOp::Add, x, vr(other)))),
        Barrier::make(BarrierScope::Block),
        IfThenElse::make(BufferAligned::make(f.y, 16),
                         Store::make(f.y, vr(f.block), Load::make(f.shared, imm(0))))});
@@ -236,11 +238,25 @@ TEST(Verifier, RejectsGpuNodesOutsideTheBlocksThreads) {
   Stmt barrier = For::make(f.i, vr(f.n), ForKind::Serial, Barrier::make(BarrierScope::Block));
   EXPECT_REJECTED(verify(f.with(barrier)), "barrier outside a gpu_thread loop");
   Expr x = Load::make(f.x, vr(f.i));
-  Stmt shuffle =
-      For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.y, vr(f.i), WarpShuffle::make(x, 1)));
+  Var other = makeVar("other", Type::scalar(DType::F32), VarKind::Let);
+  Stmt shuffle = For::make(
+      f.i, vr(f.n), ForKind::Serial,
+      LetStmt::make(other, WarpShuffle::make(x, 1), Store::make(f.y, vr(f.i), vr(other))));
   EXPECT_REJECTED(verify(f.with(shuffle)), "warp shuffle outside a gpu_thread loop");
   Stmt threads = For::make(f.i, imm(32), ForKind::GpuThread, Store::make(f.y, vr(f.i), x));
   EXPECT_REJECTED(verify(f.with(threads)), "gpu_thread loop outside a gpu_block loop");
+}
+
+TEST(Verifier, RejectsAShuffleSomeLanesMightSkip) {
+  // `a || shuffle(a)` runs the shuffle only on lanes where a is false: the lanes that skip it
+  // leave the others waiting for their values (the emulation found a bool reduction doing so).
+  GpuFunc f;
+  Buffer flags = makeBuffer("flags", DType::Bool, {imm(32)}, BufferRole::Intermediate);
+  Expr a = Load::make(flags, vr(f.thread));
+  Stmt body = Allocate::make(
+      flags, MemoryScope::Stack,
+      Store::make(flags, vr(f.thread), bin(BinaryOp::Or, a, WarpShuffle::make(a, 1))));
+  EXPECT_REJECTED(verify(f.kernel(body)), "warp shuffle that is not a let's whole value");
 }
 
 TEST(Verifier, RejectsABlockOfThreadsItCannotLaunch) {
