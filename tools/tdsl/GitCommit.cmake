@@ -7,9 +7,11 @@ execute_process(COMMAND git -C "${SOURCE_DIR}" rev-parse --short=12 HEAD
 if(failed OR commit STREQUAL "")
   set(commit "unknown (not built from a git checkout)")
 else()
-  execute_process(COMMAND git -C "${SOURCE_DIR}" diff-index --quiet HEAD --
-                  RESULT_VARIABLE dirty ERROR_QUIET)
-  if(dirty)
+  # `git status` compares contents where timestamps changed (diff-index would call a touched
+  # but unchanged file dirty).
+  execute_process(COMMAND git -C "${SOURCE_DIR}" status --porcelain --untracked-files=no
+                  OUTPUT_VARIABLE changes ERROR_QUIET)
+  if(NOT changes STREQUAL "")
     string(APPEND commit "-dirty")
   endif()
 endif()
