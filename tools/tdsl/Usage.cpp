@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <regex>
+#include <sstream>
 
 namespace tdsl::tool {
 
@@ -111,6 +113,24 @@ UsageError missingArgument(const CLI::ParseError &error, CLI::App *command) {
                     "see '" + path + " --help'");
 }
 
+UsageError badValue(const CLI::ParseError &error, CLI::App *command) {
+  const std::string help = "see '" + commandPath(command) + " --help'";
+  // CLI::IsMember's "--target: gpu not in {cpu,cuda}": the choices in words, and the nearest.
+  static const std::regex notAChoice(R"(^(\S+): (.*) not in \{(.*)\}$)");
+  std::smatch match;
+  const std::string message = error.what();
+  if (!std::regex_match(message, match, notAChoice))
+    return UsageError(ErrorCode::BadFlag, message, help);
+  std::vector<std::string> choices;
+  std::stringstream list(match[3].str());
+  for (std::string choice; std::getline(list, choice, ',');)
+    choices.push_back(choice);
+  return UsageError(ErrorCode::BadFlag,
+                    match[1].str() + " " + match[2].str() + ": the choices are " +
+                        listWords(choices),
+                    didYouMean(match[2].str(), choices, help));
+}
+
 } // namespace
 
 std::string didYouMean(const std::string &word, const std::vector<std::string> &candidates,
@@ -135,7 +155,7 @@ UsageError translateParseError(const CLI::ParseError &error, CLI::App &app) {
   if (dynamic_cast<const CLI::RequiredError *>(&error) ||
       dynamic_cast<const CLI::ArgumentMismatch *>(&error))
     return missingArgument(error, command);
-  return UsageError(ErrorCode::BadFlag, error.what(), "see '" + commandPath(command) + " --help'");
+  return badValue(error, command);
 }
 
 } // namespace tdsl::tool
