@@ -38,28 +38,27 @@ std::string quote(const std::string &text) {
   return out + "'";
 }
 
-/// The case patterns that step into a subcommand: "cache:why" moves from "cache" to "cache why".
-std::string stepPatterns(const std::vector<Command> &commands) {
+/// The loop, in either shell, that walks the words before the cursor (`words[first]` up to
+/// `words[end - 1]`) down the command tree into `cmdpath`: "cache why" after `tdsl cache why`.
+std::string walkCommands(const std::vector<Command> &commands, const std::string &words,
+                         const std::string &first, const std::string &end) {
   std::string patterns;
   for (const Command &command : commands)
     for (const auto &[name, description] : command.subcommands)
       patterns += (patterns.empty() ? "" : "|") + quote(command.path + ":" + name);
-  return patterns;
+  return "  for ((i = " + first + "; i < " + end + "; i++)); do\n" + "    case \"$cmdpath:${" +
+         words + "[i]}\" in\n" + "      " + patterns + ")\n" +
+         "        cmdpath=\"${cmdpath:+$cmdpath }${" + words + "[i]}\" ;;\n" +
+         "    esac\n"
+         "  done\n";
 }
 
 std::string bashScript(const std::vector<Command> &commands) {
   std::string script = "# bash completion for tdsl (`tdsl completion bash`): source it, e.g.\n"
                        "#   source <(tdsl completion bash)\n"
                        "_tdsl() {\n"
-                       "  local cur=${COMP_WORDS[COMP_CWORD]} cmdpath=\"\" i words=\"\"\n"
-                       "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
-                       "    case \"$cmdpath:${COMP_WORDS[i]}\" in\n"
-                       "      " +
-                       stepPatterns(commands) +
-                       ")\n"
-                       "        cmdpath=\"${cmdpath:+$cmdpath }${COMP_WORDS[i]}\" ;;\n"
-                       "    esac\n"
-                       "  done\n"
+                       "  local cur=${COMP_WORDS[COMP_CWORD]} cmdpath=\"\" i words=\"\"\n" +
+                       walkCommands(commands, "COMP_WORDS", "1", "COMP_CWORD") +
                        "  case \"$cmdpath\" in\n";
   for (const Command &command : commands) {
     std::string flags, subcommands;
@@ -84,16 +83,8 @@ std::string zshScript(const std::vector<Command> &commands) {
                        "# folder of $fpath, or source it after compinit.\n"
                        "_tdsl() {\n"
                        "  local cmdpath=\"\" i\n"
-                       "  local -a choices\n"
-                       "  for ((i = 2; i < CURRENT; i++)); do\n"
-                       "    case \"$cmdpath:${words[i]}\" in\n"
-                       "      " +
-                       stepPatterns(commands) +
-                       ")\n"
-                       "        cmdpath=\"${cmdpath:+$cmdpath }${words[i]}\" ;;\n"
-                       "    esac\n"
-                       "  done\n"
-                       "  case \"$cmdpath\" in\n";
+                       "  local -a choices\n" +
+                       walkCommands(commands, "words", "2", "CURRENT") + "  case \"$cmdpath\" in\n";
   auto entries = [](const std::vector<std::pair<std::string, std::string>> &items) {
     std::string out;
     for (const auto &[name, description] : items)
