@@ -50,21 +50,6 @@ Kernel selectKernel(const Module &module, const std::string &requested, const st
                                            "); choose one with --kernel");
 }
 
-/// Each --shape must name a shape symbol of the kernel (E089).
-void checkShapeSymbols(const Kernel &kernel, const std::map<std::string, int64_t> &shapes) {
-  std::vector<std::string> symbols = kernel.symbolNames();
-  for (const auto &[name, size] : shapes) {
-    if (std::find(symbols.begin(), symbols.end(), name) != symbols.end())
-      continue;
-    std::string known = symbols.empty() ? "it has none: every dim of its inputs is a number"
-                                        : "its shape symbols are " + listWords(symbols);
-    throw UsageError(ErrorCode::UnknownShapeSymbol,
-                     "--shape " + name + "=" + std::to_string(size) + ": kernel " + kernel.name() +
-                         " has no shape symbol " + name,
-                     didYouMean(name, symbols, known));
-  }
-}
-
 /// Every input needs data: a file, a number or `random`, or --random for those left out (E087).
 void checkEveryInputGiven(const Kernel &kernel, const std::map<std::string, std::string> &given,
                           bool random) {
@@ -207,6 +192,29 @@ Tensor numberInput(const std::string &name, const std::string &text, double valu
 
 } // namespace
 
+void checkShapeSymbols(const std::vector<Kernel> &kernels,
+                       const std::map<std::string, int64_t> &shapes) {
+  std::vector<std::string> symbols, names;
+  for (const Kernel &kernel : kernels) {
+    names.push_back(kernel.name());
+    for (const std::string &symbol : kernel.symbolNames())
+      if (std::find(symbols.begin(), symbols.end(), symbol) == symbols.end())
+        symbols.push_back(symbol);
+  }
+  for (const auto &[name, size] : shapes) {
+    if (std::find(symbols.begin(), symbols.end(), name) != symbols.end())
+      continue;
+    std::string whose = names.size() == 1 ? "its" : "their";
+    std::string known = symbols.empty() ? "every dim of " + whose + " inputs is a number"
+                                        : whose + " shape symbols are " + listWords(symbols);
+    throw UsageError(ErrorCode::UnknownShapeSymbol,
+                     "--shape " + name + "=" + std::to_string(size) + ": kernel" +
+                         (names.size() == 1 ? " " : "s ") + listWords(names) +
+                         (names.size() == 1 ? " has" : " have") + " no shape symbol " + name,
+                     didYouMean(name, symbols, known));
+  }
+}
+
 std::map<std::string, int64_t> parseShapes(const std::vector<std::string> &specs) {
   std::map<std::string, int64_t> shapes;
   for (const std::string &spec : specs) {
@@ -267,7 +275,7 @@ int runCommand(const RunOptions &opts) {
   Module module = jit.compileFile(opts.file);
   Kernel kernel = selectKernel(module, opts.kernel, opts.file);
   std::map<std::string, int64_t> shapes = parseShapes(opts.shapes);
-  checkShapeSymbols(kernel, shapes);
+  checkShapeSymbols({kernel}, shapes);
 
   std::vector<std::string> inputNames = kernel.inputNames();
   std::map<std::string, std::string> given;

@@ -14,6 +14,10 @@ namespace CLI {
 class App;
 }
 
+namespace tdsl {
+class Kernel;
+}
+
 namespace tdsl::tool {
 
 struct RunOptions {
@@ -35,5 +39,9 @@ int runCommand(const RunOptions &opts);
 
 /// `--shape N=4096,D=1024` (repeatable) -> {N: 4096, D: 1024}; a malformed one is E083.
 std::map<std::string, int64_t> parseShapes(const std::vector<std::string> &specs);
+
+/// Each --shape must name a shape symbol of one of `kernels` (E089, with a did-you-mean).
+void checkShapeSymbols(const std::vector<Kernel> &kernels,
+                       const std::map<std::string, int64_t> &shapes);
 
 } // namespace tdsl::tool
