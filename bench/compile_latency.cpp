@@ -5,7 +5,8 @@
 //   memory  the same Jit compiling the same source again: parse, first call
 //   split   the cold compile's parts: frontend, passes (schedule + lowering), LLVM to object (O3
 //           and O0), link
-//   run     a whole `tdsl run FILE --shape N=8,D=16` process with a warm disk cache (wall time)
+//   run     a whole `tdsl run FILE --shape N=8,D=16 --random` process with a warm disk cache
+//           (wall time)
 // Each figure is the median (and minimum) of --runs samples of wall time, and the median of the
 // calling thread's CPU time (steadier on a busy machine; without `run`'s child processes), after
 // one untimed warm-up that pays LLVM's one-time initialization (the `run` figure includes it: each
@@ -182,7 +183,7 @@ int main(int argc, char **argv) {
       envp.push_back(e.data());
     envp.push_back(nullptr);
     std::string fileArg = file.string();
-    std::vector<std::string> args = {tdslPath, "run", fileArg, "--shape", "N=8,D=16"};
+    std::vector<std::string> args = {tdslPath, "run", fileArg, "--shape", "N=8,D=16", "--random"};
     std::vector<char *> argp;
     for (std::string &a : args)
       argp.push_back(a.data());

@@ -278,9 +278,7 @@ std::string shapeString(const std::vector<Dim> &shape);
 ir::BinaryOp irOp(ast::BinaryOp op);
 /// A name in quotes, shortened when long (a hostile file can hold megabyte names).
 std::string quote(std::string_view s);
-/// Levenshtein distance, for "did you mean".
-size_t editDistance(std::string_view a, std::string_view b);
-/// " (did you mean 'x'?)"-style suggestion among `candidates`, or empty.
+/// "did you mean 'x'?" for the nearest of `candidates` (tdsl::nearestName), or empty.
 std::string didYouMean(const std::string &name, const std::vector<std::string> &candidates);
 /// Whether a name is a built-in function, cast or reduction (kernels may not take these names).
 bool isBuiltinName(std::string_view name);

@@ -21,7 +21,7 @@ def main():
     failures = []
     slowest = (0.0, "")
     for path in files:
-        for mode in (["check"], ["run", "--shape", "N=3"]):
+        for mode in (["check"], ["run", "--shape", "N=3", "--random"]):
             cmd = [tdsl, mode[0], path] + mode[1:]
             start = time.monotonic()
             try:

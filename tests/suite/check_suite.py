@@ -45,7 +45,8 @@ def output_names(kernel):
 
 
 def check_interpreter(tdsl, k):
-    cmd = [tdsl, "run", k.file, "--kernel", k.name, "--shape", k.shape_arg(k.small), "--check"]
+    cmd = [tdsl, "run", k.file, "--kernel", k.name, "--shape", k.shape_arg(k.small), "--random",
+           "--check"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         return "%s: exit %d\n%s" % (" ".join(cmd), proc.returncode, proc.stdout + proc.stderr)

@@ -3,6 +3,7 @@
 // the normalized tensor IR), the report in text and JSON, and the roofline as SVG.
 #include "Bench.h"
 #include "Calibrate.h"
+#include "Run.h"
 
 #include "tdsl/tdsl.h"
 
@@ -135,15 +136,16 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
   jitOptions.optimize = opts.opt != 0;
   Jit jit(jitOptions);
   Module module = jit.compile(source, opts.file); // Throws with every diagnostic.
-  std::optional<Ceilings> ceilings;
-  if (opts.roofline || !opts.plot.empty())
-    ceilings = calibrateShowingProgress(jitOptions.target, /*force=*/false);
   std::vector<Kernel> kernels;
   if (opts.kernel.empty() && !opts.plot.empty())
     for (const std::string &name : module.kernelNames())
       kernels.push_back(module.kernel(name));
   else
     kernels.push_back(findKernel(module, opts.kernel, opts.file));
+  checkShapeSymbols(kernels, shapes);
+  std::optional<Ceilings> ceilings;
+  if (opts.roofline || !opts.plot.empty())
+    ceilings = calibrateShowingProgress(jitOptions.target, /*force=*/false);
   std::vector<RooflinePoint> points;
   for (const Kernel &k : kernels)
     points.push_back(benchKernel(opts, k, shapes, ceilings));

@@ -1,5 +1,6 @@
 // "Did you mean" suggestions: the bounded edit distance agrees with the plain one, and
 // suggestions among thousands of names or for megabyte names stay cheap.
+#include "support/DidYouMean.h"
 #include "frontend/SemaChecker.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the .npy files of runtime_errors.tdsl into OUT_DIR (without NumPy):
-w5.npy (f32, shape (5,)), i32.npy (int32, shape (3,)), truncated.npy (header says 3 floats,
+w5.npy (f32, shape (5,)), x4.npy (f32, shape (4,)), i32.npy (int32, shape (3,)), truncated.npy (header says 3 floats,
 holds 1), junk.npy (no .npy magic)."""
 import os
 import struct
@@ -18,6 +18,7 @@ def main():
     out = sys.argv[1]
     files = {
         "w5.npy": npy("<f4", (5,), struct.pack("<5f", *range(5))),
+        "x4.npy": npy("<f4", (4,), struct.pack("<4f", *range(4))),
         "i32.npy": npy("<i4", (3,), struct.pack("<3i", 1, 2, 3)),
         "truncated.npy": npy("<f4", (3,), struct.pack("<f", 1.0)),
         "junk.npy": b"this is not a .npy file\n",
