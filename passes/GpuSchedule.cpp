@@ -985,14 +985,9 @@ private:
       return false;
     GpuKernel k = start(item);
     k.schedule = GpuScheduleKind::Contraction;
-    k.varI = vi;
-    k.varJ = vj;
-    k.varK = vk;
-    k.extentI = outer.loops[0]->extent;
-    k.extentJ = outer.loops[1]->extent;
-    k.extentK = r.inner.loops[0]->extent;
-    k.factorA = fa;
-    k.factorB = fb;
+    Contraction c{
+        vi, vj, vk, outer.loops[0]->extent, outer.loops[1]->extent, r.inner.loops[0]->extent,
+        fa, fb, r};
     // 16-bit factors: tensor cores (mma.sync m16n8k16, f32 accumulation; 40 KiB of tiles).
     auto narrow = [](const Expr &e) -> Expr {
       const Cast *c = as<Cast>(e);
@@ -1002,19 +997,28 @@ private:
       return c->a;
     };
     Expr na = narrow(fa), nb = narrow(fb);
-    if (na && nb && na->type.dtype == nb->type.dtype && target.computeCapability >= 80 &&
-        target.sharedBytesPerBlock >= kMmaSharedBytes) {
-      k.tensorCoreType = na->type.dtype;
-      k.factorA16 = na;
-      k.factorB16 = nb;
+    if (!(na && nb && na->type.dtype == nb->type.dtype && target.computeCapability >= 80 &&
+          target.sharedBytesPerBlock >= kMmaSharedBytes)) {
+      k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
+      k.nest = cudaCoreContraction(c, k.blocks);
+      kernels.push_back(std::move(k));
+      return true;
     }
+    k.varI = vi;
+    k.varJ = vj;
+    k.varK = vk;
+    k.extentI = c.extentI;
+    k.extentJ = c.extentJ;
+    k.extentK = c.extentK;
+    k.tensorCoreType = na->type.dtype;
+    k.factorA16 = na;
+    k.factorB16 = nb;
     // wgmma is sm_90's alone (the code is compiled for sm_90a); four stages keep two in flight
     // while two are read.
     static constexpr int kWgmmaStages = 4;
     static constexpr int64_t kWgmmaSharedBytes = kWgmmaStages * GpuKernel::kWgmmaStageBytes + 1024;
-    if (k.tensorCoreType != DType::F32 && target.computeCapability == 90 &&
-        target.sharedBytesPerBlockOptin >= kWgmmaSharedBytes && contiguousLoad(na, vk) &&
-        (contiguousLoad(nb, vk) || contiguousLoad(nb, vj))) {
+    if (target.computeCapability == 90 && target.sharedBytesPerBlockOptin >= kWgmmaSharedBytes &&
+        contiguousLoad(na, vk) && (contiguousLoad(nb, vk) || contiguousLoad(nb, vj))) {
       k.wgmmaStages = kWgmmaStages;
       k.sharedBytes = intImm(kWgmmaSharedBytes);
       k.sharedLimit = kWgmmaSharedBytes;
@@ -1029,6 +1033,210 @@ private:
     k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, k.wgmmaStages ? 256 : 128));
     kernels.push_back(std::move(k));
     return true;
+  }
+
+  /// A recognized contraction: c[i, j] = post(sum(factorA(i, k) * factorB(k, j) for k)).
+  struct Contraction {
+    Var i, j, k;
+    Expr extentI, extentJ, extentK, factorA, factorB;
+    Reduction r;
+  };
+
+  static Expr lt(const Expr &a, const Expr &b) { return Binary::make(BinaryOp::Lt, a, b); }
+  static Expr both(const Expr &a, const Expr &b) { return Binary::make(BinaryOp::And, a, b); }
+  static Expr div(const Expr &a, int64_t b) {
+    return Binary::make(BinaryOp::FloorDiv, a, intImm(b));
+  }
+  static Expr mod(const Expr &a, int64_t b) { return Binary::make(BinaryOp::Mod, a, intImm(b)); }
+  static Expr plus(const Expr &a, int64_t b) { return add(a, intImm(b)); }
+  static Expr times(const Expr &a, int64_t b) { return mul(a, intImm(b)); }
+  static Stmt unrolled(const Var &v, int64_t extent, Stmt body) {
+    return For::make(v, intImm(extent), ForKind::Unrolled, std::move(body));
+  }
+  static Var loopVar(const std::string &name) { return makeVar(name, Type::i64(), VarKind::Loop); }
+  static Var letVar(const std::string &name, DType t = DType::I64) {
+    return makeVar(name, Type::scalar(t), VarKind::Let);
+  }
+  static Buffer local(const std::string &name, DType t, int64_t size) {
+    return makeBuffer(name, t, {intImm(size)}, BufferRole::Intermediate);
+  }
+
+  /// `dst[at + 0..3]` = the four values of factor `f` at `moving` + 0..3, the other index
+  /// variable bound: one 16-byte load when `f` is a plain load contiguous along `moving` (`l`),
+  /// in range (`fixedOk`, `moving` + 4 <= `bound`) and 16-byte aligned, else four scalar loads,
+  /// 0 out of range. `moving` is bound by the caller.
+  static Stmt fourValues(const Buffer &dst, const Load *l, const Expr &f, const Expr &fixedOk,
+                         const Var &moving, const Expr &bound) {
+    Var u = loopVar("u");
+    Expr at = add(ref(moving), ref(u));
+    Stmt scalar = unrolled(u, 4,
+                           IfThenElse::make(both(fixedOk, lt(at, bound)),
+                                            Store::make(dst, ref(u), substitute(f, {{moving, at}})),
+                                            Store::make(dst, ref(u), floatImm(0.0))));
+    // The element's address is 16-byte aligned when the buffer is and the index is a multiple
+    // of 4.
+    Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), 4), bound)),
+                      both(BufferAligned::make(l->buffer, 16),
+                           Binary::make(BinaryOp::Eq, mod(l->index, 4), intImm(0))));
+    return IfThenElse::make(whole,
+                            Store::make(dst, Ramp::make(intImm(0), intImm(1), 4),
+                                        Load::make(l->buffer, Ramp::make(l->index, intImm(1), 4))),
+                            scalar);
+  }
+
+  /// The f32 contraction on CUDA cores: a block computes a 128x128 tile of the output, a thread
+  /// 8x8 of it (rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise with tx), k in steps
+  /// of 8 through double-buffered shared memory (A transposed, its rows padded to 132 so that the
+  /// transposing stores spread over the banks); the next step's factors are loaded into
+  /// registers while the current step computes. Points outside the output or past K read as 0.
+  /// The epilogue (the reduction's final store) runs on each output point from registers.
+  Stmt cudaCoreContraction(const Contraction &c, const Expr &blocks) {
+    constexpr int64_t aRow = 132, aStage = 8 * aRow, bRow = 128, bStage = 8 * bRow;
+    Var tile = loopVar("tile"), t = loopVar("t");
+    Buffer as = local("a_tile", DType::F32, 2 * aStage),
+           bs = local("b_tile", DType::F32, 2 * bStage);
+    Buffer acc = c.r.acc, sums = local("sums", DType::F32, 64);
+    Buffer ra = local("a_next", DType::F32, 4), rb = local("b_next", DType::F32, 4);
+    Buffer af = local("a_step", DType::F32, 8), bf = local("b_step", DType::F32, 8);
+    Var tx = letVar("tx"), ty = letVar("ty"), m0 = letVar("m0"), n0 = letVar("n0");
+    Var step = loopVar("step"), k0 = letVar("k0"), buf = letVar("buf");
+    Var more = letVar("more", DType::Bool);
+    Expr tn = ceilDiv(c.extentJ, 128);
+    const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
+    // A factor that is a plain load contiguous along k (A) or j (B): one 16-byte load of 4
+    // values a thread, else 4 scalar loads a thread at scattered points.
+    const Load *vecA = contiguousLoad(c.factorA, c.k);
+    const Load *vecB = contiguousLoad(c.factorB, c.j);
+    auto scalarPoint = [&](const Buffer &dst, const Var &r, const Expr &f, const Expr &inside) {
+      return IfThenElse::make(inside, Store::make(dst, ref(r), f),
+                              Store::make(dst, ref(r), floatImm(0.0)));
+    };
+    // The factors of the step at k0 = `first` into registers.
+    auto load = [&](const Expr &first) {
+      std::vector<Stmt> s;
+      Var r = loopVar("r"), e = letVar("e");
+      Expr spread = add(ref(t), times(ref(r), 256));
+      if (vecA)
+        s.push_back(
+            LetStmt::make(c.i, add(ref(m0), div(ref(t), 2)),
+                          LetStmt::make(c.k, add(first, times(mod(ref(t), 2), 4)),
+                                        fourValues(ra, vecA, c.factorA, lt(ref(c.i), M), c.k, K))));
+      else
+        s.push_back(unrolled(
+            r, 4,
+            LetStmt::make(e, spread,
+                          LetStmt::make(c.i, add(ref(m0), div(ref(e), 8)),
+                                        LetStmt::make(c.k, add(first, mod(ref(e), 8)),
+                                                      scalarPoint(ra, r, c.factorA,
+                                                                  both(lt(ref(c.i), M),
+                                                                       lt(ref(c.k), K))))))));
+      r = loopVar("r");
+      e = letVar("e");
+      spread = add(ref(t), times(ref(r), 256));
+      if (vecB)
+        s.push_back(
+            LetStmt::make(c.k, add(first, div(ref(t), 32)),
+                          LetStmt::make(c.j, add(ref(n0), times(mod(ref(t), 32), 4)),
+                                        fourValues(rb, vecB, c.factorB, lt(ref(c.k), K), c.j, N))));
+      else
+        s.push_back(unrolled(
+            r, 4,
+            LetStmt::make(e, spread,
+                          LetStmt::make(c.k, add(first, div(ref(e), 128)),
+                                        LetStmt::make(c.j, add(ref(n0), mod(ref(e), 128)),
+                                                      scalarPoint(rb, r, c.factorB,
+                                                                  both(lt(ref(c.k), K),
+                                                                       lt(ref(c.j), N))))))));
+      return Block::make(s);
+    };
+    // The registers into the tiles of stage `into`.
+    auto store = [&](const Expr &into) {
+      Var r = loopVar("r"), e = letVar("e");
+      Expr aAt = times(into, aStage), bAt = times(into, bStage);
+      std::vector<Stmt> s;
+      if (vecA)
+        s.push_back(Store::make(
+            as, add(aAt, add(times(add(times(mod(ref(t), 2), 4), ref(r)), aRow), div(ref(t), 2))),
+            Load::make(ra, ref(r))));
+      else
+        s.push_back(Store::make(as, add(aAt, add(times(mod(ref(e), 8), aRow), div(ref(e), 8))),
+                                Load::make(ra, ref(r))));
+      if (!vecB)
+        s.push_back(Store::make(bs, add(bAt, add(times(div(ref(e), 128), bRow), mod(ref(e), 128))),
+                                Load::make(rb, ref(r))));
+      Stmt perR = Block::make(s);
+      if (!vecA || !vecB)
+        perR = LetStmt::make(e, add(ref(t), times(ref(r), 256)), perR);
+      std::vector<Stmt> all = {unrolled(r, 4, perR)};
+      if (vecB)
+        all.push_back(Store::make(
+            bs,
+            Ramp::make(add(bAt, add(times(div(ref(t), 32), bRow), times(mod(ref(t), 32), 4))),
+                       intImm(1), 4),
+            Load::make(rb, Ramp::make(intImm(0), intImm(1), 4))));
+      return Block::make(all);
+    };
+    // One step: af = A's 8 rows of the thread at kk, bf = B's 8 columns, 64 FMAs.
+    Var kk = loopVar("kk"), rr = loopVar("r"), ss = loopVar("s");
+    auto four = [&](const Buffer &dst, int64_t at, const Buffer &tiles, const Expr &from) {
+      return Store::make(dst, Ramp::make(intImm(at), intImm(1), 4),
+                         Load::make(tiles, Ramp::make(from, intImm(1), 4)));
+    };
+    Expr aRowAt = add(times(ref(buf), aStage), times(ref(kk), aRow));
+    Expr bRowAt = add(times(ref(buf), bStage), times(ref(kk), bRow));
+    Expr cAt = add(times(ref(rr), 8), ref(ss));
+    Stmt fma = Store::make(
+        sums, cAt,
+        add(Load::make(sums, cAt), mul(Load::make(af, ref(rr)), Load::make(bf, ref(ss)))));
+    Stmt compute = unrolled(kk, 8,
+                            Block::make({four(af, 0, as, add(aRowAt, times(ref(ty), 4))),
+                                         four(af, 4, as, add(aRowAt, plus(times(ref(ty), 4), 64))),
+                                         four(bf, 0, bs, add(bRowAt, times(ref(tx), 4))),
+                                         four(bf, 4, bs, add(bRowAt, plus(times(ref(tx), 4), 64))),
+                                         unrolled(rr, 8, unrolled(ss, 8, fma))}));
+    Stmt mainLoop = For::make(
+        step, ceilDiv(K, 8), ForKind::Serial,
+        LetStmt::make(
+            k0, times(ref(step), 8),
+            LetStmt::make(
+                buf, mod(ref(step), 2),
+                LetStmt::make(
+                    more, lt(plus(ref(k0), 8), K),
+                    Block::make({IfThenElse::make(ref(more), load(plus(ref(k0), 8))), compute,
+                                 IfThenElse::make(ref(more), store(mod(plus(ref(step), 1), 2))),
+                                 Barrier::make(BarrierScope::Block)})))));
+    // Initial sums: the reduction's init value, for each of the thread's points.
+    Var r0 = loopVar("r"), s0 = loopVar("s");
+    Stmt init = unrolled(
+        r0, 8,
+        unrolled(s0, 8,
+                 Store::make(sums, add(times(ref(r0), 8), ref(s0)), Load::make(acc, intImm(0)))));
+    // The epilogue on each of the thread's points: row (r / 4) * 64 + ty * 4 + r % 4 of the
+    // tile, column likewise with s and tx.
+    Var re = loopVar("r"), se = loopVar("s");
+    Stmt point = LetStmt::make(
+        c.i, add(ref(m0), add(times(div(ref(re), 4), 64), add(times(ref(ty), 4), mod(ref(re), 4)))),
+        LetStmt::make(
+            c.j,
+            add(ref(n0), add(times(div(ref(se), 4), 64), add(times(ref(tx), 4), mod(ref(se), 4)))),
+            IfThenElse::make(
+                both(lt(ref(c.i), M), lt(ref(c.j), N)),
+                Block::make(
+                    {Store::make(acc, intImm(0), Load::make(sums, add(times(ref(re), 8), ref(se)))),
+                     c.r.post}))));
+    Stmt epilogue = unrolled(re, 8, unrolled(se, 8, point));
+    Stmt body = Block::make({c.r.pre, init, load(intImm(0)), store(intImm(0)),
+                             Barrier::make(BarrierScope::Block), mainLoop, epilogue});
+    for (const Buffer &b : {bf, af, rb, ra, sums, acc})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    body = LetStmt::make(
+        tx, mod(ref(t), 16),
+        LetStmt::make(
+            ty, div(ref(t), 16),
+            LetStmt::make(
+                m0, times(Binary::make(BinaryOp::FloorDiv, ref(tile), tn), 128),
+                LetStmt::make(n0, times(Binary::make(BinaryOp::Mod, ref(tile), tn), 128), body))));
+    return kernelNest(tile, blocks, t, threads, body, {as, bs});
   }
 
   // ---- full reductions ----

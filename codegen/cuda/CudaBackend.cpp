@@ -392,7 +392,7 @@ public:
     else if (kernel.schedule == passes::GpuScheduleKind::Rows)
       emitRows(kernel);
     else
-      emitContraction(kernel);
+      emitContractionMma(kernel);
     os << "}\n";
   }
 
@@ -651,179 +651,6 @@ public:
     ++indent;
     line(bufferName(item.acc) + "[0] = " + value + ";");
     emitStmt(item.post);
-    --indent;
-    line("}");
-  }
-
-  /// Contractions: a block computes a 128x128 tile of the output, a thread 8x8 of it (rows
-  /// ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise with tx), k in steps of 8 through
-  /// double-buffered shared memory; the next step's factors are loaded into registers while the
-  /// current step computes. Points outside the output or past K read as 0. The epilogue (the
-  /// reduction's final store) runs on each output point in registers.
-  void emitContraction(const passes::GpuKernel &k) {
-    if (k.tensorCoreType != DType::F32) {
-      emitContractionMma(k);
-      return;
-    }
-    const passes::GpuRowItem &item = k.items.at(0);
-    const std::array<std::string, 3> names = beginContraction(k);
-    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
-    line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
-    line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
-    line("__shared__ __align__(16) float tdsl_As[2][8][132];");
-    line("__shared__ __align__(16) float tdsl_Bs[2][8][128];");
-    line("const int tdsl_t = (int)threadIdx.x, tdsl_tx = tdsl_t % 16, tdsl_ty = tdsl_t / 16;");
-    std::string accName = bindBuffer(item.acc);
-    std::string acc = accName + "[0]";
-    std::string a = emitExpr(k.factorA).text, b = emitExpr(k.factorB).text;
-    line(
-        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
-    ++indent;
-    line("const long long tdsl_m0 = tdsl_tile / tdsl_tn * 128, tdsl_n0 = tdsl_tile % tdsl_tn * "
-         "128;");
-    line("float " + accName + "[1];");
-    emitStmt(item.pre);
-    line("float tdsl_c[8][8];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) tdsl_c[tdsl_r][tdsl_s] = " + acc + ";");
-    line("float tdsl_ra[4], tdsl_rb[4];");
-    // A factor that is a plain load contiguous along k (A) or j (B): one 16-byte load of 4
-    // values a thread (checked: in range and aligned, else 4 scalar loads), else 4 scalar
-    // loads a thread at scattered points.
-    const Load *vecA = passes::contiguousLoad(k.factorA, k.varK);
-    const Load *vecB = passes::contiguousLoad(k.factorB, k.varJ);
-    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
-                     const std::string &fixedOk, const std::string &moving,
-                     const std::string &bound) {
-      line("const float *tdsl_p = (const float *)&" + bufferName(l->buffer) + "[" +
-           emitExpr(l->index).text + "];");
-      line("if (" + fixedOk + " && " + moving + " + 4 <= " + bound +
-           " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
-      line("  const float4 tdsl_v = *(const float4 *)tdsl_p;");
-      line("  " + dst + "[0] = tdsl_v.x; " + dst + "[1] = tdsl_v.y; " + dst + "[2] = tdsl_v.z; " +
-           dst + "[3] = tdsl_v.w;");
-      line("} else {");
-      ++indent;
-      line("const long long tdsl_vb = " + moving + ";");
-      line("#pragma unroll");
-      line("for (int tdsl_u = 0; tdsl_u < 4; ++tdsl_u) {");
-      line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
-      line("  " + dst + "[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
-           " : 0.0f;");
-      line("}");
-      --indent;
-      line("}");
-    };
-    auto load = [&](const std::string &k0) {
-      if (vecA) {
-        line("{");
-        ++indent;
-        line("const long long " + iName + " = tdsl_m0 + tdsl_t / 2;");
-        line("const long long " + kName + " = " + k0 + " + tdsl_t % 2 * 4;");
-        chunk("tdsl_ra", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 8;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e % 8;");
-        line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
-             " : 0.0f;");
-        line("}");
-      }
-      if (vecB) {
-        line("{");
-        ++indent;
-        line("const long long " + kName + " = " + k0 + " + tdsl_t / 32;");
-        line("const long long " + jName + " = tdsl_n0 + tdsl_t % 32 * 4;");
-        chunk("tdsl_rb", vecB, b, kName + " < tdsl_K", jName, "tdsl_N");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
-        line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
-        line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
-             " : 0.0f;");
-        line("}");
-      }
-    };
-    auto store = [&](const std::string &buf) {
-      line("#pragma unroll");
-      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-      line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-      if (vecA)
-        line("  tdsl_As[" + buf + "][tdsl_t % 2 * 4 + tdsl_r][tdsl_t / 2] = tdsl_ra[tdsl_r];");
-      else
-        line("  tdsl_As[" + buf + "][tdsl_e % 8][tdsl_e / 8] = tdsl_ra[tdsl_r];");
-      if (!vecB)
-        line("  tdsl_Bs[" + buf + "][tdsl_e / 128][tdsl_e % 128] = tdsl_rb[tdsl_r];");
-      line("}");
-      if (vecB)
-        line("*(float4 *)&tdsl_Bs[" + buf +
-             "][tdsl_t / 32][tdsl_t % 32 * 4] = make_float4(tdsl_rb[0], "
-             "tdsl_rb[1], tdsl_rb[2], tdsl_rb[3]);");
-    };
-    load("0LL");
-    store("0");
-    line("__syncthreads();");
-    line("int tdsl_buf = 0;");
-    line("for (long long tdsl_k0 = 0; tdsl_k0 < tdsl_K; tdsl_k0 += 8) {");
-    ++indent;
-    line("const bool tdsl_more = tdsl_k0 + 8 < tdsl_K;");
-    line("if (tdsl_more) {");
-    ++indent;
-    load("tdsl_k0 + 8");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_kk = 0; tdsl_kk < 8; ++tdsl_kk) {");
-    ++indent;
-    line("const float4 tdsl_a0 = *(const float4 *)&tdsl_As[tdsl_buf][tdsl_kk][tdsl_ty * 4];");
-    line("const float4 tdsl_a1 = *(const float4 *)&tdsl_As[tdsl_buf][tdsl_kk][64 + tdsl_ty * 4];");
-    line("const float4 tdsl_b0 = *(const float4 *)&tdsl_Bs[tdsl_buf][tdsl_kk][tdsl_tx * 4];");
-    line("const float4 tdsl_b1 = *(const float4 *)&tdsl_Bs[tdsl_buf][tdsl_kk][64 + tdsl_tx * 4];");
-    line("const float tdsl_a[8] = {tdsl_a0.x, tdsl_a0.y, tdsl_a0.z, tdsl_a0.w, tdsl_a1.x, "
-         "tdsl_a1.y, tdsl_a1.z, tdsl_a1.w};");
-    line("const float tdsl_b[8] = {tdsl_b0.x, tdsl_b0.y, tdsl_b0.z, tdsl_b0.w, tdsl_b1.x, "
-         "tdsl_b1.y, tdsl_b1.z, tdsl_b1.w};");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
-    line("    tdsl_c[tdsl_r][tdsl_s] = tdsl_c[tdsl_r][tdsl_s] + tdsl_a[tdsl_r] * tdsl_b[tdsl_s];");
-    --indent;
-    line("}");
-    line("if (tdsl_more) {");
-    ++indent;
-    store("tdsl_buf ^ 1");
-    --indent;
-    line("}");
-    line("__syncthreads();");
-    line("tdsl_buf ^= 1;");
-    --indent;
-    line("}");
-    // The epilogue on each of the thread's points.
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
-    ++indent;
-    emitContractionPoint(
-        item, iName, "tdsl_m0 + (tdsl_r < 4 ? tdsl_ty * 4 + tdsl_r : 60 + tdsl_ty * 4 + tdsl_r)",
-        jName, "tdsl_n0 + (tdsl_s < 4 ? tdsl_tx * 4 + tdsl_s : 60 + tdsl_tx * 4 + tdsl_s)",
-        "tdsl_c[tdsl_r][tdsl_s]");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
     --indent;
     line("}");
   }
@@ -1291,6 +1118,7 @@ private:
   const VarNode *registerIndex = nullptr;
   /// Arrays allocated on the stack (registers or local memory), as opposed to global memory.
   std::set<const BufferNode *> stackBuffers;
+  std::set<const BufferNode *> sharedBuffers;
 
   /// Whether `s` loads or stores one of `buffers`.
   static bool touches(const Stmt &s, const std::set<const BufferNode *> &buffers) {
@@ -1311,6 +1139,25 @@ private:
     return finder.found;
   }
 
+  /// Whether `s` loads or stores `buffer` with a vector index.
+  static bool vectorAccessed(const Stmt &s, const Buffer &buffer) {
+    struct Finder : ir::IRVisitor {
+      const BufferNode *buffer;
+      bool found = false;
+      explicit Finder(const BufferNode *b) : buffer(b) {}
+      void visitLoad(const Load *n) override {
+        found |= n->buffer.get() == buffer && n->index->type.isVector();
+        ir::IRVisitor::visitLoad(n);
+      }
+      void visitStore(const Store *n) override {
+        found |= n->buffer.get() == buffer && n->index->type.isVector();
+        ir::IRVisitor::visitStore(n);
+      }
+    } finder(buffer.get());
+    finder.visit(s);
+    return finder.found;
+  }
+
   void reset() {
     varNames.clear();
     bufferNames.clear();
@@ -1319,6 +1166,7 @@ private:
     nonNegVars.clear();
     indexMemo.clear();
     stackBuffers.clear();
+    sharedBuffers.clear();
   }
 
   void line(const std::string &text) { os << std::string(2 * indent, ' ') << text << "\n"; }
@@ -1769,8 +1617,9 @@ private:
     line("}");
   }
 
-  /// `dst[ramp(b, 1, 4)] = src[ramp(c, 1, 4)]` of 4-byte elements between a global buffer and a
-  /// stack array: one 16-byte access of global memory (the schedule checked its alignment).
+  /// `dst[ramp(b, 1, 4)] = src[ramp(c, 1, 4)]` of 4-byte elements between a global or shared
+  /// buffer and a stack array: one 16-byte access of that memory (the schedule checked its
+  /// alignment).
   void emitVectorCopy(const Store *st) {
     const Load *l = as<Load>(st->value);
     const Ramp *to = as<Ramp>(st->index), *from = l ? as<Ramp>(l->index) : nullptr;
@@ -1789,11 +1638,17 @@ private:
         return std::to_string(c->value + lane);
       return paren(emitExpr(r->base), PrecAdd) + " + " + std::to_string(lane);
     };
+    // Shared memory is at most 228 KiB: an int offset, which keeps the 16-byte access whole
+    // (nvcc splits some stores at long long offsets into four).
+    auto offset = [&](const Buffer &b, const Ramp *r) {
+      return sharedBuffers.count(b.get()) ? "(int)" + paren(emitExpr(r->base), PrecUnary)
+                                          : paren(emitExpr(r->base), PrecAdd);
+    };
     line("{");
     ++indent;
     if (toStack) {
       line("const " + vt + " tdsl_v = *(const " + vt + " *)(" + bufferName(l->buffer) + " + " +
-           paren(emitExpr(from->base), PrecAdd) + ");");
+           offset(l->buffer, from) + ");");
       for (int lane = 0; lane < 4; ++lane)
         line(bufferName(st->buffer) + "[" + element(to, lane) + "] = tdsl_v." + fields[lane] + ";");
     } else {
@@ -1801,8 +1656,8 @@ private:
       for (int lane = 0; lane < 4; ++lane)
         line(std::string("tdsl_v.") + fields[lane] + " = " + bufferName(l->buffer) + "[" +
              element(from, lane) + "];");
-      line("*(" + vt + " *)(" + bufferName(st->buffer) + " + " +
-           paren(emitExpr(to->base), PrecAdd) + ") = tdsl_v;");
+      line("*(" + vt + " *)(" + bufferName(st->buffer) + " + " + offset(st->buffer, to) +
+           ") = tdsl_v;");
     }
     --indent;
     line("}");
@@ -1871,11 +1726,16 @@ private:
         unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");
       std::string name = bindBuffer(a->buffer);
-      line(std::string(a->scope == MemoryScope::Shared ? "__shared__ " : "") +
-           cType(a->buffer->dtype) + " " + name + "[" + std::to_string(std::max<int64_t>(size, 1)) +
-           "];");
+      // Vector accesses of shared memory need its alignment (stack arrays get it from nvcc).
+      std::string qualifiers = a->scope != MemoryScope::Shared      ? ""
+                               : vectorAccessed(a->body, a->buffer) ? "__shared__ __align__(16) "
+                                                                    : "__shared__ ";
+      line(qualifiers + cType(a->buffer->dtype) + " " + name + "[" +
+           std::to_string(std::max<int64_t>(size, 1)) + "];");
       if (a->scope == MemoryScope::Stack)
         stackBuffers.insert(a->buffer.get());
+      if (a->scope == MemoryScope::Shared)
+        sharedBuffers.insert(a->buffer.get());
       emitStmt(a->body);
       return;
     }

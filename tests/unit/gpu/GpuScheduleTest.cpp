@@ -7,6 +7,8 @@
 #include "api/Numerics.h"
 #include "codegen/cuda/CudaBackend.h"
 #include "frontend/Frontend.h"
+#include "ir/IRPrinter.h"
+#include "ir/Verifier.h"
 #include "passes/Pipeline.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
@@ -285,12 +287,11 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   }
   // f32 factors: CUDA cores, at most 128 registers a thread (two blocks an SM).
   std::string mm = m.kernel("mm").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(mm, "__shared__ __align__(16) float tdsl_As[2][8][132];")) << mm;
+  EXPECT_TRUE(contains(mm, "__shared__ __align__(16) float a_tile[2112];")) << mm;
   EXPECT_TRUE(contains(mm, "__launch_bounds__(256, 2) mm_k0(")) << mm;
   // Both factors are plain loads contiguous in k (a) and j (b): 16-byte loads when aligned.
-  EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&a[i * K + k];")) << mm;
-  EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&b[k * N + j];")) << mm;
-  EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)tdsl_p;")) << mm;
+  EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)(a + i * K + k);")) << mm;
+  EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)(b + k_1 * N + j);")) << mm;
   // 16-bit factors that are plain loads, a contiguous in k, on Hopper (the default target):
   // warpgroup MMA from swizzled shared memory that cp.async fills, 128x256 tiles.
   std::string mmt = m.kernel("mmt").dump(Stage::Cuda);
@@ -345,6 +346,43 @@ std::string cudaFor(const std::string &name, const passes::GpuTarget &target) {
       return codegen::emitCuda(plain, passes::scheduleForGpu(plain, target));
     }
   return "";
+}
+
+/// The loop IR nests of the kernels of `name` in kSource for `target`, each verified as a func
+/// of its own (its lets and intermediates around it); the kernels without a nest are skipped.
+std::vector<std::string> verifiedNests(const std::string &name, const passes::GpuTarget &target) {
+  DiagnosticEngine diags;
+  auto source = std::make_shared<const SourceFile>(SourceFile{"gpu.tdsl", kSource});
+  std::optional<ir::Module> module = frontend::compileSource(source, diags);
+  std::vector<std::string> nests;
+  for (const ir::Kernel &kernel : module.value().kernels)
+    if (kernel.name == name) {
+      ir::LoweredFunc plain = passes::lowerKernel(kernel);
+      for (const passes::GpuKernel &k : passes::scheduleForGpu(plain, target)) {
+        if (!k.nest)
+          continue;
+        ir::LoweredFunc one = plain;
+        one.body = k.nest;
+        for (auto it = k.allocations.rbegin(); it != k.allocations.rend(); ++it)
+          one.body = ir::Allocate::make(*it, ir::MemoryScope::Heap, one.body);
+        for (auto it = k.lets.rbegin(); it != k.lets.rend(); ++it)
+          one.body = ir::LetStmt::make(it->first, it->second, one.body);
+        ir::verify(one);
+        nests.push_back(ir::toString(k.nest));
+      }
+    }
+  return nests;
+}
+
+TEST(GpuSchedule, ContractionNestsVerify) {
+  passes::GpuTarget hopper, ampere;
+  ampere.computeCapability = 80;
+  for (const passes::GpuTarget &target : {hopper, ampere})
+    for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta"})
+      verifiedNests(name, target);
+  std::vector<std::string> mm = verifiedNests("mm", hopper);
+  ASSERT_FALSE(mm.empty());
+  EXPECT_TRUE(contains(mm[0], "allocate a_tile: f32[2112] shared")) << mm[0];
 }
 
 TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
