@@ -410,6 +410,24 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
   explicit Barrier(BarrierScope s) : scope(s) {}
 };
 
+/// A GPU instruction that plain loop IR cannot say (GPU only: inside a gpu_thread loop, run by
+/// every thread of the warp). The CUDA backend prints each op as a call of an inline-PTX helper
+/// of its prelude. The operands are buffers, each with an i64 element offset (`offsets`), checked
+/// per op by the verifier:
+///   MmaSync: d[0..4) += A x B on tensor cores (mma.sync m16n8k16, row.col, f32 accumulation;
+///     sm_80+), `buffers` = {d, a, b}: d f32, a and b of one 16-bit dtype (bf16 or f16), all
+///     Stack buffers holding the thread's fragments in mma's register layout: a[0..8) the 16x16
+///     A tile's, b[0..4) the 16x8 B tile's (two values a register).
+enum class GpuOp : uint8_t { MmaSync };
+struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {
+  const GpuOp op;
+  const std::vector<Buffer> buffers;
+  const std::vector<Expr> offsets; // One a buffer.
+  static Stmt make(GpuOp op, std::vector<Buffer> buffers, std::vector<Expr> offsets);
+  GpuIntrinsic(GpuOp o, std::vector<Buffer> b, std::vector<Expr> x)
+      : op(o), buffers(std::move(b)), offsets(std::move(x)) {}
+};
+
 struct IfThenElse final : StmtBase<IfThenElse, StmtKind::IfThenElse> {
   const Expr cond;
   const Stmt thenCase;

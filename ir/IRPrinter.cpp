@@ -146,6 +146,14 @@ std::string_view forKindName(ForKind kind) {
   return "?";
 }
 
+std::string_view gpuOpName(GpuOp op) {
+  switch (op) {
+  case GpuOp::MmaSync:
+    return "mma_sync";
+  }
+  return "?";
+}
+
 namespace {
 
 std::string_view scopeName(MemoryScope scope) {
@@ -339,6 +347,15 @@ public:
       out += pad + (s->as<Barrier>()->scope == BarrierScope::Block ? "barrier" : "warp_barrier") +
              "\n";
       return;
+    case StmtKind::GpuIntrinsic: {
+      // mma_sync(d[at], a[at], b[at]): each operand's buffer at its offset.
+      const GpuIntrinsic *g = s->as<GpuIntrinsic>();
+      std::string operands;
+      for (size_t i = 0; i < g->buffers.size(); ++i)
+        operands += (i ? ", " : "") + buffer(g->buffers[i]) + "[" + expr(g->offsets[i]) + "]";
+      out += pad + std::string(gpuOpName(g->op)) + "(" + operands + ")\n";
+      return;
+    }
     case StmtKind::IfThenElse: {
       const IfThenElse *i = s->as<IfThenElse>();
       out += pad + "if (" + expr(i->cond) + ")\n";

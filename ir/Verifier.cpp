@@ -6,6 +6,7 @@
 #include "ir/IRPrinter.h"
 #include "support/Check.h"
 
+#include <unordered_map>
 #include <unordered_set>
 
 namespace tdsl::ir {
@@ -497,6 +498,8 @@ private:
     case StmtKind::Barrier:
       requireS(inGpuThread, "barrier outside a gpu_thread loop", s);
       return;
+    case StmtKind::GpuIntrinsic:
+      return checkGpuIntrinsic(s->as<GpuIntrinsic>(), s);
     case StmtKind::Block:
       for (const Stmt &c : s->as<Block>()->stmts)
         check(c);
@@ -538,8 +541,10 @@ private:
         checkIn(d, s);
       requireS(visible.insert(a->buffer.get()).second,
                "buffer " + a->buffer->name + " is already visible here", s);
+      scopes[a->buffer.get()] = a->scope;
       check(a->body);
       visible.erase(a->buffer.get());
+      scopes.erase(a->buffer.get());
       return;
     }
     case StmtKind::LetStmt: {
@@ -628,6 +633,36 @@ private:
     }
   }
 
+  /// A GPU intrinsic: inside a gpu_thread loop, its operands visible, of the op's number, dtypes
+  /// and memory scopes (see GpuIntrinsic), at i64 offsets.
+  void checkGpuIntrinsic(const GpuIntrinsic *g, const Stmt &s) {
+    requireS(inGpuThread, "GPU intrinsic outside a gpu_thread loop", s);
+    requireS(g->buffers.size() == g->offsets.size(), "GPU intrinsic operands without offsets", s);
+    for (size_t i = 0; i < g->buffers.size(); ++i) {
+      const Buffer &b = g->buffers[i];
+      requireS(b && visible.count(b.get()), "GPU intrinsic operand not visible here", s);
+      requireS(g->offsets[i] && g->offsets[i]->type == Type::i64(),
+               "GPU intrinsic offset of " + b->name + " not an i64", s);
+      checkIn(g->offsets[i], s);
+    }
+    auto stack = [&](size_t i) {
+      auto it = scopes.find(g->buffers[i].get());
+      return it != scopes.end() && it->second == MemoryScope::Stack;
+    };
+    switch (g->op) {
+    case GpuOp::MmaSync: {
+      requireS(g->buffers.size() == 3, "mma_sync with other than 3 operands", s);
+      DType t = g->buffers[1]->dtype;
+      requireS(g->buffers[0]->dtype == DType::F32 && (t == DType::BF16 || t == DType::F16) &&
+                   g->buffers[2]->dtype == t,
+               "mma_sync operands not f32 += (bf16|f16) x the same", s);
+      requireS(stack(0) && stack(1) && stack(2), "mma_sync operands not stack fragments", s);
+      return;
+    }
+    }
+    requireS(false, "unknown GPU intrinsic", s);
+  }
+
   /// A gpu_block loop is a kernel: never inside another GPU loop. A gpu_thread loop runs the
   /// block's threads: inside a gpu_block loop, not inside another gpu_thread loop, with a
   /// constant extent a block can have.
@@ -645,6 +680,7 @@ private:
   const LoweredFunc &func;
   std::unordered_set<const VarNode *> scope;
   std::unordered_set<const BufferNode *> visible;
+  std::unordered_map<const BufferNode *, MemoryScope> scopes; // Of the allocations in scope.
   bool inGpuBlock = false, inGpuThread = false;
 };
 

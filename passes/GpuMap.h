@@ -39,8 +39,8 @@ namespace tdsl::passes {
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
 
 /// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). All but Rows and
-/// the tensor-core Contractions are loop IR (`GpuKernel::nest`); the CUDA backend still emits
-/// those from their description.
+/// the Contractions on Hopper's warpgroup MMA are loop IR (`GpuKernel::nest`); the CUDA backend
+/// still emits those from their description.
 enum class GpuScheduleKind {
   Generic,        // One thread per output point (mapToGpu).
   Vector,         // Elementwise, 4 consecutive points a thread with 16-byte loads/stores.
@@ -82,7 +82,7 @@ struct GpuRowBuffer {
 struct GpuKernel {
   std::string name; // "<func>_k<i>", the `extern "C"` name of its __global__ function.
   /// The kernel as loop IR: a gpu_block For, with shared allocations and lets (free of the
-  /// thread) around its gpu_thread For (null for Rows and tensor-core Contractions).
+  /// thread) around its gpu_thread For (null for Rows and wgmma Contractions).
   ir::Stmt nest;
   ir::Expr blocks;  // Its extent: i64 over the symbols and `lets`.
   ir::Expr threads; // The extent of its gpu_thread loop.
@@ -122,12 +122,13 @@ struct GpuKernel {
   static constexpr int kMinRegisterSlots = 8;
   int registerSlots = 0;
   ir::Expr registerRows;
-  /// Contraction on tensor cores: loops i in [0, extentI), j in [0, extentJ) over the output, k
-  /// in [0, extentK) reduced; `items[0]` holds the accumulator, its init and the epilogue
-  /// (`post`, over i, j and acc[0]). When both factors are f32 casts of 16-bit values (bf16 or
+  /// Contraction on tensor cores: when both factors are f32 casts of 16-bit values (bf16 or
   /// f16, the same type; the product of two such values is exact in f32) and the device has
-  /// mma.sync (sm_80+), `tensorCoreType` is that type and factorA16 (over i and k) and factorB16
-  /// (over k and j) the 16-bit values; else F32 (the CUDA-core tiles, a loop IR `nest`).
+  /// mma.sync (sm_80+), `tensorCoreType` is that type; else F32 (the CUDA-core tiles). Both are
+  /// loop IR nests but for wgmma (below), which the backend emits from: loops i in [0, extentI),
+  /// j in [0, extentJ) over the output, k in [0, extentK) reduced; `items[0]` holds the
+  /// accumulator, its init and the epilogue (`post`, over i, j and acc[0]); factorA16 (over i
+  /// and k) and factorB16 (over k and j) are the 16-bit values.
   ir::Var varI, varJ, varK;
   ir::Expr extentI, extentJ, extentK;
   DType tensorCoreType = DType::F32;

@@ -1023,6 +1023,12 @@ private:
       k.sharedBytes = intImm(kWgmmaSharedBytes);
       k.sharedLimit = kWgmmaSharedBytes;
     }
+    if (!k.wgmmaStages) {
+      k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
+      k.nest = mmaContraction(c, na, nb, k.blocks);
+      kernels.push_back(std::move(k));
+      return true;
+    }
     GpuRowItem ri;
     ri.reduction = true;
     ri.acc = r.acc;
@@ -1030,7 +1036,7 @@ private:
     ri.pre = r.pre;
     ri.post = r.post;
     k.items = {ri};
-    k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, k.wgmmaStages ? 256 : 128));
+    k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, 256));
     kernels.push_back(std::move(k));
     return true;
   }
@@ -1061,27 +1067,37 @@ private:
     return makeBuffer(name, t, {intImm(size)}, BufferRole::Intermediate);
   }
 
-  /// `dst[at + 0..3]` = the four values of factor `f` at `moving` + 0..3, the other index
-  /// variable bound: one 16-byte load when `f` is a plain load contiguous along `moving` (`l`),
-  /// in range (`fixedOk`, `moving` + 4 <= `bound`) and 16-byte aligned, else four scalar loads,
-  /// 0 out of range. `moving` is bound by the caller.
-  static Stmt fourValues(const Buffer &dst, const Load *l, const Expr &f, const Expr &fixedOk,
-                         const Var &moving, const Expr &bound) {
+  /// `dst[at]` = the factor value `f` where `inside` holds, else 0: a predicated load when `f`
+  /// is a plain load (one select, the access itself guarded), else a branch.
+  static Stmt valueOrZero(const Buffer &dst, const Expr &at, const Expr &f, const Expr &inside) {
+    if (const Load *l = as<Load>(f); l && !l->predicate)
+      return Store::make(dst, at, Load::make(l->buffer, l->index, inside));
+    return IfThenElse::make(inside, Store::make(dst, at, f),
+                            Store::make(dst, at, floatImm(0.0, dst->dtype)));
+  }
+
+  /// `dst[at ..]` = the 16 bytes of factor `f` (of dst's dtype) at `moving` + 0, 1, ..., the
+  /// other index variable bound: one 16-byte load when `f` is a plain load contiguous along
+  /// `moving` (`l`), in range (`fixedOk`, `moving` + lanes <= `bound`) and 16-byte aligned, else
+  /// a load a value, 0 out of range. `moving` is bound by the caller.
+  static Stmt chunk(const Buffer &dst, const Expr &at, const Load *l, const Expr &f,
+                    const Expr &fixedOk, const Var &moving, const Expr &bound) {
+    const int lanes = 16 / byteSize(dst->dtype);
     Var u = loopVar("u");
-    Expr at = add(ref(moving), ref(u));
-    Stmt scalar = unrolled(u, 4,
-                           IfThenElse::make(both(fixedOk, lt(at, bound)),
-                                            Store::make(dst, ref(u), substitute(f, {{moving, at}})),
-                                            Store::make(dst, ref(u), floatImm(0.0))));
+    Expr value = add(ref(moving), ref(u)), slot = add(ref(u), at);
+    Stmt scalar = unrolled(
+        u, lanes,
+        valueOrZero(dst, slot, substitute(f, {{moving, value}}), both(fixedOk, lt(value, bound))));
     // The element's address is 16-byte aligned when the buffer is and the index is a multiple
-    // of 4.
-    Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), 4), bound)),
+    // of the lanes.
+    Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), lanes), bound)),
                       both(BufferAligned::make(l->buffer, 16),
-                           Binary::make(BinaryOp::Eq, mod(l->index, 4), intImm(0))));
-    return IfThenElse::make(whole,
-                            Store::make(dst, Ramp::make(intImm(0), intImm(1), 4),
-                                        Load::make(l->buffer, Ramp::make(l->index, intImm(1), 4))),
-                            scalar);
+                           Binary::make(BinaryOp::Eq, mod(l->index, lanes), intImm(0))));
+    return IfThenElse::make(
+        whole,
+        Store::make(dst, Ramp::make(at, intImm(1), lanes),
+                    Load::make(l->buffer, Ramp::make(l->index, intImm(1), lanes))),
+        scalar);
   }
 
   /// The f32 contraction on CUDA cores: a block computes a 128x128 tile of the output, a thread
@@ -1107,44 +1123,40 @@ private:
     // values a thread, else 4 scalar loads a thread at scattered points.
     const Load *vecA = contiguousLoad(c.factorA, c.k);
     const Load *vecB = contiguousLoad(c.factorB, c.j);
-    auto scalarPoint = [&](const Buffer &dst, const Var &r, const Expr &f, const Expr &inside) {
-      return IfThenElse::make(inside, Store::make(dst, ref(r), f),
-                              Store::make(dst, ref(r), floatImm(0.0)));
-    };
     // The factors of the step at k0 = `first` into registers.
     auto load = [&](const Expr &first) {
       std::vector<Stmt> s;
       Var r = loopVar("r"), e = letVar("e");
       Expr spread = add(ref(t), times(ref(r), 256));
       if (vecA)
-        s.push_back(
-            LetStmt::make(c.i, add(ref(m0), div(ref(t), 2)),
-                          LetStmt::make(c.k, add(first, times(mod(ref(t), 2), 4)),
-                                        fourValues(ra, vecA, c.factorA, lt(ref(c.i), M), c.k, K))));
+        s.push_back(LetStmt::make(
+            c.i, add(ref(m0), div(ref(t), 2)),
+            LetStmt::make(c.k, add(first, times(mod(ref(t), 2), 4)),
+                          chunk(ra, intImm(0), vecA, c.factorA, lt(ref(c.i), M), c.k, K))));
       else
         s.push_back(unrolled(
             r, 4,
             LetStmt::make(e, spread,
                           LetStmt::make(c.i, add(ref(m0), div(ref(e), 8)),
                                         LetStmt::make(c.k, add(first, mod(ref(e), 8)),
-                                                      scalarPoint(ra, r, c.factorA,
+                                                      valueOrZero(ra, ref(r), c.factorA,
                                                                   both(lt(ref(c.i), M),
                                                                        lt(ref(c.k), K))))))));
       r = loopVar("r");
       e = letVar("e");
       spread = add(ref(t), times(ref(r), 256));
       if (vecB)
-        s.push_back(
-            LetStmt::make(c.k, add(first, div(ref(t), 32)),
-                          LetStmt::make(c.j, add(ref(n0), times(mod(ref(t), 32), 4)),
-                                        fourValues(rb, vecB, c.factorB, lt(ref(c.k), K), c.j, N))));
+        s.push_back(LetStmt::make(
+            c.k, add(first, div(ref(t), 32)),
+            LetStmt::make(c.j, add(ref(n0), times(mod(ref(t), 32), 4)),
+                          chunk(rb, intImm(0), vecB, c.factorB, lt(ref(c.k), K), c.j, N))));
       else
         s.push_back(unrolled(
             r, 4,
             LetStmt::make(e, spread,
                           LetStmt::make(c.k, add(first, div(ref(e), 128)),
                                         LetStmt::make(c.j, add(ref(n0), mod(ref(e), 128)),
-                                                      scalarPoint(rb, r, c.factorB,
+                                                      valueOrZero(rb, ref(r), c.factorB,
                                                                   both(lt(ref(c.k), K),
                                                                        lt(ref(c.j), N))))))));
       return Block::make(s);
@@ -1236,6 +1248,214 @@ private:
             LetStmt::make(
                 m0, times(Binary::make(BinaryOp::FloorDiv, ref(tile), tn), 128),
                 LetStmt::make(n0, times(Binary::make(BinaryOp::Mod, ref(tile), tn), 128), body))));
+    return kernelNest(tile, blocks, t, threads, body, {as, bs});
+  }
+
+  /// Contractions of 16-bit factors on tensor cores (`a16`, `b16`: the factors' 16-bit
+  /// values): a block computes a 128x128 tile of the output with 8 warps of 32x64 (2x8
+  /// mma.sync m16n8k16 tiles a warp, f32 accumulators in registers), k in steps of 32 through
+  /// double-buffered shared memory holding the 16-bit values (A as [m][k], B transposed as
+  /// [n][k], rows padded to 40 values so that the fragment loads hit 32 distinct banks); the
+  /// next step's values are loaded into registers while this one computes. Points outside the
+  /// output or past K read as 0. The epilogue runs on each output point from registers.
+  Stmt mmaContraction(const Contraction &c, const Expr &a16, const Expr &b16, const Expr &blocks) {
+    constexpr int64_t row = 40, stage = 128 * row;
+    const DType t16 = a16->type.dtype;
+    Var tile = loopVar("tile"), t = loopVar("t");
+    Buffer as = local("a_tile", t16, 2 * stage), bs = local("b_tile", t16, 2 * stage);
+    Buffer acc = c.r.acc, sums = local("sums", DType::F32, 2 * 8 * 4);
+    Buffer ra = local("a_next", t16, 16), rb = local("b_next", t16, 16);
+    Buffer fa = local("a_frag", t16, 2 * 8), fb = local("b_frag", t16, 8 * 4);
+    Var g = letVar("g"), q = letVar("q"), wm = letVar("wm"), wn = letVar("wn");
+    Var m0 = letVar("m0"), n0 = letVar("n0");
+    Var step = loopVar("step"), k0 = letVar("k0"), buf = letVar("buf");
+    Var more = letVar("more", DType::Bool);
+    Expr tn = ceilDiv(c.extentJ, 128);
+    const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
+    // Each side's values: 16-byte loads of 8 consecutive values where the factor is a plain
+    // load contiguous along the tile's inner loop, else 16 scalar loads a thread.
+    const Load *vecA = contiguousLoad(a16, c.k);
+    const Load *vecBk = contiguousLoad(b16, c.k);
+    const Load *vecBj = vecBk ? nullptr : contiguousLoad(b16, c.j);
+    auto spread = [&](const Var &r) { return add(ref(t), times(ref(r), 256)); };
+    // The values of the step at k0 = `first` into registers.
+    auto load = [&](const Expr &first) {
+      std::vector<Stmt> s;
+      Var r = loopVar("r"), e = letVar("e");
+      if (vecA)
+        s.push_back(unrolled(
+            r, 2,
+            LetStmt::make(e, spread(r),
+                          LetStmt::make(c.i, add(ref(m0), div(ref(e), 4)),
+                                        LetStmt::make(c.k, add(first, times(mod(ref(e), 4), 8)),
+                                                      chunk(ra, times(ref(r), 8), vecA, a16,
+                                                            lt(ref(c.i), M), c.k, K))))));
+      else
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(e, spread(r),
+                          LetStmt::make(c.i, add(ref(m0), div(ref(e), 32)),
+                                        LetStmt::make(c.k, add(first, mod(ref(e), 32)),
+                                                      valueOrZero(ra, ref(r), a16,
+                                                                  both(lt(ref(c.i), M),
+                                                                       lt(ref(c.k), K))))))));
+      r = loopVar("r");
+      e = letVar("e");
+      if (vecBk || vecBj) {
+        Stmt at = vecBk ? LetStmt::make(c.j, add(ref(n0), div(ref(e), 4)),
+                                        LetStmt::make(c.k, add(first, times(mod(ref(e), 4), 8)),
+                                                      chunk(rb, times(ref(r), 8), vecBk, b16,
+                                                            lt(ref(c.j), N), c.k, K)))
+                        // A warp reads 32 rows of k at one column chunk, so that its transposing
+                        // stores into shared memory (below) hit 32 consecutive values.
+                        : LetStmt::make(c.k, add(first, mod(ref(e), 32)),
+                                        LetStmt::make(c.j, add(ref(n0), times(div(ref(e), 32), 8)),
+                                                      chunk(rb, times(ref(r), 8), vecBj, b16,
+                                                            lt(ref(c.k), K), c.j, N)));
+        s.push_back(unrolled(r, 2, LetStmt::make(e, spread(r), at)));
+      } else {
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(e, spread(r),
+                          LetStmt::make(c.k, add(first, div(ref(e), 128)),
+                                        LetStmt::make(c.j, add(ref(n0), mod(ref(e), 128)),
+                                                      valueOrZero(rb, ref(r), b16,
+                                                                  both(lt(ref(c.k), K),
+                                                                       lt(ref(c.j), N))))))));
+      }
+      return Block::make(s);
+    };
+    auto eight = [](const Expr &at) { return Ramp::make(at, intImm(1), 8); };
+    // The registers into the tiles of stage `into`.
+    auto store = [&](const Expr &into) {
+      Expr base = times(into, stage);
+      std::vector<Stmt> s;
+      Var r = loopVar("r"), e = letVar("e");
+      // A chunk of 8 values of row e / 4, from value e % 4 * 8 (A, and B read along k).
+      auto rowChunk = [&](const Buffer &tiles, const Buffer &regs) {
+        Var rc = loopVar("r"), ec = letVar("e");
+        Expr at = add(base, add(times(div(ref(ec), 4), row), times(mod(ref(ec), 4), 8)));
+        return unrolled(rc, 2,
+                        LetStmt::make(ec, spread(rc),
+                                      Store::make(tiles, eight(at),
+                                                  Load::make(regs, eight(times(ref(rc), 8))))));
+      };
+      if (vecA)
+        s.push_back(rowChunk(as, ra));
+      else
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(e, spread(r),
+                          Store::make(as,
+                                      add(base, add(times(div(ref(e), 32), row), mod(ref(e), 32))),
+                                      Load::make(ra, ref(r))))));
+      r = loopVar("r");
+      e = letVar("e");
+      if (vecBk) {
+        s.push_back(rowChunk(bs, rb));
+      } else if (vecBj) {
+        // Row kr = e % 32 of k, columns jc = e / 32 * 8 + 0..7: stored transposed.
+        Var u = loopVar("u");
+        Expr at =
+            add(base, add(times(add(times(div(ref(e), 32), 8), ref(u)), row), mod(ref(e), 32)));
+        s.push_back(unrolled(
+            r, 2,
+            LetStmt::make(
+                e, spread(r),
+                unrolled(u, 8,
+                         Store::make(bs, at, Load::make(rb, add(times(ref(r), 8), ref(u))))))));
+      } else {
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(
+                e, spread(r),
+                Store::make(bs, add(base, add(times(mod(ref(e), 128), row), div(ref(e), 128))),
+                            Load::make(rb, ref(r))))));
+      }
+      return Block::make(s);
+    };
+    // One step of 16 k: the warp's fragments from the tiles (two values a register, in
+    // mma.sync's layout: row g, values kk + 2 q + {0, 1} and + 8), then 2x8 MMAs.
+    Var kk = loopVar("kk"), r = loopVar("r"), s = loopVar("s"), r2 = loopVar("r"),
+        s2 = loopVar("s");
+    auto two = [&](const Buffer &frag, const Expr &to, const Buffer &tiles, const Expr &from) {
+      return Store::make(frag, Ramp::make(to, intImm(1), 2),
+                         Load::make(tiles, Ramp::make(from, intImm(1), 2)));
+    };
+    Expr colAt = add(times(ref(kk), 16), times(ref(q), 2));
+    Expr aAt = add(times(ref(buf), stage),
+                   add(times(add(ref(wm), add(times(ref(r), 16), ref(g))), row), colAt));
+    Expr bAt = add(times(ref(buf), stage),
+                   add(times(add(ref(wn), add(times(ref(s), 8), ref(g))), row), colAt));
+    Expr aTo = times(ref(r), 8), bTo = times(ref(s), 4);
+    Stmt compute = unrolled(
+        kk, 2,
+        Block::make(
+            {unrolled(
+                 r, 2,
+                 Block::make({two(fa, aTo, as, aAt), two(fa, plus(aTo, 2), as, plus(aAt, 8 * row)),
+                              two(fa, plus(aTo, 4), as, plus(aAt, 8)),
+                              two(fa, plus(aTo, 6), as, plus(aAt, 8 * row + 8))})),
+             unrolled(
+                 s, 8,
+                 Block::make({two(fb, bTo, bs, bAt), two(fb, plus(bTo, 2), bs, plus(bAt, 8))})),
+             unrolled(r2, 2,
+                      unrolled(s2, 8,
+                               GpuIntrinsic::make(GpuOp::MmaSync, {sums, fa, fb},
+                                                  {add(times(ref(r2), 32), times(ref(s2), 4)),
+                                                   times(ref(r2), 8), times(ref(s2), 4)})))}));
+    Stmt mainLoop = For::make(
+        step, ceilDiv(K, 32), ForKind::Serial,
+        LetStmt::make(
+            k0, times(ref(step), 32),
+            LetStmt::make(
+                buf, mod(ref(step), 2),
+                LetStmt::make(
+                    more, lt(plus(ref(k0), 32), K),
+                    Block::make({IfThenElse::make(ref(more), load(plus(ref(k0), 32))), compute,
+                                 IfThenElse::make(ref(more), store(mod(plus(ref(step), 1), 2))),
+                                 Barrier::make(BarrierScope::Block)})))));
+    Var ri = loopVar("r"), si = loopVar("s"), hi = loopVar("h");
+    Stmt init = unrolled(
+        ri, 2,
+        unrolled(
+            si, 8,
+            unrolled(hi, 4,
+                     Store::make(sums, add(add(times(ref(ri), 32), times(ref(si), 4)), ref(hi)),
+                                 Load::make(acc, intImm(0))))));
+    // The epilogue: accumulator h of tile (r, s) is row g + 8 * (h / 2), column 2 q + h % 2.
+    Var re = loopVar("r"), se = loopVar("s"), he = loopVar("h");
+    Stmt point = LetStmt::make(
+        c.i,
+        add(ref(m0), add(ref(wm), add(times(ref(re), 16), add(ref(g), times(div(ref(he), 2), 8))))),
+        LetStmt::make(
+            c.j,
+            add(ref(n0),
+                add(ref(wn), add(times(ref(se), 8), add(times(ref(q), 2), mod(ref(he), 2))))),
+            IfThenElse::make(both(lt(ref(c.i), M), lt(ref(c.j), N)),
+                             Block::make({Store::make(acc, intImm(0),
+                                                      Load::make(sums, add(add(times(ref(re), 32),
+                                                                               times(ref(se), 4)),
+                                                                           ref(he)))),
+                                          c.r.post}))));
+    Stmt epilogue = unrolled(re, 2, unrolled(se, 8, unrolled(he, 4, point)));
+    Stmt body = Block::make({c.r.pre, init, load(intImm(0)), store(intImm(0)),
+                             Barrier::make(BarrierScope::Block), mainLoop, epilogue});
+    for (const Buffer &b : {fb, fa, rb, ra, sums, acc})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    Expr lane = mod(ref(t), 32);
+    body = LetStmt::make(
+        g, div(lane, 4),
+        LetStmt::make(
+            q, mod(ref(t), 4),
+            LetStmt::make(
+                wm, times(div(ref(t), 64), 32),
+                LetStmt::make(
+                    wn, times(mod(div(ref(t), 32), 2), 64),
+                    LetStmt::make(
+                        m0, times(Binary::make(BinaryOp::FloorDiv, ref(tile), tn), 128),
+                        LetStmt::make(n0, times(Binary::make(BinaryOp::Mod, ref(tile), tn), 128),
+                                      body))))));
     return kernelNest(tile, blocks, t, threads, body, {as, bs});
   }
 

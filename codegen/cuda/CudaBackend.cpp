@@ -213,6 +213,20 @@ TDSL_FN double tdsl_shfl_xor(double v, int m) { return __shfl_xor_sync(0xfffffff
 TDSL_FN int tdsl_shfl_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 TDSL_FN long long tdsl_shfl_xor(long long v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
+
+// GPU intrinsics of loop IR (ir::GpuIntrinsic). mma_sync (sm_80+): d[0..4) += A x B for one
+// m16n8k16 tile, f32 accumulation, the fragments two 16-bit values a register.
+#define TDSL_MMA_SYNC(name, type)                                                                  \
+  TDSL_FN void name(float *d, const unsigned short *a, const unsigned short *b) {                 \
+    const unsigned *x = (const unsigned *)a, *y = (const unsigned *)b;                             \
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." type "." type                            \
+                 ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"            \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                  \
+                 : "r"(x[0]), "r"(x[1]), "r"(x[2]), "r"(x[3]), "r"(y[0]), "r"(y[1]));              \
+  }
+TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
+TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
+#undef TDSL_MMA_SYNC
 // ---- end of prelude ----
 )CUDA";
 
@@ -392,7 +406,7 @@ public:
     else if (kernel.schedule == passes::GpuScheduleKind::Rows)
       emitRows(kernel);
     else
-      emitContractionMma(kernel);
+      emitContractionWgmma(kernel);
     os << "}\n";
   }
 
@@ -682,238 +696,6 @@ public:
          "((unsigned)tdsl_v[3] << 16), tdsl_v[4] | ((unsigned)tdsl_v[5] << 16), tdsl_v[6] | "
          "((unsigned)tdsl_v[7] << 16)};");
     line(gathered);
-    --indent;
-    line("}");
-  }
-
-  /// Contractions of 16-bit factors on tensor cores: a block computes a 128x128 tile of the
-  /// output with 8 warps of 32x64 (2x8 mma.sync m16n8k16 tiles a warp, f32 accumulators in
-  /// registers), k in steps of 32 through double-buffered shared memory holding the factors'
-  /// 16-bit values (A as [m][k], B transposed as [n][k], rows padded to 40 values so that the
-  /// fragment loads hit 32 distinct banks); the next step's values are loaded into registers
-  /// while this one computes. Points outside the output or past K read as 0. The epilogue runs
-  /// on each output point from registers.
-  void emitContractionMma(const passes::GpuKernel &k) {
-    if (k.wgmmaStages) {
-      emitContractionWgmma(k);
-      return;
-    }
-    const passes::GpuRowItem &item = k.items.at(0);
-    const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
-    line("// Tensor cores: mma.sync m16n8k16 on " + type + " factors, f32 accumulation.");
-    const std::array<std::string, 3> names = beginContraction(k);
-    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
-    line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
-    line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
-    line("__shared__ __align__(16) unsigned short tdsl_As[2][128][40];");
-    line("__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];");
-    line("const int tdsl_t = (int)threadIdx.x, tdsl_l = tdsl_t & 31, tdsl_g = tdsl_l >> 2, "
-         "tdsl_q = tdsl_l & 3;");
-    line("const int tdsl_wm = (tdsl_t >> 6) * 32, tdsl_wn = ((tdsl_t >> 5) & 1) * 64;");
-    std::string accName = bindBuffer(item.acc);
-    std::string acc = accName + "[0]";
-    std::string a = emitExpr(k.factorA16).text, b = emitExpr(k.factorB16).text;
-    line(
-        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
-    ++indent;
-    line("const long long tdsl_m0 = tdsl_tile / tdsl_tn * 128, tdsl_n0 = tdsl_tile % tdsl_tn * "
-         "128;");
-    line("float " + accName + "[1];");
-    emitStmt(item.pre);
-    line("float tdsl_d[2][8][4];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
-    line("    #pragma unroll");
-    line("    for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) tdsl_d[tdsl_r][tdsl_s][tdsl_h] = " + acc +
-         ";");
-    // Each side's values: 16-byte loads of 8 consecutive values where the factor is a plain
-    // load contiguous along the tile's inner loop (checked per chunk: in range and aligned,
-    // else 8 scalar loads), else 16 scalar loads a thread.
-    const Load *vecA = passes::contiguousLoad(k.factorA16, k.varK);
-    const Load *vecBk = passes::contiguousLoad(k.factorB16, k.varK);
-    const Load *vecBj = vecBk ? nullptr : passes::contiguousLoad(k.factorB16, k.varJ);
-    line(std::string(vecA ? "uint4 tdsl_ra[2];" : "unsigned short tdsl_ra[16];") +
-         (vecBk || vecBj ? " uint4 tdsl_rb[2];" : " unsigned short tdsl_rb[16];"));
-    // dst = the 8 values at `moving` + 0..7 (the other index variables already declared).
-    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
-                     const std::string &fixedOk, const std::string &moving,
-                     const std::string &bound) {
-      emitChunk16(l, factor, fixedOk, moving, bound, dst + " = *(const uint4 *)tdsl_p;",
-                  dst + " = make_uint4(tdsl_pk[0], tdsl_pk[1], tdsl_pk[2], tdsl_pk[3]);");
-    };
-    auto load = [&](const std::string &k0) {
-      if (vecA) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        ++indent;
-        line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        line("const long long " + iName + " = tdsl_m0 + tdsl_c / 4;");
-        line("const long long " + kName + " = " + k0 + " + tdsl_c % 4 * 8;");
-        chunk("tdsl_ra[tdsl_r]", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 32;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e % 32;");
-        line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
-             " : (unsigned short)0;");
-        line("}");
-      }
-      if (vecBk || vecBj) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        ++indent;
-        line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        if (vecBk) {
-          line("const long long " + jName + " = tdsl_n0 + tdsl_c / 4;");
-          line("const long long " + kName + " = " + k0 + " + tdsl_c % 4 * 8;");
-          chunk("tdsl_rb[tdsl_r]", vecBk, b, jName + " < tdsl_N", kName, "tdsl_K");
-        } else {
-          // A warp reads 32 rows of k at one column chunk, so that its transposing stores
-          // into shared memory (below) hit 32 consecutive values.
-          line("const long long " + kName + " = " + k0 + " + tdsl_c % 32;");
-          line("const long long " + jName + " = tdsl_n0 + tdsl_c / 32 * 8;");
-          chunk("tdsl_rb[tdsl_r]", vecBj, b, kName + " < tdsl_K", jName, "tdsl_N");
-        }
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
-        line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
-        line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
-             " : (unsigned short)0;");
-        line("}");
-      }
-    };
-    auto store = [&](const std::string &buf) {
-      if (vecA) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        line("  const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        line("  *(uint4 *)&tdsl_As[" + buf + "][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_ra[tdsl_r];");
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  tdsl_As[" + buf + "][tdsl_e / 32][tdsl_e % 32] = tdsl_ra[tdsl_r];");
-        line("}");
-      }
-      if (vecBk) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        line("  const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        line("  *(uint4 *)&tdsl_Bs[" + buf + "][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_rb[tdsl_r];");
-        line("}");
-      } else if (vecBj) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        ++indent;
-        line("const int tdsl_c = tdsl_t + 256 * tdsl_r, tdsl_kr = tdsl_c % 32, tdsl_jc = "
-             "tdsl_c / 32 * 8;");
-        line("const unsigned tdsl_w[4] = {tdsl_rb[tdsl_r].x, tdsl_rb[tdsl_r].y, "
-             "tdsl_rb[tdsl_r].z, tdsl_rb[tdsl_r].w};");
-        line("#pragma unroll");
-        line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u)");
-        line("  tdsl_Bs[" + buf +
-             "][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)(tdsl_w[tdsl_u "
-             ">> 1] >> (16 * (tdsl_u & 1)));");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  tdsl_Bs[" + buf + "][tdsl_e % 128][tdsl_e / 128] = tdsl_rb[tdsl_r];");
-        line("}");
-      }
-    };
-    load("0LL");
-    store("0");
-    line("__syncthreads();");
-    line("int tdsl_buf = 0;");
-    line("for (long long tdsl_k0 = 0; tdsl_k0 < tdsl_K; tdsl_k0 += 32) {");
-    ++indent;
-    line("const bool tdsl_more = tdsl_k0 + 32 < tdsl_K;");
-    line("if (tdsl_more) {");
-    ++indent;
-    load("tdsl_k0 + 32");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_kk = 0; tdsl_kk < 32; tdsl_kk += 16) {");
-    ++indent;
-    line("unsigned tdsl_fa[2][4], tdsl_fb[8][2];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-    ++indent;
-    line("const unsigned short *tdsl_p = &tdsl_As[tdsl_buf][tdsl_wm + tdsl_r * 16 + tdsl_g]"
-         "[tdsl_kk + tdsl_q * 2];");
-    line("tdsl_fa[tdsl_r][0] = *(const unsigned *)tdsl_p;");
-    line("tdsl_fa[tdsl_r][1] = *(const unsigned *)(tdsl_p + 8 * 40);");
-    line("tdsl_fa[tdsl_r][2] = *(const unsigned *)(tdsl_p + 8);");
-    line("tdsl_fa[tdsl_r][3] = *(const unsigned *)(tdsl_p + 8 * 40 + 8);");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
-    ++indent;
-    line("const unsigned short *tdsl_p = &tdsl_Bs[tdsl_buf][tdsl_wn + tdsl_s * 8 + tdsl_g]"
-         "[tdsl_kk + tdsl_q * 2];");
-    line("tdsl_fb[tdsl_s][0] = *(const unsigned *)tdsl_p;");
-    line("tdsl_fb[tdsl_s][1] = *(const unsigned *)(tdsl_p + 8);");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
-    line("    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32." + type + "." + type +
-         ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"");
-    line("                 : \"+f\"(tdsl_d[tdsl_r][tdsl_s][0]), \"+f\"(tdsl_d[tdsl_r][tdsl_s][1]), "
-         "\"+f\"(tdsl_d[tdsl_r][tdsl_s][2]), \"+f\"(tdsl_d[tdsl_r][tdsl_s][3])");
-    line("                 : \"r\"(tdsl_fa[tdsl_r][0]), \"r\"(tdsl_fa[tdsl_r][1]), "
-         "\"r\"(tdsl_fa[tdsl_r][2]), \"r\"(tdsl_fa[tdsl_r][3]), \"r\"(tdsl_fb[tdsl_s][0]), "
-         "\"r\"(tdsl_fb[tdsl_s][1]));");
-    --indent;
-    line("}");
-    line("if (tdsl_more) {");
-    ++indent;
-    store("tdsl_buf ^ 1");
-    --indent;
-    line("}");
-    line("__syncthreads();");
-    line("tdsl_buf ^= 1;");
-    --indent;
-    line("}");
-    // The epilogue: accumulator h of tile (r, s) is row g + 8 * (h / 2), column 2 q + h % 2.
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
-    ++indent;
-    emitContractionPoint(item, iName,
-                         "tdsl_m0 + tdsl_wm + tdsl_r * 16 + tdsl_g + (tdsl_h >> 1) * 8", jName,
-                         "tdsl_n0 + tdsl_wn + tdsl_s * 8 + tdsl_q * 2 + (tdsl_h & 1)",
-                         "tdsl_d[tdsl_r][tdsl_s][tdsl_h]");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
     --indent;
     line("}");
   }
@@ -1617,19 +1399,21 @@ private:
     line("}");
   }
 
-  /// `dst[ramp(b, 1, 4)] = src[ramp(c, 1, 4)]` of 4-byte elements between a global or shared
-  /// buffer and a stack array: one 16-byte access of that memory (the schedule checked its
-  /// alignment).
+  /// `dst[ramp(b, 1, n)] = src[ramp(c, 1, n)]` between a global or shared buffer and a stack
+  /// array, of 4 4-byte elements or of 2 or 8 16-bit ones: one 16-byte (or 4-byte) access of
+  /// that memory (the schedule checked its alignment).
   void emitVectorCopy(const Store *st) {
     const Load *l = as<Load>(st->value);
     const Ramp *to = as<Ramp>(st->index), *from = l ? as<Ramp>(l->index) : nullptr;
     auto dense = [](const Ramp *r) {
       const IntImm *stride = r ? as<IntImm>(r->stride) : nullptr;
-      return stride && stride->value == 1 && r->lanes == 4;
+      return stride && stride->value == 1;
     };
+    const int lanes = st->value->type.lanes, size = byteSize(st->buffer->dtype);
+    const bool words = size == 4 && lanes == 4, halves = size == 2 && (lanes == 2 || lanes == 8);
     bool toStack = stackBuffers.count(st->buffer.get()) > 0;
-    if (!l || l->predicate || st->predicate || !dense(to) || !dense(from) ||
-        byteSize(st->buffer->dtype) != 4 || toStack == (stackBuffers.count(l->buffer.get()) > 0))
+    if (!l || l->predicate || st->predicate || !dense(to) || !dense(from) || !(words || halves) ||
+        toStack == (stackBuffers.count(l->buffer.get()) > 0))
       unsupported("vector store to " + st->buffer->name);
     const char *fields[] = {"x", "y", "z", "w"};
     std::string vt = vectorType(st->buffer->dtype);
@@ -1644,6 +1428,14 @@ private:
       return sharedBuffers.count(b.get()) ? "(int)" + paren(emitExpr(r->base), PrecUnary)
                                           : paren(emitExpr(r->base), PrecAdd);
     };
+    if (halves) {
+      // 16-bit values move as bits (the stack array is 16-byte aligned, see Allocate).
+      std::string bits = lanes == 8 ? "uint4" : "unsigned";
+      line("*(" + bits + " *)(" + bufferName(st->buffer) + " + " + offset(st->buffer, to) +
+           ") = *(const " + bits + " *)(" + bufferName(l->buffer) + " + " +
+           offset(l->buffer, from) + ");");
+      return;
+    }
     line("{");
     ++indent;
     if (toStack) {
@@ -1712,6 +1504,22 @@ private:
     case StmtKind::Barrier:
       line(s->as<Barrier>()->scope == BarrierScope::Block ? "__syncthreads();" : "__syncwarp();");
       return;
+    case StmtKind::GpuIntrinsic: {
+      // A call of the op's prelude helper on pointers to its operands.
+      const GpuIntrinsic *g = s->as<GpuIntrinsic>();
+      std::string args;
+      for (size_t i = 0; i < g->buffers.size(); ++i)
+        args += (i ? ", " : "") + bufferName(g->buffers[i]) + " + " +
+                paren(emitExpr(g->offsets[i]), PrecAdd);
+      switch (g->op) {
+      case GpuOp::MmaSync:
+        line(std::string(g->buffers[1]->dtype == DType::BF16 ? "tdsl_mma_sync_bf16"
+                                                             : "tdsl_mma_sync_f16") +
+             "(" + args + ");");
+        return;
+      }
+      TDSL_UNREACHABLE("unknown GPU intrinsic");
+    }
     case StmtKind::Allocate: {
       const Allocate *a = s->as<Allocate>();
       if (a->scope == MemoryScope::Heap)
@@ -1722,16 +1530,19 @@ private:
         if (!c || c->value < 0 || __builtin_mul_overflow(size, c->value, &size))
           unsupported("allocation of '" + a->buffer->name + "' with a non-constant size");
       }
-      if (size > 4096)
+      // Stack arrays are registers; static shared memory is at most 48 KiB a block.
+      bool shared = a->scope == MemoryScope::Shared;
+      if (shared ? size * byteSize(a->buffer->dtype) > 48 * 1024 : size > 4096)
         unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");
       std::string name = bindBuffer(a->buffer);
-      // Vector accesses of shared memory need its alignment (stack arrays get it from nvcc).
-      std::string qualifiers = a->scope != MemoryScope::Shared      ? ""
-                               : vectorAccessed(a->body, a->buffer) ? "__shared__ __align__(16) "
-                                                                    : "__shared__ ";
-      line(qualifiers + cType(a->buffer->dtype) + " " + name + "[" +
-           std::to_string(std::max<int64_t>(size, 1)) + "];");
+      // Vector accesses need the buffer's alignment: of shared memory always, of a stack array
+      // when they move 16-bit values as bits (nvcc aligns float4 fields itself).
+      bool vector = vectorAccessed(a->body, a->buffer);
+      bool aligned = vector && (shared || byteSize(a->buffer->dtype) == 2);
+      line(std::string(shared ? "__shared__ " : "") + (aligned ? "__align__(16) " : "") +
+           cType(a->buffer->dtype) + " " + name + "[" + std::to_string(std::max<int64_t>(size, 1)) +
+           "];");
       if (a->scope == MemoryScope::Stack)
         stackBuffers.insert(a->buffer.get());
       if (a->scope == MemoryScope::Shared)

@@ -317,12 +317,13 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   EXPECT_TRUE(contains(mmt, "%128, %129, p, 1, 1, 0, 0; }")) << mmt;
   // a[k, i] is not contiguous in k: mma.sync m16n8k16 on tiles the threads transpose.
   std::string mmta = m.kernel("mmta").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(mmta, "// Tensor cores: mma.sync m16n8k16 on bf16 factors")) << mmta;
-  EXPECT_TRUE(contains(mmta, "__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];"))
-      << mmta;
-  EXPECT_TRUE(contains(mmta, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << mmta;
+  EXPECT_TRUE(contains(mmta, "__shared__ __align__(16) tdsl_bf16 b_tile[10240];")) << mmta;
+  EXPECT_TRUE(contains(mmta, "tdsl_mma_sync_bf16(sums + ")) << mmta;
   EXPECT_TRUE(contains(mmta, "__launch_bounds__(256) mmta_k0(")) << mmta;
-  EXPECT_TRUE(contains(mmta, "tdsl_Bs[0][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)")) << mmta;
+  // b[k, j] is read 8 values of j at a time, stored transposed (rows of 40 values of k).
+  EXPECT_TRUE(contains(mmta, "*(uint4 *)(b_next + r_2 * 8LL) = *(const uint4 *)(b + k_1 * N + j);"))
+      << mmta;
+  EXPECT_TRUE(contains(mmta, "+ u_1 * 40LL + e_3 % 32LL] = b_next[r_4 * 8LL + u_1];")) << mmta;
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
   std::string ptx = m.kernel("mm").dump(Stage::Ptx);
@@ -383,6 +384,10 @@ TEST(GpuSchedule, ContractionNestsVerify) {
   std::vector<std::string> mm = verifiedNests("mm", hopper);
   ASSERT_FALSE(mm.empty());
   EXPECT_TRUE(contains(mm[0], "allocate a_tile: f32[2112] shared")) << mm[0];
+  std::vector<std::string> mmb = verifiedNests("mmb", ampere);
+  ASSERT_FALSE(mmb.empty());
+  EXPECT_TRUE(contains(mmb[0], "mma_sync(sums[r * 32 + s * 4], a_frag[r * 8], b_frag[s * 4])"))
+      << mmb[0];
 }
 
 TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
@@ -397,7 +402,7 @@ TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
   for (const passes::GpuTarget &target : {ampere, blackwell, small}) {
     std::string cuda = cudaFor("mmb", target);
     EXPECT_FALSE(contains(cuda, "wgmma")) << cuda;
-    EXPECT_TRUE(contains(cuda, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << cuda;
+    EXPECT_TRUE(contains(cuda, "tdsl_mma_sync_bf16(")) << cuda;
   }
 }
 

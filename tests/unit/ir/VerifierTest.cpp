@@ -260,5 +260,48 @@ TEST(Verifier, RejectsABlockOfThreadsItCannotLaunch) {
   EXPECT_REJECTED(verify(f.kernel(nested)), "gpu_block loop inside a GPU loop");
 }
 
+/// Stack fragments for mma_sync (d f32[4], a bf16[8], b of `bType`[4]) around a body.
+struct MmaOperands {
+  Buffer d = makeBuffer("d", DType::F32, {imm(4)}, BufferRole::Intermediate);
+  Buffer a = makeBuffer("fa", DType::BF16, {imm(8)}, BufferRole::Intermediate);
+  Buffer b;
+  explicit MmaOperands(DType bType = DType::BF16)
+      : b(makeBuffer("fb", bType, {imm(4)}, BufferRole::Intermediate)) {}
+  Stmt mma() const {
+    return GpuIntrinsic::make(GpuOp::MmaSync, {d, a, b}, {imm(0), imm(0), imm(0)});
+  }
+  Stmt around(Stmt body) const {
+    return Allocate::make(d, MemoryScope::Stack,
+                          Allocate::make(a, MemoryScope::Stack,
+                                         Allocate::make(b, MemoryScope::Stack, std::move(body))));
+  }
+};
+
+TEST(Verifier, AcceptsAnMmaOnStackFragments) {
+  GpuFunc f;
+  MmaOperands m;
+  LoweredFunc k = f.kernel(m.around(m.mma()));
+  EXPECT_EQ(failure([&] { verify(k); }), "");
+  std::string text = toString(k);
+  EXPECT_NE(text.find("mma_sync(d[0], fa[0], fb[0])"), std::string::npos) << text;
+}
+
+TEST(Verifier, RejectsAnMmaOutsideTheThreadsOrOnOtherOperands) {
+  MmaOperands m;
+  Func f;
+  Stmt serial = For::make(f.i, vr(f.n), ForKind::Serial, m.around(m.mma()));
+  EXPECT_REJECTED(verify(f.with(serial)), "GPU intrinsic outside a gpu_thread loop");
+  GpuFunc g;
+  MmaOperands mixed(DType::F16);
+  EXPECT_REJECTED(verify(g.kernel(mixed.around(mixed.mma()))),
+                  "mma_sync operands not f32 += (bf16|f16) x the same");
+  // Fragments are registers: a shared tile is no operand.
+  Stmt onShared =
+      GpuIntrinsic::make(GpuOp::MmaSync, {g.shared, m.a, m.b}, {imm(0), imm(0), imm(0)});
+  EXPECT_REJECTED(verify(g.kernel(m.around(onShared))), "mma_sync operands not stack fragments");
+  Stmt bare = GpuIntrinsic::make(GpuOp::MmaSync, {m.d, m.a, m.b}, {imm(0), imm(0), imm(0)});
+  EXPECT_REJECTED(verify(g.kernel(bare)), "GPU intrinsic operand not visible here");
+}
+
 } // namespace
 } // namespace tdsl::ir
