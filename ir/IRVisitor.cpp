@@ -248,7 +248,7 @@ Stmt IRMutator::visitGpuIntrinsic(const GpuIntrinsic *n, const Stmt &self) {
     offsets.push_back(mutate(e));
     changed |= offsets.back() != e;
   }
-  return changed ? GpuIntrinsic::make(n->op, n->buffers, std::move(offsets)) : self;
+  return changed ? GpuIntrinsic::make(n->op, n->buffers, std::move(offsets), n->immediate) : self;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include "ir/IRPrinter.h"
 #include "support/Check.h"
 
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -645,20 +646,58 @@ private:
                "GPU intrinsic offset of " + b->name + " not an i64", s);
       checkIn(g->offsets[i], s);
     }
-    auto stack = [&](size_t i) {
+    auto in = [&](size_t i, std::optional<MemoryScope> scope) {
       auto it = scopes.find(g->buffers[i].get());
-      return it != scopes.end() && it->second == MemoryScope::Stack;
+      return scope ? it != scopes.end() && it->second == *scope : it == scopes.end();
     };
+    auto half = [&](size_t i) {
+      DType t = g->buffers[i]->dtype;
+      return (t == DType::BF16 || t == DType::F16) && t == g->buffers.back()->dtype;
+    };
+    const std::string name(gpuOpName(g->op));
+    auto operands = [&](size_t n) {
+      requireS(g->buffers.size() == n, name + " with other than " + std::to_string(n) + " operands",
+               s);
+    };
+    const auto stack = MemoryScope::Stack, shared = MemoryScope::Shared;
     switch (g->op) {
-    case GpuOp::MmaSync: {
-      requireS(g->buffers.size() == 3, "mma_sync with other than 3 operands", s);
-      DType t = g->buffers[1]->dtype;
-      requireS(g->buffers[0]->dtype == DType::F32 && (t == DType::BF16 || t == DType::F16) &&
-                   g->buffers[2]->dtype == t,
-               "mma_sync operands not f32 += (bf16|f16) x the same", s);
-      requireS(stack(0) && stack(1) && stack(2), "mma_sync operands not stack fragments", s);
+    case GpuOp::MmaSync:
+    case GpuOp::Wgmma:
+      operands(3);
+      requireS(g->buffers[0]->dtype == DType::F32 && half(1) && half(2),
+               name + " operands not f32 += (bf16|f16) x the same", s);
+      if (g->op == GpuOp::MmaSync)
+        requireS(in(0, stack) && in(1, stack) && in(2, stack),
+                 "mma_sync operands not stack fragments", s);
+      else
+        requireS(in(0, stack) && in(1, shared) && in(2, shared) &&
+                     (g->immediate == 0 || g->immediate == 1),
+                 "wgmma operands not stack accumulators and shared tiles", s);
       return;
-    }
+    case GpuOp::CopyAsync:
+    case GpuOp::StoreSwizzled:
+      operands(2);
+      requireS(half(0) && half(1) && in(0, shared) &&
+                   in(1, g->op == GpuOp::CopyAsync ? std::nullopt : std::optional(stack)),
+               name + " operands not a shared tile and 16-bit " +
+                   (g->op == GpuOp::CopyAsync ? "global memory" : "stack values"),
+               s);
+      return;
+    case GpuOp::CommitAsync:
+    case GpuOp::FenceAsync:
+    case GpuOp::WgmmaCommit:
+      operands(0);
+      return;
+    case GpuOp::WaitAsync:
+      operands(0);
+      requireS(g->immediate >= 0, "cp_async_wait for a negative count", s);
+      return;
+    case GpuOp::WgmmaFence:
+    case GpuOp::WgmmaWait:
+      operands(1);
+      requireS(g->buffers[0]->dtype == DType::F32 && in(0, stack) && g->immediate >= 0,
+               name + " on other than stack f32 accumulators", s);
+      return;
     }
     requireS(false, "unknown GPU intrinsic", s);
   }

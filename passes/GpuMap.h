@@ -38,9 +38,8 @@ namespace tdsl::passes {
 /// the identity). Breaks: nothing; the result still verifies.
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
 
-/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). All but Rows and
-/// the Contractions on Hopper's warpgroup MMA are loop IR (`GpuKernel::nest`); the CUDA backend
-/// still emits those from their description.
+/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). All but Rows are
+/// loop IR (`GpuKernel::nest`); the CUDA backend still emits Rows from its description.
 enum class GpuScheduleKind {
   Generic,        // One thread per output point (mapToGpu).
   Vector,         // Elementwise, 4 consecutive points a thread with 16-byte loads/stores.
@@ -82,7 +81,7 @@ struct GpuRowBuffer {
 struct GpuKernel {
   std::string name; // "<func>_k<i>", the `extern "C"` name of its __global__ function.
   /// The kernel as loop IR: a gpu_block For, with shared allocations and lets (free of the
-  /// thread) around its gpu_thread For (null for Rows and wgmma Contractions).
+  /// thread) around its gpu_thread For (null for Rows).
   ir::Stmt nest;
   ir::Expr blocks;  // Its extent: i64 over the symbols and `lets`.
   ir::Expr threads; // The extent of its gpu_thread loop.
@@ -124,20 +123,15 @@ struct GpuKernel {
   ir::Expr registerRows;
   /// Contraction on tensor cores: when both factors are f32 casts of 16-bit values (bf16 or
   /// f16, the same type; the product of two such values is exact in f32) and the device has
-  /// mma.sync (sm_80+), `tensorCoreType` is that type; else F32 (the CUDA-core tiles). Both are
-  /// loop IR nests but for wgmma (below), which the backend emits from: loops i in [0, extentI),
-  /// j in [0, extentJ) over the output, k in [0, extentK) reduced; `items[0]` holds the
-  /// accumulator, its init and the epilogue (`post`, over i, j and acc[0]); factorA16 (over i
-  /// and k) and factorB16 (over k and j) are the 16-bit values.
-  ir::Var varI, varJ, varK;
-  ir::Expr extentI, extentJ, extentK;
+  /// mma.sync (sm_80+), `tensorCoreType` is that type; else F32 (the CUDA-core tiles, which
+  /// the launch bounds give two blocks an SM).
   DType tensorCoreType = DType::F32;
-  ir::Expr factorA16, factorB16;
   /// Hopper (sm_90) tensor cores: when the 16-bit factors are plain loads, A contiguous along k
   /// and B along k or j, warpgroup MMA (wgmma.mma_async) reads them from shared memory, in
   /// 128x256 output tiles of two warpgroups (64x256 each); k advances in steps of 64 through a
   /// ring of `wgmmaStages` shared-memory stages (48 KiB each, 128-byte swizzled as wgmma reads
-  /// them) that cp.async fills two steps ahead. 0: mma.sync.
+  /// them, in dynamic shared memory: `sharedBytes`) that cp.async fills two steps ahead. 0:
+  /// mma.sync.
   int wgmmaStages = 0;
   static constexpr int64_t kWgmmaStageBytes = (128 + 256) * 64 * 2;
 };

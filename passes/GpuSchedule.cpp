@@ -1004,15 +1004,7 @@ private:
       kernels.push_back(std::move(k));
       return true;
     }
-    k.varI = vi;
-    k.varJ = vj;
-    k.varK = vk;
-    k.extentI = c.extentI;
-    k.extentJ = c.extentJ;
-    k.extentK = c.extentK;
     k.tensorCoreType = na->type.dtype;
-    k.factorA16 = na;
-    k.factorB16 = nb;
     // wgmma is sm_90's alone (the code is compiled for sm_90a); four stages keep two in flight
     // while two are read.
     static constexpr int kWgmmaStages = 4;
@@ -1023,20 +1015,13 @@ private:
       k.sharedBytes = intImm(kWgmmaSharedBytes);
       k.sharedLimit = kWgmmaSharedBytes;
     }
-    if (!k.wgmmaStages) {
+    if (k.wgmmaStages) {
+      k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 256));
+      k.nest = wgmmaContraction(c, na, nb, k.blocks, kWgmmaStages);
+    } else {
       k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
       k.nest = mmaContraction(c, na, nb, k.blocks);
-      kernels.push_back(std::move(k));
-      return true;
     }
-    GpuRowItem ri;
-    ri.reduction = true;
-    ri.acc = r.acc;
-    ri.op = r.op;
-    ri.pre = r.pre;
-    ri.post = r.post;
-    k.items = {ri};
-    k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, 256));
     kernels.push_back(std::move(k));
     return true;
   }
@@ -1457,6 +1442,185 @@ private:
                         LetStmt::make(n0, times(Binary::make(BinaryOp::Mod, ref(tile), tn), 128),
                                       body))))));
     return kernelNest(tile, blocks, t, threads, body, {as, bs});
+  }
+
+  /// Contractions of 16-bit factors on Hopper's warpgroup MMA, where both are plain loads, A
+  /// contiguous along k and B along k or j: a block of two warpgroups computes a 128x256 output
+  /// tile, each warpgroup 64x256 with one wgmma per 16 values of k (128 f32 accumulators a
+  /// thread). k advances in steps of 64 through a ring of `stages` shared-memory stages of 48 KiB
+  /// that cp.async fills two steps ahead, so that two steps' loads are in flight while the
+  /// tensor cores read the current step and may still finish the previous one. Each stage holds
+  /// A as 128 rows of 64 k and B as 256 rows of 64 k (b[j, k]) or 64 rows of 256 j (b[k, j],
+  /// which wgmma reads transposed), swizzled (see ir::GpuOp). A chunk that is out of range,
+  /// partly or wholly, or misaligned is assembled by the thread itself (zeros past the edges).
+  /// Tiles go in groups of 8 tile rows, column by column within a group: the blocks that run at
+  /// once share the rows of A and the columns of B they read in L2. The epilogue runs on each
+  /// output point from registers.
+  Stmt wgmmaContraction(const Contraction &c, const Expr &a16, const Expr &b16, const Expr &blocks,
+                        int stages) {
+    const DType t16 = a16->type.dtype;
+    const int64_t stage = GpuKernel::kWgmmaStageBytes / 2, bAt = 128 * 64; // In 16-bit values.
+    const Load *vecA = contiguousLoad(a16, c.k);
+    const Load *vecBk = contiguousLoad(b16, c.k);
+    const Load *vecBj = vecBk ? nullptr : contiguousLoad(b16, c.j);
+    TDSL_CHECK(vecA && (vecBk || vecBj)) << "wgmma needs contiguous factors";
+    Var tile = loopVar("tile"), t = loopVar("t");
+    // The stages, and 1024 bytes for the printer to start them on a 1024-byte boundary.
+    Buffer ring = local("stages", t16, stages * stage + 512);
+    Buffer acc = c.r.acc, sums = local("sums", DType::F32, 128);
+    Buffer gathered = local("gathered", t16, 8);
+    Var wg = letVar("wg"), w = letVar("w"), g = letVar("g"), q = letVar("q");
+    Var gr = letVar("group_row"), rows = letVar("rows"), m0 = letVar("m0"), n0 = letVar("n0");
+    Var ks = loopVar("ks"), s0 = loopVar("s"), st = letVar("st");
+    const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
+    Expr tm = ceilDiv(M, 128), tn = ceilDiv(N, 256), steps = ceilDiv(K, 64);
+    // The 8 values at `moving` + 0..7 into the ring at `to`: one asynchronous 16-byte copy when
+    // in range and aligned, else gathered by the thread and stored.
+    auto chunk = [&](const Expr &to, const Load *l, const Expr &f, const Expr &fixedOk,
+                     const Var &moving, const Expr &bound) {
+      Var u = loopVar("u");
+      Expr value = add(ref(moving), ref(u));
+      Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), 8), bound)),
+                        both(BufferAligned::make(l->buffer, 16),
+                             Binary::make(BinaryOp::Eq, mod(l->index, 8), intImm(0))));
+      Stmt gather = Block::make(
+          {unrolled(u, 8,
+                    valueOrZero(gathered, ref(u), substitute(f, {{moving, value}}),
+                                both(fixedOk, lt(value, bound)))),
+           GpuIntrinsic::make(GpuOp::StoreSwizzled, {ring, gathered}, {to, intImm(0)})});
+      return IfThenElse::make(
+          whole, GpuIntrinsic::make(GpuOp::CopyAsync, {ring, l->buffer}, {to, l->index}), gather);
+    };
+    // Copies step `step` of k into the stage at `at`.
+    auto load = [&](const Expr &step, const Expr &at) {
+      Var r = loopVar("r"), e = letVar("e"), row = letVar("row"), kc = letVar("kc");
+      Expr k0 = times(step, 64);
+      // 128 rows of A, 8 chunks of 8 values a row.
+      Stmt a = unrolled(
+          r, 4,
+          LetStmt::make(
+              e, add(ref(t), times(ref(r), 256)),
+              LetStmt::make(
+                  row, div(ref(e), 8),
+                  LetStmt::make(
+                      kc, mod(ref(e), 8),
+                      LetStmt::make(
+                          c.i, add(ref(m0), ref(row)),
+                          LetStmt::make(c.k, add(k0, times(ref(kc), 8)),
+                                        chunk(add(at, add(times(ref(row), 64), times(ref(kc), 8))),
+                                              vecA, a16, lt(ref(c.i), M), c.k, K)))))));
+      Var rb = loopVar("r"), eb = letVar("e"), rowB = letVar("row"), cb = letVar("kc");
+      Stmt b;
+      if (vecBk) {
+        b = LetStmt::make(
+            rowB, div(ref(eb), 8),
+            LetStmt::make(
+                cb, mod(ref(eb), 8),
+                LetStmt::make(
+                    c.j, add(ref(n0), ref(rowB)),
+                    LetStmt::make(
+                        c.k, add(k0, times(ref(cb), 8)),
+                        chunk(add(at, plus(add(times(ref(rowB), 64), times(ref(cb), 8)), bAt)),
+                              vecBk, b16, lt(ref(c.j), N), c.k, K)))));
+      } else {
+        // 64 rows of k, each four 128-byte blocks of 64 j (8 KiB apart).
+        cb = letVar("jc");
+        b = LetStmt::make(
+            rowB, div(ref(eb), 32),
+            LetStmt::make(
+                cb, mod(ref(eb), 32),
+                LetStmt::make(c.k, add(k0, ref(rowB)),
+                              LetStmt::make(c.j, add(ref(n0), times(ref(cb), 8)),
+                                            chunk(add(at, plus(add(times(div(ref(cb), 8), 4096),
+                                                                   add(times(ref(rowB), 64),
+                                                                       times(mod(ref(cb), 8), 8))),
+                                                               bAt)),
+                                                  vecBj, b16, lt(ref(c.k), K), c.j, N)))));
+      }
+      return Block::make(
+          {a, unrolled(rb, 8, LetStmt::make(eb, add(ref(t), times(ref(rb), 256)), b))});
+    };
+    auto op = [&](GpuOp o, int64_t immediate = 0) {
+      return GpuIntrinsic::make(o, {}, {}, immediate);
+    };
+    auto onSums = [&](GpuOp o, int64_t immediate = 0) {
+      return GpuIntrinsic::make(o, {sums}, {intImm(0)}, immediate);
+    };
+    const int ahead = stages - 2;
+    Stmt prologue = For::make(
+        s0, intImm(ahead), ForKind::Serial,
+        Block::make({IfThenElse::make(lt(ref(s0), steps), load(ref(s0), times(ref(s0), stage))),
+                     op(GpuOp::CommitAsync)}));
+    // k-major tiles: 1 KiB between groups of 8 rows; j-major B: 8 KiB between blocks of 64 j,
+    // 1 KiB between groups of 8 k.
+    Var kk = loopVar("kk");
+    Stmt mma = unrolled(
+        kk, 4,
+        GpuIntrinsic::make(GpuOp::Wgmma, {sums, ring, ring},
+                           {intImm(0), add(ref(st), add(times(ref(wg), 4096), times(ref(kk), 16))),
+                            plus(add(ref(st), times(ref(kk), vecBk ? 16 : 1024)), bAt)},
+                           vecBk ? 0 : 1));
+    // Step ks has landed (this thread's copies; the barrier makes it everyone's, and visible to
+    // the tensor cores). Past the barrier every warpgroup has finished step ks - 2, whose stage
+    // the copies of step ks + stages - 2 now overwrite.
+    Expr next = plus(ref(ks), ahead);
+    Stmt mainLoop = For::make(
+        ks, steps, ForKind::Serial,
+        Block::make(
+            {op(GpuOp::WaitAsync, stages - 3), op(GpuOp::FenceAsync),
+             Barrier::make(BarrierScope::Block),
+             IfThenElse::make(lt(next, steps), load(next, times(mod(next, stages), stage))),
+             op(GpuOp::CommitAsync),
+             LetStmt::make(st, times(mod(ref(ks), stages), stage),
+                           Block::make({onSums(GpuOp::WgmmaFence), mma, op(GpuOp::WgmmaCommit),
+                                        onSums(GpuOp::WgmmaWait, 1)}))}));
+    Var ri = loopVar("r");
+    Stmt init = unrolled(ri, 128, Store::make(sums, ref(ri), Load::make(acc, intImm(0))));
+    // The epilogue: accumulator 4 n + h is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
+    Var ne = loopVar("n"), he = loopVar("h");
+    Stmt point = LetStmt::make(
+        c.i,
+        add(ref(m0), add(times(ref(wg), 64),
+                         add(times(ref(w), 16), add(ref(g), times(div(ref(he), 2), 8))))),
+        LetStmt::make(
+            c.j, add(ref(n0), add(times(ref(ne), 8), add(times(ref(q), 2), mod(ref(he), 2)))),
+            IfThenElse::make(
+                both(lt(ref(c.i), M), lt(ref(c.j), N)),
+                Block::make(
+                    {Store::make(acc, intImm(0), Load::make(sums, add(times(ref(ne), 4), ref(he)))),
+                     c.r.post}))));
+    // No copy may still land in a stage the next tile's copies write.
+    Stmt body = Block::make({c.r.pre, init, prologue, mainLoop, onSums(GpuOp::WgmmaWait, 0),
+                             op(GpuOp::WaitAsync, 0), Barrier::make(BarrierScope::Block),
+                             unrolled(ne, 32, unrolled(he, 4, point))});
+    for (const Buffer &b : {gathered, sums, acc})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    Expr gs = times(tn, 8);
+    body = LetStmt::make(
+        gr, times(Binary::make(BinaryOp::FloorDiv, ref(tile), gs), 8),
+        LetStmt::make(
+            // At least 1 (the last group is never empty), which also shows the printer that
+            // the positions below are non-negative.
+            rows,
+            Binary::make(BinaryOp::Max, Binary::make(BinaryOp::Min, sub(tm, ref(gr)), intImm(8)),
+                         intImm(1)),
+            LetStmt::make(
+                m0,
+                times(add(ref(gr),
+                          Binary::make(BinaryOp::Mod, Binary::make(BinaryOp::Mod, ref(tile), gs),
+                                       ref(rows))),
+                      128),
+                LetStmt::make(
+                    n0,
+                    times(Binary::make(BinaryOp::FloorDiv,
+                                       Binary::make(BinaryOp::Mod, ref(tile), gs), ref(rows)),
+                          256),
+                    body))));
+    body = LetStmt::make(wg, div(ref(t), 128),
+                         LetStmt::make(w, mod(div(ref(t), 32), 4),
+                                       LetStmt::make(g, div(mod(ref(t), 32), 4),
+                                                     LetStmt::make(q, mod(ref(t), 4), body))));
+    return kernelNest(tile, blocks, t, threads, body, {ring});
   }
 
   // ---- full reductions ----

@@ -12,7 +12,6 @@
 #include "support/Check.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -401,12 +400,13 @@ public:
     indent = 1;
     for (const std::string &l : letLines)
       line(l);
-    if (kernel.nest)
+    if (kernel.nest) {
       emitStmt(kernel.nest);
-    else if (kernel.schedule == passes::GpuScheduleKind::Rows)
+    } else {
+      TDSL_CHECK(kernel.schedule == passes::GpuScheduleKind::Rows)
+          << kernel.name << ": a kernel without a nest that is not Rows";
       emitRows(kernel);
-    else
-      emitContractionWgmma(kernel);
+    }
     os << "}\n";
   }
 
@@ -640,248 +640,6 @@ public:
     line("}");
   }
 
-  /// A contraction's loop variables, bound (i, j and k, non-negative index variables), with
-  /// its extents declared as tdsl_M, tdsl_N and tdsl_K.
-  std::array<std::string, 3> beginContraction(const passes::GpuKernel &k) {
-    std::array<std::string, 3> names = {bindVar(k.varI), bindVar(k.varJ), bindVar(k.varK)};
-    for (const Var &v : {k.varI, k.varJ, k.varK}) {
-      indexVars.insert(v.get());
-      nonNegVars.insert(v.get());
-    }
-    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
-    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
-    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
-    return names;
-  }
-
-  /// One output point of a contraction's epilogue, at i = `i` and j = `j`: inside the output,
-  /// the accumulator takes `value` (the thread's sum) and the reduction's final store runs.
-  void emitContractionPoint(const passes::GpuRowItem &item, const std::string &iName,
-                            const std::string &i, const std::string &jName, const std::string &j,
-                            const std::string &value) {
-    line("const long long " + iName + " = " + i + ";");
-    line("const long long " + jName + " = " + j + ";");
-    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
-    ++indent;
-    line(bufferName(item.acc) + "[0] = " + value + ";");
-    emitStmt(item.post);
-    --indent;
-    line("}");
-  }
-
-  /// One 16-byte chunk of a 16-bit factor: the 8 values of load `l` (read as `factor`) at
-  /// `moving` + 0..7, the other index variables declared. When the chunk is in range (`fixedOk`
-  /// and `moving` + 8 <= `bound`) and 16-byte aligned, `whole` runs with tdsl_p pointing at it;
-  /// else the thread gathers the values (0 out of range) into four packed words tdsl_pk[4] and
-  /// `gathered` runs.
-  void emitChunk16(const Load *l, const std::string &factor, const std::string &fixedOk,
-                   const std::string &moving, const std::string &bound, const std::string &whole,
-                   const std::string &gathered) {
-    line("const unsigned short *tdsl_p = (const unsigned short *)&" + bufferName(l->buffer) + "[" +
-         emitExpr(l->index).text + "];");
-    line("if (" + fixedOk + " && " + moving + " + 8 <= " + bound +
-         " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
-    line("  " + whole);
-    line("} else {");
-    ++indent;
-    line("const long long tdsl_vb = " + moving + ";");
-    line("unsigned short tdsl_v[8];");
-    line("#pragma unroll");
-    line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u) {");
-    line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
-    line("  tdsl_v[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
-         " : (unsigned short)0;");
-    line("}");
-    line("const unsigned tdsl_pk[4] = {tdsl_v[0] | ((unsigned)tdsl_v[1] << 16), tdsl_v[2] | "
-         "((unsigned)tdsl_v[3] << 16), tdsl_v[4] | ((unsigned)tdsl_v[5] << 16), tdsl_v[6] | "
-         "((unsigned)tdsl_v[7] << 16)};");
-    line(gathered);
-    --indent;
-    line("}");
-  }
-
-  /// Contractions of 16-bit factors on Hopper's warpgroup MMA: a block of two warpgroups
-  /// computes a 128x256 output tile, each warpgroup 64x256 with one wgmma.mma_async m64n256k16
-  /// per 16 values of k (128 f32 accumulators a thread). k advances in steps of 64 through a
-  /// ring of 4 shared-memory stages of 48 KiB that cp.async fills two steps ahead, so that two
-  /// steps' loads are in flight while the tensor cores read the current step and may still
-  /// finish the previous one. Each stage holds A as 128 rows of 64 k and B as 256 rows of 64 k
-  /// (b[j, k]) or 64 rows of 256 j (b[k, j], which wgmma reads transposed); 128-byte rows whose
-  /// 16-byte chunks are XOR-swizzled by the row's index mod 8, the layout wgmma's descriptors
-  /// describe, so that neither the copies nor the tensor cores meet bank conflicts. A chunk that
-  /// is out of range, partly or wholly, or misaligned is assembled by the thread itself (zeros
-  /// past the edges). The epilogue runs on each output point from registers.
-  void emitContractionWgmma(const passes::GpuKernel &k) {
-    const passes::GpuRowItem &item = k.items.at(0);
-    const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
-    const Load *vecA = passes::contiguousLoad(k.factorA16, k.varK);
-    const Load *vecBk = passes::contiguousLoad(k.factorB16, k.varK);
-    const Load *vecBj = vecBk ? nullptr : passes::contiguousLoad(k.factorB16, k.varJ);
-    TDSL_CHECK(vecA && (vecBk || vecBj)) << "wgmma needs contiguous factors";
-    const int stages = k.wgmmaStages;
-    const std::string stageBytes = std::to_string(passes::GpuKernel::kWgmmaStageBytes);
-    line("// Tensor cores (sm_90): wgmma.mma_async m64n256k16 on " + type +
-         " factors from shared memory, f32 accumulation; " + std::to_string(stages) +
-         " stages of 64 k filled by cp.async; B " + (vecBk ? "k-major." : "j-major."));
-    const std::array<std::string, 3> names = beginContraction(k);
-    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
-    line("const long long tdsl_tm = (tdsl_M + 127) / 128, tdsl_tn = (tdsl_N + 255) / 256;");
-    line("const long long tdsl_tiles = tdsl_tm * tdsl_tn, tdsl_steps = (tdsl_K + 63) / 64;");
-    line("extern __shared__ __align__(1024) unsigned char tdsl_wg_smem[];");
-    lines(alignedSharedBase("tdsl_s0", "tdsl_wg_smem")); // Stages start on 1024-byte boundaries.
-    line("const int tdsl_t = (int)threadIdx.x, tdsl_wg = tdsl_t >> 7, tdsl_w = (tdsl_t >> 5) & 3, "
-         "tdsl_g = (tdsl_t & 31) >> 2, tdsl_q = tdsl_t & 3;");
-    std::string accName = bindBuffer(item.acc);
-    std::string acc = accName + "[0]";
-    std::string a = emitExpr(k.factorA16).text, b = emitExpr(k.factorB16).text;
-    line(
-        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
-    ++indent;
-    // Tiles go in groups of 8 tile rows, column by column within a group: the blocks that run
-    // at once share the rows of A and the columns of B they read in L2.
-    line("const long long tdsl_gs = 8 * tdsl_tn, tdsl_gr = tdsl_tile / tdsl_gs * 8;");
-    line("const long long tdsl_rows = tdsl_tm - tdsl_gr < 8 ? tdsl_tm - tdsl_gr : 8;");
-    line("const long long tdsl_m0 = (tdsl_gr + tdsl_tile % tdsl_gs % tdsl_rows) * 128;");
-    line("const long long tdsl_n0 = tdsl_tile % tdsl_gs / tdsl_rows * 256;");
-    line("float " + accName + "[1];");
-    emitStmt(item.pre);
-    line("float tdsl_d[128];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 128; ++tdsl_r) tdsl_d[tdsl_r] = " + acc + ";");
-    // One 16-byte chunk: the 8 values at `moving` + 0..7 (the other index variables declared)
-    // to shared address `dst`.
-    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
-                     const std::string &fixedOk, const std::string &moving,
-                     const std::string &bound) {
-      emitChunk16(l, factor, fixedOk, moving, bound,
-                  "asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(" + dst +
-                      "), \"l\"(tdsl_p) : \"memory\");",
-                  "asm volatile(\"st.shared.v4.b32 [%0], {%1, %2, %3, %4};\" :: \"r\"(" + dst +
-                      "), \"r\"(tdsl_pk[0]), \"r\"(tdsl_pk[1]), \"r\"(tdsl_pk[2]), "
-                      "\"r\"(tdsl_pk[3]) : \"memory\");");
-    };
-    // Copies step `step` of k into the stage at shared address tdsl_st, one commit group.
-    auto load = [&](const std::string &step) {
-      line("#pragma unroll");
-      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-      ++indent;
-      line("const int tdsl_c = tdsl_t + 256 * tdsl_r, tdsl_row = tdsl_c >> 3, tdsl_kc = tdsl_c & "
-           "7;");
-      line("const long long " + iName + " = tdsl_m0 + tdsl_row;");
-      line("const long long " + kName + " = " + step + " * 64 + tdsl_kc * 8;");
-      line("const unsigned tdsl_dst = tdsl_st + tdsl_row * 128 + ((tdsl_kc ^ (tdsl_row & 7)) << "
-           "4);");
-      chunk("tdsl_dst", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
-      --indent;
-      line("}");
-      line("#pragma unroll");
-      line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r) {");
-      ++indent;
-      line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-      if (vecBk) {
-        line("const int tdsl_row = tdsl_c >> 3, tdsl_kc = tdsl_c & 7;");
-        line("const long long " + jName + " = tdsl_n0 + tdsl_row;");
-        line("const long long " + kName + " = " + step + " * 64 + tdsl_kc * 8;");
-        line("const unsigned tdsl_dst = tdsl_st + 16384 + tdsl_row * 128 + ((tdsl_kc ^ (tdsl_row "
-             "& 7)) << 4);");
-        chunk("tdsl_dst", vecBk, b, jName + " < tdsl_N", kName, "tdsl_K");
-      } else {
-        // 64 rows of k, each four 128-byte blocks of 64 j (8 KiB apart).
-        line("const int tdsl_row = tdsl_c >> 5, tdsl_jc = tdsl_c & 31;");
-        line("const long long " + kName + " = " + step + " * 64 + tdsl_row;");
-        line("const long long " + jName + " = tdsl_n0 + tdsl_jc * 8;");
-        line("const unsigned tdsl_dst = tdsl_st + 16384 + (tdsl_jc >> 3) * 8192 + tdsl_row * 128 "
-             "+ (((tdsl_jc & 7) ^ (tdsl_row & 7)) << 4);");
-        chunk("tdsl_dst", vecBj, b, kName + " < tdsl_K", jName, "tdsl_N");
-      }
-      --indent;
-      line("}");
-    };
-    auto pinAccumulators = [&] {
-      line("#pragma unroll");
-      line(
-          "for (int tdsl_r = 0; tdsl_r < 128; ++tdsl_r) asm volatile(\"\" : \"+f\"(tdsl_d[tdsl_r]) "
-          ":: \"memory\");");
-    };
-    const std::string ahead = std::to_string(stages - 2), mask = std::to_string(stages - 1);
-    line("#pragma unroll 1");
-    line("for (int tdsl_s = 0; tdsl_s < " + ahead + "; ++tdsl_s) {");
-    ++indent;
-    line("if (tdsl_s < tdsl_steps) {");
-    ++indent;
-    line("const unsigned tdsl_st = tdsl_s0 + tdsl_s * " + stageBytes + "u;");
-    load("(long long)tdsl_s");
-    --indent;
-    line("}");
-    line("asm volatile(\"cp.async.commit_group;\" ::: \"memory\");");
-    --indent;
-    line("}");
-    line("for (long long tdsl_ks = 0; tdsl_ks < tdsl_steps; ++tdsl_ks) {");
-    ++indent;
-    // Step ks has landed (this thread's copies; the barrier makes it everyone's, and visible to
-    // the tensor cores' async proxy). Past the barrier every warpgroup has finished step ks - 2,
-    // whose stage the copies of step ks + stages - 2 now overwrite.
-    line("asm volatile(\"cp.async.wait_group " + std::to_string(stages - 3) +
-         ";\" ::: \"memory\");");
-    line("asm volatile(\"fence.proxy.async.shared::cta;\" ::: \"memory\");");
-    line("__syncthreads();");
-    line("if (tdsl_ks + " + ahead + " < tdsl_steps) {");
-    ++indent;
-    line("const unsigned tdsl_st = tdsl_s0 + (unsigned)((tdsl_ks + " + ahead + ") & " + mask +
-         ") * " + stageBytes + "u;");
-    load("(tdsl_ks + " + ahead + ")");
-    --indent;
-    line("}");
-    line("asm volatile(\"cp.async.commit_group;\" ::: \"memory\");");
-    line("const unsigned tdsl_st = tdsl_s0 + (unsigned)(tdsl_ks & " + mask + ") * " + stageBytes +
-         "u;");
-    pinAccumulators();
-    line("asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");");
-    line("#pragma unroll");
-    line("for (int tdsl_kk = 0; tdsl_kk < 4; ++tdsl_kk) {");
-    ++indent;
-    // k-major tiles: 1 KiB between groups of 8 rows (the leading offset is unused: 16).
-    line("const unsigned tdsl_sa = tdsl_st + tdsl_wg * 8192 + tdsl_kk * 32;");
-    line("const unsigned long long tdsl_da = " + wgmmaDescriptor("tdsl_sa", 16, 1024) + ";");
-    if (vecBk) {
-      line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 32;");
-      line("const unsigned long long tdsl_db = " + wgmmaDescriptor("tdsl_sb", 16, 1024) + ";");
-    } else {
-      // j-major: 8 KiB between blocks of 64 j (leading), 1 KiB between groups of 8 k (stride).
-      line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 2048;");
-      line("const unsigned long long tdsl_db = " + wgmmaDescriptor("tdsl_sb", 8192, 1024) + ";");
-    }
-    lines(wgmmaStatement(type, !vecBk, "tdsl_d", "tdsl_da", "tdsl_db"));
-    --indent;
-    line("}");
-    line("asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");");
-    line("asm volatile(\"wgmma.wait_group.sync.aligned 1;\" ::: \"memory\");");
-    pinAccumulators();
-    --indent;
-    line("}");
-    line("asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");");
-    pinAccumulators();
-    // No copy may still land in a stage the next tile's copies write.
-    line("asm volatile(\"cp.async.wait_group 0;\" ::: \"memory\");");
-    line("__syncthreads();");
-    // The epilogue: accumulator 4 n + h is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
-    line("#pragma unroll");
-    line("for (int tdsl_n = 0; tdsl_n < 32; ++tdsl_n) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
-    ++indent;
-    emitContractionPoint(
-        item, iName, "tdsl_m0 + tdsl_wg * 64 + tdsl_w * 16 + tdsl_g + (tdsl_h >> 1) * 8", jName,
-        "tdsl_n0 + tdsl_n * 8 + tdsl_q * 2 + (tdsl_h & 1)", "tdsl_d[tdsl_n * 4 + tdsl_h]");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-  }
-
 private:
   const LoweredFunc &func;
   std::vector<Buffer> heap;
@@ -921,7 +679,8 @@ private:
     return finder.found;
   }
 
-  /// Whether `s` loads or stores `buffer` with a vector index.
+  /// Whether `s` loads or stores `buffer` with a vector index, or passes it to a GPU intrinsic:
+  /// accesses of several elements at once.
   static bool vectorAccessed(const Stmt &s, const Buffer &buffer) {
     struct Finder : ir::IRVisitor {
       const BufferNode *buffer;
@@ -934,6 +693,11 @@ private:
       void visitStore(const Store *n) override {
         found |= n->buffer.get() == buffer && n->index->type.isVector();
         ir::IRVisitor::visitStore(n);
+      }
+      void visitGpuIntrinsic(const GpuIntrinsic *n) override {
+        for (const Buffer &b : n->buffers)
+          found |= b.get() == buffer;
+        ir::IRVisitor::visitGpuIntrinsic(n);
       }
     } finder(buffer.get());
     finder.visit(s);
@@ -1511,12 +1275,31 @@ private:
       for (size_t i = 0; i < g->buffers.size(); ++i)
         args += (i ? ", " : "") + bufferName(g->buffers[i]) + " + " +
                 paren(emitExpr(g->offsets[i]), PrecAdd);
+      const std::string n = std::to_string(g->immediate);
+      auto typed = [&](const char *fn) {
+        return fn + std::string(g->buffers[1]->dtype == DType::BF16 ? "_bf16" : "_f16");
+      };
       switch (g->op) {
       case GpuOp::MmaSync:
-        line(std::string(g->buffers[1]->dtype == DType::BF16 ? "tdsl_mma_sync_bf16"
-                                                             : "tdsl_mma_sync_f16") +
-             "(" + args + ");");
-        return;
+        return line(typed("tdsl_mma_sync") + "(" + args + ");");
+      case GpuOp::CopyAsync:
+        return line("tdsl_cp_async(" + args + ");");
+      case GpuOp::StoreSwizzled:
+        return line("tdsl_st_swizzled(" + args + ");");
+      case GpuOp::CommitAsync:
+        return line("tdsl_cp_async_commit();");
+      case GpuOp::WaitAsync:
+        return line("tdsl_cp_async_wait<" + n + ">();");
+      case GpuOp::FenceAsync:
+        return line("tdsl_fence_async();");
+      case GpuOp::WgmmaFence:
+        return line("tdsl_wgmma_fence(" + args + ");");
+      case GpuOp::Wgmma:
+        return line(typed("tdsl_wgmma") + (g->immediate ? "_jmajor(" : "_kmajor(") + args + ");");
+      case GpuOp::WgmmaCommit:
+        return line("tdsl_wgmma_commit();");
+      case GpuOp::WgmmaWait:
+        return line("tdsl_wgmma_wait<" + n + ">(" + args + ");");
       }
       TDSL_UNREACHABLE("unknown GPU intrinsic");
     }
@@ -1530,12 +1313,24 @@ private:
         if (!c || c->value < 0 || __builtin_mul_overflow(size, c->value, &size))
           unsupported("allocation of '" + a->buffer->name + "' with a non-constant size");
       }
-      // Stack arrays are registers; static shared memory is at most 48 KiB a block.
+      // Stack arrays are registers. Shared memory past 48 KiB a block is the launch's dynamic
+      // shared memory (GpuKernel::sharedBytes), one array a kernel, started on a 1024-byte
+      // boundary for swizzled tiles (the swizzle's pattern is a function of the address; the
+      // array's last 1024 bytes are the slack).
       bool shared = a->scope == MemoryScope::Shared;
-      if (shared ? size * byteSize(a->buffer->dtype) > 48 * 1024 : size > 4096)
+      bool dynamic = shared && size * byteSize(a->buffer->dtype) > 48 * 1024;
+      if (!shared && size > 4096)
         unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");
       std::string name = bindBuffer(a->buffer);
+      if (dynamic) {
+        line("extern __shared__ __align__(1024) unsigned char tdsl_dynamic_smem[];");
+        line(cType(a->buffer->dtype) + " *const " + name + " = (" + cType(a->buffer->dtype) +
+             " *)(tdsl_dynamic_smem + tdsl_to_1024(tdsl_dynamic_smem));");
+        sharedBuffers.insert(a->buffer.get());
+        emitStmt(a->body);
+        return;
+      }
       // Vector accesses need the buffer's alignment: of shared memory always, of a stack array
       // when they move 16-bit values as bits (nvcc aligns float4 fields itself).
       bool vector = vectorAccessed(a->body, a->buffer);
@@ -1603,11 +1398,83 @@ std::string wgmmaStatement(const std::string &type, bool transposeB, const std::
          descB + "), \"r\"(1) : \"memory\");";
 }
 
+namespace {
+
+/// The helpers of the swizzled-tile and wgmma ops (ir::GpuOp) but the wgmmas themselves.
+constexpr const char *kWgmmaPrelude = R"CUDA(
+// Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma): a pointer's shared address;
+// where the 128-byte swizzle puts the 16 bytes at pointer p; the bytes from p to the next
+// 1024-byte boundary (computed opaquely, so that nvcc assumes no alignment it is not given).
+TDSL_FN unsigned tdsl_shared_address(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+TDSL_FN unsigned tdsl_swizzled(const void *p) {
+  const unsigned a = tdsl_shared_address(p);
+  return a ^ ((a >> 3) & 0x70u);
+}
+TDSL_FN unsigned tdsl_to_1024(const unsigned char *p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return (0u - a) & 1023u;
+}
+TDSL_FN void tdsl_cp_async(void *dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(tdsl_swizzled(dst)), "l"(src) : "memory");
+}
+TDSL_FN void tdsl_st_swizzled(void *dst, const unsigned short *v) {
+  const unsigned *w = (const unsigned *)v;
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" :: "r"(tdsl_swizzled(dst)), "r"(w[0]),
+               "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
+}
+TDSL_FN void tdsl_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> TDSL_FN void tdsl_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
+}
+TDSL_FN void tdsl_fence_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+// wgmma reads and writes the accumulators asynchronously: the compiler must not move their
+// accesses across its fences and waits.
+TDSL_FN void tdsl_pin128(float *d) {
+#pragma unroll
+  for (int r = 0; r < 128; ++r) asm volatile("" : "+f"(d[r]) :: "memory");
+}
+TDSL_FN void tdsl_wgmma_fence(float *d) {
+  tdsl_pin128(d);
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+TDSL_FN void tdsl_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N> TDSL_FN void tdsl_wgmma_wait(float *d) {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
+  tdsl_pin128(d);
+}
+)CUDA";
+
+/// kWgmmaPrelude, then tdsl_wgmma_<type>_<kmajor|jmajor>(d, a, b) for bf16 and f16: the Wgmma op on
+/// the tiles at shared pointers a and b (ir::GpuOp): 1 KiB between groups of 8 rows of either; a
+/// j-major B has 8 KiB between its blocks of 64 j (the descriptor's leading offset, unused k-major:
+/// 16).
+std::string wgmmaHelpers() {
+  std::string out = kWgmmaPrelude;
+  for (const char *type : {"bf16", "f16"})
+    for (bool jMajor : {false, true}) {
+      out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
+             "(float *tdsl_d, const void *a, const void *b) {\n";
+      out += "  const unsigned long long tdsl_da = " +
+             wgmmaDescriptor("tdsl_shared_address(a)", 16, 1024) + ";\n";
+      out += "  const unsigned long long tdsl_db = " +
+             wgmmaDescriptor("tdsl_shared_address(b)", jMajor ? 8192 : 16, 1024) + ";\n";
+      out += "  " + wgmmaStatement(type, jMajor, "tdsl_d", "tdsl_da", "tdsl_db") + "\n}\n";
+    }
+  return out;
+}
+
+} // namespace
+
 std::string emitCuda(const LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels) {
   std::ostringstream os;
   os << "// CUDA C for tdsl kernel " << func.name << ": " << kernels.size()
      << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
   os << kPrelude;
+  // The wgmma helpers (sm_90a; a wgmma has 128 operands) only where a kernel uses them.
+  if (std::any_of(kernels.begin(), kernels.end(),
+                  [](const passes::GpuKernel &k) { return k.wgmmaStages > 0; }))
+    os << wgmmaHelpers();
   KernelEmitter emitter(func, passes::gpuHeapBuffers(kernels), os);
   for (const passes::GpuKernel &k : kernels)
     emitter.emit(k);

@@ -298,23 +298,24 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   EXPECT_TRUE(contains(mmt, "// mmt_k0 (contraction): (M + 127) // 128 * ((N + 255) // 256) "
                             "blocks of 256 threads."))
       << mmt;
-  EXPECT_TRUE(contains(mmt, "wgmma.mma_async m64n256k16 on bf16 factors from shared memory, f32 "
-                            "accumulation; 4 stages of 64 k filled by cp.async; B k-major."))
+  EXPECT_TRUE(contains(mmt, "extern __shared__ __align__(1024) unsigned char tdsl_dynamic_smem[];"))
       << mmt;
   EXPECT_TRUE(contains(mmt, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1,"))
       << mmt;
   EXPECT_TRUE(contains(mmt, "cp.async.cg.shared.global [%0], [%1], 16;")) << mmt;
-  EXPECT_TRUE(
-      contains(mmt, "const unsigned short *tdsl_p = (const unsigned short *)&b[j * K + k];"))
+  EXPECT_TRUE(contains(mmt, "tdsl_cp_async(stages + s * 24576LL + row_1 * 64LL + kc_1 * 8LL + "
+                            "8192LL, b + j * K + k_1);"))
+      << mmt;
+  EXPECT_TRUE(contains(mmt, "tdsl_wgmma_bf16_kmajor(sums + 0LL, stages + st + wg * 4096LL + kk * "
+                            "16LL, stages + st + kk * 16LL + 8192LL);"))
       << mmt;
   // b[k, j] is contiguous in j: wgmma reads it transposed (the last immediate).
   std::string mmh = m.kernel("mmh").dump(Stage::Cuda);
   EXPECT_TRUE(contains(mmh, "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16")) << mmh;
-  EXPECT_TRUE(contains(mmh, "f16 factors from shared memory, f32 accumulation; 4 stages of 64 k "
-                            "filled by cp.async; B j-major."))
-      << mmh;
+  EXPECT_TRUE(contains(mmh, "TDSL_FN void tdsl_wgmma_f16_jmajor(")) << mmh;
   EXPECT_TRUE(contains(mmh, "%128, %129, p, 1, 1, 0, 1; }")) << mmh;
-  EXPECT_TRUE(contains(mmt, "%128, %129, p, 1, 1, 0, 0; }")) << mmt;
+  EXPECT_TRUE(contains(mmh, "tdsl_wgmma_f16_jmajor(sums + 0LL, ")) << mmh;
+  EXPECT_FALSE(contains(mmh, "tdsl_wgmma_f16_kmajor(sums")) << mmh;
   // a[k, i] is not contiguous in k: mma.sync m16n8k16 on tiles the threads transpose.
   std::string mmta = m.kernel("mmta").dump(Stage::Cuda);
   EXPECT_TRUE(contains(mmta, "__shared__ __align__(16) tdsl_bf16 b_tile[10240];")) << mmta;
@@ -388,6 +389,12 @@ TEST(GpuSchedule, ContractionNestsVerify) {
   ASSERT_FALSE(mmb.empty());
   EXPECT_TRUE(contains(mmb[0], "mma_sync(sums[r * 32 + s * 4], a_frag[r * 8], b_frag[s * 4])"))
       << mmb[0];
+  std::vector<std::string> wgmma = verifiedNests("mmb", hopper);
+  ASSERT_FALSE(wgmma.empty());
+  EXPECT_TRUE(contains(wgmma[0], "allocate stages: bf16[98816] shared")) << wgmma[0];
+  EXPECT_TRUE(contains(wgmma[0], "wgmma(sums[0], stages[st + wg * 4096 + kk * 16], stages[st + kk "
+                                 "* 1024 + 8192], 1)"))
+      << wgmma[0];
 }
 
 TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
