@@ -235,4 +235,15 @@ Stmt IfThenElse::make(Expr cond, Stmt thenCase, Stmt elseCase) {
 
 Stmt Barrier::make(BarrierScope scope) { return std::make_shared<const Barrier>(scope); }
 
+Stmt GpuIntrinsic::make(GpuOp op, std::vector<Buffer> buffers, std::vector<Expr> offsets,
+                        int64_t immediate) {
+  TDSL_CHECK(buffers.size() == offsets.size())
+      << "GPU intrinsic with " << buffers.size() << " buffers and " << offsets.size() << " offsets";
+  for (size_t i = 0; i < buffers.size(); ++i)
+    TDSL_CHECK(buffers[i] && offsets[i] && offsets[i]->type == Type::i64())
+        << "GPU intrinsic operand " << i << " incomplete or not at an i64 offset";
+  return std::make_shared<const GpuIntrinsic>(op, std::move(buffers), std::move(offsets),
+                                              immediate);
+}
+
 } // namespace tdsl::ir

@@ -410,6 +410,57 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
   explicit Barrier(BarrierScope s) : scope(s) {}
 };
 
+/// A GPU instruction that plain loop IR cannot say (GPU only: inside a gpu_thread loop; the
+/// tensor-core ops are run by every thread of the warp or warpgroup). The CUDA backend prints
+/// each op as a call of an inline-PTX helper of its prelude. The operands are buffers, each at
+/// an i64 element offset (`offsets`), and a constant `immediate`, checked per op by the
+/// verifier. 16-bit means bf16 or f16, one dtype for all of an op's 16-bit operands.
+///   MmaSync {d, a, b}: d[0..4) += A x B on tensor cores (mma.sync m16n8k16, row.col, f32
+///     accumulation; sm_80+): d f32, a and b 16-bit, all Stack buffers holding the thread's
+///     fragments in mma's register layout: a[0..8) the 16x16 A tile's, b[0..4) the 16x8 B
+///     tile's (two values a register).
+/// Hopper's warpgroup MMA (sm_90a) reads its factors from swizzled shared buffers: 16-bit Shared
+/// buffers that start on a 1024-byte boundary and hold rows of 128 bytes whose 16-byte chunks
+/// are permuted by the row's index mod 8 (the byte at offset o lives at o ^ ((o >> 3) & 0x70)),
+/// so that neither the copies nor the tensor cores meet bank conflicts. Offsets into them are
+/// the unswizzled ones.
+///   CopyAsync {dst, src}: 16 bytes from global src (16-bit) into swizzled dst, asynchronously
+///     (cp.async.cg): part of the thread's next commit group.
+///   StoreSwizzled {dst, src}: 16 bytes from the Stack array src into swizzled dst.
+///   CommitAsync {}: the thread's pending copies form a group.
+///   WaitAsync {} immediate n: waits until at most n of the thread's groups are in flight.
+///   FenceAsync {}: the thread's shared memory writes become visible to the tensor cores.
+///   WgmmaFence {d}: orders the warpgroup's accesses of the accumulators d[0..128) (Stack f32)
+///     before the next wgmma.
+///   Wgmma {d, a, b} immediate t: d[0..128) += A x B for the warpgroup's 64x256 tile, A 64x16
+///     and B 16x256 in swizzled buffers a (64 rows of k) and b (256 rows of k; t = 1: 16 rows
+///     of k, in blocks of 64 values of j 8 KiB apart), asynchronously in the next wgmma group.
+///   WgmmaCommit {}: the warpgroup's pending wgmmas form a group.
+///   WgmmaWait {d} immediate n: waits until at most n wgmma groups are in flight; d's values
+///     are the finished groups' from there on.
+enum class GpuOp : uint8_t {
+  MmaSync,
+  CopyAsync,
+  StoreSwizzled,
+  CommitAsync,
+  WaitAsync,
+  FenceAsync,
+  WgmmaFence,
+  Wgmma,
+  WgmmaCommit,
+  WgmmaWait,
+};
+struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {
+  const GpuOp op;
+  const std::vector<Buffer> buffers;
+  const std::vector<Expr> offsets; // One a buffer.
+  const int64_t immediate;
+  static Stmt make(GpuOp op, std::vector<Buffer> buffers = {}, std::vector<Expr> offsets = {},
+                   int64_t immediate = 0);
+  GpuIntrinsic(GpuOp o, std::vector<Buffer> b, std::vector<Expr> x, int64_t i)
+      : op(o), buffers(std::move(b)), offsets(std::move(x)), immediate(i) {}
+};
+
 struct IfThenElse final : StmtBase<IfThenElse, StmtKind::IfThenElse> {
   const Expr cond;
   const Stmt thenCase;

@@ -146,6 +146,32 @@ std::string_view forKindName(ForKind kind) {
   return "?";
 }
 
+std::string_view gpuOpName(GpuOp op) {
+  switch (op) {
+  case GpuOp::MmaSync:
+    return "mma_sync";
+  case GpuOp::CopyAsync:
+    return "cp_async";
+  case GpuOp::StoreSwizzled:
+    return "st_swizzled";
+  case GpuOp::CommitAsync:
+    return "cp_async_commit";
+  case GpuOp::WaitAsync:
+    return "cp_async_wait";
+  case GpuOp::FenceAsync:
+    return "fence_async";
+  case GpuOp::WgmmaFence:
+    return "wgmma_fence";
+  case GpuOp::Wgmma:
+    return "wgmma";
+  case GpuOp::WgmmaCommit:
+    return "wgmma_commit";
+  case GpuOp::WgmmaWait:
+    return "wgmma_wait";
+  }
+  return "?";
+}
+
 namespace {
 
 std::string_view scopeName(MemoryScope scope) {
@@ -339,6 +365,18 @@ public:
       out += pad + (s->as<Barrier>()->scope == BarrierScope::Block ? "barrier" : "warp_barrier") +
              "\n";
       return;
+    case StmtKind::GpuIntrinsic: {
+      // mma_sync(d[at], a[at], b[at]): each operand's buffer at its offset, then the immediate
+      // of the ops that have one.
+      const GpuIntrinsic *g = s->as<GpuIntrinsic>();
+      std::string operands;
+      for (size_t i = 0; i < g->buffers.size(); ++i)
+        operands += (i ? ", " : "") + buffer(g->buffers[i]) + "[" + expr(g->offsets[i]) + "]";
+      if (g->op == GpuOp::WaitAsync || g->op == GpuOp::Wgmma || g->op == GpuOp::WgmmaWait)
+        operands += (operands.empty() ? "" : ", ") + std::to_string(g->immediate);
+      out += pad + std::string(gpuOpName(g->op)) + "(" + operands + ")\n";
+      return;
+    }
     case StmtKind::IfThenElse: {
       const IfThenElse *i = s->as<IfThenElse>();
       out += pad + "if (" + expr(i->cond) + ")\n";

@@ -17,5 +17,6 @@ std::string_view opName(UnaryOp op);
 std::string_view intrinsicName(Intrinsic fn);
 std::string_view reduceName(ReduceOp op);
 std::string_view forKindName(ForKind kind);
+std::string_view gpuOpName(GpuOp op);
 
 } // namespace tdsl::ir

@@ -98,6 +98,10 @@ void IRVisitor::visitIfThenElse(const IfThenElse *n) {
   visit(n->elseCase);
 }
 void IRVisitor::visitBarrier(const Barrier *) {}
+void IRVisitor::visitGpuIntrinsic(const GpuIntrinsic *n) {
+  for (const Expr &e : n->offsets)
+    visit(e);
+}
 
 Expr IRMutator::mutate(const Expr &e) {
   if (!e)
@@ -237,6 +241,15 @@ Stmt IRMutator::visitIfThenElse(const IfThenElse *n, const Stmt &self) {
              : IfThenElse::make(cond, thenCase, elseCase);
 }
 Stmt IRMutator::visitBarrier(const Barrier *, const Stmt &self) { return self; }
+Stmt IRMutator::visitGpuIntrinsic(const GpuIntrinsic *n, const Stmt &self) {
+  std::vector<Expr> offsets;
+  bool changed = false;
+  for (const Expr &e : n->offsets) {
+    offsets.push_back(mutate(e));
+    changed |= offsets.back() != e;
+  }
+  return changed ? GpuIntrinsic::make(n->op, n->buffers, std::move(offsets), n->immediate) : self;
+}
 
 namespace {
 class Substituter : public IRMutator {

@@ -6,6 +6,8 @@
 #include "ir/IRPrinter.h"
 #include "support/Check.h"
 
+#include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace tdsl::ir {
@@ -497,6 +499,8 @@ private:
     case StmtKind::Barrier:
       requireS(inGpuThread, "barrier outside a gpu_thread loop", s);
       return;
+    case StmtKind::GpuIntrinsic:
+      return checkGpuIntrinsic(s->as<GpuIntrinsic>(), s);
     case StmtKind::Block:
       for (const Stmt &c : s->as<Block>()->stmts)
         check(c);
@@ -538,8 +542,10 @@ private:
         checkIn(d, s);
       requireS(visible.insert(a->buffer.get()).second,
                "buffer " + a->buffer->name + " is already visible here", s);
+      scopes[a->buffer.get()] = a->scope;
       check(a->body);
       visible.erase(a->buffer.get());
+      scopes.erase(a->buffer.get());
       return;
     }
     case StmtKind::LetStmt: {
@@ -633,6 +639,74 @@ private:
     }
   }
 
+  /// A GPU intrinsic: inside a gpu_thread loop, its operands visible, of the op's number, dtypes
+  /// and memory scopes (see GpuIntrinsic), at i64 offsets.
+  void checkGpuIntrinsic(const GpuIntrinsic *g, const Stmt &s) {
+    requireS(inGpuThread, "GPU intrinsic outside a gpu_thread loop", s);
+    requireS(g->buffers.size() == g->offsets.size(), "GPU intrinsic operands without offsets", s);
+    for (size_t i = 0; i < g->buffers.size(); ++i) {
+      const Buffer &b = g->buffers[i];
+      requireS(b && visible.count(b.get()), "GPU intrinsic operand not visible here", s);
+      requireS(g->offsets[i] && g->offsets[i]->type == Type::i64(),
+               "GPU intrinsic offset of " + b->name + " not an i64", s);
+      checkIn(g->offsets[i], s);
+    }
+    auto in = [&](size_t i, std::optional<MemoryScope> scope) {
+      auto it = scopes.find(g->buffers[i].get());
+      return scope ? it != scopes.end() && it->second == *scope : it == scopes.end();
+    };
+    auto half = [&](size_t i) {
+      DType t = g->buffers[i]->dtype;
+      return (t == DType::BF16 || t == DType::F16) && t == g->buffers.back()->dtype;
+    };
+    const std::string name(gpuOpName(g->op));
+    auto operands = [&](size_t n) {
+      requireS(g->buffers.size() == n, name + " with other than " + std::to_string(n) + " operands",
+               s);
+    };
+    const auto stack = MemoryScope::Stack, shared = MemoryScope::Shared;
+    switch (g->op) {
+    case GpuOp::MmaSync:
+    case GpuOp::Wgmma:
+      operands(3);
+      requireS(g->buffers[0]->dtype == DType::F32 && half(1) && half(2),
+               name + " operands not f32 += (bf16|f16) x the same", s);
+      if (g->op == GpuOp::MmaSync)
+        requireS(in(0, stack) && in(1, stack) && in(2, stack),
+                 "mma_sync operands not stack fragments", s);
+      else
+        requireS(in(0, stack) && in(1, shared) && in(2, shared) &&
+                     (g->immediate == 0 || g->immediate == 1),
+                 "wgmma operands not stack accumulators and shared tiles", s);
+      return;
+    case GpuOp::CopyAsync:
+    case GpuOp::StoreSwizzled:
+      operands(2);
+      requireS(half(0) && half(1) && in(0, shared) &&
+                   in(1, g->op == GpuOp::CopyAsync ? std::nullopt : std::optional(stack)),
+               name + " operands not a shared tile and 16-bit " +
+                   (g->op == GpuOp::CopyAsync ? "global memory" : "stack values"),
+               s);
+      return;
+    case GpuOp::CommitAsync:
+    case GpuOp::FenceAsync:
+    case GpuOp::WgmmaCommit:
+      operands(0);
+      return;
+    case GpuOp::WaitAsync:
+      operands(0);
+      requireS(g->immediate >= 0, "cp_async_wait for a negative count", s);
+      return;
+    case GpuOp::WgmmaFence:
+    case GpuOp::WgmmaWait:
+      operands(1);
+      requireS(g->buffers[0]->dtype == DType::F32 && in(0, stack) && g->immediate >= 0,
+               name + " on other than stack f32 accumulators", s);
+      return;
+    }
+    requireS(false, "unknown GPU intrinsic", s);
+  }
+
   /// A gpu_block loop is a kernel: never inside another GPU loop. A gpu_thread loop runs the
   /// block's threads: inside a gpu_block loop, not inside another gpu_thread loop, with a
   /// constant extent a block can have.
@@ -650,6 +724,7 @@ private:
   const LoweredFunc &func;
   std::unordered_set<const VarNode *> scope;
   std::unordered_set<const BufferNode *> visible;
+  std::unordered_map<const BufferNode *, MemoryScope> scopes; // Of the allocations in scope.
   bool inGpuBlock = false, inGpuThread = false;
   const ExprNode *letValue = nullptr; // The value of the let being checked.
 };

@@ -38,9 +38,8 @@ namespace tdsl::passes {
 /// the identity). Breaks: nothing; the result still verifies.
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
 
-/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses). All but
-/// Contraction are loop IR (`GpuKernel::nest`); the CUDA backend still emits that one from its
-/// description.
+/// How a GpuKernel's threads share its work (passes/GpuSchedule.h chooses); each kind is built
+/// as loop IR (`GpuKernel::nest`).
 enum class GpuScheduleKind {
   Generic,        // One thread per output point (mapToGpu).
   Vector,         // Elementwise, 4 consecutive points a thread with 16-byte loads/stores.
@@ -50,28 +49,14 @@ enum class GpuScheduleKind {
   ReduceFinal,    // Full reduction, stage 2: one block reduces the partials in a fixed order.
   ColumnPartials, // Reduction along a strided dim, stage 1: chunks of it, an output a thread.
   ColumnFinal,    // Stage 2: each output's chunks combined in order.
-  Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles, 8x8 a thread.
-};
-
-/// One row-wise piece of a Rows kernel (or the reduction of a Contraction kernel): `inner` runs for
-/// q in [0, innerCount) split over the row's threads; for a reduction, `pre` initializes the
-/// stack accumulator `acc` before, the threads' accumulators are combined with `op` after, and
-/// `post` (which reads acc[0]) runs on one thread.
-struct GpuRowItem {
-  bool reduction = false;
-  ir::Buffer acc; // Stack f32[1]-like accumulator (reductions).
-  ir::BinaryOp op = ir::BinaryOp::Add;
-  ir::Stmt pre, post;  // Reductions: init and final store.
-  ir::Var q;           // The flattened inner index, bound by the emitter's loop.
-  ir::Expr innerCount; // Extent of q.
-  ir::Stmt inner;      // Body for one q (inner loop variables replaced by lets of q).
+  Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles.
 };
 
 /// One GPU kernel of a mapped func, in launch order.
 struct GpuKernel {
   std::string name; // "<func>_k<i>", the `extern "C"` name of its __global__ function.
   /// The kernel as loop IR: a gpu_block For, with shared allocations and lets (free of the
-  /// thread) around its gpu_thread For (null for Contraction).
+  /// thread) around its gpu_thread For.
   ir::Stmt nest;
   ir::Expr blocks;  // Its extent: i64 over the symbols and `lets`.
   ir::Expr threads; // The extent of its gpu_thread loop.
@@ -82,30 +67,23 @@ struct GpuKernel {
   std::vector<ir::Buffer> allocations;
 
   GpuScheduleKind schedule = GpuScheduleKind::Generic;
-  /// Contraction: the accumulator, its init and the epilogue (see below).
-  std::vector<GpuRowItem> items;
   /// The schedule's choices in words, beyond what the nest shows at a glance (Rows).
   std::vector<std::string> details;
   /// Dynamic shared memory at launch (ir::dynamicSharedBytes of the nest); null: none. The
   /// launcher lets a kernel use up to `sharedLimit` bytes where the device's default is less.
   ir::Expr sharedBytes;
   int64_t sharedLimit = 0;
-  /// Contraction: loops i in [0, extentI), j in [0, extentJ) over the output, k in [0,
-  /// extentK) reduced; `items[0]` holds the accumulator, its init and the epilogue (`post`, over
-  /// i, j and acc[0]); `factorA` uses only i and k, `factorB` only k and j (f32 values).
-  ir::Var varI, varJ, varK;
-  ir::Expr extentI, extentJ, extentK, factorA, factorB;
   /// Contraction on tensor cores: when both factors are f32 casts of 16-bit values (bf16 or
   /// f16, the same type; the product of two such values is exact in f32) and the device has
-  /// mma.sync (sm_80+), `tensorCoreType` is that type and factorA16/factorB16 the 16-bit values;
-  /// else F32 (the CUDA-core tiles).
+  /// mma.sync (sm_80+), `tensorCoreType` is that type; else F32 (the CUDA-core tiles, which
+  /// the launch bounds give two blocks an SM).
   DType tensorCoreType = DType::F32;
-  ir::Expr factorA16, factorB16;
   /// Hopper (sm_90) tensor cores: when the 16-bit factors are plain loads, A contiguous along k
   /// and B along k or j, warpgroup MMA (wgmma.mma_async) reads them from shared memory, in
   /// 128x256 output tiles of two warpgroups (64x256 each); k advances in steps of 64 through a
   /// ring of `wgmmaStages` shared-memory stages (48 KiB each, 128-byte swizzled as wgmma reads
-  /// them) that cp.async fills two steps ahead. 0: mma.sync.
+  /// them, in dynamic shared memory: `sharedBytes`) that cp.async fills two steps ahead. 0:
+  /// mma.sync.
   int wgmmaStages = 0;
   static constexpr int64_t kWgmmaStageBytes = (128 + 256) * 64 * 2;
 };

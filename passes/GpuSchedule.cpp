@@ -90,11 +90,9 @@ std::vector<std::string> describe(const GpuKernel &k) {
       s += (s.empty() ? "" : ", ") + name(b);
     return s;
   };
-  if (k.nest) {
-    std::vector<std::string> shared = sharedArrays(k.nest);
-    if (!shared.empty())
-      lines.push_back("shared memory: " + names(shared, [](const std::string &s) { return s; }));
-  }
+  std::vector<std::string> shared = sharedArrays(k.nest);
+  if (!shared.empty())
+    lines.push_back("shared memory: " + names(shared, [](const std::string &s) { return s; }));
   switch (k.schedule) {
   case GpuScheduleKind::Generic:
     lines.push_back("one thread a point");
@@ -161,14 +159,7 @@ std::vector<std::string> writtenBuffers(const GpuKernel &kernel) {
       IRVisitor::visitStore(n);
     }
   } stores;
-  for (const GpuRowItem &item : kernel.items) // Contraction: registers are local.
-    stores.local.insert(item.acc.get());
-  if (kernel.nest)
-    stores.visit(kernel.nest);
-  for (const GpuRowItem &item : kernel.items)
-    for (const Stmt &s : {item.pre, item.inner, item.post})
-      if (s)
-        stores.visit(s);
+  stores.visit(kernel.nest);
   return stores.names;
 }
 
@@ -194,12 +185,7 @@ std::string loopsToString(const LoweredFunc &func, const std::vector<GpuKernel> 
     out += "kernel " + header(k) + "\n";
     for (const auto &[var, value] : k.lets)
       out += "  let " + var->name + " = " + toString(value) + "\n";
-    if (k.nest) {
-      out += toString(k.nest, 1);
-    } else {
-      for (const std::string &line : describe(k))
-        out += "  " + line + "\n";
-    }
+    out += toString(k.nest, 1);
   }
   return out;
 }
@@ -655,6 +641,20 @@ Stmt combineOverBlock(const Buffer &acc, BinaryOp op, const Var &thread, int thr
   return Block::make({combineInWarp(acc, op), combineWarps(acc, op, thread, threads, exchange)});
 }
 
+/// One member of a row group: `inner` runs for q in [0, innerCount) split over the row's
+/// threads; for a reduction, `pre` initializes the stack accumulator `acc` before, the threads'
+/// accumulators are combined with `op` after, and `post` (which reads acc[0]) runs on every
+/// thread of the row (all hold the combined value).
+struct RowItem {
+  bool reduction = false;
+  Buffer acc;
+  BinaryOp op = BinaryOp::Add;
+  Stmt pre, post;
+  Var q;           // The member's element of the row, bound by the variant's loop.
+  Expr innerCount; // Extent of q.
+  Stmt inner;      // Body for one q (inner loop variables replaced by lets of q).
+};
+
 /// A buffer a row group accesses only at `row * length + q` (q in [0, length)). The members'
 /// bodies access `local[q]`; each variant of the kernel places it in registers, in shared
 /// memory or in the global buffer's row. A `copyIn` buffer (read by several members, written by
@@ -672,7 +672,7 @@ struct RowGroup {
   Var row;
   Expr rowCount, rowLength, rowIndex;
   std::vector<std::pair<Var, Expr>> rowLets;
-  std::vector<GpuRowItem> items;
+  std::vector<RowItem> items;
   std::vector<RowBuffer> buffers;
   std::vector<Buffer> registers;
   /// Register variants: rows of ((S - 1) * L, S * L] points for S = registerSlots, ...,
@@ -1039,14 +1039,9 @@ private:
       return false;
     GpuKernel k = start(item);
     k.schedule = GpuScheduleKind::Contraction;
-    k.varI = vi;
-    k.varJ = vj;
-    k.varK = vk;
-    k.extentI = outer.loops[0]->extent;
-    k.extentJ = outer.loops[1]->extent;
-    k.extentK = r.inner.loops[0]->extent;
-    k.factorA = fa;
-    k.factorB = fb;
+    Contraction c{
+        vi, vj, vk, outer.loops[0]->extent, outer.loops[1]->extent, r.inner.loops[0]->extent,
+        fa, fb, r};
     // 16-bit factors: tensor cores (mma.sync m16n8k16, f32 accumulation; 40 KiB of tiles).
     auto narrow = [](const Expr &e) -> Expr {
       const Cast *c = as<Cast>(e);
@@ -1056,33 +1051,630 @@ private:
       return c->a;
     };
     Expr na = narrow(fa), nb = narrow(fb);
-    if (na && nb && na->type.dtype == nb->type.dtype && target.computeCapability >= 80 &&
-        target.sharedBytesPerBlock >= kMmaSharedBytes) {
-      k.tensorCoreType = na->type.dtype;
-      k.factorA16 = na;
-      k.factorB16 = nb;
+    if (!(na && nb && na->type.dtype == nb->type.dtype && target.computeCapability >= 80 &&
+          target.sharedBytesPerBlock >= kMmaSharedBytes)) {
+      k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
+      k.nest = cudaCoreContraction(c, k.blocks);
+      kernels.push_back(std::move(k));
+      return true;
     }
+    k.tensorCoreType = na->type.dtype;
     // wgmma is sm_90's alone (the code is compiled for sm_90a); four stages keep two in flight
     // while two are read.
     static constexpr int kWgmmaStages = 4;
     static constexpr int64_t kWgmmaSharedBytes = kWgmmaStages * GpuKernel::kWgmmaStageBytes + 1024;
-    if (k.tensorCoreType != DType::F32 && target.computeCapability == 90 &&
-        target.sharedBytesPerBlockOptin >= kWgmmaSharedBytes && contiguousLoad(na, vk) &&
-        (contiguousLoad(nb, vk) || contiguousLoad(nb, vj))) {
+    if (target.computeCapability == 90 && target.sharedBytesPerBlockOptin >= kWgmmaSharedBytes &&
+        contiguousLoad(na, vk) && (contiguousLoad(nb, vk) || contiguousLoad(nb, vj))) {
       k.wgmmaStages = kWgmmaStages;
       k.sharedBytes = intImm(kWgmmaSharedBytes);
       k.sharedLimit = kWgmmaSharedBytes;
     }
-    GpuRowItem ri;
-    ri.reduction = true;
-    ri.acc = r.acc;
-    ri.op = r.op;
-    ri.pre = r.pre;
-    ri.post = r.post;
-    k.items = {ri};
-    k.blocks = mul(ceilDiv(k.extentI, 128), ceilDiv(k.extentJ, k.wgmmaStages ? 256 : 128));
+    if (k.wgmmaStages) {
+      k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 256));
+      k.nest = wgmmaContraction(c, na, nb, k.blocks, kWgmmaStages);
+    } else {
+      k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
+      k.nest = mmaContraction(c, na, nb, k.blocks);
+    }
     kernels.push_back(std::move(k));
     return true;
+  }
+
+  /// A recognized contraction: c[i, j] = post(sum(factorA(i, k) * factorB(k, j) for k)).
+  struct Contraction {
+    Var i, j, k;
+    Expr extentI, extentJ, extentK, factorA, factorB;
+    Reduction r;
+  };
+
+  static Expr lt(const Expr &a, const Expr &b) { return Binary::make(BinaryOp::Lt, a, b); }
+  static Expr both(const Expr &a, const Expr &b) { return Binary::make(BinaryOp::And, a, b); }
+  static Expr div(const Expr &a, int64_t b) {
+    return Binary::make(BinaryOp::FloorDiv, a, intImm(b));
+  }
+  static Expr mod(const Expr &a, int64_t b) { return Binary::make(BinaryOp::Mod, a, intImm(b)); }
+  static Expr plus(const Expr &a, int64_t b) { return add(a, intImm(b)); }
+  static Expr times(const Expr &a, int64_t b) { return mul(a, intImm(b)); }
+  static Stmt unrolled(const Var &v, int64_t extent, Stmt body) {
+    return For::make(v, intImm(extent), ForKind::Unrolled, std::move(body));
+  }
+  static Var loopVar(const std::string &name) { return makeVar(name, Type::i64(), VarKind::Loop); }
+  static Var letVar(const std::string &name, DType t = DType::I64) {
+    return makeVar(name, Type::scalar(t), VarKind::Let);
+  }
+  static Buffer local(const std::string &name, DType t, int64_t size) {
+    return makeBuffer(name, t, {intImm(size)}, BufferRole::Intermediate);
+  }
+
+  /// `dst[at]` = the factor value `f` where `inside` holds, else 0: a predicated load when `f`
+  /// is a plain load (one select, the access itself guarded), else a branch.
+  static Stmt valueOrZero(const Buffer &dst, const Expr &at, const Expr &f, const Expr &inside) {
+    if (const Load *l = as<Load>(f); l && !l->predicate)
+      return Store::make(dst, at, Load::make(l->buffer, l->index, inside));
+    return IfThenElse::make(inside, Store::make(dst, at, f),
+                            Store::make(dst, at, floatImm(0.0, dst->dtype)));
+  }
+
+  /// `dst[at ..]` = the 16 bytes of factor `f` (of dst's dtype) at `moving` + 0, 1, ..., the
+  /// other index variable bound: one 16-byte load when `f` is a plain load contiguous along
+  /// `moving` (`l`), in range (`fixedOk`, `moving` + lanes <= `bound`) and 16-byte aligned, else
+  /// a load a value, 0 out of range. `moving` is bound by the caller.
+  static Stmt chunk(const Buffer &dst, const Expr &at, const Load *l, const Expr &f,
+                    const Expr &fixedOk, const Var &moving, const Expr &bound) {
+    const int lanes = 16 / byteSize(dst->dtype);
+    Var u = loopVar("u");
+    Expr value = add(ref(moving), ref(u)), slot = add(ref(u), at);
+    Stmt scalar = unrolled(
+        u, lanes,
+        valueOrZero(dst, slot, substitute(f, {{moving, value}}), both(fixedOk, lt(value, bound))));
+    // The element's address is 16-byte aligned when the buffer is and the index is a multiple
+    // of the lanes.
+    Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), lanes), bound)),
+                      both(BufferAligned::make(l->buffer, 16),
+                           Binary::make(BinaryOp::Eq, mod(l->index, lanes), intImm(0))));
+    return IfThenElse::make(
+        whole,
+        Store::make(dst, Ramp::make(at, intImm(1), lanes),
+                    Load::make(l->buffer, Ramp::make(l->index, intImm(1), lanes))),
+        scalar);
+  }
+
+  /// The f32 contraction on CUDA cores: a block computes a 128x128 tile of the output, a thread
+  /// 8x8 of it (rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise with tx), k in steps
+  /// of 8 through double-buffered shared memory (A transposed, its rows padded to 132 so that the
+  /// transposing stores spread over the banks); the next step's factors are loaded into
+  /// registers while the current step computes. Points outside the output or past K read as 0.
+  /// The epilogue (the reduction's final store) runs on each output point from registers.
+  Stmt cudaCoreContraction(const Contraction &c, const Expr &blocks) {
+    constexpr int64_t aRow = 132, aStage = 8 * aRow, bRow = 128, bStage = 8 * bRow;
+    Var tile = loopVar("tile"), t = loopVar("t");
+    Buffer as = local("a_tile", DType::F32, 2 * aStage),
+           bs = local("b_tile", DType::F32, 2 * bStage);
+    Buffer acc = c.r.acc, sums = local("sums", DType::F32, 64);
+    Buffer ra = local("a_next", DType::F32, 4), rb = local("b_next", DType::F32, 4);
+    Buffer af = local("a_step", DType::F32, 8), bf = local("b_step", DType::F32, 8);
+    Var tx = letVar("tx"), ty = letVar("ty"), m0 = letVar("m0"), n0 = letVar("n0");
+    Var step = loopVar("step"), k0 = letVar("k0"), buf = letVar("buf");
+    Var more = letVar("more", DType::Bool);
+    Expr tn = ceilDiv(c.extentJ, 128);
+    const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
+    // A factor that is a plain load contiguous along k (A) or j (B): one 16-byte load of 4
+    // values a thread, else 4 scalar loads a thread at scattered points.
+    const Load *vecA = contiguousLoad(c.factorA, c.k);
+    const Load *vecB = contiguousLoad(c.factorB, c.j);
+    // The factors of the step at k0 = `first` into registers.
+    auto load = [&](const Expr &first) {
+      std::vector<Stmt> s;
+      Var r = loopVar("r"), e = letVar("e");
+      Expr spread = add(ref(t), times(ref(r), 256));
+      if (vecA)
+        s.push_back(LetStmt::make(
+            c.i, add(ref(m0), div(ref(t), 2)),
+            LetStmt::make(c.k, add(first, times(mod(ref(t), 2), 4)),
+                          chunk(ra, intImm(0), vecA, c.factorA, lt(ref(c.i), M), c.k, K))));
+      else
+        s.push_back(unrolled(
+            r, 4,
+            LetStmt::make(e, spread,
+                          LetStmt::make(c.i, add(ref(m0), div(ref(e), 8)),
+                                        LetStmt::make(c.k, add(first, mod(ref(e), 8)),
+                                                      valueOrZero(ra, ref(r), c.factorA,
+                                                                  both(lt(ref(c.i), M),
+                                                                       lt(ref(c.k), K))))))));
+      r = loopVar("r");
+      e = letVar("e");
+      spread = add(ref(t), times(ref(r), 256));
+      if (vecB)
+        s.push_back(LetStmt::make(
+            c.k, add(first, div(ref(t), 32)),
+            LetStmt::make(c.j, add(ref(n0), times(mod(ref(t), 32), 4)),
+                          chunk(rb, intImm(0), vecB, c.factorB, lt(ref(c.k), K), c.j, N))));
+      else
+        s.push_back(unrolled(
+            r, 4,
+            LetStmt::make(e, spread,
+                          LetStmt::make(c.k, add(first, div(ref(e), 128)),
+                                        LetStmt::make(c.j, add(ref(n0), mod(ref(e), 128)),
+                                                      valueOrZero(rb, ref(r), c.factorB,
+                                                                  both(lt(ref(c.k), K),
+                                                                       lt(ref(c.j), N))))))));
+      return Block::make(s);
+    };
+    // The registers into the tiles of stage `into`.
+    auto store = [&](const Expr &into) {
+      Var r = loopVar("r"), e = letVar("e");
+      Expr aAt = times(into, aStage), bAt = times(into, bStage);
+      std::vector<Stmt> s;
+      if (vecA)
+        s.push_back(Store::make(
+            as, add(aAt, add(times(add(times(mod(ref(t), 2), 4), ref(r)), aRow), div(ref(t), 2))),
+            Load::make(ra, ref(r))));
+      else
+        s.push_back(Store::make(as, add(aAt, add(times(mod(ref(e), 8), aRow), div(ref(e), 8))),
+                                Load::make(ra, ref(r))));
+      if (!vecB)
+        s.push_back(Store::make(bs, add(bAt, add(times(div(ref(e), 128), bRow), mod(ref(e), 128))),
+                                Load::make(rb, ref(r))));
+      Stmt perR = Block::make(s);
+      if (!vecA || !vecB)
+        perR = LetStmt::make(e, add(ref(t), times(ref(r), 256)), perR);
+      std::vector<Stmt> all = {unrolled(r, 4, perR)};
+      if (vecB)
+        all.push_back(Store::make(
+            bs,
+            Ramp::make(add(bAt, add(times(div(ref(t), 32), bRow), times(mod(ref(t), 32), 4))),
+                       intImm(1), 4),
+            Load::make(rb, Ramp::make(intImm(0), intImm(1), 4))));
+      return Block::make(all);
+    };
+    // One step: af = A's 8 rows of the thread at kk, bf = B's 8 columns, 64 FMAs.
+    Var kk = loopVar("kk"), rr = loopVar("r"), ss = loopVar("s");
+    auto four = [&](const Buffer &dst, int64_t at, const Buffer &tiles, const Expr &from) {
+      return Store::make(dst, Ramp::make(intImm(at), intImm(1), 4),
+                         Load::make(tiles, Ramp::make(from, intImm(1), 4)));
+    };
+    Expr aRowAt = add(times(ref(buf), aStage), times(ref(kk), aRow));
+    Expr bRowAt = add(times(ref(buf), bStage), times(ref(kk), bRow));
+    Expr cAt = add(times(ref(rr), 8), ref(ss));
+    Stmt fma = Store::make(
+        sums, cAt,
+        add(Load::make(sums, cAt), mul(Load::make(af, ref(rr)), Load::make(bf, ref(ss)))));
+    Stmt compute = unrolled(kk, 8,
+                            Block::make({four(af, 0, as, add(aRowAt, times(ref(ty), 4))),
+                                         four(af, 4, as, add(aRowAt, plus(times(ref(ty), 4), 64))),
+                                         four(bf, 0, bs, add(bRowAt, times(ref(tx), 4))),
+                                         four(bf, 4, bs, add(bRowAt, plus(times(ref(tx), 4), 64))),
+                                         unrolled(rr, 8, unrolled(ss, 8, fma))}));
+    Stmt mainLoop = For::make(
+        step, ceilDiv(K, 8), ForKind::Serial,
+        LetStmt::make(
+            k0, times(ref(step), 8),
+            LetStmt::make(
+                buf, mod(ref(step), 2),
+                LetStmt::make(
+                    more, lt(plus(ref(k0), 8), K),
+                    Block::make({IfThenElse::make(ref(more), load(plus(ref(k0), 8))), compute,
+                                 IfThenElse::make(ref(more), store(mod(plus(ref(step), 1), 2))),
+                                 Barrier::make(BarrierScope::Block)})))));
+    // Initial sums: the reduction's init value, for each of the thread's points.
+    Var r0 = loopVar("r"), s0 = loopVar("s");
+    Stmt init = unrolled(
+        r0, 8,
+        unrolled(s0, 8,
+                 Store::make(sums, add(times(ref(r0), 8), ref(s0)), Load::make(acc, intImm(0)))));
+    // The epilogue on each of the thread's points: row (r / 4) * 64 + ty * 4 + r % 4 of the
+    // tile, column likewise with s and tx.
+    Var re = loopVar("r"), se = loopVar("s");
+    Stmt point = LetStmt::make(
+        c.i, add(ref(m0), add(times(div(ref(re), 4), 64), add(times(ref(ty), 4), mod(ref(re), 4)))),
+        LetStmt::make(
+            c.j,
+            add(ref(n0), add(times(div(ref(se), 4), 64), add(times(ref(tx), 4), mod(ref(se), 4)))),
+            IfThenElse::make(
+                both(lt(ref(c.i), M), lt(ref(c.j), N)),
+                Block::make(
+                    {Store::make(acc, intImm(0), Load::make(sums, add(times(ref(re), 8), ref(se)))),
+                     c.r.post}))));
+    Stmt epilogue = unrolled(re, 8, unrolled(se, 8, point));
+    Stmt body = Block::make({c.r.pre, init, load(intImm(0)), store(intImm(0)),
+                             Barrier::make(BarrierScope::Block), mainLoop, epilogue});
+    for (const Buffer &b : {bf, af, rb, ra, sums, acc})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    body = LetStmt::make(
+        tx, mod(ref(t), 16),
+        LetStmt::make(
+            ty, div(ref(t), 16),
+            LetStmt::make(
+                m0, times(Binary::make(BinaryOp::FloorDiv, ref(tile), tn), 128),
+                LetStmt::make(n0, times(Binary::make(BinaryOp::Mod, ref(tile), tn), 128), body))));
+    return kernelNest(tile, blocks, t, threads, body, {as, bs});
+  }
+
+  /// Contractions of 16-bit factors on tensor cores (`a16`, `b16`: the factors' 16-bit
+  /// values): a block computes a 128x128 tile of the output with 8 warps of 32x64 (2x8
+  /// mma.sync m16n8k16 tiles a warp, f32 accumulators in registers), k in steps of 32 through
+  /// double-buffered shared memory holding the 16-bit values (A as [m][k], B transposed as
+  /// [n][k], rows padded to 40 values so that the fragment loads hit 32 distinct banks); the
+  /// next step's values are loaded into registers while this one computes. Points outside the
+  /// output or past K read as 0. The epilogue runs on each output point from registers.
+  Stmt mmaContraction(const Contraction &c, const Expr &a16, const Expr &b16, const Expr &blocks) {
+    constexpr int64_t row = 40, stage = 128 * row;
+    const DType t16 = a16->type.dtype;
+    Var tile = loopVar("tile"), t = loopVar("t");
+    Buffer as = local("a_tile", t16, 2 * stage), bs = local("b_tile", t16, 2 * stage);
+    Buffer acc = c.r.acc, sums = local("sums", DType::F32, 2 * 8 * 4);
+    Buffer ra = local("a_next", t16, 16), rb = local("b_next", t16, 16);
+    Buffer fa = local("a_frag", t16, 2 * 8), fb = local("b_frag", t16, 8 * 4);
+    Var g = letVar("g"), q = letVar("q"), wm = letVar("wm"), wn = letVar("wn");
+    Var m0 = letVar("m0"), n0 = letVar("n0");
+    Var step = loopVar("step"), k0 = letVar("k0"), buf = letVar("buf");
+    Var more = letVar("more", DType::Bool);
+    Expr tn = ceilDiv(c.extentJ, 128);
+    const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
+    // Each side's values: 16-byte loads of 8 consecutive values where the factor is a plain
+    // load contiguous along the tile's inner loop, else 16 scalar loads a thread.
+    const Load *vecA = contiguousLoad(a16, c.k);
+    const Load *vecBk = contiguousLoad(b16, c.k);
+    const Load *vecBj = vecBk ? nullptr : contiguousLoad(b16, c.j);
+    auto spread = [&](const Var &r) { return add(ref(t), times(ref(r), 256)); };
+    // The values of the step at k0 = `first` into registers.
+    auto load = [&](const Expr &first) {
+      std::vector<Stmt> s;
+      Var r = loopVar("r"), e = letVar("e");
+      if (vecA)
+        s.push_back(unrolled(
+            r, 2,
+            LetStmt::make(e, spread(r),
+                          LetStmt::make(c.i, add(ref(m0), div(ref(e), 4)),
+                                        LetStmt::make(c.k, add(first, times(mod(ref(e), 4), 8)),
+                                                      chunk(ra, times(ref(r), 8), vecA, a16,
+                                                            lt(ref(c.i), M), c.k, K))))));
+      else
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(e, spread(r),
+                          LetStmt::make(c.i, add(ref(m0), div(ref(e), 32)),
+                                        LetStmt::make(c.k, add(first, mod(ref(e), 32)),
+                                                      valueOrZero(ra, ref(r), a16,
+                                                                  both(lt(ref(c.i), M),
+                                                                       lt(ref(c.k), K))))))));
+      r = loopVar("r");
+      e = letVar("e");
+      if (vecBk || vecBj) {
+        Stmt at = vecBk ? LetStmt::make(c.j, add(ref(n0), div(ref(e), 4)),
+                                        LetStmt::make(c.k, add(first, times(mod(ref(e), 4), 8)),
+                                                      chunk(rb, times(ref(r), 8), vecBk, b16,
+                                                            lt(ref(c.j), N), c.k, K)))
+                        // A warp reads 32 rows of k at one column chunk, so that its transposing
+                        // stores into shared memory (below) hit 32 consecutive values.
+                        : LetStmt::make(c.k, add(first, mod(ref(e), 32)),
+                                        LetStmt::make(c.j, add(ref(n0), times(div(ref(e), 32), 8)),
+                                                      chunk(rb, times(ref(r), 8), vecBj, b16,
+                                                            lt(ref(c.k), K), c.j, N)));
+        s.push_back(unrolled(r, 2, LetStmt::make(e, spread(r), at)));
+      } else {
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(e, spread(r),
+                          LetStmt::make(c.k, add(first, div(ref(e), 128)),
+                                        LetStmt::make(c.j, add(ref(n0), mod(ref(e), 128)),
+                                                      valueOrZero(rb, ref(r), b16,
+                                                                  both(lt(ref(c.k), K),
+                                                                       lt(ref(c.j), N))))))));
+      }
+      return Block::make(s);
+    };
+    auto eight = [](const Expr &at) { return Ramp::make(at, intImm(1), 8); };
+    // The registers into the tiles of stage `into`.
+    auto store = [&](const Expr &into) {
+      Expr base = times(into, stage);
+      std::vector<Stmt> s;
+      Var r = loopVar("r"), e = letVar("e");
+      // A chunk of 8 values of row e / 4, from value e % 4 * 8 (A, and B read along k).
+      auto rowChunk = [&](const Buffer &tiles, const Buffer &regs) {
+        Var rc = loopVar("r"), ec = letVar("e");
+        Expr at = add(base, add(times(div(ref(ec), 4), row), times(mod(ref(ec), 4), 8)));
+        return unrolled(rc, 2,
+                        LetStmt::make(ec, spread(rc),
+                                      Store::make(tiles, eight(at),
+                                                  Load::make(regs, eight(times(ref(rc), 8))))));
+      };
+      if (vecA)
+        s.push_back(rowChunk(as, ra));
+      else
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(e, spread(r),
+                          Store::make(as,
+                                      add(base, add(times(div(ref(e), 32), row), mod(ref(e), 32))),
+                                      Load::make(ra, ref(r))))));
+      r = loopVar("r");
+      e = letVar("e");
+      if (vecBk) {
+        s.push_back(rowChunk(bs, rb));
+      } else if (vecBj) {
+        // Row kr = e % 32 of k, columns jc = e / 32 * 8 + 0..7: stored transposed.
+        Var u = loopVar("u");
+        Expr at =
+            add(base, add(times(add(times(div(ref(e), 32), 8), ref(u)), row), mod(ref(e), 32)));
+        s.push_back(unrolled(
+            r, 2,
+            LetStmt::make(
+                e, spread(r),
+                unrolled(u, 8,
+                         Store::make(bs, at, Load::make(rb, add(times(ref(r), 8), ref(u))))))));
+      } else {
+        s.push_back(unrolled(
+            r, 16,
+            LetStmt::make(
+                e, spread(r),
+                Store::make(bs, add(base, add(times(mod(ref(e), 128), row), div(ref(e), 128))),
+                            Load::make(rb, ref(r))))));
+      }
+      return Block::make(s);
+    };
+    // One step of 16 k: the warp's fragments from the tiles (two values a register, in
+    // mma.sync's layout: row g, values kk + 2 q + {0, 1} and + 8), then 2x8 MMAs.
+    Var kk = loopVar("kk"), r = loopVar("r"), s = loopVar("s"), r2 = loopVar("r"),
+        s2 = loopVar("s");
+    auto two = [&](const Buffer &frag, const Expr &to, const Buffer &tiles, const Expr &from) {
+      return Store::make(frag, Ramp::make(to, intImm(1), 2),
+                         Load::make(tiles, Ramp::make(from, intImm(1), 2)));
+    };
+    Expr colAt = add(times(ref(kk), 16), times(ref(q), 2));
+    Expr aAt = add(times(ref(buf), stage),
+                   add(times(add(ref(wm), add(times(ref(r), 16), ref(g))), row), colAt));
+    Expr bAt = add(times(ref(buf), stage),
+                   add(times(add(ref(wn), add(times(ref(s), 8), ref(g))), row), colAt));
+    Expr aTo = times(ref(r), 8), bTo = times(ref(s), 4);
+    Stmt compute = unrolled(
+        kk, 2,
+        Block::make(
+            {unrolled(
+                 r, 2,
+                 Block::make({two(fa, aTo, as, aAt), two(fa, plus(aTo, 2), as, plus(aAt, 8 * row)),
+                              two(fa, plus(aTo, 4), as, plus(aAt, 8)),
+                              two(fa, plus(aTo, 6), as, plus(aAt, 8 * row + 8))})),
+             unrolled(
+                 s, 8,
+                 Block::make({two(fb, bTo, bs, bAt), two(fb, plus(bTo, 2), bs, plus(bAt, 8))})),
+             unrolled(r2, 2,
+                      unrolled(s2, 8,
+                               GpuIntrinsic::make(GpuOp::MmaSync, {sums, fa, fb},
+                                                  {add(times(ref(r2), 32), times(ref(s2), 4)),
+                                                   times(ref(r2), 8), times(ref(s2), 4)})))}));
+    Stmt mainLoop = For::make(
+        step, ceilDiv(K, 32), ForKind::Serial,
+        LetStmt::make(
+            k0, times(ref(step), 32),
+            LetStmt::make(
+                buf, mod(ref(step), 2),
+                LetStmt::make(
+                    more, lt(plus(ref(k0), 32), K),
+                    Block::make({IfThenElse::make(ref(more), load(plus(ref(k0), 32))), compute,
+                                 IfThenElse::make(ref(more), store(mod(plus(ref(step), 1), 2))),
+                                 Barrier::make(BarrierScope::Block)})))));
+    Var ri = loopVar("r"), si = loopVar("s"), hi = loopVar("h");
+    Stmt init = unrolled(
+        ri, 2,
+        unrolled(
+            si, 8,
+            unrolled(hi, 4,
+                     Store::make(sums, add(add(times(ref(ri), 32), times(ref(si), 4)), ref(hi)),
+                                 Load::make(acc, intImm(0))))));
+    // The epilogue: accumulator h of tile (r, s) is row g + 8 * (h / 2), column 2 q + h % 2.
+    Var re = loopVar("r"), se = loopVar("s"), he = loopVar("h");
+    Stmt point = LetStmt::make(
+        c.i,
+        add(ref(m0), add(ref(wm), add(times(ref(re), 16), add(ref(g), times(div(ref(he), 2), 8))))),
+        LetStmt::make(
+            c.j,
+            add(ref(n0),
+                add(ref(wn), add(times(ref(se), 8), add(times(ref(q), 2), mod(ref(he), 2))))),
+            IfThenElse::make(both(lt(ref(c.i), M), lt(ref(c.j), N)),
+                             Block::make({Store::make(acc, intImm(0),
+                                                      Load::make(sums, add(add(times(ref(re), 32),
+                                                                               times(ref(se), 4)),
+                                                                           ref(he)))),
+                                          c.r.post}))));
+    Stmt epilogue = unrolled(re, 2, unrolled(se, 8, unrolled(he, 4, point)));
+    Stmt body = Block::make({c.r.pre, init, load(intImm(0)), store(intImm(0)),
+                             Barrier::make(BarrierScope::Block), mainLoop, epilogue});
+    for (const Buffer &b : {fb, fa, rb, ra, sums, acc})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    Expr lane = mod(ref(t), 32);
+    body = LetStmt::make(
+        g, div(lane, 4),
+        LetStmt::make(
+            q, mod(ref(t), 4),
+            LetStmt::make(
+                wm, times(div(ref(t), 64), 32),
+                LetStmt::make(
+                    wn, times(mod(div(ref(t), 32), 2), 64),
+                    LetStmt::make(
+                        m0, times(Binary::make(BinaryOp::FloorDiv, ref(tile), tn), 128),
+                        LetStmt::make(n0, times(Binary::make(BinaryOp::Mod, ref(tile), tn), 128),
+                                      body))))));
+    return kernelNest(tile, blocks, t, threads, body, {as, bs});
+  }
+
+  /// Contractions of 16-bit factors on Hopper's warpgroup MMA, where both are plain loads, A
+  /// contiguous along k and B along k or j: a block of two warpgroups computes a 128x256 output
+  /// tile, each warpgroup 64x256 with one wgmma per 16 values of k (128 f32 accumulators a
+  /// thread). k advances in steps of 64 through a ring of `stages` shared-memory stages of 48 KiB
+  /// that cp.async fills two steps ahead, so that two steps' loads are in flight while the
+  /// tensor cores read the current step and may still finish the previous one. Each stage holds
+  /// A as 128 rows of 64 k and B as 256 rows of 64 k (b[j, k]) or 64 rows of 256 j (b[k, j],
+  /// which wgmma reads transposed), swizzled (see ir::GpuOp). A chunk that is out of range,
+  /// partly or wholly, or misaligned is assembled by the thread itself (zeros past the edges).
+  /// Tiles go in groups of 8 tile rows, column by column within a group: the blocks that run at
+  /// once share the rows of A and the columns of B they read in L2. The epilogue runs on each
+  /// output point from registers.
+  Stmt wgmmaContraction(const Contraction &c, const Expr &a16, const Expr &b16, const Expr &blocks,
+                        int stages) {
+    const DType t16 = a16->type.dtype;
+    const int64_t stage = GpuKernel::kWgmmaStageBytes / 2, bAt = 128 * 64; // In 16-bit values.
+    const Load *vecA = contiguousLoad(a16, c.k);
+    const Load *vecBk = contiguousLoad(b16, c.k);
+    const Load *vecBj = vecBk ? nullptr : contiguousLoad(b16, c.j);
+    TDSL_CHECK(vecA && (vecBk || vecBj)) << "wgmma needs contiguous factors";
+    Var tile = loopVar("tile"), t = loopVar("t");
+    // The stages, and 1024 bytes for the printer to start them on a 1024-byte boundary.
+    Buffer ring = local("stages", t16, stages * stage + 512);
+    Buffer acc = c.r.acc, sums = local("sums", DType::F32, 128);
+    Buffer gathered = local("gathered", t16, 8);
+    Var wg = letVar("wg"), w = letVar("w"), g = letVar("g"), q = letVar("q");
+    Var gr = letVar("group_row"), rows = letVar("rows"), m0 = letVar("m0"), n0 = letVar("n0");
+    Var ks = loopVar("ks"), s0 = loopVar("s"), st = letVar("st");
+    const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
+    Expr tm = ceilDiv(M, 128), tn = ceilDiv(N, 256), steps = ceilDiv(K, 64);
+    // The 8 values at `moving` + 0..7 into the ring at `to`: one asynchronous 16-byte copy when
+    // in range and aligned, else gathered by the thread and stored.
+    auto chunk = [&](const Expr &to, const Load *l, const Expr &f, const Expr &fixedOk,
+                     const Var &moving, const Expr &bound) {
+      Var u = loopVar("u");
+      Expr value = add(ref(moving), ref(u));
+      Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), 8), bound)),
+                        both(BufferAligned::make(l->buffer, 16),
+                             Binary::make(BinaryOp::Eq, mod(l->index, 8), intImm(0))));
+      Stmt gather = Block::make(
+          {unrolled(u, 8,
+                    valueOrZero(gathered, ref(u), substitute(f, {{moving, value}}),
+                                both(fixedOk, lt(value, bound)))),
+           GpuIntrinsic::make(GpuOp::StoreSwizzled, {ring, gathered}, {to, intImm(0)})});
+      return IfThenElse::make(
+          whole, GpuIntrinsic::make(GpuOp::CopyAsync, {ring, l->buffer}, {to, l->index}), gather);
+    };
+    // Copies step `step` of k into the stage at `at`.
+    auto load = [&](const Expr &step, const Expr &at) {
+      Var r = loopVar("r"), e = letVar("e"), row = letVar("row"), kc = letVar("kc");
+      Expr k0 = times(step, 64);
+      // 128 rows of A, 8 chunks of 8 values a row.
+      Stmt a = unrolled(
+          r, 4,
+          LetStmt::make(
+              e, add(ref(t), times(ref(r), 256)),
+              LetStmt::make(
+                  row, div(ref(e), 8),
+                  LetStmt::make(
+                      kc, mod(ref(e), 8),
+                      LetStmt::make(
+                          c.i, add(ref(m0), ref(row)),
+                          LetStmt::make(c.k, add(k0, times(ref(kc), 8)),
+                                        chunk(add(at, add(times(ref(row), 64), times(ref(kc), 8))),
+                                              vecA, a16, lt(ref(c.i), M), c.k, K)))))));
+      Var rb = loopVar("r"), eb = letVar("e"), rowB = letVar("row"), cb = letVar("kc");
+      Stmt b;
+      if (vecBk) {
+        b = LetStmt::make(
+            rowB, div(ref(eb), 8),
+            LetStmt::make(
+                cb, mod(ref(eb), 8),
+                LetStmt::make(
+                    c.j, add(ref(n0), ref(rowB)),
+                    LetStmt::make(
+                        c.k, add(k0, times(ref(cb), 8)),
+                        chunk(add(at, plus(add(times(ref(rowB), 64), times(ref(cb), 8)), bAt)),
+                              vecBk, b16, lt(ref(c.j), N), c.k, K)))));
+      } else {
+        // 64 rows of k, each four 128-byte blocks of 64 j (8 KiB apart).
+        cb = letVar("jc");
+        b = LetStmt::make(
+            rowB, div(ref(eb), 32),
+            LetStmt::make(
+                cb, mod(ref(eb), 32),
+                LetStmt::make(c.k, add(k0, ref(rowB)),
+                              LetStmt::make(c.j, add(ref(n0), times(ref(cb), 8)),
+                                            chunk(add(at, plus(add(times(div(ref(cb), 8), 4096),
+                                                                   add(times(ref(rowB), 64),
+                                                                       times(mod(ref(cb), 8), 8))),
+                                                               bAt)),
+                                                  vecBj, b16, lt(ref(c.k), K), c.j, N)))));
+      }
+      return Block::make(
+          {a, unrolled(rb, 8, LetStmt::make(eb, add(ref(t), times(ref(rb), 256)), b))});
+    };
+    auto op = [&](GpuOp o, int64_t immediate = 0) {
+      return GpuIntrinsic::make(o, {}, {}, immediate);
+    };
+    auto onSums = [&](GpuOp o, int64_t immediate = 0) {
+      return GpuIntrinsic::make(o, {sums}, {intImm(0)}, immediate);
+    };
+    const int ahead = stages - 2;
+    Stmt prologue = For::make(
+        s0, intImm(ahead), ForKind::Serial,
+        Block::make({IfThenElse::make(lt(ref(s0), steps), load(ref(s0), times(ref(s0), stage))),
+                     op(GpuOp::CommitAsync)}));
+    // k-major tiles: 1 KiB between groups of 8 rows; j-major B: 8 KiB between blocks of 64 j,
+    // 1 KiB between groups of 8 k.
+    Var kk = loopVar("kk");
+    Stmt mma = unrolled(
+        kk, 4,
+        GpuIntrinsic::make(GpuOp::Wgmma, {sums, ring, ring},
+                           {intImm(0), add(ref(st), add(times(ref(wg), 4096), times(ref(kk), 16))),
+                            plus(add(ref(st), times(ref(kk), vecBk ? 16 : 1024)), bAt)},
+                           vecBk ? 0 : 1));
+    // Step ks has landed (this thread's copies; the barrier makes it everyone's, and visible to
+    // the tensor cores). Past the barrier every warpgroup has finished step ks - 2, whose stage
+    // the copies of step ks + stages - 2 now overwrite.
+    Expr next = plus(ref(ks), ahead);
+    Stmt mainLoop = For::make(
+        ks, steps, ForKind::Serial,
+        Block::make(
+            {op(GpuOp::WaitAsync, stages - 3), op(GpuOp::FenceAsync),
+             Barrier::make(BarrierScope::Block),
+             IfThenElse::make(lt(next, steps), load(next, times(mod(next, stages), stage))),
+             op(GpuOp::CommitAsync),
+             LetStmt::make(st, times(mod(ref(ks), stages), stage),
+                           Block::make({onSums(GpuOp::WgmmaFence), mma, op(GpuOp::WgmmaCommit),
+                                        onSums(GpuOp::WgmmaWait, 1)}))}));
+    Var ri = loopVar("r");
+    Stmt init = unrolled(ri, 128, Store::make(sums, ref(ri), Load::make(acc, intImm(0))));
+    // The epilogue: accumulator 4 n + h is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
+    Var ne = loopVar("n"), he = loopVar("h");
+    Stmt point = LetStmt::make(
+        c.i,
+        add(ref(m0), add(times(ref(wg), 64),
+                         add(times(ref(w), 16), add(ref(g), times(div(ref(he), 2), 8))))),
+        LetStmt::make(
+            c.j, add(ref(n0), add(times(ref(ne), 8), add(times(ref(q), 2), mod(ref(he), 2)))),
+            IfThenElse::make(
+                both(lt(ref(c.i), M), lt(ref(c.j), N)),
+                Block::make(
+                    {Store::make(acc, intImm(0), Load::make(sums, add(times(ref(ne), 4), ref(he)))),
+                     c.r.post}))));
+    // No copy may still land in a stage the next tile's copies write.
+    Stmt body = Block::make({c.r.pre, init, prologue, mainLoop, onSums(GpuOp::WgmmaWait, 0),
+                             op(GpuOp::WaitAsync, 0), Barrier::make(BarrierScope::Block),
+                             unrolled(ne, 32, unrolled(he, 4, point))});
+    for (const Buffer &b : {gathered, sums, acc})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    Expr gs = times(tn, 8);
+    body = LetStmt::make(
+        gr, times(Binary::make(BinaryOp::FloorDiv, ref(tile), gs), 8),
+        LetStmt::make(
+            // At least 1 (the last group is never empty), which also shows the printer that
+            // the positions below are non-negative.
+            rows,
+            Binary::make(BinaryOp::Max, Binary::make(BinaryOp::Min, sub(tm, ref(gr)), intImm(8)),
+                         intImm(1)),
+            LetStmt::make(
+                m0,
+                times(add(ref(gr),
+                          Binary::make(BinaryOp::Mod, Binary::make(BinaryOp::Mod, ref(tile), gs),
+                                       ref(rows))),
+                      128),
+                LetStmt::make(
+                    n0,
+                    times(Binary::make(BinaryOp::FloorDiv,
+                                       Binary::make(BinaryOp::Mod, ref(tile), gs), ref(rows)),
+                          256),
+                    body))));
+    body = LetStmt::make(wg, div(ref(t), 128),
+                         LetStmt::make(w, mod(div(ref(t), 32), 4),
+                                       LetStmt::make(g, div(mod(ref(t), 32), 4),
+                                                     LetStmt::make(q, mod(ref(t), 4), body))));
+    return kernelNest(tile, blocks, t, threads, body, {ring});
   }
 
   // ---- full reductions ----
@@ -1396,7 +1988,7 @@ private:
   /// One member around its loop over the row: a reduction initializes its accumulator, and after
   /// the loop combines the row's threads (shuffles, then across warps when the row spans several)
   /// so that all of them run the final store with the same value.
-  Stmt rowMember(const RowThreads &t, const GpuRowItem &item, Stmt loop) const {
+  Stmt rowMember(const RowThreads &t, const RowItem &item, Stmt loop) const {
     if (!item.reduction)
       return loop;
     Stmt combine =
@@ -1443,7 +2035,7 @@ private:
     std::set<const BufferNode *> locals;
     for (const RowBuffer &rb : g.buffers)
       locals.insert(rb.local.get());
-    for (const GpuRowItem &item : g.items) {
+    for (const RowItem &item : g.items) {
       Accesses a = accessesOf(item.inner);
       bool usesRow = std::any_of(a.list.begin(), a.list.end(),
                                  [&](const auto &acc) { return locals.count(acc.buffer.get()); });
@@ -1489,7 +2081,7 @@ private:
     }
     if (copies)
       steps.push_back(rowBarrier(t));
-    for (const GpuRowItem &item : g.items) {
+    for (const RowItem &item : g.items) {
       steps.push_back(
           rowMember(t, item, overRow(t, item.q, item.innerCount, place.mutate(item.inner))));
       // What one member wrote to the row is visible to the row's threads in the next one.
@@ -1520,7 +2112,7 @@ private:
     t.thread = makeVar("thread", Type::i64(), VarKind::Loop);
     t.lane = makeVar("lane", Type::i64(), VarKind::Let);
     t.slot = makeVar("row_slot", Type::i64(), VarKind::Let);
-    for (const GpuRowItem &item : g.items)
+    for (const RowItem &item : g.items)
       if (item.reduction && !t.exchange.count(item.acc->dtype))
         t.exchange[item.acc->dtype] = warpResults(item.acc->dtype);
 
@@ -1775,11 +2367,11 @@ private:
     }
     for (const RowMember &m : members) {
       if (m.perRow) { // Every thread of the row holds the reduction's value: all compute it.
-        GpuRowItem &reduction = g.items.back();
+        RowItem &reduction = g.items.back();
         reduction.post = Block::make({reduction.post, rewrite.mutate(m.body)});
         continue;
       }
-      GpuRowItem ri;
+      RowItem ri;
       ri.reduction = m.reduction;
       const Chain &inner = m.reduction ? m.red.inner : m.inner;
       ri.q = makeVar(inner.loops[0]->var->name, Type::i64(), VarKind::Let);

@@ -39,8 +39,7 @@ std::vector<std::string> writtenBuffers(const GpuKernel &kernel);
 /// the device it was chosen for, then each kernel's schedule, launch, shared memory and
 /// intermediates.
 std::string toString(const std::vector<GpuKernel> &kernels, const GpuTarget &target);
-/// The kernels as GPU loop IR (`tdsl emit --stage=loops --target=cuda`); a Rows or Contraction
-/// kernel, not loop IR yet, shows its schedule in words.
+/// The kernels as GPU loop IR (`tdsl emit --stage=loops --target=cuda`), each after its lets.
 std::string loopsToString(const ir::LoweredFunc &func, const std::vector<GpuKernel> &kernels);
 
 } // namespace tdsl::passes

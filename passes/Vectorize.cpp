@@ -373,6 +373,7 @@ private:
     case StmtKind::IfThenElse:
       return ifThenElse(s->as<IfThenElse>(), s);
     case StmtKind::Barrier:
+    case StmtKind::GpuIntrinsic:
       break;
     }
     TDSL_UNREACHABLE("unknown statement kind");

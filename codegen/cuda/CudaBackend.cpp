@@ -13,7 +13,6 @@
 #include "support/Check.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -214,6 +213,20 @@ TDSL_FN double tdsl_shfl_xor(double v, int m) { return __shfl_xor_sync(0xfffffff
 TDSL_FN int tdsl_shfl_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 TDSL_FN long long tdsl_shfl_xor(long long v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
+
+// GPU intrinsics of loop IR (ir::GpuIntrinsic). mma_sync (sm_80+): d[0..4) += A x B for one
+// m16n8k16 tile, f32 accumulation, the fragments two 16-bit values a register.
+#define TDSL_MMA_SYNC(name, type)                                                                  \
+  TDSL_FN void name(float *d, const unsigned short *a, const unsigned short *b) {                 \
+    const unsigned *x = (const unsigned *)a, *y = (const unsigned *)b;                             \
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." type "." type                            \
+                 ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"            \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                  \
+                 : "r"(x[0]), "r"(x[1]), "r"(x[2]), "r"(x[3]), "r"(y[0]), "r"(y[1]));              \
+  }
+TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
+TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
+#undef TDSL_MMA_SYNC
 // ---- end of prelude ----
 )CUDA";
 
@@ -388,665 +401,15 @@ public:
     indent = 1;
     for (const std::string &l : letLines)
       line(l);
-    if (kernel.nest) {
-      for (const auto &[buffer, offset] : ir::dynamicSharedLayout(kernel.nest))
-        dynamicOffsets[buffer.get()] = offset;
-      emitStmt(kernel.nest);
-    } else
-      emitContraction(kernel);
+    for (const auto &[buffer, offset] : ir::dynamicSharedLayout(kernel.nest))
+      dynamicOffsets[buffer.get()] = offset;
+    emitStmt(kernel.nest);
     os << "}\n";
   }
 
   // ---- schedules ----
 
   static std::string vectorType(DType t) { return t == DType::F32 ? "float4" : "int4"; }
-
-  /// A contraction's loop variables, bound (i, j and k, non-negative index variables), with
-  /// its extents declared as tdsl_M, tdsl_N and tdsl_K.
-  std::array<std::string, 3> beginContraction(const passes::GpuKernel &k) {
-    std::array<std::string, 3> names = {bindVar(k.varI), bindVar(k.varJ), bindVar(k.varK)};
-    for (const Var &v : {k.varI, k.varJ, k.varK}) {
-      indexVars.insert(v.get());
-      nonNegVars.insert(v.get());
-    }
-    line("const long long tdsl_M = " + emitExpr(k.extentI).text + ";");
-    line("const long long tdsl_N = " + emitExpr(k.extentJ).text + ";");
-    line("const long long tdsl_K = " + emitExpr(k.extentK).text + ";");
-    return names;
-  }
-
-  /// One output point of a contraction's epilogue, at i = `i` and j = `j`: inside the output,
-  /// the accumulator takes `value` (the thread's sum) and the reduction's final store runs.
-  void emitContractionPoint(const passes::GpuRowItem &item, const std::string &iName,
-                            const std::string &i, const std::string &jName, const std::string &j,
-                            const std::string &value) {
-    line("const long long " + iName + " = " + i + ";");
-    line("const long long " + jName + " = " + j + ";");
-    line("if (" + iName + " < tdsl_M && " + jName + " < tdsl_N) {");
-    ++indent;
-    line(bufferName(item.acc) + "[0] = " + value + ";");
-    emitStmt(item.post);
-    --indent;
-    line("}");
-  }
-
-  /// Contractions: a block computes a 128x128 tile of the output, a thread 8x8 of it (rows
-  /// ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise with tx), k in steps of 8 through
-  /// double-buffered shared memory; the next step's factors are loaded into registers while the
-  /// current step computes. Points outside the output or past K read as 0. The epilogue (the
-  /// reduction's final store) runs on each output point in registers.
-  void emitContraction(const passes::GpuKernel &k) {
-    if (k.tensorCoreType != DType::F32) {
-      emitContractionMma(k);
-      return;
-    }
-    const passes::GpuRowItem &item = k.items.at(0);
-    const std::array<std::string, 3> names = beginContraction(k);
-    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
-    line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
-    line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
-    line("__shared__ __align__(16) float tdsl_As[2][8][132];");
-    line("__shared__ __align__(16) float tdsl_Bs[2][8][128];");
-    line("const int tdsl_t = (int)threadIdx.x, tdsl_tx = tdsl_t % 16, tdsl_ty = tdsl_t / 16;");
-    std::string accName = bindBuffer(item.acc);
-    std::string acc = accName + "[0]";
-    std::string a = emitExpr(k.factorA).text, b = emitExpr(k.factorB).text;
-    line(
-        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
-    ++indent;
-    line("const long long tdsl_m0 = tdsl_tile / tdsl_tn * 128, tdsl_n0 = tdsl_tile % tdsl_tn * "
-         "128;");
-    line("float " + accName + "[1];");
-    emitStmt(item.pre);
-    line("float tdsl_c[8][8];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) tdsl_c[tdsl_r][tdsl_s] = " + acc + ";");
-    line("float tdsl_ra[4], tdsl_rb[4];");
-    // A factor that is a plain load contiguous along k (A) or j (B): one 16-byte load of 4
-    // values a thread (checked: in range and aligned, else 4 scalar loads), else 4 scalar
-    // loads a thread at scattered points.
-    const Load *vecA = passes::contiguousLoad(k.factorA, k.varK);
-    const Load *vecB = passes::contiguousLoad(k.factorB, k.varJ);
-    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
-                     const std::string &fixedOk, const std::string &moving,
-                     const std::string &bound) {
-      line("const float *tdsl_p = (const float *)&" + bufferName(l->buffer) + "[" +
-           emitExpr(l->index).text + "];");
-      line("if (" + fixedOk + " && " + moving + " + 4 <= " + bound +
-           " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
-      line("  const float4 tdsl_v = *(const float4 *)tdsl_p;");
-      line("  " + dst + "[0] = tdsl_v.x; " + dst + "[1] = tdsl_v.y; " + dst + "[2] = tdsl_v.z; " +
-           dst + "[3] = tdsl_v.w;");
-      line("} else {");
-      ++indent;
-      line("const long long tdsl_vb = " + moving + ";");
-      line("#pragma unroll");
-      line("for (int tdsl_u = 0; tdsl_u < 4; ++tdsl_u) {");
-      line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
-      line("  " + dst + "[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
-           " : 0.0f;");
-      line("}");
-      --indent;
-      line("}");
-    };
-    auto load = [&](const std::string &k0) {
-      if (vecA) {
-        line("{");
-        ++indent;
-        line("const long long " + iName + " = tdsl_m0 + tdsl_t / 2;");
-        line("const long long " + kName + " = " + k0 + " + tdsl_t % 2 * 4;");
-        chunk("tdsl_ra", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 8;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e % 8;");
-        line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
-             " : 0.0f;");
-        line("}");
-      }
-      if (vecB) {
-        line("{");
-        ++indent;
-        line("const long long " + kName + " = " + k0 + " + tdsl_t / 32;");
-        line("const long long " + jName + " = tdsl_n0 + tdsl_t % 32 * 4;");
-        chunk("tdsl_rb", vecB, b, kName + " < tdsl_K", jName, "tdsl_N");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
-        line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
-        line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
-             " : 0.0f;");
-        line("}");
-      }
-    };
-    auto store = [&](const std::string &buf) {
-      line("#pragma unroll");
-      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-      line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-      if (vecA)
-        line("  tdsl_As[" + buf + "][tdsl_t % 2 * 4 + tdsl_r][tdsl_t / 2] = tdsl_ra[tdsl_r];");
-      else
-        line("  tdsl_As[" + buf + "][tdsl_e % 8][tdsl_e / 8] = tdsl_ra[tdsl_r];");
-      if (!vecB)
-        line("  tdsl_Bs[" + buf + "][tdsl_e / 128][tdsl_e % 128] = tdsl_rb[tdsl_r];");
-      line("}");
-      if (vecB)
-        line("*(float4 *)&tdsl_Bs[" + buf +
-             "][tdsl_t / 32][tdsl_t % 32 * 4] = make_float4(tdsl_rb[0], "
-             "tdsl_rb[1], tdsl_rb[2], tdsl_rb[3]);");
-    };
-    load("0LL");
-    store("0");
-    line("__syncthreads();");
-    line("int tdsl_buf = 0;");
-    line("for (long long tdsl_k0 = 0; tdsl_k0 < tdsl_K; tdsl_k0 += 8) {");
-    ++indent;
-    line("const bool tdsl_more = tdsl_k0 + 8 < tdsl_K;");
-    line("if (tdsl_more) {");
-    ++indent;
-    load("tdsl_k0 + 8");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_kk = 0; tdsl_kk < 8; ++tdsl_kk) {");
-    ++indent;
-    line("const float4 tdsl_a0 = *(const float4 *)&tdsl_As[tdsl_buf][tdsl_kk][tdsl_ty * 4];");
-    line("const float4 tdsl_a1 = *(const float4 *)&tdsl_As[tdsl_buf][tdsl_kk][64 + tdsl_ty * 4];");
-    line("const float4 tdsl_b0 = *(const float4 *)&tdsl_Bs[tdsl_buf][tdsl_kk][tdsl_tx * 4];");
-    line("const float4 tdsl_b1 = *(const float4 *)&tdsl_Bs[tdsl_buf][tdsl_kk][64 + tdsl_tx * 4];");
-    line("const float tdsl_a[8] = {tdsl_a0.x, tdsl_a0.y, tdsl_a0.z, tdsl_a0.w, tdsl_a1.x, "
-         "tdsl_a1.y, tdsl_a1.z, tdsl_a1.w};");
-    line("const float tdsl_b[8] = {tdsl_b0.x, tdsl_b0.y, tdsl_b0.z, tdsl_b0.w, tdsl_b1.x, "
-         "tdsl_b1.y, tdsl_b1.z, tdsl_b1.w};");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
-    line("    tdsl_c[tdsl_r][tdsl_s] = tdsl_c[tdsl_r][tdsl_s] + tdsl_a[tdsl_r] * tdsl_b[tdsl_s];");
-    --indent;
-    line("}");
-    line("if (tdsl_more) {");
-    ++indent;
-    store("tdsl_buf ^ 1");
-    --indent;
-    line("}");
-    line("__syncthreads();");
-    line("tdsl_buf ^= 1;");
-    --indent;
-    line("}");
-    // The epilogue on each of the thread's points.
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
-    ++indent;
-    emitContractionPoint(
-        item, iName, "tdsl_m0 + (tdsl_r < 4 ? tdsl_ty * 4 + tdsl_r : 60 + tdsl_ty * 4 + tdsl_r)",
-        jName, "tdsl_n0 + (tdsl_s < 4 ? tdsl_tx * 4 + tdsl_s : 60 + tdsl_tx * 4 + tdsl_s)",
-        "tdsl_c[tdsl_r][tdsl_s]");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-  }
-
-  /// One 16-byte chunk of a 16-bit factor: the 8 values of load `l` (read as `factor`) at
-  /// `moving` + 0..7, the other index variables declared. When the chunk is in range (`fixedOk`
-  /// and `moving` + 8 <= `bound`) and 16-byte aligned, `whole` runs with tdsl_p pointing at it;
-  /// else the thread gathers the values (0 out of range) into four packed words tdsl_pk[4] and
-  /// `gathered` runs.
-  void emitChunk16(const Load *l, const std::string &factor, const std::string &fixedOk,
-                   const std::string &moving, const std::string &bound, const std::string &whole,
-                   const std::string &gathered) {
-    line("const unsigned short *tdsl_p = (const unsigned short *)&" + bufferName(l->buffer) + "[" +
-         emitExpr(l->index).text + "];");
-    line("if (" + fixedOk + " && " + moving + " + 8 <= " + bound +
-         " && ((unsigned long long)tdsl_p & 15ull) == 0) {");
-    line("  " + whole);
-    line("} else {");
-    ++indent;
-    line("const long long tdsl_vb = " + moving + ";");
-    line("unsigned short tdsl_v[8];");
-    line("#pragma unroll");
-    line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u) {");
-    line("  const long long " + moving + " = tdsl_vb + tdsl_u;");
-    line("  tdsl_v[tdsl_u] = " + fixedOk + " && " + moving + " < " + bound + " ? " + factor +
-         " : (unsigned short)0;");
-    line("}");
-    line("const unsigned tdsl_pk[4] = {tdsl_v[0] | ((unsigned)tdsl_v[1] << 16), tdsl_v[2] | "
-         "((unsigned)tdsl_v[3] << 16), tdsl_v[4] | ((unsigned)tdsl_v[5] << 16), tdsl_v[6] | "
-         "((unsigned)tdsl_v[7] << 16)};");
-    line(gathered);
-    --indent;
-    line("}");
-  }
-
-  /// Contractions of 16-bit factors on tensor cores: a block computes a 128x128 tile of the
-  /// output with 8 warps of 32x64 (2x8 mma.sync m16n8k16 tiles a warp, f32 accumulators in
-  /// registers), k in steps of 32 through double-buffered shared memory holding the factors'
-  /// 16-bit values (A as [m][k], B transposed as [n][k], rows padded to 40 values so that the
-  /// fragment loads hit 32 distinct banks); the next step's values are loaded into registers
-  /// while this one computes. Points outside the output or past K read as 0. The epilogue runs
-  /// on each output point from registers.
-  void emitContractionMma(const passes::GpuKernel &k) {
-    if (k.wgmmaStages) {
-      emitContractionWgmma(k);
-      return;
-    }
-    const passes::GpuRowItem &item = k.items.at(0);
-    const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
-    line("// Tensor cores: mma.sync m16n8k16 on " + type + " factors, f32 accumulation.");
-    const std::array<std::string, 3> names = beginContraction(k);
-    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
-    line("const long long tdsl_tn = (tdsl_N + 127) / 128;");
-    line("const long long tdsl_tiles = (tdsl_M + 127) / 128 * tdsl_tn;");
-    line("__shared__ __align__(16) unsigned short tdsl_As[2][128][40];");
-    line("__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];");
-    line("const int tdsl_t = (int)threadIdx.x, tdsl_l = tdsl_t & 31, tdsl_g = tdsl_l >> 2, "
-         "tdsl_q = tdsl_l & 3;");
-    line("const int tdsl_wm = (tdsl_t >> 6) * 32, tdsl_wn = ((tdsl_t >> 5) & 1) * 64;");
-    std::string accName = bindBuffer(item.acc);
-    std::string acc = accName + "[0]";
-    std::string a = emitExpr(k.factorA16).text, b = emitExpr(k.factorB16).text;
-    line(
-        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
-    ++indent;
-    line("const long long tdsl_m0 = tdsl_tile / tdsl_tn * 128, tdsl_n0 = tdsl_tile % tdsl_tn * "
-         "128;");
-    line("float " + accName + "[1];");
-    emitStmt(item.pre);
-    line("float tdsl_d[2][8][4];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
-    line("    #pragma unroll");
-    line("    for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) tdsl_d[tdsl_r][tdsl_s][tdsl_h] = " + acc +
-         ";");
-    // Each side's values: 16-byte loads of 8 consecutive values where the factor is a plain
-    // load contiguous along the tile's inner loop (checked per chunk: in range and aligned,
-    // else 8 scalar loads), else 16 scalar loads a thread.
-    const Load *vecA = passes::contiguousLoad(k.factorA16, k.varK);
-    const Load *vecBk = passes::contiguousLoad(k.factorB16, k.varK);
-    const Load *vecBj = vecBk ? nullptr : passes::contiguousLoad(k.factorB16, k.varJ);
-    line(std::string(vecA ? "uint4 tdsl_ra[2];" : "unsigned short tdsl_ra[16];") +
-         (vecBk || vecBj ? " uint4 tdsl_rb[2];" : " unsigned short tdsl_rb[16];"));
-    // dst = the 8 values at `moving` + 0..7 (the other index variables already declared).
-    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
-                     const std::string &fixedOk, const std::string &moving,
-                     const std::string &bound) {
-      emitChunk16(l, factor, fixedOk, moving, bound, dst + " = *(const uint4 *)tdsl_p;",
-                  dst + " = make_uint4(tdsl_pk[0], tdsl_pk[1], tdsl_pk[2], tdsl_pk[3]);");
-    };
-    auto load = [&](const std::string &k0) {
-      if (vecA) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        ++indent;
-        line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        line("const long long " + iName + " = tdsl_m0 + tdsl_c / 4;");
-        line("const long long " + kName + " = " + k0 + " + tdsl_c % 4 * 8;");
-        chunk("tdsl_ra[tdsl_r]", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + iName + " = tdsl_m0 + tdsl_e / 32;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e % 32;");
-        line("  tdsl_ra[tdsl_r] = " + iName + " < tdsl_M && " + kName + " < tdsl_K ? " + a +
-             " : (unsigned short)0;");
-        line("}");
-      }
-      if (vecBk || vecBj) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        ++indent;
-        line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        if (vecBk) {
-          line("const long long " + jName + " = tdsl_n0 + tdsl_c / 4;");
-          line("const long long " + kName + " = " + k0 + " + tdsl_c % 4 * 8;");
-          chunk("tdsl_rb[tdsl_r]", vecBk, b, jName + " < tdsl_N", kName, "tdsl_K");
-        } else {
-          // A warp reads 32 rows of k at one column chunk, so that its transposing stores
-          // into shared memory (below) hit 32 consecutive values.
-          line("const long long " + kName + " = " + k0 + " + tdsl_c % 32;");
-          line("const long long " + jName + " = tdsl_n0 + tdsl_c / 32 * 8;");
-          chunk("tdsl_rb[tdsl_r]", vecBj, b, kName + " < tdsl_K", jName, "tdsl_N");
-        }
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  const long long " + kName + " = " + k0 + " + tdsl_e / 128;");
-        line("  const long long " + jName + " = tdsl_n0 + tdsl_e % 128;");
-        line("  tdsl_rb[tdsl_r] = " + kName + " < tdsl_K && " + jName + " < tdsl_N ? " + b +
-             " : (unsigned short)0;");
-        line("}");
-      }
-    };
-    auto store = [&](const std::string &buf) {
-      if (vecA) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        line("  const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        line("  *(uint4 *)&tdsl_As[" + buf + "][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_ra[tdsl_r];");
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  tdsl_As[" + buf + "][tdsl_e / 32][tdsl_e % 32] = tdsl_ra[tdsl_r];");
-        line("}");
-      }
-      if (vecBk) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        line("  const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-        line("  *(uint4 *)&tdsl_Bs[" + buf + "][tdsl_c / 4][tdsl_c % 4 * 8] = tdsl_rb[tdsl_r];");
-        line("}");
-      } else if (vecBj) {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-        ++indent;
-        line("const int tdsl_c = tdsl_t + 256 * tdsl_r, tdsl_kr = tdsl_c % 32, tdsl_jc = "
-             "tdsl_c / 32 * 8;");
-        line("const unsigned tdsl_w[4] = {tdsl_rb[tdsl_r].x, tdsl_rb[tdsl_r].y, "
-             "tdsl_rb[tdsl_r].z, tdsl_rb[tdsl_r].w};");
-        line("#pragma unroll");
-        line("for (int tdsl_u = 0; tdsl_u < 8; ++tdsl_u)");
-        line("  tdsl_Bs[" + buf +
-             "][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)(tdsl_w[tdsl_u "
-             ">> 1] >> (16 * (tdsl_u & 1)));");
-        --indent;
-        line("}");
-      } else {
-        line("#pragma unroll");
-        line("for (int tdsl_r = 0; tdsl_r < 16; ++tdsl_r) {");
-        line("  const int tdsl_e = tdsl_t + 256 * tdsl_r;");
-        line("  tdsl_Bs[" + buf + "][tdsl_e % 128][tdsl_e / 128] = tdsl_rb[tdsl_r];");
-        line("}");
-      }
-    };
-    load("0LL");
-    store("0");
-    line("__syncthreads();");
-    line("int tdsl_buf = 0;");
-    line("for (long long tdsl_k0 = 0; tdsl_k0 < tdsl_K; tdsl_k0 += 32) {");
-    ++indent;
-    line("const bool tdsl_more = tdsl_k0 + 32 < tdsl_K;");
-    line("if (tdsl_more) {");
-    ++indent;
-    load("tdsl_k0 + 32");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_kk = 0; tdsl_kk < 32; tdsl_kk += 16) {");
-    ++indent;
-    line("unsigned tdsl_fa[2][4], tdsl_fb[8][2];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-    ++indent;
-    line("const unsigned short *tdsl_p = &tdsl_As[tdsl_buf][tdsl_wm + tdsl_r * 16 + tdsl_g]"
-         "[tdsl_kk + tdsl_q * 2];");
-    line("tdsl_fa[tdsl_r][0] = *(const unsigned *)tdsl_p;");
-    line("tdsl_fa[tdsl_r][1] = *(const unsigned *)(tdsl_p + 8 * 40);");
-    line("tdsl_fa[tdsl_r][2] = *(const unsigned *)(tdsl_p + 8);");
-    line("tdsl_fa[tdsl_r][3] = *(const unsigned *)(tdsl_p + 8 * 40 + 8);");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
-    ++indent;
-    line("const unsigned short *tdsl_p = &tdsl_Bs[tdsl_buf][tdsl_wn + tdsl_s * 8 + tdsl_g]"
-         "[tdsl_kk + tdsl_q * 2];");
-    line("tdsl_fb[tdsl_s][0] = *(const unsigned *)tdsl_p;");
-    line("tdsl_fb[tdsl_s][1] = *(const unsigned *)(tdsl_p + 8);");
-    --indent;
-    line("}");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r)");
-    line("  #pragma unroll");
-    line("  for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s)");
-    line("    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32." + type + "." + type +
-         ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"");
-    line("                 : \"+f\"(tdsl_d[tdsl_r][tdsl_s][0]), \"+f\"(tdsl_d[tdsl_r][tdsl_s][1]), "
-         "\"+f\"(tdsl_d[tdsl_r][tdsl_s][2]), \"+f\"(tdsl_d[tdsl_r][tdsl_s][3])");
-    line("                 : \"r\"(tdsl_fa[tdsl_r][0]), \"r\"(tdsl_fa[tdsl_r][1]), "
-         "\"r\"(tdsl_fa[tdsl_r][2]), \"r\"(tdsl_fa[tdsl_r][3]), \"r\"(tdsl_fb[tdsl_s][0]), "
-         "\"r\"(tdsl_fb[tdsl_s][1]));");
-    --indent;
-    line("}");
-    line("if (tdsl_more) {");
-    ++indent;
-    store("tdsl_buf ^ 1");
-    --indent;
-    line("}");
-    line("__syncthreads();");
-    line("tdsl_buf ^= 1;");
-    --indent;
-    line("}");
-    // The epilogue: accumulator h of tile (r, s) is row g + 8 * (h / 2), column 2 q + h % 2.
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 2; ++tdsl_r) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_s = 0; tdsl_s < 8; ++tdsl_s) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
-    ++indent;
-    emitContractionPoint(item, iName,
-                         "tdsl_m0 + tdsl_wm + tdsl_r * 16 + tdsl_g + (tdsl_h >> 1) * 8", jName,
-                         "tdsl_n0 + tdsl_wn + tdsl_s * 8 + tdsl_q * 2 + (tdsl_h & 1)",
-                         "tdsl_d[tdsl_r][tdsl_s][tdsl_h]");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-  }
-
-  /// Contractions of 16-bit factors on Hopper's warpgroup MMA: a block of two warpgroups
-  /// computes a 128x256 output tile, each warpgroup 64x256 with one wgmma.mma_async m64n256k16
-  /// per 16 values of k (128 f32 accumulators a thread). k advances in steps of 64 through a
-  /// ring of 4 shared-memory stages of 48 KiB that cp.async fills two steps ahead, so that two
-  /// steps' loads are in flight while the tensor cores read the current step and may still
-  /// finish the previous one. Each stage holds A as 128 rows of 64 k and B as 256 rows of 64 k
-  /// (b[j, k]) or 64 rows of 256 j (b[k, j], which wgmma reads transposed); 128-byte rows whose
-  /// 16-byte chunks are XOR-swizzled by the row's index mod 8, the layout wgmma's descriptors
-  /// describe, so that neither the copies nor the tensor cores meet bank conflicts. A chunk that
-  /// is out of range, partly or wholly, or misaligned is assembled by the thread itself (zeros
-  /// past the edges). The epilogue runs on each output point from registers.
-  void emitContractionWgmma(const passes::GpuKernel &k) {
-    const passes::GpuRowItem &item = k.items.at(0);
-    const std::string type = k.tensorCoreType == DType::BF16 ? "bf16" : "f16";
-    const Load *vecA = passes::contiguousLoad(k.factorA16, k.varK);
-    const Load *vecBk = passes::contiguousLoad(k.factorB16, k.varK);
-    const Load *vecBj = vecBk ? nullptr : passes::contiguousLoad(k.factorB16, k.varJ);
-    TDSL_CHECK(vecA && (vecBk || vecBj)) << "wgmma needs contiguous factors";
-    const int stages = k.wgmmaStages;
-    const std::string stageBytes = std::to_string(passes::GpuKernel::kWgmmaStageBytes);
-    line("// Tensor cores (sm_90): wgmma.mma_async m64n256k16 on " + type +
-         " factors from shared memory, f32 accumulation; " + std::to_string(stages) +
-         " stages of 64 k filled by cp.async; B " + (vecBk ? "k-major." : "j-major."));
-    const std::array<std::string, 3> names = beginContraction(k);
-    const std::string &iName = names[0], &jName = names[1], &kName = names[2];
-    line("const long long tdsl_tm = (tdsl_M + 127) / 128, tdsl_tn = (tdsl_N + 255) / 256;");
-    line("const long long tdsl_tiles = tdsl_tm * tdsl_tn, tdsl_steps = (tdsl_K + 63) / 64;");
-    line("extern __shared__ __align__(1024) unsigned char tdsl_wg_smem[];");
-    lines(alignedSharedBase("tdsl_s0", "tdsl_wg_smem")); // Stages start on 1024-byte boundaries.
-    line("const int tdsl_t = (int)threadIdx.x, tdsl_wg = tdsl_t >> 7, tdsl_w = (tdsl_t >> 5) & 3, "
-         "tdsl_g = (tdsl_t & 31) >> 2, tdsl_q = tdsl_t & 3;");
-    std::string accName = bindBuffer(item.acc);
-    std::string acc = accName + "[0]";
-    std::string a = emitExpr(k.factorA16).text, b = emitExpr(k.factorB16).text;
-    line(
-        "for (long long tdsl_tile = blockIdx.x; tdsl_tile < tdsl_tiles; tdsl_tile += gridDim.x) {");
-    ++indent;
-    // Tiles go in groups of 8 tile rows, column by column within a group: the blocks that run
-    // at once share the rows of A and the columns of B they read in L2.
-    line("const long long tdsl_gs = 8 * tdsl_tn, tdsl_gr = tdsl_tile / tdsl_gs * 8;");
-    line("const long long tdsl_rows = tdsl_tm - tdsl_gr < 8 ? tdsl_tm - tdsl_gr : 8;");
-    line("const long long tdsl_m0 = (tdsl_gr + tdsl_tile % tdsl_gs % tdsl_rows) * 128;");
-    line("const long long tdsl_n0 = tdsl_tile % tdsl_gs / tdsl_rows * 256;");
-    line("float " + accName + "[1];");
-    emitStmt(item.pre);
-    line("float tdsl_d[128];");
-    line("#pragma unroll");
-    line("for (int tdsl_r = 0; tdsl_r < 128; ++tdsl_r) tdsl_d[tdsl_r] = " + acc + ";");
-    // One 16-byte chunk: the 8 values at `moving` + 0..7 (the other index variables declared)
-    // to shared address `dst`.
-    auto chunk = [&](const std::string &dst, const Load *l, const std::string &factor,
-                     const std::string &fixedOk, const std::string &moving,
-                     const std::string &bound) {
-      emitChunk16(l, factor, fixedOk, moving, bound,
-                  "asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(" + dst +
-                      "), \"l\"(tdsl_p) : \"memory\");",
-                  "asm volatile(\"st.shared.v4.b32 [%0], {%1, %2, %3, %4};\" :: \"r\"(" + dst +
-                      "), \"r\"(tdsl_pk[0]), \"r\"(tdsl_pk[1]), \"r\"(tdsl_pk[2]), "
-                      "\"r\"(tdsl_pk[3]) : \"memory\");");
-    };
-    // Copies step `step` of k into the stage at shared address tdsl_st, one commit group.
-    auto load = [&](const std::string &step) {
-      line("#pragma unroll");
-      line("for (int tdsl_r = 0; tdsl_r < 4; ++tdsl_r) {");
-      ++indent;
-      line("const int tdsl_c = tdsl_t + 256 * tdsl_r, tdsl_row = tdsl_c >> 3, tdsl_kc = tdsl_c & "
-           "7;");
-      line("const long long " + iName + " = tdsl_m0 + tdsl_row;");
-      line("const long long " + kName + " = " + step + " * 64 + tdsl_kc * 8;");
-      line("const unsigned tdsl_dst = tdsl_st + tdsl_row * 128 + ((tdsl_kc ^ (tdsl_row & 7)) << "
-           "4);");
-      chunk("tdsl_dst", vecA, a, iName + " < tdsl_M", kName, "tdsl_K");
-      --indent;
-      line("}");
-      line("#pragma unroll");
-      line("for (int tdsl_r = 0; tdsl_r < 8; ++tdsl_r) {");
-      ++indent;
-      line("const int tdsl_c = tdsl_t + 256 * tdsl_r;");
-      if (vecBk) {
-        line("const int tdsl_row = tdsl_c >> 3, tdsl_kc = tdsl_c & 7;");
-        line("const long long " + jName + " = tdsl_n0 + tdsl_row;");
-        line("const long long " + kName + " = " + step + " * 64 + tdsl_kc * 8;");
-        line("const unsigned tdsl_dst = tdsl_st + 16384 + tdsl_row * 128 + ((tdsl_kc ^ (tdsl_row "
-             "& 7)) << 4);");
-        chunk("tdsl_dst", vecBk, b, jName + " < tdsl_N", kName, "tdsl_K");
-      } else {
-        // 64 rows of k, each four 128-byte blocks of 64 j (8 KiB apart).
-        line("const int tdsl_row = tdsl_c >> 5, tdsl_jc = tdsl_c & 31;");
-        line("const long long " + kName + " = " + step + " * 64 + tdsl_row;");
-        line("const long long " + jName + " = tdsl_n0 + tdsl_jc * 8;");
-        line("const unsigned tdsl_dst = tdsl_st + 16384 + (tdsl_jc >> 3) * 8192 + tdsl_row * 128 "
-             "+ (((tdsl_jc & 7) ^ (tdsl_row & 7)) << 4);");
-        chunk("tdsl_dst", vecBj, b, kName + " < tdsl_K", jName, "tdsl_N");
-      }
-      --indent;
-      line("}");
-    };
-    auto pinAccumulators = [&] {
-      line("#pragma unroll");
-      line(
-          "for (int tdsl_r = 0; tdsl_r < 128; ++tdsl_r) asm volatile(\"\" : \"+f\"(tdsl_d[tdsl_r]) "
-          ":: \"memory\");");
-    };
-    const std::string ahead = std::to_string(stages - 2), mask = std::to_string(stages - 1);
-    line("#pragma unroll 1");
-    line("for (int tdsl_s = 0; tdsl_s < " + ahead + "; ++tdsl_s) {");
-    ++indent;
-    line("if (tdsl_s < tdsl_steps) {");
-    ++indent;
-    line("const unsigned tdsl_st = tdsl_s0 + tdsl_s * " + stageBytes + "u;");
-    load("(long long)tdsl_s");
-    --indent;
-    line("}");
-    line("asm volatile(\"cp.async.commit_group;\" ::: \"memory\");");
-    --indent;
-    line("}");
-    line("for (long long tdsl_ks = 0; tdsl_ks < tdsl_steps; ++tdsl_ks) {");
-    ++indent;
-    // Step ks has landed (this thread's copies; the barrier makes it everyone's, and visible to
-    // the tensor cores' async proxy). Past the barrier every warpgroup has finished step ks - 2,
-    // whose stage the copies of step ks + stages - 2 now overwrite.
-    line("asm volatile(\"cp.async.wait_group " + std::to_string(stages - 3) +
-         ";\" ::: \"memory\");");
-    line("asm volatile(\"fence.proxy.async.shared::cta;\" ::: \"memory\");");
-    line("__syncthreads();");
-    line("if (tdsl_ks + " + ahead + " < tdsl_steps) {");
-    ++indent;
-    line("const unsigned tdsl_st = tdsl_s0 + (unsigned)((tdsl_ks + " + ahead + ") & " + mask +
-         ") * " + stageBytes + "u;");
-    load("(tdsl_ks + " + ahead + ")");
-    --indent;
-    line("}");
-    line("asm volatile(\"cp.async.commit_group;\" ::: \"memory\");");
-    line("const unsigned tdsl_st = tdsl_s0 + (unsigned)(tdsl_ks & " + mask + ") * " + stageBytes +
-         "u;");
-    pinAccumulators();
-    line("asm volatile(\"wgmma.fence.sync.aligned;\" ::: \"memory\");");
-    line("#pragma unroll");
-    line("for (int tdsl_kk = 0; tdsl_kk < 4; ++tdsl_kk) {");
-    ++indent;
-    // k-major tiles: 1 KiB between groups of 8 rows (the leading offset is unused: 16).
-    line("const unsigned tdsl_sa = tdsl_st + tdsl_wg * 8192 + tdsl_kk * 32;");
-    line("const unsigned long long tdsl_da = " + wgmmaDescriptor("tdsl_sa", 16, 1024) + ";");
-    if (vecBk) {
-      line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 32;");
-      line("const unsigned long long tdsl_db = " + wgmmaDescriptor("tdsl_sb", 16, 1024) + ";");
-    } else {
-      // j-major: 8 KiB between blocks of 64 j (leading), 1 KiB between groups of 8 k (stride).
-      line("const unsigned tdsl_sb = tdsl_st + 16384 + tdsl_kk * 2048;");
-      line("const unsigned long long tdsl_db = " + wgmmaDescriptor("tdsl_sb", 8192, 1024) + ";");
-    }
-    lines(wgmmaStatement(type, !vecBk, "tdsl_d", "tdsl_da", "tdsl_db"));
-    --indent;
-    line("}");
-    line("asm volatile(\"wgmma.commit_group.sync.aligned;\" ::: \"memory\");");
-    line("asm volatile(\"wgmma.wait_group.sync.aligned 1;\" ::: \"memory\");");
-    pinAccumulators();
-    --indent;
-    line("}");
-    line("asm volatile(\"wgmma.wait_group.sync.aligned 0;\" ::: \"memory\");");
-    pinAccumulators();
-    // No copy may still land in a stage the next tile's copies write.
-    line("asm volatile(\"cp.async.wait_group 0;\" ::: \"memory\");");
-    line("__syncthreads();");
-    // The epilogue: accumulator 4 n + h is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
-    line("#pragma unroll");
-    line("for (int tdsl_n = 0; tdsl_n < 32; ++tdsl_n) {");
-    ++indent;
-    line("#pragma unroll");
-    line("for (int tdsl_h = 0; tdsl_h < 4; ++tdsl_h) {");
-    ++indent;
-    emitContractionPoint(
-        item, iName, "tdsl_m0 + tdsl_wg * 64 + tdsl_w * 16 + tdsl_g + (tdsl_h >> 1) * 8", jName,
-        "tdsl_n0 + tdsl_n * 8 + tdsl_q * 2 + (tdsl_h & 1)", "tdsl_d[tdsl_n * 4 + tdsl_h]");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-    --indent;
-    line("}");
-  }
 
 private:
   const LoweredFunc &func;
@@ -1065,6 +428,33 @@ private:
   /// The byte offsets of the kernel's dynamic shared arrays (ir::dynamicSharedLayout).
   std::unordered_map<const BufferNode *, Expr> dynamicOffsets;
   bool dynamicShared = false; // Whether the pool `tdsl_smem` is declared.
+  /// Arrays in shared memory (their vector offsets print as int: see emitVectorCopy).
+  std::set<const BufferNode *> sharedBuffers;
+
+  /// Whether `s` loads or stores `buffer` with a vector index, or passes it to a GPU intrinsic:
+  /// accesses of several elements at once.
+  static bool vectorAccessed(const Stmt &s, const Buffer &buffer) {
+    struct Finder : ir::IRVisitor {
+      const BufferNode *buffer;
+      bool found = false;
+      explicit Finder(const BufferNode *b) : buffer(b) {}
+      void visitLoad(const Load *n) override {
+        found |= n->buffer.get() == buffer && n->index->type.isVector();
+        ir::IRVisitor::visitLoad(n);
+      }
+      void visitStore(const Store *n) override {
+        found |= n->buffer.get() == buffer && n->index->type.isVector();
+        ir::IRVisitor::visitStore(n);
+      }
+      void visitGpuIntrinsic(const GpuIntrinsic *n) override {
+        for (const Buffer &b : n->buffers)
+          found |= b.get() == buffer;
+        ir::IRVisitor::visitGpuIntrinsic(n);
+      }
+    } finder(buffer.get());
+    finder.visit(s);
+    return finder.found;
+  }
 
   void reset() {
     varNames.clear();
@@ -1076,6 +466,7 @@ private:
     stackBuffers.clear();
     dynamicOffsets.clear();
     dynamicShared = false;
+    sharedBuffers.clear();
   }
 
   void line(const std::string &text) { os << std::string(2 * indent, ' ') << text << "\n"; }
@@ -1518,18 +909,21 @@ private:
     line("}");
   }
 
-  /// `dst[ramp(b, 1, 4)] = src[ramp(c, 1, 4)]` of 4-byte elements between a global buffer and a
-  /// stack array: one 16-byte access of global memory (the schedule checked its alignment).
+  /// `dst[ramp(b, 1, n)] = src[ramp(c, 1, n)]` between a global or shared buffer and a stack
+  /// array, of 4 4-byte elements or of 2 or 8 16-bit ones: one 16-byte (or 4-byte) access of
+  /// that memory (the schedule checked its alignment).
   void emitVectorCopy(const Store *st) {
     const Load *l = as<Load>(st->value);
     const Ramp *to = as<Ramp>(st->index), *from = l ? as<Ramp>(l->index) : nullptr;
     auto dense = [](const Ramp *r) {
       const IntImm *stride = r ? as<IntImm>(r->stride) : nullptr;
-      return stride && stride->value == 1 && r->lanes == 4;
+      return stride && stride->value == 1;
     };
+    const int lanes = st->value->type.lanes, size = byteSize(st->buffer->dtype);
+    const bool words = size == 4 && lanes == 4, halves = size == 2 && (lanes == 2 || lanes == 8);
     bool toStack = stackBuffers.count(st->buffer.get()) > 0;
-    if (!l || l->predicate || st->predicate || !dense(to) || !dense(from) ||
-        byteSize(st->buffer->dtype) != 4 || toStack == (stackBuffers.count(l->buffer.get()) > 0))
+    if (!l || l->predicate || st->predicate || !dense(to) || !dense(from) || !(words || halves) ||
+        toStack == (stackBuffers.count(l->buffer.get()) > 0))
       unsupported("vector store to " + st->buffer->name);
     const char *fields[] = {"x", "y", "z", "w"};
     std::string vt = vectorType(st->buffer->dtype);
@@ -1538,11 +932,25 @@ private:
         return std::to_string(c->value + lane);
       return paren(emitExpr(r->base), PrecAdd) + " + " + std::to_string(lane);
     };
+    // Shared memory is at most 228 KiB: an int offset, which keeps the 16-byte access whole
+    // (nvcc splits some stores at long long offsets into four).
+    auto offset = [&](const Buffer &b, const Ramp *r) {
+      return sharedBuffers.count(b.get()) ? "(int)" + paren(emitExpr(r->base), PrecUnary)
+                                          : paren(emitExpr(r->base), PrecAdd);
+    };
+    if (halves) {
+      // 16-bit values move as bits (the stack array is 16-byte aligned, see Allocate).
+      std::string bits = lanes == 8 ? "uint4" : "unsigned";
+      line("*(" + bits + " *)(" + bufferName(st->buffer) + " + " + offset(st->buffer, to) +
+           ") = *(const " + bits + " *)(" + bufferName(l->buffer) + " + " +
+           offset(l->buffer, from) + ");");
+      return;
+    }
     line("{");
     ++indent;
     if (toStack) {
       line("const " + vt + " tdsl_v = *(const " + vt + " *)(" + bufferName(l->buffer) + " + " +
-           paren(emitExpr(from->base), PrecAdd) + ");");
+           offset(l->buffer, from) + ");");
       for (int lane = 0; lane < 4; ++lane)
         line(bufferName(st->buffer) + "[" + element(to, lane) + "] = tdsl_v." + fields[lane] + ";");
     } else {
@@ -1550,8 +958,8 @@ private:
       for (int lane = 0; lane < 4; ++lane)
         line(std::string("tdsl_v.") + fields[lane] + " = " + bufferName(l->buffer) + "[" +
              element(from, lane) + "];");
-      line("*(" + vt + " *)(" + bufferName(st->buffer) + " + " +
-           paren(emitExpr(to->base), PrecAdd) + ") = tdsl_v;");
+      line("*(" + vt + " *)(" + bufferName(st->buffer) + " + " + offset(st->buffer, to) +
+           ") = tdsl_v;");
     }
     --indent;
     line("}");
@@ -1606,6 +1014,41 @@ private:
     case StmtKind::Barrier:
       line(s->as<Barrier>()->scope == BarrierScope::Block ? "__syncthreads();" : "__syncwarp();");
       return;
+    case StmtKind::GpuIntrinsic: {
+      // A call of the op's prelude helper on pointers to its operands.
+      const GpuIntrinsic *g = s->as<GpuIntrinsic>();
+      std::string args;
+      for (size_t i = 0; i < g->buffers.size(); ++i)
+        args += (i ? ", " : "") + bufferName(g->buffers[i]) + " + " +
+                paren(emitExpr(g->offsets[i]), PrecAdd);
+      const std::string n = std::to_string(g->immediate);
+      auto typed = [&](const char *fn) {
+        return fn + std::string(g->buffers[1]->dtype == DType::BF16 ? "_bf16" : "_f16");
+      };
+      switch (g->op) {
+      case GpuOp::MmaSync:
+        return line(typed("tdsl_mma_sync") + "(" + args + ");");
+      case GpuOp::CopyAsync:
+        return line("tdsl_cp_async(" + args + ");");
+      case GpuOp::StoreSwizzled:
+        return line("tdsl_st_swizzled(" + args + ");");
+      case GpuOp::CommitAsync:
+        return line("tdsl_cp_async_commit();");
+      case GpuOp::WaitAsync:
+        return line("tdsl_cp_async_wait<" + n + ">();");
+      case GpuOp::FenceAsync:
+        return line("tdsl_fence_async();");
+      case GpuOp::WgmmaFence:
+        return line("tdsl_wgmma_fence(" + args + ");");
+      case GpuOp::Wgmma:
+        return line(typed("tdsl_wgmma") + (g->immediate ? "_jmajor(" : "_kmajor(") + args + ");");
+      case GpuOp::WgmmaCommit:
+        return line("tdsl_wgmma_commit();");
+      case GpuOp::WgmmaWait:
+        return line("tdsl_wgmma_wait<" + n + ">(" + args + ");");
+      }
+      TDSL_UNREACHABLE("unknown GPU intrinsic");
+    }
     case StmtKind::Allocate: {
       const Allocate *a = s->as<Allocate>();
       if (a->scope == MemoryScope::Heap)
@@ -1628,15 +1071,35 @@ private:
         if (!c || c->value < 0 || __builtin_mul_overflow(size, c->value, &size))
           unsupported("allocation of '" + a->buffer->name + "' with a non-constant size");
       }
-      if (size > 4096)
+      // Stack arrays are registers. Shared memory past 48 KiB a block is the launch's dynamic
+      // shared memory (GpuKernel::sharedBytes), one array a kernel, started on a 1024-byte
+      // boundary for swizzled tiles (the swizzle's pattern is a function of the address; the
+      // array's last 1024 bytes are the slack).
+      bool shared = a->scope == MemoryScope::Shared;
+      bool dynamic = shared && size * byteSize(a->buffer->dtype) > 48 * 1024;
+      if (!shared && size > 4096)
         unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");
       std::string name = bindBuffer(a->buffer);
-      line(std::string(a->scope == MemoryScope::Shared ? "__shared__ " : "") +
+      if (dynamic) {
+        line("extern __shared__ __align__(1024) unsigned char tdsl_dynamic_smem[];");
+        line(cType(a->buffer->dtype) + " *const " + name + " = (" + cType(a->buffer->dtype) +
+             " *)(tdsl_dynamic_smem + tdsl_to_1024(tdsl_dynamic_smem));");
+        sharedBuffers.insert(a->buffer.get());
+        emitStmt(a->body);
+        return;
+      }
+      // Vector accesses need the buffer's alignment: of shared memory always, of a stack array
+      // when they move 16-bit values as bits (nvcc aligns float4 fields itself).
+      bool vector = vectorAccessed(a->body, a->buffer);
+      bool aligned = vector && (shared || byteSize(a->buffer->dtype) == 2);
+      line(std::string(shared ? "__shared__ " : "") + (aligned ? "__align__(16) " : "") +
            cType(a->buffer->dtype) + " " + name + "[" + std::to_string(std::max<int64_t>(size, 1)) +
            "];");
       if (a->scope == MemoryScope::Stack)
         stackBuffers.insert(a->buffer.get());
+      if (a->scope == MemoryScope::Shared)
+        sharedBuffers.insert(a->buffer.get());
       emitStmt(a->body);
       return;
     }
@@ -1700,11 +1163,83 @@ std::string wgmmaStatement(const std::string &type, bool transposeB, const std::
          descB + "), \"r\"(1) : \"memory\");";
 }
 
+namespace {
+
+/// The helpers of the swizzled-tile and wgmma ops (ir::GpuOp) but the wgmmas themselves.
+constexpr const char *kWgmmaPrelude = R"CUDA(
+// Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma): a pointer's shared address;
+// where the 128-byte swizzle puts the 16 bytes at pointer p; the bytes from p to the next
+// 1024-byte boundary (computed opaquely, so that nvcc assumes no alignment it is not given).
+TDSL_FN unsigned tdsl_shared_address(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+TDSL_FN unsigned tdsl_swizzled(const void *p) {
+  const unsigned a = tdsl_shared_address(p);
+  return a ^ ((a >> 3) & 0x70u);
+}
+TDSL_FN unsigned tdsl_to_1024(const unsigned char *p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return (0u - a) & 1023u;
+}
+TDSL_FN void tdsl_cp_async(void *dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(tdsl_swizzled(dst)), "l"(src) : "memory");
+}
+TDSL_FN void tdsl_st_swizzled(void *dst, const unsigned short *v) {
+  const unsigned *w = (const unsigned *)v;
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" :: "r"(tdsl_swizzled(dst)), "r"(w[0]),
+               "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
+}
+TDSL_FN void tdsl_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> TDSL_FN void tdsl_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
+}
+TDSL_FN void tdsl_fence_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+// wgmma reads and writes the accumulators asynchronously: the compiler must not move their
+// accesses across its fences and waits.
+TDSL_FN void tdsl_pin128(float *d) {
+#pragma unroll
+  for (int r = 0; r < 128; ++r) asm volatile("" : "+f"(d[r]) :: "memory");
+}
+TDSL_FN void tdsl_wgmma_fence(float *d) {
+  tdsl_pin128(d);
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+TDSL_FN void tdsl_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N> TDSL_FN void tdsl_wgmma_wait(float *d) {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
+  tdsl_pin128(d);
+}
+)CUDA";
+
+/// kWgmmaPrelude, then tdsl_wgmma_<type>_<kmajor|jmajor>(d, a, b) for bf16 and f16: the Wgmma op on
+/// the tiles at shared pointers a and b (ir::GpuOp): 1 KiB between groups of 8 rows of either; a
+/// j-major B has 8 KiB between its blocks of 64 j (the descriptor's leading offset, unused k-major:
+/// 16).
+std::string wgmmaHelpers() {
+  std::string out = kWgmmaPrelude;
+  for (const char *type : {"bf16", "f16"})
+    for (bool jMajor : {false, true}) {
+      out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
+             "(float *tdsl_d, const void *a, const void *b) {\n";
+      out += "  const unsigned long long tdsl_da = " +
+             wgmmaDescriptor("tdsl_shared_address(a)", 16, 1024) + ";\n";
+      out += "  const unsigned long long tdsl_db = " +
+             wgmmaDescriptor("tdsl_shared_address(b)", jMajor ? 8192 : 16, 1024) + ";\n";
+      out += "  " + wgmmaStatement(type, jMajor, "tdsl_d", "tdsl_da", "tdsl_db") + "\n}\n";
+    }
+  return out;
+}
+
+} // namespace
+
 std::string emitCuda(const LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels) {
   std::ostringstream os;
   os << "// CUDA C for tdsl kernel " << func.name << ": " << kernels.size()
      << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
   os << kPrelude;
+  // The wgmma helpers (sm_90a; a wgmma has 128 operands) only where a kernel uses them.
+  if (std::any_of(kernels.begin(), kernels.end(),
+                  [](const passes::GpuKernel &k) { return k.wgmmaStages > 0; }))
+    os << wgmmaHelpers();
   KernelEmitter emitter(func, passes::gpuHeapBuffers(kernels), os);
   for (const passes::GpuKernel &k : kernels)
     emitter.emit(k);

@@ -260,7 +260,12 @@ bool cudaEmulationRequested() {
 }
 
 bool emulationCanRun(const std::string &source) {
-  return source.find("asm volatile") == std::string::npos;
+  // The prelude defines the mma.sync helpers for every kernel (unused, they compile to nothing);
+  // the kernels after it must neither call them nor bring inline PTX of their own.
+  size_t end = source.find("// ---- end of prelude ----");
+  std::string kernels = source.substr(end == std::string::npos ? 0 : end);
+  return kernels.find("asm volatile") == std::string::npos &&
+         kernels.find("tdsl_mma_sync") == std::string::npos;
 }
 
 EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &func,

@@ -1197,6 +1197,10 @@ void CodeGenLlvm::emit(const ir::Stmt &s) {
 
 void CodeGenLlvm::emitBarrier(const ir::Barrier &) { TDSL_UNREACHABLE("a barrier in a CPU nest"); }
 
+void CodeGenLlvm::emitGpuIntrinsic(const ir::GpuIntrinsic &) {
+  TDSL_UNREACHABLE("a GPU intrinsic in a CPU nest");
+}
+
 // for (v = 0; v < extent; ++v), rotated: the test sits at the bottom, guarded once on entry.
 // A parallel loop runs the same loop over each thread's share of [0, extent).
 void CodeGenLlvm::emitFor(const ir::For &node) {

@@ -8,6 +8,8 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaEmulator.h"
 #include "frontend/Frontend.h"
+#include "ir/IRPrinter.h"
+#include "ir/Verifier.h"
 #include "passes/Pipeline.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
@@ -304,43 +306,44 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   }
   // f32 factors: CUDA cores, at most 128 registers a thread (two blocks an SM).
   std::string mm = m.kernel("mm").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(mm, "__shared__ __align__(16) float tdsl_As[2][8][132];")) << mm;
+  EXPECT_TRUE(contains(mm, "__shared__ __align__(16) float a_tile[2112];")) << mm;
   EXPECT_TRUE(contains(mm, "__launch_bounds__(256, 2) mm_k0(")) << mm;
   // Both factors are plain loads contiguous in k (a) and j (b): 16-byte loads when aligned.
-  EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&a[i * K + k];")) << mm;
-  EXPECT_TRUE(contains(mm, "const float *tdsl_p = (const float *)&b[k * N + j];")) << mm;
-  EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)tdsl_p;")) << mm;
+  EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)(a + i * K + k);")) << mm;
+  EXPECT_TRUE(contains(mm, "const float4 tdsl_v = *(const float4 *)(b + k_1 * N + j);")) << mm;
   // 16-bit factors that are plain loads, a contiguous in k, on Hopper (the default target):
   // warpgroup MMA from swizzled shared memory that cp.async fills, 128x256 tiles.
   std::string mmt = m.kernel("mmt").dump(Stage::Cuda);
   EXPECT_TRUE(contains(mmt, "// mmt_k0 (contraction): (M + 127) // 128 * ((N + 255) // 256) "
                             "blocks of 256 threads."))
       << mmt;
-  EXPECT_TRUE(contains(mmt, "wgmma.mma_async m64n256k16 on bf16 factors from shared memory, f32 "
-                            "accumulation; 4 stages of 64 k filled by cp.async; B k-major."))
+  EXPECT_TRUE(contains(mmt, "extern __shared__ __align__(1024) unsigned char tdsl_dynamic_smem[];"))
       << mmt;
   EXPECT_TRUE(contains(mmt, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1,"))
       << mmt;
   EXPECT_TRUE(contains(mmt, "cp.async.cg.shared.global [%0], [%1], 16;")) << mmt;
-  EXPECT_TRUE(
-      contains(mmt, "const unsigned short *tdsl_p = (const unsigned short *)&b[j * K + k];"))
+  EXPECT_TRUE(contains(mmt, "tdsl_cp_async(stages + s * 24576LL + row_1 * 64LL + kc_1 * 8LL + "
+                            "8192LL, b + j * K + k_1);"))
+      << mmt;
+  EXPECT_TRUE(contains(mmt, "tdsl_wgmma_bf16_kmajor(sums + 0LL, stages + st + wg * 4096LL + kk * "
+                            "16LL, stages + st + kk * 16LL + 8192LL);"))
       << mmt;
   // b[k, j] is contiguous in j: wgmma reads it transposed (the last immediate).
   std::string mmh = m.kernel("mmh").dump(Stage::Cuda);
   EXPECT_TRUE(contains(mmh, "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16")) << mmh;
-  EXPECT_TRUE(contains(mmh, "f16 factors from shared memory, f32 accumulation; 4 stages of 64 k "
-                            "filled by cp.async; B j-major."))
-      << mmh;
+  EXPECT_TRUE(contains(mmh, "TDSL_FN void tdsl_wgmma_f16_jmajor(")) << mmh;
   EXPECT_TRUE(contains(mmh, "%128, %129, p, 1, 1, 0, 1; }")) << mmh;
-  EXPECT_TRUE(contains(mmt, "%128, %129, p, 1, 1, 0, 0; }")) << mmt;
+  EXPECT_TRUE(contains(mmh, "tdsl_wgmma_f16_jmajor(sums + 0LL, ")) << mmh;
+  EXPECT_FALSE(contains(mmh, "tdsl_wgmma_f16_kmajor(sums")) << mmh;
   // a[k, i] is not contiguous in k: mma.sync m16n8k16 on tiles the threads transpose.
   std::string mmta = m.kernel("mmta").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(mmta, "// Tensor cores: mma.sync m16n8k16 on bf16 factors")) << mmta;
-  EXPECT_TRUE(contains(mmta, "__shared__ __align__(16) unsigned short tdsl_Bs[2][128][40];"))
-      << mmta;
-  EXPECT_TRUE(contains(mmta, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << mmta;
+  EXPECT_TRUE(contains(mmta, "__shared__ __align__(16) tdsl_bf16 b_tile[10240];")) << mmta;
+  EXPECT_TRUE(contains(mmta, "tdsl_mma_sync_bf16(sums + ")) << mmta;
   EXPECT_TRUE(contains(mmta, "__launch_bounds__(256) mmta_k0(")) << mmta;
-  EXPECT_TRUE(contains(mmta, "tdsl_Bs[0][tdsl_jc + tdsl_u][tdsl_kr] = (unsigned short)")) << mmta;
+  // b[k, j] is read 8 values of j at a time, stored transposed (rows of 40 values of k).
+  EXPECT_TRUE(contains(mmta, "*(uint4 *)(b_next + r_2 * 8LL) = *(const uint4 *)(b + k_1 * N + j);"))
+      << mmta;
+  EXPECT_TRUE(contains(mmta, "+ u_1 * 40LL + e_3 % 32LL] = b_next[r_4 * 8LL + u_1];")) << mmta;
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
   std::string ptx = m.kernel("mm").dump(Stage::Ptx);
@@ -366,6 +369,53 @@ std::string cudaFor(const std::string &name, const passes::GpuTarget &target) {
   return "";
 }
 
+/// The loop IR nests of the kernels of `name` in kSource for `target`, each verified as a func
+/// of its own (its lets and intermediates around it); the kernels without a nest are skipped.
+std::vector<std::string> verifiedNests(const std::string &name, const passes::GpuTarget &target) {
+  DiagnosticEngine diags;
+  auto source = std::make_shared<const SourceFile>(SourceFile{"gpu.tdsl", kSource});
+  std::optional<ir::Module> module = frontend::compileSource(source, diags);
+  std::vector<std::string> nests;
+  for (const ir::Kernel &kernel : module.value().kernels)
+    if (kernel.name == name) {
+      ir::LoweredFunc plain = passes::lowerKernel(kernel);
+      for (const passes::GpuKernel &k : passes::scheduleForGpu(plain, target)) {
+        if (!k.nest)
+          continue;
+        ir::LoweredFunc one = plain;
+        one.body = k.nest;
+        for (auto it = k.allocations.rbegin(); it != k.allocations.rend(); ++it)
+          one.body = ir::Allocate::make(*it, ir::MemoryScope::Heap, one.body);
+        for (auto it = k.lets.rbegin(); it != k.lets.rend(); ++it)
+          one.body = ir::LetStmt::make(it->first, it->second, one.body);
+        ir::verify(one);
+        nests.push_back(ir::toString(k.nest));
+      }
+    }
+  return nests;
+}
+
+TEST(GpuSchedule, ContractionNestsVerify) {
+  passes::GpuTarget hopper, ampere;
+  ampere.computeCapability = 80;
+  for (const passes::GpuTarget &target : {hopper, ampere})
+    for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta"})
+      verifiedNests(name, target);
+  std::vector<std::string> mm = verifiedNests("mm", hopper);
+  ASSERT_FALSE(mm.empty());
+  EXPECT_TRUE(contains(mm[0], "allocate a_tile: f32[2112] shared")) << mm[0];
+  std::vector<std::string> mmb = verifiedNests("mmb", ampere);
+  ASSERT_FALSE(mmb.empty());
+  EXPECT_TRUE(contains(mmb[0], "mma_sync(sums[r * 32 + s * 4], a_frag[r * 8], b_frag[s * 4])"))
+      << mmb[0];
+  std::vector<std::string> wgmma = verifiedNests("mmb", hopper);
+  ASSERT_FALSE(wgmma.empty());
+  EXPECT_TRUE(contains(wgmma[0], "allocate stages: bf16[98816] shared")) << wgmma[0];
+  EXPECT_TRUE(contains(wgmma[0], "wgmma(sums[0], stages[st + wg * 4096 + kk * 16], stages[st + kk "
+                                 "* 1024 + 8192], 1)"))
+      << wgmma[0];
+}
+
 TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
   passes::GpuTarget hopper;
   EXPECT_TRUE(contains(cudaFor("mmb", hopper), "wgmma.mma_async")) << cudaFor("mmb", hopper);
@@ -378,7 +428,7 @@ TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
   for (const passes::GpuTarget &target : {ampere, blackwell, small}) {
     std::string cuda = cudaFor("mmb", target);
     EXPECT_FALSE(contains(cuda, "wgmma")) << cuda;
-    EXPECT_TRUE(contains(cuda, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) << cuda;
+    EXPECT_TRUE(contains(cuda, "tdsl_mma_sync_bf16(")) << cuda;
   }
 }
 

@@ -276,5 +276,82 @@ TEST(Verifier, RejectsABlockOfThreadsItCannotLaunch) {
   EXPECT_REJECTED(verify(f.kernel(nested)), "gpu_block loop inside a GPU loop");
 }
 
+/// Stack fragments for mma_sync (d f32[4], a bf16[8], b of `bType`[4]) around a body.
+struct MmaOperands {
+  Buffer d = makeBuffer("d", DType::F32, {imm(4)}, BufferRole::Intermediate);
+  Buffer a = makeBuffer("fa", DType::BF16, {imm(8)}, BufferRole::Intermediate);
+  Buffer b;
+  explicit MmaOperands(DType bType = DType::BF16)
+      : b(makeBuffer("fb", bType, {imm(4)}, BufferRole::Intermediate)) {}
+  Stmt mma() const {
+    return GpuIntrinsic::make(GpuOp::MmaSync, {d, a, b}, {imm(0), imm(0), imm(0)});
+  }
+  Stmt around(Stmt body) const {
+    return Allocate::make(d, MemoryScope::Stack,
+                          Allocate::make(a, MemoryScope::Stack,
+                                         Allocate::make(b, MemoryScope::Stack, std::move(body))));
+  }
+};
+
+TEST(Verifier, AcceptsAnMmaOnStackFragments) {
+  GpuFunc f;
+  MmaOperands m;
+  LoweredFunc k = f.kernel(m.around(m.mma()));
+  EXPECT_EQ(failure([&] { verify(k); }), "");
+  std::string text = toString(k);
+  EXPECT_NE(text.find("mma_sync(d[0], fa[0], fb[0])"), std::string::npos) << text;
+}
+
+TEST(Verifier, RejectsAnMmaOutsideTheThreadsOrOnOtherOperands) {
+  MmaOperands m;
+  Func f;
+  Stmt serial = For::make(f.i, vr(f.n), ForKind::Serial, m.around(m.mma()));
+  EXPECT_REJECTED(verify(f.with(serial)), "GPU intrinsic outside a gpu_thread loop");
+  GpuFunc g;
+  MmaOperands mixed(DType::F16);
+  EXPECT_REJECTED(verify(g.kernel(mixed.around(mixed.mma()))),
+                  "mma_sync operands not f32 += (bf16|f16) x the same");
+  // Fragments are registers: a shared tile is no operand.
+  Stmt onShared =
+      GpuIntrinsic::make(GpuOp::MmaSync, {g.shared, m.a, m.b}, {imm(0), imm(0), imm(0)});
+  EXPECT_REJECTED(verify(g.kernel(m.around(onShared))), "mma_sync operands not stack fragments");
+  Stmt bare = GpuIntrinsic::make(GpuOp::MmaSync, {m.d, m.a, m.b}, {imm(0), imm(0), imm(0)});
+  EXPECT_REJECTED(verify(g.kernel(bare)), "GPU intrinsic operand not visible here");
+}
+
+TEST(Verifier, ChecksTheWgmmaOpsOperands) {
+  GpuFunc f;
+  Buffer tiles = makeBuffer("tiles", DType::BF16, {imm(8192)}, BufferRole::Intermediate);
+  Buffer acc = makeBuffer("acc", DType::F32, {imm(128)}, BufferRole::Intermediate);
+  Buffer a = makeBuffer("a", DType::BF16, {vr(f.n)}, BufferRole::Input);
+  auto kernel = [&](Stmt body) {
+    Stmt t = For::make(f.thread, imm(128), ForKind::GpuThread,
+                       Allocate::make(acc, MemoryScope::Stack, std::move(body)));
+    LoweredFunc k = f.with(For::make(f.block, vr(f.n), ForKind::GpuBlock,
+                                     Allocate::make(tiles, MemoryScope::Shared, t)));
+    k.params.insert(k.params.begin(), a);
+    return k;
+  };
+  Stmt steps = Block::make(
+      {GpuIntrinsic::make(GpuOp::CopyAsync, {tiles, a}, {imm(0), vr(f.block)}),
+       GpuIntrinsic::make(GpuOp::CommitAsync), GpuIntrinsic::make(GpuOp::WaitAsync, {}, {}, 0),
+       GpuIntrinsic::make(GpuOp::FenceAsync), Barrier::make(BarrierScope::Block),
+       GpuIntrinsic::make(GpuOp::WgmmaFence, {acc}, {imm(0)}),
+       GpuIntrinsic::make(GpuOp::Wgmma, {acc, tiles, tiles}, {imm(0), imm(0), imm(4096)}, 1),
+       GpuIntrinsic::make(GpuOp::WgmmaCommit),
+       GpuIntrinsic::make(GpuOp::WgmmaWait, {acc}, {imm(0)}, 0)});
+  LoweredFunc k = kernel(steps);
+  EXPECT_EQ(failure([&] { verify(k); }), "");
+  std::string text = toString(k);
+  EXPECT_NE(text.find("wgmma(acc[0], tiles[0], tiles[4096], 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find("cp_async_wait(0)"), std::string::npos) << text;
+  // The copy goes from global memory into a shared tile, not the other way.
+  Stmt backwards = GpuIntrinsic::make(GpuOp::CopyAsync, {a, tiles}, {vr(f.block), imm(0)});
+  EXPECT_REJECTED(verify(kernel(backwards)),
+                  "cp_async operands not a shared tile and 16-bit global memory");
+  Stmt onStack = GpuIntrinsic::make(GpuOp::Wgmma, {acc, tiles, acc}, {imm(0), imm(0), imm(0)});
+  EXPECT_REJECTED(verify(kernel(onStack)), "wgmma operands not f32 += (bf16|f16) x the same");
+}
+
 } // namespace
 } // namespace tdsl::ir
