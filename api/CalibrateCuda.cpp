@@ -6,6 +6,7 @@
 #include "api/Inspect.h"
 
 #include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/CudaPrelude.h"
 #include "runtime/Cuda.h"
 
 #include <functional>

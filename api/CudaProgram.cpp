@@ -48,7 +48,7 @@ GpuDevice gpuFor(const std::string &gpu) {
 CudaProgram buildCudaProgram(const ir::LoweredFunc &plain, const GpuDevice &device) {
   CudaProgram program;
   program.kernels = passes::scheduleForGpu(plain, device.target);
-  program.heap = passes::gpuHeapBuffers(program.kernels);
+  program.heap = ir::gpuHeapBuffers(program.kernels);
   program.source = codegen::emitCuda(plain, program.kernels);
   program.key = cache::makeCudaKey(plain.name, program.source, device.name, device.arch);
   return program;

@@ -28,10 +28,10 @@ GpuDevice currentGpu();
 GpuDevice gpuFor(const std::string &gpu);
 
 struct CudaProgram {
-  std::vector<passes::GpuKernel> kernels; // In launch order.
-  std::vector<ir::Buffer> heap;           // Heap intermediates, in the kernels' parameter order.
-  std::string source;                     // CUDA C.
-  cache::CacheKey key;                    // Of its cubin (KernelCache::cubin compiles it).
+  std::vector<ir::GpuKernel> kernels; // In launch order.
+  std::vector<ir::Buffer> heap;       // Heap intermediates, in the kernels' parameter order.
+  std::string source;                 // CUDA C.
+  cache::CacheKey key;                // Of its cubin (KernelCache::cubin compiles it).
 };
 
 /// `plain` (loop IR before GPU mapping) scheduled for `device` and printed to CUDA C. Needs

@@ -193,8 +193,8 @@ const ir::Kernel &kernelIR(const KernelState &state) { return state.kernel; }
 const Target &kernelTarget(const KernelState &state) { return state.target; }
 std::vector<GpuLaunch> gpuLaunches(KernelState &state) {
   std::vector<GpuLaunch> launches;
-  for (const passes::GpuKernel &k : state.cudaProgram().kernels)
-    launches.push_back({k.name, passes::scheduleName(k.schedule), passes::writtenBuffers(k)});
+  for (const ir::GpuKernel &k : state.cudaProgram().kernels)
+    launches.push_back({k.name, ir::scheduleName(k.schedule), passes::writtenBuffers(k)});
   return launches;
 }
 

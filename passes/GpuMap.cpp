@@ -235,13 +235,4 @@ std::vector<GpuKernel> gpuKernels(const LoweredFunc &mapped) {
   return kernels;
 }
 
-std::vector<Buffer> gpuHeapBuffers(const std::vector<GpuKernel> &kernels) {
-  std::vector<Buffer> heap;
-  for (const GpuKernel &k : kernels)
-    for (const Buffer &b : k.allocations)
-      if (std::find(heap.begin(), heap.end(), b) == heap.end())
-        heap.push_back(b);
-  return heap;
-}
-
 } // namespace tdsl::passes

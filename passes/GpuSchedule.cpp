@@ -2,7 +2,7 @@
 // group, full reduction, other) and describe the kernel the CUDA backend emits for it.
 #include "passes/GpuSchedule.h"
 
-#include "ir/GpuMemory.h"
+#include "ir/GpuKernel.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
@@ -30,30 +30,6 @@ const Load *contiguousLoad(const Expr &e, const Var &v) {
   if ((isV(add->b) && !usesAny(add->a, {v})) || (isV(add->a) && !usesAny(add->b, {v})))
     return l;
   return nullptr;
-}
-
-std::string scheduleName(GpuScheduleKind kind) {
-  switch (kind) {
-  case GpuScheduleKind::Generic:
-    return "generic";
-  case GpuScheduleKind::Vector:
-    return "vector";
-  case GpuScheduleKind::Permutation:
-    return "permutation";
-  case GpuScheduleKind::Rows:
-    return "rows";
-  case GpuScheduleKind::ReducePartials:
-    return "reduce-partials";
-  case GpuScheduleKind::ReduceFinal:
-    return "reduce-final";
-  case GpuScheduleKind::ColumnPartials:
-    return "column-partials";
-  case GpuScheduleKind::ColumnFinal:
-    return "column-final";
-  case GpuScheduleKind::Contraction:
-    return "contraction";
-  }
-  return "?";
 }
 
 namespace {

@@ -23,23 +23,21 @@ namespace tdsl::passes {
 ///  - a reduction to a single point: ReducePartials then ReduceFinal, two deterministic stages;
 ///  - anything else: Generic (mapToGpu).
 /// Requires: the heap intermediates are Allocates around the nests (as buildLoopNest makes them).
-std::vector<GpuKernel> scheduleForGpu(const ir::LoweredFunc &func, const GpuTarget &target = {});
+std::vector<ir::GpuKernel> scheduleForGpu(const ir::LoweredFunc &func,
+                                          const GpuTarget &target = {});
 
 /// `e` when it is a plain (unpredicated) load whose index is `base + v` with `base` free of `v`:
 /// consecutive values of `v` read consecutive elements.
 const ir::Load *contiguousLoad(const ir::Expr &e, const ir::Var &v);
 
-/// "vector", "rows", ... for comments in the emitted code.
-std::string scheduleName(GpuScheduleKind kind);
-
 /// The names of the buffers a kernel stores to outside its own stack and shared memory, in order.
-std::vector<std::string> writtenBuffers(const GpuKernel &kernel);
+std::vector<std::string> writtenBuffers(const ir::GpuKernel &kernel);
 
 /// The GPU schedule in words, a few lines a kernel (`tdsl emit --stage=schedule --target=cuda`):
 /// the device it was chosen for, then each kernel's schedule, launch, shared memory and
 /// intermediates.
-std::string toString(const std::vector<GpuKernel> &kernels, const GpuTarget &target);
+std::string toString(const std::vector<ir::GpuKernel> &kernels, const GpuTarget &target);
 /// The kernels as GPU loop IR (`tdsl emit --stage=loops --target=cuda`), each after its lets.
-std::string loopsToString(const ir::LoweredFunc &func, const std::vector<GpuKernel> &kernels);
+std::string loopsToString(const ir::LoweredFunc &func, const std::vector<ir::GpuKernel> &kernels);
 
 } // namespace tdsl::passes

@@ -1,15 +1,13 @@
-// Loop IR -> CUDA C. After mapToGpu, each top-level gpu_block nest becomes one `extern "C"
-// __global__` function; a self-contained prelude (no CUDA headers, so NVRTC needs no include
-// paths) implements the scalar semantics shared with the interpreter and the LLVM backend:
-// wrapping integer arithmetic, Python floor division and modulo, NaN-propagating min/max,
-// saturating float-to-int casts and bit-level f16/bf16 conversions.
+// GPU loop IR -> CUDA C: each kernel's gpu_block nest becomes one `extern "C" __global__`
+// function, after the prelude (codegen/cuda/CudaPrelude.h).
 #include "codegen/cuda/CudaBackend.h"
 
-#include "ir/GpuMemory.h"
+#include "codegen/cuda/CudaPrelude.h"
+#include "codegen/cuda/CudaSyntax.h"
+
+#include "ir/GpuKernel.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
-#include "passes/GpuMap.h"
-#include "passes/GpuSchedule.h"
 #include "support/Check.h"
 
 #include <algorithm>
@@ -30,333 +28,13 @@ using namespace ir;
 
 namespace {
 
-// The prelude. Integer helpers compute in unsigned arithmetic, where C++ defines wrap-around.
-constexpr const char *kPrelude =
-    R"CUDA(// ---- tdsl prelude: the scalar semantics every tdsl backend shares ----
-typedef unsigned short tdsl_f16;  // IEEE binary16 bits: a storage type, arithmetic is in f32.
-typedef unsigned short tdsl_bf16; // bfloat16 bits: a storage type, arithmetic is in f32.
-#define TDSL_FN static __device__ __forceinline__
-
-// Integer add/sub/mul/neg wrap in two's complement.
-TDSL_FN int tdsl_add(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
-TDSL_FN int tdsl_sub(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
-TDSL_FN int tdsl_mul(int a, int b) { return (int)((unsigned)a * (unsigned)b); }
-TDSL_FN int tdsl_neg(int a) { return (int)(0u - (unsigned)a); }
-TDSL_FN long long tdsl_add(long long a, long long b) {
-  return (long long)((unsigned long long)a + (unsigned long long)b);
-}
-TDSL_FN long long tdsl_sub(long long a, long long b) {
-  return (long long)((unsigned long long)a - (unsigned long long)b);
-}
-TDSL_FN long long tdsl_mul(long long a, long long b) {
-  return (long long)((unsigned long long)a * (unsigned long long)b);
-}
-TDSL_FN long long tdsl_neg(long long a) { return (long long)(0ull - (unsigned long long)a); }
-
-// Python floor division and modulo: x // 0 == x % 0 == 0; MIN // -1 wraps to MIN.
-template <typename T> TDSL_FN T tdsl_floordiv_int(T a, T b) {
-  if (b == 0) return 0;
-  if (b == -1) return tdsl_neg(a);
-  T q = a / b;
-  if (a % b != 0 && ((a < 0) != (b < 0))) q = q - 1;
-  return q;
-}
-template <typename T> TDSL_FN T tdsl_mod_int(T a, T b) {
-  if (b == 0 || b == -1) return 0;
-  T r = a % b;
-  if (r != 0 && ((r < 0) != (b < 0))) r = r + b;
-  return r;
-}
-TDSL_FN int tdsl_floordiv(int a, int b) { return tdsl_floordiv_int(a, b); }
-TDSL_FN int tdsl_mod(int a, int b) { return tdsl_mod_int(a, b); }
-// Index arithmetic divides non-negative values below 2^32 nearly always: divide in 32 bits then,
-// several times faster than a 64-bit division.
-TDSL_FN long long tdsl_floordiv(long long a, long long b) {
-  if ((((unsigned long long)a | (unsigned long long)b) >> 32) == 0)
-    return b == 0 ? 0 : (long long)((unsigned)a / (unsigned)b);
-  return tdsl_floordiv_int(a, b);
-}
-TDSL_FN long long tdsl_mod(long long a, long long b) {
-  if ((((unsigned long long)a | (unsigned long long)b) >> 32) == 0)
-    return b == 0 ? 0 : (long long)((unsigned)a % (unsigned)b);
-  return tdsl_mod_int(a, b);
-}
-TDSL_FN float tdsl_floordiv(float a, float b) { return floorf(a / b); }
-TDSL_FN double tdsl_floordiv(double a, double b) { return floor(a / b); }
-TDSL_FN float tdsl_mod(float a, float b) {
-  float r = fmodf(a, b);
-  if (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) r += b;
-  return r;
-}
-TDSL_FN double tdsl_mod(double a, double b) {
-  double r = fmod(a, b);
-  if (r != 0.0 && ((r < 0.0) != (b < 0.0))) r += b;
-  return r;
-}
-
-// Integer power by repeated squaring (wrapping); a negative exponent gives 0 except for the
-// bases 1 and -1.
-TDSL_FN int tdsl_pow(int a, int b) {
-  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
-  unsigned r = 1u, x = (unsigned)a;
-  for (; b != 0; b >>= 1) {
-    if (b & 1) r *= x;
-    x *= x;
-  }
-  return (int)r;
-}
-TDSL_FN long long tdsl_pow(long long a, long long b) {
-  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
-  unsigned long long r = 1ull, x = (unsigned long long)a;
-  for (; b != 0; b >>= 1) {
-    if (b & 1) r *= x;
-    x *= x;
-  }
-  return (long long)r;
-}
-
-// IEEE 754-2019 maximum/minimum: NaN propagates and -0.0 < +0.0 (fmaxf does neither).
-TDSL_FN float tdsl_max(float a, float b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return __float_as_int(a) < 0 ? b : a;
-  return a > b ? a : b;
-}
-TDSL_FN float tdsl_min(float a, float b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return __float_as_int(a) < 0 ? a : b;
-  return a < b ? a : b;
-}
-TDSL_FN double tdsl_max(double a, double b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return __double_as_longlong(a) < 0 ? b : a;
-  return a > b ? a : b;
-}
-TDSL_FN double tdsl_min(double a, double b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return __double_as_longlong(a) < 0 ? a : b;
-  return a < b ? a : b;
-}
-TDSL_FN int tdsl_max(int a, int b) { return a > b ? a : b; }
-TDSL_FN int tdsl_min(int a, int b) { return a < b ? a : b; }
-TDSL_FN long long tdsl_max(long long a, long long b) { return a > b ? a : b; }
-TDSL_FN long long tdsl_min(long long a, long long b) { return a < b ? a : b; }
-
-TDSL_FN float tdsl_relu(float x) { return tdsl_max(x, 0.0f); }
-TDSL_FN double tdsl_relu(double x) { return tdsl_max(x, 0.0); }
-TDSL_FN int tdsl_relu(int x) { return x > 0 ? x : 0; }
-TDSL_FN long long tdsl_relu(long long x) { return x > 0 ? x : 0; }
-TDSL_FN int tdsl_abs(int x) { return x < 0 ? tdsl_neg(x) : x; }
-TDSL_FN long long tdsl_abs(long long x) { return x < 0 ? tdsl_neg(x) : x; }
-TDSL_FN float tdsl_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-TDSL_FN double tdsl_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-TDSL_FN float tdsl_rsqrt(float x) { return 1.0f / sqrtf(x); }
-TDSL_FN double tdsl_rsqrt(double x) { return 1.0 / sqrt(x); }
-
-// Float to integer: truncate toward zero, saturate, NaN gives 0.
-TDSL_FN int tdsl_to_i32(float x) {
-  return x != x ? 0 : x >= 2147483648.0f ? 2147483647 : x <= -2147483648.0f ? (-2147483647 - 1) : (int)x;
-}
-TDSL_FN int tdsl_to_i32(double x) {
-  return x != x ? 0 : x >= 2147483648.0 ? 2147483647 : x <= -2147483648.0 ? (-2147483647 - 1) : (int)x;
-}
-TDSL_FN long long tdsl_to_i64(float x) {
-  return x != x ? 0 : x >= 9223372036854775808.0f ? 9223372036854775807LL
-       : x <= -9223372036854775808.0f ? (-9223372036854775807LL - 1) : (long long)x;
-}
-TDSL_FN long long tdsl_to_i64(double x) {
-  return x != x ? 0 : x >= 9223372036854775808.0 ? 9223372036854775807LL
-       : x <= -9223372036854775808.0 ? (-9223372036854775807LL - 1) : (long long)x;
-}
-
-// f16 and bf16, round to nearest even. A double is first rounded to float toward zero with a
-// sticky last bit (round to odd), which makes the second rounding exact.
-TDSL_FN tdsl_f16 tdsl_f2h(float f) {
-  unsigned x = __float_as_uint(f);
-  unsigned sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) return (tdsl_f16)(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));
-  if (ax >= 0x477ff000u) return (tdsl_f16)(sign | 0x7c00u); // rounds to >= 65520: inf
-  if (ax >= 0x38800000u)                                    // normal: rebias, round, shift
-    return (tdsl_f16)(sign | ((ax - 0x38000000u + 0xfffu + ((ax >> 13) & 1u)) >> 13));
-  int shift = 126 - (int)(ax >> 23);                        // subnormal: units of 2^-24
-  if (shift > 24) return (tdsl_f16)sign;
-  unsigned m = (ax & 0x7fffffu) | 0x800000u;
-  unsigned q = m >> shift, rest = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
-  if (rest > half || (rest == half && (q & 1u))) q += 1u;
-  return (tdsl_f16)(sign | q);
-}
-TDSL_FN float tdsl_h2f(tdsl_f16 h) {
-  unsigned sign = ((unsigned)h & 0x8000u) << 16, e = ((unsigned)h >> 10) & 0x1fu, m = h & 0x3ffu;
-  if (e == 0x1fu) return __uint_as_float(sign | 0x7f800000u | (m << 13));
-  if (e == 0u) {
-    float v = (float)m * 5.9604644775390625e-8f; // m * 2^-24, exact
-    return sign ? -v : v;
-  }
-  return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
-}
-TDSL_FN tdsl_bf16 tdsl_f2bf(float f) {
-  unsigned x = __float_as_uint(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return (tdsl_bf16)((x >> 16) | 0x40u);
-  return (tdsl_bf16)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-TDSL_FN float tdsl_bf2f(tdsl_bf16 b) { return __uint_as_float((unsigned)b << 16); }
-TDSL_FN float tdsl_round_to_odd(double d) {
-  float f = __double2float_rz(d);
-  if ((double)f != d && d == d) f = __uint_as_float(__float_as_uint(f) | 1u);
-  return f;
-}
-TDSL_FN tdsl_f16 tdsl_d2h(double d) { return tdsl_f2h(tdsl_round_to_odd(d)); }
-TDSL_FN tdsl_bf16 tdsl_d2bf(double d) { return tdsl_f2bf(tdsl_round_to_odd(d)); }
-
-// Warp shuffles for combining the threads' partial reductions.
-TDSL_FN float tdsl_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
-TDSL_FN double tdsl_shfl_xor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
-TDSL_FN int tdsl_shfl_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
-TDSL_FN long long tdsl_shfl_xor(long long v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
-TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
-
-// GPU intrinsics of loop IR (ir::GpuIntrinsic). mma_sync (sm_80+): d[0..4) += A x B for one
-// m16n8k16 tile, f32 accumulation, the fragments two 16-bit values a register.
-#define TDSL_MMA_SYNC(name, type)                                                                  \
-  TDSL_FN void name(float *d, const unsigned short *a, const unsigned short *b) {                 \
-    const unsigned *x = (const unsigned *)a, *y = (const unsigned *)b;                             \
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." type "." type                            \
-                 ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"            \
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                  \
-                 : "r"(x[0]), "r"(x[1]), "r"(x[2]), "r"(x[3]), "r"(y[0]), "r"(y[1]));              \
-  }
-TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
-TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
-#undef TDSL_MMA_SYNC
-// ---- end of prelude ----
-)CUDA";
-
-// C operator precedence, higher binds tighter.
-enum Prec : int {
-  PrecTernary = 3,
-  PrecOr = 4,
-  PrecAnd = 5,
-  PrecEq = 9,
-  PrecRel = 10,
-  PrecAdd = 12,
-  PrecMul = 13,
-  PrecUnary = 15,
-  PrecAtom = 16,
-};
-
-/// An emitted C expression and the precedence of its outermost operator.
-struct CExpr {
-  std::string text;
-  int prec = PrecAtom;
-};
-
-std::string cType(DType t) {
-  switch (t) {
-  case DType::F16:
-    return "tdsl_f16";
-  case DType::BF16:
-    return "tdsl_bf16";
-  case DType::F32:
-    return "float";
-  case DType::F64:
-    return "double";
-  case DType::I32:
-    return "int";
-  case DType::I64:
-    return "long long";
-  case DType::I16:
-    return "short";
-  case DType::I8:
-    return "signed char";
-  case DType::U8:
-    return "unsigned char";
-  case DType::Bool:
-    return "bool";
-  }
-  TDSL_UNREACHABLE("unknown dtype");
-}
-
-bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
-
-/// The shortest decimal spelling that reads back as exactly `value` in its type.
-std::string floatLiteral(double value, bool isF32) {
-  if (isF32) // An f32 immediate holds an f32 value; make sure of it.
-    value = static_cast<double>(static_cast<float>(value));
-  std::string text;
-  char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, value);
-    double back =
-        isF32 ? static_cast<double>(std::strtof(buf, nullptr)) : std::strtod(buf, nullptr);
-    if (sameBits(back, value))
-      break;
-  }
-  text = buf;
-  if (text.find_first_of(".e") == std::string::npos)
-    text += ".0";
-  return isF32 ? text + "f" : text;
-}
-
-// Host versions of the prelude's rounding, for f16/bf16 constants.
-uint16_t floatToHalfBits(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u)
-    return static_cast<uint16_t>(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));
-  if (ax >= 0x477ff000u)
-    return static_cast<uint16_t>(sign | 0x7c00u);
-  if (ax >= 0x38800000u)
-    return static_cast<uint16_t>(sign | ((ax - 0x38000000u + 0xfffu + ((ax >> 13) & 1u)) >> 13));
-  int shift = 126 - static_cast<int>(ax >> 23);
-  if (shift > 24)
-    return static_cast<uint16_t>(sign);
-  uint32_t m = (ax & 0x7fffffu) | 0x800000u;
-  uint32_t q = m >> shift, rest = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
-  if (rest > half || (rest == half && (q & 1u)))
-    q += 1u;
-  return static_cast<uint16_t>(sign | q);
-}
-
-uint16_t floatToBf16Bits(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u)
-    return static_cast<uint16_t>((x >> 16) | 0x40u);
-  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-
-const std::set<std::string> &reservedNames() {
-  static const std::set<std::string> names = {
-      // C++ keywords and alternative tokens.
-      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
-      "case", "catch", "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept",
-      "const", "consteval", "constexpr", "constinit", "const_cast", "continue", "co_await",
-      "co_return", "co_yield", "decltype", "default", "delete", "do", "double", "dynamic_cast",
-      "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto",
-      "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
-      "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register",
-      "reinterpret_cast", "requires", "return", "short", "signed", "sizeof", "static",
-      "static_assert", "static_cast", "struct", "switch", "template", "this", "thread_local",
-      "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using",
-      "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq", "restrict", "main",
-      // CUDA built-in variables and names the emitted code calls.
-      "blockIdx", "threadIdx", "blockDim", "gridDim", "warpSize", "exp", "expf", "exp2", "exp2f",
-      "log", "logf", "log2", "log2f", "sqrt", "sqrtf", "sin", "sinf", "cos", "cosf", "tan", "tanf",
-      "tanh", "tanhf", "floor", "floorf", "ceil", "ceilf", "rint", "rintf", "erf", "erff", "fabs",
-      "fabsf", "fmod", "fmodf", "pow", "powf", "min", "max", "printf", "assert",
-      // Object-like macros NVRTC's built-in headers may define.
-      "NULL", "INFINITY", "NAN", "HUGE_VAL", "HUGE_VALF", "FLT_MAX", "DBL_MAX", "INT_MAX",
-      "INT_MIN", "LLONG_MAX", "LLONG_MIN", "CHAR_BIT", "EOF"};
-  return names;
-}
-
 /// Emits the `__global__` functions of one mapped func, one GpuKernel at a time.
 class KernelEmitter {
 public:
   KernelEmitter(const LoweredFunc &func, std::vector<Buffer> heap, std::ostringstream &os)
       : func(func), heap(std::move(heap)), os(os) {}
 
-  void emit(const passes::GpuKernel &kernel) {
+  void emit(const ir::GpuKernel &kernel) {
     reset();
     // Every kernel takes the same parameters: the func's buffers, the heap intermediates (device
     // allocations made by the runtime), then the symbols.
@@ -381,7 +59,7 @@ public:
     for (const auto &[var, value] : kernel.lets)
       letLines.push_back(emitLet(var, value));
 
-    os << "\n// " << kernel.name << " (" << passes::scheduleName(kernel.schedule)
+    os << "\n// " << kernel.name << " (" << ir::scheduleName(kernel.schedule)
        << "): " << toString(kernel.blocks) << " blocks of " << toString(kernel.threads)
        << " threads.\n";
     os << "extern \"C\" __global__ void ";
@@ -389,7 +67,7 @@ public:
       // Contractions: at most 128 registers a thread so that two blocks share an SM (149
       // otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes).
       os << "__launch_bounds__(" << t->value
-         << (kernel.schedule == passes::GpuScheduleKind::Contraction &&
+         << (kernel.schedule == ir::GpuScheduleKind::Contraction &&
                      kernel.tensorCoreType == DType::F32
                  ? ", 2"
                  : "")
@@ -1138,117 +816,19 @@ private:
 
 } // namespace
 
-std::string wgmmaDescriptor(const std::string &address, int leadingBytes, int strideBytes) {
-  return "((" + address + " & 0x3FFFF) >> 4) | (" + std::to_string(leadingBytes >> 4) +
-         "ull << 16) | (" + std::to_string(strideBytes >> 4) + "ull << 32) | (1ull << 62)";
-}
-
-std::string alignedSharedBase(const std::string &name, const std::string &array) {
-  return "unsigned " + name + ";\nasm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, " +
-         "t; }\" : \"=r\"(" + name + ") : \"l\"(" + array + "));\n" + name + " = (" + name +
-         " + 1023u) & ~1023u;";
-}
-
-std::string wgmmaStatement(const std::string &type, bool transposeB, const std::string &acc,
-                           const std::string &descA, const std::string &descB) {
-  std::string regs, outs;
-  for (int r = 0; r < 128; ++r) {
-    regs += (r ? ", %" : "%") + std::to_string(r);
-    outs += std::string(r ? ", " : "") + "\"+f\"(" + acc + "[" + std::to_string(r) + "])";
-  }
-  return "asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %130, 0; "
-         "wgmma.mma_async.sync.aligned.m64n256k16.f32." +
-         type + "." + type + " {" + regs + "}, %128, %129, p, 1, 1, 0, " +
-         (transposeB ? "1" : "0") + "; }\"\n  : " + outs + "\n  : \"l\"(" + descA + "), \"l\"(" +
-         descB + "), \"r\"(1) : \"memory\");";
-}
-
-namespace {
-
-/// The helpers of the swizzled-tile and wgmma ops (ir::GpuOp) but the wgmmas themselves.
-constexpr const char *kWgmmaPrelude = R"CUDA(
-// Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma): a pointer's shared address;
-// where the 128-byte swizzle puts the 16 bytes at pointer p; the bytes from p to the next
-// 1024-byte boundary (computed opaquely, so that nvcc assumes no alignment it is not given).
-TDSL_FN unsigned tdsl_shared_address(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
-TDSL_FN unsigned tdsl_swizzled(const void *p) {
-  const unsigned a = tdsl_shared_address(p);
-  return a ^ ((a >> 3) & 0x70u);
-}
-TDSL_FN unsigned tdsl_to_1024(const unsigned char *p) {
-  unsigned a;
-  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-  return (0u - a) & 1023u;
-}
-TDSL_FN void tdsl_cp_async(void *dst, const void *src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(tdsl_swizzled(dst)), "l"(src) : "memory");
-}
-TDSL_FN void tdsl_st_swizzled(void *dst, const unsigned short *v) {
-  const unsigned *w = (const unsigned *)v;
-  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" :: "r"(tdsl_swizzled(dst)), "r"(w[0]),
-               "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
-}
-TDSL_FN void tdsl_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> TDSL_FN void tdsl_cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
-}
-TDSL_FN void tdsl_fence_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
-// wgmma reads and writes the accumulators asynchronously: the compiler must not move their
-// accesses across its fences and waits.
-TDSL_FN void tdsl_pin128(float *d) {
-#pragma unroll
-  for (int r = 0; r < 128; ++r) asm volatile("" : "+f"(d[r]) :: "memory");
-}
-TDSL_FN void tdsl_wgmma_fence(float *d) {
-  tdsl_pin128(d);
-  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-}
-TDSL_FN void tdsl_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-template <int N> TDSL_FN void tdsl_wgmma_wait(float *d) {
-  asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
-  tdsl_pin128(d);
-}
-)CUDA";
-
-/// kWgmmaPrelude, then tdsl_wgmma_<type>_<kmajor|jmajor>(d, a, b) for bf16 and f16: the Wgmma op on
-/// the tiles at shared pointers a and b (ir::GpuOp): 1 KiB between groups of 8 rows of either; a
-/// j-major B has 8 KiB between its blocks of 64 j (the descriptor's leading offset, unused k-major:
-/// 16).
-std::string wgmmaHelpers() {
-  std::string out = kWgmmaPrelude;
-  for (const char *type : {"bf16", "f16"})
-    for (bool jMajor : {false, true}) {
-      out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
-             "(float *tdsl_d, const void *a, const void *b) {\n";
-      out += "  const unsigned long long tdsl_da = " +
-             wgmmaDescriptor("tdsl_shared_address(a)", 16, 1024) + ";\n";
-      out += "  const unsigned long long tdsl_db = " +
-             wgmmaDescriptor("tdsl_shared_address(b)", jMajor ? 8192 : 16, 1024) + ";\n";
-      out += "  " + wgmmaStatement(type, jMajor, "tdsl_d", "tdsl_da", "tdsl_db") + "\n}\n";
-    }
-  return out;
-}
-
-} // namespace
-
-std::string emitCuda(const LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels) {
+std::string emitCuda(const LoweredFunc &func, const std::vector<ir::GpuKernel> &kernels) {
   std::ostringstream os;
   os << "// CUDA C for tdsl kernel " << func.name << ": " << kernels.size()
      << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
-  os << kPrelude;
+  os << cudaPrelude();
   // The wgmma helpers (sm_90a; a wgmma has 128 operands) only where a kernel uses them.
   if (std::any_of(kernels.begin(), kernels.end(),
-                  [](const passes::GpuKernel &k) { return k.wgmmaStages > 0; }))
+                  [](const ir::GpuKernel &k) { return k.wgmmaStages > 0; }))
     os << wgmmaHelpers();
-  KernelEmitter emitter(func, passes::gpuHeapBuffers(kernels), os);
-  for (const passes::GpuKernel &k : kernels)
+  KernelEmitter emitter(func, ir::gpuHeapBuffers(kernels), os);
+  for (const ir::GpuKernel &k : kernels)
     emitter.emit(k);
   return os.str();
-}
-
-std::string emitCuda(const LoweredFunc &func) {
-  // Nests already mapped by mapToGpu stay as they are.
-  return emitCuda(func, passes::scheduleForGpu(func));
 }
 
 } // namespace tdsl::codegen

@@ -2,8 +2,8 @@
 // tdsl builds and runs on machines without CUDA; there, PTX generation reports why it cannot run.
 #pragma once
 
+#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
-#include "passes/GpuMap.h"
 
 #include <optional>
 #include <string>
@@ -11,31 +11,11 @@
 
 namespace tdsl::codegen {
 
-/// CUDA C for one kernel: one `extern "C" __global__` function per top-level loop nest, named
-/// `<kernel>_k0`, `<kernel>_k1`, ..., launched in that order. Parameters are the buffers'
-/// pointers (inputs const) then the symbols as `long long`. Each nest is scheduled by
-/// passes::scheduleForGpu for the default passes::GpuTarget (an H100/H200).
-std::string emitCuda(const ir::LoweredFunc &func);
-/// CUDA C for `kernels`, the GPU kernels of `func` as passes::scheduleForGpu chose them (for a
-/// device's own properties).
-std::string emitCuda(const ir::LoweredFunc &func, const std::vector<passes::GpuKernel> &kernels);
-
-/// One warpgroup MMA statement (CUDA C inline PTX, sm_90a): D += A * B for a 64x256 tile of f32
-/// accumulators `acc`[0..127] (an array of this thread's 128 floats) from 64x16 and 16x256
-/// factors of `type` ("bf16" or "f16") in shared memory, given by the 64-bit descriptor
-/// expressions `descA` and `descB`; B is read k-major, or j-major (transposed) when
-/// `transposeB`.
-std::string wgmmaStatement(const std::string &type, bool transposeB, const std::string &acc,
-                           const std::string &descA, const std::string &descB);
-
-/// The 64-bit wgmma matrix descriptor (a C expression) of a tile at the shared-memory address
-/// `address` (an expression) in 128-byte swizzled rows, with wgmma's leading and stride byte
-/// offsets (multiples of 16).
-std::string wgmmaDescriptor(const std::string &address, int leadingBytes, int strideBytes);
-
-/// Statements declaring `unsigned name`: the shared-memory address of `array` rounded up to
-/// 1024 bytes, where the 128-byte swizzle's pattern starts (it is a function of the address).
-std::string alignedSharedBase(const std::string &name, const std::string &array);
+/// CUDA C for `kernels`, the GPU kernels of `func` in launch order (passes/GpuSchedule.h): one
+/// `extern "C" __global__` function each, named as the kernel says (`<func>_k0`, ...). Every
+/// function takes the func's buffers' pointers (inputs const), the heap intermediates' pointers,
+/// then the symbols as `long long`.
+std::string emitCuda(const ir::LoweredFunc &func, const std::vector<ir::GpuKernel> &kernels);
 
 /// Whether NVRTC could be loaded, and if not, why (for skip messages and errors).
 struct NvrtcStatus {

@@ -269,7 +269,7 @@ bool emulationCanRun(const std::string &source) {
 }
 
 EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &func,
-                                       std::vector<passes::GpuKernel> kernels,
+                                       std::vector<ir::GpuKernel> kernels,
                                        std::vector<ir::Buffer> heap, const std::string &source,
                                        std::string location)
     : func_(func), kernels_(std::move(kernels)), heap_(std::move(heap)),

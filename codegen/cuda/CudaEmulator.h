@@ -7,8 +7,8 @@
 // are the one thing it cannot run.
 #pragma once
 
+#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
-#include "passes/GpuMap.h"
 #include "tdsl/Tensor.h"
 
 #include <memory>
@@ -32,7 +32,7 @@ public:
   /// into a shared object and loads it. `kernels` and `heap` are as for CudaKernel; `location`
   /// is the kernel's .tdsl location for errors. Throws RuntimeError when the source uses inline
   /// PTX or does not compile (with the compiler's log).
-  EmulatedCudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKernel> kernels,
+  EmulatedCudaKernel(const ir::LoweredFunc &func, std::vector<ir::GpuKernel> kernels,
                      std::vector<ir::Buffer> heap, const std::string &source, std::string location);
   ~EmulatedCudaKernel();
   EmulatedCudaKernel(const EmulatedCudaKernel &) = delete;
@@ -46,7 +46,7 @@ public:
 
 private:
   ir::LoweredFunc func_;
-  std::vector<passes::GpuKernel> kernels_;
+  std::vector<ir::GpuKernel> kernels_;
   std::vector<ir::Buffer> heap_;
   std::string location_;
   void *library_ = nullptr;

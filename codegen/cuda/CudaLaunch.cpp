@@ -15,7 +15,7 @@ namespace cu = runtime::cuda;
 namespace {
 
 /// The symbols' values followed by the kernel's lets, in order.
-void bindLets(const ir::LoweredFunc &func, const passes::GpuKernel &kernel, const int64_t *symbols,
+void bindLets(const ir::LoweredFunc &func, const ir::GpuKernel &kernel, const int64_t *symbols,
               std::vector<ir::Var> &vars, std::vector<int64_t> &values) {
   vars = func.symbols;
   values.assign(symbols, symbols + func.symbols.size());
@@ -27,7 +27,7 @@ void bindLets(const ir::LoweredFunc &func, const passes::GpuKernel &kernel, cons
 
 } // namespace
 
-LaunchShape launchShape(const ir::LoweredFunc &func, const passes::GpuKernel &kernel,
+LaunchShape launchShape(const ir::LoweredFunc &func, const ir::GpuKernel &kernel,
                         const int64_t *symbols) {
   std::vector<ir::Var> vars;
   std::vector<int64_t> values;
@@ -41,14 +41,14 @@ LaunchShape launchShape(const ir::LoweredFunc &func, const passes::GpuKernel &ke
 }
 
 std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
-                              const std::vector<passes::GpuKernel> &kernels,
+                              const std::vector<ir::GpuKernel> &kernels,
                               const std::vector<ir::Buffer> &heap, const int64_t *symbols) {
   std::vector<size_t> bytes;
   for (const ir::Buffer &b : heap) {
     // Its shape may use the lets of the first kernel that allocates it.
     std::vector<ir::Var> vars = func.symbols;
     std::vector<int64_t> values(symbols, symbols + func.symbols.size());
-    for (const passes::GpuKernel &k : kernels)
+    for (const ir::GpuKernel &k : kernels)
       if (std::find(k.allocations.begin(), k.allocations.end(), b) != k.allocations.end()) {
         bindLets(func, k, symbols, vars, values);
         break;
@@ -61,7 +61,7 @@ std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
   return bytes;
 }
 
-CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKernel> kernels,
+CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<ir::GpuKernel> kernels,
                        std::vector<ir::Buffer> heap, const std::string &cubin, std::string location)
     : mapped_(func), kernels_(std::move(kernels)), heap_(std::move(heap)),
       location_(std::move(location)) {
@@ -72,7 +72,7 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKerne
   int blocksPerSm = std::max(1, dev.maxThreadsPerMultiprocessor / threadsPerBlock_);
   maxGrid_ = std::max<int64_t>(1, int64_t(dev.multiprocessors) * blocksPerSm * 8);
   module_ = std::make_unique<cu::Module>(cubin, "kernel " + func.name + " (" + location_ + ")");
-  for (const passes::GpuKernel &k : kernels_) {
+  for (const ir::GpuKernel &k : kernels_) {
     functions_.push_back(module_->function(k.name));
     // Dynamic shared memory past the default needs the kernel's opt-in.
     if (k.sharedBytes && k.sharedLimit > dev.sharedBytesPerBlock)
@@ -84,7 +84,7 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKerne
 
 bool CudaKernel::usesTensorCores() const {
   return std::any_of(kernels_.begin(), kernels_.end(),
-                     [](const passes::GpuKernel &k) { return k.tensorCoreType != DType::F32; });
+                     [](const ir::GpuKernel &k) { return k.tensorCoreType != DType::F32; });
 }
 
 CudaKernel::~CudaKernel() {

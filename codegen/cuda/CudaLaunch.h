@@ -3,8 +3,8 @@
 // kernel cache), its functions, and the workspace of its heap intermediates.
 #pragma once
 
+#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
-#include "passes/GpuMap.h"
 #include "runtime/Cuda.h"
 #include "tdsl/Tensor.h"
 
@@ -22,7 +22,7 @@ public:
   /// intermediates in their parameter order, both as the schedule chose them. `location` is the
   /// kernel's .tdsl location, "file:line:col", for errors. Throws RuntimeError when there is no
   /// GPU or the driver rejects the cubin.
-  CudaKernel(const ir::LoweredFunc &func, std::vector<passes::GpuKernel> kernels,
+  CudaKernel(const ir::LoweredFunc &func, std::vector<ir::GpuKernel> kernels,
              std::vector<ir::Buffer> heap, const std::string &cubin, std::string location);
 
   /// Launches every GPU kernel in order on the process's stream. `buffers` holds the device
@@ -41,7 +41,7 @@ public:
 
 private:
   ir::LoweredFunc mapped_;
-  std::vector<passes::GpuKernel> kernels_;
+  std::vector<ir::GpuKernel> kernels_;
   std::vector<ir::Buffer> heap_;
   std::string location_;
   int threadsPerBlock_ = 256;
@@ -64,12 +64,12 @@ public:
 struct LaunchShape {
   int64_t blocks = 0, threads = 0, sharedBytes = 0;
 };
-LaunchShape launchShape(const ir::LoweredFunc &func, const passes::GpuKernel &kernel,
+LaunchShape launchShape(const ir::LoweredFunc &func, const ir::GpuKernel &kernel,
                         const int64_t *symbols);
 
 /// The bytes of each heap intermediate (`heap`, in order) for these symbol values.
 std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
-                              const std::vector<passes::GpuKernel> &kernels,
+                              const std::vector<ir::GpuKernel> &kernels,
                               const std::vector<ir::Buffer> &heap, const int64_t *symbols);
 
 /// One call on host tensors: copies the inputs to fresh device buffers, launches, waits, and

@@ -2,6 +2,7 @@
 // NVRTC cannot be loaded).
 #include "codegen/cuda/CudaBackend.h"
 #include "passes/GpuMap.h"
+#include "passes/GpuSchedule.h"
 #include "support/Check.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,9 @@ namespace tdsl::codegen {
 namespace {
 
 using namespace ir;
+
+/// The CUDA C of `func` scheduled for the default GPU target.
+std::string cudaOf(const LoweredFunc &func) { return emitCuda(func, passes::scheduleForGpu(func)); }
 
 #define REQUIRE_NVRTC()                                                                            \
   do {                                                                                             \
@@ -65,7 +69,7 @@ TEST(CudaEmit, ElementwiseAddOverSymbolicShape) {
   LoweredFunc f = e.func("add", {a, b, y},
                          Store::make(y, e.idx, add(Load::make(a, e.idx), Load::make(b, e.idx))));
   // The generic mapping (the schedule of nests no other schedule fits; passes through emitCuda).
-  std::string cuda = emitCuda(passes::mapToGpu(f));
+  std::string cuda = cudaOf(passes::mapToGpu(f));
   EXPECT_TRUE(contains(cuda, "extern \"C\" __global__ void __launch_bounds__(256) add_k0(const "
                              "float *__restrict__ a, const float *__restrict__ b, float "
                              "*__restrict__ y, long long N, long long D) {"))
@@ -93,7 +97,7 @@ TEST(CudaEmit, ElementwiseRelu) {
   Buffer x = e.input("x"), y = e.output("y");
   LoweredFunc f = e.func(
       "relu", {x, y}, Store::make(y, e.idx, Call::make(Intrinsic::Relu, {Load::make(x, e.idx)})));
-  std::string cuda = emitCuda(f);
+  std::string cuda = cudaOf(f);
   EXPECT_TRUE(contains(cuda, "y[i * D + j] = tdsl_relu(x[i * D + j]);")) << cuda;
   REQUIRE_NVRTC();
   ptxFor(cuda, "relu");
@@ -114,7 +118,7 @@ TEST(CudaEmit, PerRowSumKeepsTheReductionLoopInTheThread) {
                                           Store::make(y, ir::ref(i), acc0)}));
   LoweredFunc f{"rowsum", {x, y}, {n, d}, For::make(i, ir::ref(n), ForKind::Serial, body)};
   // The generic mapping (scheduleForGpu gives a row per warp or block: GpuScheduleTest).
-  std::string cuda = emitCuda(passes::mapToGpu(f));
+  std::string cuda = cudaOf(passes::mapToGpu(f));
   EXPECT_TRUE(contains(cuda, "const long long i = block * 256LL + thread;")) << cuda;
   EXPECT_TRUE(contains(cuda, "float y_acc[1];\n")) << cuda;
   EXPECT_TRUE(contains(cuda, "y_acc[0LL] = 0.0f;")) << cuda;
@@ -134,7 +138,7 @@ TEST(CudaEmit, HalfStorageConvertsAtLoadAndStore) {
       e.func("half2", {x, y, z},
              Block::make({Store::make(y, e.idx, Cast::make(Type::scalar(DType::F16), value)),
                           Store::make(z, e.idx, Cast::make(Type::scalar(DType::BF16), value))}));
-  std::string cuda = emitCuda(f);
+  std::string cuda = cudaOf(f);
   EXPECT_TRUE(contains(cuda, "const tdsl_f16 *__restrict__ x, tdsl_f16 *__restrict__ y, "
                              "tdsl_bf16 *__restrict__ z"))
       << cuda;
@@ -157,7 +161,7 @@ TEST(CudaEmit, PredicatedLoadsTouchNoMemoryOutOfBounds) {
   Expr left = Select::make(inBounds, Load::make(x, prev, inBounds), floatImm(0.0));
   Stmt body = For::make(i, ir::ref(n), ForKind::Serial,
                         Store::make(y, ir::ref(i), add(left, Load::make(x, ir::ref(i)))));
-  std::string cuda = emitCuda(LoweredFunc{"blur", {x, y}, {n}, body});
+  std::string cuda = cudaOf(LoweredFunc{"blur", {x, y}, {n}, body});
   EXPECT_TRUE(contains(cuda, "y[i] = (i - 1LL >= 0LL ? (i - 1LL >= 0LL ? x[i - 1LL] : 0.0f) : "
                              "0.0f) + x[i];"))
       << cuda;
@@ -165,7 +169,7 @@ TEST(CudaEmit, PredicatedLoadsTouchNoMemoryOutOfBounds) {
   // A predicated store writes nothing where the predicate is false.
   Stmt guarded = For::make(i, ir::ref(n), ForKind::Serial,
                            Store::make(y, ir::ref(i), floatImm(1.0), lt(ir::ref(i), intImm(3))));
-  std::string cuda2 = emitCuda(LoweredFunc{"head", {x, y}, {n}, guarded});
+  std::string cuda2 = cudaOf(LoweredFunc{"head", {x, y}, {n}, guarded});
   EXPECT_TRUE(contains(cuda2, "if (i < 3LL) y[i] = 1.0f;")) << cuda2;
   REQUIRE_NVRTC();
   ptxFor(cuda, "blur");
@@ -234,7 +238,7 @@ TEST(CudaEmit, EveryBinaryOpAndIntrinsicCompiles) {
     m.out(Call::make(Intrinsic::Relu, {m.value(t)}));
   }
   m.out(Select::make(m.value(DType::Bool), m.value(DType::F32), floatImm(0.5)));
-  std::string cuda = emitCuda(m.func("ops"));
+  std::string cuda = cudaOf(m.func("ops"));
 
   for (const char *part : {"tdsl_add(in_i32[i], in_i32[i])",
                            "tdsl_mul(in_i64[i], in_i64[i])",
@@ -270,7 +274,7 @@ TEST(CudaEmit, EveryCastCompiles) {
   for (DType from : all)
     for (DType to : all)
       m.out(Cast::make(Type::scalar(to), m.in(from)));
-  std::string cuda = emitCuda(m.func("casts"));
+  std::string cuda = cudaOf(m.func("casts"));
   for (const char *part :
        {"tdsl_to_i32(in_f32[i])", "tdsl_to_i64(in_f64[i])", "tdsl_d2h(in_f64[i])",
         "tdsl_d2bf((double)in_i32[i])", "tdsl_f2h(tdsl_bf2f(in_bf16[i]))",
@@ -294,7 +298,7 @@ TEST(CudaEmit, LiteralsOfEveryType) {
   m.out(intImm(INT64_MIN));
   m.out(boolImm(true));
   m.out(floatImm(1e20));
-  std::string cuda = emitCuda(m.func("lits"));
+  std::string cuda = cudaOf(m.func("lits"));
   for (const char *part :
        {"= 0.1f;", "= -2.5;", "= __int_as_float(0x7f800000);",
         "= -__longlong_as_double(0x7ff0000000000000LL);", "= __int_as_float(0x7fc00000);",
@@ -318,7 +322,7 @@ TEST(CudaEmit, NamesThatAreNotCIdentifiersAreRenamed) {
                                          Call::make(Intrinsic::Exp, {Load::make(x, ir::ref(i1))}))),
                    For::make(i2, ir::ref(n), ForKind::Serial,
                              Store::make(z, ir::ref(i2), Load::make(x, ir::ref(i2))))});
-  std::string cuda = emitCuda(LoweredFunc{"names", {x, y, z}, {n}, body});
+  std::string cuda = cudaOf(LoweredFunc{"names", {x, y, z}, {n}, body});
   EXPECT_TRUE(contains(cuda, "names_k0(const float *__restrict__ float_1, float *__restrict__ "
                              "y_sum0, float *__restrict__ expf_1, long long N)"))
       << cuda;
@@ -336,7 +340,7 @@ TEST(CudaEmit, NamesReservedForThePreludeAreRenamed) {
       For::make(i, ir::ref(n), ForKind::Serial,
                 For::make(j, intImm(2), ForKind::Serial,
                           Store::make(y, ir::ref(i), Load::make(x, add(ir::ref(i), ir::ref(j))))));
-  std::string cuda = emitCuda(LoweredFunc{"names", {x, y}, {n}, body});
+  std::string cuda = cudaOf(LoweredFunc{"names", {x, y}, {n}, body});
   EXPECT_TRUE(contains(cuda, "names_k0(const float *__restrict__ v_tdsl_add, float *__restrict__ "
                              "block, long long v_TDSL_FN)"))
       << cuda;
@@ -359,7 +363,7 @@ TEST(CudaEmit, HeapIntermediatesArePointerParameters) {
                              Store::make(y, ir::ref(i), Load::make(e, ir::ref(i))))}));
   // Every kernel takes the heap intermediates after the func's buffers, before the symbols; the
   // runtime allocates them on the device.
-  std::string cuda = emitCuda(LoweredFunc{"soft", {x, y}, {n}, body});
+  std::string cuda = cudaOf(LoweredFunc{"soft", {x, y}, {n}, body});
   EXPECT_TRUE(contains(cuda, "soft_k0(const float *__restrict__ x, float *__restrict__ y, "
                              "float *e, long long N)"))
       << cuda;
@@ -376,7 +380,7 @@ TEST(CudaEmit, VectorsAreNotSupportedYet) {
   Buffer y = makeBuffer("y", DType::F32, {intImm(16)}, BufferRole::Output);
   Expr ramp = Ramp::make(intImm(0), intImm(1), 8);
   Stmt body = Store::make(y, ramp, Load::make(x, ramp));
-  EXPECT_THROW((void)emitCuda(LoweredFunc{"vec", {x, y}, {}, body}), RuntimeError);
+  EXPECT_THROW((void)cudaOf(LoweredFunc{"vec", {x, y}, {}, body}), RuntimeError);
 }
 
 TEST(CudaEmit, ScalarKernelAndSeveralNests) {
@@ -392,7 +396,7 @@ TEST(CudaEmit, ScalarKernelAndSeveralNests) {
        For::make(i, ir::ref(n), ForKind::Serial,
                  Store::make(y, ir::ref(i),
                              Binary::make(BinaryOp::FloorDiv, Load::make(x, ir::ref(i)), s0)))});
-  std::string cuda = emitCuda(LoweredFunc{"two", {s, x, t, y}, {n}, body});
+  std::string cuda = cudaOf(LoweredFunc{"two", {s, x, t, y}, {n}, body});
   EXPECT_TRUE(contains(cuda, "__launch_bounds__(1) two_k0(")) << cuda;
   EXPECT_TRUE(contains(cuda, "t[0LL] = tdsl_mul(s[0LL], 3);")) << cuda;
   EXPECT_TRUE(contains(cuda, "__launch_bounds__(256) two_k1(")) << cuda;

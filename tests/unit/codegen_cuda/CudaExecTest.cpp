@@ -5,6 +5,7 @@
 #include "ir/Interpreter.h"
 #include "ir/Shapes.h"
 #include "passes/GpuMap.h"
+#include "passes/GpuSchedule.h"
 #include "passes/Pipeline.h"
 #include "tdsl/Tensor.h"
 
@@ -20,6 +21,9 @@ namespace tdsl::codegen {
 namespace {
 
 using namespace ir;
+
+/// The CUDA C of `func` scheduled for the default GPU target.
+std::string cudaOf(const LoweredFunc &func) { return emitCuda(func, passes::scheduleForGpu(func)); }
 
 /// The few driver API functions a launch needs (from cuda.h).
 struct CudaDriver {
@@ -112,7 +116,7 @@ std::vector<Tensor> runOnGpu(const Kernel &kernel, const std::vector<Tensor> &in
                              double *secondsPerRun = nullptr, int repeats = 20) {
   const CudaDriver &cu = CudaDriver::get();
   LoweredFunc mapped = passes::mapToGpu(passes::lowerKernel(kernel));
-  std::string ptx = compileToPtx(emitCuda(mapped), kernel.name, cu.arch);
+  std::string ptx = compileToPtx(cudaOf(mapped), kernel.name, cu.arch);
 
   std::vector<std::vector<int64_t>> shapes;
   for (const Tensor &t : inputs)
@@ -134,7 +138,7 @@ std::vector<Tensor> runOnGpu(const Kernel &kernel, const std::vector<Tensor> &in
   void *module = nullptr;
   cu.check(cu.moduleLoadData(&module, ptx.c_str()), "cuModuleLoadData");
   auto launchAll = [&] {
-    for (const passes::GpuKernel &k : passes::gpuKernels(mapped)) {
+    for (const ir::GpuKernel &k : passes::gpuKernels(mapped)) {
       std::vector<Var> vars = mapped.symbols;
       std::vector<int64_t> values = symbols;
       for (const auto &[var, value] : k.lets) {
@@ -185,7 +189,7 @@ std::vector<Tensor> runOnGpu(const Kernel &kernel, const std::vector<Tensor> &in
 void expectMatchesInterpreter(const Kernel &kernel, const std::vector<Tensor> &inputs,
                               double rtol = 1e-5, double atol = 1e-6) {
   if (!haveGpu()) {
-    std::string ptx = compileToPtx(emitCuda(passes::lowerKernel(kernel)), kernel.name);
+    std::string ptx = compileToPtx(cudaOf(passes::lowerKernel(kernel)), kernel.name);
     EXPECT_NE(ptx.find(".entry " + kernel.name + "_k0"), std::string::npos) << ptx;
     return;
   }

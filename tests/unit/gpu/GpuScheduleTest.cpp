@@ -379,7 +379,7 @@ std::vector<std::string> verifiedNests(const std::string &name, const passes::Gp
   for (const ir::Kernel &kernel : module.value().kernels)
     if (kernel.name == name) {
       ir::LoweredFunc plain = passes::lowerKernel(kernel);
-      for (const passes::GpuKernel &k : passes::scheduleForGpu(plain, target)) {
+      for (const ir::GpuKernel &k : passes::scheduleForGpu(plain, target)) {
         if (!k.nest)
           continue;
         ir::LoweredFunc one = plain;

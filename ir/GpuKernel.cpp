@@ -1,6 +1,8 @@
-#include "ir/GpuMemory.h"
+#include "ir/GpuKernel.h"
 
 #include "ir/IRVisitor.h"
+
+#include <algorithm>
 
 namespace tdsl::ir {
 
@@ -57,6 +59,39 @@ Expr dynamicSharedBytes(const Stmt &nest) {
     return intImm(0);
   const auto &[last, offset] = layout.back();
   return plus(offset, roundUp16(mul(elements(last), intImm(byteSize(last->dtype)))));
+}
+
+std::string scheduleName(GpuScheduleKind kind) {
+  switch (kind) {
+  case GpuScheduleKind::Generic:
+    return "generic";
+  case GpuScheduleKind::Vector:
+    return "vector";
+  case GpuScheduleKind::Permutation:
+    return "permutation";
+  case GpuScheduleKind::Rows:
+    return "rows";
+  case GpuScheduleKind::ReducePartials:
+    return "reduce-partials";
+  case GpuScheduleKind::ReduceFinal:
+    return "reduce-final";
+  case GpuScheduleKind::ColumnPartials:
+    return "column-partials";
+  case GpuScheduleKind::ColumnFinal:
+    return "column-final";
+  case GpuScheduleKind::Contraction:
+    return "contraction";
+  }
+  return "?";
+}
+
+std::vector<Buffer> gpuHeapBuffers(const std::vector<GpuKernel> &kernels) {
+  std::vector<Buffer> heap;
+  for (const GpuKernel &k : kernels)
+    for (const Buffer &b : k.allocations)
+      if (std::find(heap.begin(), heap.end(), b) == heap.end())
+        heap.push_back(b);
+  return heap;
 }
 
 } // namespace tdsl::ir

@@ -1,0 +1,301 @@
+// The text every kernel's CUDA C starts with, and the Hopper helpers only wgmma kernels need.
+#include "codegen/cuda/CudaPrelude.h"
+
+namespace tdsl::codegen {
+
+namespace {
+
+// The prelude. Integer helpers compute in unsigned arithmetic, where C++ defines wrap-around.
+constexpr const char *kPrelude =
+    R"CUDA(// ---- tdsl prelude: the scalar semantics every tdsl backend shares ----
+typedef unsigned short tdsl_f16;  // IEEE binary16 bits: a storage type, arithmetic is in f32.
+typedef unsigned short tdsl_bf16; // bfloat16 bits: a storage type, arithmetic is in f32.
+#define TDSL_FN static __device__ __forceinline__
+
+// Integer add/sub/mul/neg wrap in two's complement.
+TDSL_FN int tdsl_add(int a, int b) { return (int)((unsigned)a + (unsigned)b); }
+TDSL_FN int tdsl_sub(int a, int b) { return (int)((unsigned)a - (unsigned)b); }
+TDSL_FN int tdsl_mul(int a, int b) { return (int)((unsigned)a * (unsigned)b); }
+TDSL_FN int tdsl_neg(int a) { return (int)(0u - (unsigned)a); }
+TDSL_FN long long tdsl_add(long long a, long long b) {
+  return (long long)((unsigned long long)a + (unsigned long long)b);
+}
+TDSL_FN long long tdsl_sub(long long a, long long b) {
+  return (long long)((unsigned long long)a - (unsigned long long)b);
+}
+TDSL_FN long long tdsl_mul(long long a, long long b) {
+  return (long long)((unsigned long long)a * (unsigned long long)b);
+}
+TDSL_FN long long tdsl_neg(long long a) { return (long long)(0ull - (unsigned long long)a); }
+
+// Python floor division and modulo: x // 0 == x % 0 == 0; MIN // -1 wraps to MIN.
+template <typename T> TDSL_FN T tdsl_floordiv_int(T a, T b) {
+  if (b == 0) return 0;
+  if (b == -1) return tdsl_neg(a);
+  T q = a / b;
+  if (a % b != 0 && ((a < 0) != (b < 0))) q = q - 1;
+  return q;
+}
+template <typename T> TDSL_FN T tdsl_mod_int(T a, T b) {
+  if (b == 0 || b == -1) return 0;
+  T r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0))) r = r + b;
+  return r;
+}
+TDSL_FN int tdsl_floordiv(int a, int b) { return tdsl_floordiv_int(a, b); }
+TDSL_FN int tdsl_mod(int a, int b) { return tdsl_mod_int(a, b); }
+// Index arithmetic divides non-negative values below 2^32 nearly always: divide in 32 bits then,
+// several times faster than a 64-bit division.
+TDSL_FN long long tdsl_floordiv(long long a, long long b) {
+  if ((((unsigned long long)a | (unsigned long long)b) >> 32) == 0)
+    return b == 0 ? 0 : (long long)((unsigned)a / (unsigned)b);
+  return tdsl_floordiv_int(a, b);
+}
+TDSL_FN long long tdsl_mod(long long a, long long b) {
+  if ((((unsigned long long)a | (unsigned long long)b) >> 32) == 0)
+    return b == 0 ? 0 : (long long)((unsigned)a % (unsigned)b);
+  return tdsl_mod_int(a, b);
+}
+TDSL_FN float tdsl_floordiv(float a, float b) { return floorf(a / b); }
+TDSL_FN double tdsl_floordiv(double a, double b) { return floor(a / b); }
+TDSL_FN float tdsl_mod(float a, float b) {
+  float r = fmodf(a, b);
+  if (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) r += b;
+  return r;
+}
+TDSL_FN double tdsl_mod(double a, double b) {
+  double r = fmod(a, b);
+  if (r != 0.0 && ((r < 0.0) != (b < 0.0))) r += b;
+  return r;
+}
+
+// Integer power by repeated squaring (wrapping); a negative exponent gives 0 except for the
+// bases 1 and -1.
+TDSL_FN int tdsl_pow(int a, int b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  unsigned r = 1u, x = (unsigned)a;
+  for (; b != 0; b >>= 1) {
+    if (b & 1) r *= x;
+    x *= x;
+  }
+  return (int)r;
+}
+TDSL_FN long long tdsl_pow(long long a, long long b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  unsigned long long r = 1ull, x = (unsigned long long)a;
+  for (; b != 0; b >>= 1) {
+    if (b & 1) r *= x;
+    x *= x;
+  }
+  return (long long)r;
+}
+
+// IEEE 754-2019 maximum/minimum: NaN propagates and -0.0 < +0.0 (fmaxf does neither).
+TDSL_FN float tdsl_max(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __float_as_int(a) < 0 ? b : a;
+  return a > b ? a : b;
+}
+TDSL_FN float tdsl_min(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __float_as_int(a) < 0 ? a : b;
+  return a < b ? a : b;
+}
+TDSL_FN double tdsl_max(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __double_as_longlong(a) < 0 ? b : a;
+  return a > b ? a : b;
+}
+TDSL_FN double tdsl_min(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return __double_as_longlong(a) < 0 ? a : b;
+  return a < b ? a : b;
+}
+TDSL_FN int tdsl_max(int a, int b) { return a > b ? a : b; }
+TDSL_FN int tdsl_min(int a, int b) { return a < b ? a : b; }
+TDSL_FN long long tdsl_max(long long a, long long b) { return a > b ? a : b; }
+TDSL_FN long long tdsl_min(long long a, long long b) { return a < b ? a : b; }
+
+TDSL_FN float tdsl_relu(float x) { return tdsl_max(x, 0.0f); }
+TDSL_FN double tdsl_relu(double x) { return tdsl_max(x, 0.0); }
+TDSL_FN int tdsl_relu(int x) { return x > 0 ? x : 0; }
+TDSL_FN long long tdsl_relu(long long x) { return x > 0 ? x : 0; }
+TDSL_FN int tdsl_abs(int x) { return x < 0 ? tdsl_neg(x) : x; }
+TDSL_FN long long tdsl_abs(long long x) { return x < 0 ? tdsl_neg(x) : x; }
+TDSL_FN float tdsl_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+TDSL_FN double tdsl_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+TDSL_FN float tdsl_rsqrt(float x) { return 1.0f / sqrtf(x); }
+TDSL_FN double tdsl_rsqrt(double x) { return 1.0 / sqrt(x); }
+
+// Float to integer: truncate toward zero, saturate, NaN gives 0.
+TDSL_FN int tdsl_to_i32(float x) {
+  return x != x ? 0 : x >= 2147483648.0f ? 2147483647 : x <= -2147483648.0f ? (-2147483647 - 1) : (int)x;
+}
+TDSL_FN int tdsl_to_i32(double x) {
+  return x != x ? 0 : x >= 2147483648.0 ? 2147483647 : x <= -2147483648.0 ? (-2147483647 - 1) : (int)x;
+}
+TDSL_FN long long tdsl_to_i64(float x) {
+  return x != x ? 0 : x >= 9223372036854775808.0f ? 9223372036854775807LL
+       : x <= -9223372036854775808.0f ? (-9223372036854775807LL - 1) : (long long)x;
+}
+TDSL_FN long long tdsl_to_i64(double x) {
+  return x != x ? 0 : x >= 9223372036854775808.0 ? 9223372036854775807LL
+       : x <= -9223372036854775808.0 ? (-9223372036854775807LL - 1) : (long long)x;
+}
+
+// f16 and bf16, round to nearest even. A double is first rounded to float toward zero with a
+// sticky last bit (round to odd), which makes the second rounding exact.
+TDSL_FN tdsl_f16 tdsl_f2h(float f) {
+  unsigned x = __float_as_uint(f);
+  unsigned sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return (tdsl_f16)(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (ax >= 0x477ff000u) return (tdsl_f16)(sign | 0x7c00u); // rounds to >= 65520: inf
+  if (ax >= 0x38800000u)                                    // normal: rebias, round, shift
+    return (tdsl_f16)(sign | ((ax - 0x38000000u + 0xfffu + ((ax >> 13) & 1u)) >> 13));
+  int shift = 126 - (int)(ax >> 23);                        // subnormal: units of 2^-24
+  if (shift > 24) return (tdsl_f16)sign;
+  unsigned m = (ax & 0x7fffffu) | 0x800000u;
+  unsigned q = m >> shift, rest = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (q & 1u))) q += 1u;
+  return (tdsl_f16)(sign | q);
+}
+TDSL_FN float tdsl_h2f(tdsl_f16 h) {
+  unsigned sign = ((unsigned)h & 0x8000u) << 16, e = ((unsigned)h >> 10) & 0x1fu, m = h & 0x3ffu;
+  if (e == 0x1fu) return __uint_as_float(sign | 0x7f800000u | (m << 13));
+  if (e == 0u) {
+    float v = (float)m * 5.9604644775390625e-8f; // m * 2^-24, exact
+    return sign ? -v : v;
+  }
+  return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+TDSL_FN tdsl_bf16 tdsl_f2bf(float f) {
+  unsigned x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (tdsl_bf16)((x >> 16) | 0x40u);
+  return (tdsl_bf16)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+TDSL_FN float tdsl_bf2f(tdsl_bf16 b) { return __uint_as_float((unsigned)b << 16); }
+TDSL_FN float tdsl_round_to_odd(double d) {
+  float f = __double2float_rz(d);
+  if ((double)f != d && d == d) f = __uint_as_float(__float_as_uint(f) | 1u);
+  return f;
+}
+TDSL_FN tdsl_f16 tdsl_d2h(double d) { return tdsl_f2h(tdsl_round_to_odd(d)); }
+TDSL_FN tdsl_bf16 tdsl_d2bf(double d) { return tdsl_f2bf(tdsl_round_to_odd(d)); }
+
+// Warp shuffles for combining the threads' partial reductions.
+TDSL_FN float tdsl_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN double tdsl_shfl_xor(double v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN int tdsl_shfl_xor(int v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN long long tdsl_shfl_xor(long long v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
+
+// GPU intrinsics of loop IR (ir::GpuIntrinsic). mma_sync (sm_80+): d[0..4) += A x B for one
+// m16n8k16 tile, f32 accumulation, the fragments two 16-bit values a register.
+#define TDSL_MMA_SYNC(name, type)                                                                  \
+  TDSL_FN void name(float *d, const unsigned short *a, const unsigned short *b) {                 \
+    const unsigned *x = (const unsigned *)a, *y = (const unsigned *)b;                             \
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." type "." type                            \
+                 ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"            \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                  \
+                 : "r"(x[0]), "r"(x[1]), "r"(x[2]), "r"(x[3]), "r"(y[0]), "r"(y[1]));              \
+  }
+TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
+TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
+#undef TDSL_MMA_SYNC
+// ---- end of prelude ----
+)CUDA";
+
+/// The helpers of the swizzled-tile and wgmma ops (ir::GpuOp) but the wgmmas themselves.
+constexpr const char *kWgmmaPrelude = R"CUDA(
+// Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma): a pointer's shared address;
+// where the 128-byte swizzle puts the 16 bytes at pointer p; the bytes from p to the next
+// 1024-byte boundary (computed opaquely, so that nvcc assumes no alignment it is not given).
+TDSL_FN unsigned tdsl_shared_address(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+TDSL_FN unsigned tdsl_swizzled(const void *p) {
+  const unsigned a = tdsl_shared_address(p);
+  return a ^ ((a >> 3) & 0x70u);
+}
+TDSL_FN unsigned tdsl_to_1024(const unsigned char *p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return (0u - a) & 1023u;
+}
+TDSL_FN void tdsl_cp_async(void *dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(tdsl_swizzled(dst)), "l"(src) : "memory");
+}
+TDSL_FN void tdsl_st_swizzled(void *dst, const unsigned short *v) {
+  const unsigned *w = (const unsigned *)v;
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" :: "r"(tdsl_swizzled(dst)), "r"(w[0]),
+               "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
+}
+TDSL_FN void tdsl_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> TDSL_FN void tdsl_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
+}
+TDSL_FN void tdsl_fence_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+// wgmma reads and writes the accumulators asynchronously: the compiler must not move their
+// accesses across its fences and waits.
+TDSL_FN void tdsl_pin128(float *d) {
+#pragma unroll
+  for (int r = 0; r < 128; ++r) asm volatile("" : "+f"(d[r]) :: "memory");
+}
+TDSL_FN void tdsl_wgmma_fence(float *d) {
+  tdsl_pin128(d);
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+TDSL_FN void tdsl_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N> TDSL_FN void tdsl_wgmma_wait(float *d) {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
+  tdsl_pin128(d);
+}
+)CUDA";
+
+} // namespace
+
+const char *cudaPrelude() { return kPrelude; }
+
+std::string wgmmaDescriptor(const std::string &address, int leadingBytes, int strideBytes) {
+  return "((" + address + " & 0x3FFFF) >> 4) | (" + std::to_string(leadingBytes >> 4) +
+         "ull << 16) | (" + std::to_string(strideBytes >> 4) + "ull << 32) | (1ull << 62)";
+}
+
+std::string alignedSharedBase(const std::string &name, const std::string &array) {
+  return "unsigned " + name + ";\nasm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, " +
+         "t; }\" : \"=r\"(" + name + ") : \"l\"(" + array + "));\n" + name + " = (" + name +
+         " + 1023u) & ~1023u;";
+}
+
+std::string wgmmaStatement(const std::string &type, bool transposeB, const std::string &acc,
+                           const std::string &descA, const std::string &descB) {
+  std::string regs, outs;
+  for (int r = 0; r < 128; ++r) {
+    regs += (r ? ", %" : "%") + std::to_string(r);
+    outs += std::string(r ? ", " : "") + "\"+f\"(" + acc + "[" + std::to_string(r) + "])";
+  }
+  return "asm volatile(\"{ .reg .pred p; setp.ne.b32 p, %130, 0; "
+         "wgmma.mma_async.sync.aligned.m64n256k16.f32." +
+         type + "." + type + " {" + regs + "}, %128, %129, p, 1, 1, 0, " +
+         (transposeB ? "1" : "0") + "; }\"\n  : " + outs + "\n  : \"l\"(" + descA + "), \"l\"(" +
+         descB + "), \"r\"(1) : \"memory\");";
+}
+
+/// kWgmmaPrelude, then tdsl_wgmma_<type>_<kmajor|jmajor>(d, a, b) for bf16 and f16: the Wgmma op on
+/// the tiles at shared pointers a and b (ir::GpuOp): 1 KiB between groups of 8 rows of either; a
+/// j-major B has 8 KiB between its blocks of 64 j (the descriptor's leading offset, unused k-major:
+/// 16).
+std::string wgmmaHelpers() {
+  std::string out = kWgmmaPrelude;
+  for (const char *type : {"bf16", "f16"})
+    for (bool jMajor : {false, true}) {
+      out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
+             "(float *tdsl_d, const void *a, const void *b) {\n";
+      out += "  const unsigned long long tdsl_da = " +
+             wgmmaDescriptor("tdsl_shared_address(a)", 16, 1024) + ";\n";
+      out += "  const unsigned long long tdsl_db = " +
+             wgmmaDescriptor("tdsl_shared_address(b)", jMajor ? 8192 : 16, 1024) + ";\n";
+      out += "  " + wgmmaStatement(type, jMajor, "tdsl_d", "tdsl_da", "tdsl_db") + "\n}\n";
+    }
+  return out;
+}
+
+} // namespace tdsl::codegen
