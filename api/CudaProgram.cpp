@@ -1,6 +1,8 @@
 // Scheduling a kernel for a GPU, printing it and keying its cubin (see CudaProgram.h).
 #include "api/CudaProgram.h"
 
+#include "passes/Pipeline.h"
+
 #include "codegen/cuda/CudaBackend.h"
 #include "runtime/Cuda.h"
 
@@ -47,7 +49,7 @@ GpuDevice gpuFor(const std::string &gpu) {
 
 CudaProgram buildCudaProgram(const ir::LoweredFunc &plain, const GpuDevice &device) {
   CudaProgram program;
-  program.kernels = passes::scheduleForGpu(plain, device.target);
+  program.kernels = passes::lowerForGpu(plain, device.target);
   program.heap = ir::gpuHeapBuffers(program.kernels);
   program.source = codegen::emitCuda(plain, program.kernels);
   program.key = cache::makeCudaKey(plain.name, program.source, device.name, device.arch);

@@ -615,7 +615,7 @@ std::string Kernel::dumpAfter(const std::string &pass) const {
     note(name, ir::toString(f));
   };
   if (state->target.kind == Target::Kind::Cuda)
-    (void)passes::lowerKernel(state->kernel, log);
+    (void)passes::lowerForGpu(state->kernel, (state->cudaProgram(), state->gpu.target), log);
   else
     (void)passes::lowerKernel(state->kernel, detail::cpuTargetFor(state->target, state->threads),
                               log);

@@ -94,4 +94,20 @@ std::vector<Buffer> gpuHeapBuffers(const std::vector<GpuKernel> &kernels) {
   return heap;
 }
 
+LoweredFunc gpuFunc(const LoweredFunc &plain, const std::vector<GpuKernel> &kernels) {
+  std::vector<Stmt> launches;
+  for (const GpuKernel &k : kernels) {
+    // Lets outermost: they read no memory, and heap shapes may use them (a partials buffer).
+    Stmt s = k.nest;
+    for (auto it = k.allocations.rbegin(); it != k.allocations.rend(); ++it)
+      s = Allocate::make(*it, MemoryScope::Heap, s);
+    for (auto it = k.lets.rbegin(); it != k.lets.rend(); ++it)
+      s = LetStmt::make(it->first, it->second, s);
+    launches.push_back(s);
+  }
+  LoweredFunc func = plain;
+  func.body = Block::make(launches);
+  return func;
+}
+
 } // namespace tdsl::ir

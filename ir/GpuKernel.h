@@ -5,6 +5,7 @@
 #pragma once
 
 #include "ir/IR.h"
+#include "ir/Kernel.h"
 
 #include <string>
 #include <utility>
@@ -61,6 +62,11 @@ struct GpuKernel {
   int wgmmaStages = 0;
   static constexpr int64_t kWgmmaStageBytes = (128 + 256) * 64 * 2;
 };
+
+/// `kernels` (of the plain func `plain`, in launch order) as one func over its params and
+/// symbols: each kernel's nest inside its lets and heap allocations, one after another. What
+/// the verifier checks and `--print-after=gpu-schedule` shows.
+LoweredFunc gpuFunc(const LoweredFunc &plain, const std::vector<GpuKernel> &kernels);
 
 /// "vector", "rows", ... for comments in the emitted code and the schedule in words.
 std::string scheduleName(GpuScheduleKind kind);

@@ -3,6 +3,7 @@
 #include "passes/Pipeline.h"
 
 #include "passes/Contraction.h"
+#include "passes/GpuSchedule.h"
 #include "passes/Transpose.h"
 #include "passes/Vectorize.h"
 
@@ -56,6 +57,21 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
     log.afterLoopPass("simplify", simplified);
   verifyAfter("simplify", simplified, func);
   return simplified;
+}
+
+std::vector<ir::GpuKernel> lowerForGpu(const ir::LoweredFunc &plain, const GpuTarget &target,
+                                       const PassLog &log) {
+  std::vector<ir::GpuKernel> kernels = scheduleForGpu(plain, target);
+  ir::LoweredFunc mapped = ir::gpuFunc(plain, kernels);
+  if (log.afterLoopPass)
+    log.afterLoopPass("gpu-schedule", mapped);
+  verifyAfter("gpu-schedule", mapped, plain);
+  return kernels;
+}
+
+std::vector<ir::GpuKernel> lowerForGpu(const ir::Kernel &kernel, const GpuTarget &target,
+                                       const PassLog &log) {
+  return lowerForGpu(lowerKernel(kernel, log), target, log);
 }
 
 ScheduledKernel scheduleKernel(const ir::Kernel &kernel, const CpuTarget &target) {

@@ -1,6 +1,7 @@
 // The target-neutral middle of the compiler: tensor IR -> normalized tensor IR -> loop IR.
 #pragma once
 
+#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
 #include "passes/Fuse.h"
 #include "passes/Schedule.h"
@@ -8,6 +9,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace tdsl::passes {
 
@@ -44,6 +46,15 @@ struct PassLog {
 /// simplify, transpose in registers, simplify, with verifiers between.
 [[nodiscard]] ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target,
                                           const PassLog &log = {});
+
+/// The GPU lowering, the CPU lowering's twin: the plain lowering (above), then the GPU schedules
+/// for `target` (passes/GpuSchedule.h, pass "gpu-schedule"): the kernels in launch order,
+/// verified together as one func (ir::gpuFunc).
+[[nodiscard]] std::vector<ir::GpuKernel>
+lowerForGpu(const ir::Kernel &kernel, const GpuTarget &target, const PassLog &log = {});
+/// The same from the kernel's plain lowering.
+[[nodiscard]] std::vector<ir::GpuKernel>
+lowerForGpu(const ir::LoweredFunc &plain, const GpuTarget &target, const PassLog &log = {});
 
 /// The fusion and schedule lowerKernel(kernel, target) uses, for printing and explaining.
 struct ScheduledKernel {
