@@ -3,7 +3,7 @@
 
     run_doc_examples.py TDSL_BINARY DOC.md...
 
-Conventions (one HTML comment, invisible when rendered, on the line just before a fence):
+Conventions (HTML comments, invisible when rendered, on the lines just before a fence):
 
 - ```tdsl       a program: `tdsl check` must accept it (exit 0).
 - <!-- expect-error E055 -->
@@ -15,8 +15,13 @@ Conventions (one HTML comment, invisible when rendered, on the line just before 
                 with `tdsl`; it must exit 0 (every command, `set -e`), or:
 - <!-- exit 1 -->
   ```sh         the block's last command must exit with that status.
-- ```text, ```cpp, ```cmake ...: shown, not run. A block with no language is an error here, so
-  that every example says what it is.
+- ```text right after a block that was run (a blank line between): its output. Each line shown
+  must appear in the output, in order; a line `...` stands for lines left out. Not compared for
+  an sh block marked <!-- output varies --> (timings), nor for `tdsl run` and `tdsl bench` on a
+  CPU without AVX-512 (the math functions' last bits differ by path; the page's outputs came from
+  an AVX-512 machine).
+- ```text, ```cpp, ```cmake ...: otherwise shown, not run. A block with no language is an error
+  here, so that every example says what it is.
 """
 import os
 import re
@@ -26,20 +31,46 @@ import sys
 import tempfile
 
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```[ \t]*$", re.M | re.S)
-MARK = re.compile(r"<!--\s*(expect-error|file|exit):?\s*(\S+)\s*-->\s*$")
+MARK = re.compile(r"^<!--\s*(expect-error|file|exit|output):?\s*(\S+)\s*-->\s*$")
 TIMEOUT = 300
 
 
 def blocks(text):
-    """Yields (line number, language, body, marks) of each fenced block."""
+    """Yields (first line, last line, language, body, marks) of each fenced block."""
     for m in FENCE.finditer(text):
         start = text.count("\n", 0, m.start()) + 1
-        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        end = text.count("\n", 0, m.end()) + 1
         marks = {}
-        mm = MARK.search(before)
-        if mm:
+        for before in reversed(text[:m.start()].rstrip("\n").split("\n")):
+            mm = MARK.match(before.strip())
+            if not mm:
+                break
             marks[mm.group(1)] = mm.group(2)
-        yield start, m.group(1), m.group(2), marks
+        yield start, end, m.group(1), m.group(2), marks
+
+
+def has_avx512():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return " avx512f" in f.read()
+    except OSError:
+        return False
+
+
+def compare(shown, actual):
+    """None when every line shown appears in `actual` in order ('...' skips), else the first
+    line that does not."""
+    lines = [l.rstrip() for l in actual.splitlines()]
+    pos = 0
+    for want in (l.rstrip() for l in shown.splitlines()):
+        if want.strip() == "..." or not want:
+            continue
+        while pos < len(lines) and lines[pos] != want:
+            pos += 1
+        if pos == len(lines):
+            return want
+        pos += 1
+    return None
 
 
 def run(cmd, cwd, env, shell=False):
@@ -59,13 +90,24 @@ def check_doc(tdsl, doc, failures):
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
                NO_COLOR="1", TDSL_CACHE_DIR=os.path.join(scratch, ".cache"))
     ran = 0
+    avx512 = has_avx512()
+    last = None  # (last line, output, compare?) of the block run last
     try:
-        for line, lang, body, marks in found:
+        for line, end, lang, body, marks in found:
             if lang == "tdsl" and "file" in marks:
                 with open(os.path.join(scratch, marks["file"]), "w", encoding="utf-8") as f:
                     f.write(body)
-        for line, lang, body, marks in found:
+        for line, end, lang, body, marks in found:
             where = f"{name}:{line}"
+            if lang == "text" and last and line <= last[0] + 2:
+                if last[2]:
+                    missing = compare(body, last[1])
+                    if missing is not None:
+                        failures.append(f"{where}: the output shown has a line that the command "
+                                        f"does not print:\n  {missing}\nit printed:\n{last[1]}")
+                last = None
+                continue
+            last = None
             if not lang:
                 failures.append(f"{where}: a code block with no language (```tdsl, ```sh, ```text...)")
             elif lang == "tdsl":
@@ -73,7 +115,7 @@ def check_doc(tdsl, doc, failures):
                 if "file" not in marks:
                     with open(path, "w", encoding="utf-8") as f:
                         f.write(body)
-                r = run([tdsl, "check", path], scratch, env)
+                r = run([tdsl, "check", os.path.basename(path)], scratch, env)
                 ran += 1
                 code = marks.get("expect-error")
                 if code is None and r.returncode != 0:
@@ -82,6 +124,7 @@ def check_doc(tdsl, doc, failures):
                 elif code is not None and (r.returncode != 1 or f"error[{code}]" not in r.stderr):
                     failures.append(f"{where}: expected error[{code}] and exit 1, got exit "
                                     f"{r.returncode}:\n{r.stdout}{r.stderr}")
+                last = (end, r.stdout + r.stderr, True)
             elif lang == "sh":
                 if not any(l.strip().startswith("tdsl ") for l in body.splitlines()):
                     continue
@@ -92,6 +135,8 @@ def check_doc(tdsl, doc, failures):
                 if r.returncode != status:
                     failures.append(f"{where}: expected exit {status}, got {r.returncode}:\n"
                                     f"{body}{r.stdout[-2000:]}{r.stderr[-2000:]}")
+                machine = re.search(r"^\s*tdsl (run|bench)\b", body, re.M) and not avx512
+                last = (end, r.stdout + r.stderr, marks.get("output") != "varies" and not machine)
             elif lang not in ("text", "cpp", "cmake", "console", "json"):
                 failures.append(f"{where}: unknown block language '{lang}'")
     finally:
@@ -103,7 +148,7 @@ def main() -> int:
     if len(sys.argv) < 3:
         print(__doc__)
         return 2
-    tdsl, docs = sys.argv[1], sys.argv[2:]
+    tdsl, docs = os.path.abspath(sys.argv[1]), sys.argv[2:]
     failures = []
     for doc in docs:
         check_doc(tdsl, doc, failures)
