@@ -1078,6 +1078,24 @@ private:
   static Var letVar(const std::string &name, DType t = DType::I64) {
     return makeVar(name, Type::scalar(t), VarKind::Let);
   }
+
+  /// The k loop of a double-buffered contraction, `stepK` values of k a step: the next step's
+  /// factors are loaded (`load(first k)`, into registers) while this step's `compute` reads the
+  /// shared buffer `buf`, then stored into the other one (`store(buffer)`); a barrier ends the
+  /// step. `compute` may use the lets `k0` (the step's first k) and `buf`.
+  static Stmt doubleBufferedK(const Var &step, const Var &k0, const Var &buf, const Expr &extentK,
+                              int64_t stepK, const std::function<Stmt(const Expr &)> &load,
+                              const Stmt &compute, const std::function<Stmt(const Expr &)> &store) {
+    Var more = letVar("more", DType::Bool);
+    Stmt body = Block::make({IfThenElse::make(ref(more), load(plus(ref(k0), stepK))), compute,
+                             IfThenElse::make(ref(more), store(mod(plus(ref(step), 1), 2))),
+                             Barrier::make(BarrierScope::Block)});
+    return For::make(
+        step, ceilDiv(extentK, stepK), ForKind::Serial,
+        LetStmt::make(k0, times(ref(step), stepK),
+                      LetStmt::make(buf, mod(ref(step), 2),
+                                    LetStmt::make(more, lt(plus(ref(k0), stepK), extentK), body))));
+  }
   static Buffer local(const std::string &name, DType t, int64_t size) {
     return makeBuffer(name, t, {intImm(size)}, BufferRole::Intermediate);
   }
@@ -1131,7 +1149,6 @@ private:
     Buffer af = local("a_step", DType::F32, 8), bf = local("b_step", DType::F32, 8);
     Var tx = letVar("tx"), ty = letVar("ty"), m0 = letVar("m0"), n0 = letVar("n0");
     Var step = loopVar("step"), k0 = letVar("k0"), buf = letVar("buf");
-    Var more = letVar("more", DType::Bool);
     Expr tn = ceilDiv(c.extentJ, 128);
     const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
     // A factor that is a plain load contiguous along k (A) or j (B): one 16-byte load of 4
@@ -1221,17 +1238,7 @@ private:
                                          four(bf, 0, bs, add(bRowAt, times(ref(tx), 4))),
                                          four(bf, 4, bs, add(bRowAt, plus(times(ref(tx), 4), 64))),
                                          unrolled(rr, 8, unrolled(ss, 8, fma))}));
-    Stmt mainLoop = For::make(
-        step, ceilDiv(K, 8), ForKind::Serial,
-        LetStmt::make(
-            k0, times(ref(step), 8),
-            LetStmt::make(
-                buf, mod(ref(step), 2),
-                LetStmt::make(
-                    more, lt(plus(ref(k0), 8), K),
-                    Block::make({IfThenElse::make(ref(more), load(plus(ref(k0), 8))), compute,
-                                 IfThenElse::make(ref(more), store(mod(plus(ref(step), 1), 2))),
-                                 Barrier::make(BarrierScope::Block)})))));
+    Stmt mainLoop = doubleBufferedK(step, k0, buf, K, 8, load, compute, store);
     // Initial sums: the reduction's init value, for each of the thread's points.
     Var r0 = loopVar("r"), s0 = loopVar("s");
     Stmt init = unrolled(
@@ -1284,7 +1291,6 @@ private:
     Var g = letVar("g"), q = letVar("q"), wm = letVar("wm"), wn = letVar("wn");
     Var m0 = letVar("m0"), n0 = letVar("n0");
     Var step = loopVar("step"), k0 = letVar("k0"), buf = letVar("buf");
-    Var more = letVar("more", DType::Bool);
     Expr tn = ceilDiv(c.extentJ, 128);
     const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
     // Each side's values: 16-byte loads of 8 consecutive values where the factor is a plain
@@ -1419,17 +1425,7 @@ private:
                                GpuIntrinsic::make(GpuOp::MmaSync, {sums, fa, fb},
                                                   {add(times(ref(r2), 32), times(ref(s2), 4)),
                                                    times(ref(r2), 8), times(ref(s2), 4)})))}));
-    Stmt mainLoop = For::make(
-        step, ceilDiv(K, 32), ForKind::Serial,
-        LetStmt::make(
-            k0, times(ref(step), 32),
-            LetStmt::make(
-                buf, mod(ref(step), 2),
-                LetStmt::make(
-                    more, lt(plus(ref(k0), 32), K),
-                    Block::make({IfThenElse::make(ref(more), load(plus(ref(k0), 32))), compute,
-                                 IfThenElse::make(ref(more), store(mod(plus(ref(step), 1), 2))),
-                                 Barrier::make(BarrierScope::Block)})))));
+    Stmt mainLoop = doubleBufferedK(step, k0, buf, K, 32, load, compute, store);
     Var ri = loopVar("r"), si = loopVar("s"), hi = loopVar("h");
     Stmt init = unrolled(
         ri, 2,
