@@ -1,5 +1,6 @@
 #include "api/Numerics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +22,30 @@ double relativeTolerance(DType dtype) {
   }
 }
 
+namespace {
+
+/// The largest finite |reference| element: the absolute part of the tolerance.
+double referenceScale(const Tensor &reference) {
+  double scale = 0;
+  for (int64_t i = 0; i < reference.numel(); ++i) {
+    double r = reference.at(i);
+    if (std::isfinite(r))
+      scale = std::max(scale, std::fabs(r));
+  }
+  return scale;
+}
+
+} // namespace
+
+std::string describeTolerance(const Tensor &actual, const Tensor &reference) {
+  if (!isFloat(actual.dtype()))
+    return "exact";
+  char text[96];
+  std::snprintf(text, sizeof text, "|error| <= %.3g * (|reference| + %.3g)",
+                relativeTolerance(actual.dtype()), referenceScale(reference));
+  return text;
+}
+
 bool withinTolerance(const Tensor &actual, const Tensor &reference) {
   if (actual.shape() != reference.shape())
     return false;
@@ -31,12 +56,7 @@ bool withinTolerance(const Tensor &actual, const Tensor &reference) {
         return false;
     return true;
   }
-  double scale = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    double r = reference.at(i);
-    if (std::isfinite(r))
-      scale = std::max(scale, std::fabs(r));
-  }
+  double scale = referenceScale(reference);
   double rtol = relativeTolerance(actual.dtype());
   for (int64_t i = 0; i < n; ++i) {
     double a = actual.at(i), r = reference.at(i);

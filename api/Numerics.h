@@ -19,6 +19,11 @@ double relativeTolerance(DType dtype);
 /// NaN, infinities matching exactly); integers and bools exactly equal.
 bool withinTolerance(const Tensor &actual, const Tensor &reference);
 
+/// The tolerance withinTolerance(actual, reference) applies, in words: "exact" for integers and
+/// bools, else "|error| <= 0.0002 * (|reference| + 1.5)" (a NaN must match a NaN, an infinity
+/// itself).
+std::string describeTolerance(const Tensor &actual, const Tensor &reference);
+
 /// withinTolerance, judging at f32's precision when `asF32` (an f64 result computed from narrower
 /// floats carries their rounding: compiled code rounds every f32 operation, the interpreter only
 /// its stores).

@@ -339,7 +339,8 @@ int runCommand(const RunOptions &opts) {
       runtime::ErrorStats stats = runtime::compare(outputs[i], reference[i]);
       bool ok = withinTolerance(outputs[i], reference[i]);
       std::cout << "check " << outputNames[i] << ": " << describe(stats, outputs[i].shape())
-                << (ok ? "  ok" : "  MISMATCH") << "\n";
+                << (ok ? "  ok" : "  MISMATCH") << " (tolerance "
+                << describeTolerance(outputs[i], reference[i]) << ")\n";
       if (!ok)
         status = kProgramError;
     }
