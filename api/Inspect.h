@@ -33,6 +33,12 @@ bool usesTensorCores(KernelState &state);
 void resetIntermediatePeak(KernelState &state);
 int64_t intermediatePeakBytes(KernelState &state);
 
+/// The size of the host CPU's data (or unified) cache of `level` (1, 2, 3) in bytes, as the
+/// kernel sees it (one core's L1 and L2, its cluster's L3), read from sysfs, else from sysconf;
+/// 0 when unknown. sysfs first because glibc's sysconf may report the L3 of every cluster
+/// together (320 MiB on a VM whose two cores share one 32 MiB L3).
+int64_t hostCacheBytes(int level);
+
 /// Operations of one call on symbol values `symbols` (those of `kernel.symbols`), counted on the
 /// given (normalized) tensor IR by the rule in Profile's comment (Profile.cpp).
 int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols);

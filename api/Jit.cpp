@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -49,6 +50,30 @@ std::optional<Stage> parseStage(std::string_view name) {
 
 namespace detail {
 
+int64_t hostCacheBytes(int level) {
+  for (int index = 0;; ++index) {
+    std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream levelFile(dir + "level"), typeFile(dir + "type"), sizeFile(dir + "size");
+    if (!levelFile || !typeFile || !sizeFile)
+      break;
+    int found = 0;
+    std::string type, size;
+    levelFile >> found;
+    typeFile >> type;
+    sizeFile >> size; // "32K", "1024K", "32768K" (or "32M").
+    if (found != level || type == "Instruction" || size.empty())
+      continue;
+    int64_t scale = size.back() == 'K' ? 1024 : size.back() == 'M' ? 1024 * 1024 : 1;
+    int64_t value = std::strtoll(size.c_str(), nullptr, 10);
+    if (value > 0)
+      return value * scale;
+  }
+  const int name = level == 1   ? _SC_LEVEL1_DCACHE_SIZE
+                   : level == 2 ? _SC_LEVEL2_CACHE_SIZE
+                                : _SC_LEVEL3_CACHE_SIZE;
+  return std::max<long>(sysconf(name), 0);
+}
+
 /// The machine description the CPU schedule is chosen for.
 static passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
   passes::CpuTarget t;
@@ -60,13 +85,11 @@ static passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
 #else
     t.name = "host";
 #endif
-    long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE),
-         l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (l1 > 0)
+    if (int64_t l1 = hostCacheBytes(1); l1 > 0)
       t.l1Bytes = l1;
-    if (l2 > 0)
+    if (int64_t l2 = hostCacheBytes(2); l2 > 0)
       t.l2Bytes = l2;
-    if (l3 > 0)
+    if (int64_t l3 = hostCacheBytes(3); l3 > 0)
       t.l3Bytes = l3;
   } else {
     t = passes::cpuTargetForLevel(target.cpuLevel);

@@ -454,8 +454,11 @@ DiskCache::Stats DiskCache::stats() const {
   for (const FileInfo &f : listEntries(dir)) {
     s.entries++;
     s.bytes += f.bytes;
+    // "<target>-<hash>.tko"; a bare "<hash>.tko" was written by an older tdsl, before entries
+    // named their target (never hit now; eviction removes them first, being older).
     std::string name = f.path.substr(dir.size() + 1);
-    s.entriesByTarget[name.substr(0, name.find('-'))]++;
+    size_t dash = name.find('-');
+    s.entriesByTarget[dash == std::string::npos ? "older" : name.substr(0, dash)]++;
   }
   return s;
 }

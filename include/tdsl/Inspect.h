@@ -93,6 +93,14 @@ struct Profile {
   /// threads, each thread's slices count while they overlap, so the figure can vary between runs;
   /// so do calls of the same kernel from other threads meanwhile (they share its scratch).
   int64_t intermediateBytes = 0;
+  /// The last-level cache the calls' data can stay in between calls: on the CPU the L3 of the
+  /// cores running them (else the L2), on a CUDA device its L2; 0 when unknown. The data is
+  /// `cacheResident` when `bytes` and `intermediateBytes` together fit in it: timed calls after
+  /// the first then read it from the cache, faster than the bandwidth ceiling (a copy through
+  /// main memory) allows, and a memory-bound `rooflineFraction` above 1 means that, not a
+  /// miscount. Time a working set several times this size to measure memory.
+  int64_t lastLevelCacheBytes = 0;
+  bool cacheResident = false;
   double intensity = 0; // FLOPs per byte.
   /// With ProfileOptions::roofline: the ceilings used, the attainable rate at this intensity
   /// (min(peak, intensity * bandwidth)), the roofline time max(flops / peak, bytes / bandwidth)

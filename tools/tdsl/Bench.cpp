@@ -4,6 +4,7 @@
 #include "Bench.h"
 #include "Calibrate.h"
 #include "Run.h"
+#include "Units.h"
 
 #include "tdsl/tdsl.h"
 
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -119,6 +121,12 @@ CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts) {
   cmd->add_option("--plot", opts.plot,
                   "write the roofline with each kernel as a point to this .svg (without "
                   "--kernel: every kernel of the file)");
+  cmd->add_option("--plot-size", opts.plotSize, "the plot's WIDTHxHEIGHT in pixels (800x560)")
+      ->check(CLI::Validator(
+          [](std::string &text) {
+            return parsePlotSize(text) ? "" : "expected WIDTHxHEIGHT, at least 320x240";
+          },
+          "WIDTHxHEIGHT"));
   cmd->add_flag("!--no-roofline", opts.roofline,
                 "skip the roofline figures (and the one-time calibration they need)");
   return cmd;
@@ -158,8 +166,9 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
       throw RuntimeError("cannot write " + opts.plot);
     out << rooflineSvg(
         points, ceilings->peakGflops(threadsUsed), ceilings->bandwidthGbps(threadsUsed),
-        opts.file + " on " + ceilings->fingerprint + ", " + std::to_string(threadsUsed) +
-            (threadsUsed == 1 ? " thread" : " threads"));
+        std::filesystem::path(opts.file).filename().string() + " on " + ceilings->fingerprint +
+            ", " + std::to_string(threadsUsed) + (threadsUsed == 1 ? " thread" : " threads"),
+        *parsePlotSize(opts.plotSize));
   }
   return 0;
 }
@@ -182,7 +191,7 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
   // Progress on a terminal only (stderr a TTY), at most every 0.2 s; nothing in pipes or files.
   Progress progress("timing " + kernel.name());
   options.progress = [&](size_t runs, double seconds) {
-    progress.update(std::to_string(runs) + " runs, " + number(seconds) + " s");
+    progress.update(std::to_string(runs) + " runs, " + durationText(seconds));
   };
   Profile p = kernel.profile(inputs, options);
   progress.done();
@@ -197,23 +206,31 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
             << (p.threads == 1 ? " thread" : " threads") << ")"
             << (shapeText.empty() ? "" : " at " + shapeText) << "\n"
             << "  runs     " << p.runs << " timed, after " << p.warmup
-            << " warm-up; first call (compiles) " << number(p.firstCallSeconds * 1e3) << " ms\n"
-            << "  median   " << number(med * 1e3) << " ms   min " << number(p.minSeconds * 1e3)
-            << " ms\n"
-            << "  bytes    " << p.bytes << "   " << number(p.gbps) << " GB/s\n"
-            << "  flops    " << p.flops << "   " << number(p.gflops) << " GFLOP/s\n"
-            << "  scratch  " << p.intermediateBytes << " bytes of intermediates at the peak\n";
+            << " warm-up; first call (compiles) " << durationText(p.firstCallSeconds) << "\n"
+            << "  median   " << durationText(med) << "   min " << durationText(p.minSeconds) << "\n"
+            << "  bytes    " << p.bytes << " (" << bytesText(static_cast<uint64_t>(p.bytes))
+            << ")   " << byteRateText(p.gbps * 1e9) << "\n"
+            << "  flops    " << p.flops << "   " << flopRateText(p.gflops * 1e9) << "\n"
+            << "  scratch  " << bytesText(static_cast<uint64_t>(p.intermediateBytes))
+            << " of intermediates at the peak\n";
+  if (p.cacheResident)
+    std::cout << "  cache    the data ("
+              << bytesText(static_cast<uint64_t>(p.bytes + p.intermediateBytes)) << ") fits in the "
+              << bytesText(static_cast<uint64_t>(p.lastLevelCacheBytes))
+              << " last-level cache: timed calls read it from there, not from memory\n";
   if (floorSeconds > 0)
-    std::cout << "  floor    " << number(floorSeconds * 1e3) << " ms at "
-              << number(opts.bandwidthGbps) << " GB/s; reached " << number(100 * floorSeconds / med)
-              << "%\n";
+    std::cout << "  floor    " << durationText(floorSeconds) << " at "
+              << byteRateText(opts.bandwidthGbps * 1e9) << "; reached "
+              << significant(100 * floorSeconds / med) << "%\n";
   if (p.ceilings)
-    std::cout << "  roofline intensity " << number(p.intensity) << " FLOP/byte; bound " << p.bound
-              << "; roofline_fraction " << number(p.rooflineFraction) << " (ceilings "
-              << number(p.tensorCores ? p.ceilings->matrixPeakGflops
-                                      : p.ceilings->peakGflops(p.threads))
-              << (p.tensorCores ? " GFLOP/s on tensor cores, " : " GFLOP/s, ")
-              << number(p.ceilings->bandwidthGbps(p.threads)) << " GB/s)\n";
+    std::cout << "  roofline " << significant(p.intensity) << " FLOP/byte, " << p.bound << "-bound"
+              << (p.cacheResident && p.bound == "memory" ? " (from cache)" : "") << ": "
+              << significant(100 * p.rooflineFraction) << "% of the roofline (ceilings "
+              << flopRateText((p.tensorCores ? p.ceilings->matrixPeakGflops
+                                             : p.ceilings->peakGflops(p.threads)) *
+                              1e9)
+              << (p.tensorCores ? " on tensor cores, " : ", ")
+              << byteRateText(p.ceilings->bandwidthGbps(p.threads) * 1e9) << ")\n";
 
   if (opts.json) {
     std::string shapeJson;
@@ -237,114 +254,12 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
                 << ", \"roofline_fraction\": " << number(p.rooflineFraction)
                 << ", \"ceiling_gflops\": " << number(p.ceilingGflops)
                 << (p.tensorCores ? ", \"tensor_cores\": true" : "");
+    if (p.lastLevelCacheBytes > 0)
+      std::cout << ", \"llc_bytes\": " << p.lastLevelCacheBytes
+                << ", \"cache_resident\": " << (p.cacheResident ? "true" : "false");
     std::cout << "}" << std::endl;
   }
   return RooflinePoint{p.kernel, p.intensity, p.gflops, p.gbps};
-}
-
-namespace {
-
-std::string xmlEscape(const std::string &text) {
-  std::string out;
-  for (char c : text)
-    out += c == '<'   ? "&lt;"
-           : c == '>' ? "&gt;"
-           : c == '&' ? "&amp;"
-           : c == '"' ? "&quot;"
-                      : std::string(1, c);
-  return out;
-}
-
-std::string fmt(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f", v);
-  return text;
-}
-
-} // namespace
-
-std::string rooflineSvg(const std::vector<RooflinePoint> &points, double peakGflops,
-                        double bandwidthGbps, const std::string &title) {
-  const double width = 800, height = 560, left = 80, right = 30, top = 50, bottom = 70;
-  double ridge = peakGflops / bandwidthGbps;
-  // Axes: powers of two covering the ridge, every point and some room.
-  double xMin = std::min(1.0 / 16, ridge / 64), xMax = std::max(64.0, ridge * 16);
-  double yMax = peakGflops * 2, yMin = std::min(xMin * bandwidthGbps, peakGflops / 1024);
-  for (const RooflinePoint &p : points) {
-    if (p.intensity > 0) {
-      xMin = std::min(xMin, p.intensity / 2);
-      xMax = std::max(xMax, p.intensity * 2);
-    }
-    if (p.gflops > 0)
-      yMin = std::min(yMin, p.gflops / 2);
-  }
-  xMin = std::exp2(std::floor(std::log2(xMin)));
-  xMax = std::exp2(std::ceil(std::log2(xMax)));
-  yMin = std::pow(10, std::floor(std::log10(yMin)));
-  yMax = std::pow(10, std::ceil(std::log10(yMax)));
-  auto X = [&](double v) {
-    return left + (std::log(v) - std::log(xMin)) / (std::log(xMax) - std::log(xMin)) *
-                      (width - left - right);
-  };
-  auto Y = [&](double v) {
-    return height - bottom -
-           (std::log(v) - std::log(yMin)) / (std::log(yMax) - std::log(yMin)) *
-               (height - top - bottom);
-  };
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-      << "\" viewBox=\"0 0 " << width << " " << height
-      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
-      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << width / 2
-      << "\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">Roofline: " << xmlEscape(title)
-      << "</text>\n";
-  // Grid and tick labels.
-  for (double x = xMin; x <= xMax * 1.001; x *= 2) {
-    svg << "<line x1=\"" << fmt(X(x)) << "\" y1=\"" << top << "\" x2=\"" << fmt(X(x)) << "\" y2=\""
-        << height - bottom << "\" stroke=\"#e4e4e4\"/>\n";
-    char label[32];
-    std::snprintf(label, sizeof label, x < 1 ? "1/%g" : "%g", x < 1 ? 1 / x : x);
-    svg << "<text x=\"" << fmt(X(x)) << "\" y=\"" << height - bottom + 18
-        << "\" text-anchor=\"middle\">" << label << "</text>\n";
-  }
-  for (double y = yMin; y <= yMax * 1.001; y *= 10) {
-    svg << "<line x1=\"" << left << "\" y1=\"" << fmt(Y(y)) << "\" x2=\"" << width - right
-        << "\" y2=\"" << fmt(Y(y)) << "\" stroke=\"#e4e4e4\"/>\n";
-    char label[32];
-    std::snprintf(label, sizeof label, "%g", y);
-    svg << "<text x=\"" << left - 8 << "\" y=\"" << fmt(Y(y) + 4) << "\" text-anchor=\"end\">"
-        << label << "</text>\n";
-  }
-  svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << width - left - right
-      << "\" height=\"" << height - top - bottom << "\" fill=\"none\" stroke=\"black\"/>\n"
-      << "<text x=\"" << (left + width - right) / 2 << "\" y=\"" << height - 22
-      << "\" text-anchor=\"middle\">arithmetic intensity (FLOP/byte)</text>\n"
-      << "<text transform=\"translate(20," << (top + height - bottom) / 2
-      << ") rotate(-90)\" text-anchor=\"middle\">GFLOP/s</text>\n";
-  // The roofline: bandwidth slope up to the ridge, then the peak.
-  double xStart = std::max(xMin, yMin / bandwidthGbps);
-  svg << "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"3\" points=\"" << fmt(X(xStart))
-      << "," << fmt(Y(xStart * bandwidthGbps)) << " " << fmt(X(ridge)) << "," << fmt(Y(peakGflops))
-      << " " << fmt(X(xMax)) << "," << fmt(Y(peakGflops)) << "\"/>\n";
-  char ceilingText[96];
-  std::snprintf(ceilingText, sizeof ceilingText, "peak %.4g GFLOP/s", peakGflops);
-  svg << "<text x=\"" << fmt(X(xMax) - 6) << "\" y=\"" << fmt(Y(peakGflops) - 8)
-      << "\" text-anchor=\"end\" fill=\"#c0392b\">" << ceilingText << "</text>\n";
-  std::snprintf(ceilingText, sizeof ceilingText, "%.4g GB/s", bandwidthGbps);
-  svg << "<text x=\"" << fmt(X(xStart) + 8) << "\" y=\"" << fmt(Y(xStart * bandwidthGbps) - 8)
-      << "\" fill=\"#c0392b\">" << ceilingText << "</text>\n";
-  // The kernels.
-  for (const RooflinePoint &p : points) {
-    double x = std::clamp(p.intensity > 0 ? p.intensity : xMin, xMin, xMax);
-    double y = std::clamp(p.gflops > 0 ? p.gflops : yMin, yMin, yMax);
-    svg << "<circle cx=\"" << fmt(X(x)) << "\" cy=\"" << fmt(Y(y))
-        << "\" r=\"6\" fill=\"#2c7fb8\" stroke=\"black\"/>\n"
-        << "<text x=\"" << fmt(X(x) + 9) << "\" y=\"" << fmt(Y(y) + 4) << "\">" << xmlEscape(p.name)
-        << "</text>\n";
-  }
-  svg << "</svg>\n";
-  return svg.str();
 }
 
 } // namespace tdsl::tool

@@ -3,6 +3,8 @@
 // command line over Kernel::profile (api/Profile.cpp), and the roofline plot.
 #pragma once
 
+#include "RooflinePlot.h"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -28,20 +30,10 @@ struct BenchOptions {
   /// Write the roofline (this machine's ceilings from `tdsl calibrate`, each kernel timed a
   /// labelled point) as SVG. Without --kernel, every kernel of the file is timed.
   std::string plot;
+  std::string plotSize = "800x560"; // WIDTHxHEIGHT, checked by parsePlotSize.
   bool roofline = true; // Report intensity, bound and roofline_fraction (calibrates once).
   int opt = 3;          // `-O0`: JitOptions::optimize off (times the unoptimized code).
 };
-
-/// One timed kernel on the roofline.
-struct RooflinePoint {
-  std::string name;
-  double intensity = 0; // FLOPs per byte moved.
-  double gflops = 0, gbps = 0;
-};
-
-/// The SVG of a roofline: log-log axes, the ceilings, each point labelled.
-std::string rooflineSvg(const std::vector<RooflinePoint> &points, double peakGflops,
-                        double bandwidthGbps, const std::string &title);
 
 /// Registers `tdsl bench` and its flags on `app`, storing them in `opts`.
 CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts);

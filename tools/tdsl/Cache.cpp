@@ -1,6 +1,7 @@
 // `tdsl cache`: statistics of the disk cache (CPU objects and CUDA binaries), clearing it, and why
 // a file's kernels hit or miss.
 #include "Cache.h"
+#include "Units.h"
 
 #include "api/KernelCache.h"
 #include "tdsl/tdsl.h"
@@ -29,23 +30,6 @@ CLI::App *addCacheCommand(CLI::App &app, CacheOptions &opts) {
   return cmd;
 }
 
-namespace {
-
-std::string sizeText(uint64_t bytes) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(1);
-  if (bytes >= (1ull << 20))
-    out << static_cast<double>(bytes) / (1 << 20) << " MiB";
-  else if (bytes >= 1024)
-    out << static_cast<double>(bytes) / 1024 << " KiB";
-  else
-    out << bytes << " B";
-  return out.str();
-}
-
-} // namespace
-
 int cacheCommand(const CacheOptions &opts) {
   std::string dir = cache::defaultDirectory();
   if (dir.empty())
@@ -58,8 +42,8 @@ int cacheCommand(const CacheOptions &opts) {
       byTarget += (byTarget.empty() ? " (" : ", ") + std::to_string(count) + " " + target;
     std::cout << "directory: " << dir << "\n"
               << "entries: " << s.entries << byTarget << (byTarget.empty() ? "" : ")") << "\n"
-              << "size: " << sizeText(s.bytes) << " (" << s.bytes << " bytes)\n"
-              << "limit: " << sizeText(s.maxBytes) << " (TDSL_CACHE_MAX_BYTES)\n"
+              << "size: " << bytesText(s.bytes) << " (" << s.bytes << " bytes)\n"
+              << "limit: " << bytesText(s.maxBytes) << " (TDSL_CACHE_MAX_BYTES)\n"
               << "enabled: "
               << (cache::diskCacheEnabledByEnvironment() ? "yes" : "no (TDSL_CACHE=off)") << "\n"
               << "tdsl build: " << cache::buildId() << "\n";

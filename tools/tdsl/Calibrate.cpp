@@ -1,6 +1,7 @@
 // `tdsl calibrate`: the command line over tdsl::calibrate (api/Calibrate.cpp), and the terminal
 // progress line.
 #include "Calibrate.h"
+#include "Units.h"
 
 #include "runtime/Cuda.h"
 
@@ -21,12 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string num(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.4g", v);
-  return text;
-}
-
 /// A note when other work competes for the CPU while measuring it (figures then read low).
 std::string loadNote() {
   double load = 0;
@@ -36,7 +31,7 @@ std::string loadNote() {
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   if (load < 0.5 * threads)
     return {};
-  return "note: load average " + num(load) + " on " + std::to_string(threads) +
+  return "note: load average " + significant(load) + " on " + std::to_string(threads) +
          " hardware threads while measuring: the ceilings may read low (tdsl calibrate --force "
          "on a quiet machine)\n";
 }
@@ -112,24 +107,26 @@ int calibrateCommand(const CalibrateOptions &opts) {
   }
   if (cuda) {
     std::cout << "device     " << c.fingerprint << "\n"
-              << "peak       " << num(c.peakGflops1) << " GFLOP/s (f32 FMA, every SM)\n";
+              << "peak       " << flopRateText(c.peakGflops1 * 1e9) << " (f32 FMA, every SM)\n";
     if (c.matrixPeakGflops > 0)
-      std::cout << "tensor     " << num(c.matrixPeakGflops)
-                << " GFLOP/s (bf16 products, f32 accumulation, tensor cores)\n";
-    std::cout << "bandwidth  " << num(c.bandwidthGbps1)
-              << " GB/s (device-to-device copy, read + write)\n"
-              << "ridge      " << num(c.peakGflops1 / c.bandwidthGbps1) << " FLOP/byte\n"
+      std::cout << "tensor     " << flopRateText(c.matrixPeakGflops * 1e9)
+                << " (bf16 products, f32 accumulation, tensor cores)\n";
+    std::cout << "bandwidth  " << byteRateText(c.bandwidthGbps1 * 1e9)
+              << " (device-to-device copy, read + write)\n"
+              << "ridge      " << significant(c.peakGflops1 / c.bandwidthGbps1) << " FLOP/byte\n"
               << (fromCache ? "cached     " : "saved      ") << c.path << "\n";
     return 0;
   }
   std::cout << "machine    " << c.fingerprint << "\n"
-            << "peak       " << num(c.peakGflops1) << " GFLOP/s on 1 thread, "
-            << num(c.peakGflopsAll) << " GFLOP/s on " << c.threads << " (f32 FMA, " << c.isa
+            << "peak       " << flopRateText(c.peakGflops1 * 1e9) << " on 1 thread, "
+            << flopRateText(c.peakGflopsAll * 1e9) << " on " << c.threads << " (f32 FMA, " << c.isa
             << ")\n"
-            << "bandwidth  " << num(c.bandwidthGbps1) << " GB/s on 1 thread, "
-            << num(c.bandwidthGbpsAll) << " GB/s on " << c.threads << " (copy, read + write)\n"
-            << "ridge      " << num(c.peakGflops1 / c.bandwidthGbps1) << " FLOP/byte on 1 thread, "
-            << num(c.peakGflopsAll / c.bandwidthGbpsAll) << " on " << c.threads << "\n"
+            << "bandwidth  " << byteRateText(c.bandwidthGbps1 * 1e9) << " on 1 thread, "
+            << byteRateText(c.bandwidthGbpsAll * 1e9) << " on " << c.threads
+            << " (copy, read + write)\n"
+            << "ridge      " << significant(c.peakGflops1 / c.bandwidthGbps1)
+            << " FLOP/byte on 1 thread, " << significant(c.peakGflopsAll / c.bandwidthGbpsAll)
+            << " on " << c.threads << "\n"
             << (fromCache ? "cached     " : "saved      ") << c.path << "\n";
   return 0;
 }

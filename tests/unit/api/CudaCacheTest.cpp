@@ -149,6 +149,11 @@ TEST_F(CudaCache, OneFolderHoldsCpuAndCudaEntries) {
   EXPECT_EQ(stats.entries, 2u);
   EXPECT_EQ(stats.bytes, fs::file_size(dir + "/" + files[0]) + fs::file_size(dir + "/" + files[1]));
   EXPECT_EQ(stats.entriesByTarget, (std::map<std::string, uint64_t>{{"cpu", 1}, {"cuda", 1}}));
+  // An entry of an older tdsl (named by its hash alone) is counted as such, not by its name.
+  std::ofstream(dir + "/0123456789abcdef0123456789abcdef.tko") << "older";
+  EXPECT_EQ(disk.stats().entriesByTarget,
+            (std::map<std::string, uint64_t>{{"cpu", 1}, {"cuda", 1}, {"older", 1}}));
+  fs::remove(dir + "/0123456789abcdef0123456789abcdef.tko");
 
   // The CPU entry was used longest ago: a cap with room for one entry evicts it.
   struct timespec old[2] = {{1000000, 0}, {1000000, 0}};
