@@ -11,7 +11,6 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -45,26 +44,6 @@ Kernel findKernel(const Module &module, const std::string &requested, const std:
     list += (list.empty() ? "" : ", ") + name;
   throw RuntimeError(ErrorCode::BadFlag, file + " defines " + std::to_string(names.size()) +
                                              " kernels (" + list + "); choose one with --kernel");
-}
-
-/// Concrete shape of input `index` from its declared dims and the --shape values.
-std::vector<int64_t> inputShape(const Kernel &kernel, size_t index,
-                                const std::map<std::string, int64_t> &shapes) {
-  std::vector<int64_t> shape;
-  const std::vector<std::vector<std::string>> dims = kernel.inputDims();
-  for (const std::string &dim : dims[index]) {
-    if (!dim.empty() && (std::isdigit(static_cast<unsigned char>(dim[0])) != 0)) {
-      shape.push_back(std::strtoll(dim.c_str(), nullptr, 10)); // A literal dim.
-      continue;
-    }
-    auto it = shapes.find(dim);
-    if (it == shapes.end())
-      throw RuntimeError(ErrorCode::UnboundSymbol,
-                         "the size of " + dim + " (a dim of input " + kernel.inputNames()[index] +
-                             ") is not known; pass --shape " + dim + "=SIZE");
-    shape.push_back(it->second);
-  }
-  return shape;
 }
 
 std::string jsonString(const std::string &text) {
@@ -179,7 +158,7 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < kernel.inputNames().size(); ++i)
     inputs.push_back(
-        Tensor::randn(inputShape(kernel, i, shapes), kernel.inputDType(i), opts.seed + i));
+        Tensor::randn(kernel.inputShape(i, shapes), kernel.inputDType(i), opts.seed + i));
 
   ProfileOptions options;
   options.runs = opts.runs;
