@@ -199,8 +199,19 @@ VectorChoice preferredVectorAxis(const Definition &def) {
   if (r && spatial)
     for (const IterVar &axis : r->axes)
       spatialOk &= !usesAny(axis.extent, {*spatial}); // A triangular extent is per lane.
-  if (r && isArgReduction(r->op))
-    return {VectorAxis::None, std::string(reduceName(r->op)) + " is a scalar (value, index) loop"};
+  if (r && isArgReduction(r->op)) {
+    // A (value, position) pair a lane along k, the lanes combined at the end; across outputs
+    // the pairs would be a strip of lanes each, which this schedule does not build.
+    const Var &k = r->axes.back().var;
+    StrideCount alongK = countStrides(accesses, k);
+    if (alongK.strided == 0 && alongK.contiguous > 0)
+      return {VectorAxis::Reduction, "reads are contiguous in " + k->name +
+                                         ": a (value, position) pair a lane, the lanes combined"};
+    return {VectorAxis::None, std::string(reduceName(r->op)) +
+                                  " is a scalar (value, index) loop: " +
+                                  (alongK.strided ? alongK.stridedName + " is strided in " + k->name
+                                                  : "no read is contiguous in " + k->name)};
+  }
   if (!r) {
     if (!spatial)
       return {VectorAxis::None, "a single value"};

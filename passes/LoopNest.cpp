@@ -255,14 +255,26 @@ private:
   }
 };
 
+/// Whether `value` beats `best` for an argmax (argmin): value > best (value < best), or, for
+/// floats, value is NaN and best is not. A tie or a later NaN does not beat: the first position
+/// wins, as in NumPy.
+Expr argBeats(ReduceOp op, const Expr &value, const Expr &best) {
+  Expr beats = Binary::make(op == ReduceOp::ArgMax ? BinaryOp::Gt : BinaryOp::Lt, value, best);
+  if (value->type.isFloat())
+    beats = Binary::make(BinaryOp::Or, beats,
+                         Binary::make(BinaryOp::And, Binary::make(BinaryOp::Ne, value, value),
+                                      Binary::make(BinaryOp::Eq, best, best)));
+  return beats;
+}
+
 /// An argmax (argmin) as a scalar (value, index) pair in two one-element stack buffers:
 ///   best = 0; at = -1
 ///   for k: let v = body; if (at < 0 or v beats best) { best = v; at = k }
 ///   target[index] = at
 /// where `v beats best` is v > best (v < best), or, for floats, v is NaN and best is not: a tie
 /// or a later NaN keeps the first position, as NumPy does. `best` starts at 0 only so that no
-/// load reads uninitialized memory. Vectorizing it needs per-lane pairs combined in order; the
-/// schedule keeps it scalar (preferredVectorAxis).
+/// load reads uninitialized memory. GroupLowering::vectorArgReduction is the form with a pair a
+/// lane.
 Stmt argReduction(ExprLowering &lw, const Reduce *r, const std::string &name, const Buffer &target,
                   const Expr &index, Type storeType) {
   Type t = r->body->type;
@@ -274,14 +286,8 @@ Stmt argReduction(ExprLowering &lw, const Reduce *r, const std::string &name, co
   Expr extent = lw.bindings.back().extent;
   Var v = makeVar(name + ".v", t, VarKind::Let);
   Expr value = ir::ref(v), bestValue = Load::make(best, zero);
-  Expr beats =
-      Binary::make(r->op == ReduceOp::ArgMax ? BinaryOp::Gt : BinaryOp::Lt, value, bestValue);
-  if (t.isFloat())
-    beats = Binary::make(BinaryOp::Or, beats,
-                         Binary::make(BinaryOp::And, Binary::make(BinaryOp::Ne, value, value),
-                                      Binary::make(BinaryOp::Eq, bestValue, bestValue)));
-  Expr take =
-      Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, Load::make(at, zero), zero), beats);
+  Expr take = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, Load::make(at, zero), zero),
+                           argBeats(r->op, value, bestValue));
   Stmt update = IfThenElse::make(
       take, Block::make({Store::make(best, zero, value), Store::make(at, zero, ir::ref(loop))}));
   Stmt scan =
@@ -688,6 +694,8 @@ private:
         inner = spatialReduction(lw, d, r, split, target, storeIndex);
       }
       lw.unbind(iv.var);
+    } else if (r && ms.vector == VectorAxis::Reduction && isArgReduction(r->op)) {
+      inner = vectorArgReduction(lw, d, r, ms.lanes, target, storeIndex());
     } else if (r && ms.vector == VectorAxis::Reduction) {
       inner = vectorReduction(lw, d, r, ms.lanes, target, storeIndex());
     } else if (r) {
@@ -775,6 +783,86 @@ private:
     Expr result = finish(r, VectorReduce::make(vop, all), extents, d.value->type);
     return Allocate::make(acc, MemoryScope::Stack,
                           Block::make({init, update, Store::make(target, index, result)}));
+  }
+
+  /// An argmax (argmin) along a contiguous k with a (value, position) pair a lane, each lane
+  /// scanning its positions in order as argReduction does, then the lanes combined:
+  ///   best[l] = lowest (highest) value; at[l] = l                  (over l, vectorized)
+  ///   for k.outer: let v = body; if (v beats best[l]) { best[l] = v; at[l] = k }
+  ///   for l: if (at[l] < K and (at < 0 or best[l] beats best or (best[l] ties best and
+  ///          at[l] < at))) { best = best[l]; at = at[l] };  target[index] = at
+  /// A lane starts holding its first position with the lowest value: its first value either
+  /// ties that (and the position is right) or beats it, so no step tests for a first pair. A
+  /// lane whose first position is past K held none. Within a lane positions rise, so its pair
+  /// is that lane's first winner; across lanes the smallest position breaks ties (two NaNs
+  /// tie), which gives the scalar loop's answer, and -1 when K is 0.
+  Stmt vectorArgReduction(ExprLowering &lw, const Definition &d, const Reduce *r, int lanes,
+                          const Buffer &target, const Expr &index) {
+    Type t = r->body->type;
+    const std::string &name = d.target->name;
+    Buffer best = makeBuffer(name + ".best", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
+    Buffer at = makeBuffer(name + ".at", DType::I64, {intImm(lanes)}, BufferRole::Intermediate);
+    Expr zero = intImm(0), none = intImm(-1);
+    Expr tZero = t.isFloat() ? FloatImm::make(t, 0.0) : IntImm::make(t, 0);
+    Expr lowest = identity(r->op == ReduceOp::ArgMax ? ReduceOp::Max : ReduceOp::Min, t);
+    const IterVar &k = r->axes.front();
+    VectorSplit split(k.var->name, lw.mutate(k.extent), lanes);
+
+    Var initLane = split.newInner();
+    Stmt init = For::make(initLane, intImm(lanes), ForKind::Vectorized,
+                          Block::make({Store::make(best, ir::ref(initLane), lowest),
+                                       Store::make(at, ir::ref(initLane), ir::ref(initLane))}));
+    Var lane = split.newInner();
+    Expr laneIndex = ir::ref(lane), position = split.value(lane);
+    lw.bindValue(k.var, position, split.extent);
+    Var v = makeVar(name + ".v", t, VarKind::Let);
+    Expr take = argBeats(r->op, ir::ref(v), Load::make(best, laneIndex));
+    Stmt step =
+        LetStmt::make(v, lw.mutate(r->body),
+                      IfThenElse::make(take, Block::make({Store::make(best, laneIndex, ir::ref(v)),
+                                                          Store::make(at, laneIndex, position)})));
+    lw.unbind(k.var);
+    Stmt scan =
+        For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, step));
+
+    // The lanes in turn, into one pair.
+    Buffer bestAll = makeBuffer(name + ".best1", t.dtype, {intImm(1)}, BufferRole::Intermediate);
+    Buffer atAll = makeBuffer(name + ".at1", DType::I64, {intImm(1)}, BufferRole::Intermediate);
+    Var l = makeVar(name + ".lane", Type::i64(), VarKind::Loop);
+    Var lv = makeVar(name + ".lv", t, VarKind::Let);
+    Var li = makeVar(name + ".li", Type::i64(), VarKind::Let);
+    Expr cur = Load::make(bestAll, zero), curAt = Load::make(atAll, zero);
+    Expr laneValue = ir::ref(lv), lanePosition = ir::ref(li);
+    Expr ties = Binary::make(BinaryOp::Eq, laneValue, cur);
+    if (t.isFloat())
+      ties =
+          Binary::make(BinaryOp::Or, ties,
+                       Binary::make(BinaryOp::And, Binary::make(BinaryOp::Ne, laneValue, laneValue),
+                                    Binary::make(BinaryOp::Ne, cur, cur)));
+    Expr wins = Binary::make(
+        BinaryOp::Or,
+        Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, curAt, zero),
+                     argBeats(r->op, laneValue, cur)),
+        Binary::make(BinaryOp::And, ties, Binary::make(BinaryOp::Lt, lanePosition, curAt)));
+    Stmt pick = IfThenElse::make(
+        Binary::make(BinaryOp::And, Binary::make(BinaryOp::Lt, lanePosition, split.extent), wins),
+        Block::make(
+            {Store::make(bestAll, zero, laneValue), Store::make(atAll, zero, lanePosition)}));
+    Stmt combine = For::make(l, intImm(lanes), ForKind::Serial,
+                             LetStmt::make(lv, Load::make(best, ir::ref(l)),
+                                           LetStmt::make(li, Load::make(at, ir::ref(l)), pick)));
+    Expr result = curAt;
+    if (d.value->type != result->type)
+      result = Cast::make(d.value->type, result);
+    Stmt finish =
+        Allocate::make(bestAll, MemoryScope::Stack,
+                       Allocate::make(atAll, MemoryScope::Stack,
+                                      Block::make({Store::make(bestAll, zero, tZero),
+                                                   Store::make(atAll, zero, none), combine,
+                                                   Store::make(target, index, result)})));
+    return Allocate::make(
+        best, MemoryScope::Stack,
+        Allocate::make(at, MemoryScope::Stack, Block::make({init, scan, finish})));
   }
 
   /// The innermost index j vectorized in a reduction, the reduction loops inside its blocks:
