@@ -13,6 +13,7 @@
 #include "passes/Pipeline.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/gpu/GpuTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -23,6 +24,7 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 
 const char *kSource = R"(
 kernel gelu(x: f32[N]) -> y: f32[N] {
@@ -432,15 +434,11 @@ TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
   }
 }
 
-bool haveGpu() { return runtime::cuda::status().available; }
-/// Host tensors run on the GPU, or without one on the CPU's model of it (TDSL_CUDA_EMULATE=1).
-bool canLaunch() { return haveGpu() || codegen::cudaEmulationRequested(); }
-
 /// Runs `name` on the GPU twice and on the interpreter: equal within tolerance, and the two GPU
 /// runs bit-identical.
 void expectMatches(const Kernel &k, const std::vector<Tensor> &inputs, const std::string &what) {
   // The emulation cannot run tensor-core instructions (inline PTX): those need the GPU.
-  if (!haveGpu() && !codegen::emulationCanRun(k.dump(Stage::Cuda)))
+  if (!canRun(k))
     return;
   std::vector<Tensor> got = k(inputs), again = k(inputs), want = k.interpret(inputs);
   ASSERT_EQ(got.size(), want.size());

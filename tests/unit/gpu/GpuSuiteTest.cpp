@@ -10,6 +10,7 @@
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/ApiTestSupport.h"
 #include "tests/unit/common/SuitePrograms.h"
+#include "tests/unit/gpu/GpuTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -23,10 +24,6 @@ namespace {
 using namespace tdsl;
 using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
-
-bool haveGpu() { return runtime::cuda::status().available; }
-/// Host tensors run on the GPU, or without one on the CPU's model of it (TDSL_CUDA_EMULATE=1).
-bool canLaunch() { return haveGpu() || codegen::cudaEmulationRequested(); }
 
 class GpuSuite : public testing::TestWithParam<fs::path> {};
 
@@ -63,7 +60,7 @@ TEST_P(GpuSuite, EveryKernelMatchesTheInterpreterOnTheGpu) {
       module, rng, sizes, 5, 1,
       [](const Kernel &kernel, const std::string &name, const std::vector<Tensor> &inputs) {
         // The emulation cannot run tensor-core instructions: those need the GPU.
-        if (!haveGpu() && !codegen::emulationCanRun(kernel.dump(Stage::Cuda)))
+        if (!canRun(kernel))
           return;
         std::vector<Tensor> actual = kernel(inputs);
         if (!haveGpu()) {
