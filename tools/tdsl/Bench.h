@@ -29,7 +29,7 @@ struct BenchOptions {
   /// labelled point) as SVG. Without --kernel, every kernel of the file is timed.
   std::string plot;
   bool roofline = true; // Report intensity, bound and roofline_fraction (calibrates once).
-  int opt = 3;          // `-O0`: JitOptions::optimize off (times the unoptimized code).
+  int opt = 3;          // `-O0`: Tiering::FastOnly (times the unoptimized code).
 };
 
 /// One timed kernel on the roofline.
