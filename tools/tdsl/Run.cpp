@@ -346,6 +346,12 @@ int runCommand(const RunOptions &opts) {
         status = kProgramError;
     }
   }
+  // The results are out. The optimized tier, compiling meanwhile, goes to the disk cache before
+  // the process ends, so that the next run of this kernel loads it and never tiers.
+  if (jitOptions.tiering == Tiering::Tiered && opts.target == "cpu" && !jitOptions.boundsChecks) {
+    std::cout.flush();
+    kernel.waitForFinalTier();
+  }
   return status;
 }
 
