@@ -83,8 +83,7 @@ static passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
 }
 
 #ifdef TDSL_HAVE_LLVM
-/// The code a kernel's calls run: one tier's compiled kernel. Each call holds it (shared) while
-/// it runs, so a swap never frees code a call is in.
+/// The code a kernel's calls run: one tier's compiled kernel.
 struct CompiledTier {
   std::shared_ptr<codegen::CompiledCpuKernel> code;
   Tier tier = Tier::None;
@@ -93,11 +92,19 @@ struct CompiledTier {
 /// A kernel's current code, swapped atomically, and when its tiers arrived (for explain). Shared
 /// by the kernel and its queued background compile, which holds it weakly: a kernel dropped
 /// before its turn is not compiled.
+///
+/// A call loads `current` (one acquire load, as cheap as before tiers) and runs it. Every tier
+/// published stays owned here until the kernel is destroyed, so a call that started on the fast
+/// code finishes on it after the swap: calls hold the kernel, which holds both tiers. (Freeing the
+/// fast code at the swap would need a count of the calls in it, an atomic read-modify-write on a
+/// shared line per call; libstdc++ 12's std::atomic<std::shared_ptr> is such a count but not
+/// clean under TSan. The fast code is a few kilobytes.)
 struct TierSlot {
   using Clock = std::chrono::steady_clock;
-  std::atomic<std::shared_ptr<const CompiledTier>> current;
+  std::atomic<const CompiledTier *> current{nullptr};
 
-  std::mutex mutex; // Publishers, and the history below.
+  std::mutex mutex; // Publishers, the owners and the history below.
+  std::shared_ptr<const CompiledTier> fast, optimized; // The tiers `current` may point to.
   Clock::time_point firstCall;
   double firstCompileSeconds = 0;
   Tier firstTier = Tier::None;
@@ -108,13 +115,14 @@ struct TierSlot {
   /// Makes `code` the code of later calls, unless they already run this tier or a higher one.
   void publish(std::shared_ptr<codegen::CompiledCpuKernel> code, Tier tier) {
     std::lock_guard<std::mutex> lock(mutex);
-    std::shared_ptr<const CompiledTier> old = current.load(std::memory_order_acquire);
+    const CompiledTier *old = current.load(std::memory_order_acquire);
     if (old && old->tier >= tier)
       return;
     if (old)
       swapAfter = std::chrono::duration<double>(Clock::now() - firstCall).count();
-    current.store(std::make_shared<const CompiledTier>(CompiledTier{std::move(code), tier}),
-                  std::memory_order_release);
+    std::shared_ptr<const CompiledTier> &owner = tier == Tier::Fast ? fast : optimized;
+    owner = std::make_shared<const CompiledTier>(CompiledTier{std::move(code), tier});
+    current.store(owner.get(), std::memory_order_release);
   }
 };
 #endif
@@ -155,9 +163,9 @@ struct KernelState {
                           boundsChecks);
   }
 
-  /// The code calls run now, compiled by the first call.
-  std::shared_ptr<const CompiledTier> compiledCode() {
-    if (std::shared_ptr<const CompiledTier> code = tiers->current.load(std::memory_order_acquire))
+  /// The code calls run now, compiled by the first call; valid while this state lives.
+  const CompiledTier *compiledCode() {
+    if (const CompiledTier *code = tiers->current.load(std::memory_order_acquire))
       return code;
     std::call_once(compileOnce, [&] { compileFirstTier(); });
     return tiers->current.load(std::memory_order_acquire);
@@ -294,8 +302,7 @@ std::string tierHistory(KernelState &state) {
 #ifdef TDSL_HAVE_LLVM
   if (state.target.kind == Target::Kind::Cuda)
     return {};
-  std::shared_ptr<const CompiledTier> code = state.tiers->current.load(std::memory_order_acquire);
-  if (!code)
+  if (!state.tiers->current.load(std::memory_order_acquire))
     return {}; // Not called yet: nothing compiled.
   TierSlot &t = *state.tiers;
   std::lock_guard<std::mutex> lock(t.mutex);
@@ -463,8 +470,8 @@ void launch(detail::KernelState &state, void *const *buffers, const int64_t *sym
     throw RuntimeError("running kernels on CUDA is not implemented yet; use --target cpu (CUDA "
                        "source and PTX are available with `tdsl emit --stage=cuda|ptx`)");
 #ifdef TDSL_HAVE_LLVM
-  // Held until the call returns: a swap meanwhile does not free the code it runs.
-  std::shared_ptr<const detail::CompiledTier> code = state.compiledCode();
+  // A swap meanwhile does not free the code this call runs (TierSlot keeps every tier).
+  const detail::CompiledTier *code = state.compiledCode();
   runtime::CallRuntime rt{threads > 1 ? &runtime::ThreadPool::shared() : nullptr, threads,
                           &state.scratch};
   code->code->entry()(buffers, symbols, &rt);
@@ -649,8 +656,7 @@ std::string_view tierName(Tier tier) {
 Tier Kernel::tier() const {
 #ifdef TDSL_HAVE_LLVM
   if (state->target.kind == Target::Kind::Cpu)
-    if (std::shared_ptr<const detail::CompiledTier> code =
-            state->tiers->current.load(std::memory_order_acquire))
+    if (const detail::CompiledTier *code = state->tiers->current.load(std::memory_order_acquire))
       return code->tier;
 #endif
   return Tier::None;
