@@ -1,9 +1,14 @@
 // The background compile thread of a tiered Jit (see TierUp.h).
 #include "api/TierUp.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
 #include <utility>
 
 namespace tdsl::detail {
+namespace {
+constexpr int kNice = 10;
+} // namespace
 
 TierUp::~TierUp() {
   std::deque<std::function<void()>> dropped; // Destroyed outside the lock.
@@ -28,6 +33,9 @@ void TierUp::post(std::function<void()> job) {
 }
 
 void TierUp::work() {
+  // Below the threads that call kernels (nice 10, this thread only): on a busy machine the
+  // optimized tiers wait, not the first calls. Best effort: a failure leaves the priority as is.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kNice);
   for (;;) {
     std::function<void()> job;
     {

@@ -1,6 +1,6 @@
 // The background thread of a tiered Jit (Tiering::Tiered): after a kernel's first call ran its
 // fast tier, the kernel's optimized tier is compiled here, one kernel at a time, oldest first,
-// off the threads that call kernels.
+// off the threads that call kernels, at a lower priority than theirs (nice 10).
 //
 // Lifetime: the Jit and each of its kernels hold the TierUp; the queued jobs hold none of them
 // (only what they compile and where they publish it), so the TierUp is always destroyed on a
