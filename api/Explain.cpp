@@ -174,7 +174,7 @@ std::string Kernel::explain() const {
     text += '\n';
   if (detail::kernelTarget(*state).kind == Target::Kind::Cuda)
     text += explainGpuSplits(detail::kernelIR(*state), detail::gpuLaunches(*state));
-  return text;
+  return text + detail::tierHistory(*state);
 }
 
 std::string Module::explain() const {

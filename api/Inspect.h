@@ -28,6 +28,10 @@ std::vector<GpuLaunch> gpuLaunches(KernelState &state);
 /// Whether the kernel's products run on tensor cores (a CUDA kernel, compiled on first use).
 bool usesTensorCores(KernelState &state);
 
+/// For Kernel::explain: which tiers of a CPU kernel's code were compiled and when the optimized
+/// one was swapped in, one line; empty before the first call or for CUDA (Jit.cpp).
+std::string tierHistory(KernelState &state);
+
 /// The peak bytes of the kernel's intermediates in memory since resetIntermediatePeak (the CPU
 /// code's scratch arena; a CUDA kernel's workspace, which only grows): Profile::intermediateBytes.
 void resetIntermediatePeak(KernelState &state);

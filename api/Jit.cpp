@@ -7,6 +7,7 @@
 #include "api/CudaProgram.h"
 #include "api/Inspect.h"
 #include "api/KernelCache.h"
+#include "api/TierUp.h"
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaEmulator.h"
 #include "codegen/cuda/CudaLaunch.h"
@@ -27,10 +28,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -101,47 +105,139 @@ static passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
   return t;
 }
 
+#ifdef TDSL_HAVE_LLVM
+/// The code a kernel's calls run: one tier's compiled kernel.
+struct CompiledTier {
+  std::shared_ptr<codegen::CompiledCpuKernel> code;
+  Tier tier = Tier::None;
+};
+
+/// A kernel's current code, swapped atomically, and when its tiers arrived (for explain). Shared
+/// by the kernel and its queued background compile, which holds it weakly: a kernel dropped
+/// before its turn is not compiled.
+///
+/// A call loads `current` (one acquire load, as cheap as before tiers) and runs it. Every tier
+/// published stays owned here until the kernel is destroyed, so a call that started on the fast
+/// code finishes on it after the swap: calls hold the kernel, which holds both tiers. (Freeing the
+/// fast code at the swap would need a count of the calls in it, an atomic read-modify-write on a
+/// shared line per call; libstdc++ 12's std::atomic<std::shared_ptr> is such a count but not
+/// clean under TSan. The fast code is a few kilobytes.)
+struct TierSlot {
+  using Clock = std::chrono::steady_clock;
+  std::atomic<const CompiledTier *> current{nullptr};
+
+  std::mutex mutex; // Publishers, the owners and the history below.
+  std::shared_ptr<const CompiledTier> fast, optimized; // The tiers `current` may point to.
+  Clock::time_point firstCall;
+  double firstCompileSeconds = 0;
+  Tier firstTier = Tier::None;
+  bool cached = false;             // The first call found the optimized code in the kernel cache.
+  std::optional<double> swapAfter; // Seconds from the first call to the optimized tier's swap.
+  std::string tierUpError;         // Why the optimized tier failed to compile, if it did.
+
+  /// Makes `code` the code of later calls, unless they already run this tier or a higher one.
+  void publish(std::shared_ptr<codegen::CompiledCpuKernel> code, Tier tier) {
+    std::lock_guard<std::mutex> lock(mutex);
+    const CompiledTier *old = current.load(std::memory_order_acquire);
+    if (old && old->tier >= tier)
+      return;
+    if (old)
+      swapAfter = std::chrono::duration<double>(Clock::now() - firstCall).count();
+    std::shared_ptr<const CompiledTier> &owner = tier == Tier::Fast ? fast : optimized;
+    owner = std::make_shared<const CompiledTier>(CompiledTier{std::move(code), tier});
+    current.store(owner.get(), std::memory_order_release);
+  }
+};
+#endif
+
 struct KernelState {
   std::shared_ptr<const SourceFile> source;
   ir::Kernel kernel;
   Target target;
   int threads = 1;           // The Jit's: what the schedule is chosen for.
   bool boundsChecks = false; // JitOptions::boundsChecks: cached in memory, never on disk.
-  bool optimize = true;      // JitOptions::optimize: LLVM's O3 and aggressive codegen, or none.
-  CallPlan plan;             // How calls bind symbols and check tensors without allocating.
-  runtime::Arena scratch;    // The CPU code's heap intermediates, reused across calls.
+  Tiering tiering = Tiering::Tiered;
+  CallPlan plan;          // How calls bind symbols and check tensors without allocating.
+  runtime::Arena scratch; // The CPU code's heap intermediates, reused across calls.
 
   std::shared_ptr<cache::KernelCache> cache; // The Jit's: in memory, then on disk.
+  std::shared_ptr<TierUp> tierUp;            // The Jit's background compiles (Tiered only).
 
   std::once_flag lowerOnce;
   ir::LoweredFunc lowered;
 #ifdef TDSL_HAVE_LLVM
   std::once_flag compileOnce;
-  std::shared_ptr<codegen::CompiledCpuKernel> compiled;
-  std::atomic<codegen::KernelEntry> entry{nullptr}; // Set once compiled: calls skip call_once.
+  std::shared_ptr<TierSlot> tiers = std::make_shared<TierSlot>();
 
-  /// What the LLVM backend is asked for: the IR, assembly and code of this kernel all follow it.
+  /// What the LLVM backend is asked for: the IR and assembly dumps follow it (the final tier).
   codegen::LlvmCodeGenOptions codeGenOptions() const {
     codegen::LlvmCodeGenOptions options;
     options.boundsChecks = boundsChecks;
-    options.optimize = optimize;
+    options.optimize = tiering != Tiering::FastOnly;
     return options;
   }
 
-  codegen::KernelEntry compiledEntry() {
-    if (codegen::KernelEntry fn = entry.load(std::memory_order_acquire))
-      return fn;
-    std::call_once(compileOnce, [&] {
-      // The key is the tensor IR, the schedule's target and the code generation options: a
-      // cache hit skips every pass, and a kernel compiled without LLVM's optimizations or
-      // bounds checks never answers a request for one with them (nor the reverse).
-      // Bounds-checked kernels stay in memory: the disk cache never sees them.
-      cache::CacheKey key =
-          cache::makeKey(kernel, cpuTargetFor(target, threads), optimize, boundsChecks);
-      compiled = cache->get(key, [&]() -> const ir::LoweredFunc & { return loops(); });
-      entry.store(compiled->entry(), std::memory_order_release);
+  /// The cache key of one tier's code. The key is the tensor IR, the schedule's target and the
+  /// code generation options: a cache hit skips every pass, and a kernel compiled without
+  /// LLVM's optimizations or bounds checks never answers a request for one with them (nor the
+  /// reverse). Only optimized code without bounds checks goes to disk.
+  cache::CacheKey keyOf(Tier tier) const {
+    return cache::makeKey(kernel, cpuTargetFor(target, threads), tier == Tier::Optimized,
+                          boundsChecks);
+  }
+
+  /// The code calls run now, compiled by the first call; valid while this state lives.
+  const CompiledTier *compiledCode() {
+    if (const CompiledTier *code = tiers->current.load(std::memory_order_acquire))
+      return code;
+    std::call_once(compileOnce, [&] { compileFirstTier(); });
+    return tiers->current.load(std::memory_order_acquire);
+  }
+
+  void compileFirstTier() {
+    auto lower = [&]() -> const ir::LoweredFunc & { return loops(); };
+    tiers->firstCall = TierSlot::Clock::now();
+    auto publishFirst = [&](std::shared_ptr<codegen::CompiledCpuKernel> code, Tier tier) {
+      tiers->firstCompileSeconds =
+          std::chrono::duration<double>(TierSlot::Clock::now() - tiers->firstCall).count();
+      tiers->firstTier = tier;
+      tiers->publish(std::move(code), tier);
+    };
+    if (tiering == Tiering::OptimizedOnly)
+      return publishFirst(cache->get(keyOf(Tier::Optimized), lower), Tier::Optimized);
+    if (tiering == Tiering::FastOnly)
+      return publishFirst(cache->get(keyOf(Tier::Fast), lower), Tier::Fast);
+    cache::CacheKey optimizedKey = keyOf(Tier::Optimized);
+    if (std::shared_ptr<codegen::CompiledCpuKernel> found = cache->find(optimizedKey)) {
+      tiers->cached = true; // On disk, or in this Jit's memory: either way, no tiering.
+      return publishFirst(std::move(found), Tier::Optimized);
+    }
+    publishFirst(cache->get(keyOf(Tier::Fast), lower), Tier::Fast);
+    // The job owns what it compiles and the cache it compiles into, never this state.
+    tierUp->post([slot = std::weak_ptr<TierSlot>(tiers), kernelCache = cache,
+                  key = std::move(optimizedKey),
+                  func = std::make_shared<const ir::LoweredFunc>(loops())] {
+      std::shared_ptr<TierSlot> target = slot.lock();
+      if (!target)
+        return; // The kernel is gone.
+      try {
+        target->publish(kernelCache->get(key, [&]() -> const ir::LoweredFunc & { return *func; }),
+                        Tier::Optimized);
+      } catch (const std::exception &error) { // The kernel keeps its fast code.
+        std::lock_guard<std::mutex> lock(target->mutex);
+        target->tierUpError = error.what();
+      }
     });
-    return compiled->entry();
+  }
+
+  /// Kernel::waitForFinalTier: the optimized code compiled here unless the background thread
+  /// has (or is compiling it: the cache then waits for it).
+  void waitForFinalTier() {
+    if (compiledCode()->tier != Tier::Fast || tiering != Tiering::Tiered)
+      return;
+    tiers->publish(
+        cache->get(keyOf(Tier::Optimized), [&]() -> const ir::LoweredFunc & { return loops(); }),
+        Tier::Optimized);
   }
 #endif
 
@@ -223,6 +319,41 @@ std::vector<GpuLaunch> gpuLaunches(KernelState &state) {
 
 bool usesTensorCores(KernelState &state) {
   return state.target.kind == Target::Kind::Cuda && state.cudaKernel().usesTensorCores();
+}
+
+std::string tierHistory(KernelState &state) {
+#ifdef TDSL_HAVE_LLVM
+  if (state.target.kind == Target::Kind::Cuda)
+    return {};
+  if (!state.tiers->current.load(std::memory_order_acquire))
+    return {}; // Not called yet: nothing compiled.
+  TierSlot &t = *state.tiers;
+  std::lock_guard<std::mutex> lock(t.mutex);
+  auto ms = [](double seconds) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f ms", seconds * 1e3);
+    return std::string(text);
+  };
+  if (t.cached)
+    return "tier: the first call found the optimized code in the kernel cache (" +
+           ms(t.firstCompileSeconds) + "); no tiering\n";
+  std::string first = "tier: the first call compiled the " + std::string(tierName(t.firstTier)) +
+                      " tier in " + ms(t.firstCompileSeconds);
+  if (state.tiering != Tiering::Tiered)
+    return first + " (" + (state.tiering == Tiering::FastOnly ? "FastOnly" : "OptimizedOnly") +
+           ": no tiering)\n";
+  if (t.swapAfter)
+    return first + "; the optimized tier was swapped in " + ms(*t.swapAfter) +
+           " after the first call\n";
+  if (!t.tierUpError.empty())
+    return first +
+           "; the optimized tier failed to compile, so calls keep the fast code: " + t.tierUpError +
+           "\n";
+  return first + "; the optimized tier is compiling in the background\n";
+#else
+  (void)state;
+  return {};
+#endif
 }
 
 void resetIntermediatePeak(KernelState &state) { state.scratch.resetPeak(); }
@@ -362,10 +493,11 @@ void launch(detail::KernelState &state, void *const *buffers, const int64_t *sym
     throw RuntimeError("running kernels on CUDA is not implemented yet; use --target cpu (CUDA "
                        "source and PTX are available with `tdsl emit --stage=cuda|ptx`)");
 #ifdef TDSL_HAVE_LLVM
-  codegen::KernelEntry entry = state.compiledEntry();
+  // A swap meanwhile does not free the code this call runs (TierSlot keeps every tier).
+  const detail::CompiledTier *code = state.compiledCode();
   runtime::CallRuntime rt{threads > 1 ? &runtime::ThreadPool::shared() : nullptr, threads,
                           &state.scratch};
-  entry(buffers, symbols, &rt);
+  code->code->entry()(buffers, symbols, &rt);
   if (uint64_t bytes = rt.failedBytes.load(std::memory_order_relaxed))
     throw RuntimeError("kernel " + state.kernel.name + ": cannot allocate " +
                        std::to_string(bytes) +
@@ -532,6 +664,37 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
   state->cudaKernel().launch(buffers.data(), symbols.data());
 }
 
+std::string_view tierName(Tier tier) {
+  switch (tier) {
+  case Tier::None:
+    return "none";
+  case Tier::Fast:
+    return "fast";
+  case Tier::Optimized:
+    return "optimized";
+  }
+  TDSL_UNREACHABLE("unknown tier");
+}
+
+Tier Kernel::tier() const {
+#ifdef TDSL_HAVE_LLVM
+  if (state->target.kind == Target::Kind::Cpu)
+    if (const detail::CompiledTier *code = state->tiers->current.load(std::memory_order_acquire))
+      return code->tier;
+#endif
+  return Tier::None;
+}
+
+void Kernel::waitForFinalTier() const {
+  if (state->target.kind == Target::Kind::Cuda)
+    throw RuntimeError("waitForFinalTier: CUDA kernels have one tier");
+#ifdef TDSL_HAVE_LLVM
+  state->waitForFinalTier();
+#else
+  throw RuntimeError("this tdsl was built without the LLVM backend");
+#endif
+}
+
 Kernel Kernel::withThreads(int threads) const {
   Kernel copy = *this;
   copy.threads_ = resolveThreads(threads);
@@ -663,9 +826,9 @@ std::string Kernel::cacheStatus() const {
     return "not on disk: compiled with bounds checks (JitOptions::boundsChecks; cached in memory "
            "only)";
 #ifdef TDSL_HAVE_LLVM
-  cache::CacheKey key = cache::makeKey(
-      state->kernel, detail::cpuTargetFor(state->target, state->threads), state->optimize);
-  return cache::explainLookup(key, state->cache->disk());
+  if (state->tiering == Tiering::FastOnly)
+    return "not on disk: fast-tier code (Tiering::FastOnly) is cached in memory only";
+  return cache::explainLookup(state->keyOf(Tier::Optimized), state->cache->disk());
 #else
   return "no disk cache (built without the LLVM backend)";
 #endif
@@ -675,8 +838,10 @@ Jit::Jit(Target target) : Jit(JitOptions{target}) {}
 
 Jit::Jit(const JitOptions &options)
     : target_(options.target), threads_(resolveThreads(options.threads)),
-      boundsChecks_(options.boundsChecks), optimize_(options.optimize) {
+      boundsChecks_(options.boundsChecks), tiering_(options.tiering) {
   cache_ = std::make_shared<cache::KernelCache>(cache::directoryFor(options));
+  if (tiering_ == Tiering::Tiered && target_.kind == Target::Kind::Cpu)
+    tierUp_ = std::make_shared<detail::TierUp>();
 }
 
 Module Jit::compile(const std::string &source, const std::string &name) const {
@@ -693,8 +858,9 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
     ks->target = target_;
     ks->threads = threads_;
     ks->boundsChecks = boundsChecks_;
-    ks->optimize = optimize_;
+    ks->tiering = tiering_;
     ks->cache = cache_;
+    ks->tierUp = tierUp_;
     ks->plan = detail::CallPlan(ks->kernel);
     state->kernels.push_back(std::move(ks));
   }

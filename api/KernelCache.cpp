@@ -574,36 +574,71 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
 #ifdef TDSL_HAVE_LLVM
   std::string hash = key.hash();
   std::shared_ptr<Slot<std::shared_ptr<codegen::CompiledCpuKernel>>> slot = slotOf(objects, hash);
-  bool ran = false;
-  std::call_once(slot->once, [&] {
-    ran = true;
-    bool mayStore = false;
-    if (!key.boundsChecked()) { // Debug code stays in this process.
-      if (std::optional<Entry> entry = load(key, mayStore)) {
-        slot->value = codegen::loadObject(entry->object, entry->symbol);
-        if (slot->value) {
-          counters().diskHits++;
-          return;
-        }
-        counters().corrupt++; // Whole, but not loadable: recompile and replace.
-      }
-    }
-    counters().misses++;
-    std::string symbol = "tdsl_" + hash.substr(0, 16);
-    codegen::LlvmCodeGenOptions options;
-    options.optimize = key.optimized();
-    options.boundsChecks = key.boundsChecked();
-    std::string object = codegen::compileToObject(lower(), symbol, options);
-    slot->value = codegen::loadObject(object, symbol);
-    TDSL_CHECK(slot->value) << "the JIT cannot load the object code it just compiled";
-    if (mayStore)
-      disk_->store(key, symbol, object);
-  });
-  if (!ran)
+  std::lock_guard<std::mutex> lock(slot->mutex);
+  if (slot->value) {
     counters().memoryHits++;
+    return slot->value;
+  }
+  bool mayStore = false;
+  if (onDisk(key) && (slot->value = loadCompiled(key, mayStore)))
+    return slot->value;
+  counters().misses++;
+  std::string symbol = "tdsl_" + hash.substr(0, 16);
+  codegen::LlvmCodeGenOptions options;
+  options.optimize = key.optimized();
+  options.boundsChecks = key.boundsChecked();
+  std::string object = codegen::compileToObject(lower(), symbol, options);
+  slot->value = codegen::loadObject(object, symbol);
+  TDSL_CHECK(slot->value) << "the JIT cannot load the object code it just compiled";
+  if (mayStore)
+    disk_->store(key, symbol, object);
   return slot->value;
 #else
   (void)key, (void)lower;
+  TDSL_UNREACHABLE("the kernel cache needs the LLVM backend");
+#endif
+}
+
+std::shared_ptr<codegen::CompiledCpuKernel> KernelCache::find(const CacheKey &key) {
+#ifdef TDSL_HAVE_LLVM
+  std::shared_ptr<Slot<std::shared_ptr<codegen::CompiledCpuKernel>>> slot =
+      slotOf(objects, key.hash());
+  std::lock_guard<std::mutex> lock(slot->mutex);
+  if (slot->value) {
+    counters().memoryHits++;
+    return slot->value;
+  }
+  bool mayStore = false;
+  if (onDisk(key))
+    slot->value = loadCompiled(key, mayStore);
+  return slot->value;
+#else
+  (void)key;
+  TDSL_UNREACHABLE("the kernel cache needs the LLVM backend");
+#endif
+}
+
+bool KernelCache::onDisk(const CacheKey &key) {
+  // Debug code and the fast tier's code stay in this process: a process that finds a kernel on
+  // disk runs its optimized code at once.
+  return key.optimized() && !key.boundsChecked();
+}
+
+std::shared_ptr<codegen::CompiledCpuKernel> KernelCache::loadCompiled(const CacheKey &key,
+                                                                      bool &mayStore) const {
+#ifdef TDSL_HAVE_LLVM
+  std::optional<Entry> entry = load(key, mayStore);
+  if (!entry)
+    return nullptr;
+  std::shared_ptr<codegen::CompiledCpuKernel> compiled =
+      codegen::loadObject(entry->object, entry->symbol);
+  if (compiled)
+    counters().diskHits++;
+  else
+    counters().corrupt++; // Whole, but not loadable: recompile and replace.
+  return compiled;
+#else
+  (void)key, (void)mayStore;
   TDSL_UNREACHABLE("the kernel cache needs the LLVM backend");
 #endif
 }
@@ -613,24 +648,23 @@ std::shared_ptr<const std::string> KernelCache::cubin(const CacheKey &key) {
                     *arch = key.field("arch");
   TDSL_CHECK(source && kernel && arch) << "KernelCache::cubin needs a key from makeCudaKey";
   std::shared_ptr<Slot<std::shared_ptr<const std::string>>> slot = slotOf(cubins, key.hash());
-  bool ran = false;
-  std::call_once(slot->once, [&] {
-    ran = true;
-    bool mayStore = false;
-    if (std::optional<Entry> entry = load(key, mayStore)) {
-      slot->value = std::make_shared<const std::string>(std::move(entry->object));
-      counters().diskHits++;
-      return;
-    }
-    counters().misses++;
-    auto cubin =
-        std::make_shared<const std::string>(codegen::compileToCubin(*source, *kernel, *arch));
-    if (mayStore)
-      disk_->store(key, "", *cubin);
-    slot->value = std::move(cubin);
-  });
-  if (!ran)
+  std::lock_guard<std::mutex> lock(slot->mutex);
+  if (slot->value) {
     counters().memoryHits++;
+    return slot->value;
+  }
+  bool mayStore = false;
+  if (std::optional<Entry> entry = load(key, mayStore)) {
+    slot->value = std::make_shared<const std::string>(std::move(entry->object));
+    counters().diskHits++;
+    return slot->value;
+  }
+  counters().misses++;
+  auto cubin =
+      std::make_shared<const std::string>(codegen::compileToCubin(*source, *kernel, *arch));
+  if (mayStore)
+    disk_->store(key, "", *cubin);
+  slot->value = std::move(cubin);
   return slot->value;
 }
 

@@ -5,7 +5,7 @@
 // target ("cpu" or "cuda") and the build id of tdsl itself, then for the CPU the printed tensor
 // IR of the kernel, the schedule's target (vector width, caches, threads), the host CPU and its
 // features, the LLVM version and the code generation options (LLVM's O3, or none:
-// JitOptions::optimize), and for CUDA the kernel's CUDA C (scheduled for the device's
+// JitOptions::tiering), and for CUDA the kernel's CUDA C (scheduled for the device's
 // properties), the device's name and architecture, and the NVRTC version and options. On disk
 // ($TDSL_CACHE_DIR, else $XDG_CACHE_HOME/tdsl, else ~/.cache/tdsl) each entry is one file,
 // <target>-<hash>.tko, holding the key's text, the entry symbol (CPU) and the object code or
@@ -15,7 +15,9 @@
 // 256 MiB): after each store the least recently used entries of either target (by modification
 // time, which a hit refreshes) are removed, and so are temporary files an hour old (left by
 // writers killed before their rename). TDSL_CACHE=off or JitOptions::diskCache = false turns the
-// disk cache off for both targets; JitOptions::cacheDir moves it.
+// disk cache off for both targets; JitOptions::cacheDir moves it. Only optimized CPU code goes to
+// disk: the fast tier's code and bounds-checked code stay in the memory cache of their Jit, so a
+// process that finds a kernel on disk runs its optimized code from the first call.
 //
 // An entry is native code that the process (or the GPU) runs, so the cache never loads what
 // another user could have written: tdsl creates the directory with mode 0700 and its entries
@@ -72,8 +74,9 @@ struct CacheKey {
 };
 
 /// The key of `kernel` scheduled for `target` on this host with this build of tdsl, compiled
-/// with LLVM's optimizations or without (JitOptions::optimize), with bounds checks or without
-/// (JitOptions::boundsChecks: such keys are cached in memory only, never on disk).
+/// with LLVM's optimizations or without (the optimized or the fast tier: fast code is cached in
+/// memory only), with bounds checks or without (JitOptions::boundsChecks: such keys are cached
+/// in memory only, never on disk).
 CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool optimize = true,
                  bool boundsChecks = false);
 /// The key of the cubin of `source`, the CUDA C of tdsl kernel `kernel`, compiled by this NVRTC
@@ -157,10 +160,14 @@ public:
   /// `directory` empty: no disk cache.
   explicit KernelCache(std::string directory);
   /// The compiled kernel of `key`: from memory, else from disk, else `lower()` compiled as
-  /// key.optimized() and key.boundsChecked() say (and stored on disk, unless bounds-checked).
-  /// Concurrent callers with one key compile it once.
+  /// key.optimized() and key.boundsChecked() say (and stored on disk). Only optimized code
+  /// without bounds checks reaches the disk; the rest stays in memory. Concurrent callers with
+  /// one key compile it once (the others wait for it).
   std::shared_ptr<codegen::CompiledCpuKernel>
   get(const CacheKey &key, const std::function<const ir::LoweredFunc &()> &lower);
+  /// The compiled kernel of `key` from memory or disk, compiling nothing; null when neither has
+  /// it (a tiered kernel's first call asks whether it can skip the fast tier).
+  std::shared_ptr<codegen::CompiledCpuKernel> find(const CacheKey &key);
   /// The cubin of `key` (makeCudaKey): from memory, else from disk, else compiled by NVRTC from
   /// the key's CUDA C for its architecture (and stored on disk). Concurrent callers with one key
   /// compile it once. Throws RuntimeError when NVRTC is missing or rejects the source.
@@ -168,8 +175,9 @@ public:
   const DiskCache *disk() const { return disk_ ? &*disk_ : nullptr; }
 
 private:
+  /// One key's value, null until compiled or loaded; its mutex is held while that is done.
   template <typename T> struct Slot {
-    std::once_flag once;
+    std::mutex mutex;
     T value;
   };
   template <typename T> using Slots = std::map<std::string, std::shared_ptr<Slot<T>>>;
@@ -180,6 +188,12 @@ private:
   /// a fresh entry may be written (not without a disk cache, nor where the disk refused the
   /// directory or the entry).
   std::optional<Entry> load(const CacheKey &key, bool &mayStore) const;
+  /// Whether entries of `key` are read from and written to the disk.
+  static bool onDisk(const CacheKey &key);
+  /// The disk's entry of `key` linked into the process; null (and `mayStore` as load says) when
+  /// there is none or it cannot be linked.
+  std::shared_ptr<codegen::CompiledCpuKernel> loadCompiled(const CacheKey &key,
+                                                           bool &mayStore) const;
 
   std::optional<DiskCache> disk_;
   std::mutex mutex;

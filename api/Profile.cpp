@@ -1,8 +1,9 @@
-// Kernel::profile (`tdsl bench`): call once (which compiles, the Jit compiling lazily) and warm
-// up untimed, then time repeated calls into preallocated outputs with steady_clock. Bytes moved
-// are each input read once plus each output written once, the floor any implementation must
-// pay; FLOPs are counted on the normalized tensor IR (countFlops) so they do not depend on how
-// the code was scheduled. With ceilings, the kernel's place on the roofline.
+// Kernel::profile (`tdsl bench`): call once (which compiles, the Jit compiling lazily), wait for
+// the final tier (a tiered kernel's optimized code), warm up untimed, then time repeated calls
+// into preallocated outputs with steady_clock. Bytes moved are each input read once plus each
+// output written once, the floor any implementation must pay; FLOPs are counted on the
+// normalized tensor IR (countFlops) so they do not depend on how the code was scheduled. With
+// ceilings, the kernel's place on the roofline.
 #include "api/Inspect.h"
 
 #include "ir/Kernel.h"
@@ -142,6 +143,13 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
   Clock::time_point start = Clock::now();
   runOnce();
   p.firstCallSeconds = seconds(start, Clock::now());
+  if (!cuda) { // The timed calls run the final tier: a tiered kernel's optimized code.
+    p.firstCallTier = tierName(tier());
+    Clock::time_point waitStart = Clock::now();
+    waitForFinalTier();
+    p.finalTierWaitSeconds = seconds(waitStart, Clock::now());
+    p.tier = tierName(tier());
+  }
   p.warmup = options.warmup;
   for (int i = 0; i < options.warmup; ++i)
     runOnce();

@@ -1,12 +1,21 @@
 // Compile latency of the CPU backend and what the kernel cache saves (issue 6):
-//   cold    a fresh Jit, disk cache off: parse, passes, LLVM -O3, object code, link; first call
-//   cold-O0 the same with JitOptions::optimize off: no LLVM IR passes, fast instruction selection
+//   cold    a fresh optimized-only Jit, disk cache off: parse, passes, LLVM -O3, object code, link;
+//           first call
+//   cold-O0 the same with Tiering::FastOnly: no LLVM IR passes, fast instruction selection
 //   disk    a fresh Jit whose disk cache holds the kernel: parse, load the object, first call
 //   memory  the same Jit compiling the same source again: parse, first call
 //   split   the cold compile's parts: frontend, passes (schedule + lowering), LLVM to object (O3
 //           and O0), link
 //   run     a whole `tdsl run FILE --shape N=8,D=16 --random` process with a warm disk cache
 //           (wall time)
+//   tiered  a fresh tiered Jit (the default), disk cache off: frontend, passes, the fast tier,
+//           link, first call; for softmax, layernorm and a tiled matmul, each beside its `cold`
+//           (optimized-only) first call. The background compile's end (and the Jit's, which
+//           waits for it) is not timed.
+//   steady  time per call once the kernels run their final tier: optimized-only, tiered after
+//           its swap, fast-only (Kernel::profile, the modes alternated, median of each)
+//   startup 200 distinct small kernels compiled and called once each by a fresh Jit, tiered and
+//           optimized-only (the background compiles still queued are dropped, untimed)
 // Each figure is the median (and minimum) of --runs samples of wall time, and the median of the
 // calling thread's CPU time (steadier on a busy machine; without `run`'s child processes), after
 // one untimed warm-up that pays LLVM's one-time initialization (the `run` figure includes it: each
@@ -30,6 +39,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <memory>
 #include <spawn.h>
 #include <string>
 #include <sys/wait.h>
@@ -49,6 +60,25 @@ const char *kSoftmax = R"(kernel softmax(x: f32[N, D]) -> y: f32[N, D] {
 }
 )";
 
+const char *kLayernorm = R"(kernel layernorm(x: f32[N, D], g: f32[D], b: f32[D]) -> y: f32[N, D] {
+    mu[i] = mean(x[i, j] for j)
+    var[i] = mean((x[i, j] - mu[i]) ** 2 for j)
+    y[i, j] = (x[i, j] - mu[i]) * rsqrt(var[i] + 1e-5) * g[j] + b[j]
+}
+)";
+
+const char *kMatmul = R"(kernel matmul(a: f32[N, D], b: f32[D, D]) -> c: f32[N, D] {
+    c[i, j] = sum(a[i, k] * b[k, j] for k)
+}
+)";
+
+/// One of the benchmark's kernels, compiled from `source`, with inputs of N = `rows`, D = `cols`.
+struct Case {
+  const char *name;
+  const char *source;
+};
+const Case kCases[] = {{"softmax", kSoftmax}, {"layernorm", kLayernorm}, {"matmul", kMatmul}};
+
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -65,14 +95,21 @@ struct Figure {
   double median, min, cpuMedian;
 };
 
-Figure measure(int runs, const std::function<void()> &sample) {
+/// `after`, when given, runs untimed after each sample (a tiered Jit's destruction, which waits
+/// for its background compile).
+Figure measure(int runs, const std::function<void()> &sample,
+               const std::function<void()> &after = {}) {
   sample(); // Warm-up.
+  if (after)
+    after();
   std::vector<double> times, cpu;
   for (int i = 0; i < runs; ++i) {
     double t0 = now(), c0 = threadCpuTime();
     sample();
     times.push_back(now() - t0);
     cpu.push_back(threadCpuTime() - c0);
+    if (after)
+      after();
   }
   std::sort(times.begin(), times.end());
   std::sort(cpu.begin(), cpu.end());
@@ -86,9 +123,53 @@ void firstCall(const Jit &jit) {
     std::abort();
 }
 
-void print(const char *name, Figure f, const char *what) {
+void print(const char *name, Figure f, const std::string &what) {
   std::printf("%-7s median %8.3f ms   min %8.3f ms   cpu %8.3f ms   %s\n", name, f.median * 1e3,
-              f.min * 1e3, f.cpuMedian * 1e3, what);
+              f.min * 1e3, f.cpuMedian * 1e3, what.c_str());
+}
+
+/// The first call of `c`'s kernel on small inputs (N = 8, D = 64: a D x D matmul is tiled).
+void firstCallOf(const Jit &jit, const Case &c) {
+  Kernel k = jit.compile(c.source, std::string(c.name) + ".tdsl").kernel(c.name);
+  std::vector<Tensor> y = k(k.randomInputs({{"N", 8}, {"D", 64}}, 1));
+  if (y.at(0).numel() != 8 * 64)
+    std::abort();
+}
+
+/// 200 distinct small kernels (four families, each constant different) in one source.
+std::string manyKernels(int count) {
+  std::string source;
+  for (int v = 0; v < count; ++v) {
+    std::string n = std::to_string(v), c = std::to_string(1.0 + v / 64.0);
+    switch (v % 4) {
+    case 0:
+      source += "kernel k" + n + "(x: f32[N, D], w: f32[D]) -> y: f32[N, D] {\n" +
+                "    y[i, j] = tanh(x[i, j] * " + c + " + w[j])\n}\n";
+      break;
+    case 1:
+      source += "kernel k" + n + "(x: f32[N, D]) -> y: f32[N] {\n" +
+                "    y[i] = sum(x[i, j] * x[i, j] for j) * " + c + "\n}\n";
+      break;
+    case 2:
+      source += "kernel k" + n + "(x: f32[N, D]) -> y: f32[N, D] {\n" +
+                "    e[i, j] = exp(x[i, j] * " + c + " - max(x[i, k] for k))\n" +
+                "    y[i, j] = e[i, j] / sum(e[i, k] for k)\n}\n";
+      break;
+    default:
+      source += "kernel k" + n + "(x: f32[N, D], b: f32[D]) -> y: f32[N, D] {\n" +
+                "    y[i, j] = max(x[i, j] + b[j], 0.0) * " + c + "\n}\n";
+      break;
+    }
+  }
+  return source;
+}
+
+void startUp(const Jit &jit, const std::string &source) {
+  Module m = jit.compile(source, "many.tdsl");
+  for (const std::string &name : m.kernelNames()) {
+    Kernel k = m.kernel(name);
+    k(k.randomInputs({{"N", 4}, {"D", 32}}, 1));
+  }
 }
 
 } // namespace
@@ -111,14 +192,34 @@ int main(int argc, char **argv) {
   JitOptions cold;
   cold.threads = 1;
   cold.diskCache = false;
+  cold.tiering = Tiering::OptimizedOnly;
   if (dumpIr.empty())
     print("cold", measure(runs, [&] { firstCall(Jit(cold)); }),
           "fresh Jit, no disk cache: frontend + passes + LLVM O3 + link + first call");
   JitOptions coldFast = cold;
-  coldFast.optimize = false;
+  coldFast.tiering = Tiering::FastOnly;
   if (dumpIr.empty())
     print("cold-O0", measure(runs, [&] { firstCall(Jit(coldFast)); }),
-          "the same, JitOptions::optimize = false: no LLVM IR passes, fast codegen");
+          "the same, Tiering::FastOnly: no LLVM IR passes, fast codegen");
+  JitOptions coldOptimized = cold, tiered = cold;
+  tiered.tiering = Tiering::Tiered;
+  std::unique_ptr<Jit> held; // A tiered Jit, destroyed untimed (it waits for its compile).
+  auto release = [&] { held.reset(); };
+  for (const Case &c : kCases) {
+    if (!dumpIr.empty())
+      break;
+    print("cold", measure(runs, [&] { firstCallOf(Jit(coldOptimized), c); }),
+          std::string("fresh Jit, optimized only: first call of ") + c.name);
+    print("tiered",
+          measure(
+              runs,
+              [&] {
+                held = std::make_unique<Jit>(tiered);
+                firstCallOf(*held, c);
+              },
+              release),
+          std::string("fresh Jit, tiered: first call of ") + c.name + " (fast tier)");
+  }
 
   // The cold compile's parts (the host target as a 1-thread Jit schedules it).
   auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmax});
@@ -161,13 +262,62 @@ int main(int argc, char **argv) {
   JitOptions disk;
   disk.threads = 1;
   disk.cacheDir = (dir / "cache").string();
-  firstCall(Jit(disk)); // Fills the cache.
+  JitOptions fill = disk;
+  fill.tiering = Tiering::OptimizedOnly;
+  firstCall(Jit(fill)); // Fills the cache; the tiered Jits below load it and never tier.
   print("disk", measure(runs, [&] { firstCall(Jit(disk)); }),
         "fresh Jit, disk-cache hit: frontend + load object + link + first call");
 
   Jit shared(disk);
   print("memory", measure(runs, [&] { firstCall(shared); }),
         "same Jit, memory-cache hit: frontend + first call");
+
+  // Steady state: each mode's final tier, timed by Kernel::profile (single-threaded).
+  for (const Case &c : kCases) {
+    std::map<std::string, std::vector<double>> medians;
+    std::vector<Tensor> inputs;
+    for (int round = 0; round < 5; ++round)
+      for (auto [label, tiering] :
+           {std::pair{"optimized-only", Tiering::OptimizedOnly},
+            std::pair{"tiered", Tiering::Tiered}, std::pair{"fast-only", Tiering::FastOnly}}) {
+        JitOptions options = cold;
+        options.tiering = tiering;
+        Jit jit(options);
+        Kernel k = jit.compile(c.source, std::string(c.name) + ".tdsl").kernel(c.name);
+        if (inputs.empty())
+          inputs = k.randomInputs({{"N", 256}, {"D", 512}}, 1);
+        ProfileOptions profile;
+        profile.roofline = false;
+        profile.minSeconds = 0.2;
+        Profile p = k.profile(inputs, profile);
+        medians[label].push_back(p.medianSeconds);
+      }
+    std::string line;
+    for (const char *label : {"optimized-only", "tiered", "fast-only"}) {
+      std::vector<double> &m = medians[label];
+      std::sort(m.begin(), m.end());
+      char text[96];
+      std::snprintf(text, sizeof text, "%s%s %.3f ms", line.empty() ? "" : ", ", label,
+                    m[m.size() / 2] * 1e3);
+      line += text;
+    }
+    std::printf("steady  %s N=256 D=512, per call (median of 5 profiles): %s\n", c.name,
+                line.c_str());
+  }
+
+  std::string many = manyKernels(200);
+  int startupRuns = std::max(1, runs / 4);
+  print("startup", measure(startupRuns, [&] { startUp(Jit(coldOptimized), many); }),
+        "fresh Jit, optimized only: compile and call 200 distinct small kernels");
+  print("startup",
+        measure(
+            startupRuns,
+            [&] {
+              held = std::make_unique<Jit>(tiered);
+              startUp(*held, many);
+            },
+            release),
+        "fresh Jit, tiered: compile and call 200 distinct small kernels");
 
   if (!tdslPath.empty()) {
     fs::path file = dir / "softmax.tdsl";

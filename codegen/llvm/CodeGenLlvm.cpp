@@ -253,6 +253,8 @@ private:
   llvm::Value *callOp(Intrinsic fn, Type t, llvm::Value *x);
   llvm::Value *callLibm(const char *floatName, const char *doubleName, llvm::Value *x);
   llvm::Value *reduceOp(ReduceOp op, Type t, llvm::Value *v);
+  /// The value a store writes (a multiply-add into a contraction's accumulator as one FMA).
+  llvm::Value *storedValue(const ir::Store &node);
   llvm::Value *castValue(llvm::Value *v, DType from, DType to);
 
   // f16 / bf16 conversions (bits in i16 <-> f32), and f64 -> f32 rounding to odd, which makes
@@ -1136,31 +1138,37 @@ llvm::Value *CodeGenLlvm::reduceOp(ReduceOp op, Type t, llvm::Value *v) {
     TDSL_UNREACHABLE("vector mean or arg reduction");
   }
   llvm::Type *elem = v->getType()->getScalarType();
-  llvm::CallInst *call = nullptr;
   switch (op) {
-  case ReduceOp::Sum: // reassoc: lanes may be added as a tree.
-    call = b.CreateFAddReduce(llvm::ConstantFP::getNegativeZero(elem), v);
-    call->setHasAllowReassoc(true);
-    return call;
+  case ReduceOp::Sum:
   case ReduceOp::Prod:
-    call = b.CreateFMulReduce(llvm::ConstantFP::get(elem, 1.0), v);
-    call->setHasAllowReassoc(true);
-    return call;
   case ReduceOp::Max: // NaN propagates.
   case ReduceOp::Min: {
-    // Halves combined by floatMinMax down to one lane: IEEE maximum and minimum are associative
-    // and commutative (NaN payloads aside), so any tree gives the same value.
+    // Halves combined down to one lane: a tree tdsl chose, spelled out in plain instructions
+    // without `reassoc`, so that neither LLVM's O3 nor its code generator at either level may
+    // regroup the lanes (the tiers give the same bits). For maximum and minimum any tree gives
+    // the same value (NaN payloads aside).
+    auto combine = [&](llvm::Value *x, llvm::Value *y) -> llvm::Value * {
+      if (op == ReduceOp::Sum)
+        return b.CreateFAdd(x, y);
+      if (op == ReduceOp::Prod)
+        return b.CreateFMul(x, y);
+      return floatMinMax(x, y, op == ReduceOp::Max);
+    };
     auto *vecTy = llvm::dyn_cast<llvm::FixedVectorType>(v->getType());
     unsigned lanes = vecTy ? vecTy->getNumElements() : 0;
     for (; lanes > 1 && lanes % 2 == 0; lanes /= 2) {
       llvm::SmallVector<int, 32> lo, hi;
       for (unsigned l = 0; l < lanes / 2; ++l)
         lo.push_back(static_cast<int>(l)), hi.push_back(static_cast<int>(lanes / 2 + l));
-      v = floatMinMax(b.CreateShuffleVector(v, lo), b.CreateShuffleVector(v, hi),
-                      op == ReduceOp::Max);
+      v = combine(b.CreateShuffleVector(v, lo), b.CreateShuffleVector(v, hi));
     }
     if (vecTy && lanes == 1)
       return b.CreateExtractElement(v, b.getInt64(0));
+    // An odd lane count: LLVM's ordered reductions (lane 0 first), strict at every level.
+    if (op == ReduceOp::Sum)
+      return b.CreateFAddReduce(llvm::ConstantFP::getNegativeZero(elem), v);
+    if (op == ReduceOp::Prod)
+      return b.CreateFMulReduce(llvm::ConstantFP::get(elem, 1.0), v);
     return op == ReduceOp::Max ? b.CreateFPMaximumReduce(v) : b.CreateFPMinimumReduce(v);
   }
   case ReduceOp::Mean:
@@ -1312,16 +1320,25 @@ void CodeGenLlvm::emitBlock(const ir::Block &node) {
     emit(s);
 }
 
-void CodeGenLlvm::emitStore(const ir::Store &node) {
+llvm::Value *CodeGenLlvm::storedValue(const ir::Store &node) {
   // The micro-kernel of a tiled contraction (passes/Tile.h) accumulates into buffers named
-  // "tile.acc": there `acc + a * b` may become one FMA (docs/performance.md, "Contractions").
-  // No user name has a dot.
-  llvm::IRBuilderBase::FastMathFlagGuard contractGuard(b);
-  if (node.buffer->name.starts_with("tile.acc")) {
-    llvm::FastMathFlags contract;
-    contract.setAllowContract();
-    b.setFastMathFlags(contract);
-  }
+  // "tile.acc": there `acc + a * b` is one FMA where the target has them (docs/performance.md,
+  // "Contractions"). An explicit llvm.fma, not a `contract` flag the code generator may or may
+  // not act on, so that code compiled at every LLVM level rounds alike. No user name has a dot.
+  const auto *sum = node.value->as<ir::Binary>();
+  if (!sum || sum->op != BinaryOp::Add || node.value->type.dtype != DType::F32 ||
+      !node.buffer->name.starts_with("tile.acc") || !targetHasFma(target))
+    return emit(node.value);
+  const auto *product = sum->b->as<ir::Binary>();
+  if (!product || product->op != BinaryOp::Mul)
+    return emit(node.value);
+  llvm::Value *acc = emit(sum->a);
+  llvm::Value *x = emit(product->a);
+  llvm::Value *y = emit(product->b);
+  return b.CreateIntrinsic(llvm::Intrinsic::fma, {acc->getType()}, {x, y, acc});
+}
+
+void CodeGenLlvm::emitStore(const ir::Store &node) {
   DType d = node.buffer->dtype;
   llvm::Value *ptr = bufferPointer(node.buffer);
   llvm::Type *elem = memType(d);
@@ -1330,7 +1347,7 @@ void CodeGenLlvm::emitStore(const ir::Store &node) {
 
   if (node.value->type.lanes == 1) {
     auto store = [&]() -> llvm::Value * {
-      llvm::Value *value = toMemory(emit(node.value), d);
+      llvm::Value *value = toMemory(storedValue(node), d);
       llvm::Value *index = emit(node.index);
       checkBounds(node.buffer, index, nullptr);
       b.CreateAlignedStore(value, b.CreateInBoundsGEP(elem, ptr, index), align);
@@ -1343,7 +1360,7 @@ void CodeGenLlvm::emitStore(const ir::Store &node) {
     return;
   }
 
-  llvm::Value *value = toMemory(emit(node.value), d);
+  llvm::Value *value = toMemory(storedValue(node), d);
   if (target.boundsChecks)
     checkBounds(node.buffer, emit(node.index), pred);
   if (const ir::Expr *base = contiguousBase(node.index)) {

@@ -17,7 +17,7 @@ struct LlvmCodeGenOptions {
   /// Check every load and store against its buffer's extent at run time; a violation reports
   /// the kernel, buffer, index and bound and aborts (`tdsl run --checks=bounds`).
   bool boundsChecks = false;
-  /// LLVM's share of the work (JitOptions::optimize, `tdsl run -O0`): when true, LLVM's O3
+  /// LLVM's share of the work (the optimized or the fast tier, tdsl::Tier): when true, LLVM's O3
   /// pipeline (without its loop unrolling) and aggressive instruction selection; when false, no
   /// IR pass at all and fast instruction selection (CodeGenOptLevel::None: FastISel, the fast
   /// register allocator), which compiles a small kernel several times faster into slower code.

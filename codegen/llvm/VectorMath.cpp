@@ -322,6 +322,8 @@ bool inlineMathEnabled(const LlvmTargetInfo &target) {
   return hasFeature(target, "avx512f") && hasFeature(target, "fma") && target.vectorBits >= 512;
 }
 
+bool targetHasFma(const LlvmTargetInfo &target) { return hasFeature(target, "fma"); }
+
 llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
                             const LlvmTargetInfo &target, MathFn fn, llvm::Value *x,
                             llvm::Value *y) {

@@ -38,6 +38,9 @@ bool libmvecAvailable();
 /// (InlineMath.h) rather than by libmvec: AVX-512F with FMA, and 512-bit vectors preferred.
 bool inlineMathEnabled(const LlvmTargetInfo &target);
 
+/// Whether `target` has FMA instructions (a tiled contraction's multiply-adds are fused there).
+bool targetHasFma(const LlvmTargetInfo &target);
+
 /// `fn(x)` (or `fn(x, y)` for Pow) on a vector of f32 or f64 through libmvec: split into the
 /// widest variants `target` supports, the last one padded. Null when no variant applies (a
 /// scalar, another element type, a target other than x86-64, libmvec missing): the caller falls

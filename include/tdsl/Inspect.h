@@ -77,6 +77,11 @@ struct Profile {
   size_t runs = 0; // Timed runs.
   int warmup = 0;
   double firstCallSeconds = 0; // The first call (which compiles, unless compiled before).
+  /// The CPU code tier (tdsl::tierName: "fast" or "optimized") the first call ran, and the one
+  /// the timed calls ran: the final tier, waited for after the first call for
+  /// `finalTierWaitSeconds` (a tiered Jit's background compile). Empty on CUDA.
+  std::string firstCallTier, tier;
+  double finalTierWaitSeconds = 0;
   double medianSeconds = 0, minSeconds = 0;
   std::vector<double> times; // Each timed run, in seconds, in order.
   /// Bytes every implementation must move (each input read once, each output written once) and

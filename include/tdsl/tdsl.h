@@ -41,10 +41,32 @@ struct Target {
   static Target cuda() { return Target{Kind::Cuda}; }
 };
 
+/// How much of LLVM's work a CPU kernel's code gets (JitOptions::tiering). tdsl's passes make
+/// the same loops for both tiers, and every floating-point decision (each FMA, each reduction
+/// tree) is explicit in the IR tdsl gives LLVM, so both tiers compute bit-identical results.
+/// - Fast: no LLVM IR pass, fast instruction selection (its -O0 code generator): a kernel
+///   compiles several times faster (softmax: ~8 ms instead of ~40) into code ~2x slower.
+/// - Optimized: LLVM's O3 pipeline (without its loop unrolling), aggressive code generation.
+enum class Tier { None, Fast, Optimized }; // None: not compiled yet.
+std::string_view tierName(Tier tier);      // "none", "fast", "optimized"
+
+/// When a Jit compiles which tier (docs/api.md, "Tiers"):
+/// - Tiered: a kernel's first call compiles the fast tier on the calling thread and runs it,
+///   and queues the optimized tier for the Jit's background thread, which swaps it in
+///   atomically once compiled (calls already running finish on the code they started with).
+///   A kernel whose optimized code is in the disk cache loads it and never tiers. Destroying
+///   the Jit cancels the compiles still queued and waits for the one running; kernels keep the
+///   code they have.
+/// - OptimizedOnly: the first call compiles the optimized tier and waits for it.
+/// - FastOnly (`tdsl run -O0`): only the fast tier, for fuzzing, debugging and scripts.
+/// Only optimized code goes to the disk cache; fast code is cached in memory, per Jit.
+enum class Tiering { Tiered, OptimizedOnly, FastOnly };
+
 namespace detail {
 struct ModuleState;
 struct KernelState;
 struct DeviceStorage;
+class TierUp;
 } // namespace detail
 
 /// A dense row-major tensor in GPU memory, for keeping data on the device across calls of
@@ -142,8 +164,15 @@ public:
   /// producer -> consumer edge (with both statements' line:column: inlined, fused into the
   /// consumer's loop nest, or stored and read, and why), then the schedule stage's text.
   std::string explain() const;
+  /// The tier the kernel's next call runs (Tier::None before its first call compiles it).
+  Tier tier() const;
+  /// Compiles the kernel if no call has yet, then waits until its calls run the last tier its
+  /// Jit's tiering gives (Optimized; Fast under FastOnly). A tiered kernel whose optimized code
+  /// is still queued compiles it on the calling thread. Thread-safe, like calls.
+  void waitForFinalTier() const;
   /// Times the kernel on `inputs` (host tensors; on a Target::cuda() kernel they are copied to
-  /// the device once and each timed call ends with a synchronize): the first call, `warmup`
+  /// the device once and each timed call ends with a synchronize): the first call (which
+  /// compiles, unless compiled before), a wait for the final tier (waitForFinalTier), `warmup`
   /// untimed calls, then timed calls into preallocated outputs; median and min time, bytes,
   /// FLOPs, rates and, with ceilings, the roofline figures (see Profile). Prints nothing.
   Profile profile(const std::vector<Tensor> &inputs, const ProfileOptions &options = {}) const;
@@ -195,13 +224,9 @@ struct JitOptions {
   /// aborts. Sema proves every access in bounds, so a violation is a compiler bug. Kernels
   /// compiled so are slower, cached in memory apart from unchecked ones, never on disk.
   bool boundsChecks = false;
-  /// LLVM's optimizations for CPU kernels (`tdsl run -O0` turns them off). When false, LLVM runs
-  /// no IR pass and selects instructions fast (its -O0 code generator): a kernel compiles several
-  /// times faster and runs slower. tdsl's own passes (fusion, tiling, vectorization, bounds
-  /// checks) run the same either way, and so do results. For fuzzing, debugging and scripts
-  /// that compile many kernels to call each a few times. Such kernels are cached apart (in
-  /// memory and on disk) from optimized ones; dump(Stage::Llvm / Asm) shows their code.
-  bool optimize = true;
+  /// Which code CPU kernels run (see Tiering). tdsl's own passes (fusion, tiling,
+  /// vectorization, bounds checks) run the same in every mode, and results are bit-identical.
+  Tiering tiering = Tiering::Tiered;
 };
 
 /// This machine's ceilings for `target` (the CPU, or the CUDA device; throws RuntimeError
@@ -227,8 +252,9 @@ private:
   Target target_;
   int threads_;
   bool boundsChecks_ = false;
-  bool optimize_ = true;
+  Tiering tiering_ = Tiering::Tiered;
   std::shared_ptr<cache::KernelCache> cache_;
+  std::shared_ptr<detail::TierUp> tierUp_; // The background thread of Tiering::Tiered.
 };
 
 } // namespace tdsl

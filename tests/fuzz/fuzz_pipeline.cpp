@@ -7,7 +7,7 @@
 // excuseForMismatch: the interpreter rounding each f32 operation agrees, or the output is too
 // ill-conditioned to judge). Invalid programs must fail with CompileError only.
 //
-// Kernels are compiled in the fast mode (JitOptions::optimize = false: no LLVM IR passes, fast
+// Kernels are compiled in the fast mode (Tiering::FastOnly: no LLVM IR passes, fast
 // instruction selection): LLVM's O3 pipeline and aggressive codegen took ~2/3 of the time, and
 // tdsl's own passes, which are what this target fuzzes, run the same in both modes. Set
 // TDSL_FUZZ_OPTIMIZE=1 in the environment to fuzz the fully optimized code instead (slower).
@@ -46,7 +46,7 @@ tdsl::Jit &jit() {
     options.threads = 1;
     options.boundsChecks = true; // Confirms the static bounds proofs: a violation aborts.
     options.diskCache = false;
-    options.optimize = optimizeFromEnvironment();
+    options.tiering = optimizeFromEnvironment() ? Tiering::OptimizedOnly : Tiering::FastOnly;
     instance = std::make_unique<tdsl::Jit>(options); // The old one's kernels are gone by now.
     uses = 0;
   }

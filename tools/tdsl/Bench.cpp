@@ -93,8 +93,9 @@ CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts) {
                   "memory bandwidth in GB/s (e.g. STREAM triad): report the floor bytes / GBPS")
       ->check(CLI::PositiveNumber);
   cmd->add_option("-O,--opt", opts.opt,
-                  "LLVM optimization: 3 (default) or 0 (no LLVM passes, fast instruction "
-                  "selection: compiles faster, runs slower; tdsl's passes run either way)")
+                  "LLVM optimization: 3 (default: the fast tier first, the optimized one swapped "
+                  "in once compiled) or 0 (only the fast tier: no LLVM passes, fast instruction "
+                  "selection; tdsl's passes run either way)")
       ->check(CLI::IsMember({0, 3}));
   cmd->add_flag("--json", opts.json, "end with one line of JSON holding the results");
   cmd->add_option("--plot", opts.plot,
@@ -120,7 +121,7 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
   JitOptions jitOptions;
   jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
   jitOptions.threads = opts.threads;
-  jitOptions.optimize = opts.opt != 0;
+  jitOptions.tiering = opts.opt == 0 ? Tiering::FastOnly : Tiering::Tiered;
   Jit jit(jitOptions);
   Module module = jit.compile(source, opts.file); // Throws with every diagnostic.
   std::vector<Kernel> kernels;
@@ -185,8 +186,14 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
             << (p.threads == 1 ? " thread" : " threads") << ")"
             << (shapeText.empty() ? "" : " at " + shapeText) << "\n"
             << "  runs     " << p.runs << " timed, after " << p.warmup
-            << " warm-up; first call (compiles) " << durationText(p.firstCallSeconds) << "\n"
-            << "  median   " << durationText(med) << "   min " << durationText(p.minSeconds) << "\n"
+            << " warm-up; first call (compiles) " << durationText(p.firstCallSeconds) << "\n";
+  if (!p.tier.empty())
+    std::cout << "  tier     first call " << p.firstCallTier << ", timed calls " << p.tier
+              << (p.firstCallTier == p.tier
+                      ? std::string()
+                      : " (waited " + durationText(p.finalTierWaitSeconds) + " for it)")
+              << "\n";
+  std::cout << "  median   " << durationText(med) << "   min " << durationText(p.minSeconds) << "\n"
             << "  bytes    " << p.bytes << " (" << bytesText(static_cast<uint64_t>(p.bytes))
             << ")   " << byteRateText(p.gbps * 1e9) << "\n"
             << "  flops    " << p.flops << "   " << flopRateText(p.gflops * 1e9) << "\n"
@@ -223,6 +230,9 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
               << ", \"intermediate_bytes\": " << p.intermediateBytes
               << ", \"gbps\": " << number(p.gbps) << ", \"gflops\": " << number(p.gflops)
               << ", \"first_call_ms\": " << number(p.firstCallSeconds * 1e3)
+              << ", \"first_call_tier\": " << jsonString(p.firstCallTier)
+              << ", \"tier\": " << jsonString(p.tier)
+              << ", \"final_tier_wait_ms\": " << number(p.finalTierWaitSeconds * 1e3)
               << ", \"file\": " << jsonString(opts.file) << ", \"shape\": {" << shapeJson << "}";
     if (floorSeconds > 0)
       std::cout << ", \"floor_ms\": " << number(floorSeconds * 1e3)

@@ -32,7 +32,7 @@ struct BenchOptions {
   std::string plot;
   std::string plotSize = "800x560"; // WIDTHxHEIGHT, checked by parsePlotSize.
   bool roofline = true; // Report intensity, bound and roofline_fraction (calibrates once).
-  int opt = 3;          // `-O0`: JitOptions::optimize off (times the unoptimized code).
+  int opt = 3;          // `-O0`: Tiering::FastOnly (times the unoptimized code).
 };
 
 /// Registers `tdsl bench` and its flags on `app`, storing them in `opts`.

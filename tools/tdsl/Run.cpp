@@ -259,8 +259,9 @@ CLI::App *addRunCommand(CLI::App &app, RunOptions &opts) {
                   "bounds: the CPU code checks every load and store (a debug mode)")
       ->check(CLI::IsMember({"none", "bounds"}));
   cmd->add_option("-O,--opt", opts.opt,
-                  "LLVM optimization: 3 (default) or 0 (no LLVM passes, fast instruction "
-                  "selection: compiles faster, runs slower; tdsl's passes run either way)")
+                  "LLVM optimization: 3 (default: the fast tier first, the optimized one swapped "
+                  "in once compiled) or 0 (only the fast tier: no LLVM passes, fast instruction "
+                  "selection; tdsl's passes run either way)")
       ->check(CLI::IsMember({0, 3}));
   return cmd;
 }
@@ -270,7 +271,7 @@ int runCommand(const RunOptions &opts) {
   jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
   jitOptions.threads = opts.threads;
   jitOptions.boundsChecks = opts.checks == "bounds";
-  jitOptions.optimize = opts.opt != 0;
+  jitOptions.tiering = opts.opt == 0 ? Tiering::FastOnly : Tiering::Tiered;
   Jit jit(jitOptions);
   Module module = jit.compileFile(opts.file);
   Kernel kernel = selectKernel(module, opts.kernel, opts.file);
@@ -344,6 +345,12 @@ int runCommand(const RunOptions &opts) {
       if (!ok)
         status = kProgramError;
     }
+  }
+  // The results are out. The optimized tier, compiling meanwhile, goes to the disk cache before
+  // the process ends, so that the next run of this kernel loads it and never tiers.
+  if (jitOptions.tiering == Tiering::Tiered && opts.target == "cpu" && !jitOptions.boundsChecks) {
+    std::cout.flush();
+    kernel.waitForFinalTier();
   }
   return status;
 }

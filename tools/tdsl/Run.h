@@ -28,7 +28,7 @@ struct RunOptions {
   uint64_t seed = 1;
   int threads = 0;             // 0: every hardware thread.
   std::string checks = "none"; // --checks=bounds: generated code checks every load and store.
-  int opt = 3;                 // -O0: JitOptions::optimize off.
+  int opt = 3;                 // -O0: Tiering::FastOnly.
 };
 
 /// Registers `tdsl run` and its flags on `app`, storing them in `opts`.

@@ -85,8 +85,9 @@ int emitCommand(const std::string &file, const std::string &kernelName, const st
   t.gpu = gpu;
   JitOptions jitOptions;
   jitOptions.target = t;
-  jitOptions.threads = threads;   // The schedule's parallel loops depend on it.
-  jitOptions.optimize = opt != 0; // --stage=llvm / asm show the code -O0 compiles.
+  jitOptions.threads = threads; // The schedule's parallel loops depend on it.
+  // --stage=llvm / asm show the final tier's code: the fast one with -O0.
+  jitOptions.tiering = opt == 0 ? Tiering::FastOnly : Tiering::Tiered;
   Jit jit(jitOptions);
   Module module = jit.compile(source, sourceName(file));
   std::vector<std::string> names =

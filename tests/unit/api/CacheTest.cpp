@@ -24,8 +24,10 @@ using namespace tdsl;
 using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
 
+/// A Jit compiling only optimized code (the tier the disk cache stores), at the first call.
 Jit jitWithCache(const std::string &dir, int threads = 1) {
   JitOptions options;
+  options.tiering = Tiering::OptimizedOnly;
   options.threads = threads;
   options.cacheDir = dir;
   return Jit(options);

@@ -164,7 +164,9 @@ protected:
 // Every thread compiles the same source itself and runs the same kernel: the Jit's cache must
 // compile it once and hand every thread the same code.
 TEST_P(Concurrency, ManyThreadsCompileAndRunTheSameKernel) {
-  Jit jit(options);
+  JitOptions optimizedOnly = options; // One tier: one compile to count.
+  optimizedOnly.tiering = Tiering::OptimizedOnly;
+  Jit jit(optimizedOnly);
   cache::Counters &c = cache::counters();
   uint64_t misses = c.misses.load();
   expectNoFailures(runTogether(kThreads, [&](int) {
@@ -258,6 +260,7 @@ int compileAll(const std::string &dir, const std::string &source) {
   JitOptions options;
   options.threads = 1;
   options.cacheDir = dir;
+  options.tiering = Tiering::OptimizedOnly; // Stored on disk by the first call.
   Module m = Jit(options).compile(source, "many.tdsl");
   int bad = 0;
   for (const std::string &name : m.kernelNames()) {

@@ -50,9 +50,11 @@ kernel scale(x: f32[N]) -> y: f32[N] {
 }
 )";
 
-/// Runs scale on the CPU with a Jit whose disk cache is `dir`.
+/// Runs scale on the CPU with a Jit whose disk cache is `dir` (optimized only: the first call
+/// stores the entry).
 void runCpu(const std::string &dir) {
   JitOptions options;
+  options.tiering = Tiering::OptimizedOnly;
   options.threads = 1;
   options.cacheDir = dir;
   Kernel k = Jit(options).compile(kScale, "scale.tdsl").kernel("scale");
