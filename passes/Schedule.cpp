@@ -22,20 +22,6 @@ constexpr int64_t kMaxRowsPerBlock = 64;
 constexpr int kAccumulators = 4;
 constexpr int64_t kStackSliceBytes = 32 * 1024;
 
-class IndexVarFinder : public IRVisitor {
-public:
-  bool found = false;
-
-protected:
-  void visitVarRef(const VarRef *n) override { found |= n->var->kind == VarKind::Index; }
-};
-
-bool usesIndexVars(const Expr &e) {
-  IndexVarFinder f;
-  f.visit(e);
-  return f.found;
-}
-
 Expr product(const std::vector<Expr> &factors) {
   Expr p = intImm(1);
   for (const Expr &f : factors)
@@ -95,6 +81,33 @@ bool fillsVector(const Expr &extent, int lanes, std::string &why) {
     return false;
   }
   return true;
+}
+
+/// How a prefix reduction runs: its lanes (1: one value of the scanned index at a time) and why.
+std::string scanReason(const Definition &d, const ScanAxis &scan, const CpuTarget &target,
+                       int &lanes) {
+  const IterVar &j = d.indices[scan.index];
+  const Reduce *r = topReduce(d);
+  std::string what = "prefix scan along " + j.var->name + ": a running " +
+                     std::string(reduceName(r->op)) + " over " + r->axes[0].var->name +
+                     ", O(length)";
+  int bytes = elementBytes(d);
+  int wide = target.lanes(bytes);
+  StrideCount reads = countStrides(accessesIn(r->body), r->axes[0].var);
+  std::string why;
+  if (r->type.isBool())
+    why = "bools";
+  else if (wide < 2)
+    why = "vectors of one " + std::to_string(bytes) + "-byte lane";
+  else if (scan.index + 1 != d.indices.size())
+    why = "stores are strided in " + j.var->name;
+  else if (reads.strided > 0)
+    why = reads.stridedName + " is strided in " + r->axes[0].var->name;
+  lanes = why.empty() && fillsVector(j.extent, wide, why) ? wide : 1;
+  if (lanes > 1)
+    return what + "; blocks of " + lanesText(wide) +
+           " prefixed in registers, carried across blocks";
+  return what + "; scalar: " + why;
 }
 
 /// The locality tile of an elementwise group vectorized along its last shared dim v by `lanes`
@@ -191,6 +204,11 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
     for (size_t m = 0; m < group.members.size(); ++m) {
       const Definition &d = defs[group.members[m]];
       MemberSchedule &ms = gs.members[m];
+      if (std::optional<ScanAxis> scan = recognizeScan(d)) {
+        ms.scan = scan;
+        ms.vectorReason = scanReason(d, *scan, target, ms.lanes);
+        continue;
+      }
       VectorChoice choice = preferredVectorAxis(d);
       if (choice.axis == VectorAxis::Spatial && d.indices.size() <= shared) {
         ms.vectorReason = "scalar: one value per shared point";
