@@ -437,6 +437,67 @@ Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const Ite
                         Block::make({Store::make(acc, zero, identity(r->op, t)), prologue, loop}));
 }
 
+/// A prefix reduction along j (see Scan.h) vectorized across the innermost index q instead (j is
+/// not innermost: a scan down columns): one accumulator per value of q, in a heap row,
+///   acc[q] = identity; for k in [0, offset - 1): acc[q] = combine(acc[q], body)
+///   for j: for q: { if (j + offset - 1 >= 0) acc[q] = combine(acc[q], body at k = j + offset - 1)
+///                   target[.., j, .., q] = finish(acc[q]) }       (q in blocks of W lanes)
+/// Each accumulator combines its points in order of k, as the scalar scan does.
+template <typename IndexFn>
+Stmt scanAcross(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const IterVar &j,
+                const IterVar &q, int lanes, const std::string &name, const Buffer &target,
+                IndexFn &&storeIndex, Type storeType) {
+  Type t = r->type;
+  Expr zero = intImm(0);
+  const IterVar &k = r->axes.front();
+  Expr offset = lw.mutate(scan.offset);
+  Expr before = simplify(sub(offset, intImm(1)));
+  Expr qExtent = lw.mutate(q.extent);
+  Buffer acc = makeBuffer(name + ".acc", t.dtype, {qExtent}, BufferRole::Intermediate);
+  lw.bindings.push_back({q.var, nullptr, qExtent});
+  // `build` gives the statement at one value of q (bound in lw) and its accumulator index.
+  auto overQ = [&](auto &&build) {
+    VectorSplit split(q.var->name, qExtent, lanes);
+    Var lane = split.newInner();
+    Expr at = split.value(lane);
+    lw.rebind(q.var, at);
+    Stmt body = build(at);
+    return For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, body));
+  };
+  auto body = [&](Expr kValue, Expr kExtent) {
+    lw.bindValue(k.var, std::move(kValue), std::move(kExtent));
+    Expr value = lw.mutate(r->body);
+    lw.unbind(k.var);
+    return value;
+  };
+  auto accumulate = [&](const Expr &at, Expr value) {
+    return Store::make(acc, at, combine(r->op, Load::make(acc, at), std::move(value)));
+  };
+  Stmt init = overQ([&](const Expr &at) { return Store::make(acc, at, identity(r->op, t)); });
+  Var k0 = makeVar(k.var->name, Type::i64(), VarKind::Loop);
+  Stmt prologue =
+      For::make(k0, before, ForKind::Serial,
+                overQ([&](const Expr &at) { return accumulate(at, body(ir::ref(k0), before)); }));
+  const IntImm *c = as<IntImm>(before);
+  Expr extent = lw.mutate(j.extent);
+  Var jl = makeVar(j.var->name, Type::i64(), VarKind::Loop);
+  lw.bindValue(j.var, ir::ref(jl), extent);
+  Expr kj = add(ir::ref(jl), before);
+  Stmt step = overQ([&](const Expr &at) {
+    Stmt update = accumulate(at, body(kj, add(extent, before)));
+    if (!(c && c->value >= 0))
+      update = IfThenElse::make(Binary::make(BinaryOp::Le, zero, kj), update);
+    Expr result =
+        finish(r, Load::make(acc, at), std::vector<Expr>{add(ir::ref(jl), offset)}, storeType);
+    return Block::make({update, Store::make(target, storeIndex(), result)});
+  });
+  lw.unbind(j.var);
+  lw.unbind(q.var);
+  return Allocate::make(
+      acc, MemoryScope::Heap,
+      Block::make({init, prologue, For::make(jl, extent, ForKind::Serial, step)}));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The plain form.
 
@@ -778,12 +839,14 @@ private:
     auto [target, drop, rowBase] = storeTarget(d);
     const Reduce *r = topReduce(d);
     if (ms.scan) {
-      // The scanned index j is the innermost loop, after the member's other dims.
+      // The scanned index j is the innermost loop, after the member's other dims, or the one
+      // inside them but the last, which is vectorized.
       TDSL_CHECK(ms.scan->index >= shared) << "a scan along a shared dim";
+      bool across = ms.vector == VectorAxis::Spatial;
       std::vector<Var> loops;
       std::vector<Expr> extents;
       std::vector<Var> bound;
-      for (size_t k = shared; k < d.indices.size(); ++k)
+      for (size_t k = shared; k < d.indices.size() - (across ? 1 : 0); ++k)
         if (k != ms.scan->index) {
           loops.push_back(lw.bindLoop(d.indices[k]));
           extents.push_back(lw.bindings.back().extent);
@@ -797,8 +860,10 @@ private:
           idx[0] = sub(idx[0], rowBase);
         return flatIndex(target->shape, idx);
       };
-      Stmt inner = scanNest(lw, r, *ms.scan, d.indices[ms.scan->index], ms.lanes, d.target->name,
-                            target, storeIndex, d.value->type);
+      Stmt inner = across ? scanAcross(lw, r, *ms.scan, d.indices[ms.scan->index], d.indices.back(),
+                                       ms.lanes, d.target->name, target, storeIndex, d.value->type)
+                          : scanNest(lw, r, *ms.scan, d.indices[ms.scan->index], ms.lanes,
+                                     d.target->name, target, storeIndex, d.value->type);
       for (size_t k = loops.size(); k-- > 0;) {
         inner = For::make(loops[k], extents[k], ForKind::Serial, inner);
         lw.unbind(bound[k]);

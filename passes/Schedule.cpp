@@ -83,30 +83,39 @@ bool fillsVector(const Expr &extent, int lanes, std::string &why) {
   return true;
 }
 
-/// How a prefix reduction runs: its lanes (1: one value of the scanned index at a time) and why.
+/// How a prefix reduction runs (ms.lanes, ms.vector) and why: along its scanned index j in blocks
+/// prefixed in registers when j is the innermost index (vector None, lanes W), across the
+/// innermost index with one accumulator per value of it when j is not (vector Spatial), else
+/// one point at a time.
 std::string scanReason(const Definition &d, const ScanAxis &scan, const CpuTarget &target,
-                       int &lanes) {
+                       MemberSchedule &ms) {
   const IterVar &j = d.indices[scan.index];
+  const IterVar &last = d.indices.back();
   const Reduce *r = topReduce(d);
   std::string what = "prefix scan along " + j.var->name + ": a running " +
                      std::string(reduceName(r->op)) + " over " + r->axes[0].var->name +
                      ", O(length)";
   int bytes = elementBytes(d);
   int wide = target.lanes(bytes);
-  StrideCount reads = countStrides(accessesIn(r->body), r->axes[0].var);
+  bool innermost = scan.index + 1 == d.indices.size();
+  const Var &along = innermost ? r->axes[0].var : last.var;
+  StrideCount reads = countStrides(accessesIn(r->body), along);
   std::string why;
   if (r->type.isBool())
     why = "bools";
   else if (wide < 2)
     why = "vectors of one " + std::to_string(bytes) + "-byte lane";
-  else if (scan.index + 1 != d.indices.size())
-    why = "stores are strided in " + j.var->name;
   else if (reads.strided > 0)
-    why = reads.stridedName + " is strided in " + r->axes[0].var->name;
-  lanes = why.empty() && fillsVector(j.extent, wide, why) ? wide : 1;
-  if (lanes > 1)
+    why = reads.stridedName + " is strided in " + along->name;
+  ms.lanes = why.empty() && fillsVector((innermost ? j : last).extent, wide, why) ? wide : 1;
+  if (ms.lanes > 1 && innermost)
     return what + "; blocks of " + lanesText(wide) +
            " prefixed in registers, carried across blocks";
+  if (ms.lanes > 1) {
+    ms.vector = VectorAxis::Spatial;
+    return what + "; vectorize " + last.var->name + " by " + std::to_string(wide) +
+           ": one accumulator per " + last.var->name + " in a heap row";
+  }
   return what + "; scalar: " + why;
 }
 
@@ -206,7 +215,7 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
       MemberSchedule &ms = gs.members[m];
       if (std::optional<ScanAxis> scan = recognizeScan(d)) {
         ms.scan = scan;
-        ms.vectorReason = scanReason(d, *scan, target, ms.lanes);
+        ms.vectorReason = scanReason(d, *scan, target, ms);
         continue;
       }
       VectorChoice choice = preferredVectorAxis(d);
