@@ -344,8 +344,8 @@ struct VectorSplit {
 /// With `lanes` W > 1, j runs in blocks of W: the block's new points (the identity past the end
 /// and where k < 0) fill a W-lane buffer, which log2(W) shifted combines turn into its own prefix
 /// (lane l combines lane l - 2^s, for s = 0, 1, ...); lane l of the result is then the carry
-/// combined with it, and the carry advances by the block's last lane (the same value as the
-/// result's last lane). The association depends only on W.
+/// `acc` combined with it, and the result's last lane becomes the next carry. The association
+/// depends only on W.
 template <typename IndexFn>
 Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const IterVar &j, int lanes,
               const std::string &name, const Buffer &target, IndexFn &&storeIndex, Type storeType) {
@@ -386,8 +386,6 @@ Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const Ite
   } else {
     VectorSplit split(j.var->name, extent, lanes);
     Buffer block = makeBuffer(name + ".block", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
-    Buffer carry = makeBuffer(name + ".carry", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
-    Buffer total = makeBuffer(name + ".total", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
     lw.bindings.push_back({j.var, nullptr, extent});
     Var fillLane = split.newInner();
     Expr jv = split.value(fillLane);
@@ -412,26 +410,19 @@ Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const Ite
       steps.push_back(
           Store::make(block, all, combine(r->op, v, Shuffle::make(identities, v, from))));
     }
-    // The carry lives in every lane of `carry`; it advances by the block's total (its last lane,
-    // in every lane), so the loop carries one combine from block to block.
-    std::vector<int> lastLane(static_cast<size_t>(lanes), lanes - 1);
-    Expr v = Load::make(block, all);
-    steps.push_back(Store::make(total, all, Shuffle::make(v, v, lastLane)));
-    steps.push_back(Store::make(block, all, combine(r->op, Load::make(carry, all), v)));
-    steps.push_back(
-        Store::make(carry, all, combine(r->op, Load::make(carry, all), Load::make(total, all))));
+    steps.push_back(Store::make(
+        block, all,
+        combine(r->op, Broadcast::make(Load::make(acc, zero), lanes), Load::make(block, all))));
+    steps.push_back(Store::make(acc, zero, Load::make(block, intImm(lanes - 1))));
     Var outLane = split.newInner();
     lw.bindings.back().value = split.value(outLane);
     Expr result = finish(r, Load::make(block, ir::ref(outLane)),
                          std::vector<Expr>{add(split.value(outLane), offset)}, storeType);
     steps.push_back(split.innerLoop(outLane, Store::make(target, storeIndex(), result)));
     lw.unbind(j.var);
-    loop =
-        For::make(split.outer, split.outerExtent, ForKind::Serial, Block::make(std::move(steps)));
-    loop =
-        Block::make({Store::make(carry, all, Broadcast::make(Load::make(acc, zero), lanes)), loop});
-    for (const Buffer &b : {block, carry, total})
-      loop = Allocate::make(b, MemoryScope::Stack, loop);
+    loop = Allocate::make(
+        block, MemoryScope::Stack,
+        For::make(split.outer, split.outerExtent, ForKind::Serial, Block::make(std::move(steps))));
   }
   return Allocate::make(acc, MemoryScope::Stack,
                         Block::make({Store::make(acc, zero, identity(r->op, t)), prologue, loop}));
