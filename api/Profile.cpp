@@ -6,9 +6,12 @@
 // ceilings, the kernel's place on the roofline.
 #include "api/Inspect.h"
 
+#include "ir/IRVisitor.h"
 #include "ir/Kernel.h"
 #include "ir/Shapes.h"
+#include "passes/Fuse.h"
 #include "passes/Pipeline.h"
+#include "passes/Scan.h"
 #include "runtime/Cuda.h"
 #include "support/Check.h"
 
@@ -25,17 +28,23 @@ double seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-int64_t points(const std::vector<ir::IterVar> &vars, const ir::Kernel &kernel,
-               const std::vector<int64_t> &symbols) {
+/// Values bound while counting: the kernel's symbols, then the indices a triangular extent
+/// names (`k < t + 1` is counted at each t).
+struct Bound {
+  std::vector<ir::Var> vars;
+  std::vector<int64_t> values;
+};
+
+int64_t points(const std::vector<ir::IterVar> &vars, const Bound &b) {
   int64_t n = 1;
   for (const ir::IterVar &v : vars)
-    n *= std::max<int64_t>(0, ir::evalInt(v.extent, kernel.symbols, symbols));
+    n *= std::max<int64_t>(0, ir::evalInt(v.extent, b.vars, b.values));
   return n;
 }
 
 /// Operations of one evaluation of `e`, by the rule in Profile's comment (tdsl/Inspect.h).
-int64_t flopsOf(const ir::Expr &e, const ir::Kernel &kernel, const std::vector<int64_t> &symbols) {
-  auto count = [&](const ir::Expr &x) { return flopsOf(x, kernel, symbols); };
+int64_t flopsOf(const ir::Expr &e, const Bound &b) {
+  auto count = [&](const ir::Expr &x) { return flopsOf(x, b); };
   switch (e->kind) {
   case ir::ExprKind::IntImm:
   case ir::ExprKind::FloatImm:
@@ -69,7 +78,7 @@ int64_t flopsOf(const ir::Expr &e, const ir::Kernel &kernel, const std::vector<i
   case ir::ExprKind::Reduce: {
     const ir::Reduce *n = e->as<ir::Reduce>();
     int64_t perPoint = count(n->body) + 1;
-    return points(n->axes, kernel, symbols) * perPoint + (n->op == ir::ReduceOp::Mean ? 1 : 0);
+    return points(n->axes, b) * perPoint + (n->op == ir::ReduceOp::Mean ? 1 : 0);
   }
   default:
     TDSL_UNREACHABLE("a loop-level node in tensor IR");
@@ -87,8 +96,42 @@ double median(std::vector<double> values) {
 
 int64_t detail::countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols) {
   int64_t total = 0;
-  for (const ir::Definition &def : kernel.defs)
-    total += points(def.indices, kernel, symbols) * flopsOf(def.value, kernel, symbols);
+  Bound b{kernel.symbols, symbols};
+  for (const ir::Definition &def : kernel.defs) {
+    if (!passes::isTriangular(def)) {
+      total += points(def.indices, b) * flopsOf(def.value, b);
+      continue;
+    }
+    const ir::Reduce *r = passes::topReduce(def);
+    if (passes::recognizeScan(def)) { // One new point per point of the scanned index.
+      int64_t mean = r->op == ir::ReduceOp::Mean ? 1 : 0;
+      total += points(def.indices, b) * (flopsOf(r->body, b) + 1 + mean);
+      continue;
+    }
+    // The indices the extents name are bound, point by point; the others multiply.
+    std::vector<ir::IterVar> named, others;
+    for (const ir::IterVar &iv : def.indices)
+      (r && std::any_of(r->axes.begin(), r->axes.end(),
+                        [&](const ir::IterVar &a) { return ir::usesAny(a.extent, {iv.var}); })
+           ? named
+           : others)
+          .push_back(iv);
+    int64_t rest = points(others, b);
+    std::function<void(size_t)> over = [&](size_t k) {
+      if (k == named.size()) {
+        total += rest * flopsOf(def.value, b);
+        return;
+      }
+      int64_t extent = ir::evalInt(named[k].extent, b.vars, b.values);
+      b.vars.push_back(named[k].var);
+      b.values.push_back(0);
+      for (; b.values.back() < extent; ++b.values.back())
+        over(k + 1);
+      b.vars.pop_back();
+      b.values.pop_back();
+    };
+    over(0);
+  }
   return total;
 }
 

@@ -25,11 +25,13 @@ enum class BinaryOp : uint8_t {
 enum class UnaryOp : uint8_t { Not, Neg };
 enum class ReduceKind : uint8_t { Sum, Prod, Max, Min, Mean, ArgMax, ArgMin };
 
-/// A fresh index variable: `i`, or `i < EXTENT` with an explicit extent.
+/// A fresh index variable: `i`, or `i < EXTENT` with an explicit extent, or (reduction
+/// variables only) `i <= LAST`, whose extent is LAST + 1.
 struct IndexDecl {
   std::string name;
   SourceSpan span;        // The name.
   ExprPtr extent;         // Null when not given.
+  bool inclusive = false; // Written `<=`: `extent` is the last value, not the bound.
 };
 
 struct Expr {

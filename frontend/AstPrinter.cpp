@@ -34,7 +34,7 @@ void printIndexDecls(const std::vector<ast::IndexDecl> &decls, std::string &out)
       out += ", ";
     out += decls[i].name;
     if (decls[i].extent) {
-      out += " < ";
+      out += decls[i].inclusive ? " <= " : " < ";
       printExpr(*decls[i].extent, out);
     }
   }

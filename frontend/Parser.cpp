@@ -735,13 +735,14 @@ ast::Stmt Parser::parseStatement() {
   return stmt;
 }
 
-// idx := NAME ['<' additive]
+// idx := NAME ['<' additive]       (and in a reduction: NAME '<=' additive)
 ast::IndexDecl Parser::parseIndexDecl(TokenKind close, std::string_view context) {
   const bool onTarget = close == TokenKind::RBracket;
   std::string hint = onTarget ? "the target's subscripts are fresh index variables, as in "
                                 "y[i, j] = ...; shift the right side instead (y[i] = x[i + 1])"
                               : "the variables after 'for' are fresh names, as in "
-                                "sum(x[i, k] for k) or sum(x[i, k] for k < 3)";
+                                "sum(x[i, k] for k), sum(x[i, k] for k < 3) or "
+                                "sum(x[i, k] for k <= j)";
   Token name = peek();
   if (!name.is(TokenKind::Identifier))
     failExpected(onTarget ? "an index variable" : "a reduction variable", hint);
@@ -753,6 +754,11 @@ ast::IndexDecl Parser::parseIndexDecl(TokenKind close, std::string_view context)
     decl.extent = parseBinary(kAdditiveLevel);
     return decl;
   }
+  if (!onTarget && accept(TokenKind::LessEq)) {
+    decl.inclusive = true;
+    decl.extent = parseBinary(kAdditiveLevel);
+    return decl;
+  }
   Token t = peek();
   if (t.is(TokenKind::Comma) || t.is(close))
     return decl;
@@ -760,7 +766,8 @@ ast::IndexDecl Parser::parseIndexDecl(TokenKind close, std::string_view context)
     hint = "an extent is exclusive: write `" + shortened(decl.name) + " < N`";
   else if (t.is(TokenKind::Identifier) && text(t) == "in")
     hint = "an explicit extent is written `for " + shortened(decl.name) + " < N`";
-  failExpected(std::string("',', '<' or ") + std::string(tokenKindName(close)) + " after " +
+  failExpected(std::string(onTarget ? "',', '<' or " : "',', '<', '<=' or ") +
+                   std::string(tokenKindName(close)) + " after " +
                    (onTarget ? "index variable '" : "reduction variable '") + shortened(decl.name) +
                    "' in " + std::string(context),
                std::move(hint));

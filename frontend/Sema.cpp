@@ -751,7 +751,7 @@ IndexVar *KernelChecker::declareIndex(const ast::IndexDecl &decl, bool reduction
           "an index variable needs a fresh name");
     iv->failed = true;
   }
-  if (decl.extent) {
+  if (decl.extent && !reduction) {
     iv->fixedExtent = checkExtent(*decl.extent, decl.name);
     if (!iv->fixedExtent)
       iv->failed = true;
@@ -763,9 +763,10 @@ IndexVar *KernelChecker::declareIndex(const ast::IndexDecl &decl, bool reduction
   return iv;
 }
 
-ir::Expr KernelChecker::checkExtent(const ast::Expr &e, const std::string &varName) {
-  // Index variables are hidden behind a barrier: an extent is a function of the symbols.
-  scopes.push_back(Scope{true, {}, false});
+ir::Expr KernelChecker::checkExtent(const ast::Expr &e, const std::string &varName, bool indices) {
+  // Index variables are hidden behind a barrier: an extent is a function of the symbols. A
+  // reduction's bound sees the index variables around it.
+  scopes.push_back(Scope{!indices, {}, false});
   bool saved = inExtent;
   inExtent = true;
   Val v = check(e, /*whole=*/false);
@@ -786,14 +787,64 @@ ir::Expr KernelChecker::checkExtent(const ast::Expr &e, const std::string &varNa
   }
   if (!a) {
     error(ErrorCode::InvalidExtent, e.span,
-          "the extent of " + quote(varName) +
-              " must be an integer expression of shape symbols (+, -, *, // and % of symbols and "
-              "integers), but it is " +
+          "the extent of " + quote(varName) + " must be an integer expression of shape symbols " +
+              (indices ? "and index variables (+, -, *, // and % of symbols and integers, plus "
+                         "index variables as plain terms), but it is "
+                       : "(+, -, *, // and % of symbols and integers), but it is ") +
               sourceText(e.span),
-          "for example N, N - 1, 2 * N + 1 or H // 2");
+          indices ? "for example N, N - 1, j + 1 or j - K"
+                  : "for example N, N - 1, 2 * N + 1 or H // 2");
     return nullptr;
   }
+  // Triangular bounds stay linear in the index variables: the bounds prover and the loops
+  // handle `j + c`, not `j * j` or `j // 2`.
+  for (const auto &[atom, c] : a->terms) {
+    if (atom.isVar())
+      continue;
+    for (const Scope &scope : scopes)
+      for (const IndexVar *iv : scope.vars)
+        if (atom.mentions(iv->var)) {
+          error(ErrorCode::InvalidExtent, e.span,
+                "the bound of " + quote(varName) + " uses index variable " + quote(iv->name) +
+                    " inside a product, '//' or '%'",
+                "a bound is an index variable plus or minus shape symbols and integers, as in "
+                "for k <= j or for k < j - K");
+          return nullptr;
+        }
+  }
   return ir::toExpr(*a);
+}
+
+namespace {
+/// The first name in `e` (outside subscripts' tensors: names only) that is one of `axes`.
+const ast::IndexDecl *namedAxis(const ast::Expr &e, const std::vector<ast::IndexDecl> &axes) {
+  if (e.kind == ast::Expr::Kind::Name)
+    for (const ast::IndexDecl &d : axes)
+      if (d.name == e.name)
+        return &d;
+  for (const ast::ExprPtr &arg : e.args)
+    if (arg)
+      if (const ast::IndexDecl *d = namedAxis(*arg, axes))
+        return d;
+  return nullptr;
+}
+} // namespace
+
+ir::Expr KernelChecker::checkReduceBound(const ast::IndexDecl &decl,
+                                         const std::vector<ast::IndexDecl> &axes) {
+  if (const ast::IndexDecl *own = namedAxis(*decl.extent, axes)) {
+    std::string which =
+        own->name == decl.name ? "its own variable" : "another variable of the same reduction";
+    error(ErrorCode::ReductionBoundOwnVariable, decl.extent->span,
+          "the bound of " + quote(decl.name) + " names " + quote(own->name) + ", " + which,
+          "a bound may use the statement's index variables (for k <= j) and those of enclosing "
+          "reductions; nest the reductions for a bound on another reduction variable");
+    return nullptr;
+  }
+  ir::Expr extent = checkExtent(*decl.extent, decl.name, /*indices=*/true);
+  if (!extent || !decl.inclusive)
+    return extent;
+  return normalize(ir::add(extent, ir::intImm(1)));
 }
 
 IndexVar *KernelChecker::lookupIndex(const std::string &name, bool *hidden) const {

@@ -206,10 +206,16 @@ public:
   std::string uniqueBufferName(const std::string &base);
 
   // Index variables and extents.
+  /// A reduction variable's explicit extent is not checked here but by checkReduceBound, before
+  /// the reduction's scope opens.
   IndexVar *declareIndex(const ast::IndexDecl &decl, bool reduction);
   /// An explicit extent `i < E`: an i64 expression of symbols with an affine form; null after an
-  /// error.
-  ir::Expr checkExtent(const ast::Expr &e, const std::string &varName);
+  /// error. With `indices` (a reduction's bound), E may also use the index variables in scope,
+  /// each as a plain term (`j + 1`, `t - 2`, `j + k`: a triangular reduction).
+  ir::Expr checkExtent(const ast::Expr &e, const std::string &varName, bool indices = false);
+  /// The extent of reduction variable `decl` of a reduction over `axes`: its bound (plus one for
+  /// `<=`), which must not name any of `axes` (E066); null after an error.
+  ir::Expr checkReduceBound(const ast::IndexDecl &decl, const std::vector<ast::IndexDecl> &axes);
   /// An output's dim: an integer expression of the inputs' symbols; null after an error.
   ir::Expr checkOutputDim(const ast::Expr &e, const std::string &output);
   std::optional<ir::Expr> outputDimExpr(const ast::Expr &e, const std::string &output);

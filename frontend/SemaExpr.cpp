@@ -535,7 +535,8 @@ Val KernelChecker::checkName(const ast::Expr &e, bool whole) {
   if (hidden) {
     error(ErrorCode::IndexVariableMisplaced, e.span,
           "index variable " + quote(e.name) + " cannot be used here",
-          inExtent ? "extents are expressions of shape symbols and integers"
+          inExtent ? "a tensor's extents are expressions of shape symbols and integers; only a "
+                     "reduction's bound may use index variables (sum(x[i, k] for k <= j))"
                    : "a kernel call's arguments are whole tensors; compute the value in its own "
                      "statement first");
     return failed();
@@ -1057,9 +1058,18 @@ Val KernelChecker::checkReduce(const ast::Expr &e, bool whole) {
           "extents are expressions of shape symbols and integers");
     return failed();
   }
-  scopes.push_back(Scope{});
+  // The bounds first, outside the reduction's scope: they see the index variables around it.
+  std::vector<ir::Expr> bounds;
   for (const ast::IndexDecl &decl : e.vars)
-    declareIndex(decl, /*reduction=*/true);
+    bounds.push_back(decl.extent ? checkReduceBound(decl, e.vars) : nullptr);
+  scopes.push_back(Scope{});
+  for (size_t k = 0; k < e.vars.size(); ++k) {
+    IndexVar *iv = declareIndex(e.vars[k], /*reduction=*/true);
+    if (!e.vars[k].extent)
+      continue;
+    iv->fixedExtent = bounds[k];
+    iv->failed |= !bounds[k];
+  }
   std::vector<IndexVar *> axes = scopes.back().vars;
   Val body = check(*e.args[0], /*whole=*/false);
   bool extentsOk = closeScope();

@@ -536,8 +536,24 @@ Proof proveCase(const Case &c, int &budget) {
     p.proved = true;
     return p;
   }
-  if (std::optional<Range> r = range(ctx, c.goal, c.domain, p.unbounded))
-    p.least = r->least;
+  // A triangular extent (`k < j + 1`) bounds one variable by others. The variables are then
+  // eliminated one at a time, the last first (an extent names only variables before its own),
+  // so that `j - k` over k <= j is bounded by j - j = 0 before j is.
+  bool triangular = false;
+  for (const auto &[v, extent] : c.domain)
+    for (const auto &[atom, coefficient] : extent.terms)
+      triangular |= mentionsDomain(atom, c.domain);
+  if (!triangular) {
+    if (std::optional<Range> r = range(ctx, c.goal, c.domain, p.unbounded))
+      p.least = r->least;
+  } else {
+    std::optional<AffineExpr> least = c.goal;
+    for (size_t k = c.domain.size(); least && k-- > 0;) {
+      std::optional<Range> r = range(ctx, *least, Domain{c.domain[k]}, p.unbounded);
+      least = r ? std::optional(r->least) : std::nullopt;
+    }
+    p.least = least;
+  }
   p.proved = p.least && nonNegative(ctx, *p.least, 0);
   return p;
 }

@@ -297,6 +297,22 @@ bool usesAny(const Stmt &s, const std::vector<Var> &vars) {
   return finder.found;
 }
 
+namespace {
+class IndexVarFinder : public IRVisitor {
+public:
+  bool found = false;
+
+protected:
+  void visitVarRef(const VarRef *n) override { found |= n->var->kind == VarKind::Index; }
+};
+} // namespace
+
+bool usesIndexVars(const Expr &e) {
+  IndexVarFinder f;
+  f.visit(e);
+  return f.found;
+}
+
 Expr substitute(const Expr &e, const std::vector<std::pair<Var, Expr>> &replacements) {
   return Substituter(replacements).mutate(e);
 }

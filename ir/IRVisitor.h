@@ -33,6 +33,8 @@ protected:
 /// Whether `e` (or `s`) reads any of `vars` (pointer identity).
 bool usesAny(const Expr &e, const std::vector<Var> &vars);
 bool usesAny(const Stmt &s, const std::vector<Var> &vars);
+/// Whether `e` reads an index variable (a reduction extent that does is triangular: `k < j + 1`).
+bool usesIndexVars(const Expr &e);
 
 /// Replaces variables by expressions (pointer identity), e.g. to inline or re-index.
 Expr substitute(const Expr &e, const std::vector<std::pair<Var, Expr>> &replacements);

@@ -19,6 +19,7 @@
 #include "passes/Contraction.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
+#include "passes/Scan.h"
 #include "support/Check.h"
 
 #include <algorithm>
@@ -479,6 +480,8 @@ size_t leadingPrefix(const Access &a, const Definition &def) {
 /// The most leading dims a definition can share with others and still keep its vectorizable
 /// axis inside its own nest.
 size_t maxShared(const Definition &def) {
+  if (std::optional<ScanAxis> scan = recognizeScan(def)) // Its scanned index runs innermost.
+    return scan->index;
   if (topReduce(def) && preferredVectorAxis(def).axis == VectorAxis::Spatial)
     return def.indices.size() - 1;
   return def.indices.size();

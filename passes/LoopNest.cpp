@@ -14,6 +14,8 @@
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
+#include "passes/Scan.h"
+#include "passes/Schedule.h"
 #include "passes/Tile.h"
 #include "support/Check.h"
 
@@ -108,9 +110,14 @@ Expr combine(ReduceOp op, Expr acc, Expr value) {
 /// (zero points give 0 / 0 = NaN); f16/bf16 targets round once, here.
 Expr finish(const Reduce *r, Expr acc, const std::vector<Expr> &extents, Type storeType) {
   if (r->op == ReduceOp::Mean) {
-    Expr count = extents[0];
+    // A triangular extent may be negative at some points: they have no points.
+    auto points = [&](size_t k) {
+      return usesIndexVars(r->axes[k].extent) ? Binary::make(BinaryOp::Max, extents[k], intImm(0))
+                                              : extents[k];
+    };
+    Expr count = points(0);
     for (size_t k = 1; k < extents.size(); ++k)
-      count = mul(count, extents[k]);
+      count = mul(count, points(k));
     acc = Binary::make(BinaryOp::Div, acc, Cast::make(r->type, count));
   }
   return storeType != r->type ? Cast::make(storeType, acc) : acc;
@@ -305,55 +312,6 @@ Stmt argReduction(ExprLowering &lw, const Reduce *r, const std::string &name, co
                      Block::make({init, scan, Store::make(target, index, result)})));
 }
 
-// ---------------------------------------------------------------------------------------------
-// The plain form.
-
-/// Lowers one definition to its plain nest.
-Stmt lowerPlain(const Definition &def) {
-  ExprLowering lw;
-  std::vector<Var> loops;
-  std::vector<Expr> extents, targetIndices;
-  for (const IterVar &iv : def.indices) {
-    loops.push_back(lw.bindLoop(iv));
-    extents.push_back(lw.bindings.back().extent);
-    targetIndices.push_back(ir::ref(loops.back()));
-  }
-  Expr index = flatIndex(def.target->shape, targetIndices);
-
-  Stmt inner;
-  const Cast *rounding = as<Cast>(def.value);
-  const Reduce *r = as<Reduce>(rounding ? rounding->a : def.value);
-  if (r && isArgReduction(r->op)) {
-    inner = argReduction(lw, r, def.target->name, def.target, index, def.value->type);
-  } else if (r) {
-    // acc = identity; for axes: acc = combine(acc, body); target[index] = finish(acc).
-    Buffer acc =
-        makeBuffer(def.target->name + ".acc", r->type.dtype, {intImm(1)}, BufferRole::Intermediate);
-    Expr zero = intImm(0);
-    std::vector<Var> axes;
-    std::vector<Expr> axisExtents;
-    for (const IterVar &axis : r->axes) {
-      axes.push_back(lw.bindLoop(axis));
-      axisExtents.push_back(lw.bindings.back().extent);
-    }
-    Stmt update = Store::make(acc, zero, combine(r->op, Load::make(acc, zero), lw.mutate(r->body)));
-    for (size_t k = axes.size(); k-- > 0;)
-      update = For::make(axes[k], axisExtents[k], ForKind::Serial, update);
-    Expr result = finish(r, Load::make(acc, zero), axisExtents, def.value->type);
-    inner = Allocate::make(acc, MemoryScope::Stack,
-                           Block::make({Store::make(acc, zero, identity(r->op, r->type)), update,
-                                        Store::make(def.target, index, result)}));
-  } else {
-    inner = Store::make(def.target, index, lw.mutate(def.value));
-  }
-  for (size_t k = loops.size(); k-- > 0;)
-    inner = For::make(loops[k], extents[k], ForKind::Serial, inner);
-  return inner;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The scheduled form.
-
 /// A loop split for W lanes: `outer` over (E + W - 1) // W, the vectorized `inner` (a fresh
 /// variable per use), and the guard `outer * W + inner < E` when E may not be a multiple of W.
 struct VectorSplit {
@@ -384,6 +342,229 @@ struct VectorSplit {
     return For::make(inner, intImm(lanes), ForKind::Vectorized, body);
   }
 };
+
+/// A prefix reduction (see Scan.h) along the definition's index j, the innermost loop here:
+///   acc = identity; for k in [0, offset - 1): acc = combine(acc, body)
+///   for j: { if (j + offset - 1 >= 0) acc = combine(acc, body at k = j + offset - 1)
+///            target[index] = finish(acc) }                    (mean: over max(j + offset, 0))
+/// With `lanes` W > 1, j runs in blocks of W: the block's new points (the identity past the end
+/// and where k < 0) fill a W-lane buffer, which log2(W) shifted combines turn into its own prefix
+/// (lane l combines lane l - 2^s, for s = 0, 1, ...); lane l of the result is then the carry
+/// `acc` combined with it, and the result's last lane becomes the next carry. The association
+/// depends only on W.
+template <typename IndexFn>
+Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const IterVar &j, int lanes,
+              const std::string &name, const Buffer &target, IndexFn &&storeIndex, Type storeType) {
+  Type t = r->type;
+  Expr zero = intImm(0);
+  Buffer acc = makeBuffer(name + ".acc", t.dtype, {intImm(1)}, BufferRole::Intermediate);
+  const IterVar &k = r->axes.front();
+  Expr offset = lw.mutate(scan.offset);
+  Expr before = simplify(sub(offset, intImm(1))); // k's points before j = 0.
+  auto body = [&](Expr kValue, Expr kExtent) {
+    lw.bindValue(k.var, std::move(kValue), std::move(kExtent));
+    Expr value = lw.mutate(r->body);
+    lw.unbind(k.var);
+    return value;
+  };
+  auto accumulate = [&](Expr value) {
+    return Store::make(acc, zero, combine(r->op, Load::make(acc, zero), std::move(value)));
+  };
+  Var k0 = makeVar(k.var->name, Type::i64(), VarKind::Loop);
+  Stmt prologue = For::make(k0, before, ForKind::Serial, accumulate(body(ir::ref(k0), before)));
+  const IntImm *c = as<IntImm>(before);
+  bool kMayBeNegative = !(c && c->value >= 0);
+  Expr extent = lw.mutate(j.extent);
+  Expr kExtent = add(extent, before);
+  Stmt loop;
+  if (lanes <= 1) {
+    Var jl = makeVar(j.var->name, Type::i64(), VarKind::Loop);
+    lw.bindValue(j.var, ir::ref(jl), extent);
+    Expr kj = add(ir::ref(jl), before);
+    Stmt step = accumulate(body(kj, kExtent));
+    if (kMayBeNegative)
+      step = IfThenElse::make(Binary::make(BinaryOp::Le, zero, kj), step);
+    Expr result =
+        finish(r, Load::make(acc, zero), std::vector<Expr>{add(ir::ref(jl), offset)}, storeType);
+    loop = For::make(jl, extent, ForKind::Serial,
+                     Block::make({step, Store::make(target, storeIndex(), result)}));
+    lw.unbind(j.var);
+  } else {
+    VectorSplit split(j.var->name, extent, lanes);
+    Buffer block = makeBuffer(name + ".block", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
+    lw.bindings.push_back({j.var, nullptr, extent});
+    Var fillLane = split.newInner();
+    Expr jv = split.value(fillLane);
+    lw.bindings.back().value = jv;
+    Expr kj = add(jv, before);
+    Expr inRange = Binary::make(BinaryOp::Lt, jv, extent);
+    if (kMayBeNegative)
+      inRange = Binary::make(BinaryOp::And, inRange, Binary::make(BinaryOp::Le, zero, kj));
+    Expr laneIndex = ir::ref(fillLane);
+    Stmt fill = For::make(
+        fillLane, intImm(lanes), ForKind::Vectorized,
+        Block::make({Store::make(block, laneIndex, identity(r->op, t)),
+                     IfThenElse::make(inRange, Store::make(block, laneIndex, body(kj, kExtent)))}));
+    std::vector<Stmt> steps{fill};
+    Expr all = Ramp::make(zero, intImm(1), lanes);
+    Expr identities = Broadcast::make(identity(r->op, t), lanes);
+    for (int shift = 1; shift < lanes; shift *= 2) {
+      std::vector<int> from(static_cast<size_t>(lanes));
+      for (int l = 0; l < lanes; ++l) // A window of (identities, v): one lane rotation.
+        from[static_cast<size_t>(l)] = lanes + l - shift;
+      Expr v = Load::make(block, all);
+      steps.push_back(
+          Store::make(block, all, combine(r->op, v, Shuffle::make(identities, v, from))));
+    }
+    steps.push_back(Store::make(
+        block, all,
+        combine(r->op, Broadcast::make(Load::make(acc, zero), lanes), Load::make(block, all))));
+    steps.push_back(Store::make(acc, zero, Load::make(block, intImm(lanes - 1))));
+    Var outLane = split.newInner();
+    lw.bindings.back().value = split.value(outLane);
+    Expr result = finish(r, Load::make(block, ir::ref(outLane)),
+                         std::vector<Expr>{add(split.value(outLane), offset)}, storeType);
+    steps.push_back(split.innerLoop(outLane, Store::make(target, storeIndex(), result)));
+    lw.unbind(j.var);
+    loop = Allocate::make(
+        block, MemoryScope::Stack,
+        For::make(split.outer, split.outerExtent, ForKind::Serial, Block::make(std::move(steps))));
+  }
+  return Allocate::make(acc, MemoryScope::Stack,
+                        Block::make({Store::make(acc, zero, identity(r->op, t)), prologue, loop}));
+}
+
+/// A prefix reduction along j (see Scan.h) vectorized across the innermost index q instead (j is
+/// not innermost: a scan down columns): one accumulator per value of q, in a heap row,
+///   acc[q] = identity; for k in [0, offset - 1): acc[q] = combine(acc[q], body)
+///   for j: for q: { if (j + offset - 1 >= 0) acc[q] = combine(acc[q], body at k = j + offset - 1)
+///                   target[.., j, .., q] = finish(acc[q]) }       (q in blocks of W lanes)
+/// Each accumulator combines its points in order of k, as the scalar scan does.
+template <typename IndexFn>
+Stmt scanAcross(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const IterVar &j,
+                const IterVar &q, int lanes, const std::string &name, const Buffer &target,
+                IndexFn &&storeIndex, Type storeType) {
+  Type t = r->type;
+  Expr zero = intImm(0);
+  const IterVar &k = r->axes.front();
+  Expr offset = lw.mutate(scan.offset);
+  Expr before = simplify(sub(offset, intImm(1)));
+  Expr qExtent = lw.mutate(q.extent);
+  Buffer acc = makeBuffer(name + ".acc", t.dtype, {qExtent}, BufferRole::Intermediate);
+  lw.bindings.push_back({q.var, nullptr, qExtent});
+  // `build` gives the statement at one value of q (bound in lw) and its accumulator index.
+  auto overQ = [&](auto &&build) {
+    VectorSplit split(q.var->name, qExtent, lanes);
+    Var lane = split.newInner();
+    Expr at = split.value(lane);
+    lw.rebind(q.var, at);
+    Stmt body = build(at);
+    return For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, body));
+  };
+  auto body = [&](Expr kValue, Expr kExtent) {
+    lw.bindValue(k.var, std::move(kValue), std::move(kExtent));
+    Expr value = lw.mutate(r->body);
+    lw.unbind(k.var);
+    return value;
+  };
+  auto accumulate = [&](const Expr &at, Expr value) {
+    return Store::make(acc, at, combine(r->op, Load::make(acc, at), std::move(value)));
+  };
+  Stmt init = overQ([&](const Expr &at) { return Store::make(acc, at, identity(r->op, t)); });
+  Var k0 = makeVar(k.var->name, Type::i64(), VarKind::Loop);
+  Stmt prologue =
+      For::make(k0, before, ForKind::Serial,
+                overQ([&](const Expr &at) { return accumulate(at, body(ir::ref(k0), before)); }));
+  const IntImm *c = as<IntImm>(before);
+  Expr extent = lw.mutate(j.extent);
+  Var jl = makeVar(j.var->name, Type::i64(), VarKind::Loop);
+  lw.bindValue(j.var, ir::ref(jl), extent);
+  Expr kj = add(ir::ref(jl), before);
+  Stmt step = overQ([&](const Expr &at) {
+    Stmt update = accumulate(at, body(kj, add(extent, before)));
+    if (!(c && c->value >= 0))
+      update = IfThenElse::make(Binary::make(BinaryOp::Le, zero, kj), update);
+    Expr result =
+        finish(r, Load::make(acc, at), std::vector<Expr>{add(ir::ref(jl), offset)}, storeType);
+    return Block::make({update, Store::make(target, storeIndex(), result)});
+  });
+  lw.unbind(j.var);
+  lw.unbind(q.var);
+  return Allocate::make(
+      acc, MemoryScope::Heap,
+      Block::make({init, prologue, For::make(jl, extent, ForKind::Serial, step)}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plain form.
+
+/// Lowers one definition to its plain nest.
+Stmt lowerPlain(const Definition &def) {
+  ExprLowering lw;
+  std::vector<Var> loops;
+  std::vector<Expr> extents, targetIndices;
+  for (const IterVar &iv : def.indices) {
+    loops.push_back(lw.bindLoop(iv));
+    extents.push_back(lw.bindings.back().extent);
+    targetIndices.push_back(ir::ref(loops.back()));
+  }
+  Expr index = flatIndex(def.target->shape, targetIndices);
+
+  Stmt inner;
+  const Cast *rounding = as<Cast>(def.value);
+  const Reduce *r = as<Reduce>(rounding ? rounding->a : def.value);
+  if (std::optional<ScanAxis> scan = recognizeScan(def)) {
+    // The scanned index j becomes the innermost loop.
+    ExprLowering outer;
+    std::vector<Var> others;
+    std::vector<Expr> otherExtents;
+    for (size_t k = 0; k < def.indices.size(); ++k)
+      if (k != scan->index) {
+        others.push_back(outer.bindLoop(def.indices[k]));
+        otherExtents.push_back(outer.bindings.back().extent);
+      }
+    auto storeIndex = [&] {
+      std::vector<Expr> idx;
+      for (const IterVar &iv : def.indices)
+        idx.push_back(outer.mutate(ir::ref(iv.var)));
+      return flatIndex(def.target->shape, idx);
+    };
+    inner = scanNest(outer, r, *scan, def.indices[scan->index], 1, def.target->name, def.target,
+                     storeIndex, def.value->type);
+    for (size_t k = others.size(); k-- > 0;)
+      inner = For::make(others[k], otherExtents[k], ForKind::Serial, inner);
+    return inner;
+  }
+  if (r && isArgReduction(r->op)) {
+    inner = argReduction(lw, r, def.target->name, def.target, index, def.value->type);
+  } else if (r) {
+    // acc = identity; for axes: acc = combine(acc, body); target[index] = finish(acc).
+    Buffer acc =
+        makeBuffer(def.target->name + ".acc", r->type.dtype, {intImm(1)}, BufferRole::Intermediate);
+    Expr zero = intImm(0);
+    std::vector<Var> axes;
+    std::vector<Expr> axisExtents;
+    for (const IterVar &axis : r->axes) {
+      axes.push_back(lw.bindLoop(axis));
+      axisExtents.push_back(lw.bindings.back().extent);
+    }
+    Stmt update = Store::make(acc, zero, combine(r->op, Load::make(acc, zero), lw.mutate(r->body)));
+    for (size_t k = axes.size(); k-- > 0;)
+      update = For::make(axes[k], axisExtents[k], ForKind::Serial, update);
+    Expr result = finish(r, Load::make(acc, zero), axisExtents, def.value->type);
+    inner = Allocate::make(acc, MemoryScope::Stack,
+                           Block::make({Store::make(acc, zero, identity(r->op, r->type)), update,
+                                        Store::make(def.target, index, result)}));
+  } else {
+    inner = Store::make(def.target, index, lw.mutate(def.value));
+  }
+  for (size_t k = loops.size(); k-- > 0;)
+    inner = For::make(loops[k], extents[k], ForKind::Serial, inner);
+  return inner;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scheduled form.
 
 class GroupLowering {
 public:
@@ -654,6 +835,38 @@ private:
     size_t shared = group.sharedDims;
     auto [target, drop, rowBase] = storeTarget(d);
     const Reduce *r = topReduce(d);
+    if (ms.scan) {
+      // The scanned index j is the innermost loop, after the member's other dims, or the one
+      // inside them but the last, which is vectorized.
+      TDSL_CHECK(ms.scan->index >= shared) << "a scan along a shared dim";
+      bool across = ms.vector == VectorAxis::Spatial;
+      std::vector<Var> loops;
+      std::vector<Expr> extents;
+      std::vector<Var> bound;
+      for (size_t k = shared; k < d.indices.size() - (across ? 1 : 0); ++k)
+        if (k != ms.scan->index) {
+          loops.push_back(lw.bindLoop(d.indices[k]));
+          extents.push_back(lw.bindings.back().extent);
+          bound.push_back(d.indices[k].var);
+        }
+      auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase] {
+        std::vector<Expr> idx;
+        for (size_t k = drop; k < d.indices.size(); ++k)
+          idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
+        if (rowBase)
+          idx[0] = sub(idx[0], rowBase);
+        return flatIndex(target->shape, idx);
+      };
+      Stmt inner = across ? scanAcross(lw, r, *ms.scan, d.indices[ms.scan->index], d.indices.back(),
+                                       ms.lanes, d.target->name, target, storeIndex, d.value->type)
+                          : scanNest(lw, r, *ms.scan, d.indices[ms.scan->index], ms.lanes,
+                                     d.target->name, target, storeIndex, d.value->type);
+      for (size_t k = loops.size(); k-- > 0;) {
+        inner = For::make(loops[k], extents[k], ForKind::Serial, inner);
+        lw.unbind(bound[k]);
+      }
+      return inner;
+    }
     bool spatial = ms.vector == VectorAxis::Spatial;
     size_t serialEnd = spatial ? d.indices.size() - 1 : d.indices.size();
 

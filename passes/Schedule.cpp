@@ -22,20 +22,6 @@ constexpr int64_t kMaxRowsPerBlock = 64;
 constexpr int kAccumulators = 4;
 constexpr int64_t kStackSliceBytes = 32 * 1024;
 
-class IndexVarFinder : public IRVisitor {
-public:
-  bool found = false;
-
-protected:
-  void visitVarRef(const VarRef *n) override { found |= n->var->kind == VarKind::Index; }
-};
-
-bool usesIndexVars(const Expr &e) {
-  IndexVarFinder f;
-  f.visit(e);
-  return f.found;
-}
-
 Expr product(const std::vector<Expr> &factors) {
   Expr p = intImm(1);
   for (const Expr &f : factors)
@@ -95,6 +81,42 @@ bool fillsVector(const Expr &extent, int lanes, std::string &why) {
     return false;
   }
   return true;
+}
+
+/// How a prefix reduction runs (ms.lanes, ms.vector) and why: along its scanned index j in blocks
+/// prefixed in registers when j is the innermost index (vector None, lanes W), across the
+/// innermost index with one accumulator per value of it when j is not (vector Spatial), else
+/// one point at a time.
+std::string scanReason(const Definition &d, const ScanAxis &scan, const CpuTarget &target,
+                       MemberSchedule &ms) {
+  const IterVar &j = d.indices[scan.index];
+  const IterVar &last = d.indices.back();
+  const Reduce *r = topReduce(d);
+  std::string what = "prefix scan along " + j.var->name + ": a running " +
+                     std::string(reduceName(r->op)) + " over " + r->axes[0].var->name +
+                     ", O(length)";
+  int bytes = elementBytes(d);
+  int wide = target.lanes(bytes);
+  bool innermost = scan.index + 1 == d.indices.size();
+  const Var &along = innermost ? r->axes[0].var : last.var;
+  StrideCount reads = countStrides(accessesIn(r->body), along);
+  std::string why;
+  if (r->type.isBool())
+    why = "bools";
+  else if (wide < 2)
+    why = "vectors of one " + std::to_string(bytes) + "-byte lane";
+  else if (reads.strided > 0)
+    why = reads.stridedName + " is strided in " + along->name;
+  ms.lanes = why.empty() && fillsVector((innermost ? j : last).extent, wide, why) ? wide : 1;
+  if (ms.lanes > 1 && innermost)
+    return what + "; blocks of " + lanesText(wide) +
+           " prefixed in registers, carried across blocks";
+  if (ms.lanes > 1) {
+    ms.vector = VectorAxis::Spatial;
+    return what + "; vectorize " + last.var->name + " by " + std::to_string(wide) +
+           ": one accumulator per " + last.var->name + " in a heap row";
+  }
+  return what + "; scalar: " + why;
 }
 
 /// The locality tile of an elementwise group vectorized along its last shared dim v by `lanes`
@@ -191,6 +213,11 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
     for (size_t m = 0; m < group.members.size(); ++m) {
       const Definition &d = defs[group.members[m]];
       MemberSchedule &ms = gs.members[m];
+      if (std::optional<ScanAxis> scan = recognizeScan(d)) {
+        ms.scan = scan;
+        ms.vectorReason = scanReason(d, *scan, target, ms);
+        continue;
+      }
       VectorChoice choice = preferredVectorAxis(d);
       if (choice.axis == VectorAxis::Spatial && d.indices.size() <= shared) {
         ms.vectorReason = "scalar: one value per shared point";

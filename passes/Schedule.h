@@ -5,6 +5,7 @@
 #pragma once
 
 #include "passes/Fuse.h"
+#include "passes/Scan.h"
 #include "passes/Target.h"
 
 #include <optional>
@@ -37,6 +38,10 @@ struct MemberSchedule {
   int stripThreads = 1;
   std::string vectorReason;
   LocalPlace place = LocalPlace::None;
+  /// A prefix reduction (see Scan.h) computed with a running accumulator along its scanned
+  /// index, the innermost loop of its nest; `lanes` > 1: a block of that many values of the
+  /// index at a time, prefixed in registers and added to the carry.
+  std::optional<ScanAxis> scan;
 };
 
 /// Loop tiling for locality, for an elementwise group with a read that is strided along its

@@ -89,7 +89,8 @@ struct Profile {
   /// the schedule: per point of each definition, one per arithmetic, min/max, comparison or
   /// select and one per math function; casts, reads and subscript arithmetic count 0; a
   /// reduction counts its body plus 1 per point of its axes (a matmul is 2*M*N*K), `mean` one
-  /// division more per result.
+  /// division more per result; a prefix scan (`sum(x[k] for k <= j)`) counts one point per
+  /// result, the work of its running accumulator.
   int64_t bytes = 0, flops = 0;
   double gbps = 0, gflops = 0; // At the median time.
   /// The most bytes of intermediates held in memory at once during the calls: definitions

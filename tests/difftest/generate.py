@@ -5,7 +5,9 @@ Each program has one or two kernels: sometimes a helper kernel that the main ker
 the main kernel, built from random statements over a few inputs with the shape symbols N, M, K:
 elementwise whole-array expressions with broadcasting, index-form definitions with stencils
 (`??` defaults), reversed and strided reads, every reduction, contractions (index form and `@`),
-scalar reductions, calls, and shape arithmetic (pooling, flattening, `%` wrap-around). dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
+scalar reductions, calls, shape arithmetic (pooling, flattening, `%` wrap-around), and
+triangular reductions and prefix scans (`for r <= j`, lagged bounds, along either dim).
+dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
 
     generate.py --seed S --count N --out DIR     # writes DIR/prog_<seed>_<k>.tdsl
     generate.py --seed S                         # one program on stdout
@@ -209,8 +211,8 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
     for _ in range(n_stmts):
         kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
                             "call", "bool", "transpose", "stencil_chain", "short_reduce",
-                            "shape_arith"],
-                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1, 2])[0]
+                            "shape_arith", "scan"],
+                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1, 2, 2])[0]
         target = g.fresh()
         if kind == "elementwise":
             names = list(env)
@@ -363,6 +365,27 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
                 t2 = g.fresh()
                 stmts.append(f"{t2}[{lhs_nm}] = {g.binary(access(src, env[src], index_vars), target + '[i]')}")
                 env[t2] = ("N", "M")
+        elif kind == "scan":
+            # A triangular bound: a prefix scan along either dim, sometimes lagged (no points at
+            # the start), or a triangular reduction whose body reads the bounding index.
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            src = rng.choice(cands)
+            red = rng.choice(["sum", "prod", "max", "min"] + (["mean"] if g.is_float else []))
+            bound = rng.choice(["<= {v}", "< {v} + 1", "< {v}", "< {v} - 2", "<= {v} - 1"])
+            along_first = rng.random() < 0.3
+            v = "i" if along_first else "j"
+            inner = access(src, env[src], {"N": "r", "M": "j"} if along_first else
+                           {"N": "i", "M": "r"}, allow_stencil=False)
+            if rng.random() < 0.3:
+                inner = g.binary(inner, access(src, env[src], index_vars, allow_stencil=False))
+            elif rng.random() < 0.5:
+                inner = g.unary(inner)
+            if red == "prod" and g.is_float:
+                inner = f"(1.0 + 0.1 * tanh({inner}))"
+            stmts.append(f"{target}[{lhs_nm}] = {red}({inner} for r {bound.format(v=v)})")
+            env[target] = ("N", "M")
         elif kind == "contract":
             a = by_dims(lambda d: d == ("N", "M"))
             b = by_dims(lambda d: d == ("M", "K"))

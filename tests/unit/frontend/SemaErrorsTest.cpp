@@ -195,9 +195,25 @@ TEST(SemaErrors, ExtentsAreExpressionsOfSymbols) {
 })",
               "'x' is a tensor; an extent is an expression of shape symbols", "2:26");
   expectError(R"(kernel f(x: f32[N]) -> y: f32[N] {
-    y[i] = sum(x[k] for k < i)
+    t[i, j < i] = x[j]
+    y[i] = t[i, 0] ?? 0.0
 })",
-              "index variable 'i' cannot be used here", "2:29", "shape symbols");
+              "index variable 'i' cannot be used here", "2:14", "only a reduction's bound");
+}
+
+TEST(SemaErrors, ReductionBoundsNameTheVariablesAroundThem) {
+  expectError(R"(kernel f(x: f32[N]) -> y: f32[N] {
+    y[i] = sum(x[k] for k <= k)
+})",
+              "the bound of 'k' names 'k', its own variable", "2:30", "nest the reductions");
+  expectError(R"(kernel f(x: f32[N]) -> y: f32[N] {
+    y[i] = sum(x[k] for k <= i + 1)
+})",
+              "access x[k] may read past the end of dim 0", "2:18");
+  expectError(R"(kernel f(x: f32[N]) -> y: f32[N] {
+    y[i] = sum(x[k] for k < i % 3)
+})",
+              "the bound of 'k' uses index variable 'i' inside a product, '//' or '%'", "2:29");
 }
 
 TEST(SemaErrors, BareTensorInIndexForm) {

@@ -241,5 +241,26 @@ TEST(ShapeArithmetic, HostileFormsTerminate) {
   SUCCEED();
 }
 
+// Triangular domains: r's extent names j (r <= j, r < j - 2). The prover eliminates r first, so
+// j - r is bounded by j - j = 0, and refuses what crosses the triangle.
+TEST(ShapeArithmetic, TriangularDomains) {
+  Vars s;
+  std::vector<IterVar> upTo{{s.j, v(s.N)}, {s.r, add(v(s.j), lit(1))}};
+  EXPECT_TRUE(inBounds(v(s.r), v(s.N), upTo, {s.N}));
+  EXPECT_TRUE(inBounds(sub(v(s.j), v(s.r)), v(s.N), upTo, {s.N}));
+  EXPECT_TRUE(inBounds(sub(sub(v(s.N), lit(1)), v(s.r)), v(s.N), upTo, {s.N}));
+  EXPECT_FALSE(inBounds(add(v(s.r), lit(1)), v(s.N), upTo, {s.N}));
+  EXPECT_FALSE(inBounds(sub(v(s.r), lit(1)), v(s.N), upTo, {s.N}));
+  // Lagged: r < j - 2 has points only where j >= 3, so r + 2 stays below N.
+  std::vector<IterVar> lagged{{s.j, v(s.N)}, {s.r, sub(v(s.j), lit(2))}};
+  EXPECT_TRUE(inBounds(add(v(s.r), lit(2)), v(s.N), lagged, {s.N}));
+  EXPECT_FALSE(inBounds(add(v(s.r), lit(4)), v(s.N), lagged, {s.N}));
+  // Two levels: h <= r <= j.
+  std::vector<IterVar> nested{
+      {s.j, v(s.N)}, {s.r, add(v(s.j), lit(1))}, {s.h, add(v(s.r), lit(1))}};
+  EXPECT_TRUE(inBounds(sub(v(s.j), v(s.h)), v(s.N), nested, {s.N}));
+  EXPECT_FALSE(inBounds(sub(v(s.r), v(s.j)), v(s.N), nested, {s.N}));
+}
+
 } // namespace
 } // namespace tdsl::ir
