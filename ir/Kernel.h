@@ -48,9 +48,9 @@ struct Kernel {
   std::vector<Buffer> inputs;
   std::vector<Buffer> outputs;  // Output dims are integer expressions of the symbols (H // 2).
   std::vector<Definition> defs; // In dependency order; each output is defined exactly once.
+  SourceSpan span;
   /// The run-time checks of its gathers, in source order (an access's own subscripts first).
   std::vector<GatherCheck> checks;
-  SourceSpan span;
 };
 
 /// Throws the run-time error (E093) of the first of `kernel`'s checks whose result (`results`, in
