@@ -13,7 +13,9 @@ namespace tdsl::detail {
 
 CallPlan::CallPlan(const ir::Kernel &kernel) {
   const std::vector<ir::Var> &symbols = kernel.symbols;
-  if (symbols.size() > kMaxSymbols || kernel.inputs.size() + kernel.outputs.size() > kMaxBuffers)
+  // A kernel with gather checks takes the general path, which passes and reads their results.
+  if (symbols.size() > kMaxSymbols || kernel.inputs.size() + kernel.outputs.size() > kMaxBuffers ||
+      !kernel.checks.empty())
     fast_ = false;
   auto slotOf = [&](const ir::Var &v) -> int32_t {
     auto it = std::find(symbols.begin(), symbols.end(), v);

@@ -19,6 +19,7 @@
 #include "runtime/Arena.h"
 #include "runtime/Cuda.h"
 #include "runtime/KernelAbi.h"
+#include "runtime/Random.h"
 #include "runtime/ThreadPool.h"
 #include "support/Check.h"
 #ifdef TDSL_HAVE_LLVM
@@ -461,9 +462,27 @@ std::vector<int64_t> Kernel::inputShape(size_t input,
 
 std::vector<Tensor> Kernel::randomInputs(const std::map<std::string, int64_t> &sizes,
                                          uint64_t seed) const {
+  const ir::Kernel &k = state->kernel;
   std::vector<Tensor> inputs;
-  for (size_t i = 0; i < state->kernel.inputs.size(); ++i)
+  for (size_t i = 0; i < k.inputs.size(); ++i)
     inputs.push_back(Tensor::randn(inputShape(i, sizes), inputDType(i), seed + i));
+  // An input read as a gather's subscript holds indices in range of the smallest dim it indexes.
+  std::vector<int64_t> symbols;
+  for (const ir::Var &s : k.symbols)
+    symbols.push_back(sizes.at(s->name));
+  for (size_t i = 0; i < k.inputs.size(); ++i) {
+    int64_t range = -1;
+    for (const ir::GatherCheck &c : k.checks)
+      if (c.source == k.inputs[i]) {
+        int64_t dim = ir::evalShape(c.gathered, k.symbols, symbols).at(c.dim);
+        range = range < 0 ? dim : std::min(range, dim);
+      }
+    if (range <= 0)
+      continue;
+    runtime::Random rng(seed + i);
+    for (int64_t e = 0; e < inputs[i].numel(); ++e)
+      inputs[i].setInt(e, rng.uniformInt(0, range - 1));
+  }
   return inputs;
 }
 
@@ -509,6 +528,23 @@ void launch(detail::KernelState &state, void *const *buffers, const int64_t *sym
 #endif
 }
 
+/// Fresh i64 scalars for the results of `k`'s gather checks, passed after its outputs.
+std::vector<Tensor> gatherCheckResults(const ir::Kernel &k) {
+  std::vector<Tensor> results;
+  for (size_t c = 0; c < k.checks.size(); ++c)
+    results.push_back(Tensor::zeros({}, DType::I64));
+  return results;
+}
+
+/// Raises the error (E093) of the first gather check that found an index out of range.
+void throwIfGatherFailed(const ir::Kernel &k, const std::vector<int64_t> &symbols,
+                         const std::vector<Tensor> &results) {
+  std::vector<int64_t> values;
+  for (const Tensor &t : results)
+    values.push_back(t.atInt(0));
+  ir::throwIfGatherFailed(k, symbols, values.data());
+}
+
 /// The general path of Kernel::run: every check with its detailed error message, and in-place
 /// calls. Taken when the fast path (CallPlan) says no.
 void runChecked(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
@@ -532,10 +568,16 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
                              ", got " + outputs[i].typeString());
     buffers.push_back(outputs[i].data());
   }
+  // The gather checks' results follow the outputs.
+  std::vector<Tensor> checks = gatherCheckResults(k);
   if (state.target.kind == Target::Kind::Cuda) { // Separate device buffers: in-place is fine.
+    std::vector<Tensor> written = outputs;
+    written.insert(written.end(), checks.begin(), checks.end());
     if (!runtime::cuda::status().available && codegen::cudaEmulationRequested())
-      return state.emulatedKernel().run(inputs, outputs, symbols.data());
-    return codegen::runOnHostTensors(state.cudaKernel(), inputs, outputs, symbols.data());
+      state.emulatedKernel().run(inputs, written, symbols.data());
+    else
+      codegen::runOnHostTensors(state.cudaKernel(), inputs, written, symbols.data());
+    return throwIfGatherFailed(k, symbols, checks);
   }
   // Compiled code assumes its outputs overlap nothing (noalias): an in-place call computes into
   // fresh tensors and copies.
@@ -545,7 +587,10 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
       std::memcpy(outputs[j].data(), fresh[j].data(), fresh[j].nbytes());
     return;
   }
+  for (const Tensor &t : checks)
+    buffers.push_back(t.data());
   launch(state, buffers.data(), symbols.data(), threads);
+  throwIfGatherFailed(k, symbols, checks);
 }
 
 } // namespace
@@ -661,7 +706,18 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
                 " is also an input; in-place calls on device tensors are not supported");
     buffers.push_back(outputs[i].devicePointer());
   }
+  std::vector<DeviceTensor> checks;
+  for (size_t c = 0; c < k.checks.size(); ++c) {
+    checks.push_back(DeviceTensor::empty({}, DType::I64));
+    buffers.push_back(checks.back().devicePointer());
+  }
   state->cudaKernel().launch(buffers.data(), symbols.data());
+  if (checks.empty())
+    return;
+  std::vector<Tensor> results;
+  for (const DeviceTensor &t : checks)
+    results.push_back(t.toHost());
+  throwIfGatherFailed(k, symbols, results);
 }
 
 std::string_view tierName(Tier tier) {

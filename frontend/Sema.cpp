@@ -513,6 +513,7 @@ void KernelChecker::checkStatement(const ast::Stmt &s) {
   indexStorage.clear();
   scopes.clear();
   pending.clear();
+  pendingGathers.clear();
   currentTargets.clear();
   if (!s.value || s.targets.empty())
     return;
@@ -936,6 +937,7 @@ ir::Proof KernelChecker::prove(const ir::AffineExpr &e, const std::vector<ir::It
 }
 
 void KernelChecker::resolveBounds() {
+  resolveGathers();
   std::vector<PendingAccess> work = std::move(pending);
   pending.clear();
   for (const PendingAccess &p : work) {
@@ -960,6 +962,8 @@ void KernelChecker::resolveBounds() {
                                                         : "0";
     const std::string padding = "use " + access + " ?? " + zero + " for zero padding";
     for (size_t j = 0; j < rank; ++j) {
+      if (p.gathered[j])
+        continue; // Checked when the kernel runs.
       const ir::AffineExpr &sub = p.subscripts[j];
       const ir::AffineExpr dim = *ir::toAffine(p.buffer->shape[j]);
       const std::string subText = sourceText(p.subscriptSpans[j]);
@@ -1032,6 +1036,52 @@ void KernelChecker::resolveBounds() {
         break;
       }
     }
+  }
+}
+
+void KernelChecker::resolveGathers() {
+  std::vector<PendingGather> work = std::move(pendingGathers);
+  pendingGathers.clear();
+  for (const PendingGather &g : work) {
+    // The check: min(where(0 <= index < dim, INT64_MAX, index)) over the domain variables that
+    // the index reads, and no violation where another variable of the domain has no points (the
+    // access never runs there).
+    std::vector<std::pair<ir::Var, ir::Expr>> fresh;
+    std::vector<ir::IterVar> axes;
+    ir::Expr nonEmpty;
+    bool ready = true;
+    for (IndexVar *iv : g.domain) {
+      if (iv->failed || !iv->extent) {
+        ready = false;
+        break;
+      }
+      if (!ir::usesAny(g.index, {iv->var})) {
+        ir::Expr c = ir::Binary::make(ir::BinaryOp::Lt, ir::intImm(0), iv->extent);
+        nonEmpty = nonEmpty ? ir::Binary::make(ir::BinaryOp::And, nonEmpty, c) : c;
+        continue;
+      }
+      ir::Var v = ir::makeVar(iv->var->name, iv->var->type, iv->var->kind);
+      fresh.emplace_back(iv->var, ir::ref(v));
+      axes.push_back(ir::IterVar{v, iv->extent});
+    }
+    if (!ready)
+      continue;
+    ir::Expr index = ir::substitute(g.index, fresh);
+    ir::Expr inRange = ir::Binary::make(
+        ir::BinaryOp::And, ir::Binary::make(ir::BinaryOp::Le, ir::intImm(0), index),
+        ir::Binary::make(ir::BinaryOp::Lt, index, g.buffer->shape[g.dim]));
+    const ir::Expr none = ir::intImm(ir::kNoGatherViolation);
+    ir::Expr value = ir::Select::make(inRange, none, index);
+    if (!axes.empty())
+      value = ir::Reduce::make(ir::ReduceOp::Min, std::move(axes), value);
+    if (nonEmpty)
+      value = ir::Select::make(nonEmpty, value, none);
+    std::string name = uniqueBufferName("check." + g.buffer->name);
+    bufferNames.insert(name);
+    ir::Buffer result = ir::makeBuffer(name, DType::I64, {}, ir::BufferRole::Output, g.span);
+    out.defs.push_back(ir::Definition{result, {}, value, g.span});
+    out.checks.push_back(
+        ir::GatherCheck{result, g.buffer, g.dim, sourceText(g.span), g.span, g.source});
   }
 }
 
@@ -1234,6 +1284,13 @@ std::vector<ir::Buffer> KernelChecker::emitCall(const CallPlan &plan,
     inl.buffers[o.get()] = b;
     outs.push_back(b);
   }
+  // The callee's gather checks become the caller's (checked with the caller's tensors).
+  for (const ir::GatherCheck &c : callee.checks) {
+    std::string name = uniqueBufferName(plan.prefix + "." + c.result->name);
+    bufferNames.insert(name);
+    inl.buffers[c.result.get()] =
+        ir::makeBuffer(name, DType::I64, {}, ir::BufferRole::Output, c.result->span);
+  }
   for (const ir::Definition &def : callee.defs) {
     auto it = inl.buffers.find(def.target.get());
     if (it == inl.buffers.end()) {
@@ -1253,6 +1310,14 @@ std::vector<ir::Buffer> KernelChecker::emitCall(const CallPlan &plan,
     }
     out.defs.push_back(
         ir::Definition{it->second, std::move(iters), inl.mutate(def.value), def.span});
+  }
+  for (const ir::GatherCheck &c : callee.checks) {
+    ir::Buffer source = c.source ? inl.buffers.at(c.source.get()) : nullptr;
+    if (source && source->role != ir::BufferRole::Input)
+      source = nullptr;
+    out.checks.push_back(ir::GatherCheck{inl.buffers.at(c.result.get()),
+                                         inl.buffers.at(c.gathered.get()), c.dim, c.access, c.span,
+                                         source});
   }
   return outs;
 }

@@ -92,13 +92,26 @@ struct IndexVar {
   bool failed = false;
 };
 
-/// An access without a default, proven in bounds once every extent is known.
+/// An access without a default, proven in bounds once every extent is known. Its gathered
+/// subscripts (not affine) are checked when the kernel runs instead (PendingGather).
 struct PendingAccess {
   ir::Buffer buffer;
-  std::vector<ir::AffineExpr> subscripts;
+  std::vector<ir::AffineExpr> subscripts; // Zero where `gathered`.
+  std::vector<bool> gathered;
   std::vector<SourceSpan> subscriptSpans;
   std::vector<IndexVar *> domain;
   SourceSpan span; // The access t[...].
+};
+
+/// A gathered subscript of an access without a default: once every extent is known, a
+/// definition computes its run-time check over the access's domain (ir::GatherCheck).
+struct PendingGather {
+  ir::Buffer buffer;
+  size_t dim = 0;
+  ir::Expr index; // i64.
+  std::vector<IndexVar *> domain;
+  SourceSpan span;   // The access t[...].
+  ir::Buffer source; // The input read as the subscript, if it is only that (ir::GatherCheck).
 };
 
 /// A tensor name visible in the kernel.
@@ -224,6 +237,8 @@ public:
   /// extents) and closes it. False when some extent is missing.
   bool closeScope();
   void resolveBounds();
+  /// Adds the run-time check of each pending gather (a definition and an ir::GatherCheck).
+  void resolveGathers();
   /// Proves `e >= 0` over `domain` from `extra` and, where those do not suffice, also from every
   /// symbol >= 0 and then every output dim >= 0 (recording that the kernel relies on them).
   ir::Proof prove(const ir::AffineExpr &e, const std::vector<ir::IterVar> &domain,
@@ -263,6 +278,7 @@ public:
   };
   std::vector<Scope> scopes;
   std::vector<PendingAccess> pending;
+  std::vector<PendingGather> pendingGathers;
   size_t statementErrors = 0; // The error count when the statement began.
   /// Every statement target of the kernel with where it is defined, to tell "used before it
   /// is defined" from "undefined".

@@ -653,9 +653,11 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
     ok = false;
   }
 
-  // The subscripts: affine in index variables, symbols and integers.
+  // The subscripts: integer expressions. Affine ones (in index variables, symbols and integers)
+  // are proven in bounds; the others (gathers) are checked when the kernel runs.
   std::vector<ir::Expr> indices;
   std::vector<ir::AffineExpr> affines;
+  std::vector<bool> gathered;
   std::vector<SourceSpan> spans;
   for (size_t j = 0; j < e.args.size(); ++j) {
     const ast::Expr &a = *e.args[j];
@@ -677,25 +679,21 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
     if (s.lit == LitKind::Int) {
       s.expr = ir::intImm(s.intValue);
       s.dtype = DType::I64;
-    } else if (s.lit == LitKind::Float || s.dtype != DType::I64) {
+    } else if (s.lit == LitKind::Float || !isInt(s.dtype)) {
       error(ErrorCode::InvalidSubscript, a.span,
-            "a subscript must be an integer index expression, but " + sourceText(a.span) + " is " +
+            "a subscript must be an integer, but " + sourceText(a.span) + " is " +
                 (s.isLiteral() ? std::string("a float literal") : dtypeStr(s.dtype)),
-            "subscripts are affine expressions of index variables, shape symbols and integers");
+            "subscripts are integer expressions (index variables, shape symbols, integers, "
+            "values read from integer tensors); convert a float explicitly: i64(floor(x))");
       ok = false;
       continue;
+    } else if (s.dtype != DType::I64) {
+      s.expr = ir::Cast::make(ir::Type::i64(), s.expr);
     }
     std::optional<ir::AffineExpr> aff = ir::toAffine(s.expr);
-    if (!aff) {
-      error(ErrorCode::InvalidSubscript, a.span, "subscript is not affine: " + sourceText(a.span),
-            "a subscript adds index variables, scales them by integers or shape symbols and "
-            "divides them (// and %) by positive integers or shape symbols (i + 1, N - 1 - i, "
-            "W * i + j, i // W); data-dependent reads (gathers) are not supported");
-      ok = false;
-      continue;
-    }
     indices.push_back(s.expr);
-    affines.push_back(*aff);
+    affines.push_back(aff ? *aff : ir::AffineExpr{});
+    gathered.push_back(!aff);
     spans.push_back(a.span);
   }
 
@@ -737,6 +735,7 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
     PendingAccess p;
     p.buffer = buffer;
     p.subscripts = affines;
+    p.gathered = gathered;
     p.subscriptSpans = spans;
     p.span = e.span;
     for (const Scope &sc : scopes)
@@ -749,6 +748,22 @@ Val KernelChecker::checkAccess(const ast::Expr &e, const ast::Expr *fallback, bo
           p.domain.insert(p.domain.end(), scopes[m].vars.begin(), scopes[m].vars.end());
         break;
       }
+    // A gather without a default reads with one all the same (a zero, never used: the call
+    // fails), so that no compiled code touches memory out of range; its check reports.
+    for (size_t j = 0; j < gathered.size(); ++j) {
+      if (!gathered[j])
+        continue;
+      const ir::Expr &read =
+          indices[j]->as<ir::Cast>() ? indices[j]->as<ir::Cast>()->a : indices[j];
+      const auto *access = read->as<ir::Access>();
+      ir::Buffer source =
+          access && access->buffer->role == ir::BufferRole::Input ? access->buffer : nullptr;
+      pendingGathers.push_back(PendingGather{buffer, j, indices[j], p.domain, e.span, source});
+      if (!fb)
+        fb = buffer->dtype == DType::Bool ? ir::boolImm(false)
+             : isFloat(buffer->dtype)     ? ir::FloatImm::make(ir::Type::scalar(buffer->dtype), 0.0)
+                                          : ir::intImm(0, buffer->dtype);
+    }
     pending.push_back(std::move(p));
   }
   return typed(buffer->dtype, loaded(ir::Access::make(buffer, std::move(indices), fb)),

@@ -362,6 +362,10 @@ public:
 
     for (size_t i = 0; i < kernel.defs.size(); ++i)
       runDefinition(kernel.defs[i], roots[i]);
+    std::vector<int64_t> found;
+    for (const GatherCheck &c : kernel.checks)
+      found.push_back(buffers[bufferIds.at(c.result.get())].data[0].i);
+    throwIfGatherFailed(kernel, symbolValues, found.data());
 
     std::vector<Tensor> results;
     for (const Buffer &b : kernel.outputs) {

@@ -18,6 +18,8 @@ namespace tdsl::ir {
 /// reduction, f32 literals) is rounded to f32 as compiled code computes it, math functions
 /// correctly rounded: a model of f32 arithmetic rather than of the exact result, used to tell
 /// f32's own rounding (cancellation, a floor or `%` at its jump) from a compiler bug.
+///
+/// Throws RuntimeError E093 when a gather met an index out of range (ir::throwIfGatherFailed).
 std::vector<Tensor> interpret(const Kernel &kernel, const std::vector<Tensor> &inputs,
                               bool roundEachF32 = false);
 

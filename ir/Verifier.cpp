@@ -239,10 +239,21 @@ public:
       for (const Expr &d : b->shape)
         checkShapeExpr(d, "dim of output " + b->name);
     }
+    for (const GatherCheck &c : kernel.checks) {
+      const Buffer &b = c.result;
+      requireK(b && b->role == BufferRole::Output && b->dtype == DType::I64 && b->shape.empty(),
+               "the result of a gather check is not an i64 scalar output");
+      requireK(all.insert(b.get()).second, "buffer " + b->name + " listed twice");
+      requireK(c.gathered && c.dim < c.gathered->shape.size(),
+               "gather check of " + b->name + " names no dim of a tensor");
+    }
     for (const Definition &d : kernel.defs)
       checkDefinition(d);
     for (const Buffer &b : kernel.outputs)
       requireK(defined.count(b.get()), "output " + b->name + " is never defined");
+    for (const GatherCheck &c : kernel.checks)
+      requireK(defined.count(c.result.get()),
+               "gather check " + c.result->name + " is never defined");
   }
 
 private:

@@ -1179,7 +1179,8 @@ private:
 } // namespace
 
 // Requires: a normalized kernel (see normalize).
-// Gives: a loop-level function whose params are the inputs then the outputs. Each definition is a
+// Gives: a loop-level function whose params are the inputs, the outputs, then the gather checks'
+// results. Each definition is a
 // perfect nest of Serial loops (fresh Loop variables named like its indices) around one Store, or,
 // for a reduction, around a Stack Allocate of a one-element accumulator holding: the identity
 // store, a nest of Serial loops over the reduction axes updating it, and the final store (an
@@ -1192,6 +1193,8 @@ LoweredFunc buildLoopNest(const Kernel &kernel) {
   func.name = kernel.name;
   func.params = kernel.inputs;
   func.params.insert(func.params.end(), kernel.outputs.begin(), kernel.outputs.end());
+  for (const GatherCheck &c : kernel.checks)
+    func.params.push_back(c.result);
   func.symbols = kernel.symbols;
 
   std::vector<Stmt> nests;
@@ -1221,6 +1224,8 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
   func.name = kernel.name;
   func.params = kernel.inputs;
   func.params.insert(func.params.end(), kernel.outputs.begin(), kernel.outputs.end());
+  for (const GatherCheck &c : kernel.checks)
+    func.params.push_back(c.result);
   func.symbols = kernel.symbols;
 
   std::vector<Stmt> nests;

@@ -1433,7 +1433,9 @@ void CodeGenLlvm::prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base
     return;
   UseFinder uses;
   uses.visit(base);
-  if (!uses.used.count(rowVar.get()))
+  // A gather's address (one that reads memory, table[ids[t] * D + d]) is not prefetched: the
+  // next row's would read the index tensor one row further, past its end at the last row.
+  if (!uses.used.count(rowVar.get()) || !uses.loaded.empty())
     return;
   ir::Expr next =
       ir::substitute(base, {{rowVar, ir::add(ir::ref(rowVar), ir::intImm(1, DType::I64))}});

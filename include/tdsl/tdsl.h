@@ -120,6 +120,9 @@ public:
   /// RuntimeError naming a symbol that `sizes` lacks.
   std::vector<int64_t> inputShape(size_t input, const std::map<std::string, int64_t> &sizes) const;
   /// Seeded random inputs (Tensor::randn, seeds seed, seed + 1, ...) of the shapes `sizes` gives.
+  /// An integer input whose elements are read as a gather's subscript (`ids` in
+  /// `table[ids[t], d]`) holds indices drawn uniformly in range instead: [0, size) for the
+  /// smallest dim it indexes (random as any other input where that dim has no elements).
   std::vector<Tensor> randomInputs(const std::map<std::string, int64_t> &sizes,
                                    uint64_t seed) const;
 

@@ -5,8 +5,9 @@ Each program has one or two kernels: sometimes a helper kernel that the main ker
 the main kernel, built from random statements over a few inputs with the shape symbols N, M, K:
 elementwise whole-array expressions with broadcasting, index-form definitions with stencils
 (`??` defaults), reversed and strided reads, every reduction, contractions (index form and `@`),
-scalar reductions, calls, shape arithmetic (pooling, flattening, `%` wrap-around), and
-triangular reductions and prefix scans (`for r <= j`, lagged bounds, along either dim).
+scalar reductions, calls, shape arithmetic (pooling, flattening, `%` wrap-around),
+triangular reductions and prefix scans (`for r <= j`, lagged bounds, along either dim), and
+gathers through an index input `ix` (with and without `??`, indices in and out of range).
 dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
 
     generate.py --seed S --count N --out DIR     # writes DIR/prog_<seed>_<k>.tdsl
@@ -170,8 +171,9 @@ class Gen:
         return e
 
 
-def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
-    """Returns (source, outputs) of one kernel. inputs: list of (name, dims)."""
+def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None):
+    """Returns (source, outputs) of one kernel. inputs: list of (name, dims). index_input: None or
+    the dtype (i32 or i64) of an input `ix: [N]` that gathers read their row indices from."""
     g = Gen(rng, dtype)
     env = {n: d for n, d in inputs}  # name -> dims
     stmts = []
@@ -211,8 +213,9 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
     for _ in range(n_stmts):
         kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
                             "call", "bool", "transpose", "stencil_chain", "short_reduce",
-                            "shape_arith", "scan"],
-                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1, 2, 2])[0]
+                            "shape_arith", "scan", "gather"],
+                           weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1, 2, 2,
+                                    4 if index_input else 0])[0]
         target = g.fresh()
         if kind == "elementwise":
             names = list(env)
@@ -260,6 +263,45 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
                 continue
             stmts.append(f"{target}[{lhs_nm}] = {expr}")
             env[target] = ("N", "M")
+        elif kind == "gather":
+            # Rows read through ix (random inputs read as a subscript hold valid row indices):
+            # plain, inside a reduction, along the vector axis; with `??` at shifted indices
+            # that leave the range; rarely shifted without one, so that the call fails (E093)
+            # and must fail alike compiled and interpreted.
+            cands = by_dims(lambda d: d in (("N", "M"), ("N",), ("N", "1")))
+            if not cands:
+                continue
+            src = rng.choice(cands)
+            dims = env[src]
+            form = rng.random()
+            if form < 0.4:
+                row = "ix[i]"
+            elif form < 0.85:
+                row = rng.choice(["i64(ix[i]) + 1", "ix[i] - 2", "2 * ix[i] - 3",
+                                  "i64(ix[N - 1 - i]) * i"])
+            else:
+                row = rng.choice(["ix[i] + 1", "N - i64(ix[i])"])
+            rest = "".join(", 0" if d == "1" else ", j" for d in dims[1:])
+            read = f"{src}[{row}{rest}]"
+            if 0.4 <= form < 0.85:
+                read = f"{read} ?? {g.lit()}"
+            if rng.random() < 0.3:
+                # Reduced over the gathered rows: [M] (or a scalar).
+                red = rng.choice(["sum", "max", "min"])
+                body = read.replace("ix[i]", "ix[k]").replace("ix[N - 1 - i]) * i",
+                                                              "ix[N - 1 - k]) * k")
+                body = body.replace("[i]", "[k]")
+                if "j" in rest:
+                    stmts.append(f"{target}[j < M] = {red}({body} for k < N)")
+                    env[target] = ("M",)
+                else:
+                    stmts.append(f"{target} = {red}({body} for k < N)")
+                    env[target] = ()
+            else:
+                other = [access(n, env[n], index_vars) for n in by_dims(lambda d: d == ("N", "M"))]
+                leaves = [read] + rng.sample(other, min(len(other), rng.randint(0, 1)))
+                stmts.append(f"{target}[{lhs_nm}] = {g.combine(leaves, 1)}")
+                env[target] = ("N", "M")
         elif kind == "transpose":
             # Written [M, N] from reads at [i, j] (strided along the stores: locality tiles and
             # the in-register transpose), then sometimes read back across into [N, M].
@@ -449,6 +491,8 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None):
         out_decls.append(f"out{k}: {dtype}[{', '.join(dims)}]" if dims else f"out{k}: {dtype}")
     params = ", ".join(f"{n}: {dtype}[{', '.join(d)}]" if d else f"{n}: {dtype}"
                        for n, d in inputs)
+    if index_input:
+        params += f", ix: {index_input}[N]"
     outs_s = out_decls[0] if len(out_decls) == 1 else "(" + ", ".join(out_decls) + ")"
     src = f"kernel {name}({params}) -> {outs_s} {{\n"
     src += "".join(f"    {s}\n" for s in body)
@@ -469,7 +513,8 @@ def gen_program(seed):
             helper = ("helper", [d for _, d in hin], houts[0])
     n_in = rng.randint(1, 4)
     inputs = [INPUT_TEMPLATES[0]] + rng.sample(INPUT_TEMPLATES[1:], n_in - 1)
-    src, _ = gen_kernel(rng, "main", dtype, inputs, rng.randint(1, 8), helper)
+    index_input = rng.choice(INTS) if rng.random() < 0.35 else None
+    src, _ = gen_kernel(rng, "main", dtype, inputs, rng.randint(1, 8), helper, index_input)
     return out + src
 
 

@@ -136,7 +136,8 @@ def main():
         files.append(path)
 
     batches = [files[i:i + args.batch] for i in range(0, len(files), args.batch)]
-    totals = {"programs": 0, "invalid": 0, "kernels": 0, "runs": 0, "problems": 0, "excused": 0}
+    totals = {"programs": 0, "invalid": 0, "kernels": 0, "runs": 0, "problems": 0, "excused": 0,
+              "gather_errors": 0}
     kinds = {kind: 0 for kind in KINDS}
     suspects = []
     notes = set()
@@ -158,7 +159,7 @@ def main():
             for kind, _, _ in problems(out):
                 kinds[kind] += 1
             m = re.search(r"programs (\d+) invalid (\d+) kernels (\d+) runs (\d+) "
-                          r"problems (\d+) excused (\d+)", out)
+                          r"problems (\d+) excused (\d+) gather_errors (\d+)", out)
             if m:
                 for key, group in zip(totals, m.groups()):
                     totals[key] += int(group)
@@ -191,7 +192,8 @@ def main():
           f"driver compiled {totals['programs']} programs ({totals['invalid']} invalid), "
           f"{totals['kernels']} kernels, {totals['runs']} runs; {kinds['MISMATCH']} mismatches, "
           f"{kinds['NONDETERMINISTIC']} nondeterministic, {kinds['ERROR']} errors, "
-          f"{totals['excused']} excused; {len(failures)} failures")
+          f"{totals['excused']} excused, {totals['gather_errors']} runs failing alike with an index "
+          f"out of range; {len(failures)} failures")
     return 1 if failures else 0
 
 

@@ -10,7 +10,9 @@
 // its log on the lines after), then a summary. An output outside the tolerance whose interpreted
 // result itself moves past it when the inputs move by a few ulps, or that the interpreter
 // rounding each f32 operation to f32 reproduces (api/Numerics.h, excuseForMismatch), is reported
-// as "EXCUSED file kernel output (why)" and is no problem: f32 arithmetic, not the compiler.
+// as "EXCUSED file kernel output (why)" and is no problem: f32 arithmetic, not the compiler. A
+// run in which a gather's index is out of range must fail (E093) with the interpreter's message
+// in both compiled calls; the summary counts those runs as gather_errors.
 //
 // --target cuda runs every kernel on the GPU. Without a GPU (CI) it compiles each kernel's CUDA
 // to PTX with NVRTC instead, so that code generation is still checked everywhere, and runs it on
@@ -61,6 +63,7 @@ bool sameBits(const Tensor &a, const Tensor &b) {
 
 struct Counts {
   int programs = 0, invalid = 0, kernels = 0, runs = 0, problems = 0, excused = 0;
+  int gatherErrors = 0; // Runs where both failed with the same index out of range (E093).
 };
 
 /// `message` without the warnings of an NVRTC log in it (blocks of lines, separated by blank
@@ -116,9 +119,36 @@ void runAndCompare(const std::string &path, const Kernel &kernel, std::mt19937 &
     ++ran;
     ++counts.runs;
     try {
-      std::vector<Tensor> actual = kernel(inputs);
-      std::vector<Tensor> again = kernel(inputs);
-      std::vector<Tensor> reference = kernel.interpret(inputs);
+      // A gather's index out of range (E093) must fail the compiled call and the interpreter
+      // with the same message.
+      std::string failed, failedAgain, expectedFailure;
+      auto outcome = [](std::string &failure, auto &&call) -> std::vector<Tensor> {
+        try {
+          return call();
+        } catch (const RuntimeError &e) {
+          if (e.code() != ErrorCode::IndexOutOfRange)
+            throw;
+          failure = e.what();
+          return {};
+        }
+      };
+      std::vector<Tensor> actual = outcome(failed, [&] { return kernel(inputs); });
+      std::vector<Tensor> again = outcome(failedAgain, [&] { return kernel(inputs); });
+      std::vector<Tensor> reference =
+          outcome(expectedFailure, [&] { return kernel.interpret(inputs); });
+      if (failed != expectedFailure || failedAgain != failed) {
+        ++counts.problems;
+        std::cout << "MISMATCH " << path << " " << name << " inputs " << shapesOf(inputs)
+                  << ": the compiled call says '" << (failed.empty() ? "ok" : failed)
+                  << "', again '" << (failedAgain.empty() ? "ok" : failedAgain)
+                  << "', the interpreter '" << (expectedFailure.empty() ? "ok" : expectedFailure)
+                  << "'" << std::endl;
+        continue;
+      }
+      if (!failed.empty()) {
+        ++counts.gatherErrors;
+        continue;
+      }
       for (size_t o = 0; o < actual.size(); ++o) {
         const std::string out = kernel.outputNames()[o]; // A copy: the vector is a temporary.
         if (!withinTolerance(actual[o], reference[o])) {
@@ -243,7 +273,8 @@ int main(int argc, char **argv) {
     testFile(file, jit, launch, ptx, counts, quiet);
   std::cout << "programs " << counts.programs << " invalid " << counts.invalid << " kernels "
             << counts.kernels << " runs " << counts.runs << " problems " << counts.problems
-            << " excused " << counts.excused << std::endl;
+            << " excused " << counts.excused << " gather_errors " << counts.gatherErrors
+            << std::endl;
   if (counts.problems)
     return 1;
   return counts.invalid ? 2 : 0;

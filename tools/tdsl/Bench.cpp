@@ -156,10 +156,8 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
 RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
                           const std::map<std::string, int64_t> &shapes,
                           const std::optional<Ceilings> &ceilings) {
-  std::vector<Tensor> inputs;
-  for (size_t i = 0; i < kernel.inputNames().size(); ++i)
-    inputs.push_back(
-        Tensor::randn(kernel.inputShape(i, shapes), kernel.inputDType(i), opts.seed + i));
+  // Random data; an input read as a gather's subscript holds valid indices.
+  std::vector<Tensor> inputs = kernel.randomInputs(shapes, opts.seed);
 
   ProfileOptions options;
   options.runs = opts.runs;

@@ -312,17 +312,21 @@ int runCommand(const RunOptions &opts) {
     bindSymbols(kernel, i, *loaded[i], it->second, shapes, sizes);
   }
   std::vector<Tensor> inputs;
+  std::vector<Tensor> random; // Kernel::randomInputs: a gather's index input holds valid indices.
   for (size_t i = 0; i < inputNames.size(); ++i) {
     auto it = given.find(inputNames[i]);
     std::optional<double> number = it == given.end() ? std::nullopt : parseNumber(it->second);
-    if (loaded[i])
+    if (loaded[i]) {
       inputs.push_back(*loaded[i]);
-    else if (number)
+    } else if (number) {
       inputs.push_back(numberInput(inputNames[i], it->second, *number, kernel.inputDType(i),
                                    inputShape(kernel, i, sizes)));
-    else // `--in x=random`, or left out with --random.
-      inputs.push_back(
-          Tensor::randn(inputShape(kernel, i, sizes), kernel.inputDType(i), opts.seed + i));
+    } else {                        // `--in x=random`, or left out with --random.
+      inputShape(kernel, i, sizes); // Names a missing size (E082) first.
+      if (random.empty())
+        random = kernel.randomInputs(sizes, opts.seed);
+      inputs.push_back(random[i]);
+    }
   }
 
   std::vector<Tensor> outputs = kernel(inputs);

@@ -290,7 +290,7 @@ TEST(CudaExec, ElementwiseAddOnOddAndEmptyShapes) {
   Buffer y = output("y", DType::F32, {ir::ref(n), ir::ref(d)});
   Expr value =
       fn(Intrinsic::Relu, bin(BinaryOp::Add, read(a, {at(i), at(j)}), read(bias, {at(j)})));
-  Kernel k{"bias_relu", {n, d}, {a, bias}, {y}, {Definition{y, {i, j}, value, {}}}, {}};
+  Kernel k{"bias_relu", {n, d}, {a, bias}, {y}, {Definition{y, {i, j}, value, {}}}, {}, {}};
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 53}, {1, 1}, {0, 5}, {300, 1000}})
     expectMatchesInterpreter(
         k, {Tensor::randn({rows, cols}, DType::F32, 1), Tensor::randn({cols}, DType::F32, 2)});
@@ -305,7 +305,7 @@ TEST(CudaExec, MatmulReductionPerThread) {
   Buffer c = output("c", DType::F32, {ir::ref(m), ir::ref(n)});
   Expr value = Reduce::make(ReduceOp::Sum, {r},
                             bin(BinaryOp::Mul, read(a, {at(i), at(r)}), read(b, {at(r), at(j)})));
-  Kernel k{"matmul", {m, kk, n}, {a, b}, {c}, {Definition{c, {i, j}, value, {}}}, {}};
+  Kernel k{"matmul", {m, kk, n}, {a, b}, {c}, {Definition{c, {i, j}, value, {}}}, {}, {}};
   expectMatchesInterpreter(
       k, {Tensor::randn({33, 17}, DType::F32, 1), Tensor::randn({17, 65}, DType::F32, 2)});
   expectMatchesInterpreter(
@@ -319,7 +319,7 @@ TEST(CudaExec, EveryReductionKindAndEmptyExtents) {
   Buffer x = input("x", DType::F32, {ir::ref(n), ir::ref(d)});
   Buffer xi = input("xi", DType::I32, {ir::ref(n), ir::ref(d)});
   Buffer xb = input("xb", DType::Bool, {ir::ref(n), ir::ref(d)});
-  Kernel k{"reductions", {n, d}, {x, xi, xb}, {}, {}, {}};
+  Kernel k{"reductions", {n, d}, {x, xi, xb}, {}, {}, {}, {}};
   auto reduction = [&](const std::string &name, ReduceOp op, const Buffer &src) {
     IterVar r = iter("k", ir::ref(d));
     Expr value = Reduce::make(op, {r}, Access::make(src, {at(i), at(r)}));
@@ -365,7 +365,7 @@ TEST(CudaExec, PredicatedLoadsForFallbacks) {
   Expr down = Access::make(x, {add(at(i), intImm(1)), at(j)}, floatImm(0.0));
   Expr value =
       bin(BinaryOp::Div, add(add(up, Access::make(x, {at(i), at(j)})), down), floatImm(3.0));
-  Kernel k{"blur3", {h, w}, {x}, {y}, {Definition{y, {i, j}, value, {}}}, {}};
+  Kernel k{"blur3", {h, w}, {x}, {y}, {Definition{y, {i, j}, value, {}}}, {}, {}};
   expectMatchesInterpreter(k, {Tensor::randn({45, 23}, DType::F32, 1)});
   expectMatchesInterpreter(k, {Tensor::randn({1, 7}, DType::F32, 1)});
 }
@@ -475,12 +475,14 @@ TEST(CudaExec, DISABLED_Bandwidth) {
               {a, b},
               {y},
               {Definition{y, {i, j}, add(read(a, {at(i), at(j)}), read(b, {at(i), at(j)})), {}}},
+              {},
               {}};
   Kernel rowsum{"rowsum",
                 {n, d},
                 {a},
                 {s},
                 {Definition{s, {i}, Reduce::make(ReduceOp::Sum, {k}, read(a, {at(i), at(k)})), {}}},
+                {},
                 {}};
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{4096, 4096}, {16384, 1000}}) {
     Tensor x1 = Tensor::randn({rows, cols}, DType::F32, 1);

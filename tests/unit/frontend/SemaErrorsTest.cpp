@@ -226,18 +226,21 @@ TEST(SemaErrors, BareTensorInIndexForm) {
 
 // --- Subscripts and bounds ----------------------------------------------------------------------
 
-TEST(SemaErrors, SubscriptNotAffine) {
-  expectError(R"(kernel f(x: f32[N]) -> y: f32[N] {
-    y[i] = x[i * i] ?? 0.0
-})",
-              "subscript is not affine: i * i", "2:14", "gathers");
-}
-
 TEST(SemaErrors, SubscriptMustBeAnInteger) {
-  expectError(R"(kernel f(x: f32[N], n: i32[N]) -> y: f32[N] {
-    y[i] = x[n[i]] ?? 0.0
+  // Any integer subscript is allowed (a gather, checked when the kernel runs); a float or a bool
+  // is not, and is never converted implicitly.
+  expectError(R"(kernel f(x: f32[N], p: f32[N]) -> y: f32[N] {
+    y[i] = x[p[i]] ?? 0.0
 })",
-              "a subscript must be an integer index expression, but n[i] is i32", "2:14");
+              "a subscript must be an integer, but p[i] is f32", "2:14", "i64(floor(x))");
+  expectError(R"(kernel f(x: f32[N], b: bool[N]) -> y: f32[N] {
+    y[i] = x[b[i]]
+})",
+              "a subscript must be an integer, but b[i] is bool", "2:14");
+  expectError(R"(kernel f(x: f32[N]) -> y: f32[N] {
+    y[i] = x[1.5]
+})",
+              "a subscript must be an integer, but 1.5 is a float literal", "2:14");
 }
 
 TEST(SemaErrors, ReadPastTheEnd) {

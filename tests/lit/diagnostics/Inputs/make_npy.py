@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the .npy files of runtime_errors.tdsl into OUT_DIR (without NumPy):
+"""Writes the .npy files of runtime_errors.tdsl and runtime_gathers.tdsl into OUT_DIR (without NumPy):
 w5.npy (f32, shape (5,)), x4.npy (f32, shape (4,)), i32.npy (int32, shape (3,)), truncated.npy (header says 3 floats,
-holds 1), junk.npy (no .npy magic)."""
+holds 1), junk.npy (no .npy magic), gather_ids.npy (int64 indices, shape (5,), some out of range)."""
 import os
 import struct
 import sys
@@ -22,6 +22,7 @@ def main():
         "i32.npy": npy("<i4", (3,), struct.pack("<3i", 1, 2, 3)),
         "truncated.npy": npy("<f4", (3,), struct.pack("<f", 1.0)),
         "junk.npy": b"this is not a .npy file\n",
+        "gather_ids.npy": npy("<i8", (5,), struct.pack("<5q", 2, 9, -3, 5, -1)),
     }
     for name, data in files.items():
         with open(os.path.join(out, name), "wb") as f:
