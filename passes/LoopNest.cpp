@@ -834,6 +834,15 @@ private:
   Stmt memberNest(ExprLowering &lw, const Definition &d, const MemberSchedule &ms) {
     size_t shared = group.sharedDims;
     auto [target, drop, rowBase] = storeTarget(d);
+    // The flat index of the member's point in its target, under the loops bound when called.
+    auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase]() { // clang < 16.
+      std::vector<Expr> idx;
+      for (size_t k = drop; k < d.indices.size(); ++k)
+        idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
+      if (rowBase)
+        idx[0] = sub(idx[0], rowBase);
+      return flatIndex(target->shape, idx);
+    };
     const Reduce *r = topReduce(d);
     if (ms.scan) {
       // The scanned index j is the innermost loop, after the member's other dims, or the one
@@ -849,14 +858,6 @@ private:
           extents.push_back(lw.bindings.back().extent);
           bound.push_back(d.indices[k].var);
         }
-      auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase] {
-        std::vector<Expr> idx;
-        for (size_t k = drop; k < d.indices.size(); ++k)
-          idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
-        if (rowBase)
-          idx[0] = sub(idx[0], rowBase);
-        return flatIndex(target->shape, idx);
-      };
       Stmt inner = across ? scanAcross(lw, r, *ms.scan, d.indices[ms.scan->index], d.indices.back(),
                                        ms.lanes, d.target->name, target, storeIndex, d.value->type)
                           : scanNest(lw, r, *ms.scan, d.indices[ms.scan->index], ms.lanes,
@@ -876,14 +877,6 @@ private:
       loops.push_back(lw.bindLoop(d.indices[k]));
       extents.push_back(lw.bindings.back().extent);
     }
-    auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase]() { // clang < 16.
-      std::vector<Expr> idx;
-      for (size_t k = drop; k < d.indices.size(); ++k)
-        idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
-      if (rowBase)
-        idx[0] = sub(idx[0], rowBase);
-      return flatIndex(target->shape, idx);
-    };
 
     Stmt inner;
     if (spatial) {

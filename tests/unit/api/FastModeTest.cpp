@@ -24,16 +24,6 @@ using namespace tdsl;
 using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
 
-/// A Jit compiling one tier only: the optimized one, or the fast one.
-Jit makeJit(bool optimize, const std::string &cacheDir = {}) {
-  JitOptions options;
-  options.threads = 1;
-  options.tiering = optimize ? Tiering::OptimizedOnly : Tiering::FastOnly;
-  options.diskCache = !cacheDir.empty();
-  options.cacheDir = cacheDir;
-  return Jit(options);
-}
-
 size_t count(const std::string &text, const std::string &needle) {
   size_t n = 0;
   for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
@@ -62,8 +52,8 @@ TEST(FastMode, TieredIsTheDefault) { EXPECT_EQ(JitOptions{}.tiering, Tiering::Ti
 // The generated function calls its internal body, which LLVM's pipeline inlines and deletes: the
 // fast mode's IR keeps both functions and has no optimization's traces.
 TEST(FastMode, DumpShowsTheUnoptimizedIr) {
-  Kernel fast = makeJit(false).compile(kSoftmaxSource).kernel("softmax");
-  Kernel full = makeJit(true).compile(kSoftmaxSource).kernel("softmax");
+  Kernel fast = jitFor(Tiering::FastOnly).compile(kSoftmaxSource).kernel("softmax");
+  Kernel full = jitFor(Tiering::OptimizedOnly).compile(kSoftmaxSource).kernel("softmax");
   std::string fastIr = fast.dump(Stage::Llvm), fullIr = full.dump(Stage::Llvm);
   EXPECT_NE(fastIr, fullIr);
   EXPECT_EQ(count(fastIr, "define internal"), count(fullIr, "define internal") + 1) << fastIr;
@@ -72,7 +62,7 @@ TEST(FastMode, DumpShowsTheUnoptimizedIr) {
 }
 
 TEST(FastMode, ResultsMatchTheInterpreter) {
-  expectSoftmaxMatches(makeJit(false).compile(kSoftmaxSource).kernel("softmax"));
+  expectSoftmaxMatches(jitFor(Tiering::FastOnly).compile(kSoftmaxSource).kernel("softmax"));
   JitOptions checked;
   checked.tiering = Tiering::FastOnly;
   checked.boundsChecks = true; // Compiled apart from the cache, in the fast mode too.
@@ -81,8 +71,8 @@ TEST(FastMode, ResultsMatchTheInterpreter) {
 
 TEST(FastMode, KeysOfTheTwoModesDiffer) {
   std::string dir = freshTestDir("fastmode", "keys");
-  Kernel fast = makeJit(false, dir).compile(kSoftmaxSource).kernel("softmax");
-  Kernel full = makeJit(true, dir).compile(kSoftmaxSource).kernel("softmax");
+  Kernel fast = jitFor(Tiering::FastOnly, dir).compile(kSoftmaxSource).kernel("softmax");
+  Kernel full = jitFor(Tiering::OptimizedOnly, dir).compile(kSoftmaxSource).kernel("softmax");
   expectSoftmaxMatches(full); // Stores the optimized entry.
   EXPECT_EQ(fast.cacheStatus().rfind("not on disk", 0), 0u) << fast.cacheStatus();
   EXPECT_EQ(full.cacheStatus().rfind("hit", 0), 0u) << full.cacheStatus();
@@ -94,10 +84,11 @@ TEST(FastMode, KeysOfTheTwoModesDiffer) {
 TEST(FastMode, DiskCacheHoldsOnlyOptimizedCode) {
   std::string dir = freshTestDir("fastmode", "disk");
   Counts before = Counts::now();
-  expectSoftmaxMatches(makeJit(false, dir).compile(kSoftmaxSource).kernel("softmax"));
+  expectSoftmaxMatches(jitFor(Tiering::FastOnly, dir).compile(kSoftmaxSource).kernel("softmax"));
   EXPECT_TRUE(fs::is_empty(dir));
-  expectSoftmaxMatches(makeJit(true, dir).compile(kSoftmaxSource).kernel("softmax"));
-  expectSoftmaxMatches(makeJit(false, dir).compile(kSoftmaxSource).kernel("softmax"));
+  expectSoftmaxMatches(
+      jitFor(Tiering::OptimizedOnly, dir).compile(kSoftmaxSource).kernel("softmax"));
+  expectSoftmaxMatches(jitFor(Tiering::FastOnly, dir).compile(kSoftmaxSource).kernel("softmax"));
   Counts after = Counts::now();
   EXPECT_EQ(after.misses - before.misses, 3u);
   EXPECT_EQ(after.diskHits - before.diskHits, 0u);
@@ -106,7 +97,8 @@ TEST(FastMode, DiskCacheHoldsOnlyOptimizedCode) {
     ++entries;
   EXPECT_EQ(entries, 1u);
   Counts start = Counts::now();
-  expectSoftmaxMatches(makeJit(true, dir).compile(kSoftmaxSource).kernel("softmax"));
+  expectSoftmaxMatches(
+      jitFor(Tiering::OptimizedOnly, dir).compile(kSoftmaxSource).kernel("softmax"));
   EXPECT_EQ(Counts::now().diskHits - start.diskHits, 1u);
   EXPECT_EQ(Counts::now().misses - start.misses, 0u);
   fs::remove_all(dir);

@@ -22,15 +22,6 @@ using namespace tdsl;
 using namespace tdsl::testing_support;
 namespace fs = std::filesystem;
 
-Jit jitFor(Tiering tiering, const std::string &cacheDir = {}) {
-  JitOptions options;
-  options.tiering = tiering;
-  options.threads = 1;
-  options.diskCache = !cacheDir.empty();
-  options.cacheDir = cacheDir;
-  return Jit(options);
-}
-
 bool sameBits(const Tensor &a, const Tensor &b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
 }

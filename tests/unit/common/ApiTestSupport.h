@@ -1,9 +1,10 @@
-// What the API tests (tests/unit/api, and the GPU tests of the cache) share: fresh cache
-// directories, a look at their entries and the cache's counters, and the softmax program that
-// the cache and fast-mode tests compile.
+// What the API tests (tests/unit/api, and the GPU tests of the cache) share: a Jit of one tier,
+// fresh cache directories, a look at their entries and the cache's counters, and the softmax
+// program that the cache and fast-mode tests compile.
 #pragma once
 
 #include "api/KernelCache.h"
+#include "tdsl/tdsl.h"
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,16 @@
 #include <vector>
 
 namespace tdsl::testing_support {
+
+/// A Jit of one thread at `tiering`, with the disk cache in `cacheDir` (none when empty).
+inline Jit jitFor(Tiering tiering, const std::string &cacheDir = {}) {
+  JitOptions options;
+  options.tiering = tiering;
+  options.threads = 1;
+  options.diskCache = !cacheDir.empty();
+  options.cacheDir = cacheDir;
+  return Jit(options);
+}
 
 /// A fresh, empty directory <tmp>/tdsl-<suite>-test-<pid>-<name>, mode 0700 whatever the umask
 /// (the kernel cache refuses a directory that group or others can write).
