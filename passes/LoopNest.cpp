@@ -350,8 +350,8 @@ struct VectorSplit {
 /// With `lanes` W > 1, j runs in blocks of W: the block's new points (the identity past the end
 /// and where k < 0) fill a W-lane buffer, which log2(W) shifted combines turn into its own prefix
 /// (lane l combines lane l - 2^s, for s = 0, 1, ...); lane l of the result is then the carry
-/// `acc` combined with it, and the result's last lane becomes the next carry. The association
-/// depends only on W.
+/// combined with it, and the result's last lane, broadcast, becomes the next carry (a vector,
+/// so the loop-carried path is one permute). The association depends only on W.
 template <typename IndexFn>
 Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const IterVar &j, int lanes,
               const std::string &name, const Buffer &target, IndexFn &&storeIndex, Type storeType) {
@@ -392,6 +392,7 @@ Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const Ite
   } else {
     VectorSplit split(j.var->name, extent, lanes);
     Buffer block = makeBuffer(name + ".block", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
+    Buffer carry = makeBuffer(name + ".carry", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
     lw.bindings.push_back({j.var, nullptr, extent});
     Var fillLane = split.newInner();
     Expr jv = split.value(fillLane);
@@ -407,7 +408,12 @@ Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const Ite
                      IfThenElse::make(inRange, Store::make(block, laneIndex, body(kj, kExtent)))}));
     std::vector<Stmt> steps{fill};
     Expr all = Ramp::make(zero, intImm(1), lanes);
-    Expr identities = Broadcast::make(identity(r->op, t), lanes);
+    // What the shifts bring in: the identity, but -0.0 for a float sum (x + -0.0 is x for every
+    // x, and the carry added last fixes the sign of an all-zero prefix, as 0.0 would). LLVM
+    // lowers a shift in of +0.0 to vexpandps, which is microcoded on Zen 4 (3x slower scans).
+    bool floatSum = t.isFloat() && (r->op == ReduceOp::Sum || r->op == ReduceOp::Mean);
+    Expr shiftedIn = floatSum ? FloatImm::make(t, -0.0) : identity(r->op, t);
+    Expr identities = Broadcast::make(shiftedIn, lanes);
     for (int shift = 1; shift < lanes; shift *= 2) {
       std::vector<int> from(static_cast<size_t>(lanes));
       for (int l = 0; l < lanes; ++l) // A window of (identities, v): one lane rotation.
@@ -416,10 +422,14 @@ Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const Ite
       steps.push_back(
           Store::make(block, all, combine(r->op, v, Shuffle::make(identities, v, from))));
     }
+    // The carry stays a vector (every lane the last lane of the block before): one permute on
+    // the loop-carried path instead of an extract and a broadcast.
+    steps.push_back(
+        Store::make(block, all, combine(r->op, Load::make(carry, all), Load::make(block, all))));
+    Expr scanned = Load::make(block, all);
     steps.push_back(Store::make(
-        block, all,
-        combine(r->op, Broadcast::make(Load::make(acc, zero), lanes), Load::make(block, all))));
-    steps.push_back(Store::make(acc, zero, Load::make(block, intImm(lanes - 1))));
+        carry, all,
+        Shuffle::make(scanned, scanned, std::vector<int>(static_cast<size_t>(lanes), lanes - 1))));
     Var outLane = split.newInner();
     lw.bindings.back().value = split.value(outLane);
     Expr result = finish(r, Load::make(block, ir::ref(outLane)),
@@ -428,7 +438,11 @@ Stmt scanNest(ExprLowering &lw, const Reduce *r, const ScanAxis &scan, const Ite
     lw.unbind(j.var);
     loop = Allocate::make(
         block, MemoryScope::Stack,
-        For::make(split.outer, split.outerExtent, ForKind::Serial, Block::make(std::move(steps))));
+        Allocate::make(
+            carry, MemoryScope::Stack,
+            Block::make({Store::make(carry, all, Broadcast::make(Load::make(acc, zero), lanes)),
+                         For::make(split.outer, split.outerExtent, ForKind::Serial,
+                                   Block::make(std::move(steps)))})));
   }
   return Allocate::make(acc, MemoryScope::Stack,
                         Block::make({Store::make(acc, zero, identity(r->op, t)), prologue, loop}));
