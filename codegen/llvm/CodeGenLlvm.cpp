@@ -242,6 +242,8 @@ private:
 #include "ir/IRNodes.def"
 
   llvm::Value *unaryOp(ir::UnaryOp op, Type t, llvm::Value *a);
+  /// `ramp(base, 1, L) < broadcast(n)` of i64 lanes as a compare of lane numbers; else null.
+  llvm::Value *emitLaneMask(const ir::Binary &node);
   llvm::Value *binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c);
   llvm::Value *compare(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c);
   llvm::Value *intFloorDivMod(llvm::Value *a, llvm::Value *d, bool wantMod);
@@ -450,6 +452,8 @@ llvm::Value *CodeGenLlvm::unaryOp(ir::UnaryOp op, Type t, llvm::Value *a) {
 }
 
 llvm::Value *CodeGenLlvm::emitBinary(const ir::Binary &node) {
+  if (llvm::Value *mask = emitLaneMask(node))
+    return mask;
   llvm::Value *a = emit(node.a), *c = emit(node.b);
   Type t = node.a->type;
   if (isStorageFloat(t.dtype)) {
@@ -458,6 +462,29 @@ llvm::Value *CodeGenLlvm::emitBinary(const ir::Binary &node) {
     return ir::isComparison(node.op) ? r : narrowToStorage(r, t.dtype);
   }
   return binaryOp(node.op, t, a, c);
+}
+
+llvm::Value *CodeGenLlvm::emitLaneMask(const ir::Binary &node) {
+  const auto *ramp = ir::as<ir::Ramp>(node.a);
+  const auto *bound = ir::as<ir::Broadcast>(node.b);
+  const auto *stride = ramp ? ir::as<ir::IntImm>(ramp->stride) : nullptr;
+  if (node.op != BinaryOp::Lt || !bound || !stride || stride->value != 1 ||
+      ramp->type.dtype != DType::I64)
+    return nullptr;
+  // ramp(base, 1, L) < broadcast(n): lane l is on when l < n - base. Comparing the lane numbers
+  // (32-bit constants) with that count, clamped to [0, L], takes one vector compare of half the
+  // width instead of a splat, an add and a 64-bit compare (which LLVM splits into L / 8
+  // registers: the remainder masks of a micro-kernel's tile made its fast tier slow to select).
+  llvm::Value *count = b.CreateSub(emit(bound->value), emit(ramp->base));
+  llvm::Value *lanes = b.getInt64(static_cast<uint64_t>(ramp->lanes));
+  count = b.CreateSelect(b.CreateICmpSLT(count, b.getInt64(0)), b.getInt64(0), count);
+  count = b.CreateSelect(b.CreateICmpSGT(count, lanes), lanes, count);
+  std::vector<llvm::Constant *> laneNumbers;
+  for (int i = 0; i < ramp->lanes; ++i)
+    laneNumbers.push_back(b.getInt32(static_cast<uint32_t>(i)));
+  return b.CreateICmpULT(llvm::ConstantVector::get(laneNumbers),
+                         b.CreateVectorSplat(static_cast<unsigned>(ramp->lanes),
+                                             b.CreateTrunc(count, b.getInt32Ty())));
 }
 
 llvm::Value *CodeGenLlvm::binaryOp(BinaryOp op, Type t, llvm::Value *a, llvm::Value *c) {
