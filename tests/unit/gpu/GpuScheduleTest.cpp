@@ -8,6 +8,7 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaEmulator.h"
 #include "frontend/Frontend.h"
+#include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "ir/Verifier.h"
 #include "passes/Pipeline.h"
@@ -366,13 +367,13 @@ std::string cudaFor(const std::string &name, const passes::GpuTarget &target) {
   for (const ir::Kernel &kernel : module.value().kernels)
     if (kernel.name == name) {
       ir::LoweredFunc plain = passes::lowerKernel(kernel);
-      return codegen::emitCuda(plain, passes::scheduleForGpu(plain, target));
+      return codegen::emitCuda(passes::scheduleForGpu(plain, target));
     }
   return "";
 }
 
 /// The loop IR nests of the kernels of `name` in kSource for `target`, each verified as a func
-/// of its own (its lets and intermediates around it); the kernels without a nest are skipped.
+/// of its own (its launch: its lets and intermediates around it).
 std::vector<std::string> verifiedNests(const std::string &name, const passes::GpuTarget &target) {
   DiagnosticEngine diags;
   auto source = std::make_shared<const SourceFile>(SourceFile{"gpu.tdsl", kSource});
@@ -381,17 +382,13 @@ std::vector<std::string> verifiedNests(const std::string &name, const passes::Gp
   for (const ir::Kernel &kernel : module.value().kernels)
     if (kernel.name == name) {
       ir::LoweredFunc plain = passes::lowerKernel(kernel);
-      for (const ir::GpuKernel &k : passes::scheduleForGpu(plain, target)) {
-        if (!k.nest)
-          continue;
+      ir::LoweredFunc gpu = passes::scheduleForGpu(plain, target);
+      const ir::Block *launches = gpu.body->as<ir::Block>();
+      for (const ir::Stmt &s : launches ? launches->stmts : std::vector<ir::Stmt>{gpu.body}) {
         ir::LoweredFunc one = plain;
-        one.body = k.nest;
-        for (auto it = k.allocations.rbegin(); it != k.allocations.rend(); ++it)
-          one.body = ir::Allocate::make(*it, ir::MemoryScope::Heap, one.body);
-        for (auto it = k.lets.rbegin(); it != k.lets.rend(); ++it)
-          one.body = ir::LetStmt::make(it->first, it->second, one.body);
+        one.body = s;
         ir::verify(one);
-        nests.push_back(ir::toString(k.nest));
+        nests.push_back(ir::toString(ir::blockLoop(s->as<ir::GpuLaunch>())));
       }
     }
   return nests;
