@@ -665,10 +665,7 @@ private:
         }
         std::string name = bindBuffer(a->buffer);
         std::string type = cType(a->buffer->dtype);
-        const Expr &offset = dynamicOffsets.at(a->buffer.get());
-        const IntImm *zero = as<IntImm>(offset);
-        std::string at =
-            zero && zero->value == 0 ? "tdsl_smem" : "tdsl_smem + " + emitExpr(offset).text;
+        std::string at = "tdsl_smem + " + emitExpr(dynamicOffsets.at(a->buffer.get())).text;
         // A swizzled tile (the operand of a GPU intrinsic) starts on the next 1024-byte
         // boundary, as the swizzle's pattern is a function of the address; the schedule sized the
         // buffer with that slack.
