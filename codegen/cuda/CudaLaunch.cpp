@@ -69,13 +69,12 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std
   threadsPerBlock_ = std::max(32, std::min(256, dev.maxThreadsPerBlock) / 32 * 32);
   int blocksPerSm = std::max(1, dev.maxThreadsPerMultiprocessor / threadsPerBlock_);
   maxGrid_ = std::max<int64_t>(1, int64_t(dev.multiprocessors) * blocksPerSm * 8);
-  defaultSharedBytes_ = dev.sharedBytesPerBlock;
   module_ = std::make_unique<cu::Module>(cubin, "kernel " + gpu.name + " (" + location_ + ")");
   for (const ir::GpuLaunch *l : launches_) {
     functions_.push_back(module_->function(l->name));
     sharedBytes_.push_back(ir::dynamicSharedBytes(ir::blockLoop(l)));
   }
-  sharedAllowed_.assign(launches_.size(), defaultSharedBytes_);
+  sharedAllowed_.assign(launches_.size(), 0);
   workspace_.assign(heap_.size(), 0);
   workspaceBytes_.assign(heap_.size(), 0);
 }
@@ -132,8 +131,9 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) co
     LaunchShape shape = launchShape(mapped_, launches_[i], sharedBytes_[i], symbols);
     if (shape.blocks <= 0 || shape.threads <= 0)
       continue;
-    // Dynamic shared memory past the default needs the kernel's opt-in, up to what it asks.
-    if (shape.sharedBytes > sharedAllowed_[i]) {
+    // Past the default (48 KiB with the static arrays), a block's shared memory needs the
+    // kernel's opt-in: allowed up to what this launch asks, where the driver can.
+    if (shape.sharedBytes > sharedAllowed_[i] && cu::canAllowDynamicShared()) {
       cu::allowDynamicShared(functions_[i], static_cast<int>(shape.sharedBytes), name);
       sharedAllowed_[i] = shape.sharedBytes;
     }

@@ -45,10 +45,9 @@ private:
   std::string location_;
   int threadsPerBlock_ = 256;
   int64_t maxGrid_ = 1;
-  int64_t defaultSharedBytes_ = 0; // A block's dynamic shared memory without the opt-in.
   std::unique_ptr<runtime::cuda::Module> module_;
   std::vector<void *> functions_;
-  /// The dynamic shared memory each function was allowed so far (past the default).
+  /// The dynamic shared memory each function was allowed so far.
   mutable std::vector<int64_t> sharedAllowed_;
   /// Workspace for heap intermediates: one allocation each, reused while large enough.
   mutable std::mutex workspaceMutex_;

@@ -320,7 +320,9 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   EXPECT_TRUE(contains(mmt, "// mmt_k0 (contraction): (M + 127) // 128 * ((N + 255) // 256) "
                             "blocks of 256 threads."))
       << mmt;
-  EXPECT_TRUE(contains(mmt, "extern __shared__ __align__(1024) unsigned char tdsl_dynamic_smem[];"))
+  // The ring of stages is dynamic shared memory (past 48 KiB), on a 1024-byte boundary.
+  EXPECT_TRUE(contains(mmt, "tdsl_bf16 *stages = (tdsl_bf16 *)(tdsl_smem + 0LL + "
+                            "tdsl_to_1024(tdsl_smem + 0LL));"))
       << mmt;
   EXPECT_TRUE(contains(mmt, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1,"))
       << mmt;
