@@ -49,9 +49,8 @@ GpuDevice gpuFor(const std::string &gpu) {
 
 CudaProgram buildCudaProgram(const ir::LoweredFunc &plain, const GpuDevice &device) {
   CudaProgram program;
-  program.kernels = passes::lowerForGpu(plain, device.target);
-  program.heap = ir::gpuHeapBuffers(program.kernels);
-  program.source = codegen::emitCuda(plain, program.kernels);
+  program.gpu = passes::lowerForGpu(plain, device.target);
+  program.source = codegen::emitCuda(program.gpu);
   program.key = cache::makeCudaKey(plain.name, program.source, device.name, device.arch);
   return program;
 }

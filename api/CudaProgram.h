@@ -28,10 +28,9 @@ GpuDevice currentGpu();
 GpuDevice gpuFor(const std::string &gpu);
 
 struct CudaProgram {
-  std::vector<ir::GpuKernel> kernels; // In launch order.
-  std::vector<ir::Buffer> heap;       // Heap intermediates, in the kernels' parameter order.
-  std::string source;                 // CUDA C.
-  cache::CacheKey key;                // Of its cubin (KernelCache::cubin compiles it).
+  ir::LoweredFunc gpu; // Lowered for the GPU: its kernels, GpuLaunch nodes in launch order.
+  std::string source;  // CUDA C.
+  cache::CacheKey key; // Of its cubin (KernelCache::cubin compiles it).
 };
 
 /// `plain` (loop IR before GPU mapping) scheduled for `device` and printed to CUDA C. Needs

@@ -12,6 +12,7 @@
 #include "codegen/cuda/CudaEmulator.h"
 #include "codegen/cuda/CudaLaunch.h"
 #include "frontend/Frontend.h"
+#include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "ir/Interpreter.h"
 #include "ir/Shapes.h"
@@ -261,9 +262,8 @@ struct KernelState {
       (void)runtime::cuda::device(); // Throws, saying why, without a GPU to run on.
       const CudaProgram &program = cudaProgram();
       std::shared_ptr<const std::string> cubin = cache->cubin(program.key);
-      cuda =
-          std::make_unique<codegen::CudaKernel>(plainLoops(), program.kernels, program.heap, *cubin,
-                                                kernel.name + " at " + kernel.span.str());
+      cuda = std::make_unique<codegen::CudaKernel>(program.gpu, *cubin,
+                                                   kernel.name + " at " + kernel.span.str());
     });
     return *cuda;
   }
@@ -274,8 +274,7 @@ struct KernelState {
     std::call_once(emulatedOnce, [&] {
       const CudaProgram &program = cudaProgram();
       emulated = std::make_unique<codegen::EmulatedCudaKernel>(
-          plainLoops(), program.kernels, program.heap, program.source,
-          kernel.name + " at " + kernel.span.str());
+          program.gpu, program.source, kernel.name + " at " + kernel.span.str());
     });
     return *emulated;
   }
@@ -313,8 +312,9 @@ const ir::Kernel &kernelIR(const KernelState &state) { return state.kernel; }
 const Target &kernelTarget(const KernelState &state) { return state.target; }
 std::vector<GpuLaunch> gpuLaunches(KernelState &state) {
   std::vector<GpuLaunch> launches;
-  for (const ir::GpuKernel &k : state.cudaProgram().kernels)
-    launches.push_back({k.name, ir::scheduleName(k.schedule), passes::writtenBuffers(k)});
+  for (const ir::GpuLaunch *l : ir::gpuLaunches(state.cudaProgram().gpu))
+    launches.push_back(
+        {l->name, std::string(ir::scheduleName(l->schedule)), passes::writtenBuffers(l)});
   return launches;
 }
 
@@ -777,11 +777,11 @@ std::string Kernel::dump(Stage stage) const {
     return passes::toString(state->schedule().fused);
   case Stage::Schedule:
     if (state->target.kind == Target::Kind::Cuda)
-      return passes::toString(state->cudaProgram().kernels, state->gpu.target);
+      return passes::toString(state->cudaProgram().gpu, state->gpu.target);
     return passes::toString(state->schedule().fused, state->schedule().schedule);
   case Stage::Loops:
     if (state->target.kind == Target::Kind::Cuda)
-      return passes::loopsToString(state->plainLoops(), state->cudaProgram().kernels);
+      return passes::loopsToString(state->cudaProgram().gpu);
     return ir::toString(state->loops());
   case Stage::Llvm:
 #ifdef TDSL_HAVE_LLVM

@@ -246,4 +246,11 @@ Stmt GpuIntrinsic::make(GpuOp op, std::vector<Buffer> buffers, std::vector<Expr>
                                               immediate);
 }
 
+Stmt GpuLaunch::make(std::string name, GpuScheduleKind schedule, std::vector<std::string> details,
+                     Stmt body) {
+  TDSL_CHECK(!name.empty() && body) << "GPU launch without a name or a body";
+  return std::make_shared<const GpuLaunch>(std::move(name), schedule, std::move(details),
+                                           std::move(body));
+}
+
 } // namespace tdsl::ir

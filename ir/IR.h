@@ -461,6 +461,38 @@ struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {
       : op(o), buffers(std::move(b)), offsets(std::move(x)), immediate(i) {}
 };
 
+/// How a GpuLaunch's threads share its work (passes/GpuSchedule.h chooses); each kind is built
+/// as loop IR.
+enum class GpuScheduleKind : uint8_t {
+  Generic,        // One thread per output point (mapToGpu).
+  Vector,         // Elementwise, 4 consecutive points a thread with 16-byte loads/stores.
+  Permutation,    // Elementwise with transposed reads: 32x32 tiles through shared memory.
+  Rows,           // A group of nests over the same rows: a warp or a block per row, shuffles.
+  ReducePartials, // Full reduction, stage 1: a fixed number of blocks each reduce a slice.
+  ReduceFinal,    // Full reduction, stage 2: one block reduces the partials in a fixed order.
+  ColumnPartials, // Reduction along a strided dim, stage 1: chunks of it, an output a thread.
+  ColumnFinal,    // Stage 2: each output's chunks combined in order.
+  Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles.
+};
+
+/// One GPU kernel of a func lowered for the GPU: a top-level statement of its body, the kernels
+/// launched in the body's order. `body` is the kernel's lets (free of loads: the launcher
+/// evaluates them, the kernel recomputes them), then the Allocates of the heap intermediates it
+/// uses (device memory the runtime provides), then its gpu_block loop. What the launch needs
+/// beyond that is derived from the IR (ir/GpuFunc.h); what cannot be derived is here: the
+/// kernel's `extern "C"` name, the schedule that built it, and that schedule's choices in words
+/// (one line each, shown by `tdsl emit --stage=schedule --target=cuda`).
+struct GpuLaunch final : StmtBase<GpuLaunch, StmtKind::GpuLaunch> {
+  const std::string name;
+  const GpuScheduleKind schedule;
+  const std::vector<std::string> details;
+  const Stmt body;
+  static Stmt make(std::string name, GpuScheduleKind schedule, std::vector<std::string> details,
+                   Stmt body);
+  GpuLaunch(std::string n, GpuScheduleKind k, std::vector<std::string> d, Stmt b)
+      : name(std::move(n)), schedule(k), details(std::move(d)), body(std::move(b)) {}
+};
+
 struct IfThenElse final : StmtBase<IfThenElse, StmtKind::IfThenElse> {
   const Expr cond;
   const Stmt thenCase;

@@ -146,6 +146,30 @@ std::string_view forKindName(ForKind kind) {
   return "?";
 }
 
+std::string_view scheduleName(GpuScheduleKind kind) {
+  switch (kind) {
+  case GpuScheduleKind::Generic:
+    return "generic";
+  case GpuScheduleKind::Vector:
+    return "vector";
+  case GpuScheduleKind::Permutation:
+    return "permutation";
+  case GpuScheduleKind::Rows:
+    return "rows";
+  case GpuScheduleKind::ReducePartials:
+    return "reduce-partials";
+  case GpuScheduleKind::ReduceFinal:
+    return "reduce-final";
+  case GpuScheduleKind::ColumnPartials:
+    return "column-partials";
+  case GpuScheduleKind::ColumnFinal:
+    return "column-final";
+  case GpuScheduleKind::Contraction:
+    return "contraction";
+  }
+  return "?";
+}
+
 std::string_view gpuOpName(GpuOp op) {
   switch (op) {
   case GpuOp::MmaSync:
@@ -375,6 +399,15 @@ public:
       if (g->op == GpuOp::WaitAsync || g->op == GpuOp::Wgmma || g->op == GpuOp::WgmmaWait)
         operands += (operands.empty() ? "" : ", ") + std::to_string(g->immediate);
       out += pad + std::string(gpuOpName(g->op)) + "(" + operands + ")\n";
+      return;
+    }
+    case StmtKind::GpuLaunch: {
+      // `launch f_k0: rows`, the schedule's choices as comments, then the kernel.
+      const GpuLaunch *l = s->as<GpuLaunch>();
+      out += pad + "launch " + l->name + ": " + std::string(scheduleName(l->schedule)) + "\n";
+      for (const std::string &d : l->details)
+        out += pad + "  # " + d + "\n";
+      stmt(l->body, indent + 1, out);
       return;
     }
     case StmtKind::IfThenElse: {

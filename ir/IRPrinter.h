@@ -18,5 +18,7 @@ std::string_view intrinsicName(Intrinsic fn);
 std::string_view reduceName(ReduceOp op);
 std::string_view forKindName(ForKind kind);
 std::string_view gpuOpName(GpuOp op);
+/// "vector", "rows", ...: a GPU schedule as printed and explained.
+std::string_view scheduleName(GpuScheduleKind kind);
 
 } // namespace tdsl::ir

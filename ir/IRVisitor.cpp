@@ -102,6 +102,7 @@ void IRVisitor::visitGpuIntrinsic(const GpuIntrinsic *n) {
   for (const Expr &e : n->offsets)
     visit(e);
 }
+void IRVisitor::visitGpuLaunch(const GpuLaunch *n) { visit(n->body); }
 
 Expr IRMutator::mutate(const Expr &e) {
   if (!e)
@@ -249,6 +250,10 @@ Stmt IRMutator::visitGpuIntrinsic(const GpuIntrinsic *n, const Stmt &self) {
     changed |= offsets.back() != e;
   }
   return changed ? GpuIntrinsic::make(n->op, n->buffers, std::move(offsets), n->immediate) : self;
+}
+Stmt IRMutator::visitGpuLaunch(const GpuLaunch *n, const Stmt &self) {
+  Stmt body = mutate(n->body);
+  return body == n->body ? self : GpuLaunch::make(n->name, n->schedule, n->details, body);
 }
 
 namespace {

@@ -3,9 +3,12 @@
 // visibility. A failure is a compiler bug: it throws InternalError showing the offending node.
 #include "ir/Verifier.h"
 
+#include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "support/Check.h"
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -462,6 +465,16 @@ public:
       }
     }
     requireF(func.body != nullptr, "null body");
+    // A func lowered for the GPU is its launches and nothing else.
+    const Block *block = func.body->as<Block>();
+    for (const Stmt &s : block ? block->stmts : std::vector<Stmt>{func.body})
+      if (s)
+        topLevel.insert(s.get());
+    size_t launches = std::count_if(topLevel.begin(), topLevel.end(), [](const StmtNode *s) {
+      return s->kind == StmtKind::GpuLaunch;
+    });
+    requireF(launches == 0 || launches == topLevel.size(),
+             "GPU launches beside other top-level statements");
     check(func.body);
   }
 
@@ -512,6 +525,8 @@ private:
       return;
     case StmtKind::GpuIntrinsic:
       return checkGpuIntrinsic(s->as<GpuIntrinsic>(), s);
+    case StmtKind::GpuLaunch:
+      return checkGpuLaunch(s->as<GpuLaunch>(), s);
     case StmtKind::Block:
       for (const Stmt &c : s->as<Block>()->stmts)
         check(c);
@@ -718,6 +733,26 @@ private:
     requireS(false, "unknown GPU intrinsic", s);
   }
 
+  /// A launch is a top-level statement with a unique identifier for a name, one-line details,
+  /// and a body of lets and heap allocations around one gpu_block loop.
+  void checkGpuLaunch(const GpuLaunch *l, const Stmt &s) {
+    requireS(topLevel.count(l), "GPU launch " + l->name + " that is not a top-level statement", s);
+    bool identifier = !std::isdigit(static_cast<unsigned char>(l->name[0]));
+    for (char c : l->name)
+      identifier &= std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    requireS(identifier, "GPU launch named '" + l->name + "', not an identifier", s);
+    requireS(launchNames.insert(l->name).second, "two GPU launches named " + l->name, s);
+    for (const std::string &d : l->details)
+      requireS(!d.empty() && d.find('\n') == std::string::npos,
+               "GPU launch " + l->name + " with a detail that is not one line", s);
+    requireS(blockLoop(l) != nullptr,
+             "GPU launch " + l->name +
+                 " whose body is not lets and heap allocations around a "
+                 "gpu_block loop",
+             s);
+    check(l->body);
+  }
+
   /// A gpu_block loop is a kernel: never inside another GPU loop. A gpu_thread loop runs the
   /// block's threads: inside a gpu_block loop, not inside another gpu_thread loop, with a
   /// constant extent a block can have.
@@ -737,6 +772,8 @@ private:
   std::unordered_set<const BufferNode *> visible;
   std::unordered_map<const BufferNode *, MemoryScope> scopes; // Of the allocations in scope.
   bool inGpuBlock = false, inGpuThread = false;
+  std::unordered_set<const StmtNode *> topLevel; // The body's statements, looking through a Block.
+  std::unordered_set<std::string> launchNames;
   const ExprNode *letValue = nullptr; // The value of the let being checked.
 };
 

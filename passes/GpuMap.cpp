@@ -183,40 +183,6 @@ private:
   }
 };
 
-void collectKernels(const Stmt &s, const std::string &funcName,
-                    std::vector<std::pair<Var, Expr>> &lets, std::vector<Buffer> &allocations,
-                    std::vector<GpuKernel> &out) {
-  if (const Block *b = s->as<Block>()) {
-    for (const Stmt &child : b->stmts)
-      collectKernels(child, funcName, lets, allocations, out);
-  } else if (const Allocate *a = s->as<Allocate>()) {
-    TDSL_CHECK(a->scope != MemoryScope::Stack)
-        << "stack allocation of " << a->buffer->name << " outside every GPU nest";
-    allocations.push_back(a->buffer);
-    collectKernels(a->body, funcName, lets, allocations, out);
-    allocations.pop_back();
-  } else if (const LetStmt *l = s->as<LetStmt>()) {
-    lets.push_back({l->var, l->value});
-    collectKernels(l->body, funcName, lets, allocations, out);
-    lets.pop_back();
-  } else {
-    const For *f = s->as<For>();
-    TDSL_CHECK(f && f->kind == ForKind::GpuBlock)
-        << "top-level statement of " << funcName << " is not a GPU nest (run mapToGpu first)";
-    const For *t = as<For>(f->body);
-    TDSL_CHECK(t && t->kind == ForKind::GpuThread)
-        << "gpu_block loop of " << funcName << " without a gpu_thread loop directly inside";
-    GpuKernel k;
-    k.name = funcName + "_k" + std::to_string(out.size());
-    k.nest = s;
-    k.blocks = f->extent;
-    k.threads = t->extent;
-    k.lets = lets;
-    k.allocations = allocations;
-    out.push_back(std::move(k));
-  }
-}
-
 } // namespace
 
 LoweredFunc mapToGpu(const LoweredFunc &func, int threadsPerBlock) {
@@ -225,14 +191,6 @@ LoweredFunc mapToGpu(const LoweredFunc &func, int threadsPerBlock) {
   LoweredFunc result = func;
   result.body = GpuMapper(threadsPerBlock).mapTop(func.body);
   return result;
-}
-
-std::vector<GpuKernel> gpuKernels(const LoweredFunc &mapped) {
-  std::vector<GpuKernel> kernels;
-  std::vector<std::pair<Var, Expr>> lets;
-  std::vector<Buffer> allocations;
-  collectKernels(mapped.body, mapped.name, lets, allocations, kernels);
-  return kernels;
 }
 
 } // namespace tdsl::passes

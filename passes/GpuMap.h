@@ -3,7 +3,6 @@
 // `__global__` function per such nest, and the runtime launches them in order.
 #pragma once
 
-#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
 
 #include <string>
@@ -38,9 +37,5 @@ namespace tdsl::passes {
 /// program's meaning, the order of the nests, and existing gpu_block nests (so mapping twice is
 /// the identity). Breaks: nothing; the result still verifies.
 [[nodiscard]] ir::LoweredFunc mapToGpu(const ir::LoweredFunc &func, int threadsPerBlock = 256);
-
-/// The GPU kernels of a func produced by mapToGpu. Throws tdsl::InternalError when the func has
-/// a top-level statement that is not a gpu_block nest (it was not mapped).
-std::vector<ir::GpuKernel> gpuKernels(const ir::LoweredFunc &mapped);
 
 } // namespace tdsl::passes

@@ -1,8 +1,8 @@
 // GPU schedules: classify each top-level nest of a plain lowered func (elementwise, row-wise
-// group, full reduction, other) and describe the kernel the CUDA backend emits for it.
+// group, full reduction, other) and build each kernel as a GpuLaunch of GPU loop IR.
 #include "passes/GpuSchedule.h"
 
-#include "ir/GpuKernel.h"
+#include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/ExprEqual.h"
@@ -58,7 +58,7 @@ std::vector<std::string> sharedArrays(const Stmt &nest) {
 }
 
 /// The lines of one kernel's schedule in words, after its header.
-std::vector<std::string> describe(const GpuKernel &k) {
+std::vector<std::string> describe(const GpuLaunch *k) {
   std::vector<std::string> lines;
   auto names = [](const auto &buffers, auto name) {
     std::string s;
@@ -66,10 +66,10 @@ std::vector<std::string> describe(const GpuKernel &k) {
       s += (s.empty() ? "" : ", ") + name(b);
     return s;
   };
-  std::vector<std::string> shared = sharedArrays(k.nest);
+  std::vector<std::string> shared = sharedArrays(blockLoop(k));
   if (!shared.empty())
     lines.push_back("shared memory: " + names(shared, [](const std::string &s) { return s; }));
-  switch (k.schedule) {
+  switch (k->schedule) {
   case GpuScheduleKind::Generic:
     lines.push_back("one thread a point");
     break;
@@ -96,31 +96,25 @@ std::vector<std::string> describe(const GpuKernel &k) {
     lines.push_back("a thread an output: its chunks combined in order, then its final store");
     break;
   case GpuScheduleKind::Rows:
-    lines.insert(lines.end(), k.details.begin(), k.details.end());
-    break;
   case GpuScheduleKind::Contraction:
-    lines.push_back(
-        "output tiles through shared memory, " +
-        std::string(k.wgmmaStages > 0 ? "warpgroup MMA (wgmma) on tensor cores, " +
-                                            std::to_string(k.wgmmaStages) + " cp.async stages"
-                    : k.tensorCoreType != DType::F32 ? "mma.sync on tensor cores"
-                                                     : "8x8 outputs a thread on CUDA cores"));
-    break;
+    break; // In its details.
   }
-  if (!k.allocations.empty())
+  lines.insert(lines.end(), k->details.begin(), k->details.end());
+  std::vector<Buffer> heap = launchHeap(k);
+  if (!heap.empty())
     lines.push_back("device intermediates: " +
-                    names(k.allocations, [](const Buffer &b) { return b->name; }));
+                    names(heap, [](const Buffer &b) { return b->name; }));
   return lines;
 }
 
-std::string header(const GpuKernel &k) {
-  return k.name + ": " + scheduleName(k.schedule) + ", " + toString(k.blocks) + " blocks of " +
-         toString(k.threads) + " threads";
+std::string header(const GpuLaunch *k) {
+  return k->name + ": " + std::string(scheduleName(k->schedule)) + ", " +
+         toString(launchBlocks(k)) + " blocks of " + toString(launchThreads(k)) + " threads";
 }
 
 } // namespace
 
-std::vector<std::string> writtenBuffers(const GpuKernel &kernel) {
+std::vector<std::string> writtenBuffers(const GpuLaunch *launch) {
   struct Stores : IRVisitor {
     std::set<const BufferNode *> local;
     std::vector<std::string> names;
@@ -135,15 +129,15 @@ std::vector<std::string> writtenBuffers(const GpuKernel &kernel) {
       IRVisitor::visitStore(n);
     }
   } stores;
-  stores.visit(kernel.nest);
+  stores.visit(blockLoop(launch));
   return stores.names;
 }
 
-std::string toString(const std::vector<GpuKernel> &kernels, const GpuTarget &target) {
+std::string toString(const LoweredFunc &gpu, const GpuTarget &target) {
   std::string out = "gpu schedule for " + target.name + ": " +
                     std::to_string(target.multiprocessors) + " SMs, " +
                     kiB(target.sharedBytesPerBlockOptin) + " of shared memory a block\n";
-  for (const GpuKernel &k : kernels) {
+  for (const GpuLaunch *k : gpuLaunches(gpu)) {
     out += "kernel " + header(k) + "\n";
     for (const std::string &line : describe(k))
       out += "  " + line + "\n";
@@ -151,17 +145,18 @@ std::string toString(const std::vector<GpuKernel> &kernels, const GpuTarget &tar
   return out;
 }
 
-std::string loopsToString(const LoweredFunc &func, const std::vector<GpuKernel> &kernels) {
+std::string loopsToString(const LoweredFunc &gpu) {
   std::string params;
-  for (const Buffer &b : func.params)
+  for (const Buffer &b : gpu.params)
     params += (params.empty() ? "" : ", ") + b->name;
-  std::string out = "gpu func " + func.name + "(" + params +
-                    "): " + std::to_string(kernels.size()) + " kernel(s), launched in order\n";
-  for (const GpuKernel &k : kernels) {
+  std::vector<const GpuLaunch *> launches = gpuLaunches(gpu);
+  std::string out = "gpu func " + gpu.name + "(" + params +
+                    "): " + std::to_string(launches.size()) + " kernel(s), launched in order\n";
+  for (const GpuLaunch *k : launches) {
     out += "kernel " + header(k) + "\n";
-    for (const auto &[var, value] : k.lets)
+    for (const auto &[var, value] : launchLets(k))
       out += "  let " + var->name + " = " + toString(value) + "\n";
-    out += toString(k.nest, 1);
+    out += toString(blockLoop(k), 1);
   }
   return out;
 }
@@ -688,12 +683,22 @@ private:
   }
 };
 
+/// A kernel while the scheduler builds it; run() turns each into a GpuLaunch.
+struct KernelPlan {
+  std::vector<std::pair<Var, Expr>> lets;
+  std::vector<Buffer> allocations; // Heap intermediates.
+  GpuScheduleKind schedule = GpuScheduleKind::Generic;
+  std::vector<std::string> details;
+  Expr blocks;
+  Stmt nest; // The gpu_block loop.
+};
+
 class Scheduler {
 public:
   Scheduler(const LoweredFunc &func, const GpuTarget &target)
       : func(func), target(target), threads(target.threadsPerBlock()) {}
 
-  std::vector<GpuKernel> run() {
+  LoweredFunc run() {
     std::vector<std::pair<Var, Expr>> lets;
     std::vector<Buffer> allocations;
     flatten(func.body, lets, allocations, items);
@@ -715,9 +720,20 @@ public:
       }
       i += used;
     }
-    for (size_t k = 0; k < kernels.size(); ++k)
-      kernels[k].name = func.name + "_k" + std::to_string(k);
-    return std::move(kernels);
+    // Lets outermost: they read no memory, and heap shapes may use them (a partials buffer).
+    std::vector<Stmt> launches;
+    for (const KernelPlan &k : kernels) {
+      Stmt s = k.nest;
+      for (auto it = k.allocations.rbegin(); it != k.allocations.rend(); ++it)
+        s = Allocate::make(*it, MemoryScope::Heap, s);
+      for (auto it = k.lets.rbegin(); it != k.lets.rend(); ++it)
+        s = LetStmt::make(it->first, it->second, s);
+      std::string name = func.name + "_k" + std::to_string(launches.size());
+      launches.push_back(GpuLaunch::make(name, k.schedule, k.details, s));
+    }
+    LoweredFunc gpu = func;
+    gpu.body = Block::make(launches);
+    return gpu;
   }
 
 private:
@@ -725,25 +741,23 @@ private:
   const GpuTarget &target;
   int threads;
   std::vector<Item> items;
-  std::vector<GpuKernel> kernels;
+  std::vector<KernelPlan> kernels;
 
-  GpuKernel start(const Item &item) {
-    GpuKernel k;
+  KernelPlan start(const Item &item) {
+    KernelPlan k;
     k.lets = item.lets;
     k.allocations = item.allocations;
-    k.threads = intImm(threads);
     return k;
   }
 
   void generic(const Item &item) {
     LoweredFunc one = func;
     one.body = item.stmt;
-    LoweredFunc mapped = mapToGpu(one, threads);
-    std::vector<GpuKernel> ks = gpuKernels(mapped);
-    TDSL_CHECK(ks.size() == 1) << "mapping one nest gave " << ks.size() << " kernels";
-    GpuKernel k = ks[0];
-    k.lets = item.lets;
-    k.allocations = item.allocations;
+    KernelPlan k = start(item);
+    k.nest = mapToGpu(one, threads).body;
+    const For *f = k.nest->as<For>();
+    TDSL_CHECK(f && f->kind == ForKind::GpuBlock) << "mapping one nest gave no gpu_block loop";
+    k.blocks = f->extent;
     kernels.push_back(std::move(k));
   }
 
@@ -756,7 +770,7 @@ private:
     if (!st || byteSize(st->buffer->dtype) != 4)
       return false;
 
-    GpuKernel k = start(item);
+    KernelPlan k = start(item);
     k.schedule = GpuScheduleKind::Vector;
     constexpr int lanes = 4;
     Expr total = product(c.extents());
@@ -888,7 +902,7 @@ private:
     if (tiled.size() > 4) // Shared memory for at most 4 tiles (17 KiB in f32).
       return false;
 
-    GpuKernel k = start(item);
+    KernelPlan k = start(item);
     k.schedule = GpuScheduleKind::Permutation;
     Var block = makeVar("block", Type::i64(), VarKind::Loop);
     Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
@@ -979,6 +993,10 @@ private:
 
   // ---- contractions ----
 
+  /// One stage of the wgmma ring in shared memory: a 128x64 tile of A and a 256x64 tile of B,
+  /// 16-bit values.
+  static constexpr int64_t kWgmmaStageBytes = (128 + 256) * 64 * 2;
+
   /// for i, for j: allocate acc { acc = 0; for k: acc = acc + A(i, k) * B(k, j); post(i, j) }
   /// in f32: 128x128 output tiles of 256 threads, 8x8 outputs a thread, k in steps of 8 through
   /// double-buffered shared memory (16 KiB), the epilogue fused.
@@ -1013,7 +1031,7 @@ private:
     // Both factors must move with k (else this is not a contraction worth tiling).
     if (!usesAny(fa, {vk}) || !usesAny(fb, {vk}))
       return false;
-    GpuKernel k = start(item);
+    KernelPlan k = start(item);
     k.schedule = GpuScheduleKind::Contraction;
     Contraction c{
         vi, vj, vk, outer.loops[0]->extent, outer.loops[1]->extent, r.inner.loops[0]->extent,
@@ -1031,26 +1049,25 @@ private:
           target.sharedBytesPerBlock >= kMmaSharedBytes)) {
       k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
       k.nest = cudaCoreContraction(c, k.blocks);
+      k.details.push_back("output tiles through shared memory, 8x8 outputs a thread on CUDA cores");
       kernels.push_back(std::move(k));
       return true;
     }
-    k.tensorCoreType = na->type.dtype;
     // wgmma is sm_90's alone (the code is compiled for sm_90a); four stages keep two in flight
     // while two are read.
     static constexpr int kWgmmaStages = 4;
-    static constexpr int64_t kWgmmaSharedBytes = kWgmmaStages * GpuKernel::kWgmmaStageBytes + 1024;
+    static constexpr int64_t kWgmmaSharedBytes = kWgmmaStages * kWgmmaStageBytes + 1024;
     if (target.computeCapability == 90 && target.sharedBytesPerBlockOptin >= kWgmmaSharedBytes &&
         contiguousLoad(na, vk) && (contiguousLoad(nb, vk) || contiguousLoad(nb, vj))) {
-      k.wgmmaStages = kWgmmaStages;
-      k.sharedBytes = intImm(kWgmmaSharedBytes);
-      k.sharedLimit = kWgmmaSharedBytes;
-    }
-    if (k.wgmmaStages) {
       k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 256));
       k.nest = wgmmaContraction(c, na, nb, k.blocks, kWgmmaStages);
+      k.details.push_back("output tiles through shared memory, warpgroup MMA (wgmma) on tensor "
+                          "cores, " +
+                          std::to_string(kWgmmaStages) + " cp.async stages");
     } else {
       k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
       k.nest = mmaContraction(c, na, nb, k.blocks);
+      k.details.push_back("output tiles through shared memory, mma.sync on tensor cores");
     }
     kernels.push_back(std::move(k));
     return true;
@@ -1485,7 +1502,7 @@ private:
   Stmt wgmmaContraction(const Contraction &c, const Expr &a16, const Expr &b16, const Expr &blocks,
                         int stages) {
     const DType t16 = a16->type.dtype;
-    const int64_t stage = GpuKernel::kWgmmaStageBytes / 2, bAt = 128 * 64; // In 16-bit values.
+    const int64_t stage = kWgmmaStageBytes / 2, bAt = 128 * 64; // In 16-bit values.
     const Load *vecA = contiguousLoad(a16, c.k);
     const Load *vecBk = contiguousLoad(b16, c.k);
     const Load *vecBj = vecBk ? nullptr : contiguousLoad(b16, c.j);
@@ -1667,7 +1684,7 @@ private:
 
     // Stage 1: block b's thread t reduces the points b * T + t + m * (P * T), in order; the
     // block's threads combine; thread 0 writes partial b.
-    GpuKernel stage1 = start(item);
+    KernelPlan stage1 = start(item);
     stage1.schedule = GpuScheduleKind::ReducePartials;
     stage1.allocations.push_back(partials);
     stage1.blocks = intImm(parts);
@@ -1684,7 +1701,7 @@ private:
       stage1.nest = kernelNest(block, stage1.blocks, thread, threads, body, {red});
     }
     // Stage 2: one block reduces the partials the same way; thread 0 runs the final store.
-    GpuKernel stage2 = start(item);
+    KernelPlan stage2 = start(item);
     stage2.schedule = GpuScheduleKind::ReduceFinal;
     stage2.allocations.push_back(partials);
     stage2.blocks = intImm(1);
@@ -1754,7 +1771,7 @@ private:
                            bindFlat(outerVars, outer.extents(), body, ref(output))));
     };
 
-    GpuKernel stage1 = start(item);
+    KernelPlan stage1 = start(item);
     stage1.schedule = GpuScheduleKind::ColumnPartials;
     stage1.lets.insert(stage1.lets.end(), sizes.begin(), sizes.end());
     stage1.allocations.push_back(partials);
@@ -1777,7 +1794,7 @@ private:
                      LetStmt::make(chunk, Binary::make(BinaryOp::FloorDiv, ref(block), ref(tiles)),
                                    eachOutput(block, thread, tile, body)));
     }
-    GpuKernel stage2 = start(item);
+    KernelPlan stage2 = start(item);
     stage2.schedule = GpuScheduleKind::ColumnFinal;
     stage2.lets.insert(stage2.lets.end(), sizes.begin(), sizes.end());
     stage2.allocations.push_back(partials);
@@ -2066,7 +2083,7 @@ private:
   /// rows that fit the register variants run there, the others keep their row buffers in shared
   /// memory when they fit (the input copies within a tighter bound that keeps enough blocks on an
   /// SM: a copy only saves a second read, mostly from L2), else in global memory.
-  void buildRows(GpuKernel &k, const RowGroup &g) {
+  void buildRows(KernelPlan &k, const RowGroup &g) {
     // The launch-wide choices are kernel lets, which the launcher evaluates too.
     auto kernelLet = [&](const std::string &name, const Expr &value) {
       Var v = makeVar(name, value->type, VarKind::Let);
@@ -2172,10 +2189,6 @@ private:
     // 256 threads a block for long rows too: blocks of 1024 threads ran rowsum and softmax
     // 2-4x slower on an H200 (fewer registers a thread, fewer independent blocks).
     k.nest = kernelNest(block, k.blocks, t.thread, threads, body, shared);
-    if (!sharedArrays.empty()) {
-      k.sharedBytes = simplify(dynamicSharedBytes(k.nest));
-      k.sharedLimit = target.rowSharedLimit();
-    }
 
     std::string len = toString(g.rowLength);
     k.details.push_back(toString(g.rowCount) + " rows of " + len + " points: a warp a row when " +
@@ -2261,7 +2274,7 @@ private:
       return 0;
 
     const Item &last = items[first + members.size() - 1];
-    GpuKernel k = start(last);
+    KernelPlan k = start(last);
     for (size_t i = first; i < first + members.size(); ++i)
       for (const Buffer &b : items[i].allocations)
         if (std::find(k.allocations.begin(), k.allocations.end(), b) == k.allocations.end())
@@ -2367,7 +2380,7 @@ private:
 
 } // namespace
 
-std::vector<GpuKernel> scheduleForGpu(const LoweredFunc &func, const GpuTarget &target) {
+LoweredFunc scheduleForGpu(const LoweredFunc &func, const GpuTarget &target) {
   return Scheduler(func, target).run();
 }
 

@@ -1,5 +1,6 @@
 // GPU schedules: which way each top-level loop nest of a plain lowered func runs on the GPU,
-// chosen from the nest's shape and the device's properties. The CUDA backend emits each kind.
+// chosen from the nest's shape and the device's properties, each kernel built as GPU loop IR
+// (a GpuLaunch, ir/GpuFunc.h) that the CUDA backend prints.
 #pragma once
 
 #include "passes/GpuMap.h"
@@ -10,7 +11,8 @@
 
 namespace tdsl::passes {
 
-/// The GPU kernels of `func` (plain loop IR, or IR already mapped by mapToGpu), in launch order:
+/// `func` (plain loop IR) lowered for the GPU: its body is its kernels, one GpuLaunch each named
+/// `<func>_k<i>`, in launch order:
 ///  - a perfectly nested elementwise nest whose store index is its row-major position: Vector
 ///    (4 consecutive points a thread, 16-byte loads/stores of the 4-byte buffers read at that
 ///    same position, a scalar tail and a scalar path for misaligned pointers);
@@ -23,21 +25,21 @@ namespace tdsl::passes {
 ///  - a reduction to a single point: ReducePartials then ReduceFinal, two deterministic stages;
 ///  - anything else: Generic (mapToGpu).
 /// Requires: the heap intermediates are Allocates around the nests (as buildLoopNest makes them).
-std::vector<ir::GpuKernel> scheduleForGpu(const ir::LoweredFunc &func,
-                                          const GpuTarget &target = {});
+ir::LoweredFunc scheduleForGpu(const ir::LoweredFunc &func, const GpuTarget &target = {});
 
 /// `e` when it is a plain (unpredicated) load whose index is `base + v` with `base` free of `v`:
 /// consecutive values of `v` read consecutive elements.
 const ir::Load *contiguousLoad(const ir::Expr &e, const ir::Var &v);
 
 /// The names of the buffers a kernel stores to outside its own stack and shared memory, in order.
-std::vector<std::string> writtenBuffers(const ir::GpuKernel &kernel);
+std::vector<std::string> writtenBuffers(const ir::GpuLaunch *launch);
 
 /// The GPU schedule in words, a few lines a kernel (`tdsl emit --stage=schedule --target=cuda`):
 /// the device it was chosen for, then each kernel's schedule, launch, shared memory and
 /// intermediates.
-std::string toString(const std::vector<ir::GpuKernel> &kernels, const GpuTarget &target);
-/// The kernels as GPU loop IR (`tdsl emit --stage=loops --target=cuda`), each after its lets.
-std::string loopsToString(const ir::LoweredFunc &func, const std::vector<ir::GpuKernel> &kernels);
+std::string toString(const ir::LoweredFunc &gpu, const GpuTarget &target);
+/// The kernels of a func lowered for the GPU as GPU loop IR (`tdsl emit --stage=loops
+/// --target=cuda`), each after its lets.
+std::string loopsToString(const ir::LoweredFunc &gpu);
 
 } // namespace tdsl::passes

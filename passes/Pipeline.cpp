@@ -60,18 +60,16 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
   return simplified;
 }
 
-std::vector<ir::GpuKernel> lowerForGpu(const ir::LoweredFunc &plain, const GpuTarget &target,
-                                       const PassLog &log) {
-  std::vector<ir::GpuKernel> kernels = scheduleForGpu(plain, target);
-  ir::LoweredFunc mapped = ir::gpuFunc(plain, kernels);
+ir::LoweredFunc lowerForGpu(const ir::LoweredFunc &plain, const GpuTarget &target,
+                            const PassLog &log) {
+  ir::LoweredFunc gpu = scheduleForGpu(plain, target);
   if (log.afterLoopPass)
-    log.afterLoopPass("gpu-schedule", mapped);
-  verifyAfter("gpu-schedule", mapped, plain);
-  return kernels;
+    log.afterLoopPass("gpu-schedule", gpu);
+  verifyAfter("gpu-schedule", gpu, plain);
+  return gpu;
 }
 
-std::vector<ir::GpuKernel> lowerForGpu(const ir::Kernel &kernel, const GpuTarget &target,
-                                       const PassLog &log) {
+ir::LoweredFunc lowerForGpu(const ir::Kernel &kernel, const GpuTarget &target, const PassLog &log) {
   return lowerForGpu(lowerKernel(kernel, log), target, log);
 }
 

@@ -1,7 +1,6 @@
 // The target-neutral middle of the compiler: tensor IR -> normalized tensor IR -> loop IR.
 #pragma once
 
-#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
 #include "passes/Fuse.h"
 #include "passes/Schedule.h"
@@ -48,13 +47,13 @@ struct PassLog {
                                           const PassLog &log = {});
 
 /// The GPU lowering, the CPU lowering's twin: the plain lowering (above), then the GPU schedules
-/// for `target` (passes/GpuSchedule.h, pass "gpu-schedule"): the kernels in launch order,
-/// verified together as one func (ir::gpuFunc).
-[[nodiscard]] std::vector<ir::GpuKernel>
-lowerForGpu(const ir::Kernel &kernel, const GpuTarget &target, const PassLog &log = {});
+/// for `target` (passes/GpuSchedule.h, pass "gpu-schedule"), verified: a func whose body is its
+/// kernels in launch order, GpuLaunch nodes (ir/GpuFunc.h reads what a launch needs off them).
+[[nodiscard]] ir::LoweredFunc lowerForGpu(const ir::Kernel &kernel, const GpuTarget &target,
+                                          const PassLog &log = {});
 /// The same from the kernel's plain lowering.
-[[nodiscard]] std::vector<ir::GpuKernel>
-lowerForGpu(const ir::LoweredFunc &plain, const GpuTarget &target, const PassLog &log = {});
+[[nodiscard]] ir::LoweredFunc lowerForGpu(const ir::LoweredFunc &plain, const GpuTarget &target,
+                                          const PassLog &log = {});
 
 /// The fusion and schedule lowerKernel(kernel, target) uses, for printing and explaining.
 struct ScheduledKernel {

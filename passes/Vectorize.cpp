@@ -374,6 +374,7 @@ private:
       return ifThenElse(s->as<IfThenElse>(), s);
     case StmtKind::Barrier:
     case StmtKind::GpuIntrinsic:
+    case StmtKind::GpuLaunch:
       break;
     }
     TDSL_UNREACHABLE("unknown statement kind");

@@ -1,23 +1,18 @@
-// GPU loop IR -> CUDA C: each kernel's gpu_block nest becomes one `extern "C" __global__`
-// function, after the prelude (codegen/cuda/CudaPrelude.h).
+// GPU loop IR -> CUDA C: each GpuLaunch of a func lowered for the GPU becomes one `extern "C"
+// __global__` function, after the prelude (codegen/cuda/CudaPrelude.h).
 #include "codegen/cuda/CudaBackend.h"
 
 #include "codegen/cuda/CudaPrelude.h"
 #include "codegen/cuda/CudaSyntax.h"
 
-#include "ir/GpuKernel.h"
+#include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "support/Check.h"
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <map>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -28,13 +23,13 @@ using namespace ir;
 
 namespace {
 
-/// Emits the `__global__` functions of one mapped func, one GpuKernel at a time.
+/// Emits the `__global__` functions of a func lowered for the GPU, one GpuLaunch at a time.
 class KernelEmitter {
 public:
   KernelEmitter(const LoweredFunc &func, std::vector<Buffer> heap, std::ostringstream &os)
       : func(func), heap(std::move(heap)), os(os) {}
 
-  void emit(const ir::GpuKernel &kernel) {
+  void emit(const GpuLaunch *launch) {
     reset();
     // Every kernel takes the same parameters: the func's buffers, the heap intermediates (device
     // allocations made by the runtime), then the symbols.
@@ -56,32 +51,33 @@ public:
     }
     // The top-level lets, recomputed by every kernel.
     std::vector<std::string> letLines;
-    for (const auto &[var, value] : kernel.lets)
+    for (const auto &[var, value] : launchLets(launch))
       letLines.push_back(emitLet(var, value));
 
-    os << "\n// " << kernel.name << " (" << ir::scheduleName(kernel.schedule)
-       << "): " << toString(kernel.blocks) << " blocks of " << toString(kernel.threads)
+    const Stmt nest = blockLoop(launch);
+    const Expr threads = launchThreads(launch);
+    os << "\n// " << launch->name << " (" << scheduleName(launch->schedule)
+       << "): " << toString(launchBlocks(launch)) << " blocks of " << toString(threads)
        << " threads.\n";
     os << "extern \"C\" __global__ void ";
-    if (const IntImm *t = as<IntImm>(kernel.threads); t && t->value <= 1024)
-      // Contractions: at most 128 registers a thread so that two blocks share an SM (149
-      // otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes).
+    if (const IntImm *t = as<IntImm>(threads); t && t->value <= 1024)
+      // Contractions on CUDA cores: at most 128 registers a thread so that two blocks share an
+      // SM (149 otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes).
       os << "__launch_bounds__(" << t->value
-         << (kernel.schedule == ir::GpuScheduleKind::Contraction &&
-                     kernel.tensorCoreType == DType::F32
+         << (launch->schedule == GpuScheduleKind::Contraction && tensorCoreType(nest) == DType::F32
                  ? ", 2"
                  : "")
          << ") ";
-    os << kernel.name << "(";
+    os << launch->name << "(";
     for (size_t i = 0; i < params.size(); ++i)
       os << (i ? ", " : "") << params[i];
     os << ") {\n";
     indent = 1;
     for (const std::string &l : letLines)
       line(l);
-    for (const auto &[buffer, offset] : ir::dynamicSharedLayout(kernel.nest))
+    for (const auto &[buffer, offset] : dynamicSharedLayout(nest))
       dynamicOffsets[buffer.get()] = offset;
-    emitStmt(kernel.nest);
+    emitStmt(nest);
     os << "}\n";
   }
 
@@ -109,19 +105,19 @@ private:
   /// Arrays in shared memory (their vector offsets print as int: see emitVectorCopy).
   std::set<const BufferNode *> sharedBuffers;
 
-  /// Whether `s` loads or stores `buffer` with a vector index, or passes it to a GPU intrinsic:
-  /// accesses of several elements at once.
-  static bool vectorAccessed(const Stmt &s, const Buffer &buffer) {
+  /// Whether `s` loads or stores `buffer` with a vector index (`vectors`), or passes it to a GPU
+  /// intrinsic: accesses of several elements at once.
+  static bool vectorAccessed(const Stmt &s, const Buffer &buffer, bool vectors = true) {
     struct Finder : ir::IRVisitor {
       const BufferNode *buffer;
-      bool found = false;
-      explicit Finder(const BufferNode *b) : buffer(b) {}
+      bool vectors, found = false;
+      Finder(const BufferNode *b, bool v) : buffer(b), vectors(v) {}
       void visitLoad(const Load *n) override {
-        found |= n->buffer.get() == buffer && n->index->type.isVector();
+        found |= vectors && n->buffer.get() == buffer && n->index->type.isVector();
         ir::IRVisitor::visitLoad(n);
       }
       void visitStore(const Store *n) override {
-        found |= n->buffer.get() == buffer && n->index->type.isVector();
+        found |= vectors && n->buffer.get() == buffer && n->index->type.isVector();
         ir::IRVisitor::visitStore(n);
       }
       void visitGpuIntrinsic(const GpuIntrinsic *n) override {
@@ -129,7 +125,7 @@ private:
           found |= b.get() == buffer;
         ir::IRVisitor::visitGpuIntrinsic(n);
       }
-    } finder(buffer.get());
+    } finder(buffer.get(), vectors);
     finder.visit(s);
     return finder.found;
   }
@@ -259,77 +255,6 @@ private:
   }
 
   // ---- expressions ----
-
-  static std::string paren(const CExpr &e, int minPrec) {
-    return e.prec >= minPrec ? e.text : "(" + e.text + ")";
-  }
-
-  static CExpr infix(const std::string &op, int prec, const CExpr &a, const CExpr &b) {
-    // Left-associative: the right operand of the same precedence needs parentheses.
-    return {paren(a, prec) + " " + op + " " + paren(b, prec + 1), prec};
-  }
-
-  static CExpr call(const std::string &fn, const std::vector<CExpr> &args) {
-    std::string text = fn + "(";
-    for (size_t i = 0; i < args.size(); ++i)
-      text += (i ? ", " : "") + args[i].text;
-    return {text + ")", PrecAtom};
-  }
-
-  static CExpr prefix(const std::string &op, const CExpr &a) {
-    std::string operand = paren(a, PrecUnary);
-    if (!operand.empty() && operand[0] == op[0]) // `- -x` reads badly; `--x` is wrong.
-      operand = "(" + operand + ")";
-    return {op + operand, PrecUnary};
-  }
-
-  static CExpr cCast(DType to, const CExpr &a) {
-    return {"(" + cType(to) + ")" + paren(a, PrecUnary), PrecUnary};
-  }
-
-  static CExpr intLiteral(int64_t v, DType t) {
-    switch (t) {
-    case DType::Bool:
-      return {v ? "true" : "false", PrecAtom};
-    case DType::I32:
-      if (v == INT32_MIN)
-        return {"(-2147483647 - 1)", PrecAtom};
-      return {std::to_string(v), v < 0 ? PrecUnary : PrecAtom};
-    case DType::U8:
-    case DType::I8:
-    case DType::I16:
-      return {"(" + cType(t) + ")" + (v < 0 ? "(" + std::to_string(v) + ")" : std::to_string(v)),
-              PrecUnary};
-    default:
-      if (v == INT64_MIN)
-        return {"(-9223372036854775807LL - 1)", PrecAtom};
-      return {std::to_string(v) + "LL", v < 0 ? PrecUnary : PrecAtom};
-    }
-  }
-
-  static CExpr floatLiteralExpr(double v, DType t) {
-    if (t == DType::F16 || t == DType::BF16) {
-      float f = static_cast<float>(v);
-      uint16_t bits = t == DType::F16 ? floatToHalfBits(f) : floatToBf16Bits(f);
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "(%s)0x%04x /* %s */", cType(t).c_str(), bits,
-                    floatLiteral(v, true).c_str());
-      return {buf, PrecUnary};
-    }
-    bool f32 = t == DType::F32;
-    if (std::isnan(v))
-      return {f32 ? "__int_as_float(0x7fc00000)" : "__longlong_as_double(0x7ff8000000000000LL)",
-              PrecAtom};
-    if (std::isinf(v)) {
-      std::string inf =
-          f32 ? "__int_as_float(0x7f800000)" : "__longlong_as_double(0x7ff0000000000000LL)";
-      return v < 0 ? CExpr{"-" + inf, PrecUnary} : CExpr{inf, PrecAtom};
-    }
-    std::string text = floatLiteral(v, f32);
-    return {text, text[0] == '-' ? PrecUnary : PrecAtom};
-  }
-
-  static CExpr zeroOf(DType t) { return isFloat(t) ? floatLiteralExpr(0.0, t) : intLiteral(0, t); }
 
   /// `x` of dtype `from` converted to `to`, with the shared cast semantics.
   CExpr convert(const CExpr &x, DType from, DType to) {
@@ -727,19 +652,29 @@ private:
       }
       TDSL_UNREACHABLE("unknown GPU intrinsic");
     }
+    case StmtKind::GpuLaunch: // The verifier keeps launches at the top level.
+      TDSL_UNREACHABLE("GPU launch inside a kernel");
     case StmtKind::Allocate: {
       const Allocate *a = s->as<Allocate>();
       if (a->scope == MemoryScope::Heap)
         unsupported("heap allocation of '" + a->buffer->name + "' inside a kernel");
-      if (ir::isDynamicShared(a)) { // At its place in the launch's dynamic shared memory.
+      if (isDynamicShared(a)) { // At its place in the launch's dynamic shared memory.
         if (!dynamicShared) {
           dynamicShared = true;
           line("extern __shared__ __align__(16) unsigned char tdsl_smem[];");
         }
         std::string name = bindBuffer(a->buffer);
         std::string type = cType(a->buffer->dtype);
-        line(type + " *" + name + " = (" + type + " *)(tdsl_smem + " +
-             emitExpr(dynamicOffsets.at(a->buffer.get())).text + ");");
+        std::string at = "tdsl_smem + " + emitExpr(dynamicOffsets.at(a->buffer.get())).text;
+        // A swizzled tile (the operand of a GPU intrinsic) starts on the next 1024-byte
+        // boundary, as the swizzle's pattern is a function of the address; the schedule sized the
+        // buffer with that slack.
+        bool swizzled = vectorAccessed(a->body, a->buffer, /*vectors=*/false);
+        if (swizzled) {
+          at += " + tdsl_to_1024(" + at + ")";
+          sharedBuffers.insert(a->buffer.get());
+        }
+        line(type + " *" + name + " = (" + type + " *)(" + at + ");");
         emitStmt(a->body);
         return;
       }
@@ -749,24 +684,12 @@ private:
         if (!c || c->value < 0 || __builtin_mul_overflow(size, c->value, &size))
           unsupported("allocation of '" + a->buffer->name + "' with a non-constant size");
       }
-      // Stack arrays are registers. Shared memory past 48 KiB a block is the launch's dynamic
-      // shared memory (GpuKernel::sharedBytes), one array a kernel, started on a 1024-byte
-      // boundary for swizzled tiles (the swizzle's pattern is a function of the address; the
-      // array's last 1024 bytes are the slack).
+      // Stack arrays are registers.
       bool shared = a->scope == MemoryScope::Shared;
-      bool dynamic = shared && size * byteSize(a->buffer->dtype) > 48 * 1024;
       if (!shared && size > 4096)
         unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");
       std::string name = bindBuffer(a->buffer);
-      if (dynamic) {
-        line("extern __shared__ __align__(1024) unsigned char tdsl_dynamic_smem[];");
-        line(cType(a->buffer->dtype) + " *const " + name + " = (" + cType(a->buffer->dtype) +
-             " *)(tdsl_dynamic_smem + tdsl_to_1024(tdsl_dynamic_smem));");
-        sharedBuffers.insert(a->buffer.get());
-        emitStmt(a->body);
-        return;
-      }
       // Vector accesses need the buffer's alignment: of shared memory always, of a stack array
       // when they move 16-bit values as bits (nvcc aligns float4 fields itself).
       bool vector = vectorAccessed(a->body, a->buffer);
@@ -816,18 +739,18 @@ private:
 
 } // namespace
 
-std::string emitCuda(const LoweredFunc &func, const std::vector<ir::GpuKernel> &kernels) {
+std::string emitCuda(const LoweredFunc &gpu) {
+  std::vector<const GpuLaunch *> launches = gpuLaunches(gpu);
   std::ostringstream os;
-  os << "// CUDA C for tdsl kernel " << func.name << ": " << kernels.size()
+  os << "// CUDA C for tdsl kernel " << gpu.name << ": " << launches.size()
      << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
   os << cudaPrelude();
   // The wgmma helpers (sm_90a; a wgmma has 128 operands) only where a kernel uses them.
-  if (std::any_of(kernels.begin(), kernels.end(),
-                  [](const ir::GpuKernel &k) { return k.wgmmaStages > 0; }))
+  if (usesWgmma(gpu.body))
     os << wgmmaHelpers();
-  KernelEmitter emitter(func, ir::gpuHeapBuffers(kernels), os);
-  for (const ir::GpuKernel &k : kernels)
-    emitter.emit(k);
+  KernelEmitter emitter(gpu, gpuHeapBuffers(gpu), os);
+  for (const GpuLaunch *l : launches)
+    emitter.emit(l);
   return os.str();
 }
 

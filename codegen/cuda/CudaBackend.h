@@ -2,7 +2,6 @@
 // tdsl builds and runs on machines without CUDA; there, PTX generation reports why it cannot run.
 #pragma once
 
-#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
 
 #include <optional>
@@ -11,11 +10,11 @@
 
 namespace tdsl::codegen {
 
-/// CUDA C for `kernels`, the GPU kernels of `func` in launch order (passes/GpuSchedule.h): one
-/// `extern "C" __global__` function each, named as the kernel says (`<func>_k0`, ...). Every
-/// function takes the func's buffers' pointers (inputs const), the heap intermediates' pointers,
-/// then the symbols as `long long`.
-std::string emitCuda(const ir::LoweredFunc &func, const std::vector<ir::GpuKernel> &kernels);
+/// CUDA C for `gpu`, a func lowered for the GPU (passes::lowerForGpu): one `extern "C"
+/// __global__` function for each of its GpuLaunch kernels, named as the launch says (`<func>_k0`,
+/// ...). Every function takes the func's buffers' pointers (inputs const), the heap
+/// intermediates' pointers (ir::gpuHeapBuffers), then the symbols as `long long`.
+std::string emitCuda(const ir::LoweredFunc &gpu);
 
 /// Whether NVRTC could be loaded, and if not, why (for skip messages and errors).
 struct NvrtcStatus {

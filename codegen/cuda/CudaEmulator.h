@@ -7,7 +7,6 @@
 // are the one thing it cannot run.
 #pragma once
 
-#include "ir/GpuKernel.h"
 #include "ir/Kernel.h"
 #include "tdsl/Tensor.h"
 
@@ -28,12 +27,11 @@ bool emulationCanRun(const std::string &source);
 
 class EmulatedCudaKernel {
 public:
-  /// Compiles `source` (emitCuda(func, kernels)) with the host's C++ compiler ($CXX, else c++)
-  /// into a shared object and loads it. `kernels` and `heap` are as for CudaKernel; `location`
-  /// is the kernel's .tdsl location for errors. Throws RuntimeError when the source uses inline
-  /// PTX or does not compile (with the compiler's log).
-  EmulatedCudaKernel(const ir::LoweredFunc &func, std::vector<ir::GpuKernel> kernels,
-                     std::vector<ir::Buffer> heap, const std::string &source, std::string location);
+  /// Compiles `source` (emitCuda(gpu)) with the host's C++ compiler ($CXX, else c++) into a
+  /// shared object and loads it. `gpu` is as for CudaKernel; `location` is the kernel's .tdsl
+  /// location for errors. Throws RuntimeError when the source uses inline PTX or does not compile
+  /// (with the compiler's log).
+  EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::string &source, std::string location);
   ~EmulatedCudaKernel();
   EmulatedCudaKernel(const EmulatedCudaKernel &) = delete;
   EmulatedCudaKernel &operator=(const EmulatedCudaKernel &) = delete;
@@ -46,8 +44,8 @@ public:
 
 private:
   ir::LoweredFunc func_;
-  std::vector<ir::GpuKernel> kernels_;
-  std::vector<ir::Buffer> heap_;
+  std::vector<const ir::GpuLaunch *> launches_; // Nodes of func_.
+  std::vector<ir::Expr> sharedBytes_;           // Each launch's dynamicSharedBytes.
   std::string location_;
   void *library_ = nullptr;
   using Run = int (*)(void (*)(void *const *), void *const *, unsigned, unsigned, long long, char *,

@@ -15,11 +15,11 @@ namespace cu = runtime::cuda;
 namespace {
 
 /// The symbols' values followed by the kernel's lets, in order.
-void bindLets(const ir::LoweredFunc &func, const ir::GpuKernel &kernel, const int64_t *symbols,
+void bindLets(const ir::LoweredFunc &gpu, const ir::GpuLaunch *launch, const int64_t *symbols,
               std::vector<ir::Var> &vars, std::vector<int64_t> &values) {
-  vars = func.symbols;
-  values.assign(symbols, symbols + func.symbols.size());
-  for (const auto &[var, value] : kernel.lets) {
+  vars = gpu.symbols;
+  values.assign(symbols, symbols + gpu.symbols.size());
+  for (const auto &[var, value] : ir::launchLets(launch)) {
     values.push_back(ir::evalInt(value, vars, values));
     vars.push_back(var);
   }
@@ -27,30 +27,29 @@ void bindLets(const ir::LoweredFunc &func, const ir::GpuKernel &kernel, const in
 
 } // namespace
 
-LaunchShape launchShape(const ir::LoweredFunc &func, const ir::GpuKernel &kernel,
-                        const int64_t *symbols) {
+LaunchShape launchShape(const ir::LoweredFunc &gpu, const ir::GpuLaunch *launch,
+                        const ir::Expr &sharedBytes, const int64_t *symbols) {
   std::vector<ir::Var> vars;
   std::vector<int64_t> values;
-  bindLets(func, kernel, symbols, vars, values);
+  bindLets(gpu, launch, symbols, vars, values);
   LaunchShape shape;
-  shape.blocks = ir::evalInt(kernel.blocks, vars, values);
-  shape.threads = ir::evalInt(kernel.threads, vars, values);
-  if (kernel.sharedBytes)
-    shape.sharedBytes = ir::evalInt(kernel.sharedBytes, vars, values);
+  shape.blocks = ir::evalInt(ir::launchBlocks(launch), vars, values);
+  shape.threads = ir::evalInt(ir::launchThreads(launch), vars, values);
+  shape.sharedBytes = ir::evalInt(sharedBytes, vars, values);
   return shape;
 }
 
-std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
-                              const std::vector<ir::GpuKernel> &kernels,
-                              const std::vector<ir::Buffer> &heap, const int64_t *symbols) {
+std::vector<size_t> heapBytes(const ir::LoweredFunc &gpu, const int64_t *symbols) {
+  std::vector<const ir::GpuLaunch *> launches = ir::gpuLaunches(gpu);
   std::vector<size_t> bytes;
-  for (const ir::Buffer &b : heap) {
+  for (const ir::Buffer &b : ir::gpuHeapBuffers(gpu)) {
     // Its shape may use the lets of the first kernel that allocates it.
-    std::vector<ir::Var> vars = func.symbols;
-    std::vector<int64_t> values(symbols, symbols + func.symbols.size());
-    for (const ir::GpuKernel &k : kernels)
-      if (std::find(k.allocations.begin(), k.allocations.end(), b) != k.allocations.end()) {
-        bindLets(func, k, symbols, vars, values);
+    std::vector<ir::Var> vars = gpu.symbols;
+    std::vector<int64_t> values(symbols, symbols + gpu.symbols.size());
+    for (const ir::GpuLaunch *l : launches)
+      if (std::vector<ir::Buffer> heap = ir::launchHeap(l);
+          std::find(heap.begin(), heap.end(), b) != heap.end()) {
+        bindLets(gpu, l, symbols, vars, values);
         break;
       }
     size_t n = byteSize(b->dtype);
@@ -61,9 +60,8 @@ std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
   return bytes;
 }
 
-CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<ir::GpuKernel> kernels,
-                       std::vector<ir::Buffer> heap, const std::string &cubin, std::string location)
-    : mapped_(func), kernels_(std::move(kernels)), heap_(std::move(heap)),
+CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std::string location)
+    : mapped_(gpu), launches_(ir::gpuLaunches(mapped_)), heap_(ir::gpuHeapBuffers(mapped_)),
       location_(std::move(location)) {
   const cu::DeviceInfo &dev = cu::device();
   // 256 threads a block (8 warps) where the device allows: enough blocks per SM to hide latency;
@@ -71,21 +69,17 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &func, std::vector<ir::GpuKernel> k
   threadsPerBlock_ = std::max(32, std::min(256, dev.maxThreadsPerBlock) / 32 * 32);
   int blocksPerSm = std::max(1, dev.maxThreadsPerMultiprocessor / threadsPerBlock_);
   maxGrid_ = std::max<int64_t>(1, int64_t(dev.multiprocessors) * blocksPerSm * 8);
-  module_ = std::make_unique<cu::Module>(cubin, "kernel " + func.name + " (" + location_ + ")");
-  for (const ir::GpuKernel &k : kernels_) {
-    functions_.push_back(module_->function(k.name));
-    // Dynamic shared memory past the default needs the kernel's opt-in.
-    if (k.sharedBytes && k.sharedLimit > dev.sharedBytesPerBlock)
-      cu::allowDynamicShared(functions_.back(), static_cast<int>(k.sharedLimit), k.name);
+  module_ = std::make_unique<cu::Module>(cubin, "kernel " + gpu.name + " (" + location_ + ")");
+  for (const ir::GpuLaunch *l : launches_) {
+    functions_.push_back(module_->function(l->name));
+    sharedBytes_.push_back(ir::dynamicSharedBytes(ir::blockLoop(l)));
   }
+  sharedAllowed_.assign(launches_.size(), 0);
   workspace_.assign(heap_.size(), 0);
   workspaceBytes_.assign(heap_.size(), 0);
 }
 
-bool CudaKernel::usesTensorCores() const {
-  return std::any_of(kernels_.begin(), kernels_.end(),
-                     [](const ir::GpuKernel &k) { return k.tensorCoreType != DType::F32; });
-}
+bool CudaKernel::usesTensorCores() const { return ir::tensorCoreType(mapped_.body) != DType::F32; }
 
 CudaKernel::~CudaKernel() {
   bool any = std::any_of(workspace_.begin(), workspace_.end(), [](auto p) { return p != 0; });
@@ -106,7 +100,7 @@ size_t CudaKernel::workspaceBytes() const {
 
 void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) const {
   std::lock_guard<std::mutex> lock(workspaceMutex_);
-  std::vector<size_t> bytes = heapBytes(mapped_, kernels_, heap_, symbols);
+  std::vector<size_t> bytes = heapBytes(mapped_, symbols);
   for (size_t h = 0; h < heap_.size(); ++h) {
     if (bytes[h] <= workspaceBytes_[h])
       continue;
@@ -132,15 +126,22 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) co
   for (int64_t &s : symbolCopy)
     args.push_back(&s);
 
-  for (size_t i = 0; i < kernels_.size(); ++i) {
-    LaunchShape shape = launchShape(mapped_, kernels_[i], symbols);
+  for (size_t i = 0; i < launches_.size(); ++i) {
+    const std::string &name = launches_[i]->name;
+    LaunchShape shape = launchShape(mapped_, launches_[i], sharedBytes_[i], symbols);
     if (shape.blocks <= 0 || shape.threads <= 0)
       continue;
+    // Past the default (48 KiB with the static arrays), a block's shared memory needs the
+    // kernel's opt-in: allowed up to what this launch asks, where the driver can.
+    if (shape.sharedBytes > sharedAllowed_[i] && cu::canAllowDynamicShared()) {
+      cu::allowDynamicShared(functions_[i], static_cast<int>(shape.sharedBytes), name);
+      sharedAllowed_[i] = shape.sharedBytes;
+    }
     cu::LaunchConfig config;
     config.grid = static_cast<unsigned>(std::min<int64_t>({shape.blocks, maxGrid_, INT_MAX}));
     config.block = static_cast<unsigned>(shape.threads);
     config.sharedBytes = static_cast<unsigned>(shape.sharedBytes);
-    cu::launch(functions_[i], config, args.data(), kernels_[i].name, location_);
+    cu::launch(functions_[i], config, args.data(), name, location_);
   }
 }
 

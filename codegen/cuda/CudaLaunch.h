@@ -3,7 +3,7 @@
 // kernel cache), its functions, and the workspace of its heap intermediates.
 #pragma once
 
-#include "ir/GpuKernel.h"
+#include "ir/GpuFunc.h"
 #include "ir/Kernel.h"
 #include "runtime/Cuda.h"
 #include "tdsl/Tensor.h"
@@ -17,13 +17,11 @@ namespace tdsl::codegen {
 
 class CudaKernel {
 public:
-  /// Loads `cubin`, compiled from emitCuda(func, kernels), on runtime::cuda::device(): `kernels`
-  /// are the GPU kernels of `func` (plain loop IR) in launch order and `heap` its heap
-  /// intermediates in their parameter order, both as the schedule chose them. `location` is the
-  /// kernel's .tdsl location, "file:line:col", for errors. Throws RuntimeError when there is no
-  /// GPU or the driver rejects the cubin.
-  CudaKernel(const ir::LoweredFunc &func, std::vector<ir::GpuKernel> kernels,
-             std::vector<ir::Buffer> heap, const std::string &cubin, std::string location);
+  /// Loads `cubin`, compiled from emitCuda(gpu), on runtime::cuda::device(): `gpu` is the func
+  /// lowered for the GPU (passes::lowerForGpu). `location` is the kernel's .tdsl location,
+  /// "file:line:col", for errors. Throws RuntimeError when there is no GPU or the driver rejects
+  /// the cubin.
+  CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std::string location);
 
   /// Launches every GPU kernel in order on the process's stream. `buffers` holds the device
   /// pointers of the func's params, `symbols` the values of its symbols. Heap intermediates live
@@ -41,13 +39,16 @@ public:
 
 private:
   ir::LoweredFunc mapped_;
-  std::vector<ir::GpuKernel> kernels_;
+  std::vector<const ir::GpuLaunch *> launches_; // Nodes of mapped_.
+  std::vector<ir::Expr> sharedBytes_;           // Each launch's dynamicSharedBytes.
   std::vector<ir::Buffer> heap_;
   std::string location_;
   int threadsPerBlock_ = 256;
   int64_t maxGrid_ = 1;
   std::unique_ptr<runtime::cuda::Module> module_;
   std::vector<void *> functions_;
+  /// The dynamic shared memory each function was allowed so far.
+  mutable std::vector<int64_t> sharedAllowed_;
   /// Workspace for heap intermediates: one allocation each, reused while large enough.
   mutable std::mutex workspaceMutex_;
   mutable std::vector<runtime::cuda::DevicePtr> workspace_;
@@ -64,13 +65,14 @@ public:
 struct LaunchShape {
   int64_t blocks = 0, threads = 0, sharedBytes = 0;
 };
-LaunchShape launchShape(const ir::LoweredFunc &func, const ir::GpuKernel &kernel,
-                        const int64_t *symbols);
+/// The shape of `launch`, a kernel of `gpu`, whose dynamic shared memory is `sharedBytes`
+/// (ir::dynamicSharedBytes of its gpu_block loop, computed once by the caller).
+LaunchShape launchShape(const ir::LoweredFunc &gpu, const ir::GpuLaunch *launch,
+                        const ir::Expr &sharedBytes, const int64_t *symbols);
 
-/// The bytes of each heap intermediate (`heap`, in order) for these symbol values.
-std::vector<size_t> heapBytes(const ir::LoweredFunc &func,
-                              const std::vector<ir::GpuKernel> &kernels,
-                              const std::vector<ir::Buffer> &heap, const int64_t *symbols);
+/// The bytes of each heap intermediate of `gpu` (ir::gpuHeapBuffers, in order) for these symbol
+/// values.
+std::vector<size_t> heapBytes(const ir::LoweredFunc &gpu, const int64_t *symbols);
 
 /// One call on host tensors: copies the inputs to fresh device buffers, launches, waits, and
 /// copies the outputs back. Shapes and dtypes were checked by the caller; `symbols` are bound.

@@ -2,6 +2,7 @@
 
 #include "support/Check.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -108,5 +109,76 @@ const std::set<std::string> &reservedNames() {
       "INT_MIN", "LLONG_MAX", "LLONG_MIN", "CHAR_BIT", "EOF"};
   return names;
 }
+
+std::string paren(const CExpr &e, int minPrec) {
+  return e.prec >= minPrec ? e.text : "(" + e.text + ")";
+}
+
+CExpr infix(const std::string &op, int prec, const CExpr &a, const CExpr &b) {
+  // Left-associative: the right operand of the same precedence needs parentheses.
+  return {paren(a, prec) + " " + op + " " + paren(b, prec + 1), prec};
+}
+
+CExpr call(const std::string &fn, const std::vector<CExpr> &args) {
+  std::string text = fn + "(";
+  for (size_t i = 0; i < args.size(); ++i)
+    text += (i ? ", " : "") + args[i].text;
+  return {text + ")", PrecAtom};
+}
+
+CExpr prefix(const std::string &op, const CExpr &a) {
+  std::string operand = paren(a, PrecUnary);
+  if (!operand.empty() && operand[0] == op[0]) // `- -x` reads badly; `--x` is wrong.
+    operand = "(" + operand + ")";
+  return {op + operand, PrecUnary};
+}
+
+CExpr cCast(DType to, const CExpr &a) {
+  return {"(" + cType(to) + ")" + paren(a, PrecUnary), PrecUnary};
+}
+
+CExpr intLiteral(int64_t v, DType t) {
+  switch (t) {
+  case DType::Bool:
+    return {v ? "true" : "false", PrecAtom};
+  case DType::I32:
+    if (v == INT32_MIN)
+      return {"(-2147483647 - 1)", PrecAtom};
+    return {std::to_string(v), v < 0 ? PrecUnary : PrecAtom};
+  case DType::U8:
+  case DType::I8:
+  case DType::I16:
+    return {"(" + cType(t) + ")" + (v < 0 ? "(" + std::to_string(v) + ")" : std::to_string(v)),
+            PrecUnary};
+  default:
+    if (v == INT64_MIN)
+      return {"(-9223372036854775807LL - 1)", PrecAtom};
+    return {std::to_string(v) + "LL", v < 0 ? PrecUnary : PrecAtom};
+  }
+}
+
+CExpr floatLiteralExpr(double v, DType t) {
+  if (t == DType::F16 || t == DType::BF16) {
+    float f = static_cast<float>(v);
+    uint16_t bits = t == DType::F16 ? floatToHalfBits(f) : floatToBf16Bits(f);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "(%s)0x%04x /* %s */", cType(t).c_str(), bits,
+                  floatLiteral(v, true).c_str());
+    return {buf, PrecUnary};
+  }
+  bool f32 = t == DType::F32;
+  if (std::isnan(v))
+    return {f32 ? "__int_as_float(0x7fc00000)" : "__longlong_as_double(0x7ff8000000000000LL)",
+            PrecAtom};
+  if (std::isinf(v)) {
+    std::string inf =
+        f32 ? "__int_as_float(0x7f800000)" : "__longlong_as_double(0x7ff0000000000000LL)";
+    return v < 0 ? CExpr{"-" + inf, PrecUnary} : CExpr{inf, PrecAtom};
+  }
+  std::string text = floatLiteral(v, f32);
+  return {text, text[0] == '-' ? PrecUnary : PrecAtom};
+}
+
+CExpr zeroOf(DType t) { return isFloat(t) ? floatLiteralExpr(0.0, t) : intLiteral(0, t); }
 
 } // namespace tdsl::codegen

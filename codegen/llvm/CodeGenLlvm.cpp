@@ -1236,6 +1236,10 @@ void CodeGenLlvm::emitGpuIntrinsic(const ir::GpuIntrinsic &) {
   TDSL_UNREACHABLE("a GPU intrinsic in a CPU nest");
 }
 
+void CodeGenLlvm::emitGpuLaunch(const ir::GpuLaunch &) {
+  TDSL_UNREACHABLE("a GPU launch in a CPU func");
+}
+
 // for (v = 0; v < extent; ++v), rotated: the test sits at the bottom, guarded once on entry.
 // A parallel loop runs the same loop over each thread's share of [0, extent).
 void CodeGenLlvm::emitFor(const ir::For &node) {

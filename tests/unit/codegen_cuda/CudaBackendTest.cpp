@@ -16,7 +16,7 @@ namespace {
 using namespace ir;
 
 /// The CUDA C of `func` scheduled for the default GPU target.
-std::string cudaOf(const LoweredFunc &func) { return emitCuda(func, passes::scheduleForGpu(func)); }
+std::string cudaOf(const LoweredFunc &func) { return emitCuda(passes::scheduleForGpu(func)); }
 
 #define REQUIRE_NVRTC()                                                                            \
   do {                                                                                             \

@@ -31,13 +31,9 @@ struct OneBlock {
     Stmt inner = For::make(thread, intImm(64), ForKind::GpuThread, body);
     for (const Buffer &b : shared)
       inner = Allocate::make(b, MemoryScope::Shared, inner);
-    GpuKernel k;
-    k.name = "k_k0";
-    k.nest = For::make(block, intImm(1), ForKind::GpuBlock, inner);
-    k.blocks = intImm(1);
-    k.threads = intImm(64);
-    LoweredFunc func{"k", {x, y}, {}, Block::make({k.nest})};
-    EmulatedCudaKernel kernel(func, {k}, {}, emitCuda(func, {k}), "test");
+    Stmt nest = For::make(block, intImm(1), ForKind::GpuBlock, inner);
+    LoweredFunc func{"k", {x, y}, {}, GpuLaunch::make("k_k0", GpuScheduleKind::Generic, {}, nest)};
+    EmulatedCudaKernel kernel(func, emitCuda(func), "test");
     Tensor in = Tensor::zeros({64}, DType::F32), out = Tensor::zeros({64}, DType::F32);
     for (int i = 0; i < 64; ++i)
       static_cast<float *>(in.data())[i] = static_cast<float>(i);

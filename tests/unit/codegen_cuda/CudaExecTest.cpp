@@ -2,6 +2,7 @@
 // tensor IR -> lowerKernel -> mapToGpu -> emitCuda -> NVRTC -> driver API launch. The CUDA
 // driver is loaded with dlopen here, so the test builds anywhere and skips without a GPU.
 #include "codegen/cuda/CudaBackend.h"
+#include "ir/GpuFunc.h"
 #include "ir/Interpreter.h"
 #include "ir/Shapes.h"
 #include "passes/GpuMap.h"
@@ -23,7 +24,7 @@ namespace {
 using namespace ir;
 
 /// The CUDA C of `func` scheduled for the default GPU target.
-std::string cudaOf(const LoweredFunc &func) { return emitCuda(func, passes::scheduleForGpu(func)); }
+std::string cudaOf(const LoweredFunc &func) { return emitCuda(passes::scheduleForGpu(func)); }
 
 /// The few driver API functions a launch needs (from cuda.h).
 struct CudaDriver {
@@ -115,8 +116,8 @@ bool haveGpu() { return CudaDriver::get().reason.empty(); }
 std::vector<Tensor> runOnGpu(const Kernel &kernel, const std::vector<Tensor> &inputs,
                              double *secondsPerRun = nullptr, int repeats = 20) {
   const CudaDriver &cu = CudaDriver::get();
-  LoweredFunc mapped = passes::mapToGpu(passes::lowerKernel(kernel));
-  std::string ptx = compileToPtx(cudaOf(mapped), kernel.name, cu.arch);
+  LoweredFunc gpu = passes::scheduleForGpu(passes::mapToGpu(passes::lowerKernel(kernel)));
+  std::string ptx = compileToPtx(emitCuda(gpu), kernel.name, cu.arch);
 
   std::vector<std::vector<int64_t>> shapes;
   for (const Tensor &t : inputs)
@@ -138,19 +139,19 @@ std::vector<Tensor> runOnGpu(const Kernel &kernel, const std::vector<Tensor> &in
   void *module = nullptr;
   cu.check(cu.moduleLoadData(&module, ptx.c_str()), "cuModuleLoadData");
   auto launchAll = [&] {
-    for (const ir::GpuKernel &k : passes::gpuKernels(mapped)) {
-      std::vector<Var> vars = mapped.symbols;
+    for (const ir::GpuLaunch *k : ir::gpuLaunches(gpu)) {
+      std::vector<Var> vars = gpu.symbols;
       std::vector<int64_t> values = symbols;
-      for (const auto &[var, value] : k.lets) {
+      for (const auto &[var, value] : ir::launchLets(k)) {
         values.push_back(evalInt(value, vars, values));
         vars.push_back(var);
       }
-      int64_t blocks = evalInt(k.blocks, vars, values);
-      int64_t threads = evalInt(k.threads, vars, values);
+      int64_t blocks = evalInt(ir::launchBlocks(k), vars, values);
+      int64_t threads = evalInt(ir::launchThreads(k), vars, values);
       if (blocks == 0)
         continue;
       void *fn = nullptr;
-      cu.check(cu.moduleGetFunction(&fn, module, k.name.c_str()), "cuModuleGetFunction");
+      cu.check(cu.moduleGetFunction(&fn, module, k->name.c_str()), "cuModuleGetFunction");
       std::vector<void *> args;
       for (auto &p : device)
         args.push_back(&p);

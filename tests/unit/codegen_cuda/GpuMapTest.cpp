@@ -1,8 +1,10 @@
-// mapToGpu on hand-built loop nests, checked on the printed loop IR, and the kernel list that
-// the CUDA backend and the launcher share.
+// mapToGpu on hand-built loop nests, checked on the printed loop IR, and the launches that the
+// CUDA backend and the launcher read off a func lowered for the GPU.
 #include "passes/GpuMap.h"
+#include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "ir/Verifier.h"
+#include "passes/GpuSchedule.h"
 #include "support/Check.h"
 
 #include <gtest/gtest.h>
@@ -136,9 +138,10 @@ TEST(GpuMap, NestReadingWhatItWritesRunsOnOneThread) {
                                    "      y[i] = (y[i - 1] if (i > 0)) + 1.0\n");
 }
 
-TEST(GpuMap, EachTopLevelNestIsOneKernelInOrder) {
+TEST(GpuMap, EachTopLevelNestIsOneLaunchInOrder) {
   LoweredFunc add = elementwiseAdd();
-  // Two nests inside a heap allocation and a load-free let: both stay outside the kernels.
+  // Two nests inside a heap allocation and a load-free let: each launch repeats them around its
+  // gpu_block loop, where the launcher reads them (ir/GpuFunc.h).
   Var total = makeVar("total", Type::i64(), VarKind::Let);
   Buffer tmp = makeBuffer("tmp", DType::F32, {intImm(4)}, BufferRole::Intermediate);
   LoweredFunc f{"two", add.params, add.symbols, nullptr};
@@ -146,18 +149,21 @@ TEST(GpuMap, EachTopLevelNestIsOneKernelInOrder) {
       Allocate::make(tmp, MemoryScope::Heap,
                      LetStmt::make(total, mul(ir::ref(add.symbols[0]), ir::ref(add.symbols[1])),
                                    Block::make({add.body, add.body})));
-  LoweredFunc mapped = mapToGpu(f, 64);
-  std::vector<GpuKernel> kernels = gpuKernels(mapped);
-  ASSERT_EQ(kernels.size(), 2u);
-  EXPECT_EQ(kernels[0].name, "two_k0");
-  EXPECT_EQ(kernels[1].name, "two_k1");
-  EXPECT_EQ(toString(kernels[0].blocks), "(N * D + 63) // 64");
-  EXPECT_EQ(toString(kernels[0].threads), "64");
-  ASSERT_EQ(kernels[0].lets.size(), 1u);
-  EXPECT_EQ(kernels[0].lets[0].first, total);
-  ASSERT_EQ(kernels[1].allocations.size(), 1u);
-  EXPECT_EQ(kernels[1].allocations[0], tmp);
-  EXPECT_TRUE(kernels[0].nest->as<For>() && kernels[0].nest->as<For>()->kind == ForKind::GpuBlock);
+  LoweredFunc gpu = scheduleForGpu(mapToGpu(f, 64));
+  verify(gpu);
+  std::vector<const GpuLaunch *> launches = gpuLaunches(gpu);
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_EQ(launches[0]->name, "two_k0");
+  EXPECT_EQ(launches[1]->name, "two_k1");
+  EXPECT_EQ(launches[0]->schedule, GpuScheduleKind::Generic);
+  EXPECT_EQ(toString(launchBlocks(launches[0])), "(N * D + 63) // 64");
+  EXPECT_EQ(toString(launchThreads(launches[0])), "64");
+  ASSERT_EQ(launchLets(launches[0]).size(), 1u);
+  EXPECT_EQ(launchLets(launches[0])[0].first, total);
+  ASSERT_EQ(launchHeap(launches[1]).size(), 1u);
+  EXPECT_EQ(launchHeap(launches[1])[0], tmp);
+  EXPECT_EQ(gpuHeapBuffers(gpu), std::vector<Buffer>{tmp});
+  EXPECT_EQ(blockLoop(launches[0])->as<For>()->kind, ForKind::GpuBlock);
 }
 
 TEST(GpuMap, MappingTwiceIsTheIdentity) {
@@ -166,8 +172,9 @@ TEST(GpuMap, MappingTwiceIsTheIdentity) {
   EXPECT_EQ(once.body, twice.body);
 }
 
-TEST(GpuMap, UnmappedFuncHasNoKernels) {
-  EXPECT_THROW(gpuKernels(elementwiseAdd()), InternalError);
+TEST(GpuMap, MappedNestsAreNoLaunches) {
+  // Launches are the GPU schedule's (scheduleForGpu); mapToGpu only maps nests.
+  EXPECT_THROW(gpuLaunches(mapToGpu(elementwiseAdd())), InternalError);
 }
 
 TEST(GpuMap, RejectsBadThreadCounts) {

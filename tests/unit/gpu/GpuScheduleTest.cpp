@@ -8,6 +8,7 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaEmulator.h"
 #include "frontend/Frontend.h"
+#include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "ir/Verifier.h"
 #include "passes/Pipeline.h"
@@ -319,7 +320,9 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   EXPECT_TRUE(contains(mmt, "// mmt_k0 (contraction): (M + 127) // 128 * ((N + 255) // 256) "
                             "blocks of 256 threads."))
       << mmt;
-  EXPECT_TRUE(contains(mmt, "extern __shared__ __align__(1024) unsigned char tdsl_dynamic_smem[];"))
+  // The ring of stages is dynamic shared memory (past 48 KiB), on a 1024-byte boundary.
+  EXPECT_TRUE(contains(mmt, "tdsl_bf16 *stages = (tdsl_bf16 *)(tdsl_smem + 0LL + "
+                            "tdsl_to_1024(tdsl_smem + 0LL));"))
       << mmt;
   EXPECT_TRUE(contains(mmt, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1,"))
       << mmt;
@@ -366,13 +369,13 @@ std::string cudaFor(const std::string &name, const passes::GpuTarget &target) {
   for (const ir::Kernel &kernel : module.value().kernels)
     if (kernel.name == name) {
       ir::LoweredFunc plain = passes::lowerKernel(kernel);
-      return codegen::emitCuda(plain, passes::scheduleForGpu(plain, target));
+      return codegen::emitCuda(passes::scheduleForGpu(plain, target));
     }
   return "";
 }
 
 /// The loop IR nests of the kernels of `name` in kSource for `target`, each verified as a func
-/// of its own (its lets and intermediates around it); the kernels without a nest are skipped.
+/// of its own (its launch: its lets and intermediates around it).
 std::vector<std::string> verifiedNests(const std::string &name, const passes::GpuTarget &target) {
   DiagnosticEngine diags;
   auto source = std::make_shared<const SourceFile>(SourceFile{"gpu.tdsl", kSource});
@@ -381,17 +384,13 @@ std::vector<std::string> verifiedNests(const std::string &name, const passes::Gp
   for (const ir::Kernel &kernel : module.value().kernels)
     if (kernel.name == name) {
       ir::LoweredFunc plain = passes::lowerKernel(kernel);
-      for (const ir::GpuKernel &k : passes::scheduleForGpu(plain, target)) {
-        if (!k.nest)
-          continue;
+      ir::LoweredFunc gpu = passes::scheduleForGpu(plain, target);
+      const ir::Block *launches = gpu.body->as<ir::Block>();
+      for (const ir::Stmt &s : launches ? launches->stmts : std::vector<ir::Stmt>{gpu.body}) {
         ir::LoweredFunc one = plain;
-        one.body = k.nest;
-        for (auto it = k.allocations.rbegin(); it != k.allocations.rend(); ++it)
-          one.body = ir::Allocate::make(*it, ir::MemoryScope::Heap, one.body);
-        for (auto it = k.lets.rbegin(); it != k.lets.rend(); ++it)
-          one.body = ir::LetStmt::make(it->first, it->second, one.body);
+        one.body = s;
         ir::verify(one);
-        nests.push_back(ir::toString(k.nest));
+        nests.push_back(ir::toString(ir::blockLoop(s->as<ir::GpuLaunch>())));
       }
     }
   return nests;

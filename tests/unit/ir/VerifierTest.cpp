@@ -214,7 +214,7 @@ struct GpuFunc : Func {
   }
 };
 
-TEST(Verifier, AcceptsAGpuKernelWithBarriersShuffleAndSharedMemory) {
+TEST(Verifier, AcceptsAGpuBlockWithBarriersShuffleAndSharedMemory) {
   GpuFunc f;
   Expr x = Load::make(f.x, vr(f.block));
   Var other = makeVar("other", Type::scalar(DType::F32), VarKind::Let);
@@ -245,6 +245,46 @@ TEST(Verifier, RejectsGpuNodesOutsideTheBlocksThreads) {
   EXPECT_REJECTED(verify(f.with(shuffle)), "warp shuffle outside a gpu_thread loop");
   Stmt threads = For::make(f.i, imm(32), ForKind::GpuThread, Store::make(f.y, vr(f.i), x));
   EXPECT_REJECTED(verify(f.with(threads)), "gpu_thread loop outside a gpu_block loop");
+}
+
+TEST(Verifier, AcceptsGpuLaunchesAndPrintsTheirSchedule) {
+  GpuFunc f;
+  Stmt body = Store::make(f.y, vr(f.block), Load::make(f.x, vr(f.block)));
+  Stmt nest = f.kernel(body).body;
+  Var half = makeVar("half", Type::i64(), VarKind::Let);
+  Stmt first = GpuLaunch::make("f_k0", GpuScheduleKind::Rows, {"a row a block"},
+                               LetStmt::make(half, bin(BinaryOp::FloorDiv, vr(f.n), imm(2)), nest));
+  LoweredFunc func = f.with(Block::make(
+      {first, GpuLaunch::make("f_k1", GpuScheduleKind::Generic, {}, f.kernel(body).body)}));
+  EXPECT_EQ(failure([&] { verify(func); }), "");
+  std::string text = toString(func);
+  EXPECT_NE(text.find("  launch f_k0: rows\n    # a row a block\n    let half = N // 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  launch f_k1: generic\n    for block in [0, N) gpu_block\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Verifier, RejectsMalformedGpuLaunches) {
+  GpuFunc f;
+  Stmt nest = f.kernel(Store::make(f.y, vr(f.block), Load::make(f.x, vr(f.block)))).body;
+  auto launch = [&](const std::string &name, Stmt body) {
+    return GpuLaunch::make(name, GpuScheduleKind::Generic, {}, std::move(body));
+  };
+  EXPECT_REJECTED(verify(f.with(Block::make({launch("f_k0", nest), launch("f_k0", nest)}))),
+                  "two GPU launches named f_k0");
+  EXPECT_REJECTED(verify(f.with(launch("f k0", nest))), "not an identifier");
+  EXPECT_REJECTED(verify(f.with(Block::make({launch("f_k0", nest), nest}))),
+                  "GPU launches beside other top-level statements");
+  Stmt serial = For::make(f.i, imm(2), ForKind::Serial, launch("f_k0", nest));
+  EXPECT_REJECTED(verify(f.with(serial)), "that is not a top-level statement");
+  Stmt plain =
+      For::make(f.i, vr(f.n), ForKind::Serial, Store::make(f.y, vr(f.i), Load::make(f.x, vr(f.i))));
+  EXPECT_REJECTED(verify(f.with(launch("f_k0", plain))),
+                  "whose body is not lets and heap allocations around a gpu_block loop");
+  Stmt multiline = GpuLaunch::make("f_k0", GpuScheduleKind::Rows, {"one\ntwo"}, nest);
+  EXPECT_REJECTED(verify(f.with(multiline)), "with a detail that is not one line");
 }
 
 TEST(Verifier, RejectsAShuffleSomeLanesMightSkip) {
