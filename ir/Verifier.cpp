@@ -708,8 +708,10 @@ private:
     case GpuOp::CopyAsync:
     case GpuOp::StoreSwizzled:
       operands(2);
+      // cp.async reads global memory: a parameter or a heap intermediate (a device allocation).
       requireS(half(0) && half(1) && in(0, shared) &&
-                   in(1, g->op == GpuOp::CopyAsync ? std::nullopt : std::optional(stack)),
+                   (g->op == GpuOp::CopyAsync ? in(1, std::nullopt) || in(1, MemoryScope::Heap)
+                                              : in(1, stack)),
                name + " operands not a shared tile and 16-bit " +
                    (g->op == GpuOp::CopyAsync ? "global memory" : "stack values"),
                s);

@@ -385,6 +385,16 @@ TEST(Verifier, ChecksTheWgmmaOpsOperands) {
   std::string text = toString(k);
   EXPECT_NE(text.find("wgmma(acc[0], tiles[0], tiles[4096], 1)"), std::string::npos) << text;
   EXPECT_NE(text.find("cp_async_wait(0)"), std::string::npos) << text;
+  // A heap intermediate is global memory too: a contraction may read one through cp.async.
+  Buffer t = makeBuffer("t", DType::BF16, {vr(f.n)}, BufferRole::Intermediate);
+  LoweredFunc fromHeap = f.with(Allocate::make(
+      t, MemoryScope::Heap,
+      For::make(f.block, vr(f.n), ForKind::GpuBlock,
+                Allocate::make(tiles, MemoryScope::Shared,
+                               For::make(f.thread, imm(128), ForKind::GpuThread,
+                                         GpuIntrinsic::make(GpuOp::CopyAsync, {tiles, t},
+                                                            {imm(0), vr(f.block)}))))));
+  EXPECT_EQ(failure([&] { verify(fromHeap); }), "");
   // The copy goes from global memory into a shared tile, not the other way.
   Stmt backwards = GpuIntrinsic::make(GpuOp::CopyAsync, {a, tiles}, {vr(f.block), imm(0)});
   EXPECT_REJECTED(verify(kernel(backwards)),
