@@ -727,8 +727,8 @@ std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, 
   for (size_t q : producers.members) {
     const Definition &producer = defs[q];
     if (producers.halo || producers.sharedDims < 1 || topReduce(producer) ||
-        producer.target->role != BufferRole::Intermediate ||
-        fused.storage[q] != Storage::Tensor || producer.indices.size() < 2)
+        producer.target->role != BufferRole::Intermediate || fused.storage[q] != Storage::Tensor ||
+        producer.indices.size() < 2)
       return std::nullopt; // Not stored elementwise intermediates over shared rows, nor
                            // themselves readers of a window (one level of windows).
     produced.insert(producer.target.get());
@@ -788,8 +788,7 @@ FusedKernel fuseStencils(const FusedKernel &fused) {
       out.storage[q] = Storage::Window;
       out.decisions.push_back(out.kernel.defs[q].target->name + ": computed per block of " +
                               reader + "'s rows with a halo of rows " +
-                              std::to_string(halo->below) + " to +" +
-                              std::to_string(halo->above) +
+                              std::to_string(halo->below) + " to +" + std::to_string(halo->above) +
                               " (a stencil across rows), not stored whole");
     }
   }

@@ -300,8 +300,9 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
     gs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(1), rows));
     gs.blockReason = "blocks of " + toString(gs.rowsPerBlock) + " rows, each computing its " +
                      names + " rows and " + std::to_string(span) + " more into " +
-                     (producers->members.size() > 1 ? "windows" : "a window") + " (half of L2 " + std::to_string(target.l2Bytes / 1024) +
-                     " KiB, at most " + std::to_string(kMaxRowsPerBlock) + " rows)";
+                     (producers->members.size() > 1 ? "windows" : "a window") + " (half of L2 " +
+                     std::to_string(target.l2Bytes / 1024) + " KiB, at most " +
+                     std::to_string(kMaxRowsPerBlock) + " rows)";
   } else if (heap) {
     // Bytes one row of the group touches: its heap slices and the slices of the tensors it
     // reads and writes at the shared indices. A block of rows keeps to half of L2.
