@@ -350,21 +350,21 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
                 continue
             src = access(rng.choice(cands), ("N", "M"), index_vars, allow_stencil=False)
             producers = [target, g.fresh()]
-            for name in producers:
+            for producer in producers:
                 if g.is_float:
                     value = f"({src} * {src} + 1.0) / ({g.unary(src)} * {src} + 3.0)"
                 else:
                     value = f"({src} * {src} + {src} * 3 - 7) // 5 + ({src} % 7) * {src}"
-                stmts.append(f"{name}[{lhs_nm}] = {value}")
-                env[name] = ("N", "M")
+                stmts.append(f"{producer}[{lhs_nm}] = {value}")
+                env[producer] = ("N", "M")
             sums = []
-            for name in producers:
+            for producer in producers:
                 low = rng.choice([-2, -1, 0])
                 row = "i + r" if low == 0 else f"i + r - {-low}"
                 total = g.fresh()
                 extent = rng.randint(1, 3)
-                stmts.append(f"{total}[{lhs_nm}] = sum({name}[{row}, j] ?? {g.lit()} * "
-                             f"{name}[i, j] for r < {extent})")
+                stmts.append(f"{total}[{lhs_nm}] = sum({producer}[{row}, j] ?? {g.lit()} * "
+                             f"{producer}[i, j] for r < {extent})")
                 env[total] = ("N", "M")
                 sums.append(total)
             both = g.fresh()
