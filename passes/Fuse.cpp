@@ -477,6 +477,49 @@ size_t leadingPrefix(const Access &a, const Definition &def) {
   return n;
 }
 
+/// Where a read meets its reader's rows: the read's first index that moves, `dim`, is the
+/// reader's first index `i` plus a constant, plus multiples of the reader's reduction axes of
+/// constant extent, so it reads rows `i + below` to `i + above` (`ix[i + r, j]` over r < 3:
+/// rows i to i + 2). The indices before `dim` are constants or shapes (a channel).
+struct RowReach {
+  size_t dim = 0;
+  int64_t below = 0, above = 0;
+};
+
+std::optional<RowReach> rowReach(const Access &a, const Definition &reader) {
+  if (reader.indices.empty())
+    return std::nullopt;
+  const Var &row = reader.indices[0].var;
+  const Reduce *r = topReduce(reader);
+  for (size_t k = 0; k < a.indices.size(); ++k) {
+    std::optional<AffineExpr> e = toAffine(a.indices[k]);
+    if (!e)
+      return std::nullopt;
+    if (e->onlySymbols())
+      continue;
+    auto it = e->terms.find(row);
+    if (it == e->terms.end() || it->second != 1)
+      return std::nullopt;
+    RowReach reach{k, e->constant, e->constant};
+    for (const auto &[atom, coefficient] : e->terms) {
+      if (atom == Atom(row))
+        continue;
+      const IterVar *axis = nullptr;
+      for (size_t x = 0; r && x < r->axes.size(); ++x)
+        if (atom.isVar() && atom.var() == r->axes[x].var)
+          axis = &r->axes[x];
+      const IntImm *extent = axis ? as<IntImm>(axis->extent) : nullptr;
+      if (!extent || extent->value < 1)
+        return std::nullopt;
+      int64_t far = coefficient * (extent->value - 1);
+      reach.below += std::min<int64_t>(0, far);
+      reach.above += std::max<int64_t>(0, far);
+    }
+    return reach;
+  }
+  return std::nullopt;
+}
+
 /// The most leading dims a definition can share with others and still keep its vectorizable
 /// axis inside its own nest.
 size_t maxShared(const Definition &def) {
@@ -552,6 +595,7 @@ FusedKernel fuse(const Kernel &kernel) {
 
   // Groups, greedily over consecutive definitions.
   std::vector<size_t> groupOf(live.size());
+  std::map<const BufferNode *, size_t> producedBy; // The group of each definition placed.
   for (size_t q = 0; q < live.size(); ++q) {
     const Definition &d = live[q];
     const std::string &name = d.target->name;
@@ -587,11 +631,29 @@ FusedKernel fuse(const Kernel &kernel) {
               related = true;
               why = "reads the same rows of " + a->buffer->name + " as " + live[m].target->name;
             }
+        // A stencil sibling: reads rows near its own of a tensor that one earlier group computes
+        // together with (or as) a tensor a member reads near its rows (Harris's box sums of
+        // ix * ix, iy * iy and ix * iy), so the rows both need are computed for both at once.
+        auto source = producedBy.find(a->buffer.get());
+        for (size_t m : g.members)
+          for (const Access *b : accessesIn(live[m].value)) {
+            auto other = producedBy.find(b->buffer.get());
+            bool sameSource = b->buffer == a->buffer ||
+                              (source != producedBy.end() && other != producedBy.end() &&
+                               source->second == other->second);
+            std::optional<RowReach> here = rowReach(*a, d), there = rowReach(*b, live[m]);
+            if (!related && sameSource && here && there && here->dim == there->dim) {
+              related = true;
+              why = "reads rows near its own of " + a->buffer->name + ", as " +
+                    live[m].target->name + " does of " + b->buffer->name;
+            }
+          }
       }
       if (l >= 1 && related) {
         g.sharedDims = l;
         g.members.push_back(q);
         groupOf[q] = result.groups.size() - 1;
+        producedBy[d.target.get()] = groupOf[q];
         decisions.push_back(name + ": joins group " + std::to_string(result.groups.size() - 1) +
                             " (" + std::to_string(l) + " shared dim" + (l > 1 ? "s" : "") +
                             "): " + why);
@@ -617,6 +679,7 @@ FusedKernel fuse(const Kernel &kernel) {
     g.sharedDims = maxShared(d);
     result.groups.push_back(g);
     groupOf[q] = result.groups.size() - 1;
+    producedBy[d.target.get()] = groupOf[q];
   }
 
   // Storage: an intermediate read only inside its own group lives per shared iteration.
@@ -654,30 +717,22 @@ namespace {
 /// The largest row offset a stencil may read its producer at: the halo is recomputed per block.
 constexpr int64_t kMaxHalo = 8;
 
-/// The row offset `c` of a read `p[i + c, ...]` by `reader` (i its first index), or nullopt.
-std::optional<int64_t> rowOffset(const Access &a, const Definition &reader) {
-  if (a.indices.empty() || reader.indices.empty())
-    return std::nullopt;
-  std::optional<AffineExpr> first = toAffine(a.indices[0]);
-  const Var &row = reader.indices[0].var;
-  if (!first || first->terms.size() != 1 || !first->terms.count(row) || first->terms.at(row) != 1)
-    return std::nullopt;
-  return first->constant;
-}
-
-/// Whether `producer` (group `p`) can be a Window of group `p + 1`, and with which halo; `why`
+/// Whether the members of group `p` can be Windows of group `p + 1`, and with which halo; `why`
 /// says why not.
 std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, std::string &why) {
   const std::vector<Definition> &defs = fused.kernel.defs;
-  const FusedGroup &producerGroup = fused.groups[p];
+  const FusedGroup &producers = fused.groups[p];
   const FusedGroup &consumers = fused.groups[p + 1];
-  size_t q = producerGroup.members.front();
-  const Definition &producer = defs[q];
-  if (producerGroup.members.size() != 1 || producerGroup.halo || topReduce(producer) ||
-      producer.target->role != BufferRole::Intermediate || fused.storage[q] != Storage::Tensor ||
-      producer.indices.size() < 2)
-    return std::nullopt; // Not a stored elementwise intermediate with rows, nor itself a reader
-                         // of a window (one level of windows).
+  std::set<const BufferNode *> produced;
+  for (size_t q : producers.members) {
+    const Definition &producer = defs[q];
+    if (producers.halo || producers.sharedDims < 1 || topReduce(producer) ||
+        producer.target->role != BufferRole::Intermediate || fused.storage[q] != Storage::Tensor ||
+        producer.indices.size() < 2)
+      return std::nullopt; // Not stored elementwise intermediates over shared rows, nor
+                           // themselves readers of a window (one level of windows).
+    produced.insert(producer.target.get());
+  }
   if (consumers.halo || consumers.sharedDims < 1) {
     why = "its readers share no rows";
     return std::nullopt;
@@ -692,15 +747,16 @@ std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, 
     }
     allElementwise &= !topReduce(defs[m]) && defs[m].indices.size() == consumers.sharedDims;
     for (const Access *a : accessesIn(defs[m].value)) {
-      if (a->buffer != producer.target)
+      if (!produced.count(a->buffer.get()))
         continue;
-      std::optional<int64_t> offset = rowOffset(*a, defs[m]);
-      if (!offset || *offset < -kMaxHalo || *offset > kMaxHalo) {
-        why = defs[m].target->name + " reads it at rows that are not its own plus a constant";
+      std::optional<RowReach> reach = rowReach(*a, defs[m]);
+      if (!reach || reach->dim != 0 || reach->below < -kMaxHalo || reach->above > kMaxHalo) {
+        why = defs[m].target->name + " reads " + a->buffer->name +
+              " at rows that are not its own plus a constant";
         return std::nullopt;
       }
-      halo.below = std::min(halo.below, *offset);
-      halo.above = std::max(halo.above, *offset);
+      halo.below = std::min(halo.below, reach->below);
+      halo.above = std::max(halo.above, reach->above);
     }
   }
   if (allElementwise && consumers.sharedDims == 1) {
@@ -710,7 +766,7 @@ std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, 
   for (size_t g = p + 2; g < fused.groups.size(); ++g)
     for (size_t m : fused.groups[g].members)
       for (const Access *a : accessesIn(defs[m].value))
-        if (a->buffer == producer.target) {
+        if (produced.count(a->buffer.get())) {
           why = "read by " + defs[m].target->name + " too";
           return std::nullopt;
         }
@@ -727,13 +783,14 @@ FusedKernel fuseStencils(const FusedKernel &fused) {
     if (!halo)
       continue;
     out.groups[p + 1].halo = halo;
-    size_t q = out.groups[p].members.front();
-    out.storage[q] = Storage::Window;
     std::string reader = out.kernel.defs[out.groups[p + 1].members.front()].target->name;
-    out.decisions.push_back(out.kernel.defs[q].target->name + ": computed per block of " + reader +
-                            "'s rows with a halo of rows " + std::to_string(halo->below) + " to +" +
-                            std::to_string(halo->above) +
-                            " (a stencil across rows), not stored whole");
+    for (size_t q : out.groups[p].members) {
+      out.storage[q] = Storage::Window;
+      out.decisions.push_back(out.kernel.defs[q].target->name + ": computed per block of " +
+                              reader + "'s rows with a halo of rows " +
+                              std::to_string(halo->below) + " to +" + std::to_string(halo->above) +
+                              " (a stencil across rows), not stored whole");
+    }
   }
   return out;
 }

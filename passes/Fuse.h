@@ -27,8 +27,8 @@ enum class Storage : uint8_t {
 struct FusedGroup {
   std::vector<size_t> members; // Indices into FusedKernel::kernel.defs, increasing, consecutive.
   size_t sharedDims = 0;
-  /// A stencil across rows (see fuseStencils): the previous group's only member, stored as a
-  /// Window, is computed per block of this group's rows, from `below` rows before the block
+  /// A stencil across rows (see fuseStencils): the previous group's members, each stored as a
+  /// Window, are computed per block of this group's rows, from `below` rows before the block
   /// (an offset <= 0) to `above` rows after its last (>= 0), and read from there.
   struct Halo {
     int64_t below = 0, above = 0;
@@ -53,12 +53,13 @@ struct FusedKernel {
 /// inner reads carry a default, so nothing is read out of bounds).
 [[nodiscard]] FusedKernel fuse(const ir::Kernel &kernel);
 
-/// Producer-consumer fusion with overlap (Halide's compute_at): an elementwise intermediate
-/// stored whole only because the next group reads it at other rows (`bx[i - 1, j] ?? 0.0 +
-/// bx[i, j] + bx[i + 1, j] ?? 0.0`, each row offset a constant of at most 8) becomes a Window of
-/// that group: computed per block of its rows with the halo the offsets need, so it stays in
-/// cache instead of going through memory. Requires: the groups of fuse (after
-/// isolateContractions). Keeps: every value (the producer's rows are the same computation).
+/// Producer-consumer fusion with overlap (Halide's compute_at): the elementwise intermediates
+/// of a group, stored whole only because the next group reads them at other rows (`bx[i - 1, j]
+/// ?? 0.0 + bx[i, j] + bx[i + 1, j] ?? 0.0`, each row offset a constant of at most 8), become
+/// Windows of that group: computed together per block of its rows with the halo the offsets
+/// need, so they stay in cache instead of going through memory. Requires: the groups of fuse
+/// (after isolateContractions). Keeps: every value (the producers' rows are the same
+/// computation).
 [[nodiscard]] FusedKernel fuseStencils(const FusedKernel &fused);
 
 /// The stable text of `tdsl emit --stage=fused`: the groups with their definitions and storage,

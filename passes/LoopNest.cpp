@@ -587,7 +587,7 @@ public:
   GroupLowering(const FusedKernel &fused, const FusedGroup &group, const GroupSchedule &gs)
       : fused(fused), group(group), gs(gs), defs(fused.kernel.defs) {}
 
-  /// The group whose only member is this group's Window (group.halo), with its schedule.
+  /// The group whose members are this group's Windows (group.halo), with its schedule.
   void computeProducer(const FusedGroup &producerGroup, const GroupSchedule &producerSchedule) {
     producer = {&producerGroup, &producerSchedule};
   }
@@ -775,29 +775,34 @@ private:
     return body;
   }
 
-  /// For a group with a Window (group.halo): the window of the block of rows from `start` (a
-  /// heap slice of the block, the rows `start + halo.below` on), made readable to the members,
-  /// and the producer's nest over the rows of it inside the tensor.
+  /// For a group with Windows (group.halo): the window of each producer for the block of rows
+  /// from `start` (a heap slice of the block, the rows `start + halo.below` on), made readable
+  /// to the members, and the producers' nest over the rows of them inside the tensors.
   Stmt windowOfProducer(const Expr &start, const Expr &rows) {
     TDSL_CHECK(producer.first && rows) << "a window without its producer or row blocks";
     const FusedGroup::Halo &halo = *group.halo;
-    const Definition &p = defs[producer.first->members.front()];
     ExprLowering symbolic;
-    std::vector<Expr> shape{add(rows, intImm(halo.above - halo.below))};
-    for (size_t k = 1; k < p.indices.size(); ++k)
-      shape.push_back(symbolic.mutate(p.indices[k].extent));
-    LocalRef window;
-    window.slice = makeBuffer(p.target->name, p.target->dtype, shape, BufferRole::Intermediate,
-                              p.target->span);
-    window.rowBase = add(start, intImm(halo.below));
-    heapSlices.push_back(window.slice);
-    locals[p.target.get()] = window;
-
-    Expr height = symbolic.mutate(p.indices[0].extent);
-    Expr begin = Binary::make(BinaryOp::Max, intImm(0), window.rowBase);
+    LocalMap windows;
+    for (size_t q : producer.first->members) {
+      const Definition &p = defs[q];
+      std::vector<Expr> shape{add(rows, intImm(halo.above - halo.below))};
+      for (size_t k = 1; k < p.indices.size(); ++k)
+        shape.push_back(symbolic.mutate(p.indices[k].extent));
+      LocalRef window;
+      window.slice = makeBuffer(p.target->name, p.target->dtype, shape, BufferRole::Intermediate,
+                                p.target->span);
+      window.rowBase = add(start, intImm(halo.below));
+      heapSlices.push_back(window.slice);
+      locals[p.target.get()] = window;
+      windows[p.target.get()] = window;
+    }
+    // The producers share their first dim (a group's shared loop), so one range serves all.
+    Expr height = symbolic.mutate(defs[producer.first->members.front()].indices[0].extent);
+    Expr rowBase = add(start, intImm(halo.below));
+    Expr begin = Binary::make(BinaryOp::Max, intImm(0), rowBase);
     Expr end = Binary::make(BinaryOp::Min, height, add(add(start, rows), intImm(halo.above)));
     GroupLowering rowsOf(fused, *producer.first, *producer.second);
-    return rowsOf.lowerRows(begin, sub(end, begin), {{p.target.get(), window}});
+    return rowsOf.lowerRows(begin, sub(end, begin), windows);
   }
 
   /// The members at one shared point (one row): stack slices around every member's nest, lets

@@ -278,20 +278,31 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   for (const MemberSchedule &ms : gs.members)
     heap |= ms.place == LocalPlace::Heap;
   if (group.halo) {
-    // The producer's window, the block's rows and their halo, keeps to half of L2.
-    const Definition &producer = defs[group.members.front() - 1];
-    std::vector<Expr> row(producer.indices.size() - 1);
-    for (size_t k = 1; k < producer.indices.size(); ++k)
-      row[k - 1] = producer.indices[k].extent;
-    row.push_back(intImm(byteSize(producer.target->dtype)));
+    // The producers' windows, the block's rows and their halo, keep to half of L2.
+    auto producers = std::find_if(fused.groups.begin(), fused.groups.end(), [&](const auto &p) {
+      return p.members.back() + 1 == group.members.front();
+    });
+    TDSL_CHECK(producers != fused.groups.end()) << "a halo without the group before it";
+    Expr rowBytes;
+    std::string names;
+    for (size_t q : producers->members) {
+      const Definition &producer = defs[q];
+      std::vector<Expr> row(producer.indices.size() - 1);
+      for (size_t k = 1; k < producer.indices.size(); ++k)
+        row[k - 1] = producer.indices[k].extent;
+      row.push_back(intImm(byteSize(producer.target->dtype)));
+      rowBytes = rowBytes ? add(rowBytes, product(row)) : product(row);
+      names += (names.empty() ? "" : " and ") + producer.target->name;
+    }
     int64_t span = group.halo->above - group.halo->below;
-    Expr rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2), product(row));
+    Expr rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2), rowBytes);
     rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), sub(rows, intImm(span)));
     gs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(1), rows));
     gs.blockReason = "blocks of " + toString(gs.rowsPerBlock) + " rows, each computing its " +
-                     producer.target->name + " rows and " + std::to_string(span) +
-                     " more into a window (half of L2 " + std::to_string(target.l2Bytes / 1024) +
-                     " KiB, at most " + std::to_string(kMaxRowsPerBlock) + " rows)";
+                     names + " rows and " + std::to_string(span) + " more into " +
+                     (producers->members.size() > 1 ? "windows" : "a window") + " (half of L2 " +
+                     std::to_string(target.l2Bytes / 1024) + " KiB, at most " +
+                     std::to_string(kMaxRowsPerBlock) + " rows)";
   } else if (heap) {
     // Bytes one row of the group touches: its heap slices and the slices of the tensors it
     // reads and writes at the shared indices. A block of rows keeps to half of L2.

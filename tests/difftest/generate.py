@@ -4,10 +4,11 @@
 Each program has one or two kernels: sometimes a helper kernel that the main kernel calls, then
 the main kernel, built from random statements over a few inputs with the shape symbols N, M, K:
 elementwise whole-array expressions with broadcasting, index-form definitions with stencils
-(`??` defaults), reversed and strided reads, every reduction, contractions (index form and `@`),
-scalar reductions, calls, shape arithmetic (pooling, flattening, `%` wrap-around),
-triangular reductions and prefix scans (`for r <= j`, lagged bounds, along either dim), and
-gathers through an index input `ix` (with and without `??`, indices in and out of range).
+(`??` defaults; chains, and sibling box sums over two producers), reversed and strided reads,
+every reduction, contractions (index form and `@`), scalar reductions, calls, shape arithmetic
+(pooling, flattening, `%` wrap-around), triangular reductions and prefix scans (`for r <= j`,
+lagged bounds, along either dim), and gathers through an index input `ix` (with and without
+`??`, indices in and out of range).
 dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
 
     generate.py --seed S --count N --out DIR     # writes DIR/prog_<seed>_<k>.tdsl
@@ -213,9 +214,9 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
     for _ in range(n_stmts):
         kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
                             "call", "bool", "transpose", "stencil_chain", "short_reduce",
-                            "shape_arith", "scan", "gather"],
+                            "shape_arith", "scan", "gather", "stencil_siblings"],
                            weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1, 2, 2,
-                                    4 if index_input else 0])[0]
+                                    4 if index_input else 0, 2])[0]
         target = g.fresh()
         if kind == "elementwise":
             names = list(env)
@@ -340,6 +341,35 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
             chain = g.fresh()
             stmts.append(f"{chain}[{lhs_nm}] = {g.combine(reads, 1)}")
             env[chain] = ("N", "M")
+        elif kind == "stencil_siblings":
+            # Two costly producers of one group (they read the same rows), each read by its own
+            # box sum over rows i + r + c: the sums are siblings, and both producers are computed
+            # per block of the sums' rows into windows.
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            src = access(rng.choice(cands), ("N", "M"), index_vars, allow_stencil=False)
+            producers = [target, g.fresh()]
+            for producer in producers:
+                if g.is_float:
+                    value = f"({src} * {src} + 1.0) / ({g.unary(src)} * {src} + 3.0)"
+                else:
+                    value = f"({src} * {src} + {src} * 3 - 7) // 5 + ({src} % 7) * {src}"
+                stmts.append(f"{producer}[{lhs_nm}] = {value}")
+                env[producer] = ("N", "M")
+            sums = []
+            for producer in producers:
+                low = rng.choice([-2, -1, 0])
+                row = "i + r" if low == 0 else f"i + r - {-low}"
+                total = g.fresh()
+                extent = rng.randint(1, 3)
+                stmts.append(f"{total}[{lhs_nm}] = sum({producer}[{row}, j] ?? {g.lit()} * "
+                             f"{producer}[i, j] for r < {extent})")
+                env[total] = ("N", "M")
+                sums.append(total)
+            both = g.fresh()
+            stmts.append(f"{both}[{lhs_nm}] = {g.combine([f'{t}[i, j]' for t in sums], 1)}")
+            env[both] = ("N", "M")
         elif kind == "shape_arith":
             # Shape arithmetic: rows pooled by 2 into N // 2, strided into (N + 1) // 2, [N, M]
             # flattened into N * M (and read back at M * i + j), rows and columns wrapped by %.

@@ -261,6 +261,59 @@ TEST(Fuse, SiblingReductionsOverTheSameRowsShareALoop) {
   EXPECT_NE(decision(f, "m", "reads the same rows of x as s"), "");
 }
 
+TEST(Fuse, StencilSiblingsShareALoopAndTheirProducersBecomeWindows) {
+  // a and b (one group: they read the same rows of x) are read by p and q over rows i .. i + 2;
+  // p reads only a, q only b, so they are siblings through the group that computes both.
+  KernelBuilder bld("stencil_siblings");
+  Expr H = bld.sym("H"), W = bld.sym("W");
+  Buffer x = bld.input("x", DType::F32, {H, W});
+  Buffer a = bld.temp("a", DType::F32, {H, W});
+  Buffer b = bld.temp("b", DType::F32, {H, W});
+  Buffer p = bld.temp("p", DType::F32, {sub(H, i64(2)), W});
+  Buffer q = bld.temp("q", DType::F32, {sub(H, i64(2)), W});
+  Buffer y = bld.output("y", DType::F32, {sub(H, i64(2)), W});
+  Var i1 = idx("i"), j1 = idx("j"), i2 = idx("i"), j2 = idx("j"), i3 = idx("i"), j3 = idx("j");
+  Var i4 = idx("i"), j4 = idx("j"), i5 = idx("i"), j5 = idx("j"), r3 = idx("r"), r4 = idx("r");
+  bld.def(a, {i1, j1}, call(Intrinsic::Exp, at(x, {v(i1), v(j1)})));
+  bld.def(b, {i2, j2}, call(Intrinsic::Tanh, at(x, {v(i2), v(j2)})));
+  bld.def(p, {i3, j3}, reduce(ReduceOp::Sum, {{r3, i64(3)}}, at(a, {add(v(i3), v(r3)), v(j3)})));
+  bld.def(q, {i4, j4}, reduce(ReduceOp::Sum, {{r4, i64(3)}}, at(b, {add(v(i4), v(r4)), v(j4)})));
+  bld.def(y, {i5, j5}, mul(at(p, {v(i5), v(j5)}), at(q, {v(i5), v(j5)})));
+  FusedKernel f = passes::fuseStencils(fused(bld.kernel));
+  ASSERT_EQ(f.groups.size(), 2u);
+  EXPECT_EQ(names(f, f.groups[0]), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(names(f, f.groups[1]), (std::vector<std::string>{"p", "q", "y"}));
+  EXPECT_NE(decision(f, "q", "reads rows near its own of b, as p does of a"), "");
+  EXPECT_EQ(storageOf(f, "a"), Storage::Window);
+  EXPECT_EQ(storageOf(f, "b"), Storage::Window);
+  ASSERT_TRUE(f.groups[1].halo);
+  EXPECT_EQ(f.groups[1].halo->below, 0);
+  EXPECT_EQ(f.groups[1].halo->above, 2);
+  expectSameValues(bld.kernel, {{"H", 5}, {"W", 3}});
+}
+
+TEST(Fuse, ProducersAlsoReadByALaterGroupStayWhole) {
+  // As above, but z reads a at another row after the siblings' group: a and b stay whole.
+  KernelBuilder bld("read_later");
+  Expr H = bld.sym("H"), W = bld.sym("W");
+  Buffer x = bld.input("x", DType::F32, {H, W});
+  Buffer a = bld.temp("a", DType::F32, {H, W});
+  Buffer b = bld.temp("b", DType::F32, {H, W});
+  Buffer p = bld.output("p", DType::F32, {sub(H, i64(2)), W});
+  Buffer q = bld.output("q", DType::F32, {sub(H, i64(2)), W});
+  Buffer z = bld.output("z", DType::F32, {W});
+  Var i1 = idx("i"), j1 = idx("j"), i2 = idx("i"), j2 = idx("j"), i3 = idx("i"), j3 = idx("j");
+  Var i4 = idx("i"), j4 = idx("j"), j5 = idx("j"), r3 = idx("r"), r4 = idx("r");
+  bld.def(a, {i1, j1}, call(Intrinsic::Exp, at(x, {v(i1), v(j1)})));
+  bld.def(b, {i2, j2}, call(Intrinsic::Tanh, at(x, {v(i2), v(j2)})));
+  bld.def(p, {i3, j3}, reduce(ReduceOp::Sum, {{r3, i64(3)}}, at(a, {add(v(i3), v(r3)), v(j3)})));
+  bld.def(q, {i4, j4}, reduce(ReduceOp::Sum, {{r4, i64(3)}}, at(b, {add(v(i4), v(r4)), v(j4)})));
+  bld.def(z, {j5}, at(a, {i64(0), v(j5)}));
+  FusedKernel f = passes::fuseStencils(fused(bld.kernel));
+  EXPECT_EQ(storageOf(f, "a"), Storage::Tensor);
+  EXPECT_EQ(storageOf(f, "b"), Storage::Tensor);
+}
+
 TEST(Fuse, UnrelatedOrDifferentlyShapedDefinitionsStartNewGroups) {
   KernelBuilder b("apart");
   Expr N = b.sym("N"), M = b.sym("M");
