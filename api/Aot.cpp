@@ -171,7 +171,7 @@ std::string header(const std::string &name, const std::string &source,
     cpus += (cpus.empty() ? "" : ",") + cpu;
   std::string text =
       "/* Kernels of " + std::filesystem::path(source).filename().string() +
-      " compiled ahead of time by `tdsl aot --cpu " + cpus +
+      " compiled ahead of time by\n * `tdsl aot --cpu " + cpus +
       "`. Generated: do not edit.\n"
       " *\n"
       " * Each function takes its inputs' then its outputs' data (contiguous, row-major), each\n"
@@ -183,8 +183,13 @@ std::string header(const std::string &name, const std::string &source,
       guard + "_H\n#define " + guard +
       "_H\n\n#include <stdint.h>\n#include <tdsl/AotRuntime.h>\n\n" +
       "#ifdef __cplusplus\nextern \"C\" {\n#endif\n";
-  for (const ir::Kernel *k : kernels)
+  std::string table = "\n/* Every kernel of this library as X(function, kernel). */\n#define " +
+                      guard + "_KERNELS(X)";
+  for (const ir::Kernel *k : kernels) {
     text += "\n" + declaration(*k, name + "_" + k->name);
+    table += " X(" + name + "_" + k->name + ", " + k->name + ")";
+  }
+  text += table + "\n";
   return text + "\n#ifdef __cplusplus\n} /* extern \"C\" */\n#endif\n\n#endif /* " + guard +
          "_H */\n";
 }

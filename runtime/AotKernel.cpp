@@ -44,8 +44,11 @@ std::optional<int64_t> evaluateAt(const ShapeProgram &p, size_t &at, const int64
     return __builtin_mul_overflow(x, y, &r) ? std::nullopt : std::optional(r);
   case Token::Op::FloorDiv:
   case Token::Op::Mod: {
-    if (y == 0 || (x == std::numeric_limits<int64_t>::min() && y == -1))
-      return std::nullopt;
+    // tdsl's integer division (ir/IntArith.h): x // 0 and x % 0 are 0, and so is x % -1.
+    if (x == std::numeric_limits<int64_t>::min() && y == -1)
+      return t.op == Token::Op::FloorDiv ? std::nullopt : std::optional<int64_t>(0);
+    if (y == 0)
+      return 0;
     int64_t q = x / y, m = x % y;
     if (m != 0 && ((m < 0) != (y < 0))) {
       --q;

@@ -25,8 +25,8 @@ struct Token {
 /// An i64 expression over the kernel's symbols in prefix order (`+ s0 1` is N + 1).
 using ShapeProgram = std::vector<Token>;
 
-/// The value of `program` for these symbol values; nullopt where i64 arithmetic would wrap (or
-/// divide by zero), as the JIT's checks say.
+/// The value of `program` for these symbol values; nullopt where i64 arithmetic would wrap, as
+/// the JIT's checks say (ir/Shapes.cpp).
 std::optional<int64_t> evaluate(const ShapeProgram &program, const int64_t *symbols);
 
 struct TensorDescription {
