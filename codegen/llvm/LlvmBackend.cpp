@@ -539,11 +539,23 @@ std::string staticLibrary(const std::string &object, const std::string &memberNa
 std::pair<std::string, std::string> cpuForLevel(const std::string &level) {
   if (level == "host")
     return {cachedHostCpuInfo().cpuName, cachedHostCpuInfo().features};
+  // The level's own features, then everything they imply (avx512f under avx512bw, avx under
+  // avx2, ...), which getFeaturesForCPU leaves out and vector width and math choices read.
   llvm::SmallVector<llvm::StringRef, 64> features;
-  llvm::X86::getFeaturesForCPU(level, features, /*NeedPlus=*/true);
+  llvm::X86::getFeaturesForCPU(level, features);
+  llvm::StringMap<bool> enabled;
+  for (llvm::StringRef f : features) {
+    enabled[f] = true;
+    llvm::X86::updateImpliedFeatures(f, true, enabled);
+  }
+  std::vector<std::string> sorted;
+  for (const auto &entry : enabled)
+    if (entry.getValue())
+      sorted.push_back("+" + entry.getKey().str());
+  std::sort(sorted.begin(), sorted.end());
   std::string list;
-  for (llvm::StringRef f : features)
-    list += (list.empty() ? "" : ",") + f.str();
+  for (const std::string &f : sorted)
+    list += (list.empty() ? "" : ",") + f;
   return {level, list};
 }
 

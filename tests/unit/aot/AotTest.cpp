@@ -34,7 +34,7 @@ const std::vector<AotLibrary> &e2eLibraries() {
 /// this machine) and thread count (the machine's) as tdsl_add_kernels' defaults.
 Jit jitLikeTheLibraries() {
   JitOptions options;
-  options.target.cpuLevel = "host";
+  options.target.cpuLevel = "x86-64-v4";
   options.tiering = Tiering::OptimizedOnly;
   options.diskCache = false;
   return Jit(options);
