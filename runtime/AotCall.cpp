@@ -73,6 +73,14 @@ std::string missingFeatures(std::string_view list) {
 /// What the first call of a kernel prepares for every later one.
 struct KernelState {
   KernelDescription description;
+  /// Every tensor's dims, inputs then outputs, as the checks of each call read them: most dims
+  /// are one symbol or a constant, which need no program.
+  struct Dim {
+    int64_t symbol = -1; // -1: `constant`, or `program` when it is not null.
+    int64_t constant = 0;
+    const ShapeProgram *program = nullptr;
+  };
+  std::vector<std::vector<Dim>> dims;
   tdsl_kernel_entry entry = nullptr; // Null: no version runs on this CPU (`unsupported` says).
   std::string unsupported;
   Arena scratch; // Its heap intermediates, reused across calls.
@@ -86,6 +94,20 @@ std::unique_ptr<KernelState> prepare(const tdsl_aot_kernel &kernel) {
     return state;
   }
   state->description = std::move(*description);
+  for (const auto *tensors : {&state->description.inputs, &state->description.outputs})
+    for (const TensorDescription &t : *tensors) {
+      state->dims.emplace_back();
+      for (const ShapeProgram &p : t.dims) {
+        KernelState::Dim dim;
+        if (p.size() == 1 && p[0].op == Token::Op::Symbol)
+          dim.symbol = p[0].value;
+        else if (p.size() == 1 && p[0].op == Token::Op::Const)
+          dim.constant = p[0].value;
+        else
+          dim.program = &p;
+        state->dims.back().push_back(dim);
+      }
+    }
   for (int64_t v = 0; v < kernel.numVersions && !state->entry; ++v) {
     std::string missing = missingFeatures(kernel.versions[v].features);
     if (missing.empty())
@@ -170,6 +192,39 @@ int checkCall(const KernelDescription &k, void *const *tensors, const int64_t *c
   return TDSL_OK;
 }
 
+/// checkCall's verdict without its messages, quickly: true when the call may run.
+bool passesChecks(const KernelState &state, void *const *tensors, const int64_t *const *shapes,
+                  const int64_t *symbols) {
+  const KernelDescription &k = state.description;
+  for (size_t s = 0; s < k.symbols.size(); ++s)
+    if (symbols[s] < 0)
+      return false;
+  size_t numInputs = k.inputs.size();
+  for (size_t t = 0; t < state.dims.size(); ++t) {
+    const int64_t *shape = shapes ? shapes[t] : nullptr;
+    for (size_t d = 0; d < state.dims[t].size(); ++d) {
+      const KernelState::Dim &dim = state.dims[t][d];
+      int64_t extent = dim.symbol >= 0 ? symbols[dim.symbol] : dim.constant;
+      if (dim.program) {
+        std::optional<int64_t> value = evaluate(*dim.program, symbols);
+        if (!value || *value < 0)
+          return false;
+        extent = *value;
+      }
+      if (shape && shape[d] != extent)
+        return false;
+    }
+    if (t >= numInputs)
+      for (size_t i = 0; i < numInputs; ++i)
+        if (tensors[t] && tensors[t] == tensors[i])
+          return false;
+  }
+  for (const ShapeProgram &extent : k.extents)
+    if (!evaluate(extent, symbols))
+      return false;
+  return true;
+}
+
 std::string replace(std::string text, std::string_view placeholder, const std::string &value) {
   for (size_t at = 0; (at = text.find(placeholder, at)) != std::string::npos; at += value.size())
     text.replace(at, placeholder.size(), value);
@@ -182,8 +237,9 @@ int call(tdsl_aot_kernel &kernel, void *const *tensors, const int64_t *const *sh
   if (!state.entry)
     return fail(TDSL_UNSUPPORTED_CPU, state.unsupported);
   const KernelDescription &k = state.description;
-  if (int status = checkCall(k, tensors, shapes, symbols))
-    return status;
+  if (!passesChecks(state, tensors, shapes, symbols)) // The detailed checks say what is wrong.
+    if (int status = checkCall(k, tensors, shapes, symbols))
+      return status;
   constexpr size_t kMaxBuffers = 64;
   size_t numTensors = k.inputs.size() + k.outputs.size();
   void *buffers[kMaxBuffers];

@@ -157,6 +157,34 @@ TEST(AotExample, MatchesTheJit) {
                      Tensor::view(c.data(), {kM, kN}, DType::F32), "matmul");
 }
 
+// The x86-64-v3 version (the only one of aot_example_nn_v3) runs on any AVX2 machine; its math
+// is AVX2's, so it is held to the interpreter's tolerance rather than to this host's JIT.
+TEST(AotExample, AvxTwoVersionMatchesTheInterpreter) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "this CPU cannot run x86-64-v3 code";
+  Module module = exampleModule();
+  std::mt19937 rng(7);
+  for (int64_t rows : {1, 5, 64})
+    for (int64_t cols : {1, 7, 33, 300}) {
+      std::vector<Tensor> x = {Tensor::randn({rows, cols}, DType::F32, rng())};
+      Tensor y = Tensor::zeros({rows, cols}, DType::F32);
+      ASSERT_EQ(aot_example_nn_v3_softmax(static_cast<const float *>(x[0].data()), nullptr,
+                                          static_cast<float *>(y.data()), nullptr, rows, cols,
+                                          nullptr),
+                TDSL_OK);
+      expectMatchesInterpreter(module.kernel("softmax"), "softmax", x, {y});
+      std::vector<Tensor> ab = {Tensor::randn({rows, cols}, DType::F32, rng()),
+                                Tensor::randn({cols, 9}, DType::F32, rng())};
+      Tensor c = Tensor::zeros({rows, 9}, DType::F32);
+      ASSERT_EQ(aot_example_nn_v3_matmul(static_cast<const float *>(ab[0].data()), nullptr,
+                                         static_cast<const float *>(ab[1].data()), nullptr,
+                                         static_cast<float *>(c.data()), nullptr, rows, cols, 9,
+                                         nullptr),
+                TDSL_OK);
+      expectMatchesInterpreter(module.kernel("matmul"), "matmul", ab, {c});
+    }
+}
+
 TEST(AotErrors, MismatchedShapeReturnsAnErrorAndComputesNothing) {
   ExampleRun run;
   const int64_t shape[] = {3, 5}, wrong[] = {3, 4};
