@@ -1,6 +1,7 @@
 // Kernels compiled ahead of time against the JIT, in one process on the same data: the cost of a
 // call of a tiny kernel (add of 1 and 16 floats, one thread, shapes checked and not) beside
-// Kernel::run's, and softmax 4096 x 4096 on every hardware thread. Medians of repeated runs.
+// Kernel::run's, and softmax 4096 x 4096 on one thread and on every hardware thread, the two
+// sides' calls interleaved. Medians of repeated runs.
 //
 //   build/bin/bench_aot
 #include "bench_aot_kernels.h"
@@ -60,16 +61,28 @@ int main() {
   const int64_t rows = 4096, cols = 4096;
   Tensor x = Tensor::randn({rows, cols}, DType::F32, 1),
          y = Tensor::zeros({rows, cols}, DType::F32);
-  Kernel softmax = module.kernel("softmax");
-  softmax.run({x}, {y});
-  double jit = medianSeconds(21, 1, [&] { softmax.run({x}, {y}); });
   auto *xs = static_cast<const float *>(x.data());
   auto *ys = static_cast<float *>(y.data());
-  bench_aot_kernels_softmax(xs, nullptr, ys, nullptr, rows, cols, nullptr);
-  double aot = medianSeconds(
-      21, 1, [&] { bench_aot_kernels_softmax(xs, nullptr, ys, nullptr, rows, cols, nullptr); });
-  std::printf("softmax %lld x %lld, %d threads: JIT %.2f ms, AOT %.2f ms\n",
-              static_cast<long long>(rows), static_cast<long long>(cols), softmax.threads(),
-              jit * 1e3, aot * 1e3);
+  for (int threads : {1, 0}) {
+    Kernel softmax = module.kernel("softmax").withThreads(threads);
+    tdsl_call_options options = {};
+    options.threads = threads;
+    softmax.run({x}, {y});
+    bench_aot_kernels_softmax(xs, nullptr, ys, nullptr, rows, cols, &options);
+    // Interleaved, so that neither side gains from running first or last.
+    std::vector<double> jitTimes, aotTimes;
+    for (int r = 0; r < 31; ++r) {
+      jitTimes.push_back(medianSeconds(1, 1, [&] { softmax.run({x}, {y}); }));
+      aotTimes.push_back(medianSeconds(1, 1, [&] {
+        bench_aot_kernels_softmax(xs, nullptr, ys, nullptr, rows, cols, &options);
+      }));
+    }
+    std::sort(jitTimes.begin(), jitTimes.end());
+    std::sort(aotTimes.begin(), aotTimes.end());
+    std::printf("softmax %lld x %lld, %d thread%s: JIT %.2f ms, AOT %.2f ms (medians)\n",
+                static_cast<long long>(rows), static_cast<long long>(cols), softmax.threads(),
+                softmax.threads() == 1 ? "" : "s", jitTimes[jitTimes.size() / 2] * 1e3,
+                aotTimes[aotTimes.size() / 2] * 1e3);
+  }
   return 0;
 }
