@@ -12,8 +12,16 @@
 namespace tdsl::ir {
 struct Kernel;
 }
+namespace tdsl::passes {
+struct CpuTarget;
+}
 
 namespace tdsl::detail {
+
+/// The machine description the CPU schedule is chosen for: `target`'s CPU level (the host's
+/// vector width and caches for "host"), for `threads` threads. Throws RuntimeError for an
+/// unknown level (Jit.cpp).
+passes::CpuTarget cpuTargetFor(const Target &target, int threads);
 
 /// A kernel handle's tensor IR (sema's output) and the target it was compiled for (Jit.cpp).
 const ir::Kernel &kernelIR(const KernelState &state);

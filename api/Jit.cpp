@@ -80,8 +80,7 @@ int64_t hostCacheBytes(int level) {
   return std::max<long>(sysconf(name), 0);
 }
 
-/// The machine description the CPU schedule is chosen for.
-static passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
+passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
   passes::CpuTarget t;
   if (target.cpuLevel == "host") {
 #ifdef TDSL_HAVE_LLVM

@@ -18,4 +18,4 @@ install(EXPORT tdslTargets NAMESPACE tdsl:: DESTINATION ${TDSL_INSTALL_CMAKEDIR}
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/tdslConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/tdslConfig.cmake ${PROJECT_BINARY_DIR}/tdslConfigVersion.cmake
-  DESTINATION ${TDSL_INSTALL_CMAKEDIR})
+  ${PROJECT_SOURCE_DIR}/cmake/TdslAddKernels.cmake DESTINATION ${TDSL_INSTALL_CMAKEDIR})

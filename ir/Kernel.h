@@ -53,6 +53,11 @@ struct Kernel {
   std::vector<GatherCheck> checks;
 };
 
+/// The message of the run-time error (E093) of `check`, a check of `kernel`, finding `index`
+/// outside a dim of `size` elements.
+std::string gatherErrorMessage(const Kernel &kernel, const GatherCheck &check,
+                               const std::string &index, const std::string &size);
+
 /// Throws the run-time error (E093) of the first of `kernel`'s checks whose result (`results`, in
 /// the order of `kernel.checks`) is an index out of range; `symbols` holds the call's symbol
 /// values. Returns when every result is kNoGatherViolation.

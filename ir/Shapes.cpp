@@ -15,8 +15,6 @@
 
 namespace tdsl::ir {
 
-namespace {
-
 std::string typeString(const Buffer &b) {
   std::string s(dtypeName(b->dtype));
   if (!b->shape.empty()) {
@@ -27,6 +25,8 @@ std::string typeString(const Buffer &b) {
   }
   return s;
 }
+
+namespace {
 
 std::string shapeString(const std::vector<int64_t> &shape) {
   std::string s = "[";

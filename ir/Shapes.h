@@ -4,6 +4,7 @@
 #include "ir/Kernel.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace tdsl::ir {
@@ -21,6 +22,9 @@ std::vector<Expr> nonlinearExtents(const Kernel &kernel);
 
 /// An i64 expression over shape symbols (and other variables given in `vars`), evaluated.
 int64_t evalInt(const Expr &e, const std::vector<Var> &vars, const std::vector<int64_t> &values);
+
+/// The type of `buffer` as the source writes it: "f32[N, D]".
+std::string typeString(const Buffer &buffer);
 
 /// The concrete shape of `buffer` for these symbol values.
 std::vector<int64_t> evalShape(const Buffer &buffer, const std::vector<Var> &symbols,

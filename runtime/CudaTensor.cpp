@@ -15,8 +15,8 @@ struct DeviceStorage {
 namespace {
 void checkSameType(const DeviceTensor &d, const Tensor &h, const char *what) {
   if (d.dtype() != h.dtype() || d.shape() != h.shape())
-    throw RuntimeError(std::string(what) + ": device tensor " + d.typeString() + " and host tensor " +
-                       h.typeString() + " differ in shape or dtype");
+    throw RuntimeError(std::string(what) + ": device tensor " + d.typeString() +
+                       " and host tensor " + h.typeString() + " differ in shape or dtype");
 }
 } // namespace
 

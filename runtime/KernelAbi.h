@@ -20,6 +20,12 @@ struct CallRuntime {
   ThreadPool *pool = nullptr;
   int threads = 1;
   Arena *scratch = nullptr;
+  /// A caller's pool (tdsl_call_options::parallel_for of ahead-of-time kernels): when set, the
+  /// outermost parallel loops run through it instead of `pool`, whatever `threads` says.
+  void (*parallelFor)(void *user, int64_t n,
+                      void (*body)(void *closure, int64_t begin, int64_t end),
+                      void *closure) = nullptr;
+  void *parallelForUser = nullptr;
   /// Set when an intermediate could not be allocated (its size in bytes; any one if several
   /// failed): the code that needed it was skipped, so the caller must report the call failed.
   std::atomic<uint64_t> failedBytes{0};
@@ -34,7 +40,8 @@ extern "C" {
 typedef void (*tdsl_loop_body)(void *closure, int64_t begin, int64_t end);
 
 /// Runs body(closure, begin, end) over a static split of [0, n) (runtime::staticChunk, one chunk
-/// per thread, the caller taking chunk 0) and returns when all chunks are done. `runtime` is a
+/// per thread, the caller taking chunk 0), or through CallRuntime::parallelFor when set, and
+/// returns when all chunks are done. `runtime` is a
 /// runtime::CallRuntime or null (serial: one call over [0, n)). Nested calls (from inside a
 /// body) run serially. Never throws: a failure to start threads falls back to serial execution.
 void tdsl_parallel_for(void *runtime, int64_t n, tdsl_loop_body body, void *closure) noexcept;

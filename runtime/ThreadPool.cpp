@@ -218,6 +218,20 @@ extern "C" void tdsl_parallel_for(void *runtime, int64_t n, tdsl_loop_body body,
   const auto *rt = static_cast<const CallRuntime *>(runtime);
   if (n <= 0)
     return;
+  if (rt && rt->parallelFor && !tdsl::runtime::tlsInsideChunk) {
+    // The caller's pool: its ranges run as chunks, so loops nested in them stay serial.
+    struct Hooked {
+      tdsl_loop_body body;
+      void *closure;
+    } hooked{body, closure};
+    auto chunk = [](void *context, int64_t begin, int64_t end) {
+      const auto *h = static_cast<const Hooked *>(context);
+      tdsl::runtime::InsideChunk inside;
+      h->body(h->closure, begin, end);
+    };
+    rt->parallelFor(rt->parallelForUser, n, chunk, &hooked);
+    return;
+  }
   if (!rt || !rt->pool || rt->threads <= 1) {
     body(closure, 0, n);
     return;

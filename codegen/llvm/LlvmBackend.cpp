@@ -11,6 +11,7 @@
 // ExecutionSession is thread-safe; nothing else is shared.
 #include "codegen/llvm/LlvmBackend.h"
 
+#include "codegen/llvm/AotObject.h"
 #include "codegen/llvm/BoundsChecks.h"
 #include "codegen/llvm/CodeGenLlvm.h"
 #include "codegen/llvm/LlvmOptions.h"
@@ -27,10 +28,14 @@
 #include <llvm/IR/DiagnosticHandler.h>
 #include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/DiagnosticPrinter.h>
+#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Linker/Linker.h>
 #include <llvm/MC/TargetRegistry.h>
+#include <llvm/Object/ArchiveWriter.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
@@ -38,6 +43,7 @@
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Target/TargetOptions.h>
 #include <llvm/TargetParser/Host.h>
+#include <llvm/TargetParser/X86TargetParser.h>
 
 #include <algorithm>
 #include <atomic>
@@ -340,19 +346,81 @@ std::unique_ptr<CompiledCpuKernel> linkObject(const std::string &object,
   return std::make_unique<JitKernel>(dylib, address->toPtr<KernelEntry>());
 }
 
-/// Object code of the module (optimized unless options.optimize is off).
-std::string emitObject(const ir::LoweredFunc &func, const std::string &symbol,
-                       const LlvmCodeGenOptions &options) {
-  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
+/// Object code of `module`, emitted by `machine`.
+std::string emitModuleObject(llvm::Module &module, llvm::TargetMachine &machine) {
   llvm::SmallString<0> object;
   llvm::raw_svector_ostream os(object);
   llvm::legacy::PassManager passes;
   bool unsupported =
-      built.machine->addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile);
+      machine.addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile);
   TDSL_CHECK(!unsupported) << "the host target cannot emit object files";
-  passes.run(*built.module);
-  built.checkNoErrors(func);
+  passes.run(module);
   return std::string(object.str());
+}
+
+/// Adds to `module` the kernel's versions table, its tdsl_aot_kernel and its C function, which
+/// hands the call to tdsl_aot_call (runtime/AotKernel.h has the layouts).
+void addAotEntry(llvm::Module &module, const AotKernelCode &kernel,
+                 const std::vector<llvm::Function *> &versions) {
+  llvm::LLVMContext &context = module.getContext();
+  llvm::Type *ptrTy = llvm::PointerType::getUnqual(context);
+  llvm::Type *i64Ty = llvm::Type::getInt64Ty(context);
+  llvm::Type *i32Ty = llvm::Type::getInt32Ty(context);
+  auto string = [&](const std::string &text, const std::string &name) {
+    llvm::Constant *data = llvm::ConstantDataArray::getString(context, text);
+    return new llvm::GlobalVariable(module, data->getType(), /*isConstant=*/true,
+                                    llvm::GlobalValue::PrivateLinkage, data, name);
+  };
+  auto *versionTy = llvm::StructType::get(ptrTy, ptrTy);
+  std::vector<llvm::Constant *> rows;
+  for (size_t v = 0; v < versions.size(); ++v)
+    rows.push_back(llvm::ConstantStruct::get(
+        versionTy,
+        {string(kernel.versions[v].features, kernel.function + ".features"), versions[v]}));
+  auto *tableTy = llvm::ArrayType::get(versionTy, rows.size());
+  auto *table = new llvm::GlobalVariable(module, tableTy, true, llvm::GlobalValue::PrivateLinkage,
+                                         llvm::ConstantArray::get(tableTy, rows),
+                                         kernel.function + ".versions");
+  auto *kernelTy = llvm::StructType::get(ptrTy, ptrTy, i64Ty, ptrTy);
+  auto *state = new llvm::GlobalVariable(
+      module, kernelTy, /*isConstant=*/false, llvm::GlobalValue::InternalLinkage,
+      llvm::ConstantStruct::get(
+          kernelTy, {string(kernel.description, kernel.function + ".description"), table,
+                     llvm::ConstantInt::get(i64Ty, rows.size()),
+                     llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context))}),
+      kernel.function + ".kernel");
+
+  std::vector<llvm::Type *> params(2 * kernel.numTensors, ptrTy);
+  params.insert(params.end(), kernel.numSymbols, i64Ty);
+  params.push_back(ptrTy);
+  auto *fn = llvm::Function::Create(llvm::FunctionType::get(i32Ty, params, false),
+                                    llvm::GlobalValue::ExternalLinkage, kernel.function, module);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", fn));
+  auto array = [&](llvm::Type *type, size_t count) {
+    return b.CreateAlloca(llvm::ArrayType::get(type, std::max<size_t>(count, 1)));
+  };
+  llvm::Value *tensors = array(ptrTy, kernel.numTensors);
+  llvm::Value *shapes = array(ptrTy, kernel.numTensors);
+  llvm::Value *symbols = array(i64Ty, kernel.numSymbols);
+  for (size_t t = 0; t < kernel.numTensors; ++t) {
+    b.CreateStore(fn->getArg(2 * t), b.CreateConstGEP1_64(ptrTy, tensors, t));
+    b.CreateStore(fn->getArg(2 * t + 1), b.CreateConstGEP1_64(ptrTy, shapes, t));
+  }
+  for (size_t s = 0; s < kernel.numSymbols; ++s)
+    b.CreateStore(fn->getArg(2 * kernel.numTensors + s), b.CreateConstGEP1_64(i64Ty, symbols, s));
+  llvm::FunctionCallee call = module.getOrInsertFunction(
+      "tdsl_aot_call", llvm::FunctionType::get(i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy}, false));
+  b.CreateRet(b.CreateCall(call, {state, tensors, shapes, symbols, fn->getArg(params.size() - 1)}));
+}
+
+/// Object code of the module (optimized unless options.optimize is off).
+std::string emitObject(const ir::LoweredFunc &func, const std::string &symbol,
+                       const LlvmCodeGenOptions &options) {
+  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
+  std::string object = emitModuleObject(*built.module, *built.machine);
+  built.checkNoErrors(func);
+  return object;
 }
 
 } // namespace
@@ -415,6 +483,80 @@ std::string compileToObject(const ir::LoweredFunc &func, const std::string &symb
 std::unique_ptr<CompiledCpuKernel> loadObject(const std::string &object,
                                               const std::string &symbol) {
   return linkObject(object, symbol);
+}
+
+std::string compileAotObject(const std::vector<AotKernelCode> &kernels) {
+  // One context and module for every kernel and version: each version is generated and
+  // optimized for its own CPU (its functions carry their target-cpu and target-features), then
+  // linked in; the C entries and tables need only the x86-64 baseline.
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto errors = std::make_shared<std::string>();
+  context->setDiagnosticHandler(std::make_unique<QuietDiagnostics>(errors));
+  LlvmCodeGenOptions baseline;
+  baseline.cpu = "x86-64";
+  MachinePool::Lease machine = machinePool().take(targetInfo(baseline), codeGenLevel(baseline));
+  auto module = std::make_unique<llvm::Module>("tdsl_aot", *context);
+  module->setTargetTriple(machine->getTargetTriple().str());
+  module->setDataLayout(machine->createDataLayout());
+  for (const AotKernelCode &kernel : kernels) {
+    std::vector<llvm::Function *> entries;
+    for (size_t v = 0; v < kernel.versions.size(); ++v) {
+      const AotVersion &version = kernel.versions[v];
+      LlvmTargetInfo target = targetInfo(version.options);
+      MachinePool::Lease versionMachine = machinePool().take(target, codeGenLevel(version.options));
+      std::string symbol = kernel.function + ".v" + std::to_string(v);
+      std::unique_ptr<llvm::Module> code =
+          generateLlvmModule(*version.func, symbol, *context, *versionMachine, target);
+      if (version.options.optimize)
+        optimizeModule(*code, *versionMachine);
+      TDSL_CHECK(!llvm::Linker::linkModules(*module, std::move(code)))
+          << "cannot link version " << v << " of " << kernel.function;
+      llvm::Function *entry = module->getFunction(symbol);
+      entry->setLinkage(llvm::GlobalValue::InternalLinkage); // Reached through the table only.
+      entries.push_back(entry);
+    }
+    addAotEntry(*module, kernel, entries);
+  }
+  std::string broken;
+  llvm::raw_string_ostream brokenOs(broken);
+  TDSL_CHECK(!llvm::verifyModule(*module, &brokenOs)) << "bad AOT module: " << broken;
+  std::string object = emitModuleObject(*module, *machine);
+  TDSL_CHECK(errors->empty()) << "LLVM failed on the AOT module: " << *errors;
+  return object;
+}
+
+std::string staticLibrary(const std::string &object, const std::string &memberName) {
+  std::vector<llvm::NewArchiveMember> members(1);
+  members[0].Buf = llvm::MemoryBuffer::getMemBufferCopy(object, memberName);
+  members[0].MemberName = memberName;
+  auto archive = llvm::writeArchiveToBuffer(members, llvm::SymtabWritingMode::NormalSymtab,
+                                            llvm::object::Archive::K_GNU,
+                                            /*Deterministic=*/true, /*Thin=*/false);
+  TDSL_CHECK(archive) << "cannot write an archive: " << errorText(archive.takeError());
+  return std::string((*archive)->getBuffer());
+}
+
+std::pair<std::string, std::string> cpuForLevel(const std::string &level) {
+  if (level == "host")
+    return {cachedHostCpuInfo().cpuName, cachedHostCpuInfo().features};
+  // The level's own features, then everything they imply (avx512f under avx512bw, avx under
+  // avx2, ...), which getFeaturesForCPU leaves out and vector width and math choices read.
+  llvm::SmallVector<llvm::StringRef, 64> features;
+  llvm::X86::getFeaturesForCPU(level, features);
+  llvm::StringMap<bool> enabled;
+  for (llvm::StringRef f : features) {
+    enabled[f] = true;
+    llvm::X86::updateImpliedFeatures(f, true, enabled);
+  }
+  std::vector<std::string> sorted;
+  for (const auto &entry : enabled)
+    if (entry.getValue())
+      sorted.push_back("+" + entry.getKey().str());
+  std::sort(sorted.begin(), sorted.end());
+  std::string list;
+  for (const std::string &f : sorted)
+    list += (list.empty() ? "" : ",") + f;
+  return {level, list};
 }
 
 std::string llvmVersion() { return LLVM_VERSION_STRING; }

@@ -1,6 +1,7 @@
 // The tdsl command-line driver: run, check, emit, explain, bench, calibrate and cache .tdsl
 // programs. Every error, of the program or of the command line, is printed as the compiler's are
 // (`error[E0xx]: message`, a hint) and the exit status says which kind it was (Usage.h).
+#include "Aot.h"
 #include "Bench.h"
 #include "Cache.h"
 #include "Calibrate.h"
@@ -162,6 +163,9 @@ int main(int argc, char **argv) {
   tool::ExplainOptions explainOpts;
   CLI::App *explainCmd = tool::addExplainCommand(app, explainOpts);
 
+  tool::AotCommandOptions aotOpts;
+  CLI::App *aotCmd = tool::addAotCommand(app, aotOpts);
+
   std::string completionShell;
   CLI::App *completionCmd = app.add_subcommand(
       "completion", "print a shell completion script: source <(tdsl completion bash)");
@@ -208,6 +212,8 @@ int main(int argc, char **argv) {
       return tool::explainCommand(explainOpts);
     if (calibrateCmd->parsed())
       return tool::calibrateCommand(calibrateOpts);
+    if (aotCmd->parsed())
+      return tool::aotCommand(aotOpts);
     if (completionCmd->parsed()) {
       std::cout << tool::completionScript(app, completionShell);
       return 0;

@@ -1,0 +1,290 @@
+// The run-time side of ahead-of-time kernels (runtime/AotKernel.h): the first call reads the
+// kernel's description and picks the version for this CPU; every call checks its shapes and
+// symbols, runs the code on tdsl's pool or the caller's, and turns failures into a status and a
+// message. No exception leaves tdsl_aot_call.
+#include "runtime/AotKernel.h"
+
+#include "runtime/Arena.h"
+#include "runtime/KernelAbi.h"
+#include "runtime/ThreadPool.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+
+namespace tdsl::runtime::aot {
+namespace {
+
+thread_local std::string tlsLastError;
+
+int fail(int status, std::string message) {
+  tlsLastError = std::move(message);
+  return status;
+}
+
+/// Whether this CPU has the LLVM-named feature. Features outside the table are not checked:
+/// the levels tdsl compiles for (x86-64-v3, x86-64-v4) need none beyond it.
+bool cpuHas(std::string_view feature) {
+  __builtin_cpu_init();
+#define TDSL_CPU_FEATURE(name)                                                                     \
+  if (feature == name)                                                                             \
+    return __builtin_cpu_supports(name);
+  TDSL_CPU_FEATURE("sse3")
+  TDSL_CPU_FEATURE("ssse3")
+  TDSL_CPU_FEATURE("sse4.1")
+  TDSL_CPU_FEATURE("sse4.2")
+  TDSL_CPU_FEATURE("popcnt")
+  TDSL_CPU_FEATURE("avx")
+  TDSL_CPU_FEATURE("avx2")
+  TDSL_CPU_FEATURE("fma")
+  TDSL_CPU_FEATURE("bmi")
+  TDSL_CPU_FEATURE("bmi2")
+  TDSL_CPU_FEATURE("avx512f")
+  TDSL_CPU_FEATURE("avx512bw")
+  TDSL_CPU_FEATURE("avx512cd")
+  TDSL_CPU_FEATURE("avx512dq")
+  TDSL_CPU_FEATURE("avx512vl")
+  TDSL_CPU_FEATURE("avx512vnni")
+  TDSL_CPU_FEATURE("avx512bf16")
+  TDSL_CPU_FEATURE("avx512vbmi")
+  TDSL_CPU_FEATURE("avx512vbmi2")
+  TDSL_CPU_FEATURE("avx512ifma")
+  TDSL_CPU_FEATURE("avx512bitalg")
+  TDSL_CPU_FEATURE("avx512vpopcntdq")
+#undef TDSL_CPU_FEATURE
+  return true;
+}
+
+/// The features of `list` ("avx2,fma") this CPU lacks, comma separated; empty when it has all.
+std::string missingFeatures(std::string_view list) {
+  std::string missing;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view feature = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    if (!feature.empty() && !cpuHas(feature))
+      missing += (missing.empty() ? "" : ", ") + std::string(feature);
+  }
+  return missing;
+}
+
+/// What the first call of a kernel prepares for every later one.
+struct KernelState {
+  KernelDescription description;
+  /// Every tensor's dims, inputs then outputs, as the checks of each call read them: most dims
+  /// are one symbol or a constant, which need no program.
+  struct Dim {
+    int64_t symbol = -1; // -1: `constant`, or `program` when it is not null.
+    int64_t constant = 0;
+    const ShapeProgram *program = nullptr;
+  };
+  std::vector<std::vector<Dim>> dims;
+  tdsl_kernel_entry entry = nullptr; // Null: no version runs on this CPU (`unsupported` says).
+  std::string unsupported;
+  Arena scratch; // Its heap intermediates, reused across calls.
+};
+
+std::unique_ptr<KernelState> prepare(const tdsl_aot_kernel &kernel) {
+  auto state = std::make_unique<KernelState>();
+  std::optional<KernelDescription> description = KernelDescription::decode(kernel.description);
+  if (!description) { // Only a damaged object file gets here.
+    state->unsupported = "the kernel's description in its object file is damaged";
+    return state;
+  }
+  state->description = std::move(*description);
+  for (const auto *tensors : {&state->description.inputs, &state->description.outputs})
+    for (const TensorDescription &t : *tensors) {
+      state->dims.emplace_back();
+      for (const ShapeProgram &p : t.dims) {
+        KernelState::Dim dim;
+        if (p.size() == 1 && p[0].op == Token::Op::Symbol)
+          dim.symbol = p[0].value;
+        else if (p.size() == 1 && p[0].op == Token::Op::Const)
+          dim.constant = p[0].value;
+        else
+          dim.program = &p;
+        state->dims.back().push_back(dim);
+      }
+    }
+  for (int64_t v = 0; v < kernel.numVersions && !state->entry; ++v) {
+    std::string missing = missingFeatures(kernel.versions[v].features);
+    if (missing.empty())
+      state->entry = kernel.versions[v].entry;
+    else
+      state->unsupported += (state->unsupported.empty() ? "" : "; ") + std::string("version ") +
+                            std::to_string(v) + " needs " + missing;
+  }
+  if (!state->entry)
+    state->unsupported = "kernel " + state->description.name + " has no version for this CPU (" +
+                         state->unsupported + ")";
+  return state;
+}
+
+KernelState &stateOf(tdsl_aot_kernel &kernel) {
+  auto &slot = reinterpret_cast<std::atomic<KernelState *> &>(kernel.state);
+  if (KernelState *state = slot.load(std::memory_order_acquire))
+    return *state;
+  std::unique_ptr<KernelState> fresh = prepare(kernel);
+  KernelState *expected = nullptr;
+  // The first to publish wins; the state lives as long as the process (like the code).
+  if (slot.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel))
+    return *fresh.release();
+  return *expected;
+}
+
+std::string shapeString(const int64_t *shape, size_t rank) {
+  std::string s = "[";
+  for (size_t d = 0; d < rank; ++d)
+    s += (d ? ", " : "") + std::to_string(shape[d]);
+  return s + "]";
+}
+
+std::string symbolValues(const KernelDescription &k, const int64_t *symbols) {
+  std::string s;
+  for (size_t i = 0; i < k.symbols.size(); ++i)
+    s += (i ? ", " : " for ") + k.symbols[i] + "=" + std::to_string(symbols[i]);
+  return s;
+}
+
+/// Checks the symbols, the shapes given and that no output is an input; returns a status.
+int checkCall(const KernelDescription &k, void *const *tensors, const int64_t *const *shapes,
+              const int64_t *symbols) {
+  for (size_t s = 0; s < k.symbols.size(); ++s)
+    if (symbols[s] < 0)
+      return fail(TDSL_SHAPE_MISMATCH, "kernel " + k.name + ": symbol " + k.symbols[s] + " is " +
+                                           std::to_string(symbols[s]) + "; sizes are at least 0");
+  size_t numInputs = k.inputs.size();
+  for (size_t t = 0; t < numInputs + k.outputs.size(); ++t) {
+    bool input = t < numInputs;
+    const TensorDescription &desc = input ? k.inputs[t] : k.outputs[t - numInputs];
+    int64_t expected[64];
+    for (size_t d = 0; d < desc.dims.size(); ++d) {
+      std::optional<int64_t> extent = evaluate(desc.dims[d], symbols);
+      if (!extent || *extent < 0)
+        return fail(TDSL_SHAPE_MISMATCH,
+                    std::string(input ? "input " : "output ") + desc.name + ": " + desc.type +
+                        " has dim " + std::to_string(d) +
+                        (extent ? " = " + std::to_string(*extent) : " overflowing 64 bits") +
+                        symbolValues(k, symbols));
+      expected[d] = *extent;
+    }
+    const int64_t *shape = shapes ? shapes[t] : nullptr;
+    if (shape && std::memcmp(shape, expected, desc.dims.size() * sizeof(int64_t)) != 0)
+      return fail(TDSL_SHAPE_MISMATCH, std::string(input ? "input " : "output ") + desc.name +
+                                           " of kernel " + k.name + ": expected " + desc.type +
+                                           " = " + shapeString(expected, desc.dims.size()) +
+                                           symbolValues(k, symbols) + ", got shape " +
+                                           shapeString(shape, desc.dims.size()));
+    if (!input)
+      for (size_t i = 0; i < numInputs; ++i)
+        if (tensors[t] && tensors[t] == tensors[i])
+          return fail(TDSL_SHAPE_MISMATCH, "output " + desc.name + " of kernel " + k.name +
+                                               " is also input " + k.inputs[i].name +
+                                               "; outputs must not overlap inputs");
+  }
+  for (const ShapeProgram &extent : k.extents)
+    if (!evaluate(extent, symbols))
+      return fail(TDSL_SHAPE_MISMATCH, "kernel " + k.name +
+                                           " would loop over more points than 64 bits count" +
+                                           symbolValues(k, symbols));
+  return TDSL_OK;
+}
+
+/// checkCall's verdict without its messages, quickly: true when the call may run.
+bool passesChecks(const KernelState &state, void *const *tensors, const int64_t *const *shapes,
+                  const int64_t *symbols) {
+  const KernelDescription &k = state.description;
+  for (size_t s = 0; s < k.symbols.size(); ++s)
+    if (symbols[s] < 0)
+      return false;
+  size_t numInputs = k.inputs.size();
+  for (size_t t = 0; t < state.dims.size(); ++t) {
+    const int64_t *shape = shapes ? shapes[t] : nullptr;
+    for (size_t d = 0; d < state.dims[t].size(); ++d) {
+      const KernelState::Dim &dim = state.dims[t][d];
+      int64_t extent = dim.symbol >= 0 ? symbols[dim.symbol] : dim.constant;
+      if (dim.program) {
+        std::optional<int64_t> value = evaluate(*dim.program, symbols);
+        if (!value || *value < 0)
+          return false;
+        extent = *value;
+      }
+      if (shape && shape[d] != extent)
+        return false;
+    }
+    if (t >= numInputs)
+      for (size_t i = 0; i < numInputs; ++i)
+        if (tensors[t] && tensors[t] == tensors[i])
+          return false;
+  }
+  for (const ShapeProgram &extent : k.extents)
+    if (!evaluate(extent, symbols))
+      return false;
+  return true;
+}
+
+std::string replace(std::string text, std::string_view placeholder, const std::string &value) {
+  for (size_t at = 0; (at = text.find(placeholder, at)) != std::string::npos; at += value.size())
+    text.replace(at, placeholder.size(), value);
+  return text;
+}
+
+int call(tdsl_aot_kernel &kernel, void *const *tensors, const int64_t *const *shapes,
+         const int64_t *symbols, const tdsl_call_options *options) {
+  KernelState &state = stateOf(kernel);
+  if (!state.entry)
+    return fail(TDSL_UNSUPPORTED_CPU, state.unsupported);
+  const KernelDescription &k = state.description;
+  if (!passesChecks(state, tensors, shapes, symbols)) // The detailed checks say what is wrong.
+    if (int status = checkCall(k, tensors, shapes, symbols))
+      return status;
+  constexpr size_t kMaxBuffers = 64;
+  size_t numTensors = k.inputs.size() + k.outputs.size();
+  void *buffers[kMaxBuffers];
+  int64_t checks[kMaxBuffers];
+  std::memcpy(buffers, tensors, numTensors * sizeof(void *));
+  for (size_t c = 0; c < k.checks.size(); ++c)
+    buffers[numTensors + c] = &checks[c];
+
+  CallRuntime runtime;
+  int threads = options ? options->threads : 0;
+  runtime.threads = threads == 0 ? ThreadPool::hardwareThreads()
+                                 : std::min(threads, ThreadPool::hardwareThreads());
+  runtime.pool = runtime.threads > 1 ? &ThreadPool::shared() : nullptr;
+  runtime.scratch = &state.scratch;
+  if (options && options->parallel_for) {
+    runtime.parallelFor = options->parallel_for;
+    runtime.parallelForUser = options->parallel_for_user;
+  }
+  state.entry(buffers, symbols, &runtime);
+
+  if (uint64_t bytes = runtime.failedBytes.load(std::memory_order_relaxed))
+    return fail(TDSL_OUT_OF_MEMORY, "kernel " + k.name + ": cannot allocate " +
+                                        std::to_string(bytes) + " bytes for an intermediate");
+  for (size_t c = 0; c < k.checks.size(); ++c) {
+    if (checks[c] == INT64_MAX) // ir::kNoGatherViolation: every index was in range.
+      continue;
+    std::optional<int64_t> size = evaluate(k.checks[c].size, symbols);
+    std::string message = replace(k.checks[c].message, "{index}", std::to_string(checks[c]));
+    return fail(TDSL_INDEX_OUT_OF_RANGE,
+                replace(std::move(message), "{size}", std::to_string(size.value_or(0))));
+  }
+  return TDSL_OK;
+}
+
+} // namespace
+} // namespace tdsl::runtime::aot
+
+extern "C" int tdsl_aot_call(tdsl_aot_kernel *kernel, void *const *tensors,
+                             const int64_t *const *shapes, const int64_t *symbols,
+                             const tdsl_call_options *options) noexcept {
+  try {
+    return tdsl::runtime::aot::call(*kernel, tensors, shapes, symbols, options);
+  } catch (const std::exception &error) { // Only memory for messages or the state can fail.
+    return tdsl::runtime::aot::fail(TDSL_OUT_OF_MEMORY, error.what());
+  }
+}
+
+extern "C" const char *tdsl_last_error(void) { return tdsl::runtime::aot::tlsLastError.c_str(); }

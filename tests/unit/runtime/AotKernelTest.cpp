@@ -1,0 +1,56 @@
+// Descriptions of ahead-of-time kernels (runtime/AotKernel.h): the text form read back, shape
+// programs evaluated with tdsl's integer semantics and overflow checks, damaged text refused.
+#include "runtime/AotKernel.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+namespace {
+
+using namespace tdsl::runtime::aot;
+using Op = Token::Op;
+
+TEST(AotKernel, DescriptionReadsBack) {
+  KernelDescription d;
+  d.name = "pool";
+  d.symbols = {"H", "W"};
+  d.inputs.push_back({"x", "f32[H, W]", {{{Op::Symbol, 0}}, {{Op::Symbol, 1}}}});
+  d.outputs.push_back({"y", "f32[H // 2]", {{{Op::FloorDiv, 0}, {Op::Symbol, 0}, {Op::Const, 2}}}});
+  d.extents.push_back({{Op::Mul, 0}, {Op::Symbol, 0}, {Op::Symbol, 1}});
+  d.checks.push_back({{{Op::Symbol, 1}}, "kernel pool: x[i; j] reads {index} of [0, {size})"});
+  std::optional<KernelDescription> back = KernelDescription::decode(d.encode());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->encode(), d.encode());
+  EXPECT_EQ(back->checks[0].message, d.checks[0].message); // A ';' in a message is kept.
+  const int64_t symbols[] = {7, 3};
+  EXPECT_EQ(evaluate(back->outputs[0].dims[0], symbols), 3);
+  EXPECT_EQ(evaluate(back->extents[0], symbols), 21);
+}
+
+TEST(AotKernel, ProgramsFollowTdslIntegerSemantics) {
+  const int64_t symbols[] = {-7, 0, std::numeric_limits<int64_t>::max()};
+  auto eval = [&](Op op, int64_t a, int64_t b) {
+    return evaluate({{op, 0}, {Op::Symbol, a}, {Op::Symbol, b}}, symbols);
+  };
+  EXPECT_EQ(evaluate({{Op::FloorDiv, 0}, {Op::Symbol, 0}, {Op::Const, 2}}, symbols), -4);
+  EXPECT_EQ(evaluate({{Op::Mod, 0}, {Op::Symbol, 0}, {Op::Const, 2}}, symbols), 1);
+  EXPECT_EQ(eval(Op::FloorDiv, 0, 1), 0); // x // 0 == 0, as ir/IntArith.h.
+  EXPECT_EQ(eval(Op::Mod, 0, 1), 0);
+  EXPECT_EQ(eval(Op::Add, 2, 2), std::nullopt); // Overflows.
+  EXPECT_EQ(eval(Op::Mul, 2, 0), std::nullopt);
+  EXPECT_EQ(evaluate({{Op::Neg, 0}, {Op::Symbol, 2}}, symbols), -symbols[2]);
+  EXPECT_EQ(eval(Op::Min, 0, 2), -7);
+  EXPECT_EQ(eval(Op::Max, 0, 1), 0);
+}
+
+TEST(AotKernel, DamagedTextIsRefused) {
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];s1\n")); // No s1.
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];+ s0\n"));
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];s0 s0\n"));
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nunknown line\n"));
+  EXPECT_FALSE(KernelDescription::decode("kernel k")); // No final newline.
+  EXPECT_TRUE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];s0\n"));
+}
+
+} // namespace
