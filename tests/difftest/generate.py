@@ -69,6 +69,12 @@ class Gen:
             return r.choice(["0.5", "2.0", "1.5", "-0.25", "3.0", "0.0", "1e-3", "7.0", "1"])
         return r.choice(["1", "2", "3", "-1", "5", "0", "7", "-4"])
 
+    def costly(self, e):
+        """A value of `e` too costly to inline at several reads (a stencil's producer)."""
+        if self.is_float:
+            return f"({e} * {e} + 1.0) / ({self.unary(e)} * {e} + 3.0)"
+        return f"({e} * {e} + {e} * 3 - 7) // 5 + ({e} % 7) * {e}"
+
     # ---- scalar-valued (per element) expressions built from "leaf" strings -------------------
     def unary(self, e):
         r = self.rng
@@ -325,11 +331,7 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
             if not cands:
                 continue
             src = access(rng.choice(cands), ("N", "M"), index_vars)
-            if g.is_float:
-                value = f"({src} * {src} + 1.0) / ({g.unary(src)} * {src} + 3.0)"
-            else:
-                value = f"({src} * {src} + {src} * 3 - 7) // 5 + ({src} % 7) * {src}"
-            stmts.append(f"{target}[{lhs_nm}] = {value}")
+            stmts.append(f"{target}[{lhs_nm}] = {g.costly(src)}")
             env[target] = ("N", "M")
             offsets = sorted(rng.sample([-2, -1, 0, 1, 3], rng.randint(2, 3)))
             reads = []
@@ -351,11 +353,7 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
             src = access(rng.choice(cands), ("N", "M"), index_vars, allow_stencil=False)
             producers = [target, g.fresh()]
             for producer in producers:
-                if g.is_float:
-                    value = f"({src} * {src} + 1.0) / ({g.unary(src)} * {src} + 3.0)"
-                else:
-                    value = f"({src} * {src} + {src} * 3 - 7) // 5 + ({src} % 7) * {src}"
-                stmts.append(f"{producer}[{lhs_nm}] = {value}")
+                stmts.append(f"{producer}[{lhs_nm}] = {g.costly(src)}")
                 env[producer] = ("N", "M")
             sums = []
             for producer in producers:
