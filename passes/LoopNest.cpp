@@ -923,6 +923,8 @@ private:
       lw.unbind(iv.var);
     } else if (r && ms.vector == VectorAxis::Reduction && isArgReduction(r->op)) {
       inner = vectorArgReduction(lw, d, r, ms.lanes, target, storeIndex());
+    } else if (r && ms.vector == VectorAxis::Reduction && ms.chunks > 1) {
+      inner = chunkedReduction(lw, d, r, ms.lanes, ms.chunks, target, storeIndex());
     } else if (r && ms.vector == VectorAxis::Reduction) {
       inner = vectorReduction(lw, d, r, ms.lanes, target, storeIndex());
     } else if (r) {
@@ -1010,6 +1012,89 @@ private:
     Expr result = finish(r, VectorReduce::make(vop, all), extents, d.value->type);
     return Allocate::make(acc, MemoryScope::Stack,
                           Block::make({init, update, Store::make(target, index, result)}));
+  }
+
+  /// A reduction to one value over axes i, ..., k split along its first axis i into P chunks
+  /// (see MemberSchedule::chunks), each reduced as vectorReduction does into its own W lanes of
+  /// a heap buffer (by a parallel task in the parallel nest), then the chunks combined in order:
+  ///   for p in [0, P) parallel: acc[lane] = identity
+  ///     for i in [p * C, min(N, p * C + C)): ...: for k.outer: acc[k.inner] op= body
+  ///     parts[p * W + lane] = acc[lane]                        (C = (N + P - 1) // P)
+  ///   all[lane] = identity; for p: all[lane] op= parts[p * W + lane]
+  ///   target[index] = finish(vector_op(all[ramp(0, 1, W)]))
+  Stmt chunkedReduction(ExprLowering &lw, const Definition &d, const Reduce *r, int lanes,
+                        int chunks, const Buffer &target, const Expr &index) {
+    Type t = r->type;
+    const std::string &name = d.target->name;
+    Buffer parts = makeBuffer(name + ".parts", t.dtype, {intImm(int64_t{chunks} * lanes)},
+                              BufferRole::Intermediate);
+    Buffer acc = makeBuffer(name + ".acc", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
+    Buffer all = makeBuffer(name + ".all", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
+    const IterVar &first = r->axes.front();
+    Expr extent = lw.mutate(first.extent);
+    Var part = makeVar(name + ".chunk", Type::i64(), VarKind::Loop);
+    Expr size =
+        simplify(Binary::make(BinaryOp::FloorDiv, add(extent, intImm(chunks - 1)), intImm(chunks)));
+    Expr begin = mul(ir::ref(part), size);
+    Expr count = Binary::make(BinaryOp::Max, intImm(0),
+                              Binary::make(BinaryOp::Min, size, sub(extent, begin)));
+    Var row = makeVar(first.var->name, Type::i64(), VarKind::Loop);
+    lw.bindValue(first.var, add(begin, ir::ref(row)), extent);
+    std::vector<Var> loops;
+    std::vector<Expr> middleExtents;
+    std::vector<IterVar> middle(r->axes.begin() + 1, r->axes.end() - 1);
+    bindAxes(lw, middle, loops, middleExtents);
+    const IterVar &k = r->axes.back();
+    VectorSplit split(k.var->name, lw.mutate(k.extent), lanes);
+    std::vector<Expr> extents{extent}; // Of every axis, for the mean's count.
+    extents.insert(extents.end(), middleExtents.begin(), middleExtents.end());
+    extents.push_back(split.extent);
+
+    auto lanesOf = [&](const Buffer &b, Expr value) {
+      Var lane = split.newInner();
+      return For::make(lane, intImm(lanes), ForKind::Vectorized,
+                       Store::make(b, ir::ref(lane), value));
+    };
+    Var lane = split.newInner();
+    lw.bindValue(k.var, split.value(lane), split.extent);
+    Expr laneIndex = ir::ref(lane);
+    Stmt update =
+        Store::make(acc, laneIndex, combine(r->op, Load::make(acc, laneIndex), lw.mutate(r->body)));
+    lw.unbind(k.var);
+    update =
+        For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, update));
+    update = wrapSerial(update, loops, middleExtents, loops.size());
+    update = For::make(row, count, ForKind::Serial, update);
+    lw.unbind(first.var);
+    for (const IterVar &axis : middle)
+      lw.unbind(axis.var);
+
+    Var saveLane = split.newInner();
+    Stmt save =
+        For::make(saveLane, intImm(lanes), ForKind::Vectorized,
+                  Store::make(parts, add(mul(ir::ref(part), intImm(lanes)), ir::ref(saveLane)),
+                              Load::make(acc, ir::ref(saveLane))));
+    Stmt task = Allocate::make(acc, MemoryScope::Stack,
+                               Block::make({lanesOf(acc, identity(r->op, t)), update, save}));
+    Stmt tasks =
+        For::make(part, intImm(chunks), parallelNest ? ForKind::Parallel : ForKind::Serial, task);
+
+    Var q = makeVar(name + ".chunk", Type::i64(), VarKind::Loop);
+    Var addLane = split.newInner();
+    Stmt gather = For::make(
+        q, intImm(chunks), ForKind::Serial,
+        For::make(addLane, intImm(lanes), ForKind::Vectorized,
+                  Store::make(all, ir::ref(addLane),
+                              combine(r->op, Load::make(all, ir::ref(addLane)),
+                                      Load::make(parts, add(mul(ir::ref(q), intImm(lanes)),
+                                                            ir::ref(addLane)))))));
+    ReduceOp vop = r->op == ReduceOp::Mean ? ReduceOp::Sum : r->op;
+    Expr total = Load::make(all, Ramp::make(intImm(0), intImm(1), lanes));
+    Expr result = finish(r, VectorReduce::make(vop, total), extents, d.value->type);
+    Stmt combineParts = Allocate::make(all, MemoryScope::Stack,
+                                       Block::make({lanesOf(all, identity(r->op, t)), gather,
+                                                    Store::make(target, index, result)}));
+    return Allocate::make(parts, MemoryScope::Heap, Block::make({tasks, combineParts}));
   }
 
   /// An argmax (argmin) along a contiguous k with a (value, position) pair a lane, each lane

@@ -20,6 +20,9 @@ namespace {
 
 constexpr int64_t kMaxRowsPerBlock = 64;
 constexpr int kAccumulators = 4;
+/// Chunks of a reduction to one value over several axes (MemberSchedule::chunks): the same at
+/// every thread count, so that the result's bits are too; enough for 8 threads to take 4 each.
+constexpr int kTotalChunks = 32;
 constexpr int64_t kStackSliceBytes = 32 * 1024;
 
 Expr product(const std::vector<Expr> &factors) {
@@ -348,13 +351,22 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   const IntImm *outer = shared ? as<IntImm>(first.indices[0].extent) : nullptr;
   // A lone column reduction splits its strips instead, narrowed to give each thread one.
   bool strips = shared == 0 && group.members.size() == 1 && gs.members[0].strip;
-  std::string loop = strips   ? "the strips of " + first.indices.back().var->name
-                     : shared ? first.indices[0].var->name
-                              : "";
+  // A lone reduction to one value over several axes splits its first axis into chunks.
+  const Reduce *total = shared == 0 && group.members.size() == 1 && first.indices.empty()
+                            ? as<Reduce>(first.value)
+                            : nullptr;
+  bool chunked = total && total->axes.size() >= 2 && !isArgReduction(total->op) &&
+                 gs.members[0].vector == VectorAxis::Reduction && !gs.members[0].scan;
+  std::string loop =
+      strips    ? "the strips of " + first.indices.back().var->name
+      : chunked ? std::to_string(kTotalChunks) + " chunks of " + total->axes.front().var->name
+      : shared  ? first.indices[0].var->name
+                : "";
   if (target.threads <= 1) {
     gs.parallelReason = "serial: one thread";
-  } else if (shared == 0 && !strips) {
-    gs.parallelReason = "serial: no loop to split (a reduction to one value stays serial)";
+  } else if (shared == 0 && !strips && !chunked) {
+    gs.parallelReason = "serial: no loop to split (a reduction to one value of one axis, or "
+                        "not vectorized along its last, stays serial)";
   } else if (outer && outer->value < 2) {
     gs.parallelReason = "serial: the outer loop has one iteration";
   } else if (knownWork && knownWork->value < kParallelWork) {
@@ -372,6 +384,8 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   }
   if (strips && gs.parallel)
     gs.members[0].stripThreads = target.threads;
+  if (chunked)
+    gs.members[0].chunks = kTotalChunks;
   return gs;
 }
 

@@ -36,6 +36,11 @@ struct MemberSchedule {
   /// When the strips run in parallel (the group's only loop): each is narrowed to at most
   /// 1 / stripThreads of the extent, rounded up to the lanes, so every thread gets one.
   int stripThreads = 1;
+  /// A reduction to one value over several axes, vectorized along its last: its first axis
+  /// split into this many parts, each with its own accumulators (a parallel task when the group
+  /// runs in parallel), the parts combined in order afterwards. The split does not depend on
+  /// the threads, so neither do the result's bits. 0: one pass.
+  int chunks = 0;
   std::string vectorReason;
   LocalPlace place = LocalPlace::None;
   /// A prefix reduction (see Scan.h) computed with a running accumulator along its scanned

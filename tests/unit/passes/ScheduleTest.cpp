@@ -199,12 +199,36 @@ TEST(Schedule, MatmulVectorizesItsColumnsWithTheReductionInside) {
             "serial");
 }
 
-TEST(Schedule, ReductionsToOneValueStaySerial) {
+TEST(Schedule, ReductionsToOneValueOfOneAxisStaySerial) {
   passes::ScheduledKernel s = scheduled(normalizeTotalKernel(), avx512());
   ASSERT_EQ(s.schedule.groups.size(), 2u);
   EXPECT_FALSE(s.schedule.groups[0].parallel);
   EXPECT_EQ(s.schedule.groups[0].parallelReason,
-            "serial: no loop to split (a reduction to one value stays serial)");
+            "serial: no loop to split (a reduction to one value of one axis, or not vectorized "
+            "along its last, stays serial)");
+}
+
+/// t = sum(x[i, j] for i, j)
+Kernel totalOfTwoAxesKernel() {
+  KernelBuilder b("total2");
+  Expr N = b.sym("N"), D = b.sym("D");
+  Buffer x = b.input("x", DType::F32, {N, D});
+  Buffer t = b.output("t", DType::F32, {});
+  Var i = idx("i"), j = idx("j");
+  b.def(t, {}, reduce(ReduceOp::Sum, {{i, N}, {j, D}}, at(x, {v(i), v(j)})));
+  return b.kernel;
+}
+
+TEST(Schedule, ReductionsToOneValueOfSeveralAxesSplitTheirFirstIntoChunks) {
+  passes::ScheduledKernel s = scheduled(totalOfTwoAxesKernel(), avx512(4));
+  ASSERT_EQ(s.schedule.groups.size(), 1u);
+  const passes::GroupSchedule &g = s.schedule.groups[0];
+  EXPECT_TRUE(g.parallel);
+  EXPECT_EQ(g.members[0].chunks, 32);
+  EXPECT_EQ(g.parallelReason, "parallel over 32 chunks of i when N * D * 3 >= 262144 (shapes "
+                              "known at run time), else serial");
+  // The same split on one thread, so that the result's bits do not depend on the threads.
+  EXPECT_EQ(scheduled(totalOfTwoAxesKernel(), avx512(1)).schedule.groups[0].members[0].chunks, 32);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +271,22 @@ LoopCounts lowered(const Kernel &k, const CpuTarget &t, std::string *text = null
   LoopCounts c;
   c.visit(f.body);
   return c;
+}
+
+TEST(LowerScheduled, AChunkedTotalReducesEachChunkInParallelThenCombinesThemInOrder) {
+  std::string text;
+  LoopCounts c = lowered(totalOfTwoAxesKernel(), avx512(2), &text);
+  EXPECT_EQ(c.parallel, 1);
+  EXPECT_EQ(c.heap, 2); // The chunks' partial sums, in the parallel and the serial copy.
+  EXPECT_NE(text.find("allocate t.parts: f32[2048] heap\n"
+                      "    for t.chunk in [0, 32) parallel\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("for i in [0, max(0, min((N + 31) // 32, N - t.chunk * ((N + 31) // 32)))) "
+                      "serial\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("for t.chunk in [0, 32) serial\n"), std::string::npos) << text;
 }
 
 TEST(LowerScheduled, SoftmaxIsOneBlockedRowNestInParallelAndSerialCopies) {
