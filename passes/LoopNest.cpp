@@ -976,6 +976,21 @@ private:
                                        Store::make(target, index, result)}));
   }
 
+  /// `for k.outer: acc[k.inner] op= body` (the inner loop vectorized, guarded): the reduction's
+  /// last axis k, split for W lanes, into a W-lane accumulator.
+  static Stmt accumulateAlong(ExprLowering &lw, const Reduce *r, const VectorSplit &split,
+                              const Buffer &acc) {
+    const IterVar &k = r->axes.back();
+    Var lane = split.newInner();
+    lw.bindValue(k.var, split.value(lane), split.extent);
+    Expr laneIndex = ir::ref(lane);
+    Stmt update =
+        Store::make(acc, laneIndex, combine(r->op, Load::make(acc, laneIndex), lw.mutate(r->body)));
+    lw.unbind(k.var);
+    return For::make(split.outer, split.outerExtent, ForKind::Serial,
+                     split.innerLoop(lane, update));
+  }
+
   /// The innermost reduction axis k split for W lanes into a W-lane accumulator:
   ///   acc[k.inner] = identity (vectorized); for k.outer: acc[k.inner] op= body (vectorized,
   ///   guarded); target[index] = finish(vector_op(acc[ramp(0, 1, W)])).
@@ -995,14 +1010,7 @@ private:
     Var initLane = split.newInner();
     Stmt init = For::make(initLane, intImm(lanes), ForKind::Vectorized,
                           Store::make(acc, ir::ref(initLane), identity(r->op, t)));
-    Var lane = split.newInner();
-    lw.bindValue(k.var, split.value(lane), split.extent);
-    Expr laneIndex = ir::ref(lane);
-    Stmt update =
-        Store::make(acc, laneIndex, combine(r->op, Load::make(acc, laneIndex), lw.mutate(r->body)));
-    lw.unbind(k.var);
-    update =
-        For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, update));
+    Stmt update = accumulateAlong(lw, r, split, acc);
     update = wrapSerial(update, loops, extents, loops.size());
     for (const IterVar &axis : outerAxes)
       lw.unbind(axis.var);
@@ -1055,14 +1063,7 @@ private:
       return For::make(lane, intImm(lanes), ForKind::Vectorized,
                        Store::make(b, ir::ref(lane), value));
     };
-    Var lane = split.newInner();
-    lw.bindValue(k.var, split.value(lane), split.extent);
-    Expr laneIndex = ir::ref(lane);
-    Stmt update =
-        Store::make(acc, laneIndex, combine(r->op, Load::make(acc, laneIndex), lw.mutate(r->body)));
-    lw.unbind(k.var);
-    update =
-        For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, update));
+    Stmt update = accumulateAlong(lw, r, split, acc);
     update = wrapSerial(update, loops, middleExtents, loops.size());
     update = For::make(row, count, ForKind::Serial, update);
     lw.unbind(first.var);
