@@ -761,9 +761,10 @@ std::vector<Tensor> Kernel::interpret(const std::vector<Tensor> &inputs) const {
   return ir::interpret(state->kernel, inputs);
 }
 
-std::vector<Tensor> Kernel::interpretRoundingF32(const std::vector<Tensor> &inputs) const {
+std::vector<Tensor> Kernel::interpretRoundingF32(const std::vector<Tensor> &inputs,
+                                                 int mathFunctionUlps) const {
   bindInputs(state->kernel, inputs);
-  return ir::interpret(state->kernel, inputs, /*roundEachF32=*/true);
+  return ir::interpret(state->kernel, inputs, /*roundEachF32=*/true, mathFunctionUlps);
 }
 
 std::string Kernel::dump(Stage stage) const {

@@ -131,6 +131,17 @@ bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
   return false;
 }
 
+bool mathFunctionSensitive(const Kernel &kernel, const std::vector<Tensor> &inputs, size_t output,
+                           bool asF32) {
+  DType judged = judgedType(kernel, output, asF32);
+  Tensor correctlyRounded = kernel.interpretRoundingF32(inputs).at(output);
+  for (int ulps : {2, -2})
+    if (!withinToleranceAt(judged, kernel.interpretRoundingF32(inputs, ulps).at(output),
+                           correctlyRounded))
+      return true;
+  return false;
+}
+
 std::string excuseForMismatch(const Kernel &kernel, const std::vector<Tensor> &inputs,
                               const Tensor &actual, const std::vector<Tensor> &reference,
                               size_t output, bool asF32) {
@@ -139,6 +150,8 @@ std::string excuseForMismatch(const Kernel &kernel, const std::vector<Tensor> &i
     return "f32 rounding";
   if (illConditioned(kernel, inputs, reference, output, asF32))
     return "ill-conditioned";
+  if (mathFunctionSensitive(kernel, inputs, output, asF32))
+    return "math-function rounding";
   return "";
 }
 

@@ -38,10 +38,19 @@ bool withinTolerance(const Tensor &actual, const Tensor &reference, bool asF32);
 bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
                     const std::vector<Tensor> &reference, size_t output, bool asF32 = false);
 
+/// Whether output `output` of `kernel` on `inputs` depends on the last bits of its math functions:
+/// the f32 model (Kernel::interpretRoundingF32) moves past the tolerance when every approximate
+/// math function's result (exp, cos, tanh, ...) moves by the 2 ulps that conforming libraries
+/// differ by (CUDA's `cosf` and `expf` are within 2 ulps; the CPU's vector functions within 1).
+/// Such an output (say `%` of a large quotient by a value divided by `cos(t) * t + 3` near 0)
+/// differs between math libraries without a compiler bug.
+bool mathFunctionSensitive(const Kernel &kernel, const std::vector<Tensor> &inputs, size_t output,
+                           bool asF32 = false);
+
 /// Why compiled output `output` (`actual`), outside the tolerance of the f64 reference
 /// `reference`, is still no compiler bug: "f32 rounding" when it is within the tolerance of
-/// Kernel::interpretRoundingF32 (f32 arithmetic, step by step, gives it), "ill-conditioned" as
-/// above; "" when neither holds (a mismatch to report).
+/// Kernel::interpretRoundingF32 (f32 arithmetic, step by step, gives it), "ill-conditioned" or
+/// "math-function rounding" as above; "" when none holds (a mismatch to report).
 std::string excuseForMismatch(const Kernel &kernel, const std::vector<Tensor> &inputs,
                               const Tensor &actual, const std::vector<Tensor> &reference,
                               size_t output, bool asF32 = false);

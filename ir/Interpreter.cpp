@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <unordered_map>
@@ -269,6 +270,42 @@ double floatCall(Intrinsic fn, double x) {
   TDSL_UNREACHABLE("intrinsic");
 }
 
+/// Whether math libraries compute `fn` within some ulps rather than correctly rounded.
+bool isApproximated(Intrinsic fn) {
+  switch (fn) {
+  case Intrinsic::Exp:
+  case Intrinsic::Exp2:
+  case Intrinsic::Log:
+  case Intrinsic::Log2:
+  case Intrinsic::Rsqrt:
+  case Intrinsic::Sin:
+  case Intrinsic::Cos:
+  case Intrinsic::Tan:
+  case Intrinsic::Tanh:
+  case Intrinsic::Sigmoid:
+  case Intrinsic::Erf:
+    return true;
+  case Intrinsic::Sqrt:
+  case Intrinsic::Relu:
+  case Intrinsic::Abs:
+  case Intrinsic::Floor:
+  case Intrinsic::Ceil:
+  case Intrinsic::Round:
+    return false;
+  }
+  TDSL_UNREACHABLE("intrinsic");
+}
+
+/// The f32 value `ulps` steps of f32 above `x` (below when negative).
+double movedF32(double x, int ulps) {
+  float f = static_cast<float>(x);
+  float toward =
+      ulps > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  for (int step = 0; step < std::abs(ulps); ++step)
+    f = std::nextafter(f, toward);
+  return f;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The evaluator. The hot paths read plain arrays through raw pointers, which keeps the oracle
 // usable in unoptimized (Debug) builds, where every std::vector access is a call.
@@ -311,7 +348,8 @@ struct Node {
 
 class Interpreter {
 public:
-  Interpreter(const Kernel &k, bool roundF32) : kernel(k), roundF32(roundF32) {}
+  Interpreter(const Kernel &k, bool roundF32, int mathFunctionUlps)
+      : kernel(k), roundF32(roundF32), mathFunctionUlps(mathFunctionUlps) {}
 
   std::vector<Tensor> run(const std::vector<Tensor> &inputs) {
     verify(kernel);
@@ -574,8 +612,12 @@ private:
     case ExprKind::Call: {
       Value a = eval(n->a);
       Intrinsic fn = static_cast<Intrinsic>(n->op);
-      if (isFloat(n->dtype))
-        return fromFloat(rounded(n->dtype, floatCall(fn, a.f)));
+      if (isFloat(n->dtype)) {
+        double result = rounded(n->dtype, floatCall(fn, a.f));
+        if (roundF32 && mathFunctionUlps && n->dtype == DType::F32 && isApproximated(fn))
+          result = movedF32(result, mathFunctionUlps);
+        return fromFloat(result);
+      }
       if (fn == Intrinsic::Abs)
         return fromInt(wrapInt(n->dtype, a.i < 0 ? 0 - static_cast<uint64_t>(a.i)
                                                  : static_cast<uint64_t>(a.i)));
@@ -751,6 +793,7 @@ private:
 
   const Kernel &kernel;
   const bool roundF32;
+  const int mathFunctionUlps;
   std::unordered_map<const VarNode *, int> slots;
   std::unordered_map<const BufferNode *, int> bufferIds;
   std::unordered_map<const ExprNode *, const Node *> compiled;
@@ -763,8 +806,8 @@ private:
 } // namespace
 
 std::vector<Tensor> interpret(const Kernel &kernel, const std::vector<Tensor> &inputs,
-                              bool roundEachF32) {
-  return Interpreter(kernel, roundEachF32).run(inputs);
+                              bool roundEachF32, int mathFunctionUlps) {
+  return Interpreter(kernel, roundEachF32, mathFunctionUlps).run(inputs);
 }
 
 } // namespace tdsl::ir

@@ -152,7 +152,10 @@ public:
   /// The interpreter with every f32 operation rounded to f32, as compiled code computes it (math
   /// functions correctly rounded): a model of f32 arithmetic, against which f32's own rounding
   /// (cancellation, `floor` or `%` at a jump) shows up as agreement, and a compiler bug does not.
-  std::vector<Tensor> interpretRoundingF32(const std::vector<Tensor> &inputs) const;
+  /// A nonzero `mathFunctionUlps` moves every approximate f32 math function's result (exp, cos,
+  /// tanh, ...) that many ulps up (down when negative), as another conforming math library may.
+  std::vector<Tensor> interpretRoundingF32(const std::vector<Tensor> &inputs,
+                                           int mathFunctionUlps = 0) const;
   /// Any stage as text.
   std::string dump(Stage stage) const;
   /// The IR after each run of the lowering pass `pass` (tensor IR after "normalize" and "fuse",
