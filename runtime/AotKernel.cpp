@@ -152,7 +152,7 @@ std::string KernelDescription::encode() const {
   for (const std::string &s : symbols)
     text += "symbol " + s + "\n";
   auto tensor = [&](const char *role, const TensorDescription &t) {
-    text += std::string(role) + " " + t.name + ";" + t.type;
+    text += std::string(role) + " " + t.name + ";" + t.type + ";" + std::to_string(t.elementBytes);
     for (const ShapeProgram &d : t.dims)
       text += ";" + encodeProgram(d);
     text += "\n";
@@ -186,10 +186,11 @@ std::optional<KernelDescription> KernelDescription::decode(std::string_view text
       d.symbols.emplace_back(rest);
     } else if (what == "input" || what == "output") {
       std::vector<std::string_view> fields = split(rest, std::string_view::npos);
-      if (fields.size() < 2)
+      std::optional<int64_t> bytes = fields.size() < 3 ? std::nullopt : parseInt(fields[2]);
+      if (!bytes || *bytes <= 0)
         return std::nullopt;
-      TensorDescription t{std::string(fields[0]), std::string(fields[1]), {}};
-      for (size_t i = 2; i < fields.size(); ++i) {
+      TensorDescription t{std::string(fields[0]), std::string(fields[1]), *bytes, {}};
+      for (size_t i = 3; i < fields.size(); ++i) {
         std::optional<ShapeProgram> dim = decodeProgram(fields[i], d.symbols.size());
         if (!dim)
           return std::nullopt;
@@ -212,6 +213,72 @@ std::optional<KernelDescription> KernelDescription::decode(std::string_view text
       return std::nullopt;
     }
   }
+  return d;
+}
+
+std::string GpuDescription::encode() const {
+  std::string text;
+  for (const LaunchDescription &l : launches) {
+    text += "launch " + l.name + "\n";
+    for (const ShapeProgram &let : l.lets)
+      text += "let " + encodeProgram(let) + "\n";
+    text += "blocks " + encodeProgram(l.blocks) + "\nthreads " + encodeProgram(l.threads) +
+            "\nshared " + encodeProgram(l.sharedBytes) + "\n";
+  }
+  for (const HeapDescription &h : heap)
+    text += "heap " + std::to_string(h.launch) + ";" + encodeProgram(h.bytes) + "\n";
+  return text;
+}
+
+std::optional<GpuDescription> GpuDescription::decode(std::string_view text, size_t numSymbols) {
+  GpuDescription d;
+  while (!text.empty()) {
+    size_t newline = text.find('\n');
+    if (newline == std::string_view::npos)
+      return std::nullopt;
+    std::string_view line = text.substr(0, newline);
+    text = text.substr(newline + 1);
+    size_t space = line.find(' ');
+    if (space == std::string_view::npos)
+      return std::nullopt;
+    std::string_view what = line.substr(0, space), rest = line.substr(space + 1);
+    if (what == "launch") {
+      d.launches.push_back({std::string(rest), {}, {}, {}, {}});
+      continue;
+    }
+    if (what == "heap") {
+      std::vector<std::string_view> fields = split(rest, 1);
+      std::optional<int64_t> launch = parseInt(fields[0]);
+      if (fields.size() != 2 || !launch || *launch < 0 ||
+          static_cast<size_t>(*launch) >= d.launches.size())
+        return std::nullopt;
+      std::optional<ShapeProgram> bytes =
+          decodeProgram(fields[1], numSymbols + d.launches[*launch].lets.size());
+      if (!bytes)
+        return std::nullopt;
+      d.heap.push_back({static_cast<size_t>(*launch), std::move(*bytes)});
+      continue;
+    }
+    if (d.launches.empty())
+      return std::nullopt;
+    LaunchDescription &l = d.launches.back();
+    std::optional<ShapeProgram> program = decodeProgram(rest, numSymbols + l.lets.size());
+    if (!program)
+      return std::nullopt;
+    if (what == "let")
+      l.lets.push_back(std::move(*program));
+    else if (what == "blocks")
+      l.blocks = std::move(*program);
+    else if (what == "threads")
+      l.threads = std::move(*program);
+    else if (what == "shared")
+      l.sharedBytes = std::move(*program);
+    else
+      return std::nullopt;
+  }
+  for (const LaunchDescription &l : d.launches)
+    if (l.blocks.empty() || l.threads.empty() || l.sharedBytes.empty())
+      return std::nullopt;
   return d;
 }
 

@@ -15,8 +15,9 @@ TEST(AotKernel, DescriptionReadsBack) {
   KernelDescription d;
   d.name = "pool";
   d.symbols = {"H", "W"};
-  d.inputs.push_back({"x", "f32[H, W]", {{{Op::Symbol, 0}}, {{Op::Symbol, 1}}}});
-  d.outputs.push_back({"y", "f32[H // 2]", {{{Op::FloorDiv, 0}, {Op::Symbol, 0}, {Op::Const, 2}}}});
+  d.inputs.push_back({"x", "f32[H, W]", 4, {{{Op::Symbol, 0}}, {{Op::Symbol, 1}}}});
+  d.outputs.push_back(
+      {"y", "f32[H // 2]", 4, {{{Op::FloorDiv, 0}, {Op::Symbol, 0}, {Op::Const, 2}}}});
   d.extents.push_back({{Op::Mul, 0}, {Op::Symbol, 0}, {Op::Symbol, 1}});
   d.checks.push_back({{{Op::Symbol, 1}}, "kernel pool: x[i; j] reads {index} of [0, {size})"});
   std::optional<KernelDescription> back = KernelDescription::decode(d.encode());
@@ -45,12 +46,14 @@ TEST(AotKernel, ProgramsFollowTdslIntegerSemantics) {
 }
 
 TEST(AotKernel, DamagedTextIsRefused) {
-  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];s1\n")); // No s1.
-  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];+ s0\n"));
-  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];s0 s0\n"));
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];4;s1\n")); // No s1.
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];4;+ s0\n"));
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];4;s0 s0\n"));
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];0;s0\n")); // 0 B.
+  EXPECT_FALSE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];s0\n"));   // No size.
   EXPECT_FALSE(KernelDescription::decode("kernel k\nunknown line\n"));
   EXPECT_FALSE(KernelDescription::decode("kernel k")); // No final newline.
-  EXPECT_TRUE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];s0\n"));
+  EXPECT_TRUE(KernelDescription::decode("kernel k\nsymbol N\ninput x;f32[N];4;s0\n"));
 }
 
 } // namespace
