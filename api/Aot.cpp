@@ -48,16 +48,27 @@ void appendProgram(const ir::Expr &e, const std::vector<ir::Var> &symbols,
       return;
     }
   }
-  if (const auto *u = e->as<ir::Unary>(); u && u->op == ir::UnaryOp::Neg) {
-    out.push_back({Token::Op::Neg, 0});
+  if (const auto *u = e->as<ir::Unary>();
+      u && (u->op == ir::UnaryOp::Neg || u->op == ir::UnaryOp::Not)) {
+    out.push_back({u->op == ir::UnaryOp::Neg ? Token::Op::Neg : Token::Op::Not, 0});
     return appendProgram(u->a, symbols, kernel, out);
+  }
+  if (const auto *select = e->as<ir::Select>()) {
+    out.push_back({Token::Op::Select, 0});
+    appendProgram(select->cond, symbols, kernel, out);
+    appendProgram(select->a, symbols, kernel, out);
+    return appendProgram(select->b, symbols, kernel, out);
   }
   if (const auto *b = e->as<ir::Binary>()) {
     static const std::pair<ir::BinaryOp, Token::Op> ops[] = {
         {ir::BinaryOp::Add, Token::Op::Add}, {ir::BinaryOp::Sub, Token::Op::Sub},
         {ir::BinaryOp::Mul, Token::Op::Mul}, {ir::BinaryOp::FloorDiv, Token::Op::FloorDiv},
         {ir::BinaryOp::Mod, Token::Op::Mod}, {ir::BinaryOp::Min, Token::Op::Min},
-        {ir::BinaryOp::Max, Token::Op::Max}};
+        {ir::BinaryOp::Max, Token::Op::Max}, {ir::BinaryOp::Eq, Token::Op::Eq},
+        {ir::BinaryOp::Ne, Token::Op::Ne},   {ir::BinaryOp::Lt, Token::Op::Lt},
+        {ir::BinaryOp::Le, Token::Op::Le},   {ir::BinaryOp::Gt, Token::Op::Gt},
+        {ir::BinaryOp::Ge, Token::Op::Ge},   {ir::BinaryOp::And, Token::Op::And},
+        {ir::BinaryOp::Or, Token::Op::Or}};
     for (const auto &[op, token] : ops)
       if (b->op == op) {
         out.push_back({token, 0});

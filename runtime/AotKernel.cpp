@@ -8,9 +8,12 @@ namespace tdsl::runtime::aot {
 namespace {
 
 const std::pair<std::string_view, Token::Op> kOperators[] = {
-    {"+", Token::Op::Add},       {"-", Token::Op::Sub},  {"*", Token::Op::Mul},
-    {"//", Token::Op::FloorDiv}, {"%", Token::Op::Mod},  {"min", Token::Op::Min},
-    {"max", Token::Op::Max},     {"neg", Token::Op::Neg}};
+    {"+", Token::Op::Add},       {"-", Token::Op::Sub},   {"*", Token::Op::Mul},
+    {"//", Token::Op::FloorDiv}, {"%", Token::Op::Mod},   {"min", Token::Op::Min},
+    {"max", Token::Op::Max},     {"neg", Token::Op::Neg}, {"==", Token::Op::Eq},
+    {"!=", Token::Op::Ne},       {"<", Token::Op::Lt},    {"<=", Token::Op::Le},
+    {">", Token::Op::Gt},        {">=", Token::Op::Ge},   {"&&", Token::Op::And},
+    {"||", Token::Op::Or},       {"!", Token::Op::Not},   {"?", Token::Op::Select}};
 
 /// Evaluates the expression starting at tokens[at], advancing `at` past it.
 std::optional<int64_t> evaluateAt(const ShapeProgram &p, size_t &at, const int64_t *symbols) {
@@ -26,6 +29,16 @@ std::optional<int64_t> evaluateAt(const ShapeProgram &p, size_t &at, const int64
     std::optional<int64_t> a = evaluateAt(p, at, symbols);
     int64_t r;
     return a && !__builtin_sub_overflow(int64_t(0), *a, &r) ? std::optional(r) : std::nullopt;
+  }
+  case Token::Op::Not: {
+    std::optional<int64_t> a = evaluateAt(p, at, symbols);
+    return a ? std::optional<int64_t>(*a == 0) : std::nullopt;
+  }
+  case Token::Op::Select: { // Both values are read, to step past them.
+    std::optional<int64_t> c = evaluateAt(p, at, symbols);
+    std::optional<int64_t> a = c ? evaluateAt(p, at, symbols) : std::nullopt;
+    std::optional<int64_t> b = a ? evaluateAt(p, at, symbols) : std::nullopt;
+    return b ? (*c ? a : b) : std::nullopt;
   }
   default:
     break;
@@ -60,6 +73,22 @@ std::optional<int64_t> evaluateAt(const ShapeProgram &p, size_t &at, const int64
     return std::min(x, y);
   case Token::Op::Max:
     return std::max(x, y);
+  case Token::Op::Eq:
+    return x == y;
+  case Token::Op::Ne:
+    return x != y;
+  case Token::Op::Lt:
+    return x < y;
+  case Token::Op::Le:
+    return x <= y;
+  case Token::Op::Gt:
+    return x > y;
+  case Token::Op::Ge:
+    return x >= y;
+  case Token::Op::And:
+    return x && y;
+  case Token::Op::Or:
+    return x || y;
   default:
     return std::nullopt;
   }
@@ -118,7 +147,8 @@ std::optional<ShapeProgram> decodeProgram(std::string_view text, size_t numSymbo
     if (open == 0)
       return std::nullopt;
     open += t.op == Token::Op::Const || t.op == Token::Op::Symbol ? -1
-            : t.op == Token::Op::Neg                              ? 0
+            : t.op == Token::Op::Neg || t.op == Token::Op::Not    ? 0
+            : t.op == Token::Op::Select                           ? 2
                                                                   : 1;
   }
   if (open != 0)

@@ -17,7 +17,30 @@ namespace tdsl::runtime::aot {
 
 /// One step of a shape program.
 struct Token {
-  enum class Op : uint8_t { Const, Symbol, Add, Sub, Mul, FloorDiv, Mod, Min, Max, Neg };
+  enum class Op : uint8_t {
+    Const,
+    Symbol,
+    Add,
+    Sub,
+    Mul,
+    FloorDiv,
+    Mod,
+    Min,
+    Max,
+    Neg,
+    // Comparisons and logic give 0 or 1; Select takes a condition and two values (CUDA launch
+    // geometry chooses block sizes with them).
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+    Not,
+    Select,
+  };
   Op op = Op::Const;
   int64_t value = 0; // Const: the value; Symbol: the symbol's position.
 };

@@ -1,7 +1,7 @@
 // Calling a function of a generated header (tdsl aot) from tensors, whatever its signature:
 // each parameter is taken by position (a data pointer and a shape per input and output, and
-// strides for the _strided functions, then the symbols, then the options), so one template
-// serves every kernel of the e2e suite.
+// strides for the _strided functions, then the symbols, then the options or, for CUDA, the
+// stream), so one template serves every kernel of the e2e suite.
 #pragma once
 
 #include "tdsl/AotRuntime.h"
@@ -22,12 +22,15 @@ struct AotCall {
   std::vector<std::vector<int64_t>> strides;
   std::vector<int64_t> symbols;
   const tdsl_call_options *options = nullptr;
+  void *stream = nullptr; // For CUDA kernels: a CUstream.
 };
 
 /// The argument at `position` of a function taking `perTensor` pointers a tensor.
 template <typename T, size_t perTensor> T aotArgument(const AotCall &call, size_t position) {
   if constexpr (std::is_same_v<T, const tdsl_call_options *>) {
     return call.options;
+  } else if constexpr (std::is_same_v<T, void *>) {
+    return call.stream;
   } else if constexpr (std::is_pointer_v<T>) {
     size_t t = position / perTensor;
     const std::vector<int64_t> *dims = nullptr;
@@ -63,7 +66,7 @@ int callAot(int (*function)(Args...), const AotCall &call) {
 struct AotEntry {
   const char *kernel;
   int (*call)(const AotCall &);
-  int (*callStrided)(const AotCall &);
+  int (*callStrided)(const AotCall &); // Null for CUDA kernels, which take no strides.
 };
 
 } // namespace tdsl::testing_support
@@ -76,3 +79,10 @@ struct AotEntry {
       [](const tdsl::testing_support::AotCall &call) {                                             \
         return callAot<3>(&function##_strided, call);                                              \
       }},
+
+/// An AotEntry from a CUDA header's NAME_KERNELS(X) list.
+#define TDSL_AOT_CUDA_ENTRY(function, kernel)                                                      \
+  tdsl::testing_support::AotEntry{                                                                 \
+      #kernel,                                                                                     \
+      [](const tdsl::testing_support::AotCall &call) { return callAot(&function, call); },         \
+      nullptr},
