@@ -36,7 +36,6 @@ enum : int {
   kComputeCapabilityMinor = 76,
   kMaxDynamicSharedSizeBytes = 8, // A CUfunction_attribute.
 };
-constexpr int kSharedBytesWithoutOptIn = 48 * 1024;
 
 struct Driver {
   std::string unavailable; // Why the driver cannot be used; empty when it can.
@@ -121,8 +120,7 @@ struct CudaState {
   CUmodule module = nullptr;
   std::vector<CUfunction> functions; // One a launch.
   int64_t maxGrid = 1;
-  int sharedOptIn = kSharedBytesWithoutOptIn; // What each function was allowed so far.
-  std::vector<int> sharedAllowed;
+  std::vector<int> sharedAllowed; // The dynamic shared memory each function was allowed so far.
   /// Heap intermediates, then the gather checks' results: grown as calls need, under `mutex`.
   std::mutex mutex;
   std::vector<CUdeviceptr> workspace;
@@ -218,7 +216,7 @@ std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel) {
     }
     state->functions.push_back(f);
   }
-  state->sharedAllowed.assign(state->functions.size(), kSharedBytesWithoutOptIn);
+  state->sharedAllowed.assign(state->functions.size(), 0);
   // As the JIT's launcher (codegen/cuda/CudaLaunch.cpp): 256 threads a block where allowed,
   // and a grid of 8 waves of the blocks that fit; kernels stride over the rest.
   int threadsPerBlock = std::max(32, std::min(256, attribute(kMaxThreadsPerBlock)) / 32 * 32);
@@ -329,7 +327,8 @@ int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *cons
       return fail(TDSL_SHAPE_MISMATCH, what + ": launch " + l.name + " overflows its limits");
     if (*blocks <= 0 || *threads <= 0)
       continue;
-    // Past the default 48 KiB, a block's shared memory needs the function's opt-in.
+    // Past the default (48 KiB with the static arrays), a block's shared memory needs the
+    // function's opt-in: allowed up to what this launch asks, as the JIT's launcher does.
     if (*shared > state.sharedAllowed[i]) {
       if (CUresult r = d.funcSetAttribute(state.functions[i], kMaxDynamicSharedSizeBytes,
                                           static_cast<int>(*shared));
