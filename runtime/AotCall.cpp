@@ -8,14 +8,17 @@
 #include "runtime/KernelAbi.h"
 #include "runtime/ThreadPool.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <new>
 
 namespace tdsl::runtime::aot {
-namespace {
 
 thread_local std::string tlsLastError;
 
@@ -23,6 +26,8 @@ int fail(int status, std::string message) {
   tlsLastError = std::move(message);
   return status;
 }
+
+namespace {
 
 /// Whether this CPU has the LLVM-named feature. Features outside the table are not checked:
 /// the levels tdsl compiles for (x86-64-v3, x86-64-v4) need none beyond it.
@@ -148,7 +153,26 @@ std::string symbolValues(const KernelDescription &k, const int64_t *symbols) {
   return s;
 }
 
-/// Checks the symbols, the shapes given and that no output is an input; returns a status.
+std::string replace(std::string text, std::string_view placeholder, const std::string &value) {
+  for (size_t at = 0; (at = text.find(placeholder, at)) != std::string::npos; at += value.size())
+    text.replace(at, placeholder.size(), value);
+  return text;
+}
+
+} // namespace
+
+int reportGatherChecks(const KernelDescription &k, const int64_t *results, const int64_t *symbols) {
+  for (size_t c = 0; c < k.checks.size(); ++c) {
+    if (results[c] == INT64_MAX) // ir::kNoGatherViolation: every index was in range.
+      continue;
+    std::optional<int64_t> size = evaluate(k.checks[c].size, symbols);
+    std::string message = replace(k.checks[c].message, "{index}", std::to_string(results[c]));
+    return fail(TDSL_INDEX_OUT_OF_RANGE,
+                replace(std::move(message), "{size}", std::to_string(size.value_or(0))));
+  }
+  return TDSL_OK;
+}
+
 int checkCall(const KernelDescription &k, void *const *tensors, const int64_t *const *shapes,
               const int64_t *symbols) {
   for (size_t s = 0; s < k.symbols.size(); ++s)
@@ -192,6 +216,8 @@ int checkCall(const KernelDescription &k, void *const *tensors, const int64_t *c
   return TDSL_OK;
 }
 
+namespace {
+
 /// checkCall's verdict without its messages, quickly: true when the call may run.
 bool passesChecks(const KernelState &state, void *const *tensors, const int64_t *const *shapes,
                   const int64_t *symbols) {
@@ -225,21 +251,10 @@ bool passesChecks(const KernelState &state, void *const *tensors, const int64_t 
   return true;
 }
 
-std::string replace(std::string text, std::string_view placeholder, const std::string &value) {
-  for (size_t at = 0; (at = text.find(placeholder, at)) != std::string::npos; at += value.size())
-    text.replace(at, placeholder.size(), value);
-  return text;
-}
-
-int call(tdsl_aot_kernel &kernel, void *const *tensors, const int64_t *const *shapes,
-         const int64_t *symbols, const tdsl_call_options *options) {
-  KernelState &state = stateOf(kernel);
-  if (!state.entry)
-    return fail(TDSL_UNSUPPORTED_CPU, state.unsupported);
+/// Runs the kernel's code on `tensors` (contiguous) and reports its failures.
+int run(KernelState &state, void *const *tensors, const int64_t *symbols,
+        const tdsl_call_options *options) {
   const KernelDescription &k = state.description;
-  if (!passesChecks(state, tensors, shapes, symbols)) // The detailed checks say what is wrong.
-    if (int status = checkCall(k, tensors, shapes, symbols))
-      return status;
   constexpr size_t kMaxBuffers = 64;
   size_t numTensors = k.inputs.size() + k.outputs.size();
   void *buffers[kMaxBuffers];
@@ -263,25 +278,165 @@ int call(tdsl_aot_kernel &kernel, void *const *tensors, const int64_t *const *sh
   if (uint64_t bytes = runtime.failedBytes.load(std::memory_order_relaxed))
     return fail(TDSL_OUT_OF_MEMORY, "kernel " + k.name + ": cannot allocate " +
                                         std::to_string(bytes) + " bytes for an intermediate");
-  for (size_t c = 0; c < k.checks.size(); ++c) {
-    if (checks[c] == INT64_MAX) // ir::kNoGatherViolation: every index was in range.
-      continue;
-    std::optional<int64_t> size = evaluate(k.checks[c].size, symbols);
-    std::string message = replace(k.checks[c].message, "{index}", std::to_string(checks[c]));
-    return fail(TDSL_INDEX_OUT_OF_RANGE,
-                replace(std::move(message), "{size}", std::to_string(size.value_or(0))));
+  return reportGatherChecks(k, checks, symbols);
+}
+
+/// Whether elements `strides` apart are where a contiguous row-major tensor of `shape` has them:
+/// a dim of extent 1 may have any stride, and an empty tensor is contiguous whatever its strides.
+bool isContiguous(const int64_t *shape, const int64_t *strides, size_t rank) {
+  int64_t expected = 1;
+  bool contiguous = true;
+  for (size_t d = rank; d-- > 0;) {
+    if (shape[d] == 0)
+      return true;
+    contiguous &= shape[d] == 1 || strides[d] == expected;
+    expected *= shape[d]; // Cannot wrap: the checks bounded every extent's product.
+  }
+  return contiguous;
+}
+
+/// Copies the elements of a tensor of `shape` from `src` to `dst`, each with its strides (in
+/// elements), innermost dim fastest.
+void copyStrided(std::byte *dst, const int64_t *dstStrides, const std::byte *src,
+                 const int64_t *srcStrides, const int64_t *shape, size_t rank, int64_t bytes) {
+  for (size_t d = 0; d < rank; ++d)
+    if (shape[d] == 0)
+      return;
+  int64_t inner = rank ? shape[rank - 1] : 1;
+  int64_t dstInner = rank ? dstStrides[rank - 1] * bytes : 0;
+  int64_t srcInner = rank ? srcStrides[rank - 1] * bytes : 0;
+  int64_t index[64] = {};
+  while (true) {
+    std::byte *to = dst;
+    const std::byte *from = src;
+    for (size_t d = 0; d + 1 < rank; ++d) {
+      to += index[d] * dstStrides[d] * bytes;
+      from += index[d] * srcStrides[d] * bytes;
+    }
+    for (int64_t i = 0; i < inner; ++i)
+      std::memcpy(to + i * dstInner, from + i * srcInner, static_cast<size_t>(bytes));
+    size_t d = rank > 0 ? rank - 1 : 0;
+    while (d-- > 0 && ++index[d] == shape[d])
+      index[d] = 0;
+    if (d == SIZE_MAX)
+      return;
+  }
+}
+
+/// A strided tensor's checks: its elements' byte offsets fit 64 bits and, for an output, no two
+/// elements share an address (writes must not collide). Returns a status.
+int checkStrides(const KernelDescription &k, size_t t, const int64_t *shape,
+                 const int64_t *strides) {
+  bool input = t < k.inputs.size();
+  const TensorDescription &desc = input ? k.inputs[t] : k.outputs[t - k.inputs.size()];
+  size_t rank = desc.dims.size();
+  std::string what = std::string(input ? "input " : "output ") + desc.name + " of kernel " +
+                     k.name + ": strides " + shapeString(strides, rank) + " for shape " +
+                     shapeString(shape, rank);
+  for (size_t d = 0; d < rank; ++d)
+    if (shape[d] == 0)
+      return TDSL_OK; // No element is addressed.
+  // Dims by increasing |stride|: an output's elements are distinct when each stride steps past
+  // everything the smaller strides reach (the condition Halide's and numpy's checks use).
+  std::vector<size_t> order;
+  for (size_t d = 0; d < rank; ++d)
+    if (shape[d] > 1)
+      order.push_back(d);
+  auto magnitude = [&](size_t d) {
+    return strides[d] == INT64_MIN ? INT64_MAX : std::abs(strides[d]);
+  };
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return magnitude(a) < magnitude(b); });
+  int64_t reach = 0; // The largest distance, in elements, between two elements so far.
+  for (size_t d : order) {
+    if (!input && magnitude(d) <= reach)
+      return fail(TDSL_BAD_STRIDES, what + " put two elements at one address; an output's "
+                                           "elements must be distinct");
+    int64_t span, reachBytes;
+    if (strides[d] == INT64_MIN || __builtin_mul_overflow(shape[d] - 1, magnitude(d), &span) ||
+        __builtin_add_overflow(reach, span, &reach) ||
+        __builtin_mul_overflow(reach, desc.elementBytes, &reachBytes))
+      return fail(TDSL_BAD_STRIDES, what + " address bytes past 64 bits");
   }
   return TDSL_OK;
+}
+
+/// Frees a scratch copy.
+struct AlignedFree {
+  void operator()(std::byte *p) const { ::operator delete[](p, std::align_val_t{64}); }
+};
+
+/// A call with some tensors not contiguous: each such tensor gets contiguous scratch, an input
+/// copied in before the code runs and an output copied out after it succeeded.
+int runStrided(KernelState &state, void *const *tensors, const int64_t *const *strides,
+               const int64_t *symbols, const tdsl_call_options *options) {
+  const KernelDescription &k = state.description;
+  size_t numInputs = k.inputs.size(), numTensors = numInputs + k.outputs.size();
+  void *contiguous[64];
+  std::memcpy(contiguous, tensors, numTensors * sizeof(void *));
+  std::vector<std::unique_ptr<std::byte[], AlignedFree>> scratch(numTensors);
+  std::vector<std::vector<int64_t>> shapes(numTensors), packed(numTensors);
+  for (size_t t = 0; t < numTensors; ++t) {
+    const TensorDescription &desc = t < numInputs ? k.inputs[t] : k.outputs[t - numInputs];
+    for (const ShapeProgram &dim : desc.dims)
+      shapes[t].push_back(*evaluate(dim, symbols)); // The checks evaluated each one.
+    size_t rank = shapes[t].size();
+    if (!strides[t] || isContiguous(shapes[t].data(), strides[t], rank))
+      continue;
+    if (int status = checkStrides(k, t, shapes[t].data(), strides[t]))
+      return status;
+    int64_t elements = 1, bytes;
+    packed[t].assign(rank, 0);
+    for (size_t d = rank; d-- > 0;) {
+      packed[t][d] = elements;
+      elements *= shapes[t][d];
+    }
+    if (__builtin_mul_overflow(elements, desc.elementBytes, &bytes))
+      bytes = INT64_MAX;
+    scratch[t].reset(new (std::align_val_t{64}, std::nothrow) std::byte[bytes]);
+    if (!scratch[t])
+      return fail(TDSL_OUT_OF_MEMORY, "kernel " + k.name + ": cannot allocate " +
+                                          std::to_string(bytes) +
+                                          " bytes for a contiguous copy of " + desc.name);
+    contiguous[t] = scratch[t].get();
+    if (t < numInputs)
+      copyStrided(scratch[t].get(), packed[t].data(), static_cast<const std::byte *>(tensors[t]),
+                  strides[t], shapes[t].data(), rank, desc.elementBytes);
+  }
+  if (int status = run(state, contiguous, symbols, options))
+    return status;
+  for (size_t t = numInputs; t < numTensors; ++t)
+    if (scratch[t])
+      copyStrided(static_cast<std::byte *>(tensors[t]), strides[t], scratch[t].get(),
+                  packed[t].data(), shapes[t].data(), shapes[t].size(),
+                  k.outputs[t - numInputs].elementBytes);
+  return TDSL_OK;
+}
+
+int call(tdsl_aot_kernel &kernel, void *const *tensors, const int64_t *const *shapes,
+         const int64_t *const *strides, const int64_t *symbols, const tdsl_call_options *options) {
+  KernelState &state = stateOf(kernel);
+  if (!state.entry)
+    return fail(TDSL_UNSUPPORTED_CPU, state.unsupported);
+  const KernelDescription &k = state.description;
+  if (!passesChecks(state, tensors, shapes, symbols)) // The detailed checks say what is wrong.
+    if (int status = checkCall(k, tensors, shapes, symbols))
+      return status;
+  if (strides)
+    for (size_t t = 0; t < state.dims.size(); ++t)
+      if (strides[t])
+        return runStrided(state, tensors, strides, symbols, options);
+  return run(state, tensors, symbols, options);
 }
 
 } // namespace
 } // namespace tdsl::runtime::aot
 
 extern "C" int tdsl_aot_call(tdsl_aot_kernel *kernel, void *const *tensors,
-                             const int64_t *const *shapes, const int64_t *symbols,
-                             const tdsl_call_options *options) noexcept {
+                             const int64_t *const *shapes, const int64_t *const *strides,
+                             const int64_t *symbols, const tdsl_call_options *options) noexcept {
   try {
-    return tdsl::runtime::aot::call(*kernel, tensors, shapes, symbols, options);
+    return tdsl::runtime::aot::call(*kernel, tensors, shapes, strides, symbols, options);
   } catch (const std::exception &error) { // Only memory for messages or the state can fail.
     return tdsl::runtime::aot::fail(TDSL_OUT_OF_MEMORY, error.what());
   }

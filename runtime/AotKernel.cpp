@@ -8,9 +8,12 @@ namespace tdsl::runtime::aot {
 namespace {
 
 const std::pair<std::string_view, Token::Op> kOperators[] = {
-    {"+", Token::Op::Add},       {"-", Token::Op::Sub},  {"*", Token::Op::Mul},
-    {"//", Token::Op::FloorDiv}, {"%", Token::Op::Mod},  {"min", Token::Op::Min},
-    {"max", Token::Op::Max},     {"neg", Token::Op::Neg}};
+    {"+", Token::Op::Add},       {"-", Token::Op::Sub},   {"*", Token::Op::Mul},
+    {"//", Token::Op::FloorDiv}, {"%", Token::Op::Mod},   {"min", Token::Op::Min},
+    {"max", Token::Op::Max},     {"neg", Token::Op::Neg}, {"==", Token::Op::Eq},
+    {"!=", Token::Op::Ne},       {"<", Token::Op::Lt},    {"<=", Token::Op::Le},
+    {">", Token::Op::Gt},        {">=", Token::Op::Ge},   {"&&", Token::Op::And},
+    {"||", Token::Op::Or},       {"!", Token::Op::Not},   {"?", Token::Op::Select}};
 
 /// Evaluates the expression starting at tokens[at], advancing `at` past it.
 std::optional<int64_t> evaluateAt(const ShapeProgram &p, size_t &at, const int64_t *symbols) {
@@ -26,6 +29,16 @@ std::optional<int64_t> evaluateAt(const ShapeProgram &p, size_t &at, const int64
     std::optional<int64_t> a = evaluateAt(p, at, symbols);
     int64_t r;
     return a && !__builtin_sub_overflow(int64_t(0), *a, &r) ? std::optional(r) : std::nullopt;
+  }
+  case Token::Op::Not: {
+    std::optional<int64_t> a = evaluateAt(p, at, symbols);
+    return a ? std::optional<int64_t>(*a == 0) : std::nullopt;
+  }
+  case Token::Op::Select: { // Both values are read, to step past them.
+    std::optional<int64_t> c = evaluateAt(p, at, symbols);
+    std::optional<int64_t> a = c ? evaluateAt(p, at, symbols) : std::nullopt;
+    std::optional<int64_t> b = a ? evaluateAt(p, at, symbols) : std::nullopt;
+    return b ? (*c ? a : b) : std::nullopt;
   }
   default:
     break;
@@ -60,6 +73,22 @@ std::optional<int64_t> evaluateAt(const ShapeProgram &p, size_t &at, const int64
     return std::min(x, y);
   case Token::Op::Max:
     return std::max(x, y);
+  case Token::Op::Eq:
+    return x == y;
+  case Token::Op::Ne:
+    return x != y;
+  case Token::Op::Lt:
+    return x < y;
+  case Token::Op::Le:
+    return x <= y;
+  case Token::Op::Gt:
+    return x > y;
+  case Token::Op::Ge:
+    return x >= y;
+  case Token::Op::And:
+    return x && y;
+  case Token::Op::Or:
+    return x || y;
   default:
     return std::nullopt;
   }
@@ -118,7 +147,8 @@ std::optional<ShapeProgram> decodeProgram(std::string_view text, size_t numSymbo
     if (open == 0)
       return std::nullopt;
     open += t.op == Token::Op::Const || t.op == Token::Op::Symbol ? -1
-            : t.op == Token::Op::Neg                              ? 0
+            : t.op == Token::Op::Neg || t.op == Token::Op::Not    ? 0
+            : t.op == Token::Op::Select                           ? 2
                                                                   : 1;
   }
   if (open != 0)
@@ -152,7 +182,7 @@ std::string KernelDescription::encode() const {
   for (const std::string &s : symbols)
     text += "symbol " + s + "\n";
   auto tensor = [&](const char *role, const TensorDescription &t) {
-    text += std::string(role) + " " + t.name + ";" + t.type;
+    text += std::string(role) + " " + t.name + ";" + t.type + ";" + std::to_string(t.elementBytes);
     for (const ShapeProgram &d : t.dims)
       text += ";" + encodeProgram(d);
     text += "\n";
@@ -186,10 +216,11 @@ std::optional<KernelDescription> KernelDescription::decode(std::string_view text
       d.symbols.emplace_back(rest);
     } else if (what == "input" || what == "output") {
       std::vector<std::string_view> fields = split(rest, std::string_view::npos);
-      if (fields.size() < 2)
+      std::optional<int64_t> bytes = fields.size() < 3 ? std::nullopt : parseInt(fields[2]);
+      if (!bytes || *bytes <= 0)
         return std::nullopt;
-      TensorDescription t{std::string(fields[0]), std::string(fields[1]), {}};
-      for (size_t i = 2; i < fields.size(); ++i) {
+      TensorDescription t{std::string(fields[0]), std::string(fields[1]), *bytes, {}};
+      for (size_t i = 3; i < fields.size(); ++i) {
         std::optional<ShapeProgram> dim = decodeProgram(fields[i], d.symbols.size());
         if (!dim)
           return std::nullopt;
@@ -212,6 +243,72 @@ std::optional<KernelDescription> KernelDescription::decode(std::string_view text
       return std::nullopt;
     }
   }
+  return d;
+}
+
+std::string GpuDescription::encode() const {
+  std::string text;
+  for (const LaunchDescription &l : launches) {
+    text += "launch " + l.name + "\n";
+    for (const ShapeProgram &let : l.lets)
+      text += "let " + encodeProgram(let) + "\n";
+    text += "blocks " + encodeProgram(l.blocks) + "\nthreads " + encodeProgram(l.threads) +
+            "\nshared " + encodeProgram(l.sharedBytes) + "\n";
+  }
+  for (const HeapDescription &h : heap)
+    text += "heap " + std::to_string(h.launch) + ";" + encodeProgram(h.bytes) + "\n";
+  return text;
+}
+
+std::optional<GpuDescription> GpuDescription::decode(std::string_view text, size_t numSymbols) {
+  GpuDescription d;
+  while (!text.empty()) {
+    size_t newline = text.find('\n');
+    if (newline == std::string_view::npos)
+      return std::nullopt;
+    std::string_view line = text.substr(0, newline);
+    text = text.substr(newline + 1);
+    size_t space = line.find(' ');
+    if (space == std::string_view::npos)
+      return std::nullopt;
+    std::string_view what = line.substr(0, space), rest = line.substr(space + 1);
+    if (what == "launch") {
+      d.launches.push_back({std::string(rest), {}, {}, {}, {}});
+      continue;
+    }
+    if (what == "heap") {
+      std::vector<std::string_view> fields = split(rest, 1);
+      std::optional<int64_t> launch = parseInt(fields[0]);
+      if (fields.size() != 2 || !launch || *launch < 0 ||
+          static_cast<size_t>(*launch) >= d.launches.size())
+        return std::nullopt;
+      std::optional<ShapeProgram> bytes =
+          decodeProgram(fields[1], numSymbols + d.launches[*launch].lets.size());
+      if (!bytes)
+        return std::nullopt;
+      d.heap.push_back({static_cast<size_t>(*launch), std::move(*bytes)});
+      continue;
+    }
+    if (d.launches.empty())
+      return std::nullopt;
+    LaunchDescription &l = d.launches.back();
+    std::optional<ShapeProgram> program = decodeProgram(rest, numSymbols + l.lets.size());
+    if (!program)
+      return std::nullopt;
+    if (what == "let")
+      l.lets.push_back(std::move(*program));
+    else if (what == "blocks")
+      l.blocks = std::move(*program);
+    else if (what == "threads")
+      l.threads = std::move(*program);
+    else if (what == "shared")
+      l.sharedBytes = std::move(*program);
+    else
+      return std::nullopt;
+  }
+  for (const LaunchDescription &l : d.launches)
+    if (l.blocks.empty() || l.threads.empty() || l.sharedBytes.empty())
+      return std::nullopt;
   return d;
 }
 

@@ -17,7 +17,30 @@ namespace tdsl::runtime::aot {
 
 /// One step of a shape program.
 struct Token {
-  enum class Op : uint8_t { Const, Symbol, Add, Sub, Mul, FloorDiv, Mod, Min, Max, Neg };
+  enum class Op : uint8_t {
+    Const,
+    Symbol,
+    Add,
+    Sub,
+    Mul,
+    FloorDiv,
+    Mod,
+    Min,
+    Max,
+    Neg,
+    // Comparisons and logic give 0 or 1; Select takes a condition and two values (CUDA launch
+    // geometry chooses block sizes with them).
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+    Not,
+    Select,
+  };
   Op op = Op::Const;
   int64_t value = 0; // Const: the value; Symbol: the symbol's position.
 };
@@ -31,7 +54,8 @@ std::optional<int64_t> evaluate(const ShapeProgram &program, const int64_t *symb
 
 struct TensorDescription {
   std::string name;
-  std::string type; // As the source writes it, for messages: "f32[N, D]".
+  std::string type;         // As the source writes it, for messages: "f32[N, D]".
+  int64_t elementBytes = 0; // What a strided tensor's copy moves per element.
   std::vector<ShapeProgram> dims;
 };
 
@@ -53,6 +77,45 @@ struct KernelDescription {
   /// A text form, one item a line, that decode reads back.
   std::string encode() const;
   static std::optional<KernelDescription> decode(std::string_view text);
+};
+
+/// Sets the message tdsl_last_error() returns on this thread; returns `status`.
+int fail(int status, std::string message);
+
+/// Checks a call's symbols, the shapes given (each may be null) and that no output is an
+/// input; returns a tdsl_status, with the message set when it is not TDSL_OK.
+int checkCall(const KernelDescription &k, void *const *tensors, const int64_t *const *shapes,
+              const int64_t *symbols);
+
+/// The status of a call whose gather checks gave `results` (ir::kNoGatherViolation: in range),
+/// with the JIT's message for the first that failed.
+int reportGatherChecks(const KernelDescription &k, const int64_t *results, const int64_t *symbols);
+
+/// One GPU kernel of a kernel compiled for CUDA, launched in order with the others.
+struct LaunchDescription {
+  std::string name; // Its `extern "C"` function in the image.
+  /// Values the geometry is computed from, in order: each a program over the symbols and the
+  /// lets before it (`s<numSymbols + j>` is let j).
+  std::vector<ShapeProgram> lets;
+  /// Over the symbols and every let: the blocks (the grid may stop short; every kernel strides
+  /// over its blocks), threads a block, and dynamic shared memory bytes.
+  ShapeProgram blocks, threads, sharedBytes;
+};
+
+/// A heap intermediate of a CUDA kernel: one allocation of the workspace, passed to every launch.
+struct HeapDescription {
+  size_t launch = 0; // The first launch that uses it: its lets may appear in `bytes`.
+  ShapeProgram bytes;
+};
+
+/// What the launcher needs of a kernel's image for one GPU architecture: its launches and its
+/// heap intermediates, in the order of the launched functions' parameters.
+struct GpuDescription {
+  std::vector<LaunchDescription> launches;
+  std::vector<HeapDescription> heap;
+
+  std::string encode() const;
+  static std::optional<GpuDescription> decode(std::string_view text, size_t numSymbols);
 };
 
 } // namespace tdsl::runtime::aot
@@ -82,8 +145,40 @@ struct tdsl_aot_kernel {
 /// The body of every generated C function: checks the call against the kernel's description,
 /// runs the version for this CPU, reports gather and memory failures. `tensors` holds the
 /// inputs' then the outputs' data, `shapes` their shapes (each may be null: not checked),
-/// `symbols` the symbols' values. Returns a tdsl_status; never throws.
+/// `strides` their strides in elements (null, or any one null: contiguous), `symbols` the
+/// symbols' values. A tensor whose strides are not contiguous goes through contiguous scratch:
+/// an input copied in before the code runs, an output copied out after. Returns a tdsl_status;
+/// never throws.
 int tdsl_aot_call(tdsl_aot_kernel *kernel, void *const *tensors, const int64_t *const *shapes,
-                  const int64_t *symbols, const tdsl_call_options *options) noexcept;
+                  const int64_t *const *strides, const int64_t *symbols,
+                  const tdsl_call_options *options) noexcept;
+
+/// One GPU architecture's code of a CUDA kernel (api/Aot.cpp compiles it with NVRTC).
+struct tdsl_aot_cuda_image {
+  const char *arch;          // NVRTC's real architecture: "sm_80", "sm_90a".
+  int64_t computeCapability; // 80, 90: a cubin runs on exactly this one.
+  int64_t archSpecific;      // Non-zero for "sm_90a": its PTX runs on that capability only.
+  const char *ptx;           // NUL-terminated PTX for the architecture's virtual one.
+  const void *cubin;         // Null when NVRTC could not make one.
+  int64_t cubinBytes;
+  const char *launches; // GpuDescription::encode().
+};
+
+/// What the object file holds per CUDA kernel: its description (checks), its images in the
+/// order asked, and a pointer the runtime sets at the first call.
+struct tdsl_aot_cuda_kernel {
+  const char *description;
+  const tdsl_aot_cuda_image *images;
+  int64_t numImages;
+  void *state;
+};
+
+/// The body of every generated CUDA function: checks the call, loads the image for the current
+/// device at the first call (a cubin of its compute capability, else PTX that the driver
+/// compiles), launches on `stream` (a CUstream; null: the default stream) with the device
+/// pointers in `tensors`, and reads back the gather checks (then waiting for the stream).
+/// Returns a tdsl_status; never throws.
+int tdsl_aot_cuda_call(tdsl_aot_cuda_kernel *kernel, void *const *tensors,
+                       const int64_t *const *shapes, const int64_t *symbols, void *stream) noexcept;
 
 } // extern "C"

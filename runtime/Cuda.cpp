@@ -235,6 +235,8 @@ const Status &status() { return driver().status; }
 
 const DeviceInfo &device() { return use().info; }
 
+void *stream() { return use().stream; }
+
 DevicePtr allocate(size_t bytes, const std::string &what) {
   Driver &d = use();
   DevicePtr p = 0;

@@ -48,6 +48,10 @@ struct DeviceInfo {
 /// Throws RuntimeError when status() is not available.
 const DeviceInfo &device();
 
+/// The process's stream (a CUstream), for code that launches on it itself: the kernels that
+/// `tdsl aot` compiled, which take a stream. Throws like device().
+void *stream();
+
 using DevicePtr = uint64_t; // CUdeviceptr
 
 /// Device memory; throws RuntimeError naming `what` and the size (out of memory included).

@@ -11,7 +11,9 @@
 # tests/test_codegen_cuda and bin/tdsl-difftest, and TDSL_GPU_BENCH (default build-gpu-bench)
 # bench_gpu; when they are missing the script builds them there (needs cmake, ninja, fmt and
 # GoogleTest; LLVM and CLI11 are not needed: -DTDSL_ENABLE_LLVM=OFF -DTDSL_BUILD_CLI=OFF).
-# Shared libraries the binaries need and the machine lacks may be put in .gpu-lib/.
+# Shared libraries the binaries need and the machine lacks may be put in .gpu-lib/. TDSL_GPU_BUILD
+# may also hold tests/test_aot_cuda (CUDA kernels compiled ahead of time against the JIT's CUDA
+# path), which only a machine with LLVM can build (-DTDSL_AOT_COMPILER, tests/CMakeLists.txt).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-check-out}
@@ -52,6 +54,16 @@ for t in test_gpu test_codegen_cuda; do
   [[ $rc -eq 124 ]] && echo "$t timed out in: $(grep '^\[ RUN' "$OUT/$t.log" | tail -1)"
   grep -E '^\[  FAILED  \]|Failure|MISMATCH' "$OUT/$t.log" | head -20
 done
+
+if [[ -x "$BUILD/tests/test_aot_cuda" ]]; then
+  timeout 200 "$BUILD/tests/test_aot_cuda" > "$OUT/test_aot_cuda.log" 2>&1
+  rc=$?
+  [[ $rc -ne 0 ]] && status=1
+  echo "test_aot_cuda: rc=$rc $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/test_aot_cuda.log" | tr '\n' ' ')"
+  grep -E '^\[  FAILED  \]|Failure|differs' "$OUT/test_aot_cuda.log" | head -20
+else
+  echo "test_aot_cuda: not in $BUILD (built where LLVM is, with -DTDSL_AOT_COMPILER)"
+fi
 
 # Seeds apart from the CPU's ctest (1..200) and the PTX-only ctest (5001..5100). Every core runs a
 # batch of 25 programs, each process with its own CUDA context: 150 s on an H200 with 16 cores.

@@ -18,8 +18,9 @@ struct AotVersion {
 };
 
 struct AotKernelCode {
-  /// The C function: `int function(T *t0, const int64_t *t0_shape, ..., int64_t s0, ...,
-  /// const tdsl_call_options *options)`, one pointer pair per input and output.
+  /// The C functions: `int function(T *t0, const int64_t *t0_shape, ..., int64_t s0, ...,
+  /// const tdsl_call_options *options)`, one pointer pair per input and output, and
+  /// `function`_strided, the same with `const int64_t *t0_strides` after each shape.
   std::string function;
   size_t numTensors = 0;
   size_t numSymbols = 0;
@@ -27,9 +28,30 @@ struct AotKernelCode {
   std::vector<AotVersion> versions; // Best first: the first the CPU can run is used.
 };
 
+/// One GPU architecture's code of a CUDA kernel (runtime/AotKernel.h, tdsl_aot_cuda_image).
+struct AotCudaImage {
+  std::string arch; // "sm_80", "sm_90a".
+  int64_t computeCapability = 0;
+  bool archSpecific = false;
+  std::string ptx, cubin; // cubin: empty when NVRTC could not make one.
+  std::string launches;   // runtime::aot::GpuDescription::encode().
+};
+
+struct AotCudaKernelCode {
+  /// The C function: `int function(T *t0, const int64_t *t0_shape, ..., int64_t s0, ...,
+  /// void *stream)`, one pointer pair per input and output (device pointers).
+  std::string function;
+  size_t numTensors = 0;
+  size_t numSymbols = 0;
+  std::string description; // runtime::aot::KernelDescription::encode().
+  std::vector<AotCudaImage> images;
+};
+
 /// One relocatable ELF object holding every kernel. Throws tdsl::InternalError if LLVM rejects
 /// a module (a bug).
 std::string compileAotObject(const std::vector<AotKernelCode> &kernels);
+/// One relocatable ELF object (for the host) holding every CUDA kernel's images and C function.
+std::string compileAotCudaObject(const std::vector<AotCudaKernelCode> &kernels);
 /// A static library (an ar archive with a symbol index) whose one member is `object`.
 std::string staticLibrary(const std::string &object, const std::string &memberName);
 /// LLVM's CPU name and feature string ("+avx2,+fma,...") for `level` ("x86-64-v3",

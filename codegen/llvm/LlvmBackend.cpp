@@ -390,28 +390,41 @@ void addAotEntry(llvm::Module &module, const AotKernelCode &kernel,
                      llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context))}),
       kernel.function + ".kernel");
 
-  std::vector<llvm::Type *> params(2 * kernel.numTensors, ptrTy);
-  params.insert(params.end(), kernel.numSymbols, i64Ty);
-  params.push_back(ptrTy);
-  auto *fn = llvm::Function::Create(llvm::FunctionType::get(i32Ty, params, false),
-                                    llvm::GlobalValue::ExternalLinkage, kernel.function, module);
-  fn->addFnAttr(llvm::Attribute::NoUnwind);
-  llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", fn));
-  auto array = [&](llvm::Type *type, size_t count) {
-    return b.CreateAlloca(llvm::ArrayType::get(type, std::max<size_t>(count, 1)));
-  };
-  llvm::Value *tensors = array(ptrTy, kernel.numTensors);
-  llvm::Value *shapes = array(ptrTy, kernel.numTensors);
-  llvm::Value *symbols = array(i64Ty, kernel.numSymbols);
-  for (size_t t = 0; t < kernel.numTensors; ++t) {
-    b.CreateStore(fn->getArg(2 * t), b.CreateConstGEP1_64(ptrTy, tensors, t));
-    b.CreateStore(fn->getArg(2 * t + 1), b.CreateConstGEP1_64(ptrTy, shapes, t));
-  }
-  for (size_t s = 0; s < kernel.numSymbols; ++s)
-    b.CreateStore(fn->getArg(2 * kernel.numTensors + s), b.CreateConstGEP1_64(i64Ty, symbols, s));
+  // Two C functions: `function` takes (data, shape) per tensor and passes null strides;
+  // `function`_strided takes (data, shape, strides).
   llvm::FunctionCallee call = module.getOrInsertFunction(
-      "tdsl_aot_call", llvm::FunctionType::get(i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy}, false));
-  b.CreateRet(b.CreateCall(call, {state, tensors, shapes, symbols, fn->getArg(params.size() - 1)}));
+      "tdsl_aot_call",
+      llvm::FunctionType::get(i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy, ptrTy}, false));
+  for (size_t perTensor : {2, 3}) {
+    std::vector<llvm::Type *> params(perTensor * kernel.numTensors, ptrTy);
+    params.insert(params.end(), kernel.numSymbols, i64Ty);
+    params.push_back(ptrTy);
+    auto *fn = llvm::Function::Create(llvm::FunctionType::get(i32Ty, params, false),
+                                      llvm::GlobalValue::ExternalLinkage,
+                                      kernel.function + (perTensor == 3 ? "_strided" : ""), module);
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", fn));
+    auto array = [&](llvm::Type *type, size_t count) {
+      return b.CreateAlloca(llvm::ArrayType::get(type, std::max<size_t>(count, 1)));
+    };
+    llvm::Value *tensors = array(ptrTy, kernel.numTensors);
+    llvm::Value *shapes = array(ptrTy, kernel.numTensors);
+    llvm::Value *strides = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
+    if (perTensor == 3)
+      strides = array(ptrTy, kernel.numTensors);
+    llvm::Value *symbols = array(i64Ty, kernel.numSymbols);
+    for (size_t t = 0; t < kernel.numTensors; ++t) {
+      b.CreateStore(fn->getArg(perTensor * t), b.CreateConstGEP1_64(ptrTy, tensors, t));
+      b.CreateStore(fn->getArg(perTensor * t + 1), b.CreateConstGEP1_64(ptrTy, shapes, t));
+      if (perTensor == 3)
+        b.CreateStore(fn->getArg(perTensor * t + 2), b.CreateConstGEP1_64(ptrTy, strides, t));
+    }
+    for (size_t s = 0; s < kernel.numSymbols; ++s)
+      b.CreateStore(fn->getArg(perTensor * kernel.numTensors + s),
+                    b.CreateConstGEP1_64(i64Ty, symbols, s));
+    b.CreateRet(b.CreateCall(
+        call, {state, tensors, shapes, strides, symbols, fn->getArg(params.size() - 1)}));
+  }
 }
 
 /// Object code of the module (optimized unless options.optimize is off).
@@ -523,6 +536,80 @@ std::string compileAotObject(const std::vector<AotKernelCode> &kernels) {
   std::string object = emitModuleObject(*module, *machine);
   TDSL_CHECK(errors->empty()) << "LLVM failed on the AOT module: " << *errors;
   return object;
+}
+
+std::string compileAotCudaObject(const std::vector<AotCudaKernelCode> &kernels) {
+  auto context = std::make_unique<llvm::LLVMContext>();
+  LlvmCodeGenOptions baseline;
+  baseline.cpu = "x86-64";
+  MachinePool::Lease machine = machinePool().take(targetInfo(baseline), codeGenLevel(baseline));
+  llvm::Module module("tdsl_aot_cuda", *context);
+  module.setTargetTriple(machine->getTargetTriple().str());
+  module.setDataLayout(machine->createDataLayout());
+  llvm::Type *ptrTy = llvm::PointerType::getUnqual(*context);
+  llvm::Type *i64Ty = llvm::Type::getInt64Ty(*context);
+  llvm::Type *i32Ty = llvm::Type::getInt32Ty(*context);
+  llvm::Constant *null = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(*context));
+  auto bytes = [&](const std::string &data, bool terminated, const std::string &name) {
+    llvm::Constant *init = llvm::ConstantDataArray::getString(*context, data, terminated);
+    return new llvm::GlobalVariable(module, init->getType(), /*isConstant=*/true,
+                                    llvm::GlobalValue::PrivateLinkage, init, name);
+  };
+  auto int64 = [&](int64_t v) { return llvm::ConstantInt::get(i64Ty, v); };
+  llvm::FunctionCallee call = module.getOrInsertFunction(
+      "tdsl_aot_cuda_call",
+      llvm::FunctionType::get(i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy}, false));
+  for (const AotCudaKernelCode &kernel : kernels) {
+    auto *imageTy = llvm::StructType::get(ptrTy, i64Ty, i64Ty, ptrTy, ptrTy, i64Ty, ptrTy);
+    std::vector<llvm::Constant *> rows;
+    for (const AotCudaImage &image : kernel.images) {
+      std::string prefix = kernel.function + "." + image.arch;
+      rows.push_back(llvm::ConstantStruct::get(
+          imageTy, {bytes(image.arch, true, prefix + ".arch"), int64(image.computeCapability),
+                    int64(image.archSpecific), bytes(image.ptx, true, prefix + ".ptx"),
+                    image.cubin.empty() ? null : bytes(image.cubin, false, prefix + ".cubin"),
+                    int64(static_cast<int64_t>(image.cubin.size())),
+                    bytes(image.launches, true, prefix + ".launches")}));
+    }
+    auto *tableTy = llvm::ArrayType::get(imageTy, rows.size());
+    auto *table = new llvm::GlobalVariable(module, tableTy, true, llvm::GlobalValue::PrivateLinkage,
+                                           llvm::ConstantArray::get(tableTy, rows),
+                                           kernel.function + ".images");
+    auto *kernelTy = llvm::StructType::get(ptrTy, ptrTy, i64Ty, ptrTy);
+    auto *state = new llvm::GlobalVariable(
+        module, kernelTy, /*isConstant=*/false, llvm::GlobalValue::InternalLinkage,
+        llvm::ConstantStruct::get(
+            kernelTy, {bytes(kernel.description, true, kernel.function + ".description"), table,
+                       int64(static_cast<int64_t>(rows.size())), null}),
+        kernel.function + ".kernel");
+
+    std::vector<llvm::Type *> params(2 * kernel.numTensors, ptrTy);
+    params.insert(params.end(), kernel.numSymbols, i64Ty);
+    params.push_back(ptrTy); // The stream.
+    auto *fn = llvm::Function::Create(llvm::FunctionType::get(i32Ty, params, false),
+                                      llvm::GlobalValue::ExternalLinkage, kernel.function, module);
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(*context, "entry", fn));
+    auto array = [&](llvm::Type *type, size_t count) {
+      return b.CreateAlloca(llvm::ArrayType::get(type, std::max<size_t>(count, 1)));
+    };
+    llvm::Value *tensors = array(ptrTy, kernel.numTensors);
+    llvm::Value *shapes = array(ptrTy, kernel.numTensors);
+    llvm::Value *symbols = array(i64Ty, kernel.numSymbols);
+    for (size_t t = 0; t < kernel.numTensors; ++t) {
+      b.CreateStore(fn->getArg(2 * t), b.CreateConstGEP1_64(ptrTy, tensors, t));
+      b.CreateStore(fn->getArg(2 * t + 1), b.CreateConstGEP1_64(ptrTy, shapes, t));
+    }
+    for (size_t sym = 0; sym < kernel.numSymbols; ++sym)
+      b.CreateStore(fn->getArg(2 * kernel.numTensors + sym),
+                    b.CreateConstGEP1_64(i64Ty, symbols, sym));
+    b.CreateRet(
+        b.CreateCall(call, {state, tensors, shapes, symbols, fn->getArg(params.size() - 1)}));
+  }
+  std::string broken;
+  llvm::raw_string_ostream brokenOs(broken);
+  TDSL_CHECK(!llvm::verifyModule(module, &brokenOs)) << "bad AOT CUDA module: " << broken;
+  return emitModuleObject(module, *machine);
 }
 
 std::string staticLibrary(const std::string &object, const std::string &memberName) {

@@ -10,6 +10,11 @@ namespace tdsl {
 struct AotOptions {
   /// The kernels to compile; empty: every kernel of the file.
   std::vector<std::string> kernels;
+  /// "cpu", or "cuda": PTX and a cubin per GPU architecture of `gpus`, launched through the
+  /// CUDA driver on the caller's stream.
+  std::string target = "cpu";
+  /// The GPU architectures for target "cuda": "sm_80", "sm_86", "sm_89", "sm_90".
+  std::vector<std::string> gpus{"sm_80", "sm_90"};
   /// The CPU levels, each kernel compiled once per level: "x86-64-v3" (AVX2), "x86-64-v4"
   /// (AVX-512) or "host" (this machine's CPU). The first call picks the best the CPU runs.
   std::vector<std::string> cpus{"host"};
@@ -30,7 +35,7 @@ struct AotFiles {
 
 /// Compiles `path` as `options` says and writes the files. Throws CompileError for errors in
 /// the source and RuntimeError for bad options, unknown kernels, kernels a C function cannot
-/// take, or files that cannot be written.
+/// take, files that cannot be written, or (target "cuda") NVRTC missing or failing.
 AotFiles compileAheadOfTime(const std::string &path, const AotOptions &options);
 
 } // namespace tdsl

@@ -22,7 +22,15 @@ enum tdsl_status {
   /* An intermediate could not be allocated; the outputs are unspecified. */
   TDSL_OUT_OF_MEMORY = 3,
   /* This CPU lacks the features of every version the kernel was compiled for. */
-  TDSL_UNSUPPORTED_CPU = 4
+  TDSL_UNSUPPORTED_CPU = 4,
+  /* A tensor's strides address bytes past 64 bits, or put two elements of an output at one
+   * address. Nothing was computed. */
+  TDSL_BAD_STRIDES = 5,
+  /* A CUDA kernel cannot run here: no NVIDIA driver, no device, or no image for this device's
+   * compute capability (the message says which). Nothing was computed. */
+  TDSL_CUDA_UNAVAILABLE = 6,
+  /* The CUDA driver refused a launch or a copy; the outputs are unspecified. */
+  TDSL_CUDA_ERROR = 7
 };
 
 /* The body of a parallel loop: runs iterations [begin, end) of it. */

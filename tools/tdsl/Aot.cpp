@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 namespace tdsl::tool {
 
@@ -14,8 +16,12 @@ CLI::App *addAotCommand(CLI::App &app, AotCommandOptions &opts) {
       "aot", "compile kernels ahead of time into NAME.o, libNAME.a and a C header NAME.h");
   cmd->add_option("file", opts.file, ".tdsl source")->required();
   cmd->add_option("--kernel", opts.aot.kernels, "a kernel to compile (repeatable; default: all)");
-  cmd->add_option("--target", opts.target, "cpu (cuda is not supported yet)")
-      ->check(CLI::IsMember({"cpu"}));
+  cmd->add_option("--target", opts.aot.target,
+                  "cpu, or cuda: PTX and cubins launched through the CUDA driver")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--gpu", opts.gpu,
+                  "GPU architectures for --target cuda, comma separated: sm_80, sm_86, sm_89, "
+                  "sm_90 (default sm_80,sm_90)");
   cmd->add_option("--cpu", opts.cpu,
                   "CPU levels, comma separated: host, x86-64-v3, x86-64-v4; each kernel is "
                   "compiled once per level and the first call picks the best this CPU runs");
@@ -28,17 +34,31 @@ CLI::App *addAotCommand(CLI::App &app, AotCommandOptions &opts) {
   return cmd;
 }
 
+namespace {
+
+std::vector<std::string> commaSeparated(const std::string &list) {
+  std::vector<std::string> items;
+  for (size_t at = 0; at <= list.size();) {
+    size_t end = std::min(list.find(',', at), list.size());
+    items.push_back(list.substr(at, end - at));
+    at = end + 1;
+  }
+  return items;
+}
+
+} // namespace
+
 int aotCommand(AotCommandOptions opts) {
-  opts.aot.cpus.clear();
-  for (size_t at = 0; at <= opts.cpu.size();) {
-    size_t end = std::min(opts.cpu.find(',', at), opts.cpu.size());
-    std::string level = opts.cpu.substr(at, end - at);
+  opts.aot.cpus = commaSeparated(opts.cpu);
+  for (const std::string &level : opts.aot.cpus)
     if (level != "host" && level != "x86-64-v3" && level != "x86-64-v4")
       throw UsageError(ErrorCode::BadFlag, "--cpu: unknown CPU level '" + level + "'",
                        "the levels are host, x86-64-v3 and x86-64-v4, comma separated");
-    opts.aot.cpus.push_back(level);
-    at = end + 1;
-  }
+  opts.aot.gpus = commaSeparated(opts.gpu);
+  for (const std::string &arch : opts.aot.gpus)
+    if (arch != "sm_80" && arch != "sm_86" && arch != "sm_89" && arch != "sm_90")
+      throw UsageError(ErrorCode::BadFlag, "--gpu: unknown GPU architecture '" + arch + "'",
+                       "the architectures are sm_80, sm_86, sm_89 and sm_90, comma separated");
   AotFiles files = compileAheadOfTime(opts.file, opts.aot);
   std::cout << "wrote " << files.header << ", " << files.object << " and " << files.library << "\n";
   return 0;

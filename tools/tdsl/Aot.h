@@ -13,7 +13,7 @@ class App;
 namespace tdsl::tool {
 
 struct AotCommandOptions {
-  std::string file, target = "cpu", cpu = "host";
+  std::string file, cpu = "host", gpu = "sm_80,sm_90";
   AotOptions aot;
 };
 

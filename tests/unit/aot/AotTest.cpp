@@ -10,7 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <string>
@@ -116,6 +118,132 @@ TEST_P(AotSuite, BitIdenticalToTheJit) {
       });
 }
 
+/// Where a tensor's elements lie in a buffer of its own.
+enum class Layout {
+  Contiguous, // Passed with null strides.
+  Transposed, // Dims in reverse order: the first dim's elements adjacent (column-major).
+  Padded,     // Every element 2 apart, every row 3 elements past its last (a slice of a view).
+};
+
+/// A tensor's elements at `layout`'s strides in a buffer whose other bytes are kPadding.
+struct StridedBuffer {
+  static constexpr std::byte kPadding{0xa5};
+  std::vector<int64_t> shape, strides;
+  int64_t elementBytes = 0;
+  std::vector<std::byte> bytes;
+
+  StridedBuffer(const std::vector<int64_t> &shape, DType dtype, Layout layout)
+      : shape(shape), strides(shape.size()), elementBytes(byteSize(dtype)) {
+    size_t rank = shape.size();
+    int64_t step = layout == Layout::Padded ? 2 : 1, last = 0;
+    for (size_t i = 0; i < rank; ++i) {
+      size_t d = layout == Layout::Transposed ? i : rank - 1 - i; // Innermost first.
+      strides[d] = step;
+      last += (std::max<int64_t>(shape[d], 1) - 1) * step;
+      step = step * std::max<int64_t>(shape[d], 1) + (layout == Layout::Padded ? 3 : 0);
+    }
+    bytes.assign(static_cast<size_t>((last + 1) * elementBytes), kPadding);
+  }
+
+  /// Calls visit(index in a contiguous tensor, index in this buffer) for every element.
+  template <typename Visit> void forEachElement(Visit visit) const {
+    int64_t count = 1;
+    for (int64_t extent : shape)
+      count *= extent;
+    for (int64_t flat = 0; flat < count; ++flat) {
+      int64_t rest = flat, offset = 0;
+      for (size_t d = shape.size(); d-- > 0;) {
+        offset += rest % shape[d] * strides[d];
+        rest /= shape[d];
+      }
+      visit(flat, offset);
+    }
+  }
+  void copyFrom(const Tensor &t) {
+    forEachElement([&](int64_t flat, int64_t offset) {
+      std::memcpy(&bytes[offset * elementBytes],
+                  static_cast<const std::byte *>(t.data()) + flat * elementBytes, elementBytes);
+    });
+  }
+  /// The elements as a contiguous tensor.
+  Tensor gather(DType dtype) const {
+    Tensor t = Tensor::zeros(shape, dtype);
+    forEachElement([&](int64_t flat, int64_t offset) {
+      std::memcpy(static_cast<std::byte *>(t.data()) + flat * elementBytes,
+                  &bytes[offset * elementBytes], elementBytes);
+    });
+    return t;
+  }
+  /// Whether every byte outside the elements still holds kPadding.
+  bool paddingUntouched() const {
+    std::vector<std::byte> rest = bytes;
+    forEachElement([&](int64_t, int64_t offset) {
+      std::fill_n(&rest[offset * elementBytes], elementBytes, kPadding);
+    });
+    return std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == kPadding; });
+  }
+};
+
+// The _strided functions on views (transposed, padded, and contiguous ones beside them, empty
+// extents included) give bit for bit the JIT's results on the same data made contiguous, and
+// write nothing outside an output's elements.
+TEST_P(AotSuite, StridedViewsGiveTheJitsBits) {
+  if (!haveAvx512())
+    GTEST_SKIP() << "the JIT is compared at x86-64-v4, which this CPU cannot run";
+  const AotLibrary &library = e2eLibraries()[GetParam()];
+  Module module = jitLikeTheLibraries().compileFile(library.program);
+  std::map<std::string, const AotEntry *> entries;
+  for (const AotEntry &entry : library.kernels)
+    entries[entry.kernel] = &entry;
+  const std::pair<Layout, Layout> layouts[] = {{Layout::Transposed, Layout::Contiguous},
+                                               {Layout::Padded, Layout::Padded},
+                                               {Layout::Contiguous, Layout::Transposed}};
+  std::mt19937 rng(2025);
+  for (const auto &[inputLayout, outputLayout] : layouts)
+    forEachSuiteRun(
+        module, rng, {0, 3, 17}, 2, 29,
+        [&](const Kernel &kernel, const std::string &name, const std::vector<Tensor> &inputs) {
+          std::vector<Tensor> outputs = freshOutputs(kernel, inputs);
+          std::vector<StridedBuffer> buffers;
+          for (size_t t = 0; t < inputs.size() + outputs.size(); ++t) {
+            bool input = t < inputs.size();
+            const Tensor &tensor = input ? inputs[t] : outputs[t - inputs.size()];
+            buffers.emplace_back(tensor.shape(), tensor.dtype(),
+                                 input ? inputLayout : outputLayout);
+            if (input)
+              buffers.back().copyFrom(tensor);
+          }
+          AotCall call = callOf(kernel, inputs, outputs);
+          for (size_t t = 0; t < buffers.size(); ++t) {
+            bool contiguous =
+                (t < inputs.size() ? inputLayout : outputLayout) == Layout::Contiguous;
+            call.strides.push_back(contiguous ? std::vector<int64_t>{} : buffers[t].strides);
+            if (!contiguous)
+              call.data[t] = buffers[t].bytes.data();
+          }
+          int status = entries.at(name)->callStrided(call);
+          std::vector<Tensor> expected;
+          try {
+            expected = kernel(inputs);
+          } catch (const RuntimeError &error) {
+            EXPECT_EQ(status, TDSL_INDEX_OUT_OF_RANGE) << name;
+            EXPECT_EQ(tdsl_last_error(), std::string(error.what())) << name;
+            return;
+          }
+          ASSERT_EQ(status, TDSL_OK) << name << ": " << tdsl_last_error();
+          for (size_t o = 0; o < outputs.size(); ++o) {
+            std::string what = name + " output " + std::to_string(o);
+            if (outputLayout == Layout::Contiguous) {
+              expectBitIdentical(expected[o], outputs[o], what);
+              continue;
+            }
+            const StridedBuffer &out = buffers[inputs.size() + o];
+            expectBitIdentical(expected[o], out.gather(outputs[o].dtype()), what);
+            EXPECT_TRUE(out.paddingUntouched()) << what << " was written outside its elements";
+          }
+        });
+}
+
 INSTANTIATE_TEST_SUITE_P(E2e, AotSuite, testing::Range<size_t>(0, e2eLibraries().size()),
                          [](const testing::TestParamInfo<size_t> &info) {
                            std::string stem =
@@ -185,6 +313,39 @@ TEST(AotExample, AvxTwoVersionMatchesTheInterpreter) {
     }
 }
 
+// The x86-64-v3 version gives bit for bit what the JIT compiled for that level gives, on this
+// machine whatever its own level (JitOptions' Target::cpuLevel).
+TEST(AotExample, AvxTwoVersionMatchesTheJitAtItsLevel) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    GTEST_SKIP() << "this CPU cannot run x86-64-v3 code";
+  JitOptions options;
+  options.target.cpuLevel = "x86-64-v3";
+  options.tiering = Tiering::OptimizedOnly;
+  options.diskCache = false;
+  Module module =
+      Jit(options).compileFile(std::string(TDSL_SOURCE_DIR) + "/examples/aot/kernels.tdsl");
+  std::mt19937 rng(11);
+  for (int64_t rows : {0, 1, 5, 64})
+    for (int64_t cols : {1, 7, 33, 300}) {
+      Tensor x = Tensor::randn({rows, cols}, DType::F32, rng());
+      Tensor y = Tensor::zeros({rows, cols}, DType::F32);
+      ASSERT_EQ(aot_example_nn_v3_softmax(static_cast<const float *>(x.data()), nullptr,
+                                          static_cast<float *>(y.data()), nullptr, rows, cols,
+                                          nullptr),
+                TDSL_OK);
+      expectBitIdentical(module.kernel("softmax")({x})[0], y, "softmax");
+      Tensor a = Tensor::randn({rows, cols}, DType::F32, rng());
+      Tensor b = Tensor::randn({cols, 9}, DType::F32, rng());
+      Tensor c = Tensor::zeros({rows, 9}, DType::F32);
+      ASSERT_EQ(aot_example_nn_v3_matmul(static_cast<const float *>(a.data()), nullptr,
+                                         static_cast<const float *>(b.data()), nullptr,
+                                         static_cast<float *>(c.data()), nullptr, rows, cols, 9,
+                                         nullptr),
+                TDSL_OK);
+      expectBitIdentical(module.kernel("matmul")({a, b})[0], c, "matmul");
+    }
+}
+
 TEST(AotErrors, MismatchedShapeReturnsAnErrorAndComputesNothing) {
   ExampleRun run;
   const int64_t shape[] = {3, 5}, wrong[] = {3, 4};
@@ -229,6 +390,48 @@ TEST(AotErrors, GatherOutOfRangeGivesTheJitsMessage) {
                                   2, 3, nullptr),
             TDSL_INDEX_OUT_OF_RANGE);
   EXPECT_EQ(tdsl_last_error(), expected);
+}
+
+TEST(AotErrors, BadStridesAreRefused) {
+  ExampleRun run;
+  const int64_t shape[] = {3, 5}, overlapping[] = {1, 1}, huge[] = {INT64_MAX / 2, 1};
+  EXPECT_EQ(aot_example_nn_softmax_strided(run.x.data(), shape, nullptr, run.y.data(), shape,
+                                           overlapping, 3, 5, nullptr),
+            TDSL_BAD_STRIDES);
+  EXPECT_STREQ(tdsl_last_error(),
+               "output y of kernel softmax: strides [1, 1] for shape [3, 5] put two elements at "
+               "one address; an output's elements must be distinct");
+  EXPECT_EQ(run.y, std::vector<float>(run.y.size(), 0.0f));
+  EXPECT_EQ(aot_example_nn_softmax_strided(run.x.data(), shape, huge, run.y.data(), shape, nullptr,
+                                           3, 5, nullptr),
+            TDSL_BAD_STRIDES);
+  EXPECT_STREQ(tdsl_last_error(), "input x of kernel softmax: strides [4611686018427387903, 1] "
+                                  "for shape [3, 5] address bytes past 64 bits");
+  const int64_t wrong[] = {3, 4}, rowMajor[] = {5, 1};
+  EXPECT_EQ(aot_example_nn_softmax_strided(run.x.data(), wrong, rowMajor, run.y.data(), shape,
+                                           rowMajor, 3, 5, nullptr),
+            TDSL_SHAPE_MISMATCH);
+  EXPECT_STREQ(tdsl_last_error(), "input x of kernel softmax: expected f32[N, D] = [3, 5] for "
+                                  "N=3, D=5, got shape [3, 4]");
+}
+
+// An input's zero stride repeats its elements (a broadcast row), as DLPack and numpy allow.
+TEST(AotStrides, ZeroStrideInputBroadcasts) {
+  if (!haveAvx512())
+    GTEST_SKIP() << "the JIT is compared at x86-64-v4, which this CPU cannot run";
+  const int64_t rows = 4, cols = 9;
+  std::vector<float> row = aot_example::filled(cols, 0.25f), y(rows * cols);
+  const int64_t strides[] = {0, 1};
+  ASSERT_EQ(aot_example_nn_softmax_strided(row.data(), nullptr, strides, y.data(), nullptr, nullptr,
+                                           rows, cols, nullptr),
+            TDSL_OK);
+  std::vector<float> repeated;
+  for (int64_t r = 0; r < rows; ++r)
+    repeated.insert(repeated.end(), row.begin(), row.end());
+  expectBitIdentical(exampleModule().kernel("softmax")(
+                         {Tensor::view(repeated.data(), {rows, cols}, DType::F32)})[0],
+                     Tensor::view(y.data(), {rows, cols}, DType::F32),
+                     "softmax of a broadcast row");
 }
 
 /// A caller's pool that runs each loop as chunks of at most 7 iterations, last chunk first.

@@ -1,0 +1,135 @@
+/* A stand-in for the CUDA driver (libcuda.so.1) for machines without a GPU: it answers the calls
+ * the kernel runtime makes for ahead-of-time CUDA kernels (runtime/AotCuda.cpp) and records what
+ * they asked, for aot_cuda_fake_probe to check. FAKE_CUDA_CC sets the compute capability (major
+ * * 10 + minor); device memory is host memory; gather checks read back as FAKE_CUDA_CHECK (or
+ * "no violation"). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int CUresult;
+
+/* What the runtime asked, read by the probe through dlsym. */
+struct fake_cuda_record {
+  int loadedCubin;    /* The last image loaded was a cubin (else PTX). */
+  char ptxTarget[16]; /* The PTX's ".target". */
+  int launches;
+  unsigned grid, block, shared;
+  void *stream;
+  uint64_t firstArgument;
+  char function[64];
+};
+struct fake_cuda_record fake_cuda_record;
+
+static int computeCapability(void) {
+  const char *cc = getenv("FAKE_CUDA_CC");
+  return cc ? atoi(cc) : 90;
+}
+static int context, module;
+static void *current;
+
+CUresult cuInit(unsigned flags) { return (int)flags; }
+CUresult cuGetErrorString(CUresult r, const char **text) {
+  *text = r ? "fake failure" : "no error";
+  return 0;
+}
+CUresult cuDeviceGet(int *device, int ordinal) {
+  *device = ordinal;
+  return 0;
+}
+CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
+  (void)device;
+  switch (attribute) {
+  case 1: /* Threads a block. */
+    *value = 1024;
+    break;
+  case 16: /* Multiprocessors. */
+    *value = 2;
+    break;
+  case 39: /* Threads a multiprocessor. */
+    *value = 2048;
+    break;
+  case 75:
+    *value = computeCapability() / 10;
+    break;
+  case 76:
+    *value = computeCapability() % 10;
+    break;
+  default:
+    *value = 0;
+  }
+  return 0;
+}
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int device) {
+  (void)device;
+  *ctx = &context;
+  return 0;
+}
+CUresult cuCtxGetCurrent(void **ctx) {
+  *ctx = current;
+  return 0;
+}
+CUresult cuCtxSetCurrent(void *ctx) {
+  current = ctx;
+  return 0;
+}
+CUresult cuCtxGetDevice(int *device) {
+  *device = 0;
+  return 0;
+}
+CUresult cuCtxSynchronize(void) { return 0; }
+CUresult cuModuleLoadData(void **loaded, const void *image) {
+  const char *text = image;
+  fake_cuda_record.loadedCubin = memcmp(text, "\177ELF", 4) == 0;
+  if (!fake_cuda_record.loadedCubin) {
+    const char *target = strstr(text, ".target ");
+    size_t n = target ? strcspn(target + 8, " \n,") : 0;
+    memcpy(fake_cuda_record.ptxTarget, target ? target + 8 : "", n < 15 ? n : 15);
+  }
+  *loaded = &module;
+  return 0;
+}
+CUresult cuModuleGetFunction(void **function, void *m, const char *name) {
+  (void)m;
+  *function = strdup(name);
+  return 0;
+}
+CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
+  (void)function;
+  (void)attribute;
+  (void)value;
+  return 0;
+}
+CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                        unsigned by, unsigned bz, unsigned shared, void *stream, void **params,
+                        void **extra) {
+  (void)gy, (void)gz, (void)by, (void)bz, (void)extra;
+  if (fake_cuda_record.launches++ == 0) {
+    strncpy(fake_cuda_record.function, function, sizeof fake_cuda_record.function - 1);
+    fake_cuda_record.grid = gx;
+    fake_cuda_record.block = bx;
+    fake_cuda_record.shared = shared;
+    fake_cuda_record.stream = stream;
+    fake_cuda_record.firstArgument = *(const uint64_t *)params[0];
+  }
+  return 0;
+}
+CUresult cuMemAlloc_v2(uint64_t *pointer, size_t bytes) {
+  *pointer = (uint64_t)(uintptr_t)malloc(bytes);
+  return *pointer ? 0 : 2;
+}
+CUresult cuMemFree_v2(uint64_t pointer) {
+  free((void *)(uintptr_t)pointer);
+  return 0;
+}
+CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t device, size_t bytes, void *stream) {
+  (void)device, (void)stream;
+  const char *check = getenv("FAKE_CUDA_CHECK");
+  for (size_t i = 0; i < bytes / sizeof(int64_t); ++i)
+    ((int64_t *)host)[i] = check ? atoll(check) : INT64_MAX;
+  return 0;
+}
+CUresult cuStreamSynchronize(void *stream) {
+  (void)stream;
+  return 0;
+}

@@ -1,0 +1,131 @@
+// Kernels compiled ahead of time for CUDA (tdsl aot --target cuda), called through their
+// generated headers. On a GPU of compute capability 8.0 or 9.0, every kernel of the e2e suite,
+// at several shapes (odd and empty ones included), gives bit for bit what the JIT's CUDA path
+// gives for the same architecture on the same inputs. Without a driver, a call returns a status
+// and a message saying why, and never throws.
+#include "AotCudaLibraries.h"
+#include "runtime/Cuda.h"
+#include "tdsl/tdsl.h"
+#include "tests/unit/aot/AotCall.h"
+#include "tests/unit/common/SuitePrograms.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+
+namespace {
+
+using namespace tdsl;
+using namespace tdsl::testing_support;
+namespace cu = runtime::cuda;
+
+struct AotLibrary {
+  const char *program;
+  std::vector<AotEntry> kernels;
+};
+
+const std::vector<AotLibrary> &e2eLibraries() {
+  static const std::vector<AotLibrary> libraries = {TDSL_AOT_CUDA_E2E_TABLE};
+  return libraries;
+}
+
+TEST(AotCuda, WithoutADriverACallReturnsWhy) {
+  if (cu::status().available)
+    GTEST_SKIP() << "a GPU is present";
+  auto callOuter = [] {
+    return aot_cuda_broadcasting_outer(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 3, 4,
+                                       nullptr);
+  };
+  EXPECT_EQ(callOuter(), TDSL_CUDA_UNAVAILABLE);
+  std::string message = tdsl_last_error();
+  EXPECT_EQ(message.rfind("kernel outer cannot run on CUDA: ", 0), 0u) << message;
+  EXPECT_EQ(callOuter(), TDSL_CUDA_UNAVAILABLE) << "the second call forgot why";
+  EXPECT_EQ(tdsl_last_error(), message);
+}
+
+/// Device buffers freed on every path out.
+struct DeviceBuffers {
+  std::vector<cu::DevicePtr> pointers;
+  ~DeviceBuffers() {
+    for (cu::DevicePtr p : pointers)
+      cu::release(p);
+  }
+};
+
+class AotCudaSuite : public testing::TestWithParam<size_t> {};
+
+TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
+  if (!cu::status().available)
+    GTEST_SKIP() << "no GPU: " << cu::status().reason;
+  const cu::DeviceInfo &device = cu::device();
+  int cc = device.major * 10 + device.minor;
+  if (cc != 80 && cc != 90)
+    GTEST_SKIP() << "the libraries hold cubins for sm_80 and sm_90; this GPU is sm_" << cc;
+  JitOptions options;
+  options.target = Target::cuda();
+  options.target.gpu = "sm_" + std::to_string(cc); // Scheduled as the image was.
+  options.diskCache = false;
+  const AotLibrary &library = e2eLibraries()[GetParam()];
+  Module module = Jit(options).compileFile(library.program);
+  std::map<std::string, const AotEntry *> entries;
+  for (const AotEntry &entry : library.kernels)
+    entries[entry.kernel] = &entry;
+  std::mt19937 rng(2026);
+  forEachSuiteRun(
+      module, rng, {0, 1, 3, 17, 33}, 3, 41,
+      [&](const Kernel &kernel, const std::string &name, const std::vector<Tensor> &inputs) {
+        ASSERT_TRUE(entries.count(name)) << name << " is missing from the library";
+        std::vector<std::vector<int64_t>> outputShapes = kernel.outputShapes(inputs);
+        DeviceBuffers device;
+        AotCall call;
+        for (size_t t = 0; t < inputs.size() + outputShapes.size(); ++t) {
+          bool input = t < inputs.size();
+          Tensor host = input ? inputs[t]
+                              : Tensor::zeros(outputShapes[t - inputs.size()],
+                                              kernel.outputDType(t - inputs.size()));
+          device.pointers.push_back(cu::allocate(host.nbytes(), name));
+          if (input)
+            cu::copyToDevice(device.pointers.back(), host.data(), host.nbytes());
+          call.data.push_back(reinterpret_cast<void *>(device.pointers.back()));
+          call.shapes.push_back(host.shape());
+        }
+        std::map<std::string, int64_t> values;
+        std::vector<std::vector<std::string>> dims = kernel.inputDims();
+        for (size_t i = 0; i < inputs.size(); ++i)
+          for (size_t d = 0; d < dims[i].size(); ++d)
+            values[dims[i][d]] = inputs[i].shape()[d];
+        for (const std::string &symbol : kernel.symbolNames())
+          call.symbols.push_back(values.at(symbol));
+        call.stream = cu::stream(); // Ordered with the copies, which use the same stream.
+        int status = entries[name]->call(call);
+        std::vector<Tensor> expected;
+        try {
+          expected = kernel(inputs);
+        } catch (const RuntimeError &error) { // A gather out of range: the same message.
+          EXPECT_EQ(status, TDSL_INDEX_OUT_OF_RANGE) << name;
+          EXPECT_EQ(tdsl_last_error(), std::string(error.what())) << name;
+          return;
+        }
+        ASSERT_EQ(status, TDSL_OK) << name << ": " << tdsl_last_error();
+        cu::synchronize("AOT kernel " + name);
+        for (size_t o = 0; o < expected.size(); ++o) {
+          Tensor actual = Tensor::zeros(expected[o].shape(), expected[o].dtype());
+          cu::copyToHost(actual.data(), device.pointers[inputs.size() + o], actual.nbytes());
+          EXPECT_EQ(std::memcmp(expected[o].data(), actual.data(), actual.nbytes()), 0)
+              << name << " output " << o << ": the AOT result differs from the JIT's";
+        }
+      });
+}
+
+INSTANTIATE_TEST_SUITE_P(E2e, AotCudaSuite, testing::Range<size_t>(0, e2eLibraries().size()),
+                         [](const testing::TestParamInfo<size_t> &info) {
+                           std::string stem =
+                               std::filesystem::path(e2eLibraries()[info.param].program).stem();
+                           for (char &c : stem)
+                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return stem;
+                         });
+
+} // namespace
