@@ -280,6 +280,16 @@ bool CacheKey::boundsChecked() const {
   return options && options->find(kBoundsChecks) != std::string::npos;
 }
 
+namespace {
+/// The micro-kernel rows a schedule target asks for, when it asks (keys of the default stay as
+/// they were, so the disk cache keeps its entries).
+std::string microKernelRows(const passes::CpuTarget &target) {
+  return target.microKernelRows > 0
+             ? ", micro-kernel rows " + std::to_string(target.microKernelRows)
+             : std::string();
+}
+} // namespace
+
 CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool optimize,
                  bool boundsChecks) {
   CacheKey key;
@@ -298,7 +308,8 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool
                                                  std::to_string(target.vectorBits) + ", L1 " +
                                                  std::to_string(target.l1Bytes) + ", L2 " +
                                                  std::to_string(target.l2Bytes) + ", L3 " +
-                                                 std::to_string(target.l3Bytes));
+                                                 std::to_string(target.l3Bytes) +
+                                                 microKernelRows(target));
   key.fields.emplace_back("threads", std::to_string(target.threads));
   key.fields.emplace_back("options", std::string(optimize ? kOptimized : kFast) +
                                          (boundsChecks ? kBoundsChecks : "") +

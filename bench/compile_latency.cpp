@@ -22,6 +22,8 @@
 // process pays it).
 //
 //   build-release/bin/bench_compile_latency [--runs 20] [--tdsl build-release/bin/tdsl]
+//   build-release/bin/bench_compile_latency --first-calls 1   (only the cold, cold-O0 and tiered
+//                                                             lines: a quick check)
 //   build-release/bin/bench_compile_latency --dump-ir softmax.ll   (the unoptimized LLVM IR, to
 //                                                                  profile with opt/llc)
 #include "codegen/llvm/LlvmBackend.h"
@@ -176,6 +178,7 @@ void startUp(const Jit &jit, const std::string &source) {
 
 int main(int argc, char **argv) {
   int runs = 20;
+  bool firstCallsOnly = false;
   std::string tdslPath, dumpIr;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -185,6 +188,8 @@ int main(int argc, char **argv) {
       tdslPath = argv[i + 1];
     else if (flag == "--dump-ir")
       dumpIr = argv[i + 1];
+    else if (flag == "--first-calls")
+      firstCallsOnly = std::atoi(argv[i + 1]) != 0;
   }
   fs::path dir = fs::temp_directory_path() / ("tdsl-latency-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -220,6 +225,9 @@ int main(int argc, char **argv) {
               release),
           std::string("fresh Jit, tiered: first call of ") + c.name + " (fast tier)");
   }
+
+  if (firstCallsOnly)
+    return 0;
 
   // The cold compile's parts (the host target as a 1-thread Jit schedules it).
   auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmax});
