@@ -304,12 +304,11 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool
 #else
   key.fields.emplace_back("llvm", "none");
 #endif
-  key.fields.emplace_back("schedule target", target.name + ", vector bits " +
-                                                 std::to_string(target.vectorBits) + ", L1 " +
-                                                 std::to_string(target.l1Bytes) + ", L2 " +
-                                                 std::to_string(target.l2Bytes) + ", L3 " +
-                                                 std::to_string(target.l3Bytes) +
-                                                 microKernelRows(target));
+  key.fields.emplace_back("schedule target",
+                          target.name + ", vector bits " + std::to_string(target.vectorBits) +
+                              ", L1 " + std::to_string(target.l1Bytes) + ", L2 " +
+                              std::to_string(target.l2Bytes) + ", L3 " +
+                              std::to_string(target.l3Bytes) + microKernelRows(target));
   key.fields.emplace_back("threads", std::to_string(target.threads));
   key.fields.emplace_back("options", std::string(optimize ? kOptimized : kFast) +
                                          (boundsChecks ? kBoundsChecks : "") +
