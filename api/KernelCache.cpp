@@ -266,7 +266,7 @@ namespace {
 // The "options" field: what LLVM does to the code, then whether it checks bounds. An O0 entry is
 // never an O3 one's; a key with bounds checks never reaches the disk.
 constexpr const char *kOptimized = "O3 without loop unrolling";
-constexpr const char *kFast = "O0 (no LLVM IR passes, fast instruction selection)";
+constexpr const char *kFast = "O0 (EarlyCSE only, fast instruction selection)";
 constexpr const char *kBoundsChecks = ", bounds checks";
 } // namespace
 

@@ -1,7 +1,7 @@
 // Compile latency of the CPU backend and what the kernel cache saves (issue 6):
 //   cold    a fresh optimized-only Jit, disk cache off: parse, passes, LLVM -O3, object code, link;
 //           first call
-//   cold-O0 the same with Tiering::FastOnly: no LLVM IR passes, fast instruction selection
+//   cold-O0 the same with Tiering::FastOnly: EarlyCSE only, fast instruction selection
 //   disk    a fresh Jit whose disk cache holds the kernel: parse, load the object, first call
 //   memory  the same Jit compiling the same source again: parse, first call
 //   split   the cold compile's parts: frontend, passes (schedule + lowering), LLVM to object (O3
@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
   coldFast.tiering = Tiering::FastOnly;
   if (dumpIr.empty())
     print("cold-O0", measure(runs, [&] { firstCall(Jit(coldFast)); }),
-          "the same, Tiering::FastOnly: no LLVM IR passes, fast codegen");
+          "the same, Tiering::FastOnly: EarlyCSE only, fast codegen");
   JitOptions coldOptimized = cold, tiered = cold;
   tiered.tiering = Tiering::Tiered;
   std::unique_ptr<Jit> held; // A tiered Jit, destroyed untimed (it waits for its compile).

@@ -4,7 +4,7 @@
 // object code with a TargetMachine taken from a pool (one thread at a time per machine; creating
 // one costs more than reusing it). The pool keys machines by CPU, features and code generation
 // level: LlvmCodeGenOptions::optimize picks CodeGenOptLevel::Aggressive (after the O3 pipeline)
-// or None (FastISel, no IR pass), so the fast mode needs no JIT of its own: the LLJIT only links
+// or None (FastISel, EarlyCSE as the only IR pass), so the fast mode needs no JIT of its own: the LLJIT only links
 // object code, whatever level made it. Linking goes through one LLJIT per process, created on first
 // use, with a JITDylib per kernel: creating an LLJIT per kernel cost ~0.45 ms, 1/3 of a
 // disk-cache hit. Dropping the kernel removes its JITDylib, which frees its code. ORC's
