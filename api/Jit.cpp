@@ -80,6 +80,9 @@ int64_t hostCacheBytes(int level) {
   return std::max<long>(sysconf(name), 0);
 }
 
+/// Rows of the fast tier's tiled micro-kernels (KernelState::scheduleTarget says why).
+constexpr int kFastTierMicroKernelRows = 2;
+
 passes::CpuTarget cpuTargetFor(const Target &target, int threads) {
   passes::CpuTarget t;
   if (target.cpuLevel == "host") {
@@ -164,8 +167,8 @@ struct KernelState {
   std::shared_ptr<cache::KernelCache> cache; // The Jit's: in memory, then on disk.
   std::shared_ptr<TierUp> tierUp;            // The Jit's background compiles (Tiered only).
 
-  std::once_flag lowerOnce;
-  ir::LoweredFunc lowered;
+  std::once_flag lowerOnce, fastLowerOnce;
+  ir::LoweredFunc lowered, fastLowered;
 #ifdef TDSL_HAVE_LLVM
   std::once_flag compileOnce;
   std::shared_ptr<TierSlot> tiers = std::make_shared<TierSlot>();
@@ -183,8 +186,7 @@ struct KernelState {
   /// LLVM's optimizations or bounds checks never answers a request for one with them (nor the
   /// reverse). Only optimized code without bounds checks goes to disk.
   cache::CacheKey keyOf(Tier tier) const {
-    return cache::makeKey(kernel, cpuTargetFor(target, threads), tier == Tier::Optimized,
-                          boundsChecks);
+    return cache::makeKey(kernel, scheduleTarget(tier), tier == Tier::Optimized, boundsChecks);
   }
 
   /// The code calls run now, compiled by the first call; valid while this state lives.
@@ -197,6 +199,7 @@ struct KernelState {
 
   void compileFirstTier() {
     auto lower = [&]() -> const ir::LoweredFunc & { return loops(); };
+    auto lowerFast = [&]() -> const ir::LoweredFunc & { return fastLoops(); };
     tiers->firstCall = TierSlot::Clock::now();
     auto publishFirst = [&](std::shared_ptr<codegen::CompiledCpuKernel> code, Tier tier) {
       tiers->firstCompileSeconds =
@@ -207,23 +210,28 @@ struct KernelState {
     if (tiering == Tiering::OptimizedOnly)
       return publishFirst(cache->get(keyOf(Tier::Optimized), lower), Tier::Optimized);
     if (tiering == Tiering::FastOnly)
-      return publishFirst(cache->get(keyOf(Tier::Fast), lower), Tier::Fast);
+      return publishFirst(cache->get(keyOf(Tier::Fast), lowerFast), Tier::Fast);
     cache::CacheKey optimizedKey = keyOf(Tier::Optimized);
     if (std::shared_ptr<codegen::CompiledCpuKernel> found = cache->find(optimizedKey)) {
       tiers->cached = true; // On disk, or in this Jit's memory: either way, no tiering.
       return publishFirst(std::move(found), Tier::Optimized);
     }
-    publishFirst(cache->get(keyOf(Tier::Fast), lower), Tier::Fast);
-    // The job owns what it compiles and the cache it compiles into, never this state.
+    publishFirst(cache->get(keyOf(Tier::Fast), lowerFast), Tier::Fast);
+    // The job owns what it compiles and the cache it compiles into, never this state. It
+    // lowers the kernel itself, off the calling thread (a tiled matmul's lowering is ~2 ms).
     tierUp->post([slot = std::weak_ptr<TierSlot>(tiers), kernelCache = cache,
-                  key = std::move(optimizedKey),
-                  func = std::make_shared<const ir::LoweredFunc>(loops())] {
+                  key = std::move(optimizedKey), tensorIr = kernel,
+                  schedule = scheduleTarget(Tier::Optimized)] {
       std::shared_ptr<TierSlot> target = slot.lock();
       if (!target)
         return; // The kernel is gone.
       try {
-        target->publish(kernelCache->get(key, [&]() -> const ir::LoweredFunc & { return *func; }),
-                        Tier::Optimized);
+        ir::LoweredFunc func;
+        auto lower = [&]() -> const ir::LoweredFunc & {
+          func = passes::lowerKernel(tensorIr, schedule);
+          return func;
+        };
+        target->publish(kernelCache->get(key, lower), Tier::Optimized);
       } catch (const std::exception &error) { // The kernel keeps its fast code.
         std::lock_guard<std::mutex> lock(target->mutex);
         target->tierUpError = error.what();
@@ -283,13 +291,35 @@ struct KernelState {
   std::once_flag plainOnce;
   ir::LoweredFunc plain;
 
+  /// What the CPU schedule of `tier` is chosen for. The fast tier's tiled contractions get a
+  /// micro-kernel of a few rows: the full one, its packing and its masked edges unrolled over 14
+  /// rows were most of a tiled matmul's fast compile (47.6 -> 10.3 ms of CPU for its first call;
+  /// fast-only, it runs ~1.2-1.7x slower: docs/performance.md), and the rows do not change any
+  /// output's summation order.
+  passes::CpuTarget scheduleTarget(Tier tier) const {
+    passes::CpuTarget t = cpuTargetFor(target, threads);
+    if (tier == Tier::Fast)
+      t.microKernelRows = kFastTierMicroKernelRows;
+    return t;
+  }
+
   /// The loops the target runs: scheduled for the CPU, plain for CUDA (mapped by its backend).
   const ir::LoweredFunc &loops() {
     if (target.kind == Target::Kind::Cuda)
       return plainLoops();
     std::call_once(lowerOnce,
-                   [&] { lowered = passes::lowerKernel(kernel, cpuTargetFor(target, threads)); });
+                   [&] { lowered = passes::lowerKernel(kernel, scheduleTarget(Tier::Optimized)); });
     return lowered;
+  }
+  /// The loops of the CPU's fast tier (scheduleTarget).
+  const ir::LoweredFunc &fastLoops() {
+    std::call_once(fastLowerOnce,
+                   [&] { fastLowered = passes::lowerKernel(kernel, scheduleTarget(Tier::Fast)); });
+    return fastLowered;
+  }
+  /// The loops of the last tier calls run: what `emit` prints and dumps as LLVM IR or assembly.
+  const ir::LoweredFunc &finalLoops() {
+    return target.kind == Target::Kind::Cpu && tiering == Tiering::FastOnly ? fastLoops() : loops();
   }
   const ir::LoweredFunc &plainLoops() {
     std::call_once(plainOnce, [&] { plain = passes::lowerKernel(kernel); });
@@ -782,16 +812,16 @@ std::string Kernel::dump(Stage stage) const {
   case Stage::Loops:
     if (state->target.kind == Target::Kind::Cuda)
       return passes::loopsToString(state->cudaProgram().gpu);
-    return ir::toString(state->loops());
+    return ir::toString(state->finalLoops());
   case Stage::Llvm:
 #ifdef TDSL_HAVE_LLVM
-    return codegen::emitLlvmIr(state->loops(), /*optimized=*/true, state->codeGenOptions());
+    return codegen::emitLlvmIr(state->finalLoops(), /*optimized=*/true, state->codeGenOptions());
 #else
     throw RuntimeError("this tdsl was built without the LLVM backend");
 #endif
   case Stage::Asm:
 #ifdef TDSL_HAVE_LLVM
-    return codegen::emitAssembly(state->loops(), state->codeGenOptions());
+    return codegen::emitAssembly(state->finalLoops(), state->codeGenOptions());
 #else
     throw RuntimeError("this tdsl was built without the LLVM backend");
 #endif

@@ -266,7 +266,7 @@ namespace {
 // The "options" field: what LLVM does to the code, then whether it checks bounds. An O0 entry is
 // never an O3 one's; a key with bounds checks never reaches the disk.
 constexpr const char *kOptimized = "O3 without loop unrolling";
-constexpr const char *kFast = "O0 (no LLVM IR passes, fast instruction selection)";
+constexpr const char *kFast = "O0 (EarlyCSE only, fast instruction selection)";
 constexpr const char *kBoundsChecks = ", bounds checks";
 } // namespace
 
@@ -279,6 +279,16 @@ bool CacheKey::boundsChecked() const {
   const std::string *options = field("options");
   return options && options->find(kBoundsChecks) != std::string::npos;
 }
+
+namespace {
+/// The micro-kernel rows a schedule target asks for, when it asks (keys of the default stay as
+/// they were, so the disk cache keeps its entries).
+std::string microKernelRows(const passes::CpuTarget &target) {
+  return target.microKernelRows > 0
+             ? ", micro-kernel rows " + std::to_string(target.microKernelRows)
+             : std::string();
+}
+} // namespace
 
 CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool optimize,
                  bool boundsChecks) {
@@ -294,11 +304,11 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool
 #else
   key.fields.emplace_back("llvm", "none");
 #endif
-  key.fields.emplace_back("schedule target", target.name + ", vector bits " +
-                                                 std::to_string(target.vectorBits) + ", L1 " +
-                                                 std::to_string(target.l1Bytes) + ", L2 " +
-                                                 std::to_string(target.l2Bytes) + ", L3 " +
-                                                 std::to_string(target.l3Bytes));
+  key.fields.emplace_back("schedule target",
+                          target.name + ", vector bits " + std::to_string(target.vectorBits) +
+                              ", L1 " + std::to_string(target.l1Bytes) + ", L2 " +
+                              std::to_string(target.l2Bytes) + ", L3 " +
+                              std::to_string(target.l3Bytes) + microKernelRows(target));
   key.fields.emplace_back("threads", std::to_string(target.threads));
   key.fields.emplace_back("options", std::string(optimize ? kOptimized : kFast) +
                                          (boundsChecks ? kBoundsChecks : "") +

@@ -1,7 +1,7 @@
 // Compile latency of the CPU backend and what the kernel cache saves (issue 6):
 //   cold    a fresh optimized-only Jit, disk cache off: parse, passes, LLVM -O3, object code, link;
 //           first call
-//   cold-O0 the same with Tiering::FastOnly: no LLVM IR passes, fast instruction selection
+//   cold-O0 the same with Tiering::FastOnly: EarlyCSE only, fast instruction selection
 //   disk    a fresh Jit whose disk cache holds the kernel: parse, load the object, first call
 //   memory  the same Jit compiling the same source again: parse, first call
 //   split   the cold compile's parts: frontend, passes (schedule + lowering), LLVM to object (O3
@@ -22,6 +22,8 @@
 // process pays it).
 //
 //   build-release/bin/bench_compile_latency [--runs 20] [--tdsl build-release/bin/tdsl]
+//   build-release/bin/bench_compile_latency --first-calls 1   (only the cold, cold-O0 and tiered
+//                                                             lines: a quick check)
 //   build-release/bin/bench_compile_latency --dump-ir softmax.ll   (the unoptimized LLVM IR, to
 //                                                                  profile with opt/llc)
 #include "codegen/llvm/LlvmBackend.h"
@@ -176,6 +178,7 @@ void startUp(const Jit &jit, const std::string &source) {
 
 int main(int argc, char **argv) {
   int runs = 20;
+  bool firstCallsOnly = false;
   std::string tdslPath, dumpIr;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -185,6 +188,8 @@ int main(int argc, char **argv) {
       tdslPath = argv[i + 1];
     else if (flag == "--dump-ir")
       dumpIr = argv[i + 1];
+    else if (flag == "--first-calls")
+      firstCallsOnly = std::atoi(argv[i + 1]) != 0;
   }
   fs::path dir = fs::temp_directory_path() / ("tdsl-latency-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -200,7 +205,7 @@ int main(int argc, char **argv) {
   coldFast.tiering = Tiering::FastOnly;
   if (dumpIr.empty())
     print("cold-O0", measure(runs, [&] { firstCall(Jit(coldFast)); }),
-          "the same, Tiering::FastOnly: no LLVM IR passes, fast codegen");
+          "the same, Tiering::FastOnly: EarlyCSE only, fast codegen");
   JitOptions coldOptimized = cold, tiered = cold;
   tiered.tiering = Tiering::Tiered;
   std::unique_ptr<Jit> held; // A tiered Jit, destroyed untimed (it waits for its compile).
@@ -220,6 +225,9 @@ int main(int argc, char **argv) {
               release),
           std::string("fresh Jit, tiered: first call of ") + c.name + " (fast tier)");
   }
+
+  if (firstCallsOnly)
+    return 0;
 
   // The cold compile's parts (the host target as a 1-thread Jit schedules it).
   auto file = std::make_shared<const SourceFile>(SourceFile{"softmax.tdsl", kSoftmax});

@@ -15,6 +15,10 @@ struct CpuTarget {
   int64_t l1Bytes = 32 * 1024;    // Per core, data.
   int64_t l2Bytes = 1024 * 1024;  // Per core.
   int64_t l3Bytes = 32 * 1024 * 1024;
+  /// Rows of a tiled contraction's micro-kernel; 0: as many as the vector registers hold. Fewer
+  /// rows make less code to compile (the JIT's fast tier) and keep every output's summation order
+  /// (the k blocks stay those of the full micro-kernel), so the results keep their bits.
+  int microKernelRows = 0;
 
   /// Lanes of a vector of `elementBytes`-sized elements.
   int lanes(int elementBytes) const { return vectorBits / 8 / elementBytes; }

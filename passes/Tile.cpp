@@ -385,8 +385,10 @@ TileSizes chooseTiles(const CpuTarget &target) {
   t.nr = 2 * t.vectorLanes;
   int registers = target.vectorBits >= 512 ? 32 : 16;
   // MR rows of two accumulator vectors, plus two vectors of B and one broadcast of A.
-  t.mr = std::max(1, (registers - 3) / 2);
-  int64_t kc = target.l1Bytes / 2 / (int64_t{t.mr} * 4);
+  int registerRows = std::max(1, (registers - 3) / 2);
+  t.mr = target.microKernelRows > 0 ? std::min(target.microKernelRows, registerRows) : registerRows;
+  // KC from the full micro-kernel whatever MR is: the k blocks decide the summation order.
+  int64_t kc = target.l1Bytes / 2 / (int64_t{registerRows} * 4);
   t.kc = std::clamp<int64_t>(kc / 16 * 16, 16, 1024);
   int64_t nc = target.l2Bytes / 2 / (t.kc * 4);
   t.nc = std::clamp<int64_t>(nc / t.nr * t.nr, t.nr, 4096);

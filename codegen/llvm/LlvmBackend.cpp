@@ -4,11 +4,11 @@
 // object code with a TargetMachine taken from a pool (one thread at a time per machine; creating
 // one costs more than reusing it). The pool keys machines by CPU, features and code generation
 // level: LlvmCodeGenOptions::optimize picks CodeGenOptLevel::Aggressive (after the O3 pipeline)
-// or None (FastISel, no IR pass), so the fast mode needs no JIT of its own: the LLJIT only links
-// object code, whatever level made it. Linking goes through one LLJIT per process, created on first
-// use, with a JITDylib per kernel: creating an LLJIT per kernel cost ~0.45 ms, 1/3 of a
-// disk-cache hit. Dropping the kernel removes its JITDylib, which frees its code. ORC's
-// ExecutionSession is thread-safe; nothing else is shared.
+// or None (FastISel, after EarlyCSE, the only IR pass), so the fast mode needs no JIT of its own:
+// the LLJIT only links object code, whatever level made it. Linking goes through one LLJIT per
+// process, created on first use, with a JITDylib per kernel: creating an LLJIT per kernel cost
+// ~0.45 ms, 1/3 of a disk-cache hit. Dropping the kernel removes its JITDylib, which frees its
+// code. ORC's ExecutionSession is thread-safe; nothing else is shared.
 #include "codegen/llvm/LlvmBackend.h"
 
 #include "codegen/llvm/AotObject.h"
@@ -44,6 +44,7 @@
 #include <llvm/Target/TargetOptions.h>
 #include <llvm/TargetParser/Host.h>
 #include <llvm/TargetParser/X86TargetParser.h>
+#include <llvm/Transforms/Scalar/EarlyCSE.h>
 
 #include <algorithm>
 #include <atomic>
@@ -218,6 +219,22 @@ void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine) {
   passes.run(module, mam);
 }
 
+/// The fast tier's only IR pass: EarlyCSE removes the address arithmetic that the code generator
+/// repeats per access (a tiled micro-kernel recomputes each row's base), a quarter of what
+/// instruction selection at CodeGenOptLevel::None had to do on a tiled matmul, for less than it
+/// saves on softmax and layernorm too. It removes only computations that repeat an earlier one,
+/// so the floating-point results keep their bits.
+void simplifyForFastCodeGen(llvm::Module &module, llvm::TargetMachine &machine) {
+  llvm::FunctionAnalysisManager fam;
+  llvm::PassBuilder builder(&machine);
+  builder.registerFunctionAnalyses(fam);
+  llvm::FunctionPassManager passes;
+  passes.addPass(llvm::EarlyCSEPass());
+  for (llvm::Function &function : module)
+    if (!function.isDeclaration())
+      passes.run(function, fam);
+}
+
 /// Keeps LLVM's warnings and remarks off stderr (a library does not print) and records its
 /// errors, which LLVM's default handler would answer by exiting the process.
 class QuietDiagnostics final : public llvm::DiagnosticHandler {
@@ -251,15 +268,22 @@ struct BuiltModule {
   }
 };
 
+/// Whether a module is built to be read (textual IR, assembly: its values keep their names) or
+/// only compiled (names cost time to make unique and are dropped from the object anyway).
+enum class ValueNames { Keep, Discard };
+
 BuiltModule buildModule(const ir::LoweredFunc &func, const std::string &symbol, bool optimized,
-                        const LlvmCodeGenOptions &options) {
+                        const LlvmCodeGenOptions &options, ValueNames names) {
   LlvmTargetInfo target = targetInfo(options);
   BuiltModule built(machinePool().take(target, codeGenLevel(options)));
   built.context = std::make_unique<llvm::LLVMContext>();
   built.context->setDiagnosticHandler(std::make_unique<QuietDiagnostics>(built.errors));
+  built.context->setDiscardValueNames(names == ValueNames::Discard);
   built.module = generateLlvmModule(func, symbol, *built.context, *built.machine, target);
   if (optimized && options.optimize)
     optimizeModule(*built.module, *built.machine);
+  else if (optimized)
+    simplifyForFastCodeGen(*built.module, *built.machine);
   built.checkNoErrors(func);
   return built;
 }
@@ -430,7 +454,7 @@ void addAotEntry(llvm::Module &module, const AotKernelCode &kernel,
 /// Object code of the module (optimized unless options.optimize is off).
 std::string emitObject(const ir::LoweredFunc &func, const std::string &symbol,
                        const LlvmCodeGenOptions &options) {
-  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options);
+  BuiltModule built = buildModule(func, symbol, /*optimized=*/true, options, ValueNames::Discard);
   std::string object = emitModuleObject(*built.module, *built.machine);
   built.checkNoErrors(func);
   return object;
@@ -442,7 +466,8 @@ CpuInfo hostCpuInfo() { return cachedHostCpuInfo(); }
 
 std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized,
                        const LlvmCodeGenOptions &options) {
-  BuiltModule built = buildModule(func, sanitizeName(func.name), optimized, options);
+  BuiltModule built =
+      buildModule(func, sanitizeName(func.name), optimized, options, ValueNames::Keep);
   std::string text;
   llvm::raw_string_ostream os(text);
   built.module->print(os, nullptr);
@@ -454,7 +479,8 @@ std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized) {
 }
 
 std::string emitAssembly(const ir::LoweredFunc &func, const LlvmCodeGenOptions &options) {
-  BuiltModule built = buildModule(func, sanitizeName(func.name), /*optimized=*/true, options);
+  BuiltModule built =
+      buildModule(func, sanitizeName(func.name), /*optimized=*/true, options, ValueNames::Keep);
   llvm::SmallString<0> text;
   llvm::raw_svector_ostream os(text);
   llvm::legacy::PassManager passes;

@@ -18,10 +18,10 @@ struct LlvmCodeGenOptions {
   /// the kernel, buffer, index and bound and aborts (`tdsl run --checks=bounds`).
   bool boundsChecks = false;
   /// LLVM's share of the work (the optimized or the fast tier, tdsl::Tier): when true, LLVM's O3
-  /// pipeline (without its loop unrolling) and aggressive instruction selection; when false, no
-  /// IR pass at all and fast instruction selection (CodeGenOptLevel::None: FastISel, the fast
-  /// register allocator), which compiles a small kernel several times faster into slower code.
-  /// tdsl's own passes (fusion, tiling, vectorization, bounds checks) run the same either way.
+  /// pipeline (without its loop unrolling) and aggressive instruction selection; when false,
+  /// EarlyCSE as the only IR pass and fast instruction selection (CodeGenOptLevel::None: FastISel,
+  /// the fast register allocator), which compiles a small kernel several times faster into
+  /// slower code. tdsl's own passes (fusion, tiling, vectorization, bounds checks) run either way.
   bool optimize = true;
 };
 

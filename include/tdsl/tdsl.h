@@ -42,10 +42,13 @@ struct Target {
 };
 
 /// How much of LLVM's work a CPU kernel's code gets (JitOptions::tiering). tdsl's passes make
-/// the same loops for both tiers, and every floating-point decision (each FMA, each reduction
-/// tree) is explicit in the IR tdsl gives LLVM, so both tiers compute bit-identical results.
-/// - Fast: no LLVM IR pass, fast instruction selection (its -O0 code generator): a kernel
-///   compiles several times faster (softmax: ~8 ms instead of ~40) into code ~2x slower.
+/// the same loops for both tiers (but for a tiled contraction's micro-kernel, of fewer rows in
+/// the fast tier, which sums each output in the same order), and every floating-point decision
+/// (each FMA, each reduction tree) is explicit in the IR tdsl gives LLVM, so both tiers compute
+/// bit-identical results.
+/// - Fast: EarlyCSE as the only LLVM IR pass, fast instruction selection (its -O0 code
+///   generator): a kernel compiles several times faster (softmax: ~8 ms instead of ~40) into
+///   code ~2x slower.
 /// - Optimized: LLVM's O3 pipeline (without its loop unrolling), aggressive code generation.
 enum class Tier { None, Fast, Optimized }; // None: not compiled yet.
 std::string_view tierName(Tier tier);      // "none", "fast", "optimized"

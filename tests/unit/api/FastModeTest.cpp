@@ -1,4 +1,4 @@
-// Tiering::FastOnly (`tdsl run -O0`): LLVM runs no IR pass and selects instructions fast;
+// Tiering::FastOnly (`tdsl run -O0`): LLVM runs EarlyCSE only and selects instructions fast;
 // results still match the interpreter, dumps show the unoptimized code, the kernel cache never
 // serves a kernel compiled at one tier to a request for the other, and fast code never reaches
 // the disk.

@@ -1,7 +1,8 @@
 // The end-to-end suite (every program under tests/e2e/ and examples/) at both tiers of CPU code:
-// the fast tier (Tiering::FastOnly: no LLVM IR passes, fast instruction selection) must match
-// the reference interpreter, and give bit for bit the optimized tier's results (LLVM's O3 and
-// code generator may not change a floating-point decision), on one thread and on two.
+// the fast tier (Tiering::FastOnly: EarlyCSE only, fast instruction selection, micro-kernels of
+// fewer rows) must match the reference interpreter, and give bit for bit the optimized tier's
+// results (LLVM's O3 and code generator may not change a floating-point decision), on one thread
+// and on two.
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/SuitePrograms.h"
 
