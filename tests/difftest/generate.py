@@ -281,7 +281,10 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
                     stmts.append(f"{t2}[i] = {dtype}({red}({target}[i, j] for j < M))")
                     env[t2] = ("N",)
                 else:
-                    stmts.append(f"{t2}[{lhs_nm}] = where({target}[i, j] and not ({a} == {g.lit()}), "
+                    # The same for the equality: sigmoid is exactly 1 in f32 where f64 is not
+                    # (seed 700108).
+                    equal = rng.choice(["0.5", "2.0", "-0.25", "7.0"]) if g.is_float else g.lit()
+                    stmts.append(f"{t2}[{lhs_nm}] = where({target}[i, j] and not ({a} == {equal}), "
                                  f"{a}, {g.lit()})")
                     env[t2] = ("N", "M")
                 continue
