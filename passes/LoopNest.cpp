@@ -1107,8 +1107,8 @@ private:
   ///          p < at))) { best = best[l]; at = p };  target[index] = at
   /// A lane keeps the step of its best value, not its position: the step is the same in every
   /// lane (one broadcast a step, no per-lane position arithmetic), and it is kept in 32 bits
-  /// when k has fewer than 2^31 steps (half the registers and blends of 64-bit positions;
-  /// argmax over rows of 4096 measured 2.69 -> see docs/performance.md), else in 64.
+  /// when k has fewer than 2^31 steps (half the registers and blends of 64-bit positions), else
+  /// in 64; docs/performance.md has what it gained.
   /// A lane starts holding its first position with the lowest value: its first value either
   /// ties that (and the position is right) or beats it, so no step tests for a first pair. A
   /// lane whose first position is past K held none. Within a lane positions rise, so its pair
