@@ -1654,7 +1654,11 @@ std::optional<CodeGenLlvm::IndexRead> CodeGenLlvm::nextIndexRead(const ir::LetSt
     return std::nullopt;
   UseFinder uses;
   uses.visit(let.value);
-  if (uses.loaded.empty())
+  // Only reads of the kernel's inputs, which hold at the next row what that row will read.
+  if (uses.loaded.empty() ||
+      !std::all_of(uses.loaded.begin(), uses.loaded.end(), [](const ir::BufferNode *buffer) {
+        return buffer->role == ir::BufferRole::Input;
+      }))
     return std::nullopt;
   // The innermost loop that the read depends on: the next gathered row is its next.
   auto loop = std::find_if(loopEnds.rbegin(), loopEnds.rend(), [&](const auto &entry) {
