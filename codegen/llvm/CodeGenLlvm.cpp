@@ -351,6 +351,10 @@ private:
   /// vpdpwssd with the add where AVX-512 VNNI is present) into the first half of the lanes.
   /// Null where the store is not of this form or the target has no such instruction.
   llvm::Value *integerDotAccumulate(const ir::Store &node);
+  /// integerDotAccumulate for bytes (u8 x i8, i8 x i8) with AVX-512 VNNI: four products a
+  /// lane (vpdpbusd). Null elsewhere.
+  llvm::Value *byteDotAccumulate(const ir::Expr &accumulated, const ir::Expr &x, const ir::Expr &y,
+                                 int lanes);
   /// The i32 stack buffers whose lanes are seen only through their total (SumOnlyUses).
   std::unordered_set<const ir::BufferNode *> sumOnlyBuffers;
   llvm::Value *castValue(llvm::Value *v, DType from, DType to);
@@ -1507,6 +1511,8 @@ llvm::Value *CodeGenLlvm::integerDotAccumulate(const ir::Store &node) {
   const ir::Expr *x = narrow(product->a), *y = narrow(product->b);
   if (!x || !y)
     return nullptr;
+  if (llvm::Value *quads = byteDotAccumulate(accumulated, *x, *y, lanes))
+    return quads;
   llvm::Type *wordVector = llvm::FixedVectorType::get(b.getInt16Ty(), lanes);
   auto widen = [&](const ir::Expr &e) {
     llvm::Value *v = emit(e);
@@ -1541,6 +1547,52 @@ llvm::Value *CodeGenLlvm::integerDotAccumulate(const ir::Store &node) {
   if (!vnni)
     sums = b.CreateAdd(low, sums);
   return b.CreateShuffleVector(sums, high, llvm::createSequentialMask(0, lanes, 0));
+}
+
+llvm::Value *CodeGenLlvm::byteDotAccumulate(const ir::Expr &accumulated, const ir::Expr &x,
+                                            const ir::Expr &y, int lanes) {
+  DType dx = x->type.dtype, dy = y->type.dtype;
+  bool bytes = (dx == DType::I8 || dx == DType::U8) && (dy == DType::I8 || dy == DType::U8);
+  if (!targetHasVnni(target) || integerPairDotBits(target) != 512 || lanes % 64 != 0 || !bytes ||
+      (dx == DType::U8 && dy == DType::U8))
+    return nullptr;
+  // vpdpbusd multiplies unsigned bytes by signed ones. For i8 x i8 the unsigned side is biased
+  // by 128 (x ^ 0x80 is x + 128 as a u8), which adds 128 * y to each product; that is taken off
+  // in lanes of its own, as the accumulator is only summed.
+  bool bias = dx == DType::I8 && dy == DType::I8;
+  const ir::Expr &unsignedSide = dx == DType::U8 ? x : y;
+  const ir::Expr &signedSide = dx == DType::U8 ? y : x;
+  llvm::Value *u = emit(unsignedSide), *v = emit(signedSide);
+  llvm::Type *dwords = llvm::FixedVectorType::get(b.getInt32Ty(), 16);
+  if (bias)
+    u = b.CreateXor(u, llvm::ConstantInt::get(u->getType(), 0x80));
+  llvm::Value *acc = emit(accumulated);
+  auto lanesOf = [&](int from, int count) {
+    return b.CreateShuffleVector(acc, llvm::createSequentialMask(from, count, 0));
+  };
+  // Each 64 bytes add into 16 lanes: the products from lane 0, the biases' corrections from
+  // lane lanes / 4; the lanes from lanes / 2 keep their values.
+  std::vector<llvm::Value *> sums, corrections;
+  llvm::Value *biases = llvm::ConstantInt::get(dwords, 0x80808080u);
+  for (int at = 0; at < lanes; at += 64) {
+    llvm::SmallVector<int, 64> part = llvm::createSequentialMask(at, 64, 0);
+    llvm::Value *pu = b.CreateBitCast(b.CreateShuffleVector(u, part), dwords);
+    llvm::Value *pv = b.CreateBitCast(b.CreateShuffleVector(v, part), dwords);
+    sums.push_back(b.CreateIntrinsic(llvm::Intrinsic::x86_avx512_vpdpbusd_512, {},
+                                     {lanesOf(at / 4, 16), pu, pv}));
+    llvm::Value *correction = lanesOf(lanes / 4 + at / 4, 16);
+    if (bias)
+      correction = b.CreateSub(
+          correction, b.CreateIntrinsic(llvm::Intrinsic::x86_avx512_vpdpbusd_512, {},
+                                        {llvm::Constant::getNullValue(dwords), biases, pv}));
+    corrections.push_back(correction);
+  }
+  llvm::Value *low = llvm::concatenateVectors(b, sums);
+  llvm::Value *middle = llvm::concatenateVectors(b, corrections);
+  llvm::Value *half =
+      b.CreateShuffleVector(low, middle, llvm::createSequentialMask(0, lanes / 2, 0));
+  return b.CreateShuffleVector(half, lanesOf(lanes / 2, lanes / 2),
+                               llvm::createSequentialMask(0, lanes, 0));
 }
 
 void CodeGenLlvm::emitStore(const ir::Store &node) {

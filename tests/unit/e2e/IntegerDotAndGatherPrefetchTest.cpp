@@ -1,10 +1,11 @@
 // Two CPU code generation choices of language version 1 kernels, checked in the LLVM IR for a
 // named CPU (not the host, so that every machine checks the same thing); tests/e2e runs both
 // kernels against the interpreter on the host.
-// - An i8, u8 or i16 dot product accumulating in i32 adds its products in pairs
-//   (CodeGenLlvm::integerDotAccumulate): vpdpwssd where AVX-512 VNNI is present, vpmaddwd
-//   with AVX-512BW or AVX2, the plain multiply elsewhere; a sum of i32 lanes that is seen lane
-//   by lane keeps the plain form.
+// - An i8, u8 or i16 dot product accumulating in i32 adds its products in groups
+//   (CodeGenLlvm::integerDotAccumulate): where AVX-512 VNNI is present, four at a time for
+//   u8 x i8 and i8 x i8 (vpdpbusd) and two for the others (vpdpwssd); two (vpmaddwd) with
+//   AVX-512BW or AVX2; the plain multiply elsewhere. A sum of i32 lanes that is seen lane by
+//   lane keeps the plain form.
 // - A gather's row copy prefetches the row the next index names (prefetchNextGather).
 #include "codegen/llvm/LlvmOptions.h"
 #include "frontend/Frontend.h"
@@ -18,6 +19,7 @@
 
 #include <memory>
 #include <string>
+#include <tuple>
 
 namespace {
 
@@ -50,27 +52,30 @@ kernel dot(w: i8[R, C], x: i8[C]) -> y: i32[R] {
 }
 )";
 
-TEST(IntegerDot, PairsFollowTheCpu) {
+TEST(IntegerDot, InstructionsFollowTheCpu) {
   ir::LoweredFunc func = lowered(kDotI8);
   std::string vnni = irFor(func, "znver4", kVnni);
-  EXPECT_NE(vnni.find("@llvm.x86.avx512.vpdpwssd.512("), std::string::npos) << vnni;
+  EXPECT_NE(vnni.find("@llvm.x86.avx512.vpdpbusd.512("), std::string::npos) << vnni;
   std::string avx512 = irFor(func, "x86-64-v4", kAvx512);
-  EXPECT_EQ(avx512.find("vpdpwssd"), std::string::npos);
+  EXPECT_EQ(avx512.find("vpdp"), std::string::npos);
   EXPECT_NE(avx512.find("@llvm.x86.avx512.pmaddw.d.512("), std::string::npos) << avx512;
   std::string avx2 = irFor(func, "x86-64-v3", "+avx2");
   EXPECT_NE(avx2.find("@llvm.x86.avx2.pmadd.wd("), std::string::npos) << avx2;
   std::string baseline = irFor(func, "x86-64", "");
   EXPECT_EQ(baseline.find("pmadd"), std::string::npos) << baseline;
-  EXPECT_EQ(baseline.find("vpdpwssd"), std::string::npos) << baseline;
+  EXPECT_EQ(baseline.find("vpdp"), std::string::npos) << baseline;
 }
 
-TEST(IntegerDot, SmallIntegerDtypesPairToo) {
-  for (const char *types : {"u8, i8", "i16, i16", "u8, u8"}) {
-    std::string a(types, std::string(types).find(',')), b(std::string(types).substr(a.size() + 2));
-    ir::LoweredFunc func = lowered("kernel dot(w: " + a + "[R, C], x: " + b +
+TEST(IntegerDot, SmallIntegerDtypesGroupToo) {
+  // Bytes with one signed side four at a time; u8 x u8 and i16 (no such byte instruction) two.
+  for (auto [a, b, instruction] : {std::tuple{"u8", "i8", "vpdpbusd"},
+                                   {"i8", "u8", "vpdpbusd"},
+                                   {"i16", "i16", "vpdpwssd"},
+                                   {"u8", "u8", "vpdpwssd"}}) {
+    ir::LoweredFunc func = lowered(std::string("kernel dot(w: ") + a + "[R, C], x: " + b +
                                    "[C]) -> y: i32[R] {\n"
                                    "    y[i] = sum(i32(w[i, k]) * i32(x[k]) for k)\n}\n");
-    EXPECT_NE(irFor(func, "znver4", kVnni).find("vpdpwssd"), std::string::npos) << types;
+    EXPECT_NE(irFor(func, "znver4", kVnni).find(instruction), std::string::npos) << a << b;
   }
 }
 
@@ -79,9 +84,10 @@ TEST(IntegerDot, MatchesTheInterpreterOnTheHost) {
   // the pairs' sums and the row sums wrap.
   Jit jit;
   Module module = jit.compile(R"(
-kernel dots(a: i8[R, C], b: i8[C], u: u8[R, C], h: i16[R, C], g: i16[C]) -> (s: i32[R], m: i32[R], w: i32[R]) {
+kernel dots(a: i8[R, C], b: i8[C], u: u8[R, C], h: i16[R, C], g: i16[C]) -> (s: i32[R], m: i32[R], n: i32[R], w: i32[R]) {
     s[i] = sum(i32(a[i, k]) * i32(b[k]) for k)
     m[i] = sum(i32(u[i, k]) * i32(b[k]) for k)
+    n[i] = sum(i32(u[i, k]) * i32(u[0, k]) for k)
     w[i] = sum(i32(h[i, k]) * i32(g[k]) for k) + 1
 }
 )",
@@ -103,7 +109,7 @@ kernel columns(w: i8[R, C], x: i8[R]) -> y: i32[C] {
 }
 )");
   std::string ir = irFor(func, "znver4", kVnni);
-  EXPECT_EQ(ir.find("vpdpwssd"), std::string::npos) << ir;
+  EXPECT_EQ(ir.find("vpdp"), std::string::npos) << ir;
   EXPECT_EQ(ir.find("pmaddw"), std::string::npos) << ir;
 }
 
