@@ -1098,12 +1098,17 @@ private:
     return Allocate::make(parts, MemoryScope::Heap, Block::make({tasks, combineParts}));
   }
 
-  /// An argmax (argmin) along a contiguous k with a (value, position) pair a lane, each lane
+  /// An argmax (argmin) along a contiguous k with a (value, step) pair a lane, each lane
   /// scanning its positions in order as argReduction does, then the lanes combined:
-  ///   best[l] = lowest (highest) value; at[l] = l                  (over l, vectorized)
-  ///   for k.outer: let v = body; if (v beats best[l]) { best[l] = v; at[l] = k }
-  ///   for l: if (at[l] < K and (at < 0 or best[l] beats best or (best[l] ties best and
-  ///          at[l] < at))) { best = best[l]; at = at[l] };  target[index] = at
+  ///   best[l] = lowest (highest) value; at[l] = 0                  (over l, vectorized)
+  ///   for k.outer: let v = body; if (v beats best[l]) { best[l] = v; at[l] = k.outer }
+  ///   for l: let p = at[l] * W + l
+  ///          if (p < K and (at < 0 or best[l] beats best or (best[l] ties best and
+  ///          p < at))) { best = best[l]; at = p };  target[index] = at
+  /// A lane keeps the step of its best value, not its position: the step is the same in every
+  /// lane (one broadcast a step, no per-lane position arithmetic), and it is kept in 32 bits
+  /// when k has fewer than 2^31 steps (half the registers and blends of 64-bit positions), else
+  /// in 64; docs/performance.md has what it gained.
   /// A lane starts holding its first position with the lowest value: its first value either
   /// ties that (and the position is right) or beats it, so no step tests for a first pair. A
   /// lane whose first position is past K held none. Within a lane positions rise, so its pair
@@ -1111,32 +1116,50 @@ private:
   /// tie), which gives the scalar loop's answer, and -1 when K is 0.
   Stmt vectorArgReduction(ExprLowering &lw, const Definition &d, const Reduce *r, int lanes,
                           const Buffer &target, const Expr &index) {
+    const IterVar &k = r->axes.front();
+    VectorSplit narrow(k.var->name, lw.mutate(k.extent), lanes);
+    Expr fits =
+        Binary::make(BinaryOp::Le, narrow.outerExtent, intImm(std::numeric_limits<int32_t>::max()));
+    Stmt steps32 = vectorArgSteps(lw, d, r, narrow, DType::I32, target, index);
+    VectorSplit wide(k.var->name, lw.mutate(k.extent), lanes);
+    Stmt steps64 = vectorArgSteps(lw, d, r, wide, DType::I64, target, index);
+    return IfThenElse::make(simplify(fits), steps32, steps64);
+  }
+
+  /// vectorArgReduction with the steps kept as `stepType`, which holds every step of `split`.
+  Stmt vectorArgSteps(ExprLowering &lw, const Definition &d, const Reduce *r,
+                      const VectorSplit &split, DType stepType, const Buffer &target,
+                      const Expr &index) {
     Type t = r->body->type;
+    int lanes = split.lanes;
     const std::string &name = d.target->name;
     Buffer best = makeBuffer(name + ".best", t.dtype, {intImm(lanes)}, BufferRole::Intermediate);
-    Buffer at = makeBuffer(name + ".at", DType::I64, {intImm(lanes)}, BufferRole::Intermediate);
+    Buffer at = makeBuffer(name + ".at", stepType, {intImm(lanes)}, BufferRole::Intermediate);
     Expr zero = intImm(0), none = intImm(-1);
     Expr tZero = t.isFloat() ? FloatImm::make(t, 0.0) : IntImm::make(t, 0);
     Expr lowest = identity(r->op == ReduceOp::ArgMax ? ReduceOp::Max : ReduceOp::Min, t);
     const IterVar &k = r->axes.front();
-    VectorSplit split(k.var->name, lw.mutate(k.extent), lanes);
 
     Var initLane = split.newInner();
-    Stmt init = For::make(initLane, intImm(lanes), ForKind::Vectorized,
-                          Block::make({Store::make(best, ir::ref(initLane), lowest),
-                                       Store::make(at, ir::ref(initLane), ir::ref(initLane))}));
+    Stmt init = For::make(
+        initLane, intImm(lanes), ForKind::Vectorized,
+        Block::make({Store::make(best, ir::ref(initLane), lowest),
+                     Store::make(at, ir::ref(initLane), IntImm::make(Type::scalar(stepType), 0))}));
     Var lane = split.newInner();
-    Expr laneIndex = ir::ref(lane), position = split.value(lane);
-    lw.bindValue(k.var, position, split.extent);
+    Expr laneIndex = ir::ref(lane);
+    Expr step = ir::ref(split.outer);
+    if (stepType != DType::I64)
+      step = Cast::make(Type::scalar(stepType), step);
+    lw.bindValue(k.var, split.value(lane), split.extent);
     Var v = makeVar(name + ".v", t, VarKind::Let);
     Expr take = argBeats(r->op, ir::ref(v), Load::make(best, laneIndex));
-    Stmt step =
+    Stmt update =
         LetStmt::make(v, lw.mutate(r->body),
                       IfThenElse::make(take, Block::make({Store::make(best, laneIndex, ir::ref(v)),
-                                                          Store::make(at, laneIndex, position)})));
+                                                          Store::make(at, laneIndex, step)})));
     lw.unbind(k.var);
     Stmt scan =
-        For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, step));
+        For::make(split.outer, split.outerExtent, ForKind::Serial, split.innerLoop(lane, update));
 
     // The lanes in turn, into one pair.
     Buffer bestAll = makeBuffer(name + ".best1", t.dtype, {intImm(1)}, BufferRole::Intermediate);
@@ -1146,6 +1169,9 @@ private:
     Var li = makeVar(name + ".li", Type::i64(), VarKind::Let);
     Expr cur = Load::make(bestAll, zero), curAt = Load::make(atAll, zero);
     Expr laneValue = ir::ref(lv), lanePosition = ir::ref(li);
+    Expr laneStep = Load::make(at, ir::ref(l));
+    if (stepType != DType::I64)
+      laneStep = Cast::make(Type::i64(), laneStep);
     Expr ties = Binary::make(BinaryOp::Eq, laneValue, cur);
     if (t.isFloat())
       ties =
@@ -1161,9 +1187,10 @@ private:
         Binary::make(BinaryOp::And, Binary::make(BinaryOp::Lt, lanePosition, split.extent), wins),
         Block::make(
             {Store::make(bestAll, zero, laneValue), Store::make(atAll, zero, lanePosition)}));
-    Stmt combine = For::make(l, intImm(lanes), ForKind::Serial,
-                             LetStmt::make(lv, Load::make(best, ir::ref(l)),
-                                           LetStmt::make(li, Load::make(at, ir::ref(l)), pick)));
+    Stmt combine = For::make(
+        l, intImm(lanes), ForKind::Serial,
+        LetStmt::make(lv, Load::make(best, ir::ref(l)),
+                      LetStmt::make(li, add(mul(laneStep, intImm(lanes)), ir::ref(l)), pick)));
     Expr result = curAt;
     if (d.value->type != result->type)
       result = Cast::make(d.value->type, result);

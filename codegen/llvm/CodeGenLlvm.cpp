@@ -16,6 +16,7 @@
 #include "codegen/llvm/ParallelFor.h"
 #include "codegen/llvm/VectorMath.h"
 #include "ir/IRVisitor.h"
+#include "passes/ExprEqual.h"
 #include "support/Check.h"
 
 #include <llvm/ADT/APFloat.h>
@@ -32,8 +33,10 @@
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Triple.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -67,6 +70,79 @@ protected:
     IRVisitor::visitLoad(n);
   }
   void visitVarRef(const ir::VarRef *n) override { used.insert(n->var.get()); }
+};
+
+/// Whether the lanes of an i32 stack buffer `acc` of `lanes` lanes are seen only through their
+/// total: every read of it is in an accumulation `acc + d` stored back into it (lane by lane,
+/// `d` free of acc), or is the sum of all its lanes. Moving an addend from one lane to another
+/// then changes nothing observable, as integer sums wrap alike in every order: an integer dot
+/// product may add its products in pairs (CodeGenLlvm::integerDotAccumulate).
+class SumOnlyUses : public ir::IRVisitor {
+public:
+  SumOnlyUses(const ir::BufferNode *acc, int lanes) : acc(acc), lanes(lanes) {}
+  bool ok = true;
+
+protected:
+  void visitStore(const ir::Store *n) override {
+    if (n->buffer.get() != acc)
+      return IRVisitor::visitStore(n);
+    if (n->predicate || !wholeVector(n->index) || !(accumulates(n->value) || isFree(n->value)))
+      ok = false;
+  }
+  void visitVectorReduce(const ir::VectorReduce *n) override {
+    const auto *load = n->value->as<ir::Load>();
+    if (n->op == ReduceOp::Sum && load && whole(load))
+      return;
+    IRVisitor::visitVectorReduce(n);
+  }
+  void visitLoad(const ir::Load *n) override {
+    if (n->buffer.get() == acc)
+      ok = false;
+    IRVisitor::visitLoad(n);
+  }
+
+private:
+  const ir::BufferNode *acc;
+  int lanes;
+
+  bool wholeVector(const ir::Expr &index) const {
+    const auto *ramp = index->as<ir::Ramp>();
+    if (!ramp || ramp->lanes != lanes)
+      return false;
+    const auto *base = ramp->base->as<ir::IntImm>();
+    const auto *stride = ramp->stride->as<ir::IntImm>();
+    return base && base->value == 0 && stride && stride->value == 1;
+  }
+  bool whole(const ir::Load *load) const {
+    return load->buffer.get() == acc && !load->predicate && wholeVector(load->index);
+  }
+  bool isFree(const ir::Expr &e) const {
+    UseFinder uses;
+    uses.visit(e);
+    return !uses.loaded.count(acc);
+  }
+  static bool isZero(const ir::Expr &e) {
+    const auto *broadcast = e->as<ir::Broadcast>();
+    const auto *imm = (broadcast ? broadcast->value : e)->as<ir::IntImm>();
+    return imm && imm->value == 0;
+  }
+  /// Whether `e` is acc + d lane by lane, d free of acc.
+  bool accumulates(const ir::Expr &e) const {
+    if (const auto *load = e->as<ir::Load>())
+      return whole(load);
+    if (const auto *add = e->as<ir::Binary>(); add && add->op == BinaryOp::Add)
+      return (accumulates(add->a) && isFree(add->b)) || (isFree(add->a) && accumulates(add->b));
+    const auto *select = e->as<ir::Select>();
+    if (!select || !isFree(select->cond))
+      return false;
+    if (accumulates(select->a) && accumulates(select->b))
+      return true;
+    // A vector tail's select(m, select(m, acc, 0) + d, acc): acc + d where m holds, else acc.
+    const auto *add = select->a->as<ir::Binary>();
+    const auto *masked = add && add->op == BinaryOp::Add ? add->a->as<ir::Select>() : nullptr;
+    return masked && isZero(masked->b) && passes::structurallyEqual(masked->cond, select->cond) &&
+           accumulates(masked->a) && isFree(add->b) && accumulates(select->b);
+  }
 };
 
 /// Whether an expression calls a transcendental function (exp, cos, tanh, float **, ...): a store
@@ -164,6 +240,19 @@ private:
   int rowPass = 0;
   int passDepth = 0;
   std::unordered_map<const ir::BufferNode *, int> lastPassLoading;
+  /// The loops around the code being emitted, innermost last, each with its end (the chunk's
+  /// end in a parallel loop).
+  std::vector<std::pair<const ir::For *, llvm::Value *>> loopEnds;
+  /// A scalar let in scope whose value reads memory at a loop's row (a gather's index, hoisted:
+  /// let ids.index = ids[t]), with variables bound to that loop's next row (clamped to its
+  /// last) and the value read there, once per row (see prefetchNextGather).
+  struct IndexRead {
+    const ir::LetStmt *let;
+    ir::Var row;
+    ir::Var nextRow;
+    ir::Var nextIndex;
+  };
+  std::vector<IndexRead> indexReads;
 
   // Binds a name for the duration of a scope, restoring any shadowed binding afterwards.
   template <typename Map, typename Key> class ScopedBinding {
@@ -257,6 +346,17 @@ private:
   llvm::Value *reduceOp(ReduceOp op, Type t, llvm::Value *v);
   /// The value a store writes (a multiply-add into a contraction's accumulator as one FMA).
   llvm::Value *storedValue(const ir::Store &node);
+  /// `acc + i32(x) * i32(y)` stored into a buffer of sumOnlyBuffers, x and y vectors of u8, i8
+  /// or i16: the products added in pairs by the target's 16-bit multiply-add (vpmaddwd, and
+  /// vpdpwssd with the add where AVX-512 VNNI is present) into the first half of the lanes.
+  /// Null where the store is not of this form or the target has no such instruction.
+  llvm::Value *integerDotAccumulate(const ir::Store &node);
+  /// integerDotAccumulate for bytes (u8 x i8, i8 x i8) with AVX-512 VNNI: four products a
+  /// lane (vpdpbusd). Null elsewhere.
+  llvm::Value *byteDotAccumulate(const ir::Expr &accumulated, const ir::Expr &x, const ir::Expr &y,
+                                 int lanes);
+  /// The i32 stack buffers whose lanes are seen only through their total (SumOnlyUses).
+  std::unordered_set<const ir::BufferNode *> sumOnlyBuffers;
   llvm::Value *castValue(llvm::Value *v, DType from, DType to);
 
   // f16 / bf16 conversions (bits in i16 <-> f32), and f64 -> f32 rounding to odd, which makes
@@ -287,6 +387,15 @@ private:
   /// `base` with the row variable one higher, so that the memory-bound first pass over the next
   /// row finds it in cache while this row's compute-bound passes run.
   void prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base, int lanes);
+  /// The IndexRead of `let`, its next row's value emitted here, or none when the let reads no
+  /// memory at an enclosing loop's row.
+  std::optional<IndexRead> nextIndexRead(const ir::LetStmt &let);
+  /// For a contiguous load of a kernel input at a gathered row (`base` uses an IndexRead,
+  /// table[ids.index * D + e]): prefetches the same elements of the row that the next row
+  /// gathers, which the hardware prefetcher cannot guess.
+  void prefetchNextGather(const ir::Buffer &buffer, const ir::Expr &base, int lanes);
+  /// Prefetches into L2 the `bytes` from `addr`, a line at a time.
+  void prefetchLines(llvm::Value *addr, uint64_t bytes);
   /// Emits `body` only when `pred` holds; yields its value, or `otherwise` when the guard fails.
   template <typename F>
   llvm::Value *guarded(llvm::Value *pred, F &&body, llvm::Constant *otherwise);
@@ -1085,6 +1194,7 @@ llvm::Value *CodeGenLlvm::emitLoad(const ir::Load &node) {
   if (const ir::Expr *base = contiguousBase(node.index)) {
     llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(*base));
     prefetchNextRow(node.buffer, *base, lanes);
+    prefetchNextGather(node.buffer, *base, lanes);
     if (pred)
       v = b.CreateMaskedLoad(vecTy, addr, align, pred, zeros);
     else
@@ -1263,6 +1373,7 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
   counter->addIncoming(begin, preheader);
   {
     VarBinding bind(vars, node.var.get(), counter);
+    loopEnds.emplace_back(&node, end);
     InnerLoopCounter inner;
     inner.visit(node.body);
     if (inner.loops >= 2) {
@@ -1287,6 +1398,7 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
       if (rowVar)
         --passDepth;
     }
+    loopEnds.pop_back();
   }
   // The counter stays below extent <= INT64_MAX: the increment cannot wrap.
   llvm::Value *next = b.CreateAdd(counter, b.getInt64(1), name + ".next", /*HasNUW=*/true,
@@ -1324,6 +1436,8 @@ void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
   // of the enclosing scopes are set aside whole and put back afterwards.
   auto outerVars = std::exchange(vars, {});
   auto outerBuffers = std::exchange(buffers, {});
+  auto outerLoops = std::exchange(loopEnds, {});
+  auto outerIndexReads = std::exchange(indexReads, {});
   llvm::Function *outerFunction = std::exchange(function, outlined.body);
   llvm::BasicBlock *outerEntry = entryBlock;
   llvm::Value *outerRuntime = std::exchange(runtime, outlined.runtime);
@@ -1340,6 +1454,8 @@ void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
 
   vars = std::move(outerVars);
   buffers = std::move(outerBuffers);
+  loopEnds = std::move(outerLoops);
+  indexReads = std::move(outerIndexReads);
   function = outerFunction;
   entryBlock = outerEntry;
   runtime = outerRuntime;
@@ -1352,6 +1468,8 @@ void CodeGenLlvm::emitBlock(const ir::Block &node) {
 }
 
 llvm::Value *CodeGenLlvm::storedValue(const ir::Store &node) {
+  if (llvm::Value *dot = integerDotAccumulate(node))
+    return dot;
   // The micro-kernel of a tiled contraction (passes/Tile.h) accumulates into buffers named
   // "tile.acc": there `acc + a * b` is one FMA where the target has them (docs/performance.md,
   // "Contractions"). An explicit llvm.fma, not a `contract` flag the code generator may or may
@@ -1367,6 +1485,114 @@ llvm::Value *CodeGenLlvm::storedValue(const ir::Store &node) {
   llvm::Value *x = emit(product->a);
   llvm::Value *y = emit(product->b);
   return b.CreateIntrinsic(llvm::Intrinsic::fma, {acc->getType()}, {x, y, acc});
+}
+
+llvm::Value *CodeGenLlvm::integerDotAccumulate(const ir::Store &node) {
+  int lanes = node.value->type.lanes;
+  int pairLanes = integerPairDotBits(target) / 16; // 16-bit lanes a multiply-add takes.
+  const auto *sum = node.value->as<ir::Binary>();
+  if (!sumOnlyBuffers.count(node.buffer.get()) || pairLanes == 0 || lanes % pairLanes != 0 ||
+      !sum || sum->op != BinaryOp::Add)
+    return nullptr;
+  // acc + x * y in either order (simplification may put the product first).
+  bool productFirst = !sum->a->as<ir::Load>();
+  const ir::Expr &accumulated = productFirst ? sum->b : sum->a;
+  const auto *product = (productFirst ? sum->a : sum->b)->as<ir::Binary>();
+  if (!accumulated->as<ir::Load>() || !product || product->op != BinaryOp::Mul)
+    return nullptr;
+  // The u8, i8 or i16 value under an i32 cast.
+  auto narrow = [](const ir::Expr &e) -> const ir::Expr * {
+    const auto *cast = e->as<ir::Cast>();
+    if (!cast || e->type.dtype != DType::I32)
+      return nullptr;
+    DType d = cast->a->type.dtype;
+    return d == DType::U8 || d == DType::I8 || d == DType::I16 ? &cast->a : nullptr;
+  };
+  const ir::Expr *x = narrow(product->a), *y = narrow(product->b);
+  if (!x || !y)
+    return nullptr;
+  if (llvm::Value *quads = byteDotAccumulate(accumulated, *x, *y, lanes))
+    return quads;
+  llvm::Type *wordVector = llvm::FixedVectorType::get(b.getInt16Ty(), lanes);
+  auto widen = [&](const ir::Expr &e) {
+    llvm::Value *v = emit(e);
+    return e->type.dtype == DType::U8 ? b.CreateZExt(v, wordVector) : b.CreateSExt(v, wordVector);
+  };
+  llvm::Value *acc = emit(accumulated);
+  llvm::Value *wx = widen(*x), *wy = widen(*y);
+  // The pair sums go into the first half of the lanes; the second half keeps its values.
+  llvm::Value *low = b.CreateShuffleVector(acc, llvm::createSequentialMask(0, lanes / 2, 0));
+  llvm::Value *high =
+      b.CreateShuffleVector(acc, llvm::createSequentialMask(lanes / 2, lanes / 2, 0));
+  bool vnni = pairLanes == 32 && targetHasVnni(target);
+  llvm::Type *dwords = llvm::FixedVectorType::get(b.getInt32Ty(), pairLanes / 2);
+  std::vector<llvm::Value *> parts;
+  for (int at = 0; at < lanes; at += pairLanes) {
+    llvm::SmallVector<int, 32> part = llvm::createSequentialMask(at, pairLanes, 0);
+    llvm::Value *px = b.CreateShuffleVector(wx, part), *py = b.CreateShuffleVector(wy, part);
+    if (vnni) {
+      // The accumulation inside the instruction: LLVM cannot move the add away from it (past
+      // a vector tail's merge, where vpmaddwd and vpaddd stayed two instructions).
+      llvm::Value *into = b.CreateShuffleVector(low, llvm::createSequentialMask(at / 2, 16, 0));
+      parts.push_back(
+          b.CreateIntrinsic(llvm::Intrinsic::x86_avx512_vpdpwssd_512, {},
+                            {into, b.CreateBitCast(px, dwords), b.CreateBitCast(py, dwords)}));
+    } else {
+      llvm::Intrinsic::ID multiplyAdd = pairLanes == 32 ? llvm::Intrinsic::x86_avx512_pmaddw_d_512
+                                                        : llvm::Intrinsic::x86_avx2_pmadd_wd;
+      parts.push_back(b.CreateIntrinsic(multiplyAdd, {}, {px, py}));
+    }
+  }
+  llvm::Value *sums = llvm::concatenateVectors(b, parts);
+  if (!vnni)
+    sums = b.CreateAdd(low, sums);
+  return b.CreateShuffleVector(sums, high, llvm::createSequentialMask(0, lanes, 0));
+}
+
+llvm::Value *CodeGenLlvm::byteDotAccumulate(const ir::Expr &accumulated, const ir::Expr &x,
+                                            const ir::Expr &y, int lanes) {
+  DType dx = x->type.dtype, dy = y->type.dtype;
+  bool bytes = (dx == DType::I8 || dx == DType::U8) && (dy == DType::I8 || dy == DType::U8);
+  if (!targetHasVnni(target) || integerPairDotBits(target) != 512 || lanes % 64 != 0 || !bytes ||
+      (dx == DType::U8 && dy == DType::U8))
+    return nullptr;
+  // vpdpbusd multiplies unsigned bytes by signed ones. For i8 x i8 the unsigned side is biased
+  // by 128 (x ^ 0x80 is x + 128 as a u8), which adds 128 * y to each product; that is taken off
+  // in lanes of its own, as the accumulator is only summed.
+  bool bias = dx == DType::I8 && dy == DType::I8;
+  const ir::Expr &unsignedSide = dx == DType::U8 ? x : y;
+  const ir::Expr &signedSide = dx == DType::U8 ? y : x;
+  llvm::Value *u = emit(unsignedSide), *v = emit(signedSide);
+  llvm::Type *dwords = llvm::FixedVectorType::get(b.getInt32Ty(), 16);
+  if (bias)
+    u = b.CreateXor(u, llvm::ConstantInt::get(u->getType(), 0x80));
+  llvm::Value *acc = emit(accumulated);
+  auto lanesOf = [&](int from, int count) {
+    return b.CreateShuffleVector(acc, llvm::createSequentialMask(from, count, 0));
+  };
+  // Each 64 bytes add into 16 lanes: the products from lane 0, the biases' corrections from
+  // lane lanes / 4; the lanes from lanes / 2 keep their values.
+  std::vector<llvm::Value *> sums, corrections;
+  llvm::Value *biases = llvm::ConstantInt::get(dwords, 0x80808080u);
+  for (int at = 0; at < lanes; at += 64) {
+    llvm::SmallVector<int, 64> part = llvm::createSequentialMask(at, 64, 0);
+    llvm::Value *pu = b.CreateBitCast(b.CreateShuffleVector(u, part), dwords);
+    llvm::Value *pv = b.CreateBitCast(b.CreateShuffleVector(v, part), dwords);
+    sums.push_back(b.CreateIntrinsic(llvm::Intrinsic::x86_avx512_vpdpbusd_512, {},
+                                     {lanesOf(at / 4, 16), pu, pv}));
+    llvm::Value *correction = lanesOf(lanes / 4 + at / 4, 16);
+    if (bias)
+      correction = b.CreateSub(
+          correction, b.CreateIntrinsic(llvm::Intrinsic::x86_avx512_vpdpbusd_512, {},
+                                        {llvm::Constant::getNullValue(dwords), biases, pv}));
+    corrections.push_back(correction);
+  }
+  llvm::Value *low = llvm::concatenateVectors(b, sums);
+  llvm::Value *middle = llvm::concatenateVectors(b, corrections);
+  llvm::Value *half =
+      b.CreateShuffleVector(low, middle, llvm::createSequentialMask(0, lanes / 2, 0));
+  return b.CreateShuffleVector(half, lanesOf(lanes / 2, lanes / 2),
+                               llvm::createSequentialMask(0, lanes, 0));
 }
 
 void CodeGenLlvm::emitStore(const ir::Store &node) {
@@ -1472,9 +1698,58 @@ void CodeGenLlvm::prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base
       ir::substitute(base, {{rowVar, ir::add(ir::ref(rowVar), ir::intImm(1, DType::I64))}});
   // Not inbounds: past the last row the address is outside the buffer, which a prefetch may be.
   llvm::Value *addr = b.CreateGEP(memType(buffer->dtype), bufferPointer(buffer), emit(next));
+  prefetchLines(addr, static_cast<uint64_t>(lanes) * byteSize(buffer->dtype));
+}
+
+std::optional<CodeGenLlvm::IndexRead> CodeGenLlvm::nextIndexRead(const ir::LetStmt &let) {
+  if (let.value->type.lanes != 1)
+    return std::nullopt;
+  UseFinder uses;
+  uses.visit(let.value);
+  // Only reads of the kernel's inputs, which hold at the next row what that row will read.
+  if (uses.loaded.empty() ||
+      !std::all_of(uses.loaded.begin(), uses.loaded.end(), [](const ir::BufferNode *buffer) {
+        return buffer->role == ir::BufferRole::Input;
+      }))
+    return std::nullopt;
+  // The innermost loop that the read depends on: the next gathered row is its next.
+  auto loop = std::find_if(loopEnds.rbegin(), loopEnds.rend(), [&](const auto &entry) {
+    return uses.used.count(entry.first->var.get()) > 0;
+  });
+  if (loop == loopEnds.rend())
+    return std::nullopt;
+  const ir::Var &row = loop->first->var;
+  IndexRead next{&let, row, ir::makeVar(row->name + ".next", row->type, ir::VarKind::Let),
+                 ir::makeVar(let.var->name + ".next", let.var->type, ir::VarKind::Let)};
+  // The next row, or this one at the last: the read stays inside the index tensor.
+  llvm::Value *here = vars.at(row.get());
+  llvm::Value *after = b.CreateAdd(here, b.getInt64(1));
+  vars[next.nextRow.get()] = b.CreateSelect(b.CreateICmpSLT(after, loop->second), after, here);
+  vars[next.nextIndex.get()] = emit(ir::substitute(let.value, {{row, ir::ref(next.nextRow)}}));
+  return next;
+}
+
+void CodeGenLlvm::prefetchNextGather(const ir::Buffer &buffer, const ir::Expr &base, int lanes) {
+  if (buffer->role != ir::BufferRole::Input || indexReads.empty())
+    return;
+  UseFinder uses;
+  uses.visit(base);
+  auto read = std::find_if(indexReads.rbegin(), indexReads.rend(), [&](const IndexRead &r) {
+    return uses.used.count(r.let->var.get()) > 0;
+  });
+  if (read == indexReads.rend())
+    return;
+  ir::Expr nextBase = ir::substitute(
+      base, {{read->let->var, ir::ref(read->nextIndex)}, {read->row, ir::ref(read->nextRow)}});
+  // Not inbounds: an index out of range (whose row the load does not read) gives an address
+  // outside the buffer, which a prefetch may be.
+  llvm::Value *addr = b.CreateGEP(memType(buffer->dtype), bufferPointer(buffer), emit(nextBase));
+  prefetchLines(addr, static_cast<uint64_t>(lanes) * byteSize(buffer->dtype));
+}
+
+void CodeGenLlvm::prefetchLines(llvm::Value *addr, uint64_t bytes) {
   llvm::Function *prefetch =
       llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::prefetch, {b.getPtrTy()});
-  uint64_t bytes = static_cast<uint64_t>(lanes) * byteSize(buffer->dtype);
   for (uint64_t offset = 0; offset < bytes; offset += 64)
     b.CreateCall(prefetch, {b.CreateConstGEP1_64(b.getInt8Ty(), addr, offset), b.getInt32(0),
                             b.getInt32(2), b.getInt32(1)});
@@ -1487,6 +1762,13 @@ void CodeGenLlvm::fenceStreamingStores() {
 
 void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {
   const ir::Buffer &buf = node.buffer;
+  if (const auto *lanes = buf->shape.size() == 1 ? buf->shape[0]->as<ir::IntImm>() : nullptr;
+      lanes && buf->dtype == DType::I32 && node.scope == ir::MemoryScope::Stack) {
+    SumOnlyUses uses(buf.get(), static_cast<int>(lanes->value));
+    uses.visit(node.body);
+    if (uses.ok)
+      sumOnlyBuffers.insert(buf.get());
+  }
   llvm::Type *elem = memType(buf->dtype);
   llvm::Value *count = elementCount(buf);
   llvm::Value *ptr = nullptr;
@@ -1556,7 +1838,15 @@ void CodeGenLlvm::emitLetStmt(const ir::LetStmt &node) {
   if (value->getName().empty() && !llvm::isa<llvm::Constant>(value))
     value->setName(node.var->name);
   VarBinding bind(vars, node.var.get(), value);
+  std::optional<IndexRead> next = nextIndexRead(node);
+  if (next)
+    indexReads.push_back(*next);
   emit(node.body);
+  if (next) {
+    indexReads.pop_back();
+    vars.erase(next->nextRow.get());
+    vars.erase(next->nextIndex.get());
+  }
 }
 
 void CodeGenLlvm::emitIfThenElse(const ir::IfThenElse &node) {

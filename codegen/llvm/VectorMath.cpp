@@ -324,6 +324,14 @@ bool inlineMathEnabled(const LlvmTargetInfo &target) {
 
 bool targetHasFma(const LlvmTargetInfo &target) { return hasFeature(target, "fma"); }
 
+int integerPairDotBits(const LlvmTargetInfo &target) {
+  if (hasFeature(target, "avx512bw") && target.vectorBits >= 512)
+    return 512;
+  return hasFeature(target, "avx2") && target.vectorBits >= 256 ? 256 : 0;
+}
+
+bool targetHasVnni(const LlvmTargetInfo &target) { return hasFeature(target, "avx512vnni"); }
+
 llvm::Value *emitVectorMath(llvm::IRBuilderBase &b, llvm::Module &module,
                             const LlvmTargetInfo &target, MathFn fn, llvm::Value *x,
                             llvm::Value *y) {

@@ -41,6 +41,14 @@ bool inlineMathEnabled(const LlvmTargetInfo &target);
 /// Whether `target` has FMA instructions (a tiled contraction's multiply-adds are fused there).
 bool targetHasFma(const LlvmTargetInfo &target);
 
+/// The width in bits of `target`'s multiply-add of 16-bit integer pairs into 32-bit lanes
+/// (vpmaddwd: 512 with AVX-512BW, 256 with AVX2), or 0 where it has none.
+int integerPairDotBits(const LlvmTargetInfo &target);
+
+/// Whether `target` has AVX-512 VNNI: the pairs' multiply-add and the accumulation in one
+/// instruction (vpdpwssd).
+bool targetHasVnni(const LlvmTargetInfo &target);
+
 /// `fn(x)` (or `fn(x, y)` for Pow) on a vector of f32 or f64 through libmvec: split into the
 /// widest variants `target` supports, the last one padded. Null when no variant applies (a
 /// scalar, another element type, a target other than x86-64, libmvec missing): the caller falls

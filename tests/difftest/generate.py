@@ -9,7 +9,10 @@ every reduction, contractions (index form and `@`), scalar reductions, calls, sh
 (pooling, flattening, `%` wrap-around), triangular reductions and prefix scans (`for r <= j`,
 lagged bounds, along either dim), and gathers through an index input `ix` (with and without
 `??`, indices in and out of range).
-dtypes: f32, f64, f16, bf16, i32, i64 (and bool intermediates).
+`argmax`/`argmin` along either dim (over a triangular bound too).
+dtypes: f32, f64, f16, bf16, i32, i64, and the small integers u8, i8, i16 (NumPy's wrapping
+arithmetic, literals past the middle of their range, saturating casts from floats); bool
+intermediates.
 
     generate.py --seed S --count N --out DIR     # writes DIR/prog_<seed>_<k>.tdsl
     generate.py --seed S                         # one program on stdout
@@ -23,6 +26,9 @@ import random
 
 FLOATS = ["f32", "f64", "f16", "bf16"]
 INTS = ["i32", "i64"]
+SMALL_INTS = ["u8", "i8", "i16"]
+# Literals that wrap when added or multiplied, one per small integer dtype (in its range).
+LARGE_LITERAL = {"u8": "200", "i8": "100", "i16": "30000"}
 
 # Input templates: name -> dims.
 INPUT_TEMPLATES = [
@@ -67,7 +73,14 @@ class Gen:
         r = self.rng
         if self.is_float:
             return r.choice(["0.5", "2.0", "1.5", "-0.25", "3.0", "0.0", "1e-3", "7.0", "1"])
-        return r.choice(["1", "2", "3", "-1", "5", "0", "7", "-4"])
+        if self.dtype == "u8":  # A negative literal is out of u8's range (E062).
+            return r.choice(["1", "2", "3", "5", "0", "7", "4", LARGE_LITERAL["u8"]])
+        large = [LARGE_LITERAL[self.dtype]] if self.dtype in LARGE_LITERAL else []
+        return r.choice(["1", "2", "3", "-1", "5", "0", "7", "-4"] + large)
+
+    def low(self):
+        """A small literal below most values, in every dtype's range."""
+        return "3" if self.dtype == "u8" else "-3"
 
     def costly(self, e):
         """A value of `e` too costly to inline at several reads (a stencil's producer)."""
@@ -111,6 +124,10 @@ class Gen:
             return f"({e}) ** 2"
         if f == "pow3":
             return f"({e}) ** 3"
+        if f == "cast_f" and self.dtype in SMALL_INTS:
+            # f32 holds every small integer and its product by 2.5 exactly; the cast back
+            # saturates at the dtype's range.
+            return f"{self.dtype}(f32({e}) * 2.5)"
         if f == "cast_f":
             # Clamped so that f32 holds the value and its product by 2.5 exactly: the interpreter
             # multiplies in f64, compiled code in f32, and the cast back to an integer would
@@ -149,7 +166,7 @@ class Gen:
         else:
             op = r.choice(["+", "-", "*", "*", "//", "%", "max", "min", "where", "clamp"])
             if op == "clamp":
-                return f"clamp({a}, -3, {b})"
+                return f"clamp({a}, {self.low()}, {b})"
         if op in ("max", "min"):
             return f"{op}({a}, {b})"
         if op == "where":
@@ -211,7 +228,7 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
         s = f"{nm}[{', '.join(subs)}]" if dims else nm
         if stencil:
             dflt = rng.choice(["0.0", "1.0", "-inf", "(2.0 * 0.5)"] if g.is_float else
-                              ["0", "1", "-3"])
+                              ["0", "1", g.low()])
             if g.is_float and dflt == "-inf":
                 dflt = "-1.0"  # keep values finite so tolerances stay meaningful
             s = f"{s} ?? {dflt}"
@@ -220,9 +237,9 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
     for _ in range(n_stmts):
         kind = rng.choices(["elementwise", "index", "reduce_row", "contract", "matmul", "scalar",
                             "call", "bool", "transpose", "stencil_chain", "short_reduce",
-                            "shape_arith", "scan", "gather", "stencil_siblings"],
+                            "shape_arith", "scan", "gather", "stencil_siblings", "arg"],
                            weights=[4, 4, 3, 2, 1, 1, 2 if helper else 0, 1, 2, 2, 1, 2, 2,
-                                    4 if index_input else 0, 2])[0]
+                                    4 if index_input else 0, 2, 2])[0]
         target = g.fresh()
         if kind == "elementwise":
             names = list(env)
@@ -264,7 +281,10 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
                     stmts.append(f"{t2}[i] = {dtype}({red}({target}[i, j] for j < M))")
                     env[t2] = ("N",)
                 else:
-                    stmts.append(f"{t2}[{lhs_nm}] = where({target}[i, j] and not ({a} == {g.lit()}), "
+                    # The same for the equality: sigmoid is exactly 1 in f32 where f64 is not
+                    # (seed 700108).
+                    equal = rng.choice(["0.5", "2.0", "-0.25", "7.0"]) if g.is_float else g.lit()
+                    stmts.append(f"{t2}[{lhs_nm}] = where({target}[i, j] and not ({a} == {equal}), "
                                  f"{a}, {g.lit()})")
                     env[t2] = ("N", "M")
                 continue
@@ -456,6 +476,32 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
                 inner = f"(1.0 + 0.1 * tanh({inner}))"
             stmts.append(f"{target}[{lhs_nm}] = {red}({inner} for r {bound.format(v=v)})")
             env[target] = ("N", "M")
+        elif kind == "arg":
+            # argmax / argmin along a row, a column or a triangular prefix of the row; floor and
+            # round in the body make ties (the first position wins), a row of zero points gives
+            # -1 (a wrapped 255 in u8). The i64 position is cast to the kernel's dtype.
+            cands = by_dims(lambda d: d == ("N", "M"))
+            if not cands:
+                continue
+            src = rng.choice(cands)
+            op = rng.choice(["argmax", "argmin"])
+            form = rng.choice(["row", "row", "column", "prefix"])
+            idx = {"N": "r", "M": "j"} if form == "column" else {"N": "i", "M": "r"}
+            inner = access(src, env[src], idx)
+            if g.is_float and rng.random() < 0.4:
+                inner = f"{rng.choice(['floor', 'round'])}({inner} * 2.0)"
+            elif rng.random() < 0.4:
+                inner = g.unary(inner)
+            if form == "row":
+                stmts.append(f"{target}[i < N] = {dtype}({op}({inner} for r < M))")
+                env[target] = ("N",)
+            elif form == "column":
+                stmts.append(f"{target}[j < M] = {dtype}({op}({inner} for r < N))")
+                env[target] = ("M",)
+            else:
+                bound = rng.choice(["<= j", "< j"])
+                stmts.append(f"{target}[{lhs_nm}] = {dtype}({op}({inner} for r {bound}))")
+                env[target] = ("N", "M")
         elif kind == "contract":
             a = by_dims(lambda d: d == ("N", "M"))
             b = by_dims(lambda d: d == ("M", "K"))
@@ -530,7 +576,8 @@ def gen_kernel(rng, name, dtype, inputs, n_stmts, helper=None, index_input=None)
 
 def gen_program(seed):
     rng = random.Random(seed)
-    dtype = rng.choice(["f32", "f32", "f32", "f64", "f16", "bf16", "i32", "i32", "i64"])
+    dtype = rng.choice(["f32", "f32", "f32", "f64", "f16", "bf16", "i32", "i32", "i64"] +
+                       SMALL_INTS)
     out = f"# generated by tests/difftest/generate.py --seed {seed}\n"
     helper = None
     if rng.random() < 0.35:
