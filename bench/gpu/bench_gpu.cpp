@@ -107,6 +107,31 @@ int main(int argc, char **argv) {
     double ms = timeKernel(k, {x}, out, 10);
     row("total", ms, double(x.nbytes()), 0, ok);
   }
+  for (const char *name : {"cumsum", "argmax_rows"}) {
+    // Version 1 row kernels: a prefix sum (rows of 8192 and one long row each of 64 Ki), argmax.
+    Kernel k = m.kernel(name);
+    std::string ok = check(k, {Tensor::randn({37, 300}, DType::F32, 3)});
+    for (int64_t cols : {C, int64_t(65536)}) {
+      if (cols != C && std::string(name) != "cumsum")
+        continue;
+      DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({R * C / cols, cols}, DType::F32, 2));
+      std::vector<DeviceTensor> out = k.callDevice({x});
+      double ms = timeKernel(k, {x}, out, 5);
+      row(std::string(name) + (cols == C ? "" : "_65536"), ms,
+          double(x.nbytes() + out[0].nbytes()), 0, ok);
+    }
+  }
+  {
+    // A gather of whole rows: 64 Ki ids into a 50000 x 1024 table (the rows read, then written).
+    Kernel k = m.kernel("embedding");
+    std::string ok = check(k, k.randomInputs({{"V", 300}, {"D", 70}, {"T", 45}}, 3));
+    const int64_t tokens = quick ? 8192 : 65536;
+    std::vector<Tensor> host = k.randomInputs({{"V", 50000}, {"D", 1024}, {"T", tokens}}, 5);
+    DeviceTensor table = DeviceTensor::fromHost(host[0]), ids = DeviceTensor::fromHost(host[1]);
+    std::vector<DeviceTensor> out = k.callDevice({table, ids});
+    double ms = timeKernel(k, {table, ids}, out, 10);
+    row("embedding", ms, 2.0 * out[0].nbytes() + ids.nbytes(), 0, ok);
+  }
   for (int64_t s : quick ? std::vector<int64_t>{1024} : std::vector<int64_t>{4096, 8192}) {
     Kernel k = m.kernel("sgemm");
     std::string ok =

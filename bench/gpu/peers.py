@@ -62,6 +62,18 @@ def total(x):
     return x.sum()
 
 
+def cumsum(x):
+    return torch.cumsum(x, dim=1)
+
+
+def argmax_rows(x):
+    return torch.argmax(x, dim=1)
+
+
+def embedding(table, ids):
+    return torch.nn.functional.embedding(ids, table)
+
+
 def main():
     quick = "--quick" in sys.argv
     torch.manual_seed(0)
@@ -87,6 +99,21 @@ def main():
         row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")
         compiled = torch.compile(fn)
         row(name + "@compile", median_ms(lambda: compiled(inp)), nbytes, 0, "torch.compile")
+    long_rows = torch.randn(R * C // 65536, 65536, device="cuda")
+    for name, fn, inp, nbytes in [("cumsum", cumsum, xr, 2 * xr.numel() * 4),
+                                  ("cumsum_65536", cumsum, long_rows, 2 * xr.numel() * 4),
+                                  ("argmax_rows", argmax_rows, xr, xr.numel() * 4 + R * 8)]:
+        row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")
+        compiled = torch.compile(fn)
+        row(name + "@compile", median_ms(lambda: compiled(inp)), nbytes, 0, "torch.compile")
+    tokens = 8192 if quick else 65536
+    table = torch.randn(50000, 1024, device="cuda")
+    ids = torch.randint(0, 50000, (tokens,), device="cuda", dtype=torch.int32)
+    nbytes = 2 * tokens * 1024 * 4 + tokens * 4
+    row("embedding@eager", median_ms(lambda: embedding(table, ids)), nbytes, 0, "torch eager")
+    compiled_embedding = torch.compile(embedding)
+    row("embedding@compile", median_ms(lambda: compiled_embedding(table, ids)), nbytes, 0,
+        "torch.compile")
     for s in ([1024] if quick else [4096, 8192]):
         a, b = torch.randn(s, s, device="cuda"), torch.randn(s, s, device="cuda")
         torch.backends.cuda.matmul.allow_tf32 = False
