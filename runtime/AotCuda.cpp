@@ -5,6 +5,7 @@
 // Nothing here compiles: the images were made by NVRTC at build time, and PTX is compiled by the
 // driver. No exception leaves tdsl_aot_cuda_call.
 #include "runtime/AotKernel.h"
+#include "runtime/CudaDriverTypes.h"
 
 #include <dlfcn.h>
 
@@ -20,22 +21,7 @@
 namespace tdsl::runtime::aot {
 namespace {
 
-// The driver API's types and the few constants used (cuda.h), so that no CUDA header is needed.
-using CUresult = int;
-using CUdevice = int;
-using CUdeviceptr = uint64_t;
-using CUcontext = struct CUctxOpaque *;
-using CUmodule = struct CUmodOpaque *;
-using CUfunction = struct CUfuncOpaque *;
-using CUstream = struct CUstreamOpaque *;
-enum : int {
-  kMaxThreadsPerBlock = 1,
-  kMultiprocessorCount = 16,
-  kMaxThreadsPerMultiprocessor = 39,
-  kComputeCapabilityMajor = 75,
-  kComputeCapabilityMinor = 76,
-  kMaxDynamicSharedSizeBytes = 8, // A CUfunction_attribute.
-};
+using namespace cuda_driver;
 
 struct Driver {
   std::string unavailable; // Why the driver cannot be used; empty when it can.

@@ -170,6 +170,23 @@ std::vector<std::string_view> split(std::string_view text, size_t limit) {
   return fields;
 }
 
+/// Calls `line(what, rest)` for each line "what rest" of `text`, every line ended by a newline;
+/// false when a line is not of that form or `line` returns false.
+template <typename LineFn> bool forEachLine(std::string_view text, LineFn &&line) {
+  while (!text.empty()) {
+    size_t newline = text.find('\n');
+    if (newline == std::string_view::npos)
+      return false;
+    std::string_view current = text.substr(0, newline);
+    text = text.substr(newline + 1);
+    size_t space = current.find(' ');
+    if (space == std::string_view::npos ||
+        !line(current.substr(0, space), current.substr(space + 1)))
+      return false;
+  }
+  return true;
+}
+
 } // namespace
 
 std::optional<int64_t> evaluate(const ShapeProgram &program, const int64_t *symbols) {
@@ -200,16 +217,7 @@ std::string KernelDescription::encode() const {
 
 std::optional<KernelDescription> KernelDescription::decode(std::string_view text) {
   KernelDescription d;
-  while (!text.empty()) {
-    size_t newline = text.find('\n');
-    if (newline == std::string_view::npos)
-      return std::nullopt;
-    std::string_view line = text.substr(0, newline);
-    text = text.substr(newline + 1);
-    size_t space = line.find(' ');
-    if (space == std::string_view::npos)
-      return std::nullopt;
-    std::string_view what = line.substr(0, space), rest = line.substr(space + 1);
+  bool ok = forEachLine(text, [&](std::string_view what, std::string_view rest) {
     if (what == "kernel") {
       d.name = rest;
     } else if (what == "symbol") {
@@ -218,31 +226,34 @@ std::optional<KernelDescription> KernelDescription::decode(std::string_view text
       std::vector<std::string_view> fields = split(rest, std::string_view::npos);
       std::optional<int64_t> bytes = fields.size() < 3 ? std::nullopt : parseInt(fields[2]);
       if (!bytes || *bytes <= 0)
-        return std::nullopt;
+        return false;
       TensorDescription t{std::string(fields[0]), std::string(fields[1]), *bytes, {}};
       for (size_t i = 3; i < fields.size(); ++i) {
         std::optional<ShapeProgram> dim = decodeProgram(fields[i], d.symbols.size());
         if (!dim)
-          return std::nullopt;
+          return false;
         t.dims.push_back(std::move(*dim));
       }
       (what == "input" ? d.inputs : d.outputs).push_back(std::move(t));
     } else if (what == "extent") {
       std::optional<ShapeProgram> extent = decodeProgram(rest, d.symbols.size());
       if (!extent)
-        return std::nullopt;
+        return false;
       d.extents.push_back(std::move(*extent));
     } else if (what == "check") {
       std::vector<std::string_view> fields = split(rest, 1);
       std::optional<ShapeProgram> size =
           fields.size() == 2 ? decodeProgram(fields[0], d.symbols.size()) : std::nullopt;
       if (!size)
-        return std::nullopt;
+        return false;
       d.checks.push_back({std::move(*size), std::string(fields[1])});
     } else {
-      return std::nullopt;
+      return false;
     }
-  }
+    return true;
+  });
+  if (!ok)
+    return std::nullopt;
   return d;
 }
 
@@ -262,39 +273,30 @@ std::string GpuDescription::encode() const {
 
 std::optional<GpuDescription> GpuDescription::decode(std::string_view text, size_t numSymbols) {
   GpuDescription d;
-  while (!text.empty()) {
-    size_t newline = text.find('\n');
-    if (newline == std::string_view::npos)
-      return std::nullopt;
-    std::string_view line = text.substr(0, newline);
-    text = text.substr(newline + 1);
-    size_t space = line.find(' ');
-    if (space == std::string_view::npos)
-      return std::nullopt;
-    std::string_view what = line.substr(0, space), rest = line.substr(space + 1);
+  bool ok = forEachLine(text, [&](std::string_view what, std::string_view rest) {
     if (what == "launch") {
       d.launches.push_back({std::string(rest), {}, {}, {}, {}});
-      continue;
+      return true;
     }
     if (what == "heap") {
       std::vector<std::string_view> fields = split(rest, 1);
       std::optional<int64_t> launch = parseInt(fields[0]);
       if (fields.size() != 2 || !launch || *launch < 0 ||
           static_cast<size_t>(*launch) >= d.launches.size())
-        return std::nullopt;
+        return false;
       std::optional<ShapeProgram> bytes =
           decodeProgram(fields[1], numSymbols + d.launches[*launch].lets.size());
       if (!bytes)
-        return std::nullopt;
+        return false;
       d.heap.push_back({static_cast<size_t>(*launch), std::move(*bytes)});
-      continue;
+      return true;
     }
     if (d.launches.empty())
-      return std::nullopt;
+      return false;
     LaunchDescription &l = d.launches.back();
     std::optional<ShapeProgram> program = decodeProgram(rest, numSymbols + l.lets.size());
     if (!program)
-      return std::nullopt;
+      return false;
     if (what == "let")
       l.lets.push_back(std::move(*program));
     else if (what == "blocks")
@@ -304,8 +306,11 @@ std::optional<GpuDescription> GpuDescription::decode(std::string_view text, size
     else if (what == "shared")
       l.sharedBytes = std::move(*program);
     else
-      return std::nullopt;
-  }
+      return false;
+    return true;
+  });
+  if (!ok)
+    return std::nullopt;
   for (const LaunchDescription &l : d.launches)
     if (l.blocks.empty() || l.threads.empty() || l.sharedBytes.empty())
       return std::nullopt;

@@ -1,6 +1,7 @@
 // The CUDA driver API through dlopen. The few functions used are declared here as function
 // pointer types (from cuda.h), so no CUDA header or library is needed at build time.
 #include "runtime/Cuda.h"
+#include "runtime/CudaDriverTypes.h"
 
 #include "tdsl/Diagnostics.h"
 
@@ -13,30 +14,7 @@ namespace tdsl::runtime::cuda {
 
 namespace {
 
-using CUresult = int;
-using CUdevice = int;
-using CUcontext = struct CUctxOpaque *;
-using CUstream = struct CUstreamOpaque *;
-using CUmodule = struct CUmodOpaque *;
-using CUfunction = struct CUfuncOpaque *;
-using CUevent = struct CUeventOpaque *;
-
-// CUdevice_attribute values used here.
-enum : int {
-  kMaxThreadsPerBlock = 1,
-  kMaxSharedPerBlock = 8,
-  kWarpSize = 10,
-  kMaxRegistersPerBlock = 12,
-  kMultiprocessorCount = 16,
-  kL2CacheSize = 38,
-  kMaxThreadsPerMultiprocessor = 39,
-  kComputeCapabilityMajor = 75,
-  kComputeCapabilityMinor = 76,
-  kMaxSharedPerMultiprocessor = 81,
-  kMaxSharedPerBlockOptin = 97,
-};
-constexpr CUresult kOutOfMemory = 2;
-constexpr unsigned kStreamNonBlocking = 1;
+using namespace cuda_driver;
 
 struct Driver {
   CUresult (*init)(unsigned) = nullptr;
@@ -329,7 +307,6 @@ bool canAllowDynamicShared() {
 
 void allowDynamicShared(void *function, int bytes, const std::string &kernelName) {
   Driver &d = use();
-  constexpr int kMaxDynamicSharedSizeBytes = 8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
   if (!d.funcSetAttribute)
     throw RuntimeError("CUDA kernel " + kernelName + " needs " + std::to_string(bytes) +
                        " bytes of shared memory, but the driver has no cuFuncSetAttribute");
