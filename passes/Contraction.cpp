@@ -1,8 +1,8 @@
 // contraction: which definitions are GEMMs in disguise. See Contraction.h.
 #include "passes/Contraction.h"
 
+#include "ir/ExprEqual.h"
 #include "ir/IRVisitor.h"
-#include "passes/ExprEqual.h"
 #include "passes/Fuse.h"
 
 #include <algorithm>

@@ -14,10 +14,10 @@
 #include "passes/Fuse.h"
 
 #include "ir/Affine.h"
+#include "ir/ExprEqual.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/Contraction.h"
-#include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 #include "passes/Scan.h"
 #include "support/Check.h"

@@ -2,10 +2,10 @@
 // group, full reduction, other) and build each kernel as a GpuLaunch of GPU loop IR.
 #include "passes/GpuSchedule.h"
 
+#include "ir/ExprEqual.h"
 #include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
-#include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 #include "support/Check.h"
 

@@ -1,7 +1,7 @@
 #include "passes/HoistGatherIndices.h"
 
+#include "ir/ExprEqual.h"
 #include "ir/IRVisitor.h"
-#include "passes/ExprEqual.h"
 
 namespace tdsl::passes {
 namespace {

@@ -11,8 +11,8 @@
 //    E); a reduction vectorized along its own axis accumulates in a W-lane stack vector that one
 //    VectorReduce finishes. `passes::vectorize` then turns the Vectorized loops into vectors.
 // An argmax or argmin is a scalar (value, index) pair in both forms (argReduction).
+#include "ir/ExprEqual.h"
 #include "ir/IRVisitor.h"
-#include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 #include "passes/Scan.h"
 #include "passes/Schedule.h"

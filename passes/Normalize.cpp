@@ -10,9 +10,9 @@
 // computed once per value of that axis (the outer reduction then reads it like any tensor).
 // Within one definition, a reduction structurally equal to one hoisted before (up to the names of
 // its own axes and of the hoisted domain) reuses it: `x / sum(x) * sum(x)` sums once.
+#include "ir/ExprEqual.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
-#include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 #include "support/Check.h"
 

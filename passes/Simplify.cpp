@@ -11,9 +11,9 @@
 // Integer `+ - *` form a ring even with wrapping, so they are rewritten into a canonical linear
 // form: terms in order of first appearance, positive ones first, the constant last
 // (`(i + 1) - 1` -> `i`, `(i * 2) * 3` -> `i * 6`, `N - 1 - i` -> `N - i - 1`).
+#include "ir/ExprEqual.h"
 #include "ir/IRVisitor.h"
 #include "ir/IntArith.h"
-#include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 #include "runtime/FloatFormat.h"
 #include "support/Check.h"

@@ -10,8 +10,8 @@
 // becomes two contiguous loads of the 32 elements, one shuffle per step picking its lanes.
 #include "passes/Transpose.h"
 
+#include "ir/ExprEqual.h"
 #include "ir/IRVisitor.h"
-#include "passes/ExprEqual.h"
 #include "passes/Pipeline.h"
 
 #include <bit>

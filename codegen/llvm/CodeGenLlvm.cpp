@@ -15,8 +15,8 @@
 
 #include "codegen/llvm/ParallelFor.h"
 #include "codegen/llvm/VectorMath.h"
+#include "ir/ExprEqual.h"
 #include "ir/IRVisitor.h"
-#include "passes/ExprEqual.h"
 #include "support/Check.h"
 
 #include <llvm/ADT/APFloat.h>
@@ -140,7 +140,7 @@ private:
     // A vector tail's select(m, select(m, acc, 0) + d, acc): acc + d where m holds, else acc.
     const auto *add = select->a->as<ir::Binary>();
     const auto *masked = add && add->op == BinaryOp::Add ? add->a->as<ir::Select>() : nullptr;
-    return masked && isZero(masked->b) && passes::structurallyEqual(masked->cond, select->cond) &&
+    return masked && isZero(masked->b) && ir::structurallyEqual(masked->cond, select->cond) &&
            accumulates(masked->a) && isFree(add->b) && accumulates(select->b);
   }
 };

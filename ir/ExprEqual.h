@@ -1,5 +1,6 @@
-// Structural equality of expressions, used by normalize (to compute identical reductions once)
-// and simplify (to merge equal terms). Header-only: it is small and internal to passes/.
+// Structural equality of expressions, used by normalize (to compute identical reductions once),
+// simplify (to merge equal terms), other passes and the LLVM code generator (to recognize a
+// loop's tail). Header-only: it is small.
 #pragma once
 
 #include "ir/IR.h"
@@ -9,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace tdsl::passes {
+namespace tdsl::ir {
 
 /// Compares two expressions node by node. Variables compare by identity, except pairs recorded
 /// in `renaming` (a variable of the left side and the one it stands for on the right); the axes of
@@ -17,12 +18,11 @@ namespace tdsl::passes {
 /// up to the names of their own axes are equal. Float constants compare by their bits.
 class ExprEqual {
 public:
-  std::vector<std::pair<ir::Var, ir::Var>> renaming;
+  std::vector<std::pair<Var, Var>> renaming;
 
-  bool operator()(const ir::Expr &a, const ir::Expr &b) { return equal(a, b); }
+  bool operator()(const Expr &a, const Expr &b) { return equal(a, b); }
 
-  bool equal(const ir::Expr &a, const ir::Expr &b) {
-    using namespace ir;
+  bool equal(const Expr &a, const Expr &b) {
     if (a == b && renaming.empty())
       return true;
     if (!a || !b)
@@ -108,7 +108,7 @@ public:
   }
 
 private:
-  bool sameVar(const ir::Var &a, const ir::Var &b) const {
+  bool sameVar(const Var &a, const Var &b) const {
     // The innermost pairing wins: search from the back.
     for (auto it = renaming.rbegin(); it != renaming.rend(); ++it)
       if (it->first == a || it->second == b)
@@ -116,7 +116,7 @@ private:
     return a == b;
   }
 
-  bool equalAll(const std::vector<ir::Expr> &a, const std::vector<ir::Expr> &b) {
+  bool equalAll(const std::vector<Expr> &a, const std::vector<Expr> &b) {
     if (a.size() != b.size())
       return false;
     for (size_t k = 0; k < a.size(); ++k)
@@ -127,6 +127,6 @@ private:
 };
 
 /// Structural equality with variables compared by identity.
-inline bool structurallyEqual(const ir::Expr &a, const ir::Expr &b) { return ExprEqual{}(a, b); }
+inline bool structurallyEqual(const Expr &a, const Expr &b) { return ExprEqual{}(a, b); }
 
-} // namespace tdsl::passes
+} // namespace tdsl::ir
