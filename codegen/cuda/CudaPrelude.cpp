@@ -207,23 +207,21 @@ TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
 
 /// The helpers of the swizzled-tile and wgmma ops (ir::GpuOp) but the wgmmas themselves.
 constexpr const char *kWgmmaPrelude = R"CUDA(
-// Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma): a pointer's shared address;
-// where the 128-byte swizzle puts the 16 bytes at pointer p; the bytes from p to the next
-// 1024-byte boundary (computed opaquely, so that nvcc assumes no alignment it is not given).
+// Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma), named by 32-bit shared
+// addresses: a pointer's shared address; where the 128-byte swizzle puts the 16 bytes at
+// address a; the bytes from p to the next 1024-byte boundary (computed opaquely, so that nvcc
+// assumes no alignment it is not given).
 TDSL_FN unsigned tdsl_shared_address(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
-TDSL_FN unsigned tdsl_swizzled(const void *p) {
-  const unsigned a = tdsl_shared_address(p);
-  return a ^ ((a >> 3) & 0x70u);
-}
+TDSL_FN unsigned tdsl_swizzled(unsigned a) { return a ^ ((a >> 3) & 0x70u); }
 TDSL_FN unsigned tdsl_to_1024(const unsigned char *p) {
   unsigned a;
   asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
   return (0u - a) & 1023u;
 }
-TDSL_FN void tdsl_cp_async(void *dst, const void *src) {
+TDSL_FN void tdsl_cp_async(unsigned dst, const void *src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(tdsl_swizzled(dst)), "l"(src) : "memory");
 }
-TDSL_FN void tdsl_st_swizzled(void *dst, const unsigned short *v) {
+TDSL_FN void tdsl_st_swizzled(unsigned dst, const unsigned short *v) {
   const unsigned *w = (const unsigned *)v;
   asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" :: "r"(tdsl_swizzled(dst)), "r"(w[0]),
                "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
@@ -280,19 +278,19 @@ std::string wgmmaStatement(const std::string &type, bool transposeB, const std::
 }
 
 /// kWgmmaPrelude, then tdsl_wgmma_<type>_<kmajor|jmajor>(d, a, b) for bf16 and f16: the Wgmma op on
-/// the tiles at shared pointers a and b (ir::GpuOp): 1 KiB between groups of 8 rows of either; a
-/// j-major B has 8 KiB between its blocks of 64 j (the descriptor's leading offset, unused k-major:
-/// 16).
+/// the tiles at 32-bit shared addresses a and b (ir::GpuOp): 1 KiB between groups of 8 rows of
+/// either; a j-major B has 8 KiB between its blocks of 64 j (the descriptor's leading offset,
+/// unused k-major: 16).
 std::string wgmmaHelpers() {
   std::string out = kWgmmaPrelude;
   for (const char *type : {"bf16", "f16"})
     for (bool jMajor : {false, true}) {
       out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
-             "(float *tdsl_d, const void *a, const void *b) {\n";
-      out += "  const unsigned long long tdsl_da = " +
-             wgmmaDescriptor("tdsl_shared_address(a)", 16, 1024) + ";\n";
-      out += "  const unsigned long long tdsl_db = " +
-             wgmmaDescriptor("tdsl_shared_address(b)", jMajor ? 8192 : 16, 1024) + ";\n";
+             "(float *tdsl_d, unsigned a, unsigned b) {\n";
+      out += "  const unsigned long long tdsl_da = " + wgmmaDescriptor("a", 16, 1024) + ";\n";
+      out +=
+          "  const unsigned long long tdsl_db = " + wgmmaDescriptor("b", jMajor ? 8192 : 16, 1024) +
+          ";\n";
       out += "  " + wgmmaStatement(type, jMajor, "tdsl_d", "tdsl_da", "tdsl_db") + "\n}\n";
     }
   return out;

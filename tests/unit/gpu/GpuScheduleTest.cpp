@@ -327,11 +327,13 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   EXPECT_TRUE(contains(mmt, "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1,"))
       << mmt;
   EXPECT_TRUE(contains(mmt, "cp.async.cg.shared.global [%0], [%1], 16;")) << mmt;
-  EXPECT_TRUE(contains(mmt, "tdsl_cp_async(stages + s * 24576LL + row_1 * 64LL + kc_1 * 8LL + "
-                            "8192LL, b + j * K + k_1);"))
+  EXPECT_TRUE(contains(mmt, "const unsigned stages_at = tdsl_shared_address(stages);")) << mmt;
+  EXPECT_TRUE(contains(mmt, "tdsl_cp_async(stages_at + (unsigned)(s * 24576LL + row_1 * 64LL + "
+                            "kc_1 * 8LL + 8192LL) * 2u, b + j * K + k_1);"))
       << mmt;
-  EXPECT_TRUE(contains(mmt, "tdsl_wgmma_bf16_kmajor(sums + 0LL, stages + st + wg * 4096LL + kk * "
-                            "16LL, stages + st + kk * 16LL + 8192LL);"))
+  EXPECT_TRUE(contains(mmt, "tdsl_wgmma_bf16_kmajor(sums + 0LL, stages_at + (unsigned)(st + wg * "
+                            "4096LL + kk * 16LL) * 2u, stages_at + (unsigned)(st + kk * 16LL + "
+                            "8192LL) * 2u);"))
       << mmt;
   // b[k, j] is contiguous in j: wgmma reads it transposed (the last immediate).
   std::string mmh = m.kernel("mmh").dump(Stage::Cuda);
