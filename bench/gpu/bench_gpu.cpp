@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace tdsl;
@@ -89,6 +90,34 @@ int main(int argc, char **argv) {
     row(name, ms, double(x.nbytes() + out[0].nbytes()), 0, ok);
   }
   {
+    // Rows of other lengths (issue 19): 1536 (65536 rows), 4096, 6000, 8192 (16384 rows),
+    // 32768 (4096 rows); logsumexp over a 32000-wide vocabulary (4096 rows).
+    const std::vector<std::pair<int64_t, int64_t>> shapes = {
+        {65536, 1536}, {16384, 4096}, {16384, 6000}, {16384, 8192}, {4096, 32768}};
+    auto rowsOf = [&](int64_t rows) { return quick ? rows / 16 : rows; };
+    for (const char *name : {"softmax", "layernorm", "rmsnorm"})
+      for (auto [rows, cols] : shapes) {
+        if (cols == C && std::string(name) != "rmsnorm")
+          continue; // Timed above.
+        Kernel k = m.kernel(name);
+        std::string ok = check(k, k.randomInputs({{"R", 37}, {"C", cols}}, 3));
+        std::vector<Tensor> host = k.randomInputs({{"R", rowsOf(rows)}, {"C", cols}}, 2);
+        std::vector<DeviceTensor> in;
+        for (const Tensor &t : host)
+          in.push_back(DeviceTensor::fromHost(t));
+        std::vector<DeviceTensor> out = k.callDevice(in);
+        double ms = timeKernel(k, in, out, 5);
+        row(std::string(name) + "_" + std::to_string(cols), ms,
+            double(in[0].nbytes() + out[0].nbytes()), 0, ok);
+      }
+    Kernel k = m.kernel("logsumexp");
+    std::string ok = check(k, k.randomInputs({{"R", 37}, {"C", 3000}}, 3));
+    DeviceTensor x = DeviceTensor::fromHost(Tensor::randn({rowsOf(4096), 32000}, DType::F32, 2));
+    std::vector<DeviceTensor> out = k.callDevice({x});
+    double ms = timeKernel(k, {x}, out, 5);
+    row("logsumexp_32000", ms, double(x.nbytes() + out[0].nbytes()), 0, ok);
+  }
+  {
     // A permutation: 32x32 tiles through shared memory.
     const int64_t s = quick ? 4096 : 8192;
     Kernel k = m.kernel("transpose");
@@ -154,6 +183,45 @@ int main(int argc, char **argv) {
     row("bf16_gemm_" + std::to_string(s), ms, 2.0 * a.nbytes(), 2.0 * s * s * s, ok);
   } catch (const std::exception &e) {
     std::fprintf(stderr, "bf16_gemm: %s\n", e.what());
+  }
+  {
+    // Issue 19's contractions: a GEMM with its bias and GELU (fp32 4096^3), 64 products of
+    // 512x64 by 64x512 (bf16), attention on 64 bf16 heads of 1024 x 64.
+    const int64_t s = quick ? 1024 : 4096;
+    Kernel k = m.kernel("gemm_bias_gelu");
+    std::string ok = check(k, k.randomInputs({{"M", 33}, {"K", 70}, {"N", 45}}, 3));
+    std::vector<Tensor> host = k.randomInputs({{"M", s}, {"K", s}, {"N", s}}, 5);
+    std::vector<DeviceTensor> in;
+    for (const Tensor &t : host)
+      in.push_back(DeviceTensor::fromHost(t));
+    std::vector<DeviceTensor> out = k.callDevice(in);
+    double ms = timeKernel(k, in, out, 3);
+    row("gemm_bias_gelu_" + std::to_string(s), ms, 3.0 * in[0].nbytes(), 2.0 * s * s * s, ok);
+  }
+  {
+    const int64_t batch = 64, rows = 512, depth = 64;
+    Kernel k = m.kernel("batched_bf16");
+    std::string ok = check(k, k.randomInputs({{"B", 3}, {"M", 33}, {"K", 20}, {"N", 45}}, 3));
+    std::vector<Tensor> host =
+        k.randomInputs({{"B", batch}, {"M", rows}, {"K", depth}, {"N", rows}}, 5);
+    DeviceTensor a = DeviceTensor::fromHost(host[0]), b = DeviceTensor::fromHost(host[1]);
+    std::vector<DeviceTensor> out = k.callDevice({a, b});
+    double ms = timeKernel(k, {a, b}, out, 5);
+    row("batched_bf16", ms, double(a.nbytes() + b.nbytes() + out[0].nbytes()),
+        2.0 * batch * rows * depth * rows, ok);
+  }
+  {
+    const int64_t heads = quick ? 8 : 64, length = 1024, dim = 64;
+    Kernel k = m.kernel("attention_bf16");
+    std::string ok = check(k, k.randomInputs({{"B", 2}, {"T", 37}, {"E", 16}}, 3));
+    std::vector<Tensor> host = k.randomInputs({{"B", heads}, {"T", length}, {"E", dim}}, 5);
+    std::vector<DeviceTensor> in;
+    for (const Tensor &t : host)
+      in.push_back(DeviceTensor::fromHost(t));
+    std::vector<DeviceTensor> out = k.callDevice(in);
+    double ms = timeKernel(k, in, out, 3);
+    row("attention_bf16", ms, 3.0 * in[0].nbytes() + out[0].nbytes(),
+        4.0 * heads * length * length * dim, ok);
   }
   {
     // NVRTC: cold (nothing cached; NVRTC already loaded by the kernels above), then from disk

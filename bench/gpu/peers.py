@@ -106,6 +106,32 @@ def main():
         row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")
         compiled = torch.compile(fn)
         row(name + "@compile", median_ms(lambda: compiled(inp)), nbytes, 0, "torch.compile")
+    def rmsnorm(x, g):
+        return x * torch.rsqrt((x * x).mean(dim=1, keepdim=True) + 1e-6) * g
+
+    def logsumexp(x):
+        return torch.logsumexp(x, dim=1)
+
+    # Rows of other lengths (issue 19): (rows, columns) as in bench_gpu.cpp.
+    for rows, cols in [(65536, 1536), (16384, 4096), (16384, 6000), (16384, 8192), (4096, 32768)]:
+        xc = torch.randn(rows // 16 if quick else rows, cols, device="cuda")
+        g = torch.randn(cols, device="cuda")
+        nbytes = 2 * xc.numel() * 4
+        for name, fn, args in [("softmax", softmax, (xc,)), ("layernorm", layernorm, (xc,)),
+                               ("rmsnorm", rmsnorm, (xc, g))]:
+            if cols == C and name != "rmsnorm":
+                continue
+            key = f"{name}_{cols}"
+            row(key + "@eager", median_ms(lambda: fn(*args)), nbytes, 0, "torch eager")
+            compiled = torch.compile(fn)
+            row(key + "@compile", median_ms(lambda: compiled(*args)), nbytes, 0, "torch.compile")
+        del xc
+    xv = torch.randn(256 if quick else 4096, 32000, device="cuda")
+    nbytes = xv.numel() * 4 + xv.shape[0] * 4
+    row("logsumexp_32000@eager", median_ms(lambda: logsumexp(xv)), nbytes, 0, "torch eager")
+    compiled_lse = torch.compile(logsumexp)
+    row("logsumexp_32000@compile", median_ms(lambda: compiled_lse(xv)), nbytes, 0, "torch.compile")
+    del xv
     tokens = 8192 if quick else 65536
     table = torch.randn(50000, 1024, device="cuda")
     ids = torch.randint(0, 50000, (tokens,), device="cuda", dtype=torch.int32)
@@ -124,6 +150,32 @@ def main():
     b = torch.randn(s, s, device="cuda", dtype=torch.bfloat16)
     row(f"bf16_gemm_{s}@cublas", median_ms(lambda: a @ b, 2, 5), 3 * s * s * 2, 2.0 * s ** 3,
         "cuBLAS bf16")
+    # Issue 19's contractions: GEMM + bias + GELU (fp32), small batched bf16 products, attention.
+    s = 1024 if quick else 4096
+    a, b = torch.randn(s, s, device="cuda"), torch.randn(s, s, device="cuda")
+    bias = torch.randn(s, device="cuda")
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+    def gemm_bias_gelu(a, b, bias):
+        h = a @ b + bias
+        return 0.5 * h * (1 + torch.tanh(0.7978845608 * (h + 0.044715 * h * h * h)))
+
+    fl = 2.0 * s ** 3
+    row(f"gemm_bias_gelu_{s}@eager", median_ms(lambda: gemm_bias_gelu(a, b, bias), 2, 5),
+        3 * s * s * 4, fl, "torch eager (cuBLAS fp32)")
+    compiled_gbg = torch.compile(gemm_bias_gelu)
+    row(f"gemm_bias_gelu_{s}@compile", median_ms(lambda: compiled_gbg(a, b, bias), 2, 5),
+        3 * s * s * 4, fl, "torch.compile")
+    a = torch.randn(64, 512, 64, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(64, 64, 512, device="cuda", dtype=torch.bfloat16)
+    row("batched_bf16@cublas", median_ms(lambda: torch.bmm(a, b)), 2 * 64 * 512 * 64 * 2 +
+        64 * 512 * 512 * 2, 2.0 * 64 * 512 * 64 * 512, "cuBLAS bmm bf16 (bf16 output)")
+    heads = 8 if quick else 64
+    q, k, v = (torch.randn(1, heads, 1024, 64, device="cuda", dtype=torch.bfloat16)
+               for _ in range(3))
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    row("attention_bf16@sdpa", median_ms(lambda: sdpa(q, k, v)), 4 * q.numel() * 2,
+        4.0 * heads * 1024 * 1024 * 64, "scaled_dot_product_attention (bf16 output)")
     t = torch.randn(1, device="cuda")
     for _ in range(1000):
         t + 1
