@@ -703,7 +703,7 @@ public:
     std::vector<Buffer> allocations;
     flatten(func.body, lets, allocations, items);
     for (size_t i = 0; i < items.size();) {
-      size_t used = tryContraction(i) ? 1 : 0;
+      size_t used = tryContraction(i);
       if (used == 0)
         used = tryRows(i);
       if (used == 0)
@@ -1000,39 +1000,48 @@ private:
   /// for i, for j: allocate acc { acc = 0; for k: acc = acc + A(i, k) * B(k, j); post(i, j) }
   /// in f32: 128x128 output tiles of 256 threads, 8x8 outputs a thread, k in steps of 8 through
   /// double-buffered shared memory (16 KiB), the epilogue fused.
-  bool tryContraction(size_t i) {
+  /// The items a contraction kernel takes from i on (its own and an epilogue's), or 0.
+  size_t tryContraction(size_t i) {
     static constexpr int64_t kSharedBytes = 2 * 2 * 8 * 128 * 4;
     static constexpr int64_t kMmaSharedBytes = 2 * 2 * 128 * 40 * 2;
     if (threads != 256 || target.sharedBytesPerBlock < kSharedBytes)
-      return false;
+      return 0;
     const Item &item = items[i];
     Chain outer = peel(item.stmt, 2);
     Reduction r;
     if (outer.loops.size() != 2 || !parseReduction(outer.body, r) || r.op != BinaryOp::Add ||
         r.acc->dtype != DType::F32 || r.inner.loops.size() != 1 || selfDependent(item.stmt))
-      return false;
+      return 0;
     const Store *update = as<Store>(r.inner.body);
     const Binary *sum = as<Binary>(update->value);
     Expr rhs = isAccLoad(sum->a, r.acc) ? sum->b : sum->a;
     const Binary *product = as<Binary>(rhs);
     if (!product || product->op != BinaryOp::Mul || product->type != Type::scalar(DType::F32))
-      return false;
+      return 0;
     Var vi = outer.loops[0]->var, vj = outer.loops[1]->var, vk = r.inner.loops[0]->var;
     if (usesAny(r.inner.loops[0]->extent, {vi, vj}))
-      return false;
+      return 0;
     Expr fa = product->a, fb = product->b;
     auto onlyIK = [&](const Expr &e) { return !usesAny(e, {vj}); };
     auto onlyKJ = [&](const Expr &e) { return !usesAny(e, {vi}); };
     if (!(onlyIK(fa) && onlyKJ(fb))) {
       std::swap(fa, fb);
       if (!(onlyIK(fa) && onlyKJ(fb)))
-        return false;
+        return 0;
     }
     // Both factors must move with k (else this is not a contraction worth tiling).
     if (!usesAny(fa, {vk}) || !usesAny(fb, {vk}))
-      return false;
+      return 0;
     KernelPlan k = start(item);
     k.schedule = GpuScheduleKind::Contraction;
+    const bool fused = fuseEpilogue(i, outer, r, k);
+    auto finish = [&] {
+      if (fused)
+        k.details.push_back("epilogue fused: " + epilogueName(items[i + 1]) +
+                            " on the sums in registers (they never reach memory)");
+      kernels.push_back(std::move(k));
+      return fused ? 2 : 1;
+    };
     Contraction c{
         vi, vj, vk, outer.loops[0]->extent, outer.loops[1]->extent, r.inner.loops[0]->extent,
         fa, fb, r};
@@ -1050,8 +1059,7 @@ private:
       k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
       k.nest = cudaCoreContraction(c, k.blocks);
       k.details.push_back("output tiles through shared memory, 8x8 outputs a thread on CUDA cores");
-      kernels.push_back(std::move(k));
-      return true;
+      return finish();
     }
     // wgmma is sm_90's alone (the code is compiled for sm_90a); four stages keep two in flight
     // while two are read.
@@ -1069,7 +1077,48 @@ private:
       k.nest = mmaContraction(c, na, nb, k.blocks);
       k.details.push_back("output tiles through shared memory, mma.sync on tensor cores");
     }
-    kernels.push_back(std::move(k));
+    return finish();
+  }
+
+  /// The name the epilogue's store writes.
+  static std::string epilogueName(const Item &item) {
+    return as<Store>(peel(item.stmt).body)->buffer->name;
+  }
+
+  /// Item i + 1 as the epilogue of contraction i, as the CPU's tiling does: an elementwise nest
+  /// over the same (i, j) that reads the sums' buffer only at its own position, when no other
+  /// item reads that buffer. The post's store of the sums then becomes the epilogue's store,
+  /// with the sums' value in place of each load, and the buffer goes.
+  bool fuseEpilogue(size_t i, const Chain &outer, Reduction &r, KernelPlan &k) const {
+    if (i + 1 >= items.size())
+      return false;
+    const Item &next = items[i + 1];
+    const Store *sums = as<Store>(r.post);
+    if (!sums || sums->predicate || sums->buffer->role != BufferRole::Intermediate ||
+        std::find(k.allocations.begin(), k.allocations.end(), sums->buffer) ==
+            k.allocations.end() ||
+        next.lets.size() != items[i].lets.size() || next.allocations != items[i].allocations)
+      return false;
+    Chain c = peel(next.stmt);
+    const Store *st = storeAtOwnPosition(c);
+    if (!st || c.loops.size() != 2 || !equal(c.loops[0]->extent, outer.loops[0]->extent) ||
+        !equal(c.loops[1]->extent, outer.loops[1]->extent) ||
+        outsideBuffers(i, 2).count(sums->buffer.get()))
+      return false;
+    Stmt body = substitute(c.body, {{c.loops[0]->var, ref(outer.loops[0]->var)},
+                                    {c.loops[1]->var, ref(outer.loops[1]->var)}});
+    for (const auto &a : accessesOf(body).list)
+      if (a.buffer == sums->buffer && (a.store || !equal(a.index, sums->index)))
+        return false;
+    struct SumsInPlace : IRMutator {
+      const Store *sums;
+      explicit SumsInPlace(const Store *s) : sums(s) {}
+      Expr visitLoad(const Load *n, const Expr &self) override {
+        return n->buffer == sums->buffer ? sums->value : IRMutator::visitLoad(n, self);
+      }
+    } inPlace(sums);
+    r.post = inPlace.mutate(body);
+    std::erase(k.allocations, sums->buffer);
     return true;
   }
 

@@ -69,6 +69,18 @@ kernel rmsnorm(x: f32[R, C], w: f32[C]) -> y: f32[R, C] {
 kernel mm(a: f32[M, K], b: f32[K, N], bias: f32[N]) -> c: f32[M, N] {
     c[i, j] = relu(sum(a[i, k] * b[k, j] for k) + bias[j])
 }
+kernel mmgelu(a: f32[M, K], b: f32[K, N], bias: f32[N]) -> y: f32[M, N] {
+    h[i, j] = sum(a[i, k] * b[k, j] for k) + bias[j]
+    y[i, j] = 0.5 * h[i, j] * (1 + tanh(0.7978845608 * (h[i, j] + 0.044715 * h[i, j] * h[i, j] * h[i, j])))
+}
+kernel mmkept(a: f32[M, K], b: f32[K, N]) -> (h: f32[M, N], y: f32[M, N]) {
+    h[i, j] = sum(a[i, k] * b[k, j] for k)
+    y[i, j] = h[i, j] * 2
+}
+kernel mmswap(a: f32[N, K], b: f32[K, N]) -> y: f32[N, N] {
+    h[i, j] = sum(a[i, k] * b[k, j] for k)
+    y[i, j] = h[i, j] - h[j, i]
+}
 kernel mmt(a: bf16[M, K], b: bf16[N, K]) -> c: f32[M, N] {
     c[i, j] = sum(f32(a[i, k]) * f32(b[j, k]) for k)
 }
@@ -510,6 +522,39 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
         expectMatches(k, k.randomInputs(shape, seed++), name + at);
       }
     }
+  }
+}
+
+// An elementwise definition that reads a contraction only at its own point is the contraction's
+// epilogue: one launch, the sums never stored. Not when the sums are an output, nor when they
+// are read elsewhere (at the transposed point).
+TEST(GpuSchedule, FusedEpiloguesMatchTheInterpreter) {
+  Module m = module();
+  auto launches = [&](const char *name) {
+    std::string cuda = m.kernel(name).dump(Stage::Cuda);
+    size_t n = 0;
+    for (size_t at = cuda.find("extern \"C\" __global__"); at != std::string::npos;
+         at = cuda.find("extern \"C\" __global__", at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(launches("mmgelu"), 1u);
+  EXPECT_TRUE(contains(m.kernel("mmgelu").dump(Stage::Schedule),
+                       "epilogue fused: y on the sums in registers"));
+  EXPECT_EQ(launches("mmkept"), 2u);
+  EXPECT_EQ(launches("mmswap"), 2u);
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  uint64_t seed = 7;
+  for (auto [mm, kk, nn] :
+       {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {33, 70, 45}, {129, 9, 257}, {0, 5, 3}}) {
+    std::string at = " " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn);
+    for (const char *name : {"mmgelu", "mmkept"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs({{"M", mm}, {"K", kk}, {"N", nn}}, seed++), name + at);
+    }
+    Kernel k = m.kernel("mmswap");
+    expectMatches(k, k.randomInputs({{"N", nn}, {"K", kk}}, seed++), "mmswap" + at);
   }
 }
 
