@@ -131,26 +131,34 @@ bool illConditioned(const Kernel &kernel, const std::vector<Tensor> &inputs,
   return false;
 }
 
-bool mathFunctionSensitive(const Kernel &kernel, const std::vector<Tensor> &inputs, size_t output,
-                           bool asF32) {
-  DType judged = judgedType(kernel, output, asF32);
-  Tensor correctlyRounded = kernel.interpretRoundingF32(inputs).at(output);
+namespace {
+/// mathFunctionSensitive, given the f32 model's output with correctly rounded math functions.
+bool movesWithMathFunctions(const Kernel &kernel, const std::vector<Tensor> &inputs, size_t output,
+                            DType judged, const Tensor &correctlyRounded) {
   for (int ulps : {2, -2})
     if (!withinToleranceAt(judged, kernel.interpretRoundingF32(inputs, ulps).at(output),
                            correctlyRounded))
       return true;
   return false;
 }
+} // namespace
+
+bool mathFunctionSensitive(const Kernel &kernel, const std::vector<Tensor> &inputs, size_t output,
+                           bool asF32) {
+  return movesWithMathFunctions(kernel, inputs, output, judgedType(kernel, output, asF32),
+                                kernel.interpretRoundingF32(inputs).at(output));
+}
 
 std::string excuseForMismatch(const Kernel &kernel, const std::vector<Tensor> &inputs,
                               const Tensor &actual, const std::vector<Tensor> &reference,
                               size_t output, bool asF32) {
-  if (withinToleranceAt(judgedType(kernel, output, asF32), actual,
-                        kernel.interpretRoundingF32(inputs).at(output)))
+  DType judged = judgedType(kernel, output, asF32);
+  Tensor roundedF32 = kernel.interpretRoundingF32(inputs).at(output);
+  if (withinToleranceAt(judged, actual, roundedF32))
     return "f32 rounding";
   if (illConditioned(kernel, inputs, reference, output, asF32))
     return "ill-conditioned";
-  if (mathFunctionSensitive(kernel, inputs, output, asF32))
+  if (movesWithMathFunctions(kernel, inputs, output, judged, roundedF32))
     return "math-function rounding";
   return "";
 }

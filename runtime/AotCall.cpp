@@ -128,15 +128,7 @@ std::unique_ptr<KernelState> prepare(const tdsl_aot_kernel &kernel) {
 }
 
 KernelState &stateOf(tdsl_aot_kernel &kernel) {
-  auto &slot = reinterpret_cast<std::atomic<KernelState *> &>(kernel.state);
-  if (KernelState *state = slot.load(std::memory_order_acquire))
-    return *state;
-  std::unique_ptr<KernelState> fresh = prepare(kernel);
-  KernelState *expected = nullptr;
-  // The first to publish wins; the state lives as long as the process (like the code).
-  if (slot.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel))
-    return *fresh.release();
-  return *expected;
+  return publishedOnce<KernelState>(kernel.state, [&] { return prepare(kernel); });
 }
 
 std::string shapeString(const int64_t *shape, size_t rank) {

@@ -51,11 +51,6 @@ struct Driver {
   }
 };
 
-template <typename Fn> bool loadSymbol(void *lib, const char *name, Fn &fn) {
-  fn = reinterpret_cast<Fn>(dlsym(lib, name));
-  return fn != nullptr;
-}
-
 Driver loadDriver() {
   Driver d;
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL); // Never closed.
@@ -203,24 +198,15 @@ std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel) {
     state->functions.push_back(f);
   }
   state->sharedAllowed.assign(state->functions.size(), 0);
-  // As the JIT's launcher (codegen/cuda/CudaLaunch.cpp): 256 threads a block where allowed,
-  // and a grid of 8 waves of the blocks that fit; kernels stride over the rest.
-  int threadsPerBlock = std::max(32, std::min(256, attribute(kMaxThreadsPerBlock)) / 32 * 32);
-  int blocksPerSm = std::max(1, attribute(kMaxThreadsPerMultiprocessor) / threadsPerBlock);
-  state->maxGrid = std::max<int64_t>(1, int64_t(attribute(kMultiprocessorCount)) * blocksPerSm * 8);
+  state->maxGrid =
+      launchLimits(attribute(kMaxThreadsPerBlock), attribute(kMaxThreadsPerMultiprocessor),
+                   attribute(kMultiprocessorCount))
+          .maxGrid;
   return state;
 }
 
 CudaState &stateOf(tdsl_aot_cuda_kernel &kernel) {
-  auto &slot = reinterpret_cast<std::atomic<CudaState *> &>(kernel.state);
-  if (CudaState *state = slot.load(std::memory_order_acquire))
-    return *state;
-  std::unique_ptr<CudaState> fresh = prepare(kernel);
-  CudaState *expected = nullptr;
-  // The first to publish wins; the state (and its module) lives as long as the process.
-  if (slot.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel))
-    return *fresh.release();
-  return *expected;
+  return publishedOnce<CudaState>(kernel.state, [&] { return prepare(kernel); });
 }
 
 /// Grows workspace slot `w` to `bytes`; returns a status.

@@ -7,7 +7,9 @@
 
 #include "tdsl/AotRuntime.h"
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -117,6 +119,20 @@ struct GpuDescription {
   std::string encode() const;
   static std::optional<GpuDescription> decode(std::string_view text, size_t numSymbols);
 };
+
+/// The state a kernel's first call prepares (`prepare()` returns a std::unique_ptr<State>),
+/// published in the kernel's `state` slot: the first caller to publish wins, and the state lives
+/// as long as the process, like the kernel's code.
+template <typename State, typename Prepare> State &publishedOnce(void *&slot, Prepare prepare) {
+  auto &published = reinterpret_cast<std::atomic<State *> &>(slot);
+  if (State *state = published.load(std::memory_order_acquire))
+    return *state;
+  std::unique_ptr<State> fresh = prepare();
+  State *expected = nullptr;
+  if (published.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel))
+    return *fresh.release();
+  return *expected;
+}
 
 } // namespace tdsl::runtime::aot
 

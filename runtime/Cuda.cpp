@@ -66,11 +66,6 @@ struct Driver {
   }
 };
 
-template <typename Fn> bool loadSymbol(void *lib, const char *name, Fn &fn) {
-  fn = reinterpret_cast<Fn>(dlsym(lib, name));
-  return fn != nullptr;
-}
-
 Driver loadDriver() {
   Driver d;
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL); // Never closed.

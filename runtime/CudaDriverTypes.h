@@ -1,9 +1,13 @@
 // The CUDA driver API's types and the constants tdsl uses, with cuda.h's values, so that the
-// runtime loads libcuda.so.1 when it runs without needing the CUDA headers to build. Shared by
-// the JIT's device runtime (Cuda.cpp) and the loader of kernels compiled ahead of time
+// runtime loads libcuda.so.1 when it runs without needing the CUDA headers to build; and the
+// launch geometry of every tdsl kernel. Shared by the JIT's device runtime (Cuda.cpp) and
+// launcher (codegen/cuda/CudaLaunch.cpp) and the loader of kernels compiled ahead of time
 // (AotCuda.cpp).
 #pragma once
 
+#include <dlfcn.h>
+
+#include <algorithm>
 #include <cstdint>
 
 namespace tdsl::runtime::cuda_driver {
@@ -35,5 +39,25 @@ enum : int {
 constexpr int kMaxDynamicSharedSizeBytes = 8;
 constexpr CUresult kOutOfMemory = 2;
 constexpr unsigned kStreamNonBlocking = 1;
+
+/// The driver's function `name` from the dlopen()ed `lib` into `fn`; false when it is missing.
+template <typename Fn> bool loadSymbol(void *lib, const char *name, Fn &fn) {
+  fn = reinterpret_cast<Fn>(dlsym(lib, name));
+  return fn != nullptr;
+}
+
+/// 256 threads a block (8 warps) where the device allows: enough blocks per SM to hide
+/// latency; and a grid of at most 8 waves of the blocks that fit, as the kernels' grid-stride
+/// loops cover the rest.
+struct LaunchLimits {
+  int threadsPerBlock;
+  int64_t maxGrid;
+};
+inline LaunchLimits launchLimits(int maxThreadsPerBlock, int maxThreadsPerMultiprocessor,
+                                 int multiprocessors) {
+  int threads = std::max(32, std::min(256, maxThreadsPerBlock) / 32 * 32);
+  int blocksPerSm = std::max(1, maxThreadsPerMultiprocessor / threads);
+  return {threads, std::max<int64_t>(1, int64_t(multiprocessors) * blocksPerSm * 8)};
+}
 
 } // namespace tdsl::runtime::cuda_driver

@@ -2,6 +2,7 @@
 #include "codegen/cuda/CudaLaunch.h"
 
 #include "ir/Shapes.h"
+#include "runtime/CudaDriverTypes.h"
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
@@ -64,11 +65,10 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std
     : mapped_(gpu), launches_(ir::gpuLaunches(mapped_)), heap_(ir::gpuHeapBuffers(mapped_)),
       location_(std::move(location)) {
   const cu::DeviceInfo &dev = cu::device();
-  // 256 threads a block (8 warps) where the device allows: enough blocks per SM to hide latency;
-  // grid-stride loops let the grid stop at a few waves.
-  threadsPerBlock_ = std::max(32, std::min(256, dev.maxThreadsPerBlock) / 32 * 32);
-  int blocksPerSm = std::max(1, dev.maxThreadsPerMultiprocessor / threadsPerBlock_);
-  maxGrid_ = std::max<int64_t>(1, int64_t(dev.multiprocessors) * blocksPerSm * 8);
+  runtime::cuda_driver::LaunchLimits limits = runtime::cuda_driver::launchLimits(
+      dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors);
+  threadsPerBlock_ = limits.threadsPerBlock;
+  maxGrid_ = limits.maxGrid;
   module_ = std::make_unique<cu::Module>(cubin, "kernel " + gpu.name + " (" + location_ + ")");
   for (const ir::GpuLaunch *l : launches_) {
     functions_.push_back(module_->function(l->name));
