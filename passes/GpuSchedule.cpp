@@ -2403,12 +2403,14 @@ private:
   ///     for j in [0, E) { [if (guard)] acc[0] = acc[0] op f(j); target[..j..] = g(acc[0], j) } }
   /// with every access that moves with j one element further per step of j. A Rows kernel: a
   /// warp a row up to 1024 points, else a block; the row in chunks of L x V points (L threads a
-  /// row, V = kScanValues): thread `lane` loads the V consecutive points from lane * V of the
-  /// chunk (identity past the end) and scans them in registers; the threads' totals get their
+  /// row, V = kScanValues), read coalesced (point m * L + lane) into shared memory (the identity
+  /// past the end); thread `lane` scans the V consecutive points from lane * V of the chunk in
+  /// registers; the threads' totals get their
   /// exclusive prefix within the warp by xor shuffles (log2(32) steps, lane l adding the lower
   /// half's total where bit s of l is set), the warps' totals through shared memory in warp
   /// order; each point's result is the carry of the chunks before, then the prefix of the
-  /// threads before, then its own. The association depends only on L and V: deterministic.
+  /// threads before, then its own, written back to shared memory and stored coalesced. The
+  /// association depends only on L and V: deterministic.
   bool tryScanRows(size_t i) {
     const Item &item = items[i];
     if (selfDependent(item.stmt))
@@ -2513,25 +2515,42 @@ private:
     Buffer before = makeBuffer(acc->name + ".before", t, {intImm(1)}, BufferRole::Intermediate);
     Buffer total = makeBuffer(acc->name + ".total", t, {intImm(1)}, BufferRole::Intermediate);
     Buffer totals = makeBuffer("warp_totals", t, {intImm(threads / 32)}, BufferRole::Intermediate);
+    // The chunk of each row of the block, padded by one element every 32 so that both the
+    // coalesced order (p = m * L + lane) and the thread's own (p = lane * V + m) are free of
+    // bank conflicts: a slice of L * V * 33 / 32 a row.
+    Buffer stage = makeBuffer(acc->name + ".chunk", t, {intImm(threads * V * 33 / 32)},
+                              BufferRole::Intermediate);
     auto value = [&](const Buffer &buf, const Expr &at) { return Load::make(buf, at); };
     auto at0 = [&](const Buffer &buf) { return Load::make(buf, zero); };
-    // j of slot m of this thread in the chunk.
     Expr chunkPoints = mul(rowThreads, intImm(V));
-    auto point = [&]() {
-      return add(add(mul(ref(chunk), chunkPoints), mul(ref(lane), intImm(V))), ref(m));
+    Expr sliceBase = mul(
+        ref(slot), Binary::make(BinaryOp::FloorDiv, mul(rowThreads, intImm(V * 33)), intImm(32)));
+    auto staged = [&](const Expr &p) {
+      return add(sliceBase, add(p, Binary::make(BinaryOp::FloorDiv, p, intImm(32))));
     };
+    Expr striped = add(mul(ref(m), rowThreads), ref(lane)); // Coalesced: consecutive lanes.
+    Expr own = add(mul(ref(lane), intImm(V)), ref(m));      // The thread's V consecutive points.
+    auto stripedPoint = [&]() { return add(mul(ref(chunk), chunkPoints), striped); };
+    Stmt rowSync =
+        IfThenElse::make(Binary::make(BinaryOp::Gt, rowThreads, intImm(32)),
+                         Barrier::make(BarrierScope::Block), Barrier::make(BarrierScope::Warp));
     std::vector<Stmt> steps;
-    // Load and scan the thread's V points.
+    // Load the chunk coalesced into shared memory (the identity past the end), then scan the
+    // thread's V points in registers.
     {
       Var jl = makeVar(j->name, Type::i64(), VarKind::Let);
-      Stmt load = Store::make(vals, ref(m), substitute(bin->b, {{j, ref(jl)}}));
+      Stmt load = Store::make(stage, staged(striped), substitute(bin->b, {{j, ref(jl)}}));
       Expr cond = Binary::make(BinaryOp::Lt, ref(jl), length);
       if (guard)
         cond = Binary::make(BinaryOp::And, cond, substitute(guard->cond, {{j, ref(jl)}}));
+      steps.push_back(
+          For::make(m, intImm(V), ForKind::Unrolled,
+                    LetStmt::make(jl, stripedPoint(),
+                                  Block::make({Store::make(stage, staged(striped), identity),
+                                               IfThenElse::make(cond, load)}))));
+      steps.push_back(rowSync);
       steps.push_back(For::make(m, intImm(V), ForKind::Unrolled,
-                                LetStmt::make(jl, point(),
-                                              Block::make({Store::make(vals, ref(m), identity),
-                                                           IfThenElse::make(cond, load)}))));
+                                Store::make(vals, ref(m), Load::make(stage, staged(own)))));
       Var n = makeVar("n", Type::i64(), VarKind::Loop);
       Expr next = add(ref(n), intImm(1));
       steps.push_back(For::make(
@@ -2581,20 +2600,26 @@ private:
                                        Block::make(across)));
     }
     // The points' results and stores; the carry moves past the chunk.
+    // The results back through shared memory, stored coalesced; the last barrier keeps the
+    // next chunk's loads from overwriting results not yet stored.
     steps.push_back(Store::make(before, zero, Binary::make(op, at0(carry), at0(before))));
+    steps.push_back(rowSync);
+    steps.push_back(For::make(
+        m, intImm(V), ForKind::Unrolled,
+        Store::make(stage, staged(own), Binary::make(op, at0(before), value(vals, ref(m))))));
+    steps.push_back(rowSync);
     {
       Var js = makeVar(j->name, Type::i64(), VarKind::Let);
       Stmt out = substitute(step->stmts[1], {{j, ref(js)}});
       steps.push_back(For::make(
           m, intImm(V), ForKind::Unrolled,
-          LetStmt::make(
-              js, point(),
-              IfThenElse::make(
-                  Binary::make(BinaryOp::Lt, ref(js), length),
-                  Block::make(
-                      {Store::make(acc, zero, Binary::make(op, at0(before), value(vals, ref(m)))),
-                       out})))));
+          LetStmt::make(js, stripedPoint(),
+                        IfThenElse::make(
+                            Binary::make(BinaryOp::Lt, ref(js), length),
+                            Block::make({Store::make(acc, zero, Load::make(stage, staged(striped))),
+                                         out})))));
     }
+    steps.push_back(rowSync);
     steps.push_back(Store::make(carry, zero, Binary::make(op, at0(carry), at0(total))));
     Expr chunks =
         Binary::make(BinaryOp::FloorDiv, add(length, sub(chunkPoints, intImm(1))), chunkPoints);
@@ -2637,14 +2662,16 @@ private:
                                                      rowBody))));
     k.blocks =
         Binary::make(BinaryOp::FloorDiv, add(rowCount, sub(rowsPerBlock, intImm(1))), rowsPerBlock);
-    k.nest = kernelNest(block, k.blocks, thread, threads, body, {totals});
+    k.nest = kernelNest(block, k.blocks, thread, threads, body, {totals, stage});
     std::string len = toString(length);
     k.details.push_back(toString(rowCount) + " rows of " + len +
                         " points, a prefix scan: a warp a row when " + len +
                         " <= 1024, else the block");
     k.details.push_back(
         "the row in chunks of L x " + std::to_string(V) +
-        " points (L threads a row): each thread scans its " + std::to_string(V) +
+        " points (L threads a row), loaded and stored coalesced through shared memory: each "
+        "thread scans its " +
+        std::to_string(V) +
         " consecutive points in registers, the warp the threads' totals by xor shuffles, the "
         "block the warps' totals through shared memory, plus the carry of the chunks before");
     kernels.push_back(std::move(k));

@@ -588,6 +588,12 @@ TEST(GpuSchedule, ScansAndArgmaxAlongRowsAreAWarpOrABlockPerRow) {
       << cumsum;
   EXPECT_TRUE(contains(cumsum, "tdsl_shfl_xor(y_acc_total[0LL], 1)")) << cumsum;
   EXPECT_TRUE(contains(cumsum, "warp_totals")) << cumsum;
+  // Loads and stores coalesced (consecutive lanes on consecutive points) through shared memory.
+  EXPECT_TRUE(contains(cumsum,
+                       "const long long j = chunk * (row_threads * 8LL) + m * row_threads + "
+                       "lane;"))
+      << cumsum;
+  EXPECT_TRUE(contains(cumsum, "__shared__ float y_acc_chunk[2112];")) << cumsum;
   EXPECT_FALSE(contains(cumsum, "cumsum_k1")) << cumsum;
   std::string schedule = m.kernel("cumsum").dump(Stage::Schedule);
   EXPECT_TRUE(contains(schedule, "a prefix scan")) << schedule;
@@ -609,6 +615,9 @@ TEST(GpuSchedule, ScansAndArgmaxAlongRowsAreAWarpOrABlockPerRow) {
   for (const char *name : {"cumsum", "scans", "fusedscan", "argmax_rows", "args", "sample"}) {
     std::string ptx = m.kernel(name).dump(Stage::Ptx);
     EXPECT_TRUE(contains(ptx, "shfl.sync.bfly")) << name << "\n" << ptx;
+    // The thread's values stay in registers.
+    EXPECT_FALSE(contains(ptx, "ld.local")) << name << "\n" << ptx;
+    EXPECT_FALSE(contains(ptx, "st.local")) << name << "\n" << ptx;
   }
 }
 
