@@ -549,13 +549,14 @@ const char *kScanSource = R"(
 kernel cumsum(x: f32[R, C]) -> y: f32[R, C] {
     y[i, j] = sum(x[i, k] for k <= j)
 }
-kernel scans(x: f32[R, C], n: i32[R, C]) -> (p: f32[R, C], hi: f32[R, C], lo: f32[R, C], mu: f32[R, C], c: i32[R, C], lag: f32[R, C]) {
+kernel scans(x: f32[R, C], n: i32[R, C]) -> (p: f32[R, C], hi: f32[R, C], lo: f32[R, C], mu: f32[R, C], c: i32[R, C], lag: f32[R, C], any: bool[R, C]) {
     p[i, j] = prod(1.0 + 0.01 * x[i, k] for k <= j)
     hi[i, j] = max(x[i, k] for k <= j)
     lo[i, j] = min(sqrt(x[i, k] + 1.5) for k <= j)
     mu[i, j] = mean(x[i, k] for k <= j)
     c[i, j] = sum(n[i, k] for k <= j)
     lag[i, j] = sum(x[i, k] for k < j - 2)
+    any[i, j] = max(x[i, k] > 1.5 for k <= j)
 }
 kernel fusedscan(x: f32[R, C], b: f32[C]) -> y: f32[R, C] {
     e = exp(x - 1.0)
@@ -599,7 +600,7 @@ TEST(GpuSchedule, ScansAndArgmaxAlongRowsAreAWarpOrABlockPerRow) {
   EXPECT_TRUE(contains(schedule, "a prefix scan")) << schedule;
   // Every scan of the language: its own Rows kernel each.
   std::string scans = m.kernel("scans").dump(Stage::Cuda);
-  for (int k = 0; k < 6; ++k)
+  for (int k = 0; k < 7; ++k)
     EXPECT_TRUE(contains(scans, "// scans_k" + std::to_string(k) + " (rows)")) << scans;
   // Argmax: a Rows kernel whose (value, position) pairs are combined by shuffles of both.
   std::string argmax = m.kernel("argmax_rows").dump(Stage::Cuda);
