@@ -366,6 +366,8 @@ struct Reduction {
   BinaryOp op = BinaryOp::Add;
   Stmt pre, post;
   Chain inner; // Loops of the reduction; body is the update store.
+  Buffer at;   // An argmax (argmin) only: the position; `acc` holds the best value.
+  bool argMax = false;
 };
 
 bool isAccLoad(const Expr &e, const Buffer &acc) {
@@ -434,6 +436,93 @@ bool parseReduction(const Stmt &s, Reduction &r) {
   r.pre = b->stmts[0];
   r.post = postStmt;
   r.inner = inner;
+  return true;
+}
+
+/// Whether `value` beats `best` in an argmax (argmin), as the loop nests write it (LoopNest's
+/// argBeats): value > best (value < best), or, for floats, value is NaN and best is not.
+Expr argBeats(bool isMax, const Expr &value, const Expr &best) {
+  if (!value->type.isFloat())
+    return Binary::make(isMax ? BinaryOp::Gt : BinaryOp::Lt, value, best);
+  return Binary::make(
+      BinaryOp::And, Binary::make(BinaryOp::Eq, best, best),
+      Unary::make(UnaryOp::Not, Binary::make(isMax ? BinaryOp::Le : BinaryOp::Ge, value, best)));
+}
+
+/// The value dtypes whose pairs the rows schedule combines by warp shuffles.
+bool shufflable(DType t) {
+  return t == DType::F32 || t == DType::F64 || t == DType::I32 || t == DType::I64 ||
+         t == DType::Bool;
+}
+
+/// An argmax (argmin) as the loop nests build it (LoopNest's argReduction):
+///   allocate best { allocate at { best[0] = 0; at[0] = -1
+///     for k { let v = body; if (at[0] < 0 or v beats best[0]) { best[0] = v; at[0] = k } }
+///     post } }
+/// parsed into `r` with `acc` the best value and `at` the position.
+bool parseArgReduction(const Stmt &s, Reduction &r) {
+  auto scalar = [](const Allocate *a) {
+    if (!a || a->scope != MemoryScope::Stack || a->buffer->shape.size() != 1)
+      return false;
+    const IntImm *c = as<IntImm>(a->buffer->shape[0]);
+    return c && c->value == 1;
+  };
+  const Allocate *outer = as<Allocate>(s);
+  const Allocate *inner = outer ? as<Allocate>(outer->body) : nullptr;
+  if (!scalar(outer) || !scalar(inner) || inner->buffer->dtype != DType::I64 ||
+      !shufflable(outer->buffer->dtype))
+    return false;
+  const Buffer &best = outer->buffer, &at = inner->buffer;
+  const Block *b = as<Block>(inner->body);
+  if (!b || b->stmts.size() < 4)
+    return false;
+  const Store *initBest = as<Store>(b->stmts[0]), *initAt = as<Store>(b->stmts[1]);
+  const IntImm *none = initAt ? as<IntImm>(initAt->value) : nullptr;
+  if (!initBest || initBest->buffer != best || initBest->predicate || !initAt ||
+      initAt->buffer != at || initAt->predicate || !none || none->value != -1)
+    return false;
+  Chain loop = peel(b->stmts[2]);
+  if (loop.loops.size() != 1)
+    return false;
+  const LetStmt *let = as<LetStmt>(loop.body);
+  const IfThenElse *update = let ? as<IfThenElse>(let->body) : nullptr;
+  if (!update || update->elseCase)
+    return false;
+  const Block *take = as<Block>(update->thenCase);
+  if (!take || take->stmts.size() != 2)
+    return false;
+  const Store *setBest = as<Store>(take->stmts[0]), *setAt = as<Store>(take->stmts[1]);
+  const VarRef *position = setAt ? as<VarRef>(setAt->value) : nullptr;
+  if (!setBest || setBest->buffer != best || !equal(setBest->value, ref(let->var)) || !setAt ||
+      setAt->buffer != at || !position || position->var != loop.loops[0]->var)
+    return false;
+  Expr zero = intImm(0);
+  bool found = false;
+  for (bool isMax : {true, false}) {
+    Expr want = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, Load::make(at, zero), zero),
+                             argBeats(isMax, ref(let->var), Load::make(best, zero)));
+    if (equal(update->cond, want)) {
+      r.argMax = isMax;
+      found = true;
+    }
+  }
+  if (!found)
+    return false;
+  Accesses valueAccess;
+  valueAccess.visit(let->value);
+  for (const auto &acc : valueAccess.list)
+    if (acc.buffer == best || acc.buffer == at)
+      return false;
+  Stmt post = Block::make(std::vector<Stmt>(b->stmts.begin() + 3, b->stmts.end()));
+  for (const auto &acc : accessesOf(post).list)
+    if (acc.store && (acc.buffer == best || acc.buffer == at))
+      return false;
+  r.acc = best;
+  r.at = at;
+  r.op = BinaryOp::Max; // Unused: the pair's combine is pairWins.
+  r.pre = Block::make({b->stmts[0], b->stmts[1]});
+  r.post = post;
+  r.inner = loop;
   return true;
 }
 
@@ -612,6 +701,67 @@ Stmt combineOverBlock(const Buffer &acc, BinaryOp op, const Var &thread, int thr
   return Block::make({combineInWarp(acc, op), combineWarps(acc, op, thread, threads, exchange)});
 }
 
+/// Whether the argmax (argmin) pair (ov, oa) wins over (v, a): `a` holds no position yet (-1),
+/// or `oa` does and ov beats v, or neither beats the other (a tie, or two NaNs) and oa comes
+/// first. The pairs are ordered by value, then by position: any order of combines gives the
+/// first position of the winning value, as the sequential scan does.
+Expr pairWins(bool isMax, const Expr &ov, const Expr &oa, const Expr &v, const Expr &a) {
+  Expr zero = intImm(0);
+  Expr better =
+      Binary::make(BinaryOp::Or, argBeats(isMax, ov, v),
+                   Binary::make(BinaryOp::And, Unary::make(UnaryOp::Not, argBeats(isMax, v, ov)),
+                                Binary::make(BinaryOp::Lt, oa, a)));
+  return Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, a, zero),
+                      Binary::make(BinaryOp::And, Binary::make(BinaryOp::Ge, oa, zero), better));
+}
+
+/// `(best, at) = (ov, oa)` where that pair wins.
+Stmt takePair(bool isMax, const Buffer &best, const Buffer &at, const Expr &ov, const Expr &oa) {
+  Expr zero = intImm(0);
+  return IfThenElse::make(pairWins(isMax, ov, oa, Load::make(best, zero), Load::make(at, zero)),
+                          Block::make({Store::make(best, zero, ov), Store::make(at, zero, oa)}));
+}
+
+/// The argmax (argmin) pair (best[0], at[0]) combined over each warp's 32 lanes by xor
+/// shuffles: every lane ends with its warp's winner.
+Stmt combinePairInWarp(bool isMax, const Buffer &best, const Buffer &at) {
+  std::vector<Stmt> steps;
+  for (int mask = 16; mask > 0; mask /= 2) {
+    Var ov = makeVar("other", Type::scalar(best->dtype), VarKind::Let);
+    Var oa = makeVar("other_at", Type::i64(), VarKind::Let);
+    steps.push_back(
+        LetStmt::make(ov, WarpShuffle::make(Load::make(best, intImm(0)), mask),
+                      LetStmt::make(oa, WarpShuffle::make(Load::make(at, intImm(0)), mask),
+                                    takePair(isMax, best, at, ref(ov), ref(oa)))));
+  }
+  return Block::make(steps);
+}
+
+/// The warps' pairs (after combinePairInWarp) combined over the block's threads through
+/// `values` and `positions` (shared, 32 elements each), in warp order: every thread ends with
+/// the block's winner.
+Stmt combinePairWarps(bool isMax, const Buffer &best, const Buffer &at, const Var &thread,
+                      int threads, const Buffer &values, const Buffer &positions) {
+  Expr lane = Binary::make(BinaryOp::Mod, ref(thread), intImm(32));
+  Expr warp = Binary::make(BinaryOp::FloorDiv, ref(thread), intImm(32));
+  Expr zero = intImm(0);
+  std::vector<Stmt> steps;
+  steps.push_back(Barrier::make(BarrierScope::Block));
+  steps.push_back(
+      IfThenElse::make(Binary::make(BinaryOp::Eq, lane, zero),
+                       Block::make({Store::make(values, warp, Load::make(best, zero)),
+                                    Store::make(positions, warp, Load::make(at, zero))})));
+  steps.push_back(Barrier::make(BarrierScope::Block));
+  steps.push_back(Store::make(best, zero, Load::make(values, zero)));
+  steps.push_back(Store::make(at, zero, Load::make(positions, zero)));
+  Var w = makeVar("w", Type::i64(), VarKind::Loop);
+  Expr next = add(ref(w), intImm(1));
+  steps.push_back(
+      For::make(w, intImm(threads / 32 - 1), ForKind::Serial,
+                takePair(isMax, best, at, Load::make(values, next), Load::make(positions, next))));
+  return Block::make(steps);
+}
+
 /// One member of a row group: `inner` runs for q in [0, innerCount) split over the row's
 /// threads; for a reduction, `pre` initializes the stack accumulator `acc` before, the threads'
 /// accumulators are combined with `op` after, and `post` (which reads acc[0]) runs on every
@@ -620,6 +770,8 @@ struct RowItem {
   bool reduction = false;
   Buffer acc;
   BinaryOp op = BinaryOp::Add;
+  Buffer at; // An argmax (argmin): the position, `acc` the best value (combined as pairs).
+  bool argMax = false;
   Stmt pre, post;
   Var q;           // The member's element of the row, bound by the variant's loop.
   Expr innerCount; // Extent of q.
@@ -715,6 +867,8 @@ public:
       size_t used = tryContraction(i);
       if (used == 0)
         used = tryRows(i);
+      if (used == 0)
+        used = tryScanRows(i) ? 1 : 0;
       if (used == 0)
         used = tryColumnReduction(i) ? 1 : 0;
       if (used == 0)
@@ -1893,7 +2047,7 @@ private:
     m.body = substitute(outer.body, repl);
     if (selfDependent(m.body))
       return false;
-    if (parseReduction(m.body, m.red)) {
+    if (parseReduction(m.body, m.red) || parseArgReduction(m.body, m.red)) {
       m.reduction = true;
       if (m.red.inner.loops.size() != 1 || usesAny(m.red.inner.loops[0]->extent, rowVars))
         return false;
@@ -2019,6 +2173,7 @@ private:
   struct RowThreads {
     Var thread, rowThreads, lane, slot;
     std::map<DType, Buffer> exchange;
+    Buffer positions; // The warps' argmax (argmin) positions, when a member is one.
   };
 
   /// A barrier over the row's threads: the block's when the row spans it, else the warp's.
@@ -2039,6 +2194,17 @@ private:
   Stmt rowMember(const RowThreads &t, const RowItem &item, Stmt loop) const {
     if (!item.reduction)
       return loop;
+    if (item.at) {
+      Stmt combine = Block::make(
+          {combinePairInWarp(item.argMax, item.acc, item.at),
+           IfThenElse::make(Binary::make(BinaryOp::Gt, ref(t.rowThreads), intImm(32)),
+                            combinePairWarps(item.argMax, item.acc, item.at, t.thread, threads,
+                                             t.exchange.at(item.acc->dtype), t.positions))});
+      return Allocate::make(
+          item.acc, MemoryScope::Stack,
+          Allocate::make(item.at, MemoryScope::Stack,
+                         Block::make({item.pre, std::move(loop), combine, item.post})));
+    }
     Stmt combine =
         Block::make({combineInWarp(item.acc, item.op),
                      IfThenElse::make(Binary::make(BinaryOp::Gt, ref(t.rowThreads), intImm(32)),
@@ -2171,6 +2337,11 @@ private:
     for (const RowItem &item : g.items)
       if (item.reduction && !t.exchange.count(item.acc->dtype))
         t.exchange[item.acc->dtype] = warpResults(item.acc->dtype);
+    bool anyArg = std::any_of(g.items.begin(), g.items.end(),
+                              [](const RowItem &item) { return item.at != nullptr; });
+    if (anyArg)
+      t.positions =
+          makeBuffer("warp_positions", DType::I64, {intImm(32)}, BufferRole::Intermediate);
 
     // Which variant runs is decided at run time by the row length: the register variants cover
     // every length up to registerSlots * L.
@@ -2248,6 +2419,8 @@ private:
     std::vector<Buffer> shared;
     for (const auto &[dtype, exchange] : t.exchange)
       shared.push_back(exchange);
+    if (t.positions)
+      shared.push_back(t.positions);
     shared.insert(shared.end(), sharedArrays.begin(), sharedArrays.end());
     k.blocks = Binary::make(BinaryOp::FloorDiv, add(g.rowCount, sub(rowsPerBlock, intImm(1))),
                             rowsPerBlock);
@@ -2265,6 +2438,9 @@ private:
         s += (s.empty() ? "" : ", ") + name(x);
       return s;
     };
+    if (anyArg)
+      k.details.push_back("argmax/argmin combined as (value, position) pairs: the larger "
+                          "(smaller) value, NaN above every number, ties to the first position");
     if (!g.registers.empty())
       k.details.push_back("per-row values in registers: " +
                           names(g.registers, [](const Buffer &b) { return b->name; }));
@@ -2280,6 +2456,292 @@ private:
           " a block), else in global memory: " + names(g.buffers, [](const RowBuffer &b) {
             return b.global->name + (b.copyIn ? " (a copy)" : "");
           }));
+  }
+
+  // ---- prefix scans along a row ----
+
+  /// Values a thread scans in registers in each chunk of a row (ScanRows).
+  static constexpr int64_t kScanValues = 8;
+
+  /// A prefix scan as the loop nests build it (LoopNest's scanNest without a prologue, see
+  /// Scan.h), its rows the outer loops:
+  ///   for rows...: allocate acc { acc[0] = identity
+  ///     for j in [0, E) { [if (guard)] acc[0] = acc[0] op f(j); target[..j..] = g(acc[0], j) } }
+  /// with every access that moves with j one element further per step of j. A Rows kernel: a
+  /// warp a row up to 1024 points, else a block; the row in chunks of L x V points (L threads a
+  /// row, V = kScanValues), read coalesced (point m * L + lane) into shared memory (the identity
+  /// past the end); thread `lane` scans the V consecutive points from lane * V of the chunk in
+  /// registers; the threads' totals get their
+  /// exclusive prefix within the warp by xor shuffles (log2(32) steps, lane l adding the lower
+  /// half's total where bit s of l is set), the warps' totals through shared memory in warp
+  /// order; each point's result is the carry of the chunks before, then the prefix of the
+  /// threads before, then its own, written back to shared memory and stored coalesced. The
+  /// association depends only on L and V: deterministic.
+  bool tryScanRows(size_t i) {
+    const Item &item = items[i];
+    if (selfDependent(item.stmt))
+      return false;
+    Chain outer = peel(item.stmt);
+    const Allocate *a = as<Allocate>(outer.body);
+    if (!a || a->scope != MemoryScope::Stack || a->buffer->shape.size() != 1)
+      return false;
+    const IntImm *one = as<IntImm>(a->buffer->shape[0]);
+    const Block *b = as<Block>(a->body);
+    if (!one || one->value != 1 || !b || b->stmts.size() != 2)
+      return false;
+    const Buffer &acc = a->buffer;
+    if (!shufflable(acc->dtype))
+      return false;
+    const Store *init = as<Store>(b->stmts[0]);
+    const For *loop = as<For>(b->stmts[1]);
+    if (!init || init->buffer != acc || init->predicate || hasLoad(init->value) || !loop ||
+        loop->kind != ForKind::Serial)
+      return false;
+    std::vector<Var> rowLoopVars = outer.vars();
+    rowLoopVars.push_back(loop->var);
+    if (usesAny(loop->extent, rowLoopVars))
+      return false;
+    const Block *step = as<Block>(loop->body);
+    if (!step || step->stmts.size() != 2)
+      return false;
+    // The update, maybe guarded, then the store.
+    const IfThenElse *guard = as<IfThenElse>(step->stmts[0]);
+    if (guard && guard->elseCase)
+      return false;
+    const Store *update = as<Store>(guard ? guard->thenCase : step->stmts[0]);
+    const Store *store = as<Store>(step->stmts[1]);
+    if (!update || update->buffer != acc || update->predicate || !store || store->buffer == acc)
+      return false;
+    const Binary *bin = as<Binary>(update->value);
+    if (!bin || !isAccLoad(bin->a, acc))
+      return false;
+    switch (bin->op) {
+    case BinaryOp::Add:
+    case BinaryOp::Mul:
+    case BinaryOp::Min:
+    case BinaryOp::Max:
+    case BinaryOp::And:
+    case BinaryOp::Or:
+      break;
+    default:
+      return false;
+    }
+    const Var &j = loop->var;
+    Accesses stepAccess = accessesOf(loop->body);
+    for (const auto &acc2 : stepAccess.list) {
+      if (acc2.buffer == acc) {
+        // Only the update reads and writes acc[0]; the store may read it.
+        if (!isAccLoad(Load::make(acc, acc2.index), acc))
+          return false;
+        continue;
+      }
+      // One element further per step of j: coalesced across a row's threads.
+      if (!usesAny(acc2.index, {j}) && !acc2.store)
+        continue;
+      Expr next = substitute(acc2.index, {{j, add(ref(j), intImm(1))}});
+      const IntImm *d = as<IntImm>(simplify(sub(next, acc2.index)));
+      if (!d || d->value != 1)
+        return false;
+    }
+    Accesses valueAccess;
+    valueAccess.visit(bin->b);
+    valueAccess.visit(store->index);
+    for (const auto &acc2 : valueAccess.list)
+      if (acc2.buffer == acc)
+        return false;
+
+    KernelPlan k = start(item);
+    k.schedule = GpuScheduleKind::Rows;
+    auto kernelLet = [&](const std::string &name, const Expr &value) {
+      Var v = makeVar(name, value->type, VarKind::Let);
+      k.lets.push_back({v, value});
+      return ref(v);
+    };
+    Expr length = loop->extent;
+    Expr rowCount = product(outer.extents());
+    Expr rowThreads =
+        kernelLet("row_threads", Select::make(Binary::make(BinaryOp::Le, length, intImm(1024)),
+                                              intImm(target.warpSize), intImm(threads)));
+    Expr rowsPerBlock =
+        kernelLet("rows_per_block", Binary::make(BinaryOp::FloorDiv, intImm(threads), rowThreads));
+    Var block = makeVar("block", Type::i64(), VarKind::Loop);
+    Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
+    Var lane = makeVar("lane", Type::i64(), VarKind::Let);
+    Var slot = makeVar("row_slot", Type::i64(), VarKind::Let);
+    Var row = makeVar("row", Type::i64(), VarKind::Let);
+    Var chunk = makeVar("chunk", Type::i64(), VarKind::Loop);
+    Var m = makeVar("m", Type::i64(), VarKind::Loop);
+    const int64_t V = kScanValues;
+    DType t = acc->dtype;
+    Expr identity = init->value;
+    BinaryOp op = bin->op;
+    Expr zero = intImm(0);
+    Buffer vals = makeBuffer(acc->name + ".vals", t, {intImm(V)}, BufferRole::Intermediate);
+    Buffer carry = makeBuffer(acc->name + ".carry", t, {intImm(1)}, BufferRole::Intermediate);
+    Buffer before = makeBuffer(acc->name + ".before", t, {intImm(1)}, BufferRole::Intermediate);
+    Buffer total = makeBuffer(acc->name + ".total", t, {intImm(1)}, BufferRole::Intermediate);
+    Buffer totals = makeBuffer("warp_totals", t, {intImm(threads / 32)}, BufferRole::Intermediate);
+    // The chunk of each row of the block, padded by one element every 32 so that both the
+    // coalesced order (p = m * L + lane) and the thread's own (p = lane * V + m) are free of
+    // bank conflicts: a slice of L * V * 33 / 32 a row.
+    Buffer stage = makeBuffer(acc->name + ".chunk", t, {intImm(threads * V * 33 / 32)},
+                              BufferRole::Intermediate);
+    auto value = [&](const Buffer &buf, const Expr &at) { return Load::make(buf, at); };
+    auto at0 = [&](const Buffer &buf) { return Load::make(buf, zero); };
+    Expr chunkPoints = mul(rowThreads, intImm(V));
+    Expr sliceBase = mul(
+        ref(slot), Binary::make(BinaryOp::FloorDiv, mul(rowThreads, intImm(V * 33)), intImm(32)));
+    auto staged = [&](const Expr &p) {
+      return add(sliceBase, add(p, Binary::make(BinaryOp::FloorDiv, p, intImm(32))));
+    };
+    Expr striped = add(mul(ref(m), rowThreads), ref(lane)); // Coalesced: consecutive lanes.
+    Expr own = add(mul(ref(lane), intImm(V)), ref(m));      // The thread's V consecutive points.
+    auto stripedPoint = [&]() { return add(mul(ref(chunk), chunkPoints), striped); };
+    Stmt rowSync =
+        IfThenElse::make(Binary::make(BinaryOp::Gt, rowThreads, intImm(32)),
+                         Barrier::make(BarrierScope::Block), Barrier::make(BarrierScope::Warp));
+    std::vector<Stmt> steps;
+    // Load the chunk coalesced into shared memory (the identity past the end), then scan the
+    // thread's V points in registers.
+    {
+      Var jl = makeVar(j->name, Type::i64(), VarKind::Let);
+      Stmt load = Store::make(stage, staged(striped), substitute(bin->b, {{j, ref(jl)}}));
+      Expr cond = Binary::make(BinaryOp::Lt, ref(jl), length);
+      if (guard)
+        cond = Binary::make(BinaryOp::And, cond, substitute(guard->cond, {{j, ref(jl)}}));
+      steps.push_back(
+          For::make(m, intImm(V), ForKind::Unrolled,
+                    LetStmt::make(jl, stripedPoint(),
+                                  Block::make({Store::make(stage, staged(striped), identity),
+                                               IfThenElse::make(cond, load)}))));
+      steps.push_back(rowSync);
+      steps.push_back(For::make(m, intImm(V), ForKind::Unrolled,
+                                Store::make(vals, ref(m), Load::make(stage, staged(own)))));
+      Var n = makeVar("n", Type::i64(), VarKind::Loop);
+      Expr next = add(ref(n), intImm(1));
+      steps.push_back(For::make(
+          n, intImm(V - 1), ForKind::Unrolled,
+          Store::make(vals, next, Binary::make(op, value(vals, ref(n)), value(vals, next)))));
+    }
+    // The threads' totals: exclusive prefix in the warp (before) and the warp's total.
+    steps.push_back(Store::make(total, zero, value(vals, intImm(V - 1))));
+    steps.push_back(Store::make(before, zero, identity));
+    Expr warpLane = Binary::make(BinaryOp::Mod, ref(thread), intImm(32));
+    for (int mask = 1; mask < 32; mask *= 2) {
+      Var other = makeVar("other", Type::scalar(t), VarKind::Let);
+      Expr upper = Binary::make(
+          BinaryOp::Eq,
+          Binary::make(BinaryOp::Mod, Binary::make(BinaryOp::FloorDiv, warpLane, intImm(mask)),
+                       intImm(2)),
+          intImm(1));
+      steps.push_back(LetStmt::make(
+          other, WarpShuffle::make(at0(total), mask),
+          IfThenElse::make(
+              upper,
+              Block::make({Store::make(before, zero, Binary::make(op, ref(other), at0(before))),
+                           Store::make(total, zero, Binary::make(op, ref(other), at0(total)))}),
+              Store::make(total, zero, Binary::make(op, at0(total), ref(other))))));
+    }
+    // Across the block's warps (a block a row): the warps before, and the chunk's total.
+    {
+      Expr warp = Binary::make(BinaryOp::FloorDiv, ref(thread), intImm(32));
+      Var w = makeVar("w", Type::i64(), VarKind::Loop);
+      std::vector<Stmt> across;
+      across.push_back(Barrier::make(BarrierScope::Block));
+      across.push_back(IfThenElse::make(Binary::make(BinaryOp::Eq, warpLane, zero),
+                                        Store::make(totals, warp, at0(total))));
+      across.push_back(Barrier::make(BarrierScope::Block));
+      // acc[0] is free until the stores: it holds the warps before this one.
+      across.push_back(Store::make(acc, zero, identity));
+      across.push_back(Store::make(total, zero, identity));
+      across.push_back(For::make(
+          w, intImm(threads / 32), ForKind::Serial,
+          Block::make(
+              {IfThenElse::make(
+                   Binary::make(BinaryOp::Lt, ref(w), warp),
+                   Store::make(acc, zero, Binary::make(op, at0(acc), value(totals, ref(w))))),
+               Store::make(total, zero, Binary::make(op, at0(total), value(totals, ref(w))))})));
+      across.push_back(Store::make(before, zero, Binary::make(op, at0(acc), at0(before))));
+      steps.push_back(IfThenElse::make(Binary::make(BinaryOp::Gt, rowThreads, intImm(32)),
+                                       Block::make(across)));
+    }
+    // The points' results and stores; the carry moves past the chunk.
+    // The results back through shared memory, stored coalesced; the last barrier keeps the
+    // next chunk's loads from overwriting results not yet stored.
+    steps.push_back(Store::make(before, zero, Binary::make(op, at0(carry), at0(before))));
+    steps.push_back(rowSync);
+    steps.push_back(For::make(
+        m, intImm(V), ForKind::Unrolled,
+        Store::make(stage, staged(own), Binary::make(op, at0(before), value(vals, ref(m))))));
+    steps.push_back(rowSync);
+    {
+      Var js = makeVar(j->name, Type::i64(), VarKind::Let);
+      Stmt out = substitute(step->stmts[1], {{j, ref(js)}});
+      steps.push_back(For::make(
+          m, intImm(V), ForKind::Unrolled,
+          LetStmt::make(js, stripedPoint(),
+                        IfThenElse::make(
+                            Binary::make(BinaryOp::Lt, ref(js), length),
+                            Block::make({Store::make(acc, zero, Load::make(stage, staged(striped))),
+                                         out})))));
+    }
+    steps.push_back(rowSync);
+    steps.push_back(Store::make(carry, zero, Binary::make(op, at0(carry), at0(total))));
+    Expr chunks =
+        Binary::make(BinaryOp::FloorDiv, add(length, sub(chunkPoints, intImm(1))), chunkPoints);
+    Stmt rowBody = Block::make({Store::make(carry, zero, identity),
+                                For::make(chunk, chunks, ForKind::Serial, Block::make(steps))});
+    for (const Buffer &buf : {acc, vals, carry, before, total})
+      rowBody = Allocate::make(buf, MemoryScope::Stack, rowBody);
+    // The row lets: `row` decomposed into the outer variables (row-major).
+    {
+      std::vector<Var> vars = outer.vars();
+      std::vector<Expr> extents = outer.extents();
+      Expr stride = intImm(1);
+      std::vector<Expr> strides(vars.size());
+      for (size_t v = vars.size(); v-- > 0;) {
+        strides[v] = stride;
+        stride = mulFold(extents[v], stride);
+      }
+      std::vector<std::pair<Var, Expr>> lets;
+      Expr rest = ref(row);
+      for (size_t v = 0; v < vars.size(); ++v) {
+        Var rv = makeVar(vars[v]->name, Type::i64(), VarKind::Let);
+        Expr index =
+            v + 1 < vars.size() ? Binary::make(BinaryOp::FloorDiv, rest, strides[v]) : rest;
+        lets.push_back({rv, index});
+        if (v + 1 < vars.size())
+          rest = sub(rest, mulFold(ref(rv), strides[v]));
+      }
+      std::vector<std::pair<Var, Expr>> repl;
+      for (size_t v = 0; v < vars.size(); ++v)
+        repl.push_back({vars[v], ref(lets[v].first)});
+      rowBody = substitute(rowBody, repl);
+      for (auto it = lets.rbegin(); it != lets.rend(); ++it)
+        rowBody = LetStmt::make(it->first, it->second, rowBody);
+    }
+    Stmt body = LetStmt::make(
+        lane, Binary::make(BinaryOp::Mod, ref(thread), rowThreads),
+        LetStmt::make(slot, Binary::make(BinaryOp::FloorDiv, ref(thread), rowThreads),
+                      LetStmt::make(row, add(mul(ref(block), rowsPerBlock), ref(slot)),
+                                    IfThenElse::make(Binary::make(BinaryOp::Lt, ref(row), rowCount),
+                                                     rowBody))));
+    k.blocks =
+        Binary::make(BinaryOp::FloorDiv, add(rowCount, sub(rowsPerBlock, intImm(1))), rowsPerBlock);
+    k.nest = kernelNest(block, k.blocks, thread, threads, body, {totals, stage});
+    std::string len = toString(length);
+    k.details.push_back(toString(rowCount) + " rows of " + len +
+                        " points, a prefix scan: a warp a row when " + len +
+                        " <= 1024, else the block");
+    k.details.push_back(
+        "the row in chunks of L x " + std::to_string(V) +
+        " points (L threads a row), loaded and stored coalesced through shared memory: each "
+        "thread scans its " +
+        std::to_string(V) +
+        " consecutive points in registers, the warp the threads' totals by xor shuffles, the "
+        "block the warps' totals through shared memory, plus the carry of the chunks before");
+    kernels.push_back(std::move(k));
+    return true;
   }
 
   size_t tryRows(size_t first) {
@@ -2300,7 +2762,7 @@ private:
         vars.push_back(f->var);
         c.body = f->body;
       }
-      if (c.loops.empty() || !parseReduction(c.body, probe))
+      if (c.loops.empty() || !(parseReduction(c.body, probe) || parseArgReduction(c.body, probe)))
         return 0;
       outerCount = c.loops.size();
     }
@@ -2432,6 +2894,8 @@ private:
       if (m.reduction) {
         ri.acc = m.red.acc;
         ri.op = m.red.op;
+        ri.at = m.red.at;
+        ri.argMax = m.red.argMax;
         ri.pre = rewrite.mutate(m.red.pre);
         ri.post = rewrite.mutate(m.red.post);
       }

@@ -21,7 +21,10 @@ namespace tdsl::passes {
 ///    (softmax, layernorm, row sums): one Rows kernel, a warp per row when the row is short and a
 ///    block per row when it is long, the nests' loops split over the row's threads, the
 ///    reductions combined with warp shuffles (and shared memory across warps), the nests
-///    separated by barriers;
+///    separated by barriers; an argmax (argmin) member is a reduction of (value, position)
+///    pairs, combined so that ties and NaNs give the sequential scan's first position;
+///  - a prefix scan along a contiguous row: a Rows kernel of its own, the row in chunks of L x 8
+///    points (registers, then warp shuffles, then shared memory across warps, plus a carry);
 ///  - a reduction to a single point: ReducePartials then ReduceFinal, two deterministic stages;
 ///  - anything else: Generic (mapToGpu).
 /// Requires: the heap intermediates are Allocates around the nests (as buildLoopNest makes them).

@@ -660,6 +660,109 @@ TEST(GpuSchedule, RowVariantBoundsLongRowsLogsumexp) {
   expectRowsMatch(1, {32768}, {"logsumexp"});
 }
 
+// Language version 1 along rows: prefix scans and argmax/argmin.
+const char *kScanSource = R"(
+kernel cumsum(x: f32[R, C]) -> y: f32[R, C] {
+    y[i, j] = sum(x[i, k] for k <= j)
+}
+kernel scans(x: f32[R, C], n: i32[R, C]) -> (p: f32[R, C], hi: f32[R, C], lo: f32[R, C], mu: f32[R, C], c: i32[R, C], lag: f32[R, C], any: bool[R, C]) {
+    p[i, j] = prod(1.0 + 0.01 * x[i, k] for k <= j)
+    hi[i, j] = max(x[i, k] for k <= j)
+    lo[i, j] = min(sqrt(x[i, k] + 1.5) for k <= j)
+    mu[i, j] = mean(x[i, k] for k <= j)
+    c[i, j] = sum(n[i, k] for k <= j)
+    lag[i, j] = sum(x[i, k] for k < j - 2)
+    any[i, j] = max(x[i, k] > 1.5 for k <= j)
+}
+kernel fusedscan(x: f32[R, C], b: f32[C]) -> y: f32[R, C] {
+    e = exp(x - 1.0)
+    c[i, j < C] = sum(e[i, k] * b[k] for k <= j)
+    y = tanh(c) * x + c
+}
+kernel argmax_rows(x: f32[R, C]) -> idx: i64[R] {
+    idx[i] = argmax(x[i, j] for j)
+}
+kernel args(x: f32[R, C], n: i32[R, C]) -> (lo: i64[R], tie: i64[R], tielo: i64[R], nan: i64[R], nanlo: i64[R], ilo: i32[R]) {
+    lo[i] = argmin(x[i, j] for j)
+    tie[i] = argmax(round(x[i, j]) for j)
+    tielo[i] = argmin(round(x[i, j]) for j)
+    nan[i] = argmax(sqrt(x[i, j] + 1.5) for j)
+    nanlo[i] = argmin(sqrt(x[i, j] + 1.5) for j)
+    ilo[i] = i32(argmin(n[i, j] for j))
+}
+kernel sample(x: f32[R, C]) -> (token: i64[R], p: f32[R]) {
+    m[i] = max(x[i, j] for j)
+    token[i] = argmax(x[i, j] - m[i] for j)
+    p[i] = f32(token[i]) + sum(exp(x[i, j] - m[i]) for j)
+}
+)";
+
+TEST(GpuSchedule, ScansAndArgmaxAlongRowsAreAWarpOrABlockPerRow) {
+  Module m = Jit(Target::cuda()).compile(kScanSource);
+  std::string cumsum = m.kernel("cumsum").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(cumsum, "// cumsum_k0 (rows)")) << cumsum;
+  EXPECT_TRUE(contains(cumsum, "const long long row_threads = C <= 1024LL ? 32LL : 256LL;"))
+      << cumsum;
+  EXPECT_TRUE(contains(cumsum, "tdsl_shfl_xor(y_acc_total[0LL], 1)")) << cumsum;
+  EXPECT_TRUE(contains(cumsum, "warp_totals")) << cumsum;
+  // Loads and stores coalesced (consecutive lanes on consecutive points) through shared memory.
+  EXPECT_TRUE(contains(cumsum,
+                       "const long long j = chunk * (row_threads * 8LL) + m * row_threads + "
+                       "lane;"))
+      << cumsum;
+  EXPECT_TRUE(contains(cumsum, "__shared__ float y_acc_chunk[2112];")) << cumsum;
+  EXPECT_FALSE(contains(cumsum, "cumsum_k1")) << cumsum;
+  std::string schedule = m.kernel("cumsum").dump(Stage::Schedule);
+  EXPECT_TRUE(contains(schedule, "a prefix scan")) << schedule;
+  // Every scan of the language: its own Rows kernel each.
+  std::string scans = m.kernel("scans").dump(Stage::Cuda);
+  for (int k = 0; k < 7; ++k)
+    EXPECT_TRUE(contains(scans, "// scans_k" + std::to_string(k) + " (rows)")) << scans;
+  // Argmax: a Rows kernel whose (value, position) pairs are combined by shuffles of both.
+  std::string argmax = m.kernel("argmax_rows").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(argmax, "// argmax_rows_k0 (rows)")) << argmax;
+  EXPECT_TRUE(contains(argmax, "tdsl_shfl_xor(idx_at[0LL], 16)")) << argmax;
+  EXPECT_TRUE(contains(argmax, "warp_positions")) << argmax;
+  // In a group with other reductions: one kernel.
+  std::string sample = m.kernel("sample").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(sample, "// sample_k0 (rows)")) << sample;
+  EXPECT_FALSE(contains(sample, "sample_k1")) << sample;
+  if (!codegen::nvrtcStatus().available)
+    GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
+  for (const char *name : {"cumsum", "scans", "fusedscan", "argmax_rows", "args", "sample"}) {
+    std::string ptx = m.kernel(name).dump(Stage::Ptx);
+    EXPECT_TRUE(contains(ptx, "shfl.sync.bfly")) << name << "\n" << ptx;
+    // The thread's values stay in registers.
+    EXPECT_FALSE(contains(ptx, "ld.local")) << name << "\n" << ptx;
+    EXPECT_FALSE(contains(ptx, "st.local")) << name << "\n" << ptx;
+  }
+}
+
+// The f32 results of a scan use another association than the CPU's sequential scan (each
+// output is at most ceil(C / (L * 8)) carries, log2(L) shuffle levels and 8 register steps from
+// its points, fewer roundings than the sequential scan's j), so they meet the interpreter's f64
+// result within the tolerance every float result meets (api/Numerics.h); argmax is exact.
+TEST(GpuSchedule, EveryScanAndArgmaxAlongRowsMatchesTheInterpreter) {
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Module m = Jit(Target::cuda()).compile(kScanSource);
+  uint64_t seed = 500;
+  for (int64_t rows : {0, 1, 3, 10})
+    for (int64_t cols : {0, 1, 31, 33, 255, 256, 257, 1024, 1025, 4097}) {
+      // Every length on one and three rows (a warp a row up to 1024 points, a block past it);
+      // zero rows and more rows than a block holds at a few.
+      bool few = rows == 0 || rows == 10;
+      if (few && cols != 0 && cols != 33 && cols != 1025)
+        continue;
+      std::string at = " R=" + std::to_string(rows) + " C=" + std::to_string(cols);
+      std::map<std::string, int64_t> shape = {{"R", rows}, {"C", cols}};
+      for (const char *name : {"cumsum", "scans", "fusedscan", "argmax_rows", "args", "sample"}) {
+        Kernel k = m.kernel(name);
+        expectMatches(k, k.randomInputs(shape, seed++), name + at);
+      }
+    }
+}
+
 TEST(GpuRoofline, TensorCoreKernelsAreJudgedAgainstTheTensorCores) {
   if (!haveGpu())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
