@@ -635,11 +635,11 @@ Stmt kernelNest(const Var &block, Expr blocks, const Var &thread, int threads, S
 
 Expr isZero(const Var &v) { return Binary::make(BinaryOp::Eq, ref(v), intImm(0)); }
 
-/// `body` for q = first, first + step, ... below `end`, `unroll` points an iteration (unrolled,
-/// so that as many loads are in flight) and still in increasing order of q; `span` bounds
-/// end - first.
+/// `body` for q = first, first + step, ... below `end`, 8 points an iteration (unrolled, so that
+/// 8 loads are in flight) and still in increasing order of q; `span` bounds end - first.
 Stmt stridedLoop(const Var &q, const Expr &first, const Expr &step, const Expr &end,
-                 const Expr &span, const Stmt &body, int64_t unroll = 8) {
+                 const Expr &span, const Stmt &body) {
+  constexpr int64_t unroll = 8;
   Var group = makeVar("g", Type::i64(), VarKind::Loop);
   Var slot = makeVar("u", Type::i64(), VarKind::Loop);
   Expr m = add(mul(ref(group), intImm(unroll)), ref(slot));
@@ -798,19 +798,10 @@ struct RowGroup {
   std::vector<RowItem> items;
   std::vector<RowBuffer> buffers;
   std::vector<Buffer> registers;
-  /// Register variants: rows of up to registerSlots * L points (L threads a row), when every
-  /// row buffer has the row's length; 0: none.
+  /// Register variants: rows of ((S - 1) * L, S * L] points for S = registerSlots, ...,
+  /// kMinRegisterSlots (L threads a row), when every row buffer has the row's length; 0: none.
+  static constexpr int kMinRegisterSlots = 8;
   int registerSlots = 0;
-
-  /// The register variants' slot counts S a thread, increasing: 1, 2, 4, 8, then steps of 4 up
-  /// to registerSlots. Each takes the rows of (S' * L, S * L] points, S' the count before it (0
-  /// for the first): its first S' slots are always in the row, the others (at most 4) guarded.
-  std::vector<int> slotCounts() const {
-    std::vector<int> counts;
-    for (int s = 1; s <= registerSlots; s = s < 8 ? 2 * s : s + 4)
-      counts.push_back(s);
-    return counts;
-  }
 };
 
 /// The accesses `local[q]` of row buffers moved to where a kernel variant keeps them:
@@ -2182,10 +2173,9 @@ private:
                             Barrier::make(BarrierScope::Block), Barrier::make(BarrierScope::Warp));
   }
 
-  /// `body` for q = lane, lane + L, ... below `count`, `unroll` points an iteration.
-  static Stmt overRow(const RowThreads &t, const Var &q, const Expr &count, const Stmt &body,
-                      int64_t unroll = 8) {
-    return stridedLoop(q, ref(t.lane), ref(t.rowThreads), count, count, body, unroll);
+  /// `body` for q = lane, lane + L, ... below `count`.
+  static Stmt overRow(const RowThreads &t, const Var &q, const Expr &count, const Stmt &body) {
+    return stridedLoop(q, ref(t.lane), ref(t.rowThreads), count, count, body);
   }
 
   /// One member around its loop over the row: a reduction initializes its accumulator, and after
@@ -2214,24 +2204,21 @@ private:
                           Block::make({item.pre, std::move(loop), combine, item.post}));
   }
 
-  /// The variant for rows of (F * L, S * L] points, F = `fullSlots` < S = `slots`: thread `lane`
-  /// keeps the elements q = lane + m * L (m < S, the loops over m unrolled) of every row buffer
-  /// in a stack array, so the input rows are read once and intermediates never leave registers.
-  /// Only the slots from F on can fall outside the row and need a guard, and guards cost
-  /// registers (ptxas for sm_90a, softmax's 32-slot variant alone: 64 a thread with 1 guarded
-  /// slot, 80 with 4, 156 with 16, 177 with all 32). Every member maps q to threads the same way,
-  /// so a thread reads only elements it wrote itself: no barriers between members.
-  Stmt registerVariant(const RowGroup &g, const RowThreads &t, int slots, int fullSlots) const {
+  /// The variant for rows of ((S - 1) * L, S * L] points: thread `lane` keeps the elements q =
+  /// lane + m * L (m < S, the loops over m unrolled) of every row buffer in a stack array, so the
+  /// input rows are read once and intermediates never leave registers. Only the last slot can
+  /// fall outside the row and needs a guard (a guard on every slot keeps S predicates alive:
+  /// softmax took 177 registers a thread instead of 64). Every member maps q to threads the same
+  /// way, so a thread reads only elements it wrote itself: no barriers between members.
+  Stmt registerVariant(const RowGroup &g, const RowThreads &t, int slots) const {
     std::map<const BufferNode *, Buffer> regs;
     for (const RowBuffer &rb : g.buffers)
       regs[rb.local.get()] = makeBuffer(rb.global->name + ".reg", rb.global->dtype, {intImm(slots)},
                                         BufferRole::Intermediate);
     Var m = makeVar("m", Type::i64(), VarKind::Loop);
     auto slotLoop = [&](const Var &q, const Expr &count, const Stmt &body) {
-      Expr inRow = Binary::make(BinaryOp::Lt, ref(q), count);
-      if (fullSlots > 0)
-        inRow = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, ref(m), intImm(fullSlots)),
-                             inRow);
+      Expr inRow = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, ref(m), intImm(slots - 1)),
+                                Binary::make(BinaryOp::Lt, ref(q), count));
       return For::make(m, intImm(slots), ForKind::Unrolled,
                        LetStmt::make(q, add(ref(t.lane), mul(ref(m), ref(t.rowThreads))),
                                      IfThenElse::make(inRow, body)));
@@ -2290,13 +2277,10 @@ private:
       auto it = shared.find(rb.local.get());
       if (!rb.copyIn || it == shared.end())
         continue;
-      // 32 loads in flight a thread: a row past the register variants is copied by a block of
-      // 256 threads, often the only one on its SM (a row of 32768 floats takes 128 KiB), and 8
-      // loads a thread would keep only 8 KiB of reads in flight an SM.
       Var q = makeVar("q", Type::i64(), VarKind::Let);
       steps.push_back(overRow(
           t, q, rb.length,
-          Store::make(it->second, slice(rb, ref(q)), Load::make(rb.global, row(rb, ref(q)))), 32));
+          Store::make(it->second, slice(rb, ref(q)), Load::make(rb.global, row(rb, ref(q))))));
       copies = true;
     }
     if (copies)
@@ -2311,8 +2295,9 @@ private:
   }
 
   /// The Rows kernel of `g` as loop IR in `k`: a row a warp (short rows) or a block (long rows);
-  /// rows that fit the register variants (any length up to their capacity) run there, the others
-  /// keep their row buffers in shared memory when they fit, else in global memory.
+  /// rows that fit the register variants run there, the others keep their row buffers in shared
+  /// memory when they fit (the input copies within a tighter bound that keeps enough blocks on an
+  /// SM: a copy only saves a second read, mostly from L2), else in global memory.
   void buildRows(KernelPlan &k, const RowGroup &g) {
     // The launch-wide choices are kernel lets, which the launcher evaluates too.
     auto kernelLet = [&](const std::string &name, const Expr &value) {
@@ -2320,10 +2305,7 @@ private:
       k.lets.push_back({v, value});
       return ref(v);
     };
-    // A warp a row while the register variants of a warp hold the row (up to 1024 points
-    // without them), else the block.
-    int64_t warpRow = g.registerSlots > 0 ? int64_t(g.registerSlots) * target.warpSize : 1024;
-    Expr shortRows = Binary::make(BinaryOp::Le, g.rowLength, intImm(warpRow));
+    Expr shortRows = Binary::make(BinaryOp::Le, g.rowLength, intImm(1024));
     RowThreads t;
     Expr rowThreads =
         kernelLet("row_threads", Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
@@ -2343,14 +2325,19 @@ private:
       t.positions =
           makeBuffer("warp_positions", DType::I64, {intImm(32)}, BufferRole::Intermediate);
 
-    // Which variant runs is decided at run time by the row length: the register variants cover
-    // every length up to registerSlots * L.
+    // Which variant runs is decided at run time by the row length.
     auto registerFits = [&](int slots) {
-      return Binary::make(BinaryOp::Le, g.rowLength, mul(intImm(slots), rowThreads));
+      return Binary::make(
+          BinaryOp::And,
+          Binary::make(BinaryOp::Gt, g.rowLength, mul(intImm(slots - 1), rowThreads)),
+          Binary::make(BinaryOp::Le, g.rowLength, mul(intImm(slots), rowThreads)));
     };
     Expr registerRows;
-    if (g.registerSlots > 0)
-      registerRows = kernelLet("register_rows", registerFits(g.registerSlots));
+    for (int s = g.registerSlots; s >= RowGroup::kMinRegisterSlots; s /= 2)
+      registerRows = registerRows ? Binary::make(BinaryOp::Or, registerRows, registerFits(s))
+                                  : registerFits(s);
+    if (registerRows)
+      registerRows = kernelLet("register_rows", registerRows);
     auto unlessRegisters = [&](const Expr &cond) {
       return registerRows
                  ? Binary::make(BinaryOp::And, Unary::make(UnaryOp::Not, registerRows), cond)
@@ -2397,11 +2384,8 @@ private:
       variants = IfThenElse::make(scratchFits, memoryVariant(g, t, sharedScratch), variants);
     if (anyCopy)
       variants = IfThenElse::make(copiesFit, memoryVariant(g, t, sharedAll), variants);
-    std::vector<int> counts = g.slotCounts();
-    for (size_t i = counts.size(); i-- > 0;)
-      variants =
-          IfThenElse::make(registerFits(counts[i]),
-                           registerVariant(g, t, counts[i], i > 0 ? counts[i - 1] : 0), variants);
+    for (int s = RowGroup::kMinRegisterSlots; s <= g.registerSlots; s *= 2)
+      variants = IfThenElse::make(registerFits(s), registerVariant(g, t, s), variants);
 
     Stmt rowBody = variants;
     for (auto it = g.registers.rbegin(); it != g.registers.rend(); ++it)
@@ -2430,7 +2414,7 @@ private:
 
     std::string len = toString(g.rowLength);
     k.details.push_back(toString(g.rowCount) + " rows of " + len + " points: a warp a row when " +
-                        len + " <= " + std::to_string(warpRow) + ", else the block; loops a row: " +
+                        len + " <= 1024, else the block; loops a row: " +
                         std::to_string(g.items.size()) + ", reductions combined by warp shuffles");
     auto names = [](const auto &list, auto name) {
       std::string s;
@@ -2446,10 +2430,9 @@ private:
                           names(g.registers, [](const Buffer &b) { return b->name; }));
     if (g.registerSlots > 0)
       k.details.push_back(
-          "rows of up to " + std::to_string(g.registerSlots) +
-          " * L points (L threads a row): the row buffers in registers, S values a thread, S = " +
-          names(counts, [](int c) { return std::to_string(c); }) +
-          " for rows of (S' * L, S * L] points (S' the count before S), slots from S' on guarded");
+          "rows of ((S - 1) * L, S * L] points, S = " + std::to_string(g.registerSlots) +
+          " down to " + std::to_string(RowGroup::kMinRegisterSlots) +
+          " (L threads a row): the row buffers in registers");
     if (!g.buffers.empty())
       k.details.push_back(
           "row buffers in shared memory when they fit (at most " + kiB(target.rowSharedLimit()) +
@@ -2834,8 +2817,8 @@ private:
     std::map<const BufferNode *, Buffer> rowLocal;
     for (const RowBuffer &rb : g.buffers)
       rowLocal[rb.global.get()] = rb.local;
-    // Rows of up to 32, 16 or 8 values a thread (fewer slots with more buffers, to stay clear of
-    // spills) stay in registers; all row buffers must have the row's length.
+    // Rows of ((S - 1) * L, S * L] points for S = 32, 16, 8 (fewer slots with more buffers, to
+    // stay clear of spills) stay in registers; all row buffers must have the row's length.
     size_t n = g.buffers.size();
     g.registerSlots = n <= 2 ? 32 : n <= 4 ? 16 : n <= 8 ? 8 : 0;
     for (const RowBuffer &rb : g.buffers)

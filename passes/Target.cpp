@@ -32,10 +32,8 @@ int64_t GpuTarget::partialBlocks() const {
 }
 
 int64_t GpuTarget::rowSharedLimit() const {
-  // Rows past the register variants (over 8192 floats with 256 threads a row): a row kept in
-  // shared memory, even one block an SM, reads HBM once where global memory reads it again.
   int64_t limit = std::max(sharedBytesPerBlock, sharedBytesPerBlockOptin) - 8 * 1024;
-  return std::max<int64_t>(limit, 0);
+  return std::clamp<int64_t>(limit, 0, 96 * 1024);
 }
 
 int64_t GpuTarget::rowCopyLimit() const {

