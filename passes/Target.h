@@ -13,6 +13,7 @@ struct CpuTarget {
   int vectorBits = 512;           // 512 with AVX-512, 256 with AVX2, 128 otherwise.
   int threads = 1;                // Threads the kernel may use (the pool's size).
   int64_t l1Bytes = 32 * 1024;    // Per core, data.
+  int l1Ways = 8;                 // Associativity of L1d (8 on Zen 4 and on Skylake's 32 KiB).
   int64_t l2Bytes = 1024 * 1024;  // Per core.
   int64_t l3Bytes = 32 * 1024 * 1024;
   /// Rows of a tiled contraction's micro-kernel; 0: as many as the vector registers hold. Fewer

@@ -3,24 +3,33 @@
 // The loop nest (names as printed by `tdsl emit --stage=loops`):
 //
 //   Ap = A packed into row panels: Ap[(ib * K + k) * MR + r] = A[ib * MR + r, k], 0 past M
+//        (unless a.in.place: see below)
 //   for ot in outer points:                       (batch indices, and indices only B reads)
 //     for jb in n blocks of NC columns:           (a KC x NC block of B stays in L2)
 //       for kb in k blocks of KC:                 (an MR x KC panel of A stays in L1)
 //         Bp = B[k block, n block] packed into column panels: Bp[(p * KC + kk) * NR + v]
 //         for ib in row panels of MR:             (parallel: a static split of the panels)
 //           for p in column panels of NR:
-//             acc[MR x NR] = 0                    (MR * NR / lanes vector registers)
+//             acc[MR x NR] = 0                    (MR * NR / lanes vector registers;
+//                                                  TAIL x NR for a last panel of <= TAIL rows)
 //             for kk in k block: acc[r, :] += broadcast(Ap[.., r]) * Bp[.., :]   (r unrolled)
 //             C[tile] = (kb == 0 ? 0 : C[tile]) + acc        (rows and columns masked)
 //
 // Packing makes every operand layout the same to the micro-kernel: a transposed operand, a
 // convolution window or a strided view costs only in the packing loops, which touch each
 // element of A once (per outer point when A reads one) and each element of B once per block.
+// Copying A pays only where reading it in place would cost more: when A is one tensor read
+// contiguous along k (`a @ b`, batched or not), the micro-kernel reads its rows where they lie
+// unless they would crowd one set of L1 (lhsInPlaceCondition, decided at run time from the row
+// stride); at K = 64 the copy cost about as much as the products. A last row panel of at most
+// TAIL rows (8 of 14 with AVX-512) takes a kernel of TAIL rows: M = 64 is 4 x 14 + 8.
 // Padding lanes of the packed panels are never stored, so they need no zeroing. Each output
 // element is summed in the same order (k blocks in order, k inside a block in order, one partial
 // sum per block) whatever the thread count, so results are bit-identical across runs and threads.
 #include "passes/Tile.h"
 
+#include "ir/Affine.h"
+#include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/Pipeline.h"
 #include "support/Check.h"
@@ -130,6 +139,53 @@ Expr lowerFactor(const Expr &factor, const std::map<const VarNode *, Expr> &valu
   return FactorLowering(values, predicate).mutate(factor);
 }
 
+/// The stride in elements between rows m and m + 1 of the lhs, when the lhs is one tensor read
+/// with one m index and one k axis, contiguous along k; else null.
+Expr lhsRowStrideOf(const Contraction &c) {
+  const Access *a = as<Access>(c.lhs);
+  if (!a || c.m.size() != 1 || c.k.size() != 1)
+    return nullptr;
+  std::optional<AffineExpr> flat = toAffine(flatIndex(a->buffer->shape, a->indices));
+  if (!flat)
+    return nullptr;
+  // The change of the flat index when `v` grows by one.
+  auto step = [&](const Var &v) -> std::optional<AffineExpr> {
+    std::optional<AffineExpr> next = substitute(*flat, v, AffineExpr::of(v) + AffineExpr{1, {}});
+    if (!next)
+      return std::nullopt;
+    return *next - *flat;
+  };
+  std::optional<AffineExpr> kStep = step(c.k[0].var);
+  std::optional<AffineExpr> mStep = step(c.def->indices[c.m[0]].var);
+  if (!kStep || !mStep || *kStep != AffineExpr{1, {}} || !mStep->onlySymbols())
+    return nullptr;
+  return toExpr(*mStep);
+}
+
+/// When the micro-kernel reads A in place (a bool over the symbols), or null when it always packs
+/// A. In place unless the MR rows of a panel crowd one set of L1: rows `stride` floats apart fall
+/// on the same sets every `period` rows, period = way / gcd(4 * stride, way) (a power of two),
+/// so ceil(MR / period) rows share a set; more than the ways (MR = 14 in 8 ways: rows a multiple
+/// of 4 KiB apart, K = 1024) evict each other at every step of k, and packing pays. Otherwise
+/// reading in place saves the copy of A (a load and a store per element: about a third of the
+/// products' time at N = 64), and measured no slower up to N = 1000 (docs/performance.md).
+Expr lhsInPlaceCondition(const Contraction &c, const TileSizes &t, const CpuTarget &target) {
+  Expr stride = lhsRowStrideOf(c);
+  if (!stride)
+    return nullptr;
+  int ways = std::max(1, target.l1Ways);
+  int64_t way = target.l1Bytes / ways;
+  int64_t rowsPerPeriod = (t.mr + ways - 1) / ways; // The period must be at least this.
+  if (rowsPerPeriod <= 1 || way <= 0)
+    return boolImm(true);
+  // period >= rowsPerPeriod <=> (4 * stride * q) % way != 0, q the largest power of two below
+  // rowsPerPeriod (period and q are powers of two).
+  int64_t q = 1;
+  while (2 * q < rowsPerPeriod)
+    q *= 2;
+  return binary(BinaryOp::Ne, binary(BinaryOp::Mod, mul(stride, i64(4 * q)), i64(way)), i64(0));
+}
+
 struct TileLowering {
   const FusedKernel &fused;
   const TiledGroup &group;
@@ -160,6 +216,12 @@ struct TileLowering {
   bool innerParallel = false;
   ForKind parallelKind() const { return innerParallel ? ForKind::Parallel : ForKind::Serial; }
 
+  /// Whether the micro-kernel may read A where it lies instead of from its packed panels: A is one
+  /// tensor read contiguous along its one k axis, with rows a symbolic stride apart (lhsRowStride).
+  bool lhsInPlaceAllowed() const { return lhsRowStride != nullptr; }
+  Expr lhsRowStride = lhsRowStrideOf(c); // Elements between rows m and m + 1 of A; or null.
+  Var lhsInPlace = makeVar("a.in.place", Type::boolean(), VarKind::Let); // See lower().
+
   void bindOuter(std::map<const VarNode *, Expr> &values) const {
     for (size_t i = 0; i < c.outer.size(); ++i)
       values[def.indices[c.outer[i]].var.get()] = outerValues[i];
@@ -188,7 +250,10 @@ struct TileLowering {
       rows.push_back(Store::make(ap, index, value));
     }
     Stmt body = For::make(k, kExtent, ForKind::Serial, Block::make(rows));
-    return For::make(ib, panels, kind, body);
+    Stmt pack = For::make(ib, panels, kind, body);
+    if (!lhsInPlaceAllowed())
+      return pack;
+    return IfThenElse::make(Unary::make(UnaryOp::Not, ref(lhsInPlace)), pack);
   }
 
   /// Bp[(p * KC + kk) * NR + v] = B[k0 + kk, n0 + p * NR + v] for the columns below nc.
@@ -234,34 +299,54 @@ struct TileLowering {
     return body;
   }
 
+  /// `rows` (at most MR) rows of the panel: the last panel's, when fewer rows cover it.
   Stmt microKernel(const Var &ib, const Var &p, const Expr &n0, const Expr &nc, const Expr &k0,
-                   const Expr &kc, const Var &kb, const Expr &kBlocks) const {
+                   const Expr &kc, const Var &kb, const Expr &kBlocks, int rows) const {
     Buffer acc = makeBuffer(std::string(kContractBufferPrefix), DType::F32,
-                            {i64(int64_t{t.mr} * t.nr)}, BufferRole::Intermediate);
+                            {i64(int64_t{rows} * t.nr)}, BufferRole::Intermediate);
     auto lanes = [&](const Var &v, Stmt body) {
       return For::make(v, i64(t.nr), ForKind::Vectorized, std::move(body));
     };
-    std::vector<Stmt> init, update;
-    for (int r = 0; r < t.mr; ++r) {
+    std::vector<Stmt> init;
+    for (int r = 0; r < rows; ++r) {
       Var v = loopVar("v");
       init.push_back(lanes(v, Store::make(acc, add(i64(r * t.nr), ref(v)), floatImm(0.0))));
     }
-    Var kk = loopVar("kk");
-    for (int r = 0; r < t.mr; ++r) {
-      Var v = loopVar("v");
-      Expr slot = add(i64(r * t.nr), ref(v));
-      Expr a =
-          Load::make(ap, add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
-      Expr b = Load::make(bp, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v)));
-      update.push_back(lanes(v, Store::make(acc, slot, add(Load::make(acc, slot), mul(a, b)))));
-    }
-    Stmt loop = For::make(kk, kc, ForKind::Serial, Block::make(update));
+    // The k loop, reading A from its packed panel or (inPlace) where it lies: rows past M read
+    // row M - 1, whose sums are never stored.
+    auto kLoop = [&](bool inPlace) {
+      Var kk = loopVar("kk");
+      std::vector<Stmt> update;
+      for (int r = 0; r < rows; ++r) {
+        Var v = loopVar("v");
+        Expr slot = add(i64(r * t.nr), ref(v));
+        Expr a;
+        if (inPlace) {
+          std::map<const VarNode *, Expr> values;
+          bindOuter(values);
+          bindK(values, add(k0, ref(kk)));
+          Expr m = minOf(add(mul(ref(ib), i64(t.mr)), i64(r)), sub(mExtent, i64(1)));
+          std::vector<Expr> ms = decompose(m, mExtents);
+          for (size_t i = 0; i < c.m.size(); ++i)
+            values[def.indices[c.m[i]].var.get()] = ms[i];
+          a = lowerFactor(c.lhs, values);
+        } else {
+          a = Load::make(ap,
+                         add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
+        }
+        Expr b = Load::make(bp, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v)));
+        update.push_back(lanes(v, Store::make(acc, slot, add(Load::make(acc, slot), mul(a, b)))));
+      }
+      return For::make(kk, kc, ForKind::Serial, Block::make(update));
+    };
+    Stmt loop = lhsInPlaceAllowed() ? IfThenElse::make(ref(lhsInPlace), kLoop(true), kLoop(false))
+                                    : kLoop(false);
 
     // Per row r, per lane: partial sums into `group.partial` for every k block but the last;
     // in the last, the finished sum through the epilogue into each stored tensor.
     auto stores = [&](bool first, bool last) {
-      std::vector<Stmt> rows;
-      for (int r = 0; r < t.mr; ++r) {
+      std::vector<Stmt> perRow;
+      for (int r = 0; r < rows; ++r) {
         Var v = loopVar("v");
         Expr m = add(mul(ref(ib), i64(t.mr)), i64(r));
         Expr col = add(mul(ref(p), i64(t.nr)), ref(v));
@@ -282,9 +367,9 @@ struct TileLowering {
         else
           body = epilogueStores(sum, indices);
         Stmt store = IfThenElse::make(lt(col, nc), body);
-        rows.push_back(IfThenElse::make(lt(m, mExtent), lanes(v, store)));
+        perRow.push_back(IfThenElse::make(lt(m, mExtent), lanes(v, store)));
       }
-      return Block::make(rows);
+      return Block::make(perRow);
     };
     Expr isFirst = binary(BinaryOp::Eq, ref(kb), i64(0));
     Expr isLast = binary(BinaryOp::Eq, ref(kb), sub(kBlocks, i64(1)));
@@ -304,8 +389,10 @@ struct TileLowering {
   Stmt nest(bool outerParallel) {
     innerParallel = target.threads > 1 && !outerParallel;
     Expr panels = ref(panelsVar);
-    ap = makeBuffer("tile.a", DType::F32, {mul(mul(panels, i64(t.mr)), kExtent)},
-                    BufferRole::Intermediate);
+    Expr apSize = mul(mul(panels, i64(t.mr)), kExtent);
+    if (lhsInPlaceAllowed())
+      apSize = Select::make(ref(lhsInPlace), i64(1), apSize);
+    ap = makeBuffer("tile.a", DType::F32, {apSize}, BufferRole::Intermediate);
     // One block of B: at most KC x NC, less for a small contraction.
     bp = makeBuffer("tile.b", DType::F32, {mul(ref(kStep), ref(nStep))}, BufferRole::Intermediate);
     Var ot = loopVar("ot"), chunk = letVar("ot.chunk"), thread = loopVar("thread");
@@ -320,8 +407,18 @@ struct TileLowering {
     Var ncVar = letVar("nc"), kcVar = letVar("kc");
     Expr nc = ref(ncVar), kc = ref(kcVar);
 
-    Stmt tile = For::make(p, ceilDiv(nc, i64(t.nr)), ForKind::Serial,
-                          microKernel(ib, p, n0, nc, k0, kc, kb, ref(kBlocks)));
+    auto tileOf = [&](int rows) {
+      return For::make(p, ceilDiv(nc, i64(t.nr)), ForKind::Serial,
+                       microKernel(ib, p, n0, nc, k0, kc, kb, ref(kBlocks), rows));
+    };
+    Stmt tile = tileOf(t.mr);
+    if (t.tailRows > 0 && t.tailRows < t.mr) {
+      // The last panel with the tail kernel when its rows fit in it.
+      Expr tail =
+          binary(BinaryOp::And, binary(BinaryOp::Eq, ref(ib), sub(panels, i64(1))),
+                 binary(BinaryOp::Le, sub(mExtent, mul(ref(ib), i64(t.mr))), i64(t.tailRows)));
+      tile = IfThenElse::make(tail, tileOf(t.tailRows), tile);
+    }
     Stmt kBody = Block::make({packB(n0, nc, k0, kc), For::make(ib, panels, parallelKind(), tile)});
     kBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), kBody);
     Stmt nBody = For::make(kb, ref(kBlocks), ForKind::Serial, kBody);
@@ -367,6 +464,8 @@ struct TileLowering {
     body = LetStmt::make(nStep, mul(ceilDiv(ceilDiv(nExtent, ref(nBlocks)), i64(t.nr)), i64(t.nr)),
                          body);
     body = LetStmt::make(nBlocks, nb, body);
+    if (lhsInPlaceAllowed())
+      body = LetStmt::make(lhsInPlace, lhsInPlaceCondition(c, t, target), body);
     return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
   }
 };
@@ -387,6 +486,9 @@ TileSizes chooseTiles(const CpuTarget &target) {
   // MR rows of two accumulator vectors, plus two vectors of B and one broadcast of A.
   int registerRows = std::max(1, (registers - 3) / 2);
   t.mr = target.microKernelRows > 0 ? std::min(target.microKernelRows, registerRows) : registerRows;
+  t.tailRows = 0;
+  while (t.mr > 2 && (t.tailRows == 0 ? 1 : 2 * t.tailRows) < t.mr)
+    t.tailRows = t.tailRows == 0 ? 1 : 2 * t.tailRows;
   // KC from the full micro-kernel whatever MR is: the k blocks decide the summation order.
   int64_t kc = target.l1Bytes / 2 / (int64_t{registerRows} * 4);
   t.kc = std::clamp<int64_t>(kc / 16 * 16, 16, 1024);
@@ -416,8 +518,23 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
          "-bit registers with broadcast FMAs, KC from half of L1 (" +
          std::to_string(target.l1Bytes / 1024) + " KiB), NC from half of L2 (" +
          std::to_string(target.l2Bytes / 1024) + " KiB)\n";
-  out += "packing: A in " + std::to_string(t.mr) + "-row panels " +
-         (c.lhsReadsOuter ? "per outer point" : "once") + ", B in " + std::to_string(t.nr) +
+  if (t.tailRows > 0 && t.tailRows < t.mr)
+    out += "last row panel: the " + std::to_string(t.tailRows) + "x" + std::to_string(t.nr) +
+           " micro-kernel when at most " + std::to_string(t.tailRows) +
+           " rows remain (fewer rows " + "computed past M)\n";
+  std::string packA = "A in " + std::to_string(t.mr) + "-row panels " +
+                      (c.lhsReadsOuter ? "per outer point" : "once");
+  if (Expr inPlace = lhsInPlaceCondition(c, t, target)) {
+    const Access *a = as<Access>(c.lhs);
+    std::string when = toString(inPlace);
+    if (as<IntImm>(inPlace))
+      packA = "A (" + a->buffer->name + ") read in place by the micro-kernel, never packed";
+    else
+      packA = "A (" + a->buffer->name + ") read in place by the micro-kernel when " + when +
+              " (its rows do not crowd one set of the " + std::to_string(target.l1Ways) +
+              "-way L1), else " + packA;
+  }
+  out += "packing: " + packA + ", B in " + std::to_string(t.nr) +
          "-column panels per KC x NC block; edges masked\n";
   if (target.threads <= 1)
     out += "threads: serial (one thread)\n";

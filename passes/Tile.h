@@ -15,6 +15,9 @@ namespace tdsl::passes {
 /// of A fills half of L1, NC so that a KC x NC block of B fills half of L2.
 struct TileSizes {
   int mr = 14, nr = 32, vectorLanes = 16;
+  /// Rows of the kernel for a last panel with at most that many rows (0: none): the largest
+  /// power of two below MR, so that M = 64 is 4 x 14 + 8 rows, none wasted.
+  int tailRows = 8;
   int64_t kc = 256, nc = 512;
   std::string str() const;
 };
@@ -27,7 +30,8 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
                            const CpuTarget &target);
 
 /// The loop nest of a contraction: A packed once into MR-row panels (per outer point if it reads
-/// one), then per (outer, n block, k block) B packed into NR-column panels, and per MR x NR tile of
+/// one; or read in place, see Tile.cpp), then per (outer, n block, k block) B packed into
+/// NR-column panels, and per MR x NR tile (TAIL x NR for a short last row panel) of
 /// the output an accumulator block updated with broadcast multiply-adds over the k block, added
 /// into the output (masked at the edges). Parallel over A's row panels when `target.threads` > 1;
 /// each output element is summed in the same order whatever the thread count. The accumulator

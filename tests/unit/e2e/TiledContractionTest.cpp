@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
+#include <string>
 
 namespace {
 
@@ -22,6 +24,12 @@ kernel mm_nt_bias_relu(a: f32[M, K], b: f32[N, K], bias: f32[N]) -> y: f32[M, N]
 kernel conv(x: f32[B, C, H, W], w: f32[O, C, 3, 3]) -> y: f32[B, O, H - 2, W - 2] {
     y[n, o, h, q] = sum(x[n, c, h + r, q + s] * w[o, c, r, s] for c, r, s)
 }
+kernel bmm(a: f32[B, M, K], b: f32[B, K, N]) -> c: f32[B, M, N] {
+    c = a @ b
+}
+kernel bmm_tn(a: f32[B, K, M], b: f32[B, K, N]) -> c: f32[B, M, N] {
+    c[d, i, j] = sum(a[d, k, i] * b[d, k, j] for k)
+}
 )";
 
 Module compile(int threads) {
@@ -31,8 +39,8 @@ Module compile(int threads) {
   return Jit(options).compile(kSource, "tiled.tdsl");
 }
 
-void expectMatches(const std::string &name, const std::vector<Tensor> &inputs) {
-  Module one = compile(1), two = compile(2);
+void expectMatches(Module &one, Module &two, const std::string &name,
+                   const std::vector<Tensor> &inputs) {
   std::vector<Tensor> a = one.kernel(name)(inputs);
   std::vector<Tensor> b = two.kernel(name)(inputs);
   std::vector<Tensor> ref = one.kernel(name).interpret(inputs);
@@ -44,23 +52,80 @@ void expectMatches(const std::string &name, const std::vector<Tensor> &inputs) {
       << name << ": one and two threads differ";
 }
 
+void expectMatches(const std::string &name, const std::vector<Tensor> &inputs) {
+  Module one = compile(1), two = compile(2);
+  expectMatches(one, two, name, inputs);
+}
+
+/// `name` (a[B, M, K] or a[B, K, M] with b[B, K, N]) at each shape, against the interpreter and
+/// bit-identical on one and two threads.
+void expectBatchedMatches(const std::string &name, bool transposed,
+                          const std::vector<std::array<int64_t, 4>> &shapes) {
+  Module one = compile(1), two = compile(2);
+  uint64_t seed = 10;
+  for (const auto &[b, m, k, n] : shapes) {
+    SCOPED_TRACE(name + " B=" + std::to_string(b) + ", M=" + std::to_string(m) +
+                 ", K=" + std::to_string(k) + ", N=" + std::to_string(n));
+    std::vector<int64_t> aShape =
+        transposed ? std::vector<int64_t>{b, k, m} : std::vector<int64_t>{b, m, k};
+    expectMatches(
+        one, two, name,
+        {Tensor::randn(aShape, DType::F32, seed), Tensor::randn({b, k, n}, DType::F32, seed + 1)});
+    seed += 2;
+  }
+}
+
 TEST(TiledContraction, MatmulWithSeveralBlocksAndRemainders) {
   // K = 700: three k blocks of the 288 maximum; N = 1000: three n blocks; M = 45: 14-row
   // panels with a remainder of 3.
-  expectMatches("mm", {Tensor::randn({45, 700}, DType::F32, 1), Tensor::randn({700, 1000},
-                                                                               DType::F32, 2)});
+  expectMatches(
+      "mm", {Tensor::randn({45, 700}, DType::F32, 1), Tensor::randn({700, 1000}, DType::F32, 2)});
 }
 
 TEST(TiledContraction, TransposedOperandWithEpilogueAcrossKBlocks) {
   // The partial sums of the first k blocks live in y; relu and the bias apply once, at the end.
-  expectMatches("mm_nt_bias_relu", {Tensor::randn({33, 600}, DType::F32, 3),
-                                    Tensor::randn({77, 600}, DType::F32, 4),
-                                    Tensor::randn({77}, DType::F32, 5)});
+  expectMatches("mm_nt_bias_relu",
+                {Tensor::randn({33, 600}, DType::F32, 3), Tensor::randn({77, 600}, DType::F32, 4),
+                 Tensor::randn({77}, DType::F32, 5)});
 }
 
 TEST(TiledContraction, Conv2dInIndexForm) {
   expectMatches("conv", {Tensor::randn({2, 40, 12, 21}, DType::F32, 6),
                          Tensor::randn({17, 40, 3, 3}, DType::F32, 7)});
+}
+
+TEST(TiledContraction, BatchedSmallProductsAtEveryRowRemainder) {
+  // A read in place (rows K floats apart); M from 1 to 30 covers every remainder of the 14-row
+  // panels, with the 8-row kernel for remainders up to 8 and the 14-row one above.
+  std::vector<std::array<int64_t, 4>> shapes;
+  for (int64_t m = 1; m <= 30; ++m)
+    shapes.push_back({m % 3 == 0 ? 3 : 1, m, m % 2 ? 17 : 64, m % 4 ? 33 : 64});
+  expectBatchedMatches("bmm", false, shapes);
+}
+
+TEST(TiledContraction, BatchedOddShapes) {
+  // Batches of 1, 3, 17; extents 1, 3, 17, 63, 64, 65, 129; K = 300 (two k blocks); K = 1024
+  // (rows 4 KiB apart: A packed); empty extents.
+  expectBatchedMatches("bmm", false,
+                       {{1, 1, 1, 1},
+                        {3, 3, 3, 3},
+                        {17, 17, 17, 17},
+                        {3, 63, 65, 64},
+                        {1, 64, 64, 64},
+                        {3, 65, 63, 65},
+                        {1, 129, 129, 17},
+                        {17, 8, 1, 129},
+                        {2, 22, 300, 40},
+                        {2, 30, 1024, 20},
+                        {0, 4, 4, 4},
+                        {2, 0, 4, 4},
+                        {2, 5, 0, 4},
+                        {2, 5, 4, 0}});
+}
+
+TEST(TiledContraction, BatchedWithTransposedLhsIsPacked) {
+  // a[d, k, i] is strided along k: never read in place.
+  expectBatchedMatches("bmm_tn", true, {{3, 64, 64, 64}, {2, 17, 65, 33}, {1, 9, 3, 1}});
 }
 
 } // namespace

@@ -31,4 +31,14 @@ TEST(TileSizes, NeverMoreRowsThanTheRegistersHold) {
   EXPECT_EQ(chooseTiles(many).mr, chooseTiles(CpuTarget{}).mr);
 }
 
+TEST(TileSizes, TailRowsAreThePowerOfTwoBelowTheRows) {
+  // 14 rows with AVX-512: a last panel of at most 8 rows (M = 64 = 4 x 14 + 8) takes an 8-row
+  // kernel; 6 with AVX2: 4; the fast tier's 2-row kernel has no tail kernel.
+  CpuTarget avx2 = cpuTargetForLevel("x86-64-v3"), compact;
+  compact.microKernelRows = 2;
+  EXPECT_EQ(chooseTiles(CpuTarget{}).tailRows, 8);
+  EXPECT_EQ(chooseTiles(avx2).tailRows, 4);
+  EXPECT_EQ(chooseTiles(compact).tailRows, 0);
+}
+
 } // namespace
