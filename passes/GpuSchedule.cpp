@@ -359,6 +359,21 @@ void flatten(const Stmt &s, std::vector<std::pair<Var, Expr>> &lets,
   }
 }
 
+/// The ops whose partial results threads may combine in another grouping (reductions, scans).
+bool combinable(BinaryOp op) {
+  switch (op) {
+  case BinaryOp::Add:
+  case BinaryOp::Mul:
+  case BinaryOp::Min:
+  case BinaryOp::Max:
+  case BinaryOp::And:
+  case BinaryOp::Or:
+    return true;
+  default:
+    return false;
+  }
+}
+
 /// A reduction into a stack scalar: allocate acc { acc[0] = init; for ... { acc[0] = acc[0] op
 /// rhs }; post }.
 struct Reduction {
@@ -402,17 +417,8 @@ bool parseReduction(const Stmt &s, Reduction &r) {
   const Binary *bin = as<Binary>(update->value);
   if (!bin)
     return false;
-  switch (bin->op) {
-  case BinaryOp::Add:
-  case BinaryOp::Mul:
-  case BinaryOp::Min:
-  case BinaryOp::Max:
-  case BinaryOp::And:
-  case BinaryOp::Or:
-    break;
-  default:
+  if (!combinable(bin->op))
     return false;
-  }
   Expr rhs;
   if (isAccLoad(bin->a, a->buffer))
     rhs = bin->b;
@@ -2498,17 +2504,8 @@ private:
     const Binary *bin = as<Binary>(update->value);
     if (!bin || !isAccLoad(bin->a, acc))
       return false;
-    switch (bin->op) {
-    case BinaryOp::Add:
-    case BinaryOp::Mul:
-    case BinaryOp::Min:
-    case BinaryOp::Max:
-    case BinaryOp::And:
-    case BinaryOp::Or:
-      break;
-    default:
+    if (!combinable(bin->op))
       return false;
-    }
     const Var &j = loop->var;
     Accesses stepAccess = accessesOf(loop->body);
     for (const auto &acc2 : stepAccess.list) {

@@ -528,7 +528,7 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
 // An elementwise definition that reads a contraction only at its own point is the contraction's
 // epilogue: one launch, the sums never stored. Not when the sums are an output, nor when they
 // are read elsewhere (at the transposed point).
-TEST(GpuSchedule, FusedEpiloguesMatchTheInterpreter) {
+TEST(GpuSchedule, EveryFusedEpilogueMatchesTheInterpreter) {
   Module m = module();
   auto launches = [&](const char *name) {
     std::string cuda = m.kernel(name).dump(Stage::Cuda);
