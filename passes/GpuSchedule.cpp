@@ -2519,7 +2519,8 @@ private:
       if (!usesAny(acc2.index, {j}) && !acc2.store)
         continue;
       Expr next = substitute(acc2.index, {{j, add(ref(j), intImm(1))}});
-      const IntImm *d = as<IntImm>(simplify(sub(next, acc2.index)));
+      Expr advance = simplify(sub(next, acc2.index));
+      const IntImm *d = as<IntImm>(advance);
       if (!d || d->value != 1)
         return false;
     }
