@@ -17,6 +17,7 @@
 #include "tdsl/tdsl.h"
 #ifdef TDSL_HAVE_LLVM
 #include "codegen/llvm/AotObject.h"
+#include "codegen/llvm/LlvmBackend.h"
 #endif
 
 #include <algorithm>

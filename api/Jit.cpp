@@ -39,6 +39,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 namespace tdsl {
@@ -176,6 +177,7 @@ struct KernelState {
   /// What the LLVM backend is asked for: the IR and assembly dumps follow it (the final tier).
   codegen::LlvmCodeGenOptions codeGenOptions() const {
     codegen::LlvmCodeGenOptions options;
+    std::tie(options.cpu, options.features) = codegen::cpuForCode(target.cpuLevel);
     options.boundsChecks = boundsChecks;
     options.optimize = tiering != Tiering::FastOnly;
     return options;

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <tuple>
 #include <unistd.h>
 
 namespace tdsl::cache {
@@ -301,6 +302,9 @@ CacheKey makeKey(const ir::Kernel &kernel, const passes::CpuTarget &target, bool
   key.fields.emplace_back("llvm", codegen::llvmVersion());
   key.fields.emplace_back("cpu", host.cpuName);
   key.fields.emplace_back("cpu features", host.features);
+  key.fields.emplace_back("code for", codegen::cpuForCode(target.name).first.empty()
+                                          ? std::string("host")
+                                          : target.name);
 #else
   key.fields.emplace_back("llvm", "none");
 #endif
@@ -595,6 +599,8 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
   counters().misses++;
   std::string symbol = "tdsl_" + hash.substr(0, 16);
   codegen::LlvmCodeGenOptions options;
+  if (const std::string *level = key.field("code for"); level && *level != "host")
+    std::tie(options.cpu, options.features) = codegen::cpuForCode(*level);
   options.optimize = key.optimized();
   options.boundsChecks = key.boundsChecked();
   std::string object = codegen::compileToObject(lower(), symbol, options);

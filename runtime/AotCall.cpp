@@ -62,15 +62,28 @@ bool cpuHas(std::string_view feature) {
   return true;
 }
 
-/// The features of `list` ("avx2,fma") this CPU lacks, comma separated; empty when it has all.
-std::string missingFeatures(std::string_view list) {
+/// The CPU level `TDSL_AOT_MAX_CPU` caps the choice of versions at, so that one machine can run
+/// (and test) each of them: "x86-64-v3" takes no AVX-512 version, as on a CPU without it.
+enum class CpuCap { None, AvxTwo, Unknown };
+CpuCap cpuCap() {
+  const char *cap = std::getenv("TDSL_AOT_MAX_CPU");
+  if (!cap || std::string_view(cap) == "x86-64-v4" || std::string_view(cap) == "host")
+    return CpuCap::None;
+  return std::string_view(cap) == "x86-64-v3" ? CpuCap::AvxTwo : CpuCap::Unknown;
+}
+
+/// The features of `list` ("avx2,fma") this CPU lacks, or that the cap takes away, comma
+/// separated; empty when it has all.
+std::string missingFeatures(std::string_view list, CpuCap cap) {
   std::string missing;
   while (!list.empty()) {
     size_t comma = list.find(',');
     std::string_view feature = list.substr(0, comma);
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    if (!feature.empty() && !cpuHas(feature))
-      missing += (missing.empty() ? "" : ", ") + std::string(feature);
+    bool capped = cap == CpuCap::AvxTwo && feature.starts_with("avx512");
+    if (!feature.empty() && (capped || !cpuHas(feature)))
+      missing += (missing.empty() ? "" : ", ") + std::string(feature) +
+                 (capped ? " (above TDSL_AOT_MAX_CPU)" : "");
   }
   return missing;
 }
@@ -113,8 +126,14 @@ std::unique_ptr<KernelState> prepare(const tdsl_aot_kernel &kernel) {
         state->dims.back().push_back(dim);
       }
     }
+  CpuCap cap = cpuCap();
+  if (cap == CpuCap::Unknown) {
+    state->unsupported = "TDSL_AOT_MAX_CPU=" + std::string(std::getenv("TDSL_AOT_MAX_CPU")) +
+                         " is not a CPU level (x86-64-v3, x86-64-v4 or host)";
+    return state;
+  }
   for (int64_t v = 0; v < kernel.numVersions && !state->entry; ++v) {
-    std::string missing = missingFeatures(kernel.versions[v].features);
+    std::string missing = missingFeatures(kernel.versions[v].features, cap);
     if (missing.empty())
       state->entry = kernel.versions[v].entry;
     else

@@ -54,8 +54,5 @@ std::string compileAotObject(const std::vector<AotKernelCode> &kernels);
 std::string compileAotCudaObject(const std::vector<AotCudaKernelCode> &kernels);
 /// A static library (an ar archive with a symbol index) whose one member is `object`.
 std::string staticLibrary(const std::string &object, const std::string &memberName);
-/// LLVM's CPU name and feature string ("+avx2,+fma,...") for `level` ("x86-64-v3",
-/// "x86-64-v4", or "host": this machine's), as LlvmCodeGenOptions::cpu and ::features take them.
-std::pair<std::string, std::string> cpuForLevel(const std::string &level);
 
 } // namespace tdsl::codegen

@@ -672,6 +672,38 @@ std::pair<std::string, std::string> cpuForLevel(const std::string &level) {
   return {level, list};
 }
 
+std::pair<std::string, std::string> cpuForCode(const std::string &level) {
+  if (level != "x86-64-v3" && level != "x86-64-v4")
+    return {};
+  std::pair<std::string, std::string> code = cpuForLevel(level);
+  // The host's list names every feature LLVM knows, "+" or "-": a level's feature it turns off
+  // is one this machine lacks.
+  const std::string host = "," + cachedHostCpuInfo().features + ",";
+  const std::string own = "," + code.second + ",";
+  auto each = [](const std::string &list, auto f) {
+    for (size_t at = 1; at < list.size(); at = list.find(',', at) + 1)
+      if (list[at] != ',')
+        f(list.substr(at, list.find(',', at) - at));
+  };
+  bool hostHasAll = true;
+  each(own, [&](const std::string &plus) {
+    if (host.find(",-" + plus.substr(1) + ",") != std::string::npos)
+      hostHasAll = false;
+  });
+  if (!hostHasAll)
+    return {};
+  // The host's CPU for instruction scheduling (it does not change results), with the level's
+  // features and none of the host's vector extensions beyond them (AVX-512 for x86-64-v3; VNNI,
+  // BF16, VBMI... for x86-64-v4).
+  std::string features = code.second;
+  each(host, [&](const std::string &f) {
+    bool vector = f.starts_with("+avx") || f.starts_with("+amx") || f == "+evex512";
+    if (vector && own.find("," + f + ",") == std::string::npos)
+      features += ",-" + f.substr(1);
+  });
+  return {cachedHostCpuInfo().cpuName, features};
+}
+
 std::string llvmVersion() { return LLVM_VERSION_STRING; }
 
 } // namespace tdsl::codegen

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace tdsl::codegen {
 
@@ -27,6 +28,14 @@ struct CpuInfo {
   int vectorBits;       // 512 with AVX-512, 256 with AVX2, else 128.
 };
 CpuInfo hostCpuInfo();
+/// LLVM's CPU name and feature string ("+avx2,+fma,...") for `level` ("x86-64-v3",
+/// "x86-64-v4", or "host": this machine's), as LlvmCodeGenOptions::cpu and ::features take them.
+std::pair<std::string, std::string> cpuForLevel(const std::string &level);
+/// What the JIT compiles code scheduled for `level` for: this machine's CPU with exactly the
+/// level's features when it has them all, so that a kernel gives the same bits on every machine
+/// that runs the level, and those of an AOT library's version for it; else (the level "host",
+/// or one above this machine) empty: this machine's CPU and features.
+std::pair<std::string, std::string> cpuForCode(const std::string &level);
 
 /// The textual LLVM IR of the function, after LLVM's -O3 pipeline when `optimized`.
 std::string emitLlvmIr(const ir::LoweredFunc &func, bool optimized = true);

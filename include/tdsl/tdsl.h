@@ -31,7 +31,9 @@ struct Target {
   Kind kind = Kind::Cpu;
   /// The CPU the schedule is chosen for: "host" (this machine's vector width and caches), or a
   /// named level, "x86-64-v3" (AVX2) or "x86-64-v4" (AVX-512), which gives the same schedule on
-  /// every machine. The code still runs on the host (LLVM splits vectors wider than it has).
+  /// every machine, compiled for that level when this machine has it (the same bits on every
+  /// machine that runs the level, and those of an AOT library's version for it), else for this
+  /// machine (LLVM splits vectors wider than it has).
   std::string cpuLevel = "host";
   /// The GPU the CUDA schedule is chosen for: "device" (the GPU at hand; with none, sm_90), or a
   /// named architecture, "sm_80", "sm_86", "sm_89" or "sm_90", which gives the same schedule on

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -32,19 +33,30 @@ const std::vector<AotLibrary> &e2eLibraries() {
   return libraries;
 }
 
-/// The JIT the libraries are compared with: the same CPU level (x86-64-v4, the best version on
-/// this machine) and thread count (the machine's) as tdsl_add_kernels' defaults.
+/// The version of the libraries that runs: x86-64-v4 (the best on this machine), or the level
+/// TDSL_AOT_MAX_CPU caps them at (ctest's aot_e2e_x86-64-v3 runs the suite so).
+std::string libraryLevel() {
+  const char *cap = std::getenv("TDSL_AOT_MAX_CPU");
+  return cap ? cap : "x86-64-v4";
+}
+
+/// The JIT the libraries are compared with: the same CPU level and thread count (the machine's)
+/// as the version that runs.
 Jit jitLikeTheLibraries() {
   JitOptions options;
-  options.target.cpuLevel = "x86-64-v4";
+  options.target.cpuLevel = libraryLevel();
   options.tiering = Tiering::OptimizedOnly;
   options.diskCache = false;
   return Jit(options);
 }
 
-bool haveAvx512() {
+bool canRunLibraryLevel() {
+  if (libraryLevel() == "x86-64-v3")
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 }
+
+const std::string kCannotRun = "this CPU cannot run the libraries' version compared";
 
 /// The symbols' values that `inputs` give `kernel`.
 std::vector<int64_t> symbolsOf(const Kernel &kernel, const std::vector<Tensor> &inputs) {
@@ -89,8 +101,8 @@ void expectBitIdentical(const Tensor &expected, const Tensor &actual, const std:
 class AotSuite : public testing::TestWithParam<size_t> {};
 
 TEST_P(AotSuite, BitIdenticalToTheJit) {
-  if (!haveAvx512())
-    GTEST_SKIP() << "the JIT is compared at x86-64-v4, which this CPU cannot run";
+  if (!canRunLibraryLevel())
+    GTEST_SKIP() << kCannotRun << " (" << libraryLevel() << ")";
   const AotLibrary &library = e2eLibraries()[GetParam()];
   Module module = jitLikeTheLibraries().compileFile(library.program);
   ASSERT_EQ(module.kernelNames().size(), library.kernels.size()) << library.program;
@@ -188,8 +200,8 @@ struct StridedBuffer {
 // extents included) give bit for bit the JIT's results on the same data made contiguous, and
 // write nothing outside an output's elements.
 TEST_P(AotSuite, StridedViewsGiveTheJitsBits) {
-  if (!haveAvx512())
-    GTEST_SKIP() << "the JIT is compared at x86-64-v4, which this CPU cannot run";
+  if (!canRunLibraryLevel())
+    GTEST_SKIP() << kCannotRun << " (" << libraryLevel() << ")";
   const AotLibrary &library = e2eLibraries()[GetParam()];
   Module module = jitLikeTheLibraries().compileFile(library.program);
   std::map<std::string, const AotEntry *> entries;
@@ -265,8 +277,8 @@ Module exampleModule() {
 }
 
 TEST(AotExample, MatchesTheJit) {
-  if (!haveAvx512())
-    GTEST_SKIP() << "the JIT is compared at x86-64-v4, which this CPU cannot run";
+  if (!canRunLibraryLevel())
+    GTEST_SKIP() << kCannotRun << " (" << libraryLevel() << ")";
   using namespace aot_example;
   Module module = exampleModule();
   ExampleRun run;
@@ -360,6 +372,19 @@ TEST(AotErrors, MismatchedShapeReturnsAnErrorAndComputesNothing) {
                                   "N=3, D=5, got shape [3, 4]");
 }
 
+// A TDSL_AOT_MAX_CPU that names no CPU level refuses every call with the reason. ctest's
+// aot_cpu_cap_unknown runs this with the variable set so; without it there is nothing to check.
+TEST(AotCpuCap, NoCpuLevelIsRefusedWithTheReason) {
+  const char *cap = std::getenv("TDSL_AOT_MAX_CPU");
+  if (!cap || std::string(cap) != "x86-64-v9")
+    GTEST_SKIP() << "run with TDSL_AOT_MAX_CPU=x86-64-v9";
+  ExampleRun run;
+  EXPECT_EQ(aot_example_nn_softmax(run.x.data(), nullptr, run.y.data(), nullptr, 3, 5, nullptr),
+            TDSL_UNSUPPORTED_CPU);
+  EXPECT_STREQ(tdsl_last_error(),
+               "TDSL_AOT_MAX_CPU=x86-64-v9 is not a CPU level (x86-64-v3, x86-64-v4 or host)");
+}
+
 TEST(AotErrors, NegativeSymbolAndOverlappingOutputAreRefused) {
   ExampleRun run;
   EXPECT_EQ(aot_example_nn_softmax(run.x.data(), nullptr, run.y.data(), nullptr, -1, 5, nullptr),
@@ -417,8 +442,8 @@ TEST(AotErrors, BadStridesAreRefused) {
 
 // An input's zero stride repeats its elements (a broadcast row), as DLPack and numpy allow.
 TEST(AotStrides, ZeroStrideInputBroadcasts) {
-  if (!haveAvx512())
-    GTEST_SKIP() << "the JIT is compared at x86-64-v4, which this CPU cannot run";
+  if (!canRunLibraryLevel())
+    GTEST_SKIP() << kCannotRun << " (" << libraryLevel() << ")";
   const int64_t rows = 4, cols = 9;
   std::vector<float> row = aot_example::filled(cols, 0.25f), y(rows * cols);
   const int64_t strides[] = {0, 1};
