@@ -850,8 +850,8 @@ private:
 
 /// The register bands for up to `maxSlots` values a thread, by increasing S: together they
 /// cover the row lengths 1 to maxSlots * L. The cost rule: a kernel's registers grow with its
-/// slots and its guarded slots (ptxas, sm_90a, softmax: 32 slots 64 registers with 1 guarded,
-/// 80 with 15; 16 slots 52 and 62), so each power of two P >= 8 keeps the band ((P - 1) * L,
+/// slots and its guarded slots (ptxas, sm_90a, softmax: 32 slots take 64 registers with 1
+/// guarded, 31 slots 80 with 15), so each power of two P >= 8 keeps the band ((P - 1) * L,
 /// P * L] of one guarded slot (the tuned lengths: rows of 4096 and 8192 with 256 threads a row,
 /// 512 and 1024 with 32), and one kernel of P - 1 slots takes the gap below it, (P / 2 * L,
 /// (P - 1) * L]; rows of up to 4 * L have 4 slots, all guarded. Each band is a kernel of its own
@@ -2287,10 +2287,11 @@ private:
   /// The variant for rows of (F * L, S * L] points, F = `band.full` < S = `band.slots`: thread
   /// `lane` keeps the elements q = lane + m * L (m < S, the loops over m unrolled) of every row
   /// buffer in a stack array, so the input rows are read once and intermediates never leave
-  /// registers. Only the slots from F on can fall outside the row and need a guard (a guard on
-  /// every slot keeps S predicates alive: softmax took 177 registers a thread instead of 64).
-  /// Every member maps q to threads the same way, so a thread reads only elements it wrote
-  /// itself: no barriers between members.
+  /// registers. Only the slots from F on can fall outside the row and need a guard: one tests
+  /// its point, several compare m with the thread's count of slots in the row, one value against
+  /// constants (testing each point, softmax's 32 slots with 16 guarded took 154 registers a
+  /// thread; 31 slots with 15 guarded take 80 so). Every member maps q to threads the same way,
+  /// so a thread reads only elements it wrote itself: no barriers between members.
   Stmt registerVariant(const RowGroup &g, const RowThreads &t, RegisterBand band) const {
     Var rowSlots = makeVar("row_slots", Type::i64(), VarKind::Let);
     std::map<const BufferNode *, Buffer> regs;
@@ -2299,8 +2300,6 @@ private:
                                         {intImm(band.slots)}, BufferRole::Intermediate);
     Var m = makeVar("m", Type::i64(), VarKind::Loop);
     auto slotLoop = [&](const Var &q, const Expr &count, const Stmt &body) {
-      // One guarded slot tests its point; several compare m with the thread's count of slots
-      // in the row (softmax's 32 slots, 15 guarded: 80 registers a thread, not 154).
       TDSL_CHECK(equal(count, g.rowLength)) << "a register slot loop not over the row";
       Expr inRow = band.slots - band.full == 1 ? Binary::make(BinaryOp::Lt, ref(q), count)
                                                : Binary::make(BinaryOp::Lt, ref(m), ref(rowSlots));
@@ -2415,9 +2414,8 @@ private:
       KernelPlan k = base;
       k.details.push_back(
           toString(g.rowCount) + " rows of " + len + " points: a warp a row when " + len +
-          " <= 1024, else the block; "
-          "loops a row: " +
-          std::to_string(g.items.size()) + ", reductions combined by warp shuffles");
+          " <= 1024, else the block; loops a row: " + std::to_string(g.items.size()) +
+          ", reductions combined by warp shuffles");
       if (anyArg)
         k.details.push_back("argmax/argmin combined as (value, position) pairs: the larger "
                             "(smaller) value, NaN above every number, ties to the first position");
@@ -2462,9 +2460,10 @@ private:
                           " * L] points (L threads a row): the row buffers in registers, " +
                           std::to_string(band.slots) + " values a thread, the last " +
                           std::to_string(band.slots - band.full) + " guarded");
-      // The row buffers never reach device memory here.
+      // The intermediate rows never reach device memory here (a copied row is still read).
       for (const RowBuffer &rb : g.buffers)
-        std::erase(k.allocations, rb.global);
+        if (!rb.copyIn)
+          std::erase(k.allocations, rb.global);
       finish(k, t, registerVariant(g, t, band), shared);
     }
 
