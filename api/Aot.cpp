@@ -107,6 +107,8 @@ runtime::aot::GpuDescription describeLaunches(const ir::LoweredFunc &gpu, const 
     appendProgram(ir::launchBlocks(l), vars, k.name, launch.blocks);
     appendProgram(ir::launchThreads(l), vars, k.name, launch.threads);
     appendProgram(ir::dynamicSharedBytes(ir::blockLoop(l)), vars, k.name, launch.sharedBytes);
+    if (l->condition)
+      appendProgram(l->condition, vars, k.name, launch.condition);
     d.launches.push_back(std::move(launch));
     scopes.push_back(std::move(vars));
   }

@@ -137,10 +137,14 @@ std::string explainGpuSplits(const ir::Kernel &kernel, const std::vector<detail:
       }
       return std::find(members.begin(), members.end(), owner) != members.end();
     };
+    // Alternatives (consecutive conditional launches writing the same buffers) run as one
+    // kernel: the first stands for them.
     std::vector<const detail::GpuLaunch *> launches;
-    for (const detail::GpuLaunch &l : gpu)
-      if (std::any_of(l.writes.begin(), l.writes.end(), ofGroup))
-        launches.push_back(&l);
+    for (size_t i = 0; i < gpu.size(); ++i)
+      if (std::any_of(gpu[i].writes.begin(), gpu[i].writes.end(), ofGroup) &&
+          !(gpu[i].conditional && i > 0 && gpu[i - 1].conditional &&
+            gpu[i - 1].writes == gpu[i].writes))
+        launches.push_back(&gpu[i]);
     if (launches.size() < 2)
       continue;
     auto has = [&](const std::string &schedule) {

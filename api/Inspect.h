@@ -27,10 +27,12 @@ passes::CpuTarget cpuTargetFor(const Target &target, int threads);
 const ir::Kernel &kernelIR(const KernelState &state);
 const Target &kernelTarget(const KernelState &state);
 /// A CUDA kernel's GPU kernels, in launch order, each with the buffers it writes (by name) and
-/// its schedule's name: scheduled, not compiled (Jit.cpp).
+/// its schedule's name: scheduled, not compiled (Jit.cpp). A conditional launch is one of
+/// consecutive alternatives for the same work, of which one runs.
 struct GpuLaunch {
   std::string name, schedule;
   std::vector<std::string> writes;
+  bool conditional = false;
 };
 std::vector<GpuLaunch> gpuLaunches(KernelState &state);
 /// Whether the kernel's products run on tensor cores (a CUDA kernel, compiled on first use).

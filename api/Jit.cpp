@@ -344,8 +344,8 @@ const Target &kernelTarget(const KernelState &state) { return state.target; }
 std::vector<GpuLaunch> gpuLaunches(KernelState &state) {
   std::vector<GpuLaunch> launches;
   for (const ir::GpuLaunch *l : ir::gpuLaunches(state.cudaProgram().gpu))
-    launches.push_back(
-        {l->name, std::string(ir::scheduleName(l->schedule)), passes::writtenBuffers(l)});
+    launches.push_back({l->name, std::string(ir::scheduleName(l->schedule)),
+                        passes::writtenBuffers(l), l->condition != nullptr});
   return launches;
 }
 

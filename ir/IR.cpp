@@ -247,10 +247,12 @@ Stmt GpuIntrinsic::make(GpuOp op, std::vector<Buffer> buffers, std::vector<Expr>
 }
 
 Stmt GpuLaunch::make(std::string name, GpuScheduleKind schedule, std::vector<std::string> details,
-                     Stmt body) {
+                     Stmt body, Expr condition) {
   TDSL_CHECK(!name.empty() && body) << "GPU launch without a name or a body";
+  TDSL_CHECK(!condition || condition->type == Type::boolean())
+      << "GPU launch " << name << " whose condition is not a bool";
   return std::make_shared<const GpuLaunch>(std::move(name), schedule, std::move(details),
-                                           std::move(body));
+                                           std::move(body), std::move(condition));
 }
 
 } // namespace tdsl::ir

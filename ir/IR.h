@@ -481,16 +481,22 @@ enum class GpuScheduleKind : uint8_t {
 /// uses (device memory the runtime provides), then its gpu_block loop. What the launch needs
 /// beyond that is derived from the IR (ir/GpuFunc.h); what cannot be derived is here: the
 /// kernel's `extern "C"` name, the schedule that built it, and that schedule's choices in words
-/// (one line each, shown by `tdsl emit --stage=schedule --target=cuda`).
+/// (one line each, shown by `tdsl emit --stage=schedule --target=cuda`). A launch with a
+/// `condition` is one of several alternatives for the same work (the variants of a Rows kernel,
+/// each compiled on its own so that each gets its own registers): the launcher evaluates the
+/// condition like the grid, over the symbols and the kernel's lets, and launches the kernel only
+/// where it holds; the alternatives' conditions exclude each other.
 struct GpuLaunch final : StmtBase<GpuLaunch, StmtKind::GpuLaunch> {
   const std::string name;
   const GpuScheduleKind schedule;
   const std::vector<std::string> details;
   const Stmt body;
+  const Expr condition; // A bool, free of loads; null: always launched.
   static Stmt make(std::string name, GpuScheduleKind schedule, std::vector<std::string> details,
-                   Stmt body);
-  GpuLaunch(std::string n, GpuScheduleKind k, std::vector<std::string> d, Stmt b)
-      : name(std::move(n)), schedule(k), details(std::move(d)), body(std::move(b)) {}
+                   Stmt body, Expr condition = nullptr);
+  GpuLaunch(std::string n, GpuScheduleKind k, std::vector<std::string> d, Stmt b, Expr c)
+      : name(std::move(n)), schedule(k), details(std::move(d)), body(std::move(b)),
+        condition(std::move(c)) {}
 };
 
 struct IfThenElse final : StmtBase<IfThenElse, StmtKind::IfThenElse> {

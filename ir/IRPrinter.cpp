@@ -402,9 +402,10 @@ public:
       return;
     }
     case StmtKind::GpuLaunch: {
-      // `launch f_k0: rows`, the schedule's choices as comments, then the kernel.
+      // `launch f_k0: rows [when cond]`, the schedule's choices as comments, then the kernel.
       const GpuLaunch *l = s->as<GpuLaunch>();
-      out += pad + "launch " + l->name + ": " + std::string(scheduleName(l->schedule)) + "\n";
+      out += pad + "launch " + l->name + ": " + std::string(scheduleName(l->schedule)) +
+             (l->condition ? " when " + expr(l->condition) : "") + "\n";
       for (const std::string &d : l->details)
         out += pad + "  # " + d + "\n";
       stmt(l->body, indent + 1, out);

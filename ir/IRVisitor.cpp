@@ -102,7 +102,11 @@ void IRVisitor::visitGpuIntrinsic(const GpuIntrinsic *n) {
   for (const Expr &e : n->offsets)
     visit(e);
 }
-void IRVisitor::visitGpuLaunch(const GpuLaunch *n) { visit(n->body); }
+void IRVisitor::visitGpuLaunch(const GpuLaunch *n) {
+  visit(n->body);
+  if (n->condition)
+    visit(n->condition);
+}
 
 Expr IRMutator::mutate(const Expr &e) {
   if (!e)
@@ -253,7 +257,10 @@ Stmt IRMutator::visitGpuIntrinsic(const GpuIntrinsic *n, const Stmt &self) {
 }
 Stmt IRMutator::visitGpuLaunch(const GpuLaunch *n, const Stmt &self) {
   Stmt body = mutate(n->body);
-  return body == n->body ? self : GpuLaunch::make(n->name, n->schedule, n->details, body);
+  Expr condition = mutate(n->condition);
+  return body == n->body && condition == n->condition
+             ? self
+             : GpuLaunch::make(n->name, n->schedule, n->details, body, condition);
 }
 
 namespace {

@@ -770,6 +770,17 @@ private:
                        "gpu_block loop",
                    s);
     check(l->body);
+    if (!l->condition)
+      return;
+    // The launcher evaluates the condition as it does the grid: over the symbols and the lets.
+    TDSL_VERIFY_IN(l->condition->type == Type::boolean(),
+                   "GPU launch " + l->name + " whose condition is not a bool", s);
+    std::vector<std::pair<Var, Expr>> lets = launchLets(l);
+    for (const auto &[var, value] : lets)
+      bind(var, s);
+    checkIn(l->condition, s);
+    for (const auto &[var, value] : lets)
+      scope.erase(var.get());
   }
 
   /// A gpu_block loop is a kernel: never inside another GPU loop. A gpu_thread loop runs the

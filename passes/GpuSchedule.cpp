@@ -109,7 +109,8 @@ std::vector<std::string> describe(const GpuLaunch *k) {
 
 std::string header(const GpuLaunch *k) {
   return k->name + ": " + std::string(scheduleName(k->schedule)) + ", " +
-         toString(launchBlocks(k)) + " blocks of " + toString(launchThreads(k)) + " threads";
+         toString(launchBlocks(k)) + " blocks of " + toString(launchThreads(k)) + " threads" +
+         (k->condition ? ", launched when " + toString(k->condition) : "");
 }
 
 } // namespace
@@ -797,6 +798,13 @@ struct RowBuffer {
 /// A row group ready to be built: `rowCount` rows, `row` (their linear index) bound by the
 /// kernel, `rowLets` binding the outer loop variables from it; the members in order, their row
 /// buffers, and the per-row values kept in registers.
+/// A register variant of a row group: S = `slots` values of each row buffer a thread, for the
+/// rows of (F * L, S * L] points, F = `full` (L threads a row): every row of the band fills the
+/// slots below F, so only the slots from F on are guarded.
+struct RegisterBand {
+  int slots, full;
+};
+
 struct RowGroup {
   Var row;
   Expr rowCount, rowLength, rowIndex;
@@ -804,9 +812,8 @@ struct RowGroup {
   std::vector<RowItem> items;
   std::vector<RowBuffer> buffers;
   std::vector<Buffer> registers;
-  /// Register variants: rows of ((S - 1) * L, S * L] points for S = registerSlots, ...,
-  /// kMinRegisterSlots (L threads a row), when every row buffer has the row's length; 0: none.
-  static constexpr int kMinRegisterSlots = 8;
+  /// The most values a thread of a register variant keeps of each row buffer (every row buffer
+  /// must have the row's length); 0: no register variants.
   int registerSlots = 0;
 };
 
@@ -841,6 +848,25 @@ private:
   }
 };
 
+/// The register bands for up to `maxSlots` values a thread, by increasing S: together they
+/// cover the row lengths 1 to maxSlots * L. The cost rule: a kernel's registers grow with its
+/// slots and its guarded slots (ptxas, sm_90a, softmax: 32 slots take 64 registers with 1
+/// guarded, 31 slots 80 with 15), so each power of two P >= 8 keeps the band ((P - 1) * L,
+/// P * L] of one guarded slot (the tuned lengths: rows of 4096 and 8192 with 256 threads a row,
+/// 512 and 1024 with 32), and one kernel of P - 1 slots takes the gap below it, (P / 2 * L,
+/// (P - 1) * L]; rows of up to 4 * L have 4 slots, all guarded. Each band is a kernel of its own
+/// compiled by NVRTC: 7 for 32 slots, their slots 113 in all (the tuned bands alone had 56).
+std::vector<RegisterBand> registerBands(int maxSlots) {
+  std::vector<RegisterBand> bands;
+  if (maxSlots >= 4)
+    bands.push_back({4, 0});
+  for (int p = 8; p <= maxSlots; p *= 2) {
+    bands.push_back({p - 1, p / 2});
+    bands.push_back({p, p - 1});
+  }
+  return bands;
+}
+
 /// A kernel while the scheduler builds it; run() turns each into a GpuLaunch.
 struct KernelPlan {
   std::vector<std::pair<Var, Expr>> lets;
@@ -849,6 +875,10 @@ struct KernelPlan {
   std::vector<std::string> details;
   Expr blocks;
   Stmt nest; // The gpu_block loop.
+  /// One of alternatives for the same work: launched where `condition` holds (null: always).
+  /// The alternatives are consecutive, the last one named without a `variant` suffix.
+  Expr condition;
+  std::string variant;
 };
 
 class Scheduler {
@@ -882,14 +912,17 @@ public:
     }
     // Lets outermost: they read no memory, and heap shapes may use them (a partials buffer).
     std::vector<Stmt> launches;
+    int work = 0; // Alternatives share their number: f_k0_s8, f_k0_s16, f_k0.
     for (const KernelPlan &k : kernels) {
       Stmt s = k.nest;
       for (auto it = k.allocations.rbegin(); it != k.allocations.rend(); ++it)
         s = Allocate::make(*it, MemoryScope::Heap, s);
       for (auto it = k.lets.rbegin(); it != k.lets.rend(); ++it)
         s = LetStmt::make(it->first, it->second, s);
-      std::string name = func.name + "_k" + std::to_string(launches.size());
-      launches.push_back(GpuLaunch::make(name, k.schedule, k.details, s));
+      std::string name = func.name + "_k" + std::to_string(work) + k.variant;
+      if (k.variant.empty())
+        ++work;
+      launches.push_back(GpuLaunch::make(name, k.schedule, k.details, s, k.condition));
     }
     LoweredFunc gpu = func;
     gpu.body = Block::make(launches);
@@ -2164,14 +2197,55 @@ private:
 
   // ---- row groups as loop IR ----
 
-  /// What every variant of a Rows kernel shares: the row's threads L (a warp for rows up to
-  /// 1024 points, else the block), the thread's lane in the row, its row's slot in the block,
-  /// and a shared exchange for each reduction dtype.
+  /// The row mapping of a Rows kernel: L threads a row (a warp for rows up to 1024 points, else
+  /// the block; kernel lets `row_threads` and `rows_per_block`, which the launcher evaluates
+  /// too), the thread's lane in its row and its row's slot in the block; and what the variants
+  /// of a row group share: a shared exchange for each reduction dtype.
   struct RowThreads {
-    Var thread, rowThreads, lane, slot;
+    Var block, thread, rowThreads, lane, slot;
+    Expr rowsPerBlock;
     std::map<DType, Buffer> exchange;
     Buffer positions; // The warps' argmax (argmin) positions, when a member is one.
   };
+
+  static Expr kernelLet(KernelPlan &k, const std::string &name, const Expr &value) {
+    Var v = makeVar(name, value->type, VarKind::Let);
+    k.lets.push_back({v, value});
+    return ref(v);
+  }
+
+  /// The row mapping for rows of `length` points, its lets added to `k`.
+  RowThreads mapRows(KernelPlan &k, const Expr &length) const {
+    RowThreads t;
+    Expr shortRows = Binary::make(BinaryOp::Le, length, intImm(1024));
+    Expr rowThreads = kernelLet(k, "row_threads",
+                                Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
+    t.rowThreads = as<VarRef>(rowThreads)->var;
+    t.rowsPerBlock = kernelLet(k, "rows_per_block",
+                               Binary::make(BinaryOp::FloorDiv, intImm(threads), rowThreads));
+    t.block = makeVar("block", Type::i64(), VarKind::Loop);
+    t.thread = makeVar("thread", Type::i64(), VarKind::Loop);
+    t.lane = makeVar("lane", Type::i64(), VarKind::Let);
+    t.slot = makeVar("row_slot", Type::i64(), VarKind::Let);
+    return t;
+  }
+
+  /// The gpu_block loop of `k`: the row's threads run `rowBody` for `row` (slot of block) when
+  /// it is below `rowCount`; `shared` allocated a block.
+  void rowKernel(KernelPlan &k, const RowThreads &t, const Var &row, const Expr &rowCount,
+                 const Stmt &rowBody, const std::vector<Buffer> &shared) const {
+    Stmt body = LetStmt::make(
+        t.lane, Binary::make(BinaryOp::Mod, ref(t.thread), ref(t.rowThreads)),
+        LetStmt::make(t.slot, Binary::make(BinaryOp::FloorDiv, ref(t.thread), ref(t.rowThreads)),
+                      LetStmt::make(row, add(mul(ref(t.block), t.rowsPerBlock), ref(t.slot)),
+                                    IfThenElse::make(Binary::make(BinaryOp::Lt, ref(row), rowCount),
+                                                     rowBody))));
+    k.blocks = Binary::make(BinaryOp::FloorDiv, add(rowCount, sub(t.rowsPerBlock, intImm(1))),
+                            t.rowsPerBlock);
+    // 256 threads a block for long rows too: blocks of 1024 threads ran rowsum and softmax
+    // 2-4x slower on an H200 (fewer registers a thread, fewer independent blocks).
+    k.nest = kernelNest(t.block, k.blocks, t.thread, threads, body, shared);
+  }
 
   /// A barrier over the row's threads: the block's when the row spans it, else the warp's.
   static Stmt rowBarrier(const RowThreads &t) {
@@ -2210,22 +2284,29 @@ private:
                           Block::make({item.pre, std::move(loop), combine, item.post}));
   }
 
-  /// The variant for rows of ((S - 1) * L, S * L] points: thread `lane` keeps the elements q =
-  /// lane + m * L (m < S, the loops over m unrolled) of every row buffer in a stack array, so the
-  /// input rows are read once and intermediates never leave registers. Only the last slot can
-  /// fall outside the row and needs a guard (a guard on every slot keeps S predicates alive:
-  /// softmax took 177 registers a thread instead of 64). Every member maps q to threads the same
-  /// way, so a thread reads only elements it wrote itself: no barriers between members.
-  Stmt registerVariant(const RowGroup &g, const RowThreads &t, int slots) const {
+  /// The variant for rows of (F * L, S * L] points, F = `band.full` < S = `band.slots`: thread
+  /// `lane` keeps the elements q = lane + m * L (m < S, the loops over m unrolled) of every row
+  /// buffer in a stack array, so the input rows are read once and intermediates never leave
+  /// registers. Only the slots from F on can fall outside the row and need a guard: one tests
+  /// its point, several compare m with the thread's count of slots in the row, one value against
+  /// constants (testing each point, softmax's 32 slots with 16 guarded took 154 registers a
+  /// thread; 31 slots with 15 guarded take 80 so). Every member maps q to threads the same way,
+  /// so a thread reads only elements it wrote itself: no barriers between members.
+  Stmt registerVariant(const RowGroup &g, const RowThreads &t, RegisterBand band) const {
+    Var rowSlots = makeVar("row_slots", Type::i64(), VarKind::Let);
     std::map<const BufferNode *, Buffer> regs;
     for (const RowBuffer &rb : g.buffers)
-      regs[rb.local.get()] = makeBuffer(rb.global->name + ".reg", rb.global->dtype, {intImm(slots)},
-                                        BufferRole::Intermediate);
+      regs[rb.local.get()] = makeBuffer(rb.global->name + ".reg", rb.global->dtype,
+                                        {intImm(band.slots)}, BufferRole::Intermediate);
     Var m = makeVar("m", Type::i64(), VarKind::Loop);
     auto slotLoop = [&](const Var &q, const Expr &count, const Stmt &body) {
-      Expr inRow = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, ref(m), intImm(slots - 1)),
-                                Binary::make(BinaryOp::Lt, ref(q), count));
-      return For::make(m, intImm(slots), ForKind::Unrolled,
+      TDSL_CHECK(equal(count, g.rowLength)) << "a register slot loop not over the row";
+      Expr inRow = band.slots - band.full == 1 ? Binary::make(BinaryOp::Lt, ref(q), count)
+                                               : Binary::make(BinaryOp::Lt, ref(m), ref(rowSlots));
+      if (band.full > 0)
+        inRow = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Lt, ref(m), intImm(band.full)),
+                             inRow);
+      return For::make(m, intImm(band.slots), ForKind::Unrolled,
                        LetStmt::make(q, add(ref(t.lane), mul(ref(m), ref(t.rowThreads))),
                                      IfThenElse::make(inRow, body)));
     };
@@ -2256,6 +2337,13 @@ private:
     Stmt body = Block::make(steps);
     for (auto it = g.buffers.rbegin(); it != g.buffers.rend(); ++it)
       body = Allocate::make(regs.at(it->local.get()), MemoryScope::Stack, body);
+    if (band.slots - band.full > 1) // The slots q = lane + m * L < length.
+      body = LetStmt::make(
+          rowSlots,
+          Binary::make(BinaryOp::FloorDiv,
+                       add(sub(g.rowLength, ref(t.lane)), sub(ref(t.rowThreads), intImm(1))),
+                       ref(t.rowThreads)),
+          body);
     return body;
   }
 
@@ -2300,55 +2388,94 @@ private:
     return Block::make(steps);
   }
 
-  /// The Rows kernel of `g` as loop IR in `k`: a row a warp (short rows) or a block (long rows);
-  /// rows that fit the register variants run there, the others keep their row buffers in shared
-  /// memory when they fit (the input copies within a tighter bound that keeps enough blocks on an
-  /// SM: a copy only saves a second read, mostly from L2), else in global memory.
-  void buildRows(KernelPlan &k, const RowGroup &g) {
-    // The launch-wide choices are kernel lets, which the launcher evaluates too.
-    auto kernelLet = [&](const std::string &name, const Expr &value) {
-      Var v = makeVar(name, value->type, VarKind::Let);
-      k.lets.push_back({v, value});
-      return ref(v);
-    };
-    Expr shortRows = Binary::make(BinaryOp::Le, g.rowLength, intImm(1024));
-    RowThreads t;
-    Expr rowThreads =
-        kernelLet("row_threads", Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
-    t.rowThreads = as<VarRef>(rowThreads)->var;
-    Expr rowsPerBlock =
-        kernelLet("rows_per_block", Binary::make(BinaryOp::FloorDiv, intImm(threads), rowThreads));
-    Var block = makeVar("block", Type::i64(), VarKind::Loop);
-    t.thread = makeVar("thread", Type::i64(), VarKind::Loop);
-    t.lane = makeVar("lane", Type::i64(), VarKind::Let);
-    t.slot = makeVar("row_slot", Type::i64(), VarKind::Let);
-    for (const RowItem &item : g.items)
-      if (item.reduction && !t.exchange.count(item.acc->dtype))
-        t.exchange[item.acc->dtype] = warpResults(item.acc->dtype);
-    bool anyArg = std::any_of(g.items.begin(), g.items.end(),
-                              [](const RowItem &item) { return item.at != nullptr; });
-    if (anyArg)
-      t.positions =
-          makeBuffer("warp_positions", DType::I64, {intImm(32)}, BufferRole::Intermediate);
-
-    // Which variant runs is decided at run time by the row length.
-    auto registerFits = [&](int slots) {
+  /// The Rows kernels of `g` as loop IR, from `base` (its lets and heap intermediates): a row a
+  /// warp (short rows) or a block (long rows). One kernel for each register band, launched for
+  /// the rows of its band (each compiled on its own: its registers are its own, where one kernel
+  /// with every variant took 154 registers a thread); and the memory kernel for the other rows,
+  /// which keeps the row buffers in shared memory when they fit (the input copies within a
+  /// tighter bound that keeps enough blocks on an SM: a copy only saves a second read, mostly
+  /// from L2), else in global memory.
+  void buildRows(const KernelPlan &base, const RowGroup &g) {
+    // Which kernel runs is decided at launch by the row length.
+    auto inBand = [&](const RowThreads &t, RegisterBand band) {
+      Expr atMost =
+          Binary::make(BinaryOp::Le, g.rowLength, mul(intImm(band.slots), ref(t.rowThreads)));
       return Binary::make(
           BinaryOp::And,
-          Binary::make(BinaryOp::Gt, g.rowLength, mul(intImm(slots - 1), rowThreads)),
-          Binary::make(BinaryOp::Le, g.rowLength, mul(intImm(slots), rowThreads)));
+          Binary::make(BinaryOp::Gt, g.rowLength,
+                       band.full ? mul(intImm(band.full), ref(t.rowThreads)) : intImm(0)),
+          atMost);
     };
-    Expr registerRows;
-    for (int s = g.registerSlots; s >= RowGroup::kMinRegisterSlots; s /= 2)
-      registerRows = registerRows ? Binary::make(BinaryOp::Or, registerRows, registerFits(s))
-                                  : registerFits(s);
-    if (registerRows)
-      registerRows = kernelLet("register_rows", registerRows);
-    auto unlessRegisters = [&](const Expr &cond) {
-      return registerRows
-                 ? Binary::make(BinaryOp::And, Unary::make(UnaryOp::Not, registerRows), cond)
-                 : cond;
+    std::vector<RegisterBand> bands = registerBands(g.registerSlots);
+    std::string len = toString(g.rowLength);
+    bool anyArg = std::any_of(g.items.begin(), g.items.end(),
+                              [](const RowItem &item) { return item.at != nullptr; });
+    auto start = [&] {
+      KernelPlan k = base;
+      k.details.push_back(
+          toString(g.rowCount) + " rows of " + len + " points: a warp a row when " + len +
+          " <= 1024, else the block; loops a row: " + std::to_string(g.items.size()) +
+          ", reductions combined by warp shuffles");
+      if (anyArg)
+        k.details.push_back("argmax/argmin combined as (value, position) pairs: the larger "
+                            "(smaller) value, NaN above every number, ties to the first position");
+      if (!g.registers.empty())
+        k.details.push_back("per-row values in registers: " +
+                            names(g.registers, [](const Buffer &b) { return b->name; }));
+      return k;
     };
+    auto shareExchange = [&](RowThreads &t) {
+      for (const RowItem &item : g.items)
+        if (item.reduction && !t.exchange.count(item.acc->dtype))
+          t.exchange[item.acc->dtype] = warpResults(item.acc->dtype);
+      if (anyArg)
+        t.positions =
+            makeBuffer("warp_positions", DType::I64, {intImm(32)}, BufferRole::Intermediate);
+      std::vector<Buffer> shared;
+      for (const auto &[dtype, exchange] : t.exchange)
+        shared.push_back(exchange);
+      if (t.positions)
+        shared.push_back(t.positions);
+      return shared;
+    };
+    auto finish = [&](KernelPlan &k, const RowThreads &t, Stmt rowBody,
+                      const std::vector<Buffer> &shared) {
+      for (auto it = g.registers.rbegin(); it != g.registers.rend(); ++it)
+        rowBody = Allocate::make(*it, MemoryScope::Stack, rowBody);
+      for (auto it = g.rowLets.rbegin(); it != g.rowLets.rend(); ++it)
+        rowBody = LetStmt::make(it->first, it->second, rowBody);
+      rowKernel(k, t, g.row, g.rowCount, rowBody, shared);
+      kernels.push_back(std::move(k));
+    };
+
+    Expr anyBand;
+    for (RegisterBand band : bands) {
+      KernelPlan k = start();
+      RowThreads t = mapRows(k, g.rowLength);
+      std::vector<Buffer> shared = shareExchange(t);
+      k.condition = inBand(t, band);
+      k.variant = "_s" + std::to_string(band.slots);
+      k.details.push_back("rows of (" + std::to_string(band.full) + " * L, " +
+                          std::to_string(band.slots) +
+                          " * L] points (L threads a row): the row buffers in registers, " +
+                          std::to_string(band.slots) + " values a thread, the last " +
+                          std::to_string(band.slots - band.full) + " guarded");
+      // The intermediate rows never reach device memory here (a copied row is still read).
+      for (const RowBuffer &rb : g.buffers)
+        if (!rb.copyIn)
+          std::erase(k.allocations, rb.global);
+      finish(k, t, registerVariant(g, t, band), shared);
+    }
+
+    KernelPlan k = start();
+    RowThreads t = mapRows(k, g.rowLength);
+    std::vector<Buffer> shared = shareExchange(t);
+    if (!bands.empty()) {
+      // The bands cover the lengths 1 to S * L of the widest: the rest come here.
+      Expr top = mul(intImm(bands.back().slots), ref(t.rowThreads));
+      k.condition = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Eq, g.rowLength, intImm(0)),
+                                 Binary::make(BinaryOp::Gt, g.rowLength, top));
+    }
     Expr scratchBytes, allBytes;
     auto plus = [](const Expr &sum, const Expr &term) { return sum ? add(sum, term) : term; };
     bool anyCopy = false, anyScratch = false;
@@ -2362,25 +2489,23 @@ private:
     }
     Expr copiesFit, scratchFits;
     if (anyCopy)
-      copiesFit = kernelLet("copies_fit",
-                            unlessRegisters(Binary::make(BinaryOp::Le, mul(rowsPerBlock, allBytes),
-                                                         intImm(target.rowCopyLimit()))));
+      copiesFit = kernelLet(
+          k, "copies_fit",
+          Binary::make(BinaryOp::Le, mul(t.rowsPerBlock, allBytes), intImm(target.rowCopyLimit())));
     if (anyScratch) {
-      Expr fits = Binary::make(BinaryOp::Le, mul(rowsPerBlock, scratchBytes),
+      Expr fits = Binary::make(BinaryOp::Le, mul(t.rowsPerBlock, scratchBytes),
                                intImm(target.rowSharedLimit()));
-      scratchFits = kernelLet(
-          "scratch_fits",
-          unlessRegisters(copiesFit ? Binary::make(BinaryOp::Or, copiesFit, fits) : fits));
+      scratchFits = kernelLet(k, "scratch_fits",
+                              copiesFit ? Binary::make(BinaryOp::Or, copiesFit, fits) : fits);
     }
     // The shared arrays: a slice a row of the block, empty in the variants that do not use them.
     std::map<const BufferNode *, Buffer> sharedAll, sharedScratch;
-    std::vector<Buffer> sharedArrays;
     for (const RowBuffer &rb : g.buffers) {
-      Expr size = Select::make(rb.copyIn ? copiesFit : scratchFits, mul(rowsPerBlock, rb.length),
+      Expr size = Select::make(rb.copyIn ? copiesFit : scratchFits, mul(t.rowsPerBlock, rb.length),
                                intImm(0));
       Buffer array =
           makeBuffer(rb.global->name + ".rows", rb.global->dtype, {size}, BufferRole::Intermediate);
-      sharedArrays.push_back(array);
+      shared.push_back(array);
       sharedAll[rb.local.get()] = array;
       if (!rb.copyIn)
         sharedScratch[rb.local.get()] = array;
@@ -2390,61 +2515,24 @@ private:
       variants = IfThenElse::make(scratchFits, memoryVariant(g, t, sharedScratch), variants);
     if (anyCopy)
       variants = IfThenElse::make(copiesFit, memoryVariant(g, t, sharedAll), variants);
-    for (int s = RowGroup::kMinRegisterSlots; s <= g.registerSlots; s *= 2)
-      variants = IfThenElse::make(registerFits(s), registerVariant(g, t, s), variants);
-
-    Stmt rowBody = variants;
-    for (auto it = g.registers.rbegin(); it != g.registers.rend(); ++it)
-      rowBody = Allocate::make(*it, MemoryScope::Stack, rowBody);
-    for (auto it = g.rowLets.rbegin(); it != g.rowLets.rend(); ++it)
-      rowBody = LetStmt::make(it->first, it->second, rowBody);
-    Expr row = add(mul(ref(block), rowsPerBlock), ref(t.slot));
-    Stmt body = LetStmt::make(
-        t.lane, Binary::make(BinaryOp::Mod, ref(t.thread), rowThreads),
-        LetStmt::make(
-            t.slot, Binary::make(BinaryOp::FloorDiv, ref(t.thread), rowThreads),
-            LetStmt::make(
-                g.row, row,
-                IfThenElse::make(Binary::make(BinaryOp::Lt, ref(g.row), g.rowCount), rowBody))));
-    std::vector<Buffer> shared;
-    for (const auto &[dtype, exchange] : t.exchange)
-      shared.push_back(exchange);
-    if (t.positions)
-      shared.push_back(t.positions);
-    shared.insert(shared.end(), sharedArrays.begin(), sharedArrays.end());
-    k.blocks = Binary::make(BinaryOp::FloorDiv, add(g.rowCount, sub(rowsPerBlock, intImm(1))),
-                            rowsPerBlock);
-    // 256 threads a block for long rows too: blocks of 1024 threads ran rowsum and softmax
-    // 2-4x slower on an H200 (fewer registers a thread, fewer independent blocks).
-    k.nest = kernelNest(block, k.blocks, t.thread, threads, body, shared);
-
-    std::string len = toString(g.rowLength);
-    k.details.push_back(toString(g.rowCount) + " rows of " + len + " points: a warp a row when " +
-                        len + " <= 1024, else the block; loops a row: " +
-                        std::to_string(g.items.size()) + ", reductions combined by warp shuffles");
-    auto names = [](const auto &list, auto name) {
-      std::string s;
-      for (const auto &x : list)
-        s += (s.empty() ? "" : ", ") + name(x);
-      return s;
-    };
-    if (anyArg)
-      k.details.push_back("argmax/argmin combined as (value, position) pairs: the larger "
-                          "(smaller) value, NaN above every number, ties to the first position");
-    if (!g.registers.empty())
-      k.details.push_back("per-row values in registers: " +
-                          names(g.registers, [](const Buffer &b) { return b->name; }));
-    if (g.registerSlots > 0)
-      k.details.push_back(
-          "rows of ((S - 1) * L, S * L] points, S = " + std::to_string(g.registerSlots) +
-          " down to " + std::to_string(RowGroup::kMinRegisterSlots) +
-          " (L threads a row): the row buffers in registers");
+    if (!bands.empty())
+      k.details.push_back("rows of no register band (0 points or more than " +
+                          std::to_string(bands.back().slots) + " * L)");
     if (!g.buffers.empty())
       k.details.push_back(
           "row buffers in shared memory when they fit (at most " + kiB(target.rowSharedLimit()) +
           " a block), else in global memory: " + names(g.buffers, [](const RowBuffer &b) {
             return b.global->name + (b.copyIn ? " (a copy)" : "");
           }));
+    finish(k, t, variants, shared);
+  }
+
+  /// Comma-separated `name(x)` of each x of `list`.
+  template <typename List, typename Name> static std::string names(const List &list, Name name) {
+    std::string s;
+    for (const auto &x : list)
+      s += (s.empty() ? "" : ", ") + name(x);
+    return s;
   }
 
   // ---- prefix scans along a row ----
@@ -2533,22 +2621,11 @@ private:
 
     KernelPlan k = start(item);
     k.schedule = GpuScheduleKind::Rows;
-    auto kernelLet = [&](const std::string &name, const Expr &value) {
-      Var v = makeVar(name, value->type, VarKind::Let);
-      k.lets.push_back({v, value});
-      return ref(v);
-    };
     Expr length = loop->extent;
     Expr rowCount = product(outer.extents());
-    Expr rowThreads =
-        kernelLet("row_threads", Select::make(Binary::make(BinaryOp::Le, length, intImm(1024)),
-                                              intImm(target.warpSize), intImm(threads)));
-    Expr rowsPerBlock =
-        kernelLet("rows_per_block", Binary::make(BinaryOp::FloorDiv, intImm(threads), rowThreads));
-    Var block = makeVar("block", Type::i64(), VarKind::Loop);
-    Var thread = makeVar("thread", Type::i64(), VarKind::Loop);
-    Var lane = makeVar("lane", Type::i64(), VarKind::Let);
-    Var slot = makeVar("row_slot", Type::i64(), VarKind::Let);
+    RowThreads rows = mapRows(k, length);
+    Expr rowThreads = ref(rows.rowThreads);
+    const Var &thread = rows.thread, &lane = rows.lane, &slot = rows.slot;
     Var row = makeVar("row", Type::i64(), VarKind::Let);
     Var chunk = makeVar("chunk", Type::i64(), VarKind::Loop);
     Var m = makeVar("m", Type::i64(), VarKind::Loop);
@@ -2578,9 +2655,7 @@ private:
     Expr striped = add(mul(ref(m), rowThreads), ref(lane)); // Coalesced: consecutive lanes.
     Expr own = add(mul(ref(lane), intImm(V)), ref(m));      // The thread's V consecutive points.
     auto stripedPoint = [&]() { return add(mul(ref(chunk), chunkPoints), striped); };
-    Stmt rowSync =
-        IfThenElse::make(Binary::make(BinaryOp::Gt, rowThreads, intImm(32)),
-                         Barrier::make(BarrierScope::Block), Barrier::make(BarrierScope::Warp));
+    Stmt rowSync = rowBarrier(rows);
     std::vector<Stmt> steps;
     // Load the chunk coalesced into shared memory (the identity past the end), then scan the
     // thread's V points in registers.
@@ -2701,15 +2776,7 @@ private:
       for (auto it = lets.rbegin(); it != lets.rend(); ++it)
         rowBody = LetStmt::make(it->first, it->second, rowBody);
     }
-    Stmt body = LetStmt::make(
-        lane, Binary::make(BinaryOp::Mod, ref(thread), rowThreads),
-        LetStmt::make(slot, Binary::make(BinaryOp::FloorDiv, ref(thread), rowThreads),
-                      LetStmt::make(row, add(mul(ref(block), rowsPerBlock), ref(slot)),
-                                    IfThenElse::make(Binary::make(BinaryOp::Lt, ref(row), rowCount),
-                                                     rowBody))));
-    k.blocks =
-        Binary::make(BinaryOp::FloorDiv, add(rowCount, sub(rowsPerBlock, intImm(1))), rowsPerBlock);
-    k.nest = kernelNest(block, k.blocks, thread, threads, body, {totals, stage});
+    rowKernel(k, rows, row, rowCount, rowBody, {totals, stage});
     std::string len = toString(length);
     k.details.push_back(toString(rowCount) + " rows of " + len +
                         " points, a prefix scan: a warp a row when " + len +
@@ -2884,7 +2951,6 @@ private:
       g.items.push_back(std::move(ri));
     }
     buildRows(k, g);
-    kernels.push_back(std::move(k));
     return members.size();
   }
 };

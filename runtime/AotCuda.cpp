@@ -293,6 +293,13 @@ int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *cons
   for (size_t i = 0; i < state.gpu.launches.size(); ++i) {
     const LaunchDescription &l = state.gpu.launches[i];
     const int64_t *v = values[i].data();
+    if (!l.condition.empty()) { // One of alternatives: launched where its condition holds.
+      std::optional<int64_t> holds = evaluate(l.condition, v);
+      if (!holds)
+        return fail(TDSL_SHAPE_MISMATCH, what + ": launch " + l.name + " overflows its limits");
+      if (!*holds)
+        continue;
+    }
     std::optional<int64_t> blocks = evaluate(l.blocks, v), threads = evaluate(l.threads, v),
                            shared = evaluate(l.sharedBytes, v);
     if (!blocks || !threads || !shared || *shared > INT_MAX || *threads > INT_MAX)

@@ -265,6 +265,8 @@ std::string GpuDescription::encode() const {
       text += "let " + encodeProgram(let) + "\n";
     text += "blocks " + encodeProgram(l.blocks) + "\nthreads " + encodeProgram(l.threads) +
             "\nshared " + encodeProgram(l.sharedBytes) + "\n";
+    if (!l.condition.empty())
+      text += "when " + encodeProgram(l.condition) + "\n";
   }
   for (const HeapDescription &h : heap)
     text += "heap " + std::to_string(h.launch) + ";" + encodeProgram(h.bytes) + "\n";
@@ -275,7 +277,7 @@ std::optional<GpuDescription> GpuDescription::decode(std::string_view text, size
   GpuDescription d;
   bool ok = forEachLine(text, [&](std::string_view what, std::string_view rest) {
     if (what == "launch") {
-      d.launches.push_back({std::string(rest), {}, {}, {}, {}});
+      d.launches.push_back({std::string(rest), {}, {}, {}, {}, {}});
       return true;
     }
     if (what == "heap") {
@@ -305,6 +307,8 @@ std::optional<GpuDescription> GpuDescription::decode(std::string_view text, size
       l.threads = std::move(*program);
     else if (what == "shared")
       l.sharedBytes = std::move(*program);
+    else if (what == "when")
+      l.condition = std::move(*program);
     else
       return false;
     return true;

@@ -102,6 +102,8 @@ struct LaunchDescription {
   /// Over the symbols and every let: the blocks (the grid may stop short; every kernel strides
   /// over its blocks), threads a block, and dynamic shared memory bytes.
   ShapeProgram blocks, threads, sharedBytes;
+  /// Launched only where this is nonzero (one of alternative kernels); empty: always.
+  ShapeProgram condition;
 };
 
 /// A heap intermediate of a CUDA kernel: one allocation of the workspace, passed to every launch.

@@ -59,7 +59,8 @@ public:
     const Expr threads = launchThreads(launch);
     os << "\n// " << launch->name << " (" << scheduleName(launch->schedule)
        << "): " << toString(launchBlocks(launch)) << " blocks of " << toString(threads)
-       << " threads.\n";
+       << " threads" << (launch->condition ? ", launched when " + toString(launch->condition) : "")
+       << ".\n";
     os << "extern \"C\" __global__ void ";
     // Contractions on CUDA cores: at most 128 registers a thread so that two blocks share an
     // SM (149 otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes).
@@ -763,7 +764,8 @@ std::string emitCuda(const LoweredFunc &gpu) {
   std::vector<const GpuLaunch *> launches = gpuLaunches(gpu);
   std::ostringstream os;
   os << "// CUDA C for tdsl kernel " << gpu.name << ": " << launches.size()
-     << " __global__ function(s), launched in order; each takes the buffers, then the symbols.\n";
+     << " __global__ function(s), launched in order (one with a condition only where it holds); "
+        "each takes the buffers, then the symbols.\n";
   os << cudaPrelude();
   // The wgmma helpers (sm_90a; a wgmma has 128 operands) only where a kernel uses them.
   if (usesWgmma(gpu.body))

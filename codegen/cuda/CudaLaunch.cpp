@@ -34,6 +34,8 @@ LaunchShape launchShape(const ir::LoweredFunc &gpu, const ir::GpuLaunch *launch,
   std::vector<int64_t> values;
   bindLets(gpu, launch, symbols, vars, values);
   LaunchShape shape;
+  if (launch->condition && !ir::evalInt(launch->condition, vars, values))
+    return shape;
   shape.blocks = ir::evalInt(ir::launchBlocks(launch), vars, values);
   shape.threads = ir::evalInt(ir::launchThreads(launch), vars, values);
   shape.sharedBytes = ir::evalInt(sharedBytes, vars, values);

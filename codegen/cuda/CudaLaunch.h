@@ -61,7 +61,8 @@ public:
 };
 
 /// The launch of one GPU kernel for these symbol values: its blocks (the grid may stop short:
-/// every kernel strides over its blocks), threads a block and dynamic shared bytes.
+/// every kernel strides over its blocks; 0 where the launch's condition fails: not launched),
+/// threads a block and dynamic shared bytes.
 struct LaunchShape {
   int64_t blocks = 0, threads = 0, sharedBytes = 0;
 };

@@ -1,7 +1,7 @@
 // The GPU schedules (passes/GpuSchedule.h): which kernels the CUDA C shows for each kind of nest
 // (checked everywhere, PTX where NVRTC loads), and on a GPU, results against the interpreter at
-// odd sizes: row lengths 1, 31, 33, 1000 and 4097 (warp and block per row) and around the
-// bounds of the register rows, element counts not divisible by 4 (the vector path's scalar tail),
+// odd sizes: row lengths 1, 31, 33, 1000 and 4097 (warp and block per row) and around every
+// bound of the register bands, element counts not divisible by 4 (the vector path's scalar tail),
 // full reductions over sizes around the stage boundaries; every result bit-identical over two runs.
 #include "passes/GpuSchedule.h"
 #include "api/Numerics.h"
@@ -65,6 +65,9 @@ kernel wsum(x: f32[R, C], w: f32[C]) -> s: f32[R] {
 kernel rmsnorm(x: f32[R, C], w: f32[C]) -> y: f32[R, C] {
     r[i] = rsqrt(mean(x[i, j] * x[i, j] for j) + 1e-6)
     y[i, j] = x[i, j] * r[i] * w[j]
+}
+kernel logsumexp(x: f32[R, C]) -> y: f32[R] {
+    y[i] = log(sum(exp(x[i, j] - max(x[i, k] for k)) for j)) + max(x[i, k] for k)
 }
 kernel mm(a: f32[M, K], b: f32[K, N], bias: f32[N]) -> c: f32[M, N] {
     c[i, j] = relu(sum(a[i, k] * b[k, j] for k) + bias[j])
@@ -187,16 +190,16 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
   // slices point into global memory).
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
   EXPECT_TRUE(contains(softmax, "float *e_rows = (float *)(tdsl_smem + 0LL);")) << softmax;
-  EXPECT_TRUE(contains(softmax, "} else if (copies_fit) {")) << softmax;
-  EXPECT_TRUE(contains(softmax, "x_rows[row_slot * C + q_3] = x[i * C + q_3];")) << softmax;
+  EXPECT_TRUE(contains(softmax, "if (copies_fit) {")) << softmax;
+  EXPECT_TRUE(contains(softmax, "x_rows[row_slot * C + q] = x[i * C + q];")) << softmax;
   // The row's maximum stays in a register of every thread of the row.
-  EXPECT_TRUE(contains(softmax, "e_rows[row_slot * C + j_6] = expf(x_rows[row_slot * C + j_6] - "
+  EXPECT_TRUE(contains(softmax, "e_rows[row_slot * C + j] = expf(x_rows[row_slot * C + j] - "
                                 "e_max0_r[0LL]);"))
       << softmax;
   EXPECT_TRUE(contains(softmax, "} else if (scratch_fits) {")) << softmax;
   // Without room for the copy, the intermediate row alone stays in shared memory.
   EXPECT_TRUE(
-      contains(softmax, "e_rows[row_slot * C + j_8] = expf(x[i * C + j_8] - e_max0_r[0LL]);"))
+      contains(softmax, "e_rows[row_slot * C + j_2] = expf(x[i * C + j_2] - e_max0_r[0LL]);"))
       << softmax;
   // Intermediates are not __restrict__ (written and read by one kernel); the per-row values
   // live in registers only, not in device memory.
@@ -215,36 +218,47 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
 
 TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
   Module m = module();
-  // Rows of ((S - 1) * L, S * L] points, S = 32, 16 or 8 values a thread (L = 32 threads up to
-  // 1024 points, else 256) keep the input row and the intermediates in registers, chosen at run
-  // time; other rows keep the shared-memory variant.
+  // Rows of up to 32 * L points (L = 32 threads up to 1024 points, else 256) keep the input row
+  // and the intermediates in registers: a kernel for each band (F * L, S * L], launched where
+  // the row length is in it; the memory kernel takes the other rows.
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
-  // A variant for each slot count (32, 16, 8 a thread): only the last slot needs a guard.
-  EXPECT_TRUE(contains(softmax, "if (C > row_threads * 31LL && C <= row_threads * 32LL) {"))
+  for (auto [s, f] : {std::pair{4, 0}, {7, 4}, {8, 7}, {15, 8}, {16, 15}, {31, 16}, {32, 31}}) {
+    std::string lower = f ? "C > " + std::to_string(f) + " * row_threads" : "C > 0";
+    EXPECT_TRUE(contains(softmax, "// softmax_k0_s" + std::to_string(s) + " (rows): (R + " +
+                                      "rows_per_block - 1) // rows_per_block blocks of 256 " +
+                                      "threads, launched when " + lower +
+                                      " and C <= " + std::to_string(s) + " * row_threads.\n"))
+        << s << softmax;
+  }
+  EXPECT_TRUE(contains(softmax, "launched when C == 0 or C > 32 * row_threads.\n")) << softmax;
+  // The one-guard bands (the tuned lengths: 4096 and 8192 with 256 threads a row) test the last
+  // slot's point, as when they were the only register variants.
+  EXPECT_TRUE(contains(softmax, "float x_reg[32];\n"
+                                "        #pragma unroll\n"
+                                "        for (long long m = 0; m < 32LL; ++m) {\n"
+                                "          const long long q = lane + m * row_threads;\n"
+                                "          if (m < 31LL || q < C) {\n"
+                                "            x_reg[m] = x[i * C + q];"))
       << softmax;
-  EXPECT_TRUE(contains(softmax, "} else if (C > row_threads * 15LL && C <= row_threads * 16LL) {"))
+  // Several guarded slots compare m with the thread's count of slots in the row.
+  EXPECT_TRUE(contains(softmax, "const long long row_slots = tdsl_floordiv(C + row_threads - "
+                                "lane - 1LL, row_threads);\n"
+                                "        float e_reg[31];"))
       << softmax;
-  EXPECT_TRUE(contains(softmax, "} else if (C > row_threads * 7LL && C <= row_threads * 8LL) {"))
-      << softmax;
-  EXPECT_TRUE(contains(softmax, "float x_reg[32];")) << softmax;
-  EXPECT_TRUE(contains(softmax, "const long long q = lane + m * row_threads;\n"
-                                "            if (m < 31LL || q < C) {\n"
-                                "              x_reg[m] = x[i * C + q];"))
-      << softmax;
+  EXPECT_TRUE(contains(softmax, "if (m < 16LL || m < row_slots) {")) << softmax;
   EXPECT_TRUE(contains(softmax, "e_reg[m_2] = expf(x_reg[m_2] - e_max0_r[0LL]);")) << softmax;
-  // No shared memory while the rows are in registers.
-  EXPECT_TRUE(contains(softmax, "const bool copies_fit = !register_rows && ")) << softmax;
   std::string layernorm = m.kernel("layernorm").dump(Stage::Cuda);
   EXPECT_TRUE(contains(layernorm, "float x_reg[32];")) << layernorm;
-  // Row sums read each input element once anyway: no row buffer, no register variant.
-  EXPECT_FALSE(contains(m.kernel("rowsum").dump(Stage::Cuda), "register_rows")) << "rowsum";
+  // Row sums read each input element once anyway: no row buffer, one kernel always launched.
+  std::string rowsum = m.kernel("rowsum").dump(Stage::Cuda);
+  EXPECT_FALSE(contains(rowsum, "launched when")) << rowsum;
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
-  // The slots are registers: fully unrolled, nothing in local memory.
-  for (const char *name : {"softmax", "layernorm"}) {
+  // Every band's kernel compiles, its slots registers: fully unrolled, nothing in local memory.
+  for (const char *name : {"softmax", "layernorm", "rmsnorm", "logsumexp"}) {
     std::string ptx = m.kernel(name).dump(Stage::Ptx);
-    EXPECT_FALSE(contains(ptx, "ld.local")) << ptx;
-    EXPECT_FALSE(contains(ptx, "st.local")) << ptx;
+    EXPECT_TRUE(contains(ptx, ".entry " + std::string(name) + "_k0_s31(")) << name;
+    EXPECT_FALSE(contains(ptx, ".local")) << name << "\n" << ptx;
   }
 }
 
@@ -562,9 +576,9 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
   if (!canLaunch())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
   Module m = module();
-  // More rows than one grid of blocks covers at once (grid-stride over rows), long rows.
-  // Around the register variants' bounds ((S - 1) * L, S * L], S = 32, 16, 8, L = 32 up to
-  // 1024 points, else 256): the first and last rows in each, and the first past them.
+  // More rows than one grid of blocks covers at once (grid-stride over rows), long rows, and
+  // lengths around the bounds of the register bands (EveryRowLengthMatchesTheInterpreter has
+  // them all).
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{20000, 7},
                             {9000, 40},
                             {7, 224},
@@ -589,6 +603,29 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
                     std::string(name) + " " + std::to_string(rows) + "x" + std::to_string(cols));
     }
   }
+}
+
+// Each register band (F * L, S * L] of the rows schedule is a kernel launched for its band (S =
+// 4, 7, 8, 15, 16, 31, 32 slots a thread; L = 32 threads a row up to 1024 points, else 256),
+// the memory kernel for the rest: both sides of every bound, lengths between them, past the
+// registers, no points and no rows. A wrong launch condition runs a row on no kernel, two, or
+// one whose slots miss points.
+TEST(GpuSchedule, EveryRowLengthMatchesTheInterpreter) {
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Module m = module();
+  uint64_t seed = 900;
+  std::vector<std::pair<int64_t, int64_t>> shapes = {{0, 40}, {3, 0}, {0, 0}};
+  for (int64_t cols : {1,    31,   32,   33,   128,  129,  224,  225,  255,  256,  257,  480,
+                       481,  512,  513,  992,  993,  1023, 1024, 1025, 1536, 1792, 1793, 2048,
+                       2049, 3840, 3841, 4095, 4096, 4097, 6000, 7936, 7937, 8192, 8193})
+    shapes.push_back({cols <= 1024 ? 9 : 2, cols}); // A block holds 8 warp rows: 9 spill over.
+  for (auto [rows, cols] : shapes)
+    for (const char *name : {"softmax", "layernorm", "rmsnorm", "logsumexp"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs({{"R", rows}, {"C", cols}}, seed++),
+                    std::string(name) + " " + std::to_string(rows) + "x" + std::to_string(cols));
+    }
 }
 
 // Language version 1 along rows: prefix scans and argmax/argmin.

@@ -85,10 +85,17 @@ TEST(AotKernel, GpuDescriptionReadsBack) {
   l.threads = {{Op::Const, 256}};
   l.sharedBytes = {{Op::Const, 0}};
   d.launches.push_back(l);
+  // An alternative, launched where its condition holds.
+  l.name = "f_k0_s4";
+  l.condition = {{Op::Le, 0}, {Op::Symbol, 0}, {Op::Mul, 0}, {Op::Const, 4}, {Op::Symbol, 1}};
+  d.launches.push_back(l);
   d.heap.push_back({0, {{Op::Mul, 0}, {Op::Const, 4}, {Op::Symbol, 1}}});
   std::optional<GpuDescription> back = GpuDescription::decode(d.encode(), 1);
   ASSERT_TRUE(back);
   EXPECT_EQ(back->encode(), d.encode());
+  ASSERT_EQ(back->launches.size(), 2u);
+  EXPECT_TRUE(back->launches[0].condition.empty());
+  EXPECT_EQ(back->launches[1].condition.size(), 5u);
   EXPECT_FALSE(GpuDescription::decode(d.encode(), 0));   // s0 is no symbol then.
   EXPECT_FALSE(GpuDescription::decode("blocks 1\n", 0)); // Before any launch.
   EXPECT_FALSE(GpuDescription::decode("launch f\nblocks 1\nthreads 1\n", 0)); // No shared.
