@@ -133,6 +133,20 @@ TEST(TiledContraction, ZeroPaddedConvolutionAtOddShapes) {
   }
 }
 
+TEST(TiledContraction, ZeroPaddedConvolutionAndPoolingAtAvx2) {
+  // The 6 x 16 micro-kernel, and the pooling's guarded stride-2 reads as AVX2 masked loads.
+  Target avx2 = Target::cpu();
+  avx2.cpuLevel = "x86-64-v3";
+  Module module = Jit(avx2).compile(kSource, "tiled.tdsl");
+  std::vector<Tensor> inputs = {
+      Tensor::randn({2, 3, 9, 21}, DType::F32, 50), Tensor::randn({7, 3, 3, 3}, DType::F32, 51),
+      Tensor::randn({7}, DType::F32, 52), Tensor::randn({5, 11}, DType::F32, 53)};
+  std::vector<Tensor> out = module.kernel("conv_relu_pool")(inputs);
+  std::vector<Tensor> ref = module.kernel("conv_relu_pool").interpret(inputs);
+  EXPECT_TRUE(withinTolerance(out[0], ref[0]))
+      << describe(runtime::compare(out[0], ref[0]), out[0].shape());
+}
+
 TEST(TiledContraction, ZeroPaddedConvolutionAtEveryOutputChannelRemainder) {
   // O from 1 to 30: every remainder of the 14-row panels, with and without the 8-row kernel.
   Module one = compile(1), two = compile(2);
