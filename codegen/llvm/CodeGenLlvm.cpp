@@ -1213,17 +1213,17 @@ llvm::Value *CodeGenLlvm::emitLoad(const ir::Load &node) {
   } else if (int stride = smallStride(node.index); stride > 1 && pred) {
     // A guarded read of every S-th element (2 x 2 pooling of a padded tensor): the S * lanes
     // elements it spans, loaded under the predicate spread to every S-th lane, then every S-th
-    // picked out. Masked-off lanes touch no memory, as in a gather, which costs several times
-    // more (16 lanes a gather on Zen 4, against two masked loads and a shuffle).
-    const int ramp = lanes * stride;
-    std::vector<int> spread(ramp), pick(lanes);
-    for (int e = 0; e < ramp; ++e)
+    // picked out. Masked-off lanes touch no memory, as in a gather, which was 8x slower on
+    // Zen 4 (docs/performance.md, "Guarded strided reads").
+    const int span = lanes * stride;
+    std::vector<int> spread(span), pick(lanes);
+    for (int e = 0; e < span; ++e)
       spread[e] = e % stride == 0 ? e / stride : lanes; // Lane `lanes`: the false of the 2nd.
     for (int l = 0; l < lanes; ++l)
       pick[l] = l * stride;
     llvm::Value *mask =
         b.CreateShuffleVector(pred, llvm::Constant::getNullValue(pred->getType()), spread);
-    auto *wideTy = llvm::FixedVectorType::get(elem, ramp);
+    auto *wideTy = llvm::FixedVectorType::get(elem, span);
     llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(ir::as<ir::Ramp>(node.index)->base));
     llvm::Value *wide =
         b.CreateMaskedLoad(wideTy, addr, align, mask, llvm::Constant::getNullValue(wideTy));
