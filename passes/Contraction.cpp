@@ -13,7 +13,8 @@ namespace {
 
 using namespace ir;
 
-/// Index variables read by an expression; whether it has a reduction, a `??` or a non-f32 read.
+/// Index variables read by an expression; whether it has a reduction or a non-f32 read. A `??`
+/// default is fine: packing evaluates each factor at its own indices, defaults included.
 class FactorScan : public IRVisitor {
 public:
   std::set<const VarNode *> vars;
@@ -25,7 +26,7 @@ protected:
       vars.insert(n->var.get());
   }
   void visitAccess(const Access *n) override {
-    unsupported |= n->fallback != nullptr || n->buffer->dtype != DType::F32;
+    unsupported |= n->buffer->dtype != DType::F32;
     IRVisitor::visitAccess(n);
   }
   void visitReduce(const Reduce *) override { unsupported = true; }
@@ -67,7 +68,7 @@ std::optional<Contraction> findContraction(const Definition &def, std::string &w
   a.visit(prod->a);
   b.visit(prod->b);
   if (a.unsupported || b.unsupported) {
-    why = "a factor has a reduction, a ?? default or a non-f32 read";
+    why = "a factor has a reduction or a non-f32 read";
     return std::nullopt;
   }
   Contraction c;

@@ -27,8 +27,9 @@ struct Contraction {
 };
 
 /// `def` as a contraction, or nullopt with `why` saying which condition failed. Requires: a
-/// normalized definition. Only f32 sums of a product of two reduction-free f32 factors without
-/// `??` defaults qualify, with at least one m index, and reduction extents over symbols only.
+/// normalized definition. Only f32 sums of a product of two reduction-free f32 factors qualify
+/// (reads with `??` defaults included: a zero-padded convolution), with at least one m index, and
+/// reduction extents over symbols only.
 std::optional<Contraction> findContraction(const ir::Definition &def, std::string &why);
 
 /// A fused group that the tiling pass lowers: a contraction, then an epilogue of elementwise

@@ -29,6 +29,7 @@
 #include "passes/Tile.h"
 
 #include "ir/Affine.h"
+#include "ir/ExprEqual.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/Pipeline.h"
@@ -83,12 +84,17 @@ Expr flatIndex(const std::vector<Expr> &shape, const std::vector<Expr> &indices)
   return flat;
 }
 
+/// The extent of each index variable of a contraction: its output indices and reduction axes.
+using IndexExtents = std::map<const VarNode *, Expr>;
+
 /// A factor of the contraction as loop-level code: index variables replaced, tensor reads
-/// turned into loads (under `predicate` when set).
+/// turned into loads (under `predicate` when set). A read with a `??` default loads only where
+/// it is in bounds (a zero-padded convolution's border is packed as zeros).
 class FactorLowering : public IRMutator {
 public:
-  FactorLowering(std::map<const VarNode *, Expr> values, Expr predicate)
-      : values(std::move(values)), predicate(std::move(predicate)) {}
+  FactorLowering(std::map<const VarNode *, Expr> values, Expr predicate,
+                 const IndexExtents &extents)
+      : values(std::move(values)), predicate(std::move(predicate)), extents(extents) {}
 
 protected:
   Expr visitVarRef(const VarRef *n, const Expr &self) override {
@@ -99,12 +105,29 @@ protected:
     std::vector<Expr> indices;
     for (const Expr &i : n->indices)
       indices.push_back(mutate(i));
-    return Load::make(n->buffer, flatIndex(n->buffer->shape, indices), predicate);
+    Expr flat = flatIndex(n->buffer->shape, indices);
+    if (!n->fallback)
+      return Load::make(n->buffer, flat, predicate);
+    Expr inBounds = predicate;
+    for (size_t d = 0; d < indices.size(); ++d) {
+      // A bare index variable whose extent is the dim's stays in bounds: no check.
+      const VarRef *v = as<VarRef>(n->indices[d]);
+      auto it = v ? extents.find(v->var.get()) : extents.end();
+      if (it != extents.end() && structurallyEqual(it->second, n->buffer->shape[d]))
+        continue;
+      Expr in = binary(BinaryOp::And, binary(BinaryOp::Le, i64(0), indices[d]),
+                       lt(indices[d], n->buffer->shape[d]));
+      inBounds = inBounds ? binary(BinaryOp::And, inBounds, in) : in;
+    }
+    if (inBounds == predicate)
+      return Load::make(n->buffer, flat, predicate);
+    return Select::make(inBounds, Load::make(n->buffer, flat, inBounds), mutate(n->fallback));
   }
 
 private:
   std::map<const VarNode *, Expr> values;
   Expr predicate;
+  const IndexExtents &extents;
 };
 
 /// An epilogue value: index variables replaced, reads of the group's values replaced by them,
@@ -135,15 +158,15 @@ private:
 };
 
 Expr lowerFactor(const Expr &factor, const std::map<const VarNode *, Expr> &values,
-                 const Expr &predicate = nullptr) {
-  return FactorLowering(values, predicate).mutate(factor);
+                 const IndexExtents &extents, const Expr &predicate = nullptr) {
+  return FactorLowering(values, predicate, extents).mutate(factor);
 }
 
 /// The stride in elements between rows m and m + 1 of the lhs, when the lhs is one tensor read
 /// with one m index and one k axis, contiguous along k; else null.
 Expr lhsRowStrideOf(const Contraction &c) {
   const Access *a = as<Access>(c.lhs);
-  if (!a || c.m.size() != 1 || c.k.size() != 1)
+  if (!a || a->fallback || c.m.size() != 1 || c.k.size() != 1)
     return nullptr;
   std::optional<AffineExpr> flat = toAffine(flatIndex(a->buffer->shape, a->indices));
   if (!flat)
@@ -196,6 +219,7 @@ struct TileLowering {
   std::vector<Expr> mExtents, kExtents, outerExtents;
   Expr mExtent, nExtent, kExtent, outerExtent;
   std::vector<Expr> outerValues; // Per outer position, the value of that index.
+  IndexExtents indexExtents;
   Buffer ap, bp;
 
   TileLowering(const FusedKernel &fused, const TiledGroup &group, const CpuTarget &target)
@@ -205,8 +229,12 @@ struct TileLowering {
       mExtents.push_back(def.indices[p].extent);
     for (size_t p : c.outer)
       outerExtents.push_back(def.indices[p].extent);
-    for (const IterVar &axis : c.k)
+    for (const IterVar &axis : c.k) {
       kExtents.push_back(axis.extent);
+      indexExtents[axis.var.get()] = axis.extent;
+    }
+    for (const IterVar &index : def.indices)
+      indexExtents[index.var.get()] = index.extent;
     mExtent = product(mExtents);
     kExtent = product(kExtents);
     outerExtent = product(outerExtents);
@@ -245,7 +273,8 @@ struct TileLowering {
       for (size_t i = 0; i < c.m.size(); ++i)
         values[def.indices[c.m[i]].var.get()] = ms[i];
       Expr inRange = lt(m, mExtent);
-      Expr value = Select::make(inRange, lowerFactor(c.lhs, values, inRange), floatImm(0.0));
+      Expr value =
+          Select::make(inRange, lowerFactor(c.lhs, values, indexExtents, inRange), floatImm(0.0));
       Expr index = add(mul(add(mul(ref(ib), kExtent), ref(k)), i64(t.mr)), i64(r));
       rows.push_back(Store::make(ap, index, value));
     }
@@ -265,7 +294,7 @@ struct TileLowering {
     bindK(values, add(k0, ref(kk)));
     values[def.indices[c.n].var.get()] = add(n0, col);
     Expr index = add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v));
-    Stmt store = Store::make(bp, index, lowerFactor(c.rhs, values));
+    Stmt store = Store::make(bp, index, lowerFactor(c.rhs, values, indexExtents));
     Stmt lanes = For::make(v, i64(t.nr), ForKind::Vectorized, IfThenElse::make(lt(col, nc), store));
     Stmt body = For::make(kk, kc, ForKind::Serial, lanes);
     return For::make(p, ceilDiv(nc, i64(t.nr)), parallelKind(), body);
@@ -329,7 +358,7 @@ struct TileLowering {
           std::vector<Expr> ms = decompose(m, mExtents);
           for (size_t i = 0; i < c.m.size(); ++i)
             values[def.indices[c.m[i]].var.get()] = ms[i];
-          a = lowerFactor(c.lhs, values);
+          a = lowerFactor(c.lhs, values, indexExtents);
         } else {
           a = Load::make(ap,
                          add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
@@ -536,6 +565,15 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
   }
   out += "packing: " + packA + ", B in " + std::to_string(t.nr) +
          "-column panels per KC x NC block; edges masked\n";
+  std::string padded;
+  for (const Expr &factor : {c.lhs, c.rhs})
+    for (const Access *a : accessesIn(factor))
+      if (a->fallback)
+        padded += (padded.empty() ? "" : ", ") + a->buffer->name;
+  if (!padded.empty())
+    out += "border: " + padded +
+           " read with its ?? default outside its bounds while packing (a zero-padded window), "
+           "so the micro-kernel has no guards\n";
   if (target.threads <= 1)
     out += "threads: serial (one thread)\n";
   else if (c.outer.empty())

@@ -78,6 +78,22 @@ TEST(LlvmEmit, PredicatesBecomeMaskedIntrinsics) {
   EXPECT_TRUE(contains(ir, "@llvm.masked.store.v8f32"));
 }
 
+TEST(LlvmEmit, GuardedStridedReadsAreMaskedLoadsOfTheirSpan) {
+  // A guarded read of every 2nd element (pooling a padded tensor): one masked load of the 16
+  // elements it spans and a shuffle, not a gather; an unguarded one stays a gather.
+  Var n = symbolVar("N"), i = loopVar("i");
+  Buffer a = makeBuffer("a", DType::F32, {ir::ref(n)}, BufferRole::Input);
+  Buffer y = makeBuffer("y", DType::F32, {ir::ref(n)}, BufferRole::Output);
+  Expr idx = Ramp::make(mul(ir::ref(i), i64(8)), i64(1), 8);
+  Expr strided = Ramp::make(mul(ir::ref(i), i64(16)), i64(2), 8);
+  Expr pred = bin(BinaryOp::Lt, strided, Broadcast::make(ir::ref(n), 8));
+  Stmt body = For::make(i, ir::ref(n), ForKind::Serial,
+                        Store::make(y, idx, Load::make(a, strided, pred), pred));
+  std::string ir = codegen::emitLlvmIr(LoweredFunc{"pool", {a, y}, {n}, body}, false);
+  EXPECT_TRUE(contains(ir, "@llvm.masked.load.v16f32"));
+  EXPECT_FALSE(contains(ir, "gather"));
+}
+
 TEST(LlvmEmit, HalfConversionsUseF16CWhenAllowed) {
   LoweredFunc f = vectorKernel("from_f16", DType::F16);
   EXPECT_FALSE(contains(codegen::emitLlvmIr(f, false, baselineX86()), "half")); // No F16C.

@@ -24,6 +24,18 @@ kernel mm_nt_bias_relu(a: f32[M, K], b: f32[N, K], bias: f32[N]) -> y: f32[M, N]
 kernel conv(x: f32[B, C, H, W], w: f32[O, C, 3, 3]) -> y: f32[B, O, H - 2, W - 2] {
     y[n, o, h, q] = sum(x[n, c, h + r, q + s] * w[o, c, r, s] for c, r, s)
 }
+kernel conv_same(x: f32[B, C, H, W], w: f32[O, C, 3, 3]) -> y: f32[B, O, H, W] {
+    y[n, o, h, q] = sum(x[n, c, h + r - 1, q + s - 1] ?? 0.0 * w[o, c, r, s] for c, r, s)
+}
+kernel conv_relu_pool(x: f32[B, C, H, W], w: f32[O, C, 3, 3], bias: f32[O], pos: f32[P, Q])
+        -> y: f32[B, O, P, Q] {
+    a[n, o, h < H, q < W] = relu(sum(x[n, c, h + r - 1, q + s - 1] ?? 0.0 * w[o, c, r, s]
+                                     for c, r, s) + bias[o])
+    y[n, o, p, q] = max(a[n, o, 2 * p + r, 2 * q + s] ?? 0.0 for r < 2, s < 2) + pos[p, q]
+}
+kernel shifted_lhs(a: f32[M, K], b: f32[K, N]) -> c: f32[M, N] {
+    c[i, j] = sum(a[i, k + 1] ?? 0.0 * b[k, j] for k)
+}
 kernel bmm(a: f32[B, M, K], b: f32[B, K, N]) -> c: f32[B, M, N] {
     c = a @ b
 }
@@ -92,6 +104,69 @@ TEST(TiledContraction, TransposedOperandWithEpilogueAcrossKBlocks) {
 TEST(TiledContraction, Conv2dInIndexForm) {
   expectMatches("conv", {Tensor::randn({2, 40, 12, 21}, DType::F32, 6),
                          Tensor::randn({17, 40, 3, 3}, DType::F32, 7)});
+}
+
+TEST(TiledContraction, ZeroPaddedConvolutionAtOddShapes) {
+  // The border is packed as zeros; H, W of 1, 3, 17 and odd; C of 1 and 3 (K = 9, 27) and 40
+  // (K = 360: two k blocks); O at every remainder of the 14-row panels; W = 600: two n blocks;
+  // empty extents.
+  Module one = compile(1), two = compile(2);
+  uint64_t seed = 20;
+  const std::vector<std::array<int64_t, 5>> shapes = {
+      {1, 1, 1, 1, 1},   {2, 3, 3, 3, 5},   {1, 1, 17, 17, 14}, {2, 3, 17, 5, 15},
+      {1, 40, 6, 33, 9}, {1, 3, 1, 17, 29}, {1, 1, 2, 600, 3},  {3, 3, 5, 1, 22},
+      {0, 3, 5, 5, 4},   {1, 0, 5, 5, 4},   {1, 3, 0, 5, 4},    {1, 3, 5, 0, 4},
+      {1, 3, 5, 5, 0}};
+  for (const auto &[b, c, h, w, o] : shapes) {
+    SCOPED_TRACE("B=" + std::to_string(b) + ", C=" + std::to_string(c) + ", H=" +
+                 std::to_string(h) + ", W=" + std::to_string(w) + ", O=" + std::to_string(o));
+    expectMatches(one, two, "conv_same",
+                  {Tensor::randn({b, c, h, w}, DType::F32, seed),
+                   Tensor::randn({o, c, 3, 3}, DType::F32, seed + 1)});
+    // Pooled over every 2 x 2 block, odd sizes reading the border's default.
+    expectMatches(one, two, "conv_relu_pool",
+                  {Tensor::randn({b, c, h, w}, DType::F32, seed),
+                   Tensor::randn({o, c, 3, 3}, DType::F32, seed + 1),
+                   Tensor::randn({o}, DType::F32, seed + 2),
+                   Tensor::randn({(h + 1) / 2, (w + 1) / 2}, DType::F32, seed + 3)});
+    seed += 4;
+  }
+}
+
+TEST(TiledContraction, ZeroPaddedConvolutionAndPoolingAtAvx2) {
+  // The 6 x 16 micro-kernel, and the pooling's guarded stride-2 reads as AVX2 masked loads.
+  Target avx2 = Target::cpu();
+  avx2.cpuLevel = "x86-64-v3";
+  Module module = Jit(avx2).compile(kSource, "tiled.tdsl");
+  std::vector<Tensor> inputs = {
+      Tensor::randn({2, 3, 9, 21}, DType::F32, 50), Tensor::randn({7, 3, 3, 3}, DType::F32, 51),
+      Tensor::randn({7}, DType::F32, 52), Tensor::randn({5, 11}, DType::F32, 53)};
+  std::vector<Tensor> out = module.kernel("conv_relu_pool")(inputs);
+  std::vector<Tensor> ref = module.kernel("conv_relu_pool").interpret(inputs);
+  EXPECT_TRUE(withinTolerance(out[0], ref[0]))
+      << describe(runtime::compare(out[0], ref[0]), out[0].shape());
+}
+
+TEST(TiledContraction, ZeroPaddedConvolutionAtEveryOutputChannelRemainder) {
+  // O from 1 to 30: every remainder of the 14-row panels, with and without the 8-row kernel.
+  Module one = compile(1), two = compile(2);
+  for (int64_t o = 1; o <= 30; ++o) {
+    SCOPED_TRACE("O=" + std::to_string(o));
+    expectMatches(one, two, "conv_same",
+                  {Tensor::randn({1, 2, 4, 19}, DType::F32, 40 + static_cast<uint64_t>(o)),
+                   Tensor::randn({o, 2, 3, 3}, DType::F32, 80 + static_cast<uint64_t>(o))});
+  }
+}
+
+TEST(TiledContraction, LhsWithDefaultIsPackedWithIt) {
+  // The m-factor's `??` is evaluated while packing A (never read in place): M = 45 and 8 (the
+  // 14- and 8-row kernels), K = 300 (two k blocks), the last column of a read as 0.
+  Module one = compile(1), two = compile(2);
+  expectMatches(
+      one, two, "shifted_lhs",
+      {Tensor::randn({45, 300}, DType::F32, 30), Tensor::randn({300, 33}, DType::F32, 31)});
+  expectMatches(one, two, "shifted_lhs",
+                {Tensor::randn({8, 5}, DType::F32, 32), Tensor::randn({5, 1}, DType::F32, 33)});
 }
 
 TEST(TiledContraction, BatchedSmallProductsAtEveryRowRemainder) {
