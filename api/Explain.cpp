@@ -100,6 +100,8 @@ std::string explainFusion(const ir::Kernel &kernel) {
         std::string start = decision(c, "starts group");
         std::string storage = decision(p, "computed per block");
         if (storage.empty())
+          storage = decision(p, "a window of");
+        if (storage.empty())
           storage = decision(p, "stored whole");
         out << "not fused (group " << groupOf[p] << " -> group " << groupOf[c] << "): ";
         if (!start.empty())

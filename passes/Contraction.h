@@ -37,7 +37,7 @@ std::optional<Contraction> findContraction(const ir::Definition &def, std::strin
 struct TiledGroup {
   Contraction contraction;
   std::vector<size_t> epilogue;  // Indices into FusedKernel::kernel.defs, in order.
-  bool storeContraction = false; // Its storage is Tensor: its sums are stored too.
+  bool storeContraction = false; // Not Local: its sums are stored too (whole or in a window).
   /// Where partial sums of all k blocks but the last are kept: the contraction's own tensor, or
   /// the first stored epilogue tensor (f32, same shape).
   ir::Buffer partial;

@@ -389,18 +389,97 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   return gs;
 }
 
+/// The chain that group `g` belongs to, or null.
+const RowChain *chainOf(const FusedKernel &fused, size_t g) {
+  for (const RowChain &c : fused.chains)
+    if (c.first <= g && g <= c.last)
+      return &c;
+  return nullptr;
+}
+
+/// Rows per block of a chain: as many as fill half of L2 with one row of every window
+/// (`rowBytes`), at most kMaxRowsPerBlock, rounded down to whole row panels of the micro-kernel
+/// and at least one panel (below that the GEMMs turn into matrix-vector products).
+ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
+                            const std::vector<GroupSchedule> &groups, const CpuTarget &target) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  ChainSchedule cs;
+  Expr rowBytes = intImm(0);
+  std::string names;
+  Expr work = intImm(0);
+  for (size_t g = chain.first; g <= chain.last; ++g) {
+    work = add(work, groups[g].work);
+    for (size_t m : fused.groups[g].members) {
+      if (fused.storage[m] != Storage::Window)
+        continue;
+      std::vector<Expr> row{intImm(byteSize(defs[m].target->dtype))};
+      for (size_t k = chain.rowDim + 1; k < defs[m].indices.size(); ++k)
+        row.push_back(defs[m].indices[k].extent);
+      rowBytes = add(rowBytes, product(row));
+      names += (names.empty() ? "" : ", ") + defs[m].target->name;
+    }
+  }
+  int64_t panel = chooseTiles(target).mr;
+  Expr fit = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2),
+                          Binary::make(BinaryOp::Max, intImm(1), simplify(rowBytes)));
+  Expr rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), fit);
+  rows = mul(Binary::make(BinaryOp::FloorDiv, rows, intImm(panel)), intImm(panel));
+  cs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(panel), rows));
+  const Definition &first = defs[fused.groups[chain.first].members.front()];
+  const std::string &row = first.indices[chain.rowDim].var->name;
+  cs.blockReason = "blocks of " + toString(cs.rowsPerBlock) + " rows of " + row +
+                   (names.empty() ? std::string() : " with windows of " + names) +
+                   " (a row of each in half of L2 " + std::to_string(target.l2Bytes / 1024) +
+                   " KiB, at most " + std::to_string(kMaxRowsPerBlock) + ", whole panels of " +
+                   std::to_string(panel) + " rows)";
+  std::string loop = "the blocks";
+  for (size_t k = 0; k < chain.rowDim; ++k)
+    loop += (k == 0 ? " and " : ", ") + first.indices[k].var->name;
+  Expr total = simplify(work);
+  const IntImm *known = as<IntImm>(total);
+  if (target.threads <= 1) {
+    cs.parallelReason = "serial: one thread";
+  } else if (known && known->value < kParallelWork) {
+    cs.parallelReason =
+        "serial: work " + std::to_string(known->value) + " < " + std::to_string(kParallelWork);
+  } else if (known) {
+    cs.parallel = true;
+    cs.parallelReason = "parallel over " + loop + ": work " + std::to_string(known->value) +
+                        " >= " + std::to_string(kParallelWork);
+  } else {
+    cs.parallel = true;
+    cs.parallelIf = Binary::make(BinaryOp::Ge, total, intImm(kParallelWork));
+    cs.parallelReason = "parallel over " + loop + " when " + toString(cs.parallelIf) +
+                        " (shapes known at run time), else serial";
+  }
+  return cs;
+}
+
 } // namespace
 
 Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
   Schedule s;
   s.target = target;
-  for (const FusedGroup &g : fused.groups) {
-    GroupSchedule gs = scheduleGroup(fused, g, target);
+  for (size_t g = 0; g < fused.groups.size(); ++g) {
+    GroupSchedule gs = scheduleGroup(fused, fused.groups[g], target);
+    bool inChain = chainOf(fused, g) != nullptr;
+    if (inChain) {
+      // The chain's blocks are the parallel loop and its rows are blocked already.
+      gs.parallel = false;
+      gs.parallelIf = nullptr;
+      gs.parallelReason = "serial inside a block of its row chain";
+      gs.rowsPerBlock = nullptr;
+      gs.blockReason.clear();
+      gs.tile.reset();
+      gs.tileReason.clear();
+    }
     std::string why;
-    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, g, why))
-      gs.tiling = describeTiling(fused, *tiled, target);
+    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, fused.groups[g], why))
+      gs.tiling = describeTiling(fused, *tiled, target, inChain);
     s.groups.push_back(std::move(gs));
   }
+  for (const RowChain &chain : fused.chains)
+    s.chains.push_back(scheduleChain(fused, chain, s.groups, target));
   return s;
 }
 
@@ -413,6 +492,12 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
   for (size_t g = 0; g < fused.groups.size(); ++g) {
     const FusedGroup &group = fused.groups[g];
     const GroupSchedule &gs = schedule.groups[g];
+    const RowChain *chain = chainOf(fused, g);
+    if (chain && chain->first == g) {
+      const ChainSchedule &cs = schedule.chains[static_cast<size_t>(chain - fused.chains.data())];
+      out += "  row chain of groups " + std::to_string(chain->first) + " to " +
+             std::to_string(chain->last) + ": " + cs.parallelReason + "; " + cs.blockReason + "\n";
+    }
     std::string names;
     for (size_t m : group.members)
       names += (names.empty() ? "" : ", ") + fused.kernel.defs[m].target->name;
@@ -425,7 +510,7 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       continue;
     }
     out += "  group " + std::to_string(g) + " (" + names + "): ";
-    if (fused.storage[group.members.front()] == Storage::Window)
+    if (fused.storage[group.members.front()] == Storage::Window && !chain)
       out += "a window of group " + std::to_string(g + 1) + ", computed in its blocks";
     else
       out += gs.parallelReason;

@@ -84,9 +84,21 @@ struct GroupSchedule {
   std::string tiling;
 };
 
+/// How a RowChain runs: its rows in blocks of `rowsPerBlock` (i64 over the symbols), the
+/// blocks in parallel when `parallel` (and `parallelIf`, when set, holds at run time). The
+/// schedules of its groups then say how each runs inside a block, serially.
+struct ChainSchedule {
+  ir::Expr rowsPerBlock;
+  std::string blockReason;
+  bool parallel = false;
+  ir::Expr parallelIf;
+  std::string parallelReason;
+};
+
 struct Schedule {
   CpuTarget target;
   std::vector<GroupSchedule> groups; // Parallel to FusedKernel::groups.
+  std::vector<ChainSchedule> chains; // Parallel to FusedKernel::chains.
 };
 
 /// Work (see GroupSchedule::work) from which a group runs in parallel: about 2^16 elements of a

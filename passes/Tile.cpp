@@ -83,12 +83,25 @@ Expr flatIndex(const std::vector<Expr> &shape, const std::vector<Expr> &indices)
   return flat;
 }
 
+/// The flat index of element `indices` of `buffer`, and `buffer` replaced by its window when
+/// it has one in `windows` (may be null).
+Expr addressOf(Buffer &buffer, std::vector<Expr> indices, const RowWindows *windows) {
+  if (windows)
+    if (auto it = windows->find(buffer.get()); it != windows->end()) {
+      const RowWindow &w = it->second;
+      indices.erase(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(w.drop));
+      indices[0] = sub(indices[0], w.rowBase);
+      buffer = w.slice;
+    }
+  return flatIndex(buffer->shape, indices);
+}
+
 /// A factor of the contraction as loop-level code: index variables replaced, tensor reads
 /// turned into loads (under `predicate` when set).
 class FactorLowering : public IRMutator {
 public:
-  FactorLowering(std::map<const VarNode *, Expr> values, Expr predicate)
-      : values(std::move(values)), predicate(std::move(predicate)) {}
+  FactorLowering(std::map<const VarNode *, Expr> values, Expr predicate, const RowWindows *windows)
+      : values(std::move(values)), predicate(std::move(predicate)), windows(windows) {}
 
 protected:
   Expr visitVarRef(const VarRef *n, const Expr &self) override {
@@ -99,12 +112,15 @@ protected:
     std::vector<Expr> indices;
     for (const Expr &i : n->indices)
       indices.push_back(mutate(i));
-    return Load::make(n->buffer, flatIndex(n->buffer->shape, indices), predicate);
+    Buffer buffer = n->buffer;
+    Expr index = addressOf(buffer, indices, windows);
+    return Load::make(buffer, index, predicate);
   }
 
 private:
   std::map<const VarNode *, Expr> values;
   Expr predicate;
+  const RowWindows *windows;
 };
 
 /// An epilogue value: index variables replaced, reads of the group's values replaced by them,
@@ -112,8 +128,8 @@ private:
 class EpilogueLowering : public IRMutator {
 public:
   EpilogueLowering(const std::map<const VarNode *, Expr> &vars,
-                   const std::map<const BufferNode *, Expr> &values)
-      : vars(vars), values(values) {}
+                   const std::map<const BufferNode *, Expr> &values, const RowWindows *windows)
+      : vars(vars), values(values), windows(windows) {}
 
 protected:
   Expr visitVarRef(const VarRef *n, const Expr &self) override {
@@ -126,18 +142,16 @@ protected:
     std::vector<Expr> indices;
     for (const Expr &i : n->indices)
       indices.push_back(mutate(i));
-    return Load::make(n->buffer, flatIndex(n->buffer->shape, indices));
+    Buffer buffer = n->buffer;
+    Expr index = addressOf(buffer, indices, windows);
+    return Load::make(buffer, index);
   }
 
 private:
   const std::map<const VarNode *, Expr> &vars;
   const std::map<const BufferNode *, Expr> &values;
+  const RowWindows *windows;
 };
-
-Expr lowerFactor(const Expr &factor, const std::map<const VarNode *, Expr> &values,
-                 const Expr &predicate = nullptr) {
-  return FactorLowering(values, predicate).mutate(factor);
-}
 
 /// The stride in elements between rows m and m + 1 of the lhs, when the lhs is one tensor read
 /// with one m index and one k axis, contiguous along k; else null.
@@ -193,24 +207,48 @@ struct TileLowering {
   const CpuTarget &target;
   TileSizes t;
   const Definition &def;
+  const RowBlock *block; // Only these rows (lowerTiledRows), or null: all.
+  const RowWindows *windows;
   std::vector<Expr> mExtents, kExtents, outerExtents;
   Expr mExtent, nExtent, kExtent, outerExtent;
   std::vector<Expr> outerValues; // Per outer position, the value of that index.
   Buffer ap, bp;
 
-  TileLowering(const FusedKernel &fused, const TiledGroup &group, const CpuTarget &target)
+  TileLowering(const FusedKernel &fused, const TiledGroup &group, const CpuTarget &target,
+               const RowBlock *block)
       : fused(fused), group(group), c(group.contraction), target(target), t(chooseTiles(target)),
-        def(*c.def) {
+        def(*c.def), block(block), windows(block ? &block->windows : nullptr) {
     for (size_t p : c.m)
       mExtents.push_back(def.indices[p].extent);
-    for (size_t p : c.outer)
-      outerExtents.push_back(def.indices[p].extent);
+    if (!block)
+      for (size_t p : c.outer)
+        outerExtents.push_back(def.indices[p].extent);
     for (const IterVar &axis : c.k)
       kExtents.push_back(axis.extent);
-    mExtent = product(mExtents);
+    mExtent = block ? block->count : product(mExtents);
     kExtent = product(kExtents);
     outerExtent = product(outerExtents);
     nExtent = def.indices[c.n].extent;
+    TDSL_CHECK(!block || (c.m.size() == 1 && c.outer.size() == block->fixed.size()))
+        << "a block of rows of a contraction whose rows are not its one m index";
+  }
+
+  Expr lowerFactor(const Expr &factor, const std::map<const VarNode *, Expr> &values,
+                   const Expr &predicate = nullptr) const {
+    return FactorLowering(values, predicate, windows).mutate(factor);
+  }
+
+  /// The m indices of row `m` of the GEMM (of the block's rows, when lowering a block).
+  std::vector<Expr> mValues(const Expr &m) const {
+    if (block)
+      return {add(block->begin, m)};
+    return decompose(m, mExtents);
+  }
+
+  /// A store of `value` at element `indices` of `buffer` (or of its window).
+  Stmt storeAt(Buffer buffer, const std::vector<Expr> &indices, const Expr &value) const {
+    Expr index = addressOf(buffer, indices, windows);
+    return Store::make(buffer, index, value);
   }
 
   bool innerParallel = false;
@@ -241,7 +279,7 @@ struct TileLowering {
       std::map<const VarNode *, Expr> values;
       bindOuter(values);
       bindK(values, ref(k));
-      std::vector<Expr> ms = decompose(m, mExtents);
+      std::vector<Expr> ms = mValues(m);
       for (size_t i = 0; i < c.m.size(); ++i)
         values[def.indices[c.m[i]].var.get()] = ms[i];
       Expr inRange = lt(m, mExtent);
@@ -280,18 +318,18 @@ struct TileLowering {
     std::vector<Stmt> stores;
     std::map<const BufferNode *, Expr> values{{def.target.get(), sum}};
     if (group.storeContraction)
-      stores.push_back(Store::make(def.target, flatIndex(def.target->shape, indices), sum));
+      stores.push_back(storeAt(def.target, indices, sum));
     for (size_t e : group.epilogue) {
       const Definition &d = defs[e];
       std::map<const VarNode *, Expr> vars;
       for (size_t i = 0; i < d.indices.size(); ++i)
         vars[d.indices[i].var.get()] = indices[i];
-      Expr value = EpilogueLowering(vars, values).mutate(d.value);
+      Expr value = EpilogueLowering(vars, values, windows).mutate(d.value);
       Var let = makeVar(d.target->name, value->type, VarKind::Let);
       lets.emplace_back(let, value);
       values[d.target.get()] = ref(let);
-      if (fused.storage[e] == Storage::Tensor)
-        stores.push_back(Store::make(d.target, flatIndex(d.target->shape, indices), ref(let)));
+      if (fused.storage[e] != Storage::Local)
+        stores.push_back(storeAt(d.target, indices, ref(let)));
     }
     Stmt body = Block::make(stores);
     for (size_t i = lets.size(); i-- > 0;)
@@ -326,7 +364,7 @@ struct TileLowering {
           bindOuter(values);
           bindK(values, add(k0, ref(kk)));
           Expr m = minOf(add(mul(ref(ib), i64(t.mr)), i64(r)), sub(mExtent, i64(1)));
-          std::vector<Expr> ms = decompose(m, mExtents);
+          std::vector<Expr> ms = mValues(m);
           for (size_t i = 0; i < c.m.size(); ++i)
             values[def.indices[c.m[i]].var.get()] = ms[i];
           a = lowerFactor(c.lhs, values);
@@ -353,17 +391,18 @@ struct TileLowering {
         std::vector<Expr> indices(def.indices.size(), i64(0));
         for (size_t i = 0; i < c.outer.size(); ++i)
           indices[c.outer[i]] = outerValues[i];
-        std::vector<Expr> ms = decompose(m, mExtents);
+        std::vector<Expr> ms = mValues(m);
         for (size_t i = 0; i < c.m.size(); ++i)
           indices[c.m[i]] = ms[i];
         indices[c.n] = add(n0, col);
-        Expr partialIndex = flatIndex(group.partial->shape, indices);
+        Buffer partial = group.partial;
+        Expr partialIndex = addressOf(partial, indices, windows);
         Expr sum = Load::make(acc, add(i64(r * t.nr), ref(v)));
         if (!first)
-          sum = add(Load::make(group.partial, partialIndex), sum);
+          sum = add(Load::make(partial, partialIndex), sum);
         Stmt body;
         if (!last)
-          body = Store::make(group.partial, partialIndex, sum);
+          body = Store::make(partial, partialIndex, sum);
         else
           body = epilogueStores(sum, indices);
         Stmt store = IfThenElse::make(lt(col, nc), body);
@@ -399,7 +438,7 @@ struct TileLowering {
     Expr point = ref(ot);
     if (outerParallel)
       point = add(mul(ref(thread), ref(chunk)), ref(ot));
-    outerValues = decompose(point, outerExtents);
+    outerValues = block ? block->fixed : decompose(point, outerExtents);
 
     // Blocks of equal size (rounded up to whole panels): no thin last block.
     Var jb = loopVar("jb"), kb = loopVar("kb"), ib = loopVar("ib"), p = loopVar("p");
@@ -498,7 +537,7 @@ TileSizes chooseTiles(const CpuTarget &target) {
 }
 
 std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
-                           const CpuTarget &target) {
+                           const CpuTarget &target, bool inChain) {
   const Contraction &c = group.contraction;
   const Definition &def = *c.def;
   auto names = [&](const std::vector<size_t> &positions) {
@@ -523,7 +562,9 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
            " micro-kernel when at most " + std::to_string(t.tailRows) +
            " rows remain (fewer rows " + "computed past M)\n";
   std::string packA = "A in " + std::to_string(t.mr) + "-row panels " +
-                      (c.lhsReadsOuter ? "per outer point" : "once");
+                      (inChain           ? "per block"
+                       : c.lhsReadsOuter ? "per outer point"
+                                         : "once");
   if (Expr inPlace = lhsInPlaceCondition(c, t, target)) {
     const Access *a = as<Access>(c.lhs);
     std::string when = toString(inPlace);
@@ -536,7 +577,11 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
   }
   out += "packing: " + packA + ", B in " + std::to_string(t.nr) +
          "-column panels per KC x NC block; edges masked\n";
-  if (target.threads <= 1)
+  if (inChain)
+    out += "rows: the block's rows of its row chain (m = " + names(c.m) +
+           (c.outer.empty() ? std::string() : ", one point of " + names(c.outer)) +
+           "), serial inside the block\n";
+  else if (target.threads <= 1)
     out += "threads: serial (one thread)\n";
   else if (c.outer.empty())
     out += "threads: the row panels of each block split over " + std::to_string(target.threads) +
@@ -561,7 +606,17 @@ Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group, const Cp
   std::optional<TiledGroup> tg = matchTiledGroup(fused, group, why);
   if (!tg)
     return nullptr;
-  return TileLowering(fused, *tg, target).lower();
+  return TileLowering(fused, *tg, target, nullptr).lower();
+}
+
+Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group, const CpuTarget &target,
+                    const RowBlock &block) {
+  std::string why;
+  std::optional<TiledGroup> tg = matchTiledGroup(fused, group, why);
+  TDSL_CHECK(tg) << "a row chain's contraction that is not tiled: " << why;
+  CpuTarget serial = target;
+  serial.threads = 1;
+  return TileLowering(fused, *tg, serial, &block).lower();
 }
 
 } // namespace tdsl::passes

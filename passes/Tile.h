@@ -6,7 +6,9 @@
 #include "passes/Contraction.h"
 #include "passes/Target.h"
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace tdsl::passes {
 
@@ -25,9 +27,10 @@ TileSizes chooseTiles(const CpuTarget &target);
 
 /// The schedule of a tiled group as `tdsl emit --stage=schedule` prints it: the GEMM view of the
 /// contraction, the tile sizes and where they come from, packing, threads and the epilogue, one
-/// decision per line (each line without indentation, ending in a newline).
+/// decision per line (each line without indentation, ending in a newline). `inChain`: a group
+/// of a RowChain, tiled per block of its rows.
 std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
-                           const CpuTarget &target);
+                           const CpuTarget &target, bool inChain);
 
 /// The loop nest of a contraction: A packed once into MR-row panels (per outer point if it reads
 /// one; or read in place, see Tile.cpp), then per (outer, n block, k block) B packed into
@@ -40,6 +43,30 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
 /// Returns null when `group` is not a TiledGroup.
 [[nodiscard]] ir::Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group,
                                        const CpuTarget &target);
+
+/// Where a tensor of a row chain (see RowChain) lives during one block of rows: `slice` holds
+/// its rows from `rowBase` on, indexed by its dims from `drop` on, the first of them less
+/// `rowBase`.
+struct RowWindow {
+  ir::Buffer slice;
+  size_t drop = 0;
+  ir::Expr rowBase;
+};
+using RowWindows = std::map<const ir::BufferNode *, RowWindow>;
+
+/// One block of a row chain: the dims before the rows at the points `fixed`, the rows
+/// [begin, begin + count), and the windows of the chain's intermediates.
+struct RowBlock {
+  std::vector<ir::Expr> fixed;
+  ir::Expr begin, count;
+  RowWindows windows;
+};
+
+/// The nest of lowerTiledGroup over one block of rows only, serial whatever `target.threads`
+/// (the chain's blocks are the parallel loop). Requires: the contraction's rows are its only m
+/// index, after its outer indices (the conditions of a RowChain).
+[[nodiscard]] ir::Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group,
+                                      const CpuTarget &target, const RowBlock &block);
 
 /// The name prefix of accumulator buffers whose float `a * b + c` may become an FMA.
 inline constexpr const char *kContractBufferPrefix = "tile.acc";
