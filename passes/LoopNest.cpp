@@ -1332,35 +1332,44 @@ private:
   }
 };
 
+/// Which loop of a row chain runs in parallel: none, the points of the dims before the rows, or
+/// the blocks of rows of each point.
+enum class ChainThreads : uint8_t { Serial, Points, Blocks };
+
 /// The groups of `chain` per block of its rows (see RowChain):
-///   for block in [0, points before the rows * blocks of rows)     (parallel when scheduled)
-///     allocate the chain's windows ([rows, dims after the rows] each)
-///     each group in turn over the block's rows: a contraction tiled (lowerTiledRows), the others
-///     as their nests
+///   for point in [0, points of the dims before the rows)      (parallel: Points)
+///     pack each contraction's B operand whole (see packTiledOperand)
+///     for block in [0, blocks of rows)                        (parallel: Blocks)
+///       allocate the chain's windows ([rows, dims after the rows] each)
+///       each group in turn over the block's rows: a contraction tiled (lowerTiledRows), the
+///       others as their nests
 Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain &chain,
-                const ChainSchedule &cs, bool parallel) {
+                ChainThreads threads) {
   const std::vector<Definition> &defs = fused.kernel.defs;
   const Definition &first = defs[fused.groups[chain.first].members.front()];
   ExprLowering symbolic;
   std::vector<Expr> lead;
-  for (size_t k = 0; k < chain.rowDim; ++k)
+  Expr points = intImm(1);
+  for (size_t k = 0; k < chain.rowDim; ++k) {
     lead.push_back(symbolic.mutate(first.indices[k].extent));
+    points = mul(points, lead.back());
+  }
   Expr height = symbolic.mutate(first.indices[chain.rowDim].extent);
   std::string name = first.indices[chain.rowDim].var->name;
   Var rowsVar = makeVar(name + ".rows", Type::i64(), VarKind::Let);
-  Var blocksVar = makeVar(name + ".blocks", Type::i64(), VarKind::Let);
+  Var point = makeVar(name + ".point", Type::i64(), VarKind::Loop);
   Var block = makeVar(name + ".block", Type::i64(), VarKind::Loop);
   Var startVar = makeVar(name + ".start", Type::i64(), VarKind::Let);
   Var countVar = makeVar(name + ".count", Type::i64(), VarKind::Let);
-  Expr rows = ir::ref(rowsVar), blocks = ir::ref(blocksVar);
+  Expr rows = ir::ref(rowsVar);
 
   RowBlock rb;
-  // The points of the dims before the rows, row-major from the block's number.
-  Expr point = Binary::make(BinaryOp::FloorDiv, ir::ref(block), blocks);
+  // The point's indices, row-major.
+  Expr rest = ir::ref(point);
   rb.fixed.resize(lead.size());
   for (size_t k = lead.size(); k-- > 0;) {
-    rb.fixed[k] = k == 0 ? point : Binary::make(BinaryOp::Mod, point, lead[k]);
-    point = Binary::make(BinaryOp::FloorDiv, point, lead[k]);
+    rb.fixed[k] = k == 0 ? rest : Binary::make(BinaryOp::Mod, rest, lead[k]);
+    rest = Binary::make(BinaryOp::FloorDiv, rest, lead[k]);
   }
   rb.begin = ir::ref(startVar);
   rb.count = ir::ref(countVar);
@@ -1378,28 +1387,37 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
       rb.windows[d.target.get()] = RowWindow{slice, chain.rowDim, rb.begin};
       windows.push_back(slice);
     }
-  std::vector<Stmt> groups;
+  std::vector<Stmt> packs, groups;
+  std::vector<Buffer> packed;
+  ForKind packKind = threads == ChainThreads::Blocks ? ForKind::Parallel : ForKind::Serial;
   for (size_t g = chain.first; g <= chain.last; ++g) {
     std::string why;
-    if (matchTiledGroup(fused, fused.groups[g], why))
-      groups.push_back(lowerTiledRows(fused, fused.groups[g], sched.target, rb));
-    else
+    if (matchTiledGroup(fused, fused.groups[g], why)) {
+      PackedOperand b = packTiledOperand(fused, fused.groups[g], sched.target, rb, packKind);
+      packs.push_back(b.pack);
+      packed.push_back(b.buffer);
+      groups.push_back(lowerTiledRows(fused, fused.groups[g], sched.target, rb, b.buffer));
+    } else {
       groups.push_back(GroupLowering(fused, fused.groups[g], sched.groups[g]).lowerBlock(rb));
+    }
   }
   Stmt body = Block::make(groups);
   for (size_t w = windows.size(); w-- > 0;)
     body = Allocate::make(windows[w], MemoryScope::Heap, body);
-  Expr start = mul(Binary::make(BinaryOp::Mod, ir::ref(block), blocks), rows);
   body = LetStmt::make(countVar, Binary::make(BinaryOp::Min, rows, sub(height, ir::ref(startVar))),
                        body);
-  body = LetStmt::make(startVar, start, body);
-  Expr points = blocks;
-  for (const Expr &extent : lead)
-    points = mul(extent, points);
-  body = For::make(block, points, parallel ? ForKind::Parallel : ForKind::Serial, body);
-  body = LetStmt::make(
-      blocksVar, Binary::make(BinaryOp::FloorDiv, add(height, sub(rows, intImm(1))), rows), body);
-  return LetStmt::make(rowsVar, symbolic.mutate(cs.rowsPerBlock), body);
+  body = LetStmt::make(startVar, mul(ir::ref(block), rows), body);
+  Expr blocks = Binary::make(BinaryOp::FloorDiv, add(height, sub(rows, intImm(1))), rows);
+  body = For::make(block, blocks,
+                   threads == ChainThreads::Blocks ? ForKind::Parallel : ForKind::Serial, body);
+  packs.push_back(body);
+  body = Block::make(packs);
+  for (size_t b = packed.size(); b-- > 0;)
+    body = Allocate::make(packed[b], MemoryScope::Heap, body);
+  body = For::make(point, points,
+                   threads == ChainThreads::Points ? ForKind::Parallel : ForKind::Serial, body);
+  return LetStmt::make(
+      rowsVar, symbolic.mutate(sched.chains[&chain - fused.chains.data()].rowsPerBlock), body);
 }
 
 } // namespace
@@ -1463,12 +1481,16 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
     if (nextChain < fused.chains.size() && fused.chains[nextChain].first == g) {
       const RowChain &chain = fused.chains[nextChain];
       const ChainSchedule &cs = sched.chains[nextChain++];
-      Stmt nest = lowerChain(fused, sched, chain, cs, cs.parallel);
-      if (cs.parallel && cs.parallelIf) {
-        ExprLowering lw;
+      ExprLowering lw;
+      Stmt nest = lowerChain(fused, sched, chain, ChainThreads::Blocks);
+      if (cs.parallelPoints)
+        nest = IfThenElse::make(lw.mutate(cs.parallelPoints),
+                                lowerChain(fused, sched, chain, ChainThreads::Points), nest);
+      if (!cs.parallel)
+        nest = lowerChain(fused, sched, chain, ChainThreads::Serial);
+      else if (cs.parallelIf)
         nest = IfThenElse::make(lw.mutate(cs.parallelIf), nest,
-                                lowerChain(fused, sched, chain, cs, false));
-      }
+                                lowerChain(fused, sched, chain, ChainThreads::Serial));
       nests.push_back(nest);
       for (; g < chain.last; ++g)
         nests.push_back(Block::make({}));

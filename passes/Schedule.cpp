@@ -431,26 +431,28 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
                    (names.empty() ? std::string() : " with windows of " + names) +
                    " (a row of each in half of L2 " + std::to_string(target.l2Bytes / 1024) +
                    " KiB, at most " + std::to_string(kMaxRowsPerBlock) + ", whole panels of " +
-                   std::to_string(panel) + " rows)";
-  std::string loop = "the blocks";
-  for (size_t k = 0; k < chain.rowDim; ++k)
-    loop += (k == 0 ? " and " : ", ") + first.indices[k].var->name;
-  Expr total = simplify(work);
-  const IntImm *known = as<IntImm>(total);
-  if (target.threads <= 1) {
-    cs.parallelReason = "serial: one thread";
-  } else if (known && known->value < kParallelWork) {
-    cs.parallelReason =
-        "serial: work " + std::to_string(known->value) + " < " + std::to_string(kParallelWork);
-  } else if (known) {
-    cs.parallel = true;
-    cs.parallelReason = "parallel over " + loop + ": work " + std::to_string(known->value) +
-                        " >= " + std::to_string(kParallelWork);
-  } else {
-    cs.parallel = true;
-    cs.parallelIf = Binary::make(BinaryOp::Ge, total, intImm(kParallelWork));
-    cs.parallelReason = "parallel over " + loop + " when " + toString(cs.parallelIf) +
-                        " (shapes known at run time), else serial";
+                   std::to_string(panel) + " rows); each contraction's B packed whole once per " +
+                   (chain.rowDim == 0 ? std::string("call") : "point of the dims before " + row) +
+                   ", read by every block";
+  std::string loop = "the blocks of " + row;
+  if (chain.rowDim > 0 && target.threads > 1) {
+    // As a tiled contraction splits its outer points: each thread then packs its own points'
+    // operands, and every block of a point reuses them.
+    Expr points = intImm(1);
+    std::string names;
+    for (size_t k = 0; k < chain.rowDim; ++k) {
+      points = mul(points, first.indices[k].extent);
+      names += (k == 0 ? "" : ", ") + first.indices[k].var->name;
+    }
+    Expr enough = simplify(Binary::make(BinaryOp::Ge, points, intImm(2 * int64_t{target.threads})));
+    const IntImm *known = as<IntImm>(enough);
+    if (!known) {
+      cs.parallelPoints = enough;
+      loop = names + " when " + toString(enough) + ", else " + loop;
+    } else if (known->value) {
+      cs.parallelPoints = enough;
+      loop = names;
+    }
   }
   return cs;
 }

@@ -84,14 +84,17 @@ struct GroupSchedule {
   std::string tiling;
 };
 
-/// How a RowChain runs: its rows in blocks of `rowsPerBlock` (i64 over the symbols), the
-/// blocks in parallel when `parallel` (and `parallelIf`, when set, holds at run time). The
+/// How a RowChain runs: its rows in blocks of `rowsPerBlock` (i64 over the symbols), in
+/// parallel when `parallel` (and `parallelIf`, when set, holds at run time). The
 /// schedules of its groups then say how each runs inside a block, serially.
 struct ChainSchedule {
   ir::Expr rowsPerBlock;
   std::string blockReason;
   bool parallel = false;
   ir::Expr parallelIf;
+  /// When parallel: the points of the dims before the rows are the parallel loop when this
+  /// holds (enough of them for every thread), else the blocks of each point; null: the blocks.
+  ir::Expr parallelPoints;
   std::string parallelReason;
 };
 

@@ -213,6 +213,10 @@ struct TileLowering {
   Expr mExtent, nExtent, kExtent, outerExtent;
   std::vector<Expr> outerValues; // Per outer position, the value of that index.
   Buffer ap, bp;
+  /// With a block of rows: B packed whole (packWholeB), every block of it in order, `bBase`
+  /// the first element of the current one; null when B is packed per block into `bp`.
+  Buffer packedB;
+  Expr bBase = i64(0);
 
   TileLowering(const FusedKernel &fused, const TiledGroup &group, const CpuTarget &target,
                const RowBlock *block)
@@ -295,7 +299,7 @@ struct TileLowering {
   }
 
   /// Bp[(p * KC + kk) * NR + v] = B[k0 + kk, n0 + p * NR + v] for the columns below nc.
-  Stmt packB(const Expr &n0, const Expr &nc, const Expr &k0, const Expr &kc) const {
+  Stmt packB(const Expr &n0, const Expr &nc, const Expr &k0, const Expr &kc, ForKind kind) const {
     Var p = loopVar("p"), kk = loopVar("kk"), v = loopVar("v");
     Expr col = add(mul(ref(p), i64(t.nr)), ref(v));
     std::map<const VarNode *, Expr> values;
@@ -303,10 +307,37 @@ struct TileLowering {
     bindK(values, add(k0, ref(kk)));
     values[def.indices[c.n].var.get()] = add(n0, col);
     Expr index = add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v));
-    Stmt store = Store::make(bp, index, lowerFactor(c.rhs, values));
+    Stmt store = Store::make(bp, add(bBase, index), lowerFactor(c.rhs, values));
     Stmt lanes = For::make(v, i64(t.nr), ForKind::Vectorized, IfThenElse::make(lt(col, nc), store));
     Stmt body = For::make(kk, kc, ForKind::Serial, lanes);
-    return For::make(p, ceilDiv(nc, i64(t.nr)), parallelKind(), body);
+    return For::make(p, ceilDiv(nc, i64(t.nr)), kind, body);
+  }
+
+  /// Elements of B packed whole: every n and k block (see lower()'s lets) in order.
+  Expr wholeBSize() const {
+    Expr nBlocksValue = ceilDiv(nExtent, i64(t.nc));
+    Expr kBlocksValue = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
+    Expr nStepValue = mul(ceilDiv(ceilDiv(nExtent, nBlocksValue), i64(t.nr)), i64(t.nr));
+    Expr kStepValue = ceilDiv(kExtent, kBlocksValue);
+    return mul(mul(nBlocksValue, kBlocksValue), mul(nStepValue, kStepValue));
+  }
+
+  /// B packed whole into `into` (the layout that the micro-kernel reads with `packedB`), its
+  /// column panels split over threads when `kind` is Parallel.
+  Stmt packWholeB(const Buffer &into, ForKind kind) {
+    TDSL_CHECK(block) << "B packed whole outside a row chain";
+    outerValues = block->fixed;
+    bp = into;
+    Var jb = loopVar("jb"), kb = loopVar("kb");
+    Expr n0 = mul(ref(jb), ref(nStep)), k0 = mul(ref(kb), ref(kStep));
+    bBase = wholeBOffset(jb, kb);
+    Stmt body = packB(n0, minOf(ref(nStep), sub(nExtent, n0)), k0,
+                      minOf(ref(kStep), sub(kExtent, k0)), kind);
+    body = For::make(kb, ref(kBlocks), ForKind::Serial, body);
+    return withBlockLets(For::make(jb, ref(nBlocks), ForKind::Serial, body));
+  }
+  Expr wholeBOffset(const Var &jb, const Var &kb) const {
+    return mul(add(mul(ref(jb), ref(kBlocks)), ref(kb)), mul(ref(kStep), ref(nStep)));
   }
 
   /// One MR x NR tile: accumulate over the k block, then add into the output.
@@ -372,7 +403,8 @@ struct TileLowering {
           a = Load::make(ap,
                          add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
         }
-        Expr b = Load::make(bp, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v)));
+        Expr b = Load::make(
+            bp, add(bBase, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v))));
         update.push_back(lanes(v, Store::make(acc, slot, add(Load::make(acc, slot), mul(a, b)))));
       }
       return For::make(kk, kc, ForKind::Serial, Block::make(update));
@@ -433,7 +465,9 @@ struct TileLowering {
       apSize = Select::make(ref(lhsInPlace), i64(1), apSize);
     ap = makeBuffer("tile.a", DType::F32, {apSize}, BufferRole::Intermediate);
     // One block of B: at most KC x NC, less for a small contraction.
-    bp = makeBuffer("tile.b", DType::F32, {mul(ref(kStep), ref(nStep))}, BufferRole::Intermediate);
+    bp = packedB ? packedB
+                 : makeBuffer("tile.b", DType::F32, {mul(ref(kStep), ref(nStep))},
+                              BufferRole::Intermediate);
     Var ot = loopVar("ot"), chunk = letVar("ot.chunk"), thread = loopVar("thread");
     Expr point = ref(ot);
     if (outerParallel)
@@ -445,6 +479,8 @@ struct TileLowering {
     Expr n0 = mul(ref(jb), ref(nStep)), k0 = mul(ref(kb), ref(kStep));
     Var ncVar = letVar("nc"), kcVar = letVar("kc");
     Expr nc = ref(ncVar), kc = ref(kcVar);
+    if (packedB)
+      bBase = wholeBOffset(jb, kb);
 
     auto tileOf = [&](int rows) {
       return For::make(p, ceilDiv(nc, i64(t.nr)), ForKind::Serial,
@@ -458,7 +494,9 @@ struct TileLowering {
                  binary(BinaryOp::Le, sub(mExtent, mul(ref(ib), i64(t.mr))), i64(t.tailRows)));
       tile = IfThenElse::make(tail, tileOf(t.tailRows), tile);
     }
-    Stmt kBody = Block::make({packB(n0, nc, k0, kc), For::make(ib, panels, parallelKind(), tile)});
+    Stmt kBody = For::make(ib, panels, parallelKind(), tile);
+    if (!packedB)
+      kBody = Block::make({packB(n0, nc, k0, kc, parallelKind()), kBody});
     kBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), kBody);
     Stmt nBody = For::make(kb, ref(kBlocks), ForKind::Serial, kBody);
     nBody = LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), nBody);
@@ -467,7 +505,8 @@ struct TileLowering {
       outerBody = Block::make({packA(panels, parallelKind()), outerBody});
     if (!outerParallel) {
       Stmt body = For::make(ot, outerExtent, ForKind::Serial, outerBody);
-      body = Allocate::make(bp, MemoryScope::Heap, body);
+      if (!packedB)
+        body = Allocate::make(bp, MemoryScope::Heap, body);
       if (c.lhsReadsOuter)
         return Allocate::make(ap, MemoryScope::Heap, body);
       ForKind kind = target.threads > 1 ? ForKind::Parallel : ForKind::Serial;
@@ -496,16 +535,21 @@ struct TileLowering {
     } else {
       body = nest(false);
     }
+    body = withBlockLets(body);
+    if (lhsInPlaceAllowed())
+      body = LetStmt::make(lhsInPlace, lhsInPlaceCondition(c, t, target), body);
+    return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
+  }
+
+  /// `body` under the lets of the n and k blocks (bound once around both copies of the nest).
+  Stmt withBlockLets(Stmt body) const {
     Expr nb = ceilDiv(nExtent, i64(t.nc));
     Expr kbs = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
     body = LetStmt::make(kStep, ceilDiv(kExtent, ref(kBlocks)), body);
     body = LetStmt::make(kBlocks, kbs, body);
     body = LetStmt::make(nStep, mul(ceilDiv(ceilDiv(nExtent, ref(nBlocks)), i64(t.nr)), i64(t.nr)),
                          body);
-    body = LetStmt::make(nBlocks, nb, body);
-    if (lhsInPlaceAllowed())
-      body = LetStmt::make(lhsInPlace, lhsInPlaceCondition(c, t, target), body);
-    return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
+    return LetStmt::make(nBlocks, nb, body);
   }
 };
 
@@ -609,14 +653,40 @@ Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group, const Cp
   return TileLowering(fused, *tg, target, nullptr).lower();
 }
 
-Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group, const CpuTarget &target,
-                    const RowBlock &block) {
+namespace {
+
+TiledGroup tiledGroupOf(const FusedKernel &fused, const FusedGroup &group) {
   std::string why;
   std::optional<TiledGroup> tg = matchTiledGroup(fused, group, why);
   TDSL_CHECK(tg) << "a row chain's contraction that is not tiled: " << why;
+  return *tg;
+}
+
+CpuTarget serialTarget(const CpuTarget &target) {
   CpuTarget serial = target;
   serial.threads = 1;
-  return TileLowering(fused, *tg, serial, &block).lower();
+  return serial;
+}
+
+} // namespace
+
+PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group,
+                               const CpuTarget &target, const RowBlock &block, ForKind kind) {
+  TiledGroup tg = tiledGroupOf(fused, group);
+  TileLowering lowering(fused, tg, serialTarget(target), &block);
+  PackedOperand packed;
+  packed.buffer =
+      makeBuffer("tile.b", DType::F32, {lowering.wholeBSize()}, BufferRole::Intermediate);
+  packed.pack = lowering.packWholeB(packed.buffer, kind);
+  return packed;
+}
+
+Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group, const CpuTarget &target,
+                    const RowBlock &block, const Buffer &packedB) {
+  TiledGroup tg = tiledGroupOf(fused, group);
+  TileLowering lowering(fused, tg, serialTarget(target), &block);
+  lowering.packedB = packedB;
+  return lowering.lower();
 }
 
 } // namespace tdsl::passes

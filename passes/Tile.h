@@ -62,11 +62,25 @@ struct RowBlock {
   RowWindows windows;
 };
 
-/// The nest of lowerTiledGroup over one block of rows only, serial whatever `target.threads`
-/// (the chain's blocks are the parallel loop). Requires: the contraction's rows are its only m
-/// index, after its outer indices (the conditions of a RowChain).
+/// The B operand (the factor that does not read the rows) of a row chain's contraction, packed
+/// whole for the point `block.fixed` of the dims before the rows, so that every block of rows
+/// reads it without packing it again: `pack` fills `buffer` (its column panels split over
+/// threads when `kind` is Parallel). Requires: as lowerTiledRows.
+struct PackedOperand {
+  ir::Buffer buffer;
+  ir::Stmt pack;
+};
+[[nodiscard]] PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group,
+                                             const CpuTarget &target, const RowBlock &block,
+                                             ir::ForKind kind);
+
+/// The nest of lowerTiledGroup over one block of rows only, reading B from `packedB` (filled by
+/// packTiledOperand at the same point), serial whatever `target.threads` (the chain's blocks or
+/// points are the parallel loop). Requires: the contraction's rows are its only m index, after
+/// its outer indices (the conditions of a RowChain).
 [[nodiscard]] ir::Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group,
-                                      const CpuTarget &target, const RowBlock &block);
+                                      const CpuTarget &target, const RowBlock &block,
+                                      const ir::Buffer &packedB);
 
 /// The name prefix of accumulator buffers whose float `a * b + c` may become an FMA.
 inline constexpr const char *kContractBufferPrefix = "tile.acc";
