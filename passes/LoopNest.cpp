@@ -1398,7 +1398,13 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
       packed.push_back(b.buffer);
       groups.push_back(lowerTiledRows(fused, fused.groups[g], sched.target, rb, b.buffer));
     } else {
-      groups.push_back(GroupLowering(fused, fused.groups[g], sched.groups[g]).lowerBlock(rb));
+      // Serial over the block's rows: the block loop is the parallel one, and blocks the rows.
+      GroupSchedule serial = sched.groups[g];
+      serial.parallel = false;
+      serial.parallelIf = nullptr;
+      serial.rowsPerBlock = nullptr;
+      serial.tile.reset();
+      groups.push_back(GroupLowering(fused, fused.groups[g], serial).lowerBlock(rb));
     }
   }
   Stmt body = Block::make(groups);
@@ -1481,16 +1487,36 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
     if (nextChain < fused.chains.size() && fused.chains[nextChain].first == g) {
       const RowChain &chain = fused.chains[nextChain];
       const ChainSchedule &cs = sched.chains[nextChain++];
+      // Without the chain: each group as usual, the windows stored whole.
+      std::vector<Stmt> whole;
+      for (size_t w = chain.first; w <= chain.last; ++w) {
+        Stmt tiled = lowerTiledGroup(fused, fused.groups[w], sched.target);
+        whole.push_back(tiled ? tiled
+                              : GroupLowering(fused, fused.groups[w], sched.groups[w]).lower());
+      }
+      Stmt unchained = Block::make(whole);
+      for (size_t w = chain.last + 1; w-- > chain.first;)
+        for (size_t m = fused.groups[w].members.size(); m-- > 0;) {
+          size_t d = fused.groups[w].members[m];
+          if (fused.storage[d] == Storage::Window)
+            unchained = Allocate::make(kernel.defs[d].target, MemoryScope::Heap, unchained);
+        }
       ExprLowering lw;
-      Stmt nest = lowerChain(fused, sched, chain, ChainThreads::Blocks);
-      if (cs.parallelPoints)
-        nest = IfThenElse::make(lw.mutate(cs.parallelPoints),
-                                lowerChain(fused, sched, chain, ChainThreads::Points), nest);
-      if (!cs.parallel)
-        nest = lowerChain(fused, sched, chain, ChainThreads::Serial);
-      else if (cs.parallelIf)
-        nest = IfThenElse::make(lw.mutate(cs.parallelIf), nest,
-                                lowerChain(fused, sched, chain, ChainThreads::Serial));
+      const IntImm *known = as<IntImm>(cs.pays);
+      Stmt nest = unchained;
+      if (!known || known->value) {
+        nest = lowerChain(fused, sched, chain, ChainThreads::Blocks);
+        if (cs.parallelPoints)
+          nest = IfThenElse::make(lw.mutate(cs.parallelPoints),
+                                  lowerChain(fused, sched, chain, ChainThreads::Points), nest);
+        if (!cs.parallel)
+          nest = lowerChain(fused, sched, chain, ChainThreads::Serial);
+        else if (cs.parallelIf)
+          nest = IfThenElse::make(lw.mutate(cs.parallelIf), nest,
+                                  lowerChain(fused, sched, chain, ChainThreads::Serial));
+        if (!known)
+          nest = IfThenElse::make(lw.mutate(cs.pays), nest, unchained);
+      }
       nests.push_back(nest);
       for (; g < chain.last; ++g)
         nests.push_back(Block::make({}));

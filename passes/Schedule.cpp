@@ -419,12 +419,33 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
       names += (names.empty() ? "" : ", ") + defs[m].target->name;
     }
   }
+  // The B operands that every block reads again (from L3 or memory, when they are larger than
+  // L2), against the round trip through memory of the windows' rows that the chain saves.
+  Expr operandBytes = intImm(0);
+  std::string operands;
+  for (size_t g = chain.first; g <= chain.last; ++g) {
+    std::string why;
+    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, fused.groups[g], why)) {
+      const Contraction &c = tiled->contraction;
+      std::vector<Expr> size{intImm(4), c.def->indices[c.n].extent};
+      for (const IterVar &axis : c.k)
+        size.push_back(axis.extent);
+      operandBytes = add(operandBytes, product(size));
+      operands += (operands.empty() ? "" : " + ") + c.def->target->name;
+    }
+  }
   int64_t panel = chooseTiles(target).mr;
   Expr fit = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2),
                           Binary::make(BinaryOp::Max, intImm(1), simplify(rowBytes)));
   Expr rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), fit);
   rows = mul(Binary::make(BinaryOp::FloorDiv, rows, intImm(panel)), intImm(panel));
   cs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(panel), rows));
+  cs.pays = simplify(Binary::make(BinaryOp::Le, simplify(operandBytes),
+                                  mul(mul(intImm(2), cs.rowsPerBlock), simplify(rowBytes))));
+  cs.paysReason = "when the B operands of " + operands + " (bytes " +
+                  toString(simplify(operandBytes)) +
+                  ", read again by every block) are at most twice a block's window bytes (the "
+                  "windows' round trip through memory that they save)";
   const Definition &first = defs[fused.groups[chain.first].members.front()];
   const std::string &row = first.indices[chain.rowDim].var->name;
   cs.blockReason = "blocks of " + toString(cs.rowsPerBlock) + " rows of " + row +
@@ -454,6 +475,23 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
       loop = names;
     }
   }
+  Expr total = simplify(work);
+  const IntImm *known = as<IntImm>(total);
+  if (target.threads <= 1) {
+    cs.parallelReason = "serial: one thread";
+  } else if (known && known->value < kParallelWork) {
+    cs.parallelReason =
+        "serial: work " + std::to_string(known->value) + " < " + std::to_string(kParallelWork);
+  } else if (known) {
+    cs.parallel = true;
+    cs.parallelReason = "parallel over " + loop + ": work " + std::to_string(known->value) +
+                        " >= " + std::to_string(kParallelWork);
+  } else {
+    cs.parallel = true;
+    cs.parallelIf = Binary::make(BinaryOp::Ge, total, intImm(kParallelWork));
+    cs.parallelReason = "parallel over " + loop + " when " + toString(cs.parallelIf) +
+                        " (shapes known at run time), else serial";
+  }
   return cs;
 }
 
@@ -464,20 +502,9 @@ Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
   s.target = target;
   for (size_t g = 0; g < fused.groups.size(); ++g) {
     GroupSchedule gs = scheduleGroup(fused, fused.groups[g], target);
-    bool inChain = chainOf(fused, g) != nullptr;
-    if (inChain) {
-      // The chain's blocks are the parallel loop and its rows are blocked already.
-      gs.parallel = false;
-      gs.parallelIf = nullptr;
-      gs.parallelReason = "serial inside a block of its row chain";
-      gs.rowsPerBlock = nullptr;
-      gs.blockReason.clear();
-      gs.tile.reset();
-      gs.tileReason.clear();
-    }
     std::string why;
     if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, fused.groups[g], why))
-      gs.tiling = describeTiling(fused, *tiled, target, inChain);
+      gs.tiling = describeTiling(fused, *tiled, target);
     s.groups.push_back(std::move(gs));
   }
   for (const RowChain &chain : fused.chains)
@@ -498,7 +525,14 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
     if (chain && chain->first == g) {
       const ChainSchedule &cs = schedule.chains[static_cast<size_t>(chain - fused.chains.data())];
       out += "  row chain of groups " + std::to_string(chain->first) + " to " +
-             std::to_string(chain->last) + ": " + cs.parallelReason + "; " + cs.blockReason + "\n";
+             std::to_string(chain->last) + " ";
+      const IntImm *known = as<IntImm>(cs.pays);
+      if (known && !known->value)
+        out += "not used: " + cs.paysReason.substr(5) + " fails; the groups below run whole\n";
+      else
+        out += (known ? "" : cs.paysReason + " (else the groups below run whole)") + ": " +
+               cs.parallelReason + "; " + cs.blockReason +
+               "; inside a block, each group below runs serially over its rows\n";
     }
     std::string names;
     for (size_t m : group.members)

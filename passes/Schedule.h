@@ -85,8 +85,8 @@ struct GroupSchedule {
 };
 
 /// How a RowChain runs: its rows in blocks of `rowsPerBlock` (i64 over the symbols), in
-/// parallel when `parallel` (and `parallelIf`, when set, holds at run time). The
-/// schedules of its groups then say how each runs inside a block, serially.
+/// parallel when `parallel` (and `parallelIf`, when set, holds at run time). The schedules of
+/// its groups say how each runs without the chain, and, made serial, over a block's rows.
 struct ChainSchedule {
   ir::Expr rowsPerBlock;
   std::string blockReason;
@@ -96,6 +96,10 @@ struct ChainSchedule {
   /// holds (enough of them for every thread), else the blocks of each point; null: the blocks.
   ir::Expr parallelPoints;
   std::string parallelReason;
+  /// A bool over the symbols: whether the chain runs; else its groups run as without it, the
+  /// windows stored whole.
+  ir::Expr pays;
+  std::string paysReason;
 };
 
 struct Schedule {

@@ -581,7 +581,7 @@ TileSizes chooseTiles(const CpuTarget &target) {
 }
 
 std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
-                           const CpuTarget &target, bool inChain) {
+                           const CpuTarget &target) {
   const Contraction &c = group.contraction;
   const Definition &def = *c.def;
   auto names = [&](const std::vector<size_t> &positions) {
@@ -606,9 +606,7 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
            " micro-kernel when at most " + std::to_string(t.tailRows) +
            " rows remain (fewer rows " + "computed past M)\n";
   std::string packA = "A in " + std::to_string(t.mr) + "-row panels " +
-                      (inChain           ? "per block"
-                       : c.lhsReadsOuter ? "per outer point"
-                                         : "once");
+                      (c.lhsReadsOuter ? "per outer point" : "once");
   if (Expr inPlace = lhsInPlaceCondition(c, t, target)) {
     const Access *a = as<Access>(c.lhs);
     std::string when = toString(inPlace);
@@ -621,11 +619,7 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
   }
   out += "packing: " + packA + ", B in " + std::to_string(t.nr) +
          "-column panels per KC x NC block; edges masked\n";
-  if (inChain)
-    out += "rows: the block's rows of its row chain (m = " + names(c.m) +
-           (c.outer.empty() ? std::string() : ", one point of " + names(c.outer)) +
-           "), serial inside the block\n";
-  else if (target.threads <= 1)
+  if (target.threads <= 1)
     out += "threads: serial (one thread)\n";
   else if (c.outer.empty())
     out += "threads: the row panels of each block split over " + std::to_string(target.threads) +

@@ -27,10 +27,9 @@ TileSizes chooseTiles(const CpuTarget &target);
 
 /// The schedule of a tiled group as `tdsl emit --stage=schedule` prints it: the GEMM view of the
 /// contraction, the tile sizes and where they come from, packing, threads and the epilogue, one
-/// decision per line (each line without indentation, ending in a newline). `inChain`: a group
-/// of a RowChain, tiled per block of its rows.
+/// decision per line (each line without indentation, ending in a newline).
 std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
-                           const CpuTarget &target, bool inChain);
+                           const CpuTarget &target);
 
 /// The loop nest of a contraction: A packed once into MR-row panels (per outer point if it reads
 /// one; or read in place, see Tile.cpp), then per (outer, n block, k block) B packed into
