@@ -285,7 +285,8 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
       out.decisions.push_back(defs[q].target->name + ": a window of the row chain of groups " +
                               std::to_string(c.first) + " to " + std::to_string(c.last) +
                               " (per block of " + defs[q].indices[c.rowDim].var->name +
-                              "): read by " + inside + " at its own rows, not stored whole");
+                              "): read by " + inside +
+                              " at its own rows, not stored whole where the chain runs");
     }
   }
   return out;

@@ -431,7 +431,7 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
       for (const IterVar &axis : c.k)
         size.push_back(axis.extent);
       operandBytes = add(operandBytes, product(size));
-      operands += (operands.empty() ? "" : " + ") + c.def->target->name;
+      operands += (operands.empty() ? "" : ", ") + c.def->target->name;
     }
   }
   int64_t panel = chooseTiles(target).mr;
@@ -442,37 +442,36 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
   cs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(panel), rows));
   cs.pays = simplify(Binary::make(BinaryOp::Le, simplify(operandBytes),
                                   mul(mul(intImm(2), cs.rowsPerBlock), simplify(rowBytes))));
-  cs.paysReason = "when the B operands of " + operands + " (bytes " +
-                  toString(simplify(operandBytes)) +
-                  ", read again by every block) are at most twice a block's window bytes (the "
-                  "windows' round trip through memory that they save)";
+  cs.paysReason = "the B operands of " + operands + " (" + toString(simplify(operandBytes)) +
+                  " bytes), read again by every block, at most twice a block's window bytes "
+                  "(the round trip through memory that the windows save)";
   const Definition &first = defs[fused.groups[chain.first].members.front()];
   const std::string &row = first.indices[chain.rowDim].var->name;
+  std::string leadNames;
+  for (size_t k = 0; k < chain.rowDim; ++k)
+    leadNames += (k == 0 ? "" : ", ") + first.indices[k].var->name;
   cs.blockReason = "blocks of " + toString(cs.rowsPerBlock) + " rows of " + row +
                    (names.empty() ? std::string() : " with windows of " + names) +
                    " (a row of each in half of L2 " + std::to_string(target.l2Bytes / 1024) +
                    " KiB, at most " + std::to_string(kMaxRowsPerBlock) + ", whole panels of " +
                    std::to_string(panel) + " rows); each contraction's B packed whole once per " +
-                   (chain.rowDim == 0 ? std::string("call") : "point of the dims before " + row) +
+                   (chain.rowDim == 0 ? std::string("call") : "point of " + leadNames) +
                    ", read by every block";
   std::string loop = "the blocks of " + row;
   if (chain.rowDim > 0 && target.threads > 1) {
     // As a tiled contraction splits its outer points: each thread then packs its own points'
     // operands, and every block of a point reuses them.
     Expr points = intImm(1);
-    std::string names;
-    for (size_t k = 0; k < chain.rowDim; ++k) {
+    for (size_t k = 0; k < chain.rowDim; ++k)
       points = mul(points, first.indices[k].extent);
-      names += (k == 0 ? "" : ", ") + first.indices[k].var->name;
-    }
     Expr enough = simplify(Binary::make(BinaryOp::Ge, points, intImm(2 * int64_t{target.threads})));
     const IntImm *known = as<IntImm>(enough);
     if (!known) {
       cs.parallelPoints = enough;
-      loop = names + " when " + toString(enough) + ", else " + loop;
+      loop = leadNames + " when " + toString(enough) + ", else " + loop;
     } else if (known->value) {
       cs.parallelPoints = enough;
-      loop = names;
+      loop = leadNames;
     }
   }
   Expr total = simplify(work);
@@ -524,15 +523,19 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
     const RowChain *chain = chainOf(fused, g);
     if (chain && chain->first == g) {
       const ChainSchedule &cs = schedule.chains[static_cast<size_t>(chain - fused.chains.data())];
+      const Definition &first = fused.kernel.defs[group.members.front()];
       out += "  row chain of groups " + std::to_string(chain->first) + " to " +
-             std::to_string(chain->last) + " ";
+             std::to_string(chain->last) + " (per block of " +
+             first.indices[chain->rowDim].var->name + "): ";
       const IntImm *known = as<IntImm>(cs.pays);
       if (known && !known->value)
-        out += "not used: " + cs.paysReason.substr(5) + " fails; the groups below run whole\n";
+        out += "not run: needs " + cs.paysReason + "; the groups run whole as below\n";
       else
-        out += (known ? "" : cs.paysReason + " (else the groups below run whole)") + ": " +
-               cs.parallelReason + "; " + cs.blockReason +
-               "; inside a block, each group below runs serially over its rows\n";
+        out += (known ? std::string("runs")
+                      : "runs when " + toString(cs.pays) + ": " + cs.paysReason +
+                            "; else the groups run whole as below") +
+               "; " + cs.parallelReason + "; " + cs.blockReason +
+               "; inside a block, each group below runs serially over the block's rows\n";
     }
     std::string names;
     for (size_t m : group.members)
