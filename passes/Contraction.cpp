@@ -197,6 +197,7 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
   out.groups.clear();
   const std::vector<Definition> &defs = fused.kernel.defs;
   std::vector<size_t> groupOf(defs.size());
+  std::vector<size_t> chainDecision; // Per chain, its decision's index.
   for (const FusedGroup &g : fused.groups) {
     std::string why;
     if (g.members.size() == 1 || matchTiledGroup(fused, g, why)) {
@@ -246,6 +247,7 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
       continue;
     }
     out.chains.push_back(RowChain{firstPart, out.groups.size() - 1, g.sharedDims - 1});
+    chainDecision.push_back(out.decisions.size());
     out.decisions.push_back(defs[g.members.front()].target->name + " to " +
                             defs[g.members.back()].target->name +
                             ": one row chain: its groups run per block of " +
@@ -289,6 +291,21 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
                               " at its own rows, not stored whole where the chain runs");
     }
   }
+  // A chain across whose groups no value is read saves nothing.
+  std::vector<RowChain> kept;
+  for (size_t c = 0; c < out.chains.size(); ++c) {
+    bool windows = false;
+    for (size_t g = out.chains[c].first; g <= out.chains[c].last; ++g)
+      for (size_t m : out.groups[g].members)
+        windows |= out.storage[m] == Storage::Window;
+    std::string &decision = out.decisions[chainDecision[c]];
+    if (windows)
+      kept.push_back(out.chains[c]);
+    else
+      decision = decision.substr(0, decision.find(": ")) +
+                 ": not one row chain: no value is read across its groups at their rows";
+  }
+  out.chains = std::move(kept);
   return out;
 }
 
