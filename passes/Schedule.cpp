@@ -161,6 +161,25 @@ std::optional<LocalityTile> chooseLocalityTile(const FusedKernel &fused, const F
   return LocalityTile{u, lanes};
 }
 
+/// Whether a loop over `loop` with `work` (simplified) runs in parallel: at least kParallelWork,
+/// decided at run time when the work depends on the shapes.
+void decideByWork(const Expr &work, const std::string &loop, bool &parallel, Expr &parallelIf,
+                  std::string &reason) {
+  const IntImm *known = as<IntImm>(work);
+  if (known && known->value < kParallelWork) {
+    reason = "serial: work " + std::to_string(known->value) + " < " + std::to_string(kParallelWork);
+  } else if (known) {
+    parallel = true;
+    reason = "parallel over " + loop + ": work " + std::to_string(known->value) +
+             " >= " + std::to_string(kParallelWork);
+  } else {
+    parallel = true;
+    parallelIf = Binary::make(BinaryOp::Ge, work, intImm(kParallelWork));
+    reason = "parallel over " + loop + " when " + toString(parallelIf) +
+             " (shapes known at run time), else serial";
+  }
+}
+
 GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
                             const CpuTarget &target) {
   const std::vector<Definition> &defs = fused.kernel.defs;
@@ -347,7 +366,6 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   for (size_t m : group.members)
     work = add(work, definitionWork(defs[m]));
   gs.work = simplify(work);
-  const IntImm *knownWork = as<IntImm>(gs.work);
   const IntImm *outer = shared ? as<IntImm>(first.indices[0].extent) : nullptr;
   // A lone column reduction splits its strips instead, narrowed to give each thread one.
   bool strips = shared == 0 && group.members.size() == 1 && gs.members[0].strip;
@@ -369,18 +387,8 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
                         "not vectorized along its last, stays serial)";
   } else if (outer && outer->value < 2) {
     gs.parallelReason = "serial: the outer loop has one iteration";
-  } else if (knownWork && knownWork->value < kParallelWork) {
-    gs.parallelReason =
-        "serial: work " + std::to_string(knownWork->value) + " < " + std::to_string(kParallelWork);
-  } else if (knownWork) {
-    gs.parallel = true;
-    gs.parallelReason = "parallel over " + loop + ": work " + std::to_string(knownWork->value) +
-                        " >= " + std::to_string(kParallelWork);
   } else {
-    gs.parallel = true;
-    gs.parallelIf = Binary::make(BinaryOp::Ge, gs.work, intImm(kParallelWork));
-    gs.parallelReason = "parallel over " + loop + " when " + toString(gs.parallelIf) +
-                        " (shapes known at run time), else serial";
+    decideByWork(gs.work, loop, gs.parallel, gs.parallelIf, gs.parallelReason);
   }
   if (strips && gs.parallel)
     gs.members[0].stripThreads = target.threads;
@@ -474,23 +482,10 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
       loop = leadNames;
     }
   }
-  Expr total = simplify(work);
-  const IntImm *known = as<IntImm>(total);
-  if (target.threads <= 1) {
+  if (target.threads <= 1)
     cs.parallelReason = "serial: one thread";
-  } else if (known && known->value < kParallelWork) {
-    cs.parallelReason =
-        "serial: work " + std::to_string(known->value) + " < " + std::to_string(kParallelWork);
-  } else if (known) {
-    cs.parallel = true;
-    cs.parallelReason = "parallel over " + loop + ": work " + std::to_string(known->value) +
-                        " >= " + std::to_string(kParallelWork);
-  } else {
-    cs.parallel = true;
-    cs.parallelIf = Binary::make(BinaryOp::Ge, total, intImm(kParallelWork));
-    cs.parallelReason = "parallel over " + loop + " when " + toString(cs.parallelIf) +
-                        " (shapes known at run time), else serial";
-  }
+  else
+    decideByWork(simplify(work), loop, cs.parallel, cs.parallelIf, cs.parallelReason);
   return cs;
 }
 
