@@ -151,19 +151,13 @@ std::vector<Tensor> qkv(int64_t b, int64_t t, int64_t e, uint64_t seed) {
 }
 
 TEST(TiledContraction, RowChainAttentionAtOddShapes) {
-  // Blocks of 56 rows: T = 57 and 100 end in a partial block, T = 300 also sums p·v in two k
-  // blocks (through the window of o.sum0); B = 1 splits the blocks over threads, B = 5 the batches.
+  // Blocks of 56 rows: T = 57 ends in a block of one row, T = 300 in a partial block and sums
+  // p·v in two k blocks (through the window of o.sum0); B = 1 splits the blocks over threads,
+  // B = 4 the batches.
   Module one = compile(1), two = compile(2);
   uint64_t seed = 1;
-  for (const auto &[b, t, e] : std::vector<std::array<int64_t, 3>>{{2, 1, 8},
-                                                                   {2, 3, 5},
-                                                                   {3, 17, 7},
-                                                                   {1, 57, 64},
-                                                                   {5, 100, 16},
-                                                                   {1, 300, 33},
-                                                                   {0, 4, 4},
-                                                                   {2, 0, 4},
-                                                                   {2, 4, 0}}) {
+  for (const auto &[b, t, e] : std::vector<std::array<int64_t, 3>>{
+           {2, 1, 8}, {2, 3, 5}, {4, 57, 16}, {1, 300, 33}, {0, 4, 4}, {2, 0, 4}, {2, 4, 0}}) {
     SCOPED_TRACE("B=" + std::to_string(b) + ", T=" + std::to_string(t) +
                  ", E=" + std::to_string(e));
     expectMatches(one, two, "attention", qkv(b, t, e, seed));
@@ -178,7 +172,7 @@ TEST(TiledContraction, RowChainMlpChainedAndWhole) {
   Module one = compile(1), two = compile(2);
   uint64_t seed = 100;
   for (const auto &[m, d, f] : std::vector<std::array<int64_t, 3>>{
-           {1, 1, 1}, {3, 5, 7}, {100, 17, 33}, {130, 64, 600}, {57, 300, 300}, {0, 3, 3}}) {
+           {1, 1, 1}, {3, 5, 7}, {100, 17, 33}, {70, 32, 300}, {57, 300, 300}, {0, 3, 3}}) {
     SCOPED_TRACE("M=" + std::to_string(m) + ", D=" + std::to_string(d) +
                  ", F=" + std::to_string(f));
     expectMatches(one, two, "mlp",
