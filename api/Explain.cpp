@@ -100,8 +100,13 @@ std::string explainFusion(const ir::Kernel &kernel) {
         std::string start = decision(c, "starts group");
         std::string storage = decision(p, "computed per block");
         if (storage.empty())
+          storage = decision(p, "a window of");
+        if (storage.empty())
           storage = decision(p, "stored whole");
-        out << "not fused (group " << groupOf[p] << " -> group " << groupOf[c] << "): ";
+        // Groups of one row chain run together per block of rows (docs/fusion.md).
+        bool chained = storage.rfind("a window of the row chain", 0) == 0;
+        out << (chained ? "chained (group " : "not fused (group ") << groupOf[p] << " -> group "
+            << groupOf[c] << "): ";
         if (!start.empty())
           out << c << " " << start;
         else

@@ -138,6 +138,18 @@ bool readsAtOwnIndices(const Expr &e, const Definition &def,
   return true;
 }
 
+/// Why contraction `c` of a group over `sharedDims` shared dims cannot be tiled over a block of
+/// the last shared dim's rows, or empty when it can: the rows must be its only m index and the
+/// shared dims before them its outer indices, so a block is one smaller GEMM.
+std::string rowChainBreak(const Contraction &c, size_t sharedDims) {
+  std::vector<size_t> outer(sharedDims - 1);
+  for (size_t p = 0; p + 1 < sharedDims; ++p)
+    outer[p] = p;
+  if (c.m != std::vector<size_t>{sharedDims - 1} || c.outer != outer)
+    return c.def->target->name + "'s rows are not its only m index after its outer indices";
+  return "";
+}
+
 } // namespace
 
 std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedGroup &group,
@@ -149,7 +161,7 @@ std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedG
     return std::nullopt;
   TiledGroup tg;
   tg.contraction = *c;
-  tg.storeContraction = fused.storage[group.members.front()] == Storage::Tensor;
+  tg.storeContraction = fused.storage[group.members.front()] != Storage::Local;
   if (tg.storeContraction)
     tg.partial = first.target;
   std::set<const BufferNode *> locals{first.target.get()};
@@ -170,7 +182,7 @@ std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedG
     }
     locals.insert(d.target.get());
     tg.epilogue.push_back(group.members[m]);
-    if (!tg.partial && fused.storage[group.members[m]] == Storage::Tensor &&
+    if (!tg.partial && fused.storage[group.members[m]] != Storage::Local &&
         d.target->dtype == DType::F32)
       tg.partial = d.target;
   }
@@ -186,6 +198,7 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
   out.groups.clear();
   const std::vector<Definition> &defs = fused.kernel.defs;
   std::vector<size_t> groupOf(defs.size());
+  std::vector<size_t> chainDecision; // Per chain, its decision's index.
   for (const FusedGroup &g : fused.groups) {
     std::string why;
     if (g.members.size() == 1 || matchTiledGroup(fused, g, why)) {
@@ -205,10 +218,12 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
         groupOf[m] = out.groups.size() - 1;
       run.members.clear();
     };
+    size_t firstPart = out.groups.size();
     bool split = false;
+    std::string notChain;
     for (size_t m : g.members) {
       std::string notWhy;
-      if (findContraction(defs[m], notWhy)) {
+      if (std::optional<Contraction> c = findContraction(defs[m], notWhy)) {
         flush();
         run.members.push_back(m);
         flush();
@@ -216,29 +231,82 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
         out.decisions.push_back(defs[m].target->name +
                                 ": a group of its own: a tiled contraction (its group is not " +
                                 "one contraction with an epilogue: " + why + ")");
+        if (notChain.empty())
+          notChain = rowChainBreak(*c, g.sharedDims);
       } else {
         run.members.push_back(m);
       }
     }
     flush();
-    (void)split;
+    if (!split)
+      continue;
+    if (g.sharedDims == 0 || !notChain.empty()) {
+      if (g.sharedDims > 0)
+        out.decisions.push_back(defs[g.members.front()].target->name + " to " +
+                                defs[g.members.back()].target->name +
+                                ": not one row chain: " + notChain);
+      continue;
+    }
+    out.chains.push_back(RowChain{firstPart, out.groups.size() - 1, g.sharedDims - 1});
+    chainDecision.push_back(out.decisions.size());
+    out.decisions.push_back(defs[g.members.front()].target->name + " to " +
+                            defs[g.members.back()].target->name +
+                            ": one row chain: its groups run per block of " +
+                            defs[g.members.front()].indices[g.sharedDims - 1].var->name +
+                            ", each contraction tiled over the block's rows");
   }
-  // A local value read from another group now is stored whole.
+  // A local value read from another group is a window of its chain's rows when that group is in
+  // the same chain (fusion grouped them, so it is read at the reader's own rows), else stored
+  // whole.
+  auto chainOf = [&](size_t group) -> std::optional<size_t> {
+    for (size_t c = 0; c < out.chains.size(); ++c)
+      if (out.chains[c].first <= group && group <= out.chains[c].last)
+        return c;
+    return std::nullopt;
+  };
   for (size_t q = 0; q < defs.size(); ++q) {
     if (out.storage[q] != Storage::Local)
       continue;
+    std::optional<size_t> chain = chainOf(groupOf[q]);
+    std::string outside, inside;
     for (size_t r = q + 1; r < defs.size(); ++r) {
       bool reads = false;
       for (const Access *a : accessesIn(defs[r].value))
         reads |= a->buffer == defs[q].target;
-      if (reads && groupOf[r] != groupOf[q]) {
-        out.storage[q] = Storage::Tensor;
-        out.decisions.push_back(defs[q].target->name + ": stored whole: read by " +
-                                defs[r].target->name + " in another group");
-        break;
-      }
+      if (!reads || groupOf[r] == groupOf[q])
+        continue;
+      std::string &names = chain && chainOf(groupOf[r]) == chain ? inside : outside;
+      names += (names.empty() ? "" : ", ") + defs[r].target->name;
+    }
+    if (!outside.empty()) {
+      out.storage[q] = Storage::Tensor;
+      out.decisions.push_back(defs[q].target->name + ": stored whole: read by " + outside +
+                              " in another group");
+    } else if (!inside.empty()) {
+      const RowChain &c = out.chains[*chain];
+      out.storage[q] = Storage::Window;
+      out.decisions.push_back(defs[q].target->name + ": a window of the row chain of groups " +
+                              std::to_string(c.first) + " to " + std::to_string(c.last) +
+                              " (per block of " + defs[q].indices[c.rowDim].var->name +
+                              "): read by " + inside +
+                              " at its own rows, not stored whole where the chain runs");
     }
   }
+  // A chain across whose groups no value is read saves nothing.
+  std::vector<RowChain> kept;
+  for (size_t c = 0; c < out.chains.size(); ++c) {
+    bool windows = false;
+    for (size_t g = out.chains[c].first; g <= out.chains[c].last; ++g)
+      for (size_t m : out.groups[g].members)
+        windows |= out.storage[m] == Storage::Window;
+    std::string &decision = out.decisions[chainDecision[c]];
+    if (windows)
+      kept.push_back(out.chains[c]);
+    else
+      decision = decision.substr(0, decision.find(": ")) +
+                 ": not one row chain: no value is read across its groups at their rows";
+  }
+  out.chains = std::move(kept);
   return out;
 }
 

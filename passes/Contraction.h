@@ -38,7 +38,7 @@ std::optional<Contraction> findContraction(const ir::Definition &def, std::strin
 struct TiledGroup {
   Contraction contraction;
   std::vector<size_t> epilogue;  // Indices into FusedKernel::kernel.defs, in order.
-  bool storeContraction = false; // Its storage is Tensor: its sums are stored too.
+  bool storeContraction = false; // Not Local: its sums are stored too (whole or in a window).
   /// Where partial sums of all k blocks but the last are kept: the contraction's own tensor, or
   /// the first stored epilogue tensor (f32, same shape).
   ir::Buffer partial;
@@ -49,9 +49,12 @@ std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedG
                                           std::string &why);
 
 /// Splits every fused group that holds a contraction but is not a TiledGroup, so that the
-/// contraction is a group of its own (stored whole) and the definitions before and after it keep
-/// their fusion: e.g. `e = t @ d` fused with `t = a @ b` row by row (2mm), or a row softmax after
-/// `q·kᵀ`. Keeps: the kernel, the order of definitions; each decision is recorded.
+/// contraction is a group of its own and the definitions before and after it keep their fusion:
+/// e.g. `e = t @ d` fused with `t = a @ b` row by row (2mm), or a row softmax after `q·kᵀ`. The
+/// parts of one group form a RowChain when every contraction's rows are its only m index after
+/// its outer indices, and some value is read across them: those values become Windows (else
+/// they are stored whole). Keeps: the kernel, the order of definitions; each decision is
+/// recorded.
 [[nodiscard]] FusedKernel isolateContractions(const FusedKernel &fused);
 
 } // namespace tdsl::passes

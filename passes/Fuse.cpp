@@ -777,7 +777,13 @@ std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, 
 
 FusedKernel fuseStencils(const FusedKernel &fused) {
   FusedKernel out = fused;
+  auto inChain = [&](size_t g) {
+    return std::any_of(out.chains.begin(), out.chains.end(),
+                       [&](const RowChain &c) { return c.first <= g && g <= c.last; });
+  };
   for (size_t p = 0; p + 1 < out.groups.size(); ++p) {
+    if (inChain(p) || inChain(p + 1)) // A chain's groups run per block of their own rows.
+      continue;
     std::string why;
     std::optional<FusedGroup::Halo> halo = stencilHalo(out, p, why);
     if (!halo)

@@ -17,8 +17,8 @@ namespace tdsl::passes {
 enum class Storage : uint8_t {
   Tensor, // The whole tensor in memory: outputs, and intermediates read outside their group.
   Local,  // Only the remaining dims (after the group's shared ones), per shared iteration.
-  Window, // A block of rows with a halo, computed per block of the next group's rows
-          // (see FusedGroup::halo).
+  Window, // A block of rows, computed per block of the reader's rows: with a halo, by the
+          // next group (see FusedGroup::halo); or inside a RowChain, by its own group.
 };
 
 /// Consecutive definitions that run inside one nest of shared loops over their leading
@@ -36,12 +36,23 @@ struct FusedGroup {
   std::optional<Halo> halo;
 };
 
+/// Groups `first` to `last` that fusion made one group over shared rows and that
+/// isolateContractions split around their contractions: they run together per block of rows
+/// (dim `rowDim` of every member; the dims before it are single points of a block), each group
+/// over the block's rows in turn, so an intermediate read only inside the chain is a Window of
+/// the block's rows instead of a whole tensor (Halide's compute_at of a producer read row-wise).
+struct RowChain {
+  size_t first = 0, last = 0;
+  size_t rowDim = 0;
+};
+
 struct FusedKernel {
   /// The normalized kernel with inlined definitions substituted into their readers and removed
   /// (outputs are never removed). It is a valid tensor-level kernel with the original meaning.
   ir::Kernel kernel;
   std::vector<FusedGroup> groups; // A partition of kernel.defs, in order.
   std::vector<Storage> storage;   // Per definition of `kernel`.
+  std::vector<RowChain> chains;   // Disjoint, in order.
   /// One line per decision, in the order taken: "t: inlined into y: ...", "y: joins group 0: ...".
   std::vector<std::string> decisions;
 };

@@ -130,7 +130,7 @@ struct LocalRef {
   Var let;
   size_t shared = 0;
   /// A Window (see Storage::Window): the slice holds rows from `rowBase` on, and is indexed by
-  /// every dim, the first less rowBase.
+  /// the dims from `shared` on, the first of them less rowBase.
   Expr rowBase;
 };
 using LocalMap = std::map<const BufferNode *, LocalRef>;
@@ -204,7 +204,8 @@ protected:
         buffer = local.slice;
         if (local.rowBase) {
           // The bounds below stay the whole tensor's: only the rows in memory move.
-          std::vector<Expr> inWindow = indices;
+          std::vector<Expr> inWindow(indices.begin() + static_cast<std::ptrdiff_t>(local.shared),
+                                     indices.end());
           inWindow[0] = sub(inWindow[0], local.rowBase);
           flat = flatIndex(local.slice->shape, inWindow);
         } else {
@@ -595,8 +596,21 @@ public:
   /// The nest of a Window's producer over rows [begin, begin + count), serial, storing into
   /// `window`.
   Stmt lowerRows(Expr begin, Expr count, const LocalMap &window) {
-    rowRange = {std::move(begin), std::move(count)};
+    rowRange = {{}, std::move(begin), std::move(count)};
     external = window;
+    return lowerNest(false);
+  }
+
+  /// The nest over one block of a row chain's rows, serial, with the chain's windows.
+  Stmt lowerBlock(const RowBlock &block) {
+    rowRange = {block.fixed, block.begin, block.count};
+    for (const auto &[buffer, w] : block.windows) {
+      LocalRef window;
+      window.slice = w.slice;
+      window.shared = w.drop;
+      window.rowBase = w.rowBase;
+      external[buffer] = window;
+    }
     return lowerNest(false);
   }
 
@@ -616,8 +630,13 @@ private:
   const std::vector<Definition> &defs;
 
   std::pair<const FusedGroup *, const GroupSchedule *> producer{nullptr, nullptr};
-  std::pair<Expr, Expr> rowRange; // Of lowerRows: the first row and the count.
-  LocalMap external;              // Of lowerRows: the window.
+  /// Of lowerRows and lowerBlock: the shared dims before the rows at these points, the first
+  /// row and the count.
+  struct {
+    std::vector<Expr> fixed;
+    Expr begin, count;
+  } rowRange;
+  LocalMap external; // Of lowerRows and lowerBlock: the windows.
 
   // Per copy of the nest.
   bool parallelNest = false;
@@ -669,19 +688,26 @@ private:
     std::vector<Var> vars(shared);
     std::optional<VectorSplit> split;
     Var splitInner;
+    size_t rowDim = rowRange.fixed.size();
+    auto extentOf = [&](size_t k) {
+      return k == rowDim && rowRange.count ? rowRange.count : sharedExtents[k];
+    };
+    auto valueOf = [&](size_t k, Expr value) {
+      return k == rowDim && rowRange.begin ? add(rowRange.begin, value) : value;
+    };
     for (size_t k = 0; k < shared; ++k) {
       const IterVar &iv = first.indices[k];
-      if (k + 1 == shared && gs.sharedLanes > 1) {
-        split.emplace(iv.var->name, sharedExtents[k], gs.sharedLanes);
+      if (k < rowDim) {
+        sharedValues[k] = rowRange.fixed[k];
+      } else if (k + 1 == shared && gs.sharedLanes > 1) {
+        split.emplace(iv.var->name, extentOf(k), gs.sharedLanes);
         splitInner = split->newInner();
-        sharedValues[k] = split->value(splitInner);
+        sharedValues[k] = valueOf(k, split->value(splitInner));
       } else if (k == 0 && gs.rowsPerBlock) {
         continue; // Bound below, with the block loop.
       } else {
         vars[k] = makeVar(iv.var->name, Type::i64(), VarKind::Loop);
-        sharedValues[k] = ir::ref(vars[k]);
-        if (k == 0 && rowRange.first)
-          sharedValues[k] = add(rowRange.first, sharedValues[k]);
+        sharedValues[k] = valueOf(k, ir::ref(vars[k]));
       }
     }
 
@@ -703,7 +729,7 @@ private:
     Stmt producerRows = group.halo ? windowOfProducer(mul(ir::ref(block), rows), rows) : nullptr;
 
     Stmt body = pointBody();
-    for (size_t k = shared; k-- > 0;) {
+    for (size_t k = shared; k-- > rowDim;) {
       bool outermost = k == 0 && !gs.rowsPerBlock;
       ForKind kind = outermost && parallel ? ForKind::Parallel : ForKind::Serial;
       if (split && k + 1 == shared) {
@@ -722,11 +748,14 @@ private:
         if (rowsVar)
           body = LetStmt::make(rowsVar, symbolic.mutate(gs.rowsPerBlock), body);
       } else {
-        Expr extent = k == 0 && rowRange.second ? rowRange.second : sharedExtents[k];
-        body = For::make(vars[k], extent, kind, body);
+        body = For::make(vars[k], extentOf(k), kind, body);
       }
     }
-    TDSL_CHECK(heapSlices.empty() || gs.rowsPerBlock) << "a heap slice without row blocks";
+    if (!gs.rowsPerBlock && rowRange.count) // Once per block of the reader's or chain's rows.
+      for (size_t h = heapSlices.size(); h-- > 0;)
+        body = Allocate::make(heapSlices[h], MemoryScope::Heap, body);
+    else
+      TDSL_CHECK(heapSlices.empty() || gs.rowsPerBlock) << "a heap slice without row blocks";
     return body;
   }
 
@@ -847,7 +876,7 @@ private:
     if (it == locals.end())
       return {d.target, 0, nullptr};
     if (it->second.rowBase)
-      return {it->second.slice, 0, it->second.rowBase};
+      return {it->second.slice, it->second.shared, it->second.rowBase};
     return {it->second.slice, group.sharedDims, nullptr};
   }
 
@@ -1303,6 +1332,100 @@ private:
   }
 };
 
+/// Which loop of a row chain runs in parallel: none, the points of the dims before the rows, or
+/// the blocks of rows of each point.
+enum class ChainThreads : uint8_t { Serial, Points, Blocks };
+
+/// The groups of `chain` per block of its rows (see RowChain):
+///   for point in [0, points of the dims before the rows)      (parallel: Points)
+///     pack each contraction's B operand whole (see packTiledOperand)
+///     for block in [0, blocks of rows)                        (parallel: Blocks)
+///       allocate the chain's windows ([rows, dims after the rows] each)
+///       each group in turn over the block's rows: a contraction tiled (lowerTiledRows), the
+///       others as their nests
+Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain &chain,
+                ChainThreads threads) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  const Definition &first = defs[fused.groups[chain.first].members.front()];
+  ExprLowering symbolic;
+  std::vector<Expr> lead;
+  Expr points = intImm(1);
+  for (size_t k = 0; k < chain.rowDim; ++k) {
+    lead.push_back(symbolic.mutate(first.indices[k].extent));
+    points = mul(points, lead.back());
+  }
+  Expr height = symbolic.mutate(first.indices[chain.rowDim].extent);
+  std::string name = first.indices[chain.rowDim].var->name;
+  Var rowsVar = makeVar(name + ".rows", Type::i64(), VarKind::Let);
+  Var point = makeVar(name + ".point", Type::i64(), VarKind::Loop);
+  Var block = makeVar(name + ".block", Type::i64(), VarKind::Loop);
+  Var startVar = makeVar(name + ".start", Type::i64(), VarKind::Let);
+  Var countVar = makeVar(name + ".count", Type::i64(), VarKind::Let);
+  Expr rows = ir::ref(rowsVar);
+
+  RowBlock rb;
+  // The point's indices, row-major.
+  Expr rest = ir::ref(point);
+  rb.fixed.resize(lead.size());
+  for (size_t k = lead.size(); k-- > 0;) {
+    rb.fixed[k] = k == 0 ? rest : Binary::make(BinaryOp::Mod, rest, lead[k]);
+    rest = Binary::make(BinaryOp::FloorDiv, rest, lead[k]);
+  }
+  rb.begin = ir::ref(startVar);
+  rb.count = ir::ref(countVar);
+  std::vector<Buffer> windows;
+  for (size_t g = chain.first; g <= chain.last; ++g)
+    for (size_t m : fused.groups[g].members) {
+      if (fused.storage[m] != Storage::Window)
+        continue;
+      const Definition &d = defs[m];
+      std::vector<Expr> shape{rows};
+      for (size_t k = chain.rowDim + 1; k < d.indices.size(); ++k)
+        shape.push_back(symbolic.mutate(d.indices[k].extent));
+      Buffer slice = makeBuffer(d.target->name, d.target->dtype, shape, BufferRole::Intermediate,
+                                d.target->span);
+      rb.windows[d.target.get()] = RowWindow{slice, chain.rowDim, rb.begin};
+      windows.push_back(slice);
+    }
+  std::vector<Stmt> packs, groups;
+  std::vector<Buffer> packed;
+  ForKind packKind = threads == ChainThreads::Blocks ? ForKind::Parallel : ForKind::Serial;
+  for (size_t g = chain.first; g <= chain.last; ++g) {
+    std::string why;
+    if (matchTiledGroup(fused, fused.groups[g], why)) {
+      PackedOperand b = packTiledOperand(fused, fused.groups[g], sched.target, rb, packKind);
+      packs.push_back(b.pack);
+      packed.push_back(b.buffer);
+      groups.push_back(lowerTiledRows(fused, fused.groups[g], sched.target, rb, b.buffer));
+    } else {
+      // Serial over the block's rows: the block loop is the parallel one, and blocks the rows.
+      GroupSchedule serial = sched.groups[g];
+      serial.parallel = false;
+      serial.parallelIf = nullptr;
+      serial.rowsPerBlock = nullptr;
+      serial.tile.reset();
+      groups.push_back(GroupLowering(fused, fused.groups[g], serial).lowerBlock(rb));
+    }
+  }
+  Stmt body = Block::make(groups);
+  for (size_t w = windows.size(); w-- > 0;)
+    body = Allocate::make(windows[w], MemoryScope::Heap, body);
+  body = LetStmt::make(countVar, Binary::make(BinaryOp::Min, rows, sub(height, ir::ref(startVar))),
+                       body);
+  body = LetStmt::make(startVar, mul(ir::ref(block), rows), body);
+  Expr blocks = Binary::make(BinaryOp::FloorDiv, add(height, sub(rows, intImm(1))), rows);
+  body = For::make(block, blocks,
+                   threads == ChainThreads::Blocks ? ForKind::Parallel : ForKind::Serial, body);
+  packs.push_back(body);
+  body = Block::make(packs);
+  for (size_t b = packed.size(); b-- > 0;)
+    body = Allocate::make(packed[b], MemoryScope::Heap, body);
+  body = For::make(point, points,
+                   threads == ChainThreads::Points ? ForKind::Parallel : ForKind::Serial, body);
+  return LetStmt::make(
+      rowsVar, symbolic.mutate(sched.chains[&chain - fused.chains.data()].rowsPerBlock), body);
+}
+
 } // namespace
 
 // Requires: a normalized kernel (see normalize).
@@ -1355,11 +1478,49 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
     func.params.push_back(c.result);
   func.symbols = kernel.symbols;
 
+  TDSL_CHECK(sched.chains.size() == fused.chains.size()) << "schedule for another fusion";
   std::vector<Stmt> nests;
+  size_t nextChain = 0;
   for (size_t g = 0; g < fused.groups.size(); ++g) {
     // A contraction and its epilogue are lowered as a tiled GEMM (passes/Tile.h).
     const FusedGroup &group = fused.groups[g];
-    if (fused.storage[group.members.front()] == Storage::Window) {
+    if (nextChain < fused.chains.size() && fused.chains[nextChain].first == g) {
+      const RowChain &chain = fused.chains[nextChain];
+      const ChainSchedule &cs = sched.chains[nextChain++];
+      // Without the chain: each group as usual, the windows stored whole.
+      std::vector<Stmt> whole;
+      for (size_t w = chain.first; w <= chain.last; ++w) {
+        Stmt tiled = lowerTiledGroup(fused, fused.groups[w], sched.target);
+        whole.push_back(tiled ? tiled
+                              : GroupLowering(fused, fused.groups[w], sched.groups[w]).lower());
+      }
+      Stmt unchained = Block::make(whole);
+      for (size_t w = chain.last + 1; w-- > chain.first;)
+        for (size_t m = fused.groups[w].members.size(); m-- > 0;) {
+          size_t d = fused.groups[w].members[m];
+          if (fused.storage[d] == Storage::Window)
+            unchained = Allocate::make(kernel.defs[d].target, MemoryScope::Heap, unchained);
+        }
+      ExprLowering lw;
+      const IntImm *known = as<IntImm>(cs.pays);
+      Stmt nest = unchained;
+      if (!known || known->value) {
+        nest = lowerChain(fused, sched, chain, ChainThreads::Blocks);
+        if (cs.parallelPoints)
+          nest = IfThenElse::make(lw.mutate(cs.parallelPoints),
+                                  lowerChain(fused, sched, chain, ChainThreads::Points), nest);
+        if (!cs.parallel)
+          nest = lowerChain(fused, sched, chain, ChainThreads::Serial);
+        else if (cs.parallelIf)
+          nest = IfThenElse::make(lw.mutate(cs.parallelIf), nest,
+                                  lowerChain(fused, sched, chain, ChainThreads::Serial));
+        if (!known)
+          nest = IfThenElse::make(lw.mutate(cs.pays), nest, unchained);
+      }
+      nests.push_back(nest);
+      for (; g < chain.last; ++g)
+        nests.push_back(Block::make({}));
+    } else if (fused.storage[group.members.front()] == Storage::Window) {
       nests.push_back(Block::make({})); // Computed inside the next group (windowOfProducer).
     } else if (Stmt tiled = lowerTiledGroup(fused, group, sched.target)) {
       nests.push_back(tiled);
@@ -1370,16 +1531,25 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
       nests.push_back(lowering.lower());
     }
   }
+  // The whole intermediates of a group, allocated around its nest and every later one; a
+  // chain's nest (at its first group) writes those of all its groups.
+  std::vector<std::vector<Buffer>> allocated(fused.groups.size());
+  for (size_t g = 0; g < fused.groups.size(); ++g) {
+    size_t at = g;
+    for (const RowChain &chain : fused.chains)
+      if (chain.first <= g && g <= chain.last)
+        at = chain.first;
+    for (size_t m : fused.groups[g].members) {
+      const Definition &d = kernel.defs[m];
+      if (d.target->role == BufferRole::Intermediate && fused.storage[m] == Storage::Tensor)
+        allocated[at].push_back(d.target);
+    }
+  }
   Stmt rest = Block::make({});
   for (size_t g = fused.groups.size(); g-- > 0;) {
     rest = Block::make({nests[g], rest});
-    const std::vector<size_t> &members = fused.groups[g].members;
-    for (size_t m = members.size(); m-- > 0;) {
-      const Definition &d = kernel.defs[members[m]];
-      if (d.target->role == BufferRole::Intermediate &&
-          fused.storage[members[m]] == Storage::Tensor)
-        rest = Allocate::make(d.target, MemoryScope::Heap, rest);
-    }
+    for (size_t b = allocated[g].size(); b-- > 0;)
+      rest = Allocate::make(allocated[g][b], MemoryScope::Heap, rest);
   }
   func.body = rest;
   return func;

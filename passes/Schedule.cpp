@@ -161,6 +161,25 @@ std::optional<LocalityTile> chooseLocalityTile(const FusedKernel &fused, const F
   return LocalityTile{u, lanes};
 }
 
+/// Whether a loop over `loop` with `work` (simplified) runs in parallel: at least kParallelWork,
+/// decided at run time when the work depends on the shapes.
+void decideByWork(const Expr &work, const std::string &loop, bool &parallel, Expr &parallelIf,
+                  std::string &reason) {
+  const IntImm *known = as<IntImm>(work);
+  if (known && known->value < kParallelWork) {
+    reason = "serial: work " + std::to_string(known->value) + " < " + std::to_string(kParallelWork);
+  } else if (known) {
+    parallel = true;
+    reason = "parallel over " + loop + ": work " + std::to_string(known->value) +
+             " >= " + std::to_string(kParallelWork);
+  } else {
+    parallel = true;
+    parallelIf = Binary::make(BinaryOp::Ge, work, intImm(kParallelWork));
+    reason = "parallel over " + loop + " when " + toString(parallelIf) +
+             " (shapes known at run time), else serial";
+  }
+}
+
 GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
                             const CpuTarget &target) {
   const std::vector<Definition> &defs = fused.kernel.defs;
@@ -347,7 +366,6 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   for (size_t m : group.members)
     work = add(work, definitionWork(defs[m]));
   gs.work = simplify(work);
-  const IntImm *knownWork = as<IntImm>(gs.work);
   const IntImm *outer = shared ? as<IntImm>(first.indices[0].extent) : nullptr;
   // A lone column reduction splits its strips instead, narrowed to give each thread one.
   bool strips = shared == 0 && group.members.size() == 1 && gs.members[0].strip;
@@ -369,18 +387,8 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
                         "not vectorized along its last, stays serial)";
   } else if (outer && outer->value < 2) {
     gs.parallelReason = "serial: the outer loop has one iteration";
-  } else if (knownWork && knownWork->value < kParallelWork) {
-    gs.parallelReason =
-        "serial: work " + std::to_string(knownWork->value) + " < " + std::to_string(kParallelWork);
-  } else if (knownWork) {
-    gs.parallel = true;
-    gs.parallelReason = "parallel over " + loop + ": work " + std::to_string(knownWork->value) +
-                        " >= " + std::to_string(kParallelWork);
   } else {
-    gs.parallel = true;
-    gs.parallelIf = Binary::make(BinaryOp::Ge, gs.work, intImm(kParallelWork));
-    gs.parallelReason = "parallel over " + loop + " when " + toString(gs.parallelIf) +
-                        " (shapes known at run time), else serial";
+    decideByWork(gs.work, loop, gs.parallel, gs.parallelIf, gs.parallelReason);
   }
   if (strips && gs.parallel)
     gs.members[0].stripThreads = target.threads;
@@ -389,18 +397,112 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   return gs;
 }
 
+/// The chain that group `g` belongs to, or null.
+const RowChain *chainOf(const FusedKernel &fused, size_t g) {
+  for (const RowChain &c : fused.chains)
+    if (c.first <= g && g <= c.last)
+      return &c;
+  return nullptr;
+}
+
+/// Rows per block of a chain: as many as fill half of L2 with one row of every window
+/// (`rowBytes`), at most kMaxRowsPerBlock, rounded down to whole row panels of the micro-kernel
+/// and at least one panel (below that the GEMMs turn into matrix-vector products).
+ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
+                            const std::vector<GroupSchedule> &groups, const CpuTarget &target) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  ChainSchedule cs;
+  Expr rowBytes = intImm(0);
+  std::string names;
+  Expr work = intImm(0);
+  for (size_t g = chain.first; g <= chain.last; ++g) {
+    work = add(work, groups[g].work);
+    for (size_t m : fused.groups[g].members) {
+      if (fused.storage[m] != Storage::Window)
+        continue;
+      std::vector<Expr> row{intImm(byteSize(defs[m].target->dtype))};
+      for (size_t k = chain.rowDim + 1; k < defs[m].indices.size(); ++k)
+        row.push_back(defs[m].indices[k].extent);
+      rowBytes = add(rowBytes, product(row));
+      names += (names.empty() ? "" : ", ") + defs[m].target->name;
+    }
+  }
+  // The B operands that every block reads again (from L3 or memory, when they are larger than
+  // L2), against the round trip through memory of the windows' rows that the chain saves.
+  Expr operandBytes = intImm(0);
+  std::string operands;
+  for (size_t g = chain.first; g <= chain.last; ++g) {
+    std::string why;
+    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, fused.groups[g], why)) {
+      const Contraction &c = tiled->contraction;
+      std::vector<Expr> size{intImm(4), c.def->indices[c.n].extent};
+      for (const IterVar &axis : c.k)
+        size.push_back(axis.extent);
+      operandBytes = add(operandBytes, product(size));
+      operands += (operands.empty() ? "" : ", ") + c.def->target->name;
+    }
+  }
+  int64_t panel = chooseTiles(target).mr;
+  Expr fit = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2),
+                          Binary::make(BinaryOp::Max, intImm(1), simplify(rowBytes)));
+  Expr rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), fit);
+  rows = mul(Binary::make(BinaryOp::FloorDiv, rows, intImm(panel)), intImm(panel));
+  cs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(panel), rows));
+  cs.pays = simplify(Binary::make(BinaryOp::Le, simplify(operandBytes),
+                                  mul(mul(intImm(2), cs.rowsPerBlock), simplify(rowBytes))));
+  cs.paysReason = "the B operands of " + operands + " (" + toString(simplify(operandBytes)) +
+                  " bytes), read again by every block, at most twice a block's window bytes "
+                  "(the round trip through memory that the windows save)";
+  const Definition &first = defs[fused.groups[chain.first].members.front()];
+  const std::string &row = first.indices[chain.rowDim].var->name;
+  std::string leadNames;
+  for (size_t k = 0; k < chain.rowDim; ++k)
+    leadNames += (k == 0 ? "" : ", ") + first.indices[k].var->name;
+  cs.blockReason = "blocks of " + toString(cs.rowsPerBlock) + " rows of " + row +
+                   (names.empty() ? std::string() : " with windows of " + names) +
+                   " (a row of each in half of L2 " + std::to_string(target.l2Bytes / 1024) +
+                   " KiB, at most " + std::to_string(kMaxRowsPerBlock) + ", whole panels of " +
+                   std::to_string(panel) + " rows); each contraction's B packed whole once per " +
+                   (chain.rowDim == 0 ? std::string("call") : "point of " + leadNames) +
+                   ", read by every block";
+  std::string loop = "the blocks of " + row;
+  if (chain.rowDim > 0 && target.threads > 1) {
+    // As a tiled contraction splits its outer points: each thread then packs its own points'
+    // operands, and every block of a point reuses them.
+    Expr points = intImm(1);
+    for (size_t k = 0; k < chain.rowDim; ++k)
+      points = mul(points, first.indices[k].extent);
+    Expr enough = simplify(Binary::make(BinaryOp::Ge, points, intImm(2 * int64_t{target.threads})));
+    const IntImm *known = as<IntImm>(enough);
+    if (!known) {
+      cs.parallelPoints = enough;
+      loop = leadNames + " when " + toString(enough) + ", else " + loop;
+    } else if (known->value) {
+      cs.parallelPoints = enough;
+      loop = leadNames;
+    }
+  }
+  if (target.threads <= 1)
+    cs.parallelReason = "serial: one thread";
+  else
+    decideByWork(simplify(work), loop, cs.parallel, cs.parallelIf, cs.parallelReason);
+  return cs;
+}
+
 } // namespace
 
 Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
   Schedule s;
   s.target = target;
-  for (const FusedGroup &g : fused.groups) {
-    GroupSchedule gs = scheduleGroup(fused, g, target);
+  for (size_t g = 0; g < fused.groups.size(); ++g) {
+    GroupSchedule gs = scheduleGroup(fused, fused.groups[g], target);
     std::string why;
-    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, g, why))
+    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, fused.groups[g], why))
       gs.tiling = describeTiling(fused, *tiled, target);
     s.groups.push_back(std::move(gs));
   }
+  for (const RowChain &chain : fused.chains)
+    s.chains.push_back(scheduleChain(fused, chain, s.groups, target));
   return s;
 }
 
@@ -413,6 +515,23 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
   for (size_t g = 0; g < fused.groups.size(); ++g) {
     const FusedGroup &group = fused.groups[g];
     const GroupSchedule &gs = schedule.groups[g];
+    const RowChain *chain = chainOf(fused, g);
+    if (chain && chain->first == g) {
+      const ChainSchedule &cs = schedule.chains[static_cast<size_t>(chain - fused.chains.data())];
+      const Definition &first = fused.kernel.defs[group.members.front()];
+      out += "  row chain of groups " + std::to_string(chain->first) + " to " +
+             std::to_string(chain->last) + " (per block of " +
+             first.indices[chain->rowDim].var->name + "): ";
+      const IntImm *known = as<IntImm>(cs.pays);
+      if (known && !known->value)
+        out += "not run: needs " + cs.paysReason + "; the groups run whole as below\n";
+      else
+        out += (known ? std::string("runs")
+                      : "runs when " + toString(cs.pays) + ": " + cs.paysReason +
+                            "; else the groups run whole as below") +
+               "; " + cs.parallelReason + "; " + cs.blockReason +
+               "; inside a block, each group below runs serially over the block's rows\n";
+    }
     std::string names;
     for (size_t m : group.members)
       names += (names.empty() ? "" : ", ") + fused.kernel.defs[m].target->name;
@@ -425,7 +544,7 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       continue;
     }
     out += "  group " + std::to_string(g) + " (" + names + "): ";
-    if (fused.storage[group.members.front()] == Storage::Window)
+    if (fused.storage[group.members.front()] == Storage::Window && !chain)
       out += "a window of group " + std::to_string(g + 1) + ", computed in its blocks";
     else
       out += gs.parallelReason;

@@ -84,9 +84,28 @@ struct GroupSchedule {
   std::string tiling;
 };
 
+/// How a RowChain runs: its rows in blocks of `rowsPerBlock` (i64 over the symbols), in
+/// parallel when `parallel` (and `parallelIf`, when set, holds at run time). The schedules of
+/// its groups say how each runs without the chain, and, made serial, over a block's rows.
+struct ChainSchedule {
+  ir::Expr rowsPerBlock;
+  std::string blockReason;
+  bool parallel = false;
+  ir::Expr parallelIf;
+  /// When parallel: the points of the dims before the rows are the parallel loop when this
+  /// holds (enough of them for every thread), else the blocks of each point; null: the blocks.
+  ir::Expr parallelPoints;
+  std::string parallelReason;
+  /// A bool over the symbols: whether the chain runs; else its groups run as without it, the
+  /// windows stored whole.
+  ir::Expr pays;
+  std::string paysReason;
+};
+
 struct Schedule {
   CpuTarget target;
   std::vector<GroupSchedule> groups; // Parallel to FusedKernel::groups.
+  std::vector<ChainSchedule> chains; // Parallel to FusedKernel::chains.
 };
 
 /// Work (see GroupSchedule::work) from which a group runs in parallel: about 2^16 elements of a

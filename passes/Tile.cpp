@@ -87,14 +87,28 @@ Expr flatIndex(const std::vector<Expr> &shape, const std::vector<Expr> &indices)
 /// The extent of each index variable of a contraction: its output indices and reduction axes.
 using IndexExtents = std::map<const VarNode *, Expr>;
 
+/// The flat index of element `indices` of `buffer`, and `buffer` replaced by its window when
+/// it has one in `windows` (may be null).
+Expr addressOf(Buffer &buffer, std::vector<Expr> indices, const RowWindows *windows) {
+  if (windows)
+    if (auto it = windows->find(buffer.get()); it != windows->end()) {
+      const RowWindow &w = it->second;
+      indices.erase(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(w.drop));
+      indices[0] = sub(indices[0], w.rowBase);
+      buffer = w.slice;
+    }
+  return flatIndex(buffer->shape, indices);
+}
+
 /// A factor of the contraction as loop-level code: index variables replaced, tensor reads
 /// turned into loads (under `predicate` when set). A read with a `??` default loads only where
 /// it is in bounds (a zero-padded convolution's border is packed as zeros).
 class FactorLowering : public IRMutator {
 public:
   FactorLowering(std::map<const VarNode *, Expr> values, Expr predicate,
-                 const IndexExtents &extents)
-      : values(std::move(values)), predicate(std::move(predicate)), extents(extents) {}
+                 const IndexExtents &extents, const RowWindows *windows)
+      : values(std::move(values)), predicate(std::move(predicate)), extents(extents),
+        windows(windows) {}
 
 protected:
   Expr visitVarRef(const VarRef *n, const Expr &self) override {
@@ -105,9 +119,10 @@ protected:
     std::vector<Expr> indices;
     for (const Expr &i : n->indices)
       indices.push_back(mutate(i));
-    Expr flat = flatIndex(n->buffer->shape, indices);
+    Buffer buffer = n->buffer;
+    Expr flat = addressOf(buffer, indices, windows);
     if (!n->fallback)
-      return Load::make(n->buffer, flat, predicate);
+      return Load::make(buffer, flat, predicate);
     Expr inBounds = predicate;
     for (size_t d = 0; d < indices.size(); ++d) {
       // A bare index variable whose extent is the dim's stays in bounds: no check.
@@ -120,14 +135,15 @@ protected:
       inBounds = inBounds ? binary(BinaryOp::And, inBounds, in) : in;
     }
     if (inBounds == predicate)
-      return Load::make(n->buffer, flat, predicate);
-    return Select::make(inBounds, Load::make(n->buffer, flat, inBounds), mutate(n->fallback));
+      return Load::make(buffer, flat, predicate);
+    return Select::make(inBounds, Load::make(buffer, flat, inBounds), mutate(n->fallback));
   }
 
 private:
   std::map<const VarNode *, Expr> values;
   Expr predicate;
   const IndexExtents &extents;
+  const RowWindows *windows;
 };
 
 /// An epilogue value: index variables replaced, reads of the group's values replaced by them,
@@ -135,8 +151,8 @@ private:
 class EpilogueLowering : public IRMutator {
 public:
   EpilogueLowering(const std::map<const VarNode *, Expr> &vars,
-                   const std::map<const BufferNode *, Expr> &values)
-      : vars(vars), values(values) {}
+                   const std::map<const BufferNode *, Expr> &values, const RowWindows *windows)
+      : vars(vars), values(values), windows(windows) {}
 
 protected:
   Expr visitVarRef(const VarRef *n, const Expr &self) override {
@@ -149,18 +165,16 @@ protected:
     std::vector<Expr> indices;
     for (const Expr &i : n->indices)
       indices.push_back(mutate(i));
-    return Load::make(n->buffer, flatIndex(n->buffer->shape, indices));
+    Buffer buffer = n->buffer;
+    Expr index = addressOf(buffer, indices, windows);
+    return Load::make(buffer, index);
   }
 
 private:
   const std::map<const VarNode *, Expr> &vars;
   const std::map<const BufferNode *, Expr> &values;
+  const RowWindows *windows;
 };
-
-Expr lowerFactor(const Expr &factor, const std::map<const VarNode *, Expr> &values,
-                 const IndexExtents &extents, const Expr &predicate = nullptr) {
-  return FactorLowering(values, predicate, extents).mutate(factor);
-}
 
 /// The stride in elements between rows m and m + 1 of the lhs, when the lhs is one tensor read
 /// with one m index and one k axis, contiguous along k; else null.
@@ -216,29 +230,57 @@ struct TileLowering {
   const CpuTarget &target;
   TileSizes t;
   const Definition &def;
+  const RowBlock *block; // Only these rows (lowerTiledRows), or null: all.
+  const RowWindows *windows;
   std::vector<Expr> mExtents, kExtents, outerExtents;
   Expr mExtent, nExtent, kExtent, outerExtent;
   std::vector<Expr> outerValues; // Per outer position, the value of that index.
   IndexExtents indexExtents;
   Buffer ap, bp;
+  /// With a block of rows: B packed whole (packWholeB), every block of it in order, `bBase`
+  /// the first element of the current one; null when B is packed per block into `bp`.
+  Buffer packedB;
+  Expr bBase = i64(0);
 
-  TileLowering(const FusedKernel &fused, const TiledGroup &group, const CpuTarget &target)
+  TileLowering(const FusedKernel &fused, const TiledGroup &group, const CpuTarget &target,
+               const RowBlock *block)
       : fused(fused), group(group), c(group.contraction), target(target), t(chooseTiles(target)),
-        def(*c.def) {
+        def(*c.def), block(block), windows(block ? &block->windows : nullptr) {
     for (size_t p : c.m)
       mExtents.push_back(def.indices[p].extent);
-    for (size_t p : c.outer)
-      outerExtents.push_back(def.indices[p].extent);
+    if (!block)
+      for (size_t p : c.outer)
+        outerExtents.push_back(def.indices[p].extent);
     for (const IterVar &axis : c.k) {
       kExtents.push_back(axis.extent);
       indexExtents[axis.var.get()] = axis.extent;
     }
     for (const IterVar &index : def.indices)
       indexExtents[index.var.get()] = index.extent;
-    mExtent = product(mExtents);
+    mExtent = block ? block->count : product(mExtents);
     kExtent = product(kExtents);
     outerExtent = product(outerExtents);
     nExtent = def.indices[c.n].extent;
+    TDSL_CHECK(!block || (c.m.size() == 1 && c.outer.size() == block->fixed.size()))
+        << "a block of rows of a contraction whose rows are not its one m index";
+  }
+
+  Expr lowerFactor(const Expr &factor, const std::map<const VarNode *, Expr> &values,
+                   const Expr &predicate = nullptr) const {
+    return FactorLowering(values, predicate, indexExtents, windows).mutate(factor);
+  }
+
+  /// The m indices of row `m` of the GEMM (of the block's rows, when lowering a block).
+  std::vector<Expr> mValues(const Expr &m) const {
+    if (block)
+      return {add(block->begin, m)};
+    return decompose(m, mExtents);
+  }
+
+  /// A store of `value` at element `indices` of `buffer` (or of its window).
+  Stmt storeAt(Buffer buffer, const std::vector<Expr> &indices, const Expr &value) const {
+    Expr index = addressOf(buffer, indices, windows);
+    return Store::make(buffer, index, value);
   }
 
   bool innerParallel = false;
@@ -269,12 +311,11 @@ struct TileLowering {
       std::map<const VarNode *, Expr> values;
       bindOuter(values);
       bindK(values, ref(k));
-      std::vector<Expr> ms = decompose(m, mExtents);
+      std::vector<Expr> ms = mValues(m);
       for (size_t i = 0; i < c.m.size(); ++i)
         values[def.indices[c.m[i]].var.get()] = ms[i];
       Expr inRange = lt(m, mExtent);
-      Expr value =
-          Select::make(inRange, lowerFactor(c.lhs, values, indexExtents, inRange), floatImm(0.0));
+      Expr value = Select::make(inRange, lowerFactor(c.lhs, values, inRange), floatImm(0.0));
       Expr index = add(mul(add(mul(ref(ib), kExtent), ref(k)), i64(t.mr)), i64(r));
       rows.push_back(Store::make(ap, index, value));
     }
@@ -286,7 +327,7 @@ struct TileLowering {
   }
 
   /// Bp[(p * KC + kk) * NR + v] = B[k0 + kk, n0 + p * NR + v] for the columns below nc.
-  Stmt packB(const Expr &n0, const Expr &nc, const Expr &k0, const Expr &kc) const {
+  Stmt packB(const Expr &n0, const Expr &nc, const Expr &k0, const Expr &kc, ForKind kind) const {
     Var p = loopVar("p"), kk = loopVar("kk"), v = loopVar("v");
     Expr col = add(mul(ref(p), i64(t.nr)), ref(v));
     std::map<const VarNode *, Expr> values;
@@ -294,10 +335,37 @@ struct TileLowering {
     bindK(values, add(k0, ref(kk)));
     values[def.indices[c.n].var.get()] = add(n0, col);
     Expr index = add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v));
-    Stmt store = Store::make(bp, index, lowerFactor(c.rhs, values, indexExtents));
+    Stmt store = Store::make(bp, add(bBase, index), lowerFactor(c.rhs, values));
     Stmt lanes = For::make(v, i64(t.nr), ForKind::Vectorized, IfThenElse::make(lt(col, nc), store));
     Stmt body = For::make(kk, kc, ForKind::Serial, lanes);
-    return For::make(p, ceilDiv(nc, i64(t.nr)), parallelKind(), body);
+    return For::make(p, ceilDiv(nc, i64(t.nr)), kind, body);
+  }
+
+  /// Elements of B packed whole: every n and k block (see lower()'s lets) in order.
+  Expr wholeBSize() const {
+    Expr nBlocksValue = ceilDiv(nExtent, i64(t.nc));
+    Expr kBlocksValue = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
+    Expr nStepValue = mul(ceilDiv(ceilDiv(nExtent, nBlocksValue), i64(t.nr)), i64(t.nr));
+    Expr kStepValue = ceilDiv(kExtent, kBlocksValue);
+    return mul(mul(nBlocksValue, kBlocksValue), mul(nStepValue, kStepValue));
+  }
+
+  /// B packed whole into `into` (the layout that the micro-kernel reads with `packedB`), its
+  /// column panels split over threads when `kind` is Parallel.
+  Stmt packWholeB(const Buffer &into, ForKind kind) {
+    TDSL_CHECK(block) << "B packed whole outside a row chain";
+    outerValues = block->fixed;
+    bp = into;
+    Var jb = loopVar("jb"), kb = loopVar("kb");
+    Expr n0 = mul(ref(jb), ref(nStep)), k0 = mul(ref(kb), ref(kStep));
+    bBase = wholeBOffset(jb, kb);
+    Stmt body = packB(n0, minOf(ref(nStep), sub(nExtent, n0)), k0,
+                      minOf(ref(kStep), sub(kExtent, k0)), kind);
+    body = For::make(kb, ref(kBlocks), ForKind::Serial, body);
+    return withBlockLets(For::make(jb, ref(nBlocks), ForKind::Serial, body));
+  }
+  Expr wholeBOffset(const Var &jb, const Var &kb) const {
+    return mul(add(mul(ref(jb), ref(kBlocks)), ref(kb)), mul(ref(kStep), ref(nStep)));
   }
 
   /// One MR x NR tile: accumulate over the k block, then add into the output.
@@ -309,18 +377,18 @@ struct TileLowering {
     std::vector<Stmt> stores;
     std::map<const BufferNode *, Expr> values{{def.target.get(), sum}};
     if (group.storeContraction)
-      stores.push_back(Store::make(def.target, flatIndex(def.target->shape, indices), sum));
+      stores.push_back(storeAt(def.target, indices, sum));
     for (size_t e : group.epilogue) {
       const Definition &d = defs[e];
       std::map<const VarNode *, Expr> vars;
       for (size_t i = 0; i < d.indices.size(); ++i)
         vars[d.indices[i].var.get()] = indices[i];
-      Expr value = EpilogueLowering(vars, values).mutate(d.value);
+      Expr value = EpilogueLowering(vars, values, windows).mutate(d.value);
       Var let = makeVar(d.target->name, value->type, VarKind::Let);
       lets.emplace_back(let, value);
       values[d.target.get()] = ref(let);
-      if (fused.storage[e] == Storage::Tensor)
-        stores.push_back(Store::make(d.target, flatIndex(d.target->shape, indices), ref(let)));
+      if (fused.storage[e] != Storage::Local)
+        stores.push_back(storeAt(d.target, indices, ref(let)));
     }
     Stmt body = Block::make(stores);
     for (size_t i = lets.size(); i-- > 0;)
@@ -355,15 +423,16 @@ struct TileLowering {
           bindOuter(values);
           bindK(values, add(k0, ref(kk)));
           Expr m = minOf(add(mul(ref(ib), i64(t.mr)), i64(r)), sub(mExtent, i64(1)));
-          std::vector<Expr> ms = decompose(m, mExtents);
+          std::vector<Expr> ms = mValues(m);
           for (size_t i = 0; i < c.m.size(); ++i)
             values[def.indices[c.m[i]].var.get()] = ms[i];
-          a = lowerFactor(c.lhs, values, indexExtents);
+          a = lowerFactor(c.lhs, values);
         } else {
           a = Load::make(ap,
                          add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
         }
-        Expr b = Load::make(bp, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v)));
+        Expr b = Load::make(
+            bp, add(bBase, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v))));
         update.push_back(lanes(v, Store::make(acc, slot, add(Load::make(acc, slot), mul(a, b)))));
       }
       return For::make(kk, kc, ForKind::Serial, Block::make(update));
@@ -382,17 +451,18 @@ struct TileLowering {
         std::vector<Expr> indices(def.indices.size(), i64(0));
         for (size_t i = 0; i < c.outer.size(); ++i)
           indices[c.outer[i]] = outerValues[i];
-        std::vector<Expr> ms = decompose(m, mExtents);
+        std::vector<Expr> ms = mValues(m);
         for (size_t i = 0; i < c.m.size(); ++i)
           indices[c.m[i]] = ms[i];
         indices[c.n] = add(n0, col);
-        Expr partialIndex = flatIndex(group.partial->shape, indices);
+        Buffer partial = group.partial;
+        Expr partialIndex = addressOf(partial, indices, windows);
         Expr sum = Load::make(acc, add(i64(r * t.nr), ref(v)));
         if (!first)
-          sum = add(Load::make(group.partial, partialIndex), sum);
+          sum = add(Load::make(partial, partialIndex), sum);
         Stmt body;
         if (!last)
-          body = Store::make(group.partial, partialIndex, sum);
+          body = Store::make(partial, partialIndex, sum);
         else
           body = epilogueStores(sum, indices);
         Stmt store = IfThenElse::make(lt(col, nc), body);
@@ -423,18 +493,22 @@ struct TileLowering {
       apSize = Select::make(ref(lhsInPlace), i64(1), apSize);
     ap = makeBuffer("tile.a", DType::F32, {apSize}, BufferRole::Intermediate);
     // One block of B: at most KC x NC, less for a small contraction.
-    bp = makeBuffer("tile.b", DType::F32, {mul(ref(kStep), ref(nStep))}, BufferRole::Intermediate);
+    bp = packedB ? packedB
+                 : makeBuffer("tile.b", DType::F32, {mul(ref(kStep), ref(nStep))},
+                              BufferRole::Intermediate);
     Var ot = loopVar("ot"), chunk = letVar("ot.chunk"), thread = loopVar("thread");
     Expr point = ref(ot);
     if (outerParallel)
       point = add(mul(ref(thread), ref(chunk)), ref(ot));
-    outerValues = decompose(point, outerExtents);
+    outerValues = block ? block->fixed : decompose(point, outerExtents);
 
     // Blocks of equal size (rounded up to whole panels): no thin last block.
     Var jb = loopVar("jb"), kb = loopVar("kb"), ib = loopVar("ib"), p = loopVar("p");
     Expr n0 = mul(ref(jb), ref(nStep)), k0 = mul(ref(kb), ref(kStep));
     Var ncVar = letVar("nc"), kcVar = letVar("kc");
     Expr nc = ref(ncVar), kc = ref(kcVar);
+    if (packedB)
+      bBase = wholeBOffset(jb, kb);
 
     auto tileOf = [&](int rows) {
       return For::make(p, ceilDiv(nc, i64(t.nr)), ForKind::Serial,
@@ -448,7 +522,9 @@ struct TileLowering {
                  binary(BinaryOp::Le, sub(mExtent, mul(ref(ib), i64(t.mr))), i64(t.tailRows)));
       tile = IfThenElse::make(tail, tileOf(t.tailRows), tile);
     }
-    Stmt kBody = Block::make({packB(n0, nc, k0, kc), For::make(ib, panels, parallelKind(), tile)});
+    Stmt kBody = For::make(ib, panels, parallelKind(), tile);
+    if (!packedB)
+      kBody = Block::make({packB(n0, nc, k0, kc, parallelKind()), kBody});
     kBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), kBody);
     Stmt nBody = For::make(kb, ref(kBlocks), ForKind::Serial, kBody);
     nBody = LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), nBody);
@@ -457,7 +533,8 @@ struct TileLowering {
       outerBody = Block::make({packA(panels, parallelKind()), outerBody});
     if (!outerParallel) {
       Stmt body = For::make(ot, outerExtent, ForKind::Serial, outerBody);
-      body = Allocate::make(bp, MemoryScope::Heap, body);
+      if (!packedB)
+        body = Allocate::make(bp, MemoryScope::Heap, body);
       if (c.lhsReadsOuter)
         return Allocate::make(ap, MemoryScope::Heap, body);
       ForKind kind = target.threads > 1 ? ForKind::Parallel : ForKind::Serial;
@@ -486,16 +563,21 @@ struct TileLowering {
     } else {
       body = nest(false);
     }
+    body = withBlockLets(body);
+    if (lhsInPlaceAllowed())
+      body = LetStmt::make(lhsInPlace, lhsInPlaceCondition(c, t, target), body);
+    return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
+  }
+
+  /// `body` under the lets of the n and k blocks (bound once around both copies of the nest).
+  Stmt withBlockLets(Stmt body) const {
     Expr nb = ceilDiv(nExtent, i64(t.nc));
     Expr kbs = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
     body = LetStmt::make(kStep, ceilDiv(kExtent, ref(kBlocks)), body);
     body = LetStmt::make(kBlocks, kbs, body);
     body = LetStmt::make(nStep, mul(ceilDiv(ceilDiv(nExtent, ref(nBlocks)), i64(t.nr)), i64(t.nr)),
                          body);
-    body = LetStmt::make(nBlocks, nb, body);
-    if (lhsInPlaceAllowed())
-      body = LetStmt::make(lhsInPlace, lhsInPlaceCondition(c, t, target), body);
-    return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
+    return LetStmt::make(nBlocks, nb, body);
   }
 };
 
@@ -599,7 +681,43 @@ Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group, const Cp
   std::optional<TiledGroup> tg = matchTiledGroup(fused, group, why);
   if (!tg)
     return nullptr;
-  return TileLowering(fused, *tg, target).lower();
+  return TileLowering(fused, *tg, target, nullptr).lower();
+}
+
+namespace {
+
+TiledGroup tiledGroupOf(const FusedKernel &fused, const FusedGroup &group) {
+  std::string why;
+  std::optional<TiledGroup> tg = matchTiledGroup(fused, group, why);
+  TDSL_CHECK(tg) << "a row chain's contraction that is not tiled: " << why;
+  return *tg;
+}
+
+CpuTarget serialTarget(const CpuTarget &target) {
+  CpuTarget serial = target;
+  serial.threads = 1;
+  return serial;
+}
+
+} // namespace
+
+PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group,
+                               const CpuTarget &target, const RowBlock &block, ForKind kind) {
+  TiledGroup tg = tiledGroupOf(fused, group);
+  TileLowering lowering(fused, tg, serialTarget(target), &block);
+  PackedOperand packed;
+  packed.buffer =
+      makeBuffer("tile.b", DType::F32, {lowering.wholeBSize()}, BufferRole::Intermediate);
+  packed.pack = lowering.packWholeB(packed.buffer, kind);
+  return packed;
+}
+
+Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group, const CpuTarget &target,
+                    const RowBlock &block, const Buffer &packedB) {
+  TiledGroup tg = tiledGroupOf(fused, group);
+  TileLowering lowering(fused, tg, serialTarget(target), &block);
+  lowering.packedB = packedB;
+  return lowering.lower();
 }
 
 } // namespace tdsl::passes

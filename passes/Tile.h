@@ -6,7 +6,9 @@
 #include "passes/Contraction.h"
 #include "passes/Target.h"
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace tdsl::passes {
 
@@ -40,6 +42,44 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
 /// Returns null when `group` is not a TiledGroup.
 [[nodiscard]] ir::Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group,
                                        const CpuTarget &target);
+
+/// Where a tensor of a row chain (see RowChain) lives during one block of rows: `slice` holds
+/// its rows from `rowBase` on, indexed by its dims from `drop` on, the first of them less
+/// `rowBase`.
+struct RowWindow {
+  ir::Buffer slice;
+  size_t drop = 0;
+  ir::Expr rowBase;
+};
+using RowWindows = std::map<const ir::BufferNode *, RowWindow>;
+
+/// One block of a row chain: the dims before the rows at the points `fixed`, the rows
+/// [begin, begin + count), and the windows of the chain's intermediates.
+struct RowBlock {
+  std::vector<ir::Expr> fixed;
+  ir::Expr begin, count;
+  RowWindows windows;
+};
+
+/// The B operand (the factor that does not read the rows) of a row chain's contraction, packed
+/// whole for the point `block.fixed` of the dims before the rows, so that every block of rows
+/// reads it without packing it again: `pack` fills `buffer` (its column panels split over
+/// threads when `kind` is Parallel). Requires: as lowerTiledRows.
+struct PackedOperand {
+  ir::Buffer buffer;
+  ir::Stmt pack;
+};
+[[nodiscard]] PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group,
+                                             const CpuTarget &target, const RowBlock &block,
+                                             ir::ForKind kind);
+
+/// The nest of lowerTiledGroup over one block of rows only, reading B from `packedB` (filled by
+/// packTiledOperand at the same point), serial whatever `target.threads` (the chain's blocks or
+/// points are the parallel loop). Requires: the contraction's rows are its only m index, after
+/// its outer indices (the conditions of a RowChain).
+[[nodiscard]] ir::Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group,
+                                      const CpuTarget &target, const RowBlock &block,
+                                      const ir::Buffer &packedB);
 
 /// The name prefix of accumulator buffers whose float `a * b + c` may become an FMA.
 inline constexpr const char *kContractBufferPrefix = "tile.acc";
