@@ -704,7 +704,8 @@ CpuTarget serialTarget(const CpuTarget &target) {
 PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group,
                                const CpuTarget &target, const RowBlock &block, ForKind kind) {
   TiledGroup tg = tiledGroupOf(fused, group);
-  TileLowering lowering(fused, tg, serialTarget(target), &block);
+  const CpuTarget serial = serialTarget(target); // Outlives `lowering`, which refers to it.
+  TileLowering lowering(fused, tg, serial, &block);
   PackedOperand packed;
   packed.buffer =
       makeBuffer("tile.b", DType::F32, {lowering.wholeBSize()}, BufferRole::Intermediate);
@@ -715,7 +716,8 @@ PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group
 Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group, const CpuTarget &target,
                     const RowBlock &block, const Buffer &packedB) {
   TiledGroup tg = tiledGroupOf(fused, group);
-  TileLowering lowering(fused, tg, serialTarget(target), &block);
+  const CpuTarget serial = serialTarget(target); // Outlives `lowering`, which refers to it.
+  TileLowering lowering(fused, tg, serial, &block);
   lowering.packedB = packedB;
   return lowering.lower();
 }
