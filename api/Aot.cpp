@@ -14,6 +14,7 @@
 #include "passes/Pipeline.h"
 #include "runtime/AotKernel.h"
 #include "runtime/ThreadPool.h"
+#include "support/Strings.h"
 #include "tdsl/tdsl.h"
 #ifdef TDSL_HAVE_LLVM
 #include "codegen/llvm/AotObject.h"
@@ -386,14 +387,10 @@ std::string cpuObject(const std::vector<const ir::Kernel *> &kernels, const std:
       codegen::AotVersion version;
       version.func = lowered.back().get();
       std::tie(version.options.cpu, version.options.features) = codegen::cpuForLevel(level);
-      for (size_t at = 0; at < version.options.features.size();) {
-        size_t end =
-            std::min(version.options.features.find(',', at), version.options.features.size());
-        if (version.options.features[at] == '+')
-          version.features += (version.features.empty() ? "" : ",") +
-                              version.options.features.substr(at + 1, end - at - 1);
-        at = end + 1;
-      }
+      for (std::string_view feature : splitList(version.options.features))
+        if (feature.starts_with('+'))
+          version.features +=
+              (version.features.empty() ? "" : ",") + std::string(feature.substr(1));
       kc.versions.push_back(std::move(version));
     }
     code.push_back(std::move(kc));

@@ -599,7 +599,7 @@ KernelCache::get(const CacheKey &key, const std::function<const ir::LoweredFunc 
   counters().misses++;
   std::string symbol = "tdsl_" + hash.substr(0, 16);
   codegen::LlvmCodeGenOptions options;
-  if (const std::string *level = key.field("code for"); level && *level != "host")
+  if (const std::string *level = key.field("code for"))
     std::tie(options.cpu, options.features) = codegen::cpuForCode(*level);
   options.optimize = key.optimized();
   options.boundsChecks = key.boundsChecked();

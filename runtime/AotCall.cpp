@@ -7,6 +7,7 @@
 #include "runtime/Arena.h"
 #include "runtime/KernelAbi.h"
 #include "runtime/ThreadPool.h"
+#include "support/Strings.h"
 
 #include <algorithm>
 #include <atomic>
@@ -76,12 +77,9 @@ CpuCap cpuCap() {
 /// separated; empty when it has all.
 std::string missingFeatures(std::string_view list, CpuCap cap) {
   std::string missing;
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view feature = list.substr(0, comma);
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  for (std::string_view feature : splitList(list)) {
     bool capped = cap == CpuCap::AvxTwo && feature.starts_with("avx512");
-    if (!feature.empty() && (capped || !cpuHas(feature)))
+    if (capped || !cpuHas(feature))
       missing += (missing.empty() ? "" : ", ") + std::string(feature) +
                  (capped ? " (above TDSL_AOT_MAX_CPU)" : "");
   }

@@ -18,6 +18,7 @@
 #include "codegen/llvm/ParallelFor.h"
 #include "codegen/llvm/VectorMath.h"
 #include "support/Check.h"
+#include "support/Strings.h"
 
 #include <llvm/ADT/SmallString.h>
 #include <llvm/Config/llvm-config.h>
@@ -66,14 +67,10 @@ void initializeNativeTarget() {
 
 std::string errorText(llvm::Error error) { return llvm::toString(std::move(error)); }
 
+/// Whether LLVM feature list `features` ("+avx2,-avx512f,...") turns `feature` on.
 bool hasFeature(const std::string &features, const std::string &feature) {
-  std::string needle = "+" + feature;
-  for (size_t at = 0; (at = features.find(needle, at)) != std::string::npos; at += needle.size()) {
-    size_t end = at + needle.size();
-    if ((at == 0 || features[at - 1] == ',') && (end == features.size() || features[end] == ','))
-      return true;
-  }
-  return false;
+  const std::vector<std::string_view> list = splitList(features);
+  return std::ranges::find(list, "+" + feature) != list.end();
 }
 
 int vectorBitsOf(const std::string &features) {
@@ -678,29 +675,21 @@ std::pair<std::string, std::string> cpuForCode(const std::string &level) {
   std::pair<std::string, std::string> code = cpuForLevel(level);
   // The host's list names every feature LLVM knows, "+" or "-": a level's feature it turns off
   // is one this machine lacks.
-  const std::string host = "," + cachedHostCpuInfo().features + ",";
-  const std::string own = "," + code.second + ",";
-  auto each = [](const std::string &list, auto f) {
-    for (size_t at = 1; at < list.size(); at = list.find(',', at) + 1)
-      if (list[at] != ',')
-        f(list.substr(at, list.find(',', at) - at));
-  };
-  bool hostHasAll = true;
-  each(own, [&](const std::string &plus) {
-    if (host.find(",-" + plus.substr(1) + ",") != std::string::npos)
-      hostHasAll = false;
-  });
-  if (!hostHasAll)
-    return {};
+  const std::string &hostFeatures = cachedHostCpuInfo().features;
+  const std::vector<std::string_view> host = splitList(hostFeatures), own = splitList(code.second);
+  auto owns = [&](std::string_view f) { return std::ranges::find(own, f) != own.end(); };
+  for (std::string_view plus : own)
+    if (std::ranges::find(host, "-" + std::string(plus.substr(1))) != host.end())
+      return {};
   // The host's CPU for instruction scheduling (it does not change results), with the level's
   // features and none of the host's vector extensions beyond them (AVX-512 for x86-64-v3; VNNI,
   // BF16, VBMI... for x86-64-v4).
   std::string features = code.second;
-  each(host, [&](const std::string &f) {
+  for (std::string_view f : host) {
     bool vector = f.starts_with("+avx") || f.starts_with("+amx") || f == "+evex512";
-    if (vector && own.find("," + f + ",") == std::string::npos)
-      features += ",-" + f.substr(1);
-  });
+    if (vector && !owns(f))
+      features += ",-" + std::string(f.substr(1));
+  }
   return {cachedHostCpuInfo().cpuName, features};
 }
 
