@@ -8,6 +8,7 @@
 //     for jb in n blocks of NC columns:           (a KC x NC block of B stays in L2)
 //       for kb in k blocks of KC:                 (an MR x KC panel of A stays in L1)
 //         Bp = B[k block, n block] packed into column panels: Bp[(p * KC + kk) * NR + v]
+//              (unless b.in.place: see below)
 //         for ib in row panels of MR:             (parallel: a static split of the panels)
 //           for p in column panels of NR:
 //             acc[MR x NR] = 0                    (MR * NR / lanes vector registers;
@@ -21,11 +22,15 @@
 // Copying A pays only where reading it in place would cost more: when A is one tensor read
 // contiguous along k (`a @ b`, batched or not), the micro-kernel reads its rows where they lie
 // unless they would crowd one set of L1 (lhsInPlaceCondition, decided at run time from the row
-// stride); at K = 64 the copy cost about as much as the products. A last row panel of at most
-// TAIL rows (8 of 14 with AVX-512) takes a kernel of TAIL rows: M = 64 is 4 x 14 + 8.
-// Padding lanes of the packed panels are never stored, so they need no zeroing. Each output
-// element is summed in the same order (k blocks in order, k inside a block in order, one partial
-// sum per block) whatever the thread count, so results are bit-identical across runs and threads.
+// stride); at K = 64 the copy cost about as much as the products. Copying B pays only where B
+// is larger than one KC x NC block: when all of B (of an outer point) is one block of whole
+// NR-column panels, read contiguous along n, the micro-kernel loads its rows where they lie
+// (rhsInPlaceCondition), since every row panel sweeps the same bytes from L2 either way. A last
+// row panel of at most TAIL rows (8 of 14 with AVX-512) takes a kernel of TAIL rows: M = 64 is
+// 4 x 14 + 8. Padding lanes of the packed panels are never stored, so they need no zeroing. Each
+// output element is summed in the same order (k blocks in order, k inside a block in order, one
+// partial sum per block) whatever the thread count, so results are bit-identical across runs and
+// threads.
 #include "passes/Tile.h"
 
 #include "ir/Affine.h"
