@@ -494,13 +494,16 @@ struct TileLowering {
       }
       return For::make(kk, kc, ForKind::Serial, Block::make(update));
     };
-    auto kLoops = [&](bool bInPlace) {
-      return lhsInPlaceAllowed()
-                 ? IfThenElse::make(ref(lhsInPlace), kLoop(true, bInPlace), kLoop(false, bInPlace))
-                 : kLoop(false, bInPlace);
+    // B in place with A packed only where A is never read in place (b.in.place implies
+    // a.in.place otherwise, see lower()): three k loops at most.
+    auto kLoops = [&](bool aInPlace) {
+      return rhsInPlaceAllowed()
+                 ? IfThenElse::make(ref(rhsInPlace), kLoop(aInPlace, true), kLoop(aInPlace, false))
+                 : kLoop(aInPlace, false);
     };
-    Stmt loop = rhsInPlaceAllowed() ? IfThenElse::make(ref(rhsInPlace), kLoops(true), kLoops(false))
-                                    : kLoops(false);
+    Stmt loop = lhsInPlaceAllowed()
+                    ? IfThenElse::make(ref(lhsInPlace), kLoops(true), kLoop(false, false))
+                    : kLoops(false);
 
     // Per row r, per lane: partial sums into `group.partial` for every k block but the last;
     // in the last, the finished sum through the epilogue into each stored tensor.
@@ -631,10 +634,16 @@ struct TileLowering {
       body = nest(false);
     }
     body = withBlockLets(body);
+    if (rhsInPlaceAllowed()) {
+      // With A packed (its rows would crowd L1: K a multiple of 1024 or 1536, beyond every
+      // KC), B is packed too, which spares the micro-kernel a fourth variant.
+      Expr inPlace = rhsInPlaceCondition(c, t);
+      if (lhsInPlaceAllowed())
+        inPlace = binary(BinaryOp::And, ref(lhsInPlace), inPlace);
+      body = LetStmt::make(rhsInPlace, inPlace, body);
+    }
     if (lhsInPlaceAllowed())
       body = LetStmt::make(lhsInPlace, lhsInPlaceCondition(c, t, target), body);
-    if (rhsInPlaceAllowed())
-      body = LetStmt::make(rhsInPlace, rhsInPlaceCondition(c, t), body);
     return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
   }
 
@@ -717,6 +726,10 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
             "one KC x NC block of whole " + std::to_string(t.nr) +
                 "-column panels, which every row panel sweeps from L2 packed or not",
             rhsInPlaceCondition(c, t)};
+  if (a.inPlace && b.inPlace) { // B in place only with A (see TileLowering::lower).
+    b.inPlace = binary(BinaryOp::And, a.inPlace, b.inPlace);
+    b.why += ", with A read in place";
+  }
   auto always = [](const Operand &o) {
     const IntImm *known = o.inPlace ? as<IntImm>(simplify(o.inPlace)) : nullptr;
     return known && known->value;
