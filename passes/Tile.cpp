@@ -8,6 +8,7 @@
 //     for jb in n blocks of NC columns:           (a KC x NC block of B stays in L2)
 //       for kb in k blocks of KC:                 (an MR x KC panel of A stays in L1)
 //         Bp = B[k block, n block] packed into column panels: Bp[(p * KC + kk) * NR + v]
+//              (unless b.in.place: see below)
 //         for ib in row panels of MR:             (parallel: a static split of the panels)
 //           for p in column panels of NR:
 //             acc[MR x NR] = 0                    (MR * NR / lanes vector registers;
@@ -21,11 +22,15 @@
 // Copying A pays only where reading it in place would cost more: when A is one tensor read
 // contiguous along k (`a @ b`, batched or not), the micro-kernel reads its rows where they lie
 // unless they would crowd one set of L1 (lhsInPlaceCondition, decided at run time from the row
-// stride); at K = 64 the copy cost about as much as the products. A last row panel of at most
-// TAIL rows (8 of 14 with AVX-512) takes a kernel of TAIL rows: M = 64 is 4 x 14 + 8.
-// Padding lanes of the packed panels are never stored, so they need no zeroing. Each output
-// element is summed in the same order (k blocks in order, k inside a block in order, one partial
-// sum per block) whatever the thread count, so results are bit-identical across runs and threads.
+// stride); at K = 64 the copy cost about as much as the products. Copying B pays only where B
+// is larger than one KC x NC block: when all of B (of an outer point) is one block of whole
+// NR-column panels, read contiguous along n, the micro-kernel loads its rows where they lie
+// (rhsInPlaceCondition), since every row panel sweeps the same bytes from L2 either way. A last
+// row panel of at most TAIL rows (8 of 14 with AVX-512) takes a kernel of TAIL rows: M = 64 is
+// 4 x 14 + 8. Padding lanes of the packed panels are never stored, so they need no zeroing. Each
+// output element is summed in the same order (k blocks in order, k inside a block in order, one
+// partial sum per block) whatever the thread count, so results are bit-identical across runs and
+// threads.
 #include "passes/Tile.h"
 
 #include "ir/Affine.h"
@@ -176,27 +181,43 @@ private:
   const RowWindows *windows;
 };
 
-/// The stride in elements between rows m and m + 1 of the lhs, when the lhs is one tensor read
-/// with one m index and one k axis, contiguous along k; else null.
-Expr lhsRowStrideOf(const Contraction &c) {
-  const Access *a = as<Access>(c.lhs);
-  if (!a || a->fallback || c.m.size() != 1 || c.k.size() != 1)
+/// When `factor` is one tensor read contiguous along `along` (the flat index grows by one with
+/// it), the change of its flat index when `row` grows by one, if that depends on the symbols
+/// only; else null.
+Expr rowStrideOf(const Expr &factor, const Var &along, const Var &row) {
+  const Access *a = as<Access>(factor);
+  if (!a || a->fallback)
     return nullptr;
   std::optional<AffineExpr> flat = toAffine(flatIndex(a->buffer->shape, a->indices));
   if (!flat)
     return nullptr;
-  // The change of the flat index when `v` grows by one.
   auto step = [&](const Var &v) -> std::optional<AffineExpr> {
     std::optional<AffineExpr> next = substitute(*flat, v, AffineExpr::of(v) + AffineExpr{1, {}});
     if (!next)
       return std::nullopt;
     return *next - *flat;
   };
-  std::optional<AffineExpr> kStep = step(c.k[0].var);
-  std::optional<AffineExpr> mStep = step(c.def->indices[c.m[0]].var);
-  if (!kStep || !mStep || *kStep != AffineExpr{1, {}} || !mStep->onlySymbols())
+  std::optional<AffineExpr> alongStep = step(along);
+  std::optional<AffineExpr> rowStep = step(row);
+  if (!alongStep || !rowStep || *alongStep != AffineExpr{1, {}} || !rowStep->onlySymbols())
     return nullptr;
-  return toExpr(*mStep);
+  return toExpr(*rowStep);
+}
+
+/// The stride in elements between rows m and m + 1 of the lhs, when the lhs is one tensor read
+/// with one m index and one k axis, contiguous along k; else null.
+Expr lhsRowStrideOf(const Contraction &c) {
+  if (c.m.size() != 1 || c.k.size() != 1)
+    return nullptr;
+  return rowStrideOf(c.lhs, c.k[0].var, c.def->indices[c.m[0]].var);
+}
+
+/// The stride in elements between rows k and k + 1 of the rhs, when the rhs is one tensor read
+/// with one k axis, contiguous along n; else null.
+Expr rhsRowStrideOf(const Contraction &c) {
+  if (c.k.size() != 1)
+    return nullptr;
+  return rowStrideOf(c.rhs, c.def->indices[c.n].var, c.k[0].var);
 }
 
 /// When the micro-kernel reads A in place (a bool over the symbols), or null when it always packs
@@ -221,6 +242,28 @@ Expr lhsInPlaceCondition(const Contraction &c, const TileSizes &t, const CpuTarg
   while (2 * q < rowsPerPeriod)
     q *= 2;
   return binary(BinaryOp::Ne, binary(BinaryOp::Mod, mul(stride, i64(4 * q)), i64(way)), i64(0));
+}
+
+/// When the micro-kernel reads B in place (a bool over the symbols), or null when it always packs
+/// B. In place when B of one outer point is one KC x NC block of whole NR-column panels (K <= KC,
+/// N <= NC, N a multiple of NR; rows at most NC floats apart): the row panels then sweep the same
+/// bytes from L2 whether B is packed or not, and a copy would only reorder them, at the cost of a
+/// load and a store per element per outer point (about 5% at 64 x 64 x 64). A larger B is
+/// blocked and packed: read in place, its blocks' rows are far apart (K = N = 512 and 1024 measured
+/// 1.1x to 1.4x slower, docs/performance.md). Partial column panels would need masked loads of
+/// B at every step of k.
+Expr rhsInPlaceCondition(const Contraction &c, const TileSizes &t) {
+  Expr stride = rhsRowStrideOf(c);
+  if (!stride)
+    return nullptr;
+  const Expr &n = c.def->indices[c.n].extent;
+  Expr fits =
+      binary(BinaryOp::And, binary(BinaryOp::Eq, binary(BinaryOp::Mod, n, i64(t.nr)), i64(0)),
+             binary(BinaryOp::And, binary(BinaryOp::Le, c.k[0].extent, i64(t.kc)),
+                    binary(BinaryOp::Le, n, i64(t.nc))));
+  if (!structurallyEqual(simplify(stride), simplify(n)))
+    fits = binary(BinaryOp::And, fits, binary(BinaryOp::Le, stride, i64(t.nc)));
+  return simplify(fits);
 }
 
 struct TileLowering {
@@ -291,6 +334,10 @@ struct TileLowering {
   bool lhsInPlaceAllowed() const { return lhsRowStride != nullptr; }
   Expr lhsRowStride = lhsRowStrideOf(c); // Elements between rows m and m + 1 of A; or null.
   Var lhsInPlace = makeVar("a.in.place", Type::boolean(), VarKind::Let); // See lower().
+  /// Whether the micro-kernel may read B where it lies instead of from its packed panels: B is
+  /// one tensor read contiguous along n with one k axis, and not packed whole by a row chain.
+  bool rhsInPlaceAllowed() const { return !packedB && rhsRowStrideOf(c) != nullptr; }
+  Var rhsInPlace = makeVar("b.in.place", Type::boolean(), VarKind::Let); // See lower().
 
   void bindOuter(std::map<const VarNode *, Expr> &values) const {
     for (size_t i = 0; i < c.outer.size(); ++i)
@@ -411,7 +458,7 @@ struct TileLowering {
     }
     // The k loop, reading A from its packed panel or (inPlace) where it lies: rows past M read
     // row M - 1, whose sums are never stored.
-    auto kLoop = [&](bool inPlace) {
+    auto kLoop = [&](bool inPlace, bool bInPlace) {
       Var kk = loopVar("kk");
       std::vector<Stmt> update;
       for (int r = 0; r < rows; ++r) {
@@ -431,14 +478,32 @@ struct TileLowering {
           a = Load::make(ap,
                          add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
         }
-        Expr b = Load::make(
-            bp, add(bBase, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v))));
+        Expr b;
+        if (bInPlace) {
+          std::map<const VarNode *, Expr> values;
+          bindOuter(values);
+          bindK(values, add(k0, ref(kk)));
+          Expr col = add(mul(ref(p), i64(t.nr)), ref(v));
+          values[def.indices[c.n].var.get()] = add(n0, col);
+          b = lowerFactor(c.rhs, values);
+        } else {
+          b = Load::make(
+              bp, add(bBase, add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v))));
+        }
         update.push_back(lanes(v, Store::make(acc, slot, add(Load::make(acc, slot), mul(a, b)))));
       }
       return For::make(kk, kc, ForKind::Serial, Block::make(update));
     };
-    Stmt loop = lhsInPlaceAllowed() ? IfThenElse::make(ref(lhsInPlace), kLoop(true), kLoop(false))
-                                    : kLoop(false);
+    // B in place with A packed only where A is never read in place (b.in.place implies
+    // a.in.place otherwise, see lower()): three k loops at most.
+    auto kLoops = [&](bool aInPlace) {
+      return rhsInPlaceAllowed()
+                 ? IfThenElse::make(ref(rhsInPlace), kLoop(aInPlace, true), kLoop(aInPlace, false))
+                 : kLoop(aInPlace, false);
+    };
+    Stmt loop = lhsInPlaceAllowed()
+                    ? IfThenElse::make(ref(lhsInPlace), kLoops(true), kLoop(false, false))
+                    : kLoops(false);
 
     // Per row r, per lane: partial sums into `group.partial` for every k block but the last;
     // in the last, the finished sum through the epilogue into each stored tensor.
@@ -493,9 +558,10 @@ struct TileLowering {
       apSize = Select::make(ref(lhsInPlace), i64(1), apSize);
     ap = makeBuffer("tile.a", DType::F32, {apSize}, BufferRole::Intermediate);
     // One block of B: at most KC x NC, less for a small contraction.
-    bp = packedB ? packedB
-                 : makeBuffer("tile.b", DType::F32, {mul(ref(kStep), ref(nStep))},
-                              BufferRole::Intermediate);
+    Expr bpSize = mul(ref(kStep), ref(nStep));
+    if (rhsInPlaceAllowed())
+      bpSize = Select::make(ref(rhsInPlace), i64(1), bpSize);
+    bp = packedB ? packedB : makeBuffer("tile.b", DType::F32, {bpSize}, BufferRole::Intermediate);
     Var ot = loopVar("ot"), chunk = letVar("ot.chunk"), thread = loopVar("thread");
     Expr point = ref(ot);
     if (outerParallel)
@@ -523,8 +589,12 @@ struct TileLowering {
       tile = IfThenElse::make(tail, tileOf(t.tailRows), tile);
     }
     Stmt kBody = For::make(ib, panels, parallelKind(), tile);
-    if (!packedB)
-      kBody = Block::make({packB(n0, nc, k0, kc, parallelKind()), kBody});
+    if (!packedB) {
+      Stmt pack = packB(n0, nc, k0, kc, parallelKind());
+      if (rhsInPlaceAllowed())
+        pack = IfThenElse::make(Unary::make(UnaryOp::Not, ref(rhsInPlace)), pack);
+      kBody = Block::make({pack, kBody});
+    }
     kBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), kBody);
     Stmt nBody = For::make(kb, ref(kBlocks), ForKind::Serial, kBody);
     nBody = LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), nBody);
@@ -564,6 +634,14 @@ struct TileLowering {
       body = nest(false);
     }
     body = withBlockLets(body);
+    if (rhsInPlaceAllowed()) {
+      // With A packed (its rows would crowd L1: K a multiple of 1024 or 1536, beyond every
+      // KC), B is packed too, which spares the micro-kernel a fourth variant.
+      Expr inPlace = rhsInPlaceCondition(c, t);
+      if (lhsInPlaceAllowed())
+        inPlace = binary(BinaryOp::And, ref(lhsInPlace), inPlace);
+      body = LetStmt::make(rhsInPlace, inPlace, body);
+    }
     if (lhsInPlaceAllowed())
       body = LetStmt::make(lhsInPlace, lhsInPlaceCondition(c, t, target), body);
     return LetStmt::make(panelsVar, ceilDiv(mExtent, i64(t.mr)), body);
@@ -633,20 +711,45 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
     out += "last row panel: the " + std::to_string(t.tailRows) + "x" + std::to_string(t.nr) +
            " micro-kernel when at most " + std::to_string(t.tailRows) +
            " rows remain (fewer rows " + "computed past M)\n";
-  std::string packA = "A in " + std::to_string(t.mr) + "-row panels " +
-                      (c.lhsReadsOuter ? "per outer point" : "once");
-  if (Expr inPlace = lhsInPlaceCondition(c, t, target)) {
-    const Access *a = as<Access>(c.lhs);
-    std::string when = toString(inPlace);
-    if (as<IntImm>(inPlace))
-      packA = "A (" + a->buffer->name + ") read in place by the micro-kernel, never packed";
-    else
-      packA = "A (" + a->buffer->name + ") read in place by the micro-kernel when " + when +
-              " (its rows do not crowd one set of the " + std::to_string(target.l1Ways) +
-              "-way L1), else " + packA;
+  // Per operand: read in place always (a true condition), never (false or none), or when the
+  // condition holds at run time.
+  struct Operand {
+    std::string name, packed, why;
+    Expr inPlace;
+  };
+  Operand a{"A",
+            "A in " + std::to_string(t.mr) + "-row panels " +
+                (c.lhsReadsOuter ? "per outer point" : "once"),
+            "its rows do not crowd one set of the " + std::to_string(target.l1Ways) + "-way L1",
+            lhsInPlaceCondition(c, t, target)};
+  Operand b{"B", "B in " + std::to_string(t.nr) + "-column panels per KC x NC block",
+            "one KC x NC block of whole " + std::to_string(t.nr) +
+                "-column panels, which every row panel sweeps from L2 packed or not",
+            rhsInPlaceCondition(c, t)};
+  if (a.inPlace && b.inPlace) { // B in place only with A (see TileLowering::lower).
+    b.inPlace = binary(BinaryOp::And, a.inPlace, b.inPlace);
+    b.why += ", with A read in place";
   }
-  out += "packing: " + packA + ", B in " + std::to_string(t.nr) +
-         "-column panels per KC x NC block; edges masked\n";
+  auto always = [](const Operand &o) {
+    const IntImm *known = o.inPlace ? as<IntImm>(simplify(o.inPlace)) : nullptr;
+    return known && known->value;
+  };
+  auto text = [&](const Operand &o, const Expr &factor) {
+    const IntImm *known = o.inPlace ? as<IntImm>(simplify(o.inPlace)) : nullptr;
+    if (!o.inPlace || (known && !known->value))
+      return o.packed;
+    std::string read =
+        o.name + " (" + as<Access>(factor)->buffer->name + ") read in place by the micro-kernel";
+    if (known)
+      return read + ", never packed (" + o.why + ")";
+    return read + " when " + toString(simplify(o.inPlace)) + " (" + o.why + "), else " + o.packed;
+  };
+  if (always(a) && always(b))
+    out += "packing: none: A (" + as<Access>(c.lhs)->buffer->name + ") and B (" +
+           as<Access>(c.rhs)->buffer->name + ") read in place by the micro-kernel (A: " + a.why +
+           "; B: " + b.why + ")\n";
+  else
+    out += "packing: " + text(a, c.lhs) + "; " + text(b, c.rhs) + "; edges masked\n";
   std::string padded;
   for (const Expr &factor : {c.lhs, c.rhs})
     for (const Access *a : accessesIn(factor))

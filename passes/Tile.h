@@ -33,13 +33,13 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
 
 /// The loop nest of a contraction: A packed once into MR-row panels (per outer point if it reads
 /// one; or read in place, see Tile.cpp), then per (outer, n block, k block) B packed into
-/// NR-column panels, and per MR x NR tile (TAIL x NR for a short last row panel) of
-/// the output an accumulator block updated with broadcast multiply-adds over the k block, added
-/// into the output (masked at the edges). Parallel over A's row panels when `target.threads` > 1;
-/// each output element is summed in the same order whatever the thread count. The accumulator
-/// buffer is named "tile.acc": the LLVM backend contracts its multiply-adds into FMAs.
-/// The group's epilogue (see TiledGroup) runs on the finished sums before they are stored.
-/// Returns null when `group` is not a TiledGroup.
+/// NR-column panels (or read in place when all of it is one block, see Tile.cpp), and per MR x NR
+/// tile (TAIL x NR for a short last row panel) of the output an accumulator block updated with
+/// broadcast multiply-adds over the k block, added into the output (masked at the edges). Parallel
+/// over A's row panels when `target.threads` > 1; each output element is summed in the same order
+/// whatever the thread count. The accumulator buffer is named "tile.acc": the LLVM backend
+/// contracts its multiply-adds into FMAs. The group's epilogue (see TiledGroup) runs on the
+/// finished sums before they are stored. Returns null when `group` is not a TiledGroup.
 [[nodiscard]] ir::Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group,
                                        const CpuTarget &target);
 

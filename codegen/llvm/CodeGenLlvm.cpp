@@ -182,8 +182,34 @@ protected:
   void visitFor(const ir::For *) override { ++loops; }
 };
 
+/// Whether a statement allocates a tiled contraction's accumulators ("tile.acc", passes/Tile.h)
+/// outside any loop of its own: it is the body of a micro-kernel's tile loop.
+class AccumulatorFinder : public ir::IRVisitor {
+public:
+  bool found = false;
+
+protected:
+  void visitFor(const ir::For *) override {}
+  void visitAllocate(const ir::Allocate *n) override {
+    found |= n->buffer->name.starts_with("tile.acc");
+    IRVisitor::visitAllocate(n);
+  }
+};
+
+/// The buffers loaded in a statement outside micro-kernel tiles (see AccumulatorFinder), where
+/// no load prefetches a next row.
+class LoadsOutsideTiles : public UseFinder {
+protected:
+  void visitFor(const ir::For *n) override {
+    AccumulatorFinder tile;
+    tile.visit(n->body);
+    if (!tile.found)
+      UseFinder::visitFor(n);
+  }
+};
+
 /// For each buffer loaded in a loop's direct inner loops (its passes, numbered from 1 in order),
-/// the last pass that loads it.
+/// the last pass that loads it (outside micro-kernel tiles).
 class PassLoads : public ir::IRVisitor {
 public:
   std::unordered_map<const ir::BufferNode *, int> last;
@@ -191,7 +217,11 @@ public:
 protected:
   void visitFor(const ir::For *n) override {
     ++pass;
-    UseFinder uses;
+    AccumulatorFinder tile;
+    tile.visit(n->body);
+    if (tile.found)
+      return;
+    LoadsOutsideTiles uses;
     uses.visit(n->body);
     for (const ir::BufferNode *buffer : uses.loaded)
       last[buffer] = pass;
@@ -1402,7 +1432,17 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
     loopEnds.emplace_back(&node, end);
     InnerLoopCounter inner;
     inner.visit(node.body);
-    if (inner.loops >= 2) {
+    AccumulatorFinder tile;
+    tile.visit(node.body);
+    if (tile.found) {
+      // A micro-kernel's variants of its k loop are not passes over a row: nothing inside is
+      // prefetched for a next row (B read in place would prefetch its next column panel, which
+      // the micro-kernel reads anyway, once per row of the tile at every step of k).
+      ir::Var outerRow = rowVar;
+      rowVar = nullptr;
+      emit(node.body);
+      rowVar = outerRow;
+    } else if (inner.loops >= 2) {
       ir::Var outerRow = rowVar;
       int outerPass = rowPass, outerDepth = passDepth;
       auto outerLast = std::move(lastPassLoading);

@@ -1,7 +1,7 @@
 // A row loop that makes several passes over a row prefetches the next row of an input once per
 // line, in the last pass that reads that input (CodeGenLlvm::prefetchNextRow): for softmax the
 // exp pass, not the max pass, which would issue the whole next row in a burst as fast as it
-// reads this one.
+// reads this one. Loops inside a micro-kernel's tile are no such passes.
 #include "../passes/PassTestUtil.h"
 #include "../passes/SampleKernels.h"
 #include "LlvmTestUtil.h"
@@ -52,6 +52,22 @@ TEST(RowPrefetch, SoftmaxPrefetchesTheNextRowInItsExpPassOnly) {
     EXPECT_EQ(occurrences(f, "call void @llvm.prefetch.p0("), 2u) << f;
   }
   EXPECT_GE(withPrefetch, 1) << ir;
+}
+
+TEST(RowPrefetch, NothingInsideAMicroKernelTile) {
+  // A matmul's B is read in place when it is one block of whole panels: inside the tile loop of
+  // a micro-kernel, whose k loops are variants, not passes over a row, that would prefetch B's
+  // next column panel once per row at every step of k. Only the packing of B, before the row
+  // panels, prefetches (the next k block's rows).
+  passes::CpuTarget target; // x86-64-v4, one thread
+  LoweredFunc func = passes::lowerKernel(matmulKernel(), target);
+  std::string ir = codegen::emitLlvmIr(func, /*optimized=*/false, x86V4());
+  size_t firstTile = ir.find("%tile.acc = alloca");
+  size_t lastPrefetch = ir.rfind("call void @llvm.prefetch.p0(");
+  ASSERT_NE(firstTile, std::string::npos) << ir;
+  ASSERT_NE(lastPrefetch, std::string::npos) << ir;
+  EXPECT_LT(lastPrefetch, firstTile) << ir;
+  EXPECT_EQ(occurrences(ir, "call void @llvm.prefetch.p0("), 4u) << ir;
 }
 
 } // namespace

@@ -40,6 +40,9 @@ kernel shifted_lhs(a: f32[M, K], b: f32[K, N]) -> c: f32[M, N] {
 kernel bmm(a: f32[B, M, K], b: f32[B, K, N]) -> c: f32[B, M, N] {
     c = a @ b
 }
+kernel bmm_shifted(a: f32[B, M, K], b: f32[B, K, W]) -> c: f32[B, M, W - 1] {
+    c[d, i, j] = sum(a[d, i, k] * b[d, k, j + 1] for k)
+}
 kernel bmm_tn(a: f32[B, K, M], b: f32[B, K, N]) -> c: f32[B, M, N] {
     c[d, i, j] = sum(a[d, k, i] * b[d, k, j] for k)
 }
@@ -212,6 +215,39 @@ TEST(TiledContraction, BatchedOddShapes) {
                         {2, 0, 4, 4},
                         {2, 5, 0, 4},
                         {2, 5, 4, 0}});
+}
+
+TEST(TiledContraction, BatchedWithRhsInPlaceAtEveryRemainder) {
+  // B read in place when N is whole 32-column panels and B of a batch is one KC x NC block
+  // (KC and NC of the host: at least 288 and 448 with AVX-512, more with AVX2): N = 32, 64, 96
+  // with M and K of 1, 3, 17, 65 and every row remainder; N = 2048 and K = 2000 are blocked and
+  // packed.
+  std::vector<std::array<int64_t, 4>> shapes;
+  for (int64_t m : {1, 3, 17, 65})
+    for (int64_t k : {1, 3, 17, 65})
+      shapes.push_back({m == k ? 3 : 1, m, k, 32 * (1 + (m + k) % 3)});
+  for (int64_t m = 1; m <= 15; ++m)
+    shapes.push_back({2, m, 64, 64});
+  shapes.push_back({1, 5, 64, 2048});
+  shapes.push_back({1, 5, 2000, 64});
+  shapes.push_back({2, 5, 0, 64});
+  expectBatchedMatches("bmm", false, shapes);
+}
+
+TEST(TiledContraction, BatchedWithShiftedRhsInPlace) {
+  // b[d, k, j + 1]: B in place at an offset, rows W floats apart for N = W - 1 columns (in
+  // place when W - 1 is a multiple of 32), else packed.
+  Module one = compile(1), two = compile(2);
+  uint64_t seed = 40;
+  for (const auto &[b, m, k, w] : std::vector<std::array<int64_t, 4>>{
+           {3, 17, 65, 65}, {1, 64, 64, 65}, {2, 3, 17, 33}, {1, 9, 3, 64}, {2, 1, 1, 2}}) {
+    SCOPED_TRACE("B=" + std::to_string(b) + ", M=" + std::to_string(m) +
+                 ", K=" + std::to_string(k) + ", W=" + std::to_string(w));
+    expectMatches(one, two, "bmm_shifted",
+                  {Tensor::randn({b, m, k}, DType::F32, seed),
+                   Tensor::randn({b, k, w}, DType::F32, seed + 1)});
+    seed += 2;
+  }
 }
 
 TEST(TiledContraction, BatchedWithTransposedLhsIsPacked) {
