@@ -75,8 +75,8 @@ enum class StencilWindows : uint8_t { On, Off };
 /// ?? 0.0 + bx[i, j] + bx[i + 1, j] ?? 0.0`, each row offset a constant of at most 8), become
 /// Windows of that group: computed together per block of its rows with the halo the offsets
 /// need, so they stay in cache instead of going through memory. A producer group that reads a
-/// window itself can be one too: the windows nest, each computed per block of the rows the
-/// window above it needs (a chain of stencils). Requires: the groups of fuse
+/// window itself can be one too: the windows nest (a chain of stencils), and the last reader's
+/// blocks slide every level's window along its rows (lowerScheduled). Requires: the groups of fuse
 /// (after isolateContractions). Keeps: every value (the producers' rows are the same
 /// computation).
 [[nodiscard]] FusedKernel fuseStencils(const FusedKernel &fused);
