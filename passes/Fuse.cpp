@@ -399,84 +399,6 @@ std::string nameList(const std::vector<std::string> &names) {
   return s;
 }
 
-constexpr int64_t kCheapOps = 8;     // At most this many operations, none transcendental.
-constexpr int64_t kBroadcastOps = 3; // Recomputed along a broadcast dim only up to this.
-
-struct InlineDecision {
-  bool inlineIt = false;
-  std::string reason;
-};
-
-InlineDecision decideInline(const Definition &p, const std::vector<Use> &uses,
-                            const std::vector<Definition> &defs) {
-  bool isOutput = p.target->role == BufferRole::Output;
-  // Distinct read sites: equal reads in one reader are computed once (CSE), so count once.
-  std::vector<const Use *> sites;
-  for (const Use &u : uses) {
-    bool dup = false;
-    for (const Use *s : sites) {
-      if (s->consumer != u.consumer || s->access->indices.size() != u.access->indices.size())
-        continue;
-      ExprEqual eq;
-      bool same = eq(s->access->fallback, u.access->fallback);
-      for (size_t k = 0; same && k < u.access->indices.size(); ++k)
-        same = eq(s->access->indices[k], u.access->indices[k]);
-      dup |= same;
-    }
-    if (!dup)
-      sites.push_back(&u);
-  }
-  std::vector<std::string> readers;
-  for (const Use *s : sites)
-    if (std::find(readers.begin(), readers.end(), defs[s->consumer].target->name) == readers.end())
-      readers.push_back(defs[s->consumer].target->name);
-  std::string into = "into " + nameList(readers);
-
-  ExprCost cost = exprCost(p.value);
-  bool cheap = cost.transcendental.empty() && cost.ops <= kCheapOps;
-  const Use *broadcast = nullptr;
-  bool allPlain = true;
-  for (const Use *s : sites) {
-    if (s->broadcast && !broadcast)
-      broadcast = s;
-    allPlain &= s->plain;
-  }
-  std::string costText = cost.transcendental.empty()
-                             ? std::to_string(cost.ops) + " ops"
-                             : std::to_string(cost.ops) + " ops, calls " + cost.transcendental;
-
-  if (!isOutput && sites.size() == 1 && allPlain && !broadcast)
-    return {true, "inlined " + into + ": read once per element at its own indices"};
-  if (cheap && (!broadcast || cost.ops <= kBroadcastOps)) {
-    std::string why = "cheap (" + costText + ")";
-    if (sites.size() > 1)
-      why += ", recomputed at " + std::to_string(sites.size()) + " reads";
-    if (broadcast)
-      why += ", recomputed along " + broadcast->missing;
-    return {true, "inlined " + into + ": " + why + (isOutput ? "; also stored (an output)" : "")};
-  }
-  std::string where = isOutput ? "stored (an output); " : "materialized: ";
-  if (broadcast)
-    return {false, where + "read broadcast along " + broadcast->missing + " by " +
-                       defs[broadcast->consumer].target->name + " and costs " + costText};
-  if (sites.size() > 1)
-    return {false, where + "read at " + std::to_string(sites.size()) + " places (" +
-                       nameList(readers) + ") and costs " + costText};
-  return {false, where + "read by " + nameList(readers) + ", recomputing costs " + costText};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Grouping.
-
-/// How many leading indices of `a` are `def`'s own leading index variables, in order.
-size_t leadingPrefix(const Access &a, const Definition &def) {
-  size_t n = 0;
-  while (n < a.indices.size() && n < def.indices.size() &&
-         plainVar(a.indices[n]) == def.indices[n].var.get())
-    ++n;
-  return n;
-}
-
 /// Where a read meets its reader's rows: the read's first index that moves, `dim`, is the
 /// reader's first index `i` plus a constant, plus multiples of the reader's reduction axes of
 /// constant extent, so it reads rows `i + below` to `i + above` (`ix[i + r, j]` over r < 3:
@@ -520,6 +442,128 @@ std::optional<RowReach> rowReach(const Access &a, const Definition &reader) {
   return std::nullopt;
 }
 
+/// The largest row offset a stencil may read its producer at: the halo is recomputed per block.
+constexpr int64_t kMaxHalo = 8;
+
+constexpr int64_t kCheapOps = 8;     // At most this many operations, none transcendental.
+constexpr int64_t kBroadcastOps = 3; // Recomputed along a broadcast dim only up to this.
+/// A cheap producer read across rows is kept for a window when recomputing it at every read
+/// costs more than this many times computing it once, storing it and loading it at each read.
+constexpr int64_t kWindowPays = 2;
+
+/// Whether every read site of `p` is a stencil across rows that fuseStencils can serve from a
+/// window of p (a reader over at least two dims, not a contraction, reading p's first index at
+/// its own first index plus a constant of at most kMaxHalo), some of them at other rows; then
+/// the rows read, else nullopt.
+std::optional<RowReach> stencilReads(const Definition &p, const std::vector<const Use *> &sites,
+                                     const std::vector<Definition> &defs) {
+  if (p.indices.size() < 2 || topReduce(p))
+    return std::nullopt;
+  RowReach rows;
+  for (const Use *s : sites) {
+    const Definition &reader = defs[s->consumer];
+    std::string notWhy;
+    std::optional<RowReach> reach = rowReach(*s->access, reader);
+    if (reader.indices.size() < 2 || findContraction(reader, notWhy) || !reach || reach->dim != 0 ||
+        reach->below < -kMaxHalo || reach->above > kMaxHalo)
+      return std::nullopt;
+    rows.below = std::min(rows.below, reach->below);
+    rows.above = std::max(rows.above, reach->above);
+  }
+  if (rows.below == 0 && rows.above == 0)
+    return std::nullopt; // Every read at the reader's own rows: grouping serves those.
+  return rows;
+}
+
+struct InlineDecision {
+  bool inlineIt = false;
+  std::string reason;
+};
+
+InlineDecision decideInline(const Definition &p, const std::vector<Use> &uses,
+                            const std::vector<Definition> &defs, StencilWindows windows) {
+  bool isOutput = p.target->role == BufferRole::Output;
+  // Distinct read sites: equal reads in one reader are computed once (CSE), so count once.
+  std::vector<const Use *> sites;
+  for (const Use &u : uses) {
+    bool dup = false;
+    for (const Use *s : sites) {
+      if (s->consumer != u.consumer || s->access->indices.size() != u.access->indices.size())
+        continue;
+      ExprEqual eq;
+      bool same = eq(s->access->fallback, u.access->fallback);
+      for (size_t k = 0; same && k < u.access->indices.size(); ++k)
+        same = eq(s->access->indices[k], u.access->indices[k]);
+      dup |= same;
+    }
+    if (!dup)
+      sites.push_back(&u);
+  }
+  std::vector<std::string> readers;
+  for (const Use *s : sites)
+    if (std::find(readers.begin(), readers.end(), defs[s->consumer].target->name) == readers.end())
+      readers.push_back(defs[s->consumer].target->name);
+  std::string into = "into " + nameList(readers);
+
+  ExprCost cost = exprCost(p.value);
+  bool cheap = cost.transcendental.empty() && cost.ops <= kCheapOps;
+  const Use *broadcast = nullptr;
+  bool allPlain = true;
+  for (const Use *s : sites) {
+    if (s->broadcast && !broadcast)
+      broadcast = s;
+    allPlain &= s->plain;
+  }
+  std::string costText = cost.transcendental.empty()
+                             ? std::to_string(cost.ops) + " ops"
+                             : std::to_string(cost.ops) + " ops, calls " + cost.transcendental;
+
+  if (!isOutput && sites.size() == 1 && allPlain && !broadcast)
+    return {true, "inlined " + into + ": read once per element at its own indices"};
+  if (cheap && !broadcast && !isOutput && windows == StencilWindows::On) {
+    // Recomputed at every read, or computed once per element into a window (fuseStencils),
+    // then stored and loaded at each read.
+    int64_t n = static_cast<int64_t>(sites.size());
+    int64_t recomputed = n * cost.ops, windowed = cost.ops + 1 + n;
+    std::optional<RowReach> rows = stencilReads(p, sites, defs);
+    if (rows && recomputed > kWindowPays * windowed)
+      return {false, "materialized for a window: read at " + std::to_string(n) + " places (" +
+                         nameList(readers) + ") at rows " + std::to_string(rows->below) + " to +" +
+                         std::to_string(rows->above) + " of theirs; recomputed there " +
+                         std::to_string(recomputed) + " ops, from a window " +
+                         std::to_string(windowed) + " (" + costText + ", a store, " +
+                         std::to_string(n) + " loads)"};
+  }
+  if (cheap && (!broadcast || cost.ops <= kBroadcastOps)) {
+    std::string why = "cheap (" + costText + ")";
+    if (sites.size() > 1)
+      why += ", recomputed at " + std::to_string(sites.size()) + " reads";
+    if (broadcast)
+      why += ", recomputed along " + broadcast->missing;
+    return {true, "inlined " + into + ": " + why + (isOutput ? "; also stored (an output)" : "")};
+  }
+  std::string where = isOutput ? "stored (an output); " : "materialized: ";
+  if (broadcast)
+    return {false, where + "read broadcast along " + broadcast->missing + " by " +
+                       defs[broadcast->consumer].target->name + " and costs " + costText};
+  if (sites.size() > 1)
+    return {false, where + "read at " + std::to_string(sites.size()) + " places (" +
+                       nameList(readers) + ") and costs " + costText};
+  return {false, where + "read by " + nameList(readers) + ", recomputing costs " + costText};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grouping.
+
+/// How many leading indices of `a` are `def`'s own leading index variables, in order.
+size_t leadingPrefix(const Access &a, const Definition &def) {
+  size_t n = 0;
+  while (n < a.indices.size() && n < def.indices.size() &&
+         plainVar(a.indices[n]) == def.indices[n].var.get())
+    ++n;
+  return n;
+}
+
 /// The most leading dims a definition can share with others and still keep its vectorizable
 /// axis inside its own nest.
 size_t maxShared(const Definition &def) {
@@ -532,7 +576,7 @@ size_t maxShared(const Definition &def) {
 
 } // namespace
 
-FusedKernel fuse(const Kernel &kernel) {
+FusedKernel fuse(const Kernel &kernel, StencilWindows windows) {
   FusedKernel result;
   std::vector<Definition> defs = kernel.defs;
   std::vector<std::string> decisions;
@@ -573,7 +617,7 @@ FusedKernel fuse(const Kernel &kernel) {
       decisions.push_back(name + ": stored: an output");
       continue;
     }
-    InlineDecision decision = decideInline(d, uses, defs);
+    InlineDecision decision = decideInline(d, uses, defs, windows);
     decisions.push_back(name + ": " + decision.reason);
     if (!decision.inlineIt)
       continue;
@@ -714,9 +758,6 @@ FusedKernel fuse(const Kernel &kernel) {
 
 namespace {
 
-/// The largest row offset a stencil may read its producer at: the halo is recomputed per block.
-constexpr int64_t kMaxHalo = 8;
-
 /// Whether the members of group `p` can be Windows of group `p + 1`, and with which halo; `why`
 /// says why not.
 std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, std::string &why) {
@@ -726,11 +767,12 @@ std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, 
   std::set<const BufferNode *> produced;
   for (size_t q : producers.members) {
     const Definition &producer = defs[q];
-    if (producers.halo || producers.sharedDims < 1 || topReduce(producer) ||
+    if (producers.sharedDims < 1 || topReduce(producer) ||
         producer.target->role != BufferRole::Intermediate || fused.storage[q] != Storage::Tensor ||
         producer.indices.size() < 2)
-      return std::nullopt; // Not stored elementwise intermediates over shared rows, nor
-                           // themselves readers of a window (one level of windows).
+      return std::nullopt; // Not stored elementwise intermediates over shared rows. Producers
+                           // that read a window themselves nest: theirs is computed per block
+                           // of the rows this window needs.
     produced.insert(producer.target.get());
   }
   if (consumers.halo || consumers.sharedDims < 1) {

@@ -57,18 +57,26 @@ struct FusedKernel {
   std::vector<std::string> decisions;
 };
 
+/// Whether the nests built from the fusion have stencil windows (fuseStencils, in the CPU's
+/// schedule) or not (the plain nest of lowerKernel, which the GPU maps). With them, a cheap
+/// producer read across rows at many places is kept for a window instead of inlined.
+enum class StencilWindows : uint8_t { On, Off };
+
 /// Groups and inlines the definitions of `kernel`. Requires: a normalized kernel (see
 /// normalize). Keeps: the kernel's meaning, inputs, outputs and symbols; the relative order of
 /// the definitions kept. Gives: every inlined read is replaced by the producer's value at the
 /// read's indices (a read with a `??` default becomes a select on the producer's bounds whose
 /// inner reads carry a default, so nothing is read out of bounds).
-[[nodiscard]] FusedKernel fuse(const ir::Kernel &kernel);
+[[nodiscard]] FusedKernel fuse(const ir::Kernel &kernel,
+                               StencilWindows windows = StencilWindows::On);
 
 /// Producer-consumer fusion with overlap (Halide's compute_at): the elementwise intermediates
 /// of a group, stored whole only because the next group reads them at other rows (`bx[i - 1, j]
 /// ?? 0.0 + bx[i, j] + bx[i + 1, j] ?? 0.0`, each row offset a constant of at most 8), become
 /// Windows of that group: computed together per block of its rows with the halo the offsets
-/// need, so they stay in cache instead of going through memory. Requires: the groups of fuse
+/// need, so they stay in cache instead of going through memory. A producer group that reads a
+/// window itself can be one too: the windows nest (a chain of stencils), and the last reader's
+/// blocks slide every level's window along its rows (lowerScheduled). Requires: the groups of fuse
 /// (after isolateContractions). Keeps: every value (the producers' rows are the same
 /// computation).
 [[nodiscard]] FusedKernel fuseStencils(const FusedKernel &fused);

@@ -588,16 +588,15 @@ public:
   GroupLowering(const FusedKernel &fused, const FusedGroup &group, const GroupSchedule &gs)
       : fused(fused), group(group), gs(gs), defs(fused.kernel.defs) {}
 
-  /// The group whose members are this group's Windows (group.halo), with its schedule.
-  void computeProducer(const FusedGroup &producerGroup, const GroupSchedule &producerSchedule) {
-    producer = {&producerGroup, &producerSchedule};
-  }
+  /// For a group with Windows (group.halo): the schedules of every group, where the groups
+  /// before it that compute its windows (and theirs, when they nest) find theirs.
+  void computeProducers(const std::vector<GroupSchedule> &schedules) { all = &schedules; }
 
-  /// The nest of a Window's producer over rows [begin, begin + count), serial, storing into
-  /// `window`.
-  Stmt lowerRows(Expr begin, Expr count, const LocalMap &window) {
+  /// The nest of a Window's producer over rows [begin, begin + count), serial, storing into its
+  /// windows in `windows` and reading its own producers' there.
+  Stmt lowerRows(Expr begin, Expr count, const LocalMap &windows) {
     rowRange = {{}, std::move(begin), std::move(count)};
-    external = window;
+    external = windows;
     return lowerNest(false);
   }
 
@@ -629,7 +628,7 @@ private:
   const GroupSchedule &gs;
   const std::vector<Definition> &defs;
 
-  std::pair<const FusedGroup *, const GroupSchedule *> producer{nullptr, nullptr};
+  const std::vector<GroupSchedule> *all = nullptr;
   /// Of lowerRows and lowerBlock: the shared dims before the rows at these points, the first
   /// row and the count.
   struct {
@@ -726,7 +725,11 @@ private:
       row = makeVar(name, Type::i64(), VarKind::Loop);
       sharedValues[0] = add(mul(ir::ref(block), rows), ir::ref(row));
     }
-    Stmt producerRows = group.halo ? windowOfProducer(mul(ir::ref(block), rows), rows) : nullptr;
+    // A window's producer nested in another's (group.halo without row blocks) is computed by
+    // the reader at the end of the chain, which slides every level's window along its rows.
+    std::optional<SlidingWindows> windows;
+    if (group.halo && gs.rowsPerBlock)
+      windows = slideWindows(mul(ir::ref(block), rows), rows, sharedValues[0]);
 
     Stmt body = pointBody();
     for (size_t k = shared; k-- > rowDim;) {
@@ -737,9 +740,11 @@ private:
             For::make(split->outer, split->outerExtent, kind, split->innerLoop(splitInner, body));
       } else if (k == 0 && gs.rowsPerBlock) {
         Expr left = sub(sharedExtents[0], mul(ir::ref(block), rows));
+        if (windows)
+          body = Block::make({windows->step, body});
         body = For::make(row, Binary::make(BinaryOp::Min, rows, left), ForKind::Serial, body);
-        if (producerRows)
-          body = Block::make({producerRows, body});
+        if (windows)
+          body = Block::make({windows->prologue, body});
         for (size_t h = heapSlices.size(); h-- > 0;)
           body = Allocate::make(heapSlices[h], MemoryScope::Heap, body);
         Expr blocks =
@@ -804,34 +809,78 @@ private:
     return body;
   }
 
-  /// For a group with Windows (group.halo): the window of each producer for the block of rows
-  /// from `start` (a heap slice of the block, the rows `start + halo.below` on), made readable
-  /// to the members, and the producers' nest over the rows of them inside the tensors.
-  Stmt windowOfProducer(const Expr &start, const Expr &rows) {
-    TDSL_CHECK(producer.first && rows) << "a window without its producer or row blocks";
-    const FusedGroup::Halo &halo = *group.halo;
-    ExprLowering symbolic;
-    LocalMap windows;
-    for (size_t q : producer.first->members) {
-      const Definition &p = defs[q];
-      std::vector<Expr> shape{add(rows, intImm(halo.above - halo.below))};
-      for (size_t k = 1; k < p.indices.size(); ++k)
-        shape.push_back(symbolic.mutate(p.indices[k].extent));
-      LocalRef window;
-      window.slice = makeBuffer(p.target->name, p.target->dtype, shape, BufferRole::Intermediate,
-                                p.target->span);
-      window.rowBase = add(start, intImm(halo.below));
-      heapSlices.push_back(window.slice);
-      locals[p.target.get()] = window;
-      windows[p.target.get()] = window;
+  /// The windows of a chain of stencils (group.halo, and the halo of each producer group that
+  /// reads a window in turn), slid along the reader's rows: before the first row of a block,
+  /// each level computes its rows that row needs but the last; at each row, each level, the
+  /// farthest first, computes its next row (Halide's sliding window, inside a block).
+  struct SlidingWindows {
+    Stmt prologue, step;
+  };
+  /// For the block of `rows` rows from `start`, the reader at row `row`: each level's window
+  /// (a heap slice of the block, its rows from `start` plus its reach below on), made readable
+  /// to the level after it.
+  SlidingWindows slideWindows(const Expr &start, const Expr &rows, const Expr &row) {
+    size_t g = static_cast<size_t>(&group - fused.groups.data());
+    TDSL_CHECK(all && g >= 1 && rows) << "a window without its producer or row blocks";
+    struct Level {
+      size_t group;
+      int64_t below = 0, above = 0; // The rows read, from the reader's row, through the chain.
+      LocalMap windows;             // This level's, then those it reads.
+    };
+    std::vector<Level> levels;
+    for (size_t reader = g; fused.groups[reader].halo; --reader) {
+      const FusedGroup::Halo &halo = *fused.groups[reader].halo;
+      Level level{reader - 1, halo.below, halo.above, {}};
+      if (!levels.empty()) {
+        level.below += levels.back().below;
+        level.above += levels.back().above;
+      }
+      levels.push_back(level);
+      TDSL_CHECK(reader >= 1) << "a halo without the group before it";
+      if (reader == 1)
+        break;
     }
-    // The producers share their first dim (a group's shared loop), so one range serves all.
-    Expr height = symbolic.mutate(defs[producer.first->members.front()].indices[0].extent);
-    Expr rowBase = add(start, intImm(halo.below));
-    Expr begin = Binary::make(BinaryOp::Max, intImm(0), rowBase);
-    Expr end = Binary::make(BinaryOp::Min, height, add(add(start, rows), intImm(halo.above)));
-    GroupLowering rowsOf(fused, *producer.first, *producer.second);
-    return rowsOf.lowerRows(begin, sub(end, begin), windows);
+    ExprLowering symbolic;
+    for (Level &level : levels) {
+      for (size_t q : fused.groups[level.group].members) {
+        const Definition &p = defs[q];
+        std::vector<Expr> shape{add(rows, intImm(level.above - level.below))};
+        for (size_t k = 1; k < p.indices.size(); ++k)
+          shape.push_back(symbolic.mutate(p.indices[k].extent));
+        LocalRef window;
+        window.slice = makeBuffer(p.target->name, p.target->dtype, shape, BufferRole::Intermediate,
+                                  p.target->span);
+        window.rowBase = add(start, intImm(level.below));
+        heapSlices.push_back(window.slice);
+        level.windows[p.target.get()] = window;
+        if (&level == &levels.front())
+          locals[p.target.get()] = window; // The reader's.
+      }
+    }
+    for (size_t l = 0; l + 1 < levels.size(); ++l)
+      levels[l].windows.insert(levels[l + 1].windows.begin(), levels[l + 1].windows.end());
+
+    std::vector<Stmt> prologue, step;
+    for (size_t l = levels.size(); l-- > 0;) {
+      const Level &level = levels[l];
+      const FusedGroup &producer = fused.groups[level.group];
+      // The producers share their first dim (a group's shared loop), so one range serves all.
+      Expr height = symbolic.mutate(defs[producer.members.front()].indices[0].extent);
+      auto rowsOf = [&](Expr begin, Expr count) {
+        GroupLowering lowering(fused, producer, (*all)[level.group]);
+        return lowering.lowerRows(std::move(begin), std::move(count), level.windows);
+      };
+      Expr begin = Binary::make(BinaryOp::Max, intImm(0), add(start, intImm(level.below)));
+      Expr end = Binary::make(BinaryOp::Min, height, add(start, intImm(level.above)));
+      prologue.push_back(rowsOf(begin, Binary::make(BinaryOp::Max, intImm(0), sub(end, begin))));
+      // One row, none past the producer's last: a loop of at most one iteration rather than an
+      // `if`, so that code generation, prefetching the next row of a gather's index read, sees
+      // the loop that bounds the read.
+      Expr next = add(row, intImm(level.above));
+      Expr one = Binary::make(BinaryOp::Min, intImm(1), sub(height, next));
+      step.push_back(rowsOf(next, Binary::make(BinaryOp::Max, intImm(0), one)));
+    }
+    return {Block::make(prologue), Block::make(step)};
   }
 
   /// The members at one shared point (one row): stack slices around every member's nest, lets
@@ -1521,13 +1570,13 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
       for (; g < chain.last; ++g)
         nests.push_back(Block::make({}));
     } else if (fused.storage[group.members.front()] == Storage::Window) {
-      nests.push_back(Block::make({})); // Computed inside the next group (windowOfProducer).
+      nests.push_back(Block::make({})); // Computed inside its reader's blocks (slideWindows).
     } else if (Stmt tiled = lowerTiledGroup(fused, group, sched.target)) {
       nests.push_back(tiled);
     } else {
       GroupLowering lowering(fused, group, sched.groups[g]);
       if (group.halo)
-        lowering.computeProducer(fused.groups[g - 1], sched.groups[g - 1]);
+        lowering.computeProducers(sched.groups);
       nests.push_back(lowering.lower());
     }
   }

@@ -41,8 +41,9 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const PassLog &log) {
   verifyAfter("normalize", normalized, kernel);
 
   // The CPU's inlining decisions: a producer the CPU computes inside its readers is not a nest
-  // (and a GPU kernel) of its own either.
-  ir::Kernel inlined = fuse(normalized).kernel;
+  // (and a GPU kernel) of its own either. Without the schedule's windows, a cheap stencil
+  // producer is recomputed at its reads.
+  ir::Kernel inlined = fuse(normalized, StencilWindows::Off).kernel;
   if (log.afterTensorPass)
     log.afterTensorPass("fuse", inlined);
   verifyAfter("fuse", inlined, normalized);

@@ -299,32 +299,73 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   bool heap = false;
   for (const MemberSchedule &ms : gs.members)
     heap |= ms.place == LocalPlace::Heap;
-  if (group.halo) {
-    // The producers' windows, the block's rows and their halo, keep to half of L2.
+  // The window producers feeding this group, nearest first: a producer that reads a window
+  // itself computes it per block of the rows its own window needs (the windows nest).
+  std::vector<const FusedGroup *> levels;
+  for (const FusedGroup *reader = &group; reader->halo;) {
     auto producers = std::find_if(fused.groups.begin(), fused.groups.end(), [&](const auto &p) {
-      return p.members.back() + 1 == group.members.front();
+      return p.members.back() + 1 == reader->members.front();
     });
     TDSL_CHECK(producers != fused.groups.end()) << "a halo without the group before it";
-    Expr rowBytes;
+    levels.push_back(&*producers);
+    reader = &*producers;
+  }
+  auto producerNames = [&](const FusedGroup &producers) {
     std::string names;
-    for (size_t q : producers->members) {
-      const Definition &producer = defs[q];
-      std::vector<Expr> row(producer.indices.size() - 1);
-      for (size_t k = 1; k < producer.indices.size(); ++k)
-        row[k - 1] = producer.indices[k].extent;
-      row.push_back(intImm(byteSize(producer.target->dtype)));
-      rowBytes = rowBytes ? add(rowBytes, product(row)) : product(row);
-      names += (names.empty() ? "" : " and ") + producer.target->name;
+    for (size_t q : producers.members)
+      names += (names.empty() ? "" : " and ") + defs[q].target->name;
+    return names;
+  };
+  bool window = !group.members.empty() && fused.storage[group.members.front()] == Storage::Window;
+  if (group.halo && window) {
+    // Its rows are a block of its reader's (and their halo): its producers' window is computed
+    // per such block first.
+    gs.blockReason = "row by row as its reader's rows advance, each row after the " +
+                     producerNames(*levels.front()) + " rows it reads (" +
+                     std::to_string(group.halo->above - group.halo->below) +
+                     " more at a block's "
+                     "first row) into " +
+                     (levels.front()->members.size() > 1 ? "windows" : "a window");
+  } else if (group.halo) {
+    // The producers' windows of every level, each with the block's rows and the halo of the
+    // levels above it, keep to half of L2.
+    Expr rowBytes, haloBytes = intImm(0);
+    std::string names;
+    int64_t span = 0;
+    const FusedGroup *reader = &group;
+    for (const FusedGroup *producers : levels) {
+      span += reader->halo->above - reader->halo->below;
+      for (size_t q : producers->members) {
+        const Definition &producer = defs[q];
+        std::vector<Expr> row(producer.indices.size() - 1);
+        for (size_t k = 1; k < producer.indices.size(); ++k)
+          row[k - 1] = producer.indices[k].extent;
+        row.push_back(intImm(byteSize(producer.target->dtype)));
+        Expr bytes = product(row);
+        rowBytes = rowBytes ? add(rowBytes, bytes) : bytes;
+        haloBytes = add(haloBytes, mul(bytes, intImm(span)));
+      }
+      names += (names.empty() ? "" : ", then ") + producerNames(*producers);
+      reader = producers;
     }
-    int64_t span = group.halo->above - group.halo->below;
-    Expr rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2), rowBytes);
-    rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), sub(rows, intImm(span)));
+    Expr rows;
+    if (levels.size() == 1) {
+      rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2), rowBytes);
+      rows = sub(rows, intImm(span));
+    } else {
+      rows = sub(intImm(target.l2Bytes / 2), haloBytes);
+      rows = Binary::make(BinaryOp::FloorDiv, rows, rowBytes);
+    }
+    rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), rows);
     gs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(1), rows));
-    gs.blockReason = "blocks of " + toString(gs.rowsPerBlock) + " rows, each computing its " +
-                     names + " rows and " + std::to_string(span) + " more into " +
-                     (producers->members.size() > 1 ? "windows" : "a window") + " (half of L2 " +
-                     std::to_string(target.l2Bytes / 1024) + " KiB, at most " +
-                     std::to_string(kMaxRowsPerBlock) + " rows)";
+    int64_t first = group.halo->above - group.halo->below;
+    gs.blockReason =
+        "blocks of " + toString(gs.rowsPerBlock) + " rows, each computing its " +
+        producerNames(*levels.front()) + " rows and " + std::to_string(first) + " more into " +
+        (levels.front()->members.size() > 1 ? "windows" : "a window") +
+        (levels.size() > 1 ? " (" + names + ": windows of windows, slid along the rows)" : "") +
+        " (half of L2 " + std::to_string(target.l2Bytes / 1024) + " KiB, at most " +
+        std::to_string(kMaxRowsPerBlock) + " rows)";
   } else if (heap) {
     // Bytes one row of the group touches: its heap slices and the slices of the tensors it
     // reads and writes at the shared indices. A block of rows keeps to half of L2.
@@ -548,7 +589,7 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       out += "a window of group " + std::to_string(g + 1) + ", computed in its blocks";
     else
       out += gs.parallelReason;
-    if (gs.rowsPerBlock)
+    if (!gs.blockReason.empty())
       out += "; " + gs.blockReason;
     if (!gs.sharedReason.empty())
       out += "; " + gs.sharedReason;

@@ -190,6 +190,24 @@ TEST(Fuse, CheapStencilValueIsRecomputedAtEachOffset) {
   EXPECT_NE(value.find("?? 0.0"), std::string::npos) << value;
 }
 
+TEST(Fuse, CheapStencilReadAtManyRowsIsKeptForAWindow) {
+  // Six reads of a 4-op value across rows: 24 ops recomputed against 2 x (4 + 1 + 6) from a
+  // window, so t is kept and becomes a window of y's rows.
+  Kernel k = stencilKernel(false, {{-1, -1}, {-1, 0}, {-1, 1}, {1, -1}, {1, 0}, {1, 1}});
+  FusedKernel f = passes::fuseStencils(fused(k));
+  EXPECT_NE(decision(f, "t",
+                     "materialized for a window: read at 6 places (y) at rows -1 to +1 of theirs; "
+                     "recomputed there 24 ops, from a window 11"),
+            "");
+  EXPECT_EQ(storageOf(f, "t"), Storage::Window);
+  // Without windows (the plain nest, the GPU) it is recomputed at each read, as rule 2 says.
+  FusedKernel plain = passes::fuse(passes::normalize(k), passes::StencilWindows::Off);
+  EXPECT_NE(decision(plain, "t", "inlined into y: cheap (4 ops), recomputed at 6 reads"), "");
+  // Five reads (20 against 20) do not pay.
+  FusedKernel five = fused(stencilKernel(false, {{-1, -1}, {-1, 0}, {-1, 1}, {1, -1}, {1, 0}}));
+  EXPECT_NE(decision(five, "t", "inlined into y: cheap (4 ops), recomputed at 5 reads"), "");
+}
+
 TEST(Fuse, CostlyStencilAlongTheRowStaysLocalAcrossRowsWhole) {
   FusedKernel along = fused(stencilKernel(true, {{0, -1}, {0, 0}, {0, 1}}));
   EXPECT_NE(decision(along, "t", "materialized: read at 3 places"), "");

@@ -1,0 +1,92 @@
+// Windows of windows (docs/fusion.md, "Stencils across rows"): a chain of stencils computed per
+// block of the last reader's rows, each level into a window with its own halo. Harris's gray
+// value feeds the gradients' windows; a three-level chain nests once more. The results match
+// the interpreter on odd shapes and block remainders, do not depend on the thread count, and
+// the intermediates held are the windows, not whole tensors.
+#include "api/Numerics.h"
+#include "tdsl/tdsl.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace tdsl;
+
+const char *kProgram = R"(
+kernel harris(x: f32[3, H, W]) -> y: f32[H - 4, W - 4] {
+    g[i, j] = 0.299 * x[0, i, j] + 0.587 * x[1, i, j] + 0.114 * x[2, i, j]
+    ix[i < H - 2, j < W - 2] = ((g[i, j + 2] - g[i, j]) + 2.0 * (g[i + 1, j + 2] - g[i + 1, j])
+                                + (g[i + 2, j + 2] - g[i + 2, j]))
+    iy[i < H - 2, j < W - 2] = ((g[i + 2, j] - g[i, j]) + 2.0 * (g[i + 2, j + 1] - g[i, j + 1])
+                                + (g[i + 2, j + 2] - g[i, j + 2]))
+    sxx[i < H - 4, j < W - 4] = sum(ix[i + r, j + s] * ix[i + r, j + s] for r < 3, s < 3)
+    syy[i < H - 4, j < W - 4] = sum(iy[i + r, j + s] * iy[i + r, j + s] for r < 3, s < 3)
+    sxy[i < H - 4, j < W - 4] = sum(ix[i + r, j + s] * iy[i + r, j + s] for r < 3, s < 3)
+    y[i, j] = (sxx[i, j] * syy[i, j] - sxy[i, j] * sxy[i, j]
+               - 0.04 * (sxx[i, j] + syy[i, j]) * (sxx[i, j] + syy[i, j]))
+}
+kernel chain(x: f32[H, W]) -> y: f32[H - 4, W] {
+    a[i, j] = (x[i, j] * 0.5 + 0.25) * x[i, j] - 1.0
+    b[i < H - 2, j] = (exp(a[i, j] - a[i + 2, j]) + a[i + 1, j] * a[i, j - 1] ?? 1.0
+                       + a[i + 1, j + 1] ?? 0.0 - a[i + 2, j - 1] ?? 0.5 + a[i, j + 1] ?? 2.0)
+    c[i < H - 2, j] = tanh(b[i - 1, j] ?? 0.0 + b[i, j] + b[i + 1, j] ?? 0.0)
+    y[i, j] = c[i, j] * 0.25 + c[i + 1, j] + c[i + 2, j] * 0.25
+}
+)";
+
+Module compileWithThreads(int threads) {
+  JitOptions options;
+  options.threads = threads;
+  options.diskCache = false;
+  return Jit(options).compile(kProgram, "stencil_windows.tdsl");
+}
+
+bool sameBytes(const Tensor &a, const Tensor &b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+}
+
+// Heights and widths of 5, 6, 17 and 100, and heights that leave a partial last block of 64
+// rows (and of the blocks the cache allows at a width of 3000).
+const std::vector<std::pair<int64_t, int64_t>> kShapes = {
+    {5, 5}, {6, 17}, {17, 6}, {100, 100}, {5, 100}, {100, 5}, {131, 37}, {197, 3000}};
+
+TEST(StencilWindows, WindowsOfWindowsMatchTheInterpreterAndTheThreadCount) {
+  Module one = compileWithThreads(1), two = compileWithThreads(2);
+  for (const char *name : {"harris", "chain"}) {
+    Kernel serial = one.kernel(name), parallel = two.kernel(name);
+    for (auto [h, w] : kShapes) {
+      std::string at = std::string(name) + " " + std::to_string(h) + "x" + std::to_string(w);
+      std::vector<Tensor> in = serial.randomInputs({{"H", h}, {"W", w}}, uint64_t(h * w));
+      Tensor y = serial(in)[0];
+      EXPECT_TRUE(withinTolerance(y, serial.interpret(in)[0])) << at;
+      EXPECT_TRUE(sameBytes(y, parallel(in)[0])) << at;
+    }
+  }
+}
+
+TEST(StencilWindows, TheIntermediatesAreTheWindowsOfOneBlock) {
+  ProfileOptions options;
+  options.runs = 1;
+  options.roofline = false;
+  Module m = compileWithThreads(1);
+  // 1000 x 100: blocks of 64 rows (the most a block takes). ix and iy hold the block's rows and
+  // the 2 the box sums need below them; g, computed per block of those 66 rows, 2 more; and the
+  // three box sums a row each (their group's heap slices).
+  Kernel harris = m.kernel("harris");
+  int64_t windows = 2 * (64 + 2) * 98 * 4 + (64 + 2 + 2) * 100 * 4 + 3 * 96 * 4;
+  EXPECT_EQ(
+      harris.profile(harris.randomInputs({{"H", 1000}, {"W", 100}}, 1), options).intermediateBytes,
+      windows);
+  // Three levels: c's window of 64 + 2 rows, b's of 66 + 2, a's of 68 + 2.
+  Kernel chain = m.kernel("chain");
+  EXPECT_EQ(
+      chain.profile(chain.randomInputs({{"H", 1000}, {"W", 100}}, 1), options).intermediateBytes,
+      (66 + 68 + 70) * 100 * 4);
+}
+
+} // namespace
