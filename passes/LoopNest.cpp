@@ -1000,7 +1000,7 @@ private:
       }
       lw.unbind(iv.var);
     } else if (r && ms.vector == VectorAxis::Reduction && isArgReduction(r->op)) {
-      inner = vectorArgReduction(lw, d, r, ms.lanes, target, storeIndex());
+      inner = vectorArgReduction(lw, d, r, ms, target, storeIndex());
     } else if (r && ms.vector == VectorAxis::Reduction && ms.chunks > 1) {
       inner = chunkedReduction(lw, d, r, ms.lanes, ms.chunks, target, storeIndex());
     } else if (r && ms.vector == VectorAxis::Reduction) {
@@ -1192,8 +1192,23 @@ private:
   /// lane whose first position is past K held none. Within a lane positions rise, so its pair
   /// is that lane's first winner; across lanes the smallest position breaks ties (two NaNs
   /// tie), which gives the scalar loop's answer, and -1 when K is 0.
-  Stmt vectorArgReduction(ExprLowering &lw, const Definition &d, const Reduce *r, int lanes,
-                          const Buffer &target, const Expr &index) {
+  /// With MemberSchedule::twoPassIf, argSearch where it holds.
+  Stmt vectorArgReduction(ExprLowering &lw, const Definition &d, const Reduce *r,
+                          const MemberSchedule &ms, const Buffer &target, const Expr &index) {
+    const IntImm *always = as<IntImm>(ms.twoPassIf);
+    if (always && always->value)
+      return argSearch(lw, d, r, ms.searchLanes, ms.searchVectors, target, index);
+    Stmt pairs = vectorArgPairs(lw, d, r, ms.lanes, target, index);
+    if (!ms.twoPassIf)
+      return pairs;
+    return IfThenElse::make(lw.mutate(ms.twoPassIf),
+                            argSearch(lw, d, r, ms.searchLanes, ms.searchVectors, target, index),
+                            pairs);
+  }
+
+  /// vectorArgReduction's one pass, with the steps in 32 bits when they fit.
+  Stmt vectorArgPairs(ExprLowering &lw, const Definition &d, const Reduce *r, int lanes,
+                      const Buffer &target, const Expr &index) {
     const IterVar &k = r->axes.front();
     VectorSplit narrow(k.var->name, lw.mutate(k.extent), lanes);
     Expr fits =
@@ -1202,6 +1217,174 @@ private:
     VectorSplit wide(k.var->name, lw.mutate(k.extent), lanes);
     Stmt steps64 = vectorArgSteps(lw, d, r, wide, DType::I64, target, index);
     return IfThenElse::make(simplify(fits), steps32, steps64);
+  }
+
+  /// An argmax (argmin) along a contiguous k in two passes over the row: its maximum
+  /// (minimum) m, as a max reduction finds it with W = S * V lanes, then the first position
+  /// holding m, in the row the first pass left in the cache, W points a step:
+  ///   ext[l] = lowest; for k.outer: ext[l] = max(ext[l], body)          (over l < W, vectorized)
+  ///   let m = vector_max(ext); at = -1
+  ///   for k.outer in [0, K // W): if (at < 0) {
+  ///     near[l] = max(body at s + l, s + V + l, ..., s + (S - 1) * V + l) == m  (l < V,
+  ///     vectorized) if (any(near)) first(s) }                                    (s = k.outer * W)
+  ///   if (at < 0) first(K // W * W), guarded by K
+  ///   first(s): hit[l] = body at s + l == m; if (any(hit)) at = s + min(hit[l] ? l : W)
+  /// so a step costs S - 1 maxima and one compare. Without NaNs the step's maximum is a plain
+  /// one (a NaN makes m NaN). A float maximum m that is NaN makes the search one for the first
+  /// NaN (body != body), W points a step. -0 and +0 compare equal, so the first of either is
+  /// found. The answer is the first position of the row's best value, as the pair a lane finds
+  /// it, and -1 for no points (the search has no step).
+  Stmt argSearch(ExprLowering &lw, const Definition &d, const Reduce *r, int vectorLanes,
+                 int vectors, const Buffer &target, const Expr &index) {
+    Type t = r->body->type;
+    const std::string &name = d.target->name;
+    const IterVar &k = r->axes.front();
+    bool isMax = r->op == ReduceOp::ArgMax;
+    ReduceOp extremeOp = isMax ? ReduceOp::Max : ReduceOp::Min;
+    int lanes = vectorLanes * vectors;
+    VectorSplit split(k.var->name, lw.mutate(k.extent), lanes);
+    Expr zero = intImm(0), extent = split.extent;
+    auto bodyAt = [&](const Expr &position) {
+      lw.bindValue(k.var, position, extent);
+      Expr value = lw.mutate(r->body);
+      lw.unbind(k.var);
+      return value;
+    };
+    auto laneBuffer = [&](const std::string &suffix, DType dtype, int count) {
+      return makeBuffer(name + suffix, dtype, {intImm(count)}, BufferRole::Intermediate);
+    };
+    auto all = [&](const Buffer &b, int count) {
+      return Load::make(b, Ramp::make(zero, intImm(1), count));
+    };
+    auto overLanes = [&](int count, auto &&build) {
+      Var lane = split.newInner();
+      return For::make(lane, intImm(count), ForKind::Vectorized, build(ir::ref(lane)));
+    };
+
+    // The first pass.
+    Buffer extreme = laneBuffer(".ext", t.dtype, lanes);
+    Stmt init = overLanes(
+        lanes, [&](const Expr &l) { return Store::make(extreme, l, identity(extremeOp, t)); });
+    Var scanLane = split.newInner();
+    Stmt scan = For::make(
+        split.outer, split.outerExtent, ForKind::Serial,
+        split.innerLoop(scanLane,
+                        Store::make(extreme, ir::ref(scanLane),
+                                    combine(extremeOp, Load::make(extreme, ir::ref(scanLane)),
+                                            bodyAt(split.value(scanLane))))));
+    Var m = makeVar(name + ".m", t, VarKind::Let);
+    Expr mValue = ir::ref(m);
+
+    // The search.
+    Buffer at = laneBuffer(".at", DType::I64, 1);
+    Buffer hit = laneBuffer(".hit", DType::Bool, lanes);
+    Buffer first = laneBuffer(".first", DType::I32, lanes);
+    Buffer near = laneBuffer(".near", DType::Bool, vectorLanes);
+    Expr notFound = Binary::make(BinaryOp::Lt, Load::make(at, zero), zero);
+    // `at` takes the first of positions [start, start + W) (those below K when `guarded`) where
+    // `isBest` holds, if any.
+    auto firstFrom = [&](const Expr &start, bool guarded, auto &&isBest) {
+      Stmt test = overLanes(lanes, [&](const Expr &l) {
+        Expr position = add(start, l);
+        Stmt store = Store::make(hit, l, isBest(bodyAt(position)));
+        return guarded ? IfThenElse::make(Binary::make(BinaryOp::Lt, position, extent), store)
+                       : store;
+      });
+      if (guarded)
+        test = Block::make(
+            {overLanes(lanes, [&](const Expr &l) { return Store::make(hit, l, boolImm(false)); }),
+             test});
+      Stmt position = overLanes(lanes, [&](const Expr &l) {
+        return Store::make(first, l,
+                           Select::make(Load::make(hit, l), Cast::make(Type::scalar(DType::I32), l),
+                                        IntImm::make(Type::scalar(DType::I32), lanes)));
+      });
+      Expr found =
+          add(start, Cast::make(Type::i64(), VectorReduce::make(ReduceOp::Min, all(first, lanes))));
+      return Block::make(
+          {test, IfThenElse::make(VectorReduce::make(ReduceOp::Max, all(hit, lanes)),
+                                  Block::make({position, Store::make(at, zero, found)}))});
+    };
+    auto equalsM = [&](const Expr &v) { return Binary::make(BinaryOp::Eq, v, mValue); };
+    Expr start = mul(ir::ref(split.outer), intImm(lanes));
+
+    // Steps of W points with no NaN: the step's maximum, then a compare.
+    auto plainBest = [&](const Expr &a, const Expr &b) {
+      if (!t.isFloat())
+        return combine(extremeOp, a, b);
+      return Select::make(Binary::make(isMax ? BinaryOp::Gt : BinaryOp::Lt, a, b), a, b);
+    };
+    // The step's S vectors combined pairwise (a tree: the latency of log2(S) maxima), each
+    // value a let named after the vectors it covers (v0, v1, v0_1, ...).
+    Stmt stepTest = overLanes(vectorLanes, [&](const Expr &l) {
+      std::vector<std::pair<Var, Expr>> lets;
+      std::vector<std::pair<int, int>> covers; // Of each value of `level`.
+      std::vector<Expr> level;
+      auto bind = [&](const std::string &suffix, Expr value) {
+        lets.emplace_back(makeVar(name + suffix, t, VarKind::Let), std::move(value));
+        return ir::ref(lets.back().first);
+      };
+      for (int v = 0; v < vectors; ++v) {
+        Expr position = add(start, add(intImm(int64_t{v} * vectorLanes), l));
+        level.push_back(bind(".v" + std::to_string(v), bodyAt(position)));
+        covers.emplace_back(v, v);
+      }
+      while (level.size() > 1) {
+        std::vector<Expr> next;
+        std::vector<std::pair<int, int>> nextCovers;
+        for (size_t i = 0; i + 1 < level.size(); i += 2) {
+          std::pair<int, int> both{covers[i].first, covers[i + 1].second};
+          next.push_back(bind(".v" + std::to_string(both.first) + "_" + std::to_string(both.second),
+                              plainBest(level[i], level[i + 1])));
+          nextCovers.push_back(both);
+        }
+        if (level.size() % 2) {
+          next.push_back(level.back());
+          nextCovers.push_back(covers.back());
+        }
+        level = std::move(next);
+        covers = std::move(nextCovers);
+      }
+      Stmt test = Store::make(near, l, equalsM(level.front()));
+      for (size_t i = lets.size(); i-- > 0;)
+        test = LetStmt::make(lets[i].first, lets[i].second, test);
+      return test;
+    });
+    Expr wholeSteps = simplify(Binary::make(BinaryOp::FloorDiv, extent, intImm(lanes)));
+    Stmt steps = For::make(
+        split.outer, wholeSteps, ForKind::Serial,
+        IfThenElse::make(
+            notFound,
+            Block::make({stepTest,
+                         IfThenElse::make(VectorReduce::make(ReduceOp::Max, all(near, vectorLanes)),
+                                          firstFrom(start, false, equalsM))})));
+    Stmt find = Block::make(
+        {steps,
+         IfThenElse::make(notFound, firstFrom(mul(wholeSteps, intImm(lanes)), true, equalsM))});
+    if (!split.guarded)
+      find = steps;
+    find = Allocate::make(near, MemoryScope::Stack, find);
+    if (t.isFloat()) {
+      Stmt nanSteps =
+          For::make(split.outer, split.outerExtent, ForKind::Serial,
+                    IfThenElse::make(notFound, firstFrom(start, split.guarded, [](const Expr &v) {
+                                       return Binary::make(BinaryOp::Ne, v, v);
+                                     })));
+      find = IfThenElse::make(Binary::make(BinaryOp::Ne, mValue, mValue), nanSteps, find);
+    }
+    find = Allocate::make(hit, MemoryScope::Stack, Allocate::make(first, MemoryScope::Stack, find));
+
+    Expr result = Load::make(at, zero);
+    if (d.value->type != result->type)
+      result = Cast::make(d.value->type, result);
+    Stmt second = Allocate::make(
+        at, MemoryScope::Stack,
+        Block::make({Store::make(at, zero, intImm(-1)), find, Store::make(target, index, result)}));
+    return Allocate::make(
+        extreme, MemoryScope::Stack,
+        Block::make(
+            {init, scan,
+             LetStmt::make(m, VectorReduce::make(extremeOp, all(extreme, lanes)), second)}));
   }
 
   /// vectorArgReduction with the steps kept as `stepType`, which holds every step of `split`.

@@ -86,6 +86,52 @@ bool fillsVector(const Expr &extent, int lanes, std::string &why) {
   return true;
 }
 
+/// Whether an argmax (argmin) vectorized along its row k runs in two passes
+/// (MemberSchedule::twoPassIf), and why. The pair a lane costs two compares and two blends a
+/// vector where a plain max costs one max (a third of the max's speed in L2, and slower than
+/// the max's read of L3 on both Zen 4 and Xeon); two passes cost the max's read of the row, then
+/// a max a vector up to the first position of the maximum, from the cache when the row read by
+/// the body is still there: in half of this thread's share of L3 (the first pass brings it
+/// through L2 into L3). Measured faster than one pass for rows in L2 and in L3 alike
+/// (docs/performance.md). A row that leaves the cache would be read from memory twice; a body
+/// with a call, evaluated twice, would cost more than the blends save.
+void chooseTwoPassArg(const Reduce &r, const CpuTarget &target, MemberSchedule &ms) {
+  const IterVar &k = r.axes.back();
+  ExprCost cost = exprCost(r.body);
+  if (!cost.transcendental.empty()) {
+    ms.vectorReason += "; one pass: two would call " + cost.transcendental + " twice a point";
+    return;
+  }
+  int bytes = std::max(4, byteSize(computeType(r.body->type.dtype)));
+  int64_t pointBytes = 0; // Of the rows read along k, per point.
+  for (const Access *a : accessesIn(r.body)) {
+    bytes = std::max(bytes, byteSize(computeType(a->buffer->dtype)));
+    if (strideOf(*a, k.var) == AccessStride::Contiguous)
+      pointBytes += byteSize(a->buffer->dtype);
+  }
+  int64_t limit = target.l3Bytes / 2 / std::max(1, target.threads);
+  std::string cache = "half of L3's share of a thread, " + bytesText(limit);
+  Expr rowBytes = simplify(mul(k.extent, intImm(pointBytes)));
+  Expr fits = simplify(Binary::make(BinaryOp::Le, rowBytes, intImm(limit)));
+  ms.searchLanes = target.lanes(bytes);
+  ms.searchVectors = kAccumulators;
+  std::string how = "two passes instead: the row's " +
+                    std::string(r.op == ReduceOp::ArgMax ? "maximum" : "minimum") + " in " +
+                    std::to_string(kAccumulators) + " accumulators of " +
+                    std::to_string(ms.searchLanes) + " lanes, then its first position, " +
+                    std::to_string(kAccumulators * ms.searchLanes) +
+                    " points a step, in the row still cached";
+  const IntImm *known = as<IntImm>(fits);
+  if (known && !known->value) {
+    ms.vectorReason +=
+        "; one pass: the row (" + bytesText(as<IntImm>(rowBytes)->value) + ") exceeds " + cache;
+    return;
+  }
+  ms.twoPassIf = fits;
+  ms.vectorReason += known ? "; " + how + " (the row in " + cache + ")"
+                           : "; when " + toString(fits) + " (the row in " + cache + "), " + how;
+}
+
 /// How a prefix reduction runs (ms.lanes, ms.vector) and why: along its scanned index j in blocks
 /// prefixed in registers when j is the innermost index (vector None, lanes W), across the
 /// innermost index with one accumulator per value of it when j is not (vector Spatial), else
@@ -291,6 +337,8 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
           ms.vectorReason += "; " + std::to_string(kAccumulators) + " accumulators of " +
                              std::to_string(lanes) + " lanes hide the add latency";
         }
+        if (r && isArgReduction(r->op) && choice.axis == VectorAxis::Reduction)
+          chooseTwoPassArg(*r, target, ms);
       }
     }
   }

@@ -41,6 +41,14 @@ struct MemberSchedule {
   /// runs in parallel), the parts combined in order afterwards. The split does not depend on
   /// the threads, so neither do the result's bits. 0: one pass.
   int chunks = 0;
+  /// An argmax (argmin) vectorized along its row: where this bool over the tensor-level
+  /// variables holds (the row fits in the cache), it runs in two passes, the row's maximum
+  /// (minimum) in `searchVectors` accumulators of `searchLanes` lanes, as a max reduction,
+  /// then the first position that holds it, as many points a step, in the row the first pass
+  /// left in the cache; elsewhere (and when null) one pass with a (value, step) pair a lane.
+  ir::Expr twoPassIf;
+  int searchLanes = 0;
+  int searchVectors = 0;
   std::string vectorReason;
   LocalPlace place = LocalPlace::None;
   /// A prefix reduction (see Scan.h) computed with a running accumulator along its scanned

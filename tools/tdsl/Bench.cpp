@@ -80,6 +80,10 @@ CLI::App *addBenchCommand(CLI::App &app, BenchOptions &opts) {
                   "threads the kernel may use (default 0: every hardware thread)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--target", opts.target, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--cpu", opts.cpu,
+                  "CPU level to compile for: host, x86-64-v3 (AVX2) or x86-64-v4 (AVX-512); "
+                  "the machine must run it")
+      ->check(CLI::IsMember({"host", "x86-64-v3", "x86-64-v4"}));
   cmd->add_option("--runs", opts.runs, "timed runs (default: enough for --min-time)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--warmup", opts.warmup, "untimed runs after the first (compiling) one")
@@ -120,6 +124,7 @@ int benchCommand(const BenchOptions &opts, const std::map<std::string, int64_t> 
   std::string source = readSource(opts.file);
   JitOptions jitOptions;
   jitOptions.target = opts.target == "cuda" ? Target::cuda() : Target::cpu();
+  jitOptions.target.cpuLevel = opts.cpu;
   jitOptions.threads = opts.threads;
   jitOptions.tiering = opts.opt == 0 ? Tiering::FastOnly : Tiering::Tiered;
   Jit jit(jitOptions);

@@ -18,6 +18,7 @@ namespace tdsl::tool {
 
 struct BenchOptions {
   std::string file, kernel, target = "cpu";
+  std::string cpu = "host";        // The CPU level the kernels are compiled for (Target::cpuLevel).
   std::vector<std::string> shapes; // Raw `--shape` values; the caller parses them.
   int threads = 0;                 // 0: every hardware thread (JitOptions::threads).
   int runs = 0;                    // 0: as many as fit in `minSeconds` (at least `minRuns`).

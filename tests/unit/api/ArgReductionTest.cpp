@@ -99,6 +99,143 @@ TEST(ArgReduction, RowsOfOnlyTheLowestValueGiveTheFirstPosition) {
   }
 }
 
+/// Rows of `length` where each row holds one case: random ties, a NaN first, in the middle or
+/// last (with a later NaN too), all values equal, the infinities planted among ties, -0 beside
+/// +0, or the best value first or last.
+Tensor cases(int64_t count, int64_t length, uint32_t seed) {
+  Tensor t = Tensor::zeros({count, length}, DType::F32);
+  float *data = static_cast<float *>(t.data());
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::mt19937 rng(seed);
+  auto at = [&](int64_t r, int64_t k) -> float & { return data[r * length + k]; };
+  for (int64_t r = 0; r < count; ++r) {
+    for (int64_t k = 0; k < length; ++k)
+      at(r, k) = static_cast<float>(static_cast<int>(rng() % 7) - 3);
+    if (length == 0)
+      continue;
+    int64_t middle = length / 2, last = length - 1;
+    switch (r % 10) {
+    case 1:
+      at(r, 0) = nan, at(r, last) = nan;
+      break;
+    case 2:
+      at(r, middle) = nan, at(r, last) = nan;
+      break;
+    case 3:
+      at(r, last) = nan;
+      break;
+    case 4:
+      for (int64_t k = 0; k < length; ++k)
+        at(r, k) = 1.5f;
+      break;
+    case 5:
+      at(r, middle) = inf, at(r, last) = -inf, at(r, 0) = -inf;
+      break;
+    case 6:
+      for (int64_t k = 0; k < length; ++k)
+        at(r, k) = k % 2 ? 0.0f : -0.0f;
+      break;
+    case 7:
+      at(r, last) = 100.0f, at(r, 0) = -100.0f;
+      break;
+    case 8:
+      for (int64_t k = 0; k < length; ++k)
+        at(r, k) = -inf;
+      break;
+    default:
+      break;
+    }
+  }
+  return t;
+}
+
+/// The kernels of `source` on `inputs`, compiled for `cpuLevel` (with bounds checks when
+/// `checked`), against the interpreter, output by output.
+void expectLevelMatches(const char *source, const std::string &kernel,
+                        const std::vector<Tensor> &inputs, const std::string &cpuLevel,
+                        bool checked, const std::string &what) {
+  JitOptions options;
+  options.threads = 1;
+  options.target.cpuLevel = cpuLevel;
+  options.boundsChecks = checked;
+  Module module = Jit(options).compile(source);
+  std::vector<Tensor> got = module.kernel(kernel)(inputs);
+  std::vector<Tensor> want = module.kernel(kernel).interpret(inputs);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t o = 0; o < got.size(); ++o) {
+    ASSERT_EQ(got[o].shape(), want[o].shape());
+    EXPECT_EQ(std::memcmp(got[o].data(), want[o].data(), got[o].nbytes()), 0)
+        << what << " output " << o << " at " << cpuLevel;
+  }
+}
+
+// Rows that fit in half of L3's share of a thread run in two passes (the row's maximum, then
+// the first position that holds it); longer rows run as one pass with a (value, step) pair a
+// lane. Both, at both CPU levels, with lengths around the 16-, 32- and 64-point steps of each.
+TEST(ArgReduction, BothPassesMatchTheInterpreterAtBothCpuLevels) {
+  for (const std::string level : {"x86-64-v3", "x86-64-v4"})
+    for (int64_t length : {0, 1, 3, 17, 31, 32, 33, 63, 64, 65, 127, 129, 4097}) {
+      Tensor x = cases(30, length, static_cast<uint32_t>(length) + 7);
+      std::string what = "V=" + std::to_string(length);
+      expectLevelMatches(kSource, "argmax_rows", {x}, level, false, "argmax " + what);
+      expectLevelMatches(kSource, "argmin_rows", {x}, level, false, "argmin " + what);
+    }
+  // Half of the named levels' 32 MiB L3 (one thread) is 4194304 f32.
+  for (const std::string level : {"x86-64-v3", "x86-64-v4"})
+    for (int64_t length : {4194304, 4194305}) {
+      Tensor x = cases(2, length, 11);
+      std::string what = "V=" + std::to_string(length);
+      expectLevelMatches(kSource, "argmax_rows", {x}, level, false, "argmax " + what);
+      expectLevelMatches(kSource, "argmin_rows", {x}, level, false, "argmin " + what);
+    }
+}
+
+TEST(ArgReduction, TheSearchReadsOnlyTheRowUnderBoundsChecks) {
+  for (int64_t length : {0, 1, 17, 64, 65, 100})
+    expectLevelMatches(kSource, "argmax_rows", {cases(10, length, 5)}, "x86-64-v4", true,
+                       "argmax V=" + std::to_string(length));
+}
+
+// Every dtype argmax takes, through casts of an f32 row with ties, NaNs and infinities (the
+// float dtypes) or an i32 row (the integer ones, values in every dtype's range), and a body
+// reading two rows, whose two passes read both.
+TEST(ArgReduction, EveryDtypeMatchesTheInterpreterAtBothCpuLevels) {
+  const char *source = R"(
+kernel floats(x: f32[B, V]) -> (a: i64[B], b: i64[B], c: i64[B], d: i64[B], e: i64[B], f: i64[B]) {
+    a[r] = argmax(f64(x[r, v]) for v)
+    b[r] = argmin(f64(x[r, v]) for v)
+    c[r] = argmax(f16(x[r, v]) for v)
+    d[r] = argmin(f16(x[r, v]) for v)
+    e[r] = argmax(bf16(x[r, v]) for v)
+    f[r] = argmin(bf16(x[r, v]) for v)
+}
+kernel ints(n: i32[B, V]) -> (a: i64[B], b: i64[B], c: i64[B], d: i64[B], e: i64[B], f: i64[B], g: i64[B], h: i64[B]) {
+    a[r] = argmax(i8(n[r, v]) for v)
+    b[r] = argmin(i8(n[r, v]) for v)
+    c[r] = argmax(u8(n[r, v] + 3) for v)
+    d[r] = argmin(u8(n[r, v] + 3) for v)
+    e[r] = argmax(i16(n[r, v]) for v)
+    f[r] = argmin(i16(n[r, v]) for v)
+    g[r] = argmax(i64(n[r, v]) for v)
+    h[r] = argmin(i64(n[r, v]) for v)
+}
+kernel two_rows(x: f32[B, V], y: f32[B, V]) -> (a: i64[B], b: i64[B]) {
+    a[r] = argmax(x[r, v] + y[r, v] for v)
+    b[r] = argmin(x[r, v] * y[r, v] for v)
+}
+)";
+  for (const std::string level : {"x86-64-v3", "x86-64-v4"})
+    for (int64_t length : {0, 1, 3, 17, 33, 65, 129, 4097}) {
+      std::string what = "V=" + std::to_string(length);
+      Tensor x = cases(30, length, 3), y = cases(30, length, 4);
+      expectLevelMatches(source, "floats", {x}, level, false, what);
+      expectLevelMatches(source, "two_rows", {x, y}, level, false, what);
+      Tensor n = rows<int32_t>(30, length, {-3, 3, 3}, DType::I32, 9);
+      expectLevelMatches(source, "ints", {n}, level, false, what);
+    }
+}
+
 TEST(ArgReduction, ExplainSaysTheRowIsVectorized) {
   Module module = Jit().compile(kSource);
   EXPECT_NE(module.kernel("argmax_rows").explain().find("a (value, position) pair a lane"),
