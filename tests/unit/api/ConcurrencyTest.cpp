@@ -56,11 +56,6 @@ kernel ints(a: i32[N, D]) -> r: i32[N, D] {
 
 const std::vector<std::string> kKernels = {"softmax", "gelu", "rowstats", "matmul", "ints"};
 
-bool sameBytes(const Tensor &a, const Tensor &b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         (a.nbytes() == 0 || std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
-}
-
 /// The inputs of `kernel` at N=13, D=37 (odd sizes: vector tails), fixed seeds.
 std::vector<Tensor> inputsOf(const Kernel &kernel) {
   return kernel.randomInputs({{"N", 13}, {"D", 37}}, 5);

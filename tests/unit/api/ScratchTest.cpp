@@ -4,6 +4,7 @@
 // and running out of memory is a RuntimeError rather than a crash.
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -19,6 +20,7 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 
 // bx is stored whole (y reads it at mirrored rows); outer's t is stored whole (s reads it at two
 // sites in another group) and so is s.sum0, which is allocated while t is held.
@@ -37,14 +39,7 @@ kernel axpy(x: f32[N], y: f32[N]) -> z: f32[N] {
 )";
 
 Module compileWithThreads(int threads) {
-  JitOptions options;
-  options.threads = threads;
-  options.diskCache = false;
-  return Jit(options).compile(kProgram, "scratch.tdsl");
-}
-
-bool sameBytes(const Tensor &a, const Tensor &b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+  return testing_support::compileWithThreads(kProgram, "scratch.tdsl", threads);
 }
 
 long minorFaultsOfThisThread() {

@@ -5,6 +5,7 @@
 // the intermediates held are the windows, not whole tensors.
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -16,6 +17,7 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 
 const char *kProgram = R"(
 kernel harris(x: f32[3, H, W]) -> y: f32[H - 4, W - 4] {
@@ -40,14 +42,7 @@ kernel chain(x: f32[H, W]) -> y: f32[H - 4, W] {
 )";
 
 Module compileWithThreads(int threads) {
-  JitOptions options;
-  options.threads = threads;
-  options.diskCache = false;
-  return Jit(options).compile(kProgram, "stencil_windows.tdsl");
-}
-
-bool sameBytes(const Tensor &a, const Tensor &b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+  return testing_support::compileWithThreads(kProgram, "stencil_windows.tdsl", threads);
 }
 
 // Heights and widths of 5, 6, 17 and 100, and heights that leave a partial last block of 64

@@ -2,6 +2,7 @@
 // whatever the thread count, in parallel kernels, from concurrent callers too.
 #include "runtime/ThreadPool.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -19,6 +20,7 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 
 const char *kSoftmax = R"(
 kernel softmax(x: f32[N, D]) -> y: f32[N, D] {
@@ -33,11 +35,6 @@ kernel chain(x: f32[N], y: f32[N], z: f32[N]) -> w: f32[N] {
     w = x * y + z * x - y * z + 2.5 * x
 }
 )";
-
-bool sameBytes(const Tensor &a, const Tensor &b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
-}
 
 int hardware() { return runtime::ThreadPool::hardwareThreads(); }
 

@@ -1,4 +1,5 @@
-// What the API tests (tests/unit/api, and the GPU tests of the cache) share: a Jit of one tier,
+// What the API tests (tests/unit/api, the e2e tests of threads, and the GPU tests of the cache)
+// share: a Jit of one tier, a module compiled for some threads, a bitwise comparison of results,
 // fresh cache directories, a look at their entries and the cache's counters, and the softmax
 // program that the cache and fast-mode tests compile.
 #pragma once
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -25,6 +27,20 @@ inline Jit jitFor(Tiering tiering, const std::string &cacheDir = {}) {
   options.diskCache = !cacheDir.empty();
   options.cacheDir = cacheDir;
   return Jit(options);
+}
+
+/// `source` compiled for `threads` threads, without the disk cache (`file` names it in errors).
+inline Module compileWithThreads(const std::string &source, const std::string &file, int threads) {
+  JitOptions options;
+  options.threads = threads;
+  options.diskCache = false;
+  return Jit(options).compile(source, file);
+}
+
+/// Whether two tensors hold the same dtype, shape and bytes (bit-identical results).
+inline bool sameBytes(const Tensor &a, const Tensor &b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         (a.nbytes() == 0 || std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
 }
 
 /// A fresh, empty directory <tmp>/tdsl-<suite>-test-<pid>-<name>, mode 0700 whatever the umask

@@ -4,6 +4,7 @@
 // inside a fused group, run per block of rows), which keep only windows of a block in memory.
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
+#include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 namespace {
 
 using namespace tdsl;
+using namespace tdsl::testing_support;
 
 const char *kSource = R"(
 kernel mm(a: f32[M, K], b: f32[K, N]) -> c: f32[M, N] {
@@ -63,12 +65,7 @@ kernel mlp(x: f32[M, D], w1: f32[D, F], w2: f32[F, D]) -> y: f32[M, D] {
 }
 )";
 
-Module compile(int threads) {
-  JitOptions options;
-  options.threads = threads;
-  options.diskCache = false;
-  return Jit(options).compile(kSource, "tiled.tdsl");
-}
+Module compile(int threads) { return compileWithThreads(kSource, "tiled.tdsl", threads); }
 
 void expectMatches(Module &one, Module &two, const std::string &name,
                    const std::vector<Tensor> &inputs) {
