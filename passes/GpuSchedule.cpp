@@ -2,6 +2,7 @@
 // group, full reduction, other) and build each kernel as a GpuLaunch of GPU loop IR.
 #include "passes/GpuSchedule.h"
 
+#include "ir/Affine.h"
 #include "ir/ExprEqual.h"
 #include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
@@ -1273,6 +1274,59 @@ private:
     return finish();
   }
 
+  static Expr all(const std::vector<Expr> &terms) {
+    Expr result = terms.at(0);
+    for (size_t i = 1; i < terms.size(); ++i)
+      result = both(result, terms[i]);
+    return result;
+  }
+
+  /// For a load contiguous along `moving` (index = part + moving), the tests that the chunks of
+  /// 8 values it copies start on a multiple of 8 in every row from `first` on: `part` is affine in
+  /// `row` and both its value at `first` and its step from row to row are multiples of 8 (no test
+  /// where either is a constant that is). None where `part` is not affine in `row` (a gathered
+  /// row, say) or a constant is not a multiple: no test of the tile covers those.
+  static std::optional<std::vector<Expr>> alignedChunks(const Load *l, const Var &moving,
+                                                        const Var &row, const Expr &first) {
+    const Binary *sum = as<Binary>(l->index);
+    const VarRef *last = as<VarRef>(sum->b);
+    Expr part = last && last->var == moving ? sum->a : sum->b;
+    std::optional<AffineExpr> form = toAffine(part);
+    if (!form)
+      return std::nullopt;
+    auto isRow = [&](const Atom &a) { return a.isVar() && a.var() == row; };
+    for (const auto &term : form->terms) {
+      const Atom &atom = term.first;
+      if (atom.onlySymbols() || isRow(atom))
+        continue;
+      if (atom.kind() != Atom::Kind::Product)
+        return std::nullopt;
+      // A symbolic stride times the row: one factor is the row, the others symbols.
+      int rows = 0;
+      for (const Atom &factor : atom.factors()) {
+        if (isRow(factor))
+          ++rows;
+        else if (!factor.onlySymbols())
+          return std::nullopt;
+      }
+      if (rows != 1)
+        return std::nullopt;
+    }
+    std::optional<AffineExpr> start = toAffine(first), next = toAffine(plus(first, 1));
+    std::optional<AffineExpr> at = start ? substitute(*form, row, *start) : std::nullopt;
+    std::optional<AffineExpr> after = next ? substitute(*form, row, *next) : std::nullopt;
+    if (!at || !after)
+      return std::nullopt;
+    std::vector<Expr> tests;
+    for (const AffineExpr &value : {*at, *after - *at}) {
+      if (value.isConstant() && value.constant % 8 != 0)
+        return std::nullopt;
+      if (!value.isConstant())
+        tests.push_back(Binary::make(BinaryOp::Eq, mod(toExpr(value), 8), intImm(0)));
+    }
+    return tests;
+  }
+
   /// The name the epilogue's store writes.
   static std::string epilogueName(const Item &item) {
     return as<Store>(peel(item.stmt).body)->buffer->name;
@@ -1756,13 +1810,15 @@ private:
     Buffer gathered = local("gathered", t16, 8);
     Var wg = letVar("wg"), w = letVar("w"), g = letVar("g"), q = letVar("q");
     Var gr = letVar("group_row"), rows = letVar("rows"), m0 = letVar("m0"), n0 = letVar("n0");
-    Var ks = loopVar("ks"), s0 = loopVar("s"), st = letVar("st");
     const Expr &M = c.extentI, &N = c.extentJ, &K = c.extentK;
     Expr tm = ceilDiv(M, 128), tn = ceilDiv(N, 256), steps = ceilDiv(K, 64);
     // The 8 values at `moving` + 0..7 into the ring at `to`: one asynchronous 16-byte copy when
-    // in range and aligned, else gathered by the thread and stored.
-    auto chunk = [&](const Expr &to, const Load *l, const Expr &f, const Expr &fixedOk,
-                     const Var &moving, const Expr &bound) {
+    // in range and aligned (always, unless `checked`), else gathered by the thread and stored.
+    auto chunk = [&](bool checked, const Expr &to, const Load *l, const Expr &f,
+                     const Expr &fixedOk, const Var &moving, const Expr &bound) {
+      Stmt copy = GpuIntrinsic::make(GpuOp::CopyAsync, {ring, l->buffer}, {to, l->index});
+      if (!checked)
+        return copy;
       Var u = loopVar("u");
       Expr value = add(ref(moving), ref(u));
       Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), 8), bound)),
@@ -1773,11 +1829,10 @@ private:
                     valueOrZero(gathered, ref(u), substitute(f, {{moving, value}}),
                                 both(fixedOk, lt(value, bound)))),
            GpuIntrinsic::make(GpuOp::StoreSwizzled, {ring, gathered}, {to, intImm(0)})});
-      return IfThenElse::make(
-          whole, GpuIntrinsic::make(GpuOp::CopyAsync, {ring, l->buffer}, {to, l->index}), gather);
+      return IfThenElse::make(whole, copy, gather);
     };
     // Copies step `step` of k into the stage at `at`.
-    auto load = [&](const Expr &step, const Expr &at) {
+    auto load = [&](const Expr &step, const Expr &at, bool checked) {
       Var r = loopVar("r"), e = letVar("e"), row = letVar("row"), kc = letVar("kc");
       Expr k0 = times(step, 64);
       // 128 rows of A, 8 chunks of 8 values a row.
@@ -1792,7 +1847,8 @@ private:
                       LetStmt::make(
                           c.i, add(ref(m0), ref(row)),
                           LetStmt::make(c.k, add(k0, times(ref(kc), 8)),
-                                        chunk(add(at, add(times(ref(row), 64), times(ref(kc), 8))),
+                                        chunk(checked,
+                                              add(at, add(times(ref(row), 64), times(ref(kc), 8))),
                                               vecA, a16, lt(ref(c.i), M), c.k, K)))))));
       Var rb = loopVar("r"), eb = letVar("e"), rowB = letVar("row"), cb = letVar("kc");
       Stmt b;
@@ -1805,7 +1861,8 @@ private:
                     c.j, add(ref(n0), ref(rowB)),
                     LetStmt::make(
                         c.k, add(k0, times(ref(cb), 8)),
-                        chunk(add(at, plus(add(times(ref(rowB), 64), times(ref(cb), 8)), bAt)),
+                        chunk(checked,
+                              add(at, plus(add(times(ref(rowB), 64), times(ref(cb), 8)), bAt)),
                               vecBk, b16, lt(ref(c.j), N), c.k, K)))));
       } else {
         // 64 rows of k, each four 128-byte blocks of 64 j (8 KiB apart).
@@ -1816,7 +1873,8 @@ private:
                 cb, mod(ref(eb), 32),
                 LetStmt::make(c.k, add(k0, ref(rowB)),
                               LetStmt::make(c.j, add(ref(n0), times(ref(cb), 8)),
-                                            chunk(add(at, plus(add(times(div(ref(cb), 8), 4096),
+                                            chunk(checked,
+                                                  add(at, plus(add(times(div(ref(cb), 8), 4096),
                                                                    add(times(ref(rowB), 64),
                                                                        times(mod(ref(cb), 8), 8))),
                                                                bAt)),
@@ -1832,33 +1890,62 @@ private:
       return GpuIntrinsic::make(o, {sums}, {intImm(0)}, immediate);
     };
     const int ahead = stages - 2;
-    Stmt prologue = For::make(
-        s0, intImm(ahead), ForKind::Serial,
-        Block::make({IfThenElse::make(lt(ref(s0), steps), load(ref(s0), times(ref(s0), stage))),
-                     op(GpuOp::CommitAsync)}));
-    // k-major tiles: 1 KiB between groups of 8 rows; j-major B: 8 KiB between blocks of 64 j,
-    // 1 KiB between groups of 8 k.
-    Var kk = loopVar("kk");
-    Stmt mma = unrolled(
-        kk, 4,
-        GpuIntrinsic::make(GpuOp::Wgmma, {sums, ring, ring},
-                           {intImm(0), add(ref(st), add(times(ref(wg), 4096), times(ref(kk), 16))),
-                            plus(add(ref(st), times(ref(kk), vecBk ? 16 : 1024)), bAt)},
-                           vecBk ? 0 : 1));
-    // Step ks has landed (this thread's copies; the barrier makes it everyone's, and visible to
-    // the tensor cores). Past the barrier every warpgroup has finished step ks - 2, whose stage
-    // the copies of step ks + stages - 2 now overwrite.
-    Expr next = plus(ref(ks), ahead);
-    Stmt mainLoop = For::make(
-        ks, steps, ForKind::Serial,
-        Block::make(
-            {op(GpuOp::WaitAsync, stages - 3), op(GpuOp::FenceAsync),
-             Barrier::make(BarrierScope::Block),
-             IfThenElse::make(lt(next, steps), load(next, times(mod(next, stages), stage))),
-             op(GpuOp::CommitAsync),
-             LetStmt::make(st, times(mod(ref(ks), stages), stage),
-                           Block::make({onSums(GpuOp::WgmmaFence), mma, op(GpuOp::WgmmaCommit),
-                                        onSums(GpuOp::WgmmaWait, 1)}))}));
+    // The copies of the tile's steps, two ahead, and the wgmmas; a copy tests its chunk only
+    // where `checked`.
+    auto pipeline = [&](bool checked) {
+      Var s0 = loopVar("s"), ks = loopVar("ks"), kk = loopVar("kk"), st = letVar("st");
+      Stmt prologue =
+          For::make(s0, intImm(ahead), ForKind::Serial,
+                    Block::make({IfThenElse::make(lt(ref(s0), steps),
+                                                  load(ref(s0), times(ref(s0), stage), checked)),
+                                 op(GpuOp::CommitAsync)}));
+      // k-major tiles: 1 KiB between groups of 8 rows; j-major B: 8 KiB between blocks of 64 j,
+      // 1 KiB between groups of 8 k.
+      Stmt mma =
+          unrolled(kk, 4,
+                   GpuIntrinsic::make(GpuOp::Wgmma, {sums, ring, ring},
+                                      {intImm(0),
+                                       add(ref(st), add(times(ref(wg), 4096), times(ref(kk), 16))),
+                                       plus(add(ref(st), times(ref(kk), vecBk ? 16 : 1024)), bAt)},
+                                      vecBk ? 0 : 1));
+      // Step ks has landed (this thread's copies; the barrier makes it everyone's, and visible
+      // to the tensor cores). Past the barrier every warpgroup has finished step ks - 2, whose
+      // stage the copies of step ks + stages - 2 now overwrite.
+      Expr next = plus(ref(ks), ahead);
+      Stmt mainLoop = For::make(
+          ks, steps, ForKind::Serial,
+          Block::make(
+              {op(GpuOp::WaitAsync, stages - 3), op(GpuOp::FenceAsync),
+               Barrier::make(BarrierScope::Block),
+               IfThenElse::make(lt(next, steps),
+                                load(next, times(mod(next, stages), stage), checked)),
+               op(GpuOp::CommitAsync),
+               LetStmt::make(st, times(mod(ref(ks), stages), stage),
+                             Block::make({onSums(GpuOp::WgmmaFence), mma, op(GpuOp::WgmmaCommit),
+                                          onSums(GpuOp::WgmmaWait, 1)}))}));
+      return Block::make({prologue, mainLoop});
+    };
+    // A tile inside both factors, with whole steps of k and every chunk 16-byte aligned (the
+    // usual case), copies without a test a chunk: fewer instructions and registers in the
+    // producer, which shares its warps with the wgmma issue.
+    const Load *vecB = vecBk ? vecBk : vecBj;
+    std::optional<std::vector<Expr>> alignedA = alignedChunks(vecA, c.k, c.i, ref(m0));
+    std::optional<std::vector<Expr>> alignedB =
+        vecBk ? alignedChunks(vecBk, c.k, c.j, ref(n0)) : alignedChunks(vecBj, c.j, c.k, intImm(0));
+    Expr interior;
+    if (alignedA && alignedB) {
+      std::vector<Expr> tests = {Binary::make(BinaryOp::Eq, mod(K, 64), intImm(0)),
+                                 Binary::make(BinaryOp::Le, plus(ref(m0), 128), M),
+                                 Binary::make(BinaryOp::Le, plus(ref(n0), 256), N),
+                                 BufferAligned::make(vecA->buffer, 16),
+                                 BufferAligned::make(vecB->buffer, 16)};
+      for (const std::vector<Expr> *more : {&*alignedA, &*alignedB})
+        for (const Expr &test : *more) // B's are often A's again (`K % 8 == 0`).
+          if (std::none_of(tests.begin(), tests.end(),
+                           [&](const Expr &t) { return structurallyEqual(t, test); }))
+            tests.push_back(test);
+      interior = all(tests);
+    }
     Var ri = loopVar("r");
     Stmt init = unrolled(ri, 128, Store::make(sums, ref(ri), Load::make(acc, intImm(0))));
     // The epilogue: accumulator 4 n + h is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
@@ -1875,9 +1962,11 @@ private:
                     {Store::make(acc, intImm(0), Load::make(sums, add(times(ref(ne), 4), ref(he)))),
                      c.r.post}))));
     // No copy may still land in a stage the next tile's copies write.
-    Stmt body = Block::make({c.r.pre, init, prologue, mainLoop, onSums(GpuOp::WgmmaWait, 0),
-                             op(GpuOp::WaitAsync, 0), Barrier::make(BarrierScope::Block),
-                             unrolled(ne, 32, unrolled(he, 4, point))});
+    Stmt copies =
+        interior ? IfThenElse::make(interior, pipeline(false), pipeline(true)) : pipeline(true);
+    Stmt body =
+        Block::make({c.r.pre, init, copies, onSums(GpuOp::WgmmaWait, 0), op(GpuOp::WaitAsync, 0),
+                     Barrier::make(BarrierScope::Block), unrolled(ne, 32, unrolled(he, 4, point))});
     for (const Buffer &b : {gathered, sums, acc})
       body = Allocate::make(b, MemoryScope::Stack, body);
     Expr gs = times(tn, 8);

@@ -357,6 +357,15 @@ TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   EXPECT_TRUE(contains(mmt, "tdsl_cp_async(stages_at + (unsigned)(s * 24576LL + row_1 * 64LL + "
                             "kc_1 * 8LL + 8192LL) * 2u, b + j * K + k_1);"))
       << mmt;
+  // Tiles inside both factors with aligned rows copy without a test a chunk; the others test.
+  EXPECT_TRUE(contains(mmt, "if (K % 64LL == 0LL && m0 + 128LL <= M && n0 + 256LL <= N && "
+                            "((unsigned long long)a & 15ull) == 0 && ((unsigned long long)b & "
+                            "15ull) == 0 && K * m0 % 8LL == 0LL && K % 8LL == 0LL && K * n0 % 8LL "
+                            "== 0LL) {"))
+      << mmt;
+  EXPECT_TRUE(contains(mmt, "if (j_2 < N && k_5 + 8LL <= K && ((unsigned long long)b & 15ull) == "
+                            "0 && (j_2 * K + k_5) % 8LL == 0LL) {"))
+      << mmt;
   EXPECT_TRUE(contains(mmt, "tdsl_wgmma_bf16_kmajor(sums + 0LL, stages_at + (unsigned)(st + wg * "
                             "4096LL + kk * 16LL) * 2u, stages_at + (unsigned)(st + kk * 16LL + "
                             "8192LL) * 2u);"))
@@ -495,6 +504,7 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
                             {200, 300, 130},
                             {256, 96, 384},
                             {256, 640, 512},
+                            {384, 128, 640}, // Interior tiles and edge tiles, whole steps of k.
                             {131, 520, 300}}) {
     std::map<std::string, int64_t> shape = {{"M", mm}, {"K", kk}, {"N", nn}};
     std::string at = " " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn);
