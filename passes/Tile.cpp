@@ -730,19 +730,22 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
     b.inPlace = binary(BinaryOp::And, a.inPlace, b.inPlace);
     b.why += ", with A read in place";
   }
+  // The condition folded: the constant it may be lives as long as `folded`.
   auto always = [](const Operand &o) {
-    const IntImm *known = o.inPlace ? as<IntImm>(simplify(o.inPlace)) : nullptr;
+    Expr folded = o.inPlace ? simplify(o.inPlace) : nullptr;
+    const IntImm *known = folded ? as<IntImm>(folded) : nullptr;
     return known && known->value;
   };
   auto text = [&](const Operand &o, const Expr &factor) {
-    const IntImm *known = o.inPlace ? as<IntImm>(simplify(o.inPlace)) : nullptr;
+    Expr folded = o.inPlace ? simplify(o.inPlace) : nullptr;
+    const IntImm *known = folded ? as<IntImm>(folded) : nullptr;
     if (!o.inPlace || (known && !known->value))
       return o.packed;
     std::string read =
         o.name + " (" + as<Access>(factor)->buffer->name + ") read in place by the micro-kernel";
     if (known)
       return read + ", never packed (" + o.why + ")";
-    return read + " when " + toString(simplify(o.inPlace)) + " (" + o.why + "), else " + o.packed;
+    return read + " when " + toString(folded) + " (" + o.why + "), else " + o.packed;
   };
   if (always(a) && always(b))
     out += "packing: none: A (" + as<Access>(c.lhs)->buffer->name + ") and B (" +
