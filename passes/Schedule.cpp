@@ -113,21 +113,21 @@ void chooseTwoPassArg(const Reduce &r, const CpuTarget &target, MemberSchedule &
   std::string cache = "half of L3's share of a thread, " + bytesText(limit);
   Expr rowBytes = simplify(mul(k.extent, intImm(pointBytes)));
   Expr fits = simplify(Binary::make(BinaryOp::Le, rowBytes, intImm(limit)));
-  ms.searchLanes = target.lanes(bytes);
-  ms.searchVectors = kAccumulators;
-  std::string how = "two passes instead: the row's " +
-                    std::string(r.op == ReduceOp::ArgMax ? "maximum" : "minimum") + " in " +
-                    std::to_string(kAccumulators) + " accumulators of " +
-                    std::to_string(ms.searchLanes) + " lanes, then its first position, " +
-                    std::to_string(kAccumulators * ms.searchLanes) +
-                    " points a step, in the row still cached";
   const IntImm *known = as<IntImm>(fits);
   if (known && !known->value) {
     ms.vectorReason +=
         "; one pass: the row (" + bytesText(as<IntImm>(rowBytes)->value) + ") exceeds " + cache;
     return;
   }
+  ms.searchLanes = target.lanes(bytes);
+  ms.searchVectors = kAccumulators;
   ms.twoPassIf = fits;
+  std::string how = "two passes instead: the row's " +
+                    std::string(r.op == ReduceOp::ArgMax ? "maximum" : "minimum") + " in " +
+                    std::to_string(kAccumulators) + " accumulators of " +
+                    std::to_string(ms.searchLanes) + " lanes, then its first position, " +
+                    std::to_string(kAccumulators * ms.searchLanes) +
+                    " points a step, in the row still cached";
   ms.vectorReason += known ? "; " + how + " (the row in " + cache + ")"
                            : "; when " + toString(fits) + " (the row in " + cache + "), " + how;
 }
