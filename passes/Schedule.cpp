@@ -611,15 +611,19 @@ TileSchedule scheduleTiles(const FusedKernel &fused, const ConsumerTile &tile,
   for (size_t k = 0; k < tile.fixedDims; ++k)
     fixed += (k == 0 ? "" : ", ") + reader.indices[k].var->name;
   const std::string &row = reader.indices[tile.rowDim].var->name;
-  ts.reason =
-      "tiles of " + toString(ts.rowsPerTile) + " rows of " + row +
-      (fixed.empty() ? std::string() : " per point of " + fixed) + ", each computing " +
-      producer.indices[tile.rowDim].var->name + " rows " + std::to_string(tile.stride) + " * " +
-      row + " + " + std::to_string(tile.lo) + " to + " + std::to_string(tile.hi) + " of group " +
-      std::to_string(tile.producer) + "'s tiled contraction (all its m and n) into " +
-      "windows of " + names + " (" + std::to_string(tile.windowRows(1)) + " rows a " + row +
-      " row, up to a quarter of L2 " + std::to_string(target.l2Bytes / 1024) + " KiB, at most " +
-      std::to_string(kMaxRowsPerBlock) + "), then this group over the tile's rows";
+  auto at = [&](int64_t offset) {
+    return (tile.stride == 1 ? "" : std::to_string(tile.stride) + " * ") + row +
+           (offset < 0 ? " - " : " + ") + std::to_string(offset < 0 ? -offset : offset);
+  };
+  ts.reason = "tiles of " + toString(ts.rowsPerTile) + " rows of " + row +
+              (fixed.empty() ? std::string() : " per point of " + fixed) + ", each computing " +
+              producer.indices[tile.rowDim].var->name + " rows " + at(tile.lo) + " to " +
+              at(tile.hi) + " of group " + std::to_string(tile.producer) +
+              "'s tiled contraction (all its m and n) into " + "windows of " + names + " (" +
+              std::to_string(tile.windowRows(1)) + " rows a " + row +
+              " row, up to a quarter of L2 " + std::to_string(target.l2Bytes / 1024) +
+              " KiB, at most " + std::to_string(kMaxRowsPerBlock) +
+              "), then this group over the tile's rows";
   if (target.threads <= 1)
     ts.parallelReason = "serial: one thread";
   else
@@ -686,8 +690,6 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       names += (names.empty() ? "" : ", ") + fused.kernel.defs[m].target->name;
     if (!gs.tiling.empty()) {
       out += "  group " + std::to_string(g) + " (" + names + "): ";
-      if (fused.storage[group.members.front()] == Storage::Window && !chain)
-        out += "computed in the tiles of group " + std::to_string(g + 1) + ", ";
       for (size_t begin = 0, end; begin < gs.tiling.size(); begin = end + 1) {
         end = gs.tiling.find('\n', begin);
         out += (begin == 0 ? "" : "    ") + gs.tiling.substr(begin, end - begin + 1);

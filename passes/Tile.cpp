@@ -775,7 +775,19 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
     out += "border: " + padded +
            " read with its ?? default outside its bounds while packing (a zero-padded window), "
            "so the micro-kernel has no guards\n";
-  if (target.threads <= 1)
+  // A window of the next group's tiles (tileContractionConsumers), outside any row chain.
+  size_t at = static_cast<size_t>(c.def - fused.kernel.defs.data());
+  bool inTiles = fused.storage[at] == Storage::Window &&
+                 std::none_of(fused.chains.begin(), fused.chains.end(), [&](const RowChain &chain) {
+                   return fused.groups[chain.first].members.front() <= at &&
+                          at <= fused.groups[chain.last].members.back();
+                 });
+  if (inTiles)
+    out += "tiles: computed per tile of the next group, the rows of its outer index " +
+           def.indices[c.outer.back()].var->name +
+           " that the tile reads, into windows (never stored whole); serial inside a tile, the "
+           "tiles being the parallel loop\n";
+  else if (target.threads <= 1)
     out += "threads: serial (one thread)\n";
   else if (c.outer.empty())
     out += "threads: the row panels of each block split over " + std::to_string(target.threads) +
