@@ -1667,7 +1667,8 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
 /// The consumer group `g` of a ConsumerTile per tile, each computing its rows of the tiled
 /// contraction before it first:
 ///   for tile in [0, points of the fixed dims x blocks of rows)   (parallel: `parallel`)
-///     allocate the producer's windows ([window rows, the dims after the fixed ones but the row])
+///     allocate the producer's windows (its dims after the fixed ones, of the row only the
+///       rows a tile reads)
 ///     the contraction over its rows the tile reads (lowerTiledOuterBlock), all m and n
 ///     the group over the tile's rows (GroupLowering::lowerBlock), reading the windows
 Stmt lowerTiles(const FusedKernel &fused, const Schedule &sched, size_t g, bool parallel) {
