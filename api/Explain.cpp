@@ -40,7 +40,8 @@ protected:
 
 /// The CPU's fusion of a normalized kernel, as the pipeline decides it.
 passes::FusedKernel fuseForExplain(const ir::Kernel &normalized) {
-  return passes::fuseStencils(passes::isolateContractions(passes::fuse(normalized)));
+  return passes::tileContractionConsumers(
+      passes::fuseStencils(passes::isolateContractions(passes::fuse(normalized))));
 }
 
 /// The fusion part of the explanation of one kernel (sema's output): a header line, then one

@@ -1,7 +1,9 @@
 // contraction: which definitions are GEMMs in disguise. See Contraction.h.
 #include "passes/Contraction.h"
 
+#include "ir/Affine.h"
 #include "ir/ExprEqual.h"
+#include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/Fuse.h"
 
@@ -307,6 +309,215 @@ FusedKernel isolateContractions(const FusedKernel &fused) {
                  ": not one row chain: no value is read across its groups at their rows";
   }
   out.chains = std::move(kept);
+  return out;
+}
+
+} // namespace tdsl::passes
+
+namespace tdsl::passes {
+namespace {
+
+using namespace ir;
+
+bool inChain(const FusedKernel &fused, size_t g) {
+  for (const RowChain &c : fused.chains)
+    if (c.first <= g && g <= c.last)
+      return true;
+  return false;
+}
+
+/// The rows [lo, hi] that `index` reads past `stride * row` (stride > 0, from `row`'s
+/// coefficient), when the rest of `index` is constants and `axes` of constant extent; else
+/// nullopt.
+struct RowOffsets {
+  int64_t stride = 0, lo = 0, hi = 0;
+};
+std::optional<RowOffsets> rowOffsets(const Expr &index, const Var &row,
+                                     const std::vector<IterVar> &axes) {
+  std::optional<AffineExpr> form = toAffine(index);
+  if (!form)
+    return std::nullopt;
+  RowOffsets o{0, form->constant, form->constant};
+  for (const auto &[atom, coefficient] : form->terms) {
+    if (!atom.isVar())
+      return std::nullopt;
+    if (atom.var() == row) {
+      o.stride = coefficient;
+      continue;
+    }
+    auto axis = std::find_if(axes.begin(), axes.end(),
+                             [&](const IterVar &a) { return a.var == atom.var(); });
+    const IntImm *extent = axis == axes.end() ? nullptr : as<IntImm>(axis->extent);
+    if (!extent || extent->value < 1)
+      return std::nullopt;
+    int64_t reach = coefficient * (extent->value - 1);
+    o.lo += std::min<int64_t>(0, reach);
+    o.hi += std::max<int64_t>(0, reach);
+  }
+  if (o.stride < 1)
+    return std::nullopt;
+  return o;
+}
+
+} // namespace
+
+std::optional<ConsumerTile> findConsumerTile(const FusedKernel &fused, size_t consumer,
+                                             std::string &why) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  if (consumer == 0 || consumer >= fused.groups.size()) {
+    why = "no group before it";
+    return std::nullopt;
+  }
+  ConsumerTile tile;
+  tile.consumer = consumer;
+  tile.producer = consumer - 1;
+  const FusedGroup &pg = fused.groups[tile.producer], &cg = fused.groups[consumer];
+  if (inChain(fused, tile.producer) || inChain(fused, consumer) || cg.halo) {
+    why = "in a row chain or a stencil window";
+    return std::nullopt;
+  }
+  std::optional<TiledGroup> tg = matchTiledGroup(fused, pg, why);
+  if (!tg)
+    return std::nullopt;
+  const Contraction &c = tg->contraction;
+  // Stored tensors of the producer, all intermediates.
+  std::set<const BufferNode *> stored;
+  for (size_t m : pg.members) {
+    if (fused.storage[m] == Storage::Local)
+      continue;
+    if (defs[m].target->role != BufferRole::Intermediate) {
+      why = defs[m].target->name + " is an output";
+      return std::nullopt;
+    }
+    stored.insert(defs[m].target.get());
+  }
+  std::set<size_t> members(cg.members.begin(), cg.members.end());
+  std::set<const BufferNode *> consumerTargets;
+  for (size_t m : cg.members) {
+    consumerTargets.insert(defs[m].target.get());
+    std::string notWhy;
+    if (fused.storage[m] == Storage::Window || findContraction(defs[m], notWhy)) {
+      why = defs[m].target->name + " is a window or a contraction";
+      return std::nullopt;
+    }
+  }
+  for (size_t r = pg.members.back() + 1; r < defs.size(); ++r) {
+    if (members.count(r))
+      continue;
+    for (const Access *a : accessesIn(defs[r].value))
+      if (stored.count(a->buffer.get())) {
+        why = "read by " + defs[r].target->name + " outside the next group";
+        return std::nullopt;
+      }
+  }
+  // The outer indices: the fixed dims, then the row.
+  if (c.outer.empty()) {
+    why = "no outer index to block";
+    return std::nullopt;
+  }
+  tile.rowDim = c.outer.back();
+  tile.fixedDims = c.outer.size() - 1;
+  for (size_t i = 0; i < tile.fixedDims; ++i)
+    if (c.outer[i] != i) {
+      why = "its outer indices are not leading dims and one row";
+      return std::nullopt;
+    }
+  const Definition &first = defs[cg.members.front()];
+  const size_t shared = tile.rowDim + 1;
+  bool offsetsSeen = false;
+  for (size_t m : cg.members) {
+    const Definition &d = defs[m];
+    bool spatialReduction = topReduce(d) && preferredVectorAxis(d).axis == VectorAxis::Spatial;
+    if (d.indices.size() < shared + (spatialReduction ? 1 : 0)) {
+      why = d.target->name + " cannot share its dims up to the row";
+      return std::nullopt;
+    }
+    for (size_t k = 0; k < shared; ++k)
+      if (!structurallyEqual(d.indices[k].extent, first.indices[k].extent)) {
+        why = d.target->name + "'s leading extents differ from its group's";
+        return std::nullopt;
+      }
+    std::vector<IterVar> axes;
+    if (const Reduce *r = topReduce(d))
+      axes = r->axes;
+    for (const Access *a : accessesIn(d.value)) {
+      bool producer = stored.count(a->buffer.get()) != 0;
+      if (!producer && !consumerTargets.count(a->buffer.get()))
+        continue;
+      // A member read at its own leading indices; the producer at the fixed dims only.
+      size_t own = producer ? tile.fixedDims : shared;
+      if (a->indices.size() < shared) {
+        why = d.target->name + " reads " + a->buffer->name + " with fewer indices";
+        return std::nullopt;
+      }
+      for (size_t k = 0; k < own; ++k) {
+        const VarRef *v = as<VarRef>(a->indices[k]);
+        if (!v || v->var != d.indices[k].var ||
+            (producer && !structurallyEqual(c.def->indices[k].extent, d.indices[k].extent))) {
+          why = d.target->name + " reads " + a->buffer->name + " at other leading indices";
+          return std::nullopt;
+        }
+      }
+      if (!producer)
+        continue;
+      std::optional<RowOffsets> o =
+          rowOffsets(a->indices[tile.rowDim], d.indices[tile.rowDim].var, axes);
+      if (!o || (offsetsSeen && o->stride != tile.stride)) {
+        why = d.target->name + " reads " + a->buffer->name + "'s rows other than at a stride " +
+              "of its own row plus constant offsets";
+        return std::nullopt;
+      }
+      tile.lo = offsetsSeen ? std::min(tile.lo, o->lo) : o->lo;
+      tile.hi = offsetsSeen ? std::max(tile.hi, o->hi) : o->hi;
+      tile.stride = o->stride;
+      offsetsSeen = true;
+    }
+  }
+  // A few rows per row of the consumer: what a block recomputes of its neighbours' stays small.
+  constexpr int64_t kMaxStride = 8, kMaxReach = 16;
+  if (!offsetsSeen || tile.stride > kMaxStride || tile.hi - tile.lo >= kMaxReach) {
+    why = "not read at a few rows per row of the next group";
+    return std::nullopt;
+  }
+  return tile;
+}
+
+FusedKernel tileContractionConsumers(const FusedKernel &fused) {
+  FusedKernel out = fused;
+  const std::vector<Definition> &defs = out.kernel.defs;
+  for (size_t g = 1; g < out.groups.size(); ++g) {
+    std::string why;
+    std::optional<ConsumerTile> tile = findConsumerTile(out, g, why);
+    if (!tile)
+      continue;
+    FusedGroup &cg = out.groups[g];
+    cg.sharedDims = std::max(cg.sharedDims, tile->rowDim + 1);
+    const Definition &reader = defs[cg.members.front()];
+    const Definition &producer = defs[out.groups[tile->producer].members.front()];
+    std::string fixed;
+    for (size_t k = 0; k < tile->fixedDims; ++k)
+      fixed += (k == 0 ? "" : ", ") + producer.indices[k].var->name;
+    auto offset = [](int64_t v) {
+      return v < 0 ? " - " + std::to_string(-v) : " + " + std::to_string(v);
+    };
+    std::string row = producer.indices[tile->rowDim].var->name;
+    std::string at = (tile->stride == 1 ? "" : std::to_string(tile->stride) + " * ") +
+                     reader.indices[tile->rowDim].var->name;
+    for (size_t m : out.groups[tile->producer].members) {
+      if (out.storage[m] == Storage::Local)
+        continue;
+      out.storage[m] = Storage::Window;
+      out.decisions.push_back(
+          defs[m].target->name + ": a window of group " + std::to_string(g) + "'s tiles (per " +
+          (fixed.empty() ? std::string() : "point of " + fixed + " and ") + "block of " +
+          reader.indices[tile->rowDim].var->name + "): read only there, at " + row + " = " + at +
+          offset(tile->lo) + " to " + at + offset(tile->hi) +
+          ", so the tiled contraction computes those rows for each tile, not stored whole");
+    }
+    out.decisions.push_back(reader.target->name + " to " + defs[cg.members.back()].target->name +
+                            ": group " + std::to_string(g) + " shares " +
+                            std::to_string(cg.sharedDims) + " dims, up to the rows of its tiles");
+  }
   return out;
 }
 

@@ -57,4 +57,31 @@ std::optional<TiledGroup> matchTiledGroup(const FusedKernel &fused, const FusedG
 /// recorded.
 [[nodiscard]] FusedKernel isolateContractions(const FusedKernel &fused);
 
+/// A tiled contraction computed per tile of the group after it (Halide's compute_at of a
+/// convolution per tile of the pooling that reads it): the consumer reads the producer group's
+/// stored tensors at its own indices in the dims before `fixedDims`, and in dim `rowDim`, one of
+/// the contraction's outer indices, at `stride * row + offset` with `row` its own index there and
+/// the offsets in [lo, hi] (constants, or reduction axes of constant extent: 2 x 2 pooling reads
+/// rows 2p to 2p + 1). Per point of the fixed dims and block of the consumer's rows, the
+/// contraction computes the producer rows the block reads, all m and n, into Windows, and the
+/// consumer reads them there. The outer indices are the fixed dims and the row only.
+struct ConsumerTile {
+  size_t producer = 0, consumer = 0; // Groups; consumer == producer + 1.
+  size_t fixedDims = 0, rowDim = 0;  // fixedDims <= rowDim.
+  int64_t stride = 1, lo = 0, hi = 0;
+  /// Rows of the producer a block of `rows` consumer rows reads, halo included.
+  int64_t windowRows(int64_t rows) const { return stride * (rows - 1) + hi - lo + 1; }
+};
+
+/// The tile of consumer group `consumer` over the tiled contraction in the group before it, or
+/// nullopt with `why`. Requires: the groups of isolateContractions (and fuseStencils).
+std::optional<ConsumerTile> findConsumerTile(const FusedKernel &fused, size_t consumer,
+                                             std::string &why);
+
+/// Makes every tiled contraction whose only reader is the next group, per findConsumerTile, a
+/// Window of that group's tiles: its stored tensors become Windows, and the consumer shares its
+/// dims up to the row, so a block of rows is a range of its shared loops. Each decision is
+/// recorded. Keeps: the kernel, the groups' members.
+[[nodiscard]] FusedKernel tileContractionConsumers(const FusedKernel &fused);
+
 } // namespace tdsl::passes

@@ -130,8 +130,9 @@ struct LocalRef {
   Var let;
   size_t shared = 0;
   /// A Window (see Storage::Window): the slice holds rows from `rowBase` on, and is indexed by
-  /// the dims from `shared` on, the first of them less rowBase.
+  /// the dims from `shared` on, the one at `rowAt` among them less rowBase.
   Expr rowBase;
+  size_t rowAt = 0;
 };
 using LocalMap = std::map<const BufferNode *, LocalRef>;
 
@@ -206,7 +207,7 @@ protected:
           // The bounds below stay the whole tensor's: only the rows in memory move.
           std::vector<Expr> inWindow(indices.begin() + static_cast<std::ptrdiff_t>(local.shared),
                                      indices.end());
-          inWindow[0] = sub(inWindow[0], local.rowBase);
+          inWindow[local.rowAt] = sub(inWindow[local.rowAt], local.rowBase);
           flat = flatIndex(local.slice->shape, inWindow);
         } else {
           indices.erase(indices.begin(),
@@ -608,6 +609,7 @@ public:
       window.slice = w.slice;
       window.shared = w.drop;
       window.rowBase = w.rowBase;
+      window.rowAt = w.row;
       external[buffer] = window;
     }
     return lowerNest(false);
@@ -696,7 +698,7 @@ private:
     };
     for (size_t k = 0; k < shared; ++k) {
       const IterVar &iv = first.indices[k];
-      if (k < rowDim) {
+      if (k < rowDim && rowRange.fixed[k]) {
         sharedValues[k] = rowRange.fixed[k];
       } else if (k + 1 == shared && gs.sharedLanes > 1) {
         split.emplace(iv.var->name, extentOf(k), gs.sharedLanes);
@@ -732,7 +734,9 @@ private:
       windows = slideWindows(mul(ir::ref(block), rows), rows, sharedValues[0]);
 
     Stmt body = pointBody();
-    for (size_t k = shared; k-- > rowDim;) {
+    for (size_t k = shared; k-- > 0;) {
+      if (k < rowDim && rowRange.fixed[k])
+        continue; // A point of the block.
       bool outermost = k == 0 && !gs.rowsPerBlock;
       ForKind kind = outermost && parallel ? ForKind::Parallel : ForKind::Serial;
       if (split && k + 1 == shared) {
@@ -919,27 +923,29 @@ private:
     Buffer buffer;
     size_t drop = 0;
     Expr rowBase;
+    size_t rowAt = 0;
   };
   StoreTarget storeTarget(const Definition &d) const {
     auto it = locals.find(d.target.get());
     if (it == locals.end())
-      return {d.target, 0, nullptr};
+      return {d.target, 0, nullptr, 0};
     if (it->second.rowBase)
-      return {it->second.slice, it->second.shared, it->second.rowBase};
-    return {it->second.slice, group.sharedDims, nullptr};
+      return {it->second.slice, it->second.shared, it->second.rowBase, it->second.rowAt};
+    return {it->second.slice, group.sharedDims, nullptr, 0};
   }
 
   /// One member's nest over its own dims (after the shared ones) and its reduction.
   Stmt memberNest(ExprLowering &lw, const Definition &d, const MemberSchedule &ms) {
     size_t shared = group.sharedDims;
-    auto [target, drop, rowBase] = storeTarget(d);
+    auto [target, drop, rowBase, rowAt] = storeTarget(d);
     // The flat index of the member's point in its target, under the loops bound when called.
-    auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase]() { // clang < 16.
+    auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase,
+                       rowAt = rowAt]() { // clang < 16.
       std::vector<Expr> idx;
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
       if (rowBase)
-        idx[0] = sub(idx[0], rowBase);
+        idx[rowAt] = sub(idx[rowAt], rowBase);
       return flatIndex(target->shape, idx);
     };
     const Reduce *r = topReduce(d);
@@ -1658,6 +1664,102 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
       rowsVar, symbolic.mutate(sched.chains[&chain - fused.chains.data()].rowsPerBlock), body);
 }
 
+/// The consumer group `g` of a ConsumerTile per tile, each computing its rows of the tiled
+/// contraction before it first:
+///   for tile in [0, points of the fixed dims x blocks of rows)   (parallel: `parallel`)
+///     allocate the producer's windows (its dims after the fixed ones, of the row only the
+///       rows a tile reads)
+///     the contraction over its rows the tile reads (lowerTiledOuterBlock), all m and n
+///     the group over the tile's rows (GroupLowering::lowerBlock), reading the windows
+Stmt lowerTiles(const FusedKernel &fused, const Schedule &sched, size_t g, bool parallel) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  const TileSchedule &ts = *sched.groups[g].tiles;
+  const ConsumerTile &tile = ts.tile;
+  const Definition &reader = defs[fused.groups[g].members.front()];
+  const Definition &producer = defs[fused.groups[tile.producer].members.front()];
+  ExprLowering symbolic;
+  std::vector<Expr> lead;
+  Expr points = intImm(1);
+  for (size_t k = 0; k < tile.fixedDims; ++k) {
+    lead.push_back(symbolic.mutate(reader.indices[k].extent));
+    points = mul(points, lead.back());
+  }
+  Expr height = symbolic.mutate(reader.indices[tile.rowDim].extent);
+  Expr producerHeight = symbolic.mutate(producer.indices[tile.rowDim].extent);
+  std::string name = reader.indices[tile.rowDim].var->name;
+  Var rowsVar = makeVar(name + ".rows", Type::i64(), VarKind::Let);
+  Var blocksVar = makeVar(name + ".blocks", Type::i64(), VarKind::Let);
+  Var tileVar = makeVar(name + ".tile", Type::i64(), VarKind::Loop);
+  Var startVar = makeVar(name + ".start", Type::i64(), VarKind::Let);
+  Var countVar = makeVar(name + ".count", Type::i64(), VarKind::Let);
+  Var fromVar =
+      makeVar(producer.indices[tile.rowDim].var->name + ".from", Type::i64(), VarKind::Let);
+  Var toVar = makeVar(producer.indices[tile.rowDim].var->name + ".to", Type::i64(), VarKind::Let);
+  Expr rows = ir::ref(rowsVar), blocks = ir::ref(blocksVar);
+
+  // The tile's point of the fixed dims, row-major, and its block.
+  Expr rest = Binary::make(BinaryOp::FloorDiv, ir::ref(tileVar), blocks);
+  std::vector<Expr> fixed(lead.size());
+  for (size_t k = lead.size(); k-- > 0;) {
+    fixed[k] = k == 0 ? rest : Binary::make(BinaryOp::Mod, rest, lead[k]);
+    rest = Binary::make(BinaryOp::FloorDiv, rest, lead[k]);
+  }
+  Expr start = ir::ref(startVar), count = ir::ref(countVar);
+  Expr from = ir::ref(fromVar), to = ir::ref(toVar);
+
+  OuterBlock ob;
+  ob.fixed = fixed;
+  ob.begin = from;
+  ob.count = Binary::make(BinaryOp::Max, intImm(0), sub(to, from));
+  std::vector<Buffer> windows;
+  for (size_t m : fused.groups[tile.producer].members) {
+    if (fused.storage[m] != Storage::Window)
+      continue;
+    const Definition &d = defs[m];
+    std::vector<Expr> shape;
+    for (size_t k = tile.fixedDims; k < d.indices.size(); ++k)
+      shape.push_back(k == tile.rowDim ? add(mul(sub(rows, intImm(1)), intImm(tile.stride)),
+                                             intImm(tile.hi - tile.lo + 1))
+                                       : symbolic.mutate(d.indices[k].extent));
+    Buffer slice = makeBuffer(d.target->name, d.target->dtype, shape, BufferRole::Intermediate,
+                              d.target->span);
+    ob.windows[d.target.get()] =
+        RowWindow{slice, tile.fixedDims, from, tile.rowDim - tile.fixedDims};
+    windows.push_back(slice);
+  }
+  RowBlock rb;
+  rb.fixed = fixed;
+  rb.fixed.resize(tile.rowDim); // The dims between the fixed ones and the row: looped.
+  rb.begin = start;
+  rb.count = count;
+  rb.windows = ob.windows;
+  GroupSchedule serial = sched.groups[g];
+  serial.parallel = false;
+  serial.parallelIf = nullptr;
+  serial.rowsPerBlock = nullptr;
+  serial.tile.reset();
+  Stmt body =
+      Block::make({lowerTiledOuterBlock(fused, fused.groups[tile.producer], sched.target, ob),
+                   GroupLowering(fused, fused.groups[g], serial).lowerBlock(rb)});
+  for (size_t w = windows.size(); w-- > 0;)
+    body = Allocate::make(windows[w], MemoryScope::Heap, body);
+  // The producer rows the tile's rows read, inside the producer.
+  Expr last = add(mul(sub(add(start, count), intImm(1)), intImm(tile.stride)), intImm(tile.hi + 1));
+  body = LetStmt::make(toVar, Binary::make(BinaryOp::Min, producerHeight, last), body);
+  body = LetStmt::make(
+      fromVar,
+      Binary::make(BinaryOp::Max, intImm(0), add(mul(start, intImm(tile.stride)), intImm(tile.lo))),
+      body);
+  body = LetStmt::make(countVar, Binary::make(BinaryOp::Min, rows, sub(height, start)), body);
+  body = LetStmt::make(startVar, mul(Binary::make(BinaryOp::Mod, ir::ref(tileVar), blocks), rows),
+                       body);
+  body =
+      For::make(tileVar, mul(points, blocks), parallel ? ForKind::Parallel : ForKind::Serial, body);
+  body = LetStmt::make(
+      blocksVar, Binary::make(BinaryOp::FloorDiv, add(height, sub(rows, intImm(1))), rows), body);
+  return LetStmt::make(rowsVar, symbolic.mutate(ts.rowsPerTile), body);
+}
+
 } // namespace
 
 // Requires: a normalized kernel (see normalize).
@@ -1753,7 +1855,14 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
       for (; g < chain.last; ++g)
         nests.push_back(Block::make({}));
     } else if (fused.storage[group.members.front()] == Storage::Window) {
-      nests.push_back(Block::make({})); // Computed inside its reader's blocks (slideWindows).
+      // Computed inside its reader's blocks (slideWindows) or tiles (lowerTiles).
+      nests.push_back(Block::make({}));
+    } else if (const std::optional<TileSchedule> &ts = sched.groups[g].tiles) {
+      Stmt nest = lowerTiles(fused, sched, g, ts->parallel);
+      if (ts->parallel && ts->parallelIf)
+        nest = IfThenElse::make(ExprLowering().mutate(ts->parallelIf), nest,
+                                lowerTiles(fused, sched, g, false));
+      nests.push_back(nest);
     } else if (Stmt tiled = lowerTiledGroup(fused, group, sched.target)) {
       nests.push_back(tiled);
     } else {

@@ -76,7 +76,7 @@ ir::LoweredFunc lowerForGpu(const ir::Kernel &kernel, const GpuTarget &target, c
 
 ScheduledKernel scheduleKernel(const ir::Kernel &kernel, const CpuTarget &target) {
   ir::Kernel normalized = normalize(kernel);
-  FusedKernel fused = fuseStencils(isolateContractions(fuse(normalized)));
+  FusedKernel fused = tileContractionConsumers(fuseStencils(isolateContractions(fuse(normalized))));
   Schedule sched = schedule(fused, target);
   return ScheduledKernel{std::move(fused), std::move(sched)};
 }
@@ -93,7 +93,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target, c
     log.afterTensorPass("normalize", normalized);
   verifyAfter("normalize", normalized, kernel);
 
-  FusedKernel fused = fuseStencils(isolateContractions(fuse(normalized)));
+  FusedKernel fused = tileContractionConsumers(fuseStencils(isolateContractions(fuse(normalized))));
   if (log.afterTensorPass)
     log.afterTensorPass("fuse", fused.kernel);
   verifyAfter("fuse", fused.kernel, normalized);

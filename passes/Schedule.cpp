@@ -578,6 +578,60 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
   return cs;
 }
 
+/// Consumer rows per tile: as many as keep the producer's windows (halo included) within a
+/// quarter of L2, where the consumer reads them right after they are written, at most
+/// kMaxRowsPerBlock and at least one.
+TileSchedule scheduleTiles(const FusedKernel &fused, const ConsumerTile &tile,
+                           const std::vector<GroupSchedule> &groups, const CpuTarget &target) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  TileSchedule ts;
+  ts.tile = tile;
+  Expr rowBytes = intImm(0);
+  std::string names;
+  for (size_t m : fused.groups[tile.producer].members) {
+    if (fused.storage[m] != Storage::Window)
+      continue;
+    std::vector<Expr> row{intImm(byteSize(defs[m].target->dtype))};
+    for (size_t k = tile.fixedDims; k < defs[m].indices.size(); ++k)
+      if (k != tile.rowDim)
+        row.push_back(defs[m].indices[k].extent);
+    rowBytes = add(rowBytes, product(row));
+    names += (names.empty() ? "" : ", ") + defs[m].target->name;
+  }
+  int64_t reach = tile.hi - tile.lo + 1;
+  Expr fit = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 4),
+                          Binary::make(BinaryOp::Max, intImm(1), simplify(rowBytes)));
+  Expr rows =
+      Binary::make(BinaryOp::FloorDiv, add(fit, intImm(tile.stride - reach)), intImm(tile.stride));
+  rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), rows);
+  ts.rowsPerTile = simplify(Binary::make(BinaryOp::Max, intImm(1), rows));
+  const Definition &reader = defs[fused.groups[tile.consumer].members.front()];
+  const Definition &producer = defs[fused.groups[tile.producer].members.front()];
+  std::string fixed;
+  for (size_t k = 0; k < tile.fixedDims; ++k)
+    fixed += (k == 0 ? "" : ", ") + reader.indices[k].var->name;
+  const std::string &row = reader.indices[tile.rowDim].var->name;
+  auto at = [&](int64_t offset) {
+    return (tile.stride == 1 ? "" : std::to_string(tile.stride) + " * ") + row +
+           (offset < 0 ? " - " : " + ") + std::to_string(offset < 0 ? -offset : offset);
+  };
+  ts.reason = "tiles of " + toString(ts.rowsPerTile) + " rows of " + row +
+              (fixed.empty() ? std::string() : " per point of " + fixed) + ", each computing " +
+              producer.indices[tile.rowDim].var->name + " rows " + at(tile.lo) + " to " +
+              at(tile.hi) + " of group " + std::to_string(tile.producer) +
+              "'s tiled contraction (all its m and n) into " + "windows of " + names + " (" +
+              std::to_string(tile.windowRows(1)) + " rows a " + row +
+              " row, up to a quarter of L2 " + std::to_string(target.l2Bytes / 1024) +
+              " KiB, at most " + std::to_string(kMaxRowsPerBlock) +
+              "), then this group over the tile's rows";
+  if (target.threads <= 1)
+    ts.parallelReason = "serial: one thread";
+  else
+    decideByWork(simplify(add(groups[tile.producer].work, groups[tile.consumer].work)), "the tiles",
+                 ts.parallel, ts.parallelIf, ts.parallelReason);
+  return ts;
+}
+
 } // namespace
 
 Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
@@ -589,6 +643,16 @@ Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
     if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, fused.groups[g], why))
       gs.tiling = describeTiling(fused, *tiled, target);
     s.groups.push_back(std::move(gs));
+  }
+  for (size_t g = 1; g < fused.groups.size(); ++g) {
+    std::string why;
+    if (fused.storage[fused.groups[g - 1].members.front()] != Storage::Window)
+      continue;
+    if (std::optional<ConsumerTile> tile = findConsumerTile(fused, g, why)) {
+      s.groups[g].tiles = scheduleTiles(fused, *tile, s.groups, target);
+      s.groups[g].rowsPerBlock = nullptr; // The tiles block the rows.
+      s.groups[g].blockReason.clear();
+    }
   }
   for (const RowChain &chain : fused.chains)
     s.chains.push_back(scheduleChain(fused, chain, s.groups, target));
@@ -635,6 +699,8 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
     out += "  group " + std::to_string(g) + " (" + names + "): ";
     if (fused.storage[group.members.front()] == Storage::Window && !chain)
       out += "a window of group " + std::to_string(g + 1) + ", computed in its blocks";
+    else if (gs.tiles)
+      out += gs.tiles->parallelReason + "; " + gs.tiles->reason;
     else
       out += gs.parallelReason;
     if (!gs.blockReason.empty())

@@ -4,6 +4,7 @@
 // `tdsl emit --stage=schedule`, one line per group and per member, each decision with its reason.
 #pragma once
 
+#include "passes/Contraction.h"
 #include "passes/Fuse.h"
 #include "passes/Scan.h"
 #include "passes/Target.h"
@@ -67,6 +68,18 @@ struct LocalityTile {
   int64_t acrossTile = 0; // Iterations of `across` per tile.
 };
 
+/// How a consumer group runs per tile (see ConsumerTile), computing the tiled contraction before
+/// it per tile: blocks of `rowsPerTile` of its rows (i64 over the symbols) at each point of the
+/// fixed dims, the tiles in parallel when `parallel` (and `parallelIf`, when set, holds).
+struct TileSchedule {
+  ConsumerTile tile;
+  ir::Expr rowsPerTile;
+  std::string reason;
+  bool parallel = false;
+  ir::Expr parallelIf;
+  std::string parallelReason;
+};
+
 struct GroupSchedule {
   /// Lanes of the innermost shared loop when the whole group is elementwise over its shared dims
   /// (then no member has a nest of its own); 0 when it is not vectorized.
@@ -90,6 +103,8 @@ struct GroupSchedule {
   /// Non-empty when the tiling pass lowers the group (passes/Tile.h): its decisions, one per
   /// line; then the fields above describe only the generic nest it replaces.
   std::string tiling;
+  /// Set on the consumer of a ConsumerTile: the tiles it runs in, the contraction inside each.
+  std::optional<TileSchedule> tiles;
 };
 
 /// How a RowChain runs: its rows in blocks of `rowsPerBlock` (i64 over the symbols), in

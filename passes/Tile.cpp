@@ -99,7 +99,7 @@ Expr addressOf(Buffer &buffer, std::vector<Expr> indices, const RowWindows *wind
     if (auto it = windows->find(buffer.get()); it != windows->end()) {
       const RowWindow &w = it->second;
       indices.erase(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(w.drop));
-      indices[0] = sub(indices[0], w.rowBase);
+      indices[w.row] = sub(indices[w.row], w.rowBase);
       buffer = w.slice;
     }
   return flatIndex(buffer->shape, indices);
@@ -273,7 +273,8 @@ struct TileLowering {
   const CpuTarget &target;
   TileSizes t;
   const Definition &def;
-  const RowBlock *block; // Only these rows (lowerTiledRows), or null: all.
+  const RowBlock *block;        // Only these rows (lowerTiledRows), or null: all.
+  const OuterBlock *outerBlock; // Only these outer points (lowerTiledOuterBlock), or null: all.
   const RowWindows *windows;
   std::vector<Expr> mExtents, kExtents, outerExtents;
   Expr mExtent, nExtent, kExtent, outerExtent;
@@ -286,12 +287,15 @@ struct TileLowering {
   Expr bBase = i64(0);
 
   TileLowering(const FusedKernel &fused, const TiledGroup &group, const CpuTarget &target,
-               const RowBlock *block)
+               const RowBlock *block, const OuterBlock *outerBlock = nullptr)
       : fused(fused), group(group), c(group.contraction), target(target), t(chooseTiles(target)),
-        def(*c.def), block(block), windows(block ? &block->windows : nullptr) {
+        def(*c.def), block(block), outerBlock(outerBlock),
+        windows(block        ? &block->windows
+                : outerBlock ? &outerBlock->windows
+                             : nullptr) {
     for (size_t p : c.m)
       mExtents.push_back(def.indices[p].extent);
-    if (!block)
+    if (!block && !outerBlock)
       for (size_t p : c.outer)
         outerExtents.push_back(def.indices[p].extent);
     for (const IterVar &axis : c.k) {
@@ -302,10 +306,12 @@ struct TileLowering {
       indexExtents[index.var.get()] = index.extent;
     mExtent = block ? block->count : product(mExtents);
     kExtent = product(kExtents);
-    outerExtent = product(outerExtents);
+    outerExtent = outerBlock ? outerBlock->count : product(outerExtents);
     nExtent = def.indices[c.n].extent;
     TDSL_CHECK(!block || (c.m.size() == 1 && c.outer.size() == block->fixed.size()))
         << "a block of rows of a contraction whose rows are not its one m index";
+    TDSL_CHECK(!outerBlock || c.outer.size() == outerBlock->fixed.size() + 1)
+        << "a block of outer points that does not fix all of them but one";
   }
 
   Expr lowerFactor(const Expr &factor, const std::map<const VarNode *, Expr> &values,
@@ -566,7 +572,14 @@ struct TileLowering {
     Expr point = ref(ot);
     if (outerParallel)
       point = add(mul(ref(thread), ref(chunk)), ref(ot));
-    outerValues = block ? block->fixed : decompose(point, outerExtents);
+    if (block) {
+      outerValues = block->fixed;
+    } else if (outerBlock) {
+      outerValues = outerBlock->fixed;
+      outerValues.push_back(add(outerBlock->begin, point));
+    } else {
+      outerValues = decompose(point, outerExtents);
+    }
 
     // Blocks of equal size (rounded up to whole panels): no thin last block.
     Var jb = loopVar("jb"), kb = loopVar("kb"), ib = loopVar("ib"), p = loopVar("p");
@@ -762,7 +775,19 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
     out += "border: " + padded +
            " read with its ?? default outside its bounds while packing (a zero-padded window), "
            "so the micro-kernel has no guards\n";
-  if (target.threads <= 1)
+  // A window of the next group's tiles (tileContractionConsumers), outside any row chain.
+  size_t at = static_cast<size_t>(c.def - fused.kernel.defs.data());
+  bool inTiles = fused.storage[at] == Storage::Window &&
+                 std::none_of(fused.chains.begin(), fused.chains.end(), [&](const RowChain &chain) {
+                   return fused.groups[chain.first].members.front() <= at &&
+                          at <= fused.groups[chain.last].members.back();
+                 });
+  if (inTiles)
+    out += "tiles: computed per tile of the next group, the rows of its outer index " +
+           def.indices[c.outer.back()].var->name +
+           " that the tile reads, into windows (never stored whole); serial inside a tile, the "
+           "tiles being the parallel loop\n";
+  else if (target.threads <= 1)
     out += "threads: serial (one thread)\n";
   else if (c.outer.empty())
     out += "threads: the row panels of each block split over " + std::to_string(target.threads) +
@@ -817,6 +842,14 @@ PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group
       makeBuffer("tile.b", DType::F32, {lowering.wholeBSize()}, BufferRole::Intermediate);
   packed.pack = lowering.packWholeB(packed.buffer, kind);
   return packed;
+}
+
+Stmt lowerTiledOuterBlock(const FusedKernel &fused, const FusedGroup &group,
+                          const CpuTarget &target, const OuterBlock &block) {
+  TiledGroup tg = tiledGroupOf(fused, group);
+  const CpuTarget serial = serialTarget(target); // Outlives `lowering`, which refers to it.
+  TileLowering lowering(fused, tg, serial, nullptr, &block);
+  return lowering.lower();
 }
 
 Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group, const CpuTarget &target,

@@ -43,18 +43,20 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
 [[nodiscard]] ir::Stmt lowerTiledGroup(const FusedKernel &fused, const FusedGroup &group,
                                        const CpuTarget &target);
 
-/// Where a tensor of a row chain (see RowChain) lives during one block of rows: `slice` holds
-/// its rows from `rowBase` on, indexed by its dims from `drop` on, the first of them less
-/// `rowBase`.
+/// Where a tensor of a row chain (see RowChain) or of a consumer's tile (see ConsumerTile) lives
+/// during one block of rows: `slice` holds its rows from `rowBase` on, indexed by its dims from
+/// `drop` on, the one at `row` among them (0: the first) less `rowBase`.
 struct RowWindow {
   ir::Buffer slice;
   size_t drop = 0;
   ir::Expr rowBase;
+  size_t row = 0;
 };
 using RowWindows = std::map<const ir::BufferNode *, RowWindow>;
 
-/// One block of a row chain: the dims before the rows at the points `fixed`, the rows
-/// [begin, begin + count), and the windows of the chain's intermediates.
+/// One block of a row chain: the dims before the rows at the points `fixed` (a null point: the
+/// whole dim, looped over, in a consumer's tile), the rows [begin, begin + count), and the windows
+/// of the chain's intermediates.
 struct RowBlock {
   std::vector<ir::Expr> fixed;
   ir::Expr begin, count;
@@ -80,6 +82,19 @@ struct PackedOperand {
 [[nodiscard]] ir::Stmt lowerTiledRows(const FusedKernel &fused, const FusedGroup &group,
                                       const CpuTarget &target, const RowBlock &block,
                                       const ir::Buffer &packedB);
+
+/// One tile of a ConsumerTile: the contraction's outer indices at the points `fixed`, but its
+/// last outer index (the row) over [begin, begin + count), every m and n, stored into `windows`.
+struct OuterBlock {
+  std::vector<ir::Expr> fixed; // Per outer index but the last.
+  ir::Expr begin, count;
+  RowWindows windows;
+};
+
+/// The nest of lowerTiledGroup over the outer points of `block` only, serial whatever
+/// `target.threads` (the consumer's tiles are the parallel loop); A and B are packed inside.
+[[nodiscard]] ir::Stmt lowerTiledOuterBlock(const FusedKernel &fused, const FusedGroup &group,
+                                            const CpuTarget &target, const OuterBlock &block);
 
 /// The name prefix of accumulator buffers whose float `a * b + c` may become an FMA.
 inline constexpr const char *kContractBufferPrefix = "tile.acc";
