@@ -18,9 +18,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <tuple>
+#include <vector>
 
 namespace {
 
@@ -739,6 +742,82 @@ TEST(GpuSchedule, EveryScanAndArgmaxAlongRowsMatchesTheInterpreter) {
         expectMatches(k, k.randomInputs(shape, seed++), name + at);
       }
     }
+}
+
+// The argmax (argmin) members whose reads are loaded ahead (16 bytes a thread where a row starts
+// aligned, single values past the last whole vector and in the other rows): rows of few
+// distinct values (ties in the vectors, in the tail and across both), NaNs at chosen points
+// (the first wins, in a vector or in the tail), all-NaN and all-equal rows, -0.0 against 0.0;
+// lengths around multiples of 4 and of the row's threads, no points, and a view that starts 4
+// bytes past an aligned address (every row one value at a time).
+const char *kArgSource = R"(
+kernel amax(x: f32[R, C]) -> idx: i64[R] {
+    idx[i] = argmax(x[i, j] for j)
+}
+kernel amin(x: f32[R, C]) -> idx: i64[R] {
+    idx[i] = argmin(x[i, j] for j)
+}
+kernel aminw(n: i32[R, C], w: i32[C]) -> idx: i64[R] {
+    idx[i] = argmin(n[i, j] * w[j] for j)
+}
+kernel ascale(x: f32[R, C], s: f32[R]) -> idx: i64[R] {
+    idx[i] = argmax(x[i, j] * s[i] for j)
+}
+)";
+
+TEST(GpuSchedule, ArgmaxLoadedAheadMatchesTheInterpreter) {
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Module m = Jit(Target::cuda()).compile(kArgSource);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  uint64_t seed = 700;
+  for (int64_t cols : {0, 1, 3, 4, 5, 8, 13, 32, 33, 129, 1024, 1028, 1029, 4100, 8195}) {
+    const int64_t rows = 6;
+    Tensor x = Tensor::randn({rows, cols}, DType::F32, seed++);
+    float *v = x.data<float>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        float &e = v[r * cols + c];
+        switch (r) {
+        case 0: // Few distinct values: ties everywhere.
+          e = std::round(e);
+          break;
+        case 1: // NaNs, the first in the row's last vector or its tail.
+          e = std::round(e);
+          if (c == cols - cols % 4 - 1 || c == cols - 1 || c == cols / 2 + 1)
+            e = nan;
+          break;
+        case 2: // All NaN.
+          e = nan;
+          break;
+        case 3: // All equal but for the sign of zero.
+          e = c % 3 == 0 ? -0.0f : 0.0f;
+          break;
+        case 4: // The largest value twice: in the vectors and in the tail.
+          e = std::round(e) - 10;
+          if (c == 1 || c == cols - 1)
+            e = 7;
+          break;
+        default: // Random.
+          break;
+        }
+      }
+    std::string at = " C=" + std::to_string(cols);
+    for (const char *name : {"amax", "amin"})
+      expectMatches(m.kernel(name), {x}, name + at);
+    expectMatches(m.kernel("ascale"), {x, Tensor::randn({rows}, DType::F32, seed++)},
+                  "ascale" + at);
+    Kernel aminw = m.kernel("aminw");
+    std::vector<Tensor> ints = aminw.randomInputs({{"R", rows}, {"C", cols}}, seed++);
+    for (int64_t e = 0; e < rows * cols; ++e)
+      ints[0].data<int32_t>()[e] %= 3;
+    expectMatches(aminw, ints, "aminw" + at);
+    // A view 4 bytes past an aligned address: no row starts 16-byte aligned.
+    std::vector<float> storage(rows * cols + 4);
+    std::memcpy(storage.data() + 1, v, x.nbytes());
+    Tensor shifted = Tensor::view(storage.data() + 1, {rows, cols}, DType::F32);
+    expectMatches(m.kernel("amax"), {shifted}, "amax (unaligned)" + at);
+  }
 }
 
 TEST(GpuRoofline, TensorCoreKernelsAreJudgedAgainstTheTensorCores) {
