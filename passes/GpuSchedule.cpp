@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace tdsl::passes {
@@ -2347,6 +2348,24 @@ private:
     return stridedLoop(q, ref(t.lane), ref(t.rowThreads), count, count, body);
   }
 
+  /// `base` when `index` is `base + q` (or `q`: 0) with base free of q; else null.
+  static Expr baseAlong(const Expr &index, const Var &q) {
+    auto isQ = [&](const Expr &x) {
+      const VarRef *v = as<VarRef>(x);
+      return v && v->var == q;
+    };
+    if (isQ(index))
+      return intImm(0);
+    const Binary *sum = as<Binary>(index);
+    if (!sum || sum->op != BinaryOp::Add)
+      return nullptr;
+    if (isQ(sum->b) && !usesAny(sum->a, {q}))
+      return sum->a;
+    if (isQ(sum->a) && !usesAny(sum->b, {q}))
+      return sum->b;
+    return nullptr;
+  }
+
   /// A read of an argmax (argmin) member that moves with its point q: `global[index]`, index
   /// `base + q` (see movingReads).
   struct MovingRead {
@@ -2370,23 +2389,11 @@ private:
     moving.q = q;
     moving.visit(body);
     std::set<const BufferNode *> local = accessesOf(body).local;
-    auto isQ = [&](const Expr &x) {
-      const VarRef *v = as<VarRef>(x);
-      return v && v->var == q;
-    };
     std::vector<MovingRead> reads;
     for (const Load *l : moving.loads) {
       if (l->predicate || byteSize(l->buffer->dtype) != 4 || local.count(l->buffer.get()))
         return {};
-      Expr base;
-      if (isQ(l->index))
-        base = intImm(0);
-      else if (const Binary *sum = as<Binary>(l->index); sum && sum->op == BinaryOp::Add) {
-        if (isQ(sum->b) && !usesAny(sum->a, {q}))
-          base = sum->a;
-        else if (isQ(sum->a) && !usesAny(sum->b, {q}))
-          base = sum->b;
-      }
+      Expr base = baseAlong(l->index, q);
       if (!base)
         return {};
       if (std::none_of(reads.begin(), reads.end(), [&](const MovingRead &r) {
@@ -2502,6 +2509,71 @@ private:
              loadsFirstLoop(q, add(whole, lane), step, count, sub(count, whole), 1, reads, body)}));
   }
 
+  /// An i32 sum of i8 x i8 products along the row: `acc[0] = acc[0] + i32(a[baseA + q]) *
+  /// i32(b[baseB + q])`.
+  struct ByteDot {
+    Buffer a, b;
+    Expr baseA, baseB;
+  };
+
+  /// The sum member `item` of `g` as a ByteDot (the add's and the product's operands in either
+  /// order), when it accesses no row buffer; else nullopt.
+  static std::optional<ByteDot> byteDot(const RowGroup &g, const RowItem &item) {
+    if (!item.reduction || item.at || item.op != BinaryOp::Add || item.acc->dtype != DType::I32 ||
+        usesRowBuffer(g, item))
+      return std::nullopt;
+    const Store *update = as<Store>(item.inner);
+    const Binary *sum = update && !update->predicate ? as<Binary>(update->value) : nullptr;
+    if (!sum || sum->op != BinaryOp::Add)
+      return std::nullopt;
+    const Binary *product = as<Binary>(isAccLoad(sum->a, item.acc)   ? sum->b
+                                       : isAccLoad(sum->b, item.acc) ? sum->a
+                                                                     : nullptr);
+    if (!product || product->op != BinaryOp::Mul)
+      return std::nullopt;
+    auto byteLoad = [&](const Expr &e) -> const Load * {
+      const Cast *c = as<Cast>(e);
+      const Load *l = c ? as<Load>(c->a) : nullptr;
+      return l && !l->predicate && l->buffer->dtype == DType::I8 && l->buffer != item.acc ? l
+                                                                                          : nullptr;
+    };
+    const Load *a = byteLoad(product->a), *b = byteLoad(product->b);
+    Expr baseA = a ? baseAlong(a->index, item.q) : nullptr;
+    Expr baseB = b ? baseAlong(b->index, item.q) : nullptr;
+    if (!baseA || !baseB)
+      return std::nullopt;
+    return ByteDot{a->buffer, b->buffer, baseA, baseB};
+  }
+
+  /// The loop over the row of an i8 dot product (`body` for q in [0, count)), 4 points at a time
+  /// by one dp4a on a 4-byte word of each factor: thread `lane` takes the words p = lane, lane +
+  /// L, ... (as overRow's points, 8 a group), then the points past the last whole word one at a
+  /// time; a row where a factor's row does not start 4-byte aligned takes every point one at a
+  /// time. Integer sums wrap alike in every order: the result is the sequential sum's.
+  static Stmt dp4aRowLoop(const RowThreads &t, const RowItem &item, const ByteDot &dot) {
+    constexpr int64_t lanes = 4;
+    auto aligned = [&](const Buffer &b, const Expr &base) {
+      return Binary::make(
+          BinaryOp::And, BufferAligned::make(b, lanes),
+          Binary::make(BinaryOp::Eq, Binary::make(BinaryOp::Mod, base, intImm(lanes)), intImm(0)));
+    };
+    Var words = makeVar("words", Type::i64(), VarKind::Let);
+    Var p = makeVar("p", Type::i64(), VarKind::Let);
+    Expr first = mul(ref(p), intImm(lanes));
+    Stmt dp4a = GpuIntrinsic::make(GpuOp::Dp4a, {item.acc, dot.a, dot.b},
+                                   {intImm(0), add(dot.baseA, first), add(dot.baseB, first)});
+    Expr whole = mul(ref(words), intImm(lanes));
+    Expr lane = ref(t.lane), step = ref(t.rowThreads);
+    return LetStmt::make(
+        words,
+        Select::make(
+            Binary::make(BinaryOp::And, aligned(dot.a, dot.baseA), aligned(dot.b, dot.baseB)),
+            Binary::make(BinaryOp::FloorDiv, item.innerCount, intImm(lanes)), intImm(0)),
+        Block::make({stridedLoop(p, lane, step, ref(words), ref(words), dp4a),
+                     stridedLoop(item.q, add(whole, lane), step, item.innerCount,
+                                 sub(item.innerCount, whole), item.inner)}));
+  }
+
   /// Whether `item` accesses one of the group's row buffers (which each variant places).
   static bool usesRowBuffer(const RowGroup &g, const RowItem &item) {
     Accesses a = accessesOf(item.inner);
@@ -2511,9 +2583,11 @@ private:
     });
   }
 
-  /// The loop over the row of a member that accesses no row buffer: argRowLoop where it
-  /// applies, else overRow.
+  /// The loop over the row of a member that accesses no row buffer: dp4aRowLoop or argRowLoop
+  /// where one applies, else overRow.
   static Stmt rowLoop(const RowGroup &g, const RowThreads &t, const RowItem &item) {
+    if (std::optional<ByteDot> dot = byteDot(g, item))
+      return dp4aRowLoop(t, item, *dot);
     if (loadsFirst(g, item))
       return argRowLoop(t, item.q, item.innerCount, item.inner, movingReads(item.q, item.inner));
     return overRow(t, item.q, item.innerCount, item.inner);
@@ -2670,6 +2744,9 @@ private:
                               [](const RowItem &item) { return item.at != nullptr; });
     bool anyVectorArg = std::any_of(g.items.begin(), g.items.end(),
                                     [&](const RowItem &item) { return loadsFirst(g, item); });
+    bool anyByteDot = std::any_of(g.items.begin(), g.items.end(), [&](const RowItem &item) {
+      return byteDot(g, item).has_value();
+    });
     auto start = [&] {
       KernelPlan k = base;
       k.details.push_back(
@@ -2684,6 +2761,11 @@ private:
                             "(16 bytes) before comparing them, where the row starts 16-byte "
                             "aligned; the points past the last whole vector, and every point of "
                             "another row, 8 single loads at a time");
+      if (anyByteDot)
+        k.details.push_back("i8 x i8 products summed in i32: 4 points a thread by dp4a on a "
+                            "4-byte word of each factor where both rows start 4-byte aligned, "
+                            "the points past the last whole word (and every point of another "
+                            "row) one at a time");
       if (!g.registers.empty())
         k.details.push_back("per-row values in registers: " +
                             names(g.registers, [](const Buffer &b) { return b->name; }));

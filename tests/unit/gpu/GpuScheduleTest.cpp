@@ -820,6 +820,65 @@ TEST(GpuSchedule, ArgmaxLoadedAheadMatchesTheInterpreter) {
   }
 }
 
+// i8 dot products summed in i32 along a row take 4 points at a time by dp4a where both factors'
+// rows start 4-byte aligned (the rest one point at a time); integer sums wrap alike in every
+// order, so the results equal the interpreter's bit for bit. A u8 product keeps the plain loop.
+const char *kByteDotSource = R"(
+kernel gemv8(w: i8[R, C], x: i8[C]) -> y: i32[R] {
+    y[i] = sum(i32(w[i, k]) * i32(x[k]) for k)
+}
+kernel mm8t(a: i8[M, C], b: i8[N, C]) -> c: i32[M, N] {
+    c[i, j] = sum(i32(b[j, k]) * i32(a[i, k]) for k) + 1
+}
+kernel gemvu8(w: u8[R, C], x: u8[C]) -> y: i32[R] {
+    y[i] = sum(i32(w[i, k]) * i32(x[k]) for k)
+}
+)";
+
+TEST(GpuSchedule, ByteDotProductsMatchTheInterpreter) {
+  Module m = Jit(Target::cuda()).compile(kByteDotSource);
+  auto kernels = [&](const char *name) { // The CUDA C after the prelude, which defines tdsl_dp4a.
+    std::string cuda = m.kernel(name).dump(Stage::Cuda);
+    return cuda.substr(cuda.find("// ---- end of prelude ----"));
+  };
+  EXPECT_TRUE(
+      contains(kernels("gemv8"), "tdsl_dp4a(y_acc + 0LL, w + i * C + p * 4LL, x + p * 4LL);"))
+      << kernels("gemv8");
+  EXPECT_TRUE(contains(kernels("mm8t"), "tdsl_dp4a(")) << kernels("mm8t");
+  EXPECT_FALSE(contains(kernels("gemvu8"), "tdsl_dp4a(")) << kernels("gemvu8");
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  uint64_t seed = 800;
+  for (int64_t cols : {0, 1, 3, 4, 5, 7, 8, 33, 1024, 1028, 1029, 4100}) {
+    std::string at = " C=" + std::to_string(cols);
+    for (const char *name : {"gemv8", "gemvu8"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs({{"R", 5}, {"C", cols}}, seed++), name + at);
+    }
+    Kernel mm = m.kernel("mm8t");
+    expectMatches(mm, mm.randomInputs({{"M", 3}, {"N", 5}, {"C", cols}}, seed++), "mm8t" + at);
+    // Factors 1 byte past an aligned address: no row starts 4-byte aligned.
+    Kernel gemv = m.kernel("gemv8");
+    std::vector<Tensor> in = gemv.randomInputs({{"R", 5}, {"C", cols}}, seed++);
+    std::vector<int8_t> w(in[0].nbytes() + 4), x(in[1].nbytes() + 4);
+    std::memcpy(w.data() + 1, in[0].data(), in[0].nbytes());
+    std::memcpy(x.data() + 1, in[1].data(), in[1].nbytes());
+    expectMatches(gemv,
+                  {Tensor::view(w.data() + 1, {5, cols}, DType::I8),
+                   Tensor::view(x.data() + 1, {cols}, DType::I8)},
+                  "gemv8 (unaligned)" + at);
+  }
+  // A sum past 2^31: 140000 products of -128 x -128 wrap in i32 (dp4a's words and the tail).
+  Kernel gemv = m.kernel("gemv8");
+  const int64_t cols = 140001;
+  Tensor w = Tensor::zeros({2, cols}, DType::I8), x = Tensor::zeros({cols}, DType::I8);
+  std::memset(w.data(), -128, w.nbytes());
+  std::memset(x.data(), -128, x.nbytes());
+  expectMatches(gemv, {w, x}, "gemv8 wrapping");
+  std::vector<Tensor> got = gemv({w, x});
+  EXPECT_EQ(got[0].data<int32_t>()[0], static_cast<int32_t>(static_cast<uint32_t>(cols) * 16384u));
+}
+
 TEST(GpuRoofline, TensorCoreKernelsAreJudgedAgainstTheTensorCores) {
   if (!haveGpu())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
