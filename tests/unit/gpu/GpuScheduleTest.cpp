@@ -835,7 +835,7 @@ kernel gemvu8(w: u8[R, C], x: u8[C]) -> y: i32[R] {
 }
 )";
 
-TEST(GpuSchedule, ByteDotProductsMatchTheInterpreter) {
+TEST(GpuSchedule, EveryByteDotProductMatchesTheInterpreter) {
   Module m = Jit(Target::cuda()).compile(kByteDotSource);
   auto kernels = [&](const char *name) { // The CUDA C after the prelude, which defines tdsl_dp4a.
     std::string cuda = m.kernel(name).dump(Stage::Cuda);
