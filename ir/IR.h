@@ -438,6 +438,11 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
 ///   WgmmaCommit {}: the warpgroup's pending wgmmas form a group.
 ///   WgmmaWait {d} immediate n: waits until at most n wgmma groups are in flight; d's values
 ///     are the finished groups' from there on.
+/// An integer dot product of packed bytes (dp4a, sm_61+):
+///   Dp4a {d, a, b}: d[0] += a[0] * b[0] + ... + a[3] * b[3], i8 x i8 products summed into the
+///     i32 d, wrapping as i32 addition does; d a Stack buffer, a and b global memory (a
+///     parameter or a heap intermediate) read as one 4-byte word each, so each operand's
+///     address must be a multiple of 4.
 enum class GpuOp : uint8_t {
   MmaSync,
   CopyAsync,
@@ -449,6 +454,7 @@ enum class GpuOp : uint8_t {
   Wgmma,
   WgmmaCommit,
   WgmmaWait,
+  Dp4a,
 };
 struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {
   const GpuOp op;

@@ -192,6 +192,8 @@ std::string_view gpuOpName(GpuOp op) {
     return "wgmma_commit";
   case GpuOp::WgmmaWait:
     return "wgmma_wait";
+  case GpuOp::Dp4a:
+    return "dp4a";
   }
   return "?";
 }

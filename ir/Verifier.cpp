@@ -747,6 +747,16 @@ private:
       TDSL_VERIFY_IN(g->buffers[0]->dtype == DType::F32 && in(0, stack) && g->immediate >= 0,
                      name + " on other than stack f32 accumulators", s);
       return;
+    case GpuOp::Dp4a: {
+      operands(3);
+      auto global = [&](size_t i) {
+        return g->buffers[i]->dtype == DType::I8 &&
+               (in(i, std::nullopt) || in(i, MemoryScope::Heap));
+      };
+      TDSL_VERIFY_IN(g->buffers[0]->dtype == DType::I32 && in(0, stack) && global(1) && global(2),
+                     "dp4a operands not a stack i32 += i8 x i8 of global memory", s);
+      return;
+    }
     }
     TDSL_VERIFY_IN(false, "unknown GPU intrinsic", s);
   }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace tdsl::passes {
@@ -2347,6 +2348,251 @@ private:
     return stridedLoop(q, ref(t.lane), ref(t.rowThreads), count, count, body);
   }
 
+  /// `base` when `index` is `base + q` (or `q`: 0) with base free of q; else null.
+  static Expr baseAlong(const Expr &index, const Var &q) {
+    auto isQ = [&](const Expr &x) {
+      const VarRef *v = as<VarRef>(x);
+      return v && v->var == q;
+    };
+    if (isQ(index))
+      return intImm(0);
+    const Binary *sum = as<Binary>(index);
+    if (!sum || sum->op != BinaryOp::Add)
+      return nullptr;
+    if (isQ(sum->b) && !usesAny(sum->a, {q}))
+      return sum->a;
+    if (isQ(sum->a) && !usesAny(sum->b, {q}))
+      return sum->b;
+    return nullptr;
+  }
+
+  /// A read of an argmax (argmin) member that moves with its point q: `global[index]`, index
+  /// `base + q` (see movingReads).
+  struct MovingRead {
+    Buffer global;
+    Expr index, base;
+  };
+
+  /// The reads of `body` that move with `q`, when loadsFirstLoop can take them: each a plain
+  /// 4-byte load at `base + q` (or `q`) of a buffer `body` does not allocate. Empty when there
+  /// is none or one is of another form.
+  static std::vector<MovingRead> movingReads(const Var &q, const Stmt &body) {
+    struct MovingLoads : IRVisitor {
+      Var q;
+      std::vector<const Load *> loads;
+      void visitLoad(const Load *n) override {
+        if (usesAny(n->index, {q}))
+          loads.push_back(n);
+        IRVisitor::visitLoad(n);
+      }
+    } moving;
+    moving.q = q;
+    moving.visit(body);
+    std::set<const BufferNode *> local = accessesOf(body).local;
+    std::vector<MovingRead> reads;
+    for (const Load *l : moving.loads) {
+      if (l->predicate || byteSize(l->buffer->dtype) != 4 || local.count(l->buffer.get()))
+        return {};
+      Expr base = baseAlong(l->index, q);
+      if (!base)
+        return {};
+      if (std::none_of(reads.begin(), reads.end(), [&](const MovingRead &r) {
+            return r.global == l->buffer && equal(r.index, l->index);
+          }))
+        reads.push_back(MovingRead{l->buffer, l->index, base});
+    }
+    return reads;
+  }
+
+  /// Whether argRowLoop applies to the member `item` of `g`.
+  static bool loadsFirst(const RowGroup &g, const RowItem &item) {
+    return item.at && !usesRowBuffer(g, item) && !movingReads(item.q, item.inner).empty();
+  }
+
+  /// Reads per unrolled group of loadsFirstLoop: 8 loads in flight a thread, as overRow's.
+  static constexpr int64_t kLoadsInFlight = 8;
+
+  /// `body` for the points q = p * lanes + l (l < lanes) of p = first, first + step, ... below
+  /// `end` (`span` bounds end - first), in increasing q: groups of 8 p, each group first loading
+  /// its `reads` (see movingReads) into stack arrays, `lanes` (1, or 4: 16 bytes) values a p at
+  /// once, then running `body` on them. A body with branches (an argmax's update) would hold
+  /// each load back until the updates before it ran; loaded first, the group's loads are all in
+  /// flight together. With 4 lanes every read's global[base + p * 4] must be 16-byte aligned.
+  static Stmt loadsFirstLoop(const Var &q, const Expr &first, const Expr &step, const Expr &end,
+                             const Expr &span, int64_t lanes, const std::vector<MovingRead> &reads,
+                             const Stmt &body) {
+    struct Staged {
+      const MovingRead *read;
+      Buffer copy;
+    };
+    std::vector<Staged> staged;
+    for (const MovingRead &r : reads)
+      staged.push_back(
+          {&r, makeBuffer(r.global->name + ".ahead", r.global->dtype,
+                          {intImm(kLoadsInFlight * lanes)}, BufferRole::Intermediate)});
+    class FromCopies : public IRMutator {
+    public:
+      FromCopies(const std::vector<Staged> &staged, Expr slot)
+          : staged(staged), slot(std::move(slot)) {}
+
+    protected:
+      Expr visitLoad(const Load *n, const Expr &self) override {
+        for (const Staged &s : staged)
+          if (!n->predicate && s.read->global == n->buffer && equal(s.read->index, n->index))
+            return Load::make(s.copy, slot);
+        return IRMutator::visitLoad(n, self);
+      }
+
+    private:
+      const std::vector<Staged> &staged;
+      Expr slot;
+    };
+
+    Var group = makeVar("g", Type::i64(), VarKind::Loop);
+    Var u = makeVar("u", Type::i64(), VarKind::Loop);
+    Var p = makeVar(lanes > 1 ? "p" : q->name, Type::i64(), VarKind::Let);
+    auto eachP = [&](const Stmt &s) {
+      Expr at = add(first, mul(add(mul(ref(group), intImm(kLoadsInFlight)), ref(u)), step));
+      return For::make(u, intImm(kLoadsInFlight), ForKind::Unrolled,
+                       LetStmt::make(p, at, IfThenElse::make(lt(ref(p), end), s)));
+    };
+    Expr slots = mul(ref(u), intImm(lanes));
+    std::vector<Stmt> loads;
+    for (const Staged &s : staged) {
+      Expr at = add(s.read->base, mul(ref(p), intImm(lanes)));
+      loads.push_back(
+          lanes == 1 ? Store::make(s.copy, slots, Load::make(s.read->global, at))
+                     : Store::make(s.copy, Ramp::make(slots, intImm(1), lanes),
+                                   Load::make(s.read->global, Ramp::make(at, intImm(1), lanes))));
+    }
+    std::vector<Stmt> points;
+    for (int64_t l = 0; l < lanes; ++l) {
+      Var point = makeVar(q->name, Type::i64(), VarKind::Let);
+      Stmt s = FromCopies(staged, add(slots, intImm(l))).mutate(body);
+      points.push_back(lanes == 1 ? substitute(s, {{q, ref(p)}})
+                                  : LetStmt::make(point, add(mul(ref(p), intImm(lanes)), intImm(l)),
+                                                  substitute(s, {{q, ref(point)}})));
+    }
+    Stmt groupBody = Block::make({eachP(Block::make(loads)), eachP(Block::make(points))});
+    for (auto it = staged.rbegin(); it != staged.rend(); ++it)
+      groupBody = Allocate::make(it->copy, MemoryScope::Stack, groupBody);
+    Expr perGroup = mul(intImm(kLoadsInFlight), step);
+    Expr groups = Binary::make(BinaryOp::FloorDiv, add(span, sub(perGroup, intImm(1))), perGroup);
+    return For::make(group, groups, ForKind::Serial, groupBody);
+  }
+
+  /// An argmax (argmin) member's loop over the row (`body` for q in [0, count)), its reads
+  /// loaded ahead by loadsFirstLoop: thread `lane` takes the vectors of 4 points p = lane,
+  /// lane + L, ... read 16 bytes at a time, then the points past the last whole vector one at a
+  /// time. A thread still meets its points in increasing q, so its pair is its first best point,
+  /// and the pairs' combine gives the sequential scan's answer whatever the split. A row where a
+  /// buffer is not 16-byte aligned or a base not a multiple of 4 reads every point one at a time.
+  static Stmt argRowLoop(const RowThreads &t, const Var &q, const Expr &count, const Stmt &body,
+                         const std::vector<MovingRead> &reads) {
+    constexpr int64_t lanes = 4;
+    Expr aligned;
+    for (const MovingRead &r : reads) {
+      Expr ok =
+          Binary::make(BinaryOp::And, BufferAligned::make(r.global, 16),
+                       Binary::make(BinaryOp::Eq,
+                                    Binary::make(BinaryOp::Mod, r.base, intImm(lanes)), intImm(0)));
+      aligned = aligned ? Binary::make(BinaryOp::And, aligned, ok) : ok;
+    }
+    Var vectors = makeVar("vectors", Type::i64(), VarKind::Let);
+    Expr whole = mul(ref(vectors), intImm(lanes));
+    Expr lane = ref(t.lane), step = ref(t.rowThreads);
+    return LetStmt::make(
+        vectors,
+        Select::make(aligned, Binary::make(BinaryOp::FloorDiv, count, intImm(lanes)), intImm(0)),
+        Block::make(
+            {loadsFirstLoop(q, lane, step, ref(vectors), ref(vectors), lanes, reads, body),
+             loadsFirstLoop(q, add(whole, lane), step, count, sub(count, whole), 1, reads, body)}));
+  }
+
+  /// An i32 sum of i8 x i8 products along the row: `acc[0] = acc[0] + i32(a[baseA + q]) *
+  /// i32(b[baseB + q])`.
+  struct ByteDot {
+    Buffer a, b;
+    Expr baseA, baseB;
+  };
+
+  /// The sum member `item` of `g` as a ByteDot (the add's and the product's operands in either
+  /// order), when it accesses no row buffer; else nullopt.
+  static std::optional<ByteDot> byteDot(const RowGroup &g, const RowItem &item) {
+    if (!item.reduction || item.at || item.op != BinaryOp::Add || item.acc->dtype != DType::I32 ||
+        usesRowBuffer(g, item))
+      return std::nullopt;
+    const Store *update = as<Store>(item.inner);
+    const Binary *sum = update && !update->predicate ? as<Binary>(update->value) : nullptr;
+    if (!sum || sum->op != BinaryOp::Add)
+      return std::nullopt;
+    const Binary *product = as<Binary>(isAccLoad(sum->a, item.acc)   ? sum->b
+                                       : isAccLoad(sum->b, item.acc) ? sum->a
+                                                                     : nullptr);
+    if (!product || product->op != BinaryOp::Mul)
+      return std::nullopt;
+    auto byteLoad = [&](const Expr &e) -> const Load * {
+      const Cast *c = as<Cast>(e);
+      const Load *l = c ? as<Load>(c->a) : nullptr;
+      return l && !l->predicate && l->buffer->dtype == DType::I8 && l->buffer != item.acc ? l
+                                                                                          : nullptr;
+    };
+    const Load *a = byteLoad(product->a), *b = byteLoad(product->b);
+    Expr baseA = a ? baseAlong(a->index, item.q) : nullptr;
+    Expr baseB = b ? baseAlong(b->index, item.q) : nullptr;
+    if (!baseA || !baseB)
+      return std::nullopt;
+    return ByteDot{a->buffer, b->buffer, baseA, baseB};
+  }
+
+  /// The loop over the row of an i8 dot product (`body` for q in [0, count)), 4 points at a time
+  /// by one dp4a on a 4-byte word of each factor: thread `lane` takes the words p = lane, lane +
+  /// L, ... (as overRow's points, 8 a group), then the points past the last whole word one at a
+  /// time; a row where a factor's row does not start 4-byte aligned takes every point one at a
+  /// time. Integer sums wrap alike in every order: the result is the sequential sum's.
+  static Stmt dp4aRowLoop(const RowThreads &t, const RowItem &item, const ByteDot &dot) {
+    constexpr int64_t lanes = 4;
+    auto aligned = [&](const Buffer &b, const Expr &base) {
+      return Binary::make(
+          BinaryOp::And, BufferAligned::make(b, lanes),
+          Binary::make(BinaryOp::Eq, Binary::make(BinaryOp::Mod, base, intImm(lanes)), intImm(0)));
+    };
+    Var words = makeVar("words", Type::i64(), VarKind::Let);
+    Var p = makeVar("p", Type::i64(), VarKind::Let);
+    Expr first = mul(ref(p), intImm(lanes));
+    Stmt dp4a = GpuIntrinsic::make(GpuOp::Dp4a, {item.acc, dot.a, dot.b},
+                                   {intImm(0), add(dot.baseA, first), add(dot.baseB, first)});
+    Expr whole = mul(ref(words), intImm(lanes));
+    Expr lane = ref(t.lane), step = ref(t.rowThreads);
+    return LetStmt::make(
+        words,
+        Select::make(
+            Binary::make(BinaryOp::And, aligned(dot.a, dot.baseA), aligned(dot.b, dot.baseB)),
+            Binary::make(BinaryOp::FloorDiv, item.innerCount, intImm(lanes)), intImm(0)),
+        Block::make({stridedLoop(p, lane, step, ref(words), ref(words), dp4a),
+                     stridedLoop(item.q, add(whole, lane), step, item.innerCount,
+                                 sub(item.innerCount, whole), item.inner)}));
+  }
+
+  /// Whether `item` accesses one of the group's row buffers (which each variant places).
+  static bool usesRowBuffer(const RowGroup &g, const RowItem &item) {
+    Accesses a = accessesOf(item.inner);
+    return std::any_of(a.list.begin(), a.list.end(), [&](const auto &acc) {
+      return std::any_of(g.buffers.begin(), g.buffers.end(),
+                         [&](const RowBuffer &rb) { return rb.local == acc.buffer; });
+    });
+  }
+
+  /// The loop over the row of a member that accesses no row buffer: dp4aRowLoop or argRowLoop
+  /// where one applies, else overRow.
+  static Stmt rowLoop(const RowGroup &g, const RowThreads &t, const RowItem &item) {
+    if (std::optional<ByteDot> dot = byteDot(g, item))
+      return dp4aRowLoop(t, item, *dot);
+    if (loadsFirst(g, item))
+      return argRowLoop(t, item.q, item.innerCount, item.inner, movingReads(item.q, item.inner));
+    return overRow(t, item.q, item.innerCount, item.inner);
+  }
+
   /// One member around its loop over the row: a reduction initializes its accumulator, and after
   /// the loop combines the row's threads (shuffles, then across warps when the row spans several)
   /// so that all of them run the final store with the same value.
@@ -2412,15 +2658,10 @@ private:
                    Store::make(regs.at(rb.local.get()), ref(m),
                                Load::make(rb.global, add(mul(g.rowIndex, rb.length), ref(q))))));
     }
-    std::set<const BufferNode *> locals;
-    for (const RowBuffer &rb : g.buffers)
-      locals.insert(rb.local.get());
     for (const RowItem &item : g.items) {
-      Accesses a = accessesOf(item.inner);
-      bool usesRow = std::any_of(a.list.begin(), a.list.end(),
-                                 [&](const auto &acc) { return locals.count(acc.buffer.get()); });
-      Stmt loop = usesRow ? slotLoop(item.q, item.innerCount, place.mutate(item.inner))
-                          : overRow(t, item.q, item.innerCount, item.inner);
+      Stmt loop = usesRowBuffer(g, item)
+                      ? slotLoop(item.q, item.innerCount, place.mutate(item.inner))
+                      : rowLoop(g, t, item);
       steps.push_back(rowMember(t, item, std::move(loop)));
     }
     Stmt body = Block::make(steps);
@@ -2469,8 +2710,10 @@ private:
     if (copies)
       steps.push_back(rowBarrier(t));
     for (const RowItem &item : g.items) {
-      steps.push_back(
-          rowMember(t, item, overRow(t, item.q, item.innerCount, place.mutate(item.inner))));
+      Stmt loop = usesRowBuffer(g, item)
+                      ? overRow(t, item.q, item.innerCount, place.mutate(item.inner))
+                      : rowLoop(g, t, item);
+      steps.push_back(rowMember(t, item, std::move(loop)));
       // What one member wrote to the row is visible to the row's threads in the next one.
       steps.push_back(rowBarrier(t));
     }
@@ -2499,6 +2742,11 @@ private:
     std::string len = toString(g.rowLength);
     bool anyArg = std::any_of(g.items.begin(), g.items.end(),
                               [](const RowItem &item) { return item.at != nullptr; });
+    bool anyVectorArg = std::any_of(g.items.begin(), g.items.end(),
+                                    [&](const RowItem &item) { return loadsFirst(g, item); });
+    bool anyByteDot = std::any_of(g.items.begin(), g.items.end(), [&](const RowItem &item) {
+      return byteDot(g, item).has_value();
+    });
     auto start = [&] {
       KernelPlan k = base;
       k.details.push_back(
@@ -2508,6 +2756,16 @@ private:
       if (anyArg)
         k.details.push_back("argmax/argmin combined as (value, position) pairs: the larger "
                             "(smaller) value, NaN above every number, ties to the first position");
+      if (anyVectorArg)
+        k.details.push_back("argmax/argmin reading memory: each thread loads 8 vectors of 4 points "
+                            "(16 bytes) before comparing them, where the row starts 16-byte "
+                            "aligned; the points past the last whole vector, and every point of "
+                            "another row, 8 single loads at a time");
+      if (anyByteDot)
+        k.details.push_back("i8 x i8 products summed in i32: 4 points a thread by dp4a on a "
+                            "4-byte word of each factor where both rows start 4-byte aligned, "
+                            "the points past the last whole word (and every point of another "
+                            "row) one at a time");
       if (!g.registers.empty())
         k.details.push_back("per-row values in registers: " +
                             names(g.registers, [](const Buffer &b) { return b->name; }));

@@ -177,6 +177,16 @@ int main(int argc, char **argv) {
           0, ok);
     }
   }
+  if (wants("gemv_i8")) {
+    // An i8 GEMV over the row sum's rows (16384 x 8192 bytes): the bytes read, 2 ops a product.
+    Kernel k = m.kernel("gemv_i8");
+    std::string ok = check(k, k.randomInputs({{"R", 37}, {"C", 301}}, 3));
+    std::vector<Tensor> host = k.randomInputs({{"R", R}, {"C", C}}, 5);
+    DeviceTensor w = DeviceTensor::fromHost(host[0]), x = DeviceTensor::fromHost(host[1]);
+    std::vector<DeviceTensor> out = k.callDevice({w, x});
+    double ms = timeKernel(k, {w, x}, out, 10);
+    row("gemv_i8", ms, double(w.nbytes() + x.nbytes() + out[0].nbytes()), 2.0 * R * C, ok);
+  }
   if (wants("embedding")) {
     // A gather of whole rows: 64 Ki ids into a 50000 x 1024 table (the rows read, then written).
     Kernel k = m.kernel("embedding");

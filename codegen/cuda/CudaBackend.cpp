@@ -663,6 +663,8 @@ private:
         return line("tdsl_wgmma_commit();");
       case GpuOp::WgmmaWait:
         return line("tdsl_wgmma_wait<" + n + ">(" + args + ");");
+      case GpuOp::Dp4a:
+        return line("tdsl_dp4a(" + args + ");");
       }
       TDSL_UNREACHABLE("unknown GPU intrinsic");
     }

@@ -48,6 +48,13 @@ static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
 static inline long long min(long long a, long long b) { return a < b ? a : b; }
 static inline long long max(long long a, long long b) { return a > b ? a : b; }
+// dp4a: c plus the dot product of the 4 signed bytes of a and of b, wrapping.
+static inline int __dp4a(int a, int b, int c) {
+  unsigned sum = (unsigned)c;
+  for (int l = 0; l < 4; ++l)
+    sum += (unsigned)((int)(signed char)(a >> (8 * l)) * (int)(signed char)(b >> (8 * l)));
+  return (int)sum;
+}
 
 template <typename To, typename From> static inline To tdsl_emu_bits(From from) {
   To to;

@@ -202,6 +202,11 @@ TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, 
 TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
 TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
 #undef TDSL_MMA_SYNC
+// dp4a (sm_61+): d[0] += the dot product of the 4 i8 at a and the 4 at b (each 4-byte aligned),
+// wrapping as i32 addition does.
+TDSL_FN void tdsl_dp4a(int *d, const signed char *a, const signed char *b) {
+  *d = __dp4a(*(const int *)a, *(const int *)b, *d);
+}
 // ---- end of prelude ----
 )CUDA";
 

@@ -18,9 +18,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <tuple>
+#include <vector>
 
 namespace {
 
@@ -739,6 +742,141 @@ TEST(GpuSchedule, EveryScanAndArgmaxAlongRowsMatchesTheInterpreter) {
         expectMatches(k, k.randomInputs(shape, seed++), name + at);
       }
     }
+}
+
+// The argmax (argmin) members whose reads are loaded ahead (16 bytes a thread where a row starts
+// aligned, single values past the last whole vector and in the other rows): rows of few
+// distinct values (ties in the vectors, in the tail and across both), NaNs at chosen points
+// (the first wins, in a vector or in the tail), all-NaN and all-equal rows, -0.0 against 0.0;
+// lengths around multiples of 4 and of the row's threads, no points, and a view that starts 4
+// bytes past an aligned address (every row one value at a time).
+const char *kArgSource = R"(
+kernel amax(x: f32[R, C]) -> idx: i64[R] {
+    idx[i] = argmax(x[i, j] for j)
+}
+kernel amin(x: f32[R, C]) -> idx: i64[R] {
+    idx[i] = argmin(x[i, j] for j)
+}
+kernel aminw(n: i32[R, C], w: i32[C]) -> idx: i64[R] {
+    idx[i] = argmin(n[i, j] * w[j] for j)
+}
+kernel ascale(x: f32[R, C], s: f32[R]) -> idx: i64[R] {
+    idx[i] = argmax(x[i, j] * s[i] for j)
+}
+)";
+
+TEST(GpuSchedule, ArgmaxLoadedAheadMatchesTheInterpreter) {
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Module m = Jit(Target::cuda()).compile(kArgSource);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  uint64_t seed = 700;
+  for (int64_t cols : {0, 1, 3, 4, 5, 8, 13, 32, 33, 129, 1024, 1028, 1029, 4100, 8195}) {
+    const int64_t rows = 6;
+    Tensor x = Tensor::randn({rows, cols}, DType::F32, seed++);
+    float *v = x.data<float>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        float &e = v[r * cols + c];
+        switch (r) {
+        case 0: // Few distinct values: ties everywhere.
+          e = std::round(e);
+          break;
+        case 1: // NaNs, the first in the row's last vector or its tail.
+          e = std::round(e);
+          if (c == cols - cols % 4 - 1 || c == cols - 1 || c == cols / 2 + 1)
+            e = nan;
+          break;
+        case 2: // All NaN.
+          e = nan;
+          break;
+        case 3: // All equal but for the sign of zero.
+          e = c % 3 == 0 ? -0.0f : 0.0f;
+          break;
+        case 4: // The largest value twice: in the vectors and in the tail.
+          e = std::round(e) - 10;
+          if (c == 1 || c == cols - 1)
+            e = 7;
+          break;
+        default: // Random.
+          break;
+        }
+      }
+    std::string at = " C=" + std::to_string(cols);
+    for (const char *name : {"amax", "amin"})
+      expectMatches(m.kernel(name), {x}, name + at);
+    expectMatches(m.kernel("ascale"), {x, Tensor::randn({rows}, DType::F32, seed++)},
+                  "ascale" + at);
+    Kernel aminw = m.kernel("aminw");
+    std::vector<Tensor> ints = aminw.randomInputs({{"R", rows}, {"C", cols}}, seed++);
+    for (int64_t e = 0; e < rows * cols; ++e)
+      ints[0].data<int32_t>()[e] %= 3;
+    expectMatches(aminw, ints, "aminw" + at);
+    // A view 4 bytes past an aligned address: no row starts 16-byte aligned.
+    std::vector<float> storage(rows * cols + 4);
+    std::memcpy(storage.data() + 1, v, x.nbytes());
+    Tensor shifted = Tensor::view(storage.data() + 1, {rows, cols}, DType::F32);
+    expectMatches(m.kernel("amax"), {shifted}, "amax (unaligned)" + at);
+  }
+}
+
+// i8 dot products summed in i32 along a row take 4 points at a time by dp4a where both factors'
+// rows start 4-byte aligned (the rest one point at a time); integer sums wrap alike in every
+// order, so the results equal the interpreter's bit for bit. A u8 product keeps the plain loop.
+const char *kByteDotSource = R"(
+kernel gemv8(w: i8[R, C], x: i8[C]) -> y: i32[R] {
+    y[i] = sum(i32(w[i, k]) * i32(x[k]) for k)
+}
+kernel mm8t(a: i8[M, C], b: i8[N, C]) -> c: i32[M, N] {
+    c[i, j] = sum(i32(b[j, k]) * i32(a[i, k]) for k) + 1
+}
+kernel gemvu8(w: u8[R, C], x: u8[C]) -> y: i32[R] {
+    y[i] = sum(i32(w[i, k]) * i32(x[k]) for k)
+}
+)";
+
+TEST(GpuSchedule, EveryByteDotProductMatchesTheInterpreter) {
+  Module m = Jit(Target::cuda()).compile(kByteDotSource);
+  auto kernels = [&](const char *name) { // The CUDA C after the prelude, which defines tdsl_dp4a.
+    std::string cuda = m.kernel(name).dump(Stage::Cuda);
+    return cuda.substr(cuda.find("// ---- end of prelude ----"));
+  };
+  EXPECT_TRUE(
+      contains(kernels("gemv8"), "tdsl_dp4a(y_acc + 0LL, w + i * C + p * 4LL, x + p * 4LL);"))
+      << kernels("gemv8");
+  EXPECT_TRUE(contains(kernels("mm8t"), "tdsl_dp4a(")) << kernels("mm8t");
+  EXPECT_FALSE(contains(kernels("gemvu8"), "tdsl_dp4a(")) << kernels("gemvu8");
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  uint64_t seed = 800;
+  for (int64_t cols : {0, 1, 3, 4, 5, 7, 8, 33, 1024, 1028, 1029, 4100}) {
+    std::string at = " C=" + std::to_string(cols);
+    for (const char *name : {"gemv8", "gemvu8"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs({{"R", 5}, {"C", cols}}, seed++), name + at);
+    }
+    Kernel mm = m.kernel("mm8t");
+    expectMatches(mm, mm.randomInputs({{"M", 3}, {"N", 5}, {"C", cols}}, seed++), "mm8t" + at);
+    // Factors 1 byte past an aligned address: no row starts 4-byte aligned.
+    Kernel gemv = m.kernel("gemv8");
+    std::vector<Tensor> in = gemv.randomInputs({{"R", 5}, {"C", cols}}, seed++);
+    std::vector<int8_t> w(in[0].nbytes() + 4), x(in[1].nbytes() + 4);
+    std::memcpy(w.data() + 1, in[0].data(), in[0].nbytes());
+    std::memcpy(x.data() + 1, in[1].data(), in[1].nbytes());
+    expectMatches(gemv,
+                  {Tensor::view(w.data() + 1, {5, cols}, DType::I8),
+                   Tensor::view(x.data() + 1, {cols}, DType::I8)},
+                  "gemv8 (unaligned)" + at);
+  }
+  // A sum past 2^31: 140000 products of -128 x -128 wrap in i32 (dp4a's words and the tail).
+  Kernel gemv = m.kernel("gemv8");
+  const int64_t cols = 140001;
+  Tensor w = Tensor::zeros({2, cols}, DType::I8), x = Tensor::zeros({cols}, DType::I8);
+  std::memset(w.data(), -128, w.nbytes());
+  std::memset(x.data(), -128, x.nbytes());
+  expectMatches(gemv, {w, x}, "gemv8 wrapping");
+  std::vector<Tensor> got = gemv({w, x});
+  EXPECT_EQ(got[0].data<int32_t>()[0], static_cast<int32_t>(static_cast<uint32_t>(cols) * 16384u));
 }
 
 TEST(GpuRoofline, TensorCoreKernelsAreJudgedAgainstTheTensorCores) {

@@ -403,5 +403,29 @@ TEST(Verifier, ChecksTheWgmmaOpsOperands) {
   EXPECT_REJECTED(verify(kernel(onStack)), "wgmma operands not f32 += (bf16|f16) x the same");
 }
 
+TEST(Verifier, ChecksTheDp4aOperands) {
+  GpuFunc f;
+  Buffer a = makeBuffer("a", DType::I8, {vr(f.n)}, BufferRole::Input);
+  Buffer acc = makeBuffer("acc", DType::I32, {imm(1)}, BufferRole::Intermediate);
+  auto kernel = [&](Stmt body) {
+    LoweredFunc k = f.kernel(Allocate::make(acc, MemoryScope::Stack, std::move(body)));
+    k.params.insert(k.params.begin(), a);
+    return k;
+  };
+  LoweredFunc k = kernel(GpuIntrinsic::make(GpuOp::Dp4a, {acc, a, a}, {imm(0), imm(4), imm(8)}));
+  EXPECT_EQ(failure([&] { verify(k); }), "");
+  std::string text = toString(k);
+  EXPECT_NE(text.find("dp4a(acc[0], a[4], a[8])"), std::string::npos) << text;
+  // The sum is a register; the factors are i8 in global memory.
+  Stmt intoGlobal = GpuIntrinsic::make(GpuOp::Dp4a, {a, a, a}, {imm(0), imm(0), imm(0)});
+  EXPECT_REJECTED(verify(kernel(intoGlobal)),
+                  "dp4a operands not a stack i32 += i8 x i8 of global memory");
+  Stmt ofFloats = GpuIntrinsic::make(GpuOp::Dp4a, {acc, a, f.x}, {imm(0), imm(0), imm(0)});
+  EXPECT_REJECTED(verify(kernel(ofFloats)),
+                  "dp4a operands not a stack i32 += i8 x i8 of global memory");
+  Stmt two = GpuIntrinsic::make(GpuOp::Dp4a, {acc, a}, {imm(0), imm(0)});
+  EXPECT_REJECTED(verify(kernel(two)), "dp4a with other than 3 operands");
+}
+
 } // namespace
 } // namespace tdsl::ir
