@@ -844,6 +844,8 @@ private:
     for (Level &level : levels) {
       for (size_t q : fused.groups[level.group].members) {
         const Definition &p = defs[q];
+        if (fused.storage[q] != Storage::Window)
+          continue; // Local to a row of its group: lowerRows allocates it.
         std::vector<Expr> shape{add(rows, intImm(level.above - level.below))};
         for (size_t k = 1; k < p.indices.size(); ++k)
           shape.push_back(symbolic.mutate(p.indices[k].extent));
@@ -1752,7 +1754,7 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
       nests.push_back(nest);
       for (; g < chain.last; ++g)
         nests.push_back(Block::make({}));
-    } else if (fused.storage[group.members.front()] == Storage::Window) {
+    } else if (hasWindows(fused, group)) {
       nests.push_back(Block::make({})); // Computed inside its reader's blocks (slideWindows).
     } else if (Stmt tiled = lowerTiledGroup(fused, group, sched.target)) {
       nests.push_back(tiled);

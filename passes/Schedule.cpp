@@ -273,7 +273,7 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
       gs.sharedLanes = lanes;
       gs.sharedReason = "vectorize " + axis.var->name + " by " + std::to_string(lanes) +
                         ": elementwise, stores contiguous in " + axis.var->name;
-      bool window = group.halo || fused.storage[group.members.front()] == Storage::Window;
+      bool window = group.halo || hasWindows(fused, group);
       if (shared >= 2 && !window) // A window's rows are blocked already.
         gs.tile = chooseLocalityTile(fused, group, lanes, gs.tileReason);
     }
@@ -361,10 +361,11 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   auto producerNames = [&](const FusedGroup &producers) {
     std::string names;
     for (size_t q : producers.members)
-      names += (names.empty() ? "" : " and ") + defs[q].target->name;
+      if (fused.storage[q] == Storage::Window) // Not the members local to a row.
+        names += (names.empty() ? "" : " and ") + defs[q].target->name;
     return names;
   };
-  bool window = !group.members.empty() && fused.storage[group.members.front()] == Storage::Window;
+  bool window = hasWindows(fused, group);
   if (group.halo && window) {
     // Its rows are a block of its reader's (and their halo): its producers' window is computed
     // per such block first.
@@ -385,6 +386,8 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
       span += reader->halo->above - reader->halo->below;
       for (size_t q : producers->members) {
         const Definition &producer = defs[q];
+        if (fused.storage[q] != Storage::Window)
+          continue;
         std::vector<Expr> row(producer.indices.size() - 1);
         for (size_t k = 1; k < producer.indices.size(); ++k)
           row[k - 1] = producer.indices[k].extent;
@@ -633,7 +636,7 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       continue;
     }
     out += "  group " + std::to_string(g) + " (" + names + "): ";
-    if (fused.storage[group.members.front()] == Storage::Window && !chain)
+    if (hasWindows(fused, group) && !chain)
       out += "a window of group " + std::to_string(g + 1) + ", computed in its blocks";
     else
       out += gs.parallelReason;

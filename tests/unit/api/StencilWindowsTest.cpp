@@ -69,11 +69,12 @@ TEST(StencilWindows, TheIntermediatesAreTheWindowsOfOneBlock) {
   options.runs = 1;
   options.roofline = false;
   Module m = compileWithThreads(1);
-  // 1000 x 100: blocks of 64 rows (the most a block takes). ix and iy hold the block's rows and
-  // the 2 the box sums need below them; g, computed per block of those 66 rows, 2 more; and the
-  // three box sums a row each (their group's heap slices).
+  // 1000 x 100: blocks of 64 rows (the most a block takes). The box sums reduce by rows first:
+  // their three row sums hold the block's rows and the 2 the boxes need below them; g, computed
+  // per block of those 66 rows, 2 more; ix and iy, which the row sums read at their own rows, a
+  // row each (their group's heap slices).
   Kernel harris = m.kernel("harris");
-  int64_t windows = 2 * (64 + 2) * 98 * 4 + (64 + 2 + 2) * 100 * 4 + 3 * 96 * 4;
+  int64_t windows = 3 * (64 + 2) * 96 * 4 + (64 + 2 + 2) * 100 * 4 + 2 * 98 * 4;
   EXPECT_EQ(
       harris.profile(harris.randomInputs({{"H", 1000}, {"W", 100}}, 1), options).intermediateBytes,
       windows);
