@@ -890,12 +890,16 @@ private:
   Stmt pointBody() {
     std::vector<Stmt> nests(group.members.size());
     std::vector<Expr> lets(group.members.size());
-    for (size_t m = 0; m < group.members.size(); ++m) {
+    for (size_t m = 0, end; m < group.members.size(); m = end) {
+      end = m + 1;
+      while (end < group.members.size() && sharesLoop(m, end))
+        ++end;
+      if (end - m > 1) {
+        nests[m] = siblingLoop(m, end);
+        continue;
+      }
       const Definition &d = defs[group.members[m]];
-      ExprLowering lw;
-      lw.locals = &locals;
-      for (size_t k = 0; k < group.sharedDims; ++k)
-        lw.bindValue(d.indices[k].var, sharedValues[k], sharedExtents[k]);
+      ExprLowering lw = sharedLowering(d);
       if (gs.members[m].place == LocalPlace::Value)
         lets[m] = lw.mutate(d.value);
       else
@@ -906,7 +910,7 @@ private:
       const Definition &d = defs[group.members[m]];
       if (lets[m])
         body = LetStmt::make(locals.at(d.target.get()).let, lets[m], body);
-      else
+      else if (nests[m])
         body = Block::make({nests[m], body});
     }
     for (size_t s = stackSlices.size(); s-- > 0;)
@@ -914,7 +918,62 @@ private:
     return body;
   }
 
-  /// Where a member stores: its slice (indexed by its own dims) or its tensor.
+  /// A member's expressions with the shared dims bound to this point's values.
+  ExprLowering sharedLowering(const Definition &d) {
+    ExprLowering lw;
+    lw.locals = &locals;
+    for (size_t k = 0; k < group.sharedDims; ++k)
+      lw.bindValue(d.indices[k].var, sharedValues[k], sharedExtents[k]);
+    return lw;
+  }
+
+  /// Whether member `m` runs in the vector loop of members `first` to `m - 1`: all elementwise
+  /// over one own dim of the same extent, vectorized alike, and `m` reads none of them (a read
+  /// at another point of the dim would find it not yet computed). Siblings that read the same
+  /// rows (Harris's gradients, or its three products' row sums) then load them once.
+  bool sharesLoop(size_t first, size_t m) const {
+    auto alone = [&](size_t k) {
+      const Definition &d = defs[group.members[k]];
+      const MemberSchedule &ms = gs.members[k];
+      return !topReduce(d) && !ms.scan && ms.place != LocalPlace::Value &&
+             ms.vector == VectorAxis::Spatial && d.indices.size() == group.sharedDims + 1;
+    };
+    const Definition &d = defs[group.members[m]], &head = defs[group.members[first]];
+    if (!alone(first) || !alone(m) || gs.members[m].lanes != gs.members[first].lanes ||
+        !structurallyEqual(d.indices.back().extent, head.indices.back().extent))
+      return false;
+    for (const Access *a : accessesIn(d.value))
+      for (size_t k = first; k < m; ++k)
+        if (a->buffer == defs[group.members[k]].target)
+          return false;
+    return true;
+  }
+
+  /// Members `first` to `end - 1` (see sharesLoop): one vector loop over their own dim, each
+  /// point storing every member's value in order.
+  Stmt siblingLoop(size_t first, size_t end) {
+    const Definition &head = defs[group.members[first]];
+    ExprLowering symbolic = sharedLowering(head);
+    const IterVar &iv = head.indices.back();
+    VectorSplit split(iv.var->name, symbolic.mutate(iv.extent), gs.members[first].lanes);
+    Var lane = split.newInner();
+    std::vector<Stmt> stores;
+    for (size_t m = first; m < end; ++m) {
+      const Definition &d = defs[group.members[m]];
+      ExprLowering lw = sharedLowering(d);
+      lw.bindValue(d.indices.back().var, split.value(lane), split.extent);
+      auto [target, drop, rowBase] = storeTarget(d);
+      std::vector<Expr> idx;
+      for (size_t k = drop; k < d.indices.size(); ++k)
+        idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
+      if (rowBase)
+        idx[0] = sub(idx[0], rowBase);
+      stores.push_back(Store::make(target, flatIndex(target->shape, idx), lw.mutate(d.value)));
+    }
+    return For::make(split.outer, split.outerExtent, ForKind::Serial,
+                     split.innerLoop(lane, Block::make(stores)));
+  }
+
   /// Where a member stores: its tensor, its slice (indexed by the dims after `drop`), or its
   /// window (every dim, the first less `rowBase`).
   struct StoreTarget {
