@@ -132,6 +132,13 @@ struct LocalRef {
   /// A Window (see Storage::Window): the slice holds rows from `rowBase` on, and is indexed by
   /// the dims from `shared` on, the first of them less rowBase.
   Expr rowBase;
+  /// A sliding window (see slideWindows) holds only the `ring` rows still read: row r at
+  /// r mod ring, whatever the block.
+  int64_t ring = 0;
+  /// Where row `row` of the tensor lies in the window.
+  Expr rowIn(const Expr &row) const {
+    return ring ? Binary::make(BinaryOp::Mod, row, intImm(ring)) : sub(row, rowBase);
+  }
 };
 using LocalMap = std::map<const BufferNode *, LocalRef>;
 
@@ -206,7 +213,7 @@ protected:
           // The bounds below stay the whole tensor's: only the rows in memory move.
           std::vector<Expr> inWindow(indices.begin() + static_cast<std::ptrdiff_t>(local.shared),
                                      indices.end());
-          inWindow[0] = sub(inWindow[0], local.rowBase);
+          inWindow[0] = local.rowIn(inWindow[0]);
           flat = flatIndex(local.slice->shape, inWindow);
         } else {
           indices.erase(indices.begin(),
@@ -812,13 +819,16 @@ private:
   /// The windows of a chain of stencils (group.halo, and the halo of each producer group that
   /// reads a window in turn), slid along the reader's rows: before the first row of a block,
   /// each level computes its rows that row needs but the last; at each row, each level, the
-  /// farthest first, computes its next row (Halide's sliding window, inside a block).
+  /// farthest first, computes its next row (Halide's sliding window, inside a block). A level's
+  /// window is a ring of the rows still read, its reach plus one (Halide's folded storage): a
+  /// row computed replaces one no longer read, so the rows in use stay in cache however many
+  /// rows a block has.
   struct SlidingWindows {
     Stmt prologue, step;
   };
   /// For the block of `rows` rows from `start`, the reader at row `row`: each level's window
-  /// (a heap slice of the block, its rows from `start` plus its reach below on), made readable
-  /// to the level after it.
+  /// (a heap slice of the block, a ring of its reach's rows), made readable to the level after
+  /// it.
   SlidingWindows slideWindows(const Expr &start, const Expr &rows, const Expr &row) {
     size_t g = static_cast<size_t>(&group - fused.groups.data());
     TDSL_CHECK(all && g >= 1 && rows) << "a window without its producer or row blocks";
@@ -846,10 +856,11 @@ private:
         const Definition &p = defs[q];
         if (fused.storage[q] != Storage::Window)
           continue; // Local to a row of its group: lowerRows allocates it.
-        std::vector<Expr> shape{add(rows, intImm(level.above - level.below))};
+        LocalRef window;
+        window.ring = level.above - level.below + 1;
+        std::vector<Expr> shape{intImm(window.ring)};
         for (size_t k = 1; k < p.indices.size(); ++k)
           shape.push_back(symbolic.mutate(p.indices[k].extent));
-        LocalRef window;
         window.slice = makeBuffer(p.target->name, p.target->dtype, shape, BufferRole::Intermediate,
                                   p.target->span);
         window.rowBase = add(start, intImm(level.below));
@@ -962,12 +973,12 @@ private:
       const Definition &d = defs[group.members[m]];
       ExprLowering lw = sharedLowering(d);
       lw.bindValue(d.indices.back().var, split.value(lane), split.extent);
-      auto [target, drop, rowBase] = storeTarget(d);
+      auto [target, drop, window] = storeTarget(d);
       std::vector<Expr> idx;
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
-      if (rowBase)
-        idx[0] = sub(idx[0], rowBase);
+      if (window)
+        idx[0] = window->rowIn(idx[0]);
       stores.push_back(Store::make(target, flatIndex(target->shape, idx), lw.mutate(d.value)));
     }
     return For::make(split.outer, split.outerExtent, ForKind::Serial,
@@ -975,32 +986,32 @@ private:
   }
 
   /// Where a member stores: its tensor, its slice (indexed by the dims after `drop`), or its
-  /// window (every dim, the first less `rowBase`).
+  /// window (every dim, the first at its place in the window).
   struct StoreTarget {
     Buffer buffer;
     size_t drop = 0;
-    Expr rowBase;
+    const LocalRef *window = nullptr;
   };
   StoreTarget storeTarget(const Definition &d) const {
     auto it = locals.find(d.target.get());
     if (it == locals.end())
       return {d.target, 0, nullptr};
     if (it->second.rowBase)
-      return {it->second.slice, it->second.shared, it->second.rowBase};
+      return {it->second.slice, it->second.shared, &it->second};
     return {it->second.slice, group.sharedDims, nullptr};
   }
 
   /// One member's nest over its own dims (after the shared ones) and its reduction.
   Stmt memberNest(ExprLowering &lw, const Definition &d, const MemberSchedule &ms) {
     size_t shared = group.sharedDims;
-    auto [target, drop, rowBase] = storeTarget(d);
+    auto [target, drop, window] = storeTarget(d);
     // The flat index of the member's point in its target, under the loops bound when called.
-    auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase]() { // clang < 16.
+    auto storeIndex = [&, drop = drop, &target = target, window = window]() { // clang < 16.
       std::vector<Expr> idx;
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
-      if (rowBase)
-        idx[0] = sub(idx[0], rowBase);
+      if (window)
+        idx[0] = window->rowIn(idx[0]);
       return flatIndex(target->shape, idx);
     };
     const Reduce *r = topReduce(d);

@@ -111,20 +111,20 @@ TEST(StencilWindows, TheIntermediatesAreTheWindowsOfOneBlock) {
   options.runs = 1;
   options.roofline = false;
   Module m = compileWithThreads(1);
-  // 1000 x 100: blocks of 64 rows (the most a block takes). The box sums reduce by rows first:
-  // their three row sums hold the block's rows and the 2 the boxes need below them; g, computed
-  // per block of those 66 rows, 2 more; ix and iy, which the row sums read at their own rows, a
-  // row each (their group's heap slices).
+  // 1000 x 100, blocks of 64 rows; each window is a ring of the rows still read. The box sums
+  // reduce by rows first: their three row sums hold the 3 rows a box reads; g the 5 the
+  // gradients read for those; ix and iy, which the row sums read at their own rows, a row each
+  // (their group's heap slices).
   Kernel harris = m.kernel("harris");
-  int64_t windows = 3 * (64 + 2) * 96 * 4 + (64 + 2 + 2) * 100 * 4 + 2 * 98 * 4;
+  int64_t windows = 3 * 3 * 96 * 4 + 5 * 100 * 4 + 2 * 98 * 4;
   EXPECT_EQ(
       harris.profile(harris.randomInputs({{"H", 1000}, {"W", 100}}, 1), options).intermediateBytes,
       windows);
-  // Three levels: c's window of 64 + 2 rows, b's of 66 + 2, a's of 68 + 2.
+  // Three levels: c's ring of 3 rows, b's of 3 + 2, a's of 5 + 2.
   Kernel chain = m.kernel("chain");
   EXPECT_EQ(
       chain.profile(chain.randomInputs({{"H", 1000}, {"W", 100}}, 1), options).intermediateBytes,
-      (66 + 68 + 70) * 100 * 4);
+      (3 + 5 + 7) * 100 * 4);
 }
 
 } // namespace
