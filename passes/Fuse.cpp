@@ -553,6 +553,147 @@ InlineDecision decideInline(const Definition &p, const std::vector<Use> &uses,
 }
 
 // ---------------------------------------------------------------------------------------------
+// Box reductions separated by rows.
+
+/// Whether `e` reads `row` and `axis` only together, as `row + axis` (each with coefficient one)
+/// inside a subscript: then `e` is a function of the row `row + axis` and not of either alone.
+class RowShiftCheck : public IRVisitor {
+public:
+  RowShiftCheck(Var row, Var axis) : row(std::move(row)), axis(std::move(axis)) {}
+  bool together = true;
+
+protected:
+  void visitVarRef(const VarRef *n) override { together &= n->var != row && n->var != axis; }
+  void visitAccess(const Access *n) override {
+    for (const Expr &index : n->indices) {
+      if (!usesAny(index, {row, axis}))
+        continue;
+      std::optional<AffineExpr> a = toAffine(index);
+      bool shifted = a && a->terms.count(Atom(row)) && a->terms.at(Atom(row)) == 1 &&
+                     a->terms.count(Atom(axis)) && a->terms.at(Atom(axis)) == 1;
+      for (const auto &[atom, coefficient] : a ? a->terms : std::map<Atom, int64_t>{})
+        shifted &= atom.isVar() || (!atom.mentions(row) && !atom.mentions(axis));
+      together &= shifted;
+    }
+    visit(n->fallback);
+  }
+
+private:
+  Var row, axis;
+};
+
+/// A box reduction's rows reduced first: `d[i, j] = sum(f(i + r, j, s) for r < R, s < S)`
+/// becomes `d.row[i, j] = f(i, j, 0) + ... + f(i, j, S - 1)` over R - 1 more rows, then
+/// `d[i, j] = d.row[i, j] + ... + d.row[i + R - 1, j]`: R * S evaluations of f become S, and R
+/// loads. The reduction is reassociated (allowed for floats: docs/numerics.md); the points of
+/// a row are combined in their order, the rows in theirs, so the bits do not depend on the
+/// schedule.
+struct RowSplit {
+  Definition rows, columns;
+  std::string reason;
+};
+
+/// The most points either part may unroll (the row reach of a window is at most kMaxHalo).
+constexpr int64_t kMaxRowPoints = 9;
+
+BinaryOp combineOp(ReduceOp op) {
+  switch (op) {
+  case ReduceOp::Sum:
+    return BinaryOp::Add;
+  case ReduceOp::Max:
+    return BinaryOp::Max;
+  default:
+    return BinaryOp::Min;
+  }
+}
+
+std::optional<RowSplit> splitBoxByRows(const Definition &d) {
+  const Reduce *r = as<Reduce>(d.value);
+  if (!r || d.indices.size() < 2 || r->type.isBool() ||
+      (r->op != ReduceOp::Sum && r->op != ReduceOp::Max && r->op != ReduceOp::Min))
+    return std::nullopt;
+  std::vector<int64_t> extents;
+  for (const IterVar &axis : r->axes) {
+    const IntImm *e = as<IntImm>(axis.extent);
+    if (!e || e->value < 1)
+      return std::nullopt;
+    extents.push_back(e->value);
+  }
+  const Var &row = d.indices[0].var;
+  for (size_t a = 0; a < r->axes.size(); ++a) {
+    int64_t rowPoints = extents[a], pointsPerRow = 1;
+    for (size_t b = 0; b < extents.size(); ++b)
+      pointsPerRow *= b == a ? 1 : extents[b];
+    if (rowPoints < 2 || rowPoints > kMaxHalo + 1 || pointsPerRow < 2 ||
+        pointsPerRow > kMaxRowPoints)
+      continue;
+    RowShiftCheck check(row, r->axes[a].var);
+    check.visit(r->body);
+    if (!check.together)
+      continue;
+    // Costs per point of d: each evaluation of f and its combine, a store and a load per row.
+    int64_t f = exprCost(r->body).ops + 1;
+    int64_t whole = rowPoints * pointsPerRow * f;
+    int64_t split = pointsPerRow * f + 1 + 2 * rowPoints - 1;
+    if (split >= whole)
+      continue;
+
+    // The rows: f at every point of the other axes, in their order, at its own row index.
+    std::vector<IterVar> indices;
+    std::vector<std::pair<Var, Expr>> renames{{r->axes[a].var, intImm(0)}};
+    for (size_t k = 0; k < d.indices.size(); ++k) {
+      const IterVar &iv = d.indices[k];
+      Expr extent = k == 0 ? simplify(add(iv.extent, intImm(rowPoints - 1))) : iv.extent;
+      indices.push_back(IterVar{makeVar(iv.var->name, iv.var->type, VarKind::Index), extent});
+      renames.emplace_back(iv.var, ir::ref(indices.back().var));
+    }
+    BinaryOp op = combineOp(r->op);
+    Expr rowValue;
+    std::vector<int64_t> point(extents.size(), 0);
+    for (int64_t n = 0; n < pointsPerRow; ++n) {
+      std::vector<std::pair<Var, Expr>> at = renames;
+      for (size_t b = 0; b < extents.size(); ++b)
+        if (b != a)
+          at.emplace_back(r->axes[b].var, intImm(point[b]));
+      Expr term = simplify(substitute(r->body, at));
+      rowValue = rowValue ? Binary::make(op, rowValue, term) : term;
+      for (size_t b = extents.size(); b-- > 0;) { // The next point, the last axis fastest.
+        if (b == a)
+          continue;
+        if (++point[b] < extents[b])
+          break;
+        point[b] = 0;
+      }
+    }
+    std::vector<Expr> shape;
+    for (const IterVar &iv : indices)
+      shape.push_back(iv.extent);
+    Buffer rows = makeBuffer(d.target->name + ".row", r->type.dtype, shape,
+                             BufferRole::Intermediate, d.target->span);
+
+    // The columns: rows i to i + R - 1 of it.
+    Expr columnValue;
+    for (int64_t k = 0; k < rowPoints; ++k) {
+      std::vector<Expr> at;
+      for (const IterVar &iv : d.indices)
+        at.push_back(ir::ref(iv.var));
+      if (k)
+        at[0] = add(at[0], intImm(k));
+      Expr term = Access::make(rows, at);
+      columnValue = columnValue ? Binary::make(op, columnValue, term) : term;
+    }
+    std::string reason = "reduced by rows first: " + rows->name + " reduces " +
+                         std::to_string(pointsPerRow) + " points of each row, " + d.target->name +
+                         " " + std::to_string(rowPoints) + " rows of it (" + r->axes[a].var->name +
+                         "); " + std::to_string(whole) + " ops a point became " +
+                         std::to_string(split);
+    return RowSplit{Definition{rows, indices, rowValue, d.span},
+                    Definition{d.target, d.indices, columnValue, d.span}, reason};
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Grouping.
 
 /// How many leading indices of `a` are `def`'s own leading index variables, in order.
@@ -591,14 +732,24 @@ FusedKernel fuse(const Kernel &kernel, StencilWindows windows) {
           kept[q] = kept[q] || a->buffer == defs[q].target;
   }
 
+  // The partial reductions of box reductions split by rows: each kept for a window.
+  std::set<const BufferNode *> rowParts;
   for (size_t p = 0; p < defs.size(); ++p) {
+    if (!kept[p]) {
+      decisions.push_back(defs[p].target->name + ": removed: nothing that is kept reads it");
+      continue;
+    }
+    if (std::optional<RowSplit> split;
+        windows == StencilWindows::On && (split = splitBoxByRows(defs[p]))) {
+      decisions.push_back(defs[p].target->name + ": " + split->reason);
+      rowParts.insert(split->rows.target.get());
+      defs[p] = split->columns;
+      defs.insert(defs.begin() + static_cast<std::ptrdiff_t>(p), split->rows);
+      kept.insert(kept.begin() + static_cast<std::ptrdiff_t>(p), true);
+    }
     const Definition &d = defs[p];
     const std::string &name = d.target->name;
     bool isOutput = d.target->role == BufferRole::Output;
-    if (!kept[p]) {
-      decisions.push_back(name + ": removed: nothing that is kept reads it");
-      continue;
-    }
     std::vector<Use> uses;
     for (size_t q = p + 1; q < defs.size(); ++q) {
       if (!kept[q])
@@ -615,6 +766,12 @@ FusedKernel fuse(const Kernel &kernel, StencilWindows windows) {
     if (uses.empty()) {
       TDSL_CHECK(isOutput) << "live intermediate " << name << " without readers";
       decisions.push_back(name + ": stored: an output");
+      continue;
+    }
+    if (rowParts.count(d.target.get())) {
+      decisions.push_back(name + ": materialized for a window: its rows are read " +
+                          std::to_string(uses.size()) + " times by " +
+                          defs[uses.front().consumer].target->name);
       continue;
     }
     InlineDecision decision = decideInline(d, uses, defs, windows);
@@ -768,13 +925,16 @@ std::optional<FusedGroup::Halo> stencilHalo(const FusedKernel &fused, size_t p, 
   for (size_t q : producers.members) {
     const Definition &producer = defs[q];
     if (producers.sharedDims < 1 || topReduce(producer) ||
-        producer.target->role != BufferRole::Intermediate || fused.storage[q] != Storage::Tensor ||
-        producer.indices.size() < 2)
-      return std::nullopt; // Not stored elementwise intermediates over shared rows. Producers
-                           // that read a window themselves nest: theirs is computed per block
-                           // of the rows this window needs.
-    produced.insert(producer.target.get());
+        producer.target->role != BufferRole::Intermediate || producer.indices.size() < 2 ||
+        (fused.storage[q] != Storage::Tensor && fused.storage[q] != Storage::Local))
+      return std::nullopt; // Not elementwise intermediates over shared rows. Producers that read
+                           // a window themselves nest: theirs is computed per block of the rows
+                           // this window needs. A member local to its row stays so.
+    if (fused.storage[q] == Storage::Tensor)
+      produced.insert(producer.target.get());
   }
+  if (produced.empty())
+    return std::nullopt;
   if (consumers.halo || consumers.sharedDims < 1) {
     why = "its readers share no rows";
     return std::nullopt;
@@ -833,6 +993,8 @@ FusedKernel fuseStencils(const FusedKernel &fused) {
     out.groups[p + 1].halo = halo;
     std::string reader = out.kernel.defs[out.groups[p + 1].members.front()].target->name;
     for (size_t q : out.groups[p].members) {
+      if (out.storage[q] != Storage::Tensor)
+        continue;
       out.storage[q] = Storage::Window;
       out.decisions.push_back(out.kernel.defs[q].target->name + ": computed per block of " +
                               reader + "'s rows with a halo of rows " +
@@ -841,6 +1003,11 @@ FusedKernel fuseStencils(const FusedKernel &fused) {
     }
   }
   return out;
+}
+
+bool hasWindows(const FusedKernel &fused, const FusedGroup &group) {
+  return std::any_of(group.members.begin(), group.members.end(),
+                     [&](size_t m) { return fused.storage[m] == Storage::Window; });
 }
 
 std::string toString(const FusedKernel &fused) {

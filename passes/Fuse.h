@@ -81,6 +81,10 @@ enum class StencilWindows : uint8_t { On, Off };
 /// computation).
 [[nodiscard]] FusedKernel fuseStencils(const FusedKernel &fused);
 
+/// Whether some member of `group` is a Window: of the next group's blocks (fuseStencils), whose
+/// reader computes the group's rows, or of its row chain's.
+bool hasWindows(const FusedKernel &fused, const FusedGroup &group);
+
 /// The stable text of `tdsl emit --stage=fused`: the groups with their definitions and storage,
 /// then the decisions.
 std::string toString(const FusedKernel &fused);

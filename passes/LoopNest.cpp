@@ -133,6 +133,13 @@ struct LocalRef {
   /// the dims from `shared` on, the one at `rowAt` among them less rowBase.
   Expr rowBase;
   size_t rowAt = 0;
+  /// A sliding window (see slideWindows) holds only the `ring` rows still read: row r at
+  /// r mod ring, whatever the block.
+  int64_t ring = 0;
+  /// Where row `row` of the tensor lies in the window.
+  Expr rowIn(const Expr &row) const {
+    return ring ? Binary::make(BinaryOp::Mod, row, intImm(ring)) : sub(row, rowBase);
+  }
 };
 using LocalMap = std::map<const BufferNode *, LocalRef>;
 
@@ -207,7 +214,7 @@ protected:
           // The bounds below stay the whole tensor's: only the rows in memory move.
           std::vector<Expr> inWindow(indices.begin() + static_cast<std::ptrdiff_t>(local.shared),
                                      indices.end());
-          inWindow[local.rowAt] = sub(inWindow[local.rowAt], local.rowBase);
+          inWindow[local.rowAt] = local.rowIn(inWindow[local.rowAt]);
           flat = flatIndex(local.slice->shape, inWindow);
         } else {
           indices.erase(indices.begin(),
@@ -816,13 +823,16 @@ private:
   /// The windows of a chain of stencils (group.halo, and the halo of each producer group that
   /// reads a window in turn), slid along the reader's rows: before the first row of a block,
   /// each level computes its rows that row needs but the last; at each row, each level, the
-  /// farthest first, computes its next row (Halide's sliding window, inside a block).
+  /// farthest first, computes its next row (Halide's sliding window, inside a block). A level's
+  /// window is a ring of the rows still read, its reach plus one (Halide's folded storage): a
+  /// row computed replaces one no longer read, so the rows in use stay in cache however many
+  /// rows a block has.
   struct SlidingWindows {
     Stmt prologue, step;
   };
   /// For the block of `rows` rows from `start`, the reader at row `row`: each level's window
-  /// (a heap slice of the block, its rows from `start` plus its reach below on), made readable
-  /// to the level after it.
+  /// (a heap slice of the block, a ring of its reach's rows), made readable to the level after
+  /// it.
   SlidingWindows slideWindows(const Expr &start, const Expr &rows, const Expr &row) {
     size_t g = static_cast<size_t>(&group - fused.groups.data());
     TDSL_CHECK(all && g >= 1 && rows) << "a window without its producer or row blocks";
@@ -848,10 +858,13 @@ private:
     for (Level &level : levels) {
       for (size_t q : fused.groups[level.group].members) {
         const Definition &p = defs[q];
-        std::vector<Expr> shape{add(rows, intImm(level.above - level.below))};
+        if (fused.storage[q] != Storage::Window)
+          continue; // Local to a row of its group: lowerRows allocates it.
+        LocalRef window;
+        window.ring = level.above - level.below + 1;
+        std::vector<Expr> shape{intImm(window.ring)};
         for (size_t k = 1; k < p.indices.size(); ++k)
           shape.push_back(symbolic.mutate(p.indices[k].extent));
-        LocalRef window;
         window.slice = makeBuffer(p.target->name, p.target->dtype, shape, BufferRole::Intermediate,
                                   p.target->span);
         window.rowBase = add(start, intImm(level.below));
@@ -892,12 +905,16 @@ private:
   Stmt pointBody() {
     std::vector<Stmt> nests(group.members.size());
     std::vector<Expr> lets(group.members.size());
-    for (size_t m = 0; m < group.members.size(); ++m) {
+    for (size_t m = 0, end; m < group.members.size(); m = end) {
+      end = m + 1;
+      while (end < group.members.size() && sharesLoop(m, end))
+        ++end;
+      if (end - m > 1) {
+        nests[m] = siblingLoop(m, end);
+        continue;
+      }
       const Definition &d = defs[group.members[m]];
-      ExprLowering lw;
-      lw.locals = &locals;
-      for (size_t k = 0; k < group.sharedDims; ++k)
-        lw.bindValue(d.indices[k].var, sharedValues[k], sharedExtents[k]);
+      ExprLowering lw = sharedLowering(d);
       if (gs.members[m].place == LocalPlace::Value)
         lets[m] = lw.mutate(d.value);
       else
@@ -908,7 +925,7 @@ private:
       const Definition &d = defs[group.members[m]];
       if (lets[m])
         body = LetStmt::make(locals.at(d.target.get()).let, lets[m], body);
-      else
+      else if (nests[m])
         body = Block::make({nests[m], body});
     }
     for (size_t s = stackSlices.size(); s-- > 0;)
@@ -916,36 +933,89 @@ private:
     return body;
   }
 
-  /// Where a member stores: its slice (indexed by its own dims) or its tensor.
+  /// A member's expressions with the shared dims bound to this point's values.
+  ExprLowering sharedLowering(const Definition &d) {
+    ExprLowering lw;
+    lw.locals = &locals;
+    for (size_t k = 0; k < group.sharedDims; ++k)
+      lw.bindValue(d.indices[k].var, sharedValues[k], sharedExtents[k]);
+    return lw;
+  }
+
+  /// Whether member `m` runs in the vector loop of members `first` to `m - 1`: all elementwise
+  /// over one own dim of the same extent, vectorized alike, and `m` reads none of them (a read
+  /// at another point of the dim would find it not yet computed). Siblings that read the same
+  /// rows (Harris's gradients, or its three products' row sums) then load them once.
+  bool sharesLoop(size_t first, size_t m) const {
+    auto alone = [&](size_t k) {
+      const Definition &d = defs[group.members[k]];
+      const MemberSchedule &ms = gs.members[k];
+      return !topReduce(d) && !ms.scan && ms.place != LocalPlace::Value &&
+             ms.vector == VectorAxis::Spatial && d.indices.size() == group.sharedDims + 1;
+    };
+    const Definition &d = defs[group.members[m]], &head = defs[group.members[first]];
+    if (!alone(first) || !alone(m) || gs.members[m].lanes != gs.members[first].lanes ||
+        !structurallyEqual(d.indices.back().extent, head.indices.back().extent))
+      return false;
+    for (const Access *a : accessesIn(d.value))
+      for (size_t k = first; k < m; ++k)
+        if (a->buffer == defs[group.members[k]].target)
+          return false;
+    return true;
+  }
+
+  /// Members `first` to `end - 1` (see sharesLoop): one vector loop over their own dim, each
+  /// point storing every member's value in order.
+  Stmt siblingLoop(size_t first, size_t end) {
+    const Definition &head = defs[group.members[first]];
+    ExprLowering symbolic = sharedLowering(head);
+    const IterVar &iv = head.indices.back();
+    VectorSplit split(iv.var->name, symbolic.mutate(iv.extent), gs.members[first].lanes);
+    Var lane = split.newInner();
+    std::vector<Stmt> stores;
+    for (size_t m = first; m < end; ++m) {
+      const Definition &d = defs[group.members[m]];
+      ExprLowering lw = sharedLowering(d);
+      lw.bindValue(d.indices.back().var, split.value(lane), split.extent);
+      auto [target, drop, window] = storeTarget(d);
+      std::vector<Expr> idx;
+      for (size_t k = drop; k < d.indices.size(); ++k)
+        idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
+      if (window)
+        idx[window->rowAt] = window->rowIn(idx[window->rowAt]);
+      stores.push_back(Store::make(target, flatIndex(target->shape, idx), lw.mutate(d.value)));
+    }
+    return For::make(split.outer, split.outerExtent, ForKind::Serial,
+                     split.innerLoop(lane, Block::make(stores)));
+  }
+
   /// Where a member stores: its tensor, its slice (indexed by the dims after `drop`), or its
-  /// window (every dim, the first less `rowBase`).
+  /// window (every dim, the first at its place in the window).
   struct StoreTarget {
     Buffer buffer;
     size_t drop = 0;
-    Expr rowBase;
-    size_t rowAt = 0;
+    const LocalRef *window = nullptr;
   };
   StoreTarget storeTarget(const Definition &d) const {
     auto it = locals.find(d.target.get());
     if (it == locals.end())
-      return {d.target, 0, nullptr, 0};
+      return {d.target, 0, nullptr};
     if (it->second.rowBase)
-      return {it->second.slice, it->second.shared, it->second.rowBase, it->second.rowAt};
-    return {it->second.slice, group.sharedDims, nullptr, 0};
+      return {it->second.slice, it->second.shared, &it->second};
+    return {it->second.slice, group.sharedDims, nullptr};
   }
 
   /// One member's nest over its own dims (after the shared ones) and its reduction.
   Stmt memberNest(ExprLowering &lw, const Definition &d, const MemberSchedule &ms) {
     size_t shared = group.sharedDims;
-    auto [target, drop, rowBase, rowAt] = storeTarget(d);
+    auto [target, drop, window] = storeTarget(d);
     // The flat index of the member's point in its target, under the loops bound when called.
-    auto storeIndex = [&, drop = drop, &target = target, &rowBase = rowBase,
-                       rowAt = rowAt]() { // clang < 16.
+    auto storeIndex = [&, drop = drop, &target = target, window = window]() { // clang < 16.
       std::vector<Expr> idx;
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
-      if (rowBase)
-        idx[rowAt] = sub(idx[rowAt], rowBase);
+      if (window)
+        idx[window->rowAt] = window->rowIn(idx[window->rowAt]);
       return flatIndex(target->shape, idx);
     };
     const Reduce *r = topReduce(d);
@@ -1854,7 +1924,7 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
       nests.push_back(nest);
       for (; g < chain.last; ++g)
         nests.push_back(Block::make({}));
-    } else if (fused.storage[group.members.front()] == Storage::Window) {
+    } else if (hasWindows(fused, group)) {
       // Computed inside its reader's blocks (slideWindows) or tiles (lowerTiles).
       nests.push_back(Block::make({}));
     } else if (const std::optional<TileSchedule> &ts = sched.groups[g].tiles) {

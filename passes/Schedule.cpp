@@ -273,7 +273,7 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
       gs.sharedLanes = lanes;
       gs.sharedReason = "vectorize " + axis.var->name + " by " + std::to_string(lanes) +
                         ": elementwise, stores contiguous in " + axis.var->name;
-      bool window = group.halo || fused.storage[group.members.front()] == Storage::Window;
+      bool window = group.halo || hasWindows(fused, group);
       if (shared >= 2 && !window) // A window's rows are blocked already.
         gs.tile = chooseLocalityTile(fused, group, lanes, gs.tileReason);
     }
@@ -361,10 +361,16 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
   auto producerNames = [&](const FusedGroup &producers) {
     std::string names;
     for (size_t q : producers.members)
-      names += (names.empty() ? "" : " and ") + defs[q].target->name;
+      if (fused.storage[q] == Storage::Window) // Not the members local to a row.
+        names += (names.empty() ? "" : " and ") + defs[q].target->name;
     return names;
   };
-  bool window = !group.members.empty() && fused.storage[group.members.front()] == Storage::Window;
+  auto windowsText = [&](const FusedGroup &producers) {
+    size_t n = std::count_if(producers.members.begin(), producers.members.end(),
+                             [&](size_t q) { return fused.storage[q] == Storage::Window; });
+    return n > 1 ? "windows" : "a window";
+  };
+  bool window = hasWindows(fused, group);
   if (group.halo && window) {
     // Its rows are a block of its reader's (and their halo): its producers' window is computed
     // per such block first.
@@ -373,47 +379,20 @@ GroupSchedule scheduleGroup(const FusedKernel &fused, const FusedGroup &group,
                      std::to_string(group.halo->above - group.halo->below) +
                      " more at a block's "
                      "first row) into " +
-                     (levels.front()->members.size() > 1 ? "windows" : "a window");
+                     windowsText(*levels.front());
   } else if (group.halo) {
-    // The producers' windows of every level, each with the block's rows and the halo of the
-    // levels above it, keep to half of L2.
-    Expr rowBytes, haloBytes = intImm(0);
+    // Each level's window is a ring of the rows still read (LoopNest's slideWindows), whatever
+    // the block's rows: a block only recomputes the halo of every level at its first row.
     std::string names;
-    int64_t span = 0;
-    const FusedGroup *reader = &group;
-    for (const FusedGroup *producers : levels) {
-      span += reader->halo->above - reader->halo->below;
-      for (size_t q : producers->members) {
-        const Definition &producer = defs[q];
-        std::vector<Expr> row(producer.indices.size() - 1);
-        for (size_t k = 1; k < producer.indices.size(); ++k)
-          row[k - 1] = producer.indices[k].extent;
-        row.push_back(intImm(byteSize(producer.target->dtype)));
-        Expr bytes = product(row);
-        rowBytes = rowBytes ? add(rowBytes, bytes) : bytes;
-        haloBytes = add(haloBytes, mul(bytes, intImm(span)));
-      }
+    for (const FusedGroup *producers : levels)
       names += (names.empty() ? "" : ", then ") + producerNames(*producers);
-      reader = producers;
-    }
-    Expr rows;
-    if (levels.size() == 1) {
-      rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2), rowBytes);
-      rows = sub(rows, intImm(span));
-    } else {
-      rows = sub(intImm(target.l2Bytes / 2), haloBytes);
-      rows = Binary::make(BinaryOp::FloorDiv, rows, rowBytes);
-    }
-    rows = Binary::make(BinaryOp::Min, intImm(kMaxRowsPerBlock), rows);
-    gs.rowsPerBlock = simplify(Binary::make(BinaryOp::Max, intImm(1), rows));
+    gs.rowsPerBlock = intImm(kMaxRowsPerBlock);
     int64_t first = group.halo->above - group.halo->below;
-    gs.blockReason =
-        "blocks of " + toString(gs.rowsPerBlock) + " rows, each computing its " +
-        producerNames(*levels.front()) + " rows and " + std::to_string(first) + " more into " +
-        (levels.front()->members.size() > 1 ? "windows" : "a window") +
-        (levels.size() > 1 ? " (" + names + ": windows of windows, slid along the rows)" : "") +
-        " (half of L2 " + std::to_string(target.l2Bytes / 1024) + " KiB, at most " +
-        std::to_string(kMaxRowsPerBlock) + " rows)";
+    gs.blockReason = "blocks of " + std::to_string(kMaxRowsPerBlock) +
+                     " rows, each computing its " + producerNames(*levels.front()) + " rows and " +
+                     std::to_string(first) + " more into " + windowsText(*levels.front()) +
+                     (levels.size() > 1 ? " (" + names + ": windows of windows)" : "") +
+                     ", slid along the rows in rings of the rows still read";
   } else if (heap) {
     // Bytes one row of the group touches: its heap slices and the slices of the tensors it
     // reads and writes at the shared indices. A block of rows keeps to half of L2.
@@ -697,7 +676,7 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
       continue;
     }
     out += "  group " + std::to_string(g) + " (" + names + "): ";
-    if (fused.storage[group.members.front()] == Storage::Window && !chain)
+    if (hasWindows(fused, group) && !chain)
       out += "a window of group " + std::to_string(g + 1) + ", computed in its blocks";
     else if (gs.tiles)
       out += gs.tiles->parallelReason + "; " + gs.tiles->reason;

@@ -2,7 +2,8 @@
 // block of the last reader's rows, each level into a window with its own halo. Harris's gray
 // value feeds the gradients' windows; a three-level chain nests once more. The results match
 // the interpreter on odd shapes and block remainders, do not depend on the thread count, and
-// the intermediates held are the windows, not whole tensors.
+// the intermediates held are the windows, not whole tensors. Box reductions reduce by rows first
+// into windows of their own.
 #include "api/Numerics.h"
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/ApiTestSupport.h"
@@ -64,24 +65,66 @@ TEST(StencilWindows, WindowsOfWindowsMatchTheInterpreterAndTheThreadCount) {
   }
 }
 
+// Box reductions that reduce by rows first (docs/fusion.md, "Box reductions by rows"): a "same"
+// box with zero padding, a max whose rows' axis comes second, a sum over channels and a box
+// (the channel before the row), an integer box (exact either way), and a weighted box that
+// stays a reduction, for comparison.
+const char *kBoxes = R"(
+kernel box_same(x: f32[H, W]) -> y: f32[H, W] {
+    y[i, j] = sum(x[i + r - 1, j + s - 1] ?? 0.0 for r < 3, s < 3) / 9.0
+}
+kernel dilate(x: f32[H, W]) -> y: f32[H - 4, W - 2] {
+    y[i, j] = max(x[i + r, j + s] for s < 3, r < 5)
+}
+kernel channels(x: f32[3, H, W]) -> y: f32[H - 2, W - 1] {
+    y[i, j] = sum(x[c, i + r, j + s] * x[c, i + r, j + s] for c < 3, r < 3, s < 2)
+}
+kernel integers(x: i32[H, W]) -> y: i32[H - 3, W - 2] {
+    y[i, j] = sum(x[i + r, j + s] for r < 4, s < 3)
+}
+kernel weighted(x: f32[H, W], w: f32[3, 3]) -> y: f32[H - 2, W - 2] {
+    y[i, j] = sum(x[i + r, j + s] * w[r, s] for r < 3, s < 3)
+}
+)";
+
+TEST(StencilWindows, BoxReductionsByRowsMatchTheInterpreterAndTheThreadCount) {
+  Module one = testing_support::compileWithThreads(kBoxes, "boxes.tdsl", 1);
+  Module two = testing_support::compileWithThreads(kBoxes, "boxes.tdsl", 2);
+  // Heights of 4 (an empty dilation), 5, 17 and 197 (several blocks of rows and a partial
+  // last one), widths of 3 to 3000.
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {
+      {4, 3}, {5, 5}, {6, 17}, {17, 6}, {100, 100}, {197, 37}, {131, 3000}};
+  for (const char *name : {"box_same", "dilate", "channels", "integers", "weighted"}) {
+    Kernel serial = one.kernel(name), parallel = two.kernel(name);
+    for (auto [h, w] : shapes) {
+      std::string at = std::string(name) + " " + std::to_string(h) + "x" + std::to_string(w);
+      std::vector<Tensor> in = serial.randomInputs({{"H", h}, {"W", w}}, uint64_t(h + w));
+      Tensor y = serial(in)[0];
+      EXPECT_TRUE(withinTolerance(y, serial.interpret(in)[0])) << at;
+      EXPECT_TRUE(sameBytes(y, parallel(in)[0])) << at;
+    }
+  }
+}
+
 TEST(StencilWindows, TheIntermediatesAreTheWindowsOfOneBlock) {
   ProfileOptions options;
   options.runs = 1;
   options.roofline = false;
   Module m = compileWithThreads(1);
-  // 1000 x 100: blocks of 64 rows (the most a block takes). ix and iy hold the block's rows and
-  // the 2 the box sums need below them; g, computed per block of those 66 rows, 2 more; and the
-  // three box sums a row each (their group's heap slices).
+  // 1000 x 100, blocks of 64 rows; each window is a ring of the rows still read. The box sums
+  // reduce by rows first: their three row sums hold the 3 rows a box reads; g the 5 the
+  // gradients read for those; ix and iy, which the row sums read at their own rows, a row each
+  // (their group's heap slices).
   Kernel harris = m.kernel("harris");
-  int64_t windows = 2 * (64 + 2) * 98 * 4 + (64 + 2 + 2) * 100 * 4 + 3 * 96 * 4;
+  int64_t windows = 3 * 3 * 96 * 4 + 5 * 100 * 4 + 2 * 98 * 4;
   EXPECT_EQ(
       harris.profile(harris.randomInputs({{"H", 1000}, {"W", 100}}, 1), options).intermediateBytes,
       windows);
-  // Three levels: c's window of 64 + 2 rows, b's of 66 + 2, a's of 68 + 2.
+  // Three levels: c's ring of 3 rows, b's of 3 + 2, a's of 5 + 2.
   Kernel chain = m.kernel("chain");
   EXPECT_EQ(
       chain.profile(chain.randomInputs({{"H", 1000}, {"W", 100}}, 1), options).intermediateBytes,
-      (66 + 68 + 70) * 100 * 4);
+      (3 + 5 + 7) * 100 * 4);
 }
 
 } // namespace
