@@ -1640,6 +1640,28 @@ private:
   }
 };
 
+/// The first `count` dims of `d`, before a row chain's or a consumer tile's rows: their
+/// extents, their number of points, and the indices of a point numbered row-major.
+struct LeadingDims {
+  std::vector<Expr> extents;
+  Expr points = intImm(1);
+  LeadingDims(const Definition &d, size_t count) {
+    ExprLowering symbolic;
+    for (size_t k = 0; k < count; ++k) {
+      extents.push_back(symbolic.mutate(d.indices[k].extent));
+      points = mul(points, extents.back());
+    }
+  }
+  std::vector<Expr> indicesOf(Expr point) const {
+    std::vector<Expr> indices(extents.size());
+    for (size_t k = extents.size(); k-- > 0;) {
+      indices[k] = k == 0 ? point : Binary::make(BinaryOp::Mod, point, extents[k]);
+      point = Binary::make(BinaryOp::FloorDiv, point, extents[k]);
+    }
+    return indices;
+  }
+};
+
 /// Which loop of a row chain runs in parallel: none, the points of the dims before the rows, or
 /// the blocks of rows of each point.
 enum class ChainThreads : uint8_t { Serial, Points, Blocks };
@@ -1656,12 +1678,7 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
   const std::vector<Definition> &defs = fused.kernel.defs;
   const Definition &first = defs[fused.groups[chain.first].members.front()];
   ExprLowering symbolic;
-  std::vector<Expr> lead;
-  Expr points = intImm(1);
-  for (size_t k = 0; k < chain.rowDim; ++k) {
-    lead.push_back(symbolic.mutate(first.indices[k].extent));
-    points = mul(points, lead.back());
-  }
+  LeadingDims lead(first, chain.rowDim);
   Expr height = symbolic.mutate(first.indices[chain.rowDim].extent);
   std::string name = first.indices[chain.rowDim].var->name;
   Var rowsVar = makeVar(name + ".rows", Type::i64(), VarKind::Let);
@@ -1672,13 +1689,7 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
   Expr rows = ir::ref(rowsVar);
 
   RowBlock rb;
-  // The point's indices, row-major.
-  Expr rest = ir::ref(point);
-  rb.fixed.resize(lead.size());
-  for (size_t k = lead.size(); k-- > 0;) {
-    rb.fixed[k] = k == 0 ? rest : Binary::make(BinaryOp::Mod, rest, lead[k]);
-    rest = Binary::make(BinaryOp::FloorDiv, rest, lead[k]);
-  }
+  rb.fixed = lead.indicesOf(ir::ref(point));
   rb.begin = ir::ref(startVar);
   rb.count = ir::ref(countVar);
   std::vector<Buffer> windows;
@@ -1728,7 +1739,7 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
   body = Block::make(packs);
   for (size_t b = packed.size(); b-- > 0;)
     body = Allocate::make(packed[b], MemoryScope::Heap, body);
-  body = For::make(point, points,
+  body = For::make(point, lead.points,
                    threads == ChainThreads::Points ? ForKind::Parallel : ForKind::Serial, body);
   return LetStmt::make(
       rowsVar, symbolic.mutate(sched.chains[&chain - fused.chains.data()].rowsPerBlock), body);
@@ -1748,12 +1759,7 @@ Stmt lowerTiles(const FusedKernel &fused, const Schedule &sched, size_t g, bool 
   const Definition &reader = defs[fused.groups[g].members.front()];
   const Definition &producer = defs[fused.groups[tile.producer].members.front()];
   ExprLowering symbolic;
-  std::vector<Expr> lead;
-  Expr points = intImm(1);
-  for (size_t k = 0; k < tile.fixedDims; ++k) {
-    lead.push_back(symbolic.mutate(reader.indices[k].extent));
-    points = mul(points, lead.back());
-  }
+  LeadingDims lead(reader, tile.fixedDims);
   Expr height = symbolic.mutate(reader.indices[tile.rowDim].extent);
   Expr producerHeight = symbolic.mutate(producer.indices[tile.rowDim].extent);
   std::string name = reader.indices[tile.rowDim].var->name;
@@ -1768,12 +1774,8 @@ Stmt lowerTiles(const FusedKernel &fused, const Schedule &sched, size_t g, bool 
   Expr rows = ir::ref(rowsVar), blocks = ir::ref(blocksVar);
 
   // The tile's point of the fixed dims, row-major, and its block.
-  Expr rest = Binary::make(BinaryOp::FloorDiv, ir::ref(tileVar), blocks);
-  std::vector<Expr> fixed(lead.size());
-  for (size_t k = lead.size(); k-- > 0;) {
-    fixed[k] = k == 0 ? rest : Binary::make(BinaryOp::Mod, rest, lead[k]);
-    rest = Binary::make(BinaryOp::FloorDiv, rest, lead[k]);
-  }
+  std::vector<Expr> fixed =
+      lead.indicesOf(Binary::make(BinaryOp::FloorDiv, ir::ref(tileVar), blocks));
   Expr start = ir::ref(startVar), count = ir::ref(countVar);
   Expr from = ir::ref(fromVar), to = ir::ref(toVar);
 
@@ -1823,8 +1825,8 @@ Stmt lowerTiles(const FusedKernel &fused, const Schedule &sched, size_t g, bool 
   body = LetStmt::make(countVar, Binary::make(BinaryOp::Min, rows, sub(height, start)), body);
   body = LetStmt::make(startVar, mul(Binary::make(BinaryOp::Mod, ir::ref(tileVar), blocks), rows),
                        body);
-  body =
-      For::make(tileVar, mul(points, blocks), parallel ? ForKind::Parallel : ForKind::Serial, body);
+  body = For::make(tileVar, mul(lead.points, blocks),
+                   parallel ? ForKind::Parallel : ForKind::Serial, body);
   body = LetStmt::make(
       blocksVar, Binary::make(BinaryOp::FloorDiv, add(height, sub(rows, intImm(1))), rows), body);
   return LetStmt::make(rowsVar, symbolic.mutate(ts.rowsPerTile), body);

@@ -60,9 +60,7 @@ TEST(ConvPoolTiles, MatchTheInterpreterAndTheThreadCount) {
                                                     {"P", (h + 1) / 2},
                                                     {"Q", (w + 1) / 2}},
                                                    uint64_t(b * 1000 + h * w + o));
-      Tensor y = serial(in)[0];
-      EXPECT_TRUE(withinTolerance(y, serial.interpret(in)[0])) << at;
-      EXPECT_TRUE(sameBytes(y, parallel(in)[0])) << at;
+      expectInterpreterAndThreadsAgree(serial, parallel, in, at);
     }
   }
 }

@@ -58,9 +58,7 @@ TEST(StencilWindows, WindowsOfWindowsMatchTheInterpreterAndTheThreadCount) {
     for (auto [h, w] : kShapes) {
       std::string at = std::string(name) + " " + std::to_string(h) + "x" + std::to_string(w);
       std::vector<Tensor> in = serial.randomInputs({{"H", h}, {"W", w}}, uint64_t(h * w));
-      Tensor y = serial(in)[0];
-      EXPECT_TRUE(withinTolerance(y, serial.interpret(in)[0])) << at;
-      EXPECT_TRUE(sameBytes(y, parallel(in)[0])) << at;
+      expectInterpreterAndThreadsAgree(serial, parallel, in, at);
     }
   }
 }
@@ -99,9 +97,7 @@ TEST(StencilWindows, BoxReductionsByRowsMatchTheInterpreterAndTheThreadCount) {
     for (auto [h, w] : shapes) {
       std::string at = std::string(name) + " " + std::to_string(h) + "x" + std::to_string(w);
       std::vector<Tensor> in = serial.randomInputs({{"H", h}, {"W", w}}, uint64_t(h + w));
-      Tensor y = serial(in)[0];
-      EXPECT_TRUE(withinTolerance(y, serial.interpret(in)[0])) << at;
-      EXPECT_TRUE(sameBytes(y, parallel(in)[0])) << at;
+      expectInterpreterAndThreadsAgree(serial, parallel, in, at);
     }
   }
 }

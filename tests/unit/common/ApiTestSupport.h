@@ -5,6 +5,7 @@
 #pragma once
 
 #include "api/KernelCache.h"
+#include "api/Numerics.h"
 #include "tdsl/tdsl.h"
 
 #include <gtest/gtest.h>
@@ -41,6 +42,15 @@ inline Module compileWithThreads(const std::string &source, const std::string &f
 inline bool sameBytes(const Tensor &a, const Tensor &b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
          (a.nbytes() == 0 || std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
+}
+
+/// Runs `serial` on `in` and expects its first output within tolerance of the interpreter's and
+/// bit-identical to `parallel`'s (the same kernel compiled for more threads); `at` names the case.
+inline void expectInterpreterAndThreadsAgree(const Kernel &serial, const Kernel &parallel,
+                                             const std::vector<Tensor> &in, const std::string &at) {
+  Tensor y = serial(in)[0];
+  EXPECT_TRUE(withinTolerance(y, serial.interpret(in)[0])) << at;
+  EXPECT_TRUE(sameBytes(y, parallel(in)[0])) << at;
 }
 
 /// A fresh, empty directory <tmp>/tdsl-<suite>-test-<pid>-<name>, mode 0700 whatever the umask
