@@ -345,8 +345,10 @@ std::optional<RowOffsets> rowOffsets(const Expr &index, const Var &row,
       o.stride = coefficient;
       continue;
     }
-    auto axis = std::find_if(axes.begin(), axes.end(),
-                             [&](const IterVar &a) { return a.var == atom.var(); });
+    const Var var = atom.var(); // A named copy: lambdas may not capture structured bindings
+                                // before clang 16.
+    auto axis =
+        std::find_if(axes.begin(), axes.end(), [&](const IterVar &a) { return a.var == var; });
     const IntImm *extent = axis == axes.end() ? nullptr : as<IntImm>(axis->extent);
     if (!extent || extent->value < 1)
       return std::nullopt;
