@@ -297,10 +297,11 @@ constexpr const char *kCudaAbi =
  * by its shape (rank elements, checked against the symbols; NULL: not checked), then the shape
  * symbols' values and the CUstream to launch on (NULL: the default stream). It returns once
  * the launches are queued, except for a kernel with gather checks, which waits for the stream
- * to read their results. The first call loads the driver (libcuda.so.1) and, into the context
- * current then (device 0's primary context if none), the image for its device: the cubin of its
- * architecture, else PTX that the driver compiles; later calls make that context current. It
- * returns 0 (TDSL_OK) or a tdsl_status, with the message in tdsl_last_error(). Outputs must not
+ * to read their results. A call runs in the calling thread's current context (device 0's
+ * primary context, made current, if none); the first call in each context loads the driver
+ * (libcuda.so.1) and the image for that context's device into it: the cubin of its
+ * architecture, else PTX that the driver compiles. It returns 0 (TDSL_OK) or a tdsl_status,
+ * with the message in tdsl_last_error(). Outputs must not
  * overlap inputs. Link libtdsl_kernel_runtime.a. */
 )";
 

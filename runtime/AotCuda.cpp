@@ -1,7 +1,8 @@
 // The CUDA side of ahead-of-time kernels (runtime/AotKernel.h): the driver API loaded with
 // dlopen at the first call (a program that never calls a CUDA kernel needs no NVIDIA driver),
-// the image for the current device picked and loaded into the context current at that call (the
-// device's primary context when none is), and every call's launches on the caller's stream.
+// the image for the device picked and loaded into each context the kernel is called in (the
+// context current on the calling thread; device 0's primary context when none is), and every
+// call's launches on the caller's stream.
 // Nothing here compiles: the images were made by NVRTC at build time, and PTX is compiled by the
 // driver. No exception leaves tdsl_aot_cuda_call.
 #include "runtime/AotKernel.h"
@@ -10,6 +11,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <climits>
 #include <cstdint>
@@ -92,7 +94,7 @@ const Driver &driver() {
   return d;
 }
 
-/// A kernel loaded on one device: what its first call prepared for every later one.
+/// A kernel loaded into one context: what its first call there prepared for every later one.
 struct CudaState {
   std::string unavailable; // Why the kernel cannot run here; empty when it can.
   KernelDescription description;
@@ -128,8 +130,9 @@ const tdsl_aot_cuda_image *pickImage(const tdsl_aot_cuda_kernel &kernel, int64_t
   return best;
 }
 
-std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel) {
+std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel, CUcontext context) {
   auto state = std::make_unique<CudaState>();
+  state->context = context;
   std::optional<KernelDescription> description = KernelDescription::decode(kernel.description);
   if (!description) { // Only a damaged object file gets here.
     state->unavailable = "the kernel's description in its object file is damaged";
@@ -138,23 +141,9 @@ std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel) {
   state->description = std::move(*description);
   const std::string kernelName = "kernel " + state->description.name;
   const Driver &d = driver();
-  if (!d.unavailable.empty()) {
-    state->unavailable = kernelName + " cannot run on CUDA: " + d.unavailable;
-    return state;
-  }
-  CUresult r = d.ctxGetCurrent(&state->context);
   CUdevice device = 0;
-  if (r == 0 && !state->context) { // No context yet: device 0's primary one, made current.
-    r = d.deviceGet(&device, 0);
-    if (r == 0)
-      r = d.primaryCtxRetain(&state->context, device);
-    if (r == 0)
-      r = d.ctxSetCurrent(state->context);
-  } else if (r == 0) {
-    r = d.ctxGetDevice(&device);
-  }
-  if (r != 0) {
-    state->unavailable = kernelName + ": no CUDA context: " + d.describe(r);
+  if (CUresult r = d.ctxGetDevice(&device); r != 0) { // `context` is current.
+    state->unavailable = kernelName + ": no device for its CUDA context: " + d.describe(r);
     return state;
   }
   auto attribute = [&](int which) {
@@ -182,8 +171,7 @@ std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel) {
     return state;
   }
   state->gpu = std::move(*gpu);
-  r = d.moduleLoadData(&state->module, useCubin ? image->cubin : image->ptx);
-  if (r != 0) {
+  if (CUresult r = d.moduleLoadData(&state->module, useCubin ? image->cubin : image->ptx); r != 0) {
     state->unavailable = kernelName + ": the driver refused its " + image->arch +
                          (useCubin ? " cubin: " : " PTX: ") + d.describe(r);
     return state;
@@ -205,8 +193,55 @@ std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel) {
   return state;
 }
 
-CudaState &stateOf(tdsl_aot_cuda_kernel &kernel) {
-  return publishedOnce<CudaState>(kernel.state, [&] { return prepare(kernel); });
+/// A kernel's states, one a CUDA context it was called in (a program that drives several GPUs
+/// has a context for each): read without a lock on every call, added under `mutex`.
+struct ContextStates {
+  static constexpr size_t kMaxContexts = 64;
+  std::array<std::atomic<CudaState *>, kMaxContexts> states{};
+  std::atomic<size_t> count = 0;
+  std::mutex mutex;
+  std::vector<std::unique_ptr<CudaState>> owned;
+
+  /// The state for `context`, prepared at its first call there; null past kMaxContexts.
+  CudaState *find(const tdsl_aot_cuda_kernel &kernel, CUcontext context) {
+    auto lookup = [&](size_t n) -> CudaState * {
+      for (size_t i = 0; i < n; ++i)
+        if (CudaState *s = states[i].load(std::memory_order_acquire); s->context == context)
+          return s;
+      return nullptr;
+    };
+    if (CudaState *s = lookup(count.load(std::memory_order_acquire)))
+      return s;
+    std::lock_guard<std::mutex> lock(mutex);
+    size_t n = count.load(std::memory_order_relaxed);
+    if (CudaState *s = lookup(n))
+      return s;
+    if (n == kMaxContexts)
+      return nullptr;
+    owned.push_back(prepare(kernel, context));
+    states[n].store(owned.back().get(), std::memory_order_release);
+    count.store(n + 1, std::memory_order_release);
+    return owned.back().get();
+  }
+};
+
+/// The context a call runs in: the calling thread's current one, else device 0's primary
+/// context, made current (as the CUDA runtime does); null with `error` set when there is none.
+CUcontext callingContext(std::string &error) {
+  const Driver &d = driver();
+  CUcontext context = nullptr;
+  CUresult r = d.ctxGetCurrent(&context);
+  if (r == 0 && !context) {
+    CUdevice device = 0;
+    r = d.deviceGet(&device, 0);
+    if (r == 0)
+      r = d.primaryCtxRetain(&context, device);
+    if (r == 0)
+      r = d.ctxSetCurrent(context);
+  }
+  if (r != 0)
+    error = "no CUDA context: " + d.describe(r);
+  return r == 0 ? context : nullptr;
 }
 
 /// Grows workspace slot `w` to `bytes`; returns a status.
@@ -230,16 +265,30 @@ int reserve(CudaState &state, size_t w, size_t bytes, const std::string &what) {
 
 int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *const *shapes,
          const int64_t *symbols, CUstream stream) {
-  CudaState &state = stateOf(kernel);
+  const Driver &d = driver();
+  auto unavailable = [&](const std::string &why) { // Messages only: the name decoded again.
+    std::optional<KernelDescription> k = KernelDescription::decode(kernel.description);
+    return fail(TDSL_CUDA_UNAVAILABLE, "kernel " + (k ? k->name : "?") + why);
+  };
+  if (!d.unavailable.empty())
+    return unavailable(" cannot run on CUDA: " + d.unavailable);
+  std::string error;
+  CUcontext context = callingContext(error);
+  if (!context)
+    return unavailable(": " + error);
+  CudaState *found = publishedOnce<ContextStates>(kernel.state, [] {
+                       return std::make_unique<ContextStates>();
+                     }).find(kernel, context);
+  if (!found)
+    return unavailable(": called in more than " + std::to_string(ContextStates::kMaxContexts) +
+                       " CUDA contexts");
+  CudaState &state = *found;
   if (!state.unavailable.empty())
     return fail(TDSL_CUDA_UNAVAILABLE, state.unavailable);
   const KernelDescription &k = state.description;
   if (int status = checkCall(k, tensors, shapes, symbols))
     return status;
-  const Driver &d = driver();
   const std::string what = "kernel " + k.name;
-  if (CUcontext current = nullptr; d.ctxGetCurrent(&current) != 0 || current != state.context)
-    d.ctxSetCurrent(state.context);
 
   std::lock_guard<std::mutex> lock(state.mutex);
   // Each launch's values (symbols, then its lets), and the heap intermediates' sizes.

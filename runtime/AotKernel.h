@@ -191,9 +191,9 @@ struct tdsl_aot_cuda_kernel {
   void *state;
 };
 
-/// The body of every generated CUDA function: checks the call, loads the image for the current
-/// device at the first call (a cubin of its compute capability, else PTX that the driver
-/// compiles), launches on `stream` (a CUstream; null: the default stream) with the device
+/// The body of every generated CUDA function: checks the call, loads the image for the device
+/// at the first call in each context (a cubin of its compute capability, else PTX that the
+/// driver compiles), launches on `stream` (a CUstream; null: the default stream) with the device
 /// pointers in `tensors`, and reads back the gather checks (then waiting for the stream).
 /// Returns a tdsl_status; never throws.
 int tdsl_aot_cuda_call(tdsl_aot_cuda_kernel *kernel, void *const *tensors,

@@ -2,7 +2,8 @@
  * the kernel runtime makes for ahead-of-time CUDA kernels (runtime/AotCuda.cpp) and records what
  * they asked, for aot_cuda_fake_probe to check. FAKE_CUDA_CC sets the compute capability (major
  * * 10 + minor); device memory is host memory; gather checks read back as FAKE_CUDA_CHECK (or
- * "no violation"). */
+ * "no violation"). Each of devices 0 to 3 has a primary context; a module belongs to the context
+ * current when it was loaded. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@ struct fake_cuda_record {
   void *stream;
   uint64_t firstArgument;
   char function[64];
+  int moduleLoads;       /* Images loaded, into any context. */
+  void *launchContext;   /* The context current at the last launch. */
+  int launchesElsewhere; /* Launches of a function whose module another context loaded. */
 };
 struct fake_cuda_record fake_cuda_record;
 
@@ -25,7 +29,9 @@ static int computeCapability(void) {
   const char *cc = getenv("FAKE_CUDA_CC");
   return cc ? atoi(cc) : 90;
 }
-static int context, module;
+/* A primary context a device (0 to 3), a module a load (up to 16). */
+static int contexts[4], modules[16];
+static void *moduleContexts[16];
 static void *current;
 
 CUresult cuInit(unsigned flags) { return (int)flags; }
@@ -61,8 +67,9 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
   return 0;
 }
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int device) {
-  (void)device;
-  *ctx = &context;
+  if (device < 0 || device >= 4)
+    return 101; /* CUDA_ERROR_INVALID_DEVICE */
+  *ctx = &contexts[device];
   return 0;
 }
 CUresult cuCtxGetCurrent(void **ctx) {
@@ -74,7 +81,9 @@ CUresult cuCtxSetCurrent(void *ctx) {
   return 0;
 }
 CUresult cuCtxGetDevice(int *device) {
-  *device = 0;
+  if (!current)
+    return 201; /* CUDA_ERROR_INVALID_CONTEXT */
+  *device = (int)((int *)current - contexts);
   return 0;
 }
 CUresult cuCtxSynchronize(void) { return 0; }
@@ -86,12 +95,18 @@ CUresult cuModuleLoadData(void **loaded, const void *image) {
     size_t n = target ? strcspn(target + 8, " \n,") : 0;
     memcpy(fake_cuda_record.ptxTarget, target ? target + 8 : "", n < 15 ? n : 15);
   }
-  *loaded = &module;
+  if (!current || fake_cuda_record.moduleLoads == 16)
+    return 201;
+  moduleContexts[fake_cuda_record.moduleLoads] = current;
+  *loaded = &modules[fake_cuda_record.moduleLoads++];
   return 0;
 }
+/* A function is its module, then its name. */
 CUresult cuModuleGetFunction(void **function, void *m, const char *name) {
-  (void)m;
-  *function = strdup(name);
+  char *f = malloc(sizeof m + strlen(name) + 1);
+  memcpy(f, &m, sizeof m);
+  strcpy(f + sizeof m, name);
+  *function = f;
   return 0;
 }
 CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
@@ -104,8 +119,13 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
                         unsigned by, unsigned bz, unsigned shared, void *stream, void **params,
                         void **extra) {
   (void)gy, (void)gz, (void)by, (void)bz, (void)extra;
+  int *module;
+  memcpy(&module, function, sizeof module);
+  fake_cuda_record.launchesElsewhere += moduleContexts[module - modules] != current;
+  fake_cuda_record.launchContext = current;
   if (fake_cuda_record.launches++ == 0) {
-    strncpy(fake_cuda_record.function, function, sizeof fake_cuda_record.function - 1);
+    strncpy(fake_cuda_record.function, (const char *)function + sizeof(void *),
+            sizeof fake_cuda_record.function - 1);
     fake_cuda_record.grid = gx;
     fake_cuda_record.block = bx;
     fake_cuda_record.shared = shared;

@@ -1,10 +1,12 @@
 // CUDA kernels compiled ahead of time, called against tests/aot_cuda_fake_driver.c (a stand-in
 // for libcuda.so.1, found through LD_LIBRARY_PATH) on a machine without a GPU:
-//   aot_cuda_fake_probe cubin|ptx|none
+//   aot_cuda_fake_probe cubin|ptx|none|contexts
 // checks that the runtime loads the image the compute capability FAKE_CUDA_CC calls for (the
 // cubin of sm_90a for 90; sm_80's PTX for 86; none for 75, with the status saying why), and
 // that a launch gets the caller's stream and device pointers and the JIT's 256 threads a block.
 // A kernel with gather checks reads them back: FAKE_CUDA_CHECK=7 gives the JIT's message.
+// `contexts`: a kernel called in two devices' contexts is loaded into each, launches there, and
+// leaves the caller's context current.
 #include "aot_cuda_broadcasting.h"
 #include "aot_cuda_gathers.h"
 
@@ -26,6 +28,9 @@ struct FakeRecord { // tests/aot_cuda_fake_driver.c's fake_cuda_record.
   void *stream;
   uint64_t firstArgument;
   char function[64];
+  int moduleLoads;
+  void *launchContext;
+  int launchesElsewhere;
 };
 
 int failures = 0;
@@ -38,8 +43,59 @@ void expect(bool ok, const std::string &what) {
 
 } // namespace
 
+const FakeRecord *fakeRecord() {
+  void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  return driver ? static_cast<const FakeRecord *>(dlsym(driver, "fake_cuda_record")) : nullptr;
+}
+
+/// Calls `outer` in device 0's context (made current by the first call), then device 1's, then
+/// device 0's again: one image load a context, each launch in the caller's context.
+int severalContexts() {
+  float *x = reinterpret_cast<float *>(0x1000), *y = reinterpret_cast<float *>(0x2000);
+  const int64_t xShape[] = {3, 1}, dShape[] = {5}, yShape[] = {3, 5};
+  auto outer = [&] {
+    return aot_cuda_broadcasting_outer(x, xShape, y + 64, dShape, y, yShape, 3, 5, nullptr);
+  };
+  expect(outer() == TDSL_OK, "the first call");
+  const FakeRecord *record = fakeRecord();
+  void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  using Retain = int (*)(void **, int);
+  using Current = int (*)(void **);
+  using SetCurrent = int (*)(void *);
+  auto retain =
+      driver ? reinterpret_cast<Retain>(dlsym(driver, "cuDevicePrimaryCtxRetain")) : nullptr;
+  auto current = driver ? reinterpret_cast<Current>(dlsym(driver, "cuCtxGetCurrent")) : nullptr;
+  auto setCurrent =
+      driver ? reinterpret_cast<SetCurrent>(dlsym(driver, "cuCtxSetCurrent")) : nullptr;
+  if (!record || !retain || !current || !setCurrent) {
+    std::fprintf(stderr, "FAILED: the fake driver was not the one loaded\n");
+    return 1;
+  }
+  void *device0 = nullptr, *device1 = nullptr, *now = nullptr;
+  retain(&device0, 0);
+  retain(&device1, 1);
+  current(&now);
+  expect(now == device0, "without a context, the first call makes device 0's current");
+  expect(record->moduleLoads == 1 && record->launchContext == device0, "loaded and run there");
+  setCurrent(device1);
+  expect(outer() == TDSL_OK, "the call in device 1's context");
+  current(&now);
+  expect(now == device1, "the caller's context stays current");
+  expect(record->moduleLoads == 2 && record->launchContext == device1,
+         "loaded again into device 1's context and run there");
+  setCurrent(device0);
+  expect(outer() == TDSL_OK && outer() == TDSL_OK, "two more calls in device 0's context");
+  expect(record->moduleLoads == 2 && record->launchContext == device0,
+         "no third load: device 0's image is kept");
+  expect(record->launchesElsewhere == 0, "every launch with the current context's functions");
+  std::printf("contexts: %d loads, %d launches\n", record->moduleLoads, record->launches);
+  return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   std::string image = argc > 1 ? argv[1] : "";
+  if (image == "contexts")
+    return severalContexts();
   void *stream = reinterpret_cast<void *>(0x5eed);
   float *x = reinterpret_cast<float *>(0x1000), *y = reinterpret_cast<float *>(0x2000);
   const int64_t xShape[] = {3, 1}, dShape[] = {5}, yShape[] = {3, 5};
@@ -54,9 +110,7 @@ int main(int argc, char **argv) {
     return failures ? 1 : 0;
   }
   expect(status == TDSL_OK, "status TDSL_OK");
-  void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  const auto *record =
-      driver ? static_cast<const FakeRecord *>(dlsym(driver, "fake_cuda_record")) : nullptr;
+  const FakeRecord *record = fakeRecord();
   if (!record) {
     std::fprintf(stderr, "FAILED: the fake driver was not the one loaded\n");
     return 1;
