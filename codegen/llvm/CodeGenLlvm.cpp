@@ -1448,6 +1448,7 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
   {
     VarBinding bind(vars, node.var.get(), counter);
     loopEnds.emplace_back(&node, end);
+    aheadLoop = nullptr; // A body emitted afresh prefetches ahead afresh.
     InnerLoopCounter inner;
     inner.visit(node.body);
     AccumulatorFinder tile;
