@@ -15,6 +15,7 @@
 
 #include "codegen/llvm/ParallelFor.h"
 #include "codegen/llvm/VectorMath.h"
+#include "ir/Affine.h"
 #include "ir/ExprEqual.h"
 #include "ir/IRVisitor.h"
 #include "support/Check.h"
@@ -57,6 +58,11 @@ bool isStorageFloat(DType d) { return d == DType::F16 || d == DType::BF16; }
 /// that a plain store of a missing line does first (write-allocate), so an elementwise kernel
 /// moves 2 arrays' worth of traffic per input and output instead of 3 (docs/performance.md).
 constexpr int64_t kStreamingBytes = 16 * 1024 * 1024;
+
+/// How far ahead of its loads a compute-bound loop streaming through an input prefetches it
+/// (CodeGenLlvm::prefetchAhead): 32 lines, about 20 iterations' time of such a loop at 16 f32
+/// lanes. bce_logits at 4096 x 4096 took the same time with 1, 2 and 4 KiB, 5% more with 512 B.
+constexpr int64_t kPrefetchAheadBytes = 2048;
 
 /// The buffers read by a Load anywhere in a statement, and the variables an expression uses.
 class UseFinder : public ir::IRVisitor {
@@ -273,6 +279,12 @@ private:
   /// The loops around the code being emitted, innermost last, each with its end (the chunk's
   /// end in a parallel loop).
   std::vector<std::pair<const ir::For *, llvm::Value *>> loopEnds;
+  /// Loops known to compute a transcendental function (see prefetchAhead).
+  std::unordered_map<const ir::For *, bool> computeBoundLoops;
+  /// The loop whose body is being emitted and the loads prefetchAhead prefetched in it (the same
+  /// element loaded twice, as relu(x) - x * t does, is prefetched once).
+  const ir::For *aheadLoop = nullptr;
+  std::vector<std::pair<const ir::BufferNode *, ir::Expr>> aheadLoads;
   /// A scalar let in scope whose value reads memory at a loop's row (a gather's index, hoisted:
   /// let ids.index = ids[t]), with variables bound to that loop's next row (clamped to its
   /// last) and the value read there, once per row (see prefetchNextGather).
@@ -419,6 +431,10 @@ private:
   /// `base` with the row variable one higher, so that the memory-bound first pass over the next
   /// row finds it in cache while this row's compute-bound passes run.
   void prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base, int lanes);
+  /// For a contiguous load of a kernel input at `base` (address `addr`) that steps through the
+  /// input as the innermost loop runs, in a loop that computes a transcendental function:
+  /// prefetches the input kPrefetchAheadBytes ahead, once per element and loop body.
+  void prefetchAhead(const ir::Buffer &buffer, const ir::Expr &base, llvm::Value *addr, int lanes);
   /// The IndexRead of `let`, its next row's value emitted here, or none when the let reads no
   /// memory at an enclosing loop's row.
   std::optional<IndexRead> nextIndexRead(const ir::LetStmt &let);
@@ -1232,6 +1248,8 @@ llvm::Value *CodeGenLlvm::emitLoad(const ir::Load &node) {
   if (const ir::Expr *base = contiguousBase(node.index)) {
     llvm::Value *addr = b.CreateInBoundsGEP(elem, ptr, emit(*base));
     prefetchNextRow(node.buffer, *base, lanes);
+    if (!pred)
+      prefetchAhead(node.buffer, *base, addr, lanes);
     prefetchNextGather(node.buffer, *base, lanes);
     if (pred)
       v = b.CreateMaskedLoad(vecTy, addr, align, pred, zeros);
@@ -1430,6 +1448,7 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
   {
     VarBinding bind(vars, node.var.get(), counter);
     loopEnds.emplace_back(&node, end);
+    aheadLoop = nullptr; // A body emitted afresh prefetches ahead afresh.
     InnerLoopCounter inner;
     inner.visit(node.body);
     AccumulatorFinder tile;
@@ -1811,6 +1830,49 @@ void CodeGenLlvm::prefetchNextGather(const ir::Buffer &buffer, const ir::Expr &b
   // outside the buffer, which a prefetch may be.
   llvm::Value *addr = b.CreateGEP(memType(buffer->dtype), bufferPointer(buffer), emit(nextBase));
   prefetchLines(addr, static_cast<uint64_t>(lanes) * byteSize(buffer->dtype));
+}
+
+void CodeGenLlvm::prefetchAhead(const ir::Buffer &buffer, const ir::Expr &base, llvm::Value *addr,
+                                int lanes) {
+  // In a multi-pass row loop the next row's prefetch streams the input (prefetchNextRow), and
+  // the passes after the first read the row from cache.
+  if (rowVar || buffer->role != ir::BufferRole::Input || loopEnds.empty())
+    return;
+  // The innermost loop steps the load by whole vectors (base = lanes * var + terms free of var):
+  // a stream the next iterations continue.
+  const ir::For &loop = *loopEnds.back().first;
+  std::optional<ir::AffineExpr> form = ir::toAffine(base);
+  if (!form)
+    return;
+  auto step = form->terms.find(ir::Atom(loop.var));
+  if (step == form->terms.end() || step->second != lanes)
+    return;
+  for (const auto &[atom, coefficient] : form->terms)
+    if (!(atom == step->first) && atom.mentions(loop.var))
+      return;
+  // Only where the loop is compute-bound (a transcendental function per element): there the
+  // out-of-order window spans few iterations, so few lines are in flight and each load waits
+  // for memory, which the hardware prefetcher did not hide on the Xeon of issue 12
+  // (docs/performance.md, "Prefetch ahead"). A memory-bound loop keeps enough loads in flight.
+  auto known = computeBoundLoops.find(&loop);
+  if (known == computeBoundLoops.end()) {
+    MathCallFinder math;
+    math.visit(loop.body);
+    known = computeBoundLoops.emplace(&loop, math.found).first;
+  }
+  if (!known->second)
+    return;
+  if (aheadLoop != &loop) {
+    aheadLoop = &loop;
+    aheadLoads.clear();
+  }
+  for (const auto &[loaded, at] : aheadLoads)
+    if (loaded == buffer.get() && ir::structurallyEqual(at, base))
+      return;
+  aheadLoads.emplace_back(buffer.get(), base);
+  // Not inbounds: near the end the address is past the buffer, which a prefetch may be.
+  llvm::Value *ahead = b.CreateConstGEP1_64(b.getInt8Ty(), addr, kPrefetchAheadBytes);
+  prefetchLines(ahead, static_cast<uint64_t>(lanes) * byteSize(buffer->dtype));
 }
 
 void CodeGenLlvm::prefetchLines(llvm::Value *addr, uint64_t bytes) {
