@@ -1771,14 +1771,14 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
   Stmt body = Block::make(groups);
   if (split) {
     Expr begin = mul(ir::ref(chunk), rb.chunkWidth);
-    body = LetStmt::make(colCountVar, Binary::make(BinaryOp::Min, rb.chunkWidth, sub(columns, begin)),
-                         body);
+    body = LetStmt::make(colCountVar,
+                         Binary::make(BinaryOp::Min, rb.chunkWidth, sub(columns, begin)), body);
     body = LetStmt::make(colBeginVar, begin, body);
     // At least one chunk: with no columns, the last contraction still stores its zero sums.
-    Expr chunks = Binary::make(
-        BinaryOp::Max, intImm(1),
-        Binary::make(BinaryOp::FloorDiv, add(columns, sub(rb.chunkWidth, intImm(1))),
-                     rb.chunkWidth));
+    Expr chunks =
+        Binary::make(BinaryOp::Max, intImm(1),
+                     Binary::make(BinaryOp::FloorDiv, add(columns, sub(rb.chunkWidth, intImm(1))),
+                                  rb.chunkWidth));
     body = For::make(chunk, chunks, ForKind::Serial, body);
   }
   for (size_t w = windows.size(); w-- > 0;)
@@ -1967,9 +1967,9 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
       auto chained = [&](bool split) {
         Stmt nest = lowerChain(fused, sched, chain, ChainThreads::Blocks, split);
         if (cs.parallelPoints)
-          nest = IfThenElse::make(lw.mutate(cs.parallelPoints),
-                                  lowerChain(fused, sched, chain, ChainThreads::Points, split),
-                                  nest);
+          nest =
+              IfThenElse::make(lw.mutate(cs.parallelPoints),
+                               lowerChain(fused, sched, chain, ChainThreads::Points, split), nest);
         if (!cs.parallel)
           nest = lowerChain(fused, sched, chain, ChainThreads::Serial, split);
         else if (cs.parallelIf)

@@ -414,7 +414,8 @@ struct TileLowering {
       s.nBlocks = ceilDiv(nExtent, s.nStep);
     } else {
       s.nBlocks = ceilDiv(nExtent, i64(t.nc));
-      s.nStep = mul(ceilDiv(ceilDiv(nExtent, lets ? ref(nBlocks) : s.nBlocks), i64(t.nr)), i64(t.nr));
+      s.nStep =
+          mul(ceilDiv(ceilDiv(nExtent, lets ? ref(nBlocks) : s.nBlocks), i64(t.nr)), i64(t.nr));
     }
     if (chunked == RowBlock::ChunkAxis::K) {
       s.kStep = block->chunkWidth;

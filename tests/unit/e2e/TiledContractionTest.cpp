@@ -325,11 +325,10 @@ TEST(TiledContraction, RowChainMlpSplitKeepsOnlyTilesInMemory) {
   options.runs = 1;
   options.warmup = 0;
   options.roofline = false;
-  Profile profile =
-      two.kernel("mlp").profile({Tensor::randn({1024, 512}, DType::F32, 1),
-                                 Tensor::randn({512, 2048}, DType::F32, 2),
-                                 Tensor::randn({2048, 512}, DType::F32, 3)},
-                                options);
+  Profile profile = two.kernel("mlp").profile({Tensor::randn({1024, 512}, DType::F32, 1),
+                                               Tensor::randn({512, 2048}, DType::F32, 2),
+                                               Tensor::randn({2048, 512}, DType::F32, 3)},
+                                              options);
   EXPECT_GT(profile.intermediateBytes, 0);
   EXPECT_LT(profile.intermediateBytes, int64_t{9} << 20);
 }
