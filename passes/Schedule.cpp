@@ -813,18 +813,22 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
              std::to_string(chain->last) + " (per block of " +
              first.indices[chain->rowDim].var->name + "): ";
       const IntImm *known = as<IntImm>(cs.pays);
-      std::string otherwise =
-          cs.chunkColumns ? cs.splitReason : std::string("the groups run whole as below");
       std::string serially = "inside a block, each group below runs serially over the block's rows";
-      if (known && !known->value)
-        out += (cs.chunkColumns ? "runs split: the whole rows need " : "not run: needs ") +
-               cs.paysReason + "; " + otherwise +
-               (cs.chunkColumns ? "; " + cs.parallelReason + "; " + serially : "") + "\n";
+      std::string threads = "; " + cs.parallelReason + "; ";
+      if (known && !known->value && cs.chunkColumns)
+        out += "runs split: the whole rows need " + cs.paysReason + "; " + cs.splitReason +
+               threads + serially + "\n";
+      else if (known && !known->value)
+        out += "not run: needs " + cs.paysReason + "; the groups run whole as below\n";
+      else if (known)
+        out += "runs" + threads + cs.blockReason + "; " + serially + "\n";
+      else if (cs.chunkColumns)
+        out += "runs whole when " + toString(cs.pays) + ": " + cs.paysReason + "; " +
+               cs.blockReason + "; else " + cs.splitReason + threads + serially + "\n";
       else
-        out += (known ? std::string("runs")
-                      : "runs when " + toString(cs.pays) + ": " + cs.paysReason + "; else " +
-                            otherwise) +
-               "; " + cs.parallelReason + "; " + cs.blockReason + "; " + serially + "\n";
+        out += "runs when " + toString(cs.pays) + ": " + cs.paysReason +
+               "; else the groups run whole as below" + threads + cs.blockReason + "; " +
+               serially + "\n";
     }
     std::string names;
     for (size_t m : group.members)
