@@ -827,8 +827,8 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
                cs.blockReason + "; else " + cs.splitReason + threads + serially + "\n";
       else
         out += "runs when " + toString(cs.pays) + ": " + cs.paysReason +
-               "; else the groups run whole as below" + threads + cs.blockReason + "; " +
-               serially + "\n";
+               "; else the groups run whole as below" + threads + cs.blockReason + "; " + serially +
+               "\n";
     }
     std::string names;
     for (size_t m : group.members)
