@@ -136,9 +136,17 @@ struct LocalRef {
   /// A sliding window (see slideWindows) holds only the `ring` rows still read: row r at
   /// r mod ring, whatever the block.
   int64_t ring = 0;
+  /// In a split chain's chunk (see RowWindow::colBase): the last dim less colBase.
+  Expr colBase;
   /// Where row `row` of the tensor lies in the window.
   Expr rowIn(const Expr &row) const {
     return ring ? Binary::make(BinaryOp::Mod, row, intImm(ring)) : sub(row, rowBase);
+  }
+  /// Indices of the window's dims (from `shared` on) moved to where they lie in it.
+  void moveIntoWindow(std::vector<Expr> &indices) const {
+    indices[rowAt] = rowIn(indices[rowAt]);
+    if (colBase)
+      indices.back() = sub(indices.back(), colBase);
   }
 };
 using LocalMap = std::map<const BufferNode *, LocalRef>;
@@ -214,7 +222,7 @@ protected:
           // The bounds below stay the whole tensor's: only the rows in memory move.
           std::vector<Expr> inWindow(indices.begin() + static_cast<std::ptrdiff_t>(local.shared),
                                      indices.end());
-          inWindow[local.rowAt] = local.rowIn(inWindow[local.rowAt]);
+          local.moveIntoWindow(inWindow);
           flat = flatIndex(local.slice->shape, inWindow);
         } else {
           indices.erase(indices.begin(),
@@ -603,20 +611,21 @@ public:
   /// The nest of a Window's producer over rows [begin, begin + count), serial, storing into its
   /// windows in `windows` and reading its own producers' there.
   Stmt lowerRows(Expr begin, Expr count, const LocalMap &windows) {
-    rowRange = {{}, std::move(begin), std::move(count)};
+    rowRange = {{}, std::move(begin), std::move(count), nullptr, nullptr};
     external = windows;
     return lowerNest(false);
   }
 
   /// The nest over one block of a row chain's rows, serial, with the chain's windows.
   Stmt lowerBlock(const RowBlock &block) {
-    rowRange = {block.fixed, block.begin, block.count};
+    rowRange = {block.fixed, block.begin, block.count, block.colBegin, block.colCount};
     for (const auto &[buffer, w] : block.windows) {
       LocalRef window;
       window.slice = w.slice;
       window.shared = w.drop;
       window.rowBase = w.rowBase;
       window.rowAt = w.row;
+      window.colBase = w.colBase;
       external[buffer] = window;
     }
     return lowerNest(false);
@@ -643,6 +652,8 @@ private:
   struct {
     std::vector<Expr> fixed;
     Expr begin, count;
+    /// Of a split chain's chunk: the columns (the dim after the rows, every member's last).
+    Expr colBegin, colCount;
   } rowRange;
   LocalMap external; // Of lowerRows and lowerBlock: the windows.
 
@@ -933,6 +944,13 @@ private:
     return body;
   }
 
+  /// The extent of a member's last dim, `whole`, or of a split chain's chunk of it; the value of
+  /// the dim at `inChunk` within that.
+  Expr columns(const Expr &whole) const { return rowRange.colCount ? rowRange.colCount : whole; }
+  Expr column(const Expr &inChunk) const {
+    return rowRange.colBegin ? add(rowRange.colBegin, inChunk) : inChunk;
+  }
+
   /// A member's expressions with the shared dims bound to this point's values.
   ExprLowering sharedLowering(const Definition &d) {
     ExprLowering lw;
@@ -970,19 +988,19 @@ private:
     const Definition &head = defs[group.members[first]];
     ExprLowering symbolic = sharedLowering(head);
     const IterVar &iv = head.indices.back();
-    VectorSplit split(iv.var->name, symbolic.mutate(iv.extent), gs.members[first].lanes);
+    VectorSplit split(iv.var->name, columns(symbolic.mutate(iv.extent)), gs.members[first].lanes);
     Var lane = split.newInner();
     std::vector<Stmt> stores;
     for (size_t m = first; m < end; ++m) {
       const Definition &d = defs[group.members[m]];
       ExprLowering lw = sharedLowering(d);
-      lw.bindValue(d.indices.back().var, split.value(lane), split.extent);
+      lw.bindValue(d.indices.back().var, column(split.value(lane)), split.extent);
       auto [target, drop, window] = storeTarget(d);
       std::vector<Expr> idx;
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
       if (window)
-        idx[window->rowAt] = window->rowIn(idx[window->rowAt]);
+        window->moveIntoWindow(idx);
       stores.push_back(Store::make(target, flatIndex(target->shape, idx), lw.mutate(d.value)));
     }
     return For::make(split.outer, split.outerExtent, ForKind::Serial,
@@ -1015,7 +1033,7 @@ private:
       for (size_t k = drop; k < d.indices.size(); ++k)
         idx.push_back(lw.mutate(ir::ref(d.indices[k].var)));
       if (window)
-        idx[window->rowAt] = window->rowIn(idx[window->rowAt]);
+        window->moveIntoWindow(idx);
       return flatIndex(target->shape, idx);
     };
     const Reduce *r = topReduce(d);
@@ -1044,6 +1062,7 @@ private:
       return inner;
     }
     bool spatial = ms.vector == VectorAxis::Spatial;
+    TDSL_CHECK(spatial || !rowRange.colCount) << "a split chain's chunk along a scalar nest";
     size_t serialEnd = spatial ? d.indices.size() - 1 : d.indices.size();
 
     std::vector<Var> loops;
@@ -1056,12 +1075,13 @@ private:
     Stmt inner;
     if (spatial) {
       const IterVar &iv = d.indices.back();
-      VectorSplit split(iv.var->name, lw.mutate(iv.extent), ms.lanes);
+      VectorSplit split(iv.var->name, columns(lw.mutate(iv.extent)), ms.lanes);
       lw.bindings.push_back({iv.var, nullptr, split.extent});
       auto withLane = [&](const Var &lane, auto &&build) {
-        lw.bindings.back().value = split.value(lane);
+        lw.bindings.back().value = column(split.value(lane));
         return build();
       };
+      TDSL_CHECK(!r || !rowRange.colCount) << "a reduction in a split chain's chunk";
       if (!r) {
         Var lane = split.newInner();
         Stmt store = withLane(lane, [&, &target = target] {
@@ -1673,9 +1693,15 @@ enum class ChainThreads : uint8_t { Serial, Points, Blocks };
 ///       allocate the chain's windows ([rows, dims after the rows] each)
 ///       each group in turn over the block's rows: a contraction tiled (lowerTiledRows), the
 ///       others as their nests
+/// Split (see ChainSchedule::chunkColumns), the windows hold one chunk of their columns, and
+/// inside a block:
+///       for chunk in [0, chunks of the last contraction's k)    (serial, in order)
+///         each group but the last over the block's rows and the chunk's columns (a contraction:
+///         its n block that is the chunk), then the last contraction's k block that is the chunk
 Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain &chain,
-                ChainThreads threads) {
+                ChainThreads threads, bool split) {
   const std::vector<Definition> &defs = fused.kernel.defs;
+  const ChainSchedule &cs = sched.chains[static_cast<size_t>(&chain - fused.chains.data())];
   const Definition &first = defs[fused.groups[chain.first].members.front()];
   ExprLowering symbolic;
   LeadingDims lead(first, chain.rowDim);
@@ -1687,11 +1713,24 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
   Var startVar = makeVar(name + ".start", Type::i64(), VarKind::Let);
   Var countVar = makeVar(name + ".count", Type::i64(), VarKind::Let);
   Expr rows = ir::ref(rowsVar);
+  // Of a split chain: the windows' columns (the last contraction's k) and their chunks.
+  const Definition &last = defs[fused.groups[chain.last].members.front()];
+  Var widthVar = makeVar("chunk.width", Type::i64(), VarKind::Let);
+  Var chunk = makeVar("chunk", Type::i64(), VarKind::Loop);
+  Var colBeginVar = makeVar("chunk.begin", Type::i64(), VarKind::Let);
+  Var colCountVar = makeVar("chunk.count", Type::i64(), VarKind::Let);
+  Expr columns = split ? symbolic.mutate(topReduce(last)->axes.front().extent) : nullptr;
 
   RowBlock rb;
   rb.fixed = lead.indicesOf(ir::ref(point));
   rb.begin = ir::ref(startVar);
   rb.count = ir::ref(countVar);
+  if (split) {
+    rb.chunk = ir::ref(chunk);
+    rb.chunkWidth = ir::ref(widthVar);
+    rb.colBegin = ir::ref(colBeginVar);
+    rb.colCount = ir::ref(colCountVar);
+  }
   std::vector<Buffer> windows;
   for (size_t g = chain.first; g <= chain.last; ++g)
     for (size_t m : fused.groups[g].members) {
@@ -1700,10 +1739,11 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
       const Definition &d = defs[m];
       std::vector<Expr> shape{rows};
       for (size_t k = chain.rowDim + 1; k < d.indices.size(); ++k)
-        shape.push_back(symbolic.mutate(d.indices[k].extent));
+        shape.push_back(split && k + 1 == d.indices.size() ? rb.chunkWidth
+                                                           : symbolic.mutate(d.indices[k].extent));
       Buffer slice = makeBuffer(d.target->name, d.target->dtype, shape, BufferRole::Intermediate,
                                 d.target->span);
-      rb.windows[d.target.get()] = RowWindow{slice, chain.rowDim, rb.begin};
+      rb.windows[d.target.get()] = RowWindow{slice, chain.rowDim, rb.begin, 0, rb.colBegin};
       windows.push_back(slice);
     }
   std::vector<Stmt> packs, groups;
@@ -1712,6 +1752,8 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
   for (size_t g = chain.first; g <= chain.last; ++g) {
     std::string why;
     if (matchTiledGroup(fused, fused.groups[g], why)) {
+      if (split)
+        rb.chunkAxis = g == chain.last ? RowBlock::ChunkAxis::K : RowBlock::ChunkAxis::N;
       PackedOperand b = packTiledOperand(fused, fused.groups[g], sched.target, rb, packKind);
       packs.push_back(b.pack);
       packed.push_back(b.buffer);
@@ -1727,6 +1769,18 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
     }
   }
   Stmt body = Block::make(groups);
+  if (split) {
+    Expr begin = mul(ir::ref(chunk), rb.chunkWidth);
+    body = LetStmt::make(colCountVar,
+                         Binary::make(BinaryOp::Min, rb.chunkWidth, sub(columns, begin)), body);
+    body = LetStmt::make(colBeginVar, begin, body);
+    // At least one chunk: with no columns, the last contraction still stores its zero sums.
+    Expr chunks =
+        Binary::make(BinaryOp::Max, intImm(1),
+                     Binary::make(BinaryOp::FloorDiv, add(columns, sub(rb.chunkWidth, intImm(1))),
+                                  rb.chunkWidth));
+    body = For::make(chunk, chunks, ForKind::Serial, body);
+  }
   for (size_t w = windows.size(); w-- > 0;)
     body = Allocate::make(windows[w], MemoryScope::Heap, body);
   body = LetStmt::make(countVar, Binary::make(BinaryOp::Min, rows, sub(height, ir::ref(startVar))),
@@ -1741,8 +1795,9 @@ Stmt lowerChain(const FusedKernel &fused, const Schedule &sched, const RowChain 
     body = Allocate::make(packed[b], MemoryScope::Heap, body);
   body = For::make(point, lead.points,
                    threads == ChainThreads::Points ? ForKind::Parallel : ForKind::Serial, body);
-  return LetStmt::make(
-      rowsVar, symbolic.mutate(sched.chains[&chain - fused.chains.data()].rowsPerBlock), body);
+  if (split)
+    body = LetStmt::make(widthVar, symbolic.mutate(cs.chunkColumns), body);
+  return LetStmt::make(rowsVar, symbolic.mutate(split ? cs.splitRows : cs.rowsPerBlock), body);
 }
 
 /// The consumer group `g` of a ConsumerTile per tile, each computing its rows of the tiled
@@ -1796,7 +1851,7 @@ Stmt lowerTiles(const FusedKernel &fused, const Schedule &sched, size_t g, bool 
     Buffer slice = makeBuffer(d.target->name, d.target->dtype, shape, BufferRole::Intermediate,
                               d.target->span);
     ob.windows[d.target.get()] =
-        RowWindow{slice, tile.fixedDims, from, tile.rowDim - tile.fixedDims};
+        RowWindow{slice, tile.fixedDims, from, tile.rowDim - tile.fixedDims, nullptr};
     windows.push_back(slice);
   }
   RowBlock rb;
@@ -1908,21 +1963,27 @@ LoweredFunc lowerScheduled(const FusedKernel &fused, const Schedule &sched) {
             unchained = Allocate::make(kernel.defs[d].target, MemoryScope::Heap, unchained);
         }
       ExprLowering lw;
-      const IntImm *known = as<IntImm>(cs.pays);
-      Stmt nest = unchained;
-      if (!known || known->value) {
-        nest = lowerChain(fused, sched, chain, ChainThreads::Blocks);
+      // The chain with its threads (see ChainSchedule), plain or split.
+      auto chained = [&](bool split) {
+        Stmt nest = lowerChain(fused, sched, chain, ChainThreads::Blocks, split);
         if (cs.parallelPoints)
-          nest = IfThenElse::make(lw.mutate(cs.parallelPoints),
-                                  lowerChain(fused, sched, chain, ChainThreads::Points), nest);
+          nest =
+              IfThenElse::make(lw.mutate(cs.parallelPoints),
+                               lowerChain(fused, sched, chain, ChainThreads::Points, split), nest);
         if (!cs.parallel)
-          nest = lowerChain(fused, sched, chain, ChainThreads::Serial);
+          nest = lowerChain(fused, sched, chain, ChainThreads::Serial, split);
         else if (cs.parallelIf)
           nest = IfThenElse::make(lw.mutate(cs.parallelIf), nest,
-                                  lowerChain(fused, sched, chain, ChainThreads::Serial));
-        if (!known)
-          nest = IfThenElse::make(lw.mutate(cs.pays), nest, unchained);
-      }
+                                  lowerChain(fused, sched, chain, ChainThreads::Serial, split));
+        return nest;
+      };
+      // Where the plain chain does not pay: split, when it can be, else the groups whole.
+      const IntImm *known = as<IntImm>(cs.pays);
+      Stmt otherwise = cs.chunkColumns ? chained(true) : unchained;
+      Stmt nest = otherwise;
+      if (!known || known->value)
+        nest = known ? chained(false)
+                     : IfThenElse::make(lw.mutate(cs.pays), chained(false), otherwise);
       nests.push_back(nest);
       for (; g < chain.last; ++g)
         nests.push_back(Block::make({}));

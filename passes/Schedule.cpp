@@ -2,6 +2,7 @@
 // values, from the CPU target. Only decisions live here; LoopNest.cpp builds the loops.
 #include "passes/Schedule.h"
 
+#include "ir/ExprEqual.h"
 #include "ir/IRPrinter.h"
 #include "ir/IRVisitor.h"
 #include "passes/Contraction.h"
@@ -19,6 +20,9 @@ using namespace ir;
 namespace {
 
 constexpr int64_t kMaxRowsPerBlock = 64;
+/// Rows per block of a split chain (ChainSchedule::splitRows): its windows are a chunk wide, so
+/// more rows fit, and every block reads the B operands again.
+constexpr int64_t kMaxSplitRows = 256;
 constexpr int kAccumulators = 4;
 /// Chunks of a reduction to one value over several axes (MemberSchedule::chunks): the same at
 /// every thread count, so that the result's bits are too; enough for 8 threads to take 4 each.
@@ -557,6 +561,154 @@ ChainSchedule scheduleChain(const FusedKernel &fused, const RowChain &chain,
   return cs;
 }
 
+/// Whether `chain` can run split along its last contraction's reduction (see
+/// ChainSchedule::chunkColumns): that contraction sums over one axis, the last dim of every
+/// window, reading them only as its A at its own rows; each group before it is a tiled
+/// contraction that reads no window (its n is the windows' columns), or elementwise members
+/// stored in windows, vectorized along the columns, reading windows at their own indices. A
+/// reduction along the columns (softmax) is not: it needs every column first. Else `why`.
+bool splittable(const FusedKernel &fused, const RowChain &chain,
+                const std::vector<GroupSchedule> &groups, std::string &why) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  std::string unused;
+  std::optional<TiledGroup> last = matchTiledGroup(fused, fused.groups[chain.last], unused);
+  if (!last || last->contraction.k.size() != 1) {
+    why = "its last group is not a contraction over one axis";
+    return false;
+  }
+  const Contraction &c = last->contraction;
+  const IterVar &j = c.k[0];
+  std::set<const BufferNode *> windows;
+  for (size_t g = chain.first; g <= chain.last; ++g)
+    for (size_t m : fused.groups[g].members)
+      if (fused.storage[m] == Storage::Window) {
+        const Definition &d = defs[m];
+        if (d.indices.size() != chain.rowDim + 2 ||
+            !structurallyEqual(d.indices.back().extent, j.extent)) {
+          why = d.target->name + " is not rows of the " + j.var->name + " columns that " +
+                c.def->target->name + " sums over";
+          return false;
+        }
+        windows.insert(d.target.get());
+      }
+  auto readsWindow = [&](const Expr &e) {
+    for (const Access *a : accessesIn(e))
+      if (windows.count(a->buffer.get()))
+        return true;
+    return false;
+  };
+  // Window reads of `d` only at its own indices (elementwise).
+  auto atOwnIndices = [&](const Definition &d) {
+    for (const Access *a : accessesIn(d.value)) {
+      if (!windows.count(a->buffer.get()))
+        continue;
+      for (size_t k = 0; k < a->indices.size(); ++k) {
+        const VarRef *v = as<VarRef>(a->indices[k]);
+        if (a->fallback || !v || k >= d.indices.size() || v->var != d.indices[k].var)
+          return false;
+      }
+    }
+    return true;
+  };
+  const Access *lhs = as<Access>(c.lhs);
+  const VarRef *along = lhs ? as<VarRef>(lhs->indices.back()) : nullptr;
+  if (!lhs || !windows.count(lhs->buffer.get()) || !along || along->var != j.var ||
+      readsWindow(c.rhs)) {
+    why = c.def->target->name + " does not read a window as its A along " + j.var->name;
+    return false;
+  }
+  for (size_t e : last->epilogue)
+    if (readsWindow(defs[e].value)) {
+      why = defs[e].target->name + " reads a window after the sums";
+      return false;
+    }
+  for (size_t g = chain.first; g < chain.last; ++g) {
+    const FusedGroup &group = fused.groups[g];
+    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, group, unused)) {
+      const Contraction &p = tiled->contraction;
+      bool ownEpilogue = std::all_of(tiled->epilogue.begin(), tiled->epilogue.end(),
+                                     [&](size_t e) { return atOwnIndices(defs[e]); });
+      if (readsWindow(p.lhs) || readsWindow(p.rhs) || !ownEpilogue) {
+        why = p.def->target->name + " reads a window across its columns";
+        return false;
+      }
+      continue;
+    }
+    for (size_t m = 0; m < group.members.size(); ++m) {
+      const Definition &d = defs[group.members[m]];
+      if (topReduce(d)) {
+        why = d.target->name + " is a reduction (all its columns first)";
+        return false;
+      }
+      if (fused.storage[group.members[m]] != Storage::Window ||
+          groups[g].members[m].vector != VectorAxis::Spatial || groups[g].members[m].scan ||
+          !atOwnIndices(d)) {
+        why = d.target->name + " is not a window computed column by column";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/// The split of a chain that can run split (see ChainSchedule::chunkColumns): chunks whose
+/// columns of every B operand fill a quarter of L2 (whole NR panels, at most KC: the last
+/// contraction's k blocks), and rows as many as fill half of L2 with a row of every A, of the
+/// last contraction's output and of every window, at most kMaxSplitRows, in whole panels.
+void scheduleSplit(const FusedKernel &fused, const RowChain &chain, const CpuTarget &target,
+                   ChainSchedule &cs) {
+  const std::vector<Definition> &defs = fused.kernel.defs;
+  TileSizes t = chooseTiles(target);
+  Expr columnBytes = intImm(0), rowBytes = intImm(0), windowCount = intImm(0);
+  std::string unused, names;
+  for (size_t g = chain.first; g <= chain.last; ++g) {
+    if (std::optional<TiledGroup> tiled = matchTiledGroup(fused, fused.groups[g], unused)) {
+      const Contraction &c = tiled->contraction;
+      std::vector<Expr> k{intImm(4)};
+      for (const IterVar &axis : c.k)
+        k.push_back(axis.extent);
+      // The last contraction's B: a row of N per column of the chunk; a producer's: K.
+      Expr bytes = g == chain.last ? mul(intImm(4), c.def->indices[c.n].extent) : product(k);
+      columnBytes = add(columnBytes, bytes);
+      rowBytes = add(rowBytes, bytes); // The last's output row; a producer's A row.
+    }
+    for (size_t m : fused.groups[g].members)
+      if (fused.storage[m] == Storage::Window) {
+        windowCount = add(windowCount, intImm(byteSize(defs[m].target->dtype)));
+        names += (names.empty() ? "" : ", ") + defs[m].target->name;
+      }
+  }
+  auto floorTo = [](Expr e, int64_t unit) {
+    return mul(Binary::make(BinaryOp::FloorDiv, std::move(e), intImm(unit)), intImm(unit));
+  };
+  Expr fit = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 4),
+                          Binary::make(BinaryOp::Max, intImm(1), simplify(columnBytes)));
+  Expr width = Binary::make(BinaryOp::Min, intImm(std::max<int64_t>(t.kc / t.nr, 1) * t.nr),
+                            floorTo(fit, t.nr));
+  cs.chunkColumns = simplify(Binary::make(BinaryOp::Max, intImm(t.nr), width));
+  rowBytes = add(rowBytes, mul(windowCount, cs.chunkColumns));
+  Expr rows = Binary::make(BinaryOp::FloorDiv, intImm(target.l2Bytes / 2),
+                           Binary::make(BinaryOp::Max, intImm(1), simplify(rowBytes)));
+  rows = floorTo(Binary::make(BinaryOp::Min, intImm(kMaxSplitRows), rows), t.mr);
+  cs.splitRows = simplify(Binary::make(BinaryOp::Max, intImm(t.mr), rows));
+  const Definition &first = defs[fused.groups[chain.first].members.front()];
+  const Contraction c = *findContraction(defs[fused.groups[chain.last].members.front()], unused);
+  const std::string &j = c.k[0].var->name;
+  cs.splitReason = "split along " + j + ", the reduction of " + c.def->target->name +
+                   ": blocks of " + toString(cs.splitRows) + " rows of " +
+                   first.indices[chain.rowDim].var->name + ", chunks of " +
+                   toString(cs.chunkColumns) + " columns of " + j + " (the chunk's columns of " +
+                   "the B operands in a quarter of L2 " + std::to_string(target.l2Bytes / 1024) +
+                   " KiB, at most KC; a row of each A, of " + c.def->target->name +
+                   " and of the windows " + names + " in half of L2, at most " +
+                   std::to_string(kMaxSplitRows) + " rows, whole panels of " +
+                   std::to_string(t.mr) + "); per chunk, in order, the groups before " +
+                   c.def->target->name + " over its columns into windows one chunk wide (a " +
+                   "contraction: its n block that is the chunk), then " + c.def->target->name +
+                   "'s k block that is the chunk, added to its sums; the B operands packed " +
+                   "whole once, read again by every block";
+}
+
 /// Consumer rows per tile: as many as keep the producer's windows (halo included) within a
 /// quarter of L2, where the consumer reads them right after they are written, at most
 /// kMaxRowsPerBlock and at least one.
@@ -633,8 +785,14 @@ Schedule schedule(const FusedKernel &fused, const CpuTarget &target) {
       s.groups[g].blockReason.clear();
     }
   }
-  for (const RowChain &chain : fused.chains)
-    s.chains.push_back(scheduleChain(fused, chain, s.groups, target));
+  for (const RowChain &chain : fused.chains) {
+    ChainSchedule cs = scheduleChain(fused, chain, s.groups, target);
+    const IntImm *known = as<IntImm>(cs.pays);
+    std::string why;
+    if (!(known && known->value) && splittable(fused, chain, s.groups, why))
+      scheduleSplit(fused, chain, target, cs);
+    s.chains.push_back(std::move(cs));
+  }
   return s;
 }
 
@@ -655,14 +813,22 @@ std::string toString(const FusedKernel &fused, const Schedule &schedule) {
              std::to_string(chain->last) + " (per block of " +
              first.indices[chain->rowDim].var->name + "): ";
       const IntImm *known = as<IntImm>(cs.pays);
-      if (known && !known->value)
+      std::string serially = "inside a block, each group below runs serially over the block's rows";
+      std::string threads = "; " + cs.parallelReason + "; ";
+      if (known && !known->value && cs.chunkColumns)
+        out += "runs split: the whole rows need " + cs.paysReason + "; " + cs.splitReason +
+               threads + serially + "\n";
+      else if (known && !known->value)
         out += "not run: needs " + cs.paysReason + "; the groups run whole as below\n";
+      else if (known)
+        out += "runs" + threads + cs.blockReason + "; " + serially + "\n";
+      else if (cs.chunkColumns)
+        out += "runs whole when " + toString(cs.pays) + ": " + cs.paysReason + "; " +
+               cs.blockReason + "; else " + cs.splitReason + threads + serially + "\n";
       else
-        out += (known ? std::string("runs")
-                      : "runs when " + toString(cs.pays) + ": " + cs.paysReason +
-                            "; else the groups run whole as below") +
-               "; " + cs.parallelReason + "; " + cs.blockReason +
-               "; inside a block, each group below runs serially over the block's rows\n";
+        out += "runs when " + toString(cs.pays) + ": " + cs.paysReason +
+               "; else the groups run whole as below" + threads + cs.blockReason + "; " + serially +
+               "\n";
     }
     std::string names;
     for (size_t m : group.members)

@@ -120,9 +120,17 @@ struct ChainSchedule {
   ir::Expr parallelPoints;
   std::string parallelReason;
   /// A bool over the symbols: whether the chain runs; else its groups run as without it, the
-  /// windows stored whole.
+  /// windows stored whole, or split (below).
   ir::Expr pays;
   std::string paysReason;
+  /// Where the chain does not pay, it runs split along its last contraction's reduction when
+  /// that sums over the last dim (the columns) of every window, and the groups before compute
+  /// each window column by column (elementwise, or a contraction's n): per block of `splitRows`
+  /// rows, per chunk of `chunkColumns` columns (a multiple of NR), each group before the last
+  /// over the chunk into windows of that many columns, then the last contraction's k block
+  /// that is the chunk, adding into its sums (both i64 over the symbols; null: no split).
+  ir::Expr chunkColumns, splitRows;
+  std::string splitReason;
 };
 
 struct Schedule {

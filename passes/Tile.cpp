@@ -100,6 +100,8 @@ Expr addressOf(Buffer &buffer, std::vector<Expr> indices, const RowWindows *wind
       const RowWindow &w = it->second;
       indices.erase(indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(w.drop));
       indices[w.row] = sub(indices[w.row], w.rowBase);
+      if (w.colBase)
+        indices.back() = sub(indices.back(), w.colBase);
       buffer = w.slice;
     }
   return flatIndex(buffer->shape, indices);
@@ -355,7 +357,11 @@ struct TileLowering {
       values[c.k[i].var.get()] = ks[i];
   }
 
-  /// for ib: for k: Ap[(ib * K + k) * MR + r] = A[ib * MR + r, k] (0 past M), r unrolled.
+  /// The k range that Ap holds: all of it, or a split chain's chunk (ChunkAxis::K).
+  Expr aFrom, aSpan;
+
+  /// for ib: for k: Ap[(ib * K + k) * MR + r] = A[ib * MR + r, aFrom + k] (0 past M), r
+  /// unrolled, K = aSpan.
   Stmt packA(const Expr &panels, ForKind kind) const {
     Var ib = loopVar("ib"), k = loopVar("k");
     std::vector<Stmt> rows;
@@ -363,16 +369,16 @@ struct TileLowering {
       Expr m = add(mul(ref(ib), i64(t.mr)), i64(r));
       std::map<const VarNode *, Expr> values;
       bindOuter(values);
-      bindK(values, ref(k));
+      bindK(values, aFrom ? add(aFrom, ref(k)) : ref(k));
       std::vector<Expr> ms = mValues(m);
       for (size_t i = 0; i < c.m.size(); ++i)
         values[def.indices[c.m[i]].var.get()] = ms[i];
       Expr inRange = lt(m, mExtent);
       Expr value = Select::make(inRange, lowerFactor(c.lhs, values, inRange), floatImm(0.0));
-      Expr index = add(mul(add(mul(ref(ib), kExtent), ref(k)), i64(t.mr)), i64(r));
+      Expr index = add(mul(add(mul(ref(ib), aSpan), ref(k)), i64(t.mr)), i64(r));
       rows.push_back(Store::make(ap, index, value));
     }
-    Stmt body = For::make(k, kExtent, ForKind::Serial, Block::make(rows));
+    Stmt body = For::make(k, aSpan, ForKind::Serial, Block::make(rows));
     Stmt pack = For::make(ib, panels, kind, body);
     if (!lhsInPlaceAllowed())
       return pack;
@@ -394,13 +400,37 @@ struct TileLowering {
     return For::make(p, ceilDiv(nc, i64(t.nr)), kind, body);
   }
 
-  /// Elements of B packed whole: every n and k block (see lower()'s lets) in order.
+  /// The n and k blocks: equal ones (rounded up to whole panels) of at most NC and KC, no thin
+  /// last block; or, for the axis a split chain's chunk fixes, blocks of the chunk's width.
+  struct BlockSteps {
+    Expr nBlocks, nStep, kBlocks, kStep;
+  };
+  /// `lets`: each step in terms of the let of its block count (see withBlockLets).
+  BlockSteps blockSteps(bool lets = false) const {
+    BlockSteps s;
+    RowBlock::ChunkAxis chunked = block ? block->chunkAxis : RowBlock::ChunkAxis::None;
+    if (chunked == RowBlock::ChunkAxis::N) {
+      s.nStep = block->chunkWidth;
+      s.nBlocks = ceilDiv(nExtent, s.nStep);
+    } else {
+      s.nBlocks = ceilDiv(nExtent, i64(t.nc));
+      s.nStep =
+          mul(ceilDiv(ceilDiv(nExtent, lets ? ref(nBlocks) : s.nBlocks), i64(t.nr)), i64(t.nr));
+    }
+    if (chunked == RowBlock::ChunkAxis::K) {
+      s.kStep = block->chunkWidth;
+      s.kBlocks = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, s.kStep));
+    } else {
+      s.kBlocks = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
+      s.kStep = ceilDiv(kExtent, lets ? ref(kBlocks) : s.kBlocks);
+    }
+    return s;
+  }
+
+  /// Elements of B packed whole: every n and k block (see blockSteps) in order.
   Expr wholeBSize() const {
-    Expr nBlocksValue = ceilDiv(nExtent, i64(t.nc));
-    Expr kBlocksValue = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
-    Expr nStepValue = mul(ceilDiv(ceilDiv(nExtent, nBlocksValue), i64(t.nr)), i64(t.nr));
-    Expr kStepValue = ceilDiv(kExtent, kBlocksValue);
-    return mul(mul(nBlocksValue, kBlocksValue), mul(nStepValue, kStepValue));
+    BlockSteps s = blockSteps();
+    return mul(mul(s.nBlocks, s.kBlocks), mul(s.nStep, s.kStep));
   }
 
   /// B packed whole into `into` (the layout that the micro-kernel reads with `packedB`), its
@@ -481,8 +511,9 @@ struct TileLowering {
             values[def.indices[c.m[i]].var.get()] = ms[i];
           a = lowerFactor(c.lhs, values);
         } else {
-          a = Load::make(ap,
-                         add(mul(add(mul(ref(ib), kExtent), add(k0, ref(kk))), i64(t.mr)), i64(r)));
+          // Ap holds k from aFrom on: a split chain's chunk starts at k0.
+          Expr kInA = aFrom ? ref(kk) : add(k0, ref(kk));
+          a = Load::make(ap, add(mul(add(mul(ref(ib), aSpan), kInA), i64(t.mr)), i64(r)));
         }
         Expr b;
         if (bInPlace) {
@@ -558,8 +589,10 @@ struct TileLowering {
   /// each block are parallel (when threads > 1).
   Stmt nest(bool outerParallel) {
     innerParallel = target.threads > 1 && !outerParallel;
+    RowBlock::ChunkAxis chunked = block ? block->chunkAxis : RowBlock::ChunkAxis::None;
+    bool kChunk = chunked == RowBlock::ChunkAxis::K;
     Expr panels = ref(panelsVar);
-    Expr apSize = mul(mul(panels, i64(t.mr)), kExtent);
+    Expr apSize = mul(mul(panels, i64(t.mr)), kChunk ? ref(kStep) : kExtent);
     if (lhsInPlaceAllowed())
       apSize = Select::make(ref(lhsInPlace), i64(1), apSize);
     ap = makeBuffer("tile.a", DType::F32, {apSize}, BufferRole::Intermediate);
@@ -581,13 +614,17 @@ struct TileLowering {
       outerValues = decompose(point, outerExtents);
     }
 
-    // Blocks of equal size (rounded up to whole panels): no thin last block.
-    Var jb = loopVar("jb"), kb = loopVar("kb"), ib = loopVar("ib"), p = loopVar("p");
+    // The n and k blocks (see blockSteps); a split chain's chunk is one of them, a let.
+    Var jb = chunked == RowBlock::ChunkAxis::N ? letVar("jb") : loopVar("jb");
+    Var kb = kChunk ? letVar("kb") : loopVar("kb");
+    Var ib = loopVar("ib"), p = loopVar("p");
     Expr n0 = mul(ref(jb), ref(nStep)), k0 = mul(ref(kb), ref(kStep));
     Var ncVar = letVar("nc"), kcVar = letVar("kc");
     Expr nc = ref(ncVar), kc = ref(kcVar);
     if (packedB)
       bBase = wholeBOffset(jb, kb);
+    aFrom = kChunk ? k0 : nullptr;
+    aSpan = kChunk ? kc : kExtent;
 
     auto tileOf = [&](int rows) {
       return For::make(p, ceilDiv(nc, i64(t.nr)), ForKind::Serial,
@@ -608,17 +645,29 @@ struct TileLowering {
         pack = IfThenElse::make(Unary::make(UnaryOp::Not, ref(rhsInPlace)), pack);
       kBody = Block::make({pack, kBody});
     }
-    kBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), kBody);
-    Stmt nBody = For::make(kb, ref(kBlocks), ForKind::Serial, kBody);
-    nBody = LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), nBody);
-    Stmt outerBody = For::make(jb, ref(nBlocks), ForKind::Serial, nBody);
-    if (c.lhsReadsOuter)
-      outerBody = Block::make({packA(panels, parallelKind()), outerBody});
+    Stmt outerBody;
+    if (kChunk) {
+      // One k block, the chunk: A's columns of it packed, then every n block.
+      Stmt nLoop = For::make(jb, ref(nBlocks), ForKind::Serial,
+                             LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), kBody));
+      outerBody = Block::make({packA(panels, parallelKind()), nLoop});
+      outerBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), outerBody);
+      outerBody = LetStmt::make(kb, block->chunk, outerBody);
+    } else {
+      kBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), kBody);
+      Stmt nBody = For::make(kb, ref(kBlocks), ForKind::Serial, kBody);
+      nBody = LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), nBody);
+      outerBody = chunked == RowBlock::ChunkAxis::N
+                      ? LetStmt::make(jb, block->chunk, nBody)
+                      : For::make(jb, ref(nBlocks), ForKind::Serial, nBody);
+      if (c.lhsReadsOuter)
+        outerBody = Block::make({packA(panels, parallelKind()), outerBody});
+    }
     if (!outerParallel) {
       Stmt body = For::make(ot, outerExtent, ForKind::Serial, outerBody);
       if (!packedB)
         body = Allocate::make(bp, MemoryScope::Heap, body);
-      if (c.lhsReadsOuter)
+      if (c.lhsReadsOuter || kChunk)
         return Allocate::make(ap, MemoryScope::Heap, body);
       ForKind kind = target.threads > 1 ? ForKind::Parallel : ForKind::Serial;
       return Allocate::make(ap, MemoryScope::Heap, Block::make({packA(panels, kind), body}));
@@ -662,13 +711,11 @@ struct TileLowering {
 
   /// `body` under the lets of the n and k blocks (bound once around both copies of the nest).
   Stmt withBlockLets(Stmt body) const {
-    Expr nb = ceilDiv(nExtent, i64(t.nc));
-    Expr kbs = binary(BinaryOp::Max, i64(1), ceilDiv(kExtent, i64(t.kc)));
-    body = LetStmt::make(kStep, ceilDiv(kExtent, ref(kBlocks)), body);
-    body = LetStmt::make(kBlocks, kbs, body);
-    body = LetStmt::make(nStep, mul(ceilDiv(ceilDiv(nExtent, ref(nBlocks)), i64(t.nr)), i64(t.nr)),
-                         body);
-    return LetStmt::make(nBlocks, nb, body);
+    BlockSteps s = blockSteps(true);
+    body = LetStmt::make(kStep, s.kStep, body);
+    body = LetStmt::make(kBlocks, s.kBlocks, body);
+    body = LetStmt::make(nStep, s.nStep, body);
+    return LetStmt::make(nBlocks, s.nBlocks, body);
   }
 };
 

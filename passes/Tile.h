@@ -6,6 +6,7 @@
 #include "passes/Contraction.h"
 #include "passes/Target.h"
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,12 +46,14 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
 
 /// Where a tensor of a row chain (see RowChain) or of a consumer's tile (see ConsumerTile) lives
 /// during one block of rows: `slice` holds its rows from `rowBase` on, indexed by its dims from
-/// `drop` on, the one at `row` among them (0: the first) less `rowBase`.
+/// `drop` on, the one at `row` among them (0: the first) less `rowBase`; in a split chain (see
+/// ChainSchedule::chunkColumns), only the columns of one chunk, the last dim less `colBase`.
 struct RowWindow {
   ir::Buffer slice;
   size_t drop = 0;
   ir::Expr rowBase;
   size_t row = 0;
+  ir::Expr colBase;
 };
 using RowWindows = std::map<const ir::BufferNode *, RowWindow>;
 
@@ -61,6 +64,13 @@ struct RowBlock {
   std::vector<ir::Expr> fixed;
   ir::Expr begin, count;
   RowWindows windows;
+  /// In a split chain: the chunk of the windows' columns [colBegin, colBegin + colCount), the
+  /// `chunk`-th of `chunkWidth` columns. Null: every column.
+  ir::Expr colBegin, colCount, chunk, chunkWidth;
+  /// Which block loop of the contraction lowered over the block the chunk fixes: its n blocks
+  /// (a producer of the windows, computing the chunk's columns) or its k blocks (the chain's
+  /// last contraction, summing over the windows' columns); both then step by chunkWidth.
+  enum class ChunkAxis : uint8_t { None, N, K } chunkAxis = ChunkAxis::None;
 };
 
 /// The B operand (the factor that does not read the rows) of a row chain's contraction, packed

@@ -202,6 +202,51 @@ protected:
   }
 };
 
+/// Whether a statement holds a micro-kernel (see AccumulatorFinder) at any depth.
+class HoldsMicroKernel : public ir::IRVisitor {
+public:
+  bool found = false;
+
+protected:
+  void visitAllocate(const ir::Allocate *n) override {
+    found |= n->buffer->name.starts_with("tile.acc");
+    IRVisitor::visitAllocate(n);
+  }
+};
+bool holdsMicroKernel(const ir::Stmt &s) {
+  HoldsMicroKernel finder;
+  finder.visit(s);
+  return finder.found;
+}
+
+/// Whether a statement holds a loop nest that stores a value other than a tiled contraction's
+/// (an elementwise group in a row chain's block), outside the nests of micro-kernels. LLVM hoists
+/// such a nest's vector constants (tanh's, GELU's) out of the loops around it, where they would
+/// hold registers through the micro-kernels' loops too: with MR x NR / lanes accumulators
+/// (28 of the 32 AVX-512 registers), the accumulators then spill at every step of k.
+class HoldsOtherNests : public ir::IRVisitor {
+public:
+  bool found = false;
+
+protected:
+  void visitFor(const ir::For *n) override {
+    if (!holdsMicroKernel(n->body))
+      inLoop_ = true, IRVisitor::visitFor(n), inLoop_ = false;
+  }
+  void visitStore(const ir::Store *n) override {
+    found |= inLoop_ && !n->buffer->name.starts_with("tile.");
+    IRVisitor::visitStore(n);
+  }
+
+private:
+  bool inLoop_ = false;
+};
+bool holdsOtherNests(const ir::Stmt &s) {
+  HoldsOtherNests finder;
+  finder.visit(s);
+  return finder.found;
+}
+
 /// The buffers loaded in a statement outside micro-kernel tiles (see AccumulatorFinder), where
 /// no load prefetches a next row.
 class LoadsOutsideTiles : public UseFinder {
@@ -456,8 +501,12 @@ private:
 
   /// The counted loop of `node` over [begin, end); begin == 0 except in outlined parallel loops.
   void emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value *end);
-  /// Outlines the body of a Parallel loop and calls the runtime (ParallelFor.h).
-  void emitParallelFor(const ir::For &node, llvm::Value *extent);
+  /// Outlines the body of a Parallel loop and calls the runtime (ParallelFor.h), or, for a
+  /// Serial one, calls it directly, never inlined (emitOutlinedCall).
+  void emitOutlinedFor(const ir::For &node, llvm::Value *extent, bool parallel);
+  /// Inside a loop that holds micro-kernels next to other nests (see HoldsOtherNests): the loops
+  /// of micro-kernels there are outlined.
+  bool besideOtherNests = false;
 
   llvm::BasicBlock *newBlock(const std::string &name) {
     return llvm::BasicBlock::Create(ctx, name, function);
@@ -1431,7 +1480,12 @@ void CodeGenLlvm::emitFor(const ir::For &node) {
       << "GPU loop " << node.var->name << " in CPU code";
   llvm::Value *extent = emit(node.extent);
   if (node.kind == ir::ForKind::Parallel)
-    return emitParallelFor(node, extent);
+    return emitOutlinedFor(node, extent, true);
+  // The loops of micro-kernels beside other nests, in functions of their own: the registers of
+  // the values live around them stay free for the accumulators.
+  if (node.kind == ir::ForKind::Serial && besideOtherNests && holdsMicroKernel(node.body) &&
+      !holdsOtherNests(node.body))
+    return emitOutlinedFor(node, extent, false);
   emitLoop(node, b.getInt64(0), extent);
 }
 
@@ -1449,6 +1503,8 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
     VarBinding bind(vars, node.var.get(), counter);
     loopEnds.emplace_back(&node, end);
     aheadLoop = nullptr; // A body emitted afresh prefetches ahead afresh.
+    bool outerBeside = besideOtherNests;
+    besideOtherNests |= holdsMicroKernel(node.body) && holdsOtherNests(node.body);
     InnerLoopCounter inner;
     inner.visit(node.body);
     AccumulatorFinder tile;
@@ -1483,6 +1539,7 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
       if (rowVar)
         --passDepth;
     }
+    besideOtherNests = outerBeside;
     loopEnds.pop_back();
   }
   // The counter stays below extent <= INT64_MAX: the increment cannot wrap.
@@ -1501,7 +1558,7 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
   b.SetInsertPoint(exit);
 }
 
-void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
+void CodeGenLlvm::emitOutlinedFor(const ir::For &node, llvm::Value *extent, bool parallel) {
   LoopCaptures captures = findCaptures(node);
   if (target.boundsChecks)
     captureShapes(captures);
@@ -1513,9 +1570,11 @@ void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
     TDSL_CHECK(it != vars.end()) << "variable " << var->name << " used out of scope";
     varValues.push_back(it->second);
   }
-  OutlinedLoop outlined =
-      emitParallelCall(b, entryBlock, function->getName().str() + "." + node.var->name + ".par",
-                       captures, bufferValues, varValues, runtime, extent);
+  std::string name = function->getName().str() + "." + node.var->name;
+  OutlinedLoop outlined = parallel ? emitParallelCall(b, entryBlock, name + ".par", captures,
+                                                      bufferValues, varValues, runtime, extent)
+                                   : emitOutlinedCall(b, name + ".out", captures, bufferValues,
+                                                      varValues, runtime, extent);
 
   // Emit the loop into the outlined body, where only the captured names are in scope. Bindings
   // of the enclosing scopes are set aside whole and put back afterwards.
@@ -1526,6 +1585,7 @@ void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
   llvm::Function *outerFunction = std::exchange(function, outlined.body);
   llvm::BasicBlock *outerEntry = entryBlock;
   llvm::Value *outerRuntime = std::exchange(runtime, outlined.runtime);
+  bool outerBeside = std::exchange(besideOtherNests, false);
   llvm::IRBuilderBase::InsertPoint outerPoint = b.saveIP();
   for (size_t i = 0; i < captures.buffers.size(); ++i)
     buffers[captures.buffers[i].get()] = outlined.buffers[i];
@@ -1544,6 +1604,7 @@ void CodeGenLlvm::emitParallelFor(const ir::For &node, llvm::Value *extent) {
   function = outerFunction;
   entryBlock = outerEntry;
   runtime = outerRuntime;
+  besideOtherNests = outerBeside;
   b.restoreIP(outerPoint);
 }
 

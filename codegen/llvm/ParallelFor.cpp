@@ -99,37 +99,40 @@ LoopCaptures findCaptures(const ir::For &loop) {
   return std::move(finder.captures);
 }
 
-OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBlock,
-                              const std::string &name, const LoopCaptures &captures,
-                              const std::vector<llvm::Value *> &bufferValues,
-                              const std::vector<llvm::Value *> &varValues, llvm::Value *runtime,
-                              llvm::Value *extent) {
+namespace {
+
+/// The fields of an outlined loop's closure, which are also its body function's leading
+/// parameters: the buffers, the values, the runtime handle (for parallel loops nested in it).
+std::vector<llvm::Type *> closureFields(llvm::IRBuilderBase &b,
+                                        const std::vector<llvm::Value *> &bufferValues,
+                                        const std::vector<llvm::Value *> &varValues) {
+  std::vector<llvm::Type *> fields(bufferValues.size(), b.getPtrTy());
+  for (llvm::Value *v : varValues)
+    fields.push_back(v->getType());
+  fields.push_back(b.getPtrTy());
+  return fields;
+}
+
+/// NAME.body(buffers..., vars..., runtime, begin, end), without blocks.
+OutlinedLoop createBody(llvm::IRBuilderBase &b, const std::string &name,
+                        const LoopCaptures &captures,
+                        const std::vector<llvm::Value *> &bufferValues,
+                        const std::vector<llvm::Value *> &varValues) {
   TDSL_CHECK(bufferValues.size() == captures.buffers.size() &&
              varValues.size() == captures.vars.size())
       << "captured values do not match the captures of " << name;
   llvm::LLVMContext &ctx = b.getContext();
   llvm::Function *parent = b.GetInsertBlock()->getParent();
   llvm::Module &module = *parent->getParent();
-  llvm::Type *ptrTy = b.getPtrTy();
   llvm::Type *i64Ty = b.getInt64Ty();
   const size_t numBuffers = bufferValues.size(), numVars = varValues.size();
-
-  // The closure's fields, which are also the body function's leading parameters.
-  std::vector<llvm::Type *> fields(numBuffers, ptrTy);
-  for (llvm::Value *v : varValues)
-    fields.push_back(v->getType());
-  fields.push_back(ptrTy); // The runtime handle, for parallel loops nested in this one.
-  llvm::StructType *closureTy = llvm::StructType::get(ctx, fields);
-
-  // NAME.body(buffers..., vars..., runtime, begin, end).
-  std::vector<llvm::Type *> params = fields;
+  std::vector<llvm::Type *> params = closureFields(b, bufferValues, varValues);
   params.push_back(i64Ty);
   params.push_back(i64Ty);
   llvm::Function *body =
       llvm::Function::Create(llvm::FunctionType::get(b.getVoidTy(), params, false),
                              llvm::GlobalValue::InternalLinkage, name + ".body", module);
   copyFunctionAttributes(parent, body);
-  body->addFnAttr(llvm::Attribute::AlwaysInline); // Into NAME, its only caller.
   OutlinedLoop out;
   out.body = body;
   for (size_t i = 0; i < numBuffers; ++i) {
@@ -156,6 +159,27 @@ OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBl
   out.end->setName("end");
   for (unsigned i : {runtimeIndex + 1, runtimeIndex + 2})
     body->addParamAttr(i, llvm::Attribute::get(ctx, llvm::Attribute::Range, nonNegative()));
+  return out;
+}
+
+} // namespace
+
+OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBlock,
+                              const std::string &name, const LoopCaptures &captures,
+                              const std::vector<llvm::Value *> &bufferValues,
+                              const std::vector<llvm::Value *> &varValues, llvm::Value *runtime,
+                              llvm::Value *extent) {
+  OutlinedLoop out = createBody(b, name, captures, bufferValues, varValues);
+  llvm::Function *body = out.body;
+  body->addFnAttr(llvm::Attribute::AlwaysInline); // Into NAME, its only caller.
+  llvm::LLVMContext &ctx = b.getContext();
+  llvm::Function *parent = b.GetInsertBlock()->getParent();
+  llvm::Module &module = *parent->getParent();
+  llvm::Type *ptrTy = b.getPtrTy();
+  llvm::Type *i64Ty = b.getInt64Ty();
+  const size_t numBuffers = bufferValues.size(), numVars = varValues.size();
+  std::vector<llvm::Type *> fields = closureFields(b, bufferValues, varValues);
+  llvm::StructType *closureTy = llvm::StructType::get(ctx, fields);
 
   // NAME(closure, begin, end): unpacks the closure. The ABI's tdsl_loop_body.
   llvm::Function *trampoline =
@@ -213,6 +237,23 @@ OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBl
     declaration->addFnAttr(llvm::Attribute::NoUnwind);
   b.CreateCall(parallelFor, {runtime, extent, trampoline, closure});
   b.CreateLifetimeEnd(closure);
+  return out;
+}
+
+OutlinedLoop emitOutlinedCall(llvm::IRBuilderBase &b, const std::string &name,
+                              const LoopCaptures &captures,
+                              const std::vector<llvm::Value *> &bufferValues,
+                              const std::vector<llvm::Value *> &varValues, llvm::Value *runtime,
+                              llvm::Value *extent) {
+  OutlinedLoop out = createBody(b, name, captures, bufferValues, varValues);
+  out.body->removeFnAttr(llvm::Attribute::AlwaysInline);
+  out.body->addFnAttr(llvm::Attribute::NoInline);
+  std::vector<llvm::Value *> args = bufferValues;
+  args.insert(args.end(), varValues.begin(), varValues.end());
+  args.push_back(runtime);
+  args.push_back(b.getInt64(0));
+  args.push_back(extent);
+  b.CreateCall(out.body, args);
   return out;
 }
 

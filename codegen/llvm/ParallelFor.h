@@ -58,6 +58,15 @@ OutlinedLoop emitParallelCall(llvm::IRBuilderBase &b, llvm::BasicBlock *allocaBl
                               const std::vector<llvm::Value *> &varValues, llvm::Value *runtime,
                               llvm::Value *extent);
 
+/// A serial loop outlined like a parallel one's body, NAME.body (same parameters), but never
+/// inlined and called here once over [0, extent): a function of its own, whose registers no
+/// value live around the call takes. Returns the body function for the caller to fill.
+OutlinedLoop emitOutlinedCall(llvm::IRBuilderBase &b, const std::string &name,
+                              const LoopCaptures &captures,
+                              const std::vector<llvm::Value *> &bufferValues,
+                              const std::vector<llvm::Value *> &varValues, llvm::Value *runtime,
+                              llvm::Value *extent);
+
 /// Makes the runtime functions that generated code calls (runtime/KernelAbi.h) resolvable in the
 /// JIT's main library, by address: no need for the executable to export them.
 void defineRuntimeSymbols(llvm::orc::LLJIT &jit);

@@ -291,6 +291,48 @@ TEST(TiledContraction, RowChainMlpChainedAndWhole) {
   }
 }
 
+TEST(TiledContraction, RowChainMlpSplitAlongItsReduction) {
+  // D > 112 (twice the plain chain's 56 rows): the weights cost more than whole windows save, so
+  // the chain runs split along y's k: per block of rows (196 at D = 512), per chunk of the hidden
+  // columns (416 at D = 130, 128 at D = 512), h and a one chunk wide, y summed chunk by chunk.
+  // Shapes: M of 1, 3, 17 and a remainder of the blocks (250 = 196 + 54), F of one column, a
+  // remainder of the chunks (300 = 2 x 128 + 44, 129 = 128 + 1, 1000 = 2 x 416 + 168), empty M.
+  Module one = compile(1), two = compile(2);
+  uint64_t seed = 200;
+  for (const auto &[m, d, f] : std::vector<std::array<int64_t, 3>>{{1, 130, 1},
+                                                                   {3, 130, 17},
+                                                                   {17, 131, 3},
+                                                                   {17, 130, 1000},
+                                                                   {40, 512, 300},
+                                                                   {250, 512, 129},
+                                                                   {0, 130, 5}}) {
+    SCOPED_TRACE("M=" + std::to_string(m) + ", D=" + std::to_string(d) +
+                 ", F=" + std::to_string(f));
+    std::vector<Tensor> in{Tensor::randn({m, d}, DType::F32, seed),
+                           Tensor::randn({d, f}, DType::F32, seed + 1),
+                           Tensor::randn({f, d}, DType::F32, seed + 2)};
+    expectInterpreterAndThreadsAgree(one.kernel("mlp"), two.kernel("mlp"), in, "mlp");
+    seed += 3;
+  }
+}
+
+TEST(TiledContraction, RowChainMlpSplitKeepsOnlyTilesInMemory) {
+  // The bench's MLP: a whole hidden layer h and a would be 2 x 1024 x 2048 floats (16 MiB); split,
+  // each thread holds a block of 196 rows of 128 columns of each (2 x 98 KiB), and the weights are
+  // packed once (2 x 4 MiB).
+  Module two = compile(2);
+  ProfileOptions options;
+  options.runs = 1;
+  options.warmup = 0;
+  options.roofline = false;
+  Profile profile = two.kernel("mlp").profile({Tensor::randn({1024, 512}, DType::F32, 1),
+                                               Tensor::randn({512, 2048}, DType::F32, 2),
+                                               Tensor::randn({2048, 512}, DType::F32, 3)},
+                                              options);
+  EXPECT_GT(profile.intermediateBytes, 0);
+  EXPECT_LT(profile.intermediateBytes, int64_t{9} << 20);
+}
+
 TEST(TiledContraction, RowChainAttentionKeepsOnlyWindowsInMemory) {
   // Whole scores and probabilities would be 2 x 4 x 512 x 512 floats (8 MiB); the chain holds per
   // thread a window of 56 rows of each (2 x 112 KiB) and k and v packed for one batch (2 x 128
