@@ -1308,8 +1308,8 @@ private:
       return std::nullopt;
     c.dot = letVar("dot", DType::F32);
     c.m = letVar("m", DType::F32);
-    c.o = letVar("o", DType::F32);
-    c.l = letVar("l", DType::F32);
+    c.o = letVar("numerator", DType::F32);
+    c.l = letVar("denominator", DType::F32);
     PointValues atPoint;
     atPoint.values.push_back({scores->buffer, point, ref(c.dot)});
     c.buffers.push_back(scores->buffer);
@@ -1488,6 +1488,73 @@ private:
   /// The output's columns go in chunks of 64, each a pass over the keys. A running maximum of
   /// -inf (no key yet, or every key masked) stands as 0 where it is subtracted, so that a masked
   /// key's exp(-inf - m) is 0, never NaN.
+  /// `bound` (an upper bound on t's keys) when it cannot shrink as t grows: affine, every term
+  /// that mentions t being t itself with a positive coefficient; else null.
+  static Expr growingInT(const Expr &bound, const FlashChain &c) {
+    if (usesAny(bound, {c.u, c.e, c.dot, c.m}))
+      return nullptr;
+    std::optional<AffineExpr> form = toAffine(bound);
+    if (!form)
+      return nullptr;
+    for (const auto &[atom, coefficient] : form->terms)
+      if (atom.mentions(c.t) && !(atom.isVar() && coefficient > 0))
+        return nullptr;
+    return bound;
+  }
+
+  /// The keys u < bound(t) that `cond` keeps when it is `u <= a`, `u < a`, `a >= u` or `a > u`
+  /// with `a` growing in t (a causal mask); else null.
+  static Expr keysKept(const Expr &cond, const FlashChain &c) {
+    const Binary *b = as<Binary>(cond);
+    auto isU = [&](const Expr &e) {
+      const VarRef *r = as<VarRef>(e);
+      return r && r->var == c.u;
+    };
+    if (!b)
+      return nullptr;
+    Expr limit;
+    bool inclusive = false;
+    if (isU(b->a) && (b->op == BinaryOp::Le || b->op == BinaryOp::Lt)) {
+      limit = b->b;
+      inclusive = b->op == BinaryOp::Le;
+    } else if (isU(b->b) && (b->op == BinaryOp::Ge || b->op == BinaryOp::Gt)) {
+      limit = b->a;
+      inclusive = b->op == BinaryOp::Ge;
+    } else {
+      return nullptr;
+    }
+    if (!growingInT(limit, c))
+      return nullptr;
+    return inclusive ? plus(limit, 1) : limit;
+  }
+
+  /// A bound over t, growing in t, at or past which a key adds nothing to row t's sums: past
+  /// both sums' extents, or where P is exactly 0 (its `where` is false, or the score is masked to
+  /// -inf). Null when there is none. Past it only the running maximum would see more keys, which
+  /// changes the result by rounding alone (the maximum cancels in the division).
+  static Expr keyBound(const FlashChain &c) {
+    std::vector<Expr> bounds;
+    Expr o = growingInT(c.extO, c), l = growingInT(c.extL, c);
+    if (o && l)
+      bounds.push_back(equal(o, l) ? o : Binary::make(BinaryOp::Max, o, l));
+    if (c.pCond)
+      if (Expr kept = keysKept(c.pCond, c))
+        bounds.push_back(kept);
+    if (const Select *s = as<Select>(c.score)) {
+      const FloatImm *masked = as<FloatImm>(s->b);
+      if (masked && masked->value == -std::numeric_limits<double>::infinity())
+        if (Expr kept = keysKept(s->cond, c))
+          bounds.push_back(kept);
+    }
+    std::erase_if(bounds, [&](const Expr &b) { return !usesAny(b, {c.t}); });
+    if (bounds.empty())
+      return nullptr;
+    Expr bound = bounds[0];
+    for (size_t b = 1; b < bounds.size(); ++b)
+      bound = Binary::make(BinaryOp::Min, bound, bounds[b]);
+    return bound;
+  }
+
   size_t tryFlashChain(size_t i) {
     if (threads != kFlashThreads || target.sharedBytesPerBlock < 2 * kFlashTileFloats * 4)
       return 0;
@@ -1507,6 +1574,9 @@ private:
                         "the scores never stored");
     k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output columns "
                         "in chunks of 64, a pass over the keys each");
+    if (Expr bound = keyBound(*c))
+      k.details.push_back("keys u >= " + toString(simplify(bound)) +
+                          " add nothing to row t: key tiles past the block's last row skipped");
     kernels.push_back(std::move(k));
     return c->items;
   }
@@ -1697,7 +1767,16 @@ private:
              [&](const Expr &cc, const Expr &s) {
                return add(times(s, kFlashPad), add(ref(tx), times(cc, 16)));
              })});
-    Stmt keyLoop = For::make(keyStep, ceilDiv(c.extentU, kFlashKeys), ForKind::Serial,
+    // Keys past every row's bound (a causal mask) are skipped a whole tile at a time.
+    Expr keys = c.extentU;
+    if (Expr bound = keyBound(c)) {
+      Expr lastRow =
+          Binary::make(BinaryOp::Min, plus(ref(q0), kFlashRows - 1), sub(c.extentT, intImm(1)));
+      keys =
+          Binary::make(BinaryOp::Min, c.extentU,
+                       Binary::make(BinaryOp::Max, intImm(0), substitute(bound, {{c.t, lastRow}})));
+    }
+    Stmt keyLoop = For::make(keyStep, ceilDiv(keys, kFlashKeys), ForKind::Serial,
                              LetStmt::make(k0, times(ref(keyStep), kFlashKeys),
                                            Block::make({dots, toScores, Block::make(perRow), pv})));
     Stmt init = Block::make({forCells([&](const Var &r, const Var &cc) {
