@@ -682,6 +682,15 @@ TEST(GpuSchedule, EveryAttentionChainMatchesTheInterpreter) {
                   cross.randomInputs({{"S", t}, {"T", t + 70}, {"D", e + 3}, {"E", e}}, seed++),
                   std::string("attncross") + at);
   }
+  // Empty extents: no keys (0 / 0, as the interpreter's), no queries, an empty dot, no columns.
+  Kernel cross = m.kernel("attncross");
+  for (auto [qs, ks, d, e] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{5, 0, 3, 4},
+                              {0, 5, 3, 4},
+                              {5, 5, 0, 4},
+                              {5, 7, 3, 0}})
+    expectMatches(cross, cross.randomInputs({{"S", qs}, {"T", ks}, {"D", d}, {"E", e}}, seed++),
+                  "attncross " + std::to_string(qs) + "x" + std::to_string(ks) + "x" +
+                      std::to_string(d) + "x" + std::to_string(e));
 }
 
 TEST(GpuSchedule, LongRowsAndManyRows) {
