@@ -479,6 +479,7 @@ enum class GpuScheduleKind : uint8_t {
   ColumnPartials, // Reduction along a strided dim, stage 1: chunks of it, an output a thread.
   ColumnFinal,    // Stage 2: each output's chunks combined in order.
   Contraction,    // c[i, j] = g(sum(a(i, k) * b(k, j) for k)): shared-memory tiles.
+  FlashChain,     // Attention's chain (scores, row softmax, second contraction): one kernel.
 };
 
 /// One GPU kernel of a func lowered for the GPU: a top-level statement of its body, the kernels

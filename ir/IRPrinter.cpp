@@ -166,6 +166,8 @@ std::string_view scheduleName(GpuScheduleKind kind) {
     return "column-final";
   case GpuScheduleKind::Contraction:
     return "contraction";
+  case GpuScheduleKind::FlashChain:
+    return "flash-chain";
   }
   return "?";
 }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -99,6 +100,7 @@ std::vector<std::string> describe(const GpuLaunch *k) {
     break;
   case GpuScheduleKind::Rows:
   case GpuScheduleKind::Contraction:
+  case GpuScheduleKind::FlashChain:
     break; // In its details.
   }
   lines.insert(lines.end(), k->details.begin(), k->details.end());
@@ -893,7 +895,9 @@ public:
     std::vector<Buffer> allocations;
     flatten(func.body, lets, allocations, items);
     for (size_t i = 0; i < items.size();) {
-      size_t used = tryContraction(i);
+      size_t used = tryFlashChain(i);
+      if (used == 0)
+        used = tryContraction(i);
       if (used == 0)
         used = tryRows(i);
       if (used == 0)
@@ -1196,6 +1200,615 @@ private:
   /// in f32: 128x128 output tiles of 256 threads, 8x8 outputs a thread, k in steps of 8 through
   /// double-buffered shared memory (16 KiB), the epilogue fused.
   /// The items a contraction kernel takes from i on (its own and an epilogue's), or 0.
+  // ---- flash chain (attention) ----
+
+  /// The definitions of an attention chain, the CPU's row chain on the loop nests: scores
+  /// S[.., t, u] = post(sum(A(t, e) * B(u, e) for e)), elementwise maps of the scores at their own
+  /// point, M[.., t] = max(X(t, w) for w < ext), P[.., t, u] = [cond *] exp(X(t, u) - M[.., t]),
+  /// O0[.., t, e] = sum(P[.., t, u] * Y(u, e) for u < ext0), O1[.., t] = sum(P[.., t, u] for u <
+  /// ext1), then out[.., t, e] = F(O0[.., t, e], O1[.., t]). Every value is an expression over the
+  /// scores' loop variables (the leading ones, t, u), the output's column `e` and the lets `dot`,
+  /// `m`, `o` and `l`.
+  struct FlashChain {
+    std::vector<Var> lead;
+    std::vector<Expr> leadExtents;
+    Var t, u, k, e, dot, m, o, l;
+    Expr extentT, extentU, extentK, extentE;
+    Expr factorA, factorB;   // A(t, k), B(u, k).
+    Expr score;              // X(t, u) over `dot`.
+    Expr pCond;              // P's `where` condition (null: none), over t and u.
+    Expr y;                  // Y(u, e).
+    Expr extMax, extO, extL; // Each key loop's extent, over t.
+    Stmt out;                // The final store, over `o` and `l`.
+    std::vector<Buffer> buffers;
+    size_t items = 0;
+  };
+
+  /// Loads of the chain's buffers replaced by their values at the point (`index` the expected
+  /// index); any other access to one of them fails the match.
+  struct PointValues : IRMutator {
+    struct Value {
+      Buffer buffer;
+      Expr index, value;
+    };
+    std::vector<Value> values;
+    bool failed = false;
+    Expr visitLoad(const Load *n, const Expr &self) override {
+      for (const Value &v : values)
+        if (v.buffer == n->buffer) {
+          if (n->predicate || !ExprEqual()(n->index, v.index))
+            failed = true;
+          return v.value;
+        }
+      return IRMutator::visitLoad(n, self);
+    }
+  };
+
+  /// `r`'s init stores `value` and its post is `buffer[index] = acc[0]`, buffer an intermediate
+  /// of the item: that buffer, else null.
+  static const Store *plainReduction(const Reduction &r, const Item &item, double init) {
+    const Store *pre = as<Store>(r.pre);
+    const FloatImm *start = pre ? as<FloatImm>(pre->value) : nullptr;
+    const Store *post = as<Store>(r.post);
+    if (!start || start->value != init || !post || post->predicate ||
+        !isAccLoad(post->value, r.acc) || post->buffer->role != BufferRole::Intermediate ||
+        std::find(item.allocations.begin(), item.allocations.end(), post->buffer) ==
+            item.allocations.end())
+      return nullptr;
+    return post;
+  }
+
+  /// The reduction's update value other than the accumulator.
+  static Expr updateTerm(const Reduction &r) {
+    const Binary *b = as<Binary>(as<Store>(r.inner.body)->value);
+    return isAccLoad(b->a, r.acc) ? b->b : b->a;
+  }
+
+  std::optional<FlashChain> matchFlashChain(size_t i) const {
+    const Item &first = items[i];
+    Chain outer = peel(first.stmt);
+    size_t n = outer.loops.size();
+    Reduction r;
+    if (n < 2 || !parseReduction(outer.body, r) || r.op != BinaryOp::Add ||
+        r.acc->dtype != DType::F32 || r.inner.loops.size() != 1 || selfDependent(first.stmt))
+      return std::nullopt;
+    FlashChain c;
+    std::vector<Var> vars = outer.vars();
+    std::vector<Expr> extents = outer.extents();
+    c.lead.assign(vars.begin(), vars.end() - 2);
+    c.leadExtents.assign(extents.begin(), extents.end() - 2);
+    c.t = vars[n - 2];
+    c.u = vars[n - 1];
+    c.k = r.inner.loops[0]->var;
+    c.extentT = extents[n - 2];
+    c.extentU = extents[n - 1];
+    c.extentK = r.inner.loops[0]->extent;
+    if (usesAny(c.extentK, vars))
+      return std::nullopt;
+    const Binary *product = as<Binary>(updateTerm(r));
+    if (!product || product->op != BinaryOp::Mul)
+      return std::nullopt;
+    c.factorA = product->a;
+    c.factorB = product->b;
+    if (usesAny(c.factorA, {c.u}) || usesAny(c.factorB, {c.t}))
+      std::swap(c.factorA, c.factorB);
+    if (usesAny(c.factorA, {c.u}) || usesAny(c.factorB, {c.t}) || !usesAny(c.factorA, {c.k}) ||
+        !usesAny(c.factorB, {c.k}))
+      return std::nullopt;
+    const Store *scores = plainReduction(r, first, 0.0);
+    if (!scores)
+      return std::nullopt;
+    std::vector<Expr> rowIndex(c.lead.size() + 1), pointIndex(vars.size());
+    for (size_t d = 0; d < vars.size(); ++d)
+      pointIndex[d] = ref(vars[d]);
+    rowIndex.assign(pointIndex.begin(), pointIndex.end() - 1);
+    std::vector<Expr> rowExtents(extents.begin(), extents.end() - 1);
+    Expr point = linear(pointIndex, extents), row = linear(rowIndex, rowExtents);
+    if (!equal(scores->index, point))
+      return std::nullopt;
+    c.dot = letVar("dot", DType::F32);
+    c.m = letVar("m", DType::F32);
+    c.o = letVar("numerator", DType::F32);
+    c.l = letVar("denominator", DType::F32);
+    PointValues atPoint;
+    atPoint.values.push_back({scores->buffer, point, ref(c.dot)});
+    c.buffers.push_back(scores->buffer);
+
+    // The loops of item j as the chain's: `count` loops with the chain's leading extents (then
+    // `more` further extents, checked by the caller), renamed to `to`.
+    size_t j = i + 1;
+    auto loopsOf = [&](const Item &item, size_t count, const std::vector<Var> &to,
+                       Chain &chain) -> bool {
+      if (item.lets.size() != first.lets.size())
+        return false;
+      chain = peel(item.stmt, count);
+      if (chain.loops.size() != count)
+        return false;
+      for (size_t d = 0; d < std::min(count, rowExtents.size()); ++d)
+        if (!equal(chain.loops[d]->extent, rowExtents[d]))
+          return false;
+      std::vector<std::pair<Var, Expr>> renames;
+      for (size_t d = 0; d < count; ++d)
+        renames.push_back({chain.loops[d]->var, ref(to[d])});
+      chain.body = substitute(chain.body, renames);
+      return true;
+    };
+    auto replaced = [&](PointValues &values, const Expr &e) -> Expr {
+      Expr out = values.mutate(e);
+      return values.failed ? nullptr : out;
+    };
+    // Elementwise maps of the scores at their own point (a mask written with `where`).
+    Chain chain;
+    while (j < items.size() && loopsOf(items[j], n, vars, chain) &&
+           equal(chain.loops[n - 1]->extent, c.extentU)) {
+      const Store *st = as<Store>(chain.body);
+      if (!st || st->predicate || !equal(st->index, point) ||
+          st->buffer->role != BufferRole::Intermediate)
+        break;
+      Expr value = replaced(atPoint, st->value);
+      if (!value)
+        return std::nullopt;
+      atPoint.values.push_back({st->buffer, point, value});
+      c.buffers.push_back(st->buffer);
+      ++j;
+    }
+    // The row maximum.
+    std::vector<Var> rowVars(vars.begin(), vars.end() - 1);
+    Reduction max;
+    if (j >= items.size() || !loopsOf(items[j], n - 1, rowVars, chain) ||
+        !parseReduction(chain.body, max) || max.op != BinaryOp::Max || max.inner.loops.size() != 1)
+      return std::nullopt;
+    const Store *maxStore = plainReduction(max, items[j], -std::numeric_limits<double>::infinity());
+    if (!maxStore || !equal(maxStore->index, row))
+      return std::nullopt;
+    c.extMax = max.inner.loops[0]->extent;
+    c.score = replaced(atPoint, substitute(updateTerm(max), {{max.inner.loops[0]->var, ref(c.u)}}));
+    if (!c.score || usesAny(c.extMax, {c.u}))
+      return std::nullopt;
+    Buffer maxBuffer = maxStore->buffer;
+    c.buffers.push_back(maxBuffer);
+    ++j;
+    // P = [cond *] exp(X - M): the form the running maximum may rescale.
+    if (j >= items.size() || !loopsOf(items[j], n, vars, chain) ||
+        !equal(chain.loops[n - 1]->extent, c.extentU))
+      return std::nullopt;
+    const Store *pStore = as<Store>(chain.body);
+    if (!pStore || pStore->predicate || !equal(pStore->index, point) ||
+        pStore->buffer->role != BufferRole::Intermediate)
+      return std::nullopt;
+    PointValues withMax = atPoint;
+    withMax.values.push_back({maxBuffer, row, ref(c.m)});
+    Expr core = replaced(withMax, pStore->value);
+    if (!core)
+      return std::nullopt;
+    if (const Select *s = as<Select>(core)) {
+      const FloatImm *zero = as<FloatImm>(s->b);
+      if (!zero || zero->value != 0.0 || usesAny(s->cond, {c.m, c.dot}))
+        return std::nullopt;
+      c.pCond = s->cond;
+      core = s->a;
+    }
+    const Call *ex = as<Call>(core);
+    const Binary *diff = ex && ex->fn == Intrinsic::Exp ? as<Binary>(ex->args[0]) : nullptr;
+    const VarRef *mRef = diff && diff->op == BinaryOp::Sub ? as<VarRef>(diff->b) : nullptr;
+    if (!mRef || mRef->var != c.m || !equal(diff->a, c.score))
+      return std::nullopt;
+    c.buffers.push_back(pStore->buffer);
+    ++j;
+    // The two sums over the keys, in either order: O0 = sum(P * Y) per column e, O1 = sum(P).
+    PointValues ofP;
+    ofP.values.push_back({pStore->buffer, point, ref(c.dot)}); // `dot` stands for P here.
+    Buffer o0, o1; // The chain's nests are renamed copies: keep buffers, not their stores.
+    std::vector<Var> columnVars = rowVars;
+    std::vector<Expr> columnIndex = rowIndex, columnExtents = rowExtents;
+    for (int member = 0; member < 2; ++member, ++j) {
+      if (j >= items.size())
+        return std::nullopt;
+      Chain rows = peel(items[j].stmt);
+      bool perColumn = rows.loops.size() == n;
+      if (perColumn ? o0 != nullptr : o1 != nullptr)
+        return std::nullopt;
+      if (perColumn) {
+        c.e = rows.loops[n - 1]->var;
+        c.extentE = rows.loops[n - 1]->extent;
+        columnVars.push_back(c.e);
+        columnIndex.push_back(ref(c.e));
+        columnExtents.push_back(c.extentE);
+      }
+      Reduction sum;
+      if (!loopsOf(items[j], rows.loops.size(), perColumn ? columnVars : rowVars, chain) ||
+          !parseReduction(chain.body, sum) || sum.op != BinaryOp::Add ||
+          sum.inner.loops.size() != 1)
+        return std::nullopt;
+      const Store *st = plainReduction(sum, items[j], 0.0);
+      if (!st || !equal(st->index, perColumn ? linear(columnIndex, columnExtents) : row))
+        return std::nullopt;
+      Expr extent = sum.inner.loops[0]->extent;
+      PointValues values = ofP;
+      Expr term =
+          replaced(values, substitute(updateTerm(sum), {{sum.inner.loops[0]->var, ref(c.u)}}));
+      if (!term || usesAny(extent, {c.u}) || (perColumn && usesAny(extent, {c.e})))
+        return std::nullopt;
+      if (perColumn) {
+        const Binary *pv = as<Binary>(term);
+        if (!pv || pv->op != BinaryOp::Mul)
+          return std::nullopt;
+        const VarRef *pa = as<VarRef>(pv->a);
+        c.y = pa && pa->var == c.dot ? pv->b : pv->a;
+        const VarRef *pRef = as<VarRef>(c.y == pv->b ? pv->a : pv->b);
+        if (!pRef || pRef->var != c.dot || usesAny(c.y, {c.dot, c.t}))
+          return std::nullopt;
+        c.extO = extent;
+        o0 = st->buffer;
+      } else {
+        const VarRef *pRef = as<VarRef>(term);
+        if (!pRef || pRef->var != c.dot)
+          return std::nullopt;
+        c.extL = extent;
+        o1 = st->buffer;
+      }
+      c.buffers.push_back(st->buffer);
+    }
+    // The division (or any expression of the two sums at the output's point).
+    if (j >= items.size() || !loopsOf(items[j], n, columnVars, chain) ||
+        !equal(chain.loops[n - 1]->extent, c.extentE))
+      return std::nullopt;
+    const Store *st = as<Store>(chain.body);
+    Expr at = linear(columnIndex, columnExtents);
+    if (!st || st->predicate || !equal(st->index, at) || selfDependent(chain.body))
+      return std::nullopt;
+    PointValues sums;
+    sums.values.push_back({o0, at, ref(c.o)});
+    sums.values.push_back({o1, row, ref(c.l)});
+    Expr value = replaced(sums, st->value);
+    if (!value)
+      return std::nullopt;
+    c.out = Store::make(st->buffer, st->index, value);
+    c.items = j + 1 - i;
+    // The chain's buffers live only in it, and nothing outside its definitions reads them.
+    std::set<const BufferNode *> outside = outsideBuffers(i, c.items);
+    Accesses rest = accessesOf(c.out);
+    for (const Expr &e : {c.factorA, c.factorB, c.score, c.pCond, c.y})
+      if (e)
+        rest.visit(e);
+    for (const Buffer &b : c.buffers)
+      if (outside.count(b.get()) || rest.loads(b) ||
+          std::find(items[j].allocations.begin(), items[j].allocations.end(), b) ==
+              items[j].allocations.end())
+        return std::nullopt;
+    return c;
+  }
+
+  /// The attention chain as one kernel (FlashAttention's order of work): a block a tile of 64
+  /// query rows t (of one point of the leading dims), 256 threads, a thread 4 rows and 4 key
+  /// columns of each 64 x 64 score tile and 4 rows x 4 columns of the output in registers. For
+  /// each tile of 64 keys the scores' factors go through shared memory in steps of 64 of k; then
+  /// each row's running maximum (xor shuffles over the row's 16 threads) rescales its running
+  /// sum and outputs by exp(m_old - m_new), and P·Y takes P and Y's tile through shared memory.
+  /// The output's columns go in chunks of 64, each a pass over the keys. A running maximum of
+  /// -inf (no key yet, or every key masked) stands as 0 where it is subtracted, so that a masked
+  /// key's exp(-inf - m) is 0, never NaN.
+  /// `bound` (an upper bound on t's keys) when it cannot shrink as t grows: affine, every term
+  /// that mentions t being t itself with a positive coefficient; else null.
+  static Expr growingInT(const Expr &bound, const FlashChain &c) {
+    if (usesAny(bound, {c.u, c.e, c.dot, c.m}))
+      return nullptr;
+    std::optional<AffineExpr> form = toAffine(bound);
+    if (!form)
+      return nullptr;
+    for (const auto &[atom, coefficient] : form->terms)
+      if (atom.mentions(c.t) && !(atom.isVar() && coefficient > 0))
+        return nullptr;
+    return bound;
+  }
+
+  /// The keys u < bound(t) that `cond` keeps when it is `u <= a`, `u < a`, `a >= u` or `a > u`
+  /// with `a` growing in t (a causal mask); else null.
+  static Expr keysKept(const Expr &cond, const FlashChain &c) {
+    const Binary *b = as<Binary>(cond);
+    auto isU = [&](const Expr &e) {
+      const VarRef *r = as<VarRef>(e);
+      return r && r->var == c.u;
+    };
+    if (!b)
+      return nullptr;
+    Expr limit;
+    bool inclusive = false;
+    if (isU(b->a) && (b->op == BinaryOp::Le || b->op == BinaryOp::Lt)) {
+      limit = b->b;
+      inclusive = b->op == BinaryOp::Le;
+    } else if (isU(b->b) && (b->op == BinaryOp::Ge || b->op == BinaryOp::Gt)) {
+      limit = b->a;
+      inclusive = b->op == BinaryOp::Ge;
+    } else {
+      return nullptr;
+    }
+    if (!growingInT(limit, c))
+      return nullptr;
+    return inclusive ? plus(limit, 1) : limit;
+  }
+
+  /// A bound over t, growing in t, at or past which a key adds nothing to row t's sums: past
+  /// both sums' extents, or where P is exactly 0 (its `where` is false, or the score is masked to
+  /// -inf). Null when there is none. Past it only the running maximum would see more keys, which
+  /// changes the result by rounding alone (the maximum cancels in the division).
+  static Expr keyBound(const FlashChain &c) {
+    std::vector<Expr> bounds;
+    Expr o = growingInT(c.extO, c), l = growingInT(c.extL, c);
+    if (o && l)
+      bounds.push_back(equal(o, l) ? o : Binary::make(BinaryOp::Max, o, l));
+    if (c.pCond)
+      if (Expr kept = keysKept(c.pCond, c))
+        bounds.push_back(kept);
+    if (const Select *s = as<Select>(c.score)) {
+      const FloatImm *masked = as<FloatImm>(s->b);
+      if (masked && masked->value == -std::numeric_limits<double>::infinity())
+        if (Expr kept = keysKept(s->cond, c))
+          bounds.push_back(kept);
+    }
+    std::erase_if(bounds, [&](const Expr &b) { return !usesAny(b, {c.t}); });
+    if (bounds.empty())
+      return nullptr;
+    Expr bound = bounds[0];
+    for (size_t b = 1; b < bounds.size(); ++b)
+      bound = Binary::make(BinaryOp::Min, bound, bounds[b]);
+    return bound;
+  }
+
+  size_t tryFlashChain(size_t i) {
+    if (threads != kFlashThreads || target.sharedBytesPerBlock < 2 * kFlashTileFloats * 4)
+      return 0;
+    std::optional<FlashChain> c = matchFlashChain(i);
+    if (!c)
+      return 0;
+    KernelPlan k = start(items[i + c->items - 1]);
+    std::erase_if(k.allocations, [&](const Buffer &b) {
+      return std::find(c->buffers.begin(), c->buffers.end(), b) != c->buffers.end();
+    });
+    k.schedule = GpuScheduleKind::FlashChain;
+    Expr tiles = ceilDiv(c->extentT, kFlashRows);
+    k.blocks = mulFold(product(c->leadExtents), tiles);
+    k.nest = flashKernel(*c, k.blocks, tiles);
+    k.details.push_back("attention chain in one kernel: a block 64 query rows, key tiles of 64 "
+                        "through shared memory, online softmax (running maximum and sum a row), "
+                        "the scores never stored");
+    k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output columns "
+                        "in chunks of 64, a pass over the keys each");
+    if (Expr bound = keyBound(*c))
+      k.details.push_back("keys u >= " + toString(simplify(bound)) +
+                          " add nothing to row t: key tiles past the block's last row skipped");
+    kernels.push_back(std::move(k));
+    return c->items;
+  }
+
+  static constexpr int kFlashThreads = 256;
+  static constexpr int64_t kFlashRows = 64, kFlashKeys = 64, kFlashStep = 64, kFlashPad = 65;
+  static constexpr int64_t kFlashTileFloats = 64 * kFlashPad;
+
+  Stmt flashKernel(const FlashChain &c, const Expr &blocks, const Expr &tiles) {
+    const Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
+    const Expr zero = floatImm(0.0);
+    Var block = loopVar("block"), thread = loopVar("thread");
+    // q_tile holds the rows' factor values, then P; k_tile the keys' factor values, then Y.
+    Buffer rowTile = local("q_tile", DType::F32, kFlashTileFloats);
+    Buffer keyTile = local("k_tile", DType::F32, kFlashTileFloats);
+    Buffer scores = local("scores", DType::F32, 16), acc = local("acc", DType::F32, 16);
+    Buffer rowMax = local("row_max", DType::F32, 4), rowSum = local("row_sum", DType::F32, 4);
+    Buffer scale = local("scale", DType::F32, 4), reduced = local("reduced", DType::F32, 1);
+    Buffer pNow = local("p_now", DType::F32, 1);
+    Buffer af = local("a_step", DType::F32, 4), bf = local("b_step", DType::F32, 4);
+    Var tx = letVar("tx"), ty = letVar("ty"), q0 = letVar("q0"), k0 = letVar("k0");
+    Var chunk = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
+    auto rowOf = [&](const Expr &r) { return add(ref(q0), add(times(ref(ty), 4), r)); };
+    auto keyOf = [&](const Expr &cc) { return add(ref(k0), add(ref(tx), times(cc, 16))); };
+    auto colOf = [&](const Expr &cc) {
+      return add(times(ref(chunk), kFlashStep), add(ref(tx), times(cc, 16)));
+    };
+    auto at = [](const Expr &r, const Expr &cc) { return add(times(r, 4), cc); };
+    auto use = [&](const Expr &m) {
+      return Select::make(Binary::make(BinaryOp::Eq, m, negInf), zero, m);
+    };
+    // 64 rows of `tile` from `f` (rows `rowVar` = base + 0..63, columns `colVar` = colBase +
+    // 0..63; 0 outside), 16 points a thread, consecutive threads on consecutive columns.
+    auto fill = [&](const Buffer &tile, const Var &rowVar, const Expr &base, const Expr &rowEnd,
+                    const Var &colVar, const Expr &colBase, const Expr &colEnd, const Expr &f) {
+      Var r = loopVar("r"), idx = letVar("idx");
+      Expr slot = add(times(div(ref(idx), 64), kFlashPad), mod(ref(idx), 64));
+      return unrolled(
+          r, 16,
+          LetStmt::make(idx, add(ref(thread), times(ref(r), kFlashThreads)),
+                        LetStmt::make(rowVar, add(base, div(ref(idx), 64)),
+                                      LetStmt::make(colVar, add(colBase, mod(ref(idx), 64)),
+                                                    valueOrZero(tile, slot, f,
+                                                                both(lt(ref(rowVar), rowEnd),
+                                                                     lt(ref(colVar), colEnd)))))));
+    };
+    // acc[r, cc] += sum over s < 64 of a(r, s) * b(cc, s), both from shared memory.
+    auto products = [&](const Buffer &dst, const std::function<Expr(const Expr &, const Expr &)> &a,
+                        const std::function<Expr(const Expr &, const Expr &)> &b) {
+      Var s = loopVar("s"), r = loopVar("r"), cc = loopVar("c"), r2 = loopVar("r"),
+          c2 = loopVar("c");
+      Expr cell = at(ref(r2), ref(c2));
+      return For::make(
+          s, intImm(64), ForKind::Serial,
+          Block::make(
+              {unrolled(r, 4, Store::make(af, ref(r), Load::make(rowTile, a(ref(r), ref(s))))),
+               unrolled(cc, 4, Store::make(bf, ref(cc), Load::make(keyTile, b(ref(cc), ref(s))))),
+               unrolled(r2, 4,
+                        unrolled(c2, 4,
+                                 Store::make(
+                                     dst, cell,
+                                     add(Load::make(dst, cell), mul(Load::make(af, ref(r2)),
+                                                                    Load::make(bf, ref(c2)))))))}));
+    };
+    auto rowCombine = [&](BinaryOp op) {
+      std::vector<Stmt> steps;
+      for (int mask = 8; mask > 0; mask /= 2) {
+        Var other = letVar("other", DType::F32);
+        Expr value = Load::make(reduced, intImm(0));
+        steps.push_back(
+            LetStmt::make(other, WarpShuffle::make(value, mask),
+                          Store::make(reduced, intImm(0), Binary::make(op, value, ref(other)))));
+      }
+      return Block::make(steps);
+    };
+    auto forCells = [&](const std::function<Stmt(const Var &, const Var &)> &body) {
+      Var r = loopVar("r"), cc = loopVar("c");
+      return unrolled(r, 4, unrolled(cc, 4, body(r, cc)));
+    };
+
+    // The scores of the key tile: the dot products over k in steps of 64.
+    Stmt dots = Block::make(
+        {forCells([&](const Var &r, const Var &cc) {
+           return Store::make(scores, at(ref(r), ref(cc)), zero);
+         }),
+         For::make(kStep, ceilDiv(c.extentK, kFlashStep), ForKind::Serial,
+                   Block::make(
+                       {Barrier::make(BarrierScope::Block),
+                        fill(rowTile, c.t, ref(q0), c.extentT, c.k, times(ref(kStep), kFlashStep),
+                             c.extentK, c.factorA),
+                        fill(keyTile, c.u, ref(k0), c.extentU, c.k, times(ref(kStep), kFlashStep),
+                             c.extentK, c.factorB),
+                        Barrier::make(BarrierScope::Block),
+                        products(
+                            scores,
+                            [&](const Expr &r, const Expr &s) {
+                              return add(times(add(times(ref(ty), 4), r), kFlashPad), s);
+                            },
+                            [&](const Expr &cc, const Expr &s) {
+                              return add(times(add(ref(tx), times(cc, 16)), kFlashPad), s);
+                            })}))});
+    // Each cell's score X(t, u), -inf outside the rows and keys.
+    Stmt toScores = forCells([&](const Var &r, const Var &cc) {
+      Expr cell = at(ref(r), ref(cc));
+      return LetStmt::make(
+          c.t, rowOf(ref(r)),
+          LetStmt::make(
+              c.u, keyOf(ref(cc)),
+              LetStmt::make(c.dot, Load::make(scores, cell),
+                            IfThenElse::make(both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU)),
+                                             Store::make(scores, cell, c.score),
+                                             Store::make(scores, cell, negInf)))));
+    });
+    // Per row: the tile's maximum over the keys the maximum reads, the new running maximum, the
+    // tile's P, the running sum and the outputs rescaled; P (the keys O0 reads) into scores.
+    std::vector<Stmt> perRow;
+    {
+      Var r = loopVar("r"), cc = loopVar("c"), cc2 = loopVar("c"), cc3 = loopVar("c");
+      Var mOld = letVar("m_old", DType::F32), mNew = letVar("m_new", DType::F32);
+      auto cellLets = [&](const Var &col, Stmt body) {
+        return LetStmt::make(c.t, rowOf(ref(r)),
+                             LetStmt::make(c.u, keyOf(ref(col)), std::move(body)));
+      };
+      Stmt tileMax = Block::make(
+          {Store::make(reduced, intImm(0), negInf),
+           unrolled(
+               cc, 4,
+               cellLets(cc, Store::make(
+                                reduced, intImm(0),
+                                Binary::make(BinaryOp::Max, Load::make(reduced, intImm(0)),
+                                             Select::make(lt(ref(c.u), c.extMax),
+                                                          Load::make(scores, at(ref(r), ref(cc))),
+                                                          negInf))))),
+           rowCombine(BinaryOp::Max)});
+      Stmt update = LetStmt::make(
+          mOld, Load::make(rowMax, ref(r)),
+          LetStmt::make(
+              mNew, Binary::make(BinaryOp::Max, ref(mOld), Load::make(reduced, intImm(0))),
+              Block::make(
+                  {Store::make(scale, ref(r),
+                               Call::make(Intrinsic::Exp, {sub(use(ref(mOld)), use(ref(mNew)))})),
+                   Store::make(rowMax, ref(r), ref(mNew))})));
+      Expr cell = at(ref(r), ref(cc2));
+      Expr p = Call::make(Intrinsic::Exp,
+                          {sub(Load::make(scores, cell), use(Load::make(rowMax, ref(r))))});
+      if (c.pCond)
+        p = Select::make(c.pCond, p, zero);
+      Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
+      Stmt tileP = Block::make(
+          {Store::make(reduced, intImm(0), zero),
+           unrolled(
+               cc2, 4,
+               cellLets(cc2, Block::make(
+                                 {IfThenElse::make(inRange, Store::make(pNow, intImm(0), p),
+                                                   Store::make(pNow, intImm(0), zero)),
+                                  Store::make(reduced, intImm(0),
+                                              add(Load::make(reduced, intImm(0)),
+                                                  Select::make(lt(ref(c.u), c.extL),
+                                                               Load::make(pNow, intImm(0)), zero))),
+                                  Store::make(scores, cell,
+                                              Select::make(lt(ref(c.u), c.extO),
+                                                           Load::make(pNow, intImm(0)), zero))}))),
+           rowCombine(BinaryOp::Add),
+           Store::make(rowSum, ref(r),
+                       add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
+                           Load::make(reduced, intImm(0)))),
+           unrolled(cc3, 4,
+                    Store::make(
+                        acc, at(ref(r), ref(cc3)),
+                        mul(Load::make(acc, at(ref(r), ref(cc3))), Load::make(scale, ref(r)))))});
+      perRow.push_back(unrolled(r, 4, Block::make({tileMax, update, tileP})));
+    }
+    // P·Y: P into q_tile, Y's tile (keys x 64 columns) into k_tile.
+    Stmt pv = Block::make(
+        {Barrier::make(BarrierScope::Block), forCells([&](const Var &r, const Var &cc) {
+           return Store::make(rowTile,
+                              add(times(add(times(ref(ty), 4), ref(r)), kFlashPad),
+                                  add(ref(tx), times(ref(cc), 16))),
+                              Load::make(scores, at(ref(r), ref(cc))));
+         }),
+         fill(keyTile, c.u, ref(k0), c.extentU, c.e, times(ref(chunk), kFlashStep), c.extentE, c.y),
+         Barrier::make(BarrierScope::Block),
+         products(
+             acc,
+             [&](const Expr &r, const Expr &s) {
+               return add(times(add(times(ref(ty), 4), r), kFlashPad), s);
+             },
+             [&](const Expr &cc, const Expr &s) {
+               return add(times(s, kFlashPad), add(ref(tx), times(cc, 16)));
+             })});
+    // Keys past every row's bound (a causal mask) are skipped a whole tile at a time.
+    Expr keys = c.extentU;
+    if (Expr bound = keyBound(c)) {
+      Expr lastRow =
+          Binary::make(BinaryOp::Min, plus(ref(q0), kFlashRows - 1), sub(c.extentT, intImm(1)));
+      keys =
+          Binary::make(BinaryOp::Min, c.extentU,
+                       Binary::make(BinaryOp::Max, intImm(0), substitute(bound, {{c.t, lastRow}})));
+    }
+    Stmt keyLoop = For::make(keyStep, ceilDiv(keys, kFlashKeys), ForKind::Serial,
+                             LetStmt::make(k0, times(ref(keyStep), kFlashKeys),
+                                           Block::make({dots, toScores, Block::make(perRow), pv})));
+    Stmt init = Block::make({forCells([&](const Var &r, const Var &cc) {
+                               return Store::make(acc, at(ref(r), ref(cc)), zero);
+                             }),
+                             [&] {
+                               Var r = loopVar("r");
+                               return unrolled(r, 4,
+                                               Block::make({Store::make(rowMax, ref(r), negInf),
+                                                            Store::make(rowSum, ref(r), zero)}));
+                             }()});
+    Stmt epilogue = forCells([&](const Var &r, const Var &cc) {
+      return LetStmt::make(
+          c.t, rowOf(ref(r)),
+          LetStmt::make(c.e, colOf(ref(cc)),
+                        IfThenElse::make(
+                            both(lt(ref(c.t), c.extentT), lt(ref(c.e), c.extentE)),
+                            LetStmt::make(c.o, Load::make(acc, at(ref(r), ref(cc))),
+                                          LetStmt::make(c.l, Load::make(rowSum, ref(r)), c.out)))));
+    });
+    Stmt body = For::make(chunk, ceilDiv(c.extentE, kFlashStep), ForKind::Serial,
+                          Block::make({init, keyLoop, epilogue}));
+    for (const Buffer &b : {bf, af, pNow, reduced, scale, rowSum, rowMax, acc, scores})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    body = LetStmt::make(
+        q0, times(Binary::make(BinaryOp::Mod, ref(block), tiles), kFlashRows),
+        LetStmt::make(tx, mod(ref(thread), 16), LetStmt::make(ty, div(ref(thread), 16), body)));
+    body =
+        bindFlat(c.lead, c.leadExtents, body, Binary::make(BinaryOp::FloorDiv, ref(block), tiles));
+    return kernelNest(block, blocks, thread, kFlashThreads, body, {rowTile, keyTile});
+  }
+
   size_t tryContraction(size_t i) {
     static constexpr int64_t kSharedBytes = 2 * 2 * 8 * 128 * 4;
     static constexpr int64_t kMmaSharedBytes = 2 * 2 * 128 * 40 * 2;

@@ -26,6 +26,9 @@ namespace tdsl::passes {
 ///  - a prefix scan along a contiguous row: a Rows kernel of its own, the row in chunks of L x 8
 ///    points (registers, then warp shuffles, then shared memory across warps, plus a carry);
 ///  - a reduction to a single point: ReducePartials then ReduceFinal, two deterministic stages;
+///  - attention's chain (a contraction, at its rows a maximum over the keys, exp of the score
+///    minus it, its row sum, a second contraction over the keys, the two sums combined): one
+///    FlashChain kernel, online softmax over tiles of keys, the scores never in memory;
 ///  - anything else: Generic (mapToGpu).
 /// Requires: the heap intermediates are Allocates around the nests (as buildLoopNest makes them).
 ir::LoweredFunc scheduleForGpu(const ir::LoweredFunc &func, const GpuTarget &target = {});

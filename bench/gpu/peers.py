@@ -176,6 +176,9 @@ def main():
     sdpa = torch.nn.functional.scaled_dot_product_attention
     row("attention_bf16@sdpa", median_ms(lambda: sdpa(q, k, v)), 4 * q.numel() * 2,
         4.0 * heads * 1024 * 1024 * 64, "scaled_dot_product_attention (bf16 output)")
+    row("attention_causal_bf16@sdpa", median_ms(lambda: sdpa(q, k, v, is_causal=True)),
+        4 * q.numel() * 2, 2.0 * heads * 1024 * 1024 * 64,
+        "scaled_dot_product_attention, is_causal (bf16 output)")
     t = torch.randn(1, device="cuda")
     for _ in range(1000):
         t + 1

@@ -122,6 +122,42 @@ kernel nhwc(x: f16[B, C, H, W]) -> y: f16[B, H, W, C] {
 kernel symm(x: f32[R, R], s: f32[R]) -> y: f32[R, R] {
     y[i, j] = x[i, j] * s[j] + x[j, i]
 }
+kernel attn(q: bf16[B, T, E], k: bf16[B, T, E], v: bf16[B, T, E]) -> o: f32[B, T, E] {
+    s[b, t, u] = sum(f32(q[b, t, e]) * f32(k[b, u, e]) for e) * rsqrt(f32(E))
+    p[b, t, u] = exp(s[b, t, u] - max(s[b, t, w] for w))
+    o[b, t, e] = sum(p[b, t, u] * f32(v[b, u, e]) for u) / sum(p[b, t, u] for u)
+}
+kernel attnmasked(q: bf16[B, T, E], k: bf16[B, T, E], v: bf16[B, T, E]) -> o: f32[B, T, E] {
+    s[b, t, u] = where(u <= t, sum(f32(q[b, t, e]) * f32(k[b, u, e]) for e) * rsqrt(f32(E)), -inf)
+    p[b, t, u] = exp(s[b, t, u] - max(s[b, t, w] for w))
+    o[b, t, e] = sum(p[b, t, u] * f32(v[b, u, e]) for u) / sum(p[b, t, u] for u)
+}
+kernel attncausal(q: f32[T, E], k: f32[T, E], v: f32[T, E]) -> o: f32[T, E] {
+    s[t, u] = sum(q[t, e] * k[u, e] for e) * rsqrt(f32(E))
+    m[t] = max(s[t, u] for u <= t)
+    p[t, u < T] = where(u <= t, exp(s[t, u] - m[t]), 0.0)
+    o[t, e] = sum(p[t, u] * v[u, e] for u <= t) / sum(p[t, u] for u <= t)
+}
+kernel attnanti(q: f32[T, E], k: f32[T, E], v: f32[T, E]) -> o: f32[T, E] {
+    s[t, u] = where(u >= t, sum(q[t, e] * k[u, e] for e), -inf)
+    p[t, u] = exp(s[t, u] - max(s[t, w] for w))
+    o[t, e] = sum(p[t, u] * v[u, e] for u) / sum(p[t, u] for u)
+}
+kernel attncross(q: f32[S, D], k: f32[T, D], v: f32[T, E]) -> o: f32[S, E] {
+    s[i, j] = sum(q[i, d] * k[j, d] for d)
+    p[i, j] = exp(s[i, j] - max(s[i, w] for w))
+    o[i, e] = sum(p[i, j] * v[j, e] for j) / sum(p[i, j] for j) + 1
+}
+kernel attnkept(q: f32[T, E], k: f32[T, E], v: f32[T, E]) -> (p: f32[T, T], o: f32[T, E]) {
+    s[t, u] = sum(q[t, e] * k[u, e] for e)
+    p[t, u] = exp(s[t, u] - max(s[t, w] for w))
+    o[t, e] = sum(p[t, u] * v[u, e] for u) / sum(p[t, u] for u)
+}
+kernel notexp(q: f32[T, E], k: f32[T, E], v: f32[T, E]) -> o: f32[T, E] {
+    s[t, u] = sum(q[t, e] * k[u, e] for e)
+    p[t, u] = exp(s[t, u] - 2 * max(s[t, w] for w))
+    o[t, e] = sum(p[t, u] * v[u, e] for u) / sum(p[t, u] for u)
+}
 kernel totals(x: f32[R, C], n: i32[R, C]) -> (m: f32, s: i32, avg: f32) {
     m = max(x[i, j] for i, j)
     s = sum(n[i, j] for i, j)
@@ -473,6 +509,39 @@ TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
   }
 }
 
+// Attention written as a user writes it (scores, row maximum, exp, row sum, second contraction,
+// division; a `where` mask on the scores, on P with triangular sums, or none) is one flash-chain
+// kernel; a chain whose P is an output, or whose exp is not of (score - maximum), keeps its
+// nests.
+TEST(GpuSchedule, AttentionChainsAreOneFlashKernel) {
+  Module m = module();
+  for (const char *name : {"attn", "attnmasked", "attncausal", "attnanti", "attncross"}) {
+    std::string cuda = m.kernel(name).dump(Stage::Cuda);
+    EXPECT_TRUE(contains(cuda, std::string("// ") + name + "_k0 (flash-chain)")) << cuda;
+    EXPECT_FALSE(contains(cuda, std::string(name) + "_k1")) << cuda;
+    EXPECT_TRUE(contains(cuda, "__shared__ float q_tile[4160];")) << cuda;
+  }
+  for (const char *name : {"attnkept", "notexp"}) {
+    std::string cuda = m.kernel(name).dump(Stage::Cuda);
+    EXPECT_FALSE(contains(cuda, "flash-chain")) << cuda;
+  }
+  passes::GpuTarget hopper, ampere;
+  ampere.computeCapability = 80;
+  for (const passes::GpuTarget &target : {hopper, ampere})
+    for (const char *name : {"attn", "attnmasked", "attncausal"})
+      verifiedNests(name, target);
+  if (!codegen::nvrtcStatus().available)
+    GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
+  for (const auto &[target, arch] :
+       {std::pair{ampere, "compute_80"}, std::pair{hopper, "compute_90"}}) {
+    std::string ptx = codegen::compileToPtx(cudaFor("attn", target), "attn", arch);
+    EXPECT_TRUE(contains(ptx, ".entry attn_k0(")) << ptx;
+    // Scores, maxima, sums and outputs in registers: no local memory.
+    EXPECT_FALSE(contains(ptx, ".local")) << ptx;
+    EXPECT_TRUE(contains(ptx, "shfl.sync.bfly.b32")) << ptx;
+  }
+}
+
 /// Runs `name` on the GPU twice and on the interpreter: equal within tolerance, and the two GPU
 /// runs bit-identical.
 void expectMatches(const Kernel &k, const std::vector<Tensor> &inputs, const std::string &what) {
@@ -583,6 +652,45 @@ TEST(GpuSchedule, EveryFusedEpilogueMatchesTheInterpreter) {
     Kernel k = m.kernel("mmswap");
     expectMatches(k, k.randomInputs({{"N", nn}, {"K", kk}}, seed++), "mmswap" + at);
   }
+}
+
+// The flash chain at odd shapes: one query row, rows and keys past a tile of 64, E of 1..129
+// (several output chunks and k steps), masks that leave whole key tiles empty for a row.
+TEST(GpuSchedule, EveryAttentionChainMatchesTheInterpreter) {
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Module m = module();
+  uint64_t seed = 7;
+  for (auto [b, t, e] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 64},
+                         {2, 17, 5},
+                         {1, 64, 64},
+                         {1, 65, 128},
+                         {2, 130, 64},
+                         {1, 3, 129},
+                         {1, 200, 1}}) {
+    std::string at = " " + std::to_string(b) + "x" + std::to_string(t) + "x" + std::to_string(e);
+    for (const char *name : {"attn", "attnmasked"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs({{"B", b}, {"T", t}, {"E", e}}, seed++), name + at);
+    }
+    for (const char *name : {"attncausal", "attnanti"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs({{"T", t}, {"E", e}}, seed++), name + at);
+    }
+    Kernel cross = m.kernel("attncross");
+    expectMatches(cross,
+                  cross.randomInputs({{"S", t}, {"T", t + 70}, {"D", e + 3}, {"E", e}}, seed++),
+                  std::string("attncross") + at);
+  }
+  // Empty extents: no keys (0 / 0, as the interpreter's), no queries, an empty dot, no columns.
+  Kernel cross = m.kernel("attncross");
+  for (auto [qs, ks, d, e] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{5, 0, 3, 4},
+                              {0, 5, 3, 4},
+                              {5, 5, 0, 4},
+                              {5, 7, 3, 0}})
+    expectMatches(cross, cross.randomInputs({{"S", qs}, {"T", ks}, {"D", d}, {"E", e}}, seed++),
+                  "attncross " + std::to_string(qs) + "x" + std::to_string(ks) + "x" +
+                      std::to_string(d) + "x" + std::to_string(e));
 }
 
 TEST(GpuSchedule, LongRowsAndManyRows) {
