@@ -316,19 +316,24 @@ TEST(TiledContraction, RowChainMlpSplitAlongItsReduction) {
   }
 }
 
+/// One timed run, no warm-up and no roofline: a profile for its intermediate bytes.
+ProfileOptions oneRun() {
+  ProfileOptions options;
+  options.runs = 1;
+  options.warmup = 0;
+  options.roofline = false;
+  return options;
+}
+
 TEST(TiledContraction, RowChainMlpSplitKeepsOnlyTilesInMemory) {
   // The bench's MLP: a whole hidden layer h and a would be 2 x 1024 x 2048 floats (16 MiB); split,
   // each thread holds a block of 196 rows of 128 columns of each (2 x 98 KiB), and the weights are
   // packed once (2 x 4 MiB).
   Module two = compile(2);
-  ProfileOptions options;
-  options.runs = 1;
-  options.warmup = 0;
-  options.roofline = false;
   Profile profile = two.kernel("mlp").profile({Tensor::randn({1024, 512}, DType::F32, 1),
                                                Tensor::randn({512, 2048}, DType::F32, 2),
                                                Tensor::randn({2048, 512}, DType::F32, 3)},
-                                              options);
+                                              oneRun());
   EXPECT_GT(profile.intermediateBytes, 0);
   EXPECT_LT(profile.intermediateBytes, int64_t{9} << 20);
 }
@@ -338,11 +343,7 @@ TEST(TiledContraction, RowChainAttentionKeepsOnlyWindowsInMemory) {
   // thread a window of 56 rows of each (2 x 112 KiB) and k and v packed for one batch (2 x 128
   // KiB).
   Module two = compile(2);
-  ProfileOptions options;
-  options.runs = 1;
-  options.warmup = 0;
-  options.roofline = false;
-  Profile profile = two.kernel("attention").profile(qkv(4, 512, 64, 7), options);
+  Profile profile = two.kernel("attention").profile(qkv(4, 512, 64, 7), oneRun());
   EXPECT_GT(profile.intermediateBytes, 0);
   EXPECT_LT(profile.intermediateBytes, int64_t{2} << 20);
 }
