@@ -261,7 +261,7 @@ private:
   /// An exclusive bound on the non-negative index `e` when one is known (variables in
   /// varBounds, constants, + * // % of them; `x % c` of any non-negative x), else nullopt.
   std::optional<int64_t> indexBound(const Expr &e) const {
-    constexpr int64_t kCap = int64_t(1) << 40; // Products of bounds below it do not overflow.
+    constexpr int64_t kCap = int64_t(1) << 40; // Bounds past it are not needed.
     if (const IntImm *i = as<IntImm>(e))
       return i->value >= 0 && i->value < kCap ? std::optional<int64_t>(i->value + 1) : std::nullopt;
     if (const VarRef *v = as<VarRef>(e)) {
@@ -282,6 +282,8 @@ private:
       r = *x + *y;
       break;
     case BinaryOp::Mul:
+      if (*y > 0 && *x > kCap / *y)
+        return std::nullopt;
       r = *x * *y;
       break;
     case BinaryOp::FloorDiv:
