@@ -1598,6 +1598,10 @@ private:
     Buffer pNow = local("p_now", DType::F32, 1);
     Buffer af = local("a_step", DType::F32, 4), bf = local("b_step", DType::F32, 4);
     Var tx = letVar("tx"), ty = letVar("ty"), q0 = letVar("q0"), k0 = letVar("k0");
+    // The slot of row r of this thread's 4 rows, column s, in a padded 64-row tile.
+    auto threadRowSlot = [&](const Expr &r, const Expr &s) {
+      return add(times(add(times(ref(ty), 4), r), kFlashPad), s);
+    };
     Var chunk = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
     auto rowOf = [&](const Expr &r) { return add(ref(q0), add(times(ref(ty), 4), r)); };
     auto keyOf = [&](const Expr &cc) { return add(ref(k0), add(ref(tx), times(cc, 16))); };
@@ -1663,21 +1667,15 @@ private:
            return Store::make(scores, at(ref(r), ref(cc)), zero);
          }),
          For::make(kStep, ceilDiv(c.extentK, kFlashStep), ForKind::Serial,
-                   Block::make(
-                       {Barrier::make(BarrierScope::Block),
-                        fill(rowTile, c.t, ref(q0), c.extentT, c.k, times(ref(kStep), kFlashStep),
-                             c.extentK, c.factorA),
-                        fill(keyTile, c.u, ref(k0), c.extentU, c.k, times(ref(kStep), kFlashStep),
-                             c.extentK, c.factorB),
-                        Barrier::make(BarrierScope::Block),
-                        products(
-                            scores,
-                            [&](const Expr &r, const Expr &s) {
-                              return add(times(add(times(ref(ty), 4), r), kFlashPad), s);
-                            },
-                            [&](const Expr &cc, const Expr &s) {
-                              return add(times(add(ref(tx), times(cc, 16)), kFlashPad), s);
-                            })}))});
+                   Block::make({Barrier::make(BarrierScope::Block),
+                                fill(rowTile, c.t, ref(q0), c.extentT, c.k,
+                                     times(ref(kStep), kFlashStep), c.extentK, c.factorA),
+                                fill(keyTile, c.u, ref(k0), c.extentU, c.k,
+                                     times(ref(kStep), kFlashStep), c.extentK, c.factorB),
+                                Barrier::make(BarrierScope::Block),
+                                products(scores, threadRowSlot, [&](const Expr &cc, const Expr &s) {
+                                  return add(times(add(ref(tx), times(cc, 16)), kFlashPad), s);
+                                })}))});
     // Each cell's score X(t, u), -inf outside the rows and keys.
     Stmt toScores = forCells([&](const Var &r, const Var &cc) {
       Expr cell = at(ref(r), ref(cc));
@@ -1752,21 +1750,14 @@ private:
     // P·Y: P into q_tile, Y's tile (keys x 64 columns) into k_tile.
     Stmt pv = Block::make(
         {Barrier::make(BarrierScope::Block), forCells([&](const Var &r, const Var &cc) {
-           return Store::make(rowTile,
-                              add(times(add(times(ref(ty), 4), ref(r)), kFlashPad),
-                                  add(ref(tx), times(ref(cc), 16))),
+           return Store::make(rowTile, threadRowSlot(ref(r), add(ref(tx), times(ref(cc), 16))),
                               Load::make(scores, at(ref(r), ref(cc))));
          }),
          fill(keyTile, c.u, ref(k0), c.extentU, c.e, times(ref(chunk), kFlashStep), c.extentE, c.y),
          Barrier::make(BarrierScope::Block),
-         products(
-             acc,
-             [&](const Expr &r, const Expr &s) {
-               return add(times(add(times(ref(ty), 4), r), kFlashPad), s);
-             },
-             [&](const Expr &cc, const Expr &s) {
-               return add(times(s, kFlashPad), add(ref(tx), times(cc, 16)));
-             })});
+         products(acc, threadRowSlot, [&](const Expr &cc, const Expr &s) {
+           return add(times(s, kFlashPad), add(ref(tx), times(cc, 16)));
+         })});
     // Keys past every row's bound (a causal mask) are skipped a whole tile at a time.
     Expr keys = c.extentU;
     if (Expr bound = keyBound(c)) {
