@@ -2,11 +2,11 @@
 //
 // The loop nest (names as printed by `tdsl emit --stage=loops`):
 //
-//   Ap = A packed into row panels: Ap[(ib * K + k) * MR + r] = A[ib * MR + r, k], 0 past M
-//        (unless a.in.place: see below)
 //   for ot in outer points:                       (batch indices, and indices only B reads)
-//     for jb in n blocks of NC columns:           (a KC x NC block of B stays in L2)
-//       for kb in k blocks of KC:                 (an MR x KC panel of A stays in L1)
+//     for kb in k blocks of KC:                   (an MR x KC panel of A stays in L1)
+//       Ap = A[:, k block] packed into row panels: Ap[(ib * KC + kk) * MR + r], 0 past M
+//            (unless a.in.place: see below)
+//       for jb in n blocks of NC columns:         (a KC x NC block of B stays in L2)
 //         Bp = B[k block, n block] packed into column panels: Bp[(p * KC + kk) * NR + v]
 //              (unless b.in.place: see below)
 //         for ib in row panels of MR:             (parallel: a static split of the panels)
@@ -15,6 +15,9 @@
 //                                                  TAIL x NR for a last panel of <= TAIL rows)
 //             for kk in k block: acc[r, :] += broadcast(Ap[.., r]) * Bp[.., :]   (r unrolled)
 //             C[tile] = (kb == 0 ? 0 : C[tile]) + acc        (rows and columns masked)
+//
+// An A that every outer point shares (a convolution's weights) is packed whole before the
+// outer points instead, Ap[(ib * K + k) * MR + r], and the loops run jb then kb.
 //
 // Packing makes every operand layout the same to the micro-kernel: a transposed operand, a
 // convolution window or a strided view costs only in the packing loops, which touch each
@@ -268,6 +271,14 @@ Expr rhsInPlaceCondition(const Contraction &c, const TileSizes &t) {
   return simplify(fits);
 }
 
+/// Whether A is packed one k block at a time, just before the n blocks that read it, rather
+/// than whole: wherever each outer point packs its own (no outer points, or A reads them; a split
+/// chain's k chunk too). Its KC-column panels then stay in L2 beside B's block, where M x K
+/// packed floats went to memory and came back (X^T X, 4096 x 256: 4 MiB twice, on a machine
+/// streaming 14 GB/s, about a third of the products' time). An A that every outer point shares
+/// (a convolution's weights) is packed whole, once for all of them.
+bool aPackedPerKBlock(const Contraction &c) { return c.outer.empty() || c.lhsReadsOuter; }
+
 struct TileLowering {
   const FusedKernel &fused;
   const TiledGroup &group;
@@ -357,7 +368,7 @@ struct TileLowering {
       values[c.k[i].var.get()] = ks[i];
   }
 
-  /// The k range that Ap holds: all of it, or a split chain's chunk (ChunkAxis::K).
+  /// The k range that Ap holds: all of it, or one k block (see aPackedPerKBlock).
   Expr aFrom, aSpan;
 
   /// for ib: for k: Ap[(ib * K + k) * MR + r] = A[ib * MR + r, aFrom + k] (0 past M), r
@@ -591,8 +602,9 @@ struct TileLowering {
     innerParallel = target.threads > 1 && !outerParallel;
     RowBlock::ChunkAxis chunked = block ? block->chunkAxis : RowBlock::ChunkAxis::None;
     bool kChunk = chunked == RowBlock::ChunkAxis::K;
+    bool aPerBlock = kChunk || aPackedPerKBlock(c);
     Expr panels = ref(panelsVar);
-    Expr apSize = mul(mul(panels, i64(t.mr)), kChunk ? ref(kStep) : kExtent);
+    Expr apSize = mul(mul(panels, i64(t.mr)), aPerBlock ? ref(kStep) : kExtent);
     if (lhsInPlaceAllowed())
       apSize = Select::make(ref(lhsInPlace), i64(1), apSize);
     ap = makeBuffer("tile.a", DType::F32, {apSize}, BufferRole::Intermediate);
@@ -623,8 +635,8 @@ struct TileLowering {
     Expr nc = ref(ncVar), kc = ref(kcVar);
     if (packedB)
       bBase = wholeBOffset(jb, kb);
-    aFrom = kChunk ? k0 : nullptr;
-    aSpan = kChunk ? kc : kExtent;
+    aFrom = aPerBlock ? k0 : nullptr;
+    aSpan = aPerBlock ? kc : kExtent;
 
     auto tileOf = [&](int rows) {
       return For::make(p, ceilDiv(nc, i64(t.nr)), ForKind::Serial,
@@ -646,13 +658,16 @@ struct TileLowering {
       kBody = Block::make({pack, kBody});
     }
     Stmt outerBody;
-    if (kChunk) {
-      // One k block, the chunk: A's columns of it packed, then every n block.
-      Stmt nLoop = For::make(jb, ref(nBlocks), ForKind::Serial,
-                             LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), kBody));
+    if (aPerBlock) {
+      // Each k block: A's columns of it packed, then every n block.
+      Stmt nBody = LetStmt::make(ncVar, minOf(ref(nStep), sub(nExtent, n0)), kBody);
+      Stmt nLoop = chunked == RowBlock::ChunkAxis::N
+                       ? LetStmt::make(jb, block->chunk, nBody)
+                       : For::make(jb, ref(nBlocks), ForKind::Serial, nBody);
       outerBody = Block::make({packA(panels, parallelKind()), nLoop});
       outerBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), outerBody);
-      outerBody = LetStmt::make(kb, block->chunk, outerBody);
+      outerBody = kChunk ? LetStmt::make(kb, block->chunk, outerBody)
+                         : For::make(kb, ref(kBlocks), ForKind::Serial, outerBody);
     } else {
       kBody = LetStmt::make(kcVar, minOf(ref(kStep), sub(kExtent, k0)), kBody);
       Stmt nBody = For::make(kb, ref(kBlocks), ForKind::Serial, kBody);
@@ -660,14 +675,12 @@ struct TileLowering {
       outerBody = chunked == RowBlock::ChunkAxis::N
                       ? LetStmt::make(jb, block->chunk, nBody)
                       : For::make(jb, ref(nBlocks), ForKind::Serial, nBody);
-      if (c.lhsReadsOuter)
-        outerBody = Block::make({packA(panels, parallelKind()), outerBody});
     }
     if (!outerParallel) {
       Stmt body = For::make(ot, outerExtent, ForKind::Serial, outerBody);
       if (!packedB)
         body = Allocate::make(bp, MemoryScope::Heap, body);
-      if (c.lhsReadsOuter || kChunk)
+      if (aPerBlock)
         return Allocate::make(ap, MemoryScope::Heap, body);
       ForKind kind = target.threads > 1 ? ForKind::Parallel : ForKind::Serial;
       return Allocate::make(ap, MemoryScope::Heap, Block::make({packA(panels, kind), body}));
@@ -675,11 +688,11 @@ struct TileLowering {
     Expr count = minOf(ref(chunk), sub(outerExtent, mul(ref(thread), ref(chunk))));
     Stmt body = For::make(ot, count, ForKind::Serial, outerBody);
     body = Allocate::make(bp, MemoryScope::Heap, body);
-    if (c.lhsReadsOuter)
+    if (aPerBlock)
       body = Allocate::make(ap, MemoryScope::Heap, body);
     body = For::make(thread, i64(target.threads), ForKind::Parallel, body);
     body = LetStmt::make(chunk, ceilDiv(outerExtent, i64(target.threads)), body);
-    if (!c.lhsReadsOuter)
+    if (!aPerBlock)
       body = Allocate::make(ap, MemoryScope::Heap,
                             Block::make({packA(panels, ForKind::Parallel), body}));
     return body;
@@ -779,7 +792,9 @@ std::string describeTiling(const FusedKernel &fused, const TiledGroup &group,
   };
   Operand a{"A",
             "A in " + std::to_string(t.mr) + "-row panels " +
-                (c.lhsReadsOuter ? "per outer point" : "once"),
+                (!aPackedPerKBlock(c) ? std::string("once")
+                 : c.outer.empty()    ? std::string("per KC block")
+                                      : std::string("per KC block of each outer point")),
             "its rows do not crowd one set of the " + std::to_string(target.l1Ways) + "-way L1",
             lhsInPlaceCondition(c, t, target)};
   Operand b{"B", "B in " + std::to_string(t.nr) + "-column panels per KC x NC block",

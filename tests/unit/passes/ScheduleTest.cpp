@@ -342,7 +342,7 @@ TEST(LowerScheduled, MatmulIsLoweredByTheTilingPass) {
   EXPECT_NE(text.find("allocate tile.acc: f32[448] stack"), std::string::npos) << text;
   EXPECT_NE(text.find("allocate tile.acc: f32[256] stack"), std::string::npos) << text;
   EXPECT_NE(text.find("let a.in.place = K * 4 % 4096 != 0"), std::string::npos) << text;
-  EXPECT_NE(text.find("allocate tile.a: f32[select(a.in.place, 1, m.panels * 14 * K)] heap"),
+  EXPECT_NE(text.find("allocate tile.a: f32[select(a.in.place, 1, m.panels * 14 * k.step)] heap"),
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("c.acc"), std::string::npos) << text;
