@@ -7,6 +7,7 @@
 #include "api/CudaProgram.h"
 #include "api/Inspect.h"
 #include "codegen/cuda/CudaBackend.h"
+#include "codegen/cuda/CudaPrelude.h"
 #include "frontend/Frontend.h"
 #include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
@@ -197,9 +198,11 @@ codegen::AotCudaKernelCode compileForGpus(const ir::Kernel &k, const std::string
     image.archSpecific = device.arch.back() == 'a';
     image.launches = describeLaunches(program.gpu, k).encode();
     std::string virtualArch = "compute_" + device.arch.substr(3);
-    image.ptx = codegen::compileToPtx(program.source, k.name, virtualArch);
+    // The strided functions' copies (runtime/AotCuda.cpp) in the same image.
+    std::string source = program.source + codegen::stridedCopyKernels();
+    image.ptx = codegen::compileToPtx(source, k.name, virtualArch);
     try {
-      image.cubin = codegen::compileToCubin(program.source, k.name, device.arch);
+      image.cubin = codegen::compileToCubin(source, k.name, device.arch);
     } catch (const RuntimeError &) {
       // No cubin from this NVRTC for the architecture: the driver will compile the PTX.
     }
@@ -241,7 +244,7 @@ const char *cType(DType dtype) {
 }
 
 /// The header's declarations of one kernel's C functions, with the signature as a comment: for
-/// the CPU, contiguous and strided; for CUDA, one taking a stream.
+/// contiguous and strided, the last parameter the call's options (CPU) or a stream (CUDA).
 std::string declarations(const ir::Kernel &k, const std::string &function, bool cuda) {
   std::string text = "/* kernel " + k.name + "(";
   for (size_t i = 0; i < k.inputs.size(); ++i)
@@ -251,8 +254,6 @@ std::string declarations(const ir::Kernel &k, const std::string &function, bool 
     text += (o ? ", " : "") + k.outputs[o]->name + ": " + ir::typeString(k.outputs[o]);
   text += " */\n";
   for (bool strided : {false, true}) {
-    if (strided && cuda)
-      break;
     std::string name = function + (strided ? "_strided" : "");
     text += "int " + name + "(";
     std::string indent(name.size() + 5, ' ');
@@ -292,12 +293,15 @@ constexpr const char *kCpuAbi =
  * (TDSL_BAD_STRIDES). Link libtdsl_kernel_runtime.a. */
 )";
 constexpr const char *kCudaAbi =
-    R"( * Each kernel K has one function, NAME_K. It takes its inputs' then its outputs' data as
+    R"( * Each kernel K has two functions. NAME_K takes its inputs' then its outputs' data as
  * device pointers (CUdeviceptr values cast to pointers; contiguous, row-major), each followed
  * by its shape (rank elements, checked against the symbols; NULL: not checked), then the shape
- * symbols' values and the CUstream to launch on (NULL: the default stream). It returns once
- * the launches are queued, except for a kernel with gather checks, which waits for the stream
- * to read their results. A call runs in the calling thread's current context (device 0's
+ * symbols' values and the CUstream to launch on (NULL: the default stream). NAME_K_strided
+ * takes as well, after each shape, the tensor's strides in elements, as the CPU's functions do
+ * (NULL: contiguous); a layout that is not contiguous is copied on the stream into device
+ * scratch first (an input) or out of it after the launches (an output; at most 8 dims). Both
+ * return once the launches are queued, except for a kernel with gather checks, which waits for
+ * the stream to read their results. A call runs in the calling thread's current context (device 0's
  * primary context, made current, if none); the first call in each context loads the driver
  * (libcuda.so.1) and the image for that context's device into it: the cubin of its
  * architecture, else PTX that the driver compiles. It returns 0 (TDSL_OK) or a tdsl_status,

@@ -225,6 +225,58 @@ int checkCall(const KernelDescription &k, void *const *tensors, const int64_t *c
   return TDSL_OK;
 }
 
+/// Whether elements `strides` apart are where a contiguous row-major tensor of `shape` has them:
+/// a dim of extent 1 may have any stride, and an empty tensor is contiguous whatever its strides.
+bool isContiguous(const int64_t *shape, const int64_t *strides, size_t rank) {
+  int64_t expected = 1;
+  bool contiguous = true;
+  for (size_t d = rank; d-- > 0;) {
+    if (shape[d] == 0)
+      return true;
+    contiguous &= shape[d] == 1 || strides[d] == expected;
+    expected *= shape[d]; // Cannot wrap: the checks bounded every extent's product.
+  }
+  return contiguous;
+}
+
+/// A strided tensor's checks: its elements' byte offsets fit 64 bits and, for an output, no two
+/// elements share an address (writes must not collide). Returns a status.
+int checkStrides(const KernelDescription &k, size_t t, const int64_t *shape,
+                 const int64_t *strides) {
+  bool input = t < k.inputs.size();
+  const TensorDescription &desc = input ? k.inputs[t] : k.outputs[t - k.inputs.size()];
+  size_t rank = desc.dims.size();
+  std::string what = std::string(input ? "input " : "output ") + desc.name + " of kernel " +
+                     k.name + ": strides " + shapeString(strides, rank) + " for shape " +
+                     shapeString(shape, rank);
+  for (size_t d = 0; d < rank; ++d)
+    if (shape[d] == 0)
+      return TDSL_OK; // No element is addressed.
+  // Dims by increasing |stride|: an output's elements are distinct when each stride steps past
+  // everything the smaller strides reach (the condition Halide's and numpy's checks use).
+  std::vector<size_t> order;
+  for (size_t d = 0; d < rank; ++d)
+    if (shape[d] > 1)
+      order.push_back(d);
+  auto magnitude = [&](size_t d) {
+    return strides[d] == INT64_MIN ? INT64_MAX : std::abs(strides[d]);
+  };
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return magnitude(a) < magnitude(b); });
+  int64_t reach = 0; // The largest distance, in elements, between two elements so far.
+  for (size_t d : order) {
+    if (!input && magnitude(d) <= reach)
+      return fail(TDSL_BAD_STRIDES, what + " put two elements at one address; an output's "
+                                           "elements must be distinct");
+    int64_t span, reachBytes;
+    if (strides[d] == INT64_MIN || __builtin_mul_overflow(shape[d] - 1, magnitude(d), &span) ||
+        __builtin_add_overflow(reach, span, &reach) ||
+        __builtin_mul_overflow(reach, desc.elementBytes, &reachBytes))
+      return fail(TDSL_BAD_STRIDES, what + " address bytes past 64 bits");
+  }
+  return TDSL_OK;
+}
+
 namespace {
 
 /// checkCall's verdict without its messages, quickly: true when the call may run.
@@ -290,20 +342,6 @@ int run(KernelState &state, void *const *tensors, const int64_t *symbols,
   return reportGatherChecks(k, checks, symbols);
 }
 
-/// Whether elements `strides` apart are where a contiguous row-major tensor of `shape` has them:
-/// a dim of extent 1 may have any stride, and an empty tensor is contiguous whatever its strides.
-bool isContiguous(const int64_t *shape, const int64_t *strides, size_t rank) {
-  int64_t expected = 1;
-  bool contiguous = true;
-  for (size_t d = rank; d-- > 0;) {
-    if (shape[d] == 0)
-      return true;
-    contiguous &= shape[d] == 1 || strides[d] == expected;
-    expected *= shape[d]; // Cannot wrap: the checks bounded every extent's product.
-  }
-  return contiguous;
-}
-
 /// Copies the elements of a tensor of `shape` from `src` to `dst`, each with its strides (in
 /// elements), innermost dim fastest.
 void copyStrided(std::byte *dst, const int64_t *dstStrides, const std::byte *src,
@@ -330,44 +368,6 @@ void copyStrided(std::byte *dst, const int64_t *dstStrides, const std::byte *src
     if (d == SIZE_MAX)
       return;
   }
-}
-
-/// A strided tensor's checks: its elements' byte offsets fit 64 bits and, for an output, no two
-/// elements share an address (writes must not collide). Returns a status.
-int checkStrides(const KernelDescription &k, size_t t, const int64_t *shape,
-                 const int64_t *strides) {
-  bool input = t < k.inputs.size();
-  const TensorDescription &desc = input ? k.inputs[t] : k.outputs[t - k.inputs.size()];
-  size_t rank = desc.dims.size();
-  std::string what = std::string(input ? "input " : "output ") + desc.name + " of kernel " +
-                     k.name + ": strides " + shapeString(strides, rank) + " for shape " +
-                     shapeString(shape, rank);
-  for (size_t d = 0; d < rank; ++d)
-    if (shape[d] == 0)
-      return TDSL_OK; // No element is addressed.
-  // Dims by increasing |stride|: an output's elements are distinct when each stride steps past
-  // everything the smaller strides reach (the condition Halide's and numpy's checks use).
-  std::vector<size_t> order;
-  for (size_t d = 0; d < rank; ++d)
-    if (shape[d] > 1)
-      order.push_back(d);
-  auto magnitude = [&](size_t d) {
-    return strides[d] == INT64_MIN ? INT64_MAX : std::abs(strides[d]);
-  };
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return magnitude(a) < magnitude(b); });
-  int64_t reach = 0; // The largest distance, in elements, between two elements so far.
-  for (size_t d : order) {
-    if (!input && magnitude(d) <= reach)
-      return fail(TDSL_BAD_STRIDES, what + " put two elements at one address; an output's "
-                                           "elements must be distinct");
-    int64_t span, reachBytes;
-    if (strides[d] == INT64_MIN || __builtin_mul_overflow(shape[d] - 1, magnitude(d), &span) ||
-        __builtin_add_overflow(reach, span, &reach) ||
-        __builtin_mul_overflow(reach, desc.elementBytes, &reachBytes))
-      return fail(TDSL_BAD_STRIDES, what + " address bytes past 64 bits");
-  }
-  return TDSL_OK;
 }
 
 /// Frees a scratch copy.

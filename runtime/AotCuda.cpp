@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <climits>
 #include <cstdint>
 #include <memory>
@@ -102,9 +103,13 @@ struct CudaState {
   CUcontext context = nullptr;
   CUmodule module = nullptr;
   std::vector<CUfunction> functions; // One a launch.
+  /// tdsl_strided_copy_1, _2, _4, _8 (codegen/cuda/CudaPrelude.h): copies through contiguous
+  /// scratch for the strided functions.
+  std::array<CUfunction, 4> stridedCopies{};
   int64_t maxGrid = 1;
   std::vector<int> sharedAllowed; // The dynamic shared memory each function was allowed so far.
-  /// Heap intermediates, then the gather checks' results: grown as calls need, under `mutex`.
+  /// Heap intermediates, the gather checks' results, then a contiguous copy of each tensor
+  /// passed with strides that are not: grown as calls need, under `mutex`.
   std::mutex mutex;
   std::vector<CUdeviceptr> workspace;
   std::vector<size_t> workspaceBytes;
@@ -185,6 +190,14 @@ std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel, CUcontext
     }
     state->functions.push_back(f);
   }
+  for (size_t i = 0; i < state->stridedCopies.size(); ++i) {
+    std::string name = "tdsl_strided_copy_" + std::to_string(1 << i);
+    if (CUresult e = d.moduleGetFunction(&state->stridedCopies[i], state->module, name.c_str());
+        e != 0) {
+      state->unavailable = kernelName + ": no function " + name + " in its image: " + d.describe(e);
+      return state;
+    }
+  }
   state->sharedAllowed.assign(state->functions.size(), 0);
   state->maxGrid =
       launchLimits(attribute(kMaxThreadsPerBlock), attribute(kMaxThreadsPerMultiprocessor),
@@ -263,8 +276,45 @@ int reserve(CudaState &state, size_t w, size_t bytes, const std::string &what) {
   return TDSL_OK;
 }
 
+/// The argument of the strided copy kernels, laid out as their tdsl_strided_copy_args.
+struct StridedCopyArgs {
+  static constexpr size_t kMaxRank = 8;
+  int64_t shape[kMaxRank], strides[kMaxRank];
+  int64_t count; // 0: no copy (the tensor is contiguous).
+  int32_t rank, toView;
+};
+
+/// The copy that tensor `t` (inputs, then outputs), passed with `strides`, needs: its count 0
+/// when the layout is contiguous. Returns a tdsl_status.
+int stridedCopyOf(const KernelDescription &k, size_t t, const int64_t *strides,
+                  const int64_t *symbols, StridedCopyArgs &copy) {
+  const TensorDescription &desc =
+      t < k.inputs.size() ? k.inputs[t] : k.outputs[t - k.inputs.size()];
+  size_t rank = desc.dims.size();
+  int64_t shape[64];
+  for (size_t d = 0; d < rank; ++d)
+    shape[d] = *evaluate(desc.dims[d], symbols); // checkCall evaluated each one.
+  copy = {};
+  if (isContiguous(shape, strides, rank))
+    return TDSL_OK;
+  if (int status = checkStrides(k, t, shape, strides))
+    return status;
+  if (rank > StridedCopyArgs::kMaxRank)
+    return fail(TDSL_BAD_STRIDES, desc.name + " of kernel " + k.name + ": a CUDA tensor of " +
+                                      std::to_string(rank) + " dims must be contiguous (strides " +
+                                      "are copied for at most 8)");
+  copy.rank = static_cast<int32_t>(rank);
+  copy.count = 1;
+  for (size_t d = 0; d < rank; ++d) {
+    copy.shape[d] = shape[d];
+    copy.strides[d] = strides[d];
+    copy.count *= shape[d]; // checkCall bounded the product.
+  }
+  return TDSL_OK;
+}
+
 int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *const *shapes,
-         const int64_t *symbols, CUstream stream) {
+         const int64_t *const *strides, const int64_t *symbols, CUstream stream) {
   const Driver &d = driver();
   auto unavailable = [&](const std::string &why) { // Messages only: the name decoded again.
     std::optional<KernelDescription> k = KernelDescription::decode(kernel.description);
@@ -289,6 +339,14 @@ int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *cons
   if (int status = checkCall(k, tensors, shapes, symbols))
     return status;
   const std::string what = "kernel " + k.name;
+  // Tensors whose strides are not contiguous run through contiguous device scratch: an input
+  // copied into it before the kernel's launches, an output copied out of it after them.
+  size_t numTensors = k.inputs.size() + k.outputs.size();
+  std::vector<StridedCopyArgs> copies(numTensors);
+  for (size_t t = 0; strides && t < numTensors; ++t)
+    if (strides[t])
+      if (int status = stridedCopyOf(k, t, strides[t], symbols, copies[t]))
+        return status;
 
   std::lock_guard<std::mutex> lock(state.mutex);
   // Each launch's values (symbols, then its lets), and the heap intermediates' sizes.
@@ -311,8 +369,9 @@ int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *cons
     heapBytes.push_back(static_cast<size_t>(std::max<int64_t>(*bytes, 1)));
   }
   size_t numChecks = k.checks.size();
+  size_t firstCopy = numHeap + (numChecks ? 1 : 0); // The workspace of tensor 0's copy.
   if (state.workspace.empty()) {
-    state.workspace.assign(numHeap + (numChecks ? 1 : 0), 0);
+    state.workspace.assign(firstCopy + numTensors, 0);
     state.workspaceBytes.assign(state.workspace.size(), 0);
   }
   for (size_t h = 0; h < numHeap; ++h)
@@ -321,13 +380,42 @@ int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *cons
   if (numChecks)
     if (int status = reserve(state, numHeap, numChecks * sizeof(int64_t), what))
       return status;
+  auto elementBytes = [&](size_t t) {
+    return t < k.inputs.size() ? k.inputs[t].elementBytes
+                               : k.outputs[t - k.inputs.size()].elementBytes;
+  };
+  for (size_t t = 0; t < numTensors; ++t)
+    if (copies[t].count)
+      if (int status = reserve(state, firstCopy + t,
+                               static_cast<size_t>(copies[t].count * elementBytes(t)), what))
+        return status;
+  // Copies tensor t between its view and its contiguous scratch.
+  auto copy = [&](size_t t, bool toView) -> int {
+    StridedCopyArgs args = copies[t];
+    args.toView = toView;
+    CUdeviceptr contiguous = state.workspace[firstCopy + t];
+    CUdeviceptr view = reinterpret_cast<CUdeviceptr>(tensors[t]);
+    void *params[] = {&contiguous, &view, &args};
+    unsigned grid = static_cast<unsigned>(
+        std::min<int64_t>({(args.count + 255) / 256, state.maxGrid, INT_MAX}));
+    CUfunction f = state.stridedCopies[std::countr_zero(static_cast<uint64_t>(elementBytes(t)))];
+    if (CUresult r = d.launchKernel(f, grid, 1, 1, 256, 1, 1, 0, stream, params, nullptr); r != 0)
+      return fail(TDSL_CUDA_ERROR,
+                  what + ": the copy of a strided tensor failed: " + d.describe(r));
+    return TDSL_OK;
+  };
 
   // The arguments, as codegen/cuda/CudaBackend.h orders them: the tensors, the gather checks'
   // results, the heap intermediates, then the symbols.
-  size_t numTensors = k.inputs.size() + k.outputs.size();
   std::vector<CUdeviceptr> pointers;
-  for (size_t t = 0; t < numTensors; ++t)
+  for (size_t t = 0; t < numTensors; ++t) {
     pointers.push_back(reinterpret_cast<CUdeviceptr>(tensors[t]));
+    if (copies[t].count)
+      pointers.back() = state.workspace[firstCopy + t];
+    if (t < k.inputs.size() && copies[t].count)
+      if (int status = copy(t, /*toView=*/false))
+        return status;
+  }
   for (size_t c = 0; c < numChecks; ++c)
     pointers.push_back(state.workspace[numHeap] + c * sizeof(int64_t));
   for (size_t h = 0; h < numHeap; ++h)
@@ -373,26 +461,32 @@ int call(tdsl_aot_cuda_kernel &kernel, void *const *tensors, const int64_t *cons
         r != 0)
       return fail(TDSL_CUDA_ERROR, what + ": launch " + l.name + " failed: " + d.describe(r));
   }
-  if (!numChecks)
-    return TDSL_OK;
-  std::vector<int64_t> results(numChecks);
-  CUresult r = d.memcpyDtoHAsync(results.data(), state.workspace[numHeap],
-                                 numChecks * sizeof(int64_t), stream);
-  if (r == 0)
-    r = d.streamSynchronize(stream);
-  if (r != 0)
-    return fail(TDSL_CUDA_ERROR, what + ": " + d.describe(r));
-  return reportGatherChecks(k, results.data(), symbols);
+  if (numChecks) {
+    std::vector<int64_t> results(numChecks);
+    CUresult r = d.memcpyDtoHAsync(results.data(), state.workspace[numHeap],
+                                   numChecks * sizeof(int64_t), stream);
+    if (r == 0)
+      r = d.streamSynchronize(stream);
+    if (r != 0)
+      return fail(TDSL_CUDA_ERROR, what + ": " + d.describe(r));
+    if (int status = reportGatherChecks(k, results.data(), symbols))
+      return status;
+  }
+  for (size_t t = k.inputs.size(); t < numTensors; ++t)
+    if (copies[t].count)
+      if (int status = copy(t, /*toView=*/true))
+        return status;
+  return TDSL_OK;
 }
 
 } // namespace
 } // namespace tdsl::runtime::aot
 
 extern "C" int tdsl_aot_cuda_call(tdsl_aot_cuda_kernel *kernel, void *const *tensors,
-                                  const int64_t *const *shapes, const int64_t *symbols,
-                                  void *stream) noexcept {
+                                  const int64_t *const *shapes, const int64_t *const *strides,
+                                  const int64_t *symbols, void *stream) noexcept {
   try {
-    return tdsl::runtime::aot::call(*kernel, tensors, shapes, symbols,
+    return tdsl::runtime::aot::call(*kernel, tensors, shapes, strides, symbols,
                                     static_cast<tdsl::runtime::aot::CUstream>(stream));
   } catch (const std::exception &error) { // Only memory for messages or the state can fail.
     return tdsl::runtime::aot::fail(TDSL_OUT_OF_MEMORY, error.what());

@@ -89,6 +89,16 @@ int fail(int status, std::string message);
 int checkCall(const KernelDescription &k, void *const *tensors, const int64_t *const *shapes,
               const int64_t *symbols);
 
+/// Whether elements `strides` apart lie where a contiguous row-major tensor of `shape` has them:
+/// a dim of extent 1 may have any stride, and an empty tensor is contiguous whatever its strides.
+bool isContiguous(const int64_t *shape, const int64_t *strides, size_t rank);
+
+/// The checks of tensor `t`'s strides (inputs, then outputs) for a call with the shape `shape`:
+/// its elements' byte offsets fit 64 bits and, for an output, no two elements share an address.
+/// Returns a tdsl_status (TDSL_BAD_STRIDES), with the message set when it is not TDSL_OK.
+int checkStrides(const KernelDescription &k, size_t t, const int64_t *shape,
+                 const int64_t *strides);
+
 /// The status of a call whose gather checks gave `results` (ir::kNoGatherViolation: in range),
 /// with the JIT's message for the first that failed.
 int reportGatherChecks(const KernelDescription &k, const int64_t *results, const int64_t *symbols);
@@ -195,8 +205,11 @@ struct tdsl_aot_cuda_kernel {
 /// at the first call in each context (a cubin of its compute capability, else PTX that the
 /// driver compiles), launches on `stream` (a CUstream; null: the default stream) with the device
 /// pointers in `tensors`, and reads back the gather checks (then waiting for the stream).
-/// Returns a tdsl_status; never throws.
+/// `strides` as for tdsl_aot_call: a tensor whose strides are not contiguous is copied on the
+/// stream into contiguous device scratch (an input) or out of it (an output) by the image's
+/// strided copy kernels. Returns a tdsl_status; never throws.
 int tdsl_aot_cuda_call(tdsl_aot_cuda_kernel *kernel, void *const *tensors,
-                       const int64_t *const *shapes, const int64_t *symbols, void *stream) noexcept;
+                       const int64_t *const *shapes, const int64_t *const *strides,
+                       const int64_t *symbols, void *stream) noexcept;
 
 } // extern "C"

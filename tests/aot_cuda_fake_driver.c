@@ -22,6 +22,10 @@ struct fake_cuda_record {
   int moduleLoads;       /* Images loaded, into any context. */
   void *launchContext;   /* The context current at the last launch. */
   int launchesElsewhere; /* Launches of a function whose module another context loaded. */
+  char launched[256];    /* The functions launched, in order, each followed by a space. */
+  int copies;            /* Launches of the strided copies, which run here on host memory. */
+  uint64_t copyScratch[4]; /* The contiguous side of the first four copies. */
+  uint64_t kernelPointers[3]; /* The first three arguments of the last other launch. */
 };
 struct fake_cuda_record fake_cuda_record;
 
@@ -123,6 +127,40 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   memcpy(&module, function, sizeof module);
   fake_cuda_record.launchesElsewhere += moduleContexts[module - modules] != current;
   fake_cuda_record.launchContext = current;
+  const char *name = (const char *)function + sizeof(void *);
+  size_t used = strlen(fake_cuda_record.launched);
+  if (used + strlen(name) + 2 < sizeof fake_cuda_record.launched) {
+    strcpy(fake_cuda_record.launched + used, name);
+    strcat(fake_cuda_record.launched, " ");
+  }
+  if (strncmp(name, "tdsl_strided_copy_", 18) == 0) {
+    /* codegen/cuda/CudaPrelude.cpp's tdsl_strided_copy_args, and its copy, run here. */
+    struct copy_args {
+      long long shape[8], strides[8];
+      long long count;
+      int rank, to_view;
+    };
+    size_t bytes = (size_t)atoi(name + 18);
+    char *contiguous = *(char **)params[0], *view = *(char **)params[1];
+    const struct copy_args *a = (const struct copy_args *)params[2];
+    for (long long i = 0; i < a->count; ++i) {
+      long long rest = i, offset = 0;
+      for (int d = a->rank - 1; d >= 0; --d) {
+        offset += rest % a->shape[d] * a->strides[d];
+        rest /= a->shape[d];
+      }
+      if (a->to_view)
+        memcpy(view + offset * (long long)bytes, contiguous + i * (long long)bytes, bytes);
+      else
+        memcpy(contiguous + i * (long long)bytes, view + offset * (long long)bytes, bytes);
+    }
+    if (fake_cuda_record.copies < 4)
+      fake_cuda_record.copyScratch[fake_cuda_record.copies] = (uint64_t)(uintptr_t)contiguous;
+    ++fake_cuda_record.copies;
+  } else {
+    for (int i = 0; i < 3; ++i)
+      fake_cuda_record.kernelPointers[i] = *(const uint64_t *)params[i];
+  }
   if (fake_cuda_record.launches++ == 0) {
     strncpy(fake_cuda_record.function, (const char *)function + sizeof(void *),
             sizeof fake_cuda_record.function - 1);

@@ -1,12 +1,12 @@
 // CUDA kernels compiled ahead of time, called against tests/aot_cuda_fake_driver.c (a stand-in
 // for libcuda.so.1, found through LD_LIBRARY_PATH) on a machine without a GPU:
-//   aot_cuda_fake_probe cubin|ptx|none|contexts
+//   aot_cuda_fake_probe cubin|ptx|none|contexts|strided
 // checks that the runtime loads the image the compute capability FAKE_CUDA_CC calls for (the
 // cubin of sm_90a for 90; sm_80's PTX for 86; none for 75, with the status saying why), and
 // that a launch gets the caller's stream and device pointers and the JIT's 256 threads a block.
 // A kernel with gather checks reads them back: FAKE_CUDA_CHECK=7 gives the JIT's message.
 // `contexts`: a kernel called in two devices' contexts is loaded into each, launches there, and
-// leaves the caller's context current.
+// leaves the caller's context current. `strided`: the strided function's copies.
 #include "aot_cuda_broadcasting.h"
 #include "aot_cuda_gathers.h"
 
@@ -31,6 +31,10 @@ struct FakeRecord { // tests/aot_cuda_fake_driver.c's fake_cuda_record.
   int moduleLoads;
   void *launchContext;
   int launchesElsewhere;
+  char launched[256];
+  int copies;
+  uint64_t copyScratch[4];
+  uint64_t kernelPointers[3];
 };
 
 int failures = 0;
@@ -92,10 +96,55 @@ int severalContexts() {
   return failures ? 1 : 0;
 }
 
+/// The strided function: x read through a view with a step of 2 and y written column-major,
+/// each through contiguous scratch (the copies run in the fake driver, on host memory); an
+/// output whose strides collide is refused before anything is launched.
+int stridedViews() {
+  float xData[6] = {1, -1, 2, -1, 3, -1}, d[5] = {0, 10, 20, 30, 40}, y[15] = {};
+  const int64_t xShape[] = {3, 1}, xStrides[] = {2, 1}, dShape[] = {5}, yShape[] = {3, 5};
+  const int64_t yStrides[] = {1, 3};
+  int status = aot_cuda_broadcasting_outer_strided(xData, xShape, xStrides, d, dShape, nullptr, y,
+                                                   yShape, yStrides, 3, 5, nullptr);
+  expect(status == TDSL_OK, std::string("the strided call: ") + tdsl_last_error());
+  const FakeRecord *record = fakeRecord();
+  if (!record) {
+    std::fprintf(stderr, "FAILED: the fake driver was not the one loaded\n");
+    return 1;
+  }
+  std::printf("strided: launched %s\n", record->launched);
+  expect(std::strncmp(record->launched, "tdsl_strided_copy_4 outer_k", 27) == 0 &&
+             std::string(record->launched).ends_with(" tdsl_strided_copy_4 "),
+         "x copied in, the kernel, y copied out");
+  expect(record->copies == 2, "two copies");
+  const float *xCopy = reinterpret_cast<const float *>(record->copyScratch[0]);
+  expect(xCopy[0] == 1 && xCopy[1] == 2 && xCopy[2] == 3, "x's elements in row-major order");
+  expect(record->kernelPointers[0] == record->copyScratch[0] &&
+             record->kernelPointers[1] == reinterpret_cast<uint64_t>(d) &&
+             record->kernelPointers[2] == record->copyScratch[1],
+         "the kernel reads x's copy and d itself, and writes y's copy");
+  const float *yCopy = reinterpret_cast<const float *>(record->copyScratch[1]);
+  bool copiedOut = true;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 5; ++j)
+      copiedOut &= std::memcmp(&y[i + 3 * j], &yCopy[i * 5 + j], sizeof(float)) == 0;
+  expect(copiedOut, "y[i, j] at y + i + 3 j holds the kernel's element [i, j]");
+
+  const int64_t colliding[] = {1, 1};
+  int launches = record->launches;
+  status = aot_cuda_broadcasting_outer_strided(xData, xShape, xStrides, d, dShape, nullptr, y,
+                                               yShape, colliding, 3, 5, nullptr);
+  expect(status == TDSL_BAD_STRIDES && std::strstr(tdsl_last_error(), "two elements at one"),
+         "colliding output strides: TDSL_BAD_STRIDES");
+  expect(record->launches == launches, "nothing launched");
+  return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   std::string image = argc > 1 ? argv[1] : "";
   if (image == "contexts")
     return severalContexts();
+  if (image == "strided")
+    return stridedViews();
   void *stream = reinterpret_cast<void *>(0x5eed);
   float *x = reinterpret_cast<float *>(0x1000), *y = reinterpret_cast<float *>(0x2000);
   const int64_t xShape[] = {3, 1}, dShape[] = {5}, yShape[] = {3, 5};

@@ -210,6 +210,43 @@ TDSL_FN void tdsl_dp4a(int *d, const signed char *a, const signed char *b) {
 // ---- end of prelude ----
 )CUDA";
 
+constexpr const char *kStridedCopyKernels = R"CUDA(
+// ---- strided copies (tdsl aot) ----
+// runtime/AotCuda.cpp's StridedCopyArgs has this layout.
+struct tdsl_strided_copy_args {
+  long long shape[8], strides[8]; // The view's, strides in elements.
+  long long count;                // Elements: the product of the shape.
+  int rank;
+  int to_view; // 1: contiguous -> view (an output copied out); 0: view -> contiguous.
+};
+template <typename T>
+static __device__ __forceinline__ void tdsl_strided_copy(T *contiguous, T *view,
+                                                         const tdsl_strided_copy_args &a) {
+  long long step = (long long)gridDim.x * blockDim.x;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < a.count; i += step) {
+    long long rest = i, offset = 0;
+    for (int d = a.rank - 1; d >= 0; --d) {
+      offset += rest % a.shape[d] * a.strides[d];
+      rest /= a.shape[d];
+    }
+    if (a.to_view)
+      view[offset] = contiguous[i];
+    else
+      contiguous[i] = view[offset];
+  }
+}
+#define TDSL_STRIDED_COPY(bytes, type)                                                             \
+  extern "C" __global__ void tdsl_strided_copy_##bytes(type *c, type *v,                           \
+                                                       tdsl_strided_copy_args a) {                 \
+    tdsl_strided_copy(c, v, a);                                                                    \
+  }
+TDSL_STRIDED_COPY(1, unsigned char)
+TDSL_STRIDED_COPY(2, unsigned short)
+TDSL_STRIDED_COPY(4, unsigned int)
+TDSL_STRIDED_COPY(8, unsigned long long)
+#undef TDSL_STRIDED_COPY
+)CUDA";
+
 /// The helpers of the swizzled-tile and wgmma ops (ir::GpuOp) but the wgmmas themselves.
 constexpr const char *kWgmmaPrelude = R"CUDA(
 // Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma), named by 32-bit shared
@@ -254,6 +291,8 @@ template <int N> TDSL_FN void tdsl_wgmma_wait(float *d) {
 )CUDA";
 
 } // namespace
+
+const char *stridedCopyKernels() { return kStridedCopyKernels; }
 
 const char *cudaPrelude() { return kPrelude; }
 

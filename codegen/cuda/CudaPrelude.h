@@ -12,6 +12,14 @@ namespace tdsl::codegen {
 /// The prelude every kernel's CUDA C starts with; it ends with "// ---- end of prelude ----".
 const char *cudaPrelude();
 
+/// The strided copies of ahead-of-time CUDA kernels (runtime/AotCuda.cpp): kernels
+/// tdsl_strided_copy_1, _2, _4 and _8 (element bytes) taking (contiguous, view, args), where
+/// args is a tdsl_strided_copy_args by value: the view's rank (at most 8), shape and strides in
+/// elements, the element count, and the direction (to_view: contiguous -> view, else view ->
+/// contiguous). Element i of the contiguous side is the view's element at row-major index i.
+/// A self-contained CUDA C unit (its own prelude).
+const char *stridedCopyKernels();
+
 /// The helpers of the swizzled-tile, cp.async and wgmma ops (ir::GpuOp), for sm_90a kernels.
 std::string wgmmaHelpers();
 

@@ -379,6 +379,48 @@ std::string emitModuleObject(llvm::Module &module, llvm::TargetMachine &machine)
   return std::string(object.str());
 }
 
+/// The two C functions of an ahead-of-time kernel: `function` takes (data, shape) per tensor and
+/// passes null strides; `function`_strided takes (data, shape, strides). Both take the symbols
+/// and a last pointer (the call's options, or the CUDA stream), and return
+/// `call`(state, tensors, shapes, strides, symbols, last) (runtime/AotKernel.h).
+void addAotFunctions(llvm::Module &module, llvm::FunctionCallee call, llvm::Value *state,
+                     const std::string &function, size_t numTensors, size_t numSymbols) {
+  llvm::LLVMContext &context = module.getContext();
+  llvm::Type *ptrTy = llvm::PointerType::getUnqual(context);
+  llvm::Type *i64Ty = llvm::Type::getInt64Ty(context);
+  llvm::Type *i32Ty = llvm::Type::getInt32Ty(context);
+  for (size_t perTensor : {2, 3}) {
+    std::vector<llvm::Type *> params(perTensor * numTensors, ptrTy);
+    params.insert(params.end(), numSymbols, i64Ty);
+    params.push_back(ptrTy);
+    auto *fn = llvm::Function::Create(llvm::FunctionType::get(i32Ty, params, false),
+                                      llvm::GlobalValue::ExternalLinkage,
+                                      function + (perTensor == 3 ? "_strided" : ""), module);
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", fn));
+    auto array = [&](llvm::Type *type, size_t count) {
+      return b.CreateAlloca(llvm::ArrayType::get(type, std::max<size_t>(count, 1)));
+    };
+    llvm::Value *tensors = array(ptrTy, numTensors);
+    llvm::Value *shapes = array(ptrTy, numTensors);
+    llvm::Value *strides = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
+    if (perTensor == 3)
+      strides = array(ptrTy, numTensors);
+    llvm::Value *symbols = array(i64Ty, numSymbols);
+    for (size_t t = 0; t < numTensors; ++t) {
+      b.CreateStore(fn->getArg(perTensor * t), b.CreateConstGEP1_64(ptrTy, tensors, t));
+      b.CreateStore(fn->getArg(perTensor * t + 1), b.CreateConstGEP1_64(ptrTy, shapes, t));
+      if (perTensor == 3)
+        b.CreateStore(fn->getArg(perTensor * t + 2), b.CreateConstGEP1_64(ptrTy, strides, t));
+    }
+    for (size_t s = 0; s < numSymbols; ++s)
+      b.CreateStore(fn->getArg(perTensor * numTensors + s),
+                    b.CreateConstGEP1_64(i64Ty, symbols, s));
+    b.CreateRet(b.CreateCall(
+        call, {state, tensors, shapes, strides, symbols, fn->getArg(params.size() - 1)}));
+  }
+}
+
 /// Adds to `module` the kernel's versions table, its tdsl_aot_kernel and its C function, which
 /// hands the call to tdsl_aot_call (runtime/AotKernel.h has the layouts).
 void addAotEntry(llvm::Module &module, const AotKernelCode &kernel,
@@ -411,41 +453,10 @@ void addAotEntry(llvm::Module &module, const AotKernelCode &kernel,
                      llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context))}),
       kernel.function + ".kernel");
 
-  // Two C functions: `function` takes (data, shape) per tensor and passes null strides;
-  // `function`_strided takes (data, shape, strides).
   llvm::FunctionCallee call = module.getOrInsertFunction(
       "tdsl_aot_call",
       llvm::FunctionType::get(i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy, ptrTy}, false));
-  for (size_t perTensor : {2, 3}) {
-    std::vector<llvm::Type *> params(perTensor * kernel.numTensors, ptrTy);
-    params.insert(params.end(), kernel.numSymbols, i64Ty);
-    params.push_back(ptrTy);
-    auto *fn = llvm::Function::Create(llvm::FunctionType::get(i32Ty, params, false),
-                                      llvm::GlobalValue::ExternalLinkage,
-                                      kernel.function + (perTensor == 3 ? "_strided" : ""), module);
-    fn->addFnAttr(llvm::Attribute::NoUnwind);
-    llvm::IRBuilder<> b(llvm::BasicBlock::Create(context, "entry", fn));
-    auto array = [&](llvm::Type *type, size_t count) {
-      return b.CreateAlloca(llvm::ArrayType::get(type, std::max<size_t>(count, 1)));
-    };
-    llvm::Value *tensors = array(ptrTy, kernel.numTensors);
-    llvm::Value *shapes = array(ptrTy, kernel.numTensors);
-    llvm::Value *strides = llvm::ConstantPointerNull::get(llvm::PointerType::getUnqual(context));
-    if (perTensor == 3)
-      strides = array(ptrTy, kernel.numTensors);
-    llvm::Value *symbols = array(i64Ty, kernel.numSymbols);
-    for (size_t t = 0; t < kernel.numTensors; ++t) {
-      b.CreateStore(fn->getArg(perTensor * t), b.CreateConstGEP1_64(ptrTy, tensors, t));
-      b.CreateStore(fn->getArg(perTensor * t + 1), b.CreateConstGEP1_64(ptrTy, shapes, t));
-      if (perTensor == 3)
-        b.CreateStore(fn->getArg(perTensor * t + 2), b.CreateConstGEP1_64(ptrTy, strides, t));
-    }
-    for (size_t s = 0; s < kernel.numSymbols; ++s)
-      b.CreateStore(fn->getArg(perTensor * kernel.numTensors + s),
-                    b.CreateConstGEP1_64(i64Ty, symbols, s));
-    b.CreateRet(b.CreateCall(
-        call, {state, tensors, shapes, strides, symbols, fn->getArg(params.size() - 1)}));
-  }
+  addAotFunctions(module, call, state, kernel.function, kernel.numTensors, kernel.numSymbols);
 }
 
 /// Object code of the module (optimized unless options.optimize is off).
@@ -581,7 +592,7 @@ std::string compileAotCudaObject(const std::vector<AotCudaKernelCode> &kernels) 
   auto int64 = [&](int64_t v) { return llvm::ConstantInt::get(i64Ty, v); };
   llvm::FunctionCallee call = module.getOrInsertFunction(
       "tdsl_aot_cuda_call",
-      llvm::FunctionType::get(i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy}, false));
+      llvm::FunctionType::get(i32Ty, {ptrTy, ptrTy, ptrTy, ptrTy, ptrTy, ptrTy}, false));
   for (const AotCudaKernelCode &kernel : kernels) {
     auto *imageTy = llvm::StructType::get(ptrTy, i64Ty, i64Ty, ptrTy, ptrTy, i64Ty, ptrTy);
     std::vector<llvm::Constant *> rows;
@@ -606,28 +617,7 @@ std::string compileAotCudaObject(const std::vector<AotCudaKernelCode> &kernels) 
                        int64(static_cast<int64_t>(rows.size())), null}),
         kernel.function + ".kernel");
 
-    std::vector<llvm::Type *> params(2 * kernel.numTensors, ptrTy);
-    params.insert(params.end(), kernel.numSymbols, i64Ty);
-    params.push_back(ptrTy); // The stream.
-    auto *fn = llvm::Function::Create(llvm::FunctionType::get(i32Ty, params, false),
-                                      llvm::GlobalValue::ExternalLinkage, kernel.function, module);
-    fn->addFnAttr(llvm::Attribute::NoUnwind);
-    llvm::IRBuilder<> b(llvm::BasicBlock::Create(*context, "entry", fn));
-    auto array = [&](llvm::Type *type, size_t count) {
-      return b.CreateAlloca(llvm::ArrayType::get(type, std::max<size_t>(count, 1)));
-    };
-    llvm::Value *tensors = array(ptrTy, kernel.numTensors);
-    llvm::Value *shapes = array(ptrTy, kernel.numTensors);
-    llvm::Value *symbols = array(i64Ty, kernel.numSymbols);
-    for (size_t t = 0; t < kernel.numTensors; ++t) {
-      b.CreateStore(fn->getArg(2 * t), b.CreateConstGEP1_64(ptrTy, tensors, t));
-      b.CreateStore(fn->getArg(2 * t + 1), b.CreateConstGEP1_64(ptrTy, shapes, t));
-    }
-    for (size_t sym = 0; sym < kernel.numSymbols; ++sym)
-      b.CreateStore(fn->getArg(2 * kernel.numTensors + sym),
-                    b.CreateConstGEP1_64(i64Ty, symbols, sym));
-    b.CreateRet(
-        b.CreateCall(call, {state, tensors, shapes, symbols, fn->getArg(params.size() - 1)}));
+    addAotFunctions(module, call, state, kernel.function, kernel.numTensors, kernel.numSymbols);
   }
   std::string broken;
   llvm::raw_string_ostream brokenOs(broken);

@@ -5,9 +5,12 @@
 #pragma once
 
 #include "tdsl/AotRuntime.h"
+#include "tdsl/tdsl.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -66,12 +69,79 @@ int callAot(int (*function)(Args...), const AotCall &call) {
 struct AotEntry {
   const char *kernel;
   int (*call)(const AotCall &);
-  int (*callStrided)(const AotCall &); // Null for CUDA kernels, which take no strides.
+  int (*callStrided)(const AotCall &);
+};
+
+/// Where a tensor's elements lie in a buffer of its own.
+enum class Layout {
+  Contiguous, // Passed with null strides.
+  Transposed, // Dims in reverse order: the first dim's elements adjacent (column-major).
+  Padded,     // Every element 2 apart, every row 3 elements past its last (a slice of a view).
+};
+
+/// A tensor's elements at `layout`'s strides in a buffer whose other bytes are kPadding.
+struct StridedBuffer {
+  static constexpr std::byte kPadding{0xa5};
+  std::vector<int64_t> shape, strides;
+  int64_t elementBytes = 0;
+  std::vector<std::byte> bytes;
+
+  StridedBuffer(const std::vector<int64_t> &shape, DType dtype, Layout layout)
+      : shape(shape), strides(shape.size()), elementBytes(byteSize(dtype)) {
+    size_t rank = shape.size();
+    int64_t step = layout == Layout::Padded ? 2 : 1, last = 0;
+    for (size_t i = 0; i < rank; ++i) {
+      size_t d = layout == Layout::Transposed ? i : rank - 1 - i; // Innermost first.
+      strides[d] = step;
+      last += (std::max<int64_t>(shape[d], 1) - 1) * step;
+      step = step * std::max<int64_t>(shape[d], 1) + (layout == Layout::Padded ? 3 : 0);
+    }
+    bytes.assign(static_cast<size_t>((last + 1) * elementBytes), kPadding);
+  }
+
+  /// Calls visit(index in a contiguous tensor, index in this buffer) for every element.
+  template <typename Visit> void forEachElement(Visit visit) const {
+    int64_t count = 1;
+    for (int64_t extent : shape)
+      count *= extent;
+    for (int64_t flat = 0; flat < count; ++flat) {
+      int64_t rest = flat, offset = 0;
+      for (size_t d = shape.size(); d-- > 0;) {
+        offset += rest % shape[d] * strides[d];
+        rest /= shape[d];
+      }
+      visit(flat, offset);
+    }
+  }
+  void copyFrom(const Tensor &t) {
+    forEachElement([&](int64_t flat, int64_t offset) {
+      std::memcpy(&bytes[offset * elementBytes],
+                  static_cast<const std::byte *>(t.data()) + flat * elementBytes, elementBytes);
+    });
+  }
+  /// The elements as a contiguous tensor.
+  Tensor gather(DType dtype) const {
+    Tensor t = Tensor::zeros(shape, dtype);
+    forEachElement([&](int64_t flat, int64_t offset) {
+      std::memcpy(static_cast<std::byte *>(t.data()) + flat * elementBytes,
+                  &bytes[offset * elementBytes], elementBytes);
+    });
+    return t;
+  }
+  /// Whether every byte outside the elements still holds kPadding.
+  bool paddingUntouched() const {
+    std::vector<std::byte> rest = bytes;
+    forEachElement([&](int64_t, int64_t offset) {
+      std::fill_n(&rest[offset * elementBytes], elementBytes, kPadding);
+    });
+    return std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == kPadding; });
+  }
 };
 
 } // namespace tdsl::testing_support
 
-/// An AotEntry from a header's NAME_KERNELS(X) list.
+/// An AotEntry from a header's NAME_KERNELS(X) list (CPU or CUDA: the same signatures but the
+/// last parameter).
 #define TDSL_AOT_ENTRY(function, kernel)                                                           \
   tdsl::testing_support::AotEntry{                                                                 \
       #kernel,                                                                                     \
@@ -79,10 +149,3 @@ struct AotEntry {
       [](const tdsl::testing_support::AotCall &call) {                                             \
         return callAot<3>(&function##_strided, call);                                              \
       }},
-
-/// An AotEntry from a CUDA header's NAME_KERNELS(X) list.
-#define TDSL_AOT_CUDA_ENTRY(function, kernel)                                                      \
-  tdsl::testing_support::AotEntry{                                                                 \
-      #kernel,                                                                                     \
-      [](const tdsl::testing_support::AotCall &call) { return callAot(&function, call); },         \
-      nullptr},

@@ -1,7 +1,8 @@
 // Kernels compiled ahead of time for CUDA (tdsl aot --target cuda), called through their
 // generated headers. On a GPU of compute capability 8.0 or 9.0, every kernel of the e2e suite,
 // at several shapes (odd and empty ones included), gives bit for bit what the JIT's CUDA path
-// gives for the same architecture on the same inputs. Without a driver, a call returns a status
+// gives for the same architecture on the same inputs, contiguous or through the _strided
+// functions on device views. Without a driver, a call returns a status
 // and a message saying why, and never throws.
 #include "AotCudaLibraries.h"
 #include "runtime/Cuda.h"
@@ -117,6 +118,85 @@ TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
               << name << " output " << o << ": the AOT result differs from the JIT's";
         }
       });
+}
+
+// The _strided functions on device views (transposed, padded, and contiguous ones beside them)
+// give bit for bit the JIT's results on the same data made contiguous, and write nothing
+// outside an output's elements (the copies through device scratch).
+TEST_P(AotCudaSuite, StridedViewsGiveTheJitsBits) {
+  if (!cu::status().available)
+    GTEST_SKIP() << "no GPU: " << cu::status().reason;
+  const cu::DeviceInfo &device = cu::device();
+  int cc = device.major * 10 + device.minor;
+  if (cc != 80 && cc != 90)
+    GTEST_SKIP() << "the libraries hold cubins for sm_80 and sm_90; this GPU is sm_" << cc;
+  JitOptions options;
+  options.target = Target::cuda();
+  options.target.gpu = "sm_" + std::to_string(cc);
+  options.diskCache = false;
+  const AotLibrary &library = e2eLibraries()[GetParam()];
+  Module module = Jit(options).compileFile(library.program);
+  std::map<std::string, const AotEntry *> entries;
+  for (const AotEntry &entry : library.kernels)
+    entries[entry.kernel] = &entry;
+  const std::pair<Layout, Layout> layouts[] = {{Layout::Transposed, Layout::Contiguous},
+                                               {Layout::Padded, Layout::Padded},
+                                               {Layout::Contiguous, Layout::Transposed}};
+  std::mt19937 rng(2027);
+  for (const auto &[inputLayout, outputLayout] : layouts)
+    forEachSuiteRun(
+        module, rng, {0, 3, 17}, 2, 29,
+        [&](const Kernel &kernel, const std::string &name, const std::vector<Tensor> &inputs) {
+          std::vector<std::vector<int64_t>> outputShapes = kernel.outputShapes(inputs);
+          size_t numTensors = inputs.size() + outputShapes.size();
+          std::vector<StridedBuffer> buffers;
+          DeviceBuffers device;
+          AotCall call;
+          for (size_t t = 0; t < numTensors; ++t) {
+            bool input = t < inputs.size();
+            Layout layout = input ? inputLayout : outputLayout;
+            DType dtype = input ? inputs[t].dtype() : kernel.outputDType(t - inputs.size());
+            buffers.emplace_back(input ? inputs[t].shape() : outputShapes[t - inputs.size()], dtype,
+                                 layout);
+            if (input)
+              buffers.back().copyFrom(inputs[t]);
+            const std::vector<std::byte> &bytes = buffers.back().bytes;
+            device.pointers.push_back(cu::allocate(bytes.size(), name));
+            cu::copyToDevice(device.pointers.back(), bytes.data(), bytes.size());
+            call.data.push_back(reinterpret_cast<void *>(device.pointers.back()));
+            call.shapes.push_back(buffers.back().shape);
+            call.strides.push_back(layout == Layout::Contiguous ? std::vector<int64_t>{}
+                                                                : buffers.back().strides);
+          }
+          std::map<std::string, int64_t> values;
+          std::vector<std::vector<std::string>> dims = kernel.inputDims();
+          for (size_t i = 0; i < inputs.size(); ++i)
+            for (size_t d = 0; d < dims[i].size(); ++d)
+              values[dims[i][d]] = inputs[i].shape()[d];
+          for (const std::string &symbol : kernel.symbolNames())
+            call.symbols.push_back(values.at(symbol));
+          call.stream = cu::stream();
+          int status = entries[name]->callStrided(call);
+          std::vector<Tensor> expected;
+          try {
+            expected = kernel(inputs);
+          } catch (const RuntimeError &error) {
+            EXPECT_EQ(status, TDSL_INDEX_OUT_OF_RANGE) << name;
+            EXPECT_EQ(tdsl_last_error(), std::string(error.what())) << name;
+            return;
+          }
+          ASSERT_EQ(status, TDSL_OK) << name << ": " << tdsl_last_error();
+          cu::synchronize("AOT kernel " + name);
+          for (size_t o = 0; o < expected.size(); ++o) {
+            StridedBuffer &out = buffers[inputs.size() + o];
+            cu::copyToHost(out.bytes.data(), device.pointers[inputs.size() + o], out.bytes.size());
+            std::string what = name + " output " + std::to_string(o);
+            Tensor actual = out.gather(expected[o].dtype());
+            EXPECT_EQ(std::memcmp(expected[o].data(), actual.data(), actual.nbytes()), 0)
+                << what << ": the AOT result differs from the JIT's";
+            EXPECT_TRUE(out.paddingUntouched()) << what << " was written outside its elements";
+          }
+        });
 }
 
 INSTANTIATE_TEST_SUITE_P(E2e, AotCudaSuite, testing::Range<size_t>(0, e2eLibraries().size()),
