@@ -545,7 +545,7 @@ TEST(GpuSchedule, AttentionChainsAreOneFlashKernel) {
 /// Runs `name` on the GPU twice and on the interpreter: equal within tolerance, and the two GPU
 /// runs bit-identical.
 void expectMatches(const Kernel &k, const std::vector<Tensor> &inputs, const std::string &what) {
-  // The emulation cannot run tensor-core instructions (inline PTX): those need the GPU.
+  // The emulation cannot run warpgroup MMA (inline PTX): that needs the GPU.
   if (!canRun(k))
     return;
   std::vector<Tensor> got = k(inputs), again = k(inputs), want = k.interpret(inputs);
@@ -556,6 +556,33 @@ void expectMatches(const Kernel &k, const std::vector<Tensor> &inputs, const std
         << describe(runtime::compare(got[o], want[o]), got[o].shape());
     EXPECT_EQ(std::memcmp(got[o].data(), again[o].data(), got[o].nbytes()), 0)
         << what << " output " << o << " differs between two runs";
+  }
+}
+
+// The 16-bit contractions an sm_80 runs by mma.sync (every one, also those an sm_90 gives to
+// wgmma), on edge tiles and whole ones: on the GPU, or on the emulation, whose mma.sync follows
+// the PTX ISA's fragment layout (a layout the schedule got wrong would fail here).
+TEST(GpuSchedule, MmaSyncContractionsMatchTheInterpreter) {
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Target ampere = Target::cuda();
+  ampere.gpu = "sm_80";
+  Module m = Jit(ampere).compile(kSource);
+  uint64_t seed = 11;
+  for (auto [mm, kk, nn] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
+                            {33, 70, 45},
+                            {129, 9, 257},
+                            {128, 64, 128}}) {
+    std::map<std::string, int64_t> shape = {{"M", mm}, {"K", kk}, {"N", nn}};
+    std::string at = " " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn);
+    for (const char *name : {"mmt", "mmh", "mmb", "mmta"}) {
+      Kernel k = m.kernel(name);
+      std::string cuda = k.dump(Stage::Cuda);
+      EXPECT_TRUE(contains(cuda, "tdsl_mma_sync_bf16(sums") ||
+                  contains(cuda, "tdsl_mma_sync_f16(sums"))
+          << cuda;
+      expectMatches(k, k.randomInputs(shape, seed++), name + at);
+    }
   }
 }
 
