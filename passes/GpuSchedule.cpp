@@ -1831,14 +1831,15 @@ private:
   /// factors and values (`a16`, `b16`, `y16`, one dtype): a block 128 query rows t of one point
   /// of the leading dims, 8 warps of 16 rows. For each tile of 64 keys, 64 values of k a step,
   /// the rows' and the keys' factors go through shared memory (rows padded to 72 values, so that
-  /// the fragment loads hit 32 banks; the rows' tile is loaded once where K <= 64) and a warp's
-  /// 16 x 64 scores accumulate in registers by mma.sync m16n8k16 (f32). Each row's running
-  /// maximum (over the row's quad: xor shuffles 1 and 2) rescales its running sum (the thread's
-  /// own keys, summed over the quad at the end) and its outputs; P, rounded to the 16-bit type,
-  /// goes from the scores' accumulators straight into the A fragments of P·Y (the two layouts
-  /// agree), with Y's tile stored transposed in shared memory. Output columns in chunks of 64,
-  /// a pass over the keys each. Masks, the -inf conventions and the causal skipping are the
-  /// CUDA-core kernel's (flashKernel).
+  /// the fragment loads hit 32 banks; the rows' tile is loaded once where K <= 64; the next key
+  /// tile's first step and its tile of Y are loaded into registers while this one computes)
+  /// and a warp's 16 x 64 scores accumulate in registers by mma.sync m16n8k16 (f32). Each row's
+  /// running maximum (over the row's quad: xor shuffles 1 and 2) rescales its running sum (the
+  /// thread's own keys, summed over the quad at the end) and its outputs; P, rounded to the
+  /// 16-bit type, goes from the scores' accumulators straight into the A fragments of P·Y (the
+  /// two layouts agree), with Y's tile stored transposed in shared memory. Output columns in
+  /// chunks of 64, a pass over the keys each. Masks, the -inf conventions and the causal
+  /// skipping are the CUDA-core kernel's (flashKernel).
   Stmt flashMmaKernel(const FlashChain &c, const Expr &a16, const Expr &b16, const Expr &y16,
                       const Expr &blocks, const Expr &tiles) {
     constexpr int64_t row = kFlashMmaRow;
@@ -1852,10 +1853,12 @@ private:
     Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 32);
     Buffer pFrag = local("p_frag", t16, 32), aFrag = local("a_frag", t16, 8);
     Buffer bFrag = local("b_frag", t16, 4), staged = local("staged", t16, 8);
+    Buffer keyNext = local("k_next", t16, 16), valueNext = local("v_next", t16, 16);
     Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
     Buffer scale = local("scale", DType::F32, 2), reduced = local("reduced", DType::F32, 1);
     Buffer pNow = local("p_now", DType::F32, 1);
     Var w = letVar("w"), g = letVar("g"), q = letVar("q"), q0 = letVar("q0"), k0 = letVar("k0");
+    Var keyTiles = letVar("key_tiles");
     Var columns = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
     // Accumulator i = 4 nt + h of a 16 x 64 tile: row g + 8 (h / 2), column 8 nt + 2 q + h % 2
     // (the PTX ISA's C/D fragment of mma.m16n8k16).
@@ -1873,16 +1876,21 @@ private:
       Var nt = loopVar("nt"), h = loopVar("h");
       return unrolled(nt, 8, unrolled(h, 4, body(nt, h)));
     };
-    // The 8 values of `f` at `colVar` + 0..7 into `staged` (0 where `rowOk` fails or past
-    // `colEnd`): one 16-byte load where `f` is a plain load contiguous along the columns.
-    auto stage = [&](const Expr &f, const Expr &rowOk, const Var &colVar, const Expr &colEnd) {
+    // The 8 values of `f` at `colVar` + 0..7 into `dst` from `at` (0 where `rowOk` fails or
+    // past `colEnd`): one 16-byte load where `f` is a plain load contiguous along the columns.
+    auto stage = [&](const Buffer &dst, const Expr &at, const Expr &f, const Expr &rowOk,
+                     const Var &colVar, const Expr &colEnd) {
       if (const Load *l = contiguousLoad(f, colVar))
-        return chunk(staged, intImm(0), l, f, rowOk, colVar, colEnd);
+        return chunk(dst, at, l, f, rowOk, colVar, colEnd);
       Var u = loopVar("u");
       Expr col = add(ref(colVar), ref(u));
       return unrolled(u, 8,
-                      valueOrZero(staged, ref(u), substitute(f, {{colVar, col}}),
+                      valueOrZero(dst, add(at, ref(u)), substitute(f, {{colVar, col}}),
                                   both(rowOk, lt(col, colEnd))));
+    };
+    // A thread's 8-value chunk `idx` of a tile of rows: its slot.
+    auto rowChunk = [&](const Expr &idx) {
+      return add(times(div(idx, 8), row), times(mod(idx, 8), 8));
     };
     // `rows` rows of `tile` from `f` (rows `rowVar` = rowBase + .., columns `colVar` = colBase
     // + 0..63), 8 values a thread a step.
@@ -1890,8 +1898,7 @@ private:
                         const Expr &rowEnd, const Var &colVar, const Expr &colBase,
                         const Expr &colEnd, const Expr &f) {
       Var r = loopVar("r"), idx = letVar("idx");
-      Expr at = add(times(div(ref(idx), 8), row), times(mod(ref(idx), 8), 8));
-      Stmt store = Store::make(tile, Ramp::make(at, intImm(1), 8),
+      Stmt store = Store::make(tile, Ramp::make(rowChunk(ref(idx)), intImm(1), 8),
                                Load::make(staged, Ramp::make(intImm(0), intImm(1), 8)));
       return unrolled(
           r, rows * 8 / kFlashThreads,
@@ -1899,27 +1906,52 @@ private:
               idx, add(ref(thread), times(ref(r), kFlashThreads)),
               LetStmt::make(
                   rowVar, add(rowBase, div(ref(idx), 8)),
-                  LetStmt::make(
-                      colVar, add(colBase, times(mod(ref(idx), 8), 8)),
-                      Block::make({stage(f, lt(ref(rowVar), rowEnd), colVar, colEnd), store})))));
+                  LetStmt::make(colVar, add(colBase, times(mod(ref(idx), 8), 8)),
+                                Block::make({stage(staged, intImm(0), f, lt(ref(rowVar), rowEnd),
+                                                   colVar, colEnd),
+                                             store})))));
     };
-    // Y's tile transposed: a thread reads 8 columns of a key's row (a warp 32 keys at one
-    // column chunk, so that its stores hit 32 consecutive values) and stores them down a column.
-    Stmt fillValues = [&] {
-      Var r = loopVar("r"), idx = letVar("idx"), i = loopVar("i");
-      Stmt values = stage(y16, lt(ref(c.u), c.extentU), c.e, c.extentE);
-      Stmt stores = unrolled(
-          i, 8,
-          Store::make(valueTile,
-                      add(times(add(times(div(ref(idx), 64), 8), ref(i)), row), mod(ref(idx), 64)),
-                      Load::make(staged, ref(i))));
-      return unrolled(r, 2,
-                      LetStmt::make(idx, add(ref(thread), times(ref(r), kFlashThreads)),
-                                    LetStmt::make(c.u, add(ref(k0), mod(ref(idx), 64)),
-                                                  LetStmt::make(c.e,
-                                                                add(times(ref(columns), kFlashStep),
-                                                                    times(div(ref(idx), 64), 8)),
-                                                                Block::make({values, stores})))));
+    // The next key tile's first step of factors and its tile of Y go through registers, loaded
+    // while the current tile computes: rows keyBase + 0..63, k from 0 into `keyNext`; Y's 64
+    // keys x 64 columns into `valueNext`, a thread 8 columns of a key's row (a warp 32 keys at
+    // one column chunk, so that the stores that transpose it hit 32 consecutive values).
+    auto prefetchKeys = [&](const Expr &keyBase) {
+      std::vector<Stmt> loads;
+      for (int64_t r = 0; r < 2; ++r) {
+        Var idx = letVar("idx");
+        Expr first = plus(ref(thread), r * kFlashThreads);
+        loads.push_back(LetStmt::make(
+            idx, first,
+            LetStmt::make(c.u, add(keyBase, div(ref(idx), 8)),
+                          LetStmt::make(c.k, times(mod(ref(idx), 8), 8),
+                                        stage(keyNext, intImm(r * 8), b16, lt(ref(c.u), c.extentU),
+                                              c.k, c.extentK)))));
+        idx = letVar("idx");
+        loads.push_back(LetStmt::make(
+            idx, first,
+            LetStmt::make(
+                c.u, add(keyBase, mod(ref(idx), 64)),
+                LetStmt::make(c.e,
+                              add(times(ref(columns), kFlashStep), times(div(ref(idx), 64), 8)),
+                              stage(valueNext, intImm(r * 8), y16, lt(ref(c.u), c.extentU), c.e,
+                                    c.extentE)))));
+      }
+      return Block::make(loads);
+    };
+    Stmt storeKeys = [&] {
+      std::vector<Stmt> stores;
+      for (int64_t r = 0; r < 2; ++r) {
+        Var idx = letVar("idx"), i = loopVar("i");
+        Expr down = add(times(add(times(div(ref(idx), 64), 8), ref(i)), row), mod(ref(idx), 64));
+        stores.push_back(LetStmt::make(
+            idx, plus(ref(thread), r * kFlashThreads),
+            Block::make({Store::make(keyTile, Ramp::make(rowChunk(ref(idx)), intImm(1), 8),
+                                     Load::make(keyNext, Ramp::make(intImm(r * 8), intImm(1), 8))),
+                         unrolled(i, 8,
+                                  Store::make(valueTile, down,
+                                              Load::make(valueNext, plus(ref(i), r * 8))))})));
+      }
+      return Block::make(stores);
     }();
     auto two = [&](const Buffer &frag, int64_t to, const Buffer &tile, const Expr &from) {
       return Store::make(frag, Ramp::make(intImm(to), intImm(1), 2),
@@ -1974,9 +2006,14 @@ private:
                  {Barrier::make(BarrierScope::Block),
                   IfThenElse::make(rowsAgain, fillRows(rowTile, kFlashMmaRows, c.t, ref(q0),
                                                        c.extentT, c.k, kFirst, c.extentK, a16)),
-                  fillRows(keyTile, kFlashKeys, c.u, ref(k0), c.extentU, c.k, kFirst, c.extentK,
-                           b16),
-                  IfThenElse::make(Binary::make(BinaryOp::Eq, ref(kStep), intImm(0)), fillValues),
+                  IfThenElse::make(
+                      Binary::make(BinaryOp::Eq, ref(kStep), intImm(0)),
+                      Block::make(
+                          {storeKeys, IfThenElse::make(lt(plus(ref(keyStep), 1), ref(keyTiles)),
+                                                       prefetchKeys(plus(ref(k0), kFlashKeys)))}),
+                      fillRows(keyTile, kFlashKeys, c.u, ref(k0), c.extentU, c.k, kFirst, c.extentK,
+                               b16)),
+
                   Barrier::make(BarrierScope::Block), scoreProducts}))});
     auto cellLets = [&](const Var &nt, const Var &h, Stmt body) {
       return LetStmt::make(
@@ -2081,9 +2118,13 @@ private:
           Binary::make(BinaryOp::Min, c.extentU,
                        Binary::make(BinaryOp::Max, intImm(0), substitute(bound, {{c.t, lastRow}})));
     }
-    Stmt keyLoop = For::make(keyStep, ceilDiv(keys, kFlashKeys), ForKind::Serial,
-                             LetStmt::make(k0, times(ref(keyStep), kFlashKeys),
-                                           Block::make({dots, toScores, perRow, valueProducts})));
+    Stmt keyLoop = LetStmt::make(
+        keyTiles, ceilDiv(keys, kFlashKeys),
+        Block::make(
+            {prefetchKeys(intImm(0)),
+             For::make(keyStep, ref(keyTiles), ForKind::Serial,
+                       LetStmt::make(k0, times(ref(keyStep), kFlashKeys),
+                                     Block::make({dots, toScores, perRow, valueProducts})))}));
     Stmt init = [&] {
       Var r = loopVar("r");
       return Block::make({forCells([&](const Var &nt, const Var &h) {
@@ -2113,8 +2154,8 @@ private:
     });
     Stmt body = For::make(columns, ceilDiv(c.extentE, kFlashStep), ForKind::Serial,
                           Block::make({init, keyLoop, sums, epilogue}));
-    for (const Buffer &b :
-         {staged, bFrag, aFrag, pFrag, pNow, reduced, scale, rowSum, rowMax, acc, scores})
+    for (const Buffer &b : {valueNext, keyNext, staged, bFrag, aFrag, pFrag, pNow, reduced, scale,
+                            rowSum, rowMax, acc, scores})
       body = Allocate::make(b, MemoryScope::Stack, body);
     Expr lane = mod(ref(thread), 32);
     body = LetStmt::make(
