@@ -1839,7 +1839,8 @@ private:
   /// 16-bit type, goes from the scores' accumulators straight into the A fragments of P·Y (the
   /// two layouts agree), with Y's tile stored transposed in shared memory. Output columns in
   /// chunks of 64, a pass over the keys each. Masks, the -inf conventions and the causal
-  /// skipping are the CUDA-core kernel's (flashKernel).
+  /// skipping are the CUDA-core kernel's (flashKernel); a tile whose rows and keys are all in
+  /// range tests only the masks that depend on t.
   Stmt flashMmaKernel(const FlashChain &c, const Expr &a16, const Expr &b16, const Expr &y16,
                       const Expr &blocks, const Expr &tiles) {
     constexpr int64_t row = kFlashMmaRow;
@@ -2020,20 +2021,43 @@ private:
           c.t, rowOf(ref(h)),
           LetStmt::make(c.u, add(ref(k0), columnOf(ref(nt), ref(h))), std::move(body)));
     };
+    // A tile is interior when all its rows are and its keys are below the key extents that do
+    // not depend on t: its code tests only the others. `keyTest(interior, bound)` is the test
+    // u < bound, or null where the tile needs none.
+    std::vector<Expr> keyBounds = {c.extentU};
+    for (const Expr &bound : {c.extMax, c.extL, c.extO})
+      if (!usesAny(bound, {c.t}) &&
+          std::none_of(keyBounds.begin(), keyBounds.end(),
+                       [&](const Expr &known) { return equal(known, bound); }))
+        keyBounds.push_back(bound);
+    Expr interiorTile = Binary::make(BinaryOp::Le, plus(ref(q0), kFlashMmaRows), c.extentT);
+    for (const Expr &bound : keyBounds)
+      interiorTile =
+          both(interiorTile, Binary::make(BinaryOp::Le, plus(ref(k0), kFlashKeys), bound));
+    auto keyTest = [&](bool interior, const Expr &bound) -> Expr {
+      return interior && !usesAny(bound, {c.t}) ? nullptr : lt(ref(c.u), bound);
+    };
+    auto where = [](const Expr &test, const Expr &value, const Expr &otherwise) {
+      return test ? Select::make(test, value, otherwise) : value;
+    };
     // Each cell's score X(t, u), -inf outside the rows and keys.
-    Stmt toScores = forCells([&](const Var &nt, const Var &h) {
-      Expr at = cell(ref(nt), ref(h));
-      return cellLets(
-          nt, h,
-          LetStmt::make(c.dot, Load::make(scores, at),
-                        IfThenElse::make(both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU)),
-                                         Store::make(scores, at, c.score),
-                                         Store::make(scores, at, negInf))));
-    });
+    auto toScores = [&](bool interior) {
+      return forCells([&](const Var &nt, const Var &h) {
+        Expr at = cell(ref(nt), ref(h));
+        Stmt score = Store::make(scores, at, c.score);
+        return cellLets(
+            nt, h,
+            LetStmt::make(
+                c.dot, Load::make(scores, at),
+                interior ? score
+                         : IfThenElse::make(both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU)),
+                                            score, Store::make(scores, at, negInf))));
+      });
+    };
     // Per row r of the thread's two (accumulators h = 2 r, 2 r + 1 of each n tile): the tile's
     // maximum, the new running maximum, P and the thread's share of the running sum, the
     // outputs rescaled.
-    Stmt perRow = [&] {
+    auto perRow = [&](bool interior) {
       Var r = loopVar("r"), nt = loopVar("nt"), j = loopVar("j"), nt2 = loopVar("nt"),
           j2 = loopVar("j"), nt3 = loopVar("nt"), j3 = loopVar("j");
       Var mOld = letVar("m_old", DType::F32), mNew = letVar("m_new", DType::F32);
@@ -2051,12 +2075,12 @@ private:
       };
       Stmt tileMax = Block::make(
           {Store::make(reduced, intImm(0), negInf),
-           rowCells(nt, j,
-                    Store::make(reduced, intImm(0),
-                                Binary::make(BinaryOp::Max, Load::make(reduced, intImm(0)),
-                                             Select::make(lt(ref(c.u), c.extMax),
-                                                          Load::make(scores, cell(ref(nt), h(j))),
-                                                          negInf)))),
+           rowCells(
+               nt, j,
+               Store::make(reduced, intImm(0),
+                           Binary::make(BinaryOp::Max, Load::make(reduced, intImm(0)),
+                                        where(keyTest(interior, c.extMax),
+                                              Load::make(scores, cell(ref(nt), h(j))), negInf)))),
            quadCombine(BinaryOp::Max)});
       Stmt update = LetStmt::make(
           mOld, Load::make(rowMax, ref(r)),
@@ -2076,18 +2100,19 @@ private:
       // sum takes it unrounded.
       Stmt tileP = Block::make(
           {Store::make(reduced, intImm(0), zero),
-           rowCells(nt2, j2,
-                    Block::make({IfThenElse::make(inRange, Store::make(pNow, intImm(0), p),
-                                                  Store::make(pNow, intImm(0), zero)),
-                                 Store::make(reduced, intImm(0),
-                                             add(Load::make(reduced, intImm(0)),
-                                                 Select::make(lt(ref(c.u), c.extL),
-                                                              Load::make(pNow, intImm(0)), zero))),
-                                 Store::make(pFrag, at,
-                                             Cast::make(Type::scalar(t16),
-                                                        Select::make(lt(ref(c.u), c.extO),
-                                                                     Load::make(pNow, intImm(0)),
-                                                                     zero)))})),
+           rowCells(
+               nt2, j2,
+               Block::make({interior ? Store::make(pNow, intImm(0), p)
+                                     : IfThenElse::make(inRange, Store::make(pNow, intImm(0), p),
+                                                        Store::make(pNow, intImm(0), zero)),
+                            Store::make(reduced, intImm(0),
+                                        add(Load::make(reduced, intImm(0)),
+                                            where(keyTest(interior, c.extL),
+                                                  Load::make(pNow, intImm(0)), zero))),
+                            Store::make(pFrag, at,
+                                        Cast::make(Type::scalar(t16),
+                                                   where(keyTest(interior, c.extO),
+                                                         Load::make(pNow, intImm(0)), zero)))})),
            Store::make(rowSum, ref(r),
                        add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
                            Load::make(reduced, intImm(0)))),
@@ -2097,7 +2122,7 @@ private:
                                          mul(Load::make(acc, cell(ref(nt3), h(j3))),
                                              Load::make(scale, ref(r))))))});
       return unrolled(r, 2, Block::make({tileMax, update, tileP}));
-    }();
+    };
     // O += P Y: P's A fragment for keys 16 kk.. is accumulators 8 kk .. 8 kk + 7 (n tiles 2 kk
     // and 2 kk + 1), in the same order.
     Stmt valueProducts = [&] {
@@ -2120,11 +2145,16 @@ private:
     }
     Stmt keyLoop = LetStmt::make(
         keyTiles, ceilDiv(keys, kFlashKeys),
-        Block::make(
-            {prefetchKeys(intImm(0)),
-             For::make(keyStep, ref(keyTiles), ForKind::Serial,
-                       LetStmt::make(k0, times(ref(keyStep), kFlashKeys),
-                                     Block::make({dots, toScores, perRow, valueProducts})))}));
+        Block::make({prefetchKeys(intImm(0)),
+                     For::make(keyStep, ref(keyTiles), ForKind::Serial,
+                               LetStmt::make(
+                                   k0, times(ref(keyStep), kFlashKeys),
+                                   Block::make({dots,
+                                                IfThenElse::make(
+                                                    interiorTile,
+                                                    Block::make({toScores(true), perRow(true)}),
+                                                    Block::make({toScores(false), perRow(false)})),
+                                                valueProducts})))}));
     Stmt init = [&] {
       Var r = loopVar("r");
       return Block::make({forCells([&](const Var &nt, const Var &h) {
@@ -2162,8 +2192,10 @@ private:
         q0, times(Binary::make(BinaryOp::Mod, ref(block), tiles), kFlashMmaRows),
         LetStmt::make(w, div(ref(thread), 32),
                       LetStmt::make(g, div(lane, 4), LetStmt::make(q, mod(lane, 4), body))));
-    body =
-        bindFlat(c.lead, c.leadExtents, body, Binary::make(BinaryOp::FloorDiv, ref(block), tiles));
+    // The point of the leading dims once, not in every address.
+    Var lead = letVar("lead");
+    body = LetStmt::make(lead, Binary::make(BinaryOp::FloorDiv, ref(block), tiles),
+                         bindFlat(c.lead, c.leadExtents, body, ref(lead)));
     return kernelNest(block, blocks, thread, kFlashThreads, body, {rowTile, keyTile, valueTile});
   }
 
