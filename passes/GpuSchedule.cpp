@@ -2073,14 +2073,23 @@ private:
                                        LetStmt::make(c.u, add(ref(k0), columnOf(ref(n), ref(hv))),
                                                      std::move(body))))));
       };
+      // The thread's maximum: a score replaces it when greater or NaN (NaN wins, as in max).
+      // Cheaper than max, which also orders -0 below +0: the sign of a zero maximum changes
+      // neither exp(x - m) nor exp(m_old - m_new).
+      Var score = letVar("score", DType::F32);
+      Expr soFar = Load::make(reduced, intImm(0));
       Stmt tileMax = Block::make(
           {Store::make(reduced, intImm(0), negInf),
            rowCells(
                nt, j,
-               Store::make(reduced, intImm(0),
-                           Binary::make(BinaryOp::Max, Load::make(reduced, intImm(0)),
-                                        where(keyTest(interior, c.extMax),
-                                              Load::make(scores, cell(ref(nt), h(j))), negInf)))),
+               LetStmt::make(
+                   score,
+                   where(keyTest(interior, c.extMax), Load::make(scores, cell(ref(nt), h(j))),
+                         negInf),
+                   IfThenElse::make(
+                       Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Gt, ref(score), soFar),
+                                    Binary::make(BinaryOp::Ne, ref(score), ref(score))),
+                       Store::make(reduced, intImm(0), ref(score))))),
            quadCombine(BinaryOp::Max)});
       Stmt update = LetStmt::make(
           mOld, Load::make(rowMax, ref(r)),

@@ -145,6 +145,11 @@ kernel attncrossb(q: bf16[S, D], k: bf16[T, D], v: bf16[T, E]) -> o: f32[S, E] {
     p[i, j] = exp(s[i, j] - max(s[i, w] for w))
     o[i, e] = sum(p[i, j] * f32(v[j, e]) for j) / sum(p[i, j] for j) + 1
 }
+kernel attnwide(q: bf16[T, E], k: bf16[T, E], v: bf16[T, E]) -> o: f32[T, E] {
+    s[t, u] = sum(f32(q[t, e]) * f32(k[u, e]) for e)
+    p[t, u] = exp(s[t, u] - max(s[t, w] for w))
+    o[t, e] = sum(p[t, u] * f32(v[u, e]) for u <= t) / sum(p[t, u] for u <= t)
+}
 kernel attnmixed(q: bf16[T, E], k: bf16[T, E], v: f32[T, E]) -> o: f32[T, E] {
     s[t, u] = sum(f32(q[t, e]) * f32(k[u, e]) for e)
     p[t, u] = exp(s[t, u] - max(s[t, w] for w))
@@ -541,6 +546,7 @@ TEST(GpuSchedule, AttentionChainsAreOneFlashKernel) {
                                           {"attnmasked", true},
                                           {"attnh", true},
                                           {"attncrossb", true},
+                                          {"attnwide", true},
                                           {"attnmixed", false},
                                           {"attncausal", false},
                                           {"attnanti", false},
@@ -756,6 +762,16 @@ TEST(GpuSchedule, EveryAttentionChainMatchesTheInterpreter) {
           cross, cross.randomInputs({{"S", t}, {"T", t + 70}, {"D", e + 3}, {"E", e}}, seed++),
           name + at, name == std::string("attncrossb") ? std::optional(DType::F16) : std::nullopt);
     }
+  }
+  // A NaN factor makes its row's scores, maximum and outputs NaN, on either kernel; a NaN key
+  // that only the maximum reads (attnwide: the sums stop at t) still makes the rows before it
+  // NaN.
+  for (const auto &[name, input] :
+       {std::pair{"attn", 0}, {"attnmixed", 0}, {"attnh", 0}, {"attnwide", 1}, {"attnwide", 0}}) {
+    Kernel k = m.kernel(name);
+    std::vector<Tensor> inputs = k.randomInputs({{"B", 1}, {"T", 130}, {"E", 64}}, seed++);
+    inputs[input].set(100 * 64 + 5, std::numeric_limits<double>::quiet_NaN());
+    expectMatches(k, inputs, name + std::string(" with a NaN"), DType::F16);
   }
   // Empty extents: no keys (0 / 0, as the interpreter's), no queries, an empty dot, no columns.
   for (const char *name : {"attncross", "attncrossb"}) {
