@@ -1566,14 +1566,28 @@ private:
       return std::find(c->buffers.begin(), c->buffers.end(), b) != c->buffers.end();
     });
     k.schedule = GpuScheduleKind::FlashChain;
-    Expr tiles = ceilDiv(c->extentT, kFlashRows);
+    // 16-bit factors and values of one dtype: both products on tensor cores (sm_80+).
+    Expr a16 = sixteenBit(c->factorA), b16 = sixteenBit(c->factorB), y16 = sixteenBit(c->y);
+    bool tensorCores = a16 && b16 && y16 && a16->type.dtype == b16->type.dtype &&
+                       y16->type.dtype == a16->type.dtype && target.computeCapability >= 80 &&
+                       target.sharedBytesPerBlock >= kFlashMmaSharedBytes;
+    int64_t rows = tensorCores ? kFlashMmaRows : kFlashRows;
+    Expr tiles = ceilDiv(c->extentT, rows);
     k.blocks = mulFold(product(c->leadExtents), tiles);
-    k.nest = flashKernel(*c, k.blocks, tiles);
-    k.details.push_back("attention chain in one kernel: a block 64 query rows, key tiles of 64 "
-                        "through shared memory, online softmax (running maximum and sum a row), "
-                        "the scores never stored");
-    k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output columns "
-                        "in chunks of 64, a pass over the keys each");
+    k.nest = tensorCores ? flashMmaKernel(*c, a16, b16, y16, k.blocks, tiles)
+                         : flashKernel(*c, k.blocks, tiles);
+    k.details.push_back("attention chain in one kernel: a block " + std::to_string(rows) +
+                        " query rows, key tiles of 64 through shared memory, online softmax "
+                        "(running maximum and sum a row), the scores never stored");
+    if (tensorCores)
+      k.details.push_back(
+          "a warp 16 rows: scores and outputs by mma.sync on tensor cores (f32 accumulation), "
+          "P in registers rounded to " +
+          std::string(dtypeName(a16->type.dtype)) +
+          ", output columns in chunks of 64, a pass over the keys each");
+    else
+      k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output "
+                          "columns in chunks of 64, a pass over the keys each");
     if (Expr bound = keyBound(*c))
       k.details.push_back("keys u >= " + toString(simplify(bound)) +
                           " add nothing to row t: key tiles past the block's last row skipped");
@@ -1584,6 +1598,10 @@ private:
   static constexpr int kFlashThreads = 256;
   static constexpr int64_t kFlashRows = 64, kFlashKeys = 64, kFlashStep = 64, kFlashPad = 65;
   static constexpr int64_t kFlashTileFloats = 64 * kFlashPad;
+  // The tensor-core kernel's: 128 query rows, tiles of 16-bit values in rows padded to 72.
+  static constexpr int64_t kFlashMmaRows = 128, kFlashMmaRow = 72;
+  static constexpr int64_t kFlashMmaSharedBytes =
+      (kFlashMmaRows + kFlashKeys + kFlashStep) * kFlashMmaRow * 2;
 
   Stmt flashKernel(const FlashChain &c, const Expr &blocks, const Expr &tiles) {
     const Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
@@ -1800,6 +1818,396 @@ private:
     return kernelNest(block, blocks, thread, kFlashThreads, body, {rowTile, keyTile});
   }
 
+  /// The 16-bit value `e` converts to f32 (`f32(x)` of a bf16 or f16 x): x; else null.
+  static Expr sixteenBit(const Expr &e) {
+    const Cast *c = as<Cast>(e);
+    if (!c || c->a->type.isVector() ||
+        (c->a->type.dtype != DType::BF16 && c->a->type.dtype != DType::F16))
+      return nullptr;
+    return c->a;
+  }
+
+  /// The attention chain on tensor cores (FlashAttention-2's split of the work), for 16-bit
+  /// factors and values (`a16`, `b16`, `y16`, one dtype): a block 128 query rows t of one point
+  /// of the leading dims, 8 warps of 16 rows. For each tile of 64 keys, 64 values of k a step,
+  /// the rows' and the keys' factors go through shared memory (rows padded to 72 values, so that
+  /// the fragment loads hit 32 banks; the rows' tile is loaded once where K <= 64; the next key
+  /// tile's first step and its tile of Y are loaded into registers while this one computes)
+  /// and a warp's 16 x 64 scores accumulate in registers by mma.sync m16n8k16 (f32). Each row's
+  /// running maximum (over the row's quad: xor shuffles 1 and 2) rescales its running sum (the
+  /// thread's own keys, summed over the quad at the end) and its outputs; P, rounded to the
+  /// 16-bit type, goes from the scores' accumulators straight into the A fragments of P·Y (the
+  /// two layouts agree), with Y's tile stored transposed in shared memory. Output columns in
+  /// chunks of 64, a pass over the keys each. Masks, the -inf conventions and the causal
+  /// skipping are the CUDA-core kernel's (flashKernel); a tile whose rows and keys are all in
+  /// range tests only the masks that depend on t.
+  Stmt flashMmaKernel(const FlashChain &c, const Expr &a16, const Expr &b16, const Expr &y16,
+                      const Expr &blocks, const Expr &tiles) {
+    constexpr int64_t row = kFlashMmaRow;
+    const DType t16 = a16->type.dtype;
+    const Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
+    const Expr zero = floatImm(0.0);
+    Var block = loopVar("block"), thread = loopVar("thread");
+    Buffer rowTile = local("q_tile", t16, kFlashMmaRows * row);
+    Buffer keyTile = local("k_tile", t16, kFlashKeys * row);
+    Buffer valueTile = local("v_tile", t16, kFlashStep * row); // Transposed: [e][u].
+    Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 32);
+    Buffer pFrag = local("p_frag", t16, 32), aFrag = local("a_frag", t16, 8);
+    Buffer bFrag = local("b_frag", t16, 4), staged = local("staged", t16, 8);
+    Buffer keyNext = local("k_next", t16, 16), valueNext = local("v_next", t16, 16);
+    Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
+    Buffer scale = local("scale", DType::F32, 2), reduced = local("reduced", DType::F32, 1);
+    Buffer pNow = local("p_now", DType::F32, 1);
+    Var w = letVar("w"), g = letVar("g"), q = letVar("q"), q0 = letVar("q0"), k0 = letVar("k0");
+    Var keyTiles = letVar("key_tiles");
+    Var columns = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
+    // Accumulator i = 4 nt + h of a 16 x 64 tile: row g + 8 (h / 2), column 8 nt + 2 q + h % 2
+    // (the PTX ISA's C/D fragment of mma.m16n8k16).
+    auto rowOf = [&](const Expr &h) {
+      return add(ref(q0), add(times(ref(w), 16), add(ref(g), times(div(h, 2), 8))));
+    };
+    auto columnOf = [&](const Expr &nt, const Expr &h) {
+      return add(times(nt, 8), add(times(ref(q), 2), mod(h, 2)));
+    };
+    auto cell = [](const Expr &nt, const Expr &h) { return add(times(nt, 4), h); };
+    auto use = [&](const Expr &m) {
+      return Select::make(Binary::make(BinaryOp::Eq, m, negInf), zero, m);
+    };
+    auto forCells = [&](const std::function<Stmt(const Var &, const Var &)> &body) {
+      Var nt = loopVar("nt"), h = loopVar("h");
+      return unrolled(nt, 8, unrolled(h, 4, body(nt, h)));
+    };
+    // The 8 values of `f` at `colVar` + 0..7 into `dst` from `at` (0 where `rowOk` fails or
+    // past `colEnd`): one 16-byte load where `f` is a plain load contiguous along the columns.
+    auto stage = [&](const Buffer &dst, const Expr &at, const Expr &f, const Expr &rowOk,
+                     const Var &colVar, const Expr &colEnd) {
+      if (const Load *l = contiguousLoad(f, colVar))
+        return chunk(dst, at, l, f, rowOk, colVar, colEnd);
+      Var u = loopVar("u");
+      Expr col = add(ref(colVar), ref(u));
+      return unrolled(u, 8,
+                      valueOrZero(dst, add(at, ref(u)), substitute(f, {{colVar, col}}),
+                                  both(rowOk, lt(col, colEnd))));
+    };
+    // A thread's 8-value chunk `idx` of a tile of rows: its slot.
+    auto rowChunk = [&](const Expr &idx) {
+      return add(times(div(idx, 8), row), times(mod(idx, 8), 8));
+    };
+    // `rows` rows of `tile` from `f` (rows `rowVar` = rowBase + .., columns `colVar` = colBase
+    // + 0..63), 8 values a thread a step.
+    auto fillRows = [&](const Buffer &tile, int64_t rows, const Var &rowVar, const Expr &rowBase,
+                        const Expr &rowEnd, const Var &colVar, const Expr &colBase,
+                        const Expr &colEnd, const Expr &f) {
+      Var r = loopVar("r"), idx = letVar("idx");
+      Stmt store = Store::make(tile, Ramp::make(rowChunk(ref(idx)), intImm(1), 8),
+                               Load::make(staged, Ramp::make(intImm(0), intImm(1), 8)));
+      return unrolled(
+          r, rows * 8 / kFlashThreads,
+          LetStmt::make(
+              idx, add(ref(thread), times(ref(r), kFlashThreads)),
+              LetStmt::make(
+                  rowVar, add(rowBase, div(ref(idx), 8)),
+                  LetStmt::make(colVar, add(colBase, times(mod(ref(idx), 8), 8)),
+                                Block::make({stage(staged, intImm(0), f, lt(ref(rowVar), rowEnd),
+                                                   colVar, colEnd),
+                                             store})))));
+    };
+    // The next key tile's first step of factors and its tile of Y go through registers, loaded
+    // while the current tile computes: rows keyBase + 0..63, k from 0 into `keyNext`; Y's 64
+    // keys x 64 columns into `valueNext`, a thread 8 columns of a key's row (a warp 32 keys at
+    // one column chunk, so that the stores that transpose it hit 32 consecutive values).
+    auto prefetchKeys = [&](const Expr &keyBase) {
+      std::vector<Stmt> loads;
+      for (int64_t r = 0; r < 2; ++r) {
+        Var idx = letVar("idx");
+        Expr first = plus(ref(thread), r * kFlashThreads);
+        loads.push_back(LetStmt::make(
+            idx, first,
+            LetStmt::make(c.u, add(keyBase, div(ref(idx), 8)),
+                          LetStmt::make(c.k, times(mod(ref(idx), 8), 8),
+                                        stage(keyNext, intImm(r * 8), b16, lt(ref(c.u), c.extentU),
+                                              c.k, c.extentK)))));
+        idx = letVar("idx");
+        loads.push_back(LetStmt::make(
+            idx, first,
+            LetStmt::make(
+                c.u, add(keyBase, mod(ref(idx), 64)),
+                LetStmt::make(c.e,
+                              add(times(ref(columns), kFlashStep), times(div(ref(idx), 64), 8)),
+                              stage(valueNext, intImm(r * 8), y16, lt(ref(c.u), c.extentU), c.e,
+                                    c.extentE)))));
+      }
+      return Block::make(loads);
+    };
+    Stmt storeKeys = [&] {
+      std::vector<Stmt> stores;
+      for (int64_t r = 0; r < 2; ++r) {
+        Var idx = letVar("idx"), i = loopVar("i");
+        Expr down = add(times(add(times(div(ref(idx), 64), 8), ref(i)), row), mod(ref(idx), 64));
+        stores.push_back(LetStmt::make(
+            idx, plus(ref(thread), r * kFlashThreads),
+            Block::make({Store::make(keyTile, Ramp::make(rowChunk(ref(idx)), intImm(1), 8),
+                                     Load::make(keyNext, Ramp::make(intImm(r * 8), intImm(1), 8))),
+                         unrolled(i, 8,
+                                  Store::make(valueTile, down,
+                                              Load::make(valueNext, plus(ref(i), r * 8))))})));
+      }
+      return Block::make(stores);
+    }();
+    auto two = [&](const Buffer &frag, int64_t to, const Buffer &tile, const Expr &from) {
+      return Store::make(frag, Ramp::make(intImm(to), intImm(1), 2),
+                         Load::make(tile, Ramp::make(from, intImm(1), 2)));
+    };
+    // B's fragment of n tile nt, k from 16 kk: column g of the tile's rows (n), values 2 q + {0,
+    // 1} and + 8 (k).
+    auto bFragment = [&](const Buffer &tile, const Expr &nt, const Expr &kk) {
+      Expr at = add(times(add(times(nt, 8), ref(g)), row), add(times(kk, 16), times(ref(q), 2)));
+      return Block::make({two(bFrag, 0, tile, at), two(bFrag, 2, tile, plus(at, 8))});
+    };
+    auto quadCombine = [&](BinaryOp op) {
+      std::vector<Stmt> steps;
+      for (int mask = 1; mask <= 2; mask *= 2) {
+        Var other = letVar("other", DType::F32);
+        Expr value = Load::make(reduced, intImm(0));
+        steps.push_back(
+            LetStmt::make(other, WarpShuffle::make(value, mask),
+                          Store::make(reduced, intImm(0), Binary::make(op, value, ref(other)))));
+      }
+      return Block::make(steps);
+    };
+
+    // The scores of the key tile: S = A B^T over k in steps of 64, Y's tile loaded with the
+    // first step's.
+    Stmt scoreProducts = [&] {
+      Var kk = loopVar("kk"), nt = loopVar("nt");
+      Expr aAt = add(times(add(times(ref(w), 16), ref(g)), row),
+                     add(times(ref(kk), 16), times(ref(q), 2)));
+      return unrolled(
+          kk, 4,
+          Block::make(
+              {two(aFrag, 0, rowTile, aAt), two(aFrag, 2, rowTile, plus(aAt, 8 * row)),
+               two(aFrag, 4, rowTile, plus(aAt, 8)), two(aFrag, 6, rowTile, plus(aAt, 8 * row + 8)),
+               unrolled(
+                   nt, 8,
+                   Block::make({bFragment(keyTile, ref(nt), ref(kk)),
+                                GpuIntrinsic::make(GpuOp::MmaSync, {scores, aFrag, bFrag},
+                                                   {times(ref(nt), 4), intImm(0), intImm(0)})}))}));
+    }();
+    Expr kFirst = times(ref(kStep), kFlashStep);
+    Expr rowsAgain = Binary::make(BinaryOp::Or, lt(intImm(kFlashStep), c.extentK),
+                                  Binary::make(BinaryOp::Eq, ref(keyStep), intImm(0)));
+    Stmt dots = Block::make(
+        {forCells([&](const Var &nt, const Var &h) {
+           return Store::make(scores, cell(ref(nt), ref(h)), zero);
+         }),
+         For::make(
+             kStep, Binary::make(BinaryOp::Max, ceilDiv(c.extentK, kFlashStep), intImm(1)),
+             ForKind::Serial,
+             Block::make(
+                 {Barrier::make(BarrierScope::Block),
+                  IfThenElse::make(rowsAgain, fillRows(rowTile, kFlashMmaRows, c.t, ref(q0),
+                                                       c.extentT, c.k, kFirst, c.extentK, a16)),
+                  IfThenElse::make(
+                      Binary::make(BinaryOp::Eq, ref(kStep), intImm(0)),
+                      Block::make(
+                          {storeKeys, IfThenElse::make(lt(plus(ref(keyStep), 1), ref(keyTiles)),
+                                                       prefetchKeys(plus(ref(k0), kFlashKeys)))}),
+                      fillRows(keyTile, kFlashKeys, c.u, ref(k0), c.extentU, c.k, kFirst, c.extentK,
+                               b16)),
+
+                  Barrier::make(BarrierScope::Block), scoreProducts}))});
+    auto cellLets = [&](const Var &nt, const Var &h, Stmt body) {
+      return LetStmt::make(
+          c.t, rowOf(ref(h)),
+          LetStmt::make(c.u, add(ref(k0), columnOf(ref(nt), ref(h))), std::move(body)));
+    };
+    // A tile is interior when all its rows are and its keys are below the key extents that do
+    // not depend on t: its code tests only the others. `keyTest(interior, bound)` is the test
+    // u < bound, or null where the tile needs none.
+    std::vector<Expr> keyBounds = {c.extentU};
+    for (const Expr &bound : {c.extMax, c.extL, c.extO})
+      if (!usesAny(bound, {c.t}) &&
+          std::none_of(keyBounds.begin(), keyBounds.end(),
+                       [&](const Expr &known) { return equal(known, bound); }))
+        keyBounds.push_back(bound);
+    Expr interiorTile = Binary::make(BinaryOp::Le, plus(ref(q0), kFlashMmaRows), c.extentT);
+    for (const Expr &bound : keyBounds)
+      interiorTile =
+          both(interiorTile, Binary::make(BinaryOp::Le, plus(ref(k0), kFlashKeys), bound));
+    auto keyTest = [&](bool interior, const Expr &bound) -> Expr {
+      return interior && !usesAny(bound, {c.t}) ? nullptr : lt(ref(c.u), bound);
+    };
+    auto where = [](const Expr &test, const Expr &value, const Expr &otherwise) {
+      return test ? Select::make(test, value, otherwise) : value;
+    };
+    // Each cell's score X(t, u), -inf outside the rows and keys.
+    auto toScores = [&](bool interior) {
+      return forCells([&](const Var &nt, const Var &h) {
+        Expr at = cell(ref(nt), ref(h));
+        Stmt score = Store::make(scores, at, c.score);
+        return cellLets(
+            nt, h,
+            LetStmt::make(
+                c.dot, Load::make(scores, at),
+                interior ? score
+                         : IfThenElse::make(both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU)),
+                                            score, Store::make(scores, at, negInf))));
+      });
+    };
+    // Per row r of the thread's two (accumulators h = 2 r, 2 r + 1 of each n tile): the tile's
+    // maximum, the new running maximum, P and the thread's share of the running sum, the
+    // outputs rescaled.
+    auto perRow = [&](bool interior) {
+      Var r = loopVar("r"), nt = loopVar("nt"), j = loopVar("j"), nt2 = loopVar("nt"),
+          j2 = loopVar("j"), nt3 = loopVar("nt"), j3 = loopVar("j");
+      Var mOld = letVar("m_old", DType::F32), mNew = letVar("m_new", DType::F32);
+      auto h = [&](const Var &jj) { return add(times(ref(r), 2), ref(jj)); };
+      auto rowCells = [&](const Var &n, const Var &jj, Stmt body) {
+        Var hv = letVar("h");
+        return unrolled(
+            n, 8,
+            unrolled(jj, 2,
+                     LetStmt::make(
+                         hv, h(jj),
+                         LetStmt::make(c.t, rowOf(ref(hv)),
+                                       LetStmt::make(c.u, add(ref(k0), columnOf(ref(n), ref(hv))),
+                                                     std::move(body))))));
+      };
+      // The thread's maximum: a score replaces it when greater or NaN (NaN wins, as in max).
+      // Cheaper than max, which also orders -0 below +0: the sign of a zero maximum changes
+      // neither exp(x - m) nor exp(m_old - m_new).
+      Var score = letVar("score", DType::F32);
+      Expr soFar = Load::make(reduced, intImm(0));
+      Stmt tileMax = Block::make(
+          {Store::make(reduced, intImm(0), negInf),
+           rowCells(
+               nt, j,
+               LetStmt::make(
+                   score,
+                   where(keyTest(interior, c.extMax), Load::make(scores, cell(ref(nt), h(j))),
+                         negInf),
+                   IfThenElse::make(
+                       Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Gt, ref(score), soFar),
+                                    Binary::make(BinaryOp::Ne, ref(score), ref(score))),
+                       Store::make(reduced, intImm(0), ref(score))))),
+           quadCombine(BinaryOp::Max)});
+      Stmt update = LetStmt::make(
+          mOld, Load::make(rowMax, ref(r)),
+          LetStmt::make(
+              mNew, Binary::make(BinaryOp::Max, ref(mOld), Load::make(reduced, intImm(0))),
+              Block::make(
+                  {Store::make(scale, ref(r),
+                               Call::make(Intrinsic::Exp, {sub(use(ref(mOld)), use(ref(mNew)))})),
+                   Store::make(rowMax, ref(r), ref(mNew))})));
+      Expr at = cell(ref(nt2), h(j2));
+      Expr p = Call::make(Intrinsic::Exp,
+                          {sub(Load::make(scores, at), use(Load::make(rowMax, ref(r))))});
+      if (c.pCond)
+        p = Select::make(c.pCond, p, zero);
+      Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
+      // P rounded to the factors' type for its product with Y (as FlashAttention does); the
+      // sum takes it unrounded.
+      Stmt tileP = Block::make(
+          {Store::make(reduced, intImm(0), zero),
+           rowCells(
+               nt2, j2,
+               Block::make({interior ? Store::make(pNow, intImm(0), p)
+                                     : IfThenElse::make(inRange, Store::make(pNow, intImm(0), p),
+                                                        Store::make(pNow, intImm(0), zero)),
+                            Store::make(reduced, intImm(0),
+                                        add(Load::make(reduced, intImm(0)),
+                                            where(keyTest(interior, c.extL),
+                                                  Load::make(pNow, intImm(0)), zero))),
+                            Store::make(pFrag, at,
+                                        Cast::make(Type::scalar(t16),
+                                                   where(keyTest(interior, c.extO),
+                                                         Load::make(pNow, intImm(0)), zero)))})),
+           Store::make(rowSum, ref(r),
+                       add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
+                           Load::make(reduced, intImm(0)))),
+           unrolled(nt3, 8,
+                    unrolled(j3, 2,
+                             Store::make(acc, cell(ref(nt3), h(j3)),
+                                         mul(Load::make(acc, cell(ref(nt3), h(j3))),
+                                             Load::make(scale, ref(r))))))});
+      return unrolled(r, 2, Block::make({tileMax, update, tileP}));
+    };
+    // O += P Y: P's A fragment for keys 16 kk.. is accumulators 8 kk .. 8 kk + 7 (n tiles 2 kk
+    // and 2 kk + 1), in the same order.
+    Stmt valueProducts = [&] {
+      Var kk = loopVar("kk"), nt = loopVar("nt");
+      return unrolled(kk, 4,
+                      unrolled(nt, 8,
+                               Block::make({bFragment(valueTile, ref(nt), ref(kk)),
+                                            GpuIntrinsic::make(GpuOp::MmaSync, {acc, pFrag, bFrag},
+                                                               {times(ref(nt), 4),
+                                                                times(ref(kk), 8), intImm(0)})})));
+    }();
+    // Keys past every row's bound (a causal mask) are skipped a whole tile at a time.
+    Expr keys = c.extentU;
+    if (Expr bound = keyBound(c)) {
+      Expr lastRow =
+          Binary::make(BinaryOp::Min, plus(ref(q0), kFlashMmaRows - 1), sub(c.extentT, intImm(1)));
+      keys =
+          Binary::make(BinaryOp::Min, c.extentU,
+                       Binary::make(BinaryOp::Max, intImm(0), substitute(bound, {{c.t, lastRow}})));
+    }
+    Stmt keyLoop = LetStmt::make(
+        keyTiles, ceilDiv(keys, kFlashKeys),
+        Block::make({prefetchKeys(intImm(0)),
+                     For::make(keyStep, ref(keyTiles), ForKind::Serial,
+                               LetStmt::make(
+                                   k0, times(ref(keyStep), kFlashKeys),
+                                   Block::make({dots,
+                                                IfThenElse::make(
+                                                    interiorTile,
+                                                    Block::make({toScores(true), perRow(true)}),
+                                                    Block::make({toScores(false), perRow(false)})),
+                                                valueProducts})))}));
+    Stmt init = [&] {
+      Var r = loopVar("r");
+      return Block::make({forCells([&](const Var &nt, const Var &h) {
+                            return Store::make(acc, cell(ref(nt), ref(h)), zero);
+                          }),
+                          unrolled(r, 2,
+                                   Block::make({Store::make(rowMax, ref(r), negInf),
+                                                Store::make(rowSum, ref(r), zero)}))});
+    }();
+    // The row sums over the quad's keys.
+    Stmt sums = [&] {
+      Var r = loopVar("r");
+      return unrolled(r, 2,
+                      Block::make({Store::make(reduced, intImm(0), Load::make(rowSum, ref(r))),
+                                   quadCombine(BinaryOp::Add),
+                                   Store::make(rowSum, ref(r), Load::make(reduced, intImm(0)))}));
+    }();
+    Stmt epilogue = forCells([&](const Var &nt, const Var &h) {
+      return LetStmt::make(
+          c.t, rowOf(ref(h)),
+          LetStmt::make(
+              c.e, add(times(ref(columns), kFlashStep), columnOf(ref(nt), ref(h))),
+              IfThenElse::make(
+                  both(lt(ref(c.t), c.extentT), lt(ref(c.e), c.extentE)),
+                  LetStmt::make(c.o, Load::make(acc, cell(ref(nt), ref(h))),
+                                LetStmt::make(c.l, Load::make(rowSum, div(ref(h), 2)), c.out)))));
+    });
+    Stmt body = For::make(columns, ceilDiv(c.extentE, kFlashStep), ForKind::Serial,
+                          Block::make({init, keyLoop, sums, epilogue}));
+    for (const Buffer &b : {valueNext, keyNext, staged, bFrag, aFrag, pFrag, pNow, reduced, scale,
+                            rowSum, rowMax, acc, scores})
+      body = Allocate::make(b, MemoryScope::Stack, body);
+    Expr lane = mod(ref(thread), 32);
+    body = LetStmt::make(
+        q0, times(Binary::make(BinaryOp::Mod, ref(block), tiles), kFlashMmaRows),
+        LetStmt::make(w, div(ref(thread), 32),
+                      LetStmt::make(g, div(lane, 4), LetStmt::make(q, mod(lane, 4), body))));
+    // The point of the leading dims once, not in every address.
+    Var lead = letVar("lead");
+    body = LetStmt::make(lead, Binary::make(BinaryOp::FloorDiv, ref(block), tiles),
+                         bindFlat(c.lead, c.leadExtents, body, ref(lead)));
+    return kernelNest(block, blocks, thread, kFlashThreads, body, {rowTile, keyTile, valueTile});
+  }
+
   size_t tryContraction(size_t i) {
     static constexpr int64_t kSharedBytes = 2 * 2 * 8 * 128 * 4;
     static constexpr int64_t kMmaSharedBytes = 2 * 2 * 128 * 40 * 2;
@@ -1845,14 +2253,7 @@ private:
         vi, vj, vk, outer.loops[0]->extent, outer.loops[1]->extent, r.inner.loops[0]->extent,
         fa, fb, r};
     // 16-bit factors: tensor cores (mma.sync m16n8k16, f32 accumulation; 40 KiB of tiles).
-    auto narrow = [](const Expr &e) -> Expr {
-      const Cast *c = as<Cast>(e);
-      if (!c || c->a->type.isVector() ||
-          (c->a->type.dtype != DType::BF16 && c->a->type.dtype != DType::F16))
-        return nullptr;
-      return c->a;
-    };
-    Expr na = narrow(fa), nb = narrow(fb);
+    Expr na = sixteenBit(fa), nb = sixteenBit(fb);
     if (!(na && nb && na->type.dtype == nb->type.dtype && target.computeCapability >= 80 &&
           target.sharedBytesPerBlock >= kMmaSharedBytes)) {
       k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));

@@ -36,11 +36,13 @@ constexpr const char *kModel = R"model(// ---- tdsl: the CUDA execution model on
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
+#define TDSL_CUDA_EMULATION 1 // The prelude's tensor-core helpers then call the model's.
 
 struct tdsl_emu_dim3 { unsigned x = 0, y = 0, z = 0; };
 static tdsl_emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
 struct __attribute__((aligned(16))) float4 { float x, y, z, w; };
 struct __attribute__((aligned(16))) int4 { int x, y, z, w; };
+struct __attribute__((aligned(16))) uint4 { unsigned x, y, z, w; }; // 8 16-bit values.
 static inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 static inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 // CUDA's integer min and max (floats have fminf and fmaxf).
@@ -145,6 +147,39 @@ template <typename T> static T __shfl_xor_sync(unsigned, T value, int laneMask) 
     std::memcpy(&result, &tdsl_emu_lanes[other], sizeof(T));
   __syncwarp(); // Nobody overwrites a lane before every lane has read.
   return result;
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.f32 (the prelude's tdsl_mma_sync_*), an
+// exchange within the warp like a shuffle: each lane publishes its fragments, then computes its
+// own accumulators from everyone's. The fragment layout is the PTX ISA's ("Matrix Fragments for
+// mma.m16n8k16 with floating point type"), with lane = 4 * groupID + threadID_in_group, g and q:
+//   A (16x16, row-major), a[0..8): a[i] is row g + 8 * (i / 2 % 2),
+//     column 2 q + i % 2 + 8 * (i / 4);
+//   B (16x8, k by n), b[0..4): b[i] is row 2 q + i % 2 + 8 * (i / 2), column g;
+//   C and D (16x8), d[0..4): d[i] is row g + 8 * (i / 2), column 2 q + i % 2.
+// The products are exact in f32; they and d are summed in double and rounded once.
+static unsigned short tdsl_emu_mma_a[1024][8], tdsl_emu_mma_b[1024][4];
+template <typename Widen>
+static void tdsl_emu_mma_m16n8k16(float *d, const unsigned short *a, const unsigned short *b,
+                                  Widen widen) {
+  unsigned me = threadIdx.x, warp = me & ~31u;
+  std::memcpy(tdsl_emu_mma_a[me], a, sizeof tdsl_emu_mma_a[me]);
+  std::memcpy(tdsl_emu_mma_b[me], b, sizeof tdsl_emu_mma_b[me]);
+  __syncwarp();
+  unsigned g = (me & 31u) / 4, q = me & 3u;
+  for (int i = 0; i < 4; ++i) {
+    unsigned row = g + 8 * (i / 2), column = 2 * q + i % 2;
+    double sum = d[i];
+    for (unsigned k = 0; k < 16; ++k) {
+      unsigned aLane = 4 * (row % 8) + k % 8 / 2, bLane = 4 * column + k % 8 / 2;
+      int aAt = (int)(k % 2 + 2 * (row / 8) + 4 * (k / 8)), bAt = (int)(k % 2 + 2 * (k / 8));
+      if (warp + aLane < blockDim.x && warp + bLane < blockDim.x) // A lane short: zeros.
+        sum += (double)widen(tdsl_emu_mma_a[warp + aLane][aAt]) *
+               (double)widen(tdsl_emu_mma_b[warp + bLane][bAt]);
+    }
+    d[i] = (float)sum;
+  }
+  __syncwarp(); // Nobody overwrites its fragments before every lane has read them.
 }
 
 [[noreturn]] static void tdsl_emu_thread() {
@@ -267,12 +302,11 @@ bool cudaEmulationRequested() {
 }
 
 bool emulationCanRun(const std::string &source) {
-  // The prelude defines the mma.sync helpers for every kernel (unused, they compile to nothing);
-  // the kernels after it must neither call them nor bring inline PTX of their own.
+  // The prelude's mma.sync helpers run on the model; the kernels after it must bring no inline
+  // PTX of their own (the wgmma helpers).
   size_t end = source.find("// ---- end of prelude ----");
   std::string kernels = source.substr(end == std::string::npos ? 0 : end);
-  return kernels.find("asm volatile") == std::string::npos &&
-         kernels.find("tdsl_mma_sync") == std::string::npos;
+  return kernels.find("asm volatile") == std::string::npos;
 }
 
 EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::string &source,
@@ -284,7 +318,7 @@ EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::st
     throw RuntimeError("CUDA emulation of kernel " + func_.name + " (" + location_ + "): " + why);
   };
   if (!emulationCanRun(source))
-    fail("it uses tensor-core instructions (inline PTX), which the emulation cannot run");
+    fail("it uses warpgroup MMA or other inline PTX, which the emulation cannot run");
   // Block-scope shared arrays are function statics; dynamic shared memory is the model's pool.
   std::string code = source;
   replaceAll(code, "extern __shared__", "extern");

@@ -3,8 +3,9 @@
 // cooperative fibers that switch only at barriers and shuffles), launched as the GPU launcher
 // would. It checks the GPU schedules and their printed code where there is no GPU (CI): the
 // same source, the same launch shapes, barriers and warp shuffles with their real semantics, and
-// a clear error for threads that wait at different barriers. Tensor-core kernels (inline PTX)
-// are the one thing it cannot run.
+// a clear error for threads that wait at different barriers, and mma.sync as the warp-collective
+// operation it is (the PTX ISA's fragment layout). Warpgroup MMA (wgmma) and the other inline PTX
+// of its kernels are the one thing it cannot run.
 #pragma once
 
 #include "ir/Kernel.h"
@@ -21,8 +22,8 @@ namespace tdsl::codegen {
 /// Target::cuda() kernels on the CPU when no GPU is present.
 bool cudaEmulationRequested();
 
-/// Whether the emulation can run CUDA C `source`: not when it uses tensor-core instructions
-/// (inline PTX).
+/// Whether the emulation can run CUDA C `source`: not when its kernels bring inline PTX (wgmma
+/// and its copies), only mma.sync through the prelude's helpers.
 bool emulationCanRun(const std::string &source);
 
 class EmulatedCudaKernel {

@@ -190,7 +190,16 @@ TDSL_FN long long tdsl_shfl_xor(long long v, int m) { return __shfl_xor_sync(0xf
 TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, (int)v, m) != 0; }
 
 // GPU intrinsics of loop IR (ir::GpuIntrinsic). mma_sync (sm_80+): d[0..4) += A x B for one
-// m16n8k16 tile, f32 accumulation, the fragments two 16-bit values a register.
+// m16n8k16 tile, f32 accumulation, the fragments two 16-bit values a register. The CPU's model
+// of the GPU (CudaEmulator.cpp) runs the same warp-collective operation.
+#ifdef TDSL_CUDA_EMULATION
+TDSL_FN void tdsl_mma_sync_bf16(float *d, const unsigned short *a, const unsigned short *b) {
+  tdsl_emu_mma_m16n8k16(d, a, b, tdsl_bf2f);
+}
+TDSL_FN void tdsl_mma_sync_f16(float *d, const unsigned short *a, const unsigned short *b) {
+  tdsl_emu_mma_m16n8k16(d, a, b, tdsl_h2f);
+}
+#else
 #define TDSL_MMA_SYNC(name, type)                                                                  \
   TDSL_FN void name(float *d, const unsigned short *a, const unsigned short *b) {                 \
     const unsigned *x = (const unsigned *)a, *y = (const unsigned *)b;                             \
@@ -202,6 +211,7 @@ TDSL_FN bool tdsl_shfl_xor(bool v, int m) { return __shfl_xor_sync(0xffffffffu, 
 TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
 TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
 #undef TDSL_MMA_SYNC
+#endif
 // dp4a (sm_61+): d[0] += the dot product of the 4 i8 at a and the 4 at b (each 4-byte aligned),
 // wrapping as i32 addition does.
 TDSL_FN void tdsl_dp4a(int *d, const signed char *a, const signed char *b) {

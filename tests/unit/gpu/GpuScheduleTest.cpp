@@ -12,6 +12,7 @@
 #include "ir/IRPrinter.h"
 #include "ir/Verifier.h"
 #include "passes/Pipeline.h"
+#include "runtime/Convert.h"
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
 #include "tests/unit/gpu/GpuTestSupport.h"
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -131,6 +133,27 @@ kernel attnmasked(q: bf16[B, T, E], k: bf16[B, T, E], v: bf16[B, T, E]) -> o: f3
     s[b, t, u] = where(u <= t, sum(f32(q[b, t, e]) * f32(k[b, u, e]) for e) * rsqrt(f32(E)), -inf)
     p[b, t, u] = exp(s[b, t, u] - max(s[b, t, w] for w))
     o[b, t, e] = sum(p[b, t, u] * f32(v[b, u, e]) for u) / sum(p[b, t, u] for u)
+}
+kernel attnh(q: f16[T, E], k: f16[T, E], v: f16[T, E]) -> o: f32[T, E] {
+    s[t, u] = sum(f32(q[t, e]) * f32(k[u, e]) for e)
+    m[t] = max(s[t, u] for u <= t)
+    p[t, u < T] = where(u <= t, exp(s[t, u] - m[t]), 0.0)
+    o[t, e] = sum(p[t, u] * f32(v[u, e]) for u <= t) / sum(p[t, u] for u <= t)
+}
+kernel attncrossb(q: bf16[S, D], k: bf16[T, D], v: bf16[T, E]) -> o: f32[S, E] {
+    s[i, j] = sum(f32(q[i, d]) * f32(k[j, d]) for d)
+    p[i, j] = exp(s[i, j] - max(s[i, w] for w))
+    o[i, e] = sum(p[i, j] * f32(v[j, e]) for j) / sum(p[i, j] for j) + 1
+}
+kernel attnwide(q: bf16[T, E], k: bf16[T, E], v: bf16[T, E]) -> o: f32[T, E] {
+    s[t, u] = sum(f32(q[t, e]) * f32(k[u, e]) for e)
+    p[t, u] = exp(s[t, u] - max(s[t, w] for w))
+    o[t, e] = sum(p[t, u] * f32(v[u, e]) for u <= t) / sum(p[t, u] for u <= t)
+}
+kernel attnmixed(q: bf16[T, E], k: bf16[T, E], v: f32[T, E]) -> o: f32[T, E] {
+    s[t, u] = sum(f32(q[t, e]) * f32(k[u, e]) for e)
+    p[t, u] = exp(s[t, u] - max(s[t, w] for w))
+    o[t, e] = sum(p[t, u] * v[u, e] for u) / sum(p[t, u] for u)
 }
 kernel attncausal(q: f32[T, E], k: f32[T, E], v: f32[T, E]) -> o: f32[T, E] {
     s[t, u] = sum(q[t, e] * k[u, e] for e) * rsqrt(f32(E))
@@ -515,47 +538,96 @@ TEST(GpuSchedule, WarpgroupMmaOnlyOnHopperWithRoomForItsStages) {
 // nests.
 TEST(GpuSchedule, AttentionChainsAreOneFlashKernel) {
   Module m = module();
-  for (const char *name : {"attn", "attnmasked", "attncausal", "attnanti", "attncross"}) {
+  // 16-bit factors and values of one dtype: both products on tensor cores; else CUDA cores.
+  auto tensorCoreProducts = [](const std::string &cuda) {
+    return contains(cuda, "tdsl_mma_sync_bf16(acc") || contains(cuda, "tdsl_mma_sync_f16(acc");
+  };
+  for (const auto &[name, tensorCores] : {std::pair{"attn", true},
+                                          {"attnmasked", true},
+                                          {"attnh", true},
+                                          {"attncrossb", true},
+                                          {"attnwide", true},
+                                          {"attnmixed", false},
+                                          {"attncausal", false},
+                                          {"attnanti", false},
+                                          {"attncross", false}}) {
     std::string cuda = m.kernel(name).dump(Stage::Cuda);
     EXPECT_TRUE(contains(cuda, std::string("// ") + name + "_k0 (flash-chain)")) << cuda;
     EXPECT_FALSE(contains(cuda, std::string(name) + "_k1")) << cuda;
-    EXPECT_TRUE(contains(cuda, "__shared__ float q_tile[4160];")) << cuda;
+    EXPECT_EQ(contains(cuda, "__shared__ float q_tile[4160];"), !tensorCores) << cuda;
+    EXPECT_EQ(tensorCoreProducts(cuda), tensorCores) << cuda;
   }
   for (const char *name : {"attnkept", "notexp"}) {
     std::string cuda = m.kernel(name).dump(Stage::Cuda);
     EXPECT_FALSE(contains(cuda, "flash-chain")) << cuda;
   }
-  passes::GpuTarget hopper, ampere;
+  passes::GpuTarget hopper, ampere, turing;
   ampere.computeCapability = 80;
+  turing.computeCapability = 75; // No bf16 mma.sync: CUDA cores.
+  EXPECT_FALSE(tensorCoreProducts(cudaFor("attn", turing)));
   for (const passes::GpuTarget &target : {hopper, ampere})
-    for (const char *name : {"attn", "attnmasked", "attncausal"})
+    for (const char *name : {"attn", "attnmasked", "attnh", "attncrossb", "attncausal"})
       verifiedNests(name, target);
   if (!codegen::nvrtcStatus().available)
     GTEST_SKIP() << "NVRTC not available: " << codegen::nvrtcStatus().reason;
   for (const auto &[target, arch] :
-       {std::pair{ampere, "compute_80"}, std::pair{hopper, "compute_90"}}) {
-    std::string ptx = codegen::compileToPtx(cudaFor("attn", target), "attn", arch);
-    EXPECT_TRUE(contains(ptx, ".entry attn_k0(")) << ptx;
-    // Scores, maxima, sums and outputs in registers: no local memory.
-    EXPECT_FALSE(contains(ptx, ".local")) << ptx;
-    EXPECT_TRUE(contains(ptx, "shfl.sync.bfly.b32")) << ptx;
-  }
+       {std::pair{ampere, "compute_80"}, std::pair{hopper, "compute_90"}})
+    for (const char *name : {"attn", "attnh", "attncausal"}) {
+      std::string ptx = codegen::compileToPtx(cudaFor(name, target), name, arch);
+      EXPECT_TRUE(contains(ptx, std::string(".entry ") + name + "_k0(")) << ptx;
+      // Scores, maxima, sums, fragments and outputs in registers: no local memory.
+      EXPECT_FALSE(contains(ptx, ".local")) << ptx;
+      EXPECT_TRUE(contains(ptx, "shfl.sync.bfly.b32")) << ptx;
+      EXPECT_EQ(contains(ptx, "mma.sync.aligned.m16n8k16.row.col.f32"),
+                std::string(name) != "attncausal")
+          << ptx;
+    }
 }
 
-/// Runs `name` on the GPU twice and on the interpreter: equal within tolerance, and the two GPU
-/// runs bit-identical.
-void expectMatches(const Kernel &k, const std::vector<Tensor> &inputs, const std::string &what) {
-  // The emulation cannot run tensor-core instructions (inline PTX): those need the GPU.
+/// Runs `name` on the GPU twice and on the interpreter: equal within tolerance (that of
+/// `judged` where given: a kernel that rounds an f32 intermediate to bf16 on purpose), and the
+/// two GPU runs bit-identical.
+void expectMatches(const Kernel &k, const std::vector<Tensor> &inputs, const std::string &what,
+                   std::optional<DType> judged = std::nullopt) {
+  // The emulation cannot run warpgroup MMA (inline PTX): that needs the GPU.
   if (!canRun(k))
     return;
   std::vector<Tensor> got = k(inputs), again = k(inputs), want = k.interpret(inputs);
   ASSERT_EQ(got.size(), want.size());
+  auto at = [&](const Tensor &t) { return judged ? runtime::convertTo(t, *judged) : t; };
   for (size_t o = 0; o < got.size(); ++o) {
-    EXPECT_TRUE(withinTolerance(got[o], want[o]))
+    EXPECT_TRUE(withinTolerance(at(got[o]), at(want[o])))
         << what << " output " << o << ": "
         << describe(runtime::compare(got[o], want[o]), got[o].shape());
     EXPECT_EQ(std::memcmp(got[o].data(), again[o].data(), got[o].nbytes()), 0)
         << what << " output " << o << " differs between two runs";
+  }
+}
+
+// The 16-bit contractions an sm_80 runs by mma.sync (every one, also those an sm_90 gives to
+// wgmma), on edge tiles and whole ones: on the GPU, or on the emulation, whose mma.sync follows
+// the PTX ISA's fragment layout (a layout the schedule got wrong would fail here).
+TEST(GpuSchedule, MmaSyncContractionsMatchTheInterpreter) {
+  if (!canLaunch())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Target ampere = Target::cuda();
+  ampere.gpu = "sm_80";
+  Module m = Jit(ampere).compile(kSource);
+  uint64_t seed = 11;
+  for (auto [mm, kk, nn] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
+                            {33, 70, 45},
+                            {129, 9, 257},
+                            {128, 64, 128}}) {
+    std::map<std::string, int64_t> shape = {{"M", mm}, {"K", kk}, {"N", nn}};
+    std::string at = " " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn);
+    for (const char *name : {"mmt", "mmh", "mmb", "mmta"}) {
+      Kernel k = m.kernel(name);
+      std::string cuda = k.dump(Stage::Cuda);
+      EXPECT_TRUE(contains(cuda, "tdsl_mma_sync_bf16(sums") ||
+                  contains(cuda, "tdsl_mma_sync_f16(sums"))
+          << cuda;
+      expectMatches(k, k.randomInputs(shape, seed++), name + at);
+    }
   }
 }
 
@@ -654,8 +726,10 @@ TEST(GpuSchedule, EveryFusedEpilogueMatchesTheInterpreter) {
   }
 }
 
-// The flash chain at odd shapes: one query row, rows and keys past a tile of 64, E of 1..129
-// (several output chunks and k steps), masks that leave whole key tiles empty for a row.
+// The flash chain at odd shapes: one query row, rows and keys past a tile of 64 (and of the
+// tensor-core kernel's 128 rows, and whole ones), E of 1..129 (several output chunks and k steps),
+// masks that leave whole key tiles empty for a row; on CUDA cores (f32) and tensor cores (bf16,
+// f16).
 TEST(GpuSchedule, EveryAttentionChainMatchesTheInterpreter) {
   if (!canLaunch())
     GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
@@ -666,31 +740,51 @@ TEST(GpuSchedule, EveryAttentionChainMatchesTheInterpreter) {
                          {1, 64, 64},
                          {1, 65, 128},
                          {2, 130, 64},
+                         {1, 256, 64}, // Whole tiles of the tensor-core kernel: no tests in them.
                          {1, 3, 129},
                          {1, 200, 1}}) {
     std::string at = " " + std::to_string(b) + "x" + std::to_string(t) + "x" + std::to_string(e);
+    // The tensor-core kernels round P to bf16 (8 bits) or f16 before its product with v: judged
+    // at f16's tolerance (1e-2 relative to the largest output), tighter than bf16's.
     for (const char *name : {"attn", "attnmasked"}) {
       Kernel k = m.kernel(name);
-      expectMatches(k, k.randomInputs({{"B", b}, {"T", t}, {"E", e}}, seed++), name + at);
+      expectMatches(k, k.randomInputs({{"B", b}, {"T", t}, {"E", e}}, seed++), name + at,
+                    DType::F16);
     }
-    for (const char *name : {"attncausal", "attnanti"}) {
+    for (const char *name : {"attnh", "attnmixed", "attncausal", "attnanti"}) {
       Kernel k = m.kernel(name);
-      expectMatches(k, k.randomInputs({{"T", t}, {"E", e}}, seed++), name + at);
+      expectMatches(k, k.randomInputs({{"T", t}, {"E", e}}, seed++), name + at,
+                    name == std::string("attnh") ? std::optional(DType::F16) : std::nullopt);
     }
-    Kernel cross = m.kernel("attncross");
-    expectMatches(cross,
-                  cross.randomInputs({{"S", t}, {"T", t + 70}, {"D", e + 3}, {"E", e}}, seed++),
-                  std::string("attncross") + at);
+    for (const char *name : {"attncross", "attncrossb"}) {
+      Kernel cross = m.kernel(name);
+      expectMatches(
+          cross, cross.randomInputs({{"S", t}, {"T", t + 70}, {"D", e + 3}, {"E", e}}, seed++),
+          name + at, name == std::string("attncrossb") ? std::optional(DType::F16) : std::nullopt);
+    }
+  }
+  // A NaN factor makes its row's scores, maximum and outputs NaN, on either kernel; a NaN key
+  // that only the maximum reads (attnwide: the sums stop at t) still makes the rows before it
+  // NaN.
+  for (const auto &[name, input] :
+       {std::pair{"attn", 0}, {"attnmixed", 0}, {"attnh", 0}, {"attnwide", 1}, {"attnwide", 0}}) {
+    Kernel k = m.kernel(name);
+    std::vector<Tensor> inputs = k.randomInputs({{"B", 1}, {"T", 130}, {"E", 64}}, seed++);
+    inputs[input].set(100 * 64 + 5, std::numeric_limits<double>::quiet_NaN());
+    expectMatches(k, inputs, name + std::string(" with a NaN"), DType::F16);
   }
   // Empty extents: no keys (0 / 0, as the interpreter's), no queries, an empty dot, no columns.
-  Kernel cross = m.kernel("attncross");
-  for (auto [qs, ks, d, e] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{5, 0, 3, 4},
-                              {0, 5, 3, 4},
-                              {5, 5, 0, 4},
-                              {5, 7, 3, 0}})
-    expectMatches(cross, cross.randomInputs({{"S", qs}, {"T", ks}, {"D", d}, {"E", e}}, seed++),
-                  "attncross " + std::to_string(qs) + "x" + std::to_string(ks) + "x" +
-                      std::to_string(d) + "x" + std::to_string(e));
+  for (const char *name : {"attncross", "attncrossb"}) {
+    Kernel cross = m.kernel(name);
+    for (auto [qs, ks, d, e] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{5, 0, 3, 4},
+                                {0, 5, 3, 4},
+                                {5, 5, 0, 4},
+                                {5, 7, 3, 0}})
+      expectMatches(cross, cross.randomInputs({{"S", qs}, {"T", ks}, {"D", d}, {"E", e}}, seed++),
+                    name + std::string(" ") + std::to_string(qs) + "x" + std::to_string(ks) + "x" +
+                        std::to_string(d) + "x" + std::to_string(e),
+                    name == std::string("attncrossb") ? std::optional(DType::F16) : std::nullopt);
+  }
 }
 
 TEST(GpuSchedule, LongRowsAndManyRows) {

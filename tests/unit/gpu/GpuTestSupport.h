@@ -13,8 +13,8 @@ inline bool haveGpu() { return runtime::cuda::status().available; }
 /// Host tensors run on the GPU, or without one on the CPU's model of it.
 inline bool canLaunch() { return haveGpu() || codegen::cudaEmulationRequested(); }
 
-/// Whether `kernel` can run here: on a GPU any kernel; on the model one that uses no tensor-core
-/// instructions (inline PTX), which only a GPU runs.
+/// Whether `kernel` can run here: on a GPU any kernel; on the model one that uses no warpgroup
+/// MMA (wgmma, inline PTX), which only a GPU runs.
 inline bool canRun(const Kernel &kernel) {
   return haveGpu() ||
          (codegen::cudaEmulationRequested() && codegen::emulationCanRun(kernel.dump(Stage::Cuda)));
