@@ -539,7 +539,7 @@ int resolveThreads(int threads) {
 }
 
 /// A call's parallel loops through a program's ParallelFor: each loop of `n` iterations becomes
-/// min(threads, n) tasks of the static split (runtime::staticChunk), as tdsl's pool splits it.
+/// min(threads, n) chunks of the static split (runtime::staticChunk), as tdsl's pool splits it.
 struct HookedLoops {
   ParallelFor hook;
   int threads;
@@ -550,17 +550,17 @@ struct HookedLoops {
     const auto &self = *static_cast<const HookedLoops *>(user);
     struct Loop {
       int64_t n;
-      int tasks;
+      int chunks;
       void (*body)(void *, int64_t, int64_t);
       void *closure;
     } loop{n, static_cast<int>(std::clamp<int64_t>(n, 1, std::max(self.threads, 1))), body,
            closure};
-    auto task = [](void *context, int index) {
+    auto chunk = [](void *context, int index) {
       const auto &l = *static_cast<const Loop *>(context);
-      auto [begin, end] = runtime::staticChunk(l.n, l.tasks, index);
+      auto [begin, end] = runtime::staticChunk(l.n, l.chunks, index);
       l.body(l.closure, begin, end);
     };
-    self.hook.fn(loop.tasks, task, &loop, self.hook.user);
+    self.hook.fn(loop.chunks, chunk, &loop, self.hook.user);
   }
 };
 
@@ -756,6 +756,16 @@ std::string Kernel::explainCall(const std::vector<Tensor> &inputs,
 }
 
 namespace {
+void checkDeviceContiguous(const ir::Kernel &k, const ir::BufferNode &param, const char *role,
+                           const DeviceTensor &t) {
+  if (!t.isContiguous())
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       std::string(role) + " " + param.name + " of kernel " + k.name + ": " +
+                           t.typeString() + " with strides " + shapeString(t.strides()) +
+                           " is not contiguous; device tensors must be (copy it into a dense "
+                           "one first)");
+}
+
 /// Checks device tensors against the kernel like bindInputs/runChecked do for host tensors.
 std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                                       const std::vector<DeviceTensor> &inputs) {
@@ -770,6 +780,7 @@ std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                            " inputs, got " + std::to_string(inputs.size()));
   std::vector<std::vector<int64_t>> shapes;
   for (size_t i = 0; i < inputs.size(); ++i) {
+    checkDeviceContiguous(k, *k.inputs[i], "input", inputs[i]);
     if (inputs[i].dtype() != k.inputs[i]->dtype)
       throw RuntimeError(ErrorCode::TensorMismatch, "input " + k.inputs[i]->name + " of kernel " +
                                                         k.name + ": expected " +
@@ -781,18 +792,19 @@ std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
 }
 } // namespace
 
-std::vector<DeviceTensor> Kernel::callDevice(const std::vector<DeviceTensor> &inputs) const {
+std::vector<DeviceTensor> Kernel::callDevice(const std::vector<DeviceTensor> &inputs,
+                                             void *stream) const {
   const ir::Kernel &k = state->kernel;
   std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
   std::vector<DeviceTensor> outputs;
   for (const ir::Buffer &out : k.outputs)
     outputs.push_back(DeviceTensor::empty(ir::evalShape(out, k.symbols, symbols), out->dtype));
-  runDevice(inputs, outputs);
+  runDevice(inputs, outputs, stream);
   return outputs;
 }
 
 void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
-                       const std::vector<DeviceTensor> &outputs) const {
+                       const std::vector<DeviceTensor> &outputs, void *stream) const {
   const ir::Kernel &k = state->kernel;
   std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
   if (outputs.size() != k.outputs.size())
@@ -804,6 +816,7 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
     buffers.push_back(t.devicePointer());
   for (size_t i = 0; i < outputs.size(); ++i) {
     std::vector<int64_t> expected = ir::evalShape(k.outputs[i], k.symbols, symbols);
+    checkDeviceContiguous(k, *k.outputs[i], "output", outputs[i]);
     if (outputs[i].dtype() != k.outputs[i]->dtype || outputs[i].shape() != expected)
       throw RuntimeError(ErrorCode::TensorMismatch,
                          "output " + k.outputs[i]->name + " of kernel " + k.name + ": expected " +
@@ -822,9 +835,11 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
     checks.push_back(DeviceTensor::empty({}, DType::I64));
     buffers.push_back(checks.back().devicePointer());
   }
-  state->cudaKernel().launch(buffers.data(), symbols.data());
+  state->cudaKernel().launch(buffers.data(), symbols.data(), stream);
   if (checks.empty())
     return;
+  if (stream) // The results are read on tdsl's stream, which the caller's is not ordered with.
+    runtime::cuda::synchronize("in kernel " + k.name, stream);
   std::vector<Tensor> results;
   for (const DeviceTensor &t : checks)
     results.push_back(t.toHost());
@@ -1011,6 +1026,8 @@ Jit::Jit(const JitOptions &options)
   cache_ = std::make_shared<cache::KernelCache>(cache::directoryFor(options));
   if (tiering_ == Tiering::Tiered && target_.kind == Target::Kind::Cpu)
     tierUp_ = std::make_shared<detail::TierUp>();
+  if (options.cudaDevice >= 0 && target_.kind == Target::Kind::Cuda)
+    runtime::cuda::requireDevice(options.cudaDevice);
 }
 
 Module Jit::compile(const std::string &source, const std::string &name) const {

@@ -158,11 +158,19 @@ public:
   std::string explainCall(const std::vector<Tensor> &inputs,
                           const std::vector<Tensor> &outputs = {}) const;
 
-  /// Kernels compiled for Target::cuda() only: runs on device tensors, allocating the outputs
-  /// on the device / into caller-provided device outputs. Asynchronous (see DeviceTensor).
-  std::vector<DeviceTensor> callDevice(const std::vector<DeviceTensor> &inputs) const;
-  void runDevice(const std::vector<DeviceTensor> &inputs,
-                 const std::vector<DeviceTensor> &outputs) const;
+  /// Kernels compiled for Target::cuda() only: runs on device tensors (owned, or views of the
+  /// caller's memory), allocating the outputs on the device / into caller-provided device
+  /// outputs. Enqueued on `stream` (a CUstream of tdsl's device and context; null: tdsl's own
+  /// stream) without synchronizing: the call returns before the GPU is done, and the caller
+  /// orders later work on that stream. A failure of the asynchronous launch surfaces at the next
+  /// synchronization tdsl does (toHost, copyTo, a later call's copy), naming the kernel last
+  /// launched. A kernel with gather checks (`table[ids[t], d]`) waits for its stream to read
+  /// their results. Device tensors must be contiguous (a strided device view throws
+  /// RuntimeError saying so; copy it into a dense one first), and outputs must not be inputs.
+  std::vector<DeviceTensor> callDevice(const std::vector<DeviceTensor> &inputs,
+                                       void *stream = nullptr) const;
+  void runDevice(const std::vector<DeviceTensor> &inputs, const std::vector<DeviceTensor> &outputs,
+                 void *stream = nullptr) const;
 
   /// The threads this handle's calls may use (its Jit's count unless set with withThreads).
   int threads() const { return threads_; }
@@ -236,15 +244,16 @@ std::string printAst(const std::string &source, const std::string &name = "<stri
 
 /// A program's own thread pool (TBB, OpenMP, a game engine's job system) running kernels'
 /// parallel loops instead of tdsl's threads (JitOptions::parallelFor), as Halide's custom
-/// do_par_for does. Each parallel loop of a call is split statically into `tasks` (at most the
+/// do_par_for does. Each parallel loop of a call is split statically into `chunks` (at most the
 /// kernel handle's thread count, at most the loop's iterations) and handed to `fn`, which must
-/// call task(closure, i) exactly once for each i in [0, tasks) (on any threads, in any order,
-/// concurrently or not), return once all have returned, and not throw. Task i always gets the
+/// call chunk(closure, i) exactly once for each i in [0, chunks) (on any threads, in any order,
+/// concurrently or not), return once all have returned, and not throw. Chunk i always gets the
 /// same iterations (tdsl's static split), so results are bit-identical to tdsl's own pool and
-/// do not depend on which thread runs which task. Loops nested inside a task run serially on its
+/// do not depend on which thread runs which chunk. Loops nested inside a chunk run serially on its
 /// thread and never reach the hook. `user` is passed through.
 struct ParallelFor {
-  using Fn = void (*)(int tasks, void (*task)(void *closure, int index), void *closure, void *user);
+  using Fn = void (*)(int chunks, void (*chunk)(void *closure, int index), void *closure,
+                      void *user);
   Fn fn = nullptr; // Null: tdsl's own pool.
   void *user = nullptr;
 };
@@ -273,8 +282,12 @@ struct JitOptions {
   /// Which code CPU kernels run (see Tiering). tdsl's own passes (fusion, tiling,
   /// vectorization, bounds checks) run the same in every mode, and results are bit-identical.
   Tiering tiering = Tiering::Tiered;
+  /// The CUDA device (ordinal) Target::cuda() kernels run on; -1: TDSL_CUDA_DEVICE, else 0.
+  /// tdsl runs one device per process, the first asked for: a Jit asking for another once the
+  /// driver is loaded throws RuntimeError saying which device is in use.
+  int cudaDevice = -1;
   /// Runs the CPU kernels' parallel loops on the program's own pool (see ParallelFor); unset:
-  /// tdsl's pool. `threads` still decides which loops are parallel and how many tasks each is
+  /// tdsl's pool. `threads` still decides which loops are parallel and how many chunks each is
   /// split into.
   ParallelFor parallelFor{};
 };

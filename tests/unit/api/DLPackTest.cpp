@@ -1,7 +1,7 @@
 // DLPack interop (tdsl/DLPack.h): every dtype round-trips without a copy, capsules' deleters run
 // exactly once, read-only and strided capsules, device capsules, and the errors that leave the
 // capsule with its caller.
-#if __has_include(<dlpack/dlpack.h>)
+#ifdef TDSL_HAVE_DLPACK
 #include "tdsl/DLPack.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
-// JitOptions::parallelFor: a program's own pool runs the kernels' parallel loops, each task of
+// JitOptions::parallelFor: a program's own pool runs the kernels' parallel loops, each chunk of
 // the static split exactly once, with results bit-identical to tdsl's pool, whichever thread
-// runs which task and in whatever order.
+// runs which chunk and in whatever order.
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/ApiTestSupport.h"
 
@@ -24,39 +24,39 @@ kernel softmax(x: f32[N, D]) -> y: f32[N, D] {
 }
 )";
 
-/// What a hook saw: the loops it ran, and per loop how often each task ran.
+/// What a hook saw: the loops it ran, and per loop how often each chunk ran.
 struct HookLog {
   std::mutex mutex;
-  std::vector<std::vector<int>> runsPerTask; // One entry per loop.
+  std::vector<std::vector<int>> runsPerChunk; // One entry per loop.
 };
 
-/// Runs each task on a std::thread of its own.
-void onThreads(int tasks, void (*task)(void *, int), void *closure, void *user) {
+/// Runs each chunk on a std::thread of its own.
+void onThreads(int chunks, void (*chunk)(void *, int), void *closure, void *user) {
   auto &log = *static_cast<HookLog *>(user);
-  std::vector<std::atomic<int>> runs(static_cast<size_t>(tasks));
+  std::vector<std::atomic<int>> runs(static_cast<size_t>(chunks));
   std::vector<std::thread> threads;
-  for (int i = 0; i < tasks; ++i)
+  for (int i = 0; i < chunks; ++i)
     threads.emplace_back([&, i] {
-      task(closure, i);
+      chunk(closure, i);
       runs[static_cast<size_t>(i)].fetch_add(1);
     });
   for (std::thread &t : threads)
     t.join();
   std::lock_guard<std::mutex> lock(log.mutex);
-  log.runsPerTask.emplace_back();
+  log.runsPerChunk.emplace_back();
   for (const std::atomic<int> &r : runs)
-    log.runsPerTask.back().push_back(r.load());
+    log.runsPerChunk.back().push_back(r.load());
 }
 
-/// Runs the tasks on the calling thread, last first.
-void serialReversed(int tasks, void (*task)(void *, int), void *closure, void *user) {
+/// Runs the chunks on the calling thread, last first.
+void serialReversed(int chunks, void (*chunk)(void *, int), void *closure, void *user) {
   auto &log = *static_cast<HookLog *>(user);
-  std::vector<int> runs(static_cast<size_t>(tasks), 0);
-  for (int i = tasks; i-- > 0;) {
-    task(closure, i);
+  std::vector<int> runs(static_cast<size_t>(chunks), 0);
+  for (int i = chunks; i-- > 0;) {
+    chunk(closure, i);
     ++runs[static_cast<size_t>(i)];
   }
-  log.runsPerTask.push_back(runs);
+  log.runsPerChunk.push_back(runs);
 }
 
 Kernel softmaxWith(ParallelFor hook) {
@@ -67,7 +67,7 @@ Kernel softmaxWith(ParallelFor hook) {
   return Jit(options).compile(kSoftmax).kernel("softmax");
 }
 
-TEST(ParallelForHook, EveryTaskRunsOnceAndResultsAreBitIdentical) {
+TEST(ParallelForHook, EveryChunkRunsOnceAndResultsAreBitIdentical) {
   Tensor x = Tensor::randn({513, 301}, DType::F32, 7);
   JitOptions plain;
   plain.threads = 2;
@@ -84,8 +84,8 @@ TEST(ParallelForHook, EveryTaskRunsOnceAndResultsAreBitIdentical) {
     EXPECT_TRUE(sameBytes(got, expected));
     if (k.threads() < 2)
       continue; // One hardware thread: the schedule has no parallel loop.
-    ASSERT_FALSE(log.runsPerTask.empty()) << "the kernel's parallel loops never reached the hook";
-    for (const std::vector<int> &loop : log.runsPerTask) {
+    ASSERT_FALSE(log.runsPerChunk.empty()) << "the kernel's parallel loops never reached the hook";
+    for (const std::vector<int> &loop : log.runsPerChunk) {
       EXPECT_EQ(loop.size(), static_cast<size_t>(k.threads()));
       for (int runs : loop)
         EXPECT_EQ(runs, 1);
@@ -93,13 +93,13 @@ TEST(ParallelForHook, EveryTaskRunsOnceAndResultsAreBitIdentical) {
   }
 }
 
-TEST(ParallelForHook, SmallLoopsGetNoMoreTasksThanIterations) {
+TEST(ParallelForHook, SmallLoopsGetNoMoreChunksThanIterations) {
   HookLog log;
   Kernel k = softmaxWith({&serialReversed, &log});
   Tensor x = Tensor::randn({1, 3}, DType::F32, 1);
   Tensor got = k({x})[0];
   EXPECT_TRUE(sameBytes(got, k.withThreads(1)({x})[0]));
-  for (const std::vector<int> &loop : log.runsPerTask)
+  for (const std::vector<int> &loop : log.runsPerChunk)
     EXPECT_EQ(loop.size(), 1u);
 }
 
