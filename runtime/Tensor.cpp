@@ -200,8 +200,10 @@ Tensor Tensor::view(void *data, std::vector<int64_t> shape, DType dtype,
   }
   Tensor t;
   t.data_ = data;
-  if (!strides.empty() && !isRowMajor(shape, strides))
+  if (!strides.empty() && !isRowMajor(shape, strides)) {
     t.strides_ = std::move(strides);
+    t.contiguous_ = false;
+  }
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
   return t;

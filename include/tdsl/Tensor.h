@@ -59,7 +59,7 @@ public:
   std::vector<int64_t> strides() const;
   /// Whether the elements lie in row-major order without gaps (dims of extent 1 may have any
   /// stride; an empty tensor is contiguous): what compiled code reads and writes in place.
-  bool isContiguous() const { return strides_.empty(); }
+  bool isContiguous() const { return contiguous_; }
   bool readOnly() const { return readOnly_; }
   /// The tensor itself when contiguous, else a dense owned copy of its elements.
   Tensor contiguous() const;
@@ -84,12 +84,14 @@ private:
   /// The byte offset of element `flatIndex` from data_ (in range: checked by the callers).
   int64_t byteOffset(int64_t flatIndex) const;
 
+  // What a call checks first (dtype_, the flags, shape_) lies together, after data_.
   std::shared_ptr<void> storage_;
   void *data_ = nullptr;
-  std::vector<int64_t> shape_;
-  std::vector<int64_t> strides_; // Empty when contiguous.
   DType dtype_ = DType::F32;
   bool readOnly_ = false;
+  bool contiguous_ = true;
+  std::vector<int64_t> shape_;
+  std::vector<int64_t> strides_; // Empty when contiguous.
 };
 
 /// f16 / bf16 conversions with round-to-nearest-even (NaN stays NaN).
