@@ -10,6 +10,8 @@
 #include "aot_cuda_broadcasting.h"
 #include "aot_cuda_gathers.h"
 
+#include "fake_cuda_record.h"
+
 #include <dlfcn.h>
 
 #include <cstdint>
@@ -20,22 +22,7 @@
 
 namespace {
 
-struct FakeRecord { // tests/aot_cuda_fake_driver.c's fake_cuda_record.
-  int loadedCubin;
-  char ptxTarget[16];
-  int launches;
-  unsigned grid, block, shared;
-  void *stream;
-  uint64_t firstArgument;
-  char function[64];
-  int moduleLoads;
-  void *launchContext;
-  int launchesElsewhere;
-  char launched[256];
-  int copies;
-  uint64_t copyScratch[4];
-  uint64_t kernelPointers[3];
-};
+using FakeRecord = fake_cuda_record;
 
 int failures = 0;
 void expect(bool ok, const std::string &what) {
