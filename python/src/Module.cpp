@@ -1,0 +1,533 @@
+// tdsl._tdsl: the C++ API (include/tdsl/tdsl.h) for Python, under the package python/tdsl.
+// A kernel object's call is the hot path: its arguments are read in place (Arrays.h), the GIL
+// is released while the kernel runs, and nothing on the way goes through Python code.
+#include "python/src/Arrays.h"
+
+#include "tdsl/tdsl.h"
+
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <climits>
+
+namespace nb = nanobind;
+
+namespace tdsl::python {
+namespace {
+
+// The exception classes tdsl.CompileError and tdsl.RuntimeError (created at import).
+PyObject *compileErrorType = nullptr;
+PyObject *runtimeErrorType = nullptr;
+
+/// Raises `type(message)` with the attributes `attributes` set on the exception.
+void raise(PyObject *type, const std::string &message, const nb::dict &attributes) {
+  nb::object error = nb::steal(PyObject_CallFunction(type, "s", message.c_str()));
+  if (!error.is_valid())
+    return; // PyObject_CallFunction set the error.
+  for (auto [name, value] : attributes)
+    nb::setattr(error, name, value);
+  PyErr_SetObject(type, error.ptr());
+}
+
+nb::object codeOrNone(ErrorCode code) {
+  return code == ErrorCode::None ? nb::none() : nb::cast(errorCodeString(code));
+}
+
+nb::dict diagnosticDict(const Diagnostic &d) {
+  nb::dict result;
+  result["code"] = codeOrNone(d.code);
+  result["severity"] = d.severity == Severity::Error     ? "error"
+                       : d.severity == Severity::Warning ? "warning"
+                                                         : "note";
+  result["message"] = d.message;
+  result["hint"] = d.hint;
+  result["file"] = d.span.valid() ? nb::cast(d.span.file->name) : nb::none();
+  nb::object line = nb::none(), column = nb::none();
+  if (d.span.valid()) {
+    auto [l, c] = d.span.file->lineColumn(d.span.begin);
+    line = nb::cast(l);
+    column = nb::cast(c);
+  }
+  result["line"] = line;
+  result["column"] = column;
+  result["rendered"] = d.render();
+  return result;
+}
+
+/// CompileError: the first error's code, line and column as attributes, every diagnostic in
+/// `diagnostics`, and the rendered text (source lines and carets) as the message.
+void raiseCompileError(const CompileError &e) {
+  nb::list diagnostics;
+  nb::dict first;
+  for (const Diagnostic &d : e.diagnostics()) {
+    nb::dict entry = diagnosticDict(d);
+    if (first.size() == 0 && d.severity == Severity::Error)
+      first = entry;
+    diagnostics.append(entry);
+  }
+  nb::dict attributes;
+  for (const char *key : {"code", "line", "column", "message", "hint"})
+    attributes[key] = first.contains(key) ? first[key] : nb::none();
+  attributes["diagnostics"] = diagnostics;
+  attributes["rendered"] = e.what();
+  raise(compileErrorType, e.what(), attributes);
+}
+
+void raiseRuntimeError(const RuntimeError &e) {
+  nb::dict attributes;
+  attributes["code"] = codeOrNone(e.code());
+  raise(runtimeErrorType, e.what(), attributes);
+}
+
+RuntimeError mismatch(const std::string &message) {
+  return RuntimeError(ErrorCode::TensorMismatch, message);
+}
+
+std::string typeString(DType dtype, const std::vector<std::string> &dims) {
+  std::string text(dtypeName(dtype));
+  if (dims.empty())
+    return text;
+  text += "[";
+  for (size_t d = 0; d < dims.size(); ++d)
+    text += (d ? ", " : "") + dims[d];
+  return text + "]";
+}
+
+/// The tensors of one call and what keeps their memory alive until it returns.
+struct CallTensors {
+  std::vector<Tensor> inputs, outputs;
+  std::vector<nb::ndarray<nb::ro>> heldInputs;
+  /// Outputs whose caller's layout the kernel cannot write: computed densely, then copied.
+  std::vector<std::pair<Tensor, nb::ndarray<>>> copyBack;
+};
+
+/// A compiled kernel as a Python callable: `kernel(x, ...)` returns new arrays,
+/// `kernel(x, ..., out=y)` (or a tuple of outputs) writes into the caller's.
+class PyKernel {
+public:
+  explicit PyKernel(Kernel kernel) : kernel_(std::move(kernel)) {
+    inputNames_ = kernel_.inputNames();
+    outputNames_ = kernel_.outputNames();
+    inputDims_ = kernel_.inputDims();
+    for (size_t i = 0; i < inputNames_.size(); ++i)
+      inputDTypes_.push_back(kernel_.inputDType(i));
+    for (size_t o = 0; o < outputNames_.size(); ++o)
+      outputDTypes_.push_back(kernel_.outputDType(o));
+  }
+
+  const Kernel &kernel() const { return kernel_; }
+  const std::vector<std::string> &inputNames() const { return inputNames_; }
+  const std::vector<std::string> &outputNames() const { return outputNames_; }
+
+  nb::object call(nb::args args, nb::kwargs kwargs) const {
+    nb::handle out;
+    for (auto [key, value] : kwargs) {
+      if (nb::cast<std::string>(key) != "out")
+        throw nb::type_error(("kernel " + kernel_.name() +
+                              "() got an unexpected keyword argument '" +
+                              nb::cast<std::string>(key) + "' (only out=)")
+                                 .c_str());
+      out = value;
+    }
+    CallTensors call;
+    Framework framework = readInputs(args, call);
+    if (out.is_valid() && !out.is_none()) {
+      readOutputs(out, call);
+      run(call);
+      return nb::borrow(out);
+    }
+    std::vector<std::vector<int64_t>> shapes = kernel_.outputShapes(call.inputs);
+    std::vector<nb::object> results;
+    for (size_t o = 0; o < shapes.size(); ++o) {
+      call.outputs.emplace_back();
+      results.push_back(newArray(shapes[o], outputDTypes_[o], framework, call.outputs.back()));
+    }
+    run(call);
+    if (results.size() == 1)
+      return results[0];
+    nb::list list;
+    for (nb::object &r : results)
+      list.append(r);
+    return nb::tuple(list);
+  }
+
+  /// The reference interpreter's results (f64 arithmetic), as new arrays.
+  nb::object interpret(nb::args args) const {
+    CallTensors call;
+    Framework framework = readInputs(args, call);
+    std::vector<Tensor> results;
+    {
+      nb::gil_scoped_release release;
+      results = kernel_.interpret(call.inputs);
+    }
+    if (results.size() == 1)
+      return arrayOf(results[0], framework);
+    nb::list list;
+    for (const Tensor &t : results)
+      list.append(arrayOf(t, framework));
+    return nb::tuple(list);
+  }
+
+  nb::dict profile(nb::args args, int runs, int warmup, bool roofline) const {
+    CallTensors call;
+    readInputs(args, call);
+    ProfileOptions options;
+    options.runs = runs;
+    options.warmup = warmup;
+    options.roofline = roofline;
+    Profile p;
+    {
+      nb::gil_scoped_release release;
+      p = kernel_.profile(call.inputs, options);
+    }
+    return profileDict(p);
+  }
+
+  std::string repr() const {
+    std::string text = "<tdsl.Kernel " + kernel_.name() + "(";
+    for (size_t i = 0; i < inputNames_.size(); ++i)
+      text += (i ? ", " : "") + inputNames_[i] + ": " + typeString(inputDTypes_[i], inputDims_[i]);
+    text += ") -> ";
+    for (size_t o = 0; o < outputNames_.size(); ++o)
+      text += (o ? ", " : "") + outputNames_[o] + ": " + std::string(dtypeName(outputDTypes_[o]));
+    return text + ">";
+  }
+
+private:
+  std::string inputLabel(size_t i) const {
+    return "input " + inputNames_[i] + " (" + typeString(inputDTypes_[i], inputDims_[i]) +
+           ") of kernel " + kernel_.name();
+  }
+
+  /// Reads the inputs into `call`; returns the framework of the first array among them.
+  Framework readInputs(const nb::args &args, CallTensors &call) const {
+    if (args.size() != inputNames_.size()) {
+      std::string names;
+      for (const std::string &n : inputNames_)
+        names += (names.empty() ? "" : ", ") + n;
+      throw mismatch("kernel " + kernel_.name() + " takes " + std::to_string(inputNames_.size()) +
+                     " inputs (" + names + "), got " + std::to_string(args.size()));
+    }
+    std::optional<Framework> framework;
+    call.inputs.reserve(args.size());
+    for (size_t i = 0; i < args.size(); ++i) {
+      nb::handle arg = args[i];
+      if (PyBool_Check(arg.ptr()) || PyLong_Check(arg.ptr()) || PyFloat_Check(arg.ptr())) {
+        call.inputs.push_back(scalar(arg, i));
+        continue;
+      }
+      nb::ndarray<nb::ro> array;
+      if (!nb::try_cast(arg, array, /*convert=*/false))
+        throw mismatch(inputLabel(i) +
+                       ": expected an array (NumPy, or any object with "
+                       "__dlpack__) or a Python number, got " +
+                       nb::cast<std::string>(nb::str(arg.type().attr("__name__"))));
+      if (!framework)
+        framework = frameworkOf(arg);
+      call.inputs.push_back(hostTensor(array, inputDTypes_[i], inputLabel(i)));
+      call.heldInputs.push_back(std::move(array));
+    }
+    return framework.value_or(Framework::NumPy);
+  }
+
+  /// A Python number as a 0-d tensor of the parameter's dtype: ints must fit it exactly, and
+  /// floats only go to float parameters.
+  Tensor scalar(nb::handle value, size_t i) const {
+    DType dtype = inputDTypes_[i];
+    if (!inputDims_[i].empty())
+      throw mismatch(inputLabel(i) + ": a Python number is a 0-d value; pass an array");
+    Tensor t = Tensor::zeros({}, dtype);
+    if (PyFloat_Check(value.ptr())) {
+      if (!isFloat(dtype))
+        throw RuntimeError(ErrorCode::InexactScalar,
+                           inputLabel(i) + ": a float is not a value of " +
+                               std::string(dtypeName(dtype)) + "; pass an int");
+      t.set(0, PyFloat_AsDouble(value.ptr()));
+      return t;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+    if (isFloat(dtype)) {
+      t.set(0, overflow ? PyFloat_AsDouble(nb::float_(nb::borrow(value)).ptr())
+                        : static_cast<double>(v));
+      return t;
+    }
+    int64_t low = dtype == DType::Bool ? 0 : intMin(dtype);
+    int64_t high = dtype == DType::Bool ? 1 : intMax(dtype);
+    if (overflow || v < low || v > high)
+      throw RuntimeError(ErrorCode::InexactScalar,
+                         inputLabel(i) + ": " + nb::cast<std::string>(nb::str(value)) +
+                             " is out of the range of " + std::string(dtypeName(dtype)));
+    t.setInt(0, v);
+    return t;
+  }
+
+  /// A view of a host array with `dtype`'s elements (a NumPy uint16 array for bf16), or a dense
+  /// copy where its layout is not row-major.
+  static Tensor hostTensor(const nb::ndarray<nb::ro> &array, DType expected,
+                           const std::string &label) {
+    if (array.device_type() != nb::device::cpu::value)
+      throw mismatch(label + ": the array is not in host memory (DLPack device type " +
+                     std::to_string(array.device_type()) + ")");
+    std::optional<DType> dtype = dtypeFromDLPack(array.dtype());
+    if (expected == DType::BF16 && array.dtype() == dtypeToDLPack(DType::BF16, Framework::NumPy))
+      dtype = DType::BF16; // NumPy's stand-in for bf16: its bits as uint16.
+    if (!dtype)
+      throw mismatch(label + ": the array's dtype (DLPack code " +
+                     std::to_string(array.dtype().code) + ", " +
+                     std::to_string(array.dtype().bits) + " bits) is not one tdsl has");
+    std::vector<int64_t> shape(array.shape_ptr(), array.shape_ptr() + array.ndim());
+    if (isRowMajor(array))
+      return Tensor::view(const_cast<void *>(array.data()), std::move(shape), *dtype);
+    Tensor dense = Tensor::zeros(std::move(shape), *dtype);
+    copyToDense(array, dense);
+    return dense;
+  }
+
+  void readOutputs(nb::handle out, CallTensors &call) const {
+    std::vector<nb::handle> items;
+    if (nb::isinstance<nb::tuple>(out) || nb::isinstance<nb::list>(out)) {
+      for (nb::handle item : out)
+        items.push_back(item);
+    } else {
+      items.push_back(out);
+    }
+    if (items.size() != outputNames_.size())
+      throw mismatch("kernel " + kernel_.name() + " has " + std::to_string(outputNames_.size()) +
+                     " outputs, out= gave " + std::to_string(items.size()));
+    for (size_t o = 0; o < items.size(); ++o) {
+      std::string label = "output " + outputNames_[o] + " of kernel " + kernel_.name();
+      nb::ndarray<> array;
+      if (!nb::try_cast(items[o], array, /*convert=*/false)) {
+        nb::ndarray<nb::ro> readOnly;
+        throw mismatch(
+            label + (nb::try_cast(items[o], readOnly, false)
+                         ? ": the array is read-only"
+                         : ": expected a writable array, got " +
+                               nb::cast<std::string>(nb::str(items[o].type().attr("__name__")))));
+      }
+      nb::ndarray<nb::ro> asInput(array);
+      Tensor tensor = hostTensor(asInput, outputDTypes_[o], label);
+      if (tensor.ownsData()) { // Not row-major: computed densely, copied in after the call.
+        call.copyBack.emplace_back(tensor, array);
+      }
+      call.outputs.push_back(std::move(tensor));
+      call.heldInputs.push_back(std::move(asInput));
+    }
+  }
+
+  void run(CallTensors &call) const {
+    {
+      nb::gil_scoped_release release;
+      kernel_.run(call.inputs, call.outputs);
+    }
+    for (auto &[dense, array] : call.copyBack)
+      copyFromDense(dense, array);
+  }
+
+  static nb::dict profileDict(const Profile &p) {
+    nb::dict d;
+    d["kernel"] = p.kernel;
+    d["target"] = p.target;
+    d["threads"] = p.threads;
+    nb::dict shape;
+    for (const auto &[symbol, size] : p.shape)
+      shape[nb::cast(symbol)] = size;
+    d["shape"] = shape;
+    d["runs"] = p.runs;
+    d["warmup"] = p.warmup;
+    d["first_call_seconds"] = p.firstCallSeconds;
+    d["first_call_tier"] = p.firstCallTier;
+    d["tier"] = p.tier;
+    d["median_seconds"] = p.medianSeconds;
+    d["min_seconds"] = p.minSeconds;
+    d["times"] = p.times;
+    d["bytes"] = p.bytes;
+    d["flops"] = p.flops;
+    d["gbps"] = p.gbps;
+    d["gflops"] = p.gflops;
+    d["intermediate_bytes"] = p.intermediateBytes;
+    d["intensity"] = p.intensity;
+    d["bound"] = p.bound;
+    d["roofline_fraction"] = p.rooflineFraction;
+    d["ceiling_gflops"] = p.ceilingGflops;
+    return d;
+  }
+
+  Kernel kernel_;
+  std::vector<std::string> inputNames_, outputNames_;
+  std::vector<std::vector<std::string>> inputDims_;
+  std::vector<DType> inputDTypes_, outputDTypes_;
+};
+
+Target parseTarget(const std::string &name) {
+  if (name == "cpu")
+    return Target::cpu();
+  if (name == "cuda")
+    return Target::cuda();
+  throw nb::value_error(("unknown target '" + name + "' (cpu or cuda)").c_str());
+}
+
+Tiering parseTiering(const std::string &name) {
+  if (name == "tiered")
+    return Tiering::Tiered;
+  if (name == "optimized")
+    return Tiering::OptimizedOnly;
+  if (name == "fast")
+    return Tiering::FastOnly;
+  throw nb::value_error(("unknown tiering '" + name + "' (tiered, optimized or fast)").c_str());
+}
+
+nb::dict ceilingsDict(const Ceilings &c) {
+  nb::dict d;
+  d["fingerprint"] = c.fingerprint;
+  d["isa"] = c.isa;
+  d["threads"] = c.threads;
+  d["peak_gflops_1"] = c.peakGflops1;
+  d["peak_gflops_all"] = c.peakGflopsAll;
+  d["bandwidth_gbps_1"] = c.bandwidthGbps1;
+  d["bandwidth_gbps_all"] = c.bandwidthGbpsAll;
+  d["matrix_peak_gflops"] = c.matrixPeakGflops;
+  d["path"] = c.path;
+  d["from_cache"] = c.fromCache;
+  return d;
+}
+
+nb::object newException(nb::module_ &m, const char *name, PyObject *base, const char *doc) {
+  std::string qualified = std::string("tdsl.") + name;
+  PyObject *type = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, base, nullptr);
+  if (!type)
+    throw nb::python_error();
+  nb::object result = nb::steal(type);
+  m.attr(name) = result;
+  return result;
+}
+
+} // namespace
+} // namespace tdsl::python
+
+NB_MODULE(_tdsl, m) {
+  using namespace tdsl;
+  using namespace tdsl::python;
+  m.doc() = "tdsl's C++ API for Python (use the package tdsl)";
+  findNumPy();
+
+  compileErrorType =
+      newException(m, "CompileError", PyExc_Exception,
+                   "A .tdsl program with errors: code, line, column, message and hint of the first "
+                   "error; diagnostics (every one, as dicts); str() is the rendered text.")
+          .release()
+          .ptr();
+  runtimeErrorType =
+      newException(m, "RuntimeError", PyExc_RuntimeError,
+                   "An error found while calling a kernel (count, dtype or shape of its "
+                   "arguments, ...); code is its error code (\"E081\"), or None.")
+          .release()
+          .ptr();
+  nb::register_exception_translator([](const std::exception_ptr &p, void *) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const CompileError &e) {
+      raiseCompileError(e);
+    } catch (const RuntimeError &e) {
+      raiseRuntimeError(e);
+    }
+  });
+
+  nb::class_<PyKernel>(m, "Kernel")
+      .def("__call__", &PyKernel::call, "Runs the kernel: new arrays, or into out=.")
+      .def("interpret", &PyKernel::interpret,
+           "The reference interpreter's results (f64 arithmetic), as new arrays.")
+      .def("profile", &PyKernel::profile, nb::arg("args"), nb::arg("runs") = 0,
+           nb::arg("warmup") = 2, nb::arg("roofline") = true,
+           "Times the kernel on these inputs (Kernel::profile): a dict of the figures.")
+      .def(
+          "dump",
+          [](const PyKernel &k, const std::string &stage) {
+            std::optional<Stage> s = parseStage(stage);
+            if (!s)
+              throw nb::value_error(
+                  ("unknown stage '" + stage +
+                   "' (ast, tensor, fused, schedule, loops, llvm, asm, cuda, ptx)")
+                      .c_str());
+            return k.kernel().dump(*s);
+          },
+          nb::arg("stage"), "One stage as text, as `tdsl emit --stage=STAGE` prints it.")
+      .def(
+          "dump_after",
+          [](const PyKernel &k, const std::string &pass) { return k.kernel().dumpAfter(pass); },
+          nb::arg("pass_name"), "The IR after each run of one lowering pass.")
+      .def(
+          "explain", [](const PyKernel &k) { return k.kernel().explain(); },
+          "Why the compiler fused and scheduled what it did.")
+      .def(
+          "wait_for_final_tier",
+          [](const PyKernel &k) {
+            nb::gil_scoped_release release;
+            k.kernel().waitForFinalTier();
+          },
+          "Compiles the kernel if needed and waits until its calls run the final tier.")
+      .def(
+          "with_threads",
+          [](const PyKernel &k, int threads) { return PyKernel(k.kernel().withThreads(threads)); },
+          nb::arg("threads"), "The same kernel, its calls on `threads` threads.")
+      .def_prop_ro("name", [](const PyKernel &k) { return k.kernel().name(); })
+      .def_prop_ro("inputs", &PyKernel::inputNames)
+      .def_prop_ro("outputs", &PyKernel::outputNames)
+      .def_prop_ro("threads", [](const PyKernel &k) { return k.kernel().threads(); })
+      .def_prop_ro("tier",
+                   [](const PyKernel &k) { return std::string(tierName(k.kernel().tier())); })
+      .def("__repr__", &PyKernel::repr);
+
+  nb::class_<Module>(m, "Module")
+      .def("kernel",
+           [](const Module &mod, const std::string &name) { return PyKernel(mod.kernel(name)); })
+      .def("kernel_names", &Module::kernelNames)
+      .def("explain", &Module::explain);
+
+  nb::class_<Jit>(m, "Jit")
+      .def(
+          "__init__",
+          [](Jit *self, const std::string &target, int threads, const std::string &tiering,
+             bool diskCache, const std::string &cacheDir) {
+            JitOptions options;
+            options.target = parseTarget(target);
+            options.threads = threads;
+            options.tiering = parseTiering(tiering);
+            options.diskCache = diskCache;
+            options.cacheDir = cacheDir;
+            new (self) Jit(options);
+          },
+          nb::arg("target") = "cpu", nb::arg("threads") = 0, nb::arg("tiering") = "tiered",
+          nb::arg("disk_cache") = true, nb::arg("cache_dir") = "")
+      .def(
+          "compile",
+          [](const Jit &jit, const std::string &source, const std::string &name) {
+            nb::gil_scoped_release release;
+            return jit.compile(source, name);
+          },
+          nb::arg("source"), nb::arg("name") = "<string>")
+      .def(
+          "compile_file",
+          [](const Jit &jit, const std::string &path) {
+            nb::gil_scoped_release release;
+            return jit.compileFile(path);
+          },
+          nb::arg("path"))
+      .def_prop_ro("threads", &Jit::threads);
+
+  m.def(
+      "calibrate",
+      [](const std::string &target, bool force) {
+        Target t = parseTarget(target);
+        Ceilings c;
+        {
+          nb::gil_scoped_release release;
+          c = tdsl::calibrate(t, force);
+        }
+        return ceilingsDict(c);
+      },
+      nb::arg("target") = "cpu", nb::arg("force") = false,
+      "This machine's peak FLOP/s and copy bandwidth (cached), as `tdsl calibrate` measures.");
+}
