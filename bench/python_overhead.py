@@ -37,8 +37,10 @@ def candidates(n):
         import numexpr
 
         numexpr.set_num_threads(1)
-        result["numexpr evaluate('a + b')"] = lambda: numexpr.evaluate("a + b")
-        result["numexpr evaluate('a + b', out=c)"] = lambda: numexpr.evaluate("a + b", out=c)
+        names = {"a": a, "b": b}
+        result["numexpr evaluate('a + b')"] = lambda: numexpr.evaluate("a + b", local_dict=names)
+        result["numexpr evaluate('a + b', out=c)"] = lambda: numexpr.evaluate(
+            "a + b", local_dict=names, out=c)
     except ImportError:
         pass
     try:

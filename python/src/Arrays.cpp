@@ -55,7 +55,7 @@ void copyElements(char *to, const int64_t *toStrides, const char *from, const in
   }
 }
 
-std::vector<int64_t> byteStrides(const int64_t *elementStrides, size_t rank, int64_t itemSize) {
+std::vector<int64_t> toByteStrides(const int64_t *elementStrides, size_t rank, int64_t itemSize) {
   std::vector<int64_t> strides(rank);
   for (size_t d = 0; d < rank; ++d)
     strides[d] = elementStrides[d] * itemSize;
@@ -88,13 +88,57 @@ nb::object exportArray(void *data, const std::vector<int64_t> &shape, nb::handle
 } // namespace
 
 namespace {
-/// numpy.ndarray, looked up once when the module is imported: most arguments are NumPy arrays.
+/// What the NumPy fast paths use, looked up at import (findNumPy): most arguments are NumPy
+/// arrays, and most results are made by numpy.empty.
 PyTypeObject *numpyArrayType = nullptr;
+PyObject *numpyEmpty = nullptr;
+PyObject *numpyDTypes[10] = {}; // By DType: numpy.dtype of its NumPy stand-in.
+
+/// The DLPack dtype of a buffer's struct-module format ("f", "<i8", "?", ...); code 255 for
+/// one tdsl cannot read (big-endian, unsigned wider than 16 bits, complex, records, ...).
+nb::dlpack::dtype dtypeOfFormat(const char *format, Py_ssize_t itemSize) {
+  constexpr nb::dlpack::dtype unknown{255, 0, 1};
+  if (!format)
+    return dlpackDType(dtype_code::UInt, 8); // Plain bytes.
+  if (*format == '@' || *format == '=' || *format == '<' || *format == '|')
+    ++format;
+  if (format[0] == 0 || format[1] != 0)
+    return unknown;
+  int bits = static_cast<int>(itemSize * 8);
+  switch (format[0]) {
+  case 'e':
+  case 'f':
+  case 'd':
+    return dlpackDType(dtype_code::Float, bits);
+  case '?':
+    return dlpackDType(dtype_code::Bool, bits);
+  case 'b':
+  case 'h':
+  case 'i':
+  case 'l':
+  case 'q':
+  case 'n':
+    return dlpackDType(dtype_code::Int, bits);
+  case 'B':
+  case 'H':
+    return dlpackDType(dtype_code::UInt, bits);
+  default:
+    return unknown;
+  }
+}
 } // namespace
 
 void findNumPy() {
-  nb::object type = nb::module_::import_("numpy").attr("ndarray");
-  numpyArrayType = reinterpret_cast<PyTypeObject *>(type.release().ptr());
+  nb::module_ numpy = nb::module_::import_("numpy");
+  numpyArrayType =
+      reinterpret_cast<PyTypeObject *>(nb::object(numpy.attr("ndarray")).release().ptr());
+  numpyEmpty = nb::object(numpy.attr("empty")).release().ptr();
+  const char *names[] = {"float16", "uint16", "float32", "float64", "int32",
+                         "int64",   "bool",   "uint8",   "int8",    "int16"};
+  static_assert(static_cast<int>(DType::F16) == 0 && static_cast<int>(DType::BF16) == 1 &&
+                static_cast<int>(DType::I16) == 9);
+  for (int d = 0; d < 10; ++d)
+    numpyDTypes[d] = numpy.attr("dtype")(names[d]).release().ptr();
 }
 
 Framework frameworkOf(nb::handle array) {
@@ -178,39 +222,104 @@ nb::dlpack::dtype dtypeToDLPack(DType dtype, Framework framework) {
   return {};
 }
 
-bool isRowMajor(const nb::ndarray<nb::ro> &array) {
-  int64_t expected = 1;
-  for (size_t d = array.ndim(); d-- > 0;) {
-    int64_t extent = static_cast<int64_t>(array.shape(d));
-    if (extent == 0)
+HeldArray::HeldArray(HeldArray &&other) noexcept
+    : buffer_(other.buffer_), hasBuffer_(other.hasBuffer_), dlpack_(std::move(other.dlpack_)),
+      dlpackByteStrides_(std::move(other.dlpackByteStrides_)), data_(other.data_),
+      rank_(other.rank_), shape_(other.shape_), byteStrides_(other.byteStrides_),
+      dtype_(other.dtype_), deviceType_(other.deviceType_) {
+  other.hasBuffer_ = false;
+}
+
+HeldArray::~HeldArray() {
+  if (hasBuffer_)
+    PyBuffer_Release(&buffer_);
+}
+
+HeldArray::Status HeldArray::acquire(nb::handle object, bool writable) {
+  static_assert(sizeof(Py_ssize_t) == sizeof(int64_t));
+  PyObject *o = object.ptr();
+  if (PyObject_CheckBuffer(o)) {
+    if (PyObject_GetBuffer(o, &buffer_, writable ? PyBUF_RECORDS : PyBUF_RECORDS_RO) != 0) {
+      PyErr_Clear();
+      if (writable && PyObject_GetBuffer(o, &buffer_, PyBUF_RECORDS_RO) == 0) {
+        PyBuffer_Release(&buffer_);
+        return Status::ReadOnly;
+      }
+      PyErr_Clear();
+      return Status::NotAnArray;
+    }
+    hasBuffer_ = true;
+    data_ = buffer_.buf;
+    dtype_ = dtypeOfFormat(buffer_.format, buffer_.itemsize);
+    rank_ = static_cast<size_t>(buffer_.ndim);
+    shape_ = reinterpret_cast<const int64_t *>(buffer_.shape);
+    byteStrides_ = reinterpret_cast<const int64_t *>(buffer_.strides);
+    return Status::Ok;
+  }
+  nb::ndarray<nb::ro> readOnly;
+  if (writable ? !nb::try_cast(object, dlpack_, /*convert=*/false)
+               : !nb::try_cast(object, readOnly, /*convert=*/false)) {
+    return writable && nb::try_cast(object, readOnly, false) ? Status::ReadOnly
+                                                             : Status::NotAnArray;
+  }
+  if (!writable)
+    dlpack_ = nb::ndarray<>(readOnly);
+  data_ = const_cast<void *>(static_cast<const void *>(dlpack_.data()));
+  dtype_ = dlpack_.dtype();
+  deviceType_ = dlpack_.device_type();
+  rank_ = dlpack_.ndim();
+  shape_ = dlpack_.shape_ptr();
+  dlpackByteStrides_ = toByteStrides(dlpack_.stride_ptr(), rank_, (dtype_.bits + 7) / 8);
+  byteStrides_ = dlpackByteStrides_.data();
+  return Status::Ok;
+}
+
+bool HeldArray::isRowMajor() const {
+  int64_t expected = (dtype_.bits + 7) / 8;
+  for (size_t d = rank_; d-- > 0;) {
+    if (shape_[d] == 0)
       return true;
-    if (extent != 1 && array.stride(d) != expected)
+    if (shape_[d] != 1 && byteStrides_[d] != expected)
       return false;
-    expected *= extent;
+    expected *= shape_[d];
   }
   return true;
 }
 
-void copyToDense(const nb::ndarray<nb::ro> &from, const Tensor &to) {
-  const int64_t itemSize = byteSize(to.dtype());
-  std::vector<int64_t> fromStrides = byteStrides(from.stride_ptr(), from.ndim(), itemSize);
-  std::vector<int64_t> toStrides = denseByteStrides(from.shape_ptr(), from.ndim(), itemSize);
+void copyToDense(const HeldArray &from, const Tensor &to) {
+  std::vector<int64_t> toStrides =
+      denseByteStrides(from.shape(), from.rank(), byteSize(to.dtype()));
   copyElements(static_cast<char *>(to.data()), toStrides.data(),
-               static_cast<const char *>(from.data()), fromStrides.data(), from.shape_ptr(),
-               from.ndim(), itemSize);
+               static_cast<const char *>(from.data()), from.byteStrides(), from.shape(),
+               from.rank(), byteSize(to.dtype()));
 }
 
-void copyFromDense(const Tensor &from, const nb::ndarray<> &to) {
-  const int64_t itemSize = byteSize(from.dtype());
-  std::vector<int64_t> toStrides = byteStrides(to.stride_ptr(), to.ndim(), itemSize);
-  std::vector<int64_t> fromStrides = denseByteStrides(to.shape_ptr(), to.ndim(), itemSize);
-  copyElements(static_cast<char *>(to.data()), toStrides.data(),
-               static_cast<const char *>(from.data()), fromStrides.data(), to.shape_ptr(),
-               to.ndim(), itemSize);
+void copyFromDense(const Tensor &from, const HeldArray &to) {
+  std::vector<int64_t> fromStrides =
+      denseByteStrides(to.shape(), to.rank(), byteSize(from.dtype()));
+  copyElements(static_cast<char *>(to.data()), to.byteStrides(),
+               static_cast<const char *>(from.data()), fromStrides.data(), to.shape(), to.rank(),
+               byteSize(from.dtype()));
 }
 
 nb::object newArray(const std::vector<int64_t> &shape, DType dtype, Framework framework,
                     Tensor &tensor) {
+  if (framework == Framework::NumPy) { // numpy.empty: the cheapest NumPy array there is.
+    nb::object dims = nb::steal(PyTuple_New(static_cast<Py_ssize_t>(shape.size())));
+    for (size_t d = 0; d < shape.size(); ++d)
+      PyTuple_SET_ITEM(dims.ptr(), d, PyLong_FromLongLong(shape[d]));
+    PyObject *args[] = {dims.ptr(), numpyDTypes[static_cast<int>(dtype)]};
+    nb::object array = nb::steal(PyObject_Vectorcall(numpyEmpty, args, 2, nullptr));
+    if (!array.is_valid())
+      throw nb::python_error();
+    Py_buffer buffer;
+    if (PyObject_GetBuffer(array.ptr(), &buffer, PyBUF_SIMPLE | PyBUF_WRITABLE) != 0)
+      throw nb::python_error();
+    void *data = buffer.buf; // Stays valid: the array owns its memory and lives on.
+    PyBuffer_Release(&buffer);
+    tensor = Tensor::view(data, shape, dtype);
+    return array;
+  }
   constexpr size_t kAlignment = 64; // A cache line, as tdsl's own tensors.
   size_t bytes = byteSize(dtype);
   for (int64_t extent : shape)

@@ -1,8 +1,8 @@
-// Python arrays as tdsl tensors and back. Arguments arrive through nanobind's ndarray, which
-// reads NumPy arrays through the buffer protocol and any other array through `__dlpack__`
-// (PyTorch, JAX, CuPy): the caller's memory, never copied, unless its layout is one the kernel
-// cannot read in place (then it is copied once, into or out of a dense tensor). Results are
-// made for the caller's array library.
+// Python arrays as tdsl tensors and back. An argument is read through the buffer protocol when
+// it has one (NumPy arrays: the cheapest way in, a few tens of nanoseconds) and otherwise through
+// `__dlpack__` or a DLPack capsule with nanobind's ndarray (PyTorch, JAX, CuPy): the caller's
+// memory either way, never copied unless its layout is one the kernel cannot read in place (then
+// it is copied once, into or out of a dense tensor). Results are made for the caller's library.
 #pragma once
 
 #include "tdsl/Tensor.h"
@@ -11,7 +11,6 @@
 #include <nanobind/ndarray.h>
 
 #include <optional>
-#include <string>
 #include <vector>
 
 namespace tdsl::python {
@@ -21,9 +20,10 @@ namespace nb = nanobind;
 /// The array library whose arrays a call's results are: the first array argument's.
 enum class Framework { NumPy, Torch, Jax };
 
-/// Looks up numpy.ndarray (at import, under the GIL), so that frameworkOf knows NumPy's arrays
-/// by their type alone.
+/// Looks up what the fast paths need from NumPy (numpy.ndarray, numpy.empty, the dtypes), at
+/// import under the GIL.
 void findNumPy();
+
 /// The library `array` belongs to; anything that is not torch's or JAX's gets NumPy results.
 Framework frameworkOf(nb::handle array);
 
@@ -33,16 +33,49 @@ std::optional<DType> dtypeFromDLPack(nb::dlpack::dtype dtype);
 /// a NumPy uint16 array of its bits (tdsl has no u16, so the two never meet otherwise).
 nb::dlpack::dtype dtypeToDLPack(DType dtype, Framework framework);
 
-/// Whether an array of these element strides is dense and row-major (a dim of extent 1 may
-/// have any stride, and an array with no elements is dense).
-bool isRowMajor(const nb::ndarray<nb::ro> &array);
+/// One array argument, held (its buffer, or its DLPack tensor) until destroyed: its memory,
+/// shape, strides in bytes, dtype and device. Reading one allocates nothing for a buffer.
+class HeldArray {
+public:
+  enum class Status { Ok, NotAnArray, ReadOnly };
 
-/// Copies between a strided array and a dense row-major tensor of the same shape and dtype.
-void copyToDense(const nb::ndarray<nb::ro> &from, const Tensor &to);
-void copyFromDense(const Tensor &from, const nb::ndarray<> &to);
+  HeldArray() = default;
+  HeldArray(HeldArray &&other) noexcept;
+  HeldArray &operator=(HeldArray &&) = delete;
+  ~HeldArray();
 
-/// A dense row-major array of `shape` and `dtype` for `framework`, 64-byte aligned, freed
-/// with the last Python reference to it; `tensor` is set to a view of its memory.
+  /// Reads `object` (requiring writable memory when `writable`); on anything but Ok the
+  /// Python error state is clear and nothing is held.
+  Status acquire(nb::handle object, bool writable);
+
+  void *data() const { return data_; }
+  size_t rank() const { return rank_; }
+  const int64_t *shape() const { return shape_; }
+  std::vector<int64_t> shapeVector() const { return {shape_, shape_ + rank_}; }
+  const int64_t *byteStrides() const { return byteStrides_; }
+  nb::dlpack::dtype dtype() const { return dtype_; }
+  int deviceType() const { return deviceType_; }
+  /// Whether the elements are dense and row-major (a dim of extent 1 may have any stride).
+  bool isRowMajor() const;
+
+private:
+  Py_buffer buffer_{};
+  bool hasBuffer_ = false;
+  nb::ndarray<> dlpack_;
+  std::vector<int64_t> dlpackByteStrides_; // DLPack's strides count elements.
+  void *data_ = nullptr;
+  size_t rank_ = 0;
+  const int64_t *shape_ = nullptr, *byteStrides_ = nullptr;
+  nb::dlpack::dtype dtype_{};
+  int deviceType_ = nb::device::cpu::value;
+};
+
+/// Copies between a held array and a dense row-major tensor of its shape and dtype.
+void copyToDense(const HeldArray &from, const Tensor &to);
+void copyFromDense(const Tensor &from, const HeldArray &to);
+
+/// A new dense row-major array of `shape` and `dtype` for `framework`; `tensor` is set to a
+/// view of its memory, which the array owns.
 nb::object newArray(const std::vector<int64_t> &shape, DType dtype, Framework framework,
                     Tensor &tensor);
 /// `tensor`'s data in an array of `framework`; the array keeps a copy of `tensor` (owned data

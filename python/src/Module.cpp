@@ -9,7 +9,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include <climits>
+#include <memory>
+#include <mutex>
 
 namespace nb = nanobind;
 
@@ -96,10 +97,16 @@ std::string typeString(DType dtype, const std::vector<std::string> &dims) {
 
 /// The tensors of one call and what keeps their memory alive until it returns.
 struct CallTensors {
+  explicit CallTensors(size_t arguments) {
+    inputs.reserve(arguments);
+    outputs.reserve(arguments);
+    held.reserve(arguments);
+  }
   std::vector<Tensor> inputs, outputs;
-  std::vector<nb::ndarray<nb::ro>> heldInputs;
-  /// Outputs whose caller's layout the kernel cannot write: computed densely, then copied.
-  std::vector<std::pair<Tensor, nb::ndarray<>>> copyBack;
+  std::vector<HeldArray> held;
+  /// Outputs whose caller's layout the kernel cannot write: computed densely, then copied in
+  /// (a dense tensor, and the index of the caller's array in `held`).
+  std::vector<std::pair<Tensor, size_t>> copyBack;
 };
 
 /// A compiled kernel as a Python callable: `kernel(x, ...)` returns new arrays,
@@ -120,24 +127,30 @@ public:
   const std::vector<std::string> &inputNames() const { return inputNames_; }
   const std::vector<std::string> &outputNames() const { return outputNames_; }
 
-  nb::object call(nb::args args, nb::kwargs kwargs) const {
+  /// `kernel(*args, out=None)`: the type's tp_call (callKernel), so that a call skips the
+  /// generic dispatch of nanobind functions. `args` is a tuple, `kwargs` a dict or null.
+  nb::object call(PyObject *args, PyObject *kwargs) const {
     nb::handle out;
-    for (auto [key, value] : kwargs) {
-      if (nb::cast<std::string>(key) != "out")
-        throw nb::type_error(("kernel " + kernel_.name() +
-                              "() got an unexpected keyword argument '" +
-                              nb::cast<std::string>(key) + "' (only out=)")
-                                 .c_str());
-      out = value;
+    if (kwargs) {
+      PyObject *key, *value;
+      Py_ssize_t position = 0;
+      while (PyDict_Next(kwargs, &position, &key, &value)) {
+        if (PyUnicode_CompareWithASCIIString(key, "out") != 0)
+          throw nb::type_error(("kernel " + kernel_.name() +
+                                "() got an unexpected keyword argument '" +
+                                nb::cast<std::string>(nb::str(key)) + "' (only out=)")
+                                   .c_str());
+        out = value;
+      }
     }
-    CallTensors call;
+    CallTensors call(static_cast<size_t>(PyTuple_GET_SIZE(args)) + outputNames_.size());
     Framework framework = readInputs(args, call);
     if (out.is_valid() && !out.is_none()) {
       readOutputs(out, call);
       run(call);
       return nb::borrow(out);
     }
-    std::vector<std::vector<int64_t>> shapes = kernel_.outputShapes(call.inputs);
+    std::vector<std::vector<int64_t>> shapes = outputShapes(call.inputs);
     std::vector<nb::object> results;
     for (size_t o = 0; o < shapes.size(); ++o) {
       call.outputs.emplace_back();
@@ -154,8 +167,8 @@ public:
 
   /// The reference interpreter's results (f64 arithmetic), as new arrays.
   nb::object interpret(nb::args args) const {
-    CallTensors call;
-    Framework framework = readInputs(args, call);
+    CallTensors call(args.size());
+    Framework framework = readInputs(args.ptr(), call);
     std::vector<Tensor> results;
     {
       nb::gil_scoped_release release;
@@ -170,8 +183,8 @@ public:
   }
 
   nb::dict profile(nb::args args, int runs, int warmup, bool roofline) const {
-    CallTensors call;
-    readInputs(args, call);
+    CallTensors call(args.size());
+    readInputs(args.ptr(), call);
     ProfileOptions options;
     options.runs = runs;
     options.warmup = warmup;
@@ -201,34 +214,41 @@ private:
   }
 
   /// Reads the inputs into `call`; returns the framework of the first array among them.
-  Framework readInputs(const nb::args &args, CallTensors &call) const {
-    if (args.size() != inputNames_.size()) {
+  Framework readInputs(PyObject *args, CallTensors &call) const {
+    size_t count = static_cast<size_t>(PyTuple_GET_SIZE(args));
+    if (count != inputNames_.size()) {
       std::string names;
       for (const std::string &n : inputNames_)
         names += (names.empty() ? "" : ", ") + n;
       throw mismatch("kernel " + kernel_.name() + " takes " + std::to_string(inputNames_.size()) +
-                     " inputs (" + names + "), got " + std::to_string(args.size()));
+                     " inputs (" + names + "), got " + std::to_string(count));
     }
     std::optional<Framework> framework;
-    call.inputs.reserve(args.size());
-    for (size_t i = 0; i < args.size(); ++i) {
-      nb::handle arg = args[i];
+    for (size_t i = 0; i < count; ++i) {
+      nb::handle arg = PyTuple_GET_ITEM(args, static_cast<Py_ssize_t>(i));
       if (PyBool_Check(arg.ptr()) || PyLong_Check(arg.ptr()) || PyFloat_Check(arg.ptr())) {
         call.inputs.push_back(scalar(arg, i));
         continue;
       }
-      nb::ndarray<nb::ro> array;
-      if (!nb::try_cast(arg, array, /*convert=*/false))
-        throw mismatch(inputLabel(i) +
-                       ": expected an array (NumPy, or any object with "
-                       "__dlpack__) or a Python number, got " +
-                       nb::cast<std::string>(nb::str(arg.type().attr("__name__"))));
+      HeldArray &array = call.held.emplace_back();
+      HeldArray::Status status = array.acquire(arg, /*writable=*/false);
+      if (status != HeldArray::Status::Ok)
+        throw mismatch(inputLabel(i) + ": " + whyNot(status, arg));
       if (!framework)
         framework = frameworkOf(arg);
-      call.inputs.push_back(hostTensor(array, inputDTypes_[i], inputLabel(i)));
-      call.heldInputs.push_back(std::move(array));
+      call.inputs.push_back(hostTensor(array, inputDTypes_[i], [&] { return inputLabel(i); }));
     }
     return framework.value_or(Framework::NumPy);
+  }
+
+  static std::string whyNot(HeldArray::Status status, nb::handle arg) {
+    switch (status) {
+    case HeldArray::Status::ReadOnly:
+      return "the array is read-only";
+    default:
+      return "expected an array (NumPy, or any object with __dlpack__) or a Python number, got " +
+             nb::cast<std::string>(nb::str(arg.type().attr("__name__")));
+    }
   }
 
   /// A Python number as a 0-d tensor of the parameter's dtype: ints must fit it exactly, and
@@ -264,56 +284,45 @@ private:
   }
 
   /// A view of a host array with `dtype`'s elements (a NumPy uint16 array for bf16), or a dense
-  /// copy where its layout is not row-major.
-  static Tensor hostTensor(const nb::ndarray<nb::ro> &array, DType expected,
-                           const std::string &label) {
-    if (array.device_type() != nb::device::cpu::value)
-      throw mismatch(label + ": the array is not in host memory (DLPack device type " +
-                     std::to_string(array.device_type()) + ")");
+  /// copy where its layout is not row-major. `label` names the argument in errors.
+  template <typename Label>
+  static Tensor hostTensor(const HeldArray &array, DType expected, const Label &label) {
+    if (array.deviceType() != nb::device::cpu::value)
+      throw mismatch(label() + ": the array is not in host memory (DLPack device type " +
+                     std::to_string(array.deviceType()) + ")");
     std::optional<DType> dtype = dtypeFromDLPack(array.dtype());
     if (expected == DType::BF16 && array.dtype() == dtypeToDLPack(DType::BF16, Framework::NumPy))
       dtype = DType::BF16; // NumPy's stand-in for bf16: its bits as uint16.
     if (!dtype)
-      throw mismatch(label + ": the array's dtype (DLPack code " +
+      throw mismatch(label() + ": the array's dtype (DLPack code " +
                      std::to_string(array.dtype().code) + ", " +
                      std::to_string(array.dtype().bits) + " bits) is not one tdsl has");
-    std::vector<int64_t> shape(array.shape_ptr(), array.shape_ptr() + array.ndim());
-    if (isRowMajor(array))
-      return Tensor::view(const_cast<void *>(array.data()), std::move(shape), *dtype);
-    Tensor dense = Tensor::zeros(std::move(shape), *dtype);
+    if (array.isRowMajor())
+      return Tensor::view(array.data(), array.shapeVector(), *dtype);
+    Tensor dense = Tensor::zeros(array.shapeVector(), *dtype);
     copyToDense(array, dense);
     return dense;
   }
 
   void readOutputs(nb::handle out, CallTensors &call) const {
-    std::vector<nb::handle> items;
-    if (nb::isinstance<nb::tuple>(out) || nb::isinstance<nb::list>(out)) {
-      for (nb::handle item : out)
-        items.push_back(item);
-    } else {
-      items.push_back(out);
-    }
-    if (items.size() != outputNames_.size())
+    size_t count = 1;
+    bool sequence = PyTuple_Check(out.ptr()) || PyList_Check(out.ptr());
+    if (sequence)
+      count = static_cast<size_t>(PySequence_Size(out.ptr()));
+    if (count != outputNames_.size())
       throw mismatch("kernel " + kernel_.name() + " has " + std::to_string(outputNames_.size()) +
-                     " outputs, out= gave " + std::to_string(items.size()));
-    for (size_t o = 0; o < items.size(); ++o) {
-      std::string label = "output " + outputNames_[o] + " of kernel " + kernel_.name();
-      nb::ndarray<> array;
-      if (!nb::try_cast(items[o], array, /*convert=*/false)) {
-        nb::ndarray<nb::ro> readOnly;
-        throw mismatch(
-            label + (nb::try_cast(items[o], readOnly, false)
-                         ? ": the array is read-only"
-                         : ": expected a writable array, got " +
-                               nb::cast<std::string>(nb::str(items[o].type().attr("__name__")))));
-      }
-      nb::ndarray<nb::ro> asInput(array);
-      Tensor tensor = hostTensor(asInput, outputDTypes_[o], label);
-      if (tensor.ownsData()) { // Not row-major: computed densely, copied in after the call.
-        call.copyBack.emplace_back(tensor, array);
-      }
+                     " outputs, out= gave " + std::to_string(count));
+    for (size_t o = 0; o < count; ++o) {
+      nb::handle item = sequence ? nb::handle(PySequence_Fast_GET_ITEM(out.ptr(), o)) : out;
+      auto label = [&] { return "output " + outputNames_[o] + " of kernel " + kernel_.name(); };
+      HeldArray &array = call.held.emplace_back();
+      HeldArray::Status status = array.acquire(item, /*writable=*/true);
+      if (status != HeldArray::Status::Ok)
+        throw mismatch(label() + ": " + whyNot(status, item));
+      Tensor tensor = hostTensor(array, outputDTypes_[o], label);
+      if (tensor.ownsData()) // Not row-major: computed densely, copied in after the call.
+        call.copyBack.emplace_back(tensor, call.held.size() - 1);
       call.outputs.push_back(std::move(tensor));
-      call.heldInputs.push_back(std::move(asInput));
     }
   }
 
@@ -322,8 +331,8 @@ private:
       nb::gil_scoped_release release;
       kernel_.run(call.inputs, call.outputs);
     }
-    for (auto &[dense, array] : call.copyBack)
-      copyFromDense(dense, array);
+    for (const auto &[dense, held] : call.copyBack)
+      copyFromDense(dense, call.held[held]);
   }
 
   static nb::dict profileDict(const Profile &p) {
@@ -355,7 +364,33 @@ private:
     return d;
   }
 
+  /// Kernel::outputShapes, remembered for the last input shapes seen: binding the symbols
+  /// through the IR costs more than the rest of a small call, and calls repeat their shapes.
+  std::vector<std::vector<int64_t>> outputShapes(const std::vector<Tensor> &inputs) const {
+    {
+      std::lock_guard<std::mutex> lock(shapes_->mutex);
+      bool same = shapes_->inputs.size() == inputs.size();
+      for (size_t i = 0; same && i < inputs.size(); ++i)
+        same = shapes_->inputs[i] == inputs[i].shape();
+      if (same)
+        return shapes_->outputs;
+    }
+    std::vector<std::vector<int64_t>> outputs = kernel_.outputShapes(inputs);
+    std::lock_guard<std::mutex> lock(shapes_->mutex);
+    shapes_->inputs.clear();
+    for (const Tensor &t : inputs)
+      shapes_->inputs.push_back(t.shape());
+    shapes_->outputs = outputs;
+    return outputs;
+  }
+
+  struct LastShapes {
+    std::mutex mutex;
+    std::vector<std::vector<int64_t>> inputs, outputs;
+  };
+
   Kernel kernel_;
+  std::shared_ptr<LastShapes> shapes_ = std::make_shared<LastShapes>();
   std::vector<std::string> inputNames_, outputNames_;
   std::vector<std::vector<std::string>> inputDims_;
   std::vector<DType> inputDTypes_, outputDTypes_;
@@ -404,6 +439,28 @@ nb::object newException(nb::module_ &m, const char *name, PyObject *base, const 
   return result;
 }
 
+/// Kernel's tp_call: PyKernel::call with its C++ exceptions raised as Python's.
+PyObject *callKernel(PyObject *self, PyObject *args, PyObject *kwargs) noexcept {
+  try {
+    return nb::inst_ptr<PyKernel>(self)->call(args, kwargs).release().ptr();
+  } catch (const CompileError &e) {
+    raiseCompileError(e);
+  } catch (const RuntimeError &e) {
+    raiseRuntimeError(e);
+  } catch (nb::python_error &e) {
+    e.restore();
+  } catch (const nb::builtin_exception &e) {
+    PyErr_SetString(e.type() == nb::exception_type::type_error ? PyExc_TypeError
+                                                               : PyExc_RuntimeError,
+                    e.what());
+  } catch (const std::exception &e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+PyType_Slot kernelSlots[] = {{Py_tp_call, reinterpret_cast<void *>(callKernel)}, {0, nullptr}};
+
 } // namespace
 } // namespace tdsl::python
 
@@ -435,8 +492,9 @@ NB_MODULE(_tdsl, m) {
     }
   });
 
-  nb::class_<PyKernel>(m, "Kernel")
-      .def("__call__", &PyKernel::call, "Runs the kernel: new arrays, or into out=.")
+  nb::class_<PyKernel>(m, "Kernel", nb::type_slots(kernelSlots),
+                       "A compiled kernel: kernel(*inputs) returns new arrays, "
+                       "kernel(*inputs, out=outputs) writes into the caller's.")
       .def("interpret", &PyKernel::interpret,
            "The reference interpreter's results (f64 arithmetic), as new arrays.")
       .def("profile", &PyKernel::profile, nb::arg("args"), nb::arg("runs") = 0,
