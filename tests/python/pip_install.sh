@@ -2,21 +2,25 @@
 # `pip install` as a user runs it, from this source tree into a fresh venv: pip builds the wheel
 # (scikit-build-core and nanobind from PyPI, in pip's isolated build environment), installs it,
 # and a kernel runs from another folder against NumPy. One build: the wheel pip builds is the
-# one installed. Its build folder is SOURCE/build-wheel, at the depth of build/, so that ccache
-# (paths relative to the tree, scripts/build.sh) serves the C++ library that build/ compiled.
-#   pip_install.sh SOURCE_DIR WORK_DIR
+# one installed. Its build folder is SOURCE/build-wheel, at the depth of build/, and it compiles
+# with build/'s compilers and flags, so that ccache (paths relative to the tree, as
+# scripts/build.sh sets it) serves the C++ library that build/ compiled.
+#   pip_install.sh SOURCE_DIR WORK_DIR CXX_COMPILER C_COMPILER
 set -euo pipefail
 source_dir=$(cd "$1" && pwd)
-work_dir=$2
-rm -rf "$work_dir"
-mkdir -p "$work_dir"
+rm -rf "$2"
+mkdir -p "$2"
+work_dir=$(cd "$2" && pwd)
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$source_dir} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 /usr/bin/python3 -m venv "$work_dir/venv"
 pip=("$work_dir/venv/bin/pip" --disable-pip-version-check -q)
 start=$(date +%s)
-# The flags of scripts/build.sh's build (-Werror, RelWithDebInfo), so that ccache hits.
-"${pip[@]}" wheel --no-deps -w "$work_dir/dist" -C build-dir="$source_dir/build-wheel" \
-  -C cmake.define.TDSL_WERROR=ON "$source_dir"
+# The compilers and flags of scripts/build.sh's build (RelWithDebInfo rather than the package's
+# Release, -Werror).
+"${pip[@]}" wheel --no-deps -w "$work_dir/dist" --config-settings=build-dir="$source_dir/build-wheel" \
+  --config-settings=cmake.build-type=RelWithDebInfo --config-settings=cmake.define.TDSL_WERROR=ON \
+  --config-settings=cmake.define.CMAKE_CXX_COMPILER="$3" \
+  --config-settings=cmake.define.CMAKE_C_COMPILER="$4" "$source_dir"
 built=$(date +%s)
 "${pip[@]}" install "$work_dir"/dist/tdsl-*.whl
 echo "pip wheel: $((built - start)) s, pip install of the wheel: $(($(date +%s) - built)) s"
