@@ -140,7 +140,7 @@ bool CallPlan::bindInputs(const std::vector<Tensor> &inputs, int64_t *symbols) c
     const Param &param = inputs_[i];
     const Tensor &t = inputs[i];
     const std::vector<int64_t> &shape = t.shape();
-    if (t.dtype() != param.dtype || shape.size() != param.rank)
+    if (t.dtype() != param.dtype || shape.size() != param.rank || !t.isContiguous())
       return false;
     for (uint32_t d = 0; d < param.rank; ++d) {
       const InputDim &dim = inputDims_[param.firstDim + d];
@@ -184,8 +184,9 @@ bool CallPlan::checkOutputs(const std::vector<Tensor> &outputs, const int64_t *s
     return false;
   for (size_t o = 0; o < outputs.size(); ++o) {
     const Param &param = outputs_[o];
-    const std::vector<int64_t> &shape = outputs[o].shape();
-    if (outputs[o].dtype() != param.dtype || shape.size() != param.rank)
+    const Tensor &t = outputs[o];
+    const std::vector<int64_t> &shape = t.shape();
+    if (t.dtype() != param.dtype || shape.size() != param.rank || !t.isContiguous() || t.readOnly())
       return false;
     for (uint32_t d = 0; d < param.rank; ++d) {
       int64_t want = evalDim(param.firstDim + d, symbols);
@@ -215,6 +216,55 @@ bool outputsOverlap(const std::vector<Tensor> &inputs, const std::vector<Tensor>
         return true;
   }
   return false;
+}
+
+} // namespace tdsl::detail
+
+namespace tdsl::detail {
+
+bool elementsDistinct(const Tensor &t) {
+  if (t.isContiguous() || t.numel() == 0)
+    return true;
+  // Dims by increasing |stride|: the elements are distinct when each stride steps past all
+  // that the smaller ones reach (a sufficient condition, the one NumPy's checks use too).
+  const std::vector<int64_t> &shape = t.shape();
+  const std::vector<int64_t> strides = t.strides();
+  std::vector<size_t> order;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 1)
+      order.push_back(d);
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return std::abs(strides[a]) < std::abs(strides[b]); });
+  int64_t reach = 0; // The farthest two elements are apart, in elements; bounded by view().
+  for (size_t d : order) {
+    if (std::abs(strides[d]) <= reach)
+      return false;
+    reach += std::abs(strides[d]) * (shape[d] - 1);
+  }
+  return true;
+}
+
+std::vector<std::string> layoutCopies(const ir::Kernel &kernel, const std::vector<Tensor> &inputs,
+                                      const std::vector<Tensor> &outputs) {
+  auto describe = [](const std::string &role, const ir::Buffer &param, const Tensor &t) {
+    std::string strides;
+    for (int64_t s : t.strides())
+      strides += (strides.empty() ? "" : ", ") + std::to_string(s);
+    return role + " " + param->name + ": " + t.typeString() + " with strides [" + strides +
+           "] is not contiguous: ";
+  };
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < inputs.size() && i < kernel.inputs.size(); ++i)
+    if (!inputs[i].isContiguous())
+      lines.push_back(describe("input", kernel.inputs[i], inputs[i]) +
+                      "copied into a dense buffer before each call (" +
+                      std::to_string(inputs[i].nbytes()) + " bytes)");
+  for (size_t o = 0; o < outputs.size() && o < kernel.outputs.size(); ++o)
+    if (!outputs[o].isContiguous())
+      lines.push_back(describe("output", kernel.outputs[o], outputs[o]) +
+                      "computed into a dense buffer and copied out after each call (" +
+                      std::to_string(outputs[o].nbytes()) + " bytes)");
+  return lines;
 }
 
 } // namespace tdsl::detail

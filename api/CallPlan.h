@@ -9,6 +9,7 @@
 #include "tdsl/Tensor.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace tdsl::detail {
@@ -30,7 +31,7 @@ public:
   size_t numInputs() const { return inputs_.size(); }
   size_t numOutputs() const { return outputs_.size(); }
 
-  /// Checks the inputs' count, dtypes and shapes and binds the symbols into `symbols`
+  /// Checks the inputs' count, dtypes, shapes and contiguity and binds the symbols into `symbols`
   /// (kMaxSymbols slots); false on any mismatch, or when an extent overflows. Requires fast().
   bool bindInputs(const std::vector<Tensor> &inputs, int64_t *symbols) const;
   /// Output `o`'s shape for these symbols into `shape` (its rank is `outputRank(o)`); false if a
@@ -38,7 +39,8 @@ public:
   bool outputShape(size_t o, const int64_t *symbols, int64_t *shape) const;
   size_t outputRank(size_t o) const { return outputs_[o].rank; }
   DType outputDType(size_t o) const { return outputs_[o].dtype; }
-  /// Whether `outputs` have the count, dtypes and shapes these symbols give.
+  /// Whether `outputs` have the count, dtypes and shapes these symbols give, and are
+  /// contiguous and writable.
   bool checkOutputs(const std::vector<Tensor> &outputs, const int64_t *symbols) const;
 
 private:
@@ -80,6 +82,16 @@ private:
   std::vector<Program> extents_;
   std::vector<Op> ops_;
 };
+
+/// Whether no two elements of `t` share an address (false for a broadcast view, a zero stride
+/// on a dim of extent > 1): what an output must satisfy.
+bool elementsDistinct(const Tensor &t);
+
+/// One line per tensor of a call that is not contiguous, saying how the call handles it (an
+/// input copied into a dense buffer before the code runs, an output computed into one and copied
+/// out), with the bytes: Kernel::explainCall and Profile::layoutCopies.
+std::vector<std::string> layoutCopies(const ir::Kernel &kernel, const std::vector<Tensor> &inputs,
+                                      const std::vector<Tensor> &outputs);
 
 /// Whether an output overlaps an input or another output (an in-place call), which the compiled
 /// code (noalias buffers) must not see.

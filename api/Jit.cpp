@@ -162,8 +162,9 @@ struct KernelState {
   int threads = 1;           // The Jit's: what the schedule is chosen for.
   bool boundsChecks = false; // JitOptions::boundsChecks: cached in memory, never on disk.
   Tiering tiering = Tiering::Tiered;
-  CallPlan plan;          // How calls bind symbols and check tensors without allocating.
-  runtime::Arena scratch; // The CPU code's heap intermediates, reused across calls.
+  ParallelFor parallelFor; // JitOptions::parallelFor.
+  CallPlan plan;           // How calls bind symbols and check tensors without allocating.
+  runtime::Arena scratch;  // The CPU code's heap intermediates, reused across calls.
 
   std::shared_ptr<cache::KernelCache> cache; // The Jit's: in memory, then on disk.
   std::shared_ptr<TierUp> tierUp;            // The Jit's background compiles (Tiered only).
@@ -537,6 +538,32 @@ int resolveThreads(int threads) {
   return threads == 0 ? hardware : std::min(threads, hardware);
 }
 
+/// A call's parallel loops through a program's ParallelFor: each loop of `n` iterations becomes
+/// min(threads, n) chunks of the static split (runtime::staticChunk), as tdsl's pool splits it.
+struct HookedLoops {
+  ParallelFor hook;
+  int threads;
+
+  /// runtime::CallRuntime::parallelFor's signature; `user` is a HookedLoops.
+  static void run(void *user, int64_t n, void (*body)(void *closure, int64_t begin, int64_t end),
+                  void *closure) {
+    const auto &self = *static_cast<const HookedLoops *>(user);
+    struct Loop {
+      int64_t n;
+      int chunks;
+      void (*body)(void *, int64_t, int64_t);
+      void *closure;
+    } loop{n, static_cast<int>(std::clamp<int64_t>(n, 1, std::max(self.threads, 1))), body,
+           closure};
+    auto chunk = [](void *context, int index) {
+      const auto &l = *static_cast<const Loop *>(context);
+      auto [begin, end] = runtime::staticChunk(l.n, l.chunks, index);
+      l.body(l.closure, begin, end);
+    };
+    self.hook.fn(loop.chunks, chunk, &loop, self.hook.user);
+  }
+};
+
 /// Calls the compiled code (compiling it on the first call) with `threads` threads.
 void launch(detail::KernelState &state, void *const *buffers, const int64_t *symbols, int threads) {
   if (state.target.kind == Target::Kind::Cuda)
@@ -547,6 +574,11 @@ void launch(detail::KernelState &state, void *const *buffers, const int64_t *sym
   const detail::CompiledTier *code = state.compiledCode();
   runtime::CallRuntime rt{threads > 1 ? &runtime::ThreadPool::shared() : nullptr, threads,
                           &state.scratch};
+  HookedLoops hooked{state.parallelFor, threads};
+  if (state.parallelFor.fn) {
+    rt.parallelFor = &HookedLoops::run;
+    rt.parallelForUser = &hooked;
+  }
   code->code->entry()(buffers, symbols, &rt);
   if (uint64_t bytes = rt.failedBytes.load(std::memory_order_relaxed))
     throw RuntimeError("kernel " + state.kernel.name + ": cannot allocate " +
@@ -576,6 +608,31 @@ void throwIfGatherFailed(const ir::Kernel &k, const std::vector<int64_t> &symbol
   ir::throwIfGatherFailed(k, symbols, values.data());
 }
 
+void runChecked(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
+                const std::vector<Tensor> &outputs, int threads);
+
+bool anyStrided(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs) {
+  auto strided = [](const Tensor &t) { return !t.isContiguous(); };
+  return std::any_of(inputs.begin(), inputs.end(), strided) ||
+         std::any_of(outputs.begin(), outputs.end(), strided);
+}
+
+/// A call on tensors of which some are not contiguous (checked by runChecked): each such input
+/// is copied once into a dense tensor, each such output computed into one and copied out once
+/// the call succeeded (Kernel::explainCall says which, and the bytes).
+void runStrided(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
+                const std::vector<Tensor> &outputs, int threads) {
+  std::vector<Tensor> denseInputs, denseOutputs;
+  for (const Tensor &t : inputs)
+    denseInputs.push_back(t.contiguous());
+  for (const Tensor &t : outputs)
+    denseOutputs.push_back(t.isContiguous() ? t : Tensor::zeros(t.shape(), t.dtype()));
+  runChecked(self, state, denseInputs, denseOutputs, threads);
+  for (size_t o = 0; o < outputs.size(); ++o)
+    if (!outputs[o].isContiguous())
+      outputs[o].copyFrom(denseOutputs[o]);
+}
+
 /// The general path of Kernel::run: every check with its detailed error message, and in-place
 /// calls. Taken when the fast path (CallPlan) says no.
 void runChecked(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
@@ -597,8 +654,20 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
                          "output " + param->name + " of kernel " + k.name + ": expected " +
                              std::string(dtypeName(param->dtype)) + shapeString(expected) +
                              ", got " + outputs[i].typeString());
+    if (outputs[i].readOnly())
+      throw RuntimeError(ErrorCode::TensorMismatch,
+                         "output " + param->name + " of kernel " + k.name +
+                             " is a read-only view; an output must be writable");
+    if (!detail::elementsDistinct(outputs[i]))
+      throw RuntimeError(ErrorCode::TensorMismatch,
+                         "output " + param->name + " of kernel " + k.name + ": its strides " +
+                             shapeString(outputs[i].strides()) +
+                             " put two elements at one address; an output's elements must be "
+                             "distinct");
     buffers.push_back(outputs[i].data());
   }
+  if (anyStrided(inputs, outputs))
+    return runStrided(self, state, inputs, outputs, threads);
   // The gather checks' results follow the outputs.
   std::vector<Tensor> checks = gatherCheckResults(k);
   if (state.target.kind == Target::Kind::Cuda) { // Separate device buffers: in-place is fine.
@@ -675,7 +744,28 @@ void Kernel::run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &o
   runChecked(*this, *state, inputs, outputs, threads_);
 }
 
+std::string Kernel::explainCall(const std::vector<Tensor> &inputs,
+                                const std::vector<Tensor> &outputs) const {
+  std::vector<std::string> lines = detail::layoutCopies(state->kernel, inputs, outputs);
+  if (lines.empty())
+    return "every tensor is contiguous: the compiled code reads and writes them in place\n";
+  std::string text;
+  for (const std::string &line : lines)
+    text += line + "\n";
+  return text;
+}
+
 namespace {
+void checkDeviceContiguous(const ir::Kernel &k, const ir::BufferNode &param, const char *role,
+                           const DeviceTensor &t) {
+  if (!t.isContiguous())
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       std::string(role) + " " + param.name + " of kernel " + k.name + ": " +
+                           t.typeString() + " with strides " + shapeString(t.strides()) +
+                           " is not contiguous; device tensors must be (copy it into a dense "
+                           "one first)");
+}
+
 /// Checks device tensors against the kernel like bindInputs/runChecked do for host tensors.
 std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                                       const std::vector<DeviceTensor> &inputs) {
@@ -690,6 +780,7 @@ std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                            " inputs, got " + std::to_string(inputs.size()));
   std::vector<std::vector<int64_t>> shapes;
   for (size_t i = 0; i < inputs.size(); ++i) {
+    checkDeviceContiguous(k, *k.inputs[i], "input", inputs[i]);
     if (inputs[i].dtype() != k.inputs[i]->dtype)
       throw RuntimeError(ErrorCode::TensorMismatch, "input " + k.inputs[i]->name + " of kernel " +
                                                         k.name + ": expected " +
@@ -701,18 +792,19 @@ std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
 }
 } // namespace
 
-std::vector<DeviceTensor> Kernel::callDevice(const std::vector<DeviceTensor> &inputs) const {
+std::vector<DeviceTensor> Kernel::callDevice(const std::vector<DeviceTensor> &inputs,
+                                             void *stream) const {
   const ir::Kernel &k = state->kernel;
   std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
   std::vector<DeviceTensor> outputs;
   for (const ir::Buffer &out : k.outputs)
     outputs.push_back(DeviceTensor::empty(ir::evalShape(out, k.symbols, symbols), out->dtype));
-  runDevice(inputs, outputs);
+  runDevice(inputs, outputs, stream);
   return outputs;
 }
 
 void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
-                       const std::vector<DeviceTensor> &outputs) const {
+                       const std::vector<DeviceTensor> &outputs, void *stream) const {
   const ir::Kernel &k = state->kernel;
   std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
   if (outputs.size() != k.outputs.size())
@@ -724,6 +816,7 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
     buffers.push_back(t.devicePointer());
   for (size_t i = 0; i < outputs.size(); ++i) {
     std::vector<int64_t> expected = ir::evalShape(k.outputs[i], k.symbols, symbols);
+    checkDeviceContiguous(k, *k.outputs[i], "output", outputs[i]);
     if (outputs[i].dtype() != k.outputs[i]->dtype || outputs[i].shape() != expected)
       throw RuntimeError(ErrorCode::TensorMismatch,
                          "output " + k.outputs[i]->name + " of kernel " + k.name + ": expected " +
@@ -742,9 +835,11 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
     checks.push_back(DeviceTensor::empty({}, DType::I64));
     buffers.push_back(checks.back().devicePointer());
   }
-  state->cudaKernel().launch(buffers.data(), symbols.data());
+  state->cudaKernel().launch(buffers.data(), symbols.data(), stream);
   if (checks.empty())
     return;
+  if (stream) // The results are read on tdsl's stream, which the caller's is not ordered with.
+    runtime::cuda::synchronize("in kernel " + k.name, stream);
   std::vector<Tensor> results;
   for (const DeviceTensor &t : checks)
     results.push_back(t.toHost());
@@ -926,10 +1021,13 @@ Jit::Jit(Target target) : Jit(JitOptions{target}) {}
 
 Jit::Jit(const JitOptions &options)
     : target_(options.target), threads_(resolveThreads(options.threads)),
-      boundsChecks_(options.boundsChecks), tiering_(options.tiering) {
+      boundsChecks_(options.boundsChecks), tiering_(options.tiering),
+      parallelFor_(options.parallelFor) {
   cache_ = std::make_shared<cache::KernelCache>(cache::directoryFor(options));
   if (tiering_ == Tiering::Tiered && target_.kind == Target::Kind::Cpu)
     tierUp_ = std::make_shared<detail::TierUp>();
+  if (options.cudaDevice >= 0 && target_.kind == Target::Kind::Cuda)
+    runtime::cuda::requireDevice(options.cudaDevice);
 }
 
 Module Jit::compile(const std::string &source, const std::string &name) const {
@@ -947,6 +1045,7 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
     ks->threads = threads_;
     ks->boundsChecks = boundsChecks_;
     ks->tiering = tiering_;
+    ks->parallelFor = parallelFor_;
     ks->cache = cache_;
     ks->tierUp = tierUp_;
     ks->plan = detail::CallPlan(ks->kernel);

@@ -4,6 +4,7 @@
 // output written once, the floor any implementation must pay; FLOPs are counted on the
 // normalized tensor IR (countFlops) so they do not depend on how the code was scheduled. With
 // ceilings, the kernel's place on the roofline.
+#include "api/CallPlan.h"
 #include "api/Inspect.h"
 
 #include "ir/IRVisitor.h"
@@ -157,6 +158,7 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
   p.flops = detail::countFlops(passes::normalize(irKernel), symbols);
   for (const Tensor &t : inputs)
     p.bytes += static_cast<int64_t>(t.nbytes());
+  p.layoutCopies = detail::layoutCopies(irKernel, inputs, {});
   std::vector<Tensor> outputs;
   for (size_t i = 0; i < shapesOut.size(); ++i) {
     outputs.push_back(Tensor::zeros(shapesOut[i], outputDType(i)));

@@ -1,10 +1,14 @@
 // What a call of an already-compiled kernel costs beyond the kernel's work: Kernel::run into
 // preallocated outputs and operator() (which allocates them), on tiny tensors, with one thread
-// and with a multi-thread handle; and the thread pool's hand-off for a loop of empty chunks.
+// and with a multi-thread handle, on DLPack imports and on a strided view (copied first); and
+// the thread pool's hand-off for a loop of empty chunks.
 //
 //   build/bin/bench_call_overhead --benchmark_repetitions=10 --benchmark_report_aggregates_only
 #include "runtime/ThreadPool.h"
 #include "tdsl/tdsl.h"
+#ifdef TDSL_HAVE_DLPACK
+#include "tdsl/DLPack.h"
+#endif
 
 #include <benchmark/benchmark.h>
 
@@ -92,6 +96,42 @@ void BM_RunSoftmax4x8(benchmark::State &state) {
   }
 }
 BENCHMARK(BM_RunSoftmax4x8);
+
+/// A call whose input is a strided view (every other element of a buffer twice as long): the
+/// general path, which copies the input into a dense tensor first.
+void BM_RunAddStridedInput(benchmark::State &state) {
+  Kernel k = kernelNamed("add");
+  int64_t n = state.range(0);
+  Tensor wide = Tensor::randn({2 * n}, DType::F32, 1);
+  std::vector<Tensor> inputs = {Tensor::view(wide.data(), {n}, DType::F32, {2}),
+                                Tensor::randn({n}, DType::F32, 2)};
+  std::vector<Tensor> outputs = {Tensor::zeros({n}, DType::F32)};
+  k.run(inputs, outputs);
+  for (auto _ : state) {
+    k.run(inputs, outputs);
+    benchmark::DoNotOptimize(outputs[0].data());
+  }
+}
+BENCHMARK(BM_RunAddStridedInput)->Arg(16)->Arg(256);
+
+#ifdef TDSL_HAVE_DLPACK
+/// The same call as BM_RunAdd on tensors imported from DLPack capsules (contiguous views that
+/// own their capsules): the fast path, as for any view.
+void BM_RunAddDLPackViews(benchmark::State &state) {
+  Kernel k = kernelNamed("add");
+  int64_t n = state.range(0);
+  auto imported = [](const Tensor &t) { return fromDLPack(toDLPack(t)); };
+  std::vector<Tensor> inputs = {imported(Tensor::randn({n}, DType::F32, 1)),
+                                imported(Tensor::randn({n}, DType::F32, 2))};
+  std::vector<Tensor> outputs = {imported(Tensor::zeros({n}, DType::F32))};
+  k.run(inputs, outputs);
+  for (auto _ : state) {
+    k.run(inputs, outputs);
+    benchmark::DoNotOptimize(outputs[0].data());
+  }
+}
+BENCHMARK(BM_RunAddDLPackViews)->Arg(1)->Arg(16);
+#endif
 
 /// The pool's hand-off: a loop of empty chunks over `threads` threads (the caller's included).
 void BM_PoolHandOff(benchmark::State &state) {

@@ -6,6 +6,7 @@
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
@@ -52,6 +53,18 @@ struct Driver {
   CUcontext context = nullptr;
   CUstream stream = nullptr;
   bool syncEveryLaunch = false;
+  /// The last kernel launched ("name (file:line:col)"): named by the synchronization that
+  /// reports an asynchronous failure.
+  std::mutex lastLaunchMutex;
+  std::string lastLaunch;
+
+  std::string asynchronousCulprit() {
+    std::lock_guard<std::mutex> lock(lastLaunchMutex);
+    if (lastLaunch.empty())
+      return "";
+    return "; the last kernel launched before it was " + lastLaunch +
+           " (a launch's failure surfaces at the next synchronization)";
+  }
 
   std::string describe(CUresult r) const {
     const char *name = nullptr, *text = nullptr;
@@ -66,12 +79,14 @@ struct Driver {
   }
 };
 
-Driver loadDriver() {
-  Driver d;
+/// JitOptions::cudaDevice of the first Jit that asked, before the driver was loaded; -1: none.
+std::atomic<int> requestedOrdinal{-1};
+
+void loadDriver(Driver &d) {
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL); // Never closed.
   if (!lib) {
     d.status.reason = "libcuda.so.1 not found (no NVIDIA driver on this machine)";
-    return d;
+    return;
   }
   const char *missing = nullptr;
   auto need = [&](const char *name, auto &fn) {
@@ -108,30 +123,32 @@ Driver loadDriver() {
   need("cuEventDestroy_v2", d.eventDestroy);
   if (missing) {
     d.status.reason = std::string("libcuda.so.1 does not export ") + missing;
-    return d;
+    return;
   }
   if (CUresult r = d.init(0); r != 0) {
     d.status.reason = "cuInit failed: " + d.describe(r) + " (no usable NVIDIA GPU?)";
-    return d;
+    return;
   }
   int count = 0;
   d.deviceGetCount(&count);
-  int ordinal = 0;
-  if (const char *env = std::getenv("TDSL_CUDA_DEVICE"); env && *env)
+  int ordinal = requestedOrdinal.load();
+  if (const char *env = std::getenv("TDSL_CUDA_DEVICE"); ordinal < 0 && env && *env)
     ordinal = std::atoi(env);
+  ordinal = std::max(ordinal, 0);
   if (count <= 0) {
     d.status.reason = "the NVIDIA driver sees no CUDA device";
-    return d;
+    return;
   }
-  if (ordinal < 0 || ordinal >= count) {
-    d.status.reason = "TDSL_CUDA_DEVICE=" + std::to_string(ordinal) + " but there are " +
+  if (ordinal >= count) {
+    d.status.reason = "CUDA device " + std::to_string(ordinal) +
+                      " asked for (TDSL_CUDA_DEVICE or JitOptions::cudaDevice) but there are " +
                       std::to_string(count) + " CUDA device(s)";
-    return d;
+    return;
   }
   CUdevice dev = 0;
   if (CUresult r = d.deviceGet(&dev, ordinal); r != 0) {
     d.status.reason = "cuDeviceGet failed: " + d.describe(r);
-    return d;
+    return;
   }
   DeviceInfo &info = d.info;
   info.ordinal = ordinal;
@@ -158,24 +175,25 @@ Driver loadDriver() {
   d.driverGetVersion(&info.driverVersion);
   if (CUresult r = d.primaryCtxRetain(&d.context, dev); r != 0) {
     d.status.reason = "cannot create a CUDA context on " + info.name + ": " + d.describe(r);
-    return d;
+    return;
   }
   if (CUresult r = d.ctxSetCurrent(d.context); r != 0) {
     d.status.reason = "cuCtxSetCurrent failed: " + d.describe(r);
-    return d;
+    return;
   }
   if (CUresult r = d.streamCreate(&d.stream, kStreamNonBlocking); r != 0) {
     d.status.reason = "cuStreamCreate failed: " + d.describe(r);
-    return d;
+    return;
   }
   const char *sync = std::getenv("TDSL_CUDA_SYNC");
   d.syncEveryLaunch = sync && *sync && std::string(sync) != "0";
   d.status.available = true;
-  return d;
 }
 
 Driver &driver() {
-  static Driver d = loadDriver();
+  static Driver d;
+  static std::once_flag loaded;
+  std::call_once(loaded, [] { loadDriver(d); });
   return d;
 }
 
@@ -208,6 +226,19 @@ const Status &status() { return driver().status; }
 
 const DeviceInfo &device() { return use().info; }
 
+void requireDevice(int ordinal) {
+  int none = -1;
+  requestedOrdinal.compare_exchange_strong(none, ordinal);
+  Driver &d = driver();
+  if (d.status.available && d.info.ordinal != ordinal)
+    throw RuntimeError("CUDA device " + std::to_string(ordinal) +
+                       " asked for (JitOptions::cudaDevice), but this process already runs on "
+                       "device " +
+                       std::to_string(d.info.ordinal) +
+                       ": tdsl uses one CUDA device per process, the first asked for (or "
+                       "TDSL_CUDA_DEVICE)");
+}
+
 void *stream() { return use().stream; }
 
 DevicePtr allocate(size_t bytes, const std::string &what) {
@@ -233,9 +264,9 @@ void copyToDevice(DevicePtr dst, const void *src, size_t bytes) {
     return;
   Driver &d = use();
   check(d, d.memcpyHtoDAsync(dst, src, bytes, d.stream),
-        "copy of " + std::to_string(bytes) + " bytes to the GPU");
+        "copy of " + std::to_string(bytes) + " bytes to the GPU" + d.asynchronousCulprit());
   // From pageable memory the copy may still read `src` after the call returns.
-  check(d, d.streamSynchronize(d.stream), "copy to the GPU");
+  check(d, d.streamSynchronize(d.stream), "copy to the GPU" + d.asynchronousCulprit());
 }
 
 void copyToHost(void *dst, DevicePtr src, size_t bytes) {
@@ -243,8 +274,8 @@ void copyToHost(void *dst, DevicePtr src, size_t bytes) {
     return;
   Driver &d = use();
   check(d, d.memcpyDtoHAsync(dst, src, bytes, d.stream),
-        "copy of " + std::to_string(bytes) + " bytes from the GPU");
-  check(d, d.streamSynchronize(d.stream), "copy from the GPU");
+        "copy of " + std::to_string(bytes) + " bytes from the GPU" + d.asynchronousCulprit());
+  check(d, d.streamSynchronize(d.stream), "copy from the GPU" + d.asynchronousCulprit());
 }
 
 void copyOnDevice(DevicePtr dst, DevicePtr src, size_t bytes) {
@@ -255,10 +286,11 @@ void copyOnDevice(DevicePtr dst, DevicePtr src, size_t bytes) {
         "device-to-device copy of " + std::to_string(bytes) + " bytes");
 }
 
-void synchronize(const std::string &context) {
+void synchronize(const std::string &context, void *stream) {
   Driver &d = use();
-  if (CUresult r = d.streamSynchronize(d.stream); r != 0)
-    throw RuntimeError("CUDA failure " + context + ": " + d.describe(r));
+  CUstream s = stream ? static_cast<CUstream>(stream) : d.stream;
+  if (CUresult r = d.streamSynchronize(s); r != 0)
+    throw RuntimeError("CUDA failure " + context + ": " + d.describe(r) + d.asynchronousCulprit());
 }
 
 Module::Module(const std::string &image, const std::string &what) : what(what) {
@@ -285,14 +317,19 @@ void *Module::function(const std::string &name) const {
 void launch(void *function, const LaunchConfig &config, void **args, const std::string &kernelName,
             const std::string &location) {
   Driver &d = use();
+  CUstream stream = config.stream ? static_cast<CUstream>(config.stream) : d.stream;
   CUresult r = d.launchKernel(static_cast<CUfunction>(function), config.grid, 1, 1, config.block, 1,
-                              1, config.sharedBytes, d.stream, args, nullptr);
+                              1, config.sharedBytes, stream, args, nullptr);
+  {
+    std::lock_guard<std::mutex> lock(d.lastLaunchMutex);
+    d.lastLaunch = kernelName + " (" + location + ")";
+  }
   if (r != 0)
     throw RuntimeError("launch of CUDA kernel " + kernelName + " (" + location + ") with " +
                        std::to_string(config.grid) + " blocks of " + std::to_string(config.block) +
                        " threads failed: " + d.describe(r));
   if (d.syncEveryLaunch)
-    synchronize("in CUDA kernel " + kernelName + " (" + location + ")");
+    synchronize("in CUDA kernel " + kernelName + " (" + location + ")", stream);
 }
 
 bool canAllowDynamicShared() {

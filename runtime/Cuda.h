@@ -1,8 +1,9 @@
 // The CUDA driver API, loaded at run time with dlopen("libcuda.so.1"): tdsl builds without CUDA
 // and its CPU path runs on machines without an NVIDIA driver; there, the first CUDA call throws a
-// RuntimeError saying why. One device (ordinal 0, or TDSL_CUDA_DEVICE), its primary context, and
-// one stream per process; every function here may be called from any thread (the context is made
-// current on the calling thread first).
+// RuntimeError saying why. One device (ordinal 0, TDSL_CUDA_DEVICE, or the first
+// JitOptions::cudaDevice), its primary context, and one stream of its own per process (kernels
+// may also be launched on a caller's stream); every function here may be called from any thread
+// (the context is made current on the calling thread first).
 #pragma once
 
 #include <cstddef>
@@ -47,6 +48,11 @@ struct DeviceInfo {
 };
 /// Throws RuntimeError when status() is not available.
 const DeviceInfo &device();
+/// Asks for device `ordinal` (JitOptions::cudaDevice): used when the driver is not loaded yet
+/// (before TDSL_CUDA_DEVICE), else it must be the device in use: tdsl runs one device per
+/// process, so a different one throws RuntimeError saying so. Without a usable driver it does
+/// nothing (status() says why).
+void requireDevice(int ordinal);
 
 /// The process's stream (a CUstream), for code that launches on it itself: the kernels that
 /// `tdsl aot` compiled, which take a stream. Throws like device().
@@ -62,9 +68,10 @@ void release(DevicePtr ptr) noexcept;
 void copyToDevice(DevicePtr dst, const void *src, size_t bytes);
 void copyToHost(void *dst, DevicePtr src, size_t bytes);
 void copyOnDevice(DevicePtr dst, DevicePtr src, size_t bytes);
-/// Waits for the stream; an asynchronous failure is reported with `context` (e.g. the kernel's
-/// name and its .tdsl location).
-void synchronize(const std::string &context);
+/// Waits for `stream` (a CUstream; null: the process's stream). An asynchronous failure is
+/// reported with `context` and the last kernel launched before it (its name and .tdsl location),
+/// the likeliest culprit; so do the copies above.
+void synchronize(const std::string &context, void *stream = nullptr);
 
 /// A loaded module (cubin or PTX image); unloaded on destruction.
 class Module {
@@ -84,8 +91,9 @@ private:
 
 struct LaunchConfig {
   unsigned grid = 1, block = 1, sharedBytes = 0;
+  void *stream = nullptr; // A CUstream; null: the process's stream.
 };
-/// Launches on the process's stream. A failure names `kernelName` and `location`. With
+/// Launches on `config.stream` without waiting. A failure names `kernelName` and `location`. With
 /// TDSL_CUDA_SYNC=1 every launch is followed by a synchronize (pins asynchronous faults on the
 /// kernel that caused them).
 void launch(void *function, const LaunchConfig &config, void **args, const std::string &kernelName,

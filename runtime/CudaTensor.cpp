@@ -2,13 +2,23 @@
 #include "runtime/Cuda.h"
 #include "tdsl/tdsl.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
 namespace tdsl {
 
 namespace detail {
-/// One device allocation, freed with the last DeviceTensor that shares it.
+/// One device allocation, freed with the last DeviceTensor that shares it, or a view of memory
+/// tdsl does not own (kept alive by `owner`, if any, until then).
 struct DeviceStorage {
   runtime::cuda::DevicePtr ptr = 0;
-  ~DeviceStorage() { runtime::cuda::release(ptr); }
+  bool owned = true;
+  std::shared_ptr<void> owner;
+  ~DeviceStorage() {
+    if (owned)
+      runtime::cuda::release(ptr);
+  }
 };
 } // namespace detail
 
@@ -17,6 +27,9 @@ void checkSameType(const DeviceTensor &d, const Tensor &h, const char *what) {
   if (d.dtype() != h.dtype() || d.shape() != h.shape())
     throw RuntimeError(std::string(what) + ": device tensor " + d.typeString() +
                        " and host tensor " + h.typeString() + " differ in shape or dtype");
+  if (!d.isContiguous())
+    throw RuntimeError(std::string(what) + ": the device tensor " + d.typeString() +
+                       " is not contiguous; copies between host and device need a contiguous one");
 }
 } // namespace
 
@@ -30,6 +43,45 @@ DeviceTensor DeviceTensor::empty(std::vector<int64_t> shape, DType dtype) {
   t.storage_ = std::make_shared<detail::DeviceStorage>();
   t.storage_->ptr = runtime::cuda::allocate(t.nbytes(), "device tensor " + t.typeString());
   return t;
+}
+
+DeviceTensor DeviceTensor::view(uint64_t devicePointer, std::vector<int64_t> shape, DType dtype,
+                                std::vector<int64_t> strides) {
+  // The checks and the contiguity of a host view of the same layout (never dereferenced).
+  Tensor layout = Tensor::view(reinterpret_cast<void *>(static_cast<uintptr_t>(devicePointer)),
+                               shape, dtype, std::move(strides));
+  DeviceTensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  if (!layout.isContiguous())
+    t.strides_ = layout.strides();
+  t.storage_ = std::make_shared<detail::DeviceStorage>();
+  t.storage_->ptr = devicePointer;
+  t.storage_->owned = false;
+  return t;
+}
+
+DeviceTensor DeviceTensor::withOwner(std::shared_ptr<void> owner) const {
+  DeviceTensor t = *this;
+  t.storage_ = std::make_shared<detail::DeviceStorage>();
+  t.storage_->ptr = devicePointer();
+  t.storage_->owned = false;
+  // Keeps both this tensor's storage (an allocation, or a view's owner) and the new owner.
+  t.storage_->owner = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(
+      storage_, std::move(owner));
+  return t;
+}
+
+std::vector<int64_t> DeviceTensor::strides() const {
+  if (!strides_.empty())
+    return strides_;
+  std::vector<int64_t> rowMajor(shape_.size());
+  int64_t step = 1;
+  for (size_t d = shape_.size(); d-- > 0;) {
+    rowMajor[d] = step;
+    step *= std::max<int64_t>(shape_[d], 1);
+  }
+  return rowMajor;
 }
 
 DeviceTensor DeviceTensor::fromHost(const Tensor &host) {
@@ -46,12 +98,18 @@ Tensor DeviceTensor::toHost() const {
 
 void DeviceTensor::copyFrom(const Tensor &host) const {
   checkSameType(*this, host, "copyFrom");
-  runtime::cuda::copyToDevice(devicePointer(), host.data(), nbytes());
+  runtime::cuda::copyToDevice(devicePointer(), host.contiguous().data(), nbytes());
 }
 
 void DeviceTensor::copyTo(const Tensor &host) const {
   checkSameType(*this, host, "copyTo");
-  runtime::cuda::copyToHost(host.data(), devicePointer(), nbytes());
+  if (host.readOnly())
+    throw RuntimeError("copyTo: the host tensor " + host.typeString() + " is a read-only view");
+  if (host.isContiguous())
+    return runtime::cuda::copyToHost(host.data(), devicePointer(), nbytes());
+  Tensor dense = Tensor::zeros(shape_, dtype_);
+  runtime::cuda::copyToHost(dense.data(), devicePointer(), nbytes());
+  host.copyFrom(dense);
 }
 
 int64_t DeviceTensor::numel() const {

@@ -474,7 +474,8 @@ bool writeContents(std::FILE *file, const Tensor &tensor) {
 
 } // namespace
 
-void writeNpy(const std::string &path, const Tensor &tensor) {
+void writeNpy(const std::string &path, const Tensor &strided) {
+  const Tensor tensor = strided.contiguous(); // The file holds the elements in row-major order.
   auto failWrite = [&](const std::string &problem) {
     throw RuntimeError(ErrorCode::CannotWriteNpy, "cannot write '" + path + "': " + problem);
   };

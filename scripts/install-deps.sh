@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build ccache g++ pkg-config
   llvm-19-dev llvm-19-tools libzstd-dev zlib1g-dev libxml2-dev libedit-dev libffi-dev libcurl4-openssl-dev
-  libfmt-dev libgtest-dev libgmock-dev libcli11-dev
+  libfmt-dev libgtest-dev libgmock-dev libcli11-dev libdlpack-dev
   clang-format python3 python3-numpy libopenblas-dev
   python3-dev python3-venv # The Python package (python/): its module's headers, and .venv.
   chromium # Renders the roofline plot in tests/lit/explain/roofline.tdsl.

@@ -100,14 +100,16 @@ size_t CudaKernel::workspaceBytes() const {
   return std::accumulate(workspaceBytes_.begin(), workspaceBytes_.end(), size_t{0});
 }
 
-void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) const {
+void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, void *stream) const {
   std::lock_guard<std::mutex> lock(workspaceMutex_);
   std::vector<size_t> bytes = heapBytes(mapped_, symbols);
   for (size_t h = 0; h < heap_.size(); ++h) {
     if (bytes[h] <= workspaceBytes_[h])
       continue;
-    if (workspace_[h]) {
+    if (workspace_[h]) { // Earlier calls may still use it.
       cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
+      if (stream)
+        cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")", stream);
       cu::release(workspace_[h]);
       workspace_[h] = 0;
       workspaceBytes_[h] = 0;
@@ -143,6 +145,7 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols) co
     config.grid = static_cast<unsigned>(std::min<int64_t>({shape.blocks, maxGrid_, INT_MAX}));
     config.block = static_cast<unsigned>(shape.threads);
     config.sharedBytes = static_cast<unsigned>(shape.sharedBytes);
+    config.stream = stream;
     cu::launch(functions_[i], config, args.data(), name, location_);
   }
 }

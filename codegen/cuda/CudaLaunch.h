@@ -23,10 +23,13 @@ public:
   /// the cubin.
   CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std::string location);
 
-  /// Launches every GPU kernel in order on the process's stream. `buffers` holds the device
-  /// pointers of the func's params, `symbols` the values of its symbols. Heap intermediates live
-  /// in a workspace kept by this object (grown as needed). Returns without waiting for the GPU.
-  void launch(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols) const;
+  /// Launches every GPU kernel in order on `stream` (a CUstream; null: the process's stream).
+  /// `buffers` holds the device pointers of the func's params, `symbols` the values of its
+  /// symbols. Heap intermediates live in a workspace kept by this object (grown as needed, which
+  /// waits for `stream` and the process's stream first; calls on other streams must not overlap
+  /// a call that grows it). Returns without waiting for the GPU.
+  void launch(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols,
+              void *stream = nullptr) const;
 
   const ir::LoweredFunc &mapped() const { return mapped_; }
   const std::string &location() const { return location_; }

@@ -119,6 +119,9 @@ struct Profile {
   bool tensorCores = false;
   double ceilingGflops = 0, rooflineFraction = 0;
   std::string bound;
+  /// One line per input that is not contiguous (a strided view): the compiled code reads dense
+  /// tensors, so each timed call includes copying it (Kernel::explainCall's lines).
+  std::vector<std::string> layoutCopies;
 };
 
 } // namespace tdsl

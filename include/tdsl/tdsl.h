@@ -74,16 +74,23 @@ struct DeviceStorage;
 class TierUp;
 } // namespace detail
 
-/// A dense row-major tensor in GPU memory, for keeping data on the device across calls of
-/// kernels compiled for Target::cuda() (Kernel::callDevice / runDevice). Cheap to copy: copies
-/// share one allocation, freed with the last. Kernel calls on device tensors are asynchronous
-/// (ordered on tdsl's stream); toHost and copyTo wait for them. Throws RuntimeError when there is
-/// no GPU.
+/// A tensor in GPU memory, for keeping data on the device across calls of kernels compiled for
+/// Target::cuda() (Kernel::callDevice / runDevice): owned (dense, row-major) or a view of the
+/// caller's device memory. Cheap to copy: copies share one allocation, freed with the last.
+/// Kernel calls on device tensors are asynchronous (ordered on tdsl's stream, or the caller's);
+/// toHost and copyTo wait for them. Throws RuntimeError when there is no GPU.
 class DeviceTensor {
 public:
   DeviceTensor() = default;
   /// Uninitialized device memory.
   static DeviceTensor empty(std::vector<int64_t> shape, DType dtype);
+  /// A view of caller-owned device memory (a CUdeviceptr of tdsl's device), never freed by tdsl;
+  /// the caller keeps it alive. `strides` in elements as for Tensor::view (empty: row-major).
+  /// Needs no driver until a kernel or a copy uses it.
+  static DeviceTensor view(uint64_t devicePointer, std::vector<int64_t> shape, DType dtype,
+                           std::vector<int64_t> strides = {});
+  /// This view, also holding `owner` until the last tensor sharing it is gone (Tensor::withOwner).
+  DeviceTensor withOwner(std::shared_ptr<void> owner) const;
   static DeviceTensor fromHost(const Tensor &host);
   Tensor toHost() const;
   /// Copies between this tensor and a host tensor of the same shape and dtype.
@@ -93,13 +100,17 @@ public:
   const std::vector<int64_t> &shape() const { return shape_; }
   int64_t numel() const;
   size_t nbytes() const { return static_cast<size_t>(numel()) * byteSize(dtype_); }
-  /// The CUdeviceptr (0 for an empty default-constructed tensor).
+  /// The CUdeviceptr of the first element (0 for an empty default-constructed tensor).
   uint64_t devicePointer() const;
+  /// Strides in elements (row-major ones when contiguous), as for Tensor.
+  std::vector<int64_t> strides() const;
+  bool isContiguous() const { return strides_.empty(); }
   std::string typeString() const; // e.g. "f32[4, 8] (cuda)"
 
 private:
   std::shared_ptr<detail::DeviceStorage> storage_;
   std::vector<int64_t> shape_;
+  std::vector<int64_t> strides_; // Empty when contiguous.
   DType dtype_ = DType::F32;
 };
 namespace cache {
@@ -136,13 +147,30 @@ public:
   /// Runs the kernel into caller-provided outputs (owned tensors or views). On tiny tensors a
   /// call costs tens of nanoseconds beyond the kernel's own work and allocates nothing (a plan
   /// precomputed per kernel binds the shape symbols); the first call compiles the kernel.
+  /// Tensors of any strides are accepted: the compiled code reads and writes contiguous ones in
+  /// place; an input that is not contiguous is copied once into a dense buffer, an output that
+  /// is not is computed into one and copied out (explainCall says which). An output must be
+  /// writable (not a read-only view) and its elements distinct (no zero stride on a dim of
+  /// extent > 1).
   void run(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs) const;
+  /// How a call on these tensors runs, one line each: every tensor that is not contiguous and
+  /// the copy it costs, or that every tensor is read and written in place.
+  std::string explainCall(const std::vector<Tensor> &inputs,
+                          const std::vector<Tensor> &outputs = {}) const;
 
-  /// Kernels compiled for Target::cuda() only: runs on device tensors, allocating the outputs
-  /// on the device / into caller-provided device outputs. Asynchronous (see DeviceTensor).
-  std::vector<DeviceTensor> callDevice(const std::vector<DeviceTensor> &inputs) const;
-  void runDevice(const std::vector<DeviceTensor> &inputs,
-                 const std::vector<DeviceTensor> &outputs) const;
+  /// Kernels compiled for Target::cuda() only: runs on device tensors (owned, or views of the
+  /// caller's memory), allocating the outputs on the device / into caller-provided device
+  /// outputs. Enqueued on `stream` (a CUstream of tdsl's device and context; null: tdsl's own
+  /// stream) without synchronizing: the call returns before the GPU is done, and the caller
+  /// orders later work on that stream. A failure of the asynchronous launch surfaces at the next
+  /// synchronization tdsl does (toHost, copyTo, a later call's copy), naming the kernel last
+  /// launched. A kernel with gather checks (`table[ids[t], d]`) waits for its stream to read
+  /// their results. Device tensors must be contiguous (a strided device view throws
+  /// RuntimeError saying so; copy it into a dense one first), and outputs must not be inputs.
+  std::vector<DeviceTensor> callDevice(const std::vector<DeviceTensor> &inputs,
+                                       void *stream = nullptr) const;
+  void runDevice(const std::vector<DeviceTensor> &inputs, const std::vector<DeviceTensor> &outputs,
+                 void *stream = nullptr) const;
 
   /// The threads this handle's calls may use (its Jit's count unless set with withThreads).
   int threads() const { return threads_; }
@@ -214,6 +242,22 @@ private:
 std::string printAst(const std::string &source, const std::string &name = "<string>",
                      const std::string &kernel = {});
 
+/// A program's own thread pool (TBB, OpenMP, a game engine's job system) running kernels'
+/// parallel loops instead of tdsl's threads (JitOptions::parallelFor), as Halide's custom
+/// do_par_for does. Each parallel loop of a call is split statically into `chunks` (at most the
+/// kernel handle's thread count, at most the loop's iterations) and handed to `fn`, which must
+/// call chunk(closure, i) exactly once for each i in [0, chunks) (on any threads, in any order,
+/// concurrently or not), return once all have returned, and not throw. Chunk i always gets the
+/// same iterations (tdsl's static split), so results are bit-identical to tdsl's own pool and
+/// do not depend on which thread runs which chunk. Loops nested inside a chunk run serially on its
+/// thread and never reach the hook. `user` is passed through.
+struct ParallelFor {
+  using Fn = void (*)(int chunks, void (*chunk)(void *closure, int index), void *closure,
+                      void *user);
+  Fn fn = nullptr; // Null: tdsl's own pool.
+  void *user = nullptr;
+};
+
 /// How a Jit compiles and runs kernels.
 struct JitOptions {
   Target target = Target::cpu();
@@ -238,6 +282,14 @@ struct JitOptions {
   /// Which code CPU kernels run (see Tiering). tdsl's own passes (fusion, tiling,
   /// vectorization, bounds checks) run the same in every mode, and results are bit-identical.
   Tiering tiering = Tiering::Tiered;
+  /// The CUDA device (ordinal) Target::cuda() kernels run on; -1: TDSL_CUDA_DEVICE, else 0.
+  /// tdsl runs one device per process, the first asked for: a Jit asking for another once the
+  /// driver is loaded throws RuntimeError saying which device is in use.
+  int cudaDevice = -1;
+  /// Runs the CPU kernels' parallel loops on the program's own pool (see ParallelFor); unset:
+  /// tdsl's pool. `threads` still decides which loops are parallel and how many chunks each is
+  /// split into.
+  ParallelFor parallelFor{};
 };
 
 /// This machine's ceilings for `target` (the CPU, or the CUDA device; throws RuntimeError
@@ -264,6 +316,7 @@ private:
   int threads_;
   bool boundsChecks_ = false;
   Tiering tiering_ = Tiering::Tiered;
+  ParallelFor parallelFor_;
   std::shared_ptr<cache::KernelCache> cache_;
   std::shared_ptr<detail::TierUp> tierUp_; // The background thread of Tiering::Tiered.
 };

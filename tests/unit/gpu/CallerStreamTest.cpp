@@ -1,0 +1,151 @@
+// Caller-owned device memory and the caller's CUDA stream: Kernel::runDevice on DeviceTensor
+// views enqueues on a non-default stream without synchronizing it (the stream is still busy
+// when the call returns) and computes the interpreter's results; strided device views and a
+// second device are refused with clear errors.
+#include "GpuTestSupport.h"
+
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+#include <cmath>
+
+namespace {
+
+using namespace tdsl;
+using namespace tdsl::testing_support;
+
+const char *kSource = R"(
+kernel scale(x: f32[N]) -> y: f32[N] {
+    y[i] = 2.0 * x[i] + 1.0
+}
+kernel matmul(a: f32[M, K], b: f32[K, N]) -> c: f32[M, N] {
+    c[i, j] = sum(a[i, k] * b[k, j] for k)
+}
+)";
+
+/// The driver functions the test calls itself, as a program holding its own CUDA memory and
+/// streams would.
+struct Driver {
+  using Result = int;
+  Result (*streamCreate)(void **, unsigned);
+  Result (*streamQuery)(void *);
+  Result (*streamSynchronize)(void *);
+  Result (*streamDestroy)(void *);
+  Result (*eventCreate)(void **, unsigned);
+  Result (*eventRecord)(void *, void *);
+  Result (*eventQuery)(void *);
+  Result (*eventDestroy)(void *);
+  Result (*memAlloc)(uint64_t *, size_t);
+  Result (*memFree)(uint64_t);
+  Result (*memcpyHtoD)(uint64_t, const void *, size_t);
+  Result (*memcpyDtoH)(void *, uint64_t, size_t);
+
+  static constexpr Result kNotReady = 600; // CUDA_ERROR_NOT_READY
+
+  Driver() {
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    auto load = [&](const char *name, auto &fn) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (!fn)
+        ADD_FAILURE() << "libcuda.so.1 lacks " << name;
+    };
+    load("cuStreamCreate", streamCreate);
+    load("cuStreamQuery", streamQuery);
+    load("cuStreamSynchronize", streamSynchronize);
+    load("cuStreamDestroy_v2", streamDestroy);
+    load("cuEventCreate", eventCreate);
+    load("cuEventRecord", eventRecord);
+    load("cuEventQuery", eventQuery);
+    load("cuEventDestroy_v2", eventDestroy);
+    load("cuMemAlloc_v2", memAlloc);
+    load("cuMemFree_v2", memFree);
+    load("cuMemcpyHtoD_v2", memcpyHtoD);
+    load("cuMemcpyDtoH_v2", memcpyDtoH);
+  }
+};
+
+TEST(CallerStream, CallerMemoryOnANonDefaultStreamWithoutSynchronizing) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  (void)runtime::cuda::device(); // tdsl's context, current on this thread.
+  Driver cu;
+  Module module = Jit(Target::cuda()).compile(kSource, "caller_stream.tdsl");
+  Kernel scale = module.kernel("scale"), matmul = module.kernel("matmul");
+
+  // The caller's memory and stream.
+  const int64_t n = 1 << 20;
+  Tensor x = Tensor::randn({n}, DType::F32, 3);
+  uint64_t xPtr = 0, yPtr = 0;
+  ASSERT_EQ(cu.memAlloc(&xPtr, x.nbytes()), 0);
+  ASSERT_EQ(cu.memAlloc(&yPtr, x.nbytes()), 0);
+  ASSERT_EQ(cu.memcpyHtoD(xPtr, x.data(), x.nbytes()), 0);
+  void *stream = nullptr, *done = nullptr;
+  ASSERT_EQ(cu.streamCreate(&stream, 1), 0); // CU_STREAM_NON_BLOCKING
+  ASSERT_EQ(cu.eventCreate(&done, 0), 0);
+  DeviceTensor dx = DeviceTensor::view(xPtr, {n}, DType::F32);
+  DeviceTensor dy = DeviceTensor::view(yPtr, {n}, DType::F32);
+
+  // Compiled and warmed up first, so that the timed part below only enqueues.
+  const int64_t big = 2048;
+  DeviceTensor a = DeviceTensor::fromHost(Tensor::randn({big, big}, DType::F32, 1));
+  DeviceTensor c = DeviceTensor::empty({big, big}, DType::F32);
+  matmul.runDevice({a, a}, {c}, stream);
+  scale.runDevice({dx}, {dy}, stream);
+  ASSERT_EQ(cu.streamSynchronize(stream), 0);
+
+  // Milliseconds of matmuls ahead of the scale on the stream: had runDevice synchronized the
+  // stream, it would be idle when the call returns.
+  for (int i = 0; i < 8; ++i)
+    matmul.runDevice({a, a}, {c}, stream);
+  scale.runDevice({dx}, {dy}, stream);
+  EXPECT_EQ(cu.streamQuery(stream), Driver::kNotReady) << "runDevice waited for the stream";
+  ASSERT_EQ(cu.eventRecord(done, stream), 0);
+  EXPECT_EQ(cu.eventQuery(done), Driver::kNotReady);
+  ASSERT_EQ(cu.streamSynchronize(stream), 0);
+  EXPECT_EQ(cu.eventQuery(done), 0);
+
+  Tensor y = Tensor::zeros({n}, DType::F32);
+  ASSERT_EQ(cu.memcpyDtoH(y.data(), yPtr, y.nbytes()), 0);
+  Tensor expected = scale.interpret({x})[0];
+  for (int64_t i = 0; i < n; i += 997)
+    ASSERT_NEAR(y.at(i), expected.at(i), 1e-5 * (1 + std::abs(expected.at(i)))) << i;
+
+  // The views never free the caller's memory; the caller does.
+  dx = DeviceTensor();
+  dy = DeviceTensor();
+  EXPECT_EQ(cu.memFree(xPtr), 0);
+  EXPECT_EQ(cu.memFree(yPtr), 0);
+  cu.eventDestroy(done);
+  cu.streamDestroy(stream);
+}
+
+TEST(CallerStream, StridedDeviceViewsAreRefusedClearly) {
+  // Checked before anything reaches the driver: runs without a GPU too.
+  Kernel scale = Jit(Target::cuda()).compile(kSource).kernel("scale");
+  DeviceTensor everyOther = DeviceTensor::view(0x10000, {8}, DType::F32, {2});
+  EXPECT_FALSE(everyOther.isContiguous());
+  try {
+    scale.runDevice({everyOther}, {DeviceTensor::view(0x20000, {8}, DType::F32)});
+    FAIL() << "expected a RuntimeError";
+  } catch (const RuntimeError &e) {
+    EXPECT_NE(std::string(e.what()).find("input x of kernel scale: f32[8] (cuda) with strides [2] "
+                                         "is not contiguous"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(CallerStream, OneDevicePerProcess) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU: " << runtime::cuda::status().reason;
+  int ordinal = runtime::cuda::device().ordinal;
+  JitOptions options;
+  options.target = Target::cuda();
+  options.cudaDevice = ordinal;
+  EXPECT_NO_THROW(Jit{options});
+  options.cudaDevice = ordinal + 1;
+  EXPECT_THROW(Jit{options}, RuntimeError);
+}
+
+} // namespace
