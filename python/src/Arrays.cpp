@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 
 namespace tdsl::python {
 
@@ -13,46 +12,6 @@ using nb::dlpack::dtype_code;
 
 constexpr nb::dlpack::dtype dlpackDType(dtype_code code, int bits) {
   return nb::dlpack::dtype{static_cast<uint8_t>(code), static_cast<uint8_t>(bits), 1};
-}
-
-/// Row-major strides in bytes of `shape` for elements of `itemSize` bytes.
-std::vector<int64_t> denseByteStrides(const int64_t *shape, size_t rank, int64_t itemSize) {
-  std::vector<int64_t> strides(rank);
-  int64_t stride = itemSize;
-  for (size_t d = rank; d-- > 0;) {
-    strides[d] = stride;
-    stride *= shape[d];
-  }
-  return strides;
-}
-
-/// Copies every element between two layouts of one shape (strides in bytes).
-void copyElements(char *to, const int64_t *toStrides, const char *from, const int64_t *fromStrides,
-                  const int64_t *shape, size_t rank, size_t itemSize) {
-  for (size_t d = 0; d < rank; ++d)
-    if (shape[d] == 0)
-      return;
-  if (rank == 0) {
-    std::memcpy(to, from, itemSize);
-    return;
-  }
-  std::vector<int64_t> index(rank, 0);
-  const int64_t inner = shape[rank - 1];
-  while (true) {
-    char *t = to;
-    const char *f = from;
-    for (size_t d = 0; d + 1 < rank; ++d) {
-      t += index[d] * toStrides[d];
-      f += index[d] * fromStrides[d];
-    }
-    for (int64_t i = 0; i < inner; ++i)
-      std::memcpy(t + i * toStrides[rank - 1], f + i * fromStrides[rank - 1], itemSize);
-    size_t d = rank - 1;
-    while (d > 0 && ++index[d - 1] == shape[d - 1])
-      index[--d] = 0;
-    if (d == 0)
-      return;
-  }
 }
 
 std::vector<int64_t> toByteStrides(const int64_t *elementStrides, size_t rank, int64_t itemSize) {
@@ -286,20 +245,15 @@ bool HeldArray::isRowMajor() const {
   return true;
 }
 
-void copyToDense(const HeldArray &from, const Tensor &to) {
-  std::vector<int64_t> toStrides =
-      denseByteStrides(from.shape(), from.rank(), byteSize(to.dtype()));
-  copyElements(static_cast<char *>(to.data()), toStrides.data(),
-               static_cast<const char *>(from.data()), from.byteStrides(), from.shape(),
-               from.rank(), byteSize(to.dtype()));
-}
-
-void copyFromDense(const Tensor &from, const HeldArray &to) {
-  std::vector<int64_t> fromStrides =
-      denseByteStrides(to.shape(), to.rank(), byteSize(from.dtype()));
-  copyElements(static_cast<char *>(to.data()), to.byteStrides(),
-               static_cast<const char *>(from.data()), fromStrides.data(), to.shape(), to.rank(),
-               byteSize(from.dtype()));
+std::optional<std::vector<int64_t>> HeldArray::elementStrides() const {
+  int64_t itemSize = (dtype_.bits + 7) / 8;
+  std::vector<int64_t> strides(rank_);
+  for (size_t d = 0; d < rank_; ++d) {
+    if (itemSize == 0 || byteStrides_[d] % itemSize != 0)
+      return std::nullopt;
+    strides[d] = byteStrides_[d] / itemSize;
+  }
+  return strides;
 }
 
 nb::object newArray(const std::vector<int64_t> &shape, DType dtype, Framework framework,

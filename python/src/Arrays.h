@@ -1,8 +1,8 @@
 // Python arrays as tdsl tensors and back. An argument is read through the buffer protocol when
 // it has one (NumPy arrays: the cheapest way in, a few tens of nanoseconds) and otherwise through
 // `__dlpack__` or a DLPack capsule with nanobind's ndarray (PyTorch, JAX, CuPy): the caller's
-// memory either way, never copied unless its layout is one the kernel cannot read in place (then
-// it is copied once, into or out of a dense tensor). Results are made for the caller's library.
+// memory either way, viewed with its strides (Tensor::view; Kernel::run copies a layout that is not
+// row-major once, into or out of a dense buffer). Results are made for the caller's library.
 #pragma once
 
 #include "tdsl/Tensor.h"
@@ -57,6 +57,8 @@ public:
   int deviceType() const { return deviceType_; }
   /// Whether the elements are dense and row-major (a dim of extent 1 may have any stride).
   bool isRowMajor() const;
+  /// The strides in elements; nullopt where a byte stride is not a multiple of the element size.
+  std::optional<std::vector<int64_t>> elementStrides() const;
 
 private:
   Py_buffer buffer_{};
@@ -69,10 +71,6 @@ private:
   nb::dlpack::dtype dtype_{};
   int deviceType_ = nb::device::cpu::value;
 };
-
-/// Copies between a held array and a dense row-major tensor of its shape and dtype.
-void copyToDense(const HeldArray &from, const Tensor &to);
-void copyFromDense(const Tensor &from, const HeldArray &to);
 
 /// A new dense row-major array of `shape` and `dtype` for `framework`; `tensor` is set to a
 /// view of its memory, which the array owns.

@@ -104,10 +104,17 @@ struct CallTensors {
   }
   std::vector<Tensor> inputs, outputs;
   std::vector<HeldArray> held;
-  /// Outputs whose caller's layout the kernel cannot write: computed densely, then copied in
-  /// (a dense tensor, and the index of the caller's array in `held`).
-  std::vector<std::pair<Tensor, size_t>> copyBack;
+  /// The first array argument in CUDA memory (DLPack kDLCUDA or kDLCUDAManaged), if any: the
+  /// call runs on the device then (runDevice), every array must be there, and the inputs are
+  /// views in `deviceInputs` (`inputs` holds the Python numbers, converted on the host).
+  nb::handle deviceArray;
+  std::vector<DeviceTensor> deviceInputs, deviceOutputs;
 };
+
+bool inCudaMemory(const HeldArray &array) {
+  return array.deviceType() == nb::device::cuda::value ||
+         array.deviceType() == nb::device::cuda_managed::value;
+}
 
 /// A compiled kernel as a Python callable: `kernel(x, ...)` returns new arrays,
 /// `kernel(x, ..., out=y)` (or a tuple of outputs) writes into the caller's.
@@ -130,21 +137,11 @@ public:
   /// `kernel(*args, out=None)`: the type's tp_call (callKernel), so that a call skips the
   /// generic dispatch of nanobind functions. `args` is a tuple, `kwargs` a dict or null.
   nb::object call(PyObject *args, PyObject *kwargs) const {
-    nb::handle out;
-    if (kwargs) {
-      PyObject *key, *value;
-      Py_ssize_t position = 0;
-      while (PyDict_Next(kwargs, &position, &key, &value)) {
-        if (PyUnicode_CompareWithASCIIString(key, "out") != 0)
-          throw nb::type_error(("kernel " + kernel_.name() +
-                                "() got an unexpected keyword argument '" +
-                                nb::cast<std::string>(nb::str(key)) + "' (only out=)")
-                                   .c_str());
-        out = value;
-      }
-    }
+    nb::handle out = outArgument(kwargs);
     CallTensors call(static_cast<size_t>(PyTuple_GET_SIZE(args)) + outputNames_.size());
     Framework framework = readInputs(args, call);
+    if (call.deviceArray.is_valid())
+      return callOnDevice(call, framework, out);
     if (out.is_valid() && !out.is_none()) {
       readOutputs(out, call);
       run(call);
@@ -163,6 +160,17 @@ public:
     for (nb::object &r : results)
       list.append(r);
     return nb::tuple(list);
+  }
+
+  /// How a call on these arrays runs (Kernel::explainCall): which are read and written in
+  /// place, and which are copied because of their strides.
+  std::string explainCall(nb::args args, nb::kwargs kwargs) const {
+    nb::handle out = outArgument(kwargs.ptr());
+    CallTensors call(args.size() + outputNames_.size());
+    readInputs(args.ptr(), call);
+    if (out.is_valid() && !out.is_none())
+      readOutputs(out, call);
+    return kernel_.explainCall(call.inputs, call.outputs);
   }
 
   /// The reference interpreter's results (f64 arithmetic), as new arrays.
@@ -208,6 +216,22 @@ public:
   }
 
 private:
+  /// The `out=` keyword argument (an invalid handle without one); any other keyword is an error.
+  nb::handle outArgument(PyObject *kwargs) const {
+    nb::handle out;
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    while (kwargs && PyDict_Next(kwargs, &position, &key, &value)) {
+      if (PyUnicode_CompareWithASCIIString(key, "out") != 0)
+        throw nb::type_error(("kernel " + kernel_.name() +
+                              "() got an unexpected keyword argument '" +
+                              nb::cast<std::string>(nb::str(key)) + "' (only out=)")
+                                 .c_str());
+      out = value;
+    }
+    return out;
+  }
+
   std::string inputLabel(size_t i) const {
     return "input " + inputNames_[i] + " (" + typeString(inputDTypes_[i], inputDims_[i]) +
            ") of kernel " + kernel_.name();
@@ -236,9 +260,48 @@ private:
         throw mismatch(inputLabel(i) + ": " + whyNot(status, arg));
       if (!framework)
         framework = frameworkOf(arg);
-      call.inputs.push_back(hostTensor(array, inputDTypes_[i], [&] { return inputLabel(i); }));
+      if (inCudaMemory(array)) {
+        if (!call.deviceArray.is_valid())
+          call.deviceArray = arg;
+        call.inputs.emplace_back(); // Its device view is made below.
+        continue;
+      }
+      call.inputs.push_back(
+          hostTensor(array, inputDTypes_[i], /*output=*/false, [&] { return inputLabel(i); }));
     }
+    if (call.deviceArray.is_valid())
+      readDeviceInputs(args, call);
     return framework.value_or(Framework::NumPy);
+  }
+
+  /// The inputs of a call on the device: views of the CUDA arrays, Python numbers copied to
+  /// the device; an array in host memory is an error.
+  void readDeviceInputs(PyObject *args, CallTensors &call) const {
+    size_t held = 0;
+    for (size_t i = 0; i < call.inputs.size(); ++i) {
+      PyObject *arg = PyTuple_GET_ITEM(args, static_cast<Py_ssize_t>(i));
+      if (PyBool_Check(arg) || PyLong_Check(arg) || PyFloat_Check(arg)) {
+        call.deviceInputs.push_back(DeviceTensor::fromHost(call.inputs[i]));
+        continue;
+      }
+      call.deviceInputs.push_back(
+          deviceTensor(call.held[held++], inputDTypes_[i], [&] { return inputLabel(i); }));
+    }
+  }
+
+  /// A view of a CUDA array (runDevice requires it contiguous, and says so).
+  template <typename Label>
+  static DeviceTensor deviceTensor(const HeldArray &array, DType expected, const Label &label) {
+    if (!inCudaMemory(array))
+      throw mismatch(label() + ": the array is in host memory (DLPack device type " +
+                     std::to_string(array.deviceType()) +
+                     ") while others are in CUDA memory; pass all of them on one device");
+    DType dtype = arrayDType(array, expected, label);
+    std::vector<int64_t> strides;
+    if (!array.isRowMajor())
+      strides = array.elementStrides().value_or(std::vector<int64_t>{});
+    return DeviceTensor::view(reinterpret_cast<uint64_t>(array.data()), array.shapeVector(), dtype,
+                              std::move(strides));
   }
 
   static std::string whyNot(HeldArray::Status status, nb::handle arg) {
@@ -283,25 +346,40 @@ private:
     return t;
   }
 
-  /// A view of a host array with `dtype`'s elements (a NumPy uint16 array for bf16), or a dense
-  /// copy where its layout is not row-major. `label` names the argument in errors.
+  /// A view of a host array with `dtype`'s elements (a NumPy uint16 array for bf16) and its
+  /// strides: read-only for an input, writable for an output. `label` names it in errors.
   template <typename Label>
-  static Tensor hostTensor(const HeldArray &array, DType expected, const Label &label) {
+  static Tensor hostTensor(const HeldArray &array, DType expected, bool output,
+                           const Label &label) {
     if (array.deviceType() != nb::device::cpu::value)
       throw mismatch(label() + ": the array is not in host memory (DLPack device type " +
                      std::to_string(array.deviceType()) + ")");
-    std::optional<DType> dtype = dtypeFromDLPack(array.dtype());
+    DType dtype = arrayDType(array, expected, label);
+    std::vector<int64_t> strides;
+    if (!array.isRowMajor()) {
+      std::optional<std::vector<int64_t>> elementStrides = array.elementStrides();
+      if (!elementStrides)
+        throw mismatch(label() + ": the array's strides are not multiples of its element size");
+      strides = std::move(*elementStrides);
+    }
+    if (output)
+      return Tensor::view(array.data(), array.shapeVector(), dtype, std::move(strides));
+    return Tensor::view(static_cast<const void *>(array.data()), array.shapeVector(), dtype,
+                        std::move(strides));
+  }
+
+  /// The tdsl dtype of an array's elements: its own, or bf16 for NumPy's stand-in (uint16 bits)
+  /// where the parameter is bf16.
+  template <typename Label>
+  static DType arrayDType(const HeldArray &array, DType expected, const Label &label) {
     if (expected == DType::BF16 && array.dtype() == dtypeToDLPack(DType::BF16, Framework::NumPy))
-      dtype = DType::BF16; // NumPy's stand-in for bf16: its bits as uint16.
+      return DType::BF16;
+    std::optional<DType> dtype = dtypeFromDLPack(array.dtype());
     if (!dtype)
       throw mismatch(label() + ": the array's dtype (DLPack code " +
                      std::to_string(array.dtype().code) + ", " +
                      std::to_string(array.dtype().bits) + " bits) is not one tdsl has");
-    if (array.isRowMajor())
-      return Tensor::view(array.data(), array.shapeVector(), *dtype);
-    Tensor dense = Tensor::zeros(array.shapeVector(), *dtype);
-    copyToDense(array, dense);
-    return dense;
+    return *dtype;
   }
 
   void readOutputs(nb::handle out, CallTensors &call) const {
@@ -319,20 +397,98 @@ private:
       HeldArray::Status status = array.acquire(item, /*writable=*/true);
       if (status != HeldArray::Status::Ok)
         throw mismatch(label() + ": " + whyNot(status, item));
-      Tensor tensor = hostTensor(array, outputDTypes_[o], label);
-      if (tensor.ownsData()) // Not row-major: computed densely, copied in after the call.
-        call.copyBack.emplace_back(tensor, call.held.size() - 1);
-      call.outputs.push_back(std::move(tensor));
+      if (call.deviceArray.is_valid())
+        call.deviceOutputs.push_back(deviceTensor(array, outputDTypes_[o], label));
+      else
+        call.outputs.push_back(hostTensor(array, outputDTypes_[o], /*output=*/true, label));
     }
   }
 
-  void run(CallTensors &call) const {
+  /// A call on CUDA arrays: enqueued on the caller's current stream (PyTorch's, for torch
+  /// tensors; tdsl's own otherwise) without synchronizing, into `out` or into new torch tensors
+  /// on the inputs' device.
+  nb::object callOnDevice(CallTensors &call, Framework framework, nb::handle out) const {
+    nb::object torch, device;
+    if (framework == Framework::Torch) {
+      torch = nb::module_::import_("torch");
+      device = call.deviceArray.attr("device");
+    }
+    std::vector<nb::object> results;
+    if (out.is_valid() && !out.is_none()) {
+      readOutputs(out, call);
+    } else {
+      if (framework != Framework::Torch)
+        throw mismatch("kernel " + kernel_.name() +
+                       ": new results in CUDA memory are made for torch tensors only; pass out=");
+      std::vector<std::vector<int64_t>> shapes = kernel_.outputShapes(hostShapes(call));
+      for (size_t o = 0; o < shapes.size(); ++o) {
+        nb::tuple shape = nb::tuple(nb::cast(shapes[o]));
+        nb::object dtype = torch.attr(torchDTypeName(outputDTypes_[o]));
+        results.push_back(
+            torch.attr("empty")(shape, nb::arg("dtype") = dtype, nb::arg("device") = device));
+        HeldArray &array = call.held.emplace_back();
+        if (array.acquire(results.back(), /*writable=*/true) != HeldArray::Status::Ok)
+          throw nb::python_error();
+        call.deviceOutputs.push_back(
+            deviceTensor(array, outputDTypes_[o], [&] { return outputNames_[o]; }));
+      }
+    }
+    void *stream = nullptr;
+    if (framework == Framework::Torch) {
+      nb::object current = torch.attr("cuda").attr("current_stream")(device);
+      stream = reinterpret_cast<void *>(nb::cast<uintptr_t>(current.attr("cuda_stream")));
+    }
     {
       nb::gil_scoped_release release;
-      kernel_.run(call.inputs, call.outputs);
+      kernel_.runDevice(call.deviceInputs, call.deviceOutputs, stream);
     }
-    for (const auto &[dense, held] : call.copyBack)
-      copyFromDense(dense, call.held[held]);
+    if (out.is_valid() && !out.is_none())
+      return nb::borrow(out);
+    if (results.size() == 1)
+      return results[0];
+    nb::list list;
+    for (nb::object &r : results)
+      list.append(r);
+    return nb::tuple(list);
+  }
+
+  /// Host tensors of the device inputs' shapes (no memory), for Kernel::outputShapes.
+  static std::vector<Tensor> hostShapes(const CallTensors &call) {
+    std::vector<Tensor> shapes;
+    for (const DeviceTensor &t : call.deviceInputs)
+      shapes.push_back(Tensor::view(nullptr, t.shape(), t.dtype()));
+    return shapes;
+  }
+
+  static const char *torchDTypeName(DType dtype) {
+    switch (dtype) {
+    case DType::F16:
+      return "float16";
+    case DType::BF16:
+      return "bfloat16";
+    case DType::F32:
+      return "float32";
+    case DType::F64:
+      return "float64";
+    case DType::I32:
+      return "int32";
+    case DType::I64:
+      return "int64";
+    case DType::Bool:
+      return "bool";
+    case DType::U8:
+      return "uint8";
+    case DType::I8:
+      return "int8";
+    case DType::I16:
+      return "int16";
+    }
+    return "float32";
+  }
+
+  void run(const CallTensors &call) const {
+    nb::gil_scoped_release release;
+    kernel_.run(call.inputs, call.outputs);
   }
 
   static nb::dict profileDict(const Profile &p) {
@@ -495,6 +651,8 @@ NB_MODULE(_tdsl, m) {
   nb::class_<PyKernel>(m, "Kernel", nb::type_slots(kernelSlots),
                        "A compiled kernel: kernel(*inputs) returns new arrays, "
                        "kernel(*inputs, out=outputs) writes into the caller's.")
+      .def("explain_call", &PyKernel::explainCall,
+           "How a call on these arrays runs: in place, or which are copied for their strides.")
       .def("interpret", &PyKernel::interpret,
            "The reference interpreter's results (f64 arithmetic), as new arrays.")
       .def("profile", &PyKernel::profile, nb::arg("args"), nb::arg("runs") = 0,
@@ -548,8 +706,9 @@ NB_MODULE(_tdsl, m) {
       .def(
           "__init__",
           [](Jit *self, const std::string &target, int threads, const std::string &tiering,
-             bool diskCache, const std::string &cacheDir) {
+             bool diskCache, const std::string &cacheDir, int cudaDevice) {
             JitOptions options;
+            options.cudaDevice = cudaDevice;
             options.target = parseTarget(target);
             options.threads = threads;
             options.tiering = parseTiering(tiering);
@@ -558,7 +717,7 @@ NB_MODULE(_tdsl, m) {
             new (self) Jit(options);
           },
           nb::arg("target") = "cpu", nb::arg("threads") = 0, nb::arg("tiering") = "tiered",
-          nb::arg("disk_cache") = true, nb::arg("cache_dir") = "")
+          nb::arg("disk_cache") = true, nb::arg("cache_dir") = "", nb::arg("cuda_device") = -1)
       .def(
           "compile",
           [](const Jit &jit, const std::string &source, const std::string &name) {

@@ -26,14 +26,15 @@ _jits = {}
 _jits_lock = threading.Lock()
 
 
-def _jit(target, threads, tiering):
+def _jit(target, threads, tiering, cuda_device):
     """One Jit per set of options, kept for the life of the process: a Jit owns the kernel cache
     and the background compiler thread that its kernels share."""
-    key = (target, threads, tiering)
+    key = (target, threads, tiering, cuda_device)
     with _jits_lock:
         jit = _jits.get(key)
         if jit is None:
-            jit = _jits[key] = _tdsl.Jit(target=target, threads=threads, tiering=tiering)
+            jit = _jits[key] = _tdsl.Jit(target=target, threads=threads, tiering=tiering,
+                                         cuda_device=cuda_device)
         return jit
 
 
@@ -64,15 +65,17 @@ class Module:
         return f"<tdsl.Module kernels={self.kernel_names()}>"
 
 
-def compile(source_or_path, *, target="cpu", threads=0, tiering="tiered"):
+def compile(source_or_path, *, target="cpu", threads=0, tiering="tiered", cuda_device=-1):
     """Compiles a .tdsl program: a path (str or os.PathLike; a one-line string naming an
     existing file or ending in .tdsl), else the source text itself.
 
     target: "cpu" or "cuda". threads: the threads each call may use (0: every hardware thread).
     tiering: "tiered" (fast code first, optimized code swapped in), "optimized" or "fast".
+    cuda_device: the GPU of target="cuda" kernels (-1: $TDSL_CUDA_DEVICE, else 0; one a process).
+    Called on CUDA tensors (torch), a kernel runs on torch's current stream without synchronizing.
     Raises tdsl.CompileError when the program has errors.
     """
-    jit = _jit(target, threads, tiering)
+    jit = _jit(target, threads, tiering, cuda_device)
     if isinstance(source_or_path, os.PathLike) or (
         isinstance(source_or_path, str)
         and "\n" not in source_or_path

@@ -65,6 +65,13 @@ def test_non_contiguous_inputs_give_the_right_answer(nn, view):
     np.testing.assert_allclose(nn.softmax(x), softmax_reference(x), rtol=1e-5, atol=1e-6)
 
 
+def test_explain_call_says_what_is_copied(nn):
+    x = random((6, 10))
+    assert "in place" in nn.softmax.explain_call(x)
+    strided = nn.softmax.explain_call(x.T, out=np.empty((6, 10), np.float32).T)
+    assert "input x" in strided and "output y" in strided, strided
+
+
 def test_matmul_of_transposed_views(nn):
     a, b = random((9, 5), 1), random((7, 9), 2)
     c = nn.matmul(a.T, b.T)
