@@ -19,8 +19,9 @@ import threading
 from . import _tdsl
 from ._tdsl import CompileError, Kernel, RuntimeError, calibrate
 
-__all__ = ["compile", "Module", "Kernel", "CompileError", "RuntimeError", "calibrate",
-           "bfloat16_bits", "bfloat16_values"]
+# tdsl.RuntimeError (a subclass of the built-in) stays out of `import *`, which would shadow it.
+__all__ = ["compile", "Module", "Kernel", "CompileError", "calibrate", "bfloat16_bits",
+           "bfloat16_values"]
 
 _jits = {}
 _jits_lock = threading.Lock()

@@ -1,6 +1,7 @@
 """Kernel calls on NumPy arrays: results, in-place outputs of any strides, inputs read in place,
 Python scalars, multiple outputs, and calls from several threads at once."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -138,3 +139,20 @@ def test_threads_call_one_kernel_at_once(nn):
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_the_gil_is_released_while_a_kernel_runs(nn):
+    matmul = nn.matmul.with_threads(1)
+    a, b = random((1200, 1200), 1), random((1200, 1200), 2)
+    matmul(a, b)  # Compiled before timing.
+    start = time.perf_counter()
+    matmul(a, b)
+    call = time.perf_counter() - start
+    worker = threading.Thread(target=lambda: [matmul(a, b) for _ in range(3)])
+    longest_pause, last = 0.0, time.perf_counter()
+    worker.start()
+    while worker.is_alive():  # Python code of this thread, while the other one's calls run.
+        now = time.perf_counter()
+        longest_pause, last = max(longest_pause, now - last), now
+    worker.join()
+    assert longest_pause < call / 2, f"this thread stopped {longest_pause:.3f} s (a call: {call:.3f} s)"
