@@ -143,12 +143,12 @@ def test_threads_call_one_kernel_at_once(nn):
 
 def test_the_gil_is_released_while_a_kernel_runs(nn):
     matmul = nn.matmul.with_threads(1)
-    a, b = random((1200, 1200), 1), random((1200, 1200), 2)
+    a, b = random((2000, 2000), 1), random((2000, 2000), 2)  # A call of ~0.1 s.
     matmul(a, b)  # Compiled before timing.
     start = time.perf_counter()
     matmul(a, b)
     call = time.perf_counter() - start
-    worker = threading.Thread(target=lambda: [matmul(a, b) for _ in range(3)])
+    worker = threading.Thread(target=lambda: [matmul(a, b) for _ in range(2)])
     longest_pause, last = 0.0, time.perf_counter()
     worker.start()
     while worker.is_alive():  # Python code of this thread, while the other one's calls run.
