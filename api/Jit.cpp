@@ -608,26 +608,24 @@ void throwIfGatherFailed(const ir::Kernel &k, const std::vector<int64_t> &symbol
   ir::throwIfGatherFailed(k, symbols, values.data());
 }
 
-void runChecked(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
-                const std::vector<Tensor> &outputs, int threads);
-
 bool anyStrided(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs) {
   auto strided = [](const Tensor &t) { return !t.isContiguous(); };
   return std::any_of(inputs.begin(), inputs.end(), strided) ||
          std::any_of(outputs.begin(), outputs.end(), strided);
 }
 
-/// A call on tensors of which some are not contiguous (checked by runChecked): each such input
-/// is copied once into a dense tensor, each such output computed into one and copied out once
-/// the call succeeded (Kernel::explainCall says which, and the bytes).
-void runStrided(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
-                const std::vector<Tensor> &outputs, int threads) {
+/// A call on tensors of which some are not contiguous (runChecked checked the outputs are
+/// writable and their elements distinct): each such input is copied once into a dense tensor,
+/// each such output computed into one and copied out once the call succeeded
+/// (Kernel::explainCall says which, and the bytes).
+void runStrided(const Kernel &self, const std::vector<Tensor> &inputs,
+                const std::vector<Tensor> &outputs) {
   std::vector<Tensor> denseInputs, denseOutputs;
   for (const Tensor &t : inputs)
     denseInputs.push_back(t.contiguous());
   for (const Tensor &t : outputs)
     denseOutputs.push_back(t.isContiguous() ? t : Tensor::zeros(t.shape(), t.dtype()));
-  runChecked(self, state, denseInputs, denseOutputs, threads);
+  self.run(denseInputs, denseOutputs); // Dense now: the fast path, where it applies.
   for (size_t o = 0; o < outputs.size(); ++o)
     if (!outputs[o].isContiguous())
       outputs[o].copyFrom(denseOutputs[o]);
@@ -638,6 +636,22 @@ void runStrided(const Kernel &self, detail::KernelState &state, const std::vecto
 void runChecked(const Kernel &self, detail::KernelState &state, const std::vector<Tensor> &inputs,
                 const std::vector<Tensor> &outputs, int threads) {
   const ir::Kernel &k = state.kernel;
+  for (size_t i = 0; i < outputs.size() && i < k.outputs.size(); ++i) {
+    const std::string &name = k.outputs[i]->name;
+    if (outputs[i].readOnly())
+      throw RuntimeError(ErrorCode::TensorMismatch,
+                         "output " + name + " of kernel " + k.name +
+                             " is a read-only view; an output must be writable");
+    if (!detail::elementsDistinct(outputs[i]))
+      throw RuntimeError(ErrorCode::TensorMismatch,
+                         "output " + name + " of kernel " + k.name + ": its strides " +
+                             shapeString(outputs[i].strides()) +
+                             " put two elements at one address; an output's elements must be "
+                             "distinct");
+  }
+  // The same call on dense tensors, whose checks give the same messages (same shapes and types).
+  if (anyStrided(inputs, outputs))
+    return runStrided(self, inputs, outputs);
   std::vector<int64_t> symbols = bindInputs(k, inputs);
   if (outputs.size() != k.outputs.size())
     throw RuntimeError(ErrorCode::TensorMismatch,
@@ -654,20 +668,8 @@ void runChecked(const Kernel &self, detail::KernelState &state, const std::vecto
                          "output " + param->name + " of kernel " + k.name + ": expected " +
                              std::string(dtypeName(param->dtype)) + shapeString(expected) +
                              ", got " + outputs[i].typeString());
-    if (outputs[i].readOnly())
-      throw RuntimeError(ErrorCode::TensorMismatch,
-                         "output " + param->name + " of kernel " + k.name +
-                             " is a read-only view; an output must be writable");
-    if (!detail::elementsDistinct(outputs[i]))
-      throw RuntimeError(ErrorCode::TensorMismatch,
-                         "output " + param->name + " of kernel " + k.name + ": its strides " +
-                             shapeString(outputs[i].strides()) +
-                             " put two elements at one address; an output's elements must be "
-                             "distinct");
     buffers.push_back(outputs[i].data());
   }
-  if (anyStrided(inputs, outputs))
-    return runStrided(self, state, inputs, outputs, threads);
   // The gather checks' results follow the outputs.
   std::vector<Tensor> checks = gatherCheckResults(k);
   if (state.target.kind == Target::Kind::Cuda) { // Separate device buffers: in-place is fine.

@@ -1,6 +1,8 @@
 /* A stand-in for the CUDA driver (libcuda.so.1) for machines without a GPU: it answers the calls
- * the kernel runtime makes for ahead-of-time CUDA kernels (runtime/AotCuda.cpp) and records what
- * they asked, for aot_cuda_fake_probe to check. FAKE_CUDA_CC sets the compute capability (major
+ * the kernel runtime makes for ahead-of-time CUDA kernels (runtime/AotCuda.cpp) and those of the
+ * JIT's runtime (runtime/Cuda.cpp), and records what they asked, for aot_cuda_fake_probe and
+ * jit_cuda_fake_probe to check. FAKE_CUDA_SYNC_FAIL makes stream synchronizations report an
+ * illegal address (a kernel's asynchronous failure). FAKE_CUDA_CC sets the compute capability (major
  * * 10 + minor); device memory is host memory; gather checks read back as FAKE_CUDA_CHECK (or
  * "no violation"). Each of devices 0 to 3 has a primary context; a module belongs to the context
  * current when it was loaded. */
@@ -22,6 +24,9 @@ struct fake_cuda_record {
   int moduleLoads;       /* Images loaded, into any context. */
   void *launchContext;   /* The context current at the last launch. */
   int launchesElsewhere; /* Launches of a function whose module another context loaded. */
+  void *lastLaunchStream; /* The stream of the last launch. */
+  int streamSyncs;        /* cuStreamSynchronize calls, and the last one's stream. */
+  void *lastSyncStream;
 };
 struct fake_cuda_record fake_cuda_record;
 
@@ -54,6 +59,21 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
     break;
   case 39: /* Threads a multiprocessor. */
     *value = 2048;
+    break;
+  case 8: /* Shared memory a block, and with the opt-in. */
+    *value = 48 * 1024;
+    break;
+  case 97:
+    *value = 227 * 1024;
+    break;
+  case 81: /* Shared memory a multiprocessor. */
+    *value = 228 * 1024;
+    break;
+  case 10:
+    *value = 32;
+    break;
+  case 12:
+    *value = 65536;
     break;
   case 75:
     *value = computeCapability() / 10;
@@ -123,6 +143,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   memcpy(&module, function, sizeof module);
   fake_cuda_record.launchesElsewhere += moduleContexts[module - modules] != current;
   fake_cuda_record.launchContext = current;
+  fake_cuda_record.lastLaunchStream = stream;
   if (fake_cuda_record.launches++ == 0) {
     strncpy(fake_cuda_record.function, (const char *)function + sizeof(void *),
             sizeof fake_cuda_record.function - 1);
@@ -150,6 +171,81 @@ CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t device, size_t bytes, void *s
   return 0;
 }
 CUresult cuStreamSynchronize(void *stream) {
+  fake_cuda_record.streamSyncs++;
+  fake_cuda_record.lastSyncStream = stream;
+  return getenv("FAKE_CUDA_SYNC_FAIL") ? 700 : 0; /* CUDA_ERROR_ILLEGAL_ADDRESS */
+}
+
+/* The rest of what the JIT's runtime loads: one stream of its own, copies within host memory,
+ * events that time nothing. */
+CUresult cuDriverGetVersion(int *version) {
+  *version = 13000;
+  return 0;
+}
+CUresult cuGetErrorName(CUresult r, const char **name) {
+  *name = r ? "CUDA_ERROR_FAKE" : "CUDA_SUCCESS";
+  return 0;
+}
+CUresult cuDeviceGetCount(int *count) {
+  *count = 4;
+  return 0;
+}
+CUresult cuDeviceGetName(char *name, int length, int device) {
+  (void)device;
+  strncpy(name, "Fake GPU", (size_t)length);
+  return 0;
+}
+CUresult cuDeviceTotalMem_v2(size_t *bytes, int device) {
+  (void)device;
+  *bytes = (size_t)1 << 30;
+  return 0;
+}
+static int ownStream;
+CUresult cuStreamCreate(void **stream, unsigned flags) {
+  (void)flags;
+  *stream = &ownStream;
+  return 0;
+}
+CUresult cuMemcpyHtoDAsync_v2(uint64_t device, const void *host, size_t bytes, void *stream) {
   (void)stream;
+  memcpy((void *)(uintptr_t)device, host, bytes);
+  return 0;
+}
+CUresult cuMemcpyDtoDAsync_v2(uint64_t to, uint64_t from, size_t bytes, void *stream) {
+  (void)stream;
+  memcpy((void *)(uintptr_t)to, (const void *)(uintptr_t)from, bytes);
+  return 0;
+}
+CUresult cuModuleUnload(void *m) {
+  (void)m;
+  return 0;
+}
+static int event;
+CUresult cuEventCreate(void **e, unsigned flags) {
+  (void)flags;
+  *e = &event;
+  return 0;
+}
+CUresult cuEventRecord(void *e, void *stream) {
+  (void)e, (void)stream;
+  return 0;
+}
+CUresult cuEventSynchronize(void *e) {
+  (void)e;
+  return 0;
+}
+CUresult cuEventElapsedTime(float *ms, void *start, void *stop) {
+  (void)start, (void)stop;
+  *ms = 0;
+  return 0;
+}
+/* NVRTC (which the JIT loads to compile cubins) asks the driver for its internal tables. */
+CUresult cuGetExportTable(const void **table, const void *id) {
+  (void)id;
+  *table = NULL;
+  return 500; /* CUDA_ERROR_NOT_FOUND */
+}
+CUresult cuEventDestroy_v2(void *e) {
+  (void)e;
   return 0;
 }

@@ -120,6 +120,23 @@ TEST(CallerStream, CallerMemoryOnANonDefaultStreamWithoutSynchronizing) {
   cu.streamDestroy(stream);
 }
 
+TEST(CallerStream, StridedHostViewsMatchTheInterpreter) {
+  // Host tensors of any strides on a CUDA kernel: copied dense before the device copies.
+  Kernel scale = Jit(Target::cuda()).compile(kSource).kernel("scale");
+  if (!canRun(scale))
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  Tensor wide = Tensor::randn({34}, DType::F32, 5);
+  Tensor everyOther = Tensor::view(static_cast<const void *>(wide.data()), {17}, DType::F32, {2});
+  Tensor outWide = Tensor::zeros({51}, DType::F32);
+  Tensor everyThird = Tensor::view(outWide.data(), {17}, DType::F32, {3});
+  scale.run({everyOther}, {everyThird});
+  Tensor expected = scale.interpret({everyOther})[0];
+  for (int64_t i = 0; i < 17; ++i) {
+    EXPECT_NEAR(everyThird.at(i), expected.at(i), 1e-5 * (1 + std::abs(expected.at(i)))) << i;
+    EXPECT_EQ(outWide.at(3 * i + 1), 0); // Between the elements: untouched.
+  }
+}
+
 TEST(CallerStream, StridedDeviceViewsAreRefusedClearly) {
   // Checked before anything reaches the driver: runs without a GPU too.
   Kernel scale = Jit(Target::cuda()).compile(kSource).kernel("scale");
