@@ -1,13 +1,9 @@
 """Shared set-up of the Python package's tests: the package under test is the one on PYTHONPATH
 (ctest points it at <build>/python), its kernels compiled once per session."""
-import os
-
 import numpy as np
 import pytest
 
 import tdsl
-
-SOURCE_DIR = os.environ.get("TDSL_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 
 NN = """
 kernel softmax(x: f32[N, D]) -> y: f32[N, D] {
