@@ -57,6 +57,16 @@ def test_inputs_are_read_in_place_and_left_unchanged(nn):
     np.testing.assert_array_equal(x, before)
 
 
+def test_read_only_inputs_and_an_output_that_is_an_input(nn):
+    x = random((4, 9))
+    expected = softmax_reference(x)
+    x.flags.writeable = False
+    np.testing.assert_allclose(nn.softmax(x), expected, rtol=1e-5, atol=1e-6)
+    y = x.copy()
+    nn.softmax(y, out=y)  # In place: the kernel computes into fresh memory, then copies.
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("view", ["transpose", "step", "reversed", "fortran"])
 def test_non_contiguous_inputs_give_the_right_answer(nn, view):
     base = random((12, 16), seed=3)
