@@ -120,7 +120,7 @@ TEST(CallerStream, CallerMemoryOnANonDefaultStreamWithoutSynchronizing) {
   cu.streamDestroy(stream);
 }
 
-TEST(CallerStream, StridedHostViewsMatchTheInterpreter) {
+TEST(CallerStream, AStridedHostViewMatchesTheInterpreter) {
   // Host tensors of any strides on a CUDA kernel: copied dense before the device copies.
   Kernel scale = Jit(Target::cuda()).compile(kSource).kernel("scale");
   if (!canRun(scale))
