@@ -6,5 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${TDSL_BUILD_DIR:-build}
+# Paths relative to the tree in ccache's keys, so that another build folder of the same tree
+# (pip's, tests/python/pip_install.sh) hits what this one compiled.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=${TDSL_BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
 ninja -C "$build_dir"
