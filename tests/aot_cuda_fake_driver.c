@@ -161,7 +161,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
       fake_cuda_record.copyScratch[fake_cuda_record.copies] = (uint64_t)(uintptr_t)contiguous;
     ++fake_cuda_record.copies;
   } else {
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < 2; ++i) /* Every kernel has an input and an output. */
       fake_cuda_record.kernelPointers[i] = *(const uint64_t *)params[i];
   }
   fake_cuda_record.lastLaunchStream = stream;

@@ -106,9 +106,8 @@ int stridedViews() {
   const float *xCopy = reinterpret_cast<const float *>(record->copyScratch[0]);
   expect(xCopy[0] == 1 && xCopy[1] == 2 && xCopy[2] == 3, "x's elements in row-major order");
   expect(record->kernelPointers[0] == record->copyScratch[0] &&
-             record->kernelPointers[1] == reinterpret_cast<uint64_t>(d) &&
-             record->kernelPointers[2] == record->copyScratch[1],
-         "the kernel reads x's copy and d itself, and writes y's copy");
+             record->kernelPointers[1] == reinterpret_cast<uint64_t>(d),
+         "the kernel reads x's copy and d itself");
   const float *yCopy = reinterpret_cast<const float *>(record->copyScratch[1]);
   bool copiedOut = true;
   for (int i = 0; i < 3; ++i)

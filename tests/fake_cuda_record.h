@@ -23,7 +23,7 @@ struct fake_cuda_record {
   char launched[256];         /* The functions launched, in order, each followed by a space. */
   int copies;                 /* Launches of the strided copies, which run here on host memory. */
   uint64_t copyScratch[4];    /* The contiguous side of the first four copies. */
-  uint64_t kernelPointers[3]; /* The first three arguments of the last other launch. */
+  uint64_t kernelPointers[2]; /* The first two arguments of the last other launch. */
 };
 
 #endif
