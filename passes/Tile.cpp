@@ -30,7 +30,7 @@
 // NR-column panels, read contiguous along n, the micro-kernel loads its rows where they lie
 // (rhsInPlaceCondition), since every row panel sweeps the same bytes from L2 either way. A last
 // row panel of at most TAIL rows (8 of 14 with AVX-512) takes a kernel of TAIL rows: M = 64 is
-// 4 x 14 + 8. Padding lanes of the packed panels are never stored, so they need no zeroing. Each
+// 4 x 14 + 8. The padding rows and lanes of the packed panels are stored as zeros. Each
 // output element is summed in the same order (k blocks in order, k inside a block in order, one
 // partial sum per block) whatever the thread count, so results are bit-identical across runs and
 // threads.
@@ -396,7 +396,7 @@ struct TileLowering {
     return IfThenElse::make(Unary::make(UnaryOp::Not, ref(lhsInPlace)), pack);
   }
 
-  /// Bp[(p * KC + kk) * NR + v] = B[k0 + kk, n0 + p * NR + v] for the columns below nc.
+  /// Bp[(p * KC + kk) * NR + v] = B[k0 + kk, n0 + p * NR + v] for the columns below nc, 0 past.
   Stmt packB(const Expr &n0, const Expr &nc, const Expr &k0, const Expr &kc, ForKind kind) const {
     Var p = loopVar("p"), kk = loopVar("kk"), v = loopVar("v");
     Expr col = add(mul(ref(p), i64(t.nr)), ref(v));
@@ -405,8 +405,16 @@ struct TileLowering {
     bindK(values, add(k0, ref(kk)));
     values[def.indices[c.n].var.get()] = add(n0, col);
     Expr index = add(mul(add(mul(ref(p), ref(kStep)), ref(kk)), i64(t.nr)), ref(v));
-    Stmt store = Store::make(bp, add(bBase, index), lowerFactor(c.rhs, values));
-    Stmt lanes = For::make(v, i64(t.nr), ForKind::Vectorized, IfThenElse::make(lt(col, nc), store));
+    // Lanes past nc hold zeros, not what the buffer held before: old bytes read as denormal
+    // floats cost each multiply of the micro-kernel's padding lanes a microcode assist (conv2d
+    // with 56 output columns ran 35x slower in a process whose heap had other data).
+    Expr inRange = lt(col, nc);
+    Expr whole = binary(BinaryOp::Le, add(mul(ref(p), i64(t.nr)), i64(t.nr)), nc);
+    Expr padded = Select::make(inRange, lowerFactor(c.rhs, values, inRange), floatImm(0.0));
+    Stmt store =
+        IfThenElse::make(whole, Store::make(bp, add(bBase, index), lowerFactor(c.rhs, values)),
+                         Store::make(bp, add(bBase, index), padded));
+    Stmt lanes = For::make(v, i64(t.nr), ForKind::Vectorized, store);
     Stmt body = For::make(kk, kc, ForKind::Serial, lanes);
     return For::make(p, ceilDiv(nc, i64(t.nr)), kind, body);
   }
