@@ -1595,6 +1595,26 @@ private:
     return c->items;
   }
 
+  /// A row's running maximum for the online softmax's rescaling: -inf (a row with no key yet)
+  /// as 0, so that exp(old - new) of a row still empty is 1, not NaN.
+  static Expr finiteMax(const Expr &m) {
+    Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
+    return Select::make(Binary::make(BinaryOp::Eq, m, negInf), floatImm(0.0), m);
+  }
+  /// The online softmax's step for row `r` after a key tile whose maximum is reduced[0]: the
+  /// row's new maximum into rowMax[r], and into scale[r] exp(old - new), the factor its running
+  /// sum and outputs are rescaled by.
+  static Stmt onlineMaxStep(const Buffer &rowMax, const Buffer &scale, const Buffer &reduced,
+                            const Expr &r) {
+    Var mOld = letVar("m_old", DType::F32), mNew = letVar("m_new", DType::F32);
+    Expr exp = Call::make(Intrinsic::Exp, {sub(finiteMax(ref(mOld)), finiteMax(ref(mNew)))});
+    return LetStmt::make(
+        mOld, Load::make(rowMax, r),
+        LetStmt::make(
+            mNew, Binary::make(BinaryOp::Max, ref(mOld), Load::make(reduced, intImm(0))),
+            Block::make({Store::make(scale, r, exp), Store::make(rowMax, r, ref(mNew))})));
+  }
+
   static constexpr int kFlashThreads = 256;
   static constexpr int64_t kFlashRows = 64, kFlashKeys = 64, kFlashStep = 64, kFlashPad = 65;
   static constexpr int64_t kFlashTileFloats = 64 * kFlashPad;
@@ -1627,9 +1647,6 @@ private:
       return add(times(ref(chunk), kFlashStep), add(ref(tx), times(cc, 16)));
     };
     auto at = [](const Expr &r, const Expr &cc) { return add(times(r, 4), cc); };
-    auto use = [&](const Expr &m) {
-      return Select::make(Binary::make(BinaryOp::Eq, m, negInf), zero, m);
-    };
     // 64 rows of `tile` from `f` (rows `rowVar` = base + 0..63, columns `colVar` = colBase +
     // 0..63; 0 outside), 16 points a thread, consecutive threads on consecutive columns.
     auto fill = [&](const Buffer &tile, const Var &rowVar, const Expr &base, const Expr &rowEnd,
@@ -1711,7 +1728,6 @@ private:
     std::vector<Stmt> perRow;
     {
       Var r = loopVar("r"), cc = loopVar("c"), cc2 = loopVar("c"), cc3 = loopVar("c");
-      Var mOld = letVar("m_old", DType::F32), mNew = letVar("m_new", DType::F32);
       auto cellLets = [&](const Var &col, Stmt body) {
         return LetStmt::make(c.t, rowOf(ref(r)),
                              LetStmt::make(c.u, keyOf(ref(col)), std::move(body)));
@@ -1727,17 +1743,10 @@ private:
                                                           Load::make(scores, at(ref(r), ref(cc))),
                                                           negInf))))),
            rowCombine(BinaryOp::Max)});
-      Stmt update = LetStmt::make(
-          mOld, Load::make(rowMax, ref(r)),
-          LetStmt::make(
-              mNew, Binary::make(BinaryOp::Max, ref(mOld), Load::make(reduced, intImm(0))),
-              Block::make(
-                  {Store::make(scale, ref(r),
-                               Call::make(Intrinsic::Exp, {sub(use(ref(mOld)), use(ref(mNew)))})),
-                   Store::make(rowMax, ref(r), ref(mNew))})));
+      Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r));
       Expr cell = at(ref(r), ref(cc2));
       Expr p = Call::make(Intrinsic::Exp,
-                          {sub(Load::make(scores, cell), use(Load::make(rowMax, ref(r))))});
+                          {sub(Load::make(scores, cell), finiteMax(Load::make(rowMax, ref(r))))});
       if (c.pCond)
         p = Select::make(c.pCond, p, zero);
       Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
@@ -1870,9 +1879,6 @@ private:
       return add(times(nt, 8), add(times(ref(q), 2), mod(h, 2)));
     };
     auto cell = [](const Expr &nt, const Expr &h) { return add(times(nt, 4), h); };
-    auto use = [&](const Expr &m) {
-      return Select::make(Binary::make(BinaryOp::Eq, m, negInf), zero, m);
-    };
     auto forCells = [&](const std::function<Stmt(const Var &, const Var &)> &body) {
       Var nt = loopVar("nt"), h = loopVar("h");
       return unrolled(nt, 8, unrolled(h, 4, body(nt, h)));
@@ -2060,7 +2066,6 @@ private:
     auto perRow = [&](bool interior) {
       Var r = loopVar("r"), nt = loopVar("nt"), j = loopVar("j"), nt2 = loopVar("nt"),
           j2 = loopVar("j"), nt3 = loopVar("nt"), j3 = loopVar("j");
-      Var mOld = letVar("m_old", DType::F32), mNew = letVar("m_new", DType::F32);
       auto h = [&](const Var &jj) { return add(times(ref(r), 2), ref(jj)); };
       auto rowCells = [&](const Var &n, const Var &jj, Stmt body) {
         Var hv = letVar("h");
@@ -2091,17 +2096,10 @@ private:
                                     Binary::make(BinaryOp::Ne, ref(score), ref(score))),
                        Store::make(reduced, intImm(0), ref(score))))),
            quadCombine(BinaryOp::Max)});
-      Stmt update = LetStmt::make(
-          mOld, Load::make(rowMax, ref(r)),
-          LetStmt::make(
-              mNew, Binary::make(BinaryOp::Max, ref(mOld), Load::make(reduced, intImm(0))),
-              Block::make(
-                  {Store::make(scale, ref(r),
-                               Call::make(Intrinsic::Exp, {sub(use(ref(mOld)), use(ref(mNew)))})),
-                   Store::make(rowMax, ref(r), ref(mNew))})));
+      Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r));
       Expr at = cell(ref(nt2), h(j2));
       Expr p = Call::make(Intrinsic::Exp,
-                          {sub(Load::make(scores, at), use(Load::make(rowMax, ref(r))))});
+                          {sub(Load::make(scores, at), finiteMax(Load::make(rowMax, ref(r))))});
       if (c.pCond)
         p = Select::make(c.pCond, p, zero);
       Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));

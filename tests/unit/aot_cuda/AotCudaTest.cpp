@@ -55,24 +55,44 @@ struct DeviceBuffers {
   }
 };
 
-class AotCudaSuite : public testing::TestWithParam<size_t> {};
+/// The values of `kernel`'s symbols for a call on `inputs`, in its order.
+std::vector<int64_t> symbolValues(const Kernel &kernel, const std::vector<Tensor> &inputs) {
+  std::map<std::string, int64_t> values;
+  std::vector<std::vector<std::string>> dims = kernel.inputDims();
+  for (size_t i = 0; i < inputs.size(); ++i)
+    for (size_t d = 0; d < dims[i].size(); ++d)
+      values[dims[i][d]] = inputs[i].shape()[d];
+  std::vector<int64_t> symbols;
+  for (const std::string &symbol : kernel.symbolNames())
+    symbols.push_back(values.at(symbol));
+  return symbols;
+}
+
+/// An e2e program's library and the JIT's module of the same program, scheduled as the images
+/// were for this GPU; skipped without a GPU of compute capability 8.0 or 9.0.
+class AotCudaSuite : public testing::TestWithParam<size_t> {
+protected:
+  void SetUp() override {
+    if (!cu::status().available)
+      GTEST_SKIP() << "no GPU: " << cu::status().reason;
+    const cu::DeviceInfo &device = cu::device();
+    int cc = device.major * 10 + device.minor;
+    if (cc != 80 && cc != 90)
+      GTEST_SKIP() << "the libraries hold cubins for sm_80 and sm_90; this GPU is sm_" << cc;
+    JitOptions options;
+    options.target = Target::cuda();
+    options.target.gpu = "sm_" + std::to_string(cc); // Scheduled as the image was.
+    options.diskCache = false;
+    const AotLibrary &library = e2eLibraries()[GetParam()];
+    module = Jit(options).compileFile(library.program);
+    for (const AotEntry &entry : library.kernels)
+      entries[entry.kernel] = &entry;
+  }
+  Module module;
+  std::map<std::string, const AotEntry *> entries;
+};
 
 TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
-  if (!cu::status().available)
-    GTEST_SKIP() << "no GPU: " << cu::status().reason;
-  const cu::DeviceInfo &device = cu::device();
-  int cc = device.major * 10 + device.minor;
-  if (cc != 80 && cc != 90)
-    GTEST_SKIP() << "the libraries hold cubins for sm_80 and sm_90; this GPU is sm_" << cc;
-  JitOptions options;
-  options.target = Target::cuda();
-  options.target.gpu = "sm_" + std::to_string(cc); // Scheduled as the image was.
-  options.diskCache = false;
-  const AotLibrary &library = e2eLibraries()[GetParam()];
-  Module module = Jit(options).compileFile(library.program);
-  std::map<std::string, const AotEntry *> entries;
-  for (const AotEntry &entry : library.kernels)
-    entries[entry.kernel] = &entry;
   std::mt19937 rng(2026);
   forEachSuiteRun(
       module, rng, {0, 1, 3, 17, 33}, 3, 41,
@@ -92,13 +112,7 @@ TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
           call.data.push_back(reinterpret_cast<void *>(device.pointers.back()));
           call.shapes.push_back(host.shape());
         }
-        std::map<std::string, int64_t> values;
-        std::vector<std::vector<std::string>> dims = kernel.inputDims();
-        for (size_t i = 0; i < inputs.size(); ++i)
-          for (size_t d = 0; d < dims[i].size(); ++d)
-            values[dims[i][d]] = inputs[i].shape()[d];
-        for (const std::string &symbol : kernel.symbolNames())
-          call.symbols.push_back(values.at(symbol));
+        call.symbols = symbolValues(kernel, inputs);
         call.stream = cu::stream(); // Ordered with the copies, which use the same stream.
         int status = entries[name]->call(call);
         std::vector<Tensor> expected;
@@ -124,21 +138,6 @@ TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
 // give bit for bit the JIT's results on the same data made contiguous, and write nothing
 // outside an output's elements (the copies through device scratch).
 TEST_P(AotCudaSuite, StridedViewsGiveTheJitsBits) {
-  if (!cu::status().available)
-    GTEST_SKIP() << "no GPU: " << cu::status().reason;
-  const cu::DeviceInfo &device = cu::device();
-  int cc = device.major * 10 + device.minor;
-  if (cc != 80 && cc != 90)
-    GTEST_SKIP() << "the libraries hold cubins for sm_80 and sm_90; this GPU is sm_" << cc;
-  JitOptions options;
-  options.target = Target::cuda();
-  options.target.gpu = "sm_" + std::to_string(cc);
-  options.diskCache = false;
-  const AotLibrary &library = e2eLibraries()[GetParam()];
-  Module module = Jit(options).compileFile(library.program);
-  std::map<std::string, const AotEntry *> entries;
-  for (const AotEntry &entry : library.kernels)
-    entries[entry.kernel] = &entry;
   const std::pair<Layout, Layout> layouts[] = {{Layout::Transposed, Layout::Contiguous},
                                                {Layout::Padded, Layout::Padded},
                                                {Layout::Contiguous, Layout::Transposed}};
@@ -168,13 +167,7 @@ TEST_P(AotCudaSuite, StridedViewsGiveTheJitsBits) {
             call.strides.push_back(layout == Layout::Contiguous ? std::vector<int64_t>{}
                                                                 : buffers.back().strides);
           }
-          std::map<std::string, int64_t> values;
-          std::vector<std::vector<std::string>> dims = kernel.inputDims();
-          for (size_t i = 0; i < inputs.size(); ++i)
-            for (size_t d = 0; d < dims[i].size(); ++d)
-              values[dims[i][d]] = inputs[i].shape()[d];
-          for (const std::string &symbol : kernel.symbolNames())
-            call.symbols.push_back(values.at(symbol));
+          call.symbols = symbolValues(kernel, inputs);
           call.stream = cu::stream();
           int status = entries[name]->callStrided(call);
           std::vector<Tensor> expected;
