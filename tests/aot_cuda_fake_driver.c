@@ -109,8 +109,14 @@ CUresult cuModuleLoadData(void **loaded, const void *image) {
   return 0;
 }
 /* A function is its module, then its name. */
+/* Function handles: the module, then the function's name; from a pool, as the real driver's
+ * live as long as the process here (modules are never really unloaded). */
+static char functions[256][sizeof(void *) + 128];
+static int functionCount;
 CUresult cuModuleGetFunction(void **function, void *m, const char *name) {
-  char *f = malloc(sizeof m + strlen(name) + 1);
+  if (functionCount == 256 || strlen(name) >= 128)
+    return 500; /* CUDA_ERROR_NOT_FOUND */
+  char *f = functions[functionCount++];
   memcpy(f, &m, sizeof m);
   strcpy(f + sizeof m, name);
   *function = f;
