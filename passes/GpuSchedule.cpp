@@ -1615,6 +1615,14 @@ private:
             Block::make({Store::make(scale, r, exp), Store::make(rowMax, r, ref(mNew))})));
   }
 
+  /// A score's unnormalized probability against its row's running maximum rowMax[r]:
+  /// exp(score - max), 0 where the chain's mask on P says so.
+  static Expr probability(const FlashChain &c, const Expr &score, const Buffer &rowMax,
+                          const Expr &r) {
+    Expr p = Call::make(Intrinsic::Exp, {sub(score, finiteMax(Load::make(rowMax, r)))});
+    return c.pCond ? Select::make(c.pCond, p, floatImm(0.0)) : p;
+  }
+
   static constexpr int kFlashThreads = 256;
   static constexpr int64_t kFlashRows = 64, kFlashKeys = 64, kFlashStep = 64, kFlashPad = 65;
   static constexpr int64_t kFlashTileFloats = 64 * kFlashPad;
@@ -1745,10 +1753,7 @@ private:
            rowCombine(BinaryOp::Max)});
       Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r));
       Expr cell = at(ref(r), ref(cc2));
-      Expr p = Call::make(Intrinsic::Exp,
-                          {sub(Load::make(scores, cell), finiteMax(Load::make(rowMax, ref(r))))});
-      if (c.pCond)
-        p = Select::make(c.pCond, p, zero);
+      Expr p = probability(c, Load::make(scores, cell), rowMax, ref(r));
       Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
       Stmt tileP = Block::make(
           {Store::make(reduced, intImm(0), zero),
@@ -2098,10 +2103,7 @@ private:
            quadCombine(BinaryOp::Max)});
       Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r));
       Expr at = cell(ref(nt2), h(j2));
-      Expr p = Call::make(Intrinsic::Exp,
-                          {sub(Load::make(scores, at), finiteMax(Load::make(rowMax, ref(r))))});
-      if (c.pCond)
-        p = Select::make(c.pCond, p, zero);
+      Expr p = probability(c, Load::make(scores, at), rowMax, ref(r));
       Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
       // P rounded to the factors' type for its product with Y (as FlashAttention does); the
       // sum takes it unrounded.
