@@ -37,6 +37,7 @@ using runtime::aot::Token;
 
 constexpr size_t kMaxBuffers = 64; // runtime/AotCall.cpp: tensors and checks, and a rank.
 
+#ifdef TDSL_HAVE_LLVM
 /// `e`, an i64 expression over `symbols`, as a shape program.
 void appendProgram(const ir::Expr &e, const std::vector<ir::Var> &symbols,
                    const std::string &kernel, ShapeProgram &out) {
@@ -89,7 +90,6 @@ ShapeProgram program(const ir::Expr &e, const ir::Kernel &k) {
   return p;
 }
 
-#ifdef TDSL_HAVE_LLVM
 /// What the CUDA launcher needs of `gpu`, kernel `k` lowered for one GPU: each launch's lets,
 /// geometry and shared memory, and the heap intermediates' bytes, as programs over the symbols
 /// (then the launch's lets).

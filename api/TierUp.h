@@ -5,7 +5,8 @@
 // Lifetime: the Jit and each of its kernels hold the TierUp; the queued jobs hold none of them
 // (only what they compile and where they publish it), so the TierUp is always destroyed on a
 // caller's thread, never on its own. Destroying it drops the jobs still queued and joins the
-// thread, which finishes the job it is running.
+// thread, which finishes the job it is running. When the process exits from its main thread,
+// every TierUp is stopped before any static object is destroyed (TierUp.cpp).
 #pragma once
 
 #include <condition_variable>
@@ -26,6 +27,9 @@ public:
   /// Queues `job` for the background thread (started by the first post). A job must not throw
   /// and must not own the TierUp.
   void post(std::function<void()> job);
+
+  /// Drops the queued jobs, waits for the running one and refuses later posts.
+  void stop();
 
 private:
   void work();

@@ -2,7 +2,10 @@
 torch.matmul) and a device-to-device copy, at the same sizes, timed with CUDA events (median after
 warm-up). Prints the same CSV: workload,ms,GB/s,TFLOP/s,note.
 
-    python3 bench/gpu/peers.py [--quick]
+    python3 bench/gpu/peers.py [--quick] [--only NAME,NAME...]
+
+--only measures the named workloads (the names printed before the @, such as softmax_4096,
+sgemm_4096 or attention_bf16) and skips the others, torch.compile's compilations included.
 """
 import math
 import sys
@@ -24,6 +27,13 @@ def median_ms(fn, warmup=3, repeats=20):
         times.append(start.elapsed_time(stop))
     times.sort()
     return times[len(times) // 2]
+
+
+ONLY = None  # The workloads --only names, or None for all.
+
+
+def wanted(name):
+    return ONLY is None or name in ONLY
 
 
 def row(name, ms, nbytes, flops, note):
@@ -75,7 +85,10 @@ def embedding(table, ids):
 
 
 def main():
+    global ONLY
     quick = "--quick" in sys.argv
+    if "--only" in sys.argv:
+        ONLY = set(sys.argv[sys.argv.index("--only") + 1].split(","))
     torch.manual_seed(0)
     n = (1 << 24) if quick else (1 << 28)
     R, C = (1024 if quick else 16384), 8192
@@ -83,7 +96,8 @@ def main():
     print("workload,ms,GB/s,TFLOP/s,note")
     x = torch.randn(n, device="cuda")
     y = torch.empty_like(x)
-    row("copy_d2d", median_ms(lambda: y.copy_(x)), 2 * x.numel() * 4, 0, "torch copy_")
+    if wanted("copy_d2d"):
+        row("copy_d2d", median_ms(lambda: y.copy_(x)), 2 * x.numel() * 4, 0, "torch copy_")
     xr = torch.randn(R, C, device="cuda")
     s = 4096 if quick else 8192
     xs = torch.randn(s, s, device="cuda")
@@ -96,6 +110,8 @@ def main():
              ("transpose", transpose, xs, 2 * xs.numel() * 4),
              ("total", total, x, x.numel() * 4)]
     for name, fn, inp, nbytes in cases:
+        if not wanted(name):
+            continue
         row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")
         compiled = torch.compile(fn)
         row(name + "@compile", median_ms(lambda: compiled(inp)), nbytes, 0, "torch.compile")
@@ -103,6 +119,8 @@ def main():
     for name, fn, inp, nbytes in [("cumsum", cumsum, xr, 2 * xr.numel() * 4),
                                   ("cumsum_65536", cumsum, long_rows, 2 * xr.numel() * 4),
                                   ("argmax_rows", argmax_rows, xr, xr.numel() * 4 + R * 8)]:
+        if not wanted(name):
+            continue
         row(name + "@eager", median_ms(lambda: fn(inp)), nbytes, 0, "torch eager")
         compiled = torch.compile(fn)
         row(name + "@compile", median_ms(lambda: compiled(inp)), nbytes, 0, "torch.compile")
@@ -122,63 +140,78 @@ def main():
             if cols == C and name != "rmsnorm":
                 continue
             key = f"{name}_{cols}"
+            if not wanted(key):
+                continue
             row(key + "@eager", median_ms(lambda: fn(*args)), nbytes, 0, "torch eager")
             compiled = torch.compile(fn)
             row(key + "@compile", median_ms(lambda: compiled(*args)), nbytes, 0, "torch.compile")
         del xc
-    xv = torch.randn(256 if quick else 4096, 32000, device="cuda")
-    nbytes = xv.numel() * 4 + xv.shape[0] * 4
-    row("logsumexp_32000@eager", median_ms(lambda: logsumexp(xv)), nbytes, 0, "torch eager")
-    compiled_lse = torch.compile(logsumexp)
-    row("logsumexp_32000@compile", median_ms(lambda: compiled_lse(xv)), nbytes, 0, "torch.compile")
-    del xv
-    tokens = 8192 if quick else 65536
-    table = torch.randn(50000, 1024, device="cuda")
-    ids = torch.randint(0, 50000, (tokens,), device="cuda", dtype=torch.int32)
-    nbytes = 2 * tokens * 1024 * 4 + tokens * 4
-    row("embedding@eager", median_ms(lambda: embedding(table, ids)), nbytes, 0, "torch eager")
-    compiled_embedding = torch.compile(embedding)
-    row("embedding@compile", median_ms(lambda: compiled_embedding(table, ids)), nbytes, 0,
-        "torch.compile")
+    if wanted("logsumexp_32000"):
+        xv = torch.randn(256 if quick else 4096, 32000, device="cuda")
+        nbytes = xv.numel() * 4 + xv.shape[0] * 4
+        row("logsumexp_32000@eager", median_ms(lambda: logsumexp(xv)), nbytes, 0, "torch eager")
+        compiled_lse = torch.compile(logsumexp)
+        row("logsumexp_32000@compile", median_ms(lambda: compiled_lse(xv)), nbytes, 0,
+            "torch.compile")
+        del xv
+    if wanted("embedding"):
+        tokens = 8192 if quick else 65536
+        table = torch.randn(50000, 1024, device="cuda")
+        ids = torch.randint(0, 50000, (tokens,), device="cuda", dtype=torch.int32)
+        nbytes = 2 * tokens * 1024 * 4 + tokens * 4
+        row("embedding@eager", median_ms(lambda: embedding(table, ids)), nbytes, 0, "torch eager")
+        compiled_embedding = torch.compile(embedding)
+        row("embedding@compile", median_ms(lambda: compiled_embedding(table, ids)), nbytes, 0,
+            "torch.compile")
+        del table
     for s in ([1024] if quick else [4096, 8192]):
+        if not wanted(f"sgemm_{s}"):
+            continue
         a, b = torch.randn(s, s, device="cuda"), torch.randn(s, s, device="cuda")
         torch.backends.cuda.matmul.allow_tf32 = False
         row(f"sgemm_{s}@cublas", median_ms(lambda: a @ b, 2, 5), 3 * s * s * 4, 2.0 * s ** 3,
             "cuBLAS fp32")
     s = 1024 if quick else 8192
-    a = torch.randn(s, s, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(s, s, device="cuda", dtype=torch.bfloat16)
-    row(f"bf16_gemm_{s}@cublas", median_ms(lambda: a @ b, 2, 5), 3 * s * s * 2, 2.0 * s ** 3,
-        "cuBLAS bf16")
+    if wanted(f"bf16_gemm_{s}"):
+        a = torch.randn(s, s, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(s, s, device="cuda", dtype=torch.bfloat16)
+        row(f"bf16_gemm_{s}@cublas", median_ms(lambda: a @ b, 2, 5), 3 * s * s * 2, 2.0 * s ** 3,
+            "cuBLAS bf16")
     # Issue 19's contractions: GEMM + bias + GELU (fp32), small batched bf16 products, attention.
     s = 1024 if quick else 4096
-    a, b = torch.randn(s, s, device="cuda"), torch.randn(s, s, device="cuda")
-    bias = torch.randn(s, device="cuda")
     torch.backends.cuda.matmul.allow_tf32 = False
 
     def gemm_bias_gelu(a, b, bias):
         h = a @ b + bias
         return 0.5 * h * (1 + torch.tanh(0.7978845608 * (h + 0.044715 * h * h * h)))
 
-    fl = 2.0 * s ** 3
-    row(f"gemm_bias_gelu_{s}@eager", median_ms(lambda: gemm_bias_gelu(a, b, bias), 2, 5),
-        3 * s * s * 4, fl, "torch eager (cuBLAS fp32)")
-    compiled_gbg = torch.compile(gemm_bias_gelu)
-    row(f"gemm_bias_gelu_{s}@compile", median_ms(lambda: compiled_gbg(a, b, bias), 2, 5),
-        3 * s * s * 4, fl, "torch.compile")
-    a = torch.randn(64, 512, 64, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(64, 64, 512, device="cuda", dtype=torch.bfloat16)
-    row("batched_bf16@cublas", median_ms(lambda: torch.bmm(a, b)), 2 * 64 * 512 * 64 * 2 +
-        64 * 512 * 512 * 2, 2.0 * 64 * 512 * 64 * 512, "cuBLAS bmm bf16 (bf16 output)")
+    if wanted(f"gemm_bias_gelu_{s}"):
+        a, b = torch.randn(s, s, device="cuda"), torch.randn(s, s, device="cuda")
+        bias = torch.randn(s, device="cuda")
+        fl = 2.0 * s ** 3
+        row(f"gemm_bias_gelu_{s}@eager", median_ms(lambda: gemm_bias_gelu(a, b, bias), 2, 5),
+            3 * s * s * 4, fl, "torch eager (cuBLAS fp32)")
+        compiled_gbg = torch.compile(gemm_bias_gelu)
+        row(f"gemm_bias_gelu_{s}@compile", median_ms(lambda: compiled_gbg(a, b, bias), 2, 5),
+            3 * s * s * 4, fl, "torch.compile")
+    if wanted("batched_bf16"):
+        a = torch.randn(64, 512, 64, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(64, 64, 512, device="cuda", dtype=torch.bfloat16)
+        row("batched_bf16@cublas", median_ms(lambda: torch.bmm(a, b)), 2 * 64 * 512 * 64 * 2 +
+            64 * 512 * 512 * 2, 2.0 * 64 * 512 * 64 * 512, "cuBLAS bmm bf16 (bf16 output)")
     heads = 8 if quick else 64
     q, k, v = (torch.randn(1, heads, 1024, 64, device="cuda", dtype=torch.bfloat16)
                for _ in range(3))
     sdpa = torch.nn.functional.scaled_dot_product_attention
-    row("attention_bf16@sdpa", median_ms(lambda: sdpa(q, k, v)), 4 * q.numel() * 2,
-        4.0 * heads * 1024 * 1024 * 64, "scaled_dot_product_attention (bf16 output)")
-    row("attention_causal_bf16@sdpa", median_ms(lambda: sdpa(q, k, v, is_causal=True)),
-        4 * q.numel() * 2, 2.0 * heads * 1024 * 1024 * 64,
-        "scaled_dot_product_attention, is_causal (bf16 output)")
+    if wanted("attention_bf16"):
+        row("attention_bf16@sdpa", median_ms(lambda: sdpa(q, k, v)), 4 * q.numel() * 2,
+            4.0 * heads * 1024 * 1024 * 64, "scaled_dot_product_attention (bf16 output)")
+    if wanted("attention_causal_bf16"):
+        row("attention_causal_bf16@sdpa", median_ms(lambda: sdpa(q, k, v, is_causal=True)),
+            4 * q.numel() * 2, 2.0 * heads * 1024 * 1024 * 64,
+            "scaled_dot_product_attention, is_causal (bf16 output)")
+    if not wanted("launch_overhead_us"):
+        return
     t = torch.randn(1, device="cuda")
     for _ in range(1000):
         t + 1

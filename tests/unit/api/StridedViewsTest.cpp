@@ -26,12 +26,9 @@ kernel add(a: i32[N], b: i32[N]) -> y: i32[N] {
 )";
 
 Module &module() {
-  // Optimized code from the first call: a static module must not leave a background compile
-  // running while the process exits (LLVM's statics go first).
   static Module m = [] {
     JitOptions options;
     options.threads = 2;
-    options.tiering = Tiering::OptimizedOnly;
     return Jit(options).compile(kSource, "strided.tdsl");
   }();
   return m;

@@ -1,15 +1,20 @@
 // Tiered compilation (JitOptions::tiering): what each mode runs, the optimized tier swapped in
 // by the background thread while many threads call the kernel (run under TSan: the `tsan`
-// preset builds this binary), a disk cache that holds only optimized code, and Jits and
-// kernels destroyed while their optimized tiers are queued or compiling.
+// preset builds this binary), a disk cache that holds only optimized code, Jits and kernels
+// destroyed while their optimized tiers are queued or compiling, and processes that exit then.
 #include "api/KernelCache.h"
 #include "tdsl/tdsl.h"
 #include "tests/unit/common/ApiTestSupport.h"
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -208,6 +213,43 @@ TEST(Tiering, ProfileTimesTheOptimizedTier) {
   EXPECT_EQ(p.firstCallTier, "fast");
   EXPECT_EQ(p.tier, "optimized");
   EXPECT_GE(p.finalTierWaitSeconds, 0.0);
+}
+
+// A process whose static Module's optimized tiers are compiling when it exits: run by
+// Tiering.ExitWhileCompilingIsClean in a child process, which exits from inside the test.
+TEST(TieringChild, ExitsWhileCompiling) {
+  const char *delay = std::getenv("TDSL_TIERING_EXIT_DELAY_US");
+  if (!delay)
+    GTEST_SKIP() << "run by Tiering.ExitWhileCompilingIsClean";
+  static Module module = jitFor(Tiering::Tiered).compile(kSeveralKernels);
+  Tensor x = Tensor::randn({33}, DType::F32, 2);
+  for (const std::string &name : module.kernelNames())
+    module.kernel(name)({x});
+  std::this_thread::sleep_for(std::chrono::microseconds(std::atoi(delay)));
+  std::exit(0); // The static Module and LLVM's statics are destroyed after this.
+}
+
+// The exit waits for the running compile instead of destroying what it uses (a crash in one of
+// a few runs before it did), at moments spread over the compiles.
+TEST(Tiering, ExitWhileCompilingIsClean) {
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  for (int run = 0; run < 12; ++run) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::setenv("TDSL_TIERING_EXIT_DELAY_US", std::to_string(run * 2500).c_str(), 1);
+      int devnull = ::open("/dev/null", O_WRONLY);
+      if (devnull >= 0)
+        ::dup2(devnull, STDOUT_FILENO);
+      ::execl(self.c_str(), self.c_str(), "--gtest_filter=TieringChild.ExitsWhileCompiling",
+              static_cast<char *>(nullptr));
+      ::_exit(127);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "run " << run << ": status " << status;
+  }
 }
 
 } // namespace
