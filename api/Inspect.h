@@ -43,9 +43,11 @@ bool usesTensorCores(KernelState &state);
 std::string tierHistory(KernelState &state);
 
 /// The peak bytes of the kernel's intermediates in memory since resetIntermediatePeak (the CPU
-/// code's scratch arena; a CUDA kernel's workspace, which only grows): Profile::intermediateBytes.
+/// code's scratch arena; a CUDA kernel's workspace, which only grows): Profile::intermediateBytes;
+/// and of its packed panels (the arena's other use): Profile::packedPanelBytes.
 void resetIntermediatePeak(KernelState &state);
 int64_t intermediatePeakBytes(KernelState &state);
+int64_t packedPanelPeakBytes(KernelState &state);
 
 /// The size of the host CPU's data (or unified) cache of `level` (1, 2, 3) in bytes, as the
 /// kernel sees it (one core's L1 and L2, its cluster's L3), read from sysfs, else from sysconf;

@@ -393,7 +393,12 @@ void resetIntermediatePeak(KernelState &state) { state.scratch.resetPeak(); }
 int64_t intermediatePeakBytes(KernelState &state) {
   if (state.target.kind == Target::Kind::Cuda)
     return static_cast<int64_t>(state.cudaKernel().workspaceBytes());
-  return static_cast<int64_t>(state.scratch.stats().peakBytes);
+  return static_cast<int64_t>(state.scratch.stats().peakIntermediateBytes);
+}
+int64_t packedPanelPeakBytes(KernelState &state) {
+  if (state.target.kind == Target::Kind::Cuda)
+    return 0;
+  return static_cast<int64_t>(state.scratch.stats().peakPanelBytes);
 }
 
 } // namespace detail

@@ -217,11 +217,12 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
   }
 
   p.intermediateBytes = detail::intermediatePeakBytes(*state);
+  p.packedPanelBytes = detail::packedPanelPeakBytes(*state);
   p.lastLevelCacheBytes = cuda ? runtime::cuda::device().l2Bytes : detail::hostCacheBytes(3);
   if (p.lastLevelCacheBytes == 0 && !cuda)
     p.lastLevelCacheBytes = detail::hostCacheBytes(2);
-  p.cacheResident =
-      p.lastLevelCacheBytes > 0 && p.bytes + p.intermediateBytes <= p.lastLevelCacheBytes;
+  p.cacheResident = p.lastLevelCacheBytes > 0 &&
+                    p.bytes + p.intermediateBytes + p.packedPanelBytes <= p.lastLevelCacheBytes;
   p.runs = p.times.size();
   p.medianSeconds = median(p.times);
   p.minSeconds = *std::min_element(p.times.begin(), p.times.end());

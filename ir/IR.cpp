@@ -23,6 +23,13 @@ Buffer makeBuffer(std::string name, DType dtype, std::vector<Expr> shape, Buffer
       BufferNode{std::move(name), dtype, std::move(shape), role, std::move(span)});
 }
 
+Buffer makePanelBuffer(std::string name, std::vector<Expr> shape) {
+  Buffer b = makeBuffer(std::move(name), DType::F32, std::move(shape), BufferRole::Intermediate);
+  auto panels = std::make_shared<BufferNode>(*b);
+  panels->packedPanels = true;
+  return panels;
+}
+
 Expr IntImm::make(Type type, int64_t value) {
   TDSL_CHECK(type.isInt() || type.isBool()) << "IntImm of type " << type.str();
   value = wrapInt(type.dtype, uint64_t(value)); // One spelling per value: u8 -1 is 255.

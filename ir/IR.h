@@ -103,10 +103,15 @@ struct BufferNode {
   std::vector<Expr> shape;
   BufferRole role;
   SourceSpan span; // Where the user named it; may be empty for compiler temporaries.
+  /// A contraction operand's panels laid out for the micro-kernel (passes/Tile.cpp): a copy of
+  /// values held elsewhere, which Kernel::profile counts apart from the intermediates.
+  bool packedPanels = false;
 };
 using Buffer = std::shared_ptr<const BufferNode>;
 Buffer makeBuffer(std::string name, DType dtype, std::vector<Expr> shape, BufferRole role,
                   SourceSpan span = {});
+/// An f32 buffer of packed panels (BufferNode::packedPanels).
+Buffer makePanelBuffer(std::string name, std::vector<Expr> shape);
 
 // ---------------------------------------------------------------------------------------------
 // Expressions.

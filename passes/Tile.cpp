@@ -615,12 +615,12 @@ struct TileLowering {
     Expr apSize = mul(mul(panels, i64(t.mr)), aPerBlock ? ref(kStep) : kExtent);
     if (lhsInPlaceAllowed())
       apSize = Select::make(ref(lhsInPlace), i64(1), apSize);
-    ap = makeBuffer("tile.a", DType::F32, {apSize}, BufferRole::Intermediate);
+    ap = makePanelBuffer("tile.a", {apSize});
     // One block of B: at most KC x NC, less for a small contraction.
     Expr bpSize = mul(ref(kStep), ref(nStep));
     if (rhsInPlaceAllowed())
       bpSize = Select::make(ref(rhsInPlace), i64(1), bpSize);
-    bp = packedB ? packedB : makeBuffer("tile.b", DType::F32, {bpSize}, BufferRole::Intermediate);
+    bp = packedB ? packedB : makePanelBuffer("tile.b", {bpSize});
     Var ot = loopVar("ot"), chunk = letVar("ot.chunk"), thread = loopVar("thread");
     Expr point = ref(ot);
     if (outerParallel)
@@ -908,8 +908,7 @@ PackedOperand packTiledOperand(const FusedKernel &fused, const FusedGroup &group
   const CpuTarget serial = serialTarget(target); // Outlives `lowering`, which refers to it.
   TileLowering lowering(fused, tg, serial, &block);
   PackedOperand packed;
-  packed.buffer =
-      makeBuffer("tile.b", DType::F32, {lowering.wholeBSize()}, BufferRole::Intermediate);
+  packed.buffer = makePanelBuffer("tile.b", {lowering.wholeBSize()});
   packed.pack = lowering.packWholeB(packed.buffer, kind);
   return packed;
 }

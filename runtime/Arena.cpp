@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 namespace tdsl::runtime {
 
@@ -16,7 +17,16 @@ Arena::~Arena() {
     std::free(b.data);
 }
 
-void *Arena::acquire(size_t bytes) noexcept {
+namespace {
+/// The in-use and peak counters of `use` in `stats`.
+std::pair<size_t &, size_t &> countersOf(Arena::Stats &stats, Arena::Use use) {
+  if (use == Arena::Use::PackedPanels)
+    return {stats.inUsePanelBytes, stats.peakPanelBytes};
+  return {stats.inUseIntermediateBytes, stats.peakIntermediateBytes};
+}
+} // namespace
+
+void *Arena::acquire(size_t bytes, Use use) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   Block *best = nullptr;
   for (Block &b : blocks_)
@@ -27,7 +37,7 @@ void *Arena::acquire(size_t bytes) noexcept {
     if (!fresh.data)
       return nullptr;
     try {
-      blocks_.push_back({fresh.data, fresh.capacity, 0});
+      blocks_.push_back({fresh.data, fresh.capacity, 0, use});
     } catch (const std::bad_alloc &) {
       std::free(fresh.data);
       return nullptr;
@@ -38,8 +48,12 @@ void *Arena::acquire(size_t bytes) noexcept {
   }
   // A zero-byte intermediate still holds its block: `requested` 0 marks a free one.
   best->requested = std::max<size_t>(bytes, 1);
+  best->use = use;
   stats_.inUseBytes += best->requested;
   stats_.peakBytes = std::max(stats_.peakBytes, stats_.inUseBytes);
+  auto [inUse, peak] = countersOf(stats_, use);
+  inUse += best->requested;
+  peak = std::max(peak, inUse);
   inUseCapacity_ += best->capacity;
   peakCapacity_ = std::max(peakCapacity_, inUseCapacity_);
   return best->data;
@@ -54,6 +68,7 @@ void Arena::release(void *block) noexcept {
     std::abort();
   }
   stats_.inUseBytes -= it->requested;
+  countersOf(stats_, it->use).first -= it->requested;
   inUseCapacity_ -= it->capacity;
   it->requested = 0;
   trim();
@@ -81,16 +96,19 @@ Arena::Stats Arena::stats() const {
 void Arena::resetPeak() {
   std::lock_guard<std::mutex> lock(mutex_);
   stats_.peakBytes = stats_.inUseBytes;
+  stats_.peakIntermediateBytes = stats_.inUseIntermediateBytes;
+  stats_.peakPanelBytes = stats_.inUsePanelBytes;
 }
 
 } // namespace tdsl::runtime
 
-extern "C" void *tdsl_scratch_acquire(void *runtime, int64_t bytes) noexcept {
+namespace {
+void *acquireScratch(void *runtime, int64_t bytes, tdsl::runtime::Arena::Use use) noexcept {
   using tdsl::runtime::CallRuntime;
   auto *rt = static_cast<CallRuntime *>(runtime);
   const size_t size = static_cast<size_t>(bytes);
   void *block =
-      rt && rt->scratch ? rt->scratch->acquire(size) : tdsl::runtime::allocateHost(size).data;
+      rt && rt->scratch ? rt->scratch->acquire(size, use) : tdsl::runtime::allocateHost(size).data;
   if (block)
     return block;
   if (!rt) {
@@ -100,6 +118,15 @@ extern "C" void *tdsl_scratch_acquire(void *runtime, int64_t bytes) noexcept {
   }
   rt->failedBytes.store(size, std::memory_order_relaxed);
   return nullptr;
+}
+} // namespace
+
+extern "C" void *tdsl_scratch_acquire(void *runtime, int64_t bytes) noexcept {
+  return acquireScratch(runtime, bytes, tdsl::runtime::Arena::Use::Intermediate);
+}
+
+extern "C" void *tdsl_scratch_acquire_panels(void *runtime, int64_t bytes) noexcept {
+  return acquireScratch(runtime, bytes, tdsl::runtime::Arena::Use::PackedPanels);
 }
 
 extern "C" void tdsl_scratch_release(void *runtime, void *block) noexcept {

@@ -26,8 +26,12 @@ public:
   Arena(const Arena &) = delete;
   Arena &operator=(const Arena &) = delete;
 
+  /// What a block holds: an intermediate, or a contraction operand's packed panels (a copy of
+  /// values held elsewhere, counted apart).
+  enum class Use : uint8_t { Intermediate, PackedPanels };
+
   /// A 64-byte-aligned block of at least `bytes`, or null when the system has no memory for it.
-  void *acquire(size_t bytes) noexcept;
+  void *acquire(size_t bytes, Use use = Use::Intermediate) noexcept;
   /// Gives back a block from acquire(), which must be in use.
   void release(void *block) noexcept;
 
@@ -36,6 +40,9 @@ public:
     size_t heldBytes = 0;          // Capacity of the blocks held now, in use or free.
     size_t inUseBytes = 0;         // Bytes asked for by the blocks in use now.
     size_t peakBytes = 0;          // Most bytes asked for in use at once since resetPeak().
+    // The same two for each Use: the peaks need not fall at the same moment.
+    size_t inUseIntermediateBytes = 0, peakIntermediateBytes = 0;
+    size_t inUsePanelBytes = 0, peakPanelBytes = 0;
   };
   Stats stats() const;
   /// Starts a new peak from the bytes in use now (Kernel::profile measures its calls' peak).
@@ -46,6 +53,7 @@ private:
     void *data;
     size_t capacity;
     size_t requested; // 0 when free.
+    Use use;
   };
 
   /// Frees the smallest free blocks while the free ones total more than peakCapacity_.

@@ -51,7 +51,9 @@ void tdsl_parallel_for(void *runtime, int64_t n, tdsl_loop_body body, void *clos
 /// blocks for the call. Null when no memory is left, recorded in CallRuntime::failedBytes; with
 /// a null `runtime` nobody could be told, so that aborts with a message. Thread-safe.
 void *tdsl_scratch_acquire(void *runtime, int64_t bytes) noexcept;
-/// Gives back a non-null `block` from tdsl_scratch_acquire with the same `runtime`.
+/// The same for a contraction operand's packed panels, which the arena counts apart.
+void *tdsl_scratch_acquire_panels(void *runtime, int64_t bytes) noexcept;
+/// Gives back a non-null `block` from either acquire with the same `runtime`.
 void tdsl_scratch_release(void *runtime, void *block) noexcept;
 
 } // extern "C"

@@ -311,9 +311,7 @@ bool emulationCanRun(const std::string &source) {
 
 EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::string &source,
                                        std::string location)
-    : func_(gpu), launches_(ir::gpuLaunches(func_)), location_(std::move(location)) {
-  for (const ir::GpuLaunch *l : launches_)
-    sharedBytes_.push_back(ir::dynamicSharedBytes(ir::blockLoop(l)));
+    : func_(gpu), plan_(func_), location_(std::move(location)) {
   auto fail = [&](const std::string &why) {
     throw RuntimeError("CUDA emulation of kernel " + func_.name + " (" + location_ + "): " + why);
   };
@@ -326,9 +324,9 @@ EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::st
   std::ostringstream text;
   text << kModel << code << "\n// ---- entry points: the kernels called with an argument array\n";
   size_t buffers = func_.params.size() + ir::gpuHeapBuffers(func_).size();
-  for (size_t i = 0; i < launches_.size(); ++i) {
+  for (size_t i = 0; i < plan_.launches().size(); ++i) {
     text << "extern \"C\" __attribute__((visibility(\"default\"))) void tdsl_emu_entry_" << i
-         << "(void *const *a) {\n  " << launches_[i]->name << "(";
+         << "(void *const *a) {\n  " << plan_.launches()[i]->name << "(";
     for (size_t a = 0; a < buffers + func_.symbols.size(); ++a)
       text << (a ? ", " : "")
            << (a < buffers ? "tdsl_emu_arg{a[" + std::to_string(a) + "]}"
@@ -362,7 +360,7 @@ EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::st
   if (!library_)
     fail("cannot load the compiled kernel: " + std::string(dlerror()));
   run_ = reinterpret_cast<Run>(dlsym(library_, "tdsl_emu_run"));
-  for (size_t i = 0; i < launches_.size() && run_; ++i) {
+  for (size_t i = 0; i < plan_.launches().size() && run_; ++i) {
     std::string name = "tdsl_emu_entry_" + std::to_string(i);
     entries_.push_back(reinterpret_cast<void (*)(void *const *)>(dlsym(library_, name.c_str())));
     if (!entries_.back())
@@ -384,7 +382,7 @@ void EmulatedCudaKernel::run(const std::vector<Tensor> &inputs, const std::vecto
   std::vector<std::vector<unsigned char>> fresh;
   for (const Tensor &t : outputs)
     fresh.emplace_back(t.nbytes());
-  for (size_t bytes : heapBytes(func_, symbols))
+  for (size_t bytes : plan_.heapBytes(symbols))
     fresh.emplace_back(bytes);
   std::vector<void *> args;
   for (const Tensor &t : inputs)
@@ -395,14 +393,14 @@ void EmulatedCudaKernel::run(const std::vector<Tensor> &inputs, const std::vecto
   for (int64_t &v : values)
     args.push_back(&v);
 
-  for (size_t i = 0; i < launches_.size(); ++i) {
-    LaunchShape shape = launchShape(func_, launches_[i], sharedBytes_[i], symbols);
+  for (size_t i = 0; i < plan_.launches().size(); ++i) {
+    LaunchShape shape = plan_.shape(i, symbols);
     if (shape.blocks <= 0 || shape.threads <= 0)
       continue;
     char error[512] = "";
     if (run_(entries_[i], args.data(), static_cast<unsigned>(std::min(shape.blocks, kEmulatedGrid)),
              static_cast<unsigned>(shape.threads), shape.sharedBytes, error, sizeof error) != 0)
-      throw RuntimeError("CUDA emulation of " + launches_[i]->name + " (" + location_ +
+      throw RuntimeError("CUDA emulation of " + plan_.launches()[i]->name + " (" + location_ +
                          "): " + error);
   }
   for (size_t o = 0; o < outputs.size(); ++o)

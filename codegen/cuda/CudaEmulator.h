@@ -8,6 +8,7 @@
 // of its kernels are the one thing it cannot run.
 #pragma once
 
+#include "codegen/cuda/CudaLaunch.h"
 #include "ir/Kernel.h"
 #include "tdsl/Tensor.h"
 
@@ -45,8 +46,7 @@ public:
 
 private:
   ir::LoweredFunc func_;
-  std::vector<const ir::GpuLaunch *> launches_; // Nodes of func_.
-  std::vector<ir::Expr> sharedBytes_;           // Each launch's dynamicSharedBytes.
+  LaunchPlan plan_; // Of func_.
   std::string location_;
   void *library_ = nullptr;
   using Run = int (*)(void (*)(void *const *), void *const *, unsigned, unsigned, long long, char *,

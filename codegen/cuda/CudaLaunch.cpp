@@ -3,6 +3,7 @@
 
 #include "ir/Shapes.h"
 #include "runtime/CudaDriverTypes.h"
+#include "support/Check.h"
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
@@ -13,58 +14,68 @@ namespace tdsl::codegen {
 
 namespace cu = runtime::cuda;
 
-namespace {
-
-/// The symbols' values followed by the kernel's lets, in order.
-void bindLets(const ir::LoweredFunc &gpu, const ir::GpuLaunch *launch, const int64_t *symbols,
-              std::vector<ir::Var> &vars, std::vector<int64_t> &values) {
-  vars = gpu.symbols;
-  values.assign(symbols, symbols + gpu.symbols.size());
-  for (const auto &[var, value] : ir::launchLets(launch)) {
-    values.push_back(ir::evalInt(value, vars, values));
-    vars.push_back(var);
+LaunchPlan::LaunchPlan(const ir::LoweredFunc &gpu)
+    : numSymbols_(gpu.symbols.size()), launches_(ir::gpuLaunches(gpu)) {
+  for (const ir::GpuLaunch *l : launches_) {
+    Geometry &g = geometry_.emplace_back();
+    g.vars = gpu.symbols;
+    for (const auto &[var, value] : ir::launchLets(l)) {
+      g.letValues.push_back(value);
+      g.vars.push_back(var);
+    }
+    g.condition = l->condition;
+    g.blocks = ir::launchBlocks(l);
+    g.threads = ir::launchThreads(l);
+    g.sharedBytes = ir::dynamicSharedBytes(ir::blockLoop(l));
+  }
+  for (const ir::Buffer &b : ir::gpuHeapBuffers(gpu)) {
+    size_t first = 0;
+    while (first + 1 < launches_.size()) {
+      std::vector<ir::Buffer> heap = ir::launchHeap(launches_[first]);
+      if (std::find(heap.begin(), heap.end(), b) != heap.end())
+        break;
+      ++first;
+    }
+    TDSL_CHECK(!launches_.empty()) << "heap intermediate " << b->name << " without a launch";
+    heap_.push_back({first, b->dtype, b->shape});
   }
 }
 
-} // namespace
+std::vector<int64_t> LaunchPlan::values(size_t i, const int64_t *symbols) const {
+  const Geometry &g = geometry_[i];
+  std::vector<int64_t> values(symbols, symbols + numSymbols_);
+  values.reserve(g.vars.size());
+  for (const ir::Expr &value : g.letValues)
+    values.push_back(ir::evalInt(value, g.vars, values));
+  return values;
+}
 
-LaunchShape launchShape(const ir::LoweredFunc &gpu, const ir::GpuLaunch *launch,
-                        const ir::Expr &sharedBytes, const int64_t *symbols) {
-  std::vector<ir::Var> vars;
-  std::vector<int64_t> values;
-  bindLets(gpu, launch, symbols, vars, values);
+LaunchShape LaunchPlan::shape(size_t i, const int64_t *symbols) const {
+  const Geometry &g = geometry_[i];
+  std::vector<int64_t> v = values(i, symbols);
   LaunchShape shape;
-  if (launch->condition && !ir::evalInt(launch->condition, vars, values))
+  if (g.condition && !ir::evalInt(g.condition, g.vars, v))
     return shape;
-  shape.blocks = ir::evalInt(ir::launchBlocks(launch), vars, values);
-  shape.threads = ir::evalInt(ir::launchThreads(launch), vars, values);
-  shape.sharedBytes = ir::evalInt(sharedBytes, vars, values);
+  shape.blocks = ir::evalInt(g.blocks, g.vars, v);
+  shape.threads = ir::evalInt(g.threads, g.vars, v);
+  shape.sharedBytes = ir::evalInt(g.sharedBytes, g.vars, v);
   return shape;
 }
 
-std::vector<size_t> heapBytes(const ir::LoweredFunc &gpu, const int64_t *symbols) {
-  std::vector<const ir::GpuLaunch *> launches = ir::gpuLaunches(gpu);
+std::vector<size_t> LaunchPlan::heapBytes(const int64_t *symbols) const {
   std::vector<size_t> bytes;
-  for (const ir::Buffer &b : ir::gpuHeapBuffers(gpu)) {
-    // Its shape may use the lets of the first kernel that allocates it.
-    std::vector<ir::Var> vars = gpu.symbols;
-    std::vector<int64_t> values(symbols, symbols + gpu.symbols.size());
-    for (const ir::GpuLaunch *l : launches)
-      if (std::vector<ir::Buffer> heap = ir::launchHeap(l);
-          std::find(heap.begin(), heap.end(), b) != heap.end()) {
-        bindLets(gpu, l, symbols, vars, values);
-        break;
-      }
-    size_t n = byteSize(b->dtype);
-    for (const ir::Expr &d : b->shape)
-      n *= static_cast<size_t>(std::max<int64_t>(0, ir::evalInt(d, vars, values)));
+  for (const Heap &h : heap_) {
+    std::vector<int64_t> v = values(h.launch, symbols);
+    size_t n = byteSize(h.dtype);
+    for (const ir::Expr &d : h.shape)
+      n *= static_cast<size_t>(std::max<int64_t>(0, ir::evalInt(d, geometry_[h.launch].vars, v)));
     bytes.push_back(n);
   }
   return bytes;
 }
 
 CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std::string location)
-    : mapped_(gpu), launches_(ir::gpuLaunches(mapped_)), heap_(ir::gpuHeapBuffers(mapped_)),
+    : mapped_(gpu), plan_(mapped_), heap_(ir::gpuHeapBuffers(mapped_)),
       location_(std::move(location)) {
   const cu::DeviceInfo &dev = cu::device();
   runtime::cuda_driver::LaunchLimits limits = runtime::cuda_driver::launchLimits(
@@ -72,11 +83,9 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std
   threadsPerBlock_ = limits.threadsPerBlock;
   maxGrid_ = limits.maxGrid;
   module_ = std::make_unique<cu::Module>(cubin, "kernel " + gpu.name + " (" + location_ + ")");
-  for (const ir::GpuLaunch *l : launches_) {
+  for (const ir::GpuLaunch *l : plan_.launches())
     functions_.push_back(module_->function(l->name));
-    sharedBytes_.push_back(ir::dynamicSharedBytes(ir::blockLoop(l)));
-  }
-  sharedAllowed_.assign(launches_.size(), 0);
+  sharedAllowed_.assign(functions_.size(), 0);
   workspace_.assign(heap_.size(), 0);
   workspaceBytes_.assign(heap_.size(), 0);
 }
@@ -102,7 +111,7 @@ size_t CudaKernel::workspaceBytes() const {
 
 void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, void *stream) const {
   std::lock_guard<std::mutex> lock(workspaceMutex_);
-  std::vector<size_t> bytes = heapBytes(mapped_, symbols);
+  std::vector<size_t> bytes = plan_.heapBytes(symbols);
   for (size_t h = 0; h < heap_.size(); ++h) {
     if (bytes[h] <= workspaceBytes_[h])
       continue;
@@ -130,9 +139,9 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, vo
   for (int64_t &s : symbolCopy)
     args.push_back(&s);
 
-  for (size_t i = 0; i < launches_.size(); ++i) {
-    const std::string &name = launches_[i]->name;
-    LaunchShape shape = launchShape(mapped_, launches_[i], sharedBytes_[i], symbols);
+  for (size_t i = 0; i < functions_.size(); ++i) {
+    const std::string &name = plan_.launches()[i]->name;
+    LaunchShape shape = plan_.shape(i, symbols);
     if (shape.blocks <= 0 || shape.threads <= 0)
       continue;
     // Past the default (48 KiB with the static arrays), a block's shared memory needs the

@@ -15,6 +15,47 @@
 
 namespace tdsl::codegen {
 
+/// The launch of one GPU kernel for these symbol values: its blocks (the grid may stop short:
+/// every kernel strides over its blocks; 0 where the launch's condition fails: not launched),
+/// threads a block and dynamic shared bytes.
+struct LaunchShape {
+  int64_t blocks = 0, threads = 0, sharedBytes = 0;
+};
+
+/// What a launcher computes on every call, gathered once from a kernel's loop IR: each launch's
+/// geometry and the heap intermediates' sizes, as expressions over the symbols and the launch's
+/// lets (walking the IR for them on every call cost a tiny kernel's launch 15% more host time).
+class LaunchPlan {
+public:
+  explicit LaunchPlan(const ir::LoweredFunc &gpu);
+
+  const std::vector<const ir::GpuLaunch *> &launches() const { return launches_; }
+  /// The shape of launch `i` for these symbol values.
+  LaunchShape shape(size_t i, const int64_t *symbols) const;
+  /// The bytes of each heap intermediate (ir::gpuHeapBuffers, in order).
+  std::vector<size_t> heapBytes(const int64_t *symbols) const;
+
+private:
+  struct Geometry {
+    std::vector<ir::Var> vars;       // The symbols, then the launch's lets.
+    std::vector<ir::Expr> letValues; // Each over the vars before its own.
+    ir::Expr condition;              // Null: always launched.
+    ir::Expr blocks, threads, sharedBytes;
+  };
+  struct Heap {
+    size_t launch; // The first launch that allocates it: its lets may appear in `shape`.
+    DType dtype;
+    std::vector<ir::Expr> shape;
+  };
+  /// The symbols' values followed by launch `i`'s lets.
+  std::vector<int64_t> values(size_t i, const int64_t *symbols) const;
+
+  size_t numSymbols_;
+  std::vector<const ir::GpuLaunch *> launches_; // Nodes of the func the plan was made from.
+  std::vector<Geometry> geometry_;
+  std::vector<Heap> heap_;
+};
+
 class CudaKernel {
 public:
   /// Loads `cubin`, compiled from emitCuda(gpu), on runtime::cuda::device(): `gpu` is the func
@@ -42,8 +83,7 @@ public:
 
 private:
   ir::LoweredFunc mapped_;
-  std::vector<const ir::GpuLaunch *> launches_; // Nodes of mapped_.
-  std::vector<ir::Expr> sharedBytes_;           // Each launch's dynamicSharedBytes.
+  LaunchPlan plan_; // Of mapped_.
   std::vector<ir::Buffer> heap_;
   std::string location_;
   int threadsPerBlock_ = 256;
@@ -62,21 +102,6 @@ public:
   CudaKernel(const CudaKernel &) = delete;
   CudaKernel &operator=(const CudaKernel &) = delete;
 };
-
-/// The launch of one GPU kernel for these symbol values: its blocks (the grid may stop short:
-/// every kernel strides over its blocks; 0 where the launch's condition fails: not launched),
-/// threads a block and dynamic shared bytes.
-struct LaunchShape {
-  int64_t blocks = 0, threads = 0, sharedBytes = 0;
-};
-/// The shape of `launch`, a kernel of `gpu`, whose dynamic shared memory is `sharedBytes`
-/// (ir::dynamicSharedBytes of its gpu_block loop, computed once by the caller).
-LaunchShape launchShape(const ir::LoweredFunc &gpu, const ir::GpuLaunch *launch,
-                        const ir::Expr &sharedBytes, const int64_t *symbols);
-
-/// The bytes of each heap intermediate of `gpu` (ir::gpuHeapBuffers, in order) for these symbol
-/// values.
-std::vector<size_t> heapBytes(const ir::LoweredFunc &gpu, const int64_t *symbols);
 
 /// One call on host tensors: copies the inputs to fresh device buffers, launches, waits, and
 /// copies the outputs back. Shapes and dtypes were checked by the caller; `symbols` are bound.

@@ -1991,7 +1991,8 @@ void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {
     llvm::Type *i64 = b.getInt64Ty(), *ptrTy = b.getPtrTy();
     llvm::Value *bytes = b.CreateMul(count, b.getInt64(byteSize(buf->dtype)));
     llvm::FunctionCallee acquire = module.getOrInsertFunction(
-        "tdsl_scratch_acquire", llvm::FunctionType::get(ptrTy, {ptrTy, i64}, false));
+        buf->packedPanels ? "tdsl_scratch_acquire_panels" : "tdsl_scratch_acquire",
+        llvm::FunctionType::get(ptrTy, {ptrTy, i64}, false));
     llvm::FunctionCallee release = module.getOrInsertFunction(
         "tdsl_scratch_release", llvm::FunctionType::get(b.getVoidTy(), {ptrTy, ptrTy}, false));
     if (auto *declaration = llvm::dyn_cast<llvm::Function>(acquire.getCallee())) {

@@ -266,6 +266,7 @@ void defineRuntimeSymbols(llvm::orc::LLJIT &jit) {
   };
   define("tdsl_parallel_for", &tdsl_parallel_for);
   define("tdsl_scratch_acquire", &tdsl_scratch_acquire);
+  define("tdsl_scratch_acquire_panels", &tdsl_scratch_acquire_panels);
   define("tdsl_scratch_release", &tdsl_scratch_release);
   if (llvm::Error error = jit.getMainJITDylib().define(llvm::orc::absoluteSymbols(symbols)))
     TDSL_CHECK(false) << "cannot define the runtime's symbols in the JIT: "

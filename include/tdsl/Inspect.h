@@ -94,14 +94,19 @@ struct Profile {
   int64_t bytes = 0, flops = 0;
   double gbps = 0, gflops = 0; // At the median time.
   /// The most bytes of intermediates held in memory at once during the calls: definitions
-  /// stored whole, row slices too large for the stack, a contraction's packed panels (on CUDA,
-  /// the kernel's device workspace). Registers and the stack do not count. With several
-  /// threads, each thread's slices count while they overlap, so the figure can vary between runs;
-  /// so do calls of the same kernel from other threads meanwhile (they share its scratch).
+  /// stored whole, row slices too large for the stack (on CUDA, the kernel's device
+  /// workspace). Registers and the stack do not count. With several threads, each thread's
+  /// slices count while they overlap, so the figure can vary between runs; so do calls of the
+  /// same kernel from other threads meanwhile (they share its scratch).
   int64_t intermediateBytes = 0;
+  /// The same for the contractions' packed panels: copies of their operands (inputs or
+  /// intermediates) laid out for the micro-kernel, such as a weight matrix packed once a call
+  /// and read by every block of rows. 0 on CUDA.
+  int64_t packedPanelBytes = 0;
   /// The last-level cache the calls' data can stay in between calls: on the CPU the L3 of the
   /// cores running them (else the L2), on a CUDA device its L2; 0 when unknown. The data is
-  /// `cacheResident` when `bytes` and `intermediateBytes` together fit in it: timed calls after
+  /// `cacheResident` when `bytes`, `intermediateBytes` and `packedPanelBytes` together fit in it:
+  /// timed calls after
   /// the first then read it from the cache, faster than the bandwidth ceiling (a copy through
   /// main memory) allows, and a memory-bound `rooflineFraction` above 1 means that, not a
   /// miscount. Time a working set several times this size to measure memory.

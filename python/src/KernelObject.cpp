@@ -450,6 +450,7 @@ private:
     d["gbps"] = p.gbps;
     d["gflops"] = p.gflops;
     d["intermediate_bytes"] = p.intermediateBytes;
+    d["packed_panel_bytes"] = p.packedPanelBytes;
     d["intensity"] = p.intensity;
     d["bound"] = p.bound;
     d["roofline_fraction"] = p.rooflineFraction;

@@ -201,11 +201,16 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
             << ")   " << byteRateText(p.gbps * 1e9) << "\n"
             << "  flops    " << p.flops << "   " << flopRateText(p.gflops * 1e9) << "\n"
             << "  scratch  " << bytesText(static_cast<uint64_t>(p.intermediateBytes))
-            << " of intermediates at the peak\n";
+            << " of intermediates at the peak";
+  if (p.packedPanelBytes > 0)
+    std::cout << ", " << bytesText(static_cast<uint64_t>(p.packedPanelBytes))
+              << " of packed panels";
+  std::cout << "\n";
   if (p.cacheResident)
     std::cout << "  cache    the data ("
-              << bytesText(static_cast<uint64_t>(p.bytes + p.intermediateBytes)) << ") fits in the "
-              << bytesText(static_cast<uint64_t>(p.lastLevelCacheBytes))
+              << bytesText(
+                     static_cast<uint64_t>(p.bytes + p.intermediateBytes + p.packedPanelBytes))
+              << ") fits in the " << bytesText(static_cast<uint64_t>(p.lastLevelCacheBytes))
               << " last-level cache: timed calls read it from there, not from memory\n";
   if (floorSeconds > 0)
     std::cout << "  floor    " << durationText(floorSeconds) << " at "
@@ -231,6 +236,7 @@ RooflinePoint benchKernel(const BenchOptions &opts, const Kernel &kernel,
               << ", \"min_ms\": " << number(p.minSeconds * 1e3) << ", \"runs\": " << p.runs
               << ", \"bytes\": " << p.bytes << ", \"flops\": " << p.flops
               << ", \"intermediate_bytes\": " << p.intermediateBytes
+              << ", \"packed_panel_bytes\": " << p.packedPanelBytes
               << ", \"gbps\": " << number(p.gbps) << ", \"gflops\": " << number(p.gflops)
               << ", \"first_call_ms\": " << number(p.firstCallSeconds * 1e3)
               << ", \"first_call_tier\": " << jsonString(p.firstCallTier)

@@ -327,15 +327,17 @@ ProfileOptions oneRun() {
 
 TEST(TiledContraction, RowChainMlpSplitKeepsOnlyTilesInMemory) {
   // The bench's MLP: a whole hidden layer h and a would be 2 x 1024 x 2048 floats (16 MiB); split,
-  // each thread holds a block of 196 rows of 128 columns of each (2 x 98 KiB), and the weights are
-  // packed once (2 x 4 MiB).
+  // each thread holds a block of about 200 rows of 128 columns of each (2 x 100 KiB), and the
+  // weights are packed once (2 x 4 MiB of panels, with the blocks' panels of a).
   Module two = compile(2);
   Profile profile = two.kernel("mlp").profile({Tensor::randn({1024, 512}, DType::F32, 1),
                                                Tensor::randn({512, 2048}, DType::F32, 2),
                                                Tensor::randn({2048, 512}, DType::F32, 3)},
                                               oneRun());
   EXPECT_GT(profile.intermediateBytes, 0);
-  EXPECT_LT(profile.intermediateBytes, int64_t{9} << 20);
+  EXPECT_LT(profile.intermediateBytes, int64_t{512} << 10);
+  EXPECT_GE(profile.packedPanelBytes, int64_t{8} << 20);
+  EXPECT_LT(profile.packedPanelBytes, int64_t{9} << 20);
 }
 
 TEST(TiledContraction, RowChainAttentionKeepsOnlyWindowsInMemory) {
@@ -346,6 +348,8 @@ TEST(TiledContraction, RowChainAttentionKeepsOnlyWindowsInMemory) {
   Profile profile = two.kernel("attention").profile(qkv(4, 512, 64, 7), oneRun());
   EXPECT_GT(profile.intermediateBytes, 0);
   EXPECT_LT(profile.intermediateBytes, int64_t{2} << 20);
+  EXPECT_GT(profile.packedPanelBytes, 0);
+  EXPECT_LT(profile.packedPanelBytes, int64_t{1} << 20);
 }
 
 } // namespace

@@ -87,6 +87,29 @@ TEST(Arena, PeakCountsTheBytesInUseAtOnceUntilReset) {
   EXPECT_EQ(arena.stats().peakBytes, 900u);
 }
 
+// Packed panels are counted apart from intermediates, each with its own peak; a block reused for
+// the other use moves to its count.
+TEST(Arena, PanelsAndIntermediatesHaveTheirOwnPeaks) {
+  Arena arena;
+  CallRuntime rt{nullptr, 1, &arena};
+  void *panels = tdsl_scratch_acquire_panels(&rt, 3000);
+  void *a = tdsl_scratch_acquire(&rt, 1000);
+  tdsl_scratch_release(&rt, panels);
+  void *b = tdsl_scratch_acquire(&rt, 2000); // The panels' block, now an intermediate's.
+  EXPECT_EQ(b, panels);
+  Arena::Stats s = arena.stats();
+  EXPECT_EQ(s.peakPanelBytes, 3000u);
+  EXPECT_EQ(s.peakIntermediateBytes, 3000u);
+  EXPECT_EQ(s.inUsePanelBytes, 0u);
+  EXPECT_EQ(s.inUseIntermediateBytes, 3000u);
+  EXPECT_EQ(s.peakBytes, 4000u);
+  tdsl_scratch_release(&rt, a);
+  tdsl_scratch_release(&rt, b);
+  arena.resetPeak();
+  EXPECT_EQ(arena.stats().peakPanelBytes, 0u);
+  EXPECT_EQ(arena.stats().peakIntermediateBytes, 0u);
+}
+
 // A kernel called with growing shapes keeps about one call's worth of blocks, not one per shape.
 TEST(Arena, FreeBlocksNeverTotalMoreThanThePeakInUse) {
   Arena arena;
