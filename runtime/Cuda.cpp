@@ -53,17 +53,18 @@ struct Driver {
   CUcontext context = nullptr;
   CUstream stream = nullptr;
   bool syncEveryLaunch = false;
-  /// The last kernel launched ("name (file:line:col)"): named by the synchronization that
-  /// reports an asynchronous failure.
+  /// The last kernel launched and its location (file:line:col): named by the synchronization
+  /// that reports an asynchronous failure. Assigned on every launch, so kept apart: copying into
+  /// their buffers allocates nothing once they are long enough.
   std::mutex lastLaunchMutex;
-  std::string lastLaunch;
+  std::string lastLaunchName, lastLaunchLocation;
 
   std::string asynchronousCulprit() {
     std::lock_guard<std::mutex> lock(lastLaunchMutex);
-    if (lastLaunch.empty())
+    if (lastLaunchName.empty())
       return "";
-    return "; the last kernel launched before it was " + lastLaunch +
-           " (a launch's failure surfaces at the next synchronization)";
+    return "; the last kernel launched before it was " + lastLaunchName + " (" +
+           lastLaunchLocation + ") (a launch's failure surfaces at the next synchronization)";
   }
 
   std::string describe(CUresult r) const {
@@ -322,7 +323,8 @@ void launch(void *function, const LaunchConfig &config, void **args, const std::
                               1, config.sharedBytes, stream, args, nullptr);
   {
     std::lock_guard<std::mutex> lock(d.lastLaunchMutex);
-    d.lastLaunch = kernelName + " (" + location + ")";
+    d.lastLaunchName = kernelName;
+    d.lastLaunchLocation = location;
   }
   if (r != 0)
     throw RuntimeError("launch of CUDA kernel " + kernelName + " (" + location + ") with " +
