@@ -4,6 +4,7 @@
 
 #include "codegen/cuda/CudaPrelude.h"
 #include "codegen/cuda/CudaSyntax.h"
+#include "codegen/cuda/IndexRanges.h"
 
 #include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
@@ -47,8 +48,7 @@ public:
       params.push_back(cType(b->dtype) + " *" + bindBuffer(b));
     for (const Var &s : func.symbols) {
       std::string name = bindVar(s);
-      indexVars.insert(s.get());
-      nonNegVars.insert(s.get());
+      ranges.addCounter(s);
       params.push_back("long long " + name);
     }
     // The top-level lets, recomputed by every kernel.
@@ -94,13 +94,7 @@ private:
   std::unordered_map<const VarNode *, std::string> varNames;
   std::unordered_map<const BufferNode *, std::string> bufferNames;
   std::set<std::string> used;
-  /// i64 variables holding index arithmetic: symbols, loop counters, lets of index arithmetic.
-  std::set<const VarNode *> indexVars;
-  std::set<const VarNode *> nonNegVars;
-  /// Index variables whose values lie in [0, bound): threads, loops of constant extent and lets
-  /// of them (see smallIndex).
-  std::unordered_map<const VarNode *, int64_t> varBounds;
-  std::unordered_map<const ExprNode *, bool> indexMemo;
+  IndexRanges ranges;
   /// Arrays allocated on the stack (registers or local memory), as opposed to global memory.
   std::set<const BufferNode *> stackBuffers;
   /// The byte offsets of the kernel's dynamic shared arrays (ir::dynamicSharedLayout).
@@ -141,10 +135,7 @@ private:
     varNames.clear();
     bufferNames.clear();
     used.clear();
-    indexVars.clear();
-    nonNegVars.clear();
-    varBounds.clear();
-    indexMemo.clear();
+    ranges.clear();
     stackBuffers.clear();
     dynamicOffsets.clear();
     dynamicShared = false;
@@ -200,114 +191,13 @@ private:
 
   // ---- analyses ----
 
-  /// i64 arithmetic over loop counters, symbols and constants only. It stays far from
-  /// overflow (it computes positions inside tensors), so it is emitted with plain C operators
-  /// rather than the wrapping helpers, which keeps address arithmetic readable and optimizable.
-  bool isIndexArith(const Expr &e) {
-    if (e->type != Type::i64())
-      return false;
-    auto it = indexMemo.find(e.get());
-    if (it != indexMemo.end())
-      return it->second;
-    bool result = false;
-    if (const IntImm *c = as<IntImm>(e)) {
-      // Index arithmetic is printed with C's signed operators, whose overflow the compiler may
-      // assume away: a constant as large as 2^32 (a subscript like 2^63 - 1) could overflow,
-      // so its arithmetic wraps explicitly instead.
-      result = c->value > -(int64_t(1) << 32) && c->value < (int64_t(1) << 32);
-    } else if (const VarRef *v = as<VarRef>(e)) {
-      result = indexVars.count(v->var.get()) > 0;
-    } else if (const Binary *b = as<Binary>(e)) {
-      result = (b->op == BinaryOp::Add || b->op == BinaryOp::Sub || b->op == BinaryOp::Mul ||
-                b->op == BinaryOp::FloorDiv || b->op == BinaryOp::Mod || b->op == BinaryOp::Min ||
-                b->op == BinaryOp::Max) &&
-               isIndexArith(b->a) && isIndexArith(b->b);
-    } else if (const Unary *u = as<Unary>(e)) {
-      result = u->op == UnaryOp::Neg && isIndexArith(u->a);
-    } else if (const Select *s = as<Select>(e)) {
-      result = isIndexArith(s->a) && isIndexArith(s->b);
-    }
-    indexMemo[e.get()] = result;
-    return result;
-  }
-
-  bool isNonNegative(const Expr &e) const {
-    if (const IntImm *i = as<IntImm>(e))
-      return i->value >= 0;
-    if (const VarRef *v = as<VarRef>(e))
-      return nonNegVars.count(v->var.get()) > 0;
-    if (const Binary *b = as<Binary>(e)) {
-      switch (b->op) {
-      case BinaryOp::Add:
-      case BinaryOp::Mul:
-      case BinaryOp::FloorDiv:
-      case BinaryOp::Min:
-        return b->type.isInt() && isNonNegative(b->a) && isNonNegative(b->b);
-      case BinaryOp::Mod:
-        return b->type.isInt() && isNonNegative(b->b);
-      case BinaryOp::Max:
-        return b->type.isInt() && (isNonNegative(b->a) || isNonNegative(b->b));
-      default:
-        return false;
-      }
-    }
-    if (const Select *s = as<Select>(e))
-      return isNonNegative(s->a) && isNonNegative(s->b);
-    if (const Cast *c = as<Cast>(e))
-      return c->type.isInt() && c->a->type.isBool();
-    return false;
-  }
-
-  /// An exclusive bound on the non-negative index `e` when one is known (variables in
-  /// varBounds, constants, + * // % of them; `x % c` of any non-negative x), else nullopt.
-  std::optional<int64_t> indexBound(const Expr &e) const {
-    constexpr int64_t kCap = int64_t(1) << 40; // Bounds past it are not needed.
-    if (const IntImm *i = as<IntImm>(e))
-      return i->value >= 0 && i->value < kCap ? std::optional<int64_t>(i->value + 1) : std::nullopt;
-    if (const VarRef *v = as<VarRef>(e)) {
-      auto it = varBounds.find(v->var.get());
-      return it == varBounds.end() ? std::nullopt : std::optional<int64_t>(it->second);
-    }
-    const Binary *b = as<Binary>(e);
-    if (!b || !b->type.isInt())
-      return std::nullopt;
-    if (b->op == BinaryOp::Mod && isNonNegative(b->a) && isPositiveConstant(b->b))
-      return as<IntImm>(b->b)->value;
-    std::optional<int64_t> x = indexBound(b->a), y = indexBound(b->b);
-    if (!x || !y)
-      return std::nullopt;
-    int64_t r = 0;
-    switch (b->op) {
-    case BinaryOp::Add:
-      r = *x + *y;
-      break;
-    case BinaryOp::Mul:
-      if (*y > 0 && *x > kCap / *y)
-        return std::nullopt;
-      r = *x * *y;
-      break;
-    case BinaryOp::FloorDiv:
-      if (!isPositiveConstant(b->b))
-        return std::nullopt;
-      r = *x;
-      break;
-    case BinaryOp::Min:
-    case BinaryOp::Max:
-      r = std::max(*x, *y);
-      break;
-    default:
-      return std::nullopt;
-    }
-    return r < kCap ? std::optional<int64_t>(r) : std::nullopt;
-  }
-
   /// `e` printed in int arithmetic: each variable cast to int, literals plain, when every
   /// variable and every partial result lies in [0, 2^31); else nullopt. Shared memory offsets
   /// print so: in int arithmetic, which may not overflow, the compiler folds a term of an
   /// unrolled loop into the access's immediate offset, where the offset cast to int as a whole
   /// needs an address register each (NVRTC's f32 contraction ran 6% slower so).
   std::optional<CExpr> smallIndex(const Expr &e) const {
-    std::optional<int64_t> bound = indexBound(e);
+    std::optional<int64_t> bound = ranges.bound(e);
     if (!bound || *bound > (int64_t(1) << 31))
       return std::nullopt;
     if (const IntImm *i = as<IntImm>(e))
@@ -330,11 +220,6 @@ private:
     default:
       return std::nullopt;
     }
-  }
-
-  static bool isPositiveConstant(const Expr &e) {
-    const IntImm *i = as<IntImm>(e);
-    return i && i->value > 0;
   }
 
   // ---- expressions ----
@@ -443,7 +328,7 @@ private:
     CExpr a = emitExpr(u->a);
     if (u->op == UnaryOp::Not)
       return prefix("!", a);
-    if (u->type.isFloat() || isIndexArith(self))
+    if (u->type.isFloat() || ranges.isIndexArith(self))
       return prefix("-", a);
     return call("tdsl_neg", {a});
   }
@@ -451,7 +336,7 @@ private:
   CExpr emitBinary(const Binary *b, const Expr &self) {
     CExpr x = emitExpr(b->a), y = emitExpr(b->b);
     bool isFloatOp = b->a->type.isFloat();
-    bool plainInt = isIndexArith(self);
+    bool plainInt = ranges.isIndexArith(self);
     switch (b->op) {
     case BinaryOp::Add:
       return isFloatOp || plainInt ? infix("+", PrecAdd, x, y) : call("tdsl_add", {x, y});
@@ -462,11 +347,11 @@ private:
     case BinaryOp::Div:
       return infix("/", PrecMul, x, y);
     case BinaryOp::FloorDiv:
-      if (!isFloatOp && isNonNegative(b->a) && isPositiveConstant(b->b))
+      if (!isFloatOp && ranges.isNonNegative(b->a) && isPositiveConstant(b->b))
         return infix("/", PrecMul, x, y);
       return call("tdsl_floordiv", {x, y});
     case BinaryOp::Mod:
-      if (!isFloatOp && isNonNegative(b->a) && isPositiveConstant(b->b))
+      if (!isFloatOp && ranges.isNonNegative(b->a) && isPositiveConstant(b->b))
         return infix("%", PrecMul, x, y);
       return call("tdsl_mod", {x, y});
     case BinaryOp::Pow:
@@ -571,14 +456,7 @@ private:
   /// `const T name = value;`, binding `var`.
   std::string emitLet(const Var &var, const Expr &value) {
     std::string text = emitExpr(value).text;
-    if (isIndexArith(value)) {
-      indexVars.insert(var.get());
-      if (isNonNegative(value)) {
-        nonNegVars.insert(var.get());
-        if (std::optional<int64_t> bound = indexBound(value))
-          varBounds[var.get()] = *bound;
-      }
-    }
+    ranges.addLet(var, value);
     std::string name = bindVar(var);
     return "const " + cType(var->type.dtype) + " " + name + " = " + text + ";";
   }
@@ -588,8 +466,7 @@ private:
     // A grid-stride loop: correct for any launch size, one iteration for the intended one.
     std::string extent = paren(emitExpr(loop->extent), PrecAdd);
     std::string name = bindVar(loop->var);
-    indexVars.insert(loop->var.get());
-    nonNegVars.insert(loop->var.get());
+    ranges.addCounter(loop->var);
     line("for (long long " + name + " = " + start + "; " + name + " < " + extent + "; " + name +
          " += " + step + ") {");
     ++indent;
@@ -668,10 +545,7 @@ private:
         return emitGridLoop(f, "blockIdx.x", "gridDim.x", [&] { emitStmt(f->body); });
       if (f->kind == ForKind::GpuThread) { // The launch has one thread per iteration.
         std::string name = bindVar(f->var);
-        indexVars.insert(f->var.get());
-        nonNegVars.insert(f->var.get());
-        if (std::optional<int64_t> bound = indexBound(f->extent))
-          varBounds[f->var.get()] = *bound;
+        ranges.addCounter(f->var, ranges.bound(f->extent));
         line("{");
         ++indent;
         // Under a register cap, the index read through int fits it: extended from the
@@ -685,10 +559,7 @@ private:
       }
       std::string extent = paren(emitExpr(f->extent), PrecAdd);
       std::string name = bindVar(f->var);
-      indexVars.insert(f->var.get());
-      nonNegVars.insert(f->var.get());
-      if (std::optional<int64_t> bound = indexBound(f->extent))
-        varBounds[f->var.get()] = *bound;
+      ranges.addCounter(f->var, ranges.bound(f->extent));
       if (f->kind == ForKind::Unrolled)
         line("#pragma unroll");
       line("for (long long " + name + " = 0; " + name + " < " + extent + "; ++" + name + ") {");
