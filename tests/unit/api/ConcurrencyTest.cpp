@@ -16,7 +16,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -278,22 +277,12 @@ TEST(CacheFaultsChild, CompileUntilKilled) {
 
 TEST(CacheFaults, WriterKilledAtRandomMomentsLeavesNoDamage) {
   std::string dir = freshTestDir("concurrency", "killed");
-  std::string self = fs::read_symlink("/proc/self/exe").string();
   std::mt19937 random(7); // Fixed: the kill times vary with the machine's speed anyway.
   for (int kill = 0; kill < 12; ++kill) {
     std::vector<pid_t> writers;
     for (int w = 0; w < 2; ++w) {
-      pid_t pid = ::fork();
+      pid_t pid = spawnTest("CacheFaultsChild.CompileUntilKilled", "TDSL_FAULT_TEST_DIR", dir);
       ASSERT_GE(pid, 0);
-      if (pid == 0) {
-        ::setenv("TDSL_FAULT_TEST_DIR", dir.c_str(), 1);
-        int devnull = ::open("/dev/null", O_WRONLY);
-        if (devnull >= 0)
-          ::dup2(devnull, STDOUT_FILENO);
-        ::execl(self.c_str(), self.c_str(), "--gtest_filter=CacheFaultsChild.CompileUntilKilled",
-                static_cast<char *>(nullptr));
-        ::_exit(127);
-      }
       writers.push_back(pid);
     }
     // Long enough for start-up and a few compiles and stores; different every round.

@@ -8,9 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -232,19 +230,10 @@ TEST(TieringChild, ExitsWhileCompiling) {
 // The exit waits for the running compile instead of destroying what it uses (a crash in one of
 // a few runs before it did), at moments spread over the compiles.
 TEST(Tiering, ExitWhileCompilingIsClean) {
-  std::string self = fs::read_symlink("/proc/self/exe").string();
   for (int run = 0; run < 12; ++run) {
-    pid_t pid = ::fork();
+    pid_t pid = spawnTest("TieringChild.ExitsWhileCompiling", "TDSL_TIERING_EXIT_DELAY_US",
+                          std::to_string(run * 2500));
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::setenv("TDSL_TIERING_EXIT_DELAY_US", std::to_string(run * 2500).c_str(), 1);
-      int devnull = ::open("/dev/null", O_WRONLY);
-      if (devnull >= 0)
-        ::dup2(devnull, STDOUT_FILENO);
-      ::execl(self.c_str(), self.c_str(), "--gtest_filter=TieringChild.ExitsWhileCompiling",
-              static_cast<char *>(nullptr));
-      ::_exit(127);
-    }
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)

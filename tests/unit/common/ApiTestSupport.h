@@ -1,7 +1,7 @@
 // What the API tests (tests/unit/api, the e2e tests of threads, and the GPU tests of the cache)
 // share: a Jit of one tier, a module compiled for some threads, a bitwise comparison of results,
-// fresh cache directories, a look at their entries and the cache's counters, and the softmax
-// program that the cache and fast-mode tests compile.
+// fresh cache directories, a look at their entries and the cache's counters, the softmax
+// program that the cache and fast-mode tests compile, and child processes running one test.
 #pragma once
 
 #include "api/KernelCache.h"
@@ -12,13 +12,32 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
 namespace tdsl::testing_support {
+
+/// Starts this test binary again in a child process, running only the tests of `filter`, with
+/// `variable` set to `value` (which the child test reads to know it is the child) and its stdout
+/// discarded. Returns the child's pid (the caller waits for it or kills it), or -1.
+inline pid_t spawnTest(const std::string &filter, const char *variable, const std::string &value) {
+  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  pid_t pid = ::fork();
+  if (pid != 0)
+    return pid;
+  ::setenv(variable, value.c_str(), 1);
+  int devnull = ::open("/dev/null", O_WRONLY);
+  if (devnull >= 0)
+    ::dup2(devnull, STDOUT_FILENO);
+  std::string gtestFilter = "--gtest_filter=" + filter;
+  ::execl(self.c_str(), self.c_str(), gtestFilter.c_str(), static_cast<char *>(nullptr));
+  ::_exit(127);
+}
 
 /// A Jit of one thread at `tiering`, with the disk cache in `cacheDir` (none when empty).
 inline Jit jitFor(Tiering tiering, const std::string &cacheDir = {}) {
