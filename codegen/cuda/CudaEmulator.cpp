@@ -323,7 +323,7 @@ EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::st
   replaceAll(code, "__shared__", "static");
   std::ostringstream text;
   text << kModel << code << "\n// ---- entry points: the kernels called with an argument array\n";
-  size_t buffers = func_.params.size() + ir::gpuHeapBuffers(func_).size();
+  size_t buffers = func_.params.size() + plan_.heapCount();
   for (size_t i = 0; i < plan_.launches().size(); ++i) {
     text << "extern \"C\" __attribute__((visibility(\"default\"))) void tdsl_emu_entry_" << i
          << "(void *const *a) {\n  " << plan_.launches()[i]->name << "(";

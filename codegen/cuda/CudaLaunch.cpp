@@ -37,7 +37,7 @@ LaunchPlan::LaunchPlan(const ir::LoweredFunc &gpu)
       ++first;
     }
     TDSL_CHECK(!launches_.empty()) << "heap intermediate " << b->name << " without a launch";
-    heap_.push_back({first, b->dtype, b->shape});
+    heap_.push_back({first, b});
   }
 }
 
@@ -66,8 +66,8 @@ std::vector<size_t> LaunchPlan::heapBytes(const int64_t *symbols) const {
   std::vector<size_t> bytes;
   for (const Heap &h : heap_) {
     std::vector<int64_t> v = values(h.launch, symbols);
-    size_t n = byteSize(h.dtype);
-    for (const ir::Expr &d : h.shape)
+    size_t n = byteSize(h.buffer->dtype);
+    for (const ir::Expr &d : h.buffer->shape)
       n *= static_cast<size_t>(std::max<int64_t>(0, ir::evalInt(d, geometry_[h.launch].vars, v)));
     bytes.push_back(n);
   }
@@ -75,8 +75,7 @@ std::vector<size_t> LaunchPlan::heapBytes(const int64_t *symbols) const {
 }
 
 CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std::string location)
-    : mapped_(gpu), plan_(mapped_), heap_(ir::gpuHeapBuffers(mapped_)),
-      location_(std::move(location)) {
+    : mapped_(gpu), plan_(mapped_), location_(std::move(location)) {
   const cu::DeviceInfo &dev = cu::device();
   runtime::cuda_driver::LaunchLimits limits = runtime::cuda_driver::launchLimits(
       dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors);
@@ -86,8 +85,8 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std
   for (const ir::GpuLaunch *l : plan_.launches())
     functions_.push_back(module_->function(l->name));
   sharedAllowed_.assign(functions_.size(), 0);
-  workspace_.assign(heap_.size(), 0);
-  workspaceBytes_.assign(heap_.size(), 0);
+  workspace_.assign(plan_.heapCount(), 0);
+  workspaceBytes_.assign(plan_.heapCount(), 0);
 }
 
 bool CudaKernel::usesTensorCores() const { return ir::tensorCoreType(mapped_.body) != DType::F32; }
@@ -112,7 +111,7 @@ size_t CudaKernel::workspaceBytes() const {
 void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, void *stream) const {
   std::lock_guard<std::mutex> lock(workspaceMutex_);
   std::vector<size_t> bytes = plan_.heapBytes(symbols);
-  for (size_t h = 0; h < heap_.size(); ++h) {
+  for (size_t h = 0; h < plan_.heapCount(); ++h) {
     if (bytes[h] <= workspaceBytes_[h])
       continue;
     if (workspace_[h]) { // Earlier calls may still use it.
@@ -123,14 +122,15 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, vo
       workspace_[h] = 0;
       workspaceBytes_[h] = 0;
     }
-    workspace_[h] = cu::allocate(bytes[h], "intermediate '" + heap_[h]->name + "' of kernel " +
-                                               mapped_.name + " (" + location_ + ")");
+    workspace_[h] =
+        cu::allocate(bytes[h], "intermediate '" + plan_.heapBuffer(h)->name + "' of kernel " +
+                                   mapped_.name + " (" + location_ + ")");
     workspaceBytes_[h] = bytes[h];
   }
 
   size_t numParams = mapped_.params.size(), numSymbols = mapped_.symbols.size();
   std::vector<void *> args;
-  args.reserve(numParams + heap_.size() + numSymbols);
+  args.reserve(numParams + plan_.heapCount() + numSymbols);
   std::vector<int64_t> symbolCopy(symbols, symbols + numSymbols);
   for (size_t i = 0; i < numParams; ++i)
     args.push_back(const_cast<cu::DevicePtr *>(&buffers[i]));

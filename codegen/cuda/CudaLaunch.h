@@ -32,7 +32,9 @@ public:
   const std::vector<const ir::GpuLaunch *> &launches() const { return launches_; }
   /// The shape of launch `i` for these symbol values.
   LaunchShape shape(size_t i, const int64_t *symbols) const;
-  /// The bytes of each heap intermediate (ir::gpuHeapBuffers, in order).
+  /// The heap intermediates (ir::gpuHeapBuffers, in order), and the bytes of each.
+  size_t heapCount() const { return heap_.size(); }
+  const ir::Buffer &heapBuffer(size_t h) const { return heap_[h].buffer; }
   std::vector<size_t> heapBytes(const int64_t *symbols) const;
 
 private:
@@ -43,9 +45,8 @@ private:
     ir::Expr blocks, threads, sharedBytes;
   };
   struct Heap {
-    size_t launch; // The first launch that allocates it: its lets may appear in `shape`.
-    DType dtype;
-    std::vector<ir::Expr> shape;
+    size_t launch; // The first launch that allocates it: its lets may appear in its shape.
+    ir::Buffer buffer;
   };
   /// The symbols' values followed by launch `i`'s lets.
   std::vector<int64_t> values(size_t i, const int64_t *symbols) const;
@@ -84,7 +85,6 @@ public:
 private:
   ir::LoweredFunc mapped_;
   LaunchPlan plan_; // Of mapped_.
-  std::vector<ir::Buffer> heap_;
   std::string location_;
   int threadsPerBlock_ = 256;
   int64_t maxGrid_ = 1;
