@@ -11,11 +11,26 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace tdsl::testing_support {
+
+/// The values of `kernel`'s symbols for a call on `inputs`, in its order.
+inline std::vector<int64_t> symbolsOf(const Kernel &kernel, const std::vector<Tensor> &inputs) {
+  std::map<std::string, int64_t> values;
+  std::vector<std::vector<std::string>> dims = kernel.inputDims();
+  for (size_t i = 0; i < inputs.size(); ++i)
+    for (size_t d = 0; d < dims[i].size(); ++d)
+      values[dims[i][d]] = inputs[i].shape()[d];
+  std::vector<int64_t> symbols;
+  for (const std::string &name : kernel.symbolNames())
+    symbols.push_back(values.at(name));
+  return symbols;
+}
 
 /// The arguments of one call: every tensor's data and shape, inputs then outputs, and for the
 /// _strided functions every tensor's strides (empty: null, contiguous).

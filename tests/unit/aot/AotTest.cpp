@@ -58,19 +58,6 @@ bool canRunLibraryLevel() {
 
 const std::string kCannotRun = "this CPU cannot run the libraries' version compared";
 
-/// The symbols' values that `inputs` give `kernel`.
-std::vector<int64_t> symbolsOf(const Kernel &kernel, const std::vector<Tensor> &inputs) {
-  std::map<std::string, int64_t> values;
-  std::vector<std::vector<std::string>> dims = kernel.inputDims();
-  for (size_t i = 0; i < inputs.size(); ++i)
-    for (size_t d = 0; d < dims[i].size(); ++d)
-      values[dims[i][d]] = inputs[i].shape()[d];
-  std::vector<int64_t> symbols;
-  for (const std::string &name : kernel.symbolNames())
-    symbols.push_back(values.at(name));
-  return symbols;
-}
-
 /// The call of `kernel` on `inputs` into `outputs`.
 AotCall callOf(const Kernel &kernel, const std::vector<Tensor> &inputs,
                const std::vector<Tensor> &outputs) {

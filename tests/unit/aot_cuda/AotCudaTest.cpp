@@ -55,19 +55,6 @@ struct DeviceBuffers {
   }
 };
 
-/// The values of `kernel`'s symbols for a call on `inputs`, in its order.
-std::vector<int64_t> symbolValues(const Kernel &kernel, const std::vector<Tensor> &inputs) {
-  std::map<std::string, int64_t> values;
-  std::vector<std::vector<std::string>> dims = kernel.inputDims();
-  for (size_t i = 0; i < inputs.size(); ++i)
-    for (size_t d = 0; d < dims[i].size(); ++d)
-      values[dims[i][d]] = inputs[i].shape()[d];
-  std::vector<int64_t> symbols;
-  for (const std::string &symbol : kernel.symbolNames())
-    symbols.push_back(values.at(symbol));
-  return symbols;
-}
-
 /// An e2e program's library and the JIT's module of the same program, scheduled as the images
 /// were for this GPU; skipped without a GPU of compute capability 8.0 or 9.0.
 class AotCudaSuite : public testing::TestWithParam<size_t> {
@@ -112,7 +99,7 @@ TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
           call.data.push_back(reinterpret_cast<void *>(device.pointers.back()));
           call.shapes.push_back(host.shape());
         }
-        call.symbols = symbolValues(kernel, inputs);
+        call.symbols = symbolsOf(kernel, inputs);
         call.stream = cu::stream(); // Ordered with the copies, which use the same stream.
         int status = entries[name]->call(call);
         std::vector<Tensor> expected;
@@ -167,7 +154,7 @@ TEST_P(AotCudaSuite, StridedViewsGiveTheJitsBits) {
             call.strides.push_back(layout == Layout::Contiguous ? std::vector<int64_t>{}
                                                                 : buffers.back().strides);
           }
-          call.symbols = symbolValues(kernel, inputs);
+          call.symbols = symbolsOf(kernel, inputs);
           call.stream = cu::stream();
           int status = entries[name]->callStrided(call);
           std::vector<Tensor> expected;
