@@ -1555,6 +1555,32 @@ private:
     return bound;
   }
 
+  /// The chain without its masks that grow with t (a causal mask: keys at or below the row),
+  /// and their bounds on the keys: a key tile below every bound at its first row needs no test
+  /// of them. No bounds where no mask grows with t.
+  static std::pair<FlashChain, std::vector<Expr>> withoutGrowingMasks(const FlashChain &c) {
+    FlashChain clear = c;
+    std::vector<Expr> bounds;
+    if (const Select *s = as<Select>(c.score)) {
+      const FloatImm *masked = as<FloatImm>(s->b);
+      Expr kept = masked && masked->value == -std::numeric_limits<double>::infinity()
+                      ? keysKept(s->cond, c)
+                      : nullptr;
+      if (kept && usesAny(kept, {c.t})) {
+        clear.score = s->a;
+        bounds.push_back(kept);
+      }
+    }
+    if (Expr kept = c.pCond ? keysKept(c.pCond, c) : nullptr; kept && usesAny(kept, {c.t})) {
+      clear.pCond = nullptr;
+      bounds.push_back(kept);
+    }
+    for (const Expr &bound : {c.extMax, c.extL, c.extO})
+      if (usesAny(bound, {c.t}) && growingInT(bound, c))
+        bounds.push_back(bound);
+    return {std::move(clear), std::move(bounds)};
+  }
+
   size_t tryFlashChain(size_t i) {
     if (threads != kFlashThreads || target.sharedBytesPerBlock < 2 * kFlashTileFloats * 4)
       return 0;
@@ -1591,6 +1617,14 @@ private:
     if (Expr bound = keyBound(*c))
       k.details.push_back("keys u >= " + toString(simplify(bound)) +
                           " add nothing to row t: key tiles past the block's last row skipped");
+    if (tensorCores)
+      if (std::vector<Expr> bounds = withoutGrowingMasks(*c).second; !bounds.empty()) {
+        std::string tests;
+        for (const Expr &bound : bounds)
+          tests += (tests.empty() ? "u < " : ", u < ") + toString(simplify(bound));
+        k.details.push_back("key tiles whose keys all pass " + tests +
+                            " at a warp's first row t: those tests left out");
+      }
     kernels.push_back(std::move(k));
     return c->items;
   }
@@ -1855,6 +1889,11 @@ private:
   /// chunks of 64, a pass over the keys each. Masks, the -inf conventions and the causal
   /// skipping are the CUDA-core kernel's (flashKernel); a tile whose rows and keys are all in
   /// range tests only the masks that depend on t.
+  /// The kinds of a key tile, by the tests its code makes: an edge tile tests every row and
+  /// key; an interior one only the masks that depend on t; a clear one none of those it can
+  /// prove hold (below a causal diagonal).
+  enum class Tile { Edge, Interior, Clear };
+
   Stmt flashMmaKernel(const FlashChain &c, const Expr &a16, const Expr &b16, const Expr &y16,
                       const Expr &blocks, const Expr &tiles) {
     constexpr int64_t row = kFlashMmaRow;
@@ -2033,7 +2072,7 @@ private:
           LetStmt::make(c.u, add(ref(k0), columnOf(ref(nt), ref(h))), std::move(body)));
     };
     // A tile is interior when all its rows are and its keys are below the key extents that do
-    // not depend on t: its code tests only the others. `keyTest(interior, bound)` is the test
+    // not depend on t: its code tests only the others. `keyTest(tile, bound)` is the test
     // u < bound, or null where the tile needs none.
     std::vector<Expr> keyBounds = {c.extentU};
     for (const Expr &bound : {c.extMax, c.extL, c.extO})
@@ -2045,30 +2084,46 @@ private:
     for (const Expr &bound : keyBounds)
       interiorTile =
           both(interiorTile, Binary::make(BinaryOp::Le, plus(ref(k0), kFlashKeys), bound));
-    auto keyTest = [&](bool interior, const Expr &bound) -> Expr {
-      return interior && !usesAny(bound, {c.t}) ? nullptr : lt(ref(c.u), bound);
+    // A clear tile is an interior one whose keys every row of the warp keeps under the masks
+    // that grow with t, which it does not test: the tiles below a causal diagonal.
+    const std::pair<FlashChain, std::vector<Expr>> clearing = withoutGrowingMasks(c);
+    const FlashChain &clear = clearing.first;
+    const std::vector<Expr> &clearBounds = clearing.second;
+    Expr clearTile;
+    if (!clearBounds.empty()) {
+      Expr firstRow = add(ref(q0), times(ref(w), 16));
+      clearTile = interiorTile;
+      for (const Expr &bound : clearBounds)
+        clearTile = both(clearTile, Binary::make(BinaryOp::Le, plus(ref(k0), kFlashKeys),
+                                                 substitute(bound, {{c.t, firstRow}})));
+    }
+    auto keyTest = [&](Tile tile, const Expr &bound) -> Expr {
+      bool tested =
+          usesAny(bound, {c.t}) ? tile != Tile::Clear || !growingInT(bound, c) : tile == Tile::Edge;
+      return tested ? lt(ref(c.u), bound) : nullptr;
     };
     auto where = [](const Expr &test, const Expr &value, const Expr &otherwise) {
       return test ? Select::make(test, value, otherwise) : value;
     };
     // Each cell's score X(t, u), -inf outside the rows and keys.
-    auto toScores = [&](bool interior) {
+    auto toScores = [&](Tile tile) {
       return forCells([&](const Var &nt, const Var &h) {
         Expr at = cell(ref(nt), ref(h));
-        Stmt score = Store::make(scores, at, c.score);
+        Stmt score = Store::make(scores, at, (tile == Tile::Clear ? clear : c).score);
         return cellLets(
             nt, h,
             LetStmt::make(
                 c.dot, Load::make(scores, at),
-                interior ? score
-                         : IfThenElse::make(both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU)),
-                                            score, Store::make(scores, at, negInf))));
+                tile != Tile::Edge
+                    ? score
+                    : IfThenElse::make(both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU)),
+                                       score, Store::make(scores, at, negInf))));
       });
     };
     // Per row r of the thread's two (accumulators h = 2 r, 2 r + 1 of each n tile): the tile's
     // maximum, the new running maximum, P and the thread's share of the running sum, the
     // outputs rescaled.
-    auto perRow = [&](bool interior) {
+    auto perRow = [&](Tile tile) {
       Var r = loopVar("r"), nt = loopVar("nt"), j = loopVar("j"), nt2 = loopVar("nt"),
           j2 = loopVar("j"), nt3 = loopVar("nt"), j3 = loopVar("j");
       auto h = [&](const Var &jj) { return add(times(ref(r), 2), ref(jj)); };
@@ -2094,8 +2149,7 @@ private:
                nt, j,
                LetStmt::make(
                    score,
-                   where(keyTest(interior, c.extMax), Load::make(scores, cell(ref(nt), h(j))),
-                         negInf),
+                   where(keyTest(tile, c.extMax), Load::make(scores, cell(ref(nt), h(j))), negInf),
                    IfThenElse::make(
                        Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Gt, ref(score), soFar),
                                     Binary::make(BinaryOp::Ne, ref(score), ref(score))),
@@ -2103,7 +2157,7 @@ private:
            quadCombine(BinaryOp::Max)});
       Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r));
       Expr at = cell(ref(nt2), h(j2));
-      Expr p = probability(c, Load::make(scores, at), rowMax, ref(r));
+      Expr p = probability(tile == Tile::Clear ? clear : c, Load::make(scores, at), rowMax, ref(r));
       Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
       // P rounded to the factors' type for its product with Y (as FlashAttention does); the
       // sum takes it unrounded.
@@ -2111,17 +2165,18 @@ private:
           {Store::make(reduced, intImm(0), zero),
            rowCells(
                nt2, j2,
-               Block::make({interior ? Store::make(pNow, intImm(0), p)
-                                     : IfThenElse::make(inRange, Store::make(pNow, intImm(0), p),
-                                                        Store::make(pNow, intImm(0), zero)),
-                            Store::make(reduced, intImm(0),
-                                        add(Load::make(reduced, intImm(0)),
-                                            where(keyTest(interior, c.extL),
-                                                  Load::make(pNow, intImm(0)), zero))),
-                            Store::make(pFrag, at,
-                                        Cast::make(Type::scalar(t16),
-                                                   where(keyTest(interior, c.extO),
-                                                         Load::make(pNow, intImm(0)), zero)))})),
+               Block::make(
+                   {tile != Tile::Edge ? Store::make(pNow, intImm(0), p)
+                                       : IfThenElse::make(inRange, Store::make(pNow, intImm(0), p),
+                                                          Store::make(pNow, intImm(0), zero)),
+                    Store::make(
+                        reduced, intImm(0),
+                        add(Load::make(reduced, intImm(0)),
+                            where(keyTest(tile, c.extL), Load::make(pNow, intImm(0)), zero))),
+                    Store::make(
+                        pFrag, at,
+                        Cast::make(Type::scalar(t16), where(keyTest(tile, c.extO),
+                                                            Load::make(pNow, intImm(0)), zero)))})),
            Store::make(rowSum, ref(r),
                        add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
                            Load::make(reduced, intImm(0)))),
@@ -2152,18 +2207,16 @@ private:
           Binary::make(BinaryOp::Min, c.extentU,
                        Binary::make(BinaryOp::Max, intImm(0), substitute(bound, {{c.t, lastRow}})));
     }
+    auto tileWork = [&](Tile tile) { return Block::make({toScores(tile), perRow(tile)}); };
+    Stmt scoresToP = IfThenElse::make(interiorTile, tileWork(Tile::Interior), tileWork(Tile::Edge));
+    if (clearTile)
+      scoresToP = IfThenElse::make(clearTile, tileWork(Tile::Clear), scoresToP);
     Stmt keyLoop = LetStmt::make(
         keyTiles, ceilDiv(keys, kFlashKeys),
         Block::make({prefetchKeys(intImm(0)),
                      For::make(keyStep, ref(keyTiles), ForKind::Serial,
-                               LetStmt::make(
-                                   k0, times(ref(keyStep), kFlashKeys),
-                                   Block::make({dots,
-                                                IfThenElse::make(
-                                                    interiorTile,
-                                                    Block::make({toScores(true), perRow(true)}),
-                                                    Block::make({toScores(false), perRow(false)})),
-                                                valueProducts})))}));
+                               LetStmt::make(k0, times(ref(keyStep), kFlashKeys),
+                                             Block::make({dots, scoresToP, valueProducts})))}));
     Stmt init = [&] {
       Var r = loopVar("r");
       return Block::make({forCells([&](const Var &nt, const Var &h) {
