@@ -11,6 +11,7 @@
 #include "codegen/cuda/CudaBackend.h"
 #include "codegen/cuda/CudaEmulator.h"
 #include "codegen/cuda/CudaLaunch.h"
+#include "codegen/cuda/CudaPrelude.h"
 #include "frontend/Frontend.h"
 #include "ir/GpuFunc.h"
 #include "ir/IRPrinter.h"
@@ -276,6 +277,19 @@ struct KernelState {
                                                    kernel.name + " at " + kernel.span.str());
     });
     return *cuda;
+  }
+  /// The copies of device tensors passed with strides that are not row-major: compiled on the
+  /// first such call.
+  std::once_flag stridedOnce;
+  std::unique_ptr<codegen::StridedCopies> strided;
+  const codegen::StridedCopies &stridedCopies() {
+    std::call_once(stridedOnce, [&] {
+      (void)cudaProgram(); // Picks `gpu`.
+      std::shared_ptr<const std::string> cubin = cache->cubin(cache::makeCudaKey(
+          "tdsl_strided_copy", codegen::stridedCopyKernels(), gpu.name, gpu.arch));
+      strided = std::make_unique<codegen::StridedCopies>(*cubin);
+    });
+    return *strided;
   }
   /// Where no GPU is present and TDSL_CUDA_EMULATE=1 asks for it: the same program on the CPU.
   std::once_flag emulatedOnce;
@@ -763,14 +777,30 @@ std::string Kernel::explainCall(const std::vector<Tensor> &inputs,
 }
 
 namespace {
-void checkDeviceContiguous(const ir::Kernel &k, const ir::BufferNode &param, const char *role,
-                           const DeviceTensor &t) {
-  if (!t.isContiguous())
+/// Notes `t`, param `param` of the kernel, in `strided` when its strides are not row-major (and
+/// it has elements): the call copies it through contiguous scratch. An output's elements must
+/// be distinct.
+void noteLayout(const ir::Kernel &k, size_t param, const DeviceTensor &t,
+                std::vector<codegen::StridedTensor> &strided) {
+  if (t.isContiguous() || t.numel() == 0)
+    return;
+  bool output = param >= k.inputs.size();
+  const ir::BufferNode &node = output ? *k.outputs[param - k.inputs.size()] : *k.inputs[param];
+  std::string what = std::string(output ? "output " : "input ") + node.name + " of kernel " +
+                     k.name + ": " + t.typeString() + " with strides " + shapeString(t.strides());
+  if (t.shape().size() > codegen::StridedCopies::kMaxRank)
     throw RuntimeError(ErrorCode::TensorMismatch,
-                       std::string(role) + " " + param.name + " of kernel " + k.name + ": " +
-                           t.typeString() + " with strides " + shapeString(t.strides()) +
-                           " is not contiguous; device tensors must be (copy it into a dense "
-                           "one first)");
+                       what + " has more than " + std::to_string(codegen::StridedCopies::kMaxRank) +
+                           " dims; a device tensor of that rank must be contiguous");
+  // A host view of the layout, never dereferenced.
+  Tensor layout = Tensor::view(reinterpret_cast<const void *>(t.devicePointer()), t.shape(),
+                               t.dtype(), t.strides());
+  if (output && !detail::elementsDistinct(layout))
+    throw RuntimeError(ErrorCode::TensorMismatch,
+                       what + " puts two elements at one address; an output's elements must be "
+                              "distinct");
+  strided.push_back(
+      {param, output, t.shape(), t.strides(), static_cast<size_t>(byteSize(t.dtype()))});
 }
 
 /// Checks device tensors against the kernel like bindInputs/runChecked do for host tensors.
@@ -787,7 +817,6 @@ std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                            " inputs, got " + std::to_string(inputs.size()));
   std::vector<std::vector<int64_t>> shapes;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    checkDeviceContiguous(k, *k.inputs[i], "input", inputs[i]);
     if (inputs[i].dtype() != k.inputs[i]->dtype)
       throw RuntimeError(ErrorCode::TensorMismatch, "input " + k.inputs[i]->name + " of kernel " +
                                                         k.name + ": expected " +
@@ -823,7 +852,6 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
     buffers.push_back(t.devicePointer());
   for (size_t i = 0; i < outputs.size(); ++i) {
     std::vector<int64_t> expected = ir::evalShape(k.outputs[i], k.symbols, symbols);
-    checkDeviceContiguous(k, *k.outputs[i], "output", outputs[i]);
     if (outputs[i].dtype() != k.outputs[i]->dtype || outputs[i].shape() != expected)
       throw RuntimeError(ErrorCode::TensorMismatch,
                          "output " + k.outputs[i]->name + " of kernel " + k.name + ": expected " +
@@ -842,7 +870,17 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
     checks.push_back(DeviceTensor::empty({}, DType::I64));
     buffers.push_back(checks.back().devicePointer());
   }
-  state->cudaKernel().launch(buffers.data(), symbols.data(), stream);
+  // Views with other strides go through contiguous scratch, copied on the same stream.
+  std::vector<codegen::StridedTensor> strided;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    noteLayout(k, i, inputs[i], strided);
+  for (size_t o = 0; o < outputs.size(); ++o)
+    noteLayout(k, inputs.size() + o, outputs[o], strided);
+  if (strided.empty())
+    state->cudaKernel().launch(buffers.data(), symbols.data(), stream);
+  else
+    state->cudaKernel().launch(buffers.data(), symbols.data(), stream, strided,
+                               state->stridedCopies());
   if (checks.empty())
     return;
   if (stream) // The results are read on tdsl's stream, which the caller's is not ordered with.

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -54,14 +55,14 @@ int main() {
   options.cudaDevice = 0;
   Jit jit(options);
   void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-  const auto *record =
-      driver ? static_cast<const FakeRecord *>(dlsym(driver, "fake_cuda_record")) : nullptr;
+  auto *record = driver ? static_cast<FakeRecord *>(dlsym(driver, "fake_cuda_record")) : nullptr;
   if (!record) {
     std::fprintf(stderr, "FAILED: the fake driver was not the one loaded\n");
     return 1;
   }
   Module module = jit.compile(kSource, "fake_probe.tdsl");
   Kernel scale = module.kernel("scale");
+  std::string error;
 
   // Fake device memory is host memory: the caller's buffers, wrapped.
   std::vector<float> x(1000, 1.0f), y(1000, 0.0f);
@@ -92,9 +93,58 @@ int main() {
   expect(record->lastLaunchStream == stream, "embed on the caller's stream");
   expect(record->streamSyncs > syncs, "a kernel with gather checks synchronizes");
 
+  // Views with other strides go through contiguous scratch, copied on the caller's stream
+  // without synchronizing: every other element in, every third out (the fake driver runs the
+  // copies on host memory, the kernel not at all).
+  std::vector<float> wide(2000), wideOut(3000, -1.0f);
+  for (size_t i = 0; i < wide.size(); ++i)
+    wide[i] = static_cast<float>(i);
+  DeviceTensor everyOther =
+      DeviceTensor::view(reinterpret_cast<uintptr_t>(wide.data()), {1000}, DType::F32, {2});
+  DeviceTensor everyThird =
+      DeviceTensor::view(reinterpret_cast<uintptr_t>(wideOut.data()), {1000}, DType::F32, {3});
+  syncs = record->streamSyncs;
+  int copies = record->copies;
+  record->launched[0] = '\0';
+  scale.runDevice({everyOther}, {everyThird}, stream);
+  std::string launched = record->launched;
+  expect(record->copies == copies + 2 && launched.rfind("tdsl_strided_copy_4 ", 0) == 0 &&
+             launched.size() > 40 &&
+             launched.compare(launched.size() - 20, 20, "tdsl_strided_copy_4 ") == 0,
+         "an input copied in, then the kernel, then an output copied out: " + launched);
+  expect(record->lastLaunchStream == stream && record->streamSyncs == syncs,
+         "the copies on the caller's stream, synchronizing nothing");
+  if (copies == 0 && record->copies == 2) {
+    expect(record->kernelPointers[0] == record->copyScratch[0] &&
+               record->kernelPointers[1] == record->copyScratch[1],
+           "the kernel runs on the contiguous scratch");
+    const auto *in = reinterpret_cast<const float *>(record->kernelPointers[0]);
+    const auto *out = reinterpret_cast<const float *>(record->kernelPointers[1]);
+    bool gathered = true, scattered = true;
+    for (size_t i = 0; i < 1000; ++i) {
+      gathered = gathered && in[i] == wide[2 * i];
+      scattered = scattered && std::memcmp(&wideOut[3 * i], &out[i], sizeof(float)) == 0 &&
+                  wideOut[3 * i + 1] == -1.0f && wideOut[3 * i + 2] == -1.0f;
+    }
+    expect(gathered, "the input's elements gathered into the scratch");
+    expect(scattered, "the output's scratch scattered into every third element, no other");
+  }
+  DeviceTensor repeated =
+      DeviceTensor::view(reinterpret_cast<uintptr_t>(wideOut.data()), {1000}, DType::F32, {0});
+  error = "";
+  bool mismatch = false;
+  try {
+    scale.runDevice({dx}, {repeated}, stream);
+  } catch (const RuntimeError &e) {
+    error = e.what();
+    mismatch = e.code() == ErrorCode::TensorMismatch;
+  }
+  expect(mismatch && error.find("two elements at one address") != std::string::npos,
+         "an output with a zero stride is refused: " + error);
+
   // One device per process.
   options.cudaDevice = 1;
-  std::string error = errorOf([](void *o) { Jit{*static_cast<JitOptions *>(o)}; }, &options);
+  error = errorOf([](void *o) { Jit{*static_cast<JitOptions *>(o)}; }, &options);
   expect(error.find("already runs on device 0") != std::string::npos,
          "a second device is refused: " + error);
 

@@ -7,6 +7,7 @@
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
+#include <bit>
 #include <climits>
 #include <numeric>
 
@@ -87,12 +88,56 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std
   sharedAllowed_.assign(functions_.size(), 0);
   workspace_.assign(plan_.heapCount(), 0);
   workspaceBytes_.assign(plan_.heapCount(), 0);
+  scratch_.assign(mapped_.params.size(), 0);
+  scratchBytes_.assign(mapped_.params.size(), 0);
+}
+
+StridedCopies::StridedCopies(const std::string &cubin) {
+  const cu::DeviceInfo &dev = cu::device();
+  maxGrid_ = runtime::cuda_driver::launchLimits(
+                 dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors)
+                 .maxGrid;
+  module_ = std::make_unique<cu::Module>(cubin, "the strided copies");
+  for (size_t i = 0; i < functions_.size(); ++i)
+    functions_[i] = module_->function("tdsl_strided_copy_" + std::to_string(1 << i));
+}
+
+void StridedCopies::copy(cu::DevicePtr contiguous, cu::DevicePtr view, const StridedTensor &t,
+                         bool toView, void *stream) const {
+  // codegen/cuda/CudaPrelude.cpp's tdsl_strided_copy_args.
+  struct Args {
+    int64_t shape[kMaxRank], strides[kMaxRank];
+    int64_t count;
+    int32_t rank, toView;
+  } args{};
+  TDSL_CHECK(t.shape.size() <= kMaxRank && t.strides.size() == t.shape.size())
+      << "a strided copy of rank " << t.shape.size();
+  args.count = 1;
+  for (size_t d = 0; d < t.shape.size(); ++d) {
+    args.shape[d] = t.shape[d];
+    args.strides[d] = t.strides[d];
+    args.count *= t.shape[d];
+  }
+  args.rank = static_cast<int32_t>(t.shape.size());
+  args.toView = toView;
+  void *params[] = {&contiguous, &view, &args};
+  cu::LaunchConfig config;
+  config.grid =
+      static_cast<unsigned>(std::min<int64_t>({(args.count + 255) / 256, maxGrid_, INT_MAX}));
+  config.block = 256;
+  config.stream = stream;
+  int log2 = std::countr_zero(t.elementBytes);
+  TDSL_CHECK(t.elementBytes == size_t{1} << log2 && log2 < 4) << t.elementBytes << "-byte elements";
+  cu::launch(functions_[log2], config, params,
+             "tdsl_strided_copy_" + std::to_string(t.elementBytes), "a strided tensor's copy");
 }
 
 bool CudaKernel::usesTensorCores() const { return ir::tensorCoreType(mapped_.body) != DType::F32; }
 
 CudaKernel::~CudaKernel() {
-  bool any = std::any_of(workspace_.begin(), workspace_.end(), [](auto p) { return p != 0; });
+  auto used = [](auto p) { return p != 0; };
+  bool any = std::any_of(workspace_.begin(), workspace_.end(), used) ||
+             std::any_of(scratch_.begin(), scratch_.end(), used);
   if (any) {
     try {
       cu::synchronize("freeing the workspace of " + mapped_.name);
@@ -101,6 +146,8 @@ CudaKernel::~CudaKernel() {
   }
   for (cu::DevicePtr p : workspace_)
     cu::release(p);
+  for (cu::DevicePtr p : scratch_)
+    cu::release(p);
 }
 
 size_t CudaKernel::workspaceBytes() const {
@@ -108,25 +155,56 @@ size_t CudaKernel::workspaceBytes() const {
   return std::accumulate(workspaceBytes_.begin(), workspaceBytes_.end(), size_t{0});
 }
 
+void CudaKernel::reserve(cu::DevicePtr &buffer, size_t &bytes, size_t needed,
+                         const std::string &what, void *stream) const {
+  if (needed <= bytes)
+    return;
+  if (buffer) { // Earlier calls may still use it.
+    cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
+    if (stream)
+      cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")", stream);
+    cu::release(buffer);
+    buffer = 0;
+    bytes = 0;
+  }
+  buffer = cu::allocate(needed, what + " of kernel " + mapped_.name + " (" + location_ + ")");
+  bytes = needed;
+}
+
 void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, void *stream) const {
   std::lock_guard<std::mutex> lock(workspaceMutex_);
-  std::vector<size_t> bytes = plan_.heapBytes(symbols);
-  for (size_t h = 0; h < plan_.heapCount(); ++h) {
-    if (bytes[h] <= workspaceBytes_[h])
+  launchLocked(buffers, symbols, stream);
+}
+
+void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, void *stream,
+                        const std::vector<StridedTensor> &strided,
+                        const StridedCopies &copies) const {
+  std::lock_guard<std::mutex> lock(workspaceMutex_);
+  std::vector<cu::DevicePtr> contiguous(buffers, buffers + mapped_.params.size());
+  for (const StridedTensor &t : strided) {
+    size_t count = 1;
+    for (int64_t d : t.shape)
+      count *= static_cast<size_t>(d);
+    if (count == 0)
       continue;
-    if (workspace_[h]) { // Earlier calls may still use it.
-      cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
-      if (stream)
-        cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")", stream);
-      cu::release(workspace_[h]);
-      workspace_[h] = 0;
-      workspaceBytes_[h] = 0;
-    }
-    workspace_[h] =
-        cu::allocate(bytes[h], "intermediate '" + plan_.heapBuffer(h)->name + "' of kernel " +
-                                   mapped_.name + " (" + location_ + ")");
-    workspaceBytes_[h] = bytes[h];
+    reserve(scratch_[t.param], scratchBytes_[t.param], count * t.elementBytes,
+            "a contiguous copy of '" + mapped_.params[t.param]->name + "'", stream);
+    contiguous[t.param] = scratch_[t.param];
+    if (!t.output)
+      copies.copy(contiguous[t.param], buffers[t.param], t, /*toView=*/false, stream);
   }
+  launchLocked(contiguous.data(), symbols, stream);
+  for (const StridedTensor &t : strided)
+    if (t.output && contiguous[t.param] != buffers[t.param])
+      copies.copy(contiguous[t.param], buffers[t.param], t, /*toView=*/true, stream);
+}
+
+void CudaKernel::launchLocked(const cu::DevicePtr *buffers, const int64_t *symbols,
+                              void *stream) const {
+  std::vector<size_t> bytes = plan_.heapBytes(symbols);
+  for (size_t h = 0; h < plan_.heapCount(); ++h)
+    reserve(workspace_[h], workspaceBytes_[h], bytes[h],
+            "intermediate '" + plan_.heapBuffer(h)->name + "'", stream);
 
   size_t numParams = mapped_.params.size(), numSymbols = mapped_.symbols.size();
   std::vector<void *> args;

@@ -8,6 +8,7 @@
 #include "runtime/Cuda.h"
 #include "tdsl/Tensor.h"
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,33 @@ private:
   std::vector<Heap> heap_;
 };
 
+/// A tensor whose strides (in elements) are not row-major, passed to CudaKernel::launch, which
+/// copies it through contiguous device scratch: an input before the kernel's launches, an output
+/// after them.
+struct StridedTensor {
+  size_t param = 0; // Among the func's params: the inputs, then the outputs.
+  bool output = false;
+  std::vector<int64_t> shape, strides; // At most 8 dims (the copies' limit).
+  size_t elementBytes = 4;
+};
+
+/// The copies between a strided view and contiguous memory (stridedCopyKernels(), compiled to
+/// `cubin`), loaded on runtime::cuda::device().
+class StridedCopies {
+public:
+  static constexpr size_t kMaxRank = 8;
+  explicit StridedCopies(const std::string &cubin);
+  /// Enqueues on `stream` the copy of `t`'s elements from `view` into `contiguous`, or back
+  /// when `toView`.
+  void copy(runtime::cuda::DevicePtr contiguous, runtime::cuda::DevicePtr view,
+            const StridedTensor &t, bool toView, void *stream) const;
+
+private:
+  std::unique_ptr<runtime::cuda::Module> module_;
+  std::array<void *, 4> functions_{}; // By element bytes: 1, 2, 4, 8.
+  int64_t maxGrid_ = 1;
+};
+
 class CudaKernel {
 public:
   /// Loads `cubin`, compiled from emitCuda(gpu), on runtime::cuda::device(): `gpu` is the func
@@ -72,6 +100,11 @@ public:
   /// a call that grows it). Returns without waiting for the GPU.
   void launch(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols,
               void *stream = nullptr) const;
+  /// The same, where the params of `strided` are views with those strides: each goes through
+  /// contiguous scratch kept by this object (grown like the workspace), copied by `copies` on
+  /// `stream`.
+  void launch(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols, void *stream,
+              const std::vector<StridedTensor> &strided, const StridedCopies &copies) const;
 
   const ir::LoweredFunc &mapped() const { return mapped_; }
   const std::string &location() const { return location_; }
@@ -96,6 +129,17 @@ private:
   mutable std::mutex workspaceMutex_;
   mutable std::vector<runtime::cuda::DevicePtr> workspace_;
   mutable std::vector<size_t> workspaceBytes_;
+  /// Contiguous scratch of the params passed strided, one a param (0: none yet).
+  mutable std::vector<runtime::cuda::DevicePtr> scratch_;
+  mutable std::vector<size_t> scratchBytes_;
+
+  /// `buffer` (of `bytes`, holding `what`) at least `needed` bytes: a larger allocation where
+  /// it is smaller, after the earlier calls that may still use it (on `stream` and the
+  /// process's stream) are done. Called under workspaceMutex_.
+  void reserve(runtime::cuda::DevicePtr &buffer, size_t &bytes, size_t needed,
+               const std::string &what, void *stream) const;
+  void launchLocked(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols,
+                    void *stream) const;
 
 public:
   ~CudaKernel();

@@ -165,8 +165,9 @@ public:
   /// orders later work on that stream. A failure of the asynchronous launch surfaces at the next
   /// synchronization tdsl does (toHost, copyTo, a later call's copy), naming the kernel last
   /// launched. A kernel with gather checks (`table[ids[t], d]`) waits for its stream to read
-  /// their results. Device tensors must be contiguous (a strided device view throws
-  /// RuntimeError saying so; copy it into a dense one first), and outputs must not be inputs.
+  /// their results. A view with other strides (up to 8 dims) is copied on the same stream
+  /// through contiguous scratch kept by the kernel: an input before the kernel runs, an output
+  /// after. An output's elements must be distinct, and outputs must not be inputs.
   std::vector<DeviceTensor> callDevice(const std::vector<DeviceTensor> &inputs,
                                        void *stream = nullptr) const;
   void runDevice(const std::vector<DeviceTensor> &inputs, const std::vector<DeviceTensor> &outputs,

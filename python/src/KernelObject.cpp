@@ -229,8 +229,12 @@ private:
                      ") while others are in CUDA memory; pass all of them on one device");
     DType dtype = arrayDType(array, expected, label);
     std::vector<int64_t> strides;
-    if (!array.isRowMajor())
-      strides = array.elementStrides().value_or(std::vector<int64_t>{});
+    if (!array.isRowMajor()) {
+      std::optional<std::vector<int64_t>> elementStrides = array.elementStrides();
+      if (!elementStrides)
+        throw mismatch(label() + ": the array's strides are not multiples of its element size");
+      strides = std::move(*elementStrides);
+    }
     return DeviceTensor::view(reinterpret_cast<uint64_t>(array.data()), array.shapeVector(), dtype,
                               std::move(strides));
   }

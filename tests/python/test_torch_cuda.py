@@ -56,3 +56,13 @@ def test_host_and_device_arrays_do_not_mix(gpu):
     with pytest.raises(tdsl.RuntimeError) as error:
         gpu.matmul(torch.randn(2, 3, device="cuda"), torch.randn(3, 4))
     assert error.value.code == "E081"
+
+
+def test_strided_cuda_tensors_in_and_out(gpu):
+    x = torch.randn(129, 37, device="cuda")
+    torch.testing.assert_close(gpu.softmax(x.T), torch.softmax(x.T, dim=1))
+    out = torch.full((129, 74), float("nan"), device="cuda")
+    view = out[:, ::2].T
+    assert gpu.softmax(x.T, out=view) is view
+    torch.testing.assert_close(view, torch.softmax(x.T, dim=1))
+    assert torch.isnan(out[:, 1::2]).all()

@@ -1,7 +1,8 @@
 // Caller-owned device memory and the caller's CUDA stream: Kernel::runDevice on DeviceTensor
 // views enqueues on a non-default stream without synchronizing it (the stream is still busy
-// when the call returns) and computes the interpreter's results; strided device views and a
-// second device are refused with clear errors.
+// when the call returns) and computes the interpreter's results; strided device views too
+// (through contiguous scratch); an output with repeated elements and a second device are refused
+// with clear errors.
 #include "GpuTestSupport.h"
 
 #include <gtest/gtest.h>
@@ -137,17 +138,58 @@ TEST(CallerStream, AStridedHostViewMatchesTheInterpreter) {
   }
 }
 
-TEST(CallerStream, StridedDeviceViewsAreRefusedClearly) {
+TEST(CallerStream, StridedDeviceViewsMatchTheInterpreter) {
+  if (!haveGpu())
+    GTEST_SKIP() << "no GPU launches: " << runtime::cuda::status().reason;
+  (void)runtime::cuda::device();
+  Driver cu;
+  Kernel matmul = Jit(Target::cuda()).compile(kSource).kernel("matmul");
+  // A read through the memory of its transpose (strides {1, m}); C written into every other
+  // column of a wider block (strides {2 n, 2}), on the caller's stream.
+  const int64_t m = 37, k = 53, n = 29;
+  Tensor aT = Tensor::randn({k, m}, DType::F32, 11), b = Tensor::randn({k, n}, DType::F32, 12);
+  Tensor wide = Tensor::zeros({m, 2 * n}, DType::F32);
+  uint64_t aPtr = 0, bPtr = 0, cPtr = 0;
+  ASSERT_EQ(cu.memAlloc(&aPtr, aT.nbytes()), 0);
+  ASSERT_EQ(cu.memAlloc(&bPtr, b.nbytes()), 0);
+  ASSERT_EQ(cu.memAlloc(&cPtr, wide.nbytes()), 0);
+  ASSERT_EQ(cu.memcpyHtoD(aPtr, aT.data(), aT.nbytes()), 0);
+  ASSERT_EQ(cu.memcpyHtoD(bPtr, b.data(), b.nbytes()), 0);
+  ASSERT_EQ(cu.memcpyHtoD(cPtr, wide.data(), wide.nbytes()), 0);
+  void *stream = nullptr;
+  ASSERT_EQ(cu.streamCreate(&stream, 1), 0); // CU_STREAM_NON_BLOCKING
+  DeviceTensor a = DeviceTensor::view(aPtr, {m, k}, DType::F32, {1, m});
+  DeviceTensor c = DeviceTensor::view(cPtr, {m, n}, DType::F32, {2 * n, 2});
+  Tensor expected = matmul.interpret(
+      {Tensor::view(static_cast<const void *>(aT.data()), {m, k}, DType::F32, {1, m}), b})[0];
+  for (int call = 0; call < 2; ++call) { // The second reuses the scratch.
+    matmul.runDevice({a, DeviceTensor::view(bPtr, {k, n}, DType::F32)}, {c}, stream);
+    ASSERT_EQ(cu.streamSynchronize(stream), 0);
+    ASSERT_EQ(cu.memcpyDtoH(wide.data(), cPtr, wide.nbytes()), 0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double want = expected.at(i * n + j);
+        ASSERT_NEAR(wide.at(i * 2 * n + 2 * j), want, 1e-4 * (1 + std::abs(want))) << i << "," << j;
+        ASSERT_EQ(wide.at(i * 2 * n + 2 * j + 1), 0) << "between the columns: untouched";
+      }
+  }
+  EXPECT_EQ(cu.memFree(aPtr), 0);
+  EXPECT_EQ(cu.memFree(bPtr), 0);
+  EXPECT_EQ(cu.memFree(cPtr), 0);
+  cu.streamDestroy(stream);
+}
+
+TEST(CallerStream, AnOutputWithRepeatedElementsIsRefused) {
   // Checked before anything reaches the driver: runs without a GPU too.
   Kernel scale = Jit(Target::cuda()).compile(kSource).kernel("scale");
-  DeviceTensor everyOther = DeviceTensor::view(0x10000, {8}, DType::F32, {2});
-  EXPECT_FALSE(everyOther.isContiguous());
+  DeviceTensor repeated = DeviceTensor::view(0x20000, {8}, DType::F32, {0});
   try {
-    scale.runDevice({everyOther}, {DeviceTensor::view(0x20000, {8}, DType::F32)});
+    scale.runDevice({DeviceTensor::view(0x10000, {8}, DType::F32)}, {repeated});
     FAIL() << "expected a RuntimeError";
   } catch (const RuntimeError &e) {
-    EXPECT_NE(std::string(e.what()).find("input x of kernel scale: f32[8] (cuda) with strides [2] "
-                                         "is not contiguous"),
+    EXPECT_EQ(e.code(), ErrorCode::TensorMismatch);
+    EXPECT_NE(std::string(e.what()).find("output y of kernel scale: f32[8] (cuda) with strides [0] "
+                                         "puts two elements at one address"),
               std::string::npos)
         << e.what();
   }
