@@ -644,6 +644,29 @@ Stmt kernelNest(const Var &block, Expr blocks, const Var &thread, int threads, S
   return simplify(For::make(block, std::move(blocks), ForKind::GpuBlock, inner));
 }
 
+/// `nest` (a kernel's block loop over `tiles` blocks) once for every point of `batch` (of
+/// `extent`): blocks of one point side by side, each binding `batch` and its tile.
+Stmt overBatch(const Stmt &nest, const Var &batch, const Expr &extent) {
+  const For *grid = as<For>(nest);
+  TDSL_CHECK(grid && grid->kind == ForKind::GpuBlock) << "a kernel nest without its block loop";
+  Var block = makeVar("block", Type::i64(), VarKind::Loop);
+  Var tile = makeVar("tile", Type::i64(), VarKind::Let);
+  Var point = makeVar(batch->name, Type::i64(), VarKind::Let);
+  // The lets go inside the thread loop (under the shared allocations), as every kernel's do.
+  std::function<Stmt(const Stmt &)> bind = [&](const Stmt &s) -> Stmt {
+    if (const Allocate *a = as<Allocate>(s))
+      return Allocate::make(a->buffer, a->scope, bind(a->body));
+    const For *threads = as<For>(s);
+    TDSL_CHECK(threads && threads->kind == ForKind::GpuThread) << "a kernel without its threads";
+    Stmt body = substitute(threads->body, {{grid->var, ref(tile)}, {batch, ref(point)}});
+    body = LetStmt::make(
+        point, Binary::make(BinaryOp::FloorDiv, ref(block), grid->extent),
+        LetStmt::make(tile, Binary::make(BinaryOp::Mod, ref(block), grid->extent), body));
+    return For::make(threads->var, threads->extent, ForKind::GpuThread, body);
+  };
+  return For::make(block, mulFold(grid->extent, extent), ForKind::GpuBlock, bind(grid->body));
+}
+
 Expr isZero(const Var &v) { return Binary::make(BinaryOp::Eq, ref(v), intImm(0)); }
 
 /// `body` for q = first, first + step, ... below `end`, 8 points an iteration (unrolled, so that
@@ -2267,7 +2290,12 @@ private:
     if (threads != 256 || target.sharedBytesPerBlock < kSharedBytes)
       return 0;
     const Item &item = items[i];
-    Chain outer = peel(item.stmt, 2);
+    Chain outer = peel(item.stmt, 3);
+    // A leading batch loop (`c[z, i, j] = sum(a[z, i, k] * b[z, k, j] for k)`): each of its
+    // points a contraction of its own, the blocks over the points' tiles.
+    const For *batch = outer.loops.size() == 3 ? outer.loops[0] : nullptr;
+    if (batch)
+      outer = peel(batch->body, 2);
     Reduction r;
     if (outer.loops.size() != 2 || !parseReduction(outer.body, r) || r.op != BinaryOp::Add ||
         r.acc->dtype != DType::F32 || r.inner.loops.size() != 1 || selfDependent(item.stmt))
@@ -2279,7 +2307,8 @@ private:
     if (!product || product->op != BinaryOp::Mul || product->type != Type::scalar(DType::F32))
       return 0;
     Var vi = outer.loops[0]->var, vj = outer.loops[1]->var, vk = r.inner.loops[0]->var;
-    if (usesAny(r.inner.loops[0]->extent, {vi, vj}))
+    if (usesAny(r.inner.loops[0]->extent, {vi, vj}) ||
+        (batch && usesAny(r.inner.loops[0]->extent, {batch->var})))
       return 0;
     Expr fa = product->a, fb = product->b;
     auto onlyIK = [&](const Expr &e) { return !usesAny(e, {vj}); };
@@ -2294,17 +2323,30 @@ private:
       return 0;
     KernelPlan k = start(item);
     k.schedule = GpuScheduleKind::Contraction;
-    const bool fused = fuseEpilogue(i, outer, r, k);
+    const bool fused = !batch && fuseEpilogue(i, outer, r, k);
     auto finish = [&] {
       if (fused)
         k.details.push_back("epilogue fused: " + epilogueName(items[i + 1]) +
                             " on the sums in registers (they never reach memory)");
+      if (batch) {
+        k.nest = overBatch(k.nest, batch->var, batch->extent);
+        k.blocks = mulFold(k.blocks, batch->extent);
+        k.details.push_back("a batch of " + toString(batch->extent) +
+                            " contractions: every one's output tiles side by side in the grid");
+      }
       kernels.push_back(std::move(k));
       return fused ? 2 : 1;
     };
-    Contraction c{
-        vi, vj, vk, outer.loops[0]->extent, outer.loops[1]->extent, r.inner.loops[0]->extent,
-        fa, fb, r};
+    Contraction c{vi,
+                  vj,
+                  vk,
+                  outer.loops[0]->extent,
+                  outer.loops[1]->extent,
+                  r.inner.loops[0]->extent,
+                  fa,
+                  fb,
+                  r,
+                  batch ? std::optional<Var>(batch->var) : std::nullopt};
     // 16-bit factors: tensor cores (mma.sync m16n8k16, f32 accumulation; 40 KiB of tiles).
     Expr na = sixteenBit(fa), nb = sixteenBit(fb);
     if (!(na && nb && na->type.dtype == nb->type.dtype && target.computeCapability >= 80 &&
@@ -2346,7 +2388,8 @@ private:
   /// where either is a constant that is). None where `part` is not affine in `row` (a gathered
   /// row, say) or a constant is not a multiple: no test of the tile covers those.
   static std::optional<std::vector<Expr>> alignedChunks(const Load *l, const Var &moving,
-                                                        const Var &row, const Expr &first) {
+                                                        const Var &row, const Expr &first,
+                                                        const std::optional<Var> &uniform) {
     const Binary *sum = as<Binary>(l->index);
     const VarRef *last = as<VarRef>(sum->b);
     Expr part = last && last->var == moving ? sum->a : sum->b;
@@ -2354,21 +2397,25 @@ private:
     if (!form)
       return std::nullopt;
     auto isRow = [&](const Atom &a) { return a.isVar() && a.var() == row; };
+    // Symbols, and the batch point (one a block): the same in every row of the tile.
+    auto isFixed = [&](const Atom &a) {
+      return a.onlySymbols() || (uniform && a.isVar() && a.var() == *uniform);
+    };
     for (const auto &term : form->terms) {
       const Atom &atom = term.first;
-      if (atom.onlySymbols() || isRow(atom))
+      if (isFixed(atom) || isRow(atom))
         continue;
       if (atom.kind() != Atom::Kind::Product)
         return std::nullopt;
-      // A symbolic stride times the row: one factor is the row, the others symbols.
+      // A symbolic stride times the row or the batch point: the other factors symbols.
       int rows = 0;
       for (const Atom &factor : atom.factors()) {
         if (isRow(factor))
           ++rows;
-        else if (!factor.onlySymbols())
+        else if (!isFixed(factor))
           return std::nullopt;
       }
-      if (rows != 1)
+      if (rows > 1)
         return std::nullopt;
     }
     std::optional<AffineExpr> start = toAffine(first), next = toAffine(plus(first, 1));
@@ -2433,6 +2480,7 @@ private:
     Var i, j, k;
     Expr extentI, extentJ, extentK, factorA, factorB;
     Reduction r;
+    std::optional<Var> batch; // A leading loop whose points are contractions apart.
   };
 
   static Expr lt(const Expr &a, const Expr &b) { return Binary::make(BinaryOp::Lt, a, b); }
@@ -2988,9 +3036,10 @@ private:
     // usual case), copies without a test a chunk: fewer instructions and registers in the
     // producer, which shares its warps with the wgmma issue.
     const Load *vecB = vecBk ? vecBk : vecBj;
-    std::optional<std::vector<Expr>> alignedA = alignedChunks(vecA, c.k, c.i, ref(m0));
+    std::optional<std::vector<Expr>> alignedA = alignedChunks(vecA, c.k, c.i, ref(m0), c.batch);
     std::optional<std::vector<Expr>> alignedB =
-        vecBk ? alignedChunks(vecBk, c.k, c.j, ref(n0)) : alignedChunks(vecBj, c.j, c.k, intImm(0));
+        vecBk ? alignedChunks(vecBk, c.k, c.j, ref(n0), c.batch)
+              : alignedChunks(vecBj, c.j, c.k, intImm(0), c.batch);
     Expr interior;
     if (alignedA && alignedB) {
       std::vector<Expr> tests = {Binary::make(BinaryOp::Eq, mod(K, 64), intImm(0)),

@@ -101,6 +101,15 @@ kernel mmb(a: bf16[M, K], b: bf16[K, N]) -> c: f32[M, N] {
 kernel mmta(a: bf16[K, M], b: bf16[K, N]) -> c: f32[M, N] {
     c[i, j] = sum(f32(a[k, i]) * f32(b[k, j]) for k)
 }
+kernel bmm(a: f32[B, M, K], b: f32[B, K, N]) -> c: f32[B, M, N] {
+    c[z, i, j] = sum(a[z, i, k] * b[z, k, j] for k)
+}
+kernel bmmb(a: bf16[B, M, K], b: bf16[B, K, N]) -> c: f32[B, M, N] {
+    c[z, i, j] = sum(f32(a[z, i, k]) * f32(b[z, k, j]) for k)
+}
+kernel bmmw(x: bf16[B, M, K], w: bf16[N, K]) -> c: f32[B, M, N] {
+    c[z, i, j] = sum(f32(x[z, i, k]) * f32(w[j, k]) for k)
+}
 kernel total(x: f32[N]) -> t: f32 {
     t = sum(x[i] for i)
 }
@@ -391,10 +400,15 @@ TEST(GpuSchedule, PermutationsGoThroughSharedMemoryTiles) {
 
 TEST(GpuSchedule, ContractionsUseSharedMemoryTiles) {
   Module m = module();
-  for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta"}) {
+  for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta", "bmm", "bmmb", "bmmw"}) {
     std::string cuda = m.kernel(name).dump(Stage::Cuda);
     EXPECT_TRUE(contains(cuda, std::string("// ") + name + "_k0 (contraction)")) << cuda;
   }
+  // A batch dim: its points' tiles side by side in the grid, the point and tile of a block
+  // bound from its index; tensor cores for 16-bit factors.
+  std::string bmmb = m.kernel("bmmb").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(bmmb, "const long long z = tdsl_floordiv(block, ")) << bmmb;
+  EXPECT_TRUE(contains(bmmb, "wgmma.mma_async")) << bmmb;
   // f32 factors: CUDA cores, at most 128 registers a thread (two blocks an SM).
   std::string mm = m.kernel("mm").dump(Stage::Cuda);
   EXPECT_TRUE(contains(mm, "__shared__ __align__(16) float a_tile[2112];")) << mm;
@@ -629,6 +643,16 @@ TEST(GpuSchedule, MmaSyncContractionsMatchTheInterpreter) {
       expectMatches(k, k.randomInputs(shape, seed++), name + at);
     }
   }
+  for (auto [bb, mm, kk, nn] :
+       {std::tuple<int64_t, int64_t, int64_t, int64_t>{3, 33, 70, 45}, {2, 128, 64, 128}}) {
+    std::map<std::string, int64_t> shape = {{"B", bb}, {"M", mm}, {"K", kk}, {"N", nn}};
+    for (const char *name : {"bmmb", "bmmw"}) {
+      Kernel k = m.kernel(name);
+      EXPECT_TRUE(contains(k.dump(Stage::Cuda), "tdsl_mma_sync_bf16(sums")) << name;
+      expectMatches(k, k.randomInputs(shape, seed++),
+                    name + std::string(" ") + std::to_string(bb) + "x" + std::to_string(mm));
+    }
+  }
 }
 
 TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
@@ -653,6 +677,21 @@ TEST(GpuSchedule, OddSizesMatchTheInterpreter) {
     std::map<std::string, int64_t> shape = {{"M", mm}, {"K", kk}, {"N", nn}};
     std::string at = " " + std::to_string(mm) + "x" + std::to_string(kk) + "x" + std::to_string(nn);
     for (const char *name : {"mm", "mmt", "mmh", "mmb", "mmta"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs(shape, seed++), name + at);
+    }
+  }
+  // Batched: each point of the leading dim a contraction of its own, every point's tiles in
+  // the grid (CUDA cores for f32, tensor cores for bf16, weights shared by every point).
+  for (auto [bb, mm, kk, nn] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 1, 1, 1},
+                                {3, 33, 70, 45},
+                                {2, 129, 64, 257},
+                                {2, 256, 128, 256}, // Whole tiles of every kernel.
+                                {0, 5, 5, 5}}) {
+    std::map<std::string, int64_t> shape = {{"B", bb}, {"M", mm}, {"K", kk}, {"N", nn}};
+    std::string at = " " + std::to_string(bb) + "x" + std::to_string(mm) + "x" +
+                     std::to_string(kk) + "x" + std::to_string(nn);
+    for (const char *name : {"bmm", "bmmb", "bmmw"}) {
       Kernel k = m.kernel(name);
       expectMatches(k, k.randomInputs(shape, seed++), name + at);
     }
