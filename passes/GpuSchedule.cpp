@@ -3973,12 +3973,11 @@ private:
       k.details.push_back("rows of no register band (0 points or more than " +
                           std::to_string(bands.back().slots) + " * L)");
     if (!g.buffers.empty())
-      k.details.push_back("row buffers in shared memory when they fit (intermediates up to " +
-                          kiB(target.rowSharedLimit()) + " a block, with copies up to " +
-                          kiB(target.rowCopyLimit()) +
-                          "), else in global memory: " + names(g.buffers, [](const RowBuffer &b) {
-                            return b.global->name + (b.copyIn ? " (a copy)" : "");
-                          }));
+      k.details.push_back(
+          "row buffers in shared memory when they fit (at most " + kiB(target.rowSharedLimit()) +
+          " a block), else in global memory: " + names(g.buffers, [](const RowBuffer &b) {
+            return b.global->name + (b.copyIn ? " (a copy)" : "");
+          }));
     finish(k, t, variants, shared);
   }
 

@@ -48,11 +48,11 @@ struct GpuTarget {
   /// Blocks of the first stage of a full reduction: a few per SM, a fixed number for the device
   /// (so the summation order, and the result, do not change from run to run).
   int64_t partialBlocks() const;
-  /// Dynamic shared memory a Rows kernel may use for its intermediate rows: what the device
-  /// allows with opt-in, less room for the static arrays.
+  /// Dynamic shared memory a Rows kernel may use: what the device allows with opt-in, less room
+  /// for the static arrays, and at most 96 KiB so that two blocks still share an SM.
   int64_t rowSharedLimit() const;
-  /// The bound for copies of input rows with them: at most 96 KiB, so that two blocks still
-  /// share an SM (measured better than reading the row twice with more blocks an SM).
+  /// The bound for copies of input rows (as rowSharedLimit: measured better than reading the
+  /// row twice with more blocks an SM).
   int64_t rowCopyLimit() const;
 };
 
