@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check: runs the CUDA tests (the end-to-end suite on the GPU against the interpreter,
-# the runtime tests, the codegen launch tests), 2,000 random programs of the differential tester
-# on the GPU against the interpreter (tests/difftest, --target cuda), and the GPU benchmarks (tdsl
-# vs PyTorch eager, torch.compile, cuBLAS and a device copy), then prints a short table. Logs,
-# CSVs and the differential tester's failures (minimized) go to $OUT (or ./gpu-check-out).
+# the runtime tests, the codegen launch tests), the Python package on torch CUDA tensors, 2,000
+# random programs of the differential tester on the GPU against the interpreter (tests/difftest,
+# --target cuda), and the GPU benchmarks (tdsl vs PyTorch eager, torch.compile, cuBLAS and a
+# device copy), then prints a short table. Logs, CSVs and the differential tester's failures
+# (minimized) go to $OUT (or ./gpu-check-out).
 #
 #   scripts/gpu_check.sh [--quick]
 #
@@ -44,9 +45,9 @@ if [[ ! -x "$BENCH/bench_gpu" ]]; then
     { tail -30 "$OUT/build.log"; exit 1; }
 fi
 
-# TDSL_GPU_PARTS picks what runs (default all: "tests difftest bench"), so that a short lease
+# TDSL_GPU_PARTS picks what runs (default all: "tests python difftest bench"), so that a short lease
 # can split the check over calls.
-PARTS=" ${TDSL_GPU_PARTS:-tests difftest bench} "
+PARTS=" ${TDSL_GPU_PARTS:-tests python difftest bench} "
 status=0
 if [[ "$PARTS" == *" tests "* ]]; then
 echo "== tests"
@@ -69,6 +70,28 @@ if [[ -x "$BUILD/tests/test_aot_cuda" ]]; then
   grep -E '^\[  FAILED  \]|Failure|differs' "$OUT/test_aot_cuda.log" | head -20
 else
   echo "test_aot_cuda: not in $BUILD (built where LLVM is, with -DTDSL_AOT_COMPILER)"
+fi
+fi
+
+# The Python package on torch CUDA tensors (tests/python/test_torch_cuda.py): the module built
+# for this machine's Python without LLVM (nanobind must be importable, from PYTHONPATH where the
+# machine has no package registry).
+if [[ "$PARTS" == *" python "* ]]; then
+echo "== python"
+PYBUILD=${TDSL_GPU_PY_BUILD:-build-gpu-py}
+if ! python3 -c "import nanobind, torch" 2>/dev/null; then
+  echo "python: skipped (nanobind or torch not importable)"
+else
+  { cmake -S . -B "$PYBUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTDSL_ENABLE_LLVM=OFF \
+      -DTDSL_BUILD_CLI=OFF -DTDSL_BUILD_TESTS=OFF -DTDSL_PYTHON=ON \
+      -DPython_EXECUTABLE="$(command -v python3)" && ninja -C "$PYBUILD" tdsl_python; } \
+    > "$OUT/python_build.log" 2>&1 || { status=1; tail -20 "$OUT/python_build.log"; }
+  module="$(cd "$PYBUILD" 2>/dev/null && pwd)/python"
+  (cd tests/python && PYTHONPATH="$module${PYTHONPATH:+:$PYTHONPATH}" \
+    timeout 200 python3 -m pytest -q test_torch_cuda.py) > "$OUT/python.log" 2>&1
+  rc=$?
+  [[ $rc -ne 0 ]] && status=1
+  echo "python: rc=$rc $(tail -1 "$OUT/python.log")"
 fi
 fi
 
