@@ -155,10 +155,8 @@ size_t CudaKernel::workspaceBytes() const {
   return std::accumulate(workspaceBytes_.begin(), workspaceBytes_.end(), size_t{0});
 }
 
-void CudaKernel::reserve(cu::DevicePtr &buffer, size_t &bytes, size_t needed,
-                         const std::string &what, void *stream) const {
-  if (needed <= bytes)
-    return;
+void CudaKernel::grow(cu::DevicePtr &buffer, size_t &bytes, size_t needed, const std::string &what,
+                      void *stream) const {
   if (buffer) { // Earlier calls may still use it.
     cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
     if (stream)
@@ -187,8 +185,9 @@ void CudaKernel::launch(const cu::DevicePtr *buffers, const int64_t *symbols, vo
       count *= static_cast<size_t>(d);
     if (count == 0)
       continue;
-    reserve(scratch_[t.param], scratchBytes_[t.param], count * t.elementBytes,
-            "a contiguous copy of '" + mapped_.params[t.param]->name + "'", stream);
+    if (count * t.elementBytes > scratchBytes_[t.param])
+      grow(scratch_[t.param], scratchBytes_[t.param], count * t.elementBytes,
+           "a contiguous copy of '" + mapped_.params[t.param]->name + "'", stream);
     contiguous[t.param] = scratch_[t.param];
     if (!t.output)
       copies.copy(contiguous[t.param], buffers[t.param], t, /*toView=*/false, stream);
@@ -203,8 +202,9 @@ void CudaKernel::launchLocked(const cu::DevicePtr *buffers, const int64_t *symbo
                               void *stream) const {
   std::vector<size_t> bytes = plan_.heapBytes(symbols);
   for (size_t h = 0; h < plan_.heapCount(); ++h)
-    reserve(workspace_[h], workspaceBytes_[h], bytes[h],
-            "intermediate '" + plan_.heapBuffer(h)->name + "'", stream);
+    if (bytes[h] > workspaceBytes_[h])
+      grow(workspace_[h], workspaceBytes_[h], bytes[h],
+           "intermediate '" + plan_.heapBuffer(h)->name + "'", stream);
 
   size_t numParams = mapped_.params.size(), numSymbols = mapped_.symbols.size();
   std::vector<void *> args;

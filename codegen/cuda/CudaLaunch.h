@@ -133,11 +133,11 @@ private:
   mutable std::vector<runtime::cuda::DevicePtr> scratch_;
   mutable std::vector<size_t> scratchBytes_;
 
-  /// `buffer` (of `bytes`, holding `what`) at least `needed` bytes: a larger allocation where
-  /// it is smaller, after the earlier calls that may still use it (on `stream` and the
+  /// Replaces `buffer` (of `bytes`, smaller than `needed`; holding `what`) with an allocation
+  /// of `needed` bytes, once the earlier calls that may still use it (on `stream` and the
   /// process's stream) are done. Called under workspaceMutex_.
-  void reserve(runtime::cuda::DevicePtr &buffer, size_t &bytes, size_t needed,
-               const std::string &what, void *stream) const;
+  void grow(runtime::cuda::DevicePtr &buffer, size_t &bytes, size_t needed, const std::string &what,
+            void *stream) const;
   void launchLocked(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols,
                     void *stream) const;
 
