@@ -1551,6 +1551,16 @@ private:
     return inclusive ? plus(limit, 1) : limit;
   }
 
+  /// The keys the score's mask keeps (`where(u <= t, ..., -inf)`: u < t + 1), as keysKept;
+  /// null where the score has no such mask.
+  static Expr scoreMaskBound(const FlashChain &c) {
+    const Select *s = as<Select>(c.score);
+    const FloatImm *masked = s ? as<FloatImm>(s->b) : nullptr;
+    if (!masked || masked->value != -std::numeric_limits<double>::infinity())
+      return nullptr;
+    return keysKept(s->cond, c);
+  }
+
   /// A bound over t, growing in t, at or past which a key adds nothing to row t's sums: past
   /// both sums' extents, or where P is exactly 0 (its `where` is false, or the score is masked to
   /// -inf). Null when there is none. Past it only the running maximum would see more keys, which
@@ -1563,12 +1573,8 @@ private:
     if (c.pCond)
       if (Expr kept = keysKept(c.pCond, c))
         bounds.push_back(kept);
-    if (const Select *s = as<Select>(c.score)) {
-      const FloatImm *masked = as<FloatImm>(s->b);
-      if (masked && masked->value == -std::numeric_limits<double>::infinity())
-        if (Expr kept = keysKept(s->cond, c))
-          bounds.push_back(kept);
-    }
+    if (Expr kept = scoreMaskBound(c))
+      bounds.push_back(kept);
     std::erase_if(bounds, [&](const Expr &b) { return !usesAny(b, {c.t}); });
     if (bounds.empty())
       return nullptr;
@@ -1584,15 +1590,9 @@ private:
   static std::pair<FlashChain, std::vector<Expr>> withoutGrowingMasks(const FlashChain &c) {
     FlashChain clear = c;
     std::vector<Expr> bounds;
-    if (const Select *s = as<Select>(c.score)) {
-      const FloatImm *masked = as<FloatImm>(s->b);
-      Expr kept = masked && masked->value == -std::numeric_limits<double>::infinity()
-                      ? keysKept(s->cond, c)
-                      : nullptr;
-      if (kept && usesAny(kept, {c.t})) {
-        clear.score = s->a;
-        bounds.push_back(kept);
-      }
+    if (Expr kept = scoreMaskBound(c); kept && usesAny(kept, {c.t})) {
+      clear.score = as<Select>(c.score)->a;
+      bounds.push_back(kept);
     }
     if (Expr kept = c.pCond ? keysKept(c.pCond, c) : nullptr; kept && usesAny(kept, {c.t})) {
       clear.pCond = nullptr;
