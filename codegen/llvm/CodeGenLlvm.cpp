@@ -153,24 +153,28 @@ private:
 
 /// Whether an expression calls a transcendental function (exp, cos, tanh, float **, ...): a store
 /// of such a value is compute-bound, and a streaming store there costs more than it saves.
+bool transcendental(Intrinsic fn) {
+  switch (fn) {
+  case Intrinsic::Sqrt:
+  case Intrinsic::Rsqrt:
+  case Intrinsic::Relu:
+  case Intrinsic::Abs:
+  case Intrinsic::Floor:
+  case Intrinsic::Ceil:
+  case Intrinsic::Round:
+    return false;
+  default:
+    return true;
+  }
+}
+
 class MathCallFinder : public ir::IRVisitor {
 public:
   bool found = false;
 
 protected:
   void visitCall(const ir::Call *n) override {
-    switch (n->fn) {
-    case Intrinsic::Sqrt:
-    case Intrinsic::Rsqrt:
-    case Intrinsic::Relu:
-    case Intrinsic::Abs:
-    case Intrinsic::Floor:
-    case Intrinsic::Ceil:
-    case Intrinsic::Round:
-      break;
-    default:
-      found = true;
-    }
+    found |= transcendental(n->fn);
     IRVisitor::visitCall(n);
   }
   void visitBinary(const ir::Binary *n) override {
@@ -261,25 +265,152 @@ protected:
 
 /// For each buffer loaded in a loop's direct inner loops (its passes, numbered from 1 in order),
 /// the last pass that loads it (outside micro-kernel tiles).
-class PassLoads : public ir::IRVisitor {
+/// The floating-point operations of a statement: what a loop body computes, for comparing the
+/// passes of a row loop (a transcendental function counts as the dozen operations it inlines to).
+class FloatOpCounter : public ir::IRVisitor {
+public:
+  int ops = 0;
+
+protected:
+  void visitUnary(const ir::Unary *n) override {
+    ops += n->type.isFloat();
+    IRVisitor::visitUnary(n);
+  }
+  void visitBinary(const ir::Binary *n) override {
+    ops += n->type.isFloat();
+    IRVisitor::visitBinary(n);
+  }
+  void visitCall(const ir::Call *n) override {
+    ops += n->type.isFloat() ? (transcendental(n->fn) ? 12 : 1) : 0;
+    IRVisitor::visitCall(n);
+  }
+};
+
+/// The passes of a multi-pass row loop (its direct inner loops, counted from 1) and the innermost
+/// loops inside them: which pass loads each buffer last, and where each kernel input's next row
+/// is best prefetched (CodeGenLlvm::prefetchNextRow).
+class RowPasses : public ir::IRVisitor {
 public:
   std::unordered_map<const ir::BufferNode *, int> last;
 
+  /// A contiguous vector load of a kernel input in an innermost loop: its ramp's base and lanes.
+  struct InputLoad {
+    ir::Buffer buffer;
+    ir::Expr base;
+    int lanes = 0;
+  };
+  struct InnermostLoop {
+    const ir::For *loop = nullptr;
+    /// The variables of the loops between the row loop and this one.
+    std::vector<ir::Var> enclosing;
+    int floatOps = 0;
+    bool loadsInput = false;
+    int storeLanes = 0;
+    std::vector<InputLoad> inputLoads;
+  };
+  std::vector<InnermostLoop> innermost;
+
+  /// Where an input's next row is prefetched instead of in its own loop: `carrier`, an
+  /// innermost loop that loads no kernel input and computes from cache, prefetches what
+  /// `loading` (the loop loading the input last) reads at the next row, mapping `loading`'s
+  /// variables to its own.
+  struct CarriedLoad {
+    const InnermostLoop *carrier = nullptr;
+    const InnermostLoop *loading = nullptr;
+    InputLoad load;
+  };
+  /// The inputs' loads whose next rows are better prefetched by the loop computing the most
+  /// from cache: a short, memory-bound loop loading an input would issue its next row's
+  /// prefetches in a burst on top of its own loads, and the memory would then idle while the
+  /// compute passes run (Harris's gray value, then its gradients, sums and response). Empty
+  /// where the inputs' own loops compute the most (a softmax row's exp pass): they prefetch
+  /// there. Spreading the prefetches over every loop computing from cache, by arithmetic,
+  /// measured slower on Harris than putting them all in its costliest loop.
+  std::vector<CarriedLoad> carriedLoads() const {
+    const InnermostLoop *carrier = nullptr;
+    for (const InnermostLoop &l : innermost)
+      if (!l.loadsInput && l.storeLanes > 1 && (!carrier || l.floatOps > carrier->floatOps))
+        carrier = &l;
+    std::unordered_map<const ir::BufferNode *, const InnermostLoop *> lastLoop;
+    for (const InnermostLoop &l : innermost)
+      for (const InputLoad &load : l.inputLoads)
+        lastLoop[load.buffer.get()] = &l;
+    std::vector<CarriedLoad> carried;
+    if (!carrier)
+      return carried;
+    for (const InnermostLoop &loading : innermost)
+      for (const InputLoad &load : loading.inputLoads)
+        if (lastLoop.at(load.buffer.get()) == &loading && loading.floatOps < carrier->floatOps &&
+            load.lanes == carrier->storeLanes)
+          carried.push_back({carrier, &loading, load});
+    return carried;
+  }
+
 protected:
   void visitFor(const ir::For *n) override {
-    ++pass;
+    bool pass = enclosing.empty();
+    if (pass)
+      ++passes;
     AccumulatorFinder tile;
     tile.visit(n->body);
     if (tile.found)
       return;
-    LoadsOutsideTiles uses;
-    uses.visit(n->body);
-    for (const ir::BufferNode *buffer : uses.loaded)
-      last[buffer] = pass;
+    if (pass) {
+      LoadsOutsideTiles uses;
+      uses.visit(n->body);
+      for (const ir::BufferNode *buffer : uses.loaded)
+        last[buffer] = passes;
+    }
+    InnerLoopCounter inner;
+    inner.visit(n->body);
+    if (inner.loops > 0) {
+      enclosing.push_back(n->var);
+      IRVisitor::visitFor(n);
+      enclosing.pop_back();
+      return;
+    }
+    InnermostLoop loop;
+    loop.loop = n;
+    loop.enclosing = enclosing;
+    FloatOpCounter ops;
+    ops.visit(n->body);
+    loop.floatOps = ops.ops;
+    BodyAccesses accesses(loop);
+    accesses.visit(n->body);
+    innermost.push_back(std::move(loop));
   }
 
 private:
-  int pass = 0;
+  /// The loads and stores of an innermost loop's body.
+  class BodyAccesses : public ir::IRVisitor {
+  public:
+    explicit BodyAccesses(InnermostLoop &loop) : loop(loop) {}
+
+  protected:
+    void visitLoad(const ir::Load *n) override {
+      if (n->buffer->role == ir::BufferRole::Input) {
+        loop.loadsInput = true;
+        const auto *ramp = ir::as<ir::Ramp>(n->index);
+        const auto *stride = ramp ? ir::as<ir::IntImm>(ramp->stride) : nullptr;
+        if (stride && stride->value == 1 &&
+            std::none_of(loop.inputLoads.begin(), loop.inputLoads.end(), [&](const auto &l) {
+              return l.buffer.get() == n->buffer.get() && ir::structurallyEqual(l.base, ramp->base);
+            }))
+          loop.inputLoads.push_back({n->buffer, ramp->base, n->type.lanes});
+      }
+      IRVisitor::visitLoad(n);
+    }
+    void visitStore(const ir::Store *n) override {
+      loop.storeLanes = std::max<int>(loop.storeLanes, n->value->type.lanes);
+      IRVisitor::visitStore(n);
+    }
+
+  private:
+    InnermostLoop &loop;
+  };
+
+  int passes = 0;
+  std::vector<ir::Var> enclosing;
 };
 
 /// The bits of `value` in the 16-bit float format `d` (exact: FloatImm values are representable).
@@ -321,6 +452,10 @@ private:
   int rowPass = 0;
   int passDepth = 0;
   std::unordered_map<const ir::BufferNode *, int> lastPassLoading;
+  /// The inputs' next rows that the row loops being emitted prefetch in loops other than their
+  /// own (RowPasses::carriedLoads), each with its row variable; the pointers are into the
+  /// RowPasses that emitLoop keeps alive for the row loop.
+  std::vector<std::pair<ir::Var, RowPasses::CarriedLoad>> carriedLoads;
   /// The loops around the code being emitted, innermost last, each with its end (the chunk's
   /// end in a parallel loop).
   std::vector<std::pair<const ir::For *, llvm::Value *>> loopEnds;
@@ -476,6 +611,9 @@ private:
   /// `base` with the row variable one higher, so that the memory-bound first pass over the next
   /// row finds it in cache while this row's compute-bound passes run.
   void prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base, int lanes);
+  /// At the top of an innermost loop's body: prefetches the next rows of the inputs it carries
+  /// (RowPasses::carriedLoads) at this iteration's columns.
+  void prefetchCarriedRows(const ir::For &loop);
   /// For a contiguous load of a kernel input at `base` (address `addr`) that steps through the
   /// input as the innermost loop runs, in a loop that computes a transcendental function:
   /// prefetches the input kPrefetchAheadBytes ahead, once per element and loop body.
@@ -1523,18 +1661,30 @@ void CodeGenLlvm::emitLoop(const ir::For &node, llvm::Value *begin, llvm::Value 
       auto outerLast = std::move(lastPassLoading);
       rowVar = node.var;
       rowPass = passDepth = 0;
-      PassLoads passes;
-      passes.visit(node.body);
-      lastPassLoading = std::move(passes.last);
+      auto passes = std::make_unique<RowPasses>();
+      passes->visit(node.body);
+      lastPassLoading = std::move(passes->last);
+      // Loops inside a row loop that carries prefetches of its own carry only its rows.
+      auto outerCarried = carriedLoads;
+      std::vector<RowPasses::CarriedLoad> carried = passes->carriedLoads();
+      if (!carried.empty())
+        std::erase_if(carriedLoads, [&](const auto &c) {
+          return std::any_of(passes->innermost.begin(), passes->innermost.end(),
+                             [&](const auto &l) { return l.loop == c.second.carrier->loop; });
+        });
+      for (RowPasses::CarriedLoad &c : carried)
+        carriedLoads.emplace_back(node.var, std::move(c));
       emit(node.body);
       rowVar = outerRow;
       rowPass = outerPass;
       passDepth = outerDepth;
       lastPassLoading = std::move(outerLast);
+      carriedLoads = std::move(outerCarried);
     } else {
       // A pass of the enclosing row loop, or a loop inside one.
       if (rowVar && passDepth++ == 0)
         ++rowPass;
+      prefetchCarriedRows(node);
       emit(node.body);
       if (rowVar)
         --passDepth;
@@ -1834,6 +1984,10 @@ void CodeGenLlvm::prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base
   auto last = lastPassLoading.find(buffer.get());
   if (last == lastPassLoading.end() || last->second != rowPass)
     return;
+  if (std::any_of(carriedLoads.begin(), carriedLoads.end(), [&](const auto &carried) {
+        return carried.second.load.buffer.get() == buffer.get();
+      }))
+    return;
   UseFinder uses;
   uses.visit(base);
   // A gather's address (one that reads memory, table[ids[t] * D + d]) is not prefetched: the
@@ -1845,6 +1999,30 @@ void CodeGenLlvm::prefetchNextRow(const ir::Buffer &buffer, const ir::Expr &base
   // Not inbounds: past the last row the address is outside the buffer, which a prefetch may be.
   llvm::Value *addr = b.CreateGEP(memType(buffer->dtype), bufferPointer(buffer), emit(next));
   prefetchLines(addr, static_cast<uint64_t>(lanes) * byteSize(buffer->dtype));
+}
+
+void CodeGenLlvm::prefetchCarriedRows(const ir::For &loop) {
+  for (const auto &[row, carried] : carriedLoads) {
+    if (carried.carrier->loop != &loop || !vars.count(row.get()))
+      continue;
+    // The address the loading loop reads at the next row, in its first iteration of the loops
+    // around it and at this iteration's vector of columns.
+    std::vector<std::pair<ir::Var, ir::Expr>> to{
+        {row, ir::add(ir::ref(row), ir::intImm(1, DType::I64))},
+        {carried.loading->loop->var, ir::ref(loop.var)}};
+    for (const ir::Var &v : carried.loading->enclosing)
+      to.emplace_back(v, ir::intImm(0, DType::I64));
+    ir::Expr next = ir::substitute(carried.load.base, to);
+    UseFinder uses;
+    uses.visit(next);
+    if (!uses.loaded.empty() || std::any_of(uses.used.begin(), uses.used.end(),
+                                            [&](const ir::VarNode *v) { return !vars.count(v); }))
+      continue;
+    // Not inbounds: past the last row the address is outside the buffer, which a prefetch may be.
+    const ir::Buffer &buffer = carried.load.buffer;
+    llvm::Value *addr = b.CreateGEP(memType(buffer->dtype), bufferPointer(buffer), emit(next));
+    prefetchLines(addr, static_cast<uint64_t>(carried.load.lanes) * byteSize(buffer->dtype));
+  }
 }
 
 std::optional<CodeGenLlvm::IndexRead> CodeGenLlvm::nextIndexRead(const ir::LetStmt &let) {
