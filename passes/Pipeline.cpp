@@ -4,6 +4,7 @@
 
 #include "passes/Contraction.h"
 #include "passes/GpuSchedule.h"
+#include "passes/HoistAllocations.h"
 #include "passes/HoistGatherIndices.h"
 #include "passes/Transpose.h"
 #include "passes/Vectorize.h"
@@ -117,6 +118,7 @@ ir::LoweredFunc lowerKernel(const ir::Kernel &kernel, const CpuTarget &target, c
   loopPass("vectorize", [](const ir::Stmt &s) { return vectorize(s); });
   loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
   loopPass("hoist-gather-indices", [](const ir::Stmt &s) { return hoistGatherIndices(s); });
+  loopPass("hoist-allocations", [](const ir::Stmt &s) { return hoistAllocations(s); });
   loopPass("transpose-in-registers", [](const ir::Stmt &s) { return transposeInRegisters(s); });
   loopPass("simplify", [](const ir::Stmt &s) { return simplify(s); });
   return func;

@@ -17,6 +17,7 @@
 #include "codegen/llvm/VectorMath.h"
 #include "ir/Affine.h"
 #include "ir/ExprEqual.h"
+#include "ir/HeapAllocations.h"
 #include "ir/IRVisitor.h"
 #include "support/Check.h"
 
@@ -36,6 +37,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -642,6 +644,8 @@ private:
   /// Outlines the body of a Parallel loop and calls the runtime (ParallelFor.h), or, for a
   /// Serial one, calls it directly, never inlined (emitOutlinedCall).
   void emitOutlinedFor(const ir::For &node, llvm::Value *extent, bool parallel);
+  /// Acquires `buf` from the call's scratch arena, runs `body` with it bound, and releases it.
+  void emitHeapAllocation(const ir::Buffer &buf, const std::function<void()> &body);
   /// Inside a loop that holds micro-kernels next to other nests (see HoldsOtherNests): the loops
   /// of micro-kernels there are outlined.
   bool besideOtherNests = false;
@@ -1743,7 +1747,25 @@ void CodeGenLlvm::emitOutlinedFor(const ir::For &node, llvm::Value *extent, bool
     vars[captures.vars[i].get()] = outlined.vars[i];
   entryBlock = newBlock("entry");
   b.SetInsertPoint(entryBlock);
-  emitLoop(node, outlined.begin, outlined.end);
+  // The heap intermediates every step of a parallel loop allocates first, with a size the step
+  // does not change, are allocated once per chunk of steps: each step writes them before it reads
+  // them, and every allocation takes the arena's lock, which the chunks' threads share.
+  ir::PeeledAllocations perChunk =
+      ir::peelHeapAllocations(node.body, [&](const ir::Buffer &buffer) {
+        UseFinder shape;
+        for (const ir::Expr &dim : buffer->shape)
+          shape.visit(dim);
+        return !shape.used.count(node.var.get()) &&
+               std::all_of(shape.used.begin(), shape.used.end(),
+                           [&](const ir::VarNode *v) { return vars.count(v) > 0; });
+      });
+  ir::Stmt chunkLoop = ir::For::make(node.var, node.extent, node.kind, perChunk.body);
+  std::function<void(size_t)> allocateFrom = [&](size_t i) {
+    if (i == perChunk.buffers.size())
+      return emitLoop(*chunkLoop->as<ir::For>(), outlined.begin, outlined.end);
+    emitHeapAllocation(perChunk.buffers[i], [&] { allocateFrom(i + 1); });
+  };
+  allocateFrom(0);
   fenceStreamingStores();
   b.CreateRetVoid();
 
@@ -2127,6 +2149,38 @@ void CodeGenLlvm::fenceStreamingStores() {
     b.CreateCall(llvm::Intrinsic::getDeclaration(&module, llvm::Intrinsic::x86_sse_sfence));
 }
 
+void CodeGenLlvm::emitHeapAllocation(const ir::Buffer &buf, const std::function<void()> &body) {
+  // From the call's scratch arena (runtime/KernelAbi.h), reused across calls. Where none was
+  // left, the body is skipped: the runtime recorded the failure and the caller reports it.
+  llvm::Type *i64 = b.getInt64Ty(), *ptrTy = b.getPtrTy();
+  llvm::Value *bytes = b.CreateMul(elementCount(buf), b.getInt64(byteSize(buf->dtype)));
+  llvm::FunctionCallee acquire = module.getOrInsertFunction(
+      buf->packedPanels ? "tdsl_scratch_acquire_panels" : "tdsl_scratch_acquire",
+      llvm::FunctionType::get(ptrTy, {ptrTy, i64}, false));
+  llvm::FunctionCallee release = module.getOrInsertFunction(
+      "tdsl_scratch_release", llvm::FunctionType::get(b.getVoidTy(), {ptrTy, ptrTy}, false));
+  if (auto *declaration = llvm::dyn_cast<llvm::Function>(acquire.getCallee())) {
+    // Like malloc's: a fresh block no other pointer reaches, aligned for any vector.
+    declaration->addFnAttr(llvm::Attribute::NoUnwind);
+    declaration->addRetAttr(llvm::Attribute::NoAlias);
+    declaration->addRetAttr(llvm::Attribute::getWithAlignment(ctx, llvm::Align(64)));
+  }
+  if (auto *declaration = llvm::dyn_cast<llvm::Function>(release.getCallee()))
+    declaration->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::Value *ptr = b.CreateCall(acquire, {runtime, bytes}, buf->name);
+  llvm::BasicBlock *ok = newBlock("scratch.ok"), *done = newBlock("scratch.end");
+  llvm::MDNode *likely = llvm::MDBuilder(ctx).createLikelyBranchWeights();
+  b.CreateCondBr(b.CreateIsNotNull(ptr), ok, done, likely);
+  b.SetInsertPoint(ok);
+  {
+    BufferBinding bind(buffers, buf.get(), ptr);
+    body();
+  }
+  b.CreateCall(release, {runtime, ptr});
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
+}
+
 void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {
   const ir::Buffer &buf = node.buffer;
   if (const auto *lanes = buf->shape.size() == 1 ? buf->shape[0]->as<ir::IntImm>() : nullptr;
@@ -2136,11 +2190,10 @@ void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {
     if (uses.ok)
       sumOnlyBuffers.insert(buf.get());
   }
-  llvm::Type *elem = memType(buf->dtype);
-  llvm::Value *count = elementCount(buf);
-  llvm::Value *ptr = nullptr;
   switch (node.scope) {
   case ir::MemoryScope::Stack: {
+    llvm::Type *elem = memType(buf->dtype);
+    llvm::Value *count = elementCount(buf);
     if (auto *constant = llvm::dyn_cast<llvm::ConstantInt>(count)) {
       // A constant size lives in the entry block, where SROA can promote it to registers.
       uint64_t n = constant->getZExtValue();
@@ -2163,38 +2216,9 @@ void CodeGenLlvm::emitAllocate(const ir::Allocate &node) {
     b.CreateStackRestore(saved);
     return;
   }
-  case ir::MemoryScope::Heap: {
-    // From the call's scratch arena (runtime/KernelAbi.h), reused across calls. Where none was
-    // left, the body is skipped: the runtime recorded the failure and the caller reports it.
-    llvm::Type *i64 = b.getInt64Ty(), *ptrTy = b.getPtrTy();
-    llvm::Value *bytes = b.CreateMul(count, b.getInt64(byteSize(buf->dtype)));
-    llvm::FunctionCallee acquire = module.getOrInsertFunction(
-        buf->packedPanels ? "tdsl_scratch_acquire_panels" : "tdsl_scratch_acquire",
-        llvm::FunctionType::get(ptrTy, {ptrTy, i64}, false));
-    llvm::FunctionCallee release = module.getOrInsertFunction(
-        "tdsl_scratch_release", llvm::FunctionType::get(b.getVoidTy(), {ptrTy, ptrTy}, false));
-    if (auto *declaration = llvm::dyn_cast<llvm::Function>(acquire.getCallee())) {
-      // Like malloc's: a fresh block no other pointer reaches, aligned for any vector.
-      declaration->addFnAttr(llvm::Attribute::NoUnwind);
-      declaration->addRetAttr(llvm::Attribute::NoAlias);
-      declaration->addRetAttr(llvm::Attribute::getWithAlignment(ctx, llvm::Align(64)));
-    }
-    if (auto *declaration = llvm::dyn_cast<llvm::Function>(release.getCallee()))
-      declaration->addFnAttr(llvm::Attribute::NoUnwind);
-    ptr = b.CreateCall(acquire, {runtime, bytes}, buf->name);
-    llvm::BasicBlock *body = newBlock("scratch.ok"), *done = newBlock("scratch.end");
-    llvm::MDNode *likely = llvm::MDBuilder(ctx).createLikelyBranchWeights();
-    b.CreateCondBr(b.CreateIsNotNull(ptr), body, done, likely);
-    b.SetInsertPoint(body);
-    {
-      BufferBinding bind(buffers, buf.get(), ptr);
-      emit(node.body);
-    }
-    b.CreateCall(release, {runtime, ptr});
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
+  case ir::MemoryScope::Heap:
+    emitHeapAllocation(buf, [&] { emit(node.body); });
     return;
-  }
   case ir::MemoryScope::Shared:
     break;
   }

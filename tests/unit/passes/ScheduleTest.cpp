@@ -382,9 +382,10 @@ TEST(LowerKernelForCpu, RunsEveryPassInOrderWithVerifiers) {
     passes.push_back(name);
   };
   LoweredFunc f = passes::lowerKernel(softmaxKernel(), avx512(), log);
-  EXPECT_EQ(passes, (std::vector<std::string>{"normalize", "fuse", "lower-scheduled", "simplify",
-                                              "vectorize", "simplify", "hoist-gather-indices",
-                                              "transpose-in-registers", "simplify"}));
+  EXPECT_EQ(passes,
+            (std::vector<std::string>{"normalize", "fuse", "lower-scheduled", "simplify",
+                                      "vectorize", "simplify", "hoist-gather-indices",
+                                      "hoist-allocations", "transpose-in-registers", "simplify"}));
   // After vectorize, the lanes are vectors.
   EXPECT_NE(toString(f).find("ramp("), std::string::npos);
   EXPECT_EQ(toString(f).find(" vectorized"), std::string::npos);
