@@ -1,8 +1,8 @@
 // hoistAllocations: heap intermediates of a serial loop's steps with a size the loop does not
 // change move around the loop (through several loops); those whose size depends on the loop, and
 // those of parallel loops, stay.
-#include "ir/IRPrinter.h"
 #include "passes/HoistAllocations.h"
+#include "ir/IRPrinter.h"
 
 #include <gtest/gtest.h>
 
@@ -22,10 +22,10 @@ struct Nest {
   Stmt rowThrough(const Buffer &row) const {
     return Allocate::make(
         row, MemoryScope::Heap,
-        Block::make({For::make(j, ref(W), ForKind::Serial,
-                               Store::make(row, ref(j), Load::make(x, ref(j)))),
-                     For::make(j, ref(W), ForKind::Serial,
-                               Store::make(y, ref(j), Load::make(row, ref(j))))}));
+        Block::make(
+            {For::make(j, ref(W), ForKind::Serial, Store::make(row, ref(j), Load::make(x, ref(j)))),
+             For::make(j, ref(W), ForKind::Serial,
+                       Store::make(y, ref(j), Load::make(row, ref(j))))}));
   }
 };
 
@@ -53,8 +53,8 @@ TEST(HoistAllocations, OutOfEverySerialLoopThatKeepsItsSize) {
 
 TEST(HoistAllocations, ASizeTheLoopChangesOrAParallelLoopStays) {
   Nest n;
-  Buffer growing = makeBuffer("growing", DType::F32, {add(ref(n.W), ref(n.i))},
-                              BufferRole::Intermediate);
+  Buffer growing =
+      makeBuffer("growing", DType::F32, {add(ref(n.W), ref(n.i))}, BufferRole::Intermediate);
   Stmt serial = For::make(n.i, intImm(8), ForKind::Serial, n.rowThrough(growing));
   std::string kept = toString(passes::hoistAllocations(serial));
   EXPECT_LT(kept.find("for i in [0, 8) serial"), kept.find("allocate growing")) << kept;
