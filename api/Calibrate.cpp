@@ -301,15 +301,16 @@ Ceilings calibrate(const Target &target, const CalibrationOptions &options) {
   std::string dir = options.cacheDir.empty() ? cache::defaultDirectory() : options.cacheDir;
   std::string path =
       dir.empty() ? std::string() : dir + (cuda ? "/calibration-cuda.json" : "/calibration.json");
-  std::string fingerprint = cuda ? detail::cudaFingerprint() : machineFingerprint();
+  std::string fingerprint =
+      cuda ? detail::cudaFingerprint(options.cudaDevice) : machineFingerprint();
   if (!options.force && !path.empty())
     if (std::optional<Ceilings> cached = readCached(path, fingerprint, cuda)) {
       cached->path = path;
       cached->fromCache = true;
       return *cached;
     }
-  Ceilings c =
-      cuda ? detail::measureCudaCeilings(options.progress) : measureCeilings(options.progress);
+  Ceilings c = cuda ? detail::measureCudaCeilings(options.cudaDevice, options.progress)
+                    : measureCeilings(options.progress);
   c.path = path;
   c.fromCache = false;
   if (!path.empty())
