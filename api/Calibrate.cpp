@@ -299,8 +299,10 @@ Ceilings calibrate(const Target &target, bool force) {
 Ceilings calibrate(const Target &target, const CalibrationOptions &options) {
   const bool cuda = target.kind == Target::Kind::Cuda;
   std::string dir = options.cacheDir.empty() ? cache::defaultDirectory() : options.cacheDir;
-  std::string path =
-      dir.empty() ? std::string() : dir + (cuda ? "/calibration-cuda.json" : "/calibration.json");
+  std::string path = dir.empty() ? std::string()
+                                 : dir + "/" +
+                                       (cuda ? detail::cudaCalibrationFile(options.cudaDevice)
+                                             : std::string("calibration.json"));
   std::string fingerprint =
       cuda ? detail::cudaFingerprint(options.cudaDevice) : machineFingerprint();
   if (!options.force && !path.empty())

@@ -9,6 +9,7 @@
 #include "codegen/cuda/CudaPrelude.h"
 #include "runtime/Cuda.h"
 
+#include <cctype>
 #include <functional>
 #include <string>
 
@@ -170,6 +171,20 @@ std::string cudaFingerprint(int ordinal) {
   return "cuda: " + d.name + "; " + d.smArch() + "; " + std::to_string(d.multiprocessors) +
          " SMs; " + std::to_string(d.totalMemory >> 20) + " MiB; driver " +
          std::to_string(d.driverVersion);
+}
+
+std::string cudaCalibrationFile(int ordinal) {
+  std::string name;
+  for (char c : cu::device(ordinal).info().name) {
+    bool alnum = std::isalnum(static_cast<unsigned char>(c));
+    if (alnum)
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!name.empty() && name.back() != '-')
+      name += '-';
+  }
+  while (!name.empty() && name.back() == '-')
+    name.pop_back();
+  return "calibration-cuda-" + name + ".json";
 }
 
 Ceilings measureCudaCeilings(int ordinal,

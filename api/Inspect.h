@@ -63,6 +63,9 @@ int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols
 /// (CalibrateCuda.cpp; -1: the default device). Throw RuntimeError without that GPU.
 std::string cudaFingerprint(int ordinal);
 Ceilings measureCudaCeilings(int ordinal, const std::function<void(const std::string &)> &progress);
+/// The file in the cache directory holding CUDA device `ordinal`'s ceilings, one a device name:
+/// "calibration-cuda-nvidia-h100-80gb-hbm3.json" (devices of one process may differ).
+std::string cudaCalibrationFile(int ordinal);
 /// The CUDA C of the tensor-core calibration kernel `tdsl_matrix_peak`: wgmma (sm_90a) or
 /// mma.sync (sm_80+).
 std::string matrixPeakSource(bool wgmma);

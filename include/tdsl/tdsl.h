@@ -305,9 +305,10 @@ struct JitOptions {
 };
 
 /// This machine's ceilings for `target` (the CPU, or a CUDA device, CalibrationOptions::cudaDevice;
-/// throws RuntimeError without a GPU): read from calibration.json (calibration-cuda.json) in the
-/// cache directory when its fingerprint matches this machine, else measured (about a second) and
-/// cached, as `tdsl calibrate` does. `force` measures again.
+/// throws RuntimeError without a GPU): read from calibration.json (for a GPU,
+/// calibration-cuda-NAME.json, NAME its device name) in the cache directory when its fingerprint
+/// matches this machine, else measured (about a second) and cached, as `tdsl calibrate` does.
+/// `force` measures again.
 Ceilings calibrate(const Target &target = Target::cpu(), bool force = false);
 Ceilings calibrate(const Target &target, const CalibrationOptions &options);
 
