@@ -35,9 +35,10 @@ struct Target {
   /// machine that runs the level, and those of an AOT library's version for it), else for this
   /// machine (LLVM splits vectors wider than it has).
   std::string cpuLevel = "host";
-  /// The GPU the CUDA schedule is chosen for: "device" (the GPU at hand; with none, sm_90), or a
-  /// named architecture, "sm_80", "sm_86", "sm_89" or "sm_90", which gives the same schedule on
-  /// every machine (for `tdsl emit --gpu`; the code is still compiled for the GPU at hand).
+  /// The GPU the CUDA schedule is chosen for: "device" (the Jit's GPU, JitOptions::cudaDevice;
+  /// with none, sm_90), or a named architecture, "sm_80", "sm_86", "sm_89" or "sm_90", which gives
+  /// the same schedule on every machine (for `tdsl emit --gpu`; the code is still compiled for the
+  /// Jit's GPU).
   std::string gpu = "device";
   static Target cpu() { return Target{Kind::Cpu}; }
   static Target cuda() { return Target{Kind::Cuda}; }
