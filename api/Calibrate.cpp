@@ -299,17 +299,20 @@ Ceilings calibrate(const Target &target, bool force) {
 Ceilings calibrate(const Target &target, const CalibrationOptions &options) {
   const bool cuda = target.kind == Target::Kind::Cuda;
   std::string dir = options.cacheDir.empty() ? cache::defaultDirectory() : options.cacheDir;
-  std::string path =
-      dir.empty() ? std::string() : dir + (cuda ? "/calibration-cuda.json" : "/calibration.json");
-  std::string fingerprint = cuda ? detail::cudaFingerprint() : machineFingerprint();
+  std::string path = dir.empty() ? std::string()
+                                 : dir + "/" +
+                                       (cuda ? detail::cudaCalibrationFile(options.cudaDevice)
+                                             : std::string("calibration.json"));
+  std::string fingerprint =
+      cuda ? detail::cudaFingerprint(options.cudaDevice) : machineFingerprint();
   if (!options.force && !path.empty())
     if (std::optional<Ceilings> cached = readCached(path, fingerprint, cuda)) {
       cached->path = path;
       cached->fromCache = true;
       return *cached;
     }
-  Ceilings c =
-      cuda ? detail::measureCudaCeilings(options.progress) : measureCeilings(options.progress);
+  Ceilings c = cuda ? detail::measureCudaCeilings(options.cudaDevice, options.progress)
+                    : measureCeilings(options.progress);
   c.path = path;
   c.fromCache = false;
   if (!path.empty())

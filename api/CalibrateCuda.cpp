@@ -9,6 +9,7 @@
 #include "codegen/cuda/CudaPrelude.h"
 #include "runtime/Cuda.h"
 
+#include <cctype>
 #include <functional>
 #include <string>
 
@@ -32,26 +33,31 @@ extern "C" __global__ void tdsl_fma_peak(float *out, long long iterations) {
 constexpr int kChains = 8;
 constexpr int kWgmmaWarpgroups = 3;
 
+namespace cu = runtime::cuda;
+
 /// Device memory freed on scope exit.
 struct DeviceBuffer {
-  runtime::cuda::DevicePtr ptr;
-  DeviceBuffer(size_t bytes, const std::string &what) : ptr(runtime::cuda::allocate(bytes, what)) {}
-  ~DeviceBuffer() { runtime::cuda::release(ptr); }
+  cu::Device &device;
+  cu::DevicePtr ptr;
+  DeviceBuffer(cu::Device &device, size_t bytes, const std::string &what)
+      : device(device), ptr(device.allocate(bytes, what)) {}
+  ~DeviceBuffer() { device.release(ptr); }
   DeviceBuffer(const DeviceBuffer &) = delete;
   DeviceBuffer &operator=(const DeviceBuffer &) = delete;
 };
 
-double peakGflops(const runtime::cuda::DeviceInfo &device) {
-  runtime::cuda::Module module(codegen::compileToCubin(kPeakSource, "fma_peak.cu", device.smArch()),
-                               "the calibration's FMA kernel");
+double peakGflops(cu::Device &gpu) {
+  const cu::DeviceInfo &device = gpu.info();
+  cu::Module module(gpu, codegen::compileToCubin(kPeakSource, "fma_peak.cu", device.smArch()),
+                    "the calibration's FMA kernel");
   void *function = module.function("tdsl_fma_peak");
   const unsigned block = 256, grid = static_cast<unsigned>(device.multiprocessors) * 8;
-  DeviceBuffer out(size_t{grid} * block * sizeof(float), "the calibration's FMA results");
+  DeviceBuffer out(gpu, size_t{grid} * block * sizeof(float), "the calibration's FMA results");
   long long iterations = 1 << 16;
   void *args[] = {&out.ptr, &iterations};
-  double ms = runtime::cuda::timeMs(
+  double ms = gpu.timeMs(
       [&] {
-        runtime::cuda::launch(function, {grid, block, 0}, args, "tdsl_fma_peak", "calibrate");
+        gpu.launch(function, {grid, block, 0}, args, "tdsl_fma_peak", "calibrate");
       },
       /*warmup=*/3, /*repeats=*/15);
   double flops = 2.0 * kChains * static_cast<double>(iterations) * grid * block;
@@ -59,23 +65,25 @@ double peakGflops(const runtime::cuda::DeviceInfo &device) {
 }
 
 /// Dense 16-bit matrix FLOP/s on tensor cores (0 before sm_80, which tdsl does not use them on).
-double matrixPeakGflops(const runtime::cuda::DeviceInfo &device) {
+double matrixPeakGflops(cu::Device &gpu) {
+  const cu::DeviceInfo &device = gpu.info();
   const int cc = device.major * 10 + device.minor;
   if (cc < 80)
     return 0;
   const bool wgmma = cc == 90;
-  runtime::cuda::Module module(
-      codegen::compileToCubin(matrixPeakSource(wgmma), "matrix_peak.cu", device.smArch()),
+  cu::Module module(
+      gpu, codegen::compileToCubin(matrixPeakSource(wgmma), "matrix_peak.cu", device.smArch()),
       "the calibration's tensor-core kernel");
   void *function = module.function("tdsl_matrix_peak");
   const unsigned block = wgmma ? 128 * kWgmmaWarpgroups : 256;
   const unsigned grid = static_cast<unsigned>(device.multiprocessors) * (wgmma ? 1 : 4);
-  DeviceBuffer out(size_t{grid} * block * sizeof(float), "the calibration's tensor-core results");
+  DeviceBuffer out(gpu, size_t{grid} * block * sizeof(float),
+                   "the calibration's tensor-core results");
   long long iterations = wgmma ? 1 << 14 : 1 << 16;
   void *args[] = {&out.ptr, &iterations};
-  double ms = runtime::cuda::timeMs(
+  double ms = gpu.timeMs(
       [&] {
-        runtime::cuda::launch(function, {grid, block, 0}, args, "tdsl_matrix_peak", "calibrate");
+        gpu.launch(function, {grid, block, 0}, args, "tdsl_matrix_peak", "calibrate");
       },
       /*warmup=*/3, /*repeats=*/15);
   // Per iteration: a warpgroup's 4 wgmma of 64x256x16, or a warp's 8 mma.sync of 16x8x16.
@@ -84,11 +92,12 @@ double matrixPeakGflops(const runtime::cuda::DeviceInfo &device) {
   return perIteration * static_cast<double>(iterations) * grid / (ms * 1e-3) / 1e9;
 }
 
-double copyGbps() {
+double copyGbps(cu::Device &gpu) {
   const size_t bytes = size_t{1} << 30;
-  DeviceBuffer src(bytes, "the calibration's copy source"), dst(bytes, "the calibration's copy");
-  double ms = runtime::cuda::timeMs([&] { runtime::cuda::copyOnDevice(dst.ptr, src.ptr, bytes); },
-                                    /*warmup=*/3, /*repeats=*/15);
+  DeviceBuffer src(gpu, bytes, "the calibration's copy source"),
+      dst(gpu, bytes, "the calibration's copy");
+  double ms = gpu.timeMs([&] { gpu.copyOnDevice(dst.ptr, src.ptr, bytes); },
+                         /*warmup=*/3, /*repeats=*/15);
   return 2.0 * static_cast<double>(bytes) / (ms * 1e-3) / 1e9; // Read + write.
 }
 
@@ -157,28 +166,44 @@ extern "C" __global__ void __launch_bounds__()" +
 )";
 }
 
-std::string cudaFingerprint() {
-  const runtime::cuda::DeviceInfo &d = runtime::cuda::device();
+std::string cudaFingerprint(int ordinal) {
+  const cu::DeviceInfo &d = cu::device(ordinal).info();
   return "cuda: " + d.name + "; " + d.smArch() + "; " + std::to_string(d.multiprocessors) +
          " SMs; " + std::to_string(d.totalMemory >> 20) + " MiB; driver " +
          std::to_string(d.driverVersion);
 }
 
-Ceilings measureCudaCeilings(const std::function<void(const std::string &)> &progress) {
-  const runtime::cuda::DeviceInfo &device = runtime::cuda::device();
+std::string cudaCalibrationFile(int ordinal) {
+  std::string name;
+  for (char c : cu::device(ordinal).info().name) {
+    bool alnum = std::isalnum(static_cast<unsigned char>(c));
+    if (alnum)
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!name.empty() && name.back() != '-')
+      name += '-';
+  }
+  while (!name.empty() && name.back() == '-')
+    name.pop_back();
+  return "calibration-cuda-" + name + ".json";
+}
+
+Ceilings measureCudaCeilings(int ordinal,
+                             const std::function<void(const std::string &)> &progress) {
+  cu::Device &gpu = cu::device(ordinal);
+  const cu::DeviceInfo &device = gpu.info();
   Ceilings c;
-  c.fingerprint = cudaFingerprint();
+  c.fingerprint = cudaFingerprint(ordinal);
   c.isa = "cuda " + device.smArch();
   c.threads = 1; // One device: the "1" and "all" figures are the same.
   if (progress)
     progress("peak FLOP/s");
-  c.peakGflops1 = c.peakGflopsAll = peakGflops(device);
+  c.peakGflops1 = c.peakGflopsAll = peakGflops(gpu);
   if (progress)
     progress("tensor-core FLOP/s");
-  c.matrixPeakGflops = matrixPeakGflops(device);
+  c.matrixPeakGflops = matrixPeakGflops(gpu);
   if (progress)
     progress("copy bandwidth");
-  c.bandwidthGbps1 = c.bandwidthGbpsAll = copyGbps();
+  c.bandwidthGbps1 = c.bandwidthGbpsAll = copyGbps(gpu);
   return c;
 }
 

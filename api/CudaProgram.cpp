@@ -8,9 +8,9 @@
 
 namespace tdsl::detail {
 
-GpuDevice currentGpu() {
+GpuDevice deviceGpu(int ordinal) {
   namespace cu = runtime::cuda;
-  const cu::DeviceInfo &dev = cu::device();
+  const cu::DeviceInfo &dev = cu::device(ordinal).info();
   GpuDevice gpu;
   gpu.name = dev.name;
   gpu.arch = dev.smArch();
@@ -30,16 +30,16 @@ GpuDevice currentGpu() {
   return gpu;
 }
 
-GpuDevice gpuFor(const std::string &gpu) {
-  bool present = runtime::cuda::status().available;
+GpuDevice gpuFor(const std::string &gpu, int ordinal) {
+  bool present = runtime::cuda::deviceCount() > 0;
   if (gpu == "device" && present)
-    return currentGpu();
+    return deviceGpu(ordinal);
   std::string arch = gpu == "device" ? "sm_90" : gpu;
   passes::GpuTarget target = passes::gpuTargetForArch(arch);
   if (target.name.empty())
     throw RuntimeError("unknown GPU '" + gpu + "' (expected device, sm_80, sm_86, sm_89 or sm_90)");
   if (present) { // Scheduled for the named GPU, compiled for the one at hand.
-    GpuDevice device = currentGpu();
+    GpuDevice device = deviceGpu(ordinal);
     device.target = target;
     return device;
   }

@@ -19,13 +19,15 @@ struct GpuDevice {
   passes::GpuTarget target; // The properties the schedules are chosen from.
 };
 
-/// The GPU at hand (runtime::cuda::device()); throws RuntimeError without one.
-GpuDevice currentGpu();
+/// CUDA device `ordinal` (runtime::cuda::device(ordinal); -1: the default one); throws
+/// RuntimeError without it.
+GpuDevice deviceGpu(int ordinal);
 
-/// The GPU that Target::gpu names: for "device", the GPU at hand, or sm_90 when there is none;
-/// for a named architecture, its properties (passes::gpuTargetForArch), compiled for the GPU at
-/// hand when there is one. Throws RuntimeError for an unknown name.
-GpuDevice gpuFor(const std::string &gpu);
+/// The GPU that Target::gpu names, for kernels that run on device `ordinal`: for "device", that
+/// device, or sm_90 when the machine has no GPU; for a named architecture, its properties
+/// (passes::gpuTargetForArch), compiled for that device when there is a GPU. Throws
+/// RuntimeError for an unknown name or a device the machine lacks.
+GpuDevice gpuFor(const std::string &gpu, int ordinal);
 
 struct CudaProgram {
   ir::LoweredFunc gpu; // Lowered for the GPU: its kernels, GpuLaunch nodes in launch order.

@@ -59,10 +59,13 @@ int64_t hostCacheBytes(int level);
 /// given (normalized) tensor IR by the rule in Profile's comment (Profile.cpp).
 int64_t countFlops(const ir::Kernel &kernel, const std::vector<int64_t> &symbols);
 
-/// The CUDA device's fingerprint (name, architecture, SMs, memory, driver) and ceilings
-/// (CalibrateCuda.cpp). Throw RuntimeError without a GPU.
-std::string cudaFingerprint();
-Ceilings measureCudaCeilings(const std::function<void(const std::string &)> &progress);
+/// CUDA device `ordinal`'s fingerprint (name, architecture, SMs, memory, driver) and ceilings
+/// (CalibrateCuda.cpp; -1: the default device). Throw RuntimeError without that GPU.
+std::string cudaFingerprint(int ordinal);
+Ceilings measureCudaCeilings(int ordinal, const std::function<void(const std::string &)> &progress);
+/// The file in the cache directory holding CUDA device `ordinal`'s ceilings, one a device name:
+/// "calibration-cuda-nvidia-h100-80gb-hbm3.json" (devices of one process may differ).
+std::string cudaCalibrationFile(int ordinal);
 /// The CUDA C of the tensor-core calibration kernel `tdsl_matrix_peak`: wgmma (sm_90a) or
 /// mma.sync (sm_80+).
 std::string matrixPeakSource(bool wgmma);

@@ -160,6 +160,7 @@ struct KernelState {
   std::shared_ptr<const SourceFile> source;
   ir::Kernel kernel;
   Target target;
+  int cudaDevice = 0;        // The Jit's JitOptions::cudaDevice, -1 resolved: Target::cuda()'s.
   int threads = 1;           // The Jit's: what the schedule is chosen for.
   bool boundsChecks = false; // JitOptions::boundsChecks: cached in memory, never on disk.
   Tiering tiering = Tiering::Tiered;
@@ -254,8 +255,8 @@ struct KernelState {
   }
 #endif
 
-  // Target::cuda(): scheduled for the GPU the target names (the device present by default),
-  // printed on demand, compiled on first call.
+  // Target::cuda(): scheduled for the GPU the target names (the Jit's device by default),
+  // printed on demand, compiled for the Jit's device and loaded on it on first call.
   std::once_flag cudaProgramOnce, cudaOnce;
   GpuDevice gpu;
   CudaProgram gpuProgram;
@@ -263,17 +264,18 @@ struct KernelState {
 
   const CudaProgram &cudaProgram() {
     std::call_once(cudaProgramOnce, [&] {
-      gpu = gpuFor(target.gpu);
+      gpu = gpuFor(target.gpu, cudaDevice);
       gpuProgram = buildCudaProgram(plainLoops(), gpu);
     });
     return gpuProgram;
   }
   const codegen::CudaKernel &cudaKernel() {
     std::call_once(cudaOnce, [&] {
-      (void)runtime::cuda::device(); // Throws, saying why, without a GPU to run on.
+      // Throws, saying why, without the GPU to run on.
+      runtime::cuda::Device &device = runtime::cuda::device(cudaDevice);
       const CudaProgram &program = cudaProgram();
       std::shared_ptr<const std::string> cubin = cache->cubin(program.key);
-      cuda = std::make_unique<codegen::CudaKernel>(program.gpu, *cubin,
+      cuda = std::make_unique<codegen::CudaKernel>(device, program.gpu, *cubin,
                                                    kernel.name + " at " + kernel.span.str());
     });
     return *cuda;
@@ -287,7 +289,7 @@ struct KernelState {
       (void)cudaProgram(); // Picks `gpu`.
       std::shared_ptr<const std::string> cubin = cache->cubin(cache::makeCudaKey(
           "tdsl_strided_copy", codegen::stridedCopyKernels(), gpu.name, gpu.arch));
-      strided = std::make_unique<codegen::StridedCopies>(*cubin);
+      strided = std::make_unique<codegen::StridedCopies>(runtime::cuda::device(cudaDevice), *cubin);
     });
     return *strided;
   }
@@ -803,6 +805,20 @@ void noteLayout(const ir::Kernel &k, size_t param, const DeviceTensor &t,
       {param, output, t.shape(), t.strides(), static_cast<size_t>(byteSize(t.dtype()))});
 }
 
+/// Refuses device tensor `t`, argument `what` of the kernel, when it lives on another device than
+/// the kernel's: the kernel's context cannot use that memory (nor a stream of that device).
+void checkDevice(const detail::KernelState &state, const std::string &what, const DeviceTensor &t) {
+  if (t.device() == state.cudaDevice)
+    return;
+  std::string kernelDevice = "cuda:" + std::to_string(state.cudaDevice);
+  std::string tensorDevice = "cuda:" + std::to_string(t.device());
+  throw RuntimeError(ErrorCode::TensorMismatch,
+                     what + " of kernel " + state.kernel.name + " is on " + tensorDevice +
+                         ", but the kernel runs on " + kernelDevice +
+                         " (the device of its Jit, JitOptions::cudaDevice); copy the tensor to " +
+                         kernelDevice + " or call a kernel compiled for " + tensorDevice);
+}
+
 /// Checks device tensors against the kernel like bindInputs/runChecked do for host tensors.
 std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                                       const std::vector<DeviceTensor> &inputs) {
@@ -822,11 +838,14 @@ std::vector<int64_t> bindDeviceInputs(const detail::KernelState &state,
                                                         k.name + ": expected " +
                                                         std::string(dtypeName(k.inputs[i]->dtype)) +
                                                         ", got " + inputs[i].typeString());
+    checkDevice(state, "input " + k.inputs[i]->name, inputs[i]);
     shapes.push_back(inputs[i].shape());
   }
   return ir::bindSymbols(k, shapes);
 }
 } // namespace
+
+int Kernel::cudaDevice() const { return state->cudaDevice; }
 
 std::vector<DeviceTensor> Kernel::callDevice(const std::vector<DeviceTensor> &inputs,
                                              void *stream) const {
@@ -834,7 +853,8 @@ std::vector<DeviceTensor> Kernel::callDevice(const std::vector<DeviceTensor> &in
   std::vector<int64_t> symbols = bindDeviceInputs(*state, inputs);
   std::vector<DeviceTensor> outputs;
   for (const ir::Buffer &out : k.outputs)
-    outputs.push_back(DeviceTensor::empty(ir::evalShape(out, k.symbols, symbols), out->dtype));
+    outputs.push_back(
+        DeviceTensor::empty(ir::evalShape(out, k.symbols, symbols), out->dtype, state->cudaDevice));
   runDevice(inputs, outputs, stream);
   return outputs;
 }
@@ -857,6 +877,7 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
                          "output " + k.outputs[i]->name + " of kernel " + k.name + ": expected " +
                              std::string(dtypeName(k.outputs[i]->dtype)) + shapeString(expected) +
                              ", got " + outputs[i].typeString());
+    checkDevice(*state, "output " + k.outputs[i]->name, outputs[i]);
     for (const DeviceTensor &in : inputs) // Compiled code assumes noalias outputs.
       if (in.nbytes() && in.devicePointer() == outputs[i].devicePointer())
         throw RuntimeError(
@@ -867,7 +888,7 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
   }
   std::vector<DeviceTensor> checks;
   for (size_t c = 0; c < k.checks.size(); ++c) {
-    checks.push_back(DeviceTensor::empty({}, DType::I64));
+    checks.push_back(DeviceTensor::empty({}, DType::I64, state->cudaDevice));
     buffers.push_back(checks.back().devicePointer());
   }
   // Views with other strides go through contiguous scratch, copied on the same stream.
@@ -884,7 +905,7 @@ void Kernel::runDevice(const std::vector<DeviceTensor> &inputs,
   if (checks.empty())
     return;
   if (stream) // The results are read on tdsl's stream, which the caller's is not ordered with.
-    runtime::cuda::synchronize("in kernel " + k.name, stream);
+    state->cudaKernel().device().synchronize("in kernel " + k.name, stream);
   std::vector<Tensor> results;
   for (const DeviceTensor &t : checks)
     results.push_back(t.toHost());
@@ -1046,7 +1067,7 @@ std::string Kernel::dumpAfter(const std::string &pass) const {
 std::string Kernel::cacheStatus() const {
   if (state->target.kind == Target::Kind::Cuda) {
     // The key holds the CUDA C, which is scheduled for the device's own properties.
-    if (!runtime::cuda::status().available)
+    if (runtime::cuda::deviceCount() == 0)
       return "unknown: no GPU to schedule for (" + runtime::cuda::status().reason + ")";
     return cache::explainLookup(state->cudaProgram().key, state->cache->disk());
   }
@@ -1068,11 +1089,13 @@ Jit::Jit(const JitOptions &options)
     : target_(options.target), threads_(resolveThreads(options.threads)),
       boundsChecks_(options.boundsChecks), tiering_(options.tiering),
       parallelFor_(options.parallelFor) {
+  if (options.cudaDevice < -1)
+    throw RuntimeError("JitOptions::cudaDevice is " + std::to_string(options.cudaDevice) +
+                       "; a device ordinal is 0 or more (-1: TDSL_CUDA_DEVICE, else 0)");
+  cudaDevice_ = options.cudaDevice == -1 ? runtime::cuda::defaultOrdinal() : options.cudaDevice;
   cache_ = std::make_shared<cache::KernelCache>(cache::directoryFor(options));
   if (tiering_ == Tiering::Tiered && target_.kind == Target::Kind::Cpu)
     tierUp_ = std::make_shared<detail::TierUp>();
-  if (options.cudaDevice >= 0 && target_.kind == Target::Kind::Cuda)
-    runtime::cuda::requireDevice(options.cudaDevice);
 }
 
 Module Jit::compile(const std::string &source, const std::string &name) const {
@@ -1087,6 +1110,7 @@ Module Jit::compile(const std::string &source, const std::string &name) const {
     ks->source = file;
     ks->kernel = std::move(k);
     ks->target = target_;
+    ks->cudaDevice = cudaDevice_;
     ks->threads = threads_;
     ks->boundsChecks = boundsChecks_;
     ks->tiering = tiering_;

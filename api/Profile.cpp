@@ -171,17 +171,21 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
   std::vector<DeviceTensor> deviceInputs, deviceOutputs;
   if (cuda) {
     for (const Tensor &t : inputs)
-      deviceInputs.push_back(DeviceTensor::fromHost(t));
+      deviceInputs.push_back(DeviceTensor::fromHost(t, cudaDevice()));
     for (const Tensor &t : outputs)
-      deviceOutputs.push_back(DeviceTensor::empty(t.shape(), t.dtype()));
+      deviceOutputs.push_back(DeviceTensor::empty(t.shape(), t.dtype(), cudaDevice()));
     runOnce = [&] {
       runDevice(deviceInputs, deviceOutputs);
-      runtime::cuda::synchronize(irKernel.name);
+      runtime::cuda::device(cudaDevice()).synchronize(irKernel.name);
     };
   }
   // The ceilings first: measuring them (once per machine) must not overlap the timed runs.
-  if (options.roofline)
-    p.ceilings = options.ceilings ? *options.ceilings : calibrate(detail::kernelTarget(*state));
+  if (options.roofline) {
+    CalibrationOptions calibration;
+    calibration.cudaDevice = cudaDevice(); // The kernel's GPU (unused for the CPU).
+    p.ceilings =
+        options.ceilings ? *options.ceilings : calibrate(detail::kernelTarget(*state), calibration);
+  }
 
   // The first call compiles (the Jit compiles lazily) and warms the caches and the TLB.
   detail::resetIntermediatePeak(*state);
@@ -218,7 +222,8 @@ Profile Kernel::profile(const std::vector<Tensor> &inputs, const ProfileOptions 
 
   p.intermediateBytes = detail::intermediatePeakBytes(*state);
   p.packedPanelBytes = detail::packedPanelPeakBytes(*state);
-  p.lastLevelCacheBytes = cuda ? runtime::cuda::device().l2Bytes : detail::hostCacheBytes(3);
+  p.lastLevelCacheBytes =
+      cuda ? runtime::cuda::device(cudaDevice()).info().l2Bytes : detail::hostCacheBytes(3);
   if (p.lastLevelCacheBytes == 0 && !cuda)
     p.lastLevelCacheBytes = detail::hostCacheBytes(2);
   p.cacheResident = p.lastLevelCacheBytes > 0 &&

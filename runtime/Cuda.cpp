@@ -6,7 +6,6 @@
 #include "tdsl/Diagnostics.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
@@ -28,6 +27,7 @@ struct Driver {
   CUresult (*deviceGetAttribute)(int *, int, CUdevice) = nullptr;
   CUresult (*deviceTotalMem)(size_t *, CUdevice) = nullptr;
   CUresult (*primaryCtxRetain)(CUcontext *, CUdevice) = nullptr;
+  CUresult (*ctxGetCurrent)(CUcontext *) = nullptr;
   CUresult (*ctxSetCurrent)(CUcontext) = nullptr;
   CUresult (*streamCreate)(CUstream *, unsigned) = nullptr;
   CUresult (*streamSynchronize)(CUstream) = nullptr;
@@ -48,24 +48,17 @@ struct Driver {
   CUresult (*eventElapsedTime)(float *, CUevent, CUevent) = nullptr;
   CUresult (*eventDestroy)(CUevent) = nullptr;
 
-  Status status;
-  DeviceInfo info;
-  CUcontext context = nullptr;
-  CUstream stream = nullptr;
+  /// Whether the driver could be loaded and initialized and sees a device, and if not, why.
+  Status loaded;
+  int count = 0;
   bool syncEveryLaunch = false;
-  /// The last kernel launched and its location (file:line:col): named by the synchronization
-  /// that reports an asynchronous failure. Assigned on every launch, so kept apart: copying into
-  /// their buffers allocates nothing once they are long enough.
-  std::mutex lastLaunchMutex;
-  std::string lastLaunchName, lastLaunchLocation;
-
-  std::string asynchronousCulprit() {
-    std::lock_guard<std::mutex> lock(lastLaunchMutex);
-    if (lastLaunchName.empty())
-      return "";
-    return "; the last kernel launched before it was " + lastLaunchName + " (" +
-           lastLaunchLocation + ") (a launch's failure surfaces at the next synchronization)";
-  }
+  /// One per device ordinal, each set up on first use (device()).
+  struct Slot {
+    std::once_flag once;
+    std::unique_ptr<Device> device;
+    std::string failure; // Why it could not be set up.
+  };
+  std::unique_ptr<Slot[]> slots;
 
   std::string describe(CUresult r) const {
     const char *name = nullptr, *text = nullptr;
@@ -80,13 +73,10 @@ struct Driver {
   }
 };
 
-/// JitOptions::cudaDevice of the first Jit that asked, before the driver was loaded; -1: none.
-std::atomic<int> requestedOrdinal{-1};
-
 void loadDriver(Driver &d) {
   void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL); // Never closed.
   if (!lib) {
-    d.status.reason = "libcuda.so.1 not found (no NVIDIA driver on this machine)";
+    d.loaded.reason = "libcuda.so.1 not found (no NVIDIA driver on this machine)";
     return;
   }
   const char *missing = nullptr;
@@ -104,6 +94,7 @@ void loadDriver(Driver &d) {
   need("cuDeviceGetAttribute", d.deviceGetAttribute);
   need("cuDeviceTotalMem_v2", d.deviceTotalMem);
   need("cuDevicePrimaryCtxRetain", d.primaryCtxRetain);
+  need("cuCtxGetCurrent", d.ctxGetCurrent);
   need("cuCtxSetCurrent", d.ctxSetCurrent);
   need("cuStreamCreate", d.streamCreate);
   need("cuStreamSynchronize", d.streamSynchronize);
@@ -123,35 +114,127 @@ void loadDriver(Driver &d) {
   need("cuEventElapsedTime", d.eventElapsedTime);
   need("cuEventDestroy_v2", d.eventDestroy);
   if (missing) {
-    d.status.reason = std::string("libcuda.so.1 does not export ") + missing;
+    d.loaded.reason = std::string("libcuda.so.1 does not export ") + missing;
     return;
   }
   if (CUresult r = d.init(0); r != 0) {
-    d.status.reason = "cuInit failed: " + d.describe(r) + " (no usable NVIDIA GPU?)";
+    d.loaded.reason = "cuInit failed: " + d.describe(r) + " (no usable NVIDIA GPU?)";
     return;
   }
-  int count = 0;
-  d.deviceGetCount(&count);
-  int ordinal = requestedOrdinal.load();
-  if (const char *env = std::getenv("TDSL_CUDA_DEVICE"); ordinal < 0 && env && *env)
-    ordinal = std::atoi(env);
-  ordinal = std::max(ordinal, 0);
-  if (count <= 0) {
-    d.status.reason = "the NVIDIA driver sees no CUDA device";
+  d.deviceGetCount(&d.count);
+  if (d.count <= 0) {
+    d.count = 0;
+    d.loaded.reason = "the NVIDIA driver sees no CUDA device";
     return;
   }
-  if (ordinal >= count) {
-    d.status.reason = "CUDA device " + std::to_string(ordinal) +
-                      " asked for (TDSL_CUDA_DEVICE or JitOptions::cudaDevice) but there are " +
-                      std::to_string(count) + " CUDA device(s)";
-    return;
+  d.slots = std::make_unique<Driver::Slot[]>(static_cast<size_t>(d.count));
+  const char *sync = std::getenv("TDSL_CUDA_SYNC");
+  d.syncEveryLaunch = sync && *sync && std::string(sync) != "0";
+  d.loaded.available = true;
+}
+
+/// Never destroyed: modules and device memory of objects destroyed at exit are released through
+/// it.
+Driver &driver() {
+  static Driver &d = *new Driver;
+  static std::once_flag loaded;
+  std::call_once(loaded, [] { loadDriver(d); });
+  return d;
+}
+
+void check(const Driver &d, CUresult r, const std::string &what) {
+  if (r != 0)
+    throw RuntimeError(what + " failed: " + d.describe(r));
+}
+
+/// Makes `context` current on the calling thread while it lives (see Device): a different
+/// context the thread had is current again afterwards; none is left as is.
+class CurrentContext {
+public:
+  CurrentContext(const Driver &d, void *context) : d(d) {
+    CUcontext previous = nullptr;
+    check(d, d.ctxGetCurrent(&previous), "cuCtxGetCurrent");
+    if (previous == context)
+      return;
+    check(d, d.ctxSetCurrent(static_cast<CUcontext>(context)), "cuCtxSetCurrent");
+    restore = previous;
   }
+  ~CurrentContext() {
+    if (restore)
+      d.ctxSetCurrent(restore);
+  }
+  CurrentContext(const CurrentContext &) = delete;
+  CurrentContext &operator=(const CurrentContext &) = delete;
+
+private:
+  const Driver &d;
+  CUcontext restore = nullptr;
+};
+
+/// The driver, loaded, with a device; else throws.
+Driver &usable() {
+  Driver &d = driver();
+  if (!d.loaded.available)
+    throw RuntimeError("CUDA is not available: " + d.loaded.reason);
+  return d;
+}
+
+std::string megabytes(size_t bytes) {
+  return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
+}
+
+} // namespace
+
+const Status &status() {
+  static const Status status = [] {
+    if (!driver().loaded.available)
+      return driver().loaded;
+    try {
+      (void)device();
+    } catch (const RuntimeError &e) {
+      return Status{false, e.what()};
+    }
+    return Status{true, ""};
+  }();
+  return status;
+}
+
+int deviceCount() { return driver().count; }
+
+int defaultOrdinal() {
+  const char *env = std::getenv("TDSL_CUDA_DEVICE");
+  return env && *env ? std::max(std::atoi(env), 0) : 0;
+}
+
+Device &device(int ordinal) {
+  Driver &d = usable();
+  if (ordinal == -1)
+    ordinal = defaultOrdinal();
+  if (ordinal < 0 || ordinal >= d.count)
+    throw RuntimeError(
+        "CUDA device " + std::to_string(ordinal) +
+        " asked for (JitOptions::cudaDevice, TDSL_CUDA_DEVICE or a tensor's "
+        "device), but there " +
+        (d.count == 1 ? "is 1 CUDA device" : "are " + std::to_string(d.count) + " CUDA devices") +
+        " (ordinals from 0)");
+  Driver::Slot &slot = d.slots[static_cast<size_t>(ordinal)];
+  std::call_once(slot.once, [&] {
+    try {
+      slot.device.reset(new Device(ordinal));
+    } catch (const RuntimeError &e) {
+      slot.failure = e.what();
+    }
+  });
+  if (!slot.device)
+    throw RuntimeError(slot.failure);
+  return *slot.device;
+}
+
+Device::Device(int ordinal) {
+  Driver &d = driver();
   CUdevice dev = 0;
-  if (CUresult r = d.deviceGet(&dev, ordinal); r != 0) {
-    d.status.reason = "cuDeviceGet failed: " + d.describe(r);
-    return;
-  }
-  DeviceInfo &info = d.info;
+  check(d, d.deviceGet(&dev, ordinal), "cuDeviceGet of CUDA device " + std::to_string(ordinal));
+  DeviceInfo &info = info_;
   info.ordinal = ordinal;
   char name[256] = {};
   d.deviceGetName(name, sizeof name, dev);
@@ -174,157 +257,106 @@ void loadDriver(Driver &d) {
   attr(kL2CacheSize, info.l2Bytes);
   d.deviceTotalMem(&info.totalMemory, dev);
   d.driverGetVersion(&info.driverVersion);
-  if (CUresult r = d.primaryCtxRetain(&d.context, dev); r != 0) {
-    d.status.reason = "cannot create a CUDA context on " + info.name + ": " + d.describe(r);
-    return;
-  }
-  if (CUresult r = d.ctxSetCurrent(d.context); r != 0) {
-    d.status.reason = "cuCtxSetCurrent failed: " + d.describe(r);
-    return;
-  }
-  if (CUresult r = d.streamCreate(&d.stream, kStreamNonBlocking); r != 0) {
-    d.status.reason = "cuStreamCreate failed: " + d.describe(r);
-    return;
-  }
-  const char *sync = std::getenv("TDSL_CUDA_SYNC");
-  d.syncEveryLaunch = sync && *sync && std::string(sync) != "0";
-  d.status.available = true;
+  CUcontext context = nullptr;
+  check(d, d.primaryCtxRetain(&context, dev),
+        "creating a CUDA context on device " + std::to_string(ordinal) + " (" + info.name + ")");
+  context_ = context;
+  CurrentContext current(d, context_); // The stream belongs to the context current.
+  CUstream stream = nullptr;
+  check(d, d.streamCreate(&stream, kStreamNonBlocking),
+        "cuStreamCreate on device " + std::to_string(ordinal));
+  stream_ = stream;
 }
 
-Driver &driver() {
-  static Driver d;
-  static std::once_flag loaded;
-  std::call_once(loaded, [] { loadDriver(d); });
-  return d;
+std::string Device::asynchronousCulprit() {
+  std::lock_guard<std::mutex> lock(lastLaunchMutex_);
+  if (lastLaunchName_.empty())
+    return "";
+  return "; the last kernel launched before it was " + lastLaunchName_ + " (" +
+         lastLaunchLocation_ + ") (a launch's failure surfaces at the next synchronization)";
 }
 
-/// The driver, usable, with its context current on this thread; else throws.
-Driver &use() {
+void Device::makeCurrent() {
   Driver &d = driver();
-  if (!d.status.available)
-    throw RuntimeError("CUDA is not available: " + d.status.reason);
-  thread_local bool current = false;
-  if (!current) {
-    if (CUresult r = d.ctxSetCurrent(d.context); r != 0)
-      throw RuntimeError("cuCtxSetCurrent failed: " + d.describe(r));
-    current = true;
-  }
-  return d;
+  check(d, d.ctxSetCurrent(static_cast<CUcontext>(context_)), "cuCtxSetCurrent");
 }
 
-void check(const Driver &d, CUresult r, const std::string &what) {
-  if (r != 0)
-    throw RuntimeError(what + " failed: " + d.describe(r));
-}
-
-std::string megabytes(size_t bytes) {
-  return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB";
-}
-
-} // namespace
-
-const Status &status() { return driver().status; }
-
-const DeviceInfo &device() { return use().info; }
-
-void requireDevice(int ordinal) {
-  int none = -1;
-  requestedOrdinal.compare_exchange_strong(none, ordinal);
+DevicePtr Device::allocate(size_t bytes, const std::string &what) {
   Driver &d = driver();
-  if (d.status.available && d.info.ordinal != ordinal)
-    throw RuntimeError("CUDA device " + std::to_string(ordinal) +
-                       " asked for (JitOptions::cudaDevice), but this process already runs on "
-                       "device " +
-                       std::to_string(d.info.ordinal) +
-                       ": tdsl uses one CUDA device per process, the first asked for (or "
-                       "TDSL_CUDA_DEVICE)");
-}
-
-void *stream() { return use().stream; }
-
-DevicePtr allocate(size_t bytes, const std::string &what) {
-  Driver &d = use();
+  CurrentContext current(d, context_);
   DevicePtr p = 0;
   CUresult r = d.memAlloc(&p, std::max<size_t>(bytes, 1));
   if (r == kOutOfMemory)
     throw RuntimeError("out of GPU memory allocating " + std::to_string(bytes) + " bytes (" +
-                       megabytes(bytes) + ") for " + what + " on " + d.info.name + " (" +
-                       megabytes(d.info.totalMemory) + " in all)");
+                       megabytes(bytes) + ") for " + what + " on device " +
+                       std::to_string(info_.ordinal) + ", " + info_.name + " (" +
+                       megabytes(info_.totalMemory) + " in all)");
   check(d, r, "cuMemAlloc of " + std::to_string(bytes) + " bytes for " + what);
   return p;
 }
 
-void release(DevicePtr ptr) noexcept {
+void Device::release(DevicePtr ptr) noexcept {
+  if (!ptr)
+    return;
   Driver &d = driver();
-  if (ptr && d.status.available)
+  try {
+    CurrentContext current(d, context_);
     d.memFree(ptr);
+  } catch (const RuntimeError &) { // No context to free it in: the driver is going away.
+  }
 }
 
-void copyToDevice(DevicePtr dst, const void *src, size_t bytes) {
+void Device::copyToDevice(DevicePtr dst, const void *src, size_t bytes) {
   if (!bytes)
     return;
-  Driver &d = use();
-  check(d, d.memcpyHtoDAsync(dst, src, bytes, d.stream),
-        "copy of " + std::to_string(bytes) + " bytes to the GPU" + d.asynchronousCulprit());
+  Driver &d = driver();
+  CurrentContext current(d, context_);
+  CUstream s = static_cast<CUstream>(stream_);
+  check(d, d.memcpyHtoDAsync(dst, src, bytes, s),
+        "copy of " + std::to_string(bytes) + " bytes to the GPU" + asynchronousCulprit());
   // From pageable memory the copy may still read `src` after the call returns.
-  check(d, d.streamSynchronize(d.stream), "copy to the GPU" + d.asynchronousCulprit());
+  check(d, d.streamSynchronize(s), "copy to the GPU" + asynchronousCulprit());
 }
 
-void copyToHost(void *dst, DevicePtr src, size_t bytes) {
+void Device::copyToHost(void *dst, DevicePtr src, size_t bytes) {
   if (!bytes)
     return;
-  Driver &d = use();
-  check(d, d.memcpyDtoHAsync(dst, src, bytes, d.stream),
-        "copy of " + std::to_string(bytes) + " bytes from the GPU" + d.asynchronousCulprit());
-  check(d, d.streamSynchronize(d.stream), "copy from the GPU" + d.asynchronousCulprit());
+  Driver &d = driver();
+  CurrentContext current(d, context_);
+  CUstream s = static_cast<CUstream>(stream_);
+  check(d, d.memcpyDtoHAsync(dst, src, bytes, s),
+        "copy of " + std::to_string(bytes) + " bytes from the GPU" + asynchronousCulprit());
+  check(d, d.streamSynchronize(s), "copy from the GPU" + asynchronousCulprit());
 }
 
-void copyOnDevice(DevicePtr dst, DevicePtr src, size_t bytes) {
+void Device::copyOnDevice(DevicePtr dst, DevicePtr src, size_t bytes) {
   if (!bytes)
     return;
-  Driver &d = use();
-  check(d, d.memcpyDtoDAsync(dst, src, bytes, d.stream),
+  Driver &d = driver();
+  CurrentContext current(d, context_);
+  check(d, d.memcpyDtoDAsync(dst, src, bytes, static_cast<CUstream>(stream_)),
         "device-to-device copy of " + std::to_string(bytes) + " bytes");
 }
 
-void synchronize(const std::string &context, void *stream) {
-  Driver &d = use();
-  CUstream s = stream ? static_cast<CUstream>(stream) : d.stream;
-  if (CUresult r = d.streamSynchronize(s); r != 0)
-    throw RuntimeError("CUDA failure " + context + ": " + d.describe(r) + d.asynchronousCulprit());
-}
-
-Module::Module(const std::string &image, const std::string &what) : what(what) {
-  Driver &d = use();
-  CUmodule m = nullptr;
-  check(d, d.moduleLoadData(&m, image.c_str()), "loading the CUDA module of " + what);
-  handle = m;
-}
-
-Module::~Module() {
+void Device::synchronize(const std::string &context, void *stream) {
   Driver &d = driver();
-  if (handle && d.status.available)
-    d.moduleUnload(static_cast<CUmodule>(handle));
+  CurrentContext current(d, context_);
+  CUstream s = static_cast<CUstream>(stream ? stream : stream_);
+  if (CUresult r = d.streamSynchronize(s); r != 0)
+    throw RuntimeError("CUDA failure " + context + ": " + d.describe(r) + asynchronousCulprit());
 }
 
-void *Module::function(const std::string &name) const {
-  Driver &d = use();
-  CUfunction f = nullptr;
-  check(d, d.moduleGetFunction(&f, static_cast<CUmodule>(handle), name.c_str()),
-        "finding __global__ function " + name + " in the module of " + what);
-  return f;
-}
-
-void launch(void *function, const LaunchConfig &config, void **args, const std::string &kernelName,
-            const std::string &location) {
-  Driver &d = use();
-  CUstream stream = config.stream ? static_cast<CUstream>(config.stream) : d.stream;
+void Device::launch(void *function, const LaunchConfig &config, void **args,
+                    const std::string &kernelName, const std::string &location) {
+  Driver &d = driver();
+  CurrentContext current(d, context_);
+  CUstream stream = static_cast<CUstream>(config.stream ? config.stream : stream_);
   CUresult r = d.launchKernel(static_cast<CUfunction>(function), config.grid, 1, 1, config.block, 1,
                               1, config.sharedBytes, stream, args, nullptr);
   {
-    std::lock_guard<std::mutex> lock(d.lastLaunchMutex);
-    d.lastLaunchName = kernelName;
-    d.lastLaunchLocation = location;
+    std::lock_guard<std::mutex> lock(lastLaunchMutex_);
+    lastLaunchName_ = kernelName;
+    lastLaunchLocation_ = location;
   }
   if (r != 0)
     throw RuntimeError("launch of CUDA kernel " + kernelName + " (" + location + ") with " +
@@ -334,33 +366,31 @@ void launch(void *function, const LaunchConfig &config, void **args, const std::
     synchronize("in CUDA kernel " + kernelName + " (" + location + ")", stream);
 }
 
-bool canAllowDynamicShared() {
+void Device::allowDynamicShared(void *function, int bytes, const std::string &kernelName) {
   Driver &d = driver();
-  return d.status.available && d.funcSetAttribute != nullptr;
-}
-
-void allowDynamicShared(void *function, int bytes, const std::string &kernelName) {
-  Driver &d = use();
   if (!d.funcSetAttribute)
     throw RuntimeError("CUDA kernel " + kernelName + " needs " + std::to_string(bytes) +
                        " bytes of shared memory, but the driver has no cuFuncSetAttribute");
+  CurrentContext current(d, context_);
   check(d, d.funcSetAttribute(static_cast<CUfunction>(function), kMaxDynamicSharedSizeBytes, bytes),
         "allowing " + std::to_string(bytes) + " bytes of dynamic shared memory to CUDA kernel " +
             kernelName);
 }
 
-double timeMs(const std::function<void()> &fn, int warmup, int repeats) {
-  Driver &d = use();
+double Device::timeMs(const std::function<void()> &fn, int warmup, int repeats) {
+  Driver &d = driver();
+  CurrentContext current(d, context_);
   for (int i = 0; i < warmup; ++i)
     fn();
   std::vector<float> times;
   CUevent start = nullptr, stop = nullptr;
+  CUstream s = static_cast<CUstream>(stream_);
   check(d, d.eventCreate(&start, 0), "cuEventCreate");
   check(d, d.eventCreate(&stop, 0), "cuEventCreate");
   for (int i = 0; i < repeats; ++i) {
-    d.eventRecord(start, d.stream);
+    d.eventRecord(start, s);
     fn();
-    d.eventRecord(stop, d.stream);
+    d.eventRecord(stop, s);
     check(d, d.eventSynchronize(stop), "timing");
     float ms = 0;
     d.eventElapsedTime(&ms, start, stop);
@@ -372,6 +402,39 @@ double timeMs(const std::function<void()> &fn, int warmup, int repeats) {
     return 0;
   std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
   return times[times.size() / 2];
+}
+
+bool canAllowDynamicShared() {
+  Driver &d = driver();
+  return d.loaded.available && d.funcSetAttribute != nullptr;
+}
+
+Module::Module(Device &device, const std::string &image, const std::string &what)
+    : device_(device), what(what) {
+  Driver &d = driver();
+  CurrentContext current(d, device.context_);
+  CUmodule m = nullptr;
+  check(d, d.moduleLoadData(&m, image.c_str()),
+        "loading the CUDA module of " + what + " on device " + std::to_string(device.ordinal()));
+  handle = m;
+}
+
+Module::~Module() {
+  Driver &d = driver();
+  try {
+    CurrentContext current(d, device_.context_);
+    d.moduleUnload(static_cast<CUmodule>(handle));
+  } catch (const RuntimeError &) { // No context to unload it from: the driver is going away.
+  }
+}
+
+void *Module::function(const std::string &name) const {
+  Driver &d = driver();
+  CurrentContext current(d, device_.context_);
+  CUfunction f = nullptr;
+  check(d, d.moduleGetFunction(&f, static_cast<CUmodule>(handle), name.c_str()),
+        "finding __global__ function " + name + " in the module of " + what);
+  return f;
 }
 
 } // namespace tdsl::runtime::cuda

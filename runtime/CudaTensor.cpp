@@ -9,15 +9,16 @@
 namespace tdsl {
 
 namespace detail {
-/// One device allocation, freed with the last DeviceTensor that shares it, or a view of memory
-/// tdsl does not own (kept alive by `owner`, if any, until then).
+/// One allocation on device `device`, freed with the last DeviceTensor that shares it, or a view
+/// of memory tdsl does not own (kept alive by `owner`, if any, until then).
 struct DeviceStorage {
   runtime::cuda::DevicePtr ptr = 0;
+  int device = 0;
   bool owned = true;
   std::shared_ptr<void> owner;
   ~DeviceStorage() {
-    if (owned)
-      runtime::cuda::release(ptr);
+    if (owned && ptr) // The device was set up by the allocation.
+      runtime::cuda::device(device).release(ptr);
   }
 };
 } // namespace detail
@@ -31,22 +32,27 @@ void checkSameType(const DeviceTensor &d, const Tensor &h, const char *what) {
     throw RuntimeError(std::string(what) + ": the device tensor " + d.typeString() +
                        " is not contiguous; copies between host and device need a contiguous one");
 }
+
+/// `device` with -1 resolved; -2 and below are refused by runtime::cuda::device when used.
+int ordinalOf(int device) { return device == -1 ? runtime::cuda::defaultOrdinal() : device; }
 } // namespace
 
-DeviceTensor DeviceTensor::empty(std::vector<int64_t> shape, DType dtype) {
+DeviceTensor DeviceTensor::empty(std::vector<int64_t> shape, DType dtype, int device) {
   DeviceTensor t;
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
+  t.storage_ = std::make_shared<detail::DeviceStorage>();
+  t.storage_->device = ordinalOf(device);
   for (int64_t d : t.shape_)
     if (d < 0)
       throw RuntimeError("negative dimension in device tensor shape " + t.typeString());
-  t.storage_ = std::make_shared<detail::DeviceStorage>();
-  t.storage_->ptr = runtime::cuda::allocate(t.nbytes(), "device tensor " + t.typeString());
+  runtime::cuda::Device &memory = runtime::cuda::device(device);
+  t.storage_->ptr = memory.allocate(t.nbytes(), "device tensor " + t.typeString());
   return t;
 }
 
 DeviceTensor DeviceTensor::view(uint64_t devicePointer, std::vector<int64_t> shape, DType dtype,
-                                std::vector<int64_t> strides) {
+                                std::vector<int64_t> strides, int device) {
   // The checks and the contiguity of a host view of the same layout (never dereferenced).
   Tensor layout = Tensor::view(reinterpret_cast<void *>(static_cast<uintptr_t>(devicePointer)),
                                shape, dtype, std::move(strides));
@@ -57,6 +63,7 @@ DeviceTensor DeviceTensor::view(uint64_t devicePointer, std::vector<int64_t> sha
     t.strides_ = layout.strides();
   t.storage_ = std::make_shared<detail::DeviceStorage>();
   t.storage_->ptr = devicePointer;
+  t.storage_->device = ordinalOf(device);
   t.storage_->owned = false;
   return t;
 }
@@ -65,6 +72,7 @@ DeviceTensor DeviceTensor::withOwner(std::shared_ptr<void> owner) const {
   DeviceTensor t = *this;
   t.storage_ = std::make_shared<detail::DeviceStorage>();
   t.storage_->ptr = devicePointer();
+  t.storage_->device = device();
   t.storage_->owned = false;
   // Keeps both this tensor's storage (an allocation, or a view's owner) and the new owner.
   t.storage_->owner = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(
@@ -84,8 +92,8 @@ std::vector<int64_t> DeviceTensor::strides() const {
   return rowMajor;
 }
 
-DeviceTensor DeviceTensor::fromHost(const Tensor &host) {
-  DeviceTensor t = empty(host.shape(), host.dtype());
+DeviceTensor DeviceTensor::fromHost(const Tensor &host, int device) {
+  DeviceTensor t = empty(host.shape(), host.dtype(), device);
   t.copyFrom(host);
   return t;
 }
@@ -98,17 +106,18 @@ Tensor DeviceTensor::toHost() const {
 
 void DeviceTensor::copyFrom(const Tensor &host) const {
   checkSameType(*this, host, "copyFrom");
-  runtime::cuda::copyToDevice(devicePointer(), host.contiguous().data(), nbytes());
+  runtime::cuda::device(device()).copyToDevice(devicePointer(), host.contiguous().data(), nbytes());
 }
 
 void DeviceTensor::copyTo(const Tensor &host) const {
   checkSameType(*this, host, "copyTo");
   if (host.readOnly())
     throw RuntimeError("copyTo: the host tensor " + host.typeString() + " is a read-only view");
+  runtime::cuda::Device &memory = runtime::cuda::device(device());
   if (host.isContiguous())
-    return runtime::cuda::copyToHost(host.data(), devicePointer(), nbytes());
+    return memory.copyToHost(host.data(), devicePointer(), nbytes());
   Tensor dense = Tensor::zeros(shape_, dtype_);
-  runtime::cuda::copyToHost(dense.data(), devicePointer(), nbytes());
+  memory.copyToHost(dense.data(), devicePointer(), nbytes());
   host.copyFrom(dense);
 }
 
@@ -121,11 +130,13 @@ int64_t DeviceTensor::numel() const {
 
 uint64_t DeviceTensor::devicePointer() const { return storage_ ? storage_->ptr : 0; }
 
+int DeviceTensor::device() const { return storage_ ? storage_->device : 0; }
+
 std::string DeviceTensor::typeString() const {
   std::string s = std::string(dtypeName(dtype_)) + "[";
   for (size_t i = 0; i < shape_.size(); ++i)
     s += (i ? ", " : "") + std::to_string(shape_[i]);
-  return s + "] (cuda)";
+  return s + "] (cuda:" + std::to_string(device()) + ")";
 }
 
 } // namespace tdsl

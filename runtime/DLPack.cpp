@@ -2,8 +2,6 @@
 // owns the capsule, and a tensor becomes a capsule that owns a copy of the Tensor handle.
 #include "tdsl/DLPack.h"
 
-#include "runtime/Cuda.h"
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -119,14 +117,12 @@ template <typename Capsule> DeviceTensor deviceTensor(Capsule *capsule, const DL
   if (t.device.device_type != kDLCUDA && t.device.device_type != kDLCUDAManaged)
     throw RuntimeError("deviceFromDLPack: the tensor is in " + deviceName(t.device) +
                        "; a device tensor needs cuda memory (fromDLPack takes host memory)");
-  if (t.device.device_type == kDLCUDA && runtime::cuda::status().available &&
-      t.device.device_id != runtime::cuda::device().ordinal)
+  if (t.device.device_id < 0)
     throw RuntimeError("deviceFromDLPack: the tensor is on " + deviceName(t.device) +
-                       " but tdsl runs on cuda:" + std::to_string(runtime::cuda::device().ordinal) +
-                       " (TDSL_CUDA_DEVICE picks it)");
+                       ", a negative device ordinal");
   Layout layout = layoutOf(t);
-  DeviceTensor view =
-      DeviceTensor::view(firstElement(t, layout.dtype), layout.shape, layout.dtype, layout.strides);
+  DeviceTensor view = DeviceTensor::view(firstElement(t, layout.dtype), layout.shape, layout.dtype,
+                                         layout.strides, t.device.device_id);
   return view.withOwner(ownerOf(capsule));
 }
 
@@ -226,10 +222,9 @@ DLManagedTensorVersioned *toDLPack(const Tensor &tensor) {
 }
 
 DLManagedTensorVersioned *toDLPack(const DeviceTensor &tensor) {
-  int ordinal = runtime::cuda::status().available ? runtime::cuda::device().ordinal : 0;
   return exportTensor(tensor,
                       reinterpret_cast<void *>(static_cast<uintptr_t>(tensor.devicePointer())),
-                      DLDevice{kDLCUDA, ordinal}, false);
+                      DLDevice{kDLCUDA, tensor.device()}, false);
 }
 
 } // namespace tdsl

@@ -2,11 +2,13 @@
  * the kernel runtime makes for ahead-of-time CUDA kernels (runtime/AotCuda.cpp) and those of the
  * JIT's runtime (runtime/Cuda.cpp), and records what they asked, for aot_cuda_fake_probe and
  * jit_cuda_fake_probe to check. FAKE_CUDA_SYNC_FAIL makes stream synchronizations report an
- * illegal address (a kernel's asynchronous failure). FAKE_CUDA_CC sets the compute capability
- * (major
- * * 10 + minor); device memory is host memory; gather checks read back as FAKE_CUDA_CHECK (or
- * "no violation"). Each of devices 0 to 3 has a primary context; a module belongs to the context
- * current when it was loaded. */
+ * illegal address (a kernel's asynchronous failure). FAKE_CUDA_DEVICES sets the device count (1
+ * to 4, default 4); FAKE_CUDA_CC the compute capability (major * 10 + minor), one for every
+ * device or a comma-separated list, one a device ("90,80"); device memory is host memory; gather
+ * checks read back as FAKE_CUDA_CHECK (or "no violation"). Each device has a primary context,
+ * current per thread as in the real driver; a module, an allocation and a stream belong to the
+ * context current when they were made, and the record counts the calls that use them with
+ * another context current. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +19,44 @@ typedef int CUresult;
 
 struct fake_cuda_record fake_cuda_record;
 
-static int computeCapability(void) {
-  const char *cc = getenv("FAKE_CUDA_CC");
-  return cc ? atoi(cc) : 90;
+static int deviceCount(void) {
+  const char *count = getenv("FAKE_CUDA_DEVICES");
+  int n = count ? atoi(count) : 4;
+  return n < 1 ? 1 : n > 4 ? 4 : n;
 }
-/* A primary context a device (0 to 3), a module a load (up to 16). */
-static int contexts[4], modules[16];
+/* FAKE_CUDA_CC's entry for `device`, the last one for the devices past the list. */
+static int computeCapability(int device) {
+  const char *cc = getenv("FAKE_CUDA_CC");
+  if (!cc)
+    return 90;
+  for (int i = 0; i < device && strchr(cc, ','); ++i)
+    cc = strchr(cc, ',') + 1;
+  return atoi(cc);
+}
+/* A primary context a device (0 to 3), a module a load (up to 16), a stream a device. */
+static int contexts[4], modules[16], ownStreams[4];
 static void *moduleContexts[16];
-static void *current;
+static _Thread_local void *current;
+/* The device of the context current, -1 for none. */
+static int currentDevice(void) { return current ? (int)((int *)current - contexts) : -1; }
+/* Allocations and their contexts (up to 256 live ones). */
+static struct {
+  uint64_t pointer;
+  void *context;
+} allocations[256];
+/* Counts a use of memory `pointer`, when tdsl allocated it, with another context current. */
+static void useMemory(uint64_t pointer) {
+  for (int i = 0; i < 256; ++i)
+    if (allocations[i].pointer == pointer && allocations[i].context != current)
+      ++fake_cuda_record.wrongContext;
+}
+/* Counts a use of a driver-made stream of another context than the current one (a caller's own
+ * stream, or null, is the caller's business). */
+static void useStream(void *stream) {
+  for (int i = 0; i < 4; ++i)
+    if (stream == &ownStreams[i] && currentDevice() != i)
+      ++fake_cuda_record.wrongContext;
+}
 
 CUresult cuInit(unsigned flags) { return (int)flags; }
 CUresult cuGetErrorString(CUresult r, const char **text) {
@@ -36,7 +68,6 @@ CUresult cuDeviceGet(int *device, int ordinal) {
   return 0;
 }
 CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
-  (void)device;
   switch (attribute) {
   case 1: /* Threads a block. */
     *value = 1024;
@@ -63,10 +94,10 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
     *value = 65536;
     break;
   case 75:
-    *value = computeCapability() / 10;
+    *value = computeCapability(device) / 10;
     break;
   case 76:
-    *value = computeCapability() % 10;
+    *value = computeCapability(device) % 10;
     break;
   default:
     *value = 0;
@@ -74,7 +105,7 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
   return 0;
 }
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int device) {
-  if (device < 0 || device >= 4)
+  if (device < 0 || device >= deviceCount())
     return 101; /* CUDA_ERROR_INVALID_DEVICE */
   *ctx = &contexts[device];
   return 0;
@@ -105,6 +136,7 @@ CUresult cuModuleLoadData(void **loaded, const void *image) {
   if (!current || fake_cuda_record.moduleLoads == 16)
     return 201;
   moduleContexts[fake_cuda_record.moduleLoads] = current;
+  ++fake_cuda_record.moduleLoadsOn[currentDevice()];
   *loaded = &modules[fake_cuda_record.moduleLoads++];
   return 0;
 }
@@ -136,6 +168,9 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   memcpy(&module, function, sizeof module);
   fake_cuda_record.launchesElsewhere += moduleContexts[module - modules] != current;
   fake_cuda_record.launchContext = current;
+  if (current)
+    ++fake_cuda_record.launchesOn[currentDevice()];
+  useStream(stream);
   const char *name = (const char *)function + sizeof(void *);
   size_t used = strlen(fake_cuda_record.launched);
   if (used + strlen(name) + 2 < sizeof fake_cuda_record.launched) {
@@ -167,8 +202,10 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
       fake_cuda_record.copyScratch[fake_cuda_record.copies] = (uint64_t)(uintptr_t)contiguous;
     ++fake_cuda_record.copies;
   } else {
-    for (int i = 0; i < 2; ++i) /* Every kernel has an input and an output. */
+    for (int i = 0; i < 2; ++i) { /* Every kernel has an input and an output. */
       fake_cuda_record.kernelPointers[i] = *(const uint64_t *)params[i];
+      useMemory(fake_cuda_record.kernelPointers[i]);
+    }
   }
   fake_cuda_record.lastLaunchStream = stream;
   if (fake_cuda_record.launches++ == 0) {
@@ -183,21 +220,38 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   return 0;
 }
 CUresult cuMemAlloc_v2(uint64_t *pointer, size_t bytes) {
+  if (!current)
+    return 201;
   *pointer = (uint64_t)(uintptr_t)malloc(bytes);
-  return *pointer ? 0 : 2;
+  if (!*pointer)
+    return 2;
+  ++fake_cuda_record.allocationsOn[currentDevice()];
+  for (int i = 0; i < 256; ++i)
+    if (!allocations[i].pointer) {
+      allocations[i].pointer = *pointer;
+      allocations[i].context = current;
+      break;
+    }
+  return 0;
 }
 CUresult cuMemFree_v2(uint64_t pointer) {
+  useMemory(pointer);
+  for (int i = 0; i < 256; ++i)
+    if (allocations[i].pointer == pointer)
+      allocations[i].pointer = 0;
   free((void *)(uintptr_t)pointer);
   return 0;
 }
 CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t device, size_t bytes, void *stream) {
-  (void)device, (void)stream;
+  useMemory(device);
+  useStream(stream);
   const char *check = getenv("FAKE_CUDA_CHECK");
   for (size_t i = 0; i < bytes / sizeof(int64_t); ++i)
     ((int64_t *)host)[i] = check ? atoll(check) : INT64_MAX;
   return 0;
 }
 CUresult cuStreamSynchronize(void *stream) {
+  useStream(stream);
   fake_cuda_record.streamSyncs++;
   fake_cuda_record.lastSyncStream = stream;
   return getenv("FAKE_CUDA_SYNC_FAIL") ? 700 : 0; /* CUDA_ERROR_ILLEGAL_ADDRESS */
@@ -214,7 +268,7 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
   return 0;
 }
 CUresult cuDeviceGetCount(int *count) {
-  *count = 4;
+  *count = deviceCount();
   return 0;
 }
 CUresult cuDeviceGetName(char *name, int length, int device) {
@@ -227,24 +281,28 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, int device) {
   *bytes = (size_t)1 << 30;
   return 0;
 }
-static int ownStream;
 CUresult cuStreamCreate(void **stream, unsigned flags) {
   (void)flags;
-  *stream = &ownStream;
+  if (!current)
+    return 201;
+  *stream = &ownStreams[currentDevice()];
   return 0;
 }
 CUresult cuMemcpyHtoDAsync_v2(uint64_t device, const void *host, size_t bytes, void *stream) {
-  (void)stream;
+  useMemory(device);
+  useStream(stream);
   memcpy((void *)(uintptr_t)device, host, bytes);
   return 0;
 }
 CUresult cuMemcpyDtoDAsync_v2(uint64_t to, uint64_t from, size_t bytes, void *stream) {
-  (void)stream;
+  useMemory(to);
+  useMemory(from);
+  useStream(stream);
   memcpy((void *)(uintptr_t)to, (const void *)(uintptr_t)from, bytes);
   return 0;
 }
 CUresult cuModuleUnload(void *m) {
-  (void)m;
+  fake_cuda_record.wrongContext += moduleContexts[(int *)m - modules] != current;
   return 0;
 }
 static int event;

@@ -24,6 +24,11 @@ struct fake_cuda_record {
   int copies;                 /* Launches of the strided copies, which run here on host memory. */
   uint64_t copyScratch[4];    /* The contiguous side of the first four copies. */
   uint64_t kernelPointers[2]; /* The first two arguments of the last other launch. */
+  /* By the device of the context current: images loaded, launches, cuMemAlloc calls. */
+  int moduleLoadsOn[4], launchesOn[4], allocationsOn[4];
+  /* Uses of an allocation, a driver-made stream or a module with another context current than
+   * the one it was made in (copies, frees, launches, synchronizations, unloads). */
+  int wrongContext;
 };
 
 #endif

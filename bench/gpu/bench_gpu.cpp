@@ -55,7 +55,7 @@ std::string check(const Kernel &k, const std::vector<Tensor> &small,
 
 double timeKernel(const Kernel &k, const std::vector<DeviceTensor> &in,
                   const std::vector<DeviceTensor> &out, int repeats) {
-  return cu::timeMs([&] { k.runDevice(in, out); }, 2, repeats);
+  return cu::device().timeMs([&] { k.runDevice(in, out); }, 2, repeats);
 }
 
 } // namespace
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
   auto wants = [&](const std::string &kernel) {
     return only.empty() || only.find("," + kernel + ",") != std::string::npos;
   };
-  const cu::DeviceInfo &dev = cu::device();
+  const cu::DeviceInfo &dev = cu::device().info();
   std::printf("# device: %s, sm_%d%d, %d SMs, %zu MiB, L2 %d KiB\n", dev.name.c_str(), dev.major,
               dev.minor, dev.multiprocessors, dev.totalMemory >> 20, dev.l2Bytes >> 10);
   std::printf("workload,ms,GB/s,TFLOP/s,note\n");
@@ -96,8 +96,9 @@ int main(int argc, char **argv) {
   {
     DeviceTensor a = DeviceTensor::fromHost(Tensor::randn({n}, DType::F32, 1));
     DeviceTensor b = DeviceTensor::empty({n}, DType::F32);
-    double ms = cu::timeMs(
-        [&] { cu::copyOnDevice(b.devicePointer(), a.devicePointer(), a.nbytes()); }, 2, 20);
+    double ms = cu::device().timeMs(
+        [&] { cu::device().copyOnDevice(b.devicePointer(), a.devicePointer(), a.nbytes()); }, 2,
+        20);
     row("copy_d2d", ms, 2.0 * a.nbytes(), 0, "cuMemcpyDtoD");
   }
   for (const char *name : {"coscos", "gelu_tanh"}) {
@@ -314,13 +315,13 @@ int main(int argc, char **argv) {
     DeviceTensor y = DeviceTensor::empty({1}, DType::F32);
     for (int i = 0; i < 1000; ++i)
       k.runDevice({x}, {y});
-    cu::synchronize("warm-up");
+    cu::device().synchronize("warm-up");
     const int calls = 20000;
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < calls; ++i)
       k.runDevice({x}, {y});
     auto t1 = std::chrono::steady_clock::now();
-    cu::synchronize("overhead");
+    cu::device().synchronize("overhead");
     auto t2 = std::chrono::steady_clock::now();
     double enqueue = std::chrono::duration<double, std::micro>(t1 - t0).count() / calls;
     double total = std::chrono::duration<double, std::micro>(t2 - t0).count() / calls;

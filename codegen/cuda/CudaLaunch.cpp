@@ -1,4 +1,4 @@
-// Loading a kernel's cubin on the GPU at hand and launching it.
+// Loading a kernel's cubin on its GPU and launching it.
 #include "codegen/cuda/CudaLaunch.h"
 
 #include "ir/Shapes.h"
@@ -75,14 +75,16 @@ std::vector<size_t> LaunchPlan::heapBytes(const int64_t *symbols) const {
   return bytes;
 }
 
-CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std::string location)
-    : mapped_(gpu), plan_(mapped_), location_(std::move(location)) {
-  const cu::DeviceInfo &dev = cu::device();
+CudaKernel::CudaKernel(cu::Device &device, const ir::LoweredFunc &gpu, const std::string &cubin,
+                       std::string location)
+    : device_(device), mapped_(gpu), plan_(mapped_), location_(std::move(location)) {
+  const cu::DeviceInfo &dev = device.info();
   runtime::cuda_driver::LaunchLimits limits = runtime::cuda_driver::launchLimits(
       dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors);
   threadsPerBlock_ = limits.threadsPerBlock;
   maxGrid_ = limits.maxGrid;
-  module_ = std::make_unique<cu::Module>(cubin, "kernel " + gpu.name + " (" + location_ + ")");
+  module_ =
+      std::make_unique<cu::Module>(device, cubin, "kernel " + gpu.name + " (" + location_ + ")");
   for (const ir::GpuLaunch *l : plan_.launches())
     functions_.push_back(module_->function(l->name));
   sharedAllowed_.assign(functions_.size(), 0);
@@ -92,12 +94,12 @@ CudaKernel::CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std
   scratchBytes_.assign(mapped_.params.size(), 0);
 }
 
-StridedCopies::StridedCopies(const std::string &cubin) {
-  const cu::DeviceInfo &dev = cu::device();
+StridedCopies::StridedCopies(cu::Device &device, const std::string &cubin) {
+  const cu::DeviceInfo &dev = device.info();
   maxGrid_ = runtime::cuda_driver::launchLimits(
                  dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors)
                  .maxGrid;
-  module_ = std::make_unique<cu::Module>(cubin, "the strided copies");
+  module_ = std::make_unique<cu::Module>(device, cubin, "the strided copies");
   for (size_t i = 0; i < functions_.size(); ++i)
     functions_[i] = module_->function("tdsl_strided_copy_" + std::to_string(1 << i));
 }
@@ -128,8 +130,9 @@ void StridedCopies::copy(cu::DevicePtr contiguous, cu::DevicePtr view, const Str
   config.stream = stream;
   int log2 = std::countr_zero(t.elementBytes);
   TDSL_CHECK(t.elementBytes == size_t{1} << log2 && log2 < 4) << t.elementBytes << "-byte elements";
-  cu::launch(functions_[log2], config, params,
-             "tdsl_strided_copy_" + std::to_string(t.elementBytes), "a strided tensor's copy");
+  module_->device().launch(functions_[log2], config, params,
+                           "tdsl_strided_copy_" + std::to_string(t.elementBytes),
+                           "a strided tensor's copy");
 }
 
 bool CudaKernel::usesTensorCores() const { return ir::tensorCoreType(mapped_.body) != DType::F32; }
@@ -140,14 +143,14 @@ CudaKernel::~CudaKernel() {
              std::any_of(scratch_.begin(), scratch_.end(), used);
   if (any) {
     try {
-      cu::synchronize("freeing the workspace of " + mapped_.name);
+      device_.synchronize("freeing the workspace of " + mapped_.name);
     } catch (const std::exception &) {
     }
   }
   for (cu::DevicePtr p : workspace_)
-    cu::release(p);
+    device_.release(p);
   for (cu::DevicePtr p : scratch_)
-    cu::release(p);
+    device_.release(p);
 }
 
 size_t CudaKernel::workspaceBytes() const {
@@ -158,14 +161,14 @@ size_t CudaKernel::workspaceBytes() const {
 void CudaKernel::grow(cu::DevicePtr &buffer, size_t &bytes, size_t needed, const std::string &what,
                       void *stream) const {
   if (buffer) { // Earlier calls may still use it.
-    cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
+    device_.synchronize("in kernel " + mapped_.name + " (" + location_ + ")");
     if (stream)
-      cu::synchronize("in kernel " + mapped_.name + " (" + location_ + ")", stream);
-    cu::release(buffer);
+      device_.synchronize("in kernel " + mapped_.name + " (" + location_ + ")", stream);
+    device_.release(buffer);
     buffer = 0;
     bytes = 0;
   }
-  buffer = cu::allocate(needed, what + " of kernel " + mapped_.name + " (" + location_ + ")");
+  buffer = device_.allocate(needed, what + " of kernel " + mapped_.name + " (" + location_ + ")");
   bytes = needed;
 }
 
@@ -225,7 +228,7 @@ void CudaKernel::launchLocked(const cu::DevicePtr *buffers, const int64_t *symbo
     // Past the default (48 KiB with the static arrays), a block's shared memory needs the
     // kernel's opt-in: allowed up to what this launch asks, where the driver can.
     if (shape.sharedBytes > sharedAllowed_[i] && cu::canAllowDynamicShared()) {
-      cu::allowDynamicShared(functions_[i], static_cast<int>(shape.sharedBytes), name);
+      device_.allowDynamicShared(functions_[i], static_cast<int>(shape.sharedBytes), name);
       sharedAllowed_[i] = shape.sharedBytes;
     }
     cu::LaunchConfig config;
@@ -233,17 +236,18 @@ void CudaKernel::launchLocked(const cu::DevicePtr *buffers, const int64_t *symbo
     config.block = static_cast<unsigned>(shape.threads);
     config.sharedBytes = static_cast<unsigned>(shape.sharedBytes);
     config.stream = stream;
-    cu::launch(functions_[i], config, args.data(), name, location_);
+    device_.launch(functions_[i], config, args.data(), name, location_);
   }
 }
 
 namespace {
 /// Device buffers freed on every path out.
 struct DeviceBuffers {
+  cu::Device &device;
   std::vector<cu::DevicePtr> ptrs;
   ~DeviceBuffers() {
     for (cu::DevicePtr p : ptrs)
-      cu::release(p);
+      device.release(p);
   }
 };
 } // namespace
@@ -251,18 +255,19 @@ struct DeviceBuffers {
 void runOnHostTensors(const CudaKernel &kernel, const std::vector<Tensor> &inputs,
                       const std::vector<Tensor> &outputs, const int64_t *symbols) {
   const ir::LoweredFunc &f = kernel.mapped();
-  DeviceBuffers device;
+  cu::Device &device = kernel.device();
+  DeviceBuffers buffers{device, {}};
   for (size_t i = 0; i < inputs.size() + outputs.size(); ++i) {
     const Tensor &t = i < inputs.size() ? inputs[i] : outputs[i - inputs.size()];
-    device.ptrs.push_back(cu::allocate(t.nbytes(), "tensor '" + f.params[i]->name + "' of " +
-                                                       f.name + " (" + t.typeString() + ")"));
+    buffers.ptrs.push_back(device.allocate(t.nbytes(), "tensor '" + f.params[i]->name + "' of " +
+                                                           f.name + " (" + t.typeString() + ")"));
     if (i < inputs.size())
-      cu::copyToDevice(device.ptrs.back(), t.data(), t.nbytes());
+      device.copyToDevice(buffers.ptrs.back(), t.data(), t.nbytes());
   }
-  kernel.launch(device.ptrs.data(), symbols);
-  cu::synchronize("in kernel " + f.name + " (" + kernel.location() + ")");
+  kernel.launch(buffers.ptrs.data(), symbols);
+  device.synchronize("in kernel " + f.name + " (" + kernel.location() + ")");
   for (size_t o = 0; o < outputs.size(); ++o)
-    cu::copyToHost(outputs[o].data(), device.ptrs[inputs.size() + o], outputs[o].nbytes());
+    device.copyToHost(outputs[o].data(), buffers.ptrs[inputs.size() + o], outputs[o].nbytes());
 }
 
 } // namespace tdsl::codegen

@@ -1,6 +1,6 @@
-// A tdsl kernel on the GPU at hand, launched through the driver API (runtime/Cuda.h): the module
-// of a cubin that the API compiled from the kernel's CUDA C (api/CudaProgram.h, through the
-// kernel cache), its functions, and the workspace of its heap intermediates.
+// A tdsl kernel on one GPU, launched through the driver API (runtime/Cuda.h): the module of a
+// cubin that the API compiled from the kernel's CUDA C for that GPU (api/CudaProgram.h, through
+// the kernel cache), its functions, and the workspace of its heap intermediates.
 #pragma once
 
 #include "ir/GpuFunc.h"
@@ -69,11 +69,11 @@ struct StridedTensor {
 };
 
 /// The copies between a strided view and contiguous memory (stridedCopyKernels(), compiled to
-/// `cubin`), loaded on runtime::cuda::device().
+/// `cubin`), loaded on `device`.
 class StridedCopies {
 public:
   static constexpr size_t kMaxRank = 8;
-  explicit StridedCopies(const std::string &cubin);
+  StridedCopies(runtime::cuda::Device &device, const std::string &cubin);
   /// Enqueues on `stream` the copy of `t`'s elements from `view` into `contiguous`, or back
   /// when `toView`.
   void copy(runtime::cuda::DevicePtr contiguous, runtime::cuda::DevicePtr view,
@@ -87,17 +87,17 @@ private:
 
 class CudaKernel {
 public:
-  /// Loads `cubin`, compiled from emitCuda(gpu), on runtime::cuda::device(): `gpu` is the func
-  /// lowered for the GPU (passes::lowerForGpu). `location` is the kernel's .tdsl location,
-  /// "file:line:col", for errors. Throws RuntimeError when there is no GPU or the driver rejects
-  /// the cubin.
-  CudaKernel(const ir::LoweredFunc &gpu, const std::string &cubin, std::string location);
+  /// Loads `cubin`, compiled from emitCuda(gpu) for `device`, on it: `gpu` is the func lowered
+  /// for the GPU (passes::lowerForGpu). `location` is the kernel's .tdsl location,
+  /// "file:line:col", for errors. Throws RuntimeError when the driver rejects the cubin.
+  CudaKernel(runtime::cuda::Device &device, const ir::LoweredFunc &gpu, const std::string &cubin,
+             std::string location);
 
-  /// Launches every GPU kernel in order on `stream` (a CUstream; null: the process's stream).
-  /// `buffers` holds the device pointers of the func's params, `symbols` the values of its
-  /// symbols. Heap intermediates live in a workspace kept by this object (grown as needed, which
-  /// waits for `stream` and the process's stream first; calls on other streams must not overlap
-  /// a call that grows it). Returns without waiting for the GPU.
+  /// Launches every GPU kernel in order on `stream` (a CUstream of the kernel's device; null:
+  /// the device's own stream). `buffers` holds the device pointers of the func's params,
+  /// `symbols` the values of its symbols. Heap intermediates live in a workspace kept by this
+  /// object (grown as needed, which waits for `stream` and the device's stream first; calls on
+  /// other streams must not overlap a call that grows it). Returns without waiting for the GPU.
   void launch(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols,
               void *stream = nullptr) const;
   /// The same, where the params of `strided` are views with those strides: each goes through
@@ -107,6 +107,7 @@ public:
               const std::vector<StridedTensor> &strided, const StridedCopies &copies) const;
 
   const ir::LoweredFunc &mapped() const { return mapped_; }
+  runtime::cuda::Device &device() const { return device_; }
   const std::string &location() const { return location_; }
   /// Threads per block chosen for this device.
   int threadsPerBlock() const { return threadsPerBlock_; }
@@ -116,6 +117,7 @@ public:
   size_t workspaceBytes() const;
 
 private:
+  runtime::cuda::Device &device_;
   ir::LoweredFunc mapped_;
   LaunchPlan plan_; // Of mapped_.
   std::string location_;
@@ -135,7 +137,7 @@ private:
 
   /// Replaces `buffer` (of `bytes`, smaller than `needed`; holding `what`) with an allocation
   /// of `needed` bytes, once the earlier calls that may still use it (on `stream` and the
-  /// process's stream) are done. Called under workspaceMutex_.
+  /// device's stream) are done. Called under workspaceMutex_.
   void grow(runtime::cuda::DevicePtr &buffer, size_t &bytes, size_t needed, const std::string &what,
             void *stream) const;
   void launchLocked(const runtime::cuda::DevicePtr *buffers, const int64_t *symbols,
@@ -147,8 +149,9 @@ public:
   CudaKernel &operator=(const CudaKernel &) = delete;
 };
 
-/// One call on host tensors: copies the inputs to fresh device buffers, launches, waits, and
-/// copies the outputs back. Shapes and dtypes were checked by the caller; `symbols` are bound.
+/// One call on host tensors: copies the inputs to fresh buffers on the kernel's device,
+/// launches, waits, and copies the outputs back. Shapes and dtypes were checked by the caller;
+/// `symbols` are bound.
 void runOnHostTensors(const CudaKernel &kernel, const std::vector<Tensor> &inputs,
                       const std::vector<Tensor> &outputs, const int64_t *symbols);
 

@@ -54,7 +54,8 @@ DType fromDLDataType(DLDataType type);
 /// owns the capsule.
 Tensor fromDLPack(DLManagedTensor *capsule);
 Tensor fromDLPack(DLManagedTensorVersioned *capsule);
-/// The same for a capsule of CUDA device memory (kDLCUDA, or kDLCUDAManaged) on tdsl's device.
+/// The same for a capsule of CUDA device memory (kDLCUDA, or kDLCUDAManaged): a DeviceTensor of
+/// the capsule's device_id.
 DeviceTensor deviceFromDLPack(DLManagedTensor *capsule);
 DeviceTensor deviceFromDLPack(DLManagedTensorVersioned *capsule);
 
@@ -63,7 +64,7 @@ DeviceTensor deviceFromDLPack(DLManagedTensorVersioned *capsule);
 /// tensor's memory, or a view's owner) until its deleter runs, which the consumer must call
 /// once; a plain view's memory remains the caller's to keep alive.
 DLManagedTensorVersioned *toDLPack(const Tensor &tensor);
-/// The same for device memory (kDLCUDA, tdsl's device ordinal).
+/// The same for device memory (kDLCUDA, the tensor's device ordinal).
 DLManagedTensorVersioned *toDLPack(const DeviceTensor &tensor);
 
 } // namespace tdsl

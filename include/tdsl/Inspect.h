@@ -47,6 +47,9 @@ struct CalibrationOptions {
   /// The cache's directory; empty: the kernel cache's ($TDSL_CACHE_DIR, else
   /// $XDG_CACHE_HOME/tdsl, else ~/.cache/tdsl).
   std::string cacheDir{};
+  /// The CUDA device measured for Target::cuda() (-1: TDSL_CUDA_DEVICE, else 0); each device
+  /// name has its own file.
+  int cudaDevice = -1;
   /// Called with a short status ("peak FLOP/s, 1 thread", ...) as measuring proceeds; tdsl
   /// itself prints nothing.
   std::function<void(const std::string &status)> progress{};

@@ -35,9 +35,10 @@ struct Target {
   /// machine that runs the level, and those of an AOT library's version for it), else for this
   /// machine (LLVM splits vectors wider than it has).
   std::string cpuLevel = "host";
-  /// The GPU the CUDA schedule is chosen for: "device" (the GPU at hand; with none, sm_90), or a
-  /// named architecture, "sm_80", "sm_86", "sm_89" or "sm_90", which gives the same schedule on
-  /// every machine (for `tdsl emit --gpu`; the code is still compiled for the GPU at hand).
+  /// The GPU the CUDA schedule is chosen for: "device" (the Jit's GPU, JitOptions::cudaDevice;
+  /// with none, sm_90), or a named architecture, "sm_80", "sm_86", "sm_89" or "sm_90", which gives
+  /// the same schedule on every machine (for `tdsl emit --gpu`; the code is still compiled for the
+  /// Jit's GPU).
   std::string gpu = "device";
   static Target cpu() { return Target{Kind::Cpu}; }
   static Target cuda() { return Target{Kind::Cuda}; }
@@ -74,24 +75,27 @@ struct DeviceStorage;
 class TierUp;
 } // namespace detail
 
-/// A tensor in GPU memory, for keeping data on the device across calls of kernels compiled for
-/// Target::cuda() (Kernel::callDevice / runDevice): owned (dense, row-major) or a view of the
-/// caller's device memory. Cheap to copy: copies share one allocation, freed with the last.
-/// Kernel calls on device tensors are asynchronous (ordered on tdsl's stream, or the caller's);
-/// toHost and copyTo wait for them. Throws RuntimeError when there is no GPU.
+/// A tensor in the memory of one GPU (its device, a CUDA ordinal), for keeping data on the
+/// device across calls of kernels compiled for Target::cuda() (Kernel::callDevice / runDevice):
+/// owned (dense, row-major) or a view of the caller's device memory. Cheap to copy: copies share
+/// one allocation, freed with the last. Kernel calls on device tensors are asynchronous (ordered
+/// on tdsl's stream of the device, or the caller's); toHost and copyTo wait for them. Throws
+/// RuntimeError when there is no GPU, or no device of that ordinal. A `device` of -1 is the
+/// default device: TDSL_CUDA_DEVICE, else 0.
 class DeviceTensor {
 public:
   DeviceTensor() = default;
-  /// Uninitialized device memory.
-  static DeviceTensor empty(std::vector<int64_t> shape, DType dtype);
-  /// A view of caller-owned device memory (a CUdeviceptr of tdsl's device), never freed by tdsl;
-  /// the caller keeps it alive. `strides` in elements as for Tensor::view (empty: row-major).
-  /// Needs no driver until a kernel or a copy uses it.
+  /// Uninitialized memory of device `device`.
+  static DeviceTensor empty(std::vector<int64_t> shape, DType dtype, int device = -1);
+  /// A view of caller-owned memory of device `device` (a CUdeviceptr), never freed by tdsl; the
+  /// caller keeps it alive. `strides` in elements as for Tensor::view (empty: row-major). Needs
+  /// no driver until a kernel or a copy uses it.
   static DeviceTensor view(uint64_t devicePointer, std::vector<int64_t> shape, DType dtype,
-                           std::vector<int64_t> strides = {});
+                           std::vector<int64_t> strides = {}, int device = -1);
   /// This view, also holding `owner` until the last tensor sharing it is gone (Tensor::withOwner).
   DeviceTensor withOwner(std::shared_ptr<void> owner) const;
-  static DeviceTensor fromHost(const Tensor &host);
+  /// A copy of `host` in the memory of device `device`.
+  static DeviceTensor fromHost(const Tensor &host, int device = -1);
   Tensor toHost() const;
   /// Copies between this tensor and a host tensor of the same shape and dtype.
   void copyFrom(const Tensor &host) const;
@@ -105,7 +109,9 @@ public:
   /// Strides in elements (row-major ones when contiguous), as for Tensor.
   std::vector<int64_t> strides() const;
   bool isContiguous() const { return strides_.empty(); }
-  std::string typeString() const; // e.g. "f32[4, 8] (cuda)"
+  /// The CUDA device (ordinal) whose memory holds it (0 for a default-constructed tensor).
+  int device() const;
+  std::string typeString() const; // e.g. "f32[4, 8] (cuda:0)"
 
 private:
   std::shared_ptr<detail::DeviceStorage> storage_;
@@ -159,19 +165,24 @@ public:
                           const std::vector<Tensor> &outputs = {}) const;
 
   /// Kernels compiled for Target::cuda() only: runs on device tensors (owned, or views of the
-  /// caller's memory), allocating the outputs on the device / into caller-provided device
-  /// outputs. Enqueued on `stream` (a CUstream of tdsl's device and context; null: tdsl's own
-  /// stream) without synchronizing: the call returns before the GPU is done, and the caller
-  /// orders later work on that stream. A failure of the asynchronous launch surfaces at the next
-  /// synchronization tdsl does (toHost, copyTo, a later call's copy), naming the kernel last
-  /// launched. A kernel with gather checks (`table[ids[t], d]`) waits for its stream to read
-  /// their results. A view with other strides (up to 8 dims) is copied on the same stream
-  /// through contiguous scratch kept by the kernel: an input before the kernel runs, an output
-  /// after. An output's elements must be distinct, and outputs must not be inputs.
+  /// caller's memory), allocating the outputs on the kernel's device / into caller-provided
+  /// device outputs. Every tensor must be on the kernel's device (cudaDevice()); one on another
+  /// throws RuntimeError naming it and both devices. Enqueued on `stream` (a CUstream of the
+  /// kernel's device; null: tdsl's own stream of that device) without synchronizing: the call
+  /// returns before the GPU is done, and the caller orders later work on that stream. A failure of
+  /// the asynchronous launch surfaces at the next synchronization tdsl does (toHost, copyTo, a
+  /// later call's copy), naming the kernel last launched. A kernel with gather checks
+  /// (`table[ids[t], d]`) waits for its stream to read their results. A view with other strides (up
+  /// to 8 dims) is copied on the same stream through contiguous scratch kept by the kernel: an
+  /// input before the kernel runs, an output after. An output's elements must be distinct, and
+  /// outputs must not be inputs.
   std::vector<DeviceTensor> callDevice(const std::vector<DeviceTensor> &inputs,
                                        void *stream = nullptr) const;
   void runDevice(const std::vector<DeviceTensor> &inputs, const std::vector<DeviceTensor> &outputs,
                  void *stream = nullptr) const;
+  /// The CUDA device (ordinal) a Target::cuda() kernel runs on: its Jit's JitOptions::cudaDevice,
+  /// -1 resolved.
+  int cudaDevice() const;
 
   /// The threads this handle's calls may use (its Jit's count unless set with withThreads).
   int threads() const { return threads_; }
@@ -284,8 +295,9 @@ struct JitOptions {
   /// vectorization, bounds checks) run the same in every mode, and results are bit-identical.
   Tiering tiering = Tiering::Tiered;
   /// The CUDA device (ordinal) Target::cuda() kernels run on; -1: TDSL_CUDA_DEVICE, else 0.
-  /// tdsl runs one device per process, the first asked for: a Jit asking for another once the
-  /// driver is loaded throws RuntimeError saying which device is in use.
+  /// Jits of different devices may run side by side in one process (each device has its own
+  /// context and stream in tdsl); the kernels are scheduled and compiled for their Jit's device.
+  /// A device the machine lacks throws RuntimeError at the first compile or call that needs it.
   int cudaDevice = -1;
   /// Runs the CPU kernels' parallel loops on the program's own pool (see ParallelFor); unset:
   /// tdsl's pool. `threads` still decides which loops are parallel and how many chunks each is
@@ -293,10 +305,11 @@ struct JitOptions {
   ParallelFor parallelFor{};
 };
 
-/// This machine's ceilings for `target` (the CPU, or the CUDA device; throws RuntimeError
-/// without a GPU): read from calibration.json (calibration-cuda.json) in the cache directory
-/// when its fingerprint matches this machine, else measured (about a second) and cached, as
-/// `tdsl calibrate` does. `force` measures again.
+/// This machine's ceilings for `target` (the CPU, or a CUDA device, CalibrationOptions::cudaDevice;
+/// throws RuntimeError without a GPU): read from calibration.json (for a GPU,
+/// calibration-cuda-NAME.json, NAME its device name) in the cache directory when its fingerprint
+/// matches this machine, else measured (about a second) and cached, as `tdsl calibrate` does.
+/// `force` measures again.
 Ceilings calibrate(const Target &target = Target::cpu(), bool force = false);
 Ceilings calibrate(const Target &target, const CalibrationOptions &options);
 
@@ -315,6 +328,7 @@ public:
 private:
   Target target_;
   int threads_;
+  int cudaDevice_ = 0; // JitOptions::cudaDevice, -1 resolved.
   bool boundsChecks_ = false;
   Tiering tiering_ = Tiering::Tiered;
   ParallelFor parallelFor_;

@@ -185,7 +185,7 @@ HeldArray::HeldArray(HeldArray &&other) noexcept
     : buffer_(other.buffer_), hasBuffer_(other.hasBuffer_), dlpack_(std::move(other.dlpack_)),
       dlpackByteStrides_(std::move(other.dlpackByteStrides_)), data_(other.data_),
       rank_(other.rank_), shape_(other.shape_), byteStrides_(other.byteStrides_),
-      dtype_(other.dtype_), deviceType_(other.deviceType_) {
+      dtype_(other.dtype_), deviceType_(other.deviceType_), deviceId_(other.deviceId_) {
   other.hasBuffer_ = false;
 }
 
@@ -226,6 +226,7 @@ HeldArray::Status HeldArray::acquire(nb::handle object, bool writable) {
   data_ = const_cast<void *>(static_cast<const void *>(dlpack_.data()));
   dtype_ = dlpack_.dtype();
   deviceType_ = dlpack_.device_type();
+  deviceId_ = dlpack_.device_id();
   rank_ = dlpack_.ndim();
   shape_ = dlpack_.shape_ptr();
   dlpackByteStrides_ = toByteStrides(dlpack_.stride_ptr(), rank_, (dtype_.bits + 7) / 8);

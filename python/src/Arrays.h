@@ -55,6 +55,8 @@ public:
   const int64_t *byteStrides() const { return byteStrides_; }
   nb::dlpack::dtype dtype() const { return dtype_; }
   int deviceType() const { return deviceType_; }
+  /// The DLPack device_id: the CUDA ordinal of an array in CUDA memory.
+  int deviceId() const { return deviceId_; }
   /// Whether the elements are dense and row-major (a dim of extent 1 may have any stride).
   bool isRowMajor() const;
   /// The strides in elements; nullopt where a byte stride is not a multiple of the element size.
@@ -70,6 +72,7 @@ private:
   const int64_t *shape_ = nullptr, *byteStrides_ = nullptr;
   nb::dlpack::dtype dtype_{};
   int deviceType_ = nb::device::cpu::value;
+  int deviceId_ = 0;
 };
 
 /// A new dense row-major array of `shape` and `dtype` for `framework`; `tensor` is set to a

@@ -212,7 +212,7 @@ private:
     for (size_t i = 0; i < call.inputs.size(); ++i) {
       PyObject *arg = PyTuple_GET_ITEM(args, static_cast<Py_ssize_t>(i));
       if (PyBool_Check(arg) || PyLong_Check(arg) || PyFloat_Check(arg)) {
-        call.deviceInputs.push_back(DeviceTensor::fromHost(call.inputs[i]));
+        call.deviceInputs.push_back(DeviceTensor::fromHost(call.inputs[i], kernel_.cudaDevice()));
         continue;
       }
       call.deviceInputs.push_back(
@@ -236,7 +236,7 @@ private:
       strides = std::move(*elementStrides);
     }
     return DeviceTensor::view(reinterpret_cast<uint64_t>(array.data()), array.shapeVector(), dtype,
-                              std::move(strides));
+                              std::move(strides), array.deviceId());
   }
 
   /// readInputs for what takes host arrays only (interpret, profile, explain_call).

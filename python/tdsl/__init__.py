@@ -72,8 +72,10 @@ def compile(source_or_path, *, target="cpu", threads=0, tiering="tiered", cuda_d
 
     target: "cpu" or "cuda". threads: the threads each call may use (0: every hardware thread).
     tiering: "tiered" (fast code first, optimized code swapped in), "optimized" or "fast".
-    cuda_device: the GPU of target="cuda" kernels (-1: $TDSL_CUDA_DEVICE, else 0; one a process).
-    Called on CUDA tensors (torch), a kernel runs on torch's current stream without synchronizing.
+    cuda_device: the GPU of target="cuda" kernels (-1: $TDSL_CUDA_DEVICE, else 0); modules of
+    different devices may be used side by side. Called on CUDA tensors (torch), a kernel runs on
+    torch's current stream without synchronizing; tensors on another GPU than the kernel's raise
+    tdsl.RuntimeError.
     Raises tdsl.CompileError when the program has errors.
     """
     jit = _jit(target, threads, tiering, cuda_device)

@@ -66,3 +66,21 @@ def test_strided_cuda_tensors_in_and_out(gpu):
     assert gpu.softmax(x.T, out=view) is view
     torch.testing.assert_close(view, torch.softmax(x.T, dim=1))
     assert torch.isnan(out[:, 1::2]).all()
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="fewer than 2 CUDA devices")
+def test_kernels_of_two_devices_take_their_own_tensors():
+    gpu0 = tdsl.compile(NN, target="cuda", cuda_device=0)
+    gpu1 = tdsl.compile(NN, target="cuda", cuda_device=1)
+    torch.cuda.set_device(0)
+    x1 = torch.randn(37, 129, device="cuda:1")
+    y1 = gpu1.softmax(x1)
+    assert y1.device == x1.device
+    torch.testing.assert_close(y1, torch.softmax(x1, dim=1))
+    assert torch.cuda.current_device() == 0, "a call on device 1 moved torch to it"
+    x0 = x1.to("cuda:0")
+    torch.testing.assert_close(gpu0.softmax(x0), torch.softmax(x0, dim=1))
+    with pytest.raises(tdsl.RuntimeError) as error:
+        gpu0.softmax(x1)
+    assert error.value.code == "E081"
+    assert "is on cuda:1, but the kernel runs on cuda:0" in str(error.value)

@@ -75,7 +75,7 @@ Ceilings calibrateShowingProgress(const Target &target, bool force) {
   options.progress = [&](const std::string &status) {
     if (!progress) // Called once the device answered: its name is known.
       progress.emplace(target.kind == Target::Kind::Cuda
-                           ? "calibrating " + runtime::cuda::device().name
+                           ? "calibrating " + runtime::cuda::device().info().name
                            : std::string("calibrating"));
     progress->update(status);
   };

@@ -24,7 +24,7 @@ std::string versionText() {
   const runtime::cuda::Status &cuda = runtime::cuda::status();
   if (!cuda.available)
     return text + "CUDA device: not available (" + cuda.reason + ")\n";
-  const runtime::cuda::DeviceInfo &device = runtime::cuda::device();
+  const runtime::cuda::DeviceInfo &device = runtime::cuda::device().info();
   return text + "CUDA device: " + device.name + " (" + device.smArch() + ", driver " +
          std::to_string(device.driverVersion / 1000) + "." +
          std::to_string(device.driverVersion % 1000 / 10) + ")\n";

@@ -51,7 +51,7 @@ struct DeviceBuffers {
   std::vector<cu::DevicePtr> pointers;
   ~DeviceBuffers() {
     for (cu::DevicePtr p : pointers)
-      cu::release(p);
+      cu::device().release(p);
   }
 };
 
@@ -62,7 +62,7 @@ protected:
   void SetUp() override {
     if (!cu::status().available)
       GTEST_SKIP() << "no GPU: " << cu::status().reason;
-    const cu::DeviceInfo &device = cu::device();
+    const cu::DeviceInfo &device = cu::device().info();
     int cc = device.major * 10 + device.minor;
     if (cc != 80 && cc != 90)
       GTEST_SKIP() << "the libraries hold cubins for sm_80 and sm_90; this GPU is sm_" << cc;
@@ -93,14 +93,14 @@ TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
           Tensor host = input ? inputs[t]
                               : Tensor::zeros(outputShapes[t - inputs.size()],
                                               kernel.outputDType(t - inputs.size()));
-          device.pointers.push_back(cu::allocate(host.nbytes(), name));
+          device.pointers.push_back(cu::device().allocate(host.nbytes(), name));
           if (input)
-            cu::copyToDevice(device.pointers.back(), host.data(), host.nbytes());
+            cu::device().copyToDevice(device.pointers.back(), host.data(), host.nbytes());
           call.data.push_back(reinterpret_cast<void *>(device.pointers.back()));
           call.shapes.push_back(host.shape());
         }
         call.symbols = symbolsOf(kernel, inputs);
-        call.stream = cu::stream(); // Ordered with the copies, which use the same stream.
+        call.stream = cu::device().stream(); // Ordered with the copies, which use the same stream.
         int status = entries[name]->call(call);
         std::vector<Tensor> expected;
         try {
@@ -111,10 +111,11 @@ TEST_P(AotCudaSuite, BitIdenticalToTheJitsCuda) {
           return;
         }
         ASSERT_EQ(status, TDSL_OK) << name << ": " << tdsl_last_error();
-        cu::synchronize("AOT kernel " + name);
+        cu::device().synchronize("AOT kernel " + name);
         for (size_t o = 0; o < expected.size(); ++o) {
           Tensor actual = Tensor::zeros(expected[o].shape(), expected[o].dtype());
-          cu::copyToHost(actual.data(), device.pointers[inputs.size() + o], actual.nbytes());
+          cu::device().copyToHost(actual.data(), device.pointers[inputs.size() + o],
+                                  actual.nbytes());
           EXPECT_EQ(std::memcmp(expected[o].data(), actual.data(), actual.nbytes()), 0)
               << name << " output " << o << ": the AOT result differs from the JIT's";
         }
@@ -147,15 +148,15 @@ TEST_P(AotCudaSuite, StridedViewsGiveTheJitsBits) {
             if (input)
               buffers.back().copyFrom(inputs[t]);
             const std::vector<std::byte> &bytes = buffers.back().bytes;
-            device.pointers.push_back(cu::allocate(bytes.size(), name));
-            cu::copyToDevice(device.pointers.back(), bytes.data(), bytes.size());
+            device.pointers.push_back(cu::device().allocate(bytes.size(), name));
+            cu::device().copyToDevice(device.pointers.back(), bytes.data(), bytes.size());
             call.data.push_back(reinterpret_cast<void *>(device.pointers.back()));
             call.shapes.push_back(buffers.back().shape);
             call.strides.push_back(layout == Layout::Contiguous ? std::vector<int64_t>{}
                                                                 : buffers.back().strides);
           }
           call.symbols = symbolsOf(kernel, inputs);
-          call.stream = cu::stream();
+          call.stream = cu::device().stream();
           int status = entries[name]->callStrided(call);
           std::vector<Tensor> expected;
           try {
@@ -166,10 +167,11 @@ TEST_P(AotCudaSuite, StridedViewsGiveTheJitsBits) {
             return;
           }
           ASSERT_EQ(status, TDSL_OK) << name << ": " << tdsl_last_error();
-          cu::synchronize("AOT kernel " + name);
+          cu::device().synchronize("AOT kernel " + name);
           for (size_t o = 0; o < expected.size(); ++o) {
             StridedBuffer &out = buffers[inputs.size() + o];
-            cu::copyToHost(out.bytes.data(), device.pointers[inputs.size() + o], out.bytes.size());
+            cu::device().copyToHost(out.bytes.data(), device.pointers[inputs.size() + o],
+                                    out.bytes.size());
             std::string what = name + " output " + std::to_string(o);
             Tensor actual = out.gather(expected[o].dtype());
             EXPECT_EQ(std::memcmp(expected[o].data(), actual.data(), actual.nbytes()), 0)

@@ -1,6 +1,6 @@
 // DLPack interop (tdsl/DLPack.h): every dtype round-trips without a copy, capsules' deleters run
-// exactly once, read-only and strided capsules, device capsules, and the errors that leave the
-// capsule with its caller.
+// exactly once, read-only and strided capsules, device capsules and their device ordinals, and the
+// errors that leave the capsule with its caller.
 #ifdef TDSL_HAVE_DLPACK
 #include "tdsl/DLPack.h"
 
@@ -209,6 +209,27 @@ TEST(DLPack, DeviceCapsulesBecomeDeviceViews) {
   EXPECT_NE(errorOf([&] { deviceFromDLPack(&host.legacy); }).find("needs cuda memory"),
             std::string::npos);
   EXPECT_EQ(host.deleted, 0);
+}
+
+TEST(DLPack, ADeviceCapsuleKeepsItsDeviceOrdinal) {
+  const uint64_t fakeDevicePointer = 0x7f0000000000;
+  Producer onDevice3(reinterpret_cast<void *>(fakeDevicePointer), {4}, {kDLFloat, 32, 1}, {},
+                     {kDLCUDA, 3});
+  DeviceTensor t = deviceFromDLPack(&onDevice3.versioned);
+  EXPECT_EQ(t.device(), 3);
+  EXPECT_EQ(t.typeString(), "f32[4] (cuda:3)");
+  DLManagedTensorVersioned *out = toDLPack(t);
+  EXPECT_EQ(out->dl_tensor.device.device_id, 3);
+  out->deleter(out);
+  DLManagedTensorVersioned *view =
+      toDLPack(DeviceTensor::view(fakeDevicePointer, {4}, DType::F32, {}, 2));
+  EXPECT_EQ(view->dl_tensor.device.device_id, 2);
+  EXPECT_EQ(deviceFromDLPack(view).device(), 2); // The view's capsule, taken back.
+  Producer negative(reinterpret_cast<void *>(fakeDevicePointer), {4}, {kDLFloat, 32, 1}, {},
+                    {kDLCUDA, -1});
+  EXPECT_NE(errorOf([&] { deviceFromDLPack(&negative.legacy); }).find("negative device ordinal"),
+            std::string::npos);
+  EXPECT_EQ(negative.deleted, 0);
 }
 
 } // namespace
