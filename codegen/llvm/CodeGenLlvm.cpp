@@ -153,8 +153,8 @@ private:
   }
 };
 
-/// Whether an expression calls a transcendental function (exp, cos, tanh, float **, ...): a store
-/// of such a value is compute-bound, and a streaming store there costs more than it saves.
+/// Whether `fn` is a transcendental function (exp, cos, tanh, ...): tens of instructions a
+/// value, where sqrt, abs, floor and the like take one.
 bool transcendental(Intrinsic fn) {
   switch (fn) {
   case Intrinsic::Sqrt:
@@ -170,6 +170,8 @@ bool transcendental(Intrinsic fn) {
   }
 }
 
+/// Whether an expression calls a transcendental function (exp, cos, tanh, float **, ...): a store
+/// of such a value is compute-bound, and a streaming store there costs more than it saves.
 class MathCallFinder : public ir::IRVisitor {
 public:
   bool found = false;
@@ -267,6 +269,15 @@ protected:
 
 /// For each buffer loaded in a loop's direct inner loops (its passes, numbered from 1 in order),
 /// the last pass that loads it (outside micro-kernel tiles).
+/// The base index when `index` is a stride-1 ramp (a contiguous access), else null.
+const ir::Expr *contiguousBase(const ir::Expr &index) {
+  const auto *ramp = ir::as<ir::Ramp>(index);
+  if (!ramp)
+    return nullptr;
+  const auto *stride = ir::as<ir::IntImm>(ramp->stride);
+  return stride && stride->value == 1 ? &ramp->base : nullptr;
+}
+
 /// The floating-point operations of a statement: what a loop body computes, for comparing the
 /// passes of a row loop (a transcendental function counts as the dozen operations it inlines to).
 class FloatOpCounter : public ir::IRVisitor {
@@ -392,13 +403,12 @@ private:
     void visitLoad(const ir::Load *n) override {
       if (n->buffer->role == ir::BufferRole::Input) {
         loop.loadsInput = true;
-        const auto *ramp = ir::as<ir::Ramp>(n->index);
-        const auto *stride = ramp ? ir::as<ir::IntImm>(ramp->stride) : nullptr;
-        if (stride && stride->value == 1 &&
+        const ir::Expr *base = contiguousBase(n->index);
+        if (base &&
             std::none_of(loop.inputLoads.begin(), loop.inputLoads.end(), [&](const auto &l) {
-              return l.buffer.get() == n->buffer.get() && ir::structurallyEqual(l.base, ramp->base);
+              return l.buffer.get() == n->buffer.get() && ir::structurallyEqual(l.base, *base);
             }))
-          loop.inputLoads.push_back({n->buffer, ramp->base, n->type.lanes});
+          loop.inputLoads.push_back({n->buffer, *base, n->type.lanes});
       }
       IRVisitor::visitLoad(n);
     }
@@ -600,8 +610,6 @@ private:
   void captureShapes(LoopCaptures &captures);
   llvm::Value *fromMemory(llvm::Value *v, DType d);
   llvm::Value *toMemory(llvm::Value *v, DType d);
-  /// The base index when `index` is a stride-1 ramp (a contiguous access), else null.
-  const ir::Expr *contiguousBase(const ir::Expr &index);
   /// S when `index` is a ramp of constant stride S from 2 to 4, else 0.
   static int smallStride(const ir::Expr &index);
   /// The i1 run-time test for storing `bytes` at `addr` of `buffer` with a streaming store (the
@@ -1375,14 +1383,6 @@ llvm::Value *CodeGenLlvm::fromMemory(llvm::Value *v, DType d) {
 
 llvm::Value *CodeGenLlvm::toMemory(llvm::Value *v, DType d) {
   return d == DType::Bool ? b.CreateZExt(v, intTypeLike(v, 8)) : v;
-}
-
-const ir::Expr *CodeGenLlvm::contiguousBase(const ir::Expr &index) {
-  const auto *ramp = ir::as<ir::Ramp>(index);
-  if (!ramp)
-    return nullptr;
-  const auto *stride = ir::as<ir::IntImm>(ramp->stride);
-  return stride && stride->value == 1 ? &ramp->base : nullptr;
 }
 
 int CodeGenLlvm::smallStride(const ir::Expr &index) {
