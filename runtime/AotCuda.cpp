@@ -276,14 +276,6 @@ int reserve(CudaState &state, size_t w, size_t bytes, const std::string &what) {
   return TDSL_OK;
 }
 
-/// The argument of the strided copy kernels, laid out as their tdsl_strided_copy_args.
-struct StridedCopyArgs {
-  static constexpr size_t kMaxRank = 8;
-  int64_t shape[kMaxRank], strides[kMaxRank];
-  int64_t count; // 0: no copy (the tensor is contiguous).
-  int32_t rank, toView;
-};
-
 /// The copy that tensor `t` (inputs, then outputs), passed with `strides`, needs: its count 0
 /// when the layout is contiguous. Returns a tdsl_status.
 int stridedCopyOf(const KernelDescription &k, size_t t, const int64_t *strides,

@@ -1,13 +1,14 @@
 // The CUDA driver API's types and the constants tdsl uses, with cuda.h's values, so that the
-// runtime loads libcuda.so.1 when it runs without needing the CUDA headers to build; and the
-// launch geometry of every tdsl kernel. Shared by the JIT's device runtime (Cuda.cpp) and
-// launcher (codegen/cuda/CudaLaunch.cpp) and the loader of kernels compiled ahead of time
-// (AotCuda.cpp).
+// runtime loads libcuda.so.1 when it runs without needing the CUDA headers to build; the launch
+// geometry of every tdsl kernel; and the argument of the strided views' copy kernels. Shared by the
+// JIT's device runtime (Cuda.cpp) and launcher (codegen/cuda/CudaLaunch.cpp) and the loader of
+// kernels compiled ahead of time (AotCuda.cpp).
 #pragma once
 
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 namespace tdsl::runtime::cuda_driver {
@@ -59,5 +60,14 @@ inline LaunchLimits launchLimits(int maxThreadsPerBlock, int maxThreadsPerMultip
   int blocksPerSm = std::max(1, maxThreadsPerMultiprocessor / threads);
   return {threads, std::max<int64_t>(1, int64_t(multiprocessors) * blocksPerSm * 8)};
 }
+
+/// The argument of the strided copy kernels, laid out as their tdsl_strided_copy_args
+/// (codegen/cuda/CudaPrelude.cpp): a view's shape and strides, in elements.
+struct StridedCopyArgs {
+  static constexpr size_t kMaxRank = 8;
+  int64_t shape[kMaxRank], strides[kMaxRank];
+  int64_t count; // 0: no copy (the tensor is contiguous).
+  int32_t rank, toView;
+};
 
 } // namespace tdsl::runtime::cuda_driver

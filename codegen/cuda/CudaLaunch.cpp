@@ -106,12 +106,7 @@ StridedCopies::StridedCopies(cu::Device &device, const std::string &cubin) {
 
 void StridedCopies::copy(cu::DevicePtr contiguous, cu::DevicePtr view, const StridedTensor &t,
                          bool toView, void *stream) const {
-  // codegen/cuda/CudaPrelude.cpp's tdsl_strided_copy_args.
-  struct Args {
-    int64_t shape[kMaxRank], strides[kMaxRank];
-    int64_t count;
-    int32_t rank, toView;
-  } args{};
+  runtime::cuda_driver::StridedCopyArgs args{};
   TDSL_CHECK(t.shape.size() <= kMaxRank && t.strides.size() == t.shape.size())
       << "a strided copy of rank " << t.shape.size();
   args.count = 1;

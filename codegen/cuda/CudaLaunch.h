@@ -6,6 +6,7 @@
 #include "ir/GpuFunc.h"
 #include "ir/Kernel.h"
 #include "runtime/Cuda.h"
+#include "runtime/CudaDriverTypes.h"
 #include "tdsl/Tensor.h"
 
 #include <array>
@@ -72,7 +73,7 @@ struct StridedTensor {
 /// `cubin`), loaded on `device`.
 class StridedCopies {
 public:
-  static constexpr size_t kMaxRank = 8;
+  static constexpr size_t kMaxRank = runtime::cuda_driver::StridedCopyArgs::kMaxRank;
   StridedCopies(runtime::cuda::Device &device, const std::string &cubin);
   /// Enqueues on `stream` the copy of `t`'s elements from `view` into `contiguous`, or back
   /// when `toView`.
