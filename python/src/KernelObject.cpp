@@ -228,13 +228,7 @@ private:
                      std::to_string(array.deviceType()) +
                      ") while others are in CUDA memory; pass all of them on one device");
     DType dtype = arrayDType(array, expected, label);
-    std::vector<int64_t> strides;
-    if (!array.isRowMajor()) {
-      std::optional<std::vector<int64_t>> elementStrides = array.elementStrides();
-      if (!elementStrides)
-        throw mismatch(label() + ": the array's strides are not multiples of its element size");
-      strides = std::move(*elementStrides);
-    }
+    std::vector<int64_t> strides = viewStrides(array, label);
     return DeviceTensor::view(reinterpret_cast<uint64_t>(array.data()), array.shapeVector(), dtype,
                               std::move(strides), array.deviceId());
   }
@@ -299,17 +293,22 @@ private:
       throw mismatch(label() + ": the array is not in host memory (DLPack device type " +
                      std::to_string(array.deviceType()) + ")");
     DType dtype = arrayDType(array, expected, label);
-    std::vector<int64_t> strides;
-    if (!array.isRowMajor()) {
-      std::optional<std::vector<int64_t>> elementStrides = array.elementStrides();
-      if (!elementStrides)
-        throw mismatch(label() + ": the array's strides are not multiples of its element size");
-      strides = std::move(*elementStrides);
-    }
+    std::vector<int64_t> strides = viewStrides(array, label);
     if (output)
       return Tensor::view(array.data(), array.shapeVector(), dtype, std::move(strides));
     return Tensor::view(static_cast<const void *>(array.data()), array.shapeVector(), dtype,
                         std::move(strides));
+  }
+
+  /// The strides (in elements) a view of `array` takes: none for a row-major array.
+  template <typename Label>
+  static std::vector<int64_t> viewStrides(const HeldArray &array, const Label &label) {
+    if (array.isRowMajor())
+      return {};
+    std::optional<std::vector<int64_t>> elementStrides = array.elementStrides();
+    if (!elementStrides)
+      throw mismatch(label() + ": the array's strides are not multiples of its element size");
+    return std::move(*elementStrides);
   }
 
   /// The tdsl dtype of an array's elements: its own, or bf16 for NumPy's stand-in (uint16 bits)
