@@ -828,8 +828,12 @@ struct RowBuffer {
 /// A register variant of a row group: S = `slots` values of each row buffer a thread, for the
 /// rows of (F * L, S * L] points, F = `full` (L threads a row): every row of the band fills the
 /// slots below F, so only the slots from F on are guarded.
+/// A wide band (`wide`) runs a row a block of the device's most threads: for rows longer than
+/// the narrow bands reach, its lower bound raised to `above` points.
 struct RegisterBand {
   int slots, full;
+  bool wide = false;
+  int64_t above = 0;
 };
 
 struct RowGroup {
@@ -3401,6 +3405,7 @@ private:
   struct RowThreads {
     Var block, thread, rowThreads, lane, slot;
     Expr rowsPerBlock;
+    int blockThreads = 0;
     std::map<DType, Buffer> exchange;
     Buffer positions; // The warps' argmax (argmin) positions, when a member is one.
   };
@@ -3411,20 +3416,29 @@ private:
     return ref(v);
   }
 
-  /// The row mapping for rows of `length` points, its lets added to `k`.
-  RowThreads mapRows(KernelPlan &k, const Expr &length) const {
+  /// The row mapping for rows of `length` points, its lets added to `k`; `wide`: a row a block
+  /// of wideThreads().
+  RowThreads mapRows(KernelPlan &k, const Expr &length, bool wide = false) const {
     RowThreads t;
+    t.blockThreads = wide ? wideThreads() : threads;
     Expr shortRows = Binary::make(BinaryOp::Le, length, intImm(1024));
-    Expr rowThreads = kernelLet(k, "row_threads",
-                                Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
+    Expr rowThreads =
+        kernelLet(k, "row_threads",
+                  wide ? intImm(t.blockThreads)
+                       : Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
     t.rowThreads = as<VarRef>(rowThreads)->var;
-    t.rowsPerBlock = kernelLet(k, "rows_per_block",
-                               Binary::make(BinaryOp::FloorDiv, intImm(threads), rowThreads));
+    t.rowsPerBlock = kernelLet(
+        k, "rows_per_block", Binary::make(BinaryOp::FloorDiv, intImm(t.blockThreads), rowThreads));
     t.block = makeVar("block", Type::i64(), VarKind::Loop);
     t.thread = makeVar("thread", Type::i64(), VarKind::Loop);
     t.lane = makeVar("lane", Type::i64(), VarKind::Let);
     t.slot = makeVar("row_slot", Type::i64(), VarKind::Let);
     return t;
+  }
+
+  /// The most threads a block, whole warps.
+  int wideThreads() const {
+    return target.maxThreadsPerBlock - target.maxThreadsPerBlock % target.warpSize;
   }
 
   /// The gpu_block loop of `k`: the row's threads run `rowBody` for `row` (slot of block) when
@@ -3439,9 +3453,10 @@ private:
                                                      rowBody))));
     k.blocks = Binary::make(BinaryOp::FloorDiv, add(rowCount, sub(t.rowsPerBlock, intImm(1))),
                             t.rowsPerBlock);
-    // 256 threads a block for long rows too: blocks of 1024 threads ran rowsum and softmax
-    // 2-4x slower on an H200 (fewer registers a thread, fewer independent blocks).
-    k.nest = kernelNest(t.block, k.blocks, t.thread, threads, body, shared);
+    // 256 threads a block for long rows too, but for the wide register bands: blocks of 1024
+    // threads ran rowsum and softmax 2-4x slower on an H200 (fewer registers a thread, fewer
+    // independent blocks).
+    k.nest = kernelNest(t.block, k.blocks, t.thread, t.blockThreads, body, shared);
   }
 
   /// A barrier over the row's threads: the block's when the row spans it, else the warp's.
@@ -3710,8 +3725,9 @@ private:
       Stmt combine = Block::make(
           {combinePairInWarp(item.argMax, item.acc, item.at),
            IfThenElse::make(Binary::make(BinaryOp::Gt, ref(t.rowThreads), intImm(32)),
-                            combinePairWarps(item.argMax, item.acc, item.at, t.thread, threads,
-                                             t.exchange.at(item.acc->dtype), t.positions))});
+                            combinePairWarps(item.argMax, item.acc, item.at, t.thread,
+                                             t.blockThreads, t.exchange.at(item.acc->dtype),
+                                             t.positions))});
       return Allocate::make(
           item.acc, MemoryScope::Stack,
           Allocate::make(item.at, MemoryScope::Stack,
@@ -3720,7 +3736,7 @@ private:
     Stmt combine =
         Block::make({combineInWarp(item.acc, item.op),
                      IfThenElse::make(Binary::make(BinaryOp::Gt, ref(t.rowThreads), intImm(32)),
-                                      combineWarps(item.acc, item.op, t.thread, threads,
+                                      combineWarps(item.acc, item.op, t.thread, t.blockThreads,
                                                    t.exchange.at(item.acc->dtype)))});
     return Allocate::make(item.acc, MemoryScope::Stack,
                           Block::make({item.pre, std::move(loop), combine, item.post}));
@@ -3837,15 +3853,28 @@ private:
   void buildRows(const KernelPlan &base, const RowGroup &g) {
     // Which kernel runs is decided at launch by the row length.
     auto inBand = [&](const RowThreads &t, RegisterBand band) {
-      Expr atMost =
-          Binary::make(BinaryOp::Le, g.rowLength, mul(intImm(band.slots), ref(t.rowThreads)));
-      return Binary::make(
-          BinaryOp::And,
-          Binary::make(BinaryOp::Gt, g.rowLength,
-                       band.full ? mul(intImm(band.full), ref(t.rowThreads)) : intImm(0)),
-          atMost);
+      Expr atMost = Binary::make(BinaryOp::Le, g.rowLength,
+                                 band.wide ? intImm(int64_t(band.slots) * t.blockThreads)
+                                           : mul(intImm(band.slots), ref(t.rowThreads)));
+      Expr above = band.wide   ? intImm(band.above)
+                   : band.full ? mul(intImm(band.full), ref(t.rowThreads))
+                               : intImm(0);
+      return Binary::make(BinaryOp::And, Binary::make(BinaryOp::Gt, g.rowLength, above), atMost);
     };
     std::vector<RegisterBand> bands = registerBands(g.registerSlots);
+    // Past the narrow bands, rows of up to S * wideThreads() points in registers, a row a block
+    // of the most threads: one block an SM, but the row read once (the memory kernel read
+    // softmax's rows of 32768 three times, at 0.48x PyTorch's one read into shared memory).
+    // Blocks of 1024 threads have 64 registers a thread: softmax (two row buffers, the input
+    // dead once its exp is taken), layernorm, RMSNorm and logsumexp took 61-64 with 32 slots.
+    int64_t narrowTop = bands.empty() ? 0 : int64_t(bands.back().slots) * threads;
+    if (wideThreads() > threads)
+      for (RegisterBand band : registerBands(g.registerSlots))
+        if (int64_t(band.slots) * wideThreads() > narrowTop) {
+          band.wide = true;
+          band.above = std::max(int64_t(band.full) * wideThreads(), narrowTop);
+          bands.push_back(band);
+        }
     std::string len = toString(g.rowLength);
     bool anyArg = std::any_of(g.items.begin(), g.items.end(),
                               [](const RowItem &item) { return item.at != nullptr; });
@@ -3902,18 +3931,21 @@ private:
       kernels.push_back(std::move(k));
     };
 
-    Expr anyBand;
     for (RegisterBand band : bands) {
       KernelPlan k = start();
-      RowThreads t = mapRows(k, g.rowLength);
+      RowThreads t = mapRows(k, g.rowLength, band.wide);
       std::vector<Buffer> shared = shareExchange(t);
       k.condition = inBand(t, band);
-      k.variant = "_s" + std::to_string(band.slots);
-      k.details.push_back("rows of (" + std::to_string(band.full) + " * L, " +
-                          std::to_string(band.slots) +
-                          " * L] points (L threads a row): the row buffers in registers, " +
-                          std::to_string(band.slots) + " values a thread, the last " +
-                          std::to_string(band.slots - band.full) + " guarded");
+      k.variant = (band.wide ? "_w" : "_s") + std::to_string(band.slots);
+      std::string slots = std::to_string(band.slots);
+      k.details.push_back(
+          (band.wide ? "rows of (" + std::to_string(band.above) + ", " +
+                           std::to_string(band.slots * t.blockThreads) + "] points, a block of " +
+                           std::to_string(t.blockThreads) + " threads a row"
+                     : "rows of (" + std::to_string(band.full) + " * L, " + slots +
+                           " * L] points (L threads a row)") +
+          ": the row buffers in registers, " + slots + " values a thread, the last " +
+          std::to_string(band.slots - band.full) + " guarded");
       // The intermediate rows never reach device memory here (a copied row is still read).
       for (const RowBuffer &rb : g.buffers)
         if (!rb.copyIn)
@@ -3924,11 +3956,13 @@ private:
     KernelPlan k = start();
     RowThreads t = mapRows(k, g.rowLength);
     std::vector<Buffer> shared = shareExchange(t);
+    // The bands cover the lengths 1 to `top` (a row a block past 1024 points): the rest come
+    // here, rows of more than `top` points (or none).
+    int64_t top = 0;
     if (!bands.empty()) {
-      // The bands cover the lengths 1 to S * L of the widest: the rest come here.
-      Expr top = mul(intImm(bands.back().slots), ref(t.rowThreads));
+      top = int64_t(bands.back().slots) * (bands.back().wide ? wideThreads() : threads);
       k.condition = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Eq, g.rowLength, intImm(0)),
-                                 Binary::make(BinaryOp::Gt, g.rowLength, top));
+                                 Binary::make(BinaryOp::Gt, g.rowLength, intImm(top)));
     }
     Expr scratchBytes, allBytes;
     auto plus = [](const Expr &sum, const Expr &term) { return sum ? add(sum, term) : term; };
@@ -3941,6 +3975,16 @@ private:
         scratchBytes = plus(scratchBytes, bytes);
       (rb.copyIn ? anyCopy : anyScratch) = true;
     }
+    // A shared variant that no row of more than `top` points fits is left out.
+    auto fitsPastTop = [&](bool copies, int64_t limit) {
+      int64_t bytes = 0;
+      for (const RowBuffer &rb : g.buffers)
+        if (copies || !rb.copyIn)
+          bytes += ((top + 1) * byteSize(rb.global->dtype) + 15) / 16 * 16;
+      return bytes <= limit;
+    };
+    anyCopy = anyCopy && fitsPastTop(true, target.rowCopyLimit());
+    anyScratch = anyScratch && fitsPastTop(false, target.rowSharedLimit());
     Expr copiesFit, scratchFits;
     if (anyCopy)
       copiesFit = kernelLet(
@@ -3955,6 +3999,8 @@ private:
     // The shared arrays: a slice a row of the block, empty in the variants that do not use them.
     std::map<const BufferNode *, Buffer> sharedAll, sharedScratch;
     for (const RowBuffer &rb : g.buffers) {
+      if (!(rb.copyIn ? anyCopy : anyScratch))
+        continue; // In global memory in every variant.
       Expr size = Select::make(rb.copyIn ? copiesFit : scratchFits, mul(t.rowsPerBlock, rb.length),
                                intImm(0));
       Buffer array =
@@ -3970,14 +4016,21 @@ private:
     if (anyCopy)
       variants = IfThenElse::make(copiesFit, memoryVariant(g, t, sharedAll), variants);
     if (!bands.empty())
-      k.details.push_back("rows of no register band (0 points or more than " +
-                          std::to_string(bands.back().slots) + " * L)");
-    if (!g.buffers.empty())
-      k.details.push_back(
-          "row buffers in shared memory when they fit (at most " + kiB(target.rowSharedLimit()) +
-          " a block), else in global memory: " + names(g.buffers, [](const RowBuffer &b) {
-            return b.global->name + (b.copyIn ? " (a copy)" : "");
-          }));
+      k.details.push_back("rows of no register band (0 points or more than " + std::to_string(top) +
+                          ")");
+    std::vector<RowBuffer> sharedOrGlobal, global;
+    for (const RowBuffer &rb : g.buffers)
+      (sharedAll.count(rb.local.get()) ? sharedOrGlobal : global).push_back(rb);
+    auto bufferNames = [](const std::vector<RowBuffer> &list) {
+      return names(
+          list, [](const RowBuffer &b) { return b.global->name + (b.copyIn ? " (a copy)" : ""); });
+    };
+    if (!sharedOrGlobal.empty())
+      k.details.push_back("row buffers in shared memory when they fit (at most " +
+                          kiB(target.rowSharedLimit()) +
+                          " a block), else in global memory: " + bufferNames(sharedOrGlobal));
+    if (!global.empty())
+      k.details.push_back("row buffers in global memory: " + bufferNames(global));
     finish(k, t, variants, shared);
   }
 

@@ -131,7 +131,8 @@ def main():
         return torch.logsumexp(x, dim=1)
 
     # Rows of other lengths (issue 19): (rows, columns) as in bench_gpu.cpp.
-    for rows, cols in [(65536, 1536), (16384, 4096), (16384, 6000), (16384, 8192), (4096, 32768)]:
+    for rows, cols in [(65536, 1536), (16384, 4096), (16384, 6000), (16384, 8192), (8192, 16384),
+                       (4096, 32768)]:
         xc = torch.randn(rows // 16 if quick else rows, cols, device="cuda")
         g = torch.randn(cols, device="cuda")
         nbytes = 2 * xc.numel() * 4

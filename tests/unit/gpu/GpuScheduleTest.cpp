@@ -253,25 +253,37 @@ TEST(GpuSchedule, RowReductionsAreAWarpOrABlockPerRow) {
     std::string text = m.kernel(name).dump(Stage::Cuda);
     EXPECT_TRUE(contains(text, std::string("// ") + name + "_k0 (rows)")) << text;
     EXPECT_FALSE(contains(text, std::string(name) + "_k1")) << text;
-    EXPECT_TRUE(contains(text, "__syncthreads();\n          } else {\n            __syncwarp();"))
+    EXPECT_TRUE(contains(text, "__syncthreads();\n        } else {\n          __syncwarp();"))
         << text;
   }
-  // The row is read from global memory once: past the register variant's bound, softmax keeps
-  // its intermediate row and a copy of the input row in shared memory when they fit (else the
-  // slices point into global memory).
+  // Past the register bands (32 * 1024 points), softmax's rows take more than the shared memory
+  // has room for: its intermediate row in global memory, the row's maximum in a register of
+  // every thread of the row.
   std::string softmax = m.kernel("softmax").dump(Stage::Cuda);
-  EXPECT_TRUE(contains(softmax, "float *e_rows = (float *)(tdsl_smem + 0LL);")) << softmax;
-  EXPECT_TRUE(contains(softmax, "if (copies_fit) {")) << softmax;
-  EXPECT_TRUE(contains(softmax, "x_rows[row_slot * C + q] = x[i * C + q];")) << softmax;
-  // The row's maximum stays in a register of every thread of the row.
-  EXPECT_TRUE(contains(softmax, "e_rows[row_slot * C + j] = expf(x_rows[row_slot * C + j] - "
-                                "e_max0_r[0LL]);"))
-      << softmax;
-  EXPECT_TRUE(contains(softmax, "} else if (scratch_fits) {")) << softmax;
-  // Without room for the copy, the intermediate row alone stays in shared memory.
-  EXPECT_TRUE(
-      contains(softmax, "e_rows[row_slot * C + j_2] = expf(x[i * C + j_2] - e_max0_r[0LL]);"))
-      << softmax;
+  EXPECT_FALSE(contains(softmax, "copies_fit")) << softmax;
+  EXPECT_TRUE(contains(softmax, "e[i * C + j] = expf(x[i * C + j] - e_max0_r[0LL]);")) << softmax;
+  // With 16-bit rows, those of 32769 points fit: layernorm copies its input row to shared
+  // memory (read from global memory once), softmax keeps its intermediate row there.
+  Module half = Jit(Target::cuda()).compile(R"(
+kernel softmax(x: f16[R, C]) -> y: f32[R, C] {
+    e[i, j] = f16(exp(f32(x[i, j]) - max(f32(x[i, k]) for k)))
+    y[i, j] = f32(e[i, j]) / sum(f32(e[i, k]) for k)
+}
+kernel layernorm(x: bf16[R, C]) -> y: f32[R, C] {
+    mu[i] = mean(f32(x[i, j]) for j)
+    var[i] = mean((f32(x[i, j]) - mu[i]) * (f32(x[i, j]) - mu[i]) for j)
+    y[i, j] = (f32(x[i, j]) - mu[i]) * rsqrt(var[i] + 1e-5)
+}
+)");
+  std::string copied = half.kernel("layernorm").dump(Stage::Cuda);
+  EXPECT_TRUE(contains(copied, "if (copies_fit) {")) << copied;
+  EXPECT_TRUE(contains(copied, "x_rows[row_slot * C + q] = x[i * C + q];")) << copied;
+  std::string scratch = half.kernel("softmax").dump(Stage::Cuda);
+  EXPECT_FALSE(contains(scratch, "copies_fit")) << scratch;
+  EXPECT_TRUE(contains(scratch, "if (scratch_fits) {")) << scratch;
+  EXPECT_TRUE(contains(scratch, "e_rows[row_slot * C + j] = tdsl_f2h(expf(tdsl_h2f(x[i * C + j]) "
+                                "- e_max0_r[0LL]));"))
+      << scratch;
   // Intermediates are not __restrict__ (written and read by one kernel); the per-row values
   // live in registers only, not in device memory.
   EXPECT_TRUE(contains(softmax, "float *__restrict__ y, float *e, long long R")) << softmax;
@@ -301,7 +313,16 @@ TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
                                       " and C <= " + std::to_string(s) + " * row_threads.\n"))
         << s << softmax;
   }
-  EXPECT_TRUE(contains(softmax, "launched when C == 0 or C > 32 * row_threads.\n")) << softmax;
+  // Past them, rows of up to 32 * 1024 points in registers too, a row a block of 1024 threads
+  // (64 registers a thread): wide bands from 32 * 256 points on.
+  for (auto [s, above] : {std::pair{15, 8192}, {16, 15360}, {31, 16384}, {32, 31744}})
+    EXPECT_TRUE(contains(softmax, "// softmax_k0_w" + std::to_string(s) + " (rows): (R + " +
+                                      "rows_per_block - 1) // rows_per_block blocks of 1024 " +
+                                      "threads, launched when C > " + std::to_string(above) +
+                                      " and C <= " + std::to_string(s * 1024) + ".\n"))
+        << s << softmax;
+  EXPECT_TRUE(contains(softmax, "__launch_bounds__(1024) softmax_k0_w32(")) << softmax;
+  EXPECT_TRUE(contains(softmax, "launched when C == 0 or C > 32768.\n")) << softmax;
   // The one-guard bands (the tuned lengths: 4096 and 8192 with 256 threads a row) test the last
   // slot's point, as when they were the only register variants.
   EXPECT_TRUE(contains(softmax, "float x_reg[32];\n"
@@ -329,6 +350,7 @@ TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
   for (const char *name : {"softmax", "layernorm", "rmsnorm", "logsumexp"}) {
     std::string ptx = m.kernel(name).dump(Stage::Ptx);
     EXPECT_TRUE(contains(ptx, ".entry " + std::string(name) + "_k0_s31(")) << name;
+    EXPECT_TRUE(contains(ptx, ".entry " + std::string(name) + "_k0_w32(")) << name;
     EXPECT_FALSE(contains(ptx, ".local")) << name << "\n" << ptx;
   }
 }
@@ -847,7 +869,8 @@ TEST(GpuSchedule, LongRowsAndManyRows) {
                             {3, 7937},
                             {3, 8192},
                             {3, 8193},
-                            // Past the input copy's room, then past the intermediate's.
+                            // The wide register bands (EveryRowLengthMatchesTheInterpreter
+                            // has the memory kernel past them).
                             {2, 20000},
                             {2, 30000}}) {
     std::map<std::string, int64_t> shape = {{"R", rows}, {"C", cols}};
@@ -880,6 +903,27 @@ TEST(GpuSchedule, EveryRowLengthMatchesTheInterpreter) {
       expectMatches(k, k.randomInputs({{"R", rows}, {"C", cols}}, seed++),
                     std::string(name) + " " + std::to_string(rows) + "x" + std::to_string(cols));
     }
+  // The wide bands (a row a block of 1024 threads, 15 to 32 slots) up to 32 * 1024 points, then
+  // the memory kernel. The maximum named once a row: the interpreter takes C steps a row, not C^2.
+  Module named = Jit(Target::cuda()).compile(R"(
+kernel softmax(x: f32[R, C]) -> y: f32[R, C] {
+    m[i] = max(x[i, j] for j)
+    e[i, j] = exp(x[i, j] - m[i])
+    y[i, j] = e[i, j] / sum(e[i, k] for k)
+}
+kernel logsumexp(x: f32[R, C]) -> y: f32[R] {
+    m[i] = max(x[i, j] for j)
+    y[i] = m[i] + log(sum(exp(x[i, j] - m[i]) for j))
+}
+)");
+  for (int64_t cols : {15360, 15361, 16384, 16385, 31744, 31745, 32768, 32769})
+    for (Module *source : {&m, &named})
+      for (const char *name : source == &m ? std::vector<const char *>{"layernorm", "rmsnorm"}
+                                           : std::vector<const char *>{"softmax", "logsumexp"}) {
+        Kernel k = source->kernel(name);
+        expectMatches(k, k.randomInputs({{"R", 1}, {"C", cols}}, seed++),
+                      std::string(name) + " 1x" + std::to_string(cols));
+      }
 }
 
 // Language version 1 along rows: prefix scans and argmax/argmin.
