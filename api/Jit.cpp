@@ -1092,7 +1092,7 @@ Jit::Jit(const JitOptions &options)
   if (options.cudaDevice < -1)
     throw RuntimeError("JitOptions::cudaDevice is " + std::to_string(options.cudaDevice) +
                        "; a device ordinal is 0 or more (-1: TDSL_CUDA_DEVICE, else 0)");
-  cudaDevice_ = options.cudaDevice == -1 ? runtime::cuda::defaultOrdinal() : options.cudaDevice;
+  cudaDevice_ = runtime::cuda::resolveOrdinal(options.cudaDevice);
   cache_ = std::make_shared<cache::KernelCache>(cache::directoryFor(options));
   if (tiering_ == Tiering::Tiered && target_.kind == Target::Kind::Cpu)
     tierUp_ = std::make_shared<detail::TierUp>();

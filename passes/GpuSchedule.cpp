@@ -822,20 +822,20 @@ struct RowBuffer {
   bool copyIn = false;
 };
 
-/// A row group ready to be built: `rowCount` rows, `row` (their linear index) bound by the
-/// kernel, `rowLets` binding the outer loop variables from it; the members in order, their row
-/// buffers, and the per-row values kept in registers.
 /// A register variant of a row group: S = `slots` values of each row buffer a thread, for the
 /// rows of (F * L, S * L] points, F = `full` (L threads a row): every row of the band fills the
-/// slots below F, so only the slots from F on are guarded.
-/// A wide band (`wide`) runs a row a block of the device's most threads: for rows longer than
-/// the narrow bands reach, its lower bound raised to `above` points.
+/// slots below F, so only the slots from F on are guarded. A wide band runs a row a block of
+/// `threads` (L = threads; 0: the narrow mapping) for rows longer than the narrower bands
+/// reach: its lower bound raised to `above` points.
 struct RegisterBand {
   int slots, full;
-  bool wide = false;
+  int threads = 0;
   int64_t above = 0;
 };
 
+/// A row group ready to be built: `rowCount` rows, `row` (their linear index) bound by the
+/// kernel, `rowLets` binding the outer loop variables from it; the members in order, their row
+/// buffers, and the per-row values kept in registers.
 struct RowGroup {
   Var row;
   Expr rowCount, rowLength, rowIndex;
@@ -3416,16 +3416,15 @@ private:
     return ref(v);
   }
 
-  /// The row mapping for rows of `length` points, its lets added to `k`; `wide`: a row a block
-  /// of wideThreads().
-  RowThreads mapRows(KernelPlan &k, const Expr &length, bool wide = false) const {
+  /// The row mapping for rows of `length` points, its lets added to `k`; `wide` threads (0: the
+  /// narrow mapping): a row a block of them.
+  RowThreads mapRows(KernelPlan &k, const Expr &length, int wide = 0) const {
     RowThreads t;
-    t.blockThreads = wide ? wideThreads() : threads;
+    t.blockThreads = wide ? wide : threads;
     Expr shortRows = Binary::make(BinaryOp::Le, length, intImm(1024));
-    Expr rowThreads =
-        kernelLet(k, "row_threads",
-                  wide ? intImm(t.blockThreads)
-                       : Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
+    Expr rowThreads = kernelLet(
+        k, "row_threads",
+        wide ? intImm(wide) : Select::make(shortRows, intImm(target.warpSize), intImm(threads)));
     t.rowThreads = as<VarRef>(rowThreads)->var;
     t.rowsPerBlock = kernelLet(
         k, "rows_per_block", Binary::make(BinaryOp::FloorDiv, intImm(t.blockThreads), rowThreads));
@@ -3437,7 +3436,7 @@ private:
   }
 
   /// The most threads a block, whole warps.
-  int wideThreads() const {
+  int mostThreads() const {
     return target.maxThreadsPerBlock - target.maxThreadsPerBlock % target.warpSize;
   }
 
@@ -3854,27 +3853,30 @@ private:
     // Which kernel runs is decided at launch by the row length.
     auto inBand = [&](const RowThreads &t, RegisterBand band) {
       Expr atMost = Binary::make(BinaryOp::Le, g.rowLength,
-                                 band.wide ? intImm(int64_t(band.slots) * t.blockThreads)
-                                           : mul(intImm(band.slots), ref(t.rowThreads)));
-      Expr above = band.wide   ? intImm(band.above)
-                   : band.full ? mul(intImm(band.full), ref(t.rowThreads))
-                               : intImm(0);
+                                 band.threads ? intImm(int64_t(band.slots) * band.threads)
+                                              : mul(intImm(band.slots), ref(t.rowThreads)));
+      Expr above = band.threads ? intImm(band.above)
+                   : band.full  ? mul(intImm(band.full), ref(t.rowThreads))
+                                : intImm(0);
       return Binary::make(BinaryOp::And, Binary::make(BinaryOp::Gt, g.rowLength, above), atMost);
     };
     std::vector<RegisterBand> bands = registerBands(g.registerSlots);
-    // Past the narrow bands, rows of up to S * wideThreads() points in registers, a row a block
-    // of the most threads: one block an SM, but the row read once (the memory kernel read
-    // softmax's rows of 32768 three times, at 0.48x PyTorch's one read into shared memory).
-    // Blocks of 1024 threads have 64 registers a thread: softmax (two row buffers, the input
-    // dead once its exp is taken), layernorm, RMSNorm and logsumexp took 61-64 with 32 slots.
-    int64_t narrowTop = bands.empty() ? 0 : int64_t(bands.back().slots) * threads;
-    if (wideThreads() > threads)
+    // Past the narrow bands, rows of up to S * W points in registers, a row a block of W =
+    // 512, then 1024 threads, each taking the bands past the narrower ones' reach: the row read
+    // once (the memory kernel read softmax's rows of 32768 three times, at 0.48x PyTorch's one
+    // read into shared memory). At most 64 registers a thread, so that an SM holds two blocks
+    // of 512 or one of 1024: softmax (two row buffers, the input dead once its exp is taken),
+    // layernorm, RMSNorm and logsumexp took 58-64 with 32 slots.
+    int64_t reach = bands.empty() ? 0 : int64_t(bands.back().slots) * threads;
+    for (int wide = 2 * threads; !bands.empty() && wide <= mostThreads(); wide *= 2) {
       for (RegisterBand band : registerBands(g.registerSlots))
-        if (int64_t(band.slots) * wideThreads() > narrowTop) {
-          band.wide = true;
-          band.above = std::max(int64_t(band.full) * wideThreads(), narrowTop);
+        if (int64_t(band.slots) * wide > reach) {
+          band.threads = wide;
+          band.above = std::max(int64_t(band.full) * wide, reach);
           bands.push_back(band);
         }
+      reach = int64_t(bands.back().slots) * wide;
+    }
     std::string len = toString(g.rowLength);
     bool anyArg = std::any_of(g.items.begin(), g.items.end(),
                               [](const RowItem &item) { return item.at != nullptr; });
@@ -3933,17 +3935,17 @@ private:
 
     for (RegisterBand band : bands) {
       KernelPlan k = start();
-      RowThreads t = mapRows(k, g.rowLength, band.wide);
+      RowThreads t = mapRows(k, g.rowLength, band.threads);
       std::vector<Buffer> shared = shareExchange(t);
       k.condition = inBand(t, band);
-      k.variant = (band.wide ? "_w" : "_s") + std::to_string(band.slots);
       std::string slots = std::to_string(band.slots);
+      k.variant = "_s" + slots + (band.threads ? "x" + std::to_string(band.threads) : "");
       k.details.push_back(
-          (band.wide ? "rows of (" + std::to_string(band.above) + ", " +
-                           std::to_string(band.slots * t.blockThreads) + "] points, a block of " +
-                           std::to_string(t.blockThreads) + " threads a row"
-                     : "rows of (" + std::to_string(band.full) + " * L, " + slots +
-                           " * L] points (L threads a row)") +
+          (band.threads ? "rows of (" + std::to_string(band.above) + ", " +
+                              std::to_string(band.slots * band.threads) + "] points, a block of " +
+                              std::to_string(band.threads) + " threads a row"
+                        : "rows of (" + std::to_string(band.full) + " * L, " + slots +
+                              " * L] points (L threads a row)") +
           ": the row buffers in registers, " + slots + " values a thread, the last " +
           std::to_string(band.slots - band.full) + " guarded");
       // The intermediate rows never reach device memory here (a copied row is still read).
@@ -3960,7 +3962,7 @@ private:
     // here, rows of more than `top` points (or none).
     int64_t top = 0;
     if (!bands.empty()) {
-      top = int64_t(bands.back().slots) * (bands.back().wide ? wideThreads() : threads);
+      top = int64_t(bands.back().slots) * (bands.back().threads ? bands.back().threads : threads);
       k.condition = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Eq, g.rowLength, intImm(0)),
                                  Binary::make(BinaryOp::Gt, g.rowLength, intImm(top)));
     }

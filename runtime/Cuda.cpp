@@ -206,10 +206,11 @@ int defaultOrdinal() {
   return env && *env ? std::max(std::atoi(env), 0) : 0;
 }
 
+int resolveOrdinal(int ordinal) { return ordinal == -1 ? defaultOrdinal() : ordinal; }
+
 Device &device(int ordinal) {
   Driver &d = usable();
-  if (ordinal == -1)
-    ordinal = defaultOrdinal();
+  ordinal = resolveOrdinal(ordinal);
   if (ordinal < 0 || ordinal >= d.count)
     throw RuntimeError(
         "CUDA device " + std::to_string(ordinal) +

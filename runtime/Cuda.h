@@ -29,6 +29,8 @@ int deviceCount();
 /// The device that ordinal -1 stands for (JitOptions::cudaDevice's default): TDSL_CUDA_DEVICE,
 /// else 0. Needs no driver.
 int defaultOrdinal();
+/// `ordinal`, or defaultOrdinal() for -1; other negatives are kept (device() refuses them).
+int resolveOrdinal(int ordinal);
 
 /// What the schedules are chosen from.
 struct DeviceInfo {

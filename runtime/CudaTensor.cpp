@@ -32,9 +32,6 @@ void checkSameType(const DeviceTensor &d, const Tensor &h, const char *what) {
     throw RuntimeError(std::string(what) + ": the device tensor " + d.typeString() +
                        " is not contiguous; copies between host and device need a contiguous one");
 }
-
-/// `device` with -1 resolved; -2 and below are refused by runtime::cuda::device when used.
-int ordinalOf(int device) { return device == -1 ? runtime::cuda::defaultOrdinal() : device; }
 } // namespace
 
 DeviceTensor DeviceTensor::empty(std::vector<int64_t> shape, DType dtype, int device) {
@@ -42,7 +39,7 @@ DeviceTensor DeviceTensor::empty(std::vector<int64_t> shape, DType dtype, int de
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
   t.storage_ = std::make_shared<detail::DeviceStorage>();
-  t.storage_->device = ordinalOf(device);
+  t.storage_->device = runtime::cuda::resolveOrdinal(device);
   for (int64_t d : t.shape_)
     if (d < 0)
       throw RuntimeError("negative dimension in device tensor shape " + t.typeString());
@@ -63,7 +60,7 @@ DeviceTensor DeviceTensor::view(uint64_t devicePointer, std::vector<int64_t> sha
     t.strides_ = layout.strides();
   t.storage_ = std::make_shared<detail::DeviceStorage>();
   t.storage_->ptr = devicePointer;
-  t.storage_->device = ordinalOf(device);
+  t.storage_->device = runtime::cuda::resolveOrdinal(device);
   t.storage_->owned = false;
   return t;
 }

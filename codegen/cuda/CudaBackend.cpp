@@ -64,11 +64,15 @@ public:
        << ".\n";
     os << "extern \"C\" __global__ void ";
     // Contractions on CUDA cores: at most 128 registers a thread so that two blocks share an
-    // SM (149 otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes).
+    // SM (149 otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes). Rows
+    // kernels of 512 threads (a row a block, its buffers in registers): at most 64, two blocks.
     registerCapped =
         launch->schedule == GpuScheduleKind::Contraction && tensorCoreType(nest) == DType::F32;
-    if (const IntImm *t = as<IntImm>(threads); t && t->value <= 1024)
-      os << "__launch_bounds__(" << t->value << (registerCapped ? ", 2" : "") << ") ";
+    if (const IntImm *t = as<IntImm>(threads); t && t->value <= 1024) {
+      bool twoBlocks =
+          registerCapped || (launch->schedule == GpuScheduleKind::Rows && t->value == 512);
+      os << "__launch_bounds__(" << t->value << (twoBlocks ? ", 2" : "") << ") ";
+    }
     os << launch->name << "(";
     for (size_t i = 0; i < params.size(); ++i)
       os << (i ? ", " : "") << params[i];

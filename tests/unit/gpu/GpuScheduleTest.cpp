@@ -313,15 +313,19 @@ TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
                                       " and C <= " + std::to_string(s) + " * row_threads.\n"))
         << s << softmax;
   }
-  // Past them, rows of up to 32 * 1024 points in registers too, a row a block of 1024 threads
-  // (64 registers a thread): wide bands from 32 * 256 points on.
-  for (auto [s, above] : {std::pair{15, 8192}, {16, 15360}, {31, 16384}, {32, 31744}})
-    EXPECT_TRUE(contains(softmax, "// softmax_k0_w" + std::to_string(s) + " (rows): (R + " +
-                                      "rows_per_block - 1) // rows_per_block blocks of 1024 " +
-                                      "threads, launched when C > " + std::to_string(above) +
-                                      " and C <= " + std::to_string(s * 1024) + ".\n"))
+  // Past them, rows of up to 32 * 1024 points in registers too, a row a block of 512 threads up
+  // to 32 * 512 points (two blocks an SM), then of 1024.
+  for (auto [s, threads, above] :
+       {std::tuple{31, 512, 8192}, {32, 512, 15872}, {31, 1024, 16384}, {32, 1024, 31744}})
+    EXPECT_TRUE(contains(softmax, "// softmax_k0_s" + std::to_string(s) + "x" +
+                                      std::to_string(threads) + " (rows): (R + rows_per_block - " +
+                                      "1) // rows_per_block blocks of " + std::to_string(threads) +
+                                      " threads, launched when C > " + std::to_string(above) +
+                                      " and C <= " + std::to_string(s * threads) + ".\n"))
         << s << softmax;
-  EXPECT_TRUE(contains(softmax, "__launch_bounds__(1024) softmax_k0_w32(")) << softmax;
+  // At most 64 registers a thread: two blocks of 512 an SM, one of 1024.
+  EXPECT_TRUE(contains(softmax, "__launch_bounds__(512, 2) softmax_k0_s32x512(")) << softmax;
+  EXPECT_TRUE(contains(softmax, "__launch_bounds__(1024) softmax_k0_s32x1024(")) << softmax;
   EXPECT_TRUE(contains(softmax, "launched when C == 0 or C > 32768.\n")) << softmax;
   // The one-guard bands (the tuned lengths: 4096 and 8192 with 256 threads a row) test the last
   // slot's point, as when they were the only register variants.
@@ -350,7 +354,7 @@ TEST(GpuSchedule, ShortEnoughRowsStayInRegisters) {
   for (const char *name : {"softmax", "layernorm", "rmsnorm", "logsumexp"}) {
     std::string ptx = m.kernel(name).dump(Stage::Ptx);
     EXPECT_TRUE(contains(ptx, ".entry " + std::string(name) + "_k0_s31(")) << name;
-    EXPECT_TRUE(contains(ptx, ".entry " + std::string(name) + "_k0_w32(")) << name;
+    EXPECT_TRUE(contains(ptx, ".entry " + std::string(name) + "_k0_s32x1024(")) << name;
     EXPECT_FALSE(contains(ptx, ".local")) << name << "\n" << ptx;
   }
 }
@@ -903,7 +907,7 @@ TEST(GpuSchedule, EveryRowLengthMatchesTheInterpreter) {
       expectMatches(k, k.randomInputs({{"R", rows}, {"C", cols}}, seed++),
                     std::string(name) + " " + std::to_string(rows) + "x" + std::to_string(cols));
     }
-  // The wide bands (a row a block of 1024 threads, 15 to 32 slots) up to 32 * 1024 points, then
+  // The wide bands (a row a block of 512, then 1024 threads) up to 32 * 1024 points, then
   // the memory kernel. The maximum named once a row: the interpreter takes C steps a row, not C^2.
   Module named = Jit(Target::cuda()).compile(R"(
 kernel softmax(x: f32[R, C]) -> y: f32[R, C] {
@@ -916,7 +920,7 @@ kernel logsumexp(x: f32[R, C]) -> y: f32[R] {
     y[i] = m[i] + log(sum(exp(x[i, j] - m[i]) for j))
 }
 )");
-  for (int64_t cols : {15360, 15361, 16384, 16385, 31744, 31745, 32768, 32769})
+  for (int64_t cols : {15872, 15873, 16384, 16385, 31744, 31745, 32768, 32769})
     for (Module *source : {&m, &named})
       for (const char *name : source == &m ? std::vector<const char *>{"layernorm", "rmsnorm"}
                                            : std::vector<const char *>{"softmax", "logsumexp"}) {
