@@ -3867,6 +3867,7 @@ private:
     // read into shared memory). At most 64 registers a thread, so that an SM holds two blocks
     // of 512 or one of 1024: softmax (two row buffers, the input dead once its exp is taken),
     // layernorm, RMSNorm and logsumexp took 58-64 with 32 slots.
+    // `reach`: the longest row a band takes (a row a block past 1024 points), 0 without bands.
     int64_t reach = bands.empty() ? 0 : int64_t(bands.back().slots) * threads;
     for (int wide = 2 * threads; !bands.empty() && wide <= mostThreads(); wide *= 2) {
       for (RegisterBand band : registerBands(g.registerSlots))
@@ -3958,14 +3959,11 @@ private:
     KernelPlan k = start();
     RowThreads t = mapRows(k, g.rowLength);
     std::vector<Buffer> shared = shareExchange(t);
-    // The bands cover the lengths 1 to `top` (a row a block past 1024 points): the rest come
-    // here, rows of more than `top` points (or none).
-    int64_t top = 0;
-    if (!bands.empty()) {
-      top = int64_t(bands.back().slots) * (bands.back().threads ? bands.back().threads : threads);
+    // The bands cover the lengths 1 to `reach`: the rest come here, rows of more than `reach`
+    // points (or none).
+    if (!bands.empty())
       k.condition = Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Eq, g.rowLength, intImm(0)),
-                                 Binary::make(BinaryOp::Gt, g.rowLength, intImm(top)));
-    }
+                                 Binary::make(BinaryOp::Gt, g.rowLength, intImm(reach)));
     Expr scratchBytes, allBytes;
     auto plus = [](const Expr &sum, const Expr &term) { return sum ? add(sum, term) : term; };
     bool anyCopy = false, anyScratch = false;
@@ -3977,16 +3975,16 @@ private:
         scratchBytes = plus(scratchBytes, bytes);
       (rb.copyIn ? anyCopy : anyScratch) = true;
     }
-    // A shared variant that no row of more than `top` points fits is left out.
-    auto fitsPastTop = [&](bool copies, int64_t limit) {
+    // A shared variant that no row of more than `reach` points fits is left out.
+    auto fitsPastReach = [&](bool copies, int64_t limit) {
       int64_t bytes = 0;
       for (const RowBuffer &rb : g.buffers)
         if (copies || !rb.copyIn)
-          bytes += ((top + 1) * byteSize(rb.global->dtype) + 15) / 16 * 16;
+          bytes += ((reach + 1) * byteSize(rb.global->dtype) + 15) / 16 * 16;
       return bytes <= limit;
     };
-    anyCopy = anyCopy && fitsPastTop(true, target.rowCopyLimit());
-    anyScratch = anyScratch && fitsPastTop(false, target.rowSharedLimit());
+    anyCopy = anyCopy && fitsPastReach(true, target.rowCopyLimit());
+    anyScratch = anyScratch && fitsPastReach(false, target.rowSharedLimit());
     Expr copiesFit, scratchFits;
     if (anyCopy)
       copiesFit = kernelLet(
@@ -4018,8 +4016,8 @@ private:
     if (anyCopy)
       variants = IfThenElse::make(copiesFit, memoryVariant(g, t, sharedAll), variants);
     if (!bands.empty())
-      k.details.push_back("rows of no register band (0 points or more than " + std::to_string(top) +
-                          ")");
+      k.details.push_back("rows of no register band (0 points or more than " +
+                          std::to_string(reach) + ")");
     std::vector<RowBuffer> sharedOrGlobal, global;
     for (const RowBuffer &rb : g.buffers)
       (sharedAll.count(rb.local.get()) ? sharedOrGlobal : global).push_back(rb);
