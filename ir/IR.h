@@ -448,6 +448,12 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
 ///     i32 d, wrapping as i32 addition does; d a Stack buffer, a and b global memory (a
 ///     parameter or a heap intermediate) read as one 4-byte word each, so each operand's
 ///     address must be a multiple of 4.
+/// Cheaper arithmetic for values that are rounded to 16 bits next (sm_80+), both on Stack
+/// buffers at offsets that are multiples of the count they touch:
+///   RoundPair {d, s}: d[0..2) (16-bit) = s[0..2) (f32) rounded to nearest even in one
+///     instruction (cvt.rn.bf16x2.f32 / cvt.rn.f16x2.f32); a NaN becomes some NaN.
+///   Exp2Approx {d, s}: d[0] = 2^s[0] (f32) by the hardware's approximation (ex2.approx.ftz):
+///     relative error below 2^-22, results below 2^-126 flushed to 0.
 enum class GpuOp : uint8_t {
   MmaSync,
   CopyAsync,
@@ -460,6 +466,8 @@ enum class GpuOp : uint8_t {
   WgmmaCommit,
   WgmmaWait,
   Dp4a,
+  RoundPair,
+  Exp2Approx,
 };
 struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {
   const GpuOp op;

@@ -196,6 +196,10 @@ std::string_view gpuOpName(GpuOp op) {
     return "wgmma_wait";
   case GpuOp::Dp4a:
     return "dp4a";
+  case GpuOp::RoundPair:
+    return "round_pair";
+  case GpuOp::Exp2Approx:
+    return "ex2_approx";
   }
   return "?";
 }

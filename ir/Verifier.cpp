@@ -757,6 +757,18 @@ private:
                      "dp4a operands not a stack i32 += i8 x i8 of global memory", s);
       return;
     }
+    case GpuOp::RoundPair:
+      operands(2);
+      TDSL_VERIFY_IN((g->buffers[0]->dtype == DType::BF16 || g->buffers[0]->dtype == DType::F16) &&
+                         g->buffers[1]->dtype == DType::F32 && in(0, stack) && in(1, stack),
+                     "round_pair operands not stack 16-bit values from stack f32 values", s);
+      return;
+    case GpuOp::Exp2Approx:
+      operands(2);
+      TDSL_VERIFY_IN(g->buffers[0]->dtype == DType::F32 && g->buffers[1]->dtype == DType::F32 &&
+                         in(0, stack) && in(1, stack),
+                     "ex2_approx operands not stack f32 values", s);
+      return;
     }
     TDSL_VERIFY_IN(false, "unknown GPU intrinsic", s);
   }

@@ -11,6 +11,7 @@
 #include "support/Check.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
@@ -1664,16 +1665,33 @@ private:
   }
   /// The online softmax's step for row `r` after a key tile whose maximum is reduced[0]: the
   /// row's new maximum into rowMax[r], and into scale[r] exp(old - new), the factor its running
-  /// sum and outputs are rescaled by.
+  /// sum and outputs are rescaled by (2^(old - new) for scores in the base-2 domain).
   static Stmt onlineMaxStep(const Buffer &rowMax, const Buffer &scale, const Buffer &reduced,
-                            const Expr &r) {
+                            const Expr &r, bool base2 = false) {
     Var mOld = letVar("m_old", DType::F32), mNew = letVar("m_new", DType::F32);
-    Expr exp = Call::make(Intrinsic::Exp, {sub(finiteMax(ref(mOld)), finiteMax(ref(mNew)))});
+    Expr exp = Call::make(base2 ? Intrinsic::Exp2 : Intrinsic::Exp,
+                          {sub(finiteMax(ref(mOld)), finiteMax(ref(mNew)))});
     return LetStmt::make(
         mOld, Load::make(rowMax, r),
         LetStmt::make(
             mNew, Binary::make(BinaryOp::Max, ref(mOld), Load::make(reduced, intImm(0))),
             Block::make({Store::make(scale, r, exp), Store::make(rowMax, r, ref(mNew))})));
+  }
+
+  /// A score X in the base-2 domain, X * log2(e), so that exp(X - m) is 2^(X' - m') and one
+  /// hardware exp2 computes it. A score dot * c (c free of the point) takes the product c *
+  /// log2(e), which the compiler hoists; a masked score keeps its -inf.
+  static Expr toBase2(const Expr &score, const FlashChain &c) {
+    const Expr log2e = floatImm(1.4426950408889634);
+    if (const Select *s = as<Select>(score))
+      return Select::make(s->cond, toBase2(s->a, c), toBase2(s->b, c));
+    if (const FloatImm *f = as<FloatImm>(score); f && std::isinf(f->value))
+      return score;
+    if (const Binary *b = as<Binary>(score); b && b->op == BinaryOp::Mul)
+      for (auto [x, y] : {std::pair{b->a, b->b}, std::pair{b->b, b->a}})
+        if (const VarRef *v = as<VarRef>(x); v && v->var == c.dot && !usesAny(y, {c.dot, c.t, c.u}))
+          return mul(x, mul(y, log2e));
+    return mul(score, log2e);
   }
 
   /// A score's unnormalized probability against its row's running maximum rowMax[r]:
@@ -1937,7 +1955,6 @@ private:
     Buffer keyNext = local("k_next", t16, 16), valueNext = local("v_next", t16, 16);
     Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
     Buffer scale = local("scale", DType::F32, 2), reduced = local("reduced", DType::F32, 1);
-    Buffer pNow = local("p_now", DType::F32, 1);
     Var w = letVar("w"), g = letVar("g"), q = letVar("q"), q0 = letVar("q0"), k0 = letVar("k0");
     Var keyTiles = letVar("key_tiles");
     Var columns = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
@@ -2136,7 +2153,7 @@ private:
     auto toScores = [&](Tile tile) {
       return forCells([&](const Var &nt, const Var &h) {
         Expr at = cell(ref(nt), ref(h));
-        Stmt score = Store::make(scores, at, (tile == Tile::Clear ? clear : c).score);
+        Stmt score = Store::make(scores, at, toBase2((tile == Tile::Clear ? clear : c).score, c));
         return cellLets(
             nt, h,
             LetStmt::make(
@@ -2182,28 +2199,31 @@ private:
                                     Binary::make(BinaryOp::Ne, ref(score), ref(score))),
                        Store::make(reduced, intImm(0), ref(score))))),
            quadCombine(BinaryOp::Max)});
-      Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r));
+      Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r), /*base2=*/true);
+      // P = 2^(X' - m') in place of the scores, by the hardware's exp2: P is rounded to the
+      // factors' type for its product with Y (as FlashAttention does), which hides the
+      // approximation's 2^-22; the sum takes P unrounded. Then P's pairs rounded at once.
       Expr at = cell(ref(nt2), h(j2));
-      Expr p = probability(tile == Tile::Clear ? clear : c, Load::make(scores, at), rowMax, ref(r));
+      Expr p = Load::make(scores, at);
+      Expr pCond = (tile == Tile::Clear ? clear : c).pCond;
       Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
-      // P rounded to the factors' type for its product with Y (as FlashAttention does); the
-      // sum takes it unrounded.
+      if (tile == Tile::Edge)
+        pCond = pCond ? both(inRange, pCond) : inRange;
+      std::vector<Stmt> cellP = {
+          Store::make(scores, at, sub(p, finiteMax(Load::make(rowMax, ref(r))))),
+          GpuIntrinsic::make(GpuOp::Exp2Approx, {scores, scores}, {at, at})};
+      if (pCond)
+        cellP.push_back(Store::make(scores, at, Select::make(pCond, p, zero)));
+      cellP.push_back(
+          Store::make(reduced, intImm(0),
+                      add(Load::make(reduced, intImm(0)), where(keyTest(tile, c.extL), p, zero))));
+      if (Expr test = keyTest(tile, c.extO))
+        cellP.push_back(Store::make(scores, at, Select::make(test, p, zero)));
+      Var ntPair = loopVar("nt");
+      Expr pair = cell(ref(ntPair), times(ref(r), 2));
       Stmt tileP = Block::make(
-          {Store::make(reduced, intImm(0), zero),
-           rowCells(
-               nt2, j2,
-               Block::make(
-                   {tile != Tile::Edge ? Store::make(pNow, intImm(0), p)
-                                       : IfThenElse::make(inRange, Store::make(pNow, intImm(0), p),
-                                                          Store::make(pNow, intImm(0), zero)),
-                    Store::make(
-                        reduced, intImm(0),
-                        add(Load::make(reduced, intImm(0)),
-                            where(keyTest(tile, c.extL), Load::make(pNow, intImm(0)), zero))),
-                    Store::make(
-                        pFrag, at,
-                        Cast::make(Type::scalar(t16), where(keyTest(tile, c.extO),
-                                                            Load::make(pNow, intImm(0)), zero)))})),
+          {Store::make(reduced, intImm(0), zero), rowCells(nt2, j2, Block::make(cellP)),
+           unrolled(ntPair, 8, GpuIntrinsic::make(GpuOp::RoundPair, {pFrag, scores}, {pair, pair})),
            Store::make(rowSum, ref(r),
                        add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
                            Load::make(reduced, intImm(0)))),
@@ -2273,8 +2293,8 @@ private:
     });
     Stmt body = For::make(columns, ceilDiv(c.extentE, kFlashStep), ForKind::Serial,
                           Block::make({init, keyLoop, sums, epilogue}));
-    for (const Buffer &b : {valueNext, keyNext, staged, bFrag, aFrag, pFrag, pNow, reduced, scale,
-                            rowSum, rowMax, acc, scores})
+    for (const Buffer &b : {valueNext, keyNext, staged, bFrag, aFrag, pFrag, reduced, scale, rowSum,
+                            rowMax, acc, scores})
       body = Allocate::make(b, MemoryScope::Stack, body);
     Expr lane = mod(ref(thread), 32);
     body = LetStmt::make(

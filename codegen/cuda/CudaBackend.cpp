@@ -628,6 +628,12 @@ private:
         return line("tdsl_wgmma_wait<" + n + ">(" + args + ");");
       case GpuOp::Dp4a:
         return line("tdsl_dp4a(" + args + ");");
+      case GpuOp::RoundPair:
+        return line(std::string(g->buffers[0]->dtype == DType::BF16 ? "tdsl_round_pair_bf16("
+                                                                    : "tdsl_round_pair_f16(") +
+                    args + ");");
+      case GpuOp::Exp2Approx:
+        return line("tdsl_ex2_approx(" + args + ");");
       }
       TDSL_UNREACHABLE("unknown GPU intrinsic");
     }

@@ -220,6 +220,33 @@ TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
 TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
 #undef TDSL_MMA_SYNC
 #endif
+// round_pair and ex2_approx (sm_80+): for values rounded to 16 bits next. The emulation rounds
+// as the casts do and flushes 2^x below 2^-126 to 0 as the hardware does.
+#ifdef TDSL_CUDA_EMULATION
+TDSL_FN void tdsl_round_pair_bf16(unsigned short *d, const float *s) {
+  d[0] = tdsl_f2bf(s[0]);
+  d[1] = tdsl_f2bf(s[1]);
+}
+TDSL_FN void tdsl_round_pair_f16(unsigned short *d, const float *s) {
+  d[0] = tdsl_f2h(s[0]);
+  d[1] = tdsl_f2h(s[1]);
+}
+TDSL_FN void tdsl_ex2_approx(float *d, const float *s) {
+  float r = exp2f(s[0]);
+  *d = r < 1.17549435e-38f ? 0.0f : r;
+}
+#else
+// cvt's first operand goes to the upper half: s[1] there, s[0] in the lower (d[0]).
+TDSL_FN void tdsl_round_pair_bf16(unsigned short *d, const float *s) {
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(*(unsigned *)d) : "f"(s[1]), "f"(s[0]));
+}
+TDSL_FN void tdsl_round_pair_f16(unsigned short *d, const float *s) {
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(*(unsigned *)d) : "f"(s[1]), "f"(s[0]));
+}
+TDSL_FN void tdsl_ex2_approx(float *d, const float *s) {
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(*d) : "f"(s[0]));
+}
+#endif
 // dp4a (sm_61+): d[0] += the dot product of the 4 i8 at a and the 4 at b (each 4-byte aligned),
 // wrapping as i32 addition does.
 TDSL_FN void tdsl_dp4a(int *d, const signed char *a, const signed char *b) {
