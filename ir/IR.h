@@ -424,6 +424,11 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
 ///     accumulation; sm_80+): d f32, a and b 16-bit, all Stack buffers holding the thread's
 ///     fragments in mma's register layout: a[0..8) the 16x16 A tile's, b[0..4) the 16x8 B
 ///     tile's (two values a register).
+///   LoadMatrix {d, s} immediate n: the warp's n (1, 2 or 4) 8x8 matrices of 16-bit values
+///     from shared s into the Stack d[0..2n) (ldmatrix.m8n8; sm_75+): lane l's offset into s
+///     starts row l % 8 of matrix l / 8 (8 contiguous values, 16-byte aligned; lanes past 8n
+///     give none), and d[2i], d[2i + 1] are row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1 of
+///     matrix i: mma.sync's fragments of tiles read a row at a time.
 /// Hopper's warpgroup MMA (sm_90a) reads its factors from swizzled shared buffers: 16-bit Shared
 /// buffers that start on a 1024-byte boundary and hold rows of 128 bytes whose 16-byte chunks
 /// are permuted by the row's index mod 8 (the byte at offset o lives at o ^ ((o >> 3) & 0x70)),
@@ -468,6 +473,7 @@ enum class GpuOp : uint8_t {
   Dp4a,
   RoundPair,
   Exp2Approx,
+  LoadMatrix,
 };
 struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {
   const GpuOp op;

@@ -200,6 +200,8 @@ std::string_view gpuOpName(GpuOp op) {
     return "round_pair";
   case GpuOp::Exp2Approx:
     return "ex2_approx";
+  case GpuOp::LoadMatrix:
+    return "ldmatrix";
   }
   return "?";
 }
@@ -404,7 +406,8 @@ public:
       std::string operands;
       for (size_t i = 0; i < g->buffers.size(); ++i)
         operands += (i ? ", " : "") + buffer(g->buffers[i]) + "[" + expr(g->offsets[i]) + "]";
-      if (g->op == GpuOp::WaitAsync || g->op == GpuOp::Wgmma || g->op == GpuOp::WgmmaWait)
+      if (g->op == GpuOp::WaitAsync || g->op == GpuOp::Wgmma || g->op == GpuOp::WgmmaWait ||
+          g->op == GpuOp::LoadMatrix)
         operands += (operands.empty() ? "" : ", ") + std::to_string(g->immediate);
       out += pad + std::string(gpuOpName(g->op)) + "(" + operands + ")\n";
       return;

@@ -1951,7 +1951,7 @@ private:
     Buffer valueTile = local("v_tile", t16, kFlashStep * row); // Transposed: [e][u].
     Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 32);
     Buffer pFrag = local("p_frag", t16, 32), aFrag = local("a_frag", t16, 8);
-    Buffer bFrag = local("b_frag", t16, 4), staged = local("staged", t16, 8);
+    Buffer bFrag = local("b_frag", t16, 8), staged = local("staged", t16, 8);
     Buffer keyNext = local("k_next", t16, 16), valueNext = local("v_next", t16, 16);
     Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
     Buffer scale = local("scale", DType::F32, 2), reduced = local("reduced", DType::F32, 1);
@@ -2048,15 +2048,16 @@ private:
       }
       return Block::make(stores);
     }();
-    auto two = [&](const Buffer &frag, int64_t to, const Buffer &tile, const Expr &from) {
-      return Store::make(frag, Ramp::make(intImm(to), intImm(1), 2),
-                         Load::make(tile, Ramp::make(from, intImm(1), 2)));
-    };
-    // B's fragment of n tile nt, k from 16 kk: column g of the tile's rows (n), values 2 q + {0,
-    // 1} and + 8 (k).
-    auto bFragment = [&](const Buffer &tile, const Expr &nt, const Expr &kk) {
-      Expr at = add(times(add(times(nt, 8), ref(g)), row), add(times(kk, 16), times(ref(q), 2)));
-      return Block::make({two(bFrag, 0, tile, at), two(bFrag, 2, tile, plus(at, 8))});
+    // Fragments come from the tiles by ldmatrix, lane l giving row l % 8 of matrix l / 8.
+    Expr lane = mod(ref(thread), 32);
+    Expr laneRow = mod(lane, 8), laneMatrix = div(lane, 8);
+    // B's fragments of n tiles nt and nt + 1, k from 16 kk, into bFrag[0..4) and [4..8):
+    // matrices (nt, k low), (nt, k high), (nt + 1, k low), (nt + 1, k high) of the tile's rows
+    // (n) — mma's B fragment of a tile is its rows' values 2 q + {0, 1} and + 8.
+    auto bFragments = [&](const Buffer &tile, const Expr &nt, const Expr &kk) {
+      Expr tileRow = add(times(add(nt, div(laneMatrix, 2)), 8), laneRow);
+      Expr at = add(times(tileRow, row), add(times(kk, 16), times(mod(laneMatrix, 2), 8)));
+      return GpuIntrinsic::make(GpuOp::LoadMatrix, {bFrag, tile}, {intImm(0), at}, 4);
     };
     auto quadCombine = [&](BinaryOp op) {
       std::vector<Stmt> steps;
@@ -2072,20 +2073,25 @@ private:
 
     // The scores of the key tile: S = A B^T over k in steps of 64, Y's tile loaded with the
     // first step's.
+    // A pair of mma.sync on n tiles 2 np and 2 np + 1 from bFrag's two fragments.
+    auto mmaPair = [&](const Buffer &d, const Buffer &a, const Expr &aAt, const Var &np) {
+      return Block::make(
+          {GpuIntrinsic::make(GpuOp::MmaSync, {d, a, bFrag}, {times(ref(np), 8), aAt, intImm(0)}),
+           GpuIntrinsic::make(GpuOp::MmaSync, {d, a, bFrag},
+                              {plus(times(ref(np), 8), 4), aAt, intImm(4)})});
+    };
     Stmt scoreProducts = [&] {
-      Var kk = loopVar("kk"), nt = loopVar("nt");
-      Expr aAt = add(times(add(times(ref(w), 16), ref(g)), row),
-                     add(times(ref(kk), 16), times(ref(q), 2)));
+      Var kk = loopVar("kk"), np = loopVar("np");
+      // A's fragment, rows 16 w.., k from 16 kk: matrices (rows low, k low), (rows high, k
+      // low), (rows low, k high), (rows high, k high).
+      Expr aRow = add(times(ref(w), 16), add(laneRow, times(mod(laneMatrix, 2), 8)));
+      Expr aAt = add(times(aRow, row), add(times(ref(kk), 16), times(div(laneMatrix, 2), 8)));
       return unrolled(
           kk, 4,
-          Block::make(
-              {two(aFrag, 0, rowTile, aAt), two(aFrag, 2, rowTile, plus(aAt, 8 * row)),
-               two(aFrag, 4, rowTile, plus(aAt, 8)), two(aFrag, 6, rowTile, plus(aAt, 8 * row + 8)),
-               unrolled(
-                   nt, 8,
-                   Block::make({bFragment(keyTile, ref(nt), ref(kk)),
-                                GpuIntrinsic::make(GpuOp::MmaSync, {scores, aFrag, bFrag},
-                                                   {times(ref(nt), 4), intImm(0), intImm(0)})}))}));
+          Block::make({GpuIntrinsic::make(GpuOp::LoadMatrix, {aFrag, rowTile}, {intImm(0), aAt}, 4),
+                       unrolled(np, 4,
+                                Block::make({bFragments(keyTile, times(ref(np), 2), ref(kk)),
+                                             mmaPair(scores, aFrag, intImm(0), np)}))}));
     }();
     Expr kFirst = times(ref(kStep), kFlashStep);
     Expr rowsAgain = Binary::make(BinaryOp::Or, lt(intImm(kFlashStep), c.extentK),
@@ -2237,13 +2243,11 @@ private:
     // O += P Y: P's A fragment for keys 16 kk.. is accumulators 8 kk .. 8 kk + 7 (n tiles 2 kk
     // and 2 kk + 1), in the same order.
     Stmt valueProducts = [&] {
-      Var kk = loopVar("kk"), nt = loopVar("nt");
+      Var kk = loopVar("kk"), np = loopVar("np");
       return unrolled(kk, 4,
-                      unrolled(nt, 8,
-                               Block::make({bFragment(valueTile, ref(nt), ref(kk)),
-                                            GpuIntrinsic::make(GpuOp::MmaSync, {acc, pFrag, bFrag},
-                                                               {times(ref(nt), 4),
-                                                                times(ref(kk), 8), intImm(0)})})));
+                      unrolled(np, 4,
+                               Block::make({bFragments(valueTile, times(ref(np), 2), ref(kk)),
+                                            mmaPair(acc, pFrag, times(ref(kk), 8), np)})));
     }();
     // Keys past every row's bound (a causal mask) are skipped a whole tile at a time.
     Expr keys = c.extentU;
@@ -2296,7 +2300,6 @@ private:
     for (const Buffer &b : {valueNext, keyNext, staged, bFrag, aFrag, pFrag, reduced, scale, rowSum,
                             rowMax, acc, scores})
       body = Allocate::make(b, MemoryScope::Stack, body);
-    Expr lane = mod(ref(thread), 32);
     body = LetStmt::make(
         q0, times(Binary::make(BinaryOp::Mod, ref(block), tiles), kFlashMmaRows),
         LetStmt::make(w, div(ref(thread), 32),

@@ -220,6 +220,43 @@ TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
 TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
 #undef TDSL_MMA_SYNC
 #endif
+// ldmatrix.m8n8.x{1,2,4} (sm_75+): lane l's pointer starts row l % 8 of matrix l / 8; d[2i],
+// d[2i + 1] get row l / 4, columns 2 (l % 4) + {0, 1} of matrix i. Emulated as an exchange of
+// the row pointers within the warp.
+#ifdef TDSL_CUDA_EMULATION
+template <int N> TDSL_FN void tdsl_emu_ldmatrix(unsigned short *d, const unsigned short *s) {
+  unsigned me = threadIdx.x, warp = me & ~31u, lane = me & 31u;
+  tdsl_emu_lanes[me] = (unsigned long long)(size_t)s;
+  __syncwarp();
+  for (int i = 0; i < N; ++i) {
+    unsigned from = warp + 8 * i + lane / 4;
+    const unsigned short *row =
+        from < blockDim.x ? (const unsigned short *)(size_t)tdsl_emu_lanes[from] : nullptr;
+    d[2 * i] = row ? row[2 * (lane % 4)] : 0; // A lane short: zeros.
+    d[2 * i + 1] = row ? row[2 * (lane % 4) + 1] : 0;
+  }
+  __syncwarp(); // Nobody publishes its next row before every lane has read this one.
+}
+TDSL_FN void tdsl_ldmatrix_x1(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<1>(d, s); }
+TDSL_FN void tdsl_ldmatrix_x2(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<2>(d, s); }
+TDSL_FN void tdsl_ldmatrix_x4(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<4>(d, s); }
+#else
+// volatile and a memory clobber: the shared tile is written by other threads before a barrier,
+// so the load stays after it.
+TDSL_FN void tdsl_ldmatrix_x1(unsigned short *d, const unsigned short *s) {
+  unsigned *r = (unsigned *)d, at = (unsigned)__cvta_generic_to_shared(s);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];" : "=r"(r[0]) : "r"(at) : "memory");
+}
+TDSL_FN void tdsl_ldmatrix_x2(unsigned short *d, const unsigned short *s) {
+  unsigned *r = (unsigned *)d, at = (unsigned)__cvta_generic_to_shared(s);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];" : "=r"(r[0]), "=r"(r[1]) : "r"(at) : "memory");
+}
+TDSL_FN void tdsl_ldmatrix_x4(unsigned short *d, const unsigned short *s) {
+  unsigned *r = (unsigned *)d, at = (unsigned)__cvta_generic_to_shared(s);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at) : "memory");
+}
+#endif
 // round_pair and ex2_approx (sm_80+): for values rounded to 16 bits next. The emulation rounds
 // as the casts do and flushes 2^x below 2^-126 to 0 as the hardware does.
 #ifdef TDSL_CUDA_EMULATION

@@ -380,6 +380,32 @@ TEST(Verifier, ChecksTheRoundingOpsOperands) {
                   "ex2_approx operands not stack f32 values");
 }
 
+TEST(Verifier, ChecksTheLdmatrixOperands) {
+  GpuFunc g;
+  MmaOperands m;
+  Buffer tile = makeBuffer("tile", DType::BF16, {imm(512)}, BufferRole::Intermediate);
+  auto kernel = [&](Stmt load) {
+    Stmt t = For::make(g.thread, imm(32), ForKind::GpuThread, m.around(std::move(load)));
+    return g.with(For::make(g.block, vr(g.n), ForKind::GpuBlock,
+                            Allocate::make(tile, MemoryScope::Shared, t)));
+  };
+  LoweredFunc k = kernel(GpuIntrinsic::make(GpuOp::LoadMatrix, {m.a, tile}, {imm(0), imm(8)}, 4));
+  EXPECT_EQ(failure([&] { verify(k); }), "");
+  std::string text = toString(k);
+  EXPECT_NE(text.find("ldmatrix(fa[0], tile[8], 4)"), std::string::npos) << text;
+  const char *wrong = "ldmatrix operands not 1, 2 or 4 matrices of a shared 16-bit tile into stack "
+                      "values of its type";
+  EXPECT_REJECTED(
+      verify(kernel(GpuIntrinsic::make(GpuOp::LoadMatrix, {m.a, tile}, {imm(0), imm(0)}, 3))),
+      wrong);
+  EXPECT_REJECTED(
+      verify(kernel(GpuIntrinsic::make(GpuOp::LoadMatrix, {m.d, tile}, {imm(0), imm(0)}, 4))),
+      wrong);
+  EXPECT_REJECTED(
+      verify(kernel(GpuIntrinsic::make(GpuOp::LoadMatrix, {m.a, m.b}, {imm(0), imm(0)}, 4))),
+      wrong);
+}
+
 TEST(Verifier, ChecksTheWgmmaOpsOperands) {
   GpuFunc f;
   Buffer tiles = makeBuffer("tiles", DType::BF16, {imm(8192)}, BufferRole::Intermediate);
