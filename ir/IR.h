@@ -459,6 +459,8 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
 ///     instruction (cvt.rn.bf16x2.f32 / cvt.rn.f16x2.f32); a NaN becomes some NaN.
 ///   Exp2Approx {d, s}: d[0] = 2^s[0] (f32) by the hardware's approximation (ex2.approx.ftz):
 ///     relative error below 2^-22, results below 2^-126 flushed to 0.
+///   MaxNaN {d, s}: d[0] = the maximum of d[0] and s[0] (f32) in one instruction (max.NaN.f32):
+///     NaN when either is NaN; of two zeros, either (for maxima whose zero's sign cannot matter).
 enum class GpuOp : uint8_t {
   MmaSync,
   CopyAsync,
@@ -473,6 +475,7 @@ enum class GpuOp : uint8_t {
   Dp4a,
   RoundPair,
   Exp2Approx,
+  MaxNaN,
   LoadMatrix,
 };
 struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {

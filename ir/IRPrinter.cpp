@@ -200,6 +200,8 @@ std::string_view gpuOpName(GpuOp op) {
     return "round_pair";
   case GpuOp::Exp2Approx:
     return "ex2_approx";
+  case GpuOp::MaxNaN:
+    return "max_nan";
   case GpuOp::LoadMatrix:
     return "ldmatrix";
   }

@@ -772,10 +772,11 @@ private:
                      s);
       return;
     case GpuOp::Exp2Approx:
+    case GpuOp::MaxNaN:
       operands(2);
       TDSL_VERIFY_IN(g->buffers[0]->dtype == DType::F32 && g->buffers[1]->dtype == DType::F32 &&
                          in(0, stack) && in(1, stack),
-                     "ex2_approx operands not stack f32 values", s);
+                     name + " operands not stack f32 values", s);
       return;
     }
     TDSL_VERIFY_IN(false, "unknown GPU intrinsic", s);

@@ -2188,23 +2188,24 @@ private:
                                        LetStmt::make(c.u, add(ref(k0), columnOf(ref(n), ref(hv))),
                                                      std::move(body))))));
       };
-      // The thread's maximum: a score replaces it when greater or NaN (NaN wins, as in max).
-      // Cheaper than max, which also orders -0 below +0: the sign of a zero maximum changes
-      // neither exp(x - m) nor exp(m_old - m_new).
+      // The thread's maximum, NaN winning as in max but a zero of either sign: the sign of a
+      // zero maximum changes neither 2^(x - m) nor 2^(m_old - m_new). One max.NaN a score where
+      // every key counts; else a score replaces it when greater or NaN.
       Var score = letVar("score", DType::F32);
       Expr soFar = Load::make(reduced, intImm(0));
-      Stmt tileMax = Block::make(
-          {Store::make(reduced, intImm(0), negInf),
-           rowCells(
-               nt, j,
-               LetStmt::make(
-                   score,
-                   where(keyTest(tile, c.extMax), Load::make(scores, cell(ref(nt), h(j))), negInf),
-                   IfThenElse::make(
-                       Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Gt, ref(score), soFar),
-                                    Binary::make(BinaryOp::Ne, ref(score), ref(score))),
-                       Store::make(reduced, intImm(0), ref(score))))),
-           quadCombine(BinaryOp::Max)});
+      Expr maxTest = keyTest(tile, c.extMax);
+      Stmt cellMax =
+          maxTest
+              ? LetStmt::make(
+                    score, Select::make(maxTest, Load::make(scores, cell(ref(nt), h(j))), negInf),
+                    IfThenElse::make(
+                        Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Gt, ref(score), soFar),
+                                     Binary::make(BinaryOp::Ne, ref(score), ref(score))),
+                        Store::make(reduced, intImm(0), ref(score))))
+              : GpuIntrinsic::make(GpuOp::MaxNaN, {reduced, scores},
+                                   {intImm(0), cell(ref(nt), h(j))});
+      Stmt tileMax = Block::make({Store::make(reduced, intImm(0), negInf), rowCells(nt, j, cellMax),
+                                  quadCombine(BinaryOp::Max)});
       Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r), /*base2=*/true);
       // P = 2^(X' - m') in place of the scores, by the hardware's exp2: P is rounded to the
       // factors' type for its product with Y (as FlashAttention does), which hides the

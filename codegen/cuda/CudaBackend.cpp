@@ -634,6 +634,8 @@ private:
                     args + ");");
       case GpuOp::Exp2Approx:
         return line("tdsl_ex2_approx(" + args + ");");
+      case GpuOp::MaxNaN:
+        return line("tdsl_max_nan(" + args + ");");
       case GpuOp::LoadMatrix:
         return line("tdsl_ldmatrix_x" + n + "(" + args + ");");
       }

@@ -258,7 +258,8 @@ TDSL_FN void tdsl_ldmatrix_x4(unsigned short *d, const unsigned short *s) {
 }
 #endif
 // round_pair and ex2_approx (sm_80+): for values rounded to 16 bits next. The emulation rounds
-// as the casts do and flushes 2^x below 2^-126 to 0 as the hardware does.
+// as the casts do and flushes 2^x below 2^-126 to 0 as the hardware does. max_nan (sm_80+):
+// NaN propagates.
 #ifdef TDSL_CUDA_EMULATION
 TDSL_FN void tdsl_round_pair_bf16(unsigned short *d, const float *s) {
   d[0] = tdsl_f2bf(s[0]);
@@ -272,6 +273,9 @@ TDSL_FN void tdsl_ex2_approx(float *d, const float *s) {
   float r = exp2f(s[0]);
   *d = r < 1.17549435e-38f ? 0.0f : r;
 }
+TDSL_FN void tdsl_max_nan(float *d, const float *s) {
+  *d = *d != *d || s[0] != s[0] ? *d + s[0] : fmaxf(*d, s[0]);
+}
 #else
 // cvt's first operand goes to the upper half: s[1] there, s[0] in the lower (d[0]).
 TDSL_FN void tdsl_round_pair_bf16(unsigned short *d, const float *s) {
@@ -282,6 +286,9 @@ TDSL_FN void tdsl_round_pair_f16(unsigned short *d, const float *s) {
 }
 TDSL_FN void tdsl_ex2_approx(float *d, const float *s) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(*d) : "f"(s[0]));
+}
+TDSL_FN void tdsl_max_nan(float *d, const float *s) {
+  asm("max.NaN.f32 %0, %0, %1;" : "+f"(*d) : "f"(s[0]));
 }
 #endif
 // dp4a (sm_61+): d[0] += the dot product of the 4 i8 at a and the 4 at b (each 4-byte aligned),

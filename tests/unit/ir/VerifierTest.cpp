@@ -362,13 +362,18 @@ TEST(Verifier, RejectsAnMmaOutsideTheThreadsOrOnOtherOperands) {
 TEST(Verifier, ChecksTheRoundingOpsOperands) {
   GpuFunc g;
   MmaOperands m; // d: f32[4], fa: bf16[8], fb: bf16[4].
-  Stmt ops = Block::make({GpuIntrinsic::make(GpuOp::Exp2Approx, {m.d, m.d}, {imm(1), imm(1)}),
+  Stmt ops = Block::make({GpuIntrinsic::make(GpuOp::MaxNaN, {m.d, m.d}, {imm(0), imm(3)}),
+                          GpuIntrinsic::make(GpuOp::Exp2Approx, {m.d, m.d}, {imm(1), imm(1)}),
                           GpuIntrinsic::make(GpuOp::RoundPair, {m.a, m.d}, {imm(2), imm(2)})});
   LoweredFunc k = g.kernel(m.around(ops));
   EXPECT_EQ(failure([&] { verify(k); }), "");
   std::string text = toString(k);
   EXPECT_NE(text.find("ex2_approx(d[1], d[1])"), std::string::npos) << text;
   EXPECT_NE(text.find("round_pair(fa[2], d[2])"), std::string::npos) << text;
+  EXPECT_NE(text.find("max_nan(d[0], d[3])"), std::string::npos) << text;
+  EXPECT_REJECTED(
+      verify(g.kernel(m.around(GpuIntrinsic::make(GpuOp::MaxNaN, {m.a, m.d}, {imm(0), imm(0)})))),
+      "max_nan operands not stack f32 values");
   EXPECT_REJECTED(verify(g.kernel(m.around(
                       GpuIntrinsic::make(GpuOp::RoundPair, {m.d, m.a}, {imm(0), imm(0)})))),
                   "round_pair operands not stack 16-bit values from stack f32 values");
