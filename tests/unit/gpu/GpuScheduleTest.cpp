@@ -1031,6 +1031,14 @@ TEST(GpuSchedule, EveryScanAndArgmaxAlongRowsMatchesTheInterpreter) {
         expectMatches(k, k.randomInputs(shape, seed++), name + at);
       }
     }
+  // Rows a block of 512, then 1024 threads (the wide register bands): the argmax pairs and the
+  // sums combined across 16 and 32 warps.
+  for (int64_t cols : {12000, 20000})
+    for (const char *name : {"args", "sample"}) {
+      Kernel k = m.kernel(name);
+      expectMatches(k, k.randomInputs({{"R", 2}, {"C", cols}}, seed++),
+                    name + std::string(" R=2 C=") + std::to_string(cols));
+    }
 }
 
 // The argmax (argmin) members whose reads are loaded ahead (16 bytes a thread where a row starts
