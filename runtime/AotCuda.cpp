@@ -200,9 +200,8 @@ std::unique_ptr<CudaState> prepare(const tdsl_aot_cuda_kernel &kernel, CUcontext
   }
   state->sharedAllowed.assign(state->functions.size(), 0);
   state->maxGrid =
-      launchLimits(attribute(kMaxThreadsPerBlock), attribute(kMaxThreadsPerMultiprocessor),
-                   attribute(kMultiprocessorCount))
-          .maxGrid;
+      maxGridBlocks(attribute(kMaxThreadsPerBlock), attribute(kMaxThreadsPerMultiprocessor),
+                    attribute(kMultiprocessorCount));
   return state;
 }
 

@@ -47,18 +47,13 @@ template <typename Fn> bool loadSymbol(void *lib, const char *name, Fn &fn) {
   return fn != nullptr;
 }
 
-/// 256 threads a block (8 warps) where the device allows: enough blocks per SM to hide
-/// latency; and a grid of at most 8 waves of the blocks that fit, as the kernels' grid-stride
-/// loops cover the rest.
-struct LaunchLimits {
-  int threadsPerBlock;
-  int64_t maxGrid;
-};
-inline LaunchLimits launchLimits(int maxThreadsPerBlock, int maxThreadsPerMultiprocessor,
-                                 int multiprocessors) {
+/// The most blocks a launch's grid has: 8 waves of the blocks of 256 threads (the schedules'
+/// usual block) that fit, as the kernels' grid-stride loops cover the rest.
+inline int64_t maxGridBlocks(int maxThreadsPerBlock, int maxThreadsPerMultiprocessor,
+                             int multiprocessors) {
   int threads = std::max(32, std::min(256, maxThreadsPerBlock) / 32 * 32);
   int blocksPerSm = std::max(1, maxThreadsPerMultiprocessor / threads);
-  return {threads, std::max<int64_t>(1, int64_t(multiprocessors) * blocksPerSm * 8)};
+  return std::max<int64_t>(1, int64_t(multiprocessors) * blocksPerSm * 8);
 }
 
 /// The argument of the strided copy kernels, laid out as their tdsl_strided_copy_args

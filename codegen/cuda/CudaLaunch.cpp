@@ -79,10 +79,8 @@ CudaKernel::CudaKernel(cu::Device &device, const ir::LoweredFunc &gpu, const std
                        std::string location)
     : device_(device), mapped_(gpu), plan_(mapped_), location_(std::move(location)) {
   const cu::DeviceInfo &dev = device.info();
-  runtime::cuda_driver::LaunchLimits limits = runtime::cuda_driver::launchLimits(
+  maxGrid_ = runtime::cuda_driver::maxGridBlocks(
       dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors);
-  threadsPerBlock_ = limits.threadsPerBlock;
-  maxGrid_ = limits.maxGrid;
   module_ =
       std::make_unique<cu::Module>(device, cubin, "kernel " + gpu.name + " (" + location_ + ")");
   for (const ir::GpuLaunch *l : plan_.launches())
@@ -96,9 +94,8 @@ CudaKernel::CudaKernel(cu::Device &device, const ir::LoweredFunc &gpu, const std
 
 StridedCopies::StridedCopies(cu::Device &device, const std::string &cubin) {
   const cu::DeviceInfo &dev = device.info();
-  maxGrid_ = runtime::cuda_driver::launchLimits(
-                 dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors)
-                 .maxGrid;
+  maxGrid_ = runtime::cuda_driver::maxGridBlocks(
+      dev.maxThreadsPerBlock, dev.maxThreadsPerMultiprocessor, dev.multiprocessors);
   module_ = std::make_unique<cu::Module>(device, cubin, "the strided copies");
   for (size_t i = 0; i < functions_.size(); ++i)
     functions_[i] = module_->function("tdsl_strided_copy_" + std::to_string(1 << i));

@@ -110,8 +110,6 @@ public:
   const ir::LoweredFunc &mapped() const { return mapped_; }
   runtime::cuda::Device &device() const { return device_; }
   const std::string &location() const { return location_; }
-  /// Threads per block chosen for this device.
-  int threadsPerBlock() const { return threadsPerBlock_; }
   /// Whether a contraction's products run on tensor cores (16-bit factors).
   bool usesTensorCores() const;
   /// The bytes of the workspace for heap intermediates now (the most any launch needed).
@@ -122,7 +120,6 @@ private:
   ir::LoweredFunc mapped_;
   LaunchPlan plan_; // Of mapped_.
   std::string location_;
-  int threadsPerBlock_ = 256;
   int64_t maxGrid_ = 1;
   std::unique_ptr<runtime::cuda::Module> module_;
   std::vector<void *> functions_;
