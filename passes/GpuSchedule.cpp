@@ -1706,7 +1706,7 @@ private:
   static constexpr int64_t kFlashRows = 64, kFlashKeys = 64, kFlashStep = 64, kFlashPad = 65;
   static constexpr int64_t kFlashTileFloats = 64 * kFlashPad;
   // The tensor-core kernel's: 128 query rows, tiles of 16-bit values in rows padded to 72.
-  static constexpr int64_t kFlashMmaRows = 128, kFlashMmaRow = 72;
+  static constexpr int64_t kFlashMmaRows = 128, kFlashMmaRow = 72, kFlashPartials = 4;
   static constexpr int64_t kFlashMmaSharedBytes =
       (kFlashMmaRows + kFlashKeys + kFlashStep) * kFlashMmaRow * 2;
 
@@ -1954,7 +1954,8 @@ private:
     Buffer bFrag = local("b_frag", t16, 8), staged = local("staged", t16, 8);
     Buffer keyNext = local("k_next", t16, 16), valueNext = local("v_next", t16, 16);
     Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
-    Buffer scale = local("scale", DType::F32, 2), reduced = local("reduced", DType::F32, 1);
+    Buffer scale = local("scale", DType::F32, 2),
+           reduced = local("reduced", DType::F32, kFlashPartials);
     Var w = letVar("w"), g = letVar("g"), q = letVar("q"), q0 = letVar("q0"), k0 = letVar("k0");
     Var keyTiles = letVar("key_tiles");
     Var columns = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
@@ -2191,8 +2192,11 @@ private:
       // The thread's maximum, NaN winning as in max but a zero of either sign: the sign of a
       // zero maximum changes neither 2^(x - m) nor 2^(m_old - m_new). One max.NaN a score where
       // every key counts; else a score replaces it when greater or NaN.
+      // The row's 16 cells go into kFlashPartials running values (n tile nt into nt % 4), folded
+      // at the end: four short chains of dependent instructions instead of one long one.
       Var score = letVar("score", DType::F32);
-      Expr soFar = Load::make(reduced, intImm(0));
+      Expr part = mod(ref(nt), kFlashPartials);
+      Expr soFar = Load::make(reduced, part);
       Expr maxTest = keyTest(tile, c.extMax);
       Stmt cellMax =
           maxTest
@@ -2201,11 +2205,24 @@ private:
                     IfThenElse::make(
                         Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Gt, ref(score), soFar),
                                      Binary::make(BinaryOp::Ne, ref(score), ref(score))),
-                        Store::make(reduced, intImm(0), ref(score))))
-              : GpuIntrinsic::make(GpuOp::MaxNaN, {reduced, scores},
-                                   {intImm(0), cell(ref(nt), h(j))});
-      Stmt tileMax = Block::make({Store::make(reduced, intImm(0), negInf), rowCells(nt, j, cellMax),
-                                  quadCombine(BinaryOp::Max)});
+                        Store::make(reduced, part, ref(score))))
+              : GpuIntrinsic::make(GpuOp::MaxNaN, {reduced, scores}, {part, cell(ref(nt), h(j))});
+      auto partials = [&](auto init, auto fold) {
+        Var i = loopVar("i");
+        std::vector<Stmt> folds;
+        for (int64_t width = kFlashPartials / 2; width > 0; width /= 2)
+          for (int64_t k = 0; k < width; ++k)
+            folds.push_back(fold(k, k + width));
+        return std::pair{unrolled(i, kFlashPartials, init(ref(i))), Block::make(folds)};
+      };
+      auto [maxInit, maxFold] =
+          partials([&](const Expr &i) { return Store::make(reduced, i, negInf); },
+                   [&](int64_t into, int64_t from) {
+                     return GpuIntrinsic::make(GpuOp::MaxNaN, {reduced, reduced},
+                                               {intImm(into), intImm(from)});
+                   });
+      Stmt tileMax =
+          Block::make({maxInit, rowCells(nt, j, cellMax), maxFold, quadCombine(BinaryOp::Max)});
       Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r), /*base2=*/true);
       // P = 2^(X' - m') in place of the scores, by the hardware's exp2: P is rounded to the
       // factors' type for its product with Y (as FlashAttention does), which hides the
@@ -2221,15 +2238,23 @@ private:
           GpuIntrinsic::make(GpuOp::Exp2Approx, {scores, scores}, {at, at})};
       if (pCond)
         cellP.push_back(Store::make(scores, at, Select::make(pCond, p, zero)));
+      Expr sumPart = mod(ref(nt2), kFlashPartials);
       cellP.push_back(
-          Store::make(reduced, intImm(0),
-                      add(Load::make(reduced, intImm(0)), where(keyTest(tile, c.extL), p, zero))));
+          Store::make(reduced, sumPart,
+                      add(Load::make(reduced, sumPart), where(keyTest(tile, c.extL), p, zero))));
       if (Expr test = keyTest(tile, c.extO))
         cellP.push_back(Store::make(scores, at, Select::make(test, p, zero)));
       Var ntPair = loopVar("nt");
       Expr pair = cell(ref(ntPair), times(ref(r), 2));
+      auto [sumInit, sumFold] =
+          partials([&](const Expr &i) { return Store::make(reduced, i, zero); },
+                   [&](int64_t into, int64_t from) {
+                     return Store::make(
+                         reduced, intImm(into),
+                         add(Load::make(reduced, intImm(into)), Load::make(reduced, intImm(from))));
+                   });
       Stmt tileP = Block::make(
-          {Store::make(reduced, intImm(0), zero), rowCells(nt2, j2, Block::make(cellP)),
+          {sumInit, rowCells(nt2, j2, Block::make(cellP)), sumFold,
            unrolled(ntPair, 8, GpuIntrinsic::make(GpuOp::RoundPair, {pFrag, scores}, {pair, pair})),
            Store::make(rowSum, ref(r),
                        add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
