@@ -2060,14 +2060,19 @@ private:
       Expr at = add(times(tileRow, row), add(times(kk, 16), times(mod(laneMatrix, 2), 8)));
       return GpuIntrinsic::make(GpuOp::LoadMatrix, {bFrag, tile}, {intImm(0), at}, 4);
     };
+    // reduced[0] combined over the row's quad by xor shuffles; a maximum by max.NaN, the
+    // other lane's value through reduced[1].
     auto quadCombine = [&](BinaryOp op) {
       std::vector<Stmt> steps;
       for (int mask = 1; mask <= 2; mask *= 2) {
         Var other = letVar("other", DType::F32);
         Expr value = Load::make(reduced, intImm(0));
-        steps.push_back(
-            LetStmt::make(other, WarpShuffle::make(value, mask),
-                          Store::make(reduced, intImm(0), Binary::make(op, value, ref(other)))));
+        Stmt combine = op == BinaryOp::Max
+                           ? Block::make({Store::make(reduced, intImm(1), ref(other)),
+                                          GpuIntrinsic::make(GpuOp::MaxNaN, {reduced, reduced},
+                                                             {intImm(0), intImm(1)})})
+                           : Store::make(reduced, intImm(0), Binary::make(op, value, ref(other)));
+        steps.push_back(LetStmt::make(other, WarpShuffle::make(value, mask), combine));
       }
       return Block::make(steps);
     };
