@@ -254,12 +254,14 @@ Stmt GpuIntrinsic::make(GpuOp op, std::vector<Buffer> buffers, std::vector<Expr>
 }
 
 Stmt GpuLaunch::make(std::string name, GpuScheduleKind schedule, std::vector<std::string> details,
-                     Stmt body, Expr condition) {
+                     Stmt body, Expr condition, int blocksPerSm) {
   TDSL_CHECK(!name.empty() && body) << "GPU launch without a name or a body";
   TDSL_CHECK(!condition || condition->type == Type::boolean())
       << "GPU launch " << name << " whose condition is not a bool";
+  TDSL_CHECK(blocksPerSm >= 0 && blocksPerSm <= 32)
+      << "GPU launch " << name << " asking for " << blocksPerSm << " blocks an SM";
   return std::make_shared<const GpuLaunch>(std::move(name), schedule, std::move(details),
-                                           std::move(body), std::move(condition));
+                                           std::move(body), std::move(condition), blocksPerSm);
 }
 
 } // namespace tdsl::ir

@@ -514,18 +514,23 @@ enum class GpuScheduleKind : uint8_t {
 /// `condition` is one of several alternatives for the same work (the variants of a Rows kernel,
 /// each compiled on its own so that each gets its own registers): the launcher evaluates the
 /// condition like the grid, over the symbols and the kernel's lets, and launches the kernel only
-/// where it holds; the alternatives' conditions exclude each other.
+/// where it holds; the alternatives' conditions exclude each other. `blocksPerSm`, when not 0,
+/// is how many of the kernel's blocks each SM must hold at once: the compiler caps the
+/// registers a thread so that they fit (the schedule's choice where a second block hides a
+/// block's barriers; `__launch_bounds__`'s second argument).
 struct GpuLaunch final : StmtBase<GpuLaunch, StmtKind::GpuLaunch> {
   const std::string name;
   const GpuScheduleKind schedule;
   const std::vector<std::string> details;
   const Stmt body;
   const Expr condition; // A bool, free of loads; null: always launched.
+  const int blocksPerSm;
   static Stmt make(std::string name, GpuScheduleKind schedule, std::vector<std::string> details,
-                   Stmt body, Expr condition = nullptr);
-  GpuLaunch(std::string n, GpuScheduleKind k, std::vector<std::string> d, Stmt b, Expr c)
+                   Stmt body, Expr condition = nullptr, int blocksPerSm = 0);
+  GpuLaunch(std::string n, GpuScheduleKind k, std::vector<std::string> d, Stmt b, Expr c,
+            int blocks)
       : name(std::move(n)), schedule(k), details(std::move(d)), body(std::move(b)),
-        condition(std::move(c)) {}
+        condition(std::move(c)), blocksPerSm(blocks) {}
 };
 
 struct IfThenElse final : StmtBase<IfThenElse, StmtKind::IfThenElse> {

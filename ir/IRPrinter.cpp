@@ -415,10 +415,13 @@ public:
       return;
     }
     case StmtKind::GpuLaunch: {
-      // `launch f_k0: rows [when cond]`, the schedule's choices as comments, then the kernel.
+      // `launch f_k0: rows [when cond] [(2 blocks an SM)]`, the schedule's choices as comments,
+      // then the kernel.
       const GpuLaunch *l = s->as<GpuLaunch>();
       out += pad + "launch " + l->name + ": " + std::string(scheduleName(l->schedule)) +
-             (l->condition ? " when " + expr(l->condition) : "") + "\n";
+             (l->condition ? " when " + expr(l->condition) : "") +
+             (l->blocksPerSm ? " (" + std::to_string(l->blocksPerSm) + " blocks an SM)" : "") +
+             "\n";
       for (const std::string &d : l->details)
         out += pad + "  # " + d + "\n";
       stmt(l->body, indent + 1, out);

@@ -260,7 +260,7 @@ Stmt IRMutator::visitGpuLaunch(const GpuLaunch *n, const Stmt &self) {
   Expr condition = mutate(n->condition);
   return body == n->body && condition == n->condition
              ? self
-             : GpuLaunch::make(n->name, n->schedule, n->details, body, condition);
+             : GpuLaunch::make(n->name, n->schedule, n->details, body, condition, n->blocksPerSm);
 }
 
 namespace {

@@ -911,6 +911,8 @@ struct KernelPlan {
   /// The alternatives are consecutive, the last one named without a `variant` suffix.
   Expr condition;
   std::string variant;
+  /// Blocks each SM must hold at once (GpuLaunch::blocksPerSm; 0: the compiler's choice).
+  int blocksPerSm = 0;
 };
 
 class Scheduler {
@@ -956,7 +958,8 @@ public:
       std::string name = func.name + "_k" + std::to_string(work) + k.variant;
       if (k.variant.empty())
         ++work;
-      launches.push_back(GpuLaunch::make(name, k.schedule, k.details, s, k.condition));
+      launches.push_back(
+          GpuLaunch::make(name, k.schedule, k.details, s, k.condition, k.blocksPerSm));
     }
     LoweredFunc gpu = func;
     gpu.body = Block::make(launches);
@@ -2411,6 +2414,9 @@ private:
           target.sharedBytesPerBlock >= kMmaSharedBytes)) {
       k.blocks = mul(ceilDiv(c.extentI, 128), ceilDiv(c.extentJ, 128));
       k.nest = cudaCoreContraction(c, k.blocks);
+      // At most 128 registers a thread, so that two blocks share an SM (149 otherwise: one
+      // block, 8 warps, every barrier idling the SM's FMA pipes).
+      k.blocksPerSm = 2;
       k.details.push_back("output tiles through shared memory, 8x8 outputs a thread on CUDA cores");
       return finish();
     }
@@ -3995,6 +4001,9 @@ private:
       k.condition = inBand(t, band);
       std::string slots = std::to_string(band.slots);
       k.variant = "_s" + slots + (band.threads ? "x" + std::to_string(band.threads) : "");
+      // Two blocks of 512 an SM (at most 64 registers a thread): one row's reductions overlap
+      // the next row's loads.
+      k.blocksPerSm = band.threads == 512 ? 2 : 0;
       k.details.push_back(
           (band.threads ? "rows of (" + std::to_string(band.above) + ", " +
                               std::to_string(band.slots * band.threads) + "] points, a block of " +

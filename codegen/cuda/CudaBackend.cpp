@@ -63,16 +63,12 @@ public:
        << " threads" << (launch->condition ? ", launched when " + toString(launch->condition) : "")
        << ".\n";
     os << "extern \"C\" __global__ void ";
-    // Contractions on CUDA cores: at most 128 registers a thread so that two blocks share an
-    // SM (149 otherwise: one block, 8 warps, every barrier idling the SM's FMA pipes). Rows
-    // kernels of 512 threads (a row a block, its buffers in registers): at most 64, two blocks.
-    registerCapped =
-        launch->schedule == GpuScheduleKind::Contraction && tensorCoreType(nest) == DType::F32;
-    if (const IntImm *t = as<IntImm>(threads); t && t->value <= 1024) {
-      bool twoBlocks =
-          registerCapped || (launch->schedule == GpuScheduleKind::Rows && t->value == 512);
-      os << "__launch_bounds__(" << t->value << (twoBlocks ? ", 2" : "") << ") ";
-    }
+    // The schedule's blocks an SM cap the registers a thread (__launch_bounds__); a capped
+    // contraction also reads its thread index through int (see the gpu_thread loop).
+    registerCapped = launch->blocksPerSm > 1 && launch->schedule == GpuScheduleKind::Contraction;
+    if (const IntImm *t = as<IntImm>(threads); t && t->value <= 1024)
+      os << "__launch_bounds__(" << t->value
+         << (launch->blocksPerSm ? ", " + std::to_string(launch->blocksPerSm) : "") << ") ";
     os << launch->name << "(";
     for (size_t i = 0; i < params.size(); ++i)
       os << (i ? ", " : "") << params[i];
@@ -104,7 +100,7 @@ private:
   /// The byte offsets of the kernel's dynamic shared arrays (ir::dynamicSharedLayout).
   std::unordered_map<const BufferNode *, Expr> dynamicOffsets;
   bool dynamicShared = false;  // Whether the pool `tdsl_smem` is declared.
-  bool registerCapped = false; // Whether the launch asks for two blocks an SM (128 registers).
+  bool registerCapped = false; // A contraction that asks for two blocks an SM (128 registers).
   /// Arrays in shared memory (their vector offsets print as int: see emitVectorCopy).
   std::set<const BufferNode *> sharedBuffers;
   // The 32-bit shared address of each swizzled tile, the operand of GPU intrinsics.

@@ -254,14 +254,17 @@ TEST(Verifier, AcceptsGpuLaunchesAndPrintsTheirSchedule) {
   Var half = makeVar("half", Type::i64(), VarKind::Let);
   Stmt first = GpuLaunch::make("f_k0", GpuScheduleKind::Rows, {"a row a block"},
                                LetStmt::make(half, bin(BinaryOp::FloorDiv, vr(f.n), imm(2)), nest));
-  LoweredFunc func = f.with(Block::make(
-      {first, GpuLaunch::make("f_k1", GpuScheduleKind::Generic, {}, f.kernel(body).body)}));
+  LoweredFunc func = f.with(
+      Block::make({first, GpuLaunch::make("f_k1", GpuScheduleKind::Generic, {}, f.kernel(body).body,
+                                          bin(BinaryOp::Gt, vr(f.n), imm(0)), 2)}));
   EXPECT_EQ(failure([&] { verify(func); }), "");
   std::string text = toString(func);
   EXPECT_NE(text.find("  launch f_k0: rows\n    # a row a block\n    let half = N // 2\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("  launch f_k1: generic\n    for block in [0, N) gpu_block\n"),
+  // A launch's condition, then the blocks each SM must hold.
+  EXPECT_NE(text.find("  launch f_k1: generic when N > 0 (2 blocks an SM)\n    for block in [0, N) "
+                      "gpu_block\n"),
             std::string::npos)
       << text;
 }
