@@ -2080,8 +2080,6 @@ private:
       return Block::make(steps);
     };
 
-    // The scores of the key tile: S = A B^T over k in steps of 64, Y's tile loaded with the
-    // first step's.
     // A pair of mma.sync on n tiles 2 np and 2 np + 1 from bFrag's two fragments.
     auto mmaPair = [&](const Buffer &d, const Buffer &a, const Expr &aAt, const Var &np) {
       return Block::make(
@@ -2089,6 +2087,9 @@ private:
            GpuIntrinsic::make(GpuOp::MmaSync, {d, a, bFrag},
                               {plus(times(ref(np), 8), 4), aAt, intImm(4)})});
     };
+
+    // The scores of the key tile: S = A B^T over k in steps of 64, Y's tile loaded with the
+    // first step's.
     Stmt scoreProducts = [&] {
       Var kk = loopVar("kk"), np = loopVar("np");
       // A's fragment, rows 16 w.., k from 16 kk: matrices (rows low, k low), (rows high, k
@@ -2199,9 +2200,9 @@ private:
       };
       // The thread's maximum, NaN winning as in max but a zero of either sign: the sign of a
       // zero maximum changes neither 2^(x - m) nor 2^(m_old - m_new). One max.NaN a score where
-      // every key counts; else a score replaces it when greater or NaN.
-      // The row's 16 cells go into kFlashPartials running values (n tile nt into nt % 4), folded
-      // at the end: four short chains of dependent instructions instead of one long one.
+      // every key counts; else a score replaces it when greater or NaN. The row's 16 cells go
+      // into kFlashPartials running values (n tile nt into nt % 4), folded at the end: four
+      // short chains of dependent instructions instead of one long one (the sum likewise).
       Var score = letVar("score", DType::F32);
       Expr part = mod(ref(nt), kFlashPartials);
       Expr soFar = Load::make(reduced, part);
