@@ -424,21 +424,26 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
 ///     accumulation; sm_80+): d f32, a and b 16-bit, all Stack buffers holding the thread's
 ///     fragments in mma's register layout: a[0..8) the 16x16 A tile's, b[0..4) the 16x8 B
 ///     tile's (two values a register).
-///   LoadMatrix {d, s} immediate n: the warp's n (1, 2 or 4) 8x8 matrices of 16-bit values
-///     from shared s into the Stack d[0..2n) (ldmatrix.m8n8; sm_75+): lane l's offset into s
-///     starts row l % 8 of matrix l / 8 (8 contiguous values, 16-byte aligned; lanes past 8n
-///     give none), and d[2i], d[2i + 1] are row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1 of
-///     matrix i: mma.sync's fragments of tiles read a row at a time.
+///   LoadMatrix {d, s} immediate 4: the warp's four 8x8 matrices of 16-bit values from shared s
+///     into the Stack d[0..8) (ldmatrix.m8n8.x4; sm_75+): lane l's offset into s starts row
+///     l % 8 of matrix l / 8 (8 contiguous values, 16-byte aligned), and d[2i], d[2i + 1] are
+///     row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1 of matrix i: mma.sync's fragments of
+///     tiles read a row at a time.
+///   LoadMatrixTrans {d, s} immediate 4: as LoadMatrix, each matrix transposed (.trans): d[2i],
+///     d[2i + 1] are rows 2 (l % 4) and 2 (l % 4) + 1 at column l / 4 of matrix i — B's
+///     fragments of a tile stored k-major (rows of k, columns of n).
 /// Hopper's warpgroup MMA (sm_90a) reads its factors from swizzled shared buffers: 16-bit Shared
 /// buffers that start on a 1024-byte boundary and hold rows of 128 bytes whose 16-byte chunks
 /// are permuted by the row's index mod 8 (the byte at offset o lives at o ^ ((o >> 3) & 0x70)),
 /// so that neither the copies nor the tensor cores meet bank conflicts. Offsets into them are
 /// the unswizzled ones.
-///   CopyAsync {dst, src}: 16 bytes from global src (16-bit) into swizzled dst, asynchronously
-///     (cp.async.cg): part of the thread's next commit group.
+///   CopyAsync {dst, src}: 16 bytes from global src (16-bit) into shared dst (swizzled where
+///     dst is a swizzled tile; 16-byte aligned), asynchronously (cp.async.cg, sm_80+): part of
+///     the thread's next commit group.
+///   CommitAsync {}: the thread's pending copies form a group (none: an empty group).
+///   WaitAsync {} immediate n: waits until at most n of the thread's groups are in flight; the
+///     copies of the others are then visible to the thread (to others after a barrier).
 ///   StoreSwizzled {dst, src}: 16 bytes from the Stack array src into swizzled dst.
-///   CommitAsync {}: the thread's pending copies form a group.
-///   WaitAsync {} immediate n: waits until at most n of the thread's groups are in flight.
 ///   FenceAsync {}: the thread's shared memory writes become visible to the tensor cores.
 ///   WgmmaFence {d}: orders the warpgroup's accesses of the accumulators d[0..128) (Stack f32)
 ///     before the next wgmma.
@@ -477,6 +482,7 @@ enum class GpuOp : uint8_t {
   Exp2Approx,
   MaxNaN,
   LoadMatrix,
+  LoadMatrixTrans,
 };
 struct GpuIntrinsic final : StmtBase<GpuIntrinsic, StmtKind::GpuIntrinsic> {
   const GpuOp op;

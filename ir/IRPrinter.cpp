@@ -204,6 +204,8 @@ std::string_view gpuOpName(GpuOp op) {
     return "max_nan";
   case GpuOp::LoadMatrix:
     return "ldmatrix";
+  case GpuOp::LoadMatrixTrans:
+    return "ldmatrix_trans";
   }
   return "?";
 }
@@ -409,7 +411,7 @@ public:
       for (size_t i = 0; i < g->buffers.size(); ++i)
         operands += (i ? ", " : "") + buffer(g->buffers[i]) + "[" + expr(g->offsets[i]) + "]";
       if (g->op == GpuOp::WaitAsync || g->op == GpuOp::Wgmma || g->op == GpuOp::WgmmaWait ||
-          g->op == GpuOp::LoadMatrix)
+          g->op == GpuOp::LoadMatrix || g->op == GpuOp::LoadMatrixTrans)
         operands += (operands.empty() ? "" : ", ") + std::to_string(g->immediate);
       out += pad + std::string(gpuOpName(g->op)) + "(" + operands + ")\n";
       return;

@@ -764,11 +764,11 @@ private:
                      "round_pair operands not stack 16-bit values from stack f32 values", s);
       return;
     case GpuOp::LoadMatrix:
+    case GpuOp::LoadMatrixTrans:
       operands(2);
-      TDSL_VERIFY_IN(half(0) && half(1) && in(0, stack) && in(1, shared) &&
-                         (g->immediate == 1 || g->immediate == 2 || g->immediate == 4),
-                     "ldmatrix operands not 1, 2 or 4 matrices of a shared 16-bit tile into "
-                     "stack values of its type",
+      TDSL_VERIFY_IN(half(0) && half(1) && in(0, stack) && in(1, shared) && g->immediate == 4,
+                     name + " operands not 4 matrices of a shared 16-bit tile into stack values "
+                            "of its type",
                      s);
       return;
     case GpuOp::Exp2Approx:

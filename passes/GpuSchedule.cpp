@@ -1633,6 +1633,10 @@ private:
     k.blocks = mulFold(product(c->leadExtents), tiles);
     k.nest = tensorCores ? flashMmaKernel(*c, a16, b16, y16, k.blocks, tiles)
                          : flashKernel(*c, k.blocks, tiles);
+    // Two blocks of 8 warps an SM hide the latency of the warps' chains of products and
+    // exponentials (the kernel fits 128 registers a thread: no tile goes through registers).
+    if (tensorCores)
+      k.blocksPerSm = 2;
     k.details.push_back("attention chain in one kernel: a block " + std::to_string(rows) +
                         " query rows, key tiles of 64 through shared memory, online softmax "
                         "(running maximum and sum a row), the scores never stored");
@@ -1641,13 +1645,15 @@ private:
           "a warp 16 rows: scores and outputs by mma.sync on tensor cores (f32 accumulation), "
           "P in registers rounded to " +
           std::string(dtypeName(a16->type.dtype)) +
-          ", output columns in chunks of 64, a pass over the keys each");
+          ", output columns in chunks of 64, a pass over the keys each; tiles copied by "
+          "cp.async, K's next during the softmax, Y's during the scores");
     else
       k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output "
                           "columns in chunks of 64, a pass over the keys each");
     if (Expr bound = keyBound(*c))
       k.details.push_back("keys u >= " + toString(simplify(bound)) +
-                          " add nothing to row t: key tiles past the block's last row skipped");
+                          " add nothing to row t: key tiles past the block's last row skipped" +
+                          (tensorCores ? ", the last rows' blocks first" : ""));
     if (tensorCores)
       if (std::vector<Expr> bounds = withoutGrowingMasks(*c).second; !bounds.empty()) {
         std::string tests;
@@ -1951,11 +1957,10 @@ private:
     Var block = loopVar("block"), thread = loopVar("thread");
     Buffer rowTile = local("q_tile", t16, kFlashMmaRows * row);
     Buffer keyTile = local("k_tile", t16, kFlashKeys * row);
-    Buffer valueTile = local("v_tile", t16, kFlashStep * row); // Transposed: [e][u].
+    Buffer valueTile = local("v_tile", t16, kFlashKeys * row); // [u][e], e in the chunk.
     Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 32);
     Buffer pFrag = local("p_frag", t16, 32), aFrag = local("a_frag", t16, 8);
-    Buffer bFrag = local("b_frag", t16, 8), staged = local("staged", t16, 8);
-    Buffer keyNext = local("k_next", t16, 16), valueNext = local("v_next", t16, 16);
+    Buffer bFrag = local("b_frag", t16, 8);
     Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
     Buffer scale = local("scale", DType::F32, 2),
            reduced = local("reduced", DType::F32, kFlashPartials);
@@ -1975,93 +1980,58 @@ private:
       Var nt = loopVar("nt"), h = loopVar("h");
       return unrolled(nt, 8, unrolled(h, 4, body(nt, h)));
     };
-    // The 8 values of `f` at `colVar` + 0..7 into `dst` from `at` (0 where `rowOk` fails or
-    // past `colEnd`): one 16-byte load where `f` is a plain load contiguous along the columns.
-    auto stage = [&](const Buffer &dst, const Expr &at, const Expr &f, const Expr &rowOk,
-                     const Var &colVar, const Expr &colEnd) {
-      if (const Load *l = contiguousLoad(f, colVar))
-        return chunk(dst, at, l, f, rowOk, colVar, colEnd);
-      Var u = loopVar("u");
-      Expr col = add(ref(colVar), ref(u));
-      return unrolled(u, 8,
-                      valueOrZero(dst, add(at, ref(u)), substitute(f, {{colVar, col}}),
-                                  both(rowOk, lt(col, colEnd))));
-    };
-    // A thread's 8-value chunk `idx` of a tile of rows: its slot.
-    auto rowChunk = [&](const Expr &idx) {
-      return add(times(div(idx, 8), row), times(mod(idx, 8), 8));
-    };
     // `rows` rows of `tile` from `f` (rows `rowVar` = rowBase + .., columns `colVar` = colBase
-    // + 0..63), 8 values a thread a step.
-    auto fillRows = [&](const Buffer &tile, int64_t rows, const Var &rowVar, const Expr &rowBase,
+    // + 0..63), 8 values a thread a step, by cp.async where whole (asyncChunk). A row's 8
+    // chunks are consecutive threads'.
+    auto copyRows = [&](const Buffer &tile, int64_t rows, const Var &rowVar, const Expr &rowBase,
                         const Expr &rowEnd, const Var &colVar, const Expr &colBase,
                         const Expr &colEnd, const Expr &f) {
       Var r = loopVar("r"), idx = letVar("idx");
-      Stmt store = Store::make(tile, Ramp::make(rowChunk(ref(idx)), intImm(1), 8),
-                               Load::make(staged, Ramp::make(intImm(0), intImm(1), 8)));
+      Expr at = add(times(div(ref(idx), 8), row), times(mod(ref(idx), 8), 8));
       return unrolled(
           r, rows * 8 / kFlashThreads,
           LetStmt::make(
               idx, add(ref(thread), times(ref(r), kFlashThreads)),
-              LetStmt::make(
-                  rowVar, add(rowBase, div(ref(idx), 8)),
-                  LetStmt::make(colVar, add(colBase, times(mod(ref(idx), 8), 8)),
-                                Block::make({stage(staged, intImm(0), f, lt(ref(rowVar), rowEnd),
-                                                   colVar, colEnd),
-                                             store})))));
+              LetStmt::make(rowVar, add(rowBase, div(ref(idx), 8)),
+                            LetStmt::make(colVar, add(colBase, times(mod(ref(idx), 8), 8)),
+                                          asyncChunk(tile, at, f, lt(ref(rowVar), rowEnd), colVar,
+                                                     colEnd)))));
     };
-    // The next key tile's first step of factors and its tile of Y go through registers, loaded
-    // while the current tile computes: rows keyBase + 0..63, k from 0 into `keyNext`; Y's 64
-    // keys x 64 columns into `valueNext`, a thread 8 columns of a key's row (a warp 32 keys at
-    // one column chunk, so that the stores that transpose it hit 32 consecutive values).
-    auto prefetchKeys = [&](const Expr &keyBase) {
-      std::vector<Stmt> loads;
-      for (int64_t r = 0; r < 2; ++r) {
-        Var idx = letVar("idx");
-        Expr first = plus(ref(thread), r * kFlashThreads);
-        loads.push_back(LetStmt::make(
-            idx, first,
-            LetStmt::make(c.u, add(keyBase, div(ref(idx), 8)),
-                          LetStmt::make(c.k, times(mod(ref(idx), 8), 8),
-                                        stage(keyNext, intImm(r * 8), b16, lt(ref(c.u), c.extentU),
-                                              c.k, c.extentK)))));
-        idx = letVar("idx");
-        loads.push_back(LetStmt::make(
-            idx, first,
-            LetStmt::make(
-                c.u, add(keyBase, mod(ref(idx), 64)),
-                LetStmt::make(c.e,
-                              add(times(ref(columns), kFlashStep), times(div(ref(idx), 64), 8)),
-                              stage(valueNext, intImm(r * 8), y16, lt(ref(c.u), c.extentU), c.e,
-                                    c.extentE)))));
-      }
-      return Block::make(loads);
+    // The tiles go through shared memory by cp.async, in FlashAttention-2's order: a key tile's
+    // K (with Q where it changes) is copied while the previous tile's softmax and P Y run, its
+    // Y while its scores are computed. Q changes with the k step only when K > 64.
+    Stmt commit = GpuIntrinsic::make(GpuOp::CommitAsync);
+    Stmt landed = Block::make(
+        {GpuIntrinsic::make(GpuOp::WaitAsync, {}, {}, 0), Barrier::make(BarrierScope::Block)});
+    Expr rowsEachStep = lt(intImm(kFlashStep), c.extentK);
+    auto copyFactors = [&](const Expr &keyBase, const Expr &kBase, const Expr &withRows) {
+      Stmt keys =
+          copyRows(keyTile, kFlashKeys, c.u, keyBase, c.extentU, c.k, kBase, c.extentK, b16);
+      Stmt rows =
+          copyRows(rowTile, kFlashMmaRows, c.t, ref(q0), c.extentT, c.k, kBase, c.extentK, a16);
+      return Block::make({IfThenElse::make(withRows, rows), keys, commit});
     };
-    Stmt storeKeys = [&] {
-      std::vector<Stmt> stores;
-      for (int64_t r = 0; r < 2; ++r) {
-        Var idx = letVar("idx"), i = loopVar("i");
-        Expr down = add(times(add(times(div(ref(idx), 64), 8), ref(i)), row), mod(ref(idx), 64));
-        stores.push_back(LetStmt::make(
-            idx, plus(ref(thread), r * kFlashThreads),
-            Block::make({Store::make(keyTile, Ramp::make(rowChunk(ref(idx)), intImm(1), 8),
-                                     Load::make(keyNext, Ramp::make(intImm(r * 8), intImm(1), 8))),
-                         unrolled(i, 8,
-                                  Store::make(valueTile, down,
-                                              Load::make(valueNext, plus(ref(i), r * 8))))})));
-      }
-      return Block::make(stores);
-    }();
+    Stmt copyValues = Block::make({copyRows(valueTile, kFlashKeys, c.u, ref(k0), c.extentU, c.e,
+                                            times(ref(columns), kFlashStep), c.extentE, y16),
+                                   commit});
     // Fragments come from the tiles by ldmatrix, lane l giving row l % 8 of matrix l / 8.
     Expr lane = mod(ref(thread), 32);
     Expr laneRow = mod(lane, 8), laneMatrix = div(lane, 8);
     // B's fragments of n tiles nt and nt + 1, k from 16 kk, into bFrag[0..4) and [4..8):
-    // matrices (nt, k low), (nt, k high), (nt + 1, k low), (nt + 1, k high) of the tile's rows
-    // (n) — mma's B fragment of a tile is its rows' values 2 q + {0, 1} and + 8.
+    // matrices (nt, k low), (nt, k high), (nt + 1, k low), (nt + 1, k high). K's tile holds
+    // rows of n (mma's B fragment of a tile is its rows' values 2 q + {0, 1} and + 8); Y's rows
+    // of k, read transposed.
     auto bFragments = [&](const Buffer &tile, const Expr &nt, const Expr &kk) {
-      Expr tileRow = add(times(add(nt, div(laneMatrix, 2)), 8), laneRow);
-      Expr at = add(times(tileRow, row), add(times(kk, 16), times(mod(laneMatrix, 2), 8)));
-      return GpuIntrinsic::make(GpuOp::LoadMatrix, {bFrag, tile}, {intImm(0), at}, 4);
+      Expr n = add(times(add(nt, div(laneMatrix, 2)), 8), laneRow);
+      Expr k = add(times(kk, 16), times(mod(laneMatrix, 2), 8));
+      return GpuIntrinsic::make(GpuOp::LoadMatrix, {bFrag, tile},
+                                {intImm(0), add(times(n, row), k)}, 4);
+    };
+    auto bFragmentsTrans = [&](const Buffer &tile, const Expr &nt, const Expr &kk) {
+      Expr k = add(times(kk, 16), add(times(mod(laneMatrix, 2), 8), laneRow));
+      Expr n = times(add(nt, div(laneMatrix, 2)), 8);
+      return GpuIntrinsic::make(GpuOp::LoadMatrixTrans, {bFrag, tile},
+                                {intImm(0), add(times(k, row), n)}, 4);
     };
     // reduced[0] combined over the row's quad by xor shuffles; a maximum by max.NaN, the
     // other lane's value through reduced[1].
@@ -2103,9 +2073,8 @@ private:
                                 Block::make({bFragments(keyTile, times(ref(np), 2), ref(kk)),
                                              mmaPair(scores, aFrag, intImm(0), np)}))}));
     }();
-    Expr kFirst = times(ref(kStep), kFlashStep);
-    Expr rowsAgain = Binary::make(BinaryOp::Or, lt(intImm(kFlashStep), c.extentK),
-                                  Binary::make(BinaryOp::Eq, ref(keyStep), intImm(0)));
+    // K's k steps after the first come in the loop (with Q's when K > 64); Y's tile once the
+    // first step's K has landed and every warp is past the last tile's P Y.
     Stmt dots = Block::make(
         {forCells([&](const Var &nt, const Var &h) {
            return Store::make(scores, cell(ref(nt), ref(h)), zero);
@@ -2114,18 +2083,13 @@ private:
              kStep, Binary::make(BinaryOp::Max, ceilDiv(c.extentK, kFlashStep), intImm(1)),
              ForKind::Serial,
              Block::make(
-                 {Barrier::make(BarrierScope::Block),
-                  IfThenElse::make(rowsAgain, fillRows(rowTile, kFlashMmaRows, c.t, ref(q0),
-                                                       c.extentT, c.k, kFirst, c.extentK, a16)),
-                  IfThenElse::make(
-                      Binary::make(BinaryOp::Eq, ref(kStep), intImm(0)),
-                      Block::make(
-                          {storeKeys, IfThenElse::make(lt(plus(ref(keyStep), 1), ref(keyTiles)),
-                                                       prefetchKeys(plus(ref(k0), kFlashKeys)))}),
-                      fillRows(keyTile, kFlashKeys, c.u, ref(k0), c.extentU, c.k, kFirst, c.extentK,
-                               b16)),
-
-                  Barrier::make(BarrierScope::Block), scoreProducts}))});
+                 {IfThenElse::make(Binary::make(BinaryOp::Gt, ref(kStep), intImm(0)),
+                                   Block::make({Barrier::make(BarrierScope::Block),
+                                                copyFactors(ref(k0), times(ref(kStep), kFlashStep),
+                                                            rowsEachStep)})),
+                  landed,
+                  IfThenElse::make(Binary::make(BinaryOp::Eq, ref(kStep), intImm(0)), copyValues),
+                  scoreProducts}))});
     auto cellLets = [&](const Var &nt, const Var &h, Stmt body) {
       return LetStmt::make(
           c.t, rowOf(ref(h)),
@@ -2281,7 +2245,7 @@ private:
       Var kk = loopVar("kk"), np = loopVar("np");
       return unrolled(kk, 4,
                       unrolled(np, 4,
-                               Block::make({bFragments(valueTile, times(ref(np), 2), ref(kk)),
+                               Block::make({bFragmentsTrans(valueTile, times(ref(np), 2), ref(kk)),
                                             mmaPair(acc, pFrag, times(ref(kk), 8), np)})));
     }();
     // Keys past every row's bound (a causal mask) are skipped a whole tile at a time.
@@ -2297,12 +2261,20 @@ private:
     Stmt scoresToP = IfThenElse::make(interiorTile, tileWork(Tile::Interior), tileWork(Tile::Edge));
     if (clearTile)
       scoresToP = IfThenElse::make(clearTile, tileWork(Tile::Clear), scoresToP);
+    // After a tile's scores: Y's tile landed and every warp is done with K's, whose next tile
+    // is copied during this one's softmax and P Y. Every copy is waited for before the chunk's
+    // end (a chunk with no key tile has its first copies still in flight).
+    Stmt nextKeys =
+        IfThenElse::make(lt(plus(ref(keyStep), 1), ref(keyTiles)),
+                         copyFactors(plus(ref(k0), kFlashKeys), intImm(0), rowsEachStep));
     Stmt keyLoop = LetStmt::make(
         keyTiles, ceilDiv(keys, kFlashKeys),
-        Block::make({prefetchKeys(intImm(0)),
+        Block::make({copyFactors(intImm(0), intImm(0), boolImm(true)),
                      For::make(keyStep, ref(keyTiles), ForKind::Serial,
                                LetStmt::make(k0, times(ref(keyStep), kFlashKeys),
-                                             Block::make({dots, scoresToP, valueProducts})))}));
+                                             Block::make({dots, landed, nextKeys, scoresToP,
+                                                          valueProducts}))),
+                     GpuIntrinsic::make(GpuOp::WaitAsync, {}, {}, 0)}));
     Stmt init = [&] {
       Var r = loopVar("r");
       return Block::make({forCells([&](const Var &nt, const Var &h) {
@@ -2332,17 +2304,25 @@ private:
     });
     Stmt body = For::make(columns, ceilDiv(c.extentE, kFlashStep), ForKind::Serial,
                           Block::make({init, keyLoop, sums, epilogue}));
-    for (const Buffer &b : {valueNext, keyNext, staged, bFrag, aFrag, pFrag, reduced, scale, rowSum,
-                            rowMax, acc, scores})
+    for (const Buffer &b : {bFrag, aFrag, pFrag, reduced, scale, rowSum, rowMax, acc, scores})
       body = Allocate::make(b, MemoryScope::Stack, body);
+    // A block's row tile and point of the leading dims. Where a row's keys end at a bound
+    // growing with t (a causal mask), the tiles of the last rows have the most work: they go
+    // first, every point's, so that the light ones fill the last wave.
+    Expr rowTileOf = Binary::make(BinaryOp::Mod, ref(block), tiles);
+    Expr leadOf = Binary::make(BinaryOp::FloorDiv, ref(block), tiles);
+    if (keyBound(c)) {
+      Expr leads = product(c.leadExtents);
+      rowTileOf = sub(sub(tiles, intImm(1)), Binary::make(BinaryOp::FloorDiv, ref(block), leads));
+      leadOf = Binary::make(BinaryOp::Mod, ref(block), leads);
+    }
     body = LetStmt::make(
-        q0, times(Binary::make(BinaryOp::Mod, ref(block), tiles), kFlashMmaRows),
+        q0, times(rowTileOf, kFlashMmaRows),
         LetStmt::make(w, div(ref(thread), 32),
                       LetStmt::make(g, div(lane, 4), LetStmt::make(q, mod(lane, 4), body))));
     // The point of the leading dims once, not in every address.
     Var lead = letVar("lead");
-    body = LetStmt::make(lead, Binary::make(BinaryOp::FloorDiv, ref(block), tiles),
-                         bindFlat(c.lead, c.leadExtents, body, ref(lead)));
+    body = LetStmt::make(lead, leadOf, bindFlat(c.lead, c.leadExtents, body, ref(lead)));
     return kernelNest(block, blocks, thread, kFlashThreads, body, {rowTile, keyTile, valueTile});
   }
 
@@ -2594,28 +2574,52 @@ private:
                             Store::make(dst, at, floatImm(0.0, dst->dtype)));
   }
 
+  /// `dst[at ..]` = the 16 bytes of factor `f` (of dst's dtype) at `moving` + 0, 1, ..., a
+  /// load a value, 0 out of range (`fixedOk`, `moving` + i < `bound`).
+  static Stmt valuesOrZero(const Buffer &dst, const Expr &at, const Expr &f, const Expr &fixedOk,
+                           const Var &moving, const Expr &bound) {
+    Var u = loopVar("u");
+    Expr value = add(ref(moving), ref(u));
+    return unrolled(u, 16 / byteSize(dst->dtype),
+                    valueOrZero(dst, add(ref(u), at), substitute(f, {{moving, value}}),
+                                both(fixedOk, lt(value, bound))));
+  }
+  /// Whether the 16 bytes of the load `l` at `moving` + 0, 1, ... are in range (`fixedOk`,
+  /// `moving` + lanes <= `bound`) and 16-byte aligned: the buffer is, and the index is a multiple
+  /// of the lanes.
+  static Expr wholeChunk(const Load *l, const Expr &fixedOk, const Var &moving, const Expr &bound) {
+    const int lanes = 16 / byteSize(l->buffer->dtype);
+    return both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), lanes), bound)),
+                both(BufferAligned::make(l->buffer, 16),
+                     Binary::make(BinaryOp::Eq, mod(l->index, lanes), intImm(0))));
+  }
+
   /// `dst[at ..]` = the 16 bytes of factor `f` (of dst's dtype) at `moving` + 0, 1, ..., the
   /// other index variable bound: one 16-byte load when `f` is a plain load contiguous along
-  /// `moving` (`l`), in range (`fixedOk`, `moving` + lanes <= `bound`) and 16-byte aligned, else
-  /// a load a value, 0 out of range. `moving` is bound by the caller.
+  /// `moving` (`l`), in range and aligned (wholeChunk), else valuesOrZero. `moving` is bound by
+  /// the caller.
   static Stmt chunk(const Buffer &dst, const Expr &at, const Load *l, const Expr &f,
                     const Expr &fixedOk, const Var &moving, const Expr &bound) {
     const int lanes = 16 / byteSize(dst->dtype);
-    Var u = loopVar("u");
-    Expr value = add(ref(moving), ref(u)), slot = add(ref(u), at);
-    Stmt scalar = unrolled(
-        u, lanes,
-        valueOrZero(dst, slot, substitute(f, {{moving, value}}), both(fixedOk, lt(value, bound))));
-    // The element's address is 16-byte aligned when the buffer is and the index is a multiple
-    // of the lanes.
-    Expr whole = both(both(fixedOk, Binary::make(BinaryOp::Le, plus(ref(moving), lanes), bound)),
-                      both(BufferAligned::make(l->buffer, 16),
-                           Binary::make(BinaryOp::Eq, mod(l->index, lanes), intImm(0))));
     return IfThenElse::make(
-        whole,
+        wholeChunk(l, fixedOk, moving, bound),
         Store::make(dst, Ramp::make(at, intImm(1), lanes),
                     Load::make(l->buffer, Ramp::make(l->index, intImm(1), lanes))),
-        scalar);
+        valuesOrZero(dst, at, f, fixedOk, moving, bound));
+  }
+
+  /// As chunk, into the shared tile `dst` by cp.async (in the thread's next commit group) where
+  /// `f` is a plain load contiguous along `moving`, in range and aligned; the other chunks are
+  /// stored at once.
+  static Stmt asyncChunk(const Buffer &dst, const Expr &at, const Expr &f, const Expr &fixedOk,
+                         const Var &moving, const Expr &bound) {
+    Stmt values = valuesOrZero(dst, at, f, fixedOk, moving, bound);
+    const Load *l = contiguousLoad(f, moving);
+    if (!l)
+      return values;
+    return IfThenElse::make(wholeChunk(l, fixedOk, moving, bound),
+                            GpuIntrinsic::make(GpuOp::CopyAsync, {dst, l->buffer}, {at, l->index}),
+                            values);
   }
 
   /// The f32 contraction on CUDA cores: a block computes a 128x128 tile of the output, a thread

@@ -633,7 +633,9 @@ private:
       case GpuOp::MaxNaN:
         return line("tdsl_max_nan(" + args + ");");
       case GpuOp::LoadMatrix:
-        return line("tdsl_ldmatrix_x" + n + "(" + args + ");");
+        return line("tdsl_ldmatrix_x4(" + args + ");");
+      case GpuOp::LoadMatrixTrans:
+        return line("tdsl_ldmatrix_trans_x4(" + args + ");");
       }
       TDSL_UNREACHABLE("unknown GPU intrinsic");
     }

@@ -220,41 +220,54 @@ TDSL_MMA_SYNC(tdsl_mma_sync_bf16, "bf16")
 TDSL_MMA_SYNC(tdsl_mma_sync_f16, "f16")
 #undef TDSL_MMA_SYNC
 #endif
-// ldmatrix.m8n8.x{1,2,4} (sm_75+): lane l's pointer starts row l % 8 of matrix l / 8; d[2i],
-// d[2i + 1] get row l / 4, columns 2 (l % 4) + {0, 1} of matrix i. Emulated as an exchange of
-// the row pointers within the warp.
+// ldmatrix.m8n8.x4 (sm_75+): lane l's pointer starts row l % 8 of matrix l / 8; d[2i], d[2i + 1]
+// get row l / 4, columns 2 (l % 4) + {0, 1} of matrix i (.trans: rows 2 (l % 4) + {0, 1} at
+// column l / 4). Emulated as an exchange of the row pointers within the warp.
 #ifdef TDSL_CUDA_EMULATION
-template <int N> TDSL_FN void tdsl_emu_ldmatrix(unsigned short *d, const unsigned short *s) {
+template <bool Trans> TDSL_FN void tdsl_emu_ldmatrix(unsigned short *d, const unsigned short *s) {
   unsigned me = threadIdx.x, warp = me & ~31u, lane = me & 31u;
   tdsl_emu_lanes[me] = (unsigned long long)(size_t)s;
   __syncwarp();
-  for (int i = 0; i < N; ++i) {
-    unsigned from = warp + 8 * i + lane / 4;
-    const unsigned short *row =
-        from < blockDim.x ? (const unsigned short *)(size_t)tdsl_emu_lanes[from] : nullptr;
-    d[2 * i] = row ? row[2 * (lane % 4)] : 0; // A lane short: zeros.
-    d[2 * i + 1] = row ? row[2 * (lane % 4) + 1] : 0;
-  }
+  auto row = [&](unsigned from) {
+    return from < blockDim.x ? (const unsigned short *)(size_t)tdsl_emu_lanes[from] : nullptr;
+  };
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 2; ++j) {
+      const unsigned short *r = Trans ? row(warp + 8 * i + 2 * (lane % 4) + j) : row(warp + 8 * i + lane / 4);
+      d[2 * i + j] = r ? r[Trans ? lane / 4 : 2 * (lane % 4) + j] : 0; // A lane short: zeros.
+    }
   __syncwarp(); // Nobody publishes its next row before every lane has read this one.
 }
-TDSL_FN void tdsl_ldmatrix_x1(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<1>(d, s); }
-TDSL_FN void tdsl_ldmatrix_x2(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<2>(d, s); }
-TDSL_FN void tdsl_ldmatrix_x4(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<4>(d, s); }
+TDSL_FN void tdsl_ldmatrix_x4(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<false>(d, s); }
+TDSL_FN void tdsl_ldmatrix_trans_x4(unsigned short *d, const unsigned short *s) { tdsl_emu_ldmatrix<true>(d, s); }
 #else
 // volatile and a memory clobber: the shared tile is written by other threads before a barrier,
 // so the load stays after it.
-TDSL_FN void tdsl_ldmatrix_x1(unsigned short *d, const unsigned short *s) {
-  unsigned *r = (unsigned *)d, at = (unsigned)__cvta_generic_to_shared(s);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];" : "=r"(r[0]) : "r"(at) : "memory");
-}
-TDSL_FN void tdsl_ldmatrix_x2(unsigned short *d, const unsigned short *s) {
-  unsigned *r = (unsigned *)d, at = (unsigned)__cvta_generic_to_shared(s);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];" : "=r"(r[0]), "=r"(r[1]) : "r"(at) : "memory");
-}
 TDSL_FN void tdsl_ldmatrix_x4(unsigned short *d, const unsigned short *s) {
   unsigned *r = (unsigned *)d, at = (unsigned)__cvta_generic_to_shared(s);
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at) : "memory");
+}
+TDSL_FN void tdsl_ldmatrix_trans_x4(unsigned short *d, const unsigned short *s) {
+  unsigned *r = (unsigned *)d, at = (unsigned)__cvta_generic_to_shared(s);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(at) : "memory");
+}
+#endif
+// cp.async into a plain shared tile (sm_80+): 16 bytes, in flight until the thread's wait for
+// its group; commit and wait serve the swizzled tiles' copies too. Emulated as a copy at once
+// (a copy may land any time before the wait).
+#ifdef TDSL_CUDA_EMULATION
+TDSL_FN void tdsl_cp_async(void *dst, const void *src) { __builtin_memcpy(dst, src, 16); }
+TDSL_FN void tdsl_cp_async_commit() {}
+template <int N> TDSL_FN void tdsl_cp_async_wait() {}
+#else
+TDSL_FN void tdsl_cp_async(void *dst, const void *src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"((unsigned)__cvta_generic_to_shared(dst)), "l"(src) : "memory");
+}
+TDSL_FN void tdsl_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> TDSL_FN void tdsl_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 }
 #endif
 // round_pair and ex2_approx (sm_80+): for values rounded to 16 bits next. The emulation rounds
@@ -356,10 +369,6 @@ TDSL_FN void tdsl_st_swizzled(unsigned dst, const unsigned short *v) {
   const unsigned *w = (const unsigned *)v;
   asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" :: "r"(tdsl_swizzled(dst)), "r"(w[0]),
                "r"(w[1]), "r"(w[2]), "r"(w[3]) : "memory");
-}
-TDSL_FN void tdsl_cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> TDSL_FN void tdsl_cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" :: "n"(N) : "memory");
 }
 TDSL_FN void tdsl_fence_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 // wgmma reads and writes the accumulators asynchronously: the compiler must not move their

@@ -401,8 +401,8 @@ TEST(Verifier, ChecksTheLdmatrixOperands) {
   EXPECT_EQ(failure([&] { verify(k); }), "");
   std::string text = toString(k);
   EXPECT_NE(text.find("ldmatrix(fa[0], tile[8], 4)"), std::string::npos) << text;
-  const char *wrong = "ldmatrix operands not 1, 2 or 4 matrices of a shared 16-bit tile into stack "
-                      "values of its type";
+  const char *wrong = "ldmatrix operands not 4 matrices of a shared 16-bit tile into stack values "
+                      "of its type";
   EXPECT_REJECTED(
       verify(kernel(GpuIntrinsic::make(GpuOp::LoadMatrix, {m.a, tile}, {imm(0), imm(0)}, 3))),
       wrong);
@@ -412,6 +412,16 @@ TEST(Verifier, ChecksTheLdmatrixOperands) {
   EXPECT_REJECTED(
       verify(kernel(GpuIntrinsic::make(GpuOp::LoadMatrix, {m.a, m.b}, {imm(0), imm(0)}, 4))),
       wrong);
+  // The transposed load: the same operands.
+  LoweredFunc trans =
+      kernel(GpuIntrinsic::make(GpuOp::LoadMatrixTrans, {m.a, tile}, {imm(0), imm(16)}, 4));
+  EXPECT_EQ(failure([&] { verify(trans); }), "");
+  text = toString(trans);
+  EXPECT_NE(text.find("ldmatrix_trans(fa[0], tile[16], 4)"), std::string::npos) << text;
+  EXPECT_REJECTED(
+      verify(kernel(GpuIntrinsic::make(GpuOp::LoadMatrixTrans, {m.a, tile}, {imm(0), imm(0)}, 2))),
+      "ldmatrix_trans operands not 4 matrices of a shared 16-bit tile into stack values of its "
+      "type");
 }
 
 TEST(Verifier, ChecksTheWgmmaOpsOperands) {
