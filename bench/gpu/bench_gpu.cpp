@@ -267,16 +267,17 @@ int main(int argc, char **argv) {
         2.0 * batch * rows * depth * rows, ok);
   }
   // Attention on 64 bf16 heads of 1024 x 64, without a mask and causal (`where(u <= t, ...)`
-  // on the scores: half the products, the FLOPs counted as SDPA's causal ones).
-  for (const char *name : {"attention_bf16", "attention_causal_bf16"}) {
-    if (!wants(name))
-      continue;
-    const int64_t heads = quick ? 8 : 64, length = 1024, dim = 64;
-    const double share = std::string(name) == "attention_bf16" ? 1.0 : 0.5;
-    Kernel k = m.kernel(name);
+  // on the scores: half the products, the FLOPs counted as SDPA's causal ones); with
+  // attention_shapes also sequences of 4096 and heads of 128 (rows `attention_bf16_4096x128`).
+  auto attention = [&](const std::string &name, const std::string &kernel, int64_t length,
+                       int64_t dim) {
+    const int64_t heads = quick ? 8 : 64;
+    const double share = kernel == "attention_bf16" ? 1.0 : 0.5;
+    Kernel k = m.kernel(kernel);
     // The tensor-core kernel rounds P to bf16 before P·V (docs/language.md): judged at f16's
     // tolerance, as the tests do.
-    std::string ok = check(k, k.randomInputs({{"B", 2}, {"T", 37}, {"E", 16}}, 3), DType::F16);
+    std::string ok =
+        check(k, k.randomInputs({{"B", 2}, {"T", 37}, {"E", dim > 64 ? 100 : 16}}, 3), DType::F16);
     std::vector<Tensor> host = k.randomInputs({{"B", heads}, {"T", length}, {"E", dim}}, 5);
     std::vector<DeviceTensor> in;
     for (const Tensor &t : host)
@@ -285,6 +286,14 @@ int main(int argc, char **argv) {
     double ms = timeKernel(k, in, out, 3);
     row(name, ms, 3.0 * in[0].nbytes() + out[0].nbytes(),
         share * 4.0 * heads * length * length * dim, ok);
+  };
+  for (const char *name : {"attention_bf16", "attention_causal_bf16"}) {
+    if (wants(name))
+      attention(name, name, 1024, 64);
+    if (wants("attention_shapes"))
+      for (auto [length, dim] : {std::pair<int64_t, int64_t>{4096, 64}, {1024, 128}, {4096, 128}})
+        attention(std::string(name) + "_" + std::to_string(length) + "x" + std::to_string(dim),
+                  name, length, dim);
   }
   if (wants("softmax")) {
     // NVRTC: cold (nothing cached; NVRTC already loaded by the kernels above), then from disk

@@ -201,16 +201,23 @@ def main():
         row("batched_bf16@cublas", median_ms(lambda: torch.bmm(a, b)), 2 * 64 * 512 * 64 * 2 +
             64 * 512 * 512 * 2, 2.0 * 64 * 512 * 64 * 512, "cuBLAS bmm bf16 (bf16 output)")
     heads = 8 if quick else 64
-    q, k, v = (torch.randn(1, heads, 1024, 64, device="cuda", dtype=torch.bfloat16)
-               for _ in range(3))
     sdpa = torch.nn.functional.scaled_dot_product_attention
-    if wanted("attention_bf16"):
-        row("attention_bf16@sdpa", median_ms(lambda: sdpa(q, k, v)), 4 * q.numel() * 2,
-            4.0 * heads * 1024 * 1024 * 64, "scaled_dot_product_attention (bf16 output)")
-    if wanted("attention_causal_bf16"):
-        row("attention_causal_bf16@sdpa", median_ms(lambda: sdpa(q, k, v, is_causal=True)),
-            4 * q.numel() * 2, 2.0 * heads * 1024 * 1024 * 64,
+
+    def attention(suffix, length, dim):
+        q, k, v = (torch.randn(1, heads, length, dim, device="cuda", dtype=torch.bfloat16)
+                   for _ in range(3))
+        fl = 4.0 * heads * length * length * dim
+        row(f"attention_bf16{suffix}@sdpa", median_ms(lambda: sdpa(q, k, v)), 4 * q.numel() * 2,
+            fl, "scaled_dot_product_attention (bf16 output)")
+        row(f"attention_causal_bf16{suffix}@sdpa",
+            median_ms(lambda: sdpa(q, k, v, is_causal=True)), 4 * q.numel() * 2, fl / 2,
             "scaled_dot_product_attention, is_causal (bf16 output)")
+
+    if wanted("attention_bf16") or wanted("attention_causal_bf16"):
+        attention("", 1024, 64)
+    if wanted("attention_shapes"):
+        for length, dim in ((4096, 64), (1024, 128), (4096, 128)):
+            attention(f"_{length}x{dim}", length, dim)
     if not wanted("launch_overhead_us"):
         return
     t = torch.randn(1, device="cuda")
