@@ -1618,51 +1618,67 @@ private:
     std::optional<FlashChain> c = matchFlashChain(i);
     if (!c)
       return 0;
-    KernelPlan k = start(items[i + c->items - 1]);
-    std::erase_if(k.allocations, [&](const Buffer &b) {
-      return std::find(c->buffers.begin(), c->buffers.end(), b) != c->buffers.end();
-    });
-    k.schedule = GpuScheduleKind::FlashChain;
     // 16-bit factors and values of one dtype: both products on tensor cores (sm_80+).
     Expr a16 = sixteenBit(c->factorA), b16 = sixteenBit(c->factorB), y16 = sixteenBit(c->y);
     bool tensorCores = a16 && b16 && y16 && a16->type.dtype == b16->type.dtype &&
                        y16->type.dtype == a16->type.dtype && target.computeCapability >= 80 &&
-                       target.sharedBytesPerBlock >= kFlashMmaSharedBytes;
+                       target.sharedBytesPerBlock >= flashMmaSharedBytes(128);
     int64_t rows = tensorCores ? kFlashMmaRows : kFlashRows;
     Expr tiles = ceilDiv(c->extentT, rows);
-    k.blocks = mulFold(product(c->leadExtents), tiles);
-    k.nest = tensorCores ? flashMmaKernel(*c, a16, b16, y16, k.blocks, tiles)
-                         : flashKernel(*c, k.blocks, tiles);
-    // Two blocks of 8 warps an SM hide the latency of the warps' chains of products and
-    // exponentials (the kernel fits 128 registers a thread: no tile goes through registers).
-    if (tensorCores)
-      k.blocksPerSm = 2;
-    k.details.push_back("attention chain in one kernel: a block " + std::to_string(rows) +
-                        " query rows, key tiles of 64 through shared memory, online softmax "
-                        "(running maximum and sum a row), the scores never stored");
-    if (tensorCores)
-      k.details.push_back(
-          "a warp 16 rows: scores and outputs by mma.sync on tensor cores (f32 accumulation), "
-          "P in registers rounded to " +
-          std::string(dtypeName(a16->type.dtype)) +
-          ", output columns in chunks of 64, a pass over the keys each; tiles copied by "
-          "cp.async, K's next during the softmax, Y's during the scores");
-    else
-      k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output "
-                          "columns in chunks of 64, a pass over the keys each");
-    if (Expr bound = keyBound(*c))
-      k.details.push_back("keys u >= " + toString(simplify(bound)) +
-                          " add nothing to row t: key tiles past the block's last row skipped" +
-                          (tensorCores ? ", the last rows' blocks first" : ""));
-    if (tensorCores)
-      if (std::vector<Expr> bounds = withoutGrowingMasks(*c).second; !bounds.empty()) {
-        std::string tests;
-        for (const Expr &bound : bounds)
-          tests += (tests.empty() ? "u < " : ", u < ") + toString(simplify(bound));
-        k.details.push_back("key tiles whose keys all pass " + tests +
-                            " at a warp's first row t: those tests left out");
+    // On tensor cores, output columns in chunks of 64 where E <= 64, with two blocks an SM;
+    // else of 128, so that heads of 128 take one pass over the keys (alternatives where E is
+    // known only at run time).
+    std::vector<int64_t> widths = {64};
+    if (tensorCores) {
+      const IntImm *e = as<IntImm>(simplify(c->extentE));
+      widths = e ? std::vector<int64_t>{e->value <= 64 ? 64 : 128} : std::vector<int64_t>{64, 128};
+    }
+    for (int64_t width : widths) {
+      KernelPlan k = start(items[i + c->items - 1]);
+      std::erase_if(k.allocations, [&](const Buffer &b) {
+        return std::find(c->buffers.begin(), c->buffers.end(), b) != c->buffers.end();
+      });
+      k.schedule = GpuScheduleKind::FlashChain;
+      k.blocks = mulFold(product(c->leadExtents), tiles);
+      k.nest = tensorCores ? flashMmaKernel(*c, a16, b16, y16, k.blocks, tiles, width)
+                           : flashKernel(*c, k.blocks, tiles);
+      if (widths.size() > 1) {
+        k.condition =
+            Binary::make(width == 64 ? BinaryOp::Le : BinaryOp::Gt, c->extentE, intImm(64));
+        k.variant = width == 64 ? "_e64" : "";
       }
-    kernels.push_back(std::move(k));
+      // Two blocks of 8 warps an SM hide the latency of the warps' chains of products and
+      // exponentials (the kernel fits 128 registers a thread: no tile goes through registers).
+      if (tensorCores && width == 64)
+        k.blocksPerSm = 2;
+      k.details.push_back("attention chain in one kernel: a block " + std::to_string(rows) +
+                          " query rows, key tiles of 64 through shared memory, online softmax "
+                          "(running maximum and sum a row), the scores never stored");
+      if (tensorCores)
+        k.details.push_back(
+            "a warp 16 rows: scores and outputs by mma.sync on tensor cores (f32 accumulation), "
+            "P in registers rounded to " +
+            std::string(dtypeName(a16->type.dtype)) + ", output columns in chunks of " +
+            std::to_string(width) +
+            ", a pass over the keys each; tiles copied by cp.async, K's next during the "
+            "softmax, Y's during the scores");
+      else
+        k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output "
+                            "columns in chunks of 64, a pass over the keys each");
+      if (Expr bound = keyBound(*c))
+        k.details.push_back("keys u >= " + toString(simplify(bound)) +
+                            " add nothing to row t: key tiles past the block's last row skipped" +
+                            (tensorCores ? ", the last rows' blocks first" : ""));
+      if (tensorCores)
+        if (std::vector<Expr> bounds = withoutGrowingMasks(*c).second; !bounds.empty()) {
+          std::string tests;
+          for (const Expr &bound : bounds)
+            tests += (tests.empty() ? "u < " : ", u < ") + toString(simplify(bound));
+          k.details.push_back("key tiles whose keys all pass " + tests +
+                              " at a warp's first row t: those tests left out");
+        }
+      kernels.push_back(std::move(k));
+    }
     return c->items;
   }
 
@@ -1716,8 +1732,11 @@ private:
   static constexpr int64_t kFlashTileFloats = 64 * kFlashPad;
   // The tensor-core kernel's: 128 query rows, tiles of 16-bit values in rows padded to 72.
   static constexpr int64_t kFlashMmaRows = 128, kFlashMmaRow = 72, kFlashPartials = 4;
-  static constexpr int64_t kFlashMmaSharedBytes =
-      (kFlashMmaRows + kFlashKeys + kFlashStep) * kFlashMmaRow * 2;
+  /// Its shared tiles' bytes with output columns in chunks of `width`: Q's and K's rows, Y's
+  /// keys of `width` values padded by 8.
+  static constexpr int64_t flashMmaSharedBytes(int64_t width) {
+    return ((kFlashMmaRows + kFlashKeys) * kFlashMmaRow + kFlashKeys * (width + 8)) * 2;
+  }
 
   Stmt flashKernel(const FlashChain &c, const Expr &blocks, const Expr &tiles) {
     const Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
@@ -1948,17 +1967,20 @@ private:
   /// prove hold (below a causal diagonal).
   enum class Tile { Edge, Interior, Clear };
 
+  /// The tensor-core kernel with output columns in chunks of `width` (64 or 128), a pass over
+  /// the keys each.
   Stmt flashMmaKernel(const FlashChain &c, const Expr &a16, const Expr &b16, const Expr &y16,
-                      const Expr &blocks, const Expr &tiles) {
+                      const Expr &blocks, const Expr &tiles, int64_t width) {
     constexpr int64_t row = kFlashMmaRow;
+    const int64_t valueRow = width + 8, accTiles = width / 8;
     const DType t16 = a16->type.dtype;
     const Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
     const Expr zero = floatImm(0.0);
     Var block = loopVar("block"), thread = loopVar("thread");
     Buffer rowTile = local("q_tile", t16, kFlashMmaRows * row);
     Buffer keyTile = local("k_tile", t16, kFlashKeys * row);
-    Buffer valueTile = local("v_tile", t16, kFlashKeys * row); // [u][e], e in the chunk.
-    Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 32);
+    Buffer valueTile = local("v_tile", t16, kFlashKeys * valueRow); // [u][e], e in the chunk.
+    Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 4 * accTiles);
     Buffer pFrag = local("p_frag", t16, 32), aFrag = local("a_frag", t16, 8);
     Buffer bFrag = local("b_frag", t16, 8);
     Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
@@ -1967,8 +1989,8 @@ private:
     Var w = letVar("w"), g = letVar("g"), q = letVar("q"), q0 = letVar("q0"), k0 = letVar("k0");
     Var keyTiles = letVar("key_tiles");
     Var columns = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
-    // Accumulator i = 4 nt + h of a 16 x 64 tile: row g + 8 (h / 2), column 8 nt + 2 q + h % 2
-    // (the PTX ISA's C/D fragment of mma.m16n8k16).
+    // Accumulator i = 4 nt + h of a 16-row tile: row g + 8 (h / 2), column 8 nt + 2 q + h % 2
+    // (the PTX ISA's C/D fragment of mma.m16n8k16); 8 n tiles of scores, accTiles of outputs.
     auto rowOf = [&](const Expr &h) {
       return add(ref(q0), add(times(ref(w), 16), add(ref(g), times(div(h, 2), 8))));
     };
@@ -1976,24 +1998,26 @@ private:
       return add(times(nt, 8), add(times(ref(q), 2), mod(h, 2)));
     };
     auto cell = [](const Expr &nt, const Expr &h) { return add(times(nt, 4), h); };
-    auto forCells = [&](const std::function<Stmt(const Var &, const Var &)> &body) {
+    auto forCells = [&](const std::function<Stmt(const Var &, const Var &)> &body,
+                        int64_t nTiles = 8) {
       Var nt = loopVar("nt"), h = loopVar("h");
-      return unrolled(nt, 8, unrolled(h, 4, body(nt, h)));
+      return unrolled(nt, nTiles, unrolled(h, 4, body(nt, h)));
     };
-    // `rows` rows of `tile` from `f` (rows `rowVar` = rowBase + .., columns `colVar` = colBase
-    // + 0..63), 8 values a thread a step, by cp.async where whole (asyncChunk). A row's 8
-    // chunks are consecutive threads'.
-    auto copyRows = [&](const Buffer &tile, int64_t rows, const Var &rowVar, const Expr &rowBase,
-                        const Expr &rowEnd, const Var &colVar, const Expr &colBase,
-                        const Expr &colEnd, const Expr &f) {
+    // `rows` rows of `tile` (`stride` apart) from `f`: rows `rowVar` = rowBase + .., columns
+    // `colVar` = colBase + 0..cols-1, 8 values a thread a step, by cp.async where whole
+    // (asyncChunk). A row's chunks are consecutive threads'.
+    auto copyRows = [&](const Buffer &tile, int64_t rows, int64_t cols, int64_t stride,
+                        const Var &rowVar, const Expr &rowBase, const Expr &rowEnd,
+                        const Var &colVar, const Expr &colBase, const Expr &colEnd, const Expr &f) {
+      const int64_t chunks = cols / 8;
       Var r = loopVar("r"), idx = letVar("idx");
-      Expr at = add(times(div(ref(idx), 8), row), times(mod(ref(idx), 8), 8));
+      Expr at = add(times(div(ref(idx), chunks), stride), times(mod(ref(idx), chunks), 8));
       return unrolled(
-          r, rows * 8 / kFlashThreads,
+          r, rows * chunks / kFlashThreads,
           LetStmt::make(
               idx, add(ref(thread), times(ref(r), kFlashThreads)),
-              LetStmt::make(rowVar, add(rowBase, div(ref(idx), 8)),
-                            LetStmt::make(colVar, add(colBase, times(mod(ref(idx), 8), 8)),
+              LetStmt::make(rowVar, add(rowBase, div(ref(idx), chunks)),
+                            LetStmt::make(colVar, add(colBase, times(mod(ref(idx), chunks), 8)),
                                           asyncChunk(tile, at, f, lt(ref(rowVar), rowEnd), colVar,
                                                      colEnd)))));
     };
@@ -2005,15 +2029,16 @@ private:
         {GpuIntrinsic::make(GpuOp::WaitAsync, {}, {}, 0), Barrier::make(BarrierScope::Block)});
     Expr rowsEachStep = lt(intImm(kFlashStep), c.extentK);
     auto copyFactors = [&](const Expr &keyBase, const Expr &kBase, const Expr &withRows) {
-      Stmt keys =
-          copyRows(keyTile, kFlashKeys, c.u, keyBase, c.extentU, c.k, kBase, c.extentK, b16);
-      Stmt rows =
-          copyRows(rowTile, kFlashMmaRows, c.t, ref(q0), c.extentT, c.k, kBase, c.extentK, a16);
+      Stmt keys = copyRows(keyTile, kFlashKeys, kFlashStep, row, c.u, keyBase, c.extentU, c.k,
+                           kBase, c.extentK, b16);
+      Stmt rows = copyRows(rowTile, kFlashMmaRows, kFlashStep, row, c.t, ref(q0), c.extentT, c.k,
+                           kBase, c.extentK, a16);
       return Block::make({IfThenElse::make(withRows, rows), keys, commit});
     };
-    Stmt copyValues = Block::make({copyRows(valueTile, kFlashKeys, c.u, ref(k0), c.extentU, c.e,
-                                            times(ref(columns), kFlashStep), c.extentE, y16),
-                                   commit});
+    Stmt copyValues =
+        Block::make({copyRows(valueTile, kFlashKeys, width, valueRow, c.u, ref(k0), c.extentU, c.e,
+                              times(ref(columns), width), c.extentE, y16),
+                     commit});
     // Fragments come from the tiles by ldmatrix, lane l giving row l % 8 of matrix l / 8.
     Expr lane = mod(ref(thread), 32);
     Expr laneRow = mod(lane, 8), laneMatrix = div(lane, 8);
@@ -2031,7 +2056,7 @@ private:
       Expr k = add(times(kk, 16), add(times(mod(laneMatrix, 2), 8), laneRow));
       Expr n = times(add(nt, div(laneMatrix, 2)), 8);
       return GpuIntrinsic::make(GpuOp::LoadMatrixTrans, {bFrag, tile},
-                                {intImm(0), add(times(k, row), n)}, 4);
+                                {intImm(0), add(times(k, valueRow), n)}, 4);
     };
     // reduced[0] combined over the row's quad by xor shuffles; a maximum by max.NaN, the
     // other lane's value through reduced[1].
@@ -2232,7 +2257,7 @@ private:
            Store::make(rowSum, ref(r),
                        add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
                            Load::make(reduced, intImm(0)))),
-           unrolled(nt3, 8,
+           unrolled(nt3, accTiles,
                     unrolled(j3, 2,
                              Store::make(acc, cell(ref(nt3), h(j3)),
                                          mul(Load::make(acc, cell(ref(nt3), h(j3))),
@@ -2244,7 +2269,7 @@ private:
     Stmt valueProducts = [&] {
       Var kk = loopVar("kk"), np = loopVar("np");
       return unrolled(kk, 4,
-                      unrolled(np, 4,
+                      unrolled(np, accTiles / 2,
                                Block::make({bFragmentsTrans(valueTile, times(ref(np), 2), ref(kk)),
                                             mmaPair(acc, pFrag, times(ref(kk), 8), np)})));
     }();
@@ -2277,12 +2302,13 @@ private:
                      GpuIntrinsic::make(GpuOp::WaitAsync, {}, {}, 0)}));
     Stmt init = [&] {
       Var r = loopVar("r");
-      return Block::make({forCells([&](const Var &nt, const Var &h) {
-                            return Store::make(acc, cell(ref(nt), ref(h)), zero);
-                          }),
-                          unrolled(r, 2,
-                                   Block::make({Store::make(rowMax, ref(r), negInf),
-                                                Store::make(rowSum, ref(r), zero)}))});
+      return Block::make(
+          {forCells([&](const Var &nt,
+                        const Var &h) { return Store::make(acc, cell(ref(nt), ref(h)), zero); },
+                    accTiles),
+           unrolled(r, 2,
+                    Block::make({Store::make(rowMax, ref(r), negInf),
+                                 Store::make(rowSum, ref(r), zero)}))});
     }();
     // The row sums over the quad's keys.
     Stmt sums = [&] {
@@ -2292,17 +2318,19 @@ private:
                                    quadCombine(BinaryOp::Add),
                                    Store::make(rowSum, ref(r), Load::make(reduced, intImm(0)))}));
     }();
-    Stmt epilogue = forCells([&](const Var &nt, const Var &h) {
-      return LetStmt::make(
-          c.t, rowOf(ref(h)),
-          LetStmt::make(
-              c.e, add(times(ref(columns), kFlashStep), columnOf(ref(nt), ref(h))),
-              IfThenElse::make(
-                  both(lt(ref(c.t), c.extentT), lt(ref(c.e), c.extentE)),
-                  LetStmt::make(c.o, Load::make(acc, cell(ref(nt), ref(h))),
-                                LetStmt::make(c.l, Load::make(rowSum, div(ref(h), 2)), c.out)))));
-    });
-    Stmt body = For::make(columns, ceilDiv(c.extentE, kFlashStep), ForKind::Serial,
+    Stmt epilogue = forCells(
+        [&](const Var &nt, const Var &h) {
+          return LetStmt::make(
+              c.t, rowOf(ref(h)),
+              LetStmt::make(c.e, add(times(ref(columns), width), columnOf(ref(nt), ref(h))),
+                            IfThenElse::make(
+                                both(lt(ref(c.t), c.extentT), lt(ref(c.e), c.extentE)),
+                                LetStmt::make(c.o, Load::make(acc, cell(ref(nt), ref(h))),
+                                              LetStmt::make(c.l, Load::make(rowSum, div(ref(h), 2)),
+                                                            c.out)))));
+        },
+        accTiles);
+    Stmt body = For::make(columns, ceilDiv(c.extentE, width), ForKind::Serial,
                           Block::make({init, keyLoop, sums, epilogue}));
     for (const Buffer &b : {bFrag, aFrag, pFrag, reduced, scale, rowSum, rowMax, acc, scores})
       body = Allocate::make(b, MemoryScope::Stack, body);
