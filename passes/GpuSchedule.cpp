@@ -1640,8 +1640,7 @@ private:
       });
       k.schedule = GpuScheduleKind::FlashChain;
       k.blocks = mulFold(product(c->leadExtents), tiles);
-      const int64_t groups = 1;
-      k.nest = tensorCores ? flashMmaKernel(*c, a16, b16, y16, k.blocks, tiles, width, groups)
+      k.nest = tensorCores ? flashMmaKernel(*c, a16, b16, y16, k.blocks, tiles, width)
                            : flashKernel(*c, k.blocks, tiles);
       if (widths.size() > 1) {
         k.condition =
@@ -1657,8 +1656,7 @@ private:
                           "(running maximum and sum a row), the scores never stored");
       if (tensorCores)
         k.details.push_back(
-            "a warp " + std::to_string(16 * groups) +
-            " rows: scores and outputs by mma.sync on tensor cores (f32 accumulation), "
+            "a warp 16 rows: scores and outputs by mma.sync on tensor cores (f32 accumulation), "
             "P in registers rounded to " +
             std::string(dtypeName(a16->type.dtype)) + ", output columns in chunks of " +
             std::to_string(width) +
@@ -1970,15 +1968,11 @@ private:
   enum class Tile { Edge, Interior, Clear };
 
   /// The tensor-core kernel with output columns in chunks of `width` (64 or 128), a pass over
-  /// the keys each, and `groups` groups of 16 rows a warp (1 or 2: 256 or 128 threads).
+  /// the keys each.
   Stmt flashMmaKernel(const FlashChain &c, const Expr &a16, const Expr &b16, const Expr &y16,
-                      const Expr &blocks, const Expr &tiles, int64_t width, int64_t groups) {
+                      const Expr &blocks, const Expr &tiles, int64_t width) {
     constexpr int64_t row = kFlashMmaRow;
     const int64_t valueRow = width + 8, accTiles = width / 8;
-    // A warp's rows: kFlashMmaGroups groups of 16 (each of K's and Y's fragments feeds a product
-    // of each group).
-    const int64_t warpRows = 16 * groups;
-    const int threads = int(32 * kFlashMmaRows / warpRows);
     const DType t16 = a16->type.dtype;
     const Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
     const Expr zero = floatImm(0.0);
@@ -1986,37 +1980,28 @@ private:
     Buffer rowTile = local("q_tile", t16, kFlashMmaRows * row);
     Buffer keyTile = local("k_tile", t16, kFlashKeys * row);
     Buffer valueTile = local("v_tile", t16, kFlashKeys * valueRow); // [u][e], e in the chunk.
-    Buffer scores = local("scores", DType::F32, 32 * groups),
-           acc = local("acc", DType::F32, 4 * accTiles * groups);
-    Buffer pFrag = local("p_frag", t16, 32 * groups), aFrag = local("a_frag", t16, 8 * groups);
+    Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 4 * accTiles);
+    Buffer pFrag = local("p_frag", t16, 32), aFrag = local("a_frag", t16, 8);
     Buffer bFrag = local("b_frag", t16, 8);
-    Buffer rowMax = local("row_max", DType::F32, 2 * groups),
-           rowSum = local("row_sum", DType::F32, 2 * groups);
-    Buffer scale = local("scale", DType::F32, 2 * groups),
+    Buffer rowMax = local("row_max", DType::F32, 2), rowSum = local("row_sum", DType::F32, 2);
+    Buffer scale = local("scale", DType::F32, 2),
            reduced = local("reduced", DType::F32, kFlashPartials);
     Var w = letVar("w"), g = letVar("g"), q = letVar("q"), q0 = letVar("q0"), k0 = letVar("k0");
     Var keyTiles = letVar("key_tiles");
     Var columns = loopVar("chunk"), keyStep = loopVar("key_tile"), kStep = loopVar("k_step");
-    // Accumulator i = 4 nt + h of group gr's 16-row tile: row g + 8 (h / 2), column 8 nt + 2 q
-    // + h % 2 (the PTX ISA's C/D fragment of mma.m16n8k16); 8 n tiles of scores a group
-    // (cell), accTiles of outputs (outCell). A thread's rows are 2 gr + h / 2 (rowMax, ...).
-    auto rowOf = [&](const Expr &gr, const Expr &h) {
-      return add(ref(q0), add(times(ref(w), warpRows),
-                              add(times(gr, 16), add(ref(g), times(div(h, 2), 8)))));
+    // Accumulator i = 4 nt + h of a 16-row tile: row g + 8 (h / 2), column 8 nt + 2 q + h % 2
+    // (the PTX ISA's C/D fragment of mma.m16n8k16); 8 n tiles of scores, accTiles of outputs.
+    auto rowOf = [&](const Expr &h) {
+      return add(ref(q0), add(times(ref(w), 16), add(ref(g), times(div(h, 2), 8))));
     };
     auto columnOf = [&](const Expr &nt, const Expr &h) {
       return add(times(nt, 8), add(times(ref(q), 2), mod(h, 2)));
     };
-    auto cell = [](const Expr &gr, const Expr &nt, const Expr &h) {
-      return add(times(gr, 32), add(times(nt, 4), h));
-    };
-    auto outCell = [&](const Expr &gr, const Expr &nt, const Expr &h) {
-      return add(times(gr, 4 * accTiles), add(times(nt, 4), h));
-    };
-    auto forCells = [&](const std::function<Stmt(const Var &, const Var &, const Var &)> &body,
+    auto cell = [](const Expr &nt, const Expr &h) { return add(times(nt, 4), h); };
+    auto forCells = [&](const std::function<Stmt(const Var &, const Var &)> &body,
                         int64_t nTiles = 8) {
-      Var gr = loopVar("gr"), nt = loopVar("nt"), h = loopVar("h");
-      return unrolled(gr, groups, unrolled(nt, nTiles, unrolled(h, 4, body(gr, nt, h))));
+      Var nt = loopVar("nt"), h = loopVar("h");
+      return unrolled(nt, nTiles, unrolled(h, 4, body(nt, h)));
     };
     // `rows` rows of `tile` (`stride` apart) from `f`: rows `rowVar` = rowBase + .., columns
     // `colVar` = colBase + 0..cols-1, 8 values a thread a step, by cp.async where whole
@@ -2028,9 +2013,9 @@ private:
       Var r = loopVar("r"), idx = letVar("idx");
       Expr at = add(times(div(ref(idx), chunks), stride), times(mod(ref(idx), chunks), 8));
       return unrolled(
-          r, rows * chunks / threads,
+          r, rows * chunks / kFlashThreads,
           LetStmt::make(
-              idx, add(ref(thread), times(ref(r), threads)),
+              idx, add(ref(thread), times(ref(r), kFlashThreads)),
               LetStmt::make(rowVar, add(rowBase, div(ref(idx), chunks)),
                             LetStmt::make(colVar, add(colBase, times(mod(ref(idx), chunks), 8)),
                                           asyncChunk(tile, at, f, lt(ref(rowVar), rowEnd), colVar,
@@ -2090,40 +2075,34 @@ private:
       return Block::make(steps);
     };
 
-    // A pair of mma.sync on n tiles 2 np and 2 np + 1 (at d[dAt..]) from bFrag's two fragments.
-    auto mmaPair = [&](const Buffer &d, const Expr &dAt, const Buffer &a, const Expr &aAt,
-                       const Var &np) {
-      Expr at = add(dAt, times(ref(np), 8));
+    // A pair of mma.sync on n tiles 2 np and 2 np + 1 from bFrag's two fragments.
+    auto mmaPair = [&](const Buffer &d, const Buffer &a, const Expr &aAt, const Var &np) {
       return Block::make(
-          {GpuIntrinsic::make(GpuOp::MmaSync, {d, a, bFrag}, {at, aAt, intImm(0)}),
-           GpuIntrinsic::make(GpuOp::MmaSync, {d, a, bFrag}, {plus(at, 4), aAt, intImm(4)})});
+          {GpuIntrinsic::make(GpuOp::MmaSync, {d, a, bFrag}, {times(ref(np), 8), aAt, intImm(0)}),
+           GpuIntrinsic::make(GpuOp::MmaSync, {d, a, bFrag},
+                              {plus(times(ref(np), 8), 4), aAt, intImm(4)})});
     };
 
     // The scores of the key tile: S = A B^T over k in steps of 64, Y's tile loaded with the
     // first step's.
     Stmt scoreProducts = [&] {
-      Var kk = loopVar("kk"), np = loopVar("np"), gr = loopVar("gr"), gr2 = loopVar("gr");
-      // A's fragment of group gr, its 16 rows and k from 16 kk: matrices (rows low, k low),
-      // (rows high, k low), (rows low, k high), (rows high, k high).
-      Expr aRow = add(add(times(ref(w), warpRows), times(ref(gr), 16)),
-                      add(laneRow, times(mod(laneMatrix, 2), 8)));
+      Var kk = loopVar("kk"), np = loopVar("np");
+      // A's fragment, rows 16 w.., k from 16 kk: matrices (rows low, k low), (rows high, k
+      // low), (rows low, k high), (rows high, k high).
+      Expr aRow = add(times(ref(w), 16), add(laneRow, times(mod(laneMatrix, 2), 8)));
       Expr aAt = add(times(aRow, row), add(times(ref(kk), 16), times(div(laneMatrix, 2), 8)));
       return unrolled(
           kk, 4,
-          Block::make({unrolled(gr, groups,
-                                GpuIntrinsic::make(GpuOp::LoadMatrix, {aFrag, rowTile},
-                                                   {times(ref(gr), 8), aAt}, 4)),
+          Block::make({GpuIntrinsic::make(GpuOp::LoadMatrix, {aFrag, rowTile}, {intImm(0), aAt}, 4),
                        unrolled(np, 4,
                                 Block::make({bFragments(keyTile, times(ref(np), 2), ref(kk)),
-                                             unrolled(gr2, groups,
-                                                      mmaPair(scores, times(ref(gr2), 32), aFrag,
-                                                              times(ref(gr2), 8), np))}))}));
+                                             mmaPair(scores, aFrag, intImm(0), np)}))}));
     }();
     // K's k steps after the first come in the loop (with Q's when K > 64); Y's tile once the
     // first step's K has landed and every warp is past the last tile's P Y.
     Stmt dots = Block::make(
-        {forCells([&](const Var &gr, const Var &nt, const Var &h) {
-           return Store::make(scores, cell(ref(gr), ref(nt), ref(h)), zero);
+        {forCells([&](const Var &nt, const Var &h) {
+           return Store::make(scores, cell(ref(nt), ref(h)), zero);
          }),
          For::make(
              kStep, Binary::make(BinaryOp::Max, ceilDiv(c.extentK, kFlashStep), intImm(1)),
@@ -2136,9 +2115,9 @@ private:
                   landed,
                   IfThenElse::make(Binary::make(BinaryOp::Eq, ref(kStep), intImm(0)), copyValues),
                   scoreProducts}))});
-    auto cellLets = [&](const Var &gr, const Var &nt, const Var &h, Stmt body) {
+    auto cellLets = [&](const Var &nt, const Var &h, Stmt body) {
       return LetStmt::make(
-          c.t, rowOf(ref(gr), ref(h)),
+          c.t, rowOf(ref(h)),
           LetStmt::make(c.u, add(ref(k0), columnOf(ref(nt), ref(h))), std::move(body)));
     };
     // A tile is interior when all its rows are and its keys are below the key extents that do
@@ -2161,7 +2140,7 @@ private:
     const std::vector<Expr> &clearBounds = clearing.second;
     Expr clearTile;
     if (!clearBounds.empty()) {
-      Expr firstRow = add(ref(q0), times(ref(w), warpRows));
+      Expr firstRow = add(ref(q0), times(ref(w), 16));
       clearTile = interiorTile;
       for (const Expr &bound : clearBounds)
         clearTile = both(clearTile, Binary::make(BinaryOp::Le, plus(ref(k0), kFlashKeys),
@@ -2177,11 +2156,11 @@ private:
     };
     // Each cell's score X(t, u), -inf outside the rows and keys.
     auto toScores = [&](Tile tile) {
-      return forCells([&](const Var &gr, const Var &nt, const Var &h) {
-        Expr at = cell(ref(gr), ref(nt), ref(h));
+      return forCells([&](const Var &nt, const Var &h) {
+        Expr at = cell(ref(nt), ref(h));
         Stmt score = Store::make(scores, at, toBase2((tile == Tile::Clear ? clear : c).score, c));
         return cellLets(
-            gr, nt, h,
+            nt, h,
             LetStmt::make(
                 c.dot, Load::make(scores, at),
                 tile != Tile::Edge
@@ -2194,10 +2173,9 @@ private:
     // maximum, the new running maximum, P and the thread's share of the running sum, the
     // outputs rescaled.
     auto perRow = [&](Tile tile) {
-      Var gr = loopVar("gr"), r = loopVar("r"), nt = loopVar("nt"), j = loopVar("j"),
-          nt2 = loopVar("nt"), j2 = loopVar("j"), nt3 = loopVar("nt"), j3 = loopVar("j");
+      Var r = loopVar("r"), nt = loopVar("nt"), j = loopVar("j"), nt2 = loopVar("nt"),
+          j2 = loopVar("j"), nt3 = loopVar("nt"), j3 = loopVar("j");
       auto h = [&](const Var &jj) { return add(times(ref(r), 2), ref(jj)); };
-      Expr rowAt = add(times(ref(gr), 2), ref(r)); // The thread's row: rowMax[rowAt], ...
       auto rowCells = [&](const Var &n, const Var &jj, Stmt body) {
         Var hv = letVar("h");
         return unrolled(
@@ -2205,7 +2183,7 @@ private:
             unrolled(jj, 2,
                      LetStmt::make(
                          hv, h(jj),
-                         LetStmt::make(c.t, rowOf(ref(gr), ref(hv)),
+                         LetStmt::make(c.t, rowOf(ref(hv)),
                                        LetStmt::make(c.u, add(ref(k0), columnOf(ref(n), ref(hv))),
                                                      std::move(body))))));
       };
@@ -2221,14 +2199,12 @@ private:
       Stmt cellMax =
           maxTest
               ? LetStmt::make(
-                    score,
-                    Select::make(maxTest, Load::make(scores, cell(ref(gr), ref(nt), h(j))), negInf),
+                    score, Select::make(maxTest, Load::make(scores, cell(ref(nt), h(j))), negInf),
                     IfThenElse::make(
                         Binary::make(BinaryOp::Or, Binary::make(BinaryOp::Gt, ref(score), soFar),
                                      Binary::make(BinaryOp::Ne, ref(score), ref(score))),
                         Store::make(reduced, part, ref(score))))
-              : GpuIntrinsic::make(GpuOp::MaxNaN, {reduced, scores},
-                                   {part, cell(ref(gr), ref(nt), h(j))});
+              : GpuIntrinsic::make(GpuOp::MaxNaN, {reduced, scores}, {part, cell(ref(nt), h(j))});
       auto partials = [&](auto init, auto fold) {
         Var i = loopVar("i");
         std::vector<Stmt> folds;
@@ -2245,18 +2221,18 @@ private:
                    });
       Stmt tileMax =
           Block::make({maxInit, rowCells(nt, j, cellMax), maxFold, quadCombine(BinaryOp::Max)});
-      Stmt update = onlineMaxStep(rowMax, scale, reduced, rowAt, /*base2=*/true);
+      Stmt update = onlineMaxStep(rowMax, scale, reduced, ref(r), /*base2=*/true);
       // P = 2^(X' - m') in place of the scores, by the hardware's exp2: P is rounded to the
       // factors' type for its product with Y (as FlashAttention does), which hides the
       // approximation's 2^-22; the sum takes P unrounded. Then P's pairs rounded at once.
-      Expr at = cell(ref(gr), ref(nt2), h(j2));
+      Expr at = cell(ref(nt2), h(j2));
       Expr p = Load::make(scores, at);
       Expr pCond = (tile == Tile::Clear ? clear : c).pCond;
       Expr inRange = both(lt(ref(c.t), c.extentT), lt(ref(c.u), c.extentU));
       if (tile == Tile::Edge)
         pCond = pCond ? both(inRange, pCond) : inRange;
       std::vector<Stmt> cellP = {
-          Store::make(scores, at, sub(p, finiteMax(Load::make(rowMax, rowAt)))),
+          Store::make(scores, at, sub(p, finiteMax(Load::make(rowMax, ref(r))))),
           GpuIntrinsic::make(GpuOp::Exp2Approx, {scores, scores}, {at, at})};
       if (pCond)
         cellP.push_back(Store::make(scores, at, Select::make(pCond, p, zero)));
@@ -2267,7 +2243,7 @@ private:
       if (Expr test = keyTest(tile, c.extO))
         cellP.push_back(Store::make(scores, at, Select::make(test, p, zero)));
       Var ntPair = loopVar("nt");
-      Expr pair = cell(ref(gr), ref(ntPair), times(ref(r), 2));
+      Expr pair = cell(ref(ntPair), times(ref(r), 2));
       auto [sumInit, sumFold] =
           partials([&](const Expr &i) { return Store::make(reduced, i, zero); },
                    [&](int64_t into, int64_t from) {
@@ -2278,28 +2254,24 @@ private:
       Stmt tileP = Block::make(
           {sumInit, rowCells(nt2, j2, Block::make(cellP)), sumFold,
            unrolled(ntPair, 8, GpuIntrinsic::make(GpuOp::RoundPair, {pFrag, scores}, {pair, pair})),
-           Store::make(rowSum, rowAt,
-                       add(mul(Load::make(rowSum, rowAt), Load::make(scale, rowAt)),
+           Store::make(rowSum, ref(r),
+                       add(mul(Load::make(rowSum, ref(r)), Load::make(scale, ref(r))),
                            Load::make(reduced, intImm(0)))),
            unrolled(nt3, accTiles,
                     unrolled(j3, 2,
-                             Store::make(acc, outCell(ref(gr), ref(nt3), h(j3)),
-                                         mul(Load::make(acc, outCell(ref(gr), ref(nt3), h(j3))),
-                                             Load::make(scale, rowAt)))))});
-      return unrolled(gr, groups, unrolled(r, 2, Block::make({tileMax, update, tileP})));
+                             Store::make(acc, cell(ref(nt3), h(j3)),
+                                         mul(Load::make(acc, cell(ref(nt3), h(j3))),
+                                             Load::make(scale, ref(r))))))});
+      return unrolled(r, 2, Block::make({tileMax, update, tileP}));
     };
     // O += P Y: P's A fragment for keys 16 kk.. is accumulators 8 kk .. 8 kk + 7 (n tiles 2 kk
     // and 2 kk + 1), in the same order.
     Stmt valueProducts = [&] {
-      Var kk = loopVar("kk"), np = loopVar("np"), gr = loopVar("gr");
-      return unrolled(
-          kk, 4,
-          unrolled(
-              np, accTiles / 2,
-              Block::make({bFragmentsTrans(valueTile, times(ref(np), 2), ref(kk)),
-                           unrolled(gr, groups,
-                                    mmaPair(acc, times(ref(gr), 4 * accTiles), pFrag,
-                                            add(times(ref(gr), 32), times(ref(kk), 8)), np))})));
+      Var kk = loopVar("kk"), np = loopVar("np");
+      return unrolled(kk, 4,
+                      unrolled(np, accTiles / 2,
+                               Block::make({bFragmentsTrans(valueTile, times(ref(np), 2), ref(kk)),
+                                            mmaPair(acc, pFrag, times(ref(kk), 8), np)})));
     }();
     // Keys past every row's bound (a causal mask) are skipped a whole tile at a time.
     Expr keys = c.extentU;
@@ -2330,36 +2302,32 @@ private:
                      GpuIntrinsic::make(GpuOp::WaitAsync, {}, {}, 0)}));
     Stmt init = [&] {
       Var r = loopVar("r");
-      return Block::make({forCells(
-                              [&](const Var &gr, const Var &nt, const Var &h) {
-                                return Store::make(acc, outCell(ref(gr), ref(nt), ref(h)), zero);
-                              },
-                              accTiles),
-                          unrolled(r, 2 * groups,
-                                   Block::make({Store::make(rowMax, ref(r), negInf),
-                                                Store::make(rowSum, ref(r), zero)}))});
+      return Block::make(
+          {forCells([&](const Var &nt,
+                        const Var &h) { return Store::make(acc, cell(ref(nt), ref(h)), zero); },
+                    accTiles),
+           unrolled(r, 2,
+                    Block::make({Store::make(rowMax, ref(r), negInf),
+                                 Store::make(rowSum, ref(r), zero)}))});
     }();
     // The row sums over the quad's keys.
     Stmt sums = [&] {
       Var r = loopVar("r");
-      return unrolled(r, 2 * groups,
+      return unrolled(r, 2,
                       Block::make({Store::make(reduced, intImm(0), Load::make(rowSum, ref(r))),
                                    quadCombine(BinaryOp::Add),
                                    Store::make(rowSum, ref(r), Load::make(reduced, intImm(0)))}));
     }();
     Stmt epilogue = forCells(
-        [&](const Var &gr, const Var &nt, const Var &h) {
+        [&](const Var &nt, const Var &h) {
           return LetStmt::make(
-              c.t, rowOf(ref(gr), ref(h)),
-              LetStmt::make(
-                  c.e, add(times(ref(columns), width), columnOf(ref(nt), ref(h))),
-                  IfThenElse::make(
-                      both(lt(ref(c.t), c.extentT), lt(ref(c.e), c.extentE)),
-                      LetStmt::make(
-                          c.o, Load::make(acc, outCell(ref(gr), ref(nt), ref(h))),
-                          LetStmt::make(c.l,
-                                        Load::make(rowSum, add(times(ref(gr), 2), div(ref(h), 2))),
-                                        c.out)))));
+              c.t, rowOf(ref(h)),
+              LetStmt::make(c.e, add(times(ref(columns), width), columnOf(ref(nt), ref(h))),
+                            IfThenElse::make(
+                                both(lt(ref(c.t), c.extentT), lt(ref(c.e), c.extentE)),
+                                LetStmt::make(c.o, Load::make(acc, cell(ref(nt), ref(h))),
+                                              LetStmt::make(c.l, Load::make(rowSum, div(ref(h), 2)),
+                                                            c.out)))));
         },
         accTiles);
     Stmt body = For::make(columns, ceilDiv(c.extentE, width), ForKind::Serial,
@@ -2383,7 +2351,7 @@ private:
     // The point of the leading dims once, not in every address.
     Var lead = letVar("lead");
     body = LetStmt::make(lead, leadOf, bindFlat(c.lead, c.leadExtents, body, ref(lead)));
-    return kernelNest(block, blocks, thread, threads, body, {rowTile, keyTile, valueTile});
+    return kernelNest(block, blocks, thread, kFlashThreads, body, {rowTile, keyTile, valueTile});
   }
 
   size_t tryContraction(size_t i) {
