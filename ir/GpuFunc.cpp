@@ -153,6 +153,22 @@ bool isDynamicShared(const Allocate *a) {
   return bytes > kStaticSharedLimit;
 }
 
+bool isSwizzledTile(const Stmt &s, const Buffer &buffer) {
+  struct Finder : IRVisitor {
+    const BufferNode *buffer;
+    bool found = false;
+    explicit Finder(const BufferNode *b) : buffer(b) {}
+    void visitGpuIntrinsic(const GpuIntrinsic *n) override {
+      if (n->op == GpuOp::Wgmma || n->op == GpuOp::StoreSwizzled)
+        for (const Buffer &b : n->buffers)
+          found |= b.get() == buffer;
+      IRVisitor::visitGpuIntrinsic(n);
+    }
+  } finder(buffer.get());
+  finder.visit(s);
+  return finder.found;
+}
+
 std::vector<std::pair<Buffer, Expr>> dynamicSharedLayout(const Stmt &nest) {
   struct Finder : IRVisitor {
     std::vector<std::pair<Buffer, Expr>> layout;

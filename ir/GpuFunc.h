@@ -49,6 +49,11 @@ constexpr int64_t kStaticSharedLimit = 48 * 1024;
 /// `__shared__` array).
 bool isDynamicShared(const Allocate *a);
 
+/// Whether `buffer` is a swizzled tile in `s` (ir/IR.h, GpuOp): a Shared buffer that a wgmma
+/// reads or st_swizzled writes. Other shared tiles, those of ldmatrix and mma.sync among them,
+/// are plain row-major arrays.
+bool isSwizzledTile(const Stmt &s, const Buffer &buffer);
+
 /// The dynamic shared allocations of `nest` (a gpu_block loop) in program order, each with its
 /// byte offset: each starts at the next 16-byte boundary after the one before, from 0. The sizes
 /// must be free of the kernel's loop and let variables (the launcher evaluates them).

@@ -432,7 +432,8 @@ struct Barrier final : StmtBase<Barrier, StmtKind::Barrier> {
 ///   LoadMatrixTrans {d, s} immediate 4: as LoadMatrix, each matrix transposed (.trans): d[2i],
 ///     d[2i + 1] are rows 2 (l % 4) and 2 (l % 4) + 1 at column l / 4 of matrix i — B's
 ///     fragments of a tile stored k-major (rows of k, columns of n).
-/// Hopper's warpgroup MMA (sm_90a) reads its factors from swizzled shared buffers: 16-bit Shared
+/// Hopper's warpgroup MMA (sm_90a) reads its factors from swizzled shared buffers (swizzled
+/// tiles: those a Wgmma or StoreSwizzled names, in dynamic shared memory): 16-bit Shared
 /// buffers that start on a 1024-byte boundary and hold rows of 128 bytes whose 16-byte chunks
 /// are permuted by the row's index mod 8 (the byte at offset o lives at o ^ ((o >> 3) & 0x70)),
 /// so that neither the copies nor the tensor cores meet bank conflicts. Offsets into them are

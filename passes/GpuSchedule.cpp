@@ -1622,7 +1622,7 @@ private:
     Expr a16 = sixteenBit(c->factorA), b16 = sixteenBit(c->factorB), y16 = sixteenBit(c->y);
     bool tensorCores = a16 && b16 && y16 && a16->type.dtype == b16->type.dtype &&
                        y16->type.dtype == a16->type.dtype && target.computeCapability >= 80 &&
-                       target.sharedBytesPerBlock >= flashMmaSharedBytes(128);
+                       target.sharedBytesPerBlockOptin >= flashMmaSharedBytes(128);
     int64_t rows = tensorCores ? kFlashMmaRows : kFlashRows;
     Expr tiles = ceilDiv(c->extentT, rows);
     // On tensor cores, output columns in chunks of 64 where E <= 64, with two blocks an SM;
@@ -1660,9 +1660,10 @@ private:
             "a warp 16 rows: scores and outputs by mma.sync on tensor cores (f32 accumulation), "
             "P in registers rounded to " +
             std::string(dtypeName(a16->type.dtype)) + ", output columns in chunks of " +
-            std::to_string(width) +
-            ", a pass over the keys each; tiles copied by cp.async, K's next during the "
-            "softmax, Y's during the scores");
+            std::to_string(width) + ", a pass over the keys each, k in steps of " +
+            std::to_string(width) + " (Q's tile copied once where E <= " + std::to_string(width) +
+            "); tiles copied by cp.async, K's next during the softmax, Y's during the scores, "
+            "untested where whole");
       else
         k.details.push_back("4x4 scores and 4x4 outputs a thread on CUDA cores (f32), output "
                             "columns in chunks of 64, a pass over the keys each");
@@ -1731,12 +1732,12 @@ private:
   static constexpr int kFlashThreads = 256;
   static constexpr int64_t kFlashRows = 64, kFlashKeys = 64, kFlashStep = 64, kFlashPad = 65;
   static constexpr int64_t kFlashTileFloats = 64 * kFlashPad;
-  // The tensor-core kernel's: 128 query rows, tiles of 16-bit values in rows padded to 72.
-  static constexpr int64_t kFlashMmaRows = 128, kFlashMmaRow = 72, kFlashPartials = 4;
-  /// Its shared tiles' bytes with output columns in chunks of `width`: Q's and K's rows, Y's
-  /// keys of `width` values padded by 8.
+  // The tensor-core kernel's: 128 query rows, four running values a row.
+  static constexpr int64_t kFlashMmaRows = 128, kFlashPartials = 4;
+  /// Its shared tiles' bytes with output columns in chunks of `width` and k in steps of
+  /// `width`: Q's rows, K's and Y's keys, each of `width` 16-bit values padded by 8.
   static constexpr int64_t flashMmaSharedBytes(int64_t width) {
-    return ((kFlashMmaRows + kFlashKeys) * kFlashMmaRow + kFlashKeys * (width + 8)) * 2;
+    return (kFlashMmaRows + 2 * kFlashKeys) * (width + 8) * 2;
   }
 
   Stmt flashKernel(const FlashChain &c, const Expr &blocks, const Expr &tiles) {
@@ -1949,20 +1950,20 @@ private:
     return c->a;
   }
 
-  /// The attention chain on tensor cores (FlashAttention-2's split of the work), for 16-bit
-  /// factors and values (`a16`, `b16`, `y16`, one dtype): a block 128 query rows t of one point
-  /// of the leading dims, 8 warps of 16 rows. For each tile of 64 keys, 64 values of k a step,
-  /// the rows' and the keys' factors go through shared memory (rows padded to 72 values, so that
-  /// the fragment loads hit 32 banks; the rows' tile is loaded once where K <= 64; the next key
-  /// tile's first step and its tile of Y are loaded into registers while this one computes)
-  /// and a warp's 16 x 64 scores accumulate in registers by mma.sync m16n8k16 (f32). Each row's
-  /// running maximum (over the row's quad: xor shuffles 1 and 2) rescales its running sum (the
-  /// thread's own keys, summed over the quad at the end) and its outputs; P, rounded to the
-  /// 16-bit type, goes from the scores' accumulators straight into the A fragments of P·Y (the
-  /// two layouts agree), with Y's tile stored transposed in shared memory. Output columns in
-  /// chunks of 64, a pass over the keys each. Masks, the -inf conventions and the causal
-  /// skipping are the CUDA-core kernel's (flashKernel); a tile whose rows and keys are all in
-  /// range tests only the masks that depend on t.
+  /// The attention chain on tensor cores (FlashAttention-2's split of the work), for 16-bit factors
+  /// and values (`a16`, `b16`, `y16`, one dtype): a block 128 query rows t of one point of the
+  /// leading dims, 8 warps of 16 rows. For each tile of 64 keys, `width` values of k a step, the
+  /// rows' and the keys' factors go through shared memory (rows padded by 8 values, so that the
+  /// fragment loads hit 32 banks; the rows' tile is copied once where K <= width; tiles by
+  /// cp.async, the next key tile's while this one computes) and a warp's 16 x 64 scores accumulate
+  /// in registers by mma.sync m16n8k16 (f32). Each row's running maximum (over the row's quad: xor
+  /// shuffles 1 and 2) rescales its running sum (the thread's own keys, summed over the quad at the
+  /// end) and its outputs; P, rounded to the 16-bit type, goes from the scores' accumulators
+  /// straight into the A fragments of P·Y (the two layouts agree), with Y's tile row-major in
+  /// shared memory, read by ldmatrix.trans. Output columns in chunks of `width`, a pass over the
+  /// keys each. Masks, the -inf conventions and the causal skipping are the CUDA-core kernel's
+  /// (flashKernel); a tile whose rows and keys are all in range tests only the masks that depend on
+  /// t.
   /// The kinds of a key tile, by the tests its code makes: an edge tile tests every row and
   /// key; an interior one only the masks that depend on t; a clear one none of those it can
   /// prove hold (below a causal diagonal).
@@ -1972,15 +1973,16 @@ private:
   /// the keys each.
   Stmt flashMmaKernel(const FlashChain &c, const Expr &a16, const Expr &b16, const Expr &y16,
                       const Expr &blocks, const Expr &tiles, int64_t width) {
-    constexpr int64_t row = kFlashMmaRow;
-    const int64_t valueRow = width + 8, accTiles = width / 8;
+    // Q's, K's and Y's tiles in one shared array (past the static limit where width is 128),
+    // rows of `row` values: k in steps of `width` as the output columns.
+    const int64_t step = width, row = width + 8, accTiles = width / 8;
+    const int64_t rowTile = 0, keyTile = kFlashMmaRows * row,
+                  valueTile = keyTile + kFlashKeys * row;
     const DType t16 = a16->type.dtype;
     const Expr negInf = floatImm(-std::numeric_limits<double>::infinity());
     const Expr zero = floatImm(0.0);
     Var block = loopVar("block"), thread = loopVar("thread");
-    Buffer rowTile = local("q_tile", t16, kFlashMmaRows * row);
-    Buffer keyTile = local("k_tile", t16, kFlashKeys * row);
-    Buffer valueTile = local("v_tile", t16, kFlashKeys * valueRow); // [u][e], e in the chunk.
+    Buffer sharedTiles = local("tiles", t16, flashMmaSharedBytes(width) / 2);
     Buffer scores = local("scores", DType::F32, 32), acc = local("acc", DType::F32, 4 * accTiles);
     Buffer pFrag = local("p_frag", t16, 32), aFrag = local("a_frag", t16, 8);
     Buffer bFrag = local("b_frag", t16, 8);
@@ -2004,42 +2006,59 @@ private:
       Var nt = loopVar("nt"), h = loopVar("h");
       return unrolled(nt, nTiles, unrolled(h, 4, body(nt, h)));
     };
-    // `rows` rows of `tile` (`stride` apart) from `f`: rows `rowVar` = rowBase + .., columns
-    // `colVar` = colBase + 0..cols-1, 8 values a thread a step, by cp.async where whole
-    // (asyncChunk). A row's chunks are consecutive threads'.
-    auto copyRows = [&](const Buffer &tile, int64_t rows, int64_t cols, int64_t stride,
-                        const Var &rowVar, const Expr &rowBase, const Expr &rowEnd,
-                        const Var &colVar, const Expr &colBase, const Expr &colEnd, const Expr &f) {
-      const int64_t chunks = cols / 8;
+    // `rows` rows of the tile at `tile` from `f`: rows `rowVar` = rowBase + .., columns `colVar`
+    // = colBase + 0..width-1, 8 values a thread a step, by cp.async where whole (asyncChunk). A
+    // row's chunks are consecutive threads'. Where the whole tile is in range and aligned (the
+    // usual case), its chunks are copied without a test each: fewer instructions and registers
+    // in the loop.
+    auto copyRows = [&](int64_t tile, int64_t rows, const Var &rowVar, const Expr &rowBase,
+                        const Expr &rowEnd, const Var &colVar, const Expr &colBase,
+                        const Expr &colEnd, const Expr &f) {
+      const int64_t chunks = width / 8;
       Var r = loopVar("r"), idx = letVar("idx");
-      Expr at = add(times(div(ref(idx), chunks), stride), times(mod(ref(idx), chunks), 8));
-      return unrolled(
-          r, rows * chunks / kFlashThreads,
-          LetStmt::make(
-              idx, add(ref(thread), times(ref(r), kFlashThreads)),
-              LetStmt::make(rowVar, add(rowBase, div(ref(idx), chunks)),
-                            LetStmt::make(colVar, add(colBase, times(mod(ref(idx), chunks), 8)),
-                                          asyncChunk(tile, at, f, lt(ref(rowVar), rowEnd), colVar,
-                                                     colEnd)))));
+      Expr at = plus(add(times(div(ref(idx), chunks), row), times(mod(ref(idx), chunks), 8)), tile);
+      auto eachChunk = [&](Stmt copy) {
+        return unrolled(
+            r, rows * chunks / kFlashThreads,
+            LetStmt::make(
+                idx, add(ref(thread), times(ref(r), kFlashThreads)),
+                LetStmt::make(rowVar, add(rowBase, div(ref(idx), chunks)),
+                              LetStmt::make(colVar, add(colBase, times(mod(ref(idx), chunks), 8)),
+                                            std::move(copy)))));
+      };
+      Stmt tested =
+          eachChunk(asyncChunk(sharedTiles, at, f, lt(ref(rowVar), rowEnd), colVar, colEnd));
+      const Load *l = contiguousLoad(f, colVar);
+      std::optional<std::vector<Expr>> aligned =
+          l ? alignedChunks(l, colVar, rowVar, rowBase, c.lead) : std::nullopt;
+      if (!aligned)
+        return tested;
+      std::vector<Expr> whole = {Binary::make(BinaryOp::Le, plus(rowBase, rows), rowEnd),
+                                 Binary::make(BinaryOp::Le, plus(colBase, width), colEnd),
+                                 BufferAligned::make(l->buffer, 16)};
+      whole.insert(whole.end(), aligned->begin(), aligned->end());
+      return IfThenElse::make(
+          all(whole),
+          eachChunk(GpuIntrinsic::make(GpuOp::CopyAsync, {sharedTiles, l->buffer}, {at, l->index})),
+          tested);
     };
     // The tiles go through shared memory by cp.async, in FlashAttention-2's order: a key tile's
     // K (with Q where it changes) is copied while the previous tile's softmax and P Y run, its
-    // Y while its scores are computed. Q changes with the k step only when K > 64.
+    // Y while its scores are computed. Q changes with the k step only when K > width.
     Stmt commit = GpuIntrinsic::make(GpuOp::CommitAsync);
     Stmt landed = Block::make(
         {GpuIntrinsic::make(GpuOp::WaitAsync, {}, {}, 0), Barrier::make(BarrierScope::Block)});
-    Expr rowsEachStep = lt(intImm(kFlashStep), c.extentK);
+    Expr rowsEachStep = lt(intImm(step), c.extentK);
     auto copyFactors = [&](const Expr &keyBase, const Expr &kBase, const Expr &withRows) {
-      Stmt keys = copyRows(keyTile, kFlashKeys, kFlashStep, row, c.u, keyBase, c.extentU, c.k,
-                           kBase, c.extentK, b16);
-      Stmt rows = copyRows(rowTile, kFlashMmaRows, kFlashStep, row, c.t, ref(q0), c.extentT, c.k,
-                           kBase, c.extentK, a16);
+      Stmt keys =
+          copyRows(keyTile, kFlashKeys, c.u, keyBase, c.extentU, c.k, kBase, c.extentK, b16);
+      Stmt rows =
+          copyRows(rowTile, kFlashMmaRows, c.t, ref(q0), c.extentT, c.k, kBase, c.extentK, a16);
       return Block::make({IfThenElse::make(withRows, rows), keys, commit});
     };
-    Stmt copyValues =
-        Block::make({copyRows(valueTile, kFlashKeys, width, valueRow, c.u, ref(k0), c.extentU, c.e,
-                              times(ref(columns), width), c.extentE, y16),
-                     commit});
+    Stmt copyValues = Block::make({copyRows(valueTile, kFlashKeys, c.u, ref(k0), c.extentU, c.e,
+                                            times(ref(columns), width), c.extentE, y16),
+                                   commit});
     // Fragments come from the tiles by ldmatrix, lane l giving row l % 8 of matrix l / 8.
     Expr lane = mod(ref(thread), 32);
     Expr laneRow = mod(lane, 8), laneMatrix = div(lane, 8);
@@ -2047,17 +2066,17 @@ private:
     // matrices (nt, k low), (nt, k high), (nt + 1, k low), (nt + 1, k high). K's tile holds
     // rows of n (mma's B fragment of a tile is its rows' values 2 q + {0, 1} and + 8); Y's rows
     // of k, read transposed.
-    auto bFragments = [&](const Buffer &tile, const Expr &nt, const Expr &kk) {
+    auto bFragments = [&](int64_t tile, const Expr &nt, const Expr &kk) {
       Expr n = add(times(add(nt, div(laneMatrix, 2)), 8), laneRow);
       Expr k = add(times(kk, 16), times(mod(laneMatrix, 2), 8));
-      return GpuIntrinsic::make(GpuOp::LoadMatrix, {bFrag, tile},
-                                {intImm(0), add(times(n, row), k)}, 4);
+      return GpuIntrinsic::make(GpuOp::LoadMatrix, {bFrag, sharedTiles},
+                                {intImm(0), plus(add(times(n, row), k), tile)}, 4);
     };
-    auto bFragmentsTrans = [&](const Buffer &tile, const Expr &nt, const Expr &kk) {
+    auto bFragmentsTrans = [&](int64_t tile, const Expr &nt, const Expr &kk) {
       Expr k = add(times(kk, 16), add(times(mod(laneMatrix, 2), 8), laneRow));
       Expr n = times(add(nt, div(laneMatrix, 2)), 8);
-      return GpuIntrinsic::make(GpuOp::LoadMatrixTrans, {bFrag, tile},
-                                {intImm(0), add(times(k, valueRow), n)}, 4);
+      return GpuIntrinsic::make(GpuOp::LoadMatrixTrans, {bFrag, sharedTiles},
+                                {intImm(0), plus(add(times(k, row), n), tile)}, 4);
     };
     // reduced[0] combined over the row's quad by xor shuffles; a maximum by max.NaN, the
     // other lane's value through reduced[1].
@@ -2084,8 +2103,8 @@ private:
                               {plus(times(ref(np), 8), 4), aAt, intImm(4)})});
     };
 
-    // The scores of the key tile: S = A B^T over k in steps of 64, Y's tile loaded with the
-    // first step's.
+    // The scores of the key tile: S = A B^T over k in steps of `step`, Y's tile loaded with
+    // the first step's.
     Stmt scoreProducts = [&] {
       Var kk = loopVar("kk"), np = loopVar("np");
       // A's fragment, rows 16 w.., k from 16 kk: matrices (rows low, k low), (rows high, k
@@ -2093,26 +2112,27 @@ private:
       Expr aRow = add(times(ref(w), 16), add(laneRow, times(mod(laneMatrix, 2), 8)));
       Expr aAt = add(times(aRow, row), add(times(ref(kk), 16), times(div(laneMatrix, 2), 8)));
       return unrolled(
-          kk, 4,
-          Block::make({GpuIntrinsic::make(GpuOp::LoadMatrix, {aFrag, rowTile}, {intImm(0), aAt}, 4),
+          kk, step / 16,
+          Block::make({GpuIntrinsic::make(GpuOp::LoadMatrix, {aFrag, sharedTiles},
+                                          {intImm(0), plus(aAt, rowTile)}, 4),
                        unrolled(np, 4,
                                 Block::make({bFragments(keyTile, times(ref(np), 2), ref(kk)),
                                              mmaPair(scores, aFrag, intImm(0), np)}))}));
     }();
-    // K's k steps after the first come in the loop (with Q's when K > 64); Y's tile once the
+    // K's k steps after the first come in the loop (with Q's when K > step); Y's tile once the
     // first step's K has landed and every warp is past the last tile's P Y.
     Stmt dots = Block::make(
         {forCells([&](const Var &nt, const Var &h) {
            return Store::make(scores, cell(ref(nt), ref(h)), zero);
          }),
          For::make(
-             kStep, Binary::make(BinaryOp::Max, ceilDiv(c.extentK, kFlashStep), intImm(1)),
+             kStep, Binary::make(BinaryOp::Max, ceilDiv(c.extentK, step), intImm(1)),
              ForKind::Serial,
              Block::make(
-                 {IfThenElse::make(Binary::make(BinaryOp::Gt, ref(kStep), intImm(0)),
-                                   Block::make({Barrier::make(BarrierScope::Block),
-                                                copyFactors(ref(k0), times(ref(kStep), kFlashStep),
-                                                            rowsEachStep)})),
+                 {IfThenElse::make(
+                      Binary::make(BinaryOp::Gt, ref(kStep), intImm(0)),
+                      Block::make({Barrier::make(BarrierScope::Block),
+                                   copyFactors(ref(k0), times(ref(kStep), step), rowsEachStep)})),
                   landed,
                   IfThenElse::make(Binary::make(BinaryOp::Eq, ref(kStep), intImm(0)), copyValues),
                   scoreProducts}))});
@@ -2352,7 +2372,7 @@ private:
     // The point of the leading dims once, not in every address.
     Var lead = letVar("lead");
     body = LetStmt::make(lead, leadOf, bindFlat(c.lead, c.leadExtents, body, ref(lead)));
-    return kernelNest(block, blocks, thread, kFlashThreads, body, {rowTile, keyTile, valueTile});
+    return kernelNest(block, blocks, thread, kFlashThreads, body, {sharedTiles});
   }
 
   size_t tryContraction(size_t i) {
@@ -2463,7 +2483,7 @@ private:
   /// row, say) or a constant is not a multiple: no test of the tile covers those.
   static std::optional<std::vector<Expr>> alignedChunks(const Load *l, const Var &moving,
                                                         const Var &row, const Expr &first,
-                                                        const std::optional<Var> &uniform) {
+                                                        const std::vector<Var> &uniform) {
     const Binary *sum = as<Binary>(l->index);
     const VarRef *last = as<VarRef>(sum->b);
     Expr part = last && last->var == moving ? sum->a : sum->b;
@@ -2473,7 +2493,8 @@ private:
     auto isRow = [&](const Atom &a) { return a.isVar() && a.var() == row; };
     // Symbols, and the batch point (one a block): the same in every row of the tile.
     auto isFixed = [&](const Atom &a) {
-      return a.onlySymbols() || (uniform && a.isVar() && a.var() == *uniform);
+      return a.onlySymbols() ||
+             (a.isVar() && std::find(uniform.begin(), uniform.end(), a.var()) != uniform.end());
     };
     for (const auto &term : form->terms) {
       const Atom &atom = term.first;
@@ -3134,10 +3155,13 @@ private:
     // usual case), copies without a test a chunk: fewer instructions and registers in the
     // producer, which shares its warps with the wgmma issue.
     const Load *vecB = vecBk ? vecBk : vecBj;
-    std::optional<std::vector<Expr>> alignedA = alignedChunks(vecA, c.k, c.i, ref(m0), c.batch);
+    std::vector<Var> batch;
+    if (c.batch)
+      batch.push_back(*c.batch);
+    std::optional<std::vector<Expr>> alignedA = alignedChunks(vecA, c.k, c.i, ref(m0), batch);
     std::optional<std::vector<Expr>> alignedB =
-        vecBk ? alignedChunks(vecBk, c.k, c.j, ref(n0), c.batch)
-              : alignedChunks(vecBj, c.j, c.k, intImm(0), c.batch);
+        vecBk ? alignedChunks(vecBk, c.k, c.j, ref(n0), batch)
+              : alignedChunks(vecBj, c.j, c.k, intImm(0), batch);
     Expr interior;
     if (alignedA && alignedB) {
       std::vector<Expr> tests = {Binary::make(BinaryOp::Eq, mod(K, 64), intImm(0)),

@@ -106,19 +106,19 @@ private:
   // The 32-bit shared address of each swizzled tile, the operand of GPU intrinsics.
   std::map<const BufferNode *, std::string> sharedAddresses;
 
-  /// Whether `s` loads or stores `buffer` with a vector index (`vectors`), or passes it to a GPU
-  /// intrinsic: accesses of several elements at once.
-  static bool vectorAccessed(const Stmt &s, const Buffer &buffer, bool vectors = true) {
+  /// Whether `s` loads or stores `buffer` with a vector index, or passes it to a GPU intrinsic:
+  /// accesses of several elements at once.
+  static bool vectorAccessed(const Stmt &s, const Buffer &buffer) {
     struct Finder : ir::IRVisitor {
       const BufferNode *buffer;
-      bool vectors, found = false;
-      Finder(const BufferNode *b, bool v) : buffer(b), vectors(v) {}
+      bool found = false;
+      explicit Finder(const BufferNode *b) : buffer(b) {}
       void visitLoad(const Load *n) override {
-        found |= vectors && n->buffer.get() == buffer && n->index->type.isVector();
+        found |= n->buffer.get() == buffer && n->index->type.isVector();
         ir::IRVisitor::visitLoad(n);
       }
       void visitStore(const Store *n) override {
-        found |= vectors && n->buffer.get() == buffer && n->index->type.isVector();
+        found |= n->buffer.get() == buffer && n->index->type.isVector();
         ir::IRVisitor::visitStore(n);
       }
       void visitGpuIntrinsic(const GpuIntrinsic *n) override {
@@ -126,7 +126,7 @@ private:
           found |= b.get() == buffer;
         ir::IRVisitor::visitGpuIntrinsic(n);
       }
-    } finder(buffer.get(), vectors);
+    } finder(buffer.get());
     finder.visit(s);
     return finder.found;
   }
@@ -653,14 +653,12 @@ private:
         std::string name = bindBuffer(a->buffer);
         std::string type = cType(a->buffer->dtype);
         std::string at = "tdsl_smem + " + emitExpr(dynamicOffsets.at(a->buffer.get())).text;
-        // A swizzled tile (the operand of a GPU intrinsic) starts on the next 1024-byte
-        // boundary, as the swizzle's pattern is a function of the address; the schedule sized the
-        // buffer with that slack.
-        bool swizzled = vectorAccessed(a->body, a->buffer, /*vectors=*/false);
-        if (swizzled) {
+        // A swizzled tile starts on the next 1024-byte boundary, as the swizzle's pattern is a
+        // function of the address; the schedule sized the buffer with that slack.
+        bool swizzled = isSwizzledTile(a->body, a->buffer);
+        if (swizzled)
           at += " + tdsl_to_1024(" + at + ")";
-          sharedBuffers.insert(a->buffer.get());
-        }
+        sharedBuffers.insert(a->buffer.get());
         line(type + " *" + name + " = (" + type + " *)(" + at + ");");
         if (swizzled) {
           // The intrinsics take 32-bit shared addresses: one conversion here rather than a
@@ -680,6 +678,8 @@ private:
       }
       // Stack arrays are registers.
       bool shared = a->scope == MemoryScope::Shared;
+      if (shared && isSwizzledTile(a->body, a->buffer))
+        unsupported("swizzled tile '" + a->buffer->name + "' outside dynamic shared memory");
       if (!shared && size > 4096)
         unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");

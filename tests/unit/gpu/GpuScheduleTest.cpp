@@ -792,7 +792,7 @@ TEST(GpuSchedule, EveryFusedEpilogueMatchesTheInterpreter) {
 }
 
 // The flash chain at odd shapes: one query row, rows and keys past a tile of 64 (and of the
-// tensor-core kernel's 128 rows, and whole ones), E of 1..129 (several output chunks and k steps),
+// tensor-core kernel's 128 rows, and whole ones), E of 1..256 (several output chunks and k steps),
 // masks that leave whole key tiles empty for a row; on CUDA cores (f32) and tensor cores (bf16,
 // f16).
 TEST(GpuSchedule, EveryAttentionChainMatchesTheInterpreter) {
@@ -805,7 +805,9 @@ TEST(GpuSchedule, EveryAttentionChainMatchesTheInterpreter) {
                          {1, 64, 64},
                          {1, 65, 128},
                          {2, 130, 64},
-                         {1, 256, 64}, // Whole tiles of the tensor-core kernel: no tests in them.
+                         {1, 256, 64},  // Whole tiles of the tensor-core kernel: no tests in them.
+                         {1, 192, 128}, // Whole and partial tiles, one step of k.
+                         {1, 128, 256}, // Whole tiles, two steps of k and two output chunks.
                          {1, 3, 129},
                          {1, 200, 1}}) {
     std::string at = " " + std::to_string(b) + "x" + std::to_string(t) + "x" + std::to_string(e);
