@@ -195,7 +195,7 @@ def main():
         compiled_gbg = torch.compile(gemm_bias_gelu)
         row(f"gemm_bias_gelu_{s}@compile", median_ms(lambda: compiled_gbg(a, b, bias), 2, 5),
             3 * s * s * 4, fl, "torch.compile")
-    if wanted("batched_bf16"):
+    if wanted("batched_bf16") or wanted("batched_bf16_out"):  # The peer of both: bf16 output.
         a = torch.randn(64, 512, 64, device="cuda", dtype=torch.bfloat16)
         b = torch.randn(64, 64, 512, device="cuda", dtype=torch.bfloat16)
         row("batched_bf16@cublas", median_ms(lambda: torch.bmm(a, b)), 2 * 64 * 512 * 64 * 2 +
