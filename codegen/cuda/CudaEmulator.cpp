@@ -82,7 +82,8 @@ static inline float __double2float_rz(double d) { // Rounded toward zero.
 
 // The running block's dynamic shared memory (`extern __shared__`); static __shared__ arrays
 // are function statics, one per kernel, reused by the blocks in turn.
-__attribute__((aligned(16))) unsigned char tdsl_smem[256 * 1024];
+// Aligned as a swizzled tile's pattern needs (the pattern is a function of the address).
+__attribute__((aligned(1024))) unsigned char tdsl_smem[256 * 1024];
 
 enum { TDSL_EMU_READY, TDSL_EMU_AT_BLOCK_BARRIER, TDSL_EMU_AT_WARP_BARRIER, TDSL_EMU_DONE };
 struct tdsl_emu_fiber {
@@ -180,6 +181,35 @@ static void tdsl_emu_mma_m16n8k16(float *d, const unsigned short *a, const unsig
     d[i] = (float)sum;
   }
   __syncwarp(); // Nobody overwrites its fragments before every lane has read them.
+}
+
+// wgmma.mma_async.m64n256k16.f32 (the wgmma helpers' tdsl_wgmma_*), as ir::GpuOp's Wgmma says:
+// d[0..128) += A x B for the thread's warpgroup, A 64x16 and B 16x256 in swizzled tiles of the
+// dynamic shared memory at byte addresses a and b: A(m, k) at a + 128 m + 2 k; B(k, j) at
+// b + 128 j + 2 k (k-major), or at b + 8192 (j / 64) + 128 k + 2 (j % 64) (j-major); each
+// address swizzled (tdsl_swizzled). The accumulators are laid out as mma.sync's, warp w of the
+// warpgroup holding rows 16 w..: d[4 n + h] is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
+// Both tiles are in shared memory, so each thread computes its own accumulators: synchronous,
+// summed in double and rounded once as the mma.sync model does.
+static unsigned tdsl_emu_swizzled(unsigned a) { return a ^ ((a >> 3) & 0x70u); }
+template <typename Widen>
+static void tdsl_emu_wgmma(float *d, unsigned a, unsigned b, bool jMajor, Widen widen) {
+  auto at = [](unsigned address) {
+    unsigned short v;
+    std::memcpy(&v, tdsl_smem + tdsl_emu_swizzled(address), sizeof v);
+    return v;
+  };
+  unsigned lane = threadIdx.x & 31u, w = (threadIdx.x & 127u) / 32, g = lane / 4, q = lane & 3u;
+  for (unsigned n = 0; n < 32; ++n)
+    for (unsigned h = 0; h < 4; ++h) {
+      unsigned m = 16 * w + g + 8 * (h / 2), j = 8 * n + 2 * q + h % 2;
+      double sum = d[4 * n + h];
+      for (unsigned k = 0; k < 16; ++k) {
+        unsigned bAt = jMajor ? b + 8192 * (j / 64) + 128 * k + 2 * (j % 64) : b + 128 * j + 2 * k;
+        sum += (double)widen(at(a + 128 * m + 2 * k)) * (double)widen(at(bAt));
+      }
+      d[4 * n + h] = (float)sum;
+    }
 }
 
 [[noreturn]] static void tdsl_emu_thread() {
@@ -302,9 +332,9 @@ bool cudaEmulationRequested() {
 }
 
 bool emulationCanRun(const std::string &source) {
-  // The prelude's mma.sync helpers run on the model; the kernels after it must bring no inline
-  // PTX of their own (the wgmma helpers).
-  size_t end = source.find("// ---- end of prelude ----");
+  // The prelude's tensor-core helpers (and the wgmma helpers, which end with the same line) run
+  // on the model; the kernels after them must bring no inline PTX of their own.
+  size_t end = source.rfind("// ---- end of prelude ----");
   std::string kernels = source.substr(end == std::string::npos ? 0 : end);
   return kernels.find("asm volatile") == std::string::npos;
 }
@@ -316,7 +346,7 @@ EmulatedCudaKernel::EmulatedCudaKernel(const ir::LoweredFunc &gpu, const std::st
     throw RuntimeError("CUDA emulation of kernel " + func_.name + " (" + location_ + "): " + why);
   };
   if (!emulationCanRun(source))
-    fail("it uses warpgroup MMA or other inline PTX, which the emulation cannot run");
+    fail("its kernels bring inline PTX of their own, which the emulation cannot run");
   // Block-scope shared arrays are function statics; dynamic shared memory is the model's pool.
   std::string code = source;
   replaceAll(code, "extern __shared__", "extern");

@@ -3,9 +3,9 @@
 // cooperative fibers that switch only at barriers and shuffles), launched as the GPU launcher
 // would. It checks the GPU schedules and their printed code where there is no GPU (CI): the
 // same source, the same launch shapes, barriers and warp shuffles with their real semantics, and
-// a clear error for threads that wait at different barriers, and mma.sync as the warp-collective
-// operation it is (the PTX ISA's fragment layout). Warpgroup MMA (wgmma) and the other inline PTX
-// of its kernels are the one thing it cannot run.
+// a clear error for threads that wait at different barriers, mma.sync as the warp-collective
+// operation it is (the PTX ISA's fragment layout), and warpgroup MMA (wgmma) on swizzled tiles
+// as ir::GpuOp describes it. A kernel that brings inline PTX of its own it cannot run.
 #pragma once
 
 #include "codegen/cuda/CudaLaunch.h"
@@ -23,8 +23,8 @@ namespace tdsl::codegen {
 /// Target::cuda() kernels on the CPU when no GPU is present.
 bool cudaEmulationRequested();
 
-/// Whether the emulation can run CUDA C `source`: not when its kernels bring inline PTX (wgmma
-/// and its copies), only mma.sync through the prelude's helpers.
+/// Whether the emulation can run CUDA C `source`: not when its kernels bring inline PTX of their
+/// own; the prelude's helpers (mma.sync, ldmatrix, wgmma and the rest) run on the model.
 bool emulationCanRun(const std::string &source);
 
 class EmulatedCudaKernel {

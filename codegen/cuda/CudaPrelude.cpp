@@ -354,9 +354,27 @@ constexpr const char *kWgmmaPrelude = R"CUDA(
 // Swizzled shared tiles (sm_80+ for cp.async, sm_90a for wgmma), named by 32-bit shared
 // addresses: a pointer's shared address; where the 128-byte swizzle puts the 16 bytes at
 // address a; the bytes from p to the next 1024-byte boundary (computed opaquely, so that nvcc
-// assumes no alignment it is not given).
-TDSL_FN unsigned tdsl_shared_address(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+// assumes no alignment it is not given). The CPU's model of the GPU (CudaEmulator.cpp) keeps
+// swizzled tiles in its dynamic shared memory, addressed from its start; its wgmma is
+// synchronous (a legal schedule of the asynchronous one), so fences and waits do nothing.
 TDSL_FN unsigned tdsl_swizzled(unsigned a) { return a ^ ((a >> 3) & 0x70u); }
+#ifdef TDSL_CUDA_EMULATION
+TDSL_FN unsigned tdsl_shared_address(const void *p) {
+  return (unsigned)((const unsigned char *)p - tdsl_smem);
+}
+TDSL_FN unsigned tdsl_to_1024(const unsigned char *p) { return (0u - tdsl_shared_address(p)) & 1023u; }
+TDSL_FN void tdsl_cp_async(unsigned dst, const void *src) {
+  __builtin_memcpy(tdsl_smem + tdsl_swizzled(dst), src, 16);
+}
+TDSL_FN void tdsl_st_swizzled(unsigned dst, const unsigned short *v) {
+  __builtin_memcpy(tdsl_smem + tdsl_swizzled(dst), v, 16);
+}
+TDSL_FN void tdsl_fence_async() {}
+TDSL_FN void tdsl_wgmma_fence(float *) {}
+TDSL_FN void tdsl_wgmma_commit() {}
+template <int N> TDSL_FN void tdsl_wgmma_wait(float *) {}
+#else
+TDSL_FN unsigned tdsl_shared_address(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
 TDSL_FN unsigned tdsl_to_1024(const unsigned char *p) {
   unsigned a;
   asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
@@ -386,6 +404,7 @@ template <int N> TDSL_FN void tdsl_wgmma_wait(float *d) {
   asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
   tdsl_pin128(d);
 }
+#endif
 )CUDA";
 
 } // namespace
@@ -422,9 +441,18 @@ std::string wgmmaStatement(const std::string &type, bool transposeB, const std::
 /// kWgmmaPrelude, then tdsl_wgmma_<type>_<kmajor|jmajor>(d, a, b) for bf16 and f16: the Wgmma op on
 /// the tiles at 32-bit shared addresses a and b (ir::GpuOp): 1 KiB between groups of 8 rows of
 /// either; a j-major B has 8 KiB between its blocks of 64 j (the descriptor's leading offset,
-/// unused k-major: 16).
+/// unused k-major: 16). The model's (tdsl_emu_wgmma) under emulation. Ends with the prelude's
+/// closing line.
 std::string wgmmaHelpers() {
   std::string out = kWgmmaPrelude;
+  out += "#ifdef TDSL_CUDA_EMULATION\n";
+  for (const char *type : {"bf16", "f16"})
+    for (bool jMajor : {false, true})
+      out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
+             "(float *d, unsigned a, unsigned b) { tdsl_emu_wgmma(d, a, b, " +
+             (jMajor ? "true" : "false") + ", " +
+             (type == std::string("bf16") ? "tdsl_bf2f" : "tdsl_h2f") + "); }\n";
+  out += "#else\n";
   for (const char *type : {"bf16", "f16"})
     for (bool jMajor : {false, true}) {
       out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
@@ -435,6 +463,7 @@ std::string wgmmaHelpers() {
           ";\n";
       out += "  " + wgmmaStatement(type, jMajor, "tdsl_d", "tdsl_da", "tdsl_db") + "\n}\n";
     }
+  out += "#endif\n// ---- end of prelude ----\n";
   return out;
 }
 

@@ -9,7 +9,8 @@
 
 namespace tdsl::codegen {
 
-/// The prelude every kernel's CUDA C starts with; it ends with "// ---- end of prelude ----".
+/// The prelude every kernel's CUDA C starts with; it ends with "// ---- end of prelude ----" (as
+/// do the wgmma helpers that follow it in a kernel that uses them).
 const char *cudaPrelude();
 
 /// The strided copies of ahead-of-time CUDA kernels (runtime/AotCuda.cpp): kernels

@@ -204,8 +204,7 @@ void testFile(const std::string &path, const Jit &jit, bool launch, bool ptx, Co
     Kernel kernel = module.kernel(name);
     if (ptx)
       compileToPtx(path, kernel, counts);
-    // The emulation cannot run warpgroup MMA (wgmma): those kernels are checked as PTX.
-    if (launch && (ptx ? codegen::emulationCanRun(kernel.dump(Stage::Cuda)) : true))
+    if (launch)
       runAndCompare(path, kernel, rng, counts);
   }
   if (!quiet)

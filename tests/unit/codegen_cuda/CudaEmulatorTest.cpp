@@ -89,11 +89,15 @@ TEST(CudaEmulator, ThreadsAtDifferentBarriersAreAnError) {
   }
 }
 
-// mma.sync runs (GpuSchedule.MmaSyncContractionsMatchTheInterpreter checks its fragment layout
-// through the contractions); wgmma's inline PTX does not.
-TEST(CudaEmulator, WgmmaKernelsAreRefused) {
+// The prelude's helpers run, the wgmma helpers after it among them (their PTX is the GPU's
+// branch; GpuSchedule.MmaSyncContractionsMatchTheInterpreter and
+// WgmmaContractionsMatchTheInterpreter check the model's layouts through the contractions);
+// inline PTX in a kernel does not.
+TEST(CudaEmulator, KernelsWithInlinePtxAreRefused) {
   EXPECT_TRUE(emulationCanRun("// ---- end of prelude ----\nextern \"C\" void k() {}"));
   EXPECT_TRUE(emulationCanRun("// ---- end of prelude ----\n  tdsl_mma_sync_bf16(d, a, b);"));
+  EXPECT_TRUE(emulationCanRun("// ---- end of prelude ----\n  asm volatile(\"wgmma\");\n"
+                              "// ---- end of prelude ----\n  tdsl_wgmma_bf16_kmajor(d, a, b);"));
   EXPECT_FALSE(emulationCanRun("// ---- end of prelude ----\n  asm volatile(\"wgmma\");"));
 }
 

@@ -1,5 +1,5 @@
 // What the GPU tests share: whether kernels can be launched here, on a GPU or on the CPU's model
-// of one (TDSL_CUDA_EMULATE=1, codegen/cuda/CudaEmulator.h), and whether a given kernel can.
+// of one (TDSL_CUDA_EMULATE=1, codegen/cuda/CudaEmulator.h).
 #pragma once
 
 #include "codegen/cuda/CudaEmulator.h"
@@ -12,12 +12,5 @@ inline bool haveGpu() { return runtime::cuda::status().available; }
 
 /// Host tensors run on the GPU, or without one on the CPU's model of it.
 inline bool canLaunch() { return haveGpu() || codegen::cudaEmulationRequested(); }
-
-/// Whether `kernel` can run here: on a GPU any kernel; on the model one that uses no warpgroup
-/// MMA (wgmma, inline PTX), which only a GPU runs.
-inline bool canRun(const Kernel &kernel) {
-  return haveGpu() ||
-         (codegen::cudaEmulationRequested() && codegen::emulationCanRun(kernel.dump(Stage::Cuda)));
-}
 
 } // namespace tdsl::testing_support
