@@ -678,8 +678,6 @@ private:
       }
       // Stack arrays are registers.
       bool shared = a->scope == MemoryScope::Shared;
-      if (shared && isSwizzledTile(a->body, a->buffer))
-        unsupported("swizzled tile '" + a->buffer->name + "' outside dynamic shared memory");
       if (!shared && size > 4096)
         unsupported("allocation of '" + a->buffer->name + "' with " + std::to_string(size) +
                     " elements");

@@ -187,16 +187,16 @@ static void tdsl_emu_mma_m16n8k16(float *d, const unsigned short *a, const unsig
 // d[0..128) += A x B for the thread's warpgroup, A 64x16 and B 16x256 in swizzled tiles of the
 // dynamic shared memory at byte addresses a and b: A(m, k) at a + 128 m + 2 k; B(k, j) at
 // b + 128 j + 2 k (k-major), or at b + 8192 (j / 64) + 128 k + 2 (j % 64) (j-major); each
-// address swizzled (tdsl_swizzled). The accumulators are laid out as mma.sync's, warp w of the
+// address swizzled by `swizzled` (the prelude's tdsl_swizzled). The accumulators are laid out as mma.sync's, warp w of the
 // warpgroup holding rows 16 w..: d[4 n + h] is row 16 w + g + 8 (h / 2), column 8 n + 2 q + h % 2.
 // Both tiles are in shared memory, so each thread computes its own accumulators: synchronous,
 // summed in double and rounded once as the mma.sync model does.
-static unsigned tdsl_emu_swizzled(unsigned a) { return a ^ ((a >> 3) & 0x70u); }
-template <typename Widen>
-static void tdsl_emu_wgmma(float *d, unsigned a, unsigned b, bool jMajor, Widen widen) {
-  auto at = [](unsigned address) {
+template <typename Widen, typename Swizzled>
+static void tdsl_emu_wgmma(float *d, unsigned a, unsigned b, bool jMajor, Widen widen,
+                           Swizzled swizzled) {
+  auto at = [&](unsigned address) {
     unsigned short v;
-    std::memcpy(&v, tdsl_smem + tdsl_emu_swizzled(address), sizeof v);
+    std::memcpy(&v, tdsl_smem + swizzled(address), sizeof v);
     return v;
   };
   unsigned lane = threadIdx.x & 31u, w = (threadIdx.x & 127u) / 32, g = lane / 4, q = lane & 3u;

@@ -451,7 +451,7 @@ std::string wgmmaHelpers() {
       out += "TDSL_FN void tdsl_wgmma_" + std::string(type) + (jMajor ? "_jmajor" : "_kmajor") +
              "(float *d, unsigned a, unsigned b) { tdsl_emu_wgmma(d, a, b, " +
              (jMajor ? "true" : "false") + ", " +
-             (type == std::string("bf16") ? "tdsl_bf2f" : "tdsl_h2f") + "); }\n";
+             (type == std::string("bf16") ? "tdsl_bf2f" : "tdsl_h2f") + ", tdsl_swizzled); }\n";
   out += "#else\n";
   for (const char *type : {"bf16", "f16"})
     for (bool jMajor : {false, true}) {
